@@ -1,0 +1,115 @@
+/**
+ * Typed errors of factorout. Every message names the argument, file, row or step at fault and, where
+ * there is one, what to change.
+ *
+ * @module
+ */
+
+/**
+ * Raised when a factored step would make U singular or flip the sign of one of its directions
+ * (2·η·g_q·‖h‖² ≥ 1 for an online step), instead of silently producing Inf/NaN.
+ *
+ * @example
+ * ```ts
+ * import { SingularUpdateError } from "./errors.ts";
+ * try { throw new SingularUpdateError("step 12: factor 1 - 2*eta*g_q*|h|^2 = -0.3; lower --lr"); }
+ * catch (e) { if (e instanceof SingularUpdateError) console.error(e.message); }
+ * ```
+ */
+export class SingularUpdateError extends Error {
+  /** @param message what happened and what to change */
+  constructor(message: string) {
+    super(message);
+    this.name = "SingularUpdateError";
+  }
+}
+
+/**
+ * Raised when a backend (OpenBLAS, a WebGPU adapter) cannot be loaded. The message names the cause
+ * and the fix (which Debian package to install, which variable to set).
+ *
+ * @example
+ * ```ts
+ * import { BackendUnavailableError } from "./errors.ts";
+ * const e = new BackendUnavailableError("blas", "libopenblas.so.0 not found; apt-get install libopenblas0-pthread");
+ * console.log(e.backend);
+ * ```
+ */
+export class BackendUnavailableError extends Error {
+  /** The backend that could not be loaded. */
+  readonly backend: string;
+  /**
+   * @param backend the backend's name ("blas", "webgpu")
+   * @param message the cause and the fix
+   */
+  constructor(backend: string, message: string) {
+    super(`backend "${backend}" unavailable: ${message}`);
+    this.name = "BackendUnavailableError";
+    this.backend = backend;
+  }
+}
+
+/**
+ * Raised for a corrupt, truncated or badly shaped data file (Arrow IPC, Parquet, vocabulary,
+ * checkpoint). The message names the file and, where known, the shard, row or batch.
+ *
+ * @example
+ * ```ts
+ * import { DataFormatError } from "./errors.ts";
+ * throw new DataFormatError("data/shards/part-00001.arrow", "row 17: target_index[2] = 90210 >= vocabulary size 50000");
+ * ```
+ */
+export class DataFormatError extends Error {
+  /** The file at fault. */
+  readonly file: string;
+  /**
+   * @param file the path of the file at fault
+   * @param message what is wrong, with the row or batch
+   */
+  constructor(file: string, message: string) {
+    super(`${file}: ${message}`);
+    this.name = "DataFormatError";
+    this.file = file;
+  }
+}
+
+/**
+ * Raised for a bad command-line flag, configuration value or option.
+ *
+ * @example
+ * ```ts
+ * import { UsageError } from "./errors.ts";
+ * throw new UsageError("--dim must be a positive integer, got 'abc'");
+ * ```
+ */
+export class UsageError extends Error {
+  /** @param message which flag or option, what was given, what is accepted */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Raised when training diverges (a NaN/Inf loss or gradient). The message names the step and what to
+ * change; the last good checkpoint is left intact.
+ *
+ * @example
+ * ```ts
+ * import { DivergenceError } from "./errors.ts";
+ * throw new DivergenceError(1200, "loss is NaN at step 1200; lower --lr (now 0.5)");
+ * ```
+ */
+export class DivergenceError extends Error {
+  /** The step at which divergence was detected. */
+  readonly step: number;
+  /**
+   * @param step the step at which it happened
+   * @param message what happened and what to change
+   */
+  constructor(step: number, message: string) {
+    super(message);
+    this.name = "DivergenceError";
+    this.step = step;
+  }
+}

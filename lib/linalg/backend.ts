@@ -1,0 +1,65 @@
+/**
+ * The linear-algebra contract between the output layers and their CPU backends. Backends know nothing
+ * of losses or layers: only dense row-major matrices, vectors and row-indexed sparse access.
+ *
+ * Layout: every matrix is row-major with a leading dimension (`lda` = distance in elements between
+ * consecutive rows). Views into larger arrays are passed as `subarray`s.
+ *
+ * @module
+ */
+
+/** Element arrays accepted by the double-precision routines. */
+export type F64 = Float64Array;
+/** Element arrays accepted by the single-precision routines. */
+export type F32 = Float32Array;
+
+/**
+ * A CPU linear-algebra backend. Implementations: `js` (plain TypeScript, the reference, always
+ * available) and `blas` (OpenBLAS through Deno.dlopen). Both must give the same results to rounding.
+ *
+ * @example
+ * ```ts
+ * import { createBackend } from "./select.ts";
+ * const la = await createBackend("js");
+ * const A = Float32Array.of(1, 2, 3, 4), B = Float32Array.of(1, 0, 0, 1), C = new Float32Array(4);
+ * la.sgemm(false, false, 2, 2, 2, 1, A, 2, B, 2, 0, C, 2); // C = A
+ * ```
+ */
+export interface LinAlgBackend {
+  /** "js" or "blas". */
+  readonly name: "js" | "blas";
+  /**
+   * C (M×N) = alpha · op(A) · op(B) + beta · C, where op(A) is M×K (A is K×M when transA) and op(B) is
+   * K×N (B is N×K when transB). beta = 0 overwrites C (NaNs in C are not propagated).
+   */
+  sgemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number,
+    alpha: number, A: F32, lda: number, B: F32, ldb: number, beta: number, C: F32, ldc: number,
+  ): void;
+  /** Double-precision {@link LinAlgBackend.sgemm}. */
+  dgemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number,
+    alpha: number, A: F64, lda: number, B: F64, ldb: number, beta: number, C: F64, ldc: number,
+  ): void;
+  /** y (len M, or N when trans) = alpha · op(A) · x + beta · y, A is M×N. */
+  sgemv(trans: boolean, M: number, N: number, alpha: number, A: F32, lda: number, x: F32, beta: number, y: F32): void;
+  /** Double-precision {@link LinAlgBackend.sgemv}. */
+  dgemv(trans: boolean, M: number, N: number, alpha: number, A: F64, lda: number, x: F64, beta: number, y: F64): void;
+  /**
+   * Symmetric rank-2k update, both triangles written: C (N×N) = alpha·(op(A)·op(B)ᵀ + op(B)·op(A)ᵀ) + beta·C,
+   * where op(A), op(B) are N×K (A, B are K×N when trans).
+   */
+  dsyr2k(trans: boolean, N: number, K: number, alpha: number, A: F64, lda: number, B: F64, ldb: number, beta: number, C: F64, ldc: number): void;
+  /** Single-precision {@link LinAlgBackend.dsyr2k}. */
+  ssyr2k(trans: boolean, N: number, K: number, alpha: number, A: F32, lda: number, B: F32, ldb: number, beta: number, C: F32, ldc: number): void;
+  /** out[i, :] = src[rows[i], :] for i < n (rows of width d). */
+  gatherRows(src: F32, d: number, rows: Int32Array, n: number, out: F32): void;
+  /** dst[rows[i], :] += alpha · src[i, :] for i < n, in order (repeated rows accumulate, deterministically). */
+  scatterAddRows(dst: F32, d: number, rows: Int32Array, n: number, src: F32, alpha: number): void;
+  /** In-place inverse of the n×n matrix A (LU with partial pivoting). Throws RangeError if singular. */
+  dinvert(A: F64, n: number): void;
+  /** Solves A X = B in place of B (A n×n, B n×k, both row-major); A is overwritten by its LU. Throws if singular. */
+  dsolve(A: F64, n: number, B: F64, k: number): void;
+  /** Frees native resources. */
+  close(): void;
+}
