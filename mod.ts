@@ -30,11 +30,22 @@ export type {
   SparseBatch,
   StepResult,
 } from "./lib/types.ts";
-export { BackendUnavailableError, DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "./lib/errors.ts";
+export {
+  BackendUnavailableError,
+  DataFormatError,
+  DivergenceError,
+  SingularUpdateError,
+  UsageError,
+} from "./lib/errors.ts";
 
 // --- linear-algebra backends (lib/linalg) ---
+export { createBackend } from "./lib/linalg/select.ts";
+export type { CreateBackendOptions } from "./lib/linalg/select.ts";
+export type { LinAlgBackend } from "./lib/linalg/backend.ts";
 
 // --- losses (lib/losses) ---
+export { createLoss, LOSS_DEFAULTS, LOSS_NAMES } from "./lib/losses/mod.ts";
+export type { LossScalars, SphericalFamilyLoss } from "./lib/losses/mod.ts";
 
 // --- output layers (lib/layers) ---
 

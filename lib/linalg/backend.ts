@@ -33,25 +33,91 @@ export interface LinAlgBackend {
    * K×N (B is N×K when transB). beta = 0 overwrites C (NaNs in C are not propagated).
    */
   sgemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number,
-    alpha: number, A: F32, lda: number, B: F32, ldb: number, beta: number, C: F32, ldc: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: F32,
+    lda: number,
+    B: F32,
+    ldb: number,
+    beta: number,
+    C: F32,
+    ldc: number,
   ): void;
   /** Double-precision {@link LinAlgBackend.sgemm}. */
   dgemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number,
-    alpha: number, A: F64, lda: number, B: F64, ldb: number, beta: number, C: F64, ldc: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: F64,
+    lda: number,
+    B: F64,
+    ldb: number,
+    beta: number,
+    C: F64,
+    ldc: number,
   ): void;
   /** y (len M, or N when trans) = alpha · op(A) · x + beta · y, A is M×N. */
-  sgemv(trans: boolean, M: number, N: number, alpha: number, A: F32, lda: number, x: F32, beta: number, y: F32): void;
+  sgemv(
+    trans: boolean,
+    M: number,
+    N: number,
+    alpha: number,
+    A: F32,
+    lda: number,
+    x: F32,
+    beta: number,
+    y: F32,
+  ): void;
   /** Double-precision {@link LinAlgBackend.sgemv}. */
-  dgemv(trans: boolean, M: number, N: number, alpha: number, A: F64, lda: number, x: F64, beta: number, y: F64): void;
+  dgemv(
+    trans: boolean,
+    M: number,
+    N: number,
+    alpha: number,
+    A: F64,
+    lda: number,
+    x: F64,
+    beta: number,
+    y: F64,
+  ): void;
   /**
    * Symmetric rank-2k update, both triangles written: C (N×N) = alpha·(op(A)·op(B)ᵀ + op(B)·op(A)ᵀ) + beta·C,
    * where op(A), op(B) are N×K (A, B are K×N when trans).
    */
-  dsyr2k(trans: boolean, N: number, K: number, alpha: number, A: F64, lda: number, B: F64, ldb: number, beta: number, C: F64, ldc: number): void;
+  dsyr2k(
+    trans: boolean,
+    N: number,
+    K: number,
+    alpha: number,
+    A: F64,
+    lda: number,
+    B: F64,
+    ldb: number,
+    beta: number,
+    C: F64,
+    ldc: number,
+  ): void;
   /** Single-precision {@link LinAlgBackend.dsyr2k}. */
-  ssyr2k(trans: boolean, N: number, K: number, alpha: number, A: F32, lda: number, B: F32, ldb: number, beta: number, C: F32, ldc: number): void;
+  ssyr2k(
+    trans: boolean,
+    N: number,
+    K: number,
+    alpha: number,
+    A: F32,
+    lda: number,
+    B: F32,
+    ldb: number,
+    beta: number,
+    C: F32,
+    ldc: number,
+  ): void;
   /** out[i, :] = src[rows[i], :] for i < n (rows of width d). */
   gatherRows(src: F32, d: number, rows: Int32Array, n: number, out: F32): void;
   /** dst[rows[i], :] += alpha · src[i, :] for i < n, in order (repeated rows accumulate, deterministically). */

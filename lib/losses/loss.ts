@@ -45,15 +45,27 @@ export interface SphericalFamilyLoss {
    * indices). Writes ∂L/∂o at target k into dy[k], g_q and g_s into `out`; returns L.
    */
   fromStats(
-    o: Float64Array, y: Float64Array, K: number, q: number, s: number, D: number,
-    dy: Float64Array, out: LossScalars,
+    o: Float64Array,
+    y: Float64Array,
+    K: number,
+    q: number,
+    s: number,
+    D: number,
+    dy: Float64Array,
+    out: LossScalars,
   ): number;
   /**
    * The textbook computation over the whole dense output o (length D) with the targets (idx[k], y[k]),
    * k < K, unique: returns L and writes the dense ∇o into dOut (length D). Used by the naive layer and
    * by tests as the independent reference.
    */
-  dense(o: Float32Array | Float64Array, idx: Int32Array, y: Float64Array, K: number, dOut: Float64Array): number;
+  dense(
+    o: Float32Array | Float64Array,
+    idx: Int32Array,
+    y: Float64Array,
+    K: number,
+    dOut: Float64Array,
+  ): number;
   /**
    * The model's probability of output j (for squared error: the score o_j itself) from o_j, q, s and D.
    */

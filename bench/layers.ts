@@ -1,0 +1,387 @@
+/**
+ * Benchmark section "layers" (issue 2's table): time per example of the naive and the factored output
+ * layer, measured in the same run, per backend, with the measured speedup beside the theoretical
+ * D/(4d), examples/s, the fraction of OpenBLAS sgemm peak, peak memory, and the factored step's
+ * flatness in D.
+ *
+ * Each (config, kind) runs in its own child process (`deno run -A bench/layers.ts --child JSON`), so
+ * that its peak resident memory (VmHWM from /proc/self/status, read at the child's end) is its own.
+ * A child creates the layer with createOutputLayer (lib/layers/create.ts), takes one warm-up step,
+ * then steps until 1.5 s have passed (at least 2), cycling through 4 pre-built batches.
+ *
+ * Set-up, identical for both kinds: W₀ uniform with standard deviation 0.01, H uniform with standard
+ * deviation 1/√d, K = 5 uniform random targets of value 1 per example, squared loss, η = 1e-3 (far
+ * from the guard), default stabilisation settings (their amortised cost is part of the time).
+ *
+ * Flop counts (multiply-add = 2 flops), the paper's: naive 3·D·d multiply-adds per example (forward,
+ * backward, update), factored ≈ 12·d², so theory = 3Dd/12d² = D/(4d).
+ *
+ * @module
+ */
+
+import type { CreateOutputLayerOptions, OutputLayer, SparseBatch } from "../lib/types.ts";
+import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { createJsBackend } from "../lib/linalg/js.ts";
+import type { BenchBackend, BenchOptions } from "./report.ts";
+import { fmt, table } from "./report.ts";
+import { measureSgemm, sgemmPeak } from "./linalg.ts";
+
+/** One measurement a child is asked for. */
+export type ChildConfig = {
+  kind: "naive" | "factored";
+  backend: BenchBackend;
+  D: number;
+  d: number;
+  m: number;
+  /** seconds of timed steps (after the warm-up) */
+  seconds: number;
+};
+
+/** What a child reports (one JSON line on stdout, prefixed "RESULT "). */
+export type ChildResult = ChildConfig & {
+  setupS: number;
+  steps: number;
+  stepMs: number;
+  usPerExample: number;
+  vmHwmMB: number;
+  lossFirst: number;
+  lossLast: number;
+};
+
+const K = 5, ETA = 1e-3;
+const ROOT = new URL("..", import.meta.url).pathname;
+const SELF = new URL(import.meta.url).pathname;
+
+/** Fills x with uniform values of mean 0 and standard deviation `std` (xorshift32; fast for 400M entries). */
+function fillUniform(x: Float32Array, std: number, seed: number): void {
+  const a = std * Math.sqrt(3) * 2 / 4294967296;
+  let s = seed | 0 || 1;
+  for (let i = 0; i < x.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    x[i] = (s >>> 0) * a - std * Math.sqrt(3);
+  }
+}
+
+function makeBatch(D: number, m: number, seed: number): SparseBatch {
+  let s = seed;
+  const next = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  const offsets = Int32Array.from({ length: m + 1 }, (_, i) => i * K);
+  const indices = Int32Array.from({ length: m * K }, () => Math.floor(next() * D));
+  return { offsets, indices, values: new Float32Array(m * K).fill(1) };
+}
+
+function vmHwmMB(): number {
+  try {
+    const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
+    return kb ? Number(kb) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The child: builds one layer, times it, prints a RESULT line. */
+async function child(cfg: ChildConfig): Promise<ChildResult> {
+  const url = new URL("../lib/layers/create.ts", import.meta.url).href;
+  const { createOutputLayer } = (await import(url)) as {
+    createOutputLayer(o: CreateOutputLayerOptions): Promise<OutputLayer>;
+  };
+  const { kind, backend, D, d, m } = cfg;
+  let init: Float32Array | undefined = new Float32Array(D * d);
+  fillUniform(init, 0.01, 12345);
+  const t0 = performance.now();
+  const layer = await createOutputLayer({
+    kind,
+    D,
+    d,
+    init,
+    loss: "squared",
+    backend,
+    log: (l) => console.error(l),
+  });
+  const setupS = (performance.now() - t0) / 1000;
+  init = undefined;
+  const batches = [0, 1, 2, 3].map((i) => {
+    const H = new Float32Array(m * d);
+    fillUniform(H, 1 / Math.sqrt(d), 777 + i);
+    return { H, Y: makeBatch(D, m, 99 + i) };
+  });
+  const lossFirst = (await layer.step(batches[0].H, batches[0].Y, ETA)).loss; // warm-up
+  let steps = 0, lossLast = lossFirst;
+  const start = performance.now();
+  let now = start;
+  while (steps < 2 || now - start < cfg.seconds * 1000) {
+    const b = batches[steps % batches.length];
+    lossLast = (await layer.step(b.H, b.Y, ETA)).loss;
+    steps++;
+    now = performance.now();
+  }
+  const stepMs = (now - start) / steps;
+  layer.close();
+  if (!Number.isFinite(lossLast)) throw new Error(`loss is ${lossLast} after ${steps} steps`);
+  return {
+    ...cfg,
+    setupS,
+    steps,
+    stepMs,
+    usPerExample: (stepMs * 1000) / m,
+    vmHwmMB: vmHwmMB(),
+    lossFirst,
+    lossLast,
+  };
+}
+
+/** Runs a child process for one config; returns its result or the reason it failed. */
+async function spawn(cfg: ChildConfig, timeoutS: number): Promise<ChildResult | string> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SELF, "--child", JSON.stringify(cfg)],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const proc = cmd.spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      proc.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, timeoutS * 1000);
+  const out = await proc.output();
+  clearTimeout(timer);
+  const stdout = new TextDecoder().decode(out.stdout), stderr = new TextDecoder().decode(out.stderr);
+  if (timedOut) return `timed out after ${timeoutS} s`;
+  const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  if (!out.success || !line) {
+    const why = stderr.trim().split("\n").filter((l) => /error|Error/.test(l)).slice(0, 2).join(" / ") ||
+      stderr.trim().split("\n").slice(-1)[0] || `exit code ${out.code}${out.signal ? `, ${out.signal}` : ""}`;
+    return why.replace(/\|/g, "\\|").slice(0, 200);
+  }
+  return JSON.parse(line.slice("RESULT ".length)) as ChildResult;
+}
+
+type Config = { D: number; d: number; m: number };
+
+function configs(quick: boolean): Config[] {
+  const out: Config[] = [];
+  const Ds = quick ? [10_000, 50_000] : [10_000, 50_000, 200_000, 793_471];
+  const ds = quick ? [128] : [128, 256, 512];
+  for (const d of ds) for (const m of [1, 128]) for (const D of Ds) out.push({ D, d, m });
+  if (!quick) { for (const m of [1, 128]) out.push({ D: 793_471, d: 300, m }); }
+  return out;
+}
+
+/**
+ * Runs the section for `opts.backend`: every config through a naive and a factored child process.
+ *
+ * @example
+ * ```ts
+ * import { run } from "./layers.ts";
+ * console.log(await run({ backend: "blas", quick: true, log: console.error }));
+ * ```
+ *
+ * @param opts the harness options
+ * @returns the markdown block
+ */
+export async function run(opts: BenchOptions): Promise<string> {
+  const seconds = opts.quick ? 0.5 : 1.5;
+  // OpenBLAS peak (the yardstick for every backend) and a rate to predict which configs are too slow
+  const blas = openBlasBackend();
+  const peak = sgemmPeak(blas, opts.quick);
+  // GFLOP/s the backend's naive step may reach (best of 3: load only lowers it)
+  const la = opts.backend === "js" ? createJsBackend() : blas;
+  let rate = 0;
+  for (let t = 0; t < 3; t++) {
+    rate = Math.max(
+      rate,
+      measureSgemm(la, false, true, 128, opts.backend === "js" ? 1024 : 8192, 256, 80).gflops,
+    );
+  }
+  blas.close();
+  opts.log(
+    `layers: sgemm peak ${fmt(peak)} GFLOP/s; ${opts.backend} naive-step rate estimate ${fmt(rate)} GFLOP/s`,
+  );
+  const MAX_NAIVE_S = 10, MAX_SETUP_S = 20;
+  const rows: string[][] = [];
+  const results = new Map<string, { naive?: ChildResult; factored?: ChildResult }>();
+  const skipped: string[] = [];
+  for (const c of configs(opts.quick)) {
+    const naiveFlops = 6 * c.m * c.D * c.d, setupFlops = 2 * c.D * c.d * c.d;
+    const predictedNaive = naiveFlops / (rate * 1e9), predictedSetup = setupFlops / (rate * 1e9);
+    const key = `${c.D}/${c.d}/${c.m}`;
+    const res: { naive?: ChildResult; factored?: ChildResult; naiveErr?: string; factoredErr?: string } = {};
+    if (predictedNaive > MAX_NAIVE_S || predictedSetup > MAX_SETUP_S) {
+      const why = predictedNaive > MAX_NAIVE_S
+        ? `naive step predicted ${fmt(predictedNaive, 2)} s > ${MAX_NAIVE_S} s`
+        : `factored set-up (Q = W₀ᵀW₀) predicted ${fmt(predictedSetup, 2)} s > ${MAX_SETUP_S} s`;
+      skipped.push(`D=${c.D} d=${c.d} m=${c.m}: ${why}`);
+      rows.push([
+        fmt(c.D),
+        String(c.d),
+        String(c.m),
+        `skipped: ${why}`,
+        "",
+        "",
+        `${fmt(c.D / (4 * c.d))}×`,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+      ]);
+      continue;
+    }
+    for (const kind of ["naive", "factored"] as const) {
+      const timeout = 60 + 3 * (kind === "naive" ? predictedNaive : 0) * (2 + seconds) + 2 * predictedSetup;
+      opts.log(`layers: ${opts.backend} ${kind} D=${c.D} d=${c.d} m=${c.m} …`);
+      const r = await spawn(
+        { kind, backend: opts.backend, D: c.D, d: c.d, m: c.m, seconds },
+        Math.ceil(timeout),
+      );
+      if (typeof r === "string") {
+        res[`${kind}Err`] = r;
+        opts.log(`layers:   failed: ${r}`);
+      } else {
+        res[kind] = r;
+        opts.log(
+          `layers:   ${fmt(r.usPerExample)} µs/example, ${r.steps} steps, set-up ${fmt(r.setupS)} s, peak ${
+            fmt(r.vmHwmMB)
+          } MB`,
+        );
+      }
+    }
+    results.set(key, res);
+    const n = res.naive, f = res.factored;
+    const theory = c.D / (4 * c.d);
+    const naivePct = n ? (6 * c.m * c.D * c.d) / (n.stepMs * 1e6) / peak * 100 : NaN;
+    const factPct = f ? (24 * c.m * c.d * c.d) / (f.stepMs * 1e6) / peak * 100 : NaN;
+    rows.push([
+      fmt(c.D),
+      String(c.d),
+      String(c.m),
+      n ? fmt(n.usPerExample) : `error: ${res.naiveErr}`,
+      f ? fmt(f.usPerExample) : `error: ${res.factoredErr}`,
+      n && f ? `**${fmt(n.usPerExample / f.usPerExample)}×**` : "",
+      `${fmt(theory)}×`,
+      n ? fmt(1e6 / n.usPerExample) : "",
+      f ? fmt(1e6 / f.usPerExample) : "",
+      n ? `${fmt(naivePct, 2)}%` : "",
+      f ? `${fmt(factPct, 2)}%` : "",
+      `${n ? fmt(n.vmHwmMB) : "–"} / ${f ? fmt(f.vmHwmMB) : "–"}`,
+      f ? fmt(f.setupS) : "",
+      n && f ? fmt(Math.abs(f.lossFirst - n.lossFirst) / Math.abs(n.lossFirst), 2) : "",
+    ]);
+  }
+
+  // flatness of the factored time per example in D, per (d, m)
+  const flat: string[][] = [];
+  const groups = new Map<string, number[]>();
+  for (const [key, r] of results) {
+    if (!r.factored) continue;
+    const [, d, m] = key.split("/");
+    if (d === "300") continue;
+    const g = `${d}/${m}`;
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g)!.push(r.factored.usPerExample);
+  }
+  for (const [g, ts] of groups) {
+    if (ts.length < 2) continue;
+    const [d, m] = g.split("/");
+    const sorted = [...ts].sort((a, b) => a - b), med = sorted[Math.floor(sorted.length / 2)];
+    const max = sorted[sorted.length - 1], min = sorted[0];
+    const dev = Math.max(max / med - 1, 1 - min / med);
+    flat.push([
+      d,
+      m,
+      String(ts.length),
+      fmt(min),
+      fmt(max),
+      fmt(max / min),
+      `±${fmt(dev * 100, 2)}%`,
+      dev <= 0.2 ? "yes" : "**no**",
+    ]);
+  }
+
+  // the issue's targets (blas backend)
+  const target = (D: number, d: number, m: number, want: number) => {
+    const r = results.get(`${D}/${d}/${m}`);
+    if (!r?.naive || !r.factored) return `D=${fmt(D)}, d=${d}, m=${m}: ≥ ${want}× — not measured`;
+    const s = r.naive.usPerExample / r.factored.usPerExample;
+    return `D=${fmt(D)}, d=${d}, m=${m}: ≥ ${want}× — measured ${fmt(s)}× (theory ${fmt(D / (4 * d))}×): ${
+      s >= want ? "**met**" : "**not met**"
+    }`;
+  };
+
+  const head = [
+    "D",
+    "d",
+    "m",
+    "naive µs/ex",
+    "factored µs/ex",
+    "speedup",
+    "theory D/(4d)",
+    "naive ex/s",
+    "factored ex/s",
+    "naive % sgemm peak",
+    "factored % sgemm peak",
+    "peak MB naive / factored",
+    "factored set-up s",
+    "first-step loss rel. diff",
+  ];
+  const parts = [
+    `### Output layer step, backend \`${opts.backend}\`${
+      opts.quick ? " (quick: smallest configs only)" : ""
+    }`,
+    `Time per example of one SGD step (squared loss, K = ${K}, η = ${ETA}), naive and factored measured in the same run, ` +
+    `each in its own process (peak MB = that process's VmHWM, W₀ included). % of sgemm peak: useful flops ` +
+    `(naive 6·m·D·d, factored 24·m·d² per batch, i.e. the paper's 3Dd and 12d² multiply-adds) per second over the ` +
+    `OpenBLAS sgemm peak of ${
+      fmt(peak)
+    } GFLOP/s. Set-up = createOutputLayer (for the factored layer Q = W₀ᵀW₀, O(Dd²)). ` +
+    `First-step loss rel. diff: |L_factored − L_naive|/|L_naive| on the warm-up step (same W₀, same batch): a check ` +
+    `that both measured the same problem.`,
+    table(head, rows),
+    `#### Factored step flatness in D (target: within ±20%)\n\n` +
+    (flat.length
+      ? table([
+        "d",
+        "m",
+        "D values",
+        "min µs/ex",
+        "max µs/ex",
+        "max/min",
+        "max deviation from median",
+        "within ±20%",
+      ], flat)
+      : "_fewer than two D values measured per (d, m)_"),
+  ];
+  if (opts.backend === "blas" && !opts.quick) {
+    parts.push(
+      `#### Targets (issue 2)\n\n- ${target(200_000, 256, 128, 150)}\n- ${
+        target(793_471, 300, 128, 500)
+      }\n- ${target(793_471, 300, 1, 500)}`,
+    );
+  }
+  if (skipped.length) {
+    parts.push(`Skipped (too slow for this backend):\n\n${skipped.map((s) => `- ${s}`).join("\n")}`);
+  }
+  return parts.join("\n\n");
+}
+
+if (import.meta.main) {
+  const i = Deno.args.indexOf("--child");
+  if (i < 0) {
+    console.error("bench/layers.ts is a section of bench/main.ts: run `deno task bench --only layers`");
+    Deno.exit(2);
+  }
+  const res = await child(JSON.parse(Deno.args[i + 1]) as ChildConfig);
+  console.log(`RESULT ${JSON.stringify(res)}`);
+  Deno.exit(0);
+}

@@ -1,0 +1,199 @@
+/**
+ * Benchmark section "losses": the factored output layer's step with each loss of the spherical family
+ * (squared, spherical, taylor, zloss) at D = 200,000, d = 256, m = 128 (K = 5 weighted targets per
+ * example), its cost relative to squared error's (target ≤ 1.3×: the losses that use s add the ω and w̄
+ * bookkeeping), and the speedup over the naive layer with the same loss (target ≥ 150×; D/(4d) ≈ 195×).
+ *
+ * Both layers get the same W₀ (uniform in ±1/d) and the same minibatches. Times are wall-clock per step,
+ * after warm-up steps; the factored layer runs enough steps to include its periodic stabilisation.
+ * `--quick` runs D = 20,000, d = 64, m = 32 with a few steps (a smoke run: the targets apply to the full
+ * size only).
+ *
+ * @module
+ */
+
+import { createOutputLayer } from "../lib/layers/create.ts";
+import { LOSS_NAMES } from "../lib/losses/mod.ts";
+import type { LossName, OutputLayer, SparseBatch } from "../lib/types.ts";
+import type { BenchOptions } from "./report.ts";
+import { fmt, table } from "./report.ts";
+
+/** One configuration of the section. */
+export type LossBenchConfig = {
+  D: number;
+  d: number;
+  m: number;
+  K: number;
+  /** timed factored steps (after `warmup`) */
+  factoredSteps: number;
+  /** timed naive steps (after `warmup`) */
+  naiveSteps: number;
+  warmup: number;
+};
+
+/** The full-size configuration (the issue's targets) and the smoke one. */
+export const LOSS_BENCH_CONFIGS: Readonly<Record<"full" | "quick", LossBenchConfig>> = Object.freeze({
+  full: { D: 200_000, d: 256, m: 128, K: 5, factoredSteps: 100, naiveSteps: 4, warmup: 2 },
+  quick: { D: 20_000, d: 64, m: 32, K: 5, factoredSteps: 20, naiveSteps: 2, warmup: 1 },
+});
+
+/** Step learning rate: small, so that no loss's step comes near the singular-update guard. */
+const ETA = 1e-3;
+
+/** A seeded xorshift32 uniform [0, 1) generator. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+/** W₀ (D×d, uniform in ±1/d) and `count` minibatches (H m×d with ‖h‖ ≈ 1; K weighted targets each). */
+function makeData(
+  c: LossBenchConfig,
+  count: number,
+): { init: Float32Array; batches: { H: Float32Array; Y: SparseBatch }[] } {
+  const r = rng(20151207);
+  const init = new Float32Array(c.D * c.d);
+  for (let i = 0; i < init.length; i++) init[i] = (2 * r() - 1) / c.d;
+  const batches = [];
+  const scale = Math.sqrt(3 / c.d); // uniform in ±√(3/d): E‖h‖² = 1
+  for (let b = 0; b < count; b++) {
+    const H = new Float32Array(c.m * c.d);
+    for (let i = 0; i < H.length; i++) H[i] = (2 * r() - 1) * scale;
+    const n = c.m * c.K;
+    const offsets = new Int32Array(c.m + 1), indices = new Int32Array(n), values = new Float32Array(n);
+    for (let i = 0; i < c.m; i++) offsets[i + 1] = (i + 1) * c.K;
+    for (let k = 0; k < n; k++) {
+      // Zipf-like: small indices are frequent, as for words.
+      indices[k] = Math.min(c.D - 1, Math.floor(Math.exp(r() * Math.log(c.D))) - 1);
+      values[k] = 0.2 + 0.3 * r();
+    }
+    batches.push({ H, Y: { offsets, indices, values } });
+  }
+  return { init, batches };
+}
+
+/** Seconds per step over `steps` steps after `warmup` untimed ones, cycling through `batches`. */
+async function timeSteps(
+  layer: OutputLayer,
+  batches: { H: Float32Array; Y: SparseBatch }[],
+  warmup: number,
+  steps: number,
+): Promise<number> {
+  for (let i = 0; i < warmup; i++) {
+    await layer.step(batches[i % batches.length].H, batches[i % batches.length].Y, ETA);
+  }
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) {
+    const b = batches[(warmup + i) % batches.length];
+    await layer.step(b.H, b.Y, ETA);
+  }
+  return (performance.now() - t0) / 1000 / steps;
+}
+
+/** One loss's measurements. */
+export type LossBenchResult = { loss: LossName; factoredMs: number; naiveMs: number };
+
+/**
+ * Measures one loss: factored and naive steps on the same data, one layer alive at a time.
+ *
+ * @example
+ * ```ts
+ * import { LOSS_BENCH_CONFIGS, measureLoss } from "./losses.ts";
+ * const r = await measureLoss("taylor", "blas", LOSS_BENCH_CONFIGS.quick, console.error);
+ * console.log(r.factoredMs, r.naiveMs);
+ * ```
+ *
+ * @param loss the loss
+ * @param backend the backend both layers run on
+ * @param c the configuration
+ * @param log progress lines
+ * @returns milliseconds per step for both layers
+ */
+export async function measureLoss(
+  loss: LossName,
+  backend: BenchOptions["backend"],
+  c: LossBenchConfig,
+  log: (line: string) => void,
+): Promise<LossBenchResult> {
+  const { init, batches } = makeData(c, 8);
+  const quiet = () => {};
+  const base = { D: c.D, d: c.d, init, loss, backend, log: quiet };
+  const factored = await createOutputLayer({ kind: "factored", ...base });
+  let factoredMs: number;
+  try {
+    factoredMs = 1000 * await timeSteps(factored, batches, c.warmup, c.factoredSteps);
+  } finally {
+    factored.close();
+  }
+  log(`losses: ${loss}: factored ${fmt(factoredMs)} ms/step (D=${c.D}, d=${c.d}, m=${c.m}, ${backend})`);
+  const naive = await createOutputLayer({ kind: "naive", ...base });
+  let naiveMs: number;
+  try {
+    naiveMs = 1000 * await timeSteps(naive, batches, c.warmup, c.naiveSteps);
+  } finally {
+    naive.close();
+  }
+  log(`losses: ${loss}: naive ${fmt(naiveMs)} ms/step, speedup ${fmt(naiveMs / factoredMs)}×`);
+  return { loss, factoredMs, naiveMs };
+}
+
+/**
+ * Runs the section: per loss, the factored step's time, its ratio to squared error's, the naive step's
+ * time and the speedup, with the targets checked.
+ *
+ * @example
+ * ```ts
+ * import { run } from "./losses.ts";
+ * console.log(await run({ backend: "blas", quick: true, log: console.error }));
+ * ```
+ *
+ * @param opts the harness options
+ * @returns the markdown block
+ */
+export async function run(opts: BenchOptions): Promise<string> {
+  const c = opts.quick ? LOSS_BENCH_CONFIGS.quick : LOSS_BENCH_CONFIGS.full;
+  const results: LossBenchResult[] = [];
+  for (const loss of LOSS_NAMES) results.push(await measureLoss(loss, opts.backend, c, opts.log));
+  const squared = results.find((r) => r.loss === "squared")!;
+  const rows = results.map((r) => {
+    const ratio = r.factoredMs / squared.factoredMs, speedup = r.naiveMs / r.factoredMs;
+    return [
+      r.loss,
+      fmt(r.factoredMs),
+      `${fmt(ratio)}× ${ratio <= 1.3 ? "✓" : "✗"}`,
+      fmt(r.naiveMs),
+      `${fmt(speedup)}× ${speedup >= 150 ? "✓" : "✗"}`,
+    ];
+  });
+  const note = opts.quick
+    ? "**Smoke run (`--quick`)**: the targets (≤ 1.3× squared error's step, ≥ 150× speedup) apply to the full " +
+      "size D = 200,000, d = 256, m = 128 only; at this size D/(4d) bounds the speedup.\n\n"
+    : "";
+  return `### Losses: the factored step per loss (${opts.backend})\n\n${note}` +
+    `D = ${c.D.toLocaleString("en-US")}, d = ${c.d}, m = ${c.m}, K = ${c.K} weighted targets per example, ` +
+    `η = ${ETA}; factored: mean of ${c.factoredSteps} steps (stabilisation included), naive: mean of ` +
+    `${c.naiveSteps} steps, after ${c.warmup} warm-up step(s). D/(4d) = ${fmt(c.D / (4 * c.d))}.\n\n` +
+    table(
+      ["loss", "factored ms/step", "vs squared (≤ 1.3×)", "naive ms/step", "speedup (≥ 150×)"],
+      rows,
+    );
+}
+
+if (import.meta.main) {
+  // Standalone: `deno run -A bench/losses.ts [--quick] [--backend js|blas|webgpu]` prints the block.
+  const { parseArgs } = await import("node:util");
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { quick: { type: "boolean", default: false }, backend: { type: "string", default: "blas" } },
+  });
+  const backend = values.backend as BenchOptions["backend"];
+  if (!["js", "blas", "webgpu"].includes(backend)) {
+    throw new RangeError(`--backend must be js, blas or webgpu, got "${values.backend}"`);
+  }
+  console.log(await run({ backend, quick: values.quick, log: (l) => console.error(l) }));
+}

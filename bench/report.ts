@@ -1,0 +1,178 @@
+/**
+ * BENCHMARKS.md bookkeeping for the benchmark harness: each section owns one block between
+ * `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`; a run replaces only the blocks it ran, and
+ * stamps each with the command, the machine and the date. The file is written to a temporary name in
+ * the same directory and renamed, so a killed run never leaves half a file.
+ *
+ * @module
+ */
+
+import { openBlasBackend } from "../lib/linalg/blas.ts";
+
+/** Which backend a section measures. */
+export type BenchBackend = "js" | "blas" | "webgpu";
+
+/** What every section's `run` receives. */
+export type BenchOptions = {
+  /** The backend to measure (sections that are backend-independent may ignore it). */
+  backend: BenchBackend;
+  /** Smallest configurations only: a smoke run of a few seconds per section. */
+  quick: boolean;
+  /** Progress lines (stderr); the returned markdown is the result. */
+  log: (line: string) => void;
+};
+
+/** A benchmark section: a module exporting `run(opts)` that returns a markdown block. */
+export type BenchSection = { run(opts: BenchOptions): Promise<string> };
+
+/** The machine a benchmark ran on. */
+export type MachineInfo = { cpu: string; cores: number; openblas: string; deno: string; os: string };
+
+/**
+ * Describes this machine: CPU model (/proc/cpuinfo), core count, the OpenBLAS build, Deno's version.
+ *
+ * @example
+ * ```ts
+ * import { machineInfo } from "./report.ts";
+ * console.log(machineInfo().cpu);
+ * ```
+ *
+ * @returns the description; fields that cannot be read say "unknown"
+ */
+export function machineInfo(): MachineInfo {
+  let cpu = "unknown", cores = navigator.hardwareConcurrency ?? 0;
+  try {
+    const text = Deno.readTextFileSync("/proc/cpuinfo");
+    cpu = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? "unknown";
+    const n = text.match(/^processor\s*:/gm)?.length ?? 0;
+    if (n > 0) cores = n;
+  } catch { /* not Linux: keep the defaults */ }
+  let openblas = "not loaded";
+  try {
+    const b = openBlasBackend();
+    openblas = `${b.config} (${b.threads} threads)`;
+    b.close();
+  } catch (e) {
+    openblas = `unavailable: ${(e as Error).message}`;
+  }
+  return { cpu, cores, openblas, deno: Deno.version.deno, os: `${Deno.build.os}/${Deno.build.arch}` };
+}
+
+/**
+ * Wraps a section's markdown between its markers, with a stamp line.
+ *
+ * @example
+ * ```ts
+ * import { stampBlock } from "./report.ts";
+ * const m = { cpu: "x", cores: 2, openblas: "OpenBLAS 0.3.21", deno: "2.0.0", os: "linux/x86_64" };
+ * const block = stampBlock("linalg", "| a |\n|---|\n| 1 |", "deno task bench --only linalg", m, new Date());
+ * ```
+ *
+ * @param name the section's marker name
+ * @param body the section's markdown
+ * @param command the command that produced it
+ * @param m the machine
+ * @param date when it ran
+ * @returns the block, markers included, without a trailing newline
+ */
+export function stampBlock(name: string, body: string, command: string, m: MachineInfo, date: Date): string {
+  const stamp =
+    `_\`${command}\` · ${date.toISOString().replace(/\.\d+Z$/, "Z")} · ${m.cpu}, ${m.cores} cores, ` +
+    `${m.os} · ${m.openblas} · Deno ${m.deno}_`;
+  return `<!-- bench:${name}:start -->\n${stamp}\n\n${body.trim()}\n<!-- bench:${name}:end -->`;
+}
+
+/**
+ * Returns `text` with the block of section `name` replaced by `block` (markers included), or with
+ * `block` appended when the section has no block yet.
+ *
+ * @example
+ * ```ts
+ * import { replaceBlock } from "./report.ts";
+ * const t = replaceBlock("# B\n", "x", "<!-- bench:x:start -->\nhi\n<!-- bench:x:end -->");
+ * ```
+ *
+ * @param text the current file content
+ * @param name the section's marker name
+ * @param block the new block (from {@link stampBlock})
+ * @returns the new file content
+ * @throws {Error} a start marker without its end marker (the file was edited by hand)
+ */
+export function replaceBlock(text: string, name: string, block: string): string {
+  const start = `<!-- bench:${name}:start -->`, end = `<!-- bench:${name}:end -->`;
+  const i = text.indexOf(start);
+  if (i < 0) return `${text.replace(/\s*$/, "")}\n\n${block}\n`;
+  const j = text.indexOf(end, i);
+  if (j < 0) throw new Error(`BENCHMARKS.md: "${start}" has no matching "${end}"; fix the file by hand`);
+  return text.slice(0, i) + block + text.slice(j + end.length);
+}
+
+const HEADER = "# factorout benchmarks\n\n" +
+  "Written by `deno task bench` (bench/main.ts); each block below is replaced when its section is rerun.\n" +
+  "Blocks carry the command, the machine and the date they were measured with.\n";
+
+/**
+ * Replaces the given blocks in the markdown file at `path` (creating it with a header if absent),
+ * writing a temporary file beside it and renaming it over the original.
+ *
+ * @example
+ * ```ts
+ * import { writeBlocks } from "./report.ts";
+ * await writeBlocks("/tmp/B.md", [["x", "<!-- bench:x:start -->\nhi\n<!-- bench:x:end -->"]]);
+ * ```
+ *
+ * @param path the file (BENCHMARKS.md)
+ * @param blocks [name, block] pairs
+ */
+export async function writeBlocks(path: string, blocks: [string, string][]): Promise<void> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    text = HEADER;
+  }
+  for (const [name, block] of blocks) text = replaceBlock(text, name, block);
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, text);
+  await Deno.rename(tmp, path);
+}
+
+/**
+ * Formats a number with a fixed count of significant digits, e.g. 3 → "1.23e+4" style avoided: 12300.
+ *
+ * @example
+ * ```ts
+ * import { fmt } from "./report.ts";
+ * fmt(0.000123456); // "0.000123"
+ * ```
+ *
+ * @param x the number
+ * @param digits significant digits (default 3)
+ * @returns the formatted number
+ */
+export function fmt(x: number, digits = 3): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return "0";
+  const a = Math.abs(x);
+  if (a >= 10 ** digits) return Math.round(x).toLocaleString("en-US");
+  return Number(x.toPrecision(digits)).toString();
+}
+
+/**
+ * Renders a markdown table.
+ *
+ * @example
+ * ```ts
+ * import { table } from "./report.ts";
+ * table(["a", "b"], [["1", "2"]]);
+ * ```
+ *
+ * @param head column titles
+ * @param rows cells
+ * @returns the table, one line per row
+ */
+export function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}

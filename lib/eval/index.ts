@@ -1,0 +1,93 @@
+/**
+ * An evaluation index over word embeddings: the rows normalised once to unit length (V×d row-major
+ * Float32Array, zero rows stay zero), and word lookup that tries the exact word first and then its
+ * lower-cased form (the most frequent — lowest id — word with that lower-cased spelling).
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+
+/**
+ * Unit-normalised embeddings with word lookup. Build it once and share it between evaluations.
+ *
+ * @example
+ * ```ts
+ * import { EmbeddingIndex } from "./index.ts";
+ * const ix = new EmbeddingIndex(["king", "queen"], Float32Array.of(3, 4, 4, 3), 2);
+ * ix.cosine(ix.lookup("king"), ix.lookup("Queen")); // 0.96
+ * ```
+ */
+export class EmbeddingIndex {
+  /** The vocabulary, in row order (assumed most frequent first, as word2vec and fastText write it). */
+  readonly words: string[];
+  /** Vector dimension. */
+  readonly d: number;
+  /** V×d row-major unit rows. */
+  readonly unit: Float32Array;
+  readonly #exact = new Map<string, number>();
+  readonly #lower = new Map<string, number>();
+
+  /**
+   * @param words V words
+   * @param vectors V×d row-major
+   * @param d dimension
+   */
+  constructor(words: string[], vectors: Float32Array, d: number) {
+    if (!Number.isInteger(d) || d <= 0) throw new UsageError(`EmbeddingIndex: d must be a positive integer, got ${d}`);
+    if (vectors.length !== words.length * d) {
+      throw new UsageError(`EmbeddingIndex: ${words.length} words × d=${d} needs ${words.length * d} floats, got ${vectors.length}`);
+    }
+    this.words = words;
+    this.d = d;
+    this.unit = new Float32Array(vectors.length);
+    for (let i = 0; i < words.length; i++) {
+      const base = i * d;
+      let s = 0;
+      for (let j = 0; j < d; j++) s += vectors[base + j] * vectors[base + j];
+      const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+      for (let j = 0; j < d; j++) this.unit[base + j] = vectors[base + j] * inv;
+      const w = words[i];
+      if (!this.#exact.has(w)) this.#exact.set(w, i);
+      const lw = w.toLowerCase();
+      if (!this.#lower.has(lw)) this.#lower.set(lw, i);
+    }
+  }
+
+  /** Number of words. */
+  get size(): number {
+    return this.words.length;
+  }
+
+  /**
+   * The row of `word`, or -1: exact match first, then (unless `caseSensitive`) by lower-cased spelling.
+   *
+   * @example
+   * ```ts
+   * import { EmbeddingIndex } from "./index.ts";
+   * new EmbeddingIndex(["paris"], Float32Array.of(1), 1).lookup("Paris"); // 0
+   * ```
+   */
+  lookup(word: string, caseSensitive = false): number {
+    const i = this.#exact.get(word);
+    if (i !== undefined) return i;
+    if (caseSensitive) return -1;
+    return this.#lower.get(word.toLowerCase()) ?? -1;
+  }
+
+  /**
+   * Cosine similarity of rows i and j.
+   *
+   * @example
+   * ```ts
+   * import { EmbeddingIndex } from "./index.ts";
+   * new EmbeddingIndex(["a", "b"], Float32Array.of(1, 0, 0, 1), 2).cosine(0, 1); // 0
+   * ```
+   */
+  cosine(i: number, j: number): number {
+    const d = this.d, u = this.unit;
+    let s = 0;
+    for (let k = 0; k < d; k++) s += u[i * d + k] * u[j * d + k];
+    return s;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * One call that evaluates embeddings on the standard sets found in an evaluation folder:
+ * `wordsim353.tsv` (or `combined.tab`), `simlex999.txt` (or `SimLex-999.txt`) and `questions-words.txt`.
+ * Sets whose file is absent are listed under `missing` with the path looked for (never silently).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type AnalogyResult, evaluateAnalogies, readAnalogyFile } from "./analogy.ts";
+import { EmbeddingIndex } from "./index.ts";
+import { evaluateSimilarity, readSimilarityFile, type SimilarityResult } from "./similarity.ts";
+
+/**
+ * The evaluation folder used when none is given: `$FACTOROUT_EVAL_DIR`, else `../shared/eval` next to
+ * the repository (`/work/shared/eval` for a checkout at /work/main).
+ *
+ * @example
+ * ```ts
+ * import { defaultEvalDir } from "./report.ts";
+ * console.log(defaultEvalDir());
+ * ```
+ */
+export function defaultEvalDir(): string {
+  const env = Deno.env.get("FACTOROUT_EVAL_DIR");
+  if (env) return env;
+  return fileURLToPath(new URL("../../../shared/eval", import.meta.url));
+}
+
+/**
+ * What {@link evaluateEmbeddings} returns.
+ *
+ * @example
+ * ```ts
+ * import type { EvalReport } from "./report.ts";
+ * const r: EvalReport = { evalDir: "/x", vocabularySize: 10, d: 2, similarity: {}, missing: [], seconds: 0 };
+ * ```
+ */
+export type EvalReport = {
+  evalDir: string;
+  vocabularySize: number;
+  d: number;
+  /** Per similarity set ("wordsim353", "simlex999"): ρ and coverage, with its file. */
+  similarity: Record<string, SimilarityResult & { file: string }>;
+  /** Analogy accuracy, when questions-words.txt is present (the per-section list included). */
+  analogy?: AnalogyResult & { file: string };
+  /** Sets not evaluated, with the paths that were looked for. */
+  missing: string[];
+  seconds: number;
+};
+
+const SIMILARITY_SETS: Record<string, string[]> = {
+  wordsim353: ["wordsim353.tsv", "combined.tab", "wordsim353.txt"],
+  simlex999: ["simlex999.txt", "SimLex-999.txt"],
+};
+const ANALOGY_FILES = ["questions-words.txt"];
+
+async function firstExisting(dir: string, names: string[]): Promise<string | undefined> {
+  for (const n of names) {
+    const p = join(dir, n);
+    try {
+      if ((await Deno.stat(p)).isFile) return p;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Evaluates V×d embeddings (rows in frequency order) on the sets in `evalDir`: Spearman ρ on the
+ * similarity sets, 3CosAdd analogy accuracy over the `analogyCutoff` (default 30000) most frequent
+ * words; `analogies: false` skips the analogy run (the slowest part).
+ *
+ * @example
+ * ```ts
+ * import { evaluateEmbeddings } from "./report.ts";
+ * const words = ["tiger", "cat", "dog"];
+ * const r = await evaluateEmbeddings(words, Float32Array.of(1, 0, 0.9, 0.1, 0.7, 0.7), 2, { analogies: false });
+ * console.log(r.similarity.wordsim353?.rho, r.similarity.wordsim353?.coverage);
+ * ```
+ */
+export async function evaluateEmbeddings(
+  words: string[],
+  vectors: Float32Array,
+  d: number,
+  opts: { evalDir?: string; analogyCutoff?: number; analogies?: boolean; index?: EmbeddingIndex } = {},
+): Promise<EvalReport> {
+  const t0 = performance.now();
+  const evalDir = opts.evalDir ?? defaultEvalDir();
+  const index = opts.index ?? new EmbeddingIndex(words, vectors, d);
+  const report: EvalReport = { evalDir, vocabularySize: words.length, d, similarity: {}, missing: [], seconds: 0 };
+  for (const [name, files] of Object.entries(SIMILARITY_SETS)) {
+    const file = await firstExisting(evalDir, files);
+    if (!file) {
+      report.missing.push(`${name} (${files.map((f) => join(evalDir, f)).join(" | ")})`);
+      continue;
+    }
+    report.similarity[name] = { file, ...evaluateSimilarity(index, await readSimilarityFile(file)) };
+  }
+  if (opts.analogies !== false) {
+    const file = await firstExisting(evalDir, ANALOGY_FILES);
+    if (!file) report.missing.push(`analogy (${join(evalDir, ANALOGY_FILES[0])})`);
+    else report.analogy = { file, ...evaluateAnalogies(index, await readAnalogyFile(file), { cutoff: opts.analogyCutoff }) };
+  }
+  report.seconds = (performance.now() - t0) / 1000;
+  return report;
+}
+
+/**
+ * A few human-readable lines summarising an {@link EvalReport}.
+ *
+ * @example
+ * ```ts
+ * import { formatEvalReport } from "./report.ts";
+ * console.log(formatEvalReport({ evalDir: "/x", vocabularySize: 1, d: 1, similarity: {}, missing: [], seconds: 0 }));
+ * ```
+ */
+export function formatEvalReport(r: EvalReport): string {
+  const lines: string[] = [];
+  for (const [name, s] of Object.entries(r.similarity)) {
+    lines.push(
+      `${name}: Spearman rho ${s.rho.toFixed(4)} on ${s.found}/${s.total} pairs (coverage ${(100 * s.coverage).toFixed(1)}%, ${s.oovPairs} OOV pairs skipped)`,
+    );
+  }
+  if (r.analogy) {
+    const a = r.analogy;
+    const f = (s: { accuracy: number; correct: number; answered: number; total: number; coverage: number }) =>
+      `${(100 * (s.accuracy || 0)).toFixed(2)}% (${s.correct}/${s.answered}; coverage ${s.answered}/${s.total} = ${(100 * s.coverage).toFixed(1)}%)`;
+    lines.push(`analogy (3CosAdd, top ${a.cutoff} words): total ${f(a.total)}`);
+    lines.push(`  semantic ${f(a.semantic)}; syntactic ${f(a.syntactic)}`);
+  }
+  for (const m of r.missing) lines.push(`not evaluated, file not found: ${m}`);
+  return lines.join("\n");
+}

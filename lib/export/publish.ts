@@ -1,0 +1,328 @@
+/**
+ * Atomic, versioned publication of embeddings for downstream services.
+ *
+ * Layout under `outRoot`:
+ *
+ * ```
+ * outRoot/
+ *   versions/<version>/        one complete, immutable version
+ *     input.vec input.bin input.arrow input.parquet     (the input embeddings, the formats asked for)
+ *     output.vec …             (optional: rows of the output matrix W = VU + 𝟙ωᵀ)
+ *     manifest.json            (dims, vocabularySize, corpus, metrics, config, date, files with bytes+sha256)
+ *   latest -> versions/<version>   a relative symlink, the one pointer readers follow
+ * ```
+ *
+ * Protocol: everything is written into `versions/<version>.tmp/` (each file itself tmp + fsync +
+ * rename), the directory is fsynced and renamed to `versions/<version>/`, and only then is `latest`
+ * moved, by creating a temporary symlink and renaming it over `latest` (rename(2) is atomic). A crash or
+ * an error at any point leaves `latest` on the previous complete version; a failed publish removes its
+ * `.tmp` directory (a crash may leave one behind: {@link removeStaleTemps} clears them).
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { basename, join } from "node:path";
+import { UsageError } from "../errors.ts";
+import { writeArrowEmbeddings } from "./arrow.ts";
+import { syncDir, tempNameFor, writeFileAtomic } from "./atomic.ts";
+import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
+import { writeParquetEmbeddings } from "./parquet.ts";
+import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
+import { writeWord2VecBinary, writeWord2VecText } from "./word2vec.ts";
+
+/**
+ * Options of {@link publishEmbeddings}.
+ *
+ * @example
+ * ```ts
+ * import type { PublishOptions } from "./publish.ts";
+ * const o: PublishOptions = { outRoot: "out/embeddings", words: ["a"], input: Float32Array.of(1, 2), d: 2, manifest: {} };
+ * ```
+ */
+export type PublishOptions = {
+  /** The root folder: versions/ and the `latest` symlink live here. */
+  outRoot: string;
+  /** The vocabulary, V words, row order of `input` and `output`. */
+  words: string[];
+  /** Input embeddings, V×d row-major. */
+  input: Float32Array;
+  /** Optional output rows of W, V×outputDim row-major. */
+  output?: Float32Array;
+  /** Dimension of the input embeddings. */
+  d: number;
+  /** Columns of `output` when it differs from d (e.g. a bias feature); default d. */
+  outputDim?: number;
+  /** Formats to write; default all four. */
+  formats?: EmbeddingFormat[];
+  /** Caller's fields for manifest.json (corpus, metrics, config, …); dims, vocabularySize, date and files are added. */
+  manifest: Record<string, unknown>;
+  /** Version name; default a UTC timestamp plus a random suffix, e.g. `20261127T221530Z-3fa2`. */
+  version?: string;
+  /** The publication date; default now. */
+  now?: Date;
+};
+
+/**
+ * What {@link publishEmbeddings} returns: the version's name, its folder and the paths of its files
+ * (manifest.json last).
+ *
+ * @example
+ * ```ts
+ * import type { PublishResult } from "./publish.ts";
+ * const r: PublishResult = { version: "v1", versionDir: "out/versions/v1", files: ["out/versions/v1/input.vec"] };
+ * ```
+ */
+export type PublishResult = { version: string; versionDir: string; files: string[] };
+
+/**
+ * One file entry of manifest.json.
+ *
+ * @example
+ * ```ts
+ * import type { ManifestFileEntry } from "./publish.ts";
+ * const f: ManifestFileEntry = { name: "input.vec", role: "input", format: "vec", bytes: 10, sha256: "ab…" };
+ * ```
+ */
+export type ManifestFileEntry = {
+  name: string;
+  role: "input" | "output";
+  format: EmbeddingFormat;
+  bytes: number;
+  sha256: string;
+};
+
+/**
+ * A version name from a date: `YYYYMMDDTHHMMSSZ-xxxx` (UTC, sortable, random 16-bit suffix).
+ *
+ * @example
+ * ```ts
+ * import { makeVersionName } from "./publish.ts";
+ * makeVersionName(new Date("2026-11-27T22:15:30Z")); // "20261127T221530Z-…"
+ * ```
+ */
+export function makeVersionName(now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const rand = crypto.getRandomValues(new Uint16Array(1))[0].toString(16).padStart(4, "0");
+  return `${stamp}-${rand}`;
+}
+
+/**
+ * The sha256 of a file, hex, streaming.
+ *
+ * @example
+ * ```ts
+ * import { sha256File } from "./publish.ts";
+ * await Deno.writeTextFile("/tmp/h.txt", "abc");
+ * await sha256File("/tmp/h.txt"); // "ba7816bf…"
+ * ```
+ */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  const f = await Deno.open(path, { read: true });
+  for await (const chunk of f.readable) h.update(chunk);
+  return h.digest("hex");
+}
+
+const WRITERS: Record<EmbeddingFormat, (path: string, e: Embeddings) => Promise<void>> = {
+  vec: writeWord2VecText,
+  bin: writeWord2VecBinary,
+  arrow: writeArrowEmbeddings,
+  parquet: writeParquetEmbeddings,
+};
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * Writes a complete embedding version and then moves `latest` to it (see the module doc for the
+ * protocol). Throws {@link UsageError} for bad shapes, formats or an existing version name; on any
+ * failure `latest` still points at the previous version.
+ *
+ * @example
+ * ```ts
+ * import { publishEmbeddings } from "./publish.ts";
+ * const root = await Deno.makeTempDir();
+ * const { version, versionDir, files } = await publishEmbeddings({
+ *   outRoot: root, words: ["a", "b"], input: Float32Array.of(1, 0, 0, 1), d: 2,
+ *   formats: ["vec", "parquet"], manifest: { corpus: "toy" },
+ * });
+ * ```
+ */
+export async function publishEmbeddings(opts: PublishOptions): Promise<PublishResult> {
+  const { outRoot, words, input, output, d } = opts;
+  const outputDim = opts.outputDim ?? d;
+  const formats = opts.formats ?? [...EMBEDDING_FORMATS];
+  if (formats.length === 0) throw new UsageError("publishEmbeddings: formats is empty; give at least one of vec,bin,arrow,parquet");
+  for (const f of formats) {
+    if (!EMBEDDING_FORMATS.includes(f)) {
+      throw new UsageError(`publishEmbeddings: unknown format ${JSON.stringify(f)}; use vec, bin, arrow or parquet`);
+    }
+  }
+  checkEmbeddings(words, input, d, "publishEmbeddings input");
+  if (output) checkEmbeddings(words, output, outputDim, "publishEmbeddings output");
+  const now = opts.now ?? new Date();
+  const version = opts.version ?? makeVersionName(now);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(version) || version.endsWith(".tmp")) {
+    throw new UsageError(`publishEmbeddings: bad version name ${JSON.stringify(version)} (letters, digits, . _ -)`);
+  }
+  const versionsDir = join(outRoot, "versions");
+  await Deno.mkdir(versionsDir, { recursive: true });
+  const versionDir = join(versionsDir, version);
+  const tmpDir = `${versionDir}.tmp`;
+  if (await exists(versionDir)) throw new UsageError(`publishEmbeddings: version ${versionDir} already exists`);
+  try {
+    await Deno.mkdir(tmpDir); // not recursive: fails if another publisher is writing the same version
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) {
+      throw new UsageError(`publishEmbeddings: ${tmpDir} exists (another publish in progress, or a crashed one)`);
+    }
+    throw e;
+  }
+  let renamed = false;
+  try {
+    const entries: ManifestFileEntry[] = [];
+    const sets: { role: "input" | "output"; e: Embeddings }[] = [{ role: "input", e: { words, vectors: input, d } }];
+    if (output) sets.push({ role: "output", e: { words, vectors: output, d: outputDim } });
+    for (const { role, e } of sets) {
+      for (const format of formats) {
+        const name = `${role}.${format}`;
+        const path = join(tmpDir, name);
+        await WRITERS[format](path, e);
+        const bytes = (await Deno.stat(path)).size;
+        entries.push({ name, role, format, bytes, sha256: await sha256File(path) });
+      }
+    }
+    const manifest = {
+      corpus: null,
+      metrics: null,
+      config: null,
+      ...opts.manifest,
+      format: "factorout-embeddings",
+      formatVersion: 1,
+      version,
+      date: now.toISOString(),
+      dims: d,
+      outputDims: output ? outputDim : null,
+      vocabularySize: words.length,
+      hasOutput: output !== undefined,
+      latestPointer: "symlink outRoot/latest -> versions/<version>",
+      files: entries,
+    };
+    await writeFileAtomic(join(tmpDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+    await syncDir(tmpDir);
+    if (await exists(versionDir)) throw new UsageError(`publishEmbeddings: version ${versionDir} appeared meanwhile`);
+    await Deno.rename(tmpDir, versionDir);
+    renamed = true;
+    await syncDir(versionsDir);
+    await pointLatest(outRoot, version);
+    return {
+      version,
+      versionDir,
+      files: [...entries.map((f) => join(versionDir, f.name)), join(versionDir, "manifest.json")],
+    };
+  } catch (e) {
+    if (!renamed) await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * Moves `outRoot/latest` to `versions/<version>` atomically (temporary symlink renamed over it).
+ * The version folder must exist and be complete (hold a manifest.json).
+ *
+ * @example
+ * ```ts
+ * import { pointLatest } from "./publish.ts";
+ * // await pointLatest("out/embeddings", "20261127T221530Z-3fa2"); // e.g. a rollback
+ * ```
+ */
+export async function pointLatest(outRoot: string, version: string): Promise<void> {
+  const target = join("versions", version);
+  if (!(await exists(join(outRoot, target, "manifest.json")))) {
+    throw new UsageError(`pointLatest: ${join(outRoot, target)} is not a complete version (no manifest.json)`);
+  }
+  const latest = join(outRoot, "latest");
+  try {
+    const st = await Deno.lstat(latest);
+    if (!st.isSymlink) {
+      throw new UsageError(`${latest} exists and is not a symlink; move it away so that latest can be published`);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const tmp = tempNameFor(latest);
+  await Deno.symlink(target, tmp);
+  try {
+    await Deno.rename(tmp, latest);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  await syncDir(outRoot);
+}
+
+/**
+ * The folder `latest` points to, or null when nothing has been published under `outRoot`.
+ *
+ * @example
+ * ```ts
+ * import { latestVersionDir } from "./publish.ts";
+ * const dir = await latestVersionDir("out/embeddings"); // "out/embeddings/versions/2026…" or null
+ * ```
+ */
+export async function latestVersionDir(outRoot: string): Promise<string | null> {
+  try {
+    const target = await Deno.readLink(join(outRoot, "latest"));
+    return target.startsWith("/") ? target : join(outRoot, target);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/**
+ * Reads `manifest.json` of a version folder (or of `latest` when given the root).
+ *
+ * @example
+ * ```ts
+ * import { readEmbeddingsManifest } from "./publish.ts";
+ * // const m = await readEmbeddingsManifest("out/embeddings/latest"); console.log(m.vocabularySize);
+ * ```
+ */
+export async function readEmbeddingsManifest(versionDir: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await Deno.readTextFile(join(versionDir, "manifest.json")));
+}
+
+/**
+ * Removes `versions/*.tmp` folders left by crashed publishes. Only call it while no publish can run
+ * (e.g. under the refresh lock). Returns the names removed.
+ *
+ * @example
+ * ```ts
+ * import { removeStaleTemps } from "./publish.ts";
+ * const removed = await removeStaleTemps("out/embeddings");
+ * ```
+ */
+export async function removeStaleTemps(outRoot: string): Promise<string[]> {
+  const removed: string[] = [];
+  const dir = join(outRoot, "versions");
+  try {
+    for await (const ent of Deno.readDir(dir)) {
+      if (ent.name.endsWith(".tmp")) {
+        await Deno.remove(join(dir, ent.name), { recursive: true });
+        removed.push(basename(ent.name));
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return removed;
+}

@@ -1,0 +1,79 @@
+/**
+ * Reads embeddings from any of the exported formats, chosen by the file's extension:
+ * `.vec`/`.txt` word2vec text, `.bin` word2vec binary, `.arrow`/`.ipc`/`.feather` Arrow IPC, `.parquet`.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { readArrowEmbeddings } from "./arrow.ts";
+import type { Embeddings } from "./embeddings.ts";
+import { readParquetEmbeddings } from "./parquet.ts";
+import { readWord2VecBinary, readWord2VecText } from "./word2vec.ts";
+
+/**
+ * The embedding file formats factorout writes.
+ *
+ * @example
+ * ```ts
+ * import type { EmbeddingFormat } from "./read.ts";
+ * const f: EmbeddingFormat = "parquet";
+ * ```
+ */
+export type EmbeddingFormat = "vec" | "bin" | "arrow" | "parquet";
+
+/** Every {@link EmbeddingFormat}, in the order they are written. */
+export const EMBEDDING_FORMATS: readonly EmbeddingFormat[] = ["vec", "bin", "arrow", "parquet"];
+
+/**
+ * The format of an embedding file from its extension; throws {@link UsageError} for an unknown one.
+ *
+ * @example
+ * ```ts
+ * import { formatOfPath } from "./read.ts";
+ * formatOfPath("out/latest/input.parquet"); // "parquet"
+ * ```
+ */
+export function formatOfPath(path: string): EmbeddingFormat {
+  const ext = path.toLowerCase().match(/\.([a-z0-9]+)$/)?.[1] ?? "";
+  switch (ext) {
+    case "vec":
+    case "txt":
+      return "vec";
+    case "bin":
+      return "bin";
+    case "arrow":
+    case "ipc":
+    case "feather":
+      return "arrow";
+    case "parquet":
+      return "parquet";
+  }
+  throw new UsageError(
+    `cannot tell the format of ${path} from its extension: use .vec/.txt, .bin, .arrow/.ipc/.feather or .parquet`,
+  );
+}
+
+/**
+ * Reads an embedding file in any supported format (see {@link formatOfPath}).
+ *
+ * @example
+ * ```ts
+ * import { readEmbeddings } from "./read.ts";
+ * import { writeWord2VecText } from "./word2vec.ts";
+ * await writeWord2VecText("/tmp/any.vec", { words: ["a"], vectors: Float32Array.of(1, 2), d: 2 });
+ * const { words, vectors, d } = await readEmbeddings("/tmp/any.vec");
+ * ```
+ */
+export function readEmbeddings(path: string): Promise<Embeddings> {
+  switch (formatOfPath(path)) {
+    case "vec":
+      return readWord2VecText(path);
+    case "bin":
+      return readWord2VecBinary(path);
+    case "arrow":
+      return readArrowEmbeddings(path);
+    case "parquet":
+      return readParquetEmbeddings(path);
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * word2vec formats. Text (`.vec`, as written by word2vec -binary 0 and fastText): a header line `V d`,
+ * then V lines `word x_1 … x_d` separated by single spaces. Binary (`.bin`, word2vec -binary 1): the same
+ * header line, then for each word its UTF-8 bytes, one space, d little-endian float32 and a newline.
+ * Floats in `.vec` files are written with the fewest digits that read back to the identical float32.
+ *
+ * @module
+ */
+
+import { DataFormatError } from "../errors.ts";
+import { writeFileAtomic } from "./atomic.ts";
+import { checkEmbeddings, checkWord2VecWords, type Embeddings } from "./embeddings.ts";
+
+/**
+ * The shortest decimal string that parses back to the float32 value `x` exactly (`-0` kept).
+ *
+ * @example
+ * ```ts
+ * import { formatFloat32 } from "./word2vec.ts";
+ * formatFloat32(Math.fround(0.1)); // "0.1"
+ * ```
+ */
+export function formatFloat32(x: number): string {
+  if (x === 0) return Object.is(x, -0) ? "-0" : "0";
+  for (let p = 6; p <= 9; p++) {
+    const s = x.toPrecision(p);
+    if (p === 9 || Math.fround(Number(s)) === x) return trimZeros(s);
+  }
+  return x.toPrecision(9);
+}
+
+function trimZeros(s: string): string {
+  const e = s.indexOf("e");
+  let mant = e < 0 ? s : s.slice(0, e);
+  const exp = e < 0 ? "" : s.slice(e);
+  if (mant.includes(".")) mant = mant.replace(/0+$/, "").replace(/\.$/, "");
+  return mant + exp;
+}
+
+/**
+ * Writes embeddings as word2vec text (`V d` header) to `path`, atomically (temporary file + rename).
+ *
+ * @example
+ * ```ts
+ * import { writeWord2VecText } from "./word2vec.ts";
+ * await writeWord2VecText("/tmp/e.vec", { words: ["a", "b"], vectors: Float32Array.of(1, 0, 0, 1), d: 2 });
+ * ```
+ */
+export async function writeWord2VecText(path: string, e: Embeddings): Promise<void> {
+  const { words, vectors, d } = e;
+  checkEmbeddings(words, vectors, d, path);
+  checkWord2VecWords(words, path);
+  await writeFileAtomic(path, async (write) => {
+    let buf = `${words.length} ${d}\n`;
+    const parts = new Array<string>(d + 1);
+    for (let i = 0; i < words.length; i++) {
+      parts[0] = words[i];
+      const base = i * d;
+      for (let j = 0; j < d; j++) parts[j + 1] = formatFloat32(vectors[base + j]);
+      buf += parts.join(" ") + "\n";
+      if (buf.length >= 1 << 20) {
+        await write(buf);
+        buf = "";
+      }
+    }
+    await write(buf);
+  });
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * Writes embeddings in word2vec's binary format to `path`, atomically.
+ *
+ * @example
+ * ```ts
+ * import { writeWord2VecBinary } from "./word2vec.ts";
+ * await writeWord2VecBinary("/tmp/e.bin", { words: ["a", "b"], vectors: Float32Array.of(1, 0, 0, 1), d: 2 });
+ * ```
+ */
+export async function writeWord2VecBinary(path: string, e: Embeddings): Promise<void> {
+  const { words, vectors, d } = e;
+  checkEmbeddings(words, vectors, d, path);
+  checkWord2VecWords(words, path);
+  const enc = new TextEncoder();
+  await writeFileAtomic(path, async (write) => {
+    await write(`${words.length} ${d}\n`);
+    const chunk = new Uint8Array(1 << 20);
+    const view = new DataView(chunk.buffer);
+    let pos = 0;
+    for (let i = 0; i < words.length; i++) {
+      const w = enc.encode(words[i]);
+      const need = w.length + 1 + 4 * d + 1;
+      if (pos + need > chunk.length) {
+        await write(chunk.slice(0, pos));
+        pos = 0;
+      }
+      if (need > chunk.length) { // a single huge row: write it on its own
+        const row = new Uint8Array(need);
+        row.set(w, 0);
+        row[w.length] = 0x20;
+        const rv = new DataView(row.buffer);
+        for (let j = 0; j < d; j++) rv.setFloat32(w.length + 1 + 4 * j, vectors[i * d + j], true);
+        row[need - 1] = 0x0a;
+        await write(row);
+        continue;
+      }
+      chunk.set(w, pos);
+      pos += w.length;
+      chunk[pos++] = 0x20;
+      for (let j = 0; j < d; j++, pos += 4) view.setFloat32(pos, vectors[i * d + j], true);
+      chunk[pos++] = 0x0a;
+    }
+    await write(chunk.slice(0, pos));
+  });
+}
+
+function parseHeader(line: string, file: string): { V: number; d: number } {
+  const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(line);
+  if (!m) {
+    throw new DataFormatError(
+      file,
+      `line 1: expected a header "V d" (two integers), got ${JSON.stringify(line.slice(0, 80))}`,
+    );
+  }
+  const V = Number(m[1]), d = Number(m[2]);
+  if (d <= 0) throw new DataFormatError(file, `line 1: dimension d must be positive, got ${d}`);
+  return { V, d };
+}
+
+/** Yields the lines of a UTF-8 text file, streaming (without their "\n" / "\r\n"). */
+async function* readLines(path: string): AsyncGenerator<string> {
+  const file = await Deno.open(path, { read: true });
+  const reader = file.readable.pipeThrough(new TextDecoderStream()).getReader();
+  let done = false;
+  try {
+    let rest = "";
+    while (true) {
+      const r = await reader.read();
+      if (r.done) break;
+      rest += r.value;
+      let start = 0;
+      for (let nl = rest.indexOf("\n", start); nl >= 0; nl = rest.indexOf("\n", start)) {
+        const end = nl > start && rest.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+        yield rest.slice(start, end);
+        start = nl + 1;
+      }
+      rest = rest.slice(start);
+    }
+    done = true;
+    if (rest.length > 0) yield rest.endsWith("\r") ? rest.slice(0, -1) : rest;
+  } finally {
+    if (!done) await reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * Reads a word2vec text file (`.vec`). Throws {@link DataFormatError} naming the file and line for a
+ * bad header, a short or long row, a value that is not a finite number, or a row count different from
+ * the header's V.
+ *
+ * @example
+ * ```ts
+ * import { readWord2VecText, writeWord2VecText } from "./word2vec.ts";
+ * await writeWord2VecText("/tmp/r.vec", { words: ["a"], vectors: Float32Array.of(0.5, 2), d: 2 });
+ * const { words, vectors, d } = await readWord2VecText("/tmp/r.vec");
+ * ```
+ */
+export async function readWord2VecText(path: string): Promise<Embeddings> {
+  let header: { V: number; d: number } | undefined;
+  let words: string[] = [];
+  let vectors = new Float32Array(0);
+  let row = 0;
+  let lineNo = 0;
+  for await (const line of readLines(path)) {
+    lineNo++;
+    if (!header) {
+      header = parseHeader(line, path);
+      words = new Array<string>(header.V);
+      vectors = new Float32Array(header.V * header.d);
+      continue;
+    }
+    const d = header.d;
+    if (line.trim().length === 0) continue; // tolerate blank lines (e.g. a trailing one)
+    if (row >= header.V) {
+      throw new DataFormatError(path, `line ${lineNo}: more rows than the header's V = ${header.V}`);
+    }
+    const parts = line.trim().split(/\s+/);
+    if (parts.length !== d + 1) {
+      throw new DataFormatError(
+        path,
+        `line ${lineNo}: expected a word and ${d} values, got ${parts.length - 1} values` +
+          (parts.length < d + 1 ? " (short row)" : ""),
+      );
+    }
+    words[row] = parts[0];
+    const base = row * d;
+    for (let j = 0; j < d; j++) {
+      const s = parts[j + 1];
+      const x = Number(s);
+      if (!Number.isFinite(x)) {
+        throw new DataFormatError(path, `line ${lineNo} ("${parts[0]}"): value ${j + 1} is ${JSON.stringify(s)}`);
+      }
+      vectors[base + j] = x;
+    }
+    row++;
+  }
+  if (!header) throw new DataFormatError(path, `line 1: empty file, expected a header "V d"`);
+  if (row !== header.V) {
+    throw new DataFormatError(path, `header says ${header.V} rows but the file has ${row} (truncated?)`);
+  }
+  return { words, vectors, d: header.d };
+}
+
+/**
+ * Reads a word2vec binary file (`.bin`). Throws {@link DataFormatError} naming the file and row for a
+ * bad header, a truncated row or a non-finite value.
+ *
+ * @example
+ * ```ts
+ * import { readWord2VecBinary, writeWord2VecBinary } from "./word2vec.ts";
+ * await writeWord2VecBinary("/tmp/r.bin", { words: ["a"], vectors: Float32Array.of(0.5, 2), d: 2 });
+ * const { words, vectors } = await readWord2VecBinary("/tmp/r.bin");
+ * ```
+ */
+export async function readWord2VecBinary(path: string): Promise<Embeddings> {
+  const bytes = await Deno.readFile(path);
+  const dec = new TextDecoder("utf-8", { fatal: false });
+  const nl = bytes.indexOf(0x0a);
+  if (nl < 0) throw new DataFormatError(path, `line 1: no header line "V d" found`);
+  const { V, d } = parseHeader(dec.decode(bytes.subarray(0, nl)), path);
+  const words = new Array<string>(V);
+  const vectors = new Float32Array(V * d);
+  const out8 = new Uint8Array(vectors.buffer);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = nl + 1;
+  for (let i = 0; i < V; i++) {
+    while (pos < bytes.length && (bytes[pos] === 0x0a || bytes[pos] === 0x0d)) pos++;
+    const sp = bytes.indexOf(0x20, pos);
+    if (pos >= bytes.length || sp < 0) {
+      throw new DataFormatError(path, `row ${i + 1} of ${V}: file ends before the word (truncated)`);
+    }
+    const word = dec.decode(bytes.subarray(pos, sp));
+    if (word.length === 0 || word.includes("\n")) {
+      throw new DataFormatError(path, `row ${i + 1} of ${V} (byte ${pos}): bad word ${JSON.stringify(word)}`);
+    }
+    pos = sp + 1;
+    if (pos + 4 * d > bytes.length) {
+      throw new DataFormatError(
+        path,
+        `row ${i + 1} of ${V} ("${word}"): needs ${4 * d} bytes of float32, only ${bytes.length - pos} left (short row)`,
+      );
+    }
+    if (LITTLE_ENDIAN) out8.set(bytes.subarray(pos, pos + 4 * d), i * d * 4);
+    else for (let j = 0; j < d; j++) vectors[i * d + j] = view.getFloat32(pos + 4 * j, true);
+    for (let j = 0; j < d; j++) {
+      if (!Number.isFinite(vectors[i * d + j])) {
+        throw new DataFormatError(path, `row ${i + 1} of ${V} ("${word}"): value ${j + 1} is ${vectors[i * d + j]}`);
+      }
+    }
+    words[i] = word;
+    pos += 4 * d;
+  }
+  return { words, vectors, d };
+}

@@ -1,0 +1,109 @@
+/**
+ * `manifest.json`, the description of a corpus folder: its shards (file, rows, bytes), the row count,
+ * the vocabulary size and how it was made. Written last, after every shard has been renamed into place,
+ * so a folder with a manifest is complete.
+ *
+ * @module
+ */
+
+import { DataFormatError } from "../errors.ts";
+
+/** One shard of a corpus. `file` is relative to the corpus folder. */
+export type ShardEntry = { file: string; rows: number; bytes: number };
+
+/**
+ * The content of `manifest.json`.
+ *
+ * @example
+ * ```ts
+ * import type { CorpusManifest } from "./manifest.ts";
+ * const m: CorpusManifest = {
+ *   format: "factorout-corpus", version: 1, mode: "cbow", fileFormat: "arrow", rows: 2, vocabSize: 3,
+ *   maxInputK: 2, maxTargetK: 1, tokens: 3, keptTokens: 3, vocabFile: "vocab.tsv",
+ *   shards: [{ file: "part-00000.arrow", rows: 2, bytes: 600 }], source: {}, created: "2026-01-01T00:00:00Z",
+ * };
+ * ```
+ */
+export type CorpusManifest = {
+  format: "factorout-corpus";
+  version: 1;
+  /** how the rows were made ("external" for files written by other tools) */
+  mode: "cbow" | "skipgram" | "external";
+  fileFormat: "arrow" | "parquet";
+  /** total rows (examples) over all shards */
+  rows: number;
+  /** ids are in [0, vocabSize) */
+  vocabSize: number;
+  /** largest number of inputs / targets in one row */
+  maxInputK: number;
+  maxTargetK: number;
+  /** tokens read (before vocabulary filtering and subsampling) and kept (after) */
+  tokens: number;
+  keptTokens: number;
+  /** the vocabulary file, relative to the folder */
+  vocabFile: string;
+  shards: ShardEntry[];
+  /** the options that made it (input, window, minCount, maxVocab, sample, seed, …) */
+  source: Record<string, unknown>;
+  /** ISO time of writing */
+  created: string;
+};
+
+/**
+ * Writes `manifest.json` in `dir` through a temporary file and a rename.
+ *
+ * @example
+ * ```ts
+ * import { writeManifest } from "./manifest.ts";
+ * // await writeManifest("data/corpus", manifest);
+ * ```
+ */
+export async function writeManifest(dir: string, m: CorpusManifest): Promise<void> {
+  const path = `${dir}/manifest.json`;
+  await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(m, null, 2) + "\n");
+  await Deno.rename(`${path}.tmp`, path);
+}
+
+/**
+ * Reads and checks `dir/manifest.json`: the fields' types, that the shard rows add up to `rows`, that
+ * every shard file exists. Throws a {@link DataFormatError} naming the file and the field.
+ *
+ * @example
+ * ```ts
+ * import { readManifest } from "./manifest.ts";
+ * const m = await readManifest("data/corpus");
+ * console.log(m.rows, m.vocabSize, m.shards.length);
+ * ```
+ */
+export async function readManifest(dir: string): Promise<CorpusManifest> {
+  const path = `${dir.replace(/\/$/, "")}/manifest.json`;
+  let m: CorpusManifest;
+  try {
+    m = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new DataFormatError(path, `cannot read the corpus manifest: ${(e as Error).message}`);
+  }
+  const bad = (field: string, why: string) => new DataFormatError(path, `field "${field}" ${why}`);
+  if (m?.format !== "factorout-corpus") throw bad("format", `must be "factorout-corpus", got ${JSON.stringify(m?.format)}`);
+  if (m.version !== 1) throw bad("version", `must be 1, got ${JSON.stringify(m.version)}`);
+  if (m.fileFormat !== "arrow" && m.fileFormat !== "parquet") throw bad("fileFormat", `must be "arrow" or "parquet", got ${JSON.stringify(m.fileFormat)}`);
+  for (const f of ["rows", "vocabSize"] as const) {
+    if (!Number.isInteger(m[f]) || m[f] < 0) throw bad(f, `must be a non-negative integer, got ${JSON.stringify(m[f])}`);
+  }
+  if (!Array.isArray(m.shards)) throw bad("shards", "must be an array of {file, rows, bytes}");
+  let total = 0;
+  for (const [i, s] of m.shards.entries()) {
+    if (typeof s?.file !== "string" || !Number.isInteger(s.rows) || s.rows < 0) {
+      throw bad(`shards[${i}]`, `must be {file: string, rows: integer, bytes: integer}, got ${JSON.stringify(s)}`);
+    }
+    total += s.rows;
+    try {
+      await Deno.stat(`${dir}/${s.file}`);
+    } catch {
+      throw bad(`shards[${i}]`, `names ${s.file}, which does not exist in ${dir}`);
+    }
+  }
+  if (total !== m.rows) throw bad("rows", `is ${m.rows} but the shards hold ${total} rows`);
+  m.vocabFile ??= "vocab.tsv";
+  return m;
+}

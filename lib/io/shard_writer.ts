@@ -1,0 +1,188 @@
+/**
+ * Shard writers: Arrow IPC stream files (record batch by record batch, streamed to disk) and Parquet
+ * files (zstd, one row group per record batch). Each shard is written to `<name>.tmp`, flushed to disk
+ * and renamed to `<name>` only when complete, so a reader never sees a half-written shard.
+ *
+ * Memory: Arrow holds one record batch; Parquet holds one shard's record batches until it is encoded
+ * (bounded by `shardRows`).
+ *
+ * @module
+ */
+
+import * as arrow from "apache-arrow";
+import * as pq from "parquet-wasm";
+import type { ExampleColumns } from "./columns.ts";
+import { corpusSchema } from "./schema.ts";
+
+/** What a finished shard reports. */
+export type ShardInfo = { file: string; rows: number; bytes: number; batches: number };
+
+/** A shard being written. */
+export interface ShardWriter {
+  /** Appends the rows of `cols` as one record batch (or row group); `cols` may be reused afterwards. */
+  writeBatch(cols: ExampleColumns): Promise<void>;
+  /** Finishes the file: end marker or footer, fsync, rename `.tmp` → final name. */
+  close(): Promise<ShardInfo>;
+  /** Gives up: closes and removes the temporary file. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Builds an Arrow record batch of the corpus schema over the first `cols.rows` rows of `cols`, without
+ * copying (views of the column buffers) unless `copy` is set.
+ *
+ * @example
+ * ```ts
+ * import { ExampleColumns } from "./columns.ts";
+ * import { columnsToRecordBatch } from "./shard_writer.ts";
+ * const c = new ExampleColumns(); c.pushInput(1); c.pushTarget(2, 1); c.endRow();
+ * console.log(columnsToRecordBatch(c).numRows); // 1
+ * ```
+ */
+export function columnsToRecordBatch(cols: ExampleColumns, copy = false, schema = corpusSchema()): arrow.RecordBatch {
+  const n = cols.rows;
+  const nIn = cols.inOff[n], nT = cols.tOff[n];
+  const cp = <T extends Int32Array | Float32Array>(a: T): T => (copy ? a.slice() as T : a);
+  const inOff = cp(cols.inOff.subarray(0, n + 1));
+  const tOff = cp(cols.tOff.subarray(0, n + 1));
+  const list = (type: arrow.DataType, offsets: Int32Array, values: Int32Array | Float32Array, len: number) =>
+    arrow.makeData({
+      type: new arrow.List(new arrow.Field("item", type, false)),
+      length: n,
+      nullCount: 0,
+      valueOffsets: offsets,
+      child: arrow.makeData({ type, length: len, nullCount: 0, data: values } as never),
+    } as never);
+  const children = [
+    list(new arrow.Int32(), inOff, cp(cols.inIdx.subarray(0, nIn)), nIn),
+    list(new arrow.Int32(), tOff, cp(cols.tIdx.subarray(0, nT)), nT),
+    list(new arrow.Float32(), tOff, cp(cols.tVal.subarray(0, nT)), nT),
+  ];
+  const data = arrow.makeData({ type: new arrow.Struct(schema.fields), length: n, nullCount: 0, children });
+  return new arrow.RecordBatch(schema, data);
+}
+
+const EOS = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0);
+
+/** Length of the first IPC message (continuation marker, metadata length, metadata) in `bytes`. */
+function firstMessageLength(bytes: Uint8Array): number {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dv.getUint32(0, true) === 0xffffffff) return 8 + dv.getInt32(4, true);
+  return 4 + dv.getInt32(0, true); // pre-0.15 framing
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await file.write(bytes.subarray(off));
+}
+
+/**
+ * Opens an Arrow IPC *stream* shard at `path` (written as `path + ".tmp"` until closed). Each
+ * `writeBatch` serialises one record batch and appends it to the file.
+ *
+ * @example
+ * ```ts
+ * import { openArrowShard } from "./shard_writer.ts";
+ * import { ExampleColumns } from "./columns.ts";
+ * const w = await openArrowShard("/tmp/part-00000.arrow");
+ * const c = new ExampleColumns(); c.pushInput(1); c.pushTarget(2, 1); c.endRow();
+ * await w.writeBatch(c);
+ * console.log(await w.close()); // { file: "/tmp/part-00000.arrow", rows: 1, ... }
+ * ```
+ */
+export async function openArrowShard(path: string, metadata?: Map<string, string>): Promise<ShardWriter> {
+  const tmp = `${path}.tmp`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  const schema = corpusSchema(metadata);
+  let rows = 0, bytes = 0, batches = 0, open = true;
+  const put = async (b: Uint8Array) => {
+    await writeAll(file, b);
+    bytes += b.length;
+  };
+  return {
+    async writeBatch(cols) {
+      if (cols.rows === 0) return;
+      const full = arrow.RecordBatchStreamWriter.writeAll([columnsToRecordBatch(cols, false, schema)]).toUint8Array(true);
+      const schemaLen = firstMessageLength(full);
+      // full = schema message + record batch message + end-of-stream marker
+      await put(batches === 0 ? full.subarray(0, full.length - EOS.length) : full.subarray(schemaLen, full.length - EOS.length));
+      rows += cols.rows;
+      batches++;
+    },
+    async close() {
+      if (batches === 0) {
+        // an empty but valid stream: the schema alone
+        const full = arrow.RecordBatchStreamWriter.writeAll(new arrow.Table(schema)).toUint8Array(true);
+        await put(full.subarray(0, full.length - EOS.length));
+      }
+      await put(EOS);
+      await file.sync();
+      file.close();
+      open = false;
+      await Deno.rename(tmp, path);
+      return { file: path, rows, bytes, batches };
+    },
+    async abort() {
+      if (open) file.close();
+      open = false;
+      await Deno.remove(tmp).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Opens a Parquet shard at `path` (zstd, one row group per `writeBatch`), encoded with
+ * parquet-wasm when closed and written as `path + ".tmp"`, then renamed.
+ *
+ * @example
+ * ```ts
+ * import { openParquetShard } from "./shard_writer.ts";
+ * import { ExampleColumns } from "./columns.ts";
+ * const w = await openParquetShard("/tmp/part-00000.parquet");
+ * const c = new ExampleColumns(); c.pushInput(1); c.pushTarget(2, 1); c.endRow();
+ * await w.writeBatch(c);
+ * await w.close();
+ * ```
+ */
+export function openParquetShard(
+  path: string,
+  opts: { metadata?: Map<string, string> } = {},
+): Promise<ShardWriter> {
+  const schema = corpusSchema(opts.metadata);
+  const held: arrow.RecordBatch[] = [];
+  let rows = 0, maxRows = 0;
+  return Promise.resolve({
+    writeBatch(cols) {
+      if (cols.rows > 0) {
+        held.push(columnsToRecordBatch(cols, true, schema));
+        rows += cols.rows;
+        if (cols.rows > maxRows) maxRows = cols.rows;
+      }
+      return Promise.resolve();
+    },
+    async close() {
+      const ipc = arrow.RecordBatchStreamWriter.writeAll(held.length ? held : new arrow.Table(schema)).toUint8Array(true);
+      held.length = 0;
+      const props = new pq.WriterPropertiesBuilder()
+        .setCompression(pq.Compression.ZSTD)
+        .setMaxRowGroupSize(Math.max(1, maxRows))
+        .build();
+      const table = pq.Table.fromIPCStream(ipc);
+      const bytes = pq.writeParquet(table, props);
+      const tmp = `${path}.tmp`;
+      const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      try {
+        await writeAll(file, bytes);
+        await file.sync();
+      } finally {
+        file.close();
+      }
+      await Deno.rename(tmp, path);
+      return { file: path, rows, bytes: bytes.length, batches: Math.ceil(rows / Math.max(1, maxRows)) };
+    },
+    async abort() {
+      held.length = 0;
+      await Deno.remove(`${path}.tmp`).catch(() => {});
+    },
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * `createOutputLayer`: the one entry point that builds a naive or factored output layer on a backend,
+ * from W₀ or from an exported state, and logs (once per layer) which backend runs it.
+ *
+ * @module
+ */
+
+import { createBackend } from "../linalg/select.ts";
+import { createLoss } from "../losses/mod.ts";
+import type { CreateOutputLayerOptions, OutputLayer } from "../types.ts";
+import { FactoredOutputLayer } from "./factored.ts";
+import { NaiveOutputLayer } from "./naive.ts";
+import { validateDims, validateMatrix } from "./validate.ts";
+
+/**
+ * Creates an output layer.
+ *
+ * - `kind`: "factored" (W = VU + 𝟙ωᵀ, O(d² + Kd) per example) or "naive" (dense W, the reference).
+ * - `backend`: "js" (plain TypeScript), "blas" (OpenBLAS), "auto" (default: blas, else js, logged; under
+ *   CI=true a missing OpenBLAS is an error) or "webgpu" (dispatched to lib/webgpu/create.ts, imported only
+ *   then, so CPU use never needs a GPU).
+ * - `init` (W₀, D×d row-major) or `state` (from `exportState()`, rebuilt exactly).
+ * - `loss` (default "squared") and `lossOptions`; factored only: `stabilizeEvery` (default 50),
+ *   `recomputeQEvery` (default 5000).
+ *
+ * One line naming the layer, its size, loss and backend goes to `log` (default console.error), besides
+ * the backend's own line.
+ *
+ * @example
+ * ```ts
+ * import { createOutputLayer } from "./create.ts";
+ * const D = 1000, d = 16;
+ * const layer = await createOutputLayer({ kind: "factored", D, d, init: new Float32Array(D * d), backend: "js" });
+ * const s = await layer.exportState();
+ * const copy = await createOutputLayer({ kind: "factored", D, d, state: s, backend: "js" });
+ * layer.close();
+ * copy.close();
+ * ```
+ *
+ * @param opts what to build
+ * @returns the layer; call close() when done
+ * @throws {RangeError | TypeError} bad dimensions, init, state or options (naming the argument)
+ * @throws {BackendUnavailableError} the requested backend cannot be loaded
+ */
+export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise<OutputLayer> {
+  if (opts === null || typeof opts !== "object") throw new TypeError("createOutputLayer: options object required");
+  const { kind, D, d } = opts;
+  if (kind !== "factored" && kind !== "naive") {
+    throw new RangeError(`kind must be "factored" or "naive", got ${JSON.stringify(kind)}`);
+  }
+  validateDims(D, d);
+  const backend = opts.backend ?? "auto";
+  if (backend === "webgpu") {
+    // a computed specifier: the WebGPU module is loaded (and type-checked) only when asked for
+    const spec = new URL("../webgpu/create.ts", import.meta.url).href;
+    const mod = (await import(spec)) as {
+      createWebGpuOutputLayer(o: CreateOutputLayerOptions): Promise<OutputLayer>;
+    };
+    return await mod.createWebGpuOutputLayer(opts);
+  }
+  if (backend !== "js" && backend !== "blas" && backend !== "auto") {
+    throw new RangeError(`backend must be "js", "blas", "auto" or "webgpu", got ${JSON.stringify(backend)}`);
+  }
+  const state = opts.state;
+  if (state) {
+    if (state.kind !== kind) throw new RangeError(`state.kind = "${state.kind}" but kind = "${kind}"`);
+    if (state.D !== D || state.d !== d) {
+      throw new RangeError(`state is ${state.D}×${state.d} but D×d = ${D}×${d} was asked`);
+    }
+    if (opts.loss !== undefined && opts.loss !== state.loss) {
+      throw new RangeError(`state.loss = "${state.loss}" but loss = "${opts.loss}"`);
+    }
+  } else {
+    if (opts.init === undefined) throw new TypeError(`createOutputLayer: give init (W₀, D×d) or state`);
+    validateMatrix("init", opts.init, D, d);
+  }
+  const loss = createLoss(state ? state.loss : opts.loss ?? "squared", opts.lossOptions ?? state?.lossOptions ?? {});
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const la = await createBackend(backend, { log });
+  try {
+    let layer: OutputLayer;
+    if (kind === "naive") {
+      if (state) {
+        const W = state.arrays.W;
+        if (!(W instanceof Float32Array)) throw new TypeError(`state.arrays.W must be a Float32Array`);
+        validateMatrix("state.arrays.W", W, D, d);
+        layer = new NaiveOutputLayer(D, d, W, loss, la, state.scalars.steps ?? 0);
+      } else {
+        layer = new NaiveOutputLayer(D, d, opts.init!, loss, la);
+      }
+    } else {
+      const fo = { stabilizeEvery: opts.stabilizeEvery, recomputeQEvery: opts.recomputeQEvery };
+      layer = state ? FactoredOutputLayer.fromState(state, loss, la, fo) : FactoredOutputLayer.fromInit(
+        D,
+        d,
+        opts.init!,
+        loss,
+        la,
+        fo,
+      );
+    }
+    log(`factorout: ${kind} output layer D=${D} d=${d} loss=${loss.name} backend=${la.name}`);
+    return layer;
+  } catch (e) {
+    la.close();
+    throw e;
+  }
+}

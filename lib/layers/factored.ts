@@ -1,0 +1,812 @@
+/**
+ * The exact factored output layer (Vincent, de Brébisson & Bouthillier 2015; ALGORITHM.md §2–5).
+ * W (D×d) is never stored: W = V U + 𝟙ωᵀ, and a minibatch step costs O(m d² + m K d) instead of O(m D d).
+ *
+ * State and precision (decided here, see docs in the report):
+ * - V: D×d **float32** (the only O(D) array; row-major, one contiguous row per output; capacity headroom
+ *   for appendRows).
+ * - U, U⁻ᵀ, Q = WᵀW: d×d **float64**; ω, w̄: d **float64** (kept only when the loss uses s). They are
+ *   O(d²), so float64 costs nothing measurable, and it keeps the iterated Woodbury/Q updates from adding
+ *   float32 rounding on top of V's.
+ *
+ * Step (all from the parameters before it; rows of H are the examples h_i, so H below is m×d):
+ *  1. Ĥ = H Uᵀ, QH = H Q, q_i = QH_i·h_i, s_i = w̄·h_i                               (dgemm, m d²)
+ *  2. gather the ≤ mK target rows of V; o_ic = V_c·ĥ_i + ω·h_i                          (m K d)
+ *  3. the loss per example → ẏ, g_q, g_s
+ *  4. A_i = Σ_c ẏ_ic V_c (from the gathered rows)                                        (m K d)
+ *  5. B = A U + ω (𝟙ᵀẏ)ᵀ (rows Wᵀẏ_i);  ∇H = B + 2 G QH + g_s w̄ᵀ                         (dgemm, m d²)
+ *  guard: refuse (SingularUpdateError) before touching the state when I − 2η H G Hᵀ is not safely
+ *         positive definite (guard.ts).
+ *  6. U ← U − 2η Ĥᵀ (G H)                                                                (dgemm, m d²)
+ *  7. U⁻ᵀ: Woodbury U⁻ᵀ ← U⁻ᵀ + 2η Zᵀ (I_m − 2η G HHᵀ)⁻¹ G H with Z = H U⁻¹ (m = 1: Sherman–Morrison)
+ *     when 2m ≤ d; otherwise the direct solve U⁻ᵀ = inv(U_new)ᵀ (O(d³), cheaper once m > d/2).
+ *  8. V_c ← V_c − η Σ_i ẏ_ic (U_new⁻ᵀ h_i)ᵀ, scattered back with scatterAddRows (deterministic order).
+ *  9. ω ← ω − η Σ_i (2 g_i (h_i·ω) + g_s,i) h_i           (loss uses s only)
+ * 10. Q ← Q − η (∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H, M = ∇Oᵀ∇O expanded (ALGORITHM.md §4)      (dsyr2k, m d²)
+ * 11. w̄ ← w̄ − η Σ_i c_i h_i, c_i = 𝟙·ẏ_i + 2 g_i s_i + D g_s,i  (loss uses s only)
+ *
+ * Upkeep: every `stabilizeEvery` steps (default 50) U⁻ᵀ is re-inverted exactly, σ_max(U) and σ_min(U)
+ * are estimated by power iteration, U is recentred by an exact power of two and any singular value still
+ * outside [0.5, 2] is rescaled to 1 by O(Dd) rank-1 corrections (stabilize.ts); if U is still worse
+ * conditioned than 16 after 4 such corrections per side, U and ω are folded into V. Every
+ * `recomputeQEvery` steps (default 5000) U and ω are folded into V (V ← VU + 𝟙ωᵀ, U = I) and Q = VᵀV,
+ * w̄ = Vᵀ𝟙 are re-derived exactly in float64 (O(Dd²)).
+ *
+ * @module
+ */
+
+import { DivergenceError } from "../errors.ts";
+import type { LinAlgBackend } from "../linalg/backend.ts";
+import type { SphericalFamilyLoss } from "../losses/loss.ts";
+import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../types.ts";
+import { checkUpdateFactor, GUARD_MARGIN, GuardScratch } from "./guard.ts";
+import { MergedTargets } from "./merge.ts";
+import { checkRows } from "./naive.ts";
+import {
+  ChunkScratch,
+  foldInto,
+  gramOf,
+  materialize,
+  reinvert,
+  RescaleScratch,
+  rescaleDirection,
+  scalePow2,
+  topLeftSingular,
+} from "./stabilize.ts";
+import { selectTopK } from "./topk.ts";
+import { validateBatch, validateEta, validateMatrix, validateVector } from "./validate.ts";
+
+/**
+ * Tuning of a {@link FactoredOutputLayer}.
+ *
+ * @example
+ * ```ts
+ * import type { FactoredOptions } from "./factored.ts";
+ * const o: FactoredOptions = { stabilizeEvery: 50, recomputeQEvery: 5000 };
+ * ```
+ */
+export type FactoredOptions = {
+  /** Stabilise every this many steps (default 50); 0 turns it off. */
+  stabilizeEvery?: number;
+  /** Fold U into V and re-derive Q, w̄ exactly every this many steps (default 5000); 0 turns it off. */
+  recomputeQEvery?: number;
+  /** Batches with m ≥ this use the direct re-inversion of U instead of Woodbury (default ⌊d/2⌋ + 1). */
+  directSolveMinBatch?: number;
+  /** Smallest admissible eigenvalue of the update factor (default {@link GUARD_MARGIN}). */
+  guardMargin?: number;
+};
+
+/** Rank-1 rescales per side (σ_max, σ_min) per stabilisation before folding instead. */
+const MAX_RESCALES = 4;
+/** Fold U into V when cond(U) still exceeds this after the rescales. */
+const FOLD_COND = 16;
+
+/**
+ * The factored layer. Build it with `createOutputLayer({ kind: "factored", … })`, or directly with
+ * {@link FactoredOutputLayer.fromInit} / {@link FactoredOutputLayer.fromState} given a backend.
+ *
+ * @example
+ * ```ts
+ * import { createOutputLayer } from "../../mod.ts";
+ * const D = 100, d = 8;
+ * const layer = await createOutputLayer({ kind: "factored", D, d, init: new Float32Array(D * d).fill(0.01), backend: "js" });
+ * const H = new Float32Array(d).fill(0.5);
+ * const Y = { offsets: Int32Array.of(0, 2), indices: Int32Array.of(5, 5), values: Float32Array.of(1, 1) };
+ * const { loss, gradH } = await layer.step(H, Y, 0.05);
+ * console.log((await layer.diagnostics()).condU);
+ * layer.close();
+ * ```
+ */
+export class FactoredOutputLayer implements OutputLayer {
+  /** Input dimension. */
+  readonly d: number;
+  /** The loss. */
+  readonly loss: SphericalFamilyLoss;
+  /** The backend (owned: closed by close()). */
+  readonly la: LinAlgBackend;
+  /** Stabilisation period (0 = off). */
+  readonly stabilizeEvery: number;
+  /** Fold-and-recompute period (0 = off). */
+  readonly recomputeQEvery: number;
+  /** Smallest m that uses the direct re-inversion. */
+  readonly directSolveMinBatch: number;
+  /** Guard margin. */
+  readonly guardMargin: number;
+
+  #D: number;
+  #Vbuf: Float32Array;
+  #V: Float32Array;
+  #U: Float64Array;
+  #Uinvt: Float64Array;
+  #Q: Float64Array;
+  #omega: Float64Array; // zeros unless loss.usesSum
+  #wbar: Float64Array; // zeros unless loss.usesSum
+  #steps = 0;
+  #rescales = 0;
+  #folds = 0;
+  #stabilizations = 0;
+  #sigmaMax = 1;
+  #sigmaMin = 1;
+
+  // scratch (grows with m and nnz)
+  #mCap = 0;
+  #nCap = 0;
+  #H64 = new Float64Array(0);
+  #Hhat = new Float64Array(0);
+  #QH = new Float64Array(0);
+  #A = new Float64Array(0);
+  #B = new Float64Array(0);
+  #G64 = new Float64Array(0); // ∇H in float64
+  #Z = new Float64Array(0);
+  #X = new Float64Array(0);
+  #GH = new Float64Array(0);
+  #MH = new Float64Array(0);
+  #S = new Float64Array(0);
+  #N = new Float64Array(0);
+  #M = new Float64Array(0);
+  #QHH = new Float64Array(0);
+  #BH = new Float64Array(0);
+  #q = new Float64Array(0);
+  #s = new Float64Array(0);
+  #g = new Float64Array(0);
+  #gs = new Float64Array(0);
+  #sumdy = new Float64Array(0);
+  #hw = new Float64Array(0);
+  #rows = new Float32Array(0); // gathered V rows, nnz×d
+  #delta = new Float32Array(0); // V update rows, nnz×d
+  #o = new Float64Array(0);
+  #dy = new Float64Array(0);
+  #perm = new Int32Array(0);
+  #kO = new Float64Array(0);
+  #kY = new Float64Array(0);
+  #kDy = new Float64Array(0);
+  #scal = { gq: 0, gs: 0 };
+  #merged = new MergedTargets();
+  #guard = new GuardScratch();
+  #chunk: ChunkScratch;
+  #resc: RescaleScratch;
+  #u = new Float64Array(0);
+  #tmp = new Float64Array(0);
+  #dd = new Float64Array(0);
+
+  private constructor(
+    D: number,
+    d: number,
+    loss: SphericalFamilyLoss,
+    la: LinAlgBackend,
+    opts: FactoredOptions,
+  ) {
+    this.#D = D;
+    this.d = d;
+    this.loss = loss;
+    this.la = la;
+    this.stabilizeEvery = nonNegInt("stabilizeEvery", opts.stabilizeEvery ?? 50);
+    this.recomputeQEvery = nonNegInt("recomputeQEvery", opts.recomputeQEvery ?? 5000);
+    this.directSolveMinBatch = nonNegInt("directSolveMinBatch", opts.directSolveMinBatch ?? Math.floor(d / 2) + 1);
+    this.guardMargin = opts.guardMargin ?? GUARD_MARGIN;
+    if (!(this.guardMargin >= 0 && this.guardMargin < 1)) {
+      throw new RangeError(`guardMargin must be in [0, 1), got ${this.guardMargin}`);
+    }
+    this.#Vbuf = new Float32Array(D * d);
+    this.#V = this.#Vbuf.subarray(0, D * d);
+    this.#U = identity(d);
+    this.#Uinvt = identity(d);
+    this.#Q = new Float64Array(d * d);
+    this.#omega = new Float64Array(d);
+    this.#wbar = new Float64Array(d);
+    this.#chunk = new ChunkScratch(d);
+    this.#resc = new RescaleScratch(d);
+    this.#u = new Float64Array(d);
+    this.#tmp = new Float64Array(d);
+    this.#dd = new Float64Array(d * d);
+  }
+
+  /**
+   * A layer starting from W₀ (D×d row-major, copied): V = W₀, U = U⁻ᵀ = I, ω = 0, Q = W₀ᵀW₀ and
+   * w̄ = W₀ᵀ𝟙 computed exactly in float64 (O(Dd²), once).
+   *
+   * @param D outputs
+   * @param d input dimension
+   * @param init W₀
+   * @param loss the loss
+   * @param la backend (the layer owns it)
+   * @param opts tuning
+   * @returns the layer
+   */
+  static fromInit(
+    D: number,
+    d: number,
+    init: Float32Array,
+    loss: SphericalFamilyLoss,
+    la: LinAlgBackend,
+    opts: FactoredOptions = {},
+  ): FactoredOutputLayer {
+    validateMatrix("init", init, D, d);
+    const layer = new FactoredOutputLayer(D, d, loss, la, opts);
+    layer.#V.set(init);
+    gramOf(la, layer.#V, D, d, layer.#Q, loss.usesSum ? layer.#wbar : null, layer.#chunk);
+    return layer;
+  }
+
+  /**
+   * A layer rebuilt from {@link FactoredOutputLayer.exportState}: continues bit-identically on the same
+   * backend. Options not given are taken from the state.
+   *
+   * @param state the exported state
+   * @param loss the loss (must match state.loss)
+   * @param la backend (the layer owns it)
+   * @param opts tuning overrides
+   * @returns the layer
+   */
+  static fromState(
+    state: OutputLayerState,
+    loss: SphericalFamilyLoss,
+    la: LinAlgBackend,
+    opts: FactoredOptions = {},
+  ): FactoredOutputLayer {
+    const { D, d, arrays, scalars } = state;
+    const get = <T extends Float32Array | Float64Array>(name: string, len: number, type: { new (n: number): T }): T => {
+      const a = arrays[name];
+      if (!(a instanceof type)) throw new TypeError(`state.arrays.${name} must be a ${type.name}`);
+      if (a.length !== len) throw new RangeError(`state.arrays.${name}.length = ${a.length}, expected ${len}`);
+      return a as T;
+    };
+    const merged: FactoredOptions = {
+      stabilizeEvery: opts.stabilizeEvery ?? scalars.stabilizeEvery,
+      recomputeQEvery: opts.recomputeQEvery ?? scalars.recomputeQEvery,
+      directSolveMinBatch: opts.directSolveMinBatch ?? scalars.directSolveMinBatch,
+      guardMargin: opts.guardMargin ?? scalars.guardMargin,
+    };
+    const layer = new FactoredOutputLayer(D, d, loss, la, merged);
+    layer.#V.set(get("V", D * d, Float32Array));
+    layer.#U.set(get("U", d * d, Float64Array));
+    layer.#Uinvt.set(get("Uinvt", d * d, Float64Array));
+    layer.#Q.set(get("Q", d * d, Float64Array));
+    layer.#omega.set(get("omega", d, Float64Array));
+    layer.#wbar.set(get("wbar", d, Float64Array));
+    layer.#steps = scalars.steps ?? 0;
+    layer.#rescales = scalars.rescales ?? 0;
+    layer.#folds = scalars.folds ?? 0;
+    layer.#stabilizations = scalars.stabilizations ?? 0;
+    layer.#sigmaMax = scalars.sigmaMax ?? 1;
+    layer.#sigmaMin = scalars.sigmaMin ?? 1;
+    return layer;
+  }
+
+  /** Number of outputs (grows with appendRows). */
+  get D(): number {
+    return this.#D;
+  }
+
+  /** "js" or "blas". */
+  get backend(): "js" | "blas" {
+    return this.la.name;
+  }
+
+  /** Steps taken. */
+  get steps(): number {
+    return this.#steps;
+  }
+
+  /** Loss and ∇H without updating (steps 1–5). */
+  evaluate(H: Float32Array, Y: SparseBatch): Promise<StepResult> {
+    try {
+      const m = validateBatch(H, Y, this.#D, this.d);
+      this.#ensure(m, Y.indices.length);
+      return Promise.resolve(this.#forward(H, Y, m));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** One exact SGD step on W (steps 1–11); refused with SingularUpdateError before any state change. */
+  step(H: Float32Array, Y: SparseBatch, eta: number): Promise<StepResult> {
+    try {
+      validateEta(eta);
+      const m = validateBatch(H, Y, this.#D, this.d);
+      this.#ensure(m, Y.indices.length);
+      const r = this.#forward(H, Y, m);
+      this.#update(m, eta);
+      this.#steps++;
+      if (this.recomputeQEvery > 0 && this.#steps % this.recomputeQEvery === 0) this.refresh();
+      else if (this.stabilizeEvery > 0 && this.#steps % this.stabilizeEvery === 0) this.stabilize();
+      return Promise.resolve(r);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #ensure(m: number, n: number): void {
+    const d = this.d;
+    if (m > this.#mCap) {
+      this.#mCap = m;
+      const md = m * d, mm = m * m;
+      this.#H64 = new Float64Array(md);
+      this.#Hhat = new Float64Array(md);
+      this.#QH = new Float64Array(md);
+      this.#A = new Float64Array(md);
+      this.#B = new Float64Array(md);
+      this.#G64 = new Float64Array(md);
+      this.#Z = new Float64Array(md);
+      this.#X = new Float64Array(md);
+      this.#GH = new Float64Array(md);
+      this.#MH = new Float64Array(md);
+      this.#S = new Float64Array(mm);
+      this.#N = new Float64Array(mm);
+      this.#M = new Float64Array(mm);
+      this.#QHH = new Float64Array(mm);
+      this.#BH = new Float64Array(mm);
+      this.#q = new Float64Array(m);
+      this.#s = new Float64Array(m);
+      this.#g = new Float64Array(m);
+      this.#gs = new Float64Array(m);
+      this.#sumdy = new Float64Array(m);
+      this.#hw = new Float64Array(m);
+    }
+    if (n > this.#nCap) {
+      this.#nCap = n;
+      this.#rows = new Float32Array(n * d);
+      this.#delta = new Float32Array(n * d);
+      this.#o = new Float64Array(n);
+      this.#dy = new Float64Array(n);
+      this.#perm = new Int32Array(n);
+      this.#kO = new Float64Array(n);
+      this.#kY = new Float64Array(n);
+      this.#kDy = new Float64Array(n);
+    }
+  }
+
+  /** Steps 1–5: fills the scratch (Ĥ, QH, q, s, o, ẏ, g, g_s, A, B, ∇H) and returns loss and ∇H. */
+  #forward(H: Float32Array, Y: SparseBatch, m: number): StepResult {
+    const { d, la, loss } = this;
+    const D = this.#D, usesSum = loss.usesSum;
+    const H64 = this.#H64, Hhat = this.#Hhat, QH = this.#QH, A = this.#A, B = this.#B, G64 = this.#G64;
+    const q = this.#q, s = this.#s, g = this.#g, gs = this.#gs, sumdy = this.#sumdy, hw = this.#hw;
+    const omega = this.#omega, wbar = this.#wbar;
+    for (let j = 0; j < m * d; j++) H64[j] = H[j];
+    // 1. Ĥ = H Uᵀ, QH = H Q, q, s, h·ω
+    la.dgemm(false, true, m, d, d, 1, H64, d, this.#U, d, 0, Hhat, d);
+    la.dgemm(false, false, m, d, d, 1, H64, d, this.#Q, d, 0, QH, d);
+    for (let i = 0; i < m; i++) {
+      let qi = 0, si = 0, wi = 0;
+      const r = i * d;
+      for (let c = 0; c < d; c++) {
+        qi += QH[r + c] * H64[r + c];
+        if (usesSum) {
+          si += wbar[c] * H64[r + c];
+          wi += omega[c] * H64[r + c];
+        }
+      }
+      q[i] = qi > 0 ? qi : 0;
+      s[i] = si;
+      hw[i] = wi;
+    }
+    // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
+    const mg = this.#merged;
+    mg.merge(Y);
+    const nnz = mg.nnz, rows = this.#rows, o = this.#o, dy = this.#dy;
+    la.gatherRows(this.#V, d, mg.idx, nnz, rows);
+    for (let k = 0; k < nnz; k++) {
+      const i = mg.ex[k], r = k * d, hr = i * d;
+      let acc = 0;
+      for (let c = 0; c < d; c++) acc += rows[r + c] * Hhat[hr + c];
+      o[k] = acc + hw[i];
+    }
+    // 3. the loss
+    const kO = this.#kO, kY = this.#kY, kDy = this.#kDy, scal = this.#scal;
+    let L = 0;
+    for (let i = 0; i < m; i++) {
+      const k0 = mg.off[i], K = mg.off[i + 1] - k0;
+      for (let k = 0; k < K; k++) {
+        kO[k] = o[k0 + k];
+        kY[k] = mg.w[k0 + k];
+      }
+      const Li = loss.fromStats(kO, kY, K, q[i], s[i], D, kDy, scal);
+      let sd = 0;
+      for (let k = 0; k < K; k++) {
+        dy[k0 + k] = kDy[k];
+        sd += kDy[k];
+      }
+      sumdy[i] = sd;
+      g[i] = scal.gq;
+      gs[i] = usesSum ? scal.gs : 0;
+      if (!Number.isFinite(Li) || !Number.isFinite(scal.gq) || !Number.isFinite(sd)) {
+        throw new DivergenceError(
+          this.#steps + 1,
+          `step ${this.#steps + 1}: the ${loss.name} loss of example ${i} is not finite ` +
+            `(L = ${Li}, g_q = ${scal.gq}, q = ${q[i]}); the layer's state is unchanged. Lower the learning rate.`,
+        );
+      }
+      L += Li;
+    }
+    // 4. A_i = Σ ẏ_ic V_c
+    A.fill(0, 0, m * d);
+    for (let k = 0; k < nnz; k++) {
+      const a = dy[k];
+      if (a === 0) continue;
+      const r = k * d, ar = mg.ex[k] * d;
+      for (let c = 0; c < d; c++) A[ar + c] += a * rows[r + c];
+    }
+    // 5. B = A U + (𝟙ᵀẏ) ωᵀ; ∇H = B + 2 g QH + g_s w̄ᵀ
+    la.dgemm(false, false, m, d, d, 1, A, d, this.#U, d, 0, B, d);
+    const gradH = new Float32Array(m * d);
+    for (let i = 0; i < m; i++) {
+      const r = i * d, sd = sumdy[i], gi2 = 2 * g[i], gsi = gs[i];
+      for (let c = 0; c < d; c++) {
+        if (usesSum) B[r + c] += sd * omega[c];
+        const v = B[r + c] + gi2 * QH[r + c] + gsi * wbar[c];
+        G64[r + c] = v;
+        gradH[r + c] = v;
+      }
+    }
+    return { loss: L, gradH };
+  }
+
+  /** Steps 6–11 from the scratch #forward filled; guard first. */
+  #update(m: number, eta: number): void {
+    const { d, la, loss } = this;
+    const D = this.#D, usesSum = loss.usesSum;
+    const H64 = this.#H64, Hhat = this.#Hhat, QH = this.#QH, B = this.#B, G64 = this.#G64;
+    const S = this.#S, g = this.#g, gs = this.#gs, s = this.#s, sumdy = this.#sumdy, hw = this.#hw;
+    const U = this.#U, Uinvt = this.#Uinvt, Q = this.#Q;
+    // S = H Hᵀ (Gram of the examples) and the guard, before any state changes
+    la.dgemm(false, true, m, m, d, 1, H64, d, H64, d, 0, S, m);
+    checkUpdateFactor(m, eta, g, S, this.#steps + 1, this.#guard, this.guardMargin);
+
+    // M = ∇Oᵀ∇O (m×m), from the pre-step quantities
+    const M = this.#M, BH = this.#BH, QHH = this.#QHH;
+    la.dgemm(false, true, m, m, d, 1, B, d, H64, d, 0, BH, m); // BH_ij = (Wᵀẏ_i)·h_j = ẏ_i·o_j
+    la.dgemm(false, true, m, m, d, 1, QH, d, H64, d, 0, QHH, m); // QHH_ij = h_iᵀ Q h_j = o_i·o_j
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) {
+        let v = 2 * g[j] * BH[i * m + j] + 2 * g[i] * BH[j * m + i] + 4 * g[i] * g[j] * QHH[i * m + j];
+        if (usesSum) {
+          v += gs[j] * sumdy[i] + gs[i] * sumdy[j] + 2 * g[i] * gs[j] * s[i] + 2 * g[j] * gs[i] * s[j] +
+            D * gs[i] * gs[j];
+        }
+        M[i * m + j] = v;
+      }
+    }
+    this.#addYdotY(m, M);
+
+    // GH = rows g_i h_i
+    const GH = this.#GH;
+    for (let i = 0; i < m; i++) {
+      const gi = g[i], r = i * d;
+      for (let c = 0; c < d; c++) GH[r + c] = gi * H64[r + c];
+    }
+    const direct = m >= this.directSolveMinBatch;
+    if (!direct) {
+      // 7 (Woodbury / Sherman–Morrison), with the old U⁻ᵀ: Z = H U⁻¹ (rows U⁻ᵀ h_i)
+      const Z = this.#Z, X = this.#X, N = this.#N;
+      la.dgemm(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Z, d);
+      X.set(GH.subarray(0, m * d));
+      if (m === 1) {
+        const f = 1 / (1 - 2 * eta * g[0] * S[0]);
+        for (let c = 0; c < d; c++) X[c] *= f;
+      } else {
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < m; j++) N[i * m + j] = (i === j ? 1 : 0) - 2 * eta * g[i] * S[i * m + j];
+        }
+        la.dsolve(N, m, X, d);
+      }
+      la.dgemm(true, false, d, d, m, 2 * eta, Z, d, X, d, 1, Uinvt, d);
+    }
+    // 6. U ← U − 2η Ĥᵀ (G H)
+    la.dgemm(true, false, d, d, m, -2 * eta, Hhat, d, GH, d, 1, U, d);
+    if (direct) reinvert(la, U, Uinvt, d);
+
+    // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ
+    const Zn = this.#Z, delta = this.#delta, dy = this.#dy, mg = this.#merged;
+    la.dgemm(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Zn, d);
+    for (let k = 0; k < mg.nnz; k++) {
+      const f = -eta * dy[k], r = k * d, zr = mg.ex[k] * d;
+      for (let c = 0; c < d; c++) delta[r + c] = f * Zn[zr + c];
+    }
+    la.scatterAddRows(this.#V, d, mg.idx, mg.nnz, delta, 1);
+
+    // 10. Q ← Q − η(∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H  (the last as η²/2 (Hᵀ(MH) + (MH)ᵀH))
+    const MH = this.#MH;
+    la.dgemm(false, false, m, d, m, 1, M, m, H64, d, 0, MH, d);
+    la.dsyr2k(true, d, m, -eta, G64, d, H64, d, 1, Q, d);
+    la.dsyr2k(true, d, m, 0.5 * eta * eta, H64, d, MH, d, 1, Q, d);
+
+    if (usesSum) {
+      // 9. ω ← ω − η Σ (2 g_i (h_i·ω) + g_s,i) h_i ; 11. w̄ ← w̄ − η Σ c_i h_i
+      const omega = this.#omega, wbar = this.#wbar;
+      for (let i = 0; i < m; i++) {
+        const a = -eta * (2 * g[i] * hw[i] + gs[i]);
+        const c = -eta * (sumdy[i] + 2 * g[i] * s[i] + D * gs[i]);
+        const r = i * d;
+        for (let k = 0; k < d; k++) {
+          omega[k] += a * H64[r + k];
+          wbar[k] += c * H64[r + k];
+        }
+      }
+    }
+  }
+
+  /** M_ij += ẏ_i·ẏ_j: entries sorted by (index, example), pairs within equal indices. */
+  #addYdotY(m: number, M: Float64Array): void {
+    const mg = this.#merged, nnz = mg.nnz, idx = mg.idx, ex = mg.ex, dy = this.#dy;
+    if (m === 1) {
+      let v = 0;
+      for (let k = 0; k < nnz; k++) v += dy[k] * dy[k];
+      M[0] += v;
+      return;
+    }
+    const perm = this.#perm.subarray(0, nnz);
+    for (let k = 0; k < nnz; k++) perm[k] = k;
+    perm.sort((a, b) => idx[a] - idx[b] || ex[a] - ex[b]);
+    let start = 0;
+    while (start < nnz) {
+      const c = idx[perm[start]];
+      let end = start + 1;
+      while (end < nnz && idx[perm[end]] === c) end++;
+      for (let a = start; a < end; a++) {
+        const ka = perm[a], ia = ex[ka] * m, ya = dy[ka];
+        for (let b = start; b < end; b++) {
+          const kb = perm[b];
+          M[ia + ex[kb]] += ya * dy[kb];
+        }
+      }
+      start = end;
+    }
+  }
+
+  /**
+   * Stabilisation (done automatically every `stabilizeEvery` steps): exact re-inversion of U⁻ᵀ, σ_max and
+   * σ_min of U by power iteration, exact power-of-two recentring, rank-1 rescales of singular values
+   * still outside [0.5, 2], and a fold of U into V if it stays worse conditioned than 16. W, Q, ω, w̄
+   * are unchanged (up to float32 rounding of V).
+   */
+  stabilize(): void {
+    const { d, la } = this;
+    const D = this.#D, V = this.#V, U = this.#U, Uinvt = this.#Uinvt, u = this.#u, tmp = this.#tmp;
+    this.#stabilizations++;
+    reinvert(la, U, Uinvt, d);
+    let smax = topLeftSingular(U, d, u, tmp);
+    let smin = 1 / topLeftSingular(Uinvt, d, u, tmp);
+    if (smax > 2 || smin < 0.5) {
+      const k = Math.round(-Math.log2(smax * smin) / 2);
+      if (k !== 0 && Number.isFinite(k)) {
+        scalePow2(V, D, d, U, Uinvt, k);
+        smax *= 2 ** k;
+        smin *= 2 ** k;
+      }
+    }
+    for (let t = 0; t < MAX_RESCALES && smax > 2; t++) {
+      smax = topLeftSingular(U, d, u, tmp);
+      if (smax <= 2) break;
+      rescaleDirection(la, V, D, d, U, Uinvt, u, smax, this.#resc);
+      this.#rescales++;
+      smax = topLeftSingular(U, d, u, tmp);
+    }
+    for (let t = 0; t < MAX_RESCALES && smin < 0.5; t++) {
+      smin = 1 / topLeftSingular(Uinvt, d, u, tmp);
+      if (smin >= 0.5) break;
+      rescaleDirection(la, V, D, d, U, Uinvt, u, smin, this.#resc);
+      this.#rescales++;
+      smin = 1 / topLeftSingular(Uinvt, d, u, tmp);
+    }
+    if (smax / smin > FOLD_COND) {
+      this.#fold();
+      smax = smin = 1;
+    }
+    this.#sigmaMax = smax;
+    this.#sigmaMin = smin;
+  }
+
+  /**
+   * Folds U and ω into V (V ← VU + 𝟙ωᵀ, U = U⁻ᵀ = I, ω = 0) and re-derives Q = VᵀV and w̄ = Vᵀ𝟙 exactly
+   * in float64 (O(Dd²); done automatically every `recomputeQEvery` steps).
+   */
+  refresh(): void {
+    this.#fold();
+    gramOf(this.la, this.#V, this.#D, this.d, this.#Q, this.loss.usesSum ? this.#wbar : null, this.#chunk);
+    this.#sigmaMax = this.#sigmaMin = 1;
+  }
+
+  #fold(): void {
+    foldInto(this.la, this.#V, this.#D, this.d, this.#U, this.#Uinvt, this.#omega, this.#chunk);
+    this.#folds++;
+  }
+
+  /** W = V U + 𝟙ωᵀ materialised (float64 accumulation, O(Dd²)). */
+  weights(): Promise<Float32Array> {
+    const W = new Float32Array(this.#D * this.d);
+    materialize(this.la, this.#V, this.#D, this.d, this.#U, this.#omega, W, this.#chunk);
+    return Promise.resolve(W);
+  }
+
+  /** ĥ = U h, q = hᵀQh, s = w̄·h, ω·h for one input (float64). */
+  #stats(h: Float32Array): { hhat: Float64Array; q: number; s: number; hw: number } {
+    const d = this.d, U = this.#U, Q = this.#Q;
+    const hhat = new Float64Array(d);
+    let q = 0, s = 0, hw = 0;
+    for (let r = 0; r < d; r++) {
+      let a = 0, b = 0;
+      for (let c = 0; c < d; c++) {
+        a += U[r * d + c] * h[c];
+        b += Q[r * d + c] * h[c];
+      }
+      hhat[r] = a;
+      q += b * h[r];
+      s += this.#wbar[r] * h[r];
+      hw += this.#omega[r] * h[r];
+    }
+    return { hhat, q: q > 0 ? q : 0, s, hw };
+  }
+
+  /** Probabilities (scores for squared error) of `rows` for input h, in O(d² + |rows| d). */
+  score(h: Float32Array, rows: Int32Array): Promise<Float64Array> {
+    try {
+      validateVector("h", h, this.d);
+      checkRows(rows, this.#D);
+      const { hhat, q, s, hw } = this.#stats(h);
+      const d = this.d, V = this.#V, out = new Float64Array(rows.length);
+      for (let k = 0; k < rows.length; k++) {
+        let o = hw;
+        const r = rows[k] * d;
+        for (let c = 0; c < d; c++) o += V[r + c] * hhat[c];
+        out[k] = this.loss.probability(o, q, s, this.#D);
+      }
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Exact top-k over all D rows by the loss's probability, O(Dd + d²). */
+  topK(h: Float32Array, k: number): Promise<{ indices: Int32Array; scores: Float64Array }> {
+    try {
+      validateVector("h", h, this.d);
+      const { hhat, q, s, hw } = this.#stats(h);
+      const D = this.#D, d = this.d, V = this.#V, p = new Float64Array(D);
+      for (let j = 0; j < D; j++) {
+        let o = hw;
+        const r = j * d;
+        for (let c = 0; c < d; c++) o += V[r + c] * hhat[c];
+        p[j] = this.loss.probability(o, q, s, D);
+      }
+      return Promise.resolve(selectTopK(p, D, k));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * cond(U) (power iteration, with an exact inverse), max|U U⁻¹ − I| for the maintained U⁻ᵀ, counters,
+   * and with `{ full: true }` the O(Dd²) qDrift = max|Q − WᵀW| / max|Q| (and wbarDrift when ω, w̄ are kept).
+   */
+  diagnostics(opts: { full?: boolean } = {}): Promise<Diagnostics> {
+    const { d, la } = this;
+    const U = this.#U, Uinvt = this.#Uinvt, T = this.#dd, u = this.#u, tmp = this.#tmp;
+    la.dgemm(false, true, d, d, d, 1, U, d, Uinvt, d, 0, T, d);
+    let inverseError = 0;
+    for (let r = 0; r < d; r++) {
+      for (let c = 0; c < d; c++) inverseError = Math.max(inverseError, Math.abs(T[r * d + c] - (r === c ? 1 : 0)));
+    }
+    const sigmaMax = topLeftSingular(U, d, u, tmp);
+    reinvert(la, U, T, d);
+    const sigmaMin = 1 / topLeftSingular(T, d, u, tmp);
+    const out: Diagnostics = {
+      condU: sigmaMax / sigmaMin,
+      inverseError,
+      steps: this.#steps,
+      sigmaMax,
+      sigmaMin,
+      rescales: this.#rescales,
+      folds: this.#folds,
+      stabilizations: this.#stabilizations,
+    };
+    if (opts.full) {
+      const W = new Float32Array(this.#D * d);
+      materialize(la, this.#V, this.#D, d, U, this.#omega, W, this.#chunk);
+      const usesSum = this.loss.usesSum;
+      const sum = usesSum ? new Float64Array(d) : null;
+      gramOf(la, W, this.#D, d, T, sum, this.#chunk);
+      let num = 0, den = 0;
+      for (let j = 0; j < d * d; j++) {
+        num = Math.max(num, Math.abs(this.#Q[j] - T[j]));
+        den = Math.max(den, Math.abs(this.#Q[j]));
+      }
+      out.qDrift = den > 0 ? num / den : num;
+      if (sum) {
+        let a = 0, b = 0;
+        for (let c = 0; c < d; c++) {
+          a = Math.max(a, Math.abs(this.#wbar[c] - sum[c]));
+          b = Math.max(b, Math.abs(sum[c]));
+        }
+        out.wbarDrift = b > 0 ? a / b : a;
+      }
+    }
+    return Promise.resolve(out);
+  }
+
+  /** V, U, Uinvt, Q, omega, wbar and every counter: enough to continue bit-identically. */
+  exportState(): Promise<OutputLayerState> {
+    return Promise.resolve({
+      kind: "factored",
+      D: this.#D,
+      d: this.d,
+      loss: this.loss.name,
+      lossOptions: { ...this.loss.options },
+      arrays: {
+        V: this.#V.slice(),
+        U: this.#U.slice(),
+        Uinvt: this.#Uinvt.slice(),
+        Q: this.#Q.slice(),
+        omega: this.#omega.slice(),
+        wbar: this.#wbar.slice(),
+      },
+      scalars: {
+        steps: this.#steps,
+        rescales: this.#rescales,
+        folds: this.#folds,
+        stabilizations: this.#stabilizations,
+        sigmaMax: this.#sigmaMax,
+        sigmaMin: this.#sigmaMin,
+        stabilizeEvery: this.stabilizeEvery,
+        recomputeQEvery: this.recomputeQEvery,
+        directSolveMinBatch: this.directSolveMinBatch,
+        guardMargin: this.guardMargin,
+      },
+    });
+  }
+
+  /**
+   * Appends n rows to W exactly: V_new = U⁻ᵀ(w − ω) with an exact inverse of U (O(d³) once per call),
+   * Q += Σ w wᵀ, w̄ += Σ w; O(d²) per row. V grows with headroom (×1.5).
+   */
+  appendRows(rows: Float32Array): Promise<void> {
+    try {
+      const d = this.d, D = this.#D;
+      const n = validateMatrix("rows", rows, -1, d);
+      if (n === 0) return Promise.resolve();
+      if (this.#Vbuf.length < (D + n) * d) {
+        const grown = new Float32Array(Math.max((D + n) * d, Math.ceil(D * 1.5) * d));
+        grown.set(this.#V);
+        this.#Vbuf = grown;
+      }
+      const Ui = this.#dd, omega = this.#omega, Q = this.#Q, wbar = this.#wbar, usesSum = this.loss.usesSum;
+      reinvert(this.la, this.#U, Ui, d); // exact U⁻ᵀ
+      const w = this.#tmp;
+      for (let t = 0; t < n; t++) {
+        for (let c = 0; c < d; c++) w[c] = rows[t * d + c] - omega[c];
+        const out = (D + t) * d;
+        for (let r = 0; r < d; r++) {
+          let acc = 0;
+          for (let c = 0; c < d; c++) acc += Ui[r * d + c] * w[c];
+          this.#Vbuf[out + r] = acc;
+        }
+        for (let r = 0; r < d; r++) {
+          const wr = rows[t * d + r];
+          for (let c = 0; c < d; c++) Q[r * d + c] += wr * rows[t * d + c];
+          if (usesSum) wbar[r] += wr;
+        }
+      }
+      this.#D = D + n;
+      this.#V = this.#Vbuf.subarray(0, this.#D * d);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Frees the backend. */
+  close(): void {
+    this.la.close();
+  }
+}
+
+function identity(d: number): Float64Array {
+  const I = new Float64Array(d * d);
+  for (let k = 0; k < d; k++) I[k * d + k] = 1;
+  return I;
+}
+
+function nonNegInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be an integer ≥ 0, got ${String(v)}`);
+  return v;
+}

@@ -1,0 +1,180 @@
+/**
+ * The singularity guard of the factored step (ALGORITHM.md §5). A step multiplies U by the symmetric
+ * d×d factor F = I − 2η H G Hᵀ (H = [h_1 … h_m], G = diag(g_q)). The guard refuses the step, before
+ * any state changes, unless every eigenvalue of F exceeds `margin` (default {@link GUARD_MARGIN}).
+ *
+ * - m = 1 (Sherman–Morrison): F's only non-unit eigenvalue is f = 1 − 2η g_q ‖h‖²; exact test f > margin.
+ * - m > 1: with P the examples whose g_q > 0, F ⪰ I − 2η H_P G_P H_Pᵀ, whose eigenvalues other than 1
+ *   are those of T = I − 2η G_P^½ S_P G_P^½ (S = HᵀH, the m×m Gram matrix). The guard Cholesky-factors
+ *   T − margin·I (O(|P|³)): exact when every g_q ≥ 0 (squared, spherical, Taylor with non-negative
+ *   weights), sufficient (conservative) when some g_q < 0 (the Z-loss), whose directions only expand U.
+ *
+ * Negative g_q expands U (f > 1); that never makes U singular and is kept in range by stabilisation.
+ *
+ * @module
+ */
+
+import { SingularUpdateError } from "../errors.ts";
+
+/**
+ * Smallest eigenvalue the update factor F may have: a step with λ_min(F) ≤ 1e-3 would shrink U by
+ * more than 1000× along some direction (and make U⁻ᵀ, hence V, grow as much) in one step.
+ *
+ * @example
+ * ```ts
+ * import { GUARD_MARGIN } from "./guard.ts";
+ * console.log(GUARD_MARGIN); // 0.001
+ * ```
+ */
+export const GUARD_MARGIN = 1e-3;
+
+/**
+ * Scratch of the guard (grows with m).
+ *
+ * @example
+ * ```ts
+ * import { GuardScratch } from "./guard.ts";
+ * const s = new GuardScratch();
+ * ```
+ */
+export class GuardScratch {
+  /** |P|×|P| matrix. */
+  T: Float64Array = new Float64Array(0);
+  /** √g of the positive examples. */
+  r: Float64Array = new Float64Array(0);
+  /** their example numbers. */
+  p: Int32Array = new Int32Array(0);
+  /** two vectors for the power iteration. */
+  x: Float64Array = new Float64Array(0);
+  /** second vector. */
+  y: Float64Array = new Float64Array(0);
+  /** @param m examples */
+  ensure(m: number): void {
+    if (this.r.length >= m) return;
+    this.T = new Float64Array(m * m);
+    this.r = new Float64Array(m);
+    this.p = new Int32Array(m);
+    this.x = new Float64Array(m);
+    this.y = new Float64Array(m);
+  }
+}
+
+/**
+ * Throws {@link SingularUpdateError} when the step (learning rate eta, g_q per example `g`, Gram matrix S
+ * of H, m×m row-major) would make U singular, flip a sign, or shrink it by more than 1/margin along a
+ * direction. The message names the step, the worst factor and the largest safe learning rate.
+ * Allocates nothing when the step passes.
+ *
+ * @example
+ * ```ts
+ * import { checkUpdateFactor, GuardScratch } from "./guard.ts";
+ * // h = (1, 0), g_q = 1: factor 1 − 2·0.6·1 = −0.2 → throws
+ * try { checkUpdateFactor(1, 0.6, Float64Array.of(1), Float64Array.of(1), 1, new GuardScratch()); } catch (e) { console.log(e); }
+ * ```
+ *
+ * @param m examples
+ * @param eta learning rate
+ * @param g g_q per example (m)
+ * @param S HᵀH, m×m row-major (S_ij = h_i·h_j)
+ * @param step the number of the step being taken (1-based), for the message
+ * @param s scratch
+ * @param margin smallest admissible eigenvalue of the factor
+ */
+export function checkUpdateFactor(
+  m: number,
+  eta: number,
+  g: Float64Array,
+  S: Float64Array,
+  step: number,
+  s: GuardScratch,
+  margin = GUARD_MARGIN,
+): void {
+  if (m === 1) {
+    const f = 1 - 2 * eta * g[0] * S[0];
+    if (!(f > margin)) {
+      const etaMax = (1 - margin) / (2 * g[0] * S[0]);
+      throw new SingularUpdateError(
+        `step ${step}: the update factor 1 − 2·eta·g_q·‖h‖² = 1 − 2·${eta}·${fmt(g[0])}·${fmt(S[0])} = ${fmt(f)} ` +
+          `is ≤ ${margin}: U would become singular or flip sign. Lower the learning rate below ${fmt(etaMax)} ` +
+          `(or scale down h). The layer's state is unchanged.`,
+      );
+    }
+    return;
+  }
+  s.ensure(m);
+  const { T, r, p } = s;
+  let n = 0;
+  for (let i = 0; i < m; i++) {
+    if (g[i] > 0) {
+      p[n] = i;
+      r[n] = Math.sqrt(g[i]);
+      n++;
+    }
+  }
+  if (n === 0) return;
+  for (let a = 0; a < n; a++) {
+    for (let b = 0; b <= a; b++) {
+      const v = 2 * eta * r[a] * r[b] * S[p[a] * m + p[b]];
+      T[a * n + b] = T[b * n + a] = (a === b ? 1 - margin : 0) - v;
+    }
+  }
+  if (choleskyOk(T, n)) return;
+  // refused: report λ_max(G^½ S G^½) over P and the learning rate that keeps the factor above margin
+  for (let a = 0; a < n; a++) {
+    for (let b = 0; b < n; b++) T[a * n + b] = r[a] * r[b] * S[p[a] * m + p[b]];
+  }
+  const lam = largestEigenvalue(T, n, s.x, s.y);
+  const f = 1 - 2 * eta * lam;
+  const etaMax = (1 - margin) / (2 * lam);
+  throw new SingularUpdateError(
+    `step ${step}: the update factor I − 2·eta·H·G·Hᵀ of this batch of ${m} examples has an eigenvalue ` +
+      `≈ ${fmt(f)} ≤ ${margin} (2·eta·λ_max(G½·HᵀH·G½) = ${fmt(2 * eta * lam)} with eta = ${eta}): ` +
+      `U would become singular or flip sign. Lower the learning rate below ${fmt(etaMax)} (or scale down H). ` +
+      `The layer's state is unchanged.`,
+  );
+}
+
+/** In-place Cholesky of the n×n symmetric T; true when it is positive definite. */
+function choleskyOk(T: Float64Array, n: number): boolean {
+  for (let j = 0; j < n; j++) {
+    let dj = T[j * n + j];
+    for (let k = 0; k < j; k++) dj -= T[j * n + k] * T[j * n + k];
+    if (!(dj > 0)) return false;
+    const ljj = Math.sqrt(dj);
+    T[j * n + j] = ljj;
+    for (let i = j + 1; i < n; i++) {
+      let v = T[i * n + j];
+      for (let k = 0; k < j; k++) v -= T[i * n + k] * T[j * n + k];
+      T[i * n + j] = v / ljj;
+    }
+  }
+  return true;
+}
+
+/** λ_max of the symmetric PSD n×n A by power iteration (error path only). */
+function largestEigenvalue(A: Float64Array, n: number, x: Float64Array, y: Float64Array): number {
+  for (let i = 0; i < n; i++) x[i] = 1 + 0.1 * Math.sin(i + 1);
+  let lam = 0;
+  for (let it = 0; it < 500; it++) {
+    let nrm = 0;
+    for (let i = 0; i < n; i++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) acc += A[i * n + j] * x[j];
+      y[i] = acc;
+      nrm += acc * acc;
+    }
+    nrm = Math.sqrt(nrm);
+    if (nrm === 0) return 0;
+    let xn = 0;
+    for (let i = 0; i < n; i++) xn += x[i] * x[i];
+    const next = nrm / Math.sqrt(xn);
+    for (let i = 0; i < n; i++) x[i] = y[i] / nrm;
+    if (Math.abs(next - lam) <= 1e-12 * next) return next;
+    lam = next;
+  }
+  return lam;
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toPrecision(4) : String(x);
+}

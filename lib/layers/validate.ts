@@ -1,0 +1,175 @@
+/**
+ * Input validation shared by the output layers. Every error names the argument and the position at
+ * fault, e.g. `Y.indices[17] = 5000 is outside [0, D=5000) (example 3)`. All checks are O(md + nnz) and
+ * allocate nothing.
+ *
+ * @module
+ */
+
+import type { SparseBatch } from "../types.ts";
+
+/**
+ * Checks a minibatch (H m×d row-major, Y a CSR batch of m rows) against a layer of D outputs and input
+ * dimension d, and returns m.
+ *
+ * - TypeError: H is not a Float32Array; Y's arrays have the wrong types.
+ * - RangeError: H.length ≠ m·d, offsets not starting at 0 / decreasing / not ending at indices.length,
+ *   values.length ≠ indices.length, an index outside [0, D), a NaN/Inf in H or in Y.values, m = 0.
+ *
+ * Duplicate indices, within an example or across examples, are legal (they are summed).
+ *
+ * @example
+ * ```ts
+ * import { validateBatch } from "./validate.ts";
+ * const m = validateBatch(new Float32Array(4), {
+ *   offsets: Int32Array.of(0, 1, 2), indices: Int32Array.of(3, 3), values: Float32Array.of(1, 1),
+ * }, 10, 2); // 2
+ * ```
+ *
+ * @param H inputs, m×d row-major
+ * @param Y targets, CSR with m rows
+ * @param D number of outputs
+ * @param d input dimension
+ * @returns m, the number of examples
+ */
+export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: number): number {
+  if (!(H instanceof Float32Array)) {
+    throw new TypeError(`H must be a Float32Array (m×d row-major), got ${describe(H)}`);
+  }
+  if (Y === null || typeof Y !== "object") throw new TypeError(`Y must be a SparseBatch, got ${describe(Y)}`);
+  const { offsets, indices, values } = Y;
+  if (!(offsets instanceof Int32Array)) {
+    throw new TypeError(`Y.offsets must be an Int32Array, got ${describe(offsets)}`);
+  }
+  if (!(indices instanceof Int32Array)) {
+    throw new TypeError(`Y.indices must be an Int32Array, got ${describe(indices)}`);
+  }
+  if (!(values instanceof Float32Array)) {
+    throw new TypeError(`Y.values must be a Float32Array, got ${describe(values)}`);
+  }
+  const m = offsets.length - 1;
+  if (m < 1) throw new RangeError(`Y.offsets must have m+1 ≥ 2 entries (at least one example), got ${offsets.length}`);
+  if (H.length !== m * d) {
+    throw new RangeError(
+      `H.length = ${H.length} but Y has m = ${m} examples and d = ${d}: H must be m×d = ${m * d} (row-major)`,
+    );
+  }
+  if (values.length !== indices.length) {
+    throw new RangeError(`Y.values.length = ${values.length} differs from Y.indices.length = ${indices.length}`);
+  }
+  if (offsets[0] !== 0) throw new RangeError(`Y.offsets[0] = ${offsets[0]} must be 0`);
+  for (let i = 0; i < m; i++) {
+    if (offsets[i + 1] < offsets[i]) {
+      throw new RangeError(
+        `Y.offsets[${i + 1}] = ${offsets[i + 1]} < Y.offsets[${i}] = ${offsets[i]}: offsets must be non-decreasing`,
+      );
+    }
+  }
+  if (offsets[m] !== indices.length) {
+    throw new RangeError(`Y.offsets[${m}] = ${offsets[m]} must equal Y.indices.length = ${indices.length}`);
+  }
+  for (let i = 0; i < m; i++) {
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+      const c = indices[k];
+      if (c < 0 || c >= D) throw new RangeError(`Y.indices[${k}] = ${c} is outside [0, D=${D}) (example ${i})`);
+      const v = values[k];
+      if (!Number.isFinite(v)) throw new RangeError(`Y.values[${k}] = ${v} is not finite (example ${i})`);
+    }
+  }
+  for (let j = 0; j < H.length; j++) {
+    const v = H[j];
+    if (!Number.isFinite(v)) {
+      throw new RangeError(`H[${j}] = ${v} is not finite (example ${Math.floor(j / d)}, column ${j % d})`);
+    }
+  }
+  return m;
+}
+
+/**
+ * Checks a learning rate: a finite number > 0, else RangeError naming `eta`.
+ *
+ * @example
+ * ```ts
+ * import { validateEta } from "./validate.ts";
+ * validateEta(0.1);
+ * ```
+ *
+ * @param eta the learning rate
+ */
+export function validateEta(eta: number): void {
+  if (typeof eta !== "number" || !Number.isFinite(eta) || eta <= 0) {
+    throw new RangeError(`eta (learning rate) must be a finite number > 0, got ${String(eta)}`);
+  }
+}
+
+/**
+ * Checks a D×d row-major float32 matrix (W₀, or rows to append): type, length, finiteness. `name` is
+ * the argument's name used in messages.
+ *
+ * @example
+ * ```ts
+ * import { validateMatrix } from "./validate.ts";
+ * validateMatrix("init", new Float32Array(6), 3, 2);
+ * ```
+ *
+ * @param name the argument's name
+ * @param A the matrix
+ * @param rows expected rows (or -1 to accept any multiple of cols)
+ * @param cols expected columns
+ * @returns the number of rows
+ */
+export function validateMatrix(name: string, A: Float32Array, rows: number, cols: number): number {
+  if (!(A instanceof Float32Array)) throw new TypeError(`${name} must be a Float32Array, got ${describe(A)}`);
+  if (rows >= 0 && A.length !== rows * cols) {
+    throw new RangeError(`${name}.length = ${A.length} but must be ${rows}×${cols} = ${rows * cols} (row-major)`);
+  }
+  if (rows < 0 && A.length % cols !== 0) {
+    throw new RangeError(`${name}.length = ${A.length} is not a multiple of d = ${cols} (n×d row-major)`);
+  }
+  for (let j = 0; j < A.length; j++) {
+    if (!Number.isFinite(A[j])) {
+      throw new RangeError(`${name}[${j}] = ${A[j]} is not finite (row ${Math.floor(j / cols)}, column ${j % cols})`);
+    }
+  }
+  return A.length / cols;
+}
+
+/**
+ * Checks a single input vector h (length d), finite.
+ *
+ * @example
+ * ```ts
+ * import { validateVector } from "./validate.ts";
+ * validateVector("h", new Float32Array(3), 3);
+ * ```
+ *
+ * @param name the argument's name
+ * @param h the vector
+ * @param d its required length
+ */
+export function validateVector(name: string, h: Float32Array, d: number): void {
+  validateMatrix(name, h, 1, d);
+}
+
+/**
+ * Checks the layer's dimensions: positive safe integers.
+ *
+ * @example
+ * ```ts
+ * import { validateDims } from "./validate.ts";
+ * validateDims(1000, 64);
+ * ```
+ *
+ * @param D outputs
+ * @param d input dimension
+ */
+export function validateDims(D: number, d: number): void {
+  if (!Number.isSafeInteger(D) || D < 1) throw new RangeError(`D must be a positive integer, got ${String(D)}`);
+  if (!Number.isSafeInteger(d) || d < 1) throw new RangeError(`d must be a positive integer, got ${String(d)}`);
+}
+
+function describe(x: unknown): string {
+  if (x === null) return "null";
+  if (typeof x !== "object") return typeof x;
+  return (x as object).constructor?.name ?? "object";
+}

@@ -1,0 +1,72 @@
+/**
+ * Picks a CPU linear-algebra backend by name and logs which one runs.
+ *
+ * @module
+ */
+
+import type { LinAlgBackend } from "./backend.ts";
+import { createJsBackend } from "./js.ts";
+import { openBlasBackend } from "./blas.ts";
+import { UsageError } from "../errors.ts";
+
+/** Options of {@link createBackend}. */
+export type CreateBackendOptions = {
+  /** Where the one "which backend runs" line goes; default console.error. */
+  log?: (line: string) => void;
+  /** The OpenBLAS library to open (default: FACTOROUT_OPENBLAS, then the usual Debian paths). */
+  openblasPath?: string;
+};
+
+/**
+ * Creates a CPU linear-algebra backend and logs one line naming it, e.g.
+ * `factorout: linear algebra backend = blas (OpenBLAS 0.3.21, /usr/lib/x86_64-linux-gnu/libopenblas.so.0, 2 threads)`.
+ *
+ * - "js": the plain TypeScript reference.
+ * - "blas": OpenBLAS; throws BackendUnavailableError when it cannot be loaded.
+ * - "auto": blas, else js with the reason logged. Under `CI=true` a blas failure throws instead.
+ *
+ * @example
+ * ```ts
+ * import { createBackend } from "./select.ts";
+ * const la = await createBackend("auto", { log: (l) => console.log(l) });
+ * console.log(la.name);
+ * la.close();
+ * ```
+ *
+ * @param name "js", "blas" or "auto"
+ * @param opts where to log, which library to open
+ * @returns the backend; call close() when done
+ * @throws {BackendUnavailableError} "blas" (or "auto" under CI=true) and OpenBLAS cannot be loaded
+ * @throws {UsageError} an unknown name
+ */
+export function createBackend(
+  name: "js" | "blas" | "auto",
+  opts: CreateBackendOptions = {},
+): Promise<LinAlgBackend> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  try {
+    return Promise.resolve(select(name, opts.openblasPath, log));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function select(name: string, path: string | undefined, log: (line: string) => void): LinAlgBackend {
+  if (name === "js") {
+    log("factorout: linear algebra backend = js (plain TypeScript)");
+    return createJsBackend();
+  }
+  if (name === "blas" || name === "auto") {
+    try {
+      const b = openBlasBackend(path);
+      const ver = b.version ? `OpenBLAS ${b.version}` : b.config;
+      log(`factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads)`);
+      return b;
+    } catch (e) {
+      if (name === "blas" || Deno.env.get("CI") === "true") throw e;
+      log(`factorout: linear algebra backend = js (fallback: ${(e as Error).message})`);
+      return createJsBackend();
+    }
+  }
+  throw new UsageError(`backend must be "js", "blas" or "auto", got '${name}'`);
+}

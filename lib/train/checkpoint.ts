@@ -1,0 +1,238 @@
+/**
+ * Checkpoint files: one binary file holding everything needed to continue a run exactly.
+ *
+ * Layout (little-endian):
+ *   bytes 0..8   magic "FOCKPT01"
+ *   bytes 8..12  u32 header length n
+ *   bytes 12..12+n  UTF-8 JSON header ({@link CheckpointHeader})
+ *   then, from the first multiple of 8, the arrays in the header's table, each at `offset` (relative to
+ *   the data start, a multiple of 8) with `length` elements of float32 ("f32") or float64 ("f64").
+ *
+ * Written to `<name>.tmp`, fsync'd, renamed over `<name>`, then the folder fsync'd: a reader sees the old
+ * file or the complete new one, never a partial file.
+ *
+ * @module
+ */
+
+import { DataFormatError } from "../errors.ts";
+
+const MAGIC = "FOCKPT01";
+const enc = new TextEncoder(), dec = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * One array's entry in the header's table.
+ *
+ * @example
+ * ```ts
+ * import type { ArrayEntry } from "./checkpoint.ts";
+ * const e: ArrayEntry = { name: "model.E", dtype: "f32", length: 100, offset: 0 };
+ * ```
+ */
+export type ArrayEntry = { name: string; dtype: "f32" | "f64"; length: number; offset: number };
+
+/**
+ * The JSON header: free-form metadata (`meta`) and the array table.
+ *
+ * @example
+ * ```ts
+ * import type { CheckpointHeader } from "./checkpoint.ts";
+ * const h: CheckpointHeader = { format: 1, meta: { step: 3 }, arrays: [] };
+ * ```
+ */
+export type CheckpointHeader = { format: 1; meta: Record<string, unknown>; arrays: ArrayEntry[] };
+
+/**
+ * A checkpoint in memory: the metadata and the named arrays.
+ *
+ * @example
+ * ```ts
+ * import type { Checkpoint } from "./checkpoint.ts";
+ * const c: Checkpoint = { meta: { step: 1 }, arrays: { "model.E": new Float32Array(4) } };
+ * ```
+ */
+export type Checkpoint = { meta: Record<string, unknown>; arrays: Record<string, Float32Array | Float64Array> };
+
+function bytesOf(a: Float32Array | Float64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * Writes a checkpoint atomically (temporary name, fsync, rename, folder fsync).
+ *
+ * @example
+ * ```ts
+ * import { readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".fock" });
+ * await writeCheckpoint(path, { meta: { step: 1 }, arrays: { x: Float32Array.of(1, 2) } });
+ * const back = await readCheckpoint(path);
+ * ```
+ */
+export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<void> {
+  const entries: ArrayEntry[] = [];
+  let offset = 0;
+  for (const [name, a] of Object.entries(ckpt.arrays)) {
+    if (!(a instanceof Float32Array) && !(a instanceof Float64Array)) {
+      throw new TypeError(`checkpoint array '${name}' must be a Float32Array or Float64Array`);
+    }
+    entries.push({ name, dtype: a instanceof Float64Array ? "f64" : "f32", length: a.length, offset });
+    offset += Math.ceil(a.byteLength / 8) * 8;
+  }
+  const header: CheckpointHeader = { format: 1, meta: ckpt.meta, arrays: entries };
+  const json = enc.encode(JSON.stringify(header));
+  const start = Math.ceil((12 + json.length) / 8) * 8;
+  const head = new Uint8Array(start);
+  head.set(enc.encode(MAGIC), 0);
+  new DataView(head.buffer).setUint32(8, json.length, true);
+  head.set(json, 12);
+  const tmp = `${path}.tmp`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    await writeAll(file, head);
+    const pad = new Uint8Array(8);
+    for (const e of entries) {
+      const b = bytesOf(ckpt.arrays[e.name]);
+      await writeAll(file, b);
+      if (b.length % 8) await writeAll(file, pad.subarray(0, 8 - (b.length % 8)));
+    }
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(tmp, path);
+  await syncDirOf(path);
+}
+
+async function writeAll(file: Deno.FsFile, b: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < b.length) off += await file.write(b.subarray(off, Math.min(b.length, off + (1 << 24))));
+}
+
+async function syncDirOf(path: string): Promise<void> {
+  const i = path.lastIndexOf("/");
+  const dir = i > 0 ? path.slice(0, i) : i === 0 ? "/" : ".";
+  try {
+    const d = await Deno.open(dir, { read: true });
+    try {
+      await d.sync();
+    } finally {
+      d.close();
+    }
+  } catch {
+    // some file systems refuse fsync on a folder; the rename itself is still atomic
+  }
+}
+
+/**
+ * Reads and validates a checkpoint; a missing, truncated or corrupt file throws a DataFormatError naming
+ * it (a missing one: Deno.errors.NotFound).
+ *
+ * @example
+ * ```ts
+ * import { readCheckpoint } from "./checkpoint.ts";
+ * const c = await readCheckpoint("runs/latest/checkpoints/ckpt-000000001000.fock").catch(() => undefined);
+ * ```
+ */
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  const buf = await Deno.readFile(path);
+  if (buf.length < 12 || dec.decode(buf.subarray(0, 8)) !== MAGIC) {
+    throw new DataFormatError(path, `not a factorout checkpoint (no ${MAGIC} magic at byte 0)`);
+  }
+  const n = new DataView(buf.buffer, buf.byteOffset).getUint32(8, true);
+  if (12 + n > buf.length) throw new DataFormatError(path, `truncated: header of ${n} bytes, file has ${buf.length}`);
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(dec.decode(buf.subarray(12, 12 + n)));
+  } catch (e) {
+    throw new DataFormatError(path, `corrupt header: ${(e as Error).message}`);
+  }
+  if (header?.format !== 1 || !Array.isArray(header.arrays) || typeof header.meta !== "object") {
+    throw new DataFormatError(path, `unsupported checkpoint header (format ${JSON.stringify(header?.format)})`);
+  }
+  const start = Math.ceil((12 + n) / 8) * 8;
+  const arrays: Checkpoint["arrays"] = {};
+  for (const e of header.arrays) {
+    const size = e.dtype === "f64" ? 8 : e.dtype === "f32" ? 4 : 0;
+    if (!size || !Number.isInteger(e.length) || e.length < 0 || !Number.isInteger(e.offset) || e.offset % 8) {
+      throw new DataFormatError(path, `array '${e.name}': bad table entry ${JSON.stringify(e)}`);
+    }
+    const from = start + e.offset, to = from + e.length * size;
+    if (to > buf.length) {
+      throw new DataFormatError(path, `truncated: array '${e.name}' ends at byte ${to}, file has ${buf.length}`);
+    }
+    const copy = buf.slice(from, to).buffer;
+    arrays[e.name] = size === 8 ? new Float64Array(copy) : new Float32Array(copy);
+  }
+  return { meta: header.meta, arrays };
+}
+
+/** File name of the checkpoint after `step` steps: ckpt-<12-digit step>.fock (sorts by step). */
+export function checkpointName(step: number): string {
+  return `ckpt-${String(step).padStart(12, "0")}.fock`;
+}
+
+/**
+ * The complete checkpoints in a folder, oldest first (temporary `.tmp` files are ignored).
+ *
+ * @example
+ * ```ts
+ * import { listCheckpoints } from "./checkpoint.ts";
+ * const all = await listCheckpoints("runs/latest/checkpoints");
+ * ```
+ */
+export async function listCheckpoints(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && /^ckpt-\d+\.fock$/.test(e.name)) names.push(e.name);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  return names.sort().map((n) => `${dir}/${n}`);
+}
+
+/**
+ * The newest complete checkpoint in a folder (or the `checkpoints/` folder inside it), or undefined.
+ *
+ * @example
+ * ```ts
+ * import { findLatestCheckpoint } from "./checkpoint.ts";
+ * const path = await findLatestCheckpoint("runs/latest");
+ * ```
+ */
+export async function findLatestCheckpoint(dir: string): Promise<string | undefined> {
+  const own = await listCheckpoints(dir);
+  if (own.length) return own[own.length - 1];
+  const inner = await listCheckpoints(`${dir}/checkpoints`);
+  return inner.length ? inner[inner.length - 1] : undefined;
+}
+
+/**
+ * Deletes all but the newest `keep` checkpoints of a folder.
+ *
+ * @example
+ * ```ts
+ * import { pruneCheckpoints } from "./checkpoint.ts";
+ * await pruneCheckpoints("runs/latest/checkpoints", 3);
+ * ```
+ */
+export async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
+  const all = await listCheckpoints(dir);
+  for (const p of all.slice(0, Math.max(0, all.length - keep))) await Deno.remove(p).catch(() => {});
+}
+
+/**
+ * A stable hash of a vocabulary (SHA-256 of the words joined by newlines, hex): checkpoints carry it so
+ * that one made for another vocabulary is refused.
+ *
+ * @example
+ * ```ts
+ * import { vocabularyHash } from "./checkpoint.ts";
+ * const h = await vocabularyHash(["the", "of"]);
+ * ```
+ */
+export async function vocabularyHash(words: readonly string[]): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", enc.encode(words.join("\n")));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}

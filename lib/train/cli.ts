@@ -1,0 +1,183 @@
+/**
+ * The command line of `deno task train`: flags (node:util parseArgs, strict), `--help`, `--config
+ * file.json` merged under the flags, and validation into a {@link TrainConfig}.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
+
+/** The export formats publishEmbeddings writes. */
+const FORMATS = ["vec", "bin", "arrow", "parquet"] as const;
+
+/**
+ * The parsed command line: the resolved config, which fields were given explicitly (flags or the config
+ * file), and the run options that are not part of the model's configuration.
+ *
+ * @example
+ * ```ts
+ * import { parseTrainArgs } from "./cli.ts";
+ * const a = await parseTrainArgs(["--dim", "50"]);
+ * console.log(a.config.dim, a.explicit.has("dim")); // 50 true
+ * ```
+ */
+export type TrainArgs = {
+  config: TrainConfig;
+  /** config fields set by a flag or the --config file */
+  explicit: Set<keyof TrainConfig>;
+  /** --resume: a checkpoint file or a run folder */
+  resume?: string;
+  help: boolean;
+  progress: "auto" | "live" | "json" | "none";
+  formats: (typeof FORMATS)[number][];
+  exportOutput: boolean;
+  /** --eval-dir; "none" skips the evaluation */
+  evalDir?: string;
+  /** --threads: OpenBLAS threads (0: its default) */
+  threads: number;
+};
+
+type FlagSpec = { key?: keyof TrainConfig; type: "string" | "boolean"; help: string; def?: string };
+
+const FLAGS: Record<string, FlagSpec> = {
+  data: { key: "data", type: "string", help: "'brown', a text file or folder (.txt/.gz), or a folder of prepared shards" },
+  mode: { key: "mode", type: "string", help: "cbow | skipgram" },
+  dim: { key: "dim", type: "string", help: "input embedding dimension" },
+  hidden: { key: "hidden", type: "string", help: "hidden layer sizes, e.g. 512,256 ('' or none: no hidden layer)" },
+  activation: { key: "activation", type: "string", help: "hidden activation: relu | tanh" },
+  bag: { key: "bag", type: "string", help: "input embedding bag: mean | sum" },
+  loss: { key: "loss", type: "string", help: "squared | spherical | taylor | zloss" },
+  output: { key: "output", type: "string", help: "output layer: factored (exact, O(d²) per example) | naive (O(Dd))" },
+  backend: { key: "backend", type: "string", help: "linear algebra: js | blas | auto (blas when OpenBLAS loads)" },
+  epochs: { key: "epochs", type: "string", help: "passes over the data" },
+  batch: { key: "batch", type: "string", help: "examples per minibatch" },
+  lr: { key: "lr", type: "string", help: "initial learning rate" },
+  "lr-min": { key: "lrMin", type: "string", help: "final learning rate of the linear schedule" },
+  schedule: { key: "schedule", type: "string", help: "learning-rate schedule: constant | linear" },
+  "min-count": { key: "minCount", type: "string", help: "drop words seen fewer times (text input)" },
+  window: { key: "window", type: "string", help: "context window radius (text input)" },
+  sample: { key: "sample", type: "string", help: "frequent-word subsampling threshold t, 0 = off (text input)" },
+  validation: { key: "validation", type: "string", help: "fraction of examples held out for the validation loss" },
+  "limit-tokens": { key: "limitTokens", type: "string", help: "read at most this many tokens, 0 = all (quick runs)" },
+  seed: { key: "seed", type: "string", help: "seed of every random choice" },
+  "checkpoint-every": { key: "checkpointEvery", type: "string", help: "steps between checkpoints, 0 = epoch ends only" },
+  "keep-checkpoints": { key: "keepCheckpoints", type: "string", help: "checkpoints kept" },
+  out: { key: "out", type: "string", help: "run folder: corpus/, checkpoints/, embeddings/ (versions + latest), summary.json" },
+  resume: { type: "string", help: "continue from a checkpoint file or a run folder (its newest checkpoint)", def: "(none)" },
+  config: { type: "string", help: "JSON file of settings (camelCase keys as in docs/trainer-api.md); flags override it", def: "(none)" },
+  threads: { type: "string", help: "OpenBLAS threads, 0 = OpenBLAS's default", def: "0" },
+  formats: { type: "string", help: "embedding files to publish: any of vec,bin,arrow,parquet", def: FORMATS.join(",") },
+  "export-output": { type: "boolean", help: "also publish the output rows of W", def: "false" },
+  "eval-dir": { type: "string", help: "word-similarity/analogy sets folder; 'none' skips evaluation", def: "../shared/eval" },
+  progress: { type: "string", help: "auto (a live line on a terminal, JSON lines otherwise) | live | json | none", def: "auto" },
+  help: { type: "boolean", help: "show this help", def: "false" },
+};
+
+/**
+ * The `--help` text: every flag with its default.
+ *
+ * @example
+ * ```ts
+ * import { helpText } from "./cli.ts";
+ * console.log(helpText().includes("--dim")); // true
+ * ```
+ */
+export function helpText(): string {
+  const rows = Object.entries(FLAGS).map(([name, f]) => {
+    const def = f.key ? JSON.stringify(DEFAULT_CONFIG[f.key]) : f.def!;
+    return `  --${name}${f.type === "string" ? " <value>" : ""}`.padEnd(30) + `${f.help} [default: ${def}]`;
+  });
+  return [
+    "deno task train [flags]: train word embeddings with the exact factored output layer, then publish and",
+    "evaluate them. With no flags: prepare the Brown corpus, train, export to runs/latest/embeddings.",
+    "",
+    ...rows,
+    "",
+    "Exit codes: 0 done, 2 bad usage, 3 training diverged, 4 bad data or checkpoint, 1 anything else.",
+  ].join("\n");
+}
+
+/**
+ * Parses the command line (and the --config file); throws UsageError for an unknown flag, a bad value
+ * or an unreadable config file.
+ *
+ * @example
+ * ```ts
+ * import { parseTrainArgs } from "./cli.ts";
+ * const a = await parseTrainArgs(["--mode", "skipgram", "--hidden", "256"]);
+ * ```
+ */
+export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const [name, f] of Object.entries(FLAGS)) options[name] = { type: f.type };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.replace(/\. To specify a positional.*$/, "")} (see --help)`);
+  }
+  const partial: Record<string, unknown> = {};
+  const explicit = new Set<keyof TrainConfig>();
+  if (typeof values.config === "string") {
+    let text: string, parsed: unknown;
+    try {
+      text = await Deno.readTextFile(values.config);
+    } catch (e) {
+      throw new UsageError(`--config ${values.config}: cannot read it (${(e as Error).message})`);
+    }
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`--config ${values.config}: not valid JSON (${(e as Error).message})`);
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new UsageError(`--config ${values.config}: must hold a JSON object of settings`);
+    }
+    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+      if (!(k in DEFAULT_CONFIG)) {
+        throw new UsageError(`--config ${values.config}: unknown setting '${k}'; known: ${Object.keys(DEFAULT_CONFIG).join(", ")}`);
+      }
+      partial[k] = v;
+      explicit.add(k as keyof TrainConfig);
+    }
+  }
+  for (const [name, f] of Object.entries(FLAGS)) {
+    const v = values[name];
+    if (!f.key || v === undefined) continue;
+    partial[f.key] = parseField(f.key, v as string);
+    explicit.add(f.key);
+  }
+  const config = resolveConfig(partial, typeof values.config === "string" ? `--config ${values.config}` : "configuration");
+  const progress = (values.progress ?? "auto") as string;
+  if (!["auto", "live", "json", "none"].includes(progress)) {
+    throw new UsageError(`--progress must be one of auto|live|json|none, got '${progress}'`);
+  }
+  const formats = String(values.formats ?? FORMATS.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+  for (const f of formats) {
+    if (!(FORMATS as readonly string[]).includes(f)) throw new UsageError(`--formats: unknown format '${f}'; accepted: ${FORMATS.join(",")}`);
+  }
+  if (formats.length === 0) throw new UsageError(`--formats must name at least one of ${FORMATS.join(",")}`);
+  const threads = values.threads === undefined ? 0 : Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 0 || threads > 256) {
+    throw new UsageError(`--threads must be an integer ≥ 0 and ≤ 256, got '${values.threads}'`);
+  }
+  if (values.resume === "") throw new UsageError("--resume needs a checkpoint file or a run folder");
+  return {
+    config,
+    explicit,
+    ...(typeof values.resume === "string" ? { resume: values.resume } : {}),
+    help: values.help === true,
+    progress: progress as TrainArgs["progress"],
+    formats: formats as TrainArgs["formats"],
+    exportOutput: values["export-output"] === true,
+    ...(typeof values["eval-dir"] === "string" ? { evalDir: values["eval-dir"] } : {}),
+    threads,
+  };
+}
+
+/** Flag name of a config field (for messages). */
+export function flagOf(key: keyof TrainConfig): string {
+  return FLAG_OF[key];
+}

@@ -1,0 +1,286 @@
+/**
+ * The trainer's configuration: the fields, their defaults, and validation with messages that name the
+ * flag (`--dim`) and what is accepted.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import type { LossName } from "../types.ts";
+
+/**
+ * Everything a training run is configured by. See {@link DEFAULT_CONFIG} and `--help`.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig, type TrainConfig } from "./config.ts";
+ * const c: TrainConfig = resolveConfig({ dim: 50 });
+ * ```
+ */
+export type TrainConfig = {
+  /** "brown", a text file or folder, or a folder of prepared shards (with vocab.tsv and manifest.json). */
+  data: string;
+  /** cbow: input = the context, target = the centre word; skipgram: the reverse. */
+  mode: "cbow" | "skipgram";
+  /** Input embedding width. */
+  dim: number;
+  /** Hidden layer sizes (may be empty). */
+  hidden: number[];
+  /** Hidden layers' activation. */
+  activation: "relu" | "tanh";
+  /** Embedding bag combination. */
+  bag: "mean" | "sum";
+  /** Loss of the spherical family. */
+  loss: LossName;
+  /** Output layer: the exact factored one or the textbook O(Dd) one. */
+  output: "factored" | "naive";
+  /** Linear-algebra backend of the output layer. */
+  backend: "js" | "blas" | "auto";
+  /** Passes over the training data. */
+  epochs: number;
+  /** Examples per minibatch. */
+  batch: number;
+  /** Initial learning rate. */
+  lr: number;
+  /** Final learning rate of the linear schedule. */
+  lrMin: number;
+  /** constant: lr throughout; linear: lr → lrMin over the run. */
+  schedule: "constant" | "linear";
+  /** Corpus preparation: words seen fewer times are dropped. */
+  minCount: number;
+  /** Corpus preparation: context window radius. */
+  window: number;
+  /** Corpus preparation: frequent-word subsampling threshold t (0 = off). */
+  sample: number;
+  /** Fraction of the examples held out for the validation loss (0 = none). */
+  validation: number;
+  /** Corpus preparation: stop after this many tokens (0 = all). */
+  limitTokens: number;
+  /** Seed of every random choice. */
+  seed: number;
+  /** Steps between checkpoints (0 = only at the end). */
+  checkpointEvery: number;
+  /** Checkpoints kept. */
+  keepCheckpoints: number;
+  /** Output folder. */
+  out: string;
+};
+
+/**
+ * The defaults: what `deno task train` with no flags runs (the Brown corpus, tuned to beat fastText
+ * skipgram -loss ns's word-similarity on it within 5 minutes on 2 cores; see docs/trainer-api.md).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONFIG } from "./config.ts";
+ * console.log(DEFAULT_CONFIG.dim);
+ * ```
+ */
+export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
+  data: "brown",
+  mode: "cbow",
+  dim: 100,
+  hidden: [],
+  activation: "relu",
+  bag: "mean",
+  loss: "spherical",
+  output: "factored",
+  backend: "auto",
+  epochs: 5,
+  batch: 32,
+  lr: 0.05,
+  lrMin: 0.0001,
+  schedule: "linear",
+  minCount: 5,
+  window: 5,
+  sample: 1e-4,
+  validation: 0.01,
+  limitTokens: 0,
+  seed: 1,
+  checkpointEvery: 0,
+  keepCheckpoints: 3,
+  out: "runs/latest",
+}) as TrainConfig;
+
+/** Flag name of each field, for messages. */
+export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freeze({
+  data: "--data",
+  mode: "--mode",
+  dim: "--dim",
+  hidden: "--hidden",
+  activation: "--activation",
+  bag: "--bag",
+  loss: "--loss",
+  output: "--output",
+  backend: "--backend",
+  epochs: "--epochs",
+  batch: "--batch",
+  lr: "--lr",
+  lrMin: "--lr-min",
+  schedule: "--schedule",
+  minCount: "--min-count",
+  window: "--window",
+  sample: "--sample",
+  validation: "--validation",
+  limitTokens: "--limit-tokens",
+  seed: "--seed",
+  checkpointEvery: "--checkpoint-every",
+  keepCheckpoints: "--keep-checkpoints",
+  out: "--out",
+});
+
+const CHOICES: Partial<Record<keyof TrainConfig, readonly string[]>> = {
+  mode: ["cbow", "skipgram"],
+  activation: ["relu", "tanh"],
+  bag: ["mean", "sum"],
+  loss: ["squared", "spherical", "taylor", "zloss"],
+  output: ["factored", "naive"],
+  backend: ["js", "blas", "auto"],
+  schedule: ["constant", "linear"],
+};
+
+type NumRule = { int?: boolean; min: number; minExclusive?: boolean; max?: number };
+const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
+  dim: { int: true, min: 1, max: 100000 },
+  epochs: { int: true, min: 1 },
+  batch: { int: true, min: 1, max: 1 << 20 },
+  lr: { min: 0, minExclusive: true },
+  lrMin: { min: 0 },
+  minCount: { int: true, min: 1 },
+  window: { int: true, min: 1, max: 1000 },
+  sample: { min: 0, max: 1 },
+  validation: { min: 0, max: 0.5 },
+  limitTokens: { int: true, min: 0 },
+  seed: { int: true, min: 0, max: 2 ** 32 - 1 },
+  checkpointEvery: { int: true, min: 0 },
+  keepCheckpoints: { int: true, min: 1 },
+};
+
+function describe(rule: NumRule): string {
+  const kind = rule.int ? "an integer" : "a number";
+  const lo = `${rule.minExclusive ? ">" : "≥"} ${rule.min}`;
+  return rule.max === undefined ? `${kind} ${lo}` : `${kind} ${lo} and ≤ ${rule.max}`;
+}
+
+/**
+ * Parses a flag's string value for field `key` (numbers, the `--hidden 512,256` list, choices); throws a
+ * UsageError naming the flag.
+ *
+ * @example
+ * ```ts
+ * import { parseField } from "./config.ts";
+ * parseField("hidden", "512,256"); // [512, 256]
+ * ```
+ */
+export function parseField(key: keyof TrainConfig, raw: string): unknown {
+  const flag = FLAG_OF[key];
+  if (key === "hidden") {
+    if (raw.trim() === "" || raw.trim() === "none") return [];
+    return raw.split(",").map((s) => {
+      const t = s.trim();
+      if (!/^\d+$/.test(t)) throw new UsageError(`${flag} must be a comma-separated list of positive integers like 512,256, got '${raw}'`);
+      return Number(t);
+    });
+  }
+  if (NUMBERS[key]) {
+    const t = raw.trim();
+    const v = t === "" ? NaN : Number(t);
+    if (!Number.isFinite(v)) throw new UsageError(`${flag} must be ${describe(NUMBERS[key]!)}, got '${raw}'`);
+    return v;
+  }
+  return raw;
+}
+
+/**
+ * Fills in the defaults and validates every field; throws a UsageError naming the flag, the value given
+ * and what is accepted. Unknown keys (e.g. from a --config file) are refused.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig } from "./config.ts";
+ * const c = resolveConfig({ mode: "skipgram", hidden: [256] });
+ * ```
+ */
+export function resolveConfig(partial: Partial<Record<string, unknown>> = {}, source = "configuration"): TrainConfig {
+  const out: Record<string, unknown> = { ...DEFAULT_CONFIG, hidden: [...DEFAULT_CONFIG.hidden] };
+  for (const [key, value] of Object.entries(partial)) {
+    if (!(key in DEFAULT_CONFIG)) {
+      throw new UsageError(`${source}: unknown setting '${key}'; known: ${Object.keys(DEFAULT_CONFIG).join(", ")}`);
+    }
+    if (value !== undefined) out[key] = value;
+  }
+  for (const key of Object.keys(DEFAULT_CONFIG) as (keyof TrainConfig)[]) {
+    const flag = FLAG_OF[key], v = out[key];
+    const choices = CHOICES[key];
+    if (choices) {
+      if (typeof v !== "string" || !choices.includes(v)) {
+        throw new UsageError(`${flag} must be one of ${choices.join("|")}, got '${String(v)}'`);
+      }
+      continue;
+    }
+    const rule = NUMBERS[key];
+    if (rule) {
+      const ok = typeof v === "number" && Number.isFinite(v) && (!rule.int || Number.isInteger(v)) &&
+        (rule.minExclusive ? v > rule.min : v >= rule.min) && (rule.max === undefined || v <= rule.max);
+      if (!ok) throw new UsageError(`${flag} must be ${describe(rule)}, got '${String(v)}'`);
+      continue;
+    }
+    if (key === "hidden") {
+      if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x) || x < 1 || x > 100000)) {
+        throw new UsageError(`${flag} must be a list of positive integers like 512,256, got '${String(v)}'`);
+      }
+      continue;
+    }
+    if (typeof v !== "string" || v === "") throw new UsageError(`${flag} must be a non-empty string, got '${String(v)}'`);
+  }
+  const c = out as TrainConfig;
+  if (c.lrMin > c.lr) throw new UsageError(`--lr-min (${c.lrMin}) must not exceed --lr (${c.lr})`);
+  return c;
+}
+
+/**
+ * The fields that define the model and its data: a checkpoint is only resumed under the same values.
+ * The others may change on --resume (--lr, --lr-min, --schedule and --epochs change the rest of the run,
+ * and are logged; --out, --checkpoint-every, --keep-checkpoints and --backend do not change the weights).
+ *
+ * @example
+ * ```ts
+ * import { IDENTITY_FIELDS } from "./config.ts";
+ * console.log(IDENTITY_FIELDS.includes("dim")); // true
+ * ```
+ */
+export const IDENTITY_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
+  "data",
+  "mode",
+  "dim",
+  "hidden",
+  "activation",
+  "bag",
+  "loss",
+  "output",
+  "batch",
+  "minCount",
+  "window",
+  "sample",
+  "validation",
+  "limitTokens",
+  "seed",
+]);
+
+/**
+ * The identity fields on which two configs differ, as "--flag: a ≠ b" strings (empty when compatible).
+ *
+ * @example
+ * ```ts
+ * import { configDifferences, resolveConfig } from "./config.ts";
+ * configDifferences(resolveConfig({ dim: 50 }), resolveConfig({ dim: 100 })); // ["--dim: 50 ≠ 100"]
+ * ```
+ */
+export function configDifferences(a: TrainConfig, b: TrainConfig): string[] {
+  const diffs: string[] = [];
+  for (const k of IDENTITY_FIELDS) {
+    const x = JSON.stringify(a[k]), y = JSON.stringify(b[k]);
+    if (x !== y) diffs.push(`${FLAG_OF[k]}: ${x} ≠ ${y}`);
+  }
+  return diffs;
+}

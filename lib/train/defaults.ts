@@ -1,0 +1,42 @@
+/**
+ * The trainer's default dependencies: lib/layers' output layers and lib/io's reader.
+ *
+ * @module
+ */
+
+import { createOutputLayer } from "../layers/create.ts";
+import { readExamples, type ReaderPosition } from "../io/read.ts";
+import type { CreateHead, OpenReader } from "./trainer.ts";
+
+/**
+ * Creates the output layer: lib/layers' createOutputLayer.
+ *
+ * @example
+ * ```ts
+ * import { createHead } from "./defaults.ts";
+ * const layer = await createHead({ kind: "naive", D: 10, d: 3, init: new Float32Array(30), backend: "js" });
+ * layer.close();
+ * ```
+ */
+export const createHead: CreateHead = createOutputLayer;
+
+/** Rows per shuffle block of the reader (a window of the corpus shuffled each epoch). */
+export const SHUFFLE_BUFFER = 1 << 16;
+
+/**
+ * Opens lib/io's reader (readExamples) with a shuffle buffer of {@link SHUFFLE_BUFFER} rows.
+ *
+ * @example
+ * ```ts
+ * import { openReader } from "./defaults.ts";
+ * const batches = openReader(["runs/latest/corpus"], { batchSize: 64, seed: 1, epochs: 1 });
+ * ```
+ */
+export const openReader: OpenReader = (paths, o) =>
+  readExamples(paths, {
+    batchSize: o.batchSize,
+    seed: o.seed,
+    epochs: o.epochs,
+    shuffleBuffer: SHUFFLE_BUFFER,
+    ...(o.position == null ? {} : { start: o.position as ReaderPosition }),
+  });

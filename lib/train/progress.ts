@@ -1,0 +1,106 @@
+/**
+ * Training progress: one live line on a terminal, like fastText's
+ * (`Progress:  42.1%  ex/sec:   81234  lr:  0.029000  loss:  5.123456  ETA:   0h 1m12s`), or JSON lines
+ * (`{"event":"progress",…}`) for schedulers and log collectors when the output is not a terminal.
+ *
+ * @module
+ */
+
+/**
+ * One progress sample.
+ *
+ * @example
+ * ```ts
+ * import type { ProgressSample } from "./progress.ts";
+ * const s: ProgressSample = { step: 10, epoch: 0, examples: 320, total: 1000, lr: 0.05, loss: 5.2, seconds: 1 };
+ * ```
+ */
+export type ProgressSample = {
+  step: number;
+  epoch: number;
+  /** examples done in this run */
+  examples: number;
+  /** examples planned for this run */
+  total: number;
+  lr: number;
+  /** running mean loss per example */
+  loss: number;
+  /** seconds since the run (or the resume) started */
+  seconds: number;
+  /** examples done when this process started (non-zero after a resume) */
+  startExamples?: number;
+};
+
+/**
+ * Where progress goes: `live` rewrites one terminal line, `json` prints a JSON line per interval, `none`
+ * prints nothing.
+ *
+ * @example
+ * ```ts
+ * import { ProgressReporter } from "./progress.ts";
+ * const p = new ProgressReporter("json", 5, (line) => console.log(line));
+ * p.update({ step: 1, epoch: 0, examples: 10, total: 100, lr: 0.1, loss: 3, seconds: 0.5 }, true);
+ * ```
+ */
+export class ProgressReporter {
+  #last = -Infinity;
+  #live = false;
+
+  /**
+   * @param mode live | json | none
+   * @param intervalSeconds seconds between lines (live: between redraws)
+   * @param write the sink (live mode writes without newline)
+   */
+  constructor(
+    readonly mode: "live" | "json" | "none",
+    readonly intervalSeconds: number,
+    readonly write: (text: string) => void,
+  ) {}
+
+  /** Reports a sample when the interval has passed (or when forced). */
+  update(s: ProgressSample, force = false): void {
+    if (this.mode === "none") return;
+    if (!force && s.seconds - this.#last < this.intervalSeconds) return;
+    this.#last = s.seconds;
+    const done = s.total > 0 ? Math.min(1, s.examples / s.total) : 0;
+    const rate = s.seconds > 0 ? (s.examples - (s.startExamples ?? 0)) / s.seconds : 0;
+    const eta = rate > 0 ? Math.max(0, (s.total - s.examples) / rate) : NaN;
+    if (this.mode === "json") {
+      this.write(JSON.stringify({
+        event: "progress",
+        step: s.step,
+        epoch: s.epoch,
+        done: round(done, 4),
+        examples: s.examples,
+        examplesPerSecond: Math.round(rate),
+        lr: round(s.lr, 6),
+        loss: round(s.loss, 6),
+        etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null,
+      }) + "\n");
+      return;
+    }
+    this.#live = true;
+    this.write(
+      `\rProgress: ${(100 * done).toFixed(1).padStart(5)}%  ex/sec: ${Math.round(rate).toString().padStart(7)}` +
+        `  lr: ${s.lr.toFixed(6)}  loss: ${s.loss.toFixed(6)}  ETA: ${formatEta(eta)}`,
+    );
+  }
+
+  /** Ends the live line (a newline) if one was drawn. */
+  finish(): void {
+    if (this.#live) this.write("\n");
+    this.#live = false;
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Number.isFinite(x) ? Math.round(x * f) / f : x;
+}
+
+/** "1h 2m 3s"-style ETA, fastText's format. */
+export function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "   ?h ?m ?s";
+  const s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  return `${String(h).padStart(4)}h${String(m).padStart(2)}m${String(s % 60).padStart(2)}s`;
+}

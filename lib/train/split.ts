@@ -1,0 +1,161 @@
+/**
+ * The validation split: an example is held out when a hash of its input and target ids falls below the
+ * validation fraction. The decision depends only on the example's content, so it is the same in every
+ * epoch, under any shuffling, after a resume, and identical windows always land on the same side.
+ *
+ * @module
+ */
+
+import type { SparseBatch } from "../types.ts";
+
+/** FNV-1a over the ids of example i, mixed; in [0, 1). */
+export function exampleHash(X: SparseBatch, Y: SparseBatch, i: number): number {
+  let h = 0x811c9dc5;
+  for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) h = Math.imul(h ^ X.indices[k], 0x01000193);
+  h = Math.imul(h ^ 0x5bd1e995, 0x01000193);
+  for (let k = Y.offsets[i]; k < Y.offsets[i + 1]; k++) h = Math.imul(h ^ Y.indices[k], 0x01000193);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return (h >>> 0) / 4294967296;
+}
+
+/** A growable CSR builder with reusable buffers. */
+class CsrBuilder {
+  offsets = new Int32Array(64);
+  indices = new Int32Array(256);
+  values = new Float32Array(256);
+  m = 0;
+  nnz = 0;
+
+  reset(): void {
+    this.m = 0;
+    this.nnz = 0;
+  }
+
+  push(src: SparseBatch, i: number): void {
+    const a = src.offsets[i], b = src.offsets[i + 1], n = b - a;
+    if (this.m + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.m + 2);
+    if (this.nnz + n > this.indices.length) {
+      this.indices = grow(this.indices, this.nnz + n);
+      this.values = grow(this.values, this.nnz + n);
+    }
+    this.indices.set(src.indices.subarray(a, b), this.nnz);
+    this.values.set(src.values.subarray(a, b), this.nnz);
+    this.nnz += n;
+    this.m++;
+    this.offsets[this.m] = this.nnz;
+  }
+
+  view(): SparseBatch {
+    return {
+      offsets: this.offsets.subarray(0, this.m + 1),
+      indices: this.indices.subarray(0, this.nnz),
+      values: this.values.subarray(0, this.nnz),
+    };
+  }
+}
+
+function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {
+  const b = new (a.constructor as { new (n: number): T })(Math.max(need, 2 * a.length));
+  b.set(a);
+  return b;
+}
+
+/**
+ * Splits batches into their training and held-out parts, and keeps the first `maxHeldOut` held-out
+ * examples seen as the validation set.
+ *
+ * @example
+ * ```ts
+ * import { ValidationSplit } from "./split.ts";
+ * const split = new ValidationSplit(0.5, 1000);
+ * const X = { offsets: Int32Array.of(0, 1, 2), indices: Int32Array.of(1, 2), values: Float32Array.of(1, 1) };
+ * const { inputs, targets } = split.apply(X, X, true);
+ * console.log(inputs.offsets.length - 1 + split.size); // 2
+ * ```
+ */
+export class ValidationSplit {
+  #trainX = new CsrBuilder();
+  #trainY = new CsrBuilder();
+  #valX = new CsrBuilder();
+  #valY = new CsrBuilder();
+
+  /**
+   * @param fraction share of examples held out, in [0, 1)
+   * @param maxHeldOut most held-out examples kept for evaluation
+   */
+  constructor(readonly fraction: number, readonly maxHeldOut = 20000) {}
+
+  /** Held-out examples kept. */
+  get size(): number {
+    return this.#valX.m;
+  }
+
+  /**
+   * The training part of a batch (views valid until the next call; the batch itself when nothing is held
+   * out). With `collect`, held-out examples are added to the validation set until it is full.
+   */
+  apply(X: SparseBatch, Y: SparseBatch, collect: boolean): { inputs: SparseBatch; targets: SparseBatch } {
+    if (this.fraction <= 0) return { inputs: X, targets: Y };
+    const m = X.offsets.length - 1;
+    let held = 0;
+    for (let i = 0; i < m; i++) if (exampleHash(X, Y, i) < this.fraction) held++;
+    if (held === 0) return { inputs: X, targets: Y };
+    this.#trainX.reset();
+    this.#trainY.reset();
+    for (let i = 0; i < m; i++) {
+      if (exampleHash(X, Y, i) < this.fraction) {
+        if (collect && this.#valX.m < this.maxHeldOut) {
+          this.#valX.push(X, i);
+          this.#valY.push(Y, i);
+        }
+      } else {
+        this.#trainX.push(X, i);
+        this.#trainY.push(Y, i);
+      }
+    }
+    return { inputs: this.#trainX.view(), targets: this.#trainY.view() };
+  }
+
+  /** The validation set in batches of at most `batch` examples (views). */
+  *batches(batch: number): Generator<{ inputs: SparseBatch; targets: SparseBatch }> {
+    const X = this.#valX.view(), Y = this.#valY.view(), m = this.#valX.m;
+    for (let s = 0; s < m; s += batch) {
+      const e = Math.min(m, s + batch);
+      yield { inputs: slice(X, s, e), targets: slice(Y, s, e) };
+    }
+  }
+
+  /** The validation set as plain arrays (for checkpoints). */
+  exportState(): Record<string, Float64Array> {
+    const out: Record<string, Float64Array> = {};
+    for (const [name, b] of [["X", this.#valX], ["Y", this.#valY]] as const) {
+      out[`val.${name}.offsets`] = Float64Array.from(b.offsets.subarray(0, b.m + 1));
+      out[`val.${name}.indices`] = Float64Array.from(b.indices.subarray(0, b.nnz));
+      out[`val.${name}.values`] = Float64Array.from(b.values.subarray(0, b.nnz));
+    }
+    return out;
+  }
+
+  /** Restores {@link ValidationSplit.exportState}'s arrays (missing ones: an empty set). */
+  importState(arrays: Record<string, Float32Array | Float64Array>): void {
+    for (const [name, b] of [["X", this.#valX], ["Y", this.#valY]] as const) {
+      const off = arrays[`val.${name}.offsets`], idx = arrays[`val.${name}.indices`], val = arrays[`val.${name}.values`];
+      b.reset();
+      if (!off || off.length < 1) continue;
+      b.offsets = Int32Array.from(off);
+      b.indices = Int32Array.from(idx);
+      b.values = Float32Array.from(val);
+      b.m = off.length - 1;
+      b.nnz = b.offsets[b.m];
+    }
+  }
+}
+
+function slice(B: SparseBatch, s: number, e: number): SparseBatch {
+  const a = B.offsets[s], b = B.offsets[e];
+  const offsets = new Int32Array(e - s + 1);
+  for (let i = s; i <= e; i++) offsets[i - s] = B.offsets[i] - a;
+  return { offsets, indices: B.indices.subarray(a, b), values: B.values.subarray(a, b) };
+}

