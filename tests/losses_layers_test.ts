@@ -4,10 +4,10 @@
  * backends, over 2,000 SGD steps of minibatches with K > 1 weighted targets and repeated indices, plus
  * all-zero h rows and zero weights inside a batch.
  *
- * Tolerances (float32 state in both layers; the factored layer stabilises every 50 steps by default):
- * per step |L_f − L_n| ≤ TOL_LOSS·(1 + |L_n|) and max|∇H_f − ∇H_n| ≤ TOL_GRAD·(1 + max|∇H_n|); after the
- * last step max|W_f − W_n| ≤ TOL_W·max|W_n|. TOL_* are stated below; they must hold at step 2,000 as at
- * step 1 (bounded drift).
+ * Tolerances (float32 state in both layers; the factored layer stabilises every 50 steps by default): per
+ * step |L_f − L_n| ≤ tolLoss·(1 + |L_n|) and max|∇H_f − ∇H_n| ≤ tolGrad·(1 + max|∇H_n|); after the last step
+ * max|W_f − W_n| ≤ tolW·max|W_n|, per loss in SETTINGS below, or within SENSITIVITY_FACTOR × the trajectory's
+ * own float32 rounding sensitivity where that is larger (see compareRuns).
  */
 
 import assert from "node:assert/strict";
@@ -16,14 +16,14 @@ import { createLoss, LOSS_NAMES } from "../lib/losses/mod.ts";
 import type { BackendName, LossName, LossOptions, OutputLayer, SparseBatch } from "../lib/types.ts";
 
 /**
- * Per-loss settings of the long run. Tolerances are about 5–10× the worst errors measured (js and blas,
- * 2,000 steps); for comparison, two *naive* runs whose W₀ differ by float32 rounding (6e-8 relative) drift
- * apart by about a third of these at step 2,000, so the factored layer is as exact as float32 allows.
+ * Per-loss settings of the long run. Measured worst errors over 2,000 steps (js and blas): squared, taylor,
+ * zloss: loss ≤ 2.5e-7, gradH ≤ 3.5e-6, W ≤ 2e-6 (relative as above); spherical (ε = 1e-2): loss 3.3e-6,
+ * gradH 3e-4, W 5.3e-6. The tolerances below leave a margin of 5–10×.
  *
  * Spherical softmax runs with ε = 1e-2 and a smaller η: its ẏ_c = −2y_c o_c/(o_c² + ε) has slope up to 2y_c/ε
- * in o_c, so with a small ε a target output near 0 turns float32 rounding into large, diverging kicks, and
- * even two naive runs decorrelate within a few hundred steps (measured: ε = 1e-3, η = 0.005 on this
- * problem). The default ε gets its own shorter run below.
+ * in o_c, so with a small ε a target output near 0 turns float32 rounding into large, diverging kicks; with
+ * ε = 1e-3 (the default) and η = 0.005 even two naive runs whose W₀ differ by 6e-8 relative end 6e-2 apart in
+ * W after 2,000 steps (docs/losses.md). The default ε gets its own 500-step run below.
  */
 const SETTINGS: Record<
   LossName,
@@ -105,10 +105,11 @@ async function pair(
   loss: LossName,
   backend: BackendName,
   init: Float32Array,
+  lossOptions: LossOptions = {},
 ): Promise<[OutputLayer, OutputLayer]> {
   const log = () => {};
-  const naive = await createOutputLayer({ kind: "naive", D, d, init, loss, backend, log });
-  const factored = await createOutputLayer({ kind: "factored", D, d, init, loss, backend, log });
+  const naive = await createOutputLayer({ kind: "naive", D, d, init, loss, lossOptions, backend, log });
+  const factored = await createOutputLayer({ kind: "factored", D, d, init, loss, lossOptions, backend, log });
   assert.equal(factored.backend, backend, `the factored layer runs on ${factored.backend}, not ${backend}`);
   return [naive, factored];
 }
@@ -204,6 +205,9 @@ for (const backend of BACKENDS) {
     ));
 }
 
+/** Tolerance (relative, as above) of the 20-step edge-case runs. */
+const EDGE_TOL = 2e-5;
+
 for (const backend of BACKENDS) {
   Deno.test(`all losses on ${backend}: all-zero h rows and zero weights inside a batch`, async () => {
     for (const loss of LOSS_NAMES) {
@@ -245,11 +249,11 @@ for (const backend of BACKENDS) {
           const n = await naive.step(H, Y, 0.02), f = await factored.step(H, Y, 0.02);
           assert.ok(Number.isFinite(n.loss) && Number.isFinite(f.loss), `${loss}/${backend} step ${step}`);
           assert.ok(
-            Math.abs(f.loss - n.loss) <= TOL_LOSS * (1 + Math.abs(n.loss)),
+            Math.abs(f.loss - n.loss) <= EDGE_TOL * (1 + Math.abs(n.loss)),
             `${loss}/${backend} step ${step}: loss naive ${n.loss} vs factored ${f.loss}`,
           );
           assert.ok(
-            maxAbsDiff(f.gradH, n.gradH) <= TOL_GRAD * (1 + maxAbs(n.gradH)),
+            maxAbsDiff(f.gradH, n.gradH) <= EDGE_TOL * (1 + maxAbs(n.gradH)),
             `${loss}/${backend} step ${step}: gradH differs by ${maxAbsDiff(f.gradH, n.gradH)}`,
           );
           if (loss !== "squared") {
@@ -268,7 +272,7 @@ for (const backend of BACKENDS) {
         const Wn = await naive.weights(), Wf = await factored.weights();
         for (const w of Wf) assert.ok(Number.isFinite(w));
         const eW = maxAbsDiff(Wf, Wn) / maxAbs(Wn);
-        assert.ok(eW <= TOL_W, `${loss}/${backend}: W differs by ${eW.toExponential(2)} after 20 steps`);
+        assert.ok(eW <= EDGE_TOL, `${loss}/${backend}: W differs by ${eW.toExponential(2)} after 20 steps`);
       } finally {
         naive.close();
         factored.close();

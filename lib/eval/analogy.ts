@@ -10,7 +10,8 @@
 
 import { DataFormatError, UsageError } from "../errors.ts";
 import type { EmbeddingIndex } from "./index.ts";
-import { bestRows } from "./search.ts";
+import type { LinAlgBackend } from "../linalg/backend.ts";
+import { bestRows, bestRowsGemm } from "./search.ts";
 
 /**
  * One section of analogy questions.
@@ -33,7 +34,13 @@ export type AnalogySection = { name: string; questions: [string, string, string,
  * const s: AnalogyScore = { correct: 3, answered: 10, total: 20, accuracy: 0.3, coverage: 0.5 };
  * ```
  */
-export type AnalogyScore = { correct: number; answered: number; total: number; accuracy: number; coverage: number };
+export type AnalogyScore = {
+  correct: number;
+  answered: number;
+  total: number;
+  accuracy: number;
+  coverage: number;
+};
 
 /**
  * The result of an analogy evaluation: per section, semantic (sections not named `gram…`), syntactic
@@ -43,11 +50,13 @@ export type AnalogyScore = { correct: number; answered: number; total: number; a
  * ```ts
  * import type { AnalogyResult } from "./analogy.ts";
  * const z = { correct: 0, answered: 0, total: 0, accuracy: NaN, coverage: 0 };
- * const r: AnalogyResult = { cutoff: 30000, sections: [], semantic: z, syntactic: z, total: z };
+ * const r: AnalogyResult = { cutoff: 30000, search: "js", sections: [], semantic: z, syntactic: z, total: z };
  * ```
  */
 export type AnalogyResult = {
   cutoff: number;
+  /** Which search ran: "blas" (sgemm) or "js" (the fused TypeScript kernel). */
+  search: "blas" | "js";
   sections: ({ name: string } & AnalogyScore)[];
   semantic: AnalogyScore;
   syntactic: AnalogyScore;
@@ -74,11 +83,18 @@ export function parseAnalogies(text: string, file: string): AnalogySection[] {
       continue;
     }
     const w = line.split(/\s+/);
-    if (w.length !== 4) throw new DataFormatError(file, `line ${n + 1}: expected 4 words, got ${w.length}: ${JSON.stringify(line)}`);
+    if (w.length !== 4) {
+      throw new DataFormatError(
+        file,
+        `line ${n + 1}: expected 4 words, got ${w.length}: ${JSON.stringify(line)}`,
+      );
+    }
     if (sections.length === 0) sections.push({ name: "default", questions: [] });
     sections[sections.length - 1].questions.push([w[0], w[1], w[2], w[3]]);
   }
-  if (sections.every((s) => s.questions.length === 0)) throw new DataFormatError(file, "no analogy questions found");
+  if (sections.every((s) => s.questions.length === 0)) {
+    throw new DataFormatError(file, "no analogy questions found");
+  }
   return sections;
 }
 
@@ -96,13 +112,20 @@ export async function readAnalogyFile(path: string): Promise<AnalogySection[]> {
 }
 
 function score(correct: number, answered: number, total: number): AnalogyScore {
-  return { correct, answered, total, accuracy: answered ? correct / answered : NaN, coverage: total ? answered / total : 0 };
+  return {
+    correct,
+    answered,
+    total,
+    accuracy: answered ? correct / answered : NaN,
+    coverage: total ? answered / total : 0,
+  };
 }
 
 /**
  * 3CosAdd accuracy per section and in total, over the `cutoff` most frequent words (default 30000,
- * word2vec's threshold; capped at the vocabulary size). Questions are scored in blocks of 256 with the
- * fused search kernel.
+ * word2vec's threshold; capped at the vocabulary size). Questions are scored in blocks of 256: with
+ * `backend` an OpenBLAS backend, by sgemm ({@link bestRowsGemm}); otherwise by the fused TypeScript
+ * kernel ({@link bestRows}). `search` in the result says which ran.
  *
  * @example
  * ```ts
@@ -116,10 +139,13 @@ function score(correct: number, answered: number, total: number): AnalogyScore {
 export function evaluateAnalogies(
   index: EmbeddingIndex,
   sections: AnalogySection[],
-  opts: { cutoff?: number; caseSensitive?: boolean } = {},
+  opts: { cutoff?: number; caseSensitive?: boolean; backend?: LinAlgBackend } = {},
 ): AnalogyResult {
+  const la = opts.backend?.name === "blas" ? opts.backend : undefined;
   const cutoff = opts.cutoff ?? 30000;
-  if (!Number.isInteger(cutoff) || cutoff <= 0) throw new UsageError(`analogy cutoff must be a positive integer, got ${cutoff}`);
+  if (!Number.isInteger(cutoff) || cutoff <= 0) {
+    throw new UsageError(`analogy cutoff must be a positive integer, got ${cutoff}`);
+  }
   const N = Math.min(cutoff, index.size);
   const d = index.d, u = index.unit;
   const BLOCK = 256;
@@ -133,7 +159,9 @@ export function evaluateAnalogies(
     let nq = 0;
     const flush = () => {
       if (nq === 0) return;
-      const { best } = bestRows(u, N, d, queries, nq, exclude, 3);
+      const { best } = la
+        ? bestRowsGemm(la, u, N, d, queries, nq, exclude, 3)
+        : bestRows(u, N, d, queries, nq, exclude, 3);
       for (let q = 0; q < nq; q++) if (best[q] === answers[q]) correct++;
       nq = 0;
     };
@@ -162,6 +190,7 @@ export function evaluateAnalogies(
   }
   return {
     cutoff: N,
+    search: la ? "blas" : "js",
     sections: out,
     semantic: score(sem[0], sem[1], sem[2]),
     syntactic: score(syn[0], syn[1], syn[2]),

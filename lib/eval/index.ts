@@ -34,9 +34,15 @@ export class EmbeddingIndex {
    * @param d dimension
    */
   constructor(words: string[], vectors: Float32Array, d: number) {
-    if (!Number.isInteger(d) || d <= 0) throw new UsageError(`EmbeddingIndex: d must be a positive integer, got ${d}`);
+    if (!Number.isInteger(d) || d <= 0) {
+      throw new UsageError(`EmbeddingIndex: d must be a positive integer, got ${d}`);
+    }
     if (vectors.length !== words.length * d) {
-      throw new UsageError(`EmbeddingIndex: ${words.length} words × d=${d} needs ${words.length * d} floats, got ${vectors.length}`);
+      throw new UsageError(
+        `EmbeddingIndex: ${words.length} words × d=${d} needs ${
+          words.length * d
+        } floats, got ${vectors.length}`,
+      );
     }
     this.words = words;
     this.d = d;

@@ -27,7 +27,9 @@ export function nearestNeighbours(
   opts: { caseSensitive?: boolean } = {},
 ): { word: string; cosine: number }[] {
   const id = index.lookup(word, opts.caseSensitive);
-  if (id < 0) throw new UsageError(`nearest neighbours: "${word}" is not in the vocabulary (${index.size} words)`);
+  if (id < 0) {
+    throw new UsageError(`nearest neighbours: "${word}" is not in the vocabulary (${index.size} words)`);
+  }
   const v = index.unit.subarray(id * index.d, (id + 1) * index.d);
   return topKByVector(index, v, k, [id]).map(({ id, cosine }) => ({ word: index.words[id], cosine }));
 }

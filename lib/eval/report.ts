@@ -8,6 +8,8 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { LinAlgBackend } from "../linalg/backend.ts";
+import { createBackend } from "../linalg/select.ts";
 import { type AnalogyResult, evaluateAnalogies, readAnalogyFile } from "./analogy.ts";
 import { EmbeddingIndex } from "./index.ts";
 import { evaluateSimilarity, readSimilarityFile, type SimilarityResult } from "./similarity.ts";
@@ -71,7 +73,9 @@ async function firstExisting(dir: string, names: string[]): Promise<string | und
 /**
  * Evaluates V×d embeddings (rows in frequency order) on the sets in `evalDir`: Spearman ρ on the
  * similarity sets, 3CosAdd analogy accuracy over the `analogyCutoff` (default 30000) most frequent
- * words; `analogies: false` skips the analogy run (the slowest part).
+ * words; `analogies: false` skips the analogy run (the slowest part). The analogy search runs on
+ * `backend` (a {@link LinAlgBackend}, or a name for createBackend, which logs the one it picks through
+ * `log`); default "auto": OpenBLAS sgemm when it loads, else the TypeScript kernel.
  *
  * @example
  * ```ts
@@ -85,12 +89,26 @@ export async function evaluateEmbeddings(
   words: string[],
   vectors: Float32Array,
   d: number,
-  opts: { evalDir?: string; analogyCutoff?: number; analogies?: boolean; index?: EmbeddingIndex } = {},
+  opts: {
+    evalDir?: string;
+    analogyCutoff?: number;
+    analogies?: boolean;
+    index?: EmbeddingIndex;
+    backend?: LinAlgBackend | "js" | "blas" | "auto";
+    log?: (line: string) => void;
+  } = {},
 ): Promise<EvalReport> {
   const t0 = performance.now();
   const evalDir = opts.evalDir ?? defaultEvalDir();
   const index = opts.index ?? new EmbeddingIndex(words, vectors, d);
-  const report: EvalReport = { evalDir, vocabularySize: words.length, d, similarity: {}, missing: [], seconds: 0 };
+  const report: EvalReport = {
+    evalDir,
+    vocabularySize: words.length,
+    d,
+    similarity: {},
+    missing: [],
+    seconds: 0,
+  };
   for (const [name, files] of Object.entries(SIMILARITY_SETS)) {
     const file = await firstExisting(evalDir, files);
     if (!file) {
@@ -102,7 +120,22 @@ export async function evaluateEmbeddings(
   if (opts.analogies !== false) {
     const file = await firstExisting(evalDir, ANALOGY_FILES);
     if (!file) report.missing.push(`analogy (${join(evalDir, ANALOGY_FILES[0])})`);
-    else report.analogy = { file, ...evaluateAnalogies(index, await readAnalogyFile(file), { cutoff: opts.analogyCutoff }) };
+    else {
+      const sections = await readAnalogyFile(file);
+      const given = typeof opts.backend === "object" ? opts.backend : undefined;
+      const la = given ?? await createBackend(
+        (opts.backend ?? "auto") as "js" | "blas" | "auto",
+        { log: opts.log ?? ((l: string) => console.error(l)) },
+      );
+      try {
+        report.analogy = {
+          file,
+          ...evaluateAnalogies(index, sections, { cutoff: opts.analogyCutoff, backend: la }),
+        };
+      } finally {
+        if (!given) la.close();
+      }
+    }
   }
   report.seconds = (performance.now() - t0) / 1000;
   return report;
@@ -121,14 +154,18 @@ export function formatEvalReport(r: EvalReport): string {
   const lines: string[] = [];
   for (const [name, s] of Object.entries(r.similarity)) {
     lines.push(
-      `${name}: Spearman rho ${s.rho.toFixed(4)} on ${s.found}/${s.total} pairs (coverage ${(100 * s.coverage).toFixed(1)}%, ${s.oovPairs} OOV pairs skipped)`,
+      `${name}: Spearman rho ${s.rho.toFixed(4)} on ${s.found}/${s.total} pairs (coverage ${
+        (100 * s.coverage).toFixed(1)
+      }%, ${s.oovPairs} OOV pairs skipped)`,
     );
   }
   if (r.analogy) {
     const a = r.analogy;
     const f = (s: { accuracy: number; correct: number; answered: number; total: number; coverage: number }) =>
-      `${(100 * (s.accuracy || 0)).toFixed(2)}% (${s.correct}/${s.answered}; coverage ${s.answered}/${s.total} = ${(100 * s.coverage).toFixed(1)}%)`;
-    lines.push(`analogy (3CosAdd, top ${a.cutoff} words): total ${f(a.total)}`);
+      `${
+        (100 * (s.accuracy || 0)).toFixed(2)
+      }% (${s.correct}/${s.answered}; coverage ${s.answered}/${s.total} = ${(100 * s.coverage).toFixed(1)}%)`;
+    lines.push(`analogy (3CosAdd, top ${a.cutoff} words, ${a.search} search): total ${f(a.total)}`);
     lines.push(`  semantic ${f(a.semantic)}; syntactic ${f(a.syntactic)}`);
   }
   for (const m of r.missing) lines.push(`not evaluated, file not found: ${m}`);

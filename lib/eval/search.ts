@@ -7,13 +7,16 @@
  * - `exclude`: nq×E row ids that may not be returned for that query (−1 = no id), E ≥ 0.
  * - results: `best` (nq) the arg-max row (−1 if every row is excluded), `bestScore` (nq) its dot product.
  *
- * Two implementations with identical results (same summation order, lowest id wins ties):
- * {@link bestRowsReference}, the plain loop, and {@link bestRows}, which scores four queries per pass
- * over a row so that each row element is loaded once for four products.
+ * Three implementations: {@link bestRowsReference}, the plain loop; {@link bestRows}, which scores four
+ * queries per pass over a row so that each row element is loaded once for four products (identical
+ * results: same summation order, lowest id wins ties); and {@link bestRowsGemm}, one sgemm of a
+ * {@link LinAlgBackend} (OpenBLAS) per block of queries, then an arg-max scan (float32 sums: it may pick
+ * the other row of a near-tie, within float32 rounding).
  *
  * @module
  */
 
+import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { EmbeddingIndex } from "./index.ts";
 
 /**
@@ -106,6 +109,52 @@ export function bestRows(
     }
   }
   return { best, bestScore: Float32Array.from(bs) };
+}
+
+/**
+ * Arg-max search through a backend's sgemm: S = Q·Uᵀ (nq×N, in blocks of `block` queries), then a scan
+ * of each row of S. Same contract as {@link bestRowsReference}.
+ *
+ * @example
+ * ```ts
+ * import { createJsBackend } from "../linalg/js.ts";
+ * import { bestRowsGemm } from "./search.ts";
+ * const la = createJsBackend();
+ * const r = bestRowsGemm(la, Float32Array.of(1, 0, 0, 1), 2, 2, Float32Array.of(0.2, 0.9), 1, new Int32Array(0), 0);
+ * r.best[0]; // 1
+ * ```
+ */
+export function bestRowsGemm(
+  la: LinAlgBackend,
+  unit: Float32Array,
+  N: number,
+  d: number,
+  queries: Float32Array,
+  nq: number,
+  exclude: Int32Array,
+  E: number,
+  block = 256,
+): { best: Int32Array; bestScore: Float32Array } {
+  const best = new Int32Array(nq).fill(-1);
+  const bestScore = new Float32Array(nq).fill(-Infinity);
+  if (N === 0 || nq === 0) return { best, bestScore };
+  const S = new Float32Array(Math.min(block, nq) * N);
+  for (let q0 = 0; q0 < nq; q0 += block) {
+    const nb = Math.min(block, nq - q0);
+    // S (nb×N) = Q[q0:q0+nb] (nb×d) · unit[0:N]ᵀ (d×N)
+    la.sgemm(false, true, nb, N, d, 1, queries.subarray(q0 * d, (q0 + nb) * d), d, unit, d, 0, S, N);
+    for (let b = 0; b < nb; b++) {
+      const q = q0 + b, row = b * N;
+      let bs = -Infinity, bi = -1;
+      for (let j = 0; j < N; j++) {
+        const s = S[row + j];
+        if (s > bs && !excluded(exclude, E, q, j)) (bs = s, bi = j);
+      }
+      best[q] = bi;
+      bestScore[q] = bs;
+    }
+  }
+  return { best, bestScore };
 }
 
 function excluded(exclude: Int32Array, E: number, q: number, j: number): boolean {

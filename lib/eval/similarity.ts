@@ -74,17 +74,28 @@ export function parseSimilarity(text: string, file: string): SimilarityPair[] {
       else {
         scoreCol = pickScoreColumn(cols);
         if (scoreCol < 0 || scoreCol >= cols.length) {
-          throw new DataFormatError(file, `line ${n + 1}: header ${JSON.stringify(line)} has no score column`);
+          throw new DataFormatError(
+            file,
+            `line ${n + 1}: header ${JSON.stringify(line)} has no score column`,
+          );
         }
         continue; // header line
       }
     }
     if (cols.length <= scoreCol) {
-      throw new DataFormatError(file, `line ${n + 1}: expected word1, word2 and a score (column ${scoreCol + 1}), got ${JSON.stringify(line)}`);
+      throw new DataFormatError(
+        file,
+        `line ${n + 1}: expected word1, word2 and a score (column ${scoreCol + 1}), got ${
+          JSON.stringify(line)
+        }`,
+      );
     }
     const score = Number(cols[scoreCol]);
     if (cols[scoreCol] === "" || !Number.isFinite(score)) {
-      throw new DataFormatError(file, `line ${n + 1}: score ${JSON.stringify(cols[scoreCol])} is not a number`);
+      throw new DataFormatError(
+        file,
+        `line ${n + 1}: score ${JSON.stringify(cols[scoreCol])} is not a number`,
+      );
     }
     pairs.push({ a: cols[0], b: cols[1], score, line: n + 1 });
   }

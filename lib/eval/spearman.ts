@@ -70,6 +70,8 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
  * ```
  */
 export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  if (y.length !== x.length) throw new RangeError(`spearman: samples have different lengths ${x.length} and ${y.length}`);
+  if (y.length !== x.length) {
+    throw new RangeError(`spearman: samples have different lengths ${x.length} and ${y.length}`);
+  }
   return pearson(averageRanks(x), averageRanks(y));
 }

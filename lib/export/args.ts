@@ -17,7 +17,12 @@ import { UsageError } from "../errors.ts";
  * const f: FlagSpec = { type: "string", default: "10", help: "neighbours per word" };
  * ```
  */
-export type FlagSpec = { type: "string" | "boolean"; default?: string | boolean; help: string; short?: string };
+export type FlagSpec = {
+  type: "string" | "boolean";
+  default?: string | boolean;
+  help: string;
+  short?: string;
+};
 
 /**
  * Parses `args` strictly against `flags` (no positionals); throws {@link UsageError} on any problem.
@@ -29,13 +34,20 @@ export type FlagSpec = { type: "string" | "boolean"; default?: string | boolean;
  * v.k; // "5"
  * ```
  */
-export function parseFlags(args: string[], flags: Record<string, FlagSpec>): Record<string, string | boolean | undefined> {
+export function parseFlags(
+  args: string[],
+  flags: Record<string, FlagSpec>,
+): Record<string, string | boolean | undefined> {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
-  for (const [name, spec] of Object.entries(flags)) options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) };
+  for (const [name, spec] of Object.entries(flags)) {
+    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) };
+  }
   try {
     const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
     const out: Record<string, string | boolean | undefined> = {};
-    for (const [name, spec] of Object.entries(flags)) out[name] = (values as Record<string, string | boolean>)[name] ?? spec.default;
+    for (const [name, spec] of Object.entries(flags)) {
+      out[name] = (values as Record<string, string | boolean>)[name] ?? spec.default;
+    }
     return out;
   } catch (e) {
     throw new UsageError(`${(e as Error).message.replace(/\.?\s*To specify.*$/s, "")}; see --help`);

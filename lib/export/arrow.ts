@@ -26,7 +26,12 @@ export function embeddingsToArrowTable(e: Embeddings): arrow.Table {
   checkEmbeddings(words, vectors, d, "embeddings");
   const item = new arrow.Field("item", new arrow.Float32(), false);
   const listType = new arrow.FixedSizeList(d, item);
-  const child = arrow.makeData({ type: new arrow.Float32(), length: vectors.length, nullCount: 0, data: vectors });
+  const child = arrow.makeData({
+    type: new arrow.Float32(),
+    length: vectors.length,
+    nullCount: 0,
+    data: vectors,
+  });
   const vecData = arrow.makeData({ type: listType, length: words.length, nullCount: 0, child });
   const wordVec = arrow.vectorFromArray(words, new arrow.Utf8());
   const schema = new arrow.Schema(
@@ -63,15 +68,19 @@ export function arrowTableToEmbeddings(table: arrow.Table, file: string): Embedd
   if (!wordField || !vecField) {
     throw new DataFormatError(
       file,
-      `expected columns "word" and "vector", found ${table.schema.fields.map((f) => f.name).join(", ") || "none"}`,
+      `expected columns "word" and "vector", found ${
+        table.schema.fields.map((f) => f.name).join(", ") || "none"
+      }`,
     );
   }
   if (!arrow.DataType.isUtf8(wordField.type) && !arrow.DataType.isLargeUtf8(wordField.type)) {
     throw new DataFormatError(file, `column "word" must be utf8, got ${wordField.type}`);
   }
   const vt = vecField.type;
-  if (!arrow.DataType.isFixedSizeList(vt) || !arrow.DataType.isFloat(vt.children[0].type) ||
-    (vt.children[0].type as arrow.Float).precision !== arrow.Precision.SINGLE) {
+  if (
+    !arrow.DataType.isFixedSizeList(vt) || !arrow.DataType.isFloat(vt.children[0].type) ||
+    (vt.children[0].type as arrow.Float).precision !== arrow.Precision.SINGLE
+  ) {
     throw new DataFormatError(file, `column "vector" must be fixed_size_list<float32>[d], got ${vt}`);
   }
   const d = (vt as arrow.FixedSizeList).listSize;
@@ -92,13 +101,20 @@ export function arrowTableToEmbeddings(table: arrow.Table, file: string): Embedd
   }
   row = 0;
   for (const data of vecCol.data) {
-    if (data.nullCount > 0) throw new DataFormatError(file, `rows ${row}…${row + data.length - 1}: null vector`);
+    if (data.nullCount > 0) {
+      throw new DataFormatError(file, `rows ${row}…${row + data.length - 1}: null vector`);
+    }
     const child = data.children[0];
-    if (child.nullCount > 0) throw new DataFormatError(file, `rows ${row}…${row + data.length - 1}: null value`);
+    if (child.nullCount > 0) {
+      throw new DataFormatError(file, `rows ${row}…${row + data.length - 1}: null value`);
+    }
     const values = child.values as Float32Array;
     // apache-arrow slices value buffers eagerly: `values` already starts at this slice's first float
     if (values.length < data.length * d) {
-      throw new DataFormatError(file, `rows ${row}…: vector data holds ${values.length} floats, expected ${data.length * d}`);
+      throw new DataFormatError(
+        file,
+        `rows ${row}…: vector data holds ${values.length} floats, expected ${data.length * d}`,
+      );
     }
     vectors.set(values.subarray(0, data.length * d), row * d);
     row += data.length;

@@ -59,7 +59,9 @@ export function checkWord2VecWords(words: string[], file: string): void {
     if (w.length === 0 || /\s/.test(w)) {
       throw new DataFormatError(
         file,
-        `row ${i}: word ${JSON.stringify(w)} is empty or contains whitespace, which word2vec files cannot hold`,
+        `row ${i}: word ${
+          JSON.stringify(w)
+        } is empty or contains whitespace, which word2vec files cannot hold`,
       );
     }
   }

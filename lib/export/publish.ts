@@ -160,10 +160,14 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
   const { outRoot, words, input, output, d } = opts;
   const outputDim = opts.outputDim ?? d;
   const formats = opts.formats ?? [...EMBEDDING_FORMATS];
-  if (formats.length === 0) throw new UsageError("publishEmbeddings: formats is empty; give at least one of vec,bin,arrow,parquet");
+  if (formats.length === 0) {
+    throw new UsageError("publishEmbeddings: formats is empty; give at least one of vec,bin,arrow,parquet");
+  }
   for (const f of formats) {
     if (!EMBEDDING_FORMATS.includes(f)) {
-      throw new UsageError(`publishEmbeddings: unknown format ${JSON.stringify(f)}; use vec, bin, arrow or parquet`);
+      throw new UsageError(
+        `publishEmbeddings: unknown format ${JSON.stringify(f)}; use vec, bin, arrow or parquet`,
+      );
     }
   }
   checkEmbeddings(words, input, d, "publishEmbeddings input");
@@ -171,25 +175,34 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
   const now = opts.now ?? new Date();
   const version = opts.version ?? makeVersionName(now);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(version) || version.endsWith(".tmp")) {
-    throw new UsageError(`publishEmbeddings: bad version name ${JSON.stringify(version)} (letters, digits, . _ -)`);
+    throw new UsageError(
+      `publishEmbeddings: bad version name ${JSON.stringify(version)} (letters, digits, . _ -)`,
+    );
   }
   const versionsDir = join(outRoot, "versions");
   await Deno.mkdir(versionsDir, { recursive: true });
   const versionDir = join(versionsDir, version);
   const tmpDir = `${versionDir}.tmp`;
-  if (await exists(versionDir)) throw new UsageError(`publishEmbeddings: version ${versionDir} already exists`);
+  if (await exists(versionDir)) {
+    throw new UsageError(`publishEmbeddings: version ${versionDir} already exists`);
+  }
   try {
     await Deno.mkdir(tmpDir); // not recursive: fails if another publisher is writing the same version
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) {
-      throw new UsageError(`publishEmbeddings: ${tmpDir} exists (another publish in progress, or a crashed one)`);
+      throw new UsageError(
+        `publishEmbeddings: ${tmpDir} exists (another publish in progress, or a crashed one)`,
+      );
     }
     throw e;
   }
   let renamed = false;
   try {
     const entries: ManifestFileEntry[] = [];
-    const sets: { role: "input" | "output"; e: Embeddings }[] = [{ role: "input", e: { words, vectors: input, d } }];
+    const sets: { role: "input" | "output"; e: Embeddings }[] = [{
+      role: "input",
+      e: { words, vectors: input, d },
+    }];
     if (output) sets.push({ role: "output", e: { words, vectors: output, d: outputDim } });
     for (const { role, e } of sets) {
       for (const format of formats) {
@@ -218,7 +231,9 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
     };
     await writeFileAtomic(join(tmpDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
     await syncDir(tmpDir);
-    if (await exists(versionDir)) throw new UsageError(`publishEmbeddings: version ${versionDir} appeared meanwhile`);
+    if (await exists(versionDir)) {
+      throw new UsageError(`publishEmbeddings: version ${versionDir} appeared meanwhile`);
+    }
     await Deno.rename(tmpDir, versionDir);
     renamed = true;
     await syncDir(versionsDir);
@@ -247,13 +262,17 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
 export async function pointLatest(outRoot: string, version: string): Promise<void> {
   const target = join("versions", version);
   if (!(await exists(join(outRoot, target, "manifest.json")))) {
-    throw new UsageError(`pointLatest: ${join(outRoot, target)} is not a complete version (no manifest.json)`);
+    throw new UsageError(
+      `pointLatest: ${join(outRoot, target)} is not a complete version (no manifest.json)`,
+    );
   }
   const latest = join(outRoot, "latest");
   try {
     const st = await Deno.lstat(latest);
     if (!st.isSymlink) {
-      throw new UsageError(`${latest} exists and is not a symlink; move it away so that latest can be published`);
+      throw new UsageError(
+        `${latest} exists and is not a symlink; move it away so that latest can be published`,
+      );
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;

@@ -199,7 +199,10 @@ export async function readWord2VecText(path: string): Promise<Embeddings> {
       const s = parts[j + 1];
       const x = Number(s);
       if (!Number.isFinite(x)) {
-        throw new DataFormatError(path, `line ${lineNo} ("${parts[0]}"): value ${j + 1} is ${JSON.stringify(s)}`);
+        throw new DataFormatError(
+          path,
+          `line ${lineNo} ("${parts[0]}"): value ${j + 1} is ${JSON.stringify(s)}`,
+        );
       }
       vectors[base + j] = x;
     }
@@ -248,14 +251,19 @@ export async function readWord2VecBinary(path: string): Promise<Embeddings> {
     if (pos + 4 * d > bytes.length) {
       throw new DataFormatError(
         path,
-        `row ${i + 1} of ${V} ("${word}"): needs ${4 * d} bytes of float32, only ${bytes.length - pos} left (short row)`,
+        `row ${i + 1} of ${V} ("${word}"): needs ${4 * d} bytes of float32, only ${
+          bytes.length - pos
+        } left (short row)`,
       );
     }
     if (LITTLE_ENDIAN) out8.set(bytes.subarray(pos, pos + 4 * d), i * d * 4);
     else for (let j = 0; j < d; j++) vectors[i * d + j] = view.getFloat32(pos + 4 * j, true);
     for (let j = 0; j < d; j++) {
       if (!Number.isFinite(vectors[i * d + j])) {
-        throw new DataFormatError(path, `row ${i + 1} of ${V} ("${word}"): value ${j + 1} is ${vectors[i * d + j]}`);
+        throw new DataFormatError(
+          path,
+          `row ${i + 1} of ${V} ("${word}"): value ${j + 1} is ${vectors[i * d + j]}`,
+        );
       }
     }
     words[i] = word;

@@ -84,17 +84,26 @@ export async function readManifest(dir: string): Promise<CorpusManifest> {
     throw new DataFormatError(path, `cannot read the corpus manifest: ${(e as Error).message}`);
   }
   const bad = (field: string, why: string) => new DataFormatError(path, `field "${field}" ${why}`);
-  if (m?.format !== "factorout-corpus") throw bad("format", `must be "factorout-corpus", got ${JSON.stringify(m?.format)}`);
+  if (m?.format !== "factorout-corpus") {
+    throw bad("format", `must be "factorout-corpus", got ${JSON.stringify(m?.format)}`);
+  }
   if (m.version !== 1) throw bad("version", `must be 1, got ${JSON.stringify(m.version)}`);
-  if (m.fileFormat !== "arrow" && m.fileFormat !== "parquet") throw bad("fileFormat", `must be "arrow" or "parquet", got ${JSON.stringify(m.fileFormat)}`);
+  if (m.fileFormat !== "arrow" && m.fileFormat !== "parquet") {
+    throw bad("fileFormat", `must be "arrow" or "parquet", got ${JSON.stringify(m.fileFormat)}`);
+  }
   for (const f of ["rows", "vocabSize"] as const) {
-    if (!Number.isInteger(m[f]) || m[f] < 0) throw bad(f, `must be a non-negative integer, got ${JSON.stringify(m[f])}`);
+    if (!Number.isInteger(m[f]) || m[f] < 0) {
+      throw bad(f, `must be a non-negative integer, got ${JSON.stringify(m[f])}`);
+    }
   }
   if (!Array.isArray(m.shards)) throw bad("shards", "must be an array of {file, rows, bytes}");
   let total = 0;
   for (const [i, s] of m.shards.entries()) {
     if (typeof s?.file !== "string" || !Number.isInteger(s.rows) || s.rows < 0) {
-      throw bad(`shards[${i}]`, `must be {file: string, rows: integer, bytes: integer}, got ${JSON.stringify(s)}`);
+      throw bad(
+        `shards[${i}]`,
+        `must be {file: string, rows: integer, bytes: integer}, got ${JSON.stringify(s)}`,
+      );
     }
     total += s.rows;
     try {

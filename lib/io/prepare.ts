@@ -80,11 +80,15 @@ function checkOptions(o: PrepareOptions): void {
       throw new UsageError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     }
   };
-  if (o.mode !== "cbow" && o.mode !== "skipgram") throw new UsageError(`--mode must be cbow or skipgram, got ${JSON.stringify(o.mode)}`);
+  if (o.mode !== "cbow" && o.mode !== "skipgram") {
+    throw new UsageError(`--mode must be cbow or skipgram, got ${JSON.stringify(o.mode)}`);
+  }
   int("--window", o.window, 1);
   int("--min-count", o.minCount, 1);
   if (o.maxVocab !== undefined) int("--max-vocab", o.maxVocab, 0);
-  if (o.sample !== undefined && !(o.sample >= 0 && Number.isFinite(o.sample))) throw new UsageError(`--sample must be >= 0, got ${o.sample}`);
+  if (o.sample !== undefined && !(o.sample >= 0 && Number.isFinite(o.sample))) {
+    throw new UsageError(`--sample must be >= 0, got ${o.sample}`);
+  }
   if (!Number.isFinite(o.seed)) throw new UsageError(`--seed must be a number, got ${o.seed}`);
   if (o.format !== undefined && o.format !== "arrow" && o.format !== "parquet") {
     throw new UsageError(`--format must be arrow or parquet, got ${JSON.stringify(o.format)}`);
@@ -102,7 +106,7 @@ function checkOptions(o: PrepareOptions): void {
     throw new UsageError(`--weights must be distance or uniform, got ${JSON.stringify(o.weights)}`);
   }
   if (!o.synthetic && (o.input === undefined || (Array.isArray(o.input) && o.input.length === 0))) {
-    throw new UsageError("--input: give a text file, folder, .gz file or \"brown\" (or --synthetic)");
+    throw new UsageError('--input: give a text file, folder, .gz file or "brown" (or --synthetic)');
   }
 }
 
@@ -114,7 +118,12 @@ type Source =
 class Meter {
   #t0 = performance.now();
   #last = 0;
-  constructor(readonly phase: PrepareProgress["phase"], readonly totalBytes: number, readonly totalTokens: number, readonly cb?: (p: PrepareProgress) => void) {}
+  constructor(
+    readonly phase: PrepareProgress["phase"],
+    readonly totalBytes: number,
+    readonly totalTokens: number,
+    readonly cb?: (p: PrepareProgress) => void,
+  ) {}
   due(): boolean {
     if (!this.cb) return false;
     const now = performance.now();
@@ -130,7 +139,18 @@ class Meter {
     if (this.totalBytes > 0 && bytes > 0) etaS = elapsedS * (this.totalBytes - bytes) / bytes;
     else if (this.totalTokens > 0 && tokens > 0) etaS = elapsedS * (this.totalTokens - tokens) / tokens;
     if (phase === "done") etaS = 0;
-    this.cb({ phase, bytes, totalBytes: this.totalBytes, tokens, totalTokens: this.totalTokens, rows, shards, elapsedS, tokensPerS, etaS });
+    this.cb({
+      phase,
+      bytes,
+      totalBytes: this.totalBytes,
+      tokens,
+      totalTokens: this.totalTokens,
+      rows,
+      shards,
+      elapsedS,
+      tokensPerS,
+      etaS,
+    });
   }
 }
 
@@ -154,16 +174,31 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   const shardRows = opts.shardRows ?? 1_000_000;
   const batchRows = Math.min(opts.batchRows ?? 65_536, shardRows);
   const limit = opts.limitTokens ?? Infinity;
-  const tokOpts: TokenizerOptions = { lowercase: opts.lowercase ?? true, punctuation: opts.punctuation ?? "strip", sentences: opts.sentences ?? "line" };
+  const tokOpts: TokenizerOptions = {
+    lowercase: opts.lowercase ?? true,
+    punctuation: opts.punctuation ?? "strip",
+    sentences: opts.sentences ?? "line",
+  };
   const outDir = opts.outDir.replace(/\/$/, "");
 
   let source: Source;
   if (opts.synthetic) {
-    source = { kind: "synthetic", corpus: new ZipfCorpus(opts.synthetic), label: `synthetic Zipf (V=${opts.synthetic.vocabSize}, seed ${opts.synthetic.seed})` };
+    source = {
+      kind: "synthetic",
+      corpus: new ZipfCorpus(opts.synthetic),
+      label: `synthetic Zipf (V=${opts.synthetic.vocabSize}, seed ${opts.synthetic.seed})`,
+    };
   } else {
     const inputs = await resolveTextInputs(opts.input!);
-    if (inputs.length === 0) throw new DataFormatError(String(opts.input), "empty corpus: no input files found");
-    source = { kind: "text", inputs, totalBytes: inputs.reduce((s, x) => s + x.bytes, 0), label: inputs.length === 1 ? inputs[0].path : String(opts.input) };
+    if (inputs.length === 0) {
+      throw new DataFormatError(String(opts.input), "empty corpus: no input files found");
+    }
+    source = {
+      kind: "text",
+      inputs,
+      totalBytes: inputs.reduce((s, x) => s + x.bytes, 0),
+      label: inputs.length === 1 ? inputs[0].path : String(opts.input),
+    };
   }
   const plainTok = createTokenizer(tokOpts);
   const brownTok = createBrownTokenizer(tokOpts);
@@ -172,7 +207,12 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   const synthTokens = source.kind === "synthetic" ? Math.min(source.corpus.options.tokens, limit) : 0;
 
   // ---- pass 1: count ----
-  const meter1 = new Meter("count", totalBytes, synthTokens || (Number.isFinite(limit) ? limit : 0), opts.onProgress);
+  const meter1 = new Meter(
+    "count",
+    totalBytes,
+    synthTokens || (Number.isFinite(limit) ? limit : 0),
+    opts.onProgress,
+  );
   let vocab: Vocabulary;
   let rawToId: Int32Array | null = null; // synthetic: raw rank → id
   let tokensSeen = 0;
@@ -227,7 +267,10 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   }
   if (tokensSeen === 0) throw new DataFormatError(source.label, "empty corpus: no tokens found in the input");
   if (vocab.words.length === 0) {
-    throw new DataFormatError(source.label, `empty corpus: no word occurs at least --min-count ${opts.minCount} times in ${tokensSeen} tokens; lower --min-count`);
+    throw new DataFormatError(
+      source.label,
+      `empty corpus: no word occurs at least --min-count ${opts.minCount} times in ${tokensSeen} tokens; lower --min-count`,
+    );
   }
   const V = vocab.words.length;
   const keptTotal = vocab.counts.reduce((s, c) => s + c, 0);
@@ -235,7 +278,9 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   // ---- output folder ----
   await Deno.mkdir(outDir, { recursive: true });
   for await (const e of Deno.readDir(outDir)) {
-    if (e.name === "manifest.json" || /^part-\d+\.(arrow|parquet)(\.tmp)?$/.test(e.name)) await Deno.remove(`${outDir}/${e.name}`);
+    if (e.name === "manifest.json" || /^part-\d+\.(arrow|parquet)(\.tmp)?$/.test(e.name)) {
+      await Deno.remove(`${outDir}/${e.name}`);
+    }
   }
   await writeVocab(`${outDir}/vocab.tsv`, vocab);
 
@@ -243,7 +288,12 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   const rng = new Rng(mixSeed(opts.seed, 0x5eed));
   const keep = keepProbabilities(vocab.counts, keptTotal, opts.sample ?? 0);
   const subsample = (opts.sample ?? 0) > 0;
-  const emitter = new WindowEmitter({ mode: opts.mode, window: opts.window, dynamicWindow: opts.dynamicWindow ?? false, weights: opts.weights ?? "distance" }, rng);
+  const emitter = new WindowEmitter({
+    mode: opts.mode,
+    window: opts.window,
+    dynamicWindow: opts.dynamicWindow ?? false,
+    weights: opts.weights ?? "distance",
+  }, rng);
   const cols = new ExampleColumns(Math.min(batchRows, 1 << 16) + MAX_SENTENCE, 1 << 16);
   const sentence = new Int32Array(MAX_SENTENCE);
   const shards: ShardEntry[] = [];
@@ -261,7 +311,9 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     }
     if (!writer) {
       const name = `part-${String(shards.length).padStart(5, "0")}.${format}`;
-      writer = format === "arrow" ? await openArrowShard(`${outDir}/${name}`, meta) : await openParquetShard(`${outDir}/${name}`, { metadata: meta });
+      writer = format === "arrow"
+        ? await openArrowShard(`${outDir}/${name}`, meta)
+        : await openParquetShard(`${outDir}/${name}`, { metadata: meta });
     }
     await writer.writeBatch(cols);
     shardRowsNow += cols.rows;
@@ -320,7 +372,9 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
             if (cols.rows >= flushAt()) await flush();
             if (stop) break;
           }
-          if (meter2.due()) meter2.emit(bytesDone + chunk.bytesRead, tokens2, rowsTotal + cols.rows, shards.length);
+          if (meter2.due()) {
+            meter2.emit(bytesDone + chunk.bytesRead, tokens2, rowsTotal + cols.rows, shards.length);
+          }
           if (stop) {
             bytesDone += chunk.bytesRead;
             break outer;
@@ -353,7 +407,10 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     throw e;
   }
   if (rowsTotal === 0) {
-    throw new DataFormatError(source.label, `empty corpus: ${tokensSeen} tokens gave no window with context (sentences of one word?)`);
+    throw new DataFormatError(
+      source.label,
+      `empty corpus: ${tokensSeen} tokens gave no window with context (sentences of one word?)`,
+    );
   }
 
   const manifest: CorpusManifest = {

@@ -40,7 +40,9 @@ export function formatProgress(p: PrepareProgress): string {
   const eta = Number.isFinite(p.etaS) ? ` ETA ${clock(p.etaS)}` : "";
   const bytes = p.totalBytes > 0 ? ` ${human(p.bytes)}B/${human(p.totalBytes)}B` : "";
   const rows = p.phase === "count" ? "" : ` rows ${human(p.rows)} shards ${p.shards}`;
-  return `${p.phase.padEnd(7)} ${pct}${bytes} ${human(p.tokens)} tokens ${human(p.tokensPerS)} tok/s${rows}${eta}`;
+  return `${p.phase.padEnd(7)} ${pct}${bytes} ${human(p.tokens)} tokens ${
+    human(p.tokensPerS)
+  } tok/s${rows}${eta}`;
 }
 
 function human(x: number): string {

@@ -10,7 +10,7 @@
  *
  * Memory bound: one block (B rows: 2 offsets + K_in ids (+ K_in weights with `input_value`) + K_t ids +
  * K_t weights, 4 bytes each, per row), plus one decoded record batch (Arrow stream) or row group
- * (Parquet; compressed and decoded), plus the batch being built. Independent of the corpus size; an
+ * (Parquet: plus up to 2 row groups per decoder worker decoded ahead), plus the batch being built. Independent of the corpus size; an
  * Arrow IPC *file*-format file (not what factorout writes) is held whole while it is read.
  *
  * @module
@@ -21,7 +21,7 @@ import type { SparseBatch } from "../types.ts";
 import { readManifest } from "./manifest.ts";
 import { mixSeed, Rng, shufflePermutation } from "./rng.ts";
 import type { DecodedBatch } from "./schema.ts";
-import { openShard, type ShardCursor, type ShardSpec } from "./sources.ts";
+import { openShard, ParquetDecoders, type ShardCursor, type ShardSpec } from "./sources.ts";
 
 /**
  * Where a reader stands, JSON-serialisable. Pass it back as `start` to resume exactly after the batch
@@ -76,6 +76,8 @@ export type ReadOptions = {
   start?: ReaderPosition;
   /** ids must be < vocabSize [the manifest's vocabSize beside the files, else only ≥ 0 is checked] */
   vocabSize?: number;
+  /** worker threads decoding Parquet row groups ahead of use [2] */
+  decoders?: number;
 };
 
 const DEFAULT_BLOCK = 65_536;
@@ -139,10 +141,14 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
       if (rows) names = [...rows.keys()];
       else {
         names = [];
-        for await (const e of Deno.readDir(p)) if (e.isFile && /\.(arrow|arrows|ipc|feather|parquet|pq)$/i.test(e.name)) names.push(e.name);
+        for await (const e of Deno.readDir(p)) {
+          if (e.isFile && /\.(arrow|arrows|ipc|feather|parquet|pq)$/i.test(e.name)) names.push(e.name);
+        }
         names.sort();
       }
-      for (const n of names) files.push({ path: `${p}/${n}`, shard: files.length, expectedRows: rows?.get(n) });
+      for (const n of names) {
+        files.push({ path: `${p}/${n}`, shard: files.length, expectedRows: rows?.get(n) });
+      }
     } else {
       const slash = p.lastIndexOf("/");
       const dir = slash >= 0 ? p.slice(0, slash) || "/" : ".";
@@ -150,7 +156,9 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
       files.push({ path: p, shard: files.length, expectedRows: rows?.get(p.slice(slash + 1)) });
     }
   }
-  if (files.length === 0) throw new DataFormatError(list.join(", "), "empty corpus: no .arrow or .parquet shards found");
+  if (files.length === 0) {
+    throw new DataFormatError(list.join(", "), "empty corpus: no .arrow or .parquet shards found");
+  }
   return { files, vocabSize: V };
 }
 
@@ -224,18 +232,27 @@ class RowStream {
   #row = 0;
   #file = 0;
   #fileRows = 0;
-  constructor(readonly specs: ShardSpec[], readonly order: Int32Array, readonly vocabSize: number) {}
+  constructor(
+    readonly specs: ShardSpec[],
+    readonly order: Int32Array,
+    readonly vocabSize: number,
+    readonly pool: ParquetDecoders,
+  ) {}
 
   /** Positions the stream at `loc` (earlier batches of that file are skipped unchecked). */
   async seek(loc: Loc): Promise<void> {
     this.close();
     this.#file = loc.file;
     if (loc.file >= this.order.length) return;
-    this.#cursor = await openShard(this.specs[this.order[loc.file]], this.vocabSize, loc.batch);
+    this.#cursor = await openShard(this.specs[this.order[loc.file]], this.vocabSize, loc.batch, this.pool);
     const b = await this.#cursor.next();
     if (b === null) return this.#nextFile();
     if (loc.row > b.data.rows) {
-      throw new UsageError(`start position: row ${loc.row} is past the end of batch ${loc.batch} (${b.data.rows} rows) of ${this.specs[this.order[loc.file]].path}`);
+      throw new UsageError(
+        `start position: row ${loc.row} is past the end of batch ${loc.batch} (${b.data.rows} rows) of ${
+          this.specs[this.order[loc.file]].path
+        }`,
+      );
     }
     this.#cur = b;
     this.#row = loc.row;
@@ -247,7 +264,7 @@ class RowStream {
     this.#cur = null;
     this.#row = 0;
     if (this.#file < this.order.length) {
-      this.#cursor = await openShard(this.specs[this.order[this.#file]], this.vocabSize, 0);
+      this.#cursor = await openShard(this.specs[this.order[this.#file]], this.vocabSize, 0, this.pool);
       const b = await this.#cursor.next();
       if (b === null) return this.#nextFile();
       this.#cur = b;
@@ -355,7 +372,7 @@ class BatchBuilder {
         const r = perm[i];
         const a = bIn[r], b = bIn[r + 1];
         if (inVal) {
-          if (sIv) for (let j = a; j < b; j++) inVal[p + j - a] = sIv[j];
+          if (sIv) { for (let j = a; j < b; j++) inVal[p + j - a] = sIv[j]; }
           else inVal.fill(1, p, p + b - a);
         }
         for (let j = a; j < b; j++) inIdx[p++] = sIdx[j];
@@ -431,11 +448,18 @@ class BatchBuilder {
  * // later: readExamples("data/corpus", { batchSize: 512, shuffleBuffer: 1 << 20, seed: 1, start: saved })
  * ```
  */
-export async function* readExamples(paths: string | string[], opts: ReadOptions): AsyncGenerator<ExampleBatch, void, unknown> {
+export async function* readExamples(
+  paths: string | string[],
+  opts: ReadOptions,
+): AsyncGenerator<ExampleBatch, void, unknown> {
   const batchSize = opts.batchSize;
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new UsageError(`batchSize must be an integer >= 1, got ${batchSize}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) {
+    throw new UsageError(`batchSize must be an integer >= 1, got ${batchSize}`);
+  }
   const shuffleBuffer = opts.shuffleBuffer ?? 0;
-  if (!(Number.isInteger(shuffleBuffer) && shuffleBuffer >= 0)) throw new UsageError(`shuffleBuffer must be an integer >= 0, got ${shuffleBuffer}`);
+  if (!(Number.isInteger(shuffleBuffer) && shuffleBuffer >= 0)) {
+    throw new UsageError(`shuffleBuffer must be an integer >= 0, got ${shuffleBuffer}`);
+  }
   const seed = opts.seed ?? 0;
   if (!Number.isFinite(seed)) throw new UsageError(`seed must be a finite number, got ${seed}`);
   const epochs = opts.epochs ?? 1;
@@ -453,13 +477,19 @@ export async function* readExamples(paths: string | string[], opts: ReadOptions)
   const s = opts.start;
   if (s) {
     const mismatch = (k: string, a: unknown, b: unknown) =>
-      new UsageError(`start position: ${k} was ${JSON.stringify(a)} when it was saved, now ${JSON.stringify(b)}; resume with the same reader options`);
+      new UsageError(
+        `start position: ${k} was ${JSON.stringify(a)} when it was saved, now ${
+          JSON.stringify(b)
+        }; resume with the same reader options`,
+      );
     if (s.seed !== seed) throw mismatch("seed", s.seed, seed);
     if (s.shuffleBuffer !== shuffleBuffer) throw mismatch("shuffleBuffer", s.shuffleBuffer, shuffleBuffer);
     if (s.batchSize !== batchSize) throw mismatch("batchSize", s.batchSize, batchSize);
     if (s.files !== nFiles) throw mismatch("the number of files", s.files, nFiles);
     for (const k of ["epoch", "example", "file", "batch", "row"] as const) {
-      if (!(Number.isInteger(s[k]) && s[k] >= 0)) throw new UsageError(`start position: ${k} must be an integer >= 0, got ${JSON.stringify(s[k])}`);
+      if (!(Number.isInteger(s[k]) && s[k] >= 0)) {
+        throw new UsageError(`start position: ${k} must be an integer >= 0, got ${JSON.stringify(s[k])}`);
+      }
     }
     epoch = s.epoch;
     example = s.example;
@@ -471,77 +501,126 @@ export async function* readExamples(paths: string | string[], opts: ReadOptions)
   const out = new BatchBuilder(batchSize);
   const order = new Int32Array(nFiles);
   let anyRows = false;
+  // Parquet row groups are decoded by worker threads, ahead of use; started only if a Parquet shard is read
+  const pool = new ParquetDecoders(opts.decoders ?? 2);
 
-  for (; epoch < epochs; epoch++) {
-    for (let i = 0; i < nFiles; i++) order[i] = i;
-    if (shuffle) shufflePermutation(order, new Rng(mixSeed(seed, epoch, 0xf11e5)));
-    const stream = new RowStream(corpus.files, order, corpus.vocabSize);
-    try {
-      await stream.seek(loc);
-      let blockIndex = Math.floor(example / B);
-      let blockStart = stream.location();
-      let blockFile = stream.fileName();
-      block.clear();
-      await stream.fill(block, B);
-      if (shuffle && block.rows > 0) shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
-      let inBlock = example - blockIndex * B; // rows of this block already delivered
-      if (inBlock > block.rows) throw new UsageError(`start position: example ${example} is past the end of epoch ${epoch}`);
-      out.reset();
-      for (;;) {
-        if (inBlock >= block.rows) {
-          // next block
-          if (block.rows < B) break; // the stream ended inside this block: end of epoch
-          blockIndex++;
-          blockStart = stream.location();
-          blockFile = stream.fileName();
-          block.clear();
-          await stream.fill(block, B);
-          if (block.rows === 0) break;
-          if (shuffle) shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
-          inBlock = 0;
+  try {
+    for (; epoch < epochs; epoch++) {
+      for (let i = 0; i < nFiles; i++) order[i] = i;
+      if (shuffle) shufflePermutation(order, new Rng(mixSeed(seed, epoch, 0xf11e5)));
+      const stream = new RowStream(corpus.files, order, corpus.vocabSize, pool);
+      try {
+        await stream.seek(loc);
+        let blockIndex = Math.floor(example / B);
+        let blockStart = stream.location();
+        let blockFile = stream.fileName();
+        block.clear();
+        await stream.fill(block, B);
+        if (shuffle && block.rows > 0) {
+          shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
         }
-        const take = Math.min(batchSize - out.rows, block.rows - inBlock);
-        out.gather(block, perm, inBlock, inBlock + take);
-        inBlock += take;
-        example += take;
-        anyRows = true;
-        if (out.rows === batchSize) {
+        let inBlock = example - blockIndex * B; // rows of this block already delivered
+        if (inBlock > block.rows) {
+          throw new UsageError(`start position: example ${example} is past the end of epoch ${epoch}`);
+        }
+        out.reset();
+        for (;;) {
+          if (inBlock >= block.rows) {
+            // next block
+            if (block.rows < B) break; // the stream ended inside this block: end of epoch
+            blockIndex++;
+            blockStart = stream.location();
+            blockFile = stream.fileName();
+            block.clear();
+            await stream.fill(block, B);
+            if (block.rows === 0) break;
+            if (shuffle) shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
+            inBlock = 0;
+          }
+          const take = Math.min(batchSize - out.rows, block.rows - inBlock);
+          out.gather(block, perm, inBlock, inBlock + take);
+          inBlock += take;
+          example += take;
+          anyRows = true;
+          if (out.rows === batchSize) {
+            const { inputs, targets } = out.take();
+            const size = out.rows;
+            out.reset();
+            // is this the last batch of the epoch? then the position points at the next epoch
+            let position: ReaderPosition;
+            if (inBlock >= block.rows && block.rows < B) {
+              position = nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize);
+            } else if (inBlock >= block.rows) {
+              // block exhausted: the next example is the first of the next block, which starts here
+              const l = stream.location();
+              position = {
+                epoch,
+                example,
+                file: l.file,
+                batch: l.batch,
+                row: l.row,
+                fileName: stream.fileName(),
+                seed,
+                shuffleBuffer,
+                batchSize,
+                files: nFiles,
+              };
+              if (l.file >= nFiles) {
+                position = nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize);
+              }
+            } else {
+              position = {
+                epoch,
+                example,
+                file: blockStart.file,
+                batch: blockStart.batch,
+                row: blockStart.row,
+                fileName: blockFile,
+                seed,
+                shuffleBuffer,
+                batchSize,
+                files: nFiles,
+              };
+            }
+            yield { inputs, targets, position, epoch, size };
+          }
+        }
+        if (out.rows > 0) {
           const { inputs, targets } = out.take();
           const size = out.rows;
           out.reset();
-          // is this the last batch of the epoch? then the position points at the next epoch
-          let position: ReaderPosition;
-          if (inBlock >= block.rows && block.rows < B) {
-            position = nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize);
-          } else if (inBlock >= block.rows) {
-            // block exhausted: the next example is the first of the next block, which starts here
-            const l = stream.location();
-            position = { epoch, example, file: l.file, batch: l.batch, row: l.row, fileName: stream.fileName(), seed, shuffleBuffer, batchSize, files: nFiles };
-            if (l.file >= nFiles) position = nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize);
-          } else {
-            position = { epoch, example, file: blockStart.file, batch: blockStart.batch, row: blockStart.row, fileName: blockFile, seed, shuffleBuffer, batchSize, files: nFiles };
-          }
-          yield { inputs, targets, position, epoch, size };
+          yield {
+            inputs,
+            targets,
+            position: nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize),
+            epoch,
+            size,
+          };
         }
+      } finally {
+        stream.close();
       }
-      if (out.rows > 0) {
-        const { inputs, targets } = out.take();
-        const size = out.rows;
-        out.reset();
-        yield { inputs, targets, position: nextEpochPosition(epoch, corpus, seed, shuffleBuffer, batchSize), epoch, size };
+      if (!anyRows && example === 0) {
+        throw new DataFormatError(
+          corpus.files.map((f) => f.path).join(", "),
+          "empty corpus: the shards hold no rows",
+        );
       }
-    } finally {
-      stream.close();
+      example = 0;
+      loc = { file: 0, batch: 0, row: 0 };
     }
-    if (!anyRows && example === 0) {
-      throw new DataFormatError(corpus.files.map((f) => f.path).join(", "), "empty corpus: the shards hold no rows");
-    }
-    example = 0;
-    loc = { file: 0, batch: 0, row: 0 };
+  } finally {
+    pool.close();
   }
 }
 
-function nextEpochPosition(epoch: number, corpus: Corpus, seed: number, shuffleBuffer: number, batchSize: number): ReaderPosition {
+function nextEpochPosition(
+  epoch: number,
+  corpus: Corpus,
+  seed: number,
+  shuffleBuffer: number,
+  batchSize: number,
+): ReaderPosition {
   return {
     epoch: epoch + 1,
     example: 0,

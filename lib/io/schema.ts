@@ -114,7 +114,8 @@ export function checkSchema(
     const c = (t as arrow.List).children[0].type;
     const ok = kind === "ids"
       ? arrow.DataType.isInt(c) && c.isSigned && (c.bitWidth === 32 || c.bitWidth === 64)
-      : arrow.DataType.isFloat(c) && (c.precision === arrow.Precision.SINGLE || c.precision === arrow.Precision.DOUBLE);
+      : arrow.DataType.isFloat(c) &&
+        (c.precision === arrow.Precision.SINGLE || c.precision === arrow.Precision.DOUBLE);
     if (!ok) {
       throw new DataFormatError(
         file,
@@ -139,7 +140,9 @@ function offsetsOf(d: arrow.Data, name: string, ctx: BatchContext): Int32Array {
   if (!vo || vo.length < d.offset + n + 1) {
     throw new DataFormatError(
       ctx.file,
-      `${where(ctx)}: column "${name}" has ${vo?.length ?? 0} offsets for ${n} rows: truncated or corrupt shard`,
+      `${where(ctx)}: column "${name}" has ${
+        vo?.length ?? 0
+      } offsets for ${n} rows: truncated or corrupt shard`,
     );
   }
   if (vo instanceof Int32Array) return vo.subarray(d.offset, d.offset + n + 1);
@@ -149,7 +152,10 @@ function offsetsOf(d: arrow.Data, name: string, ctx: BatchContext): Int32Array {
   for (let i = 0; i <= n; i++) {
     const lo = pairs[2 * i], hi = pairs[2 * i + 1];
     if (hi !== 0 || lo < 0) {
-      throw new DataFormatError(ctx.file, `${where(ctx, i < n ? i : n - 1)}: column "${name}" offset ${vo[d.offset + i]} exceeds 2^31-1`);
+      throw new DataFormatError(
+        ctx.file,
+        `${where(ctx, i < n ? i : n - 1)}: column "${name}" offset ${vo[d.offset + i]} exceeds 2^31-1`,
+      );
     }
     out[i] = lo;
   }
@@ -158,16 +164,26 @@ function offsetsOf(d: arrow.Data, name: string, ctx: BatchContext): Int32Array {
 
 function checkOffsets(off: Int32Array, childLen: number, name: string, ctx: BatchContext): void {
   const n = off.length - 1;
-  if (off[0] < 0) throw new DataFormatError(ctx.file, `${where(ctx, 0)}: column "${name}" has negative offset ${off[0]}: corrupt shard`);
+  if (off[0] < 0) {
+    throw new DataFormatError(
+      ctx.file,
+      `${where(ctx, 0)}: column "${name}" has negative offset ${off[0]}: corrupt shard`,
+    );
+  }
   for (let r = 0; r < n; r++) {
     if (off[r + 1] < off[r]) {
-      throw new DataFormatError(ctx.file, `${where(ctx, r)}: column "${name}" offsets decrease (${off[r]} > ${off[r + 1]}): corrupt shard`);
+      throw new DataFormatError(
+        ctx.file,
+        `${where(ctx, r)}: column "${name}" offsets decrease (${off[r]} > ${off[r + 1]}): corrupt shard`,
+      );
     }
   }
   if (off[n] > childLen) {
     throw new DataFormatError(
       ctx.file,
-      `${where(ctx, n - 1)}: column "${name}" offsets reach ${off[n]} but only ${childLen} values are present: truncated or corrupt shard`,
+      `${where(ctx, n - 1)}: column "${name}" offsets reach ${
+        off[n]
+      } but only ${childLen} values are present: truncated or corrupt shard`,
     );
   }
 }
@@ -176,19 +192,38 @@ function noNulls(d: arrow.Data, name: string, ctx: BatchContext): void {
   if (d.nullCount > 0) {
     let row = 0;
     for (; row < d.length; row++) if (!d.getValid(row)) break;
-    throw new DataFormatError(ctx.file, `${where(ctx, row)}: column "${name}" has ${d.nullCount} null(s); nulls are not allowed`);
+    throw new DataFormatError(
+      ctx.file,
+      `${where(ctx, row)}: column "${name}" has ${d.nullCount} null(s); nulls are not allowed`,
+    );
   }
   const c = d.children[0];
-  if (c && c.nullCount > 0) throw new DataFormatError(ctx.file, `${where(ctx)}: column "${name}" has null items; nulls are not allowed`);
+  if (c && c.nullCount > 0) {
+    throw new DataFormatError(
+      ctx.file,
+      `${where(ctx)}: column "${name}" has null items; nulls are not allowed`,
+    );
+  }
 }
 
-function idsOf(child: arrow.Data, off: Int32Array, name: string, vocabSize: number, ctx: BatchContext): Int32Array {
+function idsOf(
+  child: arrow.Data,
+  off: Int32Array,
+  name: string,
+  vocabSize: number,
+  ctx: BatchContext,
+): Int32Array {
   const n = off.length - 1;
   const from = off[0], to = off[n];
   const raw = child.values as unknown as Int32Array | BigInt64Array;
   const need = child.offset + to;
   if (raw.length < need) {
-    throw new DataFormatError(ctx.file, `${where(ctx)}: column "${name}" values buffer holds ${raw.length} items, offsets need ${need}: truncated or corrupt shard`);
+    throw new DataFormatError(
+      ctx.file,
+      `${
+        where(ctx)
+      }: column "${name}" values buffer holds ${raw.length} items, offsets need ${need}: truncated or corrupt shard`,
+    );
   }
   let ids: Int32Array;
   let bad = -1;
@@ -216,10 +251,14 @@ function idsOf(child: arrow.Data, off: Int32Array, name: string, vocabSize: numb
   }
   if (bad >= 0) {
     const row = rowOf(off, bad);
-    const value = raw instanceof Int32Array ? String(raw[child.offset + bad]) : String(raw[child.offset + bad]);
+    const value = raw instanceof Int32Array
+      ? String(raw[child.offset + bad])
+      : String(raw[child.offset + bad]);
     throw new DataFormatError(
       ctx.file,
-      `${where(ctx, row)}: ${name}[${bad - off[row]}] = ${value} outside [0, ${vocabSize > 0 ? vocabSize : "2^31"})` +
+      `${where(ctx, row)}: ${name}[${bad - off[row]}] = ${value} outside [0, ${
+        vocabSize > 0 ? vocabSize : "2^31"
+      })` +
         (vocabSize > 0 ? " (the vocabulary size)" : ""),
     );
   }
@@ -232,7 +271,12 @@ function weightsOf(child: arrow.Data, off: Int32Array, name: string, ctx: BatchC
   const raw = child.values as unknown as Float32Array | Float64Array;
   const need = child.offset + to;
   if (raw.length < need) {
-    throw new DataFormatError(ctx.file, `${where(ctx)}: column "${name}" values buffer holds ${raw.length} items, offsets need ${need}: truncated or corrupt shard`);
+    throw new DataFormatError(
+      ctx.file,
+      `${
+        where(ctx)
+      }: column "${name}" values buffer holds ${raw.length} items, offsets need ${need}: truncated or corrupt shard`,
+    );
   }
   let vals: Float32Array;
   if (raw instanceof Float32Array) vals = raw.subarray(child.offset);
@@ -244,7 +288,10 @@ function weightsOf(child: arrow.Data, off: Int32Array, name: string, ctx: BatchC
     const v = vals[i];
     if (v - v !== 0) {
       const row = rowOf(off, i);
-      throw new DataFormatError(ctx.file, `${where(ctx, row)}: ${name}[${i - off[row]}] = ${raw[child.offset + i]}; weights must be finite`);
+      throw new DataFormatError(
+        ctx.file,
+        `${where(ctx, row)}: ${name}[${i - off[row]}] = ${raw[child.offset + i]}; weights must be finite`,
+      );
     }
   }
   return vals;
@@ -279,10 +326,18 @@ export function decodeRecordBatch(rb: arrow.RecordBatch, vocabSize: number, ctx:
   const dTi = rb.data.children[cols.targetIndex];
   const dTv = rb.data.children[cols.targetValue];
   const dIv = cols.inputValue >= 0 ? rb.data.children[cols.inputValue] : null;
-  for (const [d, name] of [[dIn, "input"], [dTi, "target_index"], [dTv, "target_value"], [dIv, "input_value"]] as const) {
+  for (
+    const [d, name] of [[dIn, "input"], [dTi, "target_index"], [dTv, "target_value"], [
+      dIv,
+      "input_value",
+    ]] as const
+  ) {
     if (!d) continue;
     if (d.length !== rows) {
-      throw new DataFormatError(ctx.file, `${where(ctx)}: column "${name}" has ${d.length} rows, the batch ${rows}: corrupt shard`);
+      throw new DataFormatError(
+        ctx.file,
+        `${where(ctx)}: column "${name}" has ${d.length} rows, the batch ${rows}: corrupt shard`,
+      );
     }
     noNulls(d, name, ctx);
   }
@@ -296,7 +351,9 @@ export function decodeRecordBatch(rb: arrow.RecordBatch, vocabSize: number, ctx:
     if (tOff[r + 1] - tOff[r] !== vOff[r + 1] - vOff[r]) {
       throw new DataFormatError(
         ctx.file,
-        `${where(ctx, r)}: target_index has ${tOff[r + 1] - tOff[r]} entries but target_value ${vOff[r + 1] - vOff[r]}`,
+        `${where(ctx, r)}: target_index has ${tOff[r + 1] - tOff[r]} entries but target_value ${
+          vOff[r + 1] - vOff[r]
+        }`,
       );
     }
   }
@@ -310,7 +367,12 @@ export function decodeRecordBatch(rb: arrow.RecordBatch, vocabSize: number, ctx:
     checkOffsets(ivOff, dIv.children[0].length, "input_value", ctx);
     for (let r = 0; r < rows; r++) {
       if (inOff[r + 1] - inOff[r] !== ivOff[r + 1] - ivOff[r]) {
-        throw new DataFormatError(ctx.file, `${where(ctx, r)}: input has ${inOff[r + 1] - inOff[r]} entries but input_value ${ivOff[r + 1] - ivOff[r]}`);
+        throw new DataFormatError(
+          ctx.file,
+          `${where(ctx, r)}: input has ${inOff[r + 1] - inOff[r]} entries but input_value ${
+            ivOff[r + 1] - ivOff[r]
+          }`,
+        );
       }
     }
     inVal = weightsOf(dIv.children[0], ivOff, "input_value", ctx);

@@ -39,7 +39,11 @@ export interface ShardWriter {
  * console.log(columnsToRecordBatch(c).numRows); // 1
  * ```
  */
-export function columnsToRecordBatch(cols: ExampleColumns, copy = false, schema = corpusSchema()): arrow.RecordBatch {
+export function columnsToRecordBatch(
+  cols: ExampleColumns,
+  copy = false,
+  schema = corpusSchema(),
+): arrow.RecordBatch {
   const n = cols.rows;
   const nIn = cols.inOff[n], nT = cols.tOff[n];
   const cp = <T extends Int32Array | Float32Array>(a: T): T => (copy ? a.slice() as T : a);
@@ -102,10 +106,15 @@ export async function openArrowShard(path: string, metadata?: Map<string, string
   return {
     async writeBatch(cols) {
       if (cols.rows === 0) return;
-      const full = arrow.RecordBatchStreamWriter.writeAll([columnsToRecordBatch(cols, false, schema)]).toUint8Array(true);
+      const full = arrow.RecordBatchStreamWriter.writeAll([columnsToRecordBatch(cols, false, schema)])
+        .toUint8Array(true);
       const schemaLen = firstMessageLength(full);
       // full = schema message + record batch message + end-of-stream marker
-      await put(batches === 0 ? full.subarray(0, full.length - EOS.length) : full.subarray(schemaLen, full.length - EOS.length));
+      await put(
+        batches === 0
+          ? full.subarray(0, full.length - EOS.length)
+          : full.subarray(schemaLen, full.length - EOS.length),
+      );
       rows += cols.rows;
       batches++;
     },
@@ -161,10 +170,13 @@ export function openParquetShard(
       return Promise.resolve();
     },
     async close() {
-      const ipc = arrow.RecordBatchStreamWriter.writeAll(held.length ? held : new arrow.Table(schema)).toUint8Array(true);
+      const ipc = arrow.RecordBatchStreamWriter.writeAll(held.length ? held : new arrow.Table(schema))
+        .toUint8Array(true);
       held.length = 0;
       const props = new pq.WriterPropertiesBuilder()
         .setCompression(pq.Compression.ZSTD)
+        // ids of a large vocabulary: dictionary pages cost 3x the write time and double the size here
+        .setDictionaryEnabled(false)
         .setMaxRowGroupSize(Math.max(1, maxRows))
         .build();
       const table = pq.Table.fromIPCStream(ipc);

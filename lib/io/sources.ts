@@ -5,16 +5,16 @@
  * - Arrow IPC stream: read from disk as a stream, one message at a time (memory: one record batch); a
  *   file that stops at a message boundary without the end-of-stream marker is reported as truncated.
  *   Arrow IPC file format (`ARROW1` magic) is read whole (memory: the file).
- * - Parquet: the footer is read first, then one row group at a time through a `Blob` whose `slice`
- *   reads the file (memory: one row group, compressed and decoded).
+ * - Parquet: the footer is read first, then row groups are decoded by a pool of Web Workers
+ *   ({@link ParquetDecoders}, parquet-wasm reading only the byte ranges it needs), up to two row groups
+ *   per worker ahead of the consumer (memory: those row groups, compressed and decoded).
  *
  * @module
  */
 
 import * as arrow from "apache-arrow";
-import * as pq from "parquet-wasm";
 import { DataFormatError } from "../errors.ts";
-import { type BatchContext, decodeRecordBatch, type DecodedBatch } from "./schema.ts";
+import { type BatchContext, type DecodedBatch, decodeRecordBatch } from "./schema.ts";
 
 /** One decoded batch of a shard. */
 export type ShardBatch = { batch: number; rowBase: number; data: DecodedBatch };
@@ -62,12 +62,16 @@ export async function shardKind(path: string): Promise<"arrow" | "parquet"> {
 function corrupt(spec: ShardSpec, unit: string, batch: number, e: unknown): DataFormatError {
   if (e instanceof DataFormatError) return e;
   const msg = e instanceof Error ? e.message : String(e);
-  return new DataFormatError(spec.path, `shard ${spec.shard}, ${unit} ${batch}: truncated or corrupt shard (${msg})`);
+  return new DataFormatError(
+    spec.path,
+    `shard ${spec.shard}, ${unit} ${batch}: truncated or corrupt shard (${msg})`,
+  );
 }
 
 /**
  * Opens a cursor on one shard positioned at `startBatch` (earlier batches are skipped without being
- * checked). `vocabSize` > 0 bounds the ids.
+ * checked). `vocabSize` > 0 bounds the ids. Parquet row groups are decoded by `pool` (or by a private
+ * one-worker pool closed with the cursor).
  *
  * @example
  * ```ts
@@ -77,9 +81,14 @@ function corrupt(spec: ShardSpec, unit: string, batch: number, e: unknown): Data
  * c.close();
  * ```
  */
-export async function openShard(spec: ShardSpec, vocabSize: number, startBatch: number): Promise<ShardCursor> {
+export async function openShard(
+  spec: ShardSpec,
+  vocabSize: number,
+  startBatch: number,
+  pool?: ParquetDecoders,
+): Promise<ShardCursor> {
   return (await shardKind(spec.path)) === "parquet"
-    ? await openParquet(spec, vocabSize, startBatch)
+    ? await openParquet(spec, vocabSize, startBatch, pool)
     : await openArrow(spec, vocabSize, startBatch);
 }
 
@@ -114,7 +123,10 @@ async function openArrow(spec: ShardSpec, vocabSize: number, startBatch: number)
     totalBytes = bytes.length;
     const end = new TextDecoder().decode(bytes.subarray(bytes.length - 6));
     if (end !== "ARROW1") {
-      throw new DataFormatError(spec.path, `shard ${spec.shard}: truncated Arrow IPC file (no closing ARROW1 magic; ${bytes.length} bytes)`);
+      throw new DataFormatError(
+        spec.path,
+        `shard ${spec.shard}: truncated Arrow IPC file (no closing ARROW1 magic; ${bytes.length} bytes)`,
+      );
     }
     try {
       batches = arrow.RecordBatchReader.from(bytes)[Symbol.iterator]();
@@ -149,9 +161,11 @@ async function openArrow(spec: ShardSpec, vocabSize: number, startBatch: number)
   let batch = -1, rowBase = 0, done = false;
   const endCheck = () => {
     if (!isFileFormat) {
-      const eos = tailLen === 8 && tail[0] === 0xff && tail[1] === 0xff && tail[2] === 0xff && tail[3] === 0xff &&
+      const eos = tailLen === 8 && tail[0] === 0xff && tail[1] === 0xff && tail[2] === 0xff &&
+        tail[3] === 0xff &&
         tail[4] === 0 && tail[5] === 0 && tail[6] === 0 && tail[7] === 0;
-      const legacy = tailLen >= 4 && tail[tailLen - 4] === 0 && tail[tailLen - 3] === 0 && tail[tailLen - 2] === 0 && tail[tailLen - 1] === 0;
+      const legacy = tailLen >= 4 && tail[tailLen - 4] === 0 && tail[tailLen - 3] === 0 &&
+        tail[tailLen - 2] === 0 && tail[tailLen - 1] === 0;
       if (!eos && !legacy) {
         throw new DataFormatError(
           spec.path,
@@ -207,85 +221,174 @@ async function openArrow(spec: ShardSpec, vocabSize: number, startBatch: number)
   };
 }
 
-/** A Blob whose `slice()` reads the file (synchronously) at the requested range: lets parquet-wasm read
- * the footer and then one row group at a time instead of the whole file. */
-function fileBlob(file: Deno.FsFile, size: number): Blob {
-  return {
-    size,
-    type: "",
-    slice(start = 0, end = size): Blob {
-      const s = Math.max(0, start < 0 ? size + start : start), e = Math.min(size, end < 0 ? size + end : end);
-      const buf = new Uint8Array(Math.max(0, e - s));
-      file.seekSync(s, Deno.SeekMode.Start);
-      let o = 0;
-      while (o < buf.length) {
-        const n = file.readSync(buf.subarray(o));
-        if (n === null || n === 0) break;
-        o += n;
-      }
-      return new Blob([buf.subarray(0, o)]);
-    },
-  } as unknown as Blob;
+type DecoderSlot = {
+  w: Worker;
+  pending: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
+  dead: boolean;
+};
+
+/**
+ * A small pool of Web Workers decoding Parquet row groups off the main thread (parquet-wasm in each), so
+ * that decoding overlaps with the consumer's work and with each other; row groups are requested ahead
+ * (up to two per worker). One pool serves the shards of a reader one after another; `close()` ends the
+ * workers. A worker that traps on corrupt data is discarded and the error reported for its row group.
+ *
+ * @example
+ * ```ts
+ * import { ParquetDecoders, openShard } from "./sources.ts";
+ * const pool = new ParquetDecoders(2);
+ * const c = await openShard({ path: "data/corpus/part-00000.parquet", shard: 0 }, 0, 0, pool);
+ * console.log((await c.next())?.data.rows);
+ * c.close();
+ * pool.close();
+ * ```
+ */
+export class ParquetDecoders {
+  readonly #size: number;
+  #workers: DecoderSlot[] = [];
+  #next = 0;
+  #id = 0;
+
+  /** @param size workers (default 2) */
+  constructor(size = 2) {
+    this.#size = Math.max(1, size);
+  }
+
+  /** Number of workers. */
+  get size(): number {
+    return this.#size;
+  }
+
+  #worker(i: number): DecoderSlot {
+    let slot = this.#workers[i];
+    if (!slot || slot.dead) {
+      const w = new Worker(new URL("./parquet_worker.ts", import.meta.url), { type: "module" });
+      const s: DecoderSlot = { w, pending: new Map(), dead: false };
+      w.onmessage = (ev: MessageEvent) => {
+        const m = ev.data as { id: number; error?: string };
+        const p = s.pending.get(m.id);
+        if (!p) return;
+        s.pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new Error(m.error));
+        else p.resolve(m);
+      };
+      w.onerror = (ev: ErrorEvent) => {
+        ev.preventDefault();
+        s.dead = true;
+        w.terminate();
+        for (const p of s.pending.values()) p.reject(new Error(`decoder crashed: ${ev.message}`));
+        s.pending.clear();
+      };
+      this.#workers[i] = s;
+      slot = s;
+    }
+    return slot;
+  }
+
+  /** Sends a request to worker i (round robin when i is undefined); resolves with its answer. */
+  call(msg: Record<string, unknown>, i?: number): Promise<Record<string, unknown>> {
+    const k = i ?? (this.#next++ % this.#size);
+    const s = this.#worker(k);
+    const id = ++this.#id;
+    return new Promise((resolve, reject) => {
+      s.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      s.w.postMessage({ ...msg, id });
+    });
+  }
+
+  /** Ends the workers (pending requests are rejected). */
+  close(): void {
+    for (const s of this.#workers) {
+      if (!s) continue;
+      s.w.terminate();
+      for (const p of s.pending.values()) p.reject(new Error("decoder pool closed"));
+      s.pending.clear();
+      s.dead = true;
+    }
+    this.#workers = [];
+  }
 }
 
-async function openParquet(spec: ShardSpec, vocabSize: number, startBatch: number): Promise<ShardCursor> {
+async function openParquet(
+  spec: ShardSpec,
+  vocabSize: number,
+  startBatch: number,
+  pool?: ParquetDecoders,
+): Promise<ShardCursor> {
   const unit = "row group";
-  let file: Deno.FsFile;
+  const own = pool ? null : new ParquetDecoders(1);
+  const decoders = pool ?? own!;
   try {
-    file = await Deno.open(spec.path);
+    await Deno.stat(spec.path);
   } catch (e) {
+    own?.close();
     throw new DataFormatError(spec.path, `shard ${spec.shard}: cannot open: ${(e as Error).message}`);
   }
-  const size = (await file.stat()).size;
-  const blob = fileBlob(file, size);
-  let pf: pq.ParquetFile;
-  const groupRows: number[] = [];
+  let groupRows: number[];
   try {
-    if (size < 12) throw new Error(`${size} bytes is too short for a Parquet file`);
-    const tailBytes = new Uint8Array(await blob.slice(size - 4, size).arrayBuffer());
-    if (new TextDecoder().decode(tailBytes) !== "PAR1") throw new Error("no closing PAR1 magic (truncated file?)");
-    pf = await pq.ParquetFile.fromFile(blob);
-    const md = pf.metadata();
-    for (let g = 0; g < md.numRowGroups(); g++) groupRows.push(md.rowGroup(g).numRows());
+    groupRows = (await decoders.call({ type: "open", path: spec.path }, 0)).groupRows as number[];
   } catch (e) {
-    file.close();
+    own?.close();
     throw corrupt(spec, unit, 0, e);
   }
-  let g = 0, rowBase = 0, done = false;
-  for (; g < startBatch && g < groupRows.length; g++) rowBase += groupRows[g];
+  let g = startBatch, rowBase = 0, done = false;
+  for (let i = 0; i < startBatch && i < groupRows.length; i++) rowBase += groupRows[i];
+  // row groups requested ahead: group → promise of its IPC bytes
+  const ahead = new Map<number, Promise<Record<string, unknown>>>();
+  const depth = 2 * decoders.size;
+  let requested = g;
+  const request = () => {
+    while (requested < groupRows.length && requested < g + depth) {
+      const p = decoders.call({
+        type: "read",
+        path: spec.path,
+        group: requested,
+        rows: groupRows[requested],
+      });
+      p.catch(() => {}); // observed when awaited; avoid an unhandled rejection if never awaited
+      ahead.set(requested, p);
+      requested++;
+    }
+  };
+  const finish = () => {
+    done = true;
+    ahead.clear();
+    own?.close();
+  };
   return {
     async next() {
       if (done) return null;
       if (g >= groupRows.length) {
-        done = true;
+        finish();
         checkRows(spec, groupRows.reduce((s, x) => s + x, 0), unit);
         return null;
       }
+      request();
       const ctx: BatchContext = { file: spec.path, shard: spec.shard, batch: g, rowBase, unit };
       let data: DecodedBatch;
       try {
-        const t = await pf.read({ rowGroups: [g], batchSize: Math.max(1, groupRows[g]) });
-        const at = arrow.tableFromIPC(t.intoIPCStream());
-        if (at.numRows !== groupRows[g]) throw new Error(`row group decoded to ${at.numRows} rows, its metadata says ${groupRows[g]}`);
-        const parts = at.batches.map((rb, i) => decodeRecordBatch(rb, vocabSize, { ...ctx, rowBase: rowBase + rowsBefore(at.batches, i) }));
+        const { ipc } = await ahead.get(g)! as { ipc: Uint8Array };
+        ahead.delete(g);
+        const at = arrow.tableFromIPC(ipc);
+        if (at.numRows !== groupRows[g]) {
+          throw new Error(`row group decoded to ${at.numRows} rows, its metadata says ${groupRows[g]}`);
+        }
+        const parts = at.batches.map((rb, i) =>
+          decodeRecordBatch(rb, vocabSize, { ...ctx, rowBase: rowBase + rowsBefore(at.batches, i) })
+        );
         data = parts.length === 1 ? parts[0] : concatDecoded(parts);
       } catch (e) {
-        done = true;
+        finish();
         throw corrupt(spec, unit, g, e);
       }
       const out = { batch: g, rowBase, data };
       rowBase += groupRows[g];
       g++;
+      request();
       return out;
     },
     close() {
-      done = true;
-      try {
-        pf.free();
-      } catch { /* freed */ }
-      try {
-        file.close();
-      } catch { /* closed */ }
+      finish();
     },
   };
 }

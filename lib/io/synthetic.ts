@@ -44,8 +44,12 @@ export class ZipfCorpus {
   /** @param opts vocabulary size, length, seed, exponent, sentence lengths */
   constructor(opts: SyntheticOptions) {
     const o: Required<SyntheticOptions> = { exponent: 1, sentenceLength: [5, 30], ...opts };
-    if (!(Number.isInteger(o.vocabSize) && o.vocabSize >= 2)) throw new UsageError(`--synthetic-vocab must be an integer >= 2, got ${o.vocabSize}`);
-    if (!(Number.isInteger(o.tokens) && o.tokens >= 0)) throw new UsageError(`--synthetic-tokens must be a non-negative integer, got ${o.tokens}`);
+    if (!(Number.isInteger(o.vocabSize) && o.vocabSize >= 2)) {
+      throw new UsageError(`--synthetic-vocab must be an integer >= 2, got ${o.vocabSize}`);
+    }
+    if (!(Number.isInteger(o.tokens) && o.tokens >= 0)) {
+      throw new UsageError(`--synthetic-tokens must be a non-negative integer, got ${o.tokens}`);
+    }
     if (!(o.exponent > 0)) throw new UsageError(`--zipf must be > 0, got ${o.exponent}`);
     const [lo, hi] = o.sentenceLength;
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 1 && hi >= lo)) {

@@ -62,20 +62,26 @@ export async function resolveTextInputs(input: string | string[]): Promise<TextI
       const names: string[] = [];
       for await (const e of Deno.readDir(dir)) if (e.isFile && BROWN_FILE.test(e.name)) names.push(e.name);
       names.sort();
-      for (const n of names) out.push({ path: `${dir}/${n}`, kind: "brown", bytes: (await Deno.stat(`${dir}/${n}`)).size });
+      for (const n of names) {
+        out.push({ path: `${dir}/${n}`, kind: "brown", bytes: (await Deno.stat(`${dir}/${n}`)).size });
+      }
       continue;
     }
     let st: Deno.FileInfo;
     try {
       st = await Deno.stat(item);
     } catch {
-      throw new UsageError(`--input: "${item}" does not exist (give a text file, a folder, a .gz file or "brown")`);
+      throw new UsageError(
+        `--input: "${item}" does not exist (give a text file, a folder, a .gz file or "brown")`,
+      );
     }
     if (st.isDirectory) {
       const files: string[] = [];
       await walk(item, files);
       files.sort();
-      for (const f of files) out.push({ path: f, kind: f.endsWith(".gz") ? "gzip" : "text", bytes: (await Deno.stat(f)).size });
+      for (const f of files) {
+        out.push({ path: f, kind: f.endsWith(".gz") ? "gzip" : "text", bytes: (await Deno.stat(f)).size });
+      }
     } else {
       out.push({ path: item, kind: item.endsWith(".gz") ? "gzip" : "text", bytes: st.size });
     }
@@ -119,7 +125,9 @@ export async function* readLineChunks(input: TextInput): AsyncGenerator<LineChun
     }),
   );
   const raw = input.kind === "gzip"
-    ? counted.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>)
+    ? counted.pipeThrough(
+      new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+    )
     : counted;
   const decoder = new TextDecoder("utf-8", { fatal: false });
   let rest = "";

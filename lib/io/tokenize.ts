@@ -28,7 +28,7 @@ export type TokenizerOptions = {
 export type Tokenizer = (line: string, onSentence: (tokens: string[], n: number) => void) => void;
 
 const WORD = "[\\p{L}\\p{M}\\p{N}]+(?:['’._\\-][\\p{L}\\p{M}\\p{N}]+)*";
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[^\u0020-\u007e\t\r\n]/; // anything outside printable ASCII
 const SENTENCE_END = new Set([".", "!", "?", "。", "！", "？"]);
 
 /**

@@ -103,7 +103,9 @@ export async function writeVocab(path: string, vocab: Vocabulary): Promise<void>
   for (let i = 0; i < vocab.words.length; i++) {
     const w = vocab.words[i];
     if (/[\t\r\n]/.test(w) || w.length === 0) {
-      throw new UsageError(`vocabulary word ${i} (${JSON.stringify(w)}) is empty or contains a tab or line break`);
+      throw new UsageError(
+        `vocabulary word ${i} (${JSON.stringify(w)}) is empty or contains a tab or line break`,
+      );
     }
     parts.push(`${w}\t${vocab.counts[i]}\n`);
   }
@@ -146,11 +148,19 @@ export async function readVocab(path: string, opts: { expectedSize?: number } = 
       throw new DataFormatError(path, `line ${line}: empty line (expected word<TAB>count)`);
     }
     const tab = s.lastIndexOf("\t");
-    if (tab <= 0) throw new DataFormatError(path, `line ${line}: expected word<TAB>count, got ${JSON.stringify(s.slice(0, 60))}`);
+    if (tab <= 0) {
+      throw new DataFormatError(
+        path,
+        `line ${line}: expected word<TAB>count, got ${JSON.stringify(s.slice(0, 60))}`,
+      );
+    }
     const w = s.slice(0, tab);
     const c = Number(s.slice(tab + 1));
     if (!Number.isInteger(c) || c < 0) {
-      throw new DataFormatError(path, `line ${line}: count ${JSON.stringify(s.slice(tab + 1))} is not a non-negative integer`);
+      throw new DataFormatError(
+        path,
+        `line ${line}: count ${JSON.stringify(s.slice(tab + 1))} is not a non-negative integer`,
+      );
     }
     if (seen.has(w)) throw new DataFormatError(path, `line ${line}: word ${JSON.stringify(w)} appears twice`);
     seen.add(w);

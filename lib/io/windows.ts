@@ -53,7 +53,9 @@ export class WindowEmitter {
     this.#rng = rng;
     const w = opts.window;
     this.#weightByDist = new Float32Array(w + 1);
-    for (let d = 1; d <= w; d++) this.#weightByDist[d] = this.#opts.weights === "uniform" ? 1 : (w - d + 1) / w;
+    for (let d = 1; d <= w; d++) {
+      this.#weightByDist[d] = this.#opts.weights === "uniform" ? 1 : (w - d + 1) / w;
+    }
   }
 
   /** Emits the rows of `ids[0..n)`; returns how many rows were added. */

@@ -6,9 +6,9 @@
  * - {@link topLeftSingular}: σ_max of a d×d matrix and its left singular vector, by power iteration on
  *   M Mᵀ (O(d²) per iteration). Applied to U it gives σ_max(U); applied to U⁻ᵀ it gives 1/σ_min(U) and
  *   the same left singular direction of U (U = L Σ Rᵀ ⇒ U⁻ᵀ = L Σ⁻¹ Rᵀ).
- * - {@link rescaleDirection}: U ← (I + α uuᵀ) U, V ← V (I + β uuᵀ), U⁻ᵀ ← U⁻ᵀ + β u (U⁻¹u)ᵀ with
- *   α = 1/σ − 1, β = −α/(1+α): the singular value σ along u becomes 1, W is unchanged (O(Dd)).
- * - {@link scalePow2}: U ← 2ᵏ U, U⁻ᵀ ← 2⁻ᵏ U⁻ᵀ, V ← 2⁻ᵏ V — exact in floating point (no rounding).
+ * - {@link rebalance}: an exact power-of-two recentring of U and rank-1 rescales U ← (I + α uuᵀ) U,
+ *   V ← V (I + β uuᵀ) (α = 1/σ − 1, β = −α/(1+α)) that bring singular values outside [0.5, 2] to 1 with
+ *   W unchanged, all applied to V in one O(Dd·k) pass.
  * - {@link foldInto}: V ← V U + 𝟙ωᵀ, then U = U⁻ᵀ = I, ω = 0 (O(Dd²), float64 accumulation).
  * - {@link gramOf}: Q = VᵀV and w̄ = Vᵀ𝟙 in float64 by row chunks (O(Dd²)).
  *
@@ -43,31 +43,35 @@ export function reinvert(la: LinAlgBackend, U: Float64Array, Uinvt: Float64Array
 
 /**
  * Largest singular value of the d×d row-major M and its left singular vector (written to `u`, unit
- * length), by power iteration on M Mᵀ from a fixed deterministic start (no hidden state): at most
- * `maxIter` iterations, stopping when σ changes by less than `tol` relatively. `tmp` is d scratch.
+ * length), by power iteration on M Mᵀ (two dgemv per iteration) from a fixed deterministic start (no
+ * hidden state): at most `maxIter` iterations, stopping when σ changes by less than `tol` relatively.
+ * `tmp` is d scratch. The estimate is a lower bound that converges from below.
  *
  * @example
  * ```ts
  * import { topLeftSingular } from "./stabilize.ts";
+ * import { createJsBackend } from "../linalg/js.ts";
  * const u = new Float64Array(2), tmp = new Float64Array(2);
- * const s = topLeftSingular(Float64Array.of(3, 0, 0, 1), 2, u, tmp); // 3, u ≈ [±1, 0]
+ * const s = topLeftSingular(createJsBackend(), Float64Array.of(3, 0, 0, 1), 2, u, tmp); // 3, u ≈ [±1, 0]
  * ```
  *
+ * @param la backend (dgemv)
  * @param M the matrix
  * @param d dimension
  * @param u output: left singular vector
  * @param tmp scratch of length d
- * @param maxIter iteration cap (default 200)
- * @param tol relative tolerance on σ (default 1e-9)
+ * @param maxIter iteration cap (default 100)
+ * @param tol relative tolerance on σ (default 1e-7)
  * @returns σ_max(M)
  */
 export function topLeftSingular(
+  la: LinAlgBackend,
   M: Float64Array,
   d: number,
   u: Float64Array,
   tmp: Float64Array,
-  maxIter = 200,
-  tol = 1e-9,
+  maxIter = 100,
+  tol = 1e-7,
 ): number {
   let n = 0;
   for (let k = 0; k < d; k++) {
@@ -78,165 +82,191 @@ export function topLeftSingular(
   for (let k = 0; k < d; k++) u[k] *= inv;
   let sigma = 0;
   for (let it = 0; it < maxIter; it++) {
-    // tmp = Mᵀ u
-    tmp.fill(0, 0, d);
-    for (let r = 0; r < d; r++) {
-      const ur = u[r], row = r * d;
-      if (ur === 0) continue;
-      for (let c = 0; c < d; c++) tmp[c] += M[row + c] * ur;
-    }
+    la.dgemv(true, d, d, 1, M, d, u, 0, tmp); // tmp = Mᵀ u
     let s2 = 0;
     for (let c = 0; c < d; c++) s2 += tmp[c] * tmp[c];
-    const next = Math.sqrt(s2);
-    // u = M tmp, normalised
+    const next = Math.sqrt(s2); // ‖Mᵀu‖ for the unit u
+    la.dgemv(false, d, d, 1, M, d, tmp, 0, u); // u = M Mᵀ u
     n = 0;
-    for (let r = 0; r < d; r++) {
-      let acc = 0;
-      const row = r * d;
-      for (let c = 0; c < d; c++) acc += M[row + c] * tmp[c];
-      u[r] = acc;
-      n += acc * acc;
-    }
-    if (n === 0) return 0;
+    for (let k = 0; k < d; k++) n += u[k] * u[k];
+    if (!(n > 0)) return 0;
     inv = 1 / Math.sqrt(n);
     for (let k = 0; k < d; k++) u[k] *= inv;
     const done = Math.abs(next - sigma) <= tol * next;
     sigma = next;
     if (done) break;
   }
-  // σ from the final vector: ‖Mᵀu‖
-  let s2 = 0;
-  for (let c = 0; c < d; c++) {
-    let acc = 0;
-    for (let r = 0; r < d; r++) acc += M[r * d + c] * u[r];
-    s2 += acc * acc;
-  }
-  return Math.max(sigma, Math.sqrt(s2));
+  return sigma;
 }
 
 /**
- * Scratch for {@link rescaleDirection}: t (D float32, grows), u32 (d float32), w (d float64).
+ * Scratch of {@link rebalance} for a d-dimensional layer and at most `maxRank` rank-1 rescales.
  *
  * @example
  * ```ts
- * import { RescaleScratch } from "./stabilize.ts";
- * const s = new RescaleScratch(8);
+ * import { RebalanceScratch } from "./stabilize.ts";
+ * const s = new RebalanceScratch(64, 8);
  * ```
  */
-export class RescaleScratch {
-  /** V·u, D float32. */
+export class RebalanceScratch {
+  /** Most rank-1 rescales per call. */
+  readonly maxRank: number;
+  /** Working copies of U and U⁻ᵀ (d×d). */
+  Uw: Float64Array;
+  /** U⁻ᵀ working copy. */
+  Uwt: Float64Array;
+  /** P (d×d) and a d×d temporary. */
+  P: Float64Array;
+  /** d×d temporary. */
+  T: Float64Array;
+  /** Directions, d×maxRank (column i = u_i). */
+  Uk: Float64Array;
+  /** Coefficients, maxRank×d: Π_i (I + β_i u_i u_iᵀ) = I + Uk Bk. */
+  Bk: Float64Array;
+  /** float32 copies of Uk and Bk (what V is multiplied by). */
+  Uk32: Float32Array;
+  /** float32 Bk. */
+  Bk32: Float32Array;
+  /** V·Uk, D×maxRank float32 (grows with D). */
   t: Float32Array = new Float32Array(0);
-  /** u rounded to float32. */
-  u32: Float32Array;
-  /** a d float64 vector. */
+  /** d-vectors. */
+  u: Float64Array;
+  /** d-vector. */
   w: Float64Array;
-  /** @param d dimension */
-  constructor(d: number) {
-    this.u32 = new Float32Array(d);
+  /** d-vector. */
+  tmp: Float64Array;
+  /**
+   * @param d dimension
+   * @param maxRank most rank-1 rescales per call
+   */
+  constructor(d: number, maxRank: number) {
+    this.maxRank = maxRank;
+    this.Uw = new Float64Array(d * d);
+    this.Uwt = new Float64Array(d * d);
+    this.P = new Float64Array(d * d);
+    this.T = new Float64Array(d * d);
+    this.Uk = new Float64Array(d * maxRank);
+    this.Bk = new Float64Array(maxRank * d);
+    this.Uk32 = new Float32Array(d * maxRank);
+    this.Bk32 = new Float32Array(maxRank * d);
+    this.u = new Float64Array(d);
     this.w = new Float64Array(d);
+    this.tmp = new Float64Array(d);
   }
 }
 
 /**
- * Brings the singular value σ of U along its left singular vector u to 1 without changing W = VU:
- * U ← (I + α ûûᵀ/n) U, U⁻ᵀ ← U⁻ᵀ + (β/n) û (U⁻¹û)ᵀ, V ← V (I + (β/n) ûûᵀ), with û = u rounded to float32
- * (so V, U and U⁻ᵀ see the same direction), n = ‖û‖², α = 1/σ − 1, β = −α/(1+α). O(Dd + d²).
+ * Rebalances W = V U between V and U without changing W (ALGORITHM.md §5, batched): U is recentred by
+ * the exact power of two c = 2^e nearest to 1/√(σ_max σ_min), then each singular value of cU still
+ * outside [0.5, 2] is brought to 1 along its left singular vector u (α = 1/σ − 1, β = −α/(1+α)), at most
+ * `maxRank` of them. The corrections are planned on d×d copies, then applied to V in ONE pass:
+ *
+ *   V ← V P,  P = c⁻¹ Π_i (I + β_i u_i u_iᵀ) = c⁻¹ (I + Uk Bk)   (two gemm: D×d×k and D×k×d)
+ *   U ← P⁻¹ U (P from the float32 Uk, Bk that V saw, so VU is preserved to V's rounding), U⁻ᵀ re-inverted.
+ *
+ * O(Dd·k + d³). `Uinvt` must be exact on entry. Returns the number of rank-1 rescales and e.
  *
  * @example
  * ```ts
- * import { rescaleDirection, RescaleScratch } from "./stabilize.ts";
+ * import { rebalance, RebalanceScratch } from "./stabilize.ts";
  * import { createJsBackend } from "../linalg/js.ts";
- * const V = Float32Array.of(1, 0, 0, 1), U = Float64Array.of(4, 0, 0, 1), Uinvt = Float64Array.of(0.25, 0, 0, 1);
- * rescaleDirection(createJsBackend(), V, 2, 2, U, Uinvt, Float64Array.of(1, 0), 4, new RescaleScratch(2));
- * // U = I, V = diag(4, 1)
+ * const V = Float32Array.of(1, 0, 0, 1), U = Float64Array.of(8, 0, 0, 1), Uinvt = Float64Array.of(0.125, 0, 0, 1);
+ * rebalance(createJsBackend(), V, 2, 2, U, Uinvt, 8, 1, new RebalanceScratch(2, 4)); // U ≈ I·√8-ish, W kept
  * ```
  *
- * @param la backend (sgemv)
- * @param V D×d float32, updated in place
- * @param D rows of V
+ * @param la backend
+ * @param V D×d float32, updated
+ * @param D rows
  * @param d dimension
  * @param U d×d, updated
- * @param Uinvt d×d, updated
- * @param u unit left singular vector of U
- * @param sigma its singular value
+ * @param Uinvt d×d, exact inverse-transpose of U; recomputed
+ * @param smax σ_max(U)
+ * @param smin σ_min(U)
  * @param s scratch
+ * @returns the number of rank-1 rescales and the power-of-two exponent e
  */
-export function rescaleDirection(
+export function rebalance(
   la: LinAlgBackend,
   V: Float32Array,
   D: number,
   d: number,
   U: Float64Array,
   Uinvt: Float64Array,
-  u: Float64Array,
-  sigma: number,
-  s: RescaleScratch,
-): void {
-  const { u32, w } = s;
-  let n = 0;
-  for (let k = 0; k < d; k++) {
-    u32[k] = u[k];
-    n += u32[k] * u32[k];
-  }
-  const alpha = 1 / sigma - 1;
-  const beta = -alpha / (1 + alpha);
-  const a = alpha / n, b = beta / n;
-  // U ← U + a û (ûᵀU)
-  w.fill(0, 0, d);
-  for (let r = 0; r < d; r++) {
-    const ur = u32[r], row = r * d;
-    for (let c = 0; c < d; c++) w[c] += ur * U[row + c];
-  }
-  for (let r = 0; r < d; r++) {
-    const f = a * u32[r], row = r * d;
-    for (let c = 0; c < d; c++) U[row + c] += f * w[c];
-  }
-  // U⁻ᵀ ← U⁻ᵀ + b û (U⁻¹û)ᵀ, (U⁻¹û)_c = Σ_r U⁻ᵀ[r][c] û_r
-  w.fill(0, 0, d);
-  for (let r = 0; r < d; r++) {
-    const ur = u32[r], row = r * d;
-    for (let c = 0; c < d; c++) w[c] += ur * Uinvt[row + c];
-  }
-  for (let r = 0; r < d; r++) {
-    const f = b * u32[r], row = r * d;
-    for (let c = 0; c < d; c++) Uinvt[row + c] += f * w[c];
-  }
-  // V ← V + b (V û) ûᵀ
-  if (s.t.length < D) s.t = new Float32Array(Math.max(D, Math.ceil(s.t.length * 1.5)));
-  const t = s.t;
-  la.sgemv(false, D, d, 1, V, d, u32, 0, t);
-  for (let j = 0; j < D; j++) {
-    const f = b * t[j], row = j * d;
-    if (f === 0) continue;
-    for (let c = 0; c < d; c++) V[row + c] += f * u32[c];
-  }
-}
-
-/**
- * U ← 2ᵏ U, U⁻ᵀ ← 2⁻ᵏ U⁻ᵀ, V ← 2⁻ᵏ V: exact (powers of two), W unchanged. O(Dd).
- *
- * @example
- * ```ts
- * import { scalePow2 } from "./stabilize.ts";
- * const V = Float32Array.of(4), U = Float64Array.of(0.25), Uinvt = Float64Array.of(4);
- * scalePow2(V, 1, 1, U, Uinvt, 2); // U = 1, V = 1
- * ```
- *
- * @param V D×d
- * @param D rows
- * @param d dimension
- * @param U d×d
- * @param Uinvt d×d
- * @param k the exponent
- */
-export function scalePow2(V: Float32Array, D: number, d: number, U: Float64Array, Uinvt: Float64Array, k: number) {
-  const up = 2 ** k, down = 2 ** -k;
+  smax: number,
+  smin: number,
+  s: RebalanceScratch,
+): { rank: number; shift: number } {
+  const { Uw, Uwt, Uk, Bk, Uk32, Bk32, P, T, u, w, tmp } = s;
+  const L = s.maxRank;
+  let e = Math.round(-Math.log2(smax * smin) / 2);
+  if (!Number.isFinite(e)) e = 0;
+  const c = 2 ** e, ci = 2 ** -e;
   for (let j = 0; j < d * d; j++) {
-    U[j] *= up;
-    Uinvt[j] *= down;
+    Uw[j] = U[j] * c;
+    Uwt[j] = Uinvt[j] * ci;
   }
-  const vd = Math.fround(down);
-  for (let j = 0, n = D * d; j < n; j++) V[j] *= vd;
+  let k = 0;
+  while (k < L) {
+    const sa = topLeftSingular(la, Uw, d, u, tmp);
+    const sb = 1 / topLeftSingular(la, Uwt, d, w, tmp);
+    if (sa <= 2 && sb >= 0.5) break;
+    let sigma = sa;
+    if (Math.abs(Math.log(sb)) > Math.abs(Math.log(sa))) {
+      sigma = sb;
+      u.set(w);
+    }
+    const alpha = 1 / sigma - 1, beta = -alpha / (1 + alpha);
+    // (U⁻¹u)_c = Σ_r Uwt[r][c] u_r, from the old Uw; and uᵀUw
+    la.dgemv(true, d, d, 1, Uwt, d, u, 0, w);
+    la.dgemv(true, d, d, 1, Uw, d, u, 0, tmp);
+    for (let r = 0; r < d; r++) {
+      const fa = alpha * u[r], fb = beta * u[r], row = r * d;
+      for (let cc = 0; cc < d; cc++) {
+        Uw[row + cc] += fa * tmp[cc];
+        Uwt[row + cc] += fb * w[cc];
+      }
+    }
+    // (I + Uk Bk)(I + β u uᵀ) = I + Uk (Bk + β (Bk u) uᵀ) + β u uᵀ
+    for (let i = 0; i < k; i++) {
+      let bu = 0;
+      for (let cc = 0; cc < d; cc++) bu += Bk[i * d + cc] * u[cc];
+      const f = beta * bu;
+      for (let cc = 0; cc < d; cc++) Bk[i * d + cc] += f * u[cc];
+    }
+    for (let cc = 0; cc < d; cc++) {
+      Bk[k * d + cc] = beta * u[cc];
+      Uk[cc * L + k] = u[cc];
+    }
+    k++;
+  }
+  if (k === 0 && e === 0) return { rank: 0, shift: 0 };
+  // V ← c⁻¹ (V + (V Uk) Bk), with the float32 Uk, Bk
+  const vs = Math.fround(ci);
+  if (k > 0) {
+    for (let j = 0; j < d * L; j++) Uk32[j] = Uk[j];
+    for (let j = 0; j < L * d; j++) Bk32[j] = Bk[j];
+    if (s.t.length < D * L) s.t = new Float32Array(Math.max(D * L, Math.ceil(s.t.length * 1.5)));
+    la.sgemm(false, false, D, k, d, 1, V, d, Uk32, L, 0, s.t, L);
+    la.sgemm(false, false, D, d, k, vs, s.t, L, Bk32, d, vs, V, d);
+  } else {
+    for (let j = 0, n = D * d; j < n; j++) V[j] *= vs;
+  }
+  // P = c⁻¹ (I + Uk32 Bk32) in float64; U ← P⁻¹ U; U⁻ᵀ ← inv(U)ᵀ
+  P.fill(0);
+  for (let r = 0; r < d; r++) {
+    P[r * d + r] = 1;
+    for (let i = 0; i < k; i++) {
+      const a = Uk32[r * L + i];
+      if (a === 0) continue;
+      for (let cc = 0; cc < d; cc++) P[r * d + cc] += a * Bk32[i * d + cc];
+    }
+  }
+  for (let j = 0; j < d * d; j++) P[j] *= ci;
+  la.dinvert(P, d);
+  la.dgemm(false, false, d, d, d, 1, P, d, U, d, 0, T, d);
+  U.set(T);
+  reinvert(la, U, Uinvt, d);
+  return { rank: k, shift: e };
 }
 
 /**

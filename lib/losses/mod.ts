@@ -22,6 +22,7 @@ import { TaylorLoss } from "./taylor.ts";
 import { ZLoss } from "./zloss.ts";
 
 export type { LossScalars, SphericalFamilyLoss } from "./loss.ts";
+export type { LossName, LossOptions } from "../types.ts";
 export { LOSS_DEFAULTS, resolveLossOptions } from "./options.ts";
 export { SquaredLoss } from "./squared.ts";
 export { SphericalLoss } from "./spherical.ts";

@@ -30,7 +30,10 @@ export class SphericalLoss implements SphericalFamilyLoss {
   readonly usesSum = false;
   readonly #eps: number;
 
-  /** @param options `epsilon` > 0 (RangeError otherwise) */
+  /**
+   * Creates the loss.
+   * @param options `epsilon` > 0 (RangeError otherwise); defaults in LOSS_DEFAULTS
+   */
   constructor(options: LossOptions = {}) {
     this.options = resolveLossOptions(options);
     this.#eps = this.options.epsilon;

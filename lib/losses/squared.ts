@@ -28,7 +28,10 @@ export class SquaredLoss implements SphericalFamilyLoss {
   /** Squared error does not depend on s. */
   readonly usesSum = false;
 
-  /** @param options ignored apart from validation */
+  /**
+   * Creates the loss; it has no hyperparameter of its own, but `options` is still validated.
+   * @param options loss options (see {@link LossOptions})
+   */
   constructor(options: LossOptions = {}) {
     this.options = resolveLossOptions(options);
   }

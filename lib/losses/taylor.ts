@@ -36,7 +36,10 @@ export class TaylorLoss implements SphericalFamilyLoss {
   /** Taylor softmax depends on s = Σ_j o_j. */
   readonly usesSum = true;
 
-  /** @param options ignored apart from validation */
+  /**
+   * Creates the loss; it has no hyperparameter of its own, but `options` is still validated.
+   * @param options loss options (see {@link LossOptions})
+   */
   constructor(options: LossOptions = {}) {
     this.options = resolveLossOptions(options);
   }

@@ -63,7 +63,10 @@ export class ZLoss implements SphericalFamilyLoss {
   readonly #a: number;
   readonly #b: number;
 
-  /** @param options `a` > 0 and finite `b` (RangeError otherwise) */
+  /**
+   * Creates the loss.
+   * @param options `a` > 0 and finite `b` (RangeError otherwise); defaults in LOSS_DEFAULTS
+   */
   constructor(options: LossOptions = {}) {
     this.options = resolveLossOptions(options);
     this.#a = this.options.a;

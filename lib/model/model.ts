@@ -59,6 +59,8 @@ export type ModelSpec = {
   activation: Activation;
   /** Embedding bag combination. */
   bag: BagMode;
+  /** The constant appended to the last hidden vector (default 1). */
+  bias?: number;
 };
 
 /**
@@ -198,7 +200,8 @@ export class Model {
         this.layers[l].forward(this.#acts[l], m, last ? H : this.#acts[l + 1], undefined, last ? d : undefined);
       }
     }
-    for (let i = 0; i < m; i++) H[i * d + d - 1] = 1;
+    const c = this.spec.bias ?? 1;
+    for (let i = 0; i < m; i++) H[i * d + d - 1] = c;
     for (let k = 0; k < H.length; k++) if (!Number.isFinite(H[k])) return null;
     return H;
   }
@@ -222,16 +225,17 @@ export class Model {
   }
 
   /**
-   * One SGD step on the batch; returns the summed loss, or NaN (and updates nothing) when the forward pass
-   * or the head's gradient is not finite.
+   * One SGD step on the batch, learning rate `lr` for the head and `lrIn` (default lr) for the hidden
+   * layers and the embeddings; returns the summed loss, or NaN (and updates nothing below the head) when
+   * the forward pass or the head's gradient is not finite.
    */
-  async step(X: SparseBatch, Y: SparseBatch, lr: number): Promise<number> {
+  async step(X: SparseBatch, Y: SparseBatch, lr: number, lrIn = lr): Promise<number> {
     const H = this.forward(X);
     if (!H) return NaN;
     const { loss, gradH } = await this.head.step(H, Y, lr);
     if (!Number.isFinite(loss)) return NaN;
     for (let k = 0; k < gradH.length; k++) if (!Number.isFinite(gradH[k])) return NaN;
-    this.backward(X, gradH, lr);
+    this.backward(X, gradH, lrIn);
     return loss;
   }
 

@@ -55,6 +55,8 @@ const FLAGS: Record<string, FlagSpec> = {
   batch: { key: "batch", type: "string", help: "examples per minibatch" },
   lr: { key: "lr", type: "string", help: "initial learning rate" },
   "lr-min": { key: "lrMin", type: "string", help: "final learning rate of the linear schedule" },
+  "lr-input-scale": { key: "lrInputScale", type: "string", help: "learning rate of the input embeddings and hidden layers, × --lr" },
+  "bias-feature": { key: "biasFeature", type: "string", help: "constant appended to the last hidden vector (the output bias input)" },
   schedule: { key: "schedule", type: "string", help: "learning-rate schedule: constant | linear" },
   "min-count": { key: "minCount", type: "string", help: "drop words seen fewer times (text input)" },
   window: { key: "window", type: "string", help: "context window radius (text input)" },

@@ -44,6 +44,10 @@ export type TrainConfig = {
   lr: number;
   /** Final learning rate of the linear schedule. */
   lrMin: number;
+  /** The input embeddings' and hidden layers' learning rate, as a multiple of the output layer's. */
+  lrInputScale: number;
+  /** The constant feature appended to the last hidden vector (the output layer's bias input). */
+  biasFeature: number;
   /** constant: lr throughout; linear: lr → lrMin over the run. */
   schedule: "constant" | "linear";
   /** Corpus preparation: words seen fewer times are dropped. */
@@ -88,8 +92,10 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   backend: "auto",
   epochs: 5,
   batch: 32,
-  lr: 0.05,
-  lrMin: 0.0001,
+  lr: 0.002,
+  lrMin: 0.00001,
+  lrInputScale: 100,
+  biasFeature: 1,
   schedule: "linear",
   minCount: 5,
   window: 5,
@@ -117,6 +123,8 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   batch: "--batch",
   lr: "--lr",
   lrMin: "--lr-min",
+  lrInputScale: "--lr-input-scale",
+  biasFeature: "--bias-feature",
   schedule: "--schedule",
   minCount: "--min-count",
   window: "--window",
@@ -146,6 +154,8 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   batch: { int: true, min: 1, max: 1 << 20 },
   lr: { min: 0, minExclusive: true },
   lrMin: { min: 0 },
+  lrInputScale: { min: 0 },
+  biasFeature: { min: 0 },
   minCount: { int: true, min: 1 },
   window: { int: true, min: 1, max: 1000 },
   sample: { min: 0, max: 1 },
@@ -258,6 +268,7 @@ export const IDENTITY_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
   "bag",
   "loss",
   "output",
+  "biasFeature",
   "batch",
   "minCount",
   "window",

@@ -164,7 +164,14 @@ function initOutputRows(n: number, d: number, rng: Rng): Float32Array {
 }
 
 function specOf(config: TrainConfig, vocab: number): ModelSpec {
-  return { vocab, dim: config.dim, hidden: [...config.hidden], activation: config.activation, bag: config.bag };
+  return {
+    vocab,
+    dim: config.dim,
+    hidden: [...config.hidden],
+    activation: config.activation,
+    bag: config.bag,
+    bias: config.biasFeature,
+  };
 }
 
 /**
@@ -323,7 +330,7 @@ export class Trainer {
       );
     }
     const soft: string[] = [];
-    for (const k of ["lr", "lrMin", "schedule", "epochs"] as const) {
+    for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs"] as const) {
       if (this.config[k] !== config[k]) soft.push(`${k}: ${this.config[k]} → ${config[k]}`);
     }
     return soft;
@@ -333,7 +340,7 @@ export class Trainer {
   adopt(config: TrainConfig): void {
     this.checkCompatible(config);
     const c = this.config as Record<string, unknown>;
-    for (const k of ["lr", "lrMin", "schedule", "epochs", "checkpointEvery", "keepCheckpoints", "out"] as const) {
+    for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs", "checkpointEvery", "keepCheckpoints", "out"] as const) {
       c[k] = config[k];
     }
     if (this.#run) this.#run.epochs = config.epochs;
@@ -426,7 +433,7 @@ export class Trainer {
       if (m > 0) {
         let loss: number;
         try {
-          loss = await this.model.step(inputs, targets, lr);
+          loss = await this.model.step(inputs, targets, lr, lr * c.lrInputScale);
         } catch (e) {
           if (e instanceof SingularUpdateError) throw this.#divergence(lr, e.message.replace(/\.\s*$/, ""));
           throw e;

@@ -52,7 +52,8 @@ export type WebGpuContext = {
   isFallback: boolean;
 };
 
-const FIX = "install the Vulkan loader and a driver (Debian: apt-get install libvulkan1 mesa-vulkan-drivers " +
+const FIX =
+  "install the Vulkan loader and a driver (Debian: apt-get install libvulkan1 mesa-vulkan-drivers " +
   "for the software adapter llvmpipe; on an NVIDIA machine point the loader at NVIDIA's ICD with " +
   "VK_DRIVER_FILES=/usr/share/vulkan/icd.d/nvidia_icd.json or wherever nvidia_icd.json lives); " +
   "Deno needs no flag for WebGPU";
@@ -109,7 +110,9 @@ export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promi
   const info: any = (adapter as any).info ?? {};
   const vendor = String(info.vendor ?? "");
   const description = String(info.description || info.device || "unknown adapter");
-  const isFallback = Boolean(info.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+  const isFallback = Boolean(
+    info.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+  );
   log(
     `webgpu: adapter "${description}" (vendor ${vendor || "?"}${isFallback ? ", software/fallback" : ""}); ` +
       `maxStorageBufferBindingSize ${device.limits.maxStorageBufferBindingSize} B, ` +

@@ -15,8 +15,15 @@
  */
 
 import { SingularUpdateError, UsageError } from "../errors.ts";
+import { GUARD_MARGIN } from "../layers/guard.ts";
 import { selectTopK } from "../layers/topk.ts";
-import { validateBatch, validateDims, validateEta, validateMatrix, validateVector } from "../layers/validate.ts";
+import {
+  validateBatch,
+  validateDims,
+  validateEta,
+  validateMatrix,
+  validateVector,
+} from "../layers/validate.ts";
 import { createLoss, type SphericalFamilyLoss } from "../losses/mod.ts";
 import type {
   CreateOutputLayerOptions,
@@ -34,7 +41,7 @@ import { packStep, STEP_BYTES } from "./kernels/common.ts";
 import { COPY_WGSL } from "./kernels/copy.ts";
 import { REDUCE_PARTS_WGSL } from "./kernels/dense.ts";
 import { GATHER_A_WGSL, GATHER_O_WGSL } from "./kernels/gather.ts";
-import { type GemmParams, gemmGrid, gemmWgsl, packGemm } from "./kernels/gemm.ts";
+import { gemmGrid, type GemmParams, gemmWgsl, packGemm } from "./kernels/gemm.ts";
 import { inverseBlock, inverseWgsl } from "./kernels/inverse.ts";
 import { LOSS_REDUCE_WGSL, lossWgsl } from "./kernels/loss.ts";
 import { RANK1_WGSL } from "./kernels/rank1.ts";
@@ -241,7 +248,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
 
   async #loadState(s: OutputLayerState): Promise<void> {
     const d = this.d;
-    if (s.kind !== "factored") throw new UsageError(`state.kind is "${s.kind}"; the webgpu factored layer needs "factored"`);
+    if (s.kind !== "factored") {
+      throw new UsageError(`state.kind is "${s.kind}"; the webgpu factored layer needs "factored"`);
+    }
     if (s.D !== this.#D || s.d !== d) {
       throw new UsageError(`state is D=${s.D}, d=${s.d} but the options say D=${this.#D}, d=${d}`);
     }
@@ -274,10 +283,30 @@ export class WebGpuFactoredLayer implements OutputLayer {
     for (const buf of Object.values(this.#b)) r.release(buf);
     const f = 4;
     const sizes: Record<string, number> = {
-      H: M * d, Hhat: M * d, QH: M * d, A: M * d, T: M * d, G: M * d, X: M * d, P: M * d,
-      HF: 2 * M * d, FH: 2 * M * d, stats: 4 * M, exOut: 4 * M, o: N, dy: N, entY: N,
-      bi: (M + 1) + 4 * N + 1 + 4 * this.#nb + 16, TH: M * M, QHH: M * M, M: M * M,
-      Lr: mb * d, Rr: mb * d, Cb: mb * mb, Ci: mb * mb, Z: mb * d,
+      H: M * d,
+      Hhat: M * d,
+      QH: M * d,
+      A: M * d,
+      T: M * d,
+      G: M * d,
+      X: M * d,
+      P: M * d,
+      HF: 2 * M * d,
+      FH: 2 * M * d,
+      stats: 4 * M,
+      exOut: 4 * M,
+      o: N,
+      dy: N,
+      entY: N,
+      bi: (M + 1) + 4 * N + 1 + 4 * this.#nb + 16,
+      TH: M * M,
+      QHH: M * M,
+      M: M * M,
+      Lr: mb * d,
+      Rr: mb * d,
+      Cb: mb * mb,
+      Ci: mb * mb,
+      Z: mb * d,
     };
     this.#b = {};
     for (const [k, v] of Object.entries(sizes)) this.#b[k] = r.storage(k, v * f);
@@ -287,7 +316,15 @@ export class WebGpuFactoredLayer implements OutputLayer {
 
   // --- dispatch helpers ---
 
-  #gemm(key: string, tA: boolean, tB: boolean, A: GPUBuffer, B: GPUBuffer, C: GPUBuffer, p: GemmParams): void {
+  #gemm(
+    key: string,
+    tA: boolean,
+    tB: boolean,
+    A: GPUBuffer,
+    B: GPUBuffer,
+    C: GPUBuffer,
+    p: GemmParams,
+  ): void {
     const r = this.#r;
     const pipe = r.pipeline(`gemm${tA ? "T" : "N"}${tB ? "T" : "N"}`, () => gemmWgsl(tA, tB));
     const u = r.uniform(`g:${key}`, packGemm(p));
@@ -296,7 +333,15 @@ export class WebGpuFactoredLayer implements OutputLayer {
     r.dispatch(pipe, g, x, y, z);
   }
 
-  #copy(key: string, src: GPUBuffer, offS: number, dst: GPUBuffer, offD: number, n: number, guard: number): void {
+  #copy(
+    key: string,
+    src: GPUBuffer,
+    offS: number,
+    dst: GPUBuffer,
+    offD: number,
+    n: number,
+    guard: number,
+  ): void {
     const r = this.#r;
     const pipe = r.pipeline("copy", () => COPY_WGSL);
     const groups = Math.ceil(n / 256);
@@ -392,24 +437,70 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#gemm("TH", false, true, b.T, b.H, b.TH, { M: m, N: m, K: d, lda: d, ldb: d, ldc: m });
     this.#gemm("QHH", false, true, b.QH, b.H, b.QHH, { M: m, N: m, K: d, lda: d, ldb: d, ldc: m });
     const bm = r.pipeline("buildM", () => BUILD_M_WGSL);
-    r.dispatch(bm, r.group("buildM", bm, [b.bi, b.dy, b.exOut, b.stats, b.TH, b.QHH, b.M, st]), Math.ceil(m / 16), Math.ceil(m / 16));
+    r.dispatch(
+      bm,
+      r.group("buildM", bm, [b.bi, b.dy, b.exOut, b.stats, b.TH, b.QHH, b.M, st]),
+      Math.ceil(m / 16),
+      Math.ceil(m / 16),
+    );
     // U⁻ᵀ by blocked Woodbury into Bwork
     this.#copy("B0", this.#Uinvt, 0, this.#Bwork, 0, d * d, 0);
     const inv = r.pipeline(`inverse${mb}`, () => inverseWgsl(mb));
     for (let k = 0, r0 = 0; r0 < m; k++, r0 += mb) {
       const nk = Math.min(mb, m - r0);
-      this.#gemm(`L${k}`, false, true, b.X, this.#Bwork, b.Lr, { M: nk, N: d, K: d, lda: d, ldb: d, ldc: d, offA: r0 * d });
-      this.#gemm(`R${k}`, false, false, b.Hhat, this.#Bwork, b.Rr, { M: nk, N: d, K: d, lda: d, ldb: d, ldc: d, offA: r0 * d });
+      this.#gemm(`L${k}`, false, true, b.X, this.#Bwork, b.Lr, {
+        M: nk,
+        N: d,
+        K: d,
+        lda: d,
+        ldb: d,
+        ldc: d,
+        offA: r0 * d,
+      });
+      this.#gemm(`R${k}`, false, false, b.Hhat, this.#Bwork, b.Rr, {
+        M: nk,
+        N: d,
+        K: d,
+        lda: d,
+        ldb: d,
+        ldc: d,
+        offA: r0 * d,
+      });
       this.#gemm(`C${k}`, false, true, b.Rr, b.X, b.Cb, {
-        M: nk, N: nk, K: d, lda: d, ldb: d, ldc: nk, offB: r0 * d, alpha: -1,
+        M: nk,
+        N: nk,
+        K: d,
+        lda: d,
+        ldb: d,
+        ldc: nk,
+        offB: r0 * d,
+        alpha: -1,
       });
       const iu = r.uniform(`inv${k}`, new Uint32Array([nk, 0, 0, 0]).buffer);
       r.dispatch(inv, r.group(`inv${k}`, inv, [b.Cb, b.Ci, this.#flag, iu, st]), 1);
       this.#gemm(`Z${k}`, false, false, b.Ci, b.Rr, b.Z, { M: nk, N: d, K: nk, lda: nk, ldb: d, ldc: d });
-      this.#gemm(`BW${k}`, true, false, b.Lr, b.Z, this.#Bwork, { M: d, N: d, K: nk, lda: d, ldb: d, ldc: d, beta: 1 });
+      this.#gemm(`BW${k}`, true, false, b.Lr, b.Z, this.#Bwork, {
+        M: d,
+        N: d,
+        K: nk,
+        lda: d,
+        ldb: d,
+        ldc: d,
+        beta: 1,
+      });
     }
     // U ← U − Ĥᵀ X (= U − 2η Ĥ G Hᵀ in column form)
-    this.#gemm("U", true, false, b.Hhat, b.X, this.#U, { M: d, N: d, K: m, lda: d, ldb: d, ldc: d, alpha: -1, beta: 1, guard: 1 });
+    this.#gemm("U", true, false, b.Hhat, b.X, this.#U, {
+      M: d,
+      N: d,
+      K: m,
+      lda: d,
+      ldb: d,
+      ldc: d,
+      alpha: -1,
+      beta: 1,
+      guard: 1,
+    });
     // P = H U_new⁻¹ (rows U_new⁻ᵀ h_i), V[c] −= η Σ ẏ_e P_i
     this.#gemm("P", false, true, b.H, this.#Bwork, b.P, { M: m, N: d, K: d, lda: d, ldb: d, ldc: d });
     const sv = r.pipeline("scatterV", () => SCATTER_V_WGSL);
@@ -422,16 +513,37 @@ export class WebGpuFactoredLayer implements OutputLayer {
     }
     // ω, w̄
     const vu = r.pipeline("vecUpdate", () => VEC_UPDATE_WGSL);
-    r.dispatch(vu, r.group("vecUpdate", vu, [b.H, b.exOut, b.stats, this.#vecs, this.#flag, st]), Math.ceil(d / 64));
+    r.dispatch(
+      vu,
+      r.group("vecUpdate", vu, [b.H, b.exOut, b.stats, this.#vecs, this.#flag, st]),
+      Math.ceil(d / 64),
+    );
     // Q += [H;F]ᵀ[F;H] with F = −η ∇H + (η²/2) M H
     this.#copy("HF0", b.H, 0, b.HF, 0, m * d, 0);
     this.#copy("HF1", b.G, 0, b.HF, m * d, m * d, 0);
     this.#gemm("F", false, false, b.M, b.H, b.HF, {
-      M: m, N: d, K: m, lda: m, ldb: d, ldc: d, offC: m * d, alpha: eta * eta / 2, beta: -eta,
+      M: m,
+      N: d,
+      K: m,
+      lda: m,
+      ldb: d,
+      ldc: d,
+      offC: m * d,
+      alpha: eta * eta / 2,
+      beta: -eta,
     });
     this.#copy("FH0", b.HF, m * d, b.FH, 0, m * d, 0);
     this.#copy("FH1", b.H, 0, b.FH, m * d, m * d, 0);
-    this.#gemm("Q", true, false, b.HF, b.FH, this.#Q, { M: d, N: d, K: 2 * m, lda: d, ldb: d, ldc: d, beta: 1, guard: 1 });
+    this.#gemm("Q", true, false, b.HF, b.FH, this.#Q, {
+      M: d,
+      N: d,
+      K: 2 * m,
+      lda: d,
+      ldb: d,
+      ldc: d,
+      beta: 1,
+      guard: 1,
+    });
     // commit U⁻ᵀ
     this.#copy("Bcommit", this.#Bwork, 0, this.#Uinvt, 0, d * d, 1);
   }
@@ -489,7 +601,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#r.write(this.#flag, new Uint32Array(4));
     throw new SingularUpdateError(
       `webgpu factored layer, step ${at}: the update factor I − 2η·H·G·Hᵀ would be singular or flip a direction ` +
-        `(a Woodbury pivot ≤ 1e-6); the step was refused` +
+        `(a Woodbury pivot ≤ ${GUARD_MARGIN}); the step was refused` +
         (skipped > 1 ? ` and the ${skipped - 1} step(s) enqueued after it were skipped` : "") +
         `; lower the learning rate or the batch size`,
     );
@@ -565,7 +677,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
     const d = this.d;
     const P = matmul(U, transpose(Uinvt, d), d);
     let e = 0;
-    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) e = Math.max(e, Math.abs(P[i * d + j] - (i === j ? 1 : 0)));
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) e = Math.max(e, Math.abs(P[i * d + j] - (i === j ? 1 : 0)));
+    }
     return e;
   }
 
@@ -616,14 +730,21 @@ export class WebGpuFactoredLayer implements OutputLayer {
       const pb = new ArrayBuffer(16);
       new Uint32Array(pb).set([rows, this.d]);
       new Float32Array(pb)[2] = beta;
-      const params = this.#ctx.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      const params = this.#ctx.device.createBuffer({
+        size: 16,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
       this.#ctx.device.queue.writeBuffer(params, 0, pb);
       const g = this.#ctx.device.createBindGroup({
         layout: pipe.getBindGroupLayout(0),
-        entries: [{ binding: 0, resource: { buffer: this.#V[c] } }, { binding: 1, resource: { buffer: ub } }, {
-          binding: 2,
-          resource: { buffer: params },
-        }],
+        entries: [
+          { binding: 0, resource: { buffer: this.#V[c] } },
+          { binding: 1, resource: { buffer: ub } },
+          {
+            binding: 2,
+            resource: { buffer: params },
+          },
+        ],
       });
       r.dispatch(pipe, g, Math.min(rows, 65535), Math.ceil(rows / 65535));
       r.submit();
@@ -637,7 +758,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
     const d = this.d, r = this.#r;
     const kLen = Math.max(4096, Math.ceil(this.#D / 64));
     let slots = 0;
-    for (let b = 0; b < this.#nb; b++) slots += Math.ceil(Math.min(this.#rows, this.#D - b * this.#rows) / kLen);
+    for (let b = 0; b < this.#nb; b++) {
+      slots += Math.ceil(Math.min(this.#rows, this.#D - b * this.#rows) / kLen);
+    }
     const partsG = r.storage("gramParts", slots * d * d * 4);
     const partsC = r.storage("sumParts", slots * d * 4);
     const ones = r.storage("ones", Math.min(this.#rows, kLen * 65535) * 4);
@@ -649,9 +772,23 @@ export class WebGpuFactoredLayer implements OutputLayer {
       const rows = Math.min(this.#rows, this.#D - b * this.#rows);
       const z = Math.ceil(rows / kLen);
       const tA = r.pipeline("gemmTN", () => gemmWgsl(true, false));
-      const pg: GemmParams = { M: d, N: d, K: rows, lda: d, ldb: d, ldc: d, kLen, strideZ: d * d, offC: at * d * d };
+      const pg: GemmParams = {
+        M: d,
+        N: d,
+        K: rows,
+        lda: d,
+        ldb: d,
+        ldc: d,
+        kLen,
+        strideZ: d * d,
+        offC: at * d * d,
+      };
       const u1 = r.uniform(`gram${b}`, packGemm(pg));
-      r.dispatch(tA, r.group(`gram${b}`, tA, [this.#V[b], this.#V[b], partsG, u1, this.#flag]), ...gemmGrid(pg));
+      r.dispatch(
+        tA,
+        r.group(`gram${b}`, tA, [this.#V[b], this.#V[b], partsG, u1, this.#flag]),
+        ...gemmGrid(pg),
+      );
       const pc: GemmParams = { M: d, N: 1, K: rows, lda: d, ldb: 1, ldc: 1, kLen, strideZ: d, offC: at * d };
       const u2 = r.uniform(`sum${b}`, packGemm(pc));
       r.dispatch(tA, r.group(`sum${b}`, tA, [this.#V[b], ones, partsC, u2, this.#flag]), ...gemmGrid(pc));
@@ -680,7 +817,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
       Utc[i] = t;
     }
     for (let i = 0; i < d; i++) {
-      for (let j = 0; j < d; j++) Q[i * d + j] += Utc[i] * omega[j] + omega[i] * Utc[j] + D * omega[i] * omega[j];
+      for (let j = 0; j < d; j++) {
+        Q[i * d + j] += Utc[i] * omega[j] + omega[i] * Utc[j] + D * omega[i] * omega[j];
+      }
     }
     const wbar = new Float64Array(d);
     for (let i = 0; i < d; i++) wbar[i] = Utc[i] + D * omega[i];
@@ -737,7 +876,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
     const d = this.d;
     const { U, Q, vecs } = await this.#readSmall();
     for (let k = 0; k < rows.length; k++) {
-      if (!(rows[k] >= 0 && rows[k] < this.#D)) throw new RangeError(`rows[${k}] = ${rows[k]} is outside [0, D=${this.#D})`);
+      if (!(rows[k] >= 0 && rows[k] < this.#D)) {
+        throw new RangeError(`rows[${k}] = ${rows[k]} is outside [0, D=${this.#D})`);
+      }
     }
     const ranges: [GPUBuffer, number, number][] = Array.from(rows, (c) => {
       const b = Math.floor(c / this.#rows);
@@ -851,7 +992,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#alive();
     const d = this.d;
     if (!(rows instanceof Float32Array) || rows.length % d !== 0 || rows.length === 0) {
-      throw new RangeError(`rows must be a Float32Array of n×d values (d = ${d}), got length ${rows?.length}`);
+      throw new RangeError(
+        `rows must be a Float32Array of n×d values (d = ${d}), got length ${rows?.length}`,
+      );
     }
     const n = rows.length / d;
     validateMatrix("rows", rows, n, d);

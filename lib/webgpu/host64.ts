@@ -30,7 +30,9 @@ export function invert(A: Float64Array, n: number): Float64Array {
       }
     }
     if (!(best > 0) || !Number.isFinite(best)) {
-      throw new RangeError(`invert: matrix is singular at column ${k} (U lost rank; lower the learning rate)`);
+      throw new RangeError(
+        `invert: matrix is singular at column ${k} (U lost rank; lower the learning rate)`,
+      );
     }
     if (p !== k) {
       for (let j = 0; j < n; j++) {

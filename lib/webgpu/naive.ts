@@ -10,7 +10,13 @@
 
 import { UsageError } from "../errors.ts";
 import { selectTopK } from "../layers/topk.ts";
-import { validateBatch, validateDims, validateEta, validateMatrix, validateVector } from "../layers/validate.ts";
+import {
+  validateBatch,
+  validateDims,
+  validateEta,
+  validateMatrix,
+  validateVector,
+} from "../layers/validate.ts";
 import { createLoss, type SphericalFamilyLoss } from "../losses/mod.ts";
 import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../types.ts";
 import { PackedBatch } from "./batch.ts";
@@ -25,7 +31,7 @@ import {
   REDUCE_PARTS_WGSL,
   SCATTER_DENSE_WGSL,
 } from "./kernels/dense.ts";
-import { type GemmParams, gemmGrid, gemmWgsl, packGemm } from "./kernels/gemm.ts";
+import { gemmGrid, type GemmParams, gemmWgsl, packGemm } from "./kernels/gemm.ts";
 import { LOSS_REDUCE_WGSL, lossWgsl } from "./kernels/loss.ts";
 import { Runner } from "./runner.ts";
 
@@ -106,7 +112,9 @@ export class WebGpuNaiveLayer implements OutputLayer {
       const s = opts.state;
       if (s.kind !== "naive" || s.D !== opts.D || s.d !== opts.d) {
         layer.close();
-        throw new UsageError(`state must be a naive layer of D=${opts.D}, d=${opts.d}; got ${s.kind} D=${s.D} d=${s.d}`);
+        throw new UsageError(
+          `state must be a naive layer of D=${opts.D}, d=${opts.d}; got ${s.kind} D=${s.D} d=${s.d}`,
+        );
       }
       const a = s.arrays.W;
       W = a instanceof Float32Array ? a : Float32Array.from(a);
@@ -174,10 +182,20 @@ export class WebGpuNaiveLayer implements OutputLayer {
     while (this.#slots(kLen) * M * d * 4 > lim) kLen *= 2;
     this.#kLen = kLen;
     this.#O = [];
-    for (let b = 0; b < this.#nb; b++) this.#O.push(r.storage(`O${b}`, M * Math.min(this.#rows, this.#D - b * this.#rows) * 4));
+    for (let b = 0; b < this.#nb; b++) {
+      this.#O.push(r.storage(`O${b}`, M * Math.min(this.#rows, this.#D - b * this.#rows) * 4));
+    }
     const sizes: Record<string, number> = {
-      H: M * d, G: M * d, parts: this.#slots(kLen) * M * d, spart: 2 * this.#nb * M, stats: 4 * M, exOut: 4 * M,
-      o: N, dy: N, entY: N, bi: (M + 1) + 4 * N + 1 + 4 * this.#nb + 16,
+      H: M * d,
+      G: M * d,
+      parts: this.#slots(kLen) * M * d,
+      spart: 2 * this.#nb * M,
+      stats: 4 * M,
+      exOut: 4 * M,
+      o: N,
+      dy: N,
+      entY: N,
+      bi: (M + 1) + 4 * N + 1 + 4 * this.#nb + 16,
     };
     this.#b = {};
     for (const [k, v] of Object.entries(sizes)) this.#b[k] = r.storage(k, v * 4);
@@ -185,12 +203,23 @@ export class WebGpuNaiveLayer implements OutputLayer {
     r.resetGroups();
   }
 
-  #chunkU(b: number, m: number): GPUBuffer {
+  #chunkU(b: number): GPUBuffer {
     const rows = Math.min(this.#rows, this.#D - b * this.#rows);
-    return this.#r.uniform(`dchunk${b}`, new Uint32Array([b, b * this.#rows, rows, this.#nb, 0, 0, 0, 0]).buffer);
+    return this.#r.uniform(
+      `dchunk${b}`,
+      new Uint32Array([b, b * this.#rows, rows, this.#nb, 0, 0, 0, 0]).buffer,
+    );
   }
 
-  #gemm(key: string, tA: boolean, tB: boolean, A: GPUBuffer, B: GPUBuffer, C: GPUBuffer, p: GemmParams): void {
+  #gemm(
+    key: string,
+    tA: boolean,
+    tB: boolean,
+    A: GPUBuffer,
+    B: GPUBuffer,
+    C: GPUBuffer,
+    p: GemmParams,
+  ): void {
     const r = this.#r;
     const pipe = r.pipeline(`gemm${tA ? "T" : "N"}${tB ? "T" : "N"}`, () => gemmWgsl(tA, tB));
     const u = r.uniform(`g:${key}`, packGemm(p));
@@ -211,9 +240,23 @@ export class WebGpuNaiveLayer implements OutputLayer {
     r.write(
       this.#stepU,
       new Uint8Array(packStep({
-        m, n: p.n, nU: p.nU, d, offExOff: o.exOff, offEntEx: o.entEx, offEntRow: o.entRow, offSorted: o.sorted,
-        offRowOff: o.rowOff, offChunk: o.chunk, slot: 0, stepNo: this.#steps, eta, D: this.#D, eps: lo.epsilon,
-        za: lo.a, zb: lo.b,
+        m,
+        n: p.n,
+        nU: p.nU,
+        d,
+        offExOff: o.exOff,
+        offEntEx: o.entEx,
+        offEntRow: o.entRow,
+        offSorted: o.sorted,
+        offRowOff: o.rowOff,
+        offChunk: o.chunk,
+        slot: 0,
+        stepNo: this.#steps,
+        eta,
+        D: this.#D,
+        eps: lo.epsilon,
+        za: lo.a,
+        zb: lo.b,
       })),
     );
     const st = this.#stepU;
@@ -221,13 +264,22 @@ export class WebGpuNaiveLayer implements OutputLayer {
     const gd = r.pipeline("gatherDense", () => GATHER_DENSE_WGSL);
     for (let c = 0; c < this.#nb; c++) {
       const rows = Math.min(this.#rows, this.#D - c * this.#rows);
-      const cu = this.#chunkU(c, m);
-      this.#gemm(`O${c}`, false, true, b.H, this.#W[c], this.#O[c], { M: m, N: rows, K: d, lda: d, ldb: d, ldc: rows });
+      const cu = this.#chunkU(c);
+      this.#gemm(`O${c}`, false, true, b.H, this.#W[c], this.#O[c], {
+        M: m,
+        N: rows,
+        K: d,
+        lda: d,
+        ldb: d,
+        ldc: rows,
+      });
       r.dispatch(ds, r.group(`ds${c}`, ds, [this.#O[c], b.spart, cu, st]), m);
-      if (p.chunkEntries[c] > 0) r.dispatch(gd, r.group(`gd${c}`, gd, [this.#O[c], b.bi, b.o, cu, st]), Math.ceil(p.n / 64));
+      if (p.chunkEntries[c] > 0) {
+        r.dispatch(gd, r.group(`gd${c}`, gd, [this.#O[c], b.bi, b.o, cu, st]), Math.ceil(p.n / 64));
+      }
     }
     const df = r.pipeline("denseFinish", () => DENSE_FINISH_WGSL);
-    r.dispatch(df, r.group("df", df, [b.spart, b.stats, this.#chunkU(0, m), st]), Math.ceil(m / 64));
+    r.dispatch(df, r.group("df", df, [b.spart, b.stats, this.#chunkU(0), st]), Math.ceil(m / 64));
     const lp = r.pipeline(`loss:${this.#loss.name}`, () => lossWgsl(this.#loss.name));
     r.dispatch(lp, r.group("loss", lp, [b.bi, b.entY, b.o, b.stats, b.dy, b.exOut, st]), Math.ceil(m / 64));
     const lr = r.pipeline("lossReduce", () => LOSS_REDUCE_WGSL);
@@ -238,11 +290,21 @@ export class WebGpuNaiveLayer implements OutputLayer {
     let at = 0;
     for (let c = 0; c < this.#nb; c++) {
       const rows = Math.min(this.#rows, this.#D - c * this.#rows);
-      const cu = this.#chunkU(c, m);
+      const cu = this.#chunkU(c);
       r.dispatch(dg, r.group(`dg${c}`, dg, [this.#O[c], b.exOut, cu, st]), Math.ceil(rows / 256), m);
-      if (p.chunkEntries[c] > 0) r.dispatch(sd, r.group(`sd${c}`, sd, [this.#O[c], b.bi, b.dy, cu, st]), Math.ceil(p.n / 64));
+      if (p.chunkEntries[c] > 0) {
+        r.dispatch(sd, r.group(`sd${c}`, sd, [this.#O[c], b.bi, b.dy, cu, st]), Math.ceil(p.n / 64));
+      }
       this.#gemm(`GW${c}`, false, false, this.#O[c], this.#W[c], b.parts, {
-        M: m, N: d, K: rows, lda: rows, ldb: d, ldc: d, kLen: this.#kLen, strideZ: m * d, offC: at * m * d,
+        M: m,
+        N: d,
+        K: rows,
+        lda: rows,
+        ldb: d,
+        ldc: d,
+        kLen: this.#kLen,
+        strideZ: m * d,
+        offC: at * m * d,
       });
       at += Math.ceil(rows / this.#kLen);
     }
@@ -253,7 +315,14 @@ export class WebGpuNaiveLayer implements OutputLayer {
       for (let c = 0; c < this.#nb; c++) {
         const rows = Math.min(this.#rows, this.#D - c * this.#rows);
         this.#gemm(`WU${c}`, true, false, this.#O[c], b.H, this.#W[c], {
-          M: rows, N: d, K: m, lda: rows, ldb: d, ldc: d, alpha: -eta, beta: 1,
+          M: rows,
+          N: d,
+          K: m,
+          lda: rows,
+          ldb: d,
+          ldc: d,
+          alpha: -eta,
+          beta: 1,
         });
       }
     }
@@ -363,7 +432,9 @@ export class WebGpuNaiveLayer implements OutputLayer {
     this.#alive();
     const d = this.d;
     if (!(rows instanceof Float32Array) || rows.length % d !== 0 || rows.length === 0) {
-      throw new RangeError(`rows must be a Float32Array of n×d values (d = ${d}), got length ${rows?.length}`);
+      throw new RangeError(
+        `rows must be a Float32Array of n×d values (d = ${d}), got length ${rows?.length}`,
+      );
     }
     validateMatrix("rows", rows, rows.length / d, d);
     const W0 = await this.weights();

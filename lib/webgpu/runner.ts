@@ -45,7 +45,11 @@ export class Runner {
     let p = this.#pipelines.get(name);
     if (!p) {
       const module = this.device.createShaderModule({ label: name, code: code() });
-      p = this.device.createComputePipeline({ label: name, layout: "auto", compute: { module, entryPoint: "main" } });
+      p = this.device.createComputePipeline({
+        label: name,
+        layout: "auto",
+        compute: { module, entryPoint: "main" },
+      });
       this.#pipelines.set(name, p);
     }
     return p;
@@ -108,13 +112,13 @@ export class Runner {
 
   /** Writes a typed array into `buf` at byte `offset` (4-byte aligned lengths are padded). */
   write(buf: GPUBuffer, data: ArrayBufferView, offset = 0): void {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (bytes.length % 4 !== 0) {
       const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
       padded.set(bytes);
       this.device.queue.writeBuffer(buf, offset, padded);
     } else if (bytes.length > 0) {
-      this.device.queue.writeBuffer(buf, offset, bytes);
+      this.device.queue.writeBuffer(buf, offset, bytes as Uint8Array<ArrayBuffer>);
     }
   }
 
@@ -185,7 +189,9 @@ export class Runner {
       size: Math.max(16, total),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    ranges.forEach(([buf, offset, bytes], k) => this.copy(buf, offset, staging, at[k], Math.ceil(bytes / 4) * 4));
+    ranges.forEach(([buf, offset, bytes], k) =>
+      this.copy(buf, offset, staging, at[k], Math.ceil(bytes / 4) * 4)
+    );
     this.submit();
     await staging.mapAsync(GPUMapMode.READ);
     const mapped = staging.getMappedRange();

@@ -81,8 +81,20 @@ export type StepUniform = {
 export function packStep(s: StepUniform): ArrayBuffer {
   const buf = new ArrayBuffer(STEP_BYTES);
   const u = new Uint32Array(buf), f = new Float32Array(buf);
-  u.set([s.m, s.n, s.nU, s.d, s.offExOff, s.offEntEx, s.offEntRow, s.offSorted, s.offRowOff, s.offChunk, s.slot,
-    s.stepNo]);
+  u.set([
+    s.m,
+    s.n,
+    s.nU,
+    s.d,
+    s.offExOff,
+    s.offEntEx,
+    s.offEntRow,
+    s.offSorted,
+    s.offRowOff,
+    s.offChunk,
+    s.slot,
+    s.stepNo,
+  ]);
   f.set([s.eta, s.D, s.eps, s.za, s.zb], 12);
   return buf;
 }

@@ -64,8 +64,20 @@ export type GemmParams = {
 export function packGemm(p: GemmParams): ArrayBuffer {
   const buf = new ArrayBuffer(GEMM_PARAM_BYTES);
   const u = new Uint32Array(buf), f = new Float32Array(buf);
-  u.set([p.M, p.N, p.K, p.lda, p.ldb, p.ldc, p.offA ?? 0, p.offB ?? 0, p.offC ?? 0, p.kLen ?? Math.max(p.K, 1),
-    p.guard ?? 0, p.strideZ ?? 0]);
+  u.set([
+    p.M,
+    p.N,
+    p.K,
+    p.lda,
+    p.ldb,
+    p.ldc,
+    p.offA ?? 0,
+    p.offB ?? 0,
+    p.offC ?? 0,
+    p.kLen ?? Math.max(p.K, 1),
+    p.guard ?? 0,
+    p.strideZ ?? 0,
+  ]);
   f[12] = p.alpha ?? 1;
   f[13] = p.beta ?? 0;
   return buf;

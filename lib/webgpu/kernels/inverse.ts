@@ -2,7 +2,7 @@
  * In-place Gauss–Jordan inverse of a small n×n matrix (n ≤ MB) in one workgroup, for the Woodbury update
  * of U⁻ᵀ (ALGORITHM.md §4 step 7): S = I + C, where C comes from a gemm, is inverted without pivoting.
  * For g_q ≥ 0, S is similar to the SPD matrix I − 2η G^½ HᵀH G^½ exactly when the step is admissible, so
- * every pivot must be > 0: a pivot ≤ 1e-6 (or not finite) means the factor (I − 2ηHGHᵀ) would be singular
+ * every pivot must be > 0: a pivot ≤ GUARD_MARGIN = 1e-3 (as the CPU layers' guard; or not finite) means the factor (I − 2ηHGHᵀ) would be singular
  * or flip a direction. Then the sticky flag is set (flag[0] = 1, flag[1] = step number) and every guarded
  * update of the step is skipped; the host raises SingularUpdateError when it next reads the flag.
  *
@@ -11,6 +11,7 @@
  * @module
  */
 
+import { GUARD_MARGIN } from "../../layers/guard.ts";
 import { STEP_WGSL } from "./common.ts";
 
 /**
@@ -60,7 +61,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
     for (var i = li; i < n; i += 256u) { col[i] = S[i * n + k]; }
     workgroupBarrier();
     let pv = col[k];
-    if (!(pv > 1e-6) || !(pv < 3.0e38)) { bad = true; }
+    if (!(pv > ${GUARD_MARGIN}) || !(pv < 3.0e38)) { bad = true; }
     let inv = 1.0 / pv;
     for (var j = li; j < n; j += 256u) {
       if (j == k) { S[k * n + k] = inv; } else { S[k * n + j] = S[k * n + j] * inv; }

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# bench/gpu.sh — the unattended GPU benchmark (issue 6) for a bare x86-64 Linux machine with an NVIDIA
+# H100/H200 and NO network. Everything it needs travels in .gpu/ (built here by bench/gpu-prepare.sh):
+# the Deno binary (xz), the Vulkan loader (libvulkan1 .deb) and OpenBLAS (.debs) for the naive CPU column.
+#
+#   bash bench/gpu.sh                 # full table; fails loudly unless the adapter is the NVIDIA GPU
+#   GPU_QUICK=1 bash bench/gpu.sh     # tiny table on any adapter (llvmpipe here): checks the script
+#
+# Environment: GPU_LOG (default $GPU_WORK/gpu.log) gets everything printed; GPU_TABLE (default
+# $GPU_WORK/gpu-table.md) the table alone; GPU_WORK (default /tmp/factorout-gpu) is the scratch prefix
+# where the .debs are unpacked (never into /).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+QUICK=${GPU_QUICK:-0}
+WORK=${GPU_WORK:-/tmp/factorout-gpu}
+mkdir -p "$WORK"
+LOG=${GPU_LOG:-$WORK/gpu.log}
+TABLE=${GPU_TABLE:-$WORK/gpu-table.md}
+exec > >(tee -a "$LOG") 2>&1
+
+say() { echo "[gpu.sh $(date -u +%H:%M:%S)] $*"; }
+die() {
+  say "FAIL: $*"
+  exit 3
+}
+
+say "start $(date -u +%FT%TZ) on $(hostname) ($(uname -srm)); quick=$QUICK; repo $ROOT"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
+else
+  say "nvidia-smi not found"
+fi
+nproc 2>/dev/null | sed 's/^/cpus: /'
+
+# --- unpack a .deb into $WORK/prefix without touching / (dpkg-deb, else ar+tar, else python3) ---
+PREFIX=$WORK/prefix
+mkdir -p "$PREFIX"
+unpack_deb() {
+  local deb=$1
+  if command -v dpkg-deb >/dev/null 2>&1; then
+    dpkg-deb -x "$deb" "$PREFIX" && return 0
+  fi
+  python3 - "$deb" "$PREFIX" <<'PY'
+import io, lzma, sys, tarfile
+deb, dest = sys.argv[1], sys.argv[2]
+data = open(deb, "rb").read()
+assert data[:8] == b"!<arch>\n", "not an ar archive"
+at = 8
+while at < len(data):
+    name = data[at:at + 16].decode().strip().rstrip("/")
+    size = int(data[at + 48:at + 58].decode().strip())
+    body = data[at + 60:at + 60 + size]
+    at += 60 + size + (size & 1)
+    if name.startswith("data.tar"):
+        tarfile.open(fileobj=io.BytesIO(body), mode="r:*").extractall(dest)
+PY
+}
+
+# --- 1. Deno ---
+DENO=""
+if [ -s .gpu/deno.xz ]; then
+  if [ ! -x "$WORK/deno" ] || [ .gpu/deno.xz -nt "$WORK/deno" ]; then
+    say "unpacking .gpu/deno.xz"
+    if command -v xz >/dev/null 2>&1; then
+      xz -dc .gpu/deno.xz >"$WORK/deno.tmp"
+    else
+      python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' .gpu/deno.xz >"$WORK/deno.tmp"
+    fi && chmod +x "$WORK/deno.tmp" && mv "$WORK/deno.tmp" "$WORK/deno"
+  fi
+  DENO=$WORK/deno
+elif [ -x node_modules/@deno/linux-x64-glibc/deno ]; then
+  DENO=$ROOT/node_modules/@deno/linux-x64-glibc/deno
+elif command -v deno >/dev/null 2>&1; then
+  DENO=$(command -v deno)
+fi
+[ -n "$DENO" ] && "$DENO" --version >/dev/null 2>&1 || die "no working Deno binary (run bench/gpu-prepare.sh here and carry .gpu/)"
+say "deno: $DENO ($("$DENO" --version | head -1))"
+
+# --- 2. the Vulkan loader ---
+LIBDIR=$PREFIX/usr/lib/x86_64-linux-gnu
+if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
+  say "Vulkan loader: system ($(ldconfig -p | grep 'libvulkan\.so\.1 ' | head -1 | sed 's/.*=> //'))"
+else
+  deb=$(ls .gpu/libvulkan1_*.deb 2>/dev/null | head -1)
+  [ -n "$deb" ] || die "no system libvulkan.so.1 and no .gpu/libvulkan1_*.deb"
+  unpack_deb "$deb" || die "could not unpack $deb"
+  say "Vulkan loader: $(ls "$LIBDIR"/libvulkan.so.1* | head -1) (from $deb)"
+fi
+export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# --- 3. NVIDIA's ICD ---
+ICD=""
+say "looking for NVIDIA's Vulkan ICD json:"
+for f in ${VK_DRIVER_FILES:-} /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json \
+  /etc/vulkan/icd.d/nvidia_icd.json /usr/local/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.x86_64.json \
+  $(find /usr /etc /opt -maxdepth 7 -name 'nvidia_icd*.json' 2>/dev/null); do
+  if [ -f "$f" ]; then
+    echo "  found $f: $(tr -d '\n ' <"$f" | head -c 200)"
+    [ -z "$ICD" ] && ICD=$f
+  fi
+done
+if [ -z "$ICD" ]; then
+  lib=$(ldconfig -p 2>/dev/null | grep -o '/[^ ]*libGLX_nvidia\.so\.0$' | head -1)
+  [ -z "$lib" ] && lib=$(find /usr /lib /opt -maxdepth 6 -name 'libGLX_nvidia.so.0' 2>/dev/null | head -1)
+  if [ -n "$lib" ]; then
+    ICD=$WORK/nvidia_icd.json
+    printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' "$lib" >"$ICD"
+    say "no ICD json found; wrote $ICD naming $lib"
+  fi
+fi
+if [ -n "$ICD" ]; then
+  export VK_DRIVER_FILES=$ICD VK_ICD_FILENAMES=$ICD
+  say "VK_DRIVER_FILES=$ICD"
+elif [ "$QUICK" != 1 ]; then
+  die "no NVIDIA Vulkan ICD (nvidia_icd.json or libGLX_nvidia.so.0) on this machine"
+else
+  say "no NVIDIA ICD: quick mode goes on with whatever adapter the loader finds"
+fi
+
+# --- 4. OpenBLAS for the naive CPU column ---
+if ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0 '; then
+  say "OpenBLAS: system"
+else
+  ok=1
+  for p in libopenblas0-pthread libgfortran5 libquadmath0; do
+    deb=$(ls .gpu/${p}_*.deb 2>/dev/null | head -1)
+    if [ -n "$deb" ]; then unpack_deb "$deb" || ok=0; else ok=0; fi
+  done
+  if [ $ok = 1 ] && [ -f "$LIBDIR/openblas-pthread/libopenblas.so.0" ]; then
+    export FACTOROUT_OPENBLAS=$LIBDIR/openblas-pthread/libopenblas.so.0
+    export LD_LIBRARY_PATH="$LIBDIR/openblas-pthread:$LD_LIBRARY_PATH"
+    say "OpenBLAS: $FACTOROUT_OPENBLAS"
+  else
+    say "OpenBLAS: not available (the naive CPU column will say so)"
+  fi
+fi
+
+# --- 5. the table ---
+export DENO_DIR=$WORK/deno-dir DENO_NO_UPDATE_CHECK=1 NO_COLOR=1 XDG_RUNTIME_DIR=$WORK/xdg
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+args=(--out "$TABLE")
+if [ "$QUICK" = 1 ]; then args+=(--quick); else args+=(--require-nvidia); fi
+say "running: deno run -A --no-config bench/gpu.ts ${args[*]}"
+"$DENO" run -A --no-config bench/gpu.ts "${args[@]}"
+rc=$?
+say "bench/gpu.ts exited with $rc; table in $TABLE, log in $LOG"
+exit $rc

@@ -1,0 +1,168 @@
+/**
+ * A lock file for jobs that must not run twice at once (the refresh job): created with O_EXCL
+ * (`createNew`), holding `{ pid, host, time, command }` as JSON. A lock left by a crashed process (same
+ * host, pid no longer alive) is taken over, with a message; a live holder, or one on another host,
+ * makes {@link acquireLock} fail with {@link LockedError}.
+ *
+ * Taking over is serialised by an advisory `flock` on `<lock>.guard`, so two processes that find the
+ * same stale lock cannot both remove it: the second sees the first one's fresh lock instead.
+ *
+ * @module
+ */
+
+/**
+ * What a lock file holds.
+ *
+ * @example
+ * ```ts
+ * import type { LockInfo } from "./lock.ts";
+ * const l: LockInfo = { pid: 4242, host: "worker-1", time: "2026-11-27T22:00:00.000Z", command: "refresh" };
+ * ```
+ */
+export type LockInfo = { pid: number; host: string; time: string; command: string };
+
+/**
+ * Raised when the lock is held by a live process (or one on another host).
+ *
+ * @example
+ * ```ts
+ * import { LockedError } from "./lock.ts";
+ * const e = new LockedError("runs/latest/refresh.lock", { pid: 1, host: "h", time: "t", command: "refresh" });
+ * console.log(e.holder?.pid);
+ * ```
+ */
+export class LockedError extends Error {
+  /** The lock file. */
+  readonly path: string;
+  /** Its holder, when the file could be read. */
+  readonly holder?: LockInfo;
+  /**
+   * @param path the lock file
+   * @param holder who holds it
+   */
+  constructor(path: string, holder?: LockInfo) {
+    super(
+      holder
+        ? `${path} is held by pid ${holder.pid} on ${holder.host} since ${holder.time} (${holder.command}); ` +
+          `retry when it is done, or remove the file if that process is gone`
+        : `${path} is held by another process (unreadable lock file); retry later or remove it`,
+    );
+    this.name = "LockedError";
+    this.path = path;
+    this.holder = holder;
+  }
+}
+
+/**
+ * A held lock: {@link HeldLock.release} removes the file if it is still ours.
+ *
+ * @example
+ * ```ts
+ * import { acquireLock } from "./lock.ts";
+ * const lock = await acquireLock("/tmp/demo.lock", "demo");
+ * await lock.release();
+ * ```
+ */
+export type HeldLock = { path: string; info: LockInfo; tookOver?: LockInfo; release(): Promise<void> };
+
+/**
+ * Whether a process with this pid is alive on this host (Linux: /proc/<pid> exists).
+ *
+ * @example
+ * ```ts
+ * import { pidAlive } from "./lock.ts";
+ * pidAlive(Deno.pid); // true
+ * ```
+ */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === Deno.pid) return true;
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readLock(path: string): Promise<LockInfo | undefined> {
+  try {
+    const j = JSON.parse(await Deno.readTextFile(path));
+    if (typeof j.pid === "number" && typeof j.host === "string") return j as LockInfo;
+  } catch { /* missing, being written, or corrupt */ }
+  return undefined;
+}
+
+async function createLock(path: string, info: LockInfo): Promise<boolean> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return false;
+    throw e;
+  }
+  try {
+    await f.write(new TextEncoder().encode(JSON.stringify(info) + "\n"));
+    await f.sync();
+  } finally {
+    f.close();
+  }
+  return true;
+}
+
+/**
+ * Takes the lock at `path` or throws {@link LockedError}. `log` receives the takeover message.
+ *
+ * @example
+ * ```ts
+ * import { acquireLock } from "./lock.ts";
+ * const lock = await acquireLock("/tmp/refresh.lock", "refresh", console.error);
+ * try {
+ *   // the work
+ * } finally {
+ *   await lock.release();
+ * }
+ * ```
+ */
+export async function acquireLock(
+  path: string,
+  command: string,
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<HeldLock> {
+  const info: LockInfo = { pid: Deno.pid, host: Deno.hostname(), time: new Date().toISOString(), command };
+  const held = (tookOver?: LockInfo): HeldLock => ({
+    path,
+    info,
+    tookOver,
+    async release() {
+      const now = await readLock(path);
+      if (now && now.pid === info.pid && now.host === info.host && now.time === info.time) {
+        await Deno.remove(path).catch(() => {});
+      }
+    },
+  });
+  if (await createLock(path, info)) return held();
+  // the lock exists: is its holder dead? decide and take over under the guard's flock
+  const guard = await Deno.open(`${path}.guard`, { read: true, write: true, create: true });
+  try {
+    await guard.lock(true);
+    const holder = await readLock(path);
+    if (holder === undefined) {
+      // vanished meanwhile (released): try once more; or unreadable: treat as held
+      if (await createLock(path, info)) return held();
+      throw new LockedError(path, await readLock(path));
+    }
+    if (holder.host !== info.host || pidAlive(holder.pid)) throw new LockedError(path, holder);
+    log(
+      `lock: taking over ${path} from pid ${holder.pid} on ${holder.host} (since ${holder.time}), which is no longer running`,
+    );
+    await Deno.remove(path).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+    if (!(await createLock(path, info))) throw new LockedError(path, await readLock(path));
+    return held(holder);
+  } finally {
+    await guard.unlock().catch(() => {});
+    guard.close();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The trainer's public surface (see docs/trainer-api.md): the model, the trainer, checkpoints, the
+ * configuration and the CLI job.
+ *
+ * @example
+ * ```ts
+ * import { findLatestCheckpoint, Trainer } from "./mod.ts";
+ * const file = await findLatestCheckpoint("runs/latest");
+ * if (file) (await Trainer.fromCheckpoint(file)).close();
+ * ```
+ *
+ * @module
+ */
+
+export { type Activation, DenseLayer } from "../model/dense.ts";
+export { type BagMode, EmbeddingBag } from "../model/embedding_bag.ts";
+export { headWidth, initParams, Model, type ModelHead, type ModelParams, type ModelSpec } from "../model/model.ts";
+export {
+  type Checkpoint,
+  checkpointName,
+  findLatestCheckpoint,
+  listCheckpoints,
+  pruneCheckpoints,
+  readCheckpoint,
+  vocabularyHash,
+  writeCheckpoint,
+} from "./checkpoint.ts";
+export { configDifferences, DEFAULT_CONFIG, IDENTITY_FIELDS, resolveConfig, type TrainConfig } from "./config.ts";
+export { helpText, parseTrainArgs, type TrainArgs } from "./cli.ts";
+export { ProgressReporter, type ProgressSample } from "./progress.ts";
+export { Rng, type RngState } from "./rng.ts";
+export { type JobIO, type JobSummary, resolveData, runTrainJob } from "./run.ts";
+export { learningRate } from "./schedule.ts";
+export {
+  type CreateHead,
+  type OpenReader,
+  type ReaderBatch,
+  Trainer,
+  type TrainerDeps,
+  type TrainOptions,
+  type TrainSummary,
+  type Vocabulary,
+} from "./trainer.ts";

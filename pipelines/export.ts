@@ -1,0 +1,159 @@
+/**
+ * `deno task export`: publishes the embeddings of a checkpoint (or of an existing vector file) as a new
+ * version under `--out`, atomically (see lib/export/publish.ts): word2vec .vec/.bin, Arrow IPC, Parquet;
+ * the input embeddings always, the output rows of W with `--output-rows`.
+ *
+ * ```sh
+ * deno task export --checkpoint runs/latest --out runs/latest/embeddings --formats vec,parquet --output-rows
+ * deno task export --vectors model.vec --out out/embeddings --formats arrow   # convert an existing file
+ * ```
+ *
+ * Exit codes (lib/export/exit_codes.ts): 0 done, 2 bad flags, 4 no usable checkpoint, 5 bad vector
+ * file, 1 other.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import { DataFormatError, UsageError } from "../lib/errors.ts";
+import { commaList, type FlagSpec, helpText, parseFlags } from "../lib/export/args.ts";
+import { EXIT, ExitError, runCommand } from "../lib/export/exit_codes.ts";
+import { publishEmbeddings } from "../lib/export/publish.ts";
+import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
+import { defaultEvalDir, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
+import { findLatestCheckpoint } from "../lib/train/checkpoint.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  checkpoint: {
+    type: "string",
+    help: "a checkpoint file (ckpt-*.fock), a checkpoints folder or a run folder (its newest)",
+  },
+  vectors: {
+    type: "string",
+    help: "instead of --checkpoint: republish an embedding file (.vec/.bin/.arrow/.parquet)",
+  },
+  out: {
+    type: "string",
+    help:
+      "the publication root (versions/ and the latest link); default <run>/embeddings for a checkpoint in <run>/checkpoints",
+  },
+  formats: { type: "string", help: "comma-separated formats", default: EMBEDDING_FORMATS.join(",") },
+  "output-rows": {
+    type: "boolean",
+    help: "also publish the output rows of W (checkpoint only)",
+    default: false,
+  },
+  backend: {
+    type: "string",
+    help: "backend that rebuilds the output layer: js | blas | auto",
+    default: "auto",
+  },
+  eval: {
+    type: "boolean",
+    help: "evaluate before publishing; the metrics go into manifest.json",
+    default: false,
+  },
+  "eval-dir": { type: "string", help: "evaluation sets for --eval", default: defaultEvalDir() },
+  help: { type: "boolean", short: "h", help: "show this help", default: false },
+};
+
+await runCommand("export", async () => {
+  const f = parseFlags(Deno.args, FLAGS);
+  if (f.help) {
+    console.log(helpText(
+      "deno task export (--checkpoint FILE|DIR | --vectors FILE) [--out ROOT] [flags]",
+      FLAGS,
+      "exit codes: 0 done, 2 bad flags, 4 no usable checkpoint, 5 bad vector file, 1 other",
+    ));
+    return;
+  }
+  const formats = commaList(f.formats) as EmbeddingFormat[];
+  if (formats.length === 0) throw new UsageError("--formats is empty; give any of vec,bin,arrow,parquet");
+  for (const x of formats) {
+    if (!EMBEDDING_FORMATS.includes(x)) {
+      throw new UsageError(`--formats: unknown format "${x}"; use vec, bin, arrow or parquet`);
+    }
+  }
+  const backend = f.backend as string;
+  if (!["js", "blas", "auto"].includes(backend)) {
+    throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
+  }
+  const hasCk = typeof f.checkpoint === "string", hasVec = typeof f.vectors === "string";
+  if (hasCk === hasVec) {
+    throw new UsageError("give exactly one of --checkpoint FILE|DIR or --vectors FILE; see --help");
+  }
+  if (hasVec && f["output-rows"]) {
+    throw new UsageError("--output-rows needs --checkpoint (a vector file has no output rows)");
+  }
+
+  let words: string[], input: Float32Array, d: number;
+  let output: Float32Array | undefined, outputDim: number | undefined;
+  const manifest: Record<string, unknown> = {};
+  let out = f.out as string | undefined;
+  if (hasVec) {
+    if (!out) throw new UsageError("--out ROOT is required with --vectors");
+    const e = await readEmbeddings(f.vectors as string);
+    ({ words, d } = e);
+    input = e.vectors;
+    manifest.source = { vectors: f.vectors };
+  } else {
+    const ck = f.checkpoint as string;
+    const st = await Deno.stat(ck).catch(() => null);
+    if (!st) throw new ExitError(EXIT.noCheckpoint, `--checkpoint ${ck}: no such file or folder`);
+    const file = st.isDirectory ? await findLatestCheckpoint(ck) : ck;
+    if (!file) {
+      throw new ExitError(
+        EXIT.noCheckpoint,
+        `--checkpoint ${ck}: no ckpt-*.fock in it or in its checkpoints/`,
+      );
+    }
+    let trainer: Trainer;
+    try {
+      trainer = await Trainer.fromCheckpoint(file, {
+        backend: backend as "js" | "blas" | "auto",
+        log: (l) => console.error(l),
+      });
+    } catch (e) {
+      if (e instanceof DataFormatError) {
+        throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${e.message}`);
+      }
+      throw e;
+    }
+    try {
+      const emb = await trainer.embeddings({ output: f["output-rows"] === true });
+      ({ words, input, d } = emb);
+      if (emb.output) {
+        output = emb.output;
+        outputDim = emb.dOut;
+      }
+      manifest.config = trainer.config;
+      manifest.corpus = { data: trainer.config.data };
+      manifest.source = { checkpoint: file, step: trainer.step };
+    } finally {
+      trainer.close();
+    }
+    if (!out) {
+      const ckDir = dirname(file);
+      if (basename(ckDir) !== "checkpoints") {
+        throw new UsageError(`--out ROOT is required: ${file} is not in a <run>/checkpoints folder`);
+      }
+      out = join(dirname(ckDir), "embeddings");
+    }
+  }
+  if (f.eval) {
+    const report = await evaluateEmbeddings(words, input, d, { evalDir: f["eval-dir"] as string });
+    console.error(formatEvalReport(report));
+    manifest.metrics = report;
+  }
+  const r = await publishEmbeddings({
+    outRoot: out,
+    words,
+    input,
+    d,
+    ...(output ? { output, outputDim } : {}),
+    formats,
+    manifest,
+  });
+  console.log(JSON.stringify({ event: "published", version: r.version, dir: r.versionDir, files: r.files }));
+});

@@ -1,0 +1,375 @@
+/**
+ * `deno task refresh`: continues a training run on new data, for a scheduler.
+ *
+ * ```sh
+ * deno task refresh --from runs/latest --data data/new-articles/ [--epochs 1] [--lr 0.01] [--min-count 5]
+ * ```
+ *
+ * Steps, all under the lock `<from>/refresh.lock`:
+ * 1. load the newest checkpoint of `<from>/checkpoints`;
+ * 2. prepare the new text (or take a folder of prepared shards) into a staging folder
+ *    `<from>/refresh-staging/<stamp>-<pid>/`, with the run's corpus settings (mode, window, sample) and
+ *    min-count 1, so that words already known are kept however rare they are in the new data;
+ * 3. grow the vocabulary with the new data's words reaching `--min-count` that it lacks (most frequent
+ *    first): each new output row enters W exactly through OutputLayer.appendRows, old rows unchanged;
+ * 4. train `--epochs` epochs on the new data (ids remapped to the grown vocabulary on the fly; words
+ *    below the min-count that are not in the vocabulary are dropped), checkpoints going to staging;
+ * 5. write the final checkpoint into `<from>/checkpoints` (temporary name + rename; older ones pruned to
+ *    the run's --keep-checkpoints), then publish the embeddings as a new version of `<from>/embeddings`
+ *    (or `--out`), `latest` moved only when the version is complete.
+ * On any failure before step 5 the previous checkpoint and the published versions are untouched; a
+ * crash leaves at most a staging folder and a stale lock, both cleared by the next run.
+ *
+ * Exit codes (one line `refresh: <reason>` on stderr for every non-zero one):
+ * 0 done · 1 internal error · 2 bad flags · 3 locked (another refresh is running: retry later) ·
+ * 4 no usable checkpoint in `<from>` · 5 bad data (missing, empty or corrupt) · 6 diverged (lower
+ * --lr; nothing was written) · 7 export failed after the new checkpoint was saved (rerun
+ * `deno task export --checkpoint <from>`).
+ *
+ * @module
+ */
+
+import { basename, join } from "node:path";
+import { DataFormatError, UsageError } from "../lib/errors.ts";
+import { type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
+import { commaList } from "../lib/export/args.ts";
+import { EXIT, ExitError, runCommand } from "../lib/export/exit_codes.ts";
+import { acquireLock, LockedError } from "../lib/export/lock.ts";
+import { publishEmbeddings } from "../lib/export/publish.ts";
+import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
+import { remapExamples } from "../lib/export/remap.ts";
+import { defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
+import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
+import { prepareCorpus } from "../lib/io/prepare.ts";
+import { readVocab } from "../lib/io/vocab.ts";
+import { checkpointName, findLatestCheckpoint } from "../lib/train/checkpoint.ts";
+import { resolveConfig } from "../lib/train/config.ts";
+import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
+import { ProgressReporter } from "../lib/train/progress.ts";
+import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  from: {
+    type: "string",
+    help: "the training run folder (checkpoints/, embeddings/) to continue (required)",
+  },
+  data: {
+    type: "string",
+    help: "new data: a text file or folder (.txt/.gz), or a folder of prepared shards (required)",
+  },
+  epochs: {
+    type: "string",
+    help: "epochs over the new data (0: only grow the vocabulary and publish)",
+    default: "1",
+  },
+  lr: { type: "string", help: "initial learning rate of this refresh (default: the run's --lr)" },
+  "min-count": {
+    type: "string",
+    help: "new words need this many occurrences in the new data (default: the run's)",
+  },
+  out: { type: "string", help: "publication root (default: <from>/embeddings)" },
+  formats: { type: "string", help: "embedding files to publish", default: EMBEDDING_FORMATS.join(",") },
+  "output-rows": { type: "boolean", help: "also publish the output rows of W", default: false },
+  backend: { type: "string", help: "output-layer backend: js | blas | auto", default: "auto" },
+  threads: { type: "string", help: "OpenBLAS threads (0: OpenBLAS's default)", default: "0" },
+  "eval-dir": {
+    type: "string",
+    help: "evaluation sets ('none' skips evaluation)",
+    default: defaultEvalDir(),
+  },
+  progress: { type: "string", help: "auto | live | json | none", default: "auto" },
+  help: { type: "boolean", short: "h", help: "show this help", default: false },
+};
+
+const NOTES =
+  `exit codes: 0 done, 1 internal error, 2 bad flags, 3 locked (retry later), 4 no usable checkpoint,
+5 bad data, 6 diverged (lower --lr; nothing written), 7 export failed after the checkpoint was saved`;
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await Deno.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function nonNegativeInt(flag: string, v: string | boolean | undefined): number {
+  if (typeof v !== "string" || !/^\d+$/.test(v)) {
+    throw new UsageError(`${flag} must be an integer >= 0, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+function positiveNumber(flag: string, v: string | boolean | undefined): number {
+  const x = Number(v);
+  if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(x) || x <= 0) {
+    throw new UsageError(`${flag} must be a positive number, got ${JSON.stringify(v)}`);
+  }
+  return x;
+}
+
+/** Wraps data-stage failures as exit code 5 (bad data). */
+async function dataStage<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof DataFormatError || e instanceof UsageError || e instanceof Deno.errors.NotFound) {
+      throw new ExitError(EXIT.badData, `${what}: ${(e as Error).message}`);
+    }
+    throw e;
+  }
+}
+
+await runCommand("refresh", async () => {
+  const f = parseFlags(Deno.args, FLAGS);
+  if (f.help) {
+    console.log(helpText("deno task refresh --from RUN_DIR --data NEW_DATA [flags]", FLAGS, NOTES));
+    return;
+  }
+  if (typeof f.from !== "string" || f.from === "") {
+    throw new UsageError("--from RUN_DIR is required; see --help");
+  }
+  if (typeof f.data !== "string" || f.data === "") {
+    throw new UsageError("--data FILE|DIR is required; see --help");
+  }
+  const from = f.from.replace(/\/+$/, "");
+  const epochs = nonNegativeInt("--epochs", f.epochs);
+  const lr = f.lr === undefined ? undefined : positiveNumber("--lr", f.lr);
+  const minCountFlag = f["min-count"] === undefined ? undefined : positiveInt("--min-count", f["min-count"]);
+  const formats = commaList(f.formats) as EmbeddingFormat[];
+  for (const x of formats) {
+    if (!EMBEDDING_FORMATS.includes(x)) {
+      throw new UsageError(`--formats: unknown format "${x}"; use vec, bin, arrow or parquet`);
+    }
+  }
+  if (formats.length === 0) throw new UsageError("--formats is empty");
+  const backend = f.backend as string;
+  if (!["js", "blas", "auto"].includes(backend)) {
+    throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
+  }
+  const threads = nonNegativeInt("--threads", f.threads);
+  if (threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(threads));
+  const progressMode = f.progress as string;
+  if (!["auto", "live", "json", "none"].includes(progressMode)) {
+    throw new UsageError(`--progress must be auto, live, json or none`);
+  }
+  const log = (line: string) => console.error(line);
+
+  if (!(await exists(from))) throw new ExitError(EXIT.noCheckpoint, `--from ${from}: no such run folder`);
+  let lock;
+  try {
+    lock = await acquireLock(join(from, "refresh.lock"), `refresh --data ${f.data}`, log);
+  } catch (e) {
+    if (e instanceof LockedError) throw new ExitError(EXIT.locked, `locked: ${e.message}`);
+    throw e;
+  }
+  const stagingRoot = join(from, "refresh-staging");
+  const staging = join(stagingRoot, `${new Date().toISOString().replace(/[-:.]/g, "")}-${Deno.pid}`);
+  let trainer: Trainer | undefined;
+  try {
+    // leftovers of crashed refreshes (only refreshes use this folder, and we hold the lock)
+    if (await exists(stagingRoot)) {
+      for await (const e of Deno.readDir(stagingRoot)) {
+        log(`refresh: removing ${join(stagingRoot, e.name)} left by an earlier run`);
+        await Deno.remove(join(stagingRoot, e.name), { recursive: true });
+      }
+    }
+    // 1. the checkpoint
+    const ckpt = await findLatestCheckpoint(join(from, "checkpoints"));
+    if (!ckpt) {
+      throw new ExitError(
+        EXIT.noCheckpoint,
+        `no checkpoint (ckpt-*.fock) in ${
+          join(from, "checkpoints")
+        }; run deno task train --out ${from} first`,
+      );
+    }
+    let map = new Int32Array(0);
+    const openReader: OpenReader = (paths, o) =>
+      (async function* () {
+        for await (const b of defaultOpenReader(paths, o)) {
+          const r = remapExamples(b.inputs, b.targets, map, paths.join(","));
+          yield { ...b, inputs: r.inputs, targets: r.targets };
+        }
+      })();
+    try {
+      trainer = await Trainer.fromCheckpoint(ckpt, {
+        backend: backend as "js" | "blas" | "auto",
+        log,
+        openReader,
+      });
+    } catch (e) {
+      if (e instanceof DataFormatError) {
+        throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${e.message}`);
+      }
+      throw e;
+    }
+    const cfg = trainer.config;
+    const oldV = trainer.vocab.words.length;
+    const minCount = minCountFlag ?? cfg.minCount;
+    log(`refresh: ${ckpt} (step ${trainer.step}, ${oldV} words, ${cfg.mode}, dim ${cfg.dim})`);
+
+    // 2. the new data
+    await Deno.mkdir(staging, { recursive: true });
+    const data = f.data;
+    const { dir, manifest } = await dataStage(`--data ${data}`, async () => {
+      if (await exists(join(data, "manifest.json"))) return { dir: data, manifest: await readManifest(data) };
+      if (!(await exists(data))) throw new DataFormatError(data, "no such file or folder");
+      const oldCorpus = await readManifest(join(from, "corpus")).catch(() => undefined) as
+        | CorpusManifest
+        | undefined;
+      const src = (oldCorpus?.source ?? {}) as Record<string, unknown>;
+      const out = join(staging, "corpus");
+      log(`refresh: preparing ${data} into ${out}`);
+      const m = await prepareCorpus({
+        input: data,
+        outDir: out,
+        mode: cfg.mode,
+        window: cfg.window,
+        minCount: 1,
+        sample: cfg.sample,
+        seed: cfg.seed + trainer!.step,
+        ...(typeof src.lowercase === "boolean" ? { lowercase: src.lowercase } : {}),
+        ...(src.punctuation === "keep" || src.punctuation === "strip"
+          ? { punctuation: src.punctuation }
+          : {}),
+        ...(src.sentences === "line" || src.sentences === "punct" ? { sentences: src.sentences } : {}),
+      });
+      return { dir: out, manifest: m };
+    });
+    if (manifest.mode !== "external" && manifest.mode !== cfg.mode) {
+      throw new ExitError(
+        EXIT.badData,
+        `--data ${dir} holds ${manifest.mode} windows but the run is ${cfg.mode}`,
+      );
+    }
+    if (manifest.rows === 0) throw new ExitError(EXIT.badData, `--data ${dir}: no examples`);
+    const nv = await dataStage(
+      `--data ${dir}`,
+      () => readVocab(join(dir, manifest.vocabFile), { expectedSize: manifest.vocabSize }),
+    );
+
+    // 3. grow the vocabulary
+    const known = new Map(trainer.vocab.words.map((w, i) => [w, i] as const));
+    const newWords: string[] = [], newCounts: number[] = [];
+    for (let i = 0; i < nv.words.length; i++) {
+      if (!known.has(nv.words[i]) && nv.counts[i] >= minCount) {
+        newWords.push(nv.words[i]);
+        newCounts.push(nv.counts[i]);
+      }
+    }
+    const ids = await trainer.growVocabulary(newWords, newCounts);
+    const grown = new Map(newWords.map((w, i) => [w, ids[i]] as const));
+    map = new Int32Array(nv.words.length);
+    let unknown = 0;
+    for (let i = 0; i < nv.words.length; i++) {
+      const w = nv.words[i];
+      map[i] = known.get(w) ?? grown.get(w) ?? -1;
+      if (map[i] < 0) unknown++;
+    }
+    log(
+      `refresh: ${newWords.length} new words (min-count ${minCount})` +
+        (newWords.length ? `, e.g. ${newWords.slice(0, 8).join(", ")}` : "") +
+        `; ${unknown} rarer unknown words dropped; vocabulary ${oldV} → ${trainer.vocab.words.length}`,
+    );
+
+    // 4. train
+    let training: Awaited<ReturnType<Trainer["train"]>> | undefined;
+    if (epochs > 0) {
+      trainer.adopt(resolveConfig({ ...cfg, epochs, ...(lr !== undefined ? { lr } : {}) }));
+      const mode = progressMode === "auto"
+        ? (Deno.stdout.isTerminal() ? "live" : "json")
+        : progressMode as "live" | "json" | "none";
+      const enc = new TextEncoder();
+      const progress = new ProgressReporter(
+        mode,
+        mode === "live" ? 0.25 : 10,
+        (t) => Deno.stdout.writeSync(enc.encode(t)),
+      );
+      training = await dataStage(`--data ${dir}`, async () => {
+        try {
+          return await trainer!.train({
+            paths: [dir],
+            rows: manifest.rows,
+            epochs,
+            checkpointDir: join(staging, "checkpoints"),
+            progress,
+          });
+        } catch (e) {
+          if (e instanceof UsageError) throw new Error(e.message); // a usage problem inside training is not bad data
+          throw e;
+        }
+      });
+    }
+
+    // 5. commit: checkpoint, then the embeddings
+    if (basename(ckpt) === checkpointName(trainer.step)) {
+      // no step taken (--epochs 0): advance the counter so that the grown model gets its own file and
+      // the previous checkpoint stays as it was
+      trainer.step++;
+      log(`refresh: step counter advanced to ${trainer.step} so that ${ckpt} is kept unchanged`);
+    }
+    const saved = await trainer.saveCheckpoint(join(from, "checkpoints"), {
+      keep: Math.max(2, cfg.keepCheckpoints),
+    });
+    log(`refresh: checkpoint ${saved}`);
+    const emb = await trainer.embeddings({ output: f["output-rows"] === true });
+    let report: EvalReport | undefined;
+    const evalDir = f["eval-dir"] as string;
+    if (evalDir !== "none") {
+      report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir, analogies: false });
+    }
+    const metrics: Record<string, unknown> = {};
+    for (const [name, s] of Object.entries(report?.similarity ?? {})) {
+      metrics[name] = { rho: s.rho, coverage: s.coverage };
+    }
+    let published;
+    try {
+      published = await publishEmbeddings({
+        outRoot: typeof f.out === "string" ? f.out : join(from, "embeddings"),
+        words: emb.words,
+        input: emb.input,
+        d: emb.d,
+        ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
+        formats,
+        manifest: {
+          corpus: { data, dir, rows: manifest.rows, tokens: manifest.tokens, refreshOf: cfg.data },
+          metrics,
+          config: trainer.config,
+          refresh: {
+            from: ckpt,
+            checkpoint: saved,
+            newWords: newWords.length,
+            previousVocabularySize: oldV,
+            epochs,
+            training,
+          },
+        },
+      });
+    } catch (e) {
+      throw new ExitError(
+        EXIT.exportFailed,
+        `export failed (${
+          (e as Error).message
+        }); the checkpoint ${saved} is saved: deno task export --checkpoint ${saved}`,
+      );
+    }
+    console.log(JSON.stringify({
+      event: "refresh",
+      from,
+      previousCheckpoint: ckpt,
+      checkpoint: saved,
+      newWords: newWords.length,
+      vocabularySize: emb.words.length,
+      training,
+      metrics,
+      embeddings: { version: published.version, dir: published.versionDir },
+    }));
+  } finally {
+    trainer?.close();
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+    await Deno.remove(stagingRoot).catch(() => {}); // only when empty
+    await lock.release();
+  }
+});

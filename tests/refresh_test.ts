@@ -1,0 +1,321 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { acquireLock, LockedError } from "../lib/export/lock.ts";
+import { latestVersionDir, publishEmbeddings } from "../lib/export/publish.ts";
+import { readWord2VecText } from "../lib/export/word2vec.ts";
+import { remapExamples } from "../lib/export/remap.ts";
+import { findLatestCheckpoint, listCheckpoints } from "../lib/train/checkpoint.ts";
+import { resolveConfig } from "../lib/train/config.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+
+const WORDS = ["the", "cat", "sat", "on", "mat", "a"];
+const quiet = () => {};
+
+/** A run folder with one checkpoint (js backend, tiny model) and one published version "v0". */
+async function makeRun(): Promise<{ run: string; E: Float32Array; W: Float32Array; dOut: number }> {
+  const run = await Deno.makeTempDir({ prefix: "refresh_test_" });
+  const config = resolveConfig({
+    dim: 6,
+    backend: "js",
+    out: run,
+    minCount: 1,
+    window: 2,
+    epochs: 1,
+    validation: 0,
+    lr: 0.005,
+    batch: 4,
+    sample: 0,
+    loss: "squared",
+  });
+  const t = await Trainer.create({
+    config,
+    vocab: { words: WORDS, counts: [60, 50, 40, 30, 20, 10] },
+    log: quiet,
+  });
+  try {
+    await t.saveCheckpoint(join(run, "checkpoints"));
+    const e = await t.embeddings({ output: true });
+    await publishEmbeddings({
+      outRoot: join(run, "embeddings"),
+      words: e.words,
+      input: e.input,
+      d: e.d,
+      formats: ["vec"],
+      manifest: {},
+      version: "v0",
+    });
+    return { run, E: e.input, W: e.output!, dOut: e.dOut };
+  } finally {
+    t.close();
+  }
+}
+
+async function refresh(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../pipelines/refresh.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: o.code,
+    stdout: new TextDecoder().decode(o.stdout),
+    stderr: new TextDecoder().decode(o.stderr),
+  };
+}
+
+const NEW_TEXT = "the dog sat on the mat\nthe dog ran to a cat\na dog sat\nthe zebra sat on the mat\n";
+
+Deno.test("remapExamples maps ids, drops unknown entries and examples left empty", () => {
+  const X = {
+    offsets: Int32Array.of(0, 2, 3, 5),
+    indices: Int32Array.of(0, 1, 2, 0, 3),
+    values: Float32Array.of(1, 0.5, 1, 1, 2),
+  };
+  const Y = {
+    offsets: Int32Array.of(0, 1, 2, 4),
+    indices: Int32Array.of(2, 1, 1, 3),
+    values: Float32Array.of(1, 1, 0.3, 0.7),
+  };
+  const r = remapExamples(X, Y, Int32Array.of(10, -1, 12, 13));
+  // example 0: inputs {10}, target {12}; example 1: target 1 → -1 → dropped; example 2: inputs {10, 13}, targets {13}
+  assert.equal(r.dropped, 1);
+  assert.deepEqual(Array.from(r.inputs.offsets), [0, 1, 3]);
+  assert.deepEqual(Array.from(r.inputs.indices), [10, 10, 13]);
+  assert.deepEqual(Array.from(r.inputs.values), [1, 1, 2]);
+  assert.deepEqual(Array.from(r.targets.offsets), [0, 1, 2]);
+  assert.deepEqual(Array.from(r.targets.indices), [12, 13]);
+  assert.deepEqual(Array.from(r.targets.values), [1, Math.fround(0.7)]);
+  assert.throws(() => remapExamples(X, Y, Int32Array.of(1, 2)), /id 2 is outside the vocabulary of 2 words/);
+});
+
+Deno.test("the lock: O_EXCL create, a live holder refuses, a dead one is taken over", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "x.lock");
+    const a = await acquireLock(path, "a", quiet);
+    const info = JSON.parse(await Deno.readTextFile(path));
+    assert.equal(info.pid, Deno.pid);
+    assert.equal(info.host, Deno.hostname());
+    assert.ok(Date.parse(info.time) > 0);
+    await assert.rejects(
+      acquireLock(path, "b", quiet),
+      (e: unknown) => e instanceof LockedError && /held by pid/.test(e.message),
+    );
+    await a.release();
+    await assert.rejects(Deno.stat(path), Deno.errors.NotFound);
+    // a dead pid: a process that has exited
+    const child = new Deno.Command("true").spawn();
+    await child.status;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ pid: child.pid, host: Deno.hostname(), time: "2026-01-01T00:00:00Z", command: "old" }),
+    );
+    const lines: string[] = [];
+    const b = await acquireLock(path, "b", (l) => lines.push(l));
+    assert.equal(b.tookOver?.pid, child.pid);
+    assert.match(lines.join("\n"), new RegExp(`taking over .* from pid ${child.pid}`));
+    assert.equal(JSON.parse(await Deno.readTextFile(path)).pid, Deno.pid);
+    await b.release();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("refresh: a held lock exits 3 and leaves everything as it was", async () => {
+  const { run } = await makeRun();
+  try {
+    const lock = join(run, "refresh.lock");
+    const held = JSON.stringify({
+      pid: Deno.pid,
+      host: Deno.hostname(),
+      time: new Date().toISOString(),
+      command: "test",
+    });
+    await Deno.writeTextFile(lock, held);
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
+    const r = await refresh([
+      "--from",
+      run,
+      "--data",
+      join(run, "new.txt"),
+      "--epochs",
+      "0",
+      "--eval-dir",
+      "none",
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+    assert.match(r.stderr, /^refresh: locked: .*refresh\.lock is held by pid \d+/);
+    assert.equal(await Deno.readTextFile(lock), held);
+    assert.equal((await listCheckpoints(join(run, "checkpoints"))).length, 1);
+    assert.equal(await latestVersionDir(join(run, "embeddings")), join(run, "embeddings", "versions", "v0"));
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("refresh --epochs 0: new words appended, old input rows bit-exact, old output rows kept, new version published", async () => {
+  const { run, E, W, dOut } = await makeRun();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
+    // a stale lock from a crashed refresh and a leftover staging folder are cleaned up
+    const child = new Deno.Command("true").spawn();
+    await child.status;
+    await Deno.writeTextFile(
+      join(run, "refresh.lock"),
+      JSON.stringify({ pid: child.pid, host: Deno.hostname(), time: "t", command: "crashed" }),
+    );
+    await Deno.mkdir(join(run, "refresh-staging", "old-1"), { recursive: true });
+    const before = (await listCheckpoints(join(run, "checkpoints")))[0];
+    const beforeBytes = await Deno.readFile(before);
+    const r = await refresh([
+      "--from",
+      run,
+      "--data",
+      join(run, "new.txt"),
+      "--epochs",
+      "0",
+      "--min-count",
+      "2",
+      "--eval-dir",
+      "none",
+      "--output-rows",
+      "--formats",
+      "vec,parquet",
+      "--backend",
+      "js",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /taking over/);
+    const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    assert.equal(summary.event, "refresh");
+    assert.equal(summary.newWords, 1); // "dog" (3×); "ran", "to", "zebra" (1×) stay out
+    await assert.rejects(Deno.stat(join(run, "refresh.lock")), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(join(run, "refresh-staging")), Deno.errors.NotFound);
+    // the checkpoint
+    const ck = await findLatestCheckpoint(join(run, "checkpoints"));
+    assert.equal((await listCheckpoints(join(run, "checkpoints"))).length, 2);
+    assert.notEqual(ck, before);
+    assert.deepEqual(await Deno.readFile(before), beforeBytes, "the previous checkpoint is unchanged");
+    const t = await Trainer.fromCheckpoint(ck!, { backend: "js", log: quiet });
+    try {
+      assert.deepEqual(t.vocab.words, [...WORDS, "dog"]);
+      const e = await t.embeddings({ output: true });
+      assert.deepEqual(new Uint32Array(e.input.buffer, 0, E.length), new Uint32Array(E.buffer, 0, E.length));
+      assert.ok(e.input.subarray(E.length).some((x) => x !== 0), "the new input row is initialised");
+      let maxDiff = 0, maxAbs = 0;
+      for (let i = 0; i < W.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(e.output![i] - W[i]));
+        maxAbs = Math.max(maxAbs, Math.abs(W[i]));
+      }
+      assert.ok(maxDiff <= 1e-5 * maxAbs, `old output rows moved by ${maxDiff} (max |W| ${maxAbs})`);
+      assert.equal(e.output!.length, (WORDS.length + 1) * dOut);
+    } finally {
+      t.close();
+    }
+    // the published version: a new one, latest moved, v0 untouched
+    const latest = await latestVersionDir(join(run, "embeddings"));
+    assert.equal(latest, summary.embeddings.dir);
+    const vec = await readWord2VecText(join(latest!, "input.vec"));
+    assert.deepEqual(vec.words, [...WORDS, "dog"]);
+    const out = await readWord2VecText(join(latest!, "output.vec"));
+    assert.equal(out.d, dOut);
+    const v0 = await readWord2VecText(join(run, "embeddings", "versions", "v0", "input.vec"));
+    assert.deepEqual(v0.words, WORDS);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("refresh trains on the new data and publishes", async () => {
+  const { run } = await makeRun();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT.repeat(5));
+    const r = await refresh([
+      "--from",
+      run,
+      "--data",
+      join(run, "new.txt"),
+      "--epochs",
+      "1",
+      "--eval-dir",
+      "none",
+      "--formats",
+      "vec",
+      "--backend",
+      "js",
+      "--progress",
+      "none",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    assert.ok(s.training.steps > 0);
+    assert.equal(s.newWords, 4); // dog, ran, to, zebra reach the run's min-count 1
+    const t = await Trainer.fromCheckpoint(s.checkpoint, { backend: "js", log: quiet });
+    try {
+      assert.ok(t.step > 0);
+      assert.equal(t.vocab.words.length, WORDS.length + 4);
+    } finally {
+      t.close();
+    }
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("refresh: CLI errors and their exit codes", async () => {
+  const { run } = await makeRun();
+  const empty = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
+    const help = await refresh(["--help"]);
+    assert.equal(help.code, 0);
+    for (const flag of ["--from", "--data", "--epochs", "--lr", "--min-count", "--out", "--formats"]) {
+      assert.ok(help.stdout.includes(flag), flag);
+    }
+    assert.match(help.stdout, /--epochs <value>.*\(default: 1\)/);
+    const cases: [string[], number, RegExp][] = [
+      [["--bogus"], 2, /Unknown option '--bogus'/],
+      [["--data", "x"], 2, /--from RUN_DIR is required/],
+      [["--from", run, "--data", join(run, "new.txt"), "--epochs=-1"], 2, /--epochs must be an integer >= 0/],
+      [["--from", run, "--data", join(run, "new.txt"), "--lr", "abc"], 2, /--lr must be a positive number/],
+      [["--from", run, "--data", join(run, "new.txt"), "--formats", "csv"], 2, /unknown format "csv"/],
+      [["--from", empty, "--data", join(run, "new.txt")], 4, /no checkpoint \(ckpt-\*\.fock\)/],
+      [["--from", join(empty, "nope"), "--data", join(run, "new.txt")], 4, /no such run folder/],
+      [
+        ["--from", run, "--data", join(run, "missing.txt"), "--eval-dir", "none"],
+        5,
+        /missing\.txt: no such file or folder/,
+      ],
+      [
+        [
+          "--from",
+          run,
+          "--data",
+          join(run, "new.txt"),
+          "--eval-dir",
+          "none",
+          "--lr",
+          "1e6",
+          "--backend",
+          "js",
+        ],
+        6,
+        /diverged/,
+      ],
+    ];
+    for (const [args, code, re] of cases) {
+      const r = await refresh(args);
+      assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      const lines = r.stderr.trim().split("\n");
+      assert.match(lines[lines.length - 1], re);
+    }
+    // a failed refresh left the run as it was
+    assert.equal((await listCheckpoints(join(run, "checkpoints"))).length, 1);
+    assert.equal(await latestVersionDir(join(run, "embeddings")), join(run, "embeddings", "versions", "v0"));
+    await assert.rejects(Deno.stat(join(run, "refresh.lock")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+    await Deno.remove(empty, { recursive: true });
+  }
+});

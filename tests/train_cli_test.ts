@@ -1,0 +1,181 @@
+// `deno task train` end to end (pipelines/train.ts as a child process on a small slice of Brown): the
+// default pipeline ends with embedding files that load back; a run killed with SIGKILL after its first
+// checkpoint and resumed ends with the same weights as an uninterrupted run (identical on js, within
+// tolerance on blas); every CLI error gets exit code 2 and a message naming the flag.
+import assert from "node:assert/strict";
+import { readEmbeddings } from "../lib/export/read.ts";
+import { readCheckpoint } from "../lib/train/checkpoint.ts";
+import { parseTrainArgs } from "../lib/train/cli.ts";
+import { UsageError } from "../lib/errors.ts";
+
+const script = new URL("../pipelines/train.ts", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+function train(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { OPENBLAS_NUM_THREADS: "1" },
+  }).spawn();
+}
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await train(args).output();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+async function latestCheckpoint(dir: string): Promise<string> {
+  const names = [...Deno.readDirSync(`${dir}/checkpoints`)].map((e) => e.name).filter((n) => n.endsWith(".fock")).sort();
+  return `${dir}/checkpoints/${names[names.length - 1]}`;
+}
+
+// a small slice, few steps, checkpoints often, quick to evaluate
+const SMALL = ["--limit-tokens", "12000", "--epochs", "2", "--dim", "16", "--batch", "16", "--formats", "vec,bin,arrow,parquet"];
+
+Deno.test("train CLI: a small-slice default run publishes embeddings that load back and prints a JSON summary", async () => {
+  const out = await Deno.makeTempDir();
+  const r = await run([...SMALL, "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const summary = lines[lines.length - 1];
+  assert.equal(summary.event, "summary");
+  assert.ok(lines.some((l) => l.event === "progress"), "progress JSON lines");
+  assert.match(r.stderr, /backend (blas|js)/);
+  assert.equal(summary.output, "factored");
+  assert.ok(Number.isFinite(summary.training.trainLoss));
+  assert.ok(Number.isFinite(summary.metrics.wordsim353), "wordsim353 evaluated");
+  const ckpt = await readCheckpoint(await latestCheckpoint(out));
+  const E = ckpt.arrays["model.E"] as Float32Array;
+  for (const f of summary.embeddings.files.filter((p: string) => !p.endsWith("manifest.json"))) {
+    const e = await readEmbeddings(f);
+    assert.equal(e.d, 16, f);
+    assert.equal(e.words.length, summary.vocabularySize, f);
+    assert.equal(e.vectors.length, E.length, f);
+    for (let i = 0; i < E.length; i += 97) assert.ok(Math.abs(e.vectors[i] - E[i]) <= 1e-6 * (1 + Math.abs(E[i])), `${f}[${i}]`);
+  }
+  const latest = await Deno.realPath(`${out}/embeddings/latest`);
+  assert.equal(latest, await Deno.realPath(summary.embeddings.dir));
+  // a second run reuses the prepared corpus
+  const again = await run([...SMALL, "--out", out, "--epochs", "1", "--eval-dir", "none", "--formats", "vec"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /corpus: reusing/);
+  await Deno.remove(out, { recursive: true });
+});
+
+async function killAndResume(backend: "js" | "blas", compare: (a: Float32Array, b: Float32Array, name: string) => void) {
+  const common = [...SMALL, "--backend", backend, "--checkpoint-every", "10", "--keep-checkpoints", "2", "--eval-dir", "none", "--formats", "vec"];
+  const a = await Deno.makeTempDir(), b = await Deno.makeTempDir();
+  const full = await run([...common, "--out", a]);
+  assert.equal(full.code, 0, full.stderr);
+  // the same run, killed with SIGKILL as soon as its first checkpoint is complete
+  const child = train([...common, "--out", b]);
+  let killed = false;
+  for (let i = 0; i < 6000 && !killed; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    try {
+      if ([...Deno.readDirSync(`${b}/checkpoints`)].some((e) => e.name.endsWith(".fock"))) {
+        child.kill("SIGKILL");
+        killed = true;
+      }
+    } catch { /* not yet created */ }
+  }
+  const status = await child.status;
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+  assert.ok(killed, "the child wrote no checkpoint");
+  assert.equal(status.signal, "SIGKILL", "the child finished before it could be killed");
+  await assert.rejects(() => Deno.stat(`${b}/summary.json`));
+  const resumed = await run(["--resume", b, "--eval-dir", "none", "--formats", "vec"]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resume: .*ckpt-\d+\.fock at step \d+/);
+  const ca = await readCheckpoint(await latestCheckpoint(a)), cb = await readCheckpoint(await latestCheckpoint(b));
+  assert.equal(ca.meta.step, cb.meta.step);
+  const names = Object.keys(ca.arrays).filter((n) => n.startsWith("model.") || n.startsWith("output."));
+  assert.deepEqual(names.sort(), Object.keys(cb.arrays).filter((n) => n.startsWith("model.") || n.startsWith("output.")).sort());
+  for (const n of names) compare(ca.arrays[n] as Float32Array, cb.arrays[n] as Float32Array, n);
+  await Deno.remove(a, { recursive: true });
+  await Deno.remove(b, { recursive: true });
+}
+
+Deno.test("train CLI: SIGKILL after the first checkpoint, then --resume, gives identical weights (js backend)", async () => {
+  await killAndResume("js", (x, y, name) => {
+    assert.equal(x.length, y.length, name);
+    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) assert.fail(`${name}[${i}]: ${x[i]} ≠ ${y[i]}`);
+  });
+});
+
+Deno.test("train CLI: SIGKILL then --resume matches the uninterrupted run within tolerance (blas backend)", async () => {
+  await killAndResume("blas", (x, y, name) => {
+    assert.equal(x.length, y.length, name);
+    let scale = 0, diff = 0;
+    for (let i = 0; i < x.length; i++) {
+      scale = Math.max(scale, Math.abs(x[i]));
+      diff = Math.max(diff, Math.abs(x[i] - y[i]));
+    }
+    assert.ok(diff <= 1e-4 * Math.max(scale, 1e-3), `${name}: max diff ${diff} vs max ${scale}`);
+  });
+});
+
+Deno.test("train CLI: errors exit with code 2 and name the flag", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--bogus"], /Unknown option '--bogus'/],
+    [["--dim", "abc"], /--dim must be an integer ≥ 1/],
+    [["--data", "/nonexistent/corpus.txt"], /--data \/nonexistent\/corpus\.txt: no such file or folder/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await run(args);
+    assert.equal(r.code, 2, `${args}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+  // a checkpoint resumed under another model configuration
+  const out = await Deno.makeTempDir();
+  const ok = await run([...SMALL, "--epochs", "1", "--out", out, "--eval-dir", "none", "--formats", "vec"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const bad = await run(["--resume", out, "--dim", "32", "--loss", "taylor"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /cannot resume .*ckpt-\d+\.fock: it was trained with another configuration \(--dim: 16 ≠ 32; --loss: "spherical" ≠ "taylor"\)/);
+  const none = await run(["--resume", `${out}/corpus`]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /--resume .*corpus: no checkpoint/);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("train CLI arguments: every bad value and config file is a UsageError naming it", async () => {
+  const bad: [string[], RegExp][] = [
+    [["--mode", "glove"], /--mode must be one of cbow\|skipgram, got 'glove'/],
+    [["--hidden", "512,x"], /--hidden must be a comma-separated list of positive integers/],
+    [["--lr=-1"], /--lr must be a number > 0/],
+    [["--lr", "-1"], /--lr.* argument is ambiguous/],
+    [["--lr", "0"], /--lr must be a number > 0/],
+    [["--lr", "0.01", "--lr-min", "0.1"], /--lr-min \(0.1\) must not exceed --lr/],
+    [["--validation", "0.9"], /--validation must be a number ≥ 0 and ≤ 0.5/],
+    [["--loss", "softmax"], /--loss must be one of squared\|spherical\|taylor\|zloss/],
+    [["--backend", "cuda"], /--backend must be one of js\|blas\|auto/],
+    [["--formats", "csv"], /--formats: unknown format 'csv'/],
+    [["--progress", "loud"], /--progress must be one of/],
+    [["--threads=-2"], /--threads must be an integer/],
+    [["--epochs", "1.5"], /--epochs must be an integer ≥ 1/],
+    [["--resume", ""], /--resume needs/],
+    [["--config", "/nonexistent.json"], /--config \/nonexistent\.json: cannot read it/],
+    [["positional"], /Unexpected argument 'positional'/],
+  ];
+  for (const [args, re] of bad) await assert.rejects(() => parseTrainArgs(args), (e) => e instanceof UsageError && re.test(e.message), args.join(" "));
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ dim: 24, dimension: 3 }));
+  await assert.rejects(() => parseTrainArgs(["--config", `${dir}/c.json`]), /c\.json: unknown setting 'dimension'/);
+  await Deno.writeTextFile(`${dir}/c.json`, "{ not json");
+  await assert.rejects(() => parseTrainArgs(["--config", `${dir}/c.json`]), /c\.json: not valid JSON/);
+  await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ dim: 24, loss: "taylor", hidden: [8] }));
+  const a = await parseTrainArgs(["--config", `${dir}/c.json`, "--dim", "12"]);
+  assert.equal(a.config.dim, 12, "flags override the config file");
+  assert.equal(a.config.loss, "taylor");
+  assert.deepEqual(a.config.hidden, [8]);
+  assert.ok(a.explicit.has("loss") && a.explicit.has("dim") && !a.explicit.has("lr"));
+  await Deno.remove(dir, { recursive: true });
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0);
+  for (const flag of ["--data", "--mode", "--dim", "--hidden", "--loss", "--epochs", "--batch", "--lr", "--min-count", "--window", "--out", "--resume", "--checkpoint-every", "--config", "--seed", "--backend", "--output", "--validation", "--limit-tokens"]) {
+    assert.match(help.stdout, new RegExp(`${flag} .*\\[default: `), flag);
+  }
+});

@@ -1,0 +1,323 @@
+/**
+ * Exactness of the WebGPU layers (ALGORITHM.md §6) on whatever adapter this machine has (llvmpipe here):
+ * the GPU factored and GPU naive layers against the CPU naive layer (js backend of lib/layers) from the
+ * same W₀ on the same minibatches, for every loss, with repeated indices and V split across many
+ * bindings. Under CI=true a missing adapter fails; elsewhere these tests are skipped with a log line.
+ */
+
+import assert from "node:assert/strict";
+import { BackendUnavailableError, SingularUpdateError } from "../lib/errors.ts";
+import { createOutputLayer } from "../lib/layers/create.ts";
+import type { LossName, OutputLayer } from "../lib/types.ts";
+import { requestWebGpuDevice, type WebGpuContext } from "../lib/webgpu/device.ts";
+import { WebGpuFactoredLayer } from "../lib/webgpu/factored.ts";
+import { WebGpuNaiveLayer } from "../lib/webgpu/naive.ts";
+import { randomBatch, relErr, rng } from "./webgpu_reference.ts";
+
+let context: WebGpuContext | undefined;
+try {
+  context = await requestWebGpuDevice({ log: (l) => console.error(l) });
+} catch (e) {
+  if (!(e instanceof BackendUnavailableError) || Deno.env.get("CI") === "true") throw e;
+  console.error(`webgpu tests skipped (not under CI): ${e.message}`);
+}
+const ignore = !context;
+const opts = { ignore, sanitizeResources: false, sanitizeOps: false };
+const quiet = () => {};
+
+const D = 61, d = 8, m = 5, K = 3;
+/** Learning rates that keep every loss's update factor well away from singular at this scale. */
+const ETA: Record<LossName, number> = { squared: 0.02, spherical: 0.0005, taylor: 0.05, zloss: 0.05 };
+
+function init(seed: number): Float32Array {
+  const r = rng(seed);
+  return new Float32Array(D * d).map(() => (r() * 2 - 1) * 0.1);
+}
+
+async function cpuNaive(W0: Float32Array, loss: LossName): Promise<OutputLayer> {
+  return await createOutputLayer({ kind: "naive", D, d, init: W0, loss, backend: "js", log: quiet });
+}
+
+for (const loss of ["squared", "spherical", "taylor", "zloss"] as LossName[]) {
+  Deno.test(
+    `webgpu factored (V in 9 bindings) tracks the CPU naive layer over 630 steps: ${loss}`,
+    opts,
+    async () => {
+      const W0 = init(11);
+      const gpu = await WebGpuFactoredLayer.create({
+        kind: "factored",
+        D,
+        d,
+        init: W0,
+        loss,
+        context,
+        chunkRows: 7,
+        stabilizeEvery: 10,
+        recomputeQEvery: 100,
+        log: quiet,
+      });
+      const cpu = await cpuNaive(W0, loss);
+      const r = rng(5);
+      const eta = ETA[loss];
+      try {
+        // per step: loss and ∇H read back from every step
+        for (let s = 0; s < 30; s++) {
+          const { H, Y } = randomBatch(r, m, d, D, K, 1, 0.3);
+          const a = await gpu.step(H, Y, eta), b = await cpu.step(H, Y, eta);
+          assert.ok(
+            Math.abs(a.loss - b.loss) <= 2e-5 * Math.max(1, Math.abs(b.loss)),
+            `step ${s}: ${a.loss} vs ${b.loss}`,
+          );
+          const e = relErr(a.gradH, b.gradH);
+          assert.ok(e <= 1e-4, `step ${s}: ∇H relative error ${e}`);
+        }
+        // then 600 steps enqueued without read-back; losses read once
+        const cpuLosses: number[] = [];
+        for (let s = 0; s < 600; s++) {
+          const { H, Y } = randomBatch(r, m, d, D, K, 1, 0.3);
+          await gpu.enqueueStep(H, Y, eta);
+          cpuLosses.push((await cpu.step(H, Y, eta)).loss);
+        }
+        const gpuLosses = await gpu.readLosses();
+        assert.equal(gpuLosses.length, 600);
+        const le = relErr(gpuLosses, cpuLosses);
+        assert.ok(le <= 1e-4, `enqueued losses relative error ${le}`);
+        const we = relErr(await gpu.weights(), await cpu.weights());
+        assert.ok(we <= 1e-4, `W relative error after 630 steps ${we}`);
+        const diag = await gpu.diagnostics({ full: true });
+        assert.equal(diag.steps, 630);
+        assert.ok(diag.inverseError <= 1e-4, `inverseError ${diag.inverseError}`);
+        assert.ok((diag.qDrift ?? 1) <= 1e-4, `qDrift ${diag.qDrift}`);
+        console.error(
+          `${loss}: W rel err ${we.toExponential(2)}, losses ${le.toExponential(2)}, condU ${
+            diag.condU.toFixed(3)
+          }`,
+        );
+      } finally {
+        gpu.close();
+        cpu.close();
+      }
+    },
+  );
+}
+
+Deno.test("webgpu naive (W in 6 bindings) matches the CPU naive layer for every loss", opts, async () => {
+  for (const loss of ["squared", "spherical", "taylor", "zloss"] as LossName[]) {
+    const W0 = init(3);
+    const gpu = await WebGpuNaiveLayer.create({
+      kind: "naive",
+      D,
+      d,
+      init: W0,
+      loss,
+      context,
+      chunkRows: 11,
+      log: quiet,
+    });
+    const cpu = await cpuNaive(W0, loss);
+    const r = rng(9);
+    try {
+      for (let s = 0; s < 15; s++) {
+        const { H, Y } = randomBatch(r, m, d, D, K, 1, 0.3);
+        const a = await gpu.step(H, Y, ETA[loss]), b = await cpu.step(H, Y, ETA[loss]);
+        assert.ok(
+          Math.abs(a.loss - b.loss) <= 2e-5 * Math.max(1, Math.abs(b.loss)),
+          `${loss} step ${s}: ${a.loss} vs ${b.loss}`,
+        );
+        assert.ok(relErr(a.gradH, b.gradH) <= 1e-4, `${loss} step ${s}: ∇H`);
+      }
+      assert.ok(relErr(await gpu.weights(), await cpu.weights()) <= 1e-5, `${loss}: W`);
+    } finally {
+      gpu.close();
+      cpu.close();
+    }
+  }
+});
+
+Deno.test(
+  "webgpu factored: V in 1 binding or in 9 gives the same steps; repeated rows scatter deterministically",
+  opts,
+  async () => {
+    const W0 = init(21);
+    const one = await WebGpuFactoredLayer.create({
+      kind: "factored",
+      D,
+      d,
+      init: W0,
+      loss: "taylor",
+      context,
+      log: quiet,
+    });
+    const many = await WebGpuFactoredLayer.create({
+      kind: "factored",
+      D,
+      d,
+      init: W0,
+      loss: "taylor",
+      context,
+      chunkRows: 7,
+      log: quiet,
+    });
+    try {
+      const r = rng(2);
+      for (let s = 0; s < 20; s++) {
+        // every example hits rows 0…2 repeatedly (within and across examples)
+        const { H, Y } = randomBatch(r, 8, d, D, 4, 1, 0.8);
+        const a = await one.step(H, Y, 0.05), b = await many.step(H, Y, 0.05);
+        assert.ok(Math.abs(a.loss - b.loss) <= 1e-6 * Math.abs(b.loss), `step ${s}`);
+        assert.ok(relErr(a.gradH, b.gradH) <= 1e-6, `step ${s}: ∇H`);
+      }
+      assert.ok(relErr(await one.weights(), await many.weights()) <= 1e-6);
+    } finally {
+      one.close();
+      many.close();
+    }
+  },
+);
+
+Deno.test(
+  "webgpu factored: a singular step is refused, leaves W unchanged, and later steps work",
+  opts,
+  async () => {
+    const W0 = init(4);
+    const gpu = await WebGpuFactoredLayer.create({
+      kind: "factored",
+      D,
+      d,
+      init: W0,
+      loss: "squared",
+      context,
+      log: quiet,
+    });
+    try {
+      const r = rng(8);
+      const { H, Y } = randomBatch(r, m, d, D, K, 1);
+      const before = await gpu.weights();
+      await assert.rejects(() => gpu.step(H, Y, 5), SingularUpdateError);
+      assert.equal(relErr(await gpu.weights(), before), 0);
+      assert.equal((await gpu.diagnostics()).steps, 0);
+      // enqueued: the bad step and the two after it are skipped, reported at the read
+      await gpu.enqueueStep(H, Y, 5);
+      await gpu.enqueueStep(H, Y, 0.01);
+      await gpu.enqueueStep(H, Y, 0.01);
+      await assert.rejects(
+        () => gpu.readLosses(),
+        (e: Error) => e instanceof SingularUpdateError && /2 step/.test(e.message),
+      );
+      assert.equal(relErr(await gpu.weights(), before), 0);
+      const ok = await gpu.step(H, Y, 0.01);
+      assert.ok(Number.isFinite(ok.loss));
+      assert.ok(relErr(await gpu.weights(), before) > 0);
+    } finally {
+      gpu.close();
+    }
+  },
+);
+
+Deno.test(
+  "webgpu factored: state round-trips through the CPU factored layer; evaluate/score/topK agree",
+  opts,
+  async () => {
+    const W0 = init(6);
+    const gpu = await WebGpuFactoredLayer.create({
+      kind: "factored",
+      D,
+      d,
+      init: W0,
+      loss: "spherical",
+      context,
+      log: quiet,
+    });
+    const r = rng(12);
+    try {
+      for (let s = 0; s < 20; s++) {
+        const { H, Y } = randomBatch(r, m, d, D, K, 1);
+        await gpu.enqueueStep(H, Y, 0.0005);
+      }
+      await gpu.readLosses();
+      const state = await gpu.exportState();
+      const cpu = await createOutputLayer({
+        kind: "factored",
+        D,
+        d,
+        state,
+        loss: "spherical",
+        backend: "js",
+        log: quiet,
+      });
+      const back = await WebGpuFactoredLayer.create({
+        kind: "factored",
+        D,
+        d,
+        state: await cpu.exportState(),
+        loss: "spherical",
+        context,
+        log: quiet,
+      });
+      try {
+        const Wg = await gpu.weights();
+        assert.ok(relErr(await cpu.weights(), Wg) <= 1e-6);
+        assert.ok(relErr(await back.weights(), Wg) <= 1e-6);
+        const { H, Y } = randomBatch(r, m, d, D, K, 1);
+        const a = await gpu.evaluate(H, Y), b = await cpu.evaluate(H, Y);
+        assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(b.loss));
+        assert.ok(relErr(a.gradH, b.gradH) <= 1e-4);
+        assert.ok(relErr(await gpu.weights(), Wg) === 0, "evaluate must not update");
+        const h = H.subarray(0, d), rows = Int32Array.of(0, 7, 60);
+        assert.ok(relErr(await gpu.score(h, rows), await cpu.score(h, rows)) <= 1e-4);
+        const tg = await gpu.topK(h, 5), tc = await cpu.topK(h, 5);
+        assert.deepEqual(Array.from(tg.indices), Array.from(tc.indices));
+      } finally {
+        cpu.close();
+        back.close();
+      }
+    } finally {
+      gpu.close();
+    }
+  },
+);
+
+Deno.test("webgpu factored: appendRows adds exactly the given rows of W", opts, async () => {
+  const W0 = init(7);
+  const gpu = await WebGpuFactoredLayer.create({
+    kind: "factored",
+    D,
+    d,
+    init: W0,
+    loss: "taylor",
+    context,
+    chunkRows: 16,
+    log: quiet,
+  });
+  try {
+    const r = rng(1);
+    for (let s = 0; s < 10; s++) {
+      const { H, Y } = randomBatch(r, m, d, D, K, 1);
+      await gpu.step(H, Y, 0.05);
+    }
+    const W = await gpu.weights();
+    const extra = new Float32Array(3 * d).map(() => r() - 0.5);
+    await gpu.appendRows(extra);
+    assert.equal(gpu.D, D + 3);
+    const W2 = await gpu.weights();
+    assert.ok(relErr(W2.subarray(0, D * d), W) <= 1e-6);
+    assert.ok(relErr(W2.subarray(D * d), extra) <= 1e-5);
+    const diag = await gpu.diagnostics({ full: true });
+    assert.ok((diag.qDrift ?? 1) <= 1e-5, `qDrift ${diag.qDrift}`);
+  } finally {
+    gpu.close();
+  }
+});
+
+Deno.test('webgpu: createOutputLayer({ backend: "webgpu" }) builds both kinds', opts, async () => {
+  const W0 = init(1);
+  for (const kind of ["factored", "naive"] as const) {
+    const layer = await createOutputLayer({ kind, D, d, init: W0, backend: "webgpu", log: quiet });
+    try {
+      assert.equal(layer.backend, "webgpu");
+      assert.ok(relErr(await layer.weights(), W0) <= 1e-6);
+    } finally {
+      layer.close();
+    }
+  }
+});
