@@ -48,6 +48,10 @@ export { createLoss, LOSS_DEFAULTS, LOSS_NAMES } from "./lib/losses/mod.ts";
 export type { LossScalars, SphericalFamilyLoss } from "./lib/losses/mod.ts";
 
 // --- output layers (lib/layers) ---
+export { createOutputLayer } from "./lib/layers/create.ts";
+export { NaiveOutputLayer } from "./lib/layers/naive.ts";
+export { FactoredOutputLayer } from "./lib/layers/factored.ts";
+export type { FactoredOptions } from "./lib/layers/factored.ts";
 
 // --- corpus I/O (lib/io) ---
 export { prepareCorpus } from "./lib/io/prepare.ts";
@@ -96,7 +100,12 @@ export type { ManifestFileEntry, PublishOptions, PublishResult } from "./lib/exp
 export type { Embeddings } from "./lib/export/embeddings.ts";
 export { EMBEDDING_FORMATS, formatOfPath, readEmbeddings } from "./lib/export/read.ts";
 export type { EmbeddingFormat } from "./lib/export/read.ts";
-export { readWord2VecBinary, readWord2VecText, writeWord2VecBinary, writeWord2VecText } from "./lib/export/word2vec.ts";
+export {
+  readWord2VecBinary,
+  readWord2VecText,
+  writeWord2VecBinary,
+  writeWord2VecText,
+} from "./lib/export/word2vec.ts";
 export { readArrowEmbeddings, writeArrowEmbeddings } from "./lib/export/arrow.ts";
 export { readParquetEmbeddings, writeParquetEmbeddings } from "./lib/export/parquet.ts";
 export { acquireLock, LockedError } from "./lib/export/lock.ts";

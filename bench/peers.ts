@@ -316,10 +316,27 @@ const rhoCell = (
   x?: { rho: number; coverage: number },
 ) => (x ? `${x.rho.toFixed(3)} (${(100 * x.coverage).toFixed(0)}%)` : "—");
 
+/** The Debian package version of fastText ("unknown" when dpkg cannot tell). */
+async function fastTextVersion(): Promise<string> {
+  try {
+    const o = await new Deno.Command("dpkg-query", {
+      args: ["-W", "-f=${Version}", "fasttext"],
+      stdout: "piped",
+      stderr: "null",
+    })
+      .output();
+    const v = new TextDecoder().decode(o.stdout).trim();
+    return o.code === 0 && v ? v : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 function markdown(
   results: RunResult[],
   corpus: { path: string; lines: number; tokens: number },
   threads: number,
+  ftVersion: string,
 ): string {
   const rows = results.map((r) => [
     r.name === "factorout" ? "**factorout** (exact, factored)" : `fastText ${r.name.replace("-", " -loss ")}`,
@@ -335,7 +352,8 @@ function markdown(
   ]);
   const out = [
     `Corpus: \`${corpus.path}\` (Brown, tags stripped, lower-cased, punctuation dropped; ${corpus.lines} sentences, ` +
-    `${corpus.tokens} tokens). ${threads} threads everywhere. ρ: Spearman via lib/eval, OOV pairs skipped (coverage in brackets).`,
+    `${corpus.tokens} tokens). ${threads} threads everywhere. fastText: Debian package ${ftVersion}. ` +
+    `ρ: Spearman via lib/eval, OOV pairs skipped (coverage in brackets).`,
     "",
     table([
       "run",
@@ -360,7 +378,11 @@ function markdown(
         fmt(fo.wordsPerSecond / p.wordsPerSecond, 3)
       }×** (target ${target})`;
     };
-    out.push(ratio("cbow-softmax", "≥ 100×"), ratio("cbow-ns", "≥ 0.3×"), ratio("skipgram-ns", "report"));
+    out.push(
+      ratio("cbow-softmax", "≥ 100×"),
+      ratio("cbow-ns", "≥ 0.3×"),
+      ratio("skipgram-ns", "reported only"),
+    );
     const sg = results.find((r) => r.name === "skipgram-ns");
     if (sg?.wordsim && fo.wordsim) {
       out.push(
@@ -440,7 +462,13 @@ await runCommand("bench:peers", async () => {
     if (!f.keep) await Deno.remove(p.work, { recursive: true }).catch(() => {});
   }
   const command = `deno task bench:peers${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
-  const block = stampBlock("peers", markdown(results, corpus, p.threads), command, machineInfo(), new Date());
+  const block = stampBlock(
+    "peers",
+    markdown(results, corpus, p.threads, await fastTextVersion()),
+    command,
+    machineInfo(),
+    new Date(),
+  );
   if (f["no-write"]) console.log(block);
   else {
     await writeBlocks(f.out as string, [["peers", block]]);

@@ -16,6 +16,7 @@
 import { UsageError } from "../lib/errors.ts";
 import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
 import { runCommand } from "../lib/export/exit_codes.ts";
+import { createBackend } from "../lib/linalg/select.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { evaluateAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
 import { EmbeddingIndex } from "../lib/eval/index.ts";
@@ -46,6 +47,7 @@ const FLAGS: Record<string, FlagSpec> = {
   cutoff: { type: "string", help: "analogies: search the N most frequent words only", default: "30000" },
   neighbours: { type: "string", help: "comma-separated words whose nearest neighbours to print" },
   k: { type: "string", help: "neighbours per word", default: "10" },
+  backend: { type: "string", help: "analogy search: blas (OpenBLAS sgemm) | js | auto", default: "auto" },
   "case-sensitive": {
     type: "boolean",
     help: "look words up exactly (otherwise: exact, then lower-cased)",
@@ -73,6 +75,10 @@ await runCommand("eval", async () => {
   const cutoff = positiveInt("--cutoff", f.cutoff);
   const k = positiveInt("--k", f.k);
   const caseSensitive = f["case-sensitive"] === true;
+  const backend = f.backend as string;
+  if (!["js", "blas", "auto"].includes(backend)) {
+    throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
+  }
   const t0 = performance.now();
   const emb = await readEmbeddings(f.vectors);
   const index = new EmbeddingIndex(emb.words, emb.vectors, emb.d);
@@ -85,6 +91,7 @@ await runCommand("eval", async () => {
       analogyCutoff: cutoff,
       analogies: !f["no-analogies"],
       index,
+      backend: backend as "js" | "blas" | "auto",
     });
   } else {
     const t1 = performance.now();
@@ -104,10 +111,16 @@ await runCommand("eval", async () => {
       };
     }
     if (typeof f.analogies === "string" && !f["no-analogies"]) {
-      report.analogy = {
-        file: f.analogies,
-        ...evaluateAnalogies(index, await readAnalogyFile(f.analogies), { cutoff, caseSensitive }),
-      };
+      const sections = await readAnalogyFile(f.analogies);
+      const la = await createBackend(backend as "js" | "blas" | "auto");
+      try {
+        report.analogy = {
+          file: f.analogies,
+          ...evaluateAnalogies(index, sections, { cutoff, caseSensitive, backend: la }),
+        };
+      } finally {
+        la.close();
+      }
     }
     report.seconds = (performance.now() - t1) / 1000;
   }

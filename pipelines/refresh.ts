@@ -314,6 +314,7 @@ await runCommand("refresh", async () => {
       keep: Math.max(2, cfg.keepCheckpoints),
     });
     log(`refresh: checkpoint ${saved}`);
+    if (training) training = { ...training, checkpoint: saved }; // not the staging copy, which is removed
     const emb = await trainer.embeddings({ output: f["output-rows"] === true });
     let report: EvalReport | undefined;
     const evalDir = f["eval-dir"] as string;

@@ -9,6 +9,7 @@ import { mixSeed, Rng } from "../lib/io/rng.ts";
 import { ZipfCorpus } from "../lib/io/synthetic.ts";
 import { createBrownTokenizer, createTokenizer } from "../lib/io/tokenize.ts";
 import { readVocab } from "../lib/io/vocab.ts";
+import { progressReporter } from "../lib/io/progress.ts";
 import { keepProbabilities, WindowEmitter, windowsReference } from "../lib/io/windows.ts";
 import { main as corpusMain } from "../pipelines/corpus.ts";
 
@@ -374,4 +375,56 @@ Deno.test("RNG: deterministic and unbiased enough", () => {
   for (let i = 0; i < 100000; i++) counts[r.nextInt(10)]++;
   for (const c of counts) assert(Math.abs(c - 10000) < 500, `bucket ${c}`);
   assert.throws(() => new ZipfCorpus({ vocabSize: 1, tokens: 1, seed: 1 }), UsageError);
+});
+
+Deno.test("progress: a live line on a terminal, JSON lines otherwise", () => {
+  const p = {
+    phase: "windows" as const,
+    bytes: 50,
+    totalBytes: 100,
+    tokens: 2_000_000,
+    totalTokens: 0,
+    rows: 10,
+    shards: 1,
+    elapsedS: 1,
+    tokensPerS: 2_000_000,
+    etaS: 1,
+  };
+  const tty: string[] = [], pipe: string[] = [];
+  const a = progressReporter({ tty: true, write: (s) => tty.push(s) });
+  a.update(p);
+  a.end();
+  assert.equal(
+    tty[0],
+    "\r\u001b[2K" + "windows  50.0% 50B/100B 2.00M tokens 2.00M tok/s rows 10 shards 1 ETA 0:00:01",
+  );
+  assert.equal(tty[1], "\n");
+  const b = progressReporter({ tty: false, write: (s) => pipe.push(s) });
+  b.update(p);
+  const j = JSON.parse(pipe[0]);
+  assert.equal(j.progress, "windows");
+  assert.equal(j.tokens, 2_000_000);
+  assert.ok(pipe[0].endsWith("\n"));
+});
+
+Deno.test("max-vocab keeps the most frequent words; out-of-vocabulary words are dropped before windowing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/t.txt`, "a a a b b c\na c b\n");
+    const m = await prepareCorpus({
+      input: `${dir}/t.txt`,
+      outDir: `${dir}/o`,
+      mode: "cbow",
+      window: 1,
+      minCount: 1,
+      maxVocab: 2,
+      seed: 1,
+    });
+    assert.deepEqual((await readVocab(`${dir}/o/vocab.tsv`)).words, ["a", "b"]);
+    // sentences without c: [a a a b b] and [a b] → 5 + 2 rows
+    assert.equal(m.rows, 7);
+    assert.equal(m.keptTokens, 7);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -59,7 +59,9 @@ for (const backend of backends) {
       const lines: string[] = [];
       const naive = await makeLayer("naive", backend, D, d, W0, "squared", {}, lines);
       const fact = await makeLayer("factored", backend, D, d, W0, "squared", { stabilizeEvery: 20 }, lines);
-      assert(lines.some((l) => l.includes(`factored output layer D=${D} d=${d} loss=squared backend=${backend}`)));
+      assert(
+        lines.some((l) => l.includes(`factored output layer D=${D} d=${d} loss=squared backend=${backend}`)),
+      );
       assertEquals(fact.backend, backend);
       const e = await sideBySide(naive, fact, r, 150, m, K, eta);
       assert(e.loss <= 1e-5, `m=${m}: loss differs by ${e.loss}`);
@@ -76,7 +78,9 @@ for (const backend of backends) {
 
   Deno.test(`Woodbury and direct re-inversion both exact, forced either way, backend ${backend}`, async () => {
     const D = 200, d = 16, K = 3;
-    for (const [m, minDirect, eta] of [[7, 1, 0.03], [64, 1_000_000, 0.01], [7, 1_000_000, 0.03], [64, 1, 0.01]]) {
+    for (
+      const [m, minDirect, eta] of [[7, 1, 0.03], [64, 1_000_000, 0.01], [7, 1_000_000, 0.03], [64, 1, 0.01]]
+    ) {
       const r = rng(7 * m + minDirect);
       const W0 = uniform(r, D * d, 0.1);
       const naive = await makeLayer("naive", backend, D, d, W0);
@@ -153,7 +157,13 @@ class Dense64 {
   #o: Float64Array;
   #dO: Float64Array;
   #mg = new MergedTargets();
-  constructor(readonly D: number, readonly d: number, W0: Float32Array, readonly lossName: LossName, readonly eps: number) {
+  constructor(
+    readonly D: number,
+    readonly d: number,
+    W0: Float32Array,
+    readonly lossName: LossName,
+    readonly eps: number,
+  ) {
     this.W = Float64Array.from(W0);
     this.#o = new Float64Array(D);
     this.#dO = new Float64Array(D);
@@ -187,7 +197,7 @@ class Dense64 {
       const dO = dOs[i];
       for (let j = 0; j < D; j++) {
         const f = eta * dO[j];
-        if (f !== 0) for (let c = 0; c < d; c++) W[j * d + c] -= f * H[i * d + c];
+        if (f !== 0) { for (let c = 0; c < d; c++) W[j * d + c] -= f * H[i * d + c]; }
       }
     }
     void this.#dO;
@@ -239,7 +249,10 @@ for (const backend of backends) {
           nW.toExponential(2)
         } factored ${fW.toExponential(2)}`,
       );
-      assert(worst.fL <= 3 * worst.nL + 1e-7 && worst.fL <= 1e-5, `loss error ${worst.fL} (naive ${worst.nL})`);
+      assert(
+        worst.fL <= 3 * worst.nL + 1e-7 && worst.fL <= 1e-5,
+        `loss error ${worst.fL} (naive ${worst.nL})`,
+      );
       assert(worst.fG <= 3 * worst.nG + 1e-6 && worst.fG <= 1e-3, `∇H error ${worst.fG} (naive ${worst.nG})`);
       assert(fW <= 3 * nW + 1e-7 && fW <= 2e-5, `W error ${fW} (naive ${nW})`);
       if (run.loss === "zloss") {

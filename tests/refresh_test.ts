@@ -7,6 +7,7 @@ import { remapExamples } from "../lib/export/remap.ts";
 import { findLatestCheckpoint, listCheckpoints } from "../lib/train/checkpoint.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { Trainer } from "../lib/train/trainer.ts";
+import { prepareCorpus } from "../lib/io/prepare.ts";
 
 const WORDS = ["the", "cat", "sat", "on", "mat", "a"];
 const quiet = () => {};
@@ -317,5 +318,63 @@ Deno.test("refresh: CLI errors and their exit codes", async () => {
   } finally {
     await Deno.remove(run, { recursive: true });
     await Deno.remove(empty, { recursive: true });
+  }
+});
+
+Deno.test("refresh from prepared shards; two refreshes at once: one runs, the other exits 3 or runs after it", async () => {
+  const { run } = await makeRun();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT.repeat(3));
+    const shards = join(run, "shards");
+    await prepareCorpus({
+      input: join(run, "new.txt"),
+      outDir: shards,
+      mode: "cbow",
+      window: 2,
+      minCount: 4,
+      seed: 3,
+    });
+    const args = [
+      "--from",
+      run,
+      "--data",
+      shards,
+      "--epochs",
+      "1",
+      "--eval-dir",
+      "none",
+      "--formats",
+      "vec",
+      "--backend",
+      "js",
+      "--progress",
+      "none",
+    ];
+    const [a, b] = await Promise.all([refresh(args), refresh(args)]);
+    const codes = [a.code, b.code].sort();
+    assert.ok(
+      codes[0] === 0 && (codes[1] === 0 || codes[1] === 3),
+      `exit codes ${codes}: ${a.stderr} ${b.stderr}`,
+    );
+    for (const r of [a, b]) {
+      if (r.code === 3) assert.match(r.stderr, /refresh: locked: /);
+      else {
+        const s = JSON.parse(r.stdout.trim().split("\n").pop()!);
+        assert.ok(s.training.steps > 0);
+      }
+    }
+    const t = await Trainer.fromCheckpoint((await findLatestCheckpoint(join(run, "checkpoints")))!, {
+      backend: "js",
+      log: quiet,
+    });
+    try {
+      // "dog" (9×) is new; ran, to, zebra (3×) were dropped by the shards' own min-count 4
+      assert.deepEqual(t.vocab.words, [...WORDS, "dog"]);
+    } finally {
+      t.close();
+    }
+    await assert.rejects(Deno.stat(join(run, "refresh.lock")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(run, { recursive: true });
   }
 });

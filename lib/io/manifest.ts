@@ -8,7 +8,13 @@
 
 import { DataFormatError } from "../errors.ts";
 
-/** One shard of a corpus. `file` is relative to the corpus folder. */
+/** One shard of a corpus. `file` is relative to the corpus folder. *
+ * @example
+ * ```ts
+ * import type { ShardEntry } from "./manifest.ts";
+ * const s: ShardEntry = { file: "part-00000.arrow", rows: 1000, bytes: 52000 };
+ * ```
+ */
 export type ShardEntry = { file: string; rows: number; bytes: number };
 
 /**

@@ -74,14 +74,9 @@ const scope = self as unknown as {
 };
 const post = scope.postMessage.bind(scope);
 
-scope.onmessage = async (ev: MessageEvent) => {
-  const m = ev.data as {
-    id: number;
-    type: "open" | "read" | "close";
-    path?: string;
-    group?: number;
-    rows?: number;
-  };
+async function handle(
+  m: { id: number; type: "open" | "read" | "close"; path?: string; group?: number; rows?: number },
+) {
   try {
     if (m.type === "open") {
       post({ id: m.id, groupRows: (await openFile(m.path!)).groupRows });
@@ -97,4 +92,10 @@ scope.onmessage = async (ev: MessageEvent) => {
   } catch (e) {
     post({ id: m.id, error: e instanceof Error ? e.message : String(e) });
   }
+}
+
+// one request at a time: a file is never closed or switched while a read of it is in flight
+let chain: Promise<void> = Promise.resolve();
+scope.onmessage = (ev: MessageEvent) => {
+  chain = chain.then(() => handle(ev.data));
 };

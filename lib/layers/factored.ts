@@ -25,7 +25,8 @@
  * 10. Q ← Q − η (∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H, M = ∇Oᵀ∇O expanded (ALGORITHM.md §4)      (dsyr2k, m d²)
  * 11. w̄ ← w̄ − η Σ_i c_i h_i, c_i = 𝟙·ẏ_i + 2 g_i s_i + D g_s,i  (loss uses s only)
  *
- * Upkeep: every `stabilizeEvery` steps (default 50) U⁻ᵀ is re-inverted exactly and σ_max(U), σ_min(U)
+ * Upkeep: every `stabilizeEvery` steps (default 50), or sooner when the steps' update factors since the
+ * last one may have multiplied cond(U) by more than `maxCond` (exact for online steps), U⁻ᵀ is re-inverted exactly and σ_max(U), σ_min(U)
  * are estimated by power iteration; when cond(U) > `maxCond` (default 16) or U's scale has drifted
  * beyond [2⁻⁸, 2⁸], U is recentred by an exact power of two and its singular values outside [0.5, 2]
  * are brought to 1 by rank-1 rescales, applied to V together in one O(Dd·k) pass (stabilize.ts). Every
@@ -47,9 +48,9 @@ import {
   foldInto,
   gramOf,
   materialize,
-  reinvert,
   rebalance,
   RebalanceScratch,
+  reinvert,
   topLeftSingular,
 } from "./stabilize.ts";
 import { selectTopK } from "./topk.ts";
@@ -138,6 +139,7 @@ export class FactoredOutputLayer implements OutputLayer {
   #folds = 0;
   #stabilizations = 0;
   #rebalances = 0;
+  #condBudget = 0;
   #sigmaMax = 1;
   #sigmaMin = 1;
 
@@ -195,7 +197,10 @@ export class FactoredOutputLayer implements OutputLayer {
     this.la = la;
     this.stabilizeEvery = nonNegInt("stabilizeEvery", opts.stabilizeEvery ?? 50);
     this.recomputeQEvery = nonNegInt("recomputeQEvery", opts.recomputeQEvery ?? 5000);
-    this.directSolveMinBatch = nonNegInt("directSolveMinBatch", opts.directSolveMinBatch ?? Math.floor(d / 2) + 1);
+    this.directSolveMinBatch = nonNegInt(
+      "directSolveMinBatch",
+      opts.directSolveMinBatch ?? Math.floor(d / 2) + 1,
+    );
     this.guardMargin = opts.guardMargin ?? GUARD_MARGIN;
     this.maxCond = opts.maxCond ?? DEFAULT_MAX_COND;
     if (!(this.maxCond >= 1)) throw new RangeError(`maxCond must be ≥ 1, got ${this.maxCond}`);
@@ -260,10 +265,16 @@ export class FactoredOutputLayer implements OutputLayer {
     opts: FactoredOptions = {},
   ): FactoredOutputLayer {
     const { D, d, arrays, scalars } = state;
-    const get = <T extends Float32Array | Float64Array>(name: string, len: number, type: { new (n: number): T }): T => {
+    const get = <T extends Float32Array | Float64Array>(
+      name: string,
+      len: number,
+      type: { new (n: number): T },
+    ): T => {
       const a = arrays[name];
       if (!(a instanceof type)) throw new TypeError(`state.arrays.${name} must be a ${type.name}`);
-      if (a.length !== len) throw new RangeError(`state.arrays.${name}.length = ${a.length}, expected ${len}`);
+      if (a.length !== len) {
+        throw new RangeError(`state.arrays.${name}.length = ${a.length}, expected ${len}`);
+      }
       return a as T;
     };
     const merged: FactoredOptions = {
@@ -285,6 +296,7 @@ export class FactoredOutputLayer implements OutputLayer {
     layer.#folds = scalars.folds ?? 0;
     layer.#stabilizations = scalars.stabilizations ?? 0;
     layer.#rebalances = scalars.rebalances ?? 0;
+    layer.#condBudget = scalars.condBudget ?? 0;
     layer.#sigmaMax = scalars.sigmaMax ?? 1;
     layer.#sigmaMin = scalars.sigmaMin ?? 1;
     return layer;
@@ -326,7 +338,10 @@ export class FactoredOutputLayer implements OutputLayer {
       this.#update(m, eta);
       this.#steps++;
       if (this.recomputeQEvery > 0 && this.#steps % this.recomputeQEvery === 0) this.refresh();
-      else if (this.stabilizeEvery > 0 && this.#steps % this.stabilizeEvery === 0) this.stabilize();
+      else if (
+        this.stabilizeEvery > 0 &&
+        (this.#steps % this.stabilizeEvery === 0 || this.#condBudget > Math.log(this.maxCond))
+      ) this.stabilize();
       return Promise.resolve(r);
     } catch (e) {
       return Promise.reject(e);
@@ -431,7 +446,9 @@ export class FactoredOutputLayer implements OutputLayer {
         throw new DivergenceError(
           this.#steps + 1,
           `step ${this.#steps + 1}: the ${loss.name} loss of example ${i} is not finite ` +
-            `(L = ${Li}, g_q = ${scal.gq}, q = ${q[i]}); the layer's state is unchanged. Lower the learning rate.`,
+            `(L = ${Li}, g_q = ${scal.gq}, q = ${
+              q[i]
+            }); the layer's state is unchanged. Lower the learning rate.`,
         );
       }
       L += Li;
@@ -468,8 +485,17 @@ export class FactoredOutputLayer implements OutputLayer {
     const U = this.#U, Uinvt = this.#Uinvt, Q = this.#Q;
     // S = H Hᵀ (Gram of the examples) and the guard, before any state changes
     la.dgemm(false, true, m, m, d, 1, H64, d, H64, d, 0, S, m);
-    checkUpdateFactor(m, eta, g, S, this.#steps + 1, this.#guard, this.guardMargin);
-
+    const lamMin = checkUpdateFactor(m, eta, g, S, this.#steps + 1, this.#guard, this.guardMargin);
+    // Strong steps bring the next stabilisation forward: the part of log(λ_max(F)/λ_min(F)) beyond a
+    // factor 2 per step (λ_min from the guard: exact for m = 1; λ_max ≤ 1 + 2η Σ|g⁻|‖h‖²) is summed,
+    // and U is stabilised once the sum exceeds log(maxCond). Ordinary steps (factors within [½, 2]) add 0.
+    let tn = 0;
+    for (let i = 0; i < m; i++) {
+      const v = 2 * eta * g[i] * S[i * m + i];
+      if (v < 0) tn -= v;
+    }
+    const lamMax = m === 1 ? Math.max(1, lamMin) : 1 + tn;
+    this.#condBudget += Math.max(0, Math.log(lamMax / Math.min(1, lamMin)) - Math.LN2);
     // M = ∇Oᵀ∇O (m×m), from the pre-step quantities
     const M = this.#M, BH = this.#BH, QHH = this.#QHH;
     la.dgemm(false, true, m, m, d, 1, B, d, H64, d, 0, BH, m); // BH_ij = (Wᵀẏ_i)·h_j = ẏ_i·o_j
@@ -582,6 +608,7 @@ export class FactoredOutputLayer implements OutputLayer {
     const { d, la } = this;
     const D = this.#D, V = this.#V, U = this.#U, Uinvt = this.#Uinvt, u = this.#u, tmp = this.#tmp;
     this.#stabilizations++;
+    this.#condBudget = 0;
     reinvert(la, U, Uinvt, d);
     let smax = topLeftSingular(la, U, d, u, tmp);
     let smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp);
@@ -607,6 +634,7 @@ export class FactoredOutputLayer implements OutputLayer {
    */
   refresh(): void {
     this.#fold();
+    this.#condBudget = 0;
     gramOf(this.la, this.#V, this.#D, this.d, this.#Q, this.loss.usesSum ? this.#wbar : null, this.#chunk);
     this.#sigmaMax = this.#sigmaMin = 1;
   }
@@ -689,7 +717,9 @@ export class FactoredOutputLayer implements OutputLayer {
     la.dgemm(false, true, d, d, d, 1, U, d, Uinvt, d, 0, T, d);
     let inverseError = 0;
     for (let r = 0; r < d; r++) {
-      for (let c = 0; c < d; c++) inverseError = Math.max(inverseError, Math.abs(T[r * d + c] - (r === c ? 1 : 0)));
+      for (let c = 0; c < d; c++) {
+        inverseError = Math.max(inverseError, Math.abs(T[r * d + c] - (r === c ? 1 : 0)));
+      }
     }
     const sigmaMax = topLeftSingular(la, U, d, u, tmp);
     reinvert(la, U, T, d);
@@ -751,6 +781,7 @@ export class FactoredOutputLayer implements OutputLayer {
         folds: this.#folds,
         stabilizations: this.#stabilizations,
         rebalances: this.#rebalances,
+        condBudget: this.#condBudget,
         sigmaMax: this.#sigmaMax,
         sigmaMin: this.#sigmaMin,
         stabilizeEvery: this.stabilizeEvery,
@@ -814,6 +845,8 @@ function identity(d: number): Float64Array {
 }
 
 function nonNegInt(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be an integer ≥ 0, got ${String(v)}`);
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`${name} must be an integer ≥ 0, got ${String(v)}`);
+  }
   return v;
 }

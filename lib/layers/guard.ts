@@ -79,6 +79,10 @@ export class GuardScratch {
  * @param step the number of the step being taken (1-based), for the message
  * @param s scratch
  * @param margin smallest admissible eigenvalue of the factor
+ * @returns an estimate of λ_min(F) when the step passes: exact for m = 1; for m > 1, margin plus the
+ *   smallest eigenvalue of T − margin·I by 12 inverse iterations on its Cholesky factor (an estimate from
+ *   above, accurate when the smallest eigenvalue is well separated — the near-singular case); 1 when no
+ *   g_q > 0.
  */
 export function checkUpdateFactor(
   m: number,
@@ -88,18 +92,22 @@ export function checkUpdateFactor(
   step: number,
   s: GuardScratch,
   margin = GUARD_MARGIN,
-): void {
+): number {
   if (m === 1) {
     const f = 1 - 2 * eta * g[0] * S[0];
     if (!(f > margin)) {
       const etaMax = (1 - margin) / (2 * g[0] * S[0]);
       throw new SingularUpdateError(
-        `step ${step}: the update factor 1 − 2·eta·g_q·‖h‖² = 1 − 2·${eta}·${fmt(g[0])}·${fmt(S[0])} = ${fmt(f)} ` +
-          `is ≤ ${margin}: U would become singular or flip sign. Lower the learning rate below ${fmt(etaMax)} ` +
+        `step ${step}: the update factor 1 − 2·eta·g_q·‖h‖² = 1 − 2·${eta}·${fmt(g[0])}·${fmt(S[0])} = ${
+          fmt(f)
+        } ` +
+          `is ≤ ${margin}: U would become singular or flip sign. Lower the learning rate below ${
+            fmt(etaMax)
+          } ` +
           `(or scale down h). The layer's state is unchanged.`,
       );
     }
-    return;
+    return f;
   }
   s.ensure(m);
   const { T, r, p } = s;
@@ -111,14 +119,14 @@ export function checkUpdateFactor(
       n++;
     }
   }
-  if (n === 0) return;
+  if (n === 0) return 1;
   for (let a = 0; a < n; a++) {
     for (let b = 0; b <= a; b++) {
       const v = 2 * eta * r[a] * r[b] * S[p[a] * m + p[b]];
       T[a * n + b] = T[b * n + a] = (a === b ? 1 - margin : 0) - v;
     }
   }
-  if (choleskyOk(T, n)) return;
+  if (choleskyOk(T, n)) return margin + smallestFromCholesky(T, n, s.x, s.y);
   // refused: report λ_max(G^½ S G^½) over P and the learning rate that keeps the factor above margin
   for (let a = 0; a < n; a++) {
     for (let b = 0; b < n; b++) T[a * n + b] = r[a] * r[b] * S[p[a] * m + p[b]];
@@ -129,7 +137,9 @@ export function checkUpdateFactor(
   throw new SingularUpdateError(
     `step ${step}: the update factor I − 2·eta·H·G·Hᵀ of this batch of ${m} examples has an eigenvalue ` +
       `≈ ${fmt(f)} ≤ ${margin} (2·eta·λ_max(G½·HᵀH·G½) = ${fmt(2 * eta * lam)} with eta = ${eta}): ` +
-      `U would become singular or flip sign. Lower the learning rate below ${fmt(etaMax)} (or scale down H). ` +
+      `U would become singular or flip sign. Lower the learning rate below ${
+        fmt(etaMax)
+      } (or scale down H). ` +
       `The layer's state is unchanged.`,
   );
 }
@@ -149,6 +159,39 @@ function choleskyOk(T: Float64Array, n: number): boolean {
     }
   }
   return true;
+}
+
+/**
+ * Smallest eigenvalue of L Lᵀ (L lower-triangular n×n, in T's lower triangle) by inverse iteration:
+ * x ← (L Lᵀ)⁻¹ x, 12 iterations from a fixed start; returns 1/‖(LLᵀ)⁻¹x‖ for the final unit x.
+ */
+function smallestFromCholesky(T: Float64Array, n: number, x: Float64Array, y: Float64Array): number {
+  for (let i = 0; i < n; i++) x[i] = 1 + 0.3 * Math.sin(2 * i + 1);
+  let nrm = 0;
+  for (let i = 0; i < n; i++) nrm += x[i] * x[i];
+  nrm = Math.sqrt(nrm);
+  for (let i = 0; i < n; i++) x[i] /= nrm;
+  let mu = 1;
+  for (let it = 0; it < 12; it++) {
+    // L y = x
+    for (let i = 0; i < n; i++) {
+      let v = x[i];
+      for (let k = 0; k < i; k++) v -= T[i * n + k] * y[k];
+      y[i] = v / T[i * n + i];
+    }
+    // Lᵀ x = y
+    for (let i = n - 1; i >= 0; i--) {
+      let v = y[i];
+      for (let k = i + 1; k < n; k++) v -= T[k * n + i] * x[k];
+      x[i] = v / T[i * n + i];
+    }
+    nrm = 0;
+    for (let i = 0; i < n; i++) nrm += x[i] * x[i];
+    nrm = Math.sqrt(nrm);
+    mu = 1 / nrm;
+    for (let i = 0; i < n; i++) x[i] /= nrm;
+  }
+  return mu;
 }
 
 /** λ_max of the symmetric PSD n×n A by power iteration (error path only). */

@@ -55,7 +55,14 @@ export class NaiveOutputLayer implements OutputLayer {
    * @param la the backend (owned: closed by close())
    * @param steps step counter to resume from
    */
-  constructor(D: number, d: number, W: Float32Array, loss: SphericalFamilyLoss, la: LinAlgBackend, steps = 0) {
+  constructor(
+    D: number,
+    d: number,
+    W: Float32Array,
+    loss: SphericalFamilyLoss,
+    la: LinAlgBackend,
+    steps = 0,
+  ) {
     this.#D = D;
     this.d = d;
     this.loss = loss;

@@ -406,7 +406,7 @@ export function gramOf(
     const n = Math.min(CHUNK_ROWS, D - r0);
     for (let j = 0; j < n * d; j++) s.a[j] = A[r0 * d + j];
     la.dgemm(true, false, d, d, n, 1, s.a, d, s.a, d, 1, G, d);
-    if (sum) for (let j = 0; j < n * d; j++) sum[j % d] += s.a[j];
+    if (sum) { for (let j = 0; j < n * d; j++) sum[j % d] += s.a[j]; }
   }
   // exact symmetry
   for (let r = 0; r < d; r++) {

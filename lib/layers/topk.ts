@@ -19,8 +19,14 @@
  * @param k how many to return (clamped to n)
  * @returns indices and scores, best first
  */
-export function selectTopK(scores: Float64Array, n: number, k: number): { indices: Int32Array; scores: Float64Array } {
-  if (!Number.isSafeInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${String(k)}`);
+export function selectTopK(
+  scores: Float64Array,
+  n: number,
+  k: number,
+): { indices: Int32Array; scores: Float64Array } {
+  if (!Number.isSafeInteger(k) || k < 1) {
+    throw new RangeError(`k must be a positive integer, got ${String(k)}`);
+  }
   k = Math.min(k, n);
   const hi = new Int32Array(k); // heap of indices; root = worst kept
   let size = 0;

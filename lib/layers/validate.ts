@@ -48,20 +48,26 @@ export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: num
     throw new TypeError(`Y.values must be a Float32Array, got ${describe(values)}`);
   }
   const m = offsets.length - 1;
-  if (m < 1) throw new RangeError(`Y.offsets must have m+1 ≥ 2 entries (at least one example), got ${offsets.length}`);
+  if (m < 1) {
+    throw new RangeError(`Y.offsets must have m+1 ≥ 2 entries (at least one example), got ${offsets.length}`);
+  }
   if (H.length !== m * d) {
     throw new RangeError(
       `H.length = ${H.length} but Y has m = ${m} examples and d = ${d}: H must be m×d = ${m * d} (row-major)`,
     );
   }
   if (values.length !== indices.length) {
-    throw new RangeError(`Y.values.length = ${values.length} differs from Y.indices.length = ${indices.length}`);
+    throw new RangeError(
+      `Y.values.length = ${values.length} differs from Y.indices.length = ${indices.length}`,
+    );
   }
   if (offsets[0] !== 0) throw new RangeError(`Y.offsets[0] = ${offsets[0]} must be 0`);
   for (let i = 0; i < m; i++) {
     if (offsets[i + 1] < offsets[i]) {
       throw new RangeError(
-        `Y.offsets[${i + 1}] = ${offsets[i + 1]} < Y.offsets[${i}] = ${offsets[i]}: offsets must be non-decreasing`,
+        `Y.offsets[${i + 1}] = ${offsets[i + 1]} < Y.offsets[${i}] = ${
+          offsets[i]
+        }: offsets must be non-decreasing`,
       );
     }
   }
@@ -71,7 +77,9 @@ export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: num
   for (let i = 0; i < m; i++) {
     for (let k = offsets[i]; k < offsets[i + 1]; k++) {
       const c = indices[k];
-      if (c < 0 || c >= D) throw new RangeError(`Y.indices[${k}] = ${c} is outside [0, D=${D}) (example ${i})`);
+      if (c < 0 || c >= D) {
+        throw new RangeError(`Y.indices[${k}] = ${c} is outside [0, D=${D}) (example ${i})`);
+      }
       const v = values[k];
       if (!Number.isFinite(v)) throw new RangeError(`Y.values[${k}] = ${v} is not finite (example ${i})`);
     }
@@ -121,14 +129,18 @@ export function validateEta(eta: number): void {
 export function validateMatrix(name: string, A: Float32Array, rows: number, cols: number): number {
   if (!(A instanceof Float32Array)) throw new TypeError(`${name} must be a Float32Array, got ${describe(A)}`);
   if (rows >= 0 && A.length !== rows * cols) {
-    throw new RangeError(`${name}.length = ${A.length} but must be ${rows}×${cols} = ${rows * cols} (row-major)`);
+    throw new RangeError(
+      `${name}.length = ${A.length} but must be ${rows}×${cols} = ${rows * cols} (row-major)`,
+    );
   }
   if (rows < 0 && A.length % cols !== 0) {
     throw new RangeError(`${name}.length = ${A.length} is not a multiple of d = ${cols} (n×d row-major)`);
   }
   for (let j = 0; j < A.length; j++) {
     if (!Number.isFinite(A[j])) {
-      throw new RangeError(`${name}[${j}] = ${A[j]} is not finite (row ${Math.floor(j / cols)}, column ${j % cols})`);
+      throw new RangeError(
+        `${name}[${j}] = ${A[j]} is not finite (row ${Math.floor(j / cols)}, column ${j % cols})`,
+      );
     }
   }
   return A.length / cols;
@@ -164,8 +176,12 @@ export function validateVector(name: string, h: Float32Array, d: number): void {
  * @param d input dimension
  */
 export function validateDims(D: number, d: number): void {
-  if (!Number.isSafeInteger(D) || D < 1) throw new RangeError(`D must be a positive integer, got ${String(D)}`);
-  if (!Number.isSafeInteger(d) || d < 1) throw new RangeError(`d must be a positive integer, got ${String(d)}`);
+  if (!Number.isSafeInteger(D) || D < 1) {
+    throw new RangeError(`D must be a positive integer, got ${String(D)}`);
+  }
+  if (!Number.isSafeInteger(d) || d < 1) {
+    throw new RangeError(`d must be a positive integer, got ${String(d)}`);
+  }
 }
 
 function describe(x: unknown): string {

@@ -31,7 +31,7 @@ import {
   REDUCE_PARTS_WGSL,
   SCATTER_DENSE_WGSL,
 } from "./kernels/dense.ts";
-import { gemmGrid, type GemmParams, gemmWgsl, packGemm } from "./kernels/gemm.ts";
+import { chooseTile, gemmGrid, type GemmParams, gemmWgsl, packGemm } from "./kernels/gemm.ts";
 import { LOSS_REDUCE_WGSL, lossWgsl } from "./kernels/loss.ts";
 import { Runner } from "./runner.ts";
 
@@ -221,9 +221,10 @@ export class WebGpuNaiveLayer implements OutputLayer {
     p: GemmParams,
   ): void {
     const r = this.#r;
-    const pipe = r.pipeline(`gemm${tA ? "T" : "N"}${tB ? "T" : "N"}`, () => gemmWgsl(tA, tB));
+    const tile = chooseTile(p);
+    const pipe = r.pipeline(`gemm${tA ? "T" : "N"}${tB ? "T" : "N"}${tile}`, () => gemmWgsl(tA, tB, tile));
     const u = r.uniform(`g:${key}`, packGemm(p));
-    r.dispatch(pipe, r.group(`g:${key}`, pipe, [A, B, C, u, this.#dummyFlag]), ...gemmGrid(p));
+    r.dispatch(pipe, r.group(`g:${key}`, pipe, [A, B, C, u, this.#dummyFlag]), ...gemmGrid(p, tile));
   }
 
   #run(H: Float32Array, Y: SparseBatch, eta: number): number {

@@ -3,8 +3,8 @@
  *
  * Shapes: op(A) is M×K (A stored M×K with leading dim lda, or K×M when transposed), op(B) is K×N (B stored
  * K×N with ldb, or N×K when transposed), C is M×N with ldc. Offsets offA/offB/offC (elements) select
- * sub-matrices. Tiles: 64×64 outputs per workgroup of 16×16 invocations (4×4 each), K in steps of 16
- * through workgroup memory (2 × 4 KiB). Split-K: workgroup z sums k ∈ [z·kLen, min(K, (z+1)·kLen)) and
+ * sub-matrices. Tiles: 64×64 (or 32×32) outputs per workgroup of 16×16 invocations (4×4 or 2×2 each),
+ * K in steps of 16 through workgroup memory (2 × 4 KiB or 2 × 2 KiB). Split-K: workgroup z sums k ∈ [z·kLen, min(K, (z+1)·kLen)) and
  * writes its partial to C + z·strideZ (beta must then be 0; a reduction sums the partials in order).
  * With `guard` = 1 the whole dispatch is skipped while the singular-step flag is set.
  * beta = 0 never reads C. Every sum runs in a fixed order: results are deterministic.
@@ -92,9 +92,35 @@ export function packGemm(p: GemmParams): ArrayBuffer {
  * console.log(gemmGrid({ M: 100, N: 300, K: 50, lda: 50, ldb: 300, ldc: 300 })); // [5, 2, 1]
  * ```
  */
-export function gemmGrid(p: GemmParams): [number, number, number] {
+export function gemmGrid(p: GemmParams, tile: GemmTile = 64): [number, number, number] {
   const kLen = p.kLen ?? Math.max(p.K, 1);
-  return [Math.ceil(p.N / 64), Math.ceil(p.M / 64), Math.max(1, Math.ceil(p.K / kLen))];
+  return [Math.ceil(p.N / tile), Math.ceil(p.M / tile), Math.max(1, Math.ceil(p.K / kLen))];
+}
+
+/**
+ * Output tile edge of a gemm variant: 64 (4×4 outputs per invocation) or 32 (2×2, for small outputs,
+ * where more, smaller workgroups spread the work over more multiprocessors).
+ *
+ * @example
+ * ```ts
+ * import type { GemmTile } from "./gemm.ts";
+ * const t: GemmTile = 32;
+ * ```
+ */
+export type GemmTile = 64 | 32;
+
+/**
+ * The tile for a gemm: 32 when 64-tiles would give fewer than 256 workgroups, else 64.
+ *
+ * @example
+ * ```ts
+ * import { chooseTile } from "./gemm.ts";
+ * console.log(chooseTile({ M: 128, N: 300, K: 300, lda: 300, ldb: 300, ldc: 300 })); // 32
+ * ```
+ */
+export function chooseTile(p: GemmParams): GemmTile {
+  const [x, y, z] = gemmGrid(p, 64);
+  return x * y * z < 256 ? 32 : 64;
 }
 
 /**
@@ -107,23 +133,30 @@ export function gemmGrid(p: GemmParams): [number, number, number] {
  * const code = gemmWgsl(false, true); // C = alpha·A·Bᵀ + beta·C
  * ```
  */
-export function gemmWgsl(transA: boolean, transB: boolean): string {
-  // A tile element (r, kk) -> As[kk*64 + r]; B tile element (kk, c) -> Bs[kk*64 + c].
+export function gemmWgsl(transA: boolean, transB: boolean, tile: GemmTile = 64): string {
+  const T = tile, R = tile / 16;
+  // A tile element (r, kk) -> As[kk*T + r]; B tile element (kk, c) -> Bs[kk*T + c].
   const loadA = transA
-    ? `let r = idx % 64u; let kk = idx / 64u; let gr = row0 + r; let gk = kt + kk;
-       var v = 0.0; if (gr < p.M && gk < k1) { v = A[p.offA + gk * p.lda + gr]; } As[kk * 64u + r] = v;`
+    ? `let r = idx % ${T}u; let kk = idx / ${T}u; let gr = row0 + r; let gk = kt + kk;
+       var v = 0.0; if (gr < p.M && gk < k1) { v = A[p.offA + gk * p.lda + gr]; } As[kk * ${T}u + r] = v;`
     : `let r = idx / 16u; let kk = idx % 16u; let gr = row0 + r; let gk = kt + kk;
-       var v = 0.0; if (gr < p.M && gk < k1) { v = A[p.offA + gr * p.lda + gk]; } As[kk * 64u + r] = v;`;
+       var v = 0.0; if (gr < p.M && gk < k1) { v = A[p.offA + gr * p.lda + gk]; } As[kk * ${T}u + r] = v;`;
   const loadB = transB
     ? `let c = idx / 16u; let kk = idx % 16u; let gc = col0 + c; let gk = kt + kk;
-       var v = 0.0; if (gc < p.N && gk < k1) { v = B[p.offB + gc * p.ldb + gk]; } Bs[kk * 64u + c] = v;`
-    : `let c = idx % 64u; let kk = idx / 64u; let gc = col0 + c; let gk = kt + kk;
-       var v = 0.0; if (gc < p.N && gk < k1) { v = B[p.offB + gk * p.ldb + gc]; } Bs[kk * 64u + c] = v;`;
+       var v = 0.0; if (gc < p.N && gk < k1) { v = B[p.offB + gc * p.ldb + gk]; } Bs[kk * ${T}u + c] = v;`
+    : `let c = idx % ${T}u; let kk = idx / ${T}u; let gc = col0 + c; let gk = kt + kk;
+       var v = 0.0; if (gc < p.N && gk < k1) { v = B[p.offB + gk * p.ldb + gc]; } Bs[kk * ${T}u + c] = v;`;
   let stores = "";
-  for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 4; j++) {
+  let fma = "", loadsA = "", loadsB = "";
+  for (let i = 0; i < R; i++) {
+    loadsA += `let a${i} = As[kk * ${T}u + lid.y + ${16 * i}u]; `;
+    loadsB += `let b${i} = Bs[kk * ${T}u + lid.x + ${16 * i}u]; `;
+    for (let j = 0; j < R; j++) fma += `acc[${i * R + j}] += a${i} * b${j}; `;
+  }
+  for (let i = 0; i < R; i++) {
+    for (let j = 0; j < R; j++) {
       stores += `  { let r = row0 + lid.y + ${16 * i}u; let c = col0 + lid.x + ${16 * j}u;
-    if (r < p.M && c < p.N) { let at = zoff + r * p.ldc + c; var v = p.alpha * acc[${i * 4 + j}];
+    if (r < p.M && c < p.N) { let at = zoff + r * p.ldc + c; var v = p.alpha * acc[${i * R + j}];
       if (p.beta != 0.0) { v += p.beta * C[at]; } C[at] = v; } }\n`;
     }
   }
@@ -137,8 +170,8 @@ struct P {
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
 @group(0) @binding(4) var<storage, read> flag: array<u32>;
-var<workgroup> As: array<f32, 1024>;
-var<workgroup> Bs: array<f32, 1024>;
+var<workgroup> As: array<f32, ${16 * T}>;
+var<workgroup> Bs: array<f32, ${16 * T}>;
 var<workgroup> wgStop: u32;
 
 @compute @workgroup_size(16, 16)
@@ -146,30 +179,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         @builtin(local_invocation_index) li: u32) {
   if (li == 0u) { wgStop = select(0u, flag[0], p.guard != 0u); }
   if (workgroupUniformLoad(&wgStop) != 0u) { return; }
-  let row0 = wg.y * 64u;
-  let col0 = wg.x * 64u;
+  let row0 = wg.y * ${T}u;
+  let col0 = wg.x * ${T}u;
   let k0 = wg.z * p.kLen;
   let k1 = min(p.K, k0 + p.kLen);
-  var acc: array<f32, 16>;
+  var acc: array<f32, ${R * R}>;
   for (var kt = k0; kt < k1; kt += 16u) {
-    for (var t = 0u; t < 4u; t++) {
+    for (var t = 0u; t < ${R}u; t++) {
       let idx = li + t * 256u;
       ${loadA}
     }
-    for (var t = 0u; t < 4u; t++) {
+    for (var t = 0u; t < ${R}u; t++) {
       let idx = li + t * 256u;
       ${loadB}
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      let a0 = As[kk * 64u + lid.y]; let a1 = As[kk * 64u + lid.y + 16u];
-      let a2 = As[kk * 64u + lid.y + 32u]; let a3 = As[kk * 64u + lid.y + 48u];
-      let b0 = Bs[kk * 64u + lid.x]; let b1 = Bs[kk * 64u + lid.x + 16u];
-      let b2 = Bs[kk * 64u + lid.x + 32u]; let b3 = Bs[kk * 64u + lid.x + 48u];
-      acc[0] += a0 * b0; acc[1] += a0 * b1; acc[2] += a0 * b2; acc[3] += a0 * b3;
-      acc[4] += a1 * b0; acc[5] += a1 * b1; acc[6] += a1 * b2; acc[7] += a1 * b3;
-      acc[8] += a2 * b0; acc[9] += a2 * b1; acc[10] += a2 * b2; acc[11] += a2 * b3;
-      acc[12] += a3 * b0; acc[13] += a3 * b1; acc[14] += a3 * b2; acc[15] += a3 * b3;
+      ${loadsA}
+      ${loadsB}
+      ${fma}
     }
     workgroupBarrier();
   }

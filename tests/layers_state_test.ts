@@ -1,0 +1,167 @@
+/**
+ * State of the output layers: exportState → restore → bit-identical continuation (js), appendRows
+ * entering new rows exactly, score and topK agreeing between the layers, diagnostics.
+ *
+ * Run: npx deno test -A tests/layers_state_test.ts   (≈ 5 s)
+ */
+
+import assert from "node:assert/strict";
+import { createOutputLayer } from "../lib/layers/create.ts";
+import type { LossName, OutputLayer } from "../lib/types.ts";
+import { cpuBackends, makeLayer, randomBatch, randomH, relMaxDiff, rng, uniform } from "./layers_helpers.ts";
+
+const backends = await cpuBackends();
+const LOSSES: { loss: LossName; eta: number; eps: number }[] = [
+  { loss: "squared", eta: 0.03, eps: 1e-6 },
+  { loss: "spherical", eta: 0.01, eps: 0.1 },
+  { loss: "taylor", eta: 1, eps: 1e-6 },
+  { loss: "zloss", eta: 0.05, eps: 1e-6 },
+];
+
+for (const kind of ["factored", "naive"] as const) {
+  for (const { loss, eta, eps } of LOSSES) {
+    Deno.test(`${kind} ${loss}: exportState → restore continues bit-identically (js), across stabilisations and a fold`, async () => {
+      const D = 120, d = 8, m = 5;
+      const r = rng(31);
+      const W0 = uniform(r, D * d, 0.2);
+      const opts = { stabilizeEvery: 10, recomputeQEvery: 35, lossOptions: { epsilon: eps } };
+      const a = await makeLayer(kind, "js", D, d, W0, loss, opts);
+      const batches = Array.from(
+        { length: 90 },
+        () => ({ H: randomH(r, m, d), Y: randomBatch(r, m, D, 3, { weighted: true }) }),
+      );
+      for (let t = 0; t < 23; t++) await a.step(batches[t].H, batches[t].Y, eta);
+      const state = await a.exportState();
+      const b = await createOutputLayer({ kind, D, d, state, backend: "js", log: () => {} });
+      for (let t = 23; t < 90; t++) {
+        const x = await a.step(batches[t].H, batches[t].Y, eta);
+        const y = await b.step(batches[t].H, batches[t].Y, eta);
+        assert.equal(y.loss, x.loss, `step ${t}: loss`);
+        assert.deepEqual(y.gradH, x.gradH, `step ${t}: ∇H`);
+      }
+      const sa = await a.exportState(), sb = await b.exportState();
+      assert.deepEqual(sb, sa);
+      if (kind === "factored") {
+        assert.equal(sa.scalars.steps, 90);
+        assert(sa.scalars.folds >= 2, "the continuation should include a fold (recomputeQEvery = 35)");
+        assert.deepEqual(Object.keys(sa.arrays).sort(), ["Q", "U", "Uinvt", "V", "omega", "wbar"]);
+      }
+      // the state is a copy: stepping the layer does not change an exported state
+      const copy = structuredClone(sa);
+      await a.step(batches[0].H, batches[0].Y, eta);
+      assert.deepEqual(sa, copy);
+      a.close();
+      b.close();
+    });
+  }
+}
+
+for (const backend of backends) {
+  for (const { loss, eta, eps } of LOSSES) {
+    Deno.test(`appendRows enters new rows exactly (${loss}, ${backend}): old rows kept, Q = WᵀW, training stays exact`, async () => {
+      const D = 80, d = 8, m = 4;
+      const r = rng(41);
+      const W0 = uniform(r, D * d, 0.2);
+      const lossOptions = { epsilon: eps };
+      const fact = await makeLayer("factored", backend, D, d, W0, loss, { lossOptions, stabilizeEvery: 7 });
+      const naive = await makeLayer("naive", backend, D, d, W0, loss, { lossOptions });
+      const train = async (n: number, Dnow: number) => {
+        for (let t = 0; t < n; t++) {
+          const H = randomH(r, m, d), Y = randomBatch(r, m, Dnow, 3, { weighted: true });
+          const x = await fact.step(H, Y, eta), y = await naive.step(H, Y, eta);
+          assert(relMaxDiff(x.gradH, y.gradH) <= 1e-3, `∇H ${relMaxDiff(x.gradH, y.gradH)}`);
+        }
+      };
+      await train(40, D); // U ≠ I, and ω ≠ 0 for the losses that use s
+      let Dnow = D;
+      for (const n of [3, 1, 150]) { // the last one outgrows V's capacity headroom
+        const before = await fact.weights();
+        const rows = uniform(r, n * d, 0.3);
+        await fact.appendRows(rows);
+        await naive.appendRows(rows);
+        Dnow += n;
+        assert.equal(fact.D, Dnow);
+        assert.equal(naive.D, Dnow);
+        const after = await fact.weights();
+        assert.equal(after.length, Dnow * d);
+        assert.deepEqual(after.subarray(0, before.length), before, "old rows changed");
+        const added = after.subarray(before.length);
+        const err = relMaxDiff(added, rows);
+        assert(err <= 1e-6, `new rows differ from the requested ones by ${err}`);
+        const dg = await fact.diagnostics({ full: true });
+        assert(dg.qDrift! <= 1e-6, `qDrift ${dg.qDrift}`);
+        if (dg.wbarDrift !== undefined) assert(dg.wbarDrift <= 1e-6, `wbarDrift ${dg.wbarDrift}`);
+        assert.deepEqual((await naive.weights()).subarray(before.length), rows);
+      }
+      await train(40, Dnow); // targets now include the new rows
+      const drift = relMaxDiff(await fact.weights(), await naive.weights());
+      assert(drift <= 2e-5, `after appending and training: drift ${drift}`);
+      fact.close();
+      naive.close();
+    });
+
+    Deno.test(`score and topK agree between the layers (${loss}, ${backend})`, async () => {
+      const D = 400, d = 8;
+      const r = rng(51);
+      const W0 = uniform(r, D * d, 0.3);
+      const lossOptions = { epsilon: eps };
+      const fact = await makeLayer("factored", backend, D, d, W0, loss, { lossOptions });
+      const naive = await makeLayer("naive", backend, D, d, W0, loss, { lossOptions });
+      for (let t = 0; t < 30; t++) {
+        const H = randomH(r, 6, d), Y = randomBatch(r, 6, D, 2);
+        await fact.step(H, Y, eta);
+        await naive.step(H, Y, eta);
+      }
+      for (let k = 0; k < 5; k++) {
+        const h = randomH(r, 1, d);
+        const rows = Int32Array.from({ length: 20 }, () => Math.floor(r() * D));
+        const pf = await fact.score(h, rows), pn = await naive.score(h, rows);
+        const e = relMaxDiff(pf, pn);
+        assert(e <= 1e-4, `score differs by ${e}`);
+        // squared error and the Z-loss return scores (o_j and z_j); the other two probabilities
+        if (loss === "spherical" || loss === "taylor") {
+          for (const p of pf) assert(p >= 0 && p <= 1, `probability ${p}`);
+        }
+        const tf = await fact.topK(h, 10), tn = await naive.topK(h, 10);
+        assert.equal(tf.indices.length, 10);
+        for (let i = 1; i < 10; i++) {
+          assert(tf.scores[i] <= tf.scores[i - 1], "topK must be sorted best first");
+        }
+        assert(relMaxDiff(tf.scores, tn.scores) <= 1e-4, "topK scores differ");
+        // the same rows, up to swaps of near-ties
+        let same = 0;
+        for (const j of tf.indices) if (tn.indices.includes(j)) same++;
+        assert(same >= 9, `topK rows differ: ${tf.indices} vs ${tn.indices}`);
+        // topK's best score is the best over every row's score
+        const all = await naive.score(h, Int32Array.from({ length: D }, (_, j) => j));
+        assert(Math.abs(Math.max(...all) - tn.scores[0]) <= 1e-12 * Math.abs(tn.scores[0]));
+      }
+      if (loss !== "squared") {
+        // probabilities over all D sum to 1 (for the normalised losses)
+        const all = await fact.score(randomH(r, 1, d), Int32Array.from({ length: D }, (_, j) => j));
+        const sum = all.reduce((x, y) => x + y, 0);
+        if (loss !== "zloss") assert(Math.abs(sum - 1) <= 1e-6, `${loss}: Σ p = ${sum}`);
+      }
+      fact.close();
+      naive.close();
+    });
+  }
+}
+
+Deno.test("diagnostics report condU, inverseError, qDrift on demand, and the counters", async () => {
+  const D = 100, d = 6;
+  const r = rng(61);
+  const layer: OutputLayer = await makeLayer("factored", "js", D, d, uniform(r, D * d, 0.2), "squared", {
+    stabilizeEvery: 0,
+  });
+  for (let t = 0; t < 60; t++) await layer.step(randomH(r, 4, d), randomBatch(r, 4, D, 2), 0.05);
+  const cheap = await layer.diagnostics();
+  assert.equal(cheap.qDrift, undefined);
+  assert.equal(cheap.steps, 60);
+  assert(cheap.condU > 1.5, `without stabilisation U drifts from I: condU ${cheap.condU}`);
+  assert(cheap.inverseError > 0 && cheap.inverseError < 1e-10, `inverseError ${cheap.inverseError}`);
+  const full = await layer.diagnostics({ full: true });
+  // Q is updated exactly (float64) while V rounds to float32, so WᵀW and Q part by ~1e-7
+  assert(full.qDrift !== undefined && full.qDrift < 1e-5, `qDrift ${full.qDrift}`);
+  layer.close();
+});
