@@ -16,7 +16,10 @@
 
 import { SingularUpdateError, UsageError } from "../errors.ts";
 import { GUARD_MARGIN } from "../layers/guard.ts";
+import { reinvert, topLeftSingular } from "../layers/stabilize.ts";
 import { selectTopK } from "../layers/topk.ts";
+import type { LinAlgBackend } from "../linalg/backend.ts";
+import { createBackend } from "../linalg/select.ts";
 import {
   validateBatch,
   validateDims,
@@ -35,7 +38,7 @@ import type {
 } from "../types.ts";
 import { PackedBatch } from "./batch.ts";
 import type { WebGpuContext } from "./device.ts";
-import { extremeSingular, invert, matmul, transpose } from "./host64.ts";
+import { invert, transpose } from "./host64.ts";
 import { BUILD_M_WGSL, EPILOGUE_WGSL } from "./kernels/backward.ts";
 import { packStep, STEP_BYTES } from "./kernels/common.ts";
 import { COPY_WGSL } from "./kernels/copy.ts";
@@ -110,6 +113,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
   readonly #ctx: WebGpuContext;
   readonly #ownsDevice: boolean;
   readonly #r: Runner;
+  #la!: LinAlgBackend;
   readonly #loss: SphericalFamilyLoss;
   readonly #log: (line: string) => void;
   readonly #stabilizeEvery: number;
@@ -178,6 +182,8 @@ export class WebGpuFactoredLayer implements OutputLayer {
     }
     const layer = new WebGpuFactoredLayer(opts, ctx, owns);
     try {
+      // the O(d³) float64 host work of the stabilisation (LAPACK inverse, power iterations)
+      layer.#la = await createBackend("auto", { log: layer.#log });
       if (opts.state) await layer.#loadState(opts.state);
       else {
         if (!opts.init) throw new UsageError("createOutputLayer: give `init` (W₀, D×d) or `state`");
@@ -676,12 +682,19 @@ export class WebGpuFactoredLayer implements OutputLayer {
   /** max |U (U⁻ᵀ)ᵀ − I| of the float32 state. */
   #inverseError(U: Float64Array, Uinvt: Float64Array): number {
     const d = this.d;
-    const P = matmul(U, transpose(Uinvt, d), d);
+    const P = new Float64Array(d * d);
+    this.#la.dgemm(false, true, d, d, d, 1, U, d, Uinvt, d, 0, P, d);
     let e = 0;
-    for (let i = 0; i < d; i++) {
-      for (let j = 0; j < d; j++) e = Math.max(e, Math.abs(P[i * d + j] - (i === j ? 1 : 0)));
-    }
+    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) e = Math.max(e, Math.abs(P[i * d + j] - (i === j ? 1 : 0)));
     return e;
+  }
+
+  /** σ_max(U), σ_min(U) and their left singular vectors (power iteration on U and on U⁻ᵀ). */
+  #extremes(U: Float64Array, Uinvt: Float64Array) {
+    const d = this.d, uMax = new Float64Array(d), uMin = new Float64Array(d), tmp = new Float64Array(d);
+    const sigmaMax = topLeftSingular(this.#la, U, d, uMax, tmp);
+    const sigmaMin = 1 / topLeftSingular(this.#la, Uinvt, d, uMin, tmp);
+    return { sigmaMax, sigmaMin, uMax, uMin };
   }
 
   /**
@@ -689,35 +702,34 @@ export class WebGpuFactoredLayer implements OutputLayer {
    * [0.5, 2] (V ← V(I + βuuᵀ) on the GPU).
    */
   async #stabilize(): Promise<void> {
-    const d = this.d;
-    const { U, Uinvt } = await this.#readSmall();
-    this.#lastInverseError = this.#inverseError(U, Uinvt);
-    let Ucur = U;
-    let Uinv = invert(Ucur, d);
+    const d = this.d, la = this.#la;
+    const { U, Uinvt: UinvtF32 } = await this.#readSmall();
+    this.#lastInverseError = this.#inverseError(U, UinvtF32);
+    const Uinvt = new Float64Array(d * d);
+    reinvert(la, U, Uinvt, d);
+    const t1 = new Float64Array(d), t2 = new Float64Array(d);
     for (let it = 0; it < 2 * d; it++) {
-      const s = extremeSingular(Ucur, Uinv, d);
+      const s = this.#extremes(U, Uinvt);
       this.#lastCond = s.sigmaMax / s.sigmaMin;
       let sigma: number, u: Float64Array;
       if (s.sigmaMax > 2) [sigma, u] = [s.sigmaMax, s.uMax];
       else if (s.sigmaMin < 0.5) [sigma, u] = [s.sigmaMin, s.uMin];
       else break;
       const alpha = 1 / sigma - 1, beta = -alpha / (1 + alpha);
-      // U ← (I + α u uᵀ) U
-      const uU = new Float64Array(d);
-      for (let j = 0; j < d; j++) {
-        let t = 0;
-        for (let i = 0; i < d; i++) t += u[i] * Ucur[i * d + j];
-        uU[j] = t;
+      // U ← (I + α u uᵀ) U;  U⁻ᵀ ← U⁻ᵀ + β u (U⁻¹ u)ᵀ;  V ← V (I + β u uᵀ) on the GPU
+      la.dgemv(true, d, d, 1, U, d, u, 0, t1); // Uᵀu
+      la.dgemv(true, d, d, 1, Uinvt, d, u, 0, t2); // (U⁻ᵀ)ᵀu = U⁻¹u
+      for (let i = 0; i < d; i++) {
+        for (let j = 0; j < d; j++) {
+          U[i * d + j] += alpha * u[i] * t1[j];
+          Uinvt[i * d + j] += beta * u[i] * t2[j];
+        }
       }
-      const Un = Float64Array.from(Ucur);
-      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) Un[i * d + j] += alpha * u[i] * uU[j];
-      Ucur = Un;
-      Uinv = invert(Ucur, d);
       this.#rank1V(Float32Array.from(u), beta);
       this.#rescales++;
     }
-    this.#r.write(this.#U, Float32Array.from(Ucur));
-    this.#r.write(this.#Uinvt, Float32Array.from(transpose(Uinv, d)));
+    this.#r.write(this.#U, Float32Array.from(U));
+    this.#r.write(this.#Uinvt, Float32Array.from(Uinvt));
     this.#r.submit();
   }
 
@@ -809,18 +821,12 @@ export class WebGpuFactoredLayer implements OutputLayer {
   async #exactQ(U: Float64Array, omega: Float64Array): Promise<{ Q: Float64Array; wbar: Float64Array }> {
     const d = this.d, D = this.#D;
     const { G, c } = await this.#gramV();
-    const Ut = transpose(U, d);
-    const Q = matmul(matmul(Ut, G, d), U, d);
-    const Utc = new Float64Array(d);
+    const GU = new Float64Array(d * d), Q = new Float64Array(d * d), Utc = new Float64Array(d);
+    this.#la.dgemm(false, false, d, d, d, 1, G, d, U, d, 0, GU, d);
+    this.#la.dgemm(true, false, d, d, d, 1, U, d, GU, d, 0, Q, d);
+    this.#la.dgemv(true, d, d, 1, U, d, c, 0, Utc);
     for (let i = 0; i < d; i++) {
-      let t = 0;
-      for (let k = 0; k < d; k++) t += Ut[i * d + k] * c[k];
-      Utc[i] = t;
-    }
-    for (let i = 0; i < d; i++) {
-      for (let j = 0; j < d; j++) {
-        Q[i * d + j] += Utc[i] * omega[j] + omega[i] * Utc[j] + D * omega[i] * omega[j];
-      }
+      for (let j = 0; j < d; j++) Q[i * d + j] += Utc[i] * omega[j] + omega[i] * Utc[j] + D * omega[i] * omega[j];
     }
     const wbar = new Float64Array(d);
     for (let i = 0; i < d; i++) wbar[i] = Utc[i] + D * omega[i];
@@ -945,7 +951,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#alive();
     const d = this.d;
     const { U, Uinvt, Q, vecs } = await this.#readSmall();
-    const s = extremeSingular(U, invert(U, d), d);
+    const exact = new Float64Array(d * d);
+    reinvert(this.#la, U, exact, d);
+    const s = this.#extremes(U, exact);
     const out: Diagnostics = {
       condU: s.sigmaMax / s.sigmaMin,
       inverseError: this.#inverseError(U, Uinvt),
@@ -958,10 +966,10 @@ export class WebGpuFactoredLayer implements OutputLayer {
       chunks: this.#nb,
     };
     if (opts.full) {
-      const { Q: exact, wbar } = await this.#exactQ(U, vecs.subarray(0, d));
+      const { Q: exactQ, wbar } = await this.#exactQ(U, vecs.subarray(0, d));
       let num = 0, den = 0, wd = 0;
       for (let i = 0; i < d * d; i++) {
-        num = Math.max(num, Math.abs(Q[i] - exact[i]));
+        num = Math.max(num, Math.abs(Q[i] - exactQ[i]));
         den = Math.max(den, Math.abs(Q[i]));
       }
       for (let i = 0; i < d; i++) wd = Math.max(wd, Math.abs(vecs[d + i] - wbar[i]));
@@ -1030,6 +1038,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#closed = true;
     this.#r.destroy();
     this.#stepU?.destroy();
+    this.#la?.close();
     if (this.#ownsDevice) this.#ctx.device.destroy();
   }
 }
