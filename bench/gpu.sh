@@ -17,14 +17,13 @@ WORK=${GPU_WORK:-/tmp/factorout-gpu}
 mkdir -p "$WORK"
 LOG=${GPU_LOG:-$WORK/gpu.log}
 TABLE=${GPU_TABLE:-$WORK/gpu-table.md}
-exec > >(tee -a "$LOG") 2>&1
-
 say() { echo "[gpu.sh $(date -u +%H:%M:%S)] $*"; }
 die() {
   say "FAIL: $*"
   exit 3
 }
 
+main() {
 say "start $(date -u +%FT%TZ) on $(hostname) ($(uname -srm)); quick=$QUICK; repo $ROOT"
 if command -v nvidia-smi >/dev/null 2>&1; then
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
@@ -109,6 +108,12 @@ if [ -z "$ICD" ]; then
     say "no ICD json found; wrote $ICD naming $lib"
   fi
 fi
+# the driver's own libraries must be loadable by the name the json gives
+for dir in $(find /usr/local/nvidia /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib -maxdepth 3 \
+  -name 'libGLX_nvidia.so.0' -printf '%h\n' 2>/dev/null | sort -u); do
+  say "NVIDIA driver libraries in $dir"
+  case ":${LD_LIBRARY_PATH:-}:" in *":$dir:"*) ;; *) export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$dir" ;; esac
+done
 if [ -n "$ICD" ]; then
   export VK_DRIVER_FILES=$ICD VK_ICD_FILENAMES=$ICD
   say "VK_DRIVER_FILES=$ICD"
@@ -139,10 +144,16 @@ fi
 # --- 5. the table ---
 export DENO_DIR=$WORK/deno-dir DENO_NO_UPDATE_CHECK=1 NO_COLOR=1 XDG_RUNTIME_DIR=$WORK/xdg
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export VK_LOADER_DEBUG=${VK_LOADER_DEBUG:-error,warn}
+say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH VK_LOADER_DEBUG=$VK_LOADER_DEBUG"
 args=(--out "$TABLE")
 if [ "$QUICK" = 1 ]; then args+=(--quick); else args+=(--require-nvidia); fi
-say "running: deno run -A --no-config bench/gpu.ts ${args[*]}"
-"$DENO" run -A --no-config bench/gpu.ts "${args[@]}"
+say "running: deno run -A --no-config --no-check bench/gpu.ts ${args[*]} (type-checked where it was prepared)"
+"$DENO" run -A --no-config --no-check bench/gpu.ts "${args[@]}"
 rc=$?
 say "bench/gpu.ts exited with $rc; table in $TABLE, log in $LOG"
-exit $rc
+return $rc
+}
+
+main 2>&1 | tee -a "$LOG"
+exit "${PIPESTATUS[0]}"

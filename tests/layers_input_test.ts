@@ -287,3 +287,37 @@ Deno.test("createOutputLayer: bad options are refused naming the option", async 
     "state.arrays.U.length = 3, expected 4",
   );
 });
+
+for (const loss of ["squared", "spherical", "taylor", "zloss"] as const) {
+  Deno.test(`${loss}: edge inputs (all-zero h, zero weights, a target output of exactly 0, large outputs) agree and stay finite`, async () => {
+    const Dn = 60, dn = 4;
+    const r = rng(8);
+    for (const scale of [0.1, 1e3]) {
+      const W0 = uniform(r, Dn * dn, scale);
+      W0.fill(0, 5 * dn, 6 * dn); // row 5 is zero: its output is exactly 0 for any h
+      const naive = await makeLayer("naive", "js", Dn, dn, W0, loss);
+      const fact = await makeLayer("factored", "js", Dn, dn, W0, loss);
+      const H = randomH(r, 3, dn);
+      H.fill(0, 0, dn); // example 0: h = 0
+      const Y = batch([0, 2, 4, 5], [1, 2, 5, 7, 9], [1, 0, 1, 0, 0.5]); // zero weights, target row 5
+      const eta = 1e-3 * Math.min(1, 1 / (scale * scale));
+      for (let t = 0; t < 3; t++) {
+        const a = await naive.step(H, Y, eta), b = await fact.step(H, Y, eta);
+        assert(
+          Number.isFinite(a.loss) && Number.isFinite(b.loss),
+          `${loss} scale ${scale}: loss ${a.loss} ${b.loss}`,
+        );
+        assert(
+          Math.abs(a.loss - b.loss) <= 1e-5 * Math.max(1, Math.abs(a.loss)),
+          `${loss}: ${a.loss} vs ${b.loss}`,
+        );
+        for (let j = 0; j < a.gradH.length; j++) {
+          assert(Number.isFinite(b.gradH[j]));
+          assert(Math.abs(a.gradH[j] - b.gradH[j]) <= 1e-4 * Math.max(1e-6, ...a.gradH.map(Math.abs)));
+        }
+      }
+      naive.close();
+      fact.close();
+    }
+  });
+}

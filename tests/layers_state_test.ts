@@ -165,3 +165,34 @@ Deno.test("diagnostics report condU, inverseError, qDrift on demand, and the cou
   assert(full.qDrift !== undefined && full.qDrift < 1e-5, `qDrift ${full.qDrift}`);
   layer.close();
 });
+
+Deno.test("backend webgpu is dispatched to lib/webgpu/create.ts and matches the CPU layer on one step", async () => {
+  const adapter = await (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter();
+  if (!adapter) {
+    if (Deno.env.get("CI") === "true") {
+      throw new Error("no WebGPU adapter (CI=true: a missing backend is a failure)");
+    }
+    console.error("layers tests: no WebGPU adapter, webgpu dispatch case skipped");
+    return;
+  }
+  const D = 50, d = 4;
+  const r = rng(71);
+  const init = uniform(r, D * d, 0.1);
+  const lines: string[] = [];
+  const g = await createOutputLayer({
+    kind: "factored",
+    D,
+    d,
+    init,
+    backend: "webgpu",
+    log: (l) => lines.push(l),
+  });
+  const c = await makeLayer("factored", "js", D, d, init);
+  assert.equal(g.backend, "webgpu");
+  const H = randomH(r, 2, d), Y = randomBatch(r, 2, D, 2);
+  const a = await g.step(H, Y, 0.1), b = await c.step(H, Y, 0.1);
+  assert(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(b.loss), `${a.loss} vs ${b.loss}`);
+  assert(relMaxDiff(a.gradH, b.gradH) <= 1e-4);
+  g.close();
+  c.close();
+});

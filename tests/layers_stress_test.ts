@@ -8,7 +8,10 @@
 
 import assert from "node:assert/strict";
 import { SingularUpdateError } from "../lib/errors.ts";
+import { FactoredOutputLayer } from "../lib/layers/factored.ts";
 import { GUARD_MARGIN } from "../lib/layers/guard.ts";
+import { createBackend } from "../lib/linalg/select.ts";
+import { createLoss } from "../lib/losses/mod.ts";
 import type { OutputLayerState } from "../lib/types.ts";
 import { cpuBackends, makeLayer, randomBatch, randomH, relMaxDiff, rng, uniform } from "./layers_helpers.ts";
 
@@ -74,6 +77,16 @@ for (const backend of backends) {
       const W0 = uniform(r, D * d, 0.3);
       const naive = await makeLayer("naive", backend, D, d, W0);
       const fact = await makeLayer("factored", backend, D, d, W0);
+      // and the float32-products path (the blas default from d = 128), which must fall back to float64
+      // products for these strong steps
+      const fact32 = FactoredOutputLayer.fromInit(
+        D,
+        d,
+        W0,
+        createLoss("squared"),
+        await createBackend(backend, { log: () => {} }),
+        { products: "float32" },
+      );
       for (let t = 0; t < 2000; t++) {
         const H = randomH(r, m, d, 1);
         const Y = randomBatch(r, m, D, 2);
@@ -84,6 +97,9 @@ for (const backend of backends) {
         assert(Number.isFinite(a.loss) && allFinite(a.gradH), `step ${t}: non-finite`);
         const e = relMaxDiff(a.gradH, b.gradH);
         assert(e <= 1e-3, `m=${m} step ${t}: ∇H differs by ${e}`);
+        const c32 = await fact32.step(H, Y, eta);
+        const e32 = relMaxDiff(c32.gradH, b.gradH);
+        assert(e32 <= 1e-3, `m=${m} step ${t}: ∇H (float32 products) differs by ${e32}`);
       }
       const drift = relMaxDiff(await fact.weights(), await naive.weights());
       const dg = await fact.diagnostics();
@@ -94,8 +110,11 @@ for (const backend of backends) {
           `condU ${dg.condU.toFixed(2)}`,
       );
       assert(drift <= 1e-4, `m=${m}: drift ${drift}`);
+      const drift32 = relMaxDiff(await fact32.weights(), await naive.weights());
+      assert(drift32 <= 1e-4, `m=${m}: drift (float32 products) ${drift32}`);
       naive.close();
       fact.close();
+      fact32.close();
     }
   });
 

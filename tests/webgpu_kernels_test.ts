@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { BackendUnavailableError } from "../lib/errors.ts";
 import { PackedBatch } from "../lib/webgpu/batch.ts";
 import { requestWebGpuDevice, type WebGpuContext } from "../lib/webgpu/device.ts";
-import { invert, matmul } from "../lib/webgpu/host64.ts";
+import { createJsBackend } from "../lib/linalg/js.ts";
 import { packStep } from "../lib/webgpu/kernels/common.ts";
 import { REDUCE_PARTS_WGSL } from "../lib/webgpu/kernels/dense.ts";
 import { gemmGrid, type GemmParams, gemmWgsl, packGemm } from "../lib/webgpu/kernels/gemm.ts";
@@ -188,10 +188,13 @@ Deno.test(
       );
       const [inv, fl] = await r.readMany([[out, 0, n * n * 4], [flag, 0, 8]]);
       const S = Float64Array.from(C, (v, t) => v + (Math.floor(t / n) === t % n ? 1 : 0));
-      const want = invert(S, n);
+      const la = createJsBackend();
+      const want = Float64Array.from(S);
+      la.dinvert(want, n);
       const got = Float64Array.from(new Float32Array(inv));
       for (let i = 0; i < n * n; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-5, `[${i}]`);
-      const P = matmul(S, got, n);
+      const P = new Float64Array(n * n);
+      la.dgemm(false, false, n, n, n, 1, S, n, got, n, 0, P, n);
       for (let i = 0; i < n; i++) assert.ok(Math.abs(P[i * n + i] - 1) <= 1e-5);
       assert.deepEqual(Array.from(new Uint32Array(fl)), [0, 0]);
       // I + C with C = −1.5 e₀e₀ᵀ has pivot −0.5: refused, flagged with the step number
@@ -237,4 +240,8 @@ Deno.test("webgpu batch packing: repeats merged per example, rows sorted, CSR ov
   assert.deepEqual(Array.from(bi.subarray(o.chunk, o.chunk + 12)), [0, 3, 0, 2, 3, 4, 2, 3, 4, 5, 3, 4]);
   assert.deepEqual(p.chunkEntries, [3, 1, 1]);
   assert.deepEqual(p.chunkRows, [2, 1, 1]);
+});
+
+Deno.test("webgpu: the device reported no validation or memory errors during these tests", opts, () => {
+  assert.deepEqual(context!.errors, []);
 });

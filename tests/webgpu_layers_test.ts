@@ -277,6 +277,88 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "webgpu factored: a batch of 23 in Woodbury blocks of 5 (5 rounds) tracks the CPU naive layer",
+  opts,
+  async () => {
+    for (const loss of ["squared", "zloss"] as LossName[]) {
+      const W0 = init(13);
+      const gpu = await WebGpuFactoredLayer.create({
+        kind: "factored",
+        D,
+        d,
+        init: W0,
+        loss,
+        context,
+        woodburyBlock: 5,
+        chunkRows: 20,
+        stabilizeEvery: 10,
+        log: quiet,
+      });
+      const cpu = await cpuNaive(W0, loss);
+      const r = rng(17);
+      try {
+        for (let s = 0; s < 40; s++) {
+          const { H, Y } = randomBatch(r, 23, d, D, K, 0.5, 0.3);
+          const a = await gpu.step(H, Y, ETA[loss]), b = await cpu.step(H, Y, ETA[loss]);
+          assert.ok(
+            Math.abs(a.loss - b.loss) <= 2e-5 * Math.max(1, Math.abs(b.loss)),
+            `${loss} step ${s}: ${a.loss} vs ${b.loss}`,
+          );
+          assert.ok(relErr(a.gradH, b.gradH) <= 1e-4, `${loss} step ${s}: ∇H`);
+        }
+        const we = relErr(await gpu.weights(), await cpu.weights());
+        assert.ok(we <= 1e-4, `${loss}: W relative error ${we}`);
+        const diag = await gpu.diagnostics();
+        assert.ok(diag.inverseError <= 1e-4, `${loss}: inverseError ${diag.inverseError}`);
+        console.error(`${loss}, 5 Woodbury rounds per step: W rel err ${we.toExponential(2)}`);
+      } finally {
+        gpu.close();
+        cpu.close();
+      }
+    }
+  },
+);
+
+Deno.test(
+  "webgpu factored: profileSteps times every kernel of a step and leaves the state as it was",
+  opts,
+  async () => {
+    const W0 = init(2);
+    const gpu = await WebGpuFactoredLayer.create({
+      kind: "factored",
+      D,
+      d,
+      init: W0,
+      loss: "taylor",
+      context,
+      log: quiet,
+    });
+    const cpu = await cpuNaive(W0, "taylor");
+    try {
+      const { H, Y } = randomBatch(rng(3), m, d, D, K, 1);
+      const prof = await gpu.profileSteps(H, Y, 3);
+      if (prof === null) {
+        assert.ok(!context!.device.features.has("timestamp-query"));
+        return;
+      }
+      const kernels = new Set(prof.map((p) => p.kernel));
+      for (const k of ["gatherO", "gatherA", "loss:taylor", "buildM", "scatterV", "vecUpdate", "epilogue"]) {
+        assert.ok(kernels.has(k), `${k} missing from ${[...kernels]}`);
+      }
+      assert.ok(prof.every((p) => p.usPerStep >= 0 && p.dispatchesPerStep >= 1));
+      assert.ok(relErr(await gpu.weights(), W0) <= 1e-6, "η = 0 steps must leave W as it was");
+      const a = await gpu.step(H, Y, 0.05), b = await cpu.step(H, Y, 0.05);
+      assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(b.loss));
+      assert.ok(relErr(a.gradH, b.gradH) <= 1e-4);
+      assert.ok(relErr(await gpu.weights(), await cpu.weights()) <= 1e-5);
+    } finally {
+      gpu.close();
+      cpu.close();
+    }
+  },
+);
+
 Deno.test("webgpu factored: appendRows adds exactly the given rows of W", opts, async () => {
   const W0 = init(7);
   const gpu = await WebGpuFactoredLayer.create({
@@ -320,4 +402,8 @@ Deno.test('webgpu: createOutputLayer({ backend: "webgpu" }) builds both kinds', 
       layer.close();
     }
   }
+});
+
+Deno.test("webgpu: the device reported no validation or memory errors during these tests", opts, () => {
+  assert.deepEqual(context!.errors, []);
 });

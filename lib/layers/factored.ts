@@ -2,12 +2,16 @@
  * The exact factored output layer (Vincent, de Brébisson & Bouthillier 2015; ALGORITHM.md §2–5).
  * W (D×d) is never stored: W = V U + 𝟙ωᵀ, and a minibatch step costs O(m d² + m K d) instead of O(m D d).
  *
- * State and precision (decided here, see docs in the report):
+ * State and precision:
  * - V: D×d **float32** (the only O(D) array; row-major, one contiguous row per output; capacity headroom
  *   for appendRows).
- * - U, U⁻ᵀ, Q = WᵀW: d×d **float64**; ω, w̄: d **float64** (kept only when the loss uses s). They are
- *   O(d²), so float64 costs nothing measurable, and it keeps the iterated Woodbury/Q updates from adding
- *   float32 rounding on top of V's.
+ * - U, U⁻ᵀ, Q = WᵀW: d×d **float64**; ω, w̄: d **float64** (zero and untouched unless the loss uses s).
+ *   They are O(d²): float64 costs nothing measurable and keeps the iterated Woodbury and Q updates from
+ *   accumulating float32 rounding. The m×m Gram matrix HᵀH, the guard and the Woodbury solve are float64.
+ * - The per-step d×d×m products (`products` option) run as float32 sgemm on float32 copies, accumulated
+ *   into the float64 state ("float32", the default on blas for d ≥ 128: ≈ 2× faster, only each step's
+ *   increment is rounded; a step whose update factor leaves [½, 2], or taken while U is badly
+ *   conditioned, uses float64), or as float64 dgemm ("float64", the default otherwise).
  *
  * Step (all from the parameters before it; rows of H are the examples h_i, so H below is m×d):
  *  1. Ĥ = H Uᵀ, QH = H Q, q_i = QH_i·h_i, s_i = w̄·h_i                               (dgemm, m d²)
@@ -25,11 +29,12 @@
  * 10. Q ← Q − η (∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H, M = ∇Oᵀ∇O expanded (ALGORITHM.md §4)      (dsyr2k, m d²)
  * 11. w̄ ← w̄ − η Σ_i c_i h_i, c_i = 𝟙·ẏ_i + 2 g_i s_i + D g_s,i  (loss uses s only)
  *
- * Upkeep: every `stabilizeEvery` steps (default 50), or sooner when the steps' update factors since the
- * last one may have multiplied cond(U) by more than `maxCond` (exact for online steps), U⁻ᵀ is re-inverted exactly and σ_max(U), σ_min(U)
- * are estimated by power iteration; when cond(U) > `maxCond` (default 16) or U's scale has drifted
- * beyond [2⁻⁸, 2⁸], U is recentred by an exact power of two and its singular values outside [0.5, 2]
- * are brought to 1 by rank-1 rescales, applied to V together in one O(Dd·k) pass (stabilize.ts). Every
+ * Upkeep: every `stabilizeEvery` steps (default 50), or sooner when strong steps since the last one may
+ * have multiplied cond(U) by more than `maxCond` (see #update), U⁻ᵀ is re-inverted exactly and σ_max(U),
+ * σ_min(U) are estimated by power iteration. When cond(U) > `maxCond` (default 64) or U's scale has left
+ * [2⁻⁸, 2⁸]: for d ≤ 64 a rebalance (exact power-of-two recentring, then rank-1 rescales bringing up to 8
+ * singular values outside [0.5, 2] to 1, applied to V in one O(Dd·k) pass), falling back to a fold if
+ * cond(U) is still > 4·maxCond; for d > 64 a fold V ← V U, U ← I (one O(Dd²) sgemm pass). Every
  * `recomputeQEvery` steps (default 5000) U and ω are folded into V (V ← VU + 𝟙ωᵀ, U = I) and Q = VᵀV,
  * w̄ = Vᵀ𝟙 are re-derived exactly in float64 (O(Dd²)).
  *
@@ -45,7 +50,9 @@ import { MergedTargets } from "./merge.ts";
 import { checkRows } from "./naive.ts";
 import {
   ChunkScratch,
+  foldConditioning,
   foldInto,
+  FoldScratch,
   gramOf,
   materialize,
   rebalance,
@@ -75,20 +82,44 @@ export type FactoredOptions = {
   /** Smallest admissible eigenvalue of the update factor (default {@link GUARD_MARGIN}). */
   guardMargin?: number;
   /**
-   * Rebalance U and V when cond(U) exceeds this at a stabilisation (default 16; the rebalance then brings
-   * the singular values back into [0.5, 2]). 4 rebalances whenever a singular value leaves [0.5, 2].
+   * Rebalance U and V when cond(U) exceeds this at a stabilisation (default 64; the rebalance then brings
+   * the singular values back into [0.5, 2], or a fold makes U ≈ I). 4 rebalances whenever a singular value
+   * leaves [0.5, 2].
    */
   maxCond?: number;
+  /**
+   * Precision of the per-step d×d×m products: "float32" (sgemm on float32 copies, accumulated into the
+   * float64 state; about twice the speed on OpenBLAS at d ≥ 128) or "float64" (dgemm). Default: float32
+   * on blas when d ≥ 128, otherwise float64 (on js both cost the same).
+   */
+  products?: "float32" | "float64";
 };
 
 /** Most rank-1 rescales per rebalance (one pass over V whatever the number). */
 const MAX_RESCALES = 8;
 /**
- * Default trigger of a rebalance: cond(U) > 16. Measured (D = 5,000, d = 64, m = 32, η = 0.02, 3,000 steps,
- * blas): max|W_f − W_n|/max|W_n| = 6.8e-7 with trigger 4 (55 passes over V), 7.4e-7 with 16 (14 passes),
- * 2.0e-6 with 64 (10 passes); a pass over V is the dominant stabilisation cost at large D.
+ * Default trigger of a rebalance or fold: cond(U) > 64. Measured (D = 5,000, d = 64, m = 32, η = 0.02,
+ * 3,000 steps, blas): max|W_f − W_n|/max|W_n| = 6.8e-7 with trigger 4 (55 passes over V), 7.4e-7 with 16
+ * (14 passes), 2.0e-6 with 64 (10 passes); a pass over V is the dominant stabilisation cost at large D
+ * (≈ 0.1–0.4 s at D = 200,000, d = 256), and the drift stays far below the 1e-4 bound.
  */
-const DEFAULT_MAX_COND = 16;
+const DEFAULT_MAX_COND = 64;
+/**
+ * Rank-1 rebalancing is used up to this d (8 rescales fix a useful share of the directions); above it a
+ * stabilisation that finds cond(U) > maxCond folds U into V instead (one O(Dd²) sgemm pass, cond → 1).
+ * Measured at D = 200,000, d = 256, m = 128 with 10 recycled batches (a worst case for the spread of
+ * U's singular values): 4 rebalances + 1 fold in 400 steps against a single fold.
+ */
+const REBALANCE_MAX_D = 64;
+/**
+ * Default precision of the per-step products: float32 on blas from this d up. Measured on blas (2 busy
+ * cores): d = 256, m = 128: 3.5 ms/step in the backend with float32 products against 8.6 ms with float64;
+ * d = 64, m = 32: 0.23 against 0.22 ms/step (the float32 copies cost as much as they save), with drift
+ * after 10,000 steps 1.0e-6 (float32) against 7.6e-7 (float64).
+ */
+const F32_PRODUCTS_MIN_D = 128;
+/** After a rebalance, U is folded into V when cond(U) still exceeds FOLD_FACTOR·maxCond. */
+const FOLD_FACTOR = 4;
 /** U's scale √(σ_max σ_min) is recentred when it leaves [1/SCALE_LIMIT, SCALE_LIMIT]. */
 const SCALE_LIMIT = 256;
 
@@ -125,6 +156,8 @@ export class FactoredOutputLayer implements OutputLayer {
   readonly guardMargin: number;
   /** cond(U) above which a stabilisation rebalances U and V. */
   readonly maxCond: number;
+  /** Precision of the per-step d×d×m products (the state is float64 either way). */
+  readonly products: "float32" | "float64";
 
   #D: number;
   #Vbuf: Float32Array;
@@ -135,6 +168,7 @@ export class FactoredOutputLayer implements OutputLayer {
   #omega: Float64Array; // zeros unless loss.usesSum
   #wbar: Float64Array; // zeros unless loss.usesSum
   #steps = 0;
+  #closed = false;
   #rescales = 0;
   #folds = 0;
   #stabilizations = 0;
@@ -180,7 +214,15 @@ export class FactoredOutputLayer implements OutputLayer {
   #guard = new GuardScratch();
   #chunk: ChunkScratch;
   #rebal: RebalanceScratch;
+  #foldScratch: FoldScratch;
   #u = new Float64Array(0);
+  #f32: boolean;
+  #U32: Float32Array;
+  #Ui32: Float32Array;
+  #Q32: Float32Array;
+  #H32: Float32Array = new Float32Array(0);
+  #cv: [Float32Array, Float32Array] = [new Float32Array(0), new Float32Array(0)];
+  #c32 = new Float32Array(0);
   #tmp = new Float64Array(0);
   #dd = new Float64Array(0);
 
@@ -216,7 +258,17 @@ export class FactoredOutputLayer implements OutputLayer {
     this.#wbar = new Float64Array(d);
     this.#chunk = new ChunkScratch(d);
     this.#rebal = new RebalanceScratch(d, MAX_RESCALES);
+    this.#foldScratch = new FoldScratch(d);
     this.#u = new Float64Array(d);
+    const products = opts.products ?? (la.name === "blas" && d >= F32_PRODUCTS_MIN_D ? "float32" : "float64");
+    if (products !== "float32" && products !== "float64") {
+      throw new RangeError(`products must be "float32" or "float64", got ${JSON.stringify(products)}`);
+    }
+    this.products = products;
+    this.#f32 = products === "float32";
+    this.#U32 = new Float32Array(this.#f32 ? d * d : 0);
+    this.#Ui32 = new Float32Array(this.#f32 ? d * d : 0);
+    this.#Q32 = new Float32Array(this.#f32 ? d * d : 0);
     this.#tmp = new Float64Array(d);
     this.#dd = new Float64Array(d * d);
   }
@@ -283,6 +335,8 @@ export class FactoredOutputLayer implements OutputLayer {
       directSolveMinBatch: opts.directSolveMinBatch ?? scalars.directSolveMinBatch,
       guardMargin: opts.guardMargin ?? scalars.guardMargin,
       maxCond: opts.maxCond ?? scalars.maxCond,
+      products: opts.products ??
+        (scalars.products32 === undefined ? undefined : scalars.products32 ? "float32" : "float64"),
     };
     const layer = new FactoredOutputLayer(D, d, loss, la, merged);
     layer.#V.set(get("V", D * d, Float32Array));
@@ -340,7 +394,8 @@ export class FactoredOutputLayer implements OutputLayer {
       if (this.recomputeQEvery > 0 && this.#steps % this.recomputeQEvery === 0) this.refresh();
       else if (
         this.stabilizeEvery > 0 &&
-        (this.#steps % this.stabilizeEvery === 0 || this.#condBudget > Math.log(this.maxCond))
+        (this.#steps % this.stabilizeEvery === 0 ||
+          this.#condBudget > Math.max(Math.LN2, Math.log(this.maxCond * this.#sigmaMin / this.#sigmaMax)))
       ) this.stabilize();
       return Promise.resolve(r);
     } catch (e) {
@@ -396,9 +451,15 @@ export class FactoredOutputLayer implements OutputLayer {
     const q = this.#q, s = this.#s, g = this.#g, gs = this.#gs, sumdy = this.#sumdy, hw = this.#hw;
     const omega = this.#omega, wbar = this.#wbar;
     for (let j = 0; j < m * d; j++) H64[j] = H[j];
+    this.#H32 = H;
     // 1. Ĥ = H Uᵀ, QH = H Q, q, s, h·ω
-    la.dgemm(false, true, m, d, d, 1, H64, d, this.#U, d, 0, Hhat, d);
-    la.dgemm(false, false, m, d, d, 1, H64, d, this.#Q, d, 0, QH, d);
+    // float32 products only while U is known to be well conditioned (their rounding scales with cond(U)):
+    // no strong step since the last stabilisation, which found cond(U) ≤ maxCond
+    this.#f32 = this.products === "float32" && this.#condBudget === 0 &&
+      this.#sigmaMax <= this.maxCond * this.#sigmaMin;
+    if (this.#f32) this.#refreshMirrors();
+    this.#prod(false, true, m, d, d, 1, H64, d, this.#U, d, 0, Hhat, d, H, this.#U32);
+    this.#prod(false, false, m, d, d, 1, H64, d, this.#Q, d, 0, QH, d, H, this.#Q32);
     for (let i = 0; i < m; i++) {
       let qi = 0, si = 0, wi = 0;
       const r = i * d;
@@ -462,7 +523,7 @@ export class FactoredOutputLayer implements OutputLayer {
       for (let c = 0; c < d; c++) A[ar + c] += a * rows[r + c];
     }
     // 5. B = A U + (𝟙ᵀẏ) ωᵀ; ∇H = B + 2 g QH + g_s w̄ᵀ
-    la.dgemm(false, false, m, d, d, 1, A, d, this.#U, d, 0, B, d);
+    this.#prod(false, false, m, d, d, 1, A, d, this.#U, d, 0, B, d, undefined, this.#U32);
     const gradH = new Float32Array(m * d);
     for (let i = 0; i < m; i++) {
       const r = i * d, sd = sumdy[i], gi2 = 2 * g[i], gsi = gs[i];
@@ -482,24 +543,29 @@ export class FactoredOutputLayer implements OutputLayer {
     const D = this.#D, usesSum = loss.usesSum;
     const H64 = this.#H64, Hhat = this.#Hhat, QH = this.#QH, B = this.#B, G64 = this.#G64;
     const S = this.#S, g = this.#g, gs = this.#gs, s = this.#s, sumdy = this.#sumdy, hw = this.#hw;
-    const U = this.#U, Uinvt = this.#Uinvt, Q = this.#Q;
+    const U = this.#U, Uinvt = this.#Uinvt;
     // S = H Hᵀ (Gram of the examples) and the guard, before any state changes
     la.dgemm(false, true, m, m, d, 1, H64, d, H64, d, 0, S, m);
     const lamMin = checkUpdateFactor(m, eta, g, S, this.#steps + 1, this.#guard, this.guardMargin);
     // Strong steps bring the next stabilisation forward: the part of log(λ_max(F)/λ_min(F)) beyond a
     // factor 2 per step (λ_min from the guard: exact for m = 1; λ_max ≤ 1 + 2η Σ|g⁻|‖h‖²) is summed,
-    // and U is stabilised once the sum exceeds log(maxCond). Ordinary steps (factors within [½, 2]) add 0.
+    // and U is stabilised once the sum exceeds log(maxCond / cond(U) at the last stabilisation) (at least
+    // log 2). Ordinary steps (factors within [½, 2]) add 0.
     let tn = 0;
     for (let i = 0; i < m; i++) {
       const v = 2 * eta * g[i] * S[i * m + i];
       if (v < 0) tn -= v;
     }
     const lamMax = m === 1 ? Math.max(1, lamMin) : 1 + tn;
+    // a strong step (factor outside [½, 2]) updates U, U⁻ᵀ, V and Q with float64 products: its large
+    // increments would otherwise carry float32 rounding of the size of the whole state
+    if (lamMin < 0.5 || lamMax > 2) this.#f32 = false;
     this.#condBudget += Math.max(0, Math.log(lamMax / Math.min(1, lamMin)) - Math.LN2);
     // M = ∇Oᵀ∇O (m×m), from the pre-step quantities
     const M = this.#M, BH = this.#BH, QHH = this.#QHH;
-    la.dgemm(false, true, m, m, d, 1, B, d, H64, d, 0, BH, m); // BH_ij = (Wᵀẏ_i)·h_j = ẏ_i·o_j
-    la.dgemm(false, true, m, m, d, 1, QH, d, H64, d, 0, QHH, m); // QHH_ij = h_iᵀ Q h_j = o_i·o_j
+    const H32 = this.#H32;
+    this.#prod(false, true, m, m, d, 1, B, d, H64, d, 0, BH, m, undefined, H32); // BH_ij = (Wᵀẏ_i)·h_j = ẏ_i·o_j
+    this.#prod(false, true, m, m, d, 1, QH, d, H64, d, 0, QHH, m, undefined, H32); // QHH_ij = h_iᵀ Q h_j
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < m; j++) {
         let v = 2 * g[j] * BH[i * m + j] + 2 * g[i] * BH[j * m + i] + 4 * g[i] * g[j] * QHH[i * m + j];
@@ -522,7 +588,7 @@ export class FactoredOutputLayer implements OutputLayer {
     if (!direct) {
       // 7 (Woodbury / Sherman–Morrison), with the old U⁻ᵀ: Z = H U⁻¹ (rows U⁻ᵀ h_i)
       const Z = this.#Z, X = this.#X, N = this.#N;
-      la.dgemm(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Z, d);
+      this.#prod(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Z, d, H32, this.#Ui32);
       X.set(GH.subarray(0, m * d));
       if (m === 1) {
         const f = 1 / (1 - 2 * eta * g[0] * S[0]);
@@ -533,15 +599,16 @@ export class FactoredOutputLayer implements OutputLayer {
         }
         la.dsolve(N, m, X, d);
       }
-      la.dgemm(true, false, d, d, m, 2 * eta, Z, d, X, d, 1, Uinvt, d);
+      this.#prod(true, false, d, d, m, 2 * eta, Z, d, X, d, 1, Uinvt, d);
     }
     // 6. U ← U − 2η Ĥᵀ (G H)
-    la.dgemm(true, false, d, d, m, -2 * eta, Hhat, d, GH, d, 1, U, d);
+    this.#prod(true, false, d, d, m, -2 * eta, Hhat, d, GH, d, 1, U, d);
     if (direct) reinvert(la, U, Uinvt, d);
 
     // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ
     const Zn = this.#Z, delta = this.#delta, dy = this.#dy, mg = this.#merged;
-    la.dgemm(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Zn, d);
+    if (this.#f32) toF32(Uinvt, d * d, this.#Ui32);
+    this.#prod(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Zn, d, H32, this.#Ui32);
     for (let k = 0; k < mg.nnz; k++) {
       const f = -eta * dy[k], r = k * d, zr = mg.ex[k] * d;
       for (let c = 0; c < d; c++) delta[r + c] = f * Zn[zr + c];
@@ -550,9 +617,9 @@ export class FactoredOutputLayer implements OutputLayer {
 
     // 10. Q ← Q − η(∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H  (the last as η²/2 (Hᵀ(MH) + (MH)ᵀH))
     const MH = this.#MH;
-    la.dgemm(false, false, m, d, m, 1, M, m, H64, d, 0, MH, d);
-    la.dsyr2k(true, d, m, -eta, G64, d, H64, d, 1, Q, d);
-    la.dsyr2k(true, d, m, 0.5 * eta * eta, H64, d, MH, d, 1, Q, d);
+    this.#prod(false, false, m, d, m, 1, M, m, H64, d, 0, MH, d, undefined, H32);
+    this.#sym2k(d, m, -eta, G64, H64, undefined, H32);
+    this.#sym2k(d, m, 0.5 * eta * eta, H64, MH, H32, undefined);
 
     if (usesSum) {
       // 9. ω ← ω − η Σ (2 g_i (h_i·ω) + g_s,i) h_i ; 11. w̄ ← w̄ − η Σ c_i h_i
@@ -567,6 +634,85 @@ export class FactoredOutputLayer implements OutputLayer {
         }
       }
     }
+  }
+
+  /** f32 mirrors of U, U⁻ᵀ, Q for the float32 products. */
+  #refreshMirrors(): void {
+    const n = this.d * this.d;
+    toF32(this.#U, n, this.#U32);
+    toF32(this.#Uinvt, n, this.#Ui32);
+    toF32(this.#Q, n, this.#Q32);
+  }
+
+  /** A float32 copy of the first n entries of x in conversion slot `slot` (grown as needed). */
+  #conv(x: Float64Array, n: number, slot: 0 | 1): Float32Array {
+    let buf = this.#cv[slot];
+    if (buf.length < n) buf = this.#cv[slot] = new Float32Array(Math.max(n, Math.ceil(buf.length * 1.5)));
+    return toF32(x, n, buf);
+  }
+
+  /**
+   * C (float64) = alpha·op(A)·op(B) + beta·C. float64 products: dgemm. float32 products: sgemm on float32
+   * copies (a32/b32 when the caller has them: H, the mirrors) into scratch, accumulated into C in
+   * float64, so the state stays float64 and only each step's increment carries float32 rounding.
+   */
+  #prod(
+    tA: boolean,
+    tB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float64Array,
+    lda: number,
+    B: Float64Array,
+    ldb: number,
+    beta: number,
+    C: Float64Array,
+    ldc: number,
+    a32?: Float32Array,
+    b32?: Float32Array,
+  ): void {
+    if (!this.#f32) {
+      this.la.dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+    const A32 = a32 ?? this.#conv(A, (tA ? K : M) * lda, 0);
+    const B32 = b32 ?? this.#conv(B, (tB ? N : K) * ldb, 1);
+    if (this.#c32.length < M * N) {
+      this.#c32 = new Float32Array(Math.max(M * N, Math.ceil(this.#c32.length * 1.5)));
+    }
+    const C32 = this.#c32;
+    this.la.sgemm(tA, tB, M, N, K, alpha, A32, lda, B32, ldb, 0, C32, N);
+    for (let i = 0; i < M; i++) {
+      const r = i * ldc, r32 = i * N;
+      if (beta === 0) { for (let j = 0; j < N; j++) C[r + j] = C32[r32 + j]; }
+      else if (beta === 1) { for (let j = 0; j < N; j++) C[r + j] += C32[r32 + j]; }
+      else for (let j = 0; j < N; j++) C[r + j] = beta * C[r + j] + C32[r32 + j];
+    }
+  }
+
+  /** Q += alpha (Aᵀ B + Bᵀ A) for the m×d A, B (K = m rows); float32 products as in #prod. */
+  #sym2k(
+    d: number,
+    m: number,
+    alpha: number,
+    A: Float64Array,
+    B: Float64Array,
+    a32?: Float32Array,
+    b32?: Float32Array,
+  ) {
+    const Q = this.#Q;
+    if (!this.#f32) {
+      this.la.dsyr2k(true, d, m, alpha, A, d, B, d, 1, Q, d);
+      return;
+    }
+    const A32 = a32 ?? this.#conv(A, m * d, 0);
+    const B32 = b32 ?? this.#conv(B, m * d, 1);
+    if (this.#c32.length < d * d) this.#c32 = new Float32Array(d * d);
+    const T = this.#c32;
+    this.la.ssyr2k(true, d, m, alpha, A32, d, B32, d, 0, T, d);
+    for (let j = 0; j < d * d; j++) Q[j] += T[j];
   }
 
   /** M_ij += ẏ_i·ẏ_j: entries sorted by (index, example), pairs within equal indices. */
@@ -598,11 +744,12 @@ export class FactoredOutputLayer implements OutputLayer {
   }
 
   /**
-   * Stabilisation (done automatically every `stabilizeEvery` steps): exact re-inversion of U⁻ᵀ, σ_max and
-   * σ_min of U by power iteration; when cond(U) > `maxCond` or the scale √(σ_max σ_min) has left
-   * [2⁻⁸, 2⁸], a {@link rebalance} (exact power-of-two recentring plus rank-1 rescales of the singular
-   * values outside [0.5, 2], one O(Dd·k) pass over V); if U is still worse conditioned than 4·maxCond,
-   * U and ω are folded into V. W, Q, ω, w̄ are unchanged (up to float32 rounding of V).
+   * Stabilisation (done automatically every `stabilizeEvery` steps, or sooner after strong steps): exact
+   * re-inversion of U⁻ᵀ and power-iteration estimates of σ_max(U), σ_min(U); then, when cond(U) >
+   * `maxCond` or U's scale √(σ_max σ_min) has left [2⁻⁸, 2⁸], a {@link rebalance} (d ≤ 64: power-of-two
+   * recentring and up to 8 rank-1 rescales into [0.5, 2], one O(Dd·k) pass over V; d > 64: the
+   * recentring only) or a fold of U into V (d > 64 with cond(U) > maxCond, or a rebalance that left
+   * cond(U) > 4·maxCond). W, Q, ω, w̄ are unchanged (up to float32 rounding of V).
    */
   stabilize(): void {
     const { d, la } = this;
@@ -613,15 +760,36 @@ export class FactoredOutputLayer implements OutputLayer {
     let smax = topLeftSingular(la, U, d, u, tmp);
     let smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp);
     const scale = Math.sqrt(smax * smin);
-    if (smax / smin > this.maxCond || !(scale <= SCALE_LIMIT && scale >= 1 / SCALE_LIMIT)) {
-      const r = rebalance(la, V, D, d, U, Uinvt, smax, smin, this.#rebal);
-      this.#rescales += r.rank;
-      this.#rebalances++;
-      smax = topLeftSingular(la, U, d, u, tmp);
-      smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp);
-      if (smax / smin > 4 * this.maxCond) {
-        this.#fold();
-        smax = smin = 1;
+    const needCond = smax / smin > this.maxCond;
+    const needScale = !(scale <= SCALE_LIMIT && scale >= 1 / SCALE_LIMIT);
+    if (needCond || needScale) {
+      let fold = needCond && d > REBALANCE_MAX_D;
+      if (!fold) {
+        // d > 64 gets here only to recentre the scale (no rank-1 rescales)
+        const r = rebalance(
+          la,
+          V,
+          D,
+          d,
+          U,
+          Uinvt,
+          smax,
+          smin,
+          this.#rebal,
+          d > REBALANCE_MAX_D ? 0 : MAX_RESCALES,
+        );
+        this.#rescales += r.rank;
+        this.#rebalances++;
+        smax = topLeftSingular(la, U, d, u, tmp);
+        smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp);
+        fold = smax / smin > FOLD_FACTOR * this.maxCond;
+      }
+      if (fold) {
+        // the spread is too broad for a few rank-1 rescales: fold U into V (one sgemm pass)
+        foldConditioning(la, V, D, d, U, Uinvt, this.#foldScratch);
+        this.#folds++;
+        smax = topLeftSingular(la, U, d, u, tmp);
+        smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp);
       }
     }
     this.#sigmaMax = smax;
@@ -789,6 +957,7 @@ export class FactoredOutputLayer implements OutputLayer {
         directSolveMinBatch: this.directSolveMinBatch,
         guardMargin: this.guardMargin,
         maxCond: this.maxCond,
+        products32: this.products === "float32" ? 1 : 0,
       },
     });
   }
@@ -832,10 +1001,18 @@ export class FactoredOutputLayer implements OutputLayer {
     }
   }
 
-  /** Frees the backend. */
+  /** Frees the backend (idempotent). */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.la.close();
   }
+}
+
+/** out[0 … n-1] = x[0 … n-1] rounded to float32; returns out. */
+function toF32(x: Float64Array, n: number, out: Float32Array): Float32Array {
+  for (let j = 0; j < n; j++) out[j] = x[j];
+  return out;
 }
 
 function identity(d: number): Float64Array {

@@ -48,7 +48,11 @@ export class GuardScratch {
   x: Float64Array = new Float64Array(0);
   /** second vector. */
   y: Float64Array = new Float64Array(0);
-  /** @param m examples */
+  /**
+   * Grows the buffers to hold m examples.
+   *
+   * @param m examples
+   */
   ensure(m: number): void {
     if (this.r.length >= m) return;
     this.T = new Float64Array(m * m);

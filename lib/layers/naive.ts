@@ -39,6 +39,7 @@ export class NaiveOutputLayer implements OutputLayer {
   #buf: Float32Array; // capacity rows × d
   #W: Float32Array; // view of the first D rows
   #steps = 0;
+  #closed = false;
   #merged = new MergedTargets();
   #O = new Float32Array(0);
   #dO = new Float32Array(0);
@@ -48,6 +49,8 @@ export class NaiveOutputLayer implements OutputLayer {
   #kY = new Float64Array(0);
 
   /**
+   * A dense layer owning a copy of W₀ and the backend.
+   *
    * @param D outputs
    * @param d input dimension
    * @param W W₀, D×d row-major (copied)
@@ -230,8 +233,10 @@ export class NaiveOutputLayer implements OutputLayer {
     }
   }
 
-  /** Frees the backend. */
+  /** Frees the backend (idempotent). */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.la.close();
   }
 }

@@ -136,6 +136,8 @@ export class RebalanceScratch {
   /** d-vector. */
   tmp: Float64Array;
   /**
+   * Allocates the d×d working copies and the rank-`maxRank` factors.
+   *
    * @param d dimension
    * @param maxRank most rank-1 rescales per call
    */
@@ -171,7 +173,7 @@ export class RebalanceScratch {
  * import { rebalance, RebalanceScratch } from "./stabilize.ts";
  * import { createJsBackend } from "../linalg/js.ts";
  * const V = Float32Array.of(1, 0, 0, 1), U = Float64Array.of(8, 0, 0, 1), Uinvt = Float64Array.of(0.125, 0, 0, 1);
- * rebalance(createJsBackend(), V, 2, 2, U, Uinvt, 8, 1, new RebalanceScratch(2, 4)); // U ≈ I·√8-ish, W kept
+ * rebalance(createJsBackend(), V, 2, 2, U, Uinvt, 8, 1, new RebalanceScratch(2, 4)); // cond(U) 8 → ≤ 4, VU kept
  * ```
  *
  * @param la backend
@@ -183,6 +185,7 @@ export class RebalanceScratch {
  * @param smax σ_max(U)
  * @param smin σ_min(U)
  * @param s scratch
+ * @param maxRank most rank-1 rescales this time (default s.maxRank; 0: the power-of-two recentring only)
  * @returns the number of rank-1 rescales and the power-of-two exponent e
  */
 export function rebalance(
@@ -195,6 +198,7 @@ export function rebalance(
   smax: number,
   smin: number,
   s: RebalanceScratch,
+  maxRank: number = s.maxRank,
 ): { rank: number; shift: number } {
   const { Uw, Uwt, Uk, Bk, Uk32, Bk32, P, T, u, w, tmp } = s;
   const L = s.maxRank;
@@ -206,9 +210,10 @@ export function rebalance(
     Uwt[j] = Uinvt[j] * ci;
   }
   let k = 0;
-  while (k < L) {
-    const sa = topLeftSingular(la, Uw, d, u, tmp);
-    const sb = 1 / topLeftSingular(la, Uwt, d, w, tmp);
+  while (k < Math.min(L, maxRank)) {
+    // loose estimates suffice here: a rescale by σ̃ ≈ σ(1 ± 1e-4) still lands within [0.5, 2]
+    const sa = topLeftSingular(la, Uw, d, u, tmp, 40, 1e-4);
+    const sb = 1 / topLeftSingular(la, Uwt, d, w, tmp, 40, 1e-4);
     if (sa <= 2 && sb >= 0.5) break;
     let sigma = sa;
     if (Math.abs(Math.log(sb)) > Math.abs(Math.log(sa))) {
@@ -270,6 +275,84 @@ export function rebalance(
 }
 
 /**
+ * Scratch of {@link foldConditioning}: a float32 chunk of rows and U rounded to float32.
+ *
+ * @example
+ * ```ts
+ * import { FoldScratch } from "./stabilize.ts";
+ * const s = new FoldScratch(64);
+ * ```
+ */
+export class FoldScratch {
+  /** FOLD_CHUNK_ROWS×d rows of V. */
+  a: Float32Array;
+  /** U in float32 (d×d). */
+  U32: Float32Array;
+  /** d×d float64. */
+  P: Float64Array;
+  /** d×d float64. */
+  T: Float64Array;
+  /**
+   * Allocates a chunk of rows and the d×d buffers.
+   *
+   * @param d dimension
+   */
+  constructor(d: number) {
+    this.a = new Float32Array(FOLD_CHUNK_ROWS * d);
+    this.U32 = new Float32Array(d * d);
+    this.P = new Float64Array(d * d);
+    this.T = new Float64Array(d * d);
+  }
+}
+
+/** Rows per sgemm in {@link foldConditioning}. */
+export const FOLD_CHUNK_ROWS = 1024;
+
+/**
+ * Moves all of U's conditioning into V at sgemm speed: V ← V Ũ with Ũ = U rounded to float32 (chunks of
+ * rows, one sgemm each), then U ← Ũ⁻¹ U (float64; ≈ I up to U's rounding) and U⁻ᵀ re-inverted, so
+ * V U is unchanged up to V's float32 rounding and cond(U) ≈ 1. ω is left alone. O(Dd²) flops.
+ *
+ * @example
+ * ```ts
+ * import { foldConditioning, FoldScratch } from "./stabilize.ts";
+ * import { createJsBackend } from "../linalg/js.ts";
+ * const V = Float32Array.of(1, 2), U = Float64Array.of(3, 0, 0, 0.5), Uinvt = Float64Array.of(1 / 3, 0, 0, 2);
+ * foldConditioning(createJsBackend(), V, 1, 2, U, Uinvt, new FoldScratch(2)); // V = [3, 1], U = I
+ * ```
+ *
+ * @param la backend (sgemm, dinvert, dgemm)
+ * @param V D×d float32, updated
+ * @param D rows
+ * @param d dimension
+ * @param U d×d, updated (≈ I)
+ * @param Uinvt d×d, recomputed
+ * @param s scratch
+ */
+export function foldConditioning(
+  la: LinAlgBackend,
+  V: Float32Array,
+  D: number,
+  d: number,
+  U: Float64Array,
+  Uinvt: Float64Array,
+  s: FoldScratch,
+): void {
+  const { a, U32, P, T } = s;
+  for (let j = 0; j < d * d; j++) U32[j] = U[j];
+  for (let r0 = 0; r0 < D; r0 += FOLD_CHUNK_ROWS) {
+    const n = Math.min(FOLD_CHUNK_ROWS, D - r0);
+    a.set(V.subarray(r0 * d, (r0 + n) * d));
+    la.sgemm(false, false, n, d, d, 1, a, d, U32, d, 0, V.subarray(r0 * d, (r0 + n) * d), d);
+  }
+  for (let j = 0; j < d * d; j++) P[j] = U32[j];
+  la.dinvert(P, d);
+  la.dgemm(false, false, d, d, d, 1, P, d, U, d, 0, T, d);
+  U.set(T);
+  reinvert(la, U, Uinvt, d);
+}
+
+/**
  * Float64 scratch for the chunked O(Dd²) passes ({@link foldInto}, {@link gramOf}, W materialisation).
  *
  * @example
@@ -283,7 +366,11 @@ export class ChunkScratch {
   a: Float64Array;
   /** CHUNK_ROWS×d output rows. */
   b: Float64Array;
-  /** @param d dimension */
+  /**
+   * Allocates two CHUNK_ROWS×d float64 buffers.
+   *
+   * @param d dimension
+   */
   constructor(d: number) {
     this.a = new Float64Array(CHUNK_ROWS * d);
     this.b = new Float64Array(CHUNK_ROWS * d);

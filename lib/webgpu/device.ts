@@ -50,6 +50,8 @@ export type WebGpuContext = {
   description: string;
   /** True for a software/fallback adapter (llvmpipe). */
   isFallback: boolean;
+  /** Validation/out-of-memory errors the device reported asynchronously (each is also logged). */
+  errors: string[];
 };
 
 const FIX =
@@ -105,7 +107,11 @@ export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promi
     maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupsPerDimension: a.maxComputeWorkgroupsPerDimension,
   };
-  const device = await adapter.requestDevice({ requiredLimits });
+  // timestamp queries (when the adapter has them) let Runner.profile() time each kernel
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
+    ? ["timestamp-query"]
+    : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   // deno-lint-ignore no-explicit-any
   const info: any = (adapter as any).info ?? {};
   const vendor = String(info.vendor ?? "");
@@ -116,7 +122,20 @@ export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promi
   log(
     `webgpu: adapter "${description}" (vendor ${vendor || "?"}${isFallback ? ", software/fallback" : ""}); ` +
       `maxStorageBufferBindingSize ${device.limits.maxStorageBufferBindingSize} B, ` +
-      `maxBufferSize ${device.limits.maxBufferSize} B`,
+      `maxBufferSize ${device.limits.maxBufferSize} B, workgroup storage ${device.limits.maxComputeWorkgroupStorageSize} B`,
   );
-  return { device, limits: device.limits, vendor, description, isFallback };
+  const errors: string[] = [];
+  // a failed validation makes the GPU skip work silently: log every such error loudly and keep it
+  device.addEventListener("uncapturederror", (ev) => {
+    const msg = (ev as GPUUncapturedErrorEvent).error?.message ?? String(ev);
+    errors.push(msg);
+    log(`webgpu: DEVICE ERROR: ${msg}`);
+  });
+  device.lost.then((info) => {
+    if (info.reason !== "destroyed") {
+      errors.push(`device lost: ${info.message}`);
+      log(`webgpu: DEVICE LOST: ${info.reason} ${info.message}`);
+    }
+  });
+  return { device, limits: device.limits, vendor, description, isFallback, errors };
 }

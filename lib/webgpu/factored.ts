@@ -38,7 +38,6 @@ import type {
 } from "../types.ts";
 import { PackedBatch } from "./batch.ts";
 import type { WebGpuContext } from "./device.ts";
-import { invert, transpose } from "./host64.ts";
 import { BUILD_M_WGSL, EPILOGUE_WGSL } from "./kernels/backward.ts";
 import { packStep, STEP_BYTES } from "./kernels/common.ts";
 import { COPY_WGSL } from "./kernels/copy.ts";
@@ -69,9 +68,23 @@ export type WebGpuLayerOptions = CreateOutputLayerOptions & {
   chunkRows?: number;
   /** An existing device to use (default: a new one from requestWebGpuDevice). */
   context?: WebGpuContext;
+  /** Factored layer: examples per Woodbury block (default 64; at most 128 and what workgroup memory holds). */
+  woodburyBlock?: number;
 };
 
-/** Rows per chunk for a D×d matrix on this device (or the forced value). */
+/**
+ * Rows per chunk for a D×d matrix on this device: as many as one storage binding (and one buffer) holds,
+ * or fewer when `forced` asks; `nb` chunks in all.
+ *
+ * @example
+ * ```ts
+ * import { requestWebGpuDevice } from "./device.ts";
+ * import { planChunks } from "./factored.ts";
+ * const ctx = await requestWebGpuDevice({ log: () => {} });
+ * console.log(planChunks(ctx, 793_471, 300)); // on llvmpipe (128 MiB bindings): { rows: 111848, nb: 8 }
+ * ctx.device.destroy();
+ * ```
+ */
 export function planChunks(ctx: WebGpuContext, D: number, d: number, forced?: number): {
   rows: number;
   nb: number;
@@ -155,12 +168,23 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#stabilizeEvery = opts.stabilizeEvery ?? 50;
     this.#recomputeQEvery = opts.recomputeQEvery ?? 5000;
     this.#forcedChunk = opts.chunkRows;
-    this.#mb = inverseBlock(ctx.limits.maxComputeWorkgroupStorageSize);
+    if (
+      opts.woodburyBlock !== undefined &&
+      (!Number.isSafeInteger(opts.woodburyBlock) || opts.woodburyBlock < 1)
+    ) {
+      throw new UsageError(`woodburyBlock must be a positive integer, got ${opts.woodburyBlock}`);
+    }
+    this.#mb = inverseBlock(ctx.limits.maxComputeWorkgroupStorageSize, opts.woodburyBlock ?? 64);
   }
 
   /** Number of outputs (rows of W). */
   get D(): number {
     return this.#D;
+  }
+
+  /** Examples per Woodbury block (the one-workgroup inverse's size). */
+  get woodburyBlock(): number {
+    return this.#mb;
   }
 
   /** Steps taken so far. */
@@ -405,7 +429,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#gemm("Hhat", false, true, b.H, this.#U, b.Hhat, { M: m, N: d, K: d, lda: d, ldb: d, ldc: d });
     this.#gemm("QH", false, false, b.H, this.#Q, b.QH, { M: m, N: d, K: d, lda: d, ldb: d, ldc: d });
     const stats = r.pipeline("stats", () => STATS_WGSL);
-    r.dispatch(stats, r.group("stats", stats, [b.H, b.QH, this.#vecs, b.stats, st]), Math.ceil(m / 64));
+    r.dispatch(stats, r.group("stats", stats, [b.H, b.QH, this.#vecs, b.stats, st]), m);
     // 2. o at the targets, chunk by chunk
     const go = r.pipeline("gatherO", () => GATHER_O_WGSL);
     for (let c = 0; c < this.#nb; c++) {
@@ -582,6 +606,44 @@ export class WebGpuFactoredLayer implements OutputLayer {
     await this.#maintain();
   }
 
+  /**
+   * Times each kernel of `steps` factored steps on (H, Y) with GPU timestamps, one pass per dispatch: per
+   * kernel, GPU µs per step and dispatches per step. The timed steps run with η = 0, so every kernel does
+   * its full work while the state does not move (they are not counted as steps). Null when the device has
+   * no "timestamp-query" feature.
+   * @param H m×d inputs
+   * @param Y the sparse targets
+   * @param steps how many steps to time
+   */
+  async profileSteps(
+    H: Float32Array,
+    Y: SparseBatch,
+    steps: number,
+  ): Promise<{ kernel: string; usPerStep: number; dispatchesPerStep: number }[] | null> {
+    await this.readLosses();
+    if (!this.#ctx.device.features.has("timestamp-query")) return null;
+    // the d×d state is saved and restored: on some drivers (llvmpipe) passes with timestamp writes
+    // lose their ordering, and even η = 0 steps would then leave stale values behind
+    const saved = await this.#r.readMany(
+      [this.#U, this.#Uinvt, this.#Q, this.#vecs].map((b) => [b, 0, b.size]),
+    );
+    this.#r.profileStart();
+    for (let s = 0; s < steps; s++) {
+      const m = this.#forward(H, Y, 0, this.#nextSlot());
+      this.#update(m, 0);
+      this.#r.submit();
+    }
+    const totals = await this.#r.profileStop();
+    [this.#U, this.#Uinvt, this.#Q, this.#vecs].forEach((b, k) => this.#r.write(b, new Uint8Array(saved[k])));
+    this.#r.write(this.#flag, new Uint32Array(4));
+    await this.#r.finish();
+    return [...totals].map(([kernel, [ns, n]]) => ({
+      kernel,
+      usPerStep: ns / 1000 / steps,
+      dispatchesPerStep: n / steps,
+    })).sort((a, b) => b.usPerStep - a.usPerStep);
+  }
+
   /** The losses of the steps enqueued since the last read, in order (one map). */
   async readLosses(): Promise<Float64Array> {
     this.#alive();
@@ -685,7 +747,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
     const P = new Float64Array(d * d);
     this.#la.dgemm(false, true, d, d, d, 1, U, d, Uinvt, d, 0, P, d);
     let e = 0;
-    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) e = Math.max(e, Math.abs(P[i * d + j] - (i === j ? 1 : 0)));
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) e = Math.max(e, Math.abs(P[i * d + j] - (i === j ? 1 : 0)));
+    }
     return e;
   }
 
@@ -826,7 +890,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#la.dgemm(true, false, d, d, d, 1, U, d, GU, d, 0, Q, d);
     this.#la.dgemv(true, d, d, 1, U, d, c, 0, Utc);
     for (let i = 0; i < d; i++) {
-      for (let j = 0; j < d; j++) Q[i * d + j] += Utc[i] * omega[j] + omega[i] * Utc[j] + D * omega[i] * omega[j];
+      for (let j = 0; j < d; j++) {
+        Q[i * d + j] += Utc[i] * omega[j] + omega[i] * Utc[j] + D * omega[i] * omega[j];
+      }
     }
     const wbar = new Float64Array(d);
     for (let i = 0; i < d; i++) wbar[i] = Utc[i] + D * omega[i];
@@ -1010,7 +1076,8 @@ export class WebGpuFactoredLayer implements OutputLayer {
     const s = await this.exportState();
     const U = s.arrays.U as Float64Array, Q = s.arrays.Q as Float64Array;
     const omega = s.arrays.omega as Float64Array, wbar = s.arrays.wbar as Float64Array;
-    const Uinv = invert(U, d);
+    const Uinv = Float64Array.from(U);
+    this.#la.dinvert(Uinv, d);
     const V = new Float32Array((this.#D + n) * d);
     V.set(s.arrays.V as Float32Array);
     for (let r = 0; r < n; r++) {

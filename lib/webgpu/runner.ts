@@ -34,6 +34,8 @@ export class Runner {
   #owned = new Set<GPUBuffer>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
+  #prof: { set: GPUQuerySet; labels: string[]; cap: number; totals: Map<string, [number, number]> } | null =
+    null;
 
   /** @param device the device every buffer and pipeline lives on */
   constructor(device: GPUDevice) {
@@ -117,8 +119,13 @@ export class Runner {
       const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
       padded.set(bytes);
       this.device.queue.writeBuffer(buf, offset, padded);
-    } else if (bytes.length > 0) {
-      this.device.queue.writeBuffer(buf, offset, bytes as Uint8Array<ArrayBuffer>);
+    } else {
+      // in slices of ≤ 64 MiB, so that the queue's staging copy of a large V stays small
+      const SLICE = 64 * 1024 * 1024;
+      for (let at = 0; at < bytes.length; at += SLICE) {
+        const part = bytes.subarray(at, Math.min(bytes.length, at + SLICE));
+        this.device.queue.writeBuffer(buf, offset + at, part as Uint8Array<ArrayBuffer>);
+      }
     }
   }
 
@@ -143,6 +150,27 @@ export class Runner {
     if (x > max || y > max || z > max) {
       throw new RangeError(`webgpu: dispatch ${pipeline.label} of ${x}×${y}×${z} workgroups exceeds ${max}`);
     }
+    const prof = this.#prof;
+    if (prof && prof.labels.length < prof.cap) {
+      // profiling: one pass per dispatch, with GPU timestamps at its start and end
+      this.#pass?.end();
+      this.#encoder ??= this.device.createCommandEncoder();
+      const k = prof.labels.length;
+      prof.labels.push(pipeline.label);
+      const pass = this.#encoder.beginComputePass({
+        timestampWrites: {
+          querySet: prof.set,
+          beginningOfPassWriteIndex: 2 * k,
+          endOfPassWriteIndex: 2 * k + 1,
+        },
+      });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(x, y, z);
+      pass.end();
+      this.#pass = null;
+      return;
+    }
     if (!this.#pass) {
       this.#encoder ??= this.device.createCommandEncoder();
       this.#pass = this.#encoder.beginComputePass();
@@ -150,6 +178,46 @@ export class Runner {
     this.#pass.setPipeline(pipeline);
     this.#pass.setBindGroup(0, group);
     this.#pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /**
+   * Starts timing every dispatch (up to `cap` ≤ 2048 of them: a query set holds at most 4096 timestamps)
+   * with GPU timestamp queries, each in its own pass.
+   * Returns false when the device lacks the "timestamp-query" feature.
+   */
+  profileStart(cap = 2048): boolean {
+    if (!this.device.features.has("timestamp-query")) return false;
+    this.submit();
+    const set = this.device.createQuerySet({ type: "timestamp", count: 2 * cap });
+    this.#prof = { set, labels: [], cap, totals: new Map() };
+    return true;
+  }
+
+  /** Ends timing: per pipeline label, [total GPU ns, dispatch count], from the timestamps recorded. */
+  async profileStop(): Promise<Map<string, [number, number]>> {
+    const prof = this.#prof;
+    if (!prof) return new Map();
+    this.#prof = null;
+    const n = prof.labels.length;
+    const totals = new Map<string, [number, number]>();
+    if (n > 0) {
+      const resolved = this.device.createBuffer({
+        size: 16 * n,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      this.submit();
+      this.#encoder = this.device.createCommandEncoder();
+      this.#encoder.resolveQuerySet(prof.set, 0, 2 * n, resolved, 0);
+      const t = new BigUint64Array(await this.read(resolved, 0, 16 * n));
+      for (let k = 0; k < n; k++) {
+        const ns = Number(t[2 * k + 1] - t[2 * k]);
+        const cur = totals.get(prof.labels[k]) ?? [0, 0];
+        totals.set(prof.labels[k], [cur[0] + (ns > 0 ? ns : 0), cur[1] + 1]);
+      }
+      resolved.destroy();
+    }
+    prof.set.destroy();
+    return totals;
   }
 
   /** Records a buffer-to-buffer copy (closing the open compute pass). */

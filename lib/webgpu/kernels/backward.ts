@@ -26,7 +26,7 @@ import { STEP_WGSL } from "./common.ts";
  * console.log(EPILOGUE_WGSL.includes("fn main"));
  * ```
  */
-export const EPILOGUE_WGSL = STEP_WGSL + /* wgsl */ `
+export const EPILOGUE_WGSL: string = STEP_WGSL + /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> T: array<f32>;
 @group(0) @binding(1) var<storage, read> QH: array<f32>;
 @group(0) @binding(2) var<storage, read> H: array<f32>;
@@ -58,7 +58,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * console.log(BUILD_M_WGSL.includes("fn main"));
  * ```
  */
-export const BUILD_M_WGSL = STEP_WGSL + /* wgsl */ `
+export const BUILD_M_WGSL: string = STEP_WGSL + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> bi: array<u32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> exOut: array<f32>;

@@ -23,7 +23,7 @@
  * console.log(STEP_WGSL.includes("struct Step"));
  * ```
  */
-export const STEP_WGSL = /* wgsl */ `
+export const STEP_WGSL: string = /* wgsl */ `
 struct Step {
   m: u32, n: u32, nU: u32, d: u32,
   offExOff: u32, offEntEx: u32, offEntRow: u32, offSorted: u32,
@@ -110,7 +110,7 @@ export function packStep(s: StepUniform): ArrayBuffer {
  * console.log(GUARD_WGSL.length > 0);
  * ```
  */
-export const GUARD_WGSL = /* wgsl */ `
+export const GUARD_WGSL: string = /* wgsl */ `
   if (li == 0u) { wgStop = flag[0]; }
   if (workgroupUniformLoad(&wgStop) != 0u) { return; }
 `;

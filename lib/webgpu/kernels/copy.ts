@@ -15,7 +15,7 @@
  * console.log(COPY_WGSL.includes("fn main"));
  * ```
  */
-export const COPY_WGSL = /* wgsl */ `
+export const COPY_WGSL: string = /* wgsl */ `
 struct P { n: u32, offS: u32, offD: u32, guard: u32, width: u32, q0: u32, q1: u32, q2: u32 }
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;

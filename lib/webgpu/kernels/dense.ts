@@ -29,7 +29,7 @@ struct DChunk { b: u32, rowStart: u32, rows: u32, nb: u32, Z: u32, n: u32, q0: u
  * console.log(DENSE_STATS_WGSL.includes("fn main"));
  * ```
  */
-export const DENSE_STATS_WGSL = STEP_WGSL + DCHUNK + /* wgsl */ `
+export const DENSE_STATS_WGSL: string = STEP_WGSL + DCHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> O: array<f32>;
 @group(0) @binding(1) var<storage, read_write> part: array<f32>;
 @group(0) @binding(2) var<uniform> ch: DChunk;
@@ -60,7 +60,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * console.log(DENSE_FINISH_WGSL.includes("fn main"));
  * ```
  */
-export const DENSE_FINISH_WGSL = STEP_WGSL + DCHUNK + /* wgsl */ `
+export const DENSE_FINISH_WGSL: string = STEP_WGSL + DCHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> part: array<f32>;
 @group(0) @binding(1) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(2) var<uniform> ch: DChunk;
@@ -84,7 +84,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * console.log(GATHER_DENSE_WGSL.includes("fn main"));
  * ```
  */
-export const GATHER_DENSE_WGSL = STEP_WGSL + DCHUNK + /* wgsl */ `
+export const GATHER_DENSE_WGSL: string = STEP_WGSL + DCHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> O: array<f32>;
 @group(0) @binding(1) var<storage, read> bi: array<u32>;
 @group(0) @binding(2) var<storage, read_write> o: array<f32>;
@@ -109,7 +109,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * console.log(DENSE_GRAD_WGSL.includes("fn main"));
  * ```
  */
-export const DENSE_GRAD_WGSL = STEP_WGSL + DCHUNK + /* wgsl */ `
+export const DENSE_GRAD_WGSL: string = STEP_WGSL + DCHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> O: array<f32>;
 @group(0) @binding(1) var<storage, read> exOut: array<f32>;
 @group(0) @binding(2) var<uniform> ch: DChunk;
@@ -132,7 +132,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * console.log(SCATTER_DENSE_WGSL.includes("fn main"));
  * ```
  */
-export const SCATTER_DENSE_WGSL = STEP_WGSL + DCHUNK + /* wgsl */ `
+export const SCATTER_DENSE_WGSL: string = STEP_WGSL + DCHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> O: array<f32>;
 @group(0) @binding(1) var<storage, read> bi: array<u32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
@@ -158,7 +158,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * console.log(REDUCE_PARTS_WGSL.includes("fn main"));
  * ```
  */
-export const REDUCE_PARTS_WGSL = DCHUNK + /* wgsl */ `
+export const REDUCE_PARTS_WGSL: string = DCHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> parts: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> ch: DChunk;

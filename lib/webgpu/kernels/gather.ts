@@ -27,7 +27,7 @@ struct Chunk { b: u32, rowStart: u32, rowEnd: u32, first: u32 }
  * console.log(GATHER_O_WGSL.includes("fn main"));
  * ```
  */
-export const GATHER_O_WGSL = STEP_WGSL + CHUNK + /* wgsl */ `
+export const GATHER_O_WGSL: string = STEP_WGSL + CHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> V: array<f32>;
 @group(0) @binding(1) var<storage, read> Hh: array<f32>;
 @group(0) @binding(2) var<storage, read> bi: array<u32>;
@@ -72,7 +72,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * console.log(GATHER_A_WGSL.includes("fn main"));
  * ```
  */
-export const GATHER_A_WGSL = STEP_WGSL + CHUNK + /* wgsl */ `
+export const GATHER_A_WGSL: string = STEP_WGSL + CHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> V: array<f32>;
 @group(0) @binding(1) var<storage, read> bi: array<u32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;

@@ -1,5 +1,5 @@
 /**
- * In-place Gauss–Jordan inverse of a small n×n matrix (n ≤ MB) in one workgroup, for the Woodbury update
+ * In-place Gauss–Jordan inverse of a small n×n matrix (n ≤ MB ≤ 128) in one workgroup, for the Woodbury update
  * of U⁻ᵀ (ALGORITHM.md §4 step 7): S = I + C, where C comes from a gemm, is inverted without pivoting.
  * For g_q ≥ 0, S is similar to the SPD matrix I − 2η G^½ HᵀH G^½ exactly when the step is admissible, so
  * every pivot must be > 0: a pivot ≤ GUARD_MARGIN = 1e-3 (as the CPU layers' guard; or not finite) means the factor (I − 2ηHGHᵀ) would be singular
@@ -15,7 +15,9 @@ import { GUARD_MARGIN } from "../../layers/guard.ts";
 import { STEP_WGSL } from "./common.ts";
 
 /**
- * The largest block size whose matrix fits the workgroup storage limit (at most 64).
+ * The block size: the largest that fits the workgroup storage limit, at most `cap` (default 64: the
+ * one-workgroup elimination costs ∝ mb³ per block, so larger blocks trade fewer rounds for slower
+ * inverses; 63 fits WebGPU's default 16 KiB, 110 fits 48 KiB).
  *
  * @example
  * ```ts
@@ -23,8 +25,8 @@ import { STEP_WGSL } from "./common.ts";
  * console.log(inverseBlock(16384)); // 63
  * ```
  */
-export function inverseBlock(maxWorkgroupStorage: number): number {
-  let mb = 64;
+export function inverseBlock(maxWorkgroupStorage: number, cap = 64): number {
+  let mb = Math.min(cap, 128);
   while ((mb * mb + mb) * 4 + 64 > maxWorkgroupStorage) mb--;
   return mb;
 }

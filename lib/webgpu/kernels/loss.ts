@@ -118,7 +118,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * console.log(LOSS_REDUCE_WGSL.includes("fn main"));
  * ```
  */
-export const LOSS_REDUCE_WGSL = STEP_WGSL + /* wgsl */ `
+export const LOSS_REDUCE_WGSL: string = STEP_WGSL + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> exOut: array<f32>;
 @group(0) @binding(1) var<storage, read_write> ring: array<f32>;
 @group(0) @binding(2) var<uniform> st: Step;

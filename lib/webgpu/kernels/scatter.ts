@@ -23,7 +23,7 @@ import { GUARD_WGSL, STEP_WGSL } from "./common.ts";
  * console.log(SCATTER_V_WGSL.includes("fn main"));
  * ```
  */
-export const SCATTER_V_WGSL = STEP_WGSL + /* wgsl */ `
+export const SCATTER_V_WGSL: string = STEP_WGSL + /* wgsl */ `
 struct Chunk { b: u32, rowStart: u32, rowEnd: u32, first: u32 }
 @group(0) @binding(0) var<storage, read_write> V: array<f32>;
 @group(0) @binding(1) var<storage, read> bi: array<u32>;
@@ -64,7 +64,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * console.log(VEC_UPDATE_WGSL.includes("fn main"));
  * ```
  */
-export const VEC_UPDATE_WGSL = STEP_WGSL + /* wgsl */ `
+export const VEC_UPDATE_WGSL: string = STEP_WGSL + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> H: array<f32>;
 @group(0) @binding(1) var<storage, read> exOut: array<f32>;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;
