@@ -167,7 +167,13 @@ async function spawn(cfg: ChildConfig, timeoutS: number): Promise<ChildResult | 
 
 type Config = { D: number; d: number; m: number };
 
-function configs(quick: boolean): Config[] {
+function configs(quick: boolean, only?: string[]): Config[] {
+  if (only) {
+    return only.map((c) => {
+      const [D, d, m] = c.split("x").map(Number);
+      return { D, d, m };
+    });
+  }
   const out: Config[] = [];
   const Ds = quick ? [10_000, 50_000] : [10_000, 50_000, 200_000, 793_471];
   const ds = quick ? [128] : [128, 256, 512];
@@ -210,7 +216,7 @@ export async function run(opts: BenchOptions): Promise<string> {
   const rows: string[][] = [];
   const results = new Map<string, { naive?: ChildResult; factored?: ChildResult }>();
   const skipped: string[] = [];
-  for (const c of configs(opts.quick)) {
+  for (const c of configs(opts.quick, opts.configs)) {
     const naiveFlops = 6 * c.m * c.D * c.d, setupFlops = 2 * c.D * c.d * c.d;
     const predictedNaive = naiveFlops / (rate * 1e9), predictedSetup = setupFlops / (rate * 1e9);
     const key = `${c.D}/${c.d}/${c.m}`;

@@ -7,6 +7,8 @@
  * - `--backend js|blas|webgpu`: the backend to measure; a comma list runs each in turn (default blas).
  * - `--quick`: smallest configurations only, a smoke run.
  * - `--out BENCHMARKS.md`: the file to update (`--out -` prints only).
+ * - `--configs 200000x256x128,793471x300x128`: only these D×d×m configurations (sections that take
+ *   them: layers), instead of the section's own list.
  *
  * ## The section interface
  *
@@ -58,6 +60,7 @@ async function main(args: string[]): Promise<number> {
       backend: { type: "string", default: "blas" },
       quick: { type: "boolean", default: false },
       out: { type: "string", default: "BENCHMARKS.md" },
+      configs: { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -67,7 +70,7 @@ async function main(args: string[]): Promise<number> {
       `usage: deno task bench [--only ${
         SECTIONS.map((s) => s.name).join(",")
       }] [--backend js|blas|webgpu[,…]] ` +
-        `[--quick] [--out BENCHMARKS.md|-]`,
+        `[--quick] [--out BENCHMARKS.md|-] [--configs DxdxM,…]`,
     );
     return 0;
   }
@@ -87,6 +90,12 @@ async function main(args: string[]): Promise<number> {
       throw new UsageError(`--backend: unknown backend '${b}'; known: ${BACKENDS.join(", ")}`);
     }
   }
+  const configList = values.configs?.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const c of configList ?? []) {
+    if (!/^\d+x\d+x\d+$/.test(c)) {
+      throw new UsageError(`--configs: '${c}' is not DxdxM (e.g. 200000x256x128)`);
+    }
+  }
   const command = `deno task bench ${args.join(" ")}`.trim();
   const machine = machineInfo();
   const log = (line: string) => console.error(`bench: ${line}`);
@@ -100,7 +109,7 @@ async function main(args: string[]): Promise<number> {
       let body: string;
       try {
         const section = await entry.load();
-        body = await section.run({ backend, quick: values.quick, log });
+        body = await section.run({ backend, quick: values.quick, log, configs: configList });
       } catch (e) {
         failed++;
         body = `**section failed:** ${(e as Error).name}: ${(e as Error).message}`;

@@ -20,6 +20,11 @@ export type BenchOptions = {
   quick: boolean;
   /** Progress lines (stderr); the returned markdown is the result. */
   log: (line: string) => void;
+  /**
+   * Only these configurations, as "DxdxM" strings (e.g. "200000x256x128"); sections without
+   * configurations of that shape ignore it. Undefined: the section's own list.
+   */
+  configs?: string[];
 };
 
 /** A benchmark section: a module exporting `run(opts)` that returns a markdown block. */

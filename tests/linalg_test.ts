@@ -434,6 +434,85 @@ Deno.test("dinvert/dsolve: singular and NaN matrices are rejected with RangeErro
   }
 });
 
+Deno.test("dpotrf/strsm: L·Lᵀ = A, triangular solves in both orientations, js and blas agree", () => {
+  const rand = rng(9);
+  for (const n of [1, 2, 5, 17, 64, 130]) {
+    // A = I + BᵀB/n: symmetric positive definite, condition number a few units
+    const B0 = Float64Array.from({ length: n * n }, () => rand() * 2 - 1);
+    const A = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let v = i === j ? 1 : 0;
+        for (let p = 0; p < n; p++) v += (B0[p * n + i] * B0[p * n + j]) / n;
+        A[i * n + j] = v;
+      }
+    }
+    const Ls: Float64Array[] = [];
+    for (const la of backends) {
+      const L = Float64Array.from(A);
+      for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) L[i * n + j] = 777; // not read
+      assert(la.dpotrf(L, n), `${la.name} dpotrf n=${n}: positive definite`);
+      for (let i = 0; i < n; i++) {
+        for (let j = i + 1; j < n; j++) {
+          assert(L[i * n + j] === 777, `${la.name} dpotrf wrote above the diagonal`);
+        }
+        for (let j = 0; j <= i; j++) {
+          let v = 0;
+          for (let p = 0; p <= j; p++) v += L[i * n + p] * L[j * n + p];
+          assert(Math.abs(v - A[i * n + j]) < 1e-13 * n, `${la.name} dpotrf n=${n}: (LLᵀ)[${i},${j}] = ${v}`);
+        }
+      }
+      Ls.push(L);
+      // strsm: X = alpha·op(L)⁻¹ B with B at an offset, ldb > K, against float64 substitution
+      const L32 = Float32Array.from(L);
+      for (const trans of [false, true]) {
+        const K = 1 + Math.floor(rand() * 9), ldb = K + 3, alpha = 0.75;
+        const { buf, view, off } = randMatrix(Float32Array, rand, n, K, ldb) as {
+          buf: Float32Array;
+          view: Float32Array;
+          off: number;
+        };
+        const before = Float32Array.from(buf);
+        la.strsm(trans, n, K, alpha, L32, n, view, ldb);
+        // check op(L)·X = alpha·B in float64 from the float32 L
+        for (let i = 0; i < n; i++) {
+          for (let c = 0; c < K; c++) {
+            let v = 0, mag = 0;
+            for (let p = 0; p < n; p++) {
+              const l = trans ? (p >= i ? L32[p * n + i] : 0) : (p <= i ? L32[i * n + p] : 0);
+              v += l * view[p * ldb + c];
+              mag += Math.abs(l * view[p * ldb + c]);
+            }
+            const want = alpha * before[off + i * ldb + c];
+            assert(
+              Math.abs(v - want) <= 1e-5 * (mag + Math.abs(want)) + 1e-30,
+              `${la.name} strsm trans=${trans} n=${n}: residual at ${i},${c}: ${v} vs ${want}`,
+            );
+          }
+          // columns between K and ldb untouched
+          for (let c = K; c < ldb && off + i * ldb + c < buf.length; c++) {
+            assert(
+              Object.is(buf[off + i * ldb + c], before[off + i * ldb + c]),
+              `${la.name} strsm wrote past K`,
+            );
+          }
+        }
+      }
+    }
+    if (Ls.length === 2) {
+      const lower = (L: Float64Array) => L.map((v, k) => (k % n <= Math.floor(k / n) ? v : 0));
+      assertClose(lower(Ls[1]), lower(Ls[0]), 1e-12, `js vs blas dpotrf n=${n}`);
+    }
+  }
+  // not positive definite, and NaN: false
+  for (const la of backends) {
+    assert.equal(la.dpotrf(Float64Array.of(1, 2, 2, 1), 2), false, `${la.name}: indefinite`);
+    assert.equal(la.dpotrf(Float64Array.of(0, 0, 0, 1), 2), false, `${la.name}: singular`);
+    assert.equal(la.dpotrf(Float64Array.of(1, 0, NaN, 1), 2), false, `${la.name}: NaN`);
+    assert.equal(la.dpotrf(Float64Array.of(4, 99, 2, 5), 2), true, `${la.name}: upper triangle ignored`);
+  }
+});
+
 Deno.test("argument checks: short arrays and bad leading dimensions raise RangeError before native code", () => {
   for (const la of backends) {
     const a = new Float32Array(6), b = new Float32Array(6), c = new Float32Array(4);
@@ -462,6 +541,17 @@ Deno.test("argument checks: short arrays and bad leading dimensions raise RangeE
     assertThrows(() => la.dinvert(new Float64Array(3), 2), RangeError, "A has 3");
     assertThrows(() => la.dsolve(new Float64Array(4), 2, new Float64Array(3), 2), RangeError, "B has 3");
     assertThrows(() => la.sgemm(false, false, -1, 2, 2, 1, a, 2, b, 2, 0, c, 2), RangeError, "M must be");
+    assertThrows(() => la.dpotrf(new Float64Array(3), 2), RangeError, "A has 3");
+    assertThrows(
+      () => la.strsm(false, 2, 3, 1, new Float32Array(3), 2, new Float32Array(6), 3),
+      RangeError,
+      "L has 3",
+    );
+    assertThrows(
+      () => la.strsm(true, 2, 3, 1, new Float32Array(4), 2, new Float32Array(6), 2),
+      RangeError,
+      "leading dimension of B",
+    );
   }
 });
 

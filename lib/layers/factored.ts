@@ -41,7 +41,7 @@
  * @module
  */
 
-import { DivergenceError } from "../errors.ts";
+import { DivergenceError, SingularUpdateError } from "../errors.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { SphericalFamilyLoss } from "../losses/loss.ts";
 import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../types.ts";
@@ -58,6 +58,7 @@ import {
   rebalance,
   RebalanceScratch,
   reinvert,
+  reinvertFrom,
   topLeftSingular,
 } from "./stabilize.ts";
 import { selectTopK } from "./topk.ts";
@@ -118,6 +119,17 @@ const REBALANCE_MAX_D = 64;
  * after 10,000 steps 1.0e-6 (float32) against 7.6e-7 (float64).
  */
 const F32_PRODUCTS_MIN_D = 128;
+/**
+ * The float32 Woodbury step uses a Cholesky factorisation (dpotrf + two strsm, ≈ 3× faster than an LU
+ * inverse at m = 128) when every g_q exceeds this; otherwise an LU inverse of N = I − 2η G S.
+ */
+const CHOLESKY_MIN_G = 1e-30;
+/**
+ * Relative tolerance of the power iterations at a stabilisation: σ_max, σ_min only feed coarse decisions
+ * (cond(U) against maxCond, the scale against [2⁻⁸, 2⁸], the float32-products switch), so 1e-4 is
+ * plenty (at d = 256: ≈ 2× fewer iterations than 1e-7, estimates within 0.1%). diagnostics() keeps 1e-7.
+ */
+const SIGMA_TOL = 1e-7;
 /** After a rebalance, U is folded into V when cond(U) still exceeds FOLD_FACTOR·maxCond. */
 const FOLD_FACTOR = 4;
 /** U's scale √(σ_max σ_min) is recentred when it leaves [1/SCALE_LIMIT, SCALE_LIMIT]. */
@@ -201,6 +213,7 @@ export class FactoredOutputLayer implements OutputLayer {
   #gs = new Float64Array(0);
   #sumdy = new Float64Array(0);
   #hw = new Float64Array(0);
+  #zs = new Float64Array(0); // scale of the rows of Zn as stored in #P32 (float32 path)
   #rows = new Float32Array(0); // gathered V rows, nnz×d
   #delta = new Float32Array(0); // V update rows, nnz×d
   #o = new Float64Array(0);
@@ -216,15 +229,23 @@ export class FactoredOutputLayer implements OutputLayer {
   #rebal: RebalanceScratch;
   #foldScratch: FoldScratch;
   #u = new Float64Array(0);
-  #f32: boolean;
-  #U32: Float32Array;
-  #Ui32: Float32Array;
-  #Q32: Float32Array;
-  #H32: Float32Array = new Float32Array(0);
-  #cv: [Float32Array, Float32Array] = [new Float32Array(0), new Float32Array(0)];
-  #c32 = new Float32Array(0);
+  // float32-products path: mirrors [U; Q; U⁻ᵀ] (3d×d, rounded from the float64 state, rewritten by the
+  // same loops that update the state) and float32 scratch
+  #St32: Float32Array;
+  #mirrorsOk = false;
+  #P32 = new Float32Array(0); // m×4d: rows [Zn_i | ĥ_i | (Qh)_i | Z_i]
+  #A32 = new Float32Array(0); // m×d
+  #B32 = new Float32Array(0); // m×d
+  #EX32 = new Float32Array(0); // 2m×d: rows X'_i = B_i + g_i (Qh)_i, then h_i
+  #ES32 = new Float32Array(0); // 2m×m: E' = X' Hᵀ, then S = H Hᵀ
+  #GH32 = new Float32Array(0); // m×d
+  #R32 = new Float32Array(0); // m×d
+  #Mi32 = new Float32Array(0); // m×m (N⁻¹, then M)
+  #T32: Float32Array; // 2d×d
+  #gradH = new Float32Array(0); // the last forward's ∇H (the array returned to the caller)
   #tmp = new Float64Array(0);
   #dd = new Float64Array(0);
+  #scratch2: Float64Array | null = null;
 
   private constructor(
     D: number,
@@ -265,10 +286,9 @@ export class FactoredOutputLayer implements OutputLayer {
       throw new RangeError(`products must be "float32" or "float64", got ${JSON.stringify(products)}`);
     }
     this.products = products;
-    this.#f32 = products === "float32";
-    this.#U32 = new Float32Array(this.#f32 ? d * d : 0);
-    this.#Ui32 = new Float32Array(this.#f32 ? d * d : 0);
-    this.#Q32 = new Float32Array(this.#f32 ? d * d : 0);
+    const f32 = products === "float32";
+    this.#St32 = new Float32Array(f32 ? 3 * d * d : 0);
+    this.#T32 = new Float32Array(f32 ? 2 * d * d : 0);
     this.#tmp = new Float64Array(d);
     this.#dd = new Float64Array(d * d);
   }
@@ -376,7 +396,7 @@ export class FactoredOutputLayer implements OutputLayer {
     try {
       const m = validateBatch(H, Y, this.#D, this.d);
       this.#ensure(m, Y.indices.length);
-      return Promise.resolve(this.#forward(H, Y, m));
+      return Promise.resolve(this.#use32() ? this.#forward32(H, Y, m, false) : this.#forward(H, Y, m));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -388,8 +408,19 @@ export class FactoredOutputLayer implements OutputLayer {
       validateEta(eta);
       const m = validateBatch(H, Y, this.#D, this.d);
       this.#ensure(m, Y.indices.length);
-      const r = this.#forward(H, Y, m);
-      this.#update(m, eta);
+      let r: StepResult;
+      if (this.#use32()) {
+        r = this.#forward32(H, Y, m, true);
+        if (!this.#update32(H, m, eta)) {
+          // a strong step (update factor outside [½, 2]) or one the float32 guard doubts: redone in
+          // float64 from the start, where the guard decides exactly
+          r = this.#forward(H, Y, m);
+          this.#update(m, eta);
+        }
+      } else {
+        r = this.#forward(H, Y, m);
+        this.#update(m, eta);
+      }
       this.#steps++;
       if (this.recomputeQEvery > 0 && this.#steps % this.recomputeQEvery === 0) this.refresh();
       else if (
@@ -403,11 +434,31 @@ export class FactoredOutputLayer implements OutputLayer {
     }
   }
 
+  /**
+   * float32 products for this step: when asked for, and only while U is known to be well conditioned
+   * (their rounding scales with cond(U)): no strong step since the last stabilisation, which found
+   * cond(U) ≤ maxCond.
+   */
+  #use32(): boolean {
+    return this.products === "float32" && this.#condBudget === 0 &&
+      this.#sigmaMax <= this.maxCond * this.#sigmaMin;
+  }
+
   #ensure(m: number, n: number): void {
     const d = this.d;
     if (m > this.#mCap) {
       this.#mCap = m;
       const md = m * d, mm = m * m;
+      if (this.products === "float32") {
+        this.#P32 = new Float32Array(4 * md);
+        this.#A32 = new Float32Array(md);
+        this.#B32 = new Float32Array(md);
+        this.#EX32 = new Float32Array(2 * md);
+        this.#ES32 = new Float32Array(2 * mm);
+        this.#GH32 = new Float32Array(md);
+        this.#R32 = new Float32Array(md);
+        this.#Mi32 = new Float32Array(mm);
+      }
       this.#H64 = new Float64Array(md);
       this.#Hhat = new Float64Array(md);
       this.#QH = new Float64Array(md);
@@ -429,6 +480,7 @@ export class FactoredOutputLayer implements OutputLayer {
       this.#gs = new Float64Array(m);
       this.#sumdy = new Float64Array(m);
       this.#hw = new Float64Array(m);
+      this.#zs = new Float64Array(m);
     }
     if (n > this.#nCap) {
       this.#nCap = n;
@@ -446,20 +498,14 @@ export class FactoredOutputLayer implements OutputLayer {
   /** Steps 1–5: fills the scratch (Ĥ, QH, q, s, o, ẏ, g, g_s, A, B, ∇H) and returns loss and ∇H. */
   #forward(H: Float32Array, Y: SparseBatch, m: number): StepResult {
     const { d, la, loss } = this;
-    const D = this.#D, usesSum = loss.usesSum;
+    const usesSum = loss.usesSum;
     const H64 = this.#H64, Hhat = this.#Hhat, QH = this.#QH, A = this.#A, B = this.#B, G64 = this.#G64;
     const q = this.#q, s = this.#s, g = this.#g, gs = this.#gs, sumdy = this.#sumdy, hw = this.#hw;
     const omega = this.#omega, wbar = this.#wbar;
     for (let j = 0; j < m * d; j++) H64[j] = H[j];
-    this.#H32 = H;
     // 1. Ĥ = H Uᵀ, QH = H Q, q, s, h·ω
-    // float32 products only while U is known to be well conditioned (their rounding scales with cond(U)):
-    // no strong step since the last stabilisation, which found cond(U) ≤ maxCond
-    this.#f32 = this.products === "float32" && this.#condBudget === 0 &&
-      this.#sigmaMax <= this.maxCond * this.#sigmaMin;
-    if (this.#f32) this.#refreshMirrors();
-    this.#prod(false, true, m, d, d, 1, H64, d, this.#U, d, 0, Hhat, d, H, this.#U32);
-    this.#prod(false, false, m, d, d, 1, H64, d, this.#Q, d, 0, QH, d, H, this.#Q32);
+    la.dgemm(false, true, m, d, d, 1, H64, d, this.#U, d, 0, Hhat, d);
+    la.dgemm(false, false, m, d, d, 1, H64, d, this.#Q, d, 0, QH, d);
     for (let i = 0; i < m; i++) {
       let qi = 0, si = 0, wi = 0;
       const r = i * d;
@@ -486,34 +532,7 @@ export class FactoredOutputLayer implements OutputLayer {
       o[k] = acc + hw[i];
     }
     // 3. the loss
-    const kO = this.#kO, kY = this.#kY, kDy = this.#kDy, scal = this.#scal;
-    let L = 0;
-    for (let i = 0; i < m; i++) {
-      const k0 = mg.off[i], K = mg.off[i + 1] - k0;
-      for (let k = 0; k < K; k++) {
-        kO[k] = o[k0 + k];
-        kY[k] = mg.w[k0 + k];
-      }
-      const Li = loss.fromStats(kO, kY, K, q[i], s[i], D, kDy, scal);
-      let sd = 0;
-      for (let k = 0; k < K; k++) {
-        dy[k0 + k] = kDy[k];
-        sd += kDy[k];
-      }
-      sumdy[i] = sd;
-      g[i] = scal.gq;
-      gs[i] = usesSum ? scal.gs : 0;
-      if (!Number.isFinite(Li) || !Number.isFinite(scal.gq) || !Number.isFinite(sd)) {
-        throw new DivergenceError(
-          this.#steps + 1,
-          `step ${this.#steps + 1}: the ${loss.name} loss of example ${i} is not finite ` +
-            `(L = ${Li}, g_q = ${scal.gq}, q = ${
-              q[i]
-            }); the layer's state is unchanged. Lower the learning rate.`,
-        );
-      }
-      L += Li;
-    }
+    const L = this.#lossOf(m);
     // 4. A_i = Σ ẏ_ic V_c
     A.fill(0, 0, m * d);
     for (let k = 0; k < nnz; k++) {
@@ -523,7 +542,7 @@ export class FactoredOutputLayer implements OutputLayer {
       for (let c = 0; c < d; c++) A[ar + c] += a * rows[r + c];
     }
     // 5. B = A U + (𝟙ᵀẏ) ωᵀ; ∇H = B + 2 g QH + g_s w̄ᵀ
-    this.#prod(false, false, m, d, d, 1, A, d, this.#U, d, 0, B, d, undefined, this.#U32);
+    la.dgemm(false, false, m, d, d, 1, A, d, this.#U, d, 0, B, d);
     const gradH = new Float32Array(m * d);
     for (let i = 0; i < m; i++) {
       const r = i * d, sd = sumdy[i], gi2 = 2 * g[i], gsi = gs[i];
@@ -557,15 +576,12 @@ export class FactoredOutputLayer implements OutputLayer {
       if (v < 0) tn -= v;
     }
     const lamMax = m === 1 ? Math.max(1, lamMin) : 1 + tn;
-    // a strong step (factor outside [½, 2]) updates U, U⁻ᵀ, V and Q with float64 products: its large
-    // increments would otherwise carry float32 rounding of the size of the whole state
-    if (lamMin < 0.5 || lamMax > 2) this.#f32 = false;
+    this.#mirrorsOk = false;
     this.#condBudget += Math.max(0, Math.log(lamMax / Math.min(1, lamMin)) - Math.LN2);
     // M = ∇Oᵀ∇O (m×m), from the pre-step quantities
     const M = this.#M, BH = this.#BH, QHH = this.#QHH;
-    const H32 = this.#H32;
-    this.#prod(false, true, m, m, d, 1, B, d, H64, d, 0, BH, m, undefined, H32); // BH_ij = (Wᵀẏ_i)·h_j = ẏ_i·o_j
-    this.#prod(false, true, m, m, d, 1, QH, d, H64, d, 0, QHH, m, undefined, H32); // QHH_ij = h_iᵀ Q h_j
+    la.dgemm(false, true, m, m, d, 1, B, d, H64, d, 0, BH, m); // BH_ij = (Wᵀẏ_i)·h_j = ẏ_i·o_j
+    la.dgemm(false, true, m, m, d, 1, QH, d, H64, d, 0, QHH, m); // QHH_ij = h_iᵀ Q h_j
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < m; j++) {
         let v = 2 * g[j] * BH[i * m + j] + 2 * g[i] * BH[j * m + i] + 4 * g[i] * g[j] * QHH[i * m + j];
@@ -588,7 +604,7 @@ export class FactoredOutputLayer implements OutputLayer {
     if (!direct) {
       // 7 (Woodbury / Sherman–Morrison), with the old U⁻ᵀ: Z = H U⁻¹ (rows U⁻ᵀ h_i)
       const Z = this.#Z, X = this.#X, N = this.#N;
-      this.#prod(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Z, d, H32, this.#Ui32);
+      la.dgemm(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Z, d);
       X.set(GH.subarray(0, m * d));
       if (m === 1) {
         const f = 1 / (1 - 2 * eta * g[0] * S[0]);
@@ -599,16 +615,15 @@ export class FactoredOutputLayer implements OutputLayer {
         }
         la.dsolve(N, m, X, d);
       }
-      this.#prod(true, false, d, d, m, 2 * eta, Z, d, X, d, 1, Uinvt, d);
+      la.dgemm(true, false, d, d, m, 2 * eta, Z, d, X, d, 1, Uinvt, d);
     }
     // 6. U ← U − 2η Ĥᵀ (G H)
-    this.#prod(true, false, d, d, m, -2 * eta, Hhat, d, GH, d, 1, U, d);
+    la.dgemm(true, false, d, d, m, -2 * eta, Hhat, d, GH, d, 1, U, d);
     if (direct) reinvert(la, U, Uinvt, d);
 
     // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ
     const Zn = this.#Z, delta = this.#delta, dy = this.#dy, mg = this.#merged;
-    if (this.#f32) toF32(Uinvt, d * d, this.#Ui32);
-    this.#prod(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Zn, d, H32, this.#Ui32);
+    la.dgemm(false, true, m, d, d, 1, H64, d, Uinvt, d, 0, Zn, d);
     for (let k = 0; k < mg.nnz; k++) {
       const f = -eta * dy[k], r = k * d, zr = mg.ex[k] * d;
       for (let c = 0; c < d; c++) delta[r + c] = f * Zn[zr + c];
@@ -617,9 +632,9 @@ export class FactoredOutputLayer implements OutputLayer {
 
     // 10. Q ← Q − η(∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H  (the last as η²/2 (Hᵀ(MH) + (MH)ᵀH))
     const MH = this.#MH;
-    this.#prod(false, false, m, d, m, 1, M, m, H64, d, 0, MH, d, undefined, H32);
-    this.#sym2k(d, m, -eta, G64, H64, undefined, H32);
-    this.#sym2k(d, m, 0.5 * eta * eta, H64, MH, H32, undefined);
+    la.dgemm(false, false, m, d, m, 1, M, m, H64, d, 0, MH, d);
+    la.dsyr2k(true, d, m, -eta, G64, d, H64, d, 1, this.#Q, d);
+    la.dsyr2k(true, d, m, 0.5 * eta * eta, H64, d, MH, d, 1, this.#Q, d);
 
     if (usesSum) {
       // 9. ω ← ω − η Σ (2 g_i (h_i·ω) + g_s,i) h_i ; 11. w̄ ← w̄ − η Σ c_i h_i
@@ -636,83 +651,318 @@ export class FactoredOutputLayer implements OutputLayer {
     }
   }
 
-  /** f32 mirrors of U, U⁻ᵀ, Q for the float32 products. */
-  #refreshMirrors(): void {
-    const n = this.d * this.d;
-    toF32(this.#U, n, this.#U32);
-    toF32(this.#Uinvt, n, this.#Ui32);
-    toF32(this.#Q, n, this.#Q32);
+  /** Step 3 for both paths: the loss per example from o (and q, s) → ẏ, 𝟙·ẏ, g_q, g_s; returns L. */
+  #lossOf(m: number): number {
+    const loss = this.loss, D = this.#D, usesSum = loss.usesSum, mg = this.#merged;
+    const o = this.#o, dy = this.#dy, q = this.#q, s = this.#s, g = this.#g, gs = this.#gs;
+    const sumdy = this.#sumdy;
+    const kO = this.#kO, kY = this.#kY, kDy = this.#kDy, scal = this.#scal;
+    let L = 0;
+    for (let i = 0; i < m; i++) {
+      const k0 = mg.off[i], K = mg.off[i + 1] - k0;
+      for (let k = 0; k < K; k++) {
+        kO[k] = o[k0 + k];
+        kY[k] = mg.w[k0 + k];
+      }
+      const Li = loss.fromStats(kO, kY, K, q[i], s[i], D, kDy, scal);
+      let sd = 0;
+      for (let k = 0; k < K; k++) {
+        dy[k0 + k] = kDy[k];
+        sd += kDy[k];
+      }
+      sumdy[i] = sd;
+      g[i] = scal.gq;
+      gs[i] = usesSum ? scal.gs : 0;
+      if (!Number.isFinite(Li) || !Number.isFinite(scal.gq) || !Number.isFinite(sd)) {
+        throw new DivergenceError(
+          this.#steps + 1,
+          `step ${this.#steps + 1}: the ${loss.name} loss of example ${i} is not finite ` +
+            `(L = ${Li}, g_q = ${scal.gq}, q = ${
+              q[i]
+            }); the layer's state is unchanged. Lower the learning rate.`,
+        );
+      }
+      L += Li;
+    }
+    return L;
   }
 
-  /** A float32 copy of the first n entries of x in conversion slot `slot` (grown as needed). */
-  #conv(x: Float64Array, n: number, slot: 0 | 1): Float32Array {
-    let buf = this.#cv[slot];
-    if (buf.length < n) buf = this.#cv[slot] = new Float32Array(Math.max(n, Math.ceil(buf.length * 1.5)));
-    return toF32(x, n, buf);
+  /** The float32 mirrors [U; Q; U⁻ᵀ] rounded from the float64 state. */
+  #refreshMirrors(): void {
+    const n = this.d * this.d, St = this.#St32, U = this.#U, Q = this.#Q, Ui = this.#Uinvt;
+    for (let j = 0; j < n; j++) {
+      St[j] = U[j];
+      St[n + j] = Q[j];
+      St[2 * n + j] = Ui[j];
+    }
+    this.#mirrorsOk = true;
   }
 
   /**
-   * C (float64) = alpha·op(A)·op(B) + beta·C. float64 products: dgemm. float32 products: sgemm on float32
-   * copies (a32/b32 when the caller has them: H, the mirrors) into scratch, accumulated into C in
-   * float64, so the state stays float64 and only each step's increment carries float32 rounding.
+   * Steps 1–5 with float32 products (sgemm on the mirrors; H is used as given). Row i of P (m×4d) gets
+   * [· | ĥ_i | Qh_i | U⁻ᵀh_i] from one sgemm (the last block only when `withZ`, for the update); A, B
+   * and X' = B + G·QH (rows 0 … m-1 of EX) are float32, q, s, o, ẏ float64.
    */
-  #prod(
-    tA: boolean,
-    tB: boolean,
-    M: number,
-    N: number,
-    K: number,
-    alpha: number,
-    A: Float64Array,
-    lda: number,
-    B: Float64Array,
-    ldb: number,
-    beta: number,
-    C: Float64Array,
-    ldc: number,
-    a32?: Float32Array,
-    b32?: Float32Array,
-  ): void {
-    if (!this.#f32) {
-      this.la.dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      return;
+  #forward32(H: Float32Array, Y: SparseBatch, m: number, withZ: boolean): StepResult {
+    const { d, la } = this;
+    const usesSum = this.loss.usesSum, ld = 4 * d;
+    const P = this.#P32, A = this.#A32, B = this.#B32, X = this.#EX32, St = this.#St32;
+    const q = this.#q, s = this.#s, g = this.#g, gs = this.#gs, sumdy = this.#sumdy, hw = this.#hw;
+    const omega = this.#omega, wbar = this.#wbar;
+    if (!this.#mirrorsOk) this.#refreshMirrors();
+    // 1. [ĥ_i | Qh_i | U⁻ᵀh_i] = H [U; Q; U⁻ᵀ]ᵀ (Q is symmetric): one sgemm, m×(2d or 3d)×d
+    la.sgemm(false, true, m, withZ ? 3 * d : 2 * d, d, 1, H, d, St, d, 0, P.subarray(d), ld);
+    for (let i = 0; i < m; i++) {
+      let qi = 0, si = 0, wi = 0;
+      const r = i * d, p = i * ld + 2 * d;
+      for (let c = 0; c < d; c++) qi += P[p + c] * H[r + c];
+      if (usesSum) {
+        for (let c = 0; c < d; c++) {
+          si += wbar[c] * H[r + c];
+          wi += omega[c] * H[r + c];
+        }
+      }
+      q[i] = qi > 0 ? qi : 0;
+      s[i] = si;
+      hw[i] = wi;
     }
-    const A32 = a32 ?? this.#conv(A, (tA ? K : M) * lda, 0);
-    const B32 = b32 ?? this.#conv(B, (tB ? N : K) * ldb, 1);
-    if (this.#c32.length < M * N) {
-      this.#c32 = new Float32Array(Math.max(M * N, Math.ceil(this.#c32.length * 1.5)));
+    // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
+    const mg = this.#merged;
+    mg.merge(Y);
+    const nnz = mg.nnz, rows = this.#rows, o = this.#o, dy = this.#dy, ex = mg.ex;
+    la.gatherRows(this.#V, d, mg.idx, nnz, rows);
+    for (let k = 0; k < nnz; k++) {
+      const i = ex[k], r = k * d, hr = i * ld + d;
+      let acc = 0;
+      for (let c = 0; c < d; c++) acc += rows[r + c] * P[hr + c];
+      o[k] = acc + hw[i];
     }
-    const C32 = this.#c32;
-    this.la.sgemm(tA, tB, M, N, K, alpha, A32, lda, B32, ldb, 0, C32, N);
-    for (let i = 0; i < M; i++) {
-      const r = i * ldc, r32 = i * N;
-      if (beta === 0) { for (let j = 0; j < N; j++) C[r + j] = C32[r32 + j]; }
-      else if (beta === 1) { for (let j = 0; j < N; j++) C[r + j] += C32[r32 + j]; }
-      else for (let j = 0; j < N; j++) C[r + j] = beta * C[r + j] + C32[r32 + j];
+    // 3. the loss
+    const L = this.#lossOf(m);
+    // 4. A_i = Σ ẏ_ic V_c
+    A.fill(0, 0, m * d);
+    for (let k = 0; k < nnz; k++) {
+      const a = dy[k];
+      if (a === 0) continue;
+      const r = k * d, ar = ex[k] * d;
+      for (let c = 0; c < d; c++) A[ar + c] += a * rows[r + c];
     }
+    // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
+    la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
+    const gradH = new Float32Array(m * d);
+    for (let i = 0; i < m; i++) {
+      const r = i * d, p = i * ld + 2 * d, sd = sumdy[i], gi = g[i], gsi = gs[i];
+      if (usesSum) {
+        for (let c = 0; c < d; c++) {
+          const b = B[r + c] + sd * omega[c], qh = P[p + c];
+          gradH[r + c] = b + 2 * gi * qh + gsi * wbar[c];
+          X[r + c] = b + gi * qh;
+        }
+      } else {
+        for (let c = 0; c < d; c++) {
+          const b = B[r + c], qh = P[p + c];
+          gradH[r + c] = b + 2 * gi * qh;
+          X[r + c] = b + gi * qh;
+        }
+      }
+    }
+    this.#gradH = gradH;
+    return { loss: L, gradH };
   }
 
-  /** Q += alpha (Aᵀ B + Bᵀ A) for the m×d A, B (K = m rows); float32 products as in #prod. */
-  #sym2k(
-    d: number,
-    m: number,
-    alpha: number,
-    A: Float64Array,
-    B: Float64Array,
-    a32?: Float32Array,
-    b32?: Float32Array,
-  ) {
-    const Q = this.#Q;
-    if (!this.#f32) {
-      this.la.dsyr2k(true, d, m, alpha, A, d, B, d, 1, Q, d);
-      return;
+  /**
+   * Steps 6–11 with float32 products after {@link #forward32}(…, true). Returns false, with the state
+   * untouched, when the step is strong (update factor outside [½, 2]) or the guard on the float32 Gram
+   * matrix refuses it: the caller then redoes the step in float64, whose guard decides exactly.
+   *
+   * Products (m×d H, Z = H U⁻¹, N = I − 2η G S):
+   * - [E'; S] = [X'; H] Hᵀ (one sgemm 2m×m×d); M = 2(E'G + G E'ᵀ) + the sum terms + ẏ_i·ẏ_j.
+   * - Woodbury: Zn = N⁻ᵀ Z (rows U_new⁻ᵀ h_i, sgemm m×d×m), then [ΔU⁻ᵀ; ΔU] = [Zn | Ĥ]ᵀ (G H) (one sgemm
+   *   2d×d×m): U⁻ᵀ += 2η Znᵀ G H, U −= 2η Ĥᵀ G H. Direct (m ≥ directSolveMinBatch): U first, then U⁻ᵀ
+   *   re-inverted and Zn = H U_new⁻¹.
+   * - Q += Hᵀ R + Rᵀ H with R = −η ∇H + (η²/2) M H (sgemm m×d×m, one ssyr2k d×d×m).
+   * The increments are float32; they are added to the float64 state by the loops that also rewrite the
+   * mirrors. m = 1: the rank-1 updates are float64 loops (no gemm).
+   */
+  #update32(H: Float32Array, m: number, eta: number): boolean {
+    const { d, la } = this;
+    const D = this.#D, usesSum = this.loss.usesSum, ld = 4 * d, dd = d * d, a2 = 2 * eta;
+    const P = this.#P32, X = this.#EX32, ES = this.#ES32, St = this.#St32, T = this.#T32, GH = this.#GH32;
+    const Mi = this.#Mi32, S = this.#S, M = this.#M, N = this.#N, E = this.#BH;
+    const g = this.#g, gs = this.#gs, s = this.#s, sumdy = this.#sumdy, hw = this.#hw;
+    const U = this.#U, Uinvt = this.#Uinvt, Q = this.#Q, zs = this.#zs;
+    // S = H Hᵀ and E' = X' Hᵀ (E'_ij = ẏ_i·o_j + g_i h_iᵀQh_j)
+    if (m === 1) {
+      let ss = 0, e = 0;
+      for (let c = 0; c < d; c++) {
+        ss += H[c] * H[c];
+        e += X[c] * H[c];
+      }
+      S[0] = ss;
+      E[0] = e;
+    } else {
+      const mm = m * m;
+      X.set(H.subarray(0, m * d), m * d);
+      la.sgemm(false, true, 2 * m, m, d, 1, X, d, H, d, 0, ES, m);
+      for (let j = 0; j < mm; j++) E[j] = ES[j];
+      for (let i = 0; i < m; i++) {
+        S[i * m + i] = ES[mm + i * m + i];
+        for (let j = 0; j < i; j++) {
+          S[i * m + j] = S[j * m + i] = 0.5 * (ES[mm + i * m + j] + ES[mm + j * m + i]);
+        }
+      }
     }
-    const A32 = a32 ?? this.#conv(A, m * d, 0);
-    const B32 = b32 ?? this.#conv(B, m * d, 1);
-    if (this.#c32.length < d * d) this.#c32 = new Float32Array(d * d);
-    const T = this.#c32;
-    this.la.ssyr2k(true, d, m, alpha, A32, d, B32, d, 0, T, d);
-    for (let j = 0; j < d * d; j++) Q[j] += T[j];
+    let lamMin: number;
+    try {
+      lamMin = checkUpdateFactor(m, eta, g, S, this.#steps + 1, this.#guard, this.guardMargin);
+    } catch (e) {
+      if (e instanceof SingularUpdateError) return false;
+      throw e;
+    }
+    let tn = 0;
+    for (let i = 0; i < m; i++) {
+      const v = a2 * g[i] * S[i * m + i];
+      if (v < 0) tn -= v;
+    }
+    const lamMax = m === 1 ? Math.max(1, lamMin) : 1 + tn;
+    if (lamMin < 0.5 || lamMax > 2) return false;
+    this.#condBudget += Math.max(0, Math.log(lamMax / Math.min(1, lamMin)) - Math.LN2);
+
+    // M = ∇Oᵀ∇O (m×m, float64)
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) {
+        let v = 2 * (E[i * m + j] * g[j] + g[i] * E[j * m + i]);
+        if (usesSum) {
+          v += gs[j] * sumdy[i] + gs[i] * sumdy[j] + 2 * g[i] * gs[j] * s[i] + 2 * g[j] * gs[i] * s[j] +
+            D * gs[i] * gs[j];
+        }
+        M[i * m + j] = v;
+      }
+    }
+    this.#addYdotY(m, M);
+
+    // 6, 7: U, U⁻ᵀ and Zn (rows U_new⁻ᵀ h_i, in P's first block)
+    if (m === 1) {
+      zs[0] = 1;
+      const f = 1 / (1 - a2 * g[0] * S[0]), g0 = g[0];
+      for (let r = 0; r < d; r++) {
+        const zr = f * P[3 * d + r], hr = P[d + r], rd = r * d;
+        P[r] = zr;
+        const zu = a2 * zr * g0, hu = -a2 * hr * g0;
+        for (let c = 0; c < d; c++) {
+          const j = rd + c;
+          Uinvt[j] += zu * H[c];
+          St[2 * dd + j] = Uinvt[j];
+          U[j] += hu * H[c];
+          St[j] = U[j];
+        }
+      }
+    } else {
+      if (m >= this.directSolveMinBatch) {
+        for (let i = 0; i < m; i++) {
+          const gi = g[i], r = i * d;
+          zs[i] = 1;
+          for (let c = 0; c < d; c++) GH[r + c] = gi * H[r + c];
+        }
+      }
+      if (m < this.directSolveMinBatch) {
+        let gMin = Infinity;
+        for (let i = 0; i < m; i++) gMin = Math.min(gMin, g[i]);
+        if (gMin > CHOLESKY_MIN_G) {
+          // every g_i > 0: with C = diag(√g), N⁻ᵀ = (I − 2η S G)⁻¹ = C⁻¹ T⁻¹ C for the symmetric positive
+          // definite T = I − 2η C S C (λ_min ≥ ½ here), so C·Zn = L⁻ᵀ L⁻¹ (C Z) with T = L Lᵀ (dpotrf and
+          // two strsm). Rows of Ĥ are scaled by √g too and GH holds C H: [C Zn | C Ĥ]ᵀ (C H) =
+          // [Znᵀ G H; Ĥᵀ G H]. zs_i = 1/√g_i undoes the scaling of Zn for the V update.
+          for (let i = 0; i < m; i++) {
+            const ci = Math.sqrt(g[i]), r = i * d, p = i * ld;
+            zs[i] = 1 / ci;
+            for (let j = 0; j <= i; j++) {
+              N[i * m + j] = (i === j ? 1 : 0) - a2 * ci * Math.sqrt(g[j]) * S[i * m + j];
+            }
+            for (let c = 0; c < d; c++) {
+              GH[r + c] = ci * H[r + c];
+              P[p + c] = ci * P[p + 3 * d + c];
+              P[p + d + c] *= ci;
+            }
+          }
+          if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
+          for (let j = 0; j < m * m; j++) Mi[j] = N[j];
+          la.strsm(false, m, d, 1, Mi, m, P, ld);
+          la.strsm(true, m, d, 1, Mi, m, P, ld);
+        } else {
+          for (let i = 0; i < m; i++) {
+            zs[i] = 1;
+            for (let j = 0; j < m; j++) N[i * m + j] = (i === j ? 1 : 0) - a2 * g[i] * S[i * m + j];
+          }
+          la.dinvert(N, m);
+          for (let j = 0; j < m * m; j++) Mi[j] = N[j];
+          la.sgemm(true, false, m, d, m, 1, Mi, m, P.subarray(3 * d), ld, 0, P, ld);
+        }
+        la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
+        for (let j = 0; j < dd; j++) {
+          Uinvt[j] += a2 * T[j];
+          St[2 * dd + j] = Uinvt[j];
+          U[j] -= a2 * T[dd + j];
+          St[j] = U[j];
+        }
+      } else {
+        la.sgemm(true, false, d, d, m, 1, P.subarray(d), ld, GH, d, 0, T, d);
+        for (let j = 0; j < dd; j++) {
+          U[j] -= a2 * T[j];
+          St[j] = U[j];
+        }
+        reinvert(la, U, Uinvt, d);
+        for (let j = 0; j < dd; j++) St[2 * dd + j] = Uinvt[j];
+        la.sgemm(false, true, m, d, d, 1, H, d, St.subarray(2 * dd), d, 0, P, ld);
+      }
+    }
+
+    // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ
+    const delta = this.#delta, dy = this.#dy, mg = this.#merged, ex = mg.ex;
+    for (let k = 0; k < mg.nnz; k++) {
+      const f = -eta * dy[k] * zs[ex[k]], r = k * d, zr = ex[k] * ld;
+      for (let c = 0; c < d; c++) delta[r + c] = f * P[zr + c];
+    }
+    la.scatterAddRows(this.#V, d, mg.idx, mg.nnz, delta, 1);
+
+    // 10. Q += Hᵀ R + Rᵀ H, R = −η ∇H + (η²/2) M H
+    const gradH = this.#gradH, h2 = 0.5 * eta * eta;
+    if (m === 1) {
+      const rv = this.#tmp, mh = h2 * M[0];
+      for (let c = 0; c < d; c++) rv[c] = -eta * gradH[c] + mh * H[c];
+      for (let r = 0; r < d; r++) {
+        const hr = H[r], vr = rv[r], rd = r * d;
+        for (let c = 0; c < d; c++) {
+          Q[rd + c] += hr * rv[c] + vr * H[c];
+          St[dd + rd + c] = Q[rd + c];
+        }
+      }
+    } else {
+      const R = this.#R32;
+      for (let j = 0; j < m * d; j++) R[j] = -eta * gradH[j];
+      for (let j = 0; j < m * m; j++) Mi[j] = M[j];
+      la.sgemm(false, false, m, d, m, h2, Mi, m, H, d, 1, R, d);
+      la.ssyr2k(true, d, m, 1, H, d, R, d, 0, T, d);
+      for (let j = 0; j < dd; j++) {
+        Q[j] += T[j];
+        St[dd + j] = Q[j];
+      }
+    }
+
+    if (usesSum) {
+      // 9. ω ← ω − η Σ (2 g_i (h_i·ω) + g_s,i) h_i ; 11. w̄ ← w̄ − η Σ c_i h_i
+      const omega = this.#omega, wbar = this.#wbar;
+      for (let i = 0; i < m; i++) {
+        const a = -eta * (2 * g[i] * hw[i] + gs[i]);
+        const c = -eta * (sumdy[i] + 2 * g[i] * s[i] + D * gs[i]);
+        const r = i * d;
+        for (let k = 0; k < d; k++) {
+          omega[k] += a * H[r + k];
+          wbar[k] += c * H[r + k];
+        }
+      }
+    }
+    return true;
   }
 
   /** M_ij += ẏ_i·ẏ_j: entries sorted by (index, example), pairs within equal indices. */
@@ -756,9 +1006,11 @@ export class FactoredOutputLayer implements OutputLayer {
     const D = this.#D, V = this.#V, U = this.#U, Uinvt = this.#Uinvt, u = this.#u, tmp = this.#tmp;
     this.#stabilizations++;
     this.#condBudget = 0;
-    reinvert(la, U, Uinvt, d);
-    let smax = topLeftSingular(la, U, d, u, tmp);
-    let smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp);
+    this.#mirrorsOk = false;
+    if (!this.#scratch2) this.#scratch2 = new Float64Array(d * d);
+    reinvertFrom(la, U, Uinvt, d, this.#dd, this.#scratch2);
+    let smax = topLeftSingular(la, U, d, u, tmp, 100, SIGMA_TOL);
+    let smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp, 100, SIGMA_TOL);
     const scale = Math.sqrt(smax * smin);
     const needCond = smax / smin > this.maxCond;
     const needScale = !(scale <= SCALE_LIMIT && scale >= 1 / SCALE_LIMIT);
@@ -780,16 +1032,16 @@ export class FactoredOutputLayer implements OutputLayer {
         );
         this.#rescales += r.rank;
         this.#rebalances++;
-        smax = topLeftSingular(la, U, d, u, tmp);
-        smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp);
+        smax = topLeftSingular(la, U, d, u, tmp, 100, SIGMA_TOL);
+        smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp, 100, SIGMA_TOL);
         fold = smax / smin > FOLD_FACTOR * this.maxCond;
       }
       if (fold) {
         // the spread is too broad for a few rank-1 rescales: fold U into V (one sgemm pass)
         foldConditioning(la, V, D, d, U, Uinvt, this.#foldScratch);
         this.#folds++;
-        smax = topLeftSingular(la, U, d, u, tmp);
-        smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp);
+        smax = topLeftSingular(la, U, d, u, tmp, 100, SIGMA_TOL);
+        smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp, 100, SIGMA_TOL);
       }
     }
     this.#sigmaMax = smax;
@@ -801,6 +1053,7 @@ export class FactoredOutputLayer implements OutputLayer {
    * in float64 (O(Dd²); done automatically every `recomputeQEvery` steps).
    */
   refresh(): void {
+    this.#mirrorsOk = false;
     this.#fold();
     this.#condBudget = 0;
     gramOf(this.la, this.#V, this.#D, this.d, this.#Q, this.loss.usesSum ? this.#wbar : null, this.#chunk);
@@ -977,6 +1230,7 @@ export class FactoredOutputLayer implements OutputLayer {
         this.#Vbuf = grown;
       }
       const Ui = this.#dd, omega = this.#omega, Q = this.#Q, wbar = this.#wbar, usesSum = this.loss.usesSum;
+      this.#mirrorsOk = false;
       reinvert(this.la, this.#U, Ui, d); // exact U⁻ᵀ
       const w = this.#tmp;
       for (let t = 0; t < n; t++) {
@@ -1007,12 +1261,6 @@ export class FactoredOutputLayer implements OutputLayer {
     this.#closed = true;
     this.la.close();
   }
-}
-
-/** out[0 … n-1] = x[0 … n-1] rounded to float32; returns out. */
-function toF32(x: Float64Array, n: number, out: Float32Array): Float32Array {
-  for (let j = 0; j < n; j++) out[j] = x[j];
-  return out;
 }
 
 function identity(d: number): Float64Array {

@@ -28,6 +28,9 @@ import { SingularUpdateError } from "../errors.ts";
  */
 export const GUARD_MARGIN = 1e-3;
 
+/** A batch whose Gershgorin bound shows λ_min(F) ≥ this passes without a Cholesky factorisation. */
+const QUICK_ACCEPT = 0.5;
+
 /**
  * Scratch of the guard (grows with m).
  *
@@ -83,10 +86,11 @@ export class GuardScratch {
  * @param step the number of the step being taken (1-based), for the message
  * @param s scratch
  * @param margin smallest admissible eigenvalue of the factor
- * @returns an estimate of λ_min(F) when the step passes: exact for m = 1; for m > 1, margin plus the
- *   smallest eigenvalue of T − margin·I by 12 inverse iterations on its Cholesky factor (an estimate from
- *   above, accurate when the smallest eigenvalue is well separated — the near-singular case); 1 when no
- *   g_q > 0.
+ * @returns an estimate of λ_min(F) when the step passes: exact for m = 1; for m > 1, when Gershgorin's
+ *   bound on λ_max(G½·HᵀH·G½) already shows λ_min(F) ≥ ½, that lower bound (no factorisation: the
+ *   common case, O(m²)); otherwise margin plus the smallest eigenvalue of T − margin·I by 12 inverse
+ *   iterations on its Cholesky factor (an estimate from above, accurate when the smallest eigenvalue is
+ *   well separated — the near-singular case); 1 when no g_q > 0.
  */
 export function checkUpdateFactor(
   m: number,
@@ -124,6 +128,17 @@ export function checkUpdateFactor(
     }
   }
   if (n === 0) return 1;
+  // Quick accept, O(|P|²): λ_max(G_P^½ S_P G_P^½) ≤ max_a Σ_b r_a r_b |S_ab| (Gershgorin), so when
+  // 1 − 2η·that bound is ≥ ½ the step passes with λ_min(F) ≥ that value, with no factorisation.
+  let bound = 0;
+  for (let a = 0; a < n; a++) {
+    const row = p[a] * m;
+    let sum = 0;
+    for (let b = 0; b < n; b++) sum += r[b] * Math.abs(S[row + p[b]]);
+    if (r[a] * sum > bound) bound = r[a] * sum;
+  }
+  const quick = 1 - 2 * eta * bound;
+  if (quick >= QUICK_ACCEPT && quick > margin) return quick;
   for (let a = 0; a < n; a++) {
     for (let b = 0; b <= a; b++) {
       const v = 2 * eta * r[a] * r[b] * S[p[a] * m + p[b]];

@@ -42,6 +42,59 @@ export function reinvert(la: LinAlgBackend, U: Float64Array, Uinvt: Float64Array
 }
 
 /**
+ * reinvertFrom refines the maintained U⁻ᵀ by one Newton step when max|I − UᵀU⁻ᵀ| is at most this: the
+ * step squares the residual (≈ d·1e-16 from here, the LU inverse's own level); ordinary steps leave
+ * ≈ 1e-9 between stabilisations, near-singular ones more (then the LU inverse runs).
+ */
+export const REFINE_MAX_RESIDUAL = 1e-8;
+
+/**
+ * U⁻ᵀ re-derived to rounding level from the maintained one: with E = I − UᵀY (Y = U⁻ᵀ as maintained),
+ * when max|E| ≤ {@link REFINE_MAX_RESIDUAL} one Newton step Y ← Y + Y E (Uᵀ Y_new = I − E², so a
+ * residual of 1e-9 becomes rounding; two d³ dgemm, ≈ 3× faster than the LU inverse at d = 256),
+ * otherwise {@link reinvert}. `T` and `C` are d×d scratch.
+ *
+ * @example
+ * ```ts
+ * import { reinvertFrom } from "./stabilize.ts";
+ * import { createJsBackend } from "../linalg/js.ts";
+ * const Uinvt = Float64Array.of(0.5000001, 0, 0, 0.25);
+ * reinvertFrom(createJsBackend(), Float64Array.of(2, 0, 0, 4), Uinvt, 2, new Float64Array(4), new Float64Array(4));
+ * ```
+ *
+ * @param la backend (dgemm, dinvert)
+ * @param U d×d
+ * @param Uinvt d×d, the maintained U⁻ᵀ; replaced
+ * @param d dimension
+ * @param T scratch d×d
+ * @param C scratch d×d
+ * @returns true when refined, false when re-inverted by LU
+ */
+export function reinvertFrom(
+  la: LinAlgBackend,
+  U: Float64Array,
+  Uinvt: Float64Array,
+  d: number,
+  T: Float64Array,
+  C: Float64Array,
+): boolean {
+  la.dgemm(true, false, d, d, d, -1, U, d, Uinvt, d, 0, T, d); // T = −UᵀY
+  let worst = 0;
+  for (let k = 0; k < d; k++) T[k * d + k] += 1; // T = E = I − UᵀY
+  for (let j = 0; j < d * d; j++) {
+    const a = Math.abs(T[j]);
+    if (!(a <= worst)) worst = a; // NaN propagates to worst
+  }
+  if (!(worst <= REFINE_MAX_RESIDUAL)) {
+    reinvert(la, U, Uinvt, d);
+    return false;
+  }
+  la.dgemm(false, false, d, d, d, 1, Uinvt, d, T, d, 0, C, d);
+  for (let j = 0; j < d * d; j++) Uinvt[j] += C[j];
+  return true;
+}
+
+/**
  * Largest singular value of the d×d row-major M and its left singular vector (written to `u`, unit
  * length), by power iteration on M Mᵀ (two dgemv per iteration) from a fixed deterministic start (no
  * hidden state): at most `maxIter` iterations, stopping when σ changes by less than `tol` relatively.

@@ -126,6 +126,28 @@ export interface LinAlgBackend {
   dinvert(A: F64, n: number): void;
   /** Solves A X = B in place of B (A n×n, B n×k, both row-major); A is overwritten by its LU. Throws if singular. */
   dsolve(A: F64, n: number, B: F64, k: number): void;
+  /**
+   * In-place Cholesky factorisation A = L·Lᵀ of the symmetric positive definite n×n A (row-major, leading
+   * dimension n). Only the lower triangle is read; L is written to the lower triangle, the strict upper
+   * triangle is left as it was. Returns false (A's lower triangle then unspecified) when A is not
+   * positive definite or holds a NaN.
+   */
+  dpotrf(A: F64, n: number): boolean;
+  /**
+   * Triangular solve with K right-hand sides, in place: B (N×K, ldb) ← alpha · op(L)⁻¹ · B, where L is
+   * N×N lower-triangular with a non-unit diagonal (ldl; its strict upper triangle is not read) and
+   * op(L) = Lᵀ when trans.
+   */
+  strsm(
+    trans: boolean,
+    N: number,
+    K: number,
+    alpha: number,
+    L: F32,
+    ldl: number,
+    B: F32,
+    ldb: number,
+  ): void;
   /** Frees native resources. */
   close(): void;
 }

@@ -3,6 +3,9 @@
  *
  * - gemm, gemv, syr2k: `cblas_*` with CblasRowMajor; a gemm with M = 1 or N = 1 goes to gemv. syr2k writes the lower triangle (uplo = Lower,
  *   so only the lower triangle of an input C is read when beta ≠ 0) and the upper one is mirrored here.
+ * - strsm: `cblas_strsm` (left side, lower-triangular, non-unit diagonal).
+ * - dpotrf: LAPACK's `dpotrf_` with uplo = 'U' on the buffer (a row-major lower triangle is the
+ *   column-major upper one).
  * - dinvert, dsolve: LAPACK's Fortran `dgetrf_`/`dgetri_`/`dgetrs_` (column-major). A row-major A is
  *   the column-major Aᵀ, and inv(Aᵀ) = inv(A)ᵀ, so inverting the buffer as it stands inverts A. For a
  *   solve, A X = B is Aᵀᵀ X = B: `dgetrs_` with trans = 'T' on the factorised buffer, with B moved to
@@ -30,6 +33,7 @@ import {
   checkRows,
   checkSquare,
   checkSyr2k,
+  checkTrsm,
   checkVector,
   mirrorLower,
   pivotTolerance,
@@ -50,7 +54,7 @@ export const OPENBLAS_SEARCH_PATHS: readonly string[] = [
 /** Row width from which scatterAddRows calls cblas_saxpy per row instead of a TypeScript loop. */
 const SAXPY_MIN_WIDTH = 32;
 
-const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, LOWER = 122;
+const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, LOWER = 122, LEFT = 141, NON_UNIT = 131;
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -156,6 +160,11 @@ const SYMBOLS = {
     ],
     result: "void",
   },
+  cblas_strsm: {
+    parameters: ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "f32", "buffer", "i32", "buffer", "i32"],
+    result: "void",
+  },
+  dpotrf_: { parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"], result: "void" },
   cblas_saxpy: { parameters: ["i32", "f32", "buffer", "i32", "buffer", "i32"], result: "void" },
   openblas_get_config: { parameters: [], result: "pointer" },
   openblas_get_num_threads: { parameters: [], result: "i32" },
@@ -301,6 +310,7 @@ export function openBlasBackend(path?: string): BlasBackend {
   // scratch for LAPACK's by-reference scalars, pivots and workspace (grown on demand, never per call)
   const iN = new Int32Array(1), iK = new Int32Array(1), iInfo = new Int32Array(1), iLwork = new Int32Array(1);
   const transT = Uint8Array.of(84); // 'T'
+  const upperU = Uint8Array.of(85); // 'U'
   let ipiv = new Int32Array(0), work = new Float64Array(0), colB = new Float64Array(0);
   let closed = false;
   const live = (op: string) => {
@@ -461,6 +471,26 @@ export function openBlasBackend(path?: string): BlasBackend {
         throw new Error(`dsolve: dgetrs_ rejected argument ${-iInfo[0]} (n = ${n}, k = ${k})`);
       }
       if (k > 1) { for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) B[i * k + c] = Bc[c * n + i]; }
+    },
+    dpotrf(A: F64, n: number) {
+      live("dpotrf");
+      checkSquare("dpotrf", A, n);
+      if (n === 0) return true;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j <= i; j++) if (A[i * n + j] !== A[i * n + j]) return false; // NaN
+      }
+      // the row-major lower triangle is the column-major upper one: A = UᵀU there, U = Lᵀ
+      iN[0] = n;
+      iInfo[0] = 0;
+      s.dpotrf_(upperU, iN, A, iN, iInfo);
+      if (iInfo[0] < 0) throw new Error(`dpotrf: dpotrf_ rejected argument ${-iInfo[0]} (n = ${n})`);
+      return iInfo[0] === 0;
+    },
+    strsm(trans, N, K, alpha, L, ldl, B, ldb) {
+      live("strsm");
+      checkTrsm("strsm", N, K, L, ldl, B, ldb);
+      if (N === 0 || K === 0) return;
+      s.cblas_strsm(ROW_MAJOR, LEFT, LOWER, trans ? TRANS : NO_TRANS, NON_UNIT, N, K, alpha, L, ldl, B, ldb);
     },
     close() {
       if (closed) return;

@@ -271,3 +271,34 @@ export function mirrorLower(C: Float32Array | Float64Array, N: number, ldc: numb
     for (let j = 0; j < i; j++) C[j * ldc + i] = C[ri + j];
   }
 }
+
+/**
+ * Argument check of strsm: dimensions, and L (N×N, ldl) and B (N×K, ldb) long enough.
+ *
+ * @example
+ * ```ts
+ * import { checkTrsm } from "./check.ts";
+ * checkTrsm("strsm", 2, 3, new Float32Array(4), 2, new Float32Array(6), 3);
+ * ```
+ *
+ * @param op the routine's name, for the message
+ * @param N order of L, rows of B
+ * @param K columns of B
+ * @param L the triangular matrix
+ * @param ldl its leading dimension
+ * @param B the right-hand sides
+ * @param ldb their leading dimension
+ */
+export function checkTrsm(
+  op: string,
+  N: number,
+  K: number,
+  L: Float32Array | Float64Array,
+  ldl: number,
+  B: Float32Array | Float64Array,
+  ldb: number,
+): void {
+  checkDims(op, { N, K });
+  checkMatrix(op, "L", L, N, N, ldl);
+  checkMatrix(op, "B", B, N, K, ldb);
+}

@@ -20,6 +20,7 @@ import {
   checkRows,
   checkSquare,
   checkSyr2k,
+  checkTrsm,
   checkVector,
   mirrorLower,
   pivotTolerance,
@@ -251,6 +252,64 @@ function luSolve(LU: F64, n: number, piv: Int32Array, B: F64, k: number): void {
   }
 }
 
+/** Cholesky A = L Lᵀ in place (lower triangle, row-major n×n); false when not positive definite. */
+function cholesky(A: Float64Array, n: number): boolean {
+  for (let j = 0; j < n; j++) {
+    const rj = j * n;
+    let djj = A[rj + j];
+    for (let k = 0; k < j; k++) djj -= A[rj + k] * A[rj + k];
+    if (!(djj > 0)) return false;
+    const ljj = Math.sqrt(djj);
+    A[rj + j] = ljj;
+    for (let i = j + 1; i < n; i++) {
+      const ri = i * n;
+      let v = A[ri + j];
+      for (let k = 0; k < j; k++) v -= A[ri + k] * A[rj + k];
+      A[ri + j] = v / ljj;
+    }
+  }
+  return true;
+}
+
+/**
+ * B (N×K, ldb) ← alpha · op(L)⁻¹ B for the lower-triangular L (ldl), op(L) = Lᵀ when trans; row by row
+ * with a float64 accumulator row `acc` (length K).
+ */
+function trsm(
+  trans: boolean,
+  N: number,
+  K: number,
+  alpha: number,
+  L: Arr,
+  ldl: number,
+  B: Arr,
+  ldb: number,
+): void {
+  const acc = new Float64Array(K);
+  for (let t = 0; t < N; t++) {
+    const i = trans ? N - 1 - t : t; // Lᵀ is upper-triangular: back substitution
+    const bi = i * ldb;
+    for (let c = 0; c < K; c++) acc[c] = alpha * B[bi + c];
+    if (!trans) {
+      for (let j = 0; j < i; j++) {
+        const l = L[i * ldl + j];
+        if (l === 0) continue;
+        const bj = j * ldb;
+        for (let c = 0; c < K; c++) acc[c] -= l * B[bj + c];
+      }
+    } else {
+      for (let j = i + 1; j < N; j++) {
+        const l = L[j * ldl + i];
+        if (l === 0) continue;
+        const bj = j * ldb;
+        for (let c = 0; c < K; c++) acc[c] -= l * B[bj + c];
+      }
+    }
+    const inv = 1 / L[i * ldl + i];
+    for (let c = 0; c < K; c++) B[bi + c] = acc[c] * inv;
+  }
+}
+
 /**
  * Creates the plain-TypeScript backend. It holds no native resources; `close()` is a no-op.
  *
@@ -318,6 +377,14 @@ export function createJsBackend(): LinAlgBackend {
       const piv = new Int32Array(n);
       luFactor("dsolve", A, n, piv);
       luSolve(A, n, piv, B, k);
+    },
+    dpotrf(A: F64, n: number) {
+      checkSquare("dpotrf", A, n);
+      return cholesky(A, n);
+    },
+    strsm(trans, N, K, alpha, L, ldl, B, ldb) {
+      checkTrsm("strsm", N, K, L, ldl, B, ldb);
+      trsm(trans, N, K, alpha, L, ldl, B, ldb);
     },
     close() {},
   };

@@ -82,8 +82,8 @@ export type TrainConfig = {
  */
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   data: "brown",
-  mode: "cbow",
-  dim: 100,
+  mode: "skipgram",
+  dim: 200,
   hidden: [],
   activation: "relu",
   bag: "mean",
@@ -92,9 +92,9 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   backend: "auto",
   epochs: 5,
   batch: 32,
-  lr: 0.002,
+  lr: 0.001,
   lrMin: 0.00001,
-  lrInputScale: 100,
+  lrInputScale: 30,
   biasFeature: 1,
   schedule: "linear",
   minCount: 5,
