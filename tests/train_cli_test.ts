@@ -25,13 +25,26 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-async function latestCheckpoint(dir: string): Promise<string> {
-  const names = [...Deno.readDirSync(`${dir}/checkpoints`)].map((e) => e.name).filter((n) => n.endsWith(".fock")).sort();
+function latestCheckpoint(dir: string): string {
+  const names = [...Deno.readDirSync(`${dir}/checkpoints`)].map((e) => e.name).filter((n) =>
+    n.endsWith(".fock")
+  ).sort();
   return `${dir}/checkpoints/${names[names.length - 1]}`;
 }
 
 // a small slice, few steps, checkpoints often, quick to evaluate
-const SMALL = ["--limit-tokens", "12000", "--epochs", "2", "--dim", "16", "--batch", "16", "--formats", "vec,bin,arrow,parquet"];
+const SMALL = [
+  "--limit-tokens",
+  "12000",
+  "--epochs",
+  "2",
+  "--dim",
+  "16",
+  "--batch",
+  "16",
+  "--formats",
+  "vec,bin,arrow,parquet",
+];
 
 Deno.test("train CLI: a small-slice default run publishes embeddings that load back and prints a JSON summary", async () => {
   const out = await Deno.makeTempDir();
@@ -45,26 +58,53 @@ Deno.test("train CLI: a small-slice default run publishes embeddings that load b
   assert.equal(summary.output, "factored");
   assert.ok(Number.isFinite(summary.training.trainLoss));
   assert.ok(Number.isFinite(summary.metrics.wordsim353), "wordsim353 evaluated");
-  const ckpt = await readCheckpoint(await latestCheckpoint(out));
+  const ckpt = await readCheckpoint(latestCheckpoint(out));
   const E = ckpt.arrays["model.E"] as Float32Array;
   for (const f of summary.embeddings.files.filter((p: string) => !p.endsWith("manifest.json"))) {
     const e = await readEmbeddings(f);
     assert.equal(e.d, 16, f);
     assert.equal(e.words.length, summary.vocabularySize, f);
     assert.equal(e.vectors.length, E.length, f);
-    for (let i = 0; i < E.length; i += 97) assert.ok(Math.abs(e.vectors[i] - E[i]) <= 1e-6 * (1 + Math.abs(E[i])), `${f}[${i}]`);
+    for (let i = 0; i < E.length; i += 97) {
+      assert.ok(Math.abs(e.vectors[i] - E[i]) <= 1e-6 * (1 + Math.abs(E[i])), `${f}[${i}]`);
+    }
   }
   const latest = await Deno.realPath(`${out}/embeddings/latest`);
   assert.equal(latest, await Deno.realPath(summary.embeddings.dir));
   // a second run reuses the prepared corpus
-  const again = await run([...SMALL, "--out", out, "--epochs", "1", "--eval-dir", "none", "--formats", "vec"]);
+  const again = await run([
+    ...SMALL,
+    "--out",
+    out,
+    "--epochs",
+    "1",
+    "--eval-dir",
+    "none",
+    "--formats",
+    "vec",
+  ]);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /corpus: reusing/);
   await Deno.remove(out, { recursive: true });
 });
 
-async function killAndResume(backend: "js" | "blas", compare: (a: Float32Array, b: Float32Array, name: string) => void) {
-  const common = [...SMALL, "--backend", backend, "--checkpoint-every", "10", "--keep-checkpoints", "2", "--eval-dir", "none", "--formats", "vec"];
+async function killAndResume(
+  backend: "js" | "blas",
+  compare: (a: Float32Array, b: Float32Array, name: string) => void,
+) {
+  const common = [
+    ...SMALL,
+    "--backend",
+    backend,
+    "--checkpoint-every",
+    "10",
+    "--keep-checkpoints",
+    "2",
+    "--eval-dir",
+    "none",
+    "--formats",
+    "vec",
+  ];
   const a = await Deno.makeTempDir(), b = await Deno.makeTempDir();
   const full = await run([...common, "--out", a]);
   assert.equal(full.code, 0, full.stderr);
@@ -88,11 +128,16 @@ async function killAndResume(backend: "js" | "blas", compare: (a: Float32Array, 
   await assert.rejects(() => Deno.stat(`${b}/summary.json`));
   const resumed = await run(["--resume", b, "--eval-dir", "none", "--formats", "vec"]);
   assert.equal(resumed.code, 0, resumed.stderr);
-  assert.match(resumed.stderr, /resume: .*ckpt-\d+\.fock at step \d+/);
-  const ca = await readCheckpoint(await latestCheckpoint(a)), cb = await readCheckpoint(await latestCheckpoint(b));
+  const from = Number(resumed.stderr.match(/resume: .*ckpt-\d+\.fock at step (\d+)/)?.[1]);
+  const ca = await readCheckpoint(latestCheckpoint(a)),
+    cb = await readCheckpoint(latestCheckpoint(b));
   assert.equal(ca.meta.step, cb.meta.step);
+  assert.ok(from > 0 && from < (cb.meta.step as number) / 2, `resumed at step ${from} of ${cb.meta.step}`);
   const names = Object.keys(ca.arrays).filter((n) => n.startsWith("model.") || n.startsWith("output."));
-  assert.deepEqual(names.sort(), Object.keys(cb.arrays).filter((n) => n.startsWith("model.") || n.startsWith("output.")).sort());
+  assert.deepEqual(
+    names.sort(),
+    Object.keys(cb.arrays).filter((n) => n.startsWith("model.") || n.startsWith("output.")).sort(),
+  );
   for (const n of names) compare(ca.arrays[n] as Float32Array, cb.arrays[n] as Float32Array, n);
   await Deno.remove(a, { recursive: true });
   await Deno.remove(b, { recursive: true });
@@ -101,7 +146,9 @@ async function killAndResume(backend: "js" | "blas", compare: (a: Float32Array, 
 Deno.test("train CLI: SIGKILL after the first checkpoint, then --resume, gives identical weights (js backend)", async () => {
   await killAndResume("js", (x, y, name) => {
     assert.equal(x.length, y.length, name);
-    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) assert.fail(`${name}[${i}]: ${x[i]} ≠ ${y[i]}`);
+    for (let i = 0; i < x.length; i++) {
+      if (!Object.is(x[i], y[i])) assert.fail(`${name}[${i}]: ${x[i]} ≠ ${y[i]}`);
+    }
   });
 });
 
@@ -134,7 +181,31 @@ Deno.test("train CLI: errors exit with code 2 and name the flag", async () => {
   assert.equal(ok.code, 0, ok.stderr);
   const bad = await run(["--resume", out, "--dim", "32", "--loss", "taylor"]);
   assert.equal(bad.code, 2, bad.stderr);
-  assert.match(bad.stderr, /cannot resume .*ckpt-\d+\.fock: it was trained with another configuration \(--dim: 16 ≠ 32; --loss: "spherical" ≠ "taylor"\)/);
+  assert.match(
+    bad.stderr,
+    /cannot resume .*ckpt-\d+\.fock: it was trained with another configuration \(--dim: 16 ≠ 32; --loss: "spherical" ≠ "taylor"\)/,
+  );
+  // divergence: a huge learning rate stops with exit code 3 and names the step; the checkpoint it resumed
+  // from is left as it was and still loads
+  const ck = latestCheckpoint(out);
+  const before = await Deno.readFile(ck);
+  const div = await run([
+    "--resume",
+    out,
+    "--lr",
+    "1e6",
+    "--lr-min",
+    "1e6",
+    "--epochs",
+    "3",
+    "--eval-dir",
+    "none",
+  ]);
+  assert.equal(div.code, 3, div.stderr);
+  assert.match(div.stderr, /training diverged at step \d+ .*Lower --lr/);
+  assert.ok(div.stderr.includes(ck), div.stderr);
+  assert.deepEqual(await Deno.readFile(ck), before);
+  assert.equal((await readCheckpoint(ck)).meta.kind, "factorout-trainer");
   const none = await run(["--resume", `${out}/corpus`]);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /--resume .*corpus: no checkpoint/);
@@ -151,7 +222,7 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
     [["--lr", "0.01", "--lr-min", "0.1"], /--lr-min \(0.1\) must not exceed --lr/],
     [["--validation", "0.9"], /--validation must be a number ≥ 0 and ≤ 0.5/],
     [["--loss", "softmax"], /--loss must be one of squared\|spherical\|taylor\|zloss/],
-    [["--backend", "cuda"], /--backend must be one of js\|blas\|auto/],
+    [["--backend", "cuda"], /--backend must be one of js\|blas\|webgpu\|auto/],
     [["--formats", "csv"], /--formats: unknown format 'csv'/],
     [["--progress", "loud"], /--progress must be one of/],
     [["--threads=-2"], /--threads must be an integer/],
@@ -160,10 +231,19 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
     [["--config", "/nonexistent.json"], /--config \/nonexistent\.json: cannot read it/],
     [["positional"], /Unexpected argument 'positional'/],
   ];
-  for (const [args, re] of bad) await assert.rejects(() => parseTrainArgs(args), (e) => e instanceof UsageError && re.test(e.message), args.join(" "));
+  for (const [args, re] of bad) {
+    await assert.rejects(
+      () => parseTrainArgs(args),
+      (e) => e instanceof UsageError && re.test(e.message),
+      args.join(" "),
+    );
+  }
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ dim: 24, dimension: 3 }));
-  await assert.rejects(() => parseTrainArgs(["--config", `${dir}/c.json`]), /c\.json: unknown setting 'dimension'/);
+  await assert.rejects(
+    () => parseTrainArgs(["--config", `${dir}/c.json`]),
+    /c\.json: unknown setting 'dimension'/,
+  );
   await Deno.writeTextFile(`${dir}/c.json`, "{ not json");
   await assert.rejects(() => parseTrainArgs(["--config", `${dir}/c.json`]), /c\.json: not valid JSON/);
   await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ dim: 24, loss: "taylor", hidden: [8] }));
@@ -175,7 +255,29 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
   await Deno.remove(dir, { recursive: true });
   const help = await run(["--help"]);
   assert.equal(help.code, 0);
-  for (const flag of ["--data", "--mode", "--dim", "--hidden", "--loss", "--epochs", "--batch", "--lr", "--min-count", "--window", "--out", "--resume", "--checkpoint-every", "--config", "--seed", "--backend", "--output", "--validation", "--limit-tokens"]) {
+  for (
+    const flag of [
+      "--data",
+      "--mode",
+      "--dim",
+      "--hidden",
+      "--loss",
+      "--epochs",
+      "--batch",
+      "--lr",
+      "--min-count",
+      "--window",
+      "--out",
+      "--resume",
+      "--checkpoint-every",
+      "--config",
+      "--seed",
+      "--backend",
+      "--output",
+      "--validation",
+      "--limit-tokens",
+    ]
+  ) {
     assert.match(help.stdout, new RegExp(`${flag} .*\\[default: `), flag);
   }
 });

@@ -40,7 +40,13 @@ export function memoryReader(ex: Example[]): OpenReader {
         const e = Math.min(order.length, s + opts.batchSize);
         const { inputs, targets } = toBatch(order, s, e);
         const last = e >= order.length;
-        yield { inputs, targets, epoch, size: e - s, position: last ? { epoch: epoch + 1, next: 0 } : { epoch, next: e } };
+        yield {
+          inputs,
+          targets,
+          epoch,
+          size: e - s,
+          position: last ? { epoch: epoch + 1, next: 0 } : { epoch, next: e },
+        };
       }
     }
   };
@@ -61,7 +67,12 @@ export function ringCorpus(V: number, n: number, seed = 1): Example[] {
 
 /** The textbook output layer in float64: o = W h over all D, the loss's dense(). */
 export class DenseHead64 implements ModelHead {
-  constructor(readonly D: number, readonly d: number, readonly W: Float64Array, readonly loss: SphericalFamilyLoss) {}
+  constructor(
+    readonly D: number,
+    readonly d: number,
+    readonly W: Float64Array,
+    readonly loss: SphericalFamilyLoss,
+  ) {}
 
   #run(H: Arr, Y: SparseBatch, eta: number): { loss: number; gradH: Float64Array } {
     const { D, d, W } = this, m = Y.offsets.length - 1;
@@ -76,7 +87,9 @@ export class DenseHead64 implements ModelHead {
       }
       // merge repeated targets
       const acc = new Map<number, number>();
-      for (let k = Y.offsets[i]; k < Y.offsets[i + 1]; k++) acc.set(Y.indices[k], (acc.get(Y.indices[k]) ?? 0) + Y.values[k]);
+      for (let k = Y.offsets[i]; k < Y.offsets[i + 1]; k++) {
+        acc.set(Y.indices[k], (acc.get(Y.indices[k]) ?? 0) + Y.values[k]);
+      }
       const idx = Int32Array.from(acc.keys()), y = Float64Array.from(acc.values());
       L += this.loss.dense(o, idx, y, idx.length, dO);
       for (let j = 0; j < D; j++) for (let k = 0; k < d; k++) gradH[i * d + k] += dO[j] * W[j * d + k];
@@ -84,7 +97,9 @@ export class DenseHead64 implements ModelHead {
     }
     if (eta > 0) {
       for (let i = 0; i < m; i++) {
-        for (let j = 0; j < D; j++) for (let k = 0; k < d; k++) W[j * d + k] -= eta * grads[i][j] * H[i * d + k];
+        for (let j = 0; j < D; j++) {
+          for (let k = 0; k < d; k++) W[j * d + k] -= eta * grads[i][j] * H[i * d + k];
+        }
       }
     }
     return { loss: L, gradH };
@@ -101,5 +116,7 @@ export class DenseHead64 implements ModelHead {
 
 /** Asserts |a − b| ≤ tol. */
 export function assertClose(a: number, b: number, tol: number, what = ""): void {
-  if (!(Math.abs(a - b) <= tol)) throw new Error(`${what}: ${a} vs ${b} differ by ${Math.abs(a - b)} > ${tol}`);
+  if (!(Math.abs(a - b) <= tol)) {
+    throw new Error(`${what}: ${a} vs ${b} differ by ${Math.abs(a - b)} > ${tol}`);
+  }
 }

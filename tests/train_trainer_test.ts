@@ -13,12 +13,25 @@ import { Trainer, type Vocabulary } from "../lib/train/trainer.ts";
 import { memoryReader, ringCorpus, toBatch } from "./train_fakes.ts";
 
 const V = 40;
-const vocab: Vocabulary = { words: Array.from({ length: V }, (_, i) => `w${i}`), counts: Array.from({ length: V }, (_, i) => 100 - i) };
+const vocab: Vocabulary = {
+  words: Array.from({ length: V }, (_, i) => `w${i}`),
+  counts: Array.from({ length: V }, (_, i) => 100 - i),
+};
 const corpus = ringCorpus(V, 600);
 const quiet = () => {};
 
 function cfg(over: Partial<TrainConfig> = {}): TrainConfig {
-  return resolveConfig({ dim: 8, batch: 16, epochs: 3, lr: 0.003, lrMin: 0.0001, validation: 0.1, backend: "js", seed: 5, ...over });
+  return resolveConfig({
+    dim: 8,
+    batch: 16,
+    epochs: 3,
+    lr: 0.003,
+    lrMin: 0.0001,
+    validation: 0.1,
+    backend: "js",
+    seed: 5,
+    ...over,
+  });
 }
 
 async function make(config: TrainConfig) {
@@ -34,7 +47,9 @@ function sameArrays(a: Float32Array[], b: Float32Array[]): void {
   assert.equal(a.length, b.length);
   for (let k = 0; k < a.length; k++) {
     assert.equal(a[k].length, b[k].length);
-    for (let i = 0; i < a[k].length; i++) if (!Object.is(a[k][i], b[k][i])) assert.fail(`array ${k}[${i}]: ${a[k][i]} ≠ ${b[k][i]}`);
+    for (let i = 0; i < a[k].length; i++) {
+      if (!Object.is(a[k][i], b[k][i])) assert.fail(`array ${k}[${i}]: ${a[k][i]} ≠ ${b[k][i]}`);
+    }
   }
 }
 
@@ -45,7 +60,10 @@ Deno.test("trainer: the loss falls and the validation loss is reported (factored
   const s = await t.train({ paths: ["mem"], rows: corpus.length });
   const epochs = lines.map((l) => JSON.parse(l)).filter((e) => e.event === "epoch");
   assert.equal(epochs.length, 6);
-  assert.ok(epochs[5].trainLoss < epochs[0].trainLoss - 0.05, `loss ${epochs[0].trainLoss} → ${epochs[5].trainLoss}`);
+  assert.ok(
+    epochs[5].trainLoss < epochs[0].trainLoss - 0.05,
+    `loss ${epochs[0].trainLoss} → ${epochs[5].trainLoss}`,
+  );
   assert.ok(Number.isFinite(s.validationLoss!), "validation loss");
   assert.ok(s.steps > 0 && s.examples === corpus.length * 6);
   t.close();
@@ -101,9 +119,15 @@ Deno.test("trainer: a checkpoint from another configuration or vocabulary is ref
   // truncated
   const bytes = await Deno.readFile(path);
   await Deno.writeFile(`${dir}/cut.fock`, bytes.subarray(0, bytes.length - 100));
-  await assert.rejects(() => Trainer.fromCheckpoint(`${dir}/cut.fock`, { log: quiet }), /cut\.fock: truncated: array/);
+  await assert.rejects(
+    () => Trainer.fromCheckpoint(`${dir}/cut.fock`, { log: quiet }),
+    /cut\.fock: truncated: array/,
+  );
   await Deno.writeFile(`${dir}/junk.fock`, new TextEncoder().encode("hello world, not a checkpoint"));
-  await assert.rejects(() => Trainer.fromCheckpoint(`${dir}/junk.fock`, { log: quiet }), /junk\.fock: not a factorout checkpoint/);
+  await assert.rejects(
+    () => Trainer.fromCheckpoint(`${dir}/junk.fock`, { log: quiet }),
+    /junk\.fock: not a factorout checkpoint/,
+  );
   t.close();
   await Deno.remove(dir, { recursive: true });
 });
@@ -147,11 +171,21 @@ Deno.test("trainer: growVocabulary keeps old rows exactly and adds new input and
     assert.deepEqual(after.input.subarray(0, V * 8), before.input);
     const d = after.dOut;
     for (let i = 0; i < V * d; i++) {
-      assert.ok(Math.abs(after.output![i] - before.output![i]) <= 1e-5 * (1 + Math.abs(before.output![i])), `W[${i}]`);
+      assert.ok(
+        Math.abs(after.output![i] - before.output![i]) <= 1e-5 * (1 + Math.abs(before.output![i])),
+        `W[${i}]`,
+      );
     }
-    for (let i = V * d; i < (V + 3) * d; i++) assert.ok(Math.abs(after.output![i]) <= 1 / d + 1e-6 && after.output![i] !== 0);
-    for (let i = V * 8; i < (V + 3) * 8; i++) assert.ok(Math.abs(after.input[i]) <= 1 / 8 && after.input[i] !== 0);
-    await assert.rejects(() => t.growVocabulary(["w3", "fresh", "fresh"], [1, 1, 1]), /already in the vocabulary.*w3, fresh/);
+    for (let i = V * d; i < (V + 3) * d; i++) {
+      assert.ok(Math.abs(after.output![i]) <= 1 / d + 1e-6 && after.output![i] !== 0);
+    }
+    for (let i = V * 8; i < (V + 3) * 8; i++) {
+      assert.ok(Math.abs(after.input[i]) <= 1 / 8 && after.input[i] !== 0);
+    }
+    await assert.rejects(
+      () => t.growVocabulary(["w3", "fresh", "fresh"], [1, 1, 1]),
+      /already in the vocabulary.*w3, fresh/,
+    );
     // training continues on the new ids
     const more = corpus.map((e) => ({ ...e, target: [e.target[0] % 3 + V] }));
     const t2 = t as unknown as { deps: { openReader: unknown } };
@@ -219,7 +253,14 @@ Deno.test("createOutputLayer from the trainer's state restores the same layer", 
   const t = await make(cfg({ epochs: 1 }));
   await t.train({ paths: ["mem"], rows: corpus.length });
   const st = await t.output.exportState();
-  const copy = await createOutputLayer({ kind: "factored", D: st.D, d: st.d, state: st, backend: "js", log: quiet });
+  const copy = await createOutputLayer({
+    kind: "factored",
+    D: st.D,
+    d: st.d,
+    state: st,
+    backend: "js",
+    log: quiet,
+  });
   assert.deepEqual(await copy.weights(), await t.output.weights());
   copy.close();
   t.close();

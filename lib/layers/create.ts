@@ -21,7 +21,8 @@ import { validateDims, validateMatrix } from "./validate.ts";
  *   then, so CPU use never needs a GPU).
  * - `init` (W₀, D×d row-major) or `state` (from `exportState()`, rebuilt exactly).
  * - `loss` (default "squared") and `lossOptions`; factored only: `stabilizeEvery` (default 50),
- *   `recomputeQEvery` (default 5000).
+ *   `recomputeQEvery` (default 5000, and with the default a refresh also waits for 8·D examples since the
+ *   last one: see FactoredOptions).
  *
  * One line naming the layer, its size, loss and backend goes to `log` (default console.error), besides
  * the backend's own line.

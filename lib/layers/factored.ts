@@ -35,7 +35,9 @@
  * [2⁻⁸, 2⁸]: for d ≤ 64 a rebalance (exact power-of-two recentring, then rank-1 rescales bringing up to 8
  * singular values outside [0.5, 2] to 1, applied to V in one O(Dd·k) pass), falling back to a fold if
  * cond(U) is still > 4·maxCond; for d > 64 a fold V ← V U, U ← I (one O(Dd²) sgemm pass). Every
- * `recomputeQEvery` steps (default 5000) U and ω are folded into V (V ← VU + 𝟙ωᵀ, U = I) and Q = VᵀV,
+ * `recomputeQEvery` steps (default 5000; with the default, a refresh also waits until 8·D examples have
+ * passed since the last one, see {@link REFRESH_MIN_EXAMPLES_PER_OUTPUT}) U and ω are folded into V
+ * (V ← VU + 𝟙ωᵀ, U = I) and Q = VᵀV,
  * w̄ = Vᵀ𝟙 are re-derived exactly in float64 (O(Dd²)).
  *
  * @module
@@ -76,7 +78,11 @@ import { validateBatch, validateEta, validateMatrix, validateVector } from "./va
 export type FactoredOptions = {
   /** Stabilise every this many steps (default 50); 0 turns it off. */
   stabilizeEvery?: number;
-  /** Fold U into V and re-derive Q, w̄ exactly every this many steps (default 5000); 0 turns it off. */
+  /**
+   * Fold U into V and re-derive Q, w̄ exactly every this many steps; 0 turns it off. Default 5000, and
+   * then a refresh also waits until {@link REFRESH_MIN_EXAMPLES_PER_OUTPUT}·D examples have passed since
+   * the last one (its O(Dd²) cost stays a few % of the steps' at any D and m); a given value is exact.
+   */
   recomputeQEvery?: number;
   /** Batches with m ≥ this use the direct re-inversion of U instead of Woodbury (default ⌊d/2⌋ + 1). */
   directSolveMinBatch?: number;
@@ -125,11 +131,19 @@ const F32_PRODUCTS_MIN_D = 128;
  */
 const CHOLESKY_MIN_G = 1e-30;
 /**
- * Relative tolerance of the power iterations at a stabilisation: σ_max, σ_min only feed coarse decisions
- * (cond(U) against maxCond, the scale against [2⁻⁸, 2⁸], the float32-products switch), so 1e-4 is
- * plenty (at d = 256: ≈ 2× fewer iterations than 1e-7, estimates within 0.1%). diagnostics() keeps 1e-7.
+ * Relative tolerance of the power iterations at a stabilisation for d > REBALANCE_MAX_D, where σ_max,
+ * σ_min only feed coarse decisions (cond(U) against maxCond, the scale against [2⁻⁸, 2⁸], the
+ * float32-products switch): 1e-4 (at d = 256: ≈ 2× fewer iterations than 1e-7, estimates within 0.1%).
+ * The rank-1 rebalance (d ≤ REBALANCE_MAX_D) and diagnostics() keep 1e-7.
  */
-const SIGMA_TOL = 1e-7;
+const SIGMA_TOL_LARGE_D = 1e-4;
+/**
+ * With the default `recomputeQEvery`, a refresh (two O(Dd²) float64 passes over V: measured 1.5 s at
+ * D = 200,000 and 5.8 s at D = 793,471, d = 300, on 2 busy cores) waits until this many examples per
+ * output row have passed since the last one. Every 5,000 steps of m = 128 it would cost ≈ 1.2 ms per
+ * step at D = 793,471 (a third of the step); after 8·D examples ≈ 0.12 ms (≈ 4%), at m = 1 ≈ 1 µs.
+ */
+export const REFRESH_MIN_EXAMPLES_PER_OUTPUT = 8;
 /** After a rebalance, U is folded into V when cond(U) still exceeds FOLD_FACTOR·maxCond. */
 const FOLD_FACTOR = 4;
 /** U's scale √(σ_max σ_min) is recentred when it leaves [1/SCALE_LIMIT, SCALE_LIMIT]. */
@@ -180,6 +194,9 @@ export class FactoredOutputLayer implements OutputLayer {
   #omega: Float64Array; // zeros unless loss.usesSum
   #wbar: Float64Array; // zeros unless loss.usesSum
   #steps = 0;
+  #examples = 0; // since the last refresh
+  #steps32 = 0; // steps taken with float32 products (not exported: a statistic of this process)
+  #refreshAuto: boolean;
   #closed = false;
   #rescales = 0;
   #folds = 0;
@@ -260,6 +277,7 @@ export class FactoredOutputLayer implements OutputLayer {
     this.la = la;
     this.stabilizeEvery = nonNegInt("stabilizeEvery", opts.stabilizeEvery ?? 50);
     this.recomputeQEvery = nonNegInt("recomputeQEvery", opts.recomputeQEvery ?? 5000);
+    this.#refreshAuto = opts.recomputeQEvery === undefined;
     this.directSolveMinBatch = nonNegInt(
       "directSolveMinBatch",
       opts.directSolveMinBatch ?? Math.floor(d / 2) + 1,
@@ -366,6 +384,8 @@ export class FactoredOutputLayer implements OutputLayer {
     layer.#omega.set(get("omega", d, Float64Array));
     layer.#wbar.set(get("wbar", d, Float64Array));
     layer.#steps = scalars.steps ?? 0;
+    layer.#examples = scalars.examplesSinceRefresh ?? 0;
+    layer.#refreshAuto = opts.recomputeQEvery === undefined && scalars.refreshAuto === 1;
     layer.#rescales = scalars.rescales ?? 0;
     layer.#folds = scalars.folds ?? 0;
     layer.#stabilizations = scalars.stabilizations ?? 0;
@@ -391,6 +411,11 @@ export class FactoredOutputLayer implements OutputLayer {
     return this.#steps;
   }
 
+  /** Steps this object took with float32 products (the rest ran in float64); not part of the state. */
+  get steps32(): number {
+    return this.#steps32;
+  }
+
   /** Loss and ∇H without updating (steps 1–5). */
   evaluate(H: Float32Array, Y: SparseBatch): Promise<StepResult> {
     try {
@@ -411,7 +436,8 @@ export class FactoredOutputLayer implements OutputLayer {
       let r: StepResult;
       if (this.#use32()) {
         r = this.#forward32(H, Y, m, true);
-        if (!this.#update32(H, m, eta)) {
+        if (this.#update32(H, m, eta)) this.#steps32++;
+        else {
           // a strong step (update factor outside [½, 2]) or one the float32 guard doubts: redone in
           // float64 from the start, where the guard decides exactly
           r = this.#forward(H, Y, m);
@@ -422,7 +448,11 @@ export class FactoredOutputLayer implements OutputLayer {
         this.#update(m, eta);
       }
       this.#steps++;
-      if (this.recomputeQEvery > 0 && this.#steps % this.recomputeQEvery === 0) this.refresh();
+      this.#examples += m;
+      if (
+        this.recomputeQEvery > 0 && this.#steps % this.recomputeQEvery === 0 &&
+        (!this.#refreshAuto || this.#examples >= REFRESH_MIN_EXAMPLES_PER_OUTPUT * this.#D)
+      ) this.refresh();
       else if (
         this.stabilizeEvery > 0 &&
         (this.#steps % this.stabilizeEvery === 0 ||
@@ -891,8 +921,10 @@ export class FactoredOutputLayer implements OutputLayer {
           la.strsm(true, m, d, 1, Mi, m, P, ld);
         } else {
           for (let i = 0; i < m; i++) {
+            const gi = g[i], r = i * d;
             zs[i] = 1;
-            for (let j = 0; j < m; j++) N[i * m + j] = (i === j ? 1 : 0) - a2 * g[i] * S[i * m + j];
+            for (let j = 0; j < m; j++) N[i * m + j] = (i === j ? 1 : 0) - a2 * gi * S[i * m + j];
+            for (let c = 0; c < d; c++) GH[r + c] = gi * H[r + c];
           }
           la.dinvert(N, m);
           for (let j = 0; j < m * m; j++) Mi[j] = N[j];
@@ -1008,6 +1040,7 @@ export class FactoredOutputLayer implements OutputLayer {
     this.#condBudget = 0;
     this.#mirrorsOk = false;
     if (!this.#scratch2) this.#scratch2 = new Float64Array(d * d);
+    const SIGMA_TOL = d > REBALANCE_MAX_D ? SIGMA_TOL_LARGE_D : 1e-7;
     reinvertFrom(la, U, Uinvt, d, this.#dd, this.#scratch2);
     let smax = topLeftSingular(la, U, d, u, tmp, 100, SIGMA_TOL);
     let smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp, 100, SIGMA_TOL);
@@ -1054,6 +1087,7 @@ export class FactoredOutputLayer implements OutputLayer {
    */
   refresh(): void {
     this.#mirrorsOk = false;
+    this.#examples = 0;
     this.#fold();
     this.#condBudget = 0;
     gramOf(this.la, this.#V, this.#D, this.d, this.#Q, this.loss.usesSum ? this.#wbar : null, this.#chunk);
@@ -1207,6 +1241,8 @@ export class FactoredOutputLayer implements OutputLayer {
         sigmaMin: this.#sigmaMin,
         stabilizeEvery: this.stabilizeEvery,
         recomputeQEvery: this.recomputeQEvery,
+        refreshAuto: this.#refreshAuto ? 1 : 0,
+        examplesSinceRefresh: this.#examples,
         directSolveMinBatch: this.directSolveMinBatch,
         guardMargin: this.guardMargin,
         maxCond: this.maxCond,

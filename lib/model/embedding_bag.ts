@@ -70,13 +70,17 @@ export class EmbeddingBag {
   check(X: SparseBatch): void {
     const m = X.offsets.length - 1, n = X.offsets[m];
     if (X.indices.length < n || X.values.length < n) {
-      throw new RangeError(`inputs: offsets end at ${n} but indices/values have ${X.indices.length}/${X.values.length}`);
+      throw new RangeError(
+        `inputs: offsets end at ${n} but indices/values have ${X.indices.length}/${X.values.length}`,
+      );
     }
     for (let i = 0; i < m; i++) {
       for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
         const id = X.indices[k];
         if (!(id >= 0 && id < this.rows)) {
-          throw new RangeError(`inputs: example ${i}, entry ${k - X.offsets[i]}: id ${id} outside [0, ${this.rows})`);
+          throw new RangeError(
+            `inputs: example ${i}, entry ${k - X.offsets[i]}: id ${id} outside [0, ${this.rows})`,
+          );
         }
       }
     }
@@ -111,7 +115,9 @@ export class EmbeddingBag {
   /** Appends n rows (n×dim, row-major) to the table. */
   appendRows(rows: Arr): void {
     if (rows.length % this.dim !== 0) {
-      throw new RangeError(`EmbeddingBag.appendRows: ${rows.length} values is not a multiple of dim ${this.dim}`);
+      throw new RangeError(
+        `EmbeddingBag.appendRows: ${rows.length} values is not a multiple of dim ${this.dim}`,
+      );
     }
     const grown = new (this.E.constructor as Float32ArrayConstructor)(this.E.length + rows.length);
     grown.set(this.E);

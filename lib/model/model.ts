@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { SparseBatch } from "../types.ts";
 import { type Activation, DenseLayer } from "./dense.ts";
 import { type Arr, type BagMode, EmbeddingBag } from "./embedding_bag.ts";
@@ -151,18 +152,23 @@ export class Model {
    * @param spec the architecture
    * @param params its parameters (kept, not copied)
    * @param head the output layer
+   * @param la optional backend for the hidden layers' products (float32 models; not owned)
    */
-  constructor(readonly spec: ModelSpec, params: ModelParams, public head: ModelHead) {
+  constructor(readonly spec: ModelSpec, params: ModelParams, public head: ModelHead, la?: LinAlgBackend) {
     this.d = headWidth(spec);
-    if (head.d !== this.d) throw new RangeError(`Model: the output layer's d is ${head.d}, expected ${this.d}`);
+    if (head.d !== this.d) {
+      throw new RangeError(`Model: the output layer's d is ${head.d}, expected ${this.d}`);
+    }
     if (params.layers.length !== spec.hidden.length) {
-      throw new RangeError(`Model: ${params.layers.length} hidden layer parameter sets for hidden=${spec.hidden}`);
+      throw new RangeError(
+        `Model: ${params.layers.length} hidden layer parameter sets for hidden=${spec.hidden}`,
+      );
     }
     this.#Ctor = params.E instanceof Float64Array ? Float64Array : Float32Array;
     this.bag = new EmbeddingBag(params.E, spec.vocab, spec.dim, spec.bag);
     let n = spec.dim;
     this.layers = spec.hidden.map((p, l) => {
-      const layer = new DenseLayer(n, p, spec.activation, params.layers[l].A, params.layers[l].b);
+      const layer = new DenseLayer(n, p, spec.activation, params.layers[l].A, params.layers[l].b, la);
       n = p;
       return layer;
     });
@@ -197,7 +203,13 @@ export class Model {
       this.bag.forward(X, this.#acts[0]);
       for (let l = 0; l < L; l++) {
         const last = l === L - 1;
-        this.layers[l].forward(this.#acts[l], m, last ? H : this.#acts[l + 1], undefined, last ? d : undefined);
+        this.layers[l].forward(
+          this.#acts[l],
+          m,
+          last ? H : this.#acts[l + 1],
+          undefined,
+          last ? d : undefined,
+        );
       }
     }
     const c = this.spec.bias ?? 1;
@@ -217,7 +229,17 @@ export class Model {
     for (let l = L - 1; l >= 0; l--) {
       const last = l === L - 1;
       const Y = last ? this.#H : this.#acts[l + 1];
-      this.layers[l].backward(this.#acts[l], Y, g, m, lr, this.#grads[l], undefined, last ? d : undefined, ldg);
+      this.layers[l].backward(
+        this.#acts[l],
+        Y,
+        g,
+        m,
+        lr,
+        this.#grads[l],
+        undefined,
+        last ? d : undefined,
+        ldg,
+      );
       g = this.#grads[l];
       ldg = this.layers[l].inSize;
     }

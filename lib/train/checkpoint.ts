@@ -50,7 +50,10 @@ export type CheckpointHeader = { format: 1; meta: Record<string, unknown>; array
  * const c: Checkpoint = { meta: { step: 1 }, arrays: { "model.E": new Float32Array(4) } };
  * ```
  */
-export type Checkpoint = { meta: Record<string, unknown>; arrays: Record<string, Float32Array | Float64Array> };
+export type Checkpoint = {
+  meta: Record<string, unknown>;
+  arrays: Record<string, Float32Array | Float64Array>;
+};
 
 function bytesOf(a: Float32Array | Float64Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -138,7 +141,9 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     throw new DataFormatError(path, `not a factorout checkpoint (no ${MAGIC} magic at byte 0)`);
   }
   const n = new DataView(buf.buffer, buf.byteOffset).getUint32(8, true);
-  if (12 + n > buf.length) throw new DataFormatError(path, `truncated: header of ${n} bytes, file has ${buf.length}`);
+  if (12 + n > buf.length) {
+    throw new DataFormatError(path, `truncated: header of ${n} bytes, file has ${buf.length}`);
+  }
   let header: CheckpointHeader;
   try {
     header = JSON.parse(dec.decode(buf.subarray(12, 12 + n)));
@@ -146,7 +151,10 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     throw new DataFormatError(path, `corrupt header: ${(e as Error).message}`);
   }
   if (header?.format !== 1 || !Array.isArray(header.arrays) || typeof header.meta !== "object") {
-    throw new DataFormatError(path, `unsupported checkpoint header (format ${JSON.stringify(header?.format)})`);
+    throw new DataFormatError(
+      path,
+      `unsupported checkpoint header (format ${JSON.stringify(header?.format)})`,
+    );
   }
   const start = Math.ceil((12 + n) / 8) * 8;
   const arrays: Checkpoint["arrays"] = {};
@@ -157,7 +165,10 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     }
     const from = start + e.offset, to = from + e.length * size;
     if (to > buf.length) {
-      throw new DataFormatError(path, `truncated: array '${e.name}' ends at byte ${to}, file has ${buf.length}`);
+      throw new DataFormatError(
+        path,
+        `truncated: array '${e.name}' ends at byte ${to}, file has ${buf.length}`,
+      );
     }
     const copy = buf.slice(from, to).buffer;
     arrays[e.name] = size === 8 ? new Float64Array(copy) : new Float32Array(copy);
@@ -165,7 +176,15 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   return { meta: header.meta, arrays };
 }
 
-/** File name of the checkpoint after `step` steps: ckpt-<12-digit step>.fock (sorts by step). */
+/**
+ * File name of the checkpoint after `step` steps: ckpt-<12-digit step>.fock (sorts by step).
+ *
+ * @example
+ * ```ts
+ * import { checkpointName } from "./checkpoint.ts";
+ * checkpointName(42); // "ckpt-000000000042.fock"
+ * ```
+ */
 export function checkpointName(step: number): string {
   return `ckpt-${String(step).padStart(12, "0")}.fock`;
 }

@@ -42,38 +42,102 @@ export type TrainArgs = {
 type FlagSpec = { key?: keyof TrainConfig; type: "string" | "boolean"; help: string; def?: string };
 
 const FLAGS: Record<string, FlagSpec> = {
-  data: { key: "data", type: "string", help: "'brown', a text file or folder (.txt/.gz), or a folder of prepared shards" },
+  data: {
+    key: "data",
+    type: "string",
+    help: "'brown', a text file or folder (.txt/.gz), or a folder of prepared shards",
+  },
   mode: { key: "mode", type: "string", help: "cbow | skipgram" },
   dim: { key: "dim", type: "string", help: "input embedding dimension" },
-  hidden: { key: "hidden", type: "string", help: "hidden layer sizes, e.g. 512,256 ('' or none: no hidden layer)" },
+  hidden: {
+    key: "hidden",
+    type: "string",
+    help: "hidden layer sizes, e.g. 512,256 ('' or none: no hidden layer)",
+  },
   activation: { key: "activation", type: "string", help: "hidden activation: relu | tanh" },
   bag: { key: "bag", type: "string", help: "input embedding bag: mean | sum" },
   loss: { key: "loss", type: "string", help: "squared | spherical | taylor | zloss" },
-  output: { key: "output", type: "string", help: "output layer: factored (exact, O(d²) per example) | naive (O(Dd))" },
-  backend: { key: "backend", type: "string", help: "linear algebra: js | blas | auto (blas when OpenBLAS loads)" },
+  output: {
+    key: "output",
+    type: "string",
+    help: "output layer: factored (exact, O(d²) per example) | naive (O(Dd))",
+  },
+  backend: {
+    key: "backend",
+    type: "string",
+    help: "output layer backend: js | blas | webgpu | auto (blas when OpenBLAS loads, else js)",
+  },
   epochs: { key: "epochs", type: "string", help: "passes over the data" },
   batch: { key: "batch", type: "string", help: "examples per minibatch" },
   lr: { key: "lr", type: "string", help: "initial learning rate" },
   "lr-min": { key: "lrMin", type: "string", help: "final learning rate of the linear schedule" },
-  "lr-input-scale": { key: "lrInputScale", type: "string", help: "learning rate of the input embeddings and hidden layers, × --lr" },
-  "bias-feature": { key: "biasFeature", type: "string", help: "constant appended to the last hidden vector (the output bias input)" },
+  "lr-input-scale": {
+    key: "lrInputScale",
+    type: "string",
+    help: "learning rate of the input embeddings and hidden layers, × --lr",
+  },
+  "bias-feature": {
+    key: "biasFeature",
+    type: "string",
+    help: "constant appended to the last hidden vector (the output bias input)",
+  },
   schedule: { key: "schedule", type: "string", help: "learning-rate schedule: constant | linear" },
   "min-count": { key: "minCount", type: "string", help: "drop words seen fewer times (text input)" },
   window: { key: "window", type: "string", help: "context window radius (text input)" },
-  sample: { key: "sample", type: "string", help: "frequent-word subsampling threshold t, 0 = off (text input)" },
-  validation: { key: "validation", type: "string", help: "fraction of examples held out for the validation loss" },
-  "limit-tokens": { key: "limitTokens", type: "string", help: "read at most this many tokens, 0 = all (quick runs)" },
+  sample: {
+    key: "sample",
+    type: "string",
+    help: "frequent-word subsampling threshold t, 0 = off (text input)",
+  },
+  validation: {
+    key: "validation",
+    type: "string",
+    help: "fraction of examples held out for the validation loss",
+  },
+  "limit-tokens": {
+    key: "limitTokens",
+    type: "string",
+    help: "read at most this many tokens, 0 = all (quick runs)",
+  },
   seed: { key: "seed", type: "string", help: "seed of every random choice" },
-  "checkpoint-every": { key: "checkpointEvery", type: "string", help: "steps between checkpoints, 0 = epoch ends only" },
+  "checkpoint-every": {
+    key: "checkpointEvery",
+    type: "string",
+    help: "steps between checkpoints, 0 = epoch ends only",
+  },
   "keep-checkpoints": { key: "keepCheckpoints", type: "string", help: "checkpoints kept" },
-  out: { key: "out", type: "string", help: "run folder: corpus/, checkpoints/, embeddings/ (versions + latest), summary.json" },
-  resume: { type: "string", help: "continue from a checkpoint file or a run folder (its newest checkpoint)", def: "(none)" },
-  config: { type: "string", help: "JSON file of settings (camelCase keys as in docs/trainer-api.md); flags override it", def: "(none)" },
+  out: {
+    key: "out",
+    type: "string",
+    help: "run folder: corpus/, checkpoints/, embeddings/ (versions + latest), summary.json",
+  },
+  resume: {
+    type: "string",
+    help: "continue from a checkpoint file or a run folder (its newest checkpoint)",
+    def: "(none)",
+  },
+  config: {
+    type: "string",
+    help: "JSON file of settings (camelCase keys as in docs/trainer-api.md); flags override it",
+    def: "(none)",
+  },
   threads: { type: "string", help: "OpenBLAS threads, 0 = OpenBLAS's default", def: "0" },
-  formats: { type: "string", help: "embedding files to publish: any of vec,bin,arrow,parquet", def: FORMATS.join(",") },
+  formats: {
+    type: "string",
+    help: "embedding files to publish: any of vec,bin,arrow,parquet",
+    def: FORMATS.join(","),
+  },
   "export-output": { type: "boolean", help: "also publish the output rows of W", def: "false" },
-  "eval-dir": { type: "string", help: "word-similarity/analogy sets folder; 'none' skips evaluation", def: "../shared/eval" },
-  progress: { type: "string", help: "auto (a live line on a terminal, JSON lines otherwise) | live | json | none", def: "auto" },
+  "eval-dir": {
+    type: "string",
+    help: "word-similarity/analogy sets folder; 'none' skips evaluation",
+    def: "../shared/eval",
+  },
+  progress: {
+    type: "string",
+    help: "auto (a live line on a terminal, JSON lines otherwise) | live | json | none",
+    def: "auto",
+  },
   help: { type: "boolean", help: "show this help", def: "false" },
 };
 
@@ -139,7 +203,11 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     }
     for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
       if (!(k in DEFAULT_CONFIG)) {
-        throw new UsageError(`--config ${values.config}: unknown setting '${k}'; known: ${Object.keys(DEFAULT_CONFIG).join(", ")}`);
+        throw new UsageError(
+          `--config ${values.config}: unknown setting '${k}'; known: ${
+            Object.keys(DEFAULT_CONFIG).join(", ")
+          }`,
+        );
       }
       partial[k] = v;
       explicit.add(k as keyof TrainConfig);
@@ -151,14 +219,19 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     partial[f.key] = parseField(f.key, v as string);
     explicit.add(f.key);
   }
-  const config = resolveConfig(partial, typeof values.config === "string" ? `--config ${values.config}` : "configuration");
+  const config = resolveConfig(
+    partial,
+    typeof values.config === "string" ? `--config ${values.config}` : "configuration",
+  );
   const progress = (values.progress ?? "auto") as string;
   if (!["auto", "live", "json", "none"].includes(progress)) {
     throw new UsageError(`--progress must be one of auto|live|json|none, got '${progress}'`);
   }
   const formats = String(values.formats ?? FORMATS.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
   for (const f of formats) {
-    if (!(FORMATS as readonly string[]).includes(f)) throw new UsageError(`--formats: unknown format '${f}'; accepted: ${FORMATS.join(",")}`);
+    if (!(FORMATS as readonly string[]).includes(f)) {
+      throw new UsageError(`--formats: unknown format '${f}'; accepted: ${FORMATS.join(",")}`);
+    }
   }
   if (formats.length === 0) throw new UsageError(`--formats must name at least one of ${FORMATS.join(",")}`);
   const threads = values.threads === undefined ? 0 : Number(values.threads);
@@ -179,7 +252,15 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
   };
 }
 
-/** Flag name of a config field (for messages). */
+/**
+ * Flag name of a config field (for messages).
+ *
+ * @example
+ * ```ts
+ * import { flagOf } from "./cli.ts";
+ * flagOf("lrMin"); // "--lr-min"
+ * ```
+ */
 export function flagOf(key: keyof TrainConfig): string {
   return FLAG_OF[key];
 }

@@ -34,8 +34,8 @@ export type TrainConfig = {
   loss: LossName;
   /** Output layer: the exact factored one or the textbook O(Dd) one. */
   output: "factored" | "naive";
-  /** Linear-algebra backend of the output layer. */
-  backend: "js" | "blas" | "auto";
+  /** Backend of the output layer ("auto": blas when OpenBLAS loads, else js). */
+  backend: "js" | "blas" | "webgpu" | "auto";
   /** Passes over the training data. */
   epochs: number;
   /** Examples per minibatch. */
@@ -108,7 +108,15 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   out: "runs/latest",
 }) as TrainConfig;
 
-/** Flag name of each field, for messages. */
+/**
+ * Flag name of each field, for messages.
+ *
+ * @example
+ * ```ts
+ * import { FLAG_OF } from "./config.ts";
+ * console.log(FLAG_OF.minCount); // "--min-count"
+ * ```
+ */
 export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freeze({
   data: "--data",
   mode: "--mode",
@@ -143,7 +151,7 @@ const CHOICES: Partial<Record<keyof TrainConfig, readonly string[]>> = {
   bag: ["mean", "sum"],
   loss: ["squared", "spherical", "taylor", "zloss"],
   output: ["factored", "naive"],
-  backend: ["js", "blas", "auto"],
+  backend: ["js", "blas", "webgpu", "auto"],
   schedule: ["constant", "linear"],
 };
 
@@ -188,7 +196,11 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
     if (raw.trim() === "" || raw.trim() === "none") return [];
     return raw.split(",").map((s) => {
       const t = s.trim();
-      if (!/^\d+$/.test(t)) throw new UsageError(`${flag} must be a comma-separated list of positive integers like 512,256, got '${raw}'`);
+      if (!/^\d+$/.test(t)) {
+        throw new UsageError(
+          `${flag} must be a comma-separated list of positive integers like 512,256, got '${raw}'`,
+        );
+      }
       return Number(t);
     });
   }
@@ -211,11 +223,16 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
  * const c = resolveConfig({ mode: "skipgram", hidden: [256] });
  * ```
  */
-export function resolveConfig(partial: Partial<Record<string, unknown>> = {}, source = "configuration"): TrainConfig {
+export function resolveConfig(
+  partial: Partial<Record<string, unknown>> = {},
+  source = "configuration",
+): TrainConfig {
   const out: Record<string, unknown> = { ...DEFAULT_CONFIG, hidden: [...DEFAULT_CONFIG.hidden] };
   for (const [key, value] of Object.entries(partial)) {
     if (!(key in DEFAULT_CONFIG)) {
-      throw new UsageError(`${source}: unknown setting '${key}'; known: ${Object.keys(DEFAULT_CONFIG).join(", ")}`);
+      throw new UsageError(
+        `${source}: unknown setting '${key}'; known: ${Object.keys(DEFAULT_CONFIG).join(", ")}`,
+      );
     }
     if (value !== undefined) out[key] = value;
   }
@@ -241,7 +258,9 @@ export function resolveConfig(partial: Partial<Record<string, unknown>> = {}, so
       }
       continue;
     }
-    if (typeof v !== "string" || v === "") throw new UsageError(`${flag} must be a non-empty string, got '${String(v)}'`);
+    if (typeof v !== "string" || v === "") {
+      throw new UsageError(`${flag} must be a non-empty string, got '${String(v)}'`);
+    }
   }
   const c = out as TrainConfig;
   if (c.lrMin > c.lr) throw new UsageError(`--lr-min (${c.lrMin}) must not exceed --lr (${c.lr})`);

@@ -5,7 +5,7 @@
  */
 
 import { createOutputLayer } from "../layers/create.ts";
-import { readExamples, type ReaderPosition } from "../io/read.ts";
+import { type ReaderPosition, readExamples } from "../io/read.ts";
 import type { CreateHead, OpenReader } from "./trainer.ts";
 
 /**
@@ -20,7 +20,15 @@ import type { CreateHead, OpenReader } from "./trainer.ts";
  */
 export const createHead: CreateHead = createOutputLayer;
 
-/** Rows per shuffle block of the reader (a window of the corpus shuffled each epoch). */
+/**
+ * Rows per shuffle block of the reader (a window of the corpus shuffled each epoch).
+ *
+ * @example
+ * ```ts
+ * import { SHUFFLE_BUFFER } from "./defaults.ts";
+ * console.log(SHUFFLE_BUFFER); // 65536
+ * ```
+ */
 export const SHUFFLE_BUFFER = 1 << 16;
 
 /**

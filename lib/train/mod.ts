@@ -14,7 +14,14 @@
 
 export { type Activation, DenseLayer } from "../model/dense.ts";
 export { type BagMode, EmbeddingBag } from "../model/embedding_bag.ts";
-export { headWidth, initParams, Model, type ModelHead, type ModelParams, type ModelSpec } from "../model/model.ts";
+export {
+  headWidth,
+  initParams,
+  Model,
+  type ModelHead,
+  type ModelParams,
+  type ModelSpec,
+} from "../model/model.ts";
 export {
   type Checkpoint,
   checkpointName,
@@ -25,7 +32,13 @@ export {
   vocabularyHash,
   writeCheckpoint,
 } from "./checkpoint.ts";
-export { configDifferences, DEFAULT_CONFIG, IDENTITY_FIELDS, resolveConfig, type TrainConfig } from "./config.ts";
+export {
+  configDifferences,
+  DEFAULT_CONFIG,
+  IDENTITY_FIELDS,
+  resolveConfig,
+  type TrainConfig,
+} from "./config.ts";
 export { helpText, parseTrainArgs, type TrainArgs } from "./cli.ts";
 export { ProgressReporter, type ProgressSample } from "./progress.ts";
 export { Rng, type RngState } from "./rng.ts";

@@ -66,22 +66,26 @@ export class ProgressReporter {
     const rate = s.seconds > 0 ? (s.examples - (s.startExamples ?? 0)) / s.seconds : 0;
     const eta = rate > 0 ? Math.max(0, (s.total - s.examples) / rate) : NaN;
     if (this.mode === "json") {
-      this.write(JSON.stringify({
-        event: "progress",
-        step: s.step,
-        epoch: s.epoch,
-        done: round(done, 4),
-        examples: s.examples,
-        examplesPerSecond: Math.round(rate),
-        lr: round(s.lr, 6),
-        loss: round(s.loss, 6),
-        etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null,
-      }) + "\n");
+      this.write(
+        JSON.stringify({
+          event: "progress",
+          step: s.step,
+          epoch: s.epoch,
+          done: round(done, 4),
+          examples: s.examples,
+          examplesPerSecond: Math.round(rate),
+          lr: round(s.lr, 6),
+          loss: round(s.loss, 6),
+          etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null,
+        }) + "\n",
+      );
       return;
     }
     this.#live = true;
     this.write(
-      `\rProgress: ${(100 * done).toFixed(1).padStart(5)}%  ex/sec: ${Math.round(rate).toString().padStart(7)}` +
+      `\rProgress: ${(100 * done).toFixed(1).padStart(5)}%  ex/sec: ${
+        Math.round(rate).toString().padStart(7)
+      }` +
         `  lr: ${s.lr.toFixed(6)}  loss: ${s.loss.toFixed(6)}  ETA: ${formatEta(eta)}`,
     );
   }
@@ -98,7 +102,15 @@ function round(x: number, digits: number): number {
   return Number.isFinite(x) ? Math.round(x * f) / f : x;
 }
 
-/** "1h 2m 3s"-style ETA, fastText's format. */
+/**
+ * fastText-style ETA ("   0h 1m12s"); "?" when unknown.
+ *
+ * @example
+ * ```ts
+ * import { formatEta } from "./progress.ts";
+ * formatEta(72); // "   0h 1m12s"
+ * ```
+ */
 export function formatEta(seconds: number): string {
   if (!Number.isFinite(seconds)) return "   ?h ?m ?s";
   const s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);

@@ -53,7 +53,10 @@ export class Rng {
 
   /** Rebuilds a generator from {@link Rng.state}'s output. */
   static fromState(state: readonly number[]): Rng {
-    if (!Array.isArray(state) || state.length !== 4 || state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+    if (
+      !Array.isArray(state) || state.length !== 4 ||
+      state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+    ) {
       throw new RangeError(`RNG state must be four uint32 words, got ${JSON.stringify(state)}`);
     }
     const r = new Rng(0);

@@ -90,7 +90,15 @@ async function exists(p: string): Promise<boolean> {
 
 /** The corpus settings that decide the prepared shards. */
 function corpusSettings(c: TrainConfig) {
-  return { data: c.data, mode: c.mode, window: c.window, minCount: c.minCount, sample: c.sample, seed: c.seed, limitTokens: c.limitTokens };
+  return {
+    data: c.data,
+    mode: c.mode,
+    window: c.window,
+    minCount: c.minCount,
+    sample: c.sample,
+    seed: c.seed,
+    limitTokens: c.limitTokens,
+  };
 }
 
 /**
@@ -106,7 +114,9 @@ export async function resolveData(
     dir = c.data;
   } else {
     if (c.data !== "brown" && !(await exists(c.data))) {
-      throw new UsageError(`--data ${c.data}: no such file or folder (give 'brown', a text file or folder, or a folder of shards)`);
+      throw new UsageError(
+        `--data ${c.data}: no such file or folder (give 'brown', a text file or folder, or a folder of shards)`,
+      );
     }
     dir = join(c.out, "corpus");
     const settings = JSON.stringify(corpusSettings(c));
@@ -115,7 +125,9 @@ export async function resolveData(
       (await Deno.readTextFile(stamp)) === settings;
     if (same) log(`corpus: reusing ${dir} (prepared with the same settings)`);
     else {
-      log(`corpus: preparing ${c.data} into ${dir} (mode ${c.mode}, window ${c.window}, min-count ${c.minCount})`);
+      log(
+        `corpus: preparing ${c.data} into ${dir} (mode ${c.mode}, window ${c.window}, min-count ${c.minCount})`,
+      );
       const t0 = performance.now();
       await Deno.remove(stamp).catch(() => {});
       await prepareCorpus({
@@ -135,10 +147,14 @@ export async function resolveData(
   }
   const manifest = await readManifest(dir);
   if (manifest.mode !== "external" && manifest.mode !== c.mode) {
-    throw new UsageError(`--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}; prepare it with --mode ${c.mode}`);
+    throw new UsageError(
+      `--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}; prepare it with --mode ${c.mode}`,
+    );
   }
   if (manifest.rows === 0) throw new UsageError(`--data ${dir}: the corpus has no examples`);
-  const { words, counts } = await readVocab(join(dir, manifest.vocabFile), { expectedSize: manifest.vocabSize });
+  const { words, counts } = await readVocab(join(dir, manifest.vocabFile), {
+    expectedSize: manifest.vocabSize,
+  });
   return { dir, manifest, words, counts };
 }
 
@@ -146,7 +162,11 @@ export async function resolveData(
  * Runs the whole job for parsed arguments; returns the summary (also written to `<out>/summary.json`).
  * Throws UsageError (bad flags, data, mismatched checkpoint), DivergenceError, DataFormatError.
  */
-export async function runTrainJob(args: TrainArgs, io: JobIO, deps: Partial<TrainerDeps> = {}): Promise<JobSummary> {
+export async function runTrainJob(
+  args: TrainArgs,
+  io: JobIO,
+  deps: Partial<TrainerDeps> = {},
+): Promise<JobSummary> {
   const t0 = performance.now();
   if (args.threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(args.threads));
   const log = io.err;
@@ -157,7 +177,11 @@ export async function runTrainJob(args: TrainArgs, io: JobIO, deps: Partial<Trai
     const st = await Deno.stat(args.resume).catch(() => null);
     if (!st) throw new UsageError(`--resume ${args.resume}: no such checkpoint file or run folder`);
     ckptPath = st.isDirectory ? await findLatestCheckpoint(args.resume) : args.resume;
-    if (!ckptPath) throw new UsageError(`--resume ${args.resume}: no checkpoint (ckpt-*.fock) in it or in its checkpoints/`);
+    if (!ckptPath) {
+      throw new UsageError(
+        `--resume ${args.resume}: no checkpoint (ckpt-*.fock) in it or in its checkpoints/`,
+      );
+    }
     const ckpt = await readCheckpoint(ckptPath);
     const saved = ckpt.meta.config as Record<string, unknown> | undefined;
     if (!saved) throw new UsageError(`--resume ${ckptPath}: not a trainer checkpoint`);
@@ -165,10 +189,16 @@ export async function runTrainJob(args: TrainArgs, io: JobIO, deps: Partial<Trai
     for (const k of args.explicit) merged[k] = args.config[k];
     if (!args.explicit.has("out") && st.isDirectory) {
       // a run folder (its checkpoints/ holds the file) or the checkpoints folder itself
-      merged.out = ckptPath.startsWith(join(args.resume, "checkpoints") + "/") ? args.resume : dirname(ckptPath.replace(/\/[^/]*$/, ""));
+      merged.out = ckptPath.startsWith(join(args.resume, "checkpoints") + "/")
+        ? args.resume
+        : dirname(ckptPath.replace(/\/[^/]*$/, ""));
     }
     config = resolveConfig(merged);
-    trainer = await Trainer.fromCheckpoint(ckpt, { ...deps, log, ...(args.explicit.has("backend") ? { backend: config.backend } : {}) });
+    trainer = await Trainer.fromCheckpoint(ckpt, {
+      ...deps,
+      log,
+      ...(args.explicit.has("backend") ? { backend: config.backend } : {}),
+    });
     for (const change of trainer.checkCompatible(config, ckptPath)) log(`resume: ${change}`);
     trainer.adopt(config);
     log(`resume: ${ckptPath} at step ${trainer.step}`);
@@ -176,7 +206,8 @@ export async function runTrainJob(args: TrainArgs, io: JobIO, deps: Partial<Trai
   try {
     const data = await resolveData(config, log);
     if (trainer) {
-      const same = trainer.vocab.words.length === data.words.length && trainer.vocab.words.every((w, i) => w === data.words[i]);
+      const same = trainer.vocab.words.length === data.words.length &&
+        trainer.vocab.words.every((w, i) => w === data.words[i]);
       if (!same) {
         throw new UsageError(
           `--resume ${ckptPath}: the checkpoint's vocabulary (${trainer.vocab.words.length} words) is not the corpus's ` +
@@ -187,13 +218,22 @@ export async function runTrainJob(args: TrainArgs, io: JobIO, deps: Partial<Trai
       const ckDir = join(config.out, "checkpoints");
       const old = await listCheckpoints(ckDir);
       if (old.length) {
-        log(`new run in ${config.out}: removing ${old.length} old checkpoint(s) (use --resume ${config.out} to continue one)`);
+        log(
+          `new run in ${config.out}: removing ${old.length} old checkpoint(s) (use --resume ${config.out} to continue one)`,
+        );
         for (const p of old) await Deno.remove(p);
       }
-      trainer = await Trainer.create({ config, vocab: { words: data.words, counts: data.counts }, ...deps, log });
+      trainer = await Trainer.create({
+        config,
+        vocab: { words: data.words, counts: data.counts },
+        ...deps,
+        log,
+      });
     }
-    log(`train: ${config.mode}, dim ${config.dim}, hidden [${config.hidden}], loss ${config.loss}, ${config.output} output on ` +
-      `${trainer.backend}, ${data.manifest.rows} examples/epoch, ${config.epochs} epochs, batch ${config.batch}, lr ${config.lr}`);
+    log(
+      `train: ${config.mode}, dim ${config.dim}, hidden [${config.hidden}], loss ${config.loss}, ${config.output} output on ` +
+        `${trainer.backend}, ${data.manifest.rows} examples/epoch, ${config.epochs} epochs, batch ${config.batch}, lr ${config.lr}`,
+    );
     const mode = args.progress === "auto" ? (io.tty ? "live" : "json") : args.progress;
     const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, io.out);
     const training = await trainer.train({
@@ -206,8 +246,9 @@ export async function runTrainJob(args: TrainArgs, io: JobIO, deps: Partial<Trai
     const emb = await trainer.embeddings({ output: args.exportOutput });
     const evalDir = args.evalDir ?? defaultEvalDir();
     let report: EvalReport | undefined;
-    if (evalDir && evalDir !== "none") report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
-    else log("evaluation: skipped (no ../shared/eval folder; give --eval-dir)");
+    if (evalDir && evalDir !== "none") {
+      report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
+    } else log("evaluation: skipped (no ../shared/eval folder; give --eval-dir)");
     const metrics: JobSummary["metrics"] = { coverage: {} };
     if (report) {
       for (const [name, s] of Object.entries(report.similarity)) {
@@ -250,9 +291,13 @@ export async function runTrainJob(args: TrainArgs, io: JobIO, deps: Partial<Trai
     if (io.tty) {
       io.out(
         [
-          `done in ${summary.seconds} s: ${training.steps} steps, ${Math.round(training.examplesPerSecond)} examples/s on ${trainer.backend}`,
+          `done in ${summary.seconds} s: ${training.steps} steps, ${
+            Math.round(training.examplesPerSecond)
+          } examples/s on ${trainer.backend}`,
           `train loss ${training.trainLoss.toFixed(4)}` +
-          (training.validationLoss === undefined ? "" : `, validation loss ${training.validationLoss.toFixed(4)}`),
+          (training.validationLoss === undefined
+            ? ""
+            : `, validation loss ${training.validationLoss.toFixed(4)}`),
           ...(metrics.wordsim353 === undefined ? [] : [`WordSim-353 rho ${metrics.wordsim353}`]),
           ...(metrics.simlex999 === undefined ? [] : [`SimLex-999 rho ${metrics.simlex999}`]),
           ...(metrics.analogy === undefined ? [] : [`analogy accuracy ${metrics.analogy}`]),

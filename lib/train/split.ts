@@ -8,7 +8,16 @@
 
 import type { SparseBatch } from "../types.ts";
 
-/** FNV-1a over the ids of example i, mixed; in [0, 1). */
+/**
+ * FNV-1a over the input and target ids of example i, mixed; in [0, 1).
+ *
+ * @example
+ * ```ts
+ * import { exampleHash } from "./split.ts";
+ * const X = { offsets: Int32Array.of(0, 1), indices: Int32Array.of(7), values: Float32Array.of(1) };
+ * const held = exampleHash(X, X, 0) < 0.01;
+ * ```
+ */
 export function exampleHash(X: SparseBatch, Y: SparseBatch, i: number): number {
   let h = 0x811c9dc5;
   for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) h = Math.imul(h ^ X.indices[k], 0x01000193);
@@ -141,7 +150,9 @@ export class ValidationSplit {
   /** Restores {@link ValidationSplit.exportState}'s arrays (missing ones: an empty set). */
   importState(arrays: Record<string, Float32Array | Float64Array>): void {
     for (const [name, b] of [["X", this.#valX], ["Y", this.#valY]] as const) {
-      const off = arrays[`val.${name}.offsets`], idx = arrays[`val.${name}.indices`], val = arrays[`val.${name}.values`];
+      const off = arrays[`val.${name}.offsets`],
+        idx = arrays[`val.${name}.indices`],
+        val = arrays[`val.${name}.values`];
       b.reset();
       if (!off || off.length < 1) continue;
       b.offsets = Int32Array.from(off);

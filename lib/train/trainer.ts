@@ -7,7 +7,15 @@
  */
 
 import { DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "../errors.ts";
-import type { BackendName, CreateOutputLayerOptions, OutputLayer, OutputLayerState, SparseBatch } from "../types.ts";
+import type {
+  BackendName,
+  CreateOutputLayerOptions,
+  OutputLayer,
+  OutputLayerState,
+  SparseBatch,
+} from "../types.ts";
+import type { LinAlgBackend } from "../linalg/backend.ts";
+import { createBackend } from "../linalg/select.ts";
 import { headWidth, initParams, Model, type ModelParams, type ModelSpec } from "../model/model.ts";
 import {
   type Checkpoint,
@@ -44,7 +52,13 @@ export type Vocabulary = { words: string[]; counts: number[] };
  * const b: ReaderBatch = { inputs: X, targets: X, position: null, epoch: 0, size: 1 };
  * ```
  */
-export type ReaderBatch = { inputs: SparseBatch; targets: SparseBatch; position: unknown; epoch: number; size: number };
+export type ReaderBatch = {
+  inputs: SparseBatch;
+  targets: SparseBatch;
+  position: unknown;
+  epoch: number;
+  size: number;
+};
 
 /**
  * Opens a stream of minibatches over shards (`position`: continue from a saved position).
@@ -190,6 +204,7 @@ export class Trainer {
   #run: RunState | null = null;
   #lastCheckpoint: string | undefined;
   #split: ValidationSplit;
+  #la: LinAlgBackend | undefined;
 
   private constructor(
     readonly config: TrainConfig,
@@ -198,8 +213,10 @@ export class Trainer {
     readonly output: OutputLayer,
     readonly rng: Rng,
     readonly deps: TrainerDeps,
+    la?: LinAlgBackend,
   ) {
     this.#split = new ValidationSplit(config.validation);
+    this.#la = la;
   }
 
   /** Which backend runs the output layer. */
@@ -210,12 +227,16 @@ export class Trainer {
   /**
    * A fresh trainer: parameters drawn from `config.seed` (E, hidden layers, then W₀).
    */
-  static async create(opts: { config: TrainConfig; vocab: Vocabulary } & Partial<TrainerDeps>): Promise<Trainer> {
+  static async create(
+    opts: { config: TrainConfig; vocab: Vocabulary } & Partial<TrainerDeps>,
+  ): Promise<Trainer> {
     const deps = await resolveDeps(opts);
     const config = resolveConfig(opts.config);
     const V = opts.vocab.words.length;
     if (V < 1 || opts.vocab.counts.length !== V) {
-      throw new UsageError(`vocabulary: ${V} words and ${opts.vocab.counts.length} counts; need at least one word and one count per word`);
+      throw new UsageError(
+        `vocabulary: ${V} words and ${opts.vocab.counts.length} counts; need at least one word and one count per word`,
+      );
     }
     const rng = new Rng(config.seed);
     const spec = specOf(config, V);
@@ -231,9 +252,12 @@ export class Trainer {
       backend: config.backend,
       log: deps.log,
     });
-    deps.log(`output layer: ${config.output}, backend ${output.backend}, D = ${V}, d = ${d}, loss ${config.loss}`);
+    deps.log(
+      `output layer: ${config.output}, backend ${output.backend}, D = ${V}, d = ${d}, loss ${config.loss}`,
+    );
     const vocab = { words: [...opts.vocab.words], counts: [...opts.vocab.counts] };
-    return new Trainer(config, vocab, new Model(spec, params, output), output, rng, deps);
+    const la = await hiddenBackend(config, deps.log);
+    return new Trainer(config, vocab, new Model(spec, params, output, la), output, rng, deps, la);
   }
 
   /**
@@ -255,12 +279,17 @@ export class Trainer {
     if (meta.kind !== "factorout-trainer") bad(`kind is ${JSON.stringify(meta.kind)}`);
     let config: TrainConfig;
     try {
-      config = resolveConfig({ ...meta.config, ...(opts.backend ? { backend: opts.backend } : {}) }, `${file} config`);
+      config = resolveConfig(
+        { ...meta.config, ...(opts.backend ? { backend: opts.backend } : {}) },
+        `${file} config`,
+      );
     } catch (e) {
       throw new DataFormatError(file, (e as Error).message);
     }
     const words = meta.vocab?.words, counts = meta.vocab?.counts;
-    if (!Array.isArray(words) || !Array.isArray(counts) || words.length !== counts.length) bad("vocabulary missing");
+    if (!Array.isArray(words) || !Array.isArray(counts) || words.length !== counts.length) {
+      bad("vocabulary missing");
+    }
     const hash = await vocabularyHash(words);
     if (hash !== meta.vocabHash) bad(`vocabulary hash ${hash} ≠ stored ${meta.vocabHash}`);
     const V = words.length, spec = specOf(config, V), d = headWidth(spec);
@@ -301,14 +330,18 @@ export class Trainer {
       backend: config.backend,
       log: deps.log,
     });
-    deps.log(`output layer: ${config.output}, backend ${output.backend}, D = ${V}, d = ${d}, loss ${config.loss} (from ${file})`);
+    deps.log(
+      `output layer: ${config.output}, backend ${output.backend}, D = ${V}, d = ${d}, loss ${config.loss} (from ${file})`,
+    );
+    const la = await hiddenBackend(config, deps.log);
     const trainer = new Trainer(
       config,
       { words: [...words], counts: [...counts] },
-      new Model(spec, params, output),
+      new Model(spec, params, output, la),
       output,
       Rng.fromState(meta.rng),
       deps,
+      la,
     );
     trainer.step = meta.step;
     trainer.#run = meta.run ?? null;
@@ -340,7 +373,18 @@ export class Trainer {
   adopt(config: TrainConfig): void {
     this.checkCompatible(config);
     const c = this.config as Record<string, unknown>;
-    for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs", "checkpointEvery", "keepCheckpoints", "out"] as const) {
+    for (
+      const k of [
+        "lr",
+        "lrMin",
+        "lrInputScale",
+        "schedule",
+        "epochs",
+        "checkpointEvery",
+        "keepCheckpoints",
+        "out",
+      ] as const
+    ) {
       c[k] = config[k];
     }
     if (this.#run) this.#run.epochs = config.epochs;
@@ -361,7 +405,9 @@ export class Trainer {
   async validationLoss(): Promise<number | undefined> {
     if (this.#split.size === 0) return undefined;
     let sum = 0;
-    for (const b of this.#split.batches(this.config.batch)) sum += await this.model.evaluate(b.inputs, b.targets);
+    for (const b of this.#split.batches(this.config.batch)) {
+      sum += await this.model.evaluate(b.inputs, b.targets);
+    }
     return sum / this.#split.size;
   }
 
@@ -373,15 +419,30 @@ export class Trainer {
   async train(opts: TrainOptions): Promise<TrainSummary> {
     const c = this.config;
     const epochs = opts.epochs ?? c.epochs;
-    if (!(opts.rows > 0)) throw new UsageError(`train: rows must be > 0 (the examples per epoch), got ${opts.rows}`);
+    if (!(opts.rows > 0)) {
+      throw new UsageError(`train: rows must be > 0 (the examples per epoch), got ${opts.rows}`);
+    }
     if (opts.resume && this.#run && sameList(this.#run.paths, opts.paths)) {
       this.#run.epochs = epochs;
       this.#run.rows = opts.rows;
     } else {
       if (opts.resume && this.#run) {
-        throw new UsageError(`cannot resume: the checkpoint's run read ${this.#run.paths.join(", ")}, not ${opts.paths.join(", ")}`);
+        throw new UsageError(
+          `cannot resume: the checkpoint's run read ${this.#run.paths.join(", ")}, not ${
+            opts.paths.join(", ")
+          }`,
+        );
       }
-      this.#run = { paths: [...opts.paths], rows: opts.rows, epochs, examples: 0, epoch: 0, position: null, epochLoss: 0, epochCount: 0 };
+      this.#run = {
+        paths: [...opts.paths],
+        rows: opts.rows,
+        epochs,
+        examples: 0,
+        epoch: 0,
+        position: null,
+        epochLoss: 0,
+        epochCount: 0,
+      };
     }
     const run = this.#run;
     const every = opts.checkpointEvery ?? c.checkpointEvery, keep = opts.keepCheckpoints ?? c.keepCheckpoints;
@@ -399,8 +460,13 @@ export class Trainer {
       seconds: (performance.now() - t0) / 1000,
       startExamples,
     });
+    // a checkpoint of a step that is already saved (an epoch end right after a periodic checkpoint, or a
+    // resume that has not stepped yet) is not rewritten
+    let savedStep = this.#lastCheckpoint ? this.step : -1;
     const save = async () => {
-      if (opts.checkpointDir) await this.saveCheckpoint(opts.checkpointDir, { keep });
+      if (!opts.checkpointDir || savedStep === this.step) return;
+      await this.saveCheckpoint(opts.checkpointDir, { keep });
+      savedStep = this.step;
     };
     const endEpoch = async () => {
       lastEpochLoss = run.epochCount ? run.epochLoss / run.epochCount : NaN;
@@ -423,7 +489,7 @@ export class Trainer {
     });
     for await (const b of reader) {
       if (b.epoch !== run.epoch) {
-        await endEpoch();
+        if (run.epochCount > 0) await endEpoch();
         run.epoch = b.epoch;
         await save();
       }
@@ -438,7 +504,9 @@ export class Trainer {
           if (e instanceof SingularUpdateError) throw this.#divergence(lr, e.message.replace(/\.\s*$/, ""));
           throw e;
         }
-        if (!Number.isFinite(loss)) throw this.#divergence(lr, `the loss or a gradient is ${loss} (not finite)`);
+        if (!Number.isFinite(loss)) {
+          throw this.#divergence(lr, `the loss or a gradient is ${loss} (not finite)`);
+        }
         this.step++;
         run.epochLoss += loss;
         run.epochCount += m;
@@ -449,7 +517,8 @@ export class Trainer {
       if (every > 0 && m > 0 && this.step % every === 0) await save();
       progress.update(sample());
     }
-    await endEpoch();
+    if (run.epochCount > 0) await endEpoch();
+    run.epoch = run.epochs;
     run.examples = Math.max(run.examples, total);
     progress.update(sample(), true);
     progress.finish();
@@ -494,7 +563,9 @@ export class Trainer {
     const known = new Set(this.vocab.words), seen = new Set<string>();
     const dup = newWords.filter((w) => known.has(w) || seen.has(w) || !seen.add(w));
     if (dup.length) {
-      throw new UsageError(`growVocabulary: already in the vocabulary (or repeated): ${dup.slice(0, 10).join(", ")}`);
+      throw new UsageError(
+        `growVocabulary: already in the vocabulary (or repeated): ${dup.slice(0, 10).join(", ")}`,
+      );
     }
     const n = newWords.length;
     if (n === 0) return [];
@@ -561,13 +632,33 @@ export class Trainer {
   > {
     const input = Float32Array.from(this.model.bag.E);
     const output = opts.output ? await this.output.weights() : undefined;
-    return { words: [...this.vocab.words], input, d: this.config.dim, dOut: this.model.d, ...(output ? { output } : {}) };
+    return {
+      words: [...this.vocab.words],
+      input,
+      d: this.config.dim,
+      dOut: this.model.d,
+      ...(output ? { output } : {}),
+    };
   }
 
-  /** Frees the output layer's resources. */
+  /** Frees the output layer's (and the hidden layers' backend's) resources. */
   close(): void {
     this.output.close();
+    this.#la?.close();
+    this.#la = undefined;
   }
+}
+
+/** The hidden layers' sgemm backend (the output layer's CPU backend; none without hidden layers). */
+async function hiddenBackend(
+  config: TrainConfig,
+  log: (line: string) => void,
+): Promise<LinAlgBackend | undefined> {
+  if (config.hidden.length === 0) return undefined;
+  const name = config.backend === "webgpu" ? "auto" : config.backend;
+  const la = await createBackend(name, { log });
+  log(`hidden layers [${config.hidden}]: ${config.activation}, sgemm on ${la.name}`);
+  return la;
 }
 
 function sameList(a: string[], b: string[]): boolean {
