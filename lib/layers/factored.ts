@@ -8,10 +8,13 @@
  * - U, U⁻ᵀ, Q = WᵀW: d×d **float64**; ω, w̄: d **float64** (zero and untouched unless the loss uses s).
  *   They are O(d²): float64 costs nothing measurable and keeps the iterated Woodbury and Q updates from
  *   accumulating float32 rounding. The m×m Gram matrix HᵀH, the guard and the Woodbury solve are float64.
- * - The per-step d×d×m products (`products` option) run as float32 sgemm on float32 copies, accumulated
- *   into the float64 state ("float32", the default on blas for d ≥ 128: ≈ 2× faster, only each step's
- *   increment is rounded; a step whose update factor leaves [½, 2], or taken while U is badly
- *   conditioned, uses float64), or as float64 dgemm ("float64", the default otherwise).
+ * - The per-step d×d×m products (`products` option) run either as float64 dgemm ("float64", the
+ *   default on js and for d < 128; steps 1–11 below) or ("float32", the default on blas for d ≥ 128:
+ *   ≈ 1.9× faster at d = 256, m = 128) as float32 sgemm on float32 mirrors [U; Q; U⁻ᵀ] of the state:
+ *   the increments are float32, added to the float64 state by the loops that also rewrite the mirrors
+ *   (no per-step conversion of whole d×d matrices), see #forward32/#update32 for the fused products
+ *   (≈ 7 d×d×m products per step plus 4 m×m×d ones). A step whose update factor leaves [½, 2], or one
+ *   taken while U is badly conditioned, is done in float64 instead.
  *
  * Step (all from the parameters before it; rows of H are the examples h_i, so H below is m×d):
  *  1. Ĥ = H Uᵀ, QH = H Q, q_i = QH_i·h_i, s_i = w̄·h_i                               (dgemm, m d²)
@@ -24,21 +27,26 @@
  *  6. U ← U − 2η Ĥᵀ (G H)                                                                (dgemm, m d²)
  *  7. U⁻ᵀ: Woodbury U⁻ᵀ ← U⁻ᵀ + 2η Zᵀ (I_m − 2η G HHᵀ)⁻¹ G H with Z = H U⁻¹ (m = 1: Sherman–Morrison)
  *     when 2m ≤ d; otherwise the direct solve U⁻ᵀ = inv(U_new)ᵀ (O(d³), cheaper once m > d/2).
- *  8. V_c ← V_c − η Σ_i ẏ_ic (U_new⁻ᵀ h_i)ᵀ, scattered back with scatterAddRows (deterministic order).
+ *  8. V_c ← V_c − η Σ_i ẏ_ic (U_new⁻ᵀ h_i)ᵀ, scattered back in entry order (deterministic).
  *  9. ω ← ω − η Σ_i (2 g_i (h_i·ω) + g_s,i) h_i           (loss uses s only)
  * 10. Q ← Q − η (∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H, M = ∇Oᵀ∇O expanded (ALGORITHM.md §4)      (dsyr2k, m d²)
  * 11. w̄ ← w̄ − η Σ_i c_i h_i, c_i = 𝟙·ẏ_i + 2 g_i s_i + D g_s,i  (loss uses s only)
  *
  * Upkeep: every `stabilizeEvery` steps (default 50), or sooner when strong steps since the last one may
- * have multiplied cond(U) by more than `maxCond` (see #update), U⁻ᵀ is re-inverted exactly and σ_max(U),
- * σ_min(U) are estimated by power iteration. When cond(U) > `maxCond` (default 64) or U's scale has left
+ * have multiplied cond(U) by more than `maxCond` (see #update), U⁻ᵀ is re-derived exactly (one Newton
+ * step from the maintained U⁻ᵀ when that is within 1e-8, else an LU inverse: stabilize.ts reinvertFrom)
+ * and σ_max(U), σ_min(U) are estimated by power iteration. When cond(U) > `maxCond` (default 64) or U's scale has left
  * [2⁻⁸, 2⁸]: for d ≤ 64 a rebalance (exact power-of-two recentring, then rank-1 rescales bringing up to 8
  * singular values outside [0.5, 2] to 1, applied to V in one O(Dd·k) pass), falling back to a fold if
  * cond(U) is still > 4·maxCond; for d > 64 a fold V ← V U, U ← I (one O(Dd²) sgemm pass). Every
  * `recomputeQEvery` steps (default 5000; with the default, a refresh also waits until 8·D examples have
  * passed since the last one, see {@link REFRESH_MIN_EXAMPLES_PER_OUTPUT}) U and ω are folded into V
- * (V ← VU + 𝟙ωᵀ, U = I) and Q = VᵀV,
- * w̄ = Vᵀ𝟙 are re-derived exactly in float64 (O(Dd²)).
+ * (V ← VU + 𝟙ωᵀ, U = I) and Q = VᵀV, w̄ = Vᵀ𝟙 are re-derived exactly in float64 (O(Dd²)).
+ *
+ * Amortised upkeep, measured on 2 busy cores (d = 300, m = 128, float32 products, step ≈ 3.3 ms):
+ * a stabilisation costs ≈ 5–10 ms (≈ 0.1–0.2 ms per step over 50 steps, independent of D); a refresh
+ * 0.14 / 0.38 / 1.5 / 5.8 s at D = 10k / 50k / 200k / 793k, i.e. with the default deferral ≈ 0.03 /
+ * 0.08 / 0.1 / 0.12 ms per step (every 5,000 steps it would be 1.2 ms per step at D = 793k).
  *
  * @module
  */
@@ -120,9 +128,9 @@ const DEFAULT_MAX_COND = 64;
 const REBALANCE_MAX_D = 64;
 /**
  * Default precision of the per-step products: float32 on blas from this d up. Measured on blas (2 busy
- * cores): d = 256, m = 128: 3.5 ms/step in the backend with float32 products against 8.6 ms with float64;
- * d = 64, m = 32: 0.23 against 0.22 ms/step (the float32 copies cost as much as they save), with drift
- * after 10,000 steps 1.0e-6 (float32) against 7.6e-7 (float64).
+ * cores, median step): D = 200,000, d = 256, m = 128: 2.9 ms with float32 products against 5.6 ms with
+ * float64; D = 5,000, d = 64, m = 32: 0.12 against 0.17 ms, with drift after 10,000 steps 1.8e-6
+ * (float32) against 7.6e-7 (float64) (tests/layers_exact_test.ts, bound 1e-4).
  */
 const F32_PRODUCTS_MIN_D = 128;
 /**
@@ -949,13 +957,14 @@ export class FactoredOutputLayer implements OutputLayer {
       }
     }
 
-    // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ
-    const delta = this.#delta, dy = this.#dy, mg = this.#merged, ex = mg.ex;
+    // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ, added in entry order straight from P (one pass over the
+    // rows gathered in step 2, still in cache; a delta buffer plus scatterAddRows costs a second pass)
+    const V = this.#V, dy = this.#dy, mg = this.#merged, ex = mg.ex, idx = mg.idx;
     for (let k = 0; k < mg.nnz; k++) {
-      const f = -eta * dy[k] * zs[ex[k]], r = k * d, zr = ex[k] * ld;
-      for (let c = 0; c < d; c++) delta[r + c] = f * P[zr + c];
+      const f = -eta * dy[k] * zs[ex[k]], vr = idx[k] * d, zr = ex[k] * ld;
+      if (f === 0) continue;
+      for (let c = 0; c < d; c++) V[vr + c] += f * P[zr + c];
     }
-    la.scatterAddRows(this.#V, d, mg.idx, mg.nnz, delta, 1);
 
     // 10. Q += Hᵀ R + Rᵀ H, R = −η ∇H + (η²/2) M H
     const gradH = this.#gradH, h2 = 0.5 * eta * eta;

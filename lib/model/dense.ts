@@ -42,6 +42,8 @@ export class DenseLayer {
   #gz32: Float32Array = new Float32Array(0);
 
   /**
+   * A layer over the given (kept, not copied) weights.
+   *
    * @param inSize input width
    * @param outSize output width
    * @param activation relu or tanh

@@ -10,7 +10,15 @@
 
 import type { SparseBatch } from "../types.ts";
 
-/** Float arrays the model layers accept (float32 for training, float64 for gradient checks). */
+/**
+ * Float arrays the model layers accept (float32 for training, float64 for gradient checks).
+ *
+ * @example
+ * ```ts
+ * import type { Arr } from "./embedding_bag.ts";
+ * const a: Arr = new Float64Array(3);
+ * ```
+ */
 export type Arr = Float32Array | Float64Array;
 
 /**
@@ -45,6 +53,8 @@ export class EmbeddingBag {
   rows: number;
 
   /**
+   * A bag over the given table.
+   *
    * @param E initial rows×dim table (kept, not copied)
    * @param rows number of rows
    * @param dim row width

@@ -149,6 +149,8 @@ export class Model {
   readonly #Ctor: Float32ArrayConstructor | Float64ArrayConstructor;
 
   /**
+   * A model over the given parameters and head.
+   *
    * @param spec the architecture
    * @param params its parameters (kept, not copied)
    * @param head the output layer

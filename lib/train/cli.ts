@@ -9,8 +9,16 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
 
-/** The export formats publishEmbeddings writes. */
-const FORMATS = ["vec", "bin", "arrow", "parquet"] as const;
+/**
+ * The embedding formats `--formats` accepts (publishEmbeddings writes them).
+ *
+ * @example
+ * ```ts
+ * import { FORMATS } from "./cli.ts";
+ * console.log(FORMATS.join(",")); // "vec,bin,arrow,parquet"
+ * ```
+ */
+export const FORMATS = ["vec", "bin", "arrow", "parquet"] as const;
 
 /**
  * The parsed command line: the resolved config, which fields were given explicitly (flags or the config

@@ -12,8 +12,11 @@
  * @module
  */
 
+export type { BackendName, CreateOutputLayerOptions, LossName, OutputLayer, SparseBatch } from "../types.ts";
+export type { LinAlgBackend } from "../linalg/backend.ts";
+export type { CorpusManifest } from "../io/manifest.ts";
 export { type Activation, DenseLayer } from "../model/dense.ts";
-export { type BagMode, EmbeddingBag } from "../model/embedding_bag.ts";
+export { type Arr, type BagMode, EmbeddingBag } from "../model/embedding_bag.ts";
 export {
   headWidth,
   initParams,
@@ -39,7 +42,7 @@ export {
   resolveConfig,
   type TrainConfig,
 } from "./config.ts";
-export { helpText, parseTrainArgs, type TrainArgs } from "./cli.ts";
+export { FORMATS, helpText, parseTrainArgs, type TrainArgs } from "./cli.ts";
 export { ProgressReporter, type ProgressSample } from "./progress.ts";
 export { Rng, type RngState } from "./rng.ts";
 export { type JobIO, type JobSummary, resolveData, runTrainJob } from "./run.ts";

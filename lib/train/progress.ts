@@ -47,6 +47,8 @@ export class ProgressReporter {
   #live = false;
 
   /**
+   * A reporter writing to `write`.
+   *
    * @param mode live | json | none
    * @param intervalSeconds seconds between lines (live: between redraws)
    * @param write the sink (live mode writes without newline)

@@ -41,7 +41,11 @@ export type RngState = [number, number, number, number];
 export class Rng {
   #s = new Uint32Array(4);
 
-  /** @param seed any integer (its low 32 bits and a hash of the rest are used) */
+  /**
+   * A generator seeded by `seed`.
+   *
+   * @param seed any integer (its low 32 bits and a hash of the rest are used)
+   */
   constructor(seed = 0) {
     let x = (seed >>> 0) ^ Math.floor(seed / 4294967296);
     for (let i = 0; i < 4; i++) {
