@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds .gpu/ (ignored by git) for bench/gpu.sh on a machine without network: the Deno binary
-# (xz-compressed, from node_modules/@deno/linux-x64-glibc), the Vulkan loader (libvulkan1) and OpenBLAS
+# (xz-compressed, from node_modules/@deno/linux-x64-glibc), the Vulkan loader (libvulkan1) with glvnd (NVIDIA's
+# Vulkan ICD lives in libGLX_nvidia.so.0, which needs libGLdispatch/libGLX) and OpenBLAS
 # (libopenblas0-pthread + libgfortran5 + libquadmath0) as Debian packages from `apt-get download`.
 # Run once here, from anywhere:  bash bench/gpu-prepare.sh
 set -euo pipefail
@@ -18,9 +19,10 @@ if [ ! -s .gpu/deno.xz ] || [ "$DENO_BIN" -nt .gpu/deno.xz ]; then
 fi
 "$DENO_BIN" --version | head -1 >.gpu/deno.version
 rm -f .gpu/*.deb
-(cd .gpu && apt-get download -oAPT::Architecture=amd64 libvulkan1 libopenblas0-pthread libgfortran5 libquadmath0 2>&1 |
+(cd .gpu && apt-get download -oAPT::Architecture=amd64 libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2 \
+  libopenblas0-pthread libgfortran5 libquadmath0 2>&1 |
   grep -v "^W: Download is performed unsandboxed" || true)
-for p in libvulkan1 libopenblas0-pthread libgfortran5 libquadmath0; do
+for p in libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2 libopenblas0-pthread libgfortran5 libquadmath0; do
   ls .gpu/${p}_*.deb >/dev/null 2>&1 || { echo "gpu-prepare: apt-get download $p failed" >&2; exit 1; }
 done
 total=$(du -sb .gpu | cut -f1)

@@ -76,24 +76,35 @@ fi
 [ -n "$DENO" ] && "$DENO" --version >/dev/null 2>&1 || die "no working Deno binary (run bench/gpu-prepare.sh here and carry .gpu/)"
 say "deno: $DENO ($("$DENO" --version | head -1))"
 
-# --- 2. the Vulkan loader ---
+# --- 2. the Vulkan loader and glvnd (libGLX_nvidia.so.0, NVIDIA's Vulkan ICD, needs glvnd's libraries) ---
 LIBDIR=$PREFIX/usr/lib/x86_64-linux-gnu
-if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
-  say "Vulkan loader: system ($(ldconfig -p | grep 'libvulkan\.so\.1 ' | head -1 | sed 's/.*=> //'))"
+GL_DEBS="libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2"
+if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' && ldconfig -p 2>/dev/null | grep -q 'libGLdispatch\.so\.0 '; then
+  say "Vulkan loader and glvnd: system ($(ldconfig -p | grep 'libvulkan\.so\.1 ' | head -1 | sed 's/.*=> //'))"
+elif [ "$(id -u)" = 0 ] && [ "$QUICK" != 1 ]; then
+  # as the device notes prescribe on these machines: these seven small packages go into /, then ldconfig
+  for p in $GL_DEBS; do
+    deb=$(ls .gpu/${p}_*.deb 2>/dev/null | head -1)
+    [ -n "$deb" ] || die "no .gpu/${p}_*.deb (run bench/gpu-prepare.sh)"
+    if command -v dpkg-deb >/dev/null 2>&1; then dpkg-deb -x "$deb" / || die "dpkg-deb -x $deb /"; else PREFIX=/ unpack_deb "$deb"; fi
+  done
+  ldconfig
+  say "Vulkan loader and glvnd unpacked into / ($GL_DEBS); $(ldconfig -p | grep 'libvulkan\.so\.1 ' | head -1 | sed 's/.*=> //')"
 else
-  deb=$(ls .gpu/libvulkan1_*.deb 2>/dev/null | head -1)
-  [ -n "$deb" ] || die "no system libvulkan.so.1 and no .gpu/libvulkan1_*.deb"
-  unpack_deb "$deb" || die "could not unpack $deb"
-  say "Vulkan loader: $(ls "$LIBDIR"/libvulkan.so.1* | head -1) (from $deb)"
+  for p in $GL_DEBS; do
+    deb=$(ls .gpu/${p}_*.deb 2>/dev/null | head -1)
+    [ -n "$deb" ] && { unpack_deb "$deb" || die "could not unpack $deb"; }
+  done
+  [ -f "$LIBDIR/libvulkan.so.1" ] || die "no system libvulkan.so.1 and no .gpu/libvulkan1_*.deb"
+  export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  say "Vulkan loader: $LIBDIR/libvulkan.so.1 (private prefix)"
 fi
-export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # --- 3. NVIDIA's ICD ---
 ICD=""
 say "looking for NVIDIA's Vulkan ICD json:"
 for f in ${VK_DRIVER_FILES:-} /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json \
-  /etc/vulkan/icd.d/nvidia_icd.json /usr/local/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.x86_64.json \
-  $(find /usr /etc /opt -maxdepth 7 -name 'nvidia_icd*.json' 2>/dev/null); do
+  /etc/vulkan/icd.d/nvidia_icd.json /usr/local/share/vulkan/icd.d/nvidia_icd.json; do
   if [ -f "$f" ]; then
     echo "  found $f: $(tr -d '\n ' <"$f" | head -c 200)"
     [ -z "$ICD" ] && ICD=$f
@@ -108,20 +119,13 @@ if [ -z "$ICD" ]; then
     say "no ICD json found; wrote $ICD naming $lib"
   fi
 fi
-# the driver's own libraries must be loadable by the name the json gives
-for dir in $(find /usr/local/nvidia /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib -maxdepth 3 \
-  -name 'libGLX_nvidia.so.0' -printf '%h\n' 2>/dev/null | sort -u); do
-  say "NVIDIA driver libraries in $dir"
-  case ":${LD_LIBRARY_PATH:-}:" in *":$dir:"*) ;; *) export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$dir" ;; esac
+[ -n "$ICD" ] || [ "$QUICK" = 1 ] || die "no NVIDIA Vulkan ICD (nvidia_icd.json or libGLX_nvidia.so.0) on this machine"
+EGLV=""
+for f in /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json /usr/share/glvnd/egl_vendor.d/10_nvidia.json; do
+  [ -f "$f" ] && { EGLV=$f; break; }
 done
-if [ -n "$ICD" ]; then
-  export VK_DRIVER_FILES=$ICD VK_ICD_FILENAMES=$ICD
-  say "VK_DRIVER_FILES=$ICD"
-elif [ "$QUICK" != 1 ]; then
-  die "no NVIDIA Vulkan ICD (nvidia_icd.json or libGLX_nvidia.so.0) on this machine"
-else
-  say "no NVIDIA ICD: quick mode goes on with whatever adapter the loader finds"
-fi
+NVLIB=$(find /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64 -maxdepth 1 -name 'libGLX_nvidia.so.0' -printf '%h\n' 2>/dev/null | head -1)
+ldconfig -p 2>/dev/null | grep -E 'libGLX_nvidia|libGLdispatch|libvulkan' | sed 's/^/  ldconfig: /' | head -8
 
 # --- 4. OpenBLAS for the naive CPU column ---
 if ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0 '; then
@@ -134,7 +138,7 @@ else
   done
   if [ $ok = 1 ] && [ -f "$LIBDIR/openblas-pthread/libopenblas.so.0" ]; then
     export FACTOROUT_OPENBLAS=$LIBDIR/openblas-pthread/libopenblas.so.0
-    export LD_LIBRARY_PATH="$LIBDIR/openblas-pthread:$LD_LIBRARY_PATH"
+    export LD_LIBRARY_PATH="$LIBDIR/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     say "OpenBLAS: $FACTOROUT_OPENBLAS"
   else
     say "OpenBLAS: not available (the naive CPU column will say so)"
@@ -145,7 +149,26 @@ fi
 export DENO_DIR=$WORK/deno-dir DENO_NO_UPDATE_CHECK=1 NO_COLOR=1 XDG_RUNTIME_DIR=$WORK/xdg
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 export VK_LOADER_DEBUG=${VK_LOADER_DEBUG:-error,warn}
-say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH VK_LOADER_DEBUG=$VK_LOADER_DEBUG"
+# find loader settings under which navigator.gpu sees the NVIDIA GPU (each probe takes about a second)
+if [ "$QUICK" != 1 ]; then
+  found=0
+  base_ld=${LD_LIBRARY_PATH:-}
+  for try in 1 2 3 4; do
+    unset VK_DRIVER_FILES VK_ICD_FILENAMES __EGL_VENDOR_LIBRARY_FILENAMES
+    export LD_LIBRARY_PATH=$base_ld
+    case $try in
+      1) export VK_DRIVER_FILES=$ICD ;;
+      2) export VK_DRIVER_FILES=$ICD ${EGLV:+__EGL_VENDOR_LIBRARY_FILENAMES=$EGLV} ;;
+      3) export VK_DRIVER_FILES=$ICD ${EGLV:+__EGL_VENDOR_LIBRARY_FILENAMES=$EGLV}
+         [ -n "$NVLIB" ] && export LD_LIBRARY_PATH="$NVLIB${base_ld:+:$base_ld}" ;;
+      4) export VK_ICD_FILENAMES=$ICD ;;
+    esac
+    say "probe $try: VK_DRIVER_FILES=${VK_DRIVER_FILES:-} VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-} EGL=${__EGL_VENDOR_LIBRARY_FILENAMES:-} LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+    if "$DENO" run -A --no-config --no-check bench/gpu-probe.ts; then found=1; break; fi
+  done
+  [ $found = 1 ] || die "navigator.gpu found no NVIDIA adapter under any loader setting tried (see the loader messages above)"
+fi
+say "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} VK_DRIVER_FILES=${VK_DRIVER_FILES:-} VK_LOADER_DEBUG=$VK_LOADER_DEBUG"
 args=(--out "$TABLE")
 if [ "$QUICK" = 1 ]; then args+=(--quick); else args+=(--require-nvidia); fi
 say "running: deno run -A --no-config --no-check bench/gpu.ts ${args[*]} (type-checked where it was prepared)"
