@@ -329,7 +329,7 @@ Deno.test("refresh from prepared shards; two refreshes at once: one runs, the ot
     await prepareCorpus({
       input: join(run, "new.txt"),
       outDir: shards,
-      mode: "cbow",
+      mode: "skipgram", // the run's mode (resolveConfig's default)
       window: 2,
       minCount: 4,
       seed: 3,
