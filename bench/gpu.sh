@@ -8,7 +8,9 @@
 #
 # Environment: GPU_LOG (default $GPU_WORK/gpu.log) gets everything printed; GPU_TABLE (default
 # $GPU_WORK/gpu-table.md) the table alone; GPU_WORK (default /tmp/factorout-gpu) is the scratch prefix
-# where the .debs are unpacked (never into /).
+# where OpenBLAS is unpacked. The Vulkan loader and glvnd (libGLX_nvidia.so.0, NVIDIA's Vulkan ICD, needs
+# libGLdispatch) go into / with ldconfig when they are missing and the script runs as root, as the device
+# notes prescribe for these machines; elsewhere (and with GPU_QUICK=1) into the private prefix.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

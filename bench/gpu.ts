@@ -146,7 +146,7 @@ for (const [D, d] of pairs) {
         for (let i = 0; i < 4; i++) await f.enqueueStep(batches[i].H, batches[i].Y, ETA);
         await f.readLosses();
         let k = 0;
-        const chunk = 20;
+        const chunk = 200; // losses read back once per 200 steps (each map costs ~14 ms in Deno on the H200)
         row.fPipe = (await timed(async () => {
           for (let i = 0; i < chunk; i++, k++) await f.enqueueStep(batches[k % 4].H, batches[k % 4].Y, ETA);
           const L = await f.readLosses();
@@ -173,7 +173,7 @@ for (const [D, d] of pairs) {
         }
         if (D === pairs[0][0] && d === pairs[0][1]) {
           // the Woodbury block size trade-off (fewer rounds vs a slower one-workgroup inverse)
-          for (const mb of [32, 110]) {
+          for (const mb of [64, 110]) {
             if (overBudget()) break;
             try {
               const g = await WebGpuFactoredLayer.create({

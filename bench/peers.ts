@@ -22,7 +22,7 @@
 
 import { join } from "node:path";
 import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
-import { runCommand } from "../lib/export/exit_codes.ts";
+import { runCommand } from "../lib/exit_codes.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { evaluateEmbeddings } from "../lib/eval/report.ts";
 import { UsageError } from "../lib/errors.ts";

@@ -12,7 +12,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { DataFormatError, UsageError } from "../lib/errors.ts";
+import { UsageError } from "../lib/errors.ts";
+import { EXIT, exitCodesHelp, ExitError, reportError } from "../lib/exit_codes.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
@@ -83,6 +84,7 @@ function usage(): string {
     const def = Array.isArray(f.default) ? f.default.join(",") : String(f.default);
     lines.push(`  --${name.padEnd(17)} ${f.help} [${def}]`);
   }
+  lines.push("", exitCodesHelp("badData"));
   return lines.join("\n");
 }
 
@@ -108,7 +110,9 @@ function bool(name: string, v: string): boolean {
 }
 
 /**
- * Runs the CLI on `args`; returns the process exit code (0 ok, 2 usage error, 1 data error).
+ * Runs the CLI on `args`; returns the process exit code from the shared table of lib/exit_codes.ts (0
+ * done, 1 internal error, 2 bad flag or value, 5 bad data: a missing, empty or corrupt input), after
+ * printing one line `corpus: <reason>` last on stderr for a non-zero one.
  *
  * @example
  * ```ts
@@ -127,8 +131,10 @@ export async function main(args: string[]): Promise<number> {
     v = parseArgs({ args, options: options as never, strict: true, allowPositionals: false })
       .values as typeof v;
   } catch (e) {
-    console.error(`error: ${(e as Error).message}\n\n${usage()}`);
-    return 2;
+    console.error(
+      `corpus: ${(e as Error).message.replace(/\. To specify a positional.*$/, "")} (see --help)`,
+    );
+    return EXIT.usage;
   }
   const get = <K extends keyof typeof FLAGS>(k: K) =>
     (v[k] ?? FLAGS[k].default) as string & boolean & string[];
@@ -153,6 +159,17 @@ export async function main(args: string[]): Promise<number> {
       const bytes = await writeSyntheticText(textOut, synthetic);
       console.log(JSON.stringify({ wrote: textOut, bytes, tokens: synthetic.tokens }));
       return 0;
+    }
+    if (!synthetic) {
+      for (const item of get("input") as string[]) {
+        if (item === "brown") continue;
+        if (!(await Deno.stat(item).then(() => true, () => false))) {
+          throw new ExitError(
+            EXIT.badData,
+            `--input: "${item}" does not exist (give a text file, a folder, a .gz file or "brown")`,
+          );
+        }
+      }
     }
     const format = get("format") as string;
     const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
@@ -191,15 +208,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     rep.end();
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message}`);
-      return 2;
-    }
-    if (e instanceof DataFormatError) {
-      console.error(`error: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    return reportError("corpus", e);
   }
 }
 

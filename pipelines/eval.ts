@@ -8,14 +8,15 @@
  * deno task eval --vectors out.bin --similarity ../shared/eval/simlex999.txt --neighbours king,paris --k 5
  * ```
  *
- * Exit codes: 0 done, 2 bad flags, 5 a bad vector or evaluation file (named with its line), 1 other.
+ * Exit codes (the shared table of lib/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 5 a bad vector
+ * or evaluation file (named with its line).
  *
  * @module
  */
 
 import { UsageError } from "../lib/errors.ts";
 import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
-import { runCommand } from "../lib/export/exit_codes.ts";
+import { exitCodesHelp, runCommand } from "../lib/exit_codes.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { evaluateAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
@@ -64,7 +65,7 @@ await runCommand("eval", async () => {
       helpText(
         "deno task eval --vectors FILE [flags]",
         FLAGS,
-        "exit codes: 0 done, 2 bad flags, 5 bad file, 1 other",
+        exitCodesHelp("badData"),
       ),
     );
     return;

@@ -8,8 +8,8 @@
  * deno task export --vectors model.vec --out out/embeddings --formats arrow   # convert an existing file
  * ```
  *
- * Exit codes (lib/export/exit_codes.ts): 0 done, 2 bad flags, 4 no usable checkpoint, 5 bad vector
- * file, 1 other.
+ * Exit codes (the shared table of lib/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 4 no usable
+ * checkpoint, 5 bad vector file.
  *
  * @module
  */
@@ -17,7 +17,7 @@
 import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/errors.ts";
 import { commaList, type FlagSpec, helpText, parseFlags } from "../lib/export/args.ts";
-import { EXIT, ExitError, runCommand } from "../lib/export/exit_codes.ts";
+import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/exit_codes.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
 import { defaultEvalDir, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
@@ -64,7 +64,7 @@ await runCommand("export", async () => {
     console.log(helpText(
       "deno task export (--checkpoint FILE|DIR | --vectors FILE) [--out ROOT] [flags]",
       FLAGS,
-      "exit codes: 0 done, 2 bad flags, 4 no usable checkpoint, 5 bad vector file, 1 other",
+      exitCodesHelp("noCheckpoint", "badData"),
     ));
     return;
   }

@@ -20,7 +20,8 @@
  * On any failure before step 5 the previous checkpoint and the published versions are untouched; a
  * crash leaves at most a staging folder and a stale lock, both cleared by the next run.
  *
- * Exit codes (one line `refresh: <reason>` on stderr for every non-zero one):
+ * Exit codes (the shared table of lib/exit_codes.ts; one line `refresh: <reason>` on stderr for every
+ * non-zero one):
  * 0 done · 1 internal error · 2 bad flags · 3 locked (another refresh is running: retry later) ·
  * 4 no usable checkpoint in `<from>` · 5 bad data (missing, empty or corrupt) · 6 diverged (lower
  * --lr; nothing was written) · 7 export failed after the new checkpoint was saved (rerun
@@ -33,7 +34,7 @@ import { basename, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/errors.ts";
 import { type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
 import { commaList } from "../lib/export/args.ts";
-import { EXIT, ExitError, runCommand } from "../lib/export/exit_codes.ts";
+import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/exit_codes.ts";
 import { acquireLock, LockedError } from "../lib/export/lock.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
@@ -81,9 +82,7 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", help: "show this help", default: false },
 };
 
-const NOTES =
-  `exit codes: 0 done, 1 internal error, 2 bad flags, 3 locked (retry later), 4 no usable checkpoint,
-5 bad data, 6 diverged (lower --lr; nothing written), 7 export failed after the checkpoint was saved`;
+const NOTES = exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed");
 
 async function exists(p: string): Promise<boolean> {
   try {

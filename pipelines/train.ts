@@ -1,47 +1,32 @@
 /**
  * `deno task train`: train word embeddings with the exact factored output layer, then evaluate and
- * publish them. `--help` lists every flag with its default. Exit codes: 0 done, 2 bad usage (unknown
- * flag, bad value, missing data, mismatched checkpoint), 3 training diverged, 4 bad data or checkpoint
- * file, 1 anything else.
+ * publish them. `--help` lists every flag with its default.
+ *
+ * Exit codes (the shared table of lib/exit_codes.ts; one line `train: <reason>` last on stderr for every
+ * non-zero one): 0 done · 1 internal error · 2 bad flag or value · 4 no usable checkpoint for `--resume`
+ * (none, corrupt, or trained with another configuration or vocabulary) · 5 bad data (missing, empty or
+ * corrupt `--data`) · 6 diverged (the last good checkpoint is intact; lower --lr) · 7 publishing the
+ * embeddings failed after training (the checkpoints are saved: rerun `deno task export --checkpoint`).
  *
  * @module
  */
 
-import { DataFormatError, DivergenceError, UsageError } from "../lib/errors.ts";
 import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import { runTrainJob } from "../lib/train/run.ts";
+import { EXIT, runCommand } from "../lib/exit_codes.ts";
 
 const enc = new TextEncoder();
 
-async function main(argv: string[]): Promise<number> {
-  try {
-    const args = await parseTrainArgs(argv);
-    if (args.help) {
-      console.log(helpText());
-      return 0;
-    }
-    await runTrainJob(args, {
-      out: (text) => Deno.stdout.writeSync(enc.encode(text)),
-      err: (line) => console.error(line),
-      tty: Deno.stdout.isTerminal(),
-    });
-    return 0;
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`train: ${e.message}`);
-      return 2;
-    }
-    if (e instanceof DivergenceError) {
-      console.error(`train: ${e.message}`);
-      return 3;
-    }
-    if (e instanceof DataFormatError) {
-      console.error(`train: ${e.message}`);
-      return 4;
-    }
-    console.error(`train: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-    return 1;
+await runCommand("train", async () => {
+  const args = await parseTrainArgs(Deno.args);
+  if (args.help) {
+    console.log(helpText());
+    return;
   }
-}
-
-if (import.meta.main) Deno.exit(await main(Deno.args));
+  await runTrainJob(args, {
+    out: (text) => Deno.stdout.writeSync(enc.encode(text)),
+    err: (line) => console.error(line),
+    tty: Deno.stdout.isTerminal(),
+  });
+});
+Deno.exit(EXIT.ok);

@@ -341,6 +341,16 @@ Deno.test("CLI: strict flags, --help lists every flag with its default, a run wr
     }
     assert.deepEqual(await corpusMain(["--window", "x"]), 2);
     assert(/--window must be an integer >= 1, got "x"/.test(errs.join("\n")));
+    // the shared exit-code table (lib/exit_codes.ts): a missing or empty input is bad data, 5
+    assert.deepEqual(await corpusMain(["--input", `${dir}/missing.txt`, "--out", `${dir}/m`]), 5);
+    assert.match(errs.at(-1)!, /^corpus: --input: ".*missing\.txt" does not exist/);
+    await Deno.writeTextFile(`${dir}/empty.txt`, "");
+    assert.deepEqual(await corpusMain(["--input", `${dir}/empty.txt`, "--out", `${dir}/m`]), 5);
+    assert.match(errs.at(-1)!, /^corpus: .*empty\.txt: empty corpus/);
+    assert.match(
+      help,
+      /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}5 {2}bad data/,
+    );
     lines.length = 0;
     assert.deepEqual(
       await corpusMain([

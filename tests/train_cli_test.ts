@@ -1,12 +1,14 @@
 // `deno task train` end to end (pipelines/train.ts as a child process on a small slice of Brown): the
 // default pipeline ends with embedding files that load back; a run killed with SIGKILL after its first
 // checkpoint and resumed ends with the same weights as an uninterrupted run (identical on js, within
-// tolerance on blas); every CLI error gets exit code 2 and a message naming the flag.
+// tolerance on blas); every CLI error gets its code from the shared table (lib/exit_codes.ts: 2 bad flag,
+// 4 unusable checkpoint, 5 bad data, 6 diverged) and a message naming the flag.
 import assert from "node:assert/strict";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { readCheckpoint } from "../lib/train/checkpoint.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
 import { UsageError } from "../lib/errors.ts";
+import { EXIT } from "../lib/exit_codes.ts";
 
 const script = new URL("../pipelines/train.ts", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -164,28 +166,48 @@ Deno.test("train CLI: SIGKILL then --resume matches the uninterrupted run within
   });
 });
 
-Deno.test("train CLI: errors exit with code 2 and name the flag", async () => {
-  const cases: [string[], RegExp][] = [
-    [["--bogus"], /Unknown option '--bogus'/],
-    [["--dim", "abc"], /--dim must be an integer ≥ 1/],
-    [["--data", "/nonexistent/corpus.txt"], /--data \/nonexistent\/corpus\.txt: no such file or folder/],
+Deno.test("train CLI: errors exit with the shared codes and name the flag", async () => {
+  const tmp = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${tmp}/empty.txt`, "");
+  await Deno.writeTextFile(`${tmp}/garbage.fock`, "not a checkpoint at all");
+  const cases: [string[], number, RegExp][] = [
+    [["--bogus"], EXIT.usage, /Unknown option '--bogus'/],
+    [["--dim", "abc"], EXIT.usage, /--dim must be an integer ≥ 1/],
+    [
+      ["--data", "/nonexistent/corpus.txt"],
+      EXIT.badData,
+      /--data \/nonexistent\/corpus\.txt: no such file or folder/,
+    ],
+    [["--data", `${tmp}/empty.txt`, "--out", `${tmp}/e`], EXIT.badData, /.*empty\.txt: empty corpus/],
+    [
+      ["--resume", `${tmp}/nope`],
+      EXIT.noCheckpoint,
+      /--resume .*nope: no such checkpoint file or run folder/,
+    ],
+    [
+      ["--resume", `${tmp}/garbage.fock`],
+      EXIT.noCheckpoint,
+      /--resume .*garbage\.fock: unusable checkpoint: .*not a factorout checkpoint/,
+    ],
   ];
-  for (const [args, re] of cases) {
+  for (const [args, code, re] of cases) {
     const r = await run(args);
-    assert.equal(r.code, 2, `${args}: ${r.stderr}`);
-    assert.match(r.stderr, re);
+    assert.equal(r.code, code, `${args}: ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    assert.match(lines[lines.length - 1], new RegExp(`^train: ${re.source}`), r.stderr);
   }
+  await Deno.remove(tmp, { recursive: true });
   // a checkpoint resumed under another model configuration
   const out = await Deno.makeTempDir();
   const ok = await run([...SMALL, "--epochs", "1", "--out", out, "--eval-dir", "none", "--formats", "vec"]);
   assert.equal(ok.code, 0, ok.stderr);
   const bad = await run(["--resume", out, "--dim", "32", "--loss", "taylor"]);
-  assert.equal(bad.code, 2, bad.stderr);
+  assert.equal(bad.code, EXIT.noCheckpoint, bad.stderr);
   assert.match(
     bad.stderr,
     /cannot resume .*ckpt-\d+\.fock: it was trained with another configuration \(--dim: 16 ≠ 32; --loss: "spherical" ≠ "taylor"\)/,
   );
-  // divergence: a huge learning rate stops with exit code 3 and names the step; the checkpoint it resumed
+  // divergence: a huge learning rate stops with exit code 6 and names the step; the checkpoint it resumed
   // from is left as it was and still loads
   const ck = latestCheckpoint(out);
   const before = await Deno.readFile(ck);
@@ -201,13 +223,13 @@ Deno.test("train CLI: errors exit with code 2 and name the flag", async () => {
     "--eval-dir",
     "none",
   ]);
-  assert.equal(div.code, 3, div.stderr);
+  assert.equal(div.code, EXIT.diverged, div.stderr);
   assert.match(div.stderr, /training diverged at step \d+ .*Lower --lr/);
   assert.ok(div.stderr.includes(ck), div.stderr);
   assert.deepEqual(await Deno.readFile(ck), before);
   assert.equal((await readCheckpoint(ck)).meta.kind, "factorout-trainer");
   const none = await run(["--resume", `${out}/corpus`]);
-  assert.equal(none.code, 2);
+  assert.equal(none.code, EXIT.noCheckpoint, none.stderr);
   assert.match(none.stderr, /--resume .*corpus: no checkpoint/);
   await Deno.remove(out, { recursive: true });
 });
@@ -280,4 +302,8 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
   ) {
     assert.match(help.stdout, new RegExp(`${flag} .*\\[default: `), flag);
   }
+  assert.match(
+    help.stdout,
+    /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed/,
+  );
 });

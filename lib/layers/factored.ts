@@ -244,6 +244,7 @@ export class FactoredOutputLayer implements OutputLayer {
   #o = new Float64Array(0);
   #dy = new Float64Array(0);
   #perm = new Int32Array(0);
+  #head = new Int32Array(0);
   #kO = new Float64Array(0);
   #kY = new Float64Array(0);
   #kDy = new Float64Array(0);
@@ -767,12 +768,12 @@ export class FactoredOutputLayer implements OutputLayer {
     // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
     const mg = this.#merged;
     mg.merge(Y);
-    const nnz = mg.nnz, rows = this.#rows, o = this.#o, dy = this.#dy, ex = mg.ex;
-    la.gatherRows(this.#V, d, mg.idx, nnz, rows);
+    // (the rows are read in place: V is not written before step 8, and a gather costs a copy per entry)
+    const nnz = mg.nnz, V = this.#V, idx = mg.idx, o = this.#o, dy = this.#dy, ex = mg.ex;
     for (let k = 0; k < nnz; k++) {
-      const i = ex[k], r = k * d, hr = i * ld + d;
+      const i = ex[k], r = idx[k] * d, hr = i * ld + d;
       let acc = 0;
-      for (let c = 0; c < d; c++) acc += rows[r + c] * P[hr + c];
+      for (let c = 0; c < d; c++) acc += V[r + c] * P[hr + c];
       o[k] = acc + hw[i];
     }
     // 3. the loss
@@ -782,8 +783,8 @@ export class FactoredOutputLayer implements OutputLayer {
     for (let k = 0; k < nnz; k++) {
       const a = dy[k];
       if (a === 0) continue;
-      const r = k * d, ar = ex[k] * d;
-      for (let c = 0; c < d; c++) A[ar + c] += a * rows[r + c];
+      const r = idx[k] * d, ar = ex[k] * d;
+      for (let c = 0; c < d; c++) A[ar + c] += a * V[r + c];
     }
     // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
     la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
@@ -958,7 +959,7 @@ export class FactoredOutputLayer implements OutputLayer {
     }
 
     // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ, added in entry order straight from P (one pass over the
-    // rows gathered in step 2, still in cache; a delta buffer plus scatterAddRows costs a second pass)
+    // rows read in step 2, still in cache; a delta buffer plus scatterAddRows costs a second pass)
     const V = this.#V, dy = this.#dy, mg = this.#merged, ex = mg.ex, idx = mg.idx;
     for (let k = 0; k < mg.nnz; k++) {
       const f = -eta * dy[k] * zs[ex[k]], vr = idx[k] * d, zr = ex[k] * ld;
@@ -1006,7 +1007,11 @@ export class FactoredOutputLayer implements OutputLayer {
     return true;
   }
 
-  /** M_ij += ẏ_i·ẏ_j: entries sorted by (index, example), pairs within equal indices. */
+  /**
+   * M_ij += ẏ_i·ẏ_j: pairs of entries with equal indices, found through a chain per index (`#head`, D
+   * entries, all -1 between calls; `#perm` links each entry to the previous one with its index), O(nnz +
+   * pairs) with no sort.
+   */
   #addYdotY(m: number, M: Float64Array): void {
     const mg = this.#merged, nnz = mg.nnz, idx = mg.idx, ex = mg.ex, dy = this.#dy;
     if (m === 1) {
@@ -1015,23 +1020,20 @@ export class FactoredOutputLayer implements OutputLayer {
       M[0] += v;
       return;
     }
-    const perm = this.#perm.subarray(0, nnz);
-    for (let k = 0; k < nnz; k++) perm[k] = k;
-    perm.sort((a, b) => idx[a] - idx[b] || ex[a] - ex[b]);
-    let start = 0;
-    while (start < nnz) {
-      const c = idx[perm[start]];
-      let end = start + 1;
-      while (end < nnz && idx[perm[end]] === c) end++;
-      for (let a = start; a < end; a++) {
-        const ka = perm[a], ia = ex[ka] * m, ya = dy[ka];
-        for (let b = start; b < end; b++) {
-          const kb = perm[b];
-          M[ia + ex[kb]] += ya * dy[kb];
-        }
+    if (this.#head.length < this.#D) this.#head = new Int32Array(this.#D).fill(-1);
+    const head = this.#head, next = this.#perm;
+    for (let k = 0; k < nnz; k++) {
+      const c = idx[k], ik = ex[k], yk = dy[k], rk = ik * m;
+      next[k] = head[c];
+      head[c] = k;
+      M[rk + ik] += yk * yk;
+      for (let j = next[k]; j >= 0; j = next[j]) {
+        const ij = ex[j], v = yk * dy[j];
+        M[rk + ij] += v;
+        M[ij * m + ik] += v;
       }
-      start = end;
     }
+    for (let k = 0; k < nnz; k++) head[idx[k]] = -1;
   }
 
   /**

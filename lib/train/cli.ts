@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { exitCodesHelp } from "../exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
 
 /**
@@ -169,7 +170,7 @@ export function helpText(): string {
     "",
     ...rows,
     "",
-    "Exit codes: 0 done, 2 bad usage, 3 training diverged, 4 bad data or checkpoint, 1 anything else.",
+    exitCodesHelp("noCheckpoint", "badData", "diverged", "exportFailed"),
   ].join("\n");
 }
 

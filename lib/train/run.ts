@@ -13,7 +13,8 @@
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UsageError } from "../errors.ts";
+import { DataFormatError, UsageError } from "../errors.ts";
+import { EXIT, ExitError } from "../exit_codes.ts";
 import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { publishEmbeddings } from "../export/publish.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
@@ -114,7 +115,8 @@ export async function resolveData(
     dir = c.data;
   } else {
     if (c.data !== "brown" && !(await exists(c.data))) {
-      throw new UsageError(
+      throw new ExitError(
+        EXIT.badData,
         `--data ${c.data}: no such file or folder (give 'brown', a text file or folder, or a folder of shards)`,
       );
     }
@@ -151,7 +153,7 @@ export async function resolveData(
       `--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}; prepare it with --mode ${c.mode}`,
     );
   }
-  if (manifest.rows === 0) throw new UsageError(`--data ${dir}: the corpus has no examples`);
+  if (manifest.rows === 0) throw new ExitError(EXIT.badData, `--data ${dir}: the corpus has no examples`);
   const { words, counts } = await readVocab(join(dir, manifest.vocabFile), {
     expectedSize: manifest.vocabSize,
   });
@@ -160,7 +162,9 @@ export async function resolveData(
 
 /**
  * Runs the whole job for parsed arguments; returns the summary (also written to `<out>/summary.json`).
- * Throws UsageError (bad flags, data, mismatched checkpoint), DivergenceError, DataFormatError.
+ * Throws UsageError (bad flags), {@link ExitError} with EXIT.noCheckpoint (a missing, corrupt or
+ * mismatched `--resume` checkpoint), EXIT.badData (missing or empty `--data`) or EXIT.exportFailed
+ * (publishing failed after training), DataFormatError (corrupt data), DivergenceError.
  */
 export async function runTrainJob(
   args: TrainArgs,
@@ -175,16 +179,22 @@ export async function runTrainJob(
   let ckptPath: string | undefined;
   if (args.resume) {
     const st = await Deno.stat(args.resume).catch(() => null);
-    if (!st) throw new UsageError(`--resume ${args.resume}: no such checkpoint file or run folder`);
+    if (!st) {
+      throw new ExitError(
+        EXIT.noCheckpoint,
+        `--resume ${args.resume}: no such checkpoint file or run folder`,
+      );
+    }
     ckptPath = st.isDirectory ? await findLatestCheckpoint(args.resume) : args.resume;
     if (!ckptPath) {
-      throw new UsageError(
+      throw new ExitError(
+        EXIT.noCheckpoint,
         `--resume ${args.resume}: no checkpoint (ckpt-*.fock) in it or in its checkpoints/`,
       );
     }
-    const ckpt = await readCheckpoint(ckptPath);
+    const ckpt = await unusable(ckptPath, readCheckpoint(ckptPath));
     const saved = ckpt.meta.config as Record<string, unknown> | undefined;
-    if (!saved) throw new UsageError(`--resume ${ckptPath}: not a trainer checkpoint`);
+    if (!saved) throw new ExitError(EXIT.noCheckpoint, `--resume ${ckptPath}: not a trainer checkpoint`);
     const merged: Record<string, unknown> = { ...saved };
     for (const k of args.explicit) merged[k] = args.config[k];
     if (!args.explicit.has("out") && st.isDirectory) {
@@ -194,12 +204,23 @@ export async function runTrainJob(
         : dirname(ckptPath.replace(/\/[^/]*$/, ""));
     }
     config = resolveConfig(merged);
-    trainer = await Trainer.fromCheckpoint(ckpt, {
-      ...deps,
-      log,
-      ...(args.explicit.has("backend") ? { backend: config.backend } : {}),
-    });
-    for (const change of trainer.checkCompatible(config, ckptPath)) log(`resume: ${change}`);
+    trainer = await unusable(
+      ckptPath,
+      Trainer.fromCheckpoint(ckpt, {
+        ...deps,
+        log,
+        ...(args.explicit.has("backend") ? { backend: config.backend } : {}),
+      }),
+    );
+    let changes: string[];
+    try {
+      changes = trainer.checkCompatible(config, ckptPath);
+    } catch (e) {
+      trainer.close();
+      if (e instanceof UsageError) throw new ExitError(EXIT.noCheckpoint, e.message);
+      throw e;
+    }
+    for (const change of changes) log(`resume: ${change}`);
     trainer.adopt(config);
     log(`resume: ${ckptPath} at step ${trainer.step}`);
   }
@@ -209,7 +230,8 @@ export async function runTrainJob(
       const same = trainer.vocab.words.length === data.words.length &&
         trainer.vocab.words.every((w, i) => w === data.words[i]);
       if (!same) {
-        throw new UsageError(
+        throw new ExitError(
+          EXIT.noCheckpoint,
           `--resume ${ckptPath}: the checkpoint's vocabulary (${trainer.vocab.words.length} words) is not the corpus's ` +
             `(${data.words.length} words in ${data.dir}); resume with the data it was trained on`,
         );
@@ -258,20 +280,35 @@ export async function runTrainJob(
       if (report.analogy) metrics.analogy = round(report.analogy.total.accuracy, 4);
       for (const m of report.missing) log(`evaluation: not found ${m}`);
     }
-    const published = await publishEmbeddings({
-      outRoot: join(config.out, "embeddings"),
-      words: emb.words,
-      input: emb.input,
-      d: emb.d,
-      ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
-      formats: args.formats,
-      manifest: {
-        corpus: { data: config.data, dir: data.dir, rows: data.manifest.rows, tokens: data.manifest.tokens },
-        metrics,
-        config,
-        training: { ...training, step: trainer.step, backend: trainer.backend },
-      },
-    });
+    let published: Awaited<ReturnType<typeof publishEmbeddings>>;
+    try {
+      published = await publishEmbeddings({
+        outRoot: join(config.out, "embeddings"),
+        words: emb.words,
+        input: emb.input,
+        d: emb.d,
+        ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
+        formats: args.formats,
+        manifest: {
+          corpus: {
+            data: config.data,
+            dir: data.dir,
+            rows: data.manifest.rows,
+            tokens: data.manifest.tokens,
+          },
+          metrics,
+          config,
+          training: { ...training, step: trainer.step, backend: trainer.backend },
+        },
+      });
+    } catch (e) {
+      throw new ExitError(
+        EXIT.exportFailed,
+        `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
+          `(${(e as Error).message}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
+          `rerun deno task export --checkpoint ${config.out}`,
+      );
+    }
     const summary: JobSummary = {
       event: "summary",
       out: config.out,
@@ -308,6 +345,21 @@ export async function runTrainJob(
     return summary;
   } finally {
     trainer?.close();
+  }
+}
+
+/** Awaits a checkpoint read; a corrupt or missing file becomes exit code 4 (no usable checkpoint). */
+async function unusable<T>(path: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof DataFormatError || e instanceof Deno.errors.NotFound || e instanceof UsageError) {
+      throw new ExitError(
+        EXIT.noCheckpoint,
+        `--resume ${path}: unusable checkpoint: ${(e as Error).message}`,
+      );
+    }
+    throw e;
   }
 }
 

@@ -68,7 +68,10 @@ export type WebGpuLayerOptions = CreateOutputLayerOptions & {
   chunkRows?: number;
   /** An existing device to use (default: a new one from requestWebGpuDevice). */
   context?: WebGpuContext;
-  /** Factored layer: examples per Woodbury block (default 64; at most 128 and what workgroup memory holds). */
+  /**
+   * Factored layer: examples per Woodbury block (default 32, the fastest measured on an H200; at most 128 and
+   * what workgroup memory holds).
+   */
   woodburyBlock?: number;
 };
 
@@ -174,7 +177,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     ) {
       throw new UsageError(`woodburyBlock must be a positive integer, got ${opts.woodburyBlock}`);
     }
-    this.#mb = inverseBlock(ctx.limits.maxComputeWorkgroupStorageSize, opts.woodburyBlock ?? 64);
+    this.#mb = inverseBlock(ctx.limits.maxComputeWorkgroupStorageSize, opts.woodburyBlock ?? 32);
   }
 
   /** Number of outputs (rows of W). */

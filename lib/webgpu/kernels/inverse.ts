@@ -15,9 +15,9 @@ import { GUARD_MARGIN } from "../../layers/guard.ts";
 import { STEP_WGSL } from "./common.ts";
 
 /**
- * The block size: the largest that fits the workgroup storage limit, at most `cap` (default 64: the
- * one-workgroup elimination costs ∝ mb³ per block, so larger blocks trade fewer rounds for slower
- * inverses; 63 fits WebGPU's default 16 KiB, 110 fits 48 KiB).
+ * The block size: the largest that fits the workgroup storage limit, at most `cap` (default 64; the
+ * one-workgroup elimination costs ∝ mb per block in latency (one barrier round per pivot), so larger blocks
+ * trade fewer rounds for slower inverses; 63 fits WebGPU's default 16 KiB, 110 fits 48 KiB).
  *
  * @example
  * ```ts
