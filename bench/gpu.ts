@@ -8,7 +8,13 @@
  * K = 5 uniform random targets of value 1 per example, squared loss, η = 1e-3, 4 batches cycled.
  * Factored, "pipelined": steps enqueued with no read-back (the loss stays on the GPU) and the losses read
  * once at the end, so the time includes all GPU work; "step()": the OutputLayer contract, loss and ∇H read
- * back every step. Default stabilisation (every 50 steps, read-back of the d×d state) is included.
+ * back every step. Default stabilisation (every GPU_STABILIZE_EVERY = 500 steps, a read-back of the d×d state)
+ * is included.
+ *
+ * Environment (for a shorter run): GPU_CONFIGS="D/d/m,…" measures only those configurations (default: the
+ * whole table), GPU_CPU="D/d/m,…" the naive CPU ones (default 793471/300/128, 793471/300/512,
+ * 200000/256/128), GPU_MB_SWEEP="64,110" the Woodbury block sizes also timed at the headline configuration
+ * ("" for none), GPU_MODEL_MS="128,512" the batch sizes of the whole-model-ish rows ("" for none).
  * Naive GPU: steps submitted back to back, then one wait. Naive CPU: createOutputLayer backend "blas".
  *
  * Usage: deno run -A bench/gpu.ts [--quick] [--require-nvidia] [--out FILE]
@@ -105,24 +111,38 @@ async function timed(fn: () => Promise<number>, seconds: number, minSteps = 2): 
   return ((now - t0) * 1000) / steps;
 }
 
+const envList = (name: string): string[] | undefined => {
+  const v = Deno.env.get(name);
+  return v === undefined ? undefined : v.split(",").map((x) => x.trim()).filter((x) => x.length > 0);
+};
+const only = envList("GPU_CONFIGS");
 // (D, d) pairs, the issue's headline configuration first (so a time limit never loses it)
-const pairs: [number, number][] = quick
+const allPairs: [number, number][] = quick
   ? [[5_000, 48], [5_000, 32], [2_000, 48], [2_000, 32]]
   : [[793_471, 300], [200_000, 256], [793_471, 256], [793_471, 512], [200_000, 300], [200_000, 512]];
-const ms = quick ? [16, 64] : [128, 512];
-const cpuConfigs = new Set(quick ? ["5000/48/16"] : ["793471/300/128", "793471/300/512", "200000/256/128"]);
+const allMs = quick ? [16, 64] : [128, 512];
+const wanted = (D: number, d: number, m: number) => !only || only.includes(`${D}/${d}/${m}`);
+const pairs = allPairs.filter(([D, d]) => allMs.some((m) => wanted(D, d, m)));
+const ms = allMs;
+const cpuConfigs = new Set(
+  envList("GPU_CPU") ?? (quick ? ["5000/48/16"] : ["793471/300/128", "793471/300/512", "200000/256/128"]),
+);
+const mbSweep = (envList("GPU_MB_SWEEP") ?? ["64", "110"]).map(Number);
+const modelMs = (envList("GPU_MODEL_MS") ?? ms.map(String)).map(Number);
 const rows: Row[] = [];
 const f3 = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
 const profiles: string[] = [];
 for (const [D, d] of pairs) {
   {
     if (overBudget()) {
-      for (const m of ms) rows.push({ D, d, m, notes: [`skipped: over the ${BUDGET_S} s budget`] });
+      for (const m of ms.filter((m) => wanted(D, d, m))) {
+        rows.push({ D, d, m, notes: [`skipped: over the ${BUDGET_S} s budget`] });
+      }
       continue;
     }
     let W0: Float32Array | undefined = new Float32Array(D * d);
     fillUniform(W0, 0.01, 12345);
-    for (const m of ms) {
+    for (const m of ms.filter((m) => wanted(D, d, m))) {
       const row: Row = { D, d, m, notes: [] };
       rows.push(row);
       if (overBudget()) {
@@ -173,7 +193,7 @@ for (const [D, d] of pairs) {
         }
         if (D === pairs[0][0] && d === pairs[0][1]) {
           // the Woodbury block size trade-off (fewer rounds vs a slower one-workgroup inverse)
-          for (const mb of [64, 110]) {
+          for (const mb of mbSweep) {
             if (overBudget()) break;
             try {
               const g = await WebGpuFactoredLayer.create({
@@ -284,7 +304,7 @@ type ModelRow = { D: number; d: number; m: number; gpu?: number; blas?: number; 
 const modelRows: ModelRow[] = [];
 {
   const D = quick ? 5_000 : 793_471, d = quick ? 48 : 300, ctxTokens = 20;
-  for (const m of ms) {
+  for (const m of modelMs) {
     const row: ModelRow = { D, d, m, note: [] };
     modelRows.push(row);
     if (overBudget()) {

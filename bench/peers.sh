@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # deno task bench:peers — fastText (cbow/skipgram -loss ns, cbow -loss softmax time-boxed) against factorout
-# on the same Brown text; writes the <!-- bench:peers --> block of BENCHMARKS.md. Flags: bench/peers.ts --help.
+# on the same Brown text, then fastText cbow -loss softmax (time-boxed) against factorout on a synthetic
+# 200,000-word Zipf text (--no-synthetic skips it); writes the <!-- bench:peers --> block of BENCHMARKS.md.
+# Flags: bench/peers.ts --help.
 # Needs fasttext and GNU time (/usr/bin/time -v); scripts/ensure-system.sh installs fasttext, this installs `time`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -206,7 +206,8 @@ export async function runFastText(
   const progress = [...r.stderr.matchAll(/Progress:\s*([\d.]+)%/g)].pop()?.[1];
   const res: RunResult = {
     name,
-    command: `fasttext ${args.join(" ").replace(p.work + "/", "")}` + (p.box ? ` (timeout ${p.box} s)` : ""),
+    command: `fasttext ${args.join(" ").replaceAll(p.work + "/", "")}` +
+      (p.box ? ` (timeout ${p.box} s)` : ""),
     epochs: boxed ? `${p.epochs} (stopped at ${progress ?? "?"}%)` : `${p.epochs}`,
     wallSeconds: r.wallSeconds,
     wordsPerSecondPerThread: wpt,
@@ -311,7 +312,7 @@ export async function runFactorout(
   const wps = (tokens * p.epochs) / trainSeconds;
   const res: RunResult = {
     name: "factorout",
-    command: `deno task train ${args.slice(3).join(" ").replace(out, "<tmp>").replace(p.work + "/", "")}`,
+    command: `deno task train ${args.slice(3).join(" ").replace(out, "<tmp>").replaceAll(p.work + "/", "")}`,
     epochs: `${p.epochs}`,
     wallSeconds: r.wallSeconds,
     trainSeconds,

@@ -12,7 +12,7 @@ import { createJsBackend } from "../lib/linalg/js.ts";
 import { packStep } from "../lib/webgpu/kernels/common.ts";
 import { REDUCE_PARTS_WGSL } from "../lib/webgpu/kernels/dense.ts";
 import { gemmGrid, type GemmParams, gemmWgsl, packGemm } from "../lib/webgpu/kernels/gemm.ts";
-import { inverseWgsl } from "../lib/webgpu/kernels/inverse.ts";
+import { inverseWgsl, woodburyRoundWgsl } from "../lib/webgpu/kernels/inverse.ts";
 import { Runner } from "../lib/webgpu/runner.ts";
 import { rng } from "./webgpu_reference.ts";
 
@@ -245,3 +245,76 @@ Deno.test("webgpu batch packing: repeats merged per example, rows sorted, CSR ov
 Deno.test("webgpu: the device reported no validation or memory errors during these tests", opts, () => {
   assert.deepEqual(context!.errors, []);
 });
+
+Deno.test(
+  "webgpu woodburyRound: Z = (I − R X_kᵀ)⁻¹ R in one workgroup (a partial block, an X offset) and its guard",
+  opts,
+  async () => {
+    const r = new Runner(context!.device);
+    const rand = rng(8);
+    try {
+      const MB = 16, n = 11, d = 37, m = 29, r0 = 13;
+      const R = new Float32Array(n * d).map(() => (rand() - 0.5) * 0.2);
+      const X = new Float32Array(m * d).map(() => (rand() - 0.5) * 0.2);
+      const rb = r.storage("r", R.length * 4), xb = r.storage("x", X.length * 4);
+      const zb = r.storage("z", n * d * 4), flag = r.storage("flag", 16);
+      const st = r.uniform(
+        "st",
+        packStep({
+          m: 0,
+          n: 0,
+          nU: 0,
+          d: 0,
+          offExOff: 0,
+          offEntEx: 0,
+          offEntRow: 0,
+          offSorted: 0,
+          offRowOff: 0,
+          offChunk: 0,
+          slot: 0,
+          stepNo: 23,
+          eta: 0,
+          D: 1,
+          eps: 0,
+          za: 0,
+          zb: 0,
+        }),
+      );
+      r.write(rb, R);
+      r.write(xb, X);
+      r.write(flag, new Uint32Array(4));
+      const pipe = r.pipeline("wr", () => woodburyRoundWgsl(MB));
+      const params = r.uniform("p", new Uint32Array([n, d, r0 * d, 0]).buffer);
+      r.dispatch(pipe, r.group("wr", pipe, [rb, xb, zb, flag, params, st]), 1);
+      const [z, fl] = await r.readMany([[zb, 0, n * d * 4], [flag, 0, 8]]);
+      // reference in float64: S = I − R X_kᵀ, Z = S⁻¹ R
+      const la = createJsBackend();
+      const S = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let acc = 0;
+          for (let k = 0; k < d; k++) acc += R[i * d + k] * X[(r0 + j) * d + k];
+          S[i * n + j] = (i === j ? 1 : 0) - acc;
+        }
+      }
+      la.dinvert(S, n);
+      const want = new Float64Array(n * d);
+      la.dgemm(false, false, n, d, n, 1, S, n, Float64Array.from(R), d, 0, want, d);
+      const got = new Float32Array(z);
+      for (let i = 0; i < n * d; i++) {
+        assert.ok(Math.abs(got[i] - want[i]) <= 1e-5, `Z[${i}] ${got[i]} vs ${want[i]}`);
+      }
+      assert.deepEqual(Array.from(new Uint32Array(fl)), [0, 0]);
+      // R X_kᵀ with a 1.5 on the diagonal: pivot −0.5, refused and flagged with the step number
+      const R2 = new Float32Array(n * d), X2 = new Float32Array(m * d);
+      R2[0] = 1.5;
+      X2[r0 * d] = 1;
+      r.write(rb, R2);
+      r.write(xb, X2);
+      r.dispatch(pipe, r.group("wr", pipe, [rb, xb, zb, flag, params, st]), 1);
+      assert.deepEqual(Array.from(new Uint32Array(await r.read(flag, 0, 8))), [1, 23]);
+    } finally {
+      r.destroy();
+    }
+  },
+);

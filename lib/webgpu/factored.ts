@@ -44,7 +44,7 @@ import { COPY_WGSL } from "./kernels/copy.ts";
 import { REDUCE_PARTS_WGSL } from "./kernels/dense.ts";
 import { GATHER_A_WGSL, GATHER_O_WGSL } from "./kernels/gather.ts";
 import { chooseTile, gemmGrid, type GemmParams, gemmWgsl, packGemm } from "./kernels/gemm.ts";
-import { inverseBlock, inverseWgsl } from "./kernels/inverse.ts";
+import { inverseBlock, woodburyRoundWgsl } from "./kernels/inverse.ts";
 import { LOSS_REDUCE_WGSL, lossWgsl } from "./kernels/loss.ts";
 import { RANK1_WGSL } from "./kernels/rank1.ts";
 import { SCATTER_V_WGSL, VEC_UPDATE_WGSL } from "./kernels/scatter.ts";
@@ -53,6 +53,21 @@ import { Runner } from "./runner.ts";
 
 /** Per-step loss slots kept on the GPU before a forced read-back. */
 const RING = 4096;
+
+/**
+ * The GPU factored layer's default stabilisation interval, in steps (the CPU layers' is 50). Each
+ * stabilisation reads the d×d state back, and one read-back (`mapAsync`) costs ~14 ms in Deno on an H200,
+ * i.e. several steps' worth of GPU time that the queue sits idle: every 500 steps that is ≤ 0.03 ms per
+ * step. The float32 inverse drift it corrects grows slowly (the tests pass `stabilizeEvery: 10`, and
+ * `diagnostics()` reports the inverse error at the last stabilisation); pass `stabilizeEvery` to override.
+ *
+ * @example
+ * ```ts
+ * import { GPU_STABILIZE_EVERY } from "./factored.ts";
+ * console.log(GPU_STABILIZE_EVERY); // 500
+ * ```
+ */
+export const GPU_STABILIZE_EVERY = 500;
 
 /**
  * Options of the WebGPU layers beyond {@link CreateOutputLayerOptions}.
@@ -168,7 +183,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#r = new Runner(ctx.device);
     this.#loss = createLoss(opts.loss ?? "squared", opts.lossOptions);
     this.#log = opts.log ?? ((l: string) => console.error(l));
-    this.#stabilizeEvery = opts.stabilizeEvery ?? 50;
+    this.#stabilizeEvery = opts.stabilizeEvery ?? GPU_STABILIZE_EVERY;
     this.#recomputeQEvery = opts.recomputeQEvery ?? 5000;
     this.#forcedChunk = opts.chunkRows;
     if (
@@ -424,6 +439,8 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#ensureBatch(m, p.n);
     const b = this.#b;
     r.write(b.H, H);
+    r.write(b.HF, H); // the H halves of [H; F] and [F; H] for the Q update (no copy kernels)
+    r.write(b.FH, H, m * d * 4);
     r.write(b.bi, p.bi.subarray(0, p.biLength));
     if (p.n > 0) r.write(b.entY, p.entY.subarray(0, p.n));
     this.#stepUniform(m, eta, slot);
@@ -479,7 +496,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     );
     // U⁻ᵀ by blocked Woodbury into Bwork
     this.#copy("B0", this.#Uinvt, 0, this.#Bwork, 0, d * d, 0);
-    const inv = r.pipeline(`inverse${mb}`, () => inverseWgsl(mb));
+    const wr = r.pipeline(`woodburyRound${mb}`, () => woodburyRoundWgsl(mb));
     for (let k = 0, r0 = 0; r0 < m; k++, r0 += mb) {
       const nk = Math.min(mb, m - r0);
       this.#gemm(`L${k}`, false, true, b.X, this.#Bwork, b.Lr, {
@@ -500,19 +517,9 @@ export class WebGpuFactoredLayer implements OutputLayer {
         ldc: d,
         offA: r0 * d,
       });
-      this.#gemm(`C${k}`, false, true, b.Rr, b.X, b.Cb, {
-        M: nk,
-        N: nk,
-        K: d,
-        lda: d,
-        ldb: d,
-        ldc: nk,
-        offB: r0 * d,
-        alpha: -1,
-      });
-      const iu = r.uniform(`inv${k}`, new Uint32Array([nk, 0, 0, 0]).buffer);
-      r.dispatch(inv, r.group(`inv${k}`, inv, [b.Cb, b.Ci, this.#flag, iu, st]), 1);
-      this.#gemm(`Z${k}`, false, false, b.Ci, b.Rr, b.Z, { M: nk, N: d, K: nk, lda: nk, ldb: d, ldc: d });
+      // C = I − R X_kᵀ, C⁻¹ and Z = C⁻¹ R in one workgroup (one dispatch instead of three)
+      const iu = r.uniform(`wr${k}`, new Uint32Array([nk, d, r0 * d, 0]).buffer);
+      r.dispatch(wr, r.group(`wr${k}`, wr, [b.Rr, b.X, b.Z, this.#flag, iu, st]), 1);
       this.#gemm(`BW${k}`, true, false, b.Lr, b.Z, this.#Bwork, {
         M: d,
         N: d,
@@ -553,7 +560,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
       Math.ceil(d / 64),
     );
     // Q += [H;F]ᵀ[F;H] with F = −η ∇H + (η²/2) M H
-    this.#copy("HF0", b.H, 0, b.HF, 0, m * d, 0);
+    // (H is already in HF[0, m·d) and FH[m·d, 2m·d): written with the batch in #forward)
     this.#copy("HF1", b.G, 0, b.HF, m * d, m * d, 0);
     this.#gemm("F", false, false, b.M, b.H, b.HF, {
       M: m,
@@ -567,7 +574,6 @@ export class WebGpuFactoredLayer implements OutputLayer {
       beta: -eta,
     });
     this.#copy("FH0", b.HF, m * d, b.FH, 0, m * d, 0);
-    this.#copy("FH1", b.H, 0, b.FH, m * d, m * d, 0);
     this.#gemm("Q", true, false, b.HF, b.FH, this.#Q, {
       M: d,
       N: d,

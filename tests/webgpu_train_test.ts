@@ -1,0 +1,87 @@
+/**
+ * The trainer with `--backend webgpu` (issue 6): a tiny run end to end on whatever adapter this machine has
+ * (llvmpipe here) learns, and its losses track the same run on the js backend (float32 GPU state vs float64
+ * host state). Under CI=true a missing adapter fails; elsewhere the test is skipped with a log line.
+ */
+
+import assert from "node:assert/strict";
+import { BackendUnavailableError } from "../lib/errors.ts";
+import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
+import { Trainer, type Vocabulary } from "../lib/train/trainer.ts";
+import { requestWebGpuDevice } from "../lib/webgpu/device.ts";
+import { memoryReader, ringCorpus } from "./train_fakes.ts";
+
+let available = true;
+try {
+  (await requestWebGpuDevice({ log: (l) => console.error(l) })).device.destroy();
+} catch (e) {
+  if (!(e instanceof BackendUnavailableError) || Deno.env.get("CI") === "true") throw e;
+  console.error(`webgpu trainer test skipped (not under CI): ${e.message}`);
+  available = false;
+}
+
+const V = 40;
+const vocab: Vocabulary = {
+  words: Array.from({ length: V }, (_, i) => `w${i}`),
+  counts: Array.from({ length: V }, (_, i) => 100 - i),
+};
+const corpus = ringCorpus(V, 400);
+
+function cfg(backend: TrainConfig["backend"]): TrainConfig {
+  return resolveConfig({
+    dim: 8,
+    batch: 16,
+    epochs: 4,
+    lr: 0.003,
+    lrMin: 0.0001,
+    validation: 0.1,
+    loss: "squared",
+    backend,
+    seed: 5,
+  });
+}
+
+async function run(backend: TrainConfig["backend"]) {
+  const lines: string[] = [];
+  const t = await Trainer.create({
+    config: cfg(backend),
+    vocab,
+    openReader: memoryReader(corpus),
+    log: (l) => lines.push(l),
+  });
+  const s = await t.train({ paths: ["mem"], rows: corpus.length });
+  const epochs = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((e) =>
+    e.event === "epoch"
+  );
+  const outBackend = t.output.backend;
+  t.close();
+  return { s, epochs, outBackend };
+}
+
+Deno.test(
+  "trainer --backend webgpu: a tiny run learns on the GPU and tracks the js backend",
+  { ignore: !available, sanitizeResources: false, sanitizeOps: false },
+  async () => {
+    const gpu = await run("webgpu");
+    assert.equal(gpu.outBackend, "webgpu");
+    assert.equal(gpu.epochs.length, 4);
+    assert.ok(
+      gpu.epochs[3].trainLoss < gpu.epochs[0].trainLoss - 0.01,
+      `loss ${gpu.epochs[0].trainLoss} → ${gpu.epochs[3].trainLoss}`,
+    );
+    assert.ok(Number.isFinite(gpu.s.validationLoss!), "validation loss");
+    assert.equal(gpu.s.examples, corpus.length * 4);
+    const js = await run("js");
+    assert.equal(js.outBackend, "js");
+    for (let e = 0; e < 4; e++) {
+      const a = gpu.epochs[e].trainLoss, b = js.epochs[e].trainLoss;
+      assert.ok(Math.abs(a - b) <= 1e-4 * Math.abs(b) + 1e-6, `epoch ${e}: webgpu ${a} vs js ${b}`);
+    }
+    const gv = gpu.s.validationLoss!, jv = js.s.validationLoss!;
+    assert.ok(Math.abs(gv - jv) <= 1e-4 * Math.abs(jv) + 1e-6, `validation: webgpu ${gv} vs js ${jv}`);
+    console.error(
+      `webgpu vs js: train loss ${gpu.epochs[3].trainLoss} vs ${js.epochs[3].trainLoss}, ` +
+        `validation ${gv} vs ${jv}`,
+    );
+  },
+);
