@@ -87,6 +87,34 @@ if (values["require-nvidia"] && !nvidia) {
   Deno.exit(3);
 }
 
+/** Read-back latency on this device: ms per mapAsync of 16 B after an empty submit, and per onSubmittedWorkDone. */
+async function readbackLatency(): Promise<string> {
+  const dev = ctx.device;
+  const src = dev.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const stage = dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const med = (x: number[]) => x.sort((a, b) => a - b)[x.length >> 1];
+  const maps: number[] = [], dones: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const enc = dev.createCommandEncoder();
+    enc.copyBufferToBuffer(src, 0, stage, 0, 16);
+    dev.queue.submit([enc.finish()]);
+    const t0 = performance.now();
+    await stage.mapAsync(GPUMapMode.READ);
+    maps.push(performance.now() - t0);
+    stage.unmap();
+    dev.queue.submit([]);
+    const t1 = performance.now();
+    await dev.queue.onSubmittedWorkDone();
+    dones.push(performance.now() - t1);
+  }
+  src.destroy();
+  stage.destroy();
+  return `read-back latency (median of 9): mapAsync of 16 B ${med(maps).toFixed(2)} ms, ` +
+    `queue.onSubmittedWorkDone() ${med(dones).toFixed(2)} ms`;
+}
+const latency = await readbackLatency();
+log(latency);
+
 type Row = {
   D: number;
   d: number;
@@ -210,11 +238,11 @@ for (const [D, d] of pairs) {
               await g.readLosses();
               let j = 0;
               const us = (await timed(async () => {
-                for (let i = 0; i < 20; i++, j++) {
+                for (let i = 0; i < chunk; i++, j++) {
                   await g.enqueueStep(batches[j % 4].H, batches[j % 4].Y, ETA);
                 }
                 await g.readLosses();
-                return 20;
+                return chunk;
               }, SECONDS / 2)) / m;
               row.notes.push(`Woodbury blocks of ${g.woodburyBlock}: ${f3(us)} µs/ex`);
               g.close();
@@ -412,7 +440,8 @@ if (!quick) {
     );
   }
 }
-if (profiles.length) lines.push("", ...profiles.map((p) => `- ${p}`));
+lines.push("", `- ${latency}`);
+if (profiles.length) lines.push(...profiles.map((p) => `- ${p}`));
 lines.push(
   "",
   "Whole-model-ish training (lib/model Model: embedding bag of 20 tokens → d − 1, + 1; factored head; " +

@@ -772,9 +772,15 @@ export class FactoredOutputLayer implements OutputLayer {
     const nnz = mg.nnz, V = this.#V, idx = mg.idx, o = this.#o, dy = this.#dy, ex = mg.ex;
     for (let k = 0; k < nnz; k++) {
       const i = ex[k], r = idx[k] * d, hr = i * ld + d;
-      let acc = 0;
-      for (let c = 0; c < d; c++) acc += V[r + c] * P[hr + c];
-      o[k] = acc + hw[i];
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, c = 0;
+      for (; c + 3 < d; c += 4) {
+        a0 += V[r + c] * P[hr + c];
+        a1 += V[r + c + 1] * P[hr + c + 1];
+        a2 += V[r + c + 2] * P[hr + c + 2];
+        a3 += V[r + c + 3] * P[hr + c + 3];
+      }
+      for (; c < d; c++) a0 += V[r + c] * P[hr + c];
+      o[k] = (a0 + a1) + (a2 + a3) + hw[i];
     }
     // 3. the loss
     const L = this.#lossOf(m);
@@ -941,10 +947,11 @@ export class FactoredOutputLayer implements OutputLayer {
         }
         la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
         for (let j = 0; j < dd; j++) {
-          Uinvt[j] += a2 * T[j];
-          St[2 * dd + j] = Uinvt[j];
-          U[j] -= a2 * T[dd + j];
-          St[j] = U[j];
+          const ui = Uinvt[j] + a2 * T[j], u = U[j] - a2 * T[dd + j];
+          Uinvt[j] = ui;
+          St[2 * dd + j] = ui;
+          U[j] = u;
+          St[j] = u;
         }
       } else {
         la.sgemm(true, false, d, d, m, 1, P.subarray(d), ld, GH, d, 0, T, d);
@@ -986,8 +993,9 @@ export class FactoredOutputLayer implements OutputLayer {
       la.sgemm(false, false, m, d, m, h2, Mi, m, H, d, 1, R, d);
       la.ssyr2k(true, d, m, 1, H, d, R, d, 0, T, d);
       for (let j = 0; j < dd; j++) {
-        Q[j] += T[j];
-        St[dd + j] = Q[j];
+        const v = Q[j] + T[j];
+        Q[j] = v;
+        St[dd + j] = v;
       }
     }
 

@@ -91,7 +91,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   output: "factored",
   backend: "auto",
   epochs: 5,
-  batch: 32,
+  batch: 64,
   lr: 0.004,
   lrMin: 0.00001,
   lrInputScale: 5,

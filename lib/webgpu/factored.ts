@@ -55,11 +55,14 @@ import { Runner } from "./runner.ts";
 const RING = 4096;
 
 /**
- * The GPU factored layer's default stabilisation interval, in steps (the CPU layers' is 50). Each
- * stabilisation reads the d×d state back, and one read-back (`mapAsync`) costs ~14 ms in Deno on an H200,
- * i.e. several steps' worth of GPU time that the queue sits idle: every 500 steps that is ≤ 0.03 ms per
- * step. The float32 inverse drift it corrects grows slowly (the tests pass `stabilizeEvery: 10`, and
- * `diagnostics()` reports the inverse error at the last stabilisation); pass `stabilizeEvery` to override.
+ * The longest stabilisation interval, in steps, of the GPU factored layer when `stabilizeEvery` is not given.
+ * Each stabilisation reads the d×d state back, and one read-back (`mapAsync`) costs ~11–14 ms in Deno, i.e.
+ * several steps' worth of GPU time during which the queue runs dry. So without `stabilizeEvery` the interval
+ * adapts: it starts at 50 (the CPU layers' fixed interval) and is then set, at each stabilisation, so that
+ * U's extreme singular values would drift by a factor of ≤ e^0.25 ≈ 1.28 over it at the rate seen over the
+ * last interval (at most doubling at once, between 50 and this); it halves when the float32 inverse error
+ * exceeded 1e-5. A given
+ * `stabilizeEvery` is used as it is (the tests pass 10).
  *
  * @example
  * ```ts
@@ -68,6 +71,8 @@ const RING = 4096;
  * ```
  */
 export const GPU_STABILIZE_EVERY = 500;
+/** The shortest (and first) adaptive stabilisation interval: the CPU layers' default. */
+const STABILIZE_MIN = 50;
 
 /**
  * Options of the WebGPU layers beyond {@link CreateOutputLayerOptions}.
@@ -147,7 +152,11 @@ export class WebGpuFactoredLayer implements OutputLayer {
   #la!: LinAlgBackend;
   readonly #loss: SphericalFamilyLoss;
   readonly #log: (line: string) => void;
-  readonly #stabilizeEvery: number;
+  /** `stabilizeEvery` as given (fixed interval), or undefined (adaptive). */
+  readonly #fixedEvery?: number;
+  #every: number;
+  #lastStab = 0;
+  #prevSigma: [number, number] | null = null;
   readonly #recomputeQEvery: number;
   readonly #forcedChunk?: number;
   readonly #mb: number;
@@ -183,7 +192,8 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#r = new Runner(ctx.device);
     this.#loss = createLoss(opts.loss ?? "squared", opts.lossOptions);
     this.#log = opts.log ?? ((l: string) => console.error(l));
-    this.#stabilizeEvery = opts.stabilizeEvery ?? GPU_STABILIZE_EVERY;
+    this.#fixedEvery = opts.stabilizeEvery;
+    this.#every = opts.stabilizeEvery ?? STABILIZE_MIN;
     this.#recomputeQEvery = opts.recomputeQEvery ?? 5000;
     this.#forcedChunk = opts.chunkRows;
     if (
@@ -320,6 +330,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#r.write(this.#vecs, vecs);
     this.#r.write(this.#flag, new Uint32Array(4));
     this.#steps = s.scalars.steps ?? 0;
+    this.#lastStab = this.#steps;
     await this.#r.finish();
   }
 
@@ -476,7 +487,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     // 5. ∇H = Uᵀ A + ω 𝟙ᵀẎ + 2 Q H G + w̄ g_sᵀ (rows), T = Wᵀ ẏ_i, X = 2η g H
     this.#gemm("T", false, false, b.A, this.#U, b.T, { M: m, N: d, K: d, lda: d, ldb: d, ldc: d });
     const ep = r.pipeline("epilogue", () => EPILOGUE_WGSL);
-    const eg = r.group("epilogue", ep, [b.T, b.QH, b.H, b.exOut, this.#vecs, b.G, b.X, st]);
+    const eg = r.group("epilogue", ep, [b.T, b.QH, b.H, b.exOut, this.#vecs, b.G, b.X, st, b.HF]);
     r.dispatch(ep, eg, Math.ceil(d / 16), Math.ceil(m / 16));
     return m;
   }
@@ -561,7 +572,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     );
     // Q += [H;F]ᵀ[F;H] with F = −η ∇H + (η²/2) M H
     // (H is already in HF[0, m·d) and FH[m·d, 2m·d): written with the batch in #forward)
-    this.#copy("HF1", b.G, 0, b.HF, m * d, m * d, 0);
+    // (∇H is already in HF[m·d, 2m·d): written by the epilogue)
     this.#gemm("F", false, false, b.M, b.H, b.HF, {
       M: m,
       N: d,
@@ -720,7 +731,10 @@ export class WebGpuFactoredLayer implements OutputLayer {
 
   async #maintain(): Promise<void> {
     const s = this.#steps;
-    if (this.#stabilizeEvery > 0 && s % this.#stabilizeEvery === 0) await this.#stabilize();
+    if (this.#every > 0 && s - this.#lastStab >= this.#every) {
+      await this.#stabilize();
+      this.#lastStab = this.#steps;
+    }
     if (this.#recomputeQEvery > 0 && s % this.#recomputeQEvery === 0) {
       await this.#drainIfPending();
       await this.#recomputeQ();
@@ -781,9 +795,12 @@ export class WebGpuFactoredLayer implements OutputLayer {
     const Uinvt = new Float64Array(d * d);
     reinvert(la, U, Uinvt, d);
     const t1 = new Float64Array(d), t2 = new Float64Array(d);
+    let first: [number, number] | null = null, post: [number, number] = [1, 1], rescaled = false;
     for (let it = 0; it < 2 * d; it++) {
       const s = this.#extremes(U, Uinvt);
       this.#lastCond = s.sigmaMax / s.sigmaMin;
+      first ??= [s.sigmaMax, s.sigmaMin];
+      post = [s.sigmaMax, s.sigmaMin];
       let sigma: number, u: Float64Array;
       if (s.sigmaMax > 2) [sigma, u] = [s.sigmaMax, s.uMax];
       else if (s.sigmaMin < 0.5) [sigma, u] = [s.sigmaMin, s.uMin];
@@ -800,10 +817,32 @@ export class WebGpuFactoredLayer implements OutputLayer {
       }
       this.#rank1V(Float32Array.from(u), beta);
       this.#rescales++;
+      rescaled = true;
     }
+    this.#adaptInterval(first!, post, rescaled);
     this.#r.write(this.#U, Float32Array.from(U));
     this.#r.write(this.#Uinvt, Float32Array.from(Uinvt));
     this.#r.submit();
+  }
+
+  /** The adaptive stabilisation interval (see {@link GPU_STABILIZE_EVERY}); a given `stabilizeEvery` stays. */
+  #adaptInterval(before: [number, number], after: [number, number], rescaled: boolean): void {
+    const prev = this.#prevSigma;
+    this.#prevSigma = after;
+    if (this.#fixedEvery !== undefined || prev === null) return;
+    const moved = Math.max(Math.abs(Math.log(before[0] / prev[0])), Math.abs(Math.log(before[1] / prev[1])));
+    if (this.#lastInverseError > 1e-5) {
+      this.#every = Math.max(STABILIZE_MIN, this.#every >> 1);
+    } else {
+      // aim at a drift of ≤ 0.25 (a factor 1.28) of σ_max or σ_min per interval; at most double at once
+      const aim = Math.round(this.#every * 0.25 / Math.max(moved, 1e-3));
+      this.#every = Math.max(STABILIZE_MIN, Math.min(GPU_STABILIZE_EVERY, 2 * this.#every, aim));
+    }
+  }
+
+  /** Steps between stabilisations now (adaptive unless `stabilizeEvery` was given). */
+  get stabilizeInterval(): number {
+    return this.#every;
   }
 
   #rank1V(u: Float32Array, beta: number): void {

@@ -17,7 +17,8 @@
 import { STEP_WGSL } from "./common.ts";
 
 /**
- * Bindings: 0 T (read_write), 1 QH, 2 H, 3 exOut, 4 vecs (read), 5 gradH, 6 X (read_write), 7 step.
+ * Bindings: 0 T (read_write), 1 QH, 2 H, 3 exOut, 4 vecs (read), 5 gradH, 6 X (read_write), 7 step,
+ * 8 HF (read_write: ∇H also goes into its rows [m, 2m), the lower half of [H; F] for the Q update).
  * Grid: (ceil(d/16), ceil(m/16)).
  *
  * @example
@@ -35,6 +36,7 @@ export const EPILOGUE_WGSL: string = STEP_WGSL + /* wgsl */ `
 @group(0) @binding(5) var<storage, read_write> G: array<f32>;
 @group(0) @binding(6) var<storage, read_write> X: array<f32>;
 @group(0) @binding(7) var<uniform> st: Step;
+@group(0) @binding(8) var<storage, read_write> HF: array<f32>;
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let k = gid.x; let i = gid.y; let d = st.d;
@@ -43,7 +45,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let at = i * d + k;
   let t = T[at] + sdy * vecs[k];
   T[at] = t;
-  G[at] = t + 2.0 * g * QH[at] + gs * vecs[d + k];
+  let gh = t + 2.0 * g * QH[at] + gs * vecs[d + k];
+  G[at] = gh;
+  HF[st.m * d + at] = gh; // the lower half of [H; F] starts as ∇H (F = −η∇H + (η²/2) M H in place)
   X[at] = 2.0 * st.eta * g * H[at];
 }
 `;
