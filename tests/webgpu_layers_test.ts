@@ -407,3 +407,60 @@ Deno.test('webgpu: createOutputLayer({ backend: "webgpu" }) builds both kinds', 
 Deno.test("webgpu: the device reported no validation or memory errors during these tests", opts, () => {
   assert.deepEqual(context!.errors, []);
 });
+
+Deno.test(
+  "webgpu factored: without stabilizeEvery the interval adapts to U's drift (50 → up to 500) and W still tracks",
+  opts,
+  async () => {
+    const W0 = init(11);
+    const gpu = await WebGpuFactoredLayer.create({
+      kind: "factored",
+      D,
+      d,
+      init: W0,
+      loss: "taylor",
+      context,
+      log: quiet,
+    });
+    const cpu = await cpuNaive(W0, "taylor");
+    const r = rng(5);
+    const seen = new Set<number>();
+    try {
+      assert.equal(gpu.stabilizeInterval, 50);
+      for (let s = 0; s < 800; s++) {
+        const { H, Y } = randomBatch(r, m, d, D, K, 1, 0.3);
+        await gpu.enqueueStep(H, Y, 0.002);
+        seen.add(gpu.stabilizeInterval);
+        await cpu.step(H, Y, 0.002);
+      }
+      await gpu.readLosses();
+      // a slow drift at this learning rate: the interval doubled at least twice, never past 500
+      assert.ok(Math.max(...seen) >= 200 && Math.max(...seen) <= 500, `intervals ${[...seen]}`);
+      const we = relErr(await gpu.weights(), await cpu.weights());
+      assert.ok(we <= 2e-5, `W relative error after 800 steps ${we}`);
+      const diag = await gpu.diagnostics();
+      assert.ok(diag.inverseError <= 1e-5, `inverseError ${diag.inverseError}`);
+      // a given interval stays
+      const fixed = await WebGpuFactoredLayer.create({
+        kind: "factored",
+        D,
+        d,
+        init: W0,
+        loss: "taylor",
+        context,
+        stabilizeEvery: 30,
+        log: quiet,
+      });
+      for (let s = 0; s < 100; s++) {
+        const { H, Y } = randomBatch(r, m, d, D, K, 1, 0.3);
+        await fixed.enqueueStep(H, Y, 0.002);
+      }
+      await fixed.readLosses();
+      assert.equal(fixed.stabilizeInterval, 30);
+      fixed.close();
+    } finally {
+      gpu.close();
+      cpu.close();
+    }
+  },
+);

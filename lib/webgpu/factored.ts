@@ -61,8 +61,7 @@ const RING = 4096;
  * adapts: it starts at 50 (the CPU layers' fixed interval) and is then set, at each stabilisation, so that
  * U's extreme singular values would drift by a factor of ≤ e^0.25 ≈ 1.28 over it at the rate seen over the
  * last interval (at most doubling at once, between 50 and this); it halves when the float32 inverse error
- * exceeded 1e-5. A given
- * `stabilizeEvery` is used as it is (the tests pass 10).
+ * exceeded 1e-5. A given `stabilizeEvery` is used as it is (the tests pass 10).
  *
  * @example
  * ```ts
