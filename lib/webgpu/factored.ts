@@ -794,7 +794,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     const Uinvt = new Float64Array(d * d);
     reinvert(la, U, Uinvt, d);
     const t1 = new Float64Array(d), t2 = new Float64Array(d);
-    let first: [number, number] | null = null, post: [number, number] = [1, 1], rescaled = false;
+    let first: [number, number] | null = null, post: [number, number] = [1, 1];
     for (let it = 0; it < 2 * d; it++) {
       const s = this.#extremes(U, Uinvt);
       this.#lastCond = s.sigmaMax / s.sigmaMin;
@@ -816,16 +816,15 @@ export class WebGpuFactoredLayer implements OutputLayer {
       }
       this.#rank1V(Float32Array.from(u), beta);
       this.#rescales++;
-      rescaled = true;
     }
-    this.#adaptInterval(first!, post, rescaled);
+    this.#adaptInterval(first!, post);
     this.#r.write(this.#U, Float32Array.from(U));
     this.#r.write(this.#Uinvt, Float32Array.from(Uinvt));
     this.#r.submit();
   }
 
   /** The adaptive stabilisation interval (see {@link GPU_STABILIZE_EVERY}); a given `stabilizeEvery` stays. */
-  #adaptInterval(before: [number, number], after: [number, number], rescaled: boolean): void {
+  #adaptInterval(before: [number, number], after: [number, number]): void {
     const prev = this.#prevSigma;
     this.#prevSigma = after;
     if (this.#fixedEvery !== undefined || prev === null) return;
