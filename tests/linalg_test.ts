@@ -338,6 +338,98 @@ Deno.test("gatherRows/scatterAddRows: repeated rows accumulate, other rows untou
   }
 });
 
+Deno.test("dotRows/axpyRows: strided rows with offsets, repeated rows in order, js = blas = naive loop, bad rows rejected", () => {
+  for (const la of backends) {
+    const rand = rng(11);
+    for (const d of [1, 7, 31, 32, 256]) {
+      const Ra = 30, lda = 4 * d + 3, Rb = 20, ldb = d + 5, n = 60, off = 2;
+      const A = Float32Array.from({ length: Ra * lda }, () => rand() - 0.5);
+      const B = Float32Array.from({ length: Rb * ldb }, () => rand() - 0.5);
+      // row k of A (B) starts at off + aRows[k]·lda within A (B): the offset is a subarray
+      const aRows = Int32Array.from(
+        { length: n },
+        (_, k) => (k % 5 === 0 ? 4 : Math.floor(rand() * (Ra - 1))),
+      );
+      const bRows = Int32Array.from({ length: n }, () => Math.floor(rand() * (Rb - 1)));
+      const out = new Float64Array(n + 1).fill(NaN);
+      la.dotRows(A.subarray(off), lda, aRows, B.subarray(off), ldb, bRows, n, d, out);
+      for (let k = 0; k < n; k++) {
+        let want = 0, mag = 0;
+        for (let c = 0; c < d; c++) {
+          const p = A[off + aRows[k] * lda + c] * B[off + bRows[k] * ldb + c];
+          want += p;
+          mag += Math.abs(p);
+        }
+        // float32 accumulation (blas) is within d·2⁻²⁴·Σ|a_c b_c| of the exact sum
+        const tol = d * 6e-8 * mag + 1e-30;
+        assert(Math.abs(out[k] - want) <= tol, `${la.name} dotRows d=${d} k=${k}: ${out[k]} vs ${want}`);
+      }
+      assert(Number.isNaN(out[n]), `${la.name} dotRows writes only n outputs`);
+
+      // axpyRows: Y rows of A (repeated row 4) += alpha[k] · B rows, sequential float32 accumulation
+      const alpha = Float64Array.from({ length: n }, (_, k) => (k % 7 === 3 ? 0 : rand() - 0.5));
+      const want = Float32Array.from(A);
+      for (let k = 0; k < n; k++) {
+        if (alpha[k] === 0) continue;
+        const a = Math.fround(alpha[k]);
+        for (let c = 0; c < d; c++) {
+          const y = off + aRows[k] * lda + c;
+          want[y] = want[y] + Math.fround(a * B[off + bRows[k] * ldb + c]);
+        }
+      }
+      const got = Float32Array.from(A);
+      la.axpyRows(alpha, B.subarray(off), ldb, bRows, got.subarray(off), lda, aRows, n, d);
+      assertClose(got, Float64Array.from(want), 1e-6, `${la.name} axpyRows d=${d}`);
+      // elements outside the d used columns of each row are untouched
+      for (let r = 0; r < Ra; r++) {
+        for (let c = off + r * lda + d; c < Math.min(A.length, off + (r + 1) * lda); c++) {
+          assertEquals(got[c], A[c], `${la.name} axpyRows leaves ${c} alone`);
+        }
+      }
+      // the same call with float32 coefficients
+      const got32 = Float32Array.from(A);
+      la.axpyRows(
+        Float32Array.from(alpha),
+        B.subarray(off),
+        ldb,
+        bRows,
+        got32.subarray(off),
+        lda,
+        aRows,
+        n,
+        d,
+      );
+      assertClose(got32, Float64Array.from(want), 1e-6, `${la.name} axpyRows f32 alpha d=${d}`);
+
+      assertThrows(
+        () => la.dotRows(A, lda, Int32Array.of(0, Ra), B, ldb, Int32Array.of(0, 0), 2, d, out),
+        RangeError,
+        "A row 30 (entry 1)",
+      );
+      assertThrows(
+        () => la.axpyRows(alpha, B, ldb, Int32Array.of(-1), got, lda, Int32Array.of(0), 1, d),
+        RangeError,
+        "X row -1",
+      );
+      assertThrows(
+        () => la.dotRows(A, d - 1, aRows, B, ldb, bRows, 1, d, out),
+        RangeError,
+        "leading dimension",
+      );
+      assertThrows(
+        () => la.axpyRows(new Float64Array(1), B, ldb, bRows, got, lda, aRows, 2, d),
+        RangeError,
+        "alpha",
+      );
+      assertThrows(
+        () => la.dotRows(A, lda, aRows, B, ldb, bRows, n, d, new Float64Array(n - 1)),
+        RangeError,
+        "out",
+      );
+    }
+  }
+});
+
 function randWellConditioned(n: number, rand: () => number): Float64Array {
   const A = Float64Array.from({ length: n * n }, () => rand() * 2 - 1);
   for (let i = 0; i < n; i++) A[i * n + i] += n * (rand() < 0.5 ? -1 : 1); // diagonally dominant, both signs

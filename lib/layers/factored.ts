@@ -241,6 +241,7 @@ export class FactoredOutputLayer implements OutputLayer {
   #zs = new Float64Array(0); // scale of the rows of Zn as stored in #P32 (float32 path)
   #rows = new Float32Array(0); // gathered V rows, nnz×d
   #delta = new Float32Array(0); // V update rows, nnz×d
+  #coef = new Float64Array(0); // per-entry V update coefficients −η ẏ zs (float32 path)
   #o = new Float64Array(0);
   #dy = new Float64Array(0);
   #perm = new Int32Array(0);
@@ -526,6 +527,7 @@ export class FactoredOutputLayer implements OutputLayer {
       this.#rows = new Float32Array(n * d);
       this.#delta = new Float32Array(n * d);
       this.#o = new Float64Array(n);
+      this.#coef = new Float64Array(n);
       this.#dy = new Float64Array(n);
       this.#perm = new Int32Array(n);
       this.#kO = new Float64Array(n);
@@ -770,28 +772,15 @@ export class FactoredOutputLayer implements OutputLayer {
     mg.merge(Y);
     // (the rows are read in place: V is not written before step 8, and a gather costs a copy per entry)
     const nnz = mg.nnz, V = this.#V, idx = mg.idx, o = this.#o, dy = this.#dy, ex = mg.ex;
-    for (let k = 0; k < nnz; k++) {
-      const i = ex[k], r = idx[k] * d, hr = i * ld + d;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, c = 0;
-      for (; c + 3 < d; c += 4) {
-        a0 += V[r + c] * P[hr + c];
-        a1 += V[r + c + 1] * P[hr + c + 1];
-        a2 += V[r + c + 2] * P[hr + c + 2];
-        a3 += V[r + c + 3] * P[hr + c + 3];
-      }
-      for (; c < d; c++) a0 += V[r + c] * P[hr + c];
-      o[k] = (a0 + a1) + (a2 + a3) + hw[i];
-    }
+    // (dotRows: cblas_sdot per row under blas, measured 2.30 → 2.18 ms/step with the two axpyRows below
+    // at D = 200k, d = 256, m = 128, and 3.08 → 2.71 at D = 793k, d = 300)
+    la.dotRows(V, d, idx, P.subarray(d), ld, ex, nnz, d, o);
+    for (let k = 0; k < nnz; k++) o[k] += hw[ex[k]];
     // 3. the loss
     const L = this.#lossOf(m);
     // 4. A_i = Σ ẏ_ic V_c
     A.fill(0, 0, m * d);
-    for (let k = 0; k < nnz; k++) {
-      const a = dy[k];
-      if (a === 0) continue;
-      const r = idx[k] * d, ar = ex[k] * d;
-      for (let c = 0; c < d; c++) A[ar + c] += a * V[r + c];
-    }
+    la.axpyRows(dy, V, d, idx, A, d, ex, nnz, d);
     // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
     la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
     const gradH = new Float32Array(m * d);
@@ -965,14 +954,12 @@ export class FactoredOutputLayer implements OutputLayer {
       }
     }
 
-    // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ, added in entry order straight from P (one pass over the
-    // rows read in step 2, still in cache; a delta buffer plus scatterAddRows costs a second pass)
+    // 8. V rows: V_c −= η ẏ_ic (U_new⁻ᵀ h_i)ᵀ, added in entry order straight from P by axpyRows (one pass
+    // over the rows read in step 2, still in cache; a delta buffer plus scatterAddRows costs a second pass)
     const V = this.#V, dy = this.#dy, mg = this.#merged, ex = mg.ex, idx = mg.idx;
-    for (let k = 0; k < mg.nnz; k++) {
-      const f = -eta * dy[k] * zs[ex[k]], vr = idx[k] * d, zr = ex[k] * ld;
-      if (f === 0) continue;
-      for (let c = 0; c < d; c++) V[vr + c] += f * P[zr + c];
-    }
+    const coef = this.#coef;
+    for (let k = 0; k < mg.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
+    la.axpyRows(coef, P, ld, ex, V, d, idx, mg.nnz, d);
 
     // 10. Q += Hᵀ R + Rᵀ H, R = −η ∇H + (η²/2) M H
     const gradH = this.#gradH, h2 = 0.5 * eta * eta;

@@ -122,6 +122,53 @@ export interface LinAlgBackend {
   gatherRows(src: F32, d: number, rows: Int32Array, n: number, out: F32): void;
   /** dst[rows[i], :] += alpha · src[i, :] for i < n, in order (repeated rows accumulate, deterministically). */
   scatterAddRows(dst: F32, d: number, rows: Int32Array, n: number, src: F32, alpha: number): void;
+  /**
+   * Row-indexed dot products: out[k] = Σ_{c<d} A[aRows[k]·lda + c] · B[bRows[k]·ldb + c] for k < n,
+   * (rows may repeat; an offset into a row is a subarray of A or B). The js backend accumulates in float64,
+   * blas in float32 (`cblas_sdot`): the results agree to about d·2⁻²⁴·Σ|A_c B_c|.
+   *
+   * @example
+   * ```ts
+   * import { createJsBackend } from "./js.ts";
+   * const la = createJsBackend();
+   * const A = Float32Array.of(1, 2, 3, 4), B = Float32Array.of(1, 1, 0, 2), out = new Float64Array(2);
+   * la.dotRows(A, 2, Int32Array.of(1, 0), B, 2, Int32Array.of(0, 1), 2, 2, out); // out = [7, 4]
+   * ```
+   */
+  dotRows(
+    A: F32,
+    lda: number,
+    aRows: Int32Array,
+    B: F32,
+    ldb: number,
+    bRows: Int32Array,
+    n: number,
+    d: number,
+    out: F64,
+  ): void;
+  /**
+   * Row-indexed axpy: Y[yRows[k]·ldy + c] += alpha[k] · X[xRows[k]·ldx + c] for c < d, in order
+   * k = 0…n−1 (repeated Y rows accumulate deterministically). Entries with alpha[k] = 0 are skipped.
+   *
+   * @example
+   * ```ts
+   * import { createJsBackend } from "./js.ts";
+   * const la = createJsBackend();
+   * const X = Float32Array.of(1, 2), Y = new Float32Array(4);
+   * la.axpyRows(Float64Array.of(2, 1), X, 2, Int32Array.of(0, 0), Y, 2, Int32Array.of(1, 1), 2, 2); // Y = [0, 0, 3, 6]
+   * ```
+   */
+  axpyRows(
+    alpha: F32 | F64,
+    X: F32,
+    ldx: number,
+    xRows: Int32Array,
+    Y: F32,
+    ldy: number,
+    yRows: Int32Array,
+    n: number,
+    d: number,
+  ): void;
   /** In-place inverse of the n×n matrix A (LU with partial pivoting). Throws RangeError if singular. */
   dinvert(A: F64, n: number): void;
   /** Solves A X = B in place of B (A n×n, B n×k, both row-major); A is overwritten by its LU. Throws if singular. */

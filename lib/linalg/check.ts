@@ -124,6 +124,49 @@ export function checkRows(
 }
 
 /**
+ * Checks one side of a row-indexed call (dotRows, axpyRows): `n ≤ rows.length`, `ld ≥ d`, and every
+ * `rows[k]` names a row whose d elements lie in the matrix (`0 ≤ rows[k]` and `rows[k]·ld + d ≤ M.length`).
+ *
+ * @example
+ * ```ts
+ * import { checkIndexedRows } from "./check.ts";
+ * checkIndexedRows("dotRows", "A", new Float32Array(12), 4, Int32Array.of(0, 2), 2, 3);
+ * ```
+ *
+ * @param op the routine's name
+ * @param arg the matrix's name, for the message
+ * @param M the row-major matrix
+ * @param ld its leading dimension
+ * @param rows row indices into M
+ * @param n how many of them are used
+ * @param d elements used per row
+ */
+export function checkIndexedRows(
+  op: string,
+  arg: string,
+  M: Float32Array,
+  ld: number,
+  rows: Int32Array,
+  n: number,
+  d: number,
+): void {
+  checkDims(op, { n, d, [`ld of ${arg}`]: ld });
+  if (ld < d) throw new RangeError(`${op}: leading dimension of ${arg} (${ld}) is smaller than d = ${d}`);
+  if (n > rows.length) {
+    throw new RangeError(`${op}: n = ${n} exceeds the ${arg} row list's length ${rows.length}`);
+  }
+  const R = d === 0 ? Infinity : Math.floor((M.length - d) / ld) + 1;
+  for (let k = 0; k < n; k++) {
+    const r = rows[k];
+    if (r < 0 || r >= R) {
+      throw new RangeError(
+        `${op}: ${arg} row ${r} (entry ${k}) is outside ${arg}'s rows [0, ${Math.max(0, R)})`,
+      );
+    }
+  }
+}
+
+/**
  * Threshold under which an LU pivot counts as zero: n · ε · max|A|. Both backends use it, so they
  * reject the same matrices as singular.
  *

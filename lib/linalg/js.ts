@@ -17,6 +17,7 @@ import {
   checkDims,
   checkGemm,
   checkGemv,
+  checkIndexedRows,
   checkRows,
   checkSquare,
   checkSyr2k,
@@ -359,6 +360,54 @@ export function createJsBackend(): LinAlgBackend {
       for (let i = 0; i < n; i++) {
         const r = rows[i] * d, s = i * d;
         for (let j = 0; j < d; j++) dst[r + j] += alpha * src[s + j];
+      }
+    },
+    dotRows(
+      A: F32,
+      lda: number,
+      aRows: Int32Array,
+      B: F32,
+      ldb: number,
+      bRows: Int32Array,
+      n: number,
+      d: number,
+      out: F64,
+    ) {
+      checkIndexedRows("dotRows", "A", A, lda, aRows, n, d);
+      checkIndexedRows("dotRows", "B", B, ldb, bRows, n, d);
+      checkVector("dotRows", "out", out, n);
+      for (let k = 0; k < n; k++) {
+        const a = aRows[k] * lda, b = bRows[k] * ldb;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0, c = 0;
+        for (; c + 3 < d; c += 4) {
+          s0 += A[a + c] * B[b + c];
+          s1 += A[a + c + 1] * B[b + c + 1];
+          s2 += A[a + c + 2] * B[b + c + 2];
+          s3 += A[a + c + 3] * B[b + c + 3];
+        }
+        for (; c < d; c++) s0 += A[a + c] * B[b + c];
+        out[k] = (s0 + s1) + (s2 + s3);
+      }
+    },
+    axpyRows(
+      alpha: F32 | F64,
+      X: F32,
+      ldx: number,
+      xRows: Int32Array,
+      Y: F32,
+      ldy: number,
+      yRows: Int32Array,
+      n: number,
+      d: number,
+    ) {
+      checkVector("axpyRows", "alpha", alpha, n);
+      checkIndexedRows("axpyRows", "X", X, ldx, xRows, n, d);
+      checkIndexedRows("axpyRows", "Y", Y, ldy, yRows, n, d);
+      for (let k = 0; k < n; k++) {
+        const a = alpha[k];
+        if (a === 0) continue;
+        const x = xRows[k] * ldx, y = yRows[k] * ldy;
+        for (let c = 0; c < d; c++) Y[y + c] += a * X[x + c];
       }
     },
     dinvert(A: F64, n: number) {
