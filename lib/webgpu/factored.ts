@@ -43,7 +43,8 @@ import { packStep, STEP_BYTES } from "./kernels/common.ts";
 import { COPY_WGSL } from "./kernels/copy.ts";
 import { REDUCE_PARTS_WGSL } from "./kernels/dense.ts";
 import { GATHER_A_WGSL, GATHER_O_WGSL } from "./kernels/gather.ts";
-import { chooseTile, gemmGrid, type GemmParams, gemmWgsl, packGemm } from "./kernels/gemm.ts";
+import { gemmGrid, type GemmParams, gemmWgsl, packGemm } from "./kernels/gemm.ts";
+import { dispatchGemm } from "./dispatch_gemm.ts";
 import { inverseBlock, woodburyRoundWgsl } from "./kernels/inverse.ts";
 import { LOSS_REDUCE_WGSL, lossWgsl } from "./kernels/loss.ts";
 import { RANK1_WGSL } from "./kernels/rank1.ts";
@@ -383,13 +384,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     C: GPUBuffer,
     p: GemmParams,
   ): void {
-    const r = this.#r;
-    const tile = chooseTile(p);
-    const pipe = r.pipeline(`gemm${tA ? "T" : "N"}${tB ? "T" : "N"}${tile}`, () => gemmWgsl(tA, tB, tile));
-    const u = r.uniform(`g:${key}`, packGemm(p));
-    const g = r.group(`g:${key}`, pipe, [A, B, C, u, this.#flag]);
-    const [x, y, z] = gemmGrid(p, tile);
-    r.dispatch(pipe, g, x, y, z);
+    dispatchGemm(this.#r, key, tA, tB, A, B, C, p, this.#flag);
   }
 
   #copy(

@@ -31,7 +31,8 @@ import {
   REDUCE_PARTS_WGSL,
   SCATTER_DENSE_WGSL,
 } from "./kernels/dense.ts";
-import { chooseTile, gemmGrid, type GemmParams, gemmWgsl, packGemm } from "./kernels/gemm.ts";
+import type { GemmParams } from "./kernels/gemm.ts";
+import { dispatchGemm } from "./dispatch_gemm.ts";
 import { LOSS_REDUCE_WGSL, lossWgsl } from "./kernels/loss.ts";
 import { Runner } from "./runner.ts";
 
@@ -220,11 +221,7 @@ export class WebGpuNaiveLayer implements OutputLayer {
     C: GPUBuffer,
     p: GemmParams,
   ): void {
-    const r = this.#r;
-    const tile = chooseTile(p);
-    const pipe = r.pipeline(`gemm${tA ? "T" : "N"}${tB ? "T" : "N"}${tile}`, () => gemmWgsl(tA, tB, tile));
-    const u = r.uniform(`g:${key}`, packGemm(p));
-    r.dispatch(pipe, r.group(`g:${key}`, pipe, [A, B, C, u, this.#dummyFlag]), ...gemmGrid(p, tile));
+    dispatchGemm(this.#r, key, tA, tB, A, B, C, p, this.#dummyFlag);
   }
 
   #run(H: Float32Array, Y: SparseBatch, eta: number): number {
