@@ -7,6 +7,9 @@
 
 import assert from "node:assert/strict";
 import { createOutputLayer } from "../lib/layers/create.ts";
+import { FactoredOutputLayer } from "../lib/layers/factored.ts";
+import { createBackend } from "../lib/linalg/select.ts";
+import { createLoss } from "../lib/losses/mod.ts";
 import type { LossName, OutputLayer } from "../lib/types.ts";
 import { cpuBackends, makeLayer, randomBatch, randomH, relMaxDiff, rng, uniform } from "./layers_helpers.ts";
 
@@ -57,6 +60,46 @@ for (const kind of ["factored", "naive"] as const) {
 }
 
 for (const backend of backends) {
+  Deno.test(`factored, float32 products (${backend}): exportState between settlements continues bit-identically and matches the naive layer`, async () => {
+    // the float32 path keeps ≤ 16 steps of increments in a float32 accumulator before adding them to the
+    // float64 state; exportState (and every other reader of the state) settles them first
+    const D = 150, d = 16, m = 6, eta = 0.01;
+    const r = rng(37);
+    const W0 = uniform(r, D * d, 0.2);
+    const loss = () => createLoss("spherical", { epsilon: 0.1 });
+    const opts = { products: "float32" as const, stabilizeEvery: 0, recomputeQEvery: 0 };
+    const newBackend = () => createBackend(backend, { log: () => {} });
+    const a = FactoredOutputLayer.fromInit(D, d, W0, loss(), await newBackend(), opts);
+    const naive = await makeLayer("naive", backend, D, d, W0, "spherical", { lossOptions: { epsilon: 0.1 } });
+    const batches = Array.from(
+      { length: 60 },
+      () => ({ H: randomH(r, m, d), Y: randomBatch(r, m, D, 3, { weighted: true }) }),
+    );
+    for (let t = 0; t < 21; t++) {
+      await a.step(batches[t].H, batches[t].Y, eta);
+      await naive.step(batches[t].H, batches[t].Y, eta);
+    }
+    assert.equal(a.steps32, 21, "every step so far took the float32 path");
+    const state = await a.exportState(); // 5 steps after a settlement
+    const b = FactoredOutputLayer.fromState(state, loss(), await newBackend(), opts);
+    for (let t = 21; t < 60; t++) {
+      const x = await a.step(batches[t].H, batches[t].Y, eta);
+      const y = await b.step(batches[t].H, batches[t].Y, eta);
+      await naive.step(batches[t].H, batches[t].Y, eta);
+      assert.equal(y.loss, x.loss, `step ${t}: loss`);
+      assert.deepEqual(y.gradH, x.gradH, `step ${t}: ∇H`);
+    }
+    assert.deepEqual(await b.exportState(), await a.exportState());
+    const drift = relMaxDiff(await a.weights(), await naive.weights());
+    assert(drift <= 1e-5, `float32 products: W drift ${drift} after 60 steps`);
+    const dg = await a.diagnostics({ full: true });
+    assert(dg.qDrift! <= 1e-5, `qDrift ${dg.qDrift}`);
+    assert(dg.inverseError <= 1e-5, `inverseError ${dg.inverseError}`);
+    a.close();
+    b.close();
+    naive.close();
+  });
+
   for (const { loss, eta, eps } of LOSSES) {
     Deno.test(`appendRows enters new rows exactly (${loss}, ${backend}): old rows kept, Q = WᵀW, training stays exact`, async () => {
       const D = 80, d = 8, m = 4;

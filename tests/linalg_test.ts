@@ -426,6 +426,42 @@ Deno.test("dotRows/axpyRows: strided rows with offsets, repeated rows in order, 
         RangeError,
         "out",
       );
+
+      // `first`: entries first … first + n' − 1 only, the same values as the whole call gives them
+      const part = new Float64Array(n + 1).fill(NaN);
+      la.dotRows(A.subarray(off), lda, aRows, B.subarray(off), ldb, bRows, 17, d, part, 11);
+      for (let k = 0; k <= n; k++) {
+        if (k >= 11 && k < 28) assertEquals(part[k], out[k], `${la.name} dotRows first=11, entry ${k}`);
+        else assert(Number.isNaN(part[k]), `${la.name} dotRows first=11 leaves entry ${k} alone`);
+      }
+      const gotA = Float32Array.from(A), gotB = Float32Array.from(A);
+      // in chunks (as the factored step calls it, one example at a time) = in one call
+      for (let k0 = 0; k0 < n; k0 += 7) {
+        la.axpyRows(
+          alpha,
+          B.subarray(off),
+          ldb,
+          bRows,
+          gotA.subarray(off),
+          lda,
+          aRows,
+          Math.min(7, n - k0),
+          d,
+          k0,
+        );
+      }
+      la.axpyRows(alpha, B.subarray(off), ldb, bRows, gotB.subarray(off), lda, aRows, n, d);
+      assert(gotA.every((v, i) => v === gotB[i]), `${la.name} axpyRows in chunks = in one call`);
+      assertThrows(
+        () => la.dotRows(A, lda, aRows, B, ldb, bRows, 10, d, out, n - 5),
+        RangeError,
+        "exceed",
+      );
+      assertThrows(
+        () => la.axpyRows(alpha, B, ldb, Int32Array.of(0, 0, -1), got, lda, Int32Array.of(0, 0, 0), 1, d, 2),
+        RangeError,
+        "X row -1 (entry 2)",
+      );
     }
   }
 });

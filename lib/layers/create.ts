@@ -20,7 +20,7 @@ import { validateDims, validateMatrix } from "./validate.ts";
  *   CI=true a missing OpenBLAS is an error) or "webgpu" (dispatched to lib/webgpu/create.ts, imported only
  *   then, so CPU use never needs a GPU).
  * - `init` (W₀, D×d row-major) or `state` (from `exportState()`, rebuilt exactly).
- * - `loss` (default "squared") and `lossOptions`; factored only: `stabilizeEvery` (default 50),
+ * - `loss` (default "squared") and `lossOptions`; factored only: `stabilizeEvery` (default 50; 100 with float32 products),
  *   `recomputeQEvery` (default 5000, and with the default a refresh also waits for 8·D examples since the
  *   last one: see FactoredOptions).
  *

@@ -11,8 +11,9 @@
  * - The per-step d×d×m products (`products` option) run either as float64 dgemm ("float64", the
  *   default on js and for d < 128; steps 1–11 below) or ("float32", the default on blas for d ≥ 128:
  *   ≈ 1.9× faster at d = 256, m = 128) as float32 sgemm on float32 mirrors [U; Q; U⁻ᵀ] of the state:
- *   the increments are float32, added to the float64 state by the loops that also rewrite the mirrors
- *   (no per-step conversion of whole d×d matrices), see #forward32/#update32 for the fused products
+ *   the increments are float32, added by saxpy to the mirrors and to a float32 accumulator, which is
+ *   added to the float64 state (re-rounding the mirrors) every 16 steps or whenever the float64 state
+ *   is read (see SETTLE_EVERY, #settle); see #forward32/#update32 for the fused products
  *   (≈ 7 d×d×m products per step plus 4 m×m×d ones). A step whose update factor leaves [½, 2], or one
  *   taken while U is badly conditioned, is done in float64 instead.
  *
@@ -32,7 +33,7 @@
  * 10. Q ← Q − η (∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H, M = ∇Oᵀ∇O expanded (ALGORITHM.md §4)      (dsyr2k, m d²)
  * 11. w̄ ← w̄ − η Σ_i c_i h_i, c_i = 𝟙·ẏ_i + 2 g_i s_i + D g_s,i  (loss uses s only)
  *
- * Upkeep: every `stabilizeEvery` steps (default 50), or sooner when strong steps since the last one may
+ * Upkeep: every `stabilizeEvery` steps (default 50; 100 with float32 products), or sooner when strong steps since the last one may
  * have multiplied cond(U) by more than `maxCond` (see #update), U⁻ᵀ is re-derived exactly (one Newton
  * step from the maintained U⁻ᵀ when that is within 1e-8, else an LU inverse: stabilize.ts reinvertFrom)
  * and σ_max(U), σ_min(U) are estimated by power iteration. When cond(U) > `maxCond` (default 64) or U's scale has left
@@ -43,8 +44,9 @@
  * passed since the last one, see {@link REFRESH_MIN_EXAMPLES_PER_OUTPUT}) U and ω are folded into V
  * (V ← VU + 𝟙ωᵀ, U = I) and Q = VᵀV, w̄ = Vᵀ𝟙 are re-derived exactly in float64 (O(Dd²)).
  *
- * Amortised upkeep, measured on 2 busy cores (d = 300, m = 128, float32 products, step ≈ 3.3 ms):
- * a stabilisation costs ≈ 5–10 ms (≈ 0.1–0.2 ms per step over 50 steps, independent of D); a refresh
+ * Amortised upkeep, measured on 2 busy cores (d = 300, m = 128, float32 products, step ≈ 3.3 ms then):
+ * a stabilisation costs ≈ 5–10 ms (≈ 2.5 ms at d = 256 on a quiet machine, ≈ 25 µs per step over the
+ * default 100 steps with float32 products; independent of D); a refresh
  * 0.14 / 0.38 / 1.5 / 5.8 s at D = 10k / 50k / 200k / 793k, i.e. with the default deferral ≈ 0.03 /
  * 0.08 / 0.1 / 0.12 ms per step (every 5,000 steps it would be 1.2 ms per step at D = 793k).
  *
@@ -84,7 +86,10 @@ import { validateBatch, validateEta, validateMatrix, validateVector } from "./va
  * ```
  */
 export type FactoredOptions = {
-  /** Stabilise every this many steps (default 50); 0 turns it off. */
+  /**
+   * Stabilise every this many steps; 0 turns it off. Default 50, and 100 with float32 products (see
+   * {@link STABILIZE_EVERY_F32}).
+   */
   stabilizeEvery?: number;
   /**
    * Fold U into V and re-derive Q, w̄ exactly every this many steps; 0 turns it off. Default 5000, and
@@ -152,6 +157,22 @@ const SIGMA_TOL_LARGE_D = 1e-4;
  * step at D = 793,471 (a third of the step); after 8·D examples ≈ 0.12 ms (≈ 4%), at m = 1 ≈ 1 µs.
  */
 export const REFRESH_MIN_EXAMPLES_PER_OUTPUT = 8;
+/**
+ * On the float32-products path, the float32 increments of U, U⁻ᵀ and Q are added to the float32 mirrors
+ * and to a float32 accumulator by saxpy each step, and the accumulator is added to the float64 state
+ * (which re-rounds the mirrors) every this many steps, or sooner when the float64 state is read. The
+ * mirrors thus carry the rounding of at most this many float32 additions; the float64 state none. A JS
+ * loop over the d×d state each step cost ≈ 0.3 ms at d = 256 (a sixth of the step).
+ */
+const SETTLE_EVERY = 16;
+/**
+ * Default stabilisation period with float32 products (d ≥ 128 on blas), where a stabilisation (float64
+ * Newton re-inversion, two d³ dgemm, and the power iterations) costs ≈ 3.6 ms at d = 256 against a 1.6 ms
+ * step at m = 128. Measured (D = 50,000, d = 256, m = 128, spherical, η = 0.05, 400 steps, blas):
+ * max|U U⁻¹ − I| just before a stabilisation 4.3e-8 every 50 steps, 4.7e-8 every 100, 4.9e-8 every 200;
+ * the step at D = 200,000 got 7% faster going from 50 to 100.
+ */
+const STABILIZE_EVERY_F32 = 100;
 /** After a rebalance, U is folded into V when cond(U) still exceeds FOLD_FACTOR·maxCond. */
 const FOLD_FACTOR = 4;
 /** U's scale √(σ_max σ_min) is recentred when it leaves [1/SCALE_LIMIT, SCALE_LIMIT]. */
@@ -238,6 +259,7 @@ export class FactoredOutputLayer implements OutputLayer {
   #gs = new Float64Array(0);
   #sumdy = new Float64Array(0);
   #hw = new Float64Array(0);
+  #sg = new Float64Array(0); // √g_i (float32 Cholesky path)
   #zs = new Float64Array(0); // scale of the rows of Zn as stored in #P32 (float32 path)
   #rows = new Float32Array(0); // gathered V rows, nnz×d
   #delta = new Float32Array(0); // V update rows, nnz×d
@@ -269,6 +291,14 @@ export class FactoredOutputLayer implements OutputLayer {
   #R32 = new Float32Array(0); // m×d
   #Mi32 = new Float32Array(0); // m×m (N⁻¹, then M)
   #T32: Float32Array; // 2d×d
+  // float32 increments of [U; Q; U⁻ᵀ] (layout of #St32) not yet added to the float64 state, and how many
+  // steps they hold: see #settle
+  #Acc32: Float32Array;
+  #pending = 0;
+  #axpyAlpha = new Float64Array(2);
+  #axpyX = Int32Array.of(0, 1);
+  #axpyY = Int32Array.of(2, 0);
+  #axpyQ = Int32Array.of(1);
   #gradH = new Float32Array(0); // the last forward's ∇H (the array returned to the caller)
   #tmp = new Float64Array(0);
   #dd = new Float64Array(0);
@@ -285,7 +315,15 @@ export class FactoredOutputLayer implements OutputLayer {
     this.d = d;
     this.loss = loss;
     this.la = la;
-    this.stabilizeEvery = nonNegInt("stabilizeEvery", opts.stabilizeEvery ?? 50);
+    const products = opts.products ?? (la.name === "blas" && d >= F32_PRODUCTS_MIN_D ? "float32" : "float64");
+    if (products !== "float32" && products !== "float64") {
+      throw new RangeError(`products must be "float32" or "float64", got ${JSON.stringify(products)}`);
+    }
+    this.products = products;
+    this.stabilizeEvery = nonNegInt(
+      "stabilizeEvery",
+      opts.stabilizeEvery ?? (products === "float32" ? STABILIZE_EVERY_F32 : 50),
+    );
     this.recomputeQEvery = nonNegInt("recomputeQEvery", opts.recomputeQEvery ?? 5000);
     this.#refreshAuto = opts.recomputeQEvery === undefined;
     this.directSolveMinBatch = nonNegInt(
@@ -309,14 +347,10 @@ export class FactoredOutputLayer implements OutputLayer {
     this.#rebal = new RebalanceScratch(d, MAX_RESCALES);
     this.#foldScratch = new FoldScratch(d);
     this.#u = new Float64Array(d);
-    const products = opts.products ?? (la.name === "blas" && d >= F32_PRODUCTS_MIN_D ? "float32" : "float64");
-    if (products !== "float32" && products !== "float64") {
-      throw new RangeError(`products must be "float32" or "float64", got ${JSON.stringify(products)}`);
-    }
-    this.products = products;
     const f32 = products === "float32";
     this.#St32 = new Float32Array(f32 ? 3 * d * d : 0);
     this.#T32 = new Float32Array(f32 ? 2 * d * d : 0);
+    this.#Acc32 = new Float32Array(f32 ? 3 * d * d : 0);
     this.#tmp = new Float64Array(d);
     this.#dd = new Float64Array(d * d);
   }
@@ -521,6 +555,7 @@ export class FactoredOutputLayer implements OutputLayer {
       this.#sumdy = new Float64Array(m);
       this.#hw = new Float64Array(m);
       this.#zs = new Float64Array(m);
+      this.#sg = new Float64Array(m);
     }
     if (n > this.#nCap) {
       this.#nCap = n;
@@ -538,6 +573,7 @@ export class FactoredOutputLayer implements OutputLayer {
 
   /** Steps 1–5: fills the scratch (Ĥ, QH, q, s, o, ẏ, g, g_s, A, B, ∇H) and returns loss and ∇H. */
   #forward(H: Float32Array, Y: SparseBatch, m: number): StepResult {
+    this.#settle();
     const { d, la, loss } = this;
     const usesSum = loss.usesSum;
     const H64 = this.#H64, Hhat = this.#Hhat, QH = this.#QH, A = this.#A, B = this.#B, G64 = this.#G64;
@@ -599,6 +635,7 @@ export class FactoredOutputLayer implements OutputLayer {
 
   /** Steps 6–11 from the scratch #forward filled; guard first. */
   #update(m: number, eta: number): void {
+    this.#settle();
     const { d, la, loss } = this;
     const D = this.#D, usesSum = loss.usesSum;
     const H64 = this.#H64, Hhat = this.#Hhat, QH = this.#QH, B = this.#B, G64 = this.#G64;
@@ -694,12 +731,18 @@ export class FactoredOutputLayer implements OutputLayer {
 
   /** Step 3 for both paths: the loss per example from o (and q, s) → ẏ, 𝟙·ẏ, g_q, g_s; returns L. */
   #lossOf(m: number): number {
+    let L = 0;
+    for (let i = 0; i < m; i++) L += this.#lossOfExample(i);
+    return L;
+  }
+
+  /** Step 3 for example i (its entries' o must be set): fills its ẏ, 𝟙·ẏ, g_q, g_s; returns L_i. */
+  #lossOfExample(i: number): number {
     const loss = this.loss, D = this.#D, usesSum = loss.usesSum, mg = this.#merged;
     const o = this.#o, dy = this.#dy, q = this.#q, s = this.#s, g = this.#g, gs = this.#gs;
     const sumdy = this.#sumdy;
     const kO = this.#kO, kY = this.#kY, kDy = this.#kDy, scal = this.#scal;
-    let L = 0;
-    for (let i = 0; i < m; i++) {
+    {
       const k0 = mg.off[i], K = mg.off[i + 1] - k0;
       for (let k = 0; k < K; k++) {
         kO[k] = o[k0 + k];
@@ -723,13 +766,26 @@ export class FactoredOutputLayer implements OutputLayer {
             }); the layer's state is unchanged. Lower the learning rate.`,
         );
       }
-      L += Li;
+      return Li;
     }
-    return L;
+  }
+
+  /**
+   * Adds the pending float32 increments (#Acc32) to the float64 state [U; Q; U⁻ᵀ], rewrites the mirrors
+   * rounded from the result and clears the accumulator. Every reader of the float64 state calls it first.
+   */
+  #settle(): void {
+    if (this.#pending === 0) return;
+    this.#pending = 0;
+    const dd = this.d * this.d;
+    settleBlock(this.#U, this.#St32, this.#Acc32, 0, dd);
+    settleBlock(this.#Q, this.#St32, this.#Acc32, dd, dd);
+    settleBlock(this.#Uinvt, this.#St32, this.#Acc32, 2 * dd, dd);
   }
 
   /** The float32 mirrors [U; Q; U⁻ᵀ] rounded from the float64 state. */
   #refreshMirrors(): void {
+    this.#settle();
     const n = this.d * this.d, St = this.#St32, U = this.#U, Q = this.#Q, Ui = this.#Uinvt;
     for (let j = 0; j < n; j++) {
       St[j] = U[j];
@@ -770,17 +826,21 @@ export class FactoredOutputLayer implements OutputLayer {
     // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
     const mg = this.#merged;
     mg.merge(Y);
-    // (the rows are read in place: V is not written before step 8, and a gather costs a copy per entry)
-    const nnz = mg.nnz, V = this.#V, idx = mg.idx, o = this.#o, dy = this.#dy, ex = mg.ex;
-    // (dotRows: cblas_sdot per row under blas, measured 2.30 → 2.18 ms/step with the two axpyRows below
-    // at D = 200k, d = 256, m = 128, and 3.08 → 2.71 at D = 793k, d = 300)
-    la.dotRows(V, d, idx, P.subarray(d), ld, ex, nnz, d, o);
-    for (let k = 0; k < nnz; k++) o[k] += hw[ex[k]];
-    // 3. the loss
-    const L = this.#lossOf(m);
-    // 4. A_i = Σ ẏ_ic V_c
+    // The rows are read in place (V is not written before step 8; a gather costs a copy per entry), one
+    // example at a time: its K dot products (2), its loss (3) and A_i = Σ ẏ_ic V_c (4) while its rows are
+    // still in cache (one pass over the target rows instead of two: measured 358 → 246 µs for 640 random
+    // rows of a 200,000×256 V). dotRows/axpyRows are cblas_sdot/saxpy per row under blas.
+    const V = this.#V, idx = mg.idx, o = this.#o, dy = this.#dy, ex = mg.ex, off = mg.off;
+    const Ph = P.subarray(d);
     A.fill(0, 0, m * d);
-    la.axpyRows(dy, V, d, idx, A, d, ex, nnz, d);
+    let L = 0;
+    for (let i = 0; i < m; i++) {
+      const k0 = off[i], n = off[i + 1] - k0, hwi = hw[i];
+      la.dotRows(V, d, idx, Ph, ld, ex, n, d, o, k0);
+      for (let k = k0; k < k0 + n; k++) o[k] += hwi;
+      L += this.#lossOfExample(i);
+      la.axpyRows(dy, V, d, idx, A, d, ex, n, d, k0);
+    }
     // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
     la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
     const gradH = new Float32Array(m * d);
@@ -824,7 +884,7 @@ export class FactoredOutputLayer implements OutputLayer {
     const P = this.#P32, X = this.#EX32, ES = this.#ES32, St = this.#St32, T = this.#T32, GH = this.#GH32;
     const Mi = this.#Mi32, S = this.#S, M = this.#M, N = this.#N, E = this.#BH;
     const g = this.#g, gs = this.#gs, s = this.#s, sumdy = this.#sumdy, hw = this.#hw;
-    const U = this.#U, Uinvt = this.#Uinvt, Q = this.#Q, zs = this.#zs;
+    const U = this.#U, Uinvt = this.#Uinvt, zs = this.#zs, Acc = this.#Acc32;
     // S = H Hᵀ and E' = X' Hᵀ (E'_ij = ẏ_i·o_j + g_i h_iᵀQh_j)
     if (m === 1) {
       let ss = 0, e = 0;
@@ -884,11 +944,11 @@ export class FactoredOutputLayer implements OutputLayer {
         P[r] = zr;
         const zu = a2 * zr * g0, hu = -a2 * hr * g0;
         for (let c = 0; c < d; c++) {
-          const j = rd + c;
-          Uinvt[j] += zu * H[c];
-          St[2 * dd + j] = Uinvt[j];
-          U[j] += hu * H[c];
-          St[j] = U[j];
+          const j = rd + c, hc = H[c], ui = zu * hc, uu = hu * hc;
+          Acc[2 * dd + j] += ui;
+          St[2 * dd + j] += ui;
+          Acc[j] += uu;
+          St[j] += uu;
         }
       }
     } else {
@@ -907,12 +967,15 @@ export class FactoredOutputLayer implements OutputLayer {
           // definite T = I − 2η C S C (λ_min ≥ ½ here), so C·Zn = L⁻ᵀ L⁻¹ (C Z) with T = L Lᵀ (dpotrf and
           // two strsm). Rows of Ĥ are scaled by √g too and GH holds C H: [C Zn | C Ĥ]ᵀ (C H) =
           // [Znᵀ G H; Ĥᵀ G H]. zs_i = 1/√g_i undoes the scaling of Zn for the V update.
+          const sg = this.#sg;
           for (let i = 0; i < m; i++) {
-            const ci = Math.sqrt(g[i]), r = i * d, p = i * ld;
-            zs[i] = 1 / ci;
-            for (let j = 0; j <= i; j++) {
-              N[i * m + j] = (i === j ? 1 : 0) - a2 * ci * Math.sqrt(g[j]) * S[i * m + j];
-            }
+            sg[i] = Math.sqrt(g[i]);
+            zs[i] = 1 / sg[i];
+          }
+          for (let i = 0; i < m; i++) {
+            const ci = sg[i], r = i * d, p = i * ld, row = i * m, f = a2 * ci;
+            for (let j = 0; j < i; j++) N[row + j] = -f * sg[j] * S[row + j];
+            N[row + i] = 1 - f * ci * S[row + i];
             for (let c = 0; c < d; c++) {
               GH[r + c] = ci * H[r + c];
               P[p + c] = ci * P[p + 3 * d + c];
@@ -935,14 +998,15 @@ export class FactoredOutputLayer implements OutputLayer {
           la.sgemm(true, false, m, d, m, 1, Mi, m, P.subarray(3 * d), ld, 0, P, ld);
         }
         la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
-        for (let j = 0; j < dd; j++) {
-          const ui = Uinvt[j] + a2 * T[j], u = U[j] - a2 * T[dd + j];
-          Uinvt[j] = ui;
-          St[2 * dd + j] = ui;
-          U[j] = u;
-          St[j] = u;
-        }
+        // U⁻ᵀ += 2η T[0], U −= 2η T[1]: into the mirrors and the accumulator (see SETTLE_EVERY)
+        const alpha = this.#axpyAlpha;
+        alpha[0] = a2;
+        alpha[1] = -a2;
+        la.axpyRows(alpha, T, dd, this.#axpyX, St, dd, this.#axpyY, 2, dd);
+        la.axpyRows(alpha, T, dd, this.#axpyX, Acc, dd, this.#axpyY, 2, dd);
       } else {
+        // the direct re-inversion needs U in float64
+        this.#settle();
         la.sgemm(true, false, d, d, m, 1, P.subarray(d), ld, GH, d, 0, T, d);
         for (let j = 0; j < dd; j++) {
           U[j] -= a2 * T[j];
@@ -967,10 +1031,11 @@ export class FactoredOutputLayer implements OutputLayer {
       const rv = this.#tmp, mh = h2 * M[0];
       for (let c = 0; c < d; c++) rv[c] = -eta * gradH[c] + mh * H[c];
       for (let r = 0; r < d; r++) {
-        const hr = H[r], vr = rv[r], rd = r * d;
+        const hr = H[r], vr = rv[r], rd = dd + r * d;
         for (let c = 0; c < d; c++) {
-          Q[rd + c] += hr * rv[c] + vr * H[c];
-          St[dd + rd + c] = Q[rd + c];
+          const v = hr * rv[c] + vr * H[c];
+          Acc[rd + c] += v;
+          St[rd + c] += v;
         }
       }
     } else {
@@ -979,11 +1044,10 @@ export class FactoredOutputLayer implements OutputLayer {
       for (let j = 0; j < m * m; j++) Mi[j] = M[j];
       la.sgemm(false, false, m, d, m, h2, Mi, m, H, d, 1, R, d);
       la.ssyr2k(true, d, m, 1, H, d, R, d, 0, T, d);
-      for (let j = 0; j < dd; j++) {
-        const v = Q[j] + T[j];
-        Q[j] = v;
-        St[dd + j] = v;
-      }
+      const alpha = this.#axpyAlpha;
+      alpha[0] = 1;
+      la.axpyRows(alpha, T, dd, this.#axpyX, St, dd, this.#axpyQ, 1, dd);
+      la.axpyRows(alpha, T, dd, this.#axpyX, Acc, dd, this.#axpyQ, 1, dd);
     }
 
     if (usesSum) {
@@ -999,6 +1063,7 @@ export class FactoredOutputLayer implements OutputLayer {
         }
       }
     }
+    if (++this.#pending >= SETTLE_EVERY) this.#settle();
     return true;
   }
 
@@ -1040,6 +1105,7 @@ export class FactoredOutputLayer implements OutputLayer {
    * cond(U) > 4·maxCond). W, Q, ω, w̄ are unchanged (up to float32 rounding of V).
    */
   stabilize(): void {
+    this.#settle();
     const { d, la } = this;
     const D = this.#D, V = this.#V, U = this.#U, Uinvt = this.#Uinvt, u = this.#u, tmp = this.#tmp;
     this.#stabilizations++;
@@ -1092,6 +1158,7 @@ export class FactoredOutputLayer implements OutputLayer {
    * in float64 (O(Dd²); done automatically every `recomputeQEvery` steps).
    */
   refresh(): void {
+    this.#settle();
     this.#mirrorsOk = false;
     this.#examples = 0;
     this.#fold();
@@ -1107,6 +1174,7 @@ export class FactoredOutputLayer implements OutputLayer {
 
   /** W = V U + 𝟙ωᵀ materialised (float64 accumulation, O(Dd²)). */
   weights(): Promise<Float32Array> {
+    this.#settle();
     const W = new Float32Array(this.#D * this.d);
     materialize(this.la, this.#V, this.#D, this.d, this.#U, this.#omega, W, this.#chunk);
     return Promise.resolve(W);
@@ -1114,6 +1182,7 @@ export class FactoredOutputLayer implements OutputLayer {
 
   /** ĥ = U h, q = hᵀQh, s = w̄·h, ω·h for one input (float64). */
   #stats(h: Float32Array): { hhat: Float64Array; q: number; s: number; hw: number } {
+    this.#settle();
     const d = this.d, U = this.#U, Q = this.#Q;
     const hhat = new Float64Array(d);
     let q = 0, s = 0, hw = 0;
@@ -1173,6 +1242,7 @@ export class FactoredOutputLayer implements OutputLayer {
    * and with `{ full: true }` the O(Dd²) qDrift = max|Q − WᵀW| / max|Q| (and wbarDrift when ω, w̄ are kept).
    */
   diagnostics(opts: { full?: boolean } = {}): Promise<Diagnostics> {
+    this.#settle();
     const { d, la } = this;
     const U = this.#U, Uinvt = this.#Uinvt, T = this.#dd, u = this.#u, tmp = this.#tmp;
     la.dgemm(false, true, d, d, d, 1, U, d, Uinvt, d, 0, T, d);
@@ -1222,6 +1292,7 @@ export class FactoredOutputLayer implements OutputLayer {
 
   /** V, U, Uinvt, Q, omega, wbar and every counter: enough to continue bit-identically. */
   exportState(): Promise<OutputLayerState> {
+    this.#settle();
     return Promise.resolve({
       kind: "factored",
       D: this.#D,
@@ -1266,6 +1337,7 @@ export class FactoredOutputLayer implements OutputLayer {
       const d = this.d, D = this.#D;
       const n = validateMatrix("rows", rows, -1, d);
       if (n === 0) return Promise.resolve();
+      this.#settle();
       if (this.#Vbuf.length < (D + n) * d) {
         const grown = new Float32Array(Math.max((D + n) * d, Math.ceil(D * 1.5) * d));
         grown.set(this.#V);
@@ -1302,6 +1374,16 @@ export class FactoredOutputLayer implements OutputLayer {
     if (this.#closed) return;
     this.#closed = true;
     this.la.close();
+  }
+}
+
+/** S[j] += Acc[off + j], St[off + j] = S[j] rounded, Acc[off + j] = 0 for j < n. */
+function settleBlock(S: Float64Array, St: Float32Array, Acc: Float32Array, off: number, n: number): void {
+  for (let j = 0; j < n; j++) {
+    const v = S[j] + Acc[off + j];
+    S[j] = v;
+    St[off + j] = v;
+    Acc[off + j] = 0;
   }
 }
 

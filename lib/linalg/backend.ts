@@ -123,8 +123,9 @@ export interface LinAlgBackend {
   /** dst[rows[i], :] += alpha · src[i, :] for i < n, in order (repeated rows accumulate, deterministically). */
   scatterAddRows(dst: F32, d: number, rows: Int32Array, n: number, src: F32, alpha: number): void;
   /**
-   * Row-indexed dot products: out[k] = Σ_{c<d} A[aRows[k]·lda + c] · B[bRows[k]·ldb + c] for k < n,
-   * (rows may repeat; an offset into a row is a subarray of A or B). The js backend accumulates in float64,
+   * Row-indexed dot products: out[k] = Σ_{c<d} A[aRows[k]·lda + c] · B[bRows[k]·ldb + c] for the n
+   * entries k = first … first + n − 1 (first defaults to 0; rows may repeat; an offset into a row is a
+   * subarray of A or B). The js backend accumulates in float64,
    * blas in float32 (`cblas_sdot`): the results agree to about d·2⁻²⁴·Σ|A_c B_c|.
    *
    * @example
@@ -145,10 +146,11 @@ export interface LinAlgBackend {
     n: number,
     d: number,
     out: F64,
+    first?: number,
   ): void;
   /**
    * Row-indexed axpy: Y[yRows[k]·ldy + c] += alpha[k] · X[xRows[k]·ldx + c] for c < d, in order
-   * k = 0…n−1 (repeated Y rows accumulate deterministically). Entries with alpha[k] = 0 are skipped.
+   * k = first … first + n − 1 (first defaults to 0; repeated Y rows accumulate deterministically). Entries with alpha[k] = 0 are skipped.
    *
    * @example
    * ```ts
@@ -168,6 +170,7 @@ export interface LinAlgBackend {
     yRows: Int32Array,
     n: number,
     d: number,
+    first?: number,
   ): void;
   /** In-place inverse of the n×n matrix A (LU with partial pivoting). Throws RangeError if singular. */
   dinvert(A: F64, n: number): void;

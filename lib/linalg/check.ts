@@ -66,6 +66,10 @@ export function checkDims(op: string, dims: Record<string, number>): void {
   }
 }
 
+function isDim(v: number): boolean {
+  return Number.isInteger(v) && v >= 0;
+}
+
 /**
  * Throws a RangeError unless a vector has at least n elements.
  *
@@ -124,8 +128,9 @@ export function checkRows(
 }
 
 /**
- * Checks one side of a row-indexed call (dotRows, axpyRows): `n ≤ rows.length`, `ld ≥ d`, and every
- * `rows[k]` names a row whose d elements lie in the matrix (`0 ≤ rows[k]` and `rows[k]·ld + d ≤ M.length`).
+ * Checks one side of a row-indexed call (dotRows, axpyRows) on entries `first … first + n − 1`:
+ * `first + n ≤ rows.length`, `ld ≥ d`, and each of those `rows[k]` names a row whose d elements lie in
+ * the matrix (`0 ≤ rows[k]` and `rows[k]·ld + d ≤ M.length`).
  *
  * @example
  * ```ts
@@ -140,6 +145,7 @@ export function checkRows(
  * @param rows row indices into M
  * @param n how many of them are used
  * @param d elements used per row
+ * @param first the first entry used (default 0)
  */
 export function checkIndexedRows(
   op: string,
@@ -149,14 +155,20 @@ export function checkIndexedRows(
   rows: Int32Array,
   n: number,
   d: number,
+  first = 0,
 ): void {
-  checkDims(op, { n, d, [`ld of ${arg}`]: ld });
+  // (called per example in the factored step: no object literal for checkDims here)
+  if (!isDim(n) || !isDim(d) || !isDim(first) || !isDim(ld)) {
+    checkDims(op, { n, d, first, [`ld of ${arg}`]: ld });
+  }
   if (ld < d) throw new RangeError(`${op}: leading dimension of ${arg} (${ld}) is smaller than d = ${d}`);
-  if (n > rows.length) {
-    throw new RangeError(`${op}: n = ${n} exceeds the ${arg} row list's length ${rows.length}`);
+  if (first + n > rows.length) {
+    throw new RangeError(
+      `${op}: entries ${first} … ${first + n - 1} exceed the ${arg} row list's length ${rows.length}`,
+    );
   }
   const R = d === 0 ? Infinity : Math.floor((M.length - d) / ld) + 1;
-  for (let k = 0; k < n; k++) {
+  for (let k = first; k < first + n; k++) {
     const r = rows[k];
     if (r < 0 || r >= R) {
       throw new RangeError(

@@ -372,11 +372,13 @@ export function createJsBackend(): LinAlgBackend {
       n: number,
       d: number,
       out: F64,
+      first = 0,
     ) {
-      checkIndexedRows("dotRows", "A", A, lda, aRows, n, d);
-      checkIndexedRows("dotRows", "B", B, ldb, bRows, n, d);
-      checkVector("dotRows", "out", out, n);
-      for (let k = 0; k < n; k++) {
+      checkIndexedRows("dotRows", "A", A, lda, aRows, n, d, first);
+      checkIndexedRows("dotRows", "B", B, ldb, bRows, n, d, first);
+      checkVector("dotRows", "out", out, first + n);
+      const end = first + n;
+      for (let k = first; k < end; k++) {
         const a = aRows[k] * lda, b = bRows[k] * ldb;
         let s0 = 0, s1 = 0, s2 = 0, s3 = 0, c = 0;
         for (; c + 3 < d; c += 4) {
@@ -399,11 +401,13 @@ export function createJsBackend(): LinAlgBackend {
       yRows: Int32Array,
       n: number,
       d: number,
+      first = 0,
     ) {
-      checkVector("axpyRows", "alpha", alpha, n);
-      checkIndexedRows("axpyRows", "X", X, ldx, xRows, n, d);
-      checkIndexedRows("axpyRows", "Y", Y, ldy, yRows, n, d);
-      for (let k = 0; k < n; k++) {
+      checkVector("axpyRows", "alpha", alpha, first + n);
+      checkIndexedRows("axpyRows", "X", X, ldx, xRows, n, d, first);
+      checkIndexedRows("axpyRows", "Y", Y, ldy, yRows, n, d, first);
+      const end = first + n;
+      for (let k = first; k < end; k++) {
         const a = alpha[k];
         if (a === 0) continue;
         const x = xRows[k] * ldx, y = yRows[k] * ldy;
