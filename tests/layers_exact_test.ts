@@ -140,11 +140,15 @@ Deno.test("long run: 10,000 steps, D = 5,000, d = 64, m = 32, K = 5, float32, st
   // 1,000 steps of incremental updates old, and their diagnostics mean something
   const names: string[] = [];
   for (const b of backends) {
-    facts.push(await makeLayer("factored", b, D, d, W0, "squared", { recomputeQEvery: 3000 }));
+    const la = await createBackend(b, { log: () => {} });
+    facts.push(FactoredOutputLayer.fromInit(D, d, W0, createLoss("squared"), la, {
+      recomputeQEvery: 3000,
+      products: "float64",
+    }));
     names.push(`${b} (float64 products)`);
   }
   if (haveBlas) {
-    // the float32-products path (the blas default from d = 128) on the same run
+    // the float32-products path (the blas default from d = 64) on the same run
     const la = await createBackend("blas", { log: () => {} });
     facts.push(FactoredOutputLayer.fromInit(D, d, W0, createLoss("squared"), la, {
       recomputeQEvery: 3000,

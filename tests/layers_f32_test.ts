@@ -1,5 +1,5 @@
 /**
- * The float32-products path of the factored layer (the blas default from d = 128) for every loss, on both
+ * The float32-products path of the factored layer (the blas default from d = 64) for every loss, on both
  * CPU backends, against the naive layer from the same W₀ on the same batches: online (m = 1, rank-1 float64
  * loops), Woodbury (m = 6: Cholesky solve when every g_q > 0, an LU inverse when the Z-loss gives some
  * g_q ≤ 0) and direct re-inversion (m = 40 > d/2), with the spherical family's ω, w̄ terms (spherical,

@@ -77,7 +77,7 @@ for (const backend of backends) {
       const W0 = uniform(r, D * d, 0.3);
       const naive = await makeLayer("naive", backend, D, d, W0);
       const fact = await makeLayer("factored", backend, D, d, W0);
-      // and the float32-products path (the blas default from d = 128), which must fall back to float64
+      // and the float32-products path (the blas default from d = 64), which must fall back to float64
       // products for these strong steps
       const fact32 = FactoredOutputLayer.fromInit(
         D,

@@ -9,7 +9,7 @@
  *   They are O(d²): float64 costs nothing measurable and keeps the iterated Woodbury and Q updates from
  *   accumulating float32 rounding. The m×m Gram matrix HᵀH, the guard and the Woodbury solve are float64.
  * - The per-step d×d×m products (`products` option) run either as float64 dgemm ("float64", the
- *   default on js and for d < 128; steps 1–11 below) or ("float32", the default on blas for d ≥ 128:
+ *   default on js and for d < 64; steps 1–11 below) or ("float32", the default on blas for d ≥ 64:
  *   ≈ 1.9× faster at d = 256, m = 128) as float32 sgemm on float32 mirrors [U; Q; U⁻ᵀ] of the state:
  *   the increments are float32, added by saxpy to the mirrors and to a float32 accumulator, which is
  *   added to the float64 state (re-rounding the mirrors) every 16 steps or whenever the float64 state
@@ -27,7 +27,7 @@
  *         positive definite (guard.ts).
  *  6. U ← U − 2η Ĥᵀ (G H)                                                                (dgemm, m d²)
  *  7. U⁻ᵀ: Woodbury U⁻ᵀ ← U⁻ᵀ + 2η Zᵀ (I_m − 2η G HHᵀ)⁻¹ G H with Z = H U⁻¹ (m = 1: Sherman–Morrison)
- *     when 2m ≤ d; otherwise the direct solve U⁻ᵀ = inv(U_new)ᵀ (O(d³), cheaper once m > d/2).
+ *     when 2m ≤ d (float32 products: m ≤ d); otherwise the direct solve U⁻ᵀ = inv(U_new)ᵀ (O(d³)).
  *  8. V_c ← V_c − η Σ_i ẏ_ic (U_new⁻ᵀ h_i)ᵀ, scattered back in entry order (deterministic).
  *  9. ω ← ω − η Σ_i (2 g_i (h_i·ω) + g_s,i) h_i           (loss uses s only)
  * 10. Q ← Q − η (∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H, M = ∇Oᵀ∇O expanded (ALGORITHM.md §4)      (dsyr2k, m d²)
@@ -97,7 +97,12 @@ export type FactoredOptions = {
    * the last one (its O(Dd²) cost stays a few % of the steps' at any D and m); a given value is exact.
    */
   recomputeQEvery?: number;
-  /** Batches with m ≥ this use the direct re-inversion of U instead of Woodbury (default ⌊d/2⌋ + 1). */
+  /**
+   * Batches with m ≥ this use the direct re-inversion of U instead of Woodbury. Default ⌊d/2⌋ + 1 with
+   * float64 products; d + 1 with float32 products, whose Woodbury step factorises the m×m system by
+   * Cholesky (measured at D = 169,377, d = 101, m = 100: 0.473 ms with Woodbury against 0.553 ms
+   * direct; d = 128, m = 128: equal).
+   */
   directSolveMinBatch?: number;
   /** Smallest admissible eigenvalue of the update factor (default {@link GUARD_MARGIN}). */
   guardMargin?: number;
@@ -109,8 +114,8 @@ export type FactoredOptions = {
   maxCond?: number;
   /**
    * Precision of the per-step d×d×m products: "float32" (sgemm on float32 copies, accumulated into the
-   * float64 state; about twice the speed on OpenBLAS at d ≥ 128) or "float64" (dgemm). Default: float32
-   * on blas when d ≥ 128, otherwise float64 (on js both cost the same).
+   * float64 state; about twice the speed on OpenBLAS at d ≥ 64) or "float64" (dgemm). Default: float32
+   * on blas when d ≥ 64, otherwise float64 (on js both cost the same).
    */
   products?: "float32" | "float64";
 };
@@ -135,9 +140,12 @@ const REBALANCE_MAX_D = 64;
  * Default precision of the per-step products: float32 on blas from this d up. Measured on blas (2 busy
  * cores, median step): D = 200,000, d = 256, m = 128: 2.9 ms with float32 products against 5.6 ms with
  * float64; D = 5,000, d = 64, m = 32: 0.12 against 0.17 ms, with drift after 10,000 steps 1.8e-6
- * (float32) against 7.6e-7 (float64) (tests/layers_exact_test.ts, bound 1e-4).
+ * (float32) against 7.6e-7 (float64) (tests/layers_exact_test.ts, bound 1e-4). Measured again after
+ * the accumulator (SETTLE_EVERY) and with the Woodbury default below, on a quiet machine, D = 169,377,
+ * spherical loss (the synthetic peers corpus): d = 64, m = 64: 0.229 ms (float32) against 0.318 ms
+ * (float64); d = 101, m = 100: 0.473 against 0.683 ms. Hence from 64 (was 128).
  */
-const F32_PRODUCTS_MIN_D = 128;
+const F32_PRODUCTS_MIN_D = 64;
 /**
  * The float32 Woodbury step uses a Cholesky factorisation (dpotrf + two strsm, ≈ 3× faster than an LU
  * inverse at m = 128) when every g_q exceeds this; otherwise an LU inverse of N = I − 2η G S.
@@ -166,7 +174,7 @@ export const REFRESH_MIN_EXAMPLES_PER_OUTPUT = 8;
  */
 const SETTLE_EVERY = 16;
 /**
- * Default stabilisation period with float32 products (d ≥ 128 on blas), where a stabilisation (float64
+ * Default stabilisation period with float32 products (d ≥ 64 on blas), where a stabilisation (float64
  * Newton re-inversion, two d³ dgemm, and the power iterations) costs ≈ 3.6 ms at d = 256 against a 1.6 ms
  * step at m = 128. Measured (D = 50,000, d = 256, m = 128, spherical, η = 0.05, 400 steps, blas):
  * max|U U⁻¹ − I| just before a stabilisation 4.3e-8 every 50 steps, 4.7e-8 every 100, 4.9e-8 every 200;
@@ -328,7 +336,7 @@ export class FactoredOutputLayer implements OutputLayer {
     this.#refreshAuto = opts.recomputeQEvery === undefined;
     this.directSolveMinBatch = nonNegInt(
       "directSolveMinBatch",
-      opts.directSolveMinBatch ?? Math.floor(d / 2) + 1,
+      opts.directSolveMinBatch ?? (products === "float32" ? d + 1 : Math.floor(d / 2) + 1),
     );
     this.guardMargin = opts.guardMargin ?? GUARD_MARGIN;
     this.maxCond = opts.maxCond ?? DEFAULT_MAX_COND;
