@@ -8,7 +8,8 @@
  * that its peak resident memory (VmHWM from /proc/self/status, read at the child's end) is its own.
  * A child creates the layer with createOutputLayer (lib/layers/create.ts), warms up (at least one step
  * and 0.45 s), then steps until 1.5 s have passed (at least 2), cycling through max(4, ⌈4d/m⌉)
- * pre-built batches.
+ * pre-built batches; its time per step is the median over blocks of 100 steps (factored) or of single
+ * steps (naive), see timing.ts.
  *
  * Set-up, identical for both kinds: W₀ uniform with standard deviation 0.01, H uniform with standard
  * deviation 1/√d, K = 5 uniform random targets of value 1 per example, squared loss, η = 1e-3 (far
@@ -26,6 +27,7 @@ import { createJsBackend } from "../lib/linalg/js.ts";
 import type { BenchBackend, BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { measureSgemm, sgemmPeak } from "./linalg.ts";
+import { timeSteps } from "./timing.ts";
 
 /** One measurement a child is asked for. */
 export type ChildConfig = {
@@ -42,7 +44,12 @@ export type ChildConfig = {
 export type ChildResult = ChildConfig & {
   setupS: number;
   steps: number;
+  /** Robust time per step (ms): median over blocks (timing.ts). */
   stepMs: number;
+  /** Plain mean time per step over the window (ms). */
+  meanStepMs: number;
+  /** Complete blocks the median was taken over (< 3: stepMs is the mean). */
+  blocks: number;
   usPerExample: number;
   vmHwmMB: number;
   lossFirst: number;
@@ -52,6 +59,8 @@ export type ChildResult = ChildConfig & {
 const K = 5, ETA = 1e-3;
 /** Untimed warm-up per child, as a fraction of its timed window (see child()). */
 const WARMUP_FRACTION = 0.3;
+/** Block of the factored layer's robust timing: 100 steps hold exactly one periodic stabilisation. */
+const FACTORED_BLOCK = 100;
 const ROOT = new URL("..", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
 
@@ -119,23 +128,20 @@ async function child(cfg: ChildConfig): Promise<ChildResult> {
   });
   // Warm-up, not timed: at least one step and WARMUP_FRACTION of the timed window, so that the JIT's
   // compilation of the step and of the first stabilisation (≈ 70 ms in all for the factored layer at
-  // D = 200,000, d = 256, m = 128, i.e. 5% of a 1.5 s window) is not counted as steady-state cost.
-  const lossFirst = (await layer.step(batches[0].H, batches[0].Y, ETA)).loss;
-  const warmEnd = performance.now() + WARMUP_FRACTION * cfg.seconds * 1000;
-  for (let w = 1; performance.now() < warmEnd; w++) {
-    const b = batches[w % batches.length];
-    await layer.step(b.H, b.Y, ETA);
-  }
-  let steps = 0, lossLast = lossFirst;
-  const start = performance.now();
-  let now = start;
-  while (steps < 2 || now - start < cfg.seconds * 1000) {
-    const b = batches[steps % batches.length];
+  // D = 200,000, d = 256, m = 128, i.e. 5% of a 1.5 s window) is not counted as steady-state cost. Then
+  // the median over blocks of FACTORED_BLOCK steps (factored; each holds one periodic stabilisation) or
+  // of single steps (naive), see timing.ts.
+  let lossFirst = NaN, lossLast = NaN;
+  const t = await timeSteps(async (i) => {
+    const b = batches[i % batches.length];
     lossLast = (await layer.step(b.H, b.Y, ETA)).loss;
-    steps++;
-    now = performance.now();
-  }
-  const stepMs = (now - start) / steps;
+    if (i === 0) lossFirst = lossLast;
+  }, {
+    warmupMs: WARMUP_FRACTION * cfg.seconds * 1000,
+    windowMs: cfg.seconds * 1000,
+    block: kind === "factored" ? FACTORED_BLOCK : 1,
+  });
+  const stepMs = t.robustMs, steps = t.steps;
   layer.close();
   if (!Number.isFinite(lossLast)) throw new Error(`loss is ${lossLast} after ${steps} steps`);
   return {
@@ -143,6 +149,8 @@ async function child(cfg: ChildConfig): Promise<ChildResult> {
     setupS,
     steps,
     stepMs,
+    meanStepMs: t.meanMs,
+    blocks: t.blocks,
     usPerExample: (stepMs * 1000) / m,
     vmHwmMB: vmHwmMB(),
     lossFirst,
@@ -272,9 +280,9 @@ export async function run(opts: BenchOptions): Promise<string> {
       } else {
         res[kind] = r;
         opts.log(
-          `layers:   ${fmt(r.usPerExample)} µs/example, ${r.steps} steps, set-up ${fmt(r.setupS)} s, peak ${
-            fmt(r.vmHwmMB)
-          } MB`,
+          `layers:   ${fmt(r.usPerExample)} µs/example (median of ${r.blocks} blocks; mean ${
+            fmt((r.meanStepMs * 1000) / r.m)
+          }), ${r.steps} steps, set-up ${fmt(r.setupS)} s, peak ${fmt(r.vmHwmMB)} MB`,
         );
       }
     }
@@ -361,7 +369,11 @@ export async function run(opts: BenchOptions): Promise<string> {
       opts.quick ? " (quick: smallest configs only)" : ""
     }`,
     `Time per example of one SGD step (squared loss, K = ${K}, η = ${ETA}), naive and factored measured in the same run, ` +
-    `each in its own process (peak MB = that process's VmHWM, W₀ included). % of sgemm peak: useful flops ` +
+    `each in its own process (peak MB = that process's VmHWM, W₀ included). Time per step: after an untimed ` +
+    `warm-up (0.3× the window), the median over blocks of ${FACTORED_BLOCK} consecutive steps (factored: each block ` +
+    `holds one periodic stabilisation) or of single steps (naive) in the timed window (bench/timing.ts; the ` +
+    `plain mean is in the JSON log), so that a burst of load from another tenant of the machine moves it little. ` +
+    `% of sgemm peak: useful flops ` +
     `(naive 6·m·D·d, factored 24·m·d² per batch, i.e. the paper's 3Dd and 12d² multiply-adds) per second over the ` +
     `OpenBLAS sgemm peak of ${
       fmt(peak)

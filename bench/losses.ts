@@ -17,6 +17,7 @@ import { LOSS_NAMES } from "../lib/losses/mod.ts";
 import type { LossName, OutputLayer, SparseBatch } from "../lib/types.ts";
 import type { BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
+import { timeSteps } from "./timing.ts";
 
 export type { BenchBackend, BenchOptions } from "./report.ts";
 export type { LossName } from "../lib/types.ts";
@@ -27,17 +28,16 @@ export type LossBenchConfig = {
   d: number;
   m: number;
   K: number;
-  /** timed factored steps (after `warmup`) */
-  factoredSteps: number;
-  /** timed naive steps (after `warmup`) */
+  /** timed window of the factored layer (s), after an untimed warm-up of 0.3× that */
+  factoredSeconds: number;
+  /** timed naive steps (after one warm-up step) */
   naiveSteps: number;
-  warmup: number;
 };
 
 /** The full-size configuration (the issue's targets) and the smoke one. */
 export const LOSS_BENCH_CONFIGS: Readonly<Record<"full" | "quick", LossBenchConfig>> = Object.freeze({
-  full: { D: 200_000, d: 256, m: 128, K: 5, factoredSteps: 100, naiveSteps: 4, warmup: 2 },
-  quick: { D: 20_000, d: 64, m: 32, K: 5, factoredSteps: 20, naiveSteps: 2, warmup: 1 },
+  full: { D: 200_000, d: 256, m: 128, K: 5, factoredSeconds: 1.5, naiveSteps: 4 },
+  quick: { D: 20_000, d: 64, m: 32, K: 5, factoredSeconds: 0.3, naiveSteps: 2 },
 });
 
 /** Step learning rate: small, so that no loss's step comes near the singular-update guard. */
@@ -80,30 +80,14 @@ function makeData(
   return { init, batches };
 }
 
-/** Seconds per step over `steps` steps after `warmup` untimed ones, cycling through `batches`. */
-async function timeSteps(
-  layer: OutputLayer,
-  batches: { H: Float32Array; Y: SparseBatch }[],
-  warmup: number,
-  steps: number,
-): Promise<number> {
-  for (let i = 0; i < warmup; i++) {
-    await layer.step(batches[i % batches.length].H, batches[i % batches.length].Y, ETA);
-  }
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) {
-    const b = batches[(warmup + i) % batches.length];
-    await layer.step(b.H, b.Y, ETA);
-  }
-  return (performance.now() - t0) / 1000 / steps;
-}
-
 /** One loss's measurements (ms per step). */
 export type LossBenchResult = { loss: LossName; factoredMs: number; naiveMs: number };
 
 /**
- * Times one layer kind with one loss: builds it from W₀, runs `warmup` steps, then times `steps` steps, and
- * frees it (one D×d layer alive at a time).
+ * Times one layer kind with one loss: builds it from W₀ and times it with {@link timeSteps} (factored:
+ * warm-up 0.3× the window, then the median over blocks of 100 steps, each holding one periodic
+ * stabilisation; naive: one warm-up step, then the median of `naiveSteps` single steps), and frees it
+ * (one D×d layer alive at a time).
  *
  * @example
  * ```ts
@@ -126,16 +110,24 @@ export async function timeLayer(
   const { init, batches } = makeData(c, 8);
   const layer = await createOutputLayer({ kind, D: c.D, d: c.d, init, loss, backend, log: () => {} });
   try {
-    return 1000 *
-      await timeSteps(layer, batches, c.warmup, kind === "factored" ? c.factoredSteps : c.naiveSteps);
+    const step = (i: number) => layer.step(batches[i % batches.length].H, batches[i % batches.length].Y, ETA);
+    const t = kind === "factored"
+      ? await timeSteps(step, {
+        warmupMs: 300 * c.factoredSeconds,
+        windowMs: 1000 * c.factoredSeconds,
+        block: 100,
+      })
+      : await timeSteps(step, { warmupMs: 0, windowMs: 0, minSteps: c.naiveSteps });
+    return t.robustMs;
   } finally {
     layer.close();
   }
 }
 
 /**
- * Measures every loss: the factored step in `rounds` rounds over all losses (the best round counts, so
- * JIT warm-up and a busy neighbour do not favour the losses measured last), then the naive step once.
+ * Measures every loss: the factored step in `rounds` rounds over all losses (the median round counts, so
+ * a busy neighbour during one round does not favour or penalise the losses measured then), then the
+ * naive step once.
  *
  * @example
  * ```ts
@@ -155,11 +147,11 @@ export async function measureLosses(
   log: (line: string) => void,
   rounds = 3,
 ): Promise<LossBenchResult[]> {
-  const factored = new Map<LossName, number>();
+  const factored = new Map<LossName, number[]>();
   for (let round = 0; round < rounds; round++) {
     for (const loss of LOSS_NAMES) {
       const ms = await timeLayer("factored", loss, backend, c);
-      factored.set(loss, Math.min(factored.get(loss) ?? Infinity, ms));
+      factored.set(loss, [...(factored.get(loss) ?? []), ms]);
       log(
         `losses: round ${round + 1}/${rounds}: ${loss}: factored ${
           fmt(ms)
@@ -170,7 +162,9 @@ export async function measureLosses(
   const out: LossBenchResult[] = [];
   for (const loss of LOSS_NAMES) {
     const naiveMs = await timeLayer("naive", loss, backend, c);
-    const factoredMs = factored.get(loss)!;
+    const all = factored.get(loss)!.sort((a, b) => a - b);
+    const h = all.length >> 1;
+    const factoredMs = all.length % 2 ? all[h] : 0.5 * (all[h - 1] + all[h]);
     log(`losses: ${loss}: naive ${fmt(naiveMs)} ms/step, speedup ${fmt(naiveMs / factoredMs)}×`);
     out.push({ loss, factoredMs, naiveMs });
   }
@@ -210,8 +204,9 @@ export async function run(opts: BenchOptions): Promise<string> {
     : "";
   return `### Losses: the factored step per loss (${opts.backend})\n\n${note}` +
     `D = ${c.D.toLocaleString("en-US")}, d = ${c.d}, m = ${c.m}, K = ${c.K} weighted targets per example, ` +
-    `η = ${ETA}; factored: mean of ${c.factoredSteps} steps (stabilisation included), best of 3 rounds; naive: mean of ` +
-    `${c.naiveSteps} steps, after ${c.warmup} warm-up step(s). D/(4d) = ${fmt(c.D / (4 * c.d))}.\n\n` +
+    `η = ${ETA}; factored: after an untimed warm-up, the median over blocks of 100 steps (each with one periodic ` +
+    `stabilisation) in a ${c.factoredSeconds} s window, median of 3 rounds; naive: median of ${c.naiveSteps} ` +
+    `steps after one warm-up step (bench/timing.ts). D/(4d) = ${fmt(c.D / (4 * c.d))}.\n\n` +
     table(
       ["loss", "factored ms/step", "vs squared (≤ 1.3×)", "naive ms/step", "speedup (≥ 150×)"],
       rows,
