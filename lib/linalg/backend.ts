@@ -75,6 +75,17 @@ export interface LinAlgBackend {
     beta: number,
     y: F32,
   ): void;
+  /**
+   * Rank-1 update A (M×N, lda) += alpha · x yᵀ (x of length M, y of length N), in float32.
+   *
+   * @example
+   * ```ts
+   * import { createJsBackend } from "./js.ts";
+   * const A = new Float32Array(4);
+   * createJsBackend().sger(2, 2, 2, Float32Array.of(1, 2), Float32Array.of(3, 4), A, 2); // A = [6, 8, 12, 16]
+   * ```
+   */
+  sger(M: number, N: number, alpha: number, x: F32, y: F32, A: F32, lda: number): void;
   /** Double-precision {@link LinAlgBackend.sgemv}. */
   dgemv(
     trans: boolean,

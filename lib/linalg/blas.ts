@@ -1,7 +1,7 @@
 /**
  * The `blas` linear-algebra backend: OpenBLAS (Debian `libopenblas0-pthread`) through `Deno.dlopen`.
  *
- * - gemm, gemv, syr2k: `cblas_*` with CblasRowMajor; a gemm with M = 1 or N = 1 goes to gemv. syr2k writes the lower triangle (uplo = Lower,
+ * - gemm, gemv, ger, syr2k: `cblas_*` with CblasRowMajor; a gemm with M = 1 or N = 1 goes to gemv. syr2k writes the lower triangle (uplo = Lower,
  *   so only the lower triangle of an input C is read when beta ≠ 0) and the upper one is mirrored here.
  * - strsm: `cblas_strsm` (left side, lower-triangular, non-unit diagonal).
  * - dpotrf: LAPACK's `dpotrf_` with uplo = 'U' on the buffer (a row-major lower triangle is the
@@ -33,6 +33,7 @@ import {
   checkDims,
   checkGemm,
   checkGemv,
+  checkGer,
   checkIndexedRows,
   checkRows,
   checkSquare,
@@ -176,6 +177,10 @@ const SYMBOLS = {
   },
   dpotrf_: { parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"], result: "void" },
   cblas_saxpy: { parameters: ["i32", "f32", "buffer", "i32", "buffer", "i32"], result: "void" },
+  cblas_sger: {
+    parameters: ["i32", "i32", "i32", "f32", "buffer", "i32", "buffer", "i32", "buffer", "i32"],
+    result: "void",
+  },
   cblas_sdot: { parameters: ["i32", "buffer", "i32", "buffer", "i32"], result: "f32" },
   openblas_get_config: { parameters: [], result: "pointer" },
   openblas_get_num_threads: { parameters: [], result: "i32" },
@@ -426,6 +431,19 @@ export function openBlasBackend(path?: string): BlasBackend {
       if (beta === 0) y.fill(0, 0, trans ? N : M); // BLAS may compute 0·NaN; the contract says overwrite
       if (M === 0 || N === 0) return;
       sgemv(ROW_MAJOR, trans ? TRANS : NO_TRANS, M, N, alpha, A, lda, x, 1, beta, y, 1);
+    },
+    sger(M, N, alpha, x, y, A, lda) {
+      live("sger");
+      checkGer("sger", M, N, x, y, A, lda);
+      if (M === 0 || N === 0) return;
+      // one thread for the online step's d×d updates, as for gemv (see smallGemv)
+      const single = threads > 1 && M * N <= GEMV_SINGLE_THREAD_MAX;
+      if (single) s.openblas_set_num_threads(1);
+      try {
+        s.cblas_sger(ROW_MAJOR, M, N, alpha, x, 1, y, 1, A, lda);
+      } finally {
+        if (single) s.openblas_set_num_threads(threads);
+      }
     },
     dgemv(trans, M, N, alpha, A, lda, x, beta, y) {
       live("dgemv");

@@ -278,6 +278,38 @@ export function checkGemv(
 }
 
 /**
+ * Checks a ger call: A M×N (lda), x of length M, y of length N.
+ *
+ * @example
+ * ```ts
+ * import { checkGer } from "./check.ts";
+ * checkGer("sger", 2, 3, new Float32Array(2), new Float32Array(3), new Float32Array(6), 3);
+ * ```
+ *
+ * @param op the routine's name, for the message
+ * @param M rows of A
+ * @param N columns of A
+ * @param x the column vector
+ * @param y the row vector
+ * @param A the matrix
+ * @param lda its leading dimension
+ */
+export function checkGer(
+  op: string,
+  M: number,
+  N: number,
+  x: Float32Array | Float64Array,
+  y: Float32Array | Float64Array,
+  A: Float32Array | Float64Array,
+  lda: number,
+): void {
+  checkDims(op, { M, N });
+  checkMatrix(op, "A", A, M, N, lda);
+  checkVector(op, "x", x, M);
+  checkVector(op, "y", y, N);
+}
+
+/**
  * Checks a syr2k call (op(A), op(B) N×K; C N×N).
  *
  * @example

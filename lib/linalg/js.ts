@@ -17,6 +17,7 @@ import {
   checkDims,
   checkGemm,
   checkGemv,
+  checkGer,
   checkIndexedRows,
   checkRows,
   checkSquare,
@@ -342,6 +343,14 @@ export function createJsBackend(): LinAlgBackend {
     dgemv(trans, M, N, alpha, A, lda, x, beta, y) {
       checkGemv("dgemv", trans, M, N, A, lda, x, y);
       gemv(trans, M, N, alpha, A, lda, x, beta, y);
+    },
+    sger(M, N, alpha, x, y, A, lda) {
+      checkGer("sger", M, N, x, y, A, lda);
+      for (let r = 0; r < M; r++) {
+        const a = alpha * x[r], o = r * lda;
+        if (a === 0) continue;
+        for (let c = 0; c < N; c++) A[o + c] += a * y[c];
+      }
     },
     dsyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       checkSyr2k("dsyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
