@@ -353,7 +353,7 @@ export async function run(opts: BenchOptions): Promise<string> {
     if (!r?.naive || !r.factored) return `D=${fmt(D)}, d=${d}, m=1 not measured.`;
     return `D=${fmt(D)}, d=${d}, m=1: ${fmt(r.naive.usPerExample / r.factored.usPerExample)}× (theory ${
       fmt(D / (4 * d))
-    }×; the online step is a handful of small BLAS-2 calls and d×d loops, far from sgemm's efficiency).`;
+    }×; both layers run BLAS-2 there: the naive one streams W three times per example at memory speed, the factored one does a few d×d gemv/ger).`;
   };
 
   const head = [
