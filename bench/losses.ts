@@ -14,7 +14,7 @@
 
 import { createOutputLayer } from "../lib/layers/create.ts";
 import { LOSS_NAMES } from "../lib/losses/mod.ts";
-import type { LossName, OutputLayer, SparseBatch } from "../lib/types.ts";
+import type { LossName, SparseBatch } from "../lib/types.ts";
 import type { BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { timeSteps } from "./timing.ts";
