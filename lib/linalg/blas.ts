@@ -329,20 +329,21 @@ export function openBlasBackend(path?: string): BlasBackend {
    * sleep, and waking it costs more than the call (measured at D = 793,471, d = 300, m = 1: 0.31 ms per
    * step on one thread against 0.32 or 1.2 ms on two, depending on the run).
    */
-  const smallGemv = (gemv: GemvFn): GemvFn => {
-    if (threads <= 1) return gemv;
-    return (order, trans, M, N, alpha, A, lda, x, incX, beta, y, incY) => {
-      if (M * N > GEMV_SINGLE_THREAD_MAX) {
-        return gemv(order, trans, M, N, alpha, A, lda, x, incX, beta, y, incY);
-      }
-      s.openblas_set_num_threads(1);
-      try {
-        gemv(order, trans, M, N, alpha, A, lda, x, incX, beta, y, incY);
-      } finally {
-        s.openblas_set_num_threads(threads);
-      }
-    };
+  /** Runs `call` on one OpenBLAS thread when `small` (and more than one is configured), else as is. */
+  const onOneThreadIf = (small: boolean, call: () => void): void => {
+    if (!small || threads <= 1) return call();
+    s.openblas_set_num_threads(1);
+    try {
+      call();
+    } finally {
+      s.openblas_set_num_threads(threads);
+    }
   };
+  const smallGemv = (gemv: GemvFn): GemvFn => (order, trans, M, N, alpha, A, lda, x, incX, beta, y, incY) =>
+    onOneThreadIf(
+      M * N <= GEMV_SINGLE_THREAD_MAX,
+      () => gemv(order, trans, M, N, alpha, A, lda, x, incX, beta, y, incY),
+    );
   const sgemv = smallGemv(s.cblas_sgemv), dgemv = smallGemv(s.cblas_dgemv);
   // rows narrower than SAXPY_MIN_WIDTH: the js reference's loops (a call per row costs more there)
   const narrow = createJsBackend();
@@ -440,13 +441,10 @@ export function openBlasBackend(path?: string): BlasBackend {
       checkGer("sger", M, N, x, y, A, lda);
       if (M === 0 || N === 0) return;
       // one thread for the online step's d×d updates, as for gemv (see smallGemv)
-      const single = threads > 1 && M * N <= GEMV_SINGLE_THREAD_MAX;
-      if (single) s.openblas_set_num_threads(1);
-      try {
-        s.cblas_sger(ROW_MAJOR, M, N, alpha, x, 1, y, 1, A, lda);
-      } finally {
-        if (single) s.openblas_set_num_threads(threads);
-      }
+      onOneThreadIf(
+        M * N <= GEMV_SINGLE_THREAD_MAX,
+        () => s.cblas_sger(ROW_MAJOR, M, N, alpha, x, 1, y, 1, A, lda),
+      );
     },
     dgemv(trans, M, N, alpha, A, lda, x, beta, y) {
       live("dgemv");
@@ -588,13 +586,7 @@ export function openBlasBackend(path?: string): BlasBackend {
       iInfo[0] = 0;
       // OpenBLAS's threaded dpotrf is 3× slower than one thread at the factored layer's m×m sizes
       // (measured n = 128: 97 µs on 2 threads, 30 µs on 1); switching costs ≈ 0.05 µs per call
-      const single = threads > 1 && n <= DPOTRF_SINGLE_THREAD_MAX_N;
-      if (single) s.openblas_set_num_threads(1);
-      try {
-        s.dpotrf_(upperU, iN, A, iN, iInfo);
-      } finally {
-        if (single) s.openblas_set_num_threads(threads);
-      }
+      onOneThreadIf(n <= DPOTRF_SINGLE_THREAD_MAX_N, () => s.dpotrf_(upperU, iN, A, iN, iInfo));
       if (iInfo[0] < 0) throw new Error(`dpotrf: dpotrf_ rejected argument ${-iInfo[0]} (n = ${n})`);
       return iInfo[0] === 0;
     },
