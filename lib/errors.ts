@@ -113,3 +113,52 @@ export class DivergenceError extends Error {
     this.step = step;
   }
 }
+
+/**
+ * Raised for an operating-system error on a file or folder (disk full, read-only file system, permission
+ * denied, a missing folder, a path under a regular file). Deno's own errors often name no path (a
+ * failed `write` on an open file says only "No space left on device"); this one always names the path
+ * and the operation, as one line `<what> <path>: <cause>; <what to do>`. Build it with `withPath` or
+ * `describeOsError` (lib/os_errors.ts), which map the errno to the cause and the fix.
+ *
+ * @example
+ * ```ts
+ * import { IoError } from "./errors.ts";
+ * const e = new IoError("cannot write checkpoint", "runs/x/checkpoints/ckpt-12.fock", "ENOSPC",
+ *   "no space left on device", "free space on its disk or choose another output folder");
+ * console.log(e.message); // "cannot write checkpoint runs/x/…/ckpt-12.fock: no space left on device; free space …"
+ * ```
+ */
+export class IoError extends Error {
+  /** The operation, e.g. "cannot write checkpoint". */
+  readonly what: string;
+  /** The file or folder at fault. */
+  readonly path: string;
+  /** The errno name, e.g. "ENOSPC", "EROFS", "EACCES" ("" when unknown). */
+  readonly errno: string;
+  /** Whether the operation read an input (a missing input is bad data, exit 5; see lib/exit_codes.ts). */
+  readonly reading: boolean;
+  /**
+   * @param what the operation, e.g. "cannot write checkpoint"
+   * @param path the file or folder
+   * @param errno the errno name ("ENOSPC"), "" when unknown
+   * @param cause the cause in words ("no space left on device")
+   * @param fix what to do ("free space on its disk or choose another --out")
+   * @param opts `reading`: the operation read an input; `cause`: the original error
+   */
+  constructor(
+    what: string,
+    path: string,
+    errno: string,
+    cause: string,
+    fix: string,
+    opts: { reading?: boolean; cause?: unknown } = {},
+  ) {
+    super(`${what} ${path}: ${cause}; ${fix}`, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "IoError";
+    this.what = what;
+    this.path = path;
+    this.errno = errno;
+    this.reading = opts.reading ?? false;
+  }
+}

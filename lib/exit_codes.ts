@@ -7,18 +7,24 @@
  * | code | meaning | what a scheduler should do |
  * |---|---|---|
  * | 0 | done | nothing |
- * | 1 | unexpected internal error (stack on stderr) | alert a human |
+ * | 1 | unexpected internal error (the stack with `--debug` or FACTOROUT_DEBUG=1) | alert a human |
  * | 2 | usage: a bad flag or value | fix the job's command line |
  * | 3 | locked: another refresh holds the lock | retry later |
  * | 4 | no usable checkpoint: none, corrupt, or from another configuration/vocabulary | run `deno task train` first, restore one, or drop the flags that differ |
  * | 5 | bad data: missing, empty or corrupt input/vector file | fix the data; retrying will not help |
  * | 6 | diverged: NaN/Inf or a singular update; the last good checkpoint is intact, nothing was published | lower --lr and rerun |
  * | 7 | export failed after training (the new checkpoint is saved) | rerun `deno task export` on it |
+ * | 8 | operating-system I/O error: disk full, quota, read-only file system, permission denied, a missing folder or a path under a regular file; the line names the path | fix the disk or the path, then rerun |
+ *
+ * A missing *input* file (one the command reads) is bad data (5); every other operating-system error is
+ * 8, in every command. No stack trace is printed unless `--debug` is on the command line or
+ * FACTOROUT_DEBUG=1 is set.
  *
  * @module
  */
 
-import { DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "./errors.ts";
+import { DataFormatError, DivergenceError, IoError, SingularUpdateError, UsageError } from "./errors.ts";
+import { describeOsError, osErrno } from "./os_errors.ts";
 
 /**
  * The exit codes (see the module doc).
@@ -38,6 +44,7 @@ export const EXIT = Object.freeze({
   badData: 5,
   diverged: 6,
   exportFailed: 7,
+  io: 8,
 });
 
 /** The name of an exit code in {@link EXIT}. */
@@ -53,11 +60,13 @@ const PHRASE: Record<ExitName, string> = {
   badData: "bad data (missing, empty or corrupt file)",
   diverged: "diverged (lower --lr; last good checkpoint kept)",
   exportFailed: "export failed after the checkpoint was saved (rerun deno task export)",
+  io: "operating-system I/O error (disk full, permission, read-only, missing folder)",
 };
 
 /**
  * The `Exit codes` lines of a command's `--help`, one per code, the given codes in order (0, 1 and 2
- * are always listed), so that every command words the shared table the same way.
+ * are always listed, and 8, which every command that touches files can end with), so that every command
+ * words the shared table the same way.
  *
  * @example
  * ```ts
@@ -66,7 +75,7 @@ const PHRASE: Record<ExitName, string> = {
  * ```
  */
 export function exitCodesHelp(...codes: ExitName[]): string {
-  const names = [...new Set<ExitName>(["ok", "internal", "usage", ...codes])].sort((a, b) =>
+  const names = [...new Set<ExitName>(["ok", "internal", "usage", ...codes, "io"])].sort((a, b) =>
     EXIT[a] - EXIT[b]
   );
   return ["Exit codes (one line `<command>: <reason>` last on stderr when not 0):"]
@@ -98,8 +107,9 @@ export class ExitError extends Error {
 
 /**
  * The exit code for an error: {@link ExitError}'s own, 2 for {@link UsageError}, 5 for
- * {@link DataFormatError} and a missing file (Deno.errors.NotFound), 6 for
- * {@link DivergenceError}/{@link SingularUpdateError}, else 1.
+ * {@link DataFormatError} and a missing input (Deno.errors.NotFound, or an {@link IoError} of a read
+ * with errno ENOENT), 8 for every other operating-system error ({@link IoError}, ENOSPC, EROFS,
+ * EACCES, …), 6 for {@link DivergenceError}/{@link SingularUpdateError}, else 1.
  *
  * @example
  * ```ts
@@ -112,31 +122,83 @@ export function exitCodeFor(e: unknown): number {
   if (e instanceof ExitError) return e.code;
   if (e instanceof UsageError) return EXIT.usage;
   if (e instanceof DataFormatError || e instanceof Deno.errors.NotFound) return EXIT.badData;
+  if (e instanceof IoError) return e.errno === "ENOENT" && e.reading ? EXIT.badData : EXIT.io;
   if (e instanceof DivergenceError || e instanceof SingularUpdateError) return EXIT.diverged;
+  if (osErrno(e) !== undefined) return EXIT.io;
   return EXIT.internal;
 }
 
 /**
- * Prints an error as the command's last stderr line, `<command>: <message>` (the stack first for an
- * internal error), and returns its exit code ({@link exitCodeFor}).
+ * The error for a publication that failed after the checkpoint was saved: exit 8 (io) when the cause
+ * is an operating-system error (a full disk is the same fault in train, refresh and export), else 7
+ * (exportFailed). `text` words the line around the cause's own one-line message.
+ *
+ * @example
+ * ```ts
+ * import { exportFailure } from "./exit_codes.ts";
+ * const e = exportFailure(new Error("boom"), (why) => `export failed (${why}); rerun deno task export`);
+ * console.log(e.code); // 7
+ * ```
+ */
+export function exportFailure(e: unknown, text: (reason: string) => string): ExitError {
+  const os = describeOsError(e);
+  return new ExitError(
+    os ? EXIT.io : EXIT.exportFailed,
+    text(os ? os.message : e instanceof Error ? e.message : String(e)),
+  );
+}
+
+/**
+ * Whether stack traces are wanted: `--debug` among `args` (default: the process's arguments) or
+ * FACTOROUT_DEBUG=1 in the environment.
+ *
+ * @example
+ * ```ts
+ * import { debugWanted } from "./exit_codes.ts";
+ * debugWanted(["--debug"]); // true
+ * ```
+ */
+export function debugWanted(args: readonly string[] = Deno.args): boolean {
+  if (args.includes("--debug")) return true;
+  try {
+    return Deno.env.get("FACTOROUT_DEBUG") === "1";
+  } catch {
+    return false; // no --allow-env
+  }
+}
+
+/**
+ * Prints an error as the command's last stderr line, `<command>: <message>`, and returns its exit code
+ * ({@link exitCodeFor}). An operating-system error is worded `<what> <path>: <cause>; <what to do>`
+ * (lib/os_errors.ts). The stack (and its cause's) is printed before that line only when
+ * {@link debugWanted}; an internal error without it says to rerun with --debug.
  *
  * @example
  * ```ts
  * import { reportError } from "./exit_codes.ts";
- * const code = reportError("corpus", new Error("boom")); // 1, after printing the stack and "corpus: boom"
+ * const code = reportError("corpus", new Error("boom")); // 1, after "corpus: internal error: boom (rerun with --debug …)"
  * ```
  */
-export function reportError(name: string, e: unknown): number {
+export function reportError(name: string, e: unknown, opts: { debug?: boolean } = {}): number {
   const code = exitCodeFor(e);
-  const msg = e instanceof Error ? e.message : String(e);
-  if (code === EXIT.internal && e instanceof Error && e.stack) console.error(e.stack);
+  const debug = opts.debug ?? debugWanted();
+  if (debug && e instanceof Error && e.stack) {
+    console.error(e.stack);
+    if (e.cause instanceof Error && e.cause.stack) console.error(`caused by: ${e.cause.stack}`);
+  }
+  const os = e instanceof ExitError ? undefined : describeOsError(e);
+  let msg = os ? os.message : e instanceof Error ? e.message : String(e);
+  if (code === EXIT.internal) {
+    msg = `internal error: ${msg}${debug ? "" : " (rerun with --debug for the stack trace)"}`;
+  }
   console.error(`${name}: ${msg.replace(/\s*\n\s*/g, " ")}`);
   return code;
 }
 
 /**
  * Runs a command's main function: on an error prints `<command>: <message>` as one line, last on
- * stderr (the stack before it for an internal error), and exits with {@link exitCodeFor}.
+ * stderr (the stack before it only with `--debug`/FACTOROUT_DEBUG=1), and exits with
+ * {@link exitCodeFor}.
  *
  * @example
  * ```ts

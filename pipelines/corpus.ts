@@ -11,9 +11,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../lib/errors.ts";
-import { EXIT, exitCodesHelp, ExitError, reportError } from "../lib/exit_codes.ts";
+import { DEBUG_FLAG, parseArgsStrict } from "../lib/export/args.ts";
+import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/exit_codes.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
@@ -75,6 +75,7 @@ const FLAGS = {
     default: "",
     help: "synthetic: write the stream as a text file here and exit",
   },
+  debug: { type: "boolean", default: false, help: DEBUG_FLAG.help },
   help: { type: "boolean", default: false, help: "print this help" },
 } as const;
 
@@ -111,7 +112,8 @@ function bool(name: string, v: string): boolean {
 
 /**
  * Runs the CLI on `args`; returns the process exit code from the shared table of lib/exit_codes.ts (0
- * done, 1 internal error, 2 bad flag or value, 5 bad data: a missing, empty or corrupt input), after
+ * done, 1 internal error, 2 bad flag or value, 5 bad data: a missing, empty or corrupt input, 8 an
+ * operating-system error: disk full, read-only or unwritable `--out`, `--out` under a file), after
  * printing one line `corpus: <reason>` last on stderr for a non-zero one.
  *
  * @example
@@ -128,13 +130,9 @@ export async function main(args: string[]): Promise<number> {
         [k, f],
       ) => [k, "multiple" in f ? { type: f.type, multiple: true } : { type: f.type }]),
     );
-    v = parseArgs({ args, options: options as never, strict: true, allowPositionals: false })
-      .values as typeof v;
+    v = parseArgsStrict(args, options as never);
   } catch (e) {
-    console.error(
-      `corpus: ${(e as Error).message.replace(/\. To specify a positional.*$/, "")} (see --help)`,
-    );
-    return EXIT.usage;
+    return reportError("corpus", e, { debug: debugWanted(args) });
   }
   const get = <K extends keyof typeof FLAGS>(k: K) =>
     (v[k] ?? FLAGS[k].default) as string & boolean & string[];
@@ -208,7 +206,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     rep.end();
-    return reportError("corpus", e);
+    return reportError("corpus", e, { debug: debugWanted(args) });
   }
 }
 

@@ -34,7 +34,7 @@ import { basename, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/errors.ts";
 import { type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
 import { commaList } from "../lib/export/args.ts";
-import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/exit_codes.ts";
+import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/exit_codes.ts";
 import { acquireLock, LockedError } from "../lib/export/lock.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
@@ -348,11 +348,10 @@ await runCommand("refresh", async () => {
         },
       });
     } catch (e) {
-      throw new ExitError(
-        EXIT.exportFailed,
-        `export failed (${
-          (e as Error).message
-        }); the checkpoint ${saved} is saved: deno task export --checkpoint ${saved}`,
+      throw exportFailure(
+        e,
+        (why) =>
+          `export failed (${why}); the checkpoint ${saved} is saved: deno task export --checkpoint ${saved}`,
       );
     }
     console.log(JSON.stringify({

@@ -1,10 +1,13 @@
 /**
  * Crash-safe file writing: every file goes to a temporary name beside its destination, is flushed to
  * disk (fsync) and then renamed over the destination, so a reader sees either the old file or the whole
- * new one, never a torn one.
+ * new one, never a torn one. An operating-system error comes out as an IoError naming the destination
+ * (lib/os_errors.ts).
  *
  * @module
  */
+
+import { describeOsError, withPath, writeAll } from "../os_errors.ts";
 
 /**
  * A unique temporary name beside `path` (same directory, so the final rename stays on one file system).
@@ -36,17 +39,16 @@ export async function writeFileAtomic(
   data: Uint8Array | string | ((write: (chunk: Uint8Array | string) => Promise<void>) => Promise<void>),
 ): Promise<void> {
   const tmp = tempNameFor(path);
-  const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+  const file = await withPath(
+    "cannot write",
+    path,
+    () => Deno.open(tmp, { write: true, createNew: true, mode: 0o644 }),
+  );
   let closed = false;
   try {
     const enc = new TextEncoder();
-    const write = async (chunk: Uint8Array | string) => {
-      let bytes = typeof chunk === "string" ? enc.encode(chunk) : chunk;
-      while (bytes.length > 0) {
-        const n = await file.write(bytes);
-        bytes = bytes.subarray(n);
-      }
-    };
+    const write = (chunk: Uint8Array | string) =>
+      writeAll(file, typeof chunk === "string" ? enc.encode(chunk) : chunk);
     if (typeof data === "function") await data(write);
     else await write(data);
     await file.sync();
@@ -56,7 +58,7 @@ export async function writeFileAtomic(
   } catch (e) {
     if (!closed) file.close();
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw describeOsError(e, "cannot write", path) ?? e;
   }
 }
 

@@ -13,6 +13,7 @@ import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import type { ExampleColumns } from "./columns.ts";
 import { corpusSchema } from "./schema.ts";
+import { withPath, writeAll } from "../os_errors.ts";
 
 /** What a finished shard reports. */
 export type ShardInfo = { file: string; rows: number; bytes: number; batches: number };
@@ -75,11 +76,6 @@ function firstMessageLength(bytes: Uint8Array): number {
   return 4 + dv.getInt32(0, true); // pre-0.15 framing
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await file.write(bytes.subarray(off));
-}
-
 /**
  * Opens an Arrow IPC *stream* shard at `path` (written as `path + ".tmp"` until closed). Each
  * `writeBatch` serialises one record batch and appends it to the file.
@@ -96,11 +92,15 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
  */
 export async function openArrowShard(path: string, metadata?: Map<string, string>): Promise<ShardWriter> {
   const tmp = `${path}.tmp`;
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  const file = await withPath(
+    "cannot write shard",
+    path,
+    () => Deno.open(tmp, { write: true, create: true, truncate: true }),
+  );
   const schema = corpusSchema(metadata);
   let rows = 0, bytes = 0, batches = 0, open = true;
   const put = async (b: Uint8Array) => {
-    await writeAll(file, b);
+    await withPath("cannot write shard", path, () => writeAll(file, b));
     bytes += b.length;
   };
   return {
@@ -125,7 +125,7 @@ export async function openArrowShard(path: string, metadata?: Map<string, string
         await put(full.subarray(0, full.length - EOS.length));
       }
       await put(EOS);
-      await file.sync();
+      await withPath("cannot write shard", path, () => file.sync());
       file.close();
       open = false;
       await Deno.rename(tmp, path);
@@ -182,13 +182,15 @@ export function openParquetShard(
       const table = pq.Table.fromIPCStream(ipc);
       const bytes = pq.writeParquet(table, props);
       const tmp = `${path}.tmp`;
-      const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-      try {
-        await writeAll(file, bytes);
-        await file.sync();
-      } finally {
-        file.close();
-      }
+      await withPath("cannot write shard", path, async () => {
+        const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+        try {
+          await writeAll(file, bytes);
+          await file.sync();
+        } finally {
+          file.close();
+        }
+      });
       await Deno.rename(tmp, path);
       return { file: path, rows, bytes: bytes.length, batches: Math.ceil(rows / Math.max(1, maxRows)) };
     },

@@ -9,6 +9,7 @@
 
 import { UsageError } from "../errors.ts";
 import { Rng } from "./rng.ts";
+import { describeOsError, withPath, writeAllSync } from "../os_errors.ts";
 
 /** Options of the synthetic generator. *
  * @example
@@ -125,14 +126,17 @@ export class ZipfCorpus {
 export async function writeSyntheticText(path: string, opts: SyntheticOptions): Promise<number> {
   const z = new ZipfCorpus(opts);
   const tmp = `${path}.tmp`;
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  const file = await withPath(
+    "cannot write",
+    path,
+    () => Deno.open(tmp, { write: true, create: true, truncate: true }),
+  );
   const enc = new TextEncoder();
   let parts: string[] = [];
   let pending = 0, bytes = 0;
   const flush = () => {
     const c = enc.encode(parts.join(""));
-    let o = 0;
-    while (o < c.length) o += file.writeSync(c.subarray(o));
+    writeAllSync(file, c);
     bytes += c.length;
     parts = [];
     pending = 0;
@@ -148,6 +152,9 @@ export async function writeSyntheticText(path: string, opts: SyntheticOptions): 
     });
     flush();
     await file.sync();
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw describeOsError(e, "cannot write", path) ?? e;
   } finally {
     file.close();
   }

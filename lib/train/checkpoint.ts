@@ -15,6 +15,7 @@
  */
 
 import { DataFormatError } from "../errors.ts";
+import { describeOsError, writeAll } from "../os_errors.ts";
 
 const MAGIC = "FOCKPT01";
 const enc = new TextEncoder(), dec = new TextDecoder("utf-8", { fatal: true });
@@ -98,16 +99,14 @@ export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<v
       if (b.length % 8) await writeAll(file, pad.subarray(0, 8 - (b.length % 8)));
     }
     await file.sync();
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {}); // a full disk must not stay full of our partial file
+    throw describeOsError(e, "cannot write checkpoint", path) ?? e;
   } finally {
     file.close();
   }
   await Deno.rename(tmp, path);
   await syncDirOf(path);
-}
-
-async function writeAll(file: Deno.FsFile, b: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < b.length) off += await file.write(b.subarray(off, Math.min(b.length, off + (1 << 24))));
 }
 
 async function syncDirOf(path: string): Promise<void> {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { DEBUG_FLAG, parseArgsStrict } from "../export/args.ts";
 import { exitCodesHelp } from "../exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
 
@@ -147,6 +147,7 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "auto (a live line on a terminal, JSON lines otherwise) | live | json | none",
     def: "auto",
   },
+  debug: { type: "boolean", help: DEBUG_FLAG.help, def: "false" },
   help: { type: "boolean", help: "show this help", def: "false" },
 };
 
@@ -187,12 +188,7 @@ export function helpText(): string {
 export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
   const options: Record<string, { type: "string" | "boolean" }> = {};
   for (const [name, f] of Object.entries(FLAGS)) options[name] = { type: f.type };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message.replace(/\. To specify a positional.*$/, "")} (see --help)`);
-  }
+  const values = parseArgsStrict(argv, options) as Record<string, string | boolean | undefined>;
   const partial: Record<string, unknown> = {};
   const explicit = new Set<keyof TrainConfig>();
   if (typeof values.config === "string") {

@@ -14,7 +14,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DataFormatError, UsageError } from "../errors.ts";
-import { EXIT, ExitError } from "../exit_codes.ts";
+import { EXIT, ExitError, exportFailure } from "../exit_codes.ts";
 import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { publishEmbeddings } from "../export/publish.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
@@ -302,10 +302,11 @@ export async function runTrainJob(
         },
       });
     } catch (e) {
-      throw new ExitError(
-        EXIT.exportFailed,
-        `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
-          `(${(e as Error).message}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
+      throw exportFailure(
+        e,
+        (why) =>
+          `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
+          `(${why}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
           `rerun deno task export --checkpoint ${config.out}`,
       );
     }
