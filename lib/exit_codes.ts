@@ -105,10 +105,13 @@ export class ExitError extends Error {
   }
 }
 
+/** errnos of a read that mean "the input is not there" (ENOTDIR: a part of its path is a file). */
+const MISSING = new Set(["ENOENT", "ENOTDIR"]);
+
 /**
  * The exit code for an error: {@link ExitError}'s own, 2 for {@link UsageError}, 5 for
  * {@link DataFormatError} and a missing input (Deno.errors.NotFound, or an {@link IoError} of a read
- * with errno ENOENT), 8 for every other operating-system error ({@link IoError}, ENOSPC, EROFS,
+ * with errno ENOENT or ENOTDIR), 8 for every other operating-system error ({@link IoError}, ENOSPC, EROFS,
  * EACCES, …), 6 for {@link DivergenceError}/{@link SingularUpdateError}, else 1.
  *
  * @example
@@ -122,7 +125,7 @@ export function exitCodeFor(e: unknown): number {
   if (e instanceof ExitError) return e.code;
   if (e instanceof UsageError) return EXIT.usage;
   if (e instanceof DataFormatError || e instanceof Deno.errors.NotFound) return EXIT.badData;
-  if (e instanceof IoError) return e.errno === "ENOENT" && e.reading ? EXIT.badData : EXIT.io;
+  if (e instanceof IoError) return e.reading && MISSING.has(e.errno) ? EXIT.badData : EXIT.io;
   if (e instanceof DivergenceError || e instanceof SingularUpdateError) return EXIT.diverged;
   if (osErrno(e) !== undefined) return EXIT.io;
   return EXIT.internal;

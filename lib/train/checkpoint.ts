@@ -15,7 +15,7 @@
  */
 
 import { DataFormatError } from "../errors.ts";
-import { describeOsError, writeAll } from "../os_errors.ts";
+import { describeOsError, withPath, writeAll } from "../os_errors.ts";
 
 const MAGIC = "FOCKPT01";
 const enc = new TextEncoder(), dec = new TextDecoder("utf-8", { fatal: true });
@@ -89,7 +89,11 @@ export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<v
   new DataView(head.buffer).setUint32(8, json.length, true);
   head.set(json, 12);
   const tmp = `${path}.tmp`;
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  const file = await withPath(
+    "cannot write checkpoint",
+    path,
+    () => Deno.open(tmp, { write: true, create: true, truncate: true }),
+  );
   try {
     await writeAll(file, head);
     const pad = new Uint8Array(8);
