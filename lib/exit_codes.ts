@@ -23,8 +23,8 @@
  * @module
  */
 
-import { DataFormatError, DivergenceError, IoError, SingularUpdateError, UsageError } from "./errors.ts";
-import { describeOsError, osErrno } from "./os_errors.ts";
+import { DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "./errors.ts";
+import { describeOsError } from "./os_errors.ts";
 
 /**
  * The exit codes (see the module doc).
@@ -110,8 +110,8 @@ const MISSING = new Set(["ENOENT", "ENOTDIR"]);
 
 /**
  * The exit code for an error: {@link ExitError}'s own, 2 for {@link UsageError}, 5 for
- * {@link DataFormatError} and a missing input (Deno.errors.NotFound, or an {@link IoError} of a read
- * with errno ENOENT or ENOTDIR), 8 for every other operating-system error ({@link IoError}, ENOSPC, EROFS,
+ * {@link DataFormatError} and a missing input (Deno.errors.NotFound, or an IoError (lib/errors.ts) of a read
+ * with errno ENOENT or ENOTDIR), 8 for every other operating-system error (IoError (lib/errors.ts), ENOSPC, EROFS,
  * EACCES, …), 6 for {@link DivergenceError}/{@link SingularUpdateError}, else 1.
  *
  * @example
@@ -125,9 +125,9 @@ export function exitCodeFor(e: unknown): number {
   if (e instanceof ExitError) return e.code;
   if (e instanceof UsageError) return EXIT.usage;
   if (e instanceof DataFormatError || e instanceof Deno.errors.NotFound) return EXIT.badData;
-  if (e instanceof IoError) return e.reading && MISSING.has(e.errno) ? EXIT.badData : EXIT.io;
   if (e instanceof DivergenceError || e instanceof SingularUpdateError) return EXIT.diverged;
-  if (osErrno(e) !== undefined) return EXIT.io;
+  const os = describeOsError(e);
+  if (os) return os.reading && MISSING.has(os.errno) ? EXIT.badData : EXIT.io;
   return EXIT.internal;
 }
 

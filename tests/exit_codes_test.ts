@@ -1,12 +1,23 @@
 // The shared exit-code table (lib/exit_codes.ts): the error → code mapping every command uses, and the
-// `--help` lines built from it.
+// `--help` lines built from it; operating-system errors worded as one line naming the path (lib/os_errors.ts);
+// the one parseArgs wrapper (negative values reach the flag's own check).
 import assert from "node:assert/strict";
-import { EXIT, exitCodeFor, exitCodesHelp, ExitError } from "../lib/exit_codes.ts";
+import {
+  debugWanted,
+  EXIT,
+  exitCodeFor,
+  exitCodesHelp,
+  ExitError,
+  exportFailure,
+  reportError,
+} from "../lib/exit_codes.ts";
+import { parseArgsStrict, parseFlags } from "../lib/export/args.ts";
+import { describeOsError, osErrno, withPath } from "../lib/os_errors.ts";
 import * as old from "../lib/export/exit_codes.ts";
-import { DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "../lib/errors.ts";
+import { DataFormatError, DivergenceError, IoError, SingularUpdateError, UsageError } from "../lib/errors.ts";
 
 Deno.test("exit codes: one table, errors mapped to it", () => {
-  assert.deepEqual(Object.values(EXIT), [0, 1, 2, 3, 4, 5, 6, 7], "codes are distinct and dense");
+  assert.deepEqual(Object.values(EXIT), [0, 1, 2, 3, 4, 5, 6, 7, 8], "codes are distinct and dense");
   assert.equal(exitCodeFor(new UsageError("--x")), EXIT.usage);
   assert.equal(exitCodeFor(new DataFormatError("a.txt", "row 1")), EXIT.badData);
   assert.equal(exitCodeFor(new Deno.errors.NotFound("a.txt")), EXIT.badData);
@@ -15,13 +26,120 @@ Deno.test("exit codes: one table, errors mapped to it", () => {
   assert.equal(exitCodeFor(new ExitError(EXIT.noCheckpoint, "none")), 4);
   assert.equal(exitCodeFor(new TypeError("bug")), EXIT.internal);
   assert.equal(exitCodeFor("a string"), EXIT.internal);
+  const enospc = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+  assert.equal(exitCodeFor(enospc), EXIT.io);
+  assert.equal(exitCodeFor(new Deno.errors.PermissionDenied("x")), EXIT.io);
+  assert.equal(exitCodeFor(new Deno.errors.NotADirectory("x")), EXIT.io);
+  assert.equal(
+    exitCodeFor(new IoError("cannot write", "a", "EROFS", "read-only file system", "fix")),
+    EXIT.io,
+  );
+  assert.equal(
+    exitCodeFor(new IoError("cannot open", "a", "ENOENT", "missing", "fix", { reading: true })),
+    EXIT.badData,
+    "a missing input is bad data",
+  );
+  assert.equal(exitCodeFor(new IoError("cannot write", "a", "ENOENT", "missing", "fix")), EXIT.io);
+  assert.equal(exitCodeFor(new Error("ENOSPC in a message is not an OS error")), EXIT.internal);
   assert.equal(old.EXIT, EXIT, "lib/export/exit_codes.ts re-exports the same table");
 });
 
 Deno.test("exit codes: --help lines list 0, 1, 2 and the asked codes in order, once each", () => {
   const lines = exitCodesHelp("diverged", "badData", "badData").split("\n");
   assert.match(lines[0], /^Exit codes/);
-  assert.deepEqual(lines.slice(1).map((l) => Number(l.trim().split(/\s+/)[0])), [0, 1, 2, 5, 6]);
+  assert.deepEqual(lines.slice(1).map((l) => Number(l.trim().split(/\s+/)[0])), [0, 1, 2, 5, 6, 8]);
   assert.match(lines[4], /bad data/);
   assert.match(lines[5], /diverged/);
+});
+
+Deno.test("os errors: Deno's errors become one line `<what> <path>: <cause>; <fix>`, paths attached", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/file`, "x");
+    // Deno's own message names the path: taken from it
+    const e1 = await Deno.mkdir(`${dir}/file/sub`).catch((e) => e);
+    assert.equal(osErrno(e1), "ENOTDIR");
+    assert.equal(
+      describeOsError(e1)?.message,
+      `cannot create folder ${dir}/file/sub: a part of the path is a regular file, not a folder; choose a path under a folder`,
+    );
+    const e2 = await Deno.readFile(`${dir}/none`).catch((e) => e);
+    assert.equal(describeOsError(e2)?.reading, true);
+    assert.equal(exitCodeFor(describeOsError(e2)), EXIT.badData);
+    // a failed write on an open file names nothing: withPath attaches what and where
+    const enospc = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+    await assert.rejects(
+      withPath("cannot write checkpoint", "runs/x/ckpt-12.fock", () => Promise.reject(enospc)),
+      (e) =>
+        e instanceof IoError && e.errno === "ENOSPC" && e.cause === enospc &&
+        e.message ===
+          "cannot write checkpoint runs/x/ckpt-12.fock: no space left on device; free space on its disk or choose another output folder",
+    );
+    // not an OS error: passes through unchanged
+    const bug = new TypeError("bug");
+    await assert.rejects(withPath("cannot write", "a", () => Promise.reject(bug)), (e) => e === bug);
+    assert.equal(describeOsError(bug), undefined);
+    // an unknown errno keeps Deno's words
+    const odd = Object.assign(new Error("Stale file handle (os error 116): open '/n/x'"), { code: "ESTALE" });
+    assert.equal(
+      describeOsError(odd)?.message,
+      "cannot open /n/x: stale file handle; check the path and its disk",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("os errors: reportError prints one line, the stack only with debug; internal errors say --debug", () => {
+  const lines: string[] = [];
+  const orig = console.error;
+  console.error = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    const enospc = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+    const io = describeOsError(enospc, "cannot write shard", "d/part-00000.arrow")!;
+    assert.equal(reportError("corpus", io, { debug: false }), EXIT.io);
+    assert.deepEqual(lines, [
+      "corpus: cannot write shard d/part-00000.arrow: no space left on device; free space on its disk or choose another output folder",
+    ]);
+    lines.length = 0;
+    assert.equal(reportError("eval", new TypeError("x is undefined"), { debug: false }), EXIT.internal);
+    assert.deepEqual(lines, [
+      "eval: internal error: x is undefined (rerun with --debug for the stack trace)",
+    ]);
+    lines.length = 0;
+    reportError("eval", io, { debug: true });
+    assert.ok(lines.length > 2 && /^\s+at /m.test(lines.join("\n")), "stack with debug");
+    assert.match(lines[lines.length - 1], /^eval: cannot write shard d\/part-00000\.arrow: no space/);
+  } finally {
+    console.error = orig;
+  }
+  assert.equal(debugWanted(["--debug"]), true);
+  assert.equal(debugWanted(["--lr", "1"]), Deno.env.get("FACTOROUT_DEBUG") === "1");
+  // a publication that failed after the checkpoint: 8 for a full disk (as in export), 7 otherwise
+  const full = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+  assert.equal(exportFailure(full, (w) => w).code, EXIT.io);
+  assert.equal(exportFailure(new Error("boom"), (w) => w).code, EXIT.exportFailed);
+});
+
+Deno.test("CLI values: a negative number after a flag is its value, parse errors are one usage line", () => {
+  const opts = {
+    lr: { type: "string" as const },
+    dim: { type: "string" as const },
+    x: { type: "boolean" as const },
+  };
+  assert.deepEqual({ ...parseArgsStrict(["--lr", "-1", "--dim", "-5"], opts) }, { lr: "-1", dim: "-5" });
+  assert.deepEqual({ ...parseArgsStrict(["--lr", "-.5"], opts) }, { lr: "-.5" });
+  assert.deepEqual({ ...parseArgsStrict(["--lr", "-1e-3"], opts) }, { lr: "-1e-3" });
+  assert.throws(
+    () => parseArgsStrict(["--lr", "--dim", "3"], opts),
+    (e) => e instanceof UsageError && /^--lr needs a value/.test(e.message),
+  );
+  assert.throws(() => parseArgsStrict(["--lr"], opts), /--lr needs a value/);
+  assert.throws(() => parseArgsStrict(["--bogus"], opts), /Unknown option '--bogus'; see --help/);
+  assert.throws(
+    () => parseArgsStrict(["pos"], opts),
+    (e) => e instanceof UsageError && !e.message.includes("\n"),
+  );
+  // every command accepts --debug
+  assert.equal(parseFlags(["--debug"], { k: { type: "string", help: "k" } }).debug, true);
 });
