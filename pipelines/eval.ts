@@ -9,7 +9,7 @@
  * ```
  *
  * Exit codes (the shared table of lib/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 5 a bad vector
- * or evaluation file (named with its line).
+ * or evaluation file (named with its line), 8 an operating-system error (an unreadable file, named).
  *
  * @module
  */

@@ -9,7 +9,8 @@
  * ```
  *
  * Exit codes (the shared table of lib/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 4 no usable
- * checkpoint, 5 bad vector file.
+ * checkpoint, 5 bad vector file, 8 an operating-system error (disk full, read-only `--out`, …; the previous
+ * version stays published).
  *
  * @module
  */

@@ -25,7 +25,8 @@
  * 0 done · 1 internal error · 2 bad flags · 3 locked (another refresh is running: retry later) ·
  * 4 no usable checkpoint in `<from>` · 5 bad data (missing, empty or corrupt) · 6 diverged (lower
  * --lr; nothing was written) · 7 export failed after the new checkpoint was saved (rerun
- * `deno task export --checkpoint <from>`).
+ * `deno task export --checkpoint <from>`) · 8 operating-system error (disk full, read-only, permission; also
+ * when publishing fails for that after the checkpoint was saved).
  *
  * @module
  */

@@ -6,7 +6,9 @@
  * non-zero one): 0 done · 1 internal error · 2 bad flag or value · 4 no usable checkpoint for `--resume`
  * (none, corrupt, or trained with another configuration or vocabulary) · 5 bad data (missing, empty or
  * corrupt `--data`) · 6 diverged (the last good checkpoint is intact; lower --lr) · 7 publishing the
- * embeddings failed after training (the checkpoints are saved: rerun `deno task export --checkpoint`).
+ * embeddings failed after training (the checkpoints are saved: rerun `deno task export --checkpoint`) · 8
+ * operating-system error (disk full, read-only or unwritable `--out`, `--out` under a file), named by path.
+ * No stack trace unless `--debug` or FACTOROUT_DEBUG=1.
  *
  * @module
  */

@@ -307,6 +307,13 @@ Deno.test("faults: --out under a regular file: exit 8 in train, corpus, export a
       file,
       cause,
     );
+    // the test-only injected ENOSPC (what CI uses without root) gives the same line and keeps the version
+    const inj = await run("export", ["--checkpoint", out, "--formats", "vec", "--backend", "js"], {
+      env: { FACTOROUT_FAULT_ENOSPC_AFTER_BYTES: "100" },
+    });
+    assertOneLine(inj, "export", EXIT.io, join(out, "embeddings", "versions"), /no space left on device/);
+    await assertIntact(out, before);
+    assert.deepEqual(await tmpLeft(out), []);
     // refresh saves its checkpoint first, then fails to publish: 8 as in export, and it says so
     const f = await run("refresh", ["--from", out, "--data", data, "--out", join(file, "emb"), ...COMMON]);
     assert.equal(f.code, EXIT.io, f.stderr);
