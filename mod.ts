@@ -34,9 +34,11 @@ export {
   BackendUnavailableError,
   DataFormatError,
   DivergenceError,
+  IoError,
   SingularUpdateError,
   UsageError,
 } from "./lib/errors.ts";
+export { describeOsError, withPath } from "./lib/os_errors.ts";
 
 // --- linear-algebra backends (lib/linalg) ---
 export { createBackend } from "./lib/linalg/select.ts";

@@ -233,3 +233,25 @@ export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
     off += file.writeSync(bytes.subarray(off, off + n));
   }
 }
+
+/**
+ * Whether `path` exists: false when it or a folder on its way is missing (ENOENT, ENOTDIR); any other
+ * operating-system error (permission denied on a folder of the path, I/O error) is thrown as an
+ * {@link IoError} "cannot inspect <path>", so that an unreadable input is not reported as a missing one.
+ *
+ * @example
+ * ```ts
+ * import { pathExists } from "./os_errors.ts";
+ * console.log(await pathExists("/nonexistent")); // false
+ * ```
+ */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    const errno = osErrno(e);
+    if (errno === "ENOENT" || errno === "ENOTDIR") return false;
+    throw describeOsError(e, "cannot inspect", path, { reading: true }) ?? e;
+  }
+}

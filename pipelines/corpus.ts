@@ -15,6 +15,7 @@ import { UsageError } from "../lib/errors.ts";
 import { DEBUG_FLAG, parseArgsStrict } from "../lib/export/args.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/exit_codes.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
+import { pathExists } from "../lib/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
 
@@ -161,7 +162,7 @@ export async function main(args: string[]): Promise<number> {
     if (!synthetic) {
       for (const item of get("input") as string[]) {
         if (item === "brown") continue;
-        if (!(await Deno.stat(item).then(() => true, () => false))) {
+        if (!(await pathExists(item))) {
           throw new ExitError(
             EXIT.badData,
             `--input: "${item}" does not exist (give a text file, a folder, a .gz file or "brown")`,

@@ -20,6 +20,7 @@ import { DataFormatError, UsageError } from "../lib/errors.ts";
 import { commaList, type FlagSpec, helpText, parseFlags } from "../lib/export/args.ts";
 import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/exit_codes.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
+import { pathExists } from "../lib/os_errors.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
 import { defaultEvalDir, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
 import { findLatestCheckpoint } from "../lib/train/checkpoint.ts";
@@ -100,7 +101,7 @@ await runCommand("export", async () => {
     manifest.source = { vectors: f.vectors };
   } else {
     const ck = f.checkpoint as string;
-    const st = await Deno.stat(ck).catch(() => null);
+    const st = await pathExists(ck) ? await Deno.stat(ck) : null;
     if (!st) throw new ExitError(EXIT.noCheckpoint, `--checkpoint ${ck}: no such file or folder`);
     const file = st.isDirectory ? await findLatestCheckpoint(ck) : ck;
     if (!file) {

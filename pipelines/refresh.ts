@@ -36,6 +36,7 @@ import { DataFormatError, UsageError } from "../lib/errors.ts";
 import { type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
 import { commaList } from "../lib/export/args.ts";
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/exit_codes.ts";
+import { pathExists as exists } from "../lib/os_errors.ts";
 import { acquireLock, LockedError } from "../lib/export/lock.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
@@ -84,15 +85,6 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 const NOTES = exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed");
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function nonNegativeInt(flag: string, v: string | boolean | undefined): number {
   if (typeof v !== "string" || !/^\d+$/.test(v)) {

@@ -379,6 +379,17 @@ Deno.test("faults: a missing input is bad data (5), an unreadable one an I/O err
     await Deno.chmod(secret, 0);
     await Deno.chmod(vec, 0);
     const denied = /permission denied; give this user access/;
+    // a folder on the way that cannot be searched: not "missing" (5) but unreadable (8)
+    const closed = join(work, "closed");
+    await Deno.mkdir(closed);
+    await Deno.copyFile(data, join(closed, "c.txt"));
+    await Deno.chmod(closed, 0);
+    const inClosed = join(closed, "c.txt");
+    const tr = await run("train", ["--data", inClosed, "--out", join(work, "r3"), ...TRAIN], { prefix });
+    assertOneLine(tr, "train", EXIT.io, inClosed, denied);
+    const cr = await run("corpus", ["--input", inClosed, "--out", join(work, "c3")], { prefix });
+    assertOneLine(cr, "corpus", EXIT.io, inClosed, denied);
+    await Deno.chmod(closed, 0o755);
     assertOneLine(
       await run("train", ["--data", secret, "--out", join(work, "r2"), ...TRAIN], { prefix }),
       "train",

@@ -15,6 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DataFormatError, UsageError } from "../errors.ts";
 import { EXIT, ExitError, exportFailure } from "../exit_codes.ts";
+import { pathExists as exists } from "../os_errors.ts";
 import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { publishEmbeddings } from "../export/publish.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
@@ -77,15 +78,6 @@ export function defaultEvalDir(): string | undefined {
     return Deno.statSync(dir).isDirectory ? dir : undefined;
   } catch {
     return undefined;
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 
