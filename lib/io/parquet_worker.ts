@@ -96,6 +96,24 @@ async function handle(
 
 // one request at a time: a file is never closed or switched while a read of it is in flight
 let chain: Promise<void> = Promise.resolve();
+let inFlight = -1;
 scope.onmessage = (ev: MessageEvent) => {
-  chain = chain.then(() => handle(ev.data));
+  chain = chain.then(async () => {
+    inFlight = ev.data.id;
+    await handle(ev.data);
+    inFlight = -1;
+  });
 };
+
+// A WebAssembly trap inside parquet-wasm's async code escapes `handle`: answer the request in flight
+// with one line instead of letting the runtime print a WASM stack, then end this worker (its WASM
+// instance is unusable after a trap; the pool starts a fresh one).
+const onFatal = (ev: Event, what: unknown) => {
+  ev.preventDefault();
+  const msg = what instanceof Error ? `${what.name}: ${what.message}` : String(what);
+  post({ id: inFlight, error: `the Parquet decoder failed (${msg}): corrupt data`, fatal: true });
+  closeCurrent();
+  (self as unknown as { close(): void }).close();
+};
+self.addEventListener("error", (ev) => onFatal(ev, (ev as ErrorEvent).error ?? (ev as ErrorEvent).message));
+self.addEventListener("unhandledrejection", (ev) => onFatal(ev, (ev as PromiseRejectionEvent).reason));
