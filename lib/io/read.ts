@@ -157,13 +157,13 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
       else {
         // no manifest: the shards are told by their content (see detect.ts), whatever their names
         const c = await classifyInputs([p]);
-        if (c.kind !== "shards") {
+        if (c.kind !== "shards" && c.files.length > 0) {
           throw new DataFormatError(
             p,
             "no Arrow/Parquet shards in it (it holds text: prepare it with deno task corpus first)",
           );
         }
-        names = c.files.map((f) => f.path.slice(p.length + 1));
+        names = c.files.map((f) => f.path.slice(p.length + 1)); // empty: refused below
       }
       for (const n of names) {
         files.push({ path: `${p}/${n}`, shard: files.length, expectedRows: rows?.get(n) });

@@ -337,8 +337,11 @@ async function openParquet(
     throw new DataFormatError(spec.path, `shard ${spec.shard}: cannot open: ${(e as Error).message}`);
   }
   let groupRows: number[];
+  let meta: Map<string, string>;
   try {
-    groupRows = (await decoders.call({ type: "open", path: spec.path }, 0)).groupRows as number[];
+    const opened = await decoders.call({ type: "open", path: spec.path }, 0);
+    groupRows = opened.groupRows as number[];
+    meta = new Map(opened.meta as [string, string][]);
   } catch (e) {
     own?.close();
     throw corrupt(spec, unit, 0, e);
@@ -383,7 +386,7 @@ async function openParquet(
         const { ipc } = await ahead.get(g)! as { ipc: Uint8Array };
         ahead.delete(g);
         const at = arrow.tableFromIPC(ipc);
-        schema = at.schema;
+        schema = at.schema.metadata.size || !meta.size ? at.schema : new arrow.Schema(at.schema.fields, meta);
         if (at.numRows !== groupRows[g]) {
           throw new Error(`row group decoded to ${at.numRows} rows, its metadata says ${groupRows[g]}`);
         }
