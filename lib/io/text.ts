@@ -224,6 +224,29 @@ export async function* readLineChunks(
       s = e + 1;
     }
   };
+  // cuts pieces of at most maxLineBytes off buf[s, e) while it is longer; returns where the rest starts
+  const cutLong = (buf: Uint8Array, s: number, e: number, out: string[]): number => {
+    while (e - s > maxLineBytes) {
+      let cut = s + maxLineBytes, next = -1;
+      for (let p = cut; p > s; p--) {
+        if (isSpace(buf[p])) {
+          cut = p;
+          next = p + 1;
+          break;
+        }
+      }
+      if (next < 0) {
+        while (cut > s + 1 && (buf[cut] & 0xc0) === 0x80) cut--;
+        next = cut;
+        stats.cutInWord++;
+      }
+      if (stats.cutLines++ === 0) stats.firstCut = `${input.path}:${base + s}${gz ? " (decompressed)" : ""}`;
+      stats.lines--; // the pieces of one line count as one line
+      decodeLines(buf, s, cut, out);
+      s = next;
+    }
+    return s;
+  };
   const reader = raw.getReader();
   try {
     for (;;) {
@@ -247,28 +270,24 @@ export async function* readLineChunks(
       let start = 0;
       const last = buf.lastIndexOf(10);
       if (last >= 0) {
-        decodeLines(buf, 0, last, lines);
+        // complete lines: decoded in runs; a line longer than the bound is cut into pieces
+        let run = 0;
+        for (let p = 0; p < last;) {
+          let e = buf.indexOf(10, p);
+          if (e < 0 || e > last) e = last;
+          if (e - p > maxLineBytes) {
+            if (p > run) decodeLines(buf, run, p - 1, lines);
+            const rest = cutLong(buf, p, e, lines);
+            decodeLines(buf, rest, e, lines);
+            run = e + 1;
+          }
+          p = e + 1;
+        }
+        if (run <= last) decodeLines(buf, run, last, lines);
         start = last + 1;
       }
-      while (buf.length - start > maxLineBytes) {
-        let cut = start + maxLineBytes, next = -1;
-        for (let p = cut; p > start; p--) {
-          if (isSpace(buf[p])) {
-            cut = p;
-            next = p + 1;
-            break;
-          }
-        }
-        if (next < 0) {
-          while (cut > start + 1 && (buf[cut] & 0xc0) === 0x80) cut--;
-          next = cut;
-          stats.cutInWord++;
-        }
-        if (stats.cutLines++ === 0) stats.firstCut = `${input.path}:${base + start}${gz ? " (decompressed)" : ""}`;
-        stats.lines--; // the pieces of one line count as one
-        decodeLines(buf, start, cut, lines);
-        start = next;
-      }
+      // the unfinished line: cut while it is longer than the bound
+      start = cutLong(buf, start, buf.length, lines);
       carry = buf.slice(start);
       base += start;
       yield { lines, bytesRead };
