@@ -7,7 +7,10 @@
  * the vocabulary are dropped, like word2vec), subsamples frequent words, cuts sentences longer than 1000
  * tokens, and emits windows into record batches of about `batchRows` rows; a shard is closed after
  * `shardRows` rows (record batches and shards end at a sentence boundary, so they may exceed these by
- * the rows of one line). Memory: the vocabulary, one record batch, and
+ * the rows of one line, at most 64 KiB of text: longer lines are cut, see text.ts). Text is read as by
+ * {@link readLineChunks}: a NUL byte refuses the file, lines with invalid UTF-8 are dropped and counted
+ * (pass 1 reports them through `onNotice` and in the manifest's `text`; mostly invalid input is refused).
+ * Memory: the vocabulary, one record batch, and
  * for Parquet one shard; never the corpus.
  *
  * @module
