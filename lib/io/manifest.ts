@@ -49,6 +49,17 @@ export type CorpusManifest = {
   /** the vocabulary file, relative to the folder */
   vocabFile: string;
   shards: ShardEntry[];
+  /**
+   * what reading text input found: lines read, lines dropped for invalid UTF-8 (and the first bad byte,
+   * `file:byte`), cuts of lines longer than the line bound (and how many fell inside a run without spaces)
+   */
+  text?: {
+    lines: number;
+    invalidUtf8Lines: number;
+    firstInvalidUtf8: string;
+    cutLines: number;
+    cutInWord: number;
+  };
   /** the options that made it (input, window, minCount, maxVocab, sample, seed, …) */
   source: Record<string, unknown>;
   /** ISO time of writing */

@@ -3,7 +3,7 @@
  * through a `Blob` whose `slice` reads the file) and decodes row groups with parquet-wasm off the main
  * thread, answering each with the row group as Arrow IPC stream bytes (transferred, not copied).
  *
- * Messages in: `{ id, type: "open", path }` → `{ id, groupRows: number[] }`;
+ * Messages in: `{ id, type: "open", path }` → `{ id, groupRows: number[], meta: [key, value][] }`;
  * `{ id, type: "read", path, group, rows }` → `{ id, ipc: Uint8Array }`; errors → `{ id, error }`.
  * A WebAssembly trap (parquet-wasm panics on some corrupt data) kills the worker; the main thread
  * reports it for the pending request.
@@ -13,7 +13,14 @@
 
 import * as pq from "parquet-wasm";
 
-type Open = { file: Deno.FsFile; pf: pq.ParquetFile; path: string; groupRows: number[] };
+type Open = {
+  file: Deno.FsFile;
+  pf: pq.ParquetFile;
+  path: string;
+  groupRows: number[];
+  /** the Arrow schema's metadata (row groups read alone come without it) */
+  meta: [string, string][];
+};
 let current: Open | null = null;
 
 function fileBlob(file: Deno.FsFile, size: number): Blob {
@@ -60,7 +67,9 @@ async function openFile(path: string): Promise<Open> {
     const md = pf.metadata();
     const groupRows: number[] = [];
     for (let g = 0; g < md.numRowGroups(); g++) groupRows.push(md.rowGroup(g).numRows());
-    current = { file, pf, path, groupRows };
+    const sm = pf.schema().metadata() as unknown;
+    const meta = sm instanceof Map ? [...sm.entries()] : Object.entries((sm ?? {}) as Record<string, string>);
+    current = { file, pf, path, groupRows, meta: meta.map(([k, v]) => [String(k), String(v)]) };
     return current;
   } catch (e) {
     file.close();
@@ -79,7 +88,8 @@ async function handle(
 ) {
   try {
     if (m.type === "open") {
-      post({ id: m.id, groupRows: (await openFile(m.path!)).groupRows });
+      const f = await openFile(m.path!);
+      post({ id: m.id, groupRows: f.groupRows, meta: f.meta });
     } else if (m.type === "read") {
       const f = await openFile(m.path!);
       const t = await f.pf.read({ rowGroups: [m.group!], batchSize: Math.max(1, m.rows!) });
@@ -96,6 +106,24 @@ async function handle(
 
 // one request at a time: a file is never closed or switched while a read of it is in flight
 let chain: Promise<void> = Promise.resolve();
+let inFlight = -1;
 scope.onmessage = (ev: MessageEvent) => {
-  chain = chain.then(() => handle(ev.data));
+  chain = chain.then(async () => {
+    inFlight = ev.data.id;
+    await handle(ev.data);
+    inFlight = -1;
+  });
 };
+
+// A WebAssembly trap inside parquet-wasm's async code escapes `handle`: answer the request in flight
+// with one line instead of letting the runtime print a WASM stack, then end this worker (its WASM
+// instance is unusable after a trap; the pool starts a fresh one).
+const onFatal = (ev: Event, what: unknown) => {
+  ev.preventDefault();
+  const msg = what instanceof Error ? `${what.name}: ${what.message}` : String(what);
+  post({ id: inFlight, error: `the Parquet decoder failed (${msg}): corrupt data`, fatal: true });
+  closeCurrent();
+  (self as unknown as { close(): void }).close();
+};
+self.addEventListener("error", (ev) => onFatal(ev, (ev as ErrorEvent).error ?? (ev as ErrorEvent).message));
+self.addEventListener("unhandledrejection", (ev) => onFatal(ev, (ev as PromiseRejectionEvent).reason));

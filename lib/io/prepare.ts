@@ -7,7 +7,10 @@
  * the vocabulary are dropped, like word2vec), subsamples frequent words, cuts sentences longer than 1000
  * tokens, and emits windows into record batches of about `batchRows` rows; a shard is closed after
  * `shardRows` rows (record batches and shards end at a sentence boundary, so they may exceed these by
- * the rows of one line). Memory: the vocabulary, one record batch, and
+ * the rows of one line, at most 64 KiB of text: longer lines are cut, see text.ts). Text is read as by
+ * {@link readLineChunks}: a NUL byte refuses the file, lines with invalid UTF-8 are dropped and counted
+ * (pass 1 reports them through `onNotice` and in the manifest's `text`; mostly invalid input is refused).
+ * Memory: the vocabulary, one record batch, and
  * for Parquet one shard; never the corpus.
  *
  * @module
@@ -21,7 +24,14 @@ import type { PrepareProgress } from "./progress.ts";
 import { mixSeed, Rng } from "./rng.ts";
 import { openArrowShard, openParquetShard, type ShardWriter } from "./shard_writer.ts";
 import { type SyntheticOptions, ZipfCorpus } from "./synthetic.ts";
-import { readLineChunks, resolveTextInputs, type TextInput } from "./text.ts";
+import {
+  MAX_LINE_BYTES,
+  newTextStats,
+  readLineChunks,
+  resolveTextInputs,
+  type TextInput,
+  type TextStats,
+} from "./text.ts";
 import { createBrownTokenizer, createTokenizer, type Tokenizer, type TokenizerOptions } from "./tokenize.ts";
 import { buildVocabulary, type Vocabulary, WordCounter, writeVocab } from "./vocab.ts";
 import { keepProbabilities, subsampleInPlace, WindowEmitter } from "./windows.ts";
@@ -76,6 +86,10 @@ export type PrepareOptions = {
   countCap?: number;
   /** called about 4 times a second and at the end of each pass */
   onProgress?: (p: PrepareProgress) => void;
+  /** gets the lines worth telling the user: invalid UTF-8 dropped, long lines cut */
+  onNotice?: (line: string) => void;
+  /** longest line handed on whole, in bytes [MAX_LINE_BYTES, 64 KiB] (see text.ts) */
+  maxLineBytes?: number;
   /** called after each shard is renamed into place */
   onShard?: (shard: ShardEntry) => void | Promise<void>;
 };
@@ -102,6 +116,7 @@ function checkOptions(o: PrepareOptions): void {
   if (o.shardRows !== undefined) int("--shard-rows", o.shardRows, 1);
   if (o.batchRows !== undefined) int("--batch-rows", o.batchRows, 1);
   if (o.limitTokens !== undefined) int("--limit-tokens", o.limitTokens, 1);
+  if (o.maxLineBytes !== undefined) int("maxLineBytes", o.maxLineBytes, 16);
   if (o.punctuation !== undefined && o.punctuation !== "strip" && o.punctuation !== "keep") {
     throw new UsageError(`--punctuation must be strip or keep, got ${JSON.stringify(o.punctuation)}`);
   }
@@ -114,6 +129,41 @@ function checkOptions(o: PrepareOptions): void {
   if (!o.synthetic && (o.input === undefined || (Array.isArray(o.input) && o.input.length === 0))) {
     throw new UsageError('--input: give a text file, folder, .gz file or "brown" (or --synthetic)');
   }
+}
+
+/**
+ * Reports what reading the text found (pass 1): lines dropped for invalid UTF-8, long lines cut; refuses
+ * input where most lines are not UTF-8 (another encoding: training on the rest would be wrong data).
+ */
+function checkText(label: string, s: TextStats, maxLine: number, notice?: (line: string) => void): void {
+  if (s.invalidLines > 0) {
+    if (s.invalidLines * 2 > s.lines) {
+      throw new DataFormatError(
+        label,
+        `${s.invalidLines} of ${s.lines} lines are not valid UTF-8 (first bad byte at ${s.firstInvalid}): ` +
+          "another encoding? convert it first, e.g. iconv -f latin1 -t utf-8",
+      );
+    }
+    notice?.(
+      `dropped ${s.invalidLines} of ${s.lines} lines holding invalid UTF-8 (first bad byte at ${s.firstInvalid})`,
+    );
+  }
+  if (s.cutLines > 0) {
+    notice?.(
+      `cut lines longer than ${maxLine} bytes ${s.cutLines} time(s), each piece a sentence (first at ${s.firstCut}` +
+        (s.cutInWord > 0 ? `; ${s.cutInWord} cut(s) inside a run without spaces` : "") + ")",
+    );
+  }
+}
+
+function textSummary(s: TextStats): NonNullable<CorpusManifest["text"]> {
+  return {
+    lines: s.lines,
+    invalidUtf8Lines: s.invalidLines,
+    firstInvalidUtf8: s.firstInvalid,
+    cutLines: s.cutLines,
+    cutInWord: s.cutInWord,
+  };
 }
 
 /** Where the sentences of both passes come from. */
@@ -222,6 +272,8 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   let vocab: Vocabulary;
   let rawToId: Int32Array | null = null; // synthetic: raw rank → id
   let tokensSeen = 0;
+  const maxLine = opts.maxLineBytes ?? MAX_LINE_BYTES;
+  const textStats = newTextStats();
   if (source.kind === "text") {
     const counter = new WordCounter(opts.countCap);
     let bytesDone = 0;
@@ -238,7 +290,7 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
           tokensSeen++;
         }
       };
-      for await (const chunk of readLineChunks(input)) {
+      for await (const chunk of readLineChunks(input, textStats, maxLine)) {
         for (const line of chunk.lines) {
           tok(line, onSentence);
           if (stop) break;
@@ -252,6 +304,7 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
       bytesDone += input.bytes;
     }
     meter1.emit(Math.min(bytesDone, totalBytes), tokensSeen, 0, 0);
+    checkText(source.label, textStats, maxLine, opts.onNotice);
     vocab = buildVocabulary(counter.entries(), { minCount: opts.minCount, maxVocab: opts.maxVocab });
   } else {
     const z = source.corpus;
@@ -372,7 +425,7 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
       };
       outer: for (const input of source.inputs) {
         const tok = tokenizerFor(input);
-        for await (const chunk of readLineChunks(input)) {
+        for await (const chunk of readLineChunks(input, newTextStats(), maxLine)) {
           for (const line of chunk.lines) {
             tok(line, onSentence);
             if (cols.rows >= flushAt()) await flush();
@@ -432,6 +485,7 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     keptTokens,
     vocabFile: "vocab.tsv",
     shards,
+    ...(source.kind === "text" ? { text: textSummary(textStats) } : {}),
     source: {
       input: opts.synthetic ? { synthetic: opts.synthetic } : opts.input,
       window: opts.window,

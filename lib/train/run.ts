@@ -19,7 +19,10 @@ import { pathExists as exists } from "../os_errors.ts";
 import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { publishEmbeddings } from "../export/publish.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
+import { classifyInputs } from "../io/detect.ts";
+import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
 import { prepareCorpus } from "../io/prepare.ts";
+import { scanShards } from "../io/shards.ts";
 import { readVocab } from "../io/vocab.ts";
 import { findLatestCheckpoint, listCheckpoints, readCheckpoint } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
@@ -95,32 +98,54 @@ function corpusSettings(c: TrainConfig) {
 }
 
 /**
- * Resolves `--data` to a prepared corpus folder: a folder with manifest.json is used as it is; text (or
- * "brown") is prepared into `<out>/corpus`, reused when already prepared with the same settings.
+ * Resolves `--data` to a corpus: a folder with manifest.json is used as it is; shards without one (a
+ * folder, or a single `.arrow`/`.parquet` file, told by content) are read and checked once and used in
+ * place ({@link scanShards}); text (or "brown") is prepared into `<out>/corpus`, reused when already
+ * prepared with the same settings from inputs with the same content fingerprint. A binary file, or a
+ * folder mixing shards and text, is refused (DataFormatError, exit 5).
  */
 export async function resolveData(
   c: TrainConfig,
   log: (line: string) => void,
 ): Promise<{ dir: string; manifest: CorpusManifest; words: string[]; counts: number[] }> {
   let dir: string;
+  if (c.data !== "brown" && !(await exists(c.data))) {
+    throw new ExitError(
+      EXIT.badData,
+      `--data ${c.data}: no such file or folder (give 'brown', a text file or folder, or a folder of shards)`,
+    );
+  }
   if (c.data !== "brown" && (await exists(join(c.data, "manifest.json")))) {
     dir = c.data;
   } else {
-    if (c.data !== "brown" && !(await exists(c.data))) {
-      throw new ExitError(
-        EXIT.badData,
-        `--data ${c.data}: no such file or folder (give 'brown', a text file or folder, or a folder of shards)`,
-      );
+    const inputs = c.data === "brown" ? null : await classifyInputs([c.data]);
+    if (inputs?.kind === "shards") {
+      const s = await scanShards(c.data, inputs, log);
+      checkCorpus(c, s.dir, s.manifest);
+      return { dir: s.dir, manifest: s.manifest, words: s.vocab.words, counts: s.vocab.counts };
     }
     dir = join(c.out, "corpus");
-    const settings = JSON.stringify(corpusSettings(c));
+    const fingerprint = await fingerprintInputs(c.data);
+    const settings = JSON.stringify({ ...corpusSettings(c), inputs: fingerprint });
     const stamp = join(dir, "train-settings.json");
-    const same = (await exists(join(dir, "manifest.json"))) && (await exists(stamp)) &&
-      (await Deno.readTextFile(stamp)) === settings;
-    if (same) log(`corpus: reusing ${dir} (prepared with the same settings)`);
-    else {
+    let change = "not prepared yet";
+    if ((await exists(join(dir, "manifest.json"))) && (await exists(stamp))) {
+      let was: Record<string, unknown> = {};
+      try {
+        was = JSON.parse(await Deno.readTextFile(stamp));
+      } catch { /* an unreadable stamp: prepare again */ }
+      const { inputs: wasInputs, ...wasSettings } = was;
+      change = JSON.stringify(wasSettings) !== JSON.stringify(corpusSettings(c))
+        ? "other settings"
+        : fingerprintChange(wasInputs as InputFingerprint | undefined, fingerprint);
+    }
+    if (!change) {
       log(
-        `corpus: preparing ${c.data} into ${dir} (mode ${c.mode}, window ${c.window}, min-count ${c.minCount})`,
+        `corpus: reusing ${dir} (prepared with the same settings from the same input content, ${fingerprint.method})`,
+      );
+    } else {
+      log(
+        `corpus: preparing ${c.data} into ${dir} (${change}; mode ${c.mode}, window ${c.window}, min-count ${c.minCount})`,
       );
       const t0 = performance.now();
       await Deno.remove(stamp).catch(() => {});
@@ -133,6 +158,7 @@ export async function resolveData(
         sample: c.sample,
         seed: c.seed,
         ...(c.limitTokens > 0 ? { limitTokens: c.limitTokens } : {}),
+        onNotice: (line) => log(`corpus: ${line}`),
       });
       await Deno.writeTextFile(`${stamp}.tmp`, settings);
       await Deno.rename(`${stamp}.tmp`, stamp);
@@ -140,16 +166,21 @@ export async function resolveData(
     }
   }
   const manifest = await readManifest(dir);
+  checkCorpus(c, dir, manifest);
+  const { words, counts } = await readVocab(join(dir, manifest.vocabFile), {
+    expectedSize: manifest.vocabSize,
+  });
+  return { dir, manifest, words, counts };
+}
+
+/** The corpus's windows fit --mode and it has examples. */
+function checkCorpus(c: TrainConfig, dir: string, manifest: CorpusManifest): void {
   if (manifest.mode !== "external" && manifest.mode !== c.mode) {
     throw new UsageError(
       `--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}; prepare it with --mode ${c.mode}`,
     );
   }
   if (manifest.rows === 0) throw new ExitError(EXIT.badData, `--data ${dir}: the corpus has no examples`);
-  const { words, counts } = await readVocab(join(dir, manifest.vocabFile), {
-    expectedSize: manifest.vocabSize,
-  });
-  return { dir, manifest, words, counts };
 }
 
 /**

@@ -1,0 +1,180 @@
+/**
+ * What an input file is, told by its content, never by its name: Arrow IPC (file format, `ARROW1`
+ * magic; or stream format, starting with the 0xFFFFFFFF continuation marker), Parquet (`PAR1`), gzip
+ * (1f 8b), text, or binary (a NUL byte: refused, naming the byte offset). Folders are classified as a
+ * whole: all shards (a corpus whatever wrote it, with or without manifest.json), or all text; a folder
+ * mixing the two is refused by name.
+ *
+ * @module
+ */
+
+import { DataFormatError } from "../errors.ts";
+
+/** The kinds of input file. */
+export type FileKind = "arrow" | "parquet" | "gzip" | "text" | "binary" | "empty";
+
+/** One sniffed file: its kind, size, and for "binary" the offset of the first NUL byte. */
+export type SniffedFile = { path: string; kind: FileKind; bytes: number; nulAt?: number };
+
+/** Bytes read from the head of a file to tell its kind. */
+const HEAD = 1 << 16;
+
+/**
+ * The kind of `bytes`, the head of a file (shards by magic bytes; a NUL byte makes it binary).
+ *
+ * @example
+ * ```ts
+ * import { kindOfHead } from "./detect.ts";
+ * kindOfHead(new TextEncoder().encode("PAR1....")); // { kind: "parquet" }
+ * ```
+ */
+export function kindOfHead(bytes: Uint8Array): { kind: FileKind; nulAt?: number } {
+  if (bytes.length === 0) return { kind: "empty" };
+  const ascii = (s: string) => s.split("").every((c, i) => bytes[i] === c.charCodeAt(0));
+  if (bytes.length >= 6 && ascii("ARROW1")) return { kind: "arrow" };
+  if (bytes.length >= 4 && ascii("PAR1")) return { kind: "parquet" };
+  // Arrow IPC stream: continuation marker, then a positive metadata length
+  if (
+    bytes.length >= 8 && bytes[0] === 0xff && bytes[1] === 0xff && bytes[2] === 0xff &&
+    bytes[3] === 0xff && (bytes[7] & 0x80) === 0
+  ) return { kind: "arrow" };
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return { kind: "gzip" };
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) return { kind: "binary", nulAt: nul };
+  return { kind: "text" };
+}
+
+/**
+ * Reads the head of one file and tells its kind ({@link kindOfHead}).
+ *
+ * @example
+ * ```ts
+ * import { sniffFile } from "./detect.ts";
+ * console.log((await sniffFile("data/corpus/part-00000.arrow")).kind); // "arrow"
+ * ```
+ */
+export async function sniffFile(path: string): Promise<SniffedFile> {
+  const f = await Deno.open(path);
+  try {
+    const size = (await f.stat()).size;
+    const head = new Uint8Array(Math.min(HEAD, size));
+    let o = 0;
+    while (o < head.length) {
+      const n = await f.read(head.subarray(o));
+      if (n === null || n === 0) break;
+      o += n;
+    }
+    return { path, bytes: size, ...kindOfHead(head.subarray(0, o)) };
+  } finally {
+    f.close();
+  }
+}
+
+/** Is the kind a corpus shard (Arrow IPC or Parquet)? */
+export function isShard(kind: FileKind): boolean {
+  return kind === "arrow" || kind === "parquet";
+}
+
+/**
+ * Files of a shard folder that are not shards and not data: what factorout and other writers put
+ * beside shards (manifest, vocabulary, settings stamp, Spark's `_SUCCESS` and `.crc` files, unfinished
+ * `*.tmp` shards).
+ */
+function isShardFolderExtra(name: string): boolean {
+  return name === "manifest.json" || name === "vocab.tsv" || name === "train-settings.json" ||
+    name.startsWith("_") || name.endsWith(".crc") || name.endsWith(".tmp");
+}
+
+/** The error for a file that is not text (a NUL byte). */
+export function notTextError(path: string, offset: number, what = ""): DataFormatError {
+  return new DataFormatError(
+    path,
+    `not a text file: byte ${offset}${what} is 0x00 (NUL); give UTF-8 text to prepare, ` +
+      "or a folder of Arrow/Parquet shards to train --data",
+  );
+}
+
+async function walk(dir: string, out: string[]): Promise<void> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.startsWith(".")) continue;
+    const p = `${dir.replace(/\/$/, "")}/${e.name}`;
+    if (e.isDirectory) await walk(p, out);
+    else if (e.isFile) names.push(p);
+  }
+  out.push(...names);
+}
+
+/**
+ * The inputs classified: `shards` (every file an Arrow IPC or Parquet shard; `ignored` lists the
+ * non-data files skipped beside them, `unfinished` the `*.tmp` ones) or `text` (text and gzip files).
+ */
+export type ClassifiedInputs =
+  | { kind: "shards"; files: SniffedFile[]; ignored: string[]; unfinished: string[] }
+  | { kind: "text"; files: SniffedFile[] };
+
+/**
+ * Classifies files and folders (recursive, sorted, hidden files skipped) by content. Throws a
+ * {@link DataFormatError} for a binary file (naming the first NUL byte), and for inputs mixing shards
+ * and text (naming one of each). Beside shards, `manifest.json`, `vocab.tsv`, `train-settings.json`,
+ * `_*`, `*.crc` and `*.tmp` files are skipped.
+ *
+ * @example
+ * ```ts
+ * import { classifyInputs } from "./detect.ts";
+ * const c = await classifyInputs(["data/corpus"]);
+ * console.log(c.kind, c.files.length);
+ * ```
+ */
+export async function classifyInputs(items: string[]): Promise<ClassifiedInputs> {
+  const paths: { path: string; inFolder: boolean }[] = [];
+  for (const item of items) {
+    const st = await Deno.stat(item);
+    if (st.isDirectory) {
+      const files: string[] = [];
+      await walk(item, files);
+      files.sort();
+      for (const f of files) paths.push({ path: f, inFolder: true });
+    } else paths.push({ path: item, inFolder: false });
+  }
+  const sniffed: (SniffedFile & { inFolder: boolean })[] = [];
+  for (const p of paths) sniffed.push({ ...(await sniffFile(p.path)), inFolder: p.inFolder });
+  const shards = sniffed.filter((s) => isShard(s.kind));
+  if (shards.length > 0) {
+    const ignored: string[] = [], unfinished: string[] = [], files: SniffedFile[] = [];
+    for (const s of sniffed) {
+      const name = s.path.slice(s.path.lastIndexOf("/") + 1);
+      if (isShard(s.kind) && !name.endsWith(".tmp")) files.push(strip(s));
+      else if (s.inFolder && name.endsWith(".tmp")) unfinished.push(s.path);
+      else if (s.inFolder && (isShardFolderExtra(name) || s.kind === "empty")) ignored.push(s.path);
+      else {
+        throw new DataFormatError(
+          s.path,
+          `is ${describe(s)} but ${shards[0].path} is ${
+            shards[0].kind === "arrow" ? "an Arrow IPC" : "a Parquet"
+          } shard: ` +
+            "inputs must be all shards or all text; move the other files out",
+        );
+      }
+    }
+    if (files.length === 0) {
+      throw new DataFormatError(items.join(", "), "only unfinished shards (*.tmp): rerun deno task corpus");
+    }
+    return { kind: "shards", files, ignored, unfinished };
+  }
+  const bin = sniffed.find((s) => s.kind === "binary");
+  if (bin) throw notTextError(bin.path, bin.nulAt!);
+  return { kind: "text", files: sniffed.map(strip) };
+}
+
+function strip(s: SniffedFile & { inFolder?: boolean }): SniffedFile {
+  const { inFolder: _, ...rest } = s;
+  return rest;
+}
+
+function describe(s: SniffedFile): string {
+  if (s.kind === "binary") return `binary (a NUL byte at ${s.nulAt})`;
+  if (s.kind === "gzip") return "a gzip file";
+  if (s.kind === "empty") return "empty";
+  return "text";
+}

@@ -1,0 +1,233 @@
+// Inputs recognised by content (issue 12, docs/faults.md "Inputs"): pipelines/train.ts and
+// pipelines/corpus.ts run as child processes on small generated inputs (js backend, one epoch, dim 8).
+// Zero exit-0 runs on the wrong data: shards without manifest train as shards (the same vectors as with
+// the manifest), a single shard file works, a Parquet table of sentences, a binary file, a folder mixing
+// shards and text and a corrupt Parquet page are refused with exit 5 and one line naming the file;
+// invalid UTF-8 is dropped and reported, a text file changed in place is prepared again, a long line is
+// cut so that --shard-rows holds.
+import assert from "node:assert/strict";
+import * as arrow from "apache-arrow";
+import * as pq from "parquet-wasm";
+import { EXIT } from "../lib/exit_codes.ts";
+import { resolveConfig } from "../lib/train/config.ts";
+import { resolveData } from "../lib/train/run.ts";
+
+const dec = new TextDecoder();
+const TRAIN = new URL("../pipelines/train.ts", import.meta.url).pathname;
+const CORPUS = new URL("../pipelines/corpus.ts", import.meta.url).pathname;
+const SMALL = ["--epochs", "1", "--dim", "8", "--backend", "js", "--eval-dir", "none", "--formats", "vec"];
+
+type Run = { code: number; stdout: string; stderr: string };
+
+async function run(script: string, args: string[]): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { OPENBLAS_NUM_THREADS: "1" },
+  }).output();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const train = async (data: string, ...more: string[]) =>
+  run(TRAIN, [...SMALL, "--mode", "cbow", "--data", data, "--out", await Deno.makeTempDir(), ...more]);
+
+/** The last stderr line: the one-line reason of a failed command. */
+const lastLine = (r: Run) => r.stderr.trim().split("\n").pop()!;
+
+/** A failed run: exit 5, one line naming `file` and matching `why`, no stack of any kind. */
+function refused(r: Run, file: string, why: RegExp): void {
+  assert.equal(r.code, EXIT.badData, r.stderr);
+  const line = lastLine(r);
+  assert.ok(line.includes(file), `names ${file}: ${line}`);
+  assert.match(line, why);
+  assert.doesNotMatch(r.stderr, /wasm:\/\/|^\s+at /m, "no stack");
+}
+
+/** A prepared corpus (cbow, Brown slice): its folder. */
+async function corpus(format: "arrow" | "parquet"): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  const r = await run(CORPUS, [
+    ...["--input", "brown", "--limit-tokens", "6000", "--out", dir, "--mode", "cbow", "--window", "2"],
+    ...["--min-count", "2", "--format", format, "--shard-rows", "2000", "--batch-rows", "500"],
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  return dir;
+}
+
+async function copyDir(from: string, skip: string[] = []): Promise<string> {
+  const to = await Deno.makeTempDir();
+  for (const e of Deno.readDirSync(from)) {
+    if (!skip.includes(e.name)) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+  }
+  return to;
+}
+
+function vectors(r: Run): string {
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  return Deno.readTextFileSync(`${summary.embeddings.dir}/input.vec`);
+}
+
+Deno.test("inputs: a folder of shards without manifest.json trains as shards, with the same vectors as with it", async () => {
+  const withManifest = await corpus("arrow");
+  const bare = await copyDir(withManifest, ["manifest.json"]);
+  // what Spark and a killed corpus job leave beside the shards
+  await Deno.writeFile(`${bare}/_SUCCESS`, new Uint8Array(0));
+  await Deno.writeTextFile(`${bare}/part-00009.arrow.tmp`, "half a shard");
+  const a = await train(withManifest);
+  const b = await train(bare);
+  assert.match(b.stderr, /has no manifest\.json: \d+ shard\(s\) found by content, \d+ rows/);
+  assert.match(b.stderr, /vocabulary from .*vocab\.tsv/);
+  assert.match(b.stderr, /ignored 1 unfinished shard/);
+  assert.equal(vectors(b), vectors(a));
+  // no vocab.tsv: the ids are the words, and the log says so
+  await Deno.remove(`${bare}/vocab.tsv`);
+  const c = await train(bare);
+  assert.match(c.stderr, /the ids are the words \("0" … "\d+"\)/);
+  assert.match(vectors(c).split("\n")[1], /^0 /);
+  // the shards say cbow: --mode skipgram is refused
+  const d = await train(bare, "--mode", "skipgram");
+  assert.equal(d.code, EXIT.usage, d.stderr);
+  assert.match(lastLine(d), /holds cbow windows but --mode is skipgram/);
+  // a text file among the shards: refused, naming both
+  await Deno.writeTextFile(`${bare}/README`, "notes\n");
+  refused(await train(bare), `${bare}/README`, /is text but .*part-00000\.arrow is an Arrow IPC shard/);
+  const e = await run(CORPUS, ["--input", bare, "--out", await Deno.makeTempDir()]);
+  refused(e, `${bare}/README`, /all shards or all text/);
+});
+
+Deno.test("inputs: one shard file works for train --data and corpus --input; shards of other corpora are refused", async () => {
+  const pqDir = await corpus("parquet");
+  const one = `${pqDir}/part-00000.parquet`;
+  const r = await train(one);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(await Deno.readTextFile(`${pqDir}/manifest.json`)).shards[0].rows;
+  assert.match(r.stderr, new RegExp(`, ${rows} examples/epoch`));
+  const out = await Deno.makeTempDir();
+  const c = await run(CORPUS, ["--input", one, "--out", out]);
+  assert.equal(c.code, 0, c.stderr);
+  const m = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
+  assert.deepEqual([m.rows, m.mode, m.shards[0].file], [rows, "cbow", "part-00000.parquet"]);
+  // a shard of another corpus (other vocabulary size) in the folder: refused by name
+  const mixed = await copyDir(pqDir, ["manifest.json"]);
+  const other = await Deno.makeTempDir();
+  const o = await run(CORPUS, [
+    ...["--input", "brown", "--limit-tokens", "3000", "--out", other, "--mode", "cbow", "--window", "2"],
+    ...["--format", "parquet"],
+  ]);
+  assert.equal(o.code, 0, o.stderr);
+  await Deno.copyFile(`${other}/part-00000.parquet`, `${mixed}/part-00099.parquet`);
+  refused(await train(mixed), `${mixed}/part-00099.parquet`, /has another schema than .*vocab_size/);
+});
+
+Deno.test("inputs: a DuckDB-like Parquet table of sentences is refused, saying what columns were expected", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines = Array.from({ length: 500 }, (_, i) => `the cat ${i % 9} sat on the mat`);
+  const t = arrow.tableFromArrays({ id: Int32Array.from(lines.map((_, i) => i)), text: lines });
+  const file = `${dir}/sentences.parquet`;
+  await Deno.writeFile(file, pq.writeParquet(pq.Table.fromIPCStream(arrow.tableToIPC(t, "stream"))));
+  const why = /not a window shard|column "input" is missing .*text.*needs input, target_index, target_value/;
+  refused(await train(file), file, why);
+  refused(await train(dir), file, /table of text, not training windows/);
+  refused(await run(CORPUS, ["--input", file, "--out", `${dir}/c`]), file, why);
+});
+
+Deno.test("inputs: a binary file is refused with its name and the offset of its first NUL byte", async () => {
+  const dir = await Deno.makeTempDir();
+  const bytes = new Uint8Array(100_000);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24 | 1; // no NUL …
+  bytes[70_001] = 0; // … until here, past the 64 KiB sniffed at the start
+  await Deno.writeFile(`${dir}/blob.bin`, bytes);
+  refused(await train(`${dir}/blob.bin`), `${dir}/blob.bin`, /not a text file: byte 70001 is 0x00/);
+  refused(
+    await run(CORPUS, ["--input", `${dir}/blob.bin`, "--out", `${dir}/c`]),
+    `${dir}/blob.bin`,
+    /not a text file: byte 70001/,
+  );
+  const rand = new Uint8Array(50_000);
+  crypto.getRandomValues(rand);
+  await Deno.mkdir(`${dir}/t`);
+  await Deno.writeTextFile(`${dir}/t/a.txt`, "the cat sat on the mat\n".repeat(50));
+  await Deno.writeFile(`${dir}/t/b.dat`, rand);
+  refused(await train(`${dir}/t`), `${dir}/t/b.dat`, /not a text file: byte \d+ is 0x00/);
+});
+
+Deno.test("inputs: lines with invalid UTF-8 are dropped and reported; mostly non-UTF-8 input is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  const enc = new TextEncoder();
+  const good = enc.encode("the cafe serves the naive cat\n".repeat(100));
+  const latin1 = Uint8Array.of(...enc.encode("the caf"), 0xe9, ...enc.encode(" serves the na"), 0xef, 0x0a);
+  const file = `${dir}/mixed.txt`;
+  await Deno.writeFile(file, Uint8Array.of(...good, ...latin1, ...latin1, ...good));
+  const out = `${dir}/c`;
+  const r = await run(CORPUS, ["--input", file, "--out", out, "--min-count", "1"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`dropped 2 of 202 lines holding invalid UTF-8 \\(first bad byte at ${file}:${good.length + 7}\\)`));
+  const m = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
+  assert.deepEqual([m.text.invalidUtf8Lines, m.text.firstInvalidUtf8], [2, `${file}:${good.length + 7}`]);
+  const words = (await Deno.readTextFile(`${out}/vocab.tsv`)).split("\n").map((l) => l.split("\t")[0]);
+  assert.ok(!words.includes("caf") && !words.includes("na"), "no word split at a bad byte");
+  const bad = `${dir}/latin1.txt`;
+  await Deno.writeFile(bad, Uint8Array.of(...latin1, ...latin1, ...latin1));
+  refused(await run(CORPUS, ["--input", bad, "--out", `${dir}/d`]), bad, /3 of 3 lines are not valid UTF-8/);
+});
+
+Deno.test("inputs: a text file changed in place (same size, same mtime) is prepared again", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/a.txt`;
+  await Deno.writeTextFile(file, "the cat sat on the mat with the dog\n".repeat(200));
+  const config = resolveConfig({ data: file, out: `${dir}/run`, mode: "cbow", minCount: 1 });
+  const log: string[] = [];
+  const first = await resolveData(config, (l) => log.push(l));
+  await resolveData(config, (l) => log.push(l));
+  assert.match(log.join("\n"), /reusing .* same input content, sha256/);
+  const { mtime } = await Deno.stat(file);
+  await Deno.writeTextFile(file, "the cow sat on the mat with the dog\n".repeat(200));
+  await Deno.utime(file, mtime!, mtime!);
+  const again = await resolveData(config, (l) => log.push(l));
+  assert.match(log.pop()!, /prepared in/);
+  assert.match(log.pop()!, /a\.txt changed content \(same size\)/);
+  assert.ok(first.words.includes("cat") && !again.words.includes("cat") && again.words.includes("cow"));
+});
+
+Deno.test("inputs: a 1 MB line without newlines is cut into bounded sentences; --shard-rows holds", async () => {
+  const dir = await Deno.makeTempDir();
+  const words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+  const parts: string[] = [];
+  for (let n = 0, i = 0; n < 1_000_000; i++) {
+    const w = words[(i * 7 + (i >> 3)) % words.length];
+    parts.push(w);
+    n += w.length + 1;
+  }
+  await Deno.writeTextFile(`${dir}/line.txt`, parts.join(" "));
+  const out = `${dir}/c`;
+  const r = await run(CORPUS, [
+    ...["--input", `${dir}/line.txt`, "--out", out, "--mode", "skipgram", "--window", "2"],
+    ...["--shard-rows", "20000", "--batch-rows", "4096"],
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /cut lines longer than 65536 bytes 15 time\(s\)/);
+  const m = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
+  assert.ok(m.rows > parts.length * 0.99, `${m.rows} rows`);
+  assert.ok(m.shards.length >= 8, `${m.shards.length} shards`);
+  // a shard ends at the first line end past --shard-rows: at most one 64 KiB piece (< 11,000 words) more
+  for (const s of m.shards) assert.ok(s.rows < 20000 + 11000, `${s.file}: ${s.rows} rows`);
+  assert.equal(m.text.cutInWord, 0);
+});
+
+Deno.test("inputs: a corrupt Parquet page or a truncated Arrow file gives one line naming the file, exit 5", async () => {
+  const pqDir = await corpus("parquet");
+  const file = `${pqDir}/part-00000.parquet`;
+  const b = await Deno.readFile(file);
+  for (let i = Math.floor(b.length / 4); i < Math.floor(b.length / 2); i++) b[i] = (b[i] * 7 + 13) & 255;
+  await Deno.writeFile(file, b);
+  refused(await train(pqDir), file, /shard 0, row group \d+: truncated or corrupt shard/);
+  const bare = await copyDir(pqDir, ["manifest.json"]);
+  refused(await train(bare), `${bare}/part-00000.parquet`, /truncated or corrupt shard/);
+  const arDir = await corpus("arrow");
+  const ar = `${arDir}/part-00000.arrow`;
+  const a = await Deno.readFile(ar);
+  await Deno.writeFile(ar, a.subarray(0, Math.floor(a.length * 0.6)));
+  refused(await train(arDir), ar, /truncated|corrupt/);
+});
