@@ -9,11 +9,12 @@
  * | 0 | done | nothing |
  * | 1 | unexpected internal error (stack on stderr) | alert a human |
  * | 2 | usage: a bad flag or value | fix the job's command line |
- * | 3 | locked: another refresh holds the lock | retry later |
+ * | 3 | locked: another job (train, refresh, export) holds the run folder's lock | retry later, or give --wait SECONDS |
  * | 4 | no usable checkpoint: none, corrupt, or from another configuration/vocabulary | run `deno task train` first, restore one, or drop the flags that differ |
  * | 5 | bad data: missing, empty or corrupt input/vector file | fix the data; retrying will not help |
  * | 6 | diverged: NaN/Inf or a singular update; the last good checkpoint is intact, nothing was published | lower --lr and rerun |
  * | 7 | export failed after training (the new checkpoint is saved) | rerun `deno task export` on it |
+ * | 9 | stopped by a signal (SIGTERM, SIGINT, SIGHUP): a checkpoint of the step in progress was written, or no partial file was left | rerun the command printed on the last line (`--resume` for train) |
  *
  * @module
  */
@@ -38,6 +39,7 @@ export const EXIT = Object.freeze({
   badData: 5,
   diverged: 6,
   exportFailed: 7,
+  stopped: 9,
 });
 
 /** The name of an exit code in {@link EXIT}. */
@@ -48,11 +50,12 @@ const PHRASE: Record<ExitName, string> = {
   ok: "done",
   internal: "internal error",
   usage: "bad flag or value",
-  locked: "locked (another refresh runs; retry later)",
+  locked: "locked (another job holds the run folder; retry later or give --wait)",
   noCheckpoint: "no usable checkpoint (none, corrupt, or another config/vocabulary)",
   badData: "bad data (missing, empty or corrupt file)",
   diverged: "diverged (lower --lr; last good checkpoint kept)",
   exportFailed: "export failed after the checkpoint was saved (rerun deno task export)",
+  stopped: "stopped by a signal (checkpoint written or nothing partial left; rerun the printed command)",
 };
 
 /**
