@@ -170,7 +170,7 @@ export class StopController {
   receive(sig: StopSignal): void {
     if (this.#signal) {
       this.#log(
-        `${this.command}: ${sig} again: not stopping in the middle of a write; exiting as soon as it is complete`,
+        `${this.command}: ${sig} while stopping: not stopping in the middle of a write; exiting as soon as it is complete`,
       );
       return;
     }

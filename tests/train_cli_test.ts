@@ -73,9 +73,10 @@ Deno.test("train CLI: a small-slice default run publishes embeddings that load b
   }
   const latest = await Deno.realPath(`${out}/embeddings/latest`);
   assert.equal(latest, await Deno.realPath(summary.embeddings.dir));
-  // a second run reuses the prepared corpus
+  // a second run (--overwrite: the folder holds a run) reuses the prepared corpus
   const again = await run([
     ...SMALL,
+    "--overwrite",
     "--out",
     out,
     "--epochs",
@@ -186,7 +187,7 @@ Deno.test("train CLI: errors exit with the shared codes and name the flag", asyn
     [["--bogus"], EXIT.usage, /Unknown option '--bogus'/],
     [["--dim", "abc"], EXIT.usage, /--dim must be an integer ≥ 1/],
     [
-      ["--data", "/nonexistent/corpus.txt"],
+      ["--data", "/nonexistent/corpus.txt", "--out", `${tmp}/d`],
       EXIT.badData,
       /--data \/nonexistent\/corpus\.txt: no such file or folder/,
     ],
