@@ -3,10 +3,11 @@
 import assert from "node:assert/strict";
 import { EXIT, exitCodeFor, exitCodesHelp, ExitError } from "../lib/exit_codes.ts";
 import * as old from "../lib/export/exit_codes.ts";
+import { StoppedError } from "../lib/stop.ts";
 import { DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "../lib/errors.ts";
 
 Deno.test("exit codes: one table, errors mapped to it", () => {
-  assert.deepEqual(Object.values(EXIT), [0, 1, 2, 3, 4, 5, 6, 7], "codes are distinct and dense");
+  assert.deepEqual(Object.values(EXIT), [0, 1, 2, 3, 4, 5, 6, 7, 9], "codes are distinct, in order");
   assert.equal(exitCodeFor(new UsageError("--x")), EXIT.usage);
   assert.equal(exitCodeFor(new DataFormatError("a.txt", "row 1")), EXIT.badData);
   assert.equal(exitCodeFor(new Deno.errors.NotFound("a.txt")), EXIT.badData);
@@ -15,6 +16,7 @@ Deno.test("exit codes: one table, errors mapped to it", () => {
   assert.equal(exitCodeFor(new ExitError(EXIT.noCheckpoint, "none")), 4);
   assert.equal(exitCodeFor(new TypeError("bug")), EXIT.internal);
   assert.equal(exitCodeFor("a string"), EXIT.internal);
+  assert.equal(exitCodeFor(new StoppedError("stopped by SIGTERM")), 9);
   assert.equal(old.EXIT, EXIT, "lib/export/exit_codes.ts re-exports the same table");
 });
 

@@ -317,6 +317,6 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
   }
   assert.match(
     help.stdout,
-    /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed/,
+    /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}3 {2}locked.*\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed.*\n {2}9 {2}stopped by a signal/,
   );
 });
