@@ -136,20 +136,15 @@ await runCommand("export", async () => {
       let file: string, ckpt;
       try {
         if (st.isDirectory) {
-          const r = await readNewestGoodCheckpoint(ck);
-          ({ path: file, checkpoint: ckpt } = r);
-          if (r.skipped.length) {
-            console.error(
-              `export: skipping ${r.skipped.length} newer unusable checkpoint(s) (${
-                r.skipped.map((s) => s.reason).join("; ")
-              }); using ${file}, the newest good one`,
-            );
-          }
+          ({ path: file, checkpoint: ckpt } = await readNewestGoodCheckpoint(
+            ck,
+            (l) => console.error(`export: ${l}`),
+          ));
         } else {
           file = ck;
           ckpt = await readCheckpoint(ck);
+          if (ckpt.unchecked) console.error(`export: ${file} has no checksum (written by an older version)`);
         }
-        if (ckpt.unchecked) console.error(`export: ${file} has no checksum (written by an older version)`);
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) {
           throw new ExitError(

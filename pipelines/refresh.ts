@@ -433,16 +433,7 @@ async function pickGood(
   log: (line: string) => void,
 ): Promise<{ path: string; checkpoint: Checkpoint }> {
   try {
-    const r = await readNewestGoodCheckpoint(dir);
-    if (r.skipped.length) {
-      log(
-        `refresh: skipping ${r.skipped.length} newer unusable checkpoint(s) (${
-          r.skipped.map((s) => s.reason).join("; ")
-        }); using ${r.path}, the newest good one`,
-      );
-    }
-    if (r.checkpoint.unchecked) log(`refresh: ${r.path} has no checksum (written by an older version)`);
-    return r;
+    return await readNewestGoodCheckpoint(dir, (l) => log(`refresh: ${l}`));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new ExitError(

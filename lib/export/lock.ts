@@ -31,7 +31,7 @@ export type LockInfo = { pid: number; host: string; time: string; command: strin
  * @example
  * ```ts
  * import { LockedError } from "./lock.ts";
- * const e = new LockedError("runs/latest/refresh.lock", { pid: 1, host: "h", time: "t", command: "refresh" });
+ * const e = new LockedError("runs/latest/run.lock", { pid: 1, host: "h", time: "t", command: "refresh" });
  * console.log(e.holder?.pid);
  * ```
  */
@@ -120,7 +120,7 @@ async function createLock(path: string, info: LockInfo): Promise<boolean> {
  * @example
  * ```ts
  * import { acquireLock } from "./lock.ts";
- * const lock = await acquireLock("/tmp/refresh.lock", "refresh", console.error);
+ * const lock = await acquireLock("/tmp/demo-run.lock", "refresh", console.error);
  * try {
  *   // the work
  * } finally {

@@ -330,7 +330,7 @@ export async function readEmbeddingsManifest(versionDir: string): Promise<Record
 
 /**
  * Removes `versions/*.tmp` folders left by crashed publishes. Only call it while no publish can run
- * (e.g. under the refresh lock). Returns the names removed.
+ * (e.g. under the run folder's lock, lib/export/lock.ts). Returns the names removed.
  *
  * @example
  * ```ts

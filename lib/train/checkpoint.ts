@@ -347,8 +347,9 @@ export async function removeStaleCheckpointTemps(dir: string): Promise<string[]>
 
 /**
  * Reads the newest checkpoint of a folder (or of its `checkpoints/` folder) that loads and passes its
- * checksum, skipping newer truncated or corrupt ones; `skipped` names those and why. Throws
- * DataFormatError (the newest one's reason) when none is good, Deno.errors.NotFound when there is none.
+ * checksum, skipping newer truncated or corrupt ones; `skipped` names those and why, and `log` (when given)
+ * gets one line about them and one about a checkpoint without a checksum. Throws DataFormatError (the
+ * newest one's reason) when none is good, Deno.errors.NotFound when there is none.
  *
  * @example
  * ```ts
@@ -358,6 +359,7 @@ export async function removeStaleCheckpointTemps(dir: string): Promise<string[]>
  */
 export async function readNewestGoodCheckpoint(
   dir: string,
+  log?: (line: string) => void,
 ): Promise<{ path: string; checkpoint: Checkpoint; skipped: { path: string; reason: string }[] }> {
   let all = await listCheckpoints(dir);
   if (!all.length) all = await listCheckpoints(`${dir}/checkpoints`);
@@ -368,7 +370,16 @@ export async function readNewestGoodCheckpoint(
   let first: DataFormatError | undefined;
   for (const path of all.reverse()) {
     try {
-      return { path, checkpoint: await readCheckpoint(path), skipped };
+      const checkpoint = await readCheckpoint(path);
+      if (log && skipped.length) {
+        log(
+          `skipping ${skipped.length} newer unusable checkpoint(s) (${
+            skipped.map((s) => s.reason).join("; ")
+          }); using ${path}, the newest good one`,
+        );
+      }
+      if (log && checkpoint.unchecked) log(`${path} has no checksum (written by an older version)`);
+      return { path, checkpoint, skipped };
     } catch (e) {
       if (!(e instanceof DataFormatError)) throw e;
       first ??= e;

@@ -24,7 +24,7 @@ import { DataFormatError, UsageError } from "../errors.ts";
 import { EXIT, ExitError } from "../exit_codes.ts";
 import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../export/atomic.ts";
-import { type HeldLock, lockRunFolder, pidAlive } from "../export/lock.ts";
+import { lockRunFolder, pidAlive } from "../export/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
 import { StopController, StoppedError } from "../stop.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
@@ -403,7 +403,7 @@ async function pickCheckpoint(
   if (isDir) {
     let r;
     try {
-      r = await readNewestGoodCheckpoint(resume);
+      r = await readNewestGoodCheckpoint(resume, (l) => log(`resume: ${l}`));
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         throw new ExitError(
@@ -414,19 +414,10 @@ async function pickCheckpoint(
       throw await unusable(resume, Promise.reject(e)).catch((x) => x);
     }
     ({ path: ckptPath, checkpoint: ckpt } = r);
-    if (r.skipped.length) {
-      log(
-        `resume: skipping ${r.skipped.length} newer unusable checkpoint(s) (${
-          r.skipped.map((s) => s.reason).join("; ")
-        }); using ${ckptPath}, the newest good one`,
-      );
-    }
   } else {
     ckptPath = resume;
     ckpt = await unusable(resume, readCheckpoint(resume));
-  }
-  if (ckpt.unchecked) {
-    log(`resume: ${ckptPath} has no checksum (written by an older version); only its values are checked`);
+    if (ckpt.unchecked) log(`resume: ${ckptPath} has no checksum (written by an older version)`);
   }
   return { ckptPath, ckpt };
 }
