@@ -9,12 +9,13 @@
  * | 0 | done | nothing |
  * | 1 | unexpected internal error (the stack with `--debug` or FACTOROUT_DEBUG=1) | alert a human |
  * | 2 | usage: a bad flag or value | fix the job's command line |
- * | 3 | locked: another refresh holds the lock | retry later |
+ * | 3 | locked: another job (train, refresh, export) holds the run folder's lock | retry later, or give --wait SECONDS |
  * | 4 | no usable checkpoint: none, corrupt, or from another configuration/vocabulary | run `deno task train` first, restore one, or drop the flags that differ |
  * | 5 | bad data: missing, empty or corrupt input/vector file | fix the data; retrying will not help |
  * | 6 | diverged: NaN/Inf or a singular update; the last good checkpoint is intact, nothing was published | lower --lr and rerun |
  * | 7 | export failed after training (the new checkpoint is saved) | rerun `deno task export` on it |
  * | 8 | operating-system I/O error: disk full, quota, read-only file system, permission denied, a missing folder or a path under a regular file; the line names the path | fix the disk or the path, then rerun |
+ * | 9 | stopped by a signal (SIGTERM, SIGINT, SIGHUP): a checkpoint of the step in progress was written, or no partial file was left | rerun the command printed on the last line (`--resume` for train) |
  *
  * A missing *input* file (one the command reads) is bad data (5); every other operating-system error is
  * 8, in every command. No stack trace is printed unless `--debug` is on the command line or
@@ -45,6 +46,7 @@ export const EXIT = Object.freeze({
   diverged: 6,
   exportFailed: 7,
   io: 8,
+  stopped: 9,
 });
 
 /** The name of an exit code in {@link EXIT}. */
@@ -55,12 +57,13 @@ const PHRASE: Record<ExitName, string> = {
   ok: "done",
   internal: "internal error",
   usage: "bad flag or value",
-  locked: "locked (another refresh runs; retry later)",
+  locked: "locked (another job holds the run folder; retry later or give --wait)",
   noCheckpoint: "no usable checkpoint (none, corrupt, or another config/vocabulary)",
   badData: "bad data (missing, empty or corrupt file)",
   diverged: "diverged (lower --lr; last good checkpoint kept)",
   exportFailed: "export failed after the checkpoint was saved (rerun deno task export)",
   io: "operating-system I/O error (disk full, permission, read-only, missing folder)",
+  stopped: "stopped by a signal (checkpoint written or nothing partial left; rerun the printed command)",
 };
 
 /**

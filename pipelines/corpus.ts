@@ -20,6 +20,8 @@ import { importShards } from "../lib/io/shards.ts";
 import { pathExists } from "../lib/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
+import { replaceDir, tempNameFor } from "../lib/export/atomic.ts";
+import { removeAtExit, StopController } from "../lib/stop.ts";
 
 /** Every flag: name, default, help. */
 const FLAGS = {
@@ -89,7 +91,7 @@ function usage(): string {
     const def = Array.isArray(f.default) ? f.default.join(",") : String(f.default);
     lines.push(`  --${name.padEnd(17)} ${f.help} [${def}]`);
   }
-  lines.push("", exitCodesHelp("badData"));
+  lines.push("", exitCodesHelp("badData", "stopped"));
   return lines.join("\n");
 }
 
@@ -192,31 +194,33 @@ export async function main(args: string[]): Promise<number> {
     const format = get("format") as string;
     const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
     const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
-    const m = await prepareCorpus({
-      input: synthetic ? undefined : get("input") as string[],
-      synthetic,
-      outDir: get("out") as string,
-      mode: get("mode") as "cbow" | "skipgram",
-      window: num("window", get("window"), { int: true, min: 1 }),
-      minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
-      maxVocab: maxVocab || undefined,
-      sample: num("sample", get("sample"), { min: 0 }),
-      seed,
-      format: format as "arrow" | "parquet",
-      shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
-      batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
-      lowercase: bool("lowercase", get("lowercase") as string),
-      punctuation: get("punctuation") as "strip" | "keep",
-      sentences: get("sentences") as "line" | "punct",
-      dynamicWindow: get("dynamic-window") as boolean,
-      weights: get("weights") as "distance" | "uniform",
-      limitTokens: limit || undefined,
-      onProgress: rep.update,
-      onNotice: (line) => {
-        rep.end();
-        console.error(`corpus: ${line}`);
-      },
-    });
+    const out = (get("out") as string).replace(/\/+$/, "");
+    const m = await intoCorpusFolder(out, (outDir) =>
+      prepareCorpus({
+        input: synthetic ? undefined : get("input") as string[],
+        synthetic,
+        outDir,
+        mode: get("mode") as "cbow" | "skipgram",
+        window: num("window", get("window"), { int: true, min: 1 }),
+        minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
+        maxVocab: maxVocab || undefined,
+        sample: num("sample", get("sample"), { min: 0 }),
+        seed,
+        format: format as "arrow" | "parquet",
+        shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
+        batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
+        lowercase: bool("lowercase", get("lowercase") as string),
+        punctuation: get("punctuation") as "strip" | "keep",
+        sentences: get("sentences") as "line" | "punct",
+        dynamicWindow: get("dynamic-window") as boolean,
+        weights: get("weights") as "distance" | "uniform",
+        limitTokens: limit || undefined,
+        onProgress: rep.update,
+        onNotice: (line) => {
+          rep.end();
+          console.error(`corpus: ${line}`);
+        },
+      }));
     rep.end();
     console.log(JSON.stringify({
       out: get("out"),
@@ -234,4 +238,45 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+/** The files a corpus folder holds (what {@link intoCorpusFolder} may replace). */
+const CORPUS_FILE = /^(manifest\.json|vocab\.tsv|train-settings\.json|part-\d+\.(arrow|parquet)(\.tmp)?)$/;
+
+/**
+ * Prepares a corpus so that `out` never holds a partial one: into a temporary folder beside it, swapped
+ * in when complete (lib/export/atomic.ts `replaceDir`); a stop signal removes the temporary folder. When
+ * `out` also holds other files, they stay: the old corpus files are replaced by renames, manifest.json
+ * removed first and written last, so that a reader never takes a half-replaced folder for complete.
+ */
+async function intoCorpusFolder<T>(out: string, prepare: (dir: string) => Promise<T>): Promise<T> {
+  const others = await Array.fromAsync(Deno.readDir(out)).then(
+    (es) => es.filter((e) => !CORPUS_FILE.test(e.name)),
+    () => [],
+  );
+  if (!others.length) return await replaceDir(out, prepare);
+  const tmp = tempNameFor(`${out}/corpus`);
+  const forget = removeAtExit(tmp);
+  try {
+    await Deno.mkdir(tmp);
+    const result = await prepare(tmp);
+    await Deno.remove(`${out}/manifest.json`).catch(() => {});
+    for await (const e of Deno.readDir(out)) {
+      if (CORPUS_FILE.test(e.name)) await Deno.remove(`${out}/${e.name}`);
+    }
+    const names = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).filter((n) =>
+      n !== "manifest.json"
+    );
+    for (const n of names) await Deno.rename(`${tmp}/${n}`, `${out}/${n}`);
+    await Deno.rename(`${tmp}/manifest.json`, `${out}/manifest.json`);
+    return result;
+  } finally {
+    forget();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  const stop = new StopController("corpus").install();
+  stop.note =
+    "the unfinished corpus was removed; --out holds the previous one (if any); rerun the same command";
+  Deno.exit(await main(Deno.args));
+}

@@ -8,9 +8,15 @@
  * deno task export --vectors model.vec --out out/embeddings --formats arrow   # convert an existing file
  * ```
  *
- * Exit codes (the shared table of lib/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 4 no usable
- * checkpoint, 5 bad vector file, 8 an operating-system error (disk full, read-only `--out`, …; the previous
- * version stays published).
+ * Exit codes (the shared table of lib/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 3 locked
+ * (another job works in the checkpoint's run folder), 4 no usable checkpoint (none, corrupt: checksum
+ * mismatch, truncated), 5 bad vector file, 8 an operating-system error (disk full, read-only `--out`, …; the
+ * previous version stays published), 9 stopped by a signal (the unfinished version is removed; `latest`
+ * still points at the previous complete one).
+ *
+ * With `--checkpoint` inside a run folder (`<run>/checkpoints/`), the job holds `<run>/run.lock`, shared
+ * with train and refresh; a folder gives its newest good checkpoint (newer corrupt ones are skipped and
+ * said so).
  *
  * @module
  */
@@ -23,7 +29,9 @@ import { publishEmbeddings } from "../lib/export/publish.ts";
 import { pathExists } from "../lib/os_errors.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
 import { defaultEvalDir, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
-import { findLatestCheckpoint } from "../lib/train/checkpoint.ts";
+import { lockRunFolder } from "../lib/export/lock.ts";
+import { StopController } from "../lib/stop.ts";
+import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -57,16 +65,24 @@ const FLAGS: Record<string, FlagSpec> = {
     default: false,
   },
   "eval-dir": { type: "string", help: "evaluation sets for --eval", default: defaultEvalDir() },
+  wait: {
+    type: "string",
+    help: "seconds to wait for another job's lock on the run folder (exit 3 after)",
+    default: "0",
+  },
   help: { type: "boolean", short: "h", help: "show this help", default: false },
 };
 
+const stop = new StopController("export").install();
+stop.note =
+  "the unfinished version was removed; latest still points at the previous one; rerun the same command";
 await runCommand("export", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
     console.log(helpText(
       "deno task export (--checkpoint FILE|DIR | --vectors FILE) [--out ROOT] [flags]",
       FLAGS,
-      exitCodesHelp("noCheckpoint", "badData"),
+      exitCodesHelp("locked", "noCheckpoint", "badData", "stopped"),
     ));
     return;
   }
@@ -81,6 +97,10 @@ await runCommand("export", async () => {
   if (!["js", "blas", "auto"].includes(backend)) {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
   }
+  const waitSeconds = Number(f.wait);
+  if (!(waitSeconds >= 0) || String(f.wait).trim() === "") {
+    throw new UsageError(`--wait must be a number of seconds >= 0, got ${JSON.stringify(f.wait)}`);
+  }
   const hasCk = typeof f.checkpoint === "string", hasVec = typeof f.vectors === "string";
   if (hasCk === hasVec) {
     throw new UsageError("give exactly one of --checkpoint FILE|DIR or --vectors FILE; see --help");
@@ -93,69 +113,103 @@ await runCommand("export", async () => {
   let output: Float32Array | undefined, outputDim: number | undefined;
   const manifest: Record<string, unknown> = {};
   let out = f.out as string | undefined;
-  if (hasVec) {
-    if (!out) throw new UsageError("--out ROOT is required with --vectors");
-    const e = await readEmbeddings(f.vectors as string);
-    ({ words, d } = e);
-    input = e.vectors;
-    manifest.source = { vectors: f.vectors };
-  } else {
-    const ck = f.checkpoint as string;
-    const st = await pathExists(ck) ? await Deno.stat(ck) : null;
-    if (!st) throw new ExitError(EXIT.noCheckpoint, `--checkpoint ${ck}: no such file or folder`);
-    const file = st.isDirectory ? await findLatestCheckpoint(ck) : ck;
-    if (!file) {
-      throw new ExitError(
-        EXIT.noCheckpoint,
-        `--checkpoint ${ck}: no ckpt-*.fock in it or in its checkpoints/`,
-      );
-    }
-    let trainer: Trainer;
-    try {
-      trainer = await Trainer.fromCheckpoint(file, {
-        backend: backend as "js" | "blas" | "auto",
-        log: (l) => console.error(l),
-      });
-    } catch (e) {
-      if (e instanceof DataFormatError) {
-        throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${e.message}`);
+  let lock: Awaited<ReturnType<typeof lockRunFolder>> | undefined;
+  try {
+    if (hasVec) {
+      if (!out) throw new UsageError("--out ROOT is required with --vectors");
+      const e = await readEmbeddings(f.vectors as string);
+      ({ words, d } = e);
+      input = e.vectors;
+      manifest.source = { vectors: f.vectors };
+    } else {
+      const ck = f.checkpoint as string;
+      const st = await pathExists(ck) ? await Deno.stat(ck) : null;
+      if (!st) throw new ExitError(EXIT.noCheckpoint, `--checkpoint ${ck}: no such file or folder`);
+      // the run folder: <run> for <run>/checkpoints/<file>, <run>/checkpoints or <run>
+      const norm = ck.replace(/\/+$/, "");
+      const runDir = st.isDirectory
+        ? (basename(norm) === "checkpoints" ? dirname(norm) : norm)
+        : (basename(dirname(norm)) === "checkpoints" ? dirname(dirname(norm)) : undefined);
+      if (
+        runDir && (st.isFile || await Deno.stat(join(runDir, "checkpoints")).then(() => true, () => false))
+      ) {
+        lock = await lockRunFolder(runDir, "export", { waitSeconds });
       }
-      throw e;
-    }
-    try {
-      const emb = await trainer.embeddings({ output: f["output-rows"] === true });
-      ({ words, input, d } = emb);
-      if (emb.output) {
-        output = emb.output;
-        outputDim = emb.dOut;
+      let file: string, ckpt;
+      try {
+        if (st.isDirectory) {
+          ({ path: file, checkpoint: ckpt } = await readNewestGoodCheckpoint(
+            ck,
+            (l) => console.error(`export: ${l}`),
+          ));
+        } else {
+          file = ck;
+          ckpt = await readCheckpoint(ck);
+          if (ckpt.unchecked) console.error(`export: ${file} has no checksum (written by an older version)`);
+        }
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          throw new ExitError(
+            EXIT.noCheckpoint,
+            `--checkpoint ${ck}: no ckpt-*.fock in it or in its checkpoints/`,
+          );
+        }
+        if (e instanceof DataFormatError) {
+          throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${e.message}`);
+        }
+        throw e;
       }
-      manifest.config = trainer.config;
-      manifest.corpus = { data: trainer.config.data };
-      manifest.source = { checkpoint: file, step: trainer.step };
-    } finally {
-      trainer.close();
-    }
-    if (!out) {
-      const ckDir = dirname(file);
-      if (basename(ckDir) !== "checkpoints") {
-        throw new UsageError(`--out ROOT is required: ${file} is not in a <run>/checkpoints folder`);
+      let trainer: Trainer;
+      try {
+        trainer = await Trainer.fromCheckpoint(ckpt, {
+          backend: backend as "js" | "blas" | "auto",
+          log: (l) => console.error(l),
+        });
+      } catch (e) {
+        if (e instanceof DataFormatError || e instanceof UsageError) {
+          throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${file}: ${e.message}`);
+        }
+        throw e;
       }
-      out = join(dirname(ckDir), "embeddings");
+      try {
+        const emb = await trainer.embeddings({ output: f["output-rows"] === true });
+        ({ words, input, d } = emb);
+        if (emb.output) {
+          output = emb.output;
+          outputDim = emb.dOut;
+        }
+        manifest.config = trainer.config;
+        manifest.corpus = { data: trainer.config.data };
+        manifest.source = { checkpoint: file, step: trainer.step };
+      } finally {
+        trainer.close();
+      }
+      if (!out) {
+        const ckDir = dirname(file);
+        if (basename(ckDir) !== "checkpoints") {
+          throw new UsageError(`--out ROOT is required: ${file} is not in a <run>/checkpoints folder`);
+        }
+        out = join(dirname(ckDir), "embeddings");
+      }
     }
+    if (f.eval) {
+      const report = await evaluateEmbeddings(words, input, d, { evalDir: f["eval-dir"] as string });
+      console.error(formatEvalReport(report));
+      manifest.metrics = report;
+    }
+    const r = await publishEmbeddings({
+      outRoot: out,
+      words,
+      input,
+      d,
+      ...(output ? { output, outputDim } : {}),
+      formats,
+      manifest,
+    });
+    console.log(
+      JSON.stringify({ event: "published", version: r.version, dir: r.versionDir, files: r.files }),
+    );
+  } finally {
+    await lock?.release();
   }
-  if (f.eval) {
-    const report = await evaluateEmbeddings(words, input, d, { evalDir: f["eval-dir"] as string });
-    console.error(formatEvalReport(report));
-    manifest.metrics = report;
-  }
-  const r = await publishEmbeddings({
-    outRoot: out,
-    words,
-    input,
-    d,
-    ...(output ? { output, outputDim } : {}),
-    formats,
-    manifest,
-  });
-  console.log(JSON.stringify({ event: "published", version: r.version, dir: r.versionDir, files: r.files }));
 });

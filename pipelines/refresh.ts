@@ -5,7 +5,7 @@
  * deno task refresh --from runs/latest --data data/new-articles/ [--epochs 1] [--lr 0.01] [--min-count 5]
  * ```
  *
- * Steps, all under the lock `<from>/refresh.lock`:
+ * Steps, all under the run folder's lock `<from>/run.lock` (shared with train and export):
  * 1. load the newest checkpoint of `<from>/checkpoints`;
  * 2. prepare the new text (or take a folder of prepared shards) into a staging folder
  *    `<from>/refresh-staging/<stamp>-<pid>/`, with the run's corpus settings (mode, window, sample) and
@@ -20,13 +20,19 @@
  * On any failure before step 5 the previous checkpoint and the published versions are untouched; a
  * crash leaves at most a staging folder and a stale lock, both cleared by the next run.
  *
+ * SIGTERM/SIGINT/SIGHUP during training (lib/stop.ts): the step in progress is finished, a checkpoint of
+ * the refresh is written into its staging folder with `stopped.json`, `<from>` is left unchanged, and the
+ * job exits 9 printing the command to continue (the same command line): a rerun with the same `--data`,
+ * `--epochs`, `--lr` and `--min-count` on the same checkpoint of `<from>` continues that staging folder
+ * instead of starting over. A signal at any other moment exits 9 at once with no partial file.
+ *
  * Exit codes (the shared table of lib/exit_codes.ts; one line `refresh: <reason>` on stderr for every
  * non-zero one):
- * 0 done · 1 internal error · 2 bad flags · 3 locked (another refresh is running: retry later) ·
+ * 0 done · 1 internal error · 2 bad flags · 3 locked (another train/refresh/export works in `<from>`) ·
  * 4 no usable checkpoint in `<from>` · 5 bad data (missing, empty or corrupt) · 6 diverged (lower
  * --lr; nothing was written) · 7 export failed after the new checkpoint was saved (rerun
  * `deno task export --checkpoint <from>`) · 8 operating-system error (disk full, read-only, permission; also
- * when publishing fails for that after the checkpoint was saved).
+ * when publishing fails for that after the checkpoint was saved) · 9 stopped by a signal (see above).
  *
  * @module
  */
@@ -37,15 +43,21 @@ import { type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/
 import { commaList } from "../lib/export/args.ts";
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/exit_codes.ts";
 import { pathExists as exists } from "../lib/os_errors.ts";
-import { acquireLock, LockedError } from "../lib/export/lock.ts";
-import { publishEmbeddings } from "../lib/export/publish.ts";
+import { lockRunFolder } from "../lib/export/lock.ts";
+import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
+import { StopController, StoppedError } from "../lib/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { readVocab } from "../lib/io/vocab.ts";
-import { checkpointName, findLatestCheckpoint } from "../lib/train/checkpoint.ts";
+import {
+  type Checkpoint,
+  checkpointName,
+  readNewestGoodCheckpoint,
+  removeStaleCheckpointTemps,
+} from "../lib/train/checkpoint.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
@@ -81,10 +93,17 @@ const FLAGS: Record<string, FlagSpec> = {
     default: defaultEvalDir(),
   },
   progress: { type: "string", help: "auto | live | json | none", default: "auto" },
+  wait: {
+    type: "string",
+    help: "seconds to wait for another job's lock on --from (exit 3 after)",
+    default: "0",
+  },
   help: { type: "boolean", short: "h", help: "show this help", default: false },
 };
 
-const NOTES = exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed");
+const NOTES = "On SIGTERM, SIGINT or SIGHUP the step in progress is finished, the refresh's state kept in\n" +
+  "<from>/refresh-staging/ (<from> unchanged) and the command to continue printed; the exit code is 9.\n\n" +
+  exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed", "stopped");
 
 function nonNegativeInt(flag: string, v: string | boolean | undefined): number {
   if (typeof v !== "string" || !/^\d+$/.test(v)) {
@@ -113,6 +132,7 @@ async function dataStage<T>(what: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
+const stop = new StopController("refresh").install();
 await runCommand("refresh", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
@@ -146,36 +166,48 @@ await runCommand("refresh", async () => {
   if (!["auto", "live", "json", "none"].includes(progressMode)) {
     throw new UsageError(`--progress must be auto, live, json or none`);
   }
+  const waitSeconds = Number(f.wait);
+  if (!(waitSeconds >= 0) || String(f.wait).trim() === "") {
+    throw new UsageError(`--wait must be a number of seconds >= 0, got ${JSON.stringify(f.wait)}`);
+  }
   const log = (line: string) => console.error(line);
 
   if (!(await exists(from))) throw new ExitError(EXIT.noCheckpoint, `--from ${from}: no such run folder`);
-  let lock;
-  try {
-    lock = await acquireLock(join(from, "refresh.lock"), `refresh --data ${f.data}`, log);
-  } catch (e) {
-    if (e instanceof LockedError) throw new ExitError(EXIT.locked, `locked: ${e.message}`);
-    throw e;
-  }
+  const lock = await lockRunFolder(from, `refresh --data ${f.data}`, { log, waitSeconds });
   const stagingRoot = join(from, "refresh-staging");
-  const staging = join(stagingRoot, `${new Date().toISOString().replace(/[-:.]/g, "")}-${Deno.pid}`);
+  let staging = join(stagingRoot, `${new Date().toISOString().replace(/[-:.]/g, "")}-${Deno.pid}`);
   let trainer: Trainer | undefined;
+  let keepStaging = false;
   try {
-    // leftovers of crashed refreshes (only refreshes use this folder, and we hold the lock)
+    // leftovers of killed jobs (we hold the lock)
+    const removed = [
+      ...await removeStaleCheckpointTemps(join(from, "checkpoints")),
+      ...await removeStaleTemps(join(from, "embeddings")),
+    ];
+    if (removed.length) log(`refresh: removed temporary files left by killed jobs: ${removed.join(", ")}`);
+    // 1. the checkpoint
+    const good = await pickGood(join(from, "checkpoints"), from, log);
+    const ckpt = good.path;
+    // a refresh stopped by a signal with the same inputs on the same checkpoint is continued; other
+    // leftovers of crashed refreshes are removed
+    const key = JSON.stringify({ base: ckpt, data: f.data, epochs, lr, minCount: minCountFlag ?? null });
+    let resumed: { ckpt: Checkpoint; path: string; dir: string; oldV: number } | undefined;
     if (await exists(stagingRoot)) {
       for await (const e of Deno.readDir(stagingRoot)) {
-        log(`refresh: removing ${join(stagingRoot, e.name)} left by an earlier run`);
-        await Deno.remove(join(stagingRoot, e.name), { recursive: true });
+        const at = join(stagingRoot, e.name);
+        const info = await Deno.readTextFile(join(at, "stopped.json")).then(JSON.parse, () => undefined);
+        if (!resumed && info?.key === key) {
+          const r = await readNewestGoodCheckpoint(join(at, "checkpoints")).catch(() => undefined);
+          if (r) {
+            resumed = { ckpt: r.checkpoint, path: r.path, dir: info.dir, oldV: info.oldV };
+            staging = at;
+            log(`refresh: continuing the refresh stopped at ${r.path}`);
+            continue;
+          }
+        }
+        log(`refresh: removing ${at} left by an earlier run`);
+        await Deno.remove(at, { recursive: true });
       }
-    }
-    // 1. the checkpoint
-    const ckpt = await findLatestCheckpoint(join(from, "checkpoints"));
-    if (!ckpt) {
-      throw new ExitError(
-        EXIT.noCheckpoint,
-        `no checkpoint (ckpt-*.fock) in ${
-          join(from, "checkpoints")
-        }; run deno task train --out ${from} first`,
-      );
     }
     let map = new Int32Array(0);
     const openReader: OpenReader = (paths, o) =>
@@ -186,19 +218,19 @@ await runCommand("refresh", async () => {
         }
       })();
     try {
-      trainer = await Trainer.fromCheckpoint(ckpt, {
+      trainer = await Trainer.fromCheckpoint(resumed?.ckpt ?? good.checkpoint, {
         backend: backend as "js" | "blas" | "auto",
         log,
         openReader,
       });
     } catch (e) {
-      if (e instanceof DataFormatError) {
-        throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${e.message}`);
+      if (e instanceof DataFormatError || e instanceof UsageError) {
+        throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${resumed?.path ?? ckpt}: ${e.message}`);
       }
       throw e;
     }
     const cfg = trainer.config;
-    const oldV = trainer.vocab.words.length;
+    const oldV = resumed?.oldV ?? trainer.vocab.words.length;
     const minCount = minCountFlag ?? cfg.minCount;
     log(`refresh: ${ckpt} (step ${trainer.step}, ${oldV} words, ${cfg.mode}, dim ${cfg.dim})`);
 
@@ -206,6 +238,7 @@ await runCommand("refresh", async () => {
     await Deno.mkdir(staging, { recursive: true });
     const data = f.data;
     const { dir, manifest } = await dataStage(`--data ${data}`, async () => {
+      if (resumed) return { dir: resumed.dir, manifest: await readManifest(resumed.dir) };
       if (await exists(join(data, "manifest.json"))) return { dir: data, manifest: await readManifest(data) };
       if (!(await exists(data))) throw new DataFormatError(data, "no such file or folder");
       const oldCorpus = await readManifest(join(from, "corpus")).catch(() => undefined) as
@@ -281,19 +314,36 @@ await runCommand("refresh", async () => {
       );
       training = await dataStage(`--data ${dir}`, async () => {
         try {
-          return await trainer!.train({
-            paths: [dir],
-            rows: manifest.rows,
-            epochs,
-            checkpointDir: join(staging, "checkpoints"),
-            progress,
-          });
+          return await stop.deferred(() =>
+            trainer!.train({
+              paths: [dir],
+              rows: manifest.rows,
+              epochs,
+              resume: !!resumed,
+              checkpointDir: join(staging, "checkpoints"),
+              progress,
+              stop: stop.abort,
+            })
+          );
         } catch (e) {
           if (e instanceof UsageError) throw new Error(e.message); // a usage problem inside training is not bad data
           throw e;
         }
       });
     }
+
+    if (training?.stopped || stop.signal) {
+      await Deno.writeTextFile(join(staging, "stopped.json"), JSON.stringify({ key, dir, oldV }) + "\n");
+      keepStaging = true;
+      throw new StoppedError(
+        `stopped by ${stop.signal} at step ${trainer.step}: the refresh's checkpoint ${trainer.lastCheckpoint} ` +
+          `is kept in ${staging} and ${from} is unchanged; continue with: deno task refresh ${
+            Deno.args.join(" ")
+          }`,
+      );
+    }
+    stop.note = `nothing partial was left; ${from}'s newest checkpoint may already hold this refresh ` +
+      `(rerun deno task export --checkpoint ${from} if its embeddings were not published)`;
 
     // 5. commit: checkpoint, then the embeddings
     if (basename(ckpt) === checkpointName(trainer.step)) {
@@ -360,8 +410,32 @@ await runCommand("refresh", async () => {
     }));
   } finally {
     trainer?.close();
-    await Deno.remove(staging, { recursive: true }).catch(() => {});
-    await Deno.remove(stagingRoot).catch(() => {}); // only when empty
+    if (!keepStaging) {
+      await Deno.remove(staging, { recursive: true }).catch(() => {});
+      await Deno.remove(stagingRoot).catch(() => {}); // only when empty
+    }
     await lock.release();
   }
 });
+
+/** The newest good checkpoint of the run (newer corrupt ones skipped, said in one line); else exit 4. */
+async function pickGood(
+  dir: string,
+  from: string,
+  log: (line: string) => void,
+): Promise<{ path: string; checkpoint: Checkpoint }> {
+  try {
+    return await readNewestGoodCheckpoint(dir, (l) => log(`refresh: ${l}`));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new ExitError(
+        EXIT.noCheckpoint,
+        `no checkpoint (ckpt-*.fock) in ${dir}; run deno task train --out ${from} first`,
+      );
+    }
+    if (e instanceof DataFormatError) {
+      throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${e.message}`);
+    }
+    throw e;
+  }
+}

@@ -14,10 +14,11 @@ import {
 import { parseArgsStrict, parseFlags } from "../lib/export/args.ts";
 import { describeOsError, osErrno, withPath } from "../lib/os_errors.ts";
 import * as old from "../lib/export/exit_codes.ts";
+import { StoppedError } from "../lib/stop.ts";
 import { DataFormatError, DivergenceError, IoError, SingularUpdateError, UsageError } from "../lib/errors.ts";
 
 Deno.test("exit codes: one table, errors mapped to it", () => {
-  assert.deepEqual(Object.values(EXIT), [0, 1, 2, 3, 4, 5, 6, 7, 8], "codes are distinct and dense");
+  assert.deepEqual(Object.values(EXIT), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "codes are distinct and dense");
   assert.equal(exitCodeFor(new UsageError("--x")), EXIT.usage);
   assert.equal(exitCodeFor(new DataFormatError("a.txt", "row 1")), EXIT.badData);
   assert.equal(exitCodeFor(new Deno.errors.NotFound("a.txt")), EXIT.badData);
@@ -41,6 +42,7 @@ Deno.test("exit codes: one table, errors mapped to it", () => {
   );
   assert.equal(exitCodeFor(new IoError("cannot write", "a", "ENOENT", "missing", "fix")), EXIT.io);
   assert.equal(exitCodeFor(new Error("ENOSPC in a message is not an OS error")), EXIT.internal);
+  assert.equal(exitCodeFor(new StoppedError("stopped by SIGTERM")), 9);
   assert.equal(old.EXIT, EXIT, "lib/export/exit_codes.ts re-exports the same table");
 });
 

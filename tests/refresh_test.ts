@@ -125,7 +125,7 @@ Deno.test("the lock: O_EXCL create, a live holder refuses, a dead one is taken o
 Deno.test("refresh: a held lock exits 3 and leaves everything as it was", async () => {
   const { run } = await makeRun();
   try {
-    const lock = join(run, "refresh.lock");
+    const lock = join(run, "run.lock");
     const held = JSON.stringify({
       pid: Deno.pid,
       host: Deno.hostname(),
@@ -146,7 +146,7 @@ Deno.test("refresh: a held lock exits 3 and leaves everything as it was", async 
     ]);
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.stderr.trim().split("\n").length, 1);
-    assert.match(r.stderr, /^refresh: locked: .*refresh\.lock is held by pid \d+/);
+    assert.match(r.stderr, /^refresh: locked: .*run\.lock is held by pid \d+/);
     assert.equal(await Deno.readTextFile(lock), held);
     assert.equal((await listCheckpoints(join(run, "checkpoints"))).length, 1);
     assert.equal(await latestVersionDir(join(run, "embeddings")), join(run, "embeddings", "versions", "v0"));
@@ -163,7 +163,7 @@ Deno.test("refresh --epochs 0: new words appended, old input rows bit-exact, old
     const child = new Deno.Command("true").spawn();
     await child.status;
     await Deno.writeTextFile(
-      join(run, "refresh.lock"),
+      join(run, "run.lock"),
       JSON.stringify({ pid: child.pid, host: Deno.hostname(), time: "t", command: "crashed" }),
     );
     await Deno.mkdir(join(run, "refresh-staging", "old-1"), { recursive: true });
@@ -191,7 +191,7 @@ Deno.test("refresh --epochs 0: new words appended, old input rows bit-exact, old
     const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
     assert.equal(summary.event, "refresh");
     assert.equal(summary.newWords, 1); // "dog" (3×); "ran", "to", "zebra" (1×) stay out
-    await assert.rejects(Deno.stat(join(run, "refresh.lock")), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(join(run, "run.lock")), Deno.errors.NotFound);
     await assert.rejects(Deno.stat(join(run, "refresh-staging")), Deno.errors.NotFound);
     // the checkpoint
     const ck = await findLatestCheckpoint(join(run, "checkpoints"));
@@ -314,7 +314,7 @@ Deno.test("refresh: CLI errors and their exit codes", async () => {
     // a failed refresh left the run as it was
     assert.equal((await listCheckpoints(join(run, "checkpoints"))).length, 1);
     assert.equal(await latestVersionDir(join(run, "embeddings")), join(run, "embeddings", "versions", "v0"));
-    await assert.rejects(Deno.stat(join(run, "refresh.lock")), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(join(run, "run.lock")), Deno.errors.NotFound);
   } finally {
     await Deno.remove(run, { recursive: true });
     await Deno.remove(empty, { recursive: true });
@@ -373,7 +373,7 @@ Deno.test("refresh from prepared shards; two refreshes at once: one runs, the ot
     } finally {
       t.close();
     }
-    await assert.rejects(Deno.stat(join(run, "refresh.lock")), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(join(run, "run.lock")), Deno.errors.NotFound);
   } finally {
     await Deno.remove(run, { recursive: true });
   }

@@ -73,9 +73,10 @@ Deno.test("train CLI: a small-slice default run publishes embeddings that load b
   }
   const latest = await Deno.realPath(`${out}/embeddings/latest`);
   assert.equal(latest, await Deno.realPath(summary.embeddings.dir));
-  // a second run reuses the prepared corpus
+  // a second run (--overwrite: the folder holds a run) reuses the prepared corpus
   const again = await run([
     ...SMALL,
+    "--overwrite",
     "--out",
     out,
     "--epochs",
@@ -186,7 +187,7 @@ Deno.test("train CLI: errors exit with the shared codes and name the flag", asyn
     [["--bogus"], EXIT.usage, /Unknown option '--bogus'/],
     [["--dim", "abc"], EXIT.usage, /--dim must be an integer ≥ 1/],
     [
-      ["--data", "/nonexistent/corpus.txt"],
+      ["--data", "/nonexistent/corpus.txt", "--out", `${tmp}/d`],
       EXIT.badData,
       /--data \/nonexistent\/corpus\.txt: no such file or folder/,
     ],
@@ -318,6 +319,6 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
   }
   assert.match(
     help.stdout,
-    /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed/,
+    /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}3 {2}locked.*\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed.*\n {2}9 {2}stopped by a signal/,
   );
 });

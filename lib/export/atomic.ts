@@ -4,10 +4,14 @@
  * new one, never a torn one. An operating-system error comes out as an IoError naming the destination
  * (lib/os_errors.ts).
  *
+ * A folder is replaced the same way ({@link replaceDir}): filled under a temporary name, then swapped in,
+ * the old one removed only once the new one is complete.
+ *
  * @module
  */
 
 import { describeOsError, withPath, writeAll } from "../os_errors.ts";
+import { removeAtExit } from "../stop.ts";
 
 /**
  * A unique temporary name beside `path` (same directory, so the final rename stays on one file system).
@@ -39,11 +43,15 @@ export async function writeFileAtomic(
   data: Uint8Array | string | ((write: (chunk: Uint8Array | string) => Promise<void>) => Promise<void>),
 ): Promise<void> {
   const tmp = tempNameFor(path);
+  const forget = removeAtExit(tmp);
   const file = await withPath(
     "cannot write",
     path,
     () => Deno.open(tmp, { write: true, createNew: true, mode: 0o644 }),
-  );
+  ).catch((e) => {
+    forget();
+    throw e;
+  });
   let closed = false;
   try {
     const enc = new TextEncoder();
@@ -59,6 +67,8 @@ export async function writeFileAtomic(
     if (!closed) file.close();
     await Deno.remove(tmp).catch(() => {});
     throw describeOsError(e, "cannot write", path) ?? e;
+  } finally {
+    forget();
   }
 }
 
@@ -83,4 +93,82 @@ export async function syncDir(dir: string, opts: { bestEffort?: boolean } = {}):
   } catch (e) {
     if (!opts.bestEffort) throw e;
   }
+}
+
+/**
+ * Fills a new version of folder `dir` under a unique temporary name beside it (`fill` gets that path),
+ * then swaps it in: the old folder is renamed aside, the new one renamed to `dir`, the old one removed.
+ * Until `fill` succeeds the old folder is untouched; if `fill` fails or a stop signal ends the process
+ * the temporary folder is removed. {@link removeStaleDirTemps} repairs a crash between the two renames.
+ *
+ * @example
+ * ```ts
+ * import { replaceDir } from "./atomic.ts";
+ * await replaceDir("/tmp/corpus-demo", async (tmp) => { await Deno.writeTextFile(`${tmp}/a.txt`, "a"); });
+ * ```
+ */
+export async function replaceDir<T>(dir: string, fill: (tmp: string) => Promise<T>): Promise<T> {
+  dir = dir.replace(/\/+$/, "");
+  const tmp = tempNameFor(dir);
+  const forget = removeAtExit(tmp);
+  let result: T;
+  try {
+    await Deno.mkdir(tmp, { recursive: true });
+    result = await fill(tmp);
+    const old = tempNameFor(dir).replace(/\.tmp$/, ".old.tmp");
+    let moved = false;
+    try {
+      await Deno.rename(dir, old);
+      moved = true;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    await Deno.rename(tmp, dir);
+    if (moved) await Deno.remove(old, { recursive: true });
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  } finally {
+    forget();
+  }
+  return result;
+}
+
+/**
+ * Cleans what {@link replaceDir} and {@link writeFileAtomic} leave in `parent` when a process is killed
+ * (`<name>.<pid>-<random>.tmp` files and folders of dead pids); an `<name>.<pid>-<random>.old.tmp` folder
+ * is moved back to `<name>` when `<name>` is missing (a kill between the two renames), else removed.
+ * Call it under the folder's lock. Returns the names removed or restored.
+ *
+ * @example
+ * ```ts
+ * import { removeStaleDirTemps } from "./atomic.ts";
+ * const cleaned = await removeStaleDirTemps("/tmp");
+ * ```
+ */
+export async function removeStaleDirTemps(
+  parent: string,
+  alive: (pid: number) => boolean,
+): Promise<string[]> {
+  const done: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(parent));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return done;
+    throw e;
+  }
+  for (const e of entries) {
+    const m = /^(.+)\.(\d+)-[0-9a-f]{8}(\.old)?\.tmp$/.exec(e.name);
+    if (!m || alive(Number(m[2]))) continue;
+    const path = `${parent}/${e.name}`, base = `${parent}/${m[1]}`;
+    if (m[3] && e.isDirectory && !(await Deno.stat(base).then(() => true, () => false))) {
+      await Deno.rename(path, base);
+      done.push(`${e.name} -> ${m[1]}`);
+    } else {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+      done.push(e.name);
+    }
+  }
+  return done;
 }

@@ -1,5 +1,6 @@
 /**
- * A lock file for jobs that must not run twice at once (the refresh job): created with O_EXCL
+ * A lock file for jobs that must not run twice at once on one run folder (train, refresh and export all
+ * take `<run>/run.lock`, {@link lockRunFolder}): created with O_EXCL
  * (`createNew`), holding `{ pid, host, time, command }` as JSON. A lock left by a crashed process (same
  * host, pid no longer alive) is taken over, with a message; a live holder, or one on another host,
  * makes {@link acquireLock} fail with {@link LockedError}.
@@ -9,6 +10,9 @@
  *
  * @module
  */
+
+import { EXIT, ExitError } from "../exit_codes.ts";
+import { atExit } from "../stop.ts";
 
 /**
  * What a lock file holds.
@@ -27,7 +31,7 @@ export type LockInfo = { pid: number; host: string; time: string; command: strin
  * @example
  * ```ts
  * import { LockedError } from "./lock.ts";
- * const e = new LockedError("runs/latest/refresh.lock", { pid: 1, host: "h", time: "t", command: "refresh" });
+ * const e = new LockedError("runs/latest/run.lock", { pid: 1, host: "h", time: "t", command: "refresh" });
  * console.log(e.holder?.pid);
  * ```
  */
@@ -44,7 +48,7 @@ export class LockedError extends Error {
     super(
       holder
         ? `${path} is held by pid ${holder.pid} on ${holder.host} since ${holder.time} (${holder.command}); ` +
-          `retry when it is done, or remove the file if that process is gone`
+          `retry when it is done (or give --wait SECONDS), or remove the file if that process is gone`
         : `${path} is held by another process (unreadable lock file); retry later or remove it`,
     );
     this.name = "LockedError";
@@ -116,7 +120,7 @@ async function createLock(path: string, info: LockInfo): Promise<boolean> {
  * @example
  * ```ts
  * import { acquireLock } from "./lock.ts";
- * const lock = await acquireLock("/tmp/refresh.lock", "refresh", console.error);
+ * const lock = await acquireLock("/tmp/demo-run.lock", "refresh", console.error);
  * try {
  *   // the work
  * } finally {
@@ -128,6 +132,28 @@ export async function acquireLock(
   path: string,
   command: string,
   log: (line: string) => void = (l) => console.error(l),
+  opts: { waitSeconds?: number } = {},
+): Promise<HeldLock> {
+  const deadline = Date.now() + Math.max(0, opts.waitSeconds ?? 0) * 1000;
+  let said = false;
+  for (;;) {
+    try {
+      return await acquireOnce(path, command, log);
+    } catch (e) {
+      if (!(e instanceof LockedError) || Date.now() >= deadline) throw e;
+      if (!said) {
+        log(`lock: ${e.message.replace(/; retry when.*$/, "")}; waiting up to ${opts.waitSeconds} s`);
+        said = true;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(500, Math.max(1, deadline - Date.now()))));
+    }
+  }
+}
+
+async function acquireOnce(
+  path: string,
+  command: string,
+  log: (line: string) => void,
 ): Promise<HeldLock> {
   const info: LockInfo = { pid: Deno.pid, host: Deno.hostname(), time: new Date().toISOString(), command };
   const held = (tookOver?: LockInfo): HeldLock => ({
@@ -165,4 +191,45 @@ export async function acquireLock(
     await guard.unlock().catch(() => {});
     guard.close();
   }
+}
+
+/**
+ * Takes `<dir>/run.lock` (creating `dir`), the one lock of a run folder shared by train, refresh and
+ * export, waiting up to `waitSeconds` for a live holder; a holder still there ends the command with
+ * exit code 3 (`EXIT.locked`) naming it (pid, host, start time). The lock is also released if a stop
+ * signal ends the process at once (lib/stop.ts).
+ *
+ * @example
+ * ```ts
+ * import { lockRunFolder } from "./lock.ts";
+ * const lock = await lockRunFolder("/tmp/run-demo", "train");
+ * await lock.release();
+ * ```
+ */
+export async function lockRunFolder(
+  dir: string,
+  command: string,
+  opts: { log?: (line: string) => void; waitSeconds?: number } = {},
+): Promise<HeldLock> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir.replace(/\/+$/, "")}/run.lock`;
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(path, command, opts.log, { waitSeconds: opts.waitSeconds });
+  } catch (e) {
+    if (e instanceof LockedError) throw new ExitError(EXIT.locked, `locked: ${e.message}`);
+    throw e;
+  }
+  const forget = atExit(() => {
+    try {
+      const now = JSON.parse(Deno.readTextFileSync(path));
+      if (now.pid === lock.info.pid && now.time === lock.info.time) Deno.removeSync(path);
+    } catch { /* gone already */ }
+  });
+  const release = lock.release;
+  lock.release = async () => {
+    forget();
+    await release();
+  };
+  return lock;
 }

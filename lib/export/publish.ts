@@ -30,6 +30,7 @@ import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
 import { writeParquetEmbeddings } from "./parquet.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
 import { writeWord2VecBinary, writeWord2VecText } from "./word2vec.ts";
+import { removeAtExit } from "../stop.ts";
 
 /**
  * Options of {@link publishEmbeddings}.
@@ -196,6 +197,8 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
     }
     throw e;
   }
+  // a stop signal while writing removes the unfinished version (lib/stop.ts)
+  const forget = removeAtExit(tmpDir);
   let renamed = false;
   try {
     const entries: ManifestFileEntry[] = [];
@@ -246,6 +249,8 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
   } catch (e) {
     if (!renamed) await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
     throw e;
+  } finally {
+    forget();
   }
 }
 
@@ -278,12 +283,15 @@ export async function pointLatest(outRoot: string, version: string): Promise<voi
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   const tmp = tempNameFor(latest);
+  const forget = removeAtExit(tmp);
   await Deno.symlink(target, tmp);
   try {
     await Deno.rename(tmp, latest);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
+  } finally {
+    forget();
   }
   await syncDir(outRoot);
 }
@@ -322,7 +330,7 @@ export async function readEmbeddingsManifest(versionDir: string): Promise<Record
 
 /**
  * Removes `versions/*.tmp` folders left by crashed publishes. Only call it while no publish can run
- * (e.g. under the refresh lock). Returns the names removed.
+ * (e.g. under the run folder's lock, lib/export/lock.ts). Returns the names removed.
  *
  * @example
  * ```ts
@@ -338,6 +346,16 @@ export async function removeStaleTemps(outRoot: string): Promise<string[]> {
       if (ent.name.endsWith(".tmp")) {
         await Deno.remove(join(dir, ent.name), { recursive: true });
         removed.push(basename(ent.name));
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  try {
+    for await (const ent of Deno.readDir(outRoot)) {
+      if (/^latest\.\d+-[0-9a-f]+\.tmp$/.test(ent.name)) {
+        await Deno.remove(join(outRoot, ent.name));
+        removed.push(ent.name);
       }
     }
   } catch (e) {

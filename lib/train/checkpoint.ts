@@ -6,18 +6,29 @@
  *   bytes 8..12  u32 header length n
  *   bytes 12..12+n  UTF-8 JSON header ({@link CheckpointHeader})
  *   then, from the first multiple of 8, the arrays in the header's table, each at `offset` (relative to
- *   the data start, a multiple of 8) with `length` elements of float32 ("f32") or float64 ("f64").
+ *   the data start, a multiple of 8) with `length` elements of float32 ("f32") or float64 ("f64");
+ *   last 40 bytes  the trailer: "FOCKSUM1" and the SHA-256 of every byte before it (header and arrays).
  *
- * Written to `<name>.tmp`, fsync'd, renamed over `<name>`, then the folder fsync'd: a reader sees the old
- * file or the complete new one, never a partial file.
+ * The checksum is checked on every read: a flipped bit, a truncated file or a value changed in place is
+ * "corrupt checkpoint (checksum mismatch)", never a resumed or published state. Files written before the
+ * trailer existed (no trailer, header format 1) still load, with a warning. Every value must be finite.
+ *
+ * Written to a unique temporary name (`<name>.<pid>-<random>.tmp`), fsync'd, renamed over `<name>`, then
+ * the folder fsync'd: a reader sees the old file or the complete new one, never a partial file; if the
+ * process is stopped by a signal meanwhile the temporary file is removed (lib/stop.ts), and
+ * {@link removeStaleCheckpointTemps} clears those of killed processes.
  *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { DataFormatError } from "../errors.ts";
 import { describeOsError, withPath, writeAll } from "../os_errors.ts";
+import { tempNameFor } from "../export/atomic.ts";
+import { pidAlive } from "../export/lock.ts";
+import { removeAtExit } from "../stop.ts";
 
-const MAGIC = "FOCKPT01";
+const MAGIC = "FOCKPT01", SUM_MAGIC = "FOCKSUM1", TRAILER = 40;
 const enc = new TextEncoder(), dec = new TextDecoder("utf-8", { fatal: true });
 
 /**
@@ -37,10 +48,10 @@ export type ArrayEntry = { name: string; dtype: "f32" | "f64"; length: number; o
  * @example
  * ```ts
  * import type { CheckpointHeader } from "./checkpoint.ts";
- * const h: CheckpointHeader = { format: 1, meta: { step: 3 }, arrays: [] };
+ * const h: CheckpointHeader = { format: 2, meta: { step: 3 }, arrays: [] };
  * ```
  */
-export type CheckpointHeader = { format: 1; meta: Record<string, unknown>; arrays: ArrayEntry[] };
+export type CheckpointHeader = { format: 1 | 2; meta: Record<string, unknown>; arrays: ArrayEntry[] };
 
 /**
  * A checkpoint in memory: the metadata and the named arrays.
@@ -54,6 +65,8 @@ export type CheckpointHeader = { format: 1; meta: Record<string, unknown>; array
 export type Checkpoint = {
   meta: Record<string, unknown>;
   arrays: Record<string, Float32Array | Float64Array>;
+  /** Set by {@link readCheckpoint} for a file without a checksum (written before checksums existed). */
+  unchecked?: boolean;
 };
 
 function bytesOf(a: Float32Array | Float64Array): Uint8Array {
@@ -81,35 +94,49 @@ export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<v
     entries.push({ name, dtype: a instanceof Float64Array ? "f64" : "f32", length: a.length, offset });
     offset += Math.ceil(a.byteLength / 8) * 8;
   }
-  const header: CheckpointHeader = { format: 1, meta: ckpt.meta, arrays: entries };
+  const header: CheckpointHeader = { format: 2, meta: ckpt.meta, arrays: entries };
   const json = enc.encode(JSON.stringify(header));
   const start = Math.ceil((12 + json.length) / 8) * 8;
   const head = new Uint8Array(start);
   head.set(enc.encode(MAGIC), 0);
   new DataView(head.buffer).setUint32(8, json.length, true);
   head.set(json, 12);
-  const tmp = `${path}.tmp`;
-  const file = await withPath(
-    "cannot write checkpoint",
-    path,
-    () => Deno.open(tmp, { write: true, create: true, truncate: true }),
-  );
+  const tmp = tempNameFor(path);
+  const forget = removeAtExit(tmp);
   try {
-    await writeAll(file, head);
-    const pad = new Uint8Array(8);
-    for (const e of entries) {
-      const b = bytesOf(ckpt.arrays[e.name]);
-      await writeAll(file, b);
-      if (b.length % 8) await writeAll(file, pad.subarray(0, 8 - (b.length % 8)));
+    const file = await withPath(
+      "cannot write checkpoint",
+      path,
+      () => Deno.open(tmp, { write: true, createNew: true }),
+    );
+    try {
+      const hash = createHash("sha256");
+      const put = async (b: Uint8Array) => {
+        hash.update(b);
+        await writeAll(file, b);
+      };
+      await put(head);
+      const pad = new Uint8Array(8);
+      for (const e of entries) {
+        const b = bytesOf(ckpt.arrays[e.name]);
+        await put(b);
+        if (b.length % 8) await put(pad.subarray(0, 8 - (b.length % 8)));
+      }
+      const trailer = new Uint8Array(TRAILER);
+      trailer.set(enc.encode(SUM_MAGIC), 0);
+      trailer.set(hash.digest(), 8);
+      await writeAll(file, trailer);
+      await file.sync();
+    } finally {
+      file.close();
     }
-    await file.sync();
+    await withPath("cannot write checkpoint", path, () => Deno.rename(tmp, path));
   } catch (e) {
     await Deno.remove(tmp).catch(() => {}); // a full disk must not stay full of our partial file
     throw describeOsError(e, "cannot write checkpoint", path) ?? e;
   } finally {
-    file.close();
+    forget();
   }
-  await Deno.rename(tmp, path);
   await syncDirOf(path);
 }
 
@@ -139,9 +166,23 @@ async function syncDirOf(path: string): Promise<void> {
  * ```
  */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  const buf = await Deno.readFile(path);
-  if (buf.length < 12 || dec.decode(buf.subarray(0, 8)) !== MAGIC) {
+  let buf = await Deno.readFile(path);
+  if (buf.length < 12 || latin1(buf.subarray(0, 8)) !== MAGIC) {
     throw new DataFormatError(path, `not a factorout checkpoint (no ${MAGIC} magic at byte 0)`);
+  }
+  const hasSum = buf.length >= 12 + TRAILER &&
+    latin1(buf.subarray(buf.length - TRAILER, buf.length - 32)) === SUM_MAGIC;
+  if (hasSum) {
+    const body = buf.subarray(0, buf.length - TRAILER);
+    const want = buf.subarray(buf.length - 32);
+    const got = createHash("sha256").update(body).digest();
+    if (!want.every((b, i) => b === got[i])) {
+      throw new DataFormatError(
+        path,
+        "corrupt checkpoint (checksum mismatch): the file was changed or damaged after it was written",
+      );
+    }
+    buf = body;
   }
   const n = new DataView(buf.buffer, buf.byteOffset).getUint32(8, true);
   if (12 + n > buf.length) {
@@ -153,11 +194,17 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   } catch (e) {
     throw new DataFormatError(path, `corrupt header: ${(e as Error).message}`);
   }
-  if (header?.format !== 1 || !Array.isArray(header.arrays) || typeof header.meta !== "object") {
+  if (
+    (header?.format !== 1 && header?.format !== 2) || !Array.isArray(header.arrays) ||
+    typeof header.meta !== "object"
+  ) {
     throw new DataFormatError(
       path,
       `unsupported checkpoint header (format ${JSON.stringify(header?.format)})`,
     );
+  }
+  if (header.format === 2 && !hasSum) {
+    throw new DataFormatError(path, "corrupt checkpoint (truncated: its checksum trailer is missing)");
   }
   const start = Math.ceil((12 + n) / 8) * 8;
   const arrays: Checkpoint["arrays"] = {};
@@ -174,9 +221,22 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
       );
     }
     const copy = buf.slice(from, to).buffer;
-    arrays[e.name] = size === 8 ? new Float64Array(copy) : new Float32Array(copy);
+    const a = size === 8 ? new Float64Array(copy) : new Float32Array(copy);
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isFinite(a[i])) {
+        throw new DataFormatError(
+          path,
+          `corrupt checkpoint: array '${e.name}'[${i}] is ${a[i]} (not finite)`,
+        );
+      }
+    }
+    arrays[e.name] = a;
   }
-  return { meta: header.meta, arrays };
+  return { meta: header.meta, arrays, ...(hasSum ? {} : { unchecked: true }) };
+}
+
+function latin1(b: Uint8Array): string {
+  return String.fromCharCode(...b);
 }
 
 /**
@@ -257,4 +317,77 @@ export async function pruneCheckpoints(dir: string, keep: number): Promise<void>
 export async function vocabularyHash(words: readonly string[]): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", enc.encode(words.join("\n")));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Removes the temporary checkpoint files (`ckpt-*.fock.tmp`, `ckpt-*.fock.<pid>-<random>.tmp`) that
+ * killed processes left in `dir`; a file whose pid is alive on this host is kept. Call it under the run
+ * folder's lock. Returns the names removed.
+ *
+ * @example
+ * ```ts
+ * import { removeStaleCheckpointTemps } from "./checkpoint.ts";
+ * const removed = await removeStaleCheckpointTemps("runs/latest/checkpoints");
+ * ```
+ */
+export async function removeStaleCheckpointTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const m = /^ckpt-\d+\.fock(?:\.(\d+)-[0-9a-f]+)?\.tmp$/.exec(e.name);
+      if (!e.isFile || !m || (m[1] && pidAlive(Number(m[1])))) continue;
+      await Deno.remove(`${dir}/${e.name}`).catch(() => {});
+      removed.push(e.name);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return removed;
+}
+
+/**
+ * Reads the newest checkpoint of a folder (or of its `checkpoints/` folder) that loads and passes its
+ * checksum, skipping newer truncated or corrupt ones; `skipped` names those and why, and `log` (when given)
+ * gets one line about them and one about a checkpoint without a checksum. Throws DataFormatError (the
+ * newest one's reason) when none is good, Deno.errors.NotFound when there is none.
+ *
+ * @example
+ * ```ts
+ * import { readNewestGoodCheckpoint } from "./checkpoint.ts";
+ * const r = await readNewestGoodCheckpoint("runs/latest").catch(() => undefined);
+ * ```
+ */
+export async function readNewestGoodCheckpoint(
+  dir: string,
+  log?: (line: string) => void,
+): Promise<{ path: string; checkpoint: Checkpoint; skipped: { path: string; reason: string }[] }> {
+  let all = await listCheckpoints(dir);
+  if (!all.length) all = await listCheckpoints(`${dir}/checkpoints`);
+  if (!all.length) {
+    throw new Deno.errors.NotFound(`${dir}: no checkpoint (ckpt-*.fock) in it or in its checkpoints/`);
+  }
+  const skipped: { path: string; reason: string }[] = [];
+  let first: DataFormatError | undefined;
+  for (const path of all.reverse()) {
+    try {
+      const checkpoint = await readCheckpoint(path);
+      if (log && skipped.length) {
+        log(
+          `skipping ${skipped.length} newer unusable checkpoint(s) (${
+            skipped.map((s) => s.reason).join("; ")
+          }); using ${path}, the newest good one`,
+        );
+      }
+      if (log && checkpoint.unchecked) log(`${path} has no checksum (written by an older version)`);
+      return { path, checkpoint, skipped };
+    } catch (e) {
+      if (!(e instanceof DataFormatError)) throw e;
+      first ??= e;
+      skipped.push({ path, reason: e.message });
+    }
+  }
+  throw new DataFormatError(
+    dir,
+    `no good checkpoint: all ${all.length} are corrupt or truncated (newest: ${first!.message})`,
+  );
 }

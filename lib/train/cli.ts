@@ -46,6 +46,10 @@ export type TrainArgs = {
   evalDir?: string;
   /** --threads: OpenBLAS threads (0: its default) */
   threads: number;
+  /** --overwrite: a new run may replace the run already in --out */
+  overwrite: boolean;
+  /** --wait: seconds to wait for the run folder's lock */
+  waitSeconds: number;
 };
 
 type FlagSpec = { key?: keyof TrainConfig; type: "string" | "boolean"; help: string; def?: string };
@@ -114,6 +118,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "steps between checkpoints, 0 = epoch ends only",
   },
+  "checkpoint-minutes": {
+    key: "checkpointMinutes",
+    type: "string",
+    help: "minutes between checkpoints, 0 = off (bounds the work lost to kill -9)",
+  },
   "keep-checkpoints": { key: "keepCheckpoints", type: "string", help: "checkpoints kept" },
   out: {
     key: "out",
@@ -122,8 +131,19 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   resume: {
     type: "string",
-    help: "continue from a checkpoint file or a run folder (its newest checkpoint)",
+    help: "continue from a checkpoint file or a run folder (its newest good checkpoint)",
     def: "(none)",
+  },
+  overwrite: {
+    type: "boolean",
+    help:
+      "start a new run in an --out that holds one (its checkpoints go once the new run's first is written)",
+    def: "false",
+  },
+  wait: {
+    type: "string",
+    help: "seconds to wait for another job's lock on --out before giving up (exit 3)",
+    def: "0",
   },
   config: {
     type: "string",
@@ -171,7 +191,10 @@ export function helpText(): string {
     "",
     ...rows,
     "",
-    exitCodesHelp("noCheckpoint", "badData", "diverged", "exportFailed"),
+    "On SIGTERM, SIGINT or SIGHUP the step in progress is finished, a checkpoint written and the command",
+    "to resume printed; then the exit code is 9.",
+    "",
+    exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed", "stopped"),
   ].join("\n");
 }
 
@@ -244,6 +267,13 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     throw new UsageError(`--threads must be an integer ≥ 0 and ≤ 256, got '${values.threads}'`);
   }
   if (values.resume === "") throw new UsageError("--resume needs a checkpoint file or a run folder");
+  const waitSeconds = values.wait === undefined ? 0 : Number(values.wait);
+  if (typeof values.wait === "string" && (values.wait.trim() === "" || !(waitSeconds >= 0))) {
+    throw new UsageError(`--wait must be a number of seconds ≥ 0, got '${values.wait}'`);
+  }
+  if (values.overwrite === true && typeof values.resume === "string") {
+    throw new UsageError("--overwrite starts a new run; it cannot be combined with --resume");
+  }
   return {
     config,
     explicit,
@@ -254,6 +284,8 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     exportOutput: values["export-output"] === true,
     ...(typeof values["eval-dir"] === "string" ? { evalDir: values["eval-dir"] } : {}),
     threads,
+    overwrite: values.overwrite === true,
+    waitSeconds,
   };
 }
 

@@ -64,6 +64,8 @@ export type TrainConfig = {
   seed: number;
   /** Steps between checkpoints (0 = only at the end). */
   checkpointEvery: number;
+  /** Minutes between checkpoints (0 = off): bounds the work lost to `kill -9`. */
+  checkpointMinutes: number;
   /** Checkpoints kept. */
   keepCheckpoints: number;
   /** Output folder. */
@@ -104,6 +106,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   limitTokens: 0,
   seed: 1,
   checkpointEvery: 0,
+  checkpointMinutes: 10,
   keepCheckpoints: 3,
   out: "runs/latest",
 }) as TrainConfig;
@@ -141,6 +144,7 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   limitTokens: "--limit-tokens",
   seed: "--seed",
   checkpointEvery: "--checkpoint-every",
+  checkpointMinutes: "--checkpoint-minutes",
   keepCheckpoints: "--keep-checkpoints",
   out: "--out",
 });
@@ -171,6 +175,7 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   limitTokens: { int: true, min: 0 },
   seed: { int: true, min: 0, max: 2 ** 32 - 1 },
   checkpointEvery: { int: true, min: 0 },
+  checkpointMinutes: { min: 0 },
   keepCheckpoints: { int: true, min: 1 },
 };
 
@@ -270,7 +275,7 @@ export function resolveConfig(
 /**
  * The fields that define the model and its data: a checkpoint is only resumed under the same values.
  * The others may change on --resume (--lr, --lr-min, --schedule and --epochs change the rest of the run,
- * and are logged; --out, --checkpoint-every, --keep-checkpoints and --backend do not change the weights).
+ * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints and --backend do not change the weights).
  *
  * @example
  * ```ts

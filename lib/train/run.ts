@@ -7,6 +7,13 @@
  *   checkpoints/   ckpt-<step>.fock, the newest --keep-checkpoints kept
  *   embeddings/    versions/<version>/ (input.vec, input.bin, …, manifest.json) and the `latest` link
  *   summary.json   the final summary
+ *   run.lock       held while a train, refresh or export job works in the folder (lib/export/lock.ts)
+ *
+ * Never destroys good state: a new run into a folder that holds one is refused unless `--overwrite`, and
+ * even then the old checkpoints are only moved aside until the new run's first checkpoint is written (put
+ * back if it fails before), and a corpus is prepared under a temporary name and swapped in when complete.
+ * On SIGTERM/SIGINT/SIGHUP (lib/stop.ts) training stops after the step in progress, writes a checkpoint
+ * and ends with exit code 9 and the command to resume.
  *
  * @module
  */
@@ -17,14 +24,23 @@ import { DataFormatError, UsageError } from "../errors.ts";
 import { EXIT, ExitError, exportFailure } from "../exit_codes.ts";
 import { pathExists as exists } from "../os_errors.ts";
 import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
-import { publishEmbeddings } from "../export/publish.ts";
+import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../export/atomic.ts";
+import { lockRunFolder, pidAlive } from "../export/lock.ts";
+import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
+import { StopController, StoppedError } from "../stop.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
 import { prepareCorpus } from "../io/prepare.ts";
 import { scanShards } from "../io/shards.ts";
 import { readVocab } from "../io/vocab.ts";
-import { findLatestCheckpoint, listCheckpoints, readCheckpoint } from "./checkpoint.ts";
+import {
+  type Checkpoint,
+  listCheckpoints,
+  readCheckpoint,
+  readNewestGoodCheckpoint,
+  removeStaleCheckpointTemps,
+} from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
 import { resolveConfig, type TrainConfig } from "./config.ts";
 import { ProgressReporter } from "./progress.ts";
@@ -148,20 +164,21 @@ export async function resolveData(
         `corpus: preparing ${c.data} into ${dir} (${change}; mode ${c.mode}, window ${c.window}, min-count ${c.minCount})`,
       );
       const t0 = performance.now();
-      await Deno.remove(stamp).catch(() => {});
-      await prepareCorpus({
-        input: c.data,
-        outDir: dir,
-        mode: c.mode,
-        window: c.window,
-        minCount: c.minCount,
-        sample: c.sample,
-        seed: c.seed,
-        ...(c.limitTokens > 0 ? { limitTokens: c.limitTokens } : {}),
-        onNotice: (line) => log(`corpus: ${line}`),
+      // prepared under a temporary name and swapped in when complete: the old corpus stays until then
+      await replaceDir(dir, async (tmp) => {
+        await prepareCorpus({
+          input: c.data,
+          outDir: tmp,
+          mode: c.mode,
+          window: c.window,
+          minCount: c.minCount,
+          sample: c.sample,
+          seed: c.seed,
+          ...(c.limitTokens > 0 ? { limitTokens: c.limitTokens } : {}),
+          onNotice: (line) => log(`corpus: ${line}`),
+        });
+        await Deno.writeTextFile(join(tmp, "train-settings.json"), settings);
       });
-      await Deno.writeTextFile(`${stamp}.tmp`, settings);
-      await Deno.rename(`${stamp}.tmp`, stamp);
       log(`corpus: prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   }
@@ -193,6 +210,7 @@ export async function runTrainJob(
   args: TrainArgs,
   io: JobIO,
   deps: Partial<TrainerDeps> = {},
+  stop: StopController = new StopController("train", io.err),
 ): Promise<JobSummary> {
   const t0 = performance.now();
   if (args.threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(args.threads));
@@ -200,6 +218,8 @@ export async function runTrainJob(
   let config = args.config;
   let trainer: Trainer | undefined;
   let ckptPath: string | undefined;
+  let ckpt: Checkpoint | undefined;
+  let resumeDir = false;
   if (args.resume) {
     const st = await Deno.stat(args.resume).catch(() => null);
     if (!st) {
@@ -208,14 +228,8 @@ export async function runTrainJob(
         `--resume ${args.resume}: no such checkpoint file or run folder`,
       );
     }
-    ckptPath = st.isDirectory ? await findLatestCheckpoint(args.resume) : args.resume;
-    if (!ckptPath) {
-      throw new ExitError(
-        EXIT.noCheckpoint,
-        `--resume ${args.resume}: no checkpoint (ckpt-*.fock) in it or in its checkpoints/`,
-      );
-    }
-    const ckpt = await unusable(ckptPath, readCheckpoint(ckptPath));
+    resumeDir = st.isDirectory;
+    ({ ckptPath, ckpt } = await pickCheckpoint(args.resume, st.isDirectory, log));
     const saved = ckpt.meta.config as Record<string, unknown> | undefined;
     if (!saved) throw new ExitError(EXIT.noCheckpoint, `--resume ${ckptPath}: not a trainer checkpoint`);
     const merged: Record<string, unknown> = { ...saved };
@@ -226,28 +240,40 @@ export async function runTrainJob(
         ? args.resume
         : dirname(ckptPath.replace(/\/[^/]*$/, ""));
     }
-    config = resolveConfig(merged);
-    trainer = await unusable(
+    config = await unusable(
       ckptPath,
-      Trainer.fromCheckpoint(ckpt, {
-        ...deps,
-        log,
-        ...(args.explicit.has("backend") ? { backend: config.backend } : {}),
-      }),
+      Promise.resolve().then(() => resolveConfig(merged, `${ckptPath} config`)),
     );
-    let changes: string[];
-    try {
-      changes = trainer.checkCompatible(config, ckptPath);
-    } catch (e) {
-      trainer.close();
-      if (e instanceof UsageError) throw new ExitError(EXIT.noCheckpoint, e.message);
-      throw e;
-    }
-    for (const change of changes) log(`resume: ${change}`);
-    trainer.adopt(config);
-    log(`resume: ${ckptPath} at step ${trainer.step}`);
   }
+  const lock = await lockRunFolder(config.out, "train", { log, waitSeconds: args.waitSeconds });
+  let aside: { dir: string; count: number } | undefined;
   try {
+    await cleanStale(config.out, log);
+    if (args.resume) {
+      if (!resumeDir) ckpt = await unusable(ckptPath!, readCheckpoint(ckptPath!)); // may have changed meanwhile
+      trainer = await unusable(
+        ckptPath!,
+        Trainer.fromCheckpoint(ckpt!, {
+          ...deps,
+          log,
+          ...(args.explicit.has("backend") ? { backend: config.backend } : {}),
+        }),
+      );
+      let changes: string[];
+      try {
+        changes = trainer.checkCompatible(config, ckptPath);
+      } catch (e) {
+        if (e instanceof UsageError) throw new ExitError(EXIT.noCheckpoint, e.message);
+        throw e;
+      }
+      for (const change of changes) log(`resume: ${change}`);
+      trainer.adopt(config);
+      log(`resume: ${ckptPath} at step ${trainer.step}`);
+    } else {
+      aside = await guardUsedFolder(config.out, args.overwrite, log);
+    }
+    stop.note =
+      "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
     const data = await resolveData(config, log);
     if (trainer) {
       const same = trainer.vocab.words.length === data.words.length &&
@@ -260,14 +286,6 @@ export async function runTrainJob(
         );
       }
     } else {
-      const ckDir = join(config.out, "checkpoints");
-      const old = await listCheckpoints(ckDir);
-      if (old.length) {
-        log(
-          `new run in ${config.out}: removing ${old.length} old checkpoint(s) (use --resume ${config.out} to continue one)`,
-        );
-        for (const p of old) await Deno.remove(p);
-      }
       trainer = await Trainer.create({
         config,
         vocab: { words: data.words, counts: data.counts },
@@ -281,13 +299,36 @@ export async function runTrainJob(
     );
     const mode = args.progress === "auto" ? (io.tty ? "live" : "json") : args.progress;
     const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, io.out);
-    const training = await trainer.train({
-      paths: [data.dir],
-      rows: data.manifest.rows,
-      resume: !!args.resume,
-      checkpointDir: join(config.out, "checkpoints"),
-      progress,
-    });
+    const t = trainer;
+    const training = await stop.deferred(() =>
+      t.train({
+        paths: [data.dir],
+        rows: data.manifest.rows,
+        resume: !!args.resume,
+        checkpointDir: join(config.out, "checkpoints"),
+        progress,
+        stop: stop.abort,
+        onCheckpoint: async () => {
+          if (!aside) return;
+          await Deno.remove(aside.dir, { recursive: true });
+          log(
+            `new run in ${config.out}: its first checkpoint is written; removed the ${aside.count} old one(s)`,
+          );
+          aside = undefined;
+        },
+      })
+    );
+    if (training.stopped || stop.signal) {
+      const at = trainer.runProgress;
+      throw new StoppedError(
+        `stopped by ${stop.signal ?? "a stop request"} at step ${trainer.step}` +
+          (at ? ` (epoch ${Math.min(at.epoch + 1, config.epochs)} of ${config.epochs})` : "") +
+          `: checkpoint ${trainer.lastCheckpoint ?? "(none: no --out checkpoints)"}; ` +
+          `resume with: deno task train --resume ${config.out}`,
+      );
+    }
+    stop.note = `training is complete and its checkpoint ${trainer.lastCheckpoint} is saved; ` +
+      `publish it with: deno task export --checkpoint ${config.out}`;
     const emb = await trainer.embeddings({ output: args.exportOutput });
     const evalDir = args.evalDir ?? defaultEvalDir();
     let report: EvalReport | undefined;
@@ -347,8 +388,7 @@ export async function runTrainJob(
       embeddings: { version: published.version, dir: published.versionDir, files: published.files },
       seconds: round((performance.now() - t0) / 1000, 2),
     };
-    await Deno.writeTextFile(join(config.out, "summary.json.tmp"), JSON.stringify(summary, null, 2) + "\n");
-    await Deno.rename(join(config.out, "summary.json.tmp"), join(config.out, "summary.json"));
+    await writeFileAtomic(join(config.out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
     if (io.tty) {
       io.out(
         [
@@ -369,7 +409,119 @@ export async function runTrainJob(
     return summary;
   } finally {
     trainer?.close();
+    if (aside) await restoreAside(config.out, aside, log);
+    await lock.release();
   }
+}
+
+/**
+ * The checkpoint to resume: the file given, or the newest good one of a folder (newer corrupt or
+ * truncated ones are skipped, and said so in one line). Unusable: exit code 4.
+ */
+async function pickCheckpoint(
+  resume: string,
+  isDir: boolean,
+  log: (line: string) => void,
+): Promise<{ ckptPath: string; ckpt: Checkpoint }> {
+  let ckptPath: string, ckpt: Checkpoint;
+  if (isDir) {
+    let r;
+    try {
+      r = await readNewestGoodCheckpoint(resume, (l) => log(`resume: ${l}`));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new ExitError(
+          EXIT.noCheckpoint,
+          `--resume ${resume}: no checkpoint (ckpt-*.fock) in it or in its checkpoints/`,
+        );
+      }
+      throw await unusable(resume, Promise.reject(e)).catch((x) => x);
+    }
+    ({ path: ckptPath, checkpoint: ckpt } = r);
+  } else {
+    ckptPath = resume;
+    ckpt = await unusable(resume, readCheckpoint(resume));
+    if (ckpt.unchecked) log(`resume: ${ckptPath} has no checksum (written by an older version)`);
+  }
+  return { ckptPath, ckpt };
+}
+
+/**
+ * Under the lock: removes what killed jobs left in the run folder (temporary checkpoints, unfinished
+ * versions, corpus temporaries), and puts back old checkpoints that an `--overwrite` run moved aside but
+ * did not replace before it died.
+ */
+async function cleanStale(out: string, log: (line: string) => void): Promise<void> {
+  const ckDir = join(out, "checkpoints");
+  for await (const e of Deno.readDir(out)) {
+    const m = /^checkpoints\.(\d+)-[0-9a-f]{8}\.old\.tmp$/.exec(e.name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    await restoreAside(out, {
+      dir: join(out, e.name),
+      count: (await listCheckpoints(join(out, e.name))).length,
+    }, log);
+  }
+  const removed = [
+    ...(await removeStaleCheckpointTemps(ckDir)).map((n) => join(ckDir, n)),
+    ...(await removeStaleTemps(join(out, "embeddings"))).map((n) => join(out, "embeddings", n)),
+    ...(await removeStaleDirTemps(out, pidAlive)).map((n) => join(out, n)),
+  ];
+  if (removed.length) {
+    log(`cleanup: removed ${removed.length} temporary file(s) left by killed jobs: ${removed.join(", ")}`);
+  }
+}
+
+/**
+ * Refuses a new run into a folder that holds one (checkpoints, a corpus or published embeddings) without
+ * `--overwrite` (UsageError, exit 2); with it, moves the old checkpoints aside (deleted after the new
+ * run's first checkpoint).
+ */
+async function guardUsedFolder(
+  out: string,
+  overwrite: boolean,
+  log: (line: string) => void,
+): Promise<{ dir: string; count: number } | undefined> {
+  const ckDir = join(out, "checkpoints");
+  const old = await listCheckpoints(ckDir);
+  const held = [
+    ...(old.length ? [`${old.length} checkpoint(s)`] : []),
+    ...((await exists(join(out, "corpus", "manifest.json"))) ? ["a prepared corpus"] : []),
+    ...((await latestVersionDir(join(out, "embeddings"))) ? ["published embeddings"] : []),
+  ];
+  if (!held.length) return undefined;
+  if (!overwrite) {
+    throw new UsageError(
+      `--out ${out} already holds a run (${held.join(", ")}): continue it with --resume ${out}, ` +
+        `choose another --out, or give --overwrite to replace it`,
+    );
+  }
+  if (!old.length) return undefined;
+  const dir = `${ckDir}.${Deno.pid}-${
+    crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0")
+  }.old.tmp`;
+  await Deno.rename(ckDir, dir);
+  log(
+    `new run in ${out} (--overwrite): ${old.length} old checkpoint(s) moved to ${dir}; ` +
+      `they are deleted once this run writes its first checkpoint, and put back if it fails before`,
+  );
+  return { dir, count: old.length };
+}
+
+/** Puts back checkpoints moved aside by {@link guardUsedFolder} when the new run wrote none. */
+async function restoreAside(
+  out: string,
+  aside: { dir: string; count: number },
+  log: (line: string) => void,
+): Promise<void> {
+  const ckDir = join(out, "checkpoints");
+  if ((await listCheckpoints(ckDir)).length) {
+    await Deno.remove(aside.dir, { recursive: true });
+    log(`cleanup: removed ${aside.dir}, the checkpoints a newer run in ${out} replaced`);
+    return;
+  }
+  await Deno.remove(ckDir, { recursive: true }).catch(() => {});
+  await Deno.rename(aside.dir, ckDir);
+  log(`new run in ${out} wrote no checkpoint: the ${aside.count} old checkpoint(s) are back in ${ckDir}`);
 }
 
 /** Awaits a checkpoint read; a corrupt or missing file becomes exit code 4 (no usable checkpoint). */

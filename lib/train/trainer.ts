@@ -125,6 +125,15 @@ export type TrainOptions = {
   checkpointEvery?: number;
   /** Checkpoints kept; default config.keepCheckpoints. */
   keepCheckpoints?: number;
+  /** Minutes between checkpoints (0: off); default config.checkpointMinutes. */
+  checkpointMinutes?: number;
+  /**
+   * Stop request (lib/stop.ts): checked after each step; when aborted, a checkpoint of that step is
+   * written and train returns with `stopped: true`.
+   */
+  stop?: AbortSignal;
+  /** Called after each checkpoint is written, with its path. */
+  onCheckpoint?: (path: string) => Promise<void>;
   /** Progress output; default none. */
   progress?: ProgressReporter;
 };
@@ -153,6 +162,8 @@ export type TrainSummary = {
   lr: number;
   /** The last checkpoint written, if any. */
   checkpoint?: string;
+  /** True when {@link TrainOptions.stop} ended the run early (after writing a checkpoint). */
+  stopped?: boolean;
 };
 
 /** The state of the current run (what resume continues). */
@@ -381,6 +392,7 @@ export class Trainer {
         "schedule",
         "epochs",
         "checkpointEvery",
+        "checkpointMinutes",
         "keepCheckpoints",
         "out",
       ] as const
@@ -463,10 +475,14 @@ export class Trainer {
     // a checkpoint of a step that is already saved (an epoch end right after a periodic checkpoint, or a
     // resume that has not stepped yet) is not rewritten
     let savedStep = this.#lastCheckpoint ? this.step : -1;
+    const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
+    let savedAt = performance.now(), stopped = false;
     const save = async () => {
       if (!opts.checkpointDir || savedStep === this.step) return;
-      await this.saveCheckpoint(opts.checkpointDir, { keep });
+      const path = await this.saveCheckpoint(opts.checkpointDir, { keep });
       savedStep = this.step;
+      savedAt = performance.now();
+      await opts.onCheckpoint?.(path);
     };
     const endEpoch = async () => {
       lastEpochLoss = run.epochCount ? run.epochLoss / run.epochCount : NaN;
@@ -515,7 +531,27 @@ export class Trainer {
       run.examples += b.size;
       run.position = b.position;
       if (every > 0 && m > 0 && this.step % every === 0) await save();
+      else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) await save();
       progress.update(sample());
+      if (opts.stop?.aborted) {
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped) {
+      await save();
+      progress.finish();
+      const seconds = (performance.now() - t0) / 1000;
+      return {
+        steps: this.step - startStep,
+        examples: run.examples - startExamples,
+        seconds,
+        examplesPerSecond: seconds > 0 ? (run.examples - startExamples) / seconds : 0,
+        trainLoss: run.epochCount ? run.epochLoss / run.epochCount : lastEpochLoss,
+        lr,
+        ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
+        stopped: true,
+      };
     }
     if (run.epochCount > 0) await endEpoch();
     run.epoch = run.epochs;

@@ -1,0 +1,174 @@
+// lib/train/checkpoint.ts (checksum trailer, finite values, old files without a checksum, newest good
+// checkpoint, stale temporaries), lib/export/atomic.ts replaceDir/removeStaleDirTemps, and
+// lib/export/lock.ts --wait and lockRunFolder.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { removeStaleDirTemps, replaceDir } from "../lib/export/atomic.ts";
+import { acquireLock, lockRunFolder, pidAlive } from "../lib/export/lock.ts";
+import { DataFormatError } from "../lib/errors.ts";
+import { EXIT, ExitError } from "../lib/exit_codes.ts";
+import {
+  checkpointName,
+  listCheckpoints,
+  readCheckpoint,
+  readNewestGoodCheckpoint,
+  removeStaleCheckpointTemps,
+  writeCheckpoint,
+} from "../lib/train/checkpoint.ts";
+
+const sample = (step: number) => ({
+  meta: { step, note: "x" },
+  arrays: { a: Float32Array.of(1, 2, 3), b: Float64Array.of(0.5, -1) },
+});
+
+Deno.test("checkpoint: round trip with a checksum; every flipped byte is a checksum mismatch", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const p = `${dir}/c.fock`;
+    await writeCheckpoint(p, sample(3));
+    const back = await readCheckpoint(p);
+    assert.deepEqual(back.arrays.a, Float32Array.of(1, 2, 3));
+    assert.equal(back.unchecked, undefined);
+    const good = await Deno.readFile(p);
+    assert.equal(new TextDecoder().decode(good.subarray(good.length - 40, good.length - 32)), "FOCKSUM1");
+    for (let i = 0; i < good.length - 40; i += 7) {
+      const bad = good.slice();
+      bad[i] ^= 0x10;
+      await Deno.writeFile(p, bad);
+      await assert.rejects(readCheckpoint(p), (e) => e instanceof DataFormatError, `byte ${i}`);
+      if (i >= 8) await assert.rejects(readCheckpoint(p), /checksum mismatch/, `byte ${i}`);
+    }
+    await Deno.writeFile(p, good.subarray(0, good.length - 3)); // truncated
+    await assert.rejects(readCheckpoint(p), /corrupt checkpoint/);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["c.fock"], "no temporary left");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkpoint: a file without a checksum (older format) loads, marked unchecked; non-finite values are refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const p = `${dir}/c.fock`;
+    await writeCheckpoint(p, sample(1));
+    const bytes = await Deno.readFile(p);
+    // rebuild the old layout: format 1, no trailer
+    const n = new DataView(bytes.buffer).getUint32(8, true);
+    const json = new TextDecoder().decode(bytes.subarray(12, 12 + n)).replace('"format":2', '"format":1');
+    const old = bytes.slice(0, bytes.length - 40);
+    old.set(new TextEncoder().encode(json), 12);
+    await Deno.writeFile(p, old);
+    const back = await readCheckpoint(p);
+    assert.equal(back.unchecked, true);
+    assert.deepEqual(back.arrays.b, Float64Array.of(0.5, -1));
+    // a NaN in an old (unchecked) file is still refused by the finite check
+    const start = Math.ceil((12 + n) / 8) * 8;
+    new DataView(old.buffer).setFloat32(start + 4, NaN, true);
+    await Deno.writeFile(p, old);
+    await assert.rejects(readCheckpoint(p), /array 'a'\[1\] is NaN \(not finite\)/);
+    // format 2 without its trailer: truncated
+    const two = bytes.slice(0, bytes.length - 40);
+    await Deno.writeFile(p, two);
+    await assert.rejects(readCheckpoint(p), /checksum trailer is missing/);
+    // a checksum that matches but an Infinity inside (written by a buggy writer): refused
+    await writeCheckpoint(p, { meta: {}, arrays: { a: Float32Array.of(1, Infinity) } }).catch(() => {});
+    const inf = await Deno.readFile(p);
+    const body = inf.subarray(0, inf.length - 40);
+    inf.set(createHash("sha256").update(body).digest(), inf.length - 32);
+    await Deno.writeFile(p, inf);
+    await assert.rejects(readCheckpoint(p), /not finite/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkpoint: the newest good one is found past newer corrupt ones; stale temporaries of dead pids go", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const s of [10, 20, 30]) await writeCheckpoint(`${dir}/${checkpointName(s)}`, sample(s));
+    const [, p20, p30] = await listCheckpoints(dir);
+    const b = await Deno.readFile(p30);
+    await Deno.writeFile(p30, b.subarray(0, 50));
+    const r = await readNewestGoodCheckpoint(dir);
+    assert.equal(r.path, p20);
+    assert.equal(r.checkpoint.meta.step, 20);
+    assert.equal(r.skipped.length, 1);
+    assert.match(r.skipped[0].reason, /ckpt-000000000030\.fock/);
+    for (const p of await listCheckpoints(dir)) await Deno.writeFile(p, new Uint8Array(3));
+    await assert.rejects(readNewestGoodCheckpoint(dir), /no good checkpoint: all 3 are corrupt or truncated/);
+    await assert.rejects(readNewestGoodCheckpoint(`${dir}/none`), Deno.errors.NotFound);
+    // temporaries: the old fixed name, a dead pid's, and a live one's (ours)
+    const dead = new Deno.Command("true").spawn();
+    await dead.status;
+    const names = [
+      "ckpt-000000000001.fock.tmp",
+      `ckpt-000000000002.fock.${dead.pid}-0000abcd.tmp`,
+      `ckpt-000000000003.fock.${Deno.pid}-0000abcd.tmp`,
+    ];
+    for (const n of names) await Deno.writeTextFile(`${dir}/${n}`, "x");
+    assert.deepEqual((await removeStaleCheckpointTemps(dir)).sort(), names.slice(0, 2).sort());
+    await Deno.stat(`${dir}/${names[2]}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("replaceDir keeps the old folder until the new one is complete; removeStaleDirTemps repairs a kill between renames", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dir = `${root}/corpus`;
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(`${dir}/manifest.json`, "old");
+    await assert.rejects(
+      replaceDir(dir, async (tmp) => {
+        await Deno.writeTextFile(`${tmp}/manifest.json`, "half");
+        throw new Error("fill failed");
+      }),
+      /fill failed/,
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/manifest.json`), "old");
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["corpus"]);
+    const n = await replaceDir(dir, async (tmp) => {
+      await Deno.writeTextFile(`${tmp}/manifest.json`, "new");
+      return 7;
+    });
+    assert.equal(n, 7);
+    assert.equal(await Deno.readTextFile(`${dir}/manifest.json`), "new");
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["corpus"]);
+    // a kill between the renames: corpus missing, the old one aside, the new one complete under its temp
+    const dead = new Deno.Command("true").spawn();
+    await dead.status;
+    await Deno.rename(dir, `${root}/corpus.${dead.pid}-0000beef.old.tmp`);
+    await Deno.mkdir(`${root}/corpus.${dead.pid}-0000cafe.tmp`);
+    const done = await removeStaleDirTemps(root, pidAlive);
+    assert.equal(done.length, 2, done.join());
+    assert.equal(await Deno.readTextFile(`${dir}/manifest.json`), "new");
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["corpus"]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("lock: --wait waits for a live holder to finish; lockRunFolder refuses with exit 3 naming the holder", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const first = await lockRunFolder(dir, "train");
+    const t0 = performance.now();
+    await assert.rejects(
+      lockRunFolder(dir, "export", { waitSeconds: 0.3, log: () => {} }),
+      (e) =>
+        e instanceof ExitError && e.code === EXIT.locked &&
+        new RegExp(`run\\.lock is held by pid ${Deno.pid} on .* since \\d{4}-.*\\(train\\)`).test(e.message),
+    );
+    assert.ok(performance.now() - t0 >= 250, "waited");
+    const lines: string[] = [];
+    setTimeout(() => first.release(), 300);
+    const second = await acquireLock(`${dir}/run.lock`, "refresh", (l) => lines.push(l), { waitSeconds: 10 });
+    assert.match(lines[0], /waiting up to 10 s/);
+    assert.equal(second.info.command, "refresh");
+    await second.release();
+    await assert.rejects(Deno.stat(`${dir}/run.lock`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,451 @@
+// Fault injection on the jobs, as an operator or a scheduler would do it: real subprocesses of
+// pipelines/train.ts, refresh.ts, export.ts and corpus.ts on a tiny generated corpus (js backend, so that
+// results are byte-exact), SIGTERM at random moments (during training, during checkpoint writes, during
+// export, during refresh, during corpus preparation), then --resume or a rerun: the same final state as
+// an uninterrupted run; two trainings on one folder at once; corrupted, truncated and bit-flipped
+// checkpoints; a fresh run into a used folder. docs/faults.md ("Jobs: signals, locks, checkpoints") has
+// the table of these cases and their outcomes. Each random delay is printed in the assertion messages.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { EXIT } from "../lib/exit_codes.ts";
+import { listCheckpoints, readCheckpoint } from "../lib/train/checkpoint.ts";
+
+const PIPE = (name: string) => new URL(`../pipelines/${name}.ts`, import.meta.url).pathname;
+const dec = new TextDecoder();
+const ROOT = await Deno.makeTempDir({ prefix: "faults_jobs_" });
+const TEXT = join(ROOT, "tiny.txt"), TEXT2 = join(ROOT, "tiny2.txt");
+
+/** A seeded Zipf-ish text: `lines` lines of 12 words from a 300-word vocabulary. */
+function makeText(lines: number, seed: number, extra = 0): string {
+  let s = seed >>> 0;
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const out: string[] = [];
+  for (let i = 0; i < lines; i++) {
+    const ws: string[] = [];
+    for (let j = 0; j < 12; j++) ws.push(`w${Math.floor(300 ** rnd()) + extra * Math.floor(rnd() * 2)}`);
+    out.push(ws.join(" "));
+  }
+  return out.join("\n") + "\n";
+}
+await Deno.writeTextFile(TEXT, makeText(3000, 1));
+await Deno.writeTextFile(TEXT2, makeText(800, 2, 300));
+
+const COMMON = [
+  "--data",
+  TEXT,
+  "--backend",
+  "js",
+  "--dim",
+  "16",
+  "--batch",
+  "4",
+  "--min-count",
+  "1",
+  "--eval-dir",
+  "none",
+  "--progress",
+  "none",
+  "--formats",
+  "bin",
+];
+const EPOCHS = ["--epochs", "10"];
+
+type Result = { code: number; stdout: string; stderr: string };
+
+/** A child job; `seen(re)` resolves when its stderr has matched `re` (or it ended). */
+function spawn(name: string, args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", PIPE(name), ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { OPENBLAS_NUM_THREADS: "1" },
+  }).spawn();
+  let stderr = "", stdout = "";
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  const pump = async (s: ReadableStream<Uint8Array>, into: (t: string) => void) => {
+    for await (const chunk of s) {
+      into(dec.decode(chunk));
+      for (const w of waiters.splice(0)) {
+        if (w.re.test(stderr)) w.resolve();
+        else waiters.push(w);
+      }
+    }
+  };
+  const pumps = Promise.all([
+    pump(child.stderr, (t) => (stderr += t)),
+    pump(child.stdout, (t) => (stdout += t)),
+  ]);
+  const done = (async (): Promise<Result> => {
+    const { code } = await child.status;
+    await pumps;
+    for (const w of waiters.splice(0)) w.resolve();
+    return { code, stdout, stderr };
+  })();
+  const seen = (re: RegExp) =>
+    re.test(stderr) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ re, resolve }));
+  const kill = (sig: Deno.Signal) => {
+    try {
+      child.kill(sig);
+    } catch { /* already gone */ }
+  };
+  return { child, done, seen, kill };
+}
+
+const job = (name: string, args: string[]) => spawn(name, args).done;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function bytesOf(path: string): Promise<Uint8Array> {
+  return await Deno.readFile(path);
+}
+
+async function latestBin(run: string): Promise<Uint8Array> {
+  return await bytesOf(join(run, "embeddings", "latest", "input.bin"));
+}
+
+async function newestE(run: string): Promise<Float32Array> {
+  const all = await listCheckpoints(join(run, "checkpoints"));
+  return (await readCheckpoint(all[all.length - 1])).arrays["model.E"] as Float32Array;
+}
+
+/** Every *.tmp name under `dir` (recursively). */
+async function temps(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(d)) {
+      if (/\.tmp$/.test(e.name)) out.push(join(d, e.name));
+      else if (e.isDirectory) await walk(join(d, e.name));
+    }
+  };
+  await walk(dir).catch(() => {});
+  return out;
+}
+
+function lastLine(r: Result): string {
+  const lines = r.stderr.trim().split("\n");
+  return lines[lines.length - 1];
+}
+
+// the uninterrupted reference run (10 epochs of 453 steps)
+const REF = join(ROOT, "ref");
+const refRun = await job("train", [...COMMON, ...EPOCHS, "--out", REF]);
+if (refRun.code !== 0) throw new Error(refRun.stderr);
+const REF_BIN = await latestBin(REF);
+const REF_E = await newestE(REF);
+
+Deno.test("faults: SIGTERM at random moments in training, then --resume: byte-identical to the uninterrupted run (js)", async () => {
+  for (let round = 0; round < 2; round++) {
+    const out = join(ROOT, `term-${round}`);
+    const delay = Math.floor(Math.random() * 700);
+    const p = spawn("train", [...COMMON, ...EPOCHS, "--out", out]);
+    await p.seen(/^train: /m);
+    await sleep(delay);
+    p.kill("SIGTERM");
+    const r = await p.done;
+    const why = `round ${round}, SIGTERM ${delay} ms into training: ${r.stderr}`;
+    if (r.code === 0) continue; // finished before the signal: nothing to resume
+    assert.equal(r.code, EXIT.stopped, why);
+    assert.match(
+      lastLine(r),
+      /^train: stopped by SIGTERM at step \d+ .*: checkpoint .*ckpt-\d+\.fock; resume with: deno task train --resume /,
+      why,
+    );
+    assert.deepEqual(await temps(out), [], why);
+    const res = await job("train", [...COMMON, "--resume", out]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual(await latestBin(out), REF_BIN, why);
+    assert.deepEqual(await newestE(out), REF_E, why);
+  }
+});
+
+Deno.test("faults: SIGTERM then SIGINT during checkpoint writes corrupts nothing; exit 9 after the write; resume is exact", async () => {
+  const out = join(ROOT, "twice");
+  const delay = Math.floor(Math.random() * 500);
+  // a checkpoint after every step: most of the time is spent writing one
+  const p = spawn("train", [...COMMON, ...EPOCHS, "--checkpoint-every", "1", "--out", out]);
+  await p.seen(/^train: /m);
+  await sleep(delay);
+  p.kill("SIGTERM");
+  await sleep(1);
+  p.kill("SIGINT"); // another signal: two SIGTERMs close together may coalesce into one
+  const r = await p.done;
+  const why = `SIGTERM ×2 ${delay} ms into training: ${r.stderr}`;
+  assert.equal(r.code, EXIT.stopped, why);
+  // the second signal is seen when it arrives before the process ends (signals may also coalesce)
+  if (!/SIGINT while stopping: not stopping in the middle of a write/.test(r.stderr)) {
+    console.log("the second signal arrived after the process had ended");
+  }
+  assert.deepEqual(await temps(out), [], why);
+  for (const c of await listCheckpoints(join(out, "checkpoints"))) await readCheckpoint(c); // all load
+  const res = await job("train", [...COMMON, "--resume", out, "--checkpoint-every", "0"]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.deepEqual(await latestBin(out), REF_BIN, why);
+});
+
+Deno.test("faults: SIGTERM during export leaves latest on a complete version and no temporary folder", async () => {
+  const run = join(ROOT, "export-run");
+  await Deno.mkdir(run);
+  await Deno.symlink(join(REF, "checkpoints"), join(run, "checkpoints"));
+  let stopped = 0;
+  for (let round = 0; round < 3; round++) {
+    const delay = Math.floor(Math.random() * 700);
+    const p = spawn("export", [
+      "--checkpoint",
+      join(run, "checkpoints"),
+      "--formats",
+      "vec,bin,arrow,parquet",
+      "--output-rows",
+      "--backend",
+      "js",
+    ]);
+    await p.seen(/./); // its first line: the job is running (a signal while deno loads it is the default 143)
+    await sleep(delay);
+    p.kill("SIGTERM");
+    const r = await p.done;
+    const why = `round ${round}, SIGTERM ${delay} ms after start: ${r.stderr}`;
+    assert.ok(r.code === 0 || r.code === EXIT.stopped, why);
+    if (r.code === EXIT.stopped) {
+      stopped++;
+      assert.match(lastLine(r), /^export: stopped by SIGTERM; the unfinished version was removed/, why);
+    }
+    assert.deepEqual(await temps(run), [], why);
+    const versions = join(run, "embeddings", "versions");
+    const names = await Array.fromAsync(Deno.readDir(versions)).catch(() => []);
+    for (const v of names) await Deno.stat(join(versions, v.name, "manifest.json")); // complete
+    await Deno.stat(join(run, "run.lock")).then(() => assert.fail(`lock left behind: ${why}`), () => {});
+  }
+  console.log(`export: ${stopped} of 3 stopped by SIGTERM`);
+});
+
+Deno.test("faults: SIGTERM during refresh keeps <from> unchanged; the same command continues it to the uninterrupted result", async () => {
+  const a = join(ROOT, "refresh-a"), b = join(ROOT, "refresh-b");
+  for (const d of [a, b]) {
+    await new Deno.Command("cp", { args: ["-r", REF, d] }).output();
+    await Deno.remove(join(d, "embeddings"), { recursive: true });
+  }
+  const args = (from: string) => [
+    "--from",
+    from,
+    "--data",
+    TEXT2,
+    "--epochs",
+    "30",
+    "--min-count",
+    "1",
+    "--backend",
+    "js",
+    "--eval-dir",
+    "none",
+    "--formats",
+    "bin",
+    "--progress",
+    "none",
+  ];
+  const full = await job("refresh", args(a));
+  assert.equal(full.code, 0, full.stderr);
+  const before = await listCheckpoints(join(b, "checkpoints"));
+  const beforeBytes = await Promise.all(before.map(bytesOf));
+  const delay = Math.floor(Math.random() * 400);
+  const p = spawn("refresh", args(b));
+  await p.seen(/refresh: \d+ new words/);
+  await sleep(delay);
+  p.kill("SIGTERM");
+  const r = await p.done;
+  const why = `SIGTERM ${delay} ms into the refresh's training: ${r.stderr}`;
+  if (r.code === 0) return; // finished first
+  assert.equal(r.code, EXIT.stopped, why);
+  assert.match(
+    lastLine(r),
+    /^refresh: stopped by SIGTERM at step \d+: .* is unchanged; continue with: deno task refresh /,
+    why,
+  );
+  assert.deepEqual(await listCheckpoints(join(b, "checkpoints")), before, why);
+  assert.deepEqual(await Promise.all(before.map(bytesOf)), beforeBytes, why);
+  const again = await job("refresh", args(b));
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /refresh: continuing the refresh stopped at /);
+  assert.deepEqual(await newestE(b), await newestE(a), why);
+  assert.deepEqual(await latestBin(b), await latestBin(a), why);
+  assert.deepEqual(await temps(b), [], why);
+});
+
+Deno.test("faults: SIGTERM during corpus preparation leaves no partial corpus; the old one stays", async () => {
+  const out = join(ROOT, "corpus-out");
+  const ok = await job("corpus", ["--input", TEXT, "--out", out, "--min-count", "1"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const manifest = await Deno.readTextFile(join(out, "manifest.json"));
+  const delay = Math.floor(Math.random() * 2500);
+  const p = spawn("corpus", [
+    "--synthetic",
+    "--synthetic-tokens",
+    "3000000",
+    "--out",
+    out,
+  ]);
+  await p.seen(/"progress"/);
+  await sleep(delay);
+  p.kill("SIGTERM");
+  const r = await p.done;
+  const why = `SIGTERM ${delay} ms after start: ${r.stderr}`;
+  assert.ok(r.code === 0 || r.code === EXIT.stopped, why);
+  if (r.code === EXIT.stopped) {
+    assert.match(lastLine(r), /^corpus: stopped by SIGTERM; the unfinished corpus was removed/, why);
+    assert.equal(await Deno.readTextFile(join(out, "manifest.json")), manifest, why);
+  }
+  const left = [...Deno.readDirSync(ROOT)].map((e) => e.name).filter((n) => n.startsWith("corpus-out."));
+  assert.deepEqual(left, [], why);
+});
+
+Deno.test("faults: two trainings on one folder at once: one runs, the other refuses naming the holder; the folder stays resumable", async () => {
+  const out = join(ROOT, "two");
+  const [x, y] = await Promise.all([
+    job("train", [...COMMON, "--epochs", "3", "--out", out]),
+    job("train", [...COMMON, "--epochs", "3", "--out", out]),
+  ]);
+  const codes = [x.code, y.code].sort();
+  const loser = x.code === 0 ? y : x;
+  assert.equal(codes[0], 0, `${x.stderr}\n---\n${y.stderr}`);
+  // the loser either met the lock (3) or, started after the winner finished, the used folder (2)
+  assert.ok(codes[1] === EXIT.locked || codes[1] === EXIT.usage, loser.stderr);
+  if (codes[1] === EXIT.locked) {
+    assert.match(
+      lastLine(loser),
+      /^train: locked: .*run\.lock is held by pid \d+ on \S+ since \d{4}-\d\d-\d\dT/,
+    );
+  }
+  const res = await job("train", [...COMMON, "--epochs", "4", "--resume", out]);
+  assert.equal(res.code, 0, res.stderr);
+  // a held lock with --wait: waits, then refuses with 3 when still held
+  await Deno.writeTextFile(
+    join(out, "run.lock"),
+    JSON.stringify({ pid: Deno.pid, host: Deno.hostname(), time: "2026-12-04T00:00:00Z", command: "test" }),
+  );
+  const w = await job("train", [...COMMON, "--resume", out, "--wait", "0.5"]);
+  assert.equal(w.code, EXIT.locked, w.stderr);
+  assert.match(w.stderr, /waiting up to 0\.5 s/);
+  // a stale lock (dead pid) is taken over and logged
+  const dead = new Deno.Command("true").spawn();
+  await dead.status;
+  await Deno.writeTextFile(
+    join(out, "run.lock"),
+    JSON.stringify({
+      pid: dead.pid,
+      host: Deno.hostname(),
+      time: "2026-12-04T00:00:00Z",
+      command: "crashed",
+    }),
+  );
+  const t = await job("train", [...COMMON, "--resume", out]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(t.stderr, /lock: taking over .*run\.lock from pid \d+/);
+  await Deno.stat(join(out, "run.lock")).then(() => assert.fail("lock left"), () => {});
+});
+
+Deno.test("faults: corrupt, truncated and bit-flipped checkpoints: checksum mismatch is exit 4 everywhere; --resume falls back to the newest good one", async () => {
+  const one = join(ROOT, "one");
+  const r0 = await job("train", [...COMMON, "--epochs", "2", "--keep-checkpoints", "1", "--out", one]);
+  assert.equal(r0.code, 0, r0.stderr);
+  const [ck] = await listCheckpoints(join(one, "checkpoints"));
+  const good = await bytesOf(ck);
+  // a flipped bit in the header (inside the JSON, e.g. a config key)
+  const flipped = good.slice();
+  flipped[40] ^= 0x20;
+  await Deno.writeFile(ck, flipped);
+  for (
+    const [name, args] of [
+      ["train", ["--resume", ck]],
+      ["train", ["--resume", one]],
+      ["export", ["--checkpoint", one]],
+      ["refresh", ["--from", one, "--data", TEXT2, "--eval-dir", "none"]],
+    ] as const
+  ) {
+    const r = await job(name, [...args]);
+    assert.equal(r.code, EXIT.noCheckpoint, `${name} ${args}: ${r.stderr}`);
+    assert.match(lastLine(r), /corrupt checkpoint \(checksum mismatch\)/, r.stderr);
+  }
+  // 1e30 and NaN written into the payload: caught by the checksum, never resumed or published
+  for (const v of [1e30, NaN]) {
+    const bad = good.slice();
+    new DataView(bad.buffer).setFloat32(bad.length - 40 - 64, v, true);
+    await Deno.writeFile(ck, bad);
+    const r = await job("export", ["--checkpoint", ck, "--out", join(ROOT, "never")]);
+    assert.equal(r.code, EXIT.noCheckpoint, r.stderr);
+    assert.match(r.stderr, /checksum mismatch/);
+    await Deno.stat(join(ROOT, "never")).then(() => assert.fail("published"), () => {});
+  }
+  await Deno.writeFile(ck, good);
+
+  // three checkpoints; the newest truncated, the next bit-flipped: resume uses the third and says so
+  const three = join(ROOT, "three");
+  const r1 = await job("train", [...COMMON, ...EPOCHS, "--out", three]);
+  assert.equal(r1.code, 0, r1.stderr);
+  const all = await listCheckpoints(join(three, "checkpoints"));
+  assert.equal(all.length, 3);
+  const newest = await bytesOf(all[2]);
+  await Deno.writeFile(all[2], newest.subarray(0, newest.length >> 1));
+  const mid = await bytesOf(all[1]);
+  mid[mid.length - 100] ^= 1;
+  await Deno.writeFile(all[1], mid);
+  const res = await job("train", [...COMMON, "--resume", three]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(
+    res.stderr,
+    new RegExp(
+      `resume: skipping 2 newer unusable checkpoint\\(s\\) .*; using ${all[0]}, the newest good one`,
+    ),
+  );
+  assert.deepEqual(await latestBin(three), REF_BIN, "resumed from the older checkpoint, same result");
+});
+
+Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite keeps the old checkpoints until its own first one", async () => {
+  const out = join(ROOT, "used");
+  const r0 = await job("train", [...COMMON, "--epochs", "2", "--out", out]);
+  assert.equal(r0.code, 0, r0.stderr);
+  const old = await listCheckpoints(join(out, "checkpoints"));
+  const oldBytes = await Promise.all(old.map(bytesOf));
+  const refused = await job("train", [...COMMON, "--epochs", "2", "--out", out]);
+  assert.equal(refused.code, EXIT.usage, refused.stderr);
+  assert.match(
+    lastLine(refused),
+    /^train: --out .* already holds a run \(2 checkpoint\(s\), a prepared corpus, published embeddings\): continue it with --resume .*, or give --overwrite/,
+  );
+  assert.deepEqual(await Promise.all(old.map(bytesOf)), oldBytes);
+  // --overwrite, but the new run fails before its first checkpoint (diverges at step 1): nothing lost
+  const failed = await job("train", [
+    ...COMMON,
+    "--epochs",
+    "2",
+    "--lr",
+    "1e6",
+    "--lr-min",
+    "1e6",
+    "--overwrite",
+    "--out",
+    out,
+  ]);
+  assert.equal(failed.code, EXIT.diverged, failed.stderr);
+  assert.match(failed.stderr, /old checkpoint\(s\) are back in/);
+  assert.deepEqual(await listCheckpoints(join(out, "checkpoints")), old);
+  assert.deepEqual(await Promise.all(old.map(bytesOf)), oldBytes);
+  // stale temporaries of killed jobs are cleaned at start, under the lock
+  await Deno.writeTextFile(join(out, "checkpoints", "ckpt-000000000001.fock.tmp"), "x");
+  await Deno.writeTextFile(join(out, "checkpoints", "ckpt-000000000002.fock.999999999-0badf00d.tmp"), "x");
+  await Deno.mkdir(join(out, "embeddings", "versions", "20260101T000000Z-dead.tmp"));
+  await Deno.mkdir(join(out, "corpus.999999999-0badf00d.tmp"));
+  // --overwrite succeeding: the old checkpoints go once the new run has written its first
+  const ok = await job("train", [...COMMON, "--epochs", "1", "--seed", "7", "--overwrite", "--out", out]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /cleanup: removed 4 temporary file\(s\) left by killed jobs/);
+  assert.match(ok.stderr, /its first checkpoint is written; removed the 2 old one\(s\)/);
+  const now = await listCheckpoints(join(out, "checkpoints"));
+  assert.equal(now.length, 1);
+  assert.ok(!old.includes(now[0]) || (await readCheckpoint(now[0])).meta.config !== undefined);
+  assert.equal(((await readCheckpoint(now[0])).meta.config as { seed: number }).seed, 7);
+  assert.deepEqual(await temps(out), []);
+});
+
+Deno.test({
+  name: "faults: cleanup of the temporary root",
+  fn: async () => {
+    await Deno.remove(ROOT, { recursive: true });
+  },
+});

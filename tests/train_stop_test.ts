@@ -1,0 +1,86 @@
+// Trainer.train's stop request and time-based checkpoints (lib/train/trainer.ts, used by lib/stop.ts):
+// a stop after any step writes a checkpoint of that step and returns `stopped`; resuming it gives the
+// weights of an uninterrupted run; --checkpoint-minutes writes checkpoints by elapsed time.
+import assert from "node:assert/strict";
+import { listCheckpoints } from "../lib/train/checkpoint.ts";
+import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
+import { type OpenReader, Trainer, type Vocabulary } from "../lib/train/trainer.ts";
+import { memoryReader, ringCorpus } from "./train_fakes.ts";
+
+const V = 30;
+const vocab: Vocabulary = {
+  words: Array.from({ length: V }, (_, i) => `w${i}`),
+  counts: Array.from({ length: V }, (_, i) => 100 - i),
+};
+const corpus = ringCorpus(V, 400);
+const quiet = () => {};
+const config: TrainConfig = resolveConfig({
+  dim: 8,
+  batch: 16,
+  epochs: 2,
+  validation: 0.1,
+  backend: "js",
+  seed: 3,
+  checkpointMinutes: 0,
+});
+
+Deno.test("train: a stop request after step k writes ckpt-k, returns stopped; resuming equals the uninterrupted run", async () => {
+  const full = await Trainer.create({ config, vocab, openReader: memoryReader(corpus), log: quiet });
+  await full.train({ paths: ["mem"], rows: corpus.length });
+  const want = (await full.embeddings()).input;
+  full.close();
+  for (const k of [1, 13, 26]) {
+    const dir = await Deno.makeTempDir();
+    const ac = new AbortController();
+    // the reader raises the stop request while batch k is being used, as a signal handler would
+    const inner = memoryReader(corpus);
+    const reader: OpenReader = (paths, o) =>
+      (async function* () {
+        let n = 0;
+        for await (const b of inner(paths, o)) {
+          if (++n === k) ac.abort();
+          yield b;
+        }
+      })();
+    const t = await Trainer.create({ config, vocab, openReader: reader, log: quiet });
+    const s = await t.train({ paths: ["mem"], rows: corpus.length, checkpointDir: dir, stop: ac.signal });
+    assert.equal(s.stopped, true);
+    assert.ok(t.step <= k, `step ${t.step}`);
+    assert.match(s.checkpoint!, new RegExp(`ckpt-0*${t.step}\\.fock$`));
+    t.close();
+    const r = await Trainer.fromCheckpoint(s.checkpoint!, { openReader: memoryReader(corpus), log: quiet });
+    const done = await r.train({ paths: ["mem"], rows: corpus.length, resume: true });
+    assert.equal(done.stopped, undefined);
+    assert.deepEqual((await r.embeddings()).input, want, `stopped after batch ${k}`);
+    r.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train: --checkpoint-minutes writes a checkpoint once the time has passed", async () => {
+  const dir = await Deno.makeTempDir();
+  const t = await Trainer.create({ config, vocab, openReader: memoryReader(corpus), log: quiet });
+  // 1e-9 minutes: due after every step
+  await t.train({
+    paths: ["mem"],
+    rows: corpus.length,
+    checkpointDir: dir,
+    checkpointMinutes: 1e-9,
+    keepCheckpoints: 10000,
+  });
+  assert.equal((await listCheckpoints(dir)).length, t.step);
+  t.close();
+  const dir2 = await Deno.makeTempDir();
+  const u = await Trainer.create({ config, vocab, openReader: memoryReader(corpus), log: quiet });
+  await u.train({
+    paths: ["mem"],
+    rows: corpus.length,
+    checkpointDir: dir2,
+    checkpointMinutes: 60,
+    keepCheckpoints: 10000,
+  });
+  assert.equal((await listCheckpoints(dir2)).length, 2, "only the epoch ends within an hour");
+  u.close();
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(dir2, { recursive: true });
+});
