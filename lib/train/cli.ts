@@ -115,6 +115,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "steps between checkpoints, 0 = epoch ends only",
   },
   "keep-checkpoints": { key: "keepCheckpoints", type: "string", help: "checkpoints kept" },
+  "keep-best": {
+    key: "keepBest",
+    type: "string",
+    help: "true: end on the epoch with the lowest validation loss (checkpoints/best.fock) and publish it",
+  },
   out: {
     key: "out",
     type: "string",
