@@ -353,7 +353,9 @@ export async function runTrainJob(
           ...(metrics.wordsim353 === undefined ? [] : [`WordSim-353 rho ${metrics.wordsim353}`]),
           ...(metrics.simlex999 === undefined ? [] : [`SimLex-999 rho ${metrics.simlex999}`]),
           ...(metrics.analogy === undefined ? [] : [`analogy accuracy ${metrics.analogy}`]),
-          ...(training.backoffs ? [`step size halved ${training.backoffs}× (backoff ×${training.lrScale})`] : []),
+          ...(training.backoffs
+            ? [`step size halved ${training.backoffs}× (backoff ×${training.lrScale})`]
+            : []),
           `embeddings: ${published.versionDir}` +
           (training.bestEpoch !== undefined && training.keptEpoch === training.bestEpoch
             ? ` (epoch ${training.keptEpoch}: the lowest validation loss)`

@@ -565,10 +565,10 @@ export class Trainer {
           ...(val === undefined ? {} : { validationLoss: val, bestEpoch: run.best?.epoch }),
         },
         `epoch ${run.epoch + 1}/${run.epochs}: train loss ${fmt4(lastEpochLoss)}` +
-          (val === undefined
-            ? ""
-            : `, validation loss ${fmt4(val)}` +
-              (better ? " (best so far)" : ` (epoch ${run.best!.epoch}'s ${fmt4(run.best!.validationLoss)} is lower)`)),
+          (val === undefined ? "" : `, validation loss ${fmt4(val)}` +
+            (better
+              ? " (best so far)"
+              : ` (epoch ${run.best!.epoch}'s ${fmt4(run.best!.validationLoss)} is lower)`)),
       );
       run.epochLoss = 0;
       run.epochCount = 0;
@@ -583,7 +583,10 @@ export class Trainer {
         try {
           await this.#restore(good);
         } catch (e) {
-          throw this.#divergence(lr, `${f.what}; the last good state cannot be restored: ${(e as Error).message}`);
+          throw this.#divergence(
+            lr,
+            `${f.what}; the last good state cannot be restored: ${(e as Error).message}`,
+          );
         }
         run = this.#run!;
       }
@@ -600,7 +603,9 @@ export class Trainer {
           reason: f.what,
           ...(f.rollback ? { rolledBackTo: this.step } : {}),
         },
-        `backoff at step ${failed}: ${f.rollback ? "not finite" : "update refused"}; step size ×${run.lrScale} ` +
+        `backoff at step ${failed}: ${
+          f.rollback ? "not finite" : "update refused"
+        }; step size ×${run.lrScale} ` +
           `(lr ${fmt(lr)})` + (f.rollback ? `, rolled back to step ${this.step}` : ", batch retried"),
       );
       return f.rollback;
@@ -694,7 +699,9 @@ export class Trainer {
       throw e;
     }
     // NaN from the model: H was not finite (an earlier step broke E) or ∇H was not (the head has stepped)
-    if (!Number.isFinite(loss)) return { rollback: true, what: `the loss or a gradient is ${loss} (not finite)` };
+    if (!Number.isFinite(loss)) {
+      return { rollback: true, what: `the loss or a gradient is ${loss} (not finite)` };
+    }
     return loss;
   }
 
@@ -706,7 +713,9 @@ export class Trainer {
     const run = structuredClone(this.#run!);
     if (this.#cleanFile) return { file: this.#cleanFile, run };
     const ckpt = await this.toCheckpoint();
-    for (const k of Object.keys(ckpt.arrays)) if (k.startsWith("model.")) ckpt.arrays[k] = ckpt.arrays[k].slice();
+    for (const k of Object.keys(ckpt.arrays)) {
+      if (k.startsWith("model.")) ckpt.arrays[k] = ckpt.arrays[k].slice();
+    }
     return { ckpt, run };
   }
 
@@ -784,7 +793,9 @@ export class Trainer {
       }.`
       : "No checkpoint had been written yet.";
     const backed = run.backoffs > 0
-      ? ` after ${run.backoffs} backoffs had halved the step size to ×1/${1 / run.lrScale} of the schedule's ` +
+      ? ` after ${run.backoffs} backoffs had halved the step size to ×1/${
+        1 / run.lrScale
+      } of the schedule's ` +
         `(the floor is ×1/${1 / BACKOFF_FLOOR})`
       : "";
     return new DivergenceError(
