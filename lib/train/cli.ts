@@ -175,6 +175,12 @@ export function helpText(): string {
     "",
     ...rows,
     "",
+    "A step the factored layer refuses, or one whose loss is not finite, halves the step size (output and",
+    "input side, on top of the schedule), going back to the last good state when the step may have changed",
+    "it (a 'backoff' line); the run stops with exit 6 only once the step size would fall below 1/1024 of",
+    "the schedule's. Each epoch's validation loss is reported; with --keep-best true (the default) the epoch",
+    "with the lowest one is evaluated and published (checkpoints/best.fock) when a later epoch is worse.",
+    "",
     exitCodesHelp("noCheckpoint", "badData", "diverged", "exportFailed"),
   ].join("\n");
 }

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "../errors.ts";
+import {
+  DataFormatError,
+  DivergenceError,
+  SingularMatrixError,
+  SingularUpdateError,
+  UsageError,
+} from "../errors.ts";
 import type {
   BackendName,
   CreateOutputLayerOptions,
@@ -692,10 +698,10 @@ export class Trainer {
     } catch (e) {
       // the guard refuses before the output layer (and, since the head steps first, the model) changes:
       // nothing to roll back. The layer's non-finite loss leaves it unchanged too, but the state itself
-      // gives that loss at any step size: roll back.
+      // gives that loss at any step size: roll back. So for U found singular by the upkeep after a step.
       const what = (e as Error).message.replace(/\.\s*$/, "");
       if (e instanceof SingularUpdateError) return { rollback: false, what };
-      if (e instanceof DivergenceError) return { rollback: true, what };
+      if (e instanceof DivergenceError || e instanceof SingularMatrixError) return { rollback: true, what };
       throw e;
     }
     // NaN from the model: H was not finite (an earlier step broke E) or ∇H was not (the head has stepped)
