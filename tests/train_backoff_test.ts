@@ -169,6 +169,18 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   const final = await readCheckpoint(s.checkpoint!);
   assert.equal(final.meta.step, ep[3].step, "the final state is still checkpointed");
   assert.equal(t.step, ep[1].step);
+  // a resume after epoch 3 finds epoch 2's state in best.fock
+  const lr: string[] = [], pr = plan();
+  pr.evalBias = () => 1;
+  const r = await Trainer.fromCheckpoint(`${dir}/ckpt-${String(ep[2].step).padStart(12, "0")}.fock`, {
+    openReader: memoryReader(corpus),
+    createHead: flakyHeads(pr),
+    log: (l) => lr.push(l),
+  });
+  const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: dir });
+  assert.equal(sr.keptEpoch, 2);
+  sameArray((await r.embeddings()).input, best.arrays["model.E"], "resumed: epoch 2's E from best.fock");
+  r.close();
   // the same without a checkpoint folder (kept in memory), and with keepBest off
   const l2: string[] = [], p2 = plan();
   p2.evalBias = bias(l2);
