@@ -25,6 +25,26 @@ export class SingularUpdateError extends Error {
 }
 
 /**
+ * Raised when a matrix to factor or invert (U of the factored layer at a stabilisation, a solve) is
+ * singular to working precision or holds NaN. A RangeError, as before; the trainer takes it for a
+ * numerical failure of the step (backoff and rollback) rather than a bug.
+ *
+ * @example
+ * ```ts
+ * import { SingularMatrixError } from "./errors.ts";
+ * const e = new SingularMatrixError("dinvert: the 3x3 matrix is singular to working precision");
+ * console.log(e instanceof RangeError); // true
+ * ```
+ */
+export class SingularMatrixError extends RangeError {
+  /** @param message the operation, the matrix size and the failing pivot */
+  constructor(message: string) {
+    super(message);
+    this.name = "SingularMatrixError";
+  }
+}
+
+/**
  * Raised when a backend (OpenBLAS, a WebGPU adapter) cannot be loaded. The message names the cause
  * and the fix (which Debian package to install, which variable to set).
  *

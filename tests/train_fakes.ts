@@ -1,7 +1,7 @@
 /**
  * Test-only helpers for the trainer tests: an in-memory reader over a fixed list of examples with an exact
- * resume position, a float64 textbook head (dense W, the loss's dense() over all D outputs), and a small
- * synthetic corpus with structure.
+ * resume position, a float64 textbook head (dense W, the loss's dense() over all D outputs), a small
+ * synthetic corpus with structure, and output layers that fail on chosen steps (for the backoff tests).
  *
  * @module
  */
@@ -9,7 +9,9 @@
 import type { Arr } from "../lib/model/embedding_bag.ts";
 import type { ModelHead } from "../lib/model/model.ts";
 import type { SphericalFamilyLoss } from "../lib/losses/loss.ts";
-import type { OpenReader, ReaderBatch } from "../lib/train/trainer.ts";
+import { SingularUpdateError } from "../lib/errors.ts";
+import { createOutputLayer } from "../lib/layers/create.ts";
+import type { CreateHead, OpenReader, ReaderBatch } from "../lib/train/trainer.ts";
 import type { SparseBatch } from "../lib/types.ts";
 
 export type Example = { input: number[]; target: number[]; value: number[] };
@@ -119,4 +121,40 @@ export function assertClose(a: number, b: number, tol: number, what = ""): void 
   if (!(Math.abs(a - b) <= tol)) {
     throw new Error(`${what}: ${a} vs ${b} differ by ${Math.abs(a - b)} > ${tol}`);
   }
+}
+
+/** What {@link flakyHeads} injects: on which calls of `step` (1-based, over every head it made) and how. */
+export type Flaky = {
+  /** step calls refused with SingularUpdateError before the layer changes (like the guard) */
+  refuse?: (call: number) => boolean;
+  /** step calls whose loss comes back NaN after the layer has stepped (its state changed) */
+  nan?: (call: number) => boolean;
+  /** added to the validation (evaluate) loss per example, given the number of epochs logged so far */
+  evalBias?: () => number;
+  /** calls so far, and the eta of each */
+  calls: number;
+  etas: number[];
+  /** heads created (a rollback creates one) */
+  created: number;
+};
+
+/** A CreateHead making real (js) output layers whose steps fail as `plan` says. */
+export function flakyHeads(plan: Flaky): CreateHead {
+  return async (opts) => {
+    const layer = await createOutputLayer({ ...opts, log: () => {} });
+    plan.created++;
+    const step = layer.step.bind(layer), evaluate = layer.evaluate.bind(layer);
+    layer.step = async (H, Y, eta) => {
+      const call = ++plan.calls;
+      plan.etas.push(eta);
+      if (plan.refuse?.(call)) throw new SingularUpdateError(`step ${call}: injected refusal`);
+      const r = await step(H, Y, eta);
+      return plan.nan?.(call) ? { ...r, loss: NaN } : r;
+    };
+    layer.evaluate = async (H, Y) => {
+      const r = await evaluate(H, Y);
+      return plan.evalBias ? { ...r, loss: r.loss + plan.evalBias() * (Y.offsets.length - 1) } : r;
+    };
+    return layer;
+  };
 }

@@ -79,7 +79,7 @@ Deno.test("trainer: checkpoint + resume gives identical weights to an uninterrup
     const part = await make(config);
     await part.train({ paths: ["mem"], rows: corpus.length, checkpointDir: dir, keepCheckpoints: 100 });
     part.close();
-    const ckpts = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".fock")).sort();
+    const ckpts = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("ckpt-")).sort();
     assert.ok(ckpts.length >= 5, `checkpoints: ${ckpts}`);
     const mid = `${dir}/${ckpts[2]}`; // after 21 steps, inside epoch 1
     const resumed = await Trainer.fromCheckpoint(mid, { openReader: memoryReader(corpus), log: quiet });

@@ -28,7 +28,7 @@
  */
 
 import type { F32, F64, LinAlgBackend } from "./backend.ts";
-import { BackendUnavailableError, UsageError } from "../errors.ts";
+import { BackendUnavailableError, SingularMatrixError, UsageError } from "../errors.ts";
 import { createJsBackend } from "./js.ts";
 import {
   checkDims,
@@ -363,7 +363,7 @@ export function openBlasBackend(path?: string): BlasBackend {
   /** dgetrf_ on the n×n buffer A (Aᵀ in column-major); throws RangeError when singular. */
   const factor = (op: string, A: F64, n: number) => {
     const tol = pivotTolerance(A, n);
-    if (tol !== tol) throw new RangeError(`${op}: A contains NaN`);
+    if (tol !== tol) throw new SingularMatrixError(`${op}: A contains NaN`);
     if (ipiv.length < n) ipiv = new Int32Array(n);
     iN[0] = n;
     iInfo[0] = 0;
@@ -372,7 +372,7 @@ export function openBlasBackend(path?: string): BlasBackend {
     for (let k = 0; k < n; k++) {
       const u = Math.abs(A[k * n + k]);
       if (!(u > tol) || !Number.isFinite(u)) {
-        throw new RangeError(
+        throw new SingularMatrixError(
           `${op}: the ${n}x${n} matrix is singular to working precision (pivot ${k} = ${u}, tolerance ${tol})`,
         );
       }

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { SingularMatrixError } from "../errors.ts";
 import type { F32, F64, LinAlgBackend } from "./backend.ts";
 import {
   checkDims,
@@ -183,7 +184,7 @@ function syr2k(
  */
 function luFactor(op: string, A: F64, n: number, piv: Int32Array): void {
   const tol = pivotTolerance(A, n);
-  if (tol !== tol) throw new RangeError(`${op}: A contains NaN`);
+  if (tol !== tol) throw new SingularMatrixError(`${op}: A contains NaN`);
   for (let k = 0; k < n; k++) {
     let p = k, best = Math.abs(A[k * n + k]);
     for (let i = k + 1; i < n; i++) {
@@ -194,7 +195,7 @@ function luFactor(op: string, A: F64, n: number, piv: Int32Array): void {
       }
     }
     if (!(best > tol) || !Number.isFinite(best)) {
-      throw new RangeError(
+      throw new SingularMatrixError(
         `${op}: the ${n}x${n} matrix is singular to working precision (pivot ${k} = ${best}, tolerance ${tol})`,
       );
     }

@@ -68,6 +68,11 @@ export type TrainConfig = {
   checkpointMinutes: number;
   /** Checkpoints kept. */
   keepCheckpoints: number;
+  /**
+   * Keep the best epoch: when a later epoch's validation loss is higher, the trainer ends on (and the job
+   * publishes) the epoch with the lowest one, saved as checkpoints/best.fock (needs --validation > 0).
+   */
+  keepBest: boolean;
   /** Output folder. */
   out: string;
 };
@@ -108,6 +113,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   checkpointEvery: 0,
   checkpointMinutes: 10,
   keepCheckpoints: 3,
+  keepBest: true,
   out: "runs/latest",
 }) as TrainConfig;
 
@@ -146,6 +152,7 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   checkpointEvery: "--checkpoint-every",
   checkpointMinutes: "--checkpoint-minutes",
   keepCheckpoints: "--keep-checkpoints",
+  keepBest: "--keep-best",
   out: "--out",
 });
 
@@ -179,6 +186,8 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   keepCheckpoints: { int: true, min: 1 },
 };
 
+const BOOLEANS: ReadonlySet<keyof TrainConfig> = new Set(["keepBest"]);
+
 function describe(rule: NumRule): string {
   const kind = rule.int ? "an integer" : "a number";
   const lo = `${rule.minExclusive ? ">" : "≥"} ${rule.min}`;
@@ -208,6 +217,12 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
       }
       return Number(t);
     });
+  }
+  if (BOOLEANS.has(key)) {
+    const t = raw.trim().toLowerCase();
+    if (t === "true" || t === "1" || t === "yes") return true;
+    if (t === "false" || t === "0" || t === "no") return false;
+    throw new UsageError(`${flag} must be true or false, got '${raw}'`);
   }
   if (NUMBERS[key]) {
     const t = raw.trim();
@@ -255,6 +270,10 @@ export function resolveConfig(
       const ok = typeof v === "number" && Number.isFinite(v) && (!rule.int || Number.isInteger(v)) &&
         (rule.minExclusive ? v > rule.min : v >= rule.min) && (rule.max === undefined || v <= rule.max);
       if (!ok) throw new UsageError(`${flag} must be ${describe(rule)}, got '${String(v)}'`);
+      continue;
+    }
+    if (BOOLEANS.has(key)) {
+      if (typeof v !== "boolean") throw new UsageError(`${flag} must be true or false, got '${String(v)}'`);
       continue;
     }
     if (key === "hidden") {

@@ -92,6 +92,20 @@ export class ProgressReporter {
     );
   }
 
+  /**
+   * Reports an event once, outside the interval (an epoch's losses, a backoff): `json` writes the event as
+   * a JSON line, `live` ends the live line and writes `text` on its own line.
+   */
+  note(event: Record<string, unknown>, text: string): void {
+    if (this.mode === "none") return;
+    if (this.mode === "json") {
+      this.write(JSON.stringify(event) + "\n");
+      return;
+    }
+    this.finish();
+    this.write(text + "\n");
+  }
+
   /** Ends the live line (a newline) if one was drawn. */
   finish(): void {
     if (this.#live) this.write("\n");

@@ -4,7 +4,8 @@
  *
  * Run folder (`--out`, default `runs/latest`):
  *   corpus/        the prepared shards, vocab.tsv, manifest.json, train-settings.json (text input only)
- *   checkpoints/   ckpt-<step>.fock, the newest --keep-checkpoints kept
+ *   checkpoints/   ckpt-<step>.fock, the newest --keep-checkpoints kept; best.fock, the epoch with the
+ *                  lowest validation loss (--keep-best)
  *   embeddings/    versions/<version>/ (input.vec, input.bin, …, manifest.json) and the `latest` link
  *   summary.json   the final summary
  *   run.lock       held while a train, refresh or export job works in the folder (lib/export/lock.ts)
@@ -44,7 +45,7 @@ import {
 import type { TrainArgs } from "./cli.ts";
 import { resolveConfig, type TrainConfig } from "./config.ts";
 import { ProgressReporter } from "./progress.ts";
-import { Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
+import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 
 /**
  * Where the job writes: `out` gets progress and the final summary (JSON lines unless `tty`), `err` the
@@ -77,7 +78,8 @@ export type JobSummary = {
   d: number;
   training: TrainSummary;
   metrics: { wordsim353?: number; simlex999?: number; analogy?: number; coverage: Record<string, number> };
-  embeddings?: { version: string; dir: string; files: string[] };
+  /** `epoch`: the epoch of the run whose vectors were published (the best one under --keep-best). */
+  embeddings?: { version: string; dir: string; files: string[]; epoch?: number };
   seconds: number;
 };
 
@@ -286,6 +288,8 @@ export async function runTrainJob(
         );
       }
     } else {
+      // the old run's best epoch is not this run's (when its checkpoints were not moved aside whole)
+      await Deno.remove(join(config.out, "checkpoints", BEST_CHECKPOINT)).catch(() => {});
       trainer = await Trainer.create({
         config,
         vocab: { words: data.words, counts: data.counts },
@@ -329,6 +333,12 @@ export async function runTrainJob(
     }
     stop.note = `training is complete and its checkpoint ${trainer.lastCheckpoint} is saved; ` +
       `publish it with: deno task export --checkpoint ${config.out}`;
+    if (training.keptEpoch !== undefined && training.keptEpoch !== trainer.config.epochs) {
+      log(
+        `keep-best: evaluating and publishing epoch ${training.keptEpoch}'s vectors (the lowest validation ` +
+          `loss); the last epoch's state is in ${training.checkpoint ?? "no checkpoint"}`,
+      );
+    }
     const emb = await trainer.embeddings({ output: args.exportOutput });
     const evalDir = args.evalDir ?? defaultEvalDir();
     let report: EvalReport | undefined;
@@ -385,7 +395,12 @@ export async function runTrainJob(
       d: emb.d,
       training,
       metrics,
-      embeddings: { version: published.version, dir: published.versionDir, files: published.files },
+      embeddings: {
+        version: published.version,
+        dir: published.versionDir,
+        files: published.files,
+        ...(training.keptEpoch === undefined ? {} : { epoch: training.keptEpoch }),
+      },
       seconds: round((performance.now() - t0) / 1000, 2),
     };
     await writeFileAtomic(join(config.out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
@@ -402,7 +417,13 @@ export async function runTrainJob(
           ...(metrics.wordsim353 === undefined ? [] : [`WordSim-353 rho ${metrics.wordsim353}`]),
           ...(metrics.simlex999 === undefined ? [] : [`SimLex-999 rho ${metrics.simlex999}`]),
           ...(metrics.analogy === undefined ? [] : [`analogy accuracy ${metrics.analogy}`]),
-          `embeddings: ${published.versionDir}`,
+          ...(training.backoffs
+            ? [`step size halved ${training.backoffs}× (backoff ×${training.lrScale})`]
+            : []),
+          `embeddings: ${published.versionDir}` +
+          (training.bestEpoch !== undefined && training.keptEpoch === training.bestEpoch
+            ? ` (epoch ${training.keptEpoch}: the lowest validation loss)`
+            : ""),
         ].join("\n") + "\n",
       );
     } else io.out(JSON.stringify(summary) + "\n");

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "../errors.ts";
+import {
+  DataFormatError,
+  DivergenceError,
+  SingularMatrixError,
+  SingularUpdateError,
+  UsageError,
+} from "../errors.ts";
 import type {
   BackendName,
   CreateOutputLayerOptions,
@@ -25,6 +31,7 @@ import {
   vocabularyHash,
   writeCheckpoint,
 } from "./checkpoint.ts";
+import { join } from "node:path";
 import { configDifferences, resolveConfig, type TrainConfig } from "./config.ts";
 import { ProgressReporter } from "./progress.ts";
 import { Rng } from "./rng.ts";
@@ -136,7 +143,33 @@ export type TrainOptions = {
   onCheckpoint?: (path: string) => Promise<void>;
   /** Progress output; default none. */
   progress?: ProgressReporter;
+  /** End on the epoch with the lowest validation loss; default config.keepBest. */
+  keepBest?: boolean;
 };
+
+/**
+ * Each backoff halves the step-size multiplier (applied on top of the schedule, to the output and the input
+ * side alike); a failure that would take it below this floor stops the run with DivergenceError. Ten
+ * halvings are allowed: the smallest step tried is the schedule's lr / 1024.
+ *
+ * @example
+ * ```ts
+ * import { BACKOFF_FLOOR } from "./trainer.ts";
+ * console.log(BACKOFF_FLOOR * 1024); // 1
+ * ```
+ */
+export const BACKOFF_FLOOR = 1 / 1024;
+
+/**
+ * The name of the best epoch's checkpoint in the checkpoint folder (never pruned by --keep-checkpoints).
+ *
+ * @example
+ * ```ts
+ * import { BEST_CHECKPOINT } from "./trainer.ts";
+ * console.log(BEST_CHECKPOINT); // "best.fock"
+ * ```
+ */
+export const BEST_CHECKPOINT = "best.fock";
 
 /**
  * What {@link Trainer.train} returns.
@@ -144,7 +177,9 @@ export type TrainOptions = {
  * @example
  * ```ts
  * import type { TrainSummary } from "./trainer.ts";
- * const s: TrainSummary = { steps: 1, examples: 32, seconds: 0.1, examplesPerSecond: 320, trainLoss: 5, lr: 0.05 };
+ * const s: TrainSummary = {
+ *   steps: 1, examples: 32, seconds: 0.1, examplesPerSecond: 320, trainLoss: 5, lr: 0.05, backoffs: 0, lrScale: 1,
+ * };
  * ```
  */
 export type TrainSummary = {
@@ -160,10 +195,19 @@ export type TrainSummary = {
   validationLoss?: number;
   /** The learning rate of the last step. */
   lr: number;
-  /** The last checkpoint written, if any. */
+  /** The last checkpoint written, if any (the final state, also when the best epoch was kept). */
   checkpoint?: string;
   /** True when {@link TrainOptions.stop} ended the run early (after writing a checkpoint). */
   stopped?: boolean;
+  /** Step-size halvings in the run so far (backoffs after a refused or non-finite step). */
+  backoffs: number;
+  /** The step-size multiplier they left, applied on top of the schedule (1: no backoff). */
+  lrScale: number;
+  /** The epoch of the run (1-based) with the lowest validation loss, and that loss. */
+  bestEpoch?: number;
+  bestValidationLoss?: number;
+  /** The epoch whose parameters the trainer holds at the end: the best one under keepBest, else the last. */
+  keptEpoch?: number;
 };
 
 /** The state of the current run (what resume continues). */
@@ -177,7 +221,21 @@ type RunState = {
   position: unknown;
   epochLoss: number;
   epochCount: number;
+  /** step-size multiplier left by backoffs (1: none); halved at each, carried by checkpoints */
+  lrScale: number;
+  backoffs: number;
+  /** the epoch (1-based) with the lowest validation loss so far, and the step at its end */
+  best?: { epoch: number; step: number; validationLoss: number };
 };
+
+/** A step that could not be taken: refused by the guard (state unchanged) or not finite (state suspect). */
+type StepFailure = { rollback: boolean; what: string };
+
+/**
+ * A state to go back to: an in-memory snapshot or a checkpoint file holding the parameters, with the run
+ * state of that moment (a new run on the state of a loaded file has its own).
+ */
+type GoodState = { ckpt: Checkpoint; file?: undefined; run: RunState } | { file: string; run: RunState };
 
 /**
  * The output layer's init: W₀ uniform in ±1/d (W₀ = 0 is a saddle of the spherical losses).
@@ -216,18 +274,27 @@ export class Trainer {
   #lastCheckpoint: string | undefined;
   #split: ValidationSplit;
   #la: LinAlgBackend | undefined;
+  #output: OutputLayer;
+  /** A checkpoint file holding exactly the current state (none once it changes). */
+  #cleanFile: string | undefined;
 
   private constructor(
     readonly config: TrainConfig,
     readonly vocab: Vocabulary,
     readonly model: Model,
-    readonly output: OutputLayer,
+    output: OutputLayer,
     readonly rng: Rng,
     readonly deps: TrainerDeps,
     la?: LinAlgBackend,
   ) {
     this.#split = new ValidationSplit(config.validation);
     this.#la = la;
+    this.#output = output;
+  }
+
+  /** The output layer (rebuilt when a backoff rolls the state back). */
+  get output(): OutputLayer {
+    return this.#output;
   }
 
   /** Which backend runs the output layer. */
@@ -317,21 +384,8 @@ export class Trainer {
       params.layers.push({ A: arr(`model.A.${l}`, p * n), b: arr(`model.b.${l}`, p) });
       n = p;
     });
-    const os = meta.output as Omit<OutputLayerState, "arrays"> & { arrays: string[] };
-    if (!os || os.D !== V || os.d !== d) bad(`output layer is ${os?.D}×${os?.d}, expected ${V}×${d}`);
-    const state: OutputLayerState = {
-      kind: os.kind,
-      D: os.D,
-      d: os.d,
-      loss: os.loss,
-      lossOptions: os.lossOptions,
-      scalars: os.scalars,
-      arrays: Object.fromEntries(os.arrays.map((k) => {
-        const a = ckpt.arrays[`output.${k}`];
-        if (!a) bad(`array output.${k} missing`);
-        return [k, a];
-      })),
-    };
+    const state = outputStateOf(meta, ckpt.arrays, bad);
+    if (state.D !== V || state.d !== d) bad(`output layer is ${state.D}×${state.d}, expected ${V}×${d}`);
     const output = await deps.createHead({
       kind: config.output,
       D: V,
@@ -355,9 +409,9 @@ export class Trainer {
       la,
     );
     trainer.step = meta.step;
-    trainer.#run = meta.run ?? null;
+    trainer.#run = meta.run ? { lrScale: 1, backoffs: 0, ...meta.run } : null;
     trainer.#split.importState(ckpt.arrays);
-    if (typeof source === "string") trainer.#lastCheckpoint = source;
+    if (typeof source === "string") trainer.#lastCheckpoint = trainer.#cleanFile = source;
     return trainer;
   }
 
@@ -374,15 +428,22 @@ export class Trainer {
       );
     }
     const soft: string[] = [];
-    for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs"] as const) {
+    for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs", "keepBest"] as const) {
       if (this.config[k] !== config[k]) soft.push(`${k}: ${this.config[k]} → ${config[k]}`);
+    }
+    if (this.config.lr !== config.lr && this.#run && this.#run.lrScale !== 1) {
+      soft.push(`the backoff multiplier ${this.#run.lrScale} is reset to 1 for the new lr`);
     }
     return soft;
   }
 
-  /** Adopts the run-shaping fields (lr, lrMin, schedule, epochs, checkpointing, out) of `config`. */
+  /**
+   * Adopts the run-shaping fields (lr, lrMin, schedule, epochs, checkpointing, keepBest, out) of `config`;
+   * a new lr resets the backoff multiplier to 1 (the new lr is taken as asked).
+   */
   adopt(config: TrainConfig): void {
     this.checkCompatible(config);
+    if (this.#run && this.config.lr !== config.lr) this.#run.lrScale = 1;
     const c = this.config as Record<string, unknown>;
     for (
       const k of [
@@ -394,6 +455,7 @@ export class Trainer {
         "checkpointEvery",
         "checkpointMinutes",
         "keepCheckpoints",
+        "keepBest",
         "out",
       ] as const
     ) {
@@ -424,9 +486,13 @@ export class Trainer {
   }
 
   /**
-   * Trains over shards; see {@link TrainOptions}. Throws DivergenceError on a non-finite loss or
-   * gradient, or a singular factored update, naming the step and what to change; checkpoints already
-   * written are left as they are.
+   * Trains over shards; see {@link TrainOptions}. A step the factored layer's guard refuses, or one whose
+   * loss or gradient is not finite, is not fatal: the step size is halved ({@link BACKOFF_FLOOR}), the
+   * state is rolled back to the last good one when the failed step may have changed it, and training goes
+   * on (a `backoff` log event). Throws DivergenceError, naming the step, once the multiplier would fall
+   * below the floor; checkpoints already written are left as they are. With keepBest, a run whose last
+   * epoch has a higher validation loss than an earlier one ends with the trainer holding that earlier
+   * epoch's state (as if loaded from its checkpoint); the final state stays in the last checkpoint.
    */
   async train(opts: TrainOptions): Promise<TrainSummary> {
     const c = this.config;
@@ -454,14 +520,17 @@ export class Trainer {
         position: null,
         epochLoss: 0,
         epochCount: 0,
+        lrScale: 1,
+        backoffs: 0,
       };
     }
-    const run = this.#run;
+    let run = this.#run;
     const every = opts.checkpointEvery ?? c.checkpointEvery, keep = opts.keepCheckpoints ?? c.keepCheckpoints;
+    const keepBest = opts.keepBest ?? c.keepBest, dir = opts.checkpointDir;
     const progress = opts.progress ?? new ProgressReporter("none", 1, () => {});
     const total = run.rows * run.epochs;
     const t0 = performance.now(), startExamples = run.examples, startStep = this.step;
-    let lr = learningRate(c, run.examples, total), ema = NaN, lastEpochLoss = NaN;
+    let lr = learningRate(c, run.examples, total) * run.lrScale, ema = NaN, lastEpochLoss = NaN;
     const sample = () => ({
       step: this.step,
       epoch: run.epoch,
@@ -472,70 +541,140 @@ export class Trainer {
       seconds: (performance.now() - t0) / 1000,
       startExamples,
     });
+    // The last good state, for a rollback: the checkpoint file that holds the current state when there
+    // is one, else an in-memory copy (a checkpoint's size) until this run writes a checkpoint.
+    let good = await this.#goodState(), goodStep = this.step;
+    // The best epoch's state: best.fock with a checkpoint folder, else the in-memory good state of its step.
+    let bestState: GoodState | undefined;
     // a checkpoint of a step that is already saved (an epoch end right after a periodic checkpoint, or a
     // resume that has not stepped yet) is not rewritten
-    let savedStep = this.#lastCheckpoint ? this.step : -1;
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
     let savedAt = performance.now(), stopped = false;
     const save = async () => {
-      if (!opts.checkpointDir || savedStep === this.step) return;
-      const path = await this.saveCheckpoint(opts.checkpointDir, { keep });
-      savedStep = this.step;
-      savedAt = performance.now();
-      await opts.onCheckpoint?.(path);
+      if (dir && !this.#cleanFile) {
+        const path = await this.saveCheckpoint(dir, { keep });
+        savedAt = performance.now();
+        await opts.onCheckpoint?.(path);
+      }
+      if (this.#cleanFile || goodStep !== this.step) good = await this.#goodState();
+      goodStep = this.step;
     };
-    const endEpoch = async () => {
+    const saveBest = async () => {
+      if (!keepBest) return;
+      if (!dir) {
+        bestState = good; // save() has just made it the state of this step
+        return;
+      }
+      await Deno.mkdir(dir, { recursive: true });
+      await writeCheckpoint(join(dir, BEST_CHECKPOINT), await this.toCheckpoint());
+      bestState = { file: join(dir, BEST_CHECKPOINT), run: structuredClone(run) };
+    };
+    const note = (event: Record<string, unknown>, text: string) => {
+      this.deps.log(JSON.stringify(event));
+      progress.note(event, text);
+    };
+    /** Logs the epoch's losses; true when its validation loss is the lowest of the run so far. */
+    const endEpoch = async (): Promise<boolean> => {
       lastEpochLoss = run.epochCount ? run.epochLoss / run.epochCount : NaN;
       const val = await this.validationLoss();
-      this.deps.log(JSON.stringify({
-        event: "epoch",
-        epoch: run.epoch + 1,
-        step: this.step,
-        trainLoss: lastEpochLoss,
-        ...(val === undefined ? {} : { validationLoss: val }),
-      }));
+      const better = val !== undefined && Number.isFinite(val) &&
+        (!run.best || val <= run.best.validationLoss);
+      if (better) run.best = { epoch: run.epoch + 1, step: this.step, validationLoss: val };
+      note(
+        {
+          event: "epoch",
+          epoch: run.epoch + 1,
+          step: this.step,
+          trainLoss: lastEpochLoss,
+          ...(val === undefined ? {} : { validationLoss: val, bestEpoch: run.best?.epoch }),
+        },
+        `epoch ${run.epoch + 1}/${run.epochs}: train loss ${fmt4(lastEpochLoss)}` +
+          (val === undefined ? "" : `, validation loss ${fmt4(val)}` +
+            (better
+              ? " (best so far)"
+              : ` (epoch ${run.best!.epoch}'s ${fmt4(run.best!.validationLoss)} is lower)`)),
+      );
       run.epochLoss = 0;
       run.epochCount = 0;
+      return better;
     };
-    const reader = this.deps.openReader(run.paths, {
-      batchSize: c.batch,
-      seed: c.seed,
-      epochs: run.epochs,
-      ...(run.position == null ? {} : { position: run.position }),
-    });
-    for await (const b of reader) {
-      if (b.epoch !== run.epoch) {
-        if (run.epochCount > 0) await endEpoch();
-        run.epoch = b.epoch;
-        await save();
-      }
-      const { inputs, targets } = this.#split.apply(b.inputs, b.targets, b.epoch === 0);
-      const m = inputs.offsets.length - 1;
-      lr = learningRate(c, run.examples, total);
-      if (m > 0) {
-        let loss: number;
+    /** A failed step: halve the multiplier (or stop at the floor), roll back when needed; true if rolled back. */
+    const backoff = async (f: StepFailure): Promise<boolean> => {
+      const failed = this.step + 1, epoch = run.epoch + 1, scale = run.lrScale / 2;
+      if (scale < BACKOFF_FLOOR) throw this.#divergence(lr, f.what);
+      const carried = { lrScale: scale, backoffs: run.backoffs + 1, best: run.best };
+      if (f.rollback) {
         try {
-          loss = await this.model.step(inputs, targets, lr, lr * c.lrInputScale);
+          await this.#restore(good);
         } catch (e) {
-          if (e instanceof SingularUpdateError) throw this.#divergence(lr, e.message.replace(/\.\s*$/, ""));
-          throw e;
+          throw this.#divergence(
+            lr,
+            `${f.what}; the last good state cannot be restored: ${(e as Error).message}`,
+          );
         }
-        if (!Number.isFinite(loss)) {
-          throw this.#divergence(lr, `the loss or a gradient is ${loss} (not finite)`);
-        }
-        this.step++;
-        run.epochLoss += loss;
-        run.epochCount += m;
-        ema = Number.isNaN(ema) ? loss / m : 0.995 * ema + 0.005 * (loss / m);
+        run = this.#run!;
       }
-      run.examples += b.size;
-      run.position = b.position;
-      if (every > 0 && m > 0 && this.step % every === 0) await save();
-      else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) await save();
-      progress.update(sample());
-      if (opts.stop?.aborted) {
-        stopped = true;
-        break;
+      Object.assign(run, carried);
+      if (!run.best) delete run.best;
+      lr = learningRate(c, run.examples, total) * run.lrScale;
+      note(
+        {
+          event: "backoff",
+          step: failed,
+          epoch,
+          lr,
+          lrScale: run.lrScale,
+          reason: f.what,
+          ...(f.rollback ? { rolledBackTo: this.step } : {}),
+        },
+        `backoff at step ${failed}: ${
+          f.rollback ? "not finite" : "update refused"
+        }; step size ×${run.lrScale} ` +
+          `(lr ${fmt(lr)})` + (f.rollback ? `, rolled back to step ${this.step}` : ", batch retried"),
+      );
+      return f.rollback;
+    };
+    let improved = false, rolledBack = true;
+    while (rolledBack) {
+      rolledBack = false;
+      const reader = this.deps.openReader(run.paths, {
+        batchSize: c.batch,
+        seed: c.seed,
+        epochs: run.epochs,
+        ...(run.position == null ? {} : { position: run.position }),
+      });
+      for await (const b of reader) {
+        if (b.epoch !== run.epoch) {
+          improved = run.epochCount > 0 && await endEpoch();
+          run.epoch = b.epoch;
+          await save();
+          if (improved) await saveBest();
+        }
+        const { inputs, targets } = this.#split.apply(b.inputs, b.targets, b.epoch === 0);
+        const m = inputs.offsets.length - 1;
+        lr = learningRate(c, run.examples, total) * run.lrScale;
+        if (m > 0) {
+          let loss: number | StepFailure;
+          for (;;) {
+            loss = await this.#attempt(inputs, targets, lr, lr * c.lrInputScale);
+            if (typeof loss === "number" || (rolledBack = await backoff(loss))) break;
+          }
+          if (rolledBack) break; // reopen the reader at the restored position
+          this.step++;
+          this.#cleanFile = undefined;
+          run.epochLoss += loss as number;
+          run.epochCount += m;
+          ema = Number.isNaN(ema) ? (loss as number) / m : 0.995 * ema + 0.005 * ((loss as number) / m);
+        }
+        run.examples += b.size;
+        run.position = b.position;
+        if (every > 0 && m > 0 && this.step % every === 0) await save();
+        else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) await save();
+        progress.update(sample());
+        if (opts.stop?.aborted) {
+          stopped = true;
+          break;
+        }
       }
     }
     if (stopped) {
@@ -550,27 +689,146 @@ export class Trainer {
         trainLoss: run.epochCount ? run.epochLoss / run.epochCount : lastEpochLoss,
         lr,
         ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
+        backoffs: run.backoffs,
+        lrScale: run.lrScale,
         stopped: true,
       };
     }
-    if (run.epochCount > 0) await endEpoch();
+    improved = run.epochCount > 0 && await endEpoch();
     run.epoch = run.epochs;
     run.examples = Math.max(run.examples, total);
     progress.update(sample(), true);
     progress.finish();
     await save();
+    if (improved) await saveBest();
     const seconds = (performance.now() - t0) / 1000;
-    const validationLoss = await this.validationLoss();
-    return {
+    const best = run.best;
+    const summary: TrainSummary = {
       steps: this.step - startStep,
       examples: run.examples - startExamples,
       seconds,
       examplesPerSecond: seconds > 0 ? (run.examples - startExamples) / seconds : 0,
       trainLoss: lastEpochLoss,
-      ...(validationLoss === undefined ? {} : { validationLoss }),
       lr,
       ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
+      backoffs: run.backoffs,
+      lrScale: run.lrScale,
+      ...(best ? { bestEpoch: best.epoch, bestValidationLoss: best.validationLoss } : {}),
+      keptEpoch: run.epochs,
     };
+    if (keepBest && best && best.step !== this.step) {
+      if (await this.#restoreBest(best, bestState, dir && join(dir, BEST_CHECKPOINT))) {
+        summary.keptEpoch = best.epoch;
+        note(
+          { event: "best", epoch: best.epoch, step: best.step, validationLoss: best.validationLoss },
+          `keeping epoch ${best.epoch}'s parameters: its validation loss ${fmt4(best.validationLoss)} ` +
+            `is the lowest (the final state is in ${this.#lastCheckpoint ?? "no checkpoint"})`,
+        );
+      }
+    }
+    const validationLoss = await this.validationLoss();
+    return { ...summary, ...(validationLoss === undefined ? {} : { validationLoss }) };
+  }
+
+  /** One step; a refusal or a non-finite loss comes back as a {@link StepFailure} instead of a throw. */
+  async #attempt(X: SparseBatch, Y: SparseBatch, lr: number, lrIn: number): Promise<number | StepFailure> {
+    let loss: number;
+    try {
+      loss = await this.model.step(X, Y, lr, lrIn);
+    } catch (e) {
+      // the guard refuses before the output layer (and, since the head steps first, the model) changes:
+      // nothing to roll back. The layer's non-finite loss leaves it unchanged too, but the state itself
+      // gives that loss at any step size: roll back. So for U found singular by the upkeep after a step.
+      const what = (e as Error).message.replace(/\.\s*$/, "");
+      if (e instanceof SingularUpdateError) return { rollback: false, what };
+      if (e instanceof DivergenceError || e instanceof SingularMatrixError) return { rollback: true, what };
+      throw e;
+    }
+    // NaN from the model: H was not finite (an earlier step broke E) or ∇H was not (the head has stepped)
+    if (!Number.isFinite(loss)) {
+      return { rollback: true, what: `the loss or a gradient is ${loss} (not finite)` };
+    }
+    return loss;
+  }
+
+  /**
+   * The current state to go back to: the checkpoint file that holds it when there is one (nothing in
+   * memory but the run state), else a copy of it (a checkpoint's size) that later steps do not change.
+   */
+  async #goodState(): Promise<GoodState> {
+    const run = structuredClone(this.#run!);
+    if (this.#cleanFile) return { file: this.#cleanFile, run };
+    const ckpt = await this.toCheckpoint();
+    for (const k of Object.keys(ckpt.arrays)) {
+      if (k.startsWith("model.")) ckpt.arrays[k] = ckpt.arrays[k].slice();
+    }
+    return { ckpt, run };
+  }
+
+  /**
+   * Sets the parameters, output layer, step, run and validation set to a saved state (of this trainer's
+   * model and vocabulary). The RNG is left as it is: training does not draw from it.
+   */
+  async #restore(from: GoodState): Promise<void> {
+    const ckpt = from.file === undefined ? from.ckpt : await readCheckpoint(from.file);
+    const a = ckpt.arrays;
+    const bad = (what: string): never => {
+      throw new DataFormatError(from.file ?? "<snapshot>", what);
+    };
+    if (a["model.E"]?.length !== this.model.bag.E.length) bad("model.E does not match the model");
+    this.model.bag.E.set(a["model.E"]);
+    this.model.layers.forEach((l, i) => {
+      l.A.set(a[`model.A.${i}`]);
+      l.b.set(a[`model.b.${i}`]);
+    });
+    // deno-lint-ignore no-explicit-any
+    const meta = ckpt.meta as Record<string, any>;
+    // copied: the layer may keep the arrays, and an in-memory snapshot must stay as it is
+    const state = outputStateOf(meta, a, bad, from.file === undefined);
+    const head = await this.deps.createHead({
+      kind: this.config.output,
+      D: state.D,
+      d: state.d,
+      state,
+      loss: this.config.loss,
+      backend: this.#output.backend,
+      log: () => {},
+    });
+    this.#output.close();
+    this.#output = head;
+    this.model.head = head;
+    this.step = meta.step;
+    this.#run = structuredClone(from.run);
+    this.#split.importState(a);
+    this.#cleanFile = from.file;
+  }
+
+  /**
+   * Restores the best epoch's state (this run's in-memory or file copy, else the file `file`); false, with
+   * a log line, when it is gone or is not that step's.
+   */
+  async #restoreBest(
+    best: NonNullable<RunState["best"]>,
+    saved: GoodState | undefined,
+    file: string | undefined,
+  ): Promise<boolean> {
+    let from = saved;
+    if (!from && file) {
+      const ckpt = await readCheckpoint(file).catch(() => undefined);
+      // deno-lint-ignore no-explicit-any
+      const run = (ckpt?.meta as Record<string, any> | undefined)?.run;
+      if (ckpt?.meta.step === best.step && run) from = { file, run: { lrScale: 1, backoffs: 0, ...run } };
+    }
+    const step = from?.file === undefined ? from?.ckpt.meta.step : best.step;
+    if (!from || step !== best.step) {
+      this.deps.log(
+        `keep-best: epoch ${best.epoch}'s state (step ${best.step}) is not in ${file ?? "memory"}; ` +
+          `keeping the last epoch's parameters`,
+      );
+      return false;
+    }
+    await this.#restore(from);
+    return true;
   }
 
   #divergence(lr: number, what: string): DivergenceError {
@@ -580,9 +838,15 @@ export class Trainer {
         fmt(this.config.lr / 4)
       }.`
       : "No checkpoint had been written yet.";
+    const backed = run.backoffs > 0
+      ? ` after ${run.backoffs} backoffs had halved the step size to ×1/${
+        1 / run.lrScale
+      } of the schedule's ` +
+        `(the floor is ×1/${1 / BACKOFF_FLOOR})`
+      : "";
     return new DivergenceError(
       step,
-      `training diverged at step ${step} (epoch ${run.epoch + 1}, lr ${fmt(lr)}): ${what}. ` +
+      `training diverged at step ${step} (epoch ${run.epoch + 1}, lr ${fmt(lr)})${backed}: ${what}. ` +
         `Lower --lr (now ${fmt(this.config.lr)}; try ${fmt(this.config.lr / 4)})` +
         (this.config.loss === "squared" ? "" : " or try --loss squared") + `. ${last}`,
     );
@@ -609,6 +873,7 @@ export class Trainer {
     const rng = this.rng.split();
     const E = new Float32Array(n * dim);
     rng.fillUniform(E, 1 / dim);
+    this.#cleanFile = undefined;
     await this.output.appendRows(initOutputRows(n, d, rng));
     this.model.bag.appendRows(E);
     this.model.spec.vocab = V + n;
@@ -655,7 +920,7 @@ export class Trainer {
     const path = `${dir}/${checkpointName(this.step)}`;
     await writeCheckpoint(path, await this.toCheckpoint());
     await pruneCheckpoints(dir, opts.keep ?? this.config.keepCheckpoints);
-    this.#lastCheckpoint = path;
+    this.#lastCheckpoint = this.#cleanFile = path;
     return path;
   }
 
@@ -703,6 +968,38 @@ function sameList(a: string[], b: string[]): boolean {
 
 function fmt(x: number): string {
   return Number(x.toPrecision(3)).toString();
+}
+
+function fmt4(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(4) : String(x);
+}
+
+/**
+ * The output layer's state stored in a checkpoint (meta.output names its arrays `output.<name>`);
+ * `bad(what)` throws for a missing part; `copy` copies the arrays (a snapshot that must stay unchanged).
+ */
+function outputStateOf(
+  // deno-lint-ignore no-explicit-any
+  meta: Record<string, any>,
+  arrays: Checkpoint["arrays"],
+  bad: (what: string) => never,
+  copy = false,
+): OutputLayerState {
+  const os = meta.output as Omit<OutputLayerState, "arrays"> & { arrays: string[] };
+  if (!os || !Array.isArray(os.arrays)) bad("output layer state missing");
+  return {
+    kind: os.kind,
+    D: os.D,
+    d: os.d,
+    loss: os.loss,
+    lossOptions: os.lossOptions,
+    scalars: os.scalars,
+    arrays: Object.fromEntries(os.arrays.map((k) => {
+      const a = arrays[`output.${k}`];
+      if (!a) bad(`array output.${k} missing`);
+      return [k, copy ? a.slice() : a];
+    })),
+  };
 }
 
 async function resolveDeps(opts: Partial<TrainerDeps>): Promise<TrainerDeps> {

@@ -1,0 +1,239 @@
+// The trainer's robustness mechanics, in-process with output layers that fail on chosen steps
+// (tests/train_fakes.ts): a refused step is retried at half the step size; a non-finite one rolls back to
+// the last good state exactly; the multiplier's floor stops the run (DivergenceError naming the step and
+// lr); checkpoints carry the multiplier; the best epoch by validation loss is kept. And one run of
+// pipelines/train.ts on a tiny generated corpus with a huge --lr that finishes with a backoff line.
+import assert from "node:assert/strict";
+import { DivergenceError } from "../lib/errors.ts";
+import { readCheckpoint } from "../lib/train/checkpoint.ts";
+import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
+import { BACKOFF_FLOOR, BEST_CHECKPOINT, Trainer, type Vocabulary } from "../lib/train/trainer.ts";
+import { type Flaky, flakyHeads, memoryReader, ringCorpus } from "./train_fakes.ts";
+
+const V = 40;
+const vocab: Vocabulary = {
+  words: Array.from({ length: V }, (_, i) => `w${i}`),
+  counts: Array.from({ length: V }, (_, i) => 100 - i),
+};
+const corpus = ringCorpus(V, 600);
+const rows = corpus.length;
+
+function cfg(over: Partial<TrainConfig> = {}): TrainConfig {
+  return resolveConfig({
+    dim: 8,
+    batch: 16,
+    epochs: 3,
+    lr: 0.003,
+    lrMin: 0.003,
+    schedule: "constant",
+    validation: 0.1,
+    backend: "js",
+    seed: 5,
+    ...over,
+  });
+}
+
+function plan(p: Partial<Flaky> = {}): Flaky {
+  return { calls: 0, etas: [], created: 0, ...p };
+}
+
+async function make(config: TrainConfig, p: Flaky, lines: string[] = []) {
+  return await Trainer.create({
+    config,
+    vocab,
+    openReader: memoryReader(corpus),
+    createHead: flakyHeads(p),
+    log: (l) => lines.push(l),
+  });
+}
+
+function events(lines: string[], name: string) {
+  return lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((e) => e.event === name);
+}
+
+function sameArray(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  assert.equal(a.length, b.length, what);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) assert.fail(`${what}[${i}]: ${a[i]} ≠ ${b[i]}`);
+  }
+}
+
+Deno.test("backoff: a refused step is retried on the same batch at half the step size; no batch is skipped", async () => {
+  const clean = plan(), flaky = plan({ refuse: (c) => c === 5 });
+  const a = await make(cfg(), clean);
+  const ref = await a.train({ paths: ["mem"], rows });
+  const lines: string[] = [];
+  const b = await make(cfg(), flaky, lines);
+  const s = await b.train({ paths: ["mem"], rows });
+  assert.equal(s.steps, ref.steps, "every batch is trained");
+  assert.equal(s.backoffs, 1);
+  assert.equal(s.lrScale, 0.5);
+  assert.equal(flaky.etas[5], flaky.etas[4] / 2, "the refused batch is retried at half the step");
+  assert.equal(flaky.etas[flaky.etas.length - 1], 0.003 / 2, "and the rest of the run stays at half");
+  assert.equal(flaky.created, 1, "a refusal changes nothing: no rollback");
+  const [ev, ...more] = events(lines, "backoff");
+  assert.equal(more.length, 0, "logged once");
+  assert.equal(ev.step, 5);
+  assert.equal(ev.lr, 0.0015);
+  assert.match(ev.reason, /injected refusal/);
+  assert.equal(ev.rolledBackTo, undefined);
+  a.close();
+  b.close();
+});
+
+Deno.test("backoff: a non-finite step rolls back to the last good state exactly and goes on at half the step", async () => {
+  // A: the 8th step's loss comes back NaN after the layer stepped; in-memory good states every 5 steps
+  const lines: string[] = [];
+  const p = plan({ nan: (c) => c === 8 });
+  const a = await make(cfg({ checkpointEvery: 5, keepBest: false }), p, lines);
+  const s = await a.train({ paths: ["mem"], rows });
+  const [ev] = events(lines, "backoff");
+  assert.equal(ev.step, 8);
+  assert.equal(ev.rolledBackTo, 5);
+  assert.equal(s.backoffs, 1);
+  assert.equal(p.created, 2, "the output layer is rebuilt from the good state");
+  // B: the same run without failures, its step-5 checkpoint resumed at half the lr
+  const dir = await Deno.makeTempDir();
+  const b = await make(cfg({ checkpointEvery: 5, keepBest: false }), plan());
+  await b.train({ paths: ["mem"], rows, checkpointDir: dir, keepCheckpoints: 100 });
+  const c = await Trainer.fromCheckpoint(`${dir}/ckpt-000000000005.fock`, {
+    openReader: memoryReader(corpus),
+    createHead: flakyHeads(plan()),
+    log: () => {},
+  });
+  c.adopt(cfg({ checkpointEvery: 5, keepBest: false, lr: 0.0015, lrMin: 0.0015 }));
+  const sc = await c.train({ paths: ["mem"], rows, resume: true });
+  assert.equal(s.steps, sc.steps + 5, "the rolled-back steps are not counted twice");
+  const ea = await a.embeddings({ output: true }), ec = await c.embeddings({ output: true });
+  sameArray(ea.input, ec.input, "E");
+  sameArray(ea.output!, ec.output!, "W");
+  assert.equal(a.step, c.step);
+  for (const t of [a, b, c]) t.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("backoff: at the floor the run stops with DivergenceError naming the step and lr; checkpoints carry the multiplier", async () => {
+  const dir = await Deno.makeTempDir();
+  // refusals at calls 3 and 4 (one batch, twice), then every call from 40 on
+  const p = plan({ refuse: (c) => c === 3 || c === 4 || c >= 40 });
+  const t = await make(cfg({ checkpointEvery: 10 }), p);
+  let err: unknown;
+  try {
+    await t.train({ paths: ["mem"], rows, checkpointDir: dir });
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof DivergenceError, `expected DivergenceError, got ${err}`);
+  const halvings = Math.log2(1 / BACKOFF_FLOOR);
+  // 2 backoffs early, then the multiplier halves from 1/4 down to the floor (8 more), and the next fails
+  assert.equal(p.calls, 39 + (halvings - 2) + 1);
+  assert.equal(err.step, 38);
+  assert.match(err.message, /training diverged at step 38 \(epoch 1, lr 0\.00000293\) after 10 backoffs/);
+  assert.match(err.message, /×1\/1024/);
+  assert.match(err.message, /Lower --lr/);
+  const last = await readCheckpoint(`${dir}/ckpt-000000000030.fock`);
+  const run = last.meta.run as { lrScale: number; backoffs: number };
+  assert.equal(run.lrScale, 0.25);
+  assert.equal(run.backoffs, 2);
+  // resume continues at the reduced step
+  const r = await Trainer.fromCheckpoint(`${dir}/ckpt-000000000030.fock`, {
+    openReader: memoryReader(corpus),
+    createHead: flakyHeads(plan()),
+    log: () => {},
+  });
+  const s = await r.train({ paths: ["mem"], rows, resume: true });
+  assert.equal(s.lrScale, 0.25);
+  assert.equal(s.lr, 0.003 / 4);
+  t.close();
+  r.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("best epoch: a later epoch with a higher validation loss does not replace the best one's vectors", async () => {
+  // validation losses made worse from the third epoch on (per example +1 after two epochs logged)
+  const bias = (lines: string[]) => () => events(lines, "epoch").length >= 2 ? 1 : 0;
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const p = plan();
+  p.evalBias = bias(lines);
+  const t = await make(cfg({ epochs: 4 }), p, lines);
+  const s = await t.train({ paths: ["mem"], rows, checkpointDir: dir });
+  const ep = events(lines, "epoch");
+  assert.deepEqual(ep.map((e) => e.bestEpoch), [1, 2, 2, 2]);
+  assert.equal(s.bestEpoch, 2);
+  assert.equal(s.keptEpoch, 2);
+  assert.equal(events(lines, "best")[0].epoch, 2);
+  const best = await readCheckpoint(`${dir}/${BEST_CHECKPOINT}`);
+  assert.equal(best.meta.step, ep[1].step);
+  sameArray((await t.embeddings()).input, best.arrays["model.E"], "kept E = epoch 2's");
+  const final = await readCheckpoint(s.checkpoint!);
+  assert.equal(final.meta.step, ep[3].step, "the final state is still checkpointed");
+  assert.equal(t.step, ep[1].step);
+  // a resume after epoch 3 finds epoch 2's state in best.fock
+  const lr: string[] = [], pr = plan();
+  pr.evalBias = () => 1;
+  const r = await Trainer.fromCheckpoint(`${dir}/ckpt-${String(ep[2].step).padStart(12, "0")}.fock`, {
+    openReader: memoryReader(corpus),
+    createHead: flakyHeads(pr),
+    log: (l) => lr.push(l),
+  });
+  const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: dir });
+  assert.equal(sr.keptEpoch, 2);
+  sameArray((await r.embeddings()).input, best.arrays["model.E"], "resumed: epoch 2's E from best.fock");
+  r.close();
+  // the same without a checkpoint folder (kept in memory), and with keepBest off
+  const l2: string[] = [], p2 = plan();
+  p2.evalBias = bias(l2);
+  const m = await make(cfg({ epochs: 4 }), p2, l2);
+  assert.equal((await m.train({ paths: ["mem"], rows })).keptEpoch, 2);
+  sameArray((await m.embeddings()).input, best.arrays["model.E"], "in memory");
+  const l3: string[] = [], p3 = plan();
+  p3.evalBias = bias(l3);
+  const off = await make(cfg({ epochs: 4, keepBest: false }), p3, l3);
+  const s3 = await off.train({ paths: ["mem"], rows });
+  assert.equal(s3.bestEpoch, 2);
+  assert.equal(s3.keptEpoch, 4);
+  sameArray((await off.embeddings()).input, final.arrays["model.E"], "keepBest off: the last epoch");
+  for (const x of [t, m, off]) x.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train CLI: a tiny corpus with a huge --lr finishes, with a backoff line", async () => {
+  const dir = await Deno.makeTempDir();
+  // 60 words, sentences walking a ring: some structure, a vocabulary far below the default's tuning
+  let x = 7;
+  const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296;
+  const lines: string[] = [];
+  for (let s = 0; s < 300; s++) {
+    let w = Math.floor(rnd() * 60);
+    const words: string[] = [];
+    for (let k = 0; k < 12; k++) {
+      words.push(`w${w}`);
+      w = (w + 1 + Math.floor(rnd() * 3)) % 60;
+    }
+    lines.push(words.join(" "));
+  }
+  await Deno.writeTextFile(`${dir}/tiny.txt`, lines.join("\n") + "\n");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../pipelines/train.ts", import.meta.url).pathname,
+      ...["--data", `${dir}/tiny.txt`, "--out", `${dir}/run`, "--dim", "16", "--epochs", "2", "--lr", "0.1"],
+      ...["--backend", "js", "--formats", "vec", "--eval-dir", "none", "--progress", "json"],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout), stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  const log = stderr.split("\n").filter((l) => l.startsWith('{"event":"backoff"')).map((l) => JSON.parse(l));
+  assert.ok(log.length >= 1, `a backoff event in the log: ${stderr}`);
+  assert.ok(log[0].lr < 0.1 && log[0].reason.length > 0, JSON.stringify(log[0]));
+  assert.ok(stdout.includes('"event":"backoff"'), "and on the progress output");
+  const summary = JSON.parse(stdout.trim().split("\n").pop()!);
+  assert.equal(summary.event, "summary");
+  assert.equal(summary.training.backoffs, log.length);
+  assert.ok(summary.training.lrScale < 1);
+  await Deno.remove(dir, { recursive: true });
+});
