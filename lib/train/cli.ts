@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { exitCodesHelp } from "../exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
+import { applyRecipe, recipesHelp } from "./recipes.ts";
 
 /**
  * The embedding formats `--formats` accepts (publishEmbeddings writes them).
@@ -46,6 +47,8 @@ export type TrainArgs = {
   evalDir?: string;
   /** --threads: OpenBLAS threads (0: its default) */
   threads: number;
+  /** the per-mode/loss defaults applied under the explicit settings (lib/train/recipes.ts) */
+  recipe?: { name: string; applied: Partial<TrainConfig> };
 };
 
 type FlagSpec = { key?: keyof TrainConfig; type: "string" | "boolean"; help: string; def?: string };
@@ -66,6 +69,9 @@ const FLAGS: Record<string, FlagSpec> = {
   activation: { key: "activation", type: "string", help: "hidden activation: relu | tanh" },
   bag: { key: "bag", type: "string", help: "input embedding bag: mean | sum" },
   loss: { key: "loss", type: "string", help: "squared | spherical | taylor | zloss" },
+  "loss-epsilon": { key: "lossEpsilon", type: "string", help: "spherical softmax's floor ε on every o_j²" },
+  "zloss-a": { key: "zlossA", type: "string", help: "Z-loss sharpness a" },
+  "zloss-b": { key: "zlossB", type: "string", help: "Z-loss offset b (target z-score)" },
   output: {
     key: "output",
     type: "string",
@@ -170,6 +176,8 @@ export function helpText(): string {
     "",
     ...rows,
     "",
+    recipesHelp(),
+    "",
     exitCodesHelp("noCheckpoint", "badData", "diverged", "exportFailed"),
   ].join("\n");
 }
@@ -228,9 +236,9 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     partial[f.key] = parseField(f.key, v as string);
     explicit.add(f.key);
   }
-  const config = resolveConfig(
-    partial,
-    typeof values.config === "string" ? `--config ${values.config}` : "configuration",
+  const { config, ...recipe } = applyRecipe(
+    resolveConfig(partial, typeof values.config === "string" ? `--config ${values.config}` : "configuration"),
+    explicit,
   );
   const progress = (values.progress ?? "auto") as string;
   if (!["auto", "live", "json", "none"].includes(progress)) {
@@ -258,6 +266,7 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     exportOutput: values["export-output"] === true,
     ...(typeof values["eval-dir"] === "string" ? { evalDir: values["eval-dir"] } : {}),
     threads,
+    recipe,
   };
 }
 

@@ -19,6 +19,7 @@ import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { publishEmbeddings } from "../export/publish.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { prepareCorpus } from "../io/prepare.ts";
+import { describeRecipe } from "./recipes.ts";
 import { readVocab } from "../io/vocab.ts";
 import { findLatestCheckpoint, listCheckpoints, readCheckpoint } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
@@ -244,6 +245,10 @@ export async function runTrainJob(
           `new run in ${config.out}: removing ${old.length} old checkpoint(s) (use --resume ${config.out} to continue one)`,
         );
         for (const p of old) await Deno.remove(p);
+      }
+      if (args.recipe) {
+        const { name, applied } = args.recipe;
+        log(`defaults: ${describeRecipe(name, applied)}${Object.keys(applied).length ? " (recipe; explicit flags win)" : ""}`);
       }
       trainer = await Trainer.create({
         config,

@@ -249,6 +249,7 @@ export class Trainer {
       d,
       init: initOutputRows(V, d, initRng),
       loss: config.loss,
+      lossOptions: lossOptionsOf(config),
       backend: config.backend,
       log: deps.log,
     });
@@ -327,6 +328,7 @@ export class Trainer {
       d,
       state,
       loss: config.loss,
+      lossOptions: lossOptionsOf(config),
       backend: config.backend,
       log: deps.log,
     });
@@ -659,6 +661,11 @@ async function hiddenBackend(
   const la = await createBackend(name, { log });
   log(`hidden layers [${config.hidden}]: ${config.activation}, sgemm on ${la.name}`);
   return la;
+}
+
+/** The loss options a config sets (lib/losses' LossOptions). */
+function lossOptionsOf(c: TrainConfig): { epsilon: number; a: number; b: number } {
+  return { epsilon: c.lossEpsilon, a: c.zlossA, b: c.zlossB };
 }
 
 function sameList(a: string[], b: string[]): boolean {
