@@ -81,6 +81,46 @@ export function applyRecipe(
 }
 
 /**
+ * The least total floor mass D·ε of the spherical softmax. Its normaliser's gradient g_q = Y/(q + Dε) is
+ * at most Y/(Dε) while the outputs are small, and a step is refused once 2η·Σ_batch g_q‖h‖² ≥ 1: with the
+ * default ε = 1e-3 a vocabulary of a few hundred words makes that bound 100× tighter than on Brown
+ * (D ≈ 14k, Dε ≈ 14). Keeping Dε ≥ 10 keeps the default step inside it at any D.
+ *
+ * @example
+ * ```ts
+ * import { SPHERICAL_MIN_FLOOR_MASS } from "./recipes.ts";
+ * console.log(SPHERICAL_MIN_FLOOR_MASS); // 10
+ * ```
+ */
+export const SPHERICAL_MIN_FLOOR_MASS = 10;
+
+/**
+ * The settings that depend on the vocabulary size D, applied once D is known (a new run, not a resume),
+ * under the explicit settings: spherical softmax's ε is raised to {@link SPHERICAL_MIN_FLOOR_MASS}/D when
+ * that is larger. Returns the config and what changed.
+ *
+ * @example
+ * ```ts
+ * import { applyVocabularyDefaults } from "./recipes.ts";
+ * import { resolveConfig } from "./config.ts";
+ * applyVocabularyDefaults(resolveConfig(), new Set(), 100).config.lossEpsilon; // 0.1
+ * ```
+ */
+export function applyVocabularyDefaults(
+  config: TrainConfig,
+  explicit: ReadonlySet<keyof TrainConfig>,
+  vocabularySize: number,
+): { config: TrainConfig; applied: Partial<TrainConfig> } {
+  if (config.loss !== "spherical" || explicit.has("lossEpsilon") || !(vocabularySize > 0)) {
+    return { config, applied: {} };
+  }
+  const eps = SPHERICAL_MIN_FLOOR_MASS / vocabularySize;
+  if (eps <= config.lossEpsilon) return { config, applied: {} };
+  const lossEpsilon = Number(eps.toPrecision(3));
+  return { config: { ...config, lossEpsilon }, applied: { lossEpsilon } };
+}
+
+/**
  * One line per recipe for `--help` and the log: "skipgram/taylor: --lr 0.05 (why)".
  *
  * @example

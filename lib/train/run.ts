@@ -19,7 +19,7 @@ import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { publishEmbeddings } from "../export/publish.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { prepareCorpus } from "../io/prepare.ts";
-import { describeRecipe } from "./recipes.ts";
+import { applyVocabularyDefaults, describeRecipe, SPHERICAL_MIN_FLOOR_MASS } from "./recipes.ts";
 import { readVocab } from "../io/vocab.ts";
 import { findLatestCheckpoint, listCheckpoints, readCheckpoint } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
@@ -249,6 +249,11 @@ export async function runTrainJob(
       if (args.recipe) {
         const { name, applied } = args.recipe;
         log(`defaults: ${describeRecipe(name, applied)}${Object.keys(applied).length ? " (recipe; explicit flags win)" : ""}`);
+      }
+      const small = applyVocabularyDefaults(config, args.explicit, data.words.length);
+      if (Object.keys(small.applied).length) {
+        config = small.config;
+        log(`defaults: ${describeRecipe(`vocabulary of ${data.words.length} words`, small.applied)} (ε·D ≥ ${SPHERICAL_MIN_FLOOR_MASS} keeps the step stable)`);
       }
       trainer = await Trainer.create({
         config,
