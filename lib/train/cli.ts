@@ -9,6 +9,7 @@ import { UsageError } from "../errors.ts";
 import { DEBUG_FLAG, parseArgsStrict } from "../export/args.ts";
 import { exitCodesHelp } from "../exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
+import { applyRecipe, recipesHelp } from "./recipes.ts";
 
 /**
  * The embedding formats `--formats` accepts (publishEmbeddings writes them).
@@ -50,6 +51,8 @@ export type TrainArgs = {
   overwrite: boolean;
   /** --wait: seconds to wait for the run folder's lock */
   waitSeconds: number;
+  /** the per-mode/loss defaults applied under the explicit settings (lib/train/recipes.ts) */
+  recipe?: { name: string; applied: Partial<TrainConfig> };
 };
 
 type FlagSpec = { key?: keyof TrainConfig; type: "string" | "boolean"; help: string; def?: string };
@@ -70,6 +73,9 @@ const FLAGS: Record<string, FlagSpec> = {
   activation: { key: "activation", type: "string", help: "hidden activation: relu | tanh" },
   bag: { key: "bag", type: "string", help: "input embedding bag: mean | sum" },
   loss: { key: "loss", type: "string", help: "squared | spherical | taylor | zloss" },
+  "loss-epsilon": { key: "lossEpsilon", type: "string", help: "spherical softmax's floor ε on every o_j²" },
+  "zloss-a": { key: "zlossA", type: "string", help: "Z-loss sharpness a" },
+  "zloss-b": { key: "zlossB", type: "string", help: "Z-loss offset b (target z-score)" },
   output: {
     key: "output",
     type: "string",
@@ -205,6 +211,8 @@ export function helpText(): string {
     "On SIGTERM, SIGINT or SIGHUP the step in progress is finished, a checkpoint written and the command",
     "to resume printed; then the exit code is 9.",
     "",
+    recipesHelp(),
+    "",
     exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed", "stopped"),
   ].join("\n");
 }
@@ -258,9 +266,9 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     partial[f.key] = parseField(f.key, v as string);
     explicit.add(f.key);
   }
-  const config = resolveConfig(
-    partial,
-    typeof values.config === "string" ? `--config ${values.config}` : "configuration",
+  const { config, ...recipe } = applyRecipe(
+    resolveConfig(partial, typeof values.config === "string" ? `--config ${values.config}` : "configuration"),
+    explicit,
   );
   const progress = (values.progress ?? "auto") as string;
   if (!["auto", "live", "json", "none"].includes(progress)) {
@@ -297,6 +305,7 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     threads,
     overwrite: values.overwrite === true,
     waitSeconds,
+    recipe,
   };
 }
 

@@ -32,6 +32,12 @@ export type TrainConfig = {
   bag: "mean" | "sum";
   /** Loss of the spherical family. */
   loss: LossName;
+  /** Spherical softmax's floor ε (added to every o_j²). */
+  lossEpsilon: number;
+  /** Z-loss sharpness a. */
+  zlossA: number;
+  /** Z-loss offset b (the z-score a target is pushed toward). */
+  zlossB: number;
   /** Output layer: the exact factored one or the textbook O(Dd) one. */
   output: "factored" | "naive";
   /** Backend of the output layer ("auto": blas when OpenBLAS loads, else js). */
@@ -95,6 +101,9 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   activation: "relu",
   bag: "mean",
   loss: "spherical",
+  lossEpsilon: 1e-3,
+  zlossA: 0.1,
+  zlossB: 10,
   output: "factored",
   backend: "auto",
   epochs: 5,
@@ -134,6 +143,9 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   activation: "--activation",
   bag: "--bag",
   loss: "--loss",
+  lossEpsilon: "--loss-epsilon",
+  zlossA: "--zloss-a",
+  zlossB: "--zloss-b",
   output: "--output",
   backend: "--backend",
   epochs: "--epochs",
@@ -174,6 +186,9 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   lr: { min: 0, minExclusive: true },
   lrMin: { min: 0 },
   lrInputScale: { min: 0 },
+  lossEpsilon: { min: 0, minExclusive: true },
+  zlossA: { min: 0, minExclusive: true },
+  zlossB: { min: -1000, max: 1000 },
   biasFeature: { min: 0 },
   minCount: { int: true, min: 1 },
   window: { int: true, min: 1, max: 1000 },
@@ -310,6 +325,9 @@ export const IDENTITY_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
   "activation",
   "bag",
   "loss",
+  "lossEpsilon",
+  "zlossA",
+  "zlossB",
   "output",
   "biasFeature",
   "batch",

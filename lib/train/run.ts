@@ -34,6 +34,7 @@ import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
 import { prepareCorpus } from "../io/prepare.ts";
 import { scanShards } from "../io/shards.ts";
+import { applyVocabularyDefaults, describeRecipe, SPHERICAL_MIN_FLOOR_MASS } from "./recipes.ts";
 import { readVocab } from "../io/vocab.ts";
 import {
   type Checkpoint,
@@ -290,6 +291,23 @@ export async function runTrainJob(
     } else {
       // the old run's best epoch is not this run's (when its checkpoints were not moved aside whole)
       await Deno.remove(join(config.out, "checkpoints", BEST_CHECKPOINT)).catch(() => {});
+      if (args.recipe) {
+        const { name, applied } = args.recipe;
+        log(
+          `defaults: ${describeRecipe(name, applied)}${
+            Object.keys(applied).length ? " (recipe; explicit flags win)" : ""
+          }`,
+        );
+      }
+      const small = applyVocabularyDefaults(config, args.explicit, data.words.length);
+      if (Object.keys(small.applied).length) {
+        config = small.config;
+        log(
+          `defaults: ${
+            describeRecipe(`vocabulary of ${data.words.length} words`, small.applied)
+          } (ε·D ≥ ${SPHERICAL_MIN_FLOOR_MASS} keeps the step stable)`,
+        );
+      }
       trainer = await Trainer.create({
         config,
         vocab: { words: data.words, counts: data.counts },

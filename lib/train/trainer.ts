@@ -327,6 +327,7 @@ export class Trainer {
       d,
       init: initOutputRows(V, d, initRng),
       loss: config.loss,
+      lossOptions: lossOptionsOf(config),
       backend: config.backend,
       log: deps.log,
     });
@@ -392,6 +393,7 @@ export class Trainer {
       d,
       state,
       loss: config.loss,
+      lossOptions: lossOptionsOf(config),
       backend: config.backend,
       log: deps.log,
     });
@@ -960,6 +962,11 @@ async function hiddenBackend(
   const la = await createBackend(name, { log });
   log(`hidden layers [${config.hidden}]: ${config.activation}, sgemm on ${la.name}`);
   return la;
+}
+
+/** The loss options a config sets (lib/losses' LossOptions). */
+function lossOptionsOf(c: TrainConfig): { epsilon: number; a: number; b: number } {
+  return { epsilon: c.lossEpsilon, a: c.zlossA, b: c.zlossB };
 }
 
 function sameList(a: string[], b: string[]): boolean {

@@ -1,0 +1,299 @@
+/**
+ * `deno task bench:sweep`: trains the Brown corpus under a grid of step sizes, schedules, input-side step
+ * ratios and loss parameters, per loss and per mode, and records after every epoch the WordSim-353 and
+ * SimLex-999 ρ, the held-out loss and the mean norms of the input rows (E) and, at the end, of the output
+ * rows (W). Each run is one JSON line in `runs/sweep/results.jsonl`; the table of the runs of this call is
+ * printed and, with `--write`, put into docs/training-defaults.md between its sweep markers.
+ *
+ *   deno task bench:sweep [--quick] [--only <substring>] [--dim 100] [--epochs 5] [--write]
+ *
+ * `--set '<json>'` (repeatable): run those settings instead of the grid (exploration).
+ * `--quick`: only the recipes (each loss × mode at its defaults), 3 epochs; the full grid is listed by
+ * {@link sweepGrid}. See docs/training-defaults.md.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
+import { applyRecipe } from "../lib/train/recipes.ts";
+import { resolveData } from "../lib/train/run.ts";
+import { type ReaderBatch, Trainer } from "../lib/train/trainer.ts";
+import { openReader } from "../lib/train/defaults.ts";
+import { evaluateEmbeddings } from "../lib/eval/report.ts";
+import { DivergenceError } from "../lib/errors.ts";
+
+/**
+ * One run of the sweep: a name and the settings it changes from the recipe of its loss and mode.
+ *
+ * @example
+ * ```ts
+ * import type { SweepCase } from "./sweep.ts";
+ * const c: SweepCase = { name: "taylor lr 0.05", set: { loss: "taylor", lr: 0.05 } };
+ * ```
+ */
+export type SweepCase = { name: string; set: Partial<TrainConfig> };
+
+/** What one epoch of a sweep run measured. */
+type EpochRow = {
+  epoch: number;
+  wordsim353?: number;
+  simlex999?: number;
+  validationLoss?: number;
+  normE: number;
+  /** ‖mean of the rows of E‖ / mean row norm: 1 when every row points the same way, ≈ 0 when isotropic */
+  meanDirE: number;
+  /** ρ of E with its mean row subtracted (is the loss of quality a shared direction?) */
+  wordsim353Centred?: number;
+  simlex999Centred?: number;
+  seconds: number;
+};
+
+/**
+ * The grid: for each loss and mode, the recipe, then step sizes around it, both schedules, input-side
+ * step ratios and the loss parameters. `quick` keeps only the recipes.
+ *
+ * @example
+ * ```ts
+ * import { sweepGrid } from "./sweep.ts";
+ * console.log(sweepGrid(true).length); // 5
+ * ```
+ */
+export function sweepGrid(quick: boolean): SweepCase[] {
+  const out: SweepCase[] = [];
+  const combos: Partial<TrainConfig>[] = [
+    { mode: "skipgram", loss: "spherical" },
+    { mode: "skipgram", loss: "taylor" },
+    { mode: "skipgram", loss: "squared" },
+    { mode: "skipgram", loss: "zloss" },
+    { mode: "cbow", loss: "spherical" },
+  ];
+  for (const base of combos) {
+    const tag = `${base.mode} ${base.loss}`;
+    out.push({ name: `${tag} recipe`, set: base });
+    if (quick) continue;
+    const r = applyRecipe(resolveConfig(base), new Set(["mode", "loss"])).config;
+    for (const f of [0.25, 0.5, 2, 4]) out.push({ name: `${tag} lr×${f}`, set: { ...base, lr: r.lr * f } });
+    for (const s of [1, 2.5, 10]) {
+      out.push({ name: `${tag} lr-input-scale ${s}`, set: { ...base, lrInputScale: s } });
+    }
+    out.push({
+      name: `${tag} schedule ${r.schedule === "linear" ? "constant" : "linear"}`,
+      set: { ...base, schedule: r.schedule === "linear" ? "constant" : "linear" },
+    });
+    if (base.loss === "spherical") {
+      for (const e of [1e-2, 1e-4]) out.push({ name: `${tag} ε ${e}`, set: { ...base, lossEpsilon: e } });
+    }
+    if (base.loss === "zloss") {
+      for (const b of [3, 5, 20]) out.push({ name: `${tag} b ${b}`, set: { ...base, zlossB: b } });
+      for (const a of [1]) out.push({ name: `${tag} a ${a}`, set: { ...base, zlossA: a } });
+    }
+  }
+  return out;
+}
+
+/** Mean Euclidean norm of the n rows of width d in A. */
+function meanRowNorm(A: Float32Array, d: number): number {
+  const n = A.length / d;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let k = i * d; k < (i + 1) * d; k++) s += A[k] * A[k];
+    sum += Math.sqrt(s);
+  }
+  return n ? sum / n : 0;
+}
+
+/** The rows of A (width d) minus their mean row, and the mean row's norm. */
+function centreRows(A: Float32Array, d: number): { rows: Float32Array; meanNorm: number } {
+  const n = A.length / d, mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) mean[k] += A[i * d + k] / n;
+  const rows = new Float32Array(A.length);
+  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) rows[i * d + k] = A[i * d + k] - mean[k];
+  return { rows, meanNorm: Math.hypot(...mean) };
+}
+
+/**
+ * Trains one case and measures every epoch; returns one JSON-able record (diverged runs included).
+ *
+ * @example
+ * ```ts
+ * import { runCase } from "./sweep.ts";
+ * const r = await runCase({ name: "x", set: { epochs: 1 } }, { dim: 100, limitTokens: 20000 });
+ * ```
+ */
+export async function runCase(
+  c: SweepCase,
+  common: Partial<TrainConfig>,
+  log: (line: string) => void = () => {},
+): Promise<Record<string, unknown>> {
+  const given = { ...common, ...c.set };
+  const base = resolveConfig({ ...given, out: `runs/sweep/${given.mode ?? "skipgram"}` });
+  const { config } = applyRecipe(base, new Set(Object.keys(given) as (keyof TrainConfig)[]));
+  const data = await resolveData(config, log);
+  const epochs: EpochRow[] = [];
+  const t0 = performance.now();
+  let trainer: Trainer | undefined;
+  let trainSeconds = 0, pausedMs = 0;
+  const measure = async (epoch: number) => {
+    const p0 = performance.now();
+    const emb = await trainer!.embeddings();
+    const r = await evaluateEmbeddings(emb.words, emb.input, emb.d, { analogies: false });
+    const val = await trainer!.validationLoss();
+    const centred = centreRows(emb.input, emb.d);
+    const rc = await evaluateEmbeddings(emb.words, centred.rows, emb.d, { analogies: false });
+    epochs.push({
+      epoch,
+      wordsim353: r.similarity.wordsim353?.rho,
+      simlex999: r.similarity.simlex999?.rho,
+      validationLoss: val,
+      normE: meanRowNorm(emb.input, emb.d),
+      meanDirE: centred.meanNorm / meanRowNorm(emb.input, emb.d),
+      wordsim353Centred: rc.similarity.wordsim353?.rho,
+      simlex999Centred: rc.similarity.simlex999?.rho,
+      seconds: (p0 - t0 - pausedMs) / 1000,
+    });
+    pausedMs += performance.now() - p0;
+  };
+  // the reader wrapper measures at each epoch boundary, between two steps, off the clock
+  const reader = async function* (
+    paths: string[],
+    o: Parameters<typeof openReader>[1],
+  ): AsyncIterable<ReaderBatch> {
+    let epoch = 0;
+    for await (const b of openReader(paths, o)) {
+      if (b.epoch !== epoch) {
+        await measure(epoch + 1);
+        epoch = b.epoch;
+      }
+      yield b;
+    }
+  };
+  let diverged: string | undefined;
+  try {
+    trainer = await Trainer.create({
+      config,
+      vocab: { words: data.words, counts: data.counts },
+      openReader: reader,
+      log,
+    });
+    await trainer.train({ paths: [data.dir], rows: data.manifest.rows });
+    trainSeconds = (performance.now() - t0 - pausedMs) / 1000;
+    await measure(config.epochs);
+  } catch (e) {
+    if (!(e instanceof DivergenceError)) throw e;
+    diverged = e.message.slice(0, 120);
+  }
+  let normW: number | undefined;
+  if (trainer && !diverged) {
+    const d = trainer.model.d;
+    normW = meanRowNorm(await trainer.output.weights(), d);
+  }
+  trainer?.close();
+  const last = epochs[epochs.length - 1];
+  return {
+    name: c.name,
+    set: c.set,
+    config: {
+      mode: config.mode,
+      loss: config.loss,
+      dim: config.dim,
+      epochs: config.epochs,
+      lr: config.lr,
+      lrInputScale: config.lrInputScale,
+      schedule: config.schedule,
+      lossEpsilon: config.lossEpsilon,
+      zlossA: config.zlossA,
+      zlossB: config.zlossB,
+    },
+    vocab: data.words.length,
+    wordsim353: last?.wordsim353,
+    simlex999: last?.simlex999,
+    seconds: trainSeconds,
+    normW,
+    epochs,
+    ...(diverged ? { diverged } : {}),
+    date: new Date().toISOString(),
+  };
+}
+
+const f3 = (x: unknown) => (typeof x === "number" ? x.toFixed(3) : "—");
+
+/**
+ * A markdown table of sweep records: settings, final WS353/SimLex, the per-epoch SimLex, seconds.
+ *
+ * @example
+ * ```ts
+ * import { sweepTable } from "./sweep.ts";
+ * console.log(sweepTable([]));
+ * ```
+ */
+export function sweepTable(rows: Record<string, unknown>[]): string {
+  const lines = [
+    "| run | lr | lr-input-scale | schedule | WS353 | SimLex | SimLex per epoch | ‖E‖ last | ‖W‖ | s |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of rows) {
+    const c = r.config as Record<string, unknown>;
+    const ep = (r.epochs as EpochRow[]) ?? [];
+    lines.push(
+      `| ${r.name} | ${c.lr} | ${c.lrInputScale} | ${c.schedule} | ${
+        r.diverged ? "diverged" : f3(r.wordsim353)
+      } | ${f3(r.simlex999)} | ${ep.map((e) => f3(e.simlex999)).join(" ")} | ${
+        f3(ep[ep.length - 1]?.normE)
+      } | ${f3(r.normW)} | ${typeof r.seconds === "number" ? r.seconds.toFixed(0) : "—"} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean" },
+      only: { type: "string" },
+      dim: { type: "string" },
+      epochs: { type: "string" },
+      write: { type: "boolean" },
+      results: { type: "string" },
+      set: { type: "string", multiple: true },
+    },
+    strict: true,
+  });
+  const quick = values.quick === true;
+  const common: Partial<TrainConfig> = {
+    dim: Number(values.dim ?? 100),
+    epochs: Number(values.epochs ?? (quick ? 3 : 5)),
+  };
+  // --set '{"loss":"taylor","lr":0.05}' (repeatable): run these cases instead of the grid
+  const cases = values.set?.length
+    ? values.set.map((j) => ({ name: j, set: JSON.parse(j) as Partial<TrainConfig> }))
+    : sweepGrid(quick).filter((c) => !values.only || c.name.includes(values.only));
+  const resultsPath = values.results ?? "runs/sweep/results.jsonl";
+  await Deno.mkdir("runs/sweep", { recursive: true });
+  console.error(`sweep: ${cases.length} runs, dim ${common.dim}, ${common.epochs} epochs → ${resultsPath}`);
+  const rows: Record<string, unknown>[] = [];
+  for (const c of cases) {
+    const r = await runCase(c, common);
+    rows.push(r);
+    await Deno.writeTextFile(resultsPath, JSON.stringify(r) + "\n", { append: true });
+    console.error(
+      `${c.name}: WS353 ${f3(r.wordsim353)} SimLex ${f3(r.simlex999)} ${r.diverged ?? ""} (${
+        (r.seconds as number).toFixed(0)
+      } s)`,
+    );
+  }
+  const table = sweepTable(rows);
+  console.log(table);
+  if (values.write) {
+    const path = "docs/training-defaults.md";
+    const doc = await Deno.readTextFile(path);
+    const begin = "<!-- sweep:begin -->", end = "<!-- sweep:end -->";
+    const i = doc.indexOf(begin), j = doc.indexOf(end);
+    if (i < 0 || j < i) throw new Error(`${path}: no ${begin} … ${end} markers to write the table between`);
+    const stamp = `\`deno task bench:sweep ${Deno.args.join(" ")}\` on ${Deno.build.os} ${Deno.build.arch}, ` +
+      `${navigator.hardwareConcurrency} cores, ${new Date().toISOString().slice(0, 10)}`;
+    await Deno.writeTextFile(path, doc.slice(0, i + begin.length) + `\n${stamp}\n\n${table}\n` + doc.slice(j));
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The training defaults per loss and per mode (the "recipes"): the one table of the settings that differ
+ * from {@link DEFAULT_CONFIG} for a `--loss` × `--mode`, found by `deno task bench:sweep` (the runs and the
+ * reasons are in docs/training-defaults.md and docs/losses.md). An explicit flag or `--config` setting
+ * always wins over a recipe.
+ *
+ * @module
+ */
+
+import { FLAG_OF, resolveConfig, type TrainConfig } from "./config.ts";
+import type { LossName } from "../types.ts";
+
+/**
+ * The settings one recipe changes, and why (one line).
+ *
+ * @example
+ * ```ts
+ * import type { Recipe } from "./recipes.ts";
+ * const r: Recipe = { set: { lr: 0.05 }, why: "Taylor's target gradients are ~1, not ~1/√ε" };
+ * ```
+ */
+export type Recipe = { set: Partial<TrainConfig>; why: string };
+
+/** The fields a recipe may set (run-shaping and loss settings, never data or model shape). */
+export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
+  "lr",
+  "lrMin",
+  "lrInputScale",
+  "schedule",
+  "lossEpsilon",
+  "zlossA",
+  "zlossB",
+]);
+
+/**
+ * The recipes, by mode then loss. A combination not listed runs {@link DEFAULT_CONFIG} as it is.
+ *
+ * @example
+ * ```ts
+ * import { RECIPES } from "./recipes.ts";
+ * console.log(RECIPES.skipgram.taylor?.set.lr);
+ * ```
+ */
+export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossName, Recipe>>>> = Object
+  .freeze({
+    skipgram: {
+      spherical: { set: {}, why: "the tuned default" },
+      taylor: { set: { lr: 0.05 }, why: "target gradients ≈ 1 (spherical's ≈ 1/√ε): a 10× larger step" },
+      squared: { set: { lr: 0.001 }, why: "the step is stable only while 2η·Σ‖h‖² < 1" },
+      zloss: { set: {}, why: "" },
+    },
+    cbow: {
+      spherical: { set: {}, why: "" },
+    },
+  });
+
+/**
+ * The recipe of a config's mode and loss applied under the explicit settings: every recipe field not
+ * in `explicit` takes the recipe's value. Returns the config (validated again), the recipe's name and
+ * what it changed (empty when nothing).
+ *
+ * @example
+ * ```ts
+ * import { applyRecipe } from "./recipes.ts";
+ * import { resolveConfig } from "./config.ts";
+ * const { config, applied } = applyRecipe(resolveConfig({ loss: "taylor" }), new Set(["loss"]));
+ * ```
+ */
+export function applyRecipe(
+  config: TrainConfig,
+  explicit: ReadonlySet<keyof TrainConfig>,
+): { config: TrainConfig; name: string; applied: Partial<TrainConfig> } {
+  const name = `${config.mode}/${config.loss}`;
+  const recipe = RECIPES[config.mode]?.[config.loss];
+  const applied: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(recipe?.set ?? {})) {
+    if (!explicit.has(k as keyof TrainConfig) && config[k as keyof TrainConfig] !== v) applied[k] = v;
+  }
+  if (Object.keys(applied).length === 0) return { config, name, applied: {} };
+  return { config: resolveConfig({ ...config, ...applied }), name, applied: applied as Partial<TrainConfig> };
+}
+
+/**
+ * The least total floor mass D·ε of the spherical softmax. Its normaliser's gradient g_q = Y/(q + Dε) is
+ * at most Y/(Dε) while the outputs are small, and a step is refused once 2η·Σ_batch g_q‖h‖² ≥ 1: with the
+ * default ε = 1e-3 a vocabulary of a few hundred words makes that bound 100× tighter than on Brown
+ * (D ≈ 14k, Dε ≈ 14). Keeping Dε ≥ 10 keeps the default step inside it at any D.
+ *
+ * @example
+ * ```ts
+ * import { SPHERICAL_MIN_FLOOR_MASS } from "./recipes.ts";
+ * console.log(SPHERICAL_MIN_FLOOR_MASS); // 10
+ * ```
+ */
+export const SPHERICAL_MIN_FLOOR_MASS = 10;
+
+/**
+ * The settings that depend on the vocabulary size D, applied once D is known (a new run, not a resume),
+ * under the explicit settings: spherical softmax's ε is raised to {@link SPHERICAL_MIN_FLOOR_MASS}/D when
+ * that is larger. Returns the config and what changed.
+ *
+ * @example
+ * ```ts
+ * import { applyVocabularyDefaults } from "./recipes.ts";
+ * import { resolveConfig } from "./config.ts";
+ * applyVocabularyDefaults(resolveConfig(), new Set(), 100).config.lossEpsilon; // 0.1
+ * ```
+ */
+export function applyVocabularyDefaults(
+  config: TrainConfig,
+  explicit: ReadonlySet<keyof TrainConfig>,
+  vocabularySize: number,
+): { config: TrainConfig; applied: Partial<TrainConfig> } {
+  if (config.loss !== "spherical" || explicit.has("lossEpsilon") || !(vocabularySize > 0)) {
+    return { config, applied: {} };
+  }
+  const eps = SPHERICAL_MIN_FLOOR_MASS / vocabularySize;
+  if (eps <= config.lossEpsilon) return { config, applied: {} };
+  const lossEpsilon = Number(eps.toPrecision(3));
+  return { config: { ...config, lossEpsilon }, applied: { lossEpsilon } };
+}
+
+/**
+ * One line per recipe for `--help` and the log: "skipgram/taylor: --lr 0.05 (why)".
+ *
+ * @example
+ * ```ts
+ * import { describeRecipe, RECIPES } from "./recipes.ts";
+ * console.log(describeRecipe("skipgram/taylor", RECIPES.skipgram.taylor!.set));
+ * ```
+ */
+export function describeRecipe(name: string, set: Partial<TrainConfig>, why?: string): string {
+  const parts = Object.entries(set).map(([k, v]) => `${FLAG_OF[k as keyof TrainConfig]} ${v}`);
+  return `${name}: ${parts.length ? parts.join(" ") : "the defaults"}${why ? ` (${why})` : ""}`;
+}
+
+/**
+ * The `--help` section listing every recipe.
+ *
+ * @example
+ * ```ts
+ * import { recipesHelp } from "./recipes.ts";
+ * console.log(recipesHelp());
+ * ```
+ */
+export function recipesHelp(): string {
+  const lines = ["Defaults per --mode/--loss (any flag given explicitly wins; docs/training-defaults.md):"];
+  for (const [mode, losses] of Object.entries(RECIPES)) {
+    for (const [loss, r] of Object.entries(losses)) {
+      if (r) lines.push(`  ${describeRecipe(`${mode}/${loss}`, r.set, r.why)}`);
+    }
+  }
+  return lines.join("\n");
+}
