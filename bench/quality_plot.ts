@@ -108,8 +108,10 @@ export function qualitySvg(
   const all = series.flatMap((s) => s.points).filter((p) => p.seconds > 0 && Number.isFinite(p.seconds));
   const tMin = all.length ? Math.min(...all.map((p) => p.seconds)) : 1;
   const tMax = all.length ? Math.max(...all.map((p) => p.seconds)) : 10;
-  // the axis runs from the power-of-ten-ish tick below the first point to the one above the last
-  const lo = logTicks(tMin / 10, tMin).at(-1) ?? tMin, hi = logTicks(tMax, tMax * 10)[0] ?? tMax;
+  // the axis runs from the 1-2-5 tick below the first point to the one above the last
+  // (a point never sits on the frame: the bounds keep a fifth of a decade-ish margin)
+  const lo = logTicks(tMin / 10, tMin / 1.15).at(-1) ?? tMin / 2;
+  const hi = logTicks(tMax * 1.15, tMax * 10)[0] ?? tMax * 2;
   const lx = (t: number) => (Math.log(t) - Math.log(lo)) / (Math.log(hi) - Math.log(lo)) * panelW;
   const out: string[] = [];
   out.push(
@@ -131,7 +133,11 @@ export function qualitySvg(
     const x0 = left[pi], y0 = top;
     const vals = series.flatMap((s) => s.points.map((p) => p[panel.key])).filter(finite);
     const vLo = Math.min(0, ...vals), vHi = Math.max(0.1, ...vals);
-    const yTicks = linearTicks(Math.floor(vLo * 10) / 10, Math.ceil(vHi * 10) / 10);
+    // a margin of 0.02 keeps the extreme points off the frame
+    const yTicks = linearTicks(
+      vLo < 0 ? Math.floor((vLo - 0.02) * 10) / 10 : 0,
+      Math.ceil((vHi + 0.02) * 10) / 10,
+    );
     const yLo = yTicks[0], yHi = yTicks[yTicks.length - 1];
     const ly = (v: number) => panelH - (v - yLo) / (yHi - yLo) * panelH;
     out.push(`<g transform="translate(${x0},${y0})">`);

@@ -57,6 +57,8 @@ export type Curve = Omit<QualitySeries, "points"> & {
   command: string;
   note: string;
   vocabulary?: number;
+  /** factorout: seconds spent preparing the corpus before the clock started (≈ 0 when reused) */
+  prepareSeconds?: number;
 };
 
 /** Settings every run shares. */
@@ -177,13 +179,17 @@ export async function factoroutCurve(
     });
     words = [...trainer.vocab.words];
     try {
-      await trainer.train({ paths: [data.dir], rows });
+      const summary: Record<string, unknown> = await trainer.train({ paths: [data.dir], rows });
       const end = stoppedAt ?? clock();
       const progress = stoppedAt !== undefined ? stoppedAfter : `${config.epochs} epochs`;
+      // the vectors the job would publish (a trainer that keeps its best epoch ends holding that one)
       snaps.push({ seconds: end, progress, vectors: (await trainer.embeddings()).input });
       note = stoppedAt !== undefined
         ? `stopped at the ${run.capSeconds} s cap after ${stoppedAfter} of ${config.epochs}`
         : `finished ${config.epochs} epochs`;
+      for (const k of ["keptEpoch", "backoffs"]) {
+        if (typeof summary[k] === "number") note += `; ${k} ${summary[k]}`;
+      }
     } catch (e) {
       if (!(e instanceof DivergenceError)) throw e;
       // the trainer's message names the step, epoch and lr first; the rest is the layer's detail
@@ -211,25 +217,28 @@ export async function factoroutCurve(
     command: `deno task train ${flags.join(" ")}` +
       ` (resolved: --lr ${c.lr} --lr-min ${c.lrMin} --lr-input-scale ${c.lrInputScale} --schedule ${c.schedule}` +
       ` --epochs ${c.epochs} --batch ${c.batch})`,
-    note: `${note}; corpus prepared in ${fmt(prepSeconds, 2)} s (not on the clock)`,
+    note,
+    prepareSeconds: prepSeconds,
     vocabulary: words.length,
   };
 }
 
 /**
  * fastText skipgram `-loss ns|hs`: one complete run per value of `epochs`, each scored; the point's
- * seconds is the run's wall time (reading the text, training, writing .bin and .vec).
+ * seconds is the run's wall time (reading the text, training, writing .bin and .vec); its progress cell
+ * adds the training seconds alone, `tokens` × epochs ÷ fastText's own words/s.
  *
  * @example
  * ```ts
  * import { fastTextEpochCurve } from "./quality_runs.ts";
- * // const c = await fastTextEpochCurve(settings, "ns", [1, 2, 5], [], console.error);
+ * // const c = await fastTextEpochCurve(settings, "ns", [1, 2, 5], 1013319, [], console.error);
  * ```
  */
 export async function fastTextEpochCurve(
   p: QualitySettings,
   loss: "ns" | "hs",
   epochs: number[],
+  tokens: number,
   extra: string[],
   log: (line: string) => void,
 ): Promise<Curve> {
@@ -243,7 +252,9 @@ export async function fastTextEpochCurve(
       log,
     );
     const s = await scoreFile(p, join(p.work, output));
-    points.push(pointOf(r.wallSeconds, `-epoch ${e}`, s));
+    // its training alone, by its own words/s (the rest of the wall time: reading the text, writing ~800 MB)
+    const train = (tokens * e) / r.wordsPerSecond;
+    points.push(pointOf(r.wallSeconds, `-epoch ${e} (training ≈ ${fmt(train, 2)} s)`, s));
     command = r.command.replace(/-epoch \d+/, `-epoch ${epochs.join("|")}`);
     vocabulary = s.vocabulary;
   }
@@ -275,12 +286,23 @@ export async function fastTextSoftmaxCurve(
   extra: string[],
   log: (line: string) => void,
 ): Promise<Curve> {
-  const probe = await runFastText(
-    "skipgram-softmax",
-    { ...p, epochs: 1, box: o.probeSeconds, output: "softmax-probe", evaluate: false, extra },
-    log,
-  );
-  await removeOutputs(join(p.work, "softmax-probe"));
+  // the box must outlast reading the text (two passes) before the first progress line: doubled once if not
+  let probe;
+  for (let box = o.probeSeconds;; box *= 2) {
+    try {
+      probe = await runFastText(
+        "skipgram-softmax",
+        { ...p, epochs: 1, box, output: "softmax-probe", evaluate: false, extra },
+        log,
+      );
+      break;
+    } catch (e) {
+      if (box > o.probeSeconds || !/no fastText progress line/.test((e as Error).message)) throw e;
+      log(`fastText -loss softmax: no progress line within ${box} s; probing again for ${2 * box} s`);
+    } finally {
+      await removeOutputs(join(p.work, "softmax-probe"));
+    }
+  }
   const want = Math.max(1000, Math.floor(probe.wordsPerSecond * o.targetSeconds));
   const prefix = join(p.work, "softmax-prefix.txt");
   const got = await writePrefix(p.corpus, prefix, want);
