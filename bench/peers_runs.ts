@@ -11,10 +11,11 @@
 import { join } from "node:path";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { evaluateEmbeddings } from "../lib/eval/report.ts";
+import type { LinAlgBackend } from "../lib/linalg/backend.ts";
 import { fmt } from "./report.ts";
 
 /** A fastText run: model and loss. */
-export type FastTextRun = "cbow-ns" | "skipgram-ns" | "cbow-softmax";
+export type FastTextRun = `${"cbow" | "skipgram"}-${"ns" | "hs" | "softmax"}`;
 
 /**
  * One run's measurements (one table row).
@@ -91,7 +92,42 @@ export async function timed(
 }
 
 /**
- * WordSim-353 and SimLex-999 ρ (with coverage) of a vector file, through lib/eval.
+ * Scores of word vectors through lib/eval: WordSim-353 and SimLex-999 ρ with their coverage and, with
+ * `analogies`, the 3CosAdd analogy accuracy with its coverage (undefined where the set's file is absent).
+ *
+ * @example
+ * ```ts
+ * import { scoreVectors } from "./peers_runs.ts";
+ * // const s = await scoreVectors(words, vectors, 100, { analogies: true, backend: la });
+ * ```
+ */
+export async function scoreVectors(
+  words: string[],
+  vectors: Float32Array,
+  d: number,
+  opts: { evalDir?: string; analogies?: boolean; backend?: LinAlgBackend } = {},
+) {
+  const r = await evaluateEmbeddings(words, vectors, d, {
+    analogies: opts.analogies ?? false,
+    evalDir: opts.evalDir,
+    ...(opts.backend ? { backend: opts.backend } : {}),
+  });
+  const pick = (
+    k: string,
+  ) => (r.similarity[k] ? { rho: r.similarity[k].rho, coverage: r.similarity[k].coverage } : undefined);
+  return {
+    wordsim: pick("wordsim353"),
+    simlex: pick("simlex999"),
+    analogy: r.analogy
+      ? { accuracy: r.analogy.total.accuracy, coverage: r.analogy.total.coverage }
+      : undefined,
+    vocabulary: words.length,
+    missing: r.missing,
+  };
+}
+
+/**
+ * {@link scoreVectors} of a vector file (any format lib/export reads).
  *
  * @example
  * ```ts
@@ -99,18 +135,13 @@ export async function timed(
  * // const { wordsim, simlex, vocabulary } = await evalVec("out/input.vec");
  * ```
  */
-export async function evalVec(path: string, evalDir?: string) {
+export async function evalVec(
+  path: string,
+  evalDir?: string,
+  opts: { analogies?: boolean; backend?: LinAlgBackend } = {},
+) {
   const e = await readEmbeddings(path);
-  const r = await evaluateEmbeddings(e.words, e.vectors, e.d, { analogies: false, evalDir });
-  const pick = (
-    k: string,
-  ) => (r.similarity[k] ? { rho: r.similarity[k].rho, coverage: r.similarity[k].coverage } : undefined);
-  return {
-    wordsim: pick("wordsim353"),
-    simlex: pick("simlex999"),
-    vocabulary: e.words.length,
-    missing: r.missing,
-  };
+  return await scoreVectors(e.words, e.vectors, e.d, { evalDir, ...opts });
 }
 
 /**
@@ -156,7 +187,8 @@ export type PeerSettings = {
 };
 
 /**
- * Trains fastText (`fasttext cbow|skipgram -loss ns|softmax`, other settings at fastText's defaults);
+ * Trains fastText (`fasttext cbow|skipgram -loss ns|hs|softmax`, other settings at fastText's defaults
+ * unless `extra` adds flags);
  * with `box` it is stopped by `timeout` after that many seconds and only its words/s (and vocabulary) is
  * kept, else its `.vec` is evaluated (unless `evaluate` is false).
  *
@@ -169,14 +201,10 @@ export type PeerSettings = {
  */
 export async function runFastText(
   name: FastTextRun,
-  p: PeerSettings & { box?: number; output?: string; evaluate?: boolean },
+  p: PeerSettings & { box?: number; output?: string; evaluate?: boolean; extra?: string[] },
   log: (s: string) => void,
 ): Promise<RunResult> {
-  const [model, loss] = name === "skipgram-ns"
-    ? ["skipgram", "ns"]
-    : name === "cbow-ns"
-    ? ["cbow", "ns"]
-    : ["cbow", "softmax"];
+  const [model, loss] = name.split("-");
   const output = join(p.work, p.output ?? name);
   const args = [
     model,
@@ -196,6 +224,7 @@ export async function runFastText(
     `${p.threads}`,
     "-loss",
     loss,
+    ...(p.extra ?? []),
   ];
   const r = await timed("fasttext", args, { timeoutSeconds: p.box, log });
   const boxed = p.box !== undefined && r.code !== 0; // stopped by `timeout` (124), not finished
