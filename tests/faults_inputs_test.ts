@@ -163,7 +163,12 @@ Deno.test("inputs: lines with invalid UTF-8 are dropped and reported; mostly non
   const out = `${dir}/c`;
   const r = await run(CORPUS, ["--input", file, "--out", out, "--min-count", "1"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`dropped 2 of 202 lines holding invalid UTF-8 \\(first bad byte at ${file}:${good.length + 7}\\)`));
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `dropped 2 of 202 lines holding invalid UTF-8 \\(first bad byte at ${file}:${good.length + 7}\\)`,
+    ),
+  );
   const m = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`));
   assert.deepEqual([m.text.invalidUtf8Lines, m.text.firstInvalidUtf8], [2, `${file}:${good.length + 7}`]);
   const words = (await Deno.readTextFile(`${out}/vocab.tsv`)).split("\n").map((l) => l.split("\t")[0]);

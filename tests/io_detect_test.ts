@@ -51,7 +51,9 @@ Deno.test("detect: a folder is all shards or all text; extras beside shards are 
   await Deno.writeTextFile(`${dir}/notes.md`, "hello\n");
   await assert.rejects(
     () => classifyInputs([dir]),
-    (e) => e instanceof DataFormatError && /notes\.md: is text but .*a\.arrow is an Arrow IPC shard/.test(e.message),
+    (e) =>
+      e instanceof DataFormatError &&
+      /notes\.md: is text but .*a\.arrow is an Arrow IPC shard/.test(e.message),
   );
   const t = await Deno.makeTempDir();
   await Deno.writeTextFile(`${t}/a.txt`, "a b c\n");
@@ -79,7 +81,9 @@ Deno.test("text: firstInvalidUtf8 follows the UTF-8 definition", () => {
 async function readAll(path: string, maxLine?: number) {
   const stats = newTextStats();
   const lines: string[] = [];
-  for await (const c of readLineChunks({ path, kind: "text", bytes: 0 }, stats, maxLine)) lines.push(...c.lines);
+  for await (const c of readLineChunks({ path, kind: "text", bytes: 0 }, stats, maxLine)) {
+    lines.push(...c.lines);
+  }
   return { lines, stats };
 }
 
@@ -93,7 +97,11 @@ Deno.test("text: a NUL past the sniffed head stops reading at its offset; invali
   assert.equal(lines.length, 20_001);
   assert.equal(lines.at(-1), "last");
   assert.ok(!lines.some((l) => l.includes("\uFFFD") || l.startsWith("caf")));
-  assert.deepEqual([stats.lines, stats.invalidLines, stats.firstInvalid], [20_003, 2, `${dir}/l1.txt:160003`]);
+  assert.deepEqual([stats.lines, stats.invalidLines, stats.firstInvalid], [
+    20_003,
+    2,
+    `${dir}/l1.txt:160003`,
+  ]);
 });
 
 Deno.test("text: a long line is cut at its last space before the bound, each piece a line", async () => {

@@ -60,7 +60,10 @@ Deno.test("shards: another corpus's shard in the folder is refused; import write
   assert.ok(await Deno.stat(`${out}/manifest.json`));
   assert.equal(await Deno.readTextFile(`${out}/vocab.tsv`), await Deno.readTextFile(`${a.dir}/vocab.tsv`));
   await Deno.copyFile(`${b.dir}/part-00000.arrow`, `${a.dir}/part-00042.arrow`);
-  await assert.rejects(() => scan(a.dir), /part-00042\.arrow: shard \d+ has another schema than .*vocab_size=/);
+  await assert.rejects(
+    () => scan(a.dir),
+    /part-00042\.arrow: shard \d+ has another schema than .*vocab_size=/,
+  );
 });
 
 Deno.test("fingerprint: content, not the path, decides; head and tail only above the limit", async () => {

@@ -128,7 +128,9 @@ export async function scanShards(
         cur.close();
       }
       rows += fileRows;
-      const rel = isFile ? f.path.slice(f.path.lastIndexOf("/") + 1) : f.path.slice(dir.replace(/\/$/, "").length + 1);
+      const rel = isFile
+        ? f.path.slice(f.path.lastIndexOf("/") + 1)
+        : f.path.slice(dir.replace(/\/$/, "").length + 1);
       shards.push({ file: rel, rows: fileRows, bytes: f.bytes });
     }
   } finally {
@@ -148,7 +150,10 @@ export async function scanShards(
       grown.set(counts);
       counts = grown;
     }
-    vocab = { words: Array.from({ length: n }, (_, i) => String(i)), counts: Array.from(counts.subarray(0, n)) };
+    vocab = {
+      words: Array.from({ length: n }, (_, i) => String(i)),
+      counts: Array.from(counts.subarray(0, n)),
+    };
   }
   const how = `${c.files.length} shard(s) found by content, ${rows} rows, read and checked in ${
     ((performance.now() - t0) / 1000).toFixed(1)

@@ -14,7 +14,7 @@
 
 import * as arrow from "apache-arrow";
 import { DataFormatError } from "../errors.ts";
-import { sniffFile, type SniffedFile } from "./detect.ts";
+import { type SniffedFile, sniffFile } from "./detect.ts";
 import { type BatchContext, type DecodedBatch, decodeRecordBatch } from "./schema.ts";
 
 /** One decoded batch of a shard, with the schema of its record batch. */

@@ -84,7 +84,9 @@ export async function resolveTextInputs(input: string | string[]): Promise<TextI
         `is an Arrow/Parquet shard, not text: give ${item} to train --data (or to corpus --input alone)`,
       );
     }
-    for (const f of c.files) out.push({ path: f.path, kind: f.kind === "gzip" ? "gzip" : "text", bytes: f.bytes });
+    for (const f of c.files) {
+      out.push({ path: f.path, kind: f.kind === "gzip" ? "gzip" : "text", bytes: f.bytes });
+    }
   }
   return out;
 }
@@ -219,7 +221,9 @@ export async function* readLineChunks(
       const bad = firstInvalidUtf8(buf, s, e);
       if (bad < 0) out.push(decoder.decode(buf.subarray(s, e)));
       else {
-        if (stats.invalidLines++ === 0) stats.firstInvalid = `${input.path}:${base + bad}${gz ? " (decompressed)" : ""}`;
+        if (stats.invalidLines++ === 0) {
+          stats.firstInvalid = `${input.path}:${base + bad}${gz ? " (decompressed)" : ""}`;
+        }
       }
       s = e + 1;
     }
