@@ -61,7 +61,8 @@ const FLAGS: Record<string, FlagSpec> = {
   data: {
     key: "data",
     type: "string",
-    help: "'brown', a text file or folder (.txt/.gz), or a folder of prepared shards",
+    help:
+      "'brown', a text file or folder (.txt/.gz), or Arrow/Parquet shards: a folder (manifest.json optional) or one file",
   },
   mode: { key: "mode", type: "string", help: "cbow | skipgram" },
   dim: { key: "dim", type: "string", help: "input embedding dimension" },
