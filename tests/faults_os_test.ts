@@ -390,6 +390,11 @@ Deno.test("faults: a missing input is bad data (5), an unreadable one an I/O err
     const cr = await run("corpus", ["--input", inClosed, "--out", join(work, "c3")], { prefix });
     assertOneLine(cr, "corpus", EXIT.io, inClosed, denied);
     await Deno.chmod(closed, 0o755);
+    // an unreadable --config is the same fault (8); a missing one stays a usage error (2)
+    const cfg = join(work, "c.json");
+    await Deno.writeTextFile(cfg, "{}");
+    await Deno.chmod(cfg, 0);
+    assertOneLine(await run("train", ["--config", cfg], { prefix }), "train", EXIT.io, cfg, denied);
     assertOneLine(
       await run("train", ["--data", secret, "--out", join(work, "r2"), ...TRAIN], { prefix }),
       "train",
