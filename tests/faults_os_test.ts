@@ -413,6 +413,20 @@ Deno.test("faults: a missing input is bad data (5), an unreadable one an I/O err
     const cr = await run("corpus", ["--input", inClosed, "--out", join(work, "c3")], { prefix });
     assertOneLine(cr, "corpus", EXIT.io, inClosed, denied);
     await Deno.chmod(closed, 0o755);
+    // an unreadable shard of a prepared corpus (Arrow read here, Parquet in a worker): not "corrupt" (5)
+    const pq = join(work, "pq");
+    assert.equal(
+      (await run("corpus", ["--input", data, "--out", pq, "--format", "parquet", "--min-count", "1"])).code,
+      0,
+    );
+    for (const shard of [join(pq, "part-00000.parquet"), join(out, "corpus", "part-00000.arrow")]) {
+      await Deno.chmod(shard, 0);
+      const dir = join(shard, "..");
+      const r = await run("train", ["--data", dir, "--out", join(work, "r4"), ...TRAIN], { prefix });
+      const line = assertOneLine(r, "train", EXIT.io, shard, denied);
+      assert.match(line, /^train: cannot read shard /);
+      await Deno.chmod(shard, 0o644);
+    }
     // an unreadable --config is the same fault (8); a missing one stays a usage error (2)
     const cfg = join(work, "c.json");
     await Deno.writeTextFile(cfg, "{}");
