@@ -156,6 +156,8 @@ export class IoError extends Error {
   readonly path: string;
   /** The errno name, e.g. "ENOSPC", "EROFS", "EACCES" ("" when unknown). */
   readonly errno: string;
+  /** The cause in words, e.g. "no space left on device". */
+  readonly reason: string;
   /** Whether the operation read an input (a missing input is bad data, exit 5; see lib/exit_codes.ts). */
   readonly reading: boolean;
   /**
@@ -179,6 +181,7 @@ export class IoError extends Error {
     this.what = what;
     this.path = path;
     this.errno = errno;
+    this.reason = cause;
     this.reading = opts.reading ?? false;
   }
 }

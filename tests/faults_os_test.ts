@@ -255,7 +255,7 @@ Deno.test("faults: a read-only output folder: train, export, corpus and refresh 
   }
 });
 
-Deno.test("faults: --out under a regular file: exit 8 in train, corpus, export and refresh, the path named", async () => {
+Deno.test("faults: --out under a regular file (every command), a full disk when train publishes, --debug: exit 8, the path named", async () => {
   const work = await Deno.makeTempDir({ prefix: "faults-os-" });
   try {
     const data = await corpusFile(work);
@@ -307,6 +307,29 @@ Deno.test("faults: --out under a regular file: exit 8 in train, corpus, export a
       file,
       cause,
     );
+    // a full disk when train publishes, after its checkpoints: 8 as in export, and the remedy works. The
+    // injected budget is what the same run wrote through the shared writer before publishing (its shard and
+    // checkpoints; a folder name of the same length gives checkpoints of the same size)
+    let budget = 64;
+    for (const sub of ["corpus", "checkpoints"]) {
+      for await (const e of Deno.readDir(join(out, sub))) {
+        if (/\.(arrow|fock)$/.test(e.name)) budget += (await Deno.stat(join(out, sub, e.name))).size;
+      }
+    }
+    const out2 = join(work, "rux");
+    const p = await run("train", ["--data", data, "--out", out2, ...TRAIN], {
+      env: { FACTOROUT_FAULT_ENOSPC_AFTER_BYTES: String(budget) },
+    });
+    assert.equal(p.code, EXIT.io, p.stderr);
+    const pl = p.stderr.trimEnd().split("\n").pop()!;
+    assert.match(
+      pl,
+      /^train: publishing the embeddings into .*rux\/embeddings failed after training \(cannot write .*: no space left on device; .*\); the checkpoints in .*rux\/checkpoints are saved: rerun deno task export --checkpoint /,
+    );
+    assert.ok(!/^\s+at /m.test(p.stderr), p.stderr);
+    assert.equal((await files(join(out2, "checkpoints"))).size, 2, "both checkpoints saved");
+    const again = await run("export", ["--checkpoint", out2, "--formats", "vec", "--backend", "js"]);
+    assert.equal(again.code, 0, again.stderr);
     // the test-only injected ENOSPC (what CI uses without root) gives the same line and keeps the version
     const inj = await run("export", ["--checkpoint", out, "--formats", "vec", "--backend", "js"], {
       env: { FACTOROUT_FAULT_ENOSPC_AFTER_BYTES: "100" },
@@ -390,6 +413,25 @@ Deno.test("faults: a missing input is bad data (5), an unreadable one an I/O err
     const cr = await run("corpus", ["--input", inClosed, "--out", join(work, "c3")], { prefix });
     assertOneLine(cr, "corpus", EXIT.io, inClosed, denied);
     await Deno.chmod(closed, 0o755);
+    // an unreadable shard of a prepared corpus (Arrow read here, Parquet in a worker): not "corrupt" (5)
+    const pq = join(work, "pq");
+    assert.equal(
+      (await run("corpus", ["--input", data, "--out", pq, "--format", "parquet", "--min-count", "1"])).code,
+      0,
+    );
+    for (const shard of [join(pq, "part-00000.parquet"), join(out, "corpus", "part-00000.arrow")]) {
+      await Deno.chmod(shard, 0);
+      const dir = join(shard, "..");
+      const r = await run("train", ["--data", dir, "--out", join(work, "r4"), ...TRAIN], { prefix });
+      const line = assertOneLine(r, "train", EXIT.io, shard, denied);
+      assert.match(line, /^train: cannot read shard /);
+      await Deno.chmod(shard, 0o644);
+    }
+    // an unreadable --config is the same fault (8); a missing one stays a usage error (2)
+    const cfg = join(work, "c.json");
+    await Deno.writeTextFile(cfg, "{}");
+    await Deno.chmod(cfg, 0);
+    assertOneLine(await run("train", ["--config", cfg], { prefix }), "train", EXIT.io, cfg, denied);
     assertOneLine(
       await run("train", ["--data", secret, "--out", join(work, "r2"), ...TRAIN], { prefix }),
       "train",

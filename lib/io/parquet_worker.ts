@@ -100,7 +100,13 @@ async function handle(
       post({ id: m.id });
     }
   } catch (e) {
-    post({ id: m.id, error: e instanceof Error ? e.message : String(e) });
+    // the errno travels too, so that the reader can tell an unreadable file from a corrupt one
+    const code = (e as { code?: unknown })?.code;
+    post({
+      id: m.id,
+      error: e instanceof Error ? e.message : String(e),
+      ...(typeof code === "string" ? { code } : {}),
+    });
   }
 }
 

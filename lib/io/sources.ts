@@ -14,6 +14,7 @@
 
 import * as arrow from "apache-arrow";
 import { DataFormatError } from "../errors.ts";
+import { describeOsError } from "../os_errors.ts";
 import { type SniffedFile, sniffFile } from "./detect.ts";
 import { type BatchContext, type DecodedBatch, decodeRecordBatch } from "./schema.ts";
 
@@ -63,8 +64,16 @@ export async function shardKind(path: string): Promise<"arrow" | "parquet"> {
   );
 }
 
-function corrupt(spec: ShardSpec, unit: string, batch: number, e: unknown): DataFormatError {
+/** An operating-system error other than a missing file (permission, I/O error): exit 8 naming the shard. */
+function unreadable(spec: ShardSpec, e: unknown): Error | undefined {
+  const os = describeOsError(e, "cannot read shard", spec.path, { reading: true });
+  return os && os.errno !== "ENOENT" ? os : undefined;
+}
+
+function corrupt(spec: ShardSpec, unit: string, batch: number, e: unknown): Error {
   if (e instanceof DataFormatError) return e;
+  const os = unreadable(spec, e);
+  if (os) return os;
   const msg = e instanceof Error ? e.message : String(e);
   return new DataFormatError(
     spec.path,
@@ -111,7 +120,8 @@ async function openArrow(spec: ShardSpec, vocabSize: number, startBatch: number)
   try {
     file = await Deno.open(spec.path);
   } catch (e) {
-    throw new DataFormatError(spec.path, `shard ${spec.shard}: cannot open: ${(e as Error).message}`);
+    throw unreadable(spec, e) ??
+      new DataFormatError(spec.path, `shard ${spec.shard}: cannot open: ${(e as Error).message}`);
   }
   const head = new Uint8Array(6);
   const nHead = await file.read(head) ?? 0;
@@ -269,7 +279,7 @@ export class ParquetDecoders {
       const w = new Worker(new URL("./parquet_worker.ts", import.meta.url), { type: "module" });
       const s: DecoderSlot = { w, pending: new Map(), dead: false };
       w.onmessage = (ev: MessageEvent) => {
-        const m = ev.data as { id: number; error?: string; fatal?: boolean };
+        const m = ev.data as { id: number; error?: string; fatal?: boolean; code?: string };
         if (m.fatal) {
           // the worker ended itself after a trap: fail what it held, start a fresh one next time
           s.dead = true;
@@ -281,8 +291,9 @@ export class ParquetDecoders {
         const p = s.pending.get(m.id);
         if (!p) return;
         s.pending.delete(m.id);
-        if (m.error !== undefined) p.reject(new Error(m.error));
-        else p.resolve(m);
+        if (m.error !== undefined) {
+          p.reject(Object.assign(new Error(m.error), m.code ? { code: m.code } : {}));
+        } else p.resolve(m);
       };
       w.onerror = (ev: ErrorEvent) => {
         ev.preventDefault();
@@ -334,7 +345,8 @@ async function openParquet(
     await Deno.stat(spec.path);
   } catch (e) {
     own?.close();
-    throw new DataFormatError(spec.path, `shard ${spec.shard}: cannot open: ${(e as Error).message}`);
+    throw unreadable(spec, e) ??
+      new DataFormatError(spec.path, `shard ${spec.shard}: cannot open: ${(e as Error).message}`);
   }
   let groupRows: number[];
   let meta: Map<string, string>;

@@ -7,6 +7,7 @@
 
 import { UsageError } from "../errors.ts";
 import { DEBUG_FLAG, parseArgsStrict } from "../export/args.ts";
+import { describeOsError } from "../os_errors.ts";
 import { exitCodesHelp } from "../exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
 import { applyRecipe, recipesHelp } from "./recipes.ts";
@@ -239,7 +240,12 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     try {
       text = await Deno.readTextFile(values.config);
     } catch (e) {
-      throw new UsageError(`--config ${values.config}: cannot read it (${(e as Error).message})`);
+      // a wrong path is a usage error (2); an unreadable file an I/O error (8), as in every command
+      const os = describeOsError(e, "cannot read --config", values.config, { reading: true });
+      if (os && !["ENOENT", "ENOTDIR", "EISDIR"].includes(os.errno)) throw os;
+      throw new UsageError(
+        `--config ${values.config}: cannot read it (${os?.reason ?? (e as Error).message})`,
+      );
     }
     try {
       parsed = JSON.parse(text);
