@@ -60,7 +60,11 @@ Deno.test("train CLI: a small-slice default run publishes embeddings that load b
   assert.equal(summary.output, "factored");
   assert.ok(Number.isFinite(summary.training.trainLoss));
   assert.ok(Number.isFinite(summary.metrics.wordsim353), "wordsim353 evaluated");
-  const ckpt = await readCheckpoint(latestCheckpoint(out));
+  // --keep-best publishes the epoch with the lowest validation loss: compare with that epoch's checkpoint
+  const kept = summary.embeddings.epoch;
+  const ckpt = await readCheckpoint(
+    kept !== undefined && kept < 2 ? `${out}/checkpoints/best.fock` : latestCheckpoint(out),
+  );
   const E = ckpt.arrays["model.E"] as Float32Array;
   for (const f of summary.embeddings.files.filter((p: string) => !p.endsWith("manifest.json"))) {
     const e = await readEmbeddings(f);
@@ -319,6 +323,6 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
   }
   assert.match(
     help.stdout,
-    /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}3 {2}locked.*\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed.*\n {2}9 {2}stopped by a signal/,
+    /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}3 {2}locked.*\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed.*\n {2}8 {2}operating-system I\/O error.*\n {2}9 {2}stopped by a signal/,
   );
 });

@@ -54,6 +54,9 @@ export async function shardKind(path: string): Promise<"arrow" | "parquet"> {
   try {
     s = await sniffFile(path);
   } catch (e) {
+    // permission or I/O errors are the operating system's (exit 8); a missing shard is bad data (5)
+    const os = describeOsError(e, "cannot read shard", path, { reading: true });
+    if (os && os.errno !== "ENOENT") throw os;
     throw new DataFormatError(path, `cannot open the shard: ${(e as Error).message}`);
   }
   if (s.kind === "arrow" || s.kind === "parquet") return s.kind;
