@@ -157,6 +157,42 @@ Deno.test("faults: SIGTERM at random moments in training, then --resume: byte-id
   }
 });
 
+Deno.test("faults: SIGTERM in training on blas (d = 65, float32 products), then --resume: within float32 noise of the uninterrupted run", async () => {
+  const blas = (out: string) => [
+    ...COMMON.map((x) => (x === "js" ? "blas" : x === "16" ? "64" : x)),
+    "--lr",
+    "0.001",
+    "--epochs",
+    "4",
+    "--out",
+    out,
+  ];
+  const ref = join(ROOT, "blas-ref"), out = join(ROOT, "blas-term");
+  const r0 = await job("train", blas(ref));
+  assert.equal(r0.code, 0, r0.stderr);
+  const delay = Math.floor(Math.random() * 600);
+  const p = spawn("train", blas(out));
+  await p.seen(/^train: /m);
+  await sleep(delay);
+  p.kill("SIGTERM");
+  const r = await p.done;
+  const why = `SIGTERM ${delay} ms into training: ${r.stderr}`;
+  if (r.code === 0) return; // finished first
+  assert.equal(r.code, EXIT.stopped, why);
+  const res = await job("train", ["--resume", out, "--eval-dir", "none", "--progress", "none"]);
+  assert.equal(res.code, 0, res.stderr);
+  const a = await newestE(ref), b = await newestE(out);
+  let scale = 0, diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(a[i]));
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  console.log(
+    `blas: ${lastLine(r).replace(/^train: /, "").slice(0, 40)}…; max |Δ| ${diff} (max |E| ${scale})`,
+  );
+  assert.ok(diff <= 1e-4 * Math.max(scale, 1e-3), `max diff ${diff} vs max ${scale}; ${why}`);
+});
+
 Deno.test("faults: SIGTERM then SIGINT during checkpoint writes corrupts nothing; exit 9 after the write; resume is exact", async () => {
   const out = join(ROOT, "twice");
   const delay = Math.floor(Math.random() * 500);
