@@ -176,29 +176,29 @@ export async function main(args: string[]): Promise<number> {
     const format = get("format") as string;
     const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
     const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
-    const out = (get("out") as string).replace(/\/+$/, "");
-    const m = await intoCorpusFolder(out, (outDir) =>
-      prepareCorpus({
-        input: synthetic ? undefined : get("input") as string[],
-        synthetic,
-        outDir,
-        mode: get("mode") as "cbow" | "skipgram",
-        window: num("window", get("window"), { int: true, min: 1 }),
-        minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
-        maxVocab: maxVocab || undefined,
-        sample: num("sample", get("sample"), { min: 0 }),
-        seed,
-        format: format as "arrow" | "parquet",
-        shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
-        batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
-        lowercase: bool("lowercase", get("lowercase") as string),
-        punctuation: get("punctuation") as "strip" | "keep",
-        sentences: get("sentences") as "line" | "punct",
-        dynamicWindow: get("dynamic-window") as boolean,
-        weights: get("weights") as "distance" | "uniform",
-        limitTokens: limit || undefined,
-        onProgress: rep.update,
-      }));
+    const options: Parameters<typeof prepareCorpus>[0] = {
+      input: synthetic ? undefined : get("input") as string[],
+      synthetic,
+      outDir: get("out") as string,
+      mode: get("mode") as "cbow" | "skipgram",
+      window: num("window", get("window"), { int: true, min: 1 }),
+      minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
+      maxVocab: maxVocab || undefined,
+      sample: num("sample", get("sample"), { min: 0 }),
+      seed,
+      format: format as "arrow" | "parquet",
+      shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
+      batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
+      lowercase: bool("lowercase", get("lowercase") as string),
+      punctuation: get("punctuation") as "strip" | "keep",
+      sentences: get("sentences") as "line" | "punct",
+      dynamicWindow: get("dynamic-window") as boolean,
+      weights: get("weights") as "distance" | "uniform",
+      limitTokens: limit || undefined,
+      onProgress: rep.update,
+    };
+    const out = options.outDir.replace(/\/+$/, "");
+    const m = await intoCorpusFolder(out, (outDir) => prepareCorpus({ ...options, outDir }));
     rep.end();
     console.log(JSON.stringify({
       out: get("out"),

@@ -27,7 +27,7 @@ import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/exit_codes.ts
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
 import { defaultEvalDir, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
-import { lockRunFolder } from "../lib/export/lock.ts";
+import { type HeldLock, lockRunFolder } from "../lib/export/lock.ts";
 import { StopController } from "../lib/stop.ts";
 import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
@@ -99,6 +99,13 @@ await runCommand("export", async () => {
   if (!(waitSeconds >= 0) || String(f.wait).trim() === "") {
     throw new UsageError(`--wait must be a number of seconds >= 0, got ${JSON.stringify(f.wait)}`);
   }
+  // the run folder's lock, released when this function ends however it ends
+  await using held = {
+    lock: undefined as HeldLock | undefined,
+    async [Symbol.asyncDispose]() {
+      await this.lock?.release();
+    },
+  };
   const hasCk = typeof f.checkpoint === "string", hasVec = typeof f.vectors === "string";
   if (hasCk === hasVec) {
     throw new UsageError("give exactly one of --checkpoint FILE|DIR or --vectors FILE; see --help");
@@ -111,103 +118,92 @@ await runCommand("export", async () => {
   let output: Float32Array | undefined, outputDim: number | undefined;
   const manifest: Record<string, unknown> = {};
   let out = f.out as string | undefined;
-  let lock: Awaited<ReturnType<typeof lockRunFolder>> | undefined;
-  try {
-    if (hasVec) {
-      if (!out) throw new UsageError("--out ROOT is required with --vectors");
-      const e = await readEmbeddings(f.vectors as string);
-      ({ words, d } = e);
-      input = e.vectors;
-      manifest.source = { vectors: f.vectors };
-    } else {
-      const ck = f.checkpoint as string;
-      const st = await Deno.stat(ck).catch(() => null);
-      if (!st) throw new ExitError(EXIT.noCheckpoint, `--checkpoint ${ck}: no such file or folder`);
-      // the run folder: <run> for <run>/checkpoints/<file>, <run>/checkpoints or <run>
-      const norm = ck.replace(/\/+$/, "");
-      const runDir = st.isDirectory
-        ? (basename(norm) === "checkpoints" ? dirname(norm) : norm)
-        : (basename(dirname(norm)) === "checkpoints" ? dirname(dirname(norm)) : undefined);
-      if (
-        runDir && (st.isFile || await Deno.stat(join(runDir, "checkpoints")).then(() => true, () => false))
-      ) {
-        lock = await lockRunFolder(runDir, "export", { waitSeconds });
-      }
-      let file: string, ckpt;
-      try {
-        if (st.isDirectory) {
-          ({ path: file, checkpoint: ckpt } = await readNewestGoodCheckpoint(
-            ck,
-            (l) => console.error(`export: ${l}`),
-          ));
-        } else {
-          file = ck;
-          ckpt = await readCheckpoint(ck);
-          if (ckpt.unchecked) console.error(`export: ${file} has no checksum (written by an older version)`);
-        }
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) {
-          throw new ExitError(
-            EXIT.noCheckpoint,
-            `--checkpoint ${ck}: no ckpt-*.fock in it or in its checkpoints/`,
-          );
-        }
-        if (e instanceof DataFormatError) {
-          throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${e.message}`);
-        }
-        throw e;
-      }
-      let trainer: Trainer;
-      try {
-        trainer = await Trainer.fromCheckpoint(ckpt, {
-          backend: backend as "js" | "blas" | "auto",
-          log: (l) => console.error(l),
-        });
-      } catch (e) {
-        if (e instanceof DataFormatError || e instanceof UsageError) {
-          throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${file}: ${e.message}`);
-        }
-        throw e;
-      }
-      try {
-        const emb = await trainer.embeddings({ output: f["output-rows"] === true });
-        ({ words, input, d } = emb);
-        if (emb.output) {
-          output = emb.output;
-          outputDim = emb.dOut;
-        }
-        manifest.config = trainer.config;
-        manifest.corpus = { data: trainer.config.data };
-        manifest.source = { checkpoint: file, step: trainer.step };
-      } finally {
-        trainer.close();
-      }
-      if (!out) {
-        const ckDir = dirname(file);
-        if (basename(ckDir) !== "checkpoints") {
-          throw new UsageError(`--out ROOT is required: ${file} is not in a <run>/checkpoints folder`);
-        }
-        out = join(dirname(ckDir), "embeddings");
-      }
+  if (hasVec) {
+    if (!out) throw new UsageError("--out ROOT is required with --vectors");
+    const e = await readEmbeddings(f.vectors as string);
+    ({ words, d } = e);
+    input = e.vectors;
+    manifest.source = { vectors: f.vectors };
+  } else {
+    const ck = f.checkpoint as string;
+    const st = await Deno.stat(ck).catch(() => null);
+    if (!st) throw new ExitError(EXIT.noCheckpoint, `--checkpoint ${ck}: no such file or folder`);
+    // the run folder: <run> for <run>/checkpoints/<file>, <run>/checkpoints or <run>
+    const norm = ck.replace(/\/+$/, "");
+    const runDir = st.isDirectory
+      ? (basename(norm) === "checkpoints" ? dirname(norm) : norm)
+      : (basename(dirname(norm)) === "checkpoints" ? dirname(dirname(norm)) : undefined);
+    if (runDir && (st.isFile || await Deno.stat(join(runDir, "checkpoints")).then(() => true, () => false))) {
+      held.lock = await lockRunFolder(runDir, "export", { waitSeconds });
     }
-    if (f.eval) {
-      const report = await evaluateEmbeddings(words, input, d, { evalDir: f["eval-dir"] as string });
-      console.error(formatEvalReport(report));
-      manifest.metrics = report;
+    let file: string, ckpt;
+    try {
+      if (st.isDirectory) {
+        const log = (l: string) => console.error(`export: ${l}`);
+        ({ path: file, checkpoint: ckpt } = await readNewestGoodCheckpoint(ck, log));
+      } else {
+        file = ck;
+        ckpt = await readCheckpoint(ck);
+        if (ckpt.unchecked) console.error(`export: ${file} has no checksum (written by an older version)`);
+      }
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new ExitError(
+          EXIT.noCheckpoint,
+          `--checkpoint ${ck}: no ckpt-*.fock in it or in its checkpoints/`,
+        );
+      }
+      if (e instanceof DataFormatError) {
+        throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${e.message}`);
+      }
+      throw e;
     }
-    const r = await publishEmbeddings({
-      outRoot: out,
-      words,
-      input,
-      d,
-      ...(output ? { output, outputDim } : {}),
-      formats,
-      manifest,
-    });
-    console.log(
-      JSON.stringify({ event: "published", version: r.version, dir: r.versionDir, files: r.files }),
-    );
-  } finally {
-    await lock?.release();
+    let trainer: Trainer;
+    try {
+      trainer = await Trainer.fromCheckpoint(ckpt, {
+        backend: backend as "js" | "blas" | "auto",
+        log: (l) => console.error(l),
+      });
+    } catch (e) {
+      if (e instanceof DataFormatError || e instanceof UsageError) {
+        throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${file}: ${e.message}`);
+      }
+      throw e;
+    }
+    try {
+      const emb = await trainer.embeddings({ output: f["output-rows"] === true });
+      ({ words, input, d } = emb);
+      if (emb.output) {
+        output = emb.output;
+        outputDim = emb.dOut;
+      }
+      manifest.config = trainer.config;
+      manifest.corpus = { data: trainer.config.data };
+      manifest.source = { checkpoint: file, step: trainer.step };
+    } finally {
+      trainer.close();
+    }
+    if (!out) {
+      const ckDir = dirname(file);
+      if (basename(ckDir) !== "checkpoints") {
+        throw new UsageError(`--out ROOT is required: ${file} is not in a <run>/checkpoints folder`);
+      }
+      out = join(dirname(ckDir), "embeddings");
+    }
   }
+  if (f.eval) {
+    const report = await evaluateEmbeddings(words, input, d, { evalDir: f["eval-dir"] as string });
+    console.error(formatEvalReport(report));
+    manifest.metrics = report;
+  }
+  const r = await publishEmbeddings({
+    outRoot: out,
+    words,
+    input,
+    d,
+    ...(output ? { output, outputDim } : {}),
+    formats,
+    manifest,
+  });
+  console.log(JSON.stringify({ event: "published", version: r.version, dir: r.versionDir, files: r.files }));
 });
