@@ -74,6 +74,7 @@ export {
   findLatestCheckpoint,
   Model,
   readCheckpoint,
+  readNewestGoodCheckpoint,
   resolveConfig,
   Rng as TrainRng,
   runTrainJob,
@@ -110,7 +111,8 @@ export {
 } from "./lib/export/word2vec.ts";
 export { readArrowEmbeddings, writeArrowEmbeddings } from "./lib/export/arrow.ts";
 export { readParquetEmbeddings, writeParquetEmbeddings } from "./lib/export/parquet.ts";
-export { acquireLock, LockedError } from "./lib/export/lock.ts";
+export { acquireLock, LockedError, lockRunFolder } from "./lib/export/lock.ts";
+export { atExit, removeAtExit, StopController, StoppedError } from "./lib/stop.ts";
 export { EXIT as EXIT_CODES } from "./lib/export/exit_codes.ts";
 export { averageRanks, spearman } from "./lib/eval/spearman.ts";
 export { EmbeddingIndex } from "./lib/eval/index.ts";

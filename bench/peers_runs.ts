@@ -302,6 +302,7 @@ export async function runFactorout(
     `${p.threads}`,
     "--out",
     out,
+    "--overwrite", // the work folder is reused from one benchmark run to the next
     "--progress",
     "json",
     "--formats",

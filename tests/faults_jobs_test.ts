@@ -157,6 +157,42 @@ Deno.test("faults: SIGTERM at random moments in training, then --resume: byte-id
   }
 });
 
+Deno.test("faults: SIGTERM in training on blas (d = 65, float32 products), then --resume: within float32 noise of the uninterrupted run", async () => {
+  const blas = (out: string) => [
+    ...COMMON.map((x) => (x === "js" ? "blas" : x === "16" ? "64" : x)),
+    "--lr",
+    "0.001",
+    "--epochs",
+    "4",
+    "--out",
+    out,
+  ];
+  const ref = join(ROOT, "blas-ref"), out = join(ROOT, "blas-term");
+  const r0 = await job("train", blas(ref));
+  assert.equal(r0.code, 0, r0.stderr);
+  const delay = Math.floor(Math.random() * 600);
+  const p = spawn("train", blas(out));
+  await p.seen(/^train: /m);
+  await sleep(delay);
+  p.kill("SIGTERM");
+  const r = await p.done;
+  const why = `SIGTERM ${delay} ms into training: ${r.stderr}`;
+  if (r.code === 0) return; // finished first
+  assert.equal(r.code, EXIT.stopped, why);
+  const res = await job("train", ["--resume", out, "--eval-dir", "none", "--progress", "none"]);
+  assert.equal(res.code, 0, res.stderr);
+  const a = await newestE(ref), b = await newestE(out);
+  let scale = 0, diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(a[i]));
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  console.log(
+    `blas: ${lastLine(r).replace(/^train: /, "").slice(0, 40)}…; max |Δ| ${diff} (max |E| ${scale})`,
+  );
+  assert.ok(diff <= 1e-4 * Math.max(scale, 1e-3), `max diff ${diff} vs max ${scale}; ${why}`);
+});
+
 Deno.test("faults: SIGTERM then SIGINT during checkpoint writes corrupts nothing; exit 9 after the write; resume is exact", async () => {
   const out = join(ROOT, "twice");
   const delay = Math.floor(Math.random() * 500);
@@ -402,11 +438,11 @@ Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite 
   assert.equal(r0.code, 0, r0.stderr);
   const old = await listCheckpoints(join(out, "checkpoints"));
   const oldBytes = await Promise.all(old.map(bytesOf));
-  const refused = await job("train", [...COMMON, "--epochs", "2", "--out", out]);
+  const refused = await job("train", [...COMMON, "--epochs", "2", "--window", "3", "--out", out]);
   assert.equal(refused.code, EXIT.usage, refused.stderr);
   assert.match(
     lastLine(refused),
-    /^train: --out .* already holds a run \(2 checkpoint\(s\), a prepared corpus, published embeddings\): continue it with --resume .*, or give --overwrite/,
+    /^train: --out .* already holds a run \(2 checkpoint\(s\), a corpus prepared with other settings, published embeddings\): continue it with --resume .*, or give --overwrite/,
   );
   assert.deepEqual(await Promise.all(old.map(bytesOf)), oldBytes);
   // --overwrite, but the new run fails before its first checkpoint (diverges at step 1): nothing lost
@@ -426,6 +462,18 @@ Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite 
   assert.match(failed.stderr, /old checkpoint\(s\) are back in/);
   assert.deepEqual(await listCheckpoints(join(out, "checkpoints")), old);
   assert.deepEqual(await Promise.all(old.map(bytesOf)), oldBytes);
+  // kill -9 of an --overwrite run before its first checkpoint: the old ones are still aside; the next job
+  // (here --resume, which must find them) puts them back under the lock
+  const dead = new Deno.Command("true").spawn();
+  await dead.status;
+  const lastArrays = (await readCheckpoint(old[1])).arrays;
+  await Deno.rename(join(out, "checkpoints"), join(out, `checkpoints.${dead.pid}-0badf00d.old.tmp`));
+  const back = await job("train", [...COMMON, "--resume", out]);
+  assert.equal(back.code, 0, back.stderr);
+  assert.match(back.stderr, /the 2 old checkpoint\(s\) are back in/);
+  assert.deepEqual(await bytesOf(old[0]), oldBytes[0]);
+  // (the newest one is rewritten at the same step by the resumed run: same arrays)
+  assert.deepEqual((await readCheckpoint(old[1])).arrays, lastArrays);
   // stale temporaries of killed jobs are cleaned at start, under the lock
   await Deno.writeTextFile(join(out, "checkpoints", "ckpt-000000000001.fock.tmp"), "x");
   await Deno.writeTextFile(join(out, "checkpoints", "ckpt-000000000002.fock.999999999-0badf00d.tmp"), "x");

@@ -32,6 +32,7 @@ export {
   listCheckpoints,
   pruneCheckpoints,
   readCheckpoint,
+  readNewestGoodCheckpoint,
   vocabularyHash,
   writeCheckpoint,
 } from "./checkpoint.ts";

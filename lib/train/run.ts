@@ -19,14 +19,14 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DataFormatError, UsageError } from "../errors.ts";
 import { EXIT, ExitError, exportFailure } from "../exit_codes.ts";
 import { pathExists as exists } from "../os_errors.ts";
 import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../export/atomic.ts";
-import { lockRunFolder, pidAlive } from "../export/lock.ts";
+import { type HeldLock, lockRunFolder, pidAlive } from "../export/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
 import { StopController, StoppedError } from "../stop.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
@@ -223,37 +223,52 @@ export async function runTrainJob(
   let ckptPath: string | undefined;
   let ckpt: Checkpoint | undefined;
   let resumeDir = false;
-  if (args.resume) {
-    const st = await Deno.stat(args.resume).catch(() => null);
-    if (!st) {
-      throw new ExitError(
-        EXIT.noCheckpoint,
-        `--resume ${args.resume}: no such checkpoint file or run folder`,
-      );
-    }
-    resumeDir = st.isDirectory;
-    ({ ckptPath, ckpt } = await pickCheckpoint(args.resume, st.isDirectory, log));
-    const saved = ckpt.meta.config as Record<string, unknown> | undefined;
-    if (!saved) throw new ExitError(EXIT.noCheckpoint, `--resume ${ckptPath}: not a trainer checkpoint`);
-    const merged: Record<string, unknown> = { ...saved };
-    for (const k of args.explicit) merged[k] = args.config[k];
-    if (!args.explicit.has("out") && st.isDirectory) {
-      // a run folder (its checkpoints/ holds the file) or the checkpoints folder itself
-      merged.out = ckptPath.startsWith(join(args.resume, "checkpoints") + "/")
-        ? args.resume
-        : dirname(ckptPath.replace(/\/[^/]*$/, ""));
-    }
-    config = await unusable(
-      ckptPath,
-      Promise.resolve().then(() => resolveConfig(merged, `${ckptPath} config`)),
-    );
-  }
-  const lock = await lockRunFolder(config.out, "train", { log, waitSeconds: args.waitSeconds });
+  let lock: HeldLock | undefined;
   let aside: { dir: string; count: number } | undefined;
+  // the run folder's lock first, then (under it) the cleanup of killed jobs' leftovers, before any
+  // checkpoint is chosen: a kill may have left the old checkpoints moved aside
+  const lockOut = async (dir: string) => {
+    lock = await lockRunFolder(dir, "train", { log, waitSeconds: args.waitSeconds });
+    await cleanStale(dir, log);
+  };
   try {
-    await cleanStale(config.out, log);
     if (args.resume) {
-      if (!resumeDir) ckpt = await unusable(ckptPath!, readCheckpoint(ckptPath!)); // may have changed meanwhile
+      const st = await Deno.stat(args.resume).catch(() => null);
+      if (!st) {
+        throw new ExitError(
+          EXIT.noCheckpoint,
+          `--resume ${args.resume}: no such checkpoint file or run folder`,
+        );
+      }
+      resumeDir = st.isDirectory;
+      if (resumeDir) {
+        await lockOut(
+          args.explicit.has("out")
+            ? config.out
+            : basename(args.resume.replace(/\/+$/, "")) === "checkpoints"
+            ? dirname(args.resume.replace(/\/+$/, ""))
+            : args.resume,
+        );
+      }
+      ({ ckptPath, ckpt } = await pickCheckpoint(args.resume, st.isDirectory, log));
+      const saved = ckpt.meta.config as Record<string, unknown> | undefined;
+      if (!saved) throw new ExitError(EXIT.noCheckpoint, `--resume ${ckptPath}: not a trainer checkpoint`);
+      const merged: Record<string, unknown> = { ...saved };
+      for (const k of args.explicit) merged[k] = args.config[k];
+      if (!args.explicit.has("out") && st.isDirectory) {
+        // a run folder (its checkpoints/ holds the file) or the checkpoints folder itself
+        merged.out = ckptPath.startsWith(join(args.resume, "checkpoints") + "/")
+          ? args.resume
+          : dirname(ckptPath.replace(/\/[^/]*$/, ""));
+      }
+      config = await unusable(
+        ckptPath,
+        Promise.resolve().then(() => resolveConfig(merged, `${ckptPath} config`)),
+      );
+      if (!lock) {
+        await lockOut(config.out);
+        ckpt = await unusable(ckptPath, readCheckpoint(ckptPath)); // may have changed before the lock
+      }
       trainer = await unusable(
         ckptPath!,
         Trainer.fromCheckpoint(ckpt!, {
@@ -273,7 +288,8 @@ export async function runTrainJob(
       trainer.adopt(config);
       log(`resume: ${ckptPath} at step ${trainer.step}`);
     } else {
-      aside = await guardUsedFolder(config.out, args.overwrite, log);
+      await lockOut(config.out);
+      aside = await guardUsedFolder(config, args.overwrite, log);
     }
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
@@ -449,7 +465,7 @@ export async function runTrainJob(
   } finally {
     trainer?.close();
     if (aside) await restoreAside(config.out, aside, log);
-    await lock.release();
+    await lock?.release();
   }
 }
 
@@ -511,20 +527,32 @@ async function cleanStale(out: string, log: (line: string) => void): Promise<voi
 }
 
 /**
- * Refuses a new run into a folder that holds one (checkpoints, a corpus or published embeddings) without
- * `--overwrite` (UsageError, exit 2); with it, moves the old checkpoints aside (deleted after the new
- * run's first checkpoint).
+ * Refuses a new run into a folder that holds one (checkpoints, published embeddings, or a corpus that it
+ * would replace: prepared with other settings) without `--overwrite` (UsageError, exit 2); with it, moves
+ * the old checkpoints aside (deleted after the new run's first checkpoint). A corpus that would be reused
+ * as it is does not count, so a first run stopped or failed before its first checkpoint can be rerun as it
+ * was.
  */
 async function guardUsedFolder(
-  out: string,
+  config: TrainConfig,
   overwrite: boolean,
   log: (line: string) => void,
 ): Promise<{ dir: string; count: number } | undefined> {
+  const out = config.out;
   const ckDir = join(out, "checkpoints");
   const old = await listCheckpoints(ckDir);
+  const stamp = await Deno.readTextFile(join(out, "corpus", "train-settings.json")).catch(() => undefined);
+  // the stamp also holds the inputs' content fingerprint (resolveData): compare the settings alone
+  let stampSettings: string | undefined;
+  try {
+    const { inputs: _inputs, ...settings } = JSON.parse(stamp ?? "null") ?? {};
+    stampSettings = JSON.stringify(settings);
+  } catch { /* an unreadable stamp: another corpus */ }
+  const otherCorpus = (await exists(join(out, "corpus", "manifest.json"))) &&
+    stampSettings !== JSON.stringify(corpusSettings(config));
   const held = [
     ...(old.length ? [`${old.length} checkpoint(s)`] : []),
-    ...((await exists(join(out, "corpus", "manifest.json"))) ? ["a prepared corpus"] : []),
+    ...(otherCorpus ? ["a corpus prepared with other settings"] : []),
     ...((await latestVersionDir(join(out, "embeddings"))) ? ["published embeddings"] : []),
   ];
   if (!held.length) return undefined;
