@@ -163,6 +163,31 @@ export const BACKOFF_FLOOR = 1 / 1024;
 export const BEST_CHECKPOINT = "best.fock";
 
 /**
+ * The largest relative drift max|Q − WᵀW| / max|Q| of the factored layer's Q accepted at an epoch's end;
+ * more is a failure like a non-finite loss (backoff and rollback). Healthy runs stay below 2e-4 (1e-8 on
+ * Brown); strong steps on small vocabularies reached 0.07 to 7e5 (docs/trainer-api.md).
+ *
+ * @example
+ * ```ts
+ * import { MAX_Q_DRIFT } from "./trainer.ts";
+ * console.log(MAX_Q_DRIFT); // 0.01
+ * ```
+ */
+export const MAX_Q_DRIFT = 1e-2;
+
+/**
+ * The epoch-end health check ({@link MAX_Q_DRIFT}) runs when the output layer's D·d is at most this
+ * (its O(Dd²) cost and D×d float32 temporary, 256 MB here, stay small next to an epoch).
+ *
+ * @example
+ * ```ts
+ * import { HEALTH_CHECK_MAX_DD } from "./trainer.ts";
+ * console.log(HEALTH_CHECK_MAX_DD); // 67108864
+ * ```
+ */
+export const HEALTH_CHECK_MAX_DD = 1 << 26;
+
+/**
  * What {@link Trainer.train} returns.
  *
  * @example
@@ -610,7 +635,7 @@ export class Trainer {
           ...(f.rollback ? { rolledBackTo: this.step } : {}),
         },
         `backoff at step ${failed}: ${
-          f.rollback ? "not finite" : "update refused"
+          f.rollback ? "state off" : "update refused"
         }; step size ×${run.lrScale} ` +
           `(lr ${fmt(lr)})` + (f.rollback ? `, rolled back to step ${this.step}` : ", batch retried"),
       );
@@ -627,6 +652,9 @@ export class Trainer {
       });
       for await (const b of reader) {
         if (b.epoch !== run.epoch) {
+          // an epoch's end is where the state is declared good: check the output layer's health first
+          const sick = run.epochCount > 0 ? await this.#health() : undefined;
+          if (sick && (rolledBack = await backoff(sick))) break;
           improved = run.epochCount > 0 && await endEpoch();
           run.epoch = b.epoch;
           await save();
@@ -653,6 +681,8 @@ export class Trainer {
         if (every > 0 && m > 0 && this.step % every === 0) await save();
         progress.update(sample());
       }
+      const sick = !rolledBack && run.epochCount > 0 ? await this.#health() : undefined;
+      if (sick) rolledBack = await backoff(sick);
     }
     improved = run.epochCount > 0 && await endEpoch();
     run.epoch = run.epochs;
@@ -709,6 +739,29 @@ export class Trainer {
       return { rollback: true, what: `the loss or a gradient is ${loss} (not finite)` };
     }
     return loss;
+  }
+
+  /**
+   * A failure (to roll back) when the factored layer's maintained Q = WᵀW has drifted from the exact one by
+   * more than {@link MAX_Q_DRIFT} (relative), or its U cannot be inverted: its losses and gradients are then
+   * no longer exact. O(Dd²) and a D×d temporary, so only for layers with D·d ≤ {@link HEALTH_CHECK_MAX_DD}.
+   */
+  async #health(): Promise<StepFailure | undefined> {
+    const out = this.#output;
+    if (out.D * out.d > HEALTH_CHECK_MAX_DD) return undefined;
+    let drift: number | undefined;
+    try {
+      drift = (await out.diagnostics({ full: true })).qDrift;
+    } catch (e) {
+      if (e instanceof SingularMatrixError) return { rollback: true, what: e.message };
+      throw e;
+    }
+    if (drift === undefined || drift <= MAX_Q_DRIFT) return undefined;
+    return {
+      rollback: true,
+      what: `at the epoch's end the factored layer's Q = WᵀW is off by ${fmt(drift)} (relative; limit ${MAX_Q_DRIFT}): ` +
+        `its losses are no longer exact`,
+    };
   }
 
   /**
