@@ -163,17 +163,19 @@ export const BACKOFF_FLOOR = 1 / 1024;
 export const BEST_CHECKPOINT = "best.fock";
 
 /**
- * The largest relative drift max|Q − WᵀW| / max|Q| of the factored layer's Q accepted at an epoch's end;
- * more is a failure like a non-finite loss (backoff and rollback). Healthy runs stay below 2e-4 (1e-8 on
- * Brown); strong steps on small vocabularies reached 0.07 to 7e5 (docs/trainer-api.md).
+ * The relative drift max|Q − WᵀW| / max|Q| of the factored layer's maintained Q checked at each epoch's end:
+ * up to `repair` it is accepted; up to `rollback` Q is re-derived exactly (OutputLayer.refresh, a `repair`
+ * event); beyond, the epoch was trained on a loss off by more than itself: a failure like a non-finite loss
+ * (backoff and rollback). Healthy runs stay below 2e-4 (1e-8 on Brown); vocabularies of 50–500 words
+ * reached 0.02 to 7e5 (docs/trainer-api.md).
  *
  * @example
  * ```ts
  * import { MAX_Q_DRIFT } from "./trainer.ts";
- * console.log(MAX_Q_DRIFT); // 0.01
+ * console.log(MAX_Q_DRIFT.repair, MAX_Q_DRIFT.rollback); // 0.01 1
  * ```
  */
-export const MAX_Q_DRIFT = 1e-2;
+export const MAX_Q_DRIFT = Object.freeze({ repair: 1e-2, rollback: 1 });
 
 /**
  * The epoch-end health check ({@link MAX_Q_DRIFT}) runs when the output layer's D·d is at most this
@@ -653,7 +655,7 @@ export class Trainer {
       for await (const b of reader) {
         if (b.epoch !== run.epoch) {
           // an epoch's end is where the state is declared good: check the output layer's health first
-          const sick = run.epochCount > 0 ? await this.#health() : undefined;
+          const sick = run.epochCount > 0 ? await this.#health(note) : undefined;
           if (sick && (rolledBack = await backoff(sick))) break;
           improved = run.epochCount > 0 && await endEpoch();
           run.epoch = b.epoch;
@@ -681,7 +683,7 @@ export class Trainer {
         if (every > 0 && m > 0 && this.step % every === 0) await save();
         progress.update(sample());
       }
-      const sick = !rolledBack && run.epochCount > 0 ? await this.#health() : undefined;
+      const sick = !rolledBack && run.epochCount > 0 ? await this.#health(note) : undefined;
       if (sick) rolledBack = await backoff(sick);
     }
     improved = run.epochCount > 0 && await endEpoch();
@@ -742,11 +744,14 @@ export class Trainer {
   }
 
   /**
-   * A failure (to roll back) when the factored layer's maintained Q = WᵀW has drifted from the exact one by
-   * more than {@link MAX_Q_DRIFT} (relative), or its U cannot be inverted: its losses and gradients are then
-   * no longer exact. O(Dd²) and a D×d temporary, so only for layers with D·d ≤ {@link HEALTH_CHECK_MAX_DD}.
+   * The epoch-end check of the factored layer's maintained Q = WᵀW ({@link MAX_Q_DRIFT}): a small drift is
+   * repaired (an exact refresh, logged through `note`), a large one (or a U that cannot be inverted) is a
+   * failure to roll back: the losses and gradients of the epoch were not those of the weights. O(Dd²) and a
+   * D×d temporary, so only for layers with D·d ≤ {@link HEALTH_CHECK_MAX_DD}.
    */
-  async #health(): Promise<StepFailure | undefined> {
+  async #health(
+    note: (event: Record<string, unknown>, text: string) => void,
+  ): Promise<StepFailure | undefined> {
     const out = this.#output;
     if (out.D * out.d > HEALTH_CHECK_MAX_DD) return undefined;
     let drift: number | undefined;
@@ -756,12 +761,17 @@ export class Trainer {
       if (e instanceof SingularMatrixError) return { rollback: true, what: e.message };
       throw e;
     }
-    if (drift === undefined || drift <= MAX_Q_DRIFT) return undefined;
-    return {
-      rollback: true,
-      what: `at the epoch's end the factored layer's Q = WᵀW is off by ${fmt(drift)} (relative; limit ${MAX_Q_DRIFT}): ` +
-        `its losses are no longer exact`,
-    };
+    if (drift === undefined || drift <= MAX_Q_DRIFT.repair) return undefined;
+    const off = `at the epoch's end the factored layer's Q = WᵀW is off by ${fmt(drift)} (relative)`;
+    if (drift <= MAX_Q_DRIFT.rollback && out.refresh) {
+      out.refresh();
+      note(
+        { event: "repair", step: this.step, epoch: this.#run!.epoch + 1, qDrift: drift },
+        `${off}: re-derived exactly`,
+      );
+      return undefined;
+    }
+    return { rollback: true, what: `${off}: the epoch's losses were not those of its weights` };
   }
 
   /**
