@@ -143,6 +143,8 @@ export interface OutputLayer {
   topK(h: Float32Array, k: number): Promise<{ indices: Int32Array; scores: Float64Array }>;
   /** Health report; `{ full: true }` adds the O(Dd²) Q drift. */
   diagnostics(opts?: { full?: boolean }): Promise<Diagnostics>;
+  /** Re-derives the maintained state exactly from the weights (the factored layer's Q, w̄; O(Dd²)), if it keeps any. */
+  refresh?(): void;
   /** A copy of the complete state, enough to rebuild the layer exactly. */
   exportState(): Promise<OutputLayerState>;
   /** Adds rows to W (a grown vocabulary): `rows` is n×d row-major, the desired new rows of W. */

@@ -1,7 +1,8 @@
 // The trainer's robustness mechanics, in-process with output layers that fail on chosen steps
 // (tests/train_fakes.ts): a refused step is retried at half the step size; a non-finite one rolls back to
 // the last good state exactly; the multiplier's floor stops the run (DivergenceError naming the step and
-// lr); checkpoints carry the multiplier; the best epoch by validation loss is kept. And one run of
+// lr); checkpoints carry the multiplier; the epoch-end health check of the factored Q repairs or rolls
+// back; the best epoch by validation loss is kept. And one run of
 // pipelines/train.ts on a tiny generated corpus with a huge --lr that finishes with a backoff line.
 import assert from "node:assert/strict";
 import { DivergenceError } from "../lib/errors.ts";
@@ -147,6 +148,28 @@ Deno.test("backoff: at the floor the run stops with DivergenceError naming the s
   t.close();
   r.close();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("epoch-end health: a small drift of the factored Q is repaired, a large one rolls back and backs off", async () => {
+  const drifts = [0.05, 5];
+  let checks = 0;
+  const lines: string[] = [];
+  const p = plan({ drift: () => drifts[checks++] });
+  const t = await make(cfg(), p, lines);
+  const s = await t.train({ paths: ["mem"], rows });
+  const ep = events(lines, "epoch");
+  const [repair, ...moreRepairs] = events(lines, "repair");
+  assert.equal(moreRepairs.length, 0);
+  assert.equal(repair.qDrift, 0.05);
+  assert.equal(repair.step, ep[0].step);
+  assert.equal(p.refreshes, 1, "Q re-derived once");
+  const [back] = events(lines, "backoff");
+  assert.match(back.reason, /Q = WᵀW is off by 5 \(relative\)/);
+  assert.equal(back.rolledBackTo, ep[0].step, "back to the end of epoch 1, then epoch 2 again");
+  assert.equal(s.backoffs, 1);
+  assert.equal(ep.length, 3, "each epoch reported once");
+  assert.equal(checks, 4, "epoch 2's end is checked again after the rollback");
+  t.close();
 });
 
 Deno.test("best epoch: a later epoch with a higher validation loss does not replace the best one's vectors", async () => {

@@ -131,6 +131,10 @@ export type Flaky = {
   nan?: (call: number) => boolean;
   /** added to the validation (evaluate) loss per example, given the number of epochs logged so far */
   evalBias?: () => number;
+  /** the qDrift that diagnostics({ full: true }) reports instead of the real one (undefined: the real one) */
+  drift?: () => number | undefined;
+  /** refresh() calls */
+  refreshes?: number;
   /** calls so far, and the eta of each */
   calls: number;
   etas: number[];
@@ -151,6 +155,18 @@ export function flakyHeads(plan: Flaky): CreateHead {
       const r = await step(H, Y, eta);
       return plan.nan?.(call) ? { ...r, loss: NaN } : r;
     };
+    const diagnostics = layer.diagnostics.bind(layer), refresh = layer.refresh?.bind(layer);
+    layer.diagnostics = async (o) => {
+      const r = await diagnostics(o);
+      const q = o?.full ? plan.drift?.() : undefined;
+      return q === undefined ? r : { ...r, qDrift: q };
+    };
+    if (refresh) {
+      layer.refresh = () => {
+        plan.refreshes = (plan.refreshes ?? 0) + 1;
+        refresh();
+      };
+    }
     layer.evaluate = async (H, Y) => {
       const r = await evaluate(H, Y);
       return plan.evalBias ? { ...r, loss: r.loss + plan.evalBias() * (Y.offsets.length - 1) } : r;

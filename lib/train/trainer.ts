@@ -172,6 +172,33 @@ export const BACKOFF_FLOOR = 1 / 1024;
 export const BEST_CHECKPOINT = "best.fock";
 
 /**
+ * The relative drift max|Q − WᵀW| / max|Q| of the factored layer's maintained Q checked at each epoch's end:
+ * up to `repair` it is accepted; up to `rollback` Q is re-derived exactly (OutputLayer.refresh, a `repair`
+ * event); beyond, the epoch was trained on a loss off by more than itself: a failure like a non-finite loss
+ * (backoff and rollback). Healthy runs stay below 2e-4 (1e-8 on Brown); vocabularies of 50–500 words
+ * reached 0.02 to 7e5 (docs/trainer-api.md).
+ *
+ * @example
+ * ```ts
+ * import { MAX_Q_DRIFT } from "./trainer.ts";
+ * console.log(MAX_Q_DRIFT.repair, MAX_Q_DRIFT.rollback); // 0.01 1
+ * ```
+ */
+export const MAX_Q_DRIFT = Object.freeze({ repair: 1e-2, rollback: 1 });
+
+/**
+ * The epoch-end health check ({@link MAX_Q_DRIFT}) runs when the output layer's D·d is at most this
+ * (its O(Dd²) cost and D×d float32 temporary, 256 MB here, stay small next to an epoch).
+ *
+ * @example
+ * ```ts
+ * import { HEALTH_CHECK_MAX_DD } from "./trainer.ts";
+ * console.log(HEALTH_CHECK_MAX_DD); // 67108864
+ * ```
+ */
+export const HEALTH_CHECK_MAX_DD = 1 << 26;
+
+/**
  * What {@link Trainer.train} returns.
  *
  * @example
@@ -630,7 +657,7 @@ export class Trainer {
           ...(f.rollback ? { rolledBackTo: this.step } : {}),
         },
         `backoff at step ${failed}: ${
-          f.rollback ? "not finite" : "update refused"
+          f.rollback ? "state off" : "update refused"
         }; step size ×${run.lrScale} ` +
           `(lr ${fmt(lr)})` + (f.rollback ? `, rolled back to step ${this.step}` : ", batch retried"),
       );
@@ -647,6 +674,9 @@ export class Trainer {
       });
       for await (const b of reader) {
         if (b.epoch !== run.epoch) {
+          // an epoch's end is where the state is declared good: check the output layer's health first
+          const sick = run.epochCount > 0 ? await this.#health(note) : undefined;
+          if (sick && (rolledBack = await backoff(sick))) break;
           improved = run.epochCount > 0 && await endEpoch();
           run.epoch = b.epoch;
           await save();
@@ -678,6 +708,8 @@ export class Trainer {
           break;
         }
       }
+      const sick = !rolledBack && run.epochCount > 0 ? await this.#health(note) : undefined;
+      if (sick) rolledBack = await backoff(sick);
     }
     if (stopped) {
       await save();
@@ -751,6 +783,37 @@ export class Trainer {
       return { rollback: true, what: `the loss or a gradient is ${loss} (not finite)` };
     }
     return loss;
+  }
+
+  /**
+   * The epoch-end check of the factored layer's maintained Q = WᵀW ({@link MAX_Q_DRIFT}): a small drift is
+   * repaired (an exact refresh, logged through `note`), a large one (or a U that cannot be inverted) is a
+   * failure to roll back: the losses and gradients of the epoch were not those of the weights. O(Dd²) and a
+   * D×d temporary, so only for layers with D·d ≤ {@link HEALTH_CHECK_MAX_DD}.
+   */
+  async #health(
+    note: (event: Record<string, unknown>, text: string) => void,
+  ): Promise<StepFailure | undefined> {
+    const out = this.#output;
+    if (out.D * out.d > HEALTH_CHECK_MAX_DD) return undefined;
+    let drift: number | undefined;
+    try {
+      drift = (await out.diagnostics({ full: true })).qDrift;
+    } catch (e) {
+      if (e instanceof SingularMatrixError) return { rollback: true, what: e.message };
+      throw e;
+    }
+    if (drift === undefined || drift <= MAX_Q_DRIFT.repair) return undefined;
+    const off = `at the epoch's end the factored layer's Q = WᵀW is off by ${fmt(drift)} (relative)`;
+    if (drift <= MAX_Q_DRIFT.rollback && out.refresh) {
+      out.refresh();
+      note(
+        { event: "repair", step: this.step, epoch: this.#run!.epoch + 1, qDrift: drift },
+        `${off}: re-derived exactly`,
+      );
+      return undefined;
+    }
+    return { rollback: true, what: `${off}: the epoch's losses were not those of its weights` };
   }
 
   /**
