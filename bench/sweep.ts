@@ -156,7 +156,9 @@ export async function runCase(
     const e = epochs[epochs.length - 1];
     log(
       `  ${c.name} epoch ${epoch}: WS353 ${f3(e.wordsim353)} SimLex ${f3(e.simlex999)} ` +
-        `(centred ${f3(e.wordsim353Centred)} ${f3(e.simlex999Centred)}) held-out ${f3(e.validationLoss)} ‖E‖ ${f3(e.normE)}`,
+        `(centred ${f3(e.wordsim353Centred)} ${f3(e.simlex999Centred)}) held-out ${
+          f3(e.validationLoss)
+        } ‖E‖ ${f3(e.normE)}`,
     );
     pausedMs += performance.now() - p0;
   };
@@ -299,8 +301,12 @@ if (import.meta.main) {
     const begin = "<!-- sweep:begin -->", end = "<!-- sweep:end -->";
     const i = doc.indexOf(begin), j = doc.indexOf(end);
     if (i < 0 || j < i) throw new Error(`${path}: no ${begin} … ${end} markers to write the table between`);
-    const stamp = `\`deno task bench:sweep ${Deno.args.join(" ")}\` on ${Deno.build.os} ${Deno.build.arch}, ` +
+    const stamp =
+      `\`deno task bench:sweep ${Deno.args.join(" ")}\` on ${Deno.build.os} ${Deno.build.arch}, ` +
       `${navigator.hardwareConcurrency} cores, ${new Date().toISOString().slice(0, 10)}`;
-    await Deno.writeTextFile(path, doc.slice(0, i + begin.length) + `\n${stamp}\n\n${table}\n` + doc.slice(j));
+    await Deno.writeTextFile(
+      path,
+      doc.slice(0, i + begin.length) + `\n${stamp}\n\n${table}\n` + doc.slice(j),
+    );
   }
 }

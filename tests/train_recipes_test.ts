@@ -53,7 +53,9 @@ Deno.test("recipes: a --config file setting counts as explicit", async () => {
 Deno.test("recipes: only run-shaping and loss fields, every value valid", () => {
   for (const [mode, losses] of Object.entries(RECIPES)) {
     for (const [loss, r] of Object.entries(losses)) {
-      for (const k of Object.keys(r!.set)) assert.ok(RECIPE_FIELDS.includes(k as never), `${mode}/${loss}: ${k}`);
+      for (const k of Object.keys(r!.set)) {
+        assert.ok(RECIPE_FIELDS.includes(k as never), `${mode}/${loss}: ${k}`);
+      }
       const cfg = resolveConfig({ mode, loss });
       const { config } = applyRecipe(cfg, new Set());
       for (const [k, v] of Object.entries(r!.set)) assert.equal(config[k as keyof typeof config], v);
@@ -86,7 +88,19 @@ Deno.test({
     try {
       const script = new URL("../pipelines/train.ts", import.meta.url).pathname;
       const r = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", script, "--limit-tokens", "4000", "--out", out, "--eval-dir", "none", "--formats", "vec"],
+        args: [
+          "run",
+          "-A",
+          script,
+          "--limit-tokens",
+          "4000",
+          "--out",
+          out,
+          "--eval-dir",
+          "none",
+          "--formats",
+          "vec",
+        ],
         stdout: "piped",
         stderr: "piped",
         env: { OPENBLAS_NUM_THREADS: "1" },

@@ -248,12 +248,20 @@ export async function runTrainJob(
       }
       if (args.recipe) {
         const { name, applied } = args.recipe;
-        log(`defaults: ${describeRecipe(name, applied)}${Object.keys(applied).length ? " (recipe; explicit flags win)" : ""}`);
+        log(
+          `defaults: ${describeRecipe(name, applied)}${
+            Object.keys(applied).length ? " (recipe; explicit flags win)" : ""
+          }`,
+        );
       }
       const small = applyVocabularyDefaults(config, args.explicit, data.words.length);
       if (Object.keys(small.applied).length) {
         config = small.config;
-        log(`defaults: ${describeRecipe(`vocabulary of ${data.words.length} words`, small.applied)} (ε·D ≥ ${SPHERICAL_MIN_FLOOR_MASS} keeps the step stable)`);
+        log(
+          `defaults: ${
+            describeRecipe(`vocabulary of ${data.words.length} words`, small.applied)
+          } (ε·D ≥ ${SPHERICAL_MIN_FLOOR_MASS} keeps the step stable)`,
+        );
       }
       trainer = await Trainer.create({
         config,
