@@ -60,7 +60,10 @@ export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossNa
     skipgram: {
       spherical: { set: {}, why: "the tuned default" },
       taylor: { set: { lr: 0.1 }, why: "its gradients are ≈ 10× smaller than the spherical softmax's" },
-      squared: { set: { lr: 0.001 }, why: "the step is stable only while 2η·Σ‖h‖² < 1" },
+      squared: {
+        set: { lr: 0.001, lrInputScale: 50 },
+        why: "a step is refused once 2η·Σ_batch‖h‖² ≥ 1; the input side carries the learning",
+      },
       zloss: { set: {}, why: "" },
     },
     cbow: {
