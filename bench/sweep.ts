@@ -153,6 +153,13 @@ export async function runCase(
       simlex999Centred: rc.similarity.simlex999?.rho,
       seconds: (p0 - t0 - pausedMs) / 1000,
     });
+    const e = epochs[epochs.length - 1];
+    log(
+      `  ${c.name} epoch ${epoch}: WS353 ${f3(e.wordsim353)} SimLex ${f3(e.simlex999)} ` +
+        `(centred ${f3(e.wordsim353Centred)} ${f3(e.simlex999Centred)}) held-out ${
+          f3(e.validationLoss)
+        } ‖E‖ ${f3(e.normE)}`,
+    );
     pausedMs += performance.now() - p0;
   };
   // the reader wrapper measures at each epoch boundary, between two steps, off the clock
@@ -275,7 +282,9 @@ if (import.meta.main) {
   console.error(`sweep: ${cases.length} runs, dim ${common.dim}, ${common.epochs} epochs → ${resultsPath}`);
   const rows: Record<string, unknown>[] = [];
   for (const c of cases) {
-    const r = await runCase(c, common);
+    const r = await runCase(c, common, (line) => {
+      if (line.startsWith("  ")) console.error(line);
+    });
     rows.push(r);
     await Deno.writeTextFile(resultsPath, JSON.stringify(r) + "\n", { append: true });
     console.error(
@@ -292,8 +301,12 @@ if (import.meta.main) {
     const begin = "<!-- sweep:begin -->", end = "<!-- sweep:end -->";
     const i = doc.indexOf(begin), j = doc.indexOf(end);
     if (i < 0 || j < i) throw new Error(`${path}: no ${begin} … ${end} markers to write the table between`);
-    const stamp = `\`deno task bench:sweep ${Deno.args.join(" ")}\` on ${Deno.build.os} ${Deno.build.arch}, ` +
+    const stamp =
+      `\`deno task bench:sweep ${Deno.args.join(" ")}\` on ${Deno.build.os} ${Deno.build.arch}, ` +
       `${navigator.hardwareConcurrency} cores, ${new Date().toISOString().slice(0, 10)}`;
-    await Deno.writeTextFile(path, doc.slice(0, i + begin.length) + `\n${stamp}\n\n${table}\n` + doc.slice(j));
+    await Deno.writeTextFile(
+      path,
+      doc.slice(0, i + begin.length) + `\n${stamp}\n\n${table}\n` + doc.slice(j),
+    );
   }
 }

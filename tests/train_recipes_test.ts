@@ -7,6 +7,7 @@ import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import {
   applyRecipe,
   applyVocabularyDefaults,
+  RECIPE_EPOCHS,
   RECIPE_FIELDS,
   RECIPES,
   SPHERICAL_MIN_FLOOR_MASS,
@@ -25,6 +26,16 @@ Deno.test("recipes: a loss's recipe applies unless the flag is given", async () 
   // the default loss and mode keep DEFAULT_CONFIG's values
   const c = await parseTrainArgs([]);
   assert.deepEqual(c.config, resolveConfig());
+});
+
+Deno.test("recipes: a longer run keeps the total step: --lr ÷ (epochs / RECIPE_EPOCHS) unless --lr is given", async () => {
+  const base = resolveConfig().lr;
+  const long = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS)]);
+  assert.ok(Math.abs(long.config.lr - base / 3) < 1e-3 * base, String(long.config.lr));
+  const given = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS), "--lr", String(base)]);
+  assert.equal(given.config.lr, base);
+  const short = await parseTrainArgs(["--epochs", "2"]);
+  assert.equal(short.config.lr, base);
 });
 
 Deno.test("recipes: a --config file setting counts as explicit", async () => {

@@ -33,6 +33,20 @@ export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
 ]);
 
 /**
+ * The run length the recipes' step sizes are tuned for. A longer run (`--epochs` above it, `--lr` not
+ * given) divides the step size by epochs/RECIPE_EPOCHS, keeping the total step Σ η of the linear schedule:
+ * with the same step, the input rows keep growing past the point where their similarities are best
+ * (docs/losses.md, "More epochs, worse vectors").
+ *
+ * @example
+ * ```ts
+ * import { RECIPE_EPOCHS } from "./recipes.ts";
+ * console.log(RECIPE_EPOCHS); // 5
+ * ```
+ */
+export const RECIPE_EPOCHS = 5;
+
+/**
  * The recipes, by mode then loss. A combination not listed runs {@link DEFAULT_CONFIG} as it is.
  *
  * @example
@@ -45,12 +59,18 @@ export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossNa
   .freeze({
     skipgram: {
       spherical: { set: {}, why: "the tuned default" },
-      taylor: { set: { lr: 0.05 }, why: "target gradients ≈ 1 (spherical's ≈ 1/√ε): a 10× larger step" },
-      squared: { set: { lr: 0.001 }, why: "the step is stable only while 2η·Σ‖h‖² < 1" },
+      taylor: { set: { lr: 0.1 }, why: "its gradients are ≈ 10× smaller than the spherical softmax's" },
+      squared: {
+        set: { lr: 0.001, lrInputScale: 50 },
+        why: "a step is refused once 2η·Σ_batch‖h‖² ≥ 1; the input side carries the learning",
+      },
       zloss: { set: {}, why: "" },
     },
     cbow: {
-      spherical: { set: {}, why: "" },
+      spherical: {
+        set: { lrInputScale: 100 },
+        why: "a context row gets 1/(2·window) of the mean's gradient: a 20× larger input-side step",
+      },
     },
   });
 
@@ -75,6 +95,11 @@ export function applyRecipe(
   const applied: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(recipe?.set ?? {})) {
     if (!explicit.has(k as keyof TrainConfig) && config[k as keyof TrainConfig] !== v) applied[k] = v;
+  }
+  if (!explicit.has("lr") && config.epochs > RECIPE_EPOCHS) {
+    // the same total step Σ η as RECIPE_EPOCHS epochs: more epochs average more, they do not move further
+    const lr = (applied.lr as number | undefined) ?? config.lr;
+    applied.lr = Number((lr * RECIPE_EPOCHS / config.epochs).toPrecision(4));
   }
   if (Object.keys(applied).length === 0) return { config, name, applied: {} };
   return { config: resolveConfig({ ...config, ...applied }), name, applied: applied as Partial<TrainConfig> };
