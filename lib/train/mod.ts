@@ -49,7 +49,11 @@ export { Rng, type RngState } from "./rng.ts";
 export { type JobIO, type JobSummary, resolveData, runTrainJob } from "./run.ts";
 export { learningRate } from "./schedule.ts";
 export {
+  BACKOFF_FLOOR,
+  BEST_CHECKPOINT,
   type CreateHead,
+  HEALTH_CHECK_MAX_DD,
+  MAX_Q_DRIFT,
   type OpenReader,
   type ReaderBatch,
   Trainer,
