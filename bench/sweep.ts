@@ -237,18 +237,20 @@ const f3 = (x: unknown) => (typeof x === "number" ? x.toFixed(3) : "—");
  */
 export function sweepTable(rows: Record<string, unknown>[]): string {
   const lines = [
-    "| run | lr | lr-input-scale | schedule | WS353 | SimLex | SimLex per epoch | ‖E‖ last | ‖W‖ | s |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| run | epochs | lr | lr-input-scale | WS353 | SimLex | WS353 per epoch | SimLex per epoch | ‖E‖ | ‖W‖ | s |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows) {
     const c = r.config as Record<string, unknown>;
     const ep = (r.epochs as EpochRow[]) ?? [];
     lines.push(
-      `| ${r.name} | ${c.lr} | ${c.lrInputScale} | ${c.schedule} | ${
+      `| ${r.name} | ${c.epochs} | ${c.lr} | ${c.lrInputScale} | ${
         r.diverged ? "diverged" : f3(r.wordsim353)
-      } | ${f3(r.simlex999)} | ${ep.map((e) => f3(e.simlex999)).join(" ")} | ${
-        f3(ep[ep.length - 1]?.normE)
-      } | ${f3(r.normW)} | ${typeof r.seconds === "number" ? r.seconds.toFixed(0) : "—"} |`,
+      } | ${f3(r.simlex999)} | ${ep.map((e) => f3(e.wordsim353)).join(" ")} | ${
+        ep.map((e) => f3(e.simlex999)).join(" ")
+      } | ${f3(ep[ep.length - 1]?.normE)} | ${f3(r.normW)} | ${
+        typeof r.seconds === "number" ? r.seconds.toFixed(0) : "—"
+      } |`,
     );
   }
   return lines.join("\n");
