@@ -84,6 +84,14 @@ export function sweepGrid(quick: boolean): SweepCase[] {
     if (base.loss === "spherical") {
       for (const e of [1e-2, 1e-4]) out.push({ name: `${tag} ε ${e}`, set: { ...base, lossEpsilon: e } });
     }
+    if (base.loss === "spherical" && base.mode === "skipgram") {
+      // more epochs: the recipe's step ÷ (epochs/5) against the same step throughout
+      out.push({ name: `${tag} 10 epochs`, set: { ...base, epochs: 10 } });
+      out.push({ name: `${tag} 10 epochs, 5-epoch lr`, set: { ...base, epochs: 10, lr: r.lr } });
+    }
+    if (base.loss === "squared") {
+      out.push({ name: `${tag} bias-feature 0.1, lr×10`, set: { ...base, biasFeature: 0.1, lr: r.lr * 10 } });
+    }
     if (base.loss === "zloss") {
       for (const b of [3, 5, 20]) out.push({ name: `${tag} b ${b}`, set: { ...base, zlossB: b } });
       for (const a of [1]) out.push({ name: `${tag} a ${a}`, set: { ...base, zlossA: a } });

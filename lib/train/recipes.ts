@@ -64,7 +64,11 @@ export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossNa
         set: { lr: 0.001, lrInputScale: 50 },
         why: "a step is refused once 2η·Σ_batch‖h‖² ≥ 1; the input side carries the learning",
       },
-      zloss: { set: {}, why: "" },
+      zloss: {
+        set: { lr: 0.002 },
+        why:
+          "its gradient ∝ 1/σ, large while the outputs are small: --lr 0.004 is refused at step 1 at dim 200",
+      },
     },
     cbow: {
       spherical: {
