@@ -179,5 +179,9 @@ export function recipesHelp(): string {
       if (r) lines.push(`  ${describeRecipe(`${mode}/${loss}`, r.set, r.why)}`);
     }
   }
+  lines.push(
+    `  any: --epochs above ${RECIPE_EPOCHS} without --lr: --lr × ${RECIPE_EPOCHS}/epochs (the same total step)`,
+    `  spherical on D words: --loss-epsilon raised to ${SPHERICAL_MIN_FLOOR_MASS}/D when larger (small vocabularies)`,
+  );
   return lines.join("\n");
 }
