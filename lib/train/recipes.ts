@@ -72,8 +72,8 @@ export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossNa
     },
     cbow: {
       spherical: {
-        set: { lrInputScale: 100 },
-        why: "a context row gets 1/(2·window) of the mean's gradient: a 20× larger input-side step",
+        set: { lr: 0.002, lrInputScale: 300 },
+        why: "a context row gets 1/(2·window) of the mean's gradient: an input step of 0.6, 30× skip-gram's",
       },
     },
   });
