@@ -56,7 +56,7 @@ type EpochRow = {
  * @example
  * ```ts
  * import { sweepGrid } from "./sweep.ts";
- * console.log(sweepGrid(true).length); // 5
+ * console.log(sweepGrid(true).length, sweepGrid(false).length); // 5 56
  * ```
  */
 export function sweepGrid(quick: boolean): SweepCase[] {
