@@ -56,7 +56,7 @@ type EpochRow = {
  * @example
  * ```ts
  * import { sweepGrid } from "./sweep.ts";
- * console.log(sweepGrid(true).length); // 5
+ * console.log(sweepGrid(true).length, sweepGrid(false).length); // 5 56
  * ```
  */
 export function sweepGrid(quick: boolean): SweepCase[] {
@@ -83,6 +83,14 @@ export function sweepGrid(quick: boolean): SweepCase[] {
     });
     if (base.loss === "spherical") {
       for (const e of [1e-2, 1e-4]) out.push({ name: `${tag} ε ${e}`, set: { ...base, lossEpsilon: e } });
+    }
+    if (base.loss === "spherical" && base.mode === "skipgram") {
+      // more epochs: the recipe's step ÷ (epochs/5) against the same step throughout
+      out.push({ name: `${tag} 10 epochs`, set: { ...base, epochs: 10 } });
+      out.push({ name: `${tag} 10 epochs, 5-epoch lr`, set: { ...base, epochs: 10, lr: r.lr } });
+    }
+    if (base.loss === "squared") {
+      out.push({ name: `${tag} bias-feature 0.1, lr×10`, set: { ...base, biasFeature: 0.1, lr: r.lr * 10 } });
     }
     if (base.loss === "zloss") {
       for (const b of [3, 5, 20]) out.push({ name: `${tag} b ${b}`, set: { ...base, zlossB: b } });
@@ -237,18 +245,20 @@ const f3 = (x: unknown) => (typeof x === "number" ? x.toFixed(3) : "—");
  */
 export function sweepTable(rows: Record<string, unknown>[]): string {
   const lines = [
-    "| run | lr | lr-input-scale | schedule | WS353 | SimLex | SimLex per epoch | ‖E‖ last | ‖W‖ | s |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| run | epochs | lr | lr-input-scale | WS353 | SimLex | WS353 per epoch | SimLex per epoch | ‖E‖ | ‖W‖ | s |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows) {
     const c = r.config as Record<string, unknown>;
     const ep = (r.epochs as EpochRow[]) ?? [];
     lines.push(
-      `| ${r.name} | ${c.lr} | ${c.lrInputScale} | ${c.schedule} | ${
+      `| ${r.name} | ${c.epochs} | ${c.lr} | ${c.lrInputScale} | ${
         r.diverged ? "diverged" : f3(r.wordsim353)
-      } | ${f3(r.simlex999)} | ${ep.map((e) => f3(e.simlex999)).join(" ")} | ${
-        f3(ep[ep.length - 1]?.normE)
-      } | ${f3(r.normW)} | ${typeof r.seconds === "number" ? r.seconds.toFixed(0) : "—"} |`,
+      } | ${f3(r.simlex999)} | ${ep.map((e) => f3(e.wordsim353)).join(" ")} | ${
+        ep.map((e) => f3(e.simlex999)).join(" ")
+      } | ${f3(ep[ep.length - 1]?.normE)} | ${f3(r.normW)} | ${
+        typeof r.seconds === "number" ? r.seconds.toFixed(0) : "—"
+      } |`,
     );
   }
   return lines.join("\n");

@@ -64,12 +64,16 @@ export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossNa
         set: { lr: 0.001, lrInputScale: 50 },
         why: "a step is refused once 2η·Σ_batch‖h‖² ≥ 1; the input side carries the learning",
       },
-      zloss: { set: {}, why: "" },
+      zloss: {
+        set: { lr: 0.002 },
+        why:
+          "its gradient ∝ 1/σ, large while the outputs are small: --lr 0.004 is refused at step 1 at dim 200",
+      },
     },
     cbow: {
       spherical: {
-        set: { lrInputScale: 100 },
-        why: "a context row gets 1/(2·window) of the mean's gradient: a 20× larger input-side step",
+        set: { lr: 0.002, lrInputScale: 300 },
+        why: "a context row gets 1/(2·window) of the mean's gradient: an input step of 0.6, 30× skip-gram's",
       },
     },
   });
@@ -175,5 +179,9 @@ export function recipesHelp(): string {
       if (r) lines.push(`  ${describeRecipe(`${mode}/${loss}`, r.set, r.why)}`);
     }
   }
+  lines.push(
+    `  any: --epochs above ${RECIPE_EPOCHS} without --lr: --lr × ${RECIPE_EPOCHS}/epochs (the same total step)`,
+    `  spherical on D words: --loss-epsilon raised to ${SPHERICAL_MIN_FLOOR_MASS}/D when larger (small vocabularies)`,
+  );
   return lines.join("\n");
 }
