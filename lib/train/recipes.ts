@@ -101,8 +101,33 @@ export function applyRecipe(
     const lr = (applied.lr as number | undefined) ?? config.lr;
     applied.lr = Number((lr * RECIPE_EPOCHS / config.epochs).toPrecision(4));
   }
+  const eps = sphericalEpsilonForStep(config, recipe?.set ?? {}, applied, explicit);
+  if (eps !== undefined) applied.lossEpsilon = eps;
   if (Object.keys(applied).length === 0) return { config, name, applied: {} };
   return { config: resolveConfig({ ...config, ...applied }), name, applied: applied as Partial<TrainConfig> };
+}
+
+/**
+ * The spherical softmax's ε for a step larger than its recipe's (`--lr` or `--lr-input-scale` raised, ε not
+ * given): ε × (η·η_in)/(η₀·η_in₀), or undefined when the product is not larger. The loss depends on the
+ * scale of the outputs only through ε: scaling E by a and W by b is the same run as η_in·a², η·b², ε·a²b².
+ * So a step 4× larger on both sides at the same ε is the default run with ε/16, whose target ridge
+ * (ẏ_c peaks at o_c = √ε, slope 2/ε) kicks pairs to random signs: the loss is fine, the similarities are not
+ * (docs/losses.md, "Four times the step").
+ */
+function sphericalEpsilonForStep(
+  config: TrainConfig,
+  set: Partial<TrainConfig>,
+  applied: Record<string, unknown>,
+  explicit: ReadonlySet<keyof TrainConfig>,
+): number | undefined {
+  if (config.loss !== "spherical" || explicit.has("lossEpsilon")) return undefined;
+  const base = resolveConfig({ mode: config.mode, loss: config.loss, ...set });
+  const lr = (applied.lr as number | undefined) ?? config.lr;
+  const scale = (applied.lrInputScale as number | undefined) ?? config.lrInputScale;
+  const ratio = (lr * lr * scale) / (base.lr * base.lr * base.lrInputScale);
+  const eps0 = (applied.lossEpsilon as number | undefined) ?? config.lossEpsilon;
+  return ratio > 1 ? Number((eps0 * ratio).toPrecision(4)) : undefined;
 }
 
 /**
