@@ -12,6 +12,7 @@ import {
   RECIPE_EPOCHS,
   RECIPE_FIELDS,
   RECIPES,
+  SPHERICAL_MAX_EPSILON_RATIO,
   SPHERICAL_MIN_FLOOR_MASS,
 } from "../lib/train/recipes.ts";
 
@@ -127,6 +128,8 @@ Deno.test("recipes: spherical ε grows with the step product η·η_in above its
   assert.equal(ratio(await parseTrainArgs(["--lr", "0.016"])), 16);
   assert.ok(Math.abs(ratio(await parseTrainArgs(["--lr", "0.016", "--lr-input-scale", "1.25"])) - 4) < 1e-9);
   assert.ok(Math.abs(ratio(await parseTrainArgs(["--lr-input-scale", "20"])) - 4) < 1e-9);
+  // at most ×SPHERICAL_MAX_EPSILON_RATIO: a far larger step is left to the backoff
+  assert.equal(ratio(await parseTrainArgs(["--lr", "0.1"])), SPHERICAL_MAX_EPSILON_RATIO);
   // the default step, a smaller one, and the longer run's lowered step keep ε
   assert.equal(ratio(await parseTrainArgs([])), 1);
   assert.equal(ratio(await parseTrainArgs(["--lr", "0.001"])), 1);
