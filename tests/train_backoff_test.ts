@@ -243,9 +243,6 @@ Deno.test("train CLI: a tiny corpus with a huge --lr finishes, with a backoff li
       "-A",
       new URL("../pipelines/train.ts", import.meta.url).pathname,
       ...["--data", `${dir}/tiny.txt`, "--out", `${dir}/run`, "--dim", "16", "--epochs", "2", "--lr", "0.1"],
-      // ε as the small-vocabulary rule sets it at the default step: an ε scaled with the step (recipes.ts)
-      // makes a larger step the same run, rescaled, so no backoff would be needed
-      ...["--loss-epsilon", "0.2"],
       ...["--backend", "js", "--formats", "vec", "--eval-dir", "none", "--progress", "json"],
     ],
     stdout: "piped",
