@@ -1,8 +1,10 @@
 // The per-mode/loss defaults (lib/train/recipes.ts): a recipe fills in only what was not given explicitly
 // (a flag or a --config setting), --help lists every recipe, spherical softmax's ε follows a small
-// vocabulary, and default flags on a corpus of ~100 words train to the end (they diverged at step 1).
+// vocabulary and a step product η·η_in above the recipe's (the scale invariance behind that is tested), and
+// default flags on a corpus of ~100 words train to the end (they diverged at step 1).
 import assert from "node:assert/strict";
 import { resolveConfig } from "../lib/train/config.ts";
+import { createLoss } from "../lib/losses/mod.ts";
 import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import {
   applyRecipe,
@@ -10,6 +12,7 @@ import {
   RECIPE_EPOCHS,
   RECIPE_FIELDS,
   RECIPES,
+  SPHERICAL_MAX_EPSILON_RATIO,
   SPHERICAL_MIN_FLOOR_MASS,
 } from "../lib/train/recipes.ts";
 
@@ -116,4 +119,64 @@ Deno.test({
       await Deno.remove(out, { recursive: true });
     }
   },
+});
+
+Deno.test("recipes: spherical ε grows with the step product η·η_in above its recipe's, unless given", async () => {
+  const eps = resolveConfig().lossEpsilon;
+  const ratio = (a: Awaited<ReturnType<typeof parseTrainArgs>>) => a.config.lossEpsilon / eps;
+  // 4× --lr: both sides 4× (η·η_in 16×) → ε 16×; one side 4× → ε 4×
+  assert.equal(ratio(await parseTrainArgs(["--lr", "0.016"])), 16);
+  assert.ok(Math.abs(ratio(await parseTrainArgs(["--lr", "0.016", "--lr-input-scale", "1.25"])) - 4) < 1e-9);
+  assert.ok(Math.abs(ratio(await parseTrainArgs(["--lr-input-scale", "20"])) - 4) < 1e-9);
+  // at most ×SPHERICAL_MAX_EPSILON_RATIO: a far larger step is left to the backoff
+  assert.equal(ratio(await parseTrainArgs(["--lr", "0.1"])), SPHERICAL_MAX_EPSILON_RATIO);
+  // the default step, a smaller one, and the longer run's lowered step keep ε
+  assert.equal(ratio(await parseTrainArgs([])), 1);
+  assert.equal(ratio(await parseTrainArgs(["--lr", "0.001"])), 1);
+  assert.equal(ratio(await parseTrainArgs(["--epochs", "15"])), 1);
+  // an explicit ε wins; other losses have no ε to scale; cbow's recipe (lrInputScale 100) is its own reference
+  assert.equal(
+    (await parseTrainArgs(["--lr", "0.016", "--loss-epsilon", "0.002"])).config.lossEpsilon,
+    0.002,
+  );
+  assert.equal(ratio(await parseTrainArgs(["--loss", "taylor", "--lr", "0.4"])), 1);
+  assert.equal(ratio(await parseTrainArgs(["--mode", "cbow"])), 1);
+  assert.equal(ratio(await parseTrainArgs(["--mode", "cbow", "--lr", "0.008"])), 4);
+});
+
+Deno.test("recipes: the spherical run with E·a, W·b, η·b², η_in·a², ε·a²b² is the same run, scaled", () => {
+  // the invariance behind scaling ε with η·η_in: plain SGD on o = W·E[x] with the spherical loss
+  const D = 12, d = 3, V = 5, steps = 200;
+  const rng = (s: number) => () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+  const pairs = Array.from({ length: 40 }, (_, i) => [i % V, (i * 7 + 3) % D]);
+  const run = (a: number, b: number, lr: number, lrIn: number, epsilon: number) => {
+    const r = rng(7), E = Float64Array.from({ length: V * d }, () => a * r());
+    const W = Float64Array.from({ length: D * d }, () => b * r());
+    const loss = createLoss("spherical", { epsilon }), o = new Float64Array(D), dO = new Float64Array(D);
+    const h = new Float64Array(d);
+    for (let t = 0; t < steps; t++) {
+      const [x, c] = pairs[t % pairs.length];
+      for (let k = 0; k < d; k++) h[k] = E[x * d + k];
+      for (let j = 0; j < D; j++) {
+        o[j] = 0;
+        for (let k = 0; k < d; k++) o[j] += W[j * d + k] * h[k];
+      }
+      loss.dense(o, Int32Array.of(c), Float64Array.of(1), 1, dO);
+      for (let j = 0; j < D; j++) {
+        for (let k = 0; k < d; k++) {
+          E[x * d + k] -= lrIn * dO[j] * W[j * d + k];
+          W[j * d + k] -= lr * dO[j] * h[k];
+        }
+      }
+    }
+    return E;
+  };
+  const lr = 0.05, lrIn = 0.25, eps = 1e-3, a = 2, b = 2;
+  const E = run(1, 1, lr, lrIn, eps), E2 = run(a, b, lr * b * b, lrIn * a * a, eps * a * a * b * b);
+  for (let i = 0; i < E.length; i++) {
+    assert.ok(Math.abs(E2[i] - a * E[i]) < 1e-9 * (1 + Math.abs(E2[i])), `${i}`);
+  }
+  // the same step product at the unscaled ε is another run: the rows do not follow
+  const E3 = run(a, b, lr * b * b, lrIn * a * a, eps);
+  assert.ok(E3.some((v, i) => Math.abs(v - a * E[i]) > 1e-3), "ε must matter");
 });

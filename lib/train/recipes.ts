@@ -105,9 +105,49 @@ export function applyRecipe(
     const lr = (applied.lr as number | undefined) ?? config.lr;
     applied.lr = Number((lr * RECIPE_EPOCHS / config.epochs).toPrecision(4));
   }
+  const eps = sphericalEpsilonForStep(config, recipe?.set ?? {}, applied, explicit);
+  if (eps !== undefined) applied.lossEpsilon = eps;
   if (Object.keys(applied).length === 0) return { config, name, applied: {} };
   return { config: resolveConfig({ ...config, ...applied }), name, applied: applied as Partial<TrainConfig> };
 }
+
+/**
+ * The spherical softmax's ε for a step larger than its recipe's (`--lr` or `--lr-input-scale` raised, ε not
+ * given): ε × (η·η_in)/(η₀·η_in₀), at most ×{@link SPHERICAL_MAX_EPSILON_RATIO}, or undefined when the
+ * product is not larger. The loss depends on the
+ * scale of the outputs only through ε: scaling E by a and W by b is the same run as η_in·a², η·b², ε·a²b².
+ * So a step 4× larger on both sides at the same ε is the default run with ε/16, whose target ridge
+ * (ẏ_c peaks at o_c = √ε, slope 2/ε) kicks pairs to random signs: the loss is fine, the similarities are not
+ * (docs/losses.md, "Four times the step").
+ */
+function sphericalEpsilonForStep(
+  config: TrainConfig,
+  set: Partial<TrainConfig>,
+  applied: Record<string, unknown>,
+  explicit: ReadonlySet<keyof TrainConfig>,
+): number | undefined {
+  if (config.loss !== "spherical" || explicit.has("lossEpsilon")) return undefined;
+  const base = resolveConfig({ mode: config.mode, loss: config.loss, ...set });
+  const lr = (applied.lr as number | undefined) ?? config.lr;
+  const scale = (applied.lrInputScale as number | undefined) ?? config.lrInputScale;
+  const ratio = (lr * lr * scale) / (base.lr * base.lr * base.lrInputScale);
+  const eps0 = (applied.lossEpsilon as number | undefined) ?? config.lossEpsilon;
+  return ratio > 1 ? Number((eps0 * Math.min(ratio, SPHERICAL_MAX_EPSILON_RATIO)).toPrecision(4)) : undefined;
+}
+
+/**
+ * The most the spherical softmax's ε is raised for a larger step (η·η_in up to 16× the recipe's: `--lr` 4×,
+ * the range measured). Beyond it ε stays there and a far too large step is left to the trainer's backoff:
+ * an ε scaled without bound would make any step a rescaled stable run, and flatten p toward the uniform
+ * floor (docs/losses.md, "Four times the step").
+ *
+ * @example
+ * ```ts
+ * import { SPHERICAL_MAX_EPSILON_RATIO } from "./recipes.ts";
+ * console.log(SPHERICAL_MAX_EPSILON_RATIO); // 16
+ * ```
+ */
+export const SPHERICAL_MAX_EPSILON_RATIO = 16;
 
 /**
  * The least total floor mass D·ε of the spherical softmax. Its normaliser's gradient g_q = Y/(q + Dε) is
