@@ -237,7 +237,7 @@ Deno.test("faults: SIGTERM during export leaves latest on a complete version and
     await sleep(delay);
     p.kill("SIGTERM");
     const r = await p.done;
-    const why = `round ${round}, SIGTERM ${delay} ms after start: ${r.stderr}`;
+    const why = `round ${round}, SIGTERM ${delay} ms after start, exit ${r.code}: ${r.stderr}`;
     assert.ok(r.code === 0 || r.code === EXIT.stopped, why);
     if (r.code === EXIT.stopped) {
       stopped++;
