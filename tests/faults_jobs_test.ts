@@ -517,3 +517,30 @@ Deno.test({
     await Deno.remove(ROOT, { recursive: true });
   },
 });
+
+Deno.test("faults: scripts/job.sh (what a scheduler runs) passes SIGTERM to the job: checkpoint and exit 9", async () => {
+  const out = join(ROOT, "job-sh");
+  const root = new URL("..", import.meta.url).pathname;
+  const child = new Deno.Command("bash", {
+    args: [join(root, "scripts/job.sh"), "train", ...COMMON, "--epochs", "400", "--out", out],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.getReader();
+  let stderr = "";
+  // wait until training runs (its first epoch line), then signal the process the scheduler started
+  while (!/"event":"epoch"/.test(stderr)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stderr += dec.decode(value);
+  }
+  child.kill("SIGTERM");
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stderr += dec.decode(value);
+  }
+  const { code } = await child.status;
+  assert.equal(code, EXIT.stopped, stderr);
+  assert.match(stderr.trimEnd().split("\n").pop()!, /^train: stopped by SIGTERM at step \d+ .*resume with:/);
+});
