@@ -7,31 +7,17 @@
 import assert from "node:assert/strict";
 import { DivergenceError } from "../lib/errors.ts";
 import { readCheckpoint } from "../lib/train/checkpoint.ts";
-import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
+import type { TrainConfig } from "../lib/train/config.ts";
 import { BACKOFF_FLOOR, BEST_CHECKPOINT, Trainer, type Vocabulary } from "../lib/train/trainer.ts";
-import { type Flaky, flakyHeads, memoryReader, ringCorpus } from "./train_fakes.ts";
+import { type Flaky, flakyHeads, memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
 
 const V = 40;
-const vocab: Vocabulary = {
-  words: Array.from({ length: V }, (_, i) => `w${i}`),
-  counts: Array.from({ length: V }, (_, i) => 100 - i),
-};
+const vocab: Vocabulary = ringVocab(V);
 const corpus = ringCorpus(V, 600);
 const rows = corpus.length;
 
 function cfg(over: Partial<TrainConfig> = {}): TrainConfig {
-  return resolveConfig({
-    dim: 8,
-    batch: 16,
-    epochs: 3,
-    lr: 0.003,
-    lrMin: 0.003,
-    schedule: "constant",
-    validation: 0.1,
-    backend: "js",
-    seed: 5,
-    ...over,
-  });
+  return smallConfig({ lrMin: 0.003, schedule: "constant", ...over });
 }
 
 function plan(p: Partial<Flaky> = {}): Flaky {

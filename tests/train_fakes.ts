@@ -11,8 +11,32 @@ import type { ModelHead } from "../lib/model/model.ts";
 import type { SphericalFamilyLoss } from "../lib/losses/loss.ts";
 import { SingularUpdateError } from "../lib/errors.ts";
 import { createOutputLayer } from "../lib/layers/create.ts";
-import type { CreateHead, OpenReader, ReaderBatch } from "../lib/train/trainer.ts";
+import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
+import type { CreateHead, OpenReader, ReaderBatch, Vocabulary } from "../lib/train/trainer.ts";
 import type { SparseBatch } from "../lib/types.ts";
+
+/** V words `w0` … `w{V-1}` with counts falling from 100: the vocabulary of {@link ringCorpus}. */
+export function ringVocab(V: number): Vocabulary {
+  return {
+    words: Array.from({ length: V }, (_, i) => `w${i}`),
+    counts: Array.from({ length: V }, (_, i) => 100 - i),
+  };
+}
+
+/** The trainer tests' small js configuration (dim 8, batch 16, 3 epochs, 10% held out, seed 5) with `over`. */
+export function smallConfig(over: Partial<TrainConfig> = {}): TrainConfig {
+  return resolveConfig({
+    dim: 8,
+    batch: 16,
+    epochs: 3,
+    lr: 0.003,
+    lrMin: 0.0001,
+    validation: 0.1,
+    backend: "js",
+    seed: 5,
+    ...over,
+  });
+}
 
 export type Example = { input: number[]; target: number[]; value: number[] };
 

@@ -5,13 +5,10 @@ import assert from "node:assert/strict";
 import { listCheckpoints } from "../lib/train/checkpoint.ts";
 import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { type OpenReader, Trainer, type Vocabulary } from "../lib/train/trainer.ts";
-import { memoryReader, ringCorpus } from "./train_fakes.ts";
+import { memoryReader, ringCorpus, ringVocab } from "./train_fakes.ts";
 
 const V = 30;
-const vocab: Vocabulary = {
-  words: Array.from({ length: V }, (_, i) => `w${i}`),
-  counts: Array.from({ length: V }, (_, i) => 100 - i),
-};
+const vocab: Vocabulary = ringVocab(V);
 const corpus = ringCorpus(V, 400);
 const quiet = () => {};
 const config: TrainConfig = resolveConfig({

@@ -10,29 +10,14 @@ import { Rng } from "../lib/train/rng.ts";
 import { learningRate } from "../lib/train/schedule.ts";
 import { exampleHash, ValidationSplit } from "../lib/train/split.ts";
 import { Trainer, type Vocabulary } from "../lib/train/trainer.ts";
-import { memoryReader, ringCorpus, toBatch } from "./train_fakes.ts";
+import { memoryReader, ringCorpus, ringVocab, smallConfig, toBatch } from "./train_fakes.ts";
 
 const V = 40;
-const vocab: Vocabulary = {
-  words: Array.from({ length: V }, (_, i) => `w${i}`),
-  counts: Array.from({ length: V }, (_, i) => 100 - i),
-};
+const vocab: Vocabulary = ringVocab(V);
 const corpus = ringCorpus(V, 600);
 const quiet = () => {};
 
-function cfg(over: Partial<TrainConfig> = {}): TrainConfig {
-  return resolveConfig({
-    dim: 8,
-    batch: 16,
-    epochs: 3,
-    lr: 0.003,
-    lrMin: 0.0001,
-    validation: 0.1,
-    backend: "js",
-    seed: 5,
-    ...over,
-  });
-}
+const cfg = smallConfig;
 
 async function make(config: TrainConfig) {
   return await Trainer.create({ config, vocab, openReader: memoryReader(corpus), log: quiet });
