@@ -29,7 +29,7 @@ export type {
   OutputLayerState,
   SparseBatch,
   StepResult,
-} from "./lib/types.ts";
+} from "./lib/core/types.ts";
 export {
   BackendUnavailableError,
   DataFormatError,
@@ -37,8 +37,8 @@ export {
   IoError,
   SingularUpdateError,
   UsageError,
-} from "./lib/errors.ts";
-export { describeOsError, withPath } from "./lib/os_errors.ts";
+} from "./lib/core/errors.ts";
+export { describeOsError, withPath } from "./lib/core/os_errors.ts";
 
 // --- linear-algebra backends (lib/linalg) ---
 export { createBackend } from "./lib/linalg/select.ts";
@@ -50,10 +50,10 @@ export { createLoss, LOSS_DEFAULTS, LOSS_NAMES } from "./lib/losses/mod.ts";
 export type { LossScalars, SphericalFamilyLoss } from "./lib/losses/mod.ts";
 
 // --- output layers (lib/layers) ---
-export { createOutputLayer } from "./lib/layers/create.ts";
-export { NaiveOutputLayer } from "./lib/layers/naive.ts";
-export { FactoredOutputLayer } from "./lib/layers/factored.ts";
-export type { FactoredOptions } from "./lib/layers/factored.ts";
+export { createOutputLayer } from "./lib/output/create.ts";
+export { NaiveOutputLayer } from "./lib/output/naive.ts";
+export { FactoredOutputLayer } from "./lib/output/factored/layer.ts";
+export type { FactoredOptions } from "./lib/output/factored/layer.ts";
 
 // --- corpus I/O (lib/io) ---
 export { prepareCorpus } from "./lib/io/prepare.ts";
@@ -111,9 +111,9 @@ export {
 } from "./lib/export/word2vec.ts";
 export { readArrowEmbeddings, writeArrowEmbeddings } from "./lib/export/arrow.ts";
 export { readParquetEmbeddings, writeParquetEmbeddings } from "./lib/export/parquet.ts";
-export { acquireLock, LockedError, lockRunFolder } from "./lib/export/lock.ts";
-export { atExit, removeAtExit, StopController, StoppedError } from "./lib/stop.ts";
-export { EXIT as EXIT_CODES } from "./lib/export/exit_codes.ts";
+export { acquireLock, LockedError, lockRunFolder } from "./lib/core/lock.ts";
+export { atExit, removeAtExit, StopController, StoppedError } from "./lib/core/stop.ts";
+export { EXIT as EXIT_CODES } from "./lib/core/exit_codes.ts";
 export { averageRanks, spearman } from "./lib/eval/spearman.ts";
 export { EmbeddingIndex } from "./lib/eval/index.ts";
 export { evaluateSimilarity, readSimilarityFile } from "./lib/eval/similarity.ts";
@@ -125,9 +125,9 @@ export { evaluateEmbeddings, formatEvalReport } from "./lib/eval/report.ts";
 export type { EvalReport } from "./lib/eval/report.ts";
 
 // --- WebGPU (lib/webgpu) ---
-export { requestWebGpuDevice } from "./lib/webgpu/device.ts";
-export type { WebGpuContext, WebGpuDeviceOptions } from "./lib/webgpu/device.ts";
-export { createWebGpuOutputLayer } from "./lib/webgpu/create.ts";
-export { WebGpuFactoredLayer } from "./lib/webgpu/factored.ts";
-export type { WebGpuLayerOptions } from "./lib/webgpu/factored.ts";
-export { WebGpuNaiveLayer } from "./lib/webgpu/naive.ts";
+export { requestWebGpuDevice } from "./lib/output/webgpu/device.ts";
+export type { WebGpuContext, WebGpuDeviceOptions } from "./lib/output/webgpu/device.ts";
+export { createWebGpuOutputLayer } from "./lib/output/webgpu/create.ts";
+export { WebGpuFactoredLayer } from "./lib/output/webgpu/factored.ts";
+export type { WebGpuLayerOptions } from "./lib/output/webgpu/factored.ts";
+export { WebGpuNaiveLayer } from "./lib/output/webgpu/naive.ts";

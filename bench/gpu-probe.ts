@@ -7,7 +7,7 @@
  * @module
  */
 
-import { requestWebGpuDevice } from "../lib/webgpu/device.ts";
+import { requestWebGpuDevice } from "../lib/output/webgpu/device.ts";
 
 try {
   const ctx = await requestWebGpuDevice({ log: (l) => console.log(l) });

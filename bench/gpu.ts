@@ -23,12 +23,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { createOutputLayer } from "../lib/layers/create.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
 import { initParams, Model, type ModelSpec } from "../lib/model/model.ts";
-import type { SparseBatch } from "../lib/types.ts";
-import { requestWebGpuDevice } from "../lib/webgpu/device.ts";
-import { WebGpuFactoredLayer } from "../lib/webgpu/factored.ts";
-import { WebGpuNaiveLayer } from "../lib/webgpu/naive.ts";
+import type { SparseBatch } from "../lib/core/types.ts";
+import { requestWebGpuDevice } from "../lib/output/webgpu/device.ts";
+import { WebGpuFactoredLayer } from "../lib/output/webgpu/factored.ts";
+import { WebGpuNaiveLayer } from "../lib/output/webgpu/naive.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -6,7 +6,7 @@
  *
  * Each (config, kind) runs in its own child process (`deno run -A bench/layers.ts --child JSON`), so
  * that its peak resident memory (VmHWM from /proc/self/status, read at the child's end) is its own.
- * A child creates the layer with createOutputLayer (lib/layers/create.ts), warms up (at least one step
+ * A child creates the layer with createOutputLayer (lib/output/create.ts), warms up (at least one step
  * and 0.45 s), then steps until 1.5 s have passed (at least 2), cycling through max(4, ⌈4d/m⌉)
  * pre-built batches; its time per step is the median over blocks of 100 steps (factored) or of single
  * steps (naive), see timing.ts.
@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { CreateOutputLayerOptions, OutputLayer, SparseBatch } from "../lib/types.ts";
+import type { CreateOutputLayerOptions, OutputLayer, SparseBatch } from "../lib/core/types.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createJsBackend } from "../lib/linalg/js.ts";
 import type { BenchBackend, BenchOptions } from "./report.ts";
@@ -98,7 +98,7 @@ function vmHwmMB(): number {
 
 /** The child: builds one layer, times it, prints a RESULT line. */
 async function child(cfg: ChildConfig): Promise<ChildResult> {
-  const url = new URL("../lib/layers/create.ts", import.meta.url).href;
+  const url = new URL("../lib/output/create.ts", import.meta.url).href;
   const { createOutputLayer } = (await import(url)) as {
     createOutputLayer(o: CreateOutputLayerOptions): Promise<OutputLayer>;
   };

@@ -12,15 +12,15 @@
  * @module
  */
 
-import { createOutputLayer } from "../lib/layers/create.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
 import { LOSS_NAMES } from "../lib/losses/mod.ts";
-import type { LossName, SparseBatch } from "../lib/types.ts";
+import type { LossName, SparseBatch } from "../lib/core/types.ts";
 import type { BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { timeSteps } from "./timing.ts";
 
 export type { BenchBackend, BenchOptions } from "./report.ts";
-export type { LossName } from "../lib/types.ts";
+export type { LossName } from "../lib/core/types.ts";
 
 /** One configuration of the section. */
 export type LossBenchConfig = {

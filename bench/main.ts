@@ -37,7 +37,7 @@
 import { parseArgs } from "node:util";
 import { machineInfo, stampBlock, writeBlocks } from "./report.ts";
 import type { BenchBackend, BenchSection } from "./report.ts";
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "../lib/core/errors.ts";
 
 /** A registered benchmark section. */
 export type SectionEntry = { name: string; perBackend: boolean; load: () => Promise<BenchSection> };

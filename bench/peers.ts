@@ -27,9 +27,9 @@
  * @module
  */
 
-import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
-import { exitCodesHelp, runCommand } from "../lib/exit_codes.ts";
-import { UsageError } from "../lib/errors.ts";
+import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
+import { UsageError } from "../lib/core/errors.ts";
 import { ensureBrownText } from "./peers_corpus.ts";
 import { fastTextVersion, runFactorout, runFastText, type RunResult } from "./peers_runs.ts";
 import { runSynthetic, syntheticMarkdown, type SyntheticResult } from "./peers_synthetic.ts";

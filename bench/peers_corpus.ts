@@ -6,7 +6,7 @@
  * @module
  */
 
-import { writeFileAtomic } from "../lib/export/atomic.ts";
+import { writeFileAtomic } from "../lib/core/atomic.ts";
 import { readLineChunks, resolveTextInputs } from "../lib/io/text.ts";
 import { createBrownTokenizer } from "../lib/io/tokenize.ts";
 

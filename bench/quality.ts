@@ -16,12 +16,12 @@
  */
 
 import { dirname, relative } from "node:path";
-import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
-import { exitCodesHelp, runCommand } from "../lib/exit_codes.ts";
-import { UsageError } from "../lib/errors.ts";
+import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
+import { UsageError } from "../lib/core/errors.ts";
 import { defaultEvalDir } from "../lib/eval/report.ts";
 import { createBackend } from "../lib/linalg/select.ts";
-import { writeFileAtomic } from "../lib/export/atomic.ts";
+import { writeFileAtomic } from "../lib/core/atomic.ts";
 import { ensureBrownText } from "./peers_corpus.ts";
 import { fastTextVersion } from "./peers_runs.ts";
 import {

@@ -15,7 +15,7 @@
  */
 
 import { join } from "node:path";
-import { DivergenceError } from "../lib/errors.ts";
+import { DivergenceError } from "../lib/core/errors.ts";
 import type { LinAlgBackend } from "../lib/linalg/backend.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
 import { openReader } from "../lib/train/defaults.ts";

@@ -21,7 +21,7 @@ import { resolveData } from "../lib/train/run.ts";
 import { type ReaderBatch, Trainer } from "../lib/train/trainer.ts";
 import { openReader } from "../lib/train/defaults.ts";
 import { evaluateEmbeddings } from "../lib/eval/report.ts";
-import { DivergenceError } from "../lib/errors.ts";
+import { DivergenceError } from "../lib/core/errors.ts";
 
 /**
  * One run of the sweep: a name and the settings it changes from the recipe of its loss and mode.

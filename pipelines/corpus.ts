@@ -11,17 +11,17 @@
  * @module
  */
 
-import { UsageError } from "../lib/errors.ts";
-import { DEBUG_FLAG, parseArgsStrict } from "../lib/export/args.ts";
-import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/exit_codes.ts";
+import { UsageError } from "../lib/core/errors.ts";
+import { DEBUG_FLAG, parseArgsStrict } from "../lib/core/cli.ts";
+import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { importShards } from "../lib/io/shards.ts";
-import { pathExists } from "../lib/os_errors.ts";
+import { pathExists } from "../lib/core/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
-import { replaceDir, tempNameFor } from "../lib/export/atomic.ts";
-import { removeAtExit, StopController } from "../lib/stop.ts";
+import { replaceDir, tempNameFor } from "../lib/core/atomic.ts";
+import { removeAtExit, StopController } from "../lib/core/stop.ts";
 
 /** Every flag: name, default, help. */
 const FLAGS = {
@@ -117,7 +117,7 @@ function bool(name: string, v: string): boolean {
 }
 
 /**
- * Runs the CLI on `args`; returns the process exit code from the shared table of lib/exit_codes.ts (0
+ * Runs the CLI on `args`; returns the process exit code from the shared table of lib/core/exit_codes.ts (0
  * done, 1 internal error, 2 bad flag or value, 5 bad data: a missing, empty or corrupt input, 8 an
  * operating-system error: disk full, read-only or unwritable `--out`, `--out` under a file), after
  * printing one line `corpus: <reason>` last on stderr for a non-zero one.
@@ -243,7 +243,7 @@ const CORPUS_FILE = /^(manifest\.json|vocab\.tsv|train-settings\.json|part-\d+\.
 
 /**
  * Prepares a corpus so that `out` never holds a partial one: into a temporary folder beside it, swapped
- * in when complete (lib/export/atomic.ts `replaceDir`); a stop signal removes the temporary folder. When
+ * in when complete (lib/core/atomic.ts `replaceDir`); a stop signal removes the temporary folder. When
  * `out` also holds other files, they stay: the old corpus files are replaced by renames, manifest.json
  * removed first and written last, so that a reader never takes a half-replaced folder for complete.
  */

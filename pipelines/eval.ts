@@ -8,15 +8,15 @@
  * deno task eval --vectors out.bin --similarity ../shared/eval/simlex999.txt --neighbours king,paris --k 5
  * ```
  *
- * Exit codes (the shared table of lib/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 5 a bad vector
+ * Exit codes (the shared table of lib/core/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 5 a bad vector
  * or evaluation file (named with its line), 8 an operating-system error (an unreadable file, named).
  *
  * @module
  */
 
-import { UsageError } from "../lib/errors.ts";
-import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
-import { exitCodesHelp, runCommand } from "../lib/exit_codes.ts";
+import { UsageError } from "../lib/core/errors.ts";
+import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { evaluateAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";

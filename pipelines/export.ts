@@ -8,7 +8,7 @@
  * deno task export --vectors model.vec --out out/embeddings --formats arrow   # convert an existing file
  * ```
  *
- * Exit codes (the shared table of lib/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 3 locked
+ * Exit codes (the shared table of lib/core/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 3 locked
  * (another job works in the checkpoint's run folder), 4 no usable checkpoint (none, corrupt: checksum
  * mismatch, truncated), 5 bad vector file, 8 an operating-system error (disk full, read-only `--out`, …; the
  * previous version stays published), 9 stopped by a signal (the unfinished version is removed; `latest`
@@ -22,15 +22,15 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { DataFormatError, UsageError } from "../lib/errors.ts";
-import { commaList, type FlagSpec, helpText, parseFlags } from "../lib/export/args.ts";
-import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/exit_codes.ts";
+import { DataFormatError, UsageError } from "../lib/core/errors.ts";
+import { commaList, type FlagSpec, helpText, parseFlags } from "../lib/core/cli.ts";
+import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
-import { pathExists } from "../lib/os_errors.ts";
+import { pathExists } from "../lib/core/os_errors.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
 import { defaultEvalDir, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
-import { lockRunFolder } from "../lib/export/lock.ts";
-import { StopController } from "../lib/stop.ts";
+import { lockRunFolder } from "../lib/core/lock.ts";
+import { StopController } from "../lib/core/stop.ts";
 import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 

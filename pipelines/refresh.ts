@@ -20,13 +20,13 @@
  * On any failure before step 5 the previous checkpoint and the published versions are untouched; a
  * crash leaves at most a staging folder and a stale lock, both cleared by the next run.
  *
- * SIGTERM/SIGINT/SIGHUP during training (lib/stop.ts): the step in progress is finished, a checkpoint of
+ * SIGTERM/SIGINT/SIGHUP during training (lib/core/stop.ts): the step in progress is finished, a checkpoint of
  * the refresh is written into its staging folder with `stopped.json`, `<from>` is left unchanged, and the
  * job exits 9 printing the command to continue (the same command line): a rerun with the same `--data`,
  * `--epochs`, `--lr` and `--min-count` on the same checkpoint of `<from>` continues that staging folder
  * instead of starting over. A signal at any other moment exits 9 at once with no partial file.
  *
- * Exit codes (the shared table of lib/exit_codes.ts; one line `refresh: <reason>` on stderr for every
+ * Exit codes (the shared table of lib/core/exit_codes.ts; one line `refresh: <reason>` on stderr for every
  * non-zero one):
  * 0 done · 1 internal error · 2 bad flags · 3 locked (another train/refresh/export works in `<from>`) ·
  * 4 no usable checkpoint in `<from>` · 5 bad data (missing, empty or corrupt) · 6 diverged (lower
@@ -38,14 +38,14 @@
  */
 
 import { basename, join } from "node:path";
-import { DataFormatError, UsageError } from "../lib/errors.ts";
-import { type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/export/args.ts";
-import { commaList } from "../lib/export/args.ts";
-import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/exit_codes.ts";
-import { pathExists as exists } from "../lib/os_errors.ts";
-import { lockRunFolder } from "../lib/export/lock.ts";
+import { DataFormatError, UsageError } from "../lib/core/errors.ts";
+import { type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
+import { commaList } from "../lib/core/cli.ts";
+import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
+import { pathExists as exists } from "../lib/core/os_errors.ts";
+import { lockRunFolder } from "../lib/core/lock.ts";
 import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
-import { StopController, StoppedError } from "../lib/stop.ts";
+import { StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";

@@ -2,7 +2,7 @@
  * `deno task train`: train word embeddings with the exact factored output layer, then evaluate and
  * publish them. `--help` lists every flag with its default.
  *
- * Exit codes (the shared table of lib/exit_codes.ts; one line `train: <reason>` last on stderr for every
+ * Exit codes (the shared table of lib/core/exit_codes.ts; one line `train: <reason>` last on stderr for every
  * non-zero one): 0 done · 1 internal error · 2 bad flag or value (or `--out` holds a run: `--resume` or
  * `--overwrite`) · 3 locked (another job works in `--out`) · 4 no usable checkpoint for `--resume`
  * (none, corrupt, or trained with another configuration or vocabulary) · 5 bad data (missing, empty or
@@ -10,15 +10,15 @@
  * embeddings failed after training (the checkpoints are saved: rerun `deno task export --checkpoint`) · 8
  * operating-system error (disk full, read-only or unwritable `--out`, `--out` under a file), named by path ·
  * 9 stopped by SIGTERM/SIGINT/SIGHUP after writing a checkpoint (the last line gives the command to
- * resume; lib/stop.ts). No stack trace unless `--debug` or FACTOROUT_DEBUG=1.
+ * resume; lib/core/stop.ts). No stack trace unless `--debug` or FACTOROUT_DEBUG=1.
  *
  * @module
  */
 
 import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import { runTrainJob } from "../lib/train/run.ts";
-import { EXIT, runCommand } from "../lib/exit_codes.ts";
-import { StopController } from "../lib/stop.ts";
+import { EXIT, runCommand } from "../lib/core/exit_codes.ts";
+import { StopController } from "../lib/core/stop.ts";
 
 const enc = new TextEncoder();
 

@@ -1,12 +1,12 @@
 // lib/train/checkpoint.ts (checksum trailer, finite values, old files without a checksum, newest good
-// checkpoint, stale temporaries), lib/export/atomic.ts replaceDir/removeStaleDirTemps, and
-// lib/export/lock.ts --wait and lockRunFolder.
+// checkpoint, stale temporaries), lib/core/atomic.ts replaceDir/removeStaleDirTemps, and
+// lib/core/lock.ts --wait and lockRunFolder.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { removeStaleDirTemps, replaceDir } from "../lib/export/atomic.ts";
-import { acquireLock, lockRunFolder, pidAlive } from "../lib/export/lock.ts";
-import { DataFormatError } from "../lib/errors.ts";
-import { EXIT, ExitError } from "../lib/exit_codes.ts";
+import { removeStaleDirTemps, replaceDir } from "../lib/core/atomic.ts";
+import { acquireLock, lockRunFolder, pidAlive } from "../lib/core/lock.ts";
+import { DataFormatError } from "../lib/core/errors.ts";
+import { EXIT, ExitError } from "../lib/core/exit_codes.ts";
 import {
   checkpointName,
   listCheckpoints,

@@ -1,5 +1,5 @@
-// The shared exit-code table (lib/exit_codes.ts): the error → code mapping every command uses, and the
-// `--help` lines built from it; operating-system errors worded as one line naming the path (lib/os_errors.ts);
+// The shared exit-code table (lib/core/exit_codes.ts): the error → code mapping every command uses, and the
+// `--help` lines built from it; operating-system errors worded as one line naming the path (lib/core/os_errors.ts);
 // the one parseArgs wrapper (negative values reach the flag's own check).
 import assert from "node:assert/strict";
 import {
@@ -10,12 +10,17 @@ import {
   ExitError,
   exportFailure,
   reportError,
-} from "../lib/exit_codes.ts";
-import { parseArgsStrict, parseFlags } from "../lib/export/args.ts";
-import { describeOsError, osErrno, withPath } from "../lib/os_errors.ts";
-import * as old from "../lib/export/exit_codes.ts";
-import { StoppedError } from "../lib/stop.ts";
-import { DataFormatError, DivergenceError, IoError, SingularUpdateError, UsageError } from "../lib/errors.ts";
+} from "../lib/core/exit_codes.ts";
+import { parseArgsStrict, parseFlags } from "../lib/core/cli.ts";
+import { describeOsError, osErrno, withPath } from "../lib/core/os_errors.ts";
+import { StoppedError } from "../lib/core/stop.ts";
+import {
+  DataFormatError,
+  DivergenceError,
+  IoError,
+  SingularUpdateError,
+  UsageError,
+} from "../lib/core/errors.ts";
 
 Deno.test("exit codes: one table, errors mapped to it", () => {
   assert.deepEqual(Object.values(EXIT), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "codes are distinct and dense");
@@ -43,7 +48,6 @@ Deno.test("exit codes: one table, errors mapped to it", () => {
   assert.equal(exitCodeFor(new IoError("cannot write", "a", "ENOENT", "missing", "fix")), EXIT.io);
   assert.equal(exitCodeFor(new Error("ENOSPC in a message is not an OS error")), EXIT.internal);
   assert.equal(exitCodeFor(new StoppedError("stopped by SIGTERM")), 9);
-  assert.equal(old.EXIT, EXIT, "lib/export/exit_codes.ts re-exports the same table");
 });
 
 Deno.test("exit codes: --help lines list 0, 1, 2 and the asked codes in order, once each", () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
-import { DataFormatError, UsageError } from "../lib/errors.ts";
+import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import { readArrowEmbeddings, writeArrowEmbeddings } from "../lib/export/arrow.ts";
 import { readParquetEmbeddings, writeParquetEmbeddings } from "../lib/export/parquet.ts";
 import {

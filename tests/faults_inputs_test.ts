@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
-import { EXIT } from "../lib/exit_codes.ts";
+import { EXIT } from "../lib/core/exit_codes.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { resolveData } from "../lib/train/run.ts";
 

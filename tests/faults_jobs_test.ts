@@ -7,7 +7,7 @@
 // the table of these cases and their outcomes. Each random delay is printed in the assertion messages.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { EXIT } from "../lib/exit_codes.ts";
+import { EXIT } from "../lib/core/exit_codes.ts";
 import { listCheckpoints, readCheckpoint } from "../lib/train/checkpoint.ts";
 
 const PIPE = (name: string) => new URL(`../pipelines/${name}.ts`, import.meta.url).pathname;

@@ -7,13 +7,13 @@
 // unmoved, no temporary file left on the full disk).
 //
 // A full disk is a 512 KiB tmpfs when the tests run as root and `mount` works, else the test-only
-// injection FACTOROUT_FAULT_ENOSPC_AFTER_BYTES (lib/os_errors.ts), which both modes also check. A
+// injection FACTOROUT_FAULT_ENOSPC_AFTER_BYTES (lib/core/os_errors.ts), which both modes also check. A
 // read-only folder is that tmpfs remounted read-only (root ignores file modes), else chmod 555. An
 // unreadable input is chmod 000, read by a root child without CAP_DAC_OVERRIDE (setpriv), else by the
 // non-root user itself. Cases that none of these can set up are skipped with a note.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { EXIT } from "../lib/exit_codes.ts";
+import { EXIT } from "../lib/core/exit_codes.ts";
 
 const PIPE = new URL("../pipelines/", import.meta.url).pathname;
 const dec = new TextDecoder();

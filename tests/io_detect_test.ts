@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import { classifyInputs, kindOfHead, sniffFile } from "../lib/io/detect.ts";
-import { DataFormatError } from "../lib/errors.ts";
+import { DataFormatError } from "../lib/core/errors.ts";
 import { firstInvalidUtf8, newTextStats, readLineChunks, resolveTextInputs } from "../lib/io/text.ts";
 import { shardKind } from "../lib/io/sources.ts";
 

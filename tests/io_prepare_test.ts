@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
-import { DataFormatError, UsageError } from "../lib/errors.ts";
+import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import { ExampleColumns } from "../lib/io/columns.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { readManifest } from "../lib/io/manifest.ts";
@@ -341,7 +341,7 @@ Deno.test("CLI: strict flags, --help lists every flag with its default, a run wr
     }
     assert.deepEqual(await corpusMain(["--window", "x"]), 2);
     assert(/--window must be an integer >= 1, got "x"/.test(errs.join("\n")));
-    // the shared exit-code table (lib/exit_codes.ts): a missing or empty input is bad data, 5
+    // the shared exit-code table (lib/core/exit_codes.ts): a missing or empty input is bad data, 5
     assert.deepEqual(await corpusMain(["--input", `${dir}/missing.txt`, "--out", `${dir}/m`]), 5);
     assert.match(errs.at(-1)!, /^corpus: --input: ".*missing\.txt" does not exist/);
     await Deno.writeTextFile(`${dir}/empty.txt`, "");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
-import { DataFormatError, UsageError } from "../lib/errors.ts";
+import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { type ExampleBatch, readExamples, type ReadOptions } from "../lib/io/read.ts";
 import { readVocab } from "../lib/io/vocab.ts";

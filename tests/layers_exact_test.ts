@@ -7,11 +7,11 @@
  */
 
 import assert, { equal as assertEquals } from "node:assert/strict";
-import { FactoredOutputLayer } from "../lib/layers/factored.ts";
-import { MergedTargets } from "../lib/layers/merge.ts";
+import { FactoredOutputLayer } from "../lib/output/factored/layer.ts";
+import { MergedTargets } from "../lib/output/merge.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { createLoss } from "../lib/losses/mod.ts";
-import type { LossName, OutputLayer, SparseBatch } from "../lib/types.ts";
+import type { LossName, OutputLayer, SparseBatch } from "../lib/core/types.ts";
 import {
   blasAvailable,
   cpuBackends,

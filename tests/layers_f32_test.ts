@@ -14,10 +14,10 @@
  */
 
 import assert from "node:assert/strict";
-import { FactoredOutputLayer } from "../lib/layers/factored.ts";
+import { FactoredOutputLayer } from "../lib/output/factored/layer.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { createLoss } from "../lib/losses/mod.ts";
-import type { LossName, LossOptions } from "../lib/types.ts";
+import type { LossName, LossOptions } from "../lib/core/types.ts";
 import { cpuBackends, makeLayer, randomBatch, randomH, relMaxDiff, rng, uniform } from "./layers_helpers.ts";
 
 const backends = await cpuBackends();

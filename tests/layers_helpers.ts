@@ -5,9 +5,9 @@
  * @module
  */
 
-import { createOutputLayer } from "../lib/layers/create.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
 import { createBackend } from "../lib/linalg/select.ts";
-import type { CreateOutputLayerOptions, LossName, OutputLayer, SparseBatch } from "../lib/types.ts";
+import type { CreateOutputLayerOptions, LossName, OutputLayer, SparseBatch } from "../lib/core/types.ts";
 
 /**
  * A seeded uniform generator on [0, 1) (mulberry32).

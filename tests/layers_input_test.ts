@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { createOutputLayer } from "../lib/layers/create.ts";
-import type { OutputLayer, SparseBatch } from "../lib/types.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
+import type { OutputLayer, SparseBatch } from "../lib/core/types.ts";
 import { makeLayer, randomH, rng, uniform } from "./layers_helpers.ts";
 
 const D = 5000, d = 4;

@@ -6,11 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { createOutputLayer } from "../lib/layers/create.ts";
-import { FactoredOutputLayer } from "../lib/layers/factored.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
+import { FactoredOutputLayer } from "../lib/output/factored/layer.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { createLoss } from "../lib/losses/mod.ts";
-import type { LossName, OutputLayer } from "../lib/types.ts";
+import type { LossName, OutputLayer } from "../lib/core/types.ts";
 import { cpuBackends, makeLayer, randomBatch, randomH, relMaxDiff, rng, uniform } from "./layers_helpers.ts";
 
 const backends = await cpuBackends();
@@ -209,7 +209,7 @@ Deno.test("diagnostics report condU, inverseError, qDrift on demand, and the cou
   layer.close();
 });
 
-Deno.test("backend webgpu is dispatched to lib/webgpu/create.ts and matches the CPU layer on one step", async () => {
+Deno.test("backend webgpu is dispatched to lib/output/webgpu/create.ts and matches the CPU layer on one step", async () => {
   const adapter = await (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter();
   if (!adapter) {
     if (Deno.env.get("CI") === "true") {

@@ -7,12 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { SingularUpdateError } from "../lib/errors.ts";
-import { FactoredOutputLayer } from "../lib/layers/factored.ts";
-import { GUARD_MARGIN } from "../lib/layers/guard.ts";
+import { SingularUpdateError } from "../lib/core/errors.ts";
+import { FactoredOutputLayer } from "../lib/output/factored/layer.ts";
+import { GUARD_MARGIN } from "../lib/output/guard.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { createLoss } from "../lib/losses/mod.ts";
-import type { OutputLayerState } from "../lib/types.ts";
+import type { OutputLayerState } from "../lib/core/types.ts";
 import { cpuBackends, makeLayer, randomBatch, randomH, relMaxDiff, rng, uniform } from "./layers_helpers.ts";
 
 const backends = await cpuBackends();

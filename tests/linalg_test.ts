@@ -8,7 +8,7 @@ import type { LinAlgBackend } from "../lib/linalg/backend.ts";
 import { createJsBackend } from "../lib/linalg/js.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createBackend } from "../lib/linalg/select.ts";
-import { BackendUnavailableError } from "../lib/errors.ts";
+import { BackendUnavailableError } from "../lib/core/errors.ts";
 
 const CI = Deno.env.get("CI") === "true";
 

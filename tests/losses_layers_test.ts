@@ -11,9 +11,9 @@
  */
 
 import assert from "node:assert/strict";
-import { createOutputLayer } from "../lib/layers/create.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
 import { createLoss, LOSS_NAMES } from "../lib/losses/mod.ts";
-import type { BackendName, LossName, LossOptions, OutputLayer, SparseBatch } from "../lib/types.ts";
+import type { BackendName, LossName, LossOptions, OutputLayer, SparseBatch } from "../lib/core/types.ts";
 
 /**
  * Per-loss settings of the long run. Measured worst errors over 2,000 steps (js and blas): squared, taylor,

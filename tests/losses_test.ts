@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { createLoss, LOSS_DEFAULTS, LOSS_NAMES, type SphericalFamilyLoss } from "../lib/losses/mod.ts";
-import type { LossName } from "../lib/types.ts";
+import type { LossName } from "../lib/core/types.ts";
 
 /** Deterministic uniform [0, 1) generator (mulberry32). */
 function rng(seed: number): () => number {

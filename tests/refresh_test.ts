@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { acquireLock, LockedError } from "../lib/export/lock.ts";
+import { acquireLock, LockedError } from "../lib/core/lock.ts";
 import { latestVersionDir, publishEmbeddings } from "../lib/export/publish.ts";
 import { readWord2VecText } from "../lib/export/word2vec.ts";
 import { remapExamples } from "../lib/export/remap.ts";

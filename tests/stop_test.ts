@@ -1,8 +1,8 @@
-// lib/stop.ts: a signal inside a deferred section only sets the flag; outside it runs the exit cleanups
+// lib/core/stop.ts: a signal inside a deferred section only sets the flag; outside it runs the exit cleanups
 // and exits 9 once; a second signal never exits; cleanups registered and forgotten.
 import assert from "node:assert/strict";
-import { EXIT } from "../lib/exit_codes.ts";
-import { atExit, removeAtExit, StopController, StoppedError } from "../lib/stop.ts";
+import { EXIT } from "../lib/core/exit_codes.ts";
+import { atExit, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 
 function controller() {
   const lines: string[] = [], exits: number[] = [];

@@ -5,7 +5,7 @@
 // back; the best epoch by validation loss is kept. And one run of
 // pipelines/train.ts on a tiny generated corpus with a huge --lr that finishes with a backoff line.
 import assert from "node:assert/strict";
-import { DivergenceError } from "../lib/errors.ts";
+import { DivergenceError } from "../lib/core/errors.ts";
 import { readCheckpoint } from "../lib/train/checkpoint.ts";
 import type { TrainConfig } from "../lib/train/config.ts";
 import { BACKOFF_FLOOR, BEST_CHECKPOINT, Trainer, type Vocabulary } from "../lib/train/trainer.ts";

@@ -1,14 +1,14 @@
 // `deno task train` end to end (pipelines/train.ts as a child process on a small slice of Brown): the
 // default pipeline ends with embedding files that load back; a run killed with SIGKILL after its first
 // checkpoint and resumed ends with the same weights as an uninterrupted run (identical on js, within
-// tolerance on blas); every CLI error gets its code from the shared table (lib/exit_codes.ts: 2 bad flag,
+// tolerance on blas); every CLI error gets its code from the shared table (lib/core/exit_codes.ts: 2 bad flag,
 // 4 unusable checkpoint, 5 bad data, 6 diverged) and a message naming the flag.
 import assert from "node:assert/strict";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { readCheckpoint } from "../lib/train/checkpoint.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
-import { UsageError } from "../lib/errors.ts";
-import { EXIT } from "../lib/exit_codes.ts";
+import { UsageError } from "../lib/core/errors.ts";
+import { EXIT } from "../lib/core/exit_codes.ts";
 
 const script = new URL("../pipelines/train.ts", import.meta.url).pathname;
 const dec = new TextDecoder();

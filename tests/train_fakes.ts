@@ -9,11 +9,11 @@
 import type { Arr } from "../lib/model/embedding_bag.ts";
 import type { ModelHead } from "../lib/model/model.ts";
 import type { SphericalFamilyLoss } from "../lib/losses/loss.ts";
-import { SingularUpdateError } from "../lib/errors.ts";
-import { createOutputLayer } from "../lib/layers/create.ts";
+import { SingularUpdateError } from "../lib/core/errors.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
 import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import type { CreateHead, OpenReader, ReaderBatch, Vocabulary } from "../lib/train/trainer.ts";
-import type { SparseBatch } from "../lib/types.ts";
+import type { SparseBatch } from "../lib/core/types.ts";
 
 /** V words `w0` … `w{V-1}` with counts falling from 100: the vocabulary of {@link ringCorpus}. */
 export function ringVocab(V: number): Vocabulary {

@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { createLoss } from "../lib/losses/mod.ts";
 import { createBackend } from "../lib/linalg/select.ts";
-import { NaiveOutputLayer } from "../lib/layers/naive.ts";
+import { NaiveOutputLayer } from "../lib/output/naive.ts";
 import { headWidth, initParams, Model, type ModelParams, type ModelSpec } from "../lib/model/model.ts";
-import { Rng } from "../lib/train/rng.ts";
-import type { LossName } from "../lib/types.ts";
+import { Rng } from "../lib/core/rng.ts";
+import type { LossName } from "../lib/core/types.ts";
 import { assertClose, DenseHead64, toBatch } from "./train_fakes.ts";
 
 const examples = [

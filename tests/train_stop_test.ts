@@ -1,4 +1,4 @@
-// Trainer.train's stop request and time-based checkpoints (lib/train/trainer.ts, used by lib/stop.ts):
+// Trainer.train's stop request and time-based checkpoints (lib/train/trainer.ts, used by lib/core/stop.ts):
 // a stop after any step writes a checkpoint of that step and returns `stopped`; resuming it gives the
 // weights of an uninterrupted run; --checkpoint-minutes writes checkpoints by elapsed time.
 import assert from "node:assert/strict";

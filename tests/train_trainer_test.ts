@@ -2,11 +2,11 @@
 // learning, exact resume from a checkpoint, refusals, divergence, growing the vocabulary, the RNG, the
 // schedule and the validation split.
 import assert from "node:assert/strict";
-import { DataFormatError, DivergenceError, UsageError } from "../lib/errors.ts";
-import { createOutputLayer } from "../lib/layers/create.ts";
+import { DataFormatError, DivergenceError, UsageError } from "../lib/core/errors.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
 import { readCheckpoint, writeCheckpoint } from "../lib/train/checkpoint.ts";
 import { configDifferences, resolveConfig, type TrainConfig } from "../lib/train/config.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/core/rng.ts";
 import { learningRate } from "../lib/train/schedule.ts";
 import { exampleHash, ValidationSplit } from "../lib/train/split.ts";
 import { Trainer, type Vocabulary } from "../lib/train/trainer.ts";

@@ -10,8 +10,8 @@ async function rejection(fn: () => Promise<unknown>, cls: new (...a: never[]) =>
   }
   throw new assert.AssertionError({ message: `expected a ${cls.name}, but nothing was thrown` });
 }
-import { BackendUnavailableError } from "../lib/errors.ts";
-import { requestWebGpuDevice } from "../lib/webgpu/device.ts";
+import { BackendUnavailableError } from "../lib/core/errors.ts";
+import { requestWebGpuDevice } from "../lib/output/webgpu/device.ts";
 
 Deno.test("webgpu: requestAdapter() returning null gives BackendUnavailableError naming cause and fix", async () => {
   const fake = { requestAdapter: () => Promise.resolve(null) } as unknown as GPU;

@@ -5,15 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import { BackendUnavailableError } from "../lib/errors.ts";
-import { PackedBatch } from "../lib/webgpu/batch.ts";
-import { requestWebGpuDevice, type WebGpuContext } from "../lib/webgpu/device.ts";
+import { BackendUnavailableError } from "../lib/core/errors.ts";
+import { PackedBatch } from "../lib/output/webgpu/batch.ts";
+import { requestWebGpuDevice, type WebGpuContext } from "../lib/output/webgpu/device.ts";
 import { createJsBackend } from "../lib/linalg/js.ts";
-import { packStep } from "../lib/webgpu/kernels/common.ts";
-import { REDUCE_PARTS_WGSL } from "../lib/webgpu/kernels/dense.ts";
-import { gemmGrid, type GemmParams, gemmWgsl, packGemm } from "../lib/webgpu/kernels/gemm.ts";
-import { inverseWgsl, woodburyRoundWgsl } from "../lib/webgpu/kernels/inverse.ts";
-import { Runner } from "../lib/webgpu/runner.ts";
+import { packStep } from "../lib/output/webgpu/kernels/common.ts";
+import { REDUCE_PARTS_WGSL } from "../lib/output/webgpu/kernels/dense.ts";
+import { gemmGrid, type GemmParams, gemmWgsl, packGemm } from "../lib/output/webgpu/kernels/gemm.ts";
+import { inverseWgsl, woodburyRoundWgsl } from "../lib/output/webgpu/kernels/inverse.ts";
+import { Runner } from "../lib/output/webgpu/runner.ts";
 import { rng } from "./webgpu_reference.ts";
 
 let context: WebGpuContext | undefined;

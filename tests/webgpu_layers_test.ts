@@ -6,12 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { BackendUnavailableError, SingularUpdateError } from "../lib/errors.ts";
-import { createOutputLayer } from "../lib/layers/create.ts";
-import type { LossName, OutputLayer } from "../lib/types.ts";
-import { requestWebGpuDevice, type WebGpuContext } from "../lib/webgpu/device.ts";
-import { WebGpuFactoredLayer } from "../lib/webgpu/factored.ts";
-import { WebGpuNaiveLayer } from "../lib/webgpu/naive.ts";
+import { BackendUnavailableError, SingularUpdateError } from "../lib/core/errors.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
+import type { LossName, OutputLayer } from "../lib/core/types.ts";
+import { requestWebGpuDevice, type WebGpuContext } from "../lib/output/webgpu/device.ts";
+import { WebGpuFactoredLayer } from "../lib/output/webgpu/factored.ts";
+import { WebGpuNaiveLayer } from "../lib/output/webgpu/naive.ts";
 import { randomBatch, relErr, rng } from "./webgpu_reference.ts";
 
 let context: WebGpuContext | undefined;

@@ -6,7 +6,7 @@
  */
 
 import { createLoss } from "../lib/losses/mod.ts";
-import type { LossName, SparseBatch } from "../lib/types.ts";
+import type { LossName, SparseBatch } from "../lib/core/types.ts";
 
 /** A deterministic PRNG (mulberry32) returning floats in [0, 1). */
 export function rng(seed: number): () => number {

@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { BackendUnavailableError } from "../lib/errors.ts";
+import { BackendUnavailableError } from "../lib/core/errors.ts";
 import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { Trainer, type Vocabulary } from "../lib/train/trainer.ts";
-import { requestWebGpuDevice } from "../lib/webgpu/device.ts";
+import { requestWebGpuDevice } from "../lib/output/webgpu/device.ts";
 import { memoryReader, ringCorpus } from "./train_fakes.ts";
 
 let available = true;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { DataFormatError, UsageError } from "../errors.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
 import type { EmbeddingIndex } from "./index.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import { bestRows, bestRowsGemm } from "./search.ts";

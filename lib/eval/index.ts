@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 /**
  * Unit-normalised embeddings with word lookup. Build it once and share it between evaluations.

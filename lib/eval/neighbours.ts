@@ -4,7 +4,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 import type { EmbeddingIndex } from "./index.ts";
 import { topKByVector } from "./search.ts";
 

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { DataFormatError } from "../errors.ts";
+import { DataFormatError } from "../core/errors.ts";
 import type { EmbeddingIndex } from "./index.ts";
 import { spearman } from "./spearman.ts";
 

@@ -7,8 +7,8 @@
  */
 
 import * as arrow from "apache-arrow";
-import { DataFormatError } from "../errors.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { DataFormatError } from "../core/errors.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DataFormatError, UsageError } from "../errors.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
 
 /**
  * Word embeddings: `vectors` is V×d row-major, row i belongs to `words[i]`.

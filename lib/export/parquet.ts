@@ -8,9 +8,9 @@
 
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
-import { DataFormatError } from "../errors.ts";
+import { DataFormatError } from "../core/errors.ts";
 import { arrowTableToEmbeddings, embeddingsToArrowTable } from "./arrow.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 import type { Embeddings } from "./embeddings.ts";
 
 /**

@@ -23,14 +23,14 @@
 
 import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { writeArrowEmbeddings } from "./arrow.ts";
-import { syncDir, tempNameFor, writeFileAtomic } from "./atomic.ts";
+import { syncDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
 import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
 import { writeParquetEmbeddings } from "./parquet.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
 import { writeWord2VecBinary, writeWord2VecText } from "./word2vec.ts";
-import { removeAtExit } from "../stop.ts";
+import { removeAtExit } from "../core/stop.ts";
 
 /**
  * Options of {@link publishEmbeddings}.
@@ -197,7 +197,7 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
     }
     throw e;
   }
-  // a stop signal while writing removes the unfinished version (lib/stop.ts)
+  // a stop signal while writing removes the unfinished version (lib/core/stop.ts)
   const forget = removeAtExit(tmpDir);
   let renamed = false;
   try {
@@ -330,7 +330,7 @@ export async function readEmbeddingsManifest(versionDir: string): Promise<Record
 
 /**
  * Removes `versions/*.tmp` folders left by crashed publishes. Only call it while no publish can run
- * (e.g. under the run folder's lock, lib/export/lock.ts). Returns the names removed.
+ * (e.g. under the run folder's lock, lib/core/lock.ts). Returns the names removed.
  *
  * @example
  * ```ts

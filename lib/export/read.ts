@@ -5,7 +5,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { readArrowEmbeddings } from "./arrow.ts";
 import type { Embeddings } from "./embeddings.ts";
 import { readParquetEmbeddings } from "./parquet.ts";

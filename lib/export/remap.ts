@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { SparseBatch } from "../types.ts";
-import { DataFormatError } from "../errors.ts";
+import type { SparseBatch } from "../core/types.ts";
+import { DataFormatError } from "../core/errors.ts";
 
 /**
  * Remaps the examples of a minibatch (inputs and targets, same m) through `map`; returns fresh arrays.

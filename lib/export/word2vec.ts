@@ -7,8 +7,8 @@
  * @module
  */
 
-import { DataFormatError } from "../errors.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { DataFormatError } from "../core/errors.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 import { checkEmbeddings, checkWord2VecWords, type Embeddings } from "./embeddings.ts";
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { DataFormatError } from "../errors.ts";
+import { DataFormatError } from "../core/errors.ts";
 
 /** The kinds of input file. */
 export type FileKind = "arrow" | "parquet" | "gzip" | "text" | "binary" | "empty";

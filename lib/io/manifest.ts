@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DataFormatError } from "../errors.ts";
+import { DataFormatError } from "../core/errors.ts";
 
 /** One shard of a corpus. `file` is relative to the corpus folder. *
  * @example

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { DataFormatError, UsageError } from "../errors.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
 import { ExampleColumns } from "./columns.ts";
 import type { CorpusManifest, ShardEntry } from "./manifest.ts";
 import { writeManifest } from "./manifest.ts";

@@ -16,8 +16,8 @@
  * @module
  */
 
-import { DataFormatError, UsageError } from "../errors.ts";
-import type { SparseBatch } from "../types.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
+import type { SparseBatch } from "../core/types.ts";
 import { classifyInputs } from "./detect.ts";
 import { readManifest } from "./manifest.ts";
 import { mixSeed, Rng, shufflePermutation } from "./rng.ts";

@@ -12,7 +12,7 @@
  */
 
 import * as arrow from "apache-arrow";
-import { DataFormatError } from "../errors.ts";
+import { DataFormatError } from "../core/errors.ts";
 
 /** The column names of the corpus format. */
 export const COLUMNS = {

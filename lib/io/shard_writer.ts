@@ -13,7 +13,7 @@ import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import type { ExampleColumns } from "./columns.ts";
 import { corpusSchema } from "./schema.ts";
-import { withPath, writeAll } from "../os_errors.ts";
+import { withPath, writeAll } from "../core/os_errors.ts";
 
 /** What a finished shard reports. */
 export type ShardInfo = { file: string; rows: number; bytes: number; batches: number };

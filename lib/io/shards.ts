@@ -10,7 +10,7 @@
  */
 
 import type * as arrow from "apache-arrow";
-import { DataFormatError } from "../errors.ts";
+import { DataFormatError } from "../core/errors.ts";
 import type { ClassifiedInputs } from "./detect.ts";
 import { type CorpusManifest, writeManifest } from "./manifest.ts";
 import { COLUMNS } from "./schema.ts";

@@ -13,8 +13,8 @@
  */
 
 import * as arrow from "apache-arrow";
-import { DataFormatError } from "../errors.ts";
-import { describeOsError } from "../os_errors.ts";
+import { DataFormatError } from "../core/errors.ts";
+import { describeOsError } from "../core/os_errors.ts";
 import { type SniffedFile, sniffFile } from "./detect.ts";
 import { type BatchContext, type DecodedBatch, decodeRecordBatch } from "./schema.ts";
 

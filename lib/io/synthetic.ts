@@ -7,9 +7,9 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { Rng } from "./rng.ts";
-import { describeOsError, withPath, writeAllSync } from "../os_errors.ts";
+import { describeOsError, withPath, writeAllSync } from "../core/os_errors.ts";
 
 /** Options of the synthetic generator. *
  * @example

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DataFormatError, UsageError } from "../errors.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
 import { classifyInputs, notTextError } from "./detect.ts";
 
 /** One resolved text input. */

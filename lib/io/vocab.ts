@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DataFormatError, UsageError } from "../errors.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
 
 /** A vocabulary in id order: `words[i]` has id i and was seen `counts[i]` times. */
 export type Vocabulary = { words: string[]; counts: number[] };

@@ -28,7 +28,7 @@
  */
 
 import type { F32, F64, LinAlgBackend } from "./backend.ts";
-import { BackendUnavailableError, SingularMatrixError, UsageError } from "../errors.ts";
+import { BackendUnavailableError, SingularMatrixError, UsageError } from "../core/errors.ts";
 import { createJsBackend } from "./js.ts";
 import {
   checkDims,

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { SingularMatrixError } from "../errors.ts";
+import { SingularMatrixError } from "../core/errors.ts";
 import type { F32, F64, LinAlgBackend } from "./backend.ts";
 import {
   checkDims,

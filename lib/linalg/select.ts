@@ -7,7 +7,7 @@
 import type { LinAlgBackend } from "./backend.ts";
 import { createJsBackend } from "./js.ts";
 import { openBlasBackend } from "./blas.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 /** Options of {@link createBackend}. */
 export type CreateBackendOptions = {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { LossName, LossOptions } from "../types.ts";
+import type { LossName, LossOptions } from "../core/types.ts";
 
 /**
  * The scalar gradients a loss returns besides ẏ.

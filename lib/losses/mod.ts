@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { LossName, LossOptions } from "../types.ts";
+import type { LossName, LossOptions } from "../core/types.ts";
 import type { SphericalFamilyLoss } from "./loss.ts";
 import { SquaredLoss } from "./squared.ts";
 import { SphericalLoss } from "./spherical.ts";
@@ -22,7 +22,7 @@ import { TaylorLoss } from "./taylor.ts";
 import { ZLoss } from "./zloss.ts";
 
 export type { LossScalars, SphericalFamilyLoss } from "./loss.ts";
-export type { LossName, LossOptions } from "../types.ts";
+export type { LossName, LossOptions } from "../core/types.ts";
 export { LOSS_DEFAULTS, resolveLossOptions } from "./options.ts";
 export { SquaredLoss } from "./squared.ts";
 export { SphericalLoss } from "./spherical.ts";

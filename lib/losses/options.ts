@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LossOptions } from "../types.ts";
+import type { LossOptions } from "../core/types.ts";
 
 /**
  * The default hyperparameters (see docs/losses.md for why):

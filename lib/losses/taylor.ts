@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { LossOptions } from "../types.ts";
+import type { LossOptions } from "../core/types.ts";
 import type { LossScalars, SphericalFamilyLoss } from "./loss.ts";
 import { resolveLossOptions } from "./options.ts";
 

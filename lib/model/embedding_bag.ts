@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { SparseBatch } from "../types.ts";
+import type { SparseBatch } from "../core/types.ts";
 
 /**
  * Float arrays the model layers accept (float32 for training, float64 for gradient checks).

@@ -11,7 +11,7 @@
  */
 
 import type { LinAlgBackend } from "../linalg/backend.ts";
-import type { SparseBatch } from "../types.ts";
+import type { SparseBatch } from "../core/types.ts";
 import { type Activation, DenseLayer } from "./dense.ts";
 import { type Arr, type BagMode, EmbeddingBag } from "./embedding_bag.ts";
 
@@ -95,7 +95,7 @@ export function headWidth(spec: ModelSpec): number {
  * @example
  * ```ts
  * import { initParams } from "./model.ts";
- * import { Rng } from "../train/rng.ts";
+ * import { Rng } from "../core/rng.ts";
  * const rng = new Rng(1);
  * const p = initParams({ vocab: 10, dim: 4, hidden: [3], activation: "tanh", bag: "mean" }, () => rng.next());
  * ```

@@ -15,18 +15,18 @@
  *
  * Written to a unique temporary name (`<name>.<pid>-<random>.tmp`), fsync'd, renamed over `<name>`, then
  * the folder fsync'd: a reader sees the old file or the complete new one, never a partial file; if the
- * process is stopped by a signal meanwhile the temporary file is removed (lib/stop.ts), and
+ * process is stopped by a signal meanwhile the temporary file is removed (lib/core/stop.ts), and
  * {@link removeStaleCheckpointTemps} clears those of killed processes.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { DataFormatError } from "../errors.ts";
-import { describeOsError, withPath, writeAll } from "../os_errors.ts";
-import { tempNameFor } from "../export/atomic.ts";
-import { pidAlive } from "../export/lock.ts";
-import { removeAtExit } from "../stop.ts";
+import { DataFormatError } from "../core/errors.ts";
+import { describeOsError, withPath, writeAll } from "../core/os_errors.ts";
+import { tempNameFor } from "../core/atomic.ts";
+import { pidAlive } from "../core/lock.ts";
+import { removeAtExit } from "../core/stop.ts";
 
 const MAGIC = "FOCKPT01", SUM_MAGIC = "FOCKSUM1", TRAILER = 40;
 const enc = new TextEncoder(), dec = new TextDecoder("utf-8", { fatal: true });

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
-import { DEBUG_FLAG, parseArgsStrict } from "../export/args.ts";
-import { describeOsError } from "../os_errors.ts";
-import { exitCodesHelp } from "../exit_codes.ts";
+import { UsageError } from "../core/errors.ts";
+import { DEBUG_FLAG, parseArgsStrict } from "../core/cli.ts";
+import { describeOsError } from "../core/os_errors.ts";
+import { exitCodesHelp } from "../core/exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
 import { applyRecipe, recipesHelp } from "./recipes.ts";
 

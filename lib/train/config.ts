@@ -5,8 +5,8 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
-import type { LossName } from "../types.ts";
+import { UsageError } from "../core/errors.ts";
+import type { LossName } from "../core/types.ts";
 
 /**
  * Everything a training run is configured by. See {@link DEFAULT_CONFIG} and `--help`.

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { createOutputLayer } from "../layers/create.ts";
+import { createOutputLayer } from "../output/create.ts";
 import { type ReaderPosition, readExamples } from "../io/read.ts";
 import type { CreateHead, OpenReader } from "./trainer.ts";
 

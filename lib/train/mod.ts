@@ -12,7 +12,13 @@
  * @module
  */
 
-export type { BackendName, CreateOutputLayerOptions, LossName, OutputLayer, SparseBatch } from "../types.ts";
+export type {
+  BackendName,
+  CreateOutputLayerOptions,
+  LossName,
+  OutputLayer,
+  SparseBatch,
+} from "../core/types.ts";
 export type { LinAlgBackend } from "../linalg/backend.ts";
 export type { CorpusManifest } from "../io/manifest.ts";
 export { type Activation, DenseLayer } from "../model/dense.ts";
@@ -45,7 +51,7 @@ export {
 } from "./config.ts";
 export { FORMATS, helpText, parseTrainArgs, type TrainArgs } from "./cli.ts";
 export { ProgressReporter, type ProgressSample } from "./progress.ts";
-export { Rng, type RngState } from "./rng.ts";
+export { Rng, type RngState } from "../core/rng.ts";
 export { type JobIO, type JobSummary, resolveData, runTrainJob } from "./run.ts";
 export { learningRate } from "./schedule.ts";
 export {

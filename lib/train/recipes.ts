@@ -8,7 +8,7 @@
  */
 
 import { FLAG_OF, resolveConfig, type TrainConfig } from "./config.ts";
-import type { LossName } from "../types.ts";
+import type { LossName } from "../core/types.ts";
 
 /**
  * The settings one recipe changes, and why (one line).

@@ -8,12 +8,12 @@
  *                  lowest validation loss (--keep-best)
  *   embeddings/    versions/<version>/ (input.vec, input.bin, …, manifest.json) and the `latest` link
  *   summary.json   the final summary
- *   run.lock       held while a train, refresh or export job works in the folder (lib/export/lock.ts)
+ *   run.lock       held while a train, refresh or export job works in the folder (lib/core/lock.ts)
  *
  * Never destroys good state: a new run into a folder that holds one is refused unless `--overwrite`, and
  * even then the old checkpoints are only moved aside until the new run's first checkpoint is written (put
  * back if it fails before), and a corpus is prepared under a temporary name and swapped in when complete.
- * On SIGTERM/SIGINT/SIGHUP (lib/stop.ts) training stops after the step in progress, writes a checkpoint
+ * On SIGTERM/SIGINT/SIGHUP (lib/core/stop.ts) training stops after the step in progress, writes a checkpoint
  * and ends with exit code 9 and the command to resume.
  *
  * @module
@@ -21,14 +21,14 @@
 
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DataFormatError, UsageError } from "../errors.ts";
-import { EXIT, ExitError, exportFailure } from "../exit_codes.ts";
-import { pathExists as exists } from "../os_errors.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
+import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
+import { pathExists as exists } from "../core/os_errors.ts";
 import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
-import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../export/atomic.ts";
-import { type HeldLock, lockRunFolder, pidAlive } from "../export/lock.ts";
+import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
+import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
-import { StopController, StoppedError } from "../stop.ts";
+import { StopController, StoppedError } from "../core/stop.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";

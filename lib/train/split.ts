@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { SparseBatch } from "../types.ts";
+import type { SparseBatch } from "../core/types.ts";
 
 /**
  * FNV-1a over the input and target ids of example i, mixed; in [0, 1).

@@ -12,14 +12,14 @@ import {
   SingularMatrixError,
   SingularUpdateError,
   UsageError,
-} from "../errors.ts";
+} from "../core/errors.ts";
 import type {
   BackendName,
   CreateOutputLayerOptions,
   OutputLayer,
   OutputLayerState,
   SparseBatch,
-} from "../types.ts";
+} from "../core/types.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import { createBackend } from "../linalg/select.ts";
 import { headWidth, initParams, Model, type ModelParams, type ModelSpec } from "../model/model.ts";
@@ -34,7 +34,7 @@ import {
 import { join } from "node:path";
 import { configDifferences, resolveConfig, type TrainConfig } from "./config.ts";
 import { ProgressReporter } from "./progress.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../core/rng.ts";
 import { learningRate } from "./schedule.ts";
 import { ValidationSplit } from "./split.ts";
 
@@ -135,7 +135,7 @@ export type TrainOptions = {
   /** Minutes between checkpoints (0: off); default config.checkpointMinutes. */
   checkpointMinutes?: number;
   /**
-   * Stop request (lib/stop.ts): checked after each step; when aborted, a checkpoint of that step is
+   * Stop request (lib/core/stop.ts): checked after each step; when aborted, a checkpoint of that step is
    * written and train returns with `stopped: true`.
    */
   stop?: AbortSignal;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { BackendUnavailableError } from "../errors.ts";
+import { BackendUnavailableError } from "../../core/errors.ts";
 
 /**
  * Options of {@link requestWebGpuDevice}.

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { SparseBatch } from "../types.ts";
+import type { SparseBatch } from "../../core/types.ts";
 
 /**
  * The packed integer and weight arrays of one batch, ready for upload.

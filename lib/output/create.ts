@@ -7,8 +7,8 @@
 
 import { createBackend } from "../linalg/select.ts";
 import { createLoss } from "../losses/mod.ts";
-import type { CreateOutputLayerOptions, OutputLayer } from "../types.ts";
-import { FactoredOutputLayer } from "./factored.ts";
+import type { CreateOutputLayerOptions, OutputLayer } from "../core/types.ts";
+import { FactoredOutputLayer } from "./factored/layer.ts";
 import { NaiveOutputLayer } from "./naive.ts";
 import { validateDims, validateMatrix } from "./validate.ts";
 
@@ -17,7 +17,7 @@ import { validateDims, validateMatrix } from "./validate.ts";
  *
  * - `kind`: "factored" (W = VU + 𝟙ωᵀ, O(d² + Kd) per example) or "naive" (dense W, the reference).
  * - `backend`: "js" (plain TypeScript), "blas" (OpenBLAS), "auto" (default: blas, else js, logged; under
- *   CI=true a missing OpenBLAS is an error) or "webgpu" (dispatched to lib/webgpu/create.ts, imported only
+ *   CI=true a missing OpenBLAS is an error) or "webgpu" (dispatched to lib/output/webgpu/create.ts, imported only
  *   then, so CPU use never needs a GPU).
  * - `init` (W₀, D×d row-major) or `state` (from `exportState()`, rebuilt exactly).
  * - `loss` (default "squared") and `lossOptions`; factored only: `stabilizeEvery` (default 50; 100 with float32 products),
@@ -55,7 +55,7 @@ export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise
   const backend = opts.backend ?? "auto";
   if (backend === "webgpu") {
     // a computed specifier: the WebGPU module is loaded (and type-checked) only when asked for
-    const spec = new URL("../webgpu/create.ts", import.meta.url).href;
+    const spec = new URL("./webgpu/create.ts", import.meta.url).href;
     const mod = (await import(spec)) as {
       createWebGpuOutputLayer(o: CreateOutputLayerOptions): Promise<OutputLayer>;
     };

@@ -53,13 +53,19 @@
  * @module
  */
 
-import { DivergenceError, SingularUpdateError } from "../errors.ts";
-import type { LinAlgBackend } from "../linalg/backend.ts";
-import type { SphericalFamilyLoss } from "../losses/loss.ts";
-import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../types.ts";
-import { checkUpdateFactor, GUARD_MARGIN, GuardScratch } from "./guard.ts";
-import { MergedTargets } from "./merge.ts";
-import { checkRows } from "./naive.ts";
+import { DivergenceError, SingularUpdateError } from "../../core/errors.ts";
+import type { LinAlgBackend } from "../../linalg/backend.ts";
+import type { SphericalFamilyLoss } from "../../losses/loss.ts";
+import type {
+  Diagnostics,
+  OutputLayer,
+  OutputLayerState,
+  SparseBatch,
+  StepResult,
+} from "../../core/types.ts";
+import { checkUpdateFactor, GUARD_MARGIN, GuardScratch } from "../guard.ts";
+import { MergedTargets } from "../merge.ts";
+import { checkRows } from "../naive.ts";
 import {
   ChunkScratch,
   foldConditioning,
@@ -72,16 +78,16 @@ import {
   reinvert,
   reinvertFrom,
   topLeftSingular,
-} from "./stabilize.ts";
-import { selectTopK } from "./topk.ts";
-import { validateBatch, validateEta, validateMatrix, validateVector } from "./validate.ts";
+} from "./upkeep.ts";
+import { selectTopK } from "../topk.ts";
+import { validateBatch, validateEta, validateMatrix, validateVector } from "../validate.ts";
 
 /**
  * Tuning of a {@link FactoredOutputLayer}.
  *
  * @example
  * ```ts
- * import type { FactoredOptions } from "./factored.ts";
+ * import type { FactoredOptions } from "./layer.ts";
  * const o: FactoredOptions = { stabilizeEvery: 50, recomputeQEvery: 5000 };
  * ```
  */
@@ -192,7 +198,7 @@ const SCALE_LIMIT = 256;
  *
  * @example
  * ```ts
- * import { createOutputLayer } from "../../mod.ts";
+ * import { createOutputLayer } from "../../../mod.ts";
  * const D = 100, d = 8;
  * const layer = await createOutputLayer({ kind: "factored", D, d, init: new Float32Array(D * d).fill(0.01), backend: "js" });
  * const H = new Float32Array(d).fill(0.5);

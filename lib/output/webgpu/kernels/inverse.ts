@@ -12,7 +12,7 @@
  * @module
  */
 
-import { GUARD_MARGIN } from "../../layers/guard.ts";
+import { GUARD_MARGIN } from "../../guard.ts";
 import { STEP_WGSL } from "./common.ts";
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { SparseBatch } from "../types.ts";
+import type { SparseBatch } from "../core/types.ts";
 
 /**
  * Reusable scratch holding a minibatch's targets with repeats merged. Merging is O(K²) per example

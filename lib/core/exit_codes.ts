@@ -113,8 +113,8 @@ const MISSING = new Set(["ENOENT", "ENOTDIR"]);
 
 /**
  * The exit code for an error: {@link ExitError}'s own, 2 for {@link UsageError}, 5 for
- * {@link DataFormatError} and a missing input (Deno.errors.NotFound, or an IoError (lib/errors.ts) of a read
- * with errno ENOENT or ENOTDIR), 8 for every other operating-system error (IoError (lib/errors.ts), ENOSPC, EROFS,
+ * {@link DataFormatError} and a missing input (Deno.errors.NotFound, or an IoError (lib/core/errors.ts) of a read
+ * with errno ENOENT or ENOTDIR), 8 for every other operating-system error (IoError (lib/core/errors.ts), ENOSPC, EROFS,
  * EACCES, …), 6 for {@link DivergenceError}/{@link SingularUpdateError}, else 1.
  *
  * @example
@@ -176,7 +176,7 @@ export function debugWanted(args: readonly string[] = Deno.args): boolean {
 /**
  * Prints an error as the command's last stderr line, `<command>: <message>`, and returns its exit code
  * ({@link exitCodeFor}). An operating-system error is worded `<what> <path>: <cause>; <what to do>`
- * (lib/os_errors.ts). The stack (and its cause's) is printed before that line only when
+ * (lib/core/os_errors.ts). The stack (and its cause's) is printed before that line only when
  * {@link debugWanted}; an internal error without it says to rerun with --debug.
  *
  * @example

@@ -12,7 +12,7 @@
 
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { SphericalFamilyLoss } from "../losses/loss.ts";
-import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../types.ts";
+import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../core/types.ts";
 import { MergedTargets } from "./merge.ts";
 import { selectTopK } from "./topk.ts";
 import { validateBatch, validateEta, validateMatrix, validateVector } from "./validate.ts";

@@ -6,14 +6,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "./errors.ts";
 
 /**
  * One flag of a command: its parseArgs type, default and help text.
  *
  * @example
  * ```ts
- * import type { FlagSpec } from "./args.ts";
+ * import type { FlagSpec } from "./cli.ts";
  * const f: FlagSpec = { type: "string", default: "10", help: "neighbours per word" };
  * ```
  */
@@ -26,11 +26,11 @@ export type FlagSpec = {
 
 /**
  * `--debug`, which every command accepts: print the stack trace of an error (also FACTOROUT_DEBUG=1;
- * see lib/exit_codes.ts reportError). {@link parseFlags} and {@link helpText} add it by themselves.
+ * see lib/core/exit_codes.ts reportError). {@link parseFlags} and {@link helpText} add it by themselves.
  *
  * @example
  * ```ts
- * import { DEBUG_FLAG } from "./args.ts";
+ * import { DEBUG_FLAG } from "./cli.ts";
  * console.log(DEBUG_FLAG.help);
  * ```
  */
@@ -51,7 +51,7 @@ const NEGATIVE = /^-(\d|\.\d|inf(inity)?$|nan$)/i;
  *
  * @example
  * ```ts
- * import { parseArgsStrict } from "./args.ts";
+ * import { parseArgsStrict } from "./cli.ts";
  * parseArgsStrict(["--lr", "-1"], { lr: { type: "string" } }); // { lr: "-1" }
  * ```
  */
@@ -88,7 +88,7 @@ export function parseArgsStrict(
  *
  * @example
  * ```ts
- * import { parseFlags } from "./args.ts";
+ * import { parseFlags } from "./cli.ts";
  * const v = parseFlags(["--k", "5"], { k: { type: "string", default: "10", help: "neighbours" } });
  * v.k; // "5"
  * ```
@@ -119,7 +119,7 @@ function withDebug(flags: Record<string, FlagSpec>): Record<string, FlagSpec> {
  *
  * @example
  * ```ts
- * import { helpText } from "./args.ts";
+ * import { helpText } from "./cli.ts";
  * console.log(helpText("deno task eval --vectors FILE", { k: { type: "string", default: "10", help: "neighbours" } }));
  * ```
  */
@@ -137,7 +137,7 @@ export function helpText(usage: string, flags: Record<string, FlagSpec>, notes =
  *
  * @example
  * ```ts
- * import { positiveInt } from "./args.ts";
+ * import { positiveInt } from "./cli.ts";
  * positiveInt("--k", "10"); // 10
  * ```
  */
@@ -154,7 +154,7 @@ export function positiveInt(flag: string, value: string | boolean | undefined): 
  *
  * @example
  * ```ts
- * import { commaList } from "./args.ts";
+ * import { commaList } from "./cli.ts";
  * commaList("vec, bin,,parquet"); // ["vec", "bin", "parquet"]
  * ```
  */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { LossName } from "../../types.ts";
+import type { LossName } from "../../../core/types.ts";
 import { STEP_WGSL } from "./common.ts";
 
 const BODIES: Record<LossName, string> = {

@@ -2,7 +2,7 @@
  * Crash-safe file writing: every file goes to a temporary name beside its destination, is flushed to
  * disk (fsync) and then renamed over the destination, so a reader sees either the old file or the whole
  * new one, never a torn one. An operating-system error comes out as an IoError naming the destination
- * (lib/os_errors.ts).
+ * (lib/core/os_errors.ts).
  *
  * A folder is replaced the same way ({@link replaceDir}): filled under a temporary name, then swapped in,
  * the old one removed only once the new one is complete.
@@ -10,8 +10,8 @@
  * @module
  */
 
-import { describeOsError, withPath, writeAll } from "../os_errors.ts";
-import { removeAtExit } from "../stop.ts";
+import { describeOsError, withPath, writeAll } from "./os_errors.ts";
+import { removeAtExit } from "./stop.ts";
 
 /**
  * A unique temporary name beside `path` (same directory, so the final rename stays on one file system).

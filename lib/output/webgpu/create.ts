@@ -1,12 +1,12 @@
 /**
- * Entry point of the WebGPU backend for `createOutputLayer({ backend: "webgpu" })` (lib/layers/create.ts
+ * Entry point of the WebGPU backend for `createOutputLayer({ backend: "webgpu" })` (lib/output/create.ts
  * imports this module dynamically, so CPU-only users never touch navigator.gpu).
  *
  * @module
  */
 
-import { UsageError } from "../errors.ts";
-import type { CreateOutputLayerOptions, OutputLayer } from "../types.ts";
+import { UsageError } from "../../core/errors.ts";
+import type { CreateOutputLayerOptions, OutputLayer } from "../../core/types.ts";
 import { WebGpuFactoredLayer, type WebGpuLayerOptions } from "./factored.ts";
 import { WebGpuNaiveLayer } from "./naive.ts";
 

@@ -8,17 +8,17 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
-import { selectTopK } from "../layers/topk.ts";
-import {
-  validateBatch,
-  validateDims,
-  validateEta,
-  validateMatrix,
-  validateVector,
-} from "../layers/validate.ts";
-import { createLoss, type SphericalFamilyLoss } from "../losses/mod.ts";
-import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../types.ts";
+import { UsageError } from "../../core/errors.ts";
+import { selectTopK } from "../topk.ts";
+import { validateBatch, validateDims, validateEta, validateMatrix, validateVector } from "../validate.ts";
+import { createLoss, type SphericalFamilyLoss } from "../../losses/mod.ts";
+import type {
+  Diagnostics,
+  OutputLayer,
+  OutputLayerState,
+  SparseBatch,
+  StepResult,
+} from "../../core/types.ts";
 import { PackedBatch } from "./batch.ts";
 import type { WebGpuContext } from "./device.ts";
 import type { WebGpuLayerOptions } from "./factored.ts";

@@ -14,20 +14,14 @@
  * @module
  */
 
-import { SingularUpdateError, UsageError } from "../errors.ts";
-import { GUARD_MARGIN } from "../layers/guard.ts";
-import { reinvert, topLeftSingular } from "../layers/stabilize.ts";
-import { selectTopK } from "../layers/topk.ts";
-import type { LinAlgBackend } from "../linalg/backend.ts";
-import { createBackend } from "../linalg/select.ts";
-import {
-  validateBatch,
-  validateDims,
-  validateEta,
-  validateMatrix,
-  validateVector,
-} from "../layers/validate.ts";
-import { createLoss, type SphericalFamilyLoss } from "../losses/mod.ts";
+import { SingularUpdateError, UsageError } from "../../core/errors.ts";
+import { GUARD_MARGIN } from "../guard.ts";
+import { reinvert, topLeftSingular } from "../factored/upkeep.ts";
+import { selectTopK } from "../topk.ts";
+import type { LinAlgBackend } from "../../linalg/backend.ts";
+import { createBackend } from "../../linalg/select.ts";
+import { validateBatch, validateDims, validateEta, validateMatrix, validateVector } from "../validate.ts";
+import { createLoss, type SphericalFamilyLoss } from "../../losses/mod.ts";
 import type {
   CreateOutputLayerOptions,
   Diagnostics,
@@ -35,7 +29,7 @@ import type {
   OutputLayerState,
   SparseBatch,
   StepResult,
-} from "../types.ts";
+} from "../../core/types.ts";
 import { PackedBatch } from "./batch.ts";
 import type { WebGpuContext } from "./device.ts";
 import { BUILD_M_WGSL, EPILOGUE_WGSL } from "./kernels/backward.ts";

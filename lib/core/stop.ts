@@ -9,7 +9,7 @@
  * folders, the job's lock) and exits at once with `EXIT.stopped`, printing one line. A second signal never
  * kills the process: it is noted, and the job exits right after the write in progress.
  *
- * Temporary paths register themselves with {@link atExit} (lib/export/atomic.ts, the checkpoint writer,
+ * Temporary paths register themselves with {@link atExit} (lib/core/atomic.ts, the checkpoint writer,
  * the publisher), so that no file a reader would take for complete is left behind.
  *
  * @module

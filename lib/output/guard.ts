@@ -14,7 +14,7 @@
  * @module
  */
 
-import { SingularUpdateError } from "../errors.ts";
+import { SingularUpdateError } from "../core/errors.ts";
 
 /**
  * Smallest eigenvalue the update factor F may have: a step with λ_min(F) ≤ 1e-3 would shrink U by

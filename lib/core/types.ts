@@ -117,7 +117,7 @@ export type Diagnostics = {
  *
  * @example
  * ```ts
- * import { createOutputLayer } from "../mod.ts";
+ * import { createOutputLayer } from "../../mod.ts";
  * const D = 100, d = 8;
  * const layer = await createOutputLayer({ kind: "factored", D, d, init: new Float32Array(D * d).fill(0.01) });
  * const H = new Float32Array(d).fill(1);

@@ -11,8 +11,8 @@
  * @module
  */
 
-import { EXIT, ExitError } from "../exit_codes.ts";
-import { atExit } from "../stop.ts";
+import { EXIT, ExitError } from "./exit_codes.ts";
+import { atExit } from "./stop.ts";
 
 /**
  * What a lock file holds.
@@ -197,7 +197,7 @@ async function acquireOnce(
  * Takes `<dir>/run.lock` (creating `dir`), the one lock of a run folder shared by train, refresh and
  * export, waiting up to `waitSeconds` for a live holder; a holder still there ends the command with
  * exit code 3 (`EXIT.locked`) naming it (pid, host, start time). The lock is also released if a stop
- * signal ends the process at once (lib/stop.ts).
+ * signal ends the process at once (lib/core/stop.ts).
  *
  * @example
  * ```ts

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { SparseBatch } from "../types.ts";
+import type { SparseBatch } from "../core/types.ts";
 
 /**
  * Checks a minibatch (H m×d row-major, Y a CSR batch of m rows) against a layer of D outputs and input

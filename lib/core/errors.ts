@@ -139,7 +139,7 @@ export class DivergenceError extends Error {
  * denied, a missing folder, a path under a regular file). Deno's own errors often name no path (a
  * failed `write` on an open file says only "No space left on device"); this one always names the path
  * and the operation, as one line `<what> <path>: <cause>; <what to do>`. Build it with `withPath` or
- * `describeOsError` (lib/os_errors.ts), which map the errno to the cause and the fix.
+ * `describeOsError` (lib/core/os_errors.ts), which map the errno to the cause and the fix.
  *
  * @example
  * ```ts
@@ -158,7 +158,7 @@ export class IoError extends Error {
   readonly errno: string;
   /** The cause in words, e.g. "no space left on device". */
   readonly reason: string;
-  /** Whether the operation read an input (a missing input is bad data, exit 5; see lib/exit_codes.ts). */
+  /** Whether the operation read an input (a missing input is bad data, exit 5; see lib/core/exit_codes.ts). */
   readonly reading: boolean;
   /**
    * @param what the operation, e.g. "cannot write checkpoint"

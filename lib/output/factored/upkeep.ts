@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { LinAlgBackend } from "../linalg/backend.ts";
+import type { LinAlgBackend } from "../../linalg/backend.ts";
 
 /** Rows per chunk when V is streamed through float64 scratch. */
 export const CHUNK_ROWS = 256;
@@ -25,8 +25,8 @@ export const CHUNK_ROWS = 256;
  *
  * @example
  * ```ts
- * import { reinvert } from "./stabilize.ts";
- * import { createJsBackend } from "../linalg/js.ts";
+ * import { reinvert } from "./upkeep.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
  * const Uinvt = new Float64Array(4);
  * reinvert(createJsBackend(), Float64Array.of(2, 0, 0, 4), Uinvt, 2); // diag(0.5, 0.25)
  * ```
@@ -56,8 +56,8 @@ export const REFINE_MAX_RESIDUAL = 1e-8;
  *
  * @example
  * ```ts
- * import { reinvertFrom } from "./stabilize.ts";
- * import { createJsBackend } from "../linalg/js.ts";
+ * import { reinvertFrom } from "./upkeep.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
  * const Uinvt = Float64Array.of(0.5000001, 0, 0, 0.25);
  * reinvertFrom(createJsBackend(), Float64Array.of(2, 0, 0, 4), Uinvt, 2, new Float64Array(4), new Float64Array(4));
  * ```
@@ -102,8 +102,8 @@ export function reinvertFrom(
  *
  * @example
  * ```ts
- * import { topLeftSingular } from "./stabilize.ts";
- * import { createJsBackend } from "../linalg/js.ts";
+ * import { topLeftSingular } from "./upkeep.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
  * const u = new Float64Array(2), tmp = new Float64Array(2);
  * const s = topLeftSingular(createJsBackend(), Float64Array.of(3, 0, 0, 1), 2, u, tmp); // 3, u ≈ [±1, 0]
  * ```
@@ -157,7 +157,7 @@ export function topLeftSingular(
  *
  * @example
  * ```ts
- * import { RebalanceScratch } from "./stabilize.ts";
+ * import { RebalanceScratch } from "./upkeep.ts";
  * const s = new RebalanceScratch(64, 8);
  * ```
  */
@@ -223,8 +223,8 @@ export class RebalanceScratch {
  *
  * @example
  * ```ts
- * import { rebalance, RebalanceScratch } from "./stabilize.ts";
- * import { createJsBackend } from "../linalg/js.ts";
+ * import { rebalance, RebalanceScratch } from "./upkeep.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
  * const V = Float32Array.of(1, 0, 0, 1), U = Float64Array.of(8, 0, 0, 1), Uinvt = Float64Array.of(0.125, 0, 0, 1);
  * rebalance(createJsBackend(), V, 2, 2, U, Uinvt, 8, 1, new RebalanceScratch(2, 4)); // cond(U) 8 → ≤ 4, VU kept
  * ```
@@ -332,7 +332,7 @@ export function rebalance(
  *
  * @example
  * ```ts
- * import { FoldScratch } from "./stabilize.ts";
+ * import { FoldScratch } from "./upkeep.ts";
  * const s = new FoldScratch(64);
  * ```
  */
@@ -368,8 +368,8 @@ export const FOLD_CHUNK_ROWS = 1024;
  *
  * @example
  * ```ts
- * import { foldConditioning, FoldScratch } from "./stabilize.ts";
- * import { createJsBackend } from "../linalg/js.ts";
+ * import { foldConditioning, FoldScratch } from "./upkeep.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
  * const V = Float32Array.of(1, 2), U = Float64Array.of(3, 0, 0, 0.5), Uinvt = Float64Array.of(1 / 3, 0, 0, 2);
  * foldConditioning(createJsBackend(), V, 1, 2, U, Uinvt, new FoldScratch(2)); // V = [3, 1], U = I
  * ```
@@ -410,7 +410,7 @@ export function foldConditioning(
  *
  * @example
  * ```ts
- * import { ChunkScratch } from "./stabilize.ts";
+ * import { ChunkScratch } from "./upkeep.ts";
  * const s = new ChunkScratch(64);
  * ```
  */
@@ -436,8 +436,8 @@ export class ChunkScratch {
  *
  * @example
  * ```ts
- * import { materialize, ChunkScratch } from "./stabilize.ts";
- * import { createJsBackend } from "../linalg/js.ts";
+ * import { materialize, ChunkScratch } from "./upkeep.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
  * const W = new Float32Array(2);
  * materialize(createJsBackend(), Float32Array.of(1, 2), 1, 2, Float64Array.of(2, 0, 0, 2), Float64Array.of(0, 1), W, new ChunkScratch(2));
  * // W = [2, 5]
@@ -479,8 +479,8 @@ export function materialize(
  *
  * @example
  * ```ts
- * import { foldInto, ChunkScratch } from "./stabilize.ts";
- * import { createJsBackend } from "../linalg/js.ts";
+ * import { foldInto, ChunkScratch } from "./upkeep.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
  * const V = Float32Array.of(1, 2), U = Float64Array.of(2, 0, 0, 2), Uinvt = Float64Array.of(0.5, 0, 0, 0.5);
  * foldInto(createJsBackend(), V, 1, 2, U, Uinvt, null, new ChunkScratch(2)); // V = [2, 4], U = I
  * ```
@@ -517,8 +517,8 @@ export function foldInto(
  *
  * @example
  * ```ts
- * import { gramOf, ChunkScratch } from "./stabilize.ts";
- * import { createJsBackend } from "../linalg/js.ts";
+ * import { gramOf, ChunkScratch } from "./upkeep.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
  * const G = new Float64Array(4), sum = new Float64Array(2);
  * gramOf(createJsBackend(), Float32Array.of(1, 2, 3, 4), 2, 2, G, sum, new ChunkScratch(2)); // G = [10, 14, 14, 20]
  * ```
