@@ -226,7 +226,9 @@ export class FactoredOutputLayer implements OutputLayer {
       const st = this.#st;
       const m = validateBatch(H, Y, st.D, this.d);
       st.ensure(m, Y.indices.length);
-      return Promise.resolve(st.use32() ? forward32(st, H, Y, m, false) : forward64(st, H, Y, m));
+      return Promise.resolve(
+        st.use32() ? forward32(st, st.batch32(H, m), Y, m, false) : forward64(st, H, Y, m),
+      );
     } catch (e) {
       return Promise.reject(e);
     }
@@ -241,8 +243,9 @@ export class FactoredOutputLayer implements OutputLayer {
       st.ensure(m, Y.indices.length);
       let r: StepResult;
       if (st.use32()) {
-        r = forward32(st, H, Y, m, true);
-        if (update32(st, H, m, eta)) st.steps32++;
+        const H32 = st.batch32(H, m);
+        r = forward32(st, H32, Y, m, true);
+        if (update32(st, H32, m, eta)) st.steps32++;
         else {
           // a strong step (update factor outside [½, 2]) or one the float32 guard doubts: redone in
           // float64 from the start, where the guard decides exactly

@@ -234,14 +234,14 @@ export class FactoredState {
   // same loops that update the state) and float32 scratch
   St32: Float32Array;
   mirrorsOk = false;
-  P32 = new Float32Array(0); // m×4d: rows [Zn_i | ĥ_i | (Qh)_i | Z_i]
-  A32 = new Float32Array(0); // m×d
-  B32 = new Float32Array(0); // m×d
-  EX32 = new Float32Array(0); // 2m×d: rows X'_i = B_i + g_i (Qh)_i, then h_i
-  ES32 = new Float32Array(0); // 2m×m: E' = X' Hᵀ, then S = H Hᵀ
-  GH32 = new Float32Array(0); // m×d
-  R32 = new Float32Array(0); // m×d
-  Mi32 = new Float32Array(0); // m×m (N⁻¹, then M)
+  P32: Float32Array = new Float32Array(0); // m×4d: rows [Zn_i | ĥ_i | (Qh)_i | Z_i]
+  A32: Float32Array = new Float32Array(0); // m×d
+  B32: Float32Array = new Float32Array(0); // m×d
+  EX32: Float32Array = new Float32Array(0); // 2m×d: rows X'_i = B_i + g_i (Qh)_i, then h_i
+  ES32: Float32Array = new Float32Array(0); // 2m×m: E' = X' Hᵀ, then S = H Hᵀ
+  GH32: Float32Array = new Float32Array(0); // m×d
+  R32: Float32Array = new Float32Array(0); // m×d
+  Mi32: Float32Array = new Float32Array(0); // m×m (N⁻¹, then M)
   T32: Float32Array; // 2d×d
   // float32 increments of [U; Q; U⁻ᵀ] (layout of St32) not yet added to the float64 state, and how many
   // steps they hold: see settle
@@ -260,6 +260,7 @@ export class FactoredState {
   axpyX = Int32Array.of(0, 1);
   axpyY = Int32Array.of(2, 0);
   axpyQ = Int32Array.of(1);
+  H32: Float32Array | null = null; // the batch copied to shared memory (when the backend splits calls)
   gradH = new Float32Array(0); // the last forward's ∇H (the array returned to the caller)
   tmp: Float64Array;
   dd: Float64Array;
@@ -312,9 +313,9 @@ export class FactoredState {
     this.foldScratch = new FoldScratch(d);
     this.u = new Float64Array(d);
     const f32 = products === "float32";
-    this.St32 = new Float32Array(f32 ? 3 * d * d : 0);
-    this.T32 = new Float32Array(f32 ? 2 * d * d : 0);
-    this.Acc32 = new Float32Array(f32 ? 3 * d * d : 0);
+    this.St32 = this.f32(f32 ? 3 * d * d : 0);
+    this.T32 = this.f32(f32 ? 2 * d * d : 0);
+    this.Acc32 = this.f32(f32 ? 3 * d * d : 0);
     const dd = f32 ? d * d : 0, St = this.St32, Acc = this.Acc32;
     this.views = {
       stU: St.subarray(0, dd),
@@ -326,6 +327,27 @@ export class FactoredState {
     };
     this.tmp = new Float64Array(d);
     this.dd = new Float64Array(d * d);
+  }
+
+  /** A float32 array the backend can split calls on (its shared memory when it has some). */
+  f32(n: number): Float32Array {
+    return this.la.sharedF32 ? this.la.sharedF32(n) : new Float32Array(n);
+  }
+
+  /**
+   * The batch as the float32 products read it: H itself, or its copy in shared memory when the backend
+   * splits calls across threads (the numbers are the same).
+   *
+   * @param H m×d
+   * @param m examples
+   * @returns H or its shared copy
+   */
+  batch32(H: Float32Array, m: number): Float32Array {
+    const S = this.H32;
+    if (!S) return H;
+    const v = S.subarray(0, m * this.d);
+    v.set(H.subarray(0, m * this.d));
+    return v;
   }
 
   /**
@@ -350,14 +372,15 @@ export class FactoredState {
       this.mCap = m;
       const md = m * d, mm = m * m;
       if (this.products === "float32") {
-        this.P32 = new Float32Array(4 * md);
-        this.A32 = new Float32Array(md);
-        this.B32 = new Float32Array(md);
-        this.EX32 = new Float32Array(2 * md);
-        this.ES32 = new Float32Array(2 * mm);
-        this.GH32 = new Float32Array(md);
-        this.R32 = new Float32Array(md);
-        this.Mi32 = new Float32Array(mm);
+        this.P32 = this.f32(4 * md);
+        this.A32 = this.f32(md);
+        this.B32 = this.f32(md);
+        this.EX32 = this.f32(2 * md);
+        this.ES32 = this.f32(2 * mm);
+        this.GH32 = this.f32(md);
+        this.R32 = this.f32(md);
+        this.Mi32 = this.f32(mm);
+        if (this.la.sharedF32) this.H32 = this.f32(md);
       }
       this.H64 = new Float64Array(md);
       this.Hhat = new Float64Array(md);
