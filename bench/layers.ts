@@ -22,7 +22,7 @@
  */
 
 import type { CreateOutputLayerOptions, OutputLayer, SparseBatch } from "../lib/core/types.ts";
-import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { type BlasBackend, openBlasBackend } from "../lib/linalg/blas.ts";
 import { createJsBackend } from "../lib/linalg/js.ts";
 import type { BenchBackend, BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
@@ -270,7 +270,7 @@ export async function run(opts: BenchOptions): Promise<string> {
       continue;
     }
     for (const kind of ["naive", "factored"] as const) {
-      const timeout = 60 + 3 * (kind === "naive" ? predictedNaive : 0) * (2 + seconds) + 2 * predictedSetup;
+      const timeout = 60 + 3 * (kind === "naive" ? predictedNaive : 0) * (2 + seconds) + 6 * predictedSetup;
       opts.log(`layers: ${opts.backend} ${kind} D=${c.D} d=${c.d} m=${c.m} …`);
       const r = await spawn(
         { kind, backend: opts.backend, D: c.D, d: c.d, m: c.m, seconds },
@@ -435,7 +435,8 @@ async function profile(spec: string, seconds: number): Promise<string> {
   const { FactoredOutputLayer } = await import("../lib/output/factored/layer.ts");
   const { createLoss } = await import("../lib/losses/mod.ts");
   const prof: Profile = new Map();
-  const la = openBlasBackend();
+  const { createBackend } = await import("../lib/linalg/select.ts");
+  const la = (await createBackend("blas", { log: () => {} })) as BlasBackend;
   const init = new Float32Array(D * d);
   fillUniform(init, 0.01, 12345);
   const layer = FactoredOutputLayer.fromInit(D, d, init, createLoss("squared"), profiled(la, prof, d, m));
@@ -463,7 +464,8 @@ async function profile(spec: string, seconds: number): Promise<string> {
   }
   const total = performance.now() - t0;
   layer.close();
-  return `Factored step profile, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s), ${steps} steps ` +
+  const split = "parts" in la ? `, products split across ${la.parts} threads` : "";
+  return `Factored step profile, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ${steps} steps ` +
     `(${fmt((total * 1000) / (steps * m))} µs/example; products ${layer.products}):\n\n` +
     profileTable(prof, steps, total);
 }

@@ -43,7 +43,7 @@ import {
 } from "./pool_ops.ts";
 
 /** Smallest call (flops, 2 per multiply-add) that is split; below it the wake-up costs more than it saves. */
-export const POOL_MIN_FLOPS = 1_000_000;
+export const POOL_MIN_FLOPS = 4_000_000;
 /** Smallest row length of a split axpyRows. */
 export const POOL_MIN_AXPY = 16_384;
 /** How long a worker may take to start (ms) before the pool gives up with an error. */

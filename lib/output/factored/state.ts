@@ -246,6 +246,8 @@ export class FactoredState {
   // float32 increments of [U; Q; U⁻ᵀ] (layout of St32) not yet added to the float64 state, and how many
   // steps they hold: see settle
   Acc32: Float32Array;
+  /** St32 and Acc32 as the two halves of one buffer (one saxpy call updates both). */
+  StAcc32: Float32Array;
   pending = 0;
   // the d×d blocks of St32 and Acc32 (views made once)
   views: {
@@ -256,10 +258,13 @@ export class FactoredState {
     accQ: Float32Array;
     accUinvt: Float32Array;
   };
-  axpyAlpha = new Float64Array(2);
-  axpyX = Int32Array.of(0, 1);
-  axpyY = Int32Array.of(2, 0);
-  axpyQ = Int32Array.of(1);
+  // the float32 increments' targets as rows of d² in StAcc32 = [St32 (U, Q, U⁻ᵀ); Acc32 (U, Q, U⁻ᵀ)]:
+  // T rows [ΔU⁻ᵀ, ΔU] go to U⁻ᵀ, U of both halves, T row ΔQ to Q of both
+  axpyAlpha = new Float64Array(4);
+  axpyX = Int32Array.of(0, 1, 0, 1);
+  axpyY = Int32Array.of(2, 0, 5, 3);
+  axpyQX = Int32Array.of(0, 0);
+  axpyQ = Int32Array.of(1, 4);
   H32: Float32Array | null = null; // the batch copied to shared memory (when the backend splits calls)
   gradH = new Float32Array(0); // the last forward's ∇H (the array returned to the caller)
   tmp: Float64Array;
@@ -313,9 +318,10 @@ export class FactoredState {
     this.foldScratch = new FoldScratch(d);
     this.u = new Float64Array(d);
     const f32 = products === "float32";
-    this.St32 = this.f32(f32 ? 3 * d * d : 0);
+    this.StAcc32 = this.f32(f32 ? 6 * d * d : 0);
+    this.St32 = this.StAcc32.subarray(0, f32 ? 3 * d * d : 0);
     this.T32 = this.f32(f32 ? 2 * d * d : 0);
-    this.Acc32 = this.f32(f32 ? 3 * d * d : 0);
+    this.Acc32 = this.StAcc32.subarray(f32 ? 3 * d * d : 0);
     const dd = f32 ? d * d : 0, St = this.St32, Acc = this.Acc32;
     this.views = {
       stU: St.subarray(0, dd),

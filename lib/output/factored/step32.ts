@@ -122,7 +122,7 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   const P = st.P32, X = st.EX32, ES = st.ES32, St = st.St32, T = st.T32, GH = st.GH32;
   const Mi = st.Mi32, S = st.S, M = st.M, N = st.N, E = st.BH;
   const g = st.g;
-  const U = st.U, Uinvt = st.Uinvt, zs = st.zs, Acc = st.Acc32;
+  const U = st.U, Uinvt = st.Uinvt, zs = st.zs;
   // S = H Hᵀ and E' = X' Hᵀ (E'_ij = ẏ_i·o_j + g_i h_iᵀQh_j)
   if (m === 1) {
     let ss = 0, e = 0;
@@ -221,11 +221,11 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
       }
       la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
       // U⁻ᵀ += 2η T[0], U −= 2η T[1]: into the mirrors and the accumulator (see SETTLE_EVERY)
+      // (one call: the mirrors and the accumulator are the two halves of one buffer, st.StAcc32)
       const alpha = st.axpyAlpha;
-      alpha[0] = a2;
-      alpha[1] = -a2;
-      la.axpyRows(alpha, T, dd, st.axpyX, St, dd, st.axpyY, 2, dd);
-      la.axpyRows(alpha, T, dd, st.axpyX, Acc, dd, st.axpyY, 2, dd);
+      alpha[0] = alpha[2] = a2;
+      alpha[1] = alpha[3] = -a2;
+      la.axpyRows(alpha, T, dd, st.axpyX, st.StAcc32, dd, st.axpyY, 4, dd);
     } else {
       // the direct re-inversion needs U in float64
       st.settle();
@@ -264,9 +264,8 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
     la.sgemm(false, false, m, d, m, h2, Mi, m, H, d, 1, R, d);
     la.ssyr2k(true, d, m, 1, H, d, R, d, 0, T, d);
     const alpha = st.axpyAlpha;
-    alpha[0] = 1;
-    la.axpyRows(alpha, T, dd, st.axpyX, St, dd, st.axpyQ, 1, dd);
-    la.axpyRows(alpha, T, dd, st.axpyX, Acc, dd, st.axpyQ, 1, dd);
+    alpha[0] = alpha[1] = 1;
+    la.axpyRows(alpha, T, dd, st.axpyQX, st.StAcc32, dd, st.axpyQ, 2, dd);
   }
 
   // 9, 11. ω and w̄
