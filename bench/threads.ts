@@ -38,7 +38,10 @@ async function child(args: string[], threads: number, timeoutS: number): Promise
   const stdout = new TextDecoder().decode(out.stdout);
   const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
   if (!out.success || !line) {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-2).join(" / ");
+    const sig = "signal" in out && out.signal
+      ? ` (${out.signal}: killed after the ${timeoutS} s limit?)`
+      : "";
+    const err = sig + new TextDecoder().decode(out.stderr).trim().split("\n").slice(-2).join(" / ");
     throw new Error(`child ${args.join(" ")} (threads ${threads}) failed: ${err.slice(0, 300)}`);
   }
   return line.slice("RESULT ".length);

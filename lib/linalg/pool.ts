@@ -2,8 +2,9 @@
  * The `blas` backend with a pool of threads that split the large float32 products of one call among them
  * (issue 18: the factored step's d×d and m×d×d products are too small for OpenBLAS's own threading).
  * Each of `threads − 1` Deno workers binds OpenBLAS itself (pool_worker.ts); a split call writes its
- * parameters into a shared block, wakes the workers, runs part 0 on the calling thread and waits for the
- * others (pool_ops.ts says who computes what). OpenBLAS is set to one thread for the duration of a split
+ * parameters into a shared block, wakes the workers, and every thread, the caller included, claims parts
+ * (2 per thread) until none is left; the caller then waits for the parts in progress (pool_ops.ts says
+ * what a part computes). A worker that is slow to wake (cores oversubscribed) only takes fewer parts. OpenBLAS is set to one thread for the duration of a split
  * call, so the parts run side by side, and back to `threads` after it, so every other call (a naive
  * layer's large gemm, the upkeep's O(Dd²) passes) keeps OpenBLAS's own threading.
  *
@@ -25,9 +26,12 @@ import type { F32, F64 } from "./backend.ts";
 import { type BlasBackend, SYMBOLS } from "./blas.ts";
 import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm } from "./check.ts";
 import {
+  claimParts,
   CTL_DONE,
   CTL_LEN,
+  CTL_NEXT,
   CTL_OP,
+  CTL_PARTS,
   CTL_SEQ,
   OP_DGEMM,
   OP_EXIT,
@@ -37,8 +41,9 @@ import {
   OP_STRSM,
   OP_SYR2K,
   PAR_LEN,
+  PARTS_PER_THREAD,
   type PartSymbols,
-  runPart,
+  seqTag,
   type SharedViews,
 } from "./pool_ops.ts";
 
@@ -118,19 +123,24 @@ export function createPooledBackend(
       Atomics.wait(ctl, CTL_DONE, c, Math.min(left, 1000));
     }
   };
-  const signal = (op: number) => {
+  /** Starts operation `op` (parameters already in `par`) split into `n` parts (0: a control message). */
+  const signal = (op: number, n = 0) => {
+    const seq = (Atomics.load(ctl, CTL_SEQ) + 1) | 0;
     Atomics.store(ctl, CTL_DONE, 0);
     Atomics.store(ctl, CTL_OP, op);
-    Atomics.add(ctl, CTL_SEQ, 1);
+    Atomics.store(ctl, CTL_PARTS, n);
+    Atomics.store(ctl, CTL_NEXT, seqTag(seq) << 8);
+    Atomics.store(ctl, CTL_SEQ, seq);
     Atomics.notify(ctl, CTL_SEQ);
+    return seq;
   };
   const start = () => {
     started = true;
     Atomics.store(ctl, CTL_DONE, 0);
     const url = new URL("./pool_worker.ts", import.meta.url).href;
-    workers = Array.from({ length: parts - 1 }, (_, i) => {
+    workers = Array.from({ length: parts - 1 }, () => {
       const wk = new Worker(new URL(url));
-      wk.postMessage({ path: base.path, ctl: ctl.buffer, par: parSab, w: i + 1, parts, spin, bufs });
+      wk.postMessage({ path: base.path, ctl: ctl.buffer, par: parSab, spin, bufs });
       return wk;
     });
     if (!waitDone(parts - 1, START_TIMEOUT_MS)) {
@@ -155,6 +165,16 @@ export function createPooledBackend(
   };
   /** id of the shared buffer under `a` and a's offset in elements, or -1. */
   const where = (a: F32 | F64): number => ids.get(a.buffer) ?? -1;
+  /** Runs `call` with OpenBLAS on one thread. */
+  const oneThread = (call: () => void) => {
+    if (base.threads <= 1) return call();
+    lib.symbols.openblas_set_num_threads(1);
+    try {
+      call();
+    } finally {
+      lib.symbols.openblas_set_num_threads(base.threads);
+    }
+  };
   const run = (op: number) => {
     if (closed) throw new Error("pool: the backend was closed; create a new one");
     if (!started) start();
@@ -162,9 +182,9 @@ export function createPooledBackend(
     splitCalls++;
     if (base.threads > 1) lib.symbols.openblas_set_num_threads(1);
     try {
-      signal(op);
-      runPart(sym, views, op, par, 0, parts);
-      waitDone(parts - 1);
+      const n = parts * PARTS_PER_THREAD;
+      claimParts(sym, views, ctl, par, seqTag(signal(op, n)));
+      waitDone(n);
     } finally {
       if (base.threads > 1) lib.symbols.openblas_set_num_threads(base.threads);
     }
@@ -184,10 +204,12 @@ export function createPooledBackend(
     beta: number,
     C: F32 | F64,
     ldc: number,
-  ): boolean => {
-    if (2 * M * N * K < POOL_MIN_FLOPS || M === 1 || N === 1) return false;
+  ): "split" | "small" | "plain" => {
     const a = where(A), b = where(B), c = where(C);
-    if (a < 0 || b < 0 || c < 0) return false;
+    if (a < 0 || b < 0 || c < 0) return "plain";
+    // a small call on shared memory (the split caller's own): one OpenBLAS thread, whose threading does
+    // not pay at these sizes; the caller runs it
+    if (2 * M * N * K < POOL_MIN_FLOPS || M === 1 || N === 1) return "small";
     checkGemm(op === OP_SGEMM ? "sgemm" : "dgemm", tA, tB, M, N, K, A, lda, B, ldb, C, ldc);
     const s = A.BYTES_PER_ELEMENT;
     par.set([
@@ -210,7 +232,7 @@ export function createPooledBackend(
       N >= M ? 1 : 0,
     ]);
     run(op);
-    return true;
+    return "split";
   };
 
   const pooled: PooledBackend = {
@@ -225,19 +247,24 @@ export function createPooledBackend(
       return new Float32Array(b, 0, n);
     },
     sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
-      if (!gemm(OP_SGEMM, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) {
-        base.sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      const how = gemm(OP_SGEMM, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      if (how === "plain") base.sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else if (how === "small") {
+        oneThread(() => base.sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
       }
     },
     dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
-      if (!gemm(OP_DGEMM, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) {
-        base.dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      const how = gemm(OP_DGEMM, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      if (how === "plain") base.dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else if (how === "small") {
+        oneThread(() => base.dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
       }
     },
     strsm(trans, N, K, alpha, L, ldl, B, ldb) {
       const l = where(L), b = where(B);
-      if (l < 0 || b < 0 || N * N * K < POOL_MIN_FLOPS || K < 32) {
-        return base.strsm(trans, N, K, alpha, L, ldl, B, ldb);
+      if (l < 0 || b < 0) return base.strsm(trans, N, K, alpha, L, ldl, B, ldb);
+      if (N * N * K < POOL_MIN_FLOPS || K < 32) {
+        return oneThread(() => base.strsm(trans, N, K, alpha, L, ldl, B, ldb));
       }
       checkTrsm("strsm", N, K, L, ldl, B, ldb);
       par.set([trans ? 1 : 0, N, K, alpha, l, L.byteOffset / 4, ldl, b, B.byteOffset / 4, ldb]);
@@ -245,8 +272,11 @@ export function createPooledBackend(
     },
     ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       const a = where(A), b = where(B), c = where(C);
-      if (!trans || a < 0 || b < 0 || c < 0 || 2 * N * N * K < POOL_MIN_FLOPS) {
+      if (!trans || a < 0 || b < 0 || c < 0) {
         return base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      }
+      if (2 * N * N * K < POOL_MIN_FLOPS) {
+        return oneThread(() => base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
       }
       checkSyr2k("ssyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
       par.set([

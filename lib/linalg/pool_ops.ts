@@ -7,8 +7,60 @@
  * @module
  */
 
-/** Control block (Int32Array on a SharedArrayBuffer): [sequence number, parts done, operation]. */
-export const CTL_SEQ = 0, CTL_DONE = 1, CTL_OP = 2, CTL_LEN = 4;
+/**
+ * Control block (Int32Array on a SharedArrayBuffer): [sequence number, parts done, operation, next part,
+ * parts]. CTL_NEXT holds (sequence tag << 8) | the next unclaimed part: every thread, the caller included,
+ * claims parts by compare-and-swap until none is left, so a worker the system has not scheduled yet only
+ * takes fewer parts, and one that wakes after its operation ended sees another tag and claims nothing.
+ */
+export const CTL_SEQ = 0, CTL_DONE = 1, CTL_OP = 2, CTL_NEXT = 3, CTL_PARTS = 4, CTL_LEN = 8;
+/** Parts per thread of a split call (more than one, so that a late thread's share is taken by others). */
+export const PARTS_PER_THREAD = 2;
+
+/** The sequence tag stored in CTL_NEXT's high bits. */
+export function seqTag(seq: number): number {
+  return seq & 0x7fffff;
+}
+
+/**
+ * Claims and runs parts of the current operation (tagged `tag`) until none is left; counts each in
+ * CTL_DONE. Returns how many it ran.
+ *
+ * @example
+ * ```ts ignore
+ * claimParts(sym, views, ctl, par, seqTag(seq));
+ * ```
+ *
+ * @param sym native calls
+ * @param v shared buffer views
+ * @param ctl control block
+ * @param p parameters
+ * @param tag sequence tag of the operation
+ * @returns parts run
+ */
+export function claimParts(
+  sym: PartSymbols,
+  v: SharedViews,
+  ctl: Int32Array,
+  p: Float64Array,
+  tag: number,
+): number {
+  let ran = 0;
+  for (;;) {
+    const x = Atomics.load(ctl, CTL_NEXT);
+    if (x >>> 8 !== tag) return ran;
+    const parts = Atomics.load(ctl, CTL_PARTS), i = x & 0xff;
+    if (i >= parts) return ran;
+    if (Atomics.compareExchange(ctl, CTL_NEXT, x, x + 1) !== x) continue;
+    try {
+      runPart(sym, v, Atomics.load(ctl, CTL_OP), p, i, parts);
+    } finally {
+      Atomics.add(ctl, CTL_DONE, 1);
+      Atomics.notify(ctl, CTL_DONE);
+    }
+    ran++;
+  }
+}
 /** Operations. */
 export const OP_SGEMM = 1,
   OP_DGEMM = 2,
@@ -159,41 +211,25 @@ export function runPart(
       ldc = p[15];
     const q = gemmPart(w, parts, p[16] === 1, tA, tB, M, N, K, lda, ldb, ldc);
     if (q.M <= 0 || q.N <= 0) return;
-    if (op === OP_SGEMM) {
-      sym.cblas_sgemm(
-        ROW_MAJOR,
-        tA ? TRANS : NO_TRANS,
-        tB ? TRANS : NO_TRANS,
-        q.M,
-        q.N,
-        K,
-        p[5],
-        v.f32[p[6]].subarray(p[7] + q.aOff),
-        lda,
-        v.f32[p[9]].subarray(p[10] + q.bOff),
-        ldb,
-        p[12],
-        v.f32[p[13]].subarray(p[14] + q.cOff),
-        ldc,
-      );
-    } else {
-      sym.cblas_dgemm(
-        ROW_MAJOR,
-        tA ? TRANS : NO_TRANS,
-        tB ? TRANS : NO_TRANS,
-        q.M,
-        q.N,
-        K,
-        p[5],
-        v.f64[p[6]]!.subarray(p[7] + q.aOff),
-        lda,
-        v.f64[p[9]]!.subarray(p[10] + q.bOff),
-        ldb,
-        p[12],
-        v.f64[p[13]]!.subarray(p[14] + q.cOff),
-        ldc,
-      );
-    }
+    // the same call in either precision: the float64 views exist for buffers of a whole number of doubles
+    const gemm = op === OP_SGEMM ? sym.cblas_sgemm : sym.cblas_dgemm;
+    const view = (id: number) => (op === OP_SGEMM ? v.f32[id] : v.f64[id]!);
+    gemm(
+      ROW_MAJOR,
+      tA ? TRANS : NO_TRANS,
+      tB ? TRANS : NO_TRANS,
+      q.M,
+      q.N,
+      K,
+      p[5],
+      view(p[6]).subarray(p[7] + q.aOff),
+      lda,
+      view(p[9]).subarray(p[10] + q.bOff),
+      ldb,
+      p[12],
+      view(p[13]).subarray(p[14] + q.cOff),
+      ldc,
+    );
   } else if (op === OP_STRSM) {
     const [k0, k1] = partOf(w, parts, p[2], SPLIT_ALIGN);
     if (k1 <= k0) return;

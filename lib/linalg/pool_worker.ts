@@ -11,13 +11,14 @@
 import { parentPort } from "node:worker_threads";
 import { SYMBOLS } from "./blas.ts";
 import {
+  claimParts,
   CTL_DONE,
   CTL_OP,
   CTL_SEQ,
   OP_EXIT,
   OP_RECEIVE,
   type PartSymbols,
-  runPart,
+  seqTag,
   type SharedViews,
 } from "./pool_ops.ts";
 
@@ -25,15 +26,13 @@ type Init = {
   path: string;
   ctl: SharedArrayBuffer;
   par: SharedArrayBuffer;
-  w: number;
-  parts: number;
   spin: number;
   bufs: SharedArrayBuffer[];
 };
 type Receive = { bufs: SharedArrayBuffer[] };
 
 let sym: PartSymbols | null = null;
-let ctl: Int32Array, par: Float64Array, w = 0, parts = 1, spin = 0, seen = 0;
+let ctl: Int32Array, par: Float64Array, spin = 0, seen = 0;
 const views: SharedViews = { f32: [], f64: [] };
 
 function done(): void {
@@ -59,11 +58,7 @@ function loop(): void {
       done();
       return;
     }
-    try {
-      runPart(sym!, views, op, par, w, parts);
-    } finally {
-      done();
-    }
+    claimParts(sym!, views, ctl, par, seqTag(s));
   }
 }
 
@@ -78,8 +73,6 @@ parentPort!.on("message", (m: Init | Receive) => {
     sym = lib.symbols as unknown as PartSymbols;
     ctl = new Int32Array(m.ctl);
     par = new Float64Array(m.par);
-    w = m.w;
-    parts = m.parts;
     spin = m.spin;
     seen = Atomics.load(ctl, CTL_SEQ);
   }

@@ -20,7 +20,7 @@
  * U ← I (one O(Dd²) sgemm pass). Every `recomputeQEvery` steps (default 5000; with the default, a refresh
  * also waits until 8·D examples have passed since the last one, see REFRESH_MIN_EXAMPLES_PER_OUTPUT) U
  * and ω are folded into V (V ← VU + 𝟙ωᵀ, U = I) and Q = VᵀV, w̄ = Vᵀ𝟙 are re-derived exactly in float64
- * (O(Dd²)). Their measured costs are in docs/performance.md.
+ * (O(Dd²)). Their measured costs are in docs/factored-step.md.
  *
  * @module
  */

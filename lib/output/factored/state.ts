@@ -47,8 +47,7 @@ export type FactoredOptions = {
   /**
    * Batches with m ≥ this use the direct re-inversion of U instead of Woodbury. Default ⌊d/2⌋ + 1 with
    * float64 products; d + 1 with float32 products, whose Woodbury step factorises the m×m system by
-   * Cholesky (measured at D = 169,377, d = 101, m = 100: 0.473 ms with Woodbury against 0.553 ms
-   * direct; d = 128, m = 128: equal).
+   * Cholesky (the measurement: docs/factored-step.md, "Tuning constants").
    */
   directSolveMinBatch?: number;
   /** Smallest admissible eigenvalue of the update factor (default {@link GUARD_MARGIN}). */
@@ -70,62 +69,52 @@ export type FactoredOptions = {
 /** Most rank-1 rescales per rebalance (one pass over V whatever the number). */
 export const MAX_RESCALES = 8;
 /**
- * Default trigger of a rebalance or fold: cond(U) > 64. Measured (D = 5,000, d = 64, m = 32, η = 0.02,
- * 3,000 steps, blas): max|W_f − W_n|/max|W_n| = 6.8e-7 with trigger 4 (55 passes over V), 7.4e-7 with 16
- * (14 passes), 2.0e-6 with 64 (10 passes); a pass over V is the dominant stabilisation cost at large D
- * (≈ 0.1–0.4 s at D = 200,000, d = 256), and the drift stays far below the 1e-4 bound.
+ * Default trigger of a rebalance or fold: cond(U) > 64. A pass over V is the dominant stabilisation cost
+ * at large D; a higher trigger makes fewer passes and the drift stays far below the tests' bound
+ * (measurements: docs/factored-step.md, "Tuning constants").
  */
 export const DEFAULT_MAX_COND = 64;
 /**
  * Rank-1 rebalancing is used up to this d (8 rescales fix a useful share of the directions); above it a
- * stabilisation that finds cond(U) > maxCond folds U into V instead (one O(Dd²) sgemm pass, cond → 1).
- * Measured at D = 200,000, d = 256, m = 128 with 10 recycled batches (a worst case for the spread of
- * U's singular values): 4 rebalances + 1 fold in 400 steps against a single fold.
+ * stabilisation that finds cond(U) > maxCond folds U into V instead (one O(Dd²) sgemm pass, cond → 1),
+ * which makes fewer passes over V there (docs/factored-step.md, "Tuning constants").
  */
 export const REBALANCE_MAX_D = 64;
 /**
- * Default precision of the per-step products: float32 on blas from this d up. Measured on blas (2 busy
- * cores, median step): D = 200,000, d = 256, m = 128: 2.9 ms with float32 products against 5.6 ms with
- * float64; D = 5,000, d = 64, m = 32: 0.12 against 0.17 ms, with drift after 10,000 steps 1.8e-6
- * (float32) against 7.6e-7 (float64) (tests/layers_exact_test.ts, bound 1e-4). Measured again after
- * the accumulator (SETTLE_EVERY) and with the Woodbury default below, on a quiet machine, D = 169,377,
- * spherical loss (the synthetic peers corpus): d = 64, m = 64: 0.229 ms (float32) against 0.318 ms
- * (float64); d = 101, m = 100: 0.473 against 0.683 ms. Hence from 64 (was 128).
+ * Default precision of the per-step products: float32 on blas from this d up, where it is faster than
+ * float64 with the drift well inside the tests' bound (docs/factored-step.md, "Tuning constants").
  */
 export const F32_PRODUCTS_MIN_D = 64;
 /**
- * The float32 Woodbury step uses a Cholesky factorisation (dpotrf + two strsm, ≈ 3× faster than an LU
- * inverse at m = 128) when every g_q exceeds this; otherwise an LU inverse of N = I − 2η G S.
+ * The float32 Woodbury step uses a Cholesky factorisation (dpotrf + two strsm, faster than an LU inverse)
+ * when every g_q exceeds this; otherwise an LU inverse of N = I − 2η G S.
  */
 export const CHOLESKY_MIN_G = 1e-30;
 /**
  * Relative tolerance of the power iterations at a stabilisation for d > REBALANCE_MAX_D, where σ_max,
  * σ_min only feed coarse decisions (cond(U) against maxCond, the scale against [2⁻⁸, 2⁸], the
- * float32-products switch): 1e-4 (at d = 256: ≈ 2× fewer iterations than 1e-7, estimates within 0.1%).
+ * float32-products switch): 1e-4 takes fewer iterations than 1e-7 with estimates close enough for them.
  * The rank-1 rebalance (d ≤ REBALANCE_MAX_D) and diagnostics() keep 1e-7.
  */
 export const SIGMA_TOL_LARGE_D = 1e-4;
 /**
- * With the default `recomputeQEvery`, a refresh (two O(Dd²) float64 passes over V: measured 1.5 s at
- * D = 200,000 and 5.8 s at D = 793,471, d = 300, on 2 busy cores) waits until this many examples per
- * output row have passed since the last one. Every 5,000 steps of m = 128 it would cost ≈ 1.2 ms per
- * step at D = 793,471 (a third of the step); after 8·D examples ≈ 0.12 ms (≈ 4%), at m = 1 ≈ 1 µs.
+ * With the default `recomputeQEvery`, a refresh (two O(Dd²) float64 passes over V) waits until this many
+ * examples per output row have passed since the last one, so that its amortised cost stays a few % of
+ * the step at any D and m (docs/factored-step.md, "Tuning constants").
  */
 export const REFRESH_MIN_EXAMPLES_PER_OUTPUT = 8;
 /**
  * On the float32-products path, the float32 increments of U, U⁻ᵀ and Q are added to the float32 mirrors
  * and to a float32 accumulator by saxpy each step, and the accumulator is added to the float64 state
  * (which re-rounds the mirrors) every this many steps, or sooner when the float64 state is read. The
- * mirrors thus carry the rounding of at most this many float32 additions; the float64 state none. A JS
- * loop over the d×d state each step cost ≈ 0.3 ms at d = 256 (a sixth of the step).
+ * mirrors thus carry the rounding of at most this many float32 additions; the float64 state none. (A JS
+ * loop over the d×d state every step cost a sixth of the step.)
  */
 export const SETTLE_EVERY = 16;
 /**
  * Default stabilisation period with float32 products (d ≥ 64 on blas), where a stabilisation (float64
- * Newton re-inversion, two d³ dgemm, and the power iterations) costs ≈ 3.6 ms at d = 256 against a 1.6 ms
- * step at m = 128. Measured (D = 50,000, d = 256, m = 128, spherical, η = 0.05, 400 steps, blas):
- * max|U U⁻¹ − I| just before a stabilisation 4.3e-8 every 50 steps, 4.7e-8 every 100, 4.9e-8 every 200;
- * the step at D = 200,000 got 7% faster going from 50 to 100.
+ * Newton re-inversion, two d³ dgemm, and the power iterations) costs about two steps at m = 128, and the
+ * inverse error before it hardly grows from 50 to 200 steps (docs/factored-step.md, "Tuning constants").
  */
 export const STABILIZE_EVERY_F32 = 100;
 /** After a rebalance, U is folded into V when cond(U) still exceeds FOLD_FACTOR·maxCond. */
@@ -148,23 +137,15 @@ export const SCALE_LIMIT = 256;
  * ```
  */
 export class FactoredState {
-  /** Input dimension. */
+  // the resolved options, documented on FactoredOutputLayer (which exposes them)
   readonly d: number;
-  /** The loss. */
   readonly loss: SphericalFamilyLoss;
-  /** The backend. */
   readonly la: LinAlgBackend;
-  /** Stabilisation period (0 = off). */
-  readonly stabilizeEvery: number;
-  /** Fold-and-recompute period (0 = off). */
-  readonly recomputeQEvery: number;
-  /** Smallest m that uses the direct re-inversion. */
+  readonly stabilizeEvery: number; // 0 = off
+  readonly recomputeQEvery: number; // 0 = off
   readonly directSolveMinBatch: number;
-  /** Guard margin. */
   readonly guardMargin: number;
-  /** cond(U) above which a stabilisation rebalances U and V. */
   readonly maxCond: number;
-  /** Precision of the per-step d×d×m products. */
   readonly products: "float32" | "float64";
 
   D: number;
