@@ -102,7 +102,7 @@ export function partOf(w: number, parts: number, n: number, align: number): [num
  * @example
  * ```ts
  * import { triangularPartOf } from "./pool_ops.ts";
- * console.log(triangularPartOf(0, 2, 300, 16)); // [0, 224]
+ * console.log(triangularPartOf(0, 2, 300, 16)); // [0, 208]
  * ```
  *
  * @param w part
