@@ -182,7 +182,7 @@ export function createPooledBackend(
     splitCalls++;
     if (base.threads > 1) lib.symbols.openblas_set_num_threads(1);
     try {
-      const n = parts * PARTS_PER_THREAD;
+      const n = Math.min(255, parts * PARTS_PER_THREAD); // CTL_NEXT counts parts in 8 bits
       claimParts(sym, views, ctl, par, seqTag(signal(op, n)));
       waitDone(n);
     } finally {
