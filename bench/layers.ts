@@ -22,12 +22,14 @@
  */
 
 import type { CreateOutputLayerOptions, OutputLayer, SparseBatch } from "../lib/core/types.ts";
-import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { type BlasBackend, openBlasBackend } from "../lib/linalg/blas.ts";
 import { createJsBackend } from "../lib/linalg/js.ts";
 import type { BenchBackend, BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { measureSgemm, sgemmPeak } from "./linalg.ts";
 import { timeSteps } from "./timing.ts";
+import { type Profile, profiled, profileTable } from "./layers_profile.ts";
+import { UsageError } from "../lib/core/errors.ts";
 
 /** One measurement a child is asked for. */
 export type ChildConfig = {
@@ -268,7 +270,7 @@ export async function run(opts: BenchOptions): Promise<string> {
       continue;
     }
     for (const kind of ["naive", "factored"] as const) {
-      const timeout = 60 + 3 * (kind === "naive" ? predictedNaive : 0) * (2 + seconds) + 2 * predictedSetup;
+      const timeout = 60 + 3 * (kind === "naive" ? predictedNaive : 0) * (2 + seconds) + 6 * predictedSetup;
       opts.log(`layers: ${opts.backend} ${kind} D=${c.D} d=${c.d} m=${c.m} …`);
       const r = await spawn(
         { kind, backend: opts.backend, D: c.D, d: c.d, m: c.m, seconds },
@@ -417,10 +419,70 @@ export async function run(opts: BenchOptions): Promise<string> {
   return parts.join("\n\n");
 }
 
+/**
+ * The per-kernel profile of the factored step on blas (`--profile DxdXm`, ≈ 1 s of steps after a warm-up
+ * of 0.3 s): the same set-up as a child, the backend wrapped by layers_profile.ts. Prints a markdown table.
+ *
+ * @param spec "DxdXm", e.g. "200000x256x128"
+ * @param seconds timed window
+ * @returns the table with a title line
+ */
+async function profile(spec: string, seconds: number): Promise<string> {
+  const [D, d, m] = spec.split("x").map(Number);
+  if (![D, d, m].every((v) => Number.isSafeInteger(v) && v > 0)) {
+    throw new UsageError(`--profile wants DxdXm (e.g. 200000x256x128), got '${spec}'`);
+  }
+  const { FactoredOutputLayer } = await import("../lib/output/factored/layer.ts");
+  const { createLoss } = await import("../lib/losses/mod.ts");
+  const prof: Profile = new Map();
+  const { createBackend } = await import("../lib/linalg/select.ts");
+  const la = (await createBackend("blas", { log: () => {} })) as BlasBackend;
+  const init = new Float32Array(D * d);
+  fillUniform(init, 0.01, 12345);
+  const layer = FactoredOutputLayer.fromInit(D, d, init, createLoss("squared"), profiled(la, prof, d, m));
+  const nBatches = Math.max(4, Math.ceil((4 * d) / m));
+  const batches = Array.from({ length: nBatches }, (_, i) => {
+    const H = new Float32Array(m * d);
+    fillUniform(H, 1 / Math.sqrt(d), 777 + i);
+    return { H, Y: makeBatch(D, m, 99 + i) };
+  });
+  let i = 0;
+  for (
+    const t0 = performance.now();
+    performance.now() - t0 < WARMUP_FRACTION * seconds * 1000 || i < 2;
+    i++
+  ) {
+    await layer.step(batches[i % nBatches].H, batches[i % nBatches].Y, ETA);
+  }
+  prof.clear();
+  let steps = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000 || steps < 2) {
+    await layer.step(batches[i % nBatches].H, batches[i % nBatches].Y, ETA);
+    i++;
+    steps++;
+  }
+  const total = performance.now() - t0;
+  layer.close();
+  const split = "parts" in la ? `, products split across ${la.parts} threads` : "";
+  return `Factored step profile, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ${steps} steps ` +
+    `(${fmt((total * 1000) / (steps * m))} µs/example; products ${layer.products}):\n\n` +
+    profileTable(prof, steps, total);
+}
+
 if (import.meta.main) {
+  const p = Deno.args.indexOf("--profile");
+  if (p >= 0) {
+    const w = Deno.args.indexOf("--seconds");
+    console.log(await profile(Deno.args[p + 1] ?? "", w >= 0 ? Number(Deno.args[w + 1]) : 1));
+    Deno.exit(0);
+  }
   const i = Deno.args.indexOf("--child");
   if (i < 0) {
-    console.error("bench/layers.ts is a section of bench/main.ts: run `deno task bench --only layers`");
+    console.error(
+      "bench/layers.ts is a section of bench/main.ts: run `deno task bench --only layers` " +
+        "(or `deno run -A bench/layers.ts --profile 200000x256x128` for the factored step's profile)",
+    );
     Deno.exit(2);
   }
   const res = await child(JSON.parse(Deno.args[i + 1]) as ChildConfig);

@@ -209,6 +209,11 @@ export interface LinAlgBackend {
     B: F32,
     ldb: number,
   ): void;
+  /**
+   * Optional: a zeroed float32 array on memory the backend's threads share (pool.ts). Calls whose operands
+   * all live in such memory may be split across threads; a caller without it allocates plainly.
+   */
+  sharedF32?(n: number): Float32Array;
   /** Frees native resources. */
   close(): void;
 }

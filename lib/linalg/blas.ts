@@ -68,7 +68,8 @@ const SAXPY_MIN_WIDTH = 32;
 
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, LOWER = 122, LEFT = 141, NON_UNIT = 131;
 
-const SYMBOLS = {
+/** The OpenBLAS and LAPACK symbols the backend (and the worker pool, lib/linalg/pool_worker.ts) bind. */
+export const SYMBOLS = {
   cblas_sgemm: {
     parameters: [
       "i32",

@@ -8,6 +8,7 @@ import type { LinAlgBackend } from "./backend.ts";
 import { createJsBackend } from "./js.ts";
 import { openBlasBackend } from "./blas.ts";
 import { UsageError } from "../core/errors.ts";
+import { createPooledBackend } from "./pool.ts";
 
 /** Options of {@link createBackend}. */
 export type CreateBackendOptions = {
@@ -22,7 +23,10 @@ export type CreateBackendOptions = {
  * `factorout: linear algebra backend = blas (OpenBLAS 0.3.21, /usr/lib/x86_64-linux-gnu/libopenblas.so.0, 2 threads)`.
  *
  * - "js": the plain TypeScript reference.
- * - "blas": OpenBLAS; throws BackendUnavailableError when it cannot be loaded.
+ * - "blas": OpenBLAS; throws BackendUnavailableError when it cannot be loaded. With more than one thread
+ *   (FACTOROUT_THREADS, default every core) the backend also splits large products on shared memory
+ *   across that many threads (pool.ts; the factored layer's per-step products); FACTOROUT_SPLIT=0 turns
+ *   that off.
  * - "auto": blas, else js with the reason logged. Under `CI=true` a blas failure throws instead.
  *
  * @example
@@ -60,8 +64,13 @@ function select(name: string, path: string | undefined, log: (line: string) => v
     try {
       const b = openBlasBackend(path);
       const ver = b.version ? `OpenBLAS ${b.version}` : b.config;
-      log(`factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads)`);
-      return b;
+      const split = b.threads > 1 && Deno.env.get("FACTOROUT_SPLIT") !== "0";
+      log(
+        `factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${
+          split ? ", large products on shared memory split across them" : ""
+        })`,
+      );
+      return split ? createPooledBackend(b, b.threads) : b;
     } catch (e) {
       if (name === "blas" || Deno.env.get("CI") === "true") throw e;
       log(`factorout: linear algebra backend = js (fallback: ${(e as Error).message})`);

@@ -1,0 +1,151 @@
+/**
+ * Per-kernel profile of the factored step on the CPU (issue 18, item 1): `deno run -A bench/layers.ts
+ * --profile 200000x256x128` times every backend call of a run of steps and sums them by group (the forward
+ * m×d×d products, the Gram products, the Woodbury m×m solve, the U/U⁻ᵀ update product, the float32
+ * state updates, the Q update, the sparse row work, float64 and upkeep calls); the step's time not spent
+ * in a backend call is the JavaScript between them (merge of the targets, the loss, scalar loops).
+ *
+ * The backend is wrapped, not changed: each call is timed with performance.now() (≈ 0.1 µs each) and
+ * classified by its name and shape, so the layer's code runs exactly as in production.
+ *
+ * @module
+ */
+
+import type { LinAlgBackend } from "../lib/linalg/backend.ts";
+import { fmt, table } from "./report.ts";
+
+/** Time (ms) and calls per kernel group. */
+export type Profile = Map<string, { ms: number; calls: number; flops: number }>;
+
+/**
+ * The group a backend call belongs to, from its name and arguments (the shapes step32.ts and step64.ts
+ * use; d = input dimension, m = batch size).
+ */
+function groupOf(name: string, a: unknown[], d: number, m: number): string {
+  const n = (i: number) => a[i] as number;
+  switch (name) {
+    case "sgemm":
+    case "dgemm": {
+      const [tA, tB, M, N, K] = [a[0], a[1], n(2), n(3), n(4)];
+      const p = name === "dgemm" ? " (float64)" : "";
+      if (!tA && tB && M === m && N >= 2 * d && K === d) return "1 forward: H·[U;Q;U⁻ᵀ]ᵀ" + p;
+      if (!tA && M === m && N === d && K === d) return "1/5 forward: m×d×d (ĤUᵀ, QH, AU, Z)" + p;
+      if (!tA && tB && K === d && N === m) return "Gram: [X';H]·Hᵀ, S, E" + p;
+      if (tA && !tB && N === d && K === m && M === m) return "Woodbury: N⁻ᵀZ (m×d×m)" + p;
+      if (tA && !tB && (M === 2 * d || M === d) && N === d && K === m) return "6/7 U, U⁻ᵀ update product" + p;
+      if (!tA && !tB && M === m && N === d && K === m) return "10 Q update: MH" + p;
+      return "upkeep / other " + name;
+    }
+    case "ssyr2k":
+    case "dsyr2k":
+      return n(1) === d && n(2) === m ? "10 Q update: syr2k" : "upkeep / other syr2k";
+    case "dpotrf":
+    case "strsm":
+    case "dinvert":
+    case "dsolve":
+      return n(1) === m || (name !== "strsm" && n(1) === m)
+        ? "Woodbury: m×m solve"
+        : "upkeep / other " + name;
+    case "axpyRows":
+      return n(8) === d ? "sparse rows: V axpy (A, V update)" : "state saxpy: mirrors + accumulator";
+    case "dotRows":
+    case "gatherRows":
+    case "scatterAddRows":
+      return "sparse rows: V dot/gather/scatter";
+    case "sger":
+      return "rank-1 updates (m = 1)";
+    default:
+      return "other " + name;
+  }
+}
+
+/** Flops of a call (2 per multiply-add) where they are clear, else 0. */
+function flopsOf(name: string, a: unknown[]): number {
+  const n = (i: number) => a[i] as number;
+  if (name === "sgemm" || name === "dgemm") return 2 * n(2) * n(3) * n(4);
+  if (name === "ssyr2k" || name === "dsyr2k") return 2 * n(1) * n(1) * n(2);
+  if (name === "strsm") return n(1) * n(1) * n(2);
+  return 0;
+}
+
+/**
+ * A backend that forwards to `la` and adds each call's time to `prof` under its group.
+ *
+ * @example
+ * ```ts
+ * import { profiled } from "./layers_profile.ts";
+ * import { createJsBackend } from "../lib/linalg/js.ts";
+ * const prof = new Map();
+ * const la = profiled(createJsBackend(), prof, 4, 2);
+ * la.sgemm(false, true, 2, 8, 4, 1, new Float32Array(8), 4, new Float32Array(32), 4, 0, new Float32Array(16), 8);
+ * console.log([...prof.keys()]); // ["1 forward: H·[U;Q;U⁻ᵀ]ᵀ"]
+ * ```
+ *
+ * @param la the backend
+ * @param prof where the times go
+ * @param d input dimension (for the classification)
+ * @param m batch size
+ * @returns the wrapped backend
+ */
+export function profiled(la: LinAlgBackend, prof: Profile, d: number, m: number): LinAlgBackend {
+  const out = Object.create(la) as Record<string, unknown>;
+  for (const key of Object.keys(la) as (keyof LinAlgBackend)[]) {
+    const f = la[key];
+    if (typeof f !== "function" || key === "close") continue;
+    out[key] = (...a: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return (f as (...x: unknown[]) => unknown).apply(la, a);
+      } finally {
+        const g = groupOf(key, a, d, m);
+        const e = prof.get(g) ?? { ms: 0, calls: 0, flops: 0 };
+        e.ms += performance.now() - t0;
+        e.calls++;
+        e.flops += flopsOf(key, a);
+        prof.set(g, e);
+      }
+    };
+  }
+  return out as unknown as LinAlgBackend;
+}
+
+/**
+ * The profile as a markdown table: per group ms per step, share of the step, calls per step and GFLOP/s;
+ * the rest of the step is reported as JavaScript.
+ *
+ * @example
+ * ```ts
+ * import { profileTable } from "./layers_profile.ts";
+ * console.log(profileTable(new Map([["x", { ms: 2, calls: 4, flops: 2e9 }]]), 1, 4));
+ * ```
+ *
+ * @param prof the summed times
+ * @param steps steps profiled
+ * @param totalMs wall time of those steps
+ * @returns the table
+ */
+export function profileTable(prof: Profile, steps: number, totalMs: number): string {
+  const rows: string[][] = [];
+  let blas = 0;
+  const sorted = [...prof.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  for (const [g, e] of sorted) {
+    blas += e.ms;
+    rows.push([
+      g,
+      fmt(e.ms / steps, 3),
+      `${fmt((e.ms / totalMs) * 100, 2)}%`,
+      fmt(e.calls / steps, 3),
+      e.flops ? fmt(e.flops / (e.ms * 1e6), 3) : "",
+    ]);
+  }
+  const js = totalMs - blas;
+  rows.push([
+    "JavaScript between calls (merge, loss, scalar loops)",
+    fmt(js / steps, 3),
+    `${fmt((js / totalMs) * 100, 2)}%`,
+    "",
+    "",
+  ]);
+  rows.push(["**step**", fmt(totalMs / steps, 3), "100%", "", ""]);
+  return table(["kernel group", "ms / step", "share", "calls / step", "GFLOP/s"], rows);
+}

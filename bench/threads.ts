@@ -1,0 +1,143 @@
+/**
+ * Thread scaling of the factored layer on the CPU (issue 18, item 4): examples/s of the factored step at
+ * each thread count (FACTOROUT_THREADS = t: OpenBLAS's threads, and with t > 1 the split of the step's
+ * products across t threads, lib/linalg/pool.ts), against its own 1-thread rate and the sgemm peak at t
+ * threads, measured in one run. Each (t, config) is a child process (`bench/layers.ts --child`, the same
+ * measurement as the layers section, factored only); each t also gets a child that measures the sgemm peak.
+ *
+ *   deno run -A bench/threads.ts --out table.md [--quick] [--threads 1,2,4] [--seconds 1]
+ *
+ * bench/threads.sh runs it on a bare machine (see there). --quick: tiny layers, threads 1 and 2.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { sgemmPeak } from "./linalg.ts";
+import type { ChildConfig, ChildResult } from "./layers.ts";
+import { fmt, table } from "./report.ts";
+
+const LAYERS = new URL("./layers.ts", import.meta.url).pathname;
+const SELF = new URL(import.meta.url).pathname;
+/** Deno flags of the children: no config and no type check (the machine may have no network). */
+const RUN = ["run", "-A", "--no-config", "--no-check"];
+
+async function child(args: string[], threads: number, timeoutS: number): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...RUN, ...args],
+    env: { FACTOROUT_THREADS: String(threads), NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(timeoutS * 1000),
+  }).output().catch((e) => ({
+    success: false,
+    stdout: new Uint8Array(),
+    stderr: new TextEncoder().encode(String(e)),
+  }));
+  const stdout = new TextDecoder().decode(out.stdout);
+  const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  if (!out.success || !line) {
+    const sig = "signal" in out && out.signal
+      ? ` (${out.signal}: killed after the ${timeoutS} s limit?)`
+      : "";
+    const err = sig + new TextDecoder().decode(out.stderr).trim().split("\n").slice(-2).join(" / ");
+    throw new Error(`child ${args.join(" ")} (threads ${threads}) failed: ${err.slice(0, 300)}`);
+  }
+  return line.slice("RESULT ".length);
+}
+
+if (import.meta.main) {
+  const a = parseArgs({
+    args: Deno.args,
+    options: {
+      out: { type: "string" },
+      quick: { type: "boolean", default: false },
+      threads: { type: "string" },
+      seconds: { type: "string" },
+      peak: { type: "boolean", default: false },
+    },
+  });
+  if (a.values.peak) {
+    // child: the sgemm peak at this process's FACTOROUT_THREADS
+    const la = openBlasBackend();
+    console.log(`RESULT ${JSON.stringify({ threads: la.threads, peak: sgemmPeak(la, true) })}`);
+    la.close();
+    Deno.exit(0);
+  }
+  const quick = a.values.quick;
+  const threads = (a.values.threads ?? (quick ? "1,2" : "1,2,4,8,16")).split(",").map(Number);
+  const seconds = Number(a.values.seconds ?? (quick ? 0.3 : 0.8));
+  const configs = quick
+    ? [{ D: 20_000, d: 128, m: 64 }, { D: 10_000, d: 96, m: 32 }]
+    : [{ D: 793_471, d: 300, m: 128 }, { D: 200_000, d: 256, m: 128 }];
+  const t0 = performance.now();
+  const rows: string[][] = [];
+  const base = new Map<string, number>();
+  for (const t of threads) {
+    let peak = NaN;
+    try {
+      peak = (JSON.parse(await child([SELF, "--peak"], t, 60)) as { peak: number }).peak;
+    } catch (e) {
+      console.error(`threads: ${(e as Error).message}`);
+    }
+    for (const c of configs) {
+      const cfg: ChildConfig = { kind: "factored", backend: "blas", ...c, seconds };
+      const key = `${c.D}/${c.d}/${c.m}`;
+      try {
+        const r = JSON.parse(await child([LAYERS, "--child", JSON.stringify(cfg)], t, 120)) as ChildResult;
+        const exs = 1e6 / r.usPerExample;
+        if (t === threads[0]) base.set(key, exs);
+        const pct = (24 * c.m * c.d * c.d) / (r.stepMs * 1e6) / peak * 100;
+        rows.push([
+          String(t),
+          fmt(c.D),
+          String(c.d),
+          String(c.m),
+          fmt(r.usPerExample),
+          fmt(exs),
+          `${fmt(exs / (base.get(key) ?? NaN), 3)}×`,
+          fmt(peak),
+          `${fmt(pct, 2)}%`,
+          fmt(r.setupS),
+        ]);
+        console.error(`threads: t=${t} ${key}: ${fmt(r.usPerExample)} µs/example, peak ${fmt(peak)} GFLOP/s`);
+      } catch (e) {
+        rows.push([
+          String(t),
+          fmt(c.D),
+          String(c.d),
+          String(c.m),
+          `error: ${(e as Error).message}`,
+          "",
+          "",
+          "",
+          "",
+          "",
+        ]);
+        console.error(`threads: ${(e as Error).message}`);
+      }
+    }
+  }
+  const head = [
+    "threads",
+    "D",
+    "d",
+    "m",
+    "factored µs/ex",
+    "factored ex/s",
+    `vs ${threads[0]} thread(s)`,
+    "sgemm peak GFLOP/s (same t)",
+    "factored % of that peak",
+    "set-up s",
+  ];
+  const md = `### Factored layer against threads (\`bench/threads.sh\`${quick ? ", quick" : ""})\n\n` +
+    `${new Date().toISOString().slice(0, 10)}, ${Deno.hostname()}, ${navigator.hardwareConcurrency} CPUs; ` +
+    `squared loss, K = 5, η = 1e-3; each row a child process: warm-up 0.3× the window, then the median over ` +
+    `blocks of 100 steps in a ${seconds} s window (bench/layers.ts). FACTOROUT_THREADS = t sets OpenBLAS's ` +
+    `threads and, for t > 1, the split of the step's products across t threads (lib/linalg/pool.ts). ` +
+    `% of peak: 24·m·d² flops per step over the sgemm peak measured at the same t. ` +
+    `Total ${fmt((performance.now() - t0) / 1000)} s.\n\n` + table(head, rows) + "\n";
+  if (a.values.out && a.values.out !== "-") await Deno.writeTextFile(a.values.out, md);
+  console.log(md);
+}

@@ -1,0 +1,336 @@
+/**
+ * The `blas` backend with a pool of threads that split the large float32 products of one call among them
+ * (issue 18: the factored step's d×d and m×d×d products are too small for OpenBLAS's own threading).
+ * Each of `threads − 1` Deno workers binds OpenBLAS itself (pool_worker.ts); a split call writes its
+ * parameters into a shared block, wakes the workers, and every thread, the caller included, claims parts
+ * (2 per thread) until none is left; the caller then waits for the parts in progress (pool_ops.ts says
+ * what a part computes). A worker that is slow to wake (cores oversubscribed) only takes fewer parts. OpenBLAS is set to one thread for the duration of a split
+ * call, so the parts run side by side, and back to `threads` after it, so every other call (a naive
+ * layer's large gemm, the upkeep's O(Dd²) passes) keeps OpenBLAS's own threading.
+ *
+ * What is split: sgemm and dgemm (along the columns, or the rows when there are more), strsm (along the
+ * right-hand sides), ssyr2k (column blocks of the upper triangle, mirrored), and axpyRows over a few long
+ * rows (the float32 state updates), when every operand lives in memory made by {@link PooledBackend.sharedF32}
+ * (a SharedArrayBuffer the workers hold) and the call is large enough; anything else runs as on the
+ * plain backend. A split product adds the same terms in each element as the whole one (each part is the
+ * same kernel on a block of columns or rows), so results differ from the one-thread call by float32
+ * rounding at most (OpenBLAS's blocking of K may differ between shapes).
+ *
+ * Workers start on the first split call (a few tens of ms) and end with close().
+ *
+ * @module
+ */
+
+import { Worker } from "node:worker_threads";
+import type { F32, F64 } from "./backend.ts";
+import { type BlasBackend, SYMBOLS } from "./blas.ts";
+import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm } from "./check.ts";
+import {
+  claimParts,
+  CTL_DONE,
+  CTL_LEN,
+  CTL_NEXT,
+  CTL_OP,
+  CTL_PARTS,
+  CTL_SEQ,
+  OP_DGEMM,
+  OP_EXIT,
+  OP_RECEIVE,
+  OP_SAXPY,
+  OP_SGEMM,
+  OP_STRSM,
+  OP_SYR2K,
+  PAR_LEN,
+  PARTS_PER_THREAD,
+  type PartSymbols,
+  seqTag,
+  type SharedViews,
+} from "./pool_ops.ts";
+
+/** Smallest call (flops, 2 per multiply-add) that is split; below it the wake-up costs more than it saves. */
+export const POOL_MIN_FLOPS = 4_000_000;
+/** Smallest row length of a split axpyRows. */
+export const POOL_MIN_AXPY = 16_384;
+/** How long a worker may take to start (ms) before the pool gives up with an error. */
+const START_TIMEOUT_MS = 60_000;
+
+/** The pooled backend: a BlasBackend whose large calls on shared memory are split across threads. */
+export interface PooledBackend extends BlasBackend {
+  /** Threads a split call runs on (the caller and threads − 1 workers). */
+  readonly parts: number;
+  /**
+   * A zeroed float32 array on memory the workers share; calls whose operands all live there are split.
+   *
+   * @param n length
+   */
+  sharedF32(n: number): Float32Array;
+  /** Split calls so far (for tests and benchmarks). */
+  readonly splitCalls: number;
+}
+
+/**
+ * Wraps `base` (OpenBLAS with `base.threads` threads) so that its large calls on shared memory run on
+ * `parts` threads.
+ *
+ * @example
+ * ```ts ignore
+ * import { openBlasBackend } from "./blas.ts";
+ * import { createPooledBackend } from "./pool.ts";
+ * const la = createPooledBackend(openBlasBackend(), 2);
+ * const A = la.sharedF32(256 * 256), C = la.sharedF32(256 * 256);
+ * la.sgemm(false, false, 256, 256, 256, 1, A, 256, A, 256, 0, C, 256); // split in two
+ * la.close();
+ * ```
+ *
+ * @param base the plain backend (owned: closed by close())
+ * @param parts threads per split call (≥ 2)
+ * @param opts spin: iterations a waiting thread polls before it sleeps (default 2000)
+ * @returns the backend
+ */
+export function createPooledBackend(
+  base: BlasBackend,
+  parts: number,
+  opts: { spin?: number } = {},
+): PooledBackend {
+  if (!Number.isInteger(parts) || parts < 2) {
+    throw new RangeError(`parts must be an integer ≥ 2, got ${parts}`);
+  }
+  const spin = opts.spin ?? 2000;
+  const lib = Deno.dlopen(base.path, {
+    cblas_sgemm: SYMBOLS.cblas_sgemm,
+    cblas_dgemm: SYMBOLS.cblas_dgemm,
+    cblas_strsm: SYMBOLS.cblas_strsm,
+    cblas_saxpy: SYMBOLS.cblas_saxpy,
+    openblas_set_num_threads: SYMBOLS.openblas_set_num_threads,
+  });
+  const sym = lib.symbols as unknown as PartSymbols;
+  const ctl = new Int32Array(new SharedArrayBuffer(CTL_LEN * 4));
+  const parSab = new SharedArrayBuffer(PAR_LEN * 8), par = new Float64Array(parSab);
+  const views: SharedViews = { f32: [], f64: [] };
+  const bufs: SharedArrayBuffer[] = [];
+  const ids = new WeakMap<ArrayBufferLike, number>();
+  let workers: Worker[] = [];
+  let started = false, closed = false, splitCalls = 0, failed: Error | null = null;
+
+  const waitDone = (n: number, timeoutMs = Infinity): boolean => {
+    const t0 = performance.now();
+    for (let i = 0; i < spin; i++) if (Atomics.load(ctl, CTL_DONE) >= n) return true;
+    for (;;) {
+      const c = Atomics.load(ctl, CTL_DONE);
+      if (c >= n) return true;
+      const left = timeoutMs - (performance.now() - t0);
+      if (left <= 0) return false;
+      Atomics.wait(ctl, CTL_DONE, c, Math.min(left, 1000));
+    }
+  };
+  /** Starts operation `op` (parameters already in `par`) split into `n` parts (0: a control message). */
+  const signal = (op: number, n = 0) => {
+    const seq = (Atomics.load(ctl, CTL_SEQ) + 1) | 0;
+    Atomics.store(ctl, CTL_DONE, 0);
+    Atomics.store(ctl, CTL_OP, op);
+    Atomics.store(ctl, CTL_PARTS, n);
+    Atomics.store(ctl, CTL_NEXT, seqTag(seq) << 8);
+    Atomics.store(ctl, CTL_SEQ, seq);
+    Atomics.notify(ctl, CTL_SEQ);
+    return seq;
+  };
+  const start = () => {
+    started = true;
+    Atomics.store(ctl, CTL_DONE, 0);
+    const url = new URL("./pool_worker.ts", import.meta.url).href;
+    workers = Array.from({ length: parts - 1 }, () => {
+      const wk = new Worker(new URL(url));
+      wk.postMessage({ path: base.path, ctl: ctl.buffer, par: parSab, spin, bufs });
+      return wk;
+    });
+    if (!waitDone(parts - 1, START_TIMEOUT_MS)) {
+      failed = new Error(`the ${parts - 1} pool workers did not start within ${START_TIMEOUT_MS / 1000} s`);
+      throw failed;
+    }
+    // a waiting worker must not keep the process alive (a layer that is never closed)
+    for (const wk of workers) wk.unref();
+  };
+  const register = (b: SharedArrayBuffer) => {
+    ids.set(b, bufs.length);
+    bufs.push(b);
+    views.f32.push(new Float32Array(b));
+    views.f64.push(b.byteLength % 8 === 0 ? new Float64Array(b) : null);
+    if (started && !failed) {
+      signal(OP_RECEIVE);
+      for (const wk of workers) wk.postMessage({ bufs: [b] });
+      if (!waitDone(parts - 1, START_TIMEOUT_MS)) {
+        throw new Error("the pool workers did not take a new buffer");
+      }
+    }
+  };
+  /** id of the shared buffer under `a` and a's offset in elements, or -1. */
+  const where = (a: F32 | F64): number => ids.get(a.buffer) ?? -1;
+  /** Runs `call` with OpenBLAS on one thread. */
+  const oneThread = (call: () => void) => {
+    if (base.threads <= 1) return call();
+    lib.symbols.openblas_set_num_threads(1);
+    try {
+      call();
+    } finally {
+      lib.symbols.openblas_set_num_threads(base.threads);
+    }
+  };
+  const run = (op: number) => {
+    if (closed) throw new Error("pool: the backend was closed; create a new one");
+    if (!started) start();
+    if (failed) throw failed;
+    splitCalls++;
+    if (base.threads > 1) lib.symbols.openblas_set_num_threads(1);
+    try {
+      const n = Math.min(255, parts * PARTS_PER_THREAD); // CTL_NEXT counts parts in 8 bits
+      claimParts(sym, views, ctl, par, seqTag(signal(op, n)));
+      waitDone(n);
+    } finally {
+      if (base.threads > 1) lib.symbols.openblas_set_num_threads(base.threads);
+    }
+  };
+  const gemm = (
+    op: number,
+    tA: boolean,
+    tB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: F32 | F64,
+    lda: number,
+    B: F32 | F64,
+    ldb: number,
+    beta: number,
+    C: F32 | F64,
+    ldc: number,
+  ): "split" | "small" | "plain" => {
+    const a = where(A), b = where(B), c = where(C);
+    if (a < 0 || b < 0 || c < 0) return "plain";
+    // a small call on shared memory (the split caller's own): one OpenBLAS thread, whose threading does
+    // not pay at these sizes; the caller runs it
+    if (2 * M * N * K < POOL_MIN_FLOPS || M === 1 || N === 1) return "small";
+    checkGemm(op === OP_SGEMM ? "sgemm" : "dgemm", tA, tB, M, N, K, A, lda, B, ldb, C, ldc);
+    const s = A.BYTES_PER_ELEMENT;
+    par.set([
+      tA ? 1 : 0,
+      tB ? 1 : 0,
+      M,
+      N,
+      K,
+      alpha,
+      a,
+      A.byteOffset / s,
+      lda,
+      b,
+      B.byteOffset / s,
+      ldb,
+      beta,
+      c,
+      C.byteOffset / s,
+      ldc,
+      N >= M ? 1 : 0,
+    ]);
+    run(op);
+    return "split";
+  };
+
+  const pooled: PooledBackend = {
+    ...base,
+    parts,
+    get splitCalls() {
+      return splitCalls;
+    },
+    sharedF32(n: number): Float32Array {
+      const b = new SharedArrayBuffer(Math.max(8, Math.ceil((4 * n) / 8) * 8));
+      register(b);
+      return new Float32Array(b, 0, n);
+    },
+    sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
+      const how = gemm(OP_SGEMM, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      if (how === "plain") base.sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else if (how === "small") {
+        oneThread(() => base.sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
+      }
+    },
+    dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
+      const how = gemm(OP_DGEMM, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      if (how === "plain") base.dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else if (how === "small") {
+        oneThread(() => base.dgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
+      }
+    },
+    strsm(trans, N, K, alpha, L, ldl, B, ldb) {
+      const l = where(L), b = where(B);
+      if (l < 0 || b < 0) return base.strsm(trans, N, K, alpha, L, ldl, B, ldb);
+      if (N * N * K < POOL_MIN_FLOPS || K < 32) {
+        return oneThread(() => base.strsm(trans, N, K, alpha, L, ldl, B, ldb));
+      }
+      checkTrsm("strsm", N, K, L, ldl, B, ldb);
+      par.set([trans ? 1 : 0, N, K, alpha, l, L.byteOffset / 4, ldl, b, B.byteOffset / 4, ldb]);
+      run(OP_STRSM);
+    },
+    ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
+      const a = where(A), b = where(B), c = where(C);
+      if (!trans || a < 0 || b < 0 || c < 0) {
+        return base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      }
+      if (2 * N * N * K < POOL_MIN_FLOPS) {
+        return oneThread(() => base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
+      }
+      checkSyr2k("ssyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
+      par.set([
+        N,
+        K,
+        alpha,
+        a,
+        A.byteOffset / 4,
+        lda,
+        b,
+        B.byteOffset / 4,
+        ldb,
+        beta,
+        c,
+        C.byteOffset / 4,
+        ldc,
+      ]);
+      run(OP_SYR2K);
+      // the parts wrote the upper triangle (and the diagonal blocks whole): mirror it down
+      for (let r = 1; r < N; r++) {
+        const row = r * ldc;
+        for (let col = 0; col < r; col++) C[row + col] = C[col * ldc + r];
+      }
+    },
+    axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first = 0) {
+      const x = where(X), y = where(Y);
+      if (x < 0 || y < 0 || n > 5 || d < POOL_MIN_AXPY) {
+        return base.axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first);
+      }
+      checkIndexedRows("axpyRows", "X", X, ldx, xRows, n, d, first);
+      checkIndexedRows("axpyRows", "Y", Y, ldy, yRows, n, d, first);
+      par[0] = n;
+      par[1] = d;
+      for (let r = 0; r < n; r++) {
+        const k = 2 + 5 * r;
+        par[k] = alpha[first + r];
+        par[k + 1] = x;
+        par[k + 2] = X.byteOffset / 4 + xRows[first + r] * ldx;
+        par[k + 3] = y;
+        par[k + 4] = Y.byteOffset / 4 + yRows[first + r] * ldy;
+      }
+      run(OP_SAXPY);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      if (started && !failed) {
+        signal(OP_EXIT);
+        waitDone(parts - 1, 5000);
+      }
+      for (const wk of workers) wk.terminate();
+      lib.close();
+      base.close();
+    },
+  };
+  return pooled;
+}

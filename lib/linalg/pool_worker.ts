@@ -1,0 +1,85 @@
+/**
+ * A worker of the gemm pool (pool.ts; a node:worker_threads worker, so that the pool can unref it and a
+ * process that forgets close() still exits): binds OpenBLAS's cblas calls itself, then waits on the shared
+ * control block and runs its part of each operation (pool_ops.ts runPart). On OP_RECEIVE it returns to
+ * its event loop to take the shared buffers posted to it. OpenBLAS runs on one thread during pool
+ * operations (the pool sets it), so the parts run side by side.
+ *
+ * @module
+ */
+
+import { parentPort } from "node:worker_threads";
+import { SYMBOLS } from "./blas.ts";
+import {
+  claimParts,
+  CTL_DONE,
+  CTL_OP,
+  CTL_SEQ,
+  OP_EXIT,
+  OP_RECEIVE,
+  type PartSymbols,
+  seqTag,
+  type SharedViews,
+} from "./pool_ops.ts";
+
+type Init = {
+  path: string;
+  ctl: SharedArrayBuffer;
+  par: SharedArrayBuffer;
+  spin: number;
+  bufs: SharedArrayBuffer[];
+};
+type Receive = { bufs: SharedArrayBuffer[] };
+
+let sym: PartSymbols | null = null;
+let ctl: Int32Array, par: Float64Array, spin = 0, seen = 0;
+const views: SharedViews = { f32: [], f64: [] };
+
+function done(): void {
+  Atomics.add(ctl, CTL_DONE, 1);
+  Atomics.notify(ctl, CTL_DONE);
+}
+
+/** Runs parts until told to receive buffers. */
+function loop(): void {
+  for (;;) {
+    let s = Atomics.load(ctl, CTL_SEQ);
+    for (let i = 0; s === seen && i < spin; i++) s = Atomics.load(ctl, CTL_SEQ);
+    if (s === seen) {
+      Atomics.wait(ctl, CTL_SEQ, seen);
+      s = Atomics.load(ctl, CTL_SEQ);
+      if (s === seen) continue;
+    }
+    seen = s;
+    const op = Atomics.load(ctl, CTL_OP);
+    if (op === OP_RECEIVE) return; // the buffers arrive as a message; done() is sent after them
+    if (op === OP_EXIT) {
+      // a worker blocked in Atomics.wait does not see terminate(): it returns to its event loop first
+      done();
+      return;
+    }
+    claimParts(sym!, views, ctl, par, seqTag(s));
+  }
+}
+
+parentPort!.on("message", (m: Init | Receive) => {
+  if ("path" in m) {
+    const lib = Deno.dlopen(m.path, {
+      cblas_sgemm: SYMBOLS.cblas_sgemm,
+      cblas_dgemm: SYMBOLS.cblas_dgemm,
+      cblas_strsm: SYMBOLS.cblas_strsm,
+      cblas_saxpy: SYMBOLS.cblas_saxpy,
+    });
+    sym = lib.symbols as unknown as PartSymbols;
+    ctl = new Int32Array(m.ctl);
+    par = new Float64Array(m.par);
+    spin = m.spin;
+    seen = Atomics.load(ctl, CTL_SEQ);
+  }
+  for (const b of m.bufs) {
+    views.f32.push(new Float32Array(b));
+    views.f64.push(b.byteLength % 8 === 0 ? new Float64Array(b) : null);
+  }
+  done();
+  loop();
+});

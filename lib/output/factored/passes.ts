@@ -1,0 +1,164 @@
+/**
+ * The chunked O(Dd²) passes over V, accumulated in float64: W materialised ({@link materialize}), the
+ * fold V ← V U + 𝟙ωᵀ ({@link foldInto}) and Q = VᵀV, w̄ = Vᵀ𝟙 ({@link gramOf}). Used by the upkeep
+ * (refresh), the queries (weights, diagnostics) and the layer's construction.
+ *
+ * @module
+ */
+
+import type { LinAlgBackend } from "../../linalg/backend.ts";
+
+/** Rows per chunk when V is streamed through float64 scratch. */
+export const CHUNK_ROWS = 256;
+
+/**
+ * Float64 scratch for the chunked O(Dd²) passes ({@link foldInto}, {@link gramOf}, W materialisation).
+ *
+ * @example
+ * ```ts
+ * import { ChunkScratch } from "./passes.ts";
+ * const s = new ChunkScratch(64);
+ * ```
+ */
+export class ChunkScratch {
+  /** CHUNK_ROWS×d input rows. */
+  a: Float64Array;
+  /** CHUNK_ROWS×d output rows. */
+  b: Float64Array;
+  /**
+   * Allocates two CHUNK_ROWS×d float64 buffers.
+   *
+   * @param d dimension
+   */
+  constructor(d: number) {
+    this.a = new Float64Array(CHUNK_ROWS * d);
+    this.b = new Float64Array(CHUNK_ROWS * d);
+  }
+}
+
+/**
+ * out rows = V rows · U + ωᵀ (W materialised), computed in float64 by chunks and rounded once to float32.
+ * `out` may be V itself (the fold). O(Dd²).
+ *
+ * @example
+ * ```ts
+ * import { materialize, ChunkScratch } from "./passes.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
+ * const W = new Float32Array(2);
+ * materialize(createJsBackend(), Float32Array.of(1, 2), 1, 2, Float64Array.of(2, 0, 0, 2), Float64Array.of(0, 1), W, new ChunkScratch(2));
+ * // W = [2, 5]
+ * ```
+ *
+ * @param la backend (dgemm)
+ * @param V D×d
+ * @param D rows
+ * @param d dimension
+ * @param U d×d
+ * @param omega d (or null for 0)
+ * @param out D×d output
+ * @param s scratch
+ */
+export function materialize(
+  la: LinAlgBackend,
+  V: Float32Array,
+  D: number,
+  d: number,
+  U: Float64Array,
+  omega: Float64Array | null,
+  out: Float32Array,
+  s: ChunkScratch,
+): void {
+  for (let r0 = 0; r0 < D; r0 += CHUNK_ROWS) {
+    const n = Math.min(CHUNK_ROWS, D - r0);
+    for (let j = 0; j < n * d; j++) s.a[j] = V[r0 * d + j];
+    la.dgemm(false, false, n, d, d, 1, s.a, d, U, d, 0, s.b, d);
+    for (let i = 0; i < n; i++) {
+      const row = (r0 + i) * d;
+      for (let c = 0; c < d; c++) out[row + c] = s.b[i * d + c] + (omega ? omega[c] : 0);
+    }
+  }
+}
+
+/**
+ * Folds U and ω into V: V ← V U + 𝟙ωᵀ (float64 accumulation, one rounding), U ← I, U⁻ᵀ ← I, ω ← 0.
+ * W is unchanged up to that one float32 rounding. O(Dd²).
+ *
+ * @example
+ * ```ts
+ * import { foldInto, ChunkScratch } from "./passes.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
+ * const V = Float32Array.of(1, 2), U = Float64Array.of(2, 0, 0, 2), Uinvt = Float64Array.of(0.5, 0, 0, 0.5);
+ * foldInto(createJsBackend(), V, 1, 2, U, Uinvt, null, new ChunkScratch(2)); // V = [2, 4], U = I
+ * ```
+ *
+ * @param la backend
+ * @param V D×d, updated
+ * @param D rows
+ * @param d dimension
+ * @param U d×d, set to I
+ * @param Uinvt d×d, set to I
+ * @param omega d, set to 0 (or null)
+ * @param s scratch
+ */
+export function foldInto(
+  la: LinAlgBackend,
+  V: Float32Array,
+  D: number,
+  d: number,
+  U: Float64Array,
+  Uinvt: Float64Array,
+  omega: Float64Array | null,
+  s: ChunkScratch,
+): void {
+  materialize(la, V, D, d, U, omega, V, s);
+  U.fill(0);
+  Uinvt.fill(0);
+  for (let k = 0; k < d; k++) U[k * d + k] = Uinvt[k * d + k] = 1;
+  omega?.fill(0);
+}
+
+/**
+ * G = AᵀA (d×d) and, when `sum` is given, sum = Aᵀ𝟙, for the D×d float32 A, accumulated in float64 by
+ * chunks (dgemm). O(Dd²).
+ *
+ * @example
+ * ```ts
+ * import { gramOf, ChunkScratch } from "./passes.ts";
+ * import { createJsBackend } from "../../linalg/js.ts";
+ * const G = new Float64Array(4), sum = new Float64Array(2);
+ * gramOf(createJsBackend(), Float32Array.of(1, 2, 3, 4), 2, 2, G, sum, new ChunkScratch(2)); // G = [10, 14, 14, 20]
+ * ```
+ *
+ * @param la backend
+ * @param A D×d
+ * @param D rows
+ * @param d dimension
+ * @param G d×d output
+ * @param sum d output or null
+ * @param s scratch
+ */
+export function gramOf(
+  la: LinAlgBackend,
+  A: Float32Array,
+  D: number,
+  d: number,
+  G: Float64Array,
+  sum: Float64Array | null,
+  s: ChunkScratch,
+): void {
+  G.fill(0, 0, d * d);
+  sum?.fill(0, 0, d);
+  for (let r0 = 0; r0 < D; r0 += CHUNK_ROWS) {
+    const n = Math.min(CHUNK_ROWS, D - r0);
+    for (let j = 0; j < n * d; j++) s.a[j] = A[r0 * d + j];
+    la.dgemm(true, false, d, d, n, 1, s.a, d, s.a, d, 1, G, d);
+    if (sum) { for (let j = 0; j < n * d; j++) sum[j % d] += s.a[j]; }
+  }
+  // exact symmetry
+  for (let r = 0; r < d; r++) {
+    for (let c = r + 1; c < d; c++) {
+      const v = 0.5 * (G[r * d + c] + G[c * d + r]);
+      G[r * d + c] = G[c * d + r] = v;
+    }
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The scalar work of a factored step that does not depend on the precision of the d×d×m products, written
+ * once for the float64 step (step64.ts) and the float32 step (step32.ts): per-example q, s, ω·h; the loss
+ * per example (ẏ, g_q, g_s); the spread of the update factor that feeds the stabilisation budget; the
+ * sum-loss and ẏ_i·ẏ_j terms of M = ∇Oᵀ∇O; the ω and w̄ updates (ALGORITHM.md §4, steps 1, 3, 9–11).
+ *
+ * @module
+ */
+
+import { DivergenceError } from "../../core/errors.ts";
+import type { FactoredState } from "./state.ts";
+
+/**
+ * Step 1's scalars: q_i = (Qh_i)·h_i (clamped at 0), and when the loss uses s, s_i = w̄·h_i and
+ * (ω·h)_i. Row i of Qh is at `QH[off + i·ld …]`.
+ *
+ * @example
+ * ```ts ignore
+ * exampleStats(st, m, H, QH, 0, d); // st.q, st.s, st.hw filled
+ * ```
+ *
+ * @param st the state (q, s, hw written; w̄, ω read)
+ * @param m examples
+ * @param H m×d rows h_i
+ * @param QH rows (Qh)_i
+ * @param off offset of row 0 in QH
+ * @param ld stride of QH's rows
+ */
+export function exampleStats(
+  st: FactoredState,
+  m: number,
+  H: Float32Array | Float64Array,
+  QH: Float32Array | Float64Array,
+  off: number,
+  ld: number,
+): void {
+  const d = st.d, usesSum = st.loss.usesSum, q = st.q, s = st.s, hw = st.hw;
+  const omega = st.omega, wbar = st.wbar;
+  for (let i = 0; i < m; i++) {
+    let qi = 0, si = 0, wi = 0;
+    const r = i * d, p = off + i * ld;
+    for (let c = 0; c < d; c++) qi += QH[p + c] * H[r + c];
+    if (usesSum) {
+      for (let c = 0; c < d; c++) {
+        si += wbar[c] * H[r + c];
+        wi += omega[c] * H[r + c];
+      }
+    }
+    q[i] = qi > 0 ? qi : 0;
+    s[i] = si;
+    hw[i] = wi;
+  }
+}
+
+/**
+ * Step 3 for all examples (their entries' o must be set): fills ẏ, 𝟙·ẏ, g_q, g_s; returns L.
+ *
+ * @example
+ * ```ts ignore
+ * const L = lossOf(st, m);
+ * ```
+ *
+ * @param st the state
+ * @param m examples
+ * @returns the batch loss
+ */
+export function lossOf(st: FactoredState, m: number): number {
+  let L = 0;
+  for (let i = 0; i < m; i++) L += lossOfExample(st, i);
+  return L;
+}
+
+/**
+ * Step 3 for example i (its entries' o must be set): fills its ẏ, 𝟙·ẏ, g_q, g_s; returns L_i.
+ *
+ * @example
+ * ```ts ignore
+ * L += lossOfExample(st, i);
+ * ```
+ *
+ * @param st the state
+ * @param i example
+ * @returns L_i
+ * @throws {DivergenceError} a loss, g_q or 𝟙·ẏ that is not finite (the state is unchanged)
+ */
+export function lossOfExample(st: FactoredState, i: number): number {
+  const loss = st.loss, D = st.D, usesSum = loss.usesSum, mg = st.merged;
+  const o = st.o, dy = st.dy, q = st.q, s = st.s, g = st.g, gs = st.gs;
+  const sumdy = st.sumdy;
+  const kO = st.kO, kY = st.kY, kDy = st.kDy, scal = st.scal;
+  const k0 = mg.off[i], K = mg.off[i + 1] - k0;
+  for (let k = 0; k < K; k++) {
+    kO[k] = o[k0 + k];
+    kY[k] = mg.w[k0 + k];
+  }
+  const Li = loss.fromStats(kO, kY, K, q[i], s[i], D, kDy, scal);
+  let sd = 0;
+  for (let k = 0; k < K; k++) {
+    dy[k0 + k] = kDy[k];
+    sd += kDy[k];
+  }
+  sumdy[i] = sd;
+  g[i] = scal.gq;
+  gs[i] = usesSum ? scal.gs : 0;
+  if (!Number.isFinite(Li) || !Number.isFinite(scal.gq) || !Number.isFinite(sd)) {
+    throw new DivergenceError(
+      st.steps + 1,
+      `step ${st.steps + 1}: the ${loss.name} loss of example ${i} is not finite ` +
+        `(L = ${Li}, g_q = ${scal.gq}, q = ${
+          q[i]
+        }); the layer's state is unchanged. Lower the learning rate.`,
+    );
+  }
+  return Li;
+}
+
+/**
+ * An upper bound of the largest eigenvalue of the update factor F = I − 2η H G Hᵀ: λ_max ≤ 1 + 2η Σ|g⁻|‖h‖²
+ * (exact for m = 1, where it is max(1, λ_min)).
+ *
+ * @example
+ * ```ts ignore
+ * const lamMax = factorMax(m, eta, st.g, st.S, lamMin);
+ * ```
+ *
+ * @param m examples
+ * @param eta learning rate
+ * @param g g_q per example
+ * @param S m×m Gram matrix H Hᵀ
+ * @param lamMin λ_min(F) from the guard
+ * @returns the bound
+ */
+export function factorMax(m: number, eta: number, g: Float64Array, S: Float64Array, lamMin: number): number {
+  let tn = 0;
+  for (let i = 0; i < m; i++) {
+    const v = 2 * eta * g[i] * S[i * m + i];
+    if (v < 0) tn -= v;
+  }
+  return m === 1 ? Math.max(1, lamMin) : 1 + tn;
+}
+
+/**
+ * Strong steps bring the next stabilisation forward: the part of log(λ_max(F)/λ_min(F)) beyond a factor 2
+ * per step is summed, and U is stabilised once the sum exceeds log(maxCond / cond(U) at the last
+ * stabilisation) (at least log 2). Ordinary steps (factors within [½, 2]) add 0.
+ *
+ * @example
+ * ```ts ignore
+ * addCondBudget(st, lamMin, lamMax);
+ * ```
+ *
+ * @param st the state (condBudget updated)
+ * @param lamMin λ_min(F)
+ * @param lamMax λ_max(F) bound
+ */
+export function addCondBudget(st: FactoredState, lamMin: number, lamMax: number): void {
+  st.condBudget += Math.max(0, Math.log(lamMax / Math.min(1, lamMin)) - Math.LN2);
+}
+
+/**
+ * M_ij += the terms of ∇o_i·∇o_j that involve g_s (loss uses s only) and ẏ_i·ẏ_j (ALGORITHM.md §4,
+ * step 10); M holds the ẏ·o and Q terms on entry.
+ *
+ * @example
+ * ```ts ignore
+ * completeM(st, m, st.M);
+ * ```
+ *
+ * @param st the state
+ * @param m examples
+ * @param M m×m, updated
+ */
+export function completeM(st: FactoredState, m: number, M: Float64Array): void {
+  if (st.loss.usesSum) {
+    const D = st.D, g = st.g, gs = st.gs, s = st.s, sumdy = st.sumdy;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) {
+        M[i * m + j] += gs[j] * sumdy[i] + gs[i] * sumdy[j] + 2 * g[i] * gs[j] * s[i] +
+          2 * g[j] * gs[i] * s[j] + D * gs[i] * gs[j];
+      }
+    }
+  }
+  addYdotY(st, m, M);
+}
+
+/**
+ * M_ij += ẏ_i·ẏ_j: pairs of entries with equal indices, found through a chain per index (`head`, D
+ * entries, all -1 between calls; `perm` links each entry to the previous one with its index), O(nnz +
+ * pairs) with no sort.
+ */
+function addYdotY(st: FactoredState, m: number, M: Float64Array): void {
+  const mg = st.merged, nnz = mg.nnz, idx = mg.idx, ex = mg.ex, dy = st.dy;
+  if (m === 1) {
+    let v = 0;
+    for (let k = 0; k < nnz; k++) v += dy[k] * dy[k];
+    M[0] += v;
+    return;
+  }
+  if (st.head.length < st.D) st.head = new Int32Array(st.D).fill(-1);
+  const head = st.head, next = st.perm;
+  for (let k = 0; k < nnz; k++) {
+    const c = idx[k], ik = ex[k], yk = dy[k], rk = ik * m;
+    next[k] = head[c];
+    head[c] = k;
+    M[rk + ik] += yk * yk;
+    for (let j = next[k]; j >= 0; j = next[j]) {
+      const ij = ex[j], v = yk * dy[j];
+      M[rk + ij] += v;
+      M[ij * m + ik] += v;
+    }
+  }
+  for (let k = 0; k < nnz; k++) head[idx[k]] = -1;
+}
+
+/**
+ * Steps 9 and 11 (loss uses s only): ω ← ω − η Σ (2 g_i (h_i·ω) + g_s,i) h_i ; w̄ ← w̄ − η Σ c_i h_i with
+ * c_i = 𝟙·ẏ_i + 2 g_i s_i + D g_s,i.
+ *
+ * @example
+ * ```ts ignore
+ * updateSums(st, m, eta, H);
+ * ```
+ *
+ * @param st the state (ω, w̄ updated)
+ * @param m examples
+ * @param eta learning rate
+ * @param H m×d rows h_i
+ */
+export function updateSums(st: FactoredState, m: number, eta: number, H: Float32Array | Float64Array): void {
+  if (!st.loss.usesSum) return;
+  const d = st.d, D = st.D, g = st.g, gs = st.gs, s = st.s, sumdy = st.sumdy, hw = st.hw;
+  const omega = st.omega, wbar = st.wbar;
+  for (let i = 0; i < m; i++) {
+    const a = -eta * (2 * g[i] * hw[i] + gs[i]);
+    const c = -eta * (sumdy[i] + 2 * g[i] * s[i] + D * gs[i]);
+    const r = i * d;
+    for (let k = 0; k < d; k++) {
+      omega[k] += a * H[r + k];
+      wbar[k] += c * H[r + k];
+    }
+  }
+}

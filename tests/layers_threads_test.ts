@@ -1,0 +1,103 @@
+/**
+ * The factored step on one thread and split across threads (lib/linalg/pool.ts, issue 18): the same run
+ * with OpenBLAS on one thread (FACTOROUT_THREADS=1, nothing split) and with the pooled backend on two
+ * threads must both match the naive layer with the bars of tests/layers_f32_test.ts, and match each other
+ * within them, per step (loss, ∇H) and in W after the run; the pooled run must really have split calls.
+ * Online (m = 1), Woodbury (m = 48) and direct re-inversion (m = 140 > d) steps, squared and Taylor
+ * (ω, w̄ terms) losses.
+ *
+ * Run: npx deno test -A tests/layers_threads_test.ts
+ */
+
+import assert from "node:assert/strict";
+import { FactoredOutputLayer } from "../lib/output/factored/layer.ts";
+import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { createPooledBackend } from "../lib/linalg/pool.ts";
+import { createLoss } from "../lib/losses/mod.ts";
+import type { LossName, OutputLayer, StepResult } from "../lib/core/types.ts";
+import {
+  blasAvailable,
+  makeLayer,
+  randomBatch,
+  randomH,
+  relMaxDiff,
+  rng,
+  uniform,
+} from "./layers_helpers.ts";
+
+const ok = await blasAvailable();
+
+/** The plain backend on one OpenBLAS thread (FACTOROUT_THREADS is read when it opens). */
+function oneThread() {
+  const was = Deno.env.get("FACTOROUT_THREADS");
+  Deno.env.set("FACTOROUT_THREADS", "1");
+  try {
+    return openBlasBackend();
+  } finally {
+    if (was === undefined) Deno.env.delete("FACTOROUT_THREADS");
+    else Deno.env.set("FACTOROUT_THREADS", was);
+  }
+}
+
+async function run(layer: OutputLayer, seed: number, m: number, steps: number, eta: number) {
+  const r = rng(seed), out: StepResult[] = [];
+  for (let t = 0; t < steps; t++) {
+    const H = randomH(r, m, layer.d, 1);
+    out.push(await layer.step(H, randomBatch(r, m, layer.D, 4, { weighted: true, dupProb: 0.25 }), eta));
+  }
+  return { out, W: await layer.weights() };
+}
+
+function worst(a: StepResult[], b: StepResult[]): { loss: number; grad: number } {
+  let loss = 0, grad = 0;
+  for (let t = 0; t < a.length; t++) {
+    loss = Math.max(loss, Math.abs(b[t].loss - a[t].loss) / (1 + Math.abs(a[t].loss)));
+    let num = 0, den = 0;
+    for (let j = 0; j < a[t].gradH.length; j++) {
+      num = Math.max(num, Math.abs(b[t].gradH[j] - a[t].gradH[j]));
+      den = Math.max(den, Math.abs(a[t].gradH[j]));
+    }
+    grad = Math.max(grad, num / (1 + den));
+  }
+  return { loss, grad };
+}
+
+for (const lossName of ["squared", "taylor"] as LossName[]) {
+  Deno.test(
+    { name: `factored step, 1 thread vs 2 threads (pool) vs naive, ${lossName}`, ignore: !ok },
+    async () => {
+      const D = 1500, d = 128, steps = 120, eta = lossName === "taylor" ? 0.05 : 0.02;
+      for (const m of [1, 48, 140]) {
+        const W0 = uniform(rng(31 + m), D * d, 0.5 / Math.sqrt(d));
+        const opts = { products: "float32" as const, stabilizeEvery: 25 };
+        const naive = await makeLayer("naive", "blas", D, d, W0, lossName);
+        const ref = await run(naive, 900 + m, m, steps, eta);
+        naive.close();
+        const one = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), oneThread(), opts);
+        const a = await run(one, 900 + m, m, steps, eta);
+        one.close();
+        const pooled = createPooledBackend(openBlasBackend(), 2);
+        const two = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), pooled, opts);
+        const b = await run(two, 900 + m, m, steps, eta);
+        const split = pooled.splitCalls, steps32 = two.steps32;
+        two.close();
+        for (
+          const [what, x, y] of [["1 thread vs naive", ref, a], ["2 threads vs naive", ref, b], [
+            "2 threads vs 1 thread",
+            a,
+            b,
+          ]] as const
+        ) {
+          const w = worst(x.out, y.out), dW = relMaxDiff(y.W, x.W);
+          const msg = `${lossName} m=${m} ${what}: loss ${w.loss.toExponential(2)}, ∇H ${
+            w.grad.toExponential(2)
+          }, W ${dW.toExponential(2)}`;
+          console.log(msg);
+          assert(w.loss <= 2e-5 && w.grad <= 2e-5 && dW <= 3e-5, msg);
+        }
+        assert(steps32 >= 0.8 * steps, `the float32 path should take most steps (${steps32}/${steps})`);
+        if (m > 1) assert(split >= steps, `the pooled run should split its products (${split} split calls)`);
+      }
+    },
+  );
+}

@@ -1,0 +1,100 @@
+/**
+ * The gemm pool (lib/linalg/pool.ts): each split call equals the plain OpenBLAS call up to float32 rounding
+ * (sgemm split along columns and along rows, dgemm, strsm, ssyr2k, axpyRows), calls on memory the workers
+ * do not share run unsplit, and a pool that is never closed does not keep the process alive.
+ *
+ * Run: npx deno test -A tests/linalg_pool_test.ts
+ */
+
+import assert from "node:assert/strict";
+import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { createPooledBackend } from "../lib/linalg/pool.ts";
+import { blasAvailable, relMaxDiff, rng } from "./layers_helpers.ts";
+
+const ok = await blasAvailable();
+
+function fill(a: Float32Array | Float64Array, r: () => number): void {
+  for (let i = 0; i < a.length; i++) a[i] = r() - 0.5;
+}
+
+Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain calls", ignore: !ok }, () => {
+  const ref = openBlasBackend();
+  const la = createPooledBackend(openBlasBackend(), 3);
+  const r = rng(5);
+  try {
+    // sgemm, split along N (C = H·[U;Q]ᵀ into a strided block) and along M
+    const m = 96, d = 200;
+    const H = la.sharedF32(m * d), S = la.sharedF32(2 * d * d), P = la.sharedF32(m * 3 * d);
+    fill(H, r);
+    fill(S, r);
+    const P0 = new Float32Array(P.length);
+    la.sgemm(false, true, m, 2 * d, d, 1, H, d, S, d, 0, P.subarray(d), 3 * d);
+    ref.sgemm(false, true, m, 2 * d, d, 1, H, d, S, d, 0, P0.subarray(d), 3 * d);
+    assert(relMaxDiff(P, P0) < 1e-6, `sgemm (columns) ${relMaxDiff(P, P0)}`);
+    const T = la.sharedF32(2 * d * d), T0 = new Float32Array(2 * d * d);
+    la.sgemm(true, false, 2 * d, d, m, 0.5, P, 3 * d, H, d, 0, T, d);
+    ref.sgemm(true, false, 2 * d, d, m, 0.5, P0, 3 * d, H, d, 0, T0, d);
+    assert(relMaxDiff(T, T0) < 1e-6, `sgemm (rows) ${relMaxDiff(T, T0)}`);
+    assert.equal(la.splitCalls, 2);
+    // dgemm on shared float64 memory (a float32 array's buffer seen as float64)
+    const A64 = new Float64Array(la.sharedF32(2 * d * d).buffer, 0, d * d);
+    const C64 = new Float64Array(la.sharedF32(2 * d * d).buffer, 0, d * d), C64r = new Float64Array(d * d);
+    fill(A64, r);
+    la.dgemm(false, true, d, d, d, 1, A64, d, A64, d, 0, C64, d);
+    ref.dgemm(false, true, d, d, d, 1, A64, d, A64, d, 0, C64r, d);
+    assert(relMaxDiff(C64, C64r) < 1e-12, "dgemm");
+    // strsm on a well-conditioned lower triangle, split along the right-hand sides
+    const L = la.sharedF32(m * m), B = la.sharedF32(m * d);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j <= i; j++) {
+        L[i * m + j] = i === j ? 2 + r() : 0.1 * (r() - 0.5);
+      }
+    }
+    fill(B, r);
+    const B0 = B.slice();
+    la.strsm(false, m, d, 1, L, m, B, d);
+    la.strsm(true, m, d, 1, L, m, B, d);
+    ref.strsm(false, m, d, 1, L, m, B0, d);
+    ref.strsm(true, m, d, 1, L, m, B0, d);
+    assert(relMaxDiff(B, B0) < 1e-6, `strsm ${relMaxDiff(B, B0)}`);
+    // ssyr2k: both triangles, exactly symmetric
+    const Y = la.sharedF32(d * d), Y0 = new Float32Array(d * d);
+    la.ssyr2k(true, d, m, 1, H, d, B, d, 0, Y, d);
+    ref.ssyr2k(true, d, m, 1, H, d, B, d, 0, Y0, d);
+    assert(relMaxDiff(Y, Y0) < 1e-6, `ssyr2k ${relMaxDiff(Y, Y0)}`);
+    for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) assert.equal(Y[i * d + j], Y[j * d + i]);
+    // axpyRows over two long rows (the state update shape)
+    const dd = d * d, X = la.sharedF32(2 * dd), Z = la.sharedF32(3 * dd);
+    fill(X, r);
+    fill(Z, r);
+    const Z0 = Z.slice(), alpha = Float64Array.of(0.25, -2);
+    la.axpyRows(alpha, X, dd, Int32Array.of(0, 1), Z, dd, Int32Array.of(2, 0), 2, dd);
+    ref.axpyRows(alpha, X, dd, Int32Array.of(0, 1), Z0, dd, Int32Array.of(2, 0), 2, dd);
+    assert.deepEqual(Z, Z0, "axpyRows");
+    // not shared: not split
+    const before = la.splitCalls, plain = new Float32Array(m * d);
+    la.sgemm(false, false, m, d, d, 1, plain, d, S, d, 0, P, d);
+    assert.equal(la.splitCalls, before, "a call on unshared memory must not be split");
+  } finally {
+    la.close();
+    ref.close();
+  }
+});
+
+Deno.test({ name: "pool: a backend never closed does not keep the process alive", ignore: !ok }, async () => {
+  const code = `
+    import { openBlasBackend } from "${new URL("../lib/linalg/blas.ts", import.meta.url).href}";
+    import { createPooledBackend } from "${new URL("../lib/linalg/pool.ts", import.meta.url).href}";
+    const la = createPooledBackend(openBlasBackend(), 2);
+    const A = la.sharedF32(256 * 256), C = la.sharedF32(256 * 256);
+    la.sgemm(false, false, 256, 256, 256, 1, A, 256, A, 256, 0, C, 256);
+    console.log(la.splitCalls);`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  assert(out.success, new TextDecoder().decode(out.stderr));
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "1");
+});
