@@ -5,7 +5,8 @@
  */
 
 import { createOutputLayer } from "../output/create.ts";
-import { type ReaderPosition, readExamples } from "../io/read.ts";
+import type { ReaderPosition } from "../io/read.ts";
+import { readWorkerExamples } from "../io/worker_reader.ts";
 import type { CreateHead, OpenReader } from "./trainer.ts";
 
 /**
@@ -32,7 +33,9 @@ export const createHead: CreateHead = createOutputLayer;
 export const SHUFFLE_BUFFER = 1 << 16;
 
 /**
- * Opens lib/io's reader (readExamples) with a shuffle buffer of {@link SHUFFLE_BUFFER} rows.
+ * Opens lib/io's reader (readExamples) on a worker thread (readWorkerExamples: reading, decoding and
+ * shuffling off the training thread, the same batches in the same order) with a shuffle buffer of
+ * {@link SHUFFLE_BUFFER} rows.
  *
  * @example
  * ```ts
@@ -41,7 +44,7 @@ export const SHUFFLE_BUFFER = 1 << 16;
  * ```
  */
 export const openReader: OpenReader = (paths, o) =>
-  readExamples(paths, {
+  readWorkerExamples(paths, {
     batchSize: o.batchSize,
     seed: o.seed,
     epochs: o.epochs,

@@ -29,6 +29,8 @@ export type ProgressSample = {
   seconds: number;
   /** examples done when this process started (non-zero after a resume) */
   startExamples?: number;
+  /** seconds per stage so far (lib/train/stages.ts), read only when a JSON line is written */
+  stages?: () => Record<string, number>;
 };
 
 /**
@@ -79,6 +81,7 @@ export class ProgressReporter {
           lr: round(s.lr, 6),
           loss: round(s.loss, 6),
           etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null,
+          ...(s.stages ? { stageSeconds: s.stages() } : {}),
         }) + "\n",
       );
       return;

@@ -25,6 +25,7 @@ import { epochNote, fmt4, ProgressReporter } from "./progress.ts";
 import { Rng } from "../core/rng.ts";
 import { learningRate } from "./schedule.ts";
 import { ValidationSplit } from "./split.ts";
+import { STAGE, StageClock } from "./stages.ts";
 import { BEST_CHECKPOINT, findBest, writeBest } from "./best.ts";
 import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError } from "./guard.ts";
 import { newWordRows } from "./grow.ts";
@@ -266,6 +267,7 @@ export class Trainer {
     const progress = opts.progress ?? new ProgressReporter("none", 1, () => {});
     const total = run.rows * run.epochs;
     const t0 = performance.now(), startExamples = run.examples, startStep = this.step;
+    const clock = new StageClock(), S = STAGE, stages = () => clock.seconds();
     let lr = learningRate(c, run.examples, total) * run.lrScale, ema = NaN, lastEpochLoss = NaN;
     const sample = () => ({
       step: this.step,
@@ -276,10 +278,12 @@ export class Trainer {
       loss: ema,
       seconds: (performance.now() - t0) / 1000,
       startExamples,
+      stages,
     });
     // The last good state, for a rollback: the checkpoint file that holds the current state when there
     // is one, else an in-memory copy (a checkpoint's size) until this run writes a checkpoint.
     let good = await this.#goodState(), goodStep = this.step;
+    clock.mark(S.checkpoint);
     // The best epoch's state: best.fock with a checkpoint folder, else the in-memory good state of its step.
     let bestState: GoodState | undefined;
     // a checkpoint of a step that is already saved (an epoch end right after a periodic checkpoint, or a
@@ -287,6 +291,7 @@ export class Trainer {
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
     let savedAt = performance.now(), stopped = false;
     const save = async () => {
+      clock.mark(S.bookkeeping);
       if (dir && !this.#cleanFile) {
         const path = await this.saveCheckpoint(dir, { keep });
         savedAt = performance.now();
@@ -294,6 +299,7 @@ export class Trainer {
       }
       if (this.#cleanFile || goodStep !== this.step) good = await this.#goodState();
       goodStep = this.step;
+      clock.mark(S.checkpoint);
     };
     const saveBest = async () => {
       if (!keepBest) return;
@@ -301,7 +307,9 @@ export class Trainer {
         bestState = good; // save() has just made it the state of this step
         return;
       }
+      clock.mark(S.bookkeeping);
       bestState = await writeBest(dir, await this.toCheckpoint(), run);
+      clock.mark(S.checkpoint);
     };
     const summarize = (trainLoss: number): TrainSummary => {
       const seconds = (performance.now() - t0) / 1000, examples = run.examples - startExamples;
@@ -315,6 +323,7 @@ export class Trainer {
         ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
         backoffs: run.backoffs,
         lrScale: run.lrScale,
+        stageSeconds: clock.seconds(),
       };
     };
     const note = (event: Record<string, unknown>, text: string) => {
@@ -381,7 +390,14 @@ export class Trainer {
         epochs: run.epochs,
         ...(run.position == null ? {} : { position: run.position }),
       });
+      let readerMs = { read: 0, shuffle: 0 };
       for await (const b of reader) {
+        clock.mark(S.wait);
+        if (b.times) {
+          clock.ms[S.read] += b.times.read - readerMs.read;
+          clock.ms[S.shuffle] += b.times.shuffle - readerMs.shuffle;
+          readerMs = b.times;
+        }
         if (b.epoch !== run.epoch) {
           // an epoch's end is where the state is declared good: check the output layer's health first
           const sick = run.epochCount > 0 ? await this.#health(note) : undefined;
@@ -391,15 +407,21 @@ export class Trainer {
           await save();
           if (improved) await saveBest();
         }
+        clock.mark(S.bookkeeping);
         const { inputs, targets } = this.#split.apply(b.inputs, b.targets, b.epoch === 0);
+        clock.mark(S.split);
         const m = inputs.offsets.length - 1;
         lr = learningRate(c, run.examples, total) * run.lrScale;
         if (m > 0) {
           let loss: number | StepFailure;
+          const fwd = this.model.stepTimes[0], bwd = this.model.stepTimes[2];
           for (;;) {
             loss = await attemptStep(this.model, inputs, targets, lr, lr * c.lrInputScale);
             if (typeof loss === "number" || (rolledBack = await backoff(loss))) break;
           }
+          clock.mark(S.layerStep);
+          clock.move(S.layerStep, S.bagForward, this.model.stepTimes[0] - fwd);
+          clock.move(S.layerStep, S.bagBackward, this.model.stepTimes[2] - bwd);
           if (rolledBack) break; // reopen the reader at the restored position
           this.step++;
           this.#cleanFile = undefined;
@@ -412,6 +434,7 @@ export class Trainer {
         if (every > 0 && m > 0 && this.step % every === 0) await save();
         else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) await save();
         progress.update(sample());
+        clock.mark(S.bookkeeping);
         if (opts.stop?.aborted) {
           stopped = true;
           break;

@@ -8,6 +8,7 @@
 import type { CreateOutputLayerOptions, OutputLayer, SparseBatch } from "../core/types.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import type { ProgressReporter } from "./progress.ts";
+import type { StageName } from "./stages.ts";
 
 /**
  * A vocabulary in id order.
@@ -36,6 +37,8 @@ export type ReaderBatch = {
   position: unknown;
   epoch: number;
   size: number;
+  /** Milliseconds the reader has spent reading and decoding, and shuffling, since it was opened. */
+  times?: { read: number; shuffle: number };
 };
 
 /**
@@ -150,6 +153,8 @@ export type TrainSummary = {
   backoffs: number;
   /** The step-size multiplier they left, applied on top of the schedule (1: no backoff). */
   lrScale: number;
+  /** Seconds per stage of this call (lib/train/stages.ts). */
+  stageSeconds?: Record<StageName, number>;
   /** The epoch of the run (1-based) with the lowest validation loss, and that loss. */
   bestEpoch?: number;
   bestValidationLoss?: number;
