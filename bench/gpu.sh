@@ -34,49 +34,13 @@ else
 fi
 nproc 2>/dev/null | sed 's/^/cpus: /'
 
-# --- unpack a .deb into $WORK/prefix without touching / (dpkg-deb, else ar+tar, else python3) ---
+# --- the shared host set-up (unpack_deb, find_deno, find_openblas): bench/host-env.sh ---
 PREFIX=$WORK/prefix
 mkdir -p "$PREFIX"
-unpack_deb() {
-  local deb=$1
-  if command -v dpkg-deb >/dev/null 2>&1; then
-    dpkg-deb -x "$deb" "$PREFIX" && return 0
-  fi
-  python3 - "$deb" "$PREFIX" <<'PY'
-import io, lzma, sys, tarfile
-deb, dest = sys.argv[1], sys.argv[2]
-data = open(deb, "rb").read()
-assert data[:8] == b"!<arch>\n", "not an ar archive"
-at = 8
-while at < len(data):
-    name = data[at:at + 16].decode().strip().rstrip("/")
-    size = int(data[at + 48:at + 58].decode().strip())
-    body = data[at + 60:at + 60 + size]
-    at += 60 + size + (size & 1)
-    if name.startswith("data.tar"):
-        tarfile.open(fileobj=io.BytesIO(body), mode="r:*").extractall(dest)
-PY
-}
+. bench/host-env.sh
 
 # --- 1. Deno ---
-DENO=""
-if [ -s .gpu/deno.xz ]; then
-  if [ ! -x "$WORK/deno" ] || [ .gpu/deno.xz -nt "$WORK/deno" ]; then
-    say "unpacking .gpu/deno.xz"
-    if command -v xz >/dev/null 2>&1; then
-      xz -dc .gpu/deno.xz >"$WORK/deno.tmp"
-    else
-      python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' .gpu/deno.xz >"$WORK/deno.tmp"
-    fi && chmod +x "$WORK/deno.tmp" && mv "$WORK/deno.tmp" "$WORK/deno"
-  fi
-  DENO=$WORK/deno
-elif [ -x node_modules/@deno/linux-x64-glibc/deno ]; then
-  DENO=$ROOT/node_modules/@deno/linux-x64-glibc/deno
-elif command -v deno >/dev/null 2>&1; then
-  DENO=$(command -v deno)
-fi
-[ -n "$DENO" ] && "$DENO" --version >/dev/null 2>&1 || die "no working Deno binary (run bench/gpu-prepare.sh here and carry .gpu/)"
-say "deno: $DENO ($("$DENO" --version | head -1))"
+find_deno
 
 # --- 2. the Vulkan loader and glvnd (libGLX_nvidia.so.0, NVIDIA's Vulkan ICD, needs glvnd's libraries) ---
 LIBDIR=$PREFIX/usr/lib/x86_64-linux-gnu
@@ -130,22 +94,7 @@ NVLIB=$(find /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64 -maxde
 ldconfig -p 2>/dev/null | grep -E 'libGLX_nvidia|libGLdispatch|libvulkan' | sed 's/^/  ldconfig: /' | head -8
 
 # --- 4. OpenBLAS for the naive CPU column ---
-if ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0 '; then
-  say "OpenBLAS: system"
-else
-  ok=1
-  for p in libopenblas0-pthread libgfortran5 libquadmath0; do
-    deb=$(ls .gpu/${p}_*.deb 2>/dev/null | head -1)
-    if [ -n "$deb" ]; then unpack_deb "$deb" || ok=0; else ok=0; fi
-  done
-  if [ $ok = 1 ] && [ -f "$LIBDIR/openblas-pthread/libopenblas.so.0" ]; then
-    export FACTOROUT_OPENBLAS=$LIBDIR/openblas-pthread/libopenblas.so.0
-    export LD_LIBRARY_PATH="$LIBDIR/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    say "OpenBLAS: $FACTOROUT_OPENBLAS"
-  else
-    say "OpenBLAS: not available (the naive CPU column will say so)"
-  fi
-fi
+find_openblas "the naive CPU column will say so"
 
 # --- 5. the table ---
 export DENO_DIR=$WORK/deno-dir DENO_NO_UPDATE_CHECK=1 NO_COLOR=1 XDG_RUNTIME_DIR=$WORK/xdg
