@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { DataFormatError, IoError, UsageError } from "../lib/core/errors.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
+import { pipeline, runScript } from "./child.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { type ExampleBatch, readExamples, type ReadOptions } from "../lib/io/read.ts";
 import { readWorkerExamples, rebuiltError, sendableError } from "../lib/io/worker_reader.ts";
@@ -108,18 +109,11 @@ Deno.test("train: a corrupt shard (the last one) stops the run with exit 5 and t
     const bytes = await Deno.readFile(last);
     await Deno.writeFile(last, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
     const out = await Deno.makeTempDir();
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../pipelines/train.ts", import.meta.url).pathname,
-        ...["--data", dir, "--out", out, "--epochs", "1", "--dim", "8", "--backend", "js"],
-        ...["--eval-dir", "none", "--formats", "vec", "--progress", "none"],
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const err = new TextDecoder().decode(r.stderr);
+    const r = await runScript(pipeline("train"), [
+      ...["--data", dir, "--out", out, "--epochs", "1", "--dim", "8", "--backend", "js"],
+      ...["--eval-dir", "none", "--formats", "vec", "--progress", "none"],
+    ]);
+    const err = r.stderr;
     assert.equal(r.code, EXIT.badData, err);
     const line = err.trim().split("\n").pop()!;
     assert.match(line, /^train: .*\.arrow: shard \d+, record batch \d+: truncated or corrupt shard/);

@@ -4,26 +4,13 @@
 // moved to a worker (the fixture tests/fixtures/train_seed.sha256, made on main 389e1e9 by
 // `deno test -A tests/train_seed_test.ts` with FACTOROUT_WRITE_FIXTURE=1).
 import assert from "node:assert/strict";
+import { pipeline, runScript } from "./child.ts";
 
-const dec = new TextDecoder();
-const TRAIN = new URL("../pipelines/train.ts", import.meta.url).pathname;
-const CORPUS = new URL("../pipelines/corpus.ts", import.meta.url).pathname;
+const TRAIN = pipeline("train"), CORPUS = pipeline("corpus");
 const FIXTURE = new URL("./fixtures/train_seed.sha256", import.meta.url).pathname;
-
 const HOW = "# made on main 389e1e9 (before the trainer split) by: " +
   "FACTOROUT_WRITE_FIXTURE=1 deno test -A tests/train_seed_test.ts";
-
-type Run = { code: number; stdout: string; stderr: string };
-
-async function run(script: string, args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { OPENBLAS_NUM_THREADS: "1" },
-  }).output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const run = runScript;
 
 const hex = (b: ArrayBuffer) =>
   Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("");
