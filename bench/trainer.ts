@@ -33,6 +33,8 @@ const LAYERS = join(ROOT, "bench/layers.ts");
  */
 export type TrainerRow = {
   threads: number;
+  /** where the reader ran (FACTOROUT_READER) */
+  reader?: "worker" | "thread";
   examplesPerSecond: number;
   seconds: number;
   stageSeconds: Record<string, number>;
@@ -49,6 +51,8 @@ type TrainerBenchOptions = {
   tokens: number;
   /** seconds of the layer-alone timing per thread count (0: skip it) */
   layerSeconds: number;
+  /** the reader's places to compare (FACTOROUT_READER); default worker only */
+  readers?: ("worker" | "thread")[];
   log: (line: string) => void;
 };
 
@@ -91,71 +95,78 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
     o.log(`trainer bench: corpus of ${prep.rows} examples, D = ${D}`);
     const rows: TrainerRow[] = [];
     for (const t of o.threads) {
-      const r = await output(
-        new Deno.Command(Deno.execPath(), {
-          args: [
-            ...[
-              "run",
-              "-A",
-              "--cached-only",
-              TRAIN,
-              "--data",
-              corpus,
-              "--out",
-              join(dir, `run-${t}`),
-              "--epochs",
-              "1",
-            ],
-            ...[
-              "--dim",
-              String(o.dim),
-              "--batch",
-              String(o.batch),
-              "--threads",
-              String(t),
-              "--backend",
-              "blas",
-            ],
-            ...["--eval-dir", "none", "--formats", "vec", "--progress", "json"],
-          ],
-          env: { NO_COLOR: "1" },
-          stdout: "piped",
-          stderr: "piped",
-        }),
-      );
-      if (r.code !== 0) {
-        throw new Error(`train --threads ${t} exited ${r.code}: ${r.stderr.trim().split("\n").pop()}`);
-      }
-      const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
-      const row: TrainerRow = {
-        threads: t,
-        examplesPerSecond: summary.training.examplesPerSecond,
-        seconds: summary.training.seconds,
-        stageSeconds: summary.training.stageSeconds ?? {},
-      };
-      if (o.layerSeconds > 0) {
-        const cfg = {
-          kind: "factored",
-          backend: "blas",
-          D,
-          d: o.dim + 1,
-          m: o.batch,
-          seconds: o.layerSeconds,
-        };
-        const l = await output(
+      for (const reader of o.readers ?? ["worker"]) {
+        const r = await output(
           new Deno.Command(Deno.execPath(), {
-            args: ["run", "-A", "--cached-only", LAYERS, "--child", JSON.stringify(cfg)],
-            env: { NO_COLOR: "1", FACTOROUT_THREADS: String(t) },
+            args: [
+              ...[
+                "run",
+                "-A",
+                "--cached-only",
+                TRAIN,
+                "--data",
+                corpus,
+                "--out",
+                join(dir, `run-${t}`),
+                "--epochs",
+                "1",
+              ],
+              ...[
+                "--dim",
+                String(o.dim),
+                "--batch",
+                String(o.batch),
+                "--threads",
+                String(t),
+                "--backend",
+                "blas",
+              ],
+              ...["--eval-dir", "none", "--formats", "vec", "--progress", "json"],
+            ],
+            env: { NO_COLOR: "1", FACTOROUT_READER: reader },
             stdout: "piped",
             stderr: "piped",
           }),
         );
-        const line = l.stdout.split("\n").find((x) => x.startsWith("RESULT "));
-        if (!line) throw new Error(`layer alone, ${t} threads: ${l.stderr.trim().split("\n").pop()}`);
-        row.layerExamplesPerSecond = 1e6 / JSON.parse(line.slice(7)).usPerExample;
+        if (r.code !== 0) {
+          throw new Error(`train --threads ${t} exited ${r.code}: ${r.stderr.trim().split("\n").pop()}`);
+        }
+        const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
+        const row: TrainerRow = {
+          threads: t,
+          reader,
+          examplesPerSecond: summary.training.examplesPerSecond,
+          seconds: summary.training.seconds,
+          stageSeconds: summary.training.stageSeconds ?? {},
+        };
+        if (o.layerSeconds > 0 && reader === (o.readers ?? ["worker"])[0]) {
+          const cfg = {
+            kind: "factored",
+            backend: "blas",
+            D,
+            d: o.dim + 1,
+            m: o.batch,
+            seconds: o.layerSeconds,
+          };
+          const l = await output(
+            new Deno.Command(Deno.execPath(), {
+              args: ["run", "-A", "--cached-only", LAYERS, "--child", JSON.stringify(cfg)],
+              env: { NO_COLOR: "1", FACTOROUT_THREADS: String(t) },
+              stdout: "piped",
+              stderr: "piped",
+            }),
+          );
+          const line = l.stdout.split("\n").find((x) => x.startsWith("RESULT "));
+          if (!line) throw new Error(`layer alone, ${t} threads: ${l.stderr.trim().split("\n").pop()}`);
+          row.layerExamplesPerSecond = 1e6 / JSON.parse(line.slice(7)).usPerExample;
+        }
+        o.log(
+          `trainer bench: ${t} thread(s), reader on the ${reader}: ${
+            Math.round(row.examplesPerSecond)
+          } examples/s`,
+        );
+        rows.push(row);
       }
-      o.log(`trainer bench: ${t} thread(s): ${Math.round(row.examplesPerSecond)} examples/s`);
-      rows.push(row);
     }
     return rows;
   } finally {
@@ -178,6 +189,7 @@ export function trainerTable(rows: TrainerRow[]): string {
   return table(
     [
       "threads",
+      "reader",
       "trainer ex/s",
       "vs first row",
       "layer alone ex/s",
@@ -186,6 +198,7 @@ export function trainerTable(rows: TrainerRow[]): string {
     ],
     rows.map((r) => [
       String(r.threads),
+      r.reader ?? "worker",
       String(Math.round(r.examplesPerSecond)),
       `${fmt(r.examplesPerSecond / base)}×`,
       r.layerExamplesPerSecond ? String(Math.round(r.layerExamplesPerSecond)) : "–",
@@ -223,6 +236,7 @@ if (import.meta.main) {
       vocab: { type: "string", default: "200000" },
       tokens: { type: "string", default: "500000" },
       "layer-seconds": { type: "string", default: "4" },
+      readers: { type: "string", default: "worker" },
       quick: { type: "boolean", default: false },
       out: { type: "string", default: "-" },
     },
@@ -236,6 +250,7 @@ if (import.meta.main) {
     vocab: q ? 2000 : Number(values.vocab),
     tokens: q ? 20_000 : Number(values.tokens),
     layerSeconds: q ? 1 : Number(values["layer-seconds"]),
+    readers: values.readers.split(",") as ("worker" | "thread")[],
     log: (l) => console.error(l),
   });
   const text = trainerTable(rows) + "\n";

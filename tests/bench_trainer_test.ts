@@ -17,9 +17,9 @@ Deno.test("bench/trainer_threads.sh QUICK=1 writes the table in under a minute",
     assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
     assert.ok(seconds < 60, `${seconds} s`);
     const text = await Deno.readTextFile(`${work}/trainer-threads.md`);
-    const rows = text.split("\n").filter((l) => /^\| [12] \| \d+ \|/.test(l));
+    const rows = text.split("\n").filter((l) => /^\| [12] \| worker \| \d+ \|/.test(l));
     assert.equal(rows.length, 2, text);
-    assert.match(text, /\| threads \| trainer ex\/s .*\| layerStep % .*\| checkpoint % \|/);
+    assert.match(text, /\| threads \| reader \| trainer ex\/s .*\| layerStep % .*\| checkpoint % \|/);
     assert.match(text, /Command: `QUICK=1 bash bench\/trainer_threads\.sh`/);
   } finally {
     await Deno.remove(work, { recursive: true });
@@ -38,7 +38,7 @@ Deno.test("trainerTable: speed-up over the first row, the share of the layer alo
     { threads: 2, examplesPerSecond: 170, seconds: 10, stageSeconds: { wait: 1 } },
   ]);
   const [one, two] = t.split("\n").slice(2).map((l) => l.split("|").map((c) => c.trim()));
-  assert.deepEqual(one.slice(1, 6), ["1", "100", "1×", "200", "50%"]);
-  assert.deepEqual(two.slice(1, 6), ["2", "170", "1.7×", "–", "–"]);
-  assert.equal(one[11], "50"); // layerStep %
+  assert.deepEqual(one.slice(1, 7), ["1", "worker", "100", "1×", "200", "50%"]);
+  assert.deepEqual(two.slice(1, 7), ["2", "worker", "170", "1.7×", "–", "–"]);
+  assert.equal(one[12], "50"); // layerStep %
 });

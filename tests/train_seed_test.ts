@@ -16,11 +16,11 @@ const hex = (b: ArrayBuffer) =>
   Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("");
 
 /** SHA-256 of the run's input.vec and output.vec, one `name hash` line each. */
-async function vectorHashes(data: string): Promise<string> {
+async function vectorHashes(data: string, env: Record<string, string> = {}): Promise<string> {
   const r = await run(TRAIN, [
     ...["--data", data, "--out", await Deno.makeTempDir(), "--epochs", "2", "--dim", "8", "--batch", "16"],
     ...["--backend", "js", "--eval-dir", "none", "--formats", "vec", "--export-output", "--seed", "7"],
-  ]);
+  ], env);
   assert.equal(r.code, 0, r.stderr);
   const dir = JSON.parse(r.stdout.trim().split("\n").pop()!).embeddings.dir;
   const lines: string[] = [];
@@ -40,6 +40,11 @@ Deno.test("train: same vectors for the same seed, twice and as before the split"
   assert.equal(c.code, 0, c.stderr);
   const a = await vectorHashes(data), b = await vectorHashes(data);
   assert.equal(b, a, "two runs with one seed");
+  assert.equal(
+    await vectorHashes(data, { FACTOROUT_READER: "thread" }),
+    a,
+    "the reader on the training thread",
+  );
   if (Deno.env.get("FACTOROUT_WRITE_FIXTURE") === "1") {
     await Deno.writeTextFile(FIXTURE, `${HOW}\n${a}`);
   }
