@@ -107,7 +107,7 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
                 "--data",
                 corpus,
                 "--out",
-                join(dir, `run-${t}`),
+                join(dir, `run-${rows.length}`),
                 "--epochs",
                 "1",
               ],
