@@ -1,4 +1,4 @@
-# bench/host-env.sh — sourced by bench/gpu.sh and bench/threads.sh: finds the Deno binary and OpenBLAS on a
+# bench/host-env.sh — sourced by bench/gpu.sh, bench/threads.sh and bench/trainer_threads.sh: finds the Deno binary and OpenBLAS on a
 # machine without network, from what bench/gpu-prepare.sh packed into .gpu/ (or the system's).
 # Needs: ROOT (the repository), WORK (a scratch prefix), say() and die(). Sets: PREFIX, LIBDIR, DENO, and
 # FACTOROUT_OPENBLAS / LD_LIBRARY_PATH when OpenBLAS comes from .gpu/. Functions: unpack_deb, find_deno,

@@ -48,6 +48,7 @@ export const SECTIONS: SectionEntry[] = [
   { name: "layers", perBackend: true, load: () => import("./layers.ts") },
   { name: "losses", perBackend: true, load: () => import("./losses.ts") },
   { name: "io", perBackend: false, load: () => import("./io.ts") },
+  { name: "trainer", perBackend: false, load: () => import("./trainer.ts") },
 ];
 
 const BACKENDS: readonly BenchBackend[] = ["js", "blas", "webgpu"];

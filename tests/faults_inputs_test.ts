@@ -9,25 +9,13 @@ import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import { EXIT } from "../lib/core/exit_codes.ts";
+import { pipeline, type Run, runScript } from "./child.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { resolveData } from "../lib/train/run.ts";
 
-const dec = new TextDecoder();
-const TRAIN = new URL("../pipelines/train.ts", import.meta.url).pathname;
-const CORPUS = new URL("../pipelines/corpus.ts", import.meta.url).pathname;
+const TRAIN = pipeline("train"), CORPUS = pipeline("corpus");
 const SMALL = ["--epochs", "1", "--dim", "8", "--backend", "js", "--eval-dir", "none", "--formats", "vec"];
-
-type Run = { code: number; stdout: string; stderr: string };
-
-async function run(script: string, args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { OPENBLAS_NUM_THREADS: "1" },
-  }).output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const run = runScript;
 
 const train = async (data: string, ...more: string[]) =>
   run(TRAIN, [...SMALL, "--mode", "cbow", "--data", data, "--out", await Deno.makeTempDir(), ...more]);

@@ -142,6 +142,11 @@ export class Model {
   readonly layers: DenseLayer[];
   /** The head's input width. */
   readonly d: number;
+  /**
+   * Milliseconds spent by {@link Model.step} in the forward pass (bag and hidden layers), the head's step
+   * and the backward pass, summed over all steps (the trainer's stage times).
+   */
+  readonly stepTimes: Float64Array = new Float64Array(3);
   #acts: Arr[] = [];
   #grads: Arr[] = [];
   #H: Arr = new Float32Array(0);
@@ -254,12 +259,18 @@ export class Model {
    * the forward pass or the head's gradient is not finite.
    */
   async step(X: SparseBatch, Y: SparseBatch, lr: number, lrIn = lr): Promise<number> {
+    const times = this.stepTimes, t0 = performance.now();
     const H = this.forward(X);
+    const t1 = performance.now();
+    times[0] += t1 - t0;
     if (!H) return NaN;
     const { loss, gradH } = await this.head.step(H, Y, lr);
+    const t2 = performance.now();
+    times[1] += t2 - t1;
     if (!Number.isFinite(loss)) return NaN;
     for (let k = 0; k < gradH.length; k++) if (!Number.isFinite(gradH[k])) return NaN;
     this.backward(X, gradH, lrIn);
+    times[2] += performance.now() - t2;
     return loss;
   }
 

@@ -6,6 +6,8 @@
 
 import { createOutputLayer } from "../output/create.ts";
 import { type ReaderPosition, readExamples } from "../io/read.ts";
+import { UsageError } from "../core/errors.ts";
+import { readWorkerExamples } from "../io/worker_reader.ts";
 import type { CreateHead, OpenReader } from "./trainer.ts";
 
 /**
@@ -32,7 +34,10 @@ export const createHead: CreateHead = createOutputLayer;
 export const SHUFFLE_BUFFER = 1 << 16;
 
 /**
- * Opens lib/io's reader (readExamples) with a shuffle buffer of {@link SHUFFLE_BUFFER} rows.
+ * Opens lib/io's reader with a shuffle buffer of {@link SHUFFLE_BUFFER} rows: on a worker thread
+ * (readWorkerExamples: reading, decoding and shuffling off the training thread, the same batches in the same
+ * order), or on the training thread (readExamples) when the environment variable FACTOROUT_READER is
+ * `thread` (a machine whose cores are all busy gains nothing from the worker).
  *
  * @example
  * ```ts
@@ -40,11 +45,17 @@ export const SHUFFLE_BUFFER = 1 << 16;
  * const batches = openReader(["runs/latest/corpus"], { batchSize: 64, seed: 1, epochs: 1 });
  * ```
  */
-export const openReader: OpenReader = (paths, o) =>
-  readExamples(paths, {
+export const openReader: OpenReader = (paths, o) => {
+  const where = Deno.env.get("FACTOROUT_READER") ?? "worker";
+  if (where !== "worker" && where !== "thread") {
+    throw new UsageError(`FACTOROUT_READER must be worker or thread, got '${where}'`);
+  }
+  const opts = {
     batchSize: o.batchSize,
     seed: o.seed,
     epochs: o.epochs,
     shuffleBuffer: SHUFFLE_BUFFER,
     ...(o.position == null ? {} : { start: o.position as ReaderPosition }),
-  });
+  };
+  return where === "worker" ? readWorkerExamples(paths, opts) : readExamples(paths, opts);
+};

@@ -54,6 +54,7 @@ export { ProgressReporter, type ProgressSample } from "./progress.ts";
 export { Rng, type RngState } from "../core/rng.ts";
 export { type JobIO, type JobSummary, resolveData, runTrainJob } from "./run.ts";
 export { learningRate } from "./schedule.ts";
+export { STAGE, StageClock, type StageName, STAGES } from "./stages.ts";
 export {
   BACKOFF_FLOOR,
   BEST_CHECKPOINT,

@@ -29,6 +29,8 @@ export type ProgressSample = {
   seconds: number;
   /** examples done when this process started (non-zero after a resume) */
   startExamples?: number;
+  /** seconds per stage so far (lib/train/stages.ts), read only when a JSON line is written */
+  stages?: () => Record<string, number>;
 };
 
 /**
@@ -79,6 +81,7 @@ export class ProgressReporter {
           lr: round(s.lr, 6),
           loss: round(s.loss, 6),
           etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null,
+          ...(s.stages ? { stageSeconds: s.stages() } : {}),
         }) + "\n",
       );
       return;
@@ -111,6 +114,56 @@ export class ProgressReporter {
     if (this.#live) this.write("\n");
     this.#live = false;
   }
+}
+
+/**
+ * The `epoch` event and its line: the epoch's training loss, and its validation loss against the best
+ * epoch's (`best`, already updated when this epoch is `better`).
+ *
+ * @example
+ * ```ts
+ * import { epochNote } from "./progress.ts";
+ * const n = epochNote({ epoch: 1, epochs: 2, step: 9, trainLoss: 2, validationLoss: 3, best: { epoch: 1, validationLoss: 3 }, better: true });
+ * console.log(n.text); // "epoch 1/2: train loss 2.0000, validation loss 3.0000 (best so far)"
+ * ```
+ */
+export function epochNote(o: {
+  epoch: number;
+  epochs: number;
+  step: number;
+  trainLoss: number;
+  validationLoss?: number;
+  best?: { epoch: number; validationLoss: number };
+  better: boolean;
+}): { event: Record<string, unknown>; text: string } {
+  const val = o.validationLoss;
+  return {
+    event: {
+      event: "epoch",
+      epoch: o.epoch,
+      step: o.step,
+      trainLoss: o.trainLoss,
+      ...(val === undefined ? {} : { validationLoss: val, bestEpoch: o.best?.epoch }),
+    },
+    text: `epoch ${o.epoch}/${o.epochs}: train loss ${fmt4(o.trainLoss)}` +
+      (val === undefined ? "" : `, validation loss ${fmt4(val)}` +
+        (o.better
+          ? " (best so far)"
+          : ` (epoch ${o.best!.epoch}'s ${fmt4(o.best!.validationLoss)} is lower)`)),
+  };
+}
+
+/**
+ * x with four decimals (or its name when not finite).
+ *
+ * @example
+ * ```ts
+ * import { fmt4 } from "./progress.ts";
+ * console.log(fmt4(1 / 3)); // "0.3333"
+ * ```
+ */
+export function fmt4(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(4) : String(x);
 }
 
 function round(x: number, digits: number): number {

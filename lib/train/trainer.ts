@@ -1,288 +1,66 @@
 /**
  * The trainer: a {@link Model} over a vocabulary, its output layer, the seeded RNG, the run state (schedule
- * and reader position) and the validation set; the training loop with divergence detection, progress and
- * checkpoints; loading from and saving to checkpoints; growing the vocabulary. See docs/trainer-api.md.
+ * and reader position) and the validation set, and the training loop with backoff, keep-best, progress and
+ * checkpoints. Its parts live beside it: types.ts (what it takes and returns), guard.ts (a step attempted,
+ * the epoch-end health check, divergence), state.ts (the state and its checkpoint form), best.ts
+ * (keep-best), grow.ts (vocabulary growth). See docs/trainer-api.md.
  *
  * @module
  */
 
-import {
-  DataFormatError,
-  DivergenceError,
-  SingularMatrixError,
-  SingularUpdateError,
-  UsageError,
-} from "../core/errors.ts";
-import type {
-  BackendName,
-  CreateOutputLayerOptions,
-  OutputLayer,
-  OutputLayerState,
-  SparseBatch,
-} from "../core/types.ts";
+import { DataFormatError, type DivergenceError, UsageError } from "../core/errors.ts";
+import type { BackendName, OutputLayer } from "../core/types.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
-import { createBackend } from "../linalg/select.ts";
-import { headWidth, initParams, Model, type ModelParams, type ModelSpec } from "../model/model.ts";
+import { headWidth, initParams, Model } from "../model/model.ts";
 import {
   type Checkpoint,
   checkpointName,
   pruneCheckpoints,
   readCheckpoint,
-  vocabularyHash,
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { join } from "node:path";
 import { configDifferences, resolveConfig, type TrainConfig } from "./config.ts";
-import { ProgressReporter } from "./progress.ts";
+import { epochNote, fmt4, ProgressReporter } from "./progress.ts";
 import { Rng } from "../core/rng.ts";
 import { learningRate } from "./schedule.ts";
 import { ValidationSplit } from "./split.ts";
+import { STAGE, StageClock } from "./stages.ts";
+import { BEST_CHECKPOINT, findBest, writeBest } from "./best.ts";
+import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError } from "./guard.ts";
+import { newWordRows } from "./grow.ts";
+import {
+  hiddenBackend,
+  initOutputRows,
+  openHead,
+  outputStateOf,
+  parseTrainerCheckpoint,
+  resolveDeps,
+  setParams,
+  specOf,
+  trainerCheckpoint,
+} from "./state.ts";
+import type {
+  GoodState,
+  RunState,
+  StepFailure,
+  TrainerDeps,
+  TrainOptions,
+  TrainSummary,
+  Vocabulary,
+} from "./types.ts";
 
-/**
- * A vocabulary in id order.
- *
- * @example
- * ```ts
- * import type { Vocabulary } from "./trainer.ts";
- * const v: Vocabulary = { words: ["the", "of"], counts: [100, 50] };
- * ```
- */
-export type Vocabulary = { words: string[]; counts: number[] };
-
-/**
- * One minibatch from a reader (lib/io's `readExamples`): `position` resumes the stream right after it.
- *
- * @example
- * ```ts
- * import type { ReaderBatch } from "./trainer.ts";
- * const X = { offsets: Int32Array.of(0, 1), indices: Int32Array.of(0), values: Float32Array.of(1) };
- * const b: ReaderBatch = { inputs: X, targets: X, position: null, epoch: 0, size: 1 };
- * ```
- */
-export type ReaderBatch = {
-  inputs: SparseBatch;
-  targets: SparseBatch;
-  position: unknown;
-  epoch: number;
-  size: number;
-};
-
-/**
- * Opens a stream of minibatches over shards (`position`: continue from a saved position).
- *
- * @example
- * ```ts
- * import type { OpenReader } from "./trainer.ts";
- * const open: OpenReader = async function* (paths, opts) {};
- * ```
- */
-export type OpenReader = (
-  paths: string[],
-  opts: { batchSize: number; seed: number; epochs: number; position?: unknown },
-) => AsyncIterable<ReaderBatch>;
-
-/**
- * Creates the output layer (lib/layers' `createOutputLayer`).
- *
- * @example
- * ```ts
- * import type { CreateHead } from "./trainer.ts";
- * const f: CreateHead | undefined = undefined;
- * ```
- */
-export type CreateHead = (opts: CreateOutputLayerOptions) => Promise<OutputLayer>;
-
-/**
- * How a {@link Trainer} reaches the output layers and the reader, and where it logs.
- *
- * @example
- * ```ts
- * import type { TrainerDeps } from "./trainer.ts";
- * const deps: Partial<TrainerDeps> = { log: console.error };
- * ```
- */
-export type TrainerDeps = {
-  createHead: CreateHead;
-  openReader: OpenReader;
-  /** Informational lines (the backend, checkpoints); default console.error. */
-  log: (line: string) => void;
-};
-
-/**
- * Options of {@link Trainer.train}.
- *
- * @example
- * ```ts
- * import type { TrainOptions } from "./trainer.ts";
- * const o: TrainOptions = { paths: ["corpus/part-00000.arrow"], rows: 1000, epochs: 1 };
- * ```
- */
-export type TrainOptions = {
-  /** Shards, in order. */
-  paths: string[];
-  /** Examples per epoch (the manifest's row count), for % done and the schedule. */
-  rows: number;
-  /** Epochs of this run; default config.epochs. */
-  epochs?: number;
-  /** Continue the run stored in the trainer (from a checkpoint) instead of starting a new one. */
-  resume?: boolean;
-  /** Where checkpoints go; none are written without it. */
-  checkpointDir?: string;
-  /** Steps between checkpoints (0: only at epoch ends and the end); default config.checkpointEvery. */
-  checkpointEvery?: number;
-  /** Checkpoints kept; default config.keepCheckpoints. */
-  keepCheckpoints?: number;
-  /** Minutes between checkpoints (0: off); default config.checkpointMinutes. */
-  checkpointMinutes?: number;
-  /**
-   * Stop request (lib/core/stop.ts): checked after each step; when aborted, a checkpoint of that step is
-   * written and train returns with `stopped: true`.
-   */
-  stop?: AbortSignal;
-  /** Called after each checkpoint is written, with its path. */
-  onCheckpoint?: (path: string) => Promise<void>;
-  /** Progress output; default none. */
-  progress?: ProgressReporter;
-  /** End on the epoch with the lowest validation loss; default config.keepBest. */
-  keepBest?: boolean;
-};
-
-/**
- * Each backoff halves the step-size multiplier (applied on top of the schedule, to the output and the input
- * side alike); a failure that would take it below this floor stops the run with DivergenceError. Ten
- * halvings are allowed: the smallest step tried is the schedule's lr / 1024.
- *
- * @example
- * ```ts
- * import { BACKOFF_FLOOR } from "./trainer.ts";
- * console.log(BACKOFF_FLOOR * 1024); // 1
- * ```
- */
-export const BACKOFF_FLOOR = 1 / 1024;
-
-/**
- * The name of the best epoch's checkpoint in the checkpoint folder (never pruned by --keep-checkpoints).
- *
- * @example
- * ```ts
- * import { BEST_CHECKPOINT } from "./trainer.ts";
- * console.log(BEST_CHECKPOINT); // "best.fock"
- * ```
- */
-export const BEST_CHECKPOINT = "best.fock";
-
-/**
- * The relative drift max|Q − WᵀW| / max|Q| of the factored layer's maintained Q checked at each epoch's end:
- * up to `repair` it is accepted; up to `rollback` Q is re-derived exactly (OutputLayer.refresh, a `repair`
- * event); beyond, the epoch was trained on a loss off by more than itself: a failure like a non-finite loss
- * (backoff and rollback). Healthy runs stay below 2e-4 (1e-8 on Brown); vocabularies of 50–500 words
- * reached 0.02 to 7e5 (docs/trainer-api.md).
- *
- * @example
- * ```ts
- * import { MAX_Q_DRIFT } from "./trainer.ts";
- * console.log(MAX_Q_DRIFT.repair, MAX_Q_DRIFT.rollback); // 0.01 1
- * ```
- */
-export const MAX_Q_DRIFT = Object.freeze({ repair: 1e-2, rollback: 1 });
-
-/**
- * The epoch-end health check ({@link MAX_Q_DRIFT}) runs when the output layer's D·d is at most this
- * (its O(Dd²) cost and D×d float32 temporary, 256 MB here, stay small next to an epoch).
- *
- * @example
- * ```ts
- * import { HEALTH_CHECK_MAX_DD } from "./trainer.ts";
- * console.log(HEALTH_CHECK_MAX_DD); // 67108864
- * ```
- */
-export const HEALTH_CHECK_MAX_DD = 1 << 26;
-
-/**
- * What {@link Trainer.train} returns.
- *
- * @example
- * ```ts
- * import type { TrainSummary } from "./trainer.ts";
- * const s: TrainSummary = {
- *   steps: 1, examples: 32, seconds: 0.1, examplesPerSecond: 320, trainLoss: 5, lr: 0.05, backoffs: 0, lrScale: 1,
- * };
- * ```
- */
-export type TrainSummary = {
-  /** Steps taken by this call. */
-  steps: number;
-  /** Examples read by this call. */
-  examples: number;
-  seconds: number;
-  examplesPerSecond: number;
-  /** Mean training loss per example over the last epoch. */
-  trainLoss: number;
-  /** Mean loss per held-out example at the end (when there is a validation set). */
-  validationLoss?: number;
-  /** The learning rate of the last step. */
-  lr: number;
-  /** The last checkpoint written, if any (the final state, also when the best epoch was kept). */
-  checkpoint?: string;
-  /** True when {@link TrainOptions.stop} ended the run early (after writing a checkpoint). */
-  stopped?: boolean;
-  /** Step-size halvings in the run so far (backoffs after a refused or non-finite step). */
-  backoffs: number;
-  /** The step-size multiplier they left, applied on top of the schedule (1: no backoff). */
-  lrScale: number;
-  /** The epoch of the run (1-based) with the lowest validation loss, and that loss. */
-  bestEpoch?: number;
-  bestValidationLoss?: number;
-  /** The epoch whose parameters the trainer holds at the end: the best one under keepBest, else the last. */
-  keptEpoch?: number;
-};
-
-/** The state of the current run (what resume continues). */
-type RunState = {
-  paths: string[];
-  rows: number;
-  epochs: number;
-  /** examples read so far in this run (held-out included) */
-  examples: number;
-  epoch: number;
-  position: unknown;
-  epochLoss: number;
-  epochCount: number;
-  /** step-size multiplier left by backoffs (1: none); halved at each, carried by checkpoints */
-  lrScale: number;
-  backoffs: number;
-  /** the epoch (1-based) with the lowest validation loss so far, and the step at its end */
-  best?: { epoch: number; step: number; validationLoss: number };
-};
-
-/** A step that could not be taken: refused by the guard (state unchanged) or not finite (state suspect). */
-type StepFailure = { rollback: boolean; what: string };
-
-/**
- * A state to go back to: an in-memory snapshot or a checkpoint file holding the parameters, with the run
- * state of that moment (a new run on the state of a loaded file has its own).
- */
-type GoodState = { ckpt: Checkpoint; file?: undefined; run: RunState } | { file: string; run: RunState };
-
-/**
- * The output layer's init: W₀ uniform in ±1/d (W₀ = 0 is a saddle of the spherical losses).
- */
-function initOutputRows(n: number, d: number, rng: Rng): Float32Array {
-  const W = new Float32Array(n * d);
-  rng.fillUniform(W, 1 / d);
-  return W;
-}
-
-function specOf(config: TrainConfig, vocab: number): ModelSpec {
-  return {
-    vocab,
-    dim: config.dim,
-    hidden: [...config.hidden],
-    activation: config.activation,
-    bag: config.bag,
-    bias: config.biasFeature,
-  };
-}
+export { BEST_CHECKPOINT } from "./best.ts";
+export { BACKOFF_FLOOR, HEALTH_CHECK_MAX_DD, MAX_Q_DRIFT } from "./guard.ts";
+export type {
+  CreateHead,
+  OpenReader,
+  ReaderBatch,
+  TrainerDeps,
+  TrainOptions,
+  TrainSummary,
+  Vocabulary,
+} from "./types.ts";
 
 /**
  * A model, its output layer and everything needed to continue training it exactly.
@@ -348,19 +126,7 @@ export class Trainer {
     const initRng = rng.split();
     const params = initParams(spec, () => initRng.next());
     const d = headWidth(spec);
-    const output = await deps.createHead({
-      kind: config.output,
-      D: V,
-      d,
-      init: initOutputRows(V, d, initRng),
-      loss: config.loss,
-      lossOptions: lossOptionsOf(config),
-      backend: config.backend,
-      log: deps.log,
-    });
-    deps.log(
-      `output layer: ${config.output}, backend ${output.backend}, D = ${V}, d = ${d}, loss ${config.loss}`,
-    );
+    const output = await openHead(deps, config, V, d, { init: initOutputRows(V, d, initRng) });
     const vocab = { words: [...opts.vocab.words], counts: [...opts.vocab.counts] };
     const la = await hiddenBackend(config, deps.log);
     return new Trainer(config, vocab, new Model(spec, params, output, la), output, rng, deps, la);
@@ -377,68 +143,25 @@ export class Trainer {
     const deps = await resolveDeps(opts);
     const file = typeof source === "string" ? source : "<checkpoint>";
     const ckpt = typeof source === "string" ? await readCheckpoint(source) : source;
-    // deno-lint-ignore no-explicit-any
-    const meta = ckpt.meta as Record<string, any>;
-    const bad = (what: string): never => {
-      throw new DataFormatError(file, `not a trainer checkpoint: ${what}`);
-    };
-    if (meta.kind !== "factorout-trainer") bad(`kind is ${JSON.stringify(meta.kind)}`);
-    let config: TrainConfig;
-    try {
-      config = resolveConfig(
-        { ...meta.config, ...(opts.backend ? { backend: opts.backend } : {}) },
-        `${file} config`,
-      );
-    } catch (e) {
-      throw new DataFormatError(file, (e as Error).message);
-    }
-    const words = meta.vocab?.words, counts = meta.vocab?.counts;
-    if (!Array.isArray(words) || !Array.isArray(counts) || words.length !== counts.length) {
-      bad("vocabulary missing");
-    }
-    const hash = await vocabularyHash(words);
-    if (hash !== meta.vocabHash) bad(`vocabulary hash ${hash} ≠ stored ${meta.vocabHash}`);
-    const V = words.length, spec = specOf(config, V), d = headWidth(spec);
-    const arr = (name: string, length: number): Float32Array => {
-      const a = ckpt.arrays[name];
-      if (!(a instanceof Float32Array) || a.length !== length) {
-        bad(`array ${name} has ${a?.length} elements, expected ${length} float32`);
-      }
-      return a as Float32Array;
-    };
-    const params: ModelParams = { E: arr("model.E", V * config.dim), layers: [] };
-    let n = config.dim;
-    config.hidden.forEach((p, l) => {
-      params.layers.push({ A: arr(`model.A.${l}`, p * n), b: arr(`model.b.${l}`, p) });
-      n = p;
-    });
-    const state = outputStateOf(meta, ckpt.arrays, bad);
-    if (state.D !== V || state.d !== d) bad(`output layer is ${state.D}×${state.d}, expected ${V}×${d}`);
-    const output = await deps.createHead({
-      kind: config.output,
-      D: V,
-      d,
-      state,
-      loss: config.loss,
-      lossOptions: lossOptionsOf(config),
-      backend: config.backend,
-      log: deps.log,
-    });
-    deps.log(
-      `output layer: ${config.output}, backend ${output.backend}, D = ${V}, d = ${d}, loss ${config.loss} (from ${file})`,
+    const { config, vocab, spec, params, state, step, rng, run } = await parseTrainerCheckpoint(
+      ckpt,
+      file,
+      opts.backend,
     );
+    const V = vocab.words.length, d = headWidth(spec);
+    const output = await openHead(deps, config, V, d, { state }, file);
     const la = await hiddenBackend(config, deps.log);
     const trainer = new Trainer(
       config,
-      { words: [...words], counts: [...counts] },
+      vocab,
       new Model(spec, params, output, la),
       output,
-      Rng.fromState(meta.rng),
+      Rng.fromState(rng),
       deps,
       la,
     );
-    trainer.step = meta.step;
-    trainer.#run = meta.run ? { lrScale: 1, backoffs: 0, ...meta.run } : null;
+    trainer.step = step;
+    trainer.#run = run;
     trainer.#split.importState(ckpt.arrays);
     if (typeof source === "string") trainer.#lastCheckpoint = trainer.#cleanFile = source;
     return trainer;
@@ -474,22 +197,7 @@ export class Trainer {
     this.checkCompatible(config);
     if (this.#run && this.config.lr !== config.lr) this.#run.lrScale = 1;
     const c = this.config as Record<string, unknown>;
-    for (
-      const k of [
-        "lr",
-        "lrMin",
-        "lrInputScale",
-        "schedule",
-        "epochs",
-        "checkpointEvery",
-        "checkpointMinutes",
-        "keepCheckpoints",
-        "keepBest",
-        "out",
-      ] as const
-    ) {
-      c[k] = config[k];
-    }
+    for (const k of RUN_FIELDS) c[k] = config[k];
     if (this.#run) this.#run.epochs = config.epochs;
   }
 
@@ -559,6 +267,7 @@ export class Trainer {
     const progress = opts.progress ?? new ProgressReporter("none", 1, () => {});
     const total = run.rows * run.epochs;
     const t0 = performance.now(), startExamples = run.examples, startStep = this.step;
+    const clock = new StageClock(), S = STAGE, stages = () => clock.seconds();
     let lr = learningRate(c, run.examples, total) * run.lrScale, ema = NaN, lastEpochLoss = NaN;
     const sample = () => ({
       step: this.step,
@@ -569,10 +278,12 @@ export class Trainer {
       loss: ema,
       seconds: (performance.now() - t0) / 1000,
       startExamples,
+      stages,
     });
     // The last good state, for a rollback: the checkpoint file that holds the current state when there
     // is one, else an in-memory copy (a checkpoint's size) until this run writes a checkpoint.
     let good = await this.#goodState(), goodStep = this.step;
+    clock.mark(S.checkpoint);
     // The best epoch's state: best.fock with a checkpoint folder, else the in-memory good state of its step.
     let bestState: GoodState | undefined;
     // a checkpoint of a step that is already saved (an epoch end right after a periodic checkpoint, or a
@@ -580,6 +291,7 @@ export class Trainer {
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
     let savedAt = performance.now(), stopped = false;
     const save = async () => {
+      clock.mark(S.bookkeeping);
       if (dir && !this.#cleanFile) {
         const path = await this.saveCheckpoint(dir, { keep });
         savedAt = performance.now();
@@ -587,6 +299,7 @@ export class Trainer {
       }
       if (this.#cleanFile || goodStep !== this.step) good = await this.#goodState();
       goodStep = this.step;
+      clock.mark(S.checkpoint);
     };
     const saveBest = async () => {
       if (!keepBest) return;
@@ -594,9 +307,24 @@ export class Trainer {
         bestState = good; // save() has just made it the state of this step
         return;
       }
-      await Deno.mkdir(dir, { recursive: true });
-      await writeCheckpoint(join(dir, BEST_CHECKPOINT), await this.toCheckpoint());
-      bestState = { file: join(dir, BEST_CHECKPOINT), run: structuredClone(run) };
+      clock.mark(S.bookkeeping);
+      bestState = await writeBest(dir, await this.toCheckpoint(), run);
+      clock.mark(S.checkpoint);
+    };
+    const summarize = (trainLoss: number): TrainSummary => {
+      const seconds = (performance.now() - t0) / 1000, examples = run.examples - startExamples;
+      return {
+        steps: this.step - startStep,
+        examples,
+        seconds,
+        examplesPerSecond: seconds > 0 ? examples / seconds : 0,
+        trainLoss,
+        lr,
+        ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
+        backoffs: run.backoffs,
+        lrScale: run.lrScale,
+        stageSeconds: clock.seconds(),
+      };
     };
     const note = (event: Record<string, unknown>, text: string) => {
       this.deps.log(JSON.stringify(event));
@@ -609,20 +337,16 @@ export class Trainer {
       const better = val !== undefined && Number.isFinite(val) &&
         (!run.best || val <= run.best.validationLoss);
       if (better) run.best = { epoch: run.epoch + 1, step: this.step, validationLoss: val };
-      note(
-        {
-          event: "epoch",
-          epoch: run.epoch + 1,
-          step: this.step,
-          trainLoss: lastEpochLoss,
-          ...(val === undefined ? {} : { validationLoss: val, bestEpoch: run.best?.epoch }),
-        },
-        `epoch ${run.epoch + 1}/${run.epochs}: train loss ${fmt4(lastEpochLoss)}` +
-          (val === undefined ? "" : `, validation loss ${fmt4(val)}` +
-            (better
-              ? " (best so far)"
-              : ` (epoch ${run.best!.epoch}'s ${fmt4(run.best!.validationLoss)} is lower)`)),
-      );
+      const { event, text } = epochNote({
+        epoch: run.epoch + 1,
+        epochs: run.epochs,
+        step: this.step,
+        trainLoss: lastEpochLoss,
+        ...(val === undefined ? {} : { validationLoss: val }),
+        best: run.best,
+        better,
+      });
+      note(event, text);
       run.epochLoss = 0;
       run.epochCount = 0;
       return better;
@@ -646,21 +370,15 @@ export class Trainer {
       Object.assign(run, carried);
       if (!run.best) delete run.best;
       lr = learningRate(c, run.examples, total) * run.lrScale;
-      note(
-        {
-          event: "backoff",
-          step: failed,
-          epoch,
-          lr,
-          lrScale: run.lrScale,
-          reason: f.what,
-          ...(f.rollback ? { rolledBackTo: this.step } : {}),
-        },
-        `backoff at step ${failed}: ${
-          f.rollback ? "state off" : "update refused"
-        }; step size ×${run.lrScale} ` +
-          `(lr ${fmt(lr)})` + (f.rollback ? `, rolled back to step ${this.step}` : ", batch retried"),
-      );
+      const { event, text } = backoffNote({
+        ...f,
+        step: failed,
+        epoch,
+        lr,
+        lrScale: run.lrScale,
+        to: this.step,
+      });
+      note(event, text);
       return f.rollback;
     };
     let improved = false, rolledBack = true;
@@ -672,7 +390,14 @@ export class Trainer {
         epochs: run.epochs,
         ...(run.position == null ? {} : { position: run.position }),
       });
+      let readerMs = { read: 0, shuffle: 0 };
       for await (const b of reader) {
+        clock.mark(S.wait);
+        if (b.times) {
+          clock.ms[S.read] += b.times.read - readerMs.read;
+          clock.ms[S.shuffle] += b.times.shuffle - readerMs.shuffle;
+          readerMs = b.times;
+        }
         if (b.epoch !== run.epoch) {
           // an epoch's end is where the state is declared good: check the output layer's health first
           const sick = run.epochCount > 0 ? await this.#health(note) : undefined;
@@ -682,15 +407,21 @@ export class Trainer {
           await save();
           if (improved) await saveBest();
         }
+        clock.mark(S.bookkeeping);
         const { inputs, targets } = this.#split.apply(b.inputs, b.targets, b.epoch === 0);
+        clock.mark(S.split);
         const m = inputs.offsets.length - 1;
         lr = learningRate(c, run.examples, total) * run.lrScale;
         if (m > 0) {
           let loss: number | StepFailure;
+          const fwd = this.model.stepTimes[0], bwd = this.model.stepTimes[2];
           for (;;) {
-            loss = await this.#attempt(inputs, targets, lr, lr * c.lrInputScale);
+            loss = await attemptStep(this.model, inputs, targets, lr, lr * c.lrInputScale);
             if (typeof loss === "number" || (rolledBack = await backoff(loss))) break;
           }
+          clock.mark(S.layerStep);
+          clock.move(S.layerStep, S.bagForward, this.model.stepTimes[0] - fwd);
+          clock.move(S.layerStep, S.bagBackward, this.model.stepTimes[2] - bwd);
           if (rolledBack) break; // reopen the reader at the restored position
           this.step++;
           this.#cleanFile = undefined;
@@ -703,6 +434,7 @@ export class Trainer {
         if (every > 0 && m > 0 && this.step % every === 0) await save();
         else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) await save();
         progress.update(sample());
+        clock.mark(S.bookkeeping);
         if (opts.stop?.aborted) {
           stopped = true;
           break;
@@ -714,19 +446,7 @@ export class Trainer {
     if (stopped) {
       await save();
       progress.finish();
-      const seconds = (performance.now() - t0) / 1000;
-      return {
-        steps: this.step - startStep,
-        examples: run.examples - startExamples,
-        seconds,
-        examplesPerSecond: seconds > 0 ? (run.examples - startExamples) / seconds : 0,
-        trainLoss: run.epochCount ? run.epochLoss / run.epochCount : lastEpochLoss,
-        lr,
-        ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
-        backoffs: run.backoffs,
-        lrScale: run.lrScale,
-        stopped: true,
-      };
+      return { ...summarize(run.epochCount ? run.epochLoss / run.epochCount : lastEpochLoss), stopped: true };
     }
     improved = run.epochCount > 0 && await endEpoch();
     run.epoch = run.epochs;
@@ -735,18 +455,9 @@ export class Trainer {
     progress.finish();
     await save();
     if (improved) await saveBest();
-    const seconds = (performance.now() - t0) / 1000;
     const best = run.best;
     const summary: TrainSummary = {
-      steps: this.step - startStep,
-      examples: run.examples - startExamples,
-      seconds,
-      examplesPerSecond: seconds > 0 ? (run.examples - startExamples) / seconds : 0,
-      trainLoss: lastEpochLoss,
-      lr,
-      ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
-      backoffs: run.backoffs,
-      lrScale: run.lrScale,
+      ...summarize(lastEpochLoss),
       ...(best ? { bestEpoch: best.epoch, bestValidationLoss: best.validationLoss } : {}),
       keptEpoch: run.epochs,
     };
@@ -764,56 +475,9 @@ export class Trainer {
     return { ...summary, ...(validationLoss === undefined ? {} : { validationLoss }) };
   }
 
-  /** One step; a refusal or a non-finite loss comes back as a {@link StepFailure} instead of a throw. */
-  async #attempt(X: SparseBatch, Y: SparseBatch, lr: number, lrIn: number): Promise<number | StepFailure> {
-    let loss: number;
-    try {
-      loss = await this.model.step(X, Y, lr, lrIn);
-    } catch (e) {
-      // the guard refuses before the output layer (and, since the head steps first, the model) changes:
-      // nothing to roll back. The layer's non-finite loss leaves it unchanged too, but the state itself
-      // gives that loss at any step size: roll back. So for U found singular by the upkeep after a step.
-      const what = (e as Error).message.replace(/\.\s*$/, "");
-      if (e instanceof SingularUpdateError) return { rollback: false, what };
-      if (e instanceof DivergenceError || e instanceof SingularMatrixError) return { rollback: true, what };
-      throw e;
-    }
-    // NaN from the model: H was not finite (an earlier step broke E) or ∇H was not (the head has stepped)
-    if (!Number.isFinite(loss)) {
-      return { rollback: true, what: `the loss or a gradient is ${loss} (not finite)` };
-    }
-    return loss;
-  }
-
-  /**
-   * The epoch-end check of the factored layer's maintained Q = WᵀW ({@link MAX_Q_DRIFT}): a small drift is
-   * repaired (an exact refresh, logged through `note`), a large one (or a U that cannot be inverted) is a
-   * failure to roll back: the losses and gradients of the epoch were not those of the weights. O(Dd²) and a
-   * D×d temporary, so only for layers with D·d ≤ {@link HEALTH_CHECK_MAX_DD}.
-   */
-  async #health(
-    note: (event: Record<string, unknown>, text: string) => void,
-  ): Promise<StepFailure | undefined> {
-    const out = this.#output;
-    if (out.D * out.d > HEALTH_CHECK_MAX_DD) return undefined;
-    let drift: number | undefined;
-    try {
-      drift = (await out.diagnostics({ full: true })).qDrift;
-    } catch (e) {
-      if (e instanceof SingularMatrixError) return { rollback: true, what: e.message };
-      throw e;
-    }
-    if (drift === undefined || drift <= MAX_Q_DRIFT.repair) return undefined;
-    const off = `at the epoch's end the factored layer's Q = WᵀW is off by ${fmt(drift)} (relative)`;
-    if (drift <= MAX_Q_DRIFT.rollback && out.refresh) {
-      out.refresh();
-      note(
-        { event: "repair", step: this.step, epoch: this.#run!.epoch + 1, qDrift: drift },
-        `${off}: re-derived exactly`,
-      );
-      return undefined;
-    }
-    return { rollback: true, what: `${off}: the epoch's losses were not those of its weights` };
+  /** The epoch-end health check of the output layer (guard.ts' checkHealth) at the current step. */
+  #health(note: (event: Record<string, unknown>, text: string) => void): Promise<StepFailure | undefined> {
+    return checkHealth(this.#output, { step: this.step, epoch: this.#run!.epoch + 1 }, note);
   }
 
   /**
@@ -840,14 +504,9 @@ export class Trainer {
     const bad = (what: string): never => {
       throw new DataFormatError(from.file ?? "<snapshot>", what);
     };
-    if (a["model.E"]?.length !== this.model.bag.E.length) bad("model.E does not match the model");
-    this.model.bag.E.set(a["model.E"]);
-    this.model.layers.forEach((l, i) => {
-      l.A.set(a[`model.A.${i}`]);
-      l.b.set(a[`model.b.${i}`]);
-    });
     // deno-lint-ignore no-explicit-any
     const meta = ckpt.meta as Record<string, any>;
+    setParams(this.model, a, bad);
     // copied: the layer may keep the arrays, and an in-memory snapshot must stay as it is
     const state = outputStateOf(meta, a, bad, from.file === undefined);
     const head = await this.deps.createHead({
@@ -868,53 +527,27 @@ export class Trainer {
     this.#cleanFile = from.file;
   }
 
-  /**
-   * Restores the best epoch's state (this run's in-memory or file copy, else the file `file`); false, with
-   * a log line, when it is gone or is not that step's.
-   */
+  /** Restores the best epoch's state (best.ts' findBest); false when it is gone or is not that step's. */
   async #restoreBest(
     best: NonNullable<RunState["best"]>,
     saved: GoodState | undefined,
     file: string | undefined,
   ): Promise<boolean> {
-    let from = saved;
-    if (!from && file) {
-      const ckpt = await readCheckpoint(file).catch(() => undefined);
-      // deno-lint-ignore no-explicit-any
-      const run = (ckpt?.meta as Record<string, any> | undefined)?.run;
-      if (ckpt?.meta.step === best.step && run) from = { file, run: { lrScale: 1, backoffs: 0, ...run } };
-    }
-    const step = from?.file === undefined ? from?.ckpt.meta.step : best.step;
-    if (!from || step !== best.step) {
-      this.deps.log(
-        `keep-best: epoch ${best.epoch}'s state (step ${best.step}) is not in ${file ?? "memory"}; ` +
-          `keeping the last epoch's parameters`,
-      );
-      return false;
-    }
+    const from = await findBest(best, saved, file, this.deps.log);
+    if (!from) return false;
     await this.#restore(from);
     return true;
   }
 
   #divergence(lr: number, what: string): DivergenceError {
-    const run = this.#run!, step = this.step + 1;
-    const last = this.#lastCheckpoint
-      ? `The last good checkpoint ${this.#lastCheckpoint} is intact: continue it with --resume ${this.#lastCheckpoint} --lr ${
-        fmt(this.config.lr / 4)
-      }.`
-      : "No checkpoint had been written yet.";
-    const backed = run.backoffs > 0
-      ? ` after ${run.backoffs} backoffs had halved the step size to ×1/${
-        1 / run.lrScale
-      } of the schedule's ` +
-        `(the floor is ×1/${1 / BACKOFF_FLOOR})`
-      : "";
-    return new DivergenceError(
-      step,
-      `training diverged at step ${step} (epoch ${run.epoch + 1}, lr ${fmt(lr)})${backed}: ${what}. ` +
-        `Lower --lr (now ${fmt(this.config.lr)}; try ${fmt(this.config.lr / 4)})` +
-        (this.config.loss === "squared" ? "" : " or try --loss squared") + `. ${last}`,
-    );
+    return divergenceError({
+      config: this.config,
+      run: this.#run!,
+      step: this.step,
+      lr,
+      what,
+      ...(this.#lastCheckpoint ? { lastCheckpoint: this.#lastCheckpoint } : {}),
+    });
   }
 
   /**
@@ -922,25 +555,12 @@ export class Trainer {
    * uniform in ±1/d, through OutputLayer.appendRows), both from the trainer's RNG. Returns their ids.
    */
   async growVocabulary(newWords: string[], counts: number[]): Promise<number[]> {
-    if (newWords.length !== counts.length) {
-      throw new UsageError(`growVocabulary: ${newWords.length} words but ${counts.length} counts`);
-    }
-    const known = new Set(this.vocab.words), seen = new Set<string>();
-    const dup = newWords.filter((w) => known.has(w) || seen.has(w) || !seen.add(w));
-    if (dup.length) {
-      throw new UsageError(
-        `growVocabulary: already in the vocabulary (or repeated): ${dup.slice(0, 10).join(", ")}`,
-      );
-    }
-    const n = newWords.length;
+    const V = this.vocab.words.length, n = newWords.length;
+    const rows = newWordRows(this.vocab, newWords, counts, this.rng, this.config.dim, this.model.d);
     if (n === 0) return [];
-    const V = this.vocab.words.length, dim = this.config.dim, d = this.model.d;
-    const rng = this.rng.split();
-    const E = new Float32Array(n * dim);
-    rng.fillUniform(E, 1 / dim);
     this.#cleanFile = undefined;
-    await this.output.appendRows(initOutputRows(n, d, rng));
-    this.model.bag.appendRows(E);
+    await this.output.appendRows(rows.output);
+    this.model.bag.appendRows(rows.input);
     this.model.spec.vocab = V + n;
     this.vocab.words.push(...newWords);
     this.vocab.counts.push(...counts);
@@ -948,35 +568,17 @@ export class Trainer {
   }
 
   /** The complete state as a {@link Checkpoint}. */
-  async toCheckpoint(): Promise<Checkpoint> {
-    const state = await this.output.exportState();
-    const arrays: Checkpoint["arrays"] = { "model.E": this.model.bag.E };
-    this.model.layers.forEach((l, i) => {
-      arrays[`model.A.${i}`] = l.A;
-      arrays[`model.b.${i}`] = l.b;
-    });
-    for (const [k, a] of Object.entries(state.arrays)) arrays[`output.${k}`] = a;
-    Object.assign(arrays, this.#split.exportState());
-    const meta = {
-      kind: "factorout-trainer",
+  toCheckpoint(): Promise<Checkpoint> {
+    return trainerCheckpoint({
       config: this.config,
       vocab: this.vocab,
-      vocabHash: await vocabularyHash(this.vocab.words),
+      model: this.model,
+      output: this.output,
       step: this.step,
-      rng: this.rng.state(),
+      rng: this.rng,
       run: this.#run,
-      output: {
-        kind: state.kind,
-        D: state.D,
-        d: state.d,
-        loss: state.loss,
-        lossOptions: state.lossOptions,
-        scalars: state.scalars,
-        arrays: Object.keys(state.arrays),
-      },
-      createdAt: new Date().toISOString(),
-    };
-    return { meta, arrays };
+      split: this.#split.exportState(),
+    });
   }
 
   /** Writes `ckpt-<step>.fock` into `dir` atomically and keeps the newest `keep`; returns its path. */
@@ -1015,66 +617,12 @@ export class Trainer {
   }
 }
 
-/** The hidden layers' sgemm backend (the output layer's CPU backend; none without hidden layers). */
-async function hiddenBackend(
-  config: TrainConfig,
-  log: (line: string) => void,
-): Promise<LinAlgBackend | undefined> {
-  if (config.hidden.length === 0) return undefined;
-  const name = config.backend === "webgpu" ? "auto" : config.backend;
-  const la = await createBackend(name, { log });
-  log(`hidden layers [${config.hidden}]: ${config.activation}, sgemm on ${la.name}`);
-  return la;
-}
-
-/** The loss options a config sets (lib/losses' LossOptions). */
-function lossOptionsOf(c: TrainConfig): { epsilon: number; a: number; b: number } {
-  return { epsilon: c.lossEpsilon, a: c.zlossA, b: c.zlossB };
-}
+/** The run-shaping config fields a resumed trainer adopts (Trainer.adopt). */
+const RUN_FIELDS = [
+  ...["lr", "lrMin", "lrInputScale", "schedule", "epochs", "checkpointEvery", "checkpointMinutes"],
+  ...["keepCheckpoints", "keepBest", "out"],
+] as const;
 
 function sameList(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function fmt(x: number): string {
-  return Number(x.toPrecision(3)).toString();
-}
-
-function fmt4(x: number): string {
-  return Number.isFinite(x) ? x.toFixed(4) : String(x);
-}
-
-/**
- * The output layer's state stored in a checkpoint (meta.output names its arrays `output.<name>`);
- * `bad(what)` throws for a missing part; `copy` copies the arrays (a snapshot that must stay unchanged).
- */
-function outputStateOf(
-  // deno-lint-ignore no-explicit-any
-  meta: Record<string, any>,
-  arrays: Checkpoint["arrays"],
-  bad: (what: string) => never,
-  copy = false,
-): OutputLayerState {
-  const os = meta.output as Omit<OutputLayerState, "arrays"> & { arrays: string[] };
-  if (!os || !Array.isArray(os.arrays)) bad("output layer state missing");
-  return {
-    kind: os.kind,
-    D: os.D,
-    d: os.d,
-    loss: os.loss,
-    lossOptions: os.lossOptions,
-    scalars: os.scalars,
-    arrays: Object.fromEntries(os.arrays.map((k) => {
-      const a = arrays[`output.${k}`];
-      if (!a) bad(`array output.${k} missing`);
-      return [k, copy ? a.slice() : a];
-    })),
-  };
-}
-
-async function resolveDeps(opts: Partial<TrainerDeps>): Promise<TrainerDeps> {
-  const log = opts.log ?? ((line: string) => console.error(line));
-  const createHead = opts.createHead ?? (await import("./defaults.ts")).createHead;
-  const openReader = opts.openReader ?? (await import("./defaults.ts")).openReader;
-  return { log, createHead, openReader };
 }

@@ -1,0 +1,259 @@
+/**
+ * Benchmark section "trainer" (issue 18, item 3): the whole trainer (`pipelines/train.ts`, skip-gram,
+ * factored head, OpenBLAS) on a synthetic Zipf corpus at each thread count, one child process each, with
+ * the per-stage times of its summary (lib/train/stages.ts), beside the output layer alone
+ * (bench/layers.ts' child) at the same D, d and m in the same run: the share of the layer's own speed the
+ * trainer reaches.
+ *
+ *   deno task bench --only trainer --out -                      (threads 1,2; d = 256)
+ *   deno run -A bench/trainer.ts --threads 1,2,4,8,16 --out -   (alone; --quick: a tiny corpus)
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { prepareCorpus } from "../lib/io/prepare.ts";
+import type { BenchOptions } from "./report.ts";
+import { fmt, table } from "./report.ts";
+import { STAGES } from "../lib/train/stages.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const TRAIN = join(ROOT, "pipelines/train.ts");
+const LAYERS = join(ROOT, "bench/layers.ts");
+
+/**
+ * What one trainer run measured.
+ *
+ * @example
+ * ```ts
+ * import type { TrainerRow } from "./trainer.ts";
+ * const r: TrainerRow = { threads: 1, examplesPerSecond: 1, stageSeconds: {}, seconds: 1, layerExamplesPerSecond: 2 };
+ * ```
+ */
+export type TrainerRow = {
+  threads: number;
+  /** where the reader ran (FACTOROUT_READER) */
+  reader?: "worker" | "thread";
+  examplesPerSecond: number;
+  seconds: number;
+  stageSeconds: Record<string, number>;
+  layerExamplesPerSecond?: number;
+};
+
+/** Options of {@link measureTrainer}. */
+type TrainerBenchOptions = {
+  threads: number[];
+  dim: number;
+  batch: number;
+  /** synthetic corpus: vocabulary and tokens */
+  vocab: number;
+  tokens: number;
+  /** seconds of the layer-alone timing per thread count (0: skip it) */
+  layerSeconds: number;
+  /** the reader's places to compare (FACTOROUT_READER); default worker only */
+  readers?: ("worker" | "thread")[];
+  log: (line: string) => void;
+};
+
+async function output(cmd: Deno.Command): Promise<{ code: number; stdout: string; stderr: string }> {
+  const o = await cmd.output();
+  return {
+    code: o.code,
+    stdout: new TextDecoder().decode(o.stdout),
+    stderr: new TextDecoder().decode(o.stderr),
+  };
+}
+
+/**
+ * Prepares the corpus, then runs the trainer (one epoch) and the layer alone at each thread count.
+ *
+ * @example
+ * ```ts
+ * import { measureTrainer } from "./trainer.ts";
+ * const rows = await measureTrainer({
+ *   threads: [1], dim: 8, batch: 64, vocab: 300, tokens: 3000, layerSeconds: 0, log: () => {},
+ * });
+ * console.log(rows[0].examplesPerSecond > 0); // true
+ * ```
+ */
+export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow[]> {
+  const dir = await Deno.makeTempDir({ prefix: "factorout-bench-trainer-" });
+  try {
+    const corpus = join(dir, "corpus");
+    const prep = await prepareCorpus({
+      synthetic: { vocabSize: o.vocab, tokens: o.tokens, seed: 1 },
+      outDir: corpus,
+      mode: "skipgram",
+      window: 5,
+      minCount: 1,
+      sample: 1e-4,
+      seed: 1,
+      format: "arrow",
+    });
+    const D = prep.vocabSize;
+    o.log(`trainer bench: corpus of ${prep.rows} examples, D = ${D}`);
+    const rows: TrainerRow[] = [];
+    for (const t of o.threads) {
+      for (const reader of o.readers ?? ["worker"]) {
+        const r = await output(
+          new Deno.Command(Deno.execPath(), {
+            args: [
+              ...[
+                "run",
+                "-A",
+                "--cached-only",
+                TRAIN,
+                "--data",
+                corpus,
+                "--out",
+                join(dir, `run-${rows.length}`),
+                "--epochs",
+                "1",
+              ],
+              ...[
+                "--dim",
+                String(o.dim),
+                "--batch",
+                String(o.batch),
+                "--threads",
+                String(t),
+                "--backend",
+                "blas",
+              ],
+              ...["--eval-dir", "none", "--formats", "vec", "--progress", "json"],
+            ],
+            env: { NO_COLOR: "1", FACTOROUT_READER: reader },
+            stdout: "piped",
+            stderr: "piped",
+          }),
+        );
+        if (r.code !== 0) {
+          throw new Error(`train --threads ${t} exited ${r.code}: ${r.stderr.trim().split("\n").pop()}`);
+        }
+        const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
+        const row: TrainerRow = {
+          threads: t,
+          reader,
+          examplesPerSecond: summary.training.examplesPerSecond,
+          seconds: summary.training.seconds,
+          stageSeconds: summary.training.stageSeconds ?? {},
+        };
+        if (o.layerSeconds > 0 && reader === (o.readers ?? ["worker"])[0]) {
+          const cfg = {
+            kind: "factored",
+            backend: "blas",
+            D,
+            d: o.dim + 1,
+            m: o.batch,
+            seconds: o.layerSeconds,
+          };
+          const l = await output(
+            new Deno.Command(Deno.execPath(), {
+              args: ["run", "-A", "--cached-only", LAYERS, "--child", JSON.stringify(cfg)],
+              env: { NO_COLOR: "1", FACTOROUT_THREADS: String(t) },
+              stdout: "piped",
+              stderr: "piped",
+            }),
+          );
+          const line = l.stdout.split("\n").find((x) => x.startsWith("RESULT "));
+          if (!line) throw new Error(`layer alone, ${t} threads: ${l.stderr.trim().split("\n").pop()}`);
+          row.layerExamplesPerSecond = 1e6 / JSON.parse(line.slice(7)).usPerExample;
+        }
+        o.log(
+          `trainer bench: ${t} thread(s), reader on the ${reader}: ${
+            Math.round(row.examplesPerSecond)
+          } examples/s`,
+        );
+        rows.push(row);
+      }
+    }
+    return rows;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * The markdown table of {@link measureTrainer}'s rows: examples/s, the speed-up over the first row, the
+ * layer alone and the trainer's share of it, and each stage's share of the run.
+ *
+ * @example
+ * ```ts
+ * import { trainerTable } from "./trainer.ts";
+ * console.log(trainerTable([{ threads: 1, examplesPerSecond: 100, seconds: 2, stageSeconds: { wait: 1 } }]));
+ * ```
+ */
+export function trainerTable(rows: TrainerRow[]): string {
+  const base = rows[0]?.examplesPerSecond ?? NaN;
+  return table(
+    [
+      "threads",
+      "reader",
+      "trainer ex/s",
+      "vs first row",
+      "layer alone ex/s",
+      "trainer / layer",
+      ...STAGES.map((s) => `${s} %`),
+    ],
+    rows.map((r) => [
+      String(r.threads),
+      r.reader ?? "worker",
+      String(Math.round(r.examplesPerSecond)),
+      `${fmt(r.examplesPerSecond / base)}×`,
+      r.layerExamplesPerSecond ? String(Math.round(r.layerExamplesPerSecond)) : "–",
+      r.layerExamplesPerSecond ? `${fmt((100 * r.examplesPerSecond) / r.layerExamplesPerSecond)}%` : "–",
+      ...STAGES.map((s) => fmt((100 * (r.stageSeconds[s] ?? 0)) / r.seconds)),
+    ]),
+  );
+}
+
+/** The section of bench/main.ts (`--only trainer`): threads 1 and 2 at d = 256 (--quick: a tiny corpus). */
+export async function run(opts: BenchOptions): Promise<string> {
+  const rows = await measureTrainer({
+    threads: [1, 2],
+    dim: opts.quick ? 32 : 256,
+    batch: 64,
+    vocab: opts.quick ? 2000 : 200_000,
+    tokens: opts.quick ? 20_000 : 500_000,
+    layerSeconds: opts.quick ? 1 : 4,
+    log: opts.log,
+  });
+  return `${
+    trainerTable(rows)
+  }\n\nStages: read and shuffle run on the reader's worker thread (overlapped); ` +
+    `wait is what the training thread waited for batches. The layer alone: bench/layers.ts (squared loss, ` +
+    `K = 5); the trainer: spherical loss, the corpus's targets.`;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      threads: { type: "string", default: "1,2" },
+      dim: { type: "string", default: "256" },
+      batch: { type: "string", default: "64" },
+      vocab: { type: "string", default: "200000" },
+      tokens: { type: "string", default: "500000" },
+      "layer-seconds": { type: "string", default: "4" },
+      readers: { type: "string", default: "worker" },
+      quick: { type: "boolean", default: false },
+      out: { type: "string", default: "-" },
+    },
+    strict: true,
+  });
+  const q = values.quick;
+  const rows = await measureTrainer({
+    threads: values.threads.split(",").map(Number),
+    dim: q ? 32 : Number(values.dim),
+    batch: Number(values.batch),
+    vocab: q ? 2000 : Number(values.vocab),
+    tokens: q ? 20_000 : Number(values.tokens),
+    layerSeconds: q ? 1 : Number(values["layer-seconds"]),
+    readers: values.readers.split(",") as ("worker" | "thread")[],
+    log: (l) => console.error(l),
+  });
+  const text = trainerTable(rows) + "\n";
+  if (values.out === "-") console.log(text);
+  else await Deno.writeTextFile(values.out, text);
+}

@@ -1,0 +1,212 @@
+/**
+ * {@link readExamples} on a worker thread: the shards are read, decoded, shuffled and cut into batches off
+ * the training thread, and each batch's arrays are handed over by transfer (no copy). The worker runs at
+ * most {@link READ_AHEAD} batches ahead (double buffering: one batch in use, the next ready). The order of
+ * the batches is that of readExamples for the same options; an error in the worker is thrown here as the
+ * same class with the same one-line message (so it keeps its exit code).
+ *
+ * @module
+ */
+
+import {
+  BackendUnavailableError,
+  DataFormatError,
+  DivergenceError,
+  IoError,
+  SingularMatrixError,
+  SingularUpdateError,
+  UsageError,
+} from "../core/errors.ts";
+import { receiveMessageOnPort } from "node:worker_threads";
+import type { ExampleBatch, ReadOptions } from "./read.ts";
+
+/**
+ * Batches per message from the worker.
+ *
+ * @example
+ * ```ts
+ * import { GROUP } from "./worker_reader.ts";
+ * console.log(GROUP); // 16
+ * ```
+ */
+export const GROUP = 16;
+
+/**
+ * Batches the worker may have sent and the training thread not yet taken.
+ *
+ * @example
+ * ```ts
+ * import { READ_AHEAD } from "./worker_reader.ts";
+ * console.log(READ_AHEAD); // 64
+ * ```
+ */
+export const READ_AHEAD = 64;
+
+/**
+ * A batch of {@link readWorkerExamples}: readExamples' batch, with the worker's cumulative milliseconds
+ * of reading and decoding (`read`) and of shuffling into batches (`shuffle`).
+ *
+ * @example
+ * ```ts
+ * import type { TimedBatch } from "./worker_reader.ts";
+ * const times = (b: TimedBatch) => b.times.read + b.times.shuffle;
+ * ```
+ */
+export type TimedBatch = ExampleBatch & { times: { read: number; shuffle: number } };
+
+/**
+ * What travels from the worker: a batch, the end, or an error.
+ *
+ * @example
+ * ```ts
+ * import type { FromWorker } from "./worker_reader.ts";
+ * const end: FromWorker = { type: "end" };
+ * ```
+ */
+export type FromWorker =
+  | { type: "batches"; batches: TimedBatch[] }
+  | { type: "end" }
+  | { type: "error"; error: SentError };
+
+/**
+ * An error as it crosses threads: its class, message, stack and own plain fields.
+ *
+ * @example
+ * ```ts
+ * import { sendableError } from "./worker_reader.ts";
+ * console.log(sendableError(new RangeError("x")).kind); // "RangeError"
+ * ```
+ */
+export type SentError = { kind: string; message: string; stack?: string; fields: Record<string, unknown> };
+
+// The classes an error is rebuilt as, by name: ours, then Deno's OS errors (their class decides exit codes).
+const OURS: Record<string, { prototype: Error }> = {
+  DataFormatError,
+  UsageError,
+  IoError,
+  DivergenceError,
+  SingularUpdateError,
+  SingularMatrixError,
+  BackendUnavailableError,
+  RangeError,
+  TypeError,
+};
+
+/**
+ * `e` as plain data for postMessage (see {@link rebuiltError}).
+ *
+ * @example
+ * ```ts
+ * import { rebuiltError, sendableError } from "./worker_reader.ts";
+ * import { UsageError } from "../core/errors.ts";
+ * console.log(rebuiltError(sendableError(new UsageError("bad"))) instanceof UsageError); // true
+ * ```
+ */
+export function sendableError(e: unknown): SentError {
+  if (!(e instanceof Error)) return { kind: "Error", message: String(e), fields: {} };
+  let kind = Object.keys(OURS).find((k) => e.constructor === OURS[k].prototype.constructor);
+  kind ??= Object.keys(Deno.errors).find((k) =>
+    e instanceof (Deno.errors as unknown as Record<string, ErrorConstructor>)[k]
+  );
+  const fields: Record<string, unknown> = { name: e.name };
+  for (const [k, v] of Object.entries(e)) {
+    if (v === null || ["string", "number", "boolean"].includes(typeof v)) fields[k] = v;
+  }
+  return { kind: kind ?? "Error", message: e.message, ...(e.stack ? { stack: e.stack } : {}), fields };
+}
+
+/**
+ * The error {@link sendableError} describes, of the same class (when known) with the same message and
+ * fields; its stack is the worker's.
+ *
+ * @example
+ * ```ts
+ * import { rebuiltError } from "./worker_reader.ts";
+ * console.log(rebuiltError({ kind: "NotFound", message: "gone", fields: {} }) instanceof Deno.errors.NotFound); // true
+ * ```
+ */
+export function rebuiltError(s: SentError): Error {
+  const cls = OURS[s.kind] ?? (Deno.errors as unknown as Record<string, { prototype: Error }>)[s.kind];
+  const e = new Error(s.message);
+  if (cls) Object.setPrototypeOf(e, cls.prototype);
+  Object.assign(e, s.fields);
+  if (s.stack) e.stack = `${s.stack}\n    (in the reader worker)`;
+  return e;
+}
+
+/**
+ * Streams readExamples(paths, opts) from a worker thread (see the module doc). Leaving the loop early
+ * (break, a throw) stops the worker.
+ *
+ * @example
+ * ```ts
+ * import { readWorkerExamples } from "./worker_reader.ts";
+ * const batches = readWorkerExamples(["data/corpus"], { batchSize: 512, seed: 1 });
+ * // for await (const b of batches) console.log(b.size, b.times.read);
+ * await batches.return(); // not started: no worker was made
+ * ```
+ */
+export async function* readWorkerExamples(
+  paths: string[],
+  opts: Omit<ReadOptions, "clock">,
+): AsyncGenerator<TimedBatch, void, unknown> {
+  const worker = new Worker(new URL("./reader_worker.ts", import.meta.url).href, { type: "module" });
+  // The batches come on a port read synchronously (receiveMessageOnPort): a message event would reach this
+  // thread only when its event loop turns, one per turn, each turn a sleep on a busy machine. sync[POSTED]
+  // counts the batches posted (this thread waits on it when none is there), sync[TAKEN] those taken (the
+  // worker waits on it to stay READ_AHEAD ahead).
+  const sync = new Int32Array(new SharedArrayBuffer(8));
+  const { port1, port2 } = new MessageChannel();
+  let crashed: FromWorker | undefined;
+  worker.onerror = (ev: ErrorEvent) => {
+    ev.preventDefault();
+    crashed = {
+      type: "error",
+      error: { kind: "Error", message: `reader worker: ${ev.message}`, fields: {} },
+    };
+  };
+  const tick = new MessageChannel();
+  let ticked: (() => void) | null = null;
+  tick.port1.onmessage = () => ticked?.();
+  const turn = () =>
+    new Promise<void>((r) => {
+      ticked = r;
+      tick.port2.postMessage(0);
+    });
+  try {
+    worker.postMessage({ type: "start", paths, opts, ahead: READ_AHEAD, sync, port: port2 }, [port2]);
+    for (let taken = 0, posted = 0;;) {
+      let m: FromWorker | undefined;
+      for (;;) {
+        m = (receiveMessageOnPort(port1 as never) as { message: FromWorker } | undefined)?.message ?? crashed;
+        if (m) break;
+        // nothing yet: block briefly for the next post, then let the event loop run (a crashed worker, a stop)
+        if (Atomics.wait(sync, POSTED, posted, 50) === "timed-out") {
+          await new Promise((r) => setTimeout(r, 0));
+        }
+      }
+      posted++;
+      // a turn of the event loop per message: the signal handlers (a stop request) run there, and nothing
+      // else here waits on anything asynchronous
+      await turn();
+      if (m.type === "end") return;
+      if (m.type === "error") throw rebuiltError(m.error);
+      // the group is taken when its last batch is: the worker runs READ_AHEAD batches ahead of that
+      taken += m.batches.length;
+      for (let i = 0; i < m.batches.length; i++) {
+        if (i === m.batches.length - 1) {
+          Atomics.store(sync, TAKEN, taken);
+          Atomics.notify(sync, TAKEN);
+        }
+        yield m.batches[i];
+      }
+    }
+  } finally {
+    port1.close();
+    tick.port1.close();
+    worker.terminate();
+  }
+}
+
+/** Indices of the shared counters: batches posted by the worker, batches taken by the training thread. */
+export const POSTED = 0, TAKEN = 1;

@@ -1,0 +1,74 @@
+/**
+ * Keep-best: the best epoch's checkpoint (`best.fock`, never pruned) and finding that state again at the
+ * end of a run.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { type Checkpoint, readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+import type { GoodState, RunState } from "./types.ts";
+
+/**
+ * The name of the best epoch's checkpoint in the checkpoint folder (never pruned by --keep-checkpoints).
+ *
+ * @example
+ * ```ts
+ * import { BEST_CHECKPOINT } from "./trainer.ts";
+ * console.log(BEST_CHECKPOINT); // "best.fock"
+ * ```
+ */
+export const BEST_CHECKPOINT = "best.fock";
+
+/**
+ * Writes `ckpt` (the state at the end of the best epoch so far) as {@link BEST_CHECKPOINT} in `dir`;
+ * returns it as a state to go back to, with a copy of the run state `run`.
+ *
+ * @example
+ * ```ts
+ * import { writeBest } from "./best.ts";
+ * import type { Checkpoint } from "./checkpoint.ts";
+ * import type { RunState } from "./types.ts";
+ * const keep = (dir: string, ckpt: Checkpoint, run: RunState) => writeBest(dir, ckpt, run);
+ * ```
+ */
+export async function writeBest(dir: string, ckpt: Checkpoint, run: RunState): Promise<GoodState> {
+  await Deno.mkdir(dir, { recursive: true });
+  await writeCheckpoint(join(dir, BEST_CHECKPOINT), ckpt);
+  return { file: join(dir, BEST_CHECKPOINT), run: structuredClone(run) };
+}
+
+/**
+ * The best epoch's state: this run's in-memory or file copy `saved`, else the file `file` when it holds
+ * that step; undefined, with a log line, when it is gone or is not that step's.
+ *
+ * @example
+ * ```ts
+ * import { findBest } from "./best.ts";
+ * const none = await findBest({ epoch: 1, step: 5, validationLoss: 1 }, undefined, undefined, () => {});
+ * console.log(none); // undefined
+ * ```
+ */
+export async function findBest(
+  best: NonNullable<RunState["best"]>,
+  saved: GoodState | undefined,
+  file: string | undefined,
+  log: (line: string) => void,
+): Promise<GoodState | undefined> {
+  let from = saved;
+  if (!from && file) {
+    const ckpt = await readCheckpoint(file).catch(() => undefined);
+    // deno-lint-ignore no-explicit-any
+    const run = (ckpt?.meta as Record<string, any> | undefined)?.run;
+    if (ckpt?.meta.step === best.step && run) from = { file, run: { lrScale: 1, backoffs: 0, ...run } };
+  }
+  const step = from?.file === undefined ? from?.ckpt.meta.step : best.step;
+  if (!from || step !== best.step) {
+    log(
+      `keep-best: epoch ${best.epoch}'s state (step ${best.step}) is not in ${file ?? "memory"}; ` +
+        `keeping the last epoch's parameters`,
+    );
+    return undefined;
+  }
+  return from;
+}

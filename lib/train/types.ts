@@ -1,0 +1,218 @@
+/**
+ * The trainer's types: what it reads (vocabulary, reader batches), what it is given (its dependencies and
+ * the options of a run), what it returns (the summary) and the run state a checkpoint carries.
+ *
+ * @module
+ */
+
+import type { CreateOutputLayerOptions, OutputLayer, SparseBatch } from "../core/types.ts";
+import type { Checkpoint } from "./checkpoint.ts";
+import type { ProgressReporter } from "./progress.ts";
+import type { StageName } from "./stages.ts";
+
+/**
+ * A vocabulary in id order.
+ *
+ * @example
+ * ```ts
+ * import type { Vocabulary } from "./types.ts";
+ * const v: Vocabulary = { words: ["the", "of"], counts: [100, 50] };
+ * ```
+ */
+export type Vocabulary = { words: string[]; counts: number[] };
+
+/**
+ * One minibatch from a reader (lib/io's `readExamples`): `position` resumes the stream right after it.
+ *
+ * @example
+ * ```ts
+ * import type { ReaderBatch } from "./types.ts";
+ * const X = { offsets: Int32Array.of(0, 1), indices: Int32Array.of(0), values: Float32Array.of(1) };
+ * const b: ReaderBatch = { inputs: X, targets: X, position: null, epoch: 0, size: 1 };
+ * ```
+ */
+export type ReaderBatch = {
+  inputs: SparseBatch;
+  targets: SparseBatch;
+  position: unknown;
+  epoch: number;
+  size: number;
+  /** Milliseconds the reader has spent reading and decoding, and shuffling, since it was opened. */
+  times?: { read: number; shuffle: number };
+};
+
+/**
+ * Opens a stream of minibatches over shards (`position`: continue from a saved position).
+ *
+ * @example
+ * ```ts
+ * import type { OpenReader } from "./types.ts";
+ * const open: OpenReader = async function* (paths, opts) {};
+ * ```
+ */
+export type OpenReader = (
+  paths: string[],
+  opts: { batchSize: number; seed: number; epochs: number; position?: unknown },
+) => AsyncIterable<ReaderBatch>;
+
+/**
+ * Creates the output layer (lib/layers' `createOutputLayer`).
+ *
+ * @example
+ * ```ts
+ * import type { CreateHead } from "./types.ts";
+ * const f: CreateHead | undefined = undefined;
+ * ```
+ */
+export type CreateHead = (opts: CreateOutputLayerOptions) => Promise<OutputLayer>;
+
+/**
+ * How a {@link Trainer} reaches the output layers and the reader, and where it logs.
+ *
+ * @example
+ * ```ts
+ * import type { TrainerDeps } from "./types.ts";
+ * const deps: Partial<TrainerDeps> = { log: console.error };
+ * ```
+ */
+export type TrainerDeps = {
+  createHead: CreateHead;
+  openReader: OpenReader;
+  /** Informational lines (the backend, checkpoints); default console.error. */
+  log: (line: string) => void;
+};
+
+/**
+ * Options of {@link Trainer.train}.
+ *
+ * @example
+ * ```ts
+ * import type { TrainOptions } from "./types.ts";
+ * const o: TrainOptions = { paths: ["corpus/part-00000.arrow"], rows: 1000, epochs: 1 };
+ * ```
+ */
+export type TrainOptions = {
+  /** Shards, in order. */
+  paths: string[];
+  /** Examples per epoch (the manifest's row count), for % done and the schedule. */
+  rows: number;
+  /** Epochs of this run; default config.epochs. */
+  epochs?: number;
+  /** Continue the run stored in the trainer (from a checkpoint) instead of starting a new one. */
+  resume?: boolean;
+  /** Where checkpoints go; none are written without it. */
+  checkpointDir?: string;
+  /** Steps between checkpoints (0: only at epoch ends and the end); default config.checkpointEvery. */
+  checkpointEvery?: number;
+  /** Checkpoints kept; default config.keepCheckpoints. */
+  keepCheckpoints?: number;
+  /** Minutes between checkpoints (0: off); default config.checkpointMinutes. */
+  checkpointMinutes?: number;
+  /**
+   * Stop request (lib/core/stop.ts): checked after each step; when aborted, a checkpoint of that step is
+   * written and train returns with `stopped: true`.
+   */
+  stop?: AbortSignal;
+  /** Called after each checkpoint is written, with its path. */
+  onCheckpoint?: (path: string) => Promise<void>;
+  /** Progress output; default none. */
+  progress?: ProgressReporter;
+  /** End on the epoch with the lowest validation loss; default config.keepBest. */
+  keepBest?: boolean;
+};
+
+/**
+ * What {@link Trainer.train} returns.
+ *
+ * @example
+ * ```ts
+ * import type { TrainSummary } from "./types.ts";
+ * const s: TrainSummary = {
+ *   steps: 1, examples: 32, seconds: 0.1, examplesPerSecond: 320, trainLoss: 5, lr: 0.05, backoffs: 0, lrScale: 1,
+ * };
+ * ```
+ */
+export type TrainSummary = {
+  /** Steps taken by this call. */
+  steps: number;
+  /** Examples read by this call. */
+  examples: number;
+  seconds: number;
+  examplesPerSecond: number;
+  /** Mean training loss per example over the last epoch. */
+  trainLoss: number;
+  /** Mean loss per held-out example at the end (when there is a validation set). */
+  validationLoss?: number;
+  /** The learning rate of the last step. */
+  lr: number;
+  /** The last checkpoint written, if any (the final state, also when the best epoch was kept). */
+  checkpoint?: string;
+  /** True when {@link TrainOptions.stop} ended the run early (after writing a checkpoint). */
+  stopped?: boolean;
+  /** Step-size halvings in the run so far (backoffs after a refused or non-finite step). */
+  backoffs: number;
+  /** The step-size multiplier they left, applied on top of the schedule (1: no backoff). */
+  lrScale: number;
+  /** Seconds per stage of this call (lib/train/stages.ts). */
+  stageSeconds?: Record<StageName, number>;
+  /** The epoch of the run (1-based) with the lowest validation loss, and that loss. */
+  bestEpoch?: number;
+  bestValidationLoss?: number;
+  /** The epoch whose parameters the trainer holds at the end: the best one under keepBest, else the last. */
+  keptEpoch?: number;
+};
+
+/**
+ * The state of the current run (what resume continues).
+ *
+ * @example
+ * ```ts
+ * import type { RunState } from "./types.ts";
+ * const r: RunState = {
+ *   paths: ["a.arrow"], rows: 10, epochs: 1, examples: 0, epoch: 0, position: null, epochLoss: 0, epochCount: 0,
+ *   lrScale: 1, backoffs: 0,
+ * };
+ * ```
+ */
+export type RunState = {
+  paths: string[];
+  rows: number;
+  epochs: number;
+  /** examples read so far in this run (held-out included) */
+  examples: number;
+  epoch: number;
+  position: unknown;
+  epochLoss: number;
+  epochCount: number;
+  /** step-size multiplier left by backoffs (1: none); halved at each, carried by checkpoints */
+  lrScale: number;
+  backoffs: number;
+  /** the epoch (1-based) with the lowest validation loss so far, and the step at its end */
+  best?: { epoch: number; step: number; validationLoss: number };
+};
+
+/**
+ * A step that could not be taken: refused by the guard (state unchanged) or not finite (state suspect).
+ *
+ * @example
+ * ```ts
+ * import type { StepFailure } from "./types.ts";
+ * const f: StepFailure = { rollback: true, what: "the loss is NaN" };
+ * ```
+ */
+export type StepFailure = { rollback: boolean; what: string };
+
+/**
+ * A state to go back to: an in-memory snapshot or a checkpoint file holding the parameters, with the run
+ * state of that moment (a new run on the state of a loaded file has its own).
+ *
+ * @example
+ * ```ts
+ * import type { GoodState, RunState } from "./types.ts";
+ * const at = (run: RunState): GoodState => ({ file: "ckpt-000000000010.fock", run });
+ * ```
+ */
+export type GoodState = { ckpt: Checkpoint; file?: undefined; run: RunState } | {
+  file: string;
+  run: RunState;
+};

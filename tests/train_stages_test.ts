@@ -1,0 +1,61 @@
+// The trainer's per-stage times (lib/train/stages.ts): the clock itself, the summary's stageSeconds and the
+// JSON progress lines, with a reader that reports its own read/shuffle times and one that does not.
+import assert from "node:assert/strict";
+import { STAGE, StageClock, STAGES } from "../lib/train/stages.ts";
+import { ProgressReporter } from "../lib/train/progress.ts";
+import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
+import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+
+Deno.test("StageClock: a mark charges the time since the last one; move shifts time between stages", () => {
+  const clock = new StageClock();
+  const until = performance.now() + 5;
+  while (performance.now() < until) { /* 5 ms */ }
+  clock.mark(STAGE.wait);
+  clock.mark(STAGE.split);
+  assert.ok(clock.ms[STAGE.wait] >= 5, `${clock.ms[STAGE.wait]}`);
+  assert.ok(clock.ms[STAGE.split] < clock.ms[STAGE.wait]);
+  clock.move(STAGE.wait, STAGE.bagForward, 2);
+  assert.ok(clock.ms[STAGE.bagForward] === 2 && clock.ms[STAGE.wait] >= 3);
+  assert.deepEqual(Object.keys(clock.seconds()), [...STAGES]);
+});
+
+Deno.test("train: stageSeconds in the summary and the JSON progress; the reader's own times are added", async () => {
+  const V = 40, corpus = ringCorpus(V, 600);
+  const inner = memoryReader(corpus);
+  // a reader that says it spent 1 ms reading and 0.5 ms shuffling per batch (cumulative, as the worker's)
+  const timed: OpenReader = async function* (paths, opts) {
+    let n = 0;
+    for await (const b of inner(paths, opts)) {
+      n++;
+      yield { ...b, times: { read: n, shuffle: n / 2 } };
+    }
+  };
+  const lines: string[] = [];
+  const trainer = await Trainer.create({
+    config: smallConfig({ epochs: 2 }),
+    vocab: ringVocab(V),
+    openReader: timed,
+    log: () => {},
+  });
+  try {
+    const s = await trainer.train({
+      paths: ["mem"],
+      rows: corpus.length,
+      progress: new ProgressReporter("json", 0, (l) => lines.push(l)),
+    });
+    const st = s.stageSeconds!;
+    assert.deepEqual(Object.keys(st), [...STAGES]);
+    const batches = 2 * Math.ceil(corpus.length / smallConfig().batch);
+    assert.ok(Math.abs(st.read - batches / 1000) < 2e-3, `read ${st.read} for ${batches} batches`);
+    assert.ok(Math.abs(st.shuffle - batches / 2000) < 2e-3, `shuffle ${st.shuffle}`);
+    assert.ok(st.layerStep > 0 && st.bagForward > 0 && st.bagBackward > 0, JSON.stringify(st));
+    // the training thread's stages add up to no more than the call's time (read and shuffle overlap it)
+    const own = STAGES.filter((k) => k !== "read" && k !== "shuffle").reduce((a, k) => a + st[k], 0);
+    assert.ok(own <= s.seconds + 0.01 && own >= 0.5 * s.seconds, `${own} of ${s.seconds} s`);
+    const progress = lines.map((l) => JSON.parse(l)).filter((e) => e.event === "progress");
+    assert.ok(progress.length > 0);
+    assert.deepEqual(Object.keys(progress.at(-1).stageSeconds), [...STAGES]);
+  } finally {
+    trainer.close();
+  }
+});
