@@ -14,6 +14,7 @@ import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { SparseBatch } from "../core/types.ts";
 import { type Activation, DenseLayer } from "./dense.ts";
 import { type Arr, type BagMode, EmbeddingBag } from "./embedding_bag.ts";
+import type { ResidentModel } from "./gpu_model.ts";
 
 /**
  * What the model needs from its output layer; an OutputLayer satisfies it (H is float32 in a float32
@@ -142,6 +143,8 @@ export class Model {
   readonly layers: DenseLayer[];
   /** The head's input width. */
   readonly d: number;
+  /** The whole model on the GPU, when attached (gpu_model.ts `attachStepPath`): step() goes there. */
+  resident?: ResidentModel;
   #acts: Arr[] = [];
   #grads: Arr[] = [];
   #H: Arr = new Float32Array(0);
@@ -254,6 +257,7 @@ export class Model {
    * the forward pass or the head's gradient is not finite.
    */
   async step(X: SparseBatch, Y: SparseBatch, lr: number, lrIn = lr): Promise<number> {
+    if (this.resident) return await this.resident.step(X, Y, lr, lrIn);
     const H = this.forward(X);
     if (!H) return NaN;
     const { loss, gradH } = await this.head.step(H, Y, lr);
@@ -263,8 +267,27 @@ export class Model {
     return loss;
   }
 
+  /**
+   * The [loss, m] of the steps whose losses are known now: on the host path the step just taken
+   * (`loss`, `m`); on the GPU path those read back since the last call (none between read-backs).
+   */
+  settled(loss: number, m: number): [number, number][] {
+    return this.resident ? this.resident.settled() : [[loss, m]];
+  }
+
+  /** GPU path: reads the pending losses and the parameters back (returns the losses as settled()). */
+  async flush(): Promise<[number, number][]> {
+    return this.resident ? await this.resident.flush() : [];
+  }
+
+  /** GPU path: the parameters back on the host (E), leaving the pending losses on the GPU. */
+  async syncHost(): Promise<void> {
+    await this.resident?.syncHost();
+  }
+
   /** The summed loss of a batch without updating (NaN when not finite). */
   async evaluate(X: SparseBatch, Y: SparseBatch): Promise<number> {
+    await this.resident?.syncHost();
     const H = this.forward(X);
     if (!H) return NaN;
     return (await this.head.evaluate(H, Y)).loss;

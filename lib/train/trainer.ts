@@ -23,6 +23,7 @@ import type {
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import { createBackend } from "../linalg/select.ts";
 import { headWidth, initParams, Model, type ModelParams, type ModelSpec } from "../model/model.ts";
+import { attachStepPath } from "../model/gpu_model.ts";
 import {
   type Checkpoint,
   checkpointName,
@@ -317,6 +318,18 @@ export class Trainer {
     this.#split = new ValidationSplit(config.validation);
     this.#la = la;
     this.#output = output;
+    try {
+      this.#attachStepPath();
+    } catch (e) {
+      output.close();
+      throw e;
+    }
+  }
+
+  /** The model's step path for the backend (lib/model/gpu_model.ts: the whole model on the GPU for webgpu). */
+  #attachStepPath(): void {
+    const backend = this.config.backend === "webgpu" ? "webgpu" : this.#output.backend;
+    attachStepPath(this.model, { backend, log: this.deps.log });
   }
 
   /** The output layer (rebuilt when a backoff rolls the state back). */
@@ -580,6 +593,7 @@ export class Trainer {
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
     let savedAt = performance.now(), stopped = false;
     const save = async () => {
+      await flush();
       if (dir && !this.#cleanFile) {
         const path = await this.saveCheckpoint(dir, { keep });
         savedAt = performance.now();
@@ -598,6 +612,15 @@ export class Trainer {
       await writeCheckpoint(join(dir, BEST_CHECKPOINT), await this.toCheckpoint());
       bestState = { file: join(dir, BEST_CHECKPOINT), run: structuredClone(run) };
     };
+    /** Counts the steps whose losses are known (every step on the host path; each read-back on the GPU path). */
+    const account = (pairs: [number, number][]) => {
+      for (const [l, n] of pairs) {
+        run.epochLoss += l;
+        run.epochCount += n;
+        ema = Number.isNaN(ema) ? l / n : 0.995 * ema + 0.005 * (l / n);
+      }
+    };
+    const flush = async () => account(await this.model.flush());
     const note = (event: Record<string, unknown>, text: string) => {
       this.deps.log(JSON.stringify(event));
       progress.note(event, text);
@@ -674,6 +697,7 @@ export class Trainer {
       });
       for await (const b of reader) {
         if (b.epoch !== run.epoch) {
+          await flush();
           // an epoch's end is where the state is declared good: check the output layer's health first
           const sick = run.epochCount > 0 ? await this.#health(note) : undefined;
           if (sick && (rolledBack = await backoff(sick))) break;
@@ -694,9 +718,7 @@ export class Trainer {
           if (rolledBack) break; // reopen the reader at the restored position
           this.step++;
           this.#cleanFile = undefined;
-          run.epochLoss += loss as number;
-          run.epochCount += m;
-          ema = Number.isNaN(ema) ? (loss as number) / m : 0.995 * ema + 0.005 * ((loss as number) / m);
+          account(this.model.settled(loss as number, m));
         }
         run.examples += b.size;
         run.position = b.position;
@@ -708,6 +730,7 @@ export class Trainer {
           break;
         }
       }
+      if (!rolledBack) await flush();
       const sick = !rolledBack && run.epochCount > 0 ? await this.#health(note) : undefined;
       if (sick) rolledBack = await backoff(sick);
     }
@@ -862,6 +885,7 @@ export class Trainer {
     this.#output.close();
     this.#output = head;
     this.model.head = head;
+    this.#attachStepPath();
     this.step = meta.step;
     this.#run = structuredClone(from.run);
     this.#split.importState(a);
@@ -935,12 +959,14 @@ export class Trainer {
     const n = newWords.length;
     if (n === 0) return [];
     const V = this.vocab.words.length, dim = this.config.dim, d = this.model.d;
+    await this.model.syncHost();
     const rng = this.rng.split();
     const E = new Float32Array(n * dim);
     rng.fillUniform(E, 1 / dim);
     this.#cleanFile = undefined;
     await this.output.appendRows(initOutputRows(n, d, rng));
     this.model.bag.appendRows(E);
+    this.model.resident?.upload();
     this.model.spec.vocab = V + n;
     this.vocab.words.push(...newWords);
     this.vocab.counts.push(...counts);
@@ -949,6 +975,7 @@ export class Trainer {
 
   /** The complete state as a {@link Checkpoint}. */
   async toCheckpoint(): Promise<Checkpoint> {
+    await this.model.syncHost();
     const state = await this.output.exportState();
     const arrays: Checkpoint["arrays"] = { "model.E": this.model.bag.E };
     this.model.layers.forEach((l, i) => {
@@ -996,6 +1023,7 @@ export class Trainer {
   async embeddings(opts: { output?: boolean } = {}): Promise<
     { words: string[]; input: Float32Array; d: number; output?: Float32Array; dOut: number }
   > {
+    await this.model.syncHost();
     const input = Float32Array.from(this.model.bag.E);
     const output = opts.output ? await this.output.weights() : undefined;
     return {

@@ -17,6 +17,8 @@ import type { WebGpuContext } from "./device.ts";
 import { packStep, STEP_BYTES } from "./kernels/common.ts";
 import { Runner } from "./runner.ts";
 
+const NO_H = new Float32Array(0);
+
 /**
  * Options of the WebGPU layers beyond {@link CreateOutputLayerOptions}.
  *
@@ -229,7 +231,8 @@ export abstract class WebGpuLayerBase {
     sizes: (M: number, N: number) => Record<string, number>,
     writeH?: (H: Float32Array, m: number) => void,
   ): number {
-    if (H) m = validateBatch(H, Y, this.size, this.d);
+    // without H (formed on the GPU) the targets alone are checked: an empty H with width 0 passes
+    m = H ? validateBatch(H, Y, this.size, this.d) : validateBatch(NO_H, Y, this.size, 0);
     const p = this.packed;
     p.pack(Y, this.rows, this.nb);
     this.ensureBatch(m, p.n, sizes);
