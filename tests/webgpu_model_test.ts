@@ -138,6 +138,43 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "webgpu factored: at most 16 dispatches and no read-back per enqueued step at m = 128, d = 300",
+  opts,
+  async () => {
+    const D = 500, d = 300, m = 128;
+    const { WebGpuFactoredLayer } = await import("../lib/output/webgpu/factored.ts");
+    const init = Float32Array.from({ length: D * d }, (_, i) => Math.sin(i) * 0.01);
+    const layer = await WebGpuFactoredLayer.create({
+      kind: "factored",
+      D,
+      d,
+      init,
+      loss: "squared",
+      log: () => {},
+    });
+    const H = Float32Array.from({ length: m * d }, (_, i) => Math.cos(i) / Math.sqrt(d));
+    const Y = {
+      offsets: Int32Array.from({ length: m + 1 }, (_, i) => 3 * i),
+      indices: Int32Array.from({ length: 3 * m }, (_, i) => (i * 7919) % D),
+      values: new Float32Array(3 * m).fill(1),
+    };
+    for (let s = 0; s < 2; s++) {
+      await layer.enqueueStep(H, Y, 1e-3);
+      const c = layer.counters();
+      assert.ok(c.dispatchesPerStep <= 16, `${c.dispatchesPerStep} dispatches per step`);
+      assert.equal(c.readbacksPerStep, 0);
+    }
+    const diag = await layer.diagnostics();
+    console.error(
+      `m = ${m}, d = ${d}: ${diag.dispatchesPerStep} dispatches per step (Woodbury blocks of ${layer.woodburyBlock})`,
+    );
+    const losses = await layer.readLosses();
+    assert.ok(losses.length === 2 && losses.every(Number.isFinite), `losses ${losses}`);
+    layer.close();
+  },
+);
+
 Deno.test("webgpu model: a CPU checkpoint resumes on the GPU and back", opts, async () => {
   const a = await make("blas");
   await a.train({ paths: ["mem"], rows: corpus.length, epochs: 1 });

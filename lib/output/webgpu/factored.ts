@@ -23,13 +23,12 @@ import type { WebGpuContext } from "./device.ts";
 import { dispatchGemm } from "./dispatch_gemm.ts";
 import { RING, WebGpuFactoredState } from "./factored_state.ts";
 import { BUILD_M_WGSL, EPILOGUE_WGSL } from "./kernels/backward.ts";
-import { COPY_WGSL } from "./kernels/copy.ts";
 import { GATHER_A_WGSL, GATHER_O_WGSL } from "./kernels/gather.ts";
 import type { GemmParams } from "./kernels/gemm.ts";
 import { inverseBlock, woodburyRoundWgsl } from "./kernels/inverse.ts";
-import { LOSS_REDUCE_WGSL, lossWgsl } from "./kernels/loss.ts";
-import { SCATTER_V_WGSL, VEC_UPDATE_WGSL } from "./kernels/scatter.ts";
-import { STATS_WGSL } from "./kernels/stats.ts";
+import { lossWgsl } from "./kernels/loss.ts";
+import { multiWgsl, packProducts, type Product } from "./kernels/multi.ts";
+import { SCATTER_V_WGSL } from "./kernels/scatter.ts";
 import type { Runner } from "./runner.ts";
 
 export { planChunks, type WebGpuLayerOptions } from "./base.ts";
@@ -79,6 +78,8 @@ export type ResidentInput = {
 export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLayer {
   readonly #mb: number;
   #slot = 0;
+  /** Which of the two d×d buffers is U⁻ᵀ (they swap every step); part of the bind groups' keys. */
+  #flip = 0;
 
   private constructor(opts: WebGpuLayerOptions, ctx: WebGpuContext, ownsDevice: boolean) {
     super(opts, ctx, ownsDevice);
@@ -146,8 +147,6 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
       X: M * d,
       P: M * d,
       HFH: 3 * M * d,
-      TH: M * M,
-      QHH: M * M,
       M: M * M,
       Lr: mb * d,
       Rr: mb * d,
@@ -167,14 +166,14 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
     dispatchGemm(this.r, key, tA, tB, A, B, C, p, this.flag);
   }
 
-  /** A guarded copy kernel (skipped while the singular-step flag is set). */
-  protected copy(key: string, src: GPUBuffer, dst: GPUBuffer, n: number): void {
-    const r = this.r;
-    const pipe = r.pipeline("copy", () => COPY_WGSL);
-    const groups = Math.ceil(n / 256);
-    const width = Math.min(groups, 65535);
-    const u = r.uniform(`c:${key}`, new Uint32Array([n, 0, 0, 1, width, 0, 0, 0]).buffer);
-    r.dispatch(pipe, r.group(`c:${key}`, pipe, [src, dst, u, this.flag]), width, Math.ceil(groups / width));
+  /** Two or three small products in one dispatch (kernels/multi.ts): C = α op(A) op(B) + β C for each. */
+  #multi(key: string, ...ps: [GPUBuffer, GPUBuffer, GPUBuffer, Product][]): void {
+    const r = this.r, n = ps.length;
+    const pipe = r.pipeline(`multi${n}`, () => multiWgsl(n));
+    const u = r.uniform(`p:${key}`, packProducts(ps.map((x) => x[3])));
+    const g = r.group(`p:${key}`, pipe, [...ps.flatMap((x) => [x[0], x[1], x[2]]), this.flag, u]);
+    const N = Math.max(...ps.map((x) => x[3].N)), M = Math.max(...ps.map((x) => x[3].M));
+    r.dispatch(pipe, g, Math.ceil(N / 64), M, n);
   }
 
   protected chunkU(b: number, first: number): GPUBuffer {
@@ -204,24 +203,43 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
     const p = this.packed, b = this.b;
     if (input) input.writeH(r, b.H, b.HFH, m);
     const st = this.stepU;
-    // 1. Ĥ = H Uᵀ, QH = H Q, per-example q, s, hω
-    this.gemm("Hhat", false, true, b.H, this.U, b.Hhat, { M: m, N: d, K: d, lda: d, ldb: d, ldc: d });
-    this.gemm("QH", false, false, b.H, this.Q, b.QH, { M: m, N: d, K: d, lda: d, ldb: d, ldc: d });
-    const stats = r.pipeline("stats", () => STATS_WGSL);
-    r.dispatch(stats, r.group("stats", stats, [b.H, b.QH, this.vecs, b.stats, st]), m);
+    // 1. Ĥ = H Uᵀ, QH = H Q (one dispatch)
+    const sq = { M: m, N: d, K: d, lda: d, ldb: d, ldc: d };
+    this.#multi("HhatQH", [b.H, this.U, b.Hhat, { ...sq, tB: true }], [b.H, this.Q, b.QH, sq]);
     // 2. o at the targets, chunk by chunk
     const go = r.pipeline("gatherO", () => GATHER_O_WGSL);
     for (let c = 0; c < this.nb; c++) {
       const cnt = p.chunkEntries[c];
       if (cnt === 0) continue;
-      const g = r.group(`go${c}`, go, [this.chunks[c], b.Hhat, b.bi, b.stats, b.o, this.chunkU(c, 0), st]);
+      const g = r.group(`go${c}`, go, [
+        this.chunks[c],
+        b.Hhat,
+        b.bi,
+        b.H,
+        b.o,
+        this.chunkU(c, 0),
+        st,
+        this.vecs,
+      ]);
       r.dispatch(go, g, Math.min(cnt, 65535), Math.ceil(cnt / 65535));
     }
     // 3. the loss: ẏ, g_q, g_s, 𝟙·ẏ, L_i; ring[slot] = Σ L_i
-    const lp = r.pipeline(`loss:${this.loss.name}`, () => lossWgsl(this.loss.name));
-    r.dispatch(lp, r.group("loss", lp, [b.bi, b.entY, b.o, b.stats, b.dy, b.exOut, st]), Math.ceil(m / 64));
-    const lr = r.pipeline("lossReduce", () => LOSS_REDUCE_WGSL);
-    r.dispatch(lr, r.group("lossReduce", lr, [b.exOut, this.ring, st]), 1);
+    // (with q_i, s_i, hω_i formed first, for this and the later kernels)
+    const lp = r.pipeline(`lossStats:${this.loss.name}`, () => lossWgsl(this.loss.name, true));
+    const lg = r.group("loss", lp, [
+      b.bi,
+      b.entY,
+      b.o,
+      b.stats,
+      b.dy,
+      b.exOut,
+      st,
+      this.ring,
+      b.H,
+      b.QH,
+      this.vecs,
+    ]);
+    r.dispatch(lp, lg, 1);
     // 4. A = Vᵀ Ẏ (rows A_i = Σ ẏ_e V[c_e])
     const ga = r.pipeline("gatherA", () => GATHER_A_WGSL);
     const chunks: number[] = [];
@@ -244,12 +262,10 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
   protected update(m: number, eta: number): void {
     const d = this.d, r = this.r, b = this.b, st = this.stepU, mb = this.#mb;
     // M = ∇Oᵀ∇O (m×m)
-    this.gemm("TH", false, true, b.T, b.H, b.TH, { M: m, N: m, K: d, lda: d, ldb: d, ldc: m });
-    this.gemm("QHH", false, true, b.QH, b.H, b.QHH, { M: m, N: m, K: d, lda: d, ldb: d, ldc: m });
     const bm = r.pipeline("buildM", () => BUILD_M_WGSL);
     r.dispatch(
       bm,
-      r.group("buildM", bm, [b.bi, b.dy, b.exOut, b.stats, b.TH, b.QHH, b.M, st]),
+      r.group("buildM", bm, [b.bi, b.dy, b.exOut, b.stats, b.T, b.QH, b.H, b.M, st]),
       Math.ceil(m / 16),
       Math.ceil(m / 16),
     );
@@ -258,28 +274,18 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
     const wr = r.pipeline(`woodburyRound${mb}`, () => woodburyRoundWgsl(mb));
     for (let k = 0, r0 = 0; r0 < m; k++, r0 += mb) {
       const nk = Math.min(mb, m - r0);
-      this.gemm(`L${k}`, false, true, b.X, this.Bwork, b.Lr, {
-        M: nk,
-        N: d,
-        K: d,
-        lda: d,
-        ldb: d,
-        ldc: d,
-        offA: r0 * d,
-      });
-      this.gemm(`R${k}`, false, false, b.Hhat, this.Bwork, b.Rr, {
-        M: nk,
-        N: d,
-        K: d,
-        lda: d,
-        ldb: d,
-        ldc: d,
-        offA: r0 * d,
-      });
+      // L = X_k Bᵀ and R = Ĥ_k B in one dispatch
+      const lr = { M: nk, N: d, K: d, lda: d, ldb: d, ldc: d, offA: r0 * d };
+      this.#multi(`LR${k}:${this.#flip}`, [b.X, this.Bwork, b.Lr, { ...lr, tB: true }], [
+        b.Hhat,
+        this.Bwork,
+        b.Rr,
+        lr,
+      ]);
       // C = I − R X_kᵀ, C⁻¹ and Z = C⁻¹ R in one workgroup (one dispatch instead of three)
       const iu = r.uniform(`wr${k}`, new Uint32Array([nk, d, r0 * d, 0]).buffer);
       r.dispatch(wr, r.group(`wr${k}`, wr, [b.Rr, b.X, b.Z, this.flag, iu, st]), 1);
-      this.gemm(`BW${k}`, true, false, b.Lr, b.Z, this.Bwork, {
+      this.gemm(`BW${k}:${this.#flip}`, true, false, b.Lr, b.Z, this.Bwork, {
         M: d,
         N: d,
         K: nk,
@@ -289,48 +295,50 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
         beta: 1,
       });
     }
-    // U ← U − Ĥᵀ X (= U − 2η Ĥ G Hᵀ in column form)
-    this.gemm("U", true, false, b.Hhat, b.X, this.U, {
-      M: d,
-      N: d,
-      K: m,
-      lda: d,
-      ldb: d,
-      ldc: d,
-      alpha: -1,
-      beta: 1,
-      guard: 1,
-    });
-    // P = H U_new⁻¹ (rows U_new⁻ᵀ h_i), V[c] −= η Σ ẏ_e P_i
-    this.gemm("P", false, true, b.H, this.Bwork, b.P, { M: m, N: d, K: d, lda: d, ldb: d, ldc: d });
-    const sv = r.pipeline("scatterV", () => SCATTER_V_WGSL);
-    const p = this.packed;
-    for (let c = 0; c < this.nb; c++) {
-      const cnt = p.chunkRows[c];
-      if (cnt === 0) continue;
-      const g = r.group(`sv${c}`, sv, [this.chunks[c], b.bi, b.dy, b.P, this.flag, this.chunkU(c, 0), st]);
-      r.dispatch(sv, g, Math.min(cnt, 65535), Math.ceil(cnt / 65535));
-    }
-    // ω, w̄
-    const vu = r.pipeline("vecUpdate", () => VEC_UPDATE_WGSL);
-    r.dispatch(
-      vu,
-      r.group("vecUpdate", vu, [b.H, b.exOut, b.stats, this.vecs, this.flag, st]),
-      Math.ceil(d / 64),
+    // in one dispatch: U ← U − Ĥᵀ X (= U − 2η Ĥ G Hᵀ in column form; guarded), P = H U_new⁻¹ (rows
+    // U_new⁻ᵀ h_i) and F = (η²/2) M H − η ∇H into rows [m, 2m) of [H; F; H] (which hold ∇H: the epilogue's)
+    const dd = { M: d, N: d, K: m, lda: d, ldb: d, ldc: d };
+    this.#multi(
+      `UPF:${this.#flip}`,
+      [b.Hhat, b.X, this.U, { ...dd, tA: true, alpha: -1, beta: 1, guard: true }],
+      [b.H, this.Bwork, b.P, { M: m, N: d, K: d, lda: d, ldb: d, ldc: d, tB: true }],
+      [b.M, b.H, b.HFH, {
+        M: m,
+        N: d,
+        K: m,
+        lda: m,
+        ldb: d,
+        ldc: d,
+        offC: m * d,
+        alpha: eta * eta / 2,
+        beta: -eta,
+      }],
     );
-    // Q += [H;F]ᵀ[F;H] with F = −η ∇H + (η²/2) M H
-    // (H is already in rows [0, m) and [2m, 3m) of [H; F; H], ∇H in rows [m, 2m): by the epilogue)
-    this.gemm("F", false, false, b.M, b.H, b.HFH, {
-      M: m,
-      N: d,
-      K: m,
-      lda: m,
-      ldb: d,
-      ldc: d,
-      offC: m * d,
-      alpha: eta * eta / 2,
-      beta: -eta,
-    });
+    // V[c] −= η Σ ẏ_e P_i
+    // (and ω, w̄ in the second z-slice of the first dispatch: always made, even for a chunk without rows)
+    const sv = r.pipeline("scatterV", () => SCATTER_V_WGSL);
+    const p = this.packed, vg = Math.ceil(d / 64);
+    for (let c = 0; c < this.nb; c++) {
+      const cnt = p.chunkRows[c], vec = c === 0;
+      if (cnt === 0 && !vec) continue;
+      const g = r.group(`sv${c}`, sv, [
+        this.chunks[c],
+        b.bi,
+        b.dy,
+        b.P,
+        this.flag,
+        this.chunkU(c, 0),
+        st,
+        b.H,
+        b.exOut,
+        b.stats,
+        this.vecs,
+      ]);
+      const x = Math.max(Math.min(cnt, 65535), vec ? Math.min(vg, 65535) : 1);
+      const y = Math.max(Math.ceil(cnt / 65535), vec ? Math.ceil(vg / 65535) : 1);
+      r.dispatch(sv, g, x, y, vec ? 2 : 1);
+    }
+    // Q += [H;F]ᵀ[F;H]: rows [0, 2m) and [m, 3m) of [H; F; H]
     this.gemm("Q", true, false, b.HFH, b.HFH, this.Q, {
       M: d,
       N: d,
@@ -342,8 +350,9 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
       beta: 1,
       guard: 1,
     });
-    // commit U⁻ᵀ
-    this.copy("Bcommit", this.Bwork, this.Uinvt, d * d);
+    // the work buffer becomes U⁻ᵀ (a refused step's is re-derived from U by checkFlag: no guarded copy)
+    [this.Uinvt, this.Bwork] = [this.Bwork, this.Uinvt];
+    this.#flip ^= 1;
   }
 
   protected nextSlot(): number {
@@ -444,7 +453,7 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
       [this.b.G, 0, m * d * 4],
       [this.flag, 0, 8],
     ]);
-    this.checkFlag(new Uint32Array(flag));
+    await this.checkFlag(new Uint32Array(flag));
     return { loss: new Float32Array(ring)[0], gradH: new Float32Array(g) };
   }
 

@@ -161,15 +161,24 @@ export abstract class WebGpuFactoredState extends WebGpuLayerBase {
     const rv = new Float32Array(ring);
     for (const s of slots) this.done.push(rv[s]);
     this.pendingSlots = [];
-    this.checkFlag(new Uint32Array(flag));
+    await this.checkFlag(new Uint32Array(flag));
   }
 
-  protected checkFlag(flag: Uint32Array): void {
+  /**
+   * Reports a refused step: the step and those enqueued after it were skipped on the GPU (their state
+   * writes are guarded), except U⁻ᵀ, which the Woodbury rounds update in a work buffer that then becomes the
+   * current one (no guarded copy): it is re-derived here from U (unchanged), exactly, in float64.
+   */
+  protected async checkFlag(flag: Uint32Array): Promise<void> {
     if (flag[0] === 0) return;
-    const at = flag[1];
+    const at = flag[1], d = this.d;
     const skipped = this.stepCount - at;
     this.stepCount = at;
     this.r.write(this.flag, new Uint32Array(4));
+    const [u] = await this.r.readMany([[this.U, 0, d * d * 4]]);
+    const Uinvt = new Float64Array(d * d);
+    reinvert(this.la, Float64Array.from(new Float32Array(u)), Uinvt, d);
+    this.r.write(this.Uinvt, Float32Array.from(Uinvt));
     throw new SingularUpdateError(
       `webgpu factored layer, step ${at}: the update factor I − 2η·H·G·Hᵀ would be singular or flip a direction ` +
         `(a Woodbury pivot ≤ ${GUARD_MARGIN}); the step was refused` +
@@ -206,7 +215,7 @@ export abstract class WebGpuFactoredState extends WebGpuLayerBase {
       [this.vecs, 0, 2 * d * 4],
       [this.flag, 0, 8],
     ]);
-    this.checkFlag(new Uint32Array(flag));
+    await this.checkFlag(new Uint32Array(flag));
     return {
       U: Float64Array.from(new Float32Array(U)),
       Uinvt: Float64Array.from(new Float32Array(Ui)),

@@ -31,7 +31,7 @@ import {
 } from "./kernels/dense.ts";
 import type { GemmParams } from "./kernels/gemm.ts";
 import { dispatchGemm } from "./dispatch_gemm.ts";
-import { LOSS_REDUCE_WGSL, lossWgsl } from "./kernels/loss.ts";
+import { lossWgsl } from "./kernels/loss.ts";
 
 /** Default largest batch the naive layer sizes its dense output chunks for. */
 const DEFAULT_MAX_BATCH = 1024;
@@ -176,9 +176,7 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
     const df = r.pipeline("denseFinish", () => DENSE_FINISH_WGSL);
     r.dispatch(df, r.group("df", df, [b.spart, b.stats, this.#chunkU(0), st]), Math.ceil(m / 64));
     const lp = r.pipeline(`loss:${this.loss.name}`, () => lossWgsl(this.loss.name));
-    r.dispatch(lp, r.group("loss", lp, [b.bi, b.entY, b.o, b.stats, b.dy, b.exOut, st]), Math.ceil(m / 64));
-    const lr = r.pipeline("lossReduce", () => LOSS_REDUCE_WGSL);
-    r.dispatch(lr, r.group("lossReduce", lr, [b.exOut, this.#ring, st]), 1);
+    r.dispatch(lp, r.group("loss", lp, [b.bi, b.entY, b.o, b.stats, b.dy, b.exOut, st, this.#ring]), 1);
     // ∇O per chunk, ∇H partials
     const dg = r.pipeline("denseGrad", () => DENSE_GRAD_WGSL);
     const sd = r.pipeline("scatterDense", () => SCATTER_DENSE_WGSL);
