@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { GemmParams } from "./gemm.ts";
+
 /** Bytes of one product's parameters in the uniform (16 words). */
 const ONE_BYTES = 64;
 
@@ -22,21 +24,11 @@ const ONE_BYTES = 64;
  * const p: Product = { M: 2, N: 3, K: 4, lda: 4, ldb: 4, ldc: 3, tB: true };
  * ```
  */
-export type Product = {
-  M: number;
-  N: number;
-  K: number;
-  lda: number;
-  ldb: number;
-  ldc: number;
-  offA?: number;
-  offB?: number;
-  offC?: number;
+export type Product = Omit<GemmParams, "kLen" | "strideZ" | "guard"> & {
   tA?: boolean;
   tB?: boolean;
+  /** skip while the singular-step flag is set */
   guard?: boolean;
-  alpha?: number;
-  beta?: number;
 };
 
 /**
