@@ -256,8 +256,8 @@ export class ResidentModel {
 
 /**
  * Picks the model's step path for a backend: with "webgpu", the whole model on the GPU (a
- * {@link ResidentModel} on `model.resident`), refusing what it does not support yet with a UsageError
- * naming the flag; otherwise the host model (nothing to attach). Logs which path runs.
+ * {@link ResidentModel} on `model.resident`, logged), refusing what it does not support yet with a UsageError
+ * naming the flag; otherwise the host model (nothing to attach).
  *
  * @example
  * ```ts ignore
@@ -270,10 +270,7 @@ export function attachStepPath(
 ): void {
   model.resident?.close();
   model.resident = undefined;
-  if (opts.backend !== "webgpu") {
-    opts.log(`step path: the model on the host, the output layer on ${opts.backend}`);
-    return;
-  }
+  if (opts.backend !== "webgpu") return; // the host model (the output layer's backend is logged already)
   if (model.layers.length > 0) {
     throw new UsageError(
       `--backend webgpu runs the whole model on the GPU, which does not support hidden layers yet ` +

@@ -97,6 +97,7 @@ export abstract class WebGpuFactoredState extends WebGpuLayerBase {
     this.Bwork = r.storage("Bwork", d * d * 4);
     this.flag = r.storage("flag", 16);
     this.ring = r.storage("ring", RING * 4);
+    for (const buf of Object.values(this.b)) r.release(buf);
     this.cap = { m: 0, n: 0 };
     this.b = {};
     r.resetGroups();
