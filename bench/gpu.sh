@@ -209,7 +209,12 @@ whole_model() {
   if [ "$QUICK" = 1 ]; then secs=${GPU_TRAIN_S:-10} vocab=5000 tokens=100000 dim=48 batch=${GPU_TRAIN_BATCH:-64}; fi
   # the bundles from bench/gpu-prepare.sh (no node_modules on the device machine), else the sources
   local train=(pipelines/train.ts) corpus=(pipelines/corpus.ts) cfg=()
-  if [ -s .gpu/train.js ] && [ -s .gpu/corpus.js ]; then train=(.gpu/train.js) corpus=(.gpu/corpus.js) cfg=(--no-config); fi
+  # (here, with node_modules, sources newer than the bundles win: bundles are rebuilt by gpu-prepare.sh only)
+  if [ -s .gpu/train.js ] && [ -s .gpu/corpus.js ] &&
+    ! { [ -d node_modules/apache-arrow ] && [ -n "$(find lib pipelines -name '*.ts' -newer .gpu/train.js | head -1)" ]; }; then
+    train=(.gpu/train.js) corpus=(.gpu/corpus.js) cfg=(--no-config)
+  fi
+  say "whole model: running ${train[*]} and ${corpus[*]}"
   local data=$WORK/zipf-$vocab-$tokens
   if [ ! -f "$data/manifest.json" ]; then
     say "whole model: making the synthetic corpus ($tokens tokens, vocabulary $vocab) in $data"
