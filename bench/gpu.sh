@@ -6,6 +6,11 @@
 #   bash bench/gpu.sh                 # full table; fails loudly unless the adapter is the NVIDIA GPU
 #   GPU_QUICK=1 bash bench/gpu.sh     # tiny table on any adapter (llvmpipe here): checks the script
 #
+# It prints (and writes to GPU_TABLE) the layer table of bench/gpu.ts (trimmed to the two headline
+# configurations unless GPU_CONFIGS says otherwise) and then the whole model: `deno task train` on a synthetic
+# corpus with --backend webgpu vs --backend blas (GPU_TRAIN_S seconds each, default 25; GPU_TRAIN_BATCH 256;
+# GPU_TRAIN_THREADS min(8, cores)). The whole run takes ≤ ~4 minutes on an H200 machine with 16 cores.
+#
 # Environment: GPU_LOG (default $GPU_WORK/gpu.log) gets everything printed; GPU_TABLE (default
 # $GPU_WORK/gpu-table.md) the table alone; GPU_WORK (default /tmp/factorout-gpu) is the scratch prefix
 # where OpenBLAS is unpacked. The Vulkan loader and glvnd (libGLX_nvidia.so.0, NVIDIA's Vulkan ICD, needs
@@ -118,12 +123,88 @@ if [ "$QUICK" != 1 ]; then
 fi
 say "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} VK_DRIVER_FILES=${VK_DRIVER_FILES:-} VK_LOADER_DEBUG=$VK_LOADER_DEBUG"
 args=(--out "$TABLE")
-if [ "$QUICK" = 1 ]; then args+=(--quick); else args+=(--require-nvidia); fi
+if [ "$QUICK" = 1 ]; then
+  args+=(--quick)
+  # a short check of the script (< 2 minutes on llvmpipe): one configuration, one whole-model-ish row
+  export GPU_CONFIGS=${GPU_CONFIGS:-5000/48/64} GPU_CPU=${GPU_CPU:-5000/48/64}
+  export GPU_MB_SWEEP=${GPU_MB_SWEEP-} GPU_MODEL_MS=${GPU_MODEL_MS-64}
+else
+  args+=(--require-nvidia)
+  # the whole run must fit in ~4 minutes: the layer table's two headline configurations, one block-size
+  # point, the whole-model-ish rows at m = 128; the time left goes to the trainer runs below
+  export GPU_CONFIGS=${GPU_CONFIGS:-793471/300/128,200000/256/128}
+  export GPU_CPU=${GPU_CPU:-793471/300/128,200000/256/128}
+  export GPU_MB_SWEEP=${GPU_MB_SWEEP-32}
+  export GPU_MODEL_MS=${GPU_MODEL_MS-128}
+  export GPU_BUDGET_S=${GPU_BUDGET_S:-100}
+fi
 say "running: deno run -A --no-config --no-check bench/gpu.ts ${args[*]} (type-checked where it was prepared)"
 "$DENO" run -A --no-config --no-check bench/gpu.ts "${args[@]}"
 rc=$?
 say "bench/gpu.ts exited with $rc; table in $TABLE, log in $LOG"
+whole_model || { [ "$rc" = 0 ] && rc=5; }
 return $rc
+}
+
+# --- 6. the whole model: `deno task train` with --backend webgpu vs --backend blas, same corpus and flags ---
+# A synthetic Zipf corpus like the baseline's (docs/webgpu.md), made here; each run is stopped by SIGINT after
+# GPU_TRAIN_S seconds and its examples/s is the last progress line's. Appended to the table file.
+whole_model() {
+  local secs=${GPU_TRAIN_S:-25} vocab=200000 tokens=2500000 dim=300 batch=${GPU_TRAIN_BATCH:-256}
+  local threads=${GPU_TRAIN_THREADS:-$(($(nproc) < 8 ? $(nproc) : 8))}
+  if [ "$QUICK" = 1 ]; then secs=${GPU_TRAIN_S:-10} vocab=5000 tokens=100000 dim=48 batch=${GPU_TRAIN_BATCH:-64}; fi
+  # the bundles from bench/gpu-prepare.sh (no node_modules on the device machine), else the sources
+  local train=(pipelines/train.ts) corpus=(pipelines/corpus.ts) cfg=()
+  # (here, with node_modules, sources newer than the bundles win: bundles are rebuilt by gpu-prepare.sh only)
+  if [ -s .gpu/train.js ] && [ -s .gpu/corpus.js ] &&
+    ! { [ -d node_modules/apache-arrow ] && [ -n "$(find lib pipelines -name '*.ts' -newer .gpu/train.js | head -1)" ]; }; then
+    train=(.gpu/train.js) corpus=(.gpu/corpus.js) cfg=(--no-config)
+  fi
+  say "whole model: running ${train[*]} and ${corpus[*]}"
+  local data=$WORK/zipf-$vocab-$tokens
+  if [ ! -f "$data/manifest.json" ]; then
+    say "whole model: making the synthetic corpus ($tokens tokens, vocabulary $vocab) in $data"
+    rm -rf "$data"
+    "$DENO" run -A ${cfg[@]+"${cfg[@]}"} --no-check "${corpus[@]}" --synthetic --synthetic-vocab $vocab \
+      --synthetic-tokens $tokens --min-count 1 --sample 1e-4 --seed 1 --out "$data" >"$WORK/corpus.log" 2>&1 ||
+      { say "whole model: corpus failed (see $WORK/corpus.log)"; tail -5 "$WORK/corpus.log"; return 1; }
+  fi
+  local flags="--data $data --dim $dim --epochs 1 --batch $batch --formats vec --eval-dir none --progress json"
+  local rows="" blas_rate=""
+  for backend in blas webgpu; do
+    local extra="" out=$WORK/train-$backend
+    [ $backend = blas ] && extra="--threads $threads"
+    rm -rf "$out"
+    say "whole model: deno task train $flags --backend $backend $extra (stopped after $secs s)"
+    timeout -s INT -k 30 $((secs + 90)) "$DENO" run -A ${cfg[@]+"${cfg[@]}"} --no-check "${train[@]}" $flags \
+      --backend $backend $extra --out "$out" >"$WORK/train-$backend.log" 2>&1 &
+    local pid=$!
+    # the clock starts at the first progress line (after start-up: reading the corpus, creating the layers)
+    for _ in $(seq 1 60); do grep -q '"event":"progress"' "$WORK/train-$backend.log" 2>/dev/null && break; sleep 1; done
+    sleep "$secs"
+    kill -INT $pid 2>/dev/null
+    wait $pid
+    grep -E '^(train|step path|output layer|webgpu)' "$WORK/train-$backend.log" | head -6 | sed 's/^/  /'
+    local rate
+    rate=$(grep '"event":"progress"' "$WORK/train-$backend.log" | tail -1 | sed -n 's/.*"examplesPerSecond":\([0-9]*\).*/\1/p')
+    say "whole model: --backend $backend: ${rate:-no progress line} examples/s"
+    [ $backend = blas ] && blas_rate=$rate
+    local ratio="–"
+    [ $backend = webgpu ] && [ -n "$rate" ] && [ -n "$blas_rate" ] && [ "$blas_rate" -gt 0 ] &&
+      ratio=$(awk -v a="$rate" -v b="$blas_rate" 'BEGIN { printf "%.2f×", a / b }')
+    rows+="| \`--backend $backend $extra\` | ${rate:-–} | $ratio |"$'\n'
+  done
+  {
+    echo
+    echo "Whole model, \`deno task train\` (synthetic Zipf corpus: $tokens tokens, vocabulary $vocab, subsampling 1e-4;"
+    echo "\`$flags\` minus the path; skip-gram, spherical loss, factored head; $(nproc) CPU cores; each run stopped"
+    echo "$secs s after its first progress line; examples/s from the last one):"
+    echo
+    echo "| flags | examples/s | webgpu / blas |"
+    echo "|---|---|---|"
+    printf '%s' "$rows"
+  } >>"$TABLE"
+  [ -n "$blas_rate" ]
 }
 
 main 2>&1 | tee -a "$LOG"

@@ -343,7 +343,18 @@ Deno.test(
         return;
       }
       const kernels = new Set(prof.map((p) => p.kernel));
-      for (const k of ["gatherO", "gatherA", "loss:taylor", "buildM", "scatterV", "vecUpdate", "epilogue"]) {
+      for (
+        const k of [
+          "multi2",
+          "gatherO",
+          "lossStats:taylor",
+          "gatherA",
+          "epilogue",
+          "buildM",
+          "multi3",
+          "scatterV",
+        ]
+      ) {
         assert.ok(kernels.has(k), `${k} missing from ${[...kernels]}`);
       }
       assert.ok(prof.every((p) => p.usPerStep >= 0 && p.dispatchesPerStep >= 1));

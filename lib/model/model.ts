@@ -14,6 +14,7 @@ import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { SparseBatch } from "../core/types.ts";
 import { type Activation, DenseLayer } from "./dense.ts";
 import { type Arr, type BagMode, EmbeddingBag } from "./embedding_bag.ts";
+import type { ResidentModel } from "./gpu_model.ts";
 
 /**
  * What the model needs from its output layer; an OutputLayer satisfies it (H is float32 in a float32
@@ -147,6 +148,8 @@ export class Model {
    * and the backward pass, summed over all steps (the trainer's stage times).
    */
   readonly stepTimes: Float64Array = new Float64Array(3);
+  /** The whole model on the GPU, when attached (gpu_model.ts `attachStepPath`): step() goes there. */
+  resident?: ResidentModel;
   #acts: Arr[] = [];
   #grads: Arr[] = [];
   #H: Arr = new Float32Array(0);
@@ -259,6 +262,7 @@ export class Model {
    * the forward pass or the head's gradient is not finite.
    */
   async step(X: SparseBatch, Y: SparseBatch, lr: number, lrIn = lr): Promise<number> {
+    if (this.resident) return await this.resident.step(X, Y, lr, lrIn);
     const times = this.stepTimes, t0 = performance.now();
     const H = this.forward(X);
     const t1 = performance.now();
@@ -274,8 +278,27 @@ export class Model {
     return loss;
   }
 
+  /**
+   * The [loss, m] of the steps whose losses are known now: on the host path the step just taken
+   * (`loss`, `m`); on the GPU path those read back since the last call (none between read-backs).
+   */
+  settled(loss: number, m: number): [number, number][] {
+    return this.resident ? this.resident.settled() : [[loss, m]];
+  }
+
+  /** GPU path: reads the pending losses and the parameters back (returns the losses as settled()). */
+  async flush(): Promise<[number, number][]> {
+    return this.resident ? await this.resident.flush() : [];
+  }
+
+  /** GPU path: the parameters back on the host (E), leaving the pending losses on the GPU. */
+  async syncHost(): Promise<void> {
+    await this.resident?.syncHost();
+  }
+
   /** The summed loss of a batch without updating (NaN when not finite). */
   async evaluate(X: SparseBatch, Y: SparseBatch): Promise<number> {
+    await this.resident?.syncHost();
     const H = this.forward(X);
     if (!H) return NaN;
     return (await this.head.evaluate(H, Y)).loss;

@@ -54,11 +54,8 @@ export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise
   validateDims(D, d);
   const backend = opts.backend ?? "auto";
   if (backend === "webgpu") {
-    // a computed specifier: the WebGPU module is loaded (and type-checked) only when asked for
-    const spec = new URL("./webgpu/create.ts", import.meta.url).href;
-    const mod = (await import(spec)) as {
-      createWebGpuOutputLayer(o: CreateOutputLayerOptions): Promise<OutputLayer>;
-    };
+    // loaded only when asked for; a literal specifier, so that a bundle (bench/gpu-prepare.sh) includes it
+    const mod = await import("./webgpu/create.ts");
     return await mod.createWebGpuOutputLayer(opts);
   }
   if (backend !== "js" && backend !== "blas" && backend !== "auto") {

@@ -12,6 +12,7 @@ import { DataFormatError, type DivergenceError, UsageError } from "../core/error
 import type { BackendName, OutputLayer } from "../core/types.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import { headWidth, initParams, Model } from "../model/model.ts";
+import { attachStepPath } from "../model/gpu_model.ts";
 import {
   type Checkpoint,
   checkpointName,
@@ -95,6 +96,18 @@ export class Trainer {
     this.#split = new ValidationSplit(config.validation);
     this.#la = la;
     this.#output = output;
+    try {
+      this.#attachStepPath();
+    } catch (e) {
+      output.close();
+      throw e;
+    }
+  }
+
+  /** The model's step path for the backend (lib/model/gpu_model.ts: the whole model on the GPU for webgpu). */
+  #attachStepPath(): void {
+    const backend = this.config.backend === "webgpu" ? "webgpu" : this.#output.backend;
+    attachStepPath(this.model, { backend, log: this.deps.log });
   }
 
   /** The output layer (rebuilt when a backoff rolls the state back). */
@@ -292,6 +305,7 @@ export class Trainer {
     let savedAt = performance.now(), stopped = false;
     const save = async () => {
       clock.mark(S.bookkeeping);
+      await flush();
       if (dir && !this.#cleanFile) {
         const path = await this.saveCheckpoint(dir, { keep });
         savedAt = performance.now();
@@ -326,6 +340,15 @@ export class Trainer {
         stageSeconds: clock.seconds(),
       };
     };
+    /** Counts the steps whose losses are known (every step on the host path; each read-back on the GPU path). */
+    const account = (pairs: [number, number][]) => {
+      for (const [l, n] of pairs) {
+        run.epochLoss += l;
+        run.epochCount += n;
+        ema = Number.isNaN(ema) ? l / n : 0.995 * ema + 0.005 * (l / n);
+      }
+    };
+    const flush = async () => account(await this.model.flush());
     const note = (event: Record<string, unknown>, text: string) => {
       this.deps.log(JSON.stringify(event));
       progress.note(event, text);
@@ -399,6 +422,7 @@ export class Trainer {
           readerMs = b.times;
         }
         if (b.epoch !== run.epoch) {
+          await flush();
           // an epoch's end is where the state is declared good: check the output layer's health first
           const sick = run.epochCount > 0 ? await this.#health(note) : undefined;
           if (sick && (rolledBack = await backoff(sick))) break;
@@ -425,9 +449,7 @@ export class Trainer {
           if (rolledBack) break; // reopen the reader at the restored position
           this.step++;
           this.#cleanFile = undefined;
-          run.epochLoss += loss as number;
-          run.epochCount += m;
-          ema = Number.isNaN(ema) ? (loss as number) / m : 0.995 * ema + 0.005 * ((loss as number) / m);
+          account(this.model.settled(loss as number, m));
         }
         run.examples += b.size;
         run.position = b.position;
@@ -440,6 +462,7 @@ export class Trainer {
           break;
         }
       }
+      if (!rolledBack) await flush();
       const sick = !rolledBack && run.epochCount > 0 ? await this.#health(note) : undefined;
       if (sick) rolledBack = await backoff(sick);
     }
@@ -521,6 +544,7 @@ export class Trainer {
     this.#output.close();
     this.#output = head;
     this.model.head = head;
+    this.#attachStepPath();
     this.step = meta.step;
     this.#run = structuredClone(from.run);
     this.#split.importState(a);
@@ -558,9 +582,11 @@ export class Trainer {
     const V = this.vocab.words.length, n = newWords.length;
     const rows = newWordRows(this.vocab, newWords, counts, this.rng, this.config.dim, this.model.d);
     if (n === 0) return [];
+    await this.model.syncHost();
     this.#cleanFile = undefined;
     await this.output.appendRows(rows.output);
     this.model.bag.appendRows(rows.input);
+    this.model.resident?.upload();
     this.model.spec.vocab = V + n;
     this.vocab.words.push(...newWords);
     this.vocab.counts.push(...counts);
@@ -568,8 +594,9 @@ export class Trainer {
   }
 
   /** The complete state as a {@link Checkpoint}. */
-  toCheckpoint(): Promise<Checkpoint> {
-    return trainerCheckpoint({
+  async toCheckpoint(): Promise<Checkpoint> {
+    await this.model.syncHost();
+    return await trainerCheckpoint({
       config: this.config,
       vocab: this.vocab,
       model: this.model,
@@ -598,6 +625,7 @@ export class Trainer {
   async embeddings(opts: { output?: boolean } = {}): Promise<
     { words: string[]; input: Float32Array; d: number; output?: Float32Array; dOut: number }
   > {
+    await this.model.syncHost();
     const input = Float32Array.from(this.model.bag.E);
     const output = opts.output ? await this.output.weights() : undefined;
     return {

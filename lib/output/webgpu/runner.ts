@@ -28,6 +28,10 @@ const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsag
 export class Runner {
   /** The device. */
   readonly device: GPUDevice;
+  /** Compute dispatches recorded so far (the layers' diagnostics report them per step). */
+  dispatches = 0;
+  /** Waits on the GPU so far: buffer maps and {@link Runner.finish} (each costs ~11 ms in Deno). */
+  readbacks = 0;
   #pipelines = new Map<string, GPUComputePipeline>();
   #uniforms = new Map<string, { buf: GPUBuffer; bytes: Uint8Array }>();
   #groups = new Map<string, GPUBindGroup>();
@@ -146,6 +150,7 @@ export class Runner {
   /** Records a dispatch into the current command encoder (opened on demand). */
   dispatch(pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y = 1, z = 1): void {
     if (x <= 0 || y <= 0 || z <= 0) return;
+    this.dispatches++;
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max) {
       throw new RangeError(`webgpu: dispatch ${pipeline.label} of ${x}×${y}×${z} workgroups exceeds ${max}`);
@@ -261,6 +266,7 @@ export class Runner {
       this.copy(buf, offset, staging, at[k], Math.ceil(bytes / 4) * 4)
     );
     this.submit();
+    this.readbacks++;
     await staging.mapAsync(GPUMapMode.READ);
     const mapped = staging.getMappedRange();
     const out = ranges.map(([, , bytes], k) => mapped.slice(at[k], at[k] + bytes));
@@ -272,6 +278,7 @@ export class Runner {
   /** Waits for all submitted work. */
   async finish(): Promise<void> {
     this.submit();
+    this.readbacks++;
     await this.device.queue.onSubmittedWorkDone();
   }
 

@@ -53,8 +53,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 `;
 
 /**
- * Bindings: 0 bi, 1 dy, 2 exOut, 3 stats, 4 TH, 5 QHH (read), 6 M (read_write), 7 step.
- * Grid: (ceil(m/16), ceil(m/16)).
+ * Bindings: 0 bi, 1 dy, 2 exOut, 3 stats, 4 T, 5 QH, 6 H (read), 7 M (read_write), 8 step.
+ * Grid: (ceil(m/16), ceil(m/16)). The three m×m products T Hᵀ, QH Hᵀ are formed here, entry by entry (d
+ * terms in order), instead of by two gemm dispatches before it.
  *
  * @example
  * ```ts
@@ -67,10 +68,11 @@ export const BUILD_M_WGSL: string = STEP_WGSL + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> exOut: array<f32>;
 @group(0) @binding(3) var<storage, read> stats: array<f32>;
-@group(0) @binding(4) var<storage, read> TH: array<f32>;
-@group(0) @binding(5) var<storage, read> QHH: array<f32>;
-@group(0) @binding(6) var<storage, read_write> M: array<f32>;
-@group(0) @binding(7) var<uniform> st: Step;
+@group(0) @binding(4) var<storage, read> T: array<f32>;
+@group(0) @binding(5) var<storage, read> QH: array<f32>;
+@group(0) @binding(6) var<storage, read> H: array<f32>;
+@group(0) @binding(7) var<storage, read_write> M: array<f32>;
+@group(0) @binding(8) var<uniform> st: Step;
 @compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = gid.x; let i = gid.y; let m = st.m;
@@ -88,7 +90,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let gi = exOut[4u * i]; let gsi = exOut[4u * i + 1u]; let si1 = exOut[4u * i + 2u];
   let gj = exOut[4u * j]; let gsj = exOut[4u * j + 1u]; let sj1 = exOut[4u * j + 2u];
   let si = stats[4u * i + 1u]; let sj = stats[4u * j + 1u];
-  M[i * m + j] = yy + 2.0 * gj * TH[i * m + j] + 2.0 * gi * TH[j * m + i] + 4.0 * gi * gj * QHH[i * m + j]
+  let d = st.d;
+  var thij = 0.0; var thji = 0.0; var qhh = 0.0;
+  for (var k = 0u; k < d; k++) {
+    let hi = H[i * d + k]; let hj = H[j * d + k];
+    thij = fma(T[i * d + k], hj, thij);
+    thji = fma(T[j * d + k], hi, thji);
+    qhh = fma(QH[i * d + k], hj, qhh);
+  }
+  M[i * m + j] = yy + 2.0 * gj * thij + 2.0 * gi * thji + 4.0 * gi * gj * qhh
     + gsj * si1 + gsi * sj1 + 2.0 * gi * gsj * si + 2.0 * gj * gsi * sj + st.D * gsi * gsj;
 }
 `;

@@ -2,7 +2,7 @@
  * Sparse gathers over the target rows of V, one V chunk (rows rowStart … rowEnd-1, a separate binding) at
  * a time (ALGORITHM.md §4 steps 2 and 4).
  *
- * - GATHER_O: o_e = V[c_e]·ĥ_{i_e} + hω_{i_e} for the entries e of this chunk (sorted[eLo … eHi-1]);
+ * - GATHER_O: o_e = V[c_e]·ĥ_{i_e} + ω·h_{i_e} (one sum over k) for the entries e of this chunk (sorted[eLo … eHi-1]);
  *   one workgroup of 64 per entry, a fixed-order tree reduction over d. Grid: (min(cnt, 65535), ⌈cnt/65535⌉).
  * - GATHER_A: A[i,:] (+)= Σ_{e ∈ example i, c_e in chunk} ẏ_e V[c_e,:], entries in their fixed order; one
  *   workgroup per example, invocations over k. The first chunk overwrites A. Grid: m.
@@ -19,7 +19,7 @@ struct Chunk { b: u32, rowStart: u32, rowEnd: u32, first: u32 }
 `;
 
 /**
- * Bindings: 0 V chunk, 1 Ĥ, 2 bi, 3 stats (read), 4 o (read_write), 5 chunk, 6 step (uniform).
+ * Bindings: 0 V chunk, 1 Ĥ, 2 bi, 3 H (read), 4 o (read_write), 5 chunk, 6 step (uniform), 7 vecs (read).
  *
  * @example
  * ```ts
@@ -31,10 +31,11 @@ export const GATHER_O_WGSL: string = STEP_WGSL + CHUNK + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> V: array<f32>;
 @group(0) @binding(1) var<storage, read> Hh: array<f32>;
 @group(0) @binding(2) var<storage, read> bi: array<u32>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(3) var<storage, read> H: array<f32>;
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
 @group(0) @binding(5) var<uniform> ch: Chunk;
 @group(0) @binding(6) var<uniform> st: Step;
+@group(0) @binding(7) var<storage, read> vecs: array<f32>;
 var<workgroup> red: array<f32, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -51,7 +52,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let d = st.d;
   var acc = 0.0;
   if (valid) {
-    for (var k = li; k < d; k += 64u) { acc += V[c * d + k] * Hh[i * d + k]; }
+    for (var k = li; k < d; k += 64u) { acc += V[c * d + k] * Hh[i * d + k] + vecs[k] * H[i * d + k]; }
   }
   red[li] = acc;
   workgroupBarrier();
@@ -59,7 +60,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (li < w) { red[li] += red[li + w]; }
     workgroupBarrier();
   }
-  if (valid && li == 0u) { o[e] = red[0] + stats[4u * i + 2u]; }
+  if (valid && li == 0u) { o[e] = red[0]; }
 }
 `;
 

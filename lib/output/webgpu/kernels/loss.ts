@@ -69,9 +69,29 @@ const BODIES: Record<LossName, string> = {
   }`,
 };
 
+/** The factored step's per-example statistics, formed in the loss kernel (no dispatch of their own). */
+const STATS_BINDINGS = /* wgsl */ `
+@group(0) @binding(8) var<storage, read> H: array<f32>;
+@group(0) @binding(9) var<storage, read> QH: array<f32>;
+@group(0) @binding(10) var<storage, read> vecs: array<f32>;
+`;
+/** stats[4i..] = (q_i = h_i·Qh_i, s_i = h_i·w̄, hω_i = h_i·ω, 0), each summed in order over k. */
+const STATS_BODY = /* wgsl */ `
+    {
+      let d = st.d;
+      var sq = 0.0; var ss = 0.0; var sw = 0.0;
+      for (var k = 0u; k < d; k++) {
+        let h = H[i * d + k];
+        sq = fma(h, QH[i * d + k], sq); sw = fma(h, vecs[k], sw); ss = fma(h, vecs[d + k], ss);
+      }
+      stats[4u * i] = sq; stats[4u * i + 1u] = ss; stats[4u * i + 2u] = sw; stats[4u * i + 3u] = 0.0;
+    }`;
+
 /**
- * The loss kernel for one loss. Bindings: 0 bi, 1 entY, 2 o, 3 stats (read), 4 dy, 5 exOut (read_write),
- * 6 step (uniform). Grid: ceil(m/64).
+ * The loss kernel for one loss, with the batch's sum: Bindings: 0 bi, 1 entY, 2 o, 3 stats (read), 4 dy,
+ * 5 exOut (read_write), 6 step (uniform), 7 ring (read_write: ring[slot] = Σ L_i). Grid: 1 workgroup.
+ * With `statsFromH` (the factored layer) it first forms stats[4i..] = (q_i, s_i, hω_i) itself from
+ * 8 H, 9 QH, 10 vecs (read), and stats is read_write.
  *
  * @example
  * ```ts
@@ -79,55 +99,40 @@ const BODIES: Record<LossName, string> = {
  * const code = lossWgsl("spherical");
  * ```
  */
-export function lossWgsl(name: LossName): string {
+export function lossWgsl(name: LossName, statsFromH = false): string {
   const body = BODIES[name];
   if (!body) throw new RangeError(`loss must be one of squared, spherical, taylor, zloss; got "${name}"`);
   return STEP_WGSL + /* wgsl */ `
 @group(0) @binding(0) var<storage, read> bi: array<u32>;
 @group(0) @binding(1) var<storage, read> entY: array<f32>;
 @group(0) @binding(2) var<storage, read> o: array<f32>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(3) var<storage, ${statsFromH ? "read_write" : "read"}> stats: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> exOut: array<f32>;
 @group(0) @binding(6) var<uniform> st: Step;
+@group(0) @binding(7) var<storage, read_write> ring: array<f32>;
+${statsFromH ? STATS_BINDINGS : ""}
+var<workgroup> red: array<f32, 256>;
 fn softplus(x: f32) -> f32 { if (x > 0.0) { return x + log(1.0 + exp(-x)); } return log(1.0 + exp(x)); }
 fn sigmoid(x: f32) -> f32 { if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); } let e = exp(x); return e / (1.0 + e); }
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x;
-  if (i >= st.m) { return; }
-  let e0 = bi[st.offExOff + i];
-  let e1 = bi[st.offExOff + i + 1u];
-  let q = stats[4u * i];
-  let s = stats[4u * i + 1u];
-  let D = st.D;
-  var L = 0.0; var g = 0.0; var gs = 0.0; var sdy = 0.0;
-  ${body}
-  exOut[4u * i] = g; exOut[4u * i + 1u] = gs; exOut[4u * i + 2u] = sdy; exOut[4u * i + 3u] = L;
-}
-`;
-}
-
-/**
- * Sums L_i (exOut[4i+3]) over i < m in a fixed order into ring[slot]. Bindings: 0 exOut (read),
- * 1 ring (read_write), 2 step (uniform). Grid: 1.
- *
- * @example
- * ```ts
- * import { LOSS_REDUCE_WGSL } from "./loss.ts";
- * console.log(LOSS_REDUCE_WGSL.includes("fn main"));
- * ```
- */
-export const LOSS_REDUCE_WGSL: string = STEP_WGSL + /* wgsl */ `
-@group(0) @binding(0) var<storage, read> exOut: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ring: array<f32>;
-@group(0) @binding(2) var<uniform> st: Step;
-var<workgroup> red: array<f32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32) {
-  var acc = 0.0;
-  for (var i = li; i < st.m; i += 256u) { acc += exOut[4u * i + 3u]; }
-  red[li] = acc;
+  // one workgroup: invocation li takes examples li, li + 256, …, then the batch's loss is reduced here
+  // in the order of LOSS_REDUCE (no second dispatch)
+  var lsum = 0.0;
+  for (var i = li; i < st.m; i += 256u) {
+    let e0 = bi[st.offExOff + i];
+    let e1 = bi[st.offExOff + i + 1u];
+    ${statsFromH ? STATS_BODY : ""}
+    let q = stats[4u * i];
+    let s = stats[4u * i + 1u];
+    let D = st.D;
+    var L = 0.0; var g = 0.0; var gs = 0.0; var sdy = 0.0;
+    ${body}
+    exOut[4u * i] = g; exOut[4u * i + 1u] = gs; exOut[4u * i + 2u] = sdy; exOut[4u * i + 3u] = L;
+    lsum += L;
+  }
+  red[li] = lsum;
   workgroupBarrier();
   for (var w = 128u; w > 0u; w >>= 1u) {
     if (li < w) { red[li] += red[li + w]; }
@@ -136,3 +141,4 @@ fn main(@builtin(local_invocation_index) li: u32) {
   if (li == 0u) { ring[st.slot] = red[0]; }
 }
 `;
+}
