@@ -8,7 +8,7 @@
 
 import assert, { equal as assertEquals } from "node:assert/strict";
 import { FactoredOutputLayer } from "../lib/output/factored/layer.ts";
-import { MergedTargets } from "../lib/output/merge.ts";
+import { MergedTargets } from "../lib/core/csr.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { createLoss } from "../lib/losses/mod.ts";
 import type { LossName, OutputLayer, SparseBatch } from "../lib/core/types.ts";

@@ -20,7 +20,7 @@ import { DataFormatError, UsageError } from "../core/errors.ts";
 import type { SparseBatch } from "../core/types.ts";
 import { classifyInputs } from "./detect.ts";
 import { readManifest } from "./manifest.ts";
-import { mixSeed, Rng, shufflePermutation } from "./rng.ts";
+import { mixSeed, Sfc32, shufflePermutation } from "../core/rng.ts";
 import type { DecodedBatch } from "./schema.ts";
 import { openShard, ParquetDecoders, type ShardCursor, type ShardSpec } from "./sources.ts";
 
@@ -527,7 +527,7 @@ export async function* readExamples(
   try {
     for (; epoch < epochs; epoch++) {
       for (let i = 0; i < nFiles; i++) order[i] = i;
-      if (shuffle) shufflePermutation(order, new Rng(mixSeed(seed, epoch, 0xf11e5)));
+      if (shuffle) shufflePermutation(order, new Sfc32(mixSeed(seed, epoch, 0xf11e5)));
       const stream = new RowStream(corpus.files, order, corpus.vocabSize, pool);
       try {
         await stream.seek(loc);
@@ -537,7 +537,7 @@ export async function* readExamples(
         block.clear();
         await stream.fill(block, B);
         if (shuffle && block.rows > 0) {
-          shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
+          shufflePermutation(perm!, new Sfc32(mixSeed(seed, epoch, blockIndex)), block.rows);
         }
         let inBlock = example - blockIndex * B; // rows of this block already delivered
         if (inBlock > block.rows) {
@@ -554,7 +554,7 @@ export async function* readExamples(
             block.clear();
             await stream.fill(block, B);
             if (block.rows === 0) break;
-            if (shuffle) shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
+            if (shuffle) shufflePermutation(perm!, new Sfc32(mixSeed(seed, epoch, blockIndex)), block.rows);
             inBlock = 0;
           }
           const take = Math.min(batchSize - out.rows, block.rows - inBlock);

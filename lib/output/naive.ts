@@ -13,7 +13,7 @@
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { SphericalFamilyLoss } from "../losses/loss.ts";
 import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../core/types.ts";
-import { MergedTargets } from "./merge.ts";
+import { MergedTargets } from "../core/csr.ts";
 import { selectTopK } from "./topk.ts";
 import { validateBatch, validateEta, validateMatrix, validateVector } from "./validate.ts";
 

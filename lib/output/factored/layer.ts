@@ -64,7 +64,7 @@ import type {
   StepResult,
 } from "../../core/types.ts";
 import { checkUpdateFactor, GUARD_MARGIN, GuardScratch } from "../guard.ts";
-import { MergedTargets } from "../merge.ts";
+import { MergedTargets } from "../../core/csr.ts";
 import { checkRows } from "../naive.ts";
 import {
   ChunkScratch,
