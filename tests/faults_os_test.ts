@@ -310,11 +310,12 @@ Deno.test("faults: --out under a regular file (every command), a full disk when 
     );
     // a full disk when train publishes, after its checkpoints: 8 as in export, and the remedy works. The
     // injected budget is what the same run wrote through the shared writer before publishing (its shard and
-    // checkpoints; a folder name of the same length gives checkpoints of the same size)
+    // checkpoints, vocabulary and manifest; a folder name of the same length gives checkpoints of the same
+    // size)
     let budget = 64;
     for (const sub of ["corpus", "checkpoints"]) {
       for await (const e of Deno.readDir(join(out, sub))) {
-        if (/^(part-.*\.arrow|ckpt-.*\.fock)$/.test(e.name)) {
+        if (/^(part-.*\.arrow|ckpt-.*\.fock|vocab\.tsv|manifest\.json)$/.test(e.name)) {
           budget += (await Deno.stat(join(out, sub, e.name))).size;
         }
       }
