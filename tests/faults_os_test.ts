@@ -507,7 +507,7 @@ Deno.test("CLI values: negative numbers reach each command's own check (exit 2, 
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], re);
   }
-  // every --help lists the I/O code and --debug
+  // every --help lists the I/O code and --debug, in the one format
   for (const cmd of ["train", "corpus", "export", "eval", "refresh"]) {
     const h = await run(cmd, ["--help"]);
     assert.equal(h.code, 0, h.stderr);
@@ -517,5 +517,8 @@ Deno.test("CLI values: negative numbers reach each command's own check (exit 2, 
       cmd,
     );
     assert.match(h.stdout, /--debug/, cmd);
+    // one help format for every command (lib/core/cli.ts helpText)
+    assert.match(h.stdout, new RegExp(`^usage: deno task ${cmd}\\b`), cmd);
+    assert.match(h.stdout, /\nflags:\n {2}--\S+ <value> +\S.*\(default: /, cmd);
   }
 });

@@ -337,7 +337,7 @@ Deno.test("CLI: strict flags, --help lists every flag with its default, a run wr
         "--synthetic",
       ]
     ) {
-      assert(new RegExp(`${f} .*\\[`).test(help), `${f} missing from --help`);
+      assert(new RegExp(`${f} .*\\(default: `).test(help), `${f} missing from --help`);
     }
     assert.deepEqual(await corpusMain(["--window", "x"]), 2);
     assert(/--window must be an integer >= 1, got "x"/.test(errs.join("\n")));

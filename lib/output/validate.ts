@@ -1,5 +1,8 @@
 /**
- * Input validation shared by the output layers (the CSR checks live in lib/core/csr.ts). Every error names the argument and the position at
+ * Input validation shared by the output layers (the CSR checks live in lib/core/csr.ts), the same on every
+ * backend. The rule (docs/architecture.md, "Errors"): a value of the wrong type is a TypeError, one out of
+ * its range (a length, an index, a count, a non-finite number) a RangeError; options that do not fit
+ * together (an unknown kind or backend, a state of another layer, no init) a UsageError. Every error names the argument and the position at
  * fault, e.g. `Y.indices[17] = 5000 is outside [0, D=5000) (example 3)`. All checks are O(md + nnz) and
  * allocate nothing.
  *
@@ -120,6 +123,44 @@ export function validateMatrix(name: string, A: Float32Array, rows: number, cols
  */
 export function validateVector(name: string, h: Float32Array, d: number): void {
   validateMatrix(name, h, 1, d);
+}
+
+/**
+ * Checks a count option (`stabilizeEvery`, `recomputeQEvery`): an integer ≥ 0, else RangeError naming it.
+ *
+ * @example
+ * ```ts
+ * import { validateCount } from "./validate.ts";
+ * validateCount("stabilizeEvery", 100);
+ * ```
+ *
+ * @param name the option's name
+ * @param v its value
+ */
+export function validateCount(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`${name} must be an integer ≥ 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Checks that every entry of `rows` is an integer in [0, D); RangeError naming the position.
+ *
+ * @example
+ * ```ts
+ * import { validateRows } from "./validate.ts";
+ * validateRows(Int32Array.of(0, 4), 5);
+ * ```
+ *
+ * @param rows row numbers
+ * @param D number of rows
+ */
+export function validateRows(rows: Int32Array, D: number): void {
+  if (!(rows instanceof Int32Array)) throw new TypeError(`rows must be an Int32Array`);
+  for (let k = 0; k < rows.length; k++) {
+    if (rows[k] < 0 || rows[k] >= D) throw new RangeError(`rows[${k}] = ${rows[k]} is outside [0, D=${D})`);
+  }
 }
 
 /**

@@ -65,7 +65,6 @@ import type {
 } from "../../core/types.ts";
 import { checkUpdateFactor, GUARD_MARGIN, GuardScratch } from "../guard.ts";
 import { MergedTargets } from "../../core/csr.ts";
-import { checkRows } from "../naive.ts";
 import {
   ChunkScratch,
   foldConditioning,
@@ -80,7 +79,14 @@ import {
   topLeftSingular,
 } from "./upkeep.ts";
 import { selectTopK } from "../topk.ts";
-import { validateBatch, validateEta, validateMatrix, validateVector } from "../validate.ts";
+import {
+  validateBatch,
+  validateCount,
+  validateEta,
+  validateMatrix,
+  validateRows,
+  validateVector,
+} from "../validate.ts";
 
 /**
  * Tuning of a {@link FactoredOutputLayer}.
@@ -343,13 +349,13 @@ export class FactoredOutputLayer implements OutputLayer {
       throw new RangeError(`products must be "float32" or "float64", got ${JSON.stringify(products)}`);
     }
     this.products = products;
-    this.stabilizeEvery = nonNegInt(
+    this.stabilizeEvery = validateCount(
       "stabilizeEvery",
       opts.stabilizeEvery ?? (products === "float32" ? STABILIZE_EVERY_F32 : 50),
     );
-    this.recomputeQEvery = nonNegInt("recomputeQEvery", opts.recomputeQEvery ?? 5000);
+    this.recomputeQEvery = validateCount("recomputeQEvery", opts.recomputeQEvery ?? 5000);
     this.#refreshAuto = opts.recomputeQEvery === undefined;
-    this.directSolveMinBatch = nonNegInt(
+    this.directSolveMinBatch = validateCount(
       "directSolveMinBatch",
       opts.directSolveMinBatch ?? (products === "float32" ? d + 1 : Math.floor(d / 2) + 1),
     );
@@ -1227,7 +1233,7 @@ export class FactoredOutputLayer implements OutputLayer {
   score(h: Float32Array, rows: Int32Array): Promise<Float64Array> {
     try {
       validateVector("h", h, this.d);
-      checkRows(rows, this.#D);
+      validateRows(rows, this.#D);
       const { hhat, q, s, hw } = this.#stats(h);
       const d = this.d, V = this.#V, out = new Float64Array(rows.length);
       for (let k = 0; k < rows.length; k++) {
@@ -1414,11 +1420,4 @@ function identity(d: number): Float64Array {
   const I = new Float64Array(d * d);
   for (let k = 0; k < d; k++) I[k * d + k] = 1;
   return I;
-}
-
-function nonNegInt(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0) {
-    throw new RangeError(`${name} must be an integer ≥ 0, got ${String(v)}`);
-  }
-  return v;
 }

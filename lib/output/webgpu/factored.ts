@@ -20,7 +20,14 @@ import { reinvert, topLeftSingular } from "../factored/upkeep.ts";
 import { selectTopK } from "../topk.ts";
 import type { LinAlgBackend } from "../../linalg/backend.ts";
 import { createBackend } from "../../linalg/select.ts";
-import { validateBatch, validateDims, validateEta, validateMatrix, validateVector } from "../validate.ts";
+import {
+  validateBatch,
+  validateDims,
+  validateEta,
+  validateMatrix,
+  validateRows,
+  validateVector,
+} from "../validate.ts";
 import { createLoss, type SphericalFamilyLoss } from "../../losses/mod.ts";
 import type {
   CreateOutputLayerOptions,
@@ -110,7 +117,7 @@ export function planChunks(ctx: WebGpuContext, D: number, d: number, forced?: nu
   let rows = Math.max(1, Math.floor(bytes / (4 * d)));
   if (forced !== undefined) {
     if (!Number.isSafeInteger(forced) || forced < 1) {
-      throw new UsageError(`chunkRows must be a positive integer, got ${forced}`);
+      throw new RangeError(`chunkRows must be a positive integer, got ${forced}`);
     }
     rows = Math.min(rows, forced);
   }
@@ -194,7 +201,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
       opts.woodburyBlock !== undefined &&
       (!Number.isSafeInteger(opts.woodburyBlock) || opts.woodburyBlock < 1)
     ) {
-      throw new UsageError(`woodburyBlock must be a positive integer, got ${opts.woodburyBlock}`);
+      throw new RangeError(`woodburyBlock must be a positive integer, got ${opts.woodburyBlock}`);
     }
     this.#mb = inverseBlock(ctx.limits.maxComputeWorkgroupStorageSize, opts.woodburyBlock ?? 32);
   }
@@ -309,7 +316,7 @@ export class WebGpuFactoredLayer implements OutputLayer {
     const need = (name: string, len: number) => {
       const a = s.arrays[name];
       if (!a || a.length !== len) {
-        throw new UsageError(`state.arrays.${name} must have ${len} elements, got ${a ? a.length : "none"}`);
+        throw new RangeError(`state.arrays.${name}.length = ${a ? a.length : "none"}, expected ${len}`);
       }
       return a instanceof Float32Array ? a : Float32Array.from(a);
     };
@@ -982,12 +989,8 @@ export class WebGpuFactoredLayer implements OutputLayer {
     this.#alive();
     validateVector("h", h, this.d);
     const d = this.d;
+    validateRows(rows, this.#D);
     const { U, Q, vecs } = await this.#readSmall();
-    for (let k = 0; k < rows.length; k++) {
-      if (!(rows[k] >= 0 && rows[k] < this.#D)) {
-        throw new RangeError(`rows[${k}] = ${rows[k]} is outside [0, D=${this.#D})`);
-      }
-    }
     const ranges: [GPUBuffer, number, number][] = Array.from(rows, (c) => {
       const b = Math.floor(c / this.#rows);
       return [this.#V[b], (c - b * this.#rows) * d * 4, d * 4];

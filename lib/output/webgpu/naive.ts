@@ -10,7 +10,14 @@
 
 import { UsageError } from "../../core/errors.ts";
 import { selectTopK } from "../topk.ts";
-import { validateBatch, validateDims, validateEta, validateMatrix, validateVector } from "../validate.ts";
+import {
+  validateBatch,
+  validateDims,
+  validateEta,
+  validateMatrix,
+  validateRows,
+  validateVector,
+} from "../validate.ts";
 import { createLoss, type SphericalFamilyLoss } from "../../losses/mod.ts";
 import type {
   Diagnostics,
@@ -392,11 +399,9 @@ export class WebGpuNaiveLayer implements OutputLayer {
   /** Probabilities (scores for squared error) of `rows` for one input h (O(Dd) on the host). */
   async score(h: Float32Array, rows: Int32Array): Promise<Float64Array> {
     this.#alive();
+    validateRows(rows, this.#D);
     const { o, q, s } = await this.#outputs(h);
-    return Float64Array.from(rows, (c, k) => {
-      if (!(c >= 0 && c < this.#D)) throw new RangeError(`rows[${k}] = ${c} is outside [0, D=${this.#D})`);
-      return this.#loss.probability(o[c], q, s, this.#D);
-    });
+    return Float64Array.from(rows, (c) => this.#loss.probability(o[c], q, s, this.#D));
   }
 
   /** The exact top-k rows (O(Dd) on the host). */
