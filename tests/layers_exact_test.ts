@@ -249,9 +249,10 @@ class Dense64 {
 
 const LOSS_RUNS: { loss: LossName; eta: number; eps: number }[] = [
   { loss: "squared", eta: 0.03, eps: 1e-6 },
-  // spherical with ε = 0.1: with the default ε = 1e-6 the loss's gradient reaches 1/√ε near o_c = 0 and a
-  // learning rate that trains at all makes the trajectory chaotic (float32 noise amplified; naive and
-  // factored drift apart equally from a float64 run), so exactness is tested where training is stable.
+  // spherical with ε = 0.1: with a small ε (the loss's default is 1e-3, lib/losses/options.ts) the
+  // gradient reaches 1/√ε near o_c = 0 and a learning rate that trains at all makes the trajectory chaotic
+  // (float32 noise amplified; naive and factored drift apart equally from a float64 run), so exactness is
+  // tested where training is stable.
   { loss: "spherical", eta: 0.01, eps: 0.1 },
   { loss: "taylor", eta: 1, eps: 1e-6 },
   { loss: "zloss", eta: 0.05, eps: 1e-6 },

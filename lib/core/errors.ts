@@ -1,6 +1,13 @@
 /**
  * Typed errors of factorout. Every message names the argument, file, row or step at fault and, where
- * there is one, what to change.
+ * there is one, what to change. Each class maps to one exit code in lib/core/exit_codes.ts.
+ *
+ * Which class for a misuse, the same on every backend (one check site where the backends share it):
+ * - TypeError: a value of the wrong type (H not a Float32Array, Y.offsets not an Int32Array);
+ * - RangeError: a value out of its range (a length, an index, a count, a non-finite number);
+ * - {@link UsageError}: a flag or option that is unknown or does not fit the others (an unknown kind or
+ *   backend, a state of another layer, no init, a bad command-line value): exit 2;
+ * - {@link DataFormatError}: bad input data (exit 5); {@link IoError}: the operating system (exit 8).
  *
  * @module
  */

@@ -5,8 +5,9 @@
  * and read back only when asked ({@link WebGpuFactoredLayer.enqueueStep} + {@link WebGpuFactoredLayer.readLosses}),
  * while `step()` keeps the OutputLayer contract by reading the loss and ∇H back (one map per call).
  *
- * Precision: all GPU state is float32. U⁻ᵀ is updated by Woodbury in blocks of ≤ 64 examples, each block's
- * small system inverted in one workgroup without pivoting (its pivots double as the singular-step guard).
+ * Precision: all GPU state is float32. U⁻ᵀ is updated by Woodbury in blocks of `woodburyBlock` examples
+ * (default 32, at most 128 and what workgroup memory holds), each block's small system inverted in one
+ * workgroup without pivoting (its pivots double as the singular-step guard).
  * Every `stabilizeEvery` steps the d×d state is read back and, in float64 on the host, U⁻ᵀ is recomputed
  * exactly and U's extreme singular directions are rescaled into [0.5, 2] (V gets the matching O(Dd)
  * rank-one update on the GPU); every `recomputeQEvery` steps Q and w̄ are re-derived from V, U, ω.
