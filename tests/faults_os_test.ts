@@ -519,6 +519,7 @@ Deno.test("CLI values: negative numbers reach each command's own check (exit 2, 
     assert.match(h.stdout, /--debug/, cmd);
     // one help format for every command (lib/core/cli.ts helpText)
     assert.match(h.stdout, new RegExp(`^usage: deno task ${cmd}\\b`), cmd);
-    assert.match(h.stdout, /\nflags:\n {2}--\S+ <value> +\S.*\(default: /, cmd);
+    assert.match(h.stdout, /\n\nflags:\n {2}--\S+ <value> +\S/, cmd);
+    assert.match(h.stdout, /\n {2}--\S+ <value> +\S.*\(default: \S/, cmd);
   }
 });
