@@ -168,7 +168,9 @@ export async function replaceDir<T>(dir: string, fill: (tmp: string) => Promise<
  * @example
  * ```ts
  * import { removeStaleDirTemps } from "./atomic.ts";
- * const cleaned = await removeStaleDirTemps("/tmp");
+ * import { pidAlive } from "./lock.ts";
+ * const dir = await Deno.makeTempDir();
+ * const cleaned = await removeStaleDirTemps(dir, pidAlive); // [] in a fresh folder
  * ```
  */
 export async function removeStaleDirTemps(

@@ -83,7 +83,8 @@ export class BackendUnavailableError extends Error {
  * @example
  * ```ts
  * import { DataFormatError } from "./errors.ts";
- * throw new DataFormatError("data/shards/part-00001.arrow", "row 17: target_index[2] = 90210 >= vocabulary size 50000");
+ * const e = new DataFormatError("data/shards/part-00001.arrow", "row 17: target_index[2] = 90210 >= vocabulary size 50000");
+ * console.log(e.message); // names the file, then the row
  * ```
  */
 export class DataFormatError extends Error {
@@ -106,7 +107,8 @@ export class DataFormatError extends Error {
  * @example
  * ```ts
  * import { UsageError } from "./errors.ts";
- * throw new UsageError("--dim must be a positive integer, got 'abc'");
+ * const e = new UsageError("--dim must be a positive integer, got 'abc'");
+ * console.log(e.name); // "UsageError" (exit code 2)
  * ```
  */
 export class UsageError extends Error {
@@ -124,7 +126,8 @@ export class UsageError extends Error {
  * @example
  * ```ts
  * import { DivergenceError } from "./errors.ts";
- * throw new DivergenceError(1200, "loss is NaN at step 1200; lower --lr (now 0.5)");
+ * const e = new DivergenceError(1200, "loss is NaN at step 1200; lower --lr (now 0.5)");
+ * console.log(e.step); // 1200
  * ```
  */
 export class DivergenceError extends Error {

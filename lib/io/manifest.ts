@@ -86,7 +86,8 @@ export async function writeManifest(dir: string, m: CorpusManifest): Promise<voi
  * every shard file exists. Throws a {@link DataFormatError} naming the file and the field.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { readManifest } from "./manifest.ts";
  * const m = await readManifest("data/corpus");
  * console.log(m.rows, m.vocabSize, m.shards.length);

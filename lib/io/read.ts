@@ -13,6 +13,9 @@
  * (Parquet: plus up to 2 row groups per decoder worker decoded ahead), plus the batch being built. Independent of the corpus size; an
  * Arrow IPC *file*-format file (not what factorout writes) is held whole while it is read.
  *
+ * Size: one concept, the resumable shuffled reader (block builder, epoch and block order, the saved
+ * position); split, its resume logic would be spread over files that only make sense together.
+ *
  * @module
  */
 
@@ -56,7 +59,8 @@ export type ReaderPosition = {
  * 1 unless the files carry an `input_value` column. `position` resumes right after this batch.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { readExamples } from "./read.ts";
  * for await (const b of readExamples("data/corpus", { batchSize: 2 })) {
  *   console.log(b.size, b.inputs.offsets, b.targets.indices, b.epoch, JSON.stringify(b.position));
@@ -458,7 +462,8 @@ class BatchBuilder {
  * {@link UsageError} for bad options or a `start` from another configuration.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { readExamples } from "./read.ts";
  * let saved;
  * for await (const b of readExamples("data/corpus", { batchSize: 512, shuffleBuffer: 1 << 20, seed: 1 })) {

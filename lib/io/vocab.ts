@@ -154,7 +154,8 @@ export async function writeVocab(path: string, vocab: Vocabulary): Promise<void>
  * integer, a repeated word, an empty file.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { readVocab } from "./vocab.ts";
  * const { words, counts } = await readVocab("data/corpus/vocab.tsv");
  * ```

@@ -24,6 +24,9 @@
  * Every call is argument-checked (O(1)) before it reaches native code, so a short array raises a
  * RangeError instead of corrupting memory.
  *
+ * Size: the FFI binding of OpenBLAS/LAPACK: one symbol table and one checked wrapper per routine, kept
+ * together so that each native signature is read beside its argument checks.
+ *
  * @module
  */
 
