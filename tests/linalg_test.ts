@@ -27,7 +27,6 @@ const blas = loadBlas();
 const backends: LinAlgBackend[] = [createJsBackend(), ...(blas ? [blas] : [])];
 globalThis.addEventListener("unload", () => blas?.close());
 
-
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 type Arr = Float32Array | Float64Array;
 

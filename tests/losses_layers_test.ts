@@ -42,7 +42,6 @@ const STEPS = Number(Deno.env.get("FACTOROUT_LOSS_LAYER_STEPS") ?? 2000);
 const D = 400, d = 16, m = 4;
 const BACKENDS: BackendName[] = ["js", "blas"];
 
-
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
