@@ -180,35 +180,8 @@ export class MergedTargets {
     for (let i = 0; i < m; i++) {
       const start = nnz;
       off[i] = start;
-      for (let k = offsets[i]; k < offsets[i + 1]; k++) {
-        const c = indices[k];
-        if (sorted) {
-          // insertion into this example's index-sorted run
-          let j = nnz - 1;
-          while (j >= start && idx[j] > c) j--;
-          if (j >= start && idx[j] === c) {
-            w[j] += values[k];
-            continue;
-          }
-          for (let t = nnz; t > j + 1; t--) {
-            idx[t] = idx[t - 1];
-            w[t] = w[t - 1];
-          }
-          idx[j + 1] = c;
-          w[j + 1] = values[k];
-        } else {
-          let j = start;
-          while (j < nnz && idx[j] !== c) j++;
-          if (j < nnz) {
-            w[j] += values[k];
-            continue;
-          }
-          idx[nnz] = c;
-          w[nnz] = values[k];
-        }
-        ex[nnz] = i;
-        nnz++;
-      }
+      if (sorted) nnz = mergeSortedRun(indices, values, offsets[i], offsets[i + 1], idx, w, ex, start, i);
+      else nnz = mergeRun(indices, values, offsets[i], offsets[i + 1], idx, w, ex, start, i);
       if (nnz - start > maxK) maxK = nnz - start;
     }
     off[m] = nnz;
@@ -216,6 +189,66 @@ export class MergedTargets {
     this.nnz = nnz;
     this.maxK = maxK;
   }
+}
+
+/** Appends the entries [k0, k1) of example i at `start`, repeats merged in first-occurrence order. */
+function mergeRun(
+  indices: Int32Array,
+  values: Float32Array,
+  k0: number,
+  k1: number,
+  idx: Int32Array,
+  w: Float64Array,
+  ex: Int32Array,
+  start: number,
+  i: number,
+): number {
+  let nnz = start;
+  for (let k = k0; k < k1; k++) {
+    const c = indices[k];
+    let j = start;
+    while (j < nnz && idx[j] !== c) j++;
+    if (j < nnz) {
+      w[j] += values[k];
+      continue;
+    }
+    idx[nnz] = c;
+    w[nnz] = values[k];
+    ex[nnz++] = i;
+  }
+  return nnz;
+}
+
+/** As {@link mergeRun}, the run kept sorted by index (insertion). */
+function mergeSortedRun(
+  indices: Int32Array,
+  values: Float32Array,
+  k0: number,
+  k1: number,
+  idx: Int32Array,
+  w: Float64Array,
+  ex: Int32Array,
+  start: number,
+  i: number,
+): number {
+  let nnz = start;
+  for (let k = k0; k < k1; k++) {
+    const c = indices[k];
+    let j = nnz - 1;
+    while (j >= start && idx[j] > c) j--;
+    if (j >= start && idx[j] === c) {
+      w[j] += values[k];
+      continue;
+    }
+    for (let t = nnz; t > j + 1; t--) {
+      idx[t] = idx[t - 1];
+      w[t] = w[t - 1];
+    }
+    idx[j + 1] = c;
+    w[j + 1] = values[k];
+    ex[nnz++] = i;
+  }
+  return nnz;
 }
 
 /**
