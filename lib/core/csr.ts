@@ -165,7 +165,7 @@ export class MergedTargets {
    * @param sorted order each example's entries by target index (else by first occurrence)
    */
   merge(Y: SparseBatch, sorted = false): void {
-    const { offsets, indices, values } = Y;
+    const { offsets, indices } = Y;
     const m = offsets.length - 1;
     const n = indices.length;
     if (this.off.length < m + 1) this.off = new Int32Array(m + 1);
@@ -175,13 +175,13 @@ export class MergedTargets {
       this.w = new Float64Array(cap);
       this.ex = new Int32Array(cap);
     }
-    const { off, idx, w, ex } = this;
+    const off = this.off;
     let nnz = 0, maxK = 0;
     for (let i = 0; i < m; i++) {
       const start = nnz;
       off[i] = start;
-      if (sorted) nnz = mergeSortedRun(indices, values, offsets[i], offsets[i + 1], idx, w, ex, start, i);
-      else nnz = mergeRun(indices, values, offsets[i], offsets[i + 1], idx, w, ex, start, i);
+      if (sorted) nnz = mergeSortedRun(Y, offsets[i], offsets[i + 1], this, start, i);
+      else nnz = mergeRun(Y, offsets[i], offsets[i + 1], this, start, i);
       if (nnz - start > maxK) maxK = nnz - start;
     }
     off[m] = nnz;
@@ -193,16 +193,14 @@ export class MergedTargets {
 
 /** Appends the entries [k0, k1) of example i at `start`, repeats merged in first-occurrence order. */
 function mergeRun(
-  indices: Int32Array,
-  values: Float32Array,
+  Y: SparseBatch,
   k0: number,
   k1: number,
-  idx: Int32Array,
-  w: Float64Array,
-  ex: Int32Array,
+  t: MergedTargets,
   start: number,
   i: number,
 ): number {
+  const { indices, values } = Y, { idx, w, ex } = t;
   let nnz = start;
   for (let k = k0; k < k1; k++) {
     const c = indices[k];
@@ -221,16 +219,14 @@ function mergeRun(
 
 /** As {@link mergeRun}, the run kept sorted by index (insertion). */
 function mergeSortedRun(
-  indices: Int32Array,
-  values: Float32Array,
+  Y: SparseBatch,
   k0: number,
   k1: number,
-  idx: Int32Array,
-  w: Float64Array,
-  ex: Int32Array,
+  t: MergedTargets,
   start: number,
   i: number,
 ): number {
+  const { indices, values } = Y, { idx, w, ex } = t;
   let nnz = start;
   for (let k = k0; k < k1; k++) {
     const c = indices[k];

@@ -79,14 +79,8 @@ import {
   topLeftSingular,
 } from "./upkeep.ts";
 import { selectTopK } from "../topk.ts";
-import {
-  validateBatch,
-  validateCount,
-  validateEta,
-  validateMatrix,
-  validateRows,
-  validateVector,
-} from "../validate.ts";
+import { validateBatch, validateEta, validateMatrix, validateVector } from "../validate.ts";
+import { validateCount, validateRows } from "../validate.ts";
 
 /**
  * Tuning of a {@link FactoredOutputLayer}.

@@ -21,14 +21,8 @@ import { reinvert, topLeftSingular } from "../factored/upkeep.ts";
 import { selectTopK } from "../topk.ts";
 import type { LinAlgBackend } from "../../linalg/backend.ts";
 import { createBackend } from "../../linalg/select.ts";
-import {
-  validateBatch,
-  validateDims,
-  validateEta,
-  validateMatrix,
-  validateRows,
-  validateVector,
-} from "../validate.ts";
+import { validateBatch, validateDims, validateEta, validateMatrix, validateVector } from "../validate.ts";
+import { validateRows } from "../validate.ts";
 import { createLoss, type SphericalFamilyLoss } from "../../losses/mod.ts";
 import type {
   CreateOutputLayerOptions,

@@ -10,14 +10,8 @@
 
 import { UsageError } from "../../core/errors.ts";
 import { selectTopK } from "../topk.ts";
-import {
-  validateBatch,
-  validateDims,
-  validateEta,
-  validateMatrix,
-  validateRows,
-  validateVector,
-} from "../validate.ts";
+import { validateBatch, validateDims, validateEta, validateMatrix, validateVector } from "../validate.ts";
+import { validateRows } from "../validate.ts";
 import { createLoss, type SphericalFamilyLoss } from "../../losses/mod.ts";
 import type {
   Diagnostics,
