@@ -165,9 +165,8 @@ export class MergedTargets {
    * @param sorted order each example's entries by target index (else by first occurrence)
    */
   merge(Y: SparseBatch, sorted = false): void {
-    const { offsets, indices } = Y;
-    const m = offsets.length - 1;
-    const n = indices.length;
+    const m = Y.offsets.length - 1;
+    const n = Y.indices.length;
     if (this.off.length < m + 1) this.off = new Int32Array(m + 1);
     if (this.idx.length < n) {
       const cap = Math.max(n, 2 * this.idx.length);
@@ -180,8 +179,7 @@ export class MergedTargets {
     for (let i = 0; i < m; i++) {
       const start = nnz;
       off[i] = start;
-      if (sorted) nnz = mergeSortedRun(Y, offsets[i], offsets[i + 1], this, start, i);
-      else nnz = mergeRun(Y, offsets[i], offsets[i + 1], this, start, i);
+      nnz = sorted ? mergeSortedRun(Y, i, this, start) : mergeRun(Y, i, this, start);
       if (nnz - start > maxK) maxK = nnz - start;
     }
     off[m] = nnz;
@@ -191,18 +189,11 @@ export class MergedTargets {
   }
 }
 
-/** Appends the entries [k0, k1) of example i at `start`, repeats merged in first-occurrence order. */
-function mergeRun(
-  Y: SparseBatch,
-  k0: number,
-  k1: number,
-  t: MergedTargets,
-  start: number,
-  i: number,
-): number {
-  const { indices, values } = Y, { idx, w, ex } = t;
+/** Appends the entries of example i at `start`, repeats merged in first-occurrence order. */
+function mergeRun(Y: SparseBatch, i: number, t: MergedTargets, start: number): number {
+  const { offsets, indices, values } = Y, { idx, w, ex } = t;
   let nnz = start;
-  for (let k = k0; k < k1; k++) {
+  for (let k = offsets[i]; k < offsets[i + 1]; k++) {
     const c = indices[k];
     let j = start;
     while (j < nnz && idx[j] !== c) j++;
@@ -218,17 +209,10 @@ function mergeRun(
 }
 
 /** As {@link mergeRun}, the run kept sorted by index (insertion). */
-function mergeSortedRun(
-  Y: SparseBatch,
-  k0: number,
-  k1: number,
-  t: MergedTargets,
-  start: number,
-  i: number,
-): number {
-  const { indices, values } = Y, { idx, w, ex } = t;
+function mergeSortedRun(Y: SparseBatch, i: number, t: MergedTargets, start: number): number {
+  const { offsets, indices, values } = Y, { idx, w, ex } = t;
   let nnz = start;
-  for (let k = k0; k < k1; k++) {
+  for (let k = offsets[i]; k < offsets[i + 1]; k++) {
     const c = indices[k];
     let j = nnz - 1;
     while (j >= start && idx[j] > c) j--;
