@@ -30,6 +30,7 @@ import type { SparseBatch } from "../lib/core/types.ts";
 import { requestWebGpuDevice } from "../lib/output/webgpu/device.ts";
 import { WebGpuFactoredLayer } from "../lib/output/webgpu/factored.ts";
 import { WebGpuNaiveLayer } from "../lib/output/webgpu/naive.ts";
+import { Rng, uniformSource } from "../lib/core/rng.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -50,24 +51,14 @@ const SECONDS = Number(values.seconds ?? (quick ? 0.3 : 1.0));
 const K = 5, ETA = 1e-3;
 const log = (l: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${l}`);
 
+/** x uniform with standard deviation `std` (in ±std·√3). */
 function fillUniform(x: Float32Array, std: number, seed: number): void {
-  const a = std * Math.sqrt(3) * 2 / 4294967296;
-  let s = seed | 0 || 1;
-  for (let i = 0; i < x.length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    x[i] = (s >>> 0) * a - std * Math.sqrt(3);
-  }
+  new Rng(seed).fillUniform(x, std * Math.sqrt(3));
 }
 
 function makeBatches(D: number, d: number, m: number): { H: Float32Array; Y: SparseBatch }[] {
   return [0, 1, 2, 3].map((b) => {
-    let s = 99 + b;
-    const next = () => {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      return s / 4294967296;
-    };
+    const next = uniformSource(99 + b);
     const H = new Float32Array(m * d);
     fillUniform(H, 1 / Math.sqrt(d), 777 + b);
     const offsets = Int32Array.from({ length: m + 1 }, (_, i) => i * K);
@@ -347,11 +338,7 @@ const modelRows: ModelRow[] = [];
     }
     const spec: ModelSpec = { vocab: D, dim: d - 1, hidden: [], activation: "relu", bag: "mean" };
     const batches = makeBatches(D, d, m).map(({ Y }, b) => {
-      let s = 7 + b;
-      const next = () => {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        return s / 4294967296;
-      };
+      const next = uniformSource(7 + b);
       const offsets = Int32Array.from({ length: m + 1 }, (_, i) => i * ctxTokens);
       const indices = Int32Array.from({ length: m * ctxTokens }, () => Math.floor(next() * D));
       return { X: { offsets, indices, values: new Float32Array(m * ctxTokens).fill(1) }, Y };
@@ -359,11 +346,7 @@ const modelRows: ModelRow[] = [];
     for (const backend of ["webgpu", "blas"] as const) {
       if (overBudget()) break;
       try {
-        let seed = 1;
-        const params = initParams(
-          spec,
-          () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296),
-        );
+        const params = initParams(spec, uniformSource(1));
         const init = new Float32Array(D * d);
         fillUniform(init, 0.01, 12345);
         const head = backend === "webgpu"

@@ -28,6 +28,7 @@ import type { BenchBackend, BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { measureSgemm, sgemmPeak } from "./linalg.ts";
 import { timeSteps } from "./timing.ts";
+import { Rng, uniformSource } from "../lib/core/rng.ts";
 import { type Profile, profiled, profileTable } from "./layers_profile.ts";
 import { UsageError } from "../lib/core/errors.ts";
 
@@ -66,24 +67,13 @@ const FACTORED_BLOCK = 100;
 const ROOT = new URL("..", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
 
-/** Fills x with uniform values of mean 0 and standard deviation `std` (xorshift32; fast for 400M entries). */
+/** Fills x with uniform values of mean 0 and standard deviation `std` (the one seeded rng). */
 function fillUniform(x: Float32Array, std: number, seed: number): void {
-  const a = std * Math.sqrt(3) * 2 / 4294967296;
-  let s = seed | 0 || 1;
-  for (let i = 0; i < x.length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    x[i] = (s >>> 0) * a - std * Math.sqrt(3);
-  }
+  new Rng(seed).fillUniform(x, std * Math.sqrt(3));
 }
 
 function makeBatch(D: number, m: number, seed: number): SparseBatch {
-  let s = seed;
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
+  const next = uniformSource(seed);
   const offsets = Int32Array.from({ length: m + 1 }, (_, i) => i * K);
   const indices = Int32Array.from({ length: m * K }, () => Math.floor(next() * D));
   return { offsets, indices, values: new Float32Array(m * K).fill(1) };

@@ -17,6 +17,7 @@ import { createJsBackend } from "../lib/linalg/js.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import type { BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
+import { Rng } from "../lib/core/rng.ts";
 
 /** One sgemm measurement. */
 export type GemmResult = {
@@ -60,15 +61,8 @@ export function measureSgemm(
   minMs: number,
 ): GemmResult {
   const A = new Float32Array(M * K), B = new Float32Array(K * N), C = new Float32Array(M * N);
-  let s = 0x9e3779b9;
-  const fill = (x: Float32Array) => {
-    for (let i = 0; i < x.length; i++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      x[i] = (s >>> 0) / 4294967296 - 0.5;
-    }
-  };
+  const rng = new Rng(0x9e3779b9);
+  const fill = (x: Float32Array) => rng.fillUniform(x, 0.5);
   fill(A);
   fill(B);
   const lda = transA ? M : K, ldb = transB ? K : N;

@@ -18,6 +18,7 @@ import type { LossName, SparseBatch } from "../lib/core/types.ts";
 import type { BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { timeSteps } from "./timing.ts";
+import { uniformSource as rng } from "../lib/core/rng.ts";
 
 export type { BenchBackend, BenchOptions } from "./report.ts";
 export type { LossName } from "../lib/core/types.ts";
@@ -42,17 +43,6 @@ export const LOSS_BENCH_CONFIGS: Readonly<Record<"full" | "quick", LossBenchConf
 
 /** Step learning rate: small, so that no loss's step comes near the singular-update guard. */
 const ETA = 1e-3;
-
-/** A seeded xorshift32 uniform [0, 1) generator. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 /** W₀ (D×d, uniform in ±1/d) and `count` minibatches (H m×d with ‖h‖ ≈ 1; K weighted targets each). */
 function makeData(

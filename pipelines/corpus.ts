@@ -12,7 +12,7 @@
  */
 
 import { UsageError } from "../lib/core/errors.ts";
-import { DEBUG_FLAG, parseArgsStrict } from "../lib/core/cli.ts";
+import { type FlagSpec, type FlagValue, helpText, parseFlags } from "../lib/core/cli.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
@@ -24,7 +24,7 @@ import { replaceDir, tempNameFor } from "../lib/core/atomic.ts";
 import { removeAtExit, StopController } from "../lib/core/stop.ts";
 
 /** Every flag: name, default, help. */
-const FLAGS = {
+const FLAGS: Record<string, FlagSpec> = {
   input: {
     type: "string",
     multiple: true,
@@ -81,18 +81,11 @@ const FLAGS = {
     default: "",
     help: "synthetic: write the stream as a text file here and exit",
   },
-  debug: { type: "boolean", default: false, help: DEBUG_FLAG.help },
   help: { type: "boolean", default: false, help: "print this help" },
-} as const;
+};
 
 function usage(): string {
-  const lines = ["deno task corpus [flags]", "", "Flags (default in brackets):"];
-  for (const [name, f] of Object.entries(FLAGS)) {
-    const def = Array.isArray(f.default) ? f.default.join(",") : String(f.default);
-    lines.push(`  --${name.padEnd(17)} ${f.help} [${def}]`);
-  }
-  lines.push("", exitCodesHelp("badData", "stopped"));
-  return lines.join("\n");
+  return helpText("deno task corpus [flags]", FLAGS, exitCodesHelp("badData", "stopped"));
 }
 
 function num(name: string, v: string, opts: { int?: boolean; min?: number } = {}): number {
@@ -129,19 +122,13 @@ function bool(name: string, v: string): boolean {
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  let v: Record<string, string | string[] | boolean | undefined>;
+  let v: Record<string, FlagValue>;
   try {
-    const options = Object.fromEntries(
-      Object.entries(FLAGS).map((
-        [k, f],
-      ) => [k, "multiple" in f ? { type: f.type, multiple: true } : { type: f.type }]),
-    );
-    v = parseArgsStrict(args, options as never);
+    v = parseFlags(args, FLAGS);
   } catch (e) {
     return reportError("corpus", e, { debug: debugWanted(args) });
   }
-  const get = <K extends keyof typeof FLAGS>(k: K) =>
-    (v[k] ?? FLAGS[k].default) as string & boolean & string[];
+  const get = (k: string) => v[k] as string & boolean & string[];
   if (v.help) {
     console.log(usage());
     return 0;

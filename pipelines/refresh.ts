@@ -39,7 +39,14 @@
 
 import { basename, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
-import { type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
+import {
+  type FlagSpec,
+  helpText,
+  nonNegativeInt,
+  parseFlags,
+  positiveInt,
+  positiveNumber,
+} from "../lib/core/cli.ts";
 import { commaList } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
@@ -104,21 +111,6 @@ const FLAGS: Record<string, FlagSpec> = {
 const NOTES = "On SIGTERM, SIGINT or SIGHUP the step in progress is finished, the refresh's state kept in\n" +
   "<from>/refresh-staging/ (<from> unchanged) and the command to continue printed; the exit code is 9.\n\n" +
   exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed", "stopped");
-
-function nonNegativeInt(flag: string, v: string | boolean | undefined): number {
-  if (typeof v !== "string" || !/^\d+$/.test(v)) {
-    throw new UsageError(`${flag} must be an integer >= 0, got ${JSON.stringify(v)}`);
-  }
-  return Number(v);
-}
-
-function positiveNumber(flag: string, v: string | boolean | undefined): number {
-  const x = Number(v);
-  if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(x) || x <= 0) {
-    throw new UsageError(`${flag} must be a positive number, got ${JSON.stringify(v)}`);
-  }
-  return x;
-}
 
 /** Wraps data-stage failures as exit code 5 (bad data). */
 async function dataStage<T>(what: string, f: () => Promise<T>): Promise<T> {

@@ -310,11 +310,12 @@ Deno.test("faults: --out under a regular file (every command), a full disk when 
     );
     // a full disk when train publishes, after its checkpoints: 8 as in export, and the remedy works. The
     // injected budget is what the same run wrote through the shared writer before publishing (its shard and
-    // checkpoints; a folder name of the same length gives checkpoints of the same size)
+    // checkpoints, vocabulary and manifest; a folder name of the same length gives checkpoints of the same
+    // size)
     let budget = 64;
     for (const sub of ["corpus", "checkpoints"]) {
       for await (const e of Deno.readDir(join(out, sub))) {
-        if (/^(part-.*\.arrow|ckpt-.*\.fock)$/.test(e.name)) {
+        if (/^(part-.*\.arrow|ckpt-.*\.fock|vocab\.tsv|manifest\.json)$/.test(e.name)) {
           budget += (await Deno.stat(join(out, sub, e.name))).size;
         }
       }
@@ -506,7 +507,7 @@ Deno.test("CLI values: negative numbers reach each command's own check (exit 2, 
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], re);
   }
-  // every --help lists the I/O code and --debug
+  // every --help lists the I/O code and --debug, in the one format
   for (const cmd of ["train", "corpus", "export", "eval", "refresh"]) {
     const h = await run(cmd, ["--help"]);
     assert.equal(h.code, 0, h.stderr);
@@ -516,5 +517,9 @@ Deno.test("CLI values: negative numbers reach each command's own check (exit 2, 
       cmd,
     );
     assert.match(h.stdout, /--debug/, cmd);
+    // one help format for every command (lib/core/cli.ts helpText)
+    assert.match(h.stdout, new RegExp(`^usage: deno task ${cmd}\\b`), cmd);
+    assert.match(h.stdout, /\n\nflags:\n {2}--\S+ <value> +\S/, cmd);
+    assert.match(h.stdout, /\n {2}--\S+ <value> +\S.*\(default: \S/, cmd);
   }
 });

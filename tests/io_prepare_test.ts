@@ -5,7 +5,7 @@ import { ExampleColumns } from "../lib/io/columns.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { readManifest } from "../lib/io/manifest.ts";
 import { readExamples } from "../lib/io/read.ts";
-import { mixSeed, Rng } from "../lib/io/rng.ts";
+import { mixSeed, Sfc32 as Rng } from "../lib/core/rng.ts";
 import { ZipfCorpus } from "../lib/io/synthetic.ts";
 import { createBrownTokenizer, createTokenizer } from "../lib/io/tokenize.ts";
 import { readVocab } from "../lib/io/vocab.ts";
@@ -337,7 +337,7 @@ Deno.test("CLI: strict flags, --help lists every flag with its default, a run wr
         "--synthetic",
       ]
     ) {
-      assert(new RegExp(`${f} .*\\[`).test(help), `${f} missing from --help`);
+      assert(new RegExp(`${f} .*\\(default: `).test(help), `${f} missing from --help`);
     }
     assert.deepEqual(await corpusMain(["--window", "x"]), 2);
     assert(/--window must be an integer >= 1, got "x"/.test(errs.join("\n")));

@@ -9,26 +9,8 @@ import { createOutputLayer } from "../lib/output/create.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import type { CreateOutputLayerOptions, LossName, OutputLayer, SparseBatch } from "../lib/core/types.ts";
 
-/**
- * A seeded uniform generator on [0, 1) (mulberry32).
- *
- * @example
- * ```ts
- * import { rng } from "./layers_helpers.ts";
- * const r = rng(1);
- * console.log(r());
- * ```
- */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator on [0, 1): the one rng, as a function. */
+export { uniformSource as rng } from "../lib/core/rng.ts";
 
 /** n uniform values in [-scale, scale). */
 export function uniform(r: () => number, n: number, scale: number): Float32Array {

@@ -7,11 +7,14 @@
 
 import assert from "node:assert/strict";
 import { createOutputLayer } from "../lib/output/create.ts";
+import { UsageError } from "../lib/core/errors.ts";
 import type { OutputLayer, SparseBatch } from "../lib/core/types.ts";
 import { makeLayer, randomH, rng, uniform } from "./layers_helpers.ts";
 
 const D = 5000, d = 4;
 const quiet = { log: () => {} };
+
+type ErrorClass = typeof RangeError | typeof TypeError | typeof UsageError;
 
 function batch(offsets: number[], indices: number[], values?: number[]): SparseBatch {
   return {
@@ -23,7 +26,7 @@ function batch(offsets: number[], indices: number[], values?: number[]): SparseB
 
 async function rejects(
   p: () => Promise<unknown>,
-  type: typeof RangeError | typeof TypeError,
+  type: ErrorClass,
   msg: string | RegExp,
 ) {
   await assert.rejects(p, (e: unknown) => {
@@ -217,10 +220,10 @@ for (const kind of ["naive", "factored"] as const) {
 Deno.test("createOutputLayer: bad options are refused naming the option", async () => {
   const init = new Float32Array(10 * 2);
   const base = { kind: "factored" as const, D: 10, d: 2, init, backend: "js" as const, ...quiet };
-  const cases: [() => Promise<OutputLayer>, typeof RangeError | typeof TypeError, string | RegExp][] = [
+  const cases: [() => Promise<OutputLayer>, ErrorClass, string | RegExp][] = [
     [
       () => createOutputLayer({ ...base, kind: "dense" as "naive" }),
-      RangeError,
+      UsageError,
       'kind must be "factored" or "naive", got "dense"',
     ],
     [() => createOutputLayer({ ...base, D: 0 }), RangeError, "D must be a positive integer, got 0"],
@@ -237,12 +240,12 @@ Deno.test("createOutputLayer: bad options are refused naming the option", async 
     ],
     [
       () => createOutputLayer({ ...base, init: undefined }),
-      TypeError,
+      UsageError,
       "createOutputLayer: give init (W₀, D×d) or state",
     ],
     [
       () => createOutputLayer({ ...base, backend: "cuda" as "js" }),
-      RangeError,
+      UsageError,
       'backend must be "js", "blas", "auto" or "webgpu", got "cuda"',
     ],
     [
@@ -267,17 +270,17 @@ Deno.test("createOutputLayer: bad options are refused naming the option", async 
   layer.close();
   await rejects(
     () => createOutputLayer({ ...base, kind: "naive", state }),
-    RangeError,
+    UsageError,
     'state.kind = "factored" but kind = "naive"',
   );
   await rejects(
     () => createOutputLayer({ ...base, D: 11, init: undefined, state }),
-    RangeError,
+    UsageError,
     "state is 10×2 but D×d = 11×2 was asked",
   );
   await rejects(
     () => createOutputLayer({ ...base, loss: "taylor", state }),
-    RangeError,
+    UsageError,
     'state.loss = "squared" but loss = "taylor"',
   );
   const broken = { ...state, arrays: { ...state.arrays, U: new Float64Array(3) } };
@@ -321,3 +324,77 @@ for (const loss of ["squared", "spherical", "taylor", "zloss"] as const) {
     }
   });
 }
+
+Deno.test("the same misuse throws the same error class and message on every backend (js; webgpu where an adapter exists)", async () => {
+  const adapter = await (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter();
+  if (!adapter && Deno.env.get("CI") === "true") {
+    throw new Error("no WebGPU adapter (CI=true: a missing backend is a failure)");
+  }
+  const backends = ["js", ...(adapter ? ["webgpu"] : [])] as const;
+  if (!adapter) console.error("layers tests: no WebGPU adapter, the webgpu half of the misuse case skipped");
+  const D = 10, d = 2, init = uniform(rng(5), D * d, 0.1);
+  for (const kind of ["factored", "naive"] as const) {
+    const ref = await createOutputLayer({ kind, D, d, init, backend: "js", ...quiet });
+    const state = await ref.exportState();
+    ref.close();
+    const other = kind === "factored" ? "naive" : "factored";
+    const H = new Float32Array(2 * d).fill(0.1);
+    for (const backend of backends) {
+      const base = { kind, D, d, init, backend: backend as "js" | "webgpu", ...quiet };
+      const cases: [() => Promise<unknown>, ErrorClass, string][] = [
+        [
+          () => createOutputLayer({ ...base, init: undefined }),
+          UsageError,
+          "createOutputLayer: give init (W₀, D×d) or state",
+        ],
+        [
+          () => createOutputLayer({ ...base, kind: other, state }),
+          UsageError,
+          `state.kind = "${kind}" but kind = "${other}"`,
+        ],
+        [
+          () => createOutputLayer({ ...base, D: 11, init: undefined, state }),
+          UsageError,
+          "state is 10×2 but D×d = 11×2 was asked",
+        ],
+        [
+          () => createOutputLayer({ ...base, loss: "taylor", state }),
+          UsageError,
+          'state.loss = "squared" but loss = "taylor"',
+        ],
+        [
+          () => createOutputLayer({ ...base, stabilizeEvery: -1 }),
+          RangeError,
+          "stabilizeEvery must be an integer ≥ 0, got -1",
+        ],
+        [
+          () => createOutputLayer({ ...base, init: new Float32Array(3) }),
+          RangeError,
+          "init.length = 3 but must be 10×2 = 20 (row-major)",
+        ],
+        [() => createOutputLayer({ ...base, D: 0 }), RangeError, "D must be a positive integer, got 0"],
+      ];
+      for (const [f, type, msg] of cases) await rejects(f, type, msg);
+      const layer = await createOutputLayer(base);
+      try {
+        await rejects(
+          () => layer.step(H, batch([0, 1, 2], [1, 10]), 0.1),
+          RangeError,
+          "Y.indices[1] = 10 is outside [0, D=10) (example 1)",
+        );
+        await rejects(
+          () => layer.step(H, batch([0, 1, 2], [1, 2]), -1),
+          RangeError,
+          "eta (learning rate) must be a finite number > 0, got -1",
+        );
+        await rejects(
+          () => layer.score(new Float32Array(d), Int32Array.of(10)),
+          RangeError,
+          "rows[0] = 10 is outside [0, D=10)",
+        );
+      } finally {
+        layer.close();
+      }
+    }
+  }
+});

@@ -9,6 +9,7 @@ import { createJsBackend } from "../lib/linalg/js.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { BackendUnavailableError } from "../lib/core/errors.ts";
+import { uniformSource as rng } from "../lib/core/rng.ts";
 
 const CI = Deno.env.get("CI") === "true";
 
@@ -25,18 +26,6 @@ function loadBlas(): LinAlgBackend | null {
 const blas = loadBlas();
 const backends: LinAlgBackend[] = [createJsBackend(), ...(blas ? [blas] : [])];
 globalThis.addEventListener("unload", () => blas?.close());
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 type Arr = Float32Array | Float64Array;

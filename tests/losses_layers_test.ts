@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { createOutputLayer } from "../lib/output/create.ts";
 import { createLoss, LOSS_NAMES } from "../lib/losses/mod.ts";
 import type { BackendName, LossName, LossOptions, OutputLayer, SparseBatch } from "../lib/core/types.ts";
+import { uniformSource as rng } from "../lib/core/rng.ts";
 
 /**
  * Per-loss settings of the long run. Measured worst errors over 2,000 steps (js and blas): squared, taylor,
@@ -40,18 +41,6 @@ const SENSITIVITY_FACTOR = 10;
 const STEPS = Number(Deno.env.get("FACTOROUT_LOSS_LAYER_STEPS") ?? 2000);
 const D = 400, d = 16, m = 4;
 const BACKENDS: BackendName[] = ["js", "blas"];
-
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

@@ -7,18 +7,7 @@
 import assert from "node:assert/strict";
 import { createLoss, LOSS_DEFAULTS, LOSS_NAMES, type SphericalFamilyLoss } from "../lib/losses/mod.ts";
 import type { LossName } from "../lib/core/types.ts";
-
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniformSource as rng } from "../lib/core/rng.ts";
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

@@ -319,7 +319,7 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
       "--limit-tokens",
     ]
   ) {
-    assert.match(help.stdout, new RegExp(`${flag} .*\\[default: `), flag);
+    assert.match(help.stdout, new RegExp(`${flag} .*\\(default: `), flag);
   }
   assert.match(
     help.stdout,

@@ -8,17 +8,8 @@
 import { createLoss } from "../lib/losses/mod.ts";
 import type { LossName, SparseBatch } from "../lib/core/types.ts";
 
-/** A deterministic PRNG (mulberry32) returning floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator on [0, 1): the one rng, as a function. */
+export { uniformSource as rng } from "../lib/core/rng.ts";
 
 /** A random batch: m examples of K targets in [0, D) (repeats allowed), H uniform in [-scale, scale]. */
 export function randomBatch(

@@ -41,11 +41,13 @@ export function tempNameFor(path: string): string {
 export async function writeFileAtomic(
   path: string,
   data: Uint8Array | string | ((write: (chunk: Uint8Array | string) => Promise<void>) => Promise<void>),
+  opts: AtomicWriteOptions = {},
 ): Promise<void> {
+  const what = opts.what ?? "cannot write";
   const tmp = tempNameFor(path);
   const forget = removeAtExit(tmp);
   const file = await withPath(
-    "cannot write",
+    what,
     path,
     () => Deno.open(tmp, { write: true, createNew: true, mode: 0o644 }),
   ).catch((e) => {
@@ -65,11 +67,34 @@ export async function writeFileAtomic(
     await Deno.rename(tmp, path);
   } catch (e) {
     if (!closed) file.close();
-    await Deno.remove(tmp).catch(() => {});
-    throw describeOsError(e, "cannot write", path) ?? e;
+    await Deno.remove(tmp).catch(() => {}); // a full disk must not stay full of our partial file
+    throw describeOsError(e, what, path) ?? e;
   } finally {
     forget();
   }
+  // some file systems refuse fsync on a folder; the rename itself is still atomic
+  if (opts.syncDir) await syncDir(dirOf(path), { bestEffort: true });
+}
+
+/**
+ * Options of {@link writeFileAtomic}.
+ *
+ * @example
+ * ```ts
+ * import type { AtomicWriteOptions } from "./atomic.ts";
+ * const o: AtomicWriteOptions = { what: "cannot write checkpoint", syncDir: true };
+ * ```
+ */
+export type AtomicWriteOptions = {
+  /** The start of an error's message, before the path (default "cannot write"). */
+  what?: string;
+  /** Also fsync the folder after the rename, so the new name itself survives a power cut. */
+  syncDir?: boolean;
+};
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i > 0 ? path.slice(0, i) : i === 0 ? "/" : ".";
 }
 
 /**
@@ -143,7 +168,9 @@ export async function replaceDir<T>(dir: string, fill: (tmp: string) => Promise<
  * @example
  * ```ts
  * import { removeStaleDirTemps } from "./atomic.ts";
- * const cleaned = await removeStaleDirTemps("/tmp");
+ * import { pidAlive } from "./lock.ts";
+ * const dir = await Deno.makeTempDir();
+ * const cleaned = await removeStaleDirTemps(dir, pidAlive); // [] in a fresh folder
  * ```
  */
 export async function removeStaleDirTemps(

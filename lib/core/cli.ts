@@ -19,10 +19,24 @@ import { UsageError } from "./errors.ts";
  */
 export type FlagSpec = {
   type: "string" | "boolean";
-  default?: string | boolean;
+  default?: string | boolean | string[];
   help: string;
   short?: string;
+  /** repeatable: the value is the list of every occurrence */
+  multiple?: boolean;
 };
+
+/**
+ * A parsed flag's value: a string, a boolean, a list (a `multiple` flag), or undefined (not given, no
+ * default).
+ *
+ * @example
+ * ```ts
+ * import type { FlagValue } from "./cli.ts";
+ * const v: FlagValue = ["a.txt", "b.txt"];
+ * ```
+ */
+export type FlagValue = string | boolean | string[] | undefined;
 
 /**
  * `--debug`, which every command accepts: print the stack trace of an error (also FACTOROUT_DEBUG=1;
@@ -84,28 +98,35 @@ export function parseArgsStrict(
 
 /**
  * Parses `args` strictly against `flags` (no positionals; {@link parseArgsStrict}), with `--debug`
- * ({@link DEBUG_FLAG}) added; throws {@link UsageError} on any problem.
+ * ({@link DEBUG_FLAG}) added; throws {@link UsageError} on any problem. A flag not given takes its
+ * default, or stays undefined with `{ defaults: false }` (for a command that must know what was given).
+ * The one flag parser of every command.
  *
  * @example
  * ```ts
  * import { parseFlags } from "./cli.ts";
  * const v = parseFlags(["--k", "5"], { k: { type: "string", default: "10", help: "neighbours" } });
- * v.k; // "5"
+ * console.log(v.k); // "5"
  * ```
  */
 export function parseFlags(
   args: string[],
   flags: Record<string, FlagSpec>,
-): Record<string, string | boolean | undefined> {
+  opts: { defaults?: boolean } = {},
+): Record<string, FlagValue> {
   const all = withDebug(flags);
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(all)) {
-    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) };
+    options[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    };
   }
   const values = parseArgsStrict(args, options);
-  const out: Record<string, string | boolean | undefined> = {};
+  const out: Record<string, FlagValue> = {};
   for (const [name, spec] of Object.entries(all)) {
-    out[name] = (values[name] as string | boolean | undefined) ?? spec.default;
+    out[name] = values[name] ?? (opts.defaults === false ? undefined : spec.default);
   }
   return out;
 }
@@ -115,21 +136,30 @@ function withDebug(flags: Record<string, FlagSpec>): Record<string, FlagSpec> {
 }
 
 /**
- * The help text: a usage line, then every flag with its default.
+ * The `--help` text of every command, in one format: the usage line, an optional description, every
+ * flag with its default, then the notes (what a signal does, the exit codes).
  *
  * @example
  * ```ts
  * import { helpText } from "./cli.ts";
  * console.log(helpText("deno task eval --vectors FILE", { k: { type: "string", default: "10", help: "neighbours" } }));
  * ```
+ *
+ * @param usage the command line, after `usage: `
+ * @param flags every flag
+ * @param notes text after the flags
+ * @param about lines between the usage line and the flags
  */
-export function helpText(usage: string, flags: Record<string, FlagSpec>, notes = ""): string {
+export function helpText(usage: string, flags: Record<string, FlagSpec>, notes = "", about = ""): string {
   const rows = Object.entries(withDebug(flags)).map(([name, s]) => {
     const left = `  --${name}${s.type === "string" ? " <value>" : ""}${s.short ? `, -${s.short}` : ""}`;
-    const def = s.default === undefined ? "" : ` (default: ${s.default === "" ? '""' : s.default})`;
+    const shown = Array.isArray(s.default) ? s.default.join(",") : s.default;
+    const def = shown === undefined ? "" : ` (default: ${shown === "" ? '""' : shown})`;
     return `${left.padEnd(30)} ${s.help}${def}`;
   });
-  return `usage: ${usage}\n\nflags:\n${rows.join("\n")}\n${notes ? `\n${notes}\n` : ""}`;
+  return `usage: ${usage}\n${about ? `${about}\n` : ""}\nflags:\n${rows.join("\n")}\n${
+    notes ? `\n${notes}\n` : ""
+  }`;
 }
 
 /**
@@ -141,7 +171,7 @@ export function helpText(usage: string, flags: Record<string, FlagSpec>, notes =
  * positiveInt("--k", "10"); // 10
  * ```
  */
-export function positiveInt(flag: string, value: string | boolean | undefined): number {
+export function positiveInt(flag: string, value: FlagValue): number {
   const n = Number(value);
   if (typeof value !== "string" || !/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0) {
     throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
@@ -150,7 +180,40 @@ export function positiveInt(flag: string, value: string | boolean | undefined): 
 }
 
 /**
- * A comma-separated list from a flag's value (empty items dropped).
+ * An integer ≥ 0 from a flag's string value, or a {@link UsageError} naming the flag.
+ *
+ * @example
+ * ```ts
+ * import { nonNegativeInt } from "./cli.ts";
+ * console.log(nonNegativeInt("--epochs", "0")); // 0
+ * ```
+ */
+export function nonNegativeInt(flag: string, v: FlagValue): number {
+  if (typeof v !== "string" || !/^\d+$/.test(v)) {
+    throw new UsageError(`${flag} must be an integer >= 0, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+/**
+ * A finite number > 0 from a flag's string value, or a {@link UsageError} naming the flag.
+ *
+ * @example
+ * ```ts
+ * import { positiveNumber } from "./cli.ts";
+ * console.log(positiveNumber("--lr", "0.01")); // 0.01
+ * ```
+ */
+export function positiveNumber(flag: string, v: FlagValue): number {
+  const x = Number(v);
+  if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(x) || x <= 0) {
+    throw new UsageError(`${flag} must be a positive number, got ${JSON.stringify(v)}`);
+  }
+  return x;
+}
+
+/**
+ * A comma-separated list from a flag's value (empty items dropped; a repeated flag's values joined).
  *
  * @example
  * ```ts
@@ -158,7 +221,8 @@ export function positiveInt(flag: string, value: string | boolean | undefined): 
  * commaList("vec, bin,,parquet"); // ["vec", "bin", "parquet"]
  * ```
  */
-export function commaList(value: string | boolean | undefined): string[] {
+export function commaList(value: FlagValue): string[] {
+  if (Array.isArray(value)) return value.flatMap(commaList);
   if (typeof value !== "string") return [];
   return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }

@@ -1,6 +1,13 @@
 /**
  * Typed errors of factorout. Every message names the argument, file, row or step at fault and, where
- * there is one, what to change.
+ * there is one, what to change. Each class maps to one exit code in lib/core/exit_codes.ts.
+ *
+ * Which class for a misuse, the same on every backend (one check site where the backends share it):
+ * - TypeError: a value of the wrong type (H not a Float32Array, Y.offsets not an Int32Array);
+ * - RangeError: a value out of its range (a length, an index, a count, a non-finite number);
+ * - {@link UsageError}: a flag or option that is unknown or does not fit the others (an unknown kind or
+ *   backend, a state of another layer, no init, a bad command-line value): exit 2;
+ * - {@link DataFormatError}: bad input data (exit 5); {@link IoError}: the operating system (exit 8).
  *
  * @module
  */
@@ -76,7 +83,8 @@ export class BackendUnavailableError extends Error {
  * @example
  * ```ts
  * import { DataFormatError } from "./errors.ts";
- * throw new DataFormatError("data/shards/part-00001.arrow", "row 17: target_index[2] = 90210 >= vocabulary size 50000");
+ * const e = new DataFormatError("data/shards/part-00001.arrow", "row 17: target_index[2] = 90210 >= vocabulary size 50000");
+ * console.log(e.message); // names the file, then the row
  * ```
  */
 export class DataFormatError extends Error {
@@ -99,7 +107,8 @@ export class DataFormatError extends Error {
  * @example
  * ```ts
  * import { UsageError } from "./errors.ts";
- * throw new UsageError("--dim must be a positive integer, got 'abc'");
+ * const e = new UsageError("--dim must be a positive integer, got 'abc'");
+ * console.log(e.name); // "UsageError" (exit code 2)
  * ```
  */
 export class UsageError extends Error {
@@ -117,7 +126,8 @@ export class UsageError extends Error {
  * @example
  * ```ts
  * import { DivergenceError } from "./errors.ts";
- * throw new DivergenceError(1200, "loss is NaN at step 1200; lower --lr (now 0.5)");
+ * const e = new DivergenceError(1200, "loss is NaN at step 1200; lower --lr (now 0.5)");
+ * console.log(e.step); // 1200
  * ```
  */
 export class DivergenceError extends Error {

@@ -91,7 +91,8 @@ export function exitCodesHelp(...codes: ExitName[]): string {
  * @example
  * ```ts
  * import { EXIT, ExitError } from "./exit_codes.ts";
- * throw new ExitError(EXIT.locked, "locked by pid 123 on host a since 2026-11-27T22:00:00Z");
+ * const e = new ExitError(EXIT.locked, "locked by pid 123 on host a since 2026-11-27T22:00:00Z");
+ * console.log(e.message); // the one line printed last on stderr
  * ```
  */
 export class ExitError extends Error {

@@ -75,7 +75,8 @@ function runCleanups(): void {
  * @example
  * ```ts
  * import { StoppedError } from "./stop.ts";
- * throw new StoppedError("stopped by SIGTERM at step 40: checkpoint runs/x/checkpoints/ckpt-000000000040.fock");
+ * const e = new StoppedError("stopped by SIGTERM at step 40: checkpoint runs/x/checkpoints/ckpt-000000000040.fock");
+ * console.log(e.message);
  * ```
  */
 export class StoppedError extends ExitError {

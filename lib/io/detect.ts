@@ -48,7 +48,8 @@ export function kindOfHead(bytes: Uint8Array): { kind: FileKind; nulAt?: number 
  * Reads the head of one file and tells its kind ({@link kindOfHead}).
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { sniffFile } from "./detect.ts";
  * console.log((await sniffFile("data/corpus/part-00000.arrow")).kind); // "arrow"
  * ```
@@ -120,7 +121,8 @@ export type ClassifiedInputs =
  * `_*`, `*.crc` and `*.tmp` files are skipped.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { classifyInputs } from "./detect.ts";
  * const c = await classifyInputs(["data/corpus"]);
  * console.log(c.kind, c.files.length);

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "../core/atomic.ts";
 import { DataFormatError } from "../core/errors.ts";
 
 /** One shard of a corpus. `file` is relative to the corpus folder. *
@@ -67,7 +68,7 @@ export type CorpusManifest = {
 };
 
 /**
- * Writes `manifest.json` in `dir` through a temporary file and a rename.
+ * Writes `manifest.json` in `dir` atomically (lib/core/atomic.ts: a unique temporary file, fsync, rename).
  *
  * @example
  * ```ts
@@ -77,8 +78,7 @@ export type CorpusManifest = {
  */
 export async function writeManifest(dir: string, m: CorpusManifest): Promise<void> {
   const path = `${dir}/manifest.json`;
-  await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(m, null, 2) + "\n");
-  await Deno.rename(`${path}.tmp`, path);
+  await writeFileAtomic(path, JSON.stringify(m, null, 2) + "\n");
 }
 
 /**
@@ -86,7 +86,8 @@ export async function writeManifest(dir: string, m: CorpusManifest): Promise<voi
  * every shard file exists. Throws a {@link DataFormatError} naming the file and the field.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { readManifest } from "./manifest.ts";
  * const m = await readManifest("data/corpus");
  * console.log(m.rows, m.vocabSize, m.shards.length);

@@ -21,7 +21,7 @@ import { ExampleColumns } from "./columns.ts";
 import type { CorpusManifest, ShardEntry } from "./manifest.ts";
 import { writeManifest } from "./manifest.ts";
 import type { PrepareProgress } from "./progress.ts";
-import { mixSeed, Rng } from "./rng.ts";
+import { mixSeed, Sfc32 } from "../core/rng.ts";
 import { openArrowShard, openParquetShard, type ShardWriter } from "./shard_writer.ts";
 import { type SyntheticOptions, ZipfCorpus } from "./synthetic.ts";
 import {
@@ -344,7 +344,7 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   await writeVocab(`${outDir}/vocab.tsv`, vocab);
 
   // ---- pass 2: windows ----
-  const rng = new Rng(mixSeed(opts.seed, 0x5eed));
+  const rng = new Sfc32(mixSeed(opts.seed, 0x5eed));
   const keep = keepProbabilities(vocab.counts, keptTotal, opts.sample ?? 0);
   const subsample = (opts.sample ?? 0) > 0;
   const emitter = new WindowEmitter({

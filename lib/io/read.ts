@@ -13,6 +13,9 @@
  * (Parquet: plus up to 2 row groups per decoder worker decoded ahead), plus the batch being built. Independent of the corpus size; an
  * Arrow IPC *file*-format file (not what factorout writes) is held whole while it is read.
  *
+ * Size: one concept, the resumable shuffled reader (block builder, epoch and block order, the saved
+ * position); split, its resume logic would be spread over files that only make sense together.
+ *
  * @module
  */
 
@@ -20,7 +23,7 @@ import { DataFormatError, UsageError } from "../core/errors.ts";
 import type { SparseBatch } from "../core/types.ts";
 import { classifyInputs } from "./detect.ts";
 import { readManifest } from "./manifest.ts";
-import { mixSeed, Rng, shufflePermutation } from "./rng.ts";
+import { mixSeed, Sfc32, shufflePermutation } from "../core/rng.ts";
 import type { DecodedBatch } from "./schema.ts";
 import { openShard, ParquetDecoders, type ShardCursor, type ShardSpec } from "./sources.ts";
 
@@ -56,7 +59,8 @@ export type ReaderPosition = {
  * 1 unless the files carry an `input_value` column. `position` resumes right after this batch.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { readExamples } from "./read.ts";
  * for await (const b of readExamples("data/corpus", { batchSize: 2 })) {
  *   console.log(b.size, b.inputs.offsets, b.targets.indices, b.epoch, JSON.stringify(b.position));
@@ -463,7 +467,8 @@ class BatchBuilder {
  * {@link UsageError} for bad options or a `start` from another configuration.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { readExamples } from "./read.ts";
  * let saved;
  * for await (const b of readExamples("data/corpus", { batchSize: 512, shuffleBuffer: 1 << 20, seed: 1 })) {
@@ -533,7 +538,7 @@ export async function* readExamples(
   try {
     for (; epoch < epochs; epoch++) {
       for (let i = 0; i < nFiles; i++) order[i] = i;
-      if (shuffle) shufflePermutation(order, new Rng(mixSeed(seed, epoch, 0xf11e5)));
+      if (shuffle) shufflePermutation(order, new Sfc32(mixSeed(seed, epoch, 0xf11e5)));
       const stream = new RowStream(corpus.files, order, corpus.vocabSize, pool);
       try {
         let t = performance.now();
@@ -545,7 +550,7 @@ export async function* readExamples(
         await stream.fill(block, B);
         if (clock) t = lap(clock, "read", t);
         if (shuffle && block.rows > 0) {
-          shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
+          shufflePermutation(perm!, new Sfc32(mixSeed(seed, epoch, blockIndex)), block.rows);
         }
         let inBlock = example - blockIndex * B; // rows of this block already delivered
         if (inBlock > block.rows) {
@@ -564,7 +569,7 @@ export async function* readExamples(
             await stream.fill(block, B);
             if (clock) t = lap(clock, "read", t);
             if (block.rows === 0) break;
-            if (shuffle) shufflePermutation(perm!, new Rng(mixSeed(seed, epoch, blockIndex)), block.rows);
+            if (shuffle) shufflePermutation(perm!, new Sfc32(mixSeed(seed, epoch, blockIndex)), block.rows);
             inBlock = 0;
           }
           const take = Math.min(batchSize - out.rows, block.rows - inBlock);

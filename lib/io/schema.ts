@@ -13,6 +13,7 @@
 
 import * as arrow from "apache-arrow";
 import { DataFormatError } from "../core/errors.ts";
+import { rowOfEntry } from "../core/csr.ts";
 
 /** The column names of the corpus format. */
 export const COLUMNS = {
@@ -261,7 +262,7 @@ function idsOf(
     }
   }
   if (bad >= 0) {
-    const row = rowOf(off, bad);
+    const row = rowOfEntry(off, bad);
     const value = raw instanceof Int32Array
       ? String(raw[child.offset + bad])
       : String(raw[child.offset + bad]);
@@ -298,7 +299,7 @@ function weightsOf(child: arrow.Data, off: Int32Array, name: string, ctx: BatchC
   for (let i = from; i < to; i++) {
     const v = vals[i];
     if (v - v !== 0) {
-      const row = rowOf(off, i);
+      const row = rowOfEntry(off, i);
       throw new DataFormatError(
         ctx.file,
         `${where(ctx, row)}: ${name}[${i - off[row]}] = ${raw[child.offset + i]}; weights must be finite`,
@@ -306,16 +307,6 @@ function weightsOf(child: arrow.Data, off: Int32Array, name: string, ctx: BatchC
     }
   }
   return vals;
-}
-
-function rowOf(off: Int32Array, entry: number): number {
-  let lo = 0, hi = off.length - 2;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (off[mid] <= entry) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 /**

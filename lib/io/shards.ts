@@ -49,7 +49,8 @@ function schemaKey(s: arrow.Schema): string {
  * `vocab.tsv` is looked up in it (beside the file for a single file). `log` gets one line saying how.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a folder of shards written elsewhere (here spark-out/)
  * import { classifyInputs } from "./detect.ts";
  * import { scanShards } from "./shards.ts";
  * const c = await classifyInputs(["spark-out"]);
@@ -195,7 +196,8 @@ export async function scanShards(
  * `manifest.json` last. Returns the manifest.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a folder of shards written elsewhere (here spark-out/)
  * import { classifyInputs } from "./detect.ts";
  * import { importShards } from "./shards.ts";
  * const c = await classifyInputs(["spark-out"]);

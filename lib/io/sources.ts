@@ -44,7 +44,8 @@ export type ShardSpec = {
  * file and what it looks like.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { shardKind } from "./sources.ts";
  * console.log(await shardKind("data/part-00000.parquet")); // "parquet"
  * ```
@@ -90,7 +91,8 @@ function corrupt(spec: ShardSpec, unit: string, batch: number, e: unknown): Erro
  * one-worker pool closed with the cursor).
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { openShard } from "./sources.ts";
  * const c = await openShard({ path: "data/corpus/part-00000.arrow", shard: 0 }, 50000, 0);
  * for (let b = await c.next(); b; b = await c.next()) console.log(b.batch, b.data.rows);
@@ -251,7 +253,8 @@ type DecoderSlot = {
  * workers. A worker that traps on corrupt data is discarded and the error reported for its row group.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { ParquetDecoders, openShard } from "./sources.ts";
  * const pool = new ParquetDecoders(2);
  * const c = await openShard({ path: "data/corpus/part-00000.parquet", shard: 0 }, 0, 0, pool);

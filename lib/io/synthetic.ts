@@ -8,7 +8,7 @@
  */
 
 import { UsageError } from "../core/errors.ts";
-import { Rng } from "./rng.ts";
+import { Sfc32 } from "../core/rng.ts";
 import { describeOsError, withPath, writeAllSync } from "../core/os_errors.ts";
 
 /** Options of the synthetic generator. *
@@ -83,7 +83,7 @@ export class ZipfCorpus {
    */
   *sentences(): Generator<number, void, unknown> {
     const { tokens, seed, sentenceLength: [lo, hi] } = this.options;
-    const rng = new Rng(seed);
+    const rng = new Sfc32(seed);
     const cdf = this.#cdf;
     const last = cdf.length - 1;
     if (this.buffer.length < hi) (this as { buffer: Int32Array }).buffer = new Int32Array(hi);

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "../core/atomic.ts";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 
 /** A vocabulary in id order: `words[i]` has id i and was seen `counts[i]` times. */
@@ -144,9 +145,7 @@ export async function writeVocab(path: string, vocab: Vocabulary): Promise<void>
     }
     parts.push(`${w}\t${vocab.counts[i]}\n`);
   }
-  const tmp = `${path}.tmp`;
-  await Deno.writeTextFile(tmp, parts.join(""));
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, parts.join(""));
 }
 
 /**
@@ -155,7 +154,8 @@ export async function writeVocab(path: string, vocab: Vocabulary): Promise<void>
  * integer, a repeated word, an empty file.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
  * import { readVocab } from "./vocab.ts";
  * const { words, counts } = await readVocab("data/corpus/vocab.tsv");
  * ```

@@ -15,7 +15,7 @@
  */
 
 import type { ExampleColumns } from "./columns.ts";
-import type { Rng } from "./rng.ts";
+import type { Sfc32 } from "../core/rng.ts";
 
 /** Options of {@link WindowEmitter}. */
 export type WindowOptions = {
@@ -35,20 +35,20 @@ export type WindowOptions = {
  * ```ts
  * import { WindowEmitter } from "./windows.ts";
  * import { ExampleColumns } from "./columns.ts";
- * import { Rng } from "./rng.ts";
+ * import { Sfc32 } from "../core/rng.ts";
  * const cols = new ExampleColumns();
- * const em = new WindowEmitter({ mode: "cbow", window: 1 }, new Rng(1));
+ * const em = new WindowEmitter({ mode: "cbow", window: 1 }, new Sfc32(1));
  * em.emit(Int32Array.of(5, 6, 7), 3, cols); // rows: [6]→5, [5,7]→6, [6]→7
  * console.log(cols.rows); // 3
  * ```
  */
 export class WindowEmitter {
   readonly #opts: Required<WindowOptions>;
-  readonly #rng: Rng;
+  readonly #rng: Sfc32;
   readonly #weightByDist: Float32Array;
 
   /** @param opts the window options; @param rng consumed only with `dynamicWindow` */
-  constructor(opts: WindowOptions, rng: Rng) {
+  constructor(opts: WindowOptions, rng: Sfc32) {
     this.#opts = { dynamicWindow: false, weights: "distance", ...opts };
     this.#rng = rng;
     const w = opts.window;
@@ -99,7 +99,7 @@ export type ReferenceExample = { input: number[]; target: number[]; value: numbe
  * console.log(ex[0]); // { input: [1], target: [2, 3], value: [1, 0.5] }
  * ```
  */
-export function windowsReference(ids: number[], opts: WindowOptions, rng?: Rng): ReferenceExample[] {
+export function windowsReference(ids: number[], opts: WindowOptions, rng?: Sfc32): ReferenceExample[] {
   const out: ReferenceExample[] = [];
   for (let i = 0; i < ids.length; i++) {
     const w = opts.dynamicWindow ? opts.window - rng!.nextInt(opts.window) : opts.window;
@@ -146,13 +146,13 @@ export function keepProbabilities(counts: ArrayLike<number>, total: number, t: n
  * @example
  * ```ts
  * import { subsampleInPlace } from "./windows.ts";
- * import { Rng } from "./rng.ts";
+ * import { Sfc32 } from "../core/rng.ts";
  * const ids = Int32Array.of(0, 1, 0, 1);
- * const n = subsampleInPlace(ids, 4, Float32Array.of(0, 1), new Rng(1)); // word 0 always dropped
+ * const n = subsampleInPlace(ids, 4, Float32Array.of(0, 1), new Sfc32(1)); // word 0 always dropped
  * console.log(Array.from(ids.subarray(0, n))); // [1, 1]
  * ```
  */
-export function subsampleInPlace(ids: Int32Array, n: number, keep: Float32Array, rng: Rng): number {
+export function subsampleInPlace(ids: Int32Array, n: number, keep: Float32Array, rng: Sfc32): number {
   let m = 0;
   for (let i = 0; i < n; i++) {
     const id = ids[i];

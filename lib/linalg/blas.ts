@@ -11,11 +11,11 @@
  *   solve, A X = B is Aᵀᵀ X = B: `dgetrs_` with trans = 'T' on the factorised buffer, with B moved to
  *   column-major and back.
  * - gatherRows: a TypedArray copy (memcpy) per row. scatterAddRows: `cblas_saxpy` per row when
- *   d ≥ 32 (measured at d = 256, D = 200k: 0.08 µs/row against 0.17 µs/row for the TypeScript loop),
- *   the js reference's loop below that, where the FFI call would dominate. Rows are applied in order.
+ *   d ≥ 32 (faster than the TypeScript loop there; BENCHMARKS.md, "Design measurements"), the js
+ *   reference's loop below that, where the FFI call would dominate. Rows are applied in order.
  * - dotRows: `cblas_sdot` per row (float32 accumulation), axpyRows: `cblas_saxpy` per
- *   row, both when d ≥ 32 (a subarray per row is cheaper through the FFI fast path than a raw address:
- *   82 against 50 µs for 640 rows of 256), the js reference's loops below that.
+ *   row, both when d ≥ 32 (a subarray per row is cheaper through the FFI fast path than a raw address),
+ *   the js reference's loops below that.
  *
  * Library search: `FACTOROUT_OPENBLAS` (a path) if set, else the usual Debian/Ubuntu paths, else the
  * dynamic loader's own search for `libopenblas.so.0`. `FACTOROUT_THREADS` sets OpenBLAS's thread count
@@ -23,6 +23,9 @@
  *
  * Every call is argument-checked (O(1)) before it reaches native code, so a short array raises a
  * RangeError instead of corrupting memory.
+ *
+ * Size: the FFI binding of OpenBLAS/LAPACK: one symbol table and one checked wrapper per routine, kept
+ * together so that each native signature is read beside its argument checks.
  *
  * @module
  */
@@ -205,8 +208,8 @@ type GemvFn = (
 ) => void;
 
 /**
- * A gemm with M = 1 or N = 1 is a gemv; OpenBLAS's gemm is several times slower there (at 1×256×256:
- * 15 µs against 2.6 µs), which matters for the online (m = 1) factored step. Returns false when the
+ * A gemm with M = 1 or N = 1 is a gemv; OpenBLAS's gemm is several times slower there (BENCHMARKS.md,
+ * "Design measurements"), which matters for the online (m = 1) factored step. Returns false when the
  * shape is not a vector product (then the caller runs gemm).
  */
 function gemmAsGemv(
@@ -327,8 +330,7 @@ export function openBlasBackend(path?: string): BlasBackend {
   /**
    * gemv on one OpenBLAS thread up to GEMV_SINGLE_THREAD_MAX elements: between the small BLAS calls of
    * an online (m = 1) factored step the JS loops run long enough for OpenBLAS's worker thread to go to
-   * sleep, and waking it costs more than the call (measured at D = 793,471, d = 300, m = 1: 0.31 ms per
-   * step on one thread against 0.32 or 1.2 ms on two, depending on the run).
+   * sleep, and waking it costs more than the call (BENCHMARKS.md, "Design measurements").
    */
   /** Runs `call` on one OpenBLAS thread when `small` (and more than one is configured), else as is. */
   const onOneThreadIf = (small: boolean, call: () => void): void => {
@@ -585,8 +587,8 @@ export function openBlasBackend(path?: string): BlasBackend {
       // the row-major lower triangle is the column-major upper one: A = UᵀU there, U = Lᵀ
       iN[0] = n;
       iInfo[0] = 0;
-      // OpenBLAS's threaded dpotrf is 3× slower than one thread at the factored layer's m×m sizes
-      // (measured n = 128: 97 µs on 2 threads, 30 µs on 1); switching costs ≈ 0.05 µs per call
+      // OpenBLAS's threaded dpotrf is slower than one thread at the factored layer's m×m sizes, and
+      // switching is cheap (BENCHMARKS.md, "Design measurements")
       onOneThreadIf(n <= DPOTRF_SINGLE_THREAD_MAX_N, () => s.dpotrf_(upperU, iN, A, iN, iInfo));
       if (iInfo[0] < 0) throw new Error(`dpotrf: dpotrf_ rejected argument ${-iInfo[0]} (n = ${n})`);
       return iInfo[0] === 0;

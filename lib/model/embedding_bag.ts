@@ -9,6 +9,7 @@
  */
 
 import type { SparseBatch } from "../core/types.ts";
+import { findIndexOutside, rowOfEntry } from "../core/csr.ts";
 
 /**
  * Float arrays the model layers accept (float32 for training, float64 for gradient checks).
@@ -84,15 +85,12 @@ export class EmbeddingBag {
         `inputs: offsets end at ${n} but indices/values have ${X.indices.length}/${X.values.length}`,
       );
     }
-    for (let i = 0; i < m; i++) {
-      for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
-        const id = X.indices[k];
-        if (!(id >= 0 && id < this.rows)) {
-          throw new RangeError(
-            `inputs: example ${i}, entry ${k - X.offsets[i]}: id ${id} outside [0, ${this.rows})`,
-          );
-        }
-      }
+    const k = findIndexOutside(X, this.rows);
+    if (k >= 0) {
+      const i = rowOfEntry(X.offsets, k);
+      throw new RangeError(
+        `inputs: example ${i}, entry ${k - X.offsets[i]}: id ${X.indices[k]} outside [0, ${this.rows})`,
+      );
     }
   }
 

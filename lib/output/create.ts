@@ -10,7 +10,8 @@ import { createLoss } from "../losses/mod.ts";
 import type { CreateOutputLayerOptions, OutputLayer } from "../core/types.ts";
 import { FactoredOutputLayer } from "./factored/layer.ts";
 import { NaiveOutputLayer } from "./naive.ts";
-import { validateDims, validateMatrix } from "./validate.ts";
+import { validateCount, validateDims, validateMatrix } from "./validate.ts";
+import { UsageError } from "../core/errors.ts";
 
 /**
  * Creates an output layer.
@@ -40,7 +41,8 @@ import { validateDims, validateMatrix } from "./validate.ts";
  *
  * @param opts what to build
  * @returns the layer; call close() when done
- * @throws {RangeError | TypeError} bad dimensions, init, state or options (naming the argument)
+ * @throws {UsageError} an unknown kind or backend, a state that does not fit the options, no init
+ * @throws {RangeError | TypeError} a value of the wrong type or out of range (dimensions, init, counts)
  * @throws {BackendUnavailableError} the requested backend cannot be loaded
  */
 export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise<OutputLayer> {
@@ -49,30 +51,34 @@ export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise
   }
   const { kind, D, d } = opts;
   if (kind !== "factored" && kind !== "naive") {
-    throw new RangeError(`kind must be "factored" or "naive", got ${JSON.stringify(kind)}`);
+    throw new UsageError(`kind must be "factored" or "naive", got ${JSON.stringify(kind)}`);
   }
   validateDims(D, d);
   const backend = opts.backend ?? "auto";
+  if (backend !== "js" && backend !== "blas" && backend !== "auto" && backend !== "webgpu") {
+    throw new UsageError(`backend must be "js", "blas", "auto" or "webgpu", got ${JSON.stringify(backend)}`);
+  }
+  // every check that does not depend on the backend comes before the dispatch: the same misuse throws the
+  // same error on the CPU and on the GPU
+  const state = opts.state;
+  if (state) {
+    if (state.kind !== kind) throw new UsageError(`state.kind = "${state.kind}" but kind = "${kind}"`);
+    if (state.D !== D || state.d !== d) {
+      throw new UsageError(`state is ${state.D}×${state.d} but D×d = ${D}×${d} was asked`);
+    }
+    if (opts.loss !== undefined && opts.loss !== state.loss) {
+      throw new UsageError(`state.loss = "${state.loss}" but loss = "${opts.loss}"`);
+    }
+  } else {
+    if (opts.init === undefined) throw new UsageError(`createOutputLayer: give init (W₀, D×d) or state`);
+    validateMatrix("init", opts.init, D, d);
+  }
+  if (opts.stabilizeEvery !== undefined) validateCount("stabilizeEvery", opts.stabilizeEvery);
+  if (opts.recomputeQEvery !== undefined) validateCount("recomputeQEvery", opts.recomputeQEvery);
   if (backend === "webgpu") {
     // loaded only when asked for; a literal specifier, so that a bundle (bench/gpu-prepare.sh) includes it
     const mod = await import("./webgpu/create.ts");
     return await mod.createWebGpuOutputLayer(opts);
-  }
-  if (backend !== "js" && backend !== "blas" && backend !== "auto") {
-    throw new RangeError(`backend must be "js", "blas", "auto" or "webgpu", got ${JSON.stringify(backend)}`);
-  }
-  const state = opts.state;
-  if (state) {
-    if (state.kind !== kind) throw new RangeError(`state.kind = "${state.kind}" but kind = "${kind}"`);
-    if (state.D !== D || state.d !== d) {
-      throw new RangeError(`state is ${state.D}×${state.d} but D×d = ${D}×${d} was asked`);
-    }
-    if (opts.loss !== undefined && opts.loss !== state.loss) {
-      throw new RangeError(`state.loss = "${state.loss}" but loss = "${opts.loss}"`);
-    }
-  } else {
-    if (opts.init === undefined) throw new TypeError(`createOutputLayer: give init (W₀, D×d) or state`);
-    validateMatrix("init", opts.init, D, d);
   }
   const loss = createLoss(
     state ? state.loss : opts.loss ?? "squared",

@@ -13,9 +13,9 @@
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { SphericalFamilyLoss } from "../losses/loss.ts";
 import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../core/types.ts";
-import { MergedTargets } from "./merge.ts";
+import { MergedTargets } from "../core/csr.ts";
 import { selectTopK } from "./topk.ts";
-import { validateBatch, validateEta, validateMatrix, validateVector } from "./validate.ts";
+import { validateBatch, validateEta, validateMatrix, validateRows, validateVector } from "./validate.ts";
 
 /**
  * Dense-W output layer (the reference). Build it with `createOutputLayer({ kind: "naive", … })`.
@@ -174,7 +174,7 @@ export class NaiveOutputLayer implements OutputLayer {
   score(h: Float32Array, rows: Int32Array): Promise<Float64Array> {
     try {
       validateVector("h", h, this.d);
-      checkRows(rows, this.#D);
+      validateRows(rows, this.#D);
       const { o, q, s } = this.#outputs(h);
       const out = new Float64Array(rows.length);
       for (let k = 0; k < rows.length; k++) out[k] = this.loss.probability(o[rows[k]], q, s, this.#D);
@@ -238,24 +238,5 @@ export class NaiveOutputLayer implements OutputLayer {
     if (this.#closed) return;
     this.#closed = true;
     this.la.close();
-  }
-}
-
-/**
- * Checks that every entry of `rows` is an integer in [0, D); RangeError naming the position.
- *
- * @example
- * ```ts
- * import { checkRows } from "./naive.ts";
- * checkRows(Int32Array.of(0, 4), 5);
- * ```
- *
- * @param rows row numbers
- * @param D number of rows
- */
-export function checkRows(rows: Int32Array, D: number): void {
-  if (!(rows instanceof Int32Array)) throw new TypeError(`rows must be an Int32Array`);
-  for (let k = 0; k < rows.length; k++) {
-    if (rows[k] < 0 || rows[k] >= D) throw new RangeError(`rows[${k}] = ${rows[k]} is outside [0, D=${D})`);
   }
 }

@@ -1,5 +1,8 @@
 /**
- * Input validation shared by the output layers. Every error names the argument and the position at
+ * Input validation shared by the output layers (the CSR checks live in lib/core/csr.ts), the same on every
+ * backend. The rule (docs/architecture.md, "Errors"): a value of the wrong type is a TypeError, one out of
+ * its range (a length, an index, a count, a non-finite number) a RangeError; options that do not fit
+ * together (an unknown kind or backend, a state of another layer, no init) a UsageError. Every error names the argument and the position at
  * fault, e.g. `Y.indices[17] = 5000 is outside [0, D=5000) (example 3)`. All checks are O(md + nnz) and
  * allocate nothing.
  *
@@ -7,6 +10,7 @@
  */
 
 import type { SparseBatch } from "../core/types.ts";
+import { describeValue as describe, validateCsr } from "../core/csr.ts";
 
 /**
  * Checks a minibatch (H m×d row-major, Y a CSR batch of m rows) against a layer of D outputs and input
@@ -36,53 +40,11 @@ export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: num
   if (!(H instanceof Float32Array)) {
     throw new TypeError(`H must be a Float32Array (m×d row-major), got ${describe(H)}`);
   }
-  if (Y === null || typeof Y !== "object") throw new TypeError(`Y must be a SparseBatch, got ${describe(Y)}`);
-  const { offsets, indices, values } = Y;
-  if (!(offsets instanceof Int32Array)) {
-    throw new TypeError(`Y.offsets must be an Int32Array, got ${describe(offsets)}`);
-  }
-  if (!(indices instanceof Int32Array)) {
-    throw new TypeError(`Y.indices must be an Int32Array, got ${describe(indices)}`);
-  }
-  if (!(values instanceof Float32Array)) {
-    throw new TypeError(`Y.values must be a Float32Array, got ${describe(values)}`);
-  }
-  const m = offsets.length - 1;
-  if (m < 1) {
-    throw new RangeError(`Y.offsets must have m+1 ≥ 2 entries (at least one example), got ${offsets.length}`);
-  }
+  const m = validateCsr("Y", Y, D);
   if (H.length !== m * d) {
     throw new RangeError(
       `H.length = ${H.length} but Y has m = ${m} examples and d = ${d}: H must be m×d = ${m * d} (row-major)`,
     );
-  }
-  if (values.length !== indices.length) {
-    throw new RangeError(
-      `Y.values.length = ${values.length} differs from Y.indices.length = ${indices.length}`,
-    );
-  }
-  if (offsets[0] !== 0) throw new RangeError(`Y.offsets[0] = ${offsets[0]} must be 0`);
-  for (let i = 0; i < m; i++) {
-    if (offsets[i + 1] < offsets[i]) {
-      throw new RangeError(
-        `Y.offsets[${i + 1}] = ${offsets[i + 1]} < Y.offsets[${i}] = ${
-          offsets[i]
-        }: offsets must be non-decreasing`,
-      );
-    }
-  }
-  if (offsets[m] !== indices.length) {
-    throw new RangeError(`Y.offsets[${m}] = ${offsets[m]} must equal Y.indices.length = ${indices.length}`);
-  }
-  for (let i = 0; i < m; i++) {
-    for (let k = offsets[i]; k < offsets[i + 1]; k++) {
-      const c = indices[k];
-      if (c < 0 || c >= D) {
-        throw new RangeError(`Y.indices[${k}] = ${c} is outside [0, D=${D}) (example ${i})`);
-      }
-      const v = values[k];
-      if (!Number.isFinite(v)) throw new RangeError(`Y.values[${k}] = ${v} is not finite (example ${i})`);
-    }
   }
   for (let j = 0; j < H.length; j++) {
     const v = H[j];
@@ -164,6 +126,44 @@ export function validateVector(name: string, h: Float32Array, d: number): void {
 }
 
 /**
+ * Checks a count option (`stabilizeEvery`, `recomputeQEvery`): an integer ≥ 0, else RangeError naming it.
+ *
+ * @example
+ * ```ts
+ * import { validateCount } from "./validate.ts";
+ * validateCount("stabilizeEvery", 100);
+ * ```
+ *
+ * @param name the option's name
+ * @param v its value
+ */
+export function validateCount(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`${name} must be an integer ≥ 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Checks that every entry of `rows` is an integer in [0, D); RangeError naming the position.
+ *
+ * @example
+ * ```ts
+ * import { validateRows } from "./validate.ts";
+ * validateRows(Int32Array.of(0, 4), 5);
+ * ```
+ *
+ * @param rows row numbers
+ * @param D number of rows
+ */
+export function validateRows(rows: Int32Array, D: number): void {
+  if (!(rows instanceof Int32Array)) throw new TypeError(`rows must be an Int32Array`);
+  for (let k = 0; k < rows.length; k++) {
+    if (rows[k] < 0 || rows[k] >= D) throw new RangeError(`rows[${k}] = ${rows[k]} is outside [0, D=${D})`);
+  }
+}
+
+/**
  * Checks the layer's dimensions: positive safe integers.
  *
  * @example
@@ -182,10 +182,4 @@ export function validateDims(D: number, d: number): void {
   if (!Number.isSafeInteger(d) || d < 1) {
     throw new RangeError(`d must be a positive integer, got ${String(d)}`);
   }
-}
-
-function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (typeof x !== "object") return typeof x;
-  return (x as object).constructor?.name ?? "object";
 }

@@ -13,8 +13,8 @@
  * "corrupt checkpoint (checksum mismatch)", never a resumed or published state. Files written before the
  * trailer existed (no trailer, header format 1) still load, with a warning. Every value must be finite.
  *
- * Written to a unique temporary name (`<name>.<pid>-<random>.tmp`), fsync'd, renamed over `<name>`, then
- * the folder fsync'd: a reader sees the old file or the complete new one, never a partial file; if the
+ * Written by lib/core/atomic.ts's writeFileAtomic: a unique temporary name (`<name>.<pid>-<random>.tmp`),
+ * fsync'd, renamed over `<name>`, then the folder fsync'd: a reader sees the old file or the complete new one, never a partial file; if the
  * process is stopped by a signal meanwhile the temporary file is removed (lib/core/stop.ts), and
  * {@link removeStaleCheckpointTemps} clears those of killed processes.
  *
@@ -23,10 +23,8 @@
 
 import { createHash } from "node:crypto";
 import { DataFormatError } from "../core/errors.ts";
-import { describeOsError, withPath, writeAll } from "../core/os_errors.ts";
-import { tempNameFor } from "../core/atomic.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 import { pidAlive } from "../core/lock.ts";
-import { removeAtExit } from "../core/stop.ts";
 
 const MAGIC = "FOCKPT01", SUM_MAGIC = "FOCKSUM1", TRAILER = 40;
 const enc = new TextEncoder(), dec = new TextDecoder("utf-8", { fatal: true });
@@ -101,58 +99,24 @@ export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<v
   head.set(enc.encode(MAGIC), 0);
   new DataView(head.buffer).setUint32(8, json.length, true);
   head.set(json, 12);
-  const tmp = tempNameFor(path);
-  const forget = removeAtExit(tmp);
-  try {
-    const file = await withPath(
-      "cannot write checkpoint",
-      path,
-      () => Deno.open(tmp, { write: true, createNew: true }),
-    );
-    try {
-      const hash = createHash("sha256");
-      const put = async (b: Uint8Array) => {
-        hash.update(b);
-        await writeAll(file, b);
-      };
-      await put(head);
-      const pad = new Uint8Array(8);
-      for (const e of entries) {
-        const b = bytesOf(ckpt.arrays[e.name]);
-        await put(b);
-        if (b.length % 8) await put(pad.subarray(0, 8 - (b.length % 8)));
-      }
-      const trailer = new Uint8Array(TRAILER);
-      trailer.set(enc.encode(SUM_MAGIC), 0);
-      trailer.set(hash.digest(), 8);
-      await writeAll(file, trailer);
-      await file.sync();
-    } finally {
-      file.close();
+  await writeFileAtomic(path, async (write) => {
+    const hash = createHash("sha256");
+    const put = async (b: Uint8Array) => {
+      hash.update(b);
+      await write(b);
+    };
+    await put(head);
+    const pad = new Uint8Array(8);
+    for (const e of entries) {
+      const b = bytesOf(ckpt.arrays[e.name]);
+      await put(b);
+      if (b.length % 8) await put(pad.subarray(0, 8 - (b.length % 8)));
     }
-    await withPath("cannot write checkpoint", path, () => Deno.rename(tmp, path));
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {}); // a full disk must not stay full of our partial file
-    throw describeOsError(e, "cannot write checkpoint", path) ?? e;
-  } finally {
-    forget();
-  }
-  await syncDirOf(path);
-}
-
-async function syncDirOf(path: string): Promise<void> {
-  const i = path.lastIndexOf("/");
-  const dir = i > 0 ? path.slice(0, i) : i === 0 ? "/" : ".";
-  try {
-    const d = await Deno.open(dir, { read: true });
-    try {
-      await d.sync();
-    } finally {
-      d.close();
-    }
-  } catch {
-    // some file systems refuse fsync on a folder; the rename itself is still atomic
-  }
+    const trailer = new Uint8Array(TRAILER);
+    trailer.set(enc.encode(SUM_MAGIC), 0);
+    trailer.set(hash.digest(), 8);
+    await write(trailer);
+  }, { what: "cannot write checkpoint", syncDir: true });
 }
 
 /**

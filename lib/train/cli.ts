@@ -6,7 +6,12 @@
  */
 
 import { UsageError } from "../core/errors.ts";
-import { DEBUG_FLAG, parseArgsStrict } from "../core/cli.ts";
+import {
+  DEBUG_FLAG,
+  type FlagSpec as CoreFlagSpec,
+  helpText as formatHelp,
+  parseFlags,
+} from "../core/cli.ts";
 import { describeOsError } from "../core/os_errors.ts";
 import { exitCodesHelp } from "../core/exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
@@ -194,16 +199,19 @@ const FLAGS: Record<string, FlagSpec> = {
  * ```
  */
 export function helpText(): string {
-  const rows = Object.entries(FLAGS).map(([name, f]) => {
-    const def = f.key ? JSON.stringify(DEFAULT_CONFIG[f.key]) : f.def!;
-    return `  --${name}${f.type === "string" ? " <value>" : ""}`.padEnd(30) + `${f.help} [default: ${def}]`;
-  });
-  return [
-    "deno task train [flags]: train word embeddings with the exact factored output layer, then publish and",
-    "evaluate them. With no flags: prepare the Brown corpus, train, export to runs/latest/embeddings.",
-    "",
-    ...rows,
-    "",
+  const flags: Record<string, CoreFlagSpec> = {};
+  for (const [name, f] of Object.entries(FLAGS)) {
+    flags[name] = {
+      type: f.type,
+      help: f.help,
+      default: f.key ? shownDefault(DEFAULT_CONFIG[f.key]) : f.def,
+    };
+  }
+  const about = [
+    "Train word embeddings with the exact factored output layer, then publish and evaluate them. With no",
+    "flags: prepare the Brown corpus, train, export to runs/latest/embeddings.",
+  ].join("\n");
+  const notes = [
     "A step the factored layer refuses, or one whose loss is not finite, halves the step size (output and",
     "input side, on top of the schedule), going back to the last good state when the step may have changed",
     "it (a 'backoff' line); the run stops with exit 6 only once the step size would fall below 1/1024 of",
@@ -217,6 +225,12 @@ export function helpText(): string {
     "",
     exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed", "stopped"),
   ].join("\n");
+  return formatHelp("deno task train [flags]", flags, notes, about);
+}
+
+/** A config default as it is written on the command line (a list comma-separated). */
+function shownDefault(v: unknown): string {
+  return Array.isArray(v) ? v.join(",") : String(v);
 }
 
 /**
@@ -230,9 +244,7 @@ export function helpText(): string {
  * ```
  */
 export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
-  const options: Record<string, { type: "string" | "boolean" }> = {};
-  for (const [name, f] of Object.entries(FLAGS)) options[name] = { type: f.type };
-  const values = parseArgsStrict(argv, options) as Record<string, string | boolean | undefined>;
+  const values = parseFlags(argv, FLAGS, { defaults: false }) as Record<string, string | boolean | undefined>;
   const partial: Record<string, unknown> = {};
   const explicit = new Set<keyof TrainConfig>();
   if (typeof values.config === "string") {

@@ -16,6 +16,9 @@
  * On SIGTERM/SIGINT/SIGHUP (lib/core/stop.ts) training stops after the step in progress, writes a checkpoint
  * and ends with exit code 9 and the command to resume.
  *
+ * Size: the train job's one sequence (prepare, start or resume, train, checkpoint, publish, summarise) read
+ * top to bottom; a few lines over the limit.
+ *
  * @module
  */
 

@@ -7,6 +7,7 @@
  */
 
 import type { SparseBatch } from "../core/types.ts";
+import { CsrBuilder, sliceRows } from "../core/csr.ts";
 
 /**
  * FNV-1a over the input and target ids of example i, mixed; in [0, 1).
@@ -27,48 +28,6 @@ export function exampleHash(X: SparseBatch, Y: SparseBatch, i: number): number {
   h = Math.imul(h, 0x2c1b3c6d);
   h ^= h >>> 12;
   return (h >>> 0) / 4294967296;
-}
-
-/** A growable CSR builder with reusable buffers. */
-class CsrBuilder {
-  offsets = new Int32Array(64);
-  indices = new Int32Array(256);
-  values = new Float32Array(256);
-  m = 0;
-  nnz = 0;
-
-  reset(): void {
-    this.m = 0;
-    this.nnz = 0;
-  }
-
-  push(src: SparseBatch, i: number): void {
-    const a = src.offsets[i], b = src.offsets[i + 1], n = b - a;
-    if (this.m + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.m + 2);
-    if (this.nnz + n > this.indices.length) {
-      this.indices = grow(this.indices, this.nnz + n);
-      this.values = grow(this.values, this.nnz + n);
-    }
-    this.indices.set(src.indices.subarray(a, b), this.nnz);
-    this.values.set(src.values.subarray(a, b), this.nnz);
-    this.nnz += n;
-    this.m++;
-    this.offsets[this.m] = this.nnz;
-  }
-
-  view(): SparseBatch {
-    return {
-      offsets: this.offsets.subarray(0, this.m + 1),
-      indices: this.indices.subarray(0, this.nnz),
-      values: this.values.subarray(0, this.nnz),
-    };
-  }
-}
-
-function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {
-  const b = new (a.constructor as { new (n: number): T })(Math.max(need, 2 * a.length));
-  b.set(a);
-  return b;
 }
 
 /**
@@ -116,12 +75,12 @@ export class ValidationSplit {
     for (let i = 0; i < m; i++) {
       if (exampleHash(X, Y, i) < this.fraction) {
         if (collect && this.#valX.m < this.maxHeldOut) {
-          this.#valX.push(X, i);
-          this.#valY.push(Y, i);
+          this.#valX.pushRow(X, i);
+          this.#valY.pushRow(Y, i);
         }
       } else {
-        this.#trainX.push(X, i);
-        this.#trainY.push(Y, i);
+        this.#trainX.pushRow(X, i);
+        this.#trainY.pushRow(Y, i);
       }
     }
     return { inputs: this.#trainX.view(), targets: this.#trainY.view() };
@@ -132,7 +91,7 @@ export class ValidationSplit {
     const X = this.#valX.view(), Y = this.#valY.view(), m = this.#valX.m;
     for (let s = 0; s < m; s += batch) {
       const e = Math.min(m, s + batch);
-      yield { inputs: slice(X, s, e), targets: slice(Y, s, e) };
+      yield { inputs: sliceRows(X, s, e), targets: sliceRows(Y, s, e) };
     }
   }
 
@@ -155,18 +114,11 @@ export class ValidationSplit {
         val = arrays[`val.${name}.values`];
       b.reset();
       if (!off || off.length < 1) continue;
-      b.offsets = Int32Array.from(off);
-      b.indices = Int32Array.from(idx);
-      b.values = Float32Array.from(val);
-      b.m = off.length - 1;
-      b.nnz = b.offsets[b.m];
+      b.assign({
+        offsets: Int32Array.from(off),
+        indices: Int32Array.from(idx),
+        values: Float32Array.from(val),
+      });
     }
   }
-}
-
-function slice(B: SparseBatch, s: number, e: number): SparseBatch {
-  const a = B.offsets[s], b = B.offsets[e];
-  const offsets = new Int32Array(e - s + 1);
-  for (let i = s; i <= e; i++) offsets[i - s] = B.offsets[i] - a;
-  return { offsets, indices: B.indices.subarray(a, b), values: B.values.subarray(a, b) };
 }

@@ -7,9 +7,8 @@
  */
 
 import type { Diagnostics } from "../../core/types.ts";
-import { checkRows } from "../naive.ts";
 import { selectTopK } from "../topk.ts";
-import { validateMatrix, validateVector } from "../validate.ts";
+import { validateMatrix, validateRows, validateVector } from "../validate.ts";
 import { gramOf, materialize } from "./passes.ts";
 import type { FactoredState } from "./state.ts";
 import { reinvert, topLeftSingular } from "./upkeep.ts";
@@ -68,7 +67,7 @@ function stats(st: FactoredState, h: Float32Array): { hhat: Float64Array; q: num
 export function score(st: FactoredState, h: Float32Array, rows: Int32Array): Promise<Float64Array> {
   try {
     validateVector("h", h, st.d);
-    checkRows(rows, st.D);
+    validateRows(rows, st.D);
     const { hhat, q, s, hw } = stats(st, h);
     const d = st.d, V = st.V, out = new Float64Array(rows.length);
     for (let k = 0; k < rows.length; k++) {

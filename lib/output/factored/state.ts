@@ -16,10 +16,11 @@
  * @module
  */
 
+import { validateCount } from "../validate.ts";
 import type { LinAlgBackend } from "../../linalg/backend.ts";
 import type { SphericalFamilyLoss } from "../../losses/loss.ts";
 import { GUARD_MARGIN, GuardScratch } from "../guard.ts";
-import { MergedTargets } from "../merge.ts";
+import { MergedTargets } from "../../core/csr.ts";
 import { ChunkScratch } from "./passes.ts";
 import { FoldScratch, RebalanceScratch } from "./upkeep.ts";
 
@@ -271,13 +272,13 @@ export class FactoredState {
       throw new RangeError(`products must be "float32" or "float64", got ${JSON.stringify(products)}`);
     }
     this.products = products;
-    this.stabilizeEvery = nonNegInt(
+    this.stabilizeEvery = validateCount(
       "stabilizeEvery",
       opts.stabilizeEvery ?? (products === "float32" ? STABILIZE_EVERY_F32 : 50),
     );
-    this.recomputeQEvery = nonNegInt("recomputeQEvery", opts.recomputeQEvery ?? 5000);
+    this.recomputeQEvery = validateCount("recomputeQEvery", opts.recomputeQEvery ?? 5000);
     this.refreshAuto = opts.recomputeQEvery === undefined;
-    this.directSolveMinBatch = nonNegInt(
+    this.directSolveMinBatch = validateCount(
       "directSolveMinBatch",
       opts.directSolveMinBatch ?? (products === "float32" ? d + 1 : Math.floor(d / 2) + 1),
     );
@@ -447,11 +448,4 @@ function identity(d: number): Float64Array {
   const I = new Float64Array(d * d);
   for (let k = 0; k < d; k++) I[k * d + k] = 1;
   return I;
-}
-
-function nonNegInt(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0) {
-    throw new RangeError(`${name} must be an integer ≥ 0, got ${String(v)}`);
-  }
-  return v;
 }

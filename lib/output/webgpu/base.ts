@@ -61,7 +61,7 @@ export function planChunks(ctx: WebGpuContext, D: number, width: number, forced?
   let rows = Math.max(1, Math.floor(bytes / (4 * width)));
   if (forced !== undefined) {
     if (!Number.isSafeInteger(forced) || forced < 1) {
-      throw new UsageError(`chunkRows must be a positive integer, got ${forced}`);
+      throw new RangeError(`chunkRows must be a positive integer, got ${forced}`);
     }
     rows = Math.min(rows, forced);
   }

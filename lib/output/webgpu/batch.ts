@@ -1,6 +1,6 @@
 /**
  * Host-side preparation of a sparse minibatch for the GPU kernels: repeated targets of an example are
- * merged (weights summed) and sorted by row; then the entries are grouped by target row across the batch
+ * merged (weights summed) and sorted by row (lib/core/csr.ts); then the entries are grouped by target row across the batch
  * (a CSR over the unique rows) so that one workgroup owns each row in the scatter-add of V: deterministic
  * when an index repeats, with no float atomics. Rows are ranged per V chunk. O(nnz log nnz) per batch,
  * into buffers that grow only when a batch needs more room.
@@ -11,6 +11,7 @@
  */
 
 import type { SparseBatch } from "../../core/types.ts";
+import { MergedTargets } from "../../core/csr.ts";
 
 /**
  * The packed integer and weight arrays of one batch, ready for upload.
@@ -44,9 +45,7 @@ export class PackedBatch {
   chunkEntries: number[] = [];
   /** Per chunk: unique rows in it. */
   chunkRows: number[] = [];
-  #row = new Int32Array(16);
-  #ex = new Int32Array(16);
-  #w = new Float64Array(16);
+  #merged = new MergedTargets();
   #keys = new Float64Array(16);
 
   /**
@@ -56,42 +55,10 @@ export class PackedBatch {
    * @param nb number of chunks
    */
   pack(Y: SparseBatch, rowsPerChunk: number, nb: number): void {
-    const { offsets, indices, values } = Y;
-    const m = offsets.length - 1;
-    const nnz = indices.length;
-    if (this.#row.length < nnz) {
-      const cap = Math.max(nnz, this.#row.length * 2);
-      this.#row = new Int32Array(cap);
-      this.#ex = new Int32Array(cap);
-      this.#w = new Float64Array(cap);
-      this.#keys = new Float64Array(cap);
-    }
-    const row = this.#row, ex = this.#ex, w = this.#w;
-    const exOff = new Uint32Array(m + 1);
-    let n = 0;
-    for (let i = 0; i < m; i++) {
-      const start = n;
-      for (let k = offsets[i]; k < offsets[i + 1]; k++) {
-        const c = indices[k], v = values[k];
-        // insertion into this example's row-sorted run, merging repeats
-        let j = n - 1;
-        while (j >= start && row[j] > c) j--;
-        if (j >= start && row[j] === c) {
-          w[j] += v;
-          continue;
-        }
-        for (let t = n; t > j + 1; t--) {
-          row[t] = row[t - 1];
-          w[t] = w[t - 1];
-        }
-        row[j + 1] = c;
-        w[j + 1] = v;
-        ex[n] = i;
-        n++;
-      }
-      exOff[i + 1] = n;
-      for (let t = start; t < n; t++) ex[t] = i;
-    }
+    const mg = this.#merged;
+    mg.merge(Y, true);
+    const m = mg.m, n = mg.nnz, row = mg.idx, ex = mg.ex, w = mg.w;
+    if (this.#keys.length < n) this.#keys = new Float64Array(Math.max(n, this.#keys.length * 2));
     // entries sorted by (row, entry)
     const keys = this.#keys.subarray(0, n);
     for (let e = 0; e < n; e++) keys[e] = row[e] * n + e;
@@ -106,7 +73,7 @@ export class PackedBatch {
     o.entRow = o.entEx + n;
     o.sorted = o.entRow + n;
     o.rowOff = o.sorted + n;
-    bi.set(exOff, o.exOff);
+    bi.set(mg.off.subarray(0, m + 1), o.exOff);
     for (let e = 0; e < n; e++) {
       bi[o.entEx + e] = ex[e];
       bi[o.entRow + e] = row[e];

@@ -87,7 +87,7 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
       opts.woodburyBlock !== undefined &&
       (!Number.isSafeInteger(opts.woodburyBlock) || opts.woodburyBlock < 1)
     ) {
-      throw new UsageError(`woodburyBlock must be a positive integer, got ${opts.woodburyBlock}`);
+      throw new RangeError(`woodburyBlock must be a positive integer, got ${opts.woodburyBlock}`);
     }
     this.#mb = inverseBlock(ctx.limits.maxComputeWorkgroupStorageSize, opts.woodburyBlock ?? DEFAULT_BLOCK);
   }

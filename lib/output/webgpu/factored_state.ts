@@ -14,7 +14,7 @@ import type { LinAlgBackend } from "../../linalg/backend.ts";
 import { reinvert, topLeftSingular } from "../factored/upkeep.ts";
 import { GUARD_MARGIN } from "../guard.ts";
 import { selectTopK } from "../topk.ts";
-import { validateVector } from "../validate.ts";
+import { validateRows, validateVector } from "../validate.ts";
 import { WebGpuLayerBase, type WebGpuLayerOptions } from "./base.ts";
 import type { WebGpuContext } from "./device.ts";
 import { REDUCE_PARTS_WGSL } from "./kernels/dense.ts";
@@ -449,11 +449,7 @@ export abstract class WebGpuFactoredState extends WebGpuLayerBase {
     validateVector("h", h, this.d);
     const d = this.d;
     const { U, Q, vecs } = await this.readSmall();
-    for (let k = 0; k < rows.length; k++) {
-      if (!(rows[k] >= 0 && rows[k] < this.size)) {
-        throw new RangeError(`rows[${k}] = ${rows[k]} is outside [0, D=${this.size})`);
-      }
-    }
+    validateRows(rows, this.size);
     const ranges: [GPUBuffer, number, number][] = Array.from(rows, (c) => {
       const b = Math.floor(c / this.rows);
       return [this.chunks[b], (c - b * this.rows) * d * 4, d * 4];

@@ -9,9 +9,8 @@
  */
 
 import { UsageError } from "../../core/errors.ts";
-import { checkRows } from "../naive.ts";
 import { selectTopK } from "../topk.ts";
-import { validateEta, validateMatrix, validateVector } from "../validate.ts";
+import { validateEta, validateMatrix, validateRows, validateVector } from "../validate.ts";
 import type {
   Diagnostics,
   OutputLayer,
@@ -288,7 +287,7 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
   async score(h: Float32Array, rows: Int32Array): Promise<Float64Array> {
     this.alive();
     const { o, q, s } = await this.#outputs(h);
-    checkRows(rows, this.size);
+    validateRows(rows, this.size);
     return Float64Array.from(rows, (c) => this.loss.probability(o[c], q, s, this.size));
   }
 

@@ -1,0 +1,334 @@
+/**
+ * The one home for sparse minibatches in CSR form ({@link SparseBatch}: example i owns entries
+ * `offsets[i] … offsets[i+1]-1` of `indices` and `values`): validate one, merge the repeated targets of
+ * each example, build one row by row, and take a run of rows as views. Everything here is O(m + nnz)
+ * (merging: O(K²) per example) and allocates only when a buffer must grow.
+ *
+ * Row iteration stays a plain `for (let k = offsets[i]; k < offsets[i + 1]; k++)` loop at the call
+ * sites: a callback per row or entry would cost in the hot loops.
+ *
+ * @module
+ */
+
+import type { SparseBatch } from "./types.ts";
+
+/**
+ * Checks the structure of a CSR batch and that every index lies in [0, D) and every value is finite;
+ * returns m, the number of rows. Messages name the batch (`name`, e.g. `Y`) and the position at fault.
+ *
+ * - TypeError: not an object, or arrays of the wrong types.
+ * - RangeError: no row, `values.length ≠ indices.length`, offsets not starting at 0 / decreasing / not
+ *   ending at `indices.length`, an index outside [0, D), a NaN/Inf value.
+ *
+ * @example
+ * ```ts
+ * import { validateCsr } from "./csr.ts";
+ * const m = validateCsr("Y", { offsets: Int32Array.of(0, 1, 2), indices: Int32Array.of(3, 3), values: Float32Array.of(1, 1) }, 10);
+ * console.log(m); // 2
+ * ```
+ *
+ * @param name the batch's name in messages
+ * @param B the batch
+ * @param D indices must lie in [0, D)
+ * @returns m
+ */
+export function validateCsr(name: string, B: SparseBatch, D: number): number {
+  if (B === null || typeof B !== "object") {
+    throw new TypeError(`${name} must be a SparseBatch, got ${describeValue(B)}`);
+  }
+  const { offsets, indices, values } = B;
+  if (!(offsets instanceof Int32Array)) {
+    throw new TypeError(`${name}.offsets must be an Int32Array, got ${describeValue(offsets)}`);
+  }
+  if (!(indices instanceof Int32Array)) {
+    throw new TypeError(`${name}.indices must be an Int32Array, got ${describeValue(indices)}`);
+  }
+  if (!(values instanceof Float32Array)) {
+    throw new TypeError(`${name}.values must be a Float32Array, got ${describeValue(values)}`);
+  }
+  const m = offsets.length - 1;
+  if (m < 1) {
+    throw new RangeError(
+      `${name}.offsets must have m+1 ≥ 2 entries (at least one example), got ${offsets.length}`,
+    );
+  }
+  if (values.length !== indices.length) {
+    throw new RangeError(
+      `${name}.values.length = ${values.length} differs from ${name}.indices.length = ${indices.length}`,
+    );
+  }
+  if (offsets[0] !== 0) throw new RangeError(`${name}.offsets[0] = ${offsets[0]} must be 0`);
+  for (let i = 0; i < m; i++) {
+    if (offsets[i + 1] < offsets[i]) {
+      throw new RangeError(
+        `${name}.offsets[${i + 1}] = ${offsets[i + 1]} < ${name}.offsets[${i}] = ${offsets[i]}: ` +
+          `offsets must be non-decreasing`,
+      );
+    }
+  }
+  if (offsets[m] !== indices.length) {
+    throw new RangeError(
+      `${name}.offsets[${m}] = ${offsets[m]} must equal ${name}.indices.length = ${indices.length}`,
+    );
+  }
+  for (let i = 0; i < m; i++) {
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+      const c = indices[k];
+      if (c < 0 || c >= D) {
+        throw new RangeError(`${name}.indices[${k}] = ${c} is outside [0, D=${D}) (example ${i})`);
+      }
+      const v = values[k];
+      if (!Number.isFinite(v)) {
+        throw new RangeError(`${name}.values[${k}] = ${v} is not finite (example ${i})`);
+      }
+    }
+  }
+  return m;
+}
+
+/**
+ * The first entry k of rows [0, m) whose index lies outside [0, D), or -1. For callers with their own
+ * message (the input bag names the example and the entry within it).
+ *
+ * @example
+ * ```ts
+ * import { findIndexOutside } from "./csr.ts";
+ * const X = { offsets: Int32Array.of(0, 2), indices: Int32Array.of(1, 9), values: Float32Array.of(1, 1) };
+ * console.log(findIndexOutside(X, 5)); // 1
+ * ```
+ */
+export function findIndexOutside(B: SparseBatch, D: number): number {
+  const { offsets, indices } = B;
+  const end = offsets[offsets.length - 1];
+  for (let k = offsets[0]; k < end; k++) {
+    const c = indices[k];
+    if (!(c >= 0 && c < D)) return k;
+  }
+  return -1;
+}
+
+/**
+ * The row that owns entry k (binary search over the offsets; for error messages, not hot loops).
+ *
+ * @example
+ * ```ts
+ * import { rowOfEntry } from "./csr.ts";
+ * console.log(rowOfEntry(Int32Array.of(0, 2, 2, 5), 3)); // 2
+ * ```
+ */
+export function rowOfEntry(offsets: Int32Array, k: number): number {
+  let lo = 0, hi = offsets.length - 2;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (offsets[mid] <= k) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * Reusable scratch holding a batch's targets with the repeats of each example merged (weights summed, in
+ * the order they occur, in float64): a loss sees each target once per example. Merging is O(K²) per
+ * example (K = targets of the example; K ≪ d by design), deterministic and allocation-free once grown.
+ *
+ * Layout: entry k < nnz belongs to example `ex[k]`; example i owns entries `off[i] … off[i+1]-1`, in the
+ * order of first occurrence (or, with `sorted`, by increasing target index).
+ *
+ * @example
+ * ```ts
+ * import { MergedTargets } from "./csr.ts";
+ * const t = new MergedTargets();
+ * t.merge({ offsets: Int32Array.of(0, 3), indices: Int32Array.of(4, 2, 4), values: Float32Array.of(1, 1, 0.5) });
+ * console.log(t.nnz, Array.from(t.idx.subarray(0, 2)), Array.from(t.w.subarray(0, 2))); // 2 [4, 2] [1.5, 1]
+ * ```
+ */
+export class MergedTargets {
+  /** Number of examples of the last merged batch. */
+  m = 0;
+  /** Number of merged (unique per example) entries. */
+  nnz = 0;
+  /** Largest merged K of one example. */
+  maxK = 0;
+  /** Example offsets, m+1. */
+  off: Int32Array = new Int32Array(1);
+  /** Target index of each entry. */
+  idx: Int32Array = new Int32Array(0);
+  /** Summed weight of each entry (float64). */
+  w: Float64Array = new Float64Array(0);
+  /** Example of each entry. */
+  ex: Int32Array = new Int32Array(0);
+
+  /**
+   * Merges the batch Y (already validated) into this scratch.
+   *
+   * @param Y the CSR batch
+   * @param sorted order each example's entries by target index (else by first occurrence)
+   */
+  merge(Y: SparseBatch, sorted = false): void {
+    const m = Y.offsets.length - 1;
+    const n = Y.indices.length;
+    if (this.off.length < m + 1) this.off = new Int32Array(m + 1);
+    if (this.idx.length < n) {
+      const cap = Math.max(n, 2 * this.idx.length);
+      this.idx = new Int32Array(cap);
+      this.w = new Float64Array(cap);
+      this.ex = new Int32Array(cap);
+    }
+    const off = this.off;
+    let nnz = 0, maxK = 0;
+    for (let i = 0; i < m; i++) {
+      const start = nnz;
+      off[i] = start;
+      nnz = sorted ? mergeSortedRun(Y, i, this, start) : mergeRun(Y, i, this, start);
+      if (nnz - start > maxK) maxK = nnz - start;
+    }
+    off[m] = nnz;
+    this.m = m;
+    this.nnz = nnz;
+    this.maxK = maxK;
+  }
+}
+
+/** Appends the entries of example i at `start`, repeats merged in first-occurrence order. */
+function mergeRun(Y: SparseBatch, i: number, t: MergedTargets, start: number): number {
+  const { offsets, indices, values } = Y, { idx, w, ex } = t;
+  let nnz = start;
+  for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+    const c = indices[k];
+    let j = start;
+    while (j < nnz && idx[j] !== c) j++;
+    if (j < nnz) {
+      w[j] += values[k];
+      continue;
+    }
+    idx[nnz] = c;
+    w[nnz] = values[k];
+    ex[nnz++] = i;
+  }
+  return nnz;
+}
+
+/** As {@link mergeRun}, the run kept sorted by index (insertion). */
+function mergeSortedRun(Y: SparseBatch, i: number, t: MergedTargets, start: number): number {
+  const { offsets, indices, values } = Y, { idx, w, ex } = t;
+  let nnz = start;
+  for (let k = offsets[i]; k < offsets[i + 1]; k++) {
+    const c = indices[k];
+    let j = nnz - 1;
+    while (j >= start && idx[j] > c) j--;
+    if (j >= start && idx[j] === c) {
+      w[j] += values[k];
+      continue;
+    }
+    for (let t = nnz; t > j + 1; t--) {
+      idx[t] = idx[t - 1];
+      w[t] = w[t - 1];
+    }
+    idx[j + 1] = c;
+    w[j + 1] = values[k];
+    ex[nnz++] = i;
+  }
+  return nnz;
+}
+
+/**
+ * A growable CSR batch built row by row into reusable buffers.
+ *
+ * @example
+ * ```ts
+ * import { CsrBuilder } from "./csr.ts";
+ * const src = { offsets: Int32Array.of(0, 1, 3), indices: Int32Array.of(4, 5, 6), values: Float32Array.of(1, 1, 1) };
+ * const b = new CsrBuilder();
+ * b.pushRow(src, 1);
+ * console.log(b.m, Array.from(b.view().indices)); // 1 [5, 6]
+ * ```
+ */
+export class CsrBuilder {
+  /** Row offsets (valid prefix: m + 1). */
+  offsets: Int32Array = new Int32Array(64);
+  /** Entry indices (valid prefix: nnz). */
+  indices: Int32Array = new Int32Array(256);
+  /** Entry values (valid prefix: nnz). */
+  values: Float32Array = new Float32Array(256);
+  /** Rows. */
+  m = 0;
+  /** Entries. */
+  nnz = 0;
+
+  /** Empties the batch (keeps the buffers). */
+  reset(): void {
+    this.m = 0;
+    this.nnz = 0;
+  }
+
+  /** Appends row i of `src`. */
+  pushRow(src: SparseBatch, i: number): void {
+    const a = src.offsets[i], b = src.offsets[i + 1], n = b - a;
+    if (this.m + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.m + 2);
+    if (this.nnz + n > this.indices.length) {
+      this.indices = grow(this.indices, this.nnz + n);
+      this.values = grow(this.values, this.nnz + n);
+    }
+    this.indices.set(src.indices.subarray(a, b), this.nnz);
+    this.values.set(src.values.subarray(a, b), this.nnz);
+    this.nnz += n;
+    this.m++;
+    this.offsets[this.m] = this.nnz;
+  }
+
+  /** Replaces the content by a whole batch (its arrays are kept, not copied). */
+  assign(B: SparseBatch): void {
+    this.offsets = B.offsets;
+    this.indices = B.indices;
+    this.values = B.values;
+    this.m = B.offsets.length - 1;
+    this.nnz = this.offsets[this.m];
+  }
+
+  /** The batch built so far (views, valid until the next push). */
+  view(): SparseBatch {
+    return {
+      offsets: this.offsets.subarray(0, this.m + 1),
+      indices: this.indices.subarray(0, this.nnz),
+      values: this.values.subarray(0, this.nnz),
+    };
+  }
+}
+
+function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {
+  const b = new (a.constructor as { new (n: number): T })(Math.max(need, 2 * a.length));
+  b.set(a);
+  return b;
+}
+
+/**
+ * Rows [s, e) of B: indices and values are views, the offsets a rebased copy.
+ *
+ * @example
+ * ```ts
+ * import { sliceRows } from "./csr.ts";
+ * const B = { offsets: Int32Array.of(0, 1, 3), indices: Int32Array.of(4, 5, 6), values: Float32Array.of(1, 1, 1) };
+ * console.log(Array.from(sliceRows(B, 1, 2).offsets)); // [0, 2]
+ * ```
+ */
+export function sliceRows(B: SparseBatch, s: number, e: number): SparseBatch {
+  const a = B.offsets[s], b = B.offsets[e];
+  const offsets = new Int32Array(e - s + 1);
+  for (let i = s; i <= e; i++) offsets[i - s] = B.offsets[i] - a;
+  return { offsets, indices: B.indices.subarray(a, b), values: B.values.subarray(a, b) };
+}
+
+/**
+ * A short name for a value's type in messages (`null`, `number`, `Float64Array`, …).
+ *
+ * @example
+ * ```ts
+ * import { describeValue } from "./csr.ts";
+ * console.log(describeValue([1])); // "Array"
+ * ```
+ */
+export function describeValue(x: unknown): string {
+  if (x === null) return "null";
+  if (typeof x !== "object") return typeof x;
+  return (x as object).constructor?.name ?? "object";
+}

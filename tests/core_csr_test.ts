@@ -1,0 +1,117 @@
+/**
+ * lib/core/csr.ts on its own: MergedTargets (used by every output layer and by the tests' references)
+ * against a plain Map-based merge on random batches, in both orders and with buffers reused across batch
+ * sizes; the builder, the row slices and the validation messages.
+ */
+
+import assert from "node:assert/strict";
+import {
+  CsrBuilder,
+  findIndexOutside,
+  MergedTargets,
+  rowOfEntry,
+  sliceRows,
+  validateCsr,
+} from "../lib/core/csr.ts";
+import { Rng } from "../lib/core/rng.ts";
+import type { SparseBatch } from "../lib/core/types.ts";
+
+function randomBatch(rng: Rng, m: number, maxK: number, D: number): SparseBatch {
+  const offsets = new Int32Array(m + 1), idx: number[] = [], val: number[] = [];
+  for (let i = 0; i < m; i++) {
+    const K = rng.int(maxK + 1); // empty rows too
+    for (let k = 0; k < K; k++) {
+      idx.push(rng.int(D)); // small D: many repeats
+      val.push(Math.fround(rng.uniform(-1, 2)));
+    }
+    offsets[i + 1] = idx.length;
+  }
+  return { offsets, indices: Int32Array.from(idx), values: Float32Array.from(val) };
+}
+
+/** The reference: per example, a Map in first-occurrence order, weights summed in float64. */
+function referenceMerge(Y: SparseBatch): [number, number][][] {
+  const out: [number, number][][] = [];
+  for (let i = 0; i + 1 < Y.offsets.length; i++) {
+    const acc = new Map<number, number>();
+    for (let k = Y.offsets[i]; k < Y.offsets[i + 1]; k++) {
+      acc.set(Y.indices[k], (acc.get(Y.indices[k]) ?? 0) + Y.values[k]);
+    }
+    out.push([...acc.entries()]);
+  }
+  return out;
+}
+
+Deno.test("MergedTargets: equals a Map-based merge, both orders, buffers reused across sizes", () => {
+  const rng = new Rng(3);
+  const mg = new MergedTargets();
+  for (const [m, maxK, D] of [[1, 1, 1], [40, 12, 6], [3, 2, 100], [200, 9, 20], [5, 0, 4], [7, 30, 3]]) {
+    const Y = randomBatch(rng, m, maxK, D);
+    const want = referenceMerge(Y);
+    for (const sorted of [false, true]) {
+      mg.merge(Y, sorted);
+      assert.equal(mg.m, m);
+      assert.equal(mg.nnz, want.reduce((a, r) => a + r.length, 0));
+      assert.equal(mg.maxK, Math.max(0, ...want.map((r) => r.length)));
+      assert.equal(mg.off[m], mg.nnz);
+      for (let i = 0; i < m; i++) {
+        const got: [number, number][] = [];
+        for (let e = mg.off[i]; e < mg.off[i + 1]; e++) {
+          assert.equal(mg.ex[e], i, `ex of entry ${e}`);
+          got.push([mg.idx[e], mg.w[e]]);
+        }
+        const expect = sorted ? [...want[i]].sort((a, b) => a[0] - b[0]) : want[i];
+        assert.deepEqual(got, expect, `example ${i} (sorted: ${sorted})`);
+      }
+    }
+  }
+});
+
+Deno.test("CsrBuilder and sliceRows: rows copied in order, slices rebased", () => {
+  const rng = new Rng(4);
+  const B = randomBatch(rng, 300, 7, 50);
+  const b = new CsrBuilder();
+  const picked = [5, 0, 299, 17, 17];
+  for (const i of picked) b.pushRow(B, i);
+  const v = b.view();
+  assert.equal(b.m, picked.length);
+  picked.forEach((i, r) => {
+    assert.deepEqual(
+      v.indices.subarray(v.offsets[r], v.offsets[r + 1]),
+      B.indices.subarray(B.offsets[i], B.offsets[i + 1]),
+    );
+    assert.deepEqual(
+      v.values.subarray(v.offsets[r], v.offsets[r + 1]),
+      B.values.subarray(B.offsets[i], B.offsets[i + 1]),
+    );
+  });
+  b.reset();
+  assert.equal(b.view().offsets.length, 1);
+  const s = sliceRows(B, 10, 20);
+  assert.equal(s.offsets[0], 0);
+  assert.equal(s.offsets.length, 11);
+  assert.deepEqual(s.indices, B.indices.subarray(B.offsets[10], B.offsets[20]));
+});
+
+Deno.test("validateCsr / findIndexOutside / rowOfEntry: the position at fault", () => {
+  const B = {
+    offsets: Int32Array.of(0, 2, 2, 5),
+    indices: Int32Array.of(1, 2, 3, 9, 4),
+    values: new Float32Array(5),
+  };
+  assert.equal(findIndexOutside(B, 10), -1);
+  assert.equal(findIndexOutside(B, 5), 3);
+  assert.equal(rowOfEntry(B.offsets, 3), 2);
+  assert.equal(rowOfEntry(B.offsets, 1), 0);
+  assert.equal(validateCsr("X", B, 10), 3);
+  assert.throws(() => validateCsr("X", B, 5), {
+    name: "RangeError",
+    message: "X.indices[3] = 9 is outside [0, D=5) (example 2)",
+  });
+  assert.throws(
+    () => validateCsr("X", { ...B, values: new Float32Array(4) }, 10),
+    /X.values.length = 4 differs/,
+  );
+  assert.throws(() => validateCsr("X", { ...B, offsets: Int32Array.of(0, 3, 2, 5) }, 10), /non-decreasing/);
+  assert.throws(() => validateCsr("X", null as unknown as SparseBatch, 10), TypeError);
+});
