@@ -16,6 +16,7 @@ import { DEBUG_FLAG, parseArgsStrict } from "../lib/core/cli.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
+import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import { importShards } from "../lib/io/shards.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
@@ -59,7 +60,32 @@ const FLAGS = {
     default: "1",
     help: "seed of subsampling, dynamic windows and the synthetic stream",
   },
-  format: { type: "string", default: "arrow", help: "arrow (Arrow IPC stream) or parquet (zstd)" },
+  engine: {
+    type: "string",
+    default: "builtin",
+    help: "builtin (streaming, in this process) or duckdb (out of core: big inputs, Parquet tables; " +
+      "docs/corpus-engines.md)",
+  },
+  "text-column": {
+    type: "string",
+    default: "",
+    help: "duckdb: read this column of the --input Parquet tables as the text (one line per cell)",
+  },
+  "memory-limit": {
+    type: "string",
+    default: "",
+    help: "duckdb: memory limit, e.g. 2GB (DuckDB's: 80% of RAM)",
+  },
+  "spill-dir": {
+    type: "string",
+    default: "",
+    help: "duckdb: folder for what does not fit in memory (default: beside --out)",
+  },
+  format: {
+    type: "string",
+    default: "arrow",
+    help: "arrow (Arrow IPC stream) or parquet (zstd); --engine duckdb writes parquet",
+  },
   "shard-rows": { type: "string", default: "1000000", help: "rows per shard" },
   "batch-rows": { type: "string", default: "65536", help: "rows per record batch / row group" },
   lowercase: { type: "string", default: "true", help: "lowercase tokens (true/false)" },
@@ -175,7 +201,15 @@ export async function main(args: string[]): Promise<number> {
         }
       }
     }
-    if (!synthetic) {
+    const engine = get("engine") as string;
+    if (engine !== "builtin" && engine !== "duckdb") {
+      throw new UsageError(`--engine must be builtin or duckdb, got ${JSON.stringify(engine)}`);
+    }
+    const textColumn = get("text-column") as string;
+    for (const k of ["text-column", "memory-limit", "spill-dir"] as const) {
+      if (engine !== "duckdb" && v[k] !== undefined) throw new UsageError(`--${k} needs --engine duckdb`);
+    }
+    if (!synthetic && !textColumn) {
       // shards (told by content) are not text: one folder or file of them is imported as a corpus
       const items = get("input") as string[];
       const c = items.length === 1 && items[0] !== "brown" ? await classifyInputs(items) : null;
@@ -191,36 +225,48 @@ export async function main(args: string[]): Promise<number> {
         return 0;
       }
     }
-    const format = get("format") as string;
+    const format = engine === "duckdb" && v.format === undefined ? "parquet" : get("format") as string;
     const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
     const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
     const out = (get("out") as string).replace(/\/+$/, "");
-    const m = await intoCorpusFolder(out, (outDir) =>
-      prepareCorpus({
-        input: synthetic ? undefined : get("input") as string[],
-        synthetic,
-        outDir,
-        mode: get("mode") as "cbow" | "skipgram",
-        window: num("window", get("window"), { int: true, min: 1 }),
-        minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
-        maxVocab: maxVocab || undefined,
-        sample: num("sample", get("sample"), { min: 0 }),
-        seed,
-        format: format as "arrow" | "parquet",
-        shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
-        batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
-        lowercase: bool("lowercase", get("lowercase") as string),
-        punctuation: get("punctuation") as "strip" | "keep",
-        sentences: get("sentences") as "line" | "punct",
-        dynamicWindow: get("dynamic-window") as boolean,
-        weights: get("weights") as "distance" | "uniform",
-        limitTokens: limit || undefined,
-        onProgress: rep.update,
-        onNotice: (line) => {
-          rep.end();
-          console.error(`corpus: ${line}`);
-        },
-      }));
+    const spill = get("spill-dir") as string;
+    const m = await intoCorpusFolder(
+      out,
+      (outDir) =>
+        (engine === "duckdb" ? prepareCorpusDuckdb : prepareCorpus)({
+          ...(engine === "duckdb"
+            ? {
+              ...(textColumn ? { textColumn } : {}),
+              ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),
+              // DuckDB's default spill folder is .tmp in the working folder: beside --out instead
+              spillDir: spill || `${outDir}.spill`,
+            }
+            : {}),
+          input: synthetic ? undefined : get("input") as string[],
+          synthetic,
+          outDir,
+          mode: get("mode") as "cbow" | "skipgram",
+          window: num("window", get("window"), { int: true, min: 1 }),
+          minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
+          maxVocab: maxVocab || undefined,
+          sample: num("sample", get("sample"), { min: 0 }),
+          seed,
+          format: format as "arrow" | "parquet",
+          shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
+          batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
+          lowercase: bool("lowercase", get("lowercase") as string),
+          punctuation: get("punctuation") as "strip" | "keep",
+          sentences: get("sentences") as "line" | "punct",
+          dynamicWindow: get("dynamic-window") as boolean,
+          weights: get("weights") as "distance" | "uniform",
+          limitTokens: limit || undefined,
+          onProgress: rep.update,
+          onNotice: (line) => {
+            rep.end();
+            console.error(`corpus: ${line}`);
+          },
+        }),
+    );
     rep.end();
     console.log(JSON.stringify({
       out: get("out"),
