@@ -29,11 +29,6 @@ export type DuckdbPrepareOptions = PrepareOptions & DuckdbOptions & {
   textColumn?: string;
 };
 
-// JavaScript's \s (the built-in tokenizer's white space), spelled for RE2 and Java regexes
-const SPACE = "\\t\\n\\x{0B}\\f\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}" +
-  "\\x{205F}\\x{3000}\\x{FEFF}";
-const WORD = "[\\p{L}\\p{M}\\p{N}]+(?:['’._\\-][\\p{L}\\p{M}\\p{N}]+)*";
-
 /**
  * The parameters of the SQL steps for `o` (what sql/corpus/*.sql and sql/spark/*.sql take).
  *
@@ -45,11 +40,8 @@ const WORD = "[\\p{L}\\p{M}\\p{N}]+(?:['’._\\-][\\p{L}\\p{M}\\p{N}]+)*";
  * ```
  */
 export function corpusSqlParams(o: PrepareOptions): Record<string, SqlParam> {
-  const needPunct = (o.punctuation ?? "strip") === "keep" || (o.sentences ?? "line") === "punct";
   return {
     lowercase: o.lowercase ?? true,
-    token_re: needPunct ? `${WORD}|[^${SPACE}\\p{L}\\p{M}\\p{N}]` : WORD,
-    space_re: `[${SPACE}]+`,
     split_punct: (o.sentences ?? "line") === "punct",
     keep_punct: (o.punctuation ?? "strip") === "keep",
     limit_tokens: o.limitTokens ?? 0,

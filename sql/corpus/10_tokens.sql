@@ -4,21 +4,25 @@
 -- --sentences punct). Tokenisation as lib/io/tokenize.ts: NFC, lowercase, a word is a run of
 -- letters/marks/digits joined by single ' ’ . _ - ; other non-space characters are punctuation
 -- tokens. Tagged lines (the Brown corpus, word/tag) are split on white space and lose their last /tag.
--- Parameters (${...}, filled in by lib/io/duckdb_sql.ts): lowercase, token_re, space_re,
--- split_punct, keep_punct.
+-- White space is JavaScript's \s, spelled out. Parameters (${...}, filled in by lib/io/duckdb_sql.ts):
+-- lowercase, split_punct, keep_punct.
 CREATE OR REPLACE TABLE tokens AS
 WITH raw AS (
   SELECT
     line_id,
     CASE
       WHEN tagged THEN list_transform(
-        list_filter(string_split_regex(text, ${space_re}), x -> x <> ''),
+        list_filter(string_split_regex(text, '[\t\n\x{0B}\f\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}]+'), x -> x <> ''),
         x -> CASE WHEN ${lowercase} THEN lower(regexp_replace(x, '^(.+)/[^/]*$', '\1'))
           ELSE regexp_replace(x, '^(.+)/[^/]*$', '\1') END
       )
+      WHEN ${keep_punct} OR ${split_punct} THEN regexp_extract_all(
+        CASE WHEN ${lowercase} THEN lower(nfc_normalize(text)) ELSE nfc_normalize(text) END,
+        '[\p{L}\p{M}\p{N}]+(?:[''’._\-][\p{L}\p{M}\p{N}]+)*|[^\t\n\x{0B}\f\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}\p{L}\p{M}\p{N}]'
+      )
       ELSE regexp_extract_all(
         CASE WHEN ${lowercase} THEN lower(nfc_normalize(text)) ELSE nfc_normalize(text) END,
-        ${token_re}
+        '[\p{L}\p{M}\p{N}]+(?:[''’._\-][\p{L}\p{M}\p{N}]+)*'
       )
     END AS toks
   FROM lines
