@@ -66,18 +66,7 @@ Deno.test("a Spark-shaped folder trains with train --data; --data-complete wants
       threads: 2,
     });
     await writeSparkShaped(`${dir}/corpus`, `${dir}/spark`, true);
-    const base = [
-      "--out",
-      `${dir}/run`,
-      "--dim",
-      "8",
-      "--epochs",
-      "1",
-      "--eval-dir",
-      "none",
-      "--formats",
-      "vec",
-    ];
+    const base = ["--out", `${dir}/run`, ..."--dim 8 --epochs 1 --eval-dir none --formats vec".split(" ")];
     const ok = await train(["--data", `${dir}/spark`, "--data-complete", "--backend", "js", ...base]);
     assert.equal(ok.code, 0, ok.stderr);
     const summary = JSON.parse(ok.stdout.trim().split("\n").filter((l) => l.includes('"summary"')).at(-1)!);

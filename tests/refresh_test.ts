@@ -384,31 +384,9 @@ Deno.test("refresh takes new counts from the DuckDB engine: --engine duckdb, and
   const { run } = await makeRun();
   try {
     await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
-    const base = [
-      "--from",
-      run,
-      "--eval-dir",
-      "none",
-      "--formats",
-      "vec",
-      "--backend",
-      "js",
-      "--progress",
-      "none",
-    ];
-    const r = await refresh([
-      ...base,
-      "--data",
-      join(run, "new.txt"),
-      "--engine",
-      "duckdb",
-      "--memory-limit",
-      "200MB",
-      "--epochs",
-      "0",
-      "--min-count",
-      "2",
-    ]);
+    const base = ["--from", run, ..."--eval-dir none --formats vec --backend js --progress none".split(" ")];
+    const duck = "--engine duckdb --memory-limit 200MB --epochs 0 --min-count 2".split(" ");
+    const r = await refresh([...base, "--data", join(run, "new.txt"), ...duck]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout.trim().split("\n").pop()!).newWords, 1); // "dog", as the built-in engine
     // a finished cluster job's folder: shards and vocab.tsv, no manifest.json

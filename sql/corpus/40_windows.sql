@@ -37,11 +37,7 @@ weights AS (
 ),
 context AS (
   SELECT
-    line_id,
-    sent,
-    piece,
-    pos,
-    id,
+    *,
     list_concat(list_slice(ctx, c - a + 1, c), list_slice(ctx, c + 2, c + 1 + b)) AS near,
     list_concat(list_slice(wl, ${window} - a + 1, ${window}), list_slice(wr, 1, b)) AS near_weight
   FROM sides, weights

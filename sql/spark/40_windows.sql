@@ -33,11 +33,7 @@ weights AS (
 ),
 context AS (
   SELECT
-    line_id,
-    sent,
-    piece,
-    pos,
-    id,
+    *,
     concat(slice(ctx, c - a + 1, a), slice(ctx, c + 2, b)) AS near,
     concat(slice(wl, ${window} - a + 1, a), slice(wr, 1, b)) AS near_weight
   FROM sides CROSS JOIN weights
