@@ -238,8 +238,9 @@ export async function main(args: string[]): Promise<number> {
             ? {
               ...(textColumn ? { textColumn } : {}),
               ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),
-              // DuckDB's default spill folder is .tmp in the working folder: beside --out instead
-              spillDir: spill || `${outDir}.spill`,
+              // DuckDB's default spill folder is .tmp in the working folder: beside --out instead, and gone
+              // if the job is stopped (DuckDB removes it itself when it finishes)
+              spillDir: spill || (removeAtExit(`${outDir}.spill`), `${outDir}.spill`),
             }
             : {}),
           input: synthetic ? undefined : get("input") as string[],

@@ -152,9 +152,14 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
   const db = await openDuckdb(opts);
   const con = db.connection;
   let stage = "reading the input";
+  const t0 = performance.now();
+  // one line per step on the notice channel: DuckDB runs each step as one query, with no progress of its own
+  const said = (what: string) =>
+    opts.onNotice?.(`duckdb: ${what} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   const run = async (step: Parameters<typeof loadStep>[0], what: string) => {
     stage = what;
     await con.run(await loadStep(step, params));
+    said(`${what}: done`);
   };
   try {
     const inputs = Array.isArray(opts.input) ? opts.input : [opts.input!];
@@ -165,6 +170,7 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
       loaded = await loadTextLines(con, inputs, maxLine);
       checkText(loaded.label, loaded.stats!, maxLine, opts.onNotice);
     }
+    said(`read ${loaded.lines} lines`);
     await run("10_tokens", "tokenising");
     if (opts.limitTokens) await run("15_limit", "cutting at --limit-tokens");
     const tokens = await scalar(con, "SELECT count(*) FROM tokens");
@@ -239,6 +245,7 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
       created: new Date().toISOString(),
     };
     await writeManifest(outDir, manifest);
+    said(`wrote ${shards.length} shard(s), ${rows} rows`);
     return manifest;
   } catch (e) {
     throw duckdbError(e, stage, opts);
