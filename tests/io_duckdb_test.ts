@@ -239,67 +239,25 @@ Deno.test("bad input: the DuckDB path gives the built-in path's one-line errors 
       } (FORMAT parquet)`,
     );
     db.close();
-    const miss = await cli([
-      "--input",
-      `${dir}/t.parquet`,
-      "--engine",
-      "duckdb",
-      "--text-column",
-      "text",
-      "--out",
-      `${dir}/c`,
-    ]);
-    assert.deepEqual(miss.code, 5);
-    assert.match(miss.line, /t\.parquet: has no column "text" \(columns: id BIGINT, body VARCHAR\)/);
-    const type = await cli([
-      "--input",
-      `${dir}/t.parquet`,
-      "--engine",
-      "duckdb",
-      "--text-column",
-      "id",
-      "--out",
-      `${dir}/c`,
-    ]);
-    assert.deepEqual(type.code, 5);
-    assert.match(type.line, /column "id" is BIGINT, not text/);
-    const txt = await cli([
-      "--input",
-      `${dir}/ok.txt`,
-      "--engine",
-      "duckdb",
-      "--text-column",
-      "x",
-      "--out",
-      `${dir}/c`,
-    ]);
-    assert.deepEqual(txt.code, 5);
-    assert.match(txt.line, /--text-column x reads Parquet tables/);
-    const usage = await cli(["--input", `${dir}/ok.txt`, "--text-column", "x", "--out", `${dir}/c`]);
-    assert.deepEqual([usage.code, usage.line], [2, "corpus: --text-column needs --engine duckdb"]);
-    const mem = await cli([
-      "--input",
-      `${dir}/ok.txt`,
-      "--engine",
-      "duckdb",
-      "--memory-limit",
-      "lots",
-      "--out",
-      `${dir}/c`,
-    ]);
-    assert.deepEqual(mem.code, 2);
-    assert.match(mem.line, /--memory-limit must be a size like 2GB/);
-    const arrow = await cli([
-      "--input",
-      `${dir}/ok.txt`,
-      "--engine",
-      "duckdb",
-      "--format",
-      "arrow",
-      "--out",
-      `${dir}/c`,
-    ]);
-    assert.deepEqual(arrow.code, 2);
+    // [input file, flags, exit code, the last line]
+    const cases: [string, string, number, RegExp][] = [
+      [
+        "t.parquet",
+        "--engine duckdb --text-column text",
+        5,
+        /t\.parquet: has no column "text" \(columns: id BIGINT, body VARCHAR\)/,
+      ],
+      ["t.parquet", "--engine duckdb --text-column id", 5, /column "id" is BIGINT, not text/],
+      ["ok.txt", "--engine duckdb --text-column x", 5, /--text-column x reads Parquet tables/],
+      ["ok.txt", "--text-column x", 2, /^corpus: --text-column needs --engine duckdb$/],
+      ["ok.txt", "--engine duckdb --memory-limit lots", 2, /--memory-limit must be a size like 2GB/],
+      ["ok.txt", "--engine duckdb --format arrow", 2, /--engine duckdb writes Parquet shards/],
+    ];
+    for (const [file, flags, code, line] of cases) {
+      const r = await cli(["--input", `${dir}/${file}`, ...flags.split(" "), "--out", `${dir}/c`]);
+      assert.deepEqual(r.code, code, flags);
+      assert.match(r.line, line);
+    }
     // a good run through the CLI: Parquet by default, the spill folder beside --out gone afterwards
     const ok = await cli([
       "--input",
