@@ -5,7 +5,7 @@
 # Writes the text once (deno task corpus --synthetic-text), then times `deno task corpus` on it with the
 # built-in engine and with --engine duckdb (same flags, Parquet shards) under /usr/bin/time -v, and
 # prints one JSON line per engine: seconds, peak RSS, rows, vocabulary, tokens. Needs disk for the text
-# (about 8 bytes a token), both corpora and DuckDB's spill folder.
+# (about 8 bytes a token), both corpora and DuckDB's spill folder. ENGINES="duckdb" runs one engine only.
 set -euo pipefail
 DENO=${DENO:-$(command -v deno || echo npx deno)}
 TOKENS=${1:-300000000}
@@ -26,10 +26,14 @@ run() { # name, extra flags...
   rm -rf "$out"
   /usr/bin/time -v -o "$log" $DENO run -A pipelines/corpus.ts --input "$TEXT" --out "$out" "${FLAGS[@]}" "$@" \
     >"$WORK/stdout-$name.json" 2>"$WORK/stderr-$name.txt"
-  local wall rss
+  local wall rss cpu
   wall=$(grep 'Elapsed (wall clock)' "$log" | awk '{print $NF}')
   rss=$(grep 'Maximum resident set size' "$log" | awk '{print $NF}')
-  echo "{\"engine\":\"$name\",\"tokens\":$TOKENS,\"vocab\":$VOCAB,\"wall\":\"$wall\",\"peakRssMB\":$((rss / 1024)),\"flags\":\"$*\",\"result\":$(tail -1 "$WORK/stdout-$name.json")}"
+  # CPU seconds (user + system): on a shared machine a steadier measure than the wall clock
+  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.1f", s}' "$log")
+  echo "{\"engine\":\"$name\",\"tokens\":$TOKENS,\"vocab\":$VOCAB,\"wall\":\"$wall\",\"cpuSeconds\":$cpu,\"peakRssMB\":$((rss / 1024)),\"flags\":\"$*\",\"result\":$(tail -1 "$WORK/stdout-$name.json")}"
 }
-run builtin
-run duckdb --engine duckdb --memory-limit "$MEM" --spill-dir "$WORK/spill"
+for engine in ${ENGINES:-builtin duckdb}; do
+  if [ "$engine" = duckdb ]; then run duckdb --engine duckdb --memory-limit "$MEM" --spill-dir "$WORK/spill"
+  else run builtin; fi
+done

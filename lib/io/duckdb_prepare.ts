@@ -194,21 +194,24 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
     await run("30_ids", "mapping words to ids");
     await con.run("DROP TABLE tokens");
     await con.run("DROP TABLE lines");
-    await run("40_windows", "making windows");
-    stage = "summing up the windows";
-    const r = await con.runAndReadAll(
-      "SELECT count(*), coalesce(max(len(input)), 0), coalesce(max(len(target_index)), 0) FROM windows",
-    );
-    const [rows, maxInputK, maxTargetK] = r.getRows()[0].map(Number);
+    await run("40_windows", "defining windows");
     const keptTokens = await scalar(con, "SELECT count(*) FROM kept");
+    // the windows are a view: computed, sorted and written in one pass, never stored as a table
+    stage = "making and writing the windows";
+    const shards = await writeShards(con, outDir, { batchRows, shardRows, vocabSize: V, mode: opts.mode });
+    const rows = shards.reduce((s, x) => s + x.rows, 0);
     if (rows === 0) {
       throw new DataFormatError(
         loaded.label,
         `empty corpus: ${tokens} tokens gave no window with context (sentences of one word?)`,
       );
     }
-    stage = "writing the shards";
-    const shards = await writeShards(con, outDir, { batchRows, shardRows, vocabSize: V, mode: opts.mode });
+    stage = "reading the shards' list lengths";
+    const files = shards.map((x) => sqlLiteral(`${outDir}/${x.file}`)).join(", ");
+    const r = await con.runAndReadAll(
+      `SELECT max(len(input)), max(len(target_index)) FROM read_parquet([${files}])`,
+    );
+    const [maxInputK, maxTargetK] = r.getRows()[0].map(Number);
     const manifest: CorpusManifest = {
       format: "factorout-corpus",
       version: 1,

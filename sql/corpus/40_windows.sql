@@ -1,11 +1,11 @@
--- Step 4: kept -> windows(line_id, sent, piece, pos, input, target_index, target_value), one row per
+-- Step 4: kept -> the view windows(line_id, sent, piece, pos, input, target_index, target_value), one row per
 -- centre with at least one context word (lib/io/windows.ts). ctx is the frame of ${window} ids on each
 -- side inside the sentence piece; c the centre's place in it; w the radius used (${window}, or with
 -- --dynamic-window ${window} - b, b uniform in [0, ${window}) from a seeded hash); a and b the context
 -- words taken on the left and right. Skip-gram targets weigh (window - distance + 1) / window
 -- (${uniform}: 1); wl holds the left weights (farthest first), wr the right ones (nearest first).
 -- ${skipgram}: input = [centre], target = context; else cbow: input = context, target = [centre].
-CREATE OR REPLACE TABLE windows AS
+CREATE OR REPLACE VIEW windows AS
 WITH framed AS (
   SELECT
     line_id,
