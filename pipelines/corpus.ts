@@ -15,7 +15,7 @@ import { UsageError } from "../lib/core/errors.ts";
 import { DEBUG_FLAG, parseArgsStrict } from "../lib/core/cli.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
-import { prepareCorpus } from "../lib/io/prepare.ts";
+import { prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import { importShards } from "../lib/io/shards.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
@@ -230,44 +230,41 @@ export async function main(args: string[]): Promise<number> {
     const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
     const out = (get("out") as string).replace(/\/+$/, "");
     const spill = get("spill-dir") as string;
-    const m = await intoCorpusFolder(
-      out,
-      (outDir) =>
-        (engine === "duckdb" ? prepareCorpusDuckdb : prepareCorpus)({
-          ...(engine === "duckdb"
-            ? {
-              ...(textColumn ? { textColumn } : {}),
-              ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),
-              // DuckDB's default spill folder is .tmp in the working folder: beside --out instead, and gone
-              // if the job is stopped (DuckDB removes it itself when it finishes)
-              spillDir: spill || (removeAtExit(`${outDir}.spill`), `${outDir}.spill`),
-            }
-            : {}),
-          input: synthetic ? undefined : get("input") as string[],
-          synthetic,
-          outDir,
-          mode: get("mode") as "cbow" | "skipgram",
-          window: num("window", get("window"), { int: true, min: 1 }),
-          minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
-          maxVocab: maxVocab || undefined,
-          sample: num("sample", get("sample"), { min: 0 }),
-          seed,
-          format: format as "arrow" | "parquet",
-          shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
-          batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
-          lowercase: bool("lowercase", get("lowercase") as string),
-          punctuation: get("punctuation") as "strip" | "keep",
-          sentences: get("sentences") as "line" | "punct",
-          dynamicWindow: get("dynamic-window") as boolean,
-          weights: get("weights") as "distance" | "uniform",
-          limitTokens: limit || undefined,
-          onProgress: rep.update,
-          onNotice: (line) => {
-            rep.end();
-            console.error(`corpus: ${line}`);
-          },
-        }),
-    );
+    const prepare = engine === "builtin" ? prepareCorpus : (o: PrepareOptions) =>
+      prepareCorpusDuckdb({
+        ...o,
+        ...(textColumn ? { textColumn } : {}),
+        ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),
+        // DuckDB's default spill folder is .tmp in the working folder: beside --out instead, and gone if
+        // the job is stopped (DuckDB removes it itself when it finishes)
+        spillDir: spill || (removeAtExit(`${o.outDir}.spill`), `${o.outDir}.spill`),
+      });
+    const m = await intoCorpusFolder(out, (outDir) =>
+      prepare({
+        input: synthetic ? undefined : get("input") as string[],
+        synthetic,
+        outDir,
+        mode: get("mode") as "cbow" | "skipgram",
+        window: num("window", get("window"), { int: true, min: 1 }),
+        minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
+        maxVocab: maxVocab || undefined,
+        sample: num("sample", get("sample"), { min: 0 }),
+        seed,
+        format: format as "arrow" | "parquet",
+        shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
+        batchRows: num("batch-rows", get("batch-rows"), { int: true, min: 1 }),
+        lowercase: bool("lowercase", get("lowercase") as string),
+        punctuation: get("punctuation") as "strip" | "keep",
+        sentences: get("sentences") as "line" | "punct",
+        dynamicWindow: get("dynamic-window") as boolean,
+        weights: get("weights") as "distance" | "uniform",
+        limitTokens: limit || undefined,
+        onProgress: rep.update,
+        onNotice: (line) => {
+          rep.end();
+          console.error(`corpus: ${line}`);
+        },
+      }));
     rep.end();
     console.log(JSON.stringify({
       out: get("out"),
