@@ -15,7 +15,8 @@ import { UsageError } from "../lib/core/errors.ts";
 import { type FlagSpec, type FlagValue, helpText, parseFlags } from "../lib/core/cli.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
-import { prepareCorpus } from "../lib/io/prepare.ts";
+import { prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
+import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import { importShards } from "../lib/io/shards.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
@@ -59,7 +60,32 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "1",
     help: "seed of subsampling, dynamic windows and the synthetic stream",
   },
-  format: { type: "string", default: "arrow", help: "arrow (Arrow IPC stream) or parquet (zstd)" },
+  engine: {
+    type: "string",
+    default: "builtin",
+    help: "builtin (streaming, in this process) or duckdb (out of core: big inputs, Parquet tables; " +
+      "docs/corpus-engines.md)",
+  },
+  "text-column": {
+    type: "string",
+    default: "",
+    help: "duckdb: read this column of the --input Parquet tables as the text (one line per cell)",
+  },
+  "memory-limit": {
+    type: "string",
+    default: "",
+    help: "duckdb: memory limit, e.g. 2GB (DuckDB's: 80% of RAM)",
+  },
+  "spill-dir": {
+    type: "string",
+    default: "",
+    help: "duckdb: folder for what does not fit in memory (default: beside --out)",
+  },
+  format: {
+    type: "string",
+    default: "arrow",
+    help: "arrow (Arrow IPC stream) or parquet (zstd); --engine duckdb writes parquet",
+  },
   "shard-rows": { type: "string", default: "1000000", help: "rows per shard" },
   "batch-rows": { type: "string", default: "65536", help: "rows per record batch / row group" },
   lowercase: { type: "string", default: "true", help: "lowercase tokens (true/false)" },
@@ -162,7 +188,15 @@ export async function main(args: string[]): Promise<number> {
         }
       }
     }
-    if (!synthetic) {
+    const engine = get("engine") as string;
+    if (engine !== "builtin" && engine !== "duckdb") {
+      throw new UsageError(`--engine must be builtin or duckdb, got ${JSON.stringify(engine)}`);
+    }
+    const textColumn = get("text-column") as string;
+    for (const k of ["text-column", "memory-limit", "spill-dir"] as const) {
+      if (engine !== "duckdb" && v[k] !== undefined) throw new UsageError(`--${k} needs --engine duckdb`);
+    }
+    if (!synthetic && !textColumn) {
       // shards (told by content) are not text: one folder or file of them is imported as a corpus
       const items = get("input") as string[];
       const c = items.length === 1 && items[0] !== "brown" ? await classifyInputs(items) : null;
@@ -178,12 +212,22 @@ export async function main(args: string[]): Promise<number> {
         return 0;
       }
     }
-    const format = get("format") as string;
+    const format = engine === "duckdb" && v.format === undefined ? "parquet" : get("format") as string;
     const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
     const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
     const out = (get("out") as string).replace(/\/+$/, "");
+    const spill = get("spill-dir") as string;
+    const prepare = engine === "builtin" ? prepareCorpus : (o: PrepareOptions) =>
+      prepareCorpusDuckdb({
+        ...o,
+        ...(textColumn ? { textColumn } : {}),
+        ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),
+        // DuckDB's default spill folder is .tmp in the working folder: beside --out instead, and gone if
+        // the job is stopped (DuckDB removes it itself when it finishes)
+        spillDir: spill || (removeAtExit(`${o.outDir}.spill`), `${o.outDir}.spill`),
+      });
     const m = await intoCorpusFolder(out, (outDir) =>
-      prepareCorpus({
+      prepare({
         input: synthetic ? undefined : get("input") as string[],
         synthetic,
         outDir,

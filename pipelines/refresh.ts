@@ -58,6 +58,9 @@ import { remapExamples } from "../lib/export/remap.ts";
 import { defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
+import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
+import { classifyInputs } from "../lib/io/detect.ts";
+import { scanShards } from "../lib/io/shards.ts";
 import { readVocab } from "../lib/io/vocab.ts";
 import {
   type Checkpoint,
@@ -89,6 +92,13 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "new words need this many occurrences in the new data (default: the run's)",
   },
+  engine: {
+    type: "string",
+    help: "engine preparing new text: builtin | duckdb (docs/corpus-engines.md)",
+    default: "builtin",
+  },
+  "memory-limit": { type: "string", help: "duckdb: memory limit, e.g. 2GB" },
+  "spill-dir": { type: "string", help: "duckdb: folder for what does not fit in memory" },
   out: { type: "string", help: "publication root (default: <from>/embeddings)" },
   formats: { type: "string", help: "embedding files to publish", default: EMBEDDING_FORMATS.join(",") },
   "output-rows": { type: "boolean", help: "also publish the output rows of W", default: false },
@@ -153,6 +163,13 @@ await runCommand("refresh", async () => {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
   }
   const threads = nonNegativeInt("--threads", f.threads);
+  const engine = f.engine as string;
+  if (engine !== "builtin" && engine !== "duckdb") {
+    throw new UsageError(`--engine must be builtin or duckdb, got ${JSON.stringify(engine)}`);
+  }
+  for (const k of ["memory-limit", "spill-dir"]) {
+    if (f[k] !== undefined && engine !== "duckdb") throw new UsageError(`--${k} needs --engine duckdb`);
+  }
   if (threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(threads));
   const progressMode = f.progress as string;
   if (!["auto", "live", "json", "none"].includes(progressMode)) {
@@ -233,13 +250,31 @@ await runCommand("refresh", async () => {
       if (resumed) return { dir: resumed.dir, manifest: await readManifest(resumed.dir) };
       if (await exists(join(data, "manifest.json"))) return { dir: data, manifest: await readManifest(data) };
       if (!(await exists(data))) throw new DataFormatError(data, "no such file or folder");
+      // shards without manifest.json (Spark's output, with vocab.tsv beside them): their counts are new
+      const c = await classifyInputs([data]);
+      if (c.kind === "shards") {
+        const s = await scanShards(data, c, log);
+        if (!s.vocabFile) {
+          throw new DataFormatError(
+            data,
+            "refresh needs the words of the shards' ids: put vocab.tsv beside them",
+          );
+        }
+        return { dir: s.dir, manifest: s.manifest };
+      }
       const oldCorpus = await readManifest(join(from, "corpus")).catch(() => undefined) as
         | CorpusManifest
         | undefined;
       const src = (oldCorpus?.source ?? {}) as Record<string, unknown>;
       const out = join(staging, "corpus");
       log(`refresh: preparing ${data} into ${out}`);
-      const m = await prepareCorpus({
+      const m = await (engine === "duckdb" ? prepareCorpusDuckdb : prepareCorpus)({
+        ...(engine === "duckdb"
+          ? {
+            ...(f["memory-limit"] !== undefined ? { memoryLimit: String(f["memory-limit"]) } : {}),
+            spillDir: f["spill-dir"] !== undefined ? String(f["spill-dir"]) : `${out}.spill`,
+          }
+          : {}),
         input: data,
         outDir: out,
         mode: cfg.mode,

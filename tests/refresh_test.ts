@@ -8,6 +8,7 @@ import { findLatestCheckpoint, listCheckpoints } from "../lib/train/checkpoint.t
 import { resolveConfig } from "../lib/train/config.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
+import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 
 const WORDS = ["the", "cat", "sat", "on", "mat", "a"];
 const quiet = () => {};
@@ -374,6 +375,41 @@ Deno.test("refresh from prepared shards; two refreshes at once: one runs, the ot
       t.close();
     }
     await assert.rejects(Deno.stat(join(run, "run.lock")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("refresh takes new counts from the DuckDB engine: --engine duckdb, and Spark-shaped shards with vocab.tsv", async () => {
+  const { run } = await makeRun();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
+    const base = ["--from", run, ..."--eval-dir none --formats vec --backend js --progress none".split(" ")];
+    const duck = "--engine duckdb --memory-limit 200MB --epochs 0 --min-count 2".split(" ");
+    const r = await refresh([...base, "--data", join(run, "new.txt"), ...duck]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout.trim().split("\n").pop()!).newWords, 1); // "dog", as the built-in engine
+    // a finished cluster job's folder: shards and vocab.tsv, no manifest.json
+    const spark = join(run, "spark");
+    await prepareCorpusDuckdb({
+      input: join(run, "new.txt"),
+      outDir: spark,
+      mode: "skipgram",
+      window: 2,
+      minCount: 1,
+      seed: 3,
+      threads: 2,
+    });
+    await Deno.remove(join(spark, "manifest.json"));
+    await Deno.writeTextFile(join(spark, "_SUCCESS"), "");
+    const s = await refresh([...base, "--data", spark, "--epochs", "1", "--min-count", "1"]);
+    assert.equal(s.code, 0, s.stderr);
+    const summary = JSON.parse(s.stdout.trim().split("\n").pop()!);
+    assert.equal(summary.newWords, 3); // ran, to, zebra: once each in the engine's vocab.tsv
+    assert.match(s.stderr, /has no manifest\.json/);
+    const bad = await refresh([...base, "--data", join(run, "new.txt"), "--memory-limit", "1GB"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--memory-limit needs --engine duckdb/);
   } finally {
     await Deno.remove(run, { recursive: true });
   }

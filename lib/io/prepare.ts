@@ -94,7 +94,16 @@ export type PrepareOptions = {
   onShard?: (shard: ShardEntry) => void | Promise<void>;
 };
 
-function checkOptions(o: PrepareOptions): void {
+/**
+ * Checks the options of a corpus job (both engines): a {@link UsageError} naming the flag.
+ *
+ * @example
+ * ```ts
+ * import { checkOptions } from "./prepare.ts";
+ * checkOptions({ input: "brown", outDir: "/tmp/c", mode: "cbow", window: 5, minCount: 5, seed: 1 });
+ * ```
+ */
+export function checkOptions(o: PrepareOptions): void {
   const int = (name: string, v: unknown, min: number) => {
     if (!(typeof v === "number" && Number.isInteger(v) && v >= min)) {
       throw new UsageError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
@@ -134,8 +143,21 @@ function checkOptions(o: PrepareOptions): void {
 /**
  * Reports what reading the text found (pass 1): lines dropped for invalid UTF-8, long lines cut; refuses
  * input where most lines are not UTF-8 (another encoding: training on the rest would be wrong data).
+ * Shared with the DuckDB engine (lib/io/duckdb_prepare.ts), which reads text the same way.
+ *
+ * @example
+ * ```ts
+ * import { checkText } from "./prepare.ts";
+ * import { newTextStats } from "./text.ts";
+ * checkText("in.txt", newTextStats(), 65536, console.error); // nothing to say
+ * ```
  */
-function checkText(label: string, s: TextStats, maxLine: number, notice?: (line: string) => void): void {
+export function checkText(
+  label: string,
+  s: TextStats,
+  maxLine: number,
+  notice?: (line: string) => void,
+): void {
   if (s.invalidLines > 0) {
     if (s.invalidLines * 2 > s.lines) {
       throw new DataFormatError(
@@ -156,7 +178,17 @@ function checkText(label: string, s: TextStats, maxLine: number, notice?: (line:
   }
 }
 
-function textSummary(s: TextStats): NonNullable<CorpusManifest["text"]> {
+/**
+ * The manifest's `text` field from what reading found.
+ *
+ * @example
+ * ```ts
+ * import { textSummary } from "./prepare.ts";
+ * import { newTextStats } from "./text.ts";
+ * console.log(textSummary(newTextStats()).lines); // 0
+ * ```
+ */
+export function textSummary(s: TextStats): NonNullable<CorpusManifest["text"]> {
   return {
     lines: s.lines,
     invalidUtf8Lines: s.invalidLines,

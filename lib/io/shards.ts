@@ -20,6 +20,34 @@ import { readVocab, type Vocabulary, writeVocab } from "./vocab.ts";
 /** Largest id accepted when the ids are the words (no vocab.tsv): beyond it, ask for a vocabulary. */
 export const MAX_ID_WORDS = 10_000_000;
 
+/**
+ * Refuses shards that do not say they are complete (`deno task train --data-complete`): a folder
+ * without `manifest.json` must hold the `_SUCCESS` marker that Spark (Hadoop's output committer) writes
+ * when a job has finished; a single shard file cannot say so. Throws a {@link DataFormatError} (exit 5).
+ *
+ * @example
+ * ```ts
+ * import { requireComplete } from "./shards.ts";
+ * await requireComplete("spark-out"); // throws unless spark-out/_SUCCESS or manifest.json exists
+ * ```
+ */
+export async function requireComplete(dir: string): Promise<void> {
+  const isFile = (p: string) => Deno.stat(p).then((s) => s.isFile, () => false);
+  const d = dir.replace(/\/+$/, "");
+  if (!(await Deno.stat(d)).isDirectory) {
+    throw new DataFormatError(
+      d,
+      "is a single shard and --data-complete asks for a finished job's folder (manifest.json or _SUCCESS)",
+    );
+  }
+  if ((await isFile(`${d}/manifest.json`)) || (await isFile(`${d}/_SUCCESS`))) return;
+  throw new DataFormatError(
+    d,
+    "has neither manifest.json nor _SUCCESS: the job that wrote these shards did not finish (or is still " +
+      "running); rerun it, or drop --data-complete to train on the shards found",
+  );
+}
+
 /** A scanned shard corpus: the manifest it lacked, its vocabulary, and where that came from. */
 export type ShardCorpus = {
   /** the folder (or the single file) */

@@ -55,6 +55,8 @@ export type TrainArgs = {
   threads: number;
   /** --overwrite: a new run may replace the run already in --out */
   overwrite: boolean;
+  /** --data-complete: shards without manifest.json must carry a `_SUCCESS` marker (lib/io/shards.ts) */
+  dataComplete?: boolean;
   /** --wait: seconds to wait for the run folder's lock */
   waitSeconds: number;
   /** the per-mode/loss defaults applied under the explicit settings (lib/train/recipes.ts) */
@@ -156,6 +158,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "boolean",
     help:
       "start a new run in an --out that holds one (its checkpoints go once the new run's first is written)",
+    def: "false",
+  },
+  "data-complete": {
+    type: "boolean",
+    help: "--data shards without manifest.json must be a finished job's folder (Spark's _SUCCESS)",
     def: "false",
   },
   wait: {
@@ -323,6 +330,7 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     ...(typeof values["eval-dir"] === "string" ? { evalDir: values["eval-dir"] } : {}),
     threads,
     overwrite: values.overwrite === true,
+    ...(values["data-complete"] === true ? { dataComplete: true } : {}),
     waitSeconds,
     recipe,
   };

@@ -36,7 +36,7 @@ import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
 import { prepareCorpus } from "../io/prepare.ts";
-import { scanShards } from "../io/shards.ts";
+import { requireComplete, scanShards } from "../io/shards.ts";
 import { applyVocabularyDefaults, describeRecipe, SPHERICAL_MIN_FLOOR_MASS } from "./recipes.ts";
 import { readVocab } from "../io/vocab.ts";
 import {
@@ -129,6 +129,7 @@ function corpusSettings(c: TrainConfig) {
 export async function resolveData(
   c: TrainConfig,
   log: (line: string) => void,
+  opts: { complete?: boolean } = {},
 ): Promise<{ dir: string; manifest: CorpusManifest; words: string[]; counts: number[] }> {
   let dir: string;
   if (c.data !== "brown" && !(await exists(c.data))) {
@@ -142,6 +143,7 @@ export async function resolveData(
   } else {
     const inputs = c.data === "brown" ? null : await classifyInputs([c.data]);
     if (inputs?.kind === "shards") {
+      if (opts.complete) await requireComplete(c.data);
       const s = await scanShards(c.data, inputs, log);
       checkCorpus(c, s.dir, s.manifest);
       return { dir: s.dir, manifest: s.manifest, words: s.vocab.words, counts: s.vocab.counts };
@@ -296,7 +298,7 @@ export async function runTrainJob(
     }
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
-    const data = await resolveData(config, log);
+    const data = await resolveData(config, log, { complete: args.dataComplete });
     if (trainer) {
       const same = trainer.vocab.words.length === data.words.length &&
         trainer.vocab.words.every((w, i) => w === data.words[i]);

@@ -1,0 +1,258 @@
+/**
+ * The corpus job on DuckDB (`deno task corpus --engine duckdb`): the same inputs, options and output
+ * folder as the built-in engine (lib/io/prepare.ts), computed by the SQL steps in `sql/corpus/` inside an
+ * embedded DuckDB that holds the lines, tokens and counts out of core (`memoryLimit`, `spillDir`).
+ *
+ * What is identical to the built-in engine: the lines read and the errors for bad text (the same reader),
+ * the vocabulary (ids by count, ties by the word in code-unit order; exact counts), and with subsampling
+ * and dynamic windows off the multiset of rows (the rows are even written in the same order). What is
+ * only equal in distribution: subsampling and dynamic windows draw from a seeded hash of each token's
+ * place instead of the built-in engine's sequential generator (SQL has no shared sequential stream).
+ * Shards are Parquet (zstd, one row group per `batchRows` rows, about `shardRows` rows per file) with the
+ * documented schema and `factorout.*` metadata; `vocab.tsv` and `manifest.json` (written last) as always.
+ *
+ * @module
+ */
+
+import { DataFormatError, UsageError } from "../core/errors.ts";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { duckdbError, type DuckdbOptions, openDuckdb } from "./duckdb_connect.ts";
+import { type LoadedLines, loadParquetLines, loadTextLines } from "./duckdb_lines.ts";
+import { loadStep, sqlLiteral, type SqlParam } from "./duckdb_sql.ts";
+import { type CorpusManifest, type ShardEntry, writeManifest } from "./manifest.ts";
+import { checkOptions, checkText, MAX_SENTENCE, type PrepareOptions, textSummary } from "./prepare.ts";
+import { MAX_LINE_BYTES } from "./text.ts";
+
+/** Options of {@link prepareCorpusDuckdb}: the built-in engine's, DuckDB's limits, and a text column. */
+export type DuckdbPrepareOptions = PrepareOptions & DuckdbOptions & {
+  /** read this column of Parquet tables as the text (one line per non-null cell) */
+  textColumn?: string;
+};
+
+/**
+ * The parameters of the SQL steps for `o` (what sql/corpus/*.sql and sql/spark/*.sql take).
+ *
+ * @example
+ * ```ts
+ * import { corpusSqlParams } from "./duckdb_prepare.ts";
+ * const p = corpusSqlParams({ outDir: "x", mode: "cbow", window: 2, minCount: 1, seed: 1 });
+ * console.log(p.skipgram); // false
+ * ```
+ */
+export function corpusSqlParams(o: PrepareOptions): Record<string, SqlParam> {
+  return {
+    lowercase: o.lowercase ?? true,
+    split_punct: (o.sentences ?? "line") === "punct",
+    keep_punct: (o.punctuation ?? "strip") === "keep",
+    limit_tokens: o.limitTokens ?? 0,
+    min_count: o.minCount,
+    max_vocab: o.maxVocab ?? 0,
+    sample: o.sample ?? 0,
+    seed: o.seed,
+    window: o.window,
+    dynamic_window: o.dynamicWindow ?? false,
+    uniform: (o.weights ?? "distance") === "uniform",
+    skipgram: o.mode === "skipgram",
+    max_sentence: MAX_SENTENCE,
+  };
+}
+
+async function scalar(con: DuckDBConnection, sql: string): Promise<number> {
+  const r = await con.runAndReadAll(sql);
+  const v = r.getRows()[0]?.[0];
+  return v === null || v === undefined ? 0 : Number(v);
+}
+
+/** Writes vocab.tsv (word<TAB>count per id) chunk by chunk, through a temporary file and a rename. */
+async function writeVocabFromDb(con: DuckDBConnection, path: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  const enc = new TextEncoder();
+  try {
+    const res = await con.stream("SELECT word, cnt FROM vocab ORDER BY id");
+    for (;;) {
+      const chunk = await res.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      const words = chunk.getColumnVector(0), counts = chunk.getColumnVector(1);
+      const parts: string[] = [];
+      for (let i = 0; i < chunk.rowCount; i++) parts.push(`${words.getItem(i)}\t${counts.getItem(i)}\n`);
+      const bytes = enc.encode(parts.join(""));
+      for (let o = 0; o < bytes.length;) o += await file.write(bytes.subarray(o));
+    }
+  } finally {
+    file.close();
+  }
+  await Deno.rename(tmp, path);
+}
+
+/**
+ * Writes the windows as Parquet shards `part-NNNNN.parquet` into `outDir` in text order, and returns
+ * their entries (rows from each file's footer).
+ */
+async function writeShards(
+  con: DuckDBConnection,
+  outDir: string,
+  o: { batchRows: number; shardRows: number; vocabSize: number; mode: string },
+): Promise<ShardEntry[]> {
+  const parts = `${outDir}/.parts`;
+  const groups = Math.max(1, Math.round(o.shardRows / o.batchRows));
+  await con.run(
+    `COPY (SELECT input, target_index, target_value FROM windows ORDER BY line_id, sent, piece, pos)
+     TO ${sqlLiteral(parts)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${o.batchRows},
+     ROW_GROUPS_PER_FILE ${groups}, FILENAME_PATTERN 'part-{i}',
+     KV_METADATA {'factorout.vocab_size': ${sqlLiteral(String(o.vocabSize))},
+       'factorout.mode': ${sqlLiteral(o.mode)}})`,
+  );
+  const names: string[] = [];
+  for await (const e of Deno.readDir(parts)) if (/^part-\d+\.parquet$/.test(e.name)) names.push(e.name);
+  names.sort((a, b) => Number(a.slice(5, -8)) - Number(b.slice(5, -8)));
+  const shards: ShardEntry[] = [];
+  for (const [i, n] of names.entries()) {
+    const rows = await scalar(
+      con,
+      `SELECT num_rows FROM parquet_file_metadata(${sqlLiteral(`${parts}/${n}`)})`,
+    );
+    const file = `part-${String(i).padStart(5, "0")}.parquet`;
+    await Deno.rename(`${parts}/${n}`, `${outDir}/${file}`);
+    shards.push({ file, rows, bytes: (await Deno.stat(`${outDir}/${file}`)).size });
+  }
+  await Deno.remove(parts, { recursive: true });
+  return shards;
+}
+
+/**
+ * Runs the corpus job on DuckDB and writes the corpus folder (`outDir`: Parquet shards, `vocab.tsv`,
+ * `manifest.json` last); returns the manifest. Errors as {@link prepareCorpus}: {@link UsageError} for
+ * bad options (and `format: "arrow"`: this engine writes Parquet), {@link DataFormatError} for bad or
+ * empty input; running out of memory or spill space is an IoError naming the spill folder.
+ *
+ * @example
+ * ```ts
+ * import { prepareCorpusDuckdb } from "./duckdb_prepare.ts";
+ * const m = await prepareCorpusDuckdb({ input: "brown", outDir: "/tmp/brown-duck", mode: "skipgram",
+ *   window: 5, minCount: 5, seed: 1, format: "parquet", memoryLimit: "1GB" });
+ * console.log(m.rows, m.vocabSize);
+ * ```
+ */
+export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<CorpusManifest> {
+  checkOptions(opts);
+  if (opts.synthetic) {
+    throw new UsageError(
+      "--engine duckdb reads files: write the synthetic stream with --synthetic-text first",
+    );
+  }
+  if ((opts.format ?? "parquet") !== "parquet") {
+    throw new UsageError("--engine duckdb writes Parquet shards: give --format parquet (or drop --format)");
+  }
+  const shardRows = opts.shardRows ?? 1_000_000;
+  const batchRows = Math.min(opts.batchRows ?? 65_536, shardRows);
+  const maxLine = opts.maxLineBytes ?? MAX_LINE_BYTES;
+  const outDir = opts.outDir.replace(/\/$/, "");
+  const params = corpusSqlParams(opts);
+  const db = await openDuckdb(opts);
+  const con = db.connection;
+  let stage = "reading the input";
+  const t0 = performance.now();
+  // one line per step on the notice channel: DuckDB runs each step as one query, with no progress of its own
+  const said = (what: string) =>
+    opts.onNotice?.(`duckdb: ${what} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  const run = async (step: Parameters<typeof loadStep>[0], what: string) => {
+    stage = what;
+    await con.run(await loadStep(step, params));
+    said(`${what}: done`);
+  };
+  try {
+    const inputs = Array.isArray(opts.input) ? opts.input : [opts.input!];
+    let loaded: LoadedLines;
+    if (opts.textColumn !== undefined) {
+      loaded = await loadParquetLines(con, inputs, opts.textColumn);
+    } else {
+      loaded = await loadTextLines(con, inputs, maxLine);
+      checkText(loaded.label, loaded.stats!, maxLine, opts.onNotice);
+    }
+    said(`read ${loaded.lines} lines`);
+    await run("10_tokens", "tokenising");
+    if (opts.limitTokens) await run("15_limit", "cutting at --limit-tokens");
+    const tokens = await scalar(con, "SELECT count(*) FROM tokens");
+    if (tokens === 0) throw new DataFormatError(loaded.label, "empty corpus: no tokens found in the input");
+    await run("20_vocab", "counting words");
+    const V = await scalar(con, "SELECT count(*) FROM vocab");
+    if (V === 0) {
+      throw new DataFormatError(
+        loaded.label,
+        `empty corpus: no word occurs at least --min-count ${opts.minCount} times in ${tokens} tokens; lower --min-count`,
+      );
+    }
+    await Deno.mkdir(outDir, { recursive: true });
+    for await (const e of Deno.readDir(outDir)) {
+      if (e.name === "manifest.json" || /^part-\d+\.(arrow|parquet)(\.tmp)?$/.test(e.name)) {
+        await Deno.remove(`${outDir}/${e.name}`);
+      }
+    }
+    stage = "writing vocab.tsv";
+    await writeVocabFromDb(con, `${outDir}/vocab.tsv`);
+    await run("30_ids", "mapping words to ids");
+    await con.run("DROP TABLE tokens");
+    await con.run("DROP TABLE lines");
+    await run("40_windows", "defining windows");
+    const keptTokens = await scalar(con, "SELECT count(*) FROM kept");
+    // the windows are a view: computed, sorted and written in one pass, never stored as a table
+    stage = "making and writing the windows";
+    const shards = await writeShards(con, outDir, { batchRows, shardRows, vocabSize: V, mode: opts.mode });
+    const rows = shards.reduce((s, x) => s + x.rows, 0);
+    if (rows === 0) {
+      throw new DataFormatError(
+        loaded.label,
+        `empty corpus: ${tokens} tokens gave no window with context (sentences of one word?)`,
+      );
+    }
+    stage = "reading the shards' list lengths";
+    const files = shards.map((x) => sqlLiteral(`${outDir}/${x.file}`)).join(", ");
+    const r = await con.runAndReadAll(
+      `SELECT max(len(input)), max(len(target_index)) FROM read_parquet([${files}])`,
+    );
+    const [maxInputK, maxTargetK] = r.getRows()[0].map(Number);
+    const manifest: CorpusManifest = {
+      format: "factorout-corpus",
+      version: 1,
+      mode: opts.mode,
+      fileFormat: "parquet",
+      rows,
+      vocabSize: V,
+      maxInputK,
+      maxTargetK,
+      tokens,
+      keptTokens,
+      vocabFile: "vocab.tsv",
+      shards,
+      ...(loaded.stats ? { text: textSummary(loaded.stats) } : {}),
+      source: {
+        engine: "duckdb",
+        input: opts.input,
+        ...(opts.textColumn !== undefined ? { textColumn: opts.textColumn } : {}),
+        window: opts.window,
+        minCount: opts.minCount,
+        maxVocab: opts.maxVocab ?? 0,
+        sample: opts.sample ?? 0,
+        seed: opts.seed,
+        lowercase: opts.lowercase ?? true,
+        punctuation: opts.punctuation ?? "strip",
+        sentences: opts.sentences ?? "line",
+        dynamicWindow: opts.dynamicWindow ?? false,
+        weights: opts.mode === "skipgram" ? opts.weights ?? "distance" : "none",
+        limitTokens: opts.limitTokens ?? 0,
+        shardRows,
+        batchRows,
+        memoryLimit: opts.memoryLimit ?? "",
+      },
+      created: new Date().toISOString(),
+    };
+    await writeManifest(outDir, manifest);
+    said(`wrote ${shards.length} shard(s), ${rows} rows`);
+    return manifest;
+  } catch (e) {
+    throw duckdbError(e, stage, opts);
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * The DuckDB engine of the corpus job (lib/io/duckdb_*.ts, sql/corpus/) against the built-in engine
+ * (lib/io/prepare.ts): same vocab.tsv and rows, same errors for bad input.
+ */
+import assert from "node:assert/strict";
+import { prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
+import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
+import { openDuckdb } from "../lib/io/duckdb_connect.ts";
+import { renderSql, sqlLiteral } from "../lib/io/duckdb_sql.ts";
+import { readExamples } from "../lib/io/read.ts";
+import { writeSyntheticText } from "../lib/io/synthetic.ts";
+import { main as corpusMain } from "../pipelines/corpus.ts";
+import type { SparseBatch } from "../lib/core/types.ts";
+
+const row = (b: SparseBatch, r: number) =>
+  `${b.indices.subarray(b.offsets[r], b.offsets[r + 1]).join(",")}:${
+    Array.from(b.values.subarray(b.offsets[r], b.offsets[r + 1])).join(",")
+  }`;
+
+/** Every row of a corpus folder as "input:weights|target:weights", in file order. */
+async function rowsOf(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const b of readExamples(dir, { batchSize: 4096 })) {
+    for (let r = 0; r < b.size; r++) out.push(`${row(b.inputs, r)}|${row(b.targets, r)}`);
+  }
+  return out;
+}
+
+type Opts = Omit<PrepareOptions, "outDir">;
+
+/** Runs both engines on `o` into `dir`/builtin and `dir`/duckdb; returns both manifests. */
+async function both(dir: string, o: Opts, extra: { textColumn?: string; duckInput?: string[] } = {}) {
+  const a = await prepareCorpus({ ...o, outDir: `${dir}/builtin`, format: "parquet" });
+  const b = await prepareCorpusDuckdb({
+    ...o,
+    ...(extra.duckInput ? { input: extra.duckInput } : {}),
+    ...(extra.textColumn ? { textColumn: extra.textColumn } : {}),
+    outDir: `${dir}/duckdb`,
+    memoryLimit: "500MB",
+    spillDir: `${dir}/spill`,
+    threads: 2,
+  });
+  return { a, b };
+}
+
+async function assertSameCorpus(dir: string) {
+  assert.deepEqual(
+    await Deno.readTextFile(`${dir}/duckdb/vocab.tsv`),
+    await Deno.readTextFile(`${dir}/builtin/vocab.tsv`),
+  );
+  const [ra, rb] = [await rowsOf(`${dir}/builtin`), await rowsOf(`${dir}/duckdb`)];
+  assert.deepEqual(rb.length, ra.length);
+  // the same multiset of rows (DuckDB's parallel writer may interleave the rows of different shards)
+  ra.sort();
+  rb.sort();
+  assert(rb.every((x, i) => x === ra[i]), "rows differ");
+}
+
+Deno.test("duckdb = builtin on the whole Brown corpus: vocab.tsv and rows (skipgram, distance weights)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { a, b } = await both(dir, { input: "brown", mode: "skipgram", window: 3, minCount: 5, seed: 1 });
+    assert.deepEqual([b.rows, b.vocabSize, b.tokens, b.keptTokens], [
+      a.rows,
+      a.vocabSize,
+      a.tokens,
+      a.keptTokens,
+    ]);
+    assert.deepEqual([b.maxInputK, b.maxTargetK], [a.maxInputK, a.maxTargetK]);
+    assert.deepEqual(b.text, a.text);
+    assert(a.tokens > 1_000_000);
+    await assertSameCorpus(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("duckdb = builtin on a Brown slice: cbow, punctuation kept, sentences at . ! ?, max-vocab", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { a, b } = await both(dir, {
+      input: "brown",
+      mode: "cbow",
+      window: 4,
+      minCount: 2,
+      maxVocab: 3000,
+      seed: 1,
+      punctuation: "keep",
+      sentences: "punct",
+      limitTokens: 120_000,
+    });
+    assert.deepEqual([b.rows, b.vocabSize, b.tokens], [a.rows, a.vocabSize, a.tokens]);
+    await assertSameCorpus(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("duckdb = builtin on plain text: ties by code unit, Unicode, uniform weights, long sentences, .gz", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // ties: "ｚ" (U+FF5A) sorts after "😀" (U+1F600) in UTF-16 code units, before it in code points
+    const lines = [
+      "Zebra ｚ 😀 apple Été ete don't e-mail 3.14 — ½ naïve",
+      "😀 ｚ zebra, apple! été. ETE ete? don't",
+      Array.from({ length: 2300 }, (_, i) => `w${i % 7}`).join(" "), // cut into pieces of 1000
+      "one",
+      "",
+    ];
+    await Deno.writeTextFile(`${dir}/in.txt`, lines.join("\n") + "\n");
+    const gz = new Blob([new TextEncoder().encode(lines.join("\n"))]).stream()
+      .pipeThrough(new CompressionStream("gzip"));
+    await Deno.writeFile(`${dir}/in.txt.gz`, gz);
+    const o: Opts = {
+      input: `${dir}/in.txt`,
+      mode: "skipgram",
+      window: 2,
+      minCount: 1,
+      seed: 3,
+      weights: "uniform",
+    };
+    const { a } = await both(dir, o);
+    const vocab = (await Deno.readTextFile(`${dir}/duckdb/vocab.tsv`)).split("\n").map((l) =>
+      l.split("\t")[0]
+    );
+    assert(vocab.indexOf("😀") < vocab.indexOf("ｚ"), "UTF-16 code-unit order for ties");
+    assert(a.rows > 2300);
+    await assertSameCorpus(dir);
+    await Deno.remove(`${dir}/builtin`, { recursive: true });
+    await Deno.remove(`${dir}/duckdb`, { recursive: true });
+    await both(dir, { ...o, input: `${dir}/in.txt.gz`, mode: "cbow" });
+    await assertSameCorpus(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("duckdb reads a Parquet table's text column like the same lines in a text file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const lines = ["The cat sat on the mat.", "A dog sat on the log.", "the cat and the dog"];
+    await Deno.writeTextFile(`${dir}/in.txt`, lines.join("\n"));
+    const db = await openDuckdb();
+    await db.connection.run(
+      `COPY (SELECT i::BIGINT AS doc_id, t AS sentence FROM (VALUES ${
+        lines.map((l, i) => `(${i}, ${sqlLiteral(l)})`).join(",")
+      }, (9, NULL)) v(i, t)) TO ${sqlLiteral(`${dir}/table.parquet`)} (FORMAT parquet)`,
+    );
+    db.close();
+    const o: Opts = { input: `${dir}/in.txt`, mode: "cbow", window: 2, minCount: 1, seed: 1 };
+    const { b } = await both(dir, o, { textColumn: "sentence", duckInput: [`${dir}/table.parquet`] });
+    assert.deepEqual(b.source.textColumn, "sentence");
+    await assertSameCorpus(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("duckdb subsampling and dynamic windows: seeded, and equal in distribution to the built-in engine", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // a Zipf text (a few frequent words, many rare ones): what subsampling is for
+    await writeSyntheticText(`${dir}/zipf.txt`, { vocabSize: 5000, tokens: 200_000, seed: 5 });
+    const o: Opts = {
+      input: `${dir}/zipf.txt`,
+      mode: "skipgram",
+      window: 5,
+      minCount: 5,
+      seed: 7,
+      sample: 1e-3,
+      dynamicWindow: true,
+    };
+    const { a, b } = await both(dir, o);
+    // the hash draws are not the built-in generator's, so kept tokens and rows agree within sampling noise
+    const rel = (x: number, y: number) => Math.abs(x - y) / y;
+    assert(b.keptTokens < b.tokens * 0.85, `subsampling dropped words: ${b.keptTokens} of ${b.tokens}`);
+    assert(rel(b.keptTokens, a.keptTokens) < 0.01, `kept ${b.keptTokens} vs ${a.keptTokens}`);
+    assert(rel(b.rows, a.rows) < 0.01, `rows ${b.rows} vs ${a.rows}`);
+    // shrunk windows: fewer targets per row than the full window's, as in the built-in engine
+    const meanK = async (d: string) => {
+      let n = 0, k = 0;
+      for await (const x of readExamples(d, { batchSize: 4096 })) {
+        n += x.size;
+        k += x.targets.offsets[x.size];
+      }
+      return k / n;
+    };
+    const [ka, kb] = [await meanK(`${dir}/builtin`), await meanK(`${dir}/duckdb`)];
+    assert(rel(kb, ka) < 0.02 && kb < 8, `mean targets per row ${kb} vs ${ka}`);
+    // same seed: the same corpus; another seed: another one
+    const again = await prepareCorpusDuckdb({ ...o, outDir: `${dir}/again`, threads: 2 });
+    assert.deepEqual(again.keptTokens, b.keptTokens);
+    assert.deepEqual(await rowsOf(`${dir}/again`), await rowsOf(`${dir}/duckdb`));
+    const other = await prepareCorpusDuckdb({ ...o, seed: 8, outDir: `${dir}/other`, threads: 2 });
+    assert.notDeepEqual(other.keptTokens, b.keptTokens);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Runs `deno task corpus` in-process; returns the exit code and the last stderr line. */
+async function cli(args: string[]): Promise<{ code: number; line: string }> {
+  const err: string[] = [];
+  const orig = console.error;
+  console.error = (...x: unknown[]) => err.push(x.join(" "));
+  try {
+    const code = await corpusMain(args);
+    return { code, line: err.at(-1) ?? "" };
+  } finally {
+    console.error = orig;
+  }
+}
+
+Deno.test("bad input: the DuckDB path gives the built-in path's one-line errors and exit codes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/bin.txt`, Uint8Array.of(0x61, 0x62, 0, 0x63, 10));
+    await Deno.writeTextFile(`${dir}/ok.txt`, "a b a b\n");
+    await Deno.writeFile(`${dir}/latin1.txt`, Uint8Array.of(0x63, 0x61, 0x66, 0xe9, 10, 0xe9, 10, 0x61, 10));
+    await Deno.writeTextFile(`${dir}/one.txt`, "alone\n");
+    for (
+      const args of [
+        ["--input", `${dir}/missing.txt`],
+        ["--input", `${dir}/bin.txt`],
+        ["--input", `${dir}/latin1.txt`],
+        ["--input", `${dir}/one.txt`, "--min-count", "1"],
+        ["--input", `${dir}/ok.txt`, "--min-count", "9"],
+        ["--input", `${dir}/ok.txt`, "--window", "0"],
+      ]
+    ) {
+      const a = await cli([...args, "--out", `${dir}/a`]);
+      const b = await cli([...args, "--out", `${dir}/b`, "--engine", "duckdb"]);
+      assert.notDeepEqual(a.code, 0, args.join(" "));
+      assert.deepEqual(b, a, args.join(" "));
+    }
+    // a table: a missing text column, a column that is not text (exit 5, naming file and columns)
+    const db = await openDuckdb();
+    await db.connection.run(
+      `COPY (SELECT 1::BIGINT AS id, 'a b a b' AS body) TO ${
+        sqlLiteral(`${dir}/t.parquet`)
+      } (FORMAT parquet)`,
+    );
+    db.close();
+    // [input file, flags, exit code, the last line]
+    const cases: [string, string, number, RegExp][] = [
+      [
+        "t.parquet",
+        "--engine duckdb --text-column text",
+        5,
+        /t\.parquet: has no column "text" \(columns: id BIGINT, body VARCHAR\)/,
+      ],
+      ["t.parquet", "--engine duckdb --text-column id", 5, /column "id" is BIGINT, not text/],
+      ["ok.txt", "--engine duckdb --text-column x", 5, /--text-column x reads Parquet tables/],
+      ["ok.txt", "--text-column x", 2, /^corpus: --text-column needs --engine duckdb$/],
+      ["ok.txt", "--engine duckdb --memory-limit lots", 2, /--memory-limit must be a size like 2GB/],
+      ["ok.txt", "--engine duckdb --format arrow", 2, /--engine duckdb writes Parquet shards/],
+    ];
+    for (const [file, flags, code, line] of cases) {
+      const r = await cli(["--input", `${dir}/${file}`, ...flags.split(" "), "--out", `${dir}/c`]);
+      assert.deepEqual(r.code, code, flags);
+      assert.match(r.line, line);
+    }
+    // a good run through the CLI: Parquet by default, the spill folder beside --out gone afterwards
+    const ok = await cli([
+      "--input",
+      `${dir}/ok.txt`,
+      "--engine",
+      "duckdb",
+      "--min-count",
+      "1",
+      "--window",
+      "1",
+      "--out",
+      `${dir}/d`,
+    ]);
+    assert.deepEqual(ok.code, 0);
+    assert.deepEqual((await rowsOf(`${dir}/d`)).length, 4);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(dir))).filter((e) => e.name.includes("spill")).length,
+      0,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SQL parameters: literals are typed and quoted, a missing parameter is named", () => {
+  assert.deepEqual(
+    renderSql("SELECT ${a}, ${b}, ${c}", { a: 2, b: true, c: "it's" }),
+    "SELECT 2, TRUE, 'it''s'",
+  );
+  let msg = "";
+  try {
+    renderSql("SELECT ${nope}", {}, "x.sql");
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert.deepEqual(msg, "x.sql: parameter ${nope} is not given");
+});
