@@ -192,7 +192,9 @@ export async function runCase(
       openReader: reader,
       log,
     });
-    await trainer.train({ paths: [data.dir], rows: data.manifest.rows });
+    // every epoch is measured, the last one too: the best-epoch rule (which one `deno task train` would
+    // publish) is computed below from the held-out losses, not applied to the trainer
+    await trainer.train({ paths: [data.dir], rows: data.manifest.rows, keepBest: false });
     trainSeconds = (performance.now() - t0 - pausedMs) / 1000;
     await measure(config.epochs);
   } catch (e) {
@@ -206,6 +208,13 @@ export async function runCase(
   }
   trainer?.close();
   const last = epochs[epochs.length - 1];
+  // the epoch `deno task train` keeps (--keep-best, the default): the lowest held-out loss
+  const kept = config.keepBest
+    ? epochs.reduce<EpochRow | undefined>(
+      (b, e) => (e.validationLoss !== undefined && (!b || e.validationLoss < b.validationLoss!) ? e : b),
+      undefined,
+    )
+    : undefined;
   return {
     name: c.name,
     set: c.set,
@@ -225,6 +234,9 @@ export async function runCase(
     wordsim353: last?.wordsim353,
     simlex999: last?.simlex999,
     seconds: trainSeconds,
+    keptEpoch: kept?.epoch,
+    keptWordsim353: kept?.wordsim353,
+    keptSimlex999: kept?.simlex999,
     normW,
     epochs,
     ...(diverged ? { diverged } : {}),
@@ -245,8 +257,8 @@ const f3 = (x: unknown) => (typeof x === "number" ? x.toFixed(3) : "—");
  */
 export function sweepTable(rows: Record<string, unknown>[]): string {
   const lines = [
-    "| run | epochs | lr | lr-input-scale | WS353 | SimLex | WS353 per epoch | SimLex per epoch | ‖E‖ | ‖W‖ | s |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| run | epochs | lr | lr-input-scale | WS353 | SimLex | kept epoch (held-out): WS353 / SimLex | WS353 per epoch | SimLex per epoch | held-out loss per epoch | ‖E‖ | ‖W‖ | s |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows) {
     const c = r.config as Record<string, unknown>;
@@ -254,8 +266,10 @@ export function sweepTable(rows: Record<string, unknown>[]): string {
     lines.push(
       `| ${r.name} | ${c.epochs} | ${c.lr} | ${c.lrInputScale} | ${
         r.diverged ? "diverged" : f3(r.wordsim353)
-      } | ${f3(r.simlex999)} | ${ep.map((e) => f3(e.wordsim353)).join(" ")} | ${
-        ep.map((e) => f3(e.simlex999)).join(" ")
+      } | ${f3(r.simlex999)} | ${
+        r.keptEpoch === undefined ? "—" : `${r.keptEpoch}: ${f3(r.keptWordsim353)} / ${f3(r.keptSimlex999)}`
+      } | ${ep.map((e) => f3(e.wordsim353)).join(" ")} | ${ep.map((e) => f3(e.simlex999)).join(" ")} | ${
+        ep.map((e) => f3(e.validationLoss)).join(" ")
       } | ${f3(ep[ep.length - 1]?.normE)} | ${f3(r.normW)} | ${
         typeof r.seconds === "number" ? r.seconds.toFixed(0) : "—"
       } |`,
