@@ -69,7 +69,7 @@ export async function openDuckdb(opts: DuckdbOptions = {}): Promise<Duckdb> {
  * ```ts
  * import { duckdbError } from "./duckdb_connect.ts";
  * const e = duckdbError(new Error("Out of Memory Error: failed to allocate"), "counting", {});
- * console.log(e.message);
+ * console.log((e as Error).message);
  * ```
  */
 export function duckdbError(e: unknown, step: string, opts: DuckdbOptions): unknown {
