@@ -135,26 +135,48 @@ export function rebuiltError(s: SentError): Error {
 }
 
 /**
- * Streams readExamples(paths, opts) from a worker thread (see the module doc). Leaving the loop early
- * (break, a throw) stops the worker.
+ * Streams readExamples(paths, opts) from a worker thread (see the module doc). The worker starts at once
+ * and reads ahead; leaving the loop early (break, a throw) or return() stops it.
  *
  * @example
  * ```ts
  * import { readWorkerExamples } from "./worker_reader.ts";
  * const batches = readWorkerExamples(["data/corpus"], { batchSize: 512, seed: 1 });
  * // for await (const b of batches) console.log(b.size, b.times.read);
- * await batches.return(); // not started: no worker was made
+ * await batches.return(); // stops the worker (started at once, reading ahead)
  * ```
  */
-export async function* readWorkerExamples(
+export function readWorkerExamples(
   paths: string[],
   opts: Omit<ReadOptions, "clock">,
 ): AsyncGenerator<TimedBatch, void, unknown> {
+  // the worker starts now, not at the first next(): it reads while the trainer still prepares
+  const w = startWorker(paths, opts);
+  const batches = consume(w);
+  const ret = batches.return.bind(batches);
+  // return() stops the worker also when the batches were never asked for (a generator not started runs no
+  // finally)
+  batches.return = (v) => {
+    w.close();
+    return ret(v);
+  };
+  return batches;
+}
+
+type Started = {
+  port: MessagePort;
+  sync: Int32Array;
+  crashed: () => FromWorker | undefined;
+  turn: () => Promise<void>;
+  close: () => void;
+};
+
+function startWorker(paths: string[], opts: Omit<ReadOptions, "clock">): Started {
   const worker = new Worker(new URL("./reader_worker.ts", import.meta.url).href, { type: "module" });
   // The batches come on a port read synchronously (receiveMessageOnPort): a message event would reach this
   // thread only when its event loop turns, one per turn, each turn a sleep on a busy machine. sync[POSTED]
-  // counts the batches posted (this thread waits on it when none is there), sync[TAKEN] those taken (the
-  // worker waits on it to stay READ_AHEAD ahead).
+  // counts the messages posted (this thread waits on it when none is there), sync[TAKEN] the batches taken
+  // (the worker waits on it to stay READ_AHEAD ahead).
   const sync = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
   let crashed: FromWorker | undefined;
@@ -168,17 +190,35 @@ export async function* readWorkerExamples(
   const tick = new MessageChannel();
   let ticked: (() => void) | null = null;
   tick.port1.onmessage = () => ticked?.();
-  const turn = () =>
-    new Promise<void>((r) => {
-      ticked = r;
-      tick.port2.postMessage(0);
-    });
+  let closed = false;
+  worker.postMessage({ type: "start", paths, opts, ahead: READ_AHEAD, sync, port: port2 }, [port2]);
+  return {
+    port: port1,
+    sync,
+    crashed: () => crashed,
+    turn: () =>
+      new Promise<void>((r) => {
+        ticked = r;
+        tick.port2.postMessage(0);
+      }),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      port1.close();
+      tick.port1.close();
+      worker.terminate();
+    },
+  };
+}
+
+async function* consume(w: Started): AsyncGenerator<TimedBatch, void, unknown> {
+  const { sync } = w;
   try {
-    worker.postMessage({ type: "start", paths, opts, ahead: READ_AHEAD, sync, port: port2 }, [port2]);
     for (let taken = 0, posted = 0;;) {
       let m: FromWorker | undefined;
       for (;;) {
-        m = (receiveMessageOnPort(port1 as never) as { message: FromWorker } | undefined)?.message ?? crashed;
+        m = (receiveMessageOnPort(w.port as never) as { message: FromWorker } | undefined)?.message ??
+          w.crashed();
         if (m) break;
         // nothing yet: block briefly for the next post, then let the event loop run (a crashed worker, a stop)
         if (Atomics.wait(sync, POSTED, posted, 50) === "timed-out") {
@@ -188,7 +228,7 @@ export async function* readWorkerExamples(
       posted++;
       // a turn of the event loop per message: the signal handlers (a stop request) run there, and nothing
       // else here waits on anything asynchronous
-      await turn();
+      await w.turn();
       if (m.type === "end") return;
       if (m.type === "error") throw rebuiltError(m.error);
       // the group is taken when its last batch is: the worker runs READ_AHEAD batches ahead of that
@@ -202,9 +242,7 @@ export async function* readWorkerExamples(
       }
     }
   } finally {
-    port1.close();
-    tick.port1.close();
-    worker.terminate();
+    w.close();
   }
 }
 

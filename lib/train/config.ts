@@ -356,3 +356,60 @@ export function configDifferences(a: TrainConfig, b: TrainConfig): string[] {
   }
   return diffs;
 }
+
+/**
+ * Refuses (UsageError) to resume a run of config `a` under config `b` when their model or data fields
+ * differ ({@link configDifferences}); returns the differences in the other fields (lr, epochs, …) for
+ * logging, and says when a new lr resets the backoff multiplier `lrScale`.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig, resumeDifferences } from "./config.ts";
+ * console.log(resumeDifferences(resolveConfig({}), resolveConfig({ epochs: 9 }), 1)); // ["epochs: 5 → 9"]
+ * ```
+ */
+export function resumeDifferences(
+  a: TrainConfig,
+  b: TrainConfig,
+  lrScale: number,
+  source = "the checkpoint",
+): string[] {
+  const diffs = configDifferences(a, b);
+  if (diffs.length) {
+    throw new UsageError(
+      `cannot resume ${source}: it was trained with another configuration (${diffs.join("; ")}). ` +
+        `Drop those flags to continue it, or start a new run with another --out.`,
+    );
+  }
+  const soft: string[] = [];
+  for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs", "keepBest"] as const) {
+    if (a[k] !== b[k]) soft.push(`${k}: ${a[k]} → ${b[k]}`);
+  }
+  if (a.lr !== b.lr && lrScale !== 1) {
+    soft.push(`the backoff multiplier ${lrScale} is reset to 1 for the new lr`);
+  }
+  return soft;
+}
+
+/** The run-shaping config fields a resumed trainer adopts. */
+const RUN_FIELDS = [
+  ...["lr", "lrMin", "lrInputScale", "schedule", "epochs", "checkpointEvery", "checkpointMinutes"],
+  ...["keepCheckpoints", "keepBest", "out"],
+] as const;
+
+/**
+ * Copies the run-shaping fields (lr, lrMin, schedule, epochs, checkpointing, keepBest, out) of `from` into
+ * `to`.
+ *
+ * @example
+ * ```ts
+ * import { adoptRunFields, resolveConfig } from "./config.ts";
+ * const c = resolveConfig({});
+ * adoptRunFields(c, resolveConfig({ lr: 0.01 }));
+ * console.log(c.lr); // 0.01
+ * ```
+ */
+export function adoptRunFields(to: TrainConfig, from: TrainConfig): void {
+  const c = to as Record<string, unknown>;
+  for (const k of RUN_FIELDS) c[k] = from[k];
+}

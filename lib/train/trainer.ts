@@ -21,7 +21,7 @@ import {
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { join } from "node:path";
-import { configDifferences, resolveConfig, type TrainConfig } from "./config.ts";
+import { adoptRunFields, resolveConfig, resumeDifferences, type TrainConfig } from "./config.ts";
 import { epochNote, fmt4, ProgressReporter } from "./progress.ts";
 import { Rng } from "../core/rng.ts";
 import { learningRate } from "./schedule.ts";
@@ -43,6 +43,7 @@ import {
 } from "./state.ts";
 import type {
   GoodState,
+  ReaderBatch,
   RunState,
   StepFailure,
   TrainerDeps,
@@ -185,21 +186,7 @@ export class Trainer {
    * trainer's; returns the differences in the other fields (lr, epochs, …) for logging.
    */
   checkCompatible(config: TrainConfig, source = "the checkpoint"): string[] {
-    const diffs = configDifferences(this.config, config);
-    if (diffs.length) {
-      throw new UsageError(
-        `cannot resume ${source}: it was trained with another configuration (${diffs.join("; ")}). ` +
-          `Drop those flags to continue it, or start a new run with another --out.`,
-      );
-    }
-    const soft: string[] = [];
-    for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs", "keepBest"] as const) {
-      if (this.config[k] !== config[k]) soft.push(`${k}: ${this.config[k]} → ${config[k]}`);
-    }
-    if (this.config.lr !== config.lr && this.#run && this.#run.lrScale !== 1) {
-      soft.push(`the backoff multiplier ${this.#run.lrScale} is reset to 1 for the new lr`);
-    }
-    return soft;
+    return resumeDifferences(this.config, config, this.#run?.lrScale ?? 1, source);
   }
 
   /**
@@ -209,8 +196,7 @@ export class Trainer {
   adopt(config: TrainConfig): void {
     this.checkCompatible(config);
     if (this.#run && this.config.lr !== config.lr) this.#run.lrScale = 1;
-    const c = this.config as Record<string, unknown>;
-    for (const k of RUN_FIELDS) c[k] = config[k];
+    adoptRunFields(this.config, config);
     if (this.#run) this.#run.epochs = config.epochs;
   }
 
@@ -295,7 +281,23 @@ export class Trainer {
     });
     // The last good state, for a rollback: the checkpoint file that holds the current state when there
     // is one, else an in-memory copy (a checkpoint's size) until this run writes a checkpoint.
-    let good = await this.#goodState(), goodStep = this.step;
+    const open = () =>
+      this.deps.openReader(run.paths, {
+        batchSize: c.batch,
+        seed: c.seed,
+        epochs: run.epochs,
+        ...(run.position == null ? {} : { position: run.position }),
+      });
+    // opened before the snapshot below: a reader on a worker thread reads ahead meanwhile
+    let first: AsyncIterable<ReaderBatch> | undefined = open();
+    let good: GoodState;
+    try {
+      good = await this.#goodState();
+    } catch (e) {
+      await first[Symbol.asyncIterator]().return?.();
+      throw e;
+    }
+    let goodStep = this.step;
     clock.mark(S.checkpoint);
     // The best epoch's state: best.fock with a checkpoint folder, else the in-memory good state of its step.
     let bestState: GoodState | undefined;
@@ -407,12 +409,8 @@ export class Trainer {
     let improved = false, rolledBack = true;
     while (rolledBack) {
       rolledBack = false;
-      const reader = this.deps.openReader(run.paths, {
-        batchSize: c.batch,
-        seed: c.seed,
-        epochs: run.epochs,
-        ...(run.position == null ? {} : { position: run.position }),
-      });
+      const reader = first ?? open();
+      first = undefined;
       let readerMs = { read: 0, shuffle: 0 };
       for await (const b of reader) {
         clock.mark(S.wait);
@@ -644,12 +642,6 @@ export class Trainer {
     this.#la = undefined;
   }
 }
-
-/** The run-shaping config fields a resumed trainer adopts (Trainer.adopt). */
-const RUN_FIELDS = [
-  ...["lr", "lrMin", "lrInputScale", "schedule", "epochs", "checkpointEvery", "checkpointMinutes"],
-  ...["keepCheckpoints", "keepBest", "out"],
-] as const;
 
 function sameList(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
