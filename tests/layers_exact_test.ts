@@ -293,8 +293,7 @@ for (const backend of backends) {
   for (const run of LOSS_RUNS) {
     Deno.test(`${run.loss}: 1,000 steps naive vs factored vs float64 reference, weighted K ≤ 4 with repeats, ${backend}`, async () => {
       // Both float32 layers are compared with the float64 dense reference. Asserted: the factored layer's
-      // errors are within 3× (loss) or 6× (∇H, W) the naive float32 layer's (+ a small floor), and below
-      // absolute ceilings:
+      // errors are within 3× the naive float32 layer's (+ a small floor), and below absolute ceilings:
       // loss 1e-5, ∇H 1e-3 (relative to max|∇H| of the step: ∇H cancels, so float32 noise shows), W 2e-5.
       const D = 300, d = 16, m = 7, K = 4, steps = 1000;
       const r = rng(3);
@@ -328,11 +327,10 @@ for (const backend of backends) {
         worst.fL <= 3 * worst.nL + 1e-7 && worst.fL <= 1e-5,
         `loss error ${worst.fL} (naive ${worst.nL})`,
       );
-      // ∇H and W: within 6× the naive layer's error. Measured on spherical/blas over seeds 3–6 with either
-      // generator (issue 13: the one rng replaced mulberry32 here, so the data changed): up to 5.2× for ∇H
-      // (mulberry32, seed 5) and 3.4× for W (the one rng, seed 3); the bound was 3×, kept by the old seed 3.
-      assert(worst.fG <= 6 * worst.nG + 1e-6 && worst.fG <= 1e-3, `∇H error ${worst.fG} (naive ${worst.nG})`);
-      assert(fW <= 6 * nW + 1e-7 && fW <= 2e-5, `W error ${fW} (naive ${nW})`);
+      // ∇H and W: 3× holds on this seed's data (mulberry32); on other seeds (3–6, either generator) the
+      // ratio was measured up to 5.2× (∇H) and 3.4× (W), under the absolute ceilings: the data stay pinned.
+      assert(worst.fG <= 3 * worst.nG + 1e-6 && worst.fG <= 1e-3, `∇H error ${worst.fG} (naive ${worst.nG})`);
+      assert(fW <= 3 * nW + 1e-7 && fW <= 2e-5, `W error ${fW} (naive ${nW})`);
       if (run.loss === "zloss") {
         const neg = gq.filter((g) => g < 0).length;
         assert(neg > 0, "the Z-loss run should include examples with negative g_q (U expanding)");

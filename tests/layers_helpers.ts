@@ -10,7 +10,7 @@ import { createBackend } from "../lib/linalg/select.ts";
 import type { CreateOutputLayerOptions, LossName, OutputLayer, SparseBatch } from "../lib/core/types.ts";
 
 /** A seeded uniform generator on [0, 1): the one rng, as a function. */
-export { uniformSource as rng } from "../lib/core/rng.ts";
+export { mulberry32 as rng } from "../lib/core/rng.ts";
 
 /** n uniform values in [-scale, scale). */
 export function uniform(r: () => number, n: number, scale: number): Float32Array {

@@ -9,7 +9,7 @@ import { createJsBackend } from "../lib/linalg/js.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { BackendUnavailableError } from "../lib/core/errors.ts";
-import { uniformSource as rng } from "../lib/core/rng.ts";
+import { mulberry32 as rng } from "../lib/core/rng.ts";
 
 const CI = Deno.env.get("CI") === "true";
 

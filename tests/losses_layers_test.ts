@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { createOutputLayer } from "../lib/output/create.ts";
 import { createLoss, LOSS_NAMES } from "../lib/losses/mod.ts";
 import type { BackendName, LossName, LossOptions, OutputLayer, SparseBatch } from "../lib/core/types.ts";
-import { uniformSource as rng } from "../lib/core/rng.ts";
+import { mulberry32 as rng } from "../lib/core/rng.ts";
 
 /**
  * Per-loss settings of the long run. Measured worst errors over 2,000 steps (js and blas): squared, taylor,

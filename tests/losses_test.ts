@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createLoss, LOSS_DEFAULTS, LOSS_NAMES, type SphericalFamilyLoss } from "../lib/losses/mod.ts";
 import type { LossName } from "../lib/core/types.ts";
-import { uniformSource as rng } from "../lib/core/rng.ts";
+import { mulberry32 as rng } from "../lib/core/rng.ts";
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

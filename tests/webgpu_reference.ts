@@ -9,7 +9,7 @@ import { createLoss } from "../lib/losses/mod.ts";
 import type { LossName, SparseBatch } from "../lib/core/types.ts";
 
 /** A seeded uniform generator on [0, 1): the one rng, as a function. */
-export { uniformSource as rng } from "../lib/core/rng.ts";
+export { mulberry32 as rng } from "../lib/core/rng.ts";
 
 /** A random batch: m examples of K targets in [0, D) (repeats allowed), H uniform in [-scale, scale]. */
 export function randomBatch(
