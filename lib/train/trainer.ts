@@ -5,6 +5,9 @@
  * the epoch-end health check, divergence), state.ts (the state and its checkpoint form), best.ts
  * (keep-best), grow.ts (vocabulary growth). See docs/trainer-api.md.
  *
+ * Size: just over 600 lines because `train()` is one loop whose closures (save, backoff, flush, account)
+ * share its run state; cutting them out would pass that state through every call.
+ *
  * @module
  */
 
