@@ -194,7 +194,7 @@ export async function main(args: string[]): Promise<number> {
     }
     const textColumn = get("text-column") as string;
     for (const k of ["text-column", "memory-limit", "spill-dir"] as const) {
-      if (engine !== "duckdb" && v[k] !== undefined) throw new UsageError(`--${k} needs --engine duckdb`);
+      if (engine !== "duckdb" && get(k)) throw new UsageError(`--${k} needs --engine duckdb`);
     }
     if (!synthetic && !textColumn) {
       // shards (told by content) are not text: one folder or file of them is imported as a corpus
