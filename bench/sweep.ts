@@ -100,6 +100,24 @@ export function sweepGrid(quick: boolean): SweepCase[] {
   return out;
 }
 
+/**
+ * The epoch `deno task train` keeps under its best-epoch rule (--keep-best, the default): the one with the
+ * lowest held-out loss, the earliest on a tie; undefined when no epoch has one.
+ *
+ * @example
+ * ```ts
+ * import { keptEpoch } from "./sweep.ts";
+ * keptEpoch([{ epoch: 1, validationLoss: 2 }, { epoch: 2, validationLoss: 3 }])?.epoch; // 1
+ * ```
+ */
+export function keptEpoch<T extends { epoch: number; validationLoss?: number }>(rows: T[]): T | undefined {
+  let best: T | undefined;
+  for (const e of rows) {
+    if (e.validationLoss !== undefined && (!best || e.validationLoss < best.validationLoss!)) best = e;
+  }
+  return best;
+}
+
 /** Mean Euclidean norm of the n rows of width d in A. */
 function meanRowNorm(A: Float32Array, d: number): number {
   const n = A.length / d;
@@ -208,13 +226,7 @@ export async function runCase(
   }
   trainer?.close();
   const last = epochs[epochs.length - 1];
-  // the epoch `deno task train` keeps (--keep-best, the default): the lowest held-out loss
-  const kept = config.keepBest
-    ? epochs.reduce<EpochRow | undefined>(
-      (b, e) => (e.validationLoss !== undefined && (!b || e.validationLoss < b.validationLoss!) ? e : b),
-      undefined,
-    )
-    : undefined;
+  const kept = config.keepBest ? keptEpoch(epochs) : undefined;
   return {
     name: c.name,
     set: c.set,
