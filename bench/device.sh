@@ -6,7 +6,7 @@
 # Each part has its own time limit and runs even when an earlier one failed; each writes its table and its
 # log into OUTDIR (the device tool's $OUT: at most 8 files come back). The machine has no network: run
 # bench/gpu-prepare.sh here first and carry .gpu/ (Deno, the Vulkan loader, OpenBLAS, and the npm packages
-# the trainer reads shards with, .gpu/npm.tar.xz).
+# the trainer reads shards with, .gpu/npm.tar.xz; bench/host-env.sh unpacks them).
 #
 #   bash bench/device.sh [OUTDIR]                 # on the device machine (about 8 minutes at most)
 #   DEVICE_QUICK=1 bash bench/device.sh /tmp/dev  # every part in its quick mode: checks the script here
@@ -16,19 +16,6 @@ OUTDIR=${1:-${OUT:-/tmp/factorout-device}}
 mkdir -p "$OUTDIR"
 QUICK=${DEVICE_QUICK:-0}
 say() { echo "[device.sh $(date -u +%H:%M:%S)] $*"; }
-
-# The trainer imports npm packages (apache-arrow, parquet-wasm). Without a node_modules folder and without
-# network, Deno's default mode ("auto": install what package.json lists) fails at start-up; the packages the
-# trainer needs travel in .gpu/npm.tar.xz and are used as they are (nodeModulesDir "manual", this copy only).
-if [ ! -e node_modules/apache-arrow ]; then
-  if [ -s .gpu/npm.tar.xz ]; then
-    mkdir -p node_modules && xz -dc .gpu/npm.tar.xz | tar -x -C node_modules &&
-      sed -i 's/"nodeModulesDir": "auto"/"nodeModulesDir": "manual"/' deno.json &&
-      say "npm packages from .gpu/npm.tar.xz: $(ls node_modules | tr '\n' ' '); deno.json nodeModulesDir → manual (this copy)"
-  else
-    say "no node_modules and no .gpu/npm.tar.xz: the trainer runs will fail (run bench/gpu-prepare.sh)"
-  fi
-fi
 
 # part NAME LIMIT_S CMD…: runs CMD with its output in OUTDIR/NAME.log, killed after LIMIT_S seconds
 part() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds .gpu/ (ignored by git) for bench/gpu.sh on a machine without network: the Deno binary
-# (xz-compressed, from node_modules/@deno/linux-x64-glibc), pipelines/train.ts and pipelines/corpus.ts bundled
-# (`deno bundle`: train.js, corpus.js, parquet_wasm_bg.wasm), the Vulkan loader (libvulkan1) with glvnd (NVIDIA's
+# (xz-compressed, from node_modules/@deno/linux-x64-glibc), the npm packages the trainer imports
+# (npm.tar.xz), the Vulkan loader (libvulkan1) with glvnd (NVIDIA's
 # Vulkan ICD lives in libGLX_nvidia.so.0, which needs libGLdispatch/libGLX) and OpenBLAS
 # (libopenblas0-pthread + libgfortran5 + libquadmath0) as Debian packages from `apt-get download`.
 # Run once here, from anywhere:  bash bench/gpu-prepare.sh
@@ -19,16 +19,19 @@ if [ ! -s .gpu/deno.xz ] || [ "$DENO_BIN" -nt .gpu/deno.xz ]; then
   mv .gpu/deno.xz.tmp .gpu/deno.xz
 fi
 "$DENO_BIN" --version | head -1 >.gpu/deno.version
-# the trainer and the corpus builder as single files (their npm dependencies inside; the device machine has
-# no node_modules and no network) for bench/gpu.sh's whole-model rows; parquet-wasm's node build reads its
-# .wasm from __dirname: the wasm goes beside them and __dirname is defined as the bundle's folder
-for entry in train corpus; do
-  # (the output must end in .js: the bundler picks the module format from the extension)
-  "$DENO_BIN" bundle --quiet --platform deno -o .gpu/$entry.tmp.js pipelines/$entry.ts
-  { echo 'const __dirname = import.meta.dirname;'; cat .gpu/$entry.tmp.js; } >.gpu/$entry.js
-  rm .gpu/$entry.tmp.js
+# the npm packages the trainer and the corpus builder import (the device machine has no node_modules and no
+# network; bench/host-env.sh find_npm_packages unpacks them): the sources run as they are, since their
+# workers (the reader, the BLAS pool, the Parquet decoder) are loaded from files beside them
+rm -f .gpu/train.js .gpu/corpus.js .gpu/parquet_wasm_bg.wasm
+pkgs=(apache-arrow parquet-wasm flatbuffers tslib json-with-bigint)
+paths=()
+for p in "${pkgs[@]}"; do
+  [ -e "node_modules/$p" ] || { echo "gpu-prepare: node_modules/$p missing (run npm install)" >&2; exit 1; }
+  paths+=("$p")
+  for d in node_modules/.deno/$p@* node_modules/.deno/node_modules/$p; do [ -e "$d" ] && paths+=("${d#node_modules/}"); done
 done
-cp "$(dirname "$(readlink -f node_modules/parquet-wasm/package.json)")/node/parquet_wasm_bg.wasm" .gpu/
+tar -C node_modules -cf - "${paths[@]}" | xz -T2 -6 >.gpu/npm.tar.xz.tmp
+mv .gpu/npm.tar.xz.tmp .gpu/npm.tar.xz
 rm -f .gpu/*.deb
 (cd .gpu && apt-get download -oAPT::Architecture=amd64 libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2 \
   libopenblas0-pthread libgfortran5 libquadmath0 2>&1 |

@@ -153,13 +153,9 @@ whole_model() {
   local secs=${GPU_TRAIN_S:-25} vocab=200000 tokens=2500000 dim=300 batch=${GPU_TRAIN_BATCH:-256}
   local threads=${GPU_TRAIN_THREADS:-$(($(nproc) < 8 ? $(nproc) : 8))}
   if [ "$QUICK" = 1 ]; then secs=${GPU_TRAIN_S:-10} vocab=5000 tokens=100000 dim=48 batch=${GPU_TRAIN_BATCH:-64}; fi
-  # the bundles from bench/gpu-prepare.sh (no node_modules on the device machine), else the sources
+  # the sources, with the npm packages from node_modules or .gpu/npm.tar.xz (bench/host-env.sh)
   local train=(pipelines/train.ts) corpus=(pipelines/corpus.ts) cfg=()
-  # (here, with node_modules, sources newer than the bundles win: bundles are rebuilt by gpu-prepare.sh only)
-  if [ -s .gpu/train.js ] && [ -s .gpu/corpus.js ] &&
-    ! { [ -d node_modules/apache-arrow ] && [ -n "$(find lib pipelines -name '*.ts' -newer .gpu/train.js | head -1)" ]; }; then
-    train=(.gpu/train.js) corpus=(.gpu/corpus.js) cfg=(--no-config)
-  fi
+  find_npm_packages || return 1
   say "whole model: running ${train[*]} and ${corpus[*]}"
   local data=$WORK/zipf-$vocab-$tokens
   if [ ! -f "$data/manifest.json" ]; then

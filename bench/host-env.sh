@@ -1,5 +1,5 @@
-# bench/host-env.sh — sourced by bench/gpu.sh, bench/threads.sh and bench/trainer_threads.sh: finds the Deno binary and OpenBLAS on a
-# machine without network, from what bench/gpu-prepare.sh packed into .gpu/ (or the system's).
+# bench/host-env.sh — sourced by bench/gpu.sh, bench/threads.sh and bench/trainer_threads.sh: finds the Deno binary,
+# OpenBLAS and the npm packages on a machine without network, from what bench/gpu-prepare.sh packed into .gpu/ (or the system's).
 # Needs: ROOT (the repository), WORK (a scratch prefix), say() and die(). Sets: PREFIX, LIBDIR, DENO, and
 # FACTOROUT_OPENBLAS / LD_LIBRARY_PATH when OpenBLAS comes from .gpu/. Functions: unpack_deb, find_deno,
 # find_openblas.
@@ -70,4 +70,16 @@ find_openblas() {
       say "OpenBLAS: not available (the naive CPU column will say so)"
     fi
   fi
+}
+
+# npm packages: the trainer reads shards with apache-arrow and parquet-wasm. A machine without network and
+# without node_modules gets them from .gpu/npm.tar.xz (bench/gpu-prepare.sh), used as they are: Deno's
+# default mode ("auto") would try to install everything package.json lists, so this copy's deno.json is set
+# to nodeModulesDir "manual" (logged). The sources run as they are (their workers need the files).
+find_npm_packages() {
+  [ -e node_modules/apache-arrow ] && { say "npm packages: node_modules"; return 0; }
+  [ -s .gpu/npm.tar.xz ] || { say "npm packages: none (no node_modules, no .gpu/npm.tar.xz): the trainer cannot run"; return 1; }
+  mkdir -p node_modules && xz -dc .gpu/npm.tar.xz | tar -x -C node_modules || return 1
+  sed -i 's/"nodeModulesDir": "auto"/"nodeModulesDir": "manual"/' deno.json
+  say "npm packages: .gpu/npm.tar.xz unpacked into node_modules; deno.json nodeModulesDir set to manual (this copy)"
 }

@@ -23,8 +23,9 @@ die() {
 . bench/host-env.sh
 find_deno
 find_openblas "the trainer needs it: --backend blas"
-# the trainer reads shards with npm packages (apache-arrow, parquet-wasm): they come from node_modules (carry
-# it) or DENO_DIR's cache; --cached-only fails at once, naming the package, where neither has them
+find_npm_packages || die "the trainer needs the npm packages (node_modules or .gpu/npm.tar.xz)"
+# the trainer reads shards with npm packages (apache-arrow, parquet-wasm): node_modules, or .gpu/npm.tar.xz
+# unpacked by find_npm_packages; --cached-only fails at once, naming the package, where neither has them
 export DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
 say "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 if [ "$QUICK" = 1 ]; then

@@ -16,7 +16,6 @@ import { type FlagSpec, type FlagValue, helpText, parseFlags } from "../lib/core
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
-import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import { importShards } from "../lib/io/shards.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
@@ -150,11 +149,12 @@ function bool(name: string, v: string): boolean {
 export async function main(args: string[]): Promise<number> {
   let v: Record<string, FlagValue>;
   try {
-    v = parseFlags(args, FLAGS);
+    // what was given stays apart from the defaults: the duckdb-only flags and --format are checked by that
+    v = parseFlags(args, FLAGS, { defaults: false });
   } catch (e) {
     return reportError("corpus", e, { debug: debugWanted(args) });
   }
-  const get = (k: string) => v[k] as string & boolean & string[];
+  const get = (k: string) => (v[k] ?? FLAGS[k]?.default) as string & boolean & string[];
   if (v.help) {
     console.log(usage());
     return 0;
@@ -217,8 +217,12 @@ export async function main(args: string[]): Promise<number> {
     const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
     const out = (get("out") as string).replace(/\/+$/, "");
     const spill = get("spill-dir") as string;
-    const prepare = engine === "builtin" ? prepareCorpus : (o: PrepareOptions) =>
-      prepareCorpusDuckdb({
+    // the DuckDB engine (and its native library) is loaded only when asked for
+    const duckdb = engine === "duckdb"
+      ? (await import("../lib/io/duckdb_prepare.ts")).prepareCorpusDuckdb
+      : undefined;
+    const prepare = !duckdb ? prepareCorpus : (o: PrepareOptions) =>
+      duckdb({
         ...o,
         ...(textColumn ? { textColumn } : {}),
         ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),

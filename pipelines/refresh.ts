@@ -58,7 +58,6 @@ import { remapExamples } from "../lib/export/remap.ts";
 import { defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
-import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { scanShards } from "../lib/io/shards.ts";
 import { readVocab } from "../lib/io/vocab.ts";
@@ -268,26 +267,28 @@ await runCommand("refresh", async () => {
       const src = (oldCorpus?.source ?? {}) as Record<string, unknown>;
       const out = join(staging, "corpus");
       log(`refresh: preparing ${data} into ${out}`);
-      const m = await (engine === "duckdb" ? prepareCorpusDuckdb : prepareCorpus)({
-        ...(engine === "duckdb"
-          ? {
-            ...(f["memory-limit"] !== undefined ? { memoryLimit: String(f["memory-limit"]) } : {}),
-            spillDir: f["spill-dir"] !== undefined ? String(f["spill-dir"]) : `${out}.spill`,
-          }
-          : {}),
-        input: data,
-        outDir: out,
-        mode: cfg.mode,
-        window: cfg.window,
-        minCount: 1,
-        sample: cfg.sample,
-        seed: cfg.seed + trainer!.step,
-        ...(typeof src.lowercase === "boolean" ? { lowercase: src.lowercase } : {}),
-        ...(src.punctuation === "keep" || src.punctuation === "strip"
-          ? { punctuation: src.punctuation }
-          : {}),
-        ...(src.sentences === "line" || src.sentences === "punct" ? { sentences: src.sentences } : {}),
-      });
+      const m = await (engine === "duckdb"
+        ? (await import("../lib/io/duckdb_prepare.ts")).prepareCorpusDuckdb
+        : prepareCorpus)({
+          ...(engine === "duckdb"
+            ? {
+              ...(f["memory-limit"] !== undefined ? { memoryLimit: String(f["memory-limit"]) } : {}),
+              spillDir: f["spill-dir"] !== undefined ? String(f["spill-dir"]) : `${out}.spill`,
+            }
+            : {}),
+          input: data,
+          outDir: out,
+          mode: cfg.mode,
+          window: cfg.window,
+          minCount: 1,
+          sample: cfg.sample,
+          seed: cfg.seed + trainer!.step,
+          ...(typeof src.lowercase === "boolean" ? { lowercase: src.lowercase } : {}),
+          ...(src.punctuation === "keep" || src.punctuation === "strip"
+            ? { punctuation: src.punctuation }
+            : {}),
+          ...(src.sentences === "line" || src.sentences === "punct" ? { sentences: src.sentences } : {}),
+        });
       return { dir: out, manifest: m };
     });
     if (manifest.mode !== "external" && manifest.mode !== cfg.mode) {
