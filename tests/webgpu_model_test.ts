@@ -139,7 +139,7 @@ Deno.test(
 );
 
 Deno.test(
-  "webgpu factored: at most 16 dispatches and no read-back per enqueued step at m = 128, d = 300",
+  "webgpu factored: at most 16 dispatches (Woodbury blocks of 64) and no read-back per enqueued step at m = 128, d = 300",
   opts,
   async () => {
     const D = 500, d = 300, m = 128;
@@ -152,6 +152,9 @@ Deno.test(
       init,
       loss: "squared",
       log: () => {},
+      // the fused structure at two Woodbury rounds; the default block is 32 (4 rounds, 22 dispatches),
+      // faster on an H200 (docs/webgpu.md, BENCHMARKS.md)
+      woodburyBlock: 64,
     });
     const H = Float32Array.from({ length: m * d }, (_, i) => Math.cos(i) / Math.sqrt(d));
     const Y = {

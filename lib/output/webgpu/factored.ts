@@ -35,10 +35,11 @@ export { planChunks, type WebGpuLayerOptions } from "./base.ts";
 export { GPU_STABILIZE_EVERY } from "./factored_state.ts";
 
 /**
- * The default Woodbury block: 64 examples (two rounds at m = 128; measured faster per example than blocks
- * of 32 on an H200, BENCHMARKS.md `gpu`), or what workgroup memory holds.
+ * The default Woodbury block: 32 examples, or what workgroup memory holds. The round's one-workgroup
+ * Gauss–Jordan grows as mb³, so on an H200 four rounds of 32 beat two of 64 per example although they
+ * take six more dispatches (BENCHMARKS.md, block `gpu`).
  */
-const DEFAULT_BLOCK = 64;
+const DEFAULT_BLOCK = 32;
 
 /**
  * An input side resident on the same device (lib/model/gpu_model.ts): instead of H from the host, the
