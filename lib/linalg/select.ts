@@ -23,10 +23,11 @@ export type CreateBackendOptions = {
  * `factorout: linear algebra backend = blas (OpenBLAS 0.3.21, /usr/lib/x86_64-linux-gnu/libopenblas.so.0, 2 threads)`.
  *
  * - "js": the plain TypeScript reference.
- * - "blas": OpenBLAS; throws BackendUnavailableError when it cannot be loaded. With more than one thread
- *   (FACTOROUT_THREADS, default every core) the backend also splits large products on shared memory
- *   across that many threads (pool.ts; the factored layer's per-step products); FACTOROUT_SPLIT=0 turns
- *   that off.
+ * - "blas": OpenBLAS; throws BackendUnavailableError when it cannot be loaded. With FACTOROUT_SPLIT=1 and
+ *   more than one thread (FACTOROUT_THREADS, default every core) the backend also splits large products on
+ *   shared memory across that many threads (pool.ts; the factored layer's per-step products). Off by
+ *   default: on the 16-core H200 host it was slower than OpenBLAS's own threading at 8 and 16 threads
+ *   (BENCHMARKS.md, "Factored layer against threads").
  * - "auto": blas, else js with the reason logged. Under `CI=true` a blas failure throws instead.
  *
  * @example
@@ -64,7 +65,7 @@ function select(name: string, path: string | undefined, log: (line: string) => v
     try {
       const b = openBlasBackend(path);
       const ver = b.version ? `OpenBLAS ${b.version}` : b.config;
-      const split = b.threads > 1 && Deno.env.get("FACTOROUT_SPLIT") !== "0";
+      const split = b.threads > 1 && Deno.env.get("FACTOROUT_SPLIT") === "1";
       log(
         `factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${
           split ? ", large products on shared memory split across them" : ""
