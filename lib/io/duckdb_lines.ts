@@ -78,7 +78,8 @@ export async function loadTextLines(
  * missing column (listing those found) and a column that is not text.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a Parquet table of sentences (sentences.parquet, column text)
  * import { openDuckdb } from "./duckdb_connect.ts";
  * import { loadParquetLines } from "./duckdb_lines.ts";
  * const db = await openDuckdb();

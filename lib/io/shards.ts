@@ -26,7 +26,8 @@ export const MAX_ID_WORDS = 10_000_000;
  * when a job has finished; a single shard file cannot say so. Throws a {@link DataFormatError} (exit 5).
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a shard folder written by Spark (spark-out/, with _SUCCESS)
  * import { requireComplete } from "./shards.ts";
  * await requireComplete("spark-out"); // throws unless spark-out/_SUCCESS or manifest.json exists
  * ```
