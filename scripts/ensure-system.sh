@@ -3,6 +3,7 @@
 #   libopenblas0-pthread  (the "blas" backend, opened through Deno.dlopen)
 #   mesa-vulkan-drivers, libvulkan1  (a software WebGPU adapter, llvmpipe, for the "webgpu" backend tests)
 #   fasttext  (the peer in bench:peers)
+#   python3-sqlglot  (checks the Spark dialect of sql/spark/*.sql in tests/io_duckdb_spark_test.ts)
 # It is a fast no-op when everything is present. Not root and something missing: it says what to install.
 set -euo pipefail
 need=()
@@ -10,6 +11,7 @@ ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || need+=(libopenblas0-pthr
 ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || need+=(libvulkan1)
 ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
 command -v fasttext >/dev/null 2>&1 || need+=(fasttext)
+/usr/bin/python3 -c 'import sqlglot' >/dev/null 2>&1 || need+=(python3-sqlglot)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "ensure-system: installing ${need[*]}" >&2
