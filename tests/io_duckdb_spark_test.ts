@@ -115,7 +115,10 @@ Deno.test({
   // under CI=true a missing sqlglot fails (scripts/ensure-system.sh installs python3-sqlglot) instead of skipping
   ignore: PY === "" && Deno.env.get("CI") !== "true",
   fn: async () => {
-    assert.ok(PY !== "", "no Python with sqlglot: install python3-sqlglot (scripts/ensure-system.sh does as root)");
+    assert.ok(
+      PY !== "",
+      "no Python with sqlglot: install python3-sqlglot (scripts/ensure-system.sh does as root)",
+    );
     const script = `
 import sqlglot, glob, re, sys
 for f in sorted(glob.glob(sys.argv[1] + "/*.sql")):
