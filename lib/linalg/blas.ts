@@ -370,7 +370,11 @@ export function openBlasBackend(path?: string): BlasBackend {
     if (ipiv.length < n) ipiv = new Int32Array(n);
     iN[0] = n;
     iInfo[0] = 0;
-    s.dgetrf_(iN, iN, A, iN, ipiv, iInfo);
+    // On one OpenBLAS thread: the threaded LU (getrf_parallel) recurses with a job array of about half a
+    // MiB on the caller's stack per level and overflows a 2 MiB thread stack (a Worker, a deno test
+    // module) by n = 128 (tests/linalg_lapack_threads_test.ts); the factored layer's n are small enough
+    // that one thread loses little.
+    onOneThreadIf(true, () => s.dgetrf_(iN, iN, A, iN, ipiv, iInfo));
     if (iInfo[0] < 0) throw new Error(`${op}: dgetrf_ rejected argument ${-iInfo[0]} (n = ${n})`);
     for (let k = 0; k < n; k++) {
       const u = Math.abs(A[k * n + k]);

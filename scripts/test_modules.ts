@@ -1,0 +1,150 @@
+/**
+ * Runs test modules side by side, **each in its own process** (the test task's runner for tests/).
+ *
+ * Why not `deno test --parallel`: that runs the modules as threads of one process, and OpenBLAS's thread
+ * pool and thread count are process-wide. Modules that call threaded OpenBLAS at the same time while
+ * another one changes the thread count (lib/linalg/blas.ts runs small calls on one thread, the pool runs its
+ * parts on one thread) deadlocked OpenBLAS 0.3.21 inside `sgemm_thread_tn` (two threads spinning in
+ * `exec_blas`, seen in gdb) or crashed it. A trainer is one process with one caller of threaded OpenBLAS;
+ * one process per module tests it that way.
+ *
+ * Every module is type-checked once up front (`deno check`), then run with `--no-check`. Each module's
+ * output is printed whole when it ends, so the logs of two modules never interleave. A module that does not
+ * end within the timeout is killed and reported by name; a module killed by a signal (a crash) says which.
+ * Exit status: 0 when every module passed, 1 otherwise, after a summary naming each failed module.
+ *
+ * Environment: `FACTOROUT_TEST_JOBS` (modules at once, default the number of CPUs),
+ * `FACTOROUT_TEST_TIMEOUT_S` (per module, default 600).
+ *
+ * Run: deno run -A scripts/test_modules.ts tests/
+ *
+ * @module
+ */
+
+const deno = Deno.execPath();
+const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = Deno.env.get(name);
+  if (raw === undefined || raw === "") return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 1) {
+    console.error(`test_modules: ${name} must be a positive integer, got '${raw}'`);
+    Deno.exit(2);
+  }
+  return v;
+}
+
+const jobs = positiveInt("FACTOROUT_TEST_JOBS", navigator.hardwareConcurrency || 2);
+const timeoutS = positiveInt("FACTOROUT_TEST_TIMEOUT_S", 600);
+
+/** The test modules named by `args`: files as given, folders searched for `*_test.ts` (sorted). */
+async function modules(paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(p);
+    } catch {
+      console.error(`test_modules: '${p}' does not exist`);
+      Deno.exit(2);
+    }
+    if (info.isFile) {
+      out.push(p);
+      continue;
+    }
+    const found: string[] = [];
+    for await (const e of Deno.readDir(p)) {
+      if (e.isFile && /_test\.(ts|tsx|js|mjs)$/.test(e.name)) found.push(`${p.replace(/\/$/, "")}/${e.name}`);
+    }
+    out.push(...found.sort());
+  }
+  return out;
+}
+
+type Outcome = { file: string; ok: boolean; seconds: number; why: string; summary: string };
+
+const decoder = new TextDecoder();
+/** The `ok | N passed | M failed` line deno prints last, without colours. */
+function summaryLine(text: string): string {
+  // deno-lint-ignore no-control-regex
+  const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
+  const lines = plain.trim().split("\n").filter((l) => /\bpassed\b.*\bfailed\b/.test(l));
+  return lines.at(-1)?.trim() ?? "";
+}
+
+async function runOne(file: string): Promise<Outcome> {
+  const t0 = performance.now();
+  const child = new Deno.Command(deno, {
+    args: ["test", "-A", "--no-check", file],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, timeoutS * 1000);
+  const { code, signal, stdout, stderr } = await child.output();
+  clearTimeout(timer);
+  const seconds = (performance.now() - t0) / 1000;
+  const text = decoder.decode(stdout) + decoder.decode(stderr);
+  console.log(`\n===== ${file} =====\n${text.trimEnd()}`);
+  const why = timedOut
+    ? `did not end within ${timeoutS} s (FACTOROUT_TEST_TIMEOUT_S); killed`
+    : signal !== null
+    ? `killed by ${signal} (a crash)`
+    : code !== 0
+    ? `exit code ${code}`
+    : "";
+  return { file, ok: why === "", seconds, why, summary: summaryLine(text) };
+}
+
+const files = await modules(args);
+if (files.length === 0) {
+  console.error(`test_modules: no *_test.ts modules under ${args.join(" ")}`);
+  Deno.exit(2);
+}
+
+const t0 = performance.now();
+const check = await new Deno.Command(deno, {
+  args: ["check", ...files],
+  stdin: "null",
+  stdout: "inherit",
+  stderr: "inherit",
+})
+  .output();
+if (!check.success) {
+  console.error("test_modules: type check failed (deno check above)");
+  Deno.exit(1);
+}
+
+const outcomes: Outcome[] = [];
+let next = 0;
+async function lane(): Promise<void> {
+  while (next < files.length) {
+    const file = files[next++];
+    outcomes.push(await runOne(file));
+  }
+}
+await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, lane));
+
+outcomes.sort((a, b) => a.file.localeCompare(b.file));
+const failed = outcomes.filter((o) => !o.ok);
+console.log(`\n===== ${files.length} modules, ${jobs} at a time, one process each =====`);
+for (const o of outcomes) {
+  console.log(`${o.ok ? "ok    " : "FAILED"} ${o.file} (${o.seconds.toFixed(1)} s) ${o.why || o.summary}`);
+}
+const wall = ((performance.now() - t0) / 1000).toFixed(0);
+if (failed.length > 0) {
+  console.log(
+    `\n${failed.length} of ${files.length} modules FAILED (${wall} s): ${
+      failed.map((o) => o.file).join(", ")
+    }`,
+  );
+  Deno.exit(1);
+}
+console.log(`\nall ${files.length} modules passed (${wall} s)`);
