@@ -395,6 +395,12 @@ Deno.test("the same misuse throws the same error class and message on every back
       } finally {
         layer.close();
       }
+      const closed = "this output layer was closed; create a new one (createOutputLayer) to go on";
+      await rejects(() => layer.step(H, batch([0, 1, 2], [1, 2]), 0.1), UsageError, closed);
+      await rejects(() => layer.evaluate(H, batch([0, 1, 2], [1, 2])), UsageError, closed);
+      await rejects(() => layer.weights(), UsageError, closed);
+      await rejects(() => layer.exportState(), UsageError, closed);
+      await rejects(() => layer.appendRows(new Float32Array(d)), UsageError, closed);
     }
   }
 });

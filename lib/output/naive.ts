@@ -15,7 +15,15 @@ import type { SphericalFamilyLoss } from "../losses/loss.ts";
 import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../core/types.ts";
 import { MergedTargets } from "../core/csr.ts";
 import { selectTopK } from "./topk.ts";
-import { validateBatch, validateEta, validateMatrix, validateRows, validateVector } from "./validate.ts";
+import {
+  closedLayerError,
+  validateBatch,
+  validateEta,
+  validateMatrix,
+  validateOpen,
+  validateRows,
+  validateVector,
+} from "./validate.ts";
 
 /**
  * Dense-W output layer (the reference). Build it with `createOutputLayer({ kind: "naive", … })`.
@@ -89,6 +97,7 @@ export class NaiveOutputLayer implements OutputLayer {
   /** Loss and ∇H without updating W. */
   evaluate(H: Float32Array, Y: SparseBatch): Promise<StepResult> {
     try {
+      validateOpen(this.#closed);
       const m = validateBatch(H, Y, this.#D, this.d);
       return Promise.resolve(this.#run(H, Y, m, 0));
     } catch (e) {
@@ -99,6 +108,7 @@ export class NaiveOutputLayer implements OutputLayer {
   /** One SGD step: W ← W − η ∇Oᵀ H; returns loss and ∇H from W before the step. */
   step(H: Float32Array, Y: SparseBatch, eta: number): Promise<StepResult> {
     try {
+      validateOpen(this.#closed);
       validateEta(eta);
       const m = validateBatch(H, Y, this.#D, this.d);
       const r = this.#run(H, Y, m, eta);
@@ -151,6 +161,7 @@ export class NaiveOutputLayer implements OutputLayer {
 
   /** W itself (a copy), D×d. */
   weights(): Promise<Float32Array> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     return Promise.resolve(this.#W.slice());
   }
 
@@ -173,6 +184,7 @@ export class NaiveOutputLayer implements OutputLayer {
   /** Probabilities (scores, for squared error) of `rows` for input h. O(Dd): q and s need all outputs. */
   score(h: Float32Array, rows: Int32Array): Promise<Float64Array> {
     try {
+      validateOpen(this.#closed);
       validateVector("h", h, this.d);
       validateRows(rows, this.#D);
       const { o, q, s } = this.#outputs(h);
@@ -187,6 +199,7 @@ export class NaiveOutputLayer implements OutputLayer {
   /** Exact top-k rows by the loss's probability, O(Dd). */
   topK(h: Float32Array, k: number): Promise<{ indices: Int32Array; scores: Float64Array }> {
     try {
+      validateOpen(this.#closed);
       validateVector("h", h, this.d);
       const { o, q, s } = this.#outputs(h);
       for (let j = 0; j < o.length; j++) o[j] = this.loss.probability(o[j], q, s, this.#D);
@@ -198,11 +211,13 @@ export class NaiveOutputLayer implements OutputLayer {
 
   /** Trivial for the dense layer: condU = 1, inverseError = 0. */
   diagnostics(_opts?: { full?: boolean }): Promise<Diagnostics> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     return Promise.resolve({ condU: 1, inverseError: 0, steps: this.#steps });
   }
 
   /** { W, steps }. */
   exportState(): Promise<OutputLayerState> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     return Promise.resolve({
       kind: "naive",
       D: this.#D,
@@ -217,6 +232,7 @@ export class NaiveOutputLayer implements OutputLayer {
   /** Appends n rows (n×d) to W. */
   appendRows(rows: Float32Array): Promise<void> {
     try {
+      validateOpen(this.#closed);
       const n = validateMatrix("rows", rows, -1, this.d);
       const d = this.d, D = this.#D;
       if (this.#buf.length < (D + n) * d) {

@@ -11,6 +11,7 @@
 
 import type { SparseBatch } from "../core/types.ts";
 import { describeValue as describe, validateCsr } from "../core/csr.ts";
+import { UsageError } from "../core/errors.ts";
 
 /**
  * Checks a minibatch (H m×d row-major, Y a CSR batch of m rows) against a layer of D outputs and input
@@ -182,4 +183,35 @@ export function validateDims(D: number, d: number): void {
   if (!Number.isSafeInteger(d) || d < 1) {
     throw new RangeError(`d must be a positive integer, got ${String(d)}`);
   }
+}
+
+/**
+ * The error of every backend (js, blas, webgpu) for a call on a closed output layer.
+ *
+ * @example
+ * ```ts
+ * import { closedLayerError } from "./validate.ts";
+ * console.log(closedLayerError().message);
+ * ```
+ *
+ * @returns a UsageError naming the fix
+ */
+export function closedLayerError(): UsageError {
+  return new UsageError("this output layer was closed; create a new one (createOutputLayer) to go on");
+}
+
+/**
+ * Refuses a call on a closed output layer with {@link closedLayerError}.
+ *
+ * @example
+ * ```ts
+ * import { validateOpen } from "./validate.ts";
+ * validateOpen(false); // open: nothing happens
+ * ```
+ *
+ * @param closed whether close() was called
+ * @throws {UsageError} the layer was closed
+ */
+export function validateOpen(closed: boolean): void {
+  if (closed) throw closedLayerError();
 }

@@ -34,7 +34,7 @@ import type {
   SparseBatch,
   StepResult,
 } from "../../core/types.ts";
-import { validateBatch, validateEta, validateMatrix } from "../validate.ts";
+import { closedLayerError, validateBatch, validateEta, validateMatrix, validateOpen } from "../validate.ts";
 import { foldInto, gramOf } from "./passes.ts";
 import * as queries from "./queries.ts";
 import {
@@ -223,6 +223,7 @@ export class FactoredOutputLayer implements OutputLayer {
   /** Loss and ∇H without updating (steps 1–5). */
   evaluate(H: Float32Array, Y: SparseBatch): Promise<StepResult> {
     try {
+      validateOpen(this.#closed);
       const st = this.#st;
       const m = validateBatch(H, Y, st.D, this.d);
       st.ensure(m, Y.indices.length);
@@ -237,6 +238,7 @@ export class FactoredOutputLayer implements OutputLayer {
   /** One exact SGD step on W (steps 1–11); refused with SingularUpdateError before any state change. */
   step(H: Float32Array, Y: SparseBatch, eta: number): Promise<StepResult> {
     try {
+      validateOpen(this.#closed);
       validateEta(eta);
       const st = this.#st;
       const m = validateBatch(H, Y, st.D, this.d);
@@ -282,6 +284,7 @@ export class FactoredOutputLayer implements OutputLayer {
    * cond(U) > 4·maxCond). W, Q, ω, w̄ are unchanged (up to float32 rounding of V).
    */
   stabilize(): void {
+    validateOpen(this.#closed);
     const st = this.#st;
     st.settle();
     const { d, la } = st;
@@ -336,6 +339,7 @@ export class FactoredOutputLayer implements OutputLayer {
    * in float64 (O(Dd²); done automatically every `recomputeQEvery` steps).
    */
   refresh(): void {
+    validateOpen(this.#closed);
     const st = this.#st;
     st.settle();
     st.mirrorsOk = false;
@@ -349,16 +353,19 @@ export class FactoredOutputLayer implements OutputLayer {
 
   /** W = V U + 𝟙ωᵀ materialised (float64 accumulation, O(Dd²)). */
   weights(): Promise<Float32Array> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     return queries.weights(this.#st);
   }
 
   /** Probabilities (scores for squared error) of `rows` for input h, in O(d² + |rows| d). */
   score(h: Float32Array, rows: Int32Array): Promise<Float64Array> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     return queries.score(this.#st, h, rows);
   }
 
   /** Exact top-k over all D rows by the loss's probability, O(Dd + d²). */
   topK(h: Float32Array, k: number): Promise<{ indices: Int32Array; scores: Float64Array }> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     return queries.topK(this.#st, h, k);
   }
 
@@ -367,6 +374,7 @@ export class FactoredOutputLayer implements OutputLayer {
    * and with `{ full: true }` the O(Dd²) qDrift = max|Q − WᵀW| / max|Q| (and wbarDrift when ω, w̄ are kept).
    */
   diagnostics(opts: { full?: boolean } = {}): Promise<Diagnostics> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     return queries.diagnostics(this.#st, opts);
   }
 
@@ -375,11 +383,13 @@ export class FactoredOutputLayer implements OutputLayer {
    * Q += Σ w wᵀ, w̄ += Σ w; O(d²) per row. V grows with headroom (×1.5).
    */
   appendRows(rows: Float32Array): Promise<void> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     return queries.appendRows(this.#st, rows);
   }
 
   /** V, U, Uinvt, Q, omega, wbar and every counter: enough to continue bit-identically. */
   exportState(): Promise<OutputLayerState> {
+    if (this.#closed) return Promise.reject(closedLayerError());
     const st = this.#st;
     st.settle();
     return Promise.resolve({

@@ -8,10 +8,9 @@
  * @module
  */
 
-import { UsageError } from "../../core/errors.ts";
 import type { CreateOutputLayerOptions, SparseBatch } from "../../core/types.ts";
 import { createLoss, type SphericalFamilyLoss } from "../../losses/mod.ts";
-import { validateBatch, validateDims, validateMatrix } from "../validate.ts";
+import { validateBatch, validateDims, validateMatrix, validateOpen } from "../validate.ts";
 import { PackedBatch } from "./batch.ts";
 import type { WebGpuContext } from "./device.ts";
 import { packStep, STEP_BYTES } from "./kernels/common.ts";
@@ -309,7 +308,7 @@ export abstract class WebGpuLayerBase {
 
   /** Throws UsageError once the layer is closed. */
   protected alive(): void {
-    if (this.#closed) throw new UsageError("this webgpu output layer was closed");
+    validateOpen(this.#closed);
   }
 
   /** Frees what a subclass holds besides the runner's buffers (called once by close()). */
