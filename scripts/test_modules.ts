@@ -13,8 +13,13 @@
  * end within the timeout is killed and reported by name; a module killed by a signal (a crash) says which.
  * Exit status: 0 when every module passed, 1 otherwise, after a summary naming each failed module.
  *
+ * Each module gets `FACTOROUT_THREADS` = CPUs ÷ modules at once (at least 1; a value set by the caller
+ * wins), so the modules together never ask for more threads than the machine has: OpenBLAS's threads
+ * busy-wait, and two modules on two OpenBLAS threads each, on a 2-core machine that other jobs shared, made
+ * tests/layers_exact_test.ts run past ten minutes. The modules that test threaded paths set their own thread counts.
+ *
  * Environment: `FACTOROUT_TEST_JOBS` (modules at once, default the number of CPUs),
- * `FACTOROUT_TEST_TIMEOUT_S` (per module, default 600).
+ * `FACTOROUT_TEST_TIMEOUT_S` (per module, default 900).
  *
  * Run: deno run -A scripts/test_modules.ts tests/
  *
@@ -35,8 +40,10 @@ function positiveInt(name: string, fallback: number): number {
   return v;
 }
 
-const jobs = positiveInt("FACTOROUT_TEST_JOBS", navigator.hardwareConcurrency || 2);
-const timeoutS = positiveInt("FACTOROUT_TEST_TIMEOUT_S", 600);
+const cpus = navigator.hardwareConcurrency || 2;
+const jobs = positiveInt("FACTOROUT_TEST_JOBS", cpus);
+const timeoutS = positiveInt("FACTOROUT_TEST_TIMEOUT_S", 900);
+const threads = Deno.env.get("FACTOROUT_THREADS") || String(Math.max(1, Math.floor(cpus / jobs)));
 
 /** The test modules named by `args`: files as given, folders searched for `*_test.ts` (sorted). */
 async function modules(paths: string[]): Promise<string[]> {
@@ -77,6 +84,7 @@ async function runOne(file: string): Promise<Outcome> {
   const t0 = performance.now();
   const child = new Deno.Command(deno, {
     args: ["test", "-A", "--no-check", file],
+    env: { FACTOROUT_THREADS: threads },
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -134,7 +142,9 @@ await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, lane));
 
 outcomes.sort((a, b) => a.file.localeCompare(b.file));
 const failed = outcomes.filter((o) => !o.ok);
-console.log(`\n===== ${files.length} modules, ${jobs} at a time, one process each =====`);
+console.log(
+  `\n===== ${files.length} modules, ${jobs} at a time, one process each, FACTOROUT_THREADS=${threads} =====`,
+);
 for (const o of outcomes) {
   console.log(`${o.ok ? "ok    " : "FAILED"} ${o.file} (${o.seconds.toFixed(1)} s) ${o.why || o.summary}`);
 }
