@@ -36,7 +36,8 @@ export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
  * The run length the recipes' step sizes are tuned for. A longer run (`--epochs` above it, `--lr` not
  * given) divides the step size by epochs/RECIPE_EPOCHS, keeping the total step Σ η of the linear schedule:
  * with the same step, the input rows keep growing past the point where their similarities are best
- * (docs/losses.md, "More epochs, worse vectors").
+ * (docs/losses.md, "More epochs, worse vectors"). The spherical softmax's ε is then multiplied by
+ * epochs/RECIPE_EPOCHS as well (ε not given), or its outputs outgrow ε late in the run.
  *
  * @example
  * ```ts
