@@ -85,7 +85,7 @@ export function sweepGrid(quick: boolean): SweepCase[] {
       for (const e of [1e-2, 1e-4]) out.push({ name: `${tag} ε ${e}`, set: { ...base, lossEpsilon: e } });
     }
     if (base.loss === "spherical" && base.mode === "skipgram") {
-      // more epochs: the recipe's step ÷ (epochs/5) against the same step throughout
+      // more epochs: the recipe's step ÷ (epochs/5) and ε × epochs/5 against the same step (and ε) throughout
       out.push({ name: `${tag} 10 epochs`, set: { ...base, epochs: 10 } });
       out.push({ name: `${tag} 10 epochs, 5-epoch lr`, set: { ...base, epochs: 10, lr: r.lr } });
     }

@@ -32,13 +32,23 @@ Deno.test("recipes: a loss's recipe applies unless the flag is given", async () 
 });
 
 Deno.test("recipes: a longer run keeps the total step: --lr ÷ (epochs / RECIPE_EPOCHS) unless --lr is given", async () => {
-  const base = resolveConfig().lr;
+  const { lr: base, lossEpsilon: eps } = resolveConfig();
   const long = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS)]);
   assert.ok(Math.abs(long.config.lr - base / 3) < 1e-3 * base, String(long.config.lr));
+  // and the spherical softmax's ε × (epochs / RECIPE_EPOCHS): the floor probability stays up
+  assert.ok(Math.abs(long.config.lossEpsilon - 3 * eps) < 1e-9, String(long.config.lossEpsilon));
+  assert.equal(long.recipe?.applied.lossEpsilon, long.config.lossEpsilon);
   const given = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS), "--lr", String(base)]);
   assert.equal(given.config.lr, base);
+  assert.equal(given.config.lossEpsilon, eps);
+  const givenEps = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS), "--loss-epsilon", "0.002"]);
+  assert.equal(givenEps.config.lossEpsilon, 0.002);
+  assert.ok(Math.abs(givenEps.config.lr - base / 3) < 1e-3 * base);
+  const taylor = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS), "--loss", "taylor"]);
+  assert.equal(taylor.config.lossEpsilon, eps);
   const short = await parseTrainArgs(["--epochs", "2"]);
   assert.equal(short.config.lr, base);
+  assert.equal(short.config.lossEpsilon, eps);
 });
 
 Deno.test("recipes: a --config file setting counts as explicit", async () => {
@@ -130,10 +140,11 @@ Deno.test("recipes: spherical ε grows with the step product η·η_in above its
   assert.ok(Math.abs(ratio(await parseTrainArgs(["--lr-input-scale", "20"])) - 4) < 1e-9);
   // at most ×SPHERICAL_MAX_EPSILON_RATIO: a far larger step is left to the backoff
   assert.equal(ratio(await parseTrainArgs(["--lr", "0.1"])), SPHERICAL_MAX_EPSILON_RATIO);
-  // the default step, a smaller one, and the longer run's lowered step keep ε
+  // the default step and a smaller one keep ε; the longer run's lowered step does not raise it for the step
+  // (only for the run's length: × epochs/RECIPE_EPOCHS, tested above)
   assert.equal(ratio(await parseTrainArgs([])), 1);
   assert.equal(ratio(await parseTrainArgs(["--lr", "0.001"])), 1);
-  assert.equal(ratio(await parseTrainArgs(["--epochs", "15"])), 1);
+  assert.ok(Math.abs(ratio(await parseTrainArgs(["--epochs", "15"])) - 15 / RECIPE_EPOCHS) < 1e-9);
   // an explicit ε wins; other losses have no ε to scale; cbow's recipe (lr 0.002, lrInputScale 300) is its own
   // reference: twice its lr is 4× the step product
   assert.equal(

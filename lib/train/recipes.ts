@@ -36,7 +36,8 @@ export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
  * The run length the recipes' step sizes are tuned for. A longer run (`--epochs` above it, `--lr` not
  * given) divides the step size by epochs/RECIPE_EPOCHS, keeping the total step Σ η of the linear schedule:
  * with the same step, the input rows keep growing past the point where their similarities are best
- * (docs/losses.md, "More epochs, worse vectors").
+ * (docs/losses.md, "More epochs, worse vectors"). The spherical softmax's ε is then multiplied by
+ * epochs/RECIPE_EPOCHS as well (ε not given), or its outputs outgrow ε late in the run.
  *
  * @example
  * ```ts
@@ -107,6 +108,8 @@ export function applyRecipe(
   }
   const eps = sphericalEpsilonForStep(config, recipe?.set ?? {}, applied, explicit);
   if (eps !== undefined) applied.lossEpsilon = eps;
+  const longEps = sphericalEpsilonForEpochs(config, applied, explicit);
+  if (longEps !== undefined) applied.lossEpsilon = longEps;
   if (Object.keys(applied).length === 0) return { config, name, applied: {} };
   return { config: resolveConfig({ ...config, ...applied }), name, applied: applied as Partial<TrainConfig> };
 }
@@ -133,6 +136,26 @@ function sphericalEpsilonForStep(
   const ratio = (lr * lr * scale) / (base.lr * base.lr * base.lrInputScale);
   const eps0 = (applied.lossEpsilon as number | undefined) ?? config.lossEpsilon;
   return ratio > 1 ? Number((eps0 * Math.min(ratio, SPHERICAL_MAX_EPSILON_RATIO)).toPrecision(4)) : undefined;
+}
+
+/**
+ * The spherical softmax's ε for a run longer than {@link RECIPE_EPOCHS} whose step the recipe lowers (neither
+ * `--lr` nor ε given): ε × epochs/RECIPE_EPOCHS.
+ * With the step divided by epochs/RECIPE_EPOCHS alone, the rows keep growing after SimLex's peak and the
+ * floor probability ε/(q + Dε) keeps falling, so the long run fits ever rarer co-occurrences; the larger ε
+ * keeps the floor up (docs/losses.md, "More epochs, worse vectors"). Undefined when nothing changes.
+ */
+function sphericalEpsilonForEpochs(
+  config: TrainConfig,
+  applied: Record<string, unknown>,
+  explicit: ReadonlySet<keyof TrainConfig>,
+): number | undefined {
+  if (
+    config.loss !== "spherical" || explicit.has("lossEpsilon") || explicit.has("lr") ||
+    config.epochs <= RECIPE_EPOCHS
+  ) return undefined;
+  const eps0 = (applied.lossEpsilon as number | undefined) ?? config.lossEpsilon;
+  return Number((eps0 * config.epochs / RECIPE_EPOCHS).toPrecision(4));
 }
 
 /**
@@ -221,6 +244,7 @@ export function recipesHelp(): string {
   }
   lines.push(
     `  any: --epochs above ${RECIPE_EPOCHS} without --lr: --lr × ${RECIPE_EPOCHS}/epochs (the same total step)`,
+    `  spherical, --epochs above ${RECIPE_EPOCHS} without --lr: --loss-epsilon × epochs/${RECIPE_EPOCHS} (unless given)`,
     `  spherical on D words: --loss-epsilon raised to ${SPHERICAL_MIN_FLOOR_MASS}/D when larger (small vocabularies)`,
   );
   return lines.join("\n");
