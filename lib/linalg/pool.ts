@@ -58,6 +58,8 @@ export const POOL_MIN_AXPY = 16_384;
  * step's gathers of target rows, its A = Σ ẏ V rows and its V update).
  */
 export const POOL_MIN_ROWS = 8_192;
+/** How long (ms) the calling thread polls for the workers' parts of a split call before it sleeps. */
+export const POOL_CALLER_SPIN_MS = 1;
 /** How long a worker may take to start (ms) before the pool gives up with an error. */
 const START_TIMEOUT_MS = 60_000;
 
@@ -93,18 +95,20 @@ export interface PooledBackend extends BlasBackend {
  *
  * @param base the plain backend (owned: closed by close())
  * @param parts threads per split call (≥ 2)
- * @param opts spin: iterations a waiting thread polls before it sleeps (default 2000)
+ * @param opts spin: iterations a waiting thread polls before it sleeps (default 2000); callerSpinMs: how
+ *   long the calling thread then keeps polling for the workers' parts before it sleeps (default
+ *   {@link POOL_CALLER_SPIN_MS})
  * @returns the backend
  */
 export function createPooledBackend(
   base: BlasBackend,
   parts: number,
-  opts: { spin?: number } = {},
+  opts: { spin?: number; callerSpinMs?: number } = {},
 ): PooledBackend {
   if (!Number.isInteger(parts) || parts < 2) {
     throw new RangeError(`parts must be an integer ≥ 2, got ${parts}`);
   }
-  const spin = opts.spin ?? 2000;
+  const spin = opts.spin ?? 2000, callerSpinMs = opts.callerSpinMs ?? POOL_CALLER_SPIN_MS;
   const lib = Deno.dlopen(base.path, {
     cblas_sgemm: SYMBOLS.cblas_sgemm,
     cblas_dgemm: SYMBOLS.cblas_dgemm,
@@ -125,6 +129,10 @@ export function createPooledBackend(
   const waitDone = (n: number, timeoutMs = Infinity): boolean => {
     const t0 = performance.now();
     for (let i = 0; i < spin; i++) if (Atomics.load(ctl, CTL_DONE) >= n) return true;
+    // then poll for up to callerSpinMs more: a thread that sleeps gives up its core, and on a machine with
+    // more runnable threads than cores it waits a scheduler time slice (milliseconds) to get one back, far
+    // longer than the part it waits for (tens of µs)
+    while (performance.now() - t0 < callerSpinMs) if (Atomics.load(ctl, CTL_DONE) >= n) return true;
     for (;;) {
       const c = Atomics.load(ctl, CTL_DONE);
       if (c >= n) return true;
