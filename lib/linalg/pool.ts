@@ -56,9 +56,23 @@ export const POOL_MIN_AXPY = 16_384;
 /**
  * Smallest sparse row work (rows × row length) of a split dotRows or indexed axpyRows (the factored
  * step's gathers of target rows, its A = Σ ẏ V rows and its V update).
+ *
+ * @example
+ * ```ts
+ * import { POOL_MIN_ROWS } from "./pool.ts";
+ * console.log(450 * 257 >= POOL_MIN_ROWS); // true: one step's target rows at m = 64, d = 257
+ * ```
  */
 export const POOL_MIN_ROWS = 8_192;
-/** How long (ms) the calling thread polls for the workers' parts of a split call before it sleeps. */
+/**
+ * How long (ms) the calling thread polls for the workers' parts of a split call before it sleeps.
+ *
+ * @example
+ * ```ts
+ * import { POOL_CALLER_SPIN_MS } from "./pool.ts";
+ * console.log(POOL_CALLER_SPIN_MS); // 1
+ * ```
+ */
 export const POOL_CALLER_SPIN_MS = 1;
 /** How long a worker may take to start (ms) before the pool gives up with an error. */
 const START_TIMEOUT_MS = 60_000;
