@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { CreateOutputLayerOptions, OutputLayer, SparseBatch } from "../lib/core/types.ts";
+import type { CreateOutputLayerOptions, LossName, OutputLayer, SparseBatch } from "../lib/core/types.ts";
 import { type BlasBackend, openBlasBackend } from "../lib/linalg/blas.ts";
 import { createJsBackend } from "../lib/linalg/js.ts";
 import type { BenchBackend, BenchOptions } from "./report.ts";
@@ -41,6 +41,10 @@ export type ChildConfig = {
   m: number;
   /** seconds of timed steps (after the warm-up) */
   seconds: number;
+  /** targets per example (default K = 5) */
+  k?: number;
+  /** the loss (default squared) */
+  loss?: LossName;
 };
 
 /** What a child reports (one JSON line on stdout, prefixed "RESULT "). */
@@ -72,11 +76,11 @@ function fillUniform(x: Float32Array, std: number, seed: number): void {
   new Rng(seed).fillUniform(x, std * Math.sqrt(3));
 }
 
-function makeBatch(D: number, m: number, seed: number): SparseBatch {
+function makeBatch(D: number, m: number, seed: number, k = K): SparseBatch {
   const next = uniformSource(seed);
-  const offsets = Int32Array.from({ length: m + 1 }, (_, i) => i * K);
-  const indices = Int32Array.from({ length: m * K }, () => Math.floor(next() * D));
-  return { offsets, indices, values: new Float32Array(m * K).fill(1) };
+  const offsets = Int32Array.from({ length: m + 1 }, (_, i) => i * k);
+  const indices = Int32Array.from({ length: m * k }, () => Math.floor(next() * D));
+  return { offsets, indices, values: new Float32Array(m * k).fill(1) };
 }
 
 function vmHwmMB(): number {
@@ -103,7 +107,7 @@ async function child(cfg: ChildConfig): Promise<ChildResult> {
     D,
     d,
     init,
-    loss: "squared",
+    loss: cfg.loss ?? "squared",
     backend,
     log: (l) => console.error(l),
   });
@@ -116,7 +120,7 @@ async function child(cfg: ChildConfig): Promise<ChildResult> {
   const batches = Array.from({ length: nBatches }, (_, i) => i).map((i) => {
     const H = new Float32Array(m * d);
     fillUniform(H, 1 / Math.sqrt(d), 777 + i);
-    return { H, Y: makeBatch(D, m, 99 + i) };
+    return { H, Y: makeBatch(D, m, 99 + i, cfg.k) };
   });
   // Warm-up, not timed: at least one step and WARMUP_FRACTION of the timed window, so that the JIT's
   // compilation of the step and of the first stabilisation (≈ 70 ms in all for the factored layer at
@@ -417,7 +421,7 @@ export async function run(opts: BenchOptions): Promise<string> {
  * @param seconds timed window
  * @returns the table with a title line
  */
-async function profile(spec: string, seconds: number): Promise<string> {
+async function profile(spec: string, seconds: number, k = K, loss: LossName = "squared"): Promise<string> {
   const [D, d, m] = spec.split("x").map(Number);
   if (![D, d, m].every((v) => Number.isSafeInteger(v) && v > 0)) {
     throw new UsageError(`--profile wants DxdXm (e.g. 200000x256x128), got '${spec}'`);
@@ -429,12 +433,12 @@ async function profile(spec: string, seconds: number): Promise<string> {
   const la = (await createBackend("blas", { log: () => {} })) as BlasBackend;
   const init = new Float32Array(D * d);
   fillUniform(init, 0.01, 12345);
-  const layer = FactoredOutputLayer.fromInit(D, d, init, createLoss("squared"), profiled(la, prof, d, m));
+  const layer = FactoredOutputLayer.fromInit(D, d, init, createLoss(loss), profiled(la, prof, d, m));
   const nBatches = Math.max(4, Math.ceil((4 * d) / m));
   const batches = Array.from({ length: nBatches }, (_, i) => {
     const H = new Float32Array(m * d);
     fillUniform(H, 1 / Math.sqrt(d), 777 + i);
-    return { H, Y: makeBatch(D, m, 99 + i) };
+    return { H, Y: makeBatch(D, m, 99 + i, k) };
   });
   let i = 0;
   for (
@@ -454,8 +458,8 @@ async function profile(spec: string, seconds: number): Promise<string> {
   }
   const total = performance.now() - t0;
   layer.close();
-  const split = "parts" in la ? `, products split across ${la.parts} threads` : "";
-  return `Factored step profile, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ${steps} steps ` +
+  const split = "parts" in la ? `, products and sparse rows split across ${la.parts} threads` : "";
+  return `Factored step profile, ${loss} loss, K = ${k}, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ${steps} steps ` +
     `(${fmt((total * 1000) / (steps * m))} µs/example; products ${layer.products}):\n\n` +
     profileTable(prof, steps, total);
 }
@@ -463,8 +467,16 @@ async function profile(spec: string, seconds: number): Promise<string> {
 if (import.meta.main) {
   const p = Deno.args.indexOf("--profile");
   if (p >= 0) {
-    const w = Deno.args.indexOf("--seconds");
-    console.log(await profile(Deno.args[p + 1] ?? "", w >= 0 ? Number(Deno.args[w + 1]) : 1));
+    const flag = (name: string) => {
+      const j = Deno.args.indexOf(name);
+      return j >= 0 ? Deno.args[j + 1] : undefined;
+    };
+    const k = Number(flag("--k") ?? K);
+    if (!(Number.isInteger(k) && k > 0)) {
+      throw new UsageError(`--k wants a positive integer, got '${flag("--k")}'`);
+    }
+    const spec = Deno.args[p + 1] ?? "", seconds = Number(flag("--seconds") ?? 1);
+    console.log(await profile(spec, seconds, k, (flag("--loss") ?? "squared") as LossName));
     Deno.exit(0);
   }
   const i = Deno.args.indexOf("--child");

@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { prepareCorpus } from "../lib/io/prepare.ts";
+import { readExamples } from "../lib/io/read.ts";
 import type { BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { STAGES } from "../lib/train/stages.ts";
@@ -92,7 +93,14 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
       format: "arrow",
     });
     const D = prep.vocabSize;
-    o.log(`trainer bench: corpus of ${prep.rows} examples, D = ${D}`);
+    // K̄, the corpus's targets per example: the layer alone runs at the trainer's d, m, K̄ and loss
+    let examples = 0, targets = 0;
+    for await (const b of readExamples([corpus], { batchSize: 4096 })) {
+      examples += b.size;
+      targets += b.targets.offsets[b.size];
+    }
+    const k = Math.max(1, Math.round(targets / Math.max(1, examples)));
+    o.log(`trainer bench: corpus of ${prep.rows} examples, D = ${D}, K̄ = ${fmt(targets / examples)}`);
     const rows: TrainerRow[] = [];
     for (const t of o.threads) {
       for (const reader of o.readers ?? ["worker"]) {
@@ -147,6 +155,8 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
             d: o.dim + 1,
             m: o.batch,
             seconds: o.layerSeconds,
+            k,
+            loss: "spherical",
           };
           const l = await output(
             new Deno.Command(Deno.execPath(), {
@@ -222,8 +232,8 @@ export async function run(opts: BenchOptions): Promise<string> {
   return `${
     trainerTable(rows)
   }\n\nStages: read and shuffle run on the reader's worker thread (overlapped); ` +
-    `wait is what the training thread waited for batches. The layer alone: bench/layers.ts (squared loss, ` +
-    `K = 5); the trainer: spherical loss, the corpus's targets.`;
+    `wait is what the training thread waited for batches. The layer alone: bench/layers.ts (spherical loss, ` +
+    `K = the corpus's K̄ rounded, targets uniform over D); the trainer: spherical loss, the corpus's targets.`;
 }
 
 if (import.meta.main) {

@@ -8,7 +8,14 @@ import { EXIT } from "../lib/core/exit_codes.ts";
 import { pipeline, runScript } from "./child.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { type ExampleBatch, readExamples, type ReadOptions } from "../lib/io/read.ts";
-import { readWorkerExamples, rebuiltError, sendableError } from "../lib/io/worker_reader.ts";
+import {
+  packGroup,
+  readWorkerExamples,
+  rebuiltError,
+  sendableError,
+  type TimedBatch,
+  unpackGroup,
+} from "../lib/io/worker_reader.ts";
 
 const plain = (b: ExampleBatch) => ({
   in: [Array.from(b.inputs.offsets), Array.from(b.inputs.indices), Array.from(b.inputs.values)],
@@ -120,5 +127,46 @@ Deno.test("train: a corrupt shard (the last one) stops the run with exit 5 and t
     assert.doesNotMatch(err, /^\s+at /m, "no stack");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("worker reader: a group packed into one buffer unpacks to the same batches, as views of it", () => {
+  const batch = (k: number): TimedBatch => ({
+    inputs: {
+      offsets: Int32Array.of(0, 1, 3),
+      indices: Int32Array.of(k, 2, 9),
+      values: Float32Array.of(1, 0.5, 0.25),
+    },
+    targets: {
+      offsets: Int32Array.of(0, 2, 2 + k),
+      indices: Int32Array.from({ length: 2 + k }, (_, i) => i * k),
+      values: Float32Array.from({ length: 2 + k }, (_, i) => i / 3),
+    },
+    position: {
+      epoch: 0,
+      example: 2 * k,
+      file: 0,
+      batch: k,
+      row: 2 * k,
+      fileName: "p",
+      seed: 1,
+      shuffleBuffer: 0,
+      batchSize: 2,
+      files: 1,
+    },
+    epoch: 0,
+    size: 2,
+    times: { read: k, shuffle: 0 },
+  });
+  const batches = [batch(1), batch(0), batch(5)];
+  const g = packGroup(batches), back = unpackGroup(g);
+  assert.equal(g.buf.byteLength, 4 * batches.reduce((n, b) => n + 6 + b.targets.indices.length * 2 + 6, 0));
+  assert.deepEqual(back, batches);
+  for (const b of back) {
+    for (
+      const a of [b.inputs.offsets, b.inputs.indices, b.inputs.values, b.targets.offsets, b.targets.values]
+    ) {
+      assert.equal(a.buffer, g.buf, "every array is a view of the group's buffer");
+    }
   }
 });

@@ -71,6 +71,28 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
     la.axpyRows(alpha, X, dd, Int32Array.of(0, 1), Z, dd, Int32Array.of(2, 0), 2, dd);
     ref.axpyRows(alpha, X, dd, Int32Array.of(0, 1), Z0, dd, Int32Array.of(2, 0), 2, dd);
     assert.deepEqual(Z, Z0, "axpyRows");
+    // sparse rows (the factored step's target rows): dotRows split by entries, axpyRows by the row of Y
+    // (repeated rows keep their order): the same bits as the plain calls
+    const D = 500, w = 64, n = 400, V = la.sharedF32(D * w), Pm = la.sharedF32(m * 2 * w);
+    fill(V, r);
+    fill(Pm, r);
+    const idx = Int32Array.from({ length: n }, () => Math.floor(r() * 40)); // many repeats
+    const ex = Int32Array.from({ length: n }, (_, k) => Math.floor((k * m) / n));
+    const o = new Float64Array(n + 3), o0 = new Float64Array(n + 3);
+    const rows0 = la.rowSplitCalls;
+    la.dotRows(V, w, idx, Pm.subarray(w), 2 * w, ex, n - 3, w, o, 3);
+    ref.dotRows(V, w, idx, Pm.subarray(w), 2 * w, ex, n - 3, w, o0, 3);
+    assert.deepEqual(o, o0, "dotRows");
+    const coef = Float64Array.from({ length: n }, () => r() - 0.5), V0 = V.slice();
+    coef[5] = 0;
+    la.axpyRows(coef, Pm, 2 * w, ex, V, w, idx, n, w);
+    ref.axpyRows(coef, Pm, 2 * w, ex, V0, w, idx, n, w);
+    assert.deepEqual(V, V0, "axpyRows into repeated rows");
+    const Am = la.sharedF32(m * w), Am0 = new Float32Array(m * w);
+    la.axpyRows(coef, V, w, idx, Am, w, ex, n, w);
+    ref.axpyRows(coef, V0, w, idx, Am0, w, ex, n, w);
+    assert.deepEqual(Am, Am0, "axpyRows into the rows of A");
+    assert.equal(la.rowSplitCalls - rows0, 3, "the three sparse row calls should be split");
     // not shared: not split
     const before = la.splitCalls, plain = new Float32Array(m * d);
     la.sgemm(false, false, m, d, d, 1, plain, d, S, d, 0, P, d);

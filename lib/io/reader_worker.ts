@@ -1,12 +1,21 @@
 /**
- * The worker of lib/io/worker_reader.ts: runs readExamples and posts its batches on `port` (arrays
- * transferred), counting them in sync[POSTED], never more than `ahead` beyond sync[TAKEN].
+ * The worker of lib/io/worker_reader.ts: runs readExamples and posts its batches on `port` in groups (each
+ * group's arrays packed into one transferred buffer, packGroup), counting the messages in sync[POSTED],
+ * never more than `ahead` batches beyond sync[TAKEN].
  *
  * @module
  */
 
 import { readExamples, type ReadOptions } from "./read.ts";
-import { type FromWorker, GROUP, POSTED, sendableError, TAKEN, type TimedBatch } from "./worker_reader.ts";
+import {
+  type FromWorker,
+  GROUP,
+  packGroup,
+  POSTED,
+  sendableError,
+  TAKEN,
+  type TimedBatch,
+} from "./worker_reader.ts";
 
 type Start = { paths: string[]; opts: ReadOptions; ahead: number; sync: Int32Array; port: MessagePort };
 
@@ -18,27 +27,19 @@ async function run({ paths, opts, ahead, sync, port }: Start): Promise<void> {
     Atomics.notify(sync, POSTED);
   };
   // batches go in groups of GROUP per message: each message costs both threads a lock and, on a busy
-  // machine, a reschedule
-  let sent = 0, group: TimedBatch[] = [], transfer = new Set<ArrayBuffer>();
+  // machine, a reschedule; and each transferred object costs the receiver, hence one buffer per group
+  let sent = 0, group: TimedBatch[] = [];
   const flush = () => {
-    post({ type: "batches", batches: group }, [...transfer]);
+    const packed = packGroup(group);
+    post({ type: "batches", group: packed }, [packed.buf]);
     sent += group.length;
     group = [];
-    transfer = new Set();
   };
   try {
     for await (const b of readExamples(paths, { ...opts, clock })) {
       for (let t = Atomics.load(sync, TAKEN); sent - t >= ahead; t = Atomics.load(sync, TAKEN)) {
         await Atomics.waitAsync(sync, TAKEN, t).value;
       }
-      const arrays = [
-        b.inputs.offsets,
-        b.inputs.indices,
-        b.inputs.values,
-        b.targets.offsets,
-        b.targets.indices,
-      ];
-      for (const a of [...arrays, b.targets.values]) transfer.add(a.buffer as ArrayBuffer);
       group.push({ ...b, times: { ...clock } });
       if (group.length >= GROUP) flush();
     }

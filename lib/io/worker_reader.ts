@@ -1,6 +1,7 @@
 /**
  * {@link readExamples} on a worker thread: the shards are read, decoded, shuffled and cut into batches off
- * the training thread, and each batch's arrays are handed over by transfer (no copy). The worker runs at
+ * the training thread, and handed over in groups: the arrays of a group packed into one buffer, transferred
+ * (no copy on this side), and seen here as views ({@link packGroup}, {@link unpackGroup}). The worker runs at
  * most {@link READ_AHEAD} batches ahead (double buffering: one batch in use, the next ready). The order of
  * the batches is that of readExamples for the same options; an error in the worker is thrown here as the
  * same class with the same one-line message (so it keeps its exit code).
@@ -55,6 +56,96 @@ export const READ_AHEAD = 64;
 export type TimedBatch = ExampleBatch & { times: { read: number; shuffle: number } };
 
 /**
+ * A group of batches as the worker sends it: the six arrays of every batch (inputs' and targets' offsets,
+ * indices, values; all 4-byte elements) one after the other in one buffer, and the rest of each batch with
+ * its arrays' lengths. One transferred buffer per message: receiving a message of 96 transferred arrays
+ * cost the training thread ≈ 11 ms in Deno 2.9 on a busy machine, one buffer ≈ 0.3 ms.
+ *
+ * @example
+ * ```ts
+ * import type { PackedGroup } from "./worker_reader.ts";
+ * const g: PackedGroup = { buf: new ArrayBuffer(0), metas: [] };
+ * ```
+ */
+export type PackedGroup = {
+  buf: ArrayBuffer;
+  metas: (Omit<TimedBatch, "inputs" | "targets"> & { lens: number[] })[];
+};
+
+/**
+ * Packs batches into one buffer (copies their arrays); {@link unpackGroup} gives them back.
+ *
+ * @example
+ * ```ts
+ * import { packGroup, unpackGroup } from "./worker_reader.ts";
+ * const X = { offsets: Int32Array.of(0, 1), indices: Int32Array.of(4), values: Float32Array.of(1) };
+ * const position = { epoch: 0, example: 1, file: 0, batch: 1, row: 1, fileName: "a", seed: 1, shuffleBuffer: 0, batchSize: 1, files: 1 };
+ * const g = packGroup([{ inputs: X, targets: X, position, epoch: 0, size: 1, times: { read: 0, shuffle: 0 } }]);
+ * console.log(unpackGroup(g)[0].targets.indices[0]); // 4
+ * ```
+ *
+ * @param batches the batches
+ * @returns the buffer and the rest of each batch
+ */
+export function packGroup(batches: TimedBatch[]): PackedGroup {
+  const arrays = (b: TimedBatch) => [
+    b.inputs.offsets,
+    b.inputs.indices,
+    b.inputs.values,
+    b.targets.offsets,
+    b.targets.indices,
+    b.targets.values,
+  ];
+  let n = 0;
+  for (const b of batches) for (const a of arrays(b)) n += a.length;
+  const buf = new ArrayBuffer(4 * n), i32 = new Int32Array(buf), f32 = new Float32Array(buf);
+  let at = 0;
+  const metas = batches.map((b) => {
+    const lens = arrays(b).map((a) => {
+      (a instanceof Float32Array ? f32 : i32).set(a as never, at);
+      at += a.length;
+      return a.length;
+    });
+    return { position: b.position, epoch: b.epoch, size: b.size, times: b.times, lens };
+  });
+  return { buf, metas };
+}
+
+/**
+ * The batches of a {@link packGroup}: their arrays are views of the group's buffer (no copy).
+ *
+ * @example
+ * ```ts
+ * import { unpackGroup } from "./worker_reader.ts";
+ * console.log(unpackGroup({ buf: new ArrayBuffer(0), metas: [] }).length); // 0
+ * ```
+ *
+ * @param g the group
+ * @returns the batches, in order
+ */
+export function unpackGroup(g: PackedGroup): TimedBatch[] {
+  let at = 0;
+  const view = (F: Int32ArrayConstructor | Float32ArrayConstructor, n: number) => {
+    const v = new F(g.buf, 4 * at, n);
+    at += n;
+    return v;
+  };
+  return g.metas.map(({ lens, ...rest }) => ({
+    ...rest,
+    inputs: {
+      offsets: view(Int32Array, lens[0]) as Int32Array,
+      indices: view(Int32Array, lens[1]) as Int32Array,
+      values: view(Float32Array, lens[2]) as Float32Array,
+    },
+    targets: {
+      offsets: view(Int32Array, lens[3]) as Int32Array,
+      indices: view(Int32Array, lens[4]) as Int32Array,
+      values: view(Float32Array, lens[5]) as Float32Array,
+    },
+  }));
+}
+
+/**
  * What travels from the worker: a batch, the end, or an error.
  *
  * @example
@@ -64,7 +155,7 @@ export type TimedBatch = ExampleBatch & { times: { read: number; shuffle: number
  * ```
  */
 export type FromWorker =
-  | { type: "batches"; batches: TimedBatch[] }
+  | { type: "batches"; group: PackedGroup }
   | { type: "end" }
   | { type: "error"; error: SentError };
 
@@ -232,13 +323,14 @@ async function* consume(w: Started): AsyncGenerator<TimedBatch, void, unknown> {
       if (m.type === "end") return;
       if (m.type === "error") throw rebuiltError(m.error);
       // the group is taken when its last batch is: the worker runs READ_AHEAD batches ahead of that
-      taken += m.batches.length;
-      for (let i = 0; i < m.batches.length; i++) {
-        if (i === m.batches.length - 1) {
+      const batches = unpackGroup(m.group);
+      taken += batches.length;
+      for (let i = 0; i < batches.length; i++) {
+        if (i === batches.length - 1) {
           Atomics.store(sync, TAKEN, taken);
           Atomics.notify(sync, TAKEN);
         }
-        yield m.batches[i];
+        yield batches[i];
       }
     }
   } finally {

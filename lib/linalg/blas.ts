@@ -67,7 +67,16 @@ const GEMV_SINGLE_THREAD_MAX = 1 << 20;
 const DPOTRF_SINGLE_THREAD_MAX_N = 256;
 
 /** Row width from which scatterAddRows calls cblas_saxpy per row instead of a TypeScript loop. */
-const SAXPY_MIN_WIDTH = 32;
+/**
+ * Narrowest rows that dotRows/axpyRows send to cblas (one call per row); narrower ones run JS loops.
+ *
+ * @example
+ * ```ts
+ * import { SAXPY_MIN_WIDTH } from "./blas.ts";
+ * console.log(SAXPY_MIN_WIDTH); // 32
+ * ```
+ */
+export const SAXPY_MIN_WIDTH = 32;
 
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, LOWER = 122, LEFT = 141, NON_UNIT = 131;
 

@@ -23,8 +23,8 @@
 
 import { Worker } from "node:worker_threads";
 import type { F32, F64 } from "./backend.ts";
-import { type BlasBackend, SYMBOLS } from "./blas.ts";
-import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm } from "./check.ts";
+import { type BlasBackend, SAXPY_MIN_WIDTH, SYMBOLS } from "./blas.ts";
+import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm, checkVector } from "./check.ts";
 import {
   claimParts,
   CTL_DONE,
@@ -33,7 +33,9 @@ import {
   CTL_OP,
   CTL_PARTS,
   CTL_SEQ,
+  OP_AXPYIDX,
   OP_DGEMM,
+  OP_DOTROWS,
   OP_EXIT,
   OP_RECEIVE,
   OP_SAXPY,
@@ -49,8 +51,29 @@ import {
 
 /** Smallest call (flops, 2 per multiply-add) that is split; below it the wake-up costs more than it saves. */
 export const POOL_MIN_FLOPS = 4_000_000;
-/** Smallest row length of a split axpyRows. */
+/** Smallest row length of a split axpyRows over a few long rows. */
 export const POOL_MIN_AXPY = 16_384;
+/**
+ * Smallest sparse row work (rows × row length) of a split dotRows or indexed axpyRows (the factored
+ * step's gathers of target rows, its A = Σ ẏ V rows and its V update).
+ *
+ * @example
+ * ```ts
+ * import { POOL_MIN_ROWS } from "./pool.ts";
+ * console.log(450 * 257 >= POOL_MIN_ROWS); // true: one step's target rows at m = 64, d = 257
+ * ```
+ */
+export const POOL_MIN_ROWS = 8_192;
+/**
+ * How long (ms) the calling thread polls for the workers' parts of a split call before it sleeps.
+ *
+ * @example
+ * ```ts
+ * import { POOL_CALLER_SPIN_MS } from "./pool.ts";
+ * console.log(POOL_CALLER_SPIN_MS); // 1
+ * ```
+ */
+export const POOL_CALLER_SPIN_MS = 1;
 /** How long a worker may take to start (ms) before the pool gives up with an error. */
 const START_TIMEOUT_MS = 60_000;
 
@@ -66,6 +89,8 @@ export interface PooledBackend extends BlasBackend {
   sharedF32(n: number): Float32Array;
   /** Split calls so far (for tests and benchmarks). */
   readonly splitCalls: number;
+  /** Of {@link PooledBackend.splitCalls}, the split sparse row calls (dotRows, indexed axpyRows). */
+  readonly rowSplitCalls: number;
 }
 
 /**
@@ -84,37 +109,44 @@ export interface PooledBackend extends BlasBackend {
  *
  * @param base the plain backend (owned: closed by close())
  * @param parts threads per split call (≥ 2)
- * @param opts spin: iterations a waiting thread polls before it sleeps (default 2000)
+ * @param opts spin: iterations a waiting thread polls before it sleeps (default 2000); callerSpinMs: how
+ *   long the calling thread then keeps polling for the workers' parts before it sleeps (default
+ *   {@link POOL_CALLER_SPIN_MS})
  * @returns the backend
  */
 export function createPooledBackend(
   base: BlasBackend,
   parts: number,
-  opts: { spin?: number } = {},
+  opts: { spin?: number; callerSpinMs?: number } = {},
 ): PooledBackend {
   if (!Number.isInteger(parts) || parts < 2) {
     throw new RangeError(`parts must be an integer ≥ 2, got ${parts}`);
   }
-  const spin = opts.spin ?? 2000;
+  const spin = opts.spin ?? 2000, callerSpinMs = opts.callerSpinMs ?? POOL_CALLER_SPIN_MS;
   const lib = Deno.dlopen(base.path, {
     cblas_sgemm: SYMBOLS.cblas_sgemm,
     cblas_dgemm: SYMBOLS.cblas_dgemm,
     cblas_strsm: SYMBOLS.cblas_strsm,
     cblas_saxpy: SYMBOLS.cblas_saxpy,
+    cblas_sdot: SYMBOLS.cblas_sdot,
     openblas_set_num_threads: SYMBOLS.openblas_set_num_threads,
   });
   const sym = lib.symbols as unknown as PartSymbols;
   const ctl = new Int32Array(new SharedArrayBuffer(CTL_LEN * 4));
   const parSab = new SharedArrayBuffer(PAR_LEN * 8), par = new Float64Array(parSab);
-  const views: SharedViews = { f32: [], f64: [] };
+  const views: SharedViews = { f32: [], f64: [], i32: [] };
   const bufs: SharedArrayBuffer[] = [];
   const ids = new WeakMap<ArrayBufferLike, number>();
   let workers: Worker[] = [];
-  let started = false, closed = false, splitCalls = 0, failed: Error | null = null;
+  let started = false, closed = false, splitCalls = 0, rowSplitCalls = 0, failed: Error | null = null;
 
   const waitDone = (n: number, timeoutMs = Infinity): boolean => {
     const t0 = performance.now();
     for (let i = 0; i < spin; i++) if (Atomics.load(ctl, CTL_DONE) >= n) return true;
+    // then poll for up to callerSpinMs more: a thread that sleeps gives up its core, and on a machine with
+    // more runnable threads than cores it waits a scheduler time slice (milliseconds) to get one back, far
+    // longer than the part it waits for (tens of µs)
+    while (performance.now() - t0 < callerSpinMs) if (Atomics.load(ctl, CTL_DONE) >= n) return true;
     for (;;) {
       const c = Atomics.load(ctl, CTL_DONE);
       if (c >= n) return true;
@@ -155,6 +187,7 @@ export function createPooledBackend(
     bufs.push(b);
     views.f32.push(new Float32Array(b));
     views.f64.push(b.byteLength % 8 === 0 ? new Float64Array(b) : null);
+    views.i32.push(new Int32Array(b));
     if (started && !failed) {
       signal(OP_RECEIVE);
       for (const wk of workers) wk.postMessage({ bufs: [b] });
@@ -163,6 +196,30 @@ export function createPooledBackend(
       }
     }
   };
+  // the row indices and the coefficients (or results) of a split sparse row call, copied here so that
+  // the callers' own arrays need not be shared: [xRows | yRows] and alpha (or out), n entries each
+  let rowIdx: Int32Array<ArrayBufferLike> = new Int32Array(0), rowIdxId = -1;
+  let rowVal: Float64Array<ArrayBufferLike> = new Float64Array(0), rowValId = -1;
+  const rowScratch = (n: number) => {
+    if (rowIdx.length >= 2 * n) return;
+    const cap = Math.max(2 * n, 2 * rowIdx.length, 1024);
+    const bi = new SharedArrayBuffer(4 * cap), bv = new SharedArrayBuffer(8 * (cap / 2));
+    register(bi);
+    register(bv);
+    rowIdx = new Int32Array(bi);
+    rowIdxId = ids.get(bi)!;
+    rowVal = new Float64Array(bv);
+    rowValId = ids.get(bv)!;
+  };
+  /** Copies entries [first, first + n) of the two index arrays to the scratch (rows checked by the caller). */
+  const rowsToScratch = (aRows: Int32Array, bRows: Int32Array, n: number, first: number) => {
+    rowScratch(n);
+    rowIdx.set(aRows.subarray(first, first + n));
+    rowIdx.set(bRows.subarray(first, first + n), n);
+  };
+  /** Whether a sparse row call of n rows of d is split: shared operands, cblas rows, large enough. */
+  const splitsRows = (a: number, b: number, n: number, d: number) =>
+    a >= 0 && b >= 0 && d >= SAXPY_MIN_WIDTH && n >= 8 && n * d >= POOL_MIN_ROWS;
   /** id of the shared buffer under `a` and a's offset in elements, or -1. */
   const where = (a: F32 | F64): number => ids.get(a.buffer) ?? -1;
   /** Runs `call` with OpenBLAS on one thread. */
@@ -241,6 +298,9 @@ export function createPooledBackend(
     get splitCalls() {
       return splitCalls;
     },
+    get rowSplitCalls() {
+      return rowSplitCalls;
+    },
     sharedF32(n: number): Float32Array {
       const b = new SharedArrayBuffer(Math.max(8, Math.ceil((4 * n) / 8) * 8));
       register(b);
@@ -301,8 +361,32 @@ export function createPooledBackend(
         for (let col = 0; col < r; col++) C[row + col] = C[col * ldc + r];
       }
     },
+    dotRows(A, lda, aRows, B, ldb, bRows, n, d, out, first = 0) {
+      const a = where(A), b = where(B);
+      if (!splitsRows(a, b, n, d)) return base.dotRows(A, lda, aRows, B, ldb, bRows, n, d, out, first);
+      checkIndexedRows("dotRows", "A", A, lda, aRows, n, d, first);
+      checkIndexedRows("dotRows", "B", B, ldb, bRows, n, d, first);
+      checkVector("dotRows", "out", out, first + n);
+      rowsToScratch(aRows, bRows, n, first);
+      par.set([n, d, a, A.byteOffset / 4, lda, b, B.byteOffset / 4, ldb, rowIdxId, 0, rowValId, 0]);
+      rowSplitCalls++;
+      run(OP_DOTROWS);
+      out.set(rowVal.subarray(0, n), first);
+    },
     axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first = 0) {
       const x = where(X), y = where(Y);
+      if ((n > 5 || d < POOL_MIN_AXPY) && splitsRows(x, y, n, d)) {
+        // many rows: split by the row of Y each entry adds to (pool_ops.ts OP_AXPYIDX)
+        checkVector("axpyRows", "alpha", alpha, first + n);
+        checkIndexedRows("axpyRows", "X", X, ldx, xRows, n, d, first);
+        checkIndexedRows("axpyRows", "Y", Y, ldy, yRows, n, d, first);
+        rowsToScratch(xRows, yRows, n, first);
+        rowVal.set(alpha.subarray(first, first + n));
+        par.set([n, d, x, X.byteOffset / 4, ldx, y, Y.byteOffset / 4, ldy, rowIdxId, 0, rowValId, 0]);
+        rowSplitCalls++;
+        run(OP_AXPYIDX);
+        return;
+      }
       if (x < 0 || y < 0 || n > 5 || d < POOL_MIN_AXPY) {
         return base.axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first);
       }

@@ -68,7 +68,9 @@ export const OP_SGEMM = 1,
   OP_SAXPY = 4,
   OP_SYR2K = 5,
   OP_RECEIVE = 6,
-  OP_EXIT = 7;
+  OP_EXIT = 7,
+  OP_DOTROWS = 8,
+  OP_AXPYIDX = 9;
 /** Parameters (Float64Array on a SharedArrayBuffer). */
 export const PAR_LEN = 32;
 /** Column splits are rounded to this many elements (whole SIMD registers for the kernels). */
@@ -171,10 +173,11 @@ export type PartSymbols = {
   cblas_dgemm(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_strsm(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_saxpy(...a: (number | AllowSharedBufferSource)[]): void;
+  cblas_sdot(...a: (number | AllowSharedBufferSource)[]): number;
 };
 
 /** Views of the registered shared buffers, by id. */
-export type SharedViews = { f32: Float32Array[]; f64: (Float64Array | null)[] };
+export type SharedViews = { f32: Float32Array[]; f64: (Float64Array | null)[]; i32: Int32Array[] };
 
 /**
  * Runs part w of the operation described by `op` and `par` on the shared buffers (the same code on the
@@ -260,6 +263,29 @@ export function runPart(
         v.f32[p[b + 3]].subarray(p[b + 4] + c0),
         1,
       );
+    }
+  } else if (op === OP_DOTROWS) {
+    // out[k] = A row aRows[k] · B row bRows[k] for a contiguous range of the n entries (each by the same
+    // cblas_sdot as the unsplit call: the same bits)
+    const n = p[0], d = p[1], lda = p[4], ldb = p[7], ix = v.i32[p[8]], i0 = p[9];
+    const A = v.f32[p[2]], aOff = p[3], B = v.f32[p[5]], bOff = p[6], out = v.f64[p[10]]!, o0 = p[11];
+    const [k0, k1] = partOf(w, parts, n, 1);
+    for (let k = k0; k < k1; k++) {
+      const a = aOff + ix[i0 + k] * lda, b = bOff + ix[i0 + n + k] * ldb;
+      out[o0 + k] = sym.cblas_sdot(d, A.subarray(a, a + d), 1, B.subarray(b, b + d), 1);
+    }
+  } else if (op === OP_AXPYIDX) {
+    // Y row yRows[k] += alpha[k] · X row xRows[k] for the entries whose Y row part w owns (row mod parts):
+    // every update of one row runs on one thread in entry order, as in the unsplit call (the same bits)
+    const n = p[0], d = p[1], ldx = p[4], ldy = p[7], ix = v.i32[p[8]], i0 = p[9];
+    const X = v.f32[p[2]], xOff = p[3], Y = v.f32[p[5]], yOff = p[6], al = v.f64[p[10]]!, a0 = p[11];
+    for (let k = 0; k < n; k++) {
+      const yr = ix[i0 + n + k];
+      if (yr % parts !== w) continue;
+      const a = al[a0 + k];
+      if (a === 0) continue;
+      const x = xOff + ix[i0 + k] * ldx, y = yOff + yr * ldy;
+      sym.cblas_saxpy(d, a, X.subarray(x, x + d), 1, Y.subarray(y, y + d), 1);
     }
   } else if (op === OP_SYR2K) {
     // columns [j0, j1) of C, rows [0, j1): alpha·(A[:, :j1]ᵀ B[:, J] + B[:, :j1]ᵀ A[:, J]) + beta·C

@@ -33,7 +33,7 @@ type Receive = { bufs: SharedArrayBuffer[] };
 
 let sym: PartSymbols | null = null;
 let ctl: Int32Array, par: Float64Array, spin = 0, seen = 0;
-const views: SharedViews = { f32: [], f64: [] };
+const views: SharedViews = { f32: [], f64: [], i32: [] };
 
 function done(): void {
   Atomics.add(ctl, CTL_DONE, 1);
@@ -69,6 +69,7 @@ parentPort!.on("message", (m: Init | Receive) => {
       cblas_dgemm: SYMBOLS.cblas_dgemm,
       cblas_strsm: SYMBOLS.cblas_strsm,
       cblas_saxpy: SYMBOLS.cblas_saxpy,
+      cblas_sdot: SYMBOLS.cblas_sdot,
     });
     sym = lib.symbols as unknown as PartSymbols;
     ctl = new Int32Array(m.ctl);
@@ -79,6 +80,7 @@ parentPort!.on("message", (m: Init | Receive) => {
   for (const b of m.bufs) {
     views.f32.push(new Float32Array(b));
     views.f64.push(b.byteLength % 8 === 0 ? new Float64Array(b) : null);
+    views.i32.push(new Int32Array(b));
   }
   done();
   loop();

@@ -68,7 +68,7 @@ function select(name: string, path: string | undefined, log: (line: string) => v
       const split = b.threads > 1 && Deno.env.get("FACTOROUT_SPLIT") === "1";
       log(
         `factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${
-          split ? ", large products on shared memory split across them" : ""
+          split ? ", large products and sparse row work on shared memory split across them" : ""
         })`,
       );
       return split ? createPooledBackend(b, b.threads) : b;

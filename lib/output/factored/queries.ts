@@ -197,7 +197,7 @@ export function appendRows(st: FactoredState, rows: Float32Array): Promise<void>
     if (n === 0) return Promise.resolve();
     st.settle();
     if (st.Vbuf.length < (D + n) * d) {
-      const grown = new Float32Array(Math.max((D + n) * d, Math.ceil(D * 1.5) * d));
+      const grown = st.f32(Math.max((D + n) * d, Math.ceil(D * 1.5) * d));
       grown.set(st.V);
       st.Vbuf = grown;
     }

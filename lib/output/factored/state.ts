@@ -288,7 +288,9 @@ export class FactoredState {
     if (!(this.guardMargin >= 0 && this.guardMargin < 1)) {
       throw new RangeError(`guardMargin must be in [0, 1), got ${this.guardMargin}`);
     }
-    this.Vbuf = new Float32Array(D * d);
+    // on the backend's shared memory when it splits calls: the gathers and scatters of target rows are
+    // split across its threads too (lib/linalg/pool.ts dotRows, axpyRows)
+    this.Vbuf = this.f32(D * d);
     this.V = this.Vbuf.subarray(0, D * d);
     this.U = identity(d);
     this.Uinvt = identity(d);

@@ -61,12 +61,25 @@ export function forward32(
   const Ph = P.subarray(d);
   A.fill(0, 0, m * d);
   let L = 0;
-  for (let i = 0; i < m; i++) {
-    const k0 = off[i], n = off[i + 1] - k0, hwi = hw[i];
-    la.dotRows(V, d, idx, Ph, ld, ex, n, d, o, k0);
-    for (let k = k0; k < k0 + n; k++) o[k] += hwi;
-    L += lossOfExample(st, i);
-    la.axpyRows(dy, V, d, idx, A, d, ex, n, d, k0);
+  if (st.H32) {
+    // a backend that splits calls across threads (V and P on its shared memory): all dot products in one
+    // call, the losses, then all of A in one call, each split across the threads; the same operations
+    // in the same order per element as the loop below (equal bits), in three passes instead of one
+    la.dotRows(V, d, idx, Ph, ld, ex, mg.nnz, d, o, 0);
+    for (let i = 0; i < m; i++) {
+      const hwi = hw[i];
+      for (let k = off[i]; k < off[i + 1]; k++) o[k] += hwi;
+      L += lossOfExample(st, i);
+    }
+    la.axpyRows(dy, V, d, idx, A, d, ex, mg.nnz, d, 0);
+  } else {
+    for (let i = 0; i < m; i++) {
+      const k0 = off[i], n = off[i + 1] - k0, hwi = hw[i];
+      la.dotRows(V, d, idx, Ph, ld, ex, n, d, o, k0);
+      for (let k = k0; k < k0 + n; k++) o[k] += hwi;
+      L += lossOfExample(st, i);
+      la.axpyRows(dy, V, d, idx, A, d, ex, n, d, k0);
+    }
   }
   // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
   la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
