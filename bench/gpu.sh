@@ -47,8 +47,9 @@ find_deno
 # --- 2. the Vulkan loader and glvnd (libGLX_nvidia.so.0, NVIDIA's Vulkan ICD, needs glvnd's libraries) ---
 LIBDIR=$PREFIX/usr/lib/x86_64-linux-gnu
 GL_DEBS="libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2"
-if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' && ldconfig -p 2>/dev/null | grep -q 'libGLdispatch\.so\.0 '; then
-  say "Vulkan loader and glvnd: system ($(ldconfig -p | grep 'libvulkan\.so\.1 ' | head -1 | sed 's/.*=> //'))"
+# glvnd (libGLdispatch) is needed by NVIDIA's ICD only: a quick run on llvmpipe takes the system loader alone
+if ldc_has libvulkan.so.1 && { ldc_has libGLdispatch.so.0 || [ "$QUICK" = 1 ]; }; then
+  say "Vulkan loader: system ($(ldc_path libvulkan.so.1)); glvnd: $(ldc_path libGLdispatch.so.0 || true)"
 elif [ "$(id -u)" = 0 ] && [ "$QUICK" != 1 ]; then
   # as the device notes prescribe on these machines: these seven small packages go into /, then ldconfig
   for p in $GL_DEBS; do
@@ -57,7 +58,8 @@ elif [ "$(id -u)" = 0 ] && [ "$QUICK" != 1 ]; then
     if command -v dpkg-deb >/dev/null 2>&1; then dpkg-deb -x "$deb" / || die "dpkg-deb -x $deb /"; else PREFIX=/ unpack_deb "$deb"; fi
   done
   ldconfig
-  say "Vulkan loader and glvnd unpacked into / ($GL_DEBS); $(ldconfig -p | grep 'libvulkan\.so\.1 ' | head -1 | sed 's/.*=> //')"
+  LDCONFIG_CACHE=$(ldconfig -p 2>/dev/null || true)
+  say "Vulkan loader and glvnd unpacked into / ($GL_DEBS); $(ldc_path libvulkan.so.1)"
 else
   for p in $GL_DEBS; do
     deb=$(ls .gpu/${p}_*.deb 2>/dev/null | head -1)
@@ -79,7 +81,7 @@ for f in ${VK_DRIVER_FILES:-} /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.js
   fi
 done
 if [ -z "$ICD" ]; then
-  lib=$(ldconfig -p 2>/dev/null | grep -o '/[^ ]*libGLX_nvidia\.so\.0$' | head -1)
+  lib=$(ldc_path libGLX_nvidia.so.0)
   [ -z "$lib" ] && lib=$(find /usr /lib /opt -maxdepth 6 -name 'libGLX_nvidia.so.0' 2>/dev/null | head -1)
   if [ -n "$lib" ]; then
     ICD=$WORK/nvidia_icd.json
@@ -93,7 +95,7 @@ for f in /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json /usr/share/gl
   [ -f "$f" ] && { EGLV=$f; break; }
 done
 NVLIB=$(find /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64 -maxdepth 1 -name 'libGLX_nvidia.so.0' -printf '%h\n' 2>/dev/null | head -1)
-ldconfig -p 2>/dev/null | grep -E 'libGLX_nvidia|libGLdispatch|libvulkan' | sed 's/^/  ldconfig: /' | head -8
+grep -E 'libGLX_nvidia|libGLdispatch|libvulkan' <<<"$LDCONFIG_CACHE" | sed 's/^/  ldconfig: /' | head -8 || true
 
 # --- 4. OpenBLAS for the naive CPU column (bench/host-env.sh) ---
 find_openblas

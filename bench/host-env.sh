@@ -52,9 +52,16 @@ find_deno() {
   say "deno: $DENO ($("$DENO" --version | head -1))"
 }
 
+# Whether the dynamic loader's cache has the library $1 (e.g. libvulkan.so.1), and its path. The cache is
+# read once into a variable: `ldconfig -p | grep -q` lets grep exit at the first match, ldconfig then dies of
+# SIGPIPE, and under pipefail the found library reads as missing (it did: bench/gpu.sh fell back to .gpu/).
+LDCONFIG_CACHE=$(ldconfig -p 2>/dev/null || true)
+ldc_has() { [[ $LDCONFIG_CACHE == *$'\t'"$1 "* ]]; }
+ldc_path() { awk -v n="$1" '$1 == n { print $NF; exit }' <<<"$LDCONFIG_CACHE"; }
+
 # OpenBLAS: the system's, else .gpu/'s libopenblas0-pthread (FACTOROUT_OPENBLAS and LD_LIBRARY_PATH set)
 find_openblas() {
-  if ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0 '; then
+  if ldc_has libopenblas.so.0; then
     say "OpenBLAS: system"
   else
     ok=1

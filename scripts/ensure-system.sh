@@ -7,8 +7,10 @@
 # It is a fast no-op when everything is present. Not root and something missing: it says what to install.
 set -euo pipefail
 need=()
-ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || need+=(libopenblas0-pthread)
-ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || need+=(libvulkan1)
+# the loader's cache read once: `ldconfig -p | grep -q` can kill ldconfig with SIGPIPE, a miss under pipefail
+cache=$(ldconfig -p 2>/dev/null || true)
+[[ $cache == *libopenblas.so.0* ]] || need+=(libopenblas0-pthread)
+[[ $cache == *libvulkan.so.1* ]] || need+=(libvulkan1)
 ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
 command -v fasttext >/dev/null 2>&1 || need+=(fasttext)
 /usr/bin/python3 -c 'import sqlglot' >/dev/null 2>&1 || need+=(python3-sqlglot)
