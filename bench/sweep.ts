@@ -241,6 +241,7 @@ export async function runCase(
       lossEpsilon: config.lossEpsilon,
       zlossA: config.zlossA,
       zlossB: config.zlossB,
+      targetPower: config.targetPower,
     },
     vocab: data.words.length,
     wordsim353: last?.wordsim353,

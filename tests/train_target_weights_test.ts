@@ -1,4 +1,4 @@
-// `--target-power α` (lib/train/target_weights.ts): the flag's parsing and validation, the squared recipe
+// `--target-power α` and `--target-scale k` (lib/train/target_weights.ts): the flags' parsing and validation, the squared recipe
 // turning it on (an explicit flag wins), the factors (D·p(c))^−α, the scaled weights reaching the output
 // layer (training and held-out examples alike), and the factored layer agreeing with the naive one on such
 // weights.
@@ -24,9 +24,12 @@ import {
   uniform,
 } from "./layers_helpers.ts";
 
-Deno.test("target power: --target-power parses, bad values are one-line UsageErrors naming the flag", async () => {
-  assert.equal((await parseTrainArgs(["--target-power", "0.25"])).config.targetPower, 0.25);
+Deno.test("target power: --target-power and --target-scale parse, bad values are one-line UsageErrors naming the flag", async () => {
+  const a = await parseTrainArgs(["--target-power", "0.25", "--target-scale", "3"]);
+  assert.equal(a.config.targetPower, 0.25);
+  assert.equal(a.config.targetScale, 3);
   assert.equal(resolveConfig().targetPower, 0, "off by default");
+  assert.equal(resolveConfig().targetScale, 1, "off by default");
   for (const v of ["-0.5", "1.5", "x", "", "NaN", "Infinity"]) {
     await assert.rejects(
       () => parseTrainArgs(["--target-power", v]),
@@ -36,24 +39,41 @@ Deno.test("target power: --target-power parses, bad values are one-line UsageErr
       v,
     );
   }
+  for (const v of ["0", "-1", "1001", "y"]) {
+    await assert.rejects(
+      () => parseTrainArgs(["--target-scale", v]),
+      (e) =>
+        e instanceof UsageError && /^--target-scale must be a number > 0 and ≤ 1000, got '/.test(e.message) &&
+        !e.message.includes("\n"),
+      v,
+    );
+  }
   assert.throws(() => resolveConfig({ targetPower: "0.5" }), /--target-power must be a number/);
 });
 
-Deno.test("target power: the squared recipe turns it on, an explicit flag (even 0) wins, other losses keep 0", async () => {
-  const power = RECIPES.skipgram.squared!.set.targetPower;
+Deno.test("target power: the squared recipe turns it on, an explicit flag (even the default) wins, other losses keep it off", async () => {
+  const { targetPower: power, targetScale: scale } = RECIPES.skipgram.squared!.set;
   assert.ok(power !== undefined && power > 0, "the squared recipe sets --target-power");
+  assert.ok(scale !== undefined && scale !== 1, "the squared recipe sets --target-scale");
   const a = await parseTrainArgs(["--loss", "squared"]);
   assert.equal(a.config.targetPower, power);
+  assert.equal(a.config.targetScale, scale);
   assert.equal(a.recipe?.applied.targetPower, power);
-  assert.equal((await parseTrainArgs(["--loss", "squared", "--target-power", "0"])).config.targetPower, 0);
+  const b = await parseTrainArgs(["--loss", "squared", "--target-power", "0", "--target-scale", "1"]);
+  assert.equal(b.config.targetPower, 0);
+  assert.equal(b.config.targetScale, 1);
+  assert.equal(b.config.lr, a.config.lr, "the rest of the recipe still applies");
   for (const loss of ["spherical", "taylor", "zloss"]) {
-    assert.equal((await parseTrainArgs(["--loss", loss])).config.targetPower, 0, loss);
+    const c = (await parseTrainArgs(["--loss", loss])).config;
+    assert.equal(c.targetPower, 0, loss);
+    assert.equal(c.targetScale, 1, loss);
   }
   assert.equal((await parseTrainArgs(["--mode", "cbow", "--loss", "squared"])).config.targetPower, 0);
 });
 
 Deno.test("target power: the factors are (D·p(c))^−α, and the scaler leaves the reader's batch alone", () => {
   assert.equal(targetScales([5, 1], 0), null);
+  assert.deepEqual(Array.from(targetScales([5, 1], 0, 3)!), [3, 3]);
   const counts = [600, 200, 100, 100];
   const s = targetScales(counts, 0.5)!;
   const total = 1000, D = 4;
@@ -61,6 +81,7 @@ Deno.test("target power: the factors are (D·p(c))^−α, and the scaler leaves 
   assert.ok(s[0] < 1 && s[3] > 1, "frequent words down, rare words up");
   // a word at the uniform frequency keeps its value; a count of 0 counts as 1
   assert.equal(targetScales([7, 7, 7], 0.75)![1], 1);
+  assert.ok(Math.abs(targetScales(counts, 0.5, 4)![2] - 4 * s[2]) < 1e-6, "k multiplies");
   assert.ok(Number.isFinite(targetScales([0, 9], 1)![0]));
   const Y = {
     offsets: Int32Array.of(0, 2, 3),
@@ -81,7 +102,7 @@ Deno.test("target power: the factors are (D·p(c))^−α, and the scaler leaves 
 
 Deno.test("target power: the trainer hands the layer the scaled weights, in training and held-out batches", async () => {
   const V = 30, vocab = ringVocab(V), corpus = ringCorpus(V, 200);
-  const scales = targetScales(vocab.counts, 0.5)!;
+  const scales = targetScales(vocab.counts, 0.5, 3)!;
   const seen: { step: number[]; evaluate: number[] } = { step: [], evaluate: [] };
   const expected = new Map<string, number>();
   for (const ex of corpus) {
@@ -100,6 +121,7 @@ Deno.test("target power: the trainer hands the layer the scaled weights, in trai
   const config = smallConfig({
     loss: "squared",
     targetPower: 0.5,
+    targetScale: 3,
     epochs: 1,
     validation: 0.2,
     output: "naive",
@@ -126,9 +148,11 @@ Deno.test("target power: the trainer hands the layer the scaled weights, in trai
 
 for (const backend of await cpuBackends()) {
   Deno.test(`target power: factored = naive on frequency-weighted squared-error targets, ${backend}`, async () => {
-    // Zipf counts: the factors span ≈ 0.15 … 2.5; same tolerances as tests/layers_exact_test.ts' squared case
+    // Zipf counts: the factors span ≈ 0.6 … 10; same tolerances as tests/layers_exact_test.ts' squared case
     const D = 300, d = 16, K = 6, m = 16, eta = 0.01;
-    const scaler = new TargetScaler(targetScales(Array.from({ length: D }, (_, i) => 6000 / (i + 1)), 0.5)!);
+    const scaler = new TargetScaler(
+      targetScales(Array.from({ length: D }, (_, i) => 6000 / (i + 1)), 0.5, 4)!,
+    );
     const r = rng(11);
     const W0 = uniform(r, D * d, 0.1);
     const naive = await makeLayer("naive", backend, D, d, W0, "squared");

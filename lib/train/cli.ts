@@ -90,6 +90,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "each target's value × (D·p(c))^−α, p(c) its corpus frequency; 0 = off, ≤ 1",
   },
+  "target-scale": {
+    key: "targetScale",
+    type: "string",
+    help: "every target's value × this constant (squared error: the outputs' scale)",
+  },
   output: {
     key: "output",
     type: "string",

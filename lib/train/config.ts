@@ -43,6 +43,8 @@ export type TrainConfig = {
    * (lib/train/target_weights.ts; 0 = off).
    */
   targetPower: number;
+  /** Every target value × this constant (after `targetPower`): for squared error, the scale of the outputs. */
+  targetScale: number;
   /** Output layer: the exact factored one or the textbook O(Dd) one. */
   output: "factored" | "naive";
   /** Backend of the output layer ("auto": blas when OpenBLAS loads, else js). */
@@ -110,6 +112,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   zlossA: 0.1,
   zlossB: 10,
   targetPower: 0,
+  targetScale: 1,
   output: "factored",
   backend: "auto",
   epochs: 5,
@@ -153,6 +156,7 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   zlossA: "--zloss-a",
   zlossB: "--zloss-b",
   targetPower: "--target-power",
+  targetScale: "--target-scale",
   output: "--output",
   backend: "--backend",
   epochs: "--epochs",
@@ -197,6 +201,7 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   zlossA: { min: 0, minExclusive: true },
   zlossB: { min: -1000, max: 1000 },
   targetPower: { min: 0, max: 1 },
+  targetScale: { min: 0, minExclusive: true, max: 1000 },
   biasFeature: { min: 0 },
   minCount: { int: true, min: 1 },
   window: { int: true, min: 1, max: 1000 },
@@ -337,6 +342,7 @@ export const IDENTITY_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
   "zlossA",
   "zlossB",
   "targetPower",
+  "targetScale",
   "output",
   "biasFeature",
   "batch",

@@ -31,6 +31,7 @@ export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
   "zlossA",
   "zlossB",
   "targetPower",
+  "targetScale",
 ]);
 
 /**
@@ -62,7 +63,7 @@ export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossNa
       spherical: { set: {}, why: "the tuned default" },
       taylor: { set: { lr: 0.1 }, why: "its gradients are ≈ 10× smaller than the spherical softmax's" },
       squared: {
-        set: { lr: 0.001, lrInputScale: 50, targetPower: 0.5 },
+        set: { lr: 0.001, lrInputScale: 50, targetPower: 0.5, targetScale: 4 },
         why: "a step is refused once 2η·Σ_batch‖h‖² ≥ 1; raw targets are dominated by frequent contexts",
       },
       zloss: {

@@ -1,12 +1,15 @@
 /**
- * Frequency weighting of the target words (`--target-power α`): every target c's value or weight is
- * multiplied by (D·p(c))^−α, p(c) = count(c)/Σ counts its corpus frequency (vocab.tsv's counts), so a word
- * at the uniform frequency 1/D keeps its value, a more frequent one is scaled down and a rarer one up.
+ * Frequency weighting of the target words (`--target-power α`, `--target-scale k`): every target c's value
+ * or weight is multiplied by k·(D·p(c))^−α, p(c) = count(c)/Σ counts its corpus frequency (vocab.tsv's
+ * counts), so at k = 1 a word at the uniform frequency 1/D keeps its value, a more frequent one is scaled
+ * down and a rarer one up.
  *
  * For squared error the target values are what each output is regressed to, so this changes the matrix
  * the model factorises from the raw conditional co-occurrence p(c | w) to p(c | w)/p(c)^α, the frequent
- * contexts no longer dominating it (docs/losses.md, "Squared error"). For the other losses a weight scales
- * its target's term of the loss. α = 0 (the default) leaves the targets as they are and costs nothing.
+ * contexts no longer dominating it, and k sets the scale of the outputs it fits, hence how fast a run from
+ * a small init leaves it (docs/losses.md, "Squared error"). For the other losses a weight scales its
+ * target's term of the loss (k acts as a step-size multiplier). α = 0, k = 1 (the defaults) leave the
+ * targets as they are and cost nothing.
  *
  * @module
  */
@@ -14,23 +17,24 @@
 import type { SparseBatch } from "../core/types.ts";
 
 /**
- * The per-word factors (D·p(c))^−α for a vocabulary's counts, or null for α = 0 (no scaling). A count
- * below 1 counts as 1 (a word the vocabulary keeps was seen at least once).
+ * The per-word factors k·(D·p(c))^−α for a vocabulary's counts, or null for α = 0 and k = 1 (no scaling).
+ * A count below 1 counts as 1 (a word the vocabulary keeps was seen at least once).
  *
  * @example
  * ```ts
  * import { targetScales } from "./target_weights.ts";
  * const s = targetScales([300, 100, 100, 100], 0.5)!; // D·p = 2, 2/3, 2/3, 2/3
  * console.log(s[0].toFixed(3)); // "0.707"
+ * console.log(targetScales([300, 100, 100, 100], 0.5, 4)![0].toFixed(3)); // "2.828"
  * ```
  */
-export function targetScales(counts: ArrayLike<number>, power: number): Float32Array | null {
-  if (power === 0) return null;
+export function targetScales(counts: ArrayLike<number>, power: number, scale = 1): Float32Array | null {
+  if (power === 0 && scale === 1) return null;
   const D = counts.length;
   let total = 0;
   for (let i = 0; i < D; i++) total += Math.max(1, counts[i]);
   const out = new Float32Array(D);
-  for (let i = 0; i < D; i++) out[i] = Math.pow((Math.max(1, counts[i]) * D) / total, -power);
+  for (let i = 0; i < D; i++) out[i] = scale * Math.pow((Math.max(1, counts[i]) * D) / total, -power);
   return out;
 }
 

@@ -88,7 +88,7 @@ export class Trainer {
   #output: OutputLayer;
   /** A checkpoint file holding exactly the current state (none once it changes). */
   #cleanFile: string | undefined;
-  /** `--target-power`'s scaler for the current vocabulary (null: off; undefined: not built yet). */
+  /** `--target-power` and `--target-scale`'s scaler for the current vocabulary (null: off; undefined: not built yet). */
   #scaler: TargetScaler | null | undefined;
 
   private constructor(
@@ -503,10 +503,10 @@ export class Trainer {
     return { ...summary, ...(validationLoss === undefined ? {} : { validationLoss }) };
   }
 
-  /** The batch's targets weighted by `--target-power` (lib/train/target_weights.ts), or as they are. */
+  /** The batch's targets weighted by `--target-power` and `--target-scale` (lib/train/target_weights.ts), or as they are. */
   #scaleTargets(Y: ReaderBatch["targets"]): ReaderBatch["targets"] {
     if (this.#scaler === undefined) {
-      const scales = targetScales(this.vocab.counts, this.config.targetPower);
+      const scales = targetScales(this.vocab.counts, this.config.targetPower, this.config.targetScale);
       this.#scaler = scales && new TargetScaler(scales);
     }
     return this.#scaler ? this.#scaler.apply(Y) : Y;
