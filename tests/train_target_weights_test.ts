@@ -1,7 +1,7 @@
-// `--target-power α` and `--target-scale k` (lib/train/target_weights.ts): the flags' parsing and validation, the squared recipe
-// turning it on (an explicit flag wins), the factors (D·p(c))^−α, the scaled weights reaching the output
-// layer (training and held-out examples alike), and the factored layer agreeing with the naive one on such
-// weights.
+// `--target-power α` and `--target-scale k` (lib/train/target_weights.ts): the flags' parsing and validation,
+// the squared recipe turning them on (an explicit flag wins), the factors k·(D·p(c))^−α, the scaled weights
+// reaching the output layer (training and held-out examples alike), and the factored layer agreeing with
+// the naive one on such weights.
 import assert from "node:assert/strict";
 import { UsageError } from "../lib/core/errors.ts";
 import { resolveConfig } from "../lib/train/config.ts";

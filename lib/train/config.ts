@@ -43,7 +43,7 @@ export type TrainConfig = {
    * (lib/train/target_weights.ts; 0 = off).
    */
   targetPower: number;
-  /** Every target value × this constant (after `targetPower`): for squared error, the scale of the outputs. */
+  /** Every target value × this constant (with `targetPower`); for squared error, the outputs' scale. */
   targetScale: number;
   /** Output layer: the exact factored one or the textbook O(Dd) one. */
   output: "factored" | "naive";

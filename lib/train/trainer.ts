@@ -88,7 +88,7 @@ export class Trainer {
   #output: OutputLayer;
   /** A checkpoint file holding exactly the current state (none once it changes). */
   #cleanFile: string | undefined;
-  /** `--target-power` and `--target-scale`'s scaler for the current vocabulary (null: off; undefined: not built yet). */
+  /** The `--target-power`/`--target-scale` scaler of the vocabulary (null: off; undefined: not built yet). */
   #scaler: TargetScaler | null | undefined;
 
   private constructor(
@@ -503,7 +503,7 @@ export class Trainer {
     return { ...summary, ...(validationLoss === undefined ? {} : { validationLoss }) };
   }
 
-  /** The batch's targets weighted by `--target-power` and `--target-scale` (lib/train/target_weights.ts), or as they are. */
+  /** The batch's targets weighted by `--target-power`/`--target-scale` (lib/train/target_weights.ts), or as is. */
   #scaleTargets(Y: ReaderBatch["targets"]): ReaderBatch["targets"] {
     if (this.#scaler === undefined) {
       const scales = targetScales(this.vocab.counts, this.config.targetPower, this.config.targetScale);
