@@ -242,6 +242,7 @@ export async function runCase(
       zlossA: config.zlossA,
       zlossB: config.zlossB,
       targetPower: config.targetPower,
+      targetScale: config.targetScale,
     },
     vocab: data.words.length,
     wordsim353: last?.wordsim353,

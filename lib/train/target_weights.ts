@@ -67,7 +67,9 @@ export class TargetScaler {
     for (let k = 0; k < nnz; k++) {
       const c = idx[k];
       if (!(c >= 0 && c < D)) {
-        throw new RangeError(`target id ${c} is outside the vocabulary of ${D} words (--target-power)`);
+        throw new RangeError(
+          `target id ${c} is outside the vocabulary of ${D} words (--target-power/--target-scale)`,
+        );
       }
       out[k] = v[k] * s[c];
     }
