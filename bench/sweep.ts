@@ -241,6 +241,8 @@ export async function runCase(
       lossEpsilon: config.lossEpsilon,
       zlossA: config.zlossA,
       zlossB: config.zlossB,
+      targetPower: config.targetPower,
+      targetScale: config.targetScale,
     },
     vocab: data.words.length,
     wordsim353: last?.wordsim353,

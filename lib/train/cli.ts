@@ -85,6 +85,16 @@ const FLAGS: Record<string, FlagSpec> = {
   "loss-epsilon": { key: "lossEpsilon", type: "string", help: "spherical softmax's floor ε on every o_j²" },
   "zloss-a": { key: "zlossA", type: "string", help: "Z-loss sharpness a" },
   "zloss-b": { key: "zlossB", type: "string", help: "Z-loss offset b (target z-score)" },
+  "target-power": {
+    key: "targetPower",
+    type: "string",
+    help: "each target's value × (D·p(c))^−α, p(c) its corpus frequency; 0 = off, ≤ 1",
+  },
+  "target-scale": {
+    key: "targetScale",
+    type: "string",
+    help: "every target's value × this constant (squared error: the outputs' scale)",
+  },
   output: {
     key: "output",
     type: "string",

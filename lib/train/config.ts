@@ -38,6 +38,13 @@ export type TrainConfig = {
   zlossA: number;
   /** Z-loss offset b (the z-score a target is pushed toward). */
   zlossB: number;
+  /**
+   * Frequency weighting of the targets: each target word's value × (D·p(c))^−α, p(c) its corpus frequency
+   * (lib/train/target_weights.ts; 0 = off).
+   */
+  targetPower: number;
+  /** Every target value × this constant (with `targetPower`); for squared error, the outputs' scale. */
+  targetScale: number;
   /** Output layer: the exact factored one or the textbook O(Dd) one. */
   output: "factored" | "naive";
   /** Backend of the output layer ("auto": blas when OpenBLAS loads, else js). */
@@ -104,6 +111,8 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   lossEpsilon: 1e-3,
   zlossA: 0.1,
   zlossB: 10,
+  targetPower: 0,
+  targetScale: 1,
   output: "factored",
   backend: "auto",
   epochs: 5,
@@ -146,6 +155,8 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   lossEpsilon: "--loss-epsilon",
   zlossA: "--zloss-a",
   zlossB: "--zloss-b",
+  targetPower: "--target-power",
+  targetScale: "--target-scale",
   output: "--output",
   backend: "--backend",
   epochs: "--epochs",
@@ -189,6 +200,8 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   lossEpsilon: { min: 0, minExclusive: true },
   zlossA: { min: 0, minExclusive: true },
   zlossB: { min: -1000, max: 1000 },
+  targetPower: { min: 0, max: 1 },
+  targetScale: { min: 0, minExclusive: true, max: 1000 },
   biasFeature: { min: 0 },
   minCount: { int: true, min: 1 },
   window: { int: true, min: 1, max: 1000 },
@@ -328,6 +341,8 @@ export const IDENTITY_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
   "lossEpsilon",
   "zlossA",
   "zlossB",
+  "targetPower",
+  "targetScale",
   "output",
   "biasFeature",
   "batch",

@@ -30,6 +30,8 @@ export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
   "lossEpsilon",
   "zlossA",
   "zlossB",
+  "targetPower",
+  "targetScale",
 ]);
 
 /**
@@ -62,8 +64,8 @@ export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossNa
       spherical: { set: {}, why: "the tuned default" },
       taylor: { set: { lr: 0.1 }, why: "its gradients are ≈ 10× smaller than the spherical softmax's" },
       squared: {
-        set: { lr: 0.001, lrInputScale: 50 },
-        why: "a step is refused once 2η·Σ_batch‖h‖² ≥ 1; the input side carries the learning",
+        set: { lr: 0.001, lrInputScale: 50, targetPower: 0.5, targetScale: 4 },
+        why: "a step is refused once 2η·Σ_batch‖h‖² ≥ 1; raw targets are dominated by frequent contexts",
       },
       zloss: {
         set: { lr: 0.002 },

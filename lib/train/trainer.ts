@@ -33,6 +33,7 @@ import { STAGE, StageClock } from "./stages.ts";
 import { BEST_CHECKPOINT, findBest, writeBest } from "./best.ts";
 import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError } from "./guard.ts";
 import { newWordRows } from "./grow.ts";
+import { TargetScaler, targetScales } from "./target_weights.ts";
 import {
   hiddenBackend,
   initOutputRows,
@@ -87,6 +88,8 @@ export class Trainer {
   #output: OutputLayer;
   /** A checkpoint file holding exactly the current state (none once it changes). */
   #cleanFile: string | undefined;
+  /** The `--target-power`/`--target-scale` scaler of the vocabulary (null: off; undefined: not built yet). */
+  #scaler: TargetScaler | null | undefined;
 
   private constructor(
     readonly config: TrainConfig,
@@ -433,7 +436,8 @@ export class Trainer {
           if (improved) await saveBest();
         }
         clock.mark(S.bookkeeping);
-        const { inputs, targets } = this.#split.apply(b.inputs, b.targets, b.epoch === 0);
+        // scaled before the split, so the held-out loss is the same objective as the training loss
+        const { inputs, targets } = this.#split.apply(b.inputs, this.#scaleTargets(b.targets), b.epoch === 0);
         clock.mark(S.split);
         const m = inputs.offsets.length - 1;
         lr = learningRate(c, run.examples, total) * run.lrScale;
@@ -497,6 +501,15 @@ export class Trainer {
     }
     const validationLoss = await this.validationLoss();
     return { ...summary, ...(validationLoss === undefined ? {} : { validationLoss }) };
+  }
+
+  /** The batch's targets weighted by `--target-power`/`--target-scale` (lib/train/target_weights.ts), or as is. */
+  #scaleTargets(Y: ReaderBatch["targets"]): ReaderBatch["targets"] {
+    if (this.#scaler === undefined) {
+      const scales = targetScales(this.vocab.counts, this.config.targetPower, this.config.targetScale);
+      this.#scaler = scales && new TargetScaler(scales);
+    }
+    return this.#scaler ? this.#scaler.apply(Y) : Y;
   }
 
   /** The epoch-end health check of the output layer (guard.ts' checkHealth) at the current step. */
@@ -591,6 +604,7 @@ export class Trainer {
     this.model.spec.vocab = V + n;
     this.vocab.words.push(...newWords);
     this.vocab.counts.push(...counts);
+    this.#scaler = undefined; // the frequencies changed: rebuilt at the next batch
     return Array.from({ length: n }, (_, i) => V + i);
   }
 
