@@ -64,3 +64,31 @@ Deno.test("stop: install and dispose add and remove the signal listeners", () =>
   stop.dispose();
   stop.dispose(); // twice is harmless
 });
+
+Deno.test("stop: a folder that file-system calls already in flight recreate is removed all the same", async () => {
+  // the corpus job's race (tests/faults_jobs_test.ts): SIGTERM while an async mkdir of its temporary folder
+  // was running on another thread left the folder behind after the cleanup had removed it
+  const root = await Deno.makeTempDir({ prefix: "factorout-stop-" });
+  try {
+    let leftBehind = 0;
+    for (let round = 0; round < 20; round++) {
+      const tmp = `${root}/corpus.${round}.tmp`;
+      Deno.mkdirSync(tmp);
+      const { stop, exits } = controller();
+      const forget = removeAtExit(tmp);
+      const inFlight = Array.from({ length: 64 }, (_, i) => Deno.mkdir(`${tmp}/d${i}`, { recursive: true }));
+      stop.receive("SIGTERM"); // synchronously, while the mkdirs run on other threads
+      assert.deepEqual(exits, [EXIT.stopped]);
+      await Promise.allSettled(inFlight);
+      forget();
+      try {
+        Deno.statSync(tmp);
+        leftBehind++;
+        Deno.removeSync(tmp, { recursive: true });
+      } catch { /* removed, as it must be */ }
+    }
+    assert.equal(leftBehind, 0, `${leftBehind} of 20 folders were left behind`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -52,21 +52,43 @@ export function atExit(cleanup: () => void): () => void {
  * ```
  */
 export function removeAtExit(path: string): () => void {
-  return atExit(() => {
-    try {
-      Deno.removeSync(path, { recursive: true });
-    } catch { /* already renamed or removed */ }
-  });
+  removals.add(path);
+  const forget = atExit(() => removePath(path));
+  return () => {
+    removals.delete(path);
+    forget();
+  };
 }
 
-/** Runs and forgets every registered cleanup (each at most once). */
+/** The paths {@link removeAtExit} registered (removed a second time after {@link SETTLE_MS}). */
+const removals = new Set<string>();
+
+/**
+ * How long the exit cleanup waits before removing the temporary paths a second time: a file-system call
+ * that another thread had already started when the signal came (the job's async mkdir of its temporary
+ * folder, a shard file being created) can recreate a path just removed (tests/stop_test.ts).
+ */
+const SETTLE_MS = 50;
+
+function removePath(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch { /* already renamed or removed */ }
+}
+
+/** Runs and forgets every registered cleanup (each at most once), then removes the temporary paths again. */
 function runCleanups(): void {
+  const paths = [...removals];
+  removals.clear();
   for (const f of [...cleanups]) {
     cleanups.delete(f);
     try {
       f();
     } catch { /* best effort: the process is ending */ }
   }
+  if (paths.length === 0) return;
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLE_MS);
+  for (const p of paths) removePath(p);
 }
 
 /**
