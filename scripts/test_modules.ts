@@ -44,6 +44,9 @@ const cpus = navigator.hardwareConcurrency || 2;
 const jobs = positiveInt("FACTOROUT_TEST_JOBS", cpus);
 const timeoutS = positiveInt("FACTOROUT_TEST_TIMEOUT_S", 900);
 const threads = Deno.env.get("FACTOROUT_THREADS") || String(Math.max(1, Math.floor(cpus / jobs)));
+// what lib/output/webgpu/device.ts sets for its own requests, for the tests that ask navigator.gpu directly
+// (Linux: Vulkan only; EGL's teardown at exit crashed a module after its tests had passed)
+const webgpuBackend = Deno.env.get("DENO_WEBGPU_BACKEND") || (Deno.build.os === "linux" ? "vulkan" : "");
 
 /** The test modules named by `args`: files as given, folders searched for `*_test.ts` (sorted). */
 async function modules(paths: string[]): Promise<string[]> {
@@ -84,7 +87,7 @@ async function runOne(file: string): Promise<Outcome> {
   const t0 = performance.now();
   const child = new Deno.Command(deno, {
     args: ["test", "-A", "--no-check", file],
-    env: { FACTOROUT_THREADS: threads },
+    env: { FACTOROUT_THREADS: threads, ...(webgpuBackend ? { DENO_WEBGPU_BACKEND: webgpuBackend } : {}) },
     stdout: "piped",
     stderr: "piped",
     stdin: "null",

@@ -61,6 +61,24 @@ const FIX =
   "Deno needs no flag for WebGPU";
 
 /**
+ * On Linux, WebGPU through Vulkan only (`DENO_WEBGPU_BACKEND=vulkan`, read when Deno creates its WebGPU
+ * instance, so before the first adapter request; a value the user set wins). With every backend wgpu also
+ * loads EGL for its GL backend, which no adapter of ours uses, and glvnd's teardown at process exit raced a
+ * thread's exit: "double free or corruption" and SIGABRT after all tests had passed (gdb:
+ * `__glDispatchDestroyTable` from libEGL's destructor; tests/layers_state_test.ts, about 1 exit in 30).
+ *
+ * @example
+ * ```ts
+ * import { preferVulkanOnLinux } from "./device.ts";
+ * preferVulkanOnLinux();
+ * ```
+ */
+export function preferVulkanOnLinux(): void {
+  if (Deno.build.os !== "linux") return;
+  if (!Deno.env.get("DENO_WEBGPU_BACKEND")) Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
+}
+
+/**
  * Requests a high-performance adapter and a device with the adapter's maximum storage-binding, buffer and
  * workgroup-storage limits, and logs the adapter (vendor, description, fallback or not). Throws
  * {@link BackendUnavailableError} naming the cause and the fix when `navigator.gpu` is missing or no
@@ -76,6 +94,7 @@ const FIX =
  */
 export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promise<WebGpuContext> {
   const log = opts.log ?? ((line: string) => console.error(line));
+  preferVulkanOnLinux();
   const gpu = opts.gpu !== undefined
     ? opts.gpu
     : (globalThis.navigator as Navigator | undefined)?.gpu as GPU | undefined;
