@@ -225,6 +225,7 @@ export async function main(args: string[]): Promise<number> {
       duckdb({
         ...o,
         ...(textColumn ? { textColumn } : {}),
+        onStepProgress: rep.step,
         ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),
         // DuckDB's default spill folder is .tmp in the working folder: beside --out instead, and gone if
         // the job is stopped (DuckDB removes it itself when it finishes)

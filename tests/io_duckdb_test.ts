@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
+import type { EngineStepProgress } from "../lib/io/progress.ts";
 import { openDuckdb } from "../lib/io/duckdb_connect.ts";
 import { renderSql, sqlLiteral } from "../lib/io/duckdb_sql.ts";
 import { readExamples } from "../lib/io/read.ts";
@@ -28,19 +29,25 @@ async function rowsOf(dir: string): Promise<string[]> {
 
 type Opts = Omit<PrepareOptions, "outDir">;
 
-/** Runs both engines on `o` into `dir`/builtin and `dir`/duckdb; returns both manifests. */
+/**
+ * Runs both engines on `o` into `dir`/builtin and `dir`/duckdb; returns both manifests and the DuckDB
+ * job's step progress (read every 5 ms).
+ */
 async function both(dir: string, o: Opts, extra: { textColumn?: string; duckInput?: string[] } = {}) {
   const a = await prepareCorpus({ ...o, outDir: `${dir}/builtin`, format: "parquet" });
+  const steps: EngineStepProgress[] = [];
   const b = await prepareCorpusDuckdb({
     ...o,
     ...(extra.duckInput ? { input: extra.duckInput } : {}),
     ...(extra.textColumn ? { textColumn: extra.textColumn } : {}),
+    onStepProgress: (p) => steps.push(p),
+    progressIntervalMs: 5,
     outDir: `${dir}/duckdb`,
     memoryLimit: "500MB",
     spillDir: `${dir}/spill`,
     threads: 2,
   });
-  return { a, b };
+  return { a, b, steps };
 }
 
 async function assertSameCorpus(dir: string) {
@@ -59,7 +66,24 @@ async function assertSameCorpus(dir: string) {
 Deno.test("duckdb = builtin on the whole Brown corpus: vocab.tsv and rows (skipgram, distance weights)", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const { a, b } = await both(dir, { input: "brown", mode: "skipgram", window: 3, minCount: 5, seed: 1 });
+    const { a, b, steps } = await both(dir, {
+      input: "brown",
+      mode: "skipgram",
+      window: 3,
+      minCount: 5,
+      seed: 1,
+    });
+    // the live progress: each long step reported under its name, sane numbers, some with a percentage
+    const names = new Set(steps.map((p) => p.step));
+    for (const n of ["reading the input", "tokenising", "counting words", "making and writing the windows"]) {
+      assert(names.has(n), `no progress for step '${n}' (got ${[...names].join(", ")})`);
+    }
+    for (const p of steps) {
+      assert.equal(p.engine, "duckdb");
+      assert(Number.isNaN(p.percent) || (p.percent >= 0 && p.percent <= 100), `percent ${p.percent}`);
+      assert(p.rows <= p.totalRows && p.stepS >= 0 && p.stepS <= p.elapsedS);
+    }
+    assert(steps.some((p) => Number.isFinite(p.percent) && p.totalRows > 0), "DuckDB reported no progress");
     assert.deepEqual([b.rows, b.vocabSize, b.tokens, b.keptTokens], [
       a.rows,
       a.vocabSize,

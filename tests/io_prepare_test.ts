@@ -415,6 +415,30 @@ Deno.test("progress: a live line on a terminal, JSON lines otherwise", () => {
   assert.equal(j.progress, "windows");
   assert.equal(j.tokens, 2_000_000);
   assert.ok(pipe[0].endsWith("\n"));
+  // an engine step (--engine duckdb): the same live line, or one JSON object naming the engine and step
+  const s = {
+    engine: "duckdb",
+    step: "tokenising",
+    percent: 43.14,
+    rows: 12_300_000,
+    totalRows: 28_600_000,
+    stepS: 12,
+    elapsedS: 75,
+  };
+  const c = progressReporter({ tty: true, write: (x) => tty.push(x) });
+  c.step(s);
+  c.step({ ...s, percent: NaN, rows: 0, totalRows: 0 });
+  c.end();
+  assert.equal(
+    tty.at(-3),
+    "\r\u001b[2Kduckdb tokenising  43.1% rows 12.30M/28.60M step 0:00:12 total 0:01:15",
+  );
+  assert.equal(tty.at(-2), "\r\u001b[2Kduckdb tokenising     ?% step 0:00:12 total 0:01:15");
+  assert.equal(tty.at(-1), "\n");
+  const d = progressReporter({ tty: false, write: (x) => pipe.push(x) });
+  d.step({ ...s, percent: NaN });
+  const k = JSON.parse(pipe.at(-1)!);
+  assert.deepEqual([k.progress, k.step, k.percent, k.totalRows], ["duckdb", "tokenising", -1, 28_600_000]);
 });
 
 Deno.test("max-vocab keeps the most frequent words; out-of-vocabulary words are dropped before windowing", async () => {

@@ -51,6 +51,8 @@ export async function openDuckdb(opts: DuckdbOptions = {}): Promise<Duckdb> {
   if (opts.threads !== undefined) config.threads = String(opts.threads);
   const instance = await DuckDBInstance.create(":memory:", config);
   const connection = await instance.connect();
+  // progress tracking on (the corpus job's progress line reads it), DuckDB's own printing of it off
+  await connection.run("SET enable_progress_bar = true; SET enable_progress_bar_print = false");
   return {
     connection,
     close: () => {

@@ -22,12 +22,53 @@ import { loadStep, sqlLiteral, type SqlParam } from "./duckdb_sql.ts";
 import { type CorpusManifest, type ShardEntry, writeManifest } from "./manifest.ts";
 import { checkOptions, checkText, MAX_SENTENCE, type PrepareOptions, textSummary } from "./prepare.ts";
 import { MAX_LINE_BYTES } from "./text.ts";
+import type { EngineStepProgress } from "./progress.ts";
 
 /** Options of {@link prepareCorpusDuckdb}: the built-in engine's, DuckDB's limits, and a text column. */
 export type DuckdbPrepareOptions = PrepareOptions & DuckdbOptions & {
   /** read this column of Parquet tables as the text (one line per non-null cell) */
   textColumn?: string;
+  /** takes the running step's progress every `progressIntervalMs` while a step runs */
+  onStepProgress?: (p: EngineStepProgress) => void;
+  /** how often (ms) a running step's progress is read from DuckDB [1000] */
+  progressIntervalMs?: number;
 };
+
+/**
+ * Runs `work` (one step of the job on `con`) while reading DuckDB's progress of the running query every
+ * `everyMs` and passing it to `on`; DuckDB reports a query's progress only while it scans tables, so the
+ * percentage is NaN in between.
+ */
+async function withStepProgress<T>(
+  con: DuckDBConnection,
+  step: string,
+  jobStart: number,
+  everyMs: number,
+  on: ((p: EngineStepProgress) => void) | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
+  if (!on) return await work();
+  const t0 = performance.now();
+  const tick = () => {
+    const q = con.progress;
+    const known = q.percentage >= 0 && Number(q.total_rows_to_process) > 0;
+    on({
+      engine: "duckdb",
+      step,
+      percent: known ? Math.min(100, q.percentage) : NaN,
+      rows: known ? Number(q.rows_processed) : 0,
+      totalRows: known ? Number(q.total_rows_to_process) : 0,
+      stepS: (performance.now() - t0) / 1000,
+      elapsedS: (performance.now() - jobStart) / 1000,
+    });
+  };
+  const timer = setInterval(tick, everyMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 /**
  * The parameters of the SQL steps for `o` (what sql/corpus/*.sql and sql/spark/*.sql take).
@@ -153,21 +194,26 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
   const con = db.connection;
   let stage = "reading the input";
   const t0 = performance.now();
-  // one line per step on the notice channel: DuckDB runs each step as one query, with no progress of its own
+  // one line per finished step on the notice channel, and the running step's progress as DuckDB reports it
   const said = (what: string) =>
     opts.onNotice?.(`duckdb: ${what} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  const run = async (step: Parameters<typeof loadStep>[0], what: string) => {
+  const every = opts.progressIntervalMs ?? 1000;
+  const watch = <T>(what: string, work: () => Promise<T>) => {
     stage = what;
-    await con.run(await loadStep(step, params));
+    return withStepProgress(con, what, t0, every, opts.onStepProgress, work);
+  };
+  const run = async (step: Parameters<typeof loadStep>[0], what: string) => {
+    const sql = await loadStep(step, params);
+    await watch(what, () => con.run(sql));
     said(`${what}: done`);
   };
   try {
     const inputs = Array.isArray(opts.input) ? opts.input : [opts.input!];
     let loaded: LoadedLines;
     if (opts.textColumn !== undefined) {
-      loaded = await loadParquetLines(con, inputs, opts.textColumn);
+      loaded = await watch("reading the input", () => loadParquetLines(con, inputs, opts.textColumn!));
     } else {
-      loaded = await loadTextLines(con, inputs, maxLine);
+      loaded = await watch("reading the input", () => loadTextLines(con, inputs, maxLine));
       checkText(loaded.label, loaded.stats!, maxLine, opts.onNotice);
     }
     said(`read ${loaded.lines} lines`);
@@ -197,8 +243,10 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
     await run("40_windows", "defining windows");
     const keptTokens = await scalar(con, "SELECT count(*) FROM kept");
     // the windows are a view: computed, sorted and written in one pass, never stored as a table
-    stage = "making and writing the windows";
-    const shards = await writeShards(con, outDir, { batchRows, shardRows, vocabSize: V, mode: opts.mode });
+    const shards = await watch(
+      "making and writing the windows",
+      () => writeShards(con, outDir, { batchRows, shardRows, vocabSize: V, mode: opts.mode }),
+    );
     const rows = shards.reduce((s, x) => s + x.rows, 0);
     if (rows === 0) {
       throw new DataFormatError(

@@ -31,6 +31,47 @@ export type PrepareProgress = {
 };
 
 /**
+ * Progress of one step of an engine that runs the corpus job as a few large queries (`--engine duckdb`):
+ * the step's name and, while the engine reports it, the share of its input rows processed.
+ *
+ * @example
+ * ```ts
+ * import type { EngineStepProgress } from "./progress.ts";
+ * const onStepProgress = (p: EngineStepProgress) => console.error(p.step, p.percent);
+ * ```
+ */
+export type EngineStepProgress = {
+  /** the engine, e.g. "duckdb" */
+  engine: string;
+  /** what the step does, e.g. "tokenising" */
+  step: string;
+  /** percent of the step's input rows processed; NaN while the engine reports none */
+  percent: number;
+  /** input rows processed and to process in this step (0 when unknown) */
+  rows: number;
+  totalRows: number;
+  /** seconds since the step started, and since the job started */
+  stepS: number;
+  elapsedS: number;
+};
+
+/**
+ * Formats an engine step's progress for people: `duckdb  tokenising  43.1%  rows 12.3M/28.6M  0:00:12`.
+ *
+ * @example
+ * ```ts
+ * import { formatStepProgress } from "./progress.ts";
+ * console.log(formatStepProgress({ engine: "duckdb", step: "counting words", percent: 50, rows: 5e6,
+ *   totalRows: 1e7, stepS: 3, elapsedS: 40 }));
+ * ```
+ */
+export function formatStepProgress(p: EngineStepProgress): string {
+  const pct = Number.isFinite(p.percent) ? `${p.percent.toFixed(1).padStart(5)}%` : "    ?%";
+  const rows = p.totalRows > 0 ? ` rows ${human(p.rows)}/${human(p.totalRows)}` : "";
+  return `${p.engine} ${p.step} ${pct}${rows} step ${clock(p.stepS)} total ${clock(p.elapsedS)}`;
+}
+
+/**
  * Formats progress for people: `windows  43.1%  12.3M tokens  1.52M tok/s  rows 98.1M  shards 12  ETA 0:42`.
  *
  * @example
@@ -66,7 +107,8 @@ function clock(s: number): string {
 
 /**
  * A progress sink writing to stderr: a live `\r` line when stderr is a terminal, one JSON object per
- * line otherwise. Call `.end()` to finish the live line.
+ * line otherwise. `update` takes the built-in engine's progress, `step` an engine step's
+ * ({@link EngineStepProgress}). Call `.end()` to finish the live line.
  *
  * @example
  * ```ts
@@ -78,7 +120,11 @@ function clock(s: number): string {
  */
 export function progressReporter(
   opts: { tty?: boolean; write?: (s: string) => void } = {},
-): { update: (p: PrepareProgress) => void; end: () => void } {
+): {
+  update: (p: PrepareProgress) => void;
+  step: (p: EngineStepProgress) => void;
+  end: () => void;
+} {
   const tty = opts.tty ?? Deno.stderr.isTerminal();
   const enc = new TextEncoder();
   const write = opts.write ?? ((s: string) => {
@@ -100,6 +146,15 @@ export function progressReporter(
         write(JSON.stringify({ progress: p.phase, ...round(p) }) + "\n");
       }
     },
+    step(p) {
+      if (tty) {
+        write(`\r\x1b[2K${formatStepProgress(p)}`);
+        live = true;
+      } else {
+        const { engine, step, ...rest } = p;
+        write(JSON.stringify({ progress: engine, step, ...round(rest) }) + "\n");
+      }
+    },
     end() {
       if (live) write("\n");
       live = false;
@@ -107,7 +162,7 @@ export function progressReporter(
   };
 }
 
-function round(p: PrepareProgress): Record<string, number | string> {
+function round(p: Record<string, number | string>): Record<string, number | string> {
   const o: Record<string, number | string> = {};
   for (const [k, v] of Object.entries(p)) {
     if (k === "phase") continue;
