@@ -93,6 +93,47 @@ Deno.test("CsrBuilder and sliceRows: rows copied in order, slices rebased", () =
   assert.deepEqual(s.indices, B.indices.subarray(B.offsets[10], B.offsets[20]));
 });
 
+Deno.test("CsrBuilder: runs of rows, unweighted sources, entry by entry, take copies; equal to row by row", () => {
+  const rng = new Rng(9);
+  const B = randomBatch(rng, 500, 6, 40);
+  // a run of rows at once equals the same rows one by one, across many buffer growths
+  const run = new CsrBuilder(), one = new CsrBuilder();
+  for (const [r0, r1] of [[0, 3], [3, 3], [10, 200], [499, 500], [0, 500]]) {
+    run.appendRows(B.offsets, B.indices, B.values, r0, r1);
+    for (let r = r0; r < r1; r++) one.pushRow(B, r);
+  }
+  assert.deepEqual(run.view(), one.view());
+  assert.equal(run.m, 3 + 190 + 1 + 500);
+  // null values mean 1
+  const u = new CsrBuilder();
+  u.appendRows(B.offsets, B.indices, null, 5, 9);
+  u.appendRow(B.offsets, B.indices, null, 7);
+  assert(u.view().values.every((x) => x === 1));
+  assert.deepEqual(
+    u.view().indices.subarray(0, B.offsets[9] - B.offsets[5]),
+    B.indices.subarray(B.offsets[5], B.offsets[9]),
+  );
+  // entry by entry: a dropped row leaves no trace; take() returns copies that outlive reuse
+  const e = new CsrBuilder();
+  e.push(3, 0.5);
+  e.endRow();
+  e.push(8, 1);
+  e.push(9, 2);
+  assert.equal(e.openEntries, 2);
+  e.dropRow();
+  for (let k = 0; k < 1000; k++) e.push(k, k); // grows inside an open row
+  e.endRow();
+  const t = e.take();
+  assert.deepEqual(Array.from(t.offsets), [0, 1, 1001]);
+  assert.equal(t.indices[1], 0);
+  assert.equal(t.values[1000], 999);
+  e.reset();
+  e.push(7, 7);
+  e.endRow();
+  assert.equal(t.indices[0], 3); // the copy is unchanged
+  assert.deepEqual(Array.from(e.view().offsets), [0, 1]);
+});
+
 Deno.test("validateCsr / findIndexOutside / rowOfEntry: the position at fault", () => {
   const B = {
     offsets: Int32Array.of(0, 2, 2, 5),

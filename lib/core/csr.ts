@@ -232,7 +232,10 @@ function mergeSortedRun(Y: SparseBatch, i: number, t: MergedTargets, start: numb
 }
 
 /**
- * A growable CSR batch built row by row into reusable buffers.
+ * A growable CSR batch built into reusable buffers: row by row from another CSR batch ({@link pushRow},
+ * {@link appendRow}), a run of rows at once ({@link appendRows}), or entry by entry ({@link push}, then
+ * {@link endRow} or {@link dropRow}). Source values may be `null`, meaning every value is 1 (unweighted
+ * shard columns). No call allocates unless a buffer must grow.
  *
  * @example
  * ```ts
@@ -240,7 +243,9 @@ function mergeSortedRun(Y: SparseBatch, i: number, t: MergedTargets, start: numb
  * const src = { offsets: Int32Array.of(0, 1, 3), indices: Int32Array.of(4, 5, 6), values: Float32Array.of(1, 1, 1) };
  * const b = new CsrBuilder();
  * b.pushRow(src, 1);
- * console.log(b.m, Array.from(b.view().indices)); // 1 [5, 6]
+ * b.push(9, 0.5);
+ * b.endRow();
+ * console.log(b.m, Array.from(b.view().indices)); // 2 [5, 6, 9]
  * ```
  */
 export class CsrBuilder {
@@ -252,7 +257,7 @@ export class CsrBuilder {
   values: Float32Array = new Float32Array(256);
   /** Rows. */
   m = 0;
-  /** Entries. */
+  /** Entries (the open row's included). */
   nnz = 0;
 
   /** Empties the batch (keeps the buffers). */
@@ -261,19 +266,72 @@ export class CsrBuilder {
     this.nnz = 0;
   }
 
+  /** Makes room for `rows` more rows and `entries` more entries. */
+  reserve(rows: number, entries: number): void {
+    if (this.m + rows + 1 > this.offsets.length) this.offsets = grow(this.offsets, this.m + rows + 1);
+    if (this.nnz + entries > this.indices.length) {
+      this.indices = grow(this.indices, this.nnz + entries);
+      this.values = grow(this.values, this.nnz + entries);
+    }
+  }
+
   /** Appends row i of `src`. */
   pushRow(src: SparseBatch, i: number): void {
-    const a = src.offsets[i], b = src.offsets[i + 1], n = b - a;
-    if (this.m + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.m + 2);
-    if (this.nnz + n > this.indices.length) {
-      this.indices = grow(this.indices, this.nnz + n);
-      this.values = grow(this.values, this.nnz + n);
-    }
-    this.indices.set(src.indices.subarray(a, b), this.nnz);
-    this.values.set(src.values.subarray(a, b), this.nnz);
-    this.nnz += n;
-    this.m++;
-    this.offsets[this.m] = this.nnz;
+    this.appendRow(src.offsets, src.indices, src.values, i);
+  }
+
+  /** Appends row i of the CSR arrays (`values` null: every value 1). */
+  appendRow(offsets: Int32Array, indices: Int32Array, values: Float32Array | null, i: number): void {
+    const a = offsets[i], b = offsets[i + 1];
+    this.reserve(1, b - a);
+    const idx = this.indices, val = this.values;
+    let n = this.nnz;
+    // short rows: a plain loop, no subarray views per row
+    if (values) { for (let k = a; k < b; k++) (idx[n] = indices[k], val[n++] = values[k]); }
+    else for (let k = a; k < b; k++) (idx[n] = indices[k], val[n++] = 1);
+    this.nnz = n;
+    this.offsets[++this.m] = n;
+  }
+
+  /** Appends rows [r0, r1) of the CSR arrays (`values` null: every value 1) in one copy. */
+  appendRows(
+    offsets: Int32Array,
+    indices: Int32Array,
+    values: Float32Array | null,
+    r0: number,
+    r1: number,
+  ): void {
+    const a = offsets[r0], b = offsets[r1];
+    this.reserve(r1 - r0, b - a);
+    const shift = this.nnz - a, o = this.offsets;
+    for (let r = r0 + 1; r <= r1; r++) o[++this.m] = offsets[r] + shift;
+    this.indices.set(indices.subarray(a, b), this.nnz);
+    if (values) this.values.set(values.subarray(a, b), this.nnz);
+    else this.values.fill(1, this.nnz, this.nnz + b - a);
+    this.nnz += b - a;
+  }
+
+  /** Adds an entry to the open row (closed by {@link endRow}). */
+  push(index: number, value: number): void {
+    if (this.nnz + 1 > this.indices.length) this.reserve(0, 1);
+    this.indices[this.nnz] = index;
+    this.values[this.nnz++] = value;
+  }
+
+  /** Entries of the open row so far. */
+  get openEntries(): number {
+    return this.nnz - this.offsets[this.m];
+  }
+
+  /** Closes the open row. */
+  endRow(): void {
+    if (this.m + 2 > this.offsets.length) this.reserve(1, 0);
+    this.offsets[++this.m] = this.nnz;
+  }
+
+  /** Drops the open row's entries. */
+  dropRow(): void {
+    this.nnz = this.offsets[this.m];
   }
 
   /** Replaces the content by a whole batch (its arrays are kept, not copied). */
@@ -291,6 +349,15 @@ export class CsrBuilder {
       offsets: this.offsets.subarray(0, this.m + 1),
       indices: this.indices.subarray(0, this.nnz),
       values: this.values.subarray(0, this.nnz),
+    };
+  }
+
+  /** The batch built so far as fresh arrays (the builder stays reusable). */
+  take(): SparseBatch {
+    return {
+      offsets: this.offsets.slice(0, this.m + 1),
+      indices: this.indices.slice(0, this.nnz),
+      values: this.values.slice(0, this.nnz),
     };
   }
 }

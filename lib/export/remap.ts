@@ -12,6 +12,7 @@
 
 import type { SparseBatch } from "../core/types.ts";
 import { DataFormatError } from "../core/errors.ts";
+import { CsrBuilder } from "../core/csr.ts";
 
 /**
  * Remaps the examples of a minibatch (inputs and targets, same m) through `map`; returns fresh arrays.
@@ -34,13 +35,10 @@ export function remapExamples(
   if (Y.offsets.length - 1 !== m) {
     throw new DataFormatError(source, `inputs have ${m} examples, targets ${Y.offsets.length - 1}`);
   }
-  const xo = new Int32Array(m + 1),
-    xi = new Int32Array(X.indices.length),
-    xv = new Float32Array(X.indices.length);
-  const yo = new Int32Array(m + 1),
-    yi = new Int32Array(Y.indices.length),
-    yv = new Float32Array(Y.indices.length);
-  let mx = 0, nx = 0, ny = 0, dropped = 0;
+  const xb = new CsrBuilder(), yb = new CsrBuilder();
+  xb.reserve(m, X.indices.length);
+  yb.reserve(m, Y.indices.length);
+  let dropped = 0;
   const look = (id: number) => {
     if (id < 0 || id >= map.length) {
       throw new DataFormatError(source, `id ${id} is outside the vocabulary of ${map.length} words`);
@@ -48,28 +46,26 @@ export function remapExamples(
     return map[id];
   };
   for (let e = 0; e < m; e++) {
-    const nx0 = nx, ny0 = ny;
     for (let k = X.offsets[e]; k < X.offsets[e + 1]; k++) {
       const id = look(X.indices[k]);
-      if (id >= 0) (xi[nx] = id, xv[nx++] = X.values[k]);
+      if (id >= 0) xb.push(id, X.values[k]);
     }
     for (let k = Y.offsets[e]; k < Y.offsets[e + 1]; k++) {
       const id = look(Y.indices[k]);
-      if (id >= 0) (yi[ny] = id, yv[ny++] = Y.values[k]);
+      if (id >= 0) yb.push(id, Y.values[k]);
     }
-    if (nx === nx0 || ny === ny0) {
-      nx = nx0;
-      ny = ny0;
+    if (xb.openEntries === 0 || yb.openEntries === 0) {
+      xb.dropRow();
+      yb.dropRow();
       dropped++;
       continue;
     }
-    mx++;
-    xo[mx] = nx;
-    yo[mx] = ny;
+    xb.endRow();
+    yb.endRow();
   }
   return {
-    inputs: { offsets: xo.slice(0, mx + 1), indices: xi.slice(0, nx), values: xv.slice(0, nx) },
-    targets: { offsets: yo.slice(0, mx + 1), indices: yi.slice(0, ny), values: yv.slice(0, ny) },
+    inputs: xb.take(),
+    targets: yb.take(),
     dropped,
   };
 }

@@ -21,6 +21,7 @@
 
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import type { SparseBatch } from "../core/types.ts";
+import { CsrBuilder } from "../core/csr.ts";
 import { classifyInputs } from "./detect.ts";
 import { readManifest } from "./manifest.ts";
 import { mixSeed, Sfc32, shufflePermutation } from "../core/rng.ts";
@@ -190,64 +191,25 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
   return { files, vocabSize: V };
 }
 
-/** The rows of one shuffle block, CSR, reused block after block. */
+/** The rows of one shuffle block, CSR (inputs and targets), reused block after block. */
 class Block {
-  rows = 0;
-  inOff: Int32Array = new Int32Array(1);
-  inIdx: Int32Array = new Int32Array(0);
-  inVal: Float32Array | null = null;
-  tOff: Int32Array = new Int32Array(1);
-  tIdx: Int32Array = new Int32Array(0);
-  tVal: Float32Array = new Float32Array(0);
+  readonly inputs = new CsrBuilder();
+  readonly targets = new CsrBuilder();
+
+  get rows(): number {
+    return this.inputs.m;
+  }
 
   clear(): void {
-    this.rows = 0;
+    this.inputs.reset();
+    this.targets.reset();
   }
 
   /** Appends rows [r0, r1) of a decoded batch. */
   append(d: DecodedBatch, r0: number, r1: number): void {
-    const n = r1 - r0;
-    const a = d.inOff[r0], b = d.inOff[r1], c = d.tOff[r0], e = d.tOff[r1];
-    const baseIn = this.inOff[this.rows], baseT = this.tOff[this.rows];
-    if (this.rows + n + 1 > this.inOff.length) {
-      this.inOff = grow(this.inOff, (this.rows + n + 1) * 2) as Int32Array;
-      this.tOff = grow(this.tOff, (this.rows + n + 1) * 2) as Int32Array;
-    }
-    if (baseIn + (b - a) > this.inIdx.length) {
-      const cap = (baseIn + (b - a)) * 2;
-      this.inIdx = grow(this.inIdx, cap) as Int32Array;
-      if (this.inVal) this.inVal = grow(this.inVal, cap) as Float32Array;
-    }
-    if (baseT + (e - c) > this.tIdx.length) {
-      const cap = (baseT + (e - c)) * 2;
-      this.tIdx = grow(this.tIdx, cap) as Int32Array;
-      this.tVal = grow(this.tVal, cap) as Float32Array;
-    }
-    const inOff = this.inOff, tOff = this.tOff, dIn = d.inOff, dT = d.tOff;
-    const sIn = baseIn - a, sT = baseT - c;
-    for (let r = 1; r <= n; r++) {
-      inOff[this.rows + r] = dIn[r0 + r] + sIn;
-      tOff[this.rows + r] = dT[r0 + r] + sT;
-    }
-    this.inIdx.set(d.inIdx.subarray(a, b), baseIn);
-    if (d.inVal && !this.inVal) {
-      this.inVal = new Float32Array(this.inIdx.length);
-      this.inVal.fill(1, 0, baseIn);
-    }
-    if (this.inVal) {
-      if (d.inVal) this.inVal.set(d.inVal.subarray(a, b), baseIn);
-      else this.inVal.fill(1, baseIn, baseIn + b - a);
-    }
-    this.tIdx.set(d.tIdx.subarray(c, e), baseT);
-    this.tVal.set(d.tVal.subarray(c, e), baseT);
-    this.rows += n;
+    this.inputs.appendRows(d.inOff, d.inIdx, d.inVal, r0, r1);
+    this.targets.appendRows(d.tOff, d.tIdx, d.tVal, r0, r1);
   }
-}
-
-function grow(a: Int32Array | Float32Array, cap: number): Int32Array | Float32Array {
-  const b = new (a.constructor as Int32ArrayConstructor | Float32ArrayConstructor)(cap);
-  b.set(a);
-  return b;
 }
 
 /** A location in an epoch's row stream: file (in the epoch's order), batch within the file, row within it. */
@@ -343,113 +305,41 @@ class RowStream {
 
 /** Builds one output batch, gathering rows of a block in permutation order. */
 class BatchBuilder {
-  rows = 0;
-  nIn = 0;
-  nT = 0;
-  inOff: Int32Array = new Int32Array(1);
-  inIdx: Int32Array = new Int32Array(1024);
-  inVal: Float32Array | null = null;
-  tOff: Int32Array = new Int32Array(1);
-  tIdx: Int32Array = new Int32Array(1024);
-  tVal: Float32Array = new Float32Array(1024);
+  readonly inputs = new CsrBuilder();
+  readonly targets = new CsrBuilder();
 
   constructor(readonly batchSize: number) {
-    this.inOff = new Int32Array(batchSize + 1);
-    this.tOff = new Int32Array(batchSize + 1);
+    this.inputs.reserve(batchSize, 0);
+    this.targets.reserve(batchSize, 0);
+  }
+
+  get rows(): number {
+    return this.inputs.m;
   }
 
   reset(): void {
-    this.rows = this.nIn = this.nT = 0;
+    this.inputs.reset();
+    this.targets.reset();
   }
 
   /** Appends block rows perm[from..to) (or from..to when perm is null). */
   gather(blk: Block, perm: Int32Array | null, from: number, to: number): void {
-    // sizes first, so the copy loops run without checks
-    let needIn = 0, needT = 0;
-    const bIn = blk.inOff, bT = blk.tOff;
-    if (perm) {
-      for (let i = from; i < to; i++) {
-        const r = perm[i];
-        needIn += bIn[r + 1] - bIn[r];
-        needT += bT[r + 1] - bT[r];
-      }
-    } else {
-      needIn = bIn[to] - bIn[from];
-      needT = bT[to] - bT[from];
+    const bi = blk.inputs, bt = blk.targets;
+    if (!perm) {
+      this.inputs.appendRows(bi.offsets, bi.indices, bi.values, from, to);
+      this.targets.appendRows(bt.offsets, bt.indices, bt.values, from, to);
+      return;
     }
-    if (this.nIn + needIn > this.inIdx.length) {
-      const cap = (this.nIn + needIn) * 2;
-      this.inIdx = grow(this.inIdx, cap) as Int32Array;
-      if (this.inVal) this.inVal = grow(this.inVal, cap) as Float32Array;
+    for (let i = from; i < to; i++) {
+      const r = perm[i];
+      this.inputs.appendRow(bi.offsets, bi.indices, bi.values, r);
+      this.targets.appendRow(bt.offsets, bt.indices, bt.values, r);
     }
-    if (this.nT + needT > this.tIdx.length) {
-      const cap = (this.nT + needT) * 2;
-      this.tIdx = grow(this.tIdx, cap) as Int32Array;
-      this.tVal = grow(this.tVal, cap) as Float32Array;
-    }
-    if (blk.inVal && !this.inVal) {
-      this.inVal = new Float32Array(this.inIdx.length);
-      this.inVal.fill(1, 0, this.nIn);
-    }
-    const inOff = this.inOff, tOff = this.tOff, inIdx = this.inIdx, tIdx = this.tIdx, tVal = this.tVal;
-    const sIdx = blk.inIdx, sTi = blk.tIdx, sTv = blk.tVal;
-    let p = this.nIn, q = this.nT, row = this.rows;
-    if (perm) {
-      const inVal = this.inVal, sIv = blk.inVal;
-      for (let i = from; i < to; i++) {
-        const r = perm[i];
-        const a = bIn[r], b = bIn[r + 1];
-        if (inVal) {
-          if (sIv) { for (let j = a; j < b; j++) inVal[p + j - a] = sIv[j]; }
-          else inVal.fill(1, p, p + b - a);
-        }
-        for (let j = a; j < b; j++) inIdx[p++] = sIdx[j];
-        const c = bT[r], e = bT[r + 1];
-        for (let j = c; j < e; j++) {
-          tIdx[q] = sTi[j];
-          tVal[q++] = sTv[j];
-        }
-        row++;
-        inOff[row] = p;
-        tOff[row] = q;
-      }
-    } else {
-      const a = bIn[from], b = bIn[to], c = bT[from], e = bT[to];
-      inIdx.set(sIdx.subarray(a, b), p);
-      if (this.inVal) {
-        if (blk.inVal) this.inVal.set(blk.inVal.subarray(a, b), p);
-        else this.inVal.fill(1, p, p + b - a);
-      }
-      tIdx.set(sTi.subarray(c, e), q);
-      tVal.set(sTv.subarray(c, e), q);
-      const dIn = p - a, dT = q - c;
-      for (let i = from; i < to; i++) {
-        row++;
-        inOff[row] = bIn[i + 1] + dIn;
-        tOff[row] = bT[i + 1] + dT;
-      }
-      p += b - a;
-      q += e - c;
-    }
-    this.rows = row;
-    this.nIn = p;
-    this.nT = q;
   }
 
   /** The batch as fresh arrays (the builder is reused). */
   take(): { inputs: SparseBatch; targets: SparseBatch } {
-    const n = this.rows;
-    const inputs: SparseBatch = {
-      offsets: this.inOff.slice(0, n + 1),
-      indices: this.inIdx.slice(0, this.nIn),
-      values: this.inVal ? this.inVal.slice(0, this.nIn) : new Float32Array(this.nIn).fill(1),
-    };
-    const targets: SparseBatch = {
-      offsets: this.tOff.slice(0, n + 1),
-      indices: this.tIdx.slice(0, this.nT),
-      values: this.tVal.slice(0, this.nT),
-    };
-    return { inputs, targets };
+    return { inputs: this.inputs.take(), targets: this.targets.take() };
   }
 }
 
