@@ -80,6 +80,7 @@ for (const lossName of ["squared", "taylor"] as LossName[]) {
         const two = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), pooled, opts);
         const b = await run(two, 900 + m, m, steps, eta);
         const split = pooled.splitCalls, rowSplit = pooled.rowSplitCalls, steps32 = two.steps32;
+        const kernels = pooled.kernelCalls;
         two.close();
         for (
           const [what, x, y] of [["1 thread vs naive", ref, a], ["2 threads vs naive", ref, b], [
@@ -97,9 +98,11 @@ for (const lossName of ["squared", "taylor"] as LossName[]) {
         }
         assert(steps32 >= 0.8 * steps, `the float32 path should take most steps (${steps32}/${steps})`);
         if (m > 1) assert(split >= steps, `the pooled run should split its products (${split} split calls)`);
-        // the target rows' dot products, A and the V update: three split calls per step
+        // the per-example work of the forward (dot products, losses, A; ∇H rows) in two kernel runs and
+        // the V update in one split call per float32 step
         if (m > 1) {
-          assert(rowSplit >= 3 * steps32, `the pooled run should split its sparse rows (${rowSplit})`);
+          assert(rowSplit >= steps32, `the pooled run should split its V update (${rowSplit})`);
+          assert(kernels >= 2 * steps32, `the pooled run should run the step kernel (${kernels})`);
         }
       }
     },
@@ -110,10 +113,11 @@ Deno.test(
   { name: "factored step: sparse rows split across 2 threads = one thread, bit for bit", ignore: !ok },
   async () => {
     // products below the pool's size threshold run unsplit on one OpenBLAS thread, so the only differences
-    // from the one-thread run are the split sparse row calls and the three-pass loop of forward32: both
-    // keep every element's operations and their order, so the runs must agree exactly
+    // from the one-thread run are the split sparse row calls and the step kernel (step_kernel.ts: the
+    // forward's per-example work on every thread): both keep every element's operations and their order,
+    // so the runs must agree exactly
     const D = 2000, d = 64, m = 48, steps = 60, eta = 0.05;
-    for (const lossName of ["spherical", "taylor"] as LossName[]) {
+    for (const lossName of ["spherical", "taylor", "zloss", "squared"] as LossName[]) {
       const W0 = uniform(rng(7), D * d, 0.5 / Math.sqrt(d));
       const opts = { products: "float32" as const, stabilizeEvery: 20 };
       const one = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), oneThread(), opts);
@@ -123,10 +127,16 @@ Deno.test(
       const two = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), pooled, opts);
       const b = await run(two, 77, m, steps, eta);
       const split = pooled.splitCalls, rowSplit = pooled.rowSplitCalls, steps32 = two.steps32;
+      const kernels = pooled.kernelCalls;
       two.close();
       assert(steps32 >= 0.8 * steps, `${lossName}: float32 steps ${steps32}/${steps}`);
-      assert(rowSplit >= 3 * steps32, `${lossName}: split sparse row calls ${rowSplit}`);
-      assert.equal(split, rowSplit, `${lossName}: only the sparse row calls should be split`);
+      assert(rowSplit >= steps32, `${lossName}: split sparse row calls ${rowSplit}`);
+      assert(kernels >= 2 * steps32, `${lossName}: step kernel runs ${kernels}`);
+      assert.equal(
+        split,
+        rowSplit + kernels,
+        `${lossName}: only the sparse rows and the kernel should be split`,
+      );
       for (let t = 0; t < steps; t++) {
         assert.equal(b.out[t].loss, a.out[t].loss, `${lossName} step ${t}: loss`);
         assert.deepEqual(b.out[t].gradH, a.out[t].gradH, `${lossName} step ${t}: ∇H`);

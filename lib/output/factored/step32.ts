@@ -16,6 +16,98 @@ import { checkUpdateFactor } from "../guard.ts";
 import { addCondBudget, completeM, exampleStats, factorMax, lossOfExample, updateSums } from "./scalars.ts";
 import { CHOLESKY_MIN_G, type FactoredState, SETTLE_EVERY } from "./state.ts";
 import { reinvert } from "./upkeep.ts";
+import {
+  ARG_A,
+  ARG_B,
+  ARG_BAD,
+  ARG_COUNT,
+  ARG_DY,
+  ARG_EX,
+  ARG_G,
+  ARG_GQ,
+  ARG_GS,
+  ARG_H,
+  ARG_HW,
+  ARG_IDX,
+  ARG_LOSSES,
+  ARG_M,
+  ARG_MODE,
+  ARG_O,
+  ARG_OFF,
+  ARG_OMEGA,
+  ARG_OUTPUTS,
+  ARG_P,
+  ARG_Q,
+  ARG_S,
+  ARG_SUMDY,
+  ARG_V,
+  ARG_W,
+  ARG_WBAR,
+  ARG_X,
+  FWD_ROWS,
+  GRAD_ROWS,
+  gradRows,
+} from "./step_kernel.ts";
+
+/**
+ * Steps 1–4 per example on the pool (step_kernel.ts FWD_ROWS), the merged targets copied to shared
+ * memory first; returns the batch loss summed in example order, or throws the one-thread path's
+ * DivergenceError for the first example whose loss is not finite.
+ */
+function forwardOnPool(st: FactoredState, H: Float32Array, m: number): number {
+  const mg = st.merged, nnz = mg.nnz;
+  st.offS.set(mg.off.subarray(0, m + 1));
+  st.idxS.set(mg.idx.subarray(0, nnz));
+  st.exS.set(mg.ex.subarray(0, nnz));
+  st.wS.set(mg.w.subarray(0, nnz));
+  runStepKernel(st, H, m, FWD_ROWS);
+  const losses = st.lossS, bad = st.badS;
+  let L = 0;
+  for (let i = 0; i < m; i++) {
+    if (bad[i] !== 0) {
+      lossOfExample(st, i); // throws, as the one-thread loop does for this example
+      throw new Error(`step kernel: example ${i} was marked not finite but its loss is finite`);
+    }
+    L += losses[i];
+  }
+  return L;
+}
+
+/** Writes the step kernel's arguments (the state's shared arrays by id) and runs `mode` over m examples. */
+function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number): void {
+  const pool = st.pool!, a = pool.kernelArgs, id = (x: ArrayBufferView) => pool.sharedId(x);
+  a[ARG_H] = id(H);
+  a[ARG_P] = id(st.P32);
+  a[ARG_V] = id(st.V);
+  a[ARG_A] = id(st.A32);
+  a[ARG_B] = id(st.B32);
+  a[ARG_X] = id(st.EX32);
+  a[ARG_G] = id(st.G32);
+  a[ARG_OFF] = id(st.offS);
+  a[ARG_IDX] = id(st.idxS);
+  a[ARG_EX] = id(st.exS);
+  a[ARG_W] = id(st.wS);
+  a[ARG_O] = id(st.o);
+  a[ARG_DY] = id(st.dy);
+  a[ARG_Q] = id(st.q);
+  a[ARG_S] = id(st.s);
+  a[ARG_HW] = id(st.hw);
+  a[ARG_GQ] = id(st.g);
+  a[ARG_GS] = id(st.gs);
+  a[ARG_SUMDY] = id(st.sumdy);
+  a[ARG_OMEGA] = id(st.omega);
+  a[ARG_WBAR] = id(st.wbar);
+  a[ARG_LOSSES] = id(st.lossS);
+  a[ARG_BAD] = id(st.badS);
+  for (let k = ARG_H; k <= ARG_BAD; k++) {
+    if (a[k] < 0) throw new Error(`step kernel: argument ${k} is not on the pool's shared memory`);
+  }
+  a[ARG_MODE] = mode;
+  a[ARG_M] = m;
+  a[ARG_OUTPUTS] = st.D;
+  if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
+  pool.runKernel(st.kernel, m);
+}
 
 /**
  * Steps 1–5 with float32 products (sgemm on the mirrors; H is used as given). Row i of P (m×4d) gets
@@ -42,64 +134,44 @@ export function forward32(
   withZ: boolean,
 ): StepResult {
   const { d, la } = st;
-  const usesSum = st.loss.usesSum, ld = 4 * d;
+  const ld = 4 * d;
   const P = st.P32, A = st.A32, B = st.B32, X = st.EX32, St = st.St32;
-  const g = st.g, gs = st.gs, sumdy = st.sumdy, hw = st.hw;
-  const omega = st.omega, wbar = st.wbar;
   if (!st.mirrorsOk) st.refreshMirrors();
   // 1. [ĥ_i | Qh_i | U⁻ᵀh_i] = H [U; Q; U⁻ᵀ]ᵀ (Q is symmetric): one sgemm, m×(2d or 3d)×d
   la.sgemm(false, true, m, withZ ? 3 * d : 2 * d, d, 1, H, d, St, d, 0, P.subarray(d), ld);
-  exampleStats(st, m, H, P, 2 * d, ld);
-  // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
   const mg = st.merged;
   mg.merge(Y);
-  // The rows are read in place (V is not written before step 8; a gather costs a copy per entry), one
-  // example at a time: its K dot products (2), its loss (3) and A_i = Σ ẏ_ic V_c (4) while its rows are
-  // still in cache (one pass over the target rows instead of two: measured 358 → 246 µs for 640 random
-  // rows of a 200,000×256 V). dotRows/axpyRows are cblas_sdot/saxpy per row under blas.
-  const V = st.V, idx = mg.idx, o = st.o, dy = st.dy, ex = mg.ex, off = mg.off;
-  const Ph = P.subarray(d);
-  A.fill(0, 0, m * d);
+  const onPool = st.kernel >= 0 && st.pool!.sharedId(H) >= 0;
   let L = 0;
-  if (st.H32) {
-    // a backend that splits calls across threads (V and P on its shared memory): all dot products in one
-    // call, the losses, then all of A in one call, each split across the threads; the same operations
-    // in the same order per element as the loop below (equal bits), in three passes instead of one
-    la.dotRows(V, d, idx, Ph, ld, ex, mg.nnz, d, o, 0);
-    for (let i = 0; i < m; i++) {
-      const hwi = hw[i];
-      for (let k = off[i]; k < off[i + 1]; k++) o[k] += hwi;
-      L += lossOfExample(st, i);
-    }
-    la.axpyRows(dy, V, d, idx, A, d, ex, mg.nnz, d, 0);
+  if (onPool) {
+    // with a pooled backend the per-example work of steps 1–4 runs on every thread (step_kernel.ts
+    // FWD_ROWS: the same functions and native calls per example as the loops below, the same bits)
+    L = forwardOnPool(st, H, m);
   } else {
+    exampleStats(st, m, H, P, 2 * d, ld);
+    // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
+    // The rows are read in place (V is not written before step 8; a gather costs a copy per entry), one
+    // example at a time: its K dot products (2), its loss (3) and A_i = Σ ẏ_ic V_c (4) while its rows
+    // are still in cache (one pass over the target rows instead of two: measured 358 → 246 µs for 640
+    // random rows of a 200,000×256 V). dotRows/axpyRows are cblas_sdot/saxpy per row under blas.
+    const V = st.V, idx = mg.idx, o = st.o, ex = mg.ex, off = mg.off, hw = st.hw;
+    const Ph = P.subarray(d);
+    A.fill(0, 0, m * d);
     for (let i = 0; i < m; i++) {
       const k0 = off[i], n = off[i + 1] - k0, hwi = hw[i];
       la.dotRows(V, d, idx, Ph, ld, ex, n, d, o, k0);
       for (let k = k0; k < k0 + n; k++) o[k] += hwi;
       L += lossOfExample(st, i);
-      la.axpyRows(dy, V, d, idx, A, d, ex, n, d, k0);
+      la.axpyRows(st.dy, V, d, idx, A, d, ex, n, d, k0);
     }
   }
   // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
   la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
   const gradH = new Float32Array(m * d);
-  for (let i = 0; i < m; i++) {
-    const r = i * d, p = i * ld + 2 * d, sd = sumdy[i], gi = g[i], gsi = gs[i];
-    if (usesSum) {
-      for (let c = 0; c < d; c++) {
-        const b = B[r + c] + sd * omega[c], qh = P[p + c];
-        gradH[r + c] = b + 2 * gi * qh + gsi * wbar[c];
-        X[r + c] = b + gi * qh;
-      }
-    } else {
-      for (let c = 0; c < d; c++) {
-        const b = B[r + c], qh = P[p + c];
-        gradH[r + c] = b + 2 * gi * qh;
-        X[r + c] = b + gi * qh;
-      }
-    }
-  }
+  if (onPool) {
+    runStepKernel(st, H, m, GRAD_ROWS);
+    gradH.set(st.G32.subarray(0, m * d));
+  } else gradRows(st, H, P, B, X, gradH, m, ld, 0, m);
   st.gradH = gradH;
   return { loss: L, gradH };
 }
