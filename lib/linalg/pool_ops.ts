@@ -213,6 +213,16 @@ export function gemmPart(
 }
 
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, LOWER = 122, LEFT = 141, NON_UNIT = 131;
+/**
+ * The CBLAS enumeration values a kernel passes to {@link PartSymbols} (the blas backend's own).
+ *
+ * @example
+ * ```ts
+ * import { CBLAS } from "./pool_ops.ts";
+ * console.log(CBLAS.ROW_MAJOR); // 101
+ * ```
+ */
+export const CBLAS = { ROW_MAJOR, NO_TRANS, TRANS, LOWER, LEFT, NON_UNIT } as const;
 
 /** The native calls a part makes (a subset of blas.ts SYMBOLS, bound by each thread). */
 export type PartSymbols = {

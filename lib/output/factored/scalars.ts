@@ -261,8 +261,17 @@ function addYdotY(st: FactoredState, m: number, M: Float64Array): void {
  * @param m examples
  * @param eta learning rate
  * @param H m×d rows h_i
+ * @param k0 first column updated (default 0; the step kernel splits the columns, each in example order)
+ * @param k1 end column (default d)
  */
-export function updateSums(st: FactoredState, m: number, eta: number, H: Float32Array | Float64Array): void {
+export function updateSums(
+  st: Pick<ExampleScalars, "loss" | "d" | "D" | "g" | "gs" | "s" | "sumdy" | "hw" | "omega" | "wbar">,
+  m: number,
+  eta: number,
+  H: Float32Array | Float64Array,
+  k0 = 0,
+  k1 = st.d,
+): void {
   if (!st.loss.usesSum) return;
   const d = st.d, D = st.D, g = st.g, gs = st.gs, s = st.s, sumdy = st.sumdy, hw = st.hw;
   const omega = st.omega, wbar = st.wbar;
@@ -270,7 +279,7 @@ export function updateSums(st: FactoredState, m: number, eta: number, H: Float32
     const a = -eta * (2 * g[i] * hw[i] + gs[i]);
     const c = -eta * (sumdy[i] + 2 * g[i] * s[i] + D * gs[i]);
     const r = i * d;
-    for (let k = 0; k < d; k++) {
+    for (let k = k0; k < k1; k++) {
       omega[k] += a * H[r + k];
       wbar[k] += c * H[r + k];
     }

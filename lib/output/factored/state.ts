@@ -196,7 +196,7 @@ export class FactoredState {
   gs: Float64Array = new Float64Array(0);
   sumdy: Float64Array = new Float64Array(0);
   hw: Float64Array = new Float64Array(0);
-  sg = new Float64Array(0); // √g_i (float32 Cholesky path)
+  sg: Float64Array = new Float64Array(0); // √g_i (float32 Cholesky path)
   zs = new Float64Array(0); // scale of the rows of Zn as stored in P32 (float32 path)
   rows = new Float32Array(0); // gathered V rows, nnz×d
   delta = new Float32Array(0); // V update rows, nnz×d
@@ -262,6 +262,7 @@ export class FactoredState {
   lossS: Float64Array = new Float64Array(0);
   badS: Int32Array = new Int32Array(0);
   G32: Float32Array = new Float32Array(0);
+  Mh32: Float32Array = new Float32Array(0); // M in float32 for M·H (beside Mi32, which holds the Cholesky factor)
   gradH = new Float32Array(0); // the last forward's ∇H (the array returned to the caller)
   tmp: Float64Array;
   dd: Float64Array;
@@ -424,9 +425,10 @@ export class FactoredState {
         this.lossS = this.pool.sharedF64(m);
         this.badS = this.pool.sharedI32(m);
         this.G32 = this.pool.sharedF32(md);
+        this.Mh32 = this.pool.sharedF32(mm);
       }
       this.zs = new Float64Array(m);
-      this.sg = new Float64Array(m);
+      this.sg = this.f64(m);
     }
     if (n > this.nCap) {
       this.nCap = n;

@@ -22,8 +22,10 @@ import {
   ARG_BAD,
   ARG_COUNT,
   ARG_DY,
+  ARG_ETA,
   ARG_EX,
   ARG_G,
+  ARG_GH,
   ARG_GQ,
   ARG_GS,
   ARG_H,
@@ -31,6 +33,8 @@ import {
   ARG_IDX,
   ARG_LOSSES,
   ARG_M,
+  ARG_MH,
+  ARG_MI,
   ARG_MODE,
   ARG_O,
   ARG_OFF,
@@ -38,15 +42,20 @@ import {
   ARG_OUTPUTS,
   ARG_P,
   ARG_Q,
+  ARG_R,
   ARG_S,
+  ARG_SG,
   ARG_SUMDY,
   ARG_V,
   ARG_W,
   ARG_WBAR,
   ARG_X,
+  choleskyRows,
   FWD_ROWS,
   GRAD_ROWS,
   gradRows,
+  UPD_ROWS,
+  UPD_TASKS,
 } from "./step_kernel.ts";
 
 /**
@@ -74,7 +83,7 @@ function forwardOnPool(st: FactoredState, H: Float32Array, m: number): number {
 }
 
 /** Writes the step kernel's arguments (the state's shared arrays by id) and runs `mode` over m examples. */
-function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number): void {
+function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number, eta = 0): void {
   const pool = st.pool!, a = pool.kernelArgs, id = (x: ArrayBufferView) => pool.sharedId(x);
   a[ARG_H] = id(H);
   a[ARG_P] = id(st.P32);
@@ -99,13 +108,21 @@ function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: numb
   a[ARG_WBAR] = id(st.wbar);
   a[ARG_LOSSES] = id(st.lossS);
   a[ARG_BAD] = id(st.badS);
-  for (let k = ARG_H; k <= ARG_BAD; k++) {
+  a[ARG_SG] = id(st.sg);
+  a[ARG_GH] = id(st.GH32);
+  a[ARG_R] = id(st.R32);
+  a[ARG_MI] = id(st.Mi32);
+  a[ARG_MH] = id(st.Mh32);
+  for (let k = ARG_H; k < ARG_COUNT; k++) {
     if (a[k] < 0) throw new Error(`step kernel: argument ${k} is not on the pool's shared memory`);
   }
+  a[ARG_ETA] = eta;
   a[ARG_MODE] = mode;
   a[ARG_M] = m;
   a[ARG_OUTPUTS] = st.D;
-  if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
+  if (ARG_ETA !== ARG_COUNT - 1 || ARG_COUNT > a.length) {
+    throw new Error("step kernel: too many arguments for the pool");
+  }
   pool.runKernel(st.kernel, m);
 }
 
@@ -208,6 +225,9 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   const Mi = st.Mi32, S = st.S, M = st.M, N = st.N, E = st.BH;
   const g = st.g;
   const U = st.U, Uinvt = st.Uinvt, zs = st.zs;
+  // the forward ran on the pool (forward32's test): its ∇H rows are in st.G32 for R
+  const onPool = m > 1 && st.kernel >= 0 && st.pool!.sharedId(H) >= 0;
+  let sumsDone = false; // R, M H, ω and w̄ already done by the step kernel
   // S = H Hᵀ and E' = X' Hᵀ (E'_ij = ẏ_i·o_j + g_i h_iᵀQh_j)
   if (m === 1) {
     let ss = 0, e = 0;
@@ -280,19 +300,27 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
           zs[i] = 1 / sg[i];
         }
         for (let i = 0; i < m; i++) {
-          const ci = sg[i], r = i * d, p = i * ld, row = i * m, f = a2 * ci;
+          const ci = sg[i], row = i * m, f = a2 * ci;
           for (let j = 0; j < i; j++) N[row + j] = -f * sg[j] * S[row + j];
           N[row + i] = 1 - f * ci * S[row + i];
-          for (let c = 0; c < d; c++) {
-            GH[r + c] = ci * H[r + c];
-            P[p + c] = ci * P[p + 3 * d + c];
-            P[p + d + c] *= ci;
-          }
         }
-        if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
-        for (let j = 0; j < m * m; j++) Mi[j] = N[j];
-        la.strsm(false, m, d, 1, Mi, m, P, ld);
-        la.strsm(true, m, d, 1, Mi, m, P, ld);
+        if (onPool) {
+          // the row scalings, R = −η ∇H and ω, w̄ on every thread (step_kernel.ts UPD_ROWS), then the
+          // two triangular solves beside M H (UPD_TASKS): the same calls as below, the same bits. Only
+          // once dpotrf has succeeded: ω and w̄ are state.
+          if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
+          for (let j = 0; j < m * m; j++) Mi[j] = N[j];
+          for (let j = 0; j < m * m; j++) st.Mh32[j] = M[j];
+          runStepKernel(st, H, m, UPD_ROWS, eta);
+          runStepKernel(st, H, m, UPD_TASKS, eta);
+          sumsDone = true;
+        } else {
+          choleskyRows(sg, H, P, GH, d, ld, 0, m);
+          if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
+          for (let j = 0; j < m * m; j++) Mi[j] = N[j];
+          la.strsm(false, m, d, 1, Mi, m, P, ld);
+          la.strsm(true, m, d, 1, Mi, m, P, ld);
+        }
       } else {
         for (let i = 0; i < m; i++) {
           const gi = g[i], r = i * d;
@@ -344,9 +372,11 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
     la.sger(d, d, 1, rv, H, v.accQ, d);
   } else {
     const R = st.R32;
-    for (let j = 0; j < m * d; j++) R[j] = -eta * gradH[j];
-    for (let j = 0; j < m * m; j++) Mi[j] = M[j];
-    la.sgemm(false, false, m, d, m, h2, Mi, m, H, d, 1, R, d);
+    if (!sumsDone) {
+      for (let j = 0; j < m * d; j++) R[j] = -eta * gradH[j];
+      for (let j = 0; j < m * m; j++) Mi[j] = M[j];
+      la.sgemm(false, false, m, d, m, h2, Mi, m, H, d, 1, R, d);
+    }
     la.ssyr2k(true, d, m, 1, H, d, R, d, 0, T, d);
     const alpha = st.axpyAlpha;
     alpha[0] = alpha[1] = 1;
@@ -354,7 +384,7 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   }
 
   // 9, 11. ω and w̄
-  updateSums(st, m, eta, H);
+  if (!sumsDone) updateSums(st, m, eta, H);
   if (++st.pending >= SETTLE_EVERY) st.settle();
   return true;
 }

@@ -7,6 +7,11 @@
  *   (scalars.ts `lossOfExample`), and A_i = Σ ẏ_ic V_c (`cblas_saxpy`, A_i zeroed first);
  * - `GRAD_ROWS`: for a range of examples, the rows of ∇H = B + 2 G QH (+ g_s w̄ᵀ + 𝟙ᵀẏ ωᵀ terms) and of
  *   X' = B + G QH, and the copy of h_i under X' (the Gram product's second block).
+ * - `UPD_ROWS` (the update's Cholesky Woodbury path, after dpotrf): for a range of examples the rows of
+ *   C H, C Zn and C Ĥ (C = diag(√g)) and of R = −η ∇H; for a range of columns, ω and w̄ (scalars.ts
+ *   `updateSums`, each column summed in example order).
+ * - `UPD_TASKS`: two independent calls side by side: part 0 the two triangular solves of the Woodbury
+ *   system (cblas_strsm), part 1 R += (η²/2) M H (cblas_sgemm); the other parts do nothing.
  *
  * Each example's numbers come from the same functions and native calls, in the same order, as in the
  * one-thread loops of step32.ts, which stay beside it as the reference: the results are the same bits
@@ -24,16 +29,17 @@
 import type { LossName, LossOptions } from "../../core/types.ts";
 import { createLoss } from "../../losses/mod.ts";
 import {
+  CBLAS,
   KERNEL_ARGS,
   partOf,
   type PartSymbols,
   type PoolKernel,
   type SharedViews,
 } from "../../linalg/pool_ops.ts";
-import { type ExampleScalars, exampleStats, lossOfExample } from "./scalars.ts";
+import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
 
 /** Kernel modes (argument ARG_MODE). */
-export const FWD_ROWS = 0, GRAD_ROWS = 1;
+export const FWD_ROWS = 0, GRAD_ROWS = 1, UPD_ROWS = 2, UPD_TASKS = 3;
 
 /** Argument slots (offsets from KERNEL_ARGS): numbers, then buffer ids. */
 export const ARG_MODE = 0,
@@ -62,7 +68,13 @@ export const ARG_MODE = 0,
   ARG_LOSSES = 23,
   ARG_BAD = 24,
   ARG_OUTPUTS = 25,
-  ARG_COUNT = 26;
+  ARG_SG = 26,
+  ARG_GH = 27,
+  ARG_R = 28,
+  ARG_MI = 29,
+  ARG_MH = 30,
+  ARG_ETA = 31,
+  ARG_COUNT = 32;
 
 /**
  * What each thread's kernel is made from: the loss (by name and options, rebuilt in each worker), D (the
@@ -129,9 +141,8 @@ export function createKernel(init: StepKernelInit): PoolKernel {
   };
   return (sym: PartSymbols, v: SharedViews, p: Float64Array, w: number, parts: number) => {
     const a = KERNEL_ARGS, m = p[a + ARG_M], f64 = (k: number) => v.f64[p[a + k]]!;
-    const [i0, i1] = partOf(w, parts, m, 1);
-    if (i1 <= i0) return;
-    const H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
+    const mode = p[a + ARG_MODE], H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
+    if (mode === UPD_TASKS) return updateTasks(sym, v, p, m, d, w);
     ks.D = p[a + ARG_OUTPUTS];
     ks.q = f64(ARG_Q);
     ks.s = f64(ARG_S);
@@ -141,11 +152,17 @@ export function createKernel(init: StepKernelInit): PoolKernel {
     ks.sumdy = f64(ARG_SUMDY);
     ks.omega = f64(ARG_OMEGA);
     ks.wbar = f64(ARG_WBAR);
-    const off = v.i32[p[a + ARG_OFF]];
-    if (p[a + ARG_MODE] === FWD_ROWS) {
+    if (mode === UPD_ROWS) {
+      // ω and w̄ by columns (each column in example order), then the rows
+      const [k0, k1] = partOf(w, parts, d, 1);
+      if (k1 > k0) updateSums(ks, m, p[a + ARG_ETA], H, k0, k1);
+    }
+    const [i0, i1] = partOf(w, parts, m, 1);
+    if (i1 <= i0) return;
+    if (mode === FWD_ROWS) {
       ks.o = f64(ARG_O);
       ks.dy = f64(ARG_DY);
-      ks.merged.off = off;
+      ks.merged.off = v.i32[p[a + ARG_OFF]];
       ks.merged.w = f64(ARG_W);
       forwardRows(
         sym,
@@ -162,10 +179,75 @@ export function createKernel(init: StepKernelInit): PoolKernel {
         i0,
         i1,
       );
-    } else {
+    } else if (mode === GRAD_ROWS) {
       gradRows(ks, H, P, v.f32[p[a + ARG_B]], v.f32[p[a + ARG_X]], v.f32[p[a + ARG_G]], m, ld, i0, i1);
+    } else {
+      const G = v.f32[p[a + ARG_G]], GH = v.f32[p[a + ARG_GH]], R = v.f32[p[a + ARG_R]];
+      choleskyRows(f64(ARG_SG), H, P, GH, d, ld, i0, i1);
+      const ne = -p[a + ARG_ETA];
+      for (let j = i0 * d; j < i1 * d; j++) R[j] = ne * G[j];
     }
   };
+}
+
+/**
+ * The rows of C H (into GH), C Zn and C Ĥ (in place in P's first two blocks) for examples [i0, i1),
+ * C = diag(√g): the per-example scaling of the Cholesky Woodbury path (step32.ts `update32`).
+ *
+ * @example
+ * ```ts ignore
+ * choleskyRows(st.sg, H, st.P32, st.GH32, d, 4 * d, 0, m);
+ * ```
+ *
+ * @param sg √g_i
+ * @param H m×d
+ * @param P the forward's products (Z = H U⁻¹ in the fourth block)
+ * @param GH C H
+ * @param d columns
+ * @param ld stride of P's rows
+ * @param i0 first example
+ * @param i1 end
+ */
+export function choleskyRows(
+  sg: Float64Array,
+  H: Float32Array,
+  P: Float32Array,
+  GH: Float32Array,
+  d: number,
+  ld: number,
+  i0: number,
+  i1: number,
+): void {
+  for (let i = i0; i < i1; i++) {
+    const ci = sg[i], r = i * d, p = i * ld;
+    for (let c = 0; c < d; c++) {
+      GH[r + c] = ci * H[r + c];
+      P[p + c] = ci * P[p + 3 * d + c];
+      P[p + d + c] *= ci;
+    }
+  }
+}
+
+/** UPD_TASKS: part 0 the two strsm of the Woodbury system, part 1 R += (η²/2) M H; the same calls as the blas backend's. */
+function updateTasks(
+  sym: PartSymbols,
+  v: SharedViews,
+  p: Float64Array,
+  m: number,
+  d: number,
+  w: number,
+): void {
+  const a = KERNEL_ARGS, { ROW_MAJOR, NO_TRANS, TRANS, LOWER, LEFT, NON_UNIT } = CBLAS;
+  const P = v.f32[p[a + ARG_P]], ld = 4 * d;
+  if (w === 0) {
+    const L = v.f32[p[a + ARG_MI]];
+    sym.cblas_strsm(ROW_MAJOR, LEFT, LOWER, NO_TRANS, NON_UNIT, m, d, 1, L, m, P, ld);
+    sym.cblas_strsm(ROW_MAJOR, LEFT, LOWER, TRANS, NON_UNIT, m, d, 1, L, m, P, ld);
+  } else if (w === 1) {
+    const eta = p[a + ARG_ETA], H = v.f32[p[a + ARG_H]];
+    const Mh = v.f32[p[a + ARG_MH]], R = v.f32[p[a + ARG_R]];
+    sym.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, d, m, 0.5 * eta * eta, Mh, m, H, d, 1, R, d);
+  }
 }
 
 /** FWD_ROWS for examples [i0, i1). */
