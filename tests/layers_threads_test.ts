@@ -147,3 +147,30 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  { name: "factored step on the pool: a loss that is not finite raises the one-thread error", ignore: !ok },
+  async () => {
+    // example 5's h overflows the float32 products (ĥ = ±∞): its loss is not finite; the step kernel marks
+    // it and the caller must raise the one-thread path's DivergenceError, with its message, state unchanged
+    const D = 500, d = 64, m = 32;
+    const W0 = uniform(rng(3), D * d, 0.5 / Math.sqrt(d));
+    const opts = { products: "float32" as const };
+    const r = rng(4), H = randomH(r, m, d, 1), Y = randomBatch(r, m, D, 4, {});
+    H.fill(3e38, 5 * d, 6 * d);
+    const errors: string[] = [];
+    for (const pooled of [false, true]) {
+      const la = pooled ? createPooledBackend(oneThread(), 2) : oneThread();
+      const layer = FactoredOutputLayer.fromInit(D, d, W0, createLoss("spherical"), la, opts);
+      const W = await layer.weights();
+      const e = await layer.step(H, Y, 0.05).then(() => null, (e: Error) => e);
+      assert(e, `${pooled ? "pooled" : "one thread"}: the step should fail`);
+      assert.equal(e.name, "DivergenceError", e.message);
+      errors.push(e.message);
+      assert.deepEqual(await layer.weights(), W, "the state should be unchanged");
+      if (pooled) assert((la as ReturnType<typeof createPooledBackend>).kernelCalls >= 1, "ran on the pool");
+      layer.close();
+    }
+    assert.equal(errors[1], errors[0]);
+  },
+);
