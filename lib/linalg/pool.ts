@@ -414,6 +414,8 @@ export function createPooledBackend(
         for (const wk of workers) wk.postMessage({ bufs: [], kernels: [spec] });
         if (!waitDone(parts - 1, START_TIMEOUT_MS)) throw new Error("the pool workers did not load a kernel");
         if (Atomics.exchange(ctl, CTL_ERR, 0) !== 0) {
+          kernelSpecs.pop();
+          views.kernels[spec.id] = null;
           throw new Error(`pool: a worker could not load the kernel ${url} (its reason is on stderr)`);
         }
       }

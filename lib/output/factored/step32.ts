@@ -239,7 +239,7 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
     E[0] = e;
   } else {
     const mm = m * m;
-    X.set(H.subarray(0, m * d), m * d);
+    if (!onPool) X.set(H.subarray(0, m * d), m * d); // else GRAD_ROWS copied it
     la.sgemm(false, true, 2 * m, m, d, 1, X, d, H, d, 0, ES, m);
     for (let j = 0; j < mm; j++) E[j] = ES[j];
     for (let i = 0; i < m; i++) {
