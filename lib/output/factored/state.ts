@@ -25,7 +25,7 @@ import { ChunkScratch } from "./passes.ts";
 import { FoldScratch, RebalanceScratch } from "./upkeep.ts";
 import { isPooled, type PooledBackend } from "../../linalg/pool.ts";
 import { SAXPY_MIN_WIDTH } from "../../linalg/blas.ts";
-import { createKernel, STEP_KERNEL_URL, type StepKernelInit } from "./step_kernel.ts";
+import { ARG_COUNT, createKernel, STEP_KERNEL_URL, type StepKernelInit } from "./step_kernel.ts";
 
 /**
  * Tuning of a {@link FactoredOutputLayer}.
@@ -255,6 +255,8 @@ export class FactoredState {
   // (the merged targets copied to shared memory, the per-example losses and divergence marks, ∇H)
   pool: PooledBackend | null = null;
   kernel = -1;
+  kernelIds = new Float64Array(ARG_COUNT); // the kernel's buffer ids, for the arrays in kernelKey
+  kernelKey: (ArrayBufferView | null)[] = [null, null, null, null];
   offS: Int32Array = new Int32Array(0);
   idxS: Int32Array = new Int32Array(0);
   exS: Int32Array = new Int32Array(0);

@@ -84,45 +84,55 @@ function forwardOnPool(st: FactoredState, H: Float32Array, m: number): number {
 
 /** Writes the step kernel's arguments (the state's shared arrays by id) and runs `mode` over m examples. */
 function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number, eta = 0): void {
-  const pool = st.pool!, a = pool.kernelArgs, id = (x: ArrayBufferView) => pool.sharedId(x);
-  a[ARG_H] = id(H);
-  a[ARG_P] = id(st.P32);
-  a[ARG_V] = id(st.V);
-  a[ARG_A] = id(st.A32);
-  a[ARG_B] = id(st.B32);
-  a[ARG_X] = id(st.EX32);
-  a[ARG_G] = id(st.G32);
-  a[ARG_OFF] = id(st.offS);
-  a[ARG_IDX] = id(st.idxS);
-  a[ARG_EX] = id(st.exS);
-  a[ARG_W] = id(st.wS);
-  a[ARG_O] = id(st.o);
-  a[ARG_DY] = id(st.dy);
-  a[ARG_Q] = id(st.q);
-  a[ARG_S] = id(st.s);
-  a[ARG_HW] = id(st.hw);
-  a[ARG_GQ] = id(st.g);
-  a[ARG_GS] = id(st.gs);
-  a[ARG_SUMDY] = id(st.sumdy);
-  a[ARG_OMEGA] = id(st.omega);
-  a[ARG_WBAR] = id(st.wbar);
-  a[ARG_LOSSES] = id(st.lossS);
-  a[ARG_BAD] = id(st.badS);
-  a[ARG_SG] = id(st.sg);
-  a[ARG_GH] = id(st.GH32);
-  a[ARG_R] = id(st.R32);
-  a[ARG_MI] = id(st.Mi32);
-  a[ARG_MH] = id(st.Mh32);
-  for (let k = ARG_H; k < ARG_COUNT; k++) {
-    if (a[k] < 0) throw new Error(`step kernel: argument ${k} is not on the pool's shared memory`);
+  const pool = st.pool!, a = pool.kernelArgs, ids = st.kernelIds, key = st.kernelKey;
+  if (key[0] !== H || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o) {
+    // the buffer ids change only when the scratch grows (ensure: H32 and P32 with m, o with nnz) or V
+    // does (appendRows)
+    const arrays: [number, ArrayBufferView][] = [
+      [ARG_H, H],
+      [ARG_P, st.P32],
+      [ARG_V, st.V],
+      [ARG_A, st.A32],
+      [ARG_B, st.B32],
+      [ARG_X, st.EX32],
+      [ARG_G, st.G32],
+      [ARG_OFF, st.offS],
+      [ARG_IDX, st.idxS],
+      [ARG_EX, st.exS],
+      [ARG_W, st.wS],
+      [ARG_O, st.o],
+      [ARG_DY, st.dy],
+      [ARG_Q, st.q],
+      [ARG_S, st.s],
+      [ARG_HW, st.hw],
+      [ARG_GQ, st.g],
+      [ARG_GS, st.gs],
+      [ARG_SUMDY, st.sumdy],
+      [ARG_OMEGA, st.omega],
+      [ARG_WBAR, st.wbar],
+      [ARG_LOSSES, st.lossS],
+      [ARG_BAD, st.badS],
+      [ARG_SG, st.sg],
+      [ARG_GH, st.GH32],
+      [ARG_R, st.R32],
+      [ARG_MI, st.Mi32],
+      [ARG_MH, st.Mh32],
+    ];
+    if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
+    for (const [k, x] of arrays) {
+      ids[k] = pool.sharedId(x);
+      if (ids[k] < 0) throw new Error(`step kernel: argument ${k} is not on the pool's shared memory`);
+    }
+    key[0] = H;
+    key[1] = st.P32;
+    key[2] = st.V;
+    key[3] = st.o;
   }
-  a[ARG_ETA] = eta;
+  a.set(ids);
   a[ARG_MODE] = mode;
   a[ARG_M] = m;
   a[ARG_OUTPUTS] = st.D;
-  if (ARG_ETA !== ARG_COUNT - 1 || ARG_COUNT > a.length) {
-    throw new Error("step kernel: too many arguments for the pool");
-  }
+  a[ARG_ETA] = eta;
   pool.runKernel(st.kernel, m);
 }
 
