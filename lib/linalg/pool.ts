@@ -84,18 +84,6 @@ export const POOL_MIN_ROWS = 8_192;
  * ```
  */
 export const POOL_CALLER_SPIN_MS = 1;
-/**
- * How long (ms) a worker keeps polling for the next split call after its last one before it sleeps: the
- * factored step makes about a dozen split calls with short serial gaps between them, and a sleeping
- * worker wakes late (a futex wake-up and a scheduler slice), leaving the call's parts to the caller.
- *
- * @example
- * ```ts
- * import { POOL_WORKER_SPIN_MS } from "./pool.ts";
- * console.log(POOL_WORKER_SPIN_MS > 0); // true
- * ```
- */
-export const POOL_WORKER_SPIN_MS = 0.5;
 /** How long a worker may take to start (ms) before the pool gives up with an error. */
 const START_TIMEOUT_MS = 60_000;
 
@@ -195,20 +183,18 @@ export function isPooled(la: unknown): la is PooledBackend {
  * @param parts threads per split call (≥ 2)
  * @param opts spin: iterations a waiting thread polls before it sleeps (default 2000); callerSpinMs: how
  *   long the calling thread then keeps polling for the workers' parts before it sleeps (default
- *   {@link POOL_CALLER_SPIN_MS}); workerSpinMs: how long a worker polls for the next call before it
- *   sleeps (default {@link POOL_WORKER_SPIN_MS})
+ *   {@link POOL_CALLER_SPIN_MS})
  * @returns the backend
  */
 export function createPooledBackend(
   base: BlasBackend,
   parts: number,
-  opts: { spin?: number; callerSpinMs?: number; workerSpinMs?: number } = {},
+  opts: { spin?: number; callerSpinMs?: number } = {},
 ): PooledBackend {
   if (!Number.isInteger(parts) || parts < 2) {
     throw new RangeError(`parts must be an integer ≥ 2, got ${parts}`);
   }
   const spin = opts.spin ?? 2000, callerSpinMs = opts.callerSpinMs ?? POOL_CALLER_SPIN_MS;
-  const workerSpinMs = opts.workerSpinMs ?? POOL_WORKER_SPIN_MS;
   const lib = Deno.dlopen(base.path, {
     cblas_sgemm: SYMBOLS.cblas_sgemm,
     cblas_dgemm: SYMBOLS.cblas_dgemm,
@@ -260,15 +246,7 @@ export function createPooledBackend(
     const url = new URL("./pool_worker.ts", import.meta.url).href;
     workers = Array.from({ length: parts - 1 }, () => {
       const wk = new Worker(new URL(url));
-      wk.postMessage({
-        path: base.path,
-        ctl: ctl.buffer,
-        par: parSab,
-        spin,
-        spinMs: workerSpinMs,
-        bufs,
-        kernels: kernelSpecs,
-      });
+      wk.postMessage({ path: base.path, ctl: ctl.buffer, par: parSab, spin, bufs, kernels: kernelSpecs });
       return wk;
     });
     if (!waitDone(parts - 1, START_TIMEOUT_MS)) {

@@ -30,14 +30,13 @@ type Init = {
   ctl: SharedArrayBuffer;
   par: SharedArrayBuffer;
   spin: number;
-  spinMs: number;
   bufs: SharedArrayBuffer[];
   kernels: KernelSpec[];
 };
 type Receive = { bufs: SharedArrayBuffer[]; kernels?: KernelSpec[] };
 
 let sym: PartSymbols | null = null;
-let ctl: Int32Array, par: Float64Array, spin = 0, spinMs = 0, seen = 0;
+let ctl: Int32Array, par: Float64Array, spin = 0, seen = 0;
 const views: SharedViews = { f32: [], f64: [], i32: [], kernels: [] };
 
 function done(): void {
@@ -50,14 +49,6 @@ function loop(): void {
   for (;;) {
     let s = Atomics.load(ctl, CTL_SEQ);
     for (let i = 0; s === seen && i < spin; i++) s = Atomics.load(ctl, CTL_SEQ);
-    if (s === seen && spinMs > 0) {
-      // then poll for up to spinMs (pool.ts POOL_WORKER_SPIN_MS), reading the clock every 256 polls
-      const t0 = performance.now();
-      for (let i = 1; s === seen; i++) {
-        s = Atomics.load(ctl, CTL_SEQ);
-        if ((i & 255) === 0 && performance.now() - t0 > spinMs) break;
-      }
-    }
     if (s === seen) {
       Atomics.wait(ctl, CTL_SEQ, seen);
       s = Atomics.load(ctl, CTL_SEQ);
@@ -88,7 +79,6 @@ parentPort!.on("message", async (m: Init | Receive) => {
     ctl = new Int32Array(m.ctl);
     par = new Float64Array(m.par);
     spin = m.spin;
-    spinMs = m.spinMs;
     seen = Atomics.load(ctl, CTL_SEQ);
   }
   for (const b of m.bufs) {
