@@ -256,7 +256,7 @@ export class FactoredState {
   pool: PooledBackend | null = null;
   kernel = -1;
   kernelIds = new Float64Array(ARG_COUNT); // the kernel's buffer ids, for the arrays in kernelKey
-  kernelKey: (ArrayBufferView | null)[] = [null, null, null, null];
+  kernelKey: (ArrayBufferView | ArrayBufferLike | null)[] = [null, null, null, null];
   offS: Int32Array = new Int32Array(0);
   idxS: Int32Array = new Int32Array(0);
   exS: Int32Array = new Int32Array(0);

@@ -85,7 +85,7 @@ function forwardOnPool(st: FactoredState, H: Float32Array, m: number): number {
 /** Writes the step kernel's arguments (the state's shared arrays by id) and runs `mode` over m examples. */
 function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number, eta = 0): void {
   const pool = st.pool!, a = pool.kernelArgs, ids = st.kernelIds, key = st.kernelKey;
-  if (key[0] !== H || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o) {
+  if (key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o) {
     // the buffer ids change only when the scratch grows (ensure: H32 and P32 with m, o with nnz) or V
     // does (appendRows)
     const arrays: [number, ArrayBufferView][] = [
@@ -123,7 +123,7 @@ function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: numb
       ids[k] = pool.sharedId(x);
       if (ids[k] < 0) throw new Error(`step kernel: argument ${k} is not on the pool's shared memory`);
     }
-    key[0] = H;
+    key[0] = H.buffer; // H is a new view of st.H32 each step
     key[1] = st.P32;
     key[2] = st.V;
     key[3] = st.o;
