@@ -37,6 +37,19 @@ export type Arr = Float32Array | Float64Array;
 export type BagMode = "mean" | "sum";
 
 /**
+ * Smallest batch (input entries × dim) whose forward and backward a pooled bag splits: a skip-gram batch
+ * (one input per example: 64 × 256 at the Brown defaults) ran slower split than on one thread
+ * (BENCHMARKS.md, "Two threads and the whole trainer"); a CBOW batch (a window of inputs) is split.
+ *
+ * @example
+ * ```ts
+ * import { BAG_POOL_MIN_WORK } from "./embedding_bag.ts";
+ * console.log(64 * 10 * 256 >= BAG_POOL_MIN_WORK); // true: CBOW, 10 inputs per example
+ * ```
+ */
+export const BAG_POOL_MIN_WORK = 4 * POOL_MIN_ROWS;
+
+/**
  * An embedding bag with plain-SGD sparse row updates.
  *
  * @example
@@ -112,7 +125,7 @@ export class EmbeddingBag {
   #onPool(X: SparseBatch): BagScratch | null {
     const pool = this.#pool;
     const m = X.offsets.length - 1, n = X.offsets[m];
-    if (!pool || m < 2 || n * this.dim < POOL_MIN_ROWS) return null;
+    if (!pool || m < 2 || n * this.dim < BAG_POOL_MIN_WORK) return null;
     let sc = this.#scratch;
     if (!sc || sc.offsets.length < m + 1 || sc.indices.length < n) {
       const mc = Math.max(m + 1, 2 * (sc?.offsets.length ?? 0)),
