@@ -102,7 +102,7 @@ export const KERNEL_ARGS = 2;
  * ```ts
  * import type { PoolKernel } from "./pool_ops.ts";
  * const k: PoolKernel = (_sym, v, p, w, parts) => {
- *   const out = v.f64[p[2]];
+ *   const out = v.f64[p[2]]!;
  *   for (let i = w; i < p[1]; i += parts) out[i] = i; // items w, w + parts, …
  * };
  * ```
