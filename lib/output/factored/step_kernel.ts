@@ -37,6 +37,7 @@ import {
   type SharedViews,
 } from "../../linalg/pool_ops.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
+import type { FactoredState } from "./state.ts";
 
 /** Kernel modes (argument ARG_MODE). */
 export const FWD_ROWS = 0, GRAD_ROWS = 1, UPD_ROWS = 2, UPD_TASKS = 3;
@@ -354,4 +355,106 @@ export function gradRows(
     }
     X.set(H.subarray(r, r + d), m * d + r);
   }
+}
+
+/**
+ * Steps 1–4 per example on the pool (the caller's side) (step_kernel.ts FWD_ROWS), the merged targets copied to shared
+ * memory first; returns the batch loss summed in example order, or throws the one-thread path's
+ * DivergenceError for the first example whose loss is not finite.
+ *
+ * @example
+ * ```ts ignore
+ * const L = forwardOnPool(st, H32, m);
+ * ```
+ *
+ * @param st the state (st.pool and st.kernel set)
+ * @param H the batch on shared memory
+ * @param m examples
+ * @returns the batch loss
+ */
+export function forwardOnPool(st: FactoredState, H: Float32Array, m: number): number {
+  const mg = st.merged, nnz = mg.nnz;
+  st.offS.set(mg.off.subarray(0, m + 1));
+  st.idxS.set(mg.idx.subarray(0, nnz));
+  st.exS.set(mg.ex.subarray(0, nnz));
+  st.wS.set(mg.w.subarray(0, nnz));
+  runStepKernel(st, H, m, FWD_ROWS);
+  const losses = st.lossS, bad = st.badS;
+  let L = 0;
+  for (let i = 0; i < m; i++) {
+    if (bad[i] !== 0) {
+      lossOfExample(st, i); // throws, as the one-thread loop does for this example
+      throw new Error(`step kernel: example ${i} was marked not finite but its loss is finite`);
+    }
+    L += losses[i];
+  }
+  return L;
+}
+
+/**
+ * Writes the step kernel's arguments (the state's shared arrays by id) and runs `mode` over m examples
+ * (the caller's side).
+ *
+ * @example
+ * ```ts ignore
+ * runStepKernel(st, H32, m, GRAD_ROWS);
+ * ```
+ *
+ * @param st the state (st.pool and st.kernel set)
+ * @param H the batch on shared memory
+ * @param m examples
+ * @param mode FWD_ROWS, GRAD_ROWS, UPD_ROWS or UPD_TASKS
+ * @param eta learning rate (UPD_ROWS, UPD_TASKS)
+ */
+export function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number, eta = 0): void {
+  const pool = st.pool!, a = pool.kernelArgs, ids = st.kernelIds, key = st.kernelKey;
+  if (key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o) {
+    // the buffer ids change only when the scratch grows (ensure: H32 and P32 with m, o with nnz) or V
+    // does (appendRows)
+    const arrays: [number, ArrayBufferView][] = [
+      [ARG_H, H],
+      [ARG_P, st.P32],
+      [ARG_V, st.V],
+      [ARG_A, st.A32],
+      [ARG_B, st.B32],
+      [ARG_X, st.EX32],
+      [ARG_G, st.G32],
+      [ARG_OFF, st.offS],
+      [ARG_IDX, st.idxS],
+      [ARG_EX, st.exS],
+      [ARG_W, st.wS],
+      [ARG_O, st.o],
+      [ARG_DY, st.dy],
+      [ARG_Q, st.q],
+      [ARG_S, st.s],
+      [ARG_HW, st.hw],
+      [ARG_GQ, st.g],
+      [ARG_GS, st.gs],
+      [ARG_SUMDY, st.sumdy],
+      [ARG_OMEGA, st.omega],
+      [ARG_WBAR, st.wbar],
+      [ARG_LOSSES, st.lossS],
+      [ARG_BAD, st.badS],
+      [ARG_SG, st.sg],
+      [ARG_GH, st.GH32],
+      [ARG_R, st.R32],
+      [ARG_MI, st.Mi32],
+      [ARG_MH, st.Mh32],
+    ];
+    if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
+    for (const [k, x] of arrays) {
+      ids[k] = pool.sharedId(x);
+      if (ids[k] < 0) throw new Error(`step kernel: argument ${k} is not on the pool's shared memory`);
+    }
+    key[0] = H.buffer; // H is a new view of st.H32 each step
+    key[1] = st.P32;
+    key[2] = st.V;
+    key[3] = st.o;
+  }
+  a.set(ids);
+  a[ARG_MODE] = mode;
+  a[ARG_M] = m;
+  a[ARG_OUTPUTS] = st.D;
+  a[ARG_ETA] = eta;
+  pool.runKernel(st.kernel, m);
 }
