@@ -70,3 +70,40 @@ Deno.test({ name: "embedding bag: pooled (2 threads) = plain, bit for bit", igno
     }
   }
 });
+
+Deno.test({
+  name: "embedding bag: moved to a new pool (a rebuilt output layer) keeps E and its bits",
+  ignore: !ok,
+}, () => {
+  const rows = 500, dim = 256, ld = dim;
+  const r0 = rng(21), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
+  const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
+  const pooled = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
+  const first = createPooledBackend(openBlasBackend(), 2), second = createPooledBackend(openBlasBackend(), 2);
+  try {
+    const r = rng(22);
+    const step = () => {
+      const X = batch(r, 64, rows, 8), a = new Float32Array(64 * ld), b = pooled.alloc(64 * ld);
+      plain.forward(X, a, ld);
+      pooled.forward(X, b, ld);
+      assert.deepEqual(b, a);
+      const g = Float32Array.from({ length: 64 * ld }, () => r() - 0.5);
+      plain.backward(X, g, 0.05, ld);
+      pooled.backward(X, g, 0.05, ld);
+    };
+    pooled.usePool(first);
+    for (let t = 0; t < 5; t++) step();
+    pooled.usePool(second);
+    first.close(); // the old layer's pool is closed when the head is rebuilt
+    for (let t = 0; t < 5; t++) step();
+    assert(second.sharedId(pooled.E) >= 0, "E should live on the new pool's memory");
+    assert(second.kernelCalls >= 10, `the new pool should run the bag (${second.kernelCalls})`);
+    assert.deepEqual(pooled.E, plain.E);
+    pooled.usePool(null); // back on this thread
+    step();
+    assert.deepEqual(pooled.E, plain.E);
+  } finally {
+    first.close();
+    second.close();
+  }
+});
