@@ -80,6 +80,7 @@ for (const lossName of ["squared", "taylor"] as LossName[]) {
         const two = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), pooled, opts);
         const b = await run(two, 900 + m, m, steps, eta);
         const split = pooled.splitCalls, rowSplit = pooled.rowSplitCalls, steps32 = two.steps32;
+        const kernels = pooled.kernelCalls;
         two.close();
         for (
           const [what, x, y] of [["1 thread vs naive", ref, a], ["2 threads vs naive", ref, b], [
@@ -97,9 +98,11 @@ for (const lossName of ["squared", "taylor"] as LossName[]) {
         }
         assert(steps32 >= 0.8 * steps, `the float32 path should take most steps (${steps32}/${steps})`);
         if (m > 1) assert(split >= steps, `the pooled run should split its products (${split} split calls)`);
-        // the target rows' dot products, A and the V update: three split calls per step
+        // the per-example work of the forward (dot products, losses, A; ∇H rows) in two kernel runs and
+        // the V update in one split call per float32 step
         if (m > 1) {
-          assert(rowSplit >= 3 * steps32, `the pooled run should split its sparse rows (${rowSplit})`);
+          assert(rowSplit >= steps32, `the pooled run should split its V update (${rowSplit})`);
+          assert(kernels >= 2 * steps32, `the pooled run should run the step kernel (${kernels})`);
         }
       }
     },
@@ -110,10 +113,11 @@ Deno.test(
   { name: "factored step: sparse rows split across 2 threads = one thread, bit for bit", ignore: !ok },
   async () => {
     // products below the pool's size threshold run unsplit on one OpenBLAS thread, so the only differences
-    // from the one-thread run are the split sparse row calls and the three-pass loop of forward32: both
-    // keep every element's operations and their order, so the runs must agree exactly
+    // from the one-thread run are the split sparse row calls and the step kernel (step_kernel.ts: the
+    // forward's per-example work on every thread): both keep every element's operations and their order,
+    // so the runs must agree exactly
     const D = 2000, d = 64, m = 48, steps = 60, eta = 0.05;
-    for (const lossName of ["spherical", "taylor"] as LossName[]) {
+    for (const lossName of ["spherical", "taylor", "zloss", "squared"] as LossName[]) {
       const W0 = uniform(rng(7), D * d, 0.5 / Math.sqrt(d));
       const opts = { products: "float32" as const, stabilizeEvery: 20 };
       const one = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), oneThread(), opts);
@@ -123,15 +127,50 @@ Deno.test(
       const two = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), pooled, opts);
       const b = await run(two, 77, m, steps, eta);
       const split = pooled.splitCalls, rowSplit = pooled.rowSplitCalls, steps32 = two.steps32;
+      const kernels = pooled.kernelCalls;
       two.close();
       assert(steps32 >= 0.8 * steps, `${lossName}: float32 steps ${steps32}/${steps}`);
-      assert(rowSplit >= 3 * steps32, `${lossName}: split sparse row calls ${rowSplit}`);
-      assert.equal(split, rowSplit, `${lossName}: only the sparse row calls should be split`);
+      assert(rowSplit >= steps32, `${lossName}: split sparse row calls ${rowSplit}`);
+      // the forward's two runs; with every g_i > 0 (not the Z-loss here) the Cholesky Woodbury path's two more
+      const perStep = lossName === "zloss" ? 2 : 4;
+      assert(kernels >= perStep * steps32, `${lossName}: ${kernels} step kernel runs in ${steps32} steps`);
+      assert.equal(
+        split,
+        rowSplit + kernels,
+        `${lossName}: only the sparse rows and the kernel should be split`,
+      );
       for (let t = 0; t < steps; t++) {
         assert.equal(b.out[t].loss, a.out[t].loss, `${lossName} step ${t}: loss`);
         assert.deepEqual(b.out[t].gradH, a.out[t].gradH, `${lossName} step ${t}: ∇H`);
       }
       assert.deepEqual(b.W, a.W, `${lossName}: W after ${steps} steps`);
     }
+  },
+);
+
+Deno.test(
+  { name: "factored step on the pool: a loss that is not finite raises the one-thread error", ignore: !ok },
+  async () => {
+    // example 5's h overflows the float32 products (ĥ = ±∞): its loss is not finite; the step kernel marks
+    // it and the caller must raise the one-thread path's DivergenceError, with its message, state unchanged
+    const D = 500, d = 64, m = 32;
+    const W0 = uniform(rng(3), D * d, 0.5 / Math.sqrt(d));
+    const opts = { products: "float32" as const };
+    const r = rng(4), H = randomH(r, m, d, 1), Y = randomBatch(r, m, D, 4, {});
+    H.fill(3e38, 5 * d, 6 * d);
+    const errors: string[] = [];
+    for (const pooled of [false, true]) {
+      const la = pooled ? createPooledBackend(oneThread(), 2) : oneThread();
+      const layer = FactoredOutputLayer.fromInit(D, d, W0, createLoss("spherical"), la, opts);
+      const W = await layer.weights();
+      const e = await layer.step(H, Y, 0.05).then(() => null, (e: Error) => e);
+      assert(e, `${pooled ? "pooled" : "one thread"}: the step should fail`);
+      assert.equal(e.name, "DivergenceError", e.message);
+      errors.push(e.message);
+      assert.deepEqual(await layer.weights(), W, "the state should be unchanged");
+      if (pooled) assert((la as ReturnType<typeof createPooledBackend>).kernelCalls >= 1, "ran on the pool");
+      layer.close();
+    }
+    assert.equal(errors[1], errors[0]);
   },
 );

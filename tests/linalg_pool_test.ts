@@ -1,14 +1,17 @@
 /**
  * The gemm pool (lib/linalg/pool.ts): each split call equals the plain OpenBLAS call up to float32 rounding
  * (sgemm split along columns and along rows, dgemm, strsm, ssyr2k, axpyRows), calls on memory the workers
- * do not share run unsplit, and a pool that is never closed does not keep the process alive.
+ * do not share run unsplit, a pool that is never closed does not keep the process alive, and kernels (a
+ * module the workers import) run over every part, registered before or after the workers start, and a
+ * part that throws or a module that does not load is an error for the caller.
  *
  * Run: npx deno test -A tests/linalg_pool_test.ts
  */
 
 import assert from "node:assert/strict";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
-import { createPooledBackend } from "../lib/linalg/pool.ts";
+import { createPooledBackend, isPooled } from "../lib/linalg/pool.ts";
+import { KERNEL_ARGS, type PoolKernel } from "../lib/linalg/pool_ops.ts";
 import { blasAvailable, relMaxDiff, rng } from "./layers_helpers.ts";
 
 const ok = await blasAvailable();
@@ -119,4 +122,56 @@ Deno.test({ name: "pool: a backend never closed does not keep the process alive"
   }).output();
   assert(out.success, new TextDecoder().decode(out.stderr));
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "1");
+});
+
+// a kernel module as the workers load it: part w of parts writes w + 1 into out[i] for its items i
+// (i mod parts = w), and throws when asked to (argument 1)
+const KERNEL_SOURCE = `export function createKernel(init) {
+  return (_sym, v, p, w, parts) => {
+    if (p[${KERNEL_ARGS} + 1] === 1 && w === parts - 1) throw new Error("asked to fail");
+    const out = v.f64[p[${KERNEL_ARGS}]];
+    for (let i = w; i < p[1]; i += parts) out[i] = init.base + w + 1;
+  };
+}`;
+const KERNEL_URL = `data:text/javascript;base64,${btoa(KERNEL_SOURCE)}`;
+const { createKernel } = await import(KERNEL_URL) as { createKernel: (init: unknown) => PoolKernel };
+
+Deno.test({
+  name:
+    "pool: kernels run over every part, registered before or after the workers start; errors reach the caller",
+  ignore: !ok,
+}, () => {
+  const la = createPooledBackend(openBlasBackend(), 2);
+  try {
+    assert(isPooled(la) && !isPooled(openBlasBackend()));
+    const init = { base: 10 };
+    const before = la.registerKernel(KERNEL_URL, init, createKernel(init)); // workers not started yet
+    const n = 4000, out = la.sharedF64(n);
+    assert.equal(la.sharedId(out.subarray(1)), -1, "a view not at offset 0 has no id");
+    const args = la.kernelArgs;
+    args[0] = la.sharedId(out);
+    args[1] = 0;
+    la.runKernel(before, n);
+    const parts = new Set(out);
+    for (let i = 0; i < n; i++) assert.equal(out[i], 10 + (i % 4) + 1, `item ${i}`);
+    assert.equal(parts.size, 4);
+    const after = la.registerKernel(KERNEL_URL, { base: 20 }, createKernel({ base: 20 })); // workers running
+    la.runKernel(after, n);
+    assert.equal(out[3], 24);
+    assert.equal(la.kernelCalls, 2);
+    // a part that throws (on whichever thread claims it): the caller throws, and the pool still works
+    args[1] = 1;
+    assert.throws(() => la.runKernel(after, n));
+    args[1] = 0;
+    la.runKernel(before, n);
+    assert.equal(out[3], 14);
+    assert.throws(() => la.runKernel(7, n), /no kernel 7/);
+    // a module the workers cannot load
+    const broken = "data:text/javascript,export const nothing = 1;";
+    assert.throws(() => la.registerKernel(broken, null, createKernel(init)), /could not load/);
+    la.runKernel(after, n); // and the pool still works
+    assert.equal(out[3], 24);
+  } finally {
+    la.close();
+  }
 });

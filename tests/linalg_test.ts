@@ -8,7 +8,7 @@ import type { LinAlgBackend } from "../lib/linalg/backend.ts";
 import { createJsBackend } from "../lib/linalg/js.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createBackend } from "../lib/linalg/select.ts";
-import { BackendUnavailableError } from "../lib/core/errors.ts";
+import { BackendUnavailableError, UsageError } from "../lib/core/errors.ts";
 import { mulberry32 as rng } from "../lib/core/rng.ts";
 
 const CI = Deno.env.get("CI") === "true";
@@ -743,6 +743,15 @@ Deno.test("createBackend: logs which backend runs; auto falls back only outside 
     else Deno.env.set("CI", prevCI);
   }
   await assertRejectsAsync(() => createBackend("cuda" as "js"), Error);
+  // a FACTOROUT_SPLIT other than 0 or 1 is a usage error, also under auto (no fallback to js)
+  const prevSplit = Deno.env.get("FACTOROUT_SPLIT");
+  Deno.env.set("FACTOROUT_SPLIT", "yes");
+  try {
+    await assertRejectsAsync(() => createBackend("auto", { log: () => {} }), UsageError);
+  } finally {
+    if (prevSplit === undefined) Deno.env.delete("FACTOROUT_SPLIT");
+    else Deno.env.set("FACTOROUT_SPLIT", prevSplit);
+  }
 
   if (blas) {
     lines.length = 0;

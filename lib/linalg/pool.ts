@@ -16,6 +16,11 @@
  * same kernel on a block of columns or rows), so results differ from the one-thread call by float32
  * rounding at most (OpenBLAS's blocking of K may differ between shapes).
  *
+ * Kernels: a layer above the backends may register a kernel module (pool_ops.ts PoolKernel: JavaScript that
+ * runs over parts of a problem on shared memory, e.g. the losses of a range of examples); the workers
+ * import it, and {@link PooledBackend.runKernel} runs it split like any other call. The pool knows nothing
+ * of what a kernel computes.
+ *
  * Workers start on the first split call (a few tens of ms) and end with close().
  *
  * @module
@@ -28,15 +33,19 @@ import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm, checkVector } from 
 import {
   claimParts,
   CTL_DONE,
+  CTL_ERR,
   CTL_LEN,
   CTL_NEXT,
   CTL_OP,
   CTL_PARTS,
   CTL_SEQ,
+  KERNEL_ARGS,
+  type KernelSpec,
   OP_AXPYIDX,
   OP_DGEMM,
   OP_DOTROWS,
   OP_EXIT,
+  OP_KERNEL,
   OP_RECEIVE,
   OP_SAXPY,
   OP_SGEMM,
@@ -45,6 +54,7 @@ import {
   PAR_LEN,
   PARTS_PER_THREAD,
   type PartSymbols,
+  type PoolKernel,
   seqTag,
   type SharedViews,
 } from "./pool_ops.ts";
@@ -91,6 +101,68 @@ export interface PooledBackend extends BlasBackend {
   readonly splitCalls: number;
   /** Of {@link PooledBackend.splitCalls}, the split sparse row calls (dotRows, indexed axpyRows). */
   readonly rowSplitCalls: number;
+  /** Of {@link PooledBackend.splitCalls}, the kernel runs ({@link PooledBackend.runKernel}). */
+  readonly kernelCalls: number;
+  /**
+   * A zeroed float64 array on the shared memory (for a kernel's per-example scalars).
+   *
+   * @param n length
+   */
+  sharedF64(n: number): Float64Array;
+  /**
+   * A zeroed int32 array on the shared memory (for a kernel's indices).
+   *
+   * @param n length
+   */
+  sharedI32(n: number): Int32Array;
+  /**
+   * The id under which kernels find `a`'s buffer (`views.f32[id]`, `f64`, `i32`), or -1 when `a` is not on
+   * this pool's shared memory. A kernel reads the whole buffer: pass arrays that start at its offset 0.
+   *
+   * @param a an array
+   */
+  sharedId(a: ArrayBufferView): number;
+  /**
+   * Registers a kernel module: each worker imports `url` and calls its `createKernel(init)` (now, or
+   * when the workers start); `local` is the same kernel for the calling thread's parts. Returns its id.
+   * Throws when a worker cannot load it.
+   *
+   * @param url module URL (`new URL("./x_kernel.ts", import.meta.url).href`)
+   * @param init structured-cloneable options for createKernel
+   * @param local the kernel on this thread (`createKernel(init)` of the same module)
+   */
+  registerKernel(url: string, init: unknown, local: PoolKernel): number;
+  /**
+   * The kernel arguments of the next {@link PooledBackend.runKernel} (pool_ops.ts KERNEL_ARGS on): write
+   * them here first, then run.
+   */
+  readonly kernelArgs: Float64Array;
+  /**
+   * Runs kernel `id` split into parts (2 per thread) over `items` (the kernel decides what a part does
+   * with them); arguments from {@link PooledBackend.kernelArgs}. Returns when every part is done; throws
+   * what a part threw.
+   *
+   * @param id from registerKernel
+   * @param items the problem's size, passed to the kernel as p[1]
+   */
+  runKernel(id: number, items: number): void;
+}
+
+/**
+ * Whether `la` is a pooled backend (it can run kernels on shared memory).
+ *
+ * @example
+ * ```ts
+ * import { isPooled } from "./pool.ts";
+ * import { createJsBackend } from "./js.ts";
+ * console.log(isPooled(createJsBackend())); // false
+ * ```
+ *
+ * @param la a backend, or anything
+ * @returns true for a {@link PooledBackend}
+ */
+export function isPooled(la: unknown): la is PooledBackend {
+  return typeof la === "object" && la !== null && "runKernel" in la && "sharedId" in la;
 }
 
 /**
@@ -134,11 +206,13 @@ export function createPooledBackend(
   const sym = lib.symbols as unknown as PartSymbols;
   const ctl = new Int32Array(new SharedArrayBuffer(CTL_LEN * 4));
   const parSab = new SharedArrayBuffer(PAR_LEN * 8), par = new Float64Array(parSab);
-  const views: SharedViews = { f32: [], f64: [], i32: [] };
+  const views: SharedViews = { f32: [], f64: [], i32: [], kernels: [] };
+  const kernelSpecs: KernelSpec[] = [];
   const bufs: SharedArrayBuffer[] = [];
   const ids = new WeakMap<ArrayBufferLike, number>();
   let workers: Worker[] = [];
-  let started = false, closed = false, splitCalls = 0, rowSplitCalls = 0, failed: Error | null = null;
+  let started = false, closed = false, splitCalls = 0, rowSplitCalls = 0, kernelCalls = 0;
+  let failed: Error | null = null;
 
   const waitDone = (n: number, timeoutMs = Infinity): boolean => {
     const t0 = performance.now();
@@ -172,11 +246,15 @@ export function createPooledBackend(
     const url = new URL("./pool_worker.ts", import.meta.url).href;
     workers = Array.from({ length: parts - 1 }, () => {
       const wk = new Worker(new URL(url));
-      wk.postMessage({ path: base.path, ctl: ctl.buffer, par: parSab, spin, bufs });
+      wk.postMessage({ path: base.path, ctl: ctl.buffer, par: parSab, spin, bufs, kernels: kernelSpecs });
       return wk;
     });
     if (!waitDone(parts - 1, START_TIMEOUT_MS)) {
       failed = new Error(`the ${parts - 1} pool workers did not start within ${START_TIMEOUT_MS / 1000} s`);
+      throw failed;
+    }
+    if (Atomics.exchange(ctl, CTL_ERR, 0) !== 0) {
+      failed = new Error("pool: a worker could not load a kernel module (its reason is on stderr)");
       throw failed;
     }
     // a waiting worker must not keep the process alive (a layer that is never closed)
@@ -245,6 +323,16 @@ export function createPooledBackend(
     } finally {
       if (base.threads > 1) lib.symbols.openblas_set_num_threads(base.threads);
     }
+    if (Atomics.exchange(ctl, CTL_ERR, 0) !== 0) {
+      const e = views.error;
+      views.error = undefined;
+      throw e ?? new Error(`pool: a part of operation ${op} threw on a worker thread`);
+    }
+  };
+  const sharedBuffer = (bytes: number) => {
+    const b = new SharedArrayBuffer(Math.max(8, Math.ceil(bytes / 8) * 8));
+    register(b);
+    return b;
   };
   const gemm = (
     op: number,
@@ -301,10 +389,45 @@ export function createPooledBackend(
     get rowSplitCalls() {
       return rowSplitCalls;
     },
+    get kernelCalls() {
+      return kernelCalls;
+    },
     sharedF32(n: number): Float32Array {
-      const b = new SharedArrayBuffer(Math.max(8, Math.ceil((4 * n) / 8) * 8));
-      register(b);
-      return new Float32Array(b, 0, n);
+      return new Float32Array(sharedBuffer(4 * n), 0, n);
+    },
+    sharedF64(n: number): Float64Array {
+      return new Float64Array(sharedBuffer(8 * n), 0, n);
+    },
+    sharedI32(n: number): Int32Array {
+      return new Int32Array(sharedBuffer(4 * n), 0, n);
+    },
+    sharedId(a: ArrayBufferView): number {
+      return a.byteOffset === 0 ? ids.get(a.buffer) ?? -1 : -1;
+    },
+    registerKernel(url: string, init: unknown, local: PoolKernel): number {
+      if (closed) throw new Error("pool: the backend was closed; create a new one");
+      const spec: KernelSpec = { id: kernelSpecs.length, url, init };
+      kernelSpecs.push(spec);
+      views.kernels[spec.id] = local;
+      if (started && !failed) {
+        signal(OP_RECEIVE);
+        for (const wk of workers) wk.postMessage({ bufs: [], kernels: [spec] });
+        if (!waitDone(parts - 1, START_TIMEOUT_MS)) throw new Error("the pool workers did not load a kernel");
+        if (Atomics.exchange(ctl, CTL_ERR, 0) !== 0) {
+          kernelSpecs.pop();
+          views.kernels[spec.id] = null;
+          throw new Error(`pool: a worker could not load the kernel ${url} (its reason is on stderr)`);
+        }
+      }
+      return spec.id;
+    },
+    kernelArgs: par.subarray(KERNEL_ARGS),
+    runKernel(id: number, items: number) {
+      if (!views.kernels[id]) throw new RangeError(`runKernel: no kernel ${id}; register it first`);
+      par[0] = id;
+      par[1] = items;
+      kernelCalls++;
+      run(OP_KERNEL);
     },
     sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       const how = gemm(OP_SGEMM, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -14,6 +14,8 @@
  * takes fewer parts, and one that wakes after its operation ended sees another tag and claims nothing.
  */
 export const CTL_SEQ = 0, CTL_DONE = 1, CTL_OP = 2, CTL_NEXT = 3, CTL_PARTS = 4, CTL_LEN = 8;
+/** Control word set to 1 when a part threw (or a worker could not load a kernel); the caller throws. */
+export const CTL_ERR = 5;
 /** Parts per thread of a split call (more than one, so that a late thread's share is taken by others). */
 export const PARTS_PER_THREAD = 2;
 
@@ -54,6 +56,10 @@ export function claimParts(
     if (Atomics.compareExchange(ctl, CTL_NEXT, x, x + 1) !== x) continue;
     try {
       runPart(sym, v, Atomics.load(ctl, CTL_OP), p, i, parts);
+    } catch (e) {
+      // a part that throws must still be counted, or the caller waits forever; the caller throws
+      v.error ??= e as Error;
+      Atomics.store(ctl, CTL_ERR, 1);
     } finally {
       Atomics.add(ctl, CTL_DONE, 1);
       Atomics.notify(ctl, CTL_DONE);
@@ -70,9 +76,50 @@ export const OP_SGEMM = 1,
   OP_RECEIVE = 6,
   OP_EXIT = 7,
   OP_DOTROWS = 8,
-  OP_AXPYIDX = 9;
+  OP_AXPYIDX = 9,
+  OP_KERNEL = 10;
 /** Parameters (Float64Array on a SharedArrayBuffer). */
-export const PAR_LEN = 32;
+export const PAR_LEN = 64;
+/**
+ * Where a kernel's own arguments start in the parameter block of OP_KERNEL ([kernel id, items, args…]).
+ *
+ * @example
+ * ```ts
+ * import { KERNEL_ARGS, PAR_LEN } from "./pool_ops.ts";
+ * console.log(PAR_LEN - KERNEL_ARGS); // 62 arguments at most
+ * ```
+ */
+export const KERNEL_ARGS = 2;
+
+/**
+ * A kernel the pool runs over parts of a problem (OP_KERNEL): part w of `parts`, its arguments at
+ * p[KERNEL_ARGS …] (buffer ids of {@link SharedViews} and numbers). The same function runs on the
+ * calling thread and on each worker, so a kernel that splits its work by rows and keeps each element's
+ * operations and their order gives the same bits as one thread. Kernels live above the backends (a layer,
+ * the input side): the pool only loads them (the module's `createKernel(init)`) and calls them.
+ *
+ * @example
+ * ```ts
+ * import type { PoolKernel } from "./pool_ops.ts";
+ * const k: PoolKernel = (_sym, v, p, w, parts) => {
+ *   const out = v.f64[p[2]]!;
+ *   for (let i = w; i < p[1]; i += parts) out[i] = i; // items w, w + parts, …
+ * };
+ * ```
+ */
+export type PoolKernel = (
+  sym: PartSymbols,
+  v: SharedViews,
+  p: Float64Array,
+  w: number,
+  parts: number,
+) => void;
+
+/**
+ * A kernel module as the pool's workers load it: `url` exports `createKernel(init)` returning a
+ * {@link PoolKernel}; `init` is structured-cloned to each worker.
+ */
+export type KernelSpec = { id: number; url: string; init: unknown };
 /** Column splits are rounded to this many elements (whole SIMD registers for the kernels). */
 export const SPLIT_ALIGN = 16;
 
@@ -166,6 +213,16 @@ export function gemmPart(
 }
 
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, LOWER = 122, LEFT = 141, NON_UNIT = 131;
+/**
+ * The CBLAS enumeration values a kernel passes to {@link PartSymbols} (the blas backend's own).
+ *
+ * @example
+ * ```ts
+ * import { CBLAS } from "./pool_ops.ts";
+ * console.log(CBLAS.ROW_MAJOR); // 101
+ * ```
+ */
+export const CBLAS = { ROW_MAJOR, NO_TRANS, TRANS, LOWER, LEFT, NON_UNIT } as const;
 
 /** The native calls a part makes (a subset of blas.ts SYMBOLS, bound by each thread). */
 export type PartSymbols = {
@@ -176,8 +233,17 @@ export type PartSymbols = {
   cblas_sdot(...a: (number | AllowSharedBufferSource)[]): number;
 };
 
-/** Views of the registered shared buffers, by id. */
-export type SharedViews = { f32: Float32Array[]; f64: (Float64Array | null)[]; i32: Int32Array[] };
+/**
+ * Views of the registered shared buffers, by id; the kernels loaded on this thread, by id; the first
+ * error a part threw on this thread.
+ */
+export type SharedViews = {
+  f32: Float32Array[];
+  f64: (Float64Array | null)[];
+  i32: Int32Array[];
+  kernels: (PoolKernel | null)[];
+  error?: Error;
+};
 
 /**
  * Runs part w of the operation described by `op` and `par` on the shared buffers (the same code on the
@@ -203,7 +269,11 @@ export function runPart(
   w: number,
   parts: number,
 ): void {
-  if (op === OP_SGEMM || op === OP_DGEMM) {
+  if (op === OP_KERNEL) {
+    const k = v.kernels[p[0]];
+    if (!k) throw new Error(`pool: kernel ${p[0]} is not loaded on this thread`);
+    k(sym, v, p, w, parts);
+  } else if (op === OP_SGEMM || op === OP_DGEMM) {
     const tA = p[0] === 1,
       tB = p[1] === 1,
       M = p[2],

@@ -2,7 +2,8 @@
  * A worker of the gemm pool (pool.ts; a node:worker_threads worker, so that the pool can unref it and a
  * process that forgets close() still exits): binds OpenBLAS's cblas calls itself, then waits on the shared
  * control block and runs its part of each operation (pool_ops.ts runPart). On OP_RECEIVE it returns to
- * its event loop to take the shared buffers posted to it. OpenBLAS runs on one thread during pool
+ * its event loop to take the shared buffers and kernel modules posted to it (a kernel module is imported
+ * here and its `createKernel(init)` called once; pool_ops.ts PoolKernel). OpenBLAS runs on one thread during pool
  * operations (the pool sets it), so the parts run side by side.
  *
  * @module
@@ -13,8 +14,10 @@ import { SYMBOLS } from "./blas.ts";
 import {
   claimParts,
   CTL_DONE,
+  CTL_ERR,
   CTL_OP,
   CTL_SEQ,
+  type KernelSpec,
   OP_EXIT,
   OP_RECEIVE,
   type PartSymbols,
@@ -28,12 +31,13 @@ type Init = {
   par: SharedArrayBuffer;
   spin: number;
   bufs: SharedArrayBuffer[];
+  kernels: KernelSpec[];
 };
-type Receive = { bufs: SharedArrayBuffer[] };
+type Receive = { bufs: SharedArrayBuffer[]; kernels?: KernelSpec[] };
 
 let sym: PartSymbols | null = null;
 let ctl: Int32Array, par: Float64Array, spin = 0, seen = 0;
-const views: SharedViews = { f32: [], f64: [], i32: [] };
+const views: SharedViews = { f32: [], f64: [], i32: [], kernels: [] };
 
 function done(): void {
   Atomics.add(ctl, CTL_DONE, 1);
@@ -62,7 +66,7 @@ function loop(): void {
   }
 }
 
-parentPort!.on("message", (m: Init | Receive) => {
+parentPort!.on("message", async (m: Init | Receive) => {
   if ("path" in m) {
     const lib = Deno.dlopen(m.path, {
       cblas_sgemm: SYMBOLS.cblas_sgemm,
@@ -81,6 +85,16 @@ parentPort!.on("message", (m: Init | Receive) => {
     views.f32.push(new Float32Array(b));
     views.f64.push(b.byteLength % 8 === 0 ? new Float64Array(b) : null);
     views.i32.push(new Int32Array(b));
+  }
+  for (const k of m.kernels ?? []) {
+    try {
+      const mod = await import(k.url);
+      views.kernels[k.id] = mod.createKernel(k.init);
+    } catch (e) {
+      // the caller, blocked until done(), sees the flag and throws; the reason goes to stderr
+      console.error(`factorout pool worker: kernel ${k.url}: ${(e as Error).message}`);
+      Atomics.store(ctl, CTL_ERR, 1);
+    }
   }
   done();
   loop();

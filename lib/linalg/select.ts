@@ -24,10 +24,13 @@ export type CreateBackendOptions = {
  *
  * - "js": the plain TypeScript reference.
  * - "blas": OpenBLAS; throws BackendUnavailableError when it cannot be loaded. With FACTOROUT_SPLIT=1 and
- *   more than one thread (FACTOROUT_THREADS, default every core) the backend also splits large products on
- *   shared memory across that many threads (pool.ts; the factored layer's per-step products). Off by
- *   default: on the 16-core H200 host it was slower than OpenBLAS's own threading at 8 and 16 threads
- *   (BENCHMARKS.md, "Factored layer against threads").
+ *   more than one thread (FACTOROUT_THREADS, default every core) the backend also splits the factored step
+ *   across that many threads (pool.ts: the large products and sparse rows on shared memory, and the
+ *   per-example kernels of the step and the embedding bag). Off by default: on the 16-core H200 host it
+ *   was slower than OpenBLAS's own threading at 8 and 16 threads (BENCHMARKS.md, "Factored layer against
+ *   threads"), and on the 2-core machines the evidence at 2 threads is mixed ("Two threads and the whole
+ *   trainer"). With more than one thread the line says which path runs; a FACTOROUT_SPLIT other than 0 or
+ *   1 is a UsageError.
  * - "auto": blas, else js with the reason logged. Under `CI=true` a blas failure throws instead.
  *
  * @example
@@ -62,15 +65,20 @@ function select(name: string, path: string | undefined, log: (line: string) => v
     return createJsBackend();
   }
   if (name === "blas" || name === "auto") {
+    const env = Deno.env.get("FACTOROUT_SPLIT") ?? "";
+    if (env !== "" && env !== "0" && env !== "1") {
+      throw new UsageError(`FACTOROUT_SPLIT must be 0 or 1 (or unset), got '${env}'`);
+    }
     try {
       const b = openBlasBackend(path);
       const ver = b.version ? `OpenBLAS ${b.version}` : b.config;
-      const split = b.threads > 1 && Deno.env.get("FACTOROUT_SPLIT") === "1";
-      log(
-        `factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${
-          split ? ", large products and sparse row work on shared memory split across them" : ""
-        })`,
-      );
+      const split = b.threads > 1 && env === "1";
+      const how = b.threads <= 1
+        ? ""
+        : split
+        ? ", the factored step split across them by FACTOROUT_SPLIT=1: products, sparse rows, per-example kernels"
+        : ", OpenBLAS's own threading; FACTOROUT_SPLIT=1 splits the factored step across them";
+      log(`factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${how})`);
       return split ? createPooledBackend(b, b.threads) : b;
     } catch (e) {
       if (name === "blas" || Deno.env.get("CI") === "true") throw e;

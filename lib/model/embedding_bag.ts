@@ -10,6 +10,8 @@
 
 import type { SparseBatch } from "../core/types.ts";
 import { findIndexOutside, rowOfEntry } from "../core/csr.ts";
+import { POOL_MIN_ROWS, type PooledBackend } from "../linalg/pool.ts";
+import { BAG_BACKWARD, BAG_FORWARD, BAG_KERNEL_URL, createKernel, runBagKernel } from "./bag_kernel.ts";
 
 /**
  * Float arrays the model layers accept (float32 for training, float64 for gradient checks).
@@ -33,6 +35,19 @@ export type Arr = Float32Array | Float64Array;
  * ```
  */
 export type BagMode = "mean" | "sum";
+
+/**
+ * Smallest batch (input entries × dim) whose forward and backward a pooled bag splits: a skip-gram batch
+ * (one input per example: 64 × 256 at the Brown defaults) ran slower split than on one thread
+ * (BENCHMARKS.md, "Two threads and the whole trainer"); a CBOW batch (a window of inputs) is split.
+ *
+ * @example
+ * ```ts
+ * import { BAG_POOL_MIN_WORK } from "./embedding_bag.ts";
+ * console.log(64 * 10 * 256 >= BAG_POOL_MIN_WORK); // true: CBOW, 10 inputs per example
+ * ```
+ */
+export const BAG_POOL_MIN_WORK = 4 * POOL_MIN_ROWS;
 
 /**
  * An embedding bag with plain-SGD sparse row updates.
@@ -69,12 +84,63 @@ export class EmbeddingBag {
     this.rows = rows;
   }
 
-  /** The scale applied to example i's weighted sum. */
-  #scale(X: SparseBatch, i: number): number {
-    if (this.mode === "sum") return 1;
-    let w = 0;
-    for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) w += X.values[k];
-    return w === 0 ? 0 : 1 / w;
+  #pool: PooledBackend | null = null;
+  #kernel = -1;
+  #scratch: BagScratch | null = null;
+
+  /**
+   * Runs forward and backward on the pool's threads from now on (null: on this thread), with E copied
+   * to the pool's shared memory: forward split by examples, backward by the rows of E it adds to (row
+   * mod parts, each part walking the entries in order), so the results are the same bits as on one
+   * thread (bag_kernel.ts). The trainer calls it with its output layer's pool, again when that changes.
+   *
+   * @param pool the pooled backend, or null
+   */
+  usePool(pool: PooledBackend | null): void {
+    if (pool === this.#pool) return;
+    this.#pool = null;
+    this.#kernel = -1;
+    this.#scratch = null;
+    if (!pool || !(this.E instanceof Float32Array)) return;
+    const E = pool.sharedF32(this.E.length);
+    E.set(this.E);
+    this.E = E;
+    this.#pool = pool;
+    this.#kernel = pool.registerKernel(BAG_KERNEL_URL, null, createKernel(null));
+  }
+
+  /**
+   * A zeroed array for the bag's outputs or gradients: on the pool's shared memory when it runs there
+   * (forward writes into it in place), else of E's type.
+   *
+   * @param n length
+   * @returns the array
+   */
+  alloc(n: number): Arr {
+    if (this.#pool) return this.#pool.sharedF32(n);
+    return new (this.E.constructor as Float32ArrayConstructor)(n);
+  }
+
+  /** The pool and the batch copied to its shared memory when this batch is worth splitting, else null. */
+  #onPool(X: SparseBatch): BagScratch | null {
+    const pool = this.#pool;
+    const m = X.offsets.length - 1, n = X.offsets[m];
+    if (!pool || m < 2 || n * this.dim < BAG_POOL_MIN_WORK) return null;
+    let sc = this.#scratch;
+    if (!sc || sc.offsets.length < m + 1 || sc.indices.length < n) {
+      const mc = Math.max(m + 1, 2 * (sc?.offsets.length ?? 0)),
+        nc = Math.max(n, 2 * (sc?.indices.length ?? 0));
+      sc = this.#scratch = {
+        offsets: pool.sharedI32(mc),
+        indices: pool.sharedI32(nc),
+        values: pool.sharedF32(nc),
+        grad: pool.sharedF32(0),
+      };
+    }
+    sc.offsets.set(X.offsets.subarray(0, m + 1));
+    sc.indices.set(X.indices.subarray(0, n));
+    sc.values.set(X.values.subarray(0, n));
+    return sc;
   }
 
   /** Checks every id is in [0, rows); throws a RangeError naming the example and position. */
@@ -96,28 +162,25 @@ export class EmbeddingBag {
 
   /** out (m×ld, first dim columns) ← the bag of each example. */
   forward(X: SparseBatch, out: Arr, ld = this.dim): void {
-    const m = X.offsets.length - 1, d = this.dim, E = this.E;
-    for (let i = 0; i < m; i++) {
-      const o = i * ld;
-      out.fill(0, o, o + d);
-      const sc = this.#scale(X, i);
-      for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
-        const w = X.values[k] * sc, r = X.indices[k] * d;
-        for (let j = 0; j < d; j++) out[o + j] += w * E[r + j];
-      }
-    }
+    const m = X.offsets.length - 1, pool = this.#pool;
+    const sc = pool && pool.sharedId(out) >= 0 ? this.#onPool(X) : null;
+    if (sc) runBagKernel(pool!, this.#kernel, BAG_FORWARD, this.E, this.dim, this.mode, sc, out, ld, 0, m);
+    else bagForward(this.E, this.dim, this.mode, X, out, ld, 0, m);
   }
 
   /** E[id] -= lr · w · scale · grad_i for each input entry, in order (repeated ids accumulate). */
   backward(X: SparseBatch, grad: Arr, lr: number, ld = this.dim): void {
-    const m = X.offsets.length - 1, d = this.dim, E = this.E;
-    for (let i = 0; i < m; i++) {
-      const g = i * ld, sc = this.#scale(X, i);
-      for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
-        const a = lr * X.values[k] * sc, r = X.indices[k] * d;
-        for (let j = 0; j < d; j++) E[r + j] -= a * grad[g + j];
-      }
+    const m = X.offsets.length - 1, pool = this.#pool;
+    const sc = pool ? this.#onPool(X) : null;
+    if (!sc) return bagBackward(this.E, this.dim, this.mode, X, m, grad, ld, lr, 0, 1);
+    let g = grad;
+    if (pool!.sharedId(grad) < 0) {
+      // the output layer's ∇H is its own array: copied (one block) to the shared scratch
+      if (sc.grad.length < m * ld) sc.grad = pool!.sharedF32(Math.max(m * ld, 2 * sc.grad.length));
+      sc.grad.set(grad.subarray(0, m * ld));
+      g = sc.grad;
     }
+    runBagKernel(pool!, this.#kernel, BAG_BACKWARD, this.E, this.dim, this.mode, sc, g, ld, lr, m);
   }
 
   /** Appends n rows (n×dim, row-major) to the table. */
@@ -127,10 +190,123 @@ export class EmbeddingBag {
         `EmbeddingBag.appendRows: ${rows.length} values is not a multiple of dim ${this.dim}`,
       );
     }
-    const grown = new (this.E.constructor as Float32ArrayConstructor)(this.E.length + rows.length);
+    const grown = this.alloc(this.E.length + rows.length);
     grown.set(this.E);
     grown.set(rows, this.E.length);
     this.E = grown;
     this.rows += rows.length / this.dim;
+  }
+}
+
+/**
+ * The batch as a pooled bag reads it (shared memory), and the shared copy of a gradient.
+ *
+ * @example
+ * ```ts ignore
+ * const sc: BagScratch = { offsets, indices, values, grad };
+ * ```
+ */
+export type BagScratch = {
+  offsets: Int32Array;
+  indices: Int32Array;
+  values: Float32Array;
+  grad: Float32Array;
+};
+
+/** The scale applied to example i's weighted sum. */
+function bagScale(mode: BagMode, X: SparseBatch, i: number): number {
+  if (mode === "sum") return 1;
+  let w = 0;
+  for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) w += X.values[k];
+  return w === 0 ? 0 : 1 / w;
+}
+
+/**
+ * The bag forward for examples [i0, i1): out row i (first d columns) ← scale_i · Σ w_k E[id_k]. The one
+ * code of the plain bag and of its kernel (bag_kernel.ts).
+ *
+ * @example
+ * ```ts
+ * import { bagForward } from "./embedding_bag.ts";
+ * const E = Float32Array.of(1, 2, 3, 4), out = new Float32Array(2);
+ * const X = { offsets: Int32Array.of(0, 2), indices: Int32Array.of(0, 1), values: Float32Array.of(1, 1) };
+ * bagForward(E, 2, "mean", X, out, 2, 0, 1); // out = [2, 3]
+ * ```
+ *
+ * @param E rows×d table
+ * @param d row width
+ * @param mode mean or sum
+ * @param X the inputs
+ * @param out m×ld
+ * @param ld stride of out's rows
+ * @param i0 first example
+ * @param i1 end
+ */
+export function bagForward(
+  E: Arr,
+  d: number,
+  mode: BagMode,
+  X: SparseBatch,
+  out: Arr,
+  ld: number,
+  i0: number,
+  i1: number,
+): void {
+  for (let i = i0; i < i1; i++) {
+    const o = i * ld;
+    out.fill(0, o, o + d);
+    const sc = bagScale(mode, X, i);
+    for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
+      const w = X.values[k] * sc, r = X.indices[k] * d;
+      for (let j = 0; j < d; j++) out[o + j] += w * E[r + j];
+    }
+  }
+}
+
+/**
+ * The bag backward over all examples, for the rows of E that part w of `parts` owns (id mod parts = w;
+ * all rows when parts = 1): E[id] −= lr · w · scale · grad_i for each entry, in order. Every update of
+ * a row runs in the one-thread order, so any split gives the same bits. The one code of the plain bag
+ * and of its kernel (bag_kernel.ts).
+ *
+ * @example
+ * ```ts
+ * import { bagBackward } from "./embedding_bag.ts";
+ * const E = new Float32Array(4);
+ * const X = { offsets: Int32Array.of(0, 1), indices: Int32Array.of(1), values: Float32Array.of(1) };
+ * bagBackward(E, 2, "sum", X, 1, Float32Array.of(1, 2), 2, 0.5, 0, 1); // E = [0, 0, -0.5, -1]
+ * ```
+ *
+ * @param E rows×d table, updated
+ * @param d row width
+ * @param mode mean or sum
+ * @param X the inputs
+ * @param m examples
+ * @param grad m×ld
+ * @param ld stride of grad's rows
+ * @param lr learning rate
+ * @param w part
+ * @param parts parts
+ */
+export function bagBackward(
+  E: Arr,
+  d: number,
+  mode: BagMode,
+  X: SparseBatch,
+  m: number,
+  grad: Arr,
+  ld: number,
+  lr: number,
+  w: number,
+  parts: number,
+): void {
+  for (let i = 0; i < m; i++) {
+    const g = i * ld, sc = bagScale(mode, X, i);
+    for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
+      const id = X.indices[k];
+      if (parts > 1 && id % parts !== w) continue;
+      const a = lr * X.values[k] * sc, r = id * d;
+      for (let j = 0; j < d; j++) E[r + j] -= a * grad[g + j];
+    }
   }
 }

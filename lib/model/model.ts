@@ -11,6 +11,7 @@
  */
 
 import type { LinAlgBackend } from "../linalg/backend.ts";
+import type { PooledBackend } from "../linalg/pool.ts";
 import type { SparseBatch } from "../core/types.ts";
 import { type Activation, DenseLayer } from "./dense.ts";
 import { type Arr, type BagMode, EmbeddingBag } from "./embedding_bag.ts";
@@ -154,7 +155,6 @@ export class Model {
   #grads: Arr[] = [];
   #H: Arr = new Float32Array(0);
   #capacity = 0;
-  readonly #Ctor: Float32ArrayConstructor | Float64ArrayConstructor;
 
   /**
    * A model over the given parameters and head.
@@ -174,7 +174,6 @@ export class Model {
         `Model: ${params.layers.length} hidden layer parameter sets for hidden=${spec.hidden}`,
       );
     }
-    this.#Ctor = params.E instanceof Float64Array ? Float64Array : Float32Array;
     this.bag = new EmbeddingBag(params.E, spec.vocab, spec.dim, spec.bag);
     let n = spec.dim;
     this.layers = spec.hidden.map((p, l) => {
@@ -182,6 +181,16 @@ export class Model {
       n = p;
       return layer;
     });
+  }
+
+  /**
+   * Runs the embedding bag on the pool's threads (null: on this thread; embedding_bag.ts `usePool`).
+   *
+   * @param pool the output layer's pooled backend, or null
+   */
+  usePool(pool: PooledBackend | null): void {
+    this.bag.usePool(pool);
+    this.#capacity = 0; // the batch buffers are reallocated where the bag's forward can write them
   }
 
   /** The current parameters (live views). */
@@ -194,9 +203,10 @@ export class Model {
     const cap = Math.max(m, 2 * this.#capacity);
     const widths = [this.spec.dim, ...this.spec.hidden];
     // acts[l] is the input of hidden layer l (acts[0] the bag); the last one lives in H.
-    this.#acts = widths.slice(0, -1).map((w) => new this.#Ctor(cap * w));
-    this.#grads = widths.slice(0, -1).map((w) => new this.#Ctor(cap * w));
-    this.#H = new this.#Ctor(cap * this.d);
+    // the bag's alloc: on the pool's shared memory when the bag runs there (its forward writes in place)
+    this.#acts = widths.slice(0, -1).map((w) => this.bag.alloc(cap * w));
+    this.#grads = widths.slice(0, -1).map((w) => this.bag.alloc(cap * w));
+    this.#H = this.bag.alloc(cap * this.d);
     this.#capacity = cap;
   }
 

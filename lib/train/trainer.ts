@@ -14,6 +14,7 @@
 import { DataFormatError, type DivergenceError, UsageError } from "../core/errors.ts";
 import type { BackendName, OutputLayer } from "../core/types.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
+import { isPooled } from "../linalg/pool.ts";
 import { headWidth, initParams, Model } from "../model/model.ts";
 import { attachStepPath } from "../model/gpu_model.ts";
 import {
@@ -115,6 +116,9 @@ export class Trainer {
   #attachStepPath(): void {
     const backend = this.config.backend === "webgpu" ? "webgpu" : this.#output.backend;
     attachStepPath(this.model, { backend, log: this.deps.log });
+    // the embedding bag on the output layer's threads when that layer has a pool (lib/linalg/pool.ts)
+    const la = (this.#output as { la?: unknown }).la;
+    this.model.usePool(!this.model.resident && isPooled(la) ? la : null);
   }
 
   /** The output layer (rebuilt when a backoff rolls the state back). */

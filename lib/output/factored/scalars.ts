@@ -11,8 +11,42 @@ import { DivergenceError } from "../../core/errors.ts";
 import type { FactoredState } from "./state.ts";
 
 /**
+ * What the per-example scalar work reads and writes: the state's fields of that name. The step kernel
+ * (step_kernel.ts) builds one from views of shared memory, so that a worker runs the same functions on
+ * a range of examples.
+ *
+ * @example
+ * ```ts ignore
+ * const L = lossOfExample(st as ExampleScalars, 0);
+ * ```
+ */
+export type ExampleScalars =
+  & Pick<
+    FactoredState,
+    | "d"
+    | "D"
+    | "loss"
+    | "q"
+    | "s"
+    | "hw"
+    | "g"
+    | "gs"
+    | "sumdy"
+    | "omega"
+    | "wbar"
+    | "o"
+    | "dy"
+    | "kO"
+    | "kY"
+    | "kDy"
+    | "scal"
+    | "steps"
+  >
+  & { merged: { off: Int32Array; w: Float64Array } };
+
+/**
  * Step 1's scalars: q_i = (Qh_i)·h_i (clamped at 0), and when the loss uses s, s_i = w̄·h_i and
- * (ω·h)_i. Row i of Qh is at `QH[off + i·ld …]`.
+ * (ω·h)_i, for examples i0 … m − 1. Row i of Qh is at `QH[off + i·ld …]`.
  *
  * @example
  * ```ts ignore
@@ -25,18 +59,20 @@ import type { FactoredState } from "./state.ts";
  * @param QH rows (Qh)_i
  * @param off offset of row 0 in QH
  * @param ld stride of QH's rows
+ * @param i0 first example (default 0)
  */
 export function exampleStats(
-  st: FactoredState,
+  st: ExampleScalars,
   m: number,
   H: Float32Array | Float64Array,
   QH: Float32Array | Float64Array,
   off: number,
   ld: number,
+  i0 = 0,
 ): void {
   const d = st.d, usesSum = st.loss.usesSum, q = st.q, s = st.s, hw = st.hw;
   const omega = st.omega, wbar = st.wbar;
-  for (let i = 0; i < m; i++) {
+  for (let i = i0; i < m; i++) {
     let qi = 0, si = 0, wi = 0;
     const r = i * d, p = off + i * ld;
     for (let c = 0; c < d; c++) qi += QH[p + c] * H[r + c];
@@ -83,7 +119,7 @@ export function lossOf(st: FactoredState, m: number): number {
  * @returns L_i
  * @throws {DivergenceError} a loss, g_q or 𝟙·ẏ that is not finite (the state is unchanged)
  */
-export function lossOfExample(st: FactoredState, i: number): number {
+export function lossOfExample(st: ExampleScalars, i: number): number {
   const loss = st.loss, D = st.D, usesSum = loss.usesSum, mg = st.merged;
   const o = st.o, dy = st.dy, q = st.q, s = st.s, g = st.g, gs = st.gs;
   const sumdy = st.sumdy;
@@ -225,8 +261,17 @@ function addYdotY(st: FactoredState, m: number, M: Float64Array): void {
  * @param m examples
  * @param eta learning rate
  * @param H m×d rows h_i
+ * @param k0 first column updated (default 0; the step kernel splits the columns, each in example order)
+ * @param k1 end column (default d)
  */
-export function updateSums(st: FactoredState, m: number, eta: number, H: Float32Array | Float64Array): void {
+export function updateSums(
+  st: Pick<ExampleScalars, "loss" | "d" | "D" | "g" | "gs" | "s" | "sumdy" | "hw" | "omega" | "wbar">,
+  m: number,
+  eta: number,
+  H: Float32Array | Float64Array,
+  k0 = 0,
+  k1 = st.d,
+): void {
   if (!st.loss.usesSum) return;
   const d = st.d, D = st.D, g = st.g, gs = st.gs, s = st.s, sumdy = st.sumdy, hw = st.hw;
   const omega = st.omega, wbar = st.wbar;
@@ -234,7 +279,7 @@ export function updateSums(st: FactoredState, m: number, eta: number, H: Float32
     const a = -eta * (2 * g[i] * hw[i] + gs[i]);
     const c = -eta * (sumdy[i] + 2 * g[i] * s[i] + D * gs[i]);
     const r = i * d;
-    for (let k = 0; k < d; k++) {
+    for (let k = k0; k < k1; k++) {
       omega[k] += a * H[r + k];
       wbar[k] += c * H[r + k];
     }

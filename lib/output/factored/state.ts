@@ -23,6 +23,9 @@ import { GUARD_MARGIN, GuardScratch } from "../guard.ts";
 import { MergedTargets } from "../../core/csr.ts";
 import { ChunkScratch } from "./passes.ts";
 import { FoldScratch, RebalanceScratch } from "./upkeep.ts";
+import { isPooled, type PooledBackend } from "../../linalg/pool.ts";
+import { SAXPY_MIN_WIDTH } from "../../linalg/blas.ts";
+import { ARG_COUNT, createKernel, STEP_KERNEL_URL, type StepKernelInit } from "./step_kernel.ts";
 
 /**
  * Tuning of a {@link FactoredOutputLayer}.
@@ -187,19 +190,19 @@ export class FactoredState {
   M = new Float64Array(0);
   QHH = new Float64Array(0);
   BH = new Float64Array(0);
-  q = new Float64Array(0);
-  s = new Float64Array(0);
-  g = new Float64Array(0);
-  gs = new Float64Array(0);
-  sumdy = new Float64Array(0);
-  hw = new Float64Array(0);
-  sg = new Float64Array(0); // √g_i (float32 Cholesky path)
+  q: Float64Array = new Float64Array(0);
+  s: Float64Array = new Float64Array(0);
+  g: Float64Array = new Float64Array(0);
+  gs: Float64Array = new Float64Array(0);
+  sumdy: Float64Array = new Float64Array(0);
+  hw: Float64Array = new Float64Array(0);
+  sg: Float64Array = new Float64Array(0); // √g_i (float32 Cholesky path)
   zs = new Float64Array(0); // scale of the rows of Zn as stored in P32 (float32 path)
   rows = new Float32Array(0); // gathered V rows, nnz×d
   delta = new Float32Array(0); // V update rows, nnz×d
   coef = new Float64Array(0); // per-entry V update coefficients −η ẏ zs (float32 path)
-  o = new Float64Array(0);
-  dy = new Float64Array(0);
+  o: Float64Array = new Float64Array(0);
+  dy: Float64Array = new Float64Array(0);
   perm = new Int32Array(0);
   head = new Int32Array(0);
   kO = new Float64Array(0);
@@ -248,6 +251,20 @@ export class FactoredState {
   axpyQX = Int32Array.of(0, 0);
   axpyQ = Int32Array.of(1, 4);
   H32: Float32Array | null = null; // the batch copied to shared memory (when the backend splits calls)
+  // with a pooled backend: the step kernel (step_kernel.ts) and what it reads beyond the scratch above
+  // (the merged targets copied to shared memory, the per-example losses and divergence marks, ∇H)
+  pool: PooledBackend | null = null;
+  kernel = -1;
+  kernelIds = new Float64Array(ARG_COUNT); // the kernel's buffer ids, for the arrays in kernelKey
+  kernelKey: (ArrayBufferView | ArrayBufferLike | null)[] = [null, null, null, null];
+  offS: Int32Array = new Int32Array(0);
+  idxS: Int32Array = new Int32Array(0);
+  exS: Int32Array = new Int32Array(0);
+  wS: Float64Array = new Float64Array(0);
+  lossS: Float64Array = new Float64Array(0);
+  badS: Int32Array = new Int32Array(0);
+  G32: Float32Array = new Float32Array(0);
+  Mh32: Float32Array = new Float32Array(0); // M in float32 for M·H (beside Mi32, which holds the Cholesky factor)
   gradH = new Float32Array(0); // the last forward's ∇H (the array returned to the caller)
   tmp: Float64Array;
   dd: Float64Array;
@@ -272,6 +289,13 @@ export class FactoredState {
       throw new RangeError(`products must be "float32" or "float64", got ${JSON.stringify(products)}`);
     }
     this.products = products;
+    if (isPooled(la) && products === "float32" && d >= SAXPY_MIN_WIDTH) {
+      // the per-example work of the float32 forward on every thread (the kernel's cblas_sdot and
+      // cblas_saxpy per row are the blas backend's dotRows and axpyRows from SAXPY_MIN_WIDTH on)
+      this.pool = la;
+      const init: StepKernelInit = { loss: loss.name, options: loss.options, D, d };
+      this.kernel = la.registerKernel(STEP_KERNEL_URL, init, createKernel(init));
+    }
     this.stabilizeEvery = validateCount(
       "stabilizeEvery",
       opts.stabilizeEvery ?? (products === "float32" ? STABILIZE_EVERY_F32 : 50),
@@ -295,8 +319,8 @@ export class FactoredState {
     this.U = identity(d);
     this.Uinvt = identity(d);
     this.Q = new Float64Array(d * d);
-    this.omega = new Float64Array(d);
-    this.wbar = new Float64Array(d);
+    this.omega = this.f64(d);
+    this.wbar = this.f64(d);
     this.chunk = new ChunkScratch(d);
     this.rebal = new RebalanceScratch(d, MAX_RESCALES);
     this.foldScratch = new FoldScratch(d);
@@ -322,6 +346,11 @@ export class FactoredState {
   /** A float32 array the backend can split calls on (its shared memory when it has some). */
   f32(n: number): Float32Array {
     return this.la.sharedF32 ? this.la.sharedF32(n) : new Float32Array(n);
+  }
+
+  /** A float64 array the step kernel can read (on the pool's shared memory when the kernel runs). */
+  f64(n: number): Float64Array {
+    return this.pool ? this.pool.sharedF64(n) : new Float64Array(n);
   }
 
   /**
@@ -387,22 +416,34 @@ export class FactoredState {
       this.M = new Float64Array(mm);
       this.QHH = new Float64Array(mm);
       this.BH = new Float64Array(mm);
-      this.q = new Float64Array(m);
-      this.s = new Float64Array(m);
-      this.g = new Float64Array(m);
-      this.gs = new Float64Array(m);
-      this.sumdy = new Float64Array(m);
-      this.hw = new Float64Array(m);
+      this.q = this.f64(m);
+      this.s = this.f64(m);
+      this.g = this.f64(m);
+      this.gs = this.f64(m);
+      this.sumdy = this.f64(m);
+      this.hw = this.f64(m);
+      if (this.pool) {
+        this.offS = this.pool.sharedI32(m + 1);
+        this.lossS = this.pool.sharedF64(m);
+        this.badS = this.pool.sharedI32(m);
+        this.G32 = this.pool.sharedF32(md);
+        this.Mh32 = this.pool.sharedF32(mm);
+      }
       this.zs = new Float64Array(m);
-      this.sg = new Float64Array(m);
+      this.sg = this.f64(m);
     }
     if (n > this.nCap) {
       this.nCap = n;
       this.rows = new Float32Array(n * d);
       this.delta = new Float32Array(n * d);
-      this.o = new Float64Array(n);
+      this.o = this.f64(n);
       this.coef = new Float64Array(n);
-      this.dy = new Float64Array(n);
+      this.dy = this.f64(n);
+      if (this.pool) {
+        this.idxS = this.pool.sharedI32(n);
+        this.exS = this.pool.sharedI32(n);
+        this.wS = this.pool.sharedF64(n);
+      }
       this.perm = new Int32Array(n);
       this.kO = new Float64Array(n);
       this.kY = new Float64Array(n);

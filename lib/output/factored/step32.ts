@@ -16,6 +16,15 @@ import { checkUpdateFactor } from "../guard.ts";
 import { addCondBudget, completeM, exampleStats, factorMax, lossOfExample, updateSums } from "./scalars.ts";
 import { CHOLESKY_MIN_G, type FactoredState, SETTLE_EVERY } from "./state.ts";
 import { reinvert } from "./upkeep.ts";
+import {
+  choleskyRows,
+  forwardOnPool,
+  GRAD_ROWS,
+  gradRows,
+  runStepKernel,
+  UPD_ROWS,
+  UPD_TASKS,
+} from "./step_kernel.ts";
 
 /**
  * Steps 1–5 with float32 products (sgemm on the mirrors; H is used as given). Row i of P (m×4d) gets
@@ -42,64 +51,44 @@ export function forward32(
   withZ: boolean,
 ): StepResult {
   const { d, la } = st;
-  const usesSum = st.loss.usesSum, ld = 4 * d;
+  const ld = 4 * d;
   const P = st.P32, A = st.A32, B = st.B32, X = st.EX32, St = st.St32;
-  const g = st.g, gs = st.gs, sumdy = st.sumdy, hw = st.hw;
-  const omega = st.omega, wbar = st.wbar;
   if (!st.mirrorsOk) st.refreshMirrors();
   // 1. [ĥ_i | Qh_i | U⁻ᵀh_i] = H [U; Q; U⁻ᵀ]ᵀ (Q is symmetric): one sgemm, m×(2d or 3d)×d
   la.sgemm(false, true, m, withZ ? 3 * d : 2 * d, d, 1, H, d, St, d, 0, P.subarray(d), ld);
-  exampleStats(st, m, H, P, 2 * d, ld);
-  // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
   const mg = st.merged;
   mg.merge(Y);
-  // The rows are read in place (V is not written before step 8; a gather costs a copy per entry), one
-  // example at a time: its K dot products (2), its loss (3) and A_i = Σ ẏ_ic V_c (4) while its rows are
-  // still in cache (one pass over the target rows instead of two: measured 358 → 246 µs for 640 random
-  // rows of a 200,000×256 V). dotRows/axpyRows are cblas_sdot/saxpy per row under blas.
-  const V = st.V, idx = mg.idx, o = st.o, dy = st.dy, ex = mg.ex, off = mg.off;
-  const Ph = P.subarray(d);
-  A.fill(0, 0, m * d);
+  const onPool = st.kernel >= 0 && st.pool!.sharedId(H) >= 0;
   let L = 0;
-  if (st.H32) {
-    // a backend that splits calls across threads (V and P on its shared memory): all dot products in one
-    // call, the losses, then all of A in one call, each split across the threads; the same operations
-    // in the same order per element as the loop below (equal bits), in three passes instead of one
-    la.dotRows(V, d, idx, Ph, ld, ex, mg.nnz, d, o, 0);
-    for (let i = 0; i < m; i++) {
-      const hwi = hw[i];
-      for (let k = off[i]; k < off[i + 1]; k++) o[k] += hwi;
-      L += lossOfExample(st, i);
-    }
-    la.axpyRows(dy, V, d, idx, A, d, ex, mg.nnz, d, 0);
+  if (onPool) {
+    // with a pooled backend the per-example work of steps 1–4 runs on every thread (step_kernel.ts
+    // FWD_ROWS: the same functions and native calls per example as the loops below, the same bits)
+    L = forwardOnPool(st, H, m);
   } else {
+    exampleStats(st, m, H, P, 2 * d, ld);
+    // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
+    // The rows are read in place (V is not written before step 8; a gather costs a copy per entry), one
+    // example at a time: its K dot products (2), its loss (3) and A_i = Σ ẏ_ic V_c (4) while its rows
+    // are still in cache (one pass over the target rows instead of two: measured 358 → 246 µs for 640
+    // random rows of a 200,000×256 V). dotRows/axpyRows are cblas_sdot/saxpy per row under blas.
+    const V = st.V, idx = mg.idx, o = st.o, ex = mg.ex, off = mg.off, hw = st.hw;
+    const Ph = P.subarray(d);
+    A.fill(0, 0, m * d);
     for (let i = 0; i < m; i++) {
       const k0 = off[i], n = off[i + 1] - k0, hwi = hw[i];
       la.dotRows(V, d, idx, Ph, ld, ex, n, d, o, k0);
       for (let k = k0; k < k0 + n; k++) o[k] += hwi;
       L += lossOfExample(st, i);
-      la.axpyRows(dy, V, d, idx, A, d, ex, n, d, k0);
+      la.axpyRows(st.dy, V, d, idx, A, d, ex, n, d, k0);
     }
   }
   // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
   la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
   const gradH = new Float32Array(m * d);
-  for (let i = 0; i < m; i++) {
-    const r = i * d, p = i * ld + 2 * d, sd = sumdy[i], gi = g[i], gsi = gs[i];
-    if (usesSum) {
-      for (let c = 0; c < d; c++) {
-        const b = B[r + c] + sd * omega[c], qh = P[p + c];
-        gradH[r + c] = b + 2 * gi * qh + gsi * wbar[c];
-        X[r + c] = b + gi * qh;
-      }
-    } else {
-      for (let c = 0; c < d; c++) {
-        const b = B[r + c], qh = P[p + c];
-        gradH[r + c] = b + 2 * gi * qh;
-        X[r + c] = b + gi * qh;
-      }
-    }
-  }
+  if (onPool) {
+    runStepKernel(st, H, m, GRAD_ROWS);
+    gradH.set(st.G32.subarray(0, m * d));
+  } else gradRows(st, H, P, B, X, gradH, m, ld, 0, m);
   st.gradH = gradH;
   return { loss: L, gradH };
 }
@@ -136,6 +125,9 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   const Mi = st.Mi32, S = st.S, M = st.M, N = st.N, E = st.BH;
   const g = st.g;
   const U = st.U, Uinvt = st.Uinvt, zs = st.zs;
+  // the forward ran on the pool (forward32's test): its ∇H rows are in st.G32 for R
+  const onPool = m > 1 && st.kernel >= 0 && st.pool!.sharedId(H) >= 0;
+  let sumsDone = false; // R, M H, ω and w̄ already done by the step kernel
   // S = H Hᵀ and E' = X' Hᵀ (E'_ij = ẏ_i·o_j + g_i h_iᵀQh_j)
   if (m === 1) {
     let ss = 0, e = 0;
@@ -147,7 +139,7 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
     E[0] = e;
   } else {
     const mm = m * m;
-    X.set(H.subarray(0, m * d), m * d);
+    if (!onPool) X.set(H.subarray(0, m * d), m * d); // else GRAD_ROWS copied it
     la.sgemm(false, true, 2 * m, m, d, 1, X, d, H, d, 0, ES, m);
     for (let j = 0; j < mm; j++) E[j] = ES[j];
     for (let i = 0; i < m; i++) {
@@ -208,19 +200,27 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
           zs[i] = 1 / sg[i];
         }
         for (let i = 0; i < m; i++) {
-          const ci = sg[i], r = i * d, p = i * ld, row = i * m, f = a2 * ci;
+          const ci = sg[i], row = i * m, f = a2 * ci;
           for (let j = 0; j < i; j++) N[row + j] = -f * sg[j] * S[row + j];
           N[row + i] = 1 - f * ci * S[row + i];
-          for (let c = 0; c < d; c++) {
-            GH[r + c] = ci * H[r + c];
-            P[p + c] = ci * P[p + 3 * d + c];
-            P[p + d + c] *= ci;
-          }
         }
-        if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
-        for (let j = 0; j < m * m; j++) Mi[j] = N[j];
-        la.strsm(false, m, d, 1, Mi, m, P, ld);
-        la.strsm(true, m, d, 1, Mi, m, P, ld);
+        if (onPool) {
+          // the row scalings, R = −η ∇H and ω, w̄ on every thread (step_kernel.ts UPD_ROWS), then the
+          // two triangular solves beside M H (UPD_TASKS): the same calls as below, the same bits. Only
+          // once dpotrf has succeeded: ω and w̄ are state.
+          if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
+          for (let j = 0; j < m * m; j++) Mi[j] = N[j];
+          for (let j = 0; j < m * m; j++) st.Mh32[j] = M[j];
+          runStepKernel(st, H, m, UPD_ROWS, eta);
+          runStepKernel(st, H, m, UPD_TASKS, eta);
+          sumsDone = true;
+        } else {
+          choleskyRows(sg, H, P, GH, d, ld, 0, m);
+          if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
+          for (let j = 0; j < m * m; j++) Mi[j] = N[j];
+          la.strsm(false, m, d, 1, Mi, m, P, ld);
+          la.strsm(true, m, d, 1, Mi, m, P, ld);
+        }
       } else {
         for (let i = 0; i < m; i++) {
           const gi = g[i], r = i * d;
@@ -272,9 +272,11 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
     la.sger(d, d, 1, rv, H, v.accQ, d);
   } else {
     const R = st.R32;
-    for (let j = 0; j < m * d; j++) R[j] = -eta * gradH[j];
-    for (let j = 0; j < m * m; j++) Mi[j] = M[j];
-    la.sgemm(false, false, m, d, m, h2, Mi, m, H, d, 1, R, d);
+    if (!sumsDone) {
+      for (let j = 0; j < m * d; j++) R[j] = -eta * gradH[j];
+      for (let j = 0; j < m * m; j++) Mi[j] = M[j];
+      la.sgemm(false, false, m, d, m, h2, Mi, m, H, d, 1, R, d);
+    }
     la.ssyr2k(true, d, m, 1, H, d, R, d, 0, T, d);
     const alpha = st.axpyAlpha;
     alpha[0] = alpha[1] = 1;
@@ -282,7 +284,7 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   }
 
   // 9, 11. ω and w̄
-  updateSums(st, m, eta, H);
+  if (!sumsDone) updateSums(st, m, eta, H);
   if (++st.pending >= SETTLE_EVERY) st.settle();
   return true;
 }

@@ -1,0 +1,117 @@
+/**
+ * The embedding bag's forward and backward as a kernel of the pooled backend (lib/linalg/pool.ts
+ * `registerKernel`, pool_ops.ts `PoolKernel`): the forward split by examples (part w computes a range of
+ * output rows), the backward by the rows of E it adds to (part w updates the rows with id mod parts = w,
+ * walking every entry in order). Both call the plain bag's own functions (embedding_bag.ts `bagForward`,
+ * `bagBackward`), so every element gets the same operations in the same order as on one thread: the same
+ * bits (tests/model_bag_threads_test.ts).
+ *
+ * @module
+ */
+
+import type { SparseBatch } from "../core/types.ts";
+import type { PoolKernel, SharedViews } from "../linalg/pool_ops.ts";
+import { KERNEL_ARGS, partOf } from "../linalg/pool_ops.ts";
+import type { PooledBackend } from "../linalg/pool.ts";
+import { type Arr, bagBackward, bagForward, type BagMode, type BagScratch } from "./embedding_bag.ts";
+
+/** Kernel modes. */
+export const BAG_FORWARD = 0, BAG_BACKWARD = 1;
+
+/**
+ * The URL the pool's workers import this module from.
+ *
+ * @example
+ * ```ts
+ * import { BAG_KERNEL_URL } from "./bag_kernel.ts";
+ * console.log(BAG_KERNEL_URL.endsWith("bag_kernel.ts")); // true
+ * ```
+ */
+export const BAG_KERNEL_URL = new URL("./bag_kernel.ts", import.meta.url).href;
+
+// argument slots from KERNEL_ARGS
+const MODE = 0, M = 1, E_ID = 2, DIM = 3, SUM = 4, OFF = 5, IDX = 6, VAL = 7, OUT = 8, LD = 9, LR = 10;
+
+/**
+ * The bag kernel for one thread (the pool calls it as `createKernel` in each worker).
+ *
+ * @example
+ * ```ts
+ * import { createKernel } from "./bag_kernel.ts";
+ * console.log(typeof createKernel(null)); // "function"
+ * ```
+ *
+ * @param _init unused
+ * @returns the kernel
+ */
+export function createKernel(_init: unknown): PoolKernel {
+  // this thread's view of the batch (rebound on each call; no allocation per call)
+  const X: SparseBatch = {
+    offsets: new Int32Array(0),
+    indices: new Int32Array(0),
+    values: new Float32Array(0),
+  };
+  return (_sym, v: SharedViews, p: Float64Array, w: number, parts: number) => {
+    const a = KERNEL_ARGS, m = p[a + M], d = p[a + DIM], ld = p[a + LD];
+    const mode: BagMode = p[a + SUM] === 1 ? "sum" : "mean";
+    X.offsets = v.i32[p[a + OFF]];
+    X.indices = v.i32[p[a + IDX]];
+    X.values = v.f32[p[a + VAL]];
+    const E = v.f32[p[a + E_ID]], out = v.f32[p[a + OUT]];
+    if (p[a + MODE] === BAG_FORWARD) {
+      const [i0, i1] = partOf(w, parts, m, 1);
+      bagForward(E, d, mode, X, out, ld, i0, i1);
+    } else bagBackward(E, d, mode, X, m, out, ld, p[a + LR], w, parts);
+  };
+}
+
+/**
+ * Runs the bag kernel: forward into `out` or backward from it (all on the pool's shared memory).
+ *
+ * @example
+ * ```ts ignore
+ * runBagKernel(pool, id, BAG_FORWARD, E, dim, "mean", scratch, out, ld, 0, m);
+ * ```
+ *
+ * @param pool the pooled backend
+ * @param id the kernel's id
+ * @param what BAG_FORWARD or BAG_BACKWARD
+ * @param E the table
+ * @param dim row width
+ * @param mode mean or sum
+ * @param X the batch on shared memory
+ * @param out forward: the output rows; backward: the gradient rows
+ * @param ld stride of out's rows
+ * @param lr learning rate (backward)
+ * @param m examples
+ */
+export function runBagKernel(
+  pool: PooledBackend,
+  id: number,
+  what: number,
+  E: Arr,
+  dim: number,
+  mode: BagMode,
+  X: BagScratch,
+  out: Arr,
+  ld: number,
+  lr: number,
+  m: number,
+): void {
+  const p = pool.kernelArgs;
+  p[MODE] = what;
+  p[M] = m;
+  p[E_ID] = pool.sharedId(E);
+  p[DIM] = dim;
+  p[SUM] = mode === "sum" ? 1 : 0;
+  p[OFF] = pool.sharedId(X.offsets);
+  p[IDX] = pool.sharedId(X.indices);
+  p[VAL] = pool.sharedId(X.values);
+  p[OUT] = pool.sharedId(out);
+  p[LD] = ld;
+  p[LR] = lr;
+  if (p[E_ID] < 0 || p[OFF] < 0 || p[IDX] < 0 || p[VAL] < 0 || p[OUT] < 0) {
+    throw new Error("bag kernel: an argument is not on the pool's shared memory");
+  }
+  pool.runKernel(id, m);
+}

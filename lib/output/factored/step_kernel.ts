@@ -1,0 +1,460 @@
+/**
+ * The per-example work of the float32 forward (step32.ts `forward32`) as a kernel of the pooled backend
+ * (lib/linalg/pool.ts `registerKernel`, pool_ops.ts `PoolKernel`), so that it runs on every thread:
+ *
+ * - `FWD_ROWS`: for a range of examples i: q_i, s_i, (ω·h)_i (scalars.ts `exampleStats`), the dot
+ *   products o_ic = V_c·ĥ_i + ω·h_i of its target rows (`cblas_sdot`), its loss and ẏ
+ *   (scalars.ts `lossOfExample`), and A_i = Σ ẏ_ic V_c (`cblas_saxpy`, A_i zeroed first);
+ * - `GRAD_ROWS`: for a range of examples, the rows of ∇H = B + 2 G QH (+ g_s w̄ᵀ + 𝟙ᵀẏ ωᵀ terms) and of
+ *   X' = B + G QH, and the copy of h_i under X' (the Gram product's second block).
+ * - `UPD_ROWS` (the update's Cholesky Woodbury path, after dpotrf): for a range of examples the rows of
+ *   C H, C Zn and C Ĥ (C = diag(√g)) and of R = −η ∇H; for a range of columns, ω and w̄ (scalars.ts
+ *   `updateSums`, each column summed in example order).
+ * - `UPD_TASKS`: two independent calls side by side: part 0 the two triangular solves of the Woodbury
+ *   system (cblas_strsm), part 1 R += (η²/2) M H (cblas_sgemm); the other parts do nothing.
+ *
+ * Each example's numbers come from the same functions and native calls, in the same order, as in the
+ * one-thread loops of step32.ts, which stay beside it as the reference: the results are the same bits
+ * (tests/layers_threads_test.ts). The batch loss is summed from the per-example losses on the calling
+ * thread in example order. A loss that is not finite is marked per example (`bad`) and raised by the
+ * caller for the first such example, with the one-thread message.
+ *
+ * Every array is on the pool's shared memory, at offset 0; the arguments are their buffer ids
+ * (`ARG_*` below). The layering: this module sits in lib/output/factored/ and imports the losses; the
+ * pool imports nothing of it, it only loads the module by URL in each worker.
+ *
+ * @module
+ */
+
+import type { LossName, LossOptions } from "../../core/types.ts";
+import { createLoss } from "../../losses/mod.ts";
+import {
+  CBLAS,
+  KERNEL_ARGS,
+  partOf,
+  type PartSymbols,
+  type PoolKernel,
+  type SharedViews,
+} from "../../linalg/pool_ops.ts";
+import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
+import type { FactoredState } from "./state.ts";
+
+/** Kernel modes (argument ARG_MODE). */
+export const FWD_ROWS = 0, GRAD_ROWS = 1, UPD_ROWS = 2, UPD_TASKS = 3;
+
+/** Argument slots (offsets from KERNEL_ARGS): numbers, then buffer ids. */
+export const ARG_MODE = 0,
+  ARG_M = 1,
+  ARG_H = 2,
+  ARG_P = 3,
+  ARG_V = 4,
+  ARG_A = 5,
+  ARG_B = 6,
+  ARG_X = 7,
+  ARG_G = 8,
+  ARG_OFF = 9,
+  ARG_IDX = 10,
+  ARG_EX = 11,
+  ARG_W = 12,
+  ARG_O = 13,
+  ARG_DY = 14,
+  ARG_Q = 15,
+  ARG_S = 16,
+  ARG_HW = 17,
+  ARG_GQ = 18,
+  ARG_GS = 19,
+  ARG_SUMDY = 20,
+  ARG_OMEGA = 21,
+  ARG_WBAR = 22,
+  ARG_LOSSES = 23,
+  ARG_BAD = 24,
+  ARG_OUTPUTS = 25,
+  ARG_SG = 26,
+  ARG_GH = 27,
+  ARG_R = 28,
+  ARG_MI = 29,
+  ARG_MH = 30,
+  ARG_ETA = 31,
+  ARG_COUNT = 32;
+
+/**
+ * What each thread's kernel is made from: the loss (by name and options, rebuilt in each worker), D (the
+ * number of outputs at registration; each call passes the current one), d.
+ *
+ * @example
+ * ```ts
+ * import type { StepKernelInit } from "./step_kernel.ts";
+ * const init: StepKernelInit = { loss: "spherical", options: {}, D: 1000, d: 64 };
+ * ```
+ */
+export type StepKernelInit = { loss: LossName; options: LossOptions; D: number; d: number };
+
+/**
+ * The URL the pool's workers import this module from.
+ *
+ * @example
+ * ```ts
+ * import { STEP_KERNEL_URL } from "./step_kernel.ts";
+ * console.log(STEP_KERNEL_URL.endsWith("step_kernel.ts")); // true
+ * ```
+ */
+export const STEP_KERNEL_URL = new URL("./step_kernel.ts", import.meta.url).href;
+
+/**
+ * The step kernel for one thread (the pool calls it as `createKernel` in each worker; the layer calls it
+ * for the calling thread).
+ *
+ * @example
+ * ```ts
+ * import { createKernel } from "./step_kernel.ts";
+ * const k = createKernel({ loss: "squared", options: {}, D: 10, d: 4 });
+ * console.log(typeof k); // "function"
+ * ```
+ *
+ * @param init the loss, D and d
+ * @returns the kernel
+ */
+export function createKernel(init: StepKernelInit): PoolKernel {
+  const loss = createLoss(init.loss, init.options);
+  const d = init.d, ld = 4 * d, none = new Float64Array(0);
+  // this thread's view of the state's per-example scalars (rebound to the shared buffers on each call;
+  // kO, kY, kDy are its own scratch, grown to the largest example)
+  const ks: ExampleScalars = {
+    d,
+    D: init.D,
+    loss,
+    q: none,
+    s: none,
+    hw: none,
+    g: none,
+    gs: none,
+    sumdy: none,
+    omega: none,
+    wbar: none,
+    o: none,
+    dy: none,
+    kO: new Float64Array(64),
+    kY: new Float64Array(64),
+    kDy: new Float64Array(64),
+    scal: { gq: 0, gs: 0 },
+    steps: 0,
+    merged: { off: new Int32Array(0), w: none },
+  };
+  return (sym: PartSymbols, v: SharedViews, p: Float64Array, w: number, parts: number) => {
+    const a = KERNEL_ARGS, m = p[a + ARG_M], f64 = (k: number) => v.f64[p[a + k]]!;
+    const mode = p[a + ARG_MODE], H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
+    if (mode === UPD_TASKS) return updateTasks(sym, v, p, m, d, w);
+    ks.D = p[a + ARG_OUTPUTS];
+    ks.q = f64(ARG_Q);
+    ks.s = f64(ARG_S);
+    ks.hw = f64(ARG_HW);
+    ks.g = f64(ARG_GQ);
+    ks.gs = f64(ARG_GS);
+    ks.sumdy = f64(ARG_SUMDY);
+    ks.omega = f64(ARG_OMEGA);
+    ks.wbar = f64(ARG_WBAR);
+    if (mode === UPD_ROWS) {
+      // ω and w̄ by columns (each column in example order), then the rows
+      const [k0, k1] = partOf(w, parts, d, 1);
+      if (k1 > k0) updateSums(ks, m, p[a + ARG_ETA], H, k0, k1);
+    }
+    const [i0, i1] = partOf(w, parts, m, 1);
+    if (i1 <= i0) return;
+    if (mode === FWD_ROWS) {
+      ks.o = f64(ARG_O);
+      ks.dy = f64(ARG_DY);
+      ks.merged.off = v.i32[p[a + ARG_OFF]];
+      ks.merged.w = f64(ARG_W);
+      forwardRows(
+        sym,
+        ks,
+        H,
+        P,
+        v.f32[p[a + ARG_V]],
+        v.f32[p[a + ARG_A]],
+        v.i32[p[a + ARG_IDX]],
+        v.i32[p[a + ARG_EX]],
+        f64(ARG_LOSSES),
+        v.i32[p[a + ARG_BAD]],
+        ld,
+        i0,
+        i1,
+      );
+    } else if (mode === GRAD_ROWS) {
+      gradRows(ks, H, P, v.f32[p[a + ARG_B]], v.f32[p[a + ARG_X]], v.f32[p[a + ARG_G]], m, ld, i0, i1);
+    } else {
+      const G = v.f32[p[a + ARG_G]], GH = v.f32[p[a + ARG_GH]], R = v.f32[p[a + ARG_R]];
+      choleskyRows(f64(ARG_SG), H, P, GH, d, ld, i0, i1);
+      const ne = -p[a + ARG_ETA];
+      for (let j = i0 * d; j < i1 * d; j++) R[j] = ne * G[j];
+    }
+  };
+}
+
+/**
+ * The rows of C H (into GH), C Zn and C Ĥ (in place in P's first two blocks) for examples [i0, i1),
+ * C = diag(√g): the per-example scaling of the Cholesky Woodbury path (step32.ts `update32`).
+ *
+ * @example
+ * ```ts ignore
+ * choleskyRows(st.sg, H, st.P32, st.GH32, d, 4 * d, 0, m);
+ * ```
+ *
+ * @param sg √g_i
+ * @param H m×d
+ * @param P the forward's products (Z = H U⁻¹ in the fourth block)
+ * @param GH C H
+ * @param d columns
+ * @param ld stride of P's rows
+ * @param i0 first example
+ * @param i1 end
+ */
+export function choleskyRows(
+  sg: Float64Array,
+  H: Float32Array,
+  P: Float32Array,
+  GH: Float32Array,
+  d: number,
+  ld: number,
+  i0: number,
+  i1: number,
+): void {
+  for (let i = i0; i < i1; i++) {
+    const ci = sg[i], r = i * d, p = i * ld;
+    for (let c = 0; c < d; c++) {
+      GH[r + c] = ci * H[r + c];
+      P[p + c] = ci * P[p + 3 * d + c];
+      P[p + d + c] *= ci;
+    }
+  }
+}
+
+/** UPD_TASKS: part 0 the two strsm of the Woodbury system, part 1 R += (η²/2) M H; the same calls as the blas backend's. */
+function updateTasks(
+  sym: PartSymbols,
+  v: SharedViews,
+  p: Float64Array,
+  m: number,
+  d: number,
+  w: number,
+): void {
+  const a = KERNEL_ARGS, { ROW_MAJOR, NO_TRANS, TRANS, LOWER, LEFT, NON_UNIT } = CBLAS;
+  const P = v.f32[p[a + ARG_P]], ld = 4 * d;
+  if (w === 0) {
+    const L = v.f32[p[a + ARG_MI]];
+    sym.cblas_strsm(ROW_MAJOR, LEFT, LOWER, NO_TRANS, NON_UNIT, m, d, 1, L, m, P, ld);
+    sym.cblas_strsm(ROW_MAJOR, LEFT, LOWER, TRANS, NON_UNIT, m, d, 1, L, m, P, ld);
+  } else if (w === 1) {
+    const eta = p[a + ARG_ETA], H = v.f32[p[a + ARG_H]];
+    const Mh = v.f32[p[a + ARG_MH]], R = v.f32[p[a + ARG_R]];
+    sym.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, d, m, 0.5 * eta * eta, Mh, m, H, d, 1, R, d);
+  }
+}
+
+/** FWD_ROWS for examples [i0, i1). */
+function forwardRows(
+  sym: PartSymbols,
+  ks: ExampleScalars,
+  H: Float32Array,
+  P: Float32Array,
+  V: Float32Array,
+  A: Float32Array,
+  idx: Int32Array,
+  ex: Int32Array,
+  losses: Float64Array,
+  bad: Int32Array,
+  ld: number,
+  i0: number,
+  i1: number,
+): void {
+  const d = ks.d, off = ks.merged.off, o = ks.o, dy = ks.dy, hw = ks.hw;
+  let most = 0;
+  for (let i = i0; i < i1; i++) most = Math.max(most, off[i + 1] - off[i]);
+  if (ks.kO.length < most) {
+    ks.kO = new Float64Array(2 * most);
+    ks.kY = new Float64Array(2 * most);
+    ks.kDy = new Float64Array(2 * most);
+  }
+  exampleStats(ks, i1, H, P, 2 * d, ld, i0);
+  for (let i = i0; i < i1; i++) {
+    const k0 = off[i], k1 = off[i + 1], hwi = hw[i];
+    // the same cblas_sdot per entry as the blas backend's dotRows, then + ω·h
+    for (let k = k0; k < k1; k++) {
+      const vr = idx[k] * d, pr = ex[k] * ld + d;
+      o[k] = sym.cblas_sdot(d, V.subarray(vr, vr + d), 1, P.subarray(pr, pr + d), 1);
+    }
+    for (let k = k0; k < k1; k++) o[k] += hwi;
+    bad[i] = 0;
+    try {
+      losses[i] = lossOfExample(ks, i);
+    } catch {
+      // the caller raises it (for the first such example, with the message of the one-thread path)
+      bad[i] = 1;
+      losses[i] = NaN;
+      continue;
+    }
+    // A_i = Σ ẏ V rows: the same cblas_saxpy per entry (zero coefficients skipped) as axpyRows
+    A.fill(0, i * d, (i + 1) * d);
+    for (let k = k0; k < k1; k++) {
+      const c = dy[k];
+      if (c === 0) continue;
+      const vr = idx[k] * d, ar = ex[k] * d;
+      sym.cblas_saxpy(d, c, V.subarray(vr, vr + d), 1, A.subarray(ar, ar + d), 1);
+    }
+  }
+}
+
+/**
+ * ∇H and X' rows for examples [i0, i1) (and h_i under X'): the loop of step32.ts `forward32` after
+ * B = A U, row by row.
+ *
+ * @example
+ * ```ts ignore
+ * gradRows(st, H, P, B, X, gradH, m, 4 * d, 0, m);
+ * ```
+ *
+ * @param ks the scalars (g, g_s, 𝟙·ẏ, ω, w̄)
+ * @param H m×d
+ * @param P the forward's products (QH in its third block)
+ * @param B A U
+ * @param X X' (2m×d: X' rows, then the copy of H)
+ * @param G ∇H
+ * @param m examples
+ * @param ld stride of P's rows
+ * @param i0 first example
+ * @param i1 end
+ */
+export function gradRows(
+  ks: Pick<ExampleScalars, "d" | "loss" | "g" | "gs" | "sumdy" | "omega" | "wbar">,
+  H: Float32Array,
+  P: Float32Array,
+  B: Float32Array,
+  X: Float32Array,
+  G: Float32Array,
+  m: number,
+  ld: number,
+  i0: number,
+  i1: number,
+): void {
+  const d = ks.d, usesSum = ks.loss.usesSum, g = ks.g, gs = ks.gs, sumdy = ks.sumdy;
+  const omega = ks.omega, wbar = ks.wbar;
+  for (let i = i0; i < i1; i++) {
+    const r = i * d, p = i * ld + 2 * d, sd = sumdy[i], gi = g[i], gsi = gs[i];
+    if (usesSum) {
+      for (let c = 0; c < d; c++) {
+        const b = B[r + c] + sd * omega[c], qh = P[p + c];
+        G[r + c] = b + 2 * gi * qh + gsi * wbar[c];
+        X[r + c] = b + gi * qh;
+      }
+    } else {
+      for (let c = 0; c < d; c++) {
+        const b = B[r + c], qh = P[p + c];
+        G[r + c] = b + 2 * gi * qh;
+        X[r + c] = b + gi * qh;
+      }
+    }
+    X.set(H.subarray(r, r + d), m * d + r);
+  }
+}
+
+/**
+ * Steps 1–4 per example on the pool (the caller's side) (step_kernel.ts FWD_ROWS), the merged targets copied to shared
+ * memory first; returns the batch loss summed in example order, or throws the one-thread path's
+ * DivergenceError for the first example whose loss is not finite.
+ *
+ * @example
+ * ```ts ignore
+ * const L = forwardOnPool(st, H32, m);
+ * ```
+ *
+ * @param st the state (st.pool and st.kernel set)
+ * @param H the batch on shared memory
+ * @param m examples
+ * @returns the batch loss
+ */
+export function forwardOnPool(st: FactoredState, H: Float32Array, m: number): number {
+  const mg = st.merged, nnz = mg.nnz;
+  st.offS.set(mg.off.subarray(0, m + 1));
+  st.idxS.set(mg.idx.subarray(0, nnz));
+  st.exS.set(mg.ex.subarray(0, nnz));
+  st.wS.set(mg.w.subarray(0, nnz));
+  runStepKernel(st, H, m, FWD_ROWS);
+  const losses = st.lossS, bad = st.badS;
+  let L = 0;
+  for (let i = 0; i < m; i++) {
+    if (bad[i] !== 0) {
+      lossOfExample(st, i); // throws, as the one-thread loop does for this example
+      throw new Error(`step kernel: example ${i} was marked not finite but its loss is finite`);
+    }
+    L += losses[i];
+  }
+  return L;
+}
+
+/**
+ * Writes the step kernel's arguments (the state's shared arrays by id) and runs `mode` over m examples
+ * (the caller's side).
+ *
+ * @example
+ * ```ts ignore
+ * runStepKernel(st, H32, m, GRAD_ROWS);
+ * ```
+ *
+ * @param st the state (st.pool and st.kernel set)
+ * @param H the batch on shared memory
+ * @param m examples
+ * @param mode FWD_ROWS, GRAD_ROWS, UPD_ROWS or UPD_TASKS
+ * @param eta learning rate (UPD_ROWS, UPD_TASKS)
+ */
+export function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number, eta = 0): void {
+  const pool = st.pool!, a = pool.kernelArgs, ids = st.kernelIds, key = st.kernelKey;
+  if (key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o) {
+    // the buffer ids change only when the scratch grows (ensure: H32 and P32 with m, o with nnz) or V
+    // does (appendRows)
+    const arrays: [number, ArrayBufferView][] = [
+      [ARG_H, H],
+      [ARG_P, st.P32],
+      [ARG_V, st.V],
+      [ARG_A, st.A32],
+      [ARG_B, st.B32],
+      [ARG_X, st.EX32],
+      [ARG_G, st.G32],
+      [ARG_OFF, st.offS],
+      [ARG_IDX, st.idxS],
+      [ARG_EX, st.exS],
+      [ARG_W, st.wS],
+      [ARG_O, st.o],
+      [ARG_DY, st.dy],
+      [ARG_Q, st.q],
+      [ARG_S, st.s],
+      [ARG_HW, st.hw],
+      [ARG_GQ, st.g],
+      [ARG_GS, st.gs],
+      [ARG_SUMDY, st.sumdy],
+      [ARG_OMEGA, st.omega],
+      [ARG_WBAR, st.wbar],
+      [ARG_LOSSES, st.lossS],
+      [ARG_BAD, st.badS],
+      [ARG_SG, st.sg],
+      [ARG_GH, st.GH32],
+      [ARG_R, st.R32],
+      [ARG_MI, st.Mi32],
+      [ARG_MH, st.Mh32],
+    ];
+    if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
+    for (const [k, x] of arrays) {
+      ids[k] = pool.sharedId(x);
+      if (ids[k] < 0) throw new Error(`step kernel: argument ${k} is not on the pool's shared memory`);
+    }
+    key[0] = H.buffer; // H is a new view of st.H32 each step
+    key[1] = st.P32;
+    key[2] = st.V;
+    key[3] = st.o;
+  }
+  a.set(ids);
+  a[ARG_MODE] = mode;
+  a[ARG_M] = m;
+  a[ARG_OUTPUTS] = st.D;
+  a[ARG_ETA] = eta;
+  pool.runKernel(st.kernel, m);
+}

@@ -1,0 +1,109 @@
+/**
+ * The embedding bag on the pool's threads (lib/model/bag_kernel.ts, issue 18) against the plain bag on
+ * one thread: forward split by examples, backward by the rows of E it adds to; both must give the same
+ * bits, with repeated ids within and across examples, weights, mean and sum, over many steps.
+ *
+ * Run: npx deno test -A tests/model_bag_threads_test.ts
+ */
+
+import assert from "node:assert/strict";
+import { EmbeddingBag } from "../lib/model/embedding_bag.ts";
+import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { createPooledBackend } from "../lib/linalg/pool.ts";
+import type { SparseBatch } from "../lib/core/types.ts";
+import { blasAvailable, rng } from "./layers_helpers.ts";
+
+const ok = await blasAvailable();
+
+function batch(r: () => number, m: number, rows: number, maxK: number): SparseBatch {
+  const offsets = new Int32Array(m + 1), ids: number[] = [], vals: number[] = [];
+  for (let i = 0; i < m; i++) {
+    const K = 1 + Math.floor(r() * maxK);
+    for (let k = 0; k < K; k++) {
+      // a few hot rows, so that ids repeat within and across examples
+      ids.push(r() < 0.3 ? Math.floor(r() * 5) : Math.floor(r() * rows));
+      vals.push(0.25 + r());
+    }
+    offsets[i + 1] = ids.length;
+  }
+  return { offsets, indices: Int32Array.from(ids), values: Float32Array.from(vals) };
+}
+
+Deno.test({ name: "embedding bag: pooled (2 threads) = plain, bit for bit", ignore: !ok }, () => {
+  const rows = 3000, dim = 256, ld = dim + 1; // most batches above BAG_POOL_MIN_WORK
+  for (const mode of ["mean", "sum"] as const) {
+    for (const maxK of [4, 12]) {
+      const r0 = rng(11), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
+      const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+      const pool = createPooledBackend(openBlasBackend(), 2);
+      try {
+        const pooled = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+        pooled.usePool(pool);
+        const r = rng(5 + maxK);
+        for (let t = 0; t < 40; t++) {
+          const m = 64 + Math.floor(r() * 64), X = batch(r, m, rows, maxK);
+          const a = new Float32Array(m * ld), b = pooled.alloc(m * ld);
+          plain.forward(X, a, ld);
+          pooled.forward(X, b, ld);
+          assert.deepEqual(b, a, `${mode} K≤${maxK} step ${t}: forward`);
+          const g = Float32Array.from({ length: m * ld }, () => r() - 0.5);
+          plain.backward(X, g, 0.1, ld);
+          pooled.backward(X, g, 0.1, ld);
+        }
+        assert.deepEqual(pooled.E, plain.E, `${mode} K≤${maxK}: E after 40 steps`);
+        assert(pool.kernelCalls >= 60, `the bag should run on the pool (${pool.kernelCalls} kernel runs)`);
+        // a batch below BAG_POOL_MIN_WORK runs on this thread
+        const small = batch(r, 8, rows, 1), calls = pool.kernelCalls;
+        pooled.forward(small, pooled.alloc(8 * ld), ld);
+        assert.equal(pool.kernelCalls, calls, "a small batch should not be split");
+        // grown on the pool's memory: still split, still equal
+        const extra = Float32Array.from({ length: 4 * dim }, () => r() - 0.5);
+        plain.appendRows(extra);
+        pooled.appendRows(extra);
+        const X = batch(r, 64, rows + 4, maxK), a = new Float32Array(64 * ld), b = pooled.alloc(64 * ld);
+        plain.forward(X, a, ld);
+        pooled.forward(X, b, ld);
+        assert.deepEqual(b, a, `${mode} K≤${maxK}: forward after appendRows`);
+      } finally {
+        pool.close();
+      }
+    }
+  }
+});
+
+Deno.test({
+  name: "embedding bag: moved to a new pool (a rebuilt output layer) keeps E and its bits",
+  ignore: !ok,
+}, () => {
+  const rows = 500, dim = 256, ld = dim;
+  const r0 = rng(21), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
+  const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
+  const pooled = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
+  const first = createPooledBackend(openBlasBackend(), 2), second = createPooledBackend(openBlasBackend(), 2);
+  try {
+    const r = rng(22);
+    const step = () => {
+      const X = batch(r, 64, rows, 8), a = new Float32Array(64 * ld), b = pooled.alloc(64 * ld);
+      plain.forward(X, a, ld);
+      pooled.forward(X, b, ld);
+      assert.deepEqual(b, a);
+      const g = Float32Array.from({ length: 64 * ld }, () => r() - 0.5);
+      plain.backward(X, g, 0.05, ld);
+      pooled.backward(X, g, 0.05, ld);
+    };
+    pooled.usePool(first);
+    for (let t = 0; t < 5; t++) step();
+    pooled.usePool(second);
+    first.close(); // the old layer's pool is closed when the head is rebuilt
+    for (let t = 0; t < 5; t++) step();
+    assert(second.sharedId(pooled.E) >= 0, "E should live on the new pool's memory");
+    assert(second.kernelCalls >= 10, `the new pool should run the bag (${second.kernelCalls})`);
+    assert.deepEqual(pooled.E, plain.E);
+    pooled.usePool(null); // back on this thread
+    step();
+    assert.deepEqual(pooled.E, plain.E);
+  } finally {
+    first.close();
+    second.close();
+  }
+});
