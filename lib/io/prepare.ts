@@ -34,10 +34,71 @@ import {
 } from "./text.ts";
 import { createBrownTokenizer, createTokenizer, type Tokenizer, type TokenizerOptions } from "./tokenize.ts";
 import { buildVocabulary, type Vocabulary, WordCounter, writeVocab } from "./vocab.ts";
-import { keepProbabilities, subsampleInPlace, WindowEmitter } from "./windows.ts";
+import { keepProbabilities, subsampleInPlace, WindowEmitter, type WindowOptions } from "./windows.ts";
 
 /** Longest sentence kept whole; longer ones are cut into pieces (word2vec's MAX_SENTENCE_LENGTH). */
 export const MAX_SENTENCE = 1000;
+
+/**
+ * The most subsampling draws a corpus holds (each is a full set of windows on disk).
+ *
+ * @example
+ * ```ts
+ * import { MAX_SAMPLE_DRAWS } from "./prepare.ts";
+ * console.log(MAX_SAMPLE_DRAWS); // 100
+ * ```
+ */
+export const MAX_SAMPLE_DRAWS = 100;
+
+/**
+ * The shard file of draw `draw` (0: `part-00000.arrow`; k ≥ 1: `part-00000.draw01.arrow`): every draw's
+ * shards lie side by side in the corpus folder, and {@link CORPUS_SHARD_FILE} matches them all.
+ *
+ * @example
+ * ```ts
+ * import { shardFileName } from "./prepare.ts";
+ * console.log(shardFileName(3, 2, "arrow")); // part-00003.draw02.arrow
+ * ```
+ */
+export function shardFileName(index: number, draw: number, format: "arrow" | "parquet"): string {
+  const d = draw > 0 ? `.draw${String(draw).padStart(2, "0")}` : "";
+  return `part-${String(index).padStart(5, "0")}${d}.${format}`;
+}
+
+/**
+ * The names of the shard files the corpus job writes (and of their temporaries), of every draw.
+ *
+ * @example
+ * ```ts
+ * import { CORPUS_SHARD_FILE } from "./prepare.ts";
+ * console.log(CORPUS_SHARD_FILE.test("part-00000.draw03.arrow")); // true
+ * ```
+ */
+export const CORPUS_SHARD_FILE = /^part-\d+(\.draw\d+)?\.(arrow|parquet)(\.tmp)?$/;
+
+/** The seed of draw k's RNG: draw 0's is the single-draw corpus's, so adding draws never changes it. */
+function drawSeed(seed: number, draw: number): number {
+  return draw === 0 ? mixSeed(seed, 0x5eed) : mixSeed(seed, 0x5eed, draw);
+}
+
+/** One subsampling draw of pass 2: its RNG and windows, the record batch being filled, its shards. */
+class Draw {
+  readonly cols: ExampleColumns;
+  readonly emitter: WindowEmitter;
+  readonly rng: Sfc32;
+  readonly shards: ShardEntry[] = [];
+  writer: ShardWriter | null = null;
+  shardRowsNow = 0;
+  rows = 0;
+  keptTokens = 0;
+  maxInputK = 0;
+  maxTargetK = 0;
+  constructor(readonly index: number, seed: number, windows: WindowOptions, batchRows: number) {
+    this.rng = new Sfc32(drawSeed(seed, index));
+    this.emitter = new WindowEmitter(windows, this.rng);
+    this.cols = new ExampleColumns(Math.min(batchRows, 1 << 16) + MAX_SENTENCE, 1 << 16);
+  }
+}
 
 /** Options of {@link prepareCorpus}; defaults in brackets. *
  * @example
@@ -64,6 +125,12 @@ export type PrepareOptions = {
   sample?: number;
   /** seeds subsampling and dynamic windows */
   seed: number;
+  /**
+   * independent subsampling draws of the windows [1]: epoch e of training reads draw e mod n, so that
+   * each epoch sees its own subsample, as word2vec's and fastText's readers draw one per epoch. Draw k is
+   * the same whatever n (draw 0 is the corpus of a single draw). More than 1 only with `sample` > 0.
+   */
+  sampleDraws?: number;
   /** ["arrow"] */
   format?: "arrow" | "parquet";
   /** rows per shard [1,000,000] */
@@ -119,6 +186,20 @@ export function checkOptions(o: PrepareOptions): void {
     throw new UsageError(`--sample must be >= 0, got ${o.sample}`);
   }
   if (!Number.isFinite(o.seed)) throw new UsageError(`--seed must be a number, got ${o.seed}`);
+  if (o.sampleDraws !== undefined) {
+    if (!(Number.isInteger(o.sampleDraws) && o.sampleDraws >= 1 && o.sampleDraws <= MAX_SAMPLE_DRAWS)) {
+      throw new UsageError(
+        `--sample-draws must be an integer from 1 to ${MAX_SAMPLE_DRAWS}, got ${
+          JSON.stringify(o.sampleDraws)
+        }`,
+      );
+    }
+    if (o.sampleDraws > 1 && !((o.sample ?? 0) > 0)) {
+      throw new UsageError(
+        `--sample-draws ${o.sampleDraws} needs --sample > 0: without subsampling every draw is the same`,
+      );
+    }
+  }
   if (o.format !== undefined && o.format !== "arrow" && o.format !== "parquet") {
     throw new UsageError(`--format must be arrow or parquet, got ${JSON.stringify(o.format)}`);
   }
@@ -369,69 +450,81 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   // ---- output folder ----
   await Deno.mkdir(outDir, { recursive: true });
   for await (const e of Deno.readDir(outDir)) {
-    if (e.name === "manifest.json" || /^part-\d+\.(arrow|parquet)(\.tmp)?$/.test(e.name)) {
+    if (e.name === "manifest.json" || CORPUS_SHARD_FILE.test(e.name)) {
       await Deno.remove(`${outDir}/${e.name}`);
     }
   }
   await writeVocab(`${outDir}/vocab.tsv`, vocab);
 
   // ---- pass 2: windows ----
-  const rng = new Sfc32(mixSeed(opts.seed, 0x5eed));
   const keep = keepProbabilities(vocab.counts, keptTotal, opts.sample ?? 0);
   const subsample = (opts.sample ?? 0) > 0;
-  const emitter = new WindowEmitter({
+  const windows: WindowOptions = {
     mode: opts.mode,
     window: opts.window,
     dynamicWindow: opts.dynamicWindow ?? false,
     weights: opts.weights ?? "distance",
-  }, rng);
-  const cols = new ExampleColumns(Math.min(batchRows, 1 << 16) + MAX_SENTENCE, 1 << 16);
+  };
+  const nDraws = opts.sampleDraws ?? 1;
+  const draws = Array.from({ length: nDraws }, (_, k) => new Draw(k, opts.seed, windows, batchRows));
   const sentence = new Int32Array(MAX_SENTENCE);
-  const shards: ShardEntry[] = [];
-  let writer: ShardWriter | null = null;
-  let shardRowsNow = 0, rowsTotal = 0, keptTokens = 0, maxInputK = 0, maxTargetK = 0;
+  const drawn = new Int32Array(MAX_SENTENCE);
   const meter2 = new Meter("windows", totalBytes, tokensSeen, opts.onProgress);
   const meta = new Map([["factorout.vocab_size", String(V)], ["factorout.mode", opts.mode]]);
+  const rowsNow = () => draws.reduce((s, d) => s + d.rows + d.cols.rows, 0);
+  const shardsNow = () => draws.reduce((s, d) => s + d.shards.length, 0);
 
-  const flush = async () => {
+  const flush = async (d: Draw) => {
+    const cols = d.cols;
     if (cols.rows === 0) return;
     for (let r = 0; r < cols.rows; r++) {
       const ki = cols.inOff[r + 1] - cols.inOff[r], kt = cols.tOff[r + 1] - cols.tOff[r];
-      if (ki > maxInputK) maxInputK = ki;
-      if (kt > maxTargetK) maxTargetK = kt;
+      if (ki > d.maxInputK) d.maxInputK = ki;
+      if (kt > d.maxTargetK) d.maxTargetK = kt;
     }
-    if (!writer) {
-      const name = `part-${String(shards.length).padStart(5, "0")}.${format}`;
-      writer = format === "arrow"
+    if (!d.writer) {
+      const name = shardFileName(d.shards.length, d.index, format);
+      d.writer = format === "arrow"
         ? await openArrowShard(`${outDir}/${name}`, meta)
         : await openParquetShard(`${outDir}/${name}`, { metadata: meta });
     }
-    await writer.writeBatch(cols);
-    shardRowsNow += cols.rows;
-    rowsTotal += cols.rows;
+    await d.writer.writeBatch(cols);
+    d.shardRowsNow += cols.rows;
+    d.rows += cols.rows;
     cols.clear();
-    if (shardRowsNow >= shardRows) await closeShard();
+    if (d.shardRowsNow >= shardRows) await closeShard(d);
   };
-  const closeShard = async () => {
-    if (!writer) return;
-    const info = await writer.close();
-    writer = null;
+  const closeShard = async (d: Draw) => {
+    if (!d.writer) return;
+    const info = await d.writer.close();
+    d.writer = null;
     const entry = { file: info.file.slice(outDir.length + 1), rows: info.rows, bytes: info.bytes };
-    shards.push(entry);
-    shardRowsNow = 0;
+    d.shards.push(entry);
+    d.shardRowsNow = 0;
     await opts.onShard?.(entry);
   };
   // a record batch ends at the first sentence boundary past batchRows rows, or past the shard's end
-  const flushAt = () => Math.min(batchRows, shardRows - shardRowsNow);
-  // one sentence of ids (already mapped): subsample, window, maybe flush
+  const flushDue = async () => {
+    for (const d of draws) if (d.cols.rows >= Math.min(batchRows, shardRows - d.shardRowsNow)) await flush(d);
+  };
+  // one sentence of ids (already mapped): each draw subsamples its own copy and windows it
   let sLen = 0;
   const endSentence = () => {
-    let n = sLen;
+    const n = sLen;
     sLen = 0;
     if (n === 0) return;
-    if (subsample) n = subsampleInPlace(sentence, n, keep, rng);
-    keptTokens += n;
-    emitter.emit(sentence, n, cols);
+    for (const d of draws) {
+      let ids = sentence, m = n;
+      if (subsample) {
+        if (nDraws > 1) {
+          drawn.set(sentence.subarray(0, n));
+          ids = drawn;
+        }
+        m = subsampleInPlace(ids, n, keep, d.rng);
+      }
+      d.keptTokens += m;
+      d.emitter.emit(ids, m, d.cols);
+    }
   };
 
   let tokens2 = 0;
@@ -460,12 +553,10 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         for await (const chunk of readLineChunks(input, newTextStats(), maxLine)) {
           for (const line of chunk.lines) {
             tok(line, onSentence);
-            if (cols.rows >= flushAt()) await flush();
+            await flushDue();
             if (stop) break;
           }
-          if (meter2.due()) {
-            meter2.emit(bytesDone + chunk.bytesRead, tokens2, rowsTotal + cols.rows, shards.length);
-          }
+          if (meter2.due()) meter2.emit(bytesDone + chunk.bytesRead, tokens2, rowsNow(), shardsNow());
           if (stop) {
             bytesDone += chunk.bytesRead;
             break outer;
@@ -473,8 +564,8 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         }
         bytesDone += input.bytes;
       }
-      await flush();
-      meter2.emit(Math.min(bytesDone, totalBytes), tokens2, rowsTotal, shards.length);
+      for (const d of draws) await flush(d);
+      meter2.emit(Math.min(bytesDone, totalBytes), tokens2, rowsNow(), shardsNow());
     } else {
       const z = source.corpus;
       for (const n0 of z.sentences()) {
@@ -486,21 +577,29 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         }
         tokens2 += n;
         endSentence();
-        if (cols.rows >= flushAt()) await flush();
-        if (meter2.due()) meter2.emit(0, tokens2, rowsTotal + cols.rows, shards.length);
+        await flushDue();
+        if (meter2.due()) meter2.emit(0, tokens2, rowsNow(), shardsNow());
         if (tokens2 >= limit) break;
       }
-      await flush();
+      for (const d of draws) await flush(d);
     }
-    await closeShard();
+    for (const d of draws) await closeShard(d);
   } catch (e) {
-    await (writer as ShardWriter | null)?.abort();
+    for (const d of draws) await d.writer?.abort();
     throw e;
   }
-  if (rowsTotal === 0) {
+  const first = draws[0];
+  if (first.rows === 0) {
     throw new DataFormatError(
       source.label,
       `empty corpus: ${tokensSeen} tokens gave no window with context (sentences of one word?)`,
+    );
+  }
+  const emptyDraw = draws.find((d) => d.rows === 0);
+  if (emptyDraw) {
+    throw new DataFormatError(
+      source.label,
+      `subsampling draw ${emptyDraw.index} of ${nDraws} kept no window with context; lower --sample-draws or --sample`,
     );
   }
 
@@ -509,14 +608,17 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     version: 1,
     mode: opts.mode,
     fileFormat: format,
-    rows: rowsTotal,
+    rows: first.rows,
     vocabSize: V,
-    maxInputK,
-    maxTargetK,
+    maxInputK: Math.max(...draws.map((d) => d.maxInputK)),
+    maxTargetK: Math.max(...draws.map((d) => d.maxTargetK)),
     tokens: tokensSeen,
-    keptTokens,
+    keptTokens: first.keptTokens,
     vocabFile: "vocab.tsv",
-    shards,
+    shards: first.shards,
+    ...(nDraws > 1
+      ? { draws: draws.map((d) => ({ rows: d.rows, keptTokens: d.keptTokens, shards: d.shards })) }
+      : {}),
     ...(source.kind === "text" ? { text: textSummary(textStats) } : {}),
     source: {
       input: opts.synthetic ? { synthetic: opts.synthetic } : opts.input,
@@ -524,6 +626,7 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
       minCount: opts.minCount,
       maxVocab: opts.maxVocab ?? 0,
       sample: opts.sample ?? 0,
+      ...(nDraws > 1 ? { sampleDraws: nDraws } : {}),
       seed: opts.seed,
       lowercase: tokOpts.lowercase,
       punctuation: tokOpts.punctuation,
@@ -537,6 +640,6 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     created: new Date().toISOString(),
   };
   await writeManifest(outDir, manifest);
-  meter2.emit(totalBytes, tokens2, rowsTotal, shards.length, "done");
+  meter2.emit(totalBytes, tokens2, rowsNow(), shardsNow(), "done");
   return manifest;
 }

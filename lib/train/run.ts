@@ -47,7 +47,7 @@ import {
   removeStaleCheckpointTemps,
 } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
-import { resolveConfig, type TrainConfig } from "./config.ts";
+import { resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
 import { ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 
@@ -106,14 +106,19 @@ export function defaultEvalDir(): string | undefined {
   }
 }
 
-/** The corpus settings that decide the prepared shards. */
+/**
+ * The corpus settings that decide the prepared shards (the subsampling draws only when more than one, so
+ * that a single-draw corpus prepared before draws existed is still reused).
+ */
 function corpusSettings(c: TrainConfig) {
+  const draws = subsampleDraws(c);
   return {
     data: c.data,
     mode: c.mode,
     window: c.window,
     minCount: c.minCount,
     sample: c.sample,
+    ...(draws > 1 ? { sampleDraws: draws } : {}),
     seed: c.seed,
     limitTokens: c.limitTokens,
   };
@@ -169,7 +174,8 @@ export async function resolveData(
       );
     } else {
       log(
-        `corpus: preparing ${c.data} into ${dir} (${change}; mode ${c.mode}, window ${c.window}, min-count ${c.minCount})`,
+        `corpus: preparing ${c.data} into ${dir} (${change}; mode ${c.mode}, window ${c.window}, min-count ${c.minCount}` +
+          `${subsampleDraws(c) > 1 ? `, ${subsampleDraws(c)} subsampling draws` : ""})`,
       );
       const t0 = performance.now();
       // prepared under a temporary name and swapped in when complete: the old corpus stays until then
@@ -181,6 +187,7 @@ export async function resolveData(
           window: c.window,
           minCount: c.minCount,
           sample: c.sample,
+          sampleDraws: subsampleDraws(c),
           seed: c.seed,
           ...(c.limitTokens > 0 ? { limitTokens: c.limitTokens } : {}),
           onNotice: (line) => log(`corpus: ${line}`),
@@ -196,6 +203,21 @@ export async function resolveData(
     expectedSize: manifest.vocabSize,
   });
   return { dir, manifest, words, counts };
+}
+
+/**
+ * Says how the epochs read a subsampled corpus: each its own draw, or (fewer draws than epochs) cycling.
+ */
+function logDraws(m: CorpusManifest, epochs: number, log: (line: string) => void): void {
+  const n = m.draws?.length ?? 1, sample = Number(m.source?.sample ?? 0);
+  if (!(sample > 0) || epochs < 2) return;
+  if (n >= epochs) log(`corpus: ${n} subsampling draws, one per epoch`);
+  else {
+    log(
+      `corpus: ${n} subsampling draw(s) for ${epochs} epochs: epoch e reads draw e mod ${n}` +
+        (n === 1 ? " (every epoch the same windows; --sample-draws, docs/training-defaults.md)" : ""),
+    );
+  }
 }
 
 /** The corpus's windows fit --mode and it has examples. */
@@ -258,7 +280,8 @@ export async function runTrainJob(
       ({ ckptPath, ckpt } = await pickCheckpoint(args.resume, st.isDirectory, log));
       const saved = ckpt.meta.config as Record<string, unknown> | undefined;
       if (!saved) throw new ExitError(EXIT.noCheckpoint, `--resume ${ckptPath}: not a trainer checkpoint`);
-      const merged: Record<string, unknown> = { ...saved };
+      // a checkpoint from before --sample-draws trained on one subsampling draw: it goes on with it
+      const merged: Record<string, unknown> = { sampleDraws: 1, ...saved };
       for (const k of args.explicit) merged[k] = args.config[k];
       if (!args.explicit.has("out") && st.isDirectory) {
         // a run folder (its checkpoints/ holds the file) or the checkpoints folder itself
@@ -299,6 +322,7 @@ export async function runTrainJob(
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
     const data = await resolveData(config, log, { complete: args.dataComplete });
+    logDraws(data.manifest, config.epochs, log);
     if (trainer) {
       const same = trainer.vocab.words.length === data.words.length &&
         trainer.vocab.words.every((w, i) => w === data.words[i]);
