@@ -10,8 +10,9 @@
  * the rows of one line, at most 64 KiB of text: longer lines are cut, see text.ts). Text is read as by
  * {@link readLineChunks}: a NUL byte refuses the file, lines with invalid UTF-8 are dropped and counted
  * (pass 1 reports them through `onNotice` and in the manifest's `text`; mostly invalid input is refused).
- * Memory: the vocabulary, one record batch, and
- * for Parquet one shard; never the corpus.
+ * With `sampleDraws` n > 1 pass 2 subsamples each sentence n times, each draw with its own RNG stream and
+ * its own record batches and shards (the text is read once). Memory: the vocabulary, one record batch (per
+ * draw), and for Parquet one shard (per draw); never the corpus.
  *
  * @module
  */
