@@ -60,6 +60,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help:
       "independent subsampling draws to write (needs --sample > 0); training reads draw e mod n in epoch e",
   },
+  "hold-out": {
+    type: "string",
+    default: "0.01",
+    help: "with --sample-draws > 1: the --validation fraction training will use (its held-out windows' " +
+      "positions are left out of draws 1…n-1)",
+  },
   seed: {
     type: "string",
     default: "1",
@@ -247,6 +253,7 @@ export async function main(args: string[]): Promise<number> {
         maxVocab: maxVocab || undefined,
         sample: num("sample", get("sample"), { min: 0 }),
         sampleDraws: num("sample-draws", get("sample-draws"), { int: true, min: 1 }),
+        holdOut: num("hold-out", get("hold-out"), { min: 0 }),
         seed,
         format: format as "arrow" | "parquet",
         shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),

@@ -8,6 +8,10 @@ import { checkOptions, prepareCorpus, type PrepareOptions, shardFileName } from 
 import { readManifest } from "../lib/io/manifest.ts";
 import { type ExampleBatch, type ReaderPosition, readExamples } from "../lib/io/read.ts";
 import { resolveConfig, subsampleDraws } from "../lib/train/config.ts";
+import { rowHash } from "../lib/core/row_hash.ts";
+import { ExampleColumns } from "../lib/io/columns.ts";
+import { WindowEmitter } from "../lib/io/windows.ts";
+import { Sfc32 } from "../lib/core/rng.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
 import { runTrainJob } from "../lib/train/run.ts";
 
@@ -115,6 +119,77 @@ Deno.test("draws: epoch e reads draw e mod n, shuffled per epoch, and a position
   }
 });
 
+Deno.test("draws: the positions of draw 0's held-out windows are left out of the other draws", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // every word occurs once, so a window's centre names its position; keep probability ≈ 0.65 each
+    const lines = Array.from(
+      { length: 200 },
+      (_, l) => Array.from({ length: 10 }, (_, i) => `w${l}x${i}`).join(" "),
+    );
+    await Deno.writeTextFile(`${dir}/u.txt`, lines.join("\n") + "\n");
+    const prep = (holdOut: number, out: string) =>
+      prepareCorpus({
+        input: `${dir}/u.txt`,
+        outDir: `${dir}/${out}`,
+        mode: "skipgram",
+        window: 2,
+        minCount: 1,
+        sample: 1e-4,
+        seed: 1,
+        sampleDraws: 3,
+        holdOut,
+      });
+    const centres = async (files: string[]) => {
+      const got: { centre: number; hash: number }[] = [];
+      for await (const b of readExamples(files, { batchSize: 100 })) {
+        for (let r = 0; r < b.size; r++) {
+          const X = b.inputs, Y = b.targets;
+          const hash = rowHash(
+            X.indices,
+            X.offsets[r],
+            X.offsets[r + 1],
+            Y.indices,
+            Y.offsets[r],
+            Y.offsets[r + 1],
+          );
+          got.push({ centre: X.indices[X.offsets[r]], hash });
+        }
+      }
+      return got;
+    };
+    for (const holdOut of [0.2, 0]) {
+      const m = await prep(holdOut, `h${holdOut}`);
+      const draw0 = await centres(m.draws![0].shards.map((s) => `${dir}/h${holdOut}/${s.file}`));
+      const heldCentres = new Set(draw0.filter((r) => r.hash < 0.2).map((r) => r.centre));
+      assert.ok(heldCentres.size > 50, `held ${heldCentres.size}`);
+      let again = 0;
+      for (const k of [1, 2]) {
+        const rows = await centres(m.draws![k].shards.map((s) => `${dir}/h${holdOut}/${s.file}`));
+        again += rows.filter((r) => heldCentres.has(r.centre)).length;
+      }
+      if (holdOut > 0) {
+        assert.equal(again, 0, "a held-out position was windowed again in another draw");
+        assert.equal(m.source.heldOutRows, heldCentres.size);
+        assert.ok((m.source.leftOutRows as number) > 0);
+      } else assert.ok(again > 50, `without --hold-out the held-out positions come back (${again})`);
+    }
+    // the emitter's skip: no row for a skipped centre, the word still a context
+    const cols = new ExampleColumns();
+    new WindowEmitter({ mode: "skipgram", window: 1 }, new Sfc32(1)).emit(
+      Int32Array.of(5, 6, 7),
+      3,
+      cols,
+      Uint8Array.of(0, 1, 0),
+    );
+    assert.equal(cols.rows, 2);
+    assert.deepEqual(Array.from(cols.inIdx.subarray(0, 2)), [5, 7]);
+    assert.deepEqual(Array.from(cols.tIdx.subarray(0, 2)), [6, 6]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("draws: the manifest check refuses draws that do not add up or do not start with the corpus", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -155,6 +230,7 @@ Deno.test("draws: options and the train config", async () => {
     /--sample-draws 2 needs --sample > 0/,
   );
   assert.throws(() => checkOptions({ ...base, sample: 1e-4, sampleDraws: 0 }), UsageError);
+  assert.throws(() => checkOptions({ ...base, sample: 1e-4, sampleDraws: 2, holdOut: 0.9 }), /--hold-out/);
   checkOptions({ ...base, sample: 1e-4, sampleDraws: 4 });
   assert.equal(subsampleDraws(resolveConfig({})), 5); // one per epoch
   assert.equal(subsampleDraws(resolveConfig({ epochs: 15 })), 15);

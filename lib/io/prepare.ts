@@ -18,12 +18,9 @@
  */
 
 import { DataFormatError, UsageError } from "../core/errors.ts";
-import { ExampleColumns } from "./columns.ts";
 import type { CorpusManifest, ShardEntry } from "./manifest.ts";
 import { writeManifest } from "./manifest.ts";
 import type { PrepareProgress } from "./progress.ts";
-import { mixSeed, Sfc32 } from "../core/rng.ts";
-import { openArrowShard, openParquetShard, type ShardWriter } from "./shard_writer.ts";
 import { type SyntheticOptions, ZipfCorpus } from "./synthetic.ts";
 import {
   MAX_LINE_BYTES,
@@ -35,71 +32,13 @@ import {
 } from "./text.ts";
 import { createBrownTokenizer, createTokenizer, type Tokenizer, type TokenizerOptions } from "./tokenize.ts";
 import { buildVocabulary, type Vocabulary, WordCounter, writeVocab } from "./vocab.ts";
-import { keepProbabilities, subsampleInPlace, WindowEmitter, type WindowOptions } from "./windows.ts";
+import { keepProbabilities, type WindowOptions } from "./windows.ts";
+import { CORPUS_SHARD_FILE, DEFAULT_HOLD_OUT, DrawSet, MAX_SAMPLE_DRAWS } from "./draws.ts";
+
+export { CORPUS_SHARD_FILE, DEFAULT_HOLD_OUT, MAX_SAMPLE_DRAWS, shardFileName } from "./draws.ts";
 
 /** Longest sentence kept whole; longer ones are cut into pieces (word2vec's MAX_SENTENCE_LENGTH). */
 export const MAX_SENTENCE = 1000;
-
-/**
- * The most subsampling draws a corpus holds (each is a full set of windows on disk).
- *
- * @example
- * ```ts
- * import { MAX_SAMPLE_DRAWS } from "./prepare.ts";
- * console.log(MAX_SAMPLE_DRAWS); // 100
- * ```
- */
-export const MAX_SAMPLE_DRAWS = 100;
-
-/**
- * The shard file of draw `draw` (0: `part-00000.arrow`; k ≥ 1: `part-00000.draw01.arrow`): every draw's
- * shards lie side by side in the corpus folder, and {@link CORPUS_SHARD_FILE} matches them all.
- *
- * @example
- * ```ts
- * import { shardFileName } from "./prepare.ts";
- * console.log(shardFileName(3, 2, "arrow")); // part-00003.draw02.arrow
- * ```
- */
-export function shardFileName(index: number, draw: number, format: "arrow" | "parquet"): string {
-  const d = draw > 0 ? `.draw${String(draw).padStart(2, "0")}` : "";
-  return `part-${String(index).padStart(5, "0")}${d}.${format}`;
-}
-
-/**
- * The names of the shard files the corpus job writes (and of their temporaries), of every draw.
- *
- * @example
- * ```ts
- * import { CORPUS_SHARD_FILE } from "./prepare.ts";
- * console.log(CORPUS_SHARD_FILE.test("part-00000.draw03.arrow")); // true
- * ```
- */
-export const CORPUS_SHARD_FILE = /^part-\d+(\.draw\d+)?\.(arrow|parquet)(\.tmp)?$/;
-
-/** The seed of draw k's RNG: draw 0's is the single-draw corpus's, so adding draws never changes it. */
-function drawSeed(seed: number, draw: number): number {
-  return draw === 0 ? mixSeed(seed, 0x5eed) : mixSeed(seed, 0x5eed, draw);
-}
-
-/** One subsampling draw of pass 2: its RNG and windows, the record batch being filled, its shards. */
-class Draw {
-  readonly cols: ExampleColumns;
-  readonly emitter: WindowEmitter;
-  readonly rng: Sfc32;
-  readonly shards: ShardEntry[] = [];
-  writer: ShardWriter | null = null;
-  shardRowsNow = 0;
-  rows = 0;
-  keptTokens = 0;
-  maxInputK = 0;
-  maxTargetK = 0;
-  constructor(readonly index: number, seed: number, windows: WindowOptions, batchRows: number) {
-    this.rng = new Sfc32(drawSeed(seed, index));
-    this.emitter = new WindowEmitter(windows, this.rng);
-    this.cols = new ExampleColumns(Math.min(batchRows, 1 << 16) + MAX_SENTENCE, 1 << 16);
-  }
-}
 
 /** Options of {@link prepareCorpus}; defaults in brackets. *
  * @example
@@ -132,6 +71,13 @@ export type PrepareOptions = {
    * the same whatever n (draw 0 is the corpus of a single draw). More than 1 only with `sample` > 0.
    */
   sampleDraws?: number;
+  /**
+   * with more than one draw: the trainer's `--validation` fraction [0.01]. The trainer holds out the
+   * windows whose content hash (lib/core/row_hash.ts) falls below it, collecting them from epoch 0, i.e.
+   * draw 0; the other draws leave out the window of every position whose draw-0 window is held out, which
+   * would otherwise be trained on as a slightly different window of the same words.
+   */
+  holdOut?: number;
   /** ["arrow"] */
   format?: "arrow" | "parquet";
   /** rows per shard [1,000,000] */
@@ -194,6 +140,9 @@ export function checkOptions(o: PrepareOptions): void {
           JSON.stringify(o.sampleDraws)
         }`,
       );
+    }
+    if (o.holdOut !== undefined && !(o.holdOut >= 0 && o.holdOut <= 0.5)) {
+      throw new UsageError(`--hold-out must be from 0 to 0.5, got ${JSON.stringify(o.holdOut)}`);
     }
     if (o.sampleDraws > 1 && !((o.sample ?? 0) > 0)) {
       throw new UsageError(
@@ -459,7 +408,6 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
 
   // ---- pass 2: windows ----
   const keep = keepProbabilities(vocab.counts, keptTotal, opts.sample ?? 0);
-  const subsample = (opts.sample ?? 0) > 0;
   const windows: WindowOptions = {
     mode: opts.mode,
     window: opts.window,
@@ -467,65 +415,27 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     weights: opts.weights ?? "distance",
   };
   const nDraws = opts.sampleDraws ?? 1;
-  const draws = Array.from({ length: nDraws }, (_, k) => new Draw(k, opts.seed, windows, batchRows));
+  const draws = new DrawSet({
+    n: nDraws,
+    seed: opts.seed,
+    windows,
+    keep: (opts.sample ?? 0) > 0 ? keep : null,
+    holdOut: nDraws > 1 ? opts.holdOut ?? DEFAULT_HOLD_OUT : 0,
+    outDir,
+    format,
+    meta: new Map([["factorout.vocab_size", String(V)], ["factorout.mode", opts.mode]]),
+    batchRows,
+    shardRows,
+    maxSentence: MAX_SENTENCE,
+    onShard: opts.onShard,
+  });
   const sentence = new Int32Array(MAX_SENTENCE);
-  const drawn = new Int32Array(MAX_SENTENCE);
   const meter2 = new Meter("windows", totalBytes, tokensSeen, opts.onProgress);
-  const meta = new Map([["factorout.vocab_size", String(V)], ["factorout.mode", opts.mode]]);
-  const rowsNow = () => draws.reduce((s, d) => s + d.rows + d.cols.rows, 0);
-  const shardsNow = () => draws.reduce((s, d) => s + d.shards.length, 0);
-
-  const flush = async (d: Draw) => {
-    const cols = d.cols;
-    if (cols.rows === 0) return;
-    for (let r = 0; r < cols.rows; r++) {
-      const ki = cols.inOff[r + 1] - cols.inOff[r], kt = cols.tOff[r + 1] - cols.tOff[r];
-      if (ki > d.maxInputK) d.maxInputK = ki;
-      if (kt > d.maxTargetK) d.maxTargetK = kt;
-    }
-    if (!d.writer) {
-      const name = shardFileName(d.shards.length, d.index, format);
-      d.writer = format === "arrow"
-        ? await openArrowShard(`${outDir}/${name}`, meta)
-        : await openParquetShard(`${outDir}/${name}`, { metadata: meta });
-    }
-    await d.writer.writeBatch(cols);
-    d.shardRowsNow += cols.rows;
-    d.rows += cols.rows;
-    cols.clear();
-    if (d.shardRowsNow >= shardRows) await closeShard(d);
-  };
-  const closeShard = async (d: Draw) => {
-    if (!d.writer) return;
-    const info = await d.writer.close();
-    d.writer = null;
-    const entry = { file: info.file.slice(outDir.length + 1), rows: info.rows, bytes: info.bytes };
-    d.shards.push(entry);
-    d.shardRowsNow = 0;
-    await opts.onShard?.(entry);
-  };
-  // a record batch ends at the first sentence boundary past batchRows rows, or past the shard's end
-  const flushDue = async () => {
-    for (const d of draws) if (d.cols.rows >= Math.min(batchRows, shardRows - d.shardRowsNow)) await flush(d);
-  };
   // one sentence of ids (already mapped): each draw subsamples its own copy and windows it
   let sLen = 0;
   const endSentence = () => {
-    const n = sLen;
+    draws.sentence(sentence, sLen);
     sLen = 0;
-    if (n === 0) return;
-    for (const d of draws) {
-      let ids = sentence, m = n;
-      if (subsample) {
-        if (nDraws > 1) {
-          drawn.set(sentence.subarray(0, n));
-          ids = drawn;
-        }
-        m = subsampleInPlace(ids, n, keep, d.rng);
-      }
-      d.keptTokens += m;
-      d.emitter.emit(ids, m, d.cols);
-    }
   };
 
   let tokens2 = 0;
@@ -554,10 +464,12 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         for await (const chunk of readLineChunks(input, newTextStats(), maxLine)) {
           for (const line of chunk.lines) {
             tok(line, onSentence);
-            await flushDue();
+            await draws.flushDue();
             if (stop) break;
           }
-          if (meter2.due()) meter2.emit(bytesDone + chunk.bytesRead, tokens2, rowsNow(), shardsNow());
+          if (meter2.due()) {
+            meter2.emit(bytesDone + chunk.bytesRead, tokens2, draws.rowsNow(), draws.shardsNow());
+          }
           if (stop) {
             bytesDone += chunk.bytesRead;
             break outer;
@@ -565,8 +477,8 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         }
         bytesDone += input.bytes;
       }
-      for (const d of draws) await flush(d);
-      meter2.emit(Math.min(bytesDone, totalBytes), tokens2, rowsNow(), shardsNow());
+      await draws.flushAll();
+      meter2.emit(Math.min(bytesDone, totalBytes), tokens2, draws.rowsNow(), draws.shardsNow());
     } else {
       const z = source.corpus;
       for (const n0 of z.sentences()) {
@@ -578,25 +490,25 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         }
         tokens2 += n;
         endSentence();
-        await flushDue();
-        if (meter2.due()) meter2.emit(0, tokens2, rowsNow(), shardsNow());
+        await draws.flushDue();
+        if (meter2.due()) meter2.emit(0, tokens2, draws.rowsNow(), draws.shardsNow());
         if (tokens2 >= limit) break;
       }
-      for (const d of draws) await flush(d);
+      await draws.flushAll();
     }
-    for (const d of draws) await closeShard(d);
+    await draws.close();
   } catch (e) {
-    for (const d of draws) await d.writer?.abort();
+    await draws.abort();
     throw e;
   }
-  const first = draws[0];
+  const first = draws.draws[0];
   if (first.rows === 0) {
     throw new DataFormatError(
       source.label,
       `empty corpus: ${tokensSeen} tokens gave no window with context (sentences of one word?)`,
     );
   }
-  const emptyDraw = draws.find((d) => d.rows === 0);
+  const emptyDraw = draws.draws.find((d) => d.rows === 0);
   if (emptyDraw) {
     throw new DataFormatError(
       source.label,
@@ -611,14 +523,14 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     fileFormat: format,
     rows: first.rows,
     vocabSize: V,
-    maxInputK: Math.max(...draws.map((d) => d.maxInputK)),
-    maxTargetK: Math.max(...draws.map((d) => d.maxTargetK)),
+    maxInputK: Math.max(...draws.draws.map((d) => d.maxInputK)),
+    maxTargetK: Math.max(...draws.draws.map((d) => d.maxTargetK)),
     tokens: tokensSeen,
     keptTokens: first.keptTokens,
     vocabFile: "vocab.tsv",
     shards: first.shards,
     ...(nDraws > 1
-      ? { draws: draws.map((d) => ({ rows: d.rows, keptTokens: d.keptTokens, shards: d.shards })) }
+      ? { draws: draws.draws.map((d) => ({ rows: d.rows, keptTokens: d.keptTokens, shards: d.shards })) }
       : {}),
     ...(source.kind === "text" ? { text: textSummary(textStats) } : {}),
     source: {
@@ -627,7 +539,14 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
       minCount: opts.minCount,
       maxVocab: opts.maxVocab ?? 0,
       sample: opts.sample ?? 0,
-      ...(nDraws > 1 ? { sampleDraws: nDraws } : {}),
+      ...(nDraws > 1
+        ? {
+          sampleDraws: nDraws,
+          holdOut: draws.holdOut,
+          heldOutRows: draws.heldOutRows,
+          leftOutRows: draws.leftOutRows,
+        }
+        : {}),
       seed: opts.seed,
       lowercase: tokOpts.lowercase,
       punctuation: tokOpts.punctuation,
@@ -641,6 +560,6 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     created: new Date().toISOString(),
   };
   await writeManifest(outDir, manifest);
-  meter2.emit(totalBytes, tokens2, rowsNow(), shardsNow(), "done");
+  meter2.emit(totalBytes, tokens2, draws.rowsNow(), draws.shardsNow(), "done");
   return manifest;
 }

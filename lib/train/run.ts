@@ -118,7 +118,7 @@ function corpusSettings(c: TrainConfig) {
     window: c.window,
     minCount: c.minCount,
     sample: c.sample,
-    ...(draws > 1 ? { sampleDraws: draws } : {}),
+    ...(draws > 1 ? { sampleDraws: draws, validation: c.validation } : {}),
     seed: c.seed,
     limitTokens: c.limitTokens,
   };
@@ -188,6 +188,7 @@ export async function resolveData(
           minCount: c.minCount,
           sample: c.sample,
           sampleDraws: subsampleDraws(c),
+          holdOut: c.validation,
           seed: c.seed,
           ...(c.limitTokens > 0 ? { limitTokens: c.limitTokens } : {}),
           onNotice: (line) => log(`corpus: ${line}`),
@@ -208,13 +209,22 @@ export async function resolveData(
 /**
  * Says how the epochs read a subsampled corpus: each its own draw, or (fewer draws than epochs) cycling.
  */
-function logDraws(m: CorpusManifest, epochs: number, log: (line: string) => void): void {
+function logDraws(m: CorpusManifest, c: TrainConfig, log: (line: string) => void): void {
   const n = m.draws?.length ?? 1, sample = Number(m.source?.sample ?? 0);
-  if (!(sample > 0) || epochs < 2) return;
-  if (n >= epochs) log(`corpus: ${n} subsampling draws, one per epoch`);
+  if (n > 1 && m.source?.holdOut !== c.validation) {
+    log(
+      `corpus: its draws 1-${
+        n - 1
+      } leave out the windows a --validation of ${m.source?.holdOut} holds out, ` +
+        `not ${c.validation}: the held-out loss also sees windows trained in other draws ` +
+        `(prepare it with --hold-out ${c.validation})`,
+    );
+  }
+  if (!(sample > 0) || c.epochs < 2) return;
+  if (n >= c.epochs) log(`corpus: ${n} subsampling draws, one per epoch`);
   else {
     log(
-      `corpus: ${n} subsampling draw(s) for ${epochs} epochs: epoch e reads draw e mod ${n}` +
+      `corpus: ${n} subsampling draw(s) for ${c.epochs} epochs: epoch e reads draw e mod ${n}` +
         (n === 1 ? " (every epoch the same windows; --sample-draws, docs/training-defaults.md)" : ""),
     );
   }
@@ -322,7 +332,7 @@ export async function runTrainJob(
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
     const data = await resolveData(config, log, { complete: args.dataComplete });
-    logDraws(data.manifest, config.epochs, log);
+    logDraws(data.manifest, config, log);
     if (trainer) {
       const same = trainer.vocab.words.length === data.words.length &&
         trainer.vocab.words.every((w, i) => w === data.words[i]);
