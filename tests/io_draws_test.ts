@@ -261,6 +261,15 @@ Deno.test("draws: the train job prepares one draw per epoch, says so, and reuses
     await runTrainJob(await args(["--overwrite"]), io);
     assert.ok(lines.some((l) => /corpus: reusing/.test(l)), lines.join("\n"));
     lines.length = 0;
+    // fewer epochs read draws 0, 1: the same data as a corpus of 2 draws
+    await runTrainJob(await args(["--overwrite", "--epochs", "2"]), io);
+    assert.ok(lines.some((l) => /corpus: reusing/.test(l)), lines.join("\n"));
+    lines.length = 0;
+    // another held-out fraction leaves other positions out of draws 1, 2
+    await runTrainJob(await args(["--overwrite", "--validation", "0.05"]), io);
+    assert.ok(lines.some((l) => /corpus: preparing .*other settings/.test(l)), lines.join("\n"));
+    assert.equal((await readManifest(`${out}/corpus`)).source.holdOut, 0.05);
+    lines.length = 0;
     await runTrainJob(await args(["--overwrite", "--sample-draws", "1"]), io);
     assert.ok(lines.some((l) => /corpus: preparing .*other settings/.test(l)), lines.join("\n"));
     assert.ok(lines.some((l) => /1 subsampling draw\(s\) for 3 epochs/.test(l)), lines.join("\n"));

@@ -125,6 +125,22 @@ function corpusSettings(c: TrainConfig) {
 }
 
 /**
+ * Whether a corpus prepared with the settings `was` (its train-settings.json, less the inputs' fingerprint)
+ * gives the run `c` exactly the data it would prepare: the same settings, and subsampling draws that give
+ * every epoch the same draw — as many, or at least one per epoch on both sides (draw k does not depend on
+ * their number, lib/io/draws.ts). Beyond draw 0 the positions left out depend on the held-out fraction.
+ */
+function servesRun(was: Record<string, unknown>, c: TrainConfig): boolean {
+  const now: Record<string, unknown> = corpusSettings(c);
+  const rest = ({ sampleDraws: _n, validation: _v, ...other }: Record<string, unknown>) =>
+    JSON.stringify(other);
+  if (rest(was) !== rest(now)) return false;
+  const N = Number(was.sampleDraws ?? 1), n = Number(now.sampleDraws ?? 1), E = c.epochs;
+  if (!(N === n || (N >= E && n >= E))) return false;
+  return E < 2 || N < 2 || was.validation === c.validation;
+}
+
+/**
  * Resolves `--data` to a corpus: a folder with manifest.json is used as it is; shards without one (a
  * folder, or a single `.arrow`/`.parquet` file, told by content) are read and checked once and used in
  * place ({@link scanShards}); text (or "brown") is prepared into `<out>/corpus`, reused when already
@@ -164,7 +180,7 @@ export async function resolveData(
         was = JSON.parse(await Deno.readTextFile(stamp));
       } catch { /* an unreadable stamp: prepare again */ }
       const { inputs: wasInputs, ...wasSettings } = was;
-      change = JSON.stringify(wasSettings) !== JSON.stringify(corpusSettings(c))
+      change = !servesRun(wasSettings, c)
         ? "other settings"
         : fingerprintChange(wasInputs as InputFingerprint | undefined, fingerprint);
     }
@@ -582,13 +598,12 @@ async function guardUsedFolder(
   const old = await listCheckpoints(ckDir);
   const stamp = await Deno.readTextFile(join(out, "corpus", "train-settings.json")).catch(() => undefined);
   // the stamp also holds the inputs' content fingerprint (resolveData): compare the settings alone
-  let stampSettings: string | undefined;
+  let same = false;
   try {
     const { inputs: _inputs, ...settings } = JSON.parse(stamp ?? "null") ?? {};
-    stampSettings = JSON.stringify(settings);
+    same = servesRun(settings, config);
   } catch { /* an unreadable stamp: another corpus */ }
-  const otherCorpus = (await exists(join(out, "corpus", "manifest.json"))) &&
-    stampSettings !== JSON.stringify(corpusSettings(config));
+  const otherCorpus = (await exists(join(out, "corpus", "manifest.json"))) && !same;
   const held = [
     ...(old.length ? [`${old.length} checkpoint(s)`] : []),
     ...(otherCorpus ? ["a corpus prepared with other settings"] : []),
