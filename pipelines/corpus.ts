@@ -15,7 +15,7 @@ import { UsageError } from "../lib/core/errors.ts";
 import { type FlagSpec, type FlagValue, helpText, parseFlags } from "../lib/core/cli.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
-import { prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
+import { CORPUS_SHARD_FILE, prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
 import { importShards } from "../lib/io/shards.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
@@ -53,6 +53,18 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     default: "0",
     help: "word2vec subsampling threshold t (0: off; 1e-3..1e-5 typical)",
+  },
+  "sample-draws": {
+    type: "string",
+    default: "1",
+    help:
+      "independent subsampling draws to write (needs --sample > 0); training reads draw e mod n in epoch e",
+  },
+  "hold-out": {
+    type: "string",
+    default: "0.01",
+    help: "with --sample-draws > 1: the --validation fraction training will use (its held-out windows' " +
+      "positions are left out of draws 1…n-1)",
   },
   seed: {
     type: "string",
@@ -241,6 +253,8 @@ export async function main(args: string[]): Promise<number> {
         minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
         maxVocab: maxVocab || undefined,
         sample: num("sample", get("sample"), { min: 0 }),
+        sampleDraws: num("sample-draws", get("sample-draws"), { int: true, min: 1 }),
+        holdOut: num("hold-out", get("hold-out"), { min: 0 }),
         seed,
         format: format as "arrow" | "parquet",
         shardRows: num("shard-rows", get("shard-rows"), { int: true, min: 1 }),
@@ -265,6 +279,7 @@ export async function main(args: string[]): Promise<number> {
       tokens: m.tokens,
       keptTokens: m.keptTokens,
       shards: m.shards.length,
+      ...(m.draws ? { draws: m.draws.length } : {}),
       format: m.fileFormat,
     }));
     return 0;
@@ -275,7 +290,10 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /** The files a corpus folder holds (what {@link intoCorpusFolder} may replace). */
-const CORPUS_FILE = /^(manifest\.json|vocab\.tsv|train-settings\.json|part-\d+\.(arrow|parquet)(\.tmp)?)$/;
+const CORPUS_FILE = {
+  test: (name: string) =>
+    /^(manifest\.json|vocab\.tsv|train-settings\.json)$/.test(name) || CORPUS_SHARD_FILE.test(name),
+};
 
 /**
  * Prepares a corpus so that `out` never holds a partial one: into a temporary folder beside it, swapped

@@ -177,6 +177,9 @@ async function writeShards(
  */
 export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<CorpusManifest> {
   checkOptions(opts);
+  if ((opts.sampleDraws ?? 1) > 1) {
+    throw new UsageError("--sample-draws above 1 needs --engine builtin (the DuckDB engine writes one draw)");
+  }
   if (opts.synthetic) {
     throw new UsageError(
       "--engine duckdb reads files: write the synthetic stream with --synthetic-text first",

@@ -19,6 +19,17 @@ import { DataFormatError } from "../core/errors.ts";
 export type ShardEntry = { file: string; rows: number; bytes: number };
 
 /**
+ * One subsampling draw of a corpus ({@link CorpusManifest}'s `draws`).
+ *
+ * @example
+ * ```ts
+ * import type { CorpusDraw } from "./manifest.ts";
+ * const d: CorpusDraw = { rows: 2, keptTokens: 3, shards: [{ file: "part-00000.draw01.arrow", rows: 2, bytes: 600 }] };
+ * ```
+ */
+export type CorpusDraw = { rows: number; keptTokens: number; shards: ShardEntry[] };
+
+/**
  * The content of `manifest.json`.
  *
  * @example
@@ -50,6 +61,12 @@ export type CorpusManifest = {
   /** the vocabulary file, relative to the folder */
   vocabFile: string;
   shards: ShardEntry[];
+  /**
+   * Present when the corpus holds more than one subsampling draw (`--sample-draws`): every draw's rows,
+   * kept tokens and shards; draws[0] is the corpus above (`rows`, `keptTokens`, `shards`). Training reads
+   * draw e mod draws.length in epoch e (lib/io/read.ts).
+   */
+  draws?: CorpusDraw[];
   /**
    * what reading text input found: lines read, lines dropped for invalid UTF-8 (and the first bad byte,
    * `file:byte`), cuts of lines longer than the line bound (and how many fell inside a run without spaces)
@@ -114,12 +131,39 @@ export async function readManifest(dir: string): Promise<CorpusManifest> {
       throw bad(f, `must be a non-negative integer, got ${JSON.stringify(m[f])}`);
     }
   }
-  if (!Array.isArray(m.shards)) throw bad("shards", "must be an array of {file, rows, bytes}");
+  const total = await checkShards(m.shards, "shards", dir, bad);
+  if (total !== m.rows) throw bad("rows", `is ${m.rows} but the shards hold ${total} rows`);
+  if (m.draws !== undefined) {
+    if (!Array.isArray(m.draws) || m.draws.length < 2) {
+      throw bad("draws", "must be an array of at least 2 {rows, keptTokens, shards} (or absent)");
+    }
+    for (const [k, d] of m.draws.entries()) {
+      const n = await checkShards(d?.shards, `draws[${k}].shards`, dir, bad);
+      if (!Number.isInteger(d.rows) || d.rows !== n) {
+        throw bad(`draws[${k}].rows`, `is ${JSON.stringify(d.rows)} but its shards hold ${n} rows`);
+      }
+    }
+    const same = m.draws[0].shards.length === m.shards.length &&
+      m.draws[0].shards.every((s, i) => s.file === m.shards[i].file);
+    if (!same) throw bad("draws[0]", 'must list the same shards as "shards" (draw 0 is the corpus)');
+  }
+  m.vocabFile ??= "vocab.tsv";
+  return m;
+}
+
+/** Checks a shard list (each {file, rows} and its file present in `dir`); returns its rows. */
+async function checkShards(
+  shards: ShardEntry[] | undefined,
+  field: string,
+  dir: string,
+  bad: (field: string, why: string) => DataFormatError,
+): Promise<number> {
+  if (!Array.isArray(shards)) throw bad(field, "must be an array of {file, rows, bytes}");
   let total = 0;
-  for (const [i, s] of m.shards.entries()) {
+  for (const [i, s] of shards.entries()) {
     if (typeof s?.file !== "string" || !Number.isInteger(s.rows) || s.rows < 0) {
       throw bad(
-        `shards[${i}]`,
+        `${field}[${i}]`,
         `must be {file: string, rows: integer, bytes: integer}, got ${JSON.stringify(s)}`,
       );
     }
@@ -127,10 +171,8 @@ export async function readManifest(dir: string): Promise<CorpusManifest> {
     try {
       await Deno.stat(`${dir}/${s.file}`);
     } catch {
-      throw bad(`shards[${i}]`, `names ${s.file}, which does not exist in ${dir}`);
+      throw bad(`${field}[${i}]`, `names ${s.file}, which does not exist in ${dir}`);
     }
   }
-  if (total !== m.rows) throw bad("rows", `is ${m.rows} but the shards hold ${total} rows`);
-  m.vocabFile ??= "vocab.tsv";
-  return m;
+  return total;
 }

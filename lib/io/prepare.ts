@@ -10,19 +10,17 @@
  * the rows of one line, at most 64 KiB of text: longer lines are cut, see text.ts). Text is read as by
  * {@link readLineChunks}: a NUL byte refuses the file, lines with invalid UTF-8 are dropped and counted
  * (pass 1 reports them through `onNotice` and in the manifest's `text`; mostly invalid input is refused).
- * Memory: the vocabulary, one record batch, and
- * for Parquet one shard; never the corpus.
+ * With `sampleDraws` n > 1 pass 2 subsamples each sentence n times, each draw with its own RNG stream and
+ * its own record batches and shards (the text is read once). Memory: the vocabulary, one record batch (per
+ * draw), and for Parquet one shard (per draw); never the corpus.
  *
  * @module
  */
 
 import { DataFormatError, UsageError } from "../core/errors.ts";
-import { ExampleColumns } from "./columns.ts";
 import type { CorpusManifest, ShardEntry } from "./manifest.ts";
 import { writeManifest } from "./manifest.ts";
 import type { PrepareProgress } from "./progress.ts";
-import { mixSeed, Sfc32 } from "../core/rng.ts";
-import { openArrowShard, openParquetShard, type ShardWriter } from "./shard_writer.ts";
 import { type SyntheticOptions, ZipfCorpus } from "./synthetic.ts";
 import {
   MAX_LINE_BYTES,
@@ -34,7 +32,10 @@ import {
 } from "./text.ts";
 import { createBrownTokenizer, createTokenizer, type Tokenizer, type TokenizerOptions } from "./tokenize.ts";
 import { buildVocabulary, type Vocabulary, WordCounter, writeVocab } from "./vocab.ts";
-import { keepProbabilities, subsampleInPlace, WindowEmitter } from "./windows.ts";
+import { keepProbabilities, type WindowOptions } from "./windows.ts";
+import { CORPUS_SHARD_FILE, DEFAULT_HOLD_OUT, DrawSet, MAX_SAMPLE_DRAWS } from "./draws.ts";
+
+export { CORPUS_SHARD_FILE, DEFAULT_HOLD_OUT, MAX_SAMPLE_DRAWS, shardFileName } from "./draws.ts";
 
 /** Longest sentence kept whole; longer ones are cut into pieces (word2vec's MAX_SENTENCE_LENGTH). */
 export const MAX_SENTENCE = 1000;
@@ -64,6 +65,19 @@ export type PrepareOptions = {
   sample?: number;
   /** seeds subsampling and dynamic windows */
   seed: number;
+  /**
+   * independent subsampling draws of the windows [1]: epoch e of training reads draw e mod n, so that
+   * each epoch sees its own subsample, as word2vec's and fastText's readers draw one per epoch. Draw k is
+   * the same whatever n (draw 0 is the corpus of a single draw). More than 1 only with `sample` > 0.
+   */
+  sampleDraws?: number;
+  /**
+   * with more than one draw: the trainer's `--validation` fraction [0.01]. The trainer holds out the
+   * windows whose content hash (lib/core/row_hash.ts) falls below it, collecting them from epoch 0, i.e.
+   * draw 0; the other draws leave out the window of every position whose draw-0 window is held out, which
+   * would otherwise be trained on as a slightly different window of the same words.
+   */
+  holdOut?: number;
   /** ["arrow"] */
   format?: "arrow" | "parquet";
   /** rows per shard [1,000,000] */
@@ -119,6 +133,23 @@ export function checkOptions(o: PrepareOptions): void {
     throw new UsageError(`--sample must be >= 0, got ${o.sample}`);
   }
   if (!Number.isFinite(o.seed)) throw new UsageError(`--seed must be a number, got ${o.seed}`);
+  if (o.sampleDraws !== undefined) {
+    if (!(Number.isInteger(o.sampleDraws) && o.sampleDraws >= 1 && o.sampleDraws <= MAX_SAMPLE_DRAWS)) {
+      throw new UsageError(
+        `--sample-draws must be an integer from 1 to ${MAX_SAMPLE_DRAWS}, got ${
+          JSON.stringify(o.sampleDraws)
+        }`,
+      );
+    }
+    if (o.holdOut !== undefined && !(o.holdOut >= 0 && o.holdOut <= 0.5)) {
+      throw new UsageError(`--hold-out must be from 0 to 0.5, got ${JSON.stringify(o.holdOut)}`);
+    }
+    if (o.sampleDraws > 1 && !((o.sample ?? 0) > 0)) {
+      throw new UsageError(
+        `--sample-draws ${o.sampleDraws} needs --sample > 0: without subsampling every draw is the same`,
+      );
+    }
+  }
   if (o.format !== undefined && o.format !== "arrow" && o.format !== "parquet") {
     throw new UsageError(`--format must be arrow or parquet, got ${JSON.stringify(o.format)}`);
   }
@@ -369,69 +400,42 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   // ---- output folder ----
   await Deno.mkdir(outDir, { recursive: true });
   for await (const e of Deno.readDir(outDir)) {
-    if (e.name === "manifest.json" || /^part-\d+\.(arrow|parquet)(\.tmp)?$/.test(e.name)) {
+    if (e.name === "manifest.json" || CORPUS_SHARD_FILE.test(e.name)) {
       await Deno.remove(`${outDir}/${e.name}`);
     }
   }
   await writeVocab(`${outDir}/vocab.tsv`, vocab);
 
   // ---- pass 2: windows ----
-  const rng = new Sfc32(mixSeed(opts.seed, 0x5eed));
   const keep = keepProbabilities(vocab.counts, keptTotal, opts.sample ?? 0);
-  const subsample = (opts.sample ?? 0) > 0;
-  const emitter = new WindowEmitter({
+  const windows: WindowOptions = {
     mode: opts.mode,
     window: opts.window,
     dynamicWindow: opts.dynamicWindow ?? false,
     weights: opts.weights ?? "distance",
-  }, rng);
-  const cols = new ExampleColumns(Math.min(batchRows, 1 << 16) + MAX_SENTENCE, 1 << 16);
+  };
+  const nDraws = opts.sampleDraws ?? 1;
+  const draws = new DrawSet({
+    n: nDraws,
+    seed: opts.seed,
+    windows,
+    keep: (opts.sample ?? 0) > 0 ? keep : null,
+    holdOut: nDraws > 1 ? opts.holdOut ?? DEFAULT_HOLD_OUT : 0,
+    outDir,
+    format,
+    meta: new Map([["factorout.vocab_size", String(V)], ["factorout.mode", opts.mode]]),
+    batchRows,
+    shardRows,
+    maxSentence: MAX_SENTENCE,
+    onShard: opts.onShard,
+  });
   const sentence = new Int32Array(MAX_SENTENCE);
-  const shards: ShardEntry[] = [];
-  let writer: ShardWriter | null = null;
-  let shardRowsNow = 0, rowsTotal = 0, keptTokens = 0, maxInputK = 0, maxTargetK = 0;
   const meter2 = new Meter("windows", totalBytes, tokensSeen, opts.onProgress);
-  const meta = new Map([["factorout.vocab_size", String(V)], ["factorout.mode", opts.mode]]);
-
-  const flush = async () => {
-    if (cols.rows === 0) return;
-    for (let r = 0; r < cols.rows; r++) {
-      const ki = cols.inOff[r + 1] - cols.inOff[r], kt = cols.tOff[r + 1] - cols.tOff[r];
-      if (ki > maxInputK) maxInputK = ki;
-      if (kt > maxTargetK) maxTargetK = kt;
-    }
-    if (!writer) {
-      const name = `part-${String(shards.length).padStart(5, "0")}.${format}`;
-      writer = format === "arrow"
-        ? await openArrowShard(`${outDir}/${name}`, meta)
-        : await openParquetShard(`${outDir}/${name}`, { metadata: meta });
-    }
-    await writer.writeBatch(cols);
-    shardRowsNow += cols.rows;
-    rowsTotal += cols.rows;
-    cols.clear();
-    if (shardRowsNow >= shardRows) await closeShard();
-  };
-  const closeShard = async () => {
-    if (!writer) return;
-    const info = await writer.close();
-    writer = null;
-    const entry = { file: info.file.slice(outDir.length + 1), rows: info.rows, bytes: info.bytes };
-    shards.push(entry);
-    shardRowsNow = 0;
-    await opts.onShard?.(entry);
-  };
-  // a record batch ends at the first sentence boundary past batchRows rows, or past the shard's end
-  const flushAt = () => Math.min(batchRows, shardRows - shardRowsNow);
-  // one sentence of ids (already mapped): subsample, window, maybe flush
+  // one sentence of ids (already mapped): each draw subsamples its own copy and windows it
   let sLen = 0;
   const endSentence = () => {
-    let n = sLen;
+    draws.sentence(sentence, sLen);
     sLen = 0;
-    if (n === 0) return;
-    if (subsample) n = subsampleInPlace(sentence, n, keep, rng);
-    keptTokens += n;
-    emitter.emit(sentence, n, cols);
   };
 
   let tokens2 = 0;
@@ -460,11 +464,11 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         for await (const chunk of readLineChunks(input, newTextStats(), maxLine)) {
           for (const line of chunk.lines) {
             tok(line, onSentence);
-            if (cols.rows >= flushAt()) await flush();
+            await draws.flushDue();
             if (stop) break;
           }
           if (meter2.due()) {
-            meter2.emit(bytesDone + chunk.bytesRead, tokens2, rowsTotal + cols.rows, shards.length);
+            meter2.emit(bytesDone + chunk.bytesRead, tokens2, draws.rowsNow(), draws.shardsNow());
           }
           if (stop) {
             bytesDone += chunk.bytesRead;
@@ -473,8 +477,8 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         }
         bytesDone += input.bytes;
       }
-      await flush();
-      meter2.emit(Math.min(bytesDone, totalBytes), tokens2, rowsTotal, shards.length);
+      await draws.flushAll();
+      meter2.emit(Math.min(bytesDone, totalBytes), tokens2, draws.rowsNow(), draws.shardsNow());
     } else {
       const z = source.corpus;
       for (const n0 of z.sentences()) {
@@ -486,21 +490,29 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         }
         tokens2 += n;
         endSentence();
-        if (cols.rows >= flushAt()) await flush();
-        if (meter2.due()) meter2.emit(0, tokens2, rowsTotal + cols.rows, shards.length);
+        await draws.flushDue();
+        if (meter2.due()) meter2.emit(0, tokens2, draws.rowsNow(), draws.shardsNow());
         if (tokens2 >= limit) break;
       }
-      await flush();
+      await draws.flushAll();
     }
-    await closeShard();
+    await draws.close();
   } catch (e) {
-    await (writer as ShardWriter | null)?.abort();
+    await draws.abort();
     throw e;
   }
-  if (rowsTotal === 0) {
+  const first = draws.draws[0];
+  if (first.rows === 0) {
     throw new DataFormatError(
       source.label,
       `empty corpus: ${tokensSeen} tokens gave no window with context (sentences of one word?)`,
+    );
+  }
+  const emptyDraw = draws.draws.find((d) => d.rows === 0);
+  if (emptyDraw) {
+    throw new DataFormatError(
+      source.label,
+      `subsampling draw ${emptyDraw.index} of ${nDraws} kept no window with context; lower --sample-draws or --sample`,
     );
   }
 
@@ -509,14 +521,17 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     version: 1,
     mode: opts.mode,
     fileFormat: format,
-    rows: rowsTotal,
+    rows: first.rows,
     vocabSize: V,
-    maxInputK,
-    maxTargetK,
+    maxInputK: Math.max(...draws.draws.map((d) => d.maxInputK)),
+    maxTargetK: Math.max(...draws.draws.map((d) => d.maxTargetK)),
     tokens: tokensSeen,
-    keptTokens,
+    keptTokens: first.keptTokens,
     vocabFile: "vocab.tsv",
-    shards,
+    shards: first.shards,
+    ...(nDraws > 1
+      ? { draws: draws.draws.map((d) => ({ rows: d.rows, keptTokens: d.keptTokens, shards: d.shards })) }
+      : {}),
     ...(source.kind === "text" ? { text: textSummary(textStats) } : {}),
     source: {
       input: opts.synthetic ? { synthetic: opts.synthetic } : opts.input,
@@ -524,6 +539,14 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
       minCount: opts.minCount,
       maxVocab: opts.maxVocab ?? 0,
       sample: opts.sample ?? 0,
+      ...(nDraws > 1
+        ? {
+          sampleDraws: nDraws,
+          holdOut: draws.holdOut,
+          heldOutRows: draws.heldOutRows,
+          leftOutRows: draws.leftOutRows,
+        }
+        : {}),
       seed: opts.seed,
       lowercase: tokOpts.lowercase,
       punctuation: tokOpts.punctuation,
@@ -537,6 +560,6 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
     created: new Date().toISOString(),
   };
   await writeManifest(outDir, manifest);
-  meter2.emit(totalBytes, tokens2, rowsTotal, shards.length, "done");
+  meter2.emit(totalBytes, tokens2, draws.rowsNow(), draws.shardsNow(), "done");
   return manifest;
 }

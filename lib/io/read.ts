@@ -8,6 +8,11 @@
  * are cut into batches of `batchSize`; a batch may take rows from two blocks, never from two epochs
  * (the last batch of an epoch may be smaller: see `size`).
  *
+ * Subsampling draws. A corpus folder whose manifest lists `draws` (prepared with `--sample-draws n`)
+ * holds n independently subsampled sets of windows: epoch e reads draw e mod n (each epoch its own
+ * subsample, as word2vec and fastText draw one per epoch), the rest as above. The position saved in a
+ * batch counts the files of its epoch's draw.
+ *
  * Memory bound: one block (B rows: 2 offsets + K_in ids (+ K_in weights with `input_value`) + K_t ids +
  * K_t weights, 4 bytes each, per row), plus one decoded record batch (Arrow stream) or row group
  * (Parquet: plus up to 2 row groups per decoder worker decoded ahead), plus the batch being built. Independent of the corpus size; an
@@ -107,7 +112,27 @@ export type ReadOptions = {
 
 const DEFAULT_BLOCK = 65_536;
 
-type Corpus = { files: ShardSpec[]; vocabSize: number };
+/**
+ * The shards to read: `parts[i]` are the subsampling draws of the i-th path given (one list when it has
+ * no draws); epoch e reads draw e mod n of each ({@link epochFiles}).
+ */
+type Corpus = { parts: ShardSpec[][][]; vocabSize: number };
+
+/** The files epoch `e` reads, in the given order, numbered for messages. */
+function epochFiles(corpus: Corpus, e: number): ShardSpec[] {
+  const files: ShardSpec[] = [];
+  for (const draws of corpus.parts) {
+    for (const f of draws[e % draws.length]) files.push({ ...f, shard: files.length });
+  }
+  return files;
+}
+
+/** How many files epoch `e` reads. */
+function epochFileCount(corpus: Corpus, e: number): number {
+  let n = 0;
+  for (const draws of corpus.parts) n += draws[e % draws.length].length;
+  return n;
+}
 
 async function isDir(p: string): Promise<boolean> {
   try {
@@ -129,12 +154,14 @@ async function countLines(path: string): Promise<number> {
 async function resolveCorpus(paths: string | string[], vocabSize?: number): Promise<Corpus> {
   const list = Array.isArray(paths) ? paths : [paths];
   if (list.length === 0) throw new UsageError("readExamples: no paths given");
-  const files: ShardSpec[] = [];
+  const parts: ShardSpec[][][] = [];
   let V = vocabSize ?? 0;
-  const manifests = new Map<string, Map<string, number> | null>();
+  /** A corpus folder's manifest: each draw's shard names, and every shard's rows (null: no manifest). */
+  type Listing = { draws: string[][]; rows: Map<string, number> };
+  const manifests = new Map<string, Listing | null>();
   const manifestOf = async (dir: string) => {
     if (manifests.has(dir)) return manifests.get(dir)!;
-    let rows: Map<string, number> | null = null;
+    let listing: Listing | null = null;
     try {
       await Deno.stat(`${dir}/manifest.json`);
       const m = await readManifest(dir);
@@ -151,19 +178,24 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
         );
       }
       if (vocabSize === undefined) V = V > 0 ? Math.min(V, m.vocabSize) : m.vocabSize;
-      rows = new Map(m.shards.map((s) => [s.file, s.rows]));
+      const draws = (m.draws ?? [{ shards: m.shards }]).map((d) => d.shards);
+      listing = {
+        draws: draws.map((list) => list.map((s) => s.file)),
+        rows: new Map(draws.flat().map((s) => [s.file, s.rows])),
+      };
     } catch (e) {
       if (e instanceof DataFormatError) throw e;
     }
-    manifests.set(dir, rows);
-    return rows;
+    manifests.set(dir, listing);
+    return listing;
   };
+  let count = 0;
   for (const p0 of list) {
     const p = p0.replace(/\/$/, "");
     if (await isDir(p)) {
-      const rows = await manifestOf(p);
-      let names: string[];
-      if (rows) names = [...rows.keys()];
+      const listing = await manifestOf(p);
+      let draws: string[][];
+      if (listing) draws = listing.draws;
       else {
         // no manifest: the shards are told by their content (see detect.ts), whatever their names
         const c = await classifyInputs([p]);
@@ -173,22 +205,26 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
             "no Arrow/Parquet shards in it (it holds text: prepare it with deno task corpus first)",
           );
         }
-        names = c.files.map((f) => f.path.slice(p.length + 1)); // empty: refused below
+        draws = [c.files.map((f) => f.path.slice(p.length + 1))]; // empty: refused below
       }
-      for (const n of names) {
-        files.push({ path: `${p}/${n}`, shard: files.length, expectedRows: rows?.get(n) });
-      }
+      parts.push(
+        draws.map((names) =>
+          names.map((n) => ({ path: `${p}/${n}`, shard: 0, expectedRows: listing?.rows.get(n) }))
+        ),
+      );
+      count += draws[0].length;
     } else {
       const slash = p.lastIndexOf("/");
       const dir = slash >= 0 ? p.slice(0, slash) || "/" : ".";
-      const rows = await manifestOf(dir);
-      files.push({ path: p, shard: files.length, expectedRows: rows?.get(p.slice(slash + 1)) });
+      const listing = await manifestOf(dir);
+      parts.push([[{ path: p, shard: 0, expectedRows: listing?.rows.get(p.slice(slash + 1)) }]]);
+      count++;
     }
   }
-  if (files.length === 0) {
+  if (count === 0) {
     throw new DataFormatError(list.join(", "), "empty corpus: no .arrow or .parquet shards found");
   }
-  return { files, vocabSize: V };
+  return { parts, vocabSize: V };
 }
 
 /** The rows of one shuffle block, CSR (inputs and targets), reused block after block. */
@@ -388,7 +424,6 @@ export async function* readExamples(
     throw new UsageError(`vocabSize must be an integer >= 1, got ${opts.vocabSize}`);
   }
   const corpus = await resolveCorpus(paths, opts.vocabSize);
-  const nFiles = corpus.files.length;
   const shuffle = shuffleBuffer > 1;
   const B = shuffle ? shuffleBuffer : DEFAULT_BLOCK;
 
@@ -405,12 +440,13 @@ export async function* readExamples(
     if (s.seed !== seed) throw mismatch("seed", s.seed, seed);
     if (s.shuffleBuffer !== shuffleBuffer) throw mismatch("shuffleBuffer", s.shuffleBuffer, shuffleBuffer);
     if (s.batchSize !== batchSize) throw mismatch("batchSize", s.batchSize, batchSize);
-    if (s.files !== nFiles) throw mismatch("the number of files", s.files, nFiles);
     for (const k of ["epoch", "example", "file", "batch", "row"] as const) {
       if (!(Number.isInteger(s[k]) && s[k] >= 0)) {
         throw new UsageError(`start position: ${k} must be an integer >= 0, got ${JSON.stringify(s[k])}`);
       }
     }
+    const n = epochFileCount(corpus, s.epoch);
+    if (s.files !== n) throw mismatch("the number of files", s.files, n);
     epoch = s.epoch;
     example = s.example;
     loc = { file: s.file, batch: s.batch, row: s.row };
@@ -419,7 +455,6 @@ export async function* readExamples(
   const block = new Block();
   const perm = shuffle ? new Int32Array(B) : null;
   const out = new BatchBuilder(batchSize);
-  const order = new Int32Array(nFiles);
   let anyRows = false;
   // Parquet row groups are decoded by worker threads, ahead of use; started only if a Parquet shard is read
   const pool = new ParquetDecoders(opts.decoders ?? 2);
@@ -427,9 +462,11 @@ export async function* readExamples(
 
   try {
     for (; epoch < epochs; epoch++) {
+      const files = epochFiles(corpus, epoch), nFiles = files.length;
+      const order = new Int32Array(nFiles);
       for (let i = 0; i < nFiles; i++) order[i] = i;
       if (shuffle) shufflePermutation(order, new Sfc32(mixSeed(seed, epoch, 0xf11e5)));
-      const stream = new RowStream(corpus.files, order, corpus.vocabSize, pool);
+      const stream = new RowStream(files, order, corpus.vocabSize, pool);
       try {
         let t = performance.now();
         await stream.seek(loc);
@@ -529,7 +566,7 @@ export async function* readExamples(
       }
       if (!anyRows && example === 0) {
         throw new DataFormatError(
-          corpus.files.map((f) => f.path).join(", "),
+          epochFiles(corpus, epoch).map((f) => f.path).join(", "),
           "empty corpus: the shards hold no rows",
         );
       }
@@ -565,6 +602,6 @@ function nextEpochPosition(
     seed,
     shuffleBuffer,
     batchSize,
-    files: corpus.files.length,
+    files: epochFileCount(corpus, epoch + 1),
   };
 }

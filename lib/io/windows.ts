@@ -58,8 +58,12 @@ export class WindowEmitter {
     }
   }
 
-  /** Emits the rows of `ids[0..n)`; returns how many rows were added. */
-  emit(ids: Int32Array, n: number, out: ExampleColumns): number {
+  /**
+   * Emits the rows of `ids[0..n)`; returns how many rows were added. With `skip`, no row is emitted for a
+   * centre i with skip[i] ≠ 0 (its word still serves as the others' context; the random window is drawn
+   * all the same).
+   */
+  emit(ids: Int32Array, n: number, out: ExampleColumns, skip?: Uint8Array): number {
     const { window, dynamicWindow, mode } = this.#opts;
     const wt = this.#weightByDist;
     let rows = 0;
@@ -67,7 +71,7 @@ export class WindowEmitter {
       const w = dynamicWindow ? window - this.#rng.nextInt(window) : window;
       const lo = i - w < 0 ? 0 : i - w;
       const hi = i + w >= n ? n - 1 : i + w;
-      if (hi - lo < 1) continue; // no context
+      if (hi - lo < 1 || (skip && skip[i])) continue; // no context, or left out
       const k = hi - lo;
       if (mode === "cbow") {
         out.reserve(k, 1);
@@ -141,7 +145,8 @@ export function keepProbabilities(counts: ArrayLike<number>, total: number, t: n
 
 /**
  * Subsamples `ids[0..n)` in place with keep probabilities `keep`, drawing from `rng` only for words
- * whose probability is below 1; returns the new length.
+ * whose probability is below 1; returns the new length. With `pos`, pos[j] is set to the position in the
+ * input of the j-th word kept.
  *
  * @example
  * ```ts
@@ -152,12 +157,21 @@ export function keepProbabilities(counts: ArrayLike<number>, total: number, t: n
  * console.log(Array.from(ids.subarray(0, n))); // [1, 1]
  * ```
  */
-export function subsampleInPlace(ids: Int32Array, n: number, keep: Float32Array, rng: Sfc32): number {
+export function subsampleInPlace(
+  ids: Int32Array,
+  n: number,
+  keep: Float32Array,
+  rng: Sfc32,
+  pos?: Int32Array,
+): number {
   let m = 0;
   for (let i = 0; i < n; i++) {
     const id = ids[i];
     const p = keep[id];
-    if (p >= 1 || rng.nextFloat() < p) ids[m++] = id;
+    if (p >= 1 || rng.nextFloat() < p) {
+      if (pos) pos[m] = i;
+      ids[m++] = id;
+    }
   }
   return m;
 }

@@ -127,6 +127,12 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "frequent-word subsampling threshold t, 0 = off (text input)",
   },
+  "sample-draws": {
+    key: "sampleDraws",
+    type: "string",
+    help:
+      "subsampling draws prepared, epoch e reads draw e mod n; 0 = one per epoch (at most 20) (text input)",
+  },
   validation: {
     key: "validation",
     type: "string",

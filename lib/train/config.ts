@@ -69,6 +69,12 @@ export type TrainConfig = {
   window: number;
   /** Corpus preparation: frequent-word subsampling threshold t (0 = off). */
   sample: number;
+  /**
+   * Corpus preparation: independent subsampling draws written; epoch e reads draw e mod n (each epoch its
+   * own subsample, as word2vec and fastText). 0 = one per epoch, at most {@link AUTO_SAMPLE_DRAWS_MAX}
+   * ({@link subsampleDraws}).
+   */
+  sampleDraws: number;
   /** Fraction of the examples held out for the validation loss (0 = none). */
   validation: number;
   /** Corpus preparation: stop after this many tokens (0 = all). */
@@ -125,6 +131,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   minCount: 5,
   window: 5,
   sample: 1e-4,
+  sampleDraws: 0,
   validation: 0.01,
   limitTokens: 0,
   seed: 1,
@@ -169,6 +176,7 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   minCount: "--min-count",
   window: "--window",
   sample: "--sample",
+  sampleDraws: "--sample-draws",
   validation: "--validation",
   limitTokens: "--limit-tokens",
   seed: "--seed",
@@ -206,6 +214,7 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   minCount: { int: true, min: 1 },
   window: { int: true, min: 1, max: 1000 },
   sample: { min: 0, max: 1 },
+  sampleDraws: { int: true, min: 0, max: 100 },
   validation: { min: 0, max: 0.5 },
   limitTokens: { int: true, min: 0 },
   seed: { int: true, min: 0, max: 2 ** 32 - 1 },
@@ -397,7 +406,7 @@ export function resumeDifferences(
     );
   }
   const soft: string[] = [];
-  for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs", "keepBest"] as const) {
+  for (const k of ["lr", "lrMin", "lrInputScale", "schedule", "epochs", "sampleDraws", "keepBest"] as const) {
     if (a[k] !== b[k]) soft.push(`${k}: ${a[k]} → ${b[k]}`);
   }
   if (a.lr !== b.lr && lrScale !== 1) {
@@ -408,7 +417,16 @@ export function resumeDifferences(
 
 /** The run-shaping config fields a resumed trainer adopts. */
 const RUN_FIELDS = [
-  ...["lr", "lrMin", "lrInputScale", "schedule", "epochs", "checkpointEvery", "checkpointMinutes"],
+  ...[
+    "lr",
+    "lrMin",
+    "lrInputScale",
+    "schedule",
+    "epochs",
+    "sampleDraws",
+    "checkpointEvery",
+    "checkpointMinutes",
+  ],
   ...["keepCheckpoints", "keepBest", "out"],
 ] as const;
 
@@ -427,4 +445,31 @@ const RUN_FIELDS = [
 export function adoptRunFields(to: TrainConfig, from: TrainConfig): void {
   const c = to as Record<string, unknown>;
   for (const k of RUN_FIELDS) c[k] = from[k];
+}
+
+/**
+ * The most subsampling draws `--sample-draws 0` (one per epoch) prepares: each draw is a whole set of
+ * windows on disk (Brown: 35 MB), and a longer run cycles through them.
+ *
+ * @example
+ * ```ts
+ * import { AUTO_SAMPLE_DRAWS_MAX } from "./config.ts";
+ * console.log(AUTO_SAMPLE_DRAWS_MAX); // 20
+ * ```
+ */
+export const AUTO_SAMPLE_DRAWS_MAX = 20;
+
+/**
+ * The subsampling draws a text corpus is prepared with: 1 without subsampling (`--sample 0`: every draw
+ * would be the same), `--sample-draws` when given, else one per epoch up to {@link AUTO_SAMPLE_DRAWS_MAX}.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig, subsampleDraws } from "./config.ts";
+ * subsampleDraws(resolveConfig({ epochs: 15 })); // 15
+ * ```
+ */
+export function subsampleDraws(c: Pick<TrainConfig, "sample" | "sampleDraws" | "epochs">): number {
+  if (!(c.sample > 0)) return 1;
+  return c.sampleDraws > 0 ? c.sampleDraws : Math.min(c.epochs, AUTO_SAMPLE_DRAWS_MAX);
 }

@@ -47,7 +47,7 @@ import {
   removeStaleCheckpointTemps,
 } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
-import { resolveConfig, type TrainConfig } from "./config.ts";
+import { resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
 import { ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 
@@ -106,17 +106,38 @@ export function defaultEvalDir(): string | undefined {
   }
 }
 
-/** The corpus settings that decide the prepared shards. */
+/**
+ * The corpus settings that decide the prepared shards (the subsampling draws only when more than one, so
+ * that a single-draw corpus prepared before draws existed is still reused).
+ */
 function corpusSettings(c: TrainConfig) {
+  const draws = subsampleDraws(c);
   return {
     data: c.data,
     mode: c.mode,
     window: c.window,
     minCount: c.minCount,
     sample: c.sample,
+    ...(draws > 1 ? { sampleDraws: draws, validation: c.validation } : {}),
     seed: c.seed,
     limitTokens: c.limitTokens,
   };
+}
+
+/**
+ * Whether a corpus prepared with the settings `was` (its train-settings.json, less the inputs' fingerprint)
+ * gives the run `c` exactly the data it would prepare: the same settings, and subsampling draws that give
+ * every epoch the same draw — as many, or at least one per epoch on both sides (draw k does not depend on
+ * their number, lib/io/draws.ts). Beyond draw 0 the positions left out depend on the held-out fraction.
+ */
+function servesRun(was: Record<string, unknown>, c: TrainConfig): boolean {
+  const now: Record<string, unknown> = corpusSettings(c);
+  const rest = ({ sampleDraws: _n, validation: _v, ...other }: Record<string, unknown>) =>
+    JSON.stringify(other);
+  if (rest(was) !== rest(now)) return false;
+  const N = Number(was.sampleDraws ?? 1), n = Number(now.sampleDraws ?? 1), E = c.epochs;
+  if (!(N === n || (N >= E && n >= E))) return false;
+  return E < 2 || N < 2 || was.validation === c.validation;
 }
 
 /**
@@ -159,7 +180,7 @@ export async function resolveData(
         was = JSON.parse(await Deno.readTextFile(stamp));
       } catch { /* an unreadable stamp: prepare again */ }
       const { inputs: wasInputs, ...wasSettings } = was;
-      change = JSON.stringify(wasSettings) !== JSON.stringify(corpusSettings(c))
+      change = !servesRun(wasSettings, c)
         ? "other settings"
         : fingerprintChange(wasInputs as InputFingerprint | undefined, fingerprint);
     }
@@ -169,7 +190,8 @@ export async function resolveData(
       );
     } else {
       log(
-        `corpus: preparing ${c.data} into ${dir} (${change}; mode ${c.mode}, window ${c.window}, min-count ${c.minCount})`,
+        `corpus: preparing ${c.data} into ${dir} (${change}; mode ${c.mode}, window ${c.window}, min-count ${c.minCount}` +
+          `${subsampleDraws(c) > 1 ? `, ${subsampleDraws(c)} subsampling draws` : ""})`,
       );
       const t0 = performance.now();
       // prepared under a temporary name and swapped in when complete: the old corpus stays until then
@@ -181,6 +203,8 @@ export async function resolveData(
           window: c.window,
           minCount: c.minCount,
           sample: c.sample,
+          sampleDraws: subsampleDraws(c),
+          holdOut: c.validation,
           seed: c.seed,
           ...(c.limitTokens > 0 ? { limitTokens: c.limitTokens } : {}),
           onNotice: (line) => log(`corpus: ${line}`),
@@ -196,6 +220,30 @@ export async function resolveData(
     expectedSize: manifest.vocabSize,
   });
   return { dir, manifest, words, counts };
+}
+
+/**
+ * Says how the epochs read a subsampled corpus: each its own draw, or (fewer draws than epochs) cycling.
+ */
+function logDraws(m: CorpusManifest, c: TrainConfig, log: (line: string) => void): void {
+  const n = m.draws?.length ?? 1, sample = Number(m.source?.sample ?? 0);
+  if (n > 1 && m.source?.holdOut !== c.validation) {
+    log(
+      `corpus: its draws 1-${
+        n - 1
+      } leave out the windows a --validation of ${m.source?.holdOut} holds out, ` +
+        `not ${c.validation}: the held-out loss also sees windows trained in other draws ` +
+        `(prepare it with --hold-out ${c.validation})`,
+    );
+  }
+  if (!(sample > 0) || c.epochs < 2) return;
+  if (n >= c.epochs) log(`corpus: ${n} subsampling draws, one per epoch`);
+  else {
+    log(
+      `corpus: ${n} subsampling draw(s) for ${c.epochs} epochs: epoch e reads draw e mod ${n}` +
+        (n === 1 ? " (every epoch the same windows; --sample-draws, docs/training-defaults.md)" : ""),
+    );
+  }
 }
 
 /** The corpus's windows fit --mode and it has examples. */
@@ -258,7 +306,8 @@ export async function runTrainJob(
       ({ ckptPath, ckpt } = await pickCheckpoint(args.resume, st.isDirectory, log));
       const saved = ckpt.meta.config as Record<string, unknown> | undefined;
       if (!saved) throw new ExitError(EXIT.noCheckpoint, `--resume ${ckptPath}: not a trainer checkpoint`);
-      const merged: Record<string, unknown> = { ...saved };
+      // a checkpoint from before --sample-draws trained on one subsampling draw: it goes on with it
+      const merged: Record<string, unknown> = { sampleDraws: 1, ...saved };
       for (const k of args.explicit) merged[k] = args.config[k];
       if (!args.explicit.has("out") && st.isDirectory) {
         // a run folder (its checkpoints/ holds the file) or the checkpoints folder itself
@@ -299,6 +348,7 @@ export async function runTrainJob(
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
     const data = await resolveData(config, log, { complete: args.dataComplete });
+    logDraws(data.manifest, config, log);
     if (trainer) {
       const same = trainer.vocab.words.length === data.words.length &&
         trainer.vocab.words.every((w, i) => w === data.words[i]);
@@ -548,13 +598,12 @@ async function guardUsedFolder(
   const old = await listCheckpoints(ckDir);
   const stamp = await Deno.readTextFile(join(out, "corpus", "train-settings.json")).catch(() => undefined);
   // the stamp also holds the inputs' content fingerprint (resolveData): compare the settings alone
-  let stampSettings: string | undefined;
+  let same = false;
   try {
     const { inputs: _inputs, ...settings } = JSON.parse(stamp ?? "null") ?? {};
-    stampSettings = JSON.stringify(settings);
+    same = servesRun(settings, config);
   } catch { /* an unreadable stamp: another corpus */ }
-  const otherCorpus = (await exists(join(out, "corpus", "manifest.json"))) &&
-    stampSettings !== JSON.stringify(corpusSettings(config));
+  const otherCorpus = (await exists(join(out, "corpus", "manifest.json"))) && !same;
   const held = [
     ...(old.length ? [`${old.length} checkpoint(s)`] : []),
     ...(otherCorpus ? ["a corpus prepared with other settings"] : []),

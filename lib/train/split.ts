@@ -8,9 +8,10 @@
 
 import type { SparseBatch } from "../core/types.ts";
 import { CsrBuilder, sliceRows } from "../core/csr.ts";
+import { rowHash } from "../core/row_hash.ts";
 
 /**
- * FNV-1a over the input and target ids of example i, mixed; in [0, 1).
+ * FNV-1a over the input and target ids of example i, mixed; in [0, 1) (lib/core/row_hash.ts).
  *
  * @example
  * ```ts
@@ -20,14 +21,7 @@ import { CsrBuilder, sliceRows } from "../core/csr.ts";
  * ```
  */
 export function exampleHash(X: SparseBatch, Y: SparseBatch, i: number): number {
-  let h = 0x811c9dc5;
-  for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) h = Math.imul(h ^ X.indices[k], 0x01000193);
-  h = Math.imul(h ^ 0x5bd1e995, 0x01000193);
-  for (let k = Y.offsets[i]; k < Y.offsets[i + 1]; k++) h = Math.imul(h ^ Y.indices[k], 0x01000193);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  h ^= h >>> 12;
-  return (h >>> 0) / 4294967296;
+  return rowHash(X.indices, X.offsets[i], X.offsets[i + 1], Y.indices, Y.offsets[i], Y.offsets[i + 1]);
 }
 
 /**
