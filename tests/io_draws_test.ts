@@ -270,6 +270,17 @@ Deno.test("draws: the train job prepares one draw per epoch, says so, and reuses
     assert.ok(lines.some((l) => /corpus: preparing .*other settings/.test(l)), lines.join("\n"));
     assert.equal((await readManifest(`${out}/corpus`)).source.holdOut, 0.05);
     lines.length = 0;
+    // a resumed run keeps its draws (the checkpoint holds 3) whatever --epochs becomes
+    await runTrainJob(
+      await parseTrainArgs(["--resume", out, "--epochs", "5", "--eval-dir", "none", "--formats", "vec"]),
+      io,
+    );
+    assert.ok(lines.some((l) => /corpus: reusing/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /3 subsampling draw\(s\) for 5 epochs: epoch e reads draw e mod 3/.test(l)),
+      lines.join("\n"),
+    );
+    lines.length = 0;
     await runTrainJob(await args(["--overwrite", "--sample-draws", "1"]), io);
     assert.ok(lines.some((l) => /corpus: preparing .*other settings/.test(l)), lines.join("\n"));
     assert.ok(lines.some((l) => /1 subsampling draw\(s\) for 3 epochs/.test(l)), lines.join("\n"));

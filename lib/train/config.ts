@@ -72,7 +72,7 @@ export type TrainConfig = {
   /**
    * Corpus preparation: independent subsampling draws written; epoch e reads draw e mod n (each epoch its
    * own subsample, as word2vec and fastText). 0 = one per epoch, at most {@link AUTO_SAMPLE_DRAWS_MAX}
-   * ({@link subsampleDraws}).
+   * ({@link subsampleDraws}); a new run of the train job makes it concrete, so its checkpoints hold n.
    */
   sampleDraws: number;
   /** Fraction of the examples held out for the validation loss (0 = none). */

@@ -342,6 +342,8 @@ export async function runTrainJob(
       trainer.adopt(config);
       log(`resume: ${ckptPath} at step ${trainer.step}`);
     } else {
+      // "one draw per epoch" made concrete: a resumed run (--epochs changed or not) keeps its corpus
+      if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }
