@@ -88,7 +88,7 @@ export function forward32(
   if (onPool) {
     runStepKernel(st, H, m, GRAD_ROWS);
     gradH.set(st.G32.subarray(0, m * d));
-  } else gradRows(st, H, P, B, X, gradH, m, ld, 0, m);
+  } else gradRows(st, P, B, X, gradH, ld, 0, m);
   st.gradH = gradH;
   return { loss: L, gradH };
 }

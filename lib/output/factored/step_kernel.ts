@@ -181,7 +181,9 @@ export function createKernel(init: StepKernelInit): PoolKernel {
         i1,
       );
     } else if (mode === GRAD_ROWS) {
-      gradRows(ks, H, P, v.f32[p[a + ARG_B]], v.f32[p[a + ARG_X]], v.f32[p[a + ARG_G]], m, ld, i0, i1);
+      const X = v.f32[p[a + ARG_X]];
+      gradRows(ks, P, v.f32[p[a + ARG_B]], X, v.f32[p[a + ARG_G]], ld, i0, i1);
+      X.set(H.subarray(i0 * d, i1 * d), (m + i0) * d); // h_i under X' (update32 skips its copy)
     } else {
       const G = v.f32[p[a + ARG_G]], GH = v.f32[p[a + ARG_GH]], R = v.f32[p[a + ARG_R]];
       choleskyRows(f64(ARG_SG), H, P, GH, d, ld, i0, i1);
@@ -305,33 +307,28 @@ function forwardRows(
 }
 
 /**
- * ∇H and X' rows for examples [i0, i1) (and h_i under X'): the loop of step32.ts `forward32` after
- * B = A U, row by row.
+ * ∇H and X' rows for examples [i0, i1): the loop of step32.ts `forward32` after B = A U, row by row.
  *
  * @example
  * ```ts ignore
- * gradRows(st, H, P, B, X, gradH, m, 4 * d, 0, m);
+ * gradRows(st, P, B, X, gradH, 4 * d, 0, m);
  * ```
  *
  * @param ks the scalars (g, g_s, 𝟙·ẏ, ω, w̄)
- * @param H m×d
  * @param P the forward's products (QH in its third block)
  * @param B A U
- * @param X X' (2m×d: X' rows, then the copy of H)
+ * @param X X' (its first m rows)
  * @param G ∇H
- * @param m examples
  * @param ld stride of P's rows
  * @param i0 first example
  * @param i1 end
  */
 export function gradRows(
   ks: Pick<ExampleScalars, "d" | "loss" | "g" | "gs" | "sumdy" | "omega" | "wbar">,
-  H: Float32Array,
   P: Float32Array,
   B: Float32Array,
   X: Float32Array,
   G: Float32Array,
-  m: number,
   ld: number,
   i0: number,
   i1: number,
@@ -353,7 +350,6 @@ export function gradRows(
         X[r + c] = b + gi * qh;
       }
     }
-    X.set(H.subarray(r, r + d), m * d + r);
   }
 }
 
