@@ -31,6 +31,7 @@ import { timeSteps } from "./timing.ts";
 import { Rng, uniformSource } from "../lib/core/rng.ts";
 import { type Profile, profiled, profileTable } from "./layers_profile.ts";
 import { UsageError } from "../lib/core/errors.ts";
+import { isPooled } from "../lib/linalg/pool.ts";
 
 /** One measurement a child is asked for. */
 export type ChildConfig = {
@@ -421,7 +422,13 @@ export async function run(opts: BenchOptions): Promise<string> {
  * @param seconds timed window
  * @returns the table with a title line
  */
-async function profile(spec: string, seconds: number, k = K, loss: LossName = "squared"): Promise<string> {
+async function profile(
+  spec: string,
+  seconds: number,
+  k = K,
+  loss: LossName = "squared",
+  noHold = false,
+): Promise<string> {
   const [D, d, m] = spec.split("x").map(Number);
   if (![D, d, m].every((v) => Number.isSafeInteger(v) && v > 0)) {
     throw new UsageError(`--profile wants DxdXm (e.g. 200000x256x128), got '${spec}'`);
@@ -431,6 +438,11 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   const prof: Profile = new Map();
   const { createBackend } = await import("../lib/linalg/select.ts");
   const la = (await createBackend("blas", { log: () => {} })) as BlasBackend;
+  const pool = isPooled(la) ? la : null;
+  if (pool && noHold) {
+    // --no-hold: the workers sleep between split calls (each call a futex wake-up), for comparison
+    Object.assign(pool, { hold() {}, release() {} });
+  }
   const init = new Float32Array(D * d);
   fillUniform(init, 0.01, 12345);
   const layer = FactoredOutputLayer.fromInit(D, d, init, createLoss(loss), profiled(la, prof, d, m));
@@ -450,6 +462,7 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   }
   prof.clear();
   let steps = 0;
+  const wake0 = pool?.wakeups ?? 0, split0 = pool?.splitCalls ?? 0;
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000 || steps < 2) {
     await layer.step(batches[i % nBatches].H, batches[i % nBatches].Y, ETA);
@@ -458,7 +471,13 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   }
   const total = performance.now() - t0;
   layer.close();
-  const split = "parts" in la ? `, products and sparse rows split across ${la.parts} threads` : "";
+  const split = pool
+    ? `, products and sparse rows split across ${pool.parts} threads (${
+      fmt((pool.splitCalls - split0) / steps, 3)
+    } split calls and ${fmt((pool.wakeups - wake0) / steps, 3)} worker wake-ups per step${
+      noHold ? ", --no-hold" : ""
+    })`
+    : "";
   return `Factored step profile, ${loss} loss, K = ${k}, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ${steps} steps ` +
     `(${fmt((total * 1000) / (steps * m))} µs/example; products ${layer.products}):\n\n` +
     profileTable(prof, steps, total);
@@ -476,7 +495,8 @@ if (import.meta.main) {
       throw new UsageError(`--k wants a positive integer, got '${flag("--k")}'`);
     }
     const spec = Deno.args[p + 1] ?? "", seconds = Number(flag("--seconds") ?? 1);
-    console.log(await profile(spec, seconds, k, (flag("--loss") ?? "squared") as LossName));
+    const noHold = Deno.args.includes("--no-hold");
+    console.log(await profile(spec, seconds, k, (flag("--loss") ?? "squared") as LossName, noHold));
     Deno.exit(0);
   }
   const i = Deno.args.indexOf("--child");

@@ -18,6 +18,9 @@ import { openBlasBackend } from "../lib/linalg/blas.ts";
 import type { BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { Rng } from "../lib/core/rng.ts";
+import { UsageError } from "../lib/core/errors.ts";
+import { createPooledBackend } from "../lib/linalg/pool.ts";
+import { POOL_SPLIT, type SplitOp, splits } from "../lib/linalg/pool_split.ts";
 
 /** One sgemm measurement. */
 export type GemmResult = {
@@ -217,4 +220,215 @@ export function run(opts: BenchOptions): Promise<string> {
   } finally {
     blas.close();
   }
+}
+
+/** One pooled call measured both ways (bench/linalg.ts --pool). */
+export type PoolSplitRow = {
+  op: SplitOp;
+  what: string;
+  size: number;
+  oneUs: number;
+  splitUs: number;
+  splitNow: boolean;
+};
+
+/**
+ * The split decisions' micro-benchmark (`deno run -A bench/linalg.ts --pool`): each call the factored
+ * step makes on the pooled backend, at the step's shapes for each (m, d), timed on one thread (its
+ * lib/linalg/pool_split.ts row set to Infinity) and split (set to 0), alternately in short rounds with
+ * the workers held awake (pool.ts `hold`, as during a step); the best round of each. The row "split now"
+ * says what the table POOL_SPLIT decides at that size.
+ *
+ * @example
+ * ```ts ignore
+ * const rows = measurePoolSplits([[64, 257]], 50);
+ * ```
+ *
+ * @param shapes (m, d) pairs
+ * @param roundMs milliseconds per round and path
+ * @param rounds rounds per path
+ * @returns one row per call and shape
+ */
+export function measurePoolSplits(shapes: [number, number][], roundMs = 40, rounds = 5): PoolSplitRow[] {
+  const base = openBlasBackend();
+  if (base.threads < 2) {
+    base.close();
+    throw new UsageError("bench/linalg.ts --pool needs at least 2 OpenBLAS threads (FACTOROUT_THREADS ≥ 2)");
+  }
+  const la = createPooledBackend(base, base.threads);
+  const rng = new Rng(0x5eed);
+  const filled = (n: number, scale = 0.1) => {
+    const x = la.sharedF32(n);
+    rng.fillUniform(x, scale);
+    return x;
+  };
+  const out: PoolSplitRow[] = [];
+  try {
+    for (const [m, d] of shapes) {
+      const dd = d * d, K = 8, D = 50_000, nnz = m * K;
+      const H = filled(m * d), St = filled(3 * dd), P = filled(m * 4 * d), A = filled(m * d), B = filled(m * d);
+      const ES = filled(2 * m * m), T = filled(2 * dd), R = filled(m * d), Mi = filled(m * m);
+      const StAcc = filled(6 * dd), V = filled(D * d, 0.01), out2 = new Float64Array(nnz);
+      // a well-conditioned lower triangle for strsm (unit diagonal plus small entries)
+      const L = la.sharedF32(m * m);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < i; j++) L[i * m + j] = 0.01 * Math.sin(i + j);
+        L[i * m + i] = 1;
+      }
+      const alpha4 = Float64Array.of(1e-6, -1e-6, 1e-6, -1e-6), x4 = Int32Array.of(0, 1, 0, 1);
+      const y4 = Int32Array.of(0, 1, 2, 3);
+      const sets = Array.from({ length: 8 }, () => {
+        const idx = Int32Array.from({ length: nnz }, () => rng.int(D));
+        const ex = Int32Array.from({ length: nnz }, (_, k) => Math.floor(k / K));
+        return { idx, ex, coef: new Float64Array(nnz).fill(1e-6) };
+      });
+      let s = 0;
+      const calls: { op: SplitOp; what: string; size: number; f: () => void }[] = [
+        {
+          op: "gemm",
+          what: `forward H·[U;Q;U⁻ᵀ]ᵀ ${m}×${3 * d}×${d} NT`,
+          size: 2 * m * 3 * d * d,
+          f: () => la.sgemm(false, true, m, 3 * d, d, 1, H, d, St, d, 0, P.subarray(d), 4 * d),
+        },
+        {
+          op: "gemm",
+          what: `B = A·U ${m}×${d}×${d} NN`,
+          size: 2 * m * dd,
+          f: () => la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d),
+        },
+        {
+          op: "gemm",
+          what: `Gram [X';H]·Hᵀ ${2 * m}×${m}×${d} NT`,
+          size: 2 * 2 * m * m * d,
+          f: () => la.sgemm(false, true, 2 * m, m, d, 1, P, d, H, d, 0, ES, m),
+        },
+        {
+          op: "gemm",
+          what: `U, U⁻ᵀ update [Zn, Ĥ]ᵀ·GH ${2 * d}×${d}×${m} TN`,
+          size: 2 * 2 * dd * m,
+          f: () => la.sgemm(true, false, 2 * d, d, m, 1, P, 4 * d, H, d, 0, T, d),
+        },
+        {
+          op: "gemm",
+          what: `R += M·H ${m}×${d}×${m} NN`,
+          size: 2 * m * d * m,
+          f: () => la.sgemm(false, false, m, d, m, 1e-3, Mi, m, H, d, 1, R, d),
+        },
+        {
+          op: "strsm",
+          what: `Woodbury solve, order ${m}, ${d} columns (×2)`,
+          size: m * m * d,
+          f: () => {
+            la.strsm(false, m, d, 1, L, m, P, 4 * d);
+            la.strsm(true, m, d, 1, L, m, P, 4 * d);
+          },
+        },
+        {
+          op: "syr2k",
+          what: `Q update Hᵀ·R + Rᵀ·H, order ${d}, K = ${m}`,
+          size: 2 * dd * m,
+          f: () => la.ssyr2k(true, d, m, 1, H, d, R, d, 0, T, d),
+        },
+        {
+          op: "saxpy",
+          what: `state update, 4 rows of ${dd}`,
+          size: 4 * dd,
+          f: () => la.axpyRows(alpha4, T, dd, x4, StAcc, dd, y4, 4, dd),
+        },
+        {
+          op: "scatter",
+          what: `V update, ${nnz} random rows of ${d} (axpyRows)`,
+          size: nnz * d,
+          f: () => {
+            const q = sets[s++ & 7];
+            la.axpyRows(q.coef, P, 4 * d, q.ex, V, d, q.idx, nnz, d);
+          },
+        },
+        {
+          op: "dots",
+          what: `target dots, ${nnz} random rows of ${d} (dotRows)`,
+          size: nnz * d,
+          f: () => {
+            const q = sets[s++ & 7];
+            la.dotRows(V, d, q.idx, P, 4 * d, q.ex, nnz, d, out2);
+          },
+        },
+      ];
+      for (const c of calls) {
+        const keep = POOL_SPLIT[c.op];
+        const time = (min: number) => {
+          POOL_SPLIT[c.op] = min;
+          let n = 0;
+          const t0 = performance.now();
+          let t = t0;
+          while (n < 3 || t - t0 < roundMs) {
+            c.f();
+            n++;
+            t = performance.now();
+          }
+          return ((t - t0) * 1000) / n;
+        };
+        let one = Infinity, split = Infinity;
+        la.hold();
+        try {
+          time(0), time(Infinity); // warm-up of both paths
+          for (let r = 0; r < rounds; r++) {
+            one = Math.min(one, time(Infinity));
+            split = Math.min(split, time(0));
+          }
+        } finally {
+          la.release();
+          POOL_SPLIT[c.op] = keep;
+        }
+        out.push({ op: c.op, what: c.what, size: c.size, oneUs: one, splitUs: split, splitNow: splits(c.op, c.size) });
+      }
+    }
+  } finally {
+    la.close();
+  }
+  return out;
+}
+
+/**
+ * The rows of {@link measurePoolSplits} as a markdown table.
+ *
+ * @example
+ * ```ts
+ * import { poolSplitTable } from "./linalg.ts";
+ * console.log(poolSplitTable([{ op: "gemm", what: "x", size: 1, oneUs: 2, splitUs: 1, splitNow: true }]));
+ * ```
+ *
+ * @param rows measured rows
+ * @returns the table
+ */
+export function poolSplitTable(rows: PoolSplitRow[]): string {
+  return table(
+    ["call", "table row", "size", "1 thread µs", "split µs", "split / 1 thread", "split now"],
+    rows.map((r) => [
+      r.what,
+      r.op,
+      fmt(r.size, 3),
+      fmt(r.oneUs, 3),
+      fmt(r.splitUs, 3),
+      fmt(r.splitUs / r.oneUs, 2),
+      r.splitNow ? "yes" : "no",
+    ]),
+  );
+}
+
+if (import.meta.main) {
+  if (!Deno.args.includes("--pool")) {
+    console.error("bench/linalg.ts is a section of bench/main.ts; alone it runs `--pool` (the split decisions)");
+    Deno.exit(2);
+  }
+  const quick = Deno.args.includes("--quick");
+  const shapes: [number, number][] = Deno.env.get("SHAPES") ? JSON.parse(Deno.env.get("SHAPES")!) : quick ? [[64, 257]] : [[32, 257], [64, 257], [128, 256], [128, 300], [256, 256]];
+  const rows = measurePoolSplits(shapes, quick ? 15 : 40, quick ? 2 : 5);
+  const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
+  console.log(
+    `Pool split decisions: \`deno run -A bench/linalg.ts --pool${quick ? " --quick" : ""}\`, ${
+      new Date().toISOString().slice(0, 16)
+    }Z, ${navigator.hardwareConcurrency} cpus (${cpu}), load ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}\n`,
+  );
+  console.log(poolSplitTable(rows));
 }

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createPooledBackend, isPooled } from "../lib/linalg/pool.ts";
 import { KERNEL_ARGS, type PoolKernel } from "../lib/linalg/pool_ops.ts";
+import { POOL_SPLIT, type SplitOp } from "../lib/linalg/pool_split.ts";
 import { blasAvailable, relMaxDiff, rng } from "./layers_helpers.ts";
 
 const ok = await blasAvailable();
@@ -24,6 +25,9 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
   const ref = openBlasBackend();
   const la = createPooledBackend(openBlasBackend(), 3);
   const r = rng(5);
+  // every call on shared memory splits, whatever its size (pool_split.ts decides that for speed alone)
+  const table = { ...POOL_SPLIT };
+  for (const op of Object.keys(POOL_SPLIT) as SplitOp[]) POOL_SPLIT[op] = 0;
   try {
     // sgemm, split along N (C = H·[U;Q]ᵀ into a strided block) and along M
     const m = 96, d = 200;
@@ -100,7 +104,10 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
     const before = la.splitCalls, plain = new Float32Array(m * d);
     la.sgemm(false, false, m, d, d, 1, plain, d, S, d, 0, P, d);
     assert.equal(la.splitCalls, before, "a call on unshared memory must not be split");
+    // and each call above split: the 2 sgemm, dgemm, 2 strsm, ssyr2k, the long rows and the 3 sparse calls
+    assert.equal(before, 10, "every call on shared memory should have been split");
   } finally {
+    Object.assign(POOL_SPLIT, table);
     la.close();
     ref.close();
   }

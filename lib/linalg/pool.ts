@@ -29,11 +29,14 @@
 import { Worker } from "node:worker_threads";
 import type { F32, F64 } from "./backend.ts";
 import { type BlasBackend, SAXPY_MIN_WIDTH, SYMBOLS } from "./blas.ts";
+import { splits } from "./pool_split.ts";
 import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm, checkVector } from "./check.ts";
 import {
   claimParts,
+  CTL_ASLEEP,
   CTL_DONE,
   CTL_ERR,
+  CTL_HOLD,
   CTL_LEN,
   CTL_NEXT,
   CTL_OP,
@@ -59,10 +62,6 @@ import {
   type SharedViews,
 } from "./pool_ops.ts";
 
-/** Smallest call (flops, 2 per multiply-add) that is split; below it the wake-up costs more than it saves. */
-export const POOL_MIN_FLOPS = 4_000_000;
-/** Smallest row length of a split axpyRows over a few long rows. */
-export const POOL_MIN_AXPY = 16_384;
 /**
  * Smallest sparse row work (rows × row length) of a split dotRows or indexed axpyRows (the factored
  * step's gathers of target rows, its A = Σ ẏ V rows and its V update).
@@ -103,6 +102,26 @@ export interface PooledBackend extends BlasBackend {
   readonly rowSplitCalls: number;
   /** Of {@link PooledBackend.splitCalls}, the kernel runs ({@link PooledBackend.runKernel}). */
   readonly kernelCalls: number;
+  /**
+   * Futex wake-ups so far: split calls (and holds) that found a worker asleep. Each costs tens of µs
+   * before that worker takes a part; {@link PooledBackend.hold} keeps them out of a step.
+   */
+  readonly wakeups: number;
+  /**
+   * Keeps the workers awake until the matching {@link PooledBackend.release}: between the split calls of
+   * one step a worker polls for the next operation instead of sleeping (and sleeps anyway after
+   * pool_ops.ts HOLD_MAX_IDLE_MS without one). Holds nest; a worker asleep is woken now, so its wake-up
+   * overlaps the caller's own work. Hold around a step, not between steps: a polling worker takes a core.
+   *
+   * @example
+   * ```ts ignore
+   * la.hold();
+   * try { step(); } finally { la.release(); }
+   * ```
+   */
+  hold(): void;
+  /** Ends a {@link PooledBackend.hold} (the outermost one lets the workers sleep). */
+  release(): void;
   /**
    * A zeroed float64 array on the shared memory (for a kernel's per-example scalars).
    *
@@ -201,6 +220,7 @@ export function createPooledBackend(
     cblas_strsm: SYMBOLS.cblas_strsm,
     cblas_saxpy: SYMBOLS.cblas_saxpy,
     cblas_sdot: SYMBOLS.cblas_sdot,
+    cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
     openblas_set_num_threads: SYMBOLS.openblas_set_num_threads,
   });
   const sym = lib.symbols as unknown as PartSymbols;
@@ -212,6 +232,7 @@ export function createPooledBackend(
   const ids = new WeakMap<ArrayBufferLike, number>();
   let workers: Worker[] = [];
   let started = false, closed = false, splitCalls = 0, rowSplitCalls = 0, kernelCalls = 0;
+  let wakeups = 0, holds = 0;
   let failed: Error | null = null;
 
   const waitDone = (n: number, timeoutMs = Infinity): boolean => {
@@ -232,6 +253,7 @@ export function createPooledBackend(
   /** Starts operation `op` (parameters already in `par`) split into `n` parts (0: a control message). */
   const signal = (op: number, n = 0) => {
     const seq = (Atomics.load(ctl, CTL_SEQ) + 1) | 0;
+    if (Atomics.load(ctl, CTL_ASLEEP) > 0) wakeups++;
     Atomics.store(ctl, CTL_DONE, 0);
     Atomics.store(ctl, CTL_OP, op);
     Atomics.store(ctl, CTL_PARTS, n);
@@ -296,8 +318,8 @@ export function createPooledBackend(
     rowIdx.set(bRows.subarray(first, first + n), n);
   };
   /** Whether a sparse row call of n rows of d is split: shared operands, cblas rows, large enough. */
-  const splitsRows = (a: number, b: number, n: number, d: number) =>
-    a >= 0 && b >= 0 && d >= SAXPY_MIN_WIDTH && n >= 8 && n * d >= POOL_MIN_ROWS;
+  const splitsRows = (op: "dots" | "scatter", a: number, b: number, n: number, d: number) =>
+    a >= 0 && b >= 0 && d >= SAXPY_MIN_WIDTH && n >= 8 && splits(op, n * d);
   /** id of the shared buffer under `a` and a's offset in elements, or -1. */
   const where = (a: F32 | F64): number => ids.get(a.buffer) ?? -1;
   /** Runs `call` with OpenBLAS on one thread. */
@@ -317,7 +339,9 @@ export function createPooledBackend(
     splitCalls++;
     if (base.threads > 1) lib.symbols.openblas_set_num_threads(1);
     try {
-      const n = Math.min(255, parts * PARTS_PER_THREAD); // CTL_NEXT counts parts in 8 bits
+      // held workers are polling: one part each (smaller parts run slower); else PARTS_PER_THREAD, so
+      // that a worker slow to wake only takes fewer parts
+      const n = Math.min(255, parts * (holds > 0 ? 1 : PARTS_PER_THREAD)); // CTL_NEXT counts parts in 8 bits
       claimParts(sym, views, ctl, par, seqTag(signal(op, n)));
       waitDone(n);
     } finally {
@@ -354,7 +378,7 @@ export function createPooledBackend(
     if (a < 0 || b < 0 || c < 0) return "plain";
     // a small call on shared memory (the split caller's own): one OpenBLAS thread, whose threading does
     // not pay at these sizes; the caller runs it
-    if (2 * M * N * K < POOL_MIN_FLOPS || M === 1 || N === 1) return "small";
+    if (!splits("gemm", 2 * M * N * K) || M === 1 || N === 1) return "small";
     checkGemm(op === OP_SGEMM ? "sgemm" : "dgemm", tA, tB, M, N, K, A, lda, B, ldb, C, ldc);
     const s = A.BYTES_PER_ELEMENT;
     par.set([
@@ -391,6 +415,21 @@ export function createPooledBackend(
     },
     get kernelCalls() {
       return kernelCalls;
+    },
+    get wakeups() {
+      return wakeups;
+    },
+    hold() {
+      if (holds++ > 0 || closed) return;
+      Atomics.store(ctl, CTL_HOLD, 1);
+      if (started && Atomics.load(ctl, CTL_ASLEEP) > 0) {
+        wakeups++;
+        Atomics.notify(ctl, CTL_SEQ); // the worker finds no new operation and polls (pool_worker.ts)
+      }
+    },
+    release() {
+      if (holds === 0) throw new Error("pool: release() without a matching hold()");
+      if (--holds === 0) Atomics.store(ctl, CTL_HOLD, 0);
     },
     sharedF32(n: number): Float32Array {
       return new Float32Array(sharedBuffer(4 * n), 0, n);
@@ -446,7 +485,7 @@ export function createPooledBackend(
     strsm(trans, N, K, alpha, L, ldl, B, ldb) {
       const l = where(L), b = where(B);
       if (l < 0 || b < 0) return base.strsm(trans, N, K, alpha, L, ldl, B, ldb);
-      if (N * N * K < POOL_MIN_FLOPS || K < 32) {
+      if (!splits("strsm", N * N * K) || K < 32) {
         return oneThread(() => base.strsm(trans, N, K, alpha, L, ldl, B, ldb));
       }
       checkTrsm("strsm", N, K, L, ldl, B, ldb);
@@ -458,7 +497,7 @@ export function createPooledBackend(
       if (!trans || a < 0 || b < 0 || c < 0) {
         return base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       }
-      if (2 * N * N * K < POOL_MIN_FLOPS) {
+      if (!splits("syr2k", 2 * N * N * K)) {
         return oneThread(() => base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
       }
       checkSyr2k("ssyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
@@ -486,7 +525,10 @@ export function createPooledBackend(
     },
     dotRows(A, lda, aRows, B, ldb, bRows, n, d, out, first = 0) {
       const a = where(A), b = where(B);
-      if (!splitsRows(a, b, n, d)) return base.dotRows(A, lda, aRows, B, ldb, bRows, n, d, out, first);
+      if (!splitsRows("dots", a, b, n, d)) {
+        const call = () => base.dotRows(A, lda, aRows, B, ldb, bRows, n, d, out, first);
+        return a >= 0 && b >= 0 ? oneThread(call) : call();
+      }
       checkIndexedRows("dotRows", "A", A, lda, aRows, n, d, first);
       checkIndexedRows("dotRows", "B", B, ldb, bRows, n, d, first);
       checkVector("dotRows", "out", out, first + n);
@@ -498,7 +540,8 @@ export function createPooledBackend(
     },
     axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first = 0) {
       const x = where(X), y = where(Y);
-      if ((n > 5 || d < POOL_MIN_AXPY) && splitsRows(x, y, n, d)) {
+      const few = n <= 5 && d >= SAXPY_MIN_WIDTH; // a few long rows (the float32 state updates)
+      if (!few && splitsRows("scatter", x, y, n, d)) {
         // many rows: split by the row of Y each entry adds to (pool_ops.ts OP_AXPYIDX)
         checkVector("axpyRows", "alpha", alpha, first + n);
         checkIndexedRows("axpyRows", "X", X, ldx, xRows, n, d, first);
@@ -510,8 +553,9 @@ export function createPooledBackend(
         run(OP_AXPYIDX);
         return;
       }
-      if (x < 0 || y < 0 || n > 5 || d < POOL_MIN_AXPY) {
-        return base.axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first);
+      if (x < 0 || y < 0) return base.axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first);
+      if (!few || !splits("saxpy", n * d)) {
+        return oneThread(() => base.axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first));
       }
       checkIndexedRows("axpyRows", "X", X, ldx, xRows, n, d, first);
       checkIndexedRows("axpyRows", "Y", Y, ldy, yRows, n, d, first);

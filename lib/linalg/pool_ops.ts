@@ -16,6 +16,24 @@
 export const CTL_SEQ = 0, CTL_DONE = 1, CTL_OP = 2, CTL_NEXT = 3, CTL_PARTS = 4, CTL_LEN = 8;
 /** Control word set to 1 when a part threw (or a worker could not load a kernel); the caller throws. */
 export const CTL_ERR = 5;
+/**
+ * Control word: 1 while the caller holds the workers awake (pool.ts `hold`): a worker with no part to run
+ * polls for the next operation instead of sleeping, so the operations of one step cost no futex wake-up.
+ */
+export const CTL_HOLD = 6;
+/** Control word: how many workers are asleep in Atomics.wait now (a signal to one of them is a wake-up). */
+export const CTL_ASLEEP = 7;
+/**
+ * The longest a held worker polls without an operation (ms) before it sleeps anyway: a caller that holds
+ * and then waits on something else (I/O, a timer) does not keep a core busy for long.
+ *
+ * @example
+ * ```ts
+ * import { HOLD_MAX_IDLE_MS } from "./pool_ops.ts";
+ * console.log(HOLD_MAX_IDLE_MS); // 20
+ * ```
+ */
+export const HOLD_MAX_IDLE_MS = 20;
 /** Parts per thread of a split call (more than one, so that a late thread's share is taken by others). */
 export const PARTS_PER_THREAD = 2;
 
@@ -231,6 +249,7 @@ export type PartSymbols = {
   cblas_strsm(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_saxpy(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_sdot(...a: (number | AllowSharedBufferSource)[]): number;
+  cblas_ssyr2k(...a: (number | AllowSharedBufferSource)[]): void;
 };
 
 /**

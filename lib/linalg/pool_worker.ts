@@ -14,9 +14,12 @@ import { SYMBOLS } from "./blas.ts";
 import {
   claimParts,
   CTL_DONE,
+  CTL_ASLEEP,
   CTL_ERR,
+  CTL_HOLD,
   CTL_OP,
   CTL_SEQ,
+  HOLD_MAX_IDLE_MS,
   type KernelSpec,
   OP_EXIT,
   OP_RECEIVE,
@@ -49,8 +52,20 @@ function loop(): void {
   for (;;) {
     let s = Atomics.load(ctl, CTL_SEQ);
     for (let i = 0; s === seen && i < spin; i++) s = Atomics.load(ctl, CTL_SEQ);
+    // held (pool.ts hold): keep polling for the next operation of the step, up to HOLD_MAX_IDLE_MS
+    if (s === seen && Atomics.load(ctl, CTL_HOLD) === 1) {
+      const t0 = performance.now();
+      for (let i = 1; s === seen; i++) {
+        s = Atomics.load(ctl, CTL_SEQ);
+        if ((i & 1023) === 0 && (Atomics.load(ctl, CTL_HOLD) !== 1 || performance.now() - t0 > HOLD_MAX_IDLE_MS)) {
+          break;
+        }
+      }
+    }
     if (s === seen) {
+      Atomics.add(ctl, CTL_ASLEEP, 1);
       Atomics.wait(ctl, CTL_SEQ, seen);
+      Atomics.sub(ctl, CTL_ASLEEP, 1);
       s = Atomics.load(ctl, CTL_SEQ);
       if (s === seen) continue;
     }
@@ -74,6 +89,7 @@ parentPort!.on("message", async (m: Init | Receive) => {
       cblas_strsm: SYMBOLS.cblas_strsm,
       cblas_saxpy: SYMBOLS.cblas_saxpy,
       cblas_sdot: SYMBOLS.cblas_sdot,
+      cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
     });
     sym = lib.symbols as unknown as PartSymbols;
     ctl = new Int32Array(m.ctl);

@@ -246,8 +246,17 @@ export class FactoredOutputLayer implements OutputLayer {
       let r: StepResult;
       if (st.use32()) {
         const H32 = st.batch32(H, m);
-        r = forward32(st, H32, Y, m, true);
-        if (update32(st, H32, m, eta)) st.steps32++;
+        // the pool's workers poll between the step's split calls instead of sleeping (pool.ts hold);
+        // not over the upkeep below, whose large calls use OpenBLAS's own threads
+        st.pool?.hold();
+        let taken: boolean;
+        try {
+          r = forward32(st, H32, Y, m, true);
+          taken = update32(st, H32, m, eta);
+        } finally {
+          st.pool?.release();
+        }
+        if (taken) st.steps32++;
         else {
           // a strong step (update factor outside [½, 2]) or one the float32 guard doubts: redone in
           // float64 from the start, where the guard decides exactly

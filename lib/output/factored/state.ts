@@ -200,7 +200,7 @@ export class FactoredState {
   zs = new Float64Array(0); // scale of the rows of Zn as stored in P32 (float32 path)
   rows = new Float32Array(0); // gathered V rows, nnz×d
   delta = new Float32Array(0); // V update rows, nnz×d
-  coef = new Float64Array(0); // per-entry V update coefficients −η ẏ zs (float32 path)
+  coef: Float64Array = new Float64Array(0); // per-entry V update coefficients −η ẏ zs (float32 path)
   o: Float64Array = new Float64Array(0);
   dy: Float64Array = new Float64Array(0);
   perm = new Int32Array(0);
@@ -227,7 +227,7 @@ export class FactoredState {
   GH32: Float32Array = new Float32Array(0); // m×d
   R32: Float32Array = new Float32Array(0); // m×d
   Mi32: Float32Array = new Float32Array(0); // m×m (N⁻¹, then M)
-  T32: Float32Array; // 2d×d
+  T32: Float32Array; // 2d×d (3d×d with the step kernel: the Q increment in the third block)
   // float32 increments of [U; Q; U⁻ᵀ] (layout of St32) not yet added to the float64 state, and how many
   // steps they hold: see settle
   Acc32: Float32Array;
@@ -256,7 +256,7 @@ export class FactoredState {
   pool: PooledBackend | null = null;
   kernel = -1;
   kernelIds = new Float64Array(ARG_COUNT); // the kernel's buffer ids, for the arrays in kernelKey
-  kernelKey: (ArrayBufferView | ArrayBufferLike | null)[] = [null, null, null, null];
+  kernelKey: (ArrayBufferView | ArrayBufferLike | null)[] = [null, null, null, null, null];
   offS: Int32Array = new Int32Array(0);
   idxS: Int32Array = new Int32Array(0);
   exS: Int32Array = new Int32Array(0);
@@ -328,7 +328,7 @@ export class FactoredState {
     const f32 = products === "float32";
     this.StAcc32 = this.f32(f32 ? 6 * d * d : 0);
     this.St32 = this.StAcc32.subarray(0, f32 ? 3 * d * d : 0);
-    this.T32 = this.f32(f32 ? 2 * d * d : 0);
+    this.T32 = this.f32(f32 ? (this.pool ? 3 : 2) * d * d : 0);
     this.Acc32 = this.StAcc32.subarray(f32 ? 3 * d * d : 0);
     const dd = f32 ? d * d : 0, St = this.St32, Acc = this.Acc32;
     this.views = {
@@ -437,7 +437,7 @@ export class FactoredState {
       this.rows = new Float32Array(n * d);
       this.delta = new Float32Array(n * d);
       this.o = this.f64(n);
-      this.coef = new Float64Array(n);
+      this.coef = this.f64(n);
       this.dy = this.f64(n);
       if (this.pool) {
         this.idxS = this.pool.sharedI32(n);

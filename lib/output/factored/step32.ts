@@ -23,6 +23,7 @@ import {
   gradRows,
   runStepKernel,
   UPD_ROWS,
+  UPD_TAIL,
   UPD_TASKS,
 } from "./step_kernel.ts";
 
@@ -233,6 +234,15 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
         la.sgemm(true, false, m, d, m, 1, Mi, m, P.subarray(3 * d), ld, 0, P, ld);
       }
       la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
+      if (sumsDone) {
+        // the rest on the pool as two tasks side by side (step_kernel.ts UPD_TAIL): the state increments
+        // below (U⁻ᵀ, U, and Q from R) on one thread, the V update of step 8 on another; the same calls
+        const coef = st.coef, dy = st.dy, ex = st.merged.ex;
+        for (let k = 0; k < st.merged.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
+        runStepKernel(st, H, m, UPD_TAIL, eta);
+        if (++st.pending >= SETTLE_EVERY) st.settle();
+        return true;
+      }
       // U⁻ᵀ += 2η T[0], U −= 2η T[1]: into the mirrors and the accumulator (see SETTLE_EVERY)
       // (one call: the mirrors and the accumulator are the two halves of one buffer, st.StAcc32)
       const alpha = st.axpyAlpha;

@@ -12,6 +12,9 @@
  *   `updateSums`, each column summed in example order).
  * - `UPD_TASKS`: two independent calls side by side: part 0 the two triangular solves of the Woodbury
  *   system (cblas_strsm), part 1 R += (η²/2) M H (cblas_sgemm); the other parts do nothing.
+ * - `UPD_TAIL`: the rest of the update as two tasks side by side: part 0 the float32 state increments of
+ *   U⁻ᵀ, U and Q (cblas_saxpy, and Q's cblas_ssyr2k), part 1 the V update (a cblas_saxpy per target
+ *   entry); the other parts do nothing.
  *
  * Each example's numbers come from the same functions and native calls, in the same order, as in the
  * one-thread loops of step32.ts, which stay beside it as the reference: the results are the same bits
@@ -36,11 +39,12 @@ import {
   type PoolKernel,
   type SharedViews,
 } from "../../linalg/pool_ops.ts";
+import { mirrorLower } from "../../linalg/check.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
 import type { FactoredState } from "./state.ts";
 
 /** Kernel modes (argument ARG_MODE). */
-export const FWD_ROWS = 0, GRAD_ROWS = 1, UPD_ROWS = 2, UPD_TASKS = 3;
+export const FWD_ROWS = 0, GRAD_ROWS = 1, UPD_ROWS = 2, UPD_TASKS = 3, UPD_TAIL = 4;
 
 /** Argument slots (offsets from KERNEL_ARGS): numbers, then buffer ids. */
 export const ARG_MODE = 0,
@@ -75,7 +79,13 @@ export const ARG_MODE = 0,
   ARG_MI = 29,
   ARG_MH = 30,
   ARG_ETA = 31,
-  ARG_COUNT = 32;
+  ARG_T = 32,
+  ARG_STACC = 33,
+  ARG_COEF = 34,
+  ARG_NNZ = 35,
+  /** UPD_TAIL's increments: 4 × (alpha, T row, StAcc row) for U⁻ᵀ and U, 2 × the same for Q */
+  ARG_INCR = 36,
+  ARG_COUNT = 36 + 18;
 
 /**
  * What each thread's kernel is made from: the loss (by name and options, rebuilt in each worker), D (the
@@ -144,6 +154,7 @@ export function createKernel(init: StepKernelInit): PoolKernel {
     const a = KERNEL_ARGS, m = p[a + ARG_M], f64 = (k: number) => v.f64[p[a + k]]!;
     const mode = p[a + ARG_MODE], H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
     if (mode === UPD_TASKS) return updateTasks(sym, v, p, m, d, w);
+    if (mode === UPD_TAIL) return updateTail(sym, v, p, m, d, w);
     ks.D = p[a + ARG_OUTPUTS];
     ks.q = f64(ARG_Q);
     ks.s = f64(ARG_S);
@@ -250,6 +261,39 @@ function updateTasks(
     const eta = p[a + ARG_ETA], H = v.f32[p[a + ARG_H]];
     const Mh = v.f32[p[a + ARG_MH]], R = v.f32[p[a + ARG_R]];
     sym.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, d, m, 0.5 * eta * eta, Mh, m, H, d, 1, R, d);
+  }
+}
+
+/**
+ * UPD_TAIL, the update's last calls as two tasks side by side (each the same native calls, in the same
+ * order, as the one-thread path of step32.ts `update32`): part 0 the U⁻ᵀ and U increments (T's first two
+ * blocks) into the mirrors and the accumulator, Q's increment Hᵀ R + Rᵀ H (cblas_ssyr2k into T's third
+ * block, mirrored) and its two saxpys; part 1 the V update (a cblas_saxpy per target entry, in entry
+ * order, zero coefficients skipped, as the blas backend's axpyRows). They write disjoint memory.
+ */
+function updateTail(sym: PartSymbols, v: SharedViews, p: Float64Array, m: number, d: number, w: number): void {
+  const a = KERNEL_ARGS, dd = d * d;
+  if (w === 0) {
+    const T = v.f32[p[a + ARG_T]], SA = v.f32[p[a + ARG_STACC]];
+    const incr = (r: number) => {
+      const b = a + ARG_INCR + 3 * r, al = p[b], x = p[b + 1] * dd, y = p[b + 2] * dd;
+      if (al !== 0) sym.cblas_saxpy(dd, al, T.subarray(x, x + dd), 1, SA.subarray(y, y + dd), 1);
+    };
+    for (let r = 0; r < 4; r++) incr(r);
+    const { ROW_MAJOR, TRANS, LOWER } = CBLAS;
+    const H = v.f32[p[a + ARG_H]], R = v.f32[p[a + ARG_R]], TQ = T.subarray(2 * dd, 3 * dd);
+    sym.cblas_ssyr2k(ROW_MAJOR, LOWER, TRANS, d, m, 1, H, d, R, d, 0, TQ, d);
+    mirrorLower(TQ, d, d);
+    for (let r = 4; r < 6; r++) incr(r);
+  } else if (w === 1) {
+    const V = v.f32[p[a + ARG_V]], P = v.f32[p[a + ARG_P]], coef = v.f64[p[a + ARG_COEF]]!;
+    const idx = v.i32[p[a + ARG_IDX]], ex = v.i32[p[a + ARG_EX]], nnz = p[a + ARG_NNZ], ld = 4 * d;
+    for (let k = 0; k < nnz; k++) {
+      const c = coef[k];
+      if (c === 0) continue;
+      const x = ex[k] * ld, y = idx[k] * d;
+      sym.cblas_saxpy(d, c, P.subarray(x, x + d), 1, V.subarray(y, y + d), 1);
+    }
   }
 }
 
@@ -399,12 +443,12 @@ export function forwardOnPool(st: FactoredState, H: Float32Array, m: number): nu
  * @param st the state (st.pool and st.kernel set)
  * @param H the batch on shared memory
  * @param m examples
- * @param mode FWD_ROWS, GRAD_ROWS, UPD_ROWS or UPD_TASKS
- * @param eta learning rate (UPD_ROWS, UPD_TASKS)
+ * @param mode FWD_ROWS, GRAD_ROWS, UPD_ROWS, UPD_TASKS or UPD_TAIL
+ * @param eta learning rate (UPD_ROWS, UPD_TASKS, UPD_TAIL)
  */
 export function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number, eta = 0): void {
   const pool = st.pool!, a = pool.kernelArgs, ids = st.kernelIds, key = st.kernelKey;
-  if (key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o) {
+  if (key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o || key[4] !== st.coef) {
     // the buffer ids change only when the scratch grows (ensure: H32 and P32 with m, o with nnz) or V
     // does (appendRows)
     const arrays: [number, ArrayBufferView][] = [
@@ -436,6 +480,9 @@ export function runStepKernel(st: FactoredState, H: Float32Array, m: number, mod
       [ARG_R, st.R32],
       [ARG_MI, st.Mi32],
       [ARG_MH, st.Mh32],
+      [ARG_T, st.T32],
+      [ARG_STACC, st.StAcc32],
+      [ARG_COEF, st.coef],
     ];
     if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
     for (const [k, x] of arrays) {
@@ -446,11 +493,24 @@ export function runStepKernel(st: FactoredState, H: Float32Array, m: number, mod
     key[1] = st.P32;
     key[2] = st.V;
     key[3] = st.o;
+    key[4] = st.coef;
   }
-  a.set(ids);
+  a.set(ids.subarray(0, ARG_INCR));
   a[ARG_MODE] = mode;
   a[ARG_M] = m;
   a[ARG_OUTPUTS] = st.D;
   a[ARG_ETA] = eta;
+  if (mode === UPD_TAIL) {
+    // the increments' (alpha, T row, StAcc row): U⁻ᵀ += 2η T[0], U −= 2η T[1] into the mirrors and the
+    // accumulator, then Q += T[2] into both (the rows step32.ts update32 passes to axpyRows)
+    a[ARG_NNZ] = st.merged.nnz;
+    const incr = (r: number, alpha: number, x: number, y: number) => {
+      a[ARG_INCR + 3 * r] = alpha;
+      a[ARG_INCR + 3 * r + 1] = x;
+      a[ARG_INCR + 3 * r + 2] = y;
+    };
+    for (let r = 0; r < 4; r++) incr(r, r % 2 === 0 ? 2 * eta : -2 * eta, st.axpyX[r], st.axpyY[r]);
+    for (let r = 0; r < 2; r++) incr(4 + r, 1, 2, st.axpyQ[r]);
+  }
   pool.runKernel(st.kernel, m);
 }
