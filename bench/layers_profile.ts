@@ -97,7 +97,10 @@ export function profiled(la: LinAlgBackend, prof: Profile, d: number, m: number)
       try {
         return (f as (...x: unknown[]) => unknown).apply(la, a);
       } finally {
-        const g = groupOf(key, a, d, m);
+        // a pool kernel's run is grouped by its mode (the first kernel argument, step_kernel.ts ARG_MODE)
+        const g = (key as string) === "runKernel" && "kernelArgs" in la
+          ? `pool kernel ${a[0]}, mode ${(la as { kernelArgs: Float64Array }).kernelArgs[0]}`
+          : groupOf(key, a, d, m);
         const e = prof.get(g) ?? { ms: 0, calls: 0, flops: 0 };
         e.ms += performance.now() - t0;
         e.calls++;

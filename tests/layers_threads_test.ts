@@ -82,7 +82,10 @@ for (const lossName of ["squared", "taylor"] as LossName[]) {
         one.close();
         const pooled = createPooledBackend(openBlasBackend(), 2);
         const two = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), pooled, opts);
-        const b = await run(two, 900 + m, m, steps, eta);
+        // every product splits here, B = A U inside the forward's kernel run (step32.ts `fused`) too
+        const gemmAt = POOL_SPLIT.gemm;
+        POOL_SPLIT.gemm = 0;
+        const b = await run(two, 900 + m, m, steps, eta).finally(() => POOL_SPLIT.gemm = gemmAt);
         const split = pooled.splitCalls, rowSplit = pooled.rowSplitCalls, steps32 = two.steps32;
         const kernels = pooled.kernelCalls;
         two.close();
@@ -102,11 +105,11 @@ for (const lossName of ["squared", "taylor"] as LossName[]) {
         }
         assert(steps32 >= 0.8 * steps, `the float32 path should take most steps (${steps32}/${steps})`);
         if (m > 1) assert(split >= steps, `the pooled run should split its products (${split} split calls)`);
-        // the per-example work of the forward (dot products, losses, A; ∇H rows) in two kernel runs; the
-        // V update in the update's tail kernel (Woodbury, m = 48: three update kernels per float32 step)
-        // or in one split call (the direct re-inversion, m = 140 > d)
+        // the per-example work of the forward (dot products, losses, A, B = A U, ∇H rows) in one kernel
+        // run; the V update in the update's tail kernel (Woodbury, m = 48: three update kernels per
+        // float32 step) or in one split call (the direct re-inversion, m = 140 > d)
         if (m > 1) {
-          const perStep = m < d ? 5 : 2;
+          const perStep = m < d ? 4 : 1;
           assert(kernels >= perStep * steps32, `the pooled run should run the step kernel (${kernels})`);
           if (m > d) assert(rowSplit >= steps32, `the pooled run should split its V update (${rowSplit})`);
         }

@@ -85,6 +85,7 @@ export const POOL_MIN_ROWS = 8_192;
 export const POOL_CALLER_SPIN_MS = 1;
 /** How long a worker may take to start (ms) before the pool gives up with an error. */
 const START_TIMEOUT_MS = 60_000;
+const NOHOLD = Deno.env.get("NOHOLD") === "1"; // TEMP experiment
 
 /** The pooled backend: a BlasBackend whose large calls on shared memory are split across threads. */
 export interface PooledBackend extends BlasBackend {
@@ -420,6 +421,7 @@ export function createPooledBackend(
       return wakeups;
     },
     hold() {
+      if (NOHOLD) return;
       if (holds++ > 0 || closed) return;
       Atomics.store(ctl, CTL_HOLD, 1);
       if (started && Atomics.load(ctl, CTL_ASLEEP) > 0) {
@@ -428,6 +430,7 @@ export function createPooledBackend(
       }
     },
     release() {
+      if (NOHOLD) return;
       if (holds === 0) throw new Error("pool: release() without a matching hold()");
       if (--holds === 0) Atomics.store(ctl, CTL_HOLD, 0);
     },

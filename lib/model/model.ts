@@ -137,6 +137,7 @@ export function initParams(
  * await model.step(X, X, 0.1);
  * ```
  */
+const STICKY = Deno.env.get("STICKY") === "1"; // TEMP
 export class Model {
   /** The input layer. */
   readonly bag: EmbeddingBag;
@@ -155,6 +156,8 @@ export class Model {
   #grads: Arr[] = [];
   #H: Arr = new Float32Array(0);
   #capacity = 0;
+  #pool: PooledBackend | null = null;
+  #sticky = false;
 
   /**
    * A model over the given parameters and head.
@@ -190,6 +193,7 @@ export class Model {
    */
   usePool(pool: PooledBackend | null): void {
     this.bag.usePool(pool);
+    this.#pool = pool;
     this.#capacity = 0; // the batch buffers are reallocated where the bag's forward can write them
   }
 
@@ -273,6 +277,25 @@ export class Model {
    */
   async step(X: SparseBatch, Y: SparseBatch, lr: number, lrIn = lr): Promise<number> {
     if (this.resident) return await this.resident.step(X, Y, lr, lrIn);
+    // the pool's workers poll from the bag's forward to its backward (pool.ts hold): their wake-up
+    // overlaps the forward, and the head's split calls find them awake
+    const pool = this.#pool;
+    if (STICKY) {
+      if (pool && !this.#sticky) {
+        pool.hold();
+        this.#sticky = true;
+      }
+      return await this.#step(X, Y, lr, lrIn);
+    }
+    pool?.hold();
+    try {
+      return await this.#step(X, Y, lr, lrIn);
+    } finally {
+      pool?.release();
+    }
+  }
+
+  async #step(X: SparseBatch, Y: SparseBatch, lr: number, lrIn: number): Promise<number> {
     const times = this.stepTimes, t0 = performance.now();
     const H = this.forward(X);
     const t1 = performance.now();

@@ -16,6 +16,7 @@ import { checkUpdateFactor } from "../guard.ts";
 import { addCondBudget, completeM, exampleStats, factorMax, lossOfExample, updateSums } from "./scalars.ts";
 import { CHOLESKY_MIN_G, type FactoredState, SETTLE_EVERY } from "./state.ts";
 import { reinvert } from "./upkeep.ts";
+import { splits } from "../../linalg/pool_split.ts";
 import {
   choleskyRows,
   forwardOnPool,
@@ -55,16 +56,20 @@ export function forward32(
   const ld = 4 * d;
   const P = st.P32, A = st.A32, B = st.B32, X = st.EX32, St = st.St32;
   if (!st.mirrorsOk) st.refreshMirrors();
-  // 1. [ĥ_i | Qh_i | U⁻ᵀh_i] = H [U; Q; U⁻ᵀ]ᵀ (Q is symmetric): one sgemm, m×(2d or 3d)×d
-  la.sgemm(false, true, m, withZ ? 3 * d : 2 * d, d, 1, H, d, St, d, 0, P.subarray(d), ld);
+  // the targets merged first: a pool's worker woken by the step's hold is polling by the first product
   const mg = st.merged;
   mg.merge(Y);
+  // 1. [ĥ_i | Qh_i | U⁻ᵀh_i] = H [U; Q; U⁻ᵀ]ᵀ (Q is symmetric): one sgemm, m×(2d or 3d)×d
+  la.sgemm(false, true, m, withZ ? 3 * d : 2 * d, d, 1, H, d, St, d, 0, P.subarray(d), ld);
   const onPool = st.kernel >= 0 && st.pool!.sharedId(H) >= 0;
+  // where the pool would split B = A U anyway: split by examples inside the forward's kernel run instead
+  // (each part its examples' rows of A, B and ∇H: one synchronisation for steps 2–5)
+  const fused = onPool && splits("gemm", 2 * m * d * d);
   let L = 0;
   if (onPool) {
     // with a pooled backend the per-example work of steps 1–4 runs on every thread (step_kernel.ts
     // FWD_ROWS: the same functions and native calls per example as the loops below, the same bits)
-    L = forwardOnPool(st, H, m);
+    L = forwardOnPool(st, H, m, fused);
   } else {
     exampleStats(st, m, H, P, 2 * d, ld);
     // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
@@ -84,10 +89,10 @@ export function forward32(
     }
   }
   // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
-  la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
+  if (!fused) la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
   const gradH = new Float32Array(m * d);
   if (onPool) {
-    runStepKernel(st, H, m, GRAD_ROWS);
+    if (!fused) runStepKernel(st, H, m, GRAD_ROWS);
     gradH.set(st.G32.subarray(0, m * d));
   } else gradRows(st, P, B, X, gradH, ld, 0, m);
   st.gradH = gradH;

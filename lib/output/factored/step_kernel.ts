@@ -12,9 +12,9 @@
  *   `updateSums`, each column summed in example order).
  * - `UPD_TASKS`: two independent calls side by side: part 0 the two triangular solves of the Woodbury
  *   system (cblas_strsm), part 1 R += (η²/2) M H (cblas_sgemm); the other parts do nothing.
- * - `UPD_TAIL`: the rest of the update as two tasks side by side: part 0 the float32 state increments of
- *   U⁻ᵀ, U and Q (cblas_saxpy, and Q's cblas_ssyr2k), part 1 the V update (a cblas_saxpy per target
- *   entry); the other parts do nothing.
+ * - `UPD_TAIL`: the rest of the update as two tasks side by side: part 0 Q's increment (cblas_ssyr2k) and
+ *   its float32 state updates (cblas_saxpy), part 1 the V update (a cblas_saxpy per target entry) and the
+ *   U⁻ᵀ and U state updates; the other parts do nothing.
  *
  * Each example's numbers come from the same functions and native calls, in the same order, as in the
  * one-thread loops of step32.ts, which stay beside it as the reference: the results are the same bits
@@ -85,7 +85,9 @@ export const ARG_MODE = 0,
   ARG_NNZ = 35,
   /** UPD_TAIL's increments: 4 × (alpha, T row, StAcc row) for U⁻ᵀ and U, 2 × the same for Q */
   ARG_INCR = 36,
-  ARG_COUNT = 36 + 18;
+  /** FWD_ROWS: 1 to go on with each part's rows of B = A U (cblas_sgemm on its rows) and GRAD_ROWS */
+  ARG_FUSED = 54,
+  ARG_COUNT = 55;
 
 /**
  * What each thread's kernel is made from: the loss (by name and options, rebuilt in each worker), D (the
@@ -191,10 +193,32 @@ export function createKernel(init: StepKernelInit): PoolKernel {
         i0,
         i1,
       );
+      if (p[a + ARG_FUSED] === 1) {
+        // B's rows of these examples (A's rows times the U mirror), then their ∇H and X' rows: the forward
+        // after the first product in one run (the caller splits B = A U this way only where the split
+        // table splits that product, so each row's terms are those of a split product)
+        const A = v.f32[p[a + ARG_A]], B = v.f32[p[a + ARG_B]], U = v.f32[p[a + ARG_STACC]];
+        const { ROW_MAJOR, NO_TRANS } = CBLAS;
+        sym.cblas_sgemm(
+          ROW_MAJOR,
+          NO_TRANS,
+          NO_TRANS,
+          i1 - i0,
+          d,
+          d,
+          1,
+          A.subarray(i0 * d),
+          d,
+          U,
+          d,
+          0,
+          B.subarray(i0 * d),
+          d,
+        );
+        gradTail(ks, H, P, B, v.f32[p[a + ARG_X]], v.f32[p[a + ARG_G]], m, ld, i0, i1);
+      }
     } else if (mode === GRAD_ROWS) {
-      const X = v.f32[p[a + ARG_X]];
-      gradRows(ks, P, v.f32[p[a + ARG_B]], X, v.f32[p[a + ARG_G]], ld, i0, i1);
-      X.set(H.subarray(i0 * d, i1 * d), (m + i0) * d); // h_i under X' (update32 skips its copy)
+      gradTail(ks, H, P, v.f32[p[a + ARG_B]], v.f32[p[a + ARG_X]], v.f32[p[a + ARG_G]], m, ld, i0, i1);
     } else {
       const G = v.f32[p[a + ARG_G]], GH = v.f32[p[a + ARG_GH]], R = v.f32[p[a + ARG_R]];
       choleskyRows(f64(ARG_SG), H, P, GH, d, ld, i0, i1);
@@ -265,21 +289,19 @@ function updateTasks(
 }
 
 /**
- * UPD_TAIL, the update's last calls as two tasks side by side (each the same native calls, in the same
- * order, as the one-thread path of step32.ts `update32`): part 0 the U⁻ᵀ and U increments (T's first two
- * blocks) into the mirrors and the accumulator, Q's increment Hᵀ R + Rᵀ H (cblas_ssyr2k into T's third
- * block, mirrored) and its two saxpys; part 1 the V update (a cblas_saxpy per target entry, in entry
- * order, zero coefficients skipped, as the blas backend's axpyRows). They write disjoint memory.
+ * UPD_TAIL, the update's last calls as two tasks side by side (each the same native calls as the
+ * one-thread path of step32.ts `update32`): part 0 Q's increment Hᵀ R + Rᵀ H (cblas_ssyr2k into T's third
+ * block, mirrored) and its two saxpys into the mirror and the accumulator; part 1 the V update (a
+ * cblas_saxpy per target entry, in entry order, zero coefficients skipped, as the blas backend's
+ * axpyRows), then the U⁻ᵀ and U increments (T's first two blocks). They write disjoint memory.
  */
 function updateTail(sym: PartSymbols, v: SharedViews, p: Float64Array, m: number, d: number, w: number): void {
-  const a = KERNEL_ARGS, dd = d * d;
+  const a = KERNEL_ARGS, dd = d * d, T = v.f32[p[a + ARG_T]], SA = v.f32[p[a + ARG_STACC]];
+  const incr = (r: number) => {
+    const b = a + ARG_INCR + 3 * r, al = p[b], x = p[b + 1] * dd, y = p[b + 2] * dd;
+    if (al !== 0) sym.cblas_saxpy(dd, al, T.subarray(x, x + dd), 1, SA.subarray(y, y + dd), 1);
+  };
   if (w === 0) {
-    const T = v.f32[p[a + ARG_T]], SA = v.f32[p[a + ARG_STACC]];
-    const incr = (r: number) => {
-      const b = a + ARG_INCR + 3 * r, al = p[b], x = p[b + 1] * dd, y = p[b + 2] * dd;
-      if (al !== 0) sym.cblas_saxpy(dd, al, T.subarray(x, x + dd), 1, SA.subarray(y, y + dd), 1);
-    };
-    for (let r = 0; r < 4; r++) incr(r);
     const { ROW_MAJOR, TRANS, LOWER } = CBLAS;
     const H = v.f32[p[a + ARG_H]], R = v.f32[p[a + ARG_R]], TQ = T.subarray(2 * dd, 3 * dd);
     sym.cblas_ssyr2k(ROW_MAJOR, LOWER, TRANS, d, m, 1, H, d, R, d, 0, TQ, d);
@@ -294,7 +316,26 @@ function updateTail(sym: PartSymbols, v: SharedViews, p: Float64Array, m: number
       const x = ex[k] * ld, y = idx[k] * d;
       sym.cblas_saxpy(d, c, P.subarray(x, x + d), 1, V.subarray(y, y + d), 1);
     }
+    for (let r = 0; r < 4; r++) incr(r);
   }
+}
+
+/** GRAD_ROWS for examples [i0, i1): ∇H and X' rows, and h_i under X' (update32 skips its copy). */
+function gradTail(
+  ks: ExampleScalars,
+  H: Float32Array,
+  P: Float32Array,
+  B: Float32Array,
+  X: Float32Array,
+  G: Float32Array,
+  m: number,
+  ld: number,
+  i0: number,
+  i1: number,
+): void {
+  const d = ks.d;
+  gradRows(ks, P, B, X, G, ld, i0, i1);
+  X.set(H.subarray(i0 * d, i1 * d), (m + i0) * d);
 }
 
 /** FWD_ROWS for examples [i0, i1). */
@@ -410,15 +451,16 @@ export function gradRows(
  * @param st the state (st.pool and st.kernel set)
  * @param H the batch on shared memory
  * @param m examples
+ * @param fused go on with B = A U and the GRAD_ROWS work in the same run (the kernel's ARG_FUSED)
  * @returns the batch loss
  */
-export function forwardOnPool(st: FactoredState, H: Float32Array, m: number): number {
+export function forwardOnPool(st: FactoredState, H: Float32Array, m: number, fused = false): number {
   const mg = st.merged, nnz = mg.nnz;
   st.offS.set(mg.off.subarray(0, m + 1));
   st.idxS.set(mg.idx.subarray(0, nnz));
   st.exS.set(mg.ex.subarray(0, nnz));
   st.wS.set(mg.w.subarray(0, nnz));
-  runStepKernel(st, H, m, FWD_ROWS);
+  runStepKernel(st, H, m, FWD_ROWS, 0, fused);
   const losses = st.lossS, bad = st.badS;
   let L = 0;
   for (let i = 0; i < m; i++) {
@@ -445,8 +487,16 @@ export function forwardOnPool(st: FactoredState, H: Float32Array, m: number): nu
  * @param m examples
  * @param mode FWD_ROWS, GRAD_ROWS, UPD_ROWS, UPD_TASKS or UPD_TAIL
  * @param eta learning rate (UPD_ROWS, UPD_TASKS, UPD_TAIL)
+ * @param fused FWD_ROWS: go on with B = A U and GRAD_ROWS (ARG_FUSED)
  */
-export function runStepKernel(st: FactoredState, H: Float32Array, m: number, mode: number, eta = 0): void {
+export function runStepKernel(
+  st: FactoredState,
+  H: Float32Array,
+  m: number,
+  mode: number,
+  eta = 0,
+  fused = false,
+): void {
   const pool = st.pool!, a = pool.kernelArgs, ids = st.kernelIds, key = st.kernelKey;
   if (key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o || key[4] !== st.coef) {
     // the buffer ids change only when the scratch grows (ensure: H32 and P32 with m, o with nnz) or V
@@ -500,6 +550,7 @@ export function runStepKernel(st: FactoredState, H: Float32Array, m: number, mod
   a[ARG_M] = m;
   a[ARG_OUTPUTS] = st.D;
   a[ARG_ETA] = eta;
+  a[ARG_FUSED] = fused ? 1 : 0;
   if (mode === UPD_TAIL) {
     // the increments' (alpha, T row, StAcc row): U⁻ᵀ += 2η T[0], U −= 2η T[1] into the mirrors and the
     // accumulator, then Q += T[2] into both (the rows step32.ts update32 passes to axpyRows)
