@@ -422,13 +422,7 @@ export async function run(opts: BenchOptions): Promise<string> {
  * @param seconds timed window
  * @returns the table with a title line
  */
-async function profile(
-  spec: string,
-  seconds: number,
-  k = K,
-  loss: LossName = "squared",
-  noHold = false,
-): Promise<string> {
+async function profile(spec: string, seconds: number, k = K, loss: LossName = "squared"): Promise<string> {
   const [D, d, m] = spec.split("x").map(Number);
   if (![D, d, m].every((v) => Number.isSafeInteger(v) && v > 0)) {
     throw new UsageError(`--profile wants DxdXm (e.g. 200000x256x128), got '${spec}'`);
@@ -439,10 +433,6 @@ async function profile(
   const { createBackend } = await import("../lib/linalg/select.ts");
   const la = (await createBackend("blas", { log: () => {} })) as BlasBackend;
   const pool = isPooled(la) ? la : null;
-  if (pool && noHold) {
-    // --no-hold: the workers sleep between split calls (each call a futex wake-up), for comparison
-    Object.assign(pool, { hold() {}, release() {} });
-  }
   const init = new Float32Array(D * d);
   fillUniform(init, 0.01, 12345);
   const layer = FactoredOutputLayer.fromInit(D, d, init, createLoss(loss), profiled(la, prof, d, m));
@@ -475,7 +465,7 @@ async function profile(
     ? `, products and sparse rows split across ${pool.parts} threads (${
       fmt((pool.splitCalls - split0) / steps, 3)
     } split calls and ${fmt((pool.wakeups - wake0) / steps, 3)} worker wake-ups per step${
-      noHold ? ", --no-hold" : ""
+      Deno.env.get("FACTOROUT_POOL_HOLD") === "0" ? ", FACTOROUT_POOL_HOLD=0" : ""
     })`
     : "";
   return `Factored step profile, ${loss} loss, K = ${k}, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ${steps} steps ` +
@@ -495,8 +485,7 @@ if (import.meta.main) {
       throw new UsageError(`--k wants a positive integer, got '${flag("--k")}'`);
     }
     const spec = Deno.args[p + 1] ?? "", seconds = Number(flag("--seconds") ?? 1);
-    const noHold = Deno.args.includes("--no-hold");
-    console.log(await profile(spec, seconds, k, (flag("--loss") ?? "squared") as LossName, noHold));
+    console.log(await profile(spec, seconds, k, (flag("--loss") ?? "squared") as LossName));
     Deno.exit(0);
   }
   const i = Deno.args.indexOf("--child");

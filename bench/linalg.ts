@@ -266,7 +266,11 @@ export function measurePoolSplits(shapes: [number, number][], roundMs = 40, roun
   try {
     for (const [m, d] of shapes) {
       const dd = d * d, K = 8, D = 50_000, nnz = m * K;
-      const H = filled(m * d), St = filled(3 * dd), P = filled(m * 4 * d), A = filled(m * d), B = filled(m * d);
+      const H = filled(m * d),
+        St = filled(3 * dd),
+        P = filled(m * 4 * d),
+        A = filled(m * d),
+        B = filled(m * d);
       const ES = filled(2 * m * m), T = filled(2 * dd), R = filled(m * d), Mi = filled(m * m);
       const StAcc = filled(6 * dd), V = filled(D * d, 0.01), out2 = new Float64Array(nnz);
       // a well-conditioned lower triangle for strsm (unit diagonal plus small entries)
@@ -380,7 +384,14 @@ export function measurePoolSplits(shapes: [number, number][], roundMs = 40, roun
           la.release();
           POOL_SPLIT[c.op] = keep;
         }
-        out.push({ op: c.op, what: c.what, size: c.size, oneUs: one, splitUs: split, splitNow: splits(c.op, c.size) });
+        out.push({
+          op: c.op,
+          what: c.what,
+          size: c.size,
+          oneUs: one,
+          splitUs: split,
+          splitNow: splits(c.op, c.size),
+        });
       }
     }
   } finally {
@@ -418,17 +429,30 @@ export function poolSplitTable(rows: PoolSplitRow[]): string {
 
 if (import.meta.main) {
   if (!Deno.args.includes("--pool")) {
-    console.error("bench/linalg.ts is a section of bench/main.ts; alone it runs `--pool` (the split decisions)");
+    console.error(
+      "bench/linalg.ts is a section of bench/main.ts; alone it runs `--pool [--quick] [--shapes 64x257,...]` " +
+        "(the pool's split decisions, lib/linalg/pool_split.ts)",
+    );
     Deno.exit(2);
   }
   const quick = Deno.args.includes("--quick");
-  const shapes: [number, number][] = Deno.env.get("SHAPES") ? JSON.parse(Deno.env.get("SHAPES")!) : quick ? [[64, 257]] : [[32, 257], [64, 257], [128, 256], [128, 300], [256, 256]];
+  // --shapes 64x257,128x256: the (m, d) pairs (default: the trainer's and the layers section's, and around)
+  const i = Deno.args.indexOf("--shapes");
+  const shapes =
+    (i >= 0 ? Deno.args[i + 1] ?? "" : quick ? "64x257" : "32x257,64x257,128x256,128x300,256x256")
+      .split(",")
+      .map((s) => s.split("x").map(Number) as [number, number]);
+  if (!shapes.every((s) => s.length === 2 && s.every((v) => Number.isSafeInteger(v) && v > 0))) {
+    throw new UsageError(`--shapes wants mxd pairs (e.g. 64x257,128x256), got '${Deno.args[i + 1]}'`);
+  }
   const rows = measurePoolSplits(shapes, quick ? 15 : 40, quick ? 2 : 5);
   const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
   console.log(
     `Pool split decisions: \`deno run -A bench/linalg.ts --pool${quick ? " --quick" : ""}\`, ${
       new Date().toISOString().slice(0, 16)
-    }Z, ${navigator.hardwareConcurrency} cpus (${cpu}), load ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}\n`,
+    }Z, ${navigator.hardwareConcurrency} cpus (${cpu}), load ${
+      Deno.loadavg().map((x) => x.toFixed(2)).join(" ")
+    }\n`,
   );
   console.log(poolSplitTable(rows));
 }

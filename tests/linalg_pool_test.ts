@@ -113,6 +113,41 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
   }
 });
 
+Deno.test({ name: "pool: a hold keeps the workers awake between split calls", ignore: !ok }, () => {
+  const la = createPooledBackend(openBlasBackend(), 2);
+  try {
+    const n = 256, A = la.sharedF32(n * n), C = la.sharedF32(n * n);
+    const gap = () => {
+      // longer than a worker's spin: without a hold it is asleep by the next call
+      const t = performance.now();
+      while (performance.now() - t < 0.3);
+    };
+    const calls = (k: number) => {
+      const w0 = la.wakeups, s0 = la.splitCalls;
+      for (let i = 0; i < k; i++) {
+        la.sgemm(false, false, n, n, n, 1, A, n, A, n, 0, C, n);
+        gap();
+      }
+      assert.equal(la.splitCalls - s0, k, "every call should split");
+      return la.wakeups - w0;
+    };
+    calls(2); // the workers start
+    const asleep = calls(20);
+    assert(asleep >= 10, `without a hold most calls should wake a sleeping worker (${asleep} of 20)`);
+    la.hold();
+    la.hold(); // holds nest
+    gap();
+    const held = calls(20);
+    la.release();
+    const stillHeld = calls(5);
+    la.release();
+    assert(held + stillHeld <= 2, `held workers should not need waking (${held} + ${stillHeld} wake-ups)`);
+    assert.throws(() => la.release(), /without a matching hold/);
+  } finally {
+    la.close();
+  }
+});
+
 Deno.test({ name: "pool: a backend never closed does not keep the process alive", ignore: !ok }, async () => {
   const code = `
     import { openBlasBackend } from "${new URL("../lib/linalg/blas.ts", import.meta.url).href}";

@@ -85,7 +85,6 @@ export const POOL_MIN_ROWS = 8_192;
 export const POOL_CALLER_SPIN_MS = 1;
 /** How long a worker may take to start (ms) before the pool gives up with an error. */
 const START_TIMEOUT_MS = 60_000;
-const NOHOLD = Deno.env.get("NOHOLD") === "1"; // TEMP experiment
 
 /** The pooled backend: a BlasBackend whose large calls on shared memory are split across threads. */
 export interface PooledBackend extends BlasBackend {
@@ -203,18 +202,20 @@ export function isPooled(la: unknown): la is PooledBackend {
  * @param parts threads per split call (≥ 2)
  * @param opts spin: iterations a waiting thread polls before it sleeps (default 2000); callerSpinMs: how
  *   long the calling thread then keeps polling for the workers' parts before it sleeps (default
- *   {@link POOL_CALLER_SPIN_MS})
+ *   {@link POOL_CALLER_SPIN_MS}); hold: false makes {@link PooledBackend.hold} do nothing (the workers
+ *   sleep between split calls; select.ts: FACTOROUT_POOL_HOLD=0)
  * @returns the backend
  */
 export function createPooledBackend(
   base: BlasBackend,
   parts: number,
-  opts: { spin?: number; callerSpinMs?: number } = {},
+  opts: { spin?: number; callerSpinMs?: number; hold?: boolean } = {},
 ): PooledBackend {
   if (!Number.isInteger(parts) || parts < 2) {
     throw new RangeError(`parts must be an integer ≥ 2, got ${parts}`);
   }
   const spin = opts.spin ?? 2000, callerSpinMs = opts.callerSpinMs ?? POOL_CALLER_SPIN_MS;
+  const holdOn = opts.hold ?? true;
   const lib = Deno.dlopen(base.path, {
     cblas_sgemm: SYMBOLS.cblas_sgemm,
     cblas_dgemm: SYMBOLS.cblas_dgemm,
@@ -421,7 +422,7 @@ export function createPooledBackend(
       return wakeups;
     },
     hold() {
-      if (NOHOLD) return;
+      if (!holdOn) return;
       if (holds++ > 0 || closed) return;
       Atomics.store(ctl, CTL_HOLD, 1);
       if (started && Atomics.load(ctl, CTL_ASLEEP) > 0) {
@@ -430,7 +431,7 @@ export function createPooledBackend(
       }
     },
     release() {
-      if (NOHOLD) return;
+      if (!holdOn) return;
       if (holds === 0) throw new Error("pool: release() without a matching hold()");
       if (--holds === 0) Atomics.store(ctl, CTL_HOLD, 0);
     },

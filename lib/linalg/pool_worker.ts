@@ -13,8 +13,8 @@ import { parentPort } from "node:worker_threads";
 import { SYMBOLS } from "./blas.ts";
 import {
   claimParts,
-  CTL_DONE,
   CTL_ASLEEP,
+  CTL_DONE,
   CTL_ERR,
   CTL_HOLD,
   CTL_OP,
@@ -57,7 +57,9 @@ function loop(): void {
       const t0 = performance.now();
       for (let i = 1; s === seen; i++) {
         s = Atomics.load(ctl, CTL_SEQ);
-        if ((i & 1023) === 0 && (Atomics.load(ctl, CTL_HOLD) !== 1 || performance.now() - t0 > HOLD_MAX_IDLE_MS)) {
+        if (
+          (i & 1023) === 0 && (Atomics.load(ctl, CTL_HOLD) !== 1 || performance.now() - t0 > HOLD_MAX_IDLE_MS)
+        ) {
           break;
         }
       }

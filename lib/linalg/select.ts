@@ -30,7 +30,9 @@ export type CreateBackendOptions = {
  *   was slower than OpenBLAS's own threading at 8 and 16 threads (BENCHMARKS.md, "Factored layer against
  *   threads"), and on the 2-core machines the evidence at 2 threads is mixed ("Two threads and the whole
  *   trainer"). With more than one thread the line says which path runs; a FACTOROUT_SPLIT other than 0 or
- *   1 is a UsageError.
+ *   1 is a UsageError. FACTOROUT_POOL_HOLD=0 lets the split path's workers sleep between its calls
+ *   (pool.ts `hold`: by default they poll through each step), for measurements; other than 0 or 1 is a
+ *   UsageError.
  * - "auto": blas, else js with the reason logged. Under `CI=true` a blas failure throws instead.
  *
  * @example
@@ -69,17 +71,23 @@ function select(name: string, path: string | undefined, log: (line: string) => v
     if (env !== "" && env !== "0" && env !== "1") {
       throw new UsageError(`FACTOROUT_SPLIT must be 0 or 1 (or unset), got '${env}'`);
     }
+    const holdEnv = Deno.env.get("FACTOROUT_POOL_HOLD") ?? "";
+    if (holdEnv !== "" && holdEnv !== "0" && holdEnv !== "1") {
+      throw new UsageError(`FACTOROUT_POOL_HOLD must be 0 or 1 (or unset), got '${holdEnv}'`);
+    }
     try {
       const b = openBlasBackend(path);
       const ver = b.version ? `OpenBLAS ${b.version}` : b.config;
       const split = b.threads > 1 && env === "1";
+      const hold = holdEnv !== "0";
       const how = b.threads <= 1
         ? ""
         : split
-        ? ", the factored step split across them by FACTOROUT_SPLIT=1: products, sparse rows, per-example kernels"
+        ? ", the factored step split across them by FACTOROUT_SPLIT=1: products, sparse rows, per-example kernels" +
+          (hold ? "" : "; FACTOROUT_POOL_HOLD=0: the workers sleep between split calls")
         : ", OpenBLAS's own threading; FACTOROUT_SPLIT=1 splits the factored step across them";
       log(`factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${how})`);
-      return split ? createPooledBackend(b, b.threads) : b;
+      return split ? createPooledBackend(b, b.threads, { hold }) : b;
     } catch (e) {
       if (name === "blas" || Deno.env.get("CI") === "true") throw e;
       log(`factorout: linear algebra backend = js (fallback: ${(e as Error).message})`);

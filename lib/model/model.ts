@@ -137,7 +137,6 @@ export function initParams(
  * await model.step(X, X, 0.1);
  * ```
  */
-const STICKY = Deno.env.get("STICKY") === "1"; // TEMP
 export class Model {
   /** The input layer. */
   readonly bag: EmbeddingBag;
@@ -157,7 +156,6 @@ export class Model {
   #H: Arr = new Float32Array(0);
   #capacity = 0;
   #pool: PooledBackend | null = null;
-  #sticky = false;
 
   /**
    * A model over the given parameters and head.
@@ -280,13 +278,6 @@ export class Model {
     // the pool's workers poll from the bag's forward to its backward (pool.ts hold): their wake-up
     // overlaps the forward, and the head's split calls find them awake
     const pool = this.#pool;
-    if (STICKY) {
-      if (pool && !this.#sticky) {
-        pool.hold();
-        this.#sticky = true;
-      }
-      return await this.#step(X, Y, lr, lrIn);
-    }
     pool?.hold();
     try {
       return await this.#step(X, Y, lr, lrIn);

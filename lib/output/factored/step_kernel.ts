@@ -295,7 +295,14 @@ function updateTasks(
  * cblas_saxpy per target entry, in entry order, zero coefficients skipped, as the blas backend's
  * axpyRows), then the U⁻ᵀ and U increments (T's first two blocks). They write disjoint memory.
  */
-function updateTail(sym: PartSymbols, v: SharedViews, p: Float64Array, m: number, d: number, w: number): void {
+function updateTail(
+  sym: PartSymbols,
+  v: SharedViews,
+  p: Float64Array,
+  m: number,
+  d: number,
+  w: number,
+): void {
   const a = KERNEL_ARGS, dd = d * d, T = v.f32[p[a + ARG_T]], SA = v.f32[p[a + ARG_STACC]];
   const incr = (r: number) => {
     const b = a + ARG_INCR + 3 * r, al = p[b], x = p[b + 1] * dd, y = p[b + 2] * dd;
