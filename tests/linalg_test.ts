@@ -743,14 +743,17 @@ Deno.test("createBackend: logs which backend runs; auto falls back only outside 
     else Deno.env.set("CI", prevCI);
   }
   await assertRejectsAsync(() => createBackend("cuda" as "js"), Error);
-  // a FACTOROUT_SPLIT other than 0 or 1 is a usage error, also under auto (no fallback to js)
-  const prevSplit = Deno.env.get("FACTOROUT_SPLIT");
-  Deno.env.set("FACTOROUT_SPLIT", "yes");
-  try {
-    await assertRejectsAsync(() => createBackend("auto", { log: () => {} }), UsageError);
-  } finally {
-    if (prevSplit === undefined) Deno.env.delete("FACTOROUT_SPLIT");
-    else Deno.env.set("FACTOROUT_SPLIT", prevSplit);
+  // a FACTOROUT_SPLIT or FACTOROUT_POOL_HOLD other than 0 or 1 is a usage error, also under auto (no
+  // fallback to js)
+  for (const name of ["FACTOROUT_SPLIT", "FACTOROUT_POOL_HOLD"]) {
+    const prev = Deno.env.get(name);
+    Deno.env.set(name, "yes");
+    try {
+      await assertRejectsAsync(() => createBackend("auto", { log: () => {} }), UsageError);
+    } finally {
+      if (prev === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, prev);
+    }
   }
 
   if (blas) {

@@ -266,15 +266,11 @@ export function choleskyRows(
   }
 }
 
+/** A mode whose parts are different tasks: part w of the run, m examples, d columns. */
+type TaskPart = (sym: PartSymbols, v: SharedViews, p: Float64Array, m: number, d: number, w: number) => void;
+
 /** UPD_TASKS: part 0 the two strsm of the Woodbury system, part 1 R += (η²/2) M H; the same calls as the blas backend's. */
-function updateTasks(
-  sym: PartSymbols,
-  v: SharedViews,
-  p: Float64Array,
-  m: number,
-  d: number,
-  w: number,
-): void {
+const updateTasks: TaskPart = (sym, v, p, m, d, w) => {
   const a = KERNEL_ARGS, { ROW_MAJOR, NO_TRANS, TRANS, LOWER, LEFT, NON_UNIT } = CBLAS;
   const P = v.f32[p[a + ARG_P]], ld = 4 * d;
   if (w === 0) {
@@ -286,7 +282,7 @@ function updateTasks(
     const Mh = v.f32[p[a + ARG_MH]], R = v.f32[p[a + ARG_R]];
     sym.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, d, m, 0.5 * eta * eta, Mh, m, H, d, 1, R, d);
   }
-}
+};
 
 /**
  * UPD_TAIL, the update's last calls as two tasks side by side (each the same native calls as the
@@ -295,14 +291,7 @@ function updateTasks(
  * cblas_saxpy per target entry, in entry order, zero coefficients skipped, as the blas backend's
  * axpyRows), then the U⁻ᵀ and U increments (T's first two blocks). They write disjoint memory.
  */
-function updateTail(
-  sym: PartSymbols,
-  v: SharedViews,
-  p: Float64Array,
-  m: number,
-  d: number,
-  w: number,
-): void {
+const updateTail: TaskPart = (sym, v, p, m, d, w) => {
   const a = KERNEL_ARGS, dd = d * d, T = v.f32[p[a + ARG_T]], SA = v.f32[p[a + ARG_STACC]];
   const incr = (r: number) => {
     const b = a + ARG_INCR + 3 * r, al = p[b], x = p[b + 1] * dd, y = p[b + 2] * dd;
@@ -325,7 +314,7 @@ function updateTail(
     }
     for (let r = 0; r < 4; r++) incr(r);
   }
-}
+};
 
 /** GRAD_ROWS for examples [i0, i1): ∇H and X' rows, and h_i under X' (update32 skips its copy). */
 function gradTail(
