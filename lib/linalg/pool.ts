@@ -3,18 +3,27 @@
  * (issue 18: the factored step's d×d and m×d×d products are too small for OpenBLAS's own threading).
  * Each of `threads − 1` Deno workers binds OpenBLAS itself (pool_worker.ts); a split call writes its
  * parameters into a shared block, wakes the workers, and every thread, the caller included, claims parts
- * (2 per thread) until none is left; the caller then waits for the parts in progress (pool_ops.ts says
- * what a part computes). A worker that is slow to wake (cores oversubscribed) only takes fewer parts. OpenBLAS is set to one thread for the duration of a split
- * call, so the parts run side by side, and back to `threads` after it, so every other call (a naive
- * layer's large gemm, the upkeep's O(Dd²) passes) keeps OpenBLAS's own threading.
+ * (2 per thread, 1 while held) until none is left; the caller then waits for the parts in progress
+ * (pool_ops.ts says what a part computes). A worker that is slow to wake (cores oversubscribed) only takes
+ * fewer parts. OpenBLAS is set to one thread for the duration of a split call, so the parts run side by
+ * side, and back to `threads` after it, so every other call (a naive layer's large gemm, the upkeep's
+ * O(Dd²) passes) keeps OpenBLAS's own threading.
  *
  * What is split: sgemm and dgemm (along the columns, or the rows when there are more), strsm (along the
  * right-hand sides), ssyr2k (column blocks of the upper triangle, mirrored), and axpyRows over a few long
  * rows (the float32 state updates), when every operand lives in memory made by {@link PooledBackend.sharedF32}
- * (a SharedArrayBuffer the workers hold) and the call is large enough; anything else runs as on the
- * plain backend. A split product adds the same terms in each element as the whole one (each part is the
- * same kernel on a block of columns or rows), so results differ from the one-thread call by float32
- * rounding at most (OpenBLAS's blocking of K may differ between shapes).
+ * (a SharedArrayBuffer the workers hold) and the call is at least its size in the split table
+ * (pool_split.ts `POOL_SPLIT`); a smaller call on shared memory runs whole on the calling thread with
+ * OpenBLAS on one thread, and anything else as on the plain backend.
+ *
+ * Wake-ups: a worker with nothing to do spins briefly, then sleeps in Atomics.wait; waking it costs a futex
+ * round trip (tens of µs, more when its core is busy). {@link PooledBackend.hold} keeps the workers polling
+ * between the split calls of a step (one wake-up per step, at the hold; held calls use one part per
+ * thread); `wakeups` counts them.
+ *
+ * A split product adds the same terms in each element as the whole one (each part is the same kernel on a
+ * block of columns or rows), so results differ from the one-thread call by float32 rounding at most (OpenBLAS
+ * rounds a block of C differently from the whole: not bit for bit).
  *
  * Kernels: a layer above the backends may register a kernel module (pool_ops.ts PoolKernel: JavaScript that
  * runs over parts of a problem on shared memory, e.g. the losses of a range of examples); the workers
