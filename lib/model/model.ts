@@ -155,7 +155,7 @@ export class Model {
   #grads: Arr[] = [];
   #H: Arr = new Float32Array(0);
   #capacity = 0;
-  #pool: PooledBackend | null = null;
+  #holdPool: PooledBackend | null = null; // the pool held through each step (usePool)
 
   /**
    * A model over the given parameters and head.
@@ -188,10 +188,12 @@ export class Model {
    * Runs the embedding bag on the pool's threads (null: on this thread; embedding_bag.ts `usePool`).
    *
    * @param pool the output layer's pooled backend, or null
+   * @param holdSteps hold the pool through each step (pool.ts `hold`): for a head whose step splits its
+   *   calls on the pool (the factored layer), not for one whose large calls use OpenBLAS's own threads
    */
-  usePool(pool: PooledBackend | null): void {
+  usePool(pool: PooledBackend | null, holdSteps = false): void {
     this.bag.usePool(pool);
-    this.#pool = pool;
+    this.#holdPool = holdSteps ? pool : null;
     this.#capacity = 0; // the batch buffers are reallocated where the bag's forward can write them
   }
 
@@ -277,7 +279,7 @@ export class Model {
     if (this.resident) return await this.resident.step(X, Y, lr, lrIn);
     // the pool's workers poll from the bag's forward to its backward (pool.ts hold): their wake-up
     // overlaps the forward, and the head's split calls find them awake
-    const pool = this.#pool;
+    const pool = this.#holdPool;
     pool?.hold();
     try {
       return await this.#step(X, Y, lr, lrIn);

@@ -118,7 +118,7 @@ export class Trainer {
     attachStepPath(this.model, { backend, log: this.deps.log });
     // the embedding bag on the output layer's threads when that layer has a pool (lib/linalg/pool.ts)
     const la = (this.#output as { la?: unknown }).la;
-    this.model.usePool(!this.model.resident && isPooled(la) ? la : null);
+    this.model.usePool(!this.model.resident && isPooled(la) ? la : null, this.config.output === "factored");
   }
 
   /** The output layer (rebuilt when a backoff rolls the state back). */
