@@ -56,7 +56,7 @@ type EpochRow = {
  * @example
  * ```ts
  * import { sweepGrid } from "./sweep.ts";
- * console.log(sweepGrid(true).length, sweepGrid(false).length); // 5 56
+ * console.log(sweepGrid(true).length, sweepGrid(false).length); // 5 57
  * ```
  */
 export function sweepGrid(quick: boolean): SweepCase[] {
@@ -83,6 +83,10 @@ export function sweepGrid(quick: boolean): SweepCase[] {
     });
     if (base.loss === "spherical") {
       for (const e of [1e-2, 1e-4]) out.push({ name: `${tag} ε ${e}`, set: { ...base, lossEpsilon: e } });
+    }
+    if (base.mode === "cbow") {
+      // the mean's own gradient (1/(context words) of fastText's update per row), at its recipe's input step
+      out.push({ name: `${tag} bag mean`, set: { ...base, bag: "mean" } });
     }
     if (base.loss === "spherical" && base.mode === "skipgram") {
       // more epochs: the recipe's step ÷ (epochs/5) and ε × epochs/5 against the same step (and ε) throughout

@@ -12,7 +12,7 @@ Deno.test("sweep: the kept epoch is the one with the lowest held-out loss, the e
   assert.equal(keptEpoch([{ epoch: 1 }]), undefined);
 });
 
-Deno.test("sweep: the grid has the recipes (quick) and the documented 56 runs", () => {
+Deno.test("sweep: the grid has the recipes (quick) and the documented 57 runs", () => {
   assert.equal(sweepGrid(true).length, 5);
-  assert.equal(sweepGrid(false).length, 56);
+  assert.equal(sweepGrid(false).length, 57);
 });

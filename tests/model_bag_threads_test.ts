@@ -1,7 +1,7 @@
 /**
  * The embedding bag on the pool's threads (lib/model/bag_kernel.ts, issue 18) against the plain bag on
  * one thread: forward split by examples, backward by the rows of E it adds to; both must give the same
- * bits, with repeated ids within and across examples, weights, mean and sum, over many steps.
+ * bits, with repeated ids within and across examples, weights, mean, sum and mean-full, over many steps.
  *
  * Run: npx deno test -A tests/model_bag_threads_test.ts
  */
@@ -31,7 +31,7 @@ function batch(r: () => number, m: number, rows: number, maxK: number): SparseBa
 
 Deno.test({ name: "embedding bag: pooled (2 threads) = plain, bit for bit", ignore: !ok }, () => {
   const rows = 3000, dim = 256, ld = dim + 1; // most batches above BAG_POOL_MIN_WORK
-  for (const mode of ["mean", "sum"] as const) {
+  for (const mode of ["mean", "sum", "mean-full"] as const) {
     for (const maxK of [4, 12]) {
       const r0 = rng(11), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
       const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);

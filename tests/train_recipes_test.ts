@@ -76,6 +76,30 @@ Deno.test("recipes: only run-shaping and loss fields, every value valid", () => 
   }
 });
 
+Deno.test("recipes: CBOW trains with fastText's update (--bag mean-full); --bag mean keeps its own input step", async () => {
+  const r = RECIPES.cbow.spherical!;
+  const a = await parseTrainArgs(["--mode", "cbow"]);
+  assert.equal(a.config.bag, "mean-full");
+  assert.equal(a.config.lrInputScale, r.set.lrInputScale);
+  assert.equal(a.config.lr, r.set.lr);
+  assert.equal(a.config.lossEpsilon, resolveConfig().lossEpsilon);
+  // the mean's gradient gives a row 1/(context words) of mean-full's step: its recipe's input step is larger
+  const mean = await parseTrainArgs(["--mode", "cbow", "--bag", "mean"]);
+  assert.equal(mean.config.bag, "mean");
+  assert.equal(mean.config.lrInputScale, r.byBag!.mean!.lrInputScale);
+  assert.ok(mean.config.lrInputScale > 5 * a.config.lrInputScale);
+  // … and that larger input step is the recipe's, not a larger step: ε stays
+  assert.equal(mean.config.lossEpsilon, resolveConfig().lossEpsilon);
+  const given = await parseTrainArgs(["--mode", "cbow", "--bag", "mean", "--lr-input-scale", "7"]);
+  assert.equal(given.config.lrInputScale, 7);
+  const scale = await parseTrainArgs(["--mode", "cbow", "--lr-input-scale", "7"]);
+  assert.equal(scale.config.bag, "mean-full");
+  assert.equal(scale.config.lrInputScale, 7);
+  // skip-gram keeps the mean (one input row: the same update)
+  assert.equal((await parseTrainArgs([])).config.bag, "mean");
+  assert.ok(helpText().includes("cbow/spherical with --bag mean: --lr-input-scale"));
+});
+
 Deno.test("recipes: --help lists the per-loss defaults", () => {
   const h = helpText();
   assert.match(h, /Defaults per --mode\/--loss/);
@@ -145,7 +169,7 @@ Deno.test("recipes: spherical ε grows with the step product η·η_in above its
   assert.equal(ratio(await parseTrainArgs([])), 1);
   assert.equal(ratio(await parseTrainArgs(["--lr", "0.001"])), 1);
   assert.ok(Math.abs(ratio(await parseTrainArgs(["--epochs", "15"])) - 15 / RECIPE_EPOCHS) < 1e-9);
-  // an explicit ε wins; other losses have no ε to scale; cbow's recipe (lr 0.002, lrInputScale 300) is its own
+  // an explicit ε wins; other losses have no ε to scale; cbow's recipe (lr 0.002, lrInputScale 20) is its own
   // reference: twice its lr is 4× the step product
   assert.equal(
     (await parseTrainArgs(["--lr", "0.016", "--loss-epsilon", "0.002"])).config.lossEpsilon,

@@ -47,9 +47,9 @@ function cfg(backend: TrainConfig["backend"], over: Partial<TrainConfig> = {}): 
   });
 }
 
-async function make(backend: TrainConfig["backend"], lines: string[] = []) {
+async function make(backend: TrainConfig["backend"], lines: string[] = [], over: Partial<TrainConfig> = {}) {
   return await Trainer.create({
-    config: cfg(backend),
+    config: cfg(backend, over),
     vocab,
     openReader: memoryReader(corpus),
     log: (l) => lines.push(l),
@@ -177,6 +177,21 @@ Deno.test(
     layer.close();
   },
 );
+
+Deno.test("webgpu model: --bag mean-full (fastText's update) trains like --backend blas", opts, async () => {
+  // 4 context ids per example: the gather takes the mean, the scatter each row's whole gradient
+  const over: Partial<TrainConfig> = { bag: "mean-full" };
+  const gpu = await make("webgpu", [], over), cpu = await make("blas", [], over);
+  await gpu.train({ paths: ["mem"], rows: corpus.length });
+  await cpu.train({ paths: ["mem"], rows: corpus.length });
+  await assertSameVectors(gpu, cpu, "mean-full: webgpu vs blas", 1e-4);
+  // and not the mean's run: the rows moved 4× as far per step
+  const mean = await make("blas", [], { bag: "mean" });
+  await mean.train({ paths: ["mem"], rows: corpus.length });
+  const a = (await cpu.embeddings()).input, b = (await mean.embeddings()).input;
+  assert.ok(a.some((v, i) => Math.abs(v - b[i]) > 1e-3), "mean-full trained the same as mean");
+  for (const t of [gpu, cpu, mean]) t.close();
+});
 
 Deno.test("webgpu model: a CPU checkpoint resumes on the GPU and back", opts, async () => {
   const a = await make("blas");

@@ -15,6 +15,9 @@ import { KERNEL_ARGS, partOf } from "../linalg/pool_ops.ts";
 import type { PooledBackend } from "../linalg/pool.ts";
 import { type Arr, bagBackward, bagForward, type BagMode, type BagScratch } from "./embedding_bag.ts";
 
+/** The bag modes by their code in the kernel's arguments. */
+const BAG_MODES: readonly BagMode[] = ["mean", "sum", "mean-full"];
+
 /** Kernel modes. */
 export const BAG_FORWARD = 0, BAG_BACKWARD = 1;
 
@@ -53,7 +56,7 @@ export function createKernel(_init: unknown): PoolKernel {
   };
   return (_sym, v: SharedViews, p: Float64Array, w: number, parts: number) => {
     const a = KERNEL_ARGS, m = p[a + M], d = p[a + DIM], ld = p[a + LD];
-    const mode: BagMode = p[a + SUM] === 1 ? "sum" : "mean";
+    const mode: BagMode = BAG_MODES[p[a + SUM]];
     X.offsets = v.i32[p[a + OFF]];
     X.indices = v.i32[p[a + IDX]];
     X.values = v.f32[p[a + VAL]];
@@ -103,7 +106,7 @@ export function runBagKernel(
   p[M] = m;
   p[E_ID] = pool.sharedId(E);
   p[DIM] = dim;
-  p[SUM] = mode === "sum" ? 1 : 0;
+  p[SUM] = BAG_MODES.indexOf(mode);
   p[OFF] = pool.sharedId(X.offsets);
   p[IDX] = pool.sharedId(X.indices);
   p[VAL] = pool.sharedId(X.values);

@@ -26,7 +26,9 @@ export type Arr = Float32Array | Float64Array;
 
 /**
  * How the bag combines the rows of an example: `mean` divides the weighted sum by the sum of the weights,
- * `sum` does not.
+ * `sum` does not. `mean-full` is the mean forward with fastText's CBOW update: each row moves by its weight
+ * times the whole gradient of the mean, not the 1/Σw share that is its gradient (so a row's step does not
+ * depend on how many rows the example has). It is not the gradient of the loss.
  *
  * @example
  * ```ts
@@ -34,7 +36,7 @@ export type Arr = Float32Array | Float64Array;
  * const m: BagMode = "mean";
  * ```
  */
-export type BagMode = "mean" | "sum";
+export type BagMode = "mean" | "sum" | "mean-full";
 
 /**
  * Smallest batch (input entries × dim) whose forward and backward a pooled bag splits: a skip-gram batch
@@ -74,7 +76,7 @@ export class EmbeddingBag {
    * @param E initial rows×dim table (kept, not copied)
    * @param rows number of rows
    * @param dim row width
-   * @param mode mean or sum
+   * @param mode mean, sum or mean-full
    */
   constructor(E: Arr, rows: number, readonly dim: number, readonly mode: BagMode) {
     if (E.length !== rows * dim) {
@@ -213,7 +215,7 @@ export type BagScratch = {
   grad: Float32Array;
 };
 
-/** The scale applied to example i's weighted sum. */
+/** The scale applied to example i's weighted sum (forward). */
 function bagScale(mode: BagMode, X: SparseBatch, i: number): number {
   if (mode === "sum") return 1;
   let w = 0;
@@ -235,7 +237,7 @@ function bagScale(mode: BagMode, X: SparseBatch, i: number): number {
  *
  * @param E rows×d table
  * @param d row width
- * @param mode mean or sum
+ * @param mode mean, sum or mean-full
  * @param X the inputs
  * @param out m×ld
  * @param ld stride of out's rows
@@ -265,7 +267,8 @@ export function bagForward(
 
 /**
  * The bag backward over all examples, for the rows of E that part w of `parts` owns (id mod parts = w;
- * all rows when parts = 1): E[id] −= lr · w · scale · grad_i for each entry, in order. Every update of
+ * all rows when parts = 1): E[id] −= lr · w · scale · grad_i for each entry, in order (scale 1 for
+ * `mean-full`: fastText's rule, not the mean's gradient). Every update of
  * a row runs in the one-thread order, so any split gives the same bits. The one code of the plain bag
  * and of its kernel (bag_kernel.ts).
  *
@@ -301,7 +304,8 @@ export function bagBackward(
   parts: number,
 ): void {
   for (let i = 0; i < m; i++) {
-    const g = i * ld, sc = bagScale(mode, X, i);
+    // mean-full: the sum's backward (fastText's rule), under the mean's forward
+    const g = i * ld, sc = mode === "mean-full" ? 1 : bagScale(mode, X, i);
     for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
       const id = X.indices[k];
       if (parts > 1 && id % parts !== w) continue;

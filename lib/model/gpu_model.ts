@@ -44,7 +44,9 @@ export class ResidentModel {
   #nb = 1;
   #bi!: GPUBuffer;
   #w!: GPUBuffer;
-  #cap = { bi: 0, w: 0 };
+  /** mean-full's scatter weights (the gather's are the mean's), null for mean and sum. */
+  #wOut: GPUBuffer | null = null;
+  #cap = { bi: 0, w: 0, wOut: 0 };
   #packed = new PackedBatch();
   #weights = new Float32Array(16);
   #sizes: number[] = [];
@@ -149,7 +151,7 @@ export class ResidentModel {
             const g = r.group(`es${c}`, scatter, [
               this.#E[c],
               this.#bi,
-              this.#w,
+              this.#wOut ?? this.#w,
               G,
               flag,
               this.#chunkU(c, false),
@@ -215,11 +217,14 @@ export class ResidentModel {
     return this.#r.uniform(`echunk${c}:${first ? 1 : 0}`, new Uint32Array([c, r0, r1, first ? 1 : 0]).buffer);
   }
 
-  /** Packs X with the bag's weights (mean: divided by the example's weight sum) and uploads it. */
+  /**
+   * Packs X with the bag's weights (mean, mean-full: divided by the example's weight sum) and uploads it;
+   * for mean-full also the scatter's weights (the inputs' own: fastText's update, as the host bag's).
+   */
   #pack(X: SparseBatch): void {
     const m = X.offsets.length - 1, nnz = X.offsets[m];
     if (this.#weights.length < nnz) this.#weights = new Float32Array(Math.max(nnz, 2 * this.#weights.length));
-    const w = this.#weights, mean = this.#model.bag.mode === "mean";
+    const w = this.#weights, mean = this.#model.bag.mode !== "sum";
     for (let i = 0; i < m; i++) {
       let s = 0;
       if (mean) { for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) s += X.values[k]; }
@@ -245,6 +250,20 @@ export class ResidentModel {
     }
     r.write(this.#bi, p.bi.subarray(0, p.biLength));
     if (p.n > 0) r.write(this.#w, p.entY.subarray(0, p.n));
+    if (this.#model.bag.mode !== "mean-full") return;
+    // the same ids packed the same way (the order does not depend on the weights): only entY differs
+    p.pack(
+      { offsets: X.offsets, indices: X.indices.subarray(0, nnz), values: X.values.subarray(0, nnz) },
+      this.#rows,
+      this.#nb,
+    );
+    if (!this.#wOut || Math.max(p.n, 1) > this.#cap.wOut) {
+      if (this.#wOut) r.release(this.#wOut);
+      this.#cap.wOut = Math.max(p.n, 2 * this.#cap.wOut, 16);
+      this.#wOut = r.storage("ewout", this.#cap.wOut * 4);
+      r.resetGroups(); // the scatter's groups bind the new buffer
+    }
+    if (p.n > 0) r.write(this.#wOut, p.entY.subarray(0, p.n));
   }
 
   /** Frees E's buffers (the layer frees the rest with its runner). */

@@ -80,7 +80,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "hidden layer sizes, e.g. 512,256 ('' or none: no hidden layer)",
   },
   activation: { key: "activation", type: "string", help: "hidden activation: relu | tanh" },
-  bag: { key: "bag", type: "string", help: "input embedding bag: mean | sum" },
+  bag: {
+    key: "bag",
+    type: "string",
+    help: "input embedding bag: mean | sum | mean-full (the mean, each row moved by the whole " +
+      "gradient of the mean: fastText's CBOW update, not the loss's gradient)",
+  },
   loss: { key: "loss", type: "string", help: "squared | spherical | taylor | zloss" },
   "loss-epsilon": { key: "lossEpsilon", type: "string", help: "spherical softmax's floor ε on every o_j²" },
   "zloss-a": { key: "zlossA", type: "string", help: "Z-loss sharpness a" },

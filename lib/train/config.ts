@@ -28,8 +28,11 @@ export type TrainConfig = {
   hidden: number[];
   /** Hidden layers' activation. */
   activation: "relu" | "tanh";
-  /** Embedding bag combination. */
-  bag: "mean" | "sum";
+  /**
+   * Embedding bag combination: mean, sum, or mean-full (the mean forward, each row moved by the whole
+   * gradient of the mean: fastText's CBOW update, not the gradient of the loss).
+   */
+  bag: "mean" | "sum" | "mean-full";
   /** Loss of the spherical family. */
   loss: LossName;
   /** Spherical softmax's floor ε (added to every o_j²). */
@@ -190,7 +193,7 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
 const CHOICES: Partial<Record<keyof TrainConfig, readonly string[]>> = {
   mode: ["cbow", "skipgram"],
   activation: ["relu", "tanh"],
-  bag: ["mean", "sum"],
+  bag: ["mean", "sum", "mean-full"],
   loss: ["squared", "spherical", "taylor", "zloss"],
   output: ["factored", "naive"],
   backend: ["js", "blas", "webgpu", "auto"],

@@ -19,10 +19,22 @@ import type { LossName } from "../core/types.ts";
  * const r: Recipe = { set: { lr: 0.05 }, why: "Taylor's target gradients are ~1, not ~1/√ε" };
  * ```
  */
-export type Recipe = { set: Partial<TrainConfig>; why: string };
+export type Recipe = {
+  set: Partial<TrainConfig>;
+  why: string;
+  /**
+   * With `--bag` given explicitly: the settings for that bag instead of `set`'s (the input step a recipe
+   * tunes depends on the bag's update rule: mean moves a row by 1/(rows) of what mean-full moves it).
+   */
+  byBag?: Partial<Record<TrainConfig["bag"], Partial<TrainConfig>>>;
+};
 
-/** The fields a recipe may set (run-shaping and loss settings, never data or model shape). */
+/**
+ * The fields a recipe may set (run-shaping and loss settings and the input bag's update rule, never data or
+ * model shape).
+ */
 export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
+  "bag",
   "lr",
   "lrMin",
   "lrInputScale",
@@ -75,8 +87,10 @@ export const RECIPES: Readonly<Record<TrainConfig["mode"], Partial<Record<LossNa
     },
     cbow: {
       spherical: {
-        set: { lr: 0.002, lrInputScale: 300 },
-        why: "a context row gets 1/(2·window) of the mean's gradient: an input step of 0.6, 30× skip-gram's",
+        set: { bag: "mean-full", lr: 0.002, lrInputScale: 20 },
+        why: "fastText's update: each context row moves by the whole gradient of the mean, not the " +
+          "1/(context words) share its gradient gives it",
+        byBag: { mean: { lrInputScale: 300 } },
       },
     },
   });
@@ -99,8 +113,9 @@ export function applyRecipe(
 ): { config: TrainConfig; name: string; applied: Partial<TrainConfig> } {
   const name = `${config.mode}/${config.loss}`;
   const recipe = RECIPES[config.mode]?.[config.loss];
+  const set = recipeSet(recipe, config, explicit);
   const applied: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(recipe?.set ?? {})) {
+  for (const [k, v] of Object.entries(set)) {
     if (!explicit.has(k as keyof TrainConfig) && config[k as keyof TrainConfig] !== v) applied[k] = v;
   }
   if (!explicit.has("lr") && config.epochs > RECIPE_EPOCHS) {
@@ -108,12 +123,25 @@ export function applyRecipe(
     const lr = (applied.lr as number | undefined) ?? config.lr;
     applied.lr = Number((lr * RECIPE_EPOCHS / config.epochs).toPrecision(4));
   }
-  const eps = sphericalEpsilonForStep(config, recipe?.set ?? {}, applied, explicit);
+  const eps = sphericalEpsilonForStep(config, set, applied, explicit);
   if (eps !== undefined) applied.lossEpsilon = eps;
   const longEps = sphericalEpsilonForEpochs(config, applied, explicit);
   if (longEps !== undefined) applied.lossEpsilon = longEps;
   if (Object.keys(applied).length === 0) return { config, name, applied: {} };
   return { config: resolveConfig({ ...config, ...applied }), name, applied: applied as Partial<TrainConfig> };
+}
+
+/**
+ * A recipe's settings for a config: its `set`, with its settings for the bag given explicitly (`--bag`)
+ * over them when it has some.
+ */
+function recipeSet(
+  recipe: Recipe | undefined,
+  config: TrainConfig,
+  explicit: ReadonlySet<keyof TrainConfig>,
+): Partial<TrainConfig> {
+  const forBag = explicit.has("bag") ? recipe?.byBag?.[config.bag] : undefined;
+  return forBag ? { ...recipe!.set, ...forBag } : recipe?.set ?? {};
 }
 
 /**
@@ -241,7 +269,11 @@ export function recipesHelp(): string {
   const lines = ["Defaults per --mode/--loss (any flag given explicitly wins; docs/training-defaults.md):"];
   for (const [mode, losses] of Object.entries(RECIPES)) {
     for (const [loss, r] of Object.entries(losses)) {
-      if (r) lines.push(`  ${describeRecipe(`${mode}/${loss}`, r.set, r.why)}`);
+      if (!r) continue;
+      lines.push(`  ${describeRecipe(`${mode}/${loss}`, r.set, r.why)}`);
+      for (const [bag, set] of Object.entries(r.byBag ?? {})) {
+        lines.push(`  ${describeRecipe(`${mode}/${loss} with --bag ${bag}`, set)}`);
+      }
     }
   }
   lines.push(
