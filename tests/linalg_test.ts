@@ -829,3 +829,42 @@ async function assertRejectsAsync(fn: () => Promise<unknown>, cls: new (...a: ne
   }
   throw new Error(`expected a rejection with ${cls.name}`);
 }
+
+Deno.test({
+  name: "createBackend: at 2 threads the step is split by default, FACTOROUT_SPLIT=0 leaves it to OpenBLAS",
+  ignore: !blas,
+  fn: async () => {
+    // the thread count is OpenBLAS's, fixed when the library loads: each case runs in its own process
+    const probe = `
+      import { createBackend } from "${new URL("../lib/linalg/select.ts", import.meta.url).href}";
+      import { isPooled } from "${new URL("../lib/linalg/pool.ts", import.meta.url).href}";
+      const lines = [];
+      const la = await createBackend("blas", { log: (l) => lines.push(l) });
+      console.log(JSON.stringify({ pooled: isPooled(la), line: lines[0] }));
+      la.close();`;
+    const cases: [Record<string, string>, boolean, RegExp][] = [
+      [{ FACTOROUT_THREADS: "2" }, true, /2 threads, the factored step split across them \(the default/],
+      [
+        { FACTOROUT_THREADS: "2", FACTOROUT_SPLIT: "0" },
+        false,
+        /OpenBLAS's own threading \(FACTOROUT_SPLIT=0\)/,
+      ],
+      [{ FACTOROUT_THREADS: "3" }, false, /OpenBLAS's own threading \(the default above 2 threads\)/],
+      [{ FACTOROUT_THREADS: "3", FACTOROUT_SPLIT: "1" }, true, /split across them \(FACTOROUT_SPLIT=1\)/],
+      [{ FACTOROUT_THREADS: "1" }, false, /1 threads\)$/],
+    ];
+    for (const [env, pooled, line] of cases) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", probe],
+        env: { FACTOROUT_SPLIT: "", ...env },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout).trim();
+      assert(out.success, new TextDecoder().decode(out.stderr));
+      const got = JSON.parse(text);
+      assertEquals(got.pooled, pooled, `${JSON.stringify(env)}: ${got.line}`);
+      assert(line.test(got.line), `${JSON.stringify(env)}: ${got.line}`);
+    }
+  },
+});

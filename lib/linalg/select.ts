@@ -19,20 +19,33 @@ export type CreateBackendOptions = {
 };
 
 /**
+ * The most threads at which the blas backend splits the factored step itself when FACTOROUT_SPLIT is unset.
+ * At two threads the split beat OpenBLAS's own threading in every paired trainer run on the 2-core machines,
+ * quiet or shared: OpenBLAS's threads collapse when another job holds a core (BENCHMARKS.md, "Issue 18: the
+ * second core"). At 4 to 16 threads on the 16-core host OpenBLAS's threading was the faster one ("Device runs
+ * on the H200 machine").
+ *
+ * @example
+ * ```ts
+ * import { SPLIT_DEFAULT_MAX_THREADS } from "./select.ts";
+ * console.log(SPLIT_DEFAULT_MAX_THREADS); // 2
+ * ```
+ */
+export const SPLIT_DEFAULT_MAX_THREADS = 2;
+
+/**
  * Creates a CPU linear-algebra backend and logs one line naming it, e.g.
  * `factorout: linear algebra backend = blas (OpenBLAS 0.3.21, /usr/lib/x86_64-linux-gnu/libopenblas.so.0, 2 threads)`.
  *
  * - "js": the plain TypeScript reference.
- * - "blas": OpenBLAS; throws BackendUnavailableError when it cannot be loaded. With FACTOROUT_SPLIT=1 and
- *   more than one thread (FACTOROUT_THREADS, default every core) the backend also splits the factored step
- *   across that many threads (pool.ts: the large products and sparse rows on shared memory, and the
- *   per-example kernels of the step and the embedding bag). Off by default: on the 16-core H200 host it
- *   was slower than OpenBLAS's own threading at 8 and 16 threads (BENCHMARKS.md, "Factored layer against
- *   threads"), and on the 2-core machines the evidence at 2 threads is mixed ("Two threads and the whole
- *   trainer"). With more than one thread the line says which path runs; a FACTOROUT_SPLIT other than 0 or
- *   1 is a UsageError. FACTOROUT_POOL_HOLD=0 lets the split path's workers sleep between its calls
- *   (pool.ts `hold`: by default they poll through each step), for measurements; other than 0 or 1 is a
- *   UsageError.
+ * - "blas": OpenBLAS; throws BackendUnavailableError when it cannot be loaded. With more than one thread
+ *   (FACTOROUT_THREADS, default every core) the backend either leaves the threads to OpenBLAS or splits the
+ *   factored step across them itself (pool.ts: the large products and sparse rows on shared memory, and the
+ *   per-example kernels of the step and the embedding bag). FACTOROUT_SPLIT=1 splits, 0 leaves it to
+ *   OpenBLAS; unset, the split runs up to {@link SPLIT_DEFAULT_MAX_THREADS} threads. With more than one
+ *   thread the line says which path runs; a FACTOROUT_SPLIT other than 0 or 1 is a UsageError.
+ *   FACTOROUT_POOL_HOLD=0 lets the split path's workers sleep between its calls (pool.ts `hold`: by default
+ *   they poll through each step), for measurements; other than 0 or 1 is a UsageError.
  * - "auto": blas, else js with the reason logged. Under `CI=true` a blas failure throws instead.
  *
  * @example
@@ -78,14 +91,20 @@ function select(name: string, path: string | undefined, log: (line: string) => v
     try {
       const b = openBlasBackend(path);
       const ver = b.version ? `OpenBLAS ${b.version}` : b.config;
-      const split = b.threads > 1 && env === "1";
+      const split = b.threads > 1 && (env === "1" || (env === "" && b.threads <= SPLIT_DEFAULT_MAX_THREADS));
       const hold = holdEnv !== "0";
       const how = b.threads <= 1
         ? ""
         : split
-        ? ", the factored step split across them by FACTOROUT_SPLIT=1: products, sparse rows, per-example kernels" +
+        ? `, the factored step split across them (${
+          env === "1"
+            ? "FACTOROUT_SPLIT=1"
+            : "the default at this thread count; FACTOROUT_SPLIT=0 leaves it to OpenBLAS"
+        }): products, sparse rows, per-example kernels` +
           (hold ? "" : "; FACTOROUT_POOL_HOLD=0: the workers sleep between split calls")
-        : ", OpenBLAS's own threading; FACTOROUT_SPLIT=1 splits the factored step across them";
+        : `, OpenBLAS's own threading (${
+          env === "0" ? "FACTOROUT_SPLIT=0" : "the default above " + SPLIT_DEFAULT_MAX_THREADS + " threads"
+        }); FACTOROUT_SPLIT=1 splits the factored step across them`;
       log(`factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${how})`);
       return split ? createPooledBackend(b, b.threads, { hold }) : b;
     } catch (e) {
