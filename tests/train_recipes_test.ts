@@ -9,6 +9,7 @@ import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import {
   applyRecipe,
   applyVocabularyDefaults,
+  LONG_RUN_WINDOW,
   RECIPE_EPOCHS,
   RECIPE_FIELDS,
   RECIPES,
@@ -49,6 +50,25 @@ Deno.test("recipes: a longer run keeps the total step: --lr ÷ (epochs / RECIPE_
   const short = await parseTrainArgs(["--epochs", "2"]);
   assert.equal(short.config.lr, base);
   assert.equal(short.config.lossEpsilon, eps);
+});
+
+Deno.test("recipes: a longer skip-gram spherical run narrows its window unless --window is given", async () => {
+  const { window } = resolveConfig();
+  assert.ok(LONG_RUN_WINDOW < window);
+  const long = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS)]);
+  assert.equal(long.config.window, LONG_RUN_WINDOW);
+  assert.equal(long.recipe?.applied.window, LONG_RUN_WINDOW);
+  // also with --lr given (the rule is about the objective's contexts, not the step)
+  assert.equal((await parseTrainArgs(["--epochs", "15", "--lr", "0.001"])).config.window, LONG_RUN_WINDOW);
+  // an explicit --window wins, wider or narrower; a narrower one is never widened
+  assert.equal((await parseTrainArgs(["--epochs", "15", "--window", "5"])).config.window, 5);
+  assert.equal((await parseTrainArgs(["--epochs", "15", "--window", "2"])).config.window, 2);
+  // the recipe's own length keeps the default window, and so do the other losses and CBOW (not measured)
+  assert.equal((await parseTrainArgs(["--epochs", String(RECIPE_EPOCHS)])).config.window, window);
+  assert.equal((await parseTrainArgs(["--epochs", "15", "--loss", "taylor"])).config.window, window);
+  assert.equal((await parseTrainArgs(["--epochs", "15", "--mode", "cbow"])).config.window, window);
+  // the --help section names the rule
+  assert.match(helpText(), new RegExp(`--window ${LONG_RUN_WINDOW}`));
 });
 
 Deno.test("recipes: a --config file setting counts as explicit", async () => {

@@ -39,7 +39,8 @@ export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
  * given) divides the step size by epochs/RECIPE_EPOCHS, keeping the total step Σ η of the linear schedule:
  * with the same step, the input rows keep growing past the point where their similarities are best
  * (docs/losses.md, "More epochs, worse vectors"). The spherical softmax's ε is then multiplied by
- * epochs/RECIPE_EPOCHS as well (ε not given), or its outputs outgrow ε late in the run.
+ * epochs/RECIPE_EPOCHS as well (ε not given), or its outputs outgrow ε late in the run, and a skip-gram
+ * spherical run narrows its window to {@link LONG_RUN_WINDOW} (`--window` not given).
  *
  * @example
  * ```ts
@@ -112,6 +113,10 @@ export function applyRecipe(
   if (eps !== undefined) applied.lossEpsilon = eps;
   const longEps = sphericalEpsilonForEpochs(config, applied, explicit);
   if (longEps !== undefined) applied.lossEpsilon = longEps;
+  if (
+    config.mode === "skipgram" && config.loss === "spherical" && config.epochs > RECIPE_EPOCHS &&
+    !explicit.has("window") && config.window > LONG_RUN_WINDOW
+  ) applied.window = LONG_RUN_WINDOW;
   if (Object.keys(applied).length === 0) return { config, name, applied: {} };
   return { config: resolveConfig({ ...config, ...applied }), name, applied: applied as Partial<TrainConfig> };
 }
@@ -159,6 +164,21 @@ function sphericalEpsilonForEpochs(
   const eps0 = (applied.lossEpsilon as number | undefined) ?? config.lossEpsilon;
   return Number((eps0 * config.epochs / RECIPE_EPOCHS).toPrecision(4));
 }
+
+/**
+ * The context radius of a skip-gram spherical-softmax run longer than {@link RECIPE_EPOCHS} (`--window` not
+ * given; it only narrows a wider default). More passes over the same objective favour relatedness over
+ * similarity (WordSim-353 rises, SimLex-999 stalls from the run's middle on); the nearer contexts of a
+ * window of 4 pull it back toward similarity, while a window of 3 loses both (docs/losses.md, "More epochs,
+ * worse vectors"). A corpus setting: it decides how `--data` text is prepared, not shards prepared before.
+ *
+ * @example
+ * ```ts
+ * import { LONG_RUN_WINDOW } from "./recipes.ts";
+ * console.log(LONG_RUN_WINDOW); // 4
+ * ```
+ */
+export const LONG_RUN_WINDOW = 4;
 
 /**
  * The most the spherical softmax's ε is raised for a larger step (η·η_in up to 16× the recipe's: `--lr` 4×,
@@ -247,6 +267,7 @@ export function recipesHelp(): string {
   lines.push(
     `  any: --epochs above ${RECIPE_EPOCHS} without --lr: --lr × ${RECIPE_EPOCHS}/epochs (the same total step)`,
     `  spherical, --epochs above ${RECIPE_EPOCHS} without --lr: --loss-epsilon × epochs/${RECIPE_EPOCHS} (unless given)`,
+    `  skipgram/spherical, --epochs above ${RECIPE_EPOCHS}: --window ${LONG_RUN_WINDOW} (unless given; nearer contexts)`,
     `  spherical on D words: --loss-epsilon raised to ${SPHERICAL_MIN_FLOOR_MASS}/D when larger (small vocabularies)`,
   );
   return lines.join("\n");
