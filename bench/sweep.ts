@@ -8,6 +8,9 @@
  *   deno task bench:sweep [--quick] [--only <substring>] [--dim 100] [--epochs 5] [--write]
  *
  * `--set '<json>'` (repeatable): run those settings instead of the grid (exploration).
+ * `--seed N`: the seed of every run (it also redraws the subsampling and the held-out split).
+ * `--average`: also score the mean of the last k epochs' input rows E (k = 2, 3, 4, 5, 7, 10, 15; plain and
+ * of the unit rows), iterate averaging measured without building it into the trainer (docs/losses.md).
  * `--quick`: only the recipes (each loss × mode at its defaults), 3 epochs; the full grid is listed by
  * {@link sweepGrid}. See docs/training-defaults.md.
  *
