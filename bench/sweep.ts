@@ -272,6 +272,35 @@ export async function runCase(
 }
 
 /**
+ * The mean of the last `k` snapshots of a table of rows of width `d`; with `unit`, each snapshot's rows
+ * are normalised first (a zero row stays zero).
+ *
+ * @example
+ * ```ts
+ * import { tailMean } from "./sweep.ts";
+ * tailMean([Float32Array.of(9, 9), Float32Array.of(1, 0), Float32Array.of(3, 0)], 2, 2, false); // [2, 0]
+ * ```
+ */
+export function tailMean(snaps: Float32Array[], k: number, d: number, unit: boolean): Float32Array {
+  if (!(k >= 1 && k <= snaps.length)) {
+    throw new RangeError(`tailMean: k must be 1..${snaps.length}, got ${k}`);
+  }
+  const mean = new Float32Array(snaps[0].length);
+  for (const s of snaps.slice(snaps.length - k)) {
+    for (let i = 0; i < s.length; i += d) {
+      let norm = 1;
+      if (unit) {
+        let q = 0;
+        for (let j = i; j < i + d; j++) q += s[j] * s[j];
+        norm = Math.sqrt(q) || 1;
+      }
+      for (let j = i; j < i + d; j++) mean[j] += s[j] / (norm * k);
+    }
+  }
+  return mean;
+}
+
+/**
  * The scores of the mean of the last k epochs' E (k = 2, 3, 5, … up to all), plain and of the unit rows
  * (each snapshot's rows normalised first, so a late epoch's longer rows do not dominate the mean).
  */
@@ -285,18 +314,7 @@ async function scoreAverages(
   const n = snaps.length;
   for (const k of [2, 3, 4, 5, 7, 10, 15].filter((k) => k <= n)) {
     for (const unit of [false, true]) {
-      const mean = new Float32Array(snaps[0].length);
-      for (const s of snaps.slice(n - k)) {
-        for (let i = 0; i < s.length; i += d) {
-          let norm = 1;
-          if (unit) {
-            let q = 0;
-            for (let j = i; j < i + d; j++) q += s[j] * s[j];
-            norm = Math.sqrt(q) || 1;
-          }
-          for (let j = i; j < i + d; j++) mean[j] += s[j] / (norm * k);
-        }
-      }
+      const mean = tailMean(snaps, k, d, unit);
       const r = await evaluateEmbeddings(words, mean, d, { analogies: false });
       const row = {
         last: k,
