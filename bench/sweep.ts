@@ -8,6 +8,9 @@
  *   deno task bench:sweep [--quick] [--only <substring>] [--dim 100] [--epochs 5] [--write]
  *
  * `--set '<json>'` (repeatable): run those settings instead of the grid (exploration).
+ * `--seed N`: the seed of every run (it also redraws the subsampling and the held-out split).
+ * `--average`: also score the mean of the last k epochs' input rows E (k = 2, 3, 4, 5, 7, 10, 15; plain and
+ * of the unit rows), iterate averaging measured without building it into the trainer (docs/losses.md).
  * `--quick`: only the recipes (each loss × mode at its defaults), 3 epochs; the full grid is listed by
  * {@link sweepGrid}. See docs/training-defaults.md.
  *
@@ -156,6 +159,7 @@ export async function runCase(
   c: SweepCase,
   common: Partial<TrainConfig>,
   log: (line: string) => void = () => {},
+  opts: { average?: boolean } = {},
 ): Promise<Record<string, unknown>> {
   const given = { ...common, ...c.set };
   const base = resolveConfig({ ...given, out: `runs/sweep/${given.mode ?? "skipgram"}` });
@@ -165,9 +169,16 @@ export async function runCase(
   const t0 = performance.now();
   let trainer: Trainer | undefined;
   let trainSeconds = 0, pausedMs = 0;
+  // --average: a copy of E after every epoch, to score the means of the last k (iterate averaging)
+  const snapshots: Float32Array[] = [];
+  let words: string[] = [];
   const measure = async (epoch: number) => {
     const p0 = performance.now();
     const emb = await trainer!.embeddings();
+    if (opts.average) {
+      snapshots.push(emb.input);
+      words = emb.words;
+    }
     const r = await evaluateEmbeddings(emb.words, emb.input, emb.d, { analogies: false });
     const val = await trainer!.validationLoss();
     const centred = centreRows(emb.input, emb.d);
@@ -229,6 +240,7 @@ export async function runCase(
     normW = meanRowNorm(await trainer.output.weights(), d);
   }
   trainer?.close();
+  const averages = opts.average ? await scoreAverages(words, snapshots, config.dim, log) : undefined;
   const last = epochs[epochs.length - 1];
   const kept = config.keepBest ? keptEpoch(epochs) : undefined;
   return {
@@ -257,9 +269,72 @@ export async function runCase(
     keptSimlex999: kept?.simlex999,
     normW,
     epochs,
+    ...(averages ? { averages } : {}),
     ...(diverged ? { diverged } : {}),
     date: new Date().toISOString(),
   };
+}
+
+/**
+ * The mean of the last `k` snapshots of a table of rows of width `d`; with `unit`, each snapshot's rows
+ * are normalised first (a zero row stays zero).
+ *
+ * @example
+ * ```ts
+ * import { tailMean } from "./sweep.ts";
+ * tailMean([Float32Array.of(9, 9), Float32Array.of(1, 0), Float32Array.of(3, 0)], 2, 2, false); // [2, 0]
+ * ```
+ */
+export function tailMean(snaps: Float32Array[], k: number, d: number, unit: boolean): Float32Array {
+  if (!(k >= 1 && k <= snaps.length)) {
+    throw new RangeError(`tailMean: k must be 1..${snaps.length}, got ${k}`);
+  }
+  const mean = new Float32Array(snaps[0].length);
+  for (const s of snaps.slice(snaps.length - k)) {
+    for (let i = 0; i < s.length; i += d) {
+      let norm = 1;
+      if (unit) {
+        let q = 0;
+        for (let j = i; j < i + d; j++) q += s[j] * s[j];
+        norm = Math.sqrt(q) || 1;
+      }
+      for (let j = i; j < i + d; j++) mean[j] += s[j] / (norm * k);
+    }
+  }
+  return mean;
+}
+
+/**
+ * The scores of the mean of the last k epochs' E (k = 2, 3, 5, … up to all), plain and of the unit rows
+ * (each snapshot's rows normalised first, so a late epoch's longer rows do not dominate the mean).
+ */
+async function scoreAverages(
+  words: string[],
+  snaps: Float32Array[],
+  d: number,
+  log: (line: string) => void,
+): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  const n = snaps.length;
+  for (const k of [2, 3, 4, 5, 7, 10, 15].filter((k) => k <= n)) {
+    for (const unit of [false, true]) {
+      const mean = tailMean(snaps, k, d, unit);
+      const r = await evaluateEmbeddings(words, mean, d, { analogies: false });
+      const row = {
+        last: k,
+        unit,
+        wordsim353: r.similarity.wordsim353?.rho,
+        simlex999: r.similarity.simlex999?.rho,
+      };
+      out.push(row);
+      log(
+        `  mean of the last ${k} epochs${unit ? " (unit rows)" : ""}: WS353 ${f3(row.wordsim353)} SimLex ${
+          f3(row.simlex999)
+        }`,
+      );
+    }
+  }
+  return out;
 }
 
 const f3 = (x: unknown) => (typeof x === "number" ? x.toFixed(3) : "—");
@@ -307,6 +382,8 @@ if (import.meta.main) {
       write: { type: "boolean" },
       results: { type: "string" },
       set: { type: "string", multiple: true },
+      seed: { type: "string" },
+      average: { type: "boolean" },
     },
     strict: true,
   });
@@ -314,6 +391,7 @@ if (import.meta.main) {
   const common: Partial<TrainConfig> = {
     dim: Number(values.dim ?? 100),
     epochs: Number(values.epochs ?? (quick ? 3 : 5)),
+    ...(values.seed ? { seed: Number(values.seed) } : {}),
   };
   // --set '{"loss":"taylor","lr":0.05}' (repeatable): run these cases instead of the grid
   const cases = values.set?.length
@@ -326,7 +404,7 @@ if (import.meta.main) {
   for (const c of cases) {
     const r = await runCase(c, common, (line) => {
       if (line.startsWith("  ")) console.error(line);
-    });
+    }, { average: values.average === true });
     rows.push(r);
     await Deno.writeTextFile(resultsPath, JSON.stringify(r) + "\n", { append: true });
     console.error(

@@ -9,6 +9,9 @@ import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import {
   applyRecipe,
   applyVocabularyDefaults,
+  LONG_RUN_LR_FACTOR,
+  LONG_RUN_TARGET_POWER,
+  LONG_RUN_WINDOW,
   RECIPE_EPOCHS,
   RECIPE_FIELDS,
   RECIPES,
@@ -34,7 +37,11 @@ Deno.test("recipes: a loss's recipe applies unless the flag is given", async () 
 Deno.test("recipes: a longer run keeps the total step: --lr ÷ (epochs / RECIPE_EPOCHS) unless --lr is given", async () => {
   const { lr: base, lossEpsilon: eps } = resolveConfig();
   const long = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS)]);
-  assert.ok(Math.abs(long.config.lr - base / 3) < 1e-3 * base, String(long.config.lr));
+  // (× LONG_RUN_LR_FACTOR for the weighted targets a long skip-gram spherical run gets: tested below)
+  assert.ok(Math.abs(long.config.lr - LONG_RUN_LR_FACTOR * base / 3) < 1e-3 * base, String(long.config.lr));
+  const taylorLr = RECIPES.skipgram.taylor!.set.lr!;
+  const longTaylor = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS), "--loss", "taylor"]);
+  assert.ok(Math.abs(longTaylor.config.lr - taylorLr / 3) < 1e-3 * taylorLr, String(longTaylor.config.lr));
   // and the spherical softmax's ε × (epochs / RECIPE_EPOCHS): the floor probability stays up
   assert.ok(Math.abs(long.config.lossEpsilon - 3 * eps) < 1e-9, String(long.config.lossEpsilon));
   assert.equal(long.recipe?.applied.lossEpsilon, long.config.lossEpsilon);
@@ -43,12 +50,51 @@ Deno.test("recipes: a longer run keeps the total step: --lr ÷ (epochs / RECIPE_
   assert.equal(given.config.lossEpsilon, eps);
   const givenEps = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS), "--loss-epsilon", "0.002"]);
   assert.equal(givenEps.config.lossEpsilon, 0.002);
-  assert.ok(Math.abs(givenEps.config.lr - base / 3) < 1e-3 * base);
+  assert.ok(Math.abs(givenEps.config.lr - LONG_RUN_LR_FACTOR * base / 3) < 1e-3 * base);
   const taylor = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS), "--loss", "taylor"]);
   assert.equal(taylor.config.lossEpsilon, eps);
   const short = await parseTrainArgs(["--epochs", "2"]);
   assert.equal(short.config.lr, base);
   assert.equal(short.config.lossEpsilon, eps);
+});
+
+Deno.test("recipes: a longer skip-gram spherical run narrows its window and weighs its targets, unless given", async () => {
+  const { window, lr: base } = resolveConfig();
+  assert.ok(LONG_RUN_WINDOW < window && LONG_RUN_TARGET_POWER > 0 && LONG_RUN_LR_FACTOR < 1);
+  const long = await parseTrainArgs(["--epochs", String(3 * RECIPE_EPOCHS)]);
+  assert.equal(long.config.window, LONG_RUN_WINDOW);
+  assert.equal(long.config.targetPower, LONG_RUN_TARGET_POWER);
+  assert.deepEqual(
+    { window: long.recipe?.applied.window, targetPower: long.recipe?.applied.targetPower },
+    { window: LONG_RUN_WINDOW, targetPower: LONG_RUN_TARGET_POWER },
+  );
+  // the measured 15-epoch point: lr 0.001, ε 0.003, window 4, target power 0.25 (docs/training-defaults.md)
+  const e15 = (await parseTrainArgs(["--epochs", "15"])).config;
+  assert.deepEqual(
+    [e15.lr, e15.lossEpsilon, e15.window, e15.targetPower, e15.targetScale],
+    [0.001, 0.003, 4, 0.25, 1],
+  );
+  // an explicit --lr keeps the window and the weights (they are about the objective, not the step)
+  const lr = (await parseTrainArgs(["--epochs", "15", "--lr", "0.002"])).config;
+  assert.deepEqual([lr.lr, lr.window, lr.targetPower], [0.002, LONG_RUN_WINDOW, LONG_RUN_TARGET_POWER]);
+  // an explicit --target-power wins and then the step is not lowered for it; --window wins, either way
+  const tp = (await parseTrainArgs(["--epochs", "15", "--target-power", "0"])).config;
+  assert.deepEqual([tp.targetPower, tp.window], [0, LONG_RUN_WINDOW]);
+  assert.ok(Math.abs(tp.lr - base / 3) < 1e-3 * base, String(tp.lr));
+  assert.equal((await parseTrainArgs(["--epochs", "15", "--window", "5"])).config.window, 5);
+  assert.equal((await parseTrainArgs(["--epochs", "15", "--window", "2"])).config.window, 2);
+  // the recipe's own length keeps the defaults, and so do the other losses and CBOW (not measured)
+  const short = (await parseTrainArgs(["--epochs", String(RECIPE_EPOCHS)])).config;
+  assert.deepEqual([short.window, short.targetPower, short.lr], [window, 0, base]);
+  for (const flags of [["--loss", "taylor"], ["--mode", "cbow"]]) {
+    const c = (await parseTrainArgs(["--epochs", "15", ...flags])).config;
+    assert.deepEqual([c.window, c.targetPower], [window, 0], flags.join(" "));
+  }
+  // the --help section names the rule
+  assert.match(
+    helpText(),
+    new RegExp(`--window ${LONG_RUN_WINDOW}, --target-power ${LONG_RUN_TARGET_POWER}`),
+  );
 });
 
 Deno.test("recipes: a --config file setting counts as explicit", async () => {

@@ -51,7 +51,9 @@ export const RECIPE_FIELDS: readonly (keyof TrainConfig)[] = Object.freeze([
  * given) divides the step size by epochs/RECIPE_EPOCHS, keeping the total step Σ η of the linear schedule:
  * with the same step, the input rows keep growing past the point where their similarities are best
  * (docs/losses.md, "More epochs, worse vectors"). The spherical softmax's ε is then multiplied by
- * epochs/RECIPE_EPOCHS as well (ε not given), or its outputs outgrow ε late in the run.
+ * epochs/RECIPE_EPOCHS as well (ε not given), or its outputs outgrow ε late in the run, and a skip-gram
+ * spherical run narrows its window to {@link LONG_RUN_WINDOW} and weighs its targets by
+ * {@link LONG_RUN_TARGET_POWER} (each not given; the latter with its step × {@link LONG_RUN_LR_FACTOR}).
  *
  * @example
  * ```ts
@@ -118,10 +120,16 @@ export function applyRecipe(
   for (const [k, v] of Object.entries(set)) {
     if (!explicit.has(k as keyof TrainConfig) && config[k as keyof TrainConfig] !== v) applied[k] = v;
   }
+  const long = config.mode === "skipgram" && config.loss === "spherical" && config.epochs > RECIPE_EPOCHS;
+  // a longer skip-gram spherical run: nearer contexts and rarer ones weighed up, or it drifts to relatedness
+  if (long && !explicit.has("window") && config.window > LONG_RUN_WINDOW) applied.window = LONG_RUN_WINDOW;
+  const weighted = long && !explicit.has("targetPower") && config.targetPower === 0;
+  if (weighted) applied.targetPower = LONG_RUN_TARGET_POWER;
   if (!explicit.has("lr") && config.epochs > RECIPE_EPOCHS) {
     // the same total step Σ η as RECIPE_EPOCHS epochs: more epochs average more, they do not move further
     const lr = (applied.lr as number | undefined) ?? config.lr;
-    applied.lr = Number((lr * RECIPE_EPOCHS / config.epochs).toPrecision(4));
+    const f = weighted ? LONG_RUN_LR_FACTOR : 1;
+    applied.lr = Number((lr * f * RECIPE_EPOCHS / config.epochs).toPrecision(4));
   }
   const eps = sphericalEpsilonForStep(config, set, applied, explicit);
   if (eps !== undefined) applied.lossEpsilon = eps;
@@ -187,6 +195,49 @@ function sphericalEpsilonForEpochs(
   const eps0 = (applied.lossEpsilon as number | undefined) ?? config.lossEpsilon;
   return Number((eps0 * config.epochs / RECIPE_EPOCHS).toPrecision(4));
 }
+
+/**
+ * The context radius of a skip-gram spherical-softmax run longer than {@link RECIPE_EPOCHS} (`--window` not
+ * given; it only narrows a wider default). More passes over the same objective favour relatedness over
+ * similarity (WordSim-353 rises, SimLex-999 stalls from the run's middle on); the nearer contexts of a
+ * window of 4 pull it back toward similarity, while a window of 3 loses both (docs/losses.md, "More epochs,
+ * worse vectors"). A corpus setting: it decides how `--data` text is prepared, not shards prepared before.
+ * With {@link LONG_RUN_TARGET_POWER} and {@link LONG_RUN_LR_FACTOR}, the long run's three changes.
+ *
+ * @example
+ * ```ts
+ * import { LONG_RUN_WINDOW } from "./recipes.ts";
+ * console.log(LONG_RUN_WINDOW); // 4
+ * ```
+ */
+export const LONG_RUN_WINDOW = 4;
+
+/**
+ * The `--target-power` of a skip-gram spherical-softmax run longer than {@link RECIPE_EPOCHS} (not given, and
+ * 0): each context c's weight × (D·p(c))^−0.25, the frequent contexts weighed down and the rare ones up, so
+ * the long run spends its extra passes on the rarer co-occurrences that similarity rests on (SimLex 0.158 →
+ * 0.172 at seed 1, 15 epochs; α = 0.5 overshoots: docs/losses.md).
+ *
+ * @example
+ * ```ts
+ * import { LONG_RUN_TARGET_POWER } from "./recipes.ts";
+ * console.log(LONG_RUN_TARGET_POWER); // 0.25
+ * ```
+ */
+export const LONG_RUN_TARGET_POWER = 0.25;
+
+/**
+ * The step of a long run whose recipe set {@link LONG_RUN_TARGET_POWER}, on top of × RECIPE_EPOCHS/epochs
+ * (`--lr` not given): the weighted rare targets make the rows grow faster (mean ‖E‖ row 1.20 against 1.05 at
+ * 15 epochs); × 0.75 brings them back to the 5-epoch run's length (0.94 against 0.99).
+ *
+ * @example
+ * ```ts
+ * import { LONG_RUN_LR_FACTOR } from "./recipes.ts";
+ * console.log(LONG_RUN_LR_FACTOR); // 0.75
+ * ```
+ */
+export const LONG_RUN_LR_FACTOR = 0.75;
 
 /**
  * The most the spherical softmax's ε is raised for a larger step (η·η_in up to 16× the recipe's: `--lr` 4×,
@@ -279,6 +330,8 @@ export function recipesHelp(): string {
   lines.push(
     `  any: --epochs above ${RECIPE_EPOCHS} without --lr: --lr × ${RECIPE_EPOCHS}/epochs (the same total step)`,
     `  spherical, --epochs above ${RECIPE_EPOCHS} without --lr: --loss-epsilon × epochs/${RECIPE_EPOCHS} (unless given)`,
+    `  skipgram/spherical, --epochs above ${RECIPE_EPOCHS}: --window ${LONG_RUN_WINDOW}, --target-power ${LONG_RUN_TARGET_POWER}` +
+      ` and then --lr × ${LONG_RUN_LR_FACTOR} (each unless given; a long run drifts to relatedness)`,
     `  spherical on D words: --loss-epsilon raised to ${SPHERICAL_MIN_FLOOR_MASS}/D when larger (small vocabularies)`,
   );
   return lines.join("\n");
