@@ -184,6 +184,32 @@ Deno.test("inputs: a text file changed in place (same size, same mtime) is prepa
   assert.ok(first.words.includes("cat") && !again.words.includes("cat") && again.words.includes("cow"));
 });
 
+Deno.test("inputs: a prepared corpus trains its own window, and the log says so when --window differs", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/a.txt`;
+  await Deno.writeTextFile(file, "the cat sat on the mat with the dog\n".repeat(200));
+  const prepared = resolveConfig({ data: file, out: `${dir}/run`, minCount: 1, window: 5 });
+  const log: string[] = [];
+  await resolveData(prepared, (l) => log.push(l));
+  const corpus = `${dir}/run/corpus`;
+  log.length = 0;
+  await resolveData(
+    resolveConfig({ data: corpus, out: `${dir}/run2`, minCount: 1, window: 5 }),
+    (l) => log.push(l),
+  );
+  assert.ok(!log.some((l) => /prepared with window/.test(l)), log.join("\n"));
+  await resolveData(
+    resolveConfig({ data: corpus, out: `${dir}/run3`, minCount: 1, window: 4 }),
+    (l) => log.push(l),
+  );
+  assert.ok(
+    log.some((l) =>
+      l.includes(`--data ${corpus} was prepared with window 5, so its windows train, not --window 4`)
+    ),
+    log.join("\n"),
+  );
+});
+
 Deno.test("inputs: a 1 MB line without newlines is cut into bounded sentences; --shard-rows holds", async () => {
   const dir = await Deno.makeTempDir();
   const words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];

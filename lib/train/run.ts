@@ -166,7 +166,7 @@ export async function resolveData(
     if (inputs?.kind === "shards") {
       if (opts.complete) await requireComplete(c.data);
       const s = await scanShards(c.data, inputs, log);
-      checkCorpus(c, s.dir, s.manifest);
+      checkCorpus(c, s.dir, s.manifest, log);
       return { dir: s.dir, manifest: s.manifest, words: s.vocab.words, counts: s.vocab.counts };
     }
     dir = join(c.out, "corpus");
@@ -215,7 +215,7 @@ export async function resolveData(
     }
   }
   const manifest = await readManifest(dir);
-  checkCorpus(c, dir, manifest);
+  checkCorpus(c, dir, manifest, log);
   const { words, counts } = await readVocab(join(dir, manifest.vocabFile), {
     expectedSize: manifest.vocabSize,
   });
@@ -246,14 +246,29 @@ function logDraws(m: CorpusManifest, c: TrainConfig, log: (line: string) => void
   }
 }
 
-/** The corpus's windows fit --mode and it has examples. */
-function checkCorpus(c: TrainConfig, dir: string, manifest: CorpusManifest): void {
+/**
+ * The corpus's windows fit --mode and it has examples. A prepared corpus keeps the window it was prepared
+ * with: when that is not the run's `--window` (given, or a recipe's), the log says which one trains.
+ */
+function checkCorpus(
+  c: TrainConfig,
+  dir: string,
+  manifest: CorpusManifest,
+  log: (line: string) => void,
+): void {
   if (manifest.mode !== "external" && manifest.mode !== c.mode) {
     throw new UsageError(
       `--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}; prepare it with --mode ${c.mode}`,
     );
   }
   if (manifest.rows === 0) throw new ExitError(EXIT.badData, `--data ${dir}: the corpus has no examples`);
+  const window = manifest.source?.window;
+  if (typeof window === "number" && window !== c.window) {
+    log(
+      `corpus: --data ${dir} was prepared with window ${window}, so its windows train, not --window ${c.window} ` +
+        `(prepare it again with --window ${c.window} to train those)`,
+    );
+  }
 }
 
 /**
