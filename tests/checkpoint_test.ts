@@ -172,3 +172,33 @@ Deno.test("lock: --wait waits for a live holder to finish; lockRunFolder refuses
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("lock: pidAlive counts a killed process that its parent has not reaped yet (a zombie) as gone", async () => {
+  // a parent that forks a child which exits at once, and never reaps it
+  const script = "import os, signal, sys, time\n" +
+    "signal.signal(signal.SIGCHLD, signal.SIG_DFL)\n" +
+    "pid = os.fork()\n" +
+    "if pid == 0: os._exit(0)\n" +
+    "print(pid, flush=True); time.sleep(5)\n";
+  const child = new Deno.Command("python3", { args: ["-c", script], stdout: "piped" }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  const zombie = Number(new TextDecoder().decode(value).trim());
+  try {
+    let state = "";
+    for (let i = 0; i < 100 && state !== "Z"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const stat = await Deno.readTextFile(`/proc/${zombie}/stat`);
+      state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    }
+    assert.equal(state, "Z", "the child is a zombie, still listed in /proc");
+    assert.equal(pidAlive(zombie), false);
+    assert.equal(pidAlive(child.pid), true);
+    assert.equal(pidAlive(Deno.pid), true);
+  } finally {
+    reader.releaseLock();
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  }
+});

@@ -70,7 +70,8 @@ export class LockedError extends Error {
 export type HeldLock = { path: string; info: LockInfo; tookOver?: LockInfo; release(): Promise<void> };
 
 /**
- * Whether a process with this pid is alive on this host (Linux: /proc/<pid> exists).
+ * Whether a process with this pid is alive on this host (Linux: /proc/<pid> exists and is not a zombie: a
+ * process killed a moment ago stays in /proc until its parent reaps it, and must not keep its lock).
  *
  * @example
  * ```ts
@@ -81,12 +82,14 @@ export type HeldLock = { path: string; info: LockInfo; tookOver?: LockInfo; rele
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   if (pid === Deno.pid) return true;
+  let stat: string;
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   } catch {
     return false;
   }
+  // "pid (comm) state …": comm may hold spaces and parentheses, the state follows the last ')'
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
 }
 
 async function readLock(path: string): Promise<LockInfo | undefined> {
