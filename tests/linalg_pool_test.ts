@@ -140,10 +140,29 @@ Deno.test({ name: "pool: a hold keeps the workers awake between split calls", ig
     // awake (each call before that counts as a wake-up of a worker still asleep)
     for (let i = 0; i < 200 && calls(1) > 0; i++);
     const held = calls(20);
+    // unheld: the workers sleep through the caller's own work (the layer's upkeep, 5 ms here), so the call
+    // after it finds them asleep; held, the same 5 ms (under pool_ops.ts HOLD_MAX_IDLE_MS) finds them polling
+    const work = () => {
+      const t = performance.now();
+      while (performance.now() - t < 5);
+    };
+    let afterUnheld = 0, afterHeldWork = 0;
+    for (let i = 0; i < 5; i++) {
+      la.unheld(work);
+      afterUnheld += calls(1);
+      work();
+      afterHeldWork += calls(1);
+    }
+    const resumed = calls(20);
     la.release();
     const stillHeld = calls(5);
     la.release();
     assert(held + stillHeld <= 2, `held workers should not need waking (${held} + ${stillHeld} wake-ups)`);
+    assert(afterUnheld >= 3, `during unheld() the workers should sleep (${afterUnheld} wake-ups in 5 calls)`);
+    assert(
+      afterHeldWork + resumed <= 3,
+      `the hold should resume after unheld() (${afterHeldWork} + ${resumed})`,
+    );
     assert.throws(() => la.release(), /without a matching hold/);
   } finally {
     la.close();

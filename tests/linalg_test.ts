@@ -868,3 +868,58 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "createBackend: on the split path OpenBLAS's own threads sleep after a call (OPENBLAS_THREAD_TIMEOUT), unless set",
+  ignore: !blas,
+  fn: async () => {
+    // OpenBLAS reads OPENBLAS_THREAD_TIMEOUT when it loads: each case in its own process. The probe runs one
+    // call on OpenBLAS's own threads (not on the pool's shared memory), then sleeps 300 ms and counts the
+    // CPU clock ticks the process used meanwhile: an OpenBLAS thread left polling (2^28 cycles, ≈ 0.1 s)
+    // uses about ten; one that sleeps, none.
+    const probe = `
+      import { createBackend } from "${new URL("../lib/linalg/select.ts", import.meta.url).href}";
+      const lines = [];
+      const la = await createBackend("blas", { log: (l) => lines.push(l) });
+      const n = 512, A = new Float32Array(n * n).fill(0.5), C = new Float32Array(n * n);
+      la.sgemm(false, false, n, n, n, 1, A, n, A, n, 0, C, n);
+      const ticks = () => Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ").slice(11, 13)
+        .reduce((s, x) => s + Number(x), 0);
+      const t0 = ticks();
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      console.log(JSON.stringify({ ticks: ticks() - t0, env: Deno.env.get("OPENBLAS_THREAD_TIMEOUT") ?? null, line: lines[0] }));
+      la.close();`;
+    const run = async (env: Record<string, string>) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", probe],
+        env: { FACTOROUT_SPLIT: "", OPENBLAS_THREAD_TIMEOUT: "", ...env },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert(out.success, new TextDecoder().decode(out.stderr));
+      return JSON.parse(new TextDecoder().decode(out.stdout).trim()) as {
+        ticks: number;
+        env: string | null;
+        line: string;
+      };
+    };
+    const split = await run({ FACTOROUT_THREADS: "2" });
+    assert(/sleep right after a call \(OPENBLAS_THREAD_TIMEOUT=4\)\)$/.test(split.line), split.line);
+    assert(split.ticks <= 3, `OpenBLAS's threads used ${split.ticks} ticks after the call`);
+    assertEquals(split.env, null, "set only around the load, so that child processes do not inherit it");
+    // the user's value wins (and OpenBLAS's default, 28, leaves its thread polling: the measure can fail)
+    const user = await run({ FACTOROUT_THREADS: "2", OPENBLAS_THREAD_TIMEOUT: "28" });
+    assertEquals(user.env, "28");
+    assert(!/OPENBLAS_THREAD_TIMEOUT/.test(user.line), user.line);
+    assert(user.ticks >= 2, `a polling OpenBLAS thread used only ${user.ticks} ticks`);
+    // OpenBLAS's own threading (FACTOROUT_SPLIT=0) and one thread keep OpenBLAS's default
+    const others: Record<string, string>[] = [{ FACTOROUT_THREADS: "2", FACTOROUT_SPLIT: "0" }, {
+      FACTOROUT_THREADS: "1",
+    }];
+    for (const env of others) {
+      const got = await run(env);
+      assert(!/OPENBLAS_THREAD_TIMEOUT/.test(got.line), got.line);
+    }
+  },
+});

@@ -33,6 +33,7 @@
 import type { F32, F64, LinAlgBackend } from "./backend.ts";
 import { BackendUnavailableError, SingularMatrixError, UsageError } from "../core/errors.ts";
 import { createJsBackend } from "./js.ts";
+import { TOUCH_ROWS, touchRows } from "./touch.ts";
 import {
   checkDims,
   checkGemm,
@@ -264,9 +265,37 @@ export interface BlasBackend extends LinAlgBackend {
   readonly version: string;
   /** OpenBLAS's thread count. */
   readonly threads: number;
+  /**
+   * The OPENBLAS_THREAD_TIMEOUT that OpenBLAS was loaded with in this process ("" for its default): how
+   * long its idle threads poll before they sleep, 2^timeout cycles (default 28).
+   */
+  readonly threadTimeout: string;
 }
 
-function open(path: string | undefined): { lib: Deno.DynamicLibrary<typeof SYMBOLS>; path: string } {
+/**
+ * The OPENBLAS_THREAD_TIMEOUT of the first load in this process (null before it). OpenBLAS reads the
+ * variable once, when the library is loaded; later opens of the same library share that load.
+ */
+let loadedThreadTimeout: string | null = null;
+
+function open(
+  path: string | undefined,
+  threadTimeout: string,
+): { lib: Deno.DynamicLibrary<typeof SYMBOLS>; path: string } {
+  // the variable is set only around the first load, so that child processes do not inherit it
+  const user = Deno.env.get("OPENBLAS_THREAD_TIMEOUT") ?? "";
+  const set = loadedThreadTimeout === null && threadTimeout !== "" && user === "";
+  if (set) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", threadTimeout);
+  try {
+    const opened = openFirst(path);
+    loadedThreadTimeout ??= set ? threadTimeout : user;
+    return opened;
+  } finally {
+    if (set) Deno.env.delete("OPENBLAS_THREAD_TIMEOUT");
+  }
+}
+
+function openFirst(path: string | undefined): { lib: Deno.DynamicLibrary<typeof SYMBOLS>; path: string } {
   const env = Deno.env.get("FACTOROUT_OPENBLAS");
   const tried: string[] = [];
   const candidates = path !== undefined ? [path] : env ? [env] : OPENBLAS_SEARCH_PATHS;
@@ -316,12 +345,15 @@ function open(path: string | undefined): { lib: Deno.DynamicLibrary<typeof SYMBO
  * ```
  *
  * @param path the library to open; default FACTOROUT_OPENBLAS, then {@link OPENBLAS_SEARCH_PATHS}
+ * @param threadTimeout the OPENBLAS_THREAD_TIMEOUT to load OpenBLAS with, if this is the first load in the
+ *   process and the variable is not set ("": OpenBLAS's default); {@link BlasBackend.threadTimeout} says
+ *   what the load used
  * @returns the backend; close() unloads the library
  * @throws {BackendUnavailableError} the library cannot be found or opened (message names the paths and the fix)
  * @throws {UsageError} FACTOROUT_THREADS is not a positive integer
  */
-export function openBlasBackend(path?: string): BlasBackend {
-  const { lib, path: opened } = open(path);
+export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend {
+  const { lib, path: opened } = open(path, threadTimeout);
   const s = lib.symbols;
   const threadsEnv = Deno.env.get("FACTOROUT_THREADS");
   if (threadsEnv !== undefined && threadsEnv !== "") {
@@ -401,6 +433,7 @@ export function openBlasBackend(path?: string): BlasBackend {
     config,
     version,
     threads,
+    threadTimeout: loadedThreadTimeout ?? "",
     sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       live("sgemm");
       checkGemm("sgemm", transA, transB, M, N, K, A, lda, B, ldb, C, ldc);
@@ -517,9 +550,14 @@ export function openBlasBackend(path?: string): BlasBackend {
       const end = first + n;
       if (d >= SAXPY_MIN_WIDTH) {
         live("dotRows");
-        for (let k = first; k < end; k++) {
-          const a = aRows[k] * lda, b = bRows[k] * ldb;
-          out[k] = s.cblas_sdot(d, A.subarray(a, a + d), 1, B.subarray(b, b + d), 1);
+        for (let k0 = first; k0 < end; k0 += TOUCH_ROWS) {
+          // A's rows of this chunk are read first, their cache misses together (touch.ts)
+          const k1 = Math.min(end, k0 + TOUCH_ROWS);
+          touchRows(A, lda, aRows, k0, k1 - k0, d);
+          for (let k = k0; k < k1; k++) {
+            const a = aRows[k] * lda, b = bRows[k] * ldb;
+            out[k] = s.cblas_sdot(d, A.subarray(a, a + d), 1, B.subarray(b, b + d), 1);
+          }
         }
         return;
       }

@@ -32,6 +32,10 @@
  *
  * Workers start on the first split call (a few tens of ms) and end with close().
  *
+ * Size: one closure over the shared control block, the parameter block and the workers (every split call,
+ * hold and kernel run touches all three); the parts' own code is in pool_ops.ts, the split table in
+ * pool_split.ts.
+ *
  * @module
  */
 
@@ -131,6 +135,21 @@ export interface PooledBackend extends BlasBackend {
   hold(): void;
   /** Ends a {@link PooledBackend.hold} (the outermost one lets the workers sleep). */
   release(): void;
+  /**
+   * Runs `call` with any {@link PooledBackend.hold} paused, so that the workers sleep through it: for a
+   * caller's large calls on OpenBLAS's own threads (the factored layer's upkeep), whose threads would
+   * otherwise share their cores with polling workers. The hold resumes after it (the next split call
+   * wakes the workers).
+   *
+   * @example
+   * ```ts ignore
+   * la.unheld(() => upkeep());
+   * ```
+   *
+   * @param call the work
+   * @returns what call returns
+   */
+  unheld<T>(call: () => T): T;
   /**
    * A zeroed float64 array on the shared memory (for a kernel's per-example scalars).
    *
@@ -437,6 +456,15 @@ export function createPooledBackend(
       if (started && Atomics.load(ctl, CTL_ASLEEP) > 0) {
         wakeups++;
         Atomics.notify(ctl, CTL_SEQ); // the worker finds no new operation and polls (pool_worker.ts)
+      }
+    },
+    unheld<T>(call: () => T): T {
+      if (holds === 0 || closed) return call();
+      Atomics.store(ctl, CTL_HOLD, 0);
+      try {
+        return call();
+      } finally {
+        Atomics.store(ctl, CTL_HOLD, 1);
       }
     },
     release() {

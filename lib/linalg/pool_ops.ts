@@ -7,6 +7,8 @@
  * @module
  */
 
+import { TOUCH_ROWS, touchRows } from "./touch.ts";
+
 /**
  * Control block (Int32Array on a SharedArrayBuffer): [sequence number, parts done, operation, next part,
  * parts]. CTL_NEXT holds (sequence tag << 8) | the next unclaimed part: every thread, the caller included,
@@ -359,9 +361,15 @@ export function runPart(
     const n = p[0], d = p[1], lda = p[4], ldb = p[7], ix = v.i32[p[8]], i0 = p[9];
     const A = v.f32[p[2]], aOff = p[3], B = v.f32[p[5]], bOff = p[6], out = v.f64[p[10]]!, o0 = p[11];
     const [k0, k1] = partOf(w, parts, n, 1);
-    for (let k = k0; k < k1; k++) {
-      const a = aOff + ix[i0 + k] * lda, b = bOff + ix[i0 + n + k] * ldb;
-      out[o0 + k] = sym.cblas_sdot(d, A.subarray(a, a + d), 1, B.subarray(b, b + d), 1);
+    const Aa = A.subarray(aOff);
+    for (let c0 = k0; c0 < k1; c0 += TOUCH_ROWS) {
+      // as blas.ts dotRows: the chunk's A rows touched first (touch.ts)
+      const c1 = Math.min(k1, c0 + TOUCH_ROWS);
+      touchRows(Aa, lda, ix, i0 + c0, c1 - c0, d);
+      for (let k = c0; k < c1; k++) {
+        const a = aOff + ix[i0 + k] * lda, b = bOff + ix[i0 + n + k] * ldb;
+        out[o0 + k] = sym.cblas_sdot(d, A.subarray(a, a + d), 1, B.subarray(b, b + d), 1);
+      }
     }
   } else if (op === OP_AXPYIDX) {
     // Y row yRows[k] += alpha[k] · X row xRows[k] for the entries whose Y row part w owns (row mod parts):

@@ -74,6 +74,33 @@ export function createBackend(
   }
 }
 
+/**
+ * The OPENBLAS_THREAD_TIMEOUT that OpenBLAS is loaded with where the split will run: its own threads, which
+ * then serve only the calls the pool does not split (the upkeep's O(Dd²) products), sleep right after a
+ * call instead of polling for 2²⁸ cycles (about 0.1 s), during which they take the core of a pool thread
+ * (BENCHMARKS.md, "Touching the target rows and OpenBLAS's idle threads"). A value the user set wins.
+ *
+ * @example
+ * ```ts
+ * import { SPLIT_OPENBLAS_THREAD_TIMEOUT } from "./select.ts";
+ * console.log(SPLIT_OPENBLAS_THREAD_TIMEOUT); // "4"
+ * ```
+ */
+export const SPLIT_OPENBLAS_THREAD_TIMEOUT = "4";
+
+/**
+ * Whether the split will run, judged before OpenBLAS is loaded (its thread count is known only after):
+ * FACTOROUT_SPLIT=1, or unset and the count OpenBLAS will take (FACTOROUT_THREADS, else
+ * OPENBLAS_NUM_THREADS, else the cores this process may use) between 2 and
+ * {@link SPLIT_DEFAULT_MAX_THREADS}. A wrong guess only costs speed.
+ */
+function splitExpected(splitEnv: string): boolean {
+  if (splitEnv === "0") return false;
+  const given = Number(Deno.env.get("FACTOROUT_THREADS") || Deno.env.get("OPENBLAS_NUM_THREADS") || NaN);
+  const threads = Number.isInteger(given) && given > 0 ? given : navigator.hardwareConcurrency;
+  return threads > 1 && (splitEnv === "1" || threads <= SPLIT_DEFAULT_MAX_THREADS);
+}
+
 function select(name: string, path: string | undefined, log: (line: string) => void): LinAlgBackend {
   if (name === "js") {
     log("factorout: linear algebra backend = js (plain TypeScript)");
@@ -89,7 +116,7 @@ function select(name: string, path: string | undefined, log: (line: string) => v
       throw new UsageError(`FACTOROUT_POOL_HOLD must be 0 or 1 (or unset), got '${holdEnv}'`);
     }
     try {
-      const b = openBlasBackend(path);
+      const b = openBlasBackend(path, splitExpected(env) ? SPLIT_OPENBLAS_THREAD_TIMEOUT : "");
       const ver = b.version ? `OpenBLAS ${b.version}` : b.config;
       const split = b.threads > 1 && (env === "1" || (env === "" && b.threads <= SPLIT_DEFAULT_MAX_THREADS));
       const hold = holdEnv !== "0";
@@ -101,7 +128,10 @@ function select(name: string, path: string | undefined, log: (line: string) => v
             ? "FACTOROUT_SPLIT=1"
             : "the default at this thread count; FACTOROUT_SPLIT=0 leaves it to OpenBLAS"
         }): products, sparse rows, per-example kernels` +
-          (hold ? "" : "; FACTOROUT_POOL_HOLD=0: the workers sleep between split calls")
+          (hold ? "" : "; FACTOROUT_POOL_HOLD=0: the workers sleep between split calls") +
+          (b.threadTimeout === SPLIT_OPENBLAS_THREAD_TIMEOUT
+            ? `; OpenBLAS's own threads sleep right after a call (OPENBLAS_THREAD_TIMEOUT=${b.threadTimeout})`
+            : "")
         : `, OpenBLAS's own threading (${
           env === "0" ? "FACTOROUT_SPLIT=0" : "the default above " + SPLIT_DEFAULT_MAX_THREADS + " threads"
         }); FACTOROUT_SPLIT=1 splits the factored step across them`;

@@ -269,15 +269,18 @@ export class FactoredOutputLayer implements OutputLayer {
       }
       st.steps++;
       st.examples += m;
+      // the upkeep's large calls run on OpenBLAS's own threads: a caller's hold (the model holds the pool
+      // over the whole batch) is paused so that the pool's workers sleep instead of sharing their cores
+      const upkeep = (f: () => void) => st.pool ? st.pool.unheld(f) : f();
       if (
         this.recomputeQEvery > 0 && st.steps % this.recomputeQEvery === 0 &&
         (!st.refreshAuto || st.examples >= REFRESH_MIN_EXAMPLES_PER_OUTPUT * st.D)
-      ) this.refresh();
+      ) upkeep(() => this.refresh());
       else if (
         this.stabilizeEvery > 0 &&
         (st.steps % this.stabilizeEvery === 0 ||
           st.condBudget > Math.max(Math.LN2, Math.log(this.maxCond * st.sigmaMin / st.sigmaMax)))
-      ) this.stabilize();
+      ) upkeep(() => this.stabilize());
       return Promise.resolve(r);
     } catch (e) {
       return Promise.reject(e);

@@ -40,6 +40,7 @@ import {
   type SharedViews,
 } from "../../linalg/pool_ops.ts";
 import { mirrorLower } from "../../linalg/check.ts";
+import { touchRows } from "../../linalg/touch.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
 import type { FactoredState } from "./state.ts";
 
@@ -361,7 +362,9 @@ function forwardRows(
   exampleStats(ks, i1, H, P, 2 * d, ld, i0);
   for (let i = i0; i < i1; i++) {
     const k0 = off[i], k1 = off[i + 1], hwi = hw[i];
-    // the same cblas_sdot per entry as the blas backend's dotRows, then + ω·h
+    // the same cblas_sdot per entry as the blas backend's dotRows (its rows touched first, as there),
+    // then + ω·h
+    touchRows(V, d, idx, k0, k1 - k0, d);
     for (let k = k0; k < k1; k++) {
       const vr = idx[k] * d, pr = ex[k] * ld + d;
       o[k] = sym.cblas_sdot(d, V.subarray(vr, vr + d), 1, P.subarray(pr, pr + d), 1);
