@@ -169,6 +169,68 @@ Deno.test({ name: "pool: a hold keeps the workers awake between split calls", ig
   }
 });
 
+Deno.test({ name: "pool: unheld() nests, and a hold released or taken inside it", ignore: !ok }, () => {
+  const la = createPooledBackend(openBlasBackend(), 2);
+  try {
+    const n = 256, A = la.sharedF32(n * n), C = la.sharedF32(n * n);
+    const spin = (ms: number) => {
+      const t = performance.now();
+      while (performance.now() - t < ms);
+    };
+    const calls = (k: number) => {
+      const w0 = la.wakeups;
+      for (let i = 0; i < k; i++) {
+        la.sgemm(false, false, n, n, n, 1, A, n, A, n, 0, C, n);
+        spin(0.3);
+      }
+      return la.wakeups - w0;
+    };
+    // a call, then 5 ms of the caller's own work (under pool_ops.ts HOLD_MAX_IDLE_MS), then the call that
+    // counts: a wake-up if the workers slept through the work, none if they polled (held)
+    const asleepAfterWork = () => {
+      calls(1);
+      spin(5);
+      return calls(1);
+    };
+    calls(2); // the workers start
+    la.hold();
+    for (let i = 0; i < 200 && calls(1) > 0; i++);
+    let nested = 0, heldInside = 0, retaken = 0;
+    for (let i = 0; i < 5; i++) {
+      // the inner unheld() must not resume the hold while the outer one runs
+      la.unheld(() => {
+        la.unheld(() => {});
+        nested += asleepAfterWork();
+      });
+      // a hold taken and released inside unheld() leaves it paused
+      la.unheld(() => {
+        la.hold();
+        heldInside += asleepAfterWork();
+        la.release();
+      });
+      // the caller's hold released and taken again inside: still paused
+      la.unheld(() => {
+        la.release();
+        la.hold();
+        retaken += asleepAfterWork();
+      });
+    }
+    const resumed = calls(1) + asleepAfterWork();
+    // released inside unheld(): the hold must not come back when unheld() returns
+    la.unheld(() => la.release());
+    let released = 0;
+    for (let i = 0; i < 5; i++) released += asleepAfterWork();
+    assert(nested >= 3, `a nested unheld() resumed the hold early (${nested} wake-ups in 5)`);
+    assert(heldInside >= 3, `a hold inside unheld() woke the workers (${heldInside} wake-ups in 5)`);
+    assert(retaken >= 3, `a hold retaken inside unheld() woke the workers (${retaken} wake-ups in 5)`);
+    assert(resumed <= 2, `the hold should resume after unheld() (${resumed} wake-ups)`);
+    assert(released >= 3, `a hold released inside unheld() came back (${released} wake-ups in 5)`);
+    assert.throws(() => la.release(), /without a matching hold/);
+  } finally {
+    la.close();
+  }
+});
+
 Deno.test({ name: "pool: a backend never closed does not keep the process alive", ignore: !ok }, async () => {
   const code = `
     import { openBlasBackend } from "${new URL("../lib/linalg/blas.ts", import.meta.url).href}";
