@@ -945,6 +945,27 @@ Deno.test({
       assertEquals(got.loaded, applied ? 4 : 0, `${before}: the timeout OpenBLAS read`);
       assertEquals(/OPENBLAS_THREAD_TIMEOUT=4/.test(got.line), applied, `${before}: ${got.line}`);
     }
+    // the guess follows OpenBLAS's own count (atoi; capped at the cores; GOTO_ and OMP_NUM_THREADS after
+    // OPENBLAS_NUM_THREADS): wherever the split runs, its timeout applies
+    const counts = {
+      FACTOROUT_THREADS: "",
+      OPENBLAS_NUM_THREADS: "",
+      GOTO_NUM_THREADS: "",
+      OMP_NUM_THREADS: "",
+    };
+    for (
+      const env of [
+        { OPENBLAS_NUM_THREADS: String(navigator.hardwareConcurrency + 2) },
+        { OPENBLAS_NUM_THREADS: "2.5" },
+        { OPENBLAS_NUM_THREADS: "0", OMP_NUM_THREADS: "2" },
+        { GOTO_NUM_THREADS: "2" },
+      ]
+    ) {
+      const got = await run({ ...counts, ...env });
+      if (/split across them/.test(got.line)) {
+        assertEquals(got.loaded, 4, `${JSON.stringify(env)}: ${got.line}`);
+      }
+    }
     // the user's value wins (and OpenBLAS's default, 28, leaves its thread polling: the measure can fail)
     const user = await run({ FACTOROUT_THREADS: "2", OPENBLAS_THREAD_TIMEOUT: "28" });
     assertEquals(user.env, "28");
