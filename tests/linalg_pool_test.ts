@@ -90,6 +90,14 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
     la.dotRows(V, w, idx, Pm.subarray(w), 2 * w, ex, n - 3, w, o, 3);
     ref.dotRows(V, w, idx, Pm.subarray(w), 2 * w, ex, n - 3, w, o0, 3);
     assert.deepEqual(o, o0, "dotRows");
+    // A at an offset with strided rows (lda > d, d not a multiple of the 16 floats touch.ts reads per
+    // line), its last row included: the split's touched rows are A's (pool_ops.ts OP_DOTROWS)
+    const exLast = ex.slice(), s0 = la.rowSplitCalls;
+    exLast[n - 1] = m - 1;
+    la.dotRows(Pm.subarray(w), 2 * w, exLast, V, w, idx, n, w - 5, o, 0);
+    ref.dotRows(Pm.subarray(w), 2 * w, exLast, V, w, idx, n, w - 5, o0, 0);
+    assert.deepEqual(o, o0, "dotRows on offset, strided rows of A");
+    assert.equal(la.rowSplitCalls - s0, 1, "that dotRows should be split");
     const coef = Float64Array.from({ length: n }, () => r() - 0.5), V0 = V.slice();
     coef[5] = 0;
     la.axpyRows(coef, Pm, 2 * w, ex, V, w, idx, n, w);
@@ -99,13 +107,13 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
     la.axpyRows(coef, V, w, idx, Am, w, ex, n, w);
     ref.axpyRows(coef, V0, w, idx, Am0, w, ex, n, w);
     assert.deepEqual(Am, Am0, "axpyRows into the rows of A");
-    assert.equal(la.rowSplitCalls - rows0, 3, "the three sparse row calls should be split");
+    assert.equal(la.rowSplitCalls - rows0, 4, "the four sparse row calls should be split");
     // not shared: not split
     const before = la.splitCalls, plain = new Float32Array(m * d);
     la.sgemm(false, false, m, d, d, 1, plain, d, S, d, 0, P, d);
     assert.equal(la.splitCalls, before, "a call on unshared memory must not be split");
-    // and each call above split: the 2 sgemm, dgemm, 2 strsm, ssyr2k, the long rows and the 3 sparse calls
-    assert.equal(before, 10, "every call on shared memory should have been split");
+    // and each call above split: the 2 sgemm, dgemm, 2 strsm, ssyr2k, the long rows and the 4 sparse calls
+    assert.equal(before, 11, "every call on shared memory should have been split");
   } finally {
     Object.assign(POOL_SPLIT, table);
     la.close();
