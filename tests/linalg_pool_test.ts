@@ -223,6 +223,11 @@ Deno.test({ name: "pool: unheld() nests, and a hold released or taken inside it"
         retaken += asleepAfterWork();
       });
     }
+    // a call that throws: the hold resumes all the same
+    assert.throws(() =>
+      la.unheld(() => {
+        throw new Error("upkeep failed");
+      }), /upkeep failed/);
     const resumed = calls(1) + asleepAfterWork();
     // released inside unheld(): the hold must not come back when unheld() returns
     la.unheld(() => la.release());
