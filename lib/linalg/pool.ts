@@ -140,7 +140,8 @@ export interface PooledBackend extends BlasBackend {
    * caller's large calls on OpenBLAS's own threads (the factored layer's upkeep), whose threads would
    * otherwise share their cores with polling workers. The hold resumes after it (the next split call
    * wakes the workers) if one is still open then; unheld() inside unheld() and hold() inside it leave the
-   * workers sleeping until the outermost unheld() returns.
+   * workers sleeping until the outermost unheld() returns. `call` must do its work synchronously: an async
+   * one's work after its first await would run held.
    *
    * @example
    * ```ts ignore
