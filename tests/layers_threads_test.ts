@@ -186,3 +186,58 @@ Deno.test(
     assert.equal(errors[1], errors[0]);
   },
 );
+
+Deno.test(
+  {
+    name: "factored step: the upkeep runs with the caller's hold paused (unheld), a throw in it too",
+    ignore: !ok,
+  },
+  async () => {
+    const D = 300, d = 32, m = 8, r = rng(5);
+    const pooled = createPooledBackend(openBlasBackend(), 2);
+    const layer = FactoredOutputLayer.fromInit(
+      D,
+      d,
+      uniform(rng(3), D * d, 0.5 / Math.sqrt(d)),
+      createLoss("squared"),
+      pooled,
+      { products: "float32", stabilizeEvery: 1 },
+    );
+    try {
+      // where the upkeep runs: inside the pool's unheld() or not
+      let depth = 0, inside = 0, outside = 0;
+      const unheld = pooled.unheld;
+      pooled.unheld = <T>(call: () => T): T => {
+        depth++;
+        try {
+          return unheld(call);
+        } finally {
+          depth--;
+        }
+      };
+      const stabilize = layer.stabilize.bind(layer), refresh = layer.refresh.bind(layer);
+      layer.stabilize = () => (depth > 0 ? inside++ : outside++, stabilize());
+      layer.refresh = () => (depth > 0 ? inside++ : outside++, refresh());
+      const step = () => layer.step(randomH(r, m, d, 1), randomBatch(r, m, D, 4, { weighted: true }), 0.02);
+      pooled.hold(); // as the model holds the pool over its batch
+      try {
+        for (let t = 0; t < 4; t++) await step();
+      } finally {
+        pooled.release();
+      }
+      assert.equal(outside, 0, "the upkeep ran outside unheld()");
+      assert(inside >= 4, `the upkeep should run at every step here (${inside})`);
+      // a throw in the upkeep reaches the caller, leaves unheld() and the caller's hold as they were
+      layer.stabilize = () => {
+        throw new Error("upkeep failed");
+      };
+      pooled.hold();
+      await assert.rejects(step(), /upkeep failed/);
+      assert.equal(depth, 0);
+      pooled.release();
+      assert.throws(() => pooled.release(), /without a matching hold/);
+    } finally {
+      layer.close();
+    }
+  },
+);

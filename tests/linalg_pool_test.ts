@@ -90,6 +90,14 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
     la.dotRows(V, w, idx, Pm.subarray(w), 2 * w, ex, n - 3, w, o, 3);
     ref.dotRows(V, w, idx, Pm.subarray(w), 2 * w, ex, n - 3, w, o0, 3);
     assert.deepEqual(o, o0, "dotRows");
+    // A at an offset with strided rows (lda > d, d not a multiple of the 16 floats touch.ts reads per
+    // line), its last row included: the split's touched rows are A's (pool_ops.ts OP_DOTROWS)
+    const exLast = ex.slice(), s0 = la.rowSplitCalls;
+    exLast[n - 1] = m - 1;
+    la.dotRows(Pm.subarray(w), 2 * w, exLast, V, w, idx, n, w - 5, o, 0);
+    ref.dotRows(Pm.subarray(w), 2 * w, exLast, V, w, idx, n, w - 5, o0, 0);
+    assert.deepEqual(o, o0, "dotRows on offset, strided rows of A");
+    assert.equal(la.rowSplitCalls - s0, 1, "that dotRows should be split");
     const coef = Float64Array.from({ length: n }, () => r() - 0.5), V0 = V.slice();
     coef[5] = 0;
     la.axpyRows(coef, Pm, 2 * w, ex, V, w, idx, n, w);
@@ -99,13 +107,13 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
     la.axpyRows(coef, V, w, idx, Am, w, ex, n, w);
     ref.axpyRows(coef, V0, w, idx, Am0, w, ex, n, w);
     assert.deepEqual(Am, Am0, "axpyRows into the rows of A");
-    assert.equal(la.rowSplitCalls - rows0, 3, "the three sparse row calls should be split");
+    assert.equal(la.rowSplitCalls - rows0, 4, "the four sparse row calls should be split");
     // not shared: not split
     const before = la.splitCalls, plain = new Float32Array(m * d);
     la.sgemm(false, false, m, d, d, 1, plain, d, S, d, 0, P, d);
     assert.equal(la.splitCalls, before, "a call on unshared memory must not be split");
-    // and each call above split: the 2 sgemm, dgemm, 2 strsm, ssyr2k, the long rows and the 3 sparse calls
-    assert.equal(before, 10, "every call on shared memory should have been split");
+    // and each call above split: the 2 sgemm, dgemm, 2 strsm, ssyr2k, the long rows and the 4 sparse calls
+    assert.equal(before, 11, "every call on shared memory should have been split");
   } finally {
     Object.assign(POOL_SPLIT, table);
     la.close();
@@ -163,6 +171,73 @@ Deno.test({ name: "pool: a hold keeps the workers awake between split calls", ig
       afterHeldWork + resumed <= 3,
       `the hold should resume after unheld() (${afterHeldWork} + ${resumed})`,
     );
+    assert.throws(() => la.release(), /without a matching hold/);
+  } finally {
+    la.close();
+  }
+});
+
+Deno.test({ name: "pool: unheld() nests, and a hold released or taken inside it", ignore: !ok }, () => {
+  const la = createPooledBackend(openBlasBackend(), 2);
+  try {
+    const n = 256, A = la.sharedF32(n * n), C = la.sharedF32(n * n);
+    const spin = (ms: number) => {
+      const t = performance.now();
+      while (performance.now() - t < ms);
+    };
+    const calls = (k: number) => {
+      const w0 = la.wakeups;
+      for (let i = 0; i < k; i++) {
+        la.sgemm(false, false, n, n, n, 1, A, n, A, n, 0, C, n);
+        spin(0.3);
+      }
+      return la.wakeups - w0;
+    };
+    // a call, then 5 ms of the caller's own work (under pool_ops.ts HOLD_MAX_IDLE_MS), then the call that
+    // counts: a wake-up if the workers slept through the work, none if they polled (held)
+    const asleepAfterWork = () => {
+      calls(1);
+      spin(5);
+      return calls(1);
+    };
+    calls(2); // the workers start
+    la.hold();
+    for (let i = 0; i < 200 && calls(1) > 0; i++);
+    let nested = 0, heldInside = 0, retaken = 0;
+    for (let i = 0; i < 5; i++) {
+      // the inner unheld() must not resume the hold while the outer one runs
+      la.unheld(() => {
+        la.unheld(() => {});
+        nested += asleepAfterWork();
+      });
+      // a hold taken and released inside unheld() leaves it paused
+      la.unheld(() => {
+        la.hold();
+        heldInside += asleepAfterWork();
+        la.release();
+      });
+      // the caller's hold released and taken again inside: still paused
+      la.unheld(() => {
+        la.release();
+        la.hold();
+        retaken += asleepAfterWork();
+      });
+    }
+    // a call that throws: the hold resumes all the same
+    assert.throws(() =>
+      la.unheld(() => {
+        throw new Error("upkeep failed");
+      }), /upkeep failed/);
+    const resumed = calls(1) + asleepAfterWork();
+    // released inside unheld(): the hold must not come back when unheld() returns
+    la.unheld(() => la.release());
+    let released = 0;
+    for (let i = 0; i < 5; i++) released += asleepAfterWork();
+    assert(nested >= 3, `a nested unheld() resumed the hold early (${nested} wake-ups in 5)`);
+    assert(heldInside >= 3, `a hold inside unheld() woke the workers (${heldInside} wake-ups in 5)`);
+    assert(retaken >= 3, `a hold retaken inside unheld() woke the workers (${retaken} wake-ups in 5)`);
+    assert(resumed <= 2, `the hold should resume after unheld() (${resumed} wake-ups)`);
+    assert(released >= 3, `a hold released inside unheld() came back (${released} wake-ups in 5)`);
     assert.throws(() => la.release(), /without a matching hold/);
   } finally {
     la.close();

@@ -880,34 +880,92 @@ Deno.test({
     // uses about ten; one that sleeps, none.
     const probe = `
       import { createBackend } from "${new URL("../lib/linalg/select.ts", import.meta.url).href}";
+      import { openBlasBackend } from "${new URL("../lib/linalg/blas.ts", import.meta.url).href}";
+      // PROBE_BEFORE: OpenBLAS opened earlier in the process, by createBackend or directly, closed or kept
+      const before = Deno.env.get("PROBE_BEFORE") ?? "";
+      const earlier = before.startsWith("create") ? await createBackend("blas", { log: () => {} })
+        : before.startsWith("direct") ? openBlasBackend() : undefined;
+      if (before.endsWith("closed")) earlier.close();
       const lines = [];
       const la = await createBackend("blas", { log: (l) => lines.push(l) });
+      // what the loaded OpenBLAS itself read (the library is open, so this shares its load)
+      const own = Deno.dlopen(la.path, { openblas_thread_timeout: { parameters: [], result: "i32" } });
+      const loaded = own.symbols.openblas_thread_timeout();
+      own.close();
       const n = 512, A = new Float32Array(n * n).fill(0.5), C = new Float32Array(n * n);
       la.sgemm(false, false, n, n, n, 1, A, n, A, n, 0, C, n);
       const ticks = () => Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ").slice(11, 13)
         .reduce((s, x) => s + Number(x), 0);
       const t0 = ticks();
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
-      console.log(JSON.stringify({ ticks: ticks() - t0, env: Deno.env.get("OPENBLAS_THREAD_TIMEOUT") ?? null, line: lines[0] }));
-      la.close();`;
-    const run = async (env: Record<string, string>) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["eval", probe],
-        env: { FACTOROUT_SPLIT: "", OPENBLAS_THREAD_TIMEOUT: "", ...env },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert(out.success, new TextDecoder().decode(out.stderr));
-      return JSON.parse(new TextDecoder().decode(out.stdout).trim()) as {
-        ticks: number;
-        env: string | null;
-        line: string;
-      };
+      console.log(JSON.stringify({ ticks: ticks() - t0, env: Deno.env.get("OPENBLAS_THREAD_TIMEOUT") ?? null, line: lines[0], loaded }));
+      la.close();
+      if (before.endsWith("kept")) earlier.close();`;
+    // unset: the probe starts without the variable (Deno.Command cannot unset one it would inherit)
+    const run = async (env: Record<string, string>, unset = false) => {
+      const inherited = Deno.env.get("OPENBLAS_THREAD_TIMEOUT");
+      if (unset) Deno.env.delete("OPENBLAS_THREAD_TIMEOUT");
+      try {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["eval", probe],
+          env: {
+            FACTOROUT_SPLIT: "",
+            PROBE_BEFORE: "",
+            ...(unset ? {} : { OPENBLAS_THREAD_TIMEOUT: "" }),
+            ...env,
+          },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert(out.success, new TextDecoder().decode(out.stderr));
+        return JSON.parse(new TextDecoder().decode(out.stdout).trim()) as {
+          ticks: number;
+          env: string | null;
+          line: string;
+          loaded: number;
+        };
+      } finally {
+        if (unset && inherited !== undefined) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", inherited);
+      }
     };
-    const split = await run({ FACTOROUT_THREADS: "2" });
+    const split = await run({ FACTOROUT_THREADS: "2" }, true);
     assert(/sleep right after a call \(OPENBLAS_THREAD_TIMEOUT=4\)\)$/.test(split.line), split.line);
+    assertEquals(split.loaded, 4, "the loaded OpenBLAS read the timeout");
     assert(split.ticks <= 3, `OpenBLAS's threads used ${split.ticks} ticks after the call`);
     assertEquals(split.env, null, "set only around the load, so that child processes do not inherit it");
+    // a user's empty value is left as it was (and taken as unset: the split's timeout applies)
+    const empty = await run({ FACTOROUT_THREADS: "2" });
+    assertEquals(empty.env, "", "the user's empty OPENBLAS_THREAD_TIMEOUT should be restored, not deleted");
+    assertEquals(empty.loaded, 4);
+    // OpenBLAS loaded earlier in the process: closed, the next open loads it afresh and the timeout applies;
+    // kept open, the open shares that load and the log must not claim a timeout it did not read
+    for (const before of ["create-closed", "direct-closed", "direct-kept"]) {
+      const got = await run({ FACTOROUT_THREADS: "2", PROBE_BEFORE: before });
+      const applied = before !== "direct-kept";
+      assertEquals(got.loaded, applied ? 4 : 0, `${before}: the timeout OpenBLAS read`);
+      assertEquals(/OPENBLAS_THREAD_TIMEOUT=4/.test(got.line), applied, `${before}: ${got.line}`);
+    }
+    // the guess follows OpenBLAS's own count (atoi; capped at the cores; GOTO_ and OMP_NUM_THREADS after
+    // OPENBLAS_NUM_THREADS): wherever the split runs, its timeout applies
+    const counts = {
+      FACTOROUT_THREADS: "",
+      OPENBLAS_NUM_THREADS: "",
+      GOTO_NUM_THREADS: "",
+      OMP_NUM_THREADS: "",
+    };
+    for (
+      const env of [
+        { OPENBLAS_NUM_THREADS: String(navigator.hardwareConcurrency + 2) },
+        { OPENBLAS_NUM_THREADS: "2.5" },
+        { OPENBLAS_NUM_THREADS: "0", OMP_NUM_THREADS: "2" },
+        { GOTO_NUM_THREADS: "2" },
+      ]
+    ) {
+      const got = await run({ ...counts, ...env });
+      if (/split across them/.test(got.line)) {
+        assertEquals(got.loaded, 4, `${JSON.stringify(env)}: ${got.line}`);
+      }
+    }
     // the user's value wins (and OpenBLAS's default, 28, leaves its thread polling: the measure can fail)
     const user = await run({ FACTOROUT_THREADS: "2", OPENBLAS_THREAD_TIMEOUT: "28" });
     assertEquals(user.env, "28");

@@ -200,6 +200,8 @@ export const SYMBOLS = {
   openblas_get_config: { parameters: [], result: "pointer" },
   openblas_get_num_threads: { parameters: [], result: "i32" },
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+  /** The OPENBLAS_THREAD_TIMEOUT this load of OpenBLAS read (0: unset); optional: OpenBLAS ≥ 0.2.20. */
+  openblas_thread_timeout: { parameters: [], result: "i32", optional: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type GemvFn = (
@@ -266,32 +268,34 @@ export interface BlasBackend extends LinAlgBackend {
   /** OpenBLAS's thread count. */
   readonly threads: number;
   /**
-   * The OPENBLAS_THREAD_TIMEOUT that OpenBLAS was loaded with in this process ("" for its default): how
-   * long its idle threads poll before they sleep, 2^timeout cycles (default 28).
+   * The OPENBLAS_THREAD_TIMEOUT that the loaded OpenBLAS read ("" for its default), as OpenBLAS reports it
+   * (`openblas_thread_timeout`; where a build lacks it, the value set around this open): how long its idle
+   * threads poll before they sleep, 2^timeout cycles (default 28).
    */
   readonly threadTimeout: string;
 }
 
-/**
- * The OPENBLAS_THREAD_TIMEOUT of the first load in this process (null before it). OpenBLAS reads the
- * variable once, when the library is loaded; later opens of the same library share that load.
- */
-let loadedThreadTimeout: string | null = null;
-
 function open(
   path: string | undefined,
   threadTimeout: string,
-): { lib: Deno.DynamicLibrary<typeof SYMBOLS>; path: string } {
-  // the variable is set only around the first load, so that child processes do not inherit it
-  const user = Deno.env.get("OPENBLAS_THREAD_TIMEOUT") ?? "";
-  const set = loadedThreadTimeout === null && threadTimeout !== "" && user === "";
+): { lib: Deno.DynamicLibrary<typeof SYMBOLS>; path: string; threadTimeout: string } {
+  // OpenBLAS reads the variable when the library is loaded: set around every open, since close() unloads
+  // the library and the next open loads it afresh (an open while it is loaded shares that load, whose
+  // value OpenBLAS reports), and restored after, so that child processes do not inherit it
+  const had = Deno.env.get("OPENBLAS_THREAD_TIMEOUT");
+  const user = had ?? "";
+  const set = threadTimeout !== "" && user === "";
   if (set) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", threadTimeout);
   try {
     const opened = openFirst(path);
-    loadedThreadTimeout ??= set ? threadTimeout : user;
-    return opened;
+    const read = opened.lib.symbols.openblas_thread_timeout;
+    const timeout = read ? read() : Number(set ? threadTimeout : user);
+    return { ...opened, threadTimeout: timeout > 0 ? String(timeout) : "" };
   } finally {
-    if (set) Deno.env.delete("OPENBLAS_THREAD_TIMEOUT");
+    if (set) {
+      if (had === undefined) Deno.env.delete("OPENBLAS_THREAD_TIMEOUT");
+      else Deno.env.set("OPENBLAS_THREAD_TIMEOUT", had);
+    }
   }
 }
 
@@ -345,15 +349,15 @@ function openFirst(path: string | undefined): { lib: Deno.DynamicLibrary<typeof 
  * ```
  *
  * @param path the library to open; default FACTOROUT_OPENBLAS, then {@link OPENBLAS_SEARCH_PATHS}
- * @param threadTimeout the OPENBLAS_THREAD_TIMEOUT to load OpenBLAS with, if this is the first load in the
- *   process and the variable is not set ("": OpenBLAS's default); {@link BlasBackend.threadTimeout} says
- *   what the load used
+ * @param threadTimeout the OPENBLAS_THREAD_TIMEOUT to load OpenBLAS with, unless the variable is set ("":
+ *   OpenBLAS's default); it applies only if this open loads the library (none in the process is open);
+ *   {@link BlasBackend.threadTimeout} says what the load used
  * @returns the backend; close() unloads the library
  * @throws {BackendUnavailableError} the library cannot be found or opened (message names the paths and the fix)
  * @throws {UsageError} FACTOROUT_THREADS is not a positive integer
  */
 export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend {
-  const { lib, path: opened } = open(path, threadTimeout);
+  const { lib, path: opened, threadTimeout: loadedThreadTimeout } = open(path, threadTimeout);
   const s = lib.symbols;
   const threadsEnv = Deno.env.get("FACTOROUT_THREADS");
   if (threadsEnv !== undefined && threadsEnv !== "") {
@@ -433,7 +437,7 @@ export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend 
     config,
     version,
     threads,
-    threadTimeout: loadedThreadTimeout ?? "",
+    threadTimeout: loadedThreadTimeout,
     sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       live("sgemm");
       checkGemm("sgemm", transA, transB, M, N, K, A, lda, B, ldb, C, ldc);

@@ -139,7 +139,9 @@ export interface PooledBackend extends BlasBackend {
    * Runs `call` with any {@link PooledBackend.hold} paused, so that the workers sleep through it: for a
    * caller's large calls on OpenBLAS's own threads (the factored layer's upkeep), whose threads would
    * otherwise share their cores with polling workers. The hold resumes after it (the next split call
-   * wakes the workers).
+   * wakes the workers) if one is still open then; unheld() inside unheld() and hold() inside it leave the
+   * workers sleeping until the outermost unheld() returns. `call` must do its work synchronously: an async
+   * one's work after its first await would run held.
    *
    * @example
    * ```ts ignore
@@ -263,6 +265,8 @@ export function createPooledBackend(
   let workers: Worker[] = [];
   let started = false, closed = false, splitCalls = 0, rowSplitCalls = 0, kernelCalls = 0;
   let wakeups = 0, holds = 0;
+  /** Inside an unheld() call: the hold flag stays off until the outermost one returns. */
+  let paused = false;
   let failed: Error | null = null;
 
   const waitDone = (n: number, timeoutMs = Infinity): boolean => {
@@ -451,7 +455,7 @@ export function createPooledBackend(
     },
     hold() {
       if (!holdOn) return;
-      if (holds++ > 0 || closed) return;
+      if (holds++ > 0 || closed || paused) return; // paused: unheld() sets the flag when it returns
       Atomics.store(ctl, CTL_HOLD, 1);
       if (started && Atomics.load(ctl, CTL_ASLEEP) > 0) {
         wakeups++;
@@ -459,12 +463,15 @@ export function createPooledBackend(
       }
     },
     unheld<T>(call: () => T): T {
-      if (holds === 0 || closed) return call();
+      if (holds === 0 || closed || paused) return call();
+      paused = true;
       Atomics.store(ctl, CTL_HOLD, 0);
       try {
         return call();
       } finally {
-        Atomics.store(ctl, CTL_HOLD, 1);
+        paused = false;
+        // the hold resumes only if one is still open (call may have released it, or closed the pool)
+        if (holds > 0 && !closed) Atomics.store(ctl, CTL_HOLD, 1);
       }
     },
     release() {

@@ -90,14 +90,19 @@ export const SPLIT_OPENBLAS_THREAD_TIMEOUT = "4";
 
 /**
  * Whether the split will run, judged before OpenBLAS is loaded (its thread count is known only after):
- * FACTOROUT_SPLIT=1, or unset and the count OpenBLAS will take (FACTOROUT_THREADS, else
- * OPENBLAS_NUM_THREADS, else the cores this process may use) between 2 and
- * {@link SPLIT_DEFAULT_MAX_THREADS}. A wrong guess only costs speed.
+ * FACTOROUT_SPLIT=1, or unset and the count OpenBLAS will take between 2 and
+ * {@link SPLIT_DEFAULT_MAX_THREADS}. That count is FACTOROUT_THREADS (openBlasBackend sets it, uncapped),
+ * else OpenBLAS's own rule: the first of OPENBLAS_NUM_THREADS, GOTO_NUM_THREADS, OMP_NUM_THREADS above 0
+ * (read as C's atoi), else the cores, capped at the cores this process may use. A wrong guess only costs
+ * speed.
  */
 function splitExpected(splitEnv: string): boolean {
   if (splitEnv === "0") return false;
-  const given = Number(Deno.env.get("FACTOROUT_THREADS") || Deno.env.get("OPENBLAS_NUM_THREADS") || NaN);
-  const threads = Number.isInteger(given) && given > 0 ? given : navigator.hardwareConcurrency;
+  const cores = navigator.hardwareConcurrency;
+  const ours = Number(Deno.env.get("FACTOROUT_THREADS") || NaN);
+  const atoi = (name: string) => Number(/^\s*([+-]?\d+)/.exec(Deno.env.get(name) ?? "")?.[1] ?? 0);
+  const theirs = ["OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"].map(atoi).find((t) => t > 0);
+  const threads = Number.isInteger(ours) && ours > 0 ? ours : Math.min(theirs ?? cores, cores);
   return threads > 1 && (splitEnv === "1" || threads <= SPLIT_DEFAULT_MAX_THREADS);
 }
 
