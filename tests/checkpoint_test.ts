@@ -202,3 +202,38 @@ Deno.test("lock: pidAlive counts a killed process that its parent has not reaped
     await child.stdout.cancel().catch(() => {});
   }
 });
+
+Deno.test("lock: a lock file is never seen empty; a second taker is refused naming the holder", async () => {
+  // a second job that reads the lock while the first is creating it must find the holder, not an empty
+  // file ("unreadable lock file"): the lock is made whole under a temporary name and linked into place
+  const dir = await Deno.makeTempDir(), path = `${dir}/run.lock`;
+  try {
+    let empty = 0, refusedWithoutHolder = 0;
+    for (let i = 0; i < 200; i++) {
+      let done = false;
+      // (the second taker below may win the race; then this one is refused, naming it)
+      const taking = acquireLock(path, "train", () => {}).catch((e) => {
+        if (!/held by pid/.test((e as Error).message)) refusedWithoutHolder++;
+        return null;
+      }).finally(() => done = true);
+      while (!done) {
+        try {
+          if ((await Deno.readTextFile(path)) === "") empty++;
+        } catch { /* not there yet */ }
+        try {
+          await (await acquireLock(path, "export", () => {})).release();
+        } catch (e) {
+          if (!/held by pid/.test((e as Error).message)) refusedWithoutHolder++;
+        }
+      }
+      await (await taking)?.release();
+    }
+    assert.equal(empty, 0, "a reader saw the lock file empty");
+    assert.equal(refusedWithoutHolder, 0, "a second taker was refused without the holder's name");
+    const left = [];
+    for await (const e of Deno.readDir(dir)) left.push(e.name);
+    assert.deepEqual(left.filter((n) => n !== "run.lock.guard"), [], "temporary files left behind");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

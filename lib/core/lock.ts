@@ -100,16 +100,46 @@ async function readLock(path: string): Promise<LockInfo | undefined> {
   return undefined;
 }
 
+/**
+ * Creates the lock file holding `info`, or returns false when one exists. The file is written whole under a
+ * temporary name and hard-linked into place (link fails if the name exists), so a job that reads the lock
+ * never finds it empty; where the file system has no hard links, it is created in place.
+ */
 async function createLock(path: string, info: LockInfo): Promise<boolean> {
+  const body = new TextEncoder().encode(JSON.stringify(info) + "\n");
+  const tmp = `${path}.${info.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  await writeSynced(tmp, body, true);
+  try {
+    await Deno.link(tmp, path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return false;
+    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotSupported) {
+      return await writeSynced(path, body, false);
+    }
+    throw e;
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
+  }
+}
+
+/** Writes `body` to a new file at `path` and syncs it; false when `path` exists (and `mayExist` is false). */
+async function writeSynced(path: string, body: Uint8Array, mayExist: boolean): Promise<boolean> {
   let f: Deno.FsFile;
   try {
-    f = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+    f = await Deno.open(path, {
+      write: true,
+      createNew: !mayExist,
+      create: true,
+      truncate: true,
+      mode: 0o644,
+    });
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) return false;
     throw e;
   }
   try {
-    await f.write(new TextEncoder().encode(JSON.stringify(info) + "\n"));
+    await f.write(body);
     await f.sync();
   } finally {
     f.close();
@@ -175,12 +205,14 @@ async function acquireOnce(
   const guard = await Deno.open(`${path}.guard`, { read: true, write: true, create: true });
   try {
     await guard.lock(true);
-    const holder = await readLock(path);
-    if (holder === undefined) {
-      // vanished meanwhile (released): try once more; or unreadable: treat as held
+    let holder = await readLock(path);
+    for (let tries = 0; holder === undefined && tries < 8; tries++) {
+      // released meanwhile: take it, or read who took it first (a lock file is never seen half written,
+      // so one that stays unreadable is corrupt: treated as held)
       if (await createLock(path, info)) return held();
-      throw new LockedError(path, await readLock(path));
+      holder = await readLock(path);
     }
+    if (holder === undefined) throw new LockedError(path, undefined);
     if (holder.host !== info.host || pidAlive(holder.pid)) throw new LockedError(path, holder);
     log(
       `lock: taking over ${path} from pid ${holder.pid} on ${holder.host} (since ${holder.time}), which is no longer running`,
