@@ -29,7 +29,7 @@ import { fmt, table } from "./report.ts";
 import { measureSgemm, sgemmPeak } from "./linalg.ts";
 import { timeSteps } from "./timing.ts";
 import { Rng, uniformSource } from "../lib/core/rng.ts";
-import { type Profile, profiled, profileTable } from "./layers_profile.ts";
+import { partTimeTable, type Profile, profiled, profileTable } from "./layers_profile.ts";
 import { UsageError } from "../lib/core/errors.ts";
 import { isPooled } from "../lib/linalg/pool.ts";
 
@@ -431,7 +431,7 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   const { createLoss } = await import("../lib/losses/mod.ts");
   const prof: Profile = new Map();
   const { createBackend } = await import("../lib/linalg/select.ts");
-  const la = (await createBackend("blas", { log: () => {} })) as BlasBackend;
+  const la = (await createBackend("blas", { log: () => {}, partTimes: true })) as BlasBackend;
   const pool = isPooled(la) ? la : null;
   const init = new Float32Array(D * d);
   fillUniform(init, 0.01, 12345);
@@ -451,6 +451,7 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
     await layer.step(batches[i % nBatches].H, batches[i % nBatches].Y, ETA);
   }
   prof.clear();
+  pool?.resetPartTimes();
   let steps = 0;
   const wake0 = pool?.wakeups ?? 0, split0 = pool?.splitCalls ?? 0;
   const t0 = performance.now();
@@ -460,6 +461,7 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
     steps++;
   }
   const total = performance.now() - t0;
+  const parts = pool?.partTimes() ?? null;
   layer.close();
   const split = pool
     ? `, products and sparse rows split across ${pool.parts} threads (${
@@ -470,7 +472,7 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
     : "";
   return `Factored step profile, ${loss} loss, K = ${k}, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ${steps} steps ` +
     `(${fmt((total * 1000) / (steps * m))} µs/example; products ${layer.products}):\n\n` +
-    profileTable(prof, steps, total);
+    profileTable(prof, steps, total) + (parts ? "\n\n" + partTimeTable(parts, steps) : "");
 }
 
 if (import.meta.main) {

@@ -152,3 +152,52 @@ export function profileTable(prof: Profile, steps: number, totalMs: number): str
   rows.push(["**step**", fmt(totalMs / steps, 3), "100%", "", ""]);
   return table(["kernel group", "ms / step", "share", "calls / step", "GFLOP/s"], rows);
 }
+
+/** Names of the pool's operation codes (lib/linalg/pool_ops.ts `OP_*`). */
+const OP_NAMES: Record<number, string> = {
+  1: "split sgemm",
+  2: "split dgemm",
+  3: "split strsm",
+  4: "split saxpy (state rows)",
+  5: "split ssyr2k",
+  8: "split dotRows",
+  9: "split axpyRows (indexed)",
+};
+
+/** Names of the factored step kernel's modes (lib/output/factored/step_kernel.ts). */
+const MODE_NAMES = ["FWD_ROWS", "GRAD_ROWS", "UPD_ROWS", "UPD_TASKS", "UPD_TAIL"];
+
+/**
+ * The pool's part times (lib/linalg/pool.ts `partTimes`) as a markdown table: per operation and thread
+ * (0 = the calling thread), the parts run per step, the milliseconds per part and per step. Set beside the
+ * one-thread profile, it shows what a thread's share of a split call costs when both threads run at once
+ * (BENCHMARKS.md, "Where the second core goes").
+ *
+ * @example
+ * ```ts
+ * import { partTimeTable } from "./layers_profile.ts";
+ * console.log(partTimeTable([{ thread: 0, op: 1, mode: 0, ms: 20, parts: 100 }], 50));
+ * ```
+ *
+ * @param rows the part times
+ * @param steps steps profiled
+ * @returns the table
+ */
+export function partTimeTable(
+  rows: { thread: number; op: number; mode: number; ms: number; parts: number }[],
+  steps: number,
+): string {
+  const name = (op: number, mode: number) =>
+    op === 10 ? `kernel ${MODE_NAMES[mode] ?? `mode ${mode}`}` : OP_NAMES[op] ?? `operation ${op}`;
+  const sorted = [...rows].sort((a, b) => a.op - b.op || a.mode - b.mode || a.thread - b.thread);
+  return table(
+    ["pool part (per thread)", "thread", "parts / step", "ms / part", "ms / step"],
+    sorted.map((r) => [
+      name(r.op, r.mode),
+      String(r.thread),
+      fmt(r.parts / steps, 3),
+      fmt(r.ms / r.parts, 3),
+      fmt(r.ms / steps, 3),
+    ]),
+  );
+}

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createPooledBackend, isPooled } from "../lib/linalg/pool.ts";
-import { KERNEL_ARGS, type PoolKernel } from "../lib/linalg/pool_ops.ts";
+import { KERNEL_ARGS, OP_SGEMM, PARTS_PER_THREAD, type PoolKernel } from "../lib/linalg/pool_ops.ts";
 import { POOL_SPLIT, type SplitOp } from "../lib/linalg/pool_split.ts";
 import { blasAvailable, relMaxDiff, rng } from "./layers_helpers.ts";
 
@@ -311,5 +311,31 @@ Deno.test({
     assert.equal(out[3], 24);
   } finally {
     la.close();
+  }
+});
+
+Deno.test({ name: "pool: part times count every part of every thread, by operation", ignore: !ok }, () => {
+  const plain = createPooledBackend(openBlasBackend(), 2);
+  const la = createPooledBackend(openBlasBackend(), 2, { partTimes: true });
+  try {
+    assert.equal(plain.partTimes(), null, "off by default");
+    const n = 256, A = la.sharedF32(n * n), C = la.sharedF32(n * n);
+    for (let i = 0; i < 10; i++) la.sgemm(false, false, n, n, n, 1, A, n, A, n, 0, C, n);
+    la.resetPartTimes();
+    assert.deepEqual(la.partTimes(), [], "a reset leaves no rows");
+    const calls = 20;
+    for (let i = 0; i < calls; i++) la.sgemm(false, false, n, n, n, 1, A, n, A, n, 0, C, n);
+    const rows = la.partTimes()!;
+    // not held: PARTS_PER_THREAD parts per thread and call, claimed by whichever thread is free
+    assert(rows.every((r) => r.op === OP_SGEMM && r.mode === 0 && r.ms > 0), JSON.stringify(rows));
+    assert.equal(
+      rows.reduce((s, r) => s + r.parts, 0),
+      calls * 2 * PARTS_PER_THREAD,
+      "every part counted once",
+    );
+    assert(rows.every((r) => r.thread === 0 || r.thread === 1));
+  } finally {
+    la.close();
+    plain.close();
   }
 });

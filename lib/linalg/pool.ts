@@ -68,6 +68,7 @@ import {
   OP_STRSM,
   OP_SYR2K,
   PAR_LEN,
+  PART_TIME_SLOTS,
   PARTS_PER_THREAD,
   type PartSymbols,
   type PoolKernel,
@@ -100,6 +101,18 @@ export const POOL_CALLER_SPIN_MS = 1;
 const START_TIMEOUT_MS = 60_000;
 
 /** The pooled backend: a BlasBackend whose large calls on shared memory are split across threads. */
+/**
+ * One row of {@link PooledBackend.partTimes}: thread (0 = the caller), operation code (pool_ops.ts `OP_*`),
+ * kernel mode (a kernel's first argument; 0 for other operations), milliseconds in its parts, parts run.
+ *
+ * @example
+ * ```ts
+ * import type { PartTime } from "./pool.ts";
+ * const r: PartTime = { thread: 1, op: 10, mode: 0, ms: 12.5, parts: 100 };
+ * ```
+ */
+export type PartTime = { thread: number; op: number; mode: number; ms: number; parts: number };
+
 export interface PooledBackend extends BlasBackend {
   /** Threads a split call runs on (the caller and threads − 1 workers). */
   readonly parts: number;
@@ -152,6 +165,15 @@ export interface PooledBackend extends BlasBackend {
    * @returns what call returns
    */
   unheld<T>(call: () => T): T;
+  /**
+   * With `partTimes: true` at creation: per thread (0 = the caller), operation and kernel mode, the
+   * milliseconds spent in parts and the parts run since the start or the last reset (rows with no part
+   * left out); null otherwise. For profiles: what each thread's share of a split call costs (bench/layers.ts
+   * `--profile`).
+   */
+  partTimes(): PartTime[] | null;
+  /** Zeroes the part times (call between split calls). */
+  resetPartTimes(): void;
   /**
    * A zeroed float64 array on the shared memory (for a kernel's per-example scalars).
    *
@@ -233,13 +255,14 @@ export function isPooled(la: unknown): la is PooledBackend {
  * @param opts spin: iterations a waiting thread polls before it sleeps (default 2000); callerSpinMs: how
  *   long the calling thread then keeps polling for the workers' parts before it sleeps (default
  *   {@link POOL_CALLER_SPIN_MS}); hold: false makes {@link PooledBackend.hold} do nothing (the workers
- *   sleep between split calls; select.ts: FACTOROUT_POOL_HOLD=0)
+ *   sleep between split calls; select.ts: FACTOROUT_POOL_HOLD=0); partTimes: time each thread's parts
+ *   ({@link PooledBackend.partTimes})
  * @returns the backend
  */
 export function createPooledBackend(
   base: BlasBackend,
   parts: number,
-  opts: { spin?: number; callerSpinMs?: number; hold?: boolean } = {},
+  opts: { spin?: number; callerSpinMs?: number; hold?: boolean; partTimes?: boolean } = {},
 ): PooledBackend {
   if (!Number.isInteger(parts) || parts < 2) {
     throw new RangeError(`parts must be an integer ≥ 2, got ${parts}`);
@@ -259,6 +282,9 @@ export function createPooledBackend(
   const ctl = new Int32Array(new SharedArrayBuffer(CTL_LEN * 4));
   const parSab = new SharedArrayBuffer(PAR_LEN * 8), par = new Float64Array(parSab);
   const views: SharedViews = { f32: [], f64: [], i32: [], kernels: [] };
+  const timesSab = opts.partTimes ? new SharedArrayBuffer(parts * PART_TIME_SLOTS * 8) : null;
+  const times = timesSab ? new Float64Array(timesSab) : null;
+  if (times) views.times = times.subarray(0, PART_TIME_SLOTS);
   const kernelSpecs: KernelSpec[] = [];
   const bufs: SharedArrayBuffer[] = [];
   const ids = new WeakMap<ArrayBufferLike, number>();
@@ -300,9 +326,18 @@ export function createPooledBackend(
     started = true;
     Atomics.store(ctl, CTL_DONE, 0);
     const url = new URL("./pool_worker.ts", import.meta.url).href;
-    workers = Array.from({ length: parts - 1 }, () => {
+    workers = Array.from({ length: parts - 1 }, (_, i) => {
       const wk = new Worker(new URL(url));
-      wk.postMessage({ path: base.path, ctl: ctl.buffer, par: parSab, spin, bufs, kernels: kernelSpecs });
+      wk.postMessage({
+        path: base.path,
+        ctl: ctl.buffer,
+        par: parSab,
+        spin,
+        bufs,
+        kernels: kernelSpecs,
+        times: timesSab,
+        thread: i + 1,
+      });
       return wk;
     });
     if (!waitDone(parts - 1, START_TIMEOUT_MS)) {
@@ -461,6 +496,28 @@ export function createPooledBackend(
         wakeups++;
         Atomics.notify(ctl, CTL_SEQ); // the worker finds no new operation and polls (pool_worker.ts)
       }
+    },
+    partTimes() {
+      if (!times) return null;
+      const rows: PartTime[] = [];
+      for (let t = 0; t < parts; t++) {
+        for (let k = 0; k < PART_TIME_SLOTS; k += 2) {
+          const n = times[t * PART_TIME_SLOTS + k + 1];
+          if (n > 0) {
+            rows.push({
+              thread: t,
+              op: k >> 5,
+              mode: (k >> 1) & 15,
+              ms: times[t * PART_TIME_SLOTS + k],
+              parts: n,
+            });
+          }
+        }
+      }
+      return rows;
+    },
+    resetPartTimes() {
+      times?.fill(0);
     },
     unheld<T>(call: () => T): T {
       if (holds === 0 || closed || paused) return call();

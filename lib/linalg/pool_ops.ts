@@ -74,13 +74,21 @@ export function claimParts(
     const parts = Atomics.load(ctl, CTL_PARTS), i = x & 0xff;
     if (i >= parts) return ran;
     if (Atomics.compareExchange(ctl, CTL_NEXT, x, x + 1) !== x) continue;
+    const op = Atomics.load(ctl, CTL_OP), times = v.times;
+    // (the slot is read before the part runs: once the parts are counted the caller may write the next
+    // operation's parameters)
+    const slot = times ? partTimeSlot(op, p) : 0, t0 = times ? performance.now() : 0;
     try {
-      runPart(sym, v, Atomics.load(ctl, CTL_OP), p, i, parts);
+      runPart(sym, v, op, p, i, parts);
     } catch (e) {
       // a part that throws must still be counted, or the caller waits forever; the caller throws
       v.error ??= e as Error;
       Atomics.store(ctl, CTL_ERR, 1);
     } finally {
+      if (times) {
+        times[slot] += performance.now() - t0;
+        times[slot + 1]++;
+      }
       Atomics.add(ctl, CTL_DONE, 1);
       Atomics.notify(ctl, CTL_DONE);
     }
@@ -264,7 +272,41 @@ export type SharedViews = {
   i32: Int32Array[];
   kernels: (PoolKernel | null)[];
   error?: Error;
+  /** This thread's part times ({@link PART_TIME_SLOTS} slots on shared memory), when the pool times parts. */
+  times?: Float64Array;
 };
+
+/**
+ * Slots of one thread's part times: for each operation code (0–15) and kernel mode (a kernel's first
+ * argument, 0–15; 0 for other operations) the milliseconds spent in its parts and the parts run.
+ *
+ * @example
+ * ```ts
+ * import { PART_TIME_SLOTS } from "./pool_ops.ts";
+ * console.log(PART_TIME_SLOTS); // 512
+ * ```
+ */
+export const PART_TIME_SLOTS = 16 * 16 * 2;
+
+/**
+ * Where a part of operation `op` (parameters `p`) adds its time in a thread's {@link PART_TIME_SLOTS}: the
+ * milliseconds at the slot, the count at the slot + 1.
+ *
+ * @example
+ * ```ts
+ * import { OP_KERNEL, OP_SGEMM, partTimeSlot } from "./pool_ops.ts";
+ * console.log(partTimeSlot(OP_SGEMM, new Float64Array(8))); // 32
+ * console.log(partTimeSlot(OP_KERNEL, Float64Array.of(0, 64, 4))); // 328
+ * ```
+ *
+ * @param op operation code
+ * @param p parameters (a kernel's mode is its first argument, p[KERNEL_ARGS])
+ * @returns the slot
+ */
+export function partTimeSlot(op: number, p: Float64Array): number {
+  const mode = op === OP_KERNEL ? Math.min(15, Math.max(0, p[KERNEL_ARGS] | 0)) : 0;
+  return ((op & 15) * 16 + mode) * 2;
+}
 
 /**
  * Runs part w of the operation described by `op` and `par` on the shared buffers (the same code on the

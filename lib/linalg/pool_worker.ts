@@ -23,6 +23,7 @@ import {
   type KernelSpec,
   OP_EXIT,
   OP_RECEIVE,
+  PART_TIME_SLOTS,
   type PartSymbols,
   seqTag,
   type SharedViews,
@@ -35,6 +36,9 @@ type Init = {
   spin: number;
   bufs: SharedArrayBuffer[];
   kernels: KernelSpec[];
+  /** the part times of every thread (pool.ts partTimes), and this worker's row */
+  times: SharedArrayBuffer | null;
+  thread: number;
 };
 type Receive = { bufs: SharedArrayBuffer[]; kernels?: KernelSpec[] };
 
@@ -98,6 +102,7 @@ parentPort!.on("message", async (m: Init | Receive) => {
     par = new Float64Array(m.par);
     spin = m.spin;
     seen = Atomics.load(ctl, CTL_SEQ);
+    if (m.times) views.times = new Float64Array(m.times, m.thread * PART_TIME_SLOTS * 8, PART_TIME_SLOTS);
   }
   for (const b of m.bufs) {
     views.f32.push(new Float32Array(b));

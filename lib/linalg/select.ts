@@ -16,6 +16,8 @@ export type CreateBackendOptions = {
   log?: (line: string) => void;
   /** The OpenBLAS library to open (default: FACTOROUT_OPENBLAS, then the usual Debian paths). */
   openblasPath?: string;
+  /** On the split path, time each thread's parts (pool.ts `partTimes`; for profiles). */
+  partTimes?: boolean;
 };
 
 /**
@@ -68,7 +70,7 @@ export function createBackend(
 ): Promise<LinAlgBackend> {
   const log = opts.log ?? ((line: string) => console.error(line));
   try {
-    return Promise.resolve(select(name, opts.openblasPath, log));
+    return Promise.resolve(select(name, opts.openblasPath, log, opts.partTimes ?? false));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -106,7 +108,12 @@ function splitExpected(splitEnv: string): boolean {
   return threads > 1 && (splitEnv === "1" || threads <= SPLIT_DEFAULT_MAX_THREADS);
 }
 
-function select(name: string, path: string | undefined, log: (line: string) => void): LinAlgBackend {
+function select(
+  name: string,
+  path: string | undefined,
+  log: (line: string) => void,
+  partTimes: boolean,
+): LinAlgBackend {
   if (name === "js") {
     log("factorout: linear algebra backend = js (plain TypeScript)");
     return createJsBackend();
@@ -141,7 +148,7 @@ function select(name: string, path: string | undefined, log: (line: string) => v
           env === "0" ? "FACTOROUT_SPLIT=0" : "the default above " + SPLIT_DEFAULT_MAX_THREADS + " threads"
         }); FACTOROUT_SPLIT=1 splits the factored step across them`;
       log(`factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${how})`);
-      return split ? createPooledBackend(b, b.threads, { hold }) : b;
+      return split ? createPooledBackend(b, b.threads, { hold, partTimes }) : b;
     } catch (e) {
       if (name === "blas" || Deno.env.get("CI") === "true") throw e;
       log(`factorout: linear algebra backend = js (fallback: ${(e as Error).message})`);
