@@ -12,7 +12,8 @@
  */
 
 import { EXIT, ExitError } from "./exit_codes.ts";
-import { atExit } from "./stop.ts";
+import { atExit, removeAtExit } from "./stop.ts";
+import { tempNameFor } from "./atomic.ts";
 
 /**
  * What a lock file holds.
@@ -107,9 +108,10 @@ async function readLock(path: string): Promise<LockInfo | undefined> {
  */
 async function createLock(path: string, info: LockInfo): Promise<boolean> {
   const body = new TextEncoder().encode(JSON.stringify(info) + "\n");
-  const tmp = `${path}.${info.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await writeSynced(tmp, body, true);
+  // the one temporary name of the project (atomic.ts): a train run removes one left by a killed job
+  const tmp = tempNameFor(path), forget = removeAtExit(tmp);
   try {
+    await writeSynced(tmp, body, true);
     await Deno.link(tmp, path);
     return true;
   } catch (e) {
@@ -120,6 +122,7 @@ async function createLock(path: string, info: LockInfo): Promise<boolean> {
     throw e;
   } finally {
     await Deno.remove(tmp).catch(() => {});
+    forget();
   }
 }
 
