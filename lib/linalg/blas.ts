@@ -2,7 +2,8 @@
  * The `blas` linear-algebra backend: OpenBLAS (Debian `libopenblas0-pthread`) through `Deno.dlopen`.
  *
  * - gemm, gemv, ger, syr2k: `cblas_*` with CblasRowMajor; a gemm with M = 1 or N = 1 goes to gemv. syr2k writes the lower triangle (uplo = Lower,
- *   so only the lower triangle of an input C is read when beta ≠ 0) and the upper one is mirrored here.
+ *   so only the lower triangle of an input C is read when beta ≠ 0) and the upper one is mirrored here
+ *   (mirror.ts, with `cblas_somatcopy` / `cblas_domatcopy`).
  * - strsm: `cblas_strsm` (left side, lower-triangular, non-unit diagonal).
  * - dpotrf: LAPACK's `dpotrf_` with uplo = 'U' on the buffer (a row-major lower triangle is the
  *   column-major upper one).
@@ -45,9 +46,9 @@ import {
   checkSyr2k,
   checkTrsm,
   checkVector,
-  mirrorLower,
   pivotTolerance,
 } from "./check.ts";
+import { mirrorTriangle } from "./mirror.ts";
 
 /** Where `libopenblas.so.0` is looked for when neither an argument nor FACTOROUT_OPENBLAS names it. */
 export const OPENBLAS_SEARCH_PATHS: readonly string[] = [
@@ -197,6 +198,14 @@ export const SYMBOLS = {
     result: "void",
   },
   cblas_sdot: { parameters: ["i32", "buffer", "i32", "buffer", "i32"], result: "f32" },
+  cblas_somatcopy: {
+    parameters: ["i32", "i32", "i32", "i32", "f32", "buffer", "i32", "buffer", "i32"],
+    result: "void",
+  },
+  cblas_domatcopy: {
+    parameters: ["i32", "i32", "i32", "i32", "f64", "buffer", "i32", "buffer", "i32"],
+    result: "void",
+  },
   openblas_get_config: { parameters: [], result: "pointer" },
   openblas_get_num_threads: { parameters: [], result: "i32" },
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
@@ -511,14 +520,14 @@ export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend 
       checkSyr2k("dsyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
       if (N === 0) return;
       s.cblas_dsyr2k(ROW_MAJOR, LOWER, trans ? TRANS : NO_TRANS, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      mirrorLower(C, N, ldc);
+      mirrorTriangle(s.cblas_domatcopy, C, N, ldc, "lower");
     },
     ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       live("ssyr2k");
       checkSyr2k("ssyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
       if (N === 0) return;
       s.cblas_ssyr2k(ROW_MAJOR, LOWER, trans ? TRANS : NO_TRANS, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      mirrorLower(C, N, ldc);
+      mirrorTriangle(s.cblas_somatcopy, C, N, ldc, "lower");
     },
     gatherRows(src: F32, d: number, rows: Int32Array, n: number, out: F32) {
       checkRows("gatherRows", src, d, rows, n, out, "out");

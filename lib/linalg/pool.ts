@@ -43,6 +43,7 @@ import { Worker } from "node:worker_threads";
 import type { F32, F64 } from "./backend.ts";
 import { type BlasBackend, SAXPY_MIN_WIDTH, SYMBOLS } from "./blas.ts";
 import { splits } from "./pool_split.ts";
+import { mirrorTriangle } from "./mirror.ts";
 import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm, checkVector } from "./check.ts";
 import {
   claimParts,
@@ -276,6 +277,7 @@ export function createPooledBackend(
     cblas_saxpy: SYMBOLS.cblas_saxpy,
     cblas_sdot: SYMBOLS.cblas_sdot,
     cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
+    cblas_somatcopy: SYMBOLS.cblas_somatcopy,
     openblas_set_num_threads: SYMBOLS.openblas_set_num_threads,
   });
   const sym = lib.symbols as unknown as PartSymbols;
@@ -623,10 +625,7 @@ export function createPooledBackend(
       ]);
       run(OP_SYR2K);
       // the parts wrote the upper triangle (and the diagonal blocks whole): mirror it down
-      for (let r = 1; r < N; r++) {
-        const row = r * ldc;
-        for (let col = 0; col < r; col++) C[row + col] = C[col * ldc + r];
-      }
+      mirrorTriangle(sym.cblas_somatcopy, C, N, ldc, "upper");
     },
     dotRows(A, lda, aRows, B, ldb, bRows, n, d, out, first = 0) {
       const a = where(A), b = where(B);

@@ -260,6 +260,7 @@ export type PartSymbols = {
   cblas_saxpy(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_sdot(...a: (number | AllowSharedBufferSource)[]): number;
   cblas_ssyr2k(...a: (number | AllowSharedBufferSource)[]): void;
+  cblas_somatcopy(...a: (number | AllowSharedBufferSource)[]): void;
 };
 
 /**

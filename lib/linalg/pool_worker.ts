@@ -96,6 +96,7 @@ parentPort!.on("message", async (m: Init | Receive) => {
       cblas_saxpy: SYMBOLS.cblas_saxpy,
       cblas_sdot: SYMBOLS.cblas_sdot,
       cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
+      cblas_somatcopy: SYMBOLS.cblas_somatcopy,
     });
     sym = lib.symbols as unknown as PartSymbols;
     ctl = new Int32Array(m.ctl);

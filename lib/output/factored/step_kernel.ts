@@ -39,7 +39,7 @@ import {
   type PoolKernel,
   type SharedViews,
 } from "../../linalg/pool_ops.ts";
-import { mirrorLower } from "../../linalg/check.ts";
+import { mirrorTriangle } from "../../linalg/mirror.ts";
 import { touchRows } from "../../linalg/touch.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
 import type { FactoredState } from "./state.ts";
@@ -302,7 +302,7 @@ const updateTail: TaskPart = (sym, v, p, m, d, w) => {
     const { ROW_MAJOR, TRANS, LOWER } = CBLAS;
     const H = v.f32[p[a + ARG_H]], R = v.f32[p[a + ARG_R]], TQ = T.subarray(2 * dd, 3 * dd);
     sym.cblas_ssyr2k(ROW_MAJOR, LOWER, TRANS, d, m, 1, H, d, R, d, 0, TQ, d);
-    mirrorLower(TQ, d, d);
+    mirrorTriangle(sym.cblas_somatcopy, TQ, d, d, "lower");
     for (let r = 4; r < 6; r++) incr(r);
   } else if (w === 1) {
     const V = v.f32[p[a + ARG_V]], P = v.f32[p[a + ARG_P]], coef = v.f64[p[a + ARG_COEF]]!;
