@@ -1,7 +1,7 @@
 /**
  * lib/core/csr.ts on its own: MergedTargets (used by every output layer and by the tests' references)
  * against a plain Map-based merge on random batches, in both orders and with buffers reused across batch
- * sizes; the builder, the row slices and the validation messages.
+ * sizes; the builder, the row slices and the validation messages; SharedRowMarks against brute force.
  */
 
 import assert from "node:assert/strict";
@@ -10,6 +10,7 @@ import {
   findIndexOutside,
   MergedTargets,
   rowOfEntry,
+  SharedRowMarks,
   sliceRows,
   validateCsr,
 } from "../lib/core/csr.ts";
@@ -155,4 +156,40 @@ Deno.test("validateCsr / findIndexOutside / rowOfEntry: the position at fault", 
   );
   assert.throws(() => validateCsr("X", { ...B, offsets: Int32Array.of(0, 3, 2, 5) }, 10), /non-decreasing/);
   assert.throws(() => validateCsr("X", null as unknown as SparseBatch, 10), TypeError);
+});
+
+Deno.test("SharedRowMarks: marks exactly the entries whose row another range names (brute force)", () => {
+  const marks = new SharedRowMarks();
+  let seed = 5;
+  const next = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  for (let trial = 0; trial < 300; trial++) {
+    const ranges = 1 + next(6), rows = 1 + next(trial % 2 ? 20 : 2_000_000_000);
+    const bounds = new Int32Array(ranges + 1);
+    bounds[0] = next(4); // entries before the first range are not read nor written
+    for (let w = 0; w < ranges; w++) bounds[w + 1] = bounds[w] + next(trial % 3 ? 40 : 3); // empty ranges too
+    const end = bounds[ranges];
+    const idx = Int32Array.from({ length: end }, () => next(rows));
+    const flags = new Int32Array(end + 2).fill(7);
+    const marked = marks.mark(idx, bounds, ranges, flags);
+    const rangeOf = (k: number) => {
+      let w = 0;
+      while (k >= bounds[w + 1]) w++;
+      return w;
+    };
+    let want = 0;
+    for (let k = bounds[0]; k < end; k++) {
+      let shared = 0;
+      for (let j = bounds[0]; j < end; j++) if (idx[j] === idx[k] && rangeOf(j) !== rangeOf(k)) shared = 1;
+      assert.equal(flags[k], shared, `trial ${trial}: entry ${k} (row ${idx[k]})`);
+      want += shared;
+    }
+    for (let k = 0; k < bounds[0]; k++) {
+      assert.equal(flags[k], 7, `trial ${trial}: entry ${k} before the ranges`);
+    }
+    assert.equal(flags[end], 7, `trial ${trial}: past the ranges`);
+    assert.equal(marked, want, `trial ${trial}: count`);
+  }
 });

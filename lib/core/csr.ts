@@ -369,6 +369,71 @@ function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {
 }
 
 /**
+ * Which entries of a list of row ids, cut into consecutive ranges, name a row that another range names too.
+ * The threaded V update (lib/output/factored/step_kernel.ts UPD_TAIL) uses it: each thread adds the rows
+ * only its own examples name (read by that thread in the forward, still in its cache), and one thread adds
+ * the rows several ranges name, in entry order, so every row gets its additions in the one-thread order.
+ * A small open-addressing table over the ids of one call (twice the entries, reused), not an array over
+ * all rows: O(entries), in cache.
+ *
+ * @example
+ * ```ts
+ * import { SharedRowMarks } from "./csr.ts";
+ * const marks = new SharedRowMarks(), flags = new Int32Array(5);
+ * // entries 0-2 are range 0, entries 3-4 range 1; row 7 is in both ranges
+ * const n = marks.mark(Int32Array.of(7, 2, 7, 9, 7), Int32Array.of(0, 3, 5), 2, flags);
+ * console.log(n, Array.from(flags)); // 3 [ 1, 0, 1, 0, 1 ]
+ * ```
+ */
+export class SharedRowMarks {
+  #keys = new Int32Array(0);
+  #range = new Int32Array(0);
+  #slot = new Int32Array(0);
+
+  /**
+   * Sets flags[k] to 1 where row idx[k] is named by entries of two or more ranges, else 0.
+   *
+   * @param idx the row id of each entry (ids ≥ 0)
+   * @param bounds ranges + 1 entry offsets, ascending: range w is entries [bounds[w], bounds[w + 1])
+   * @param ranges number of ranges (≥ 1)
+   * @param flags output, one per entry (entries bounds[0] … bounds[ranges] − 1 are written)
+   * @returns the number of entries marked
+   */
+  mark(idx: Int32Array, bounds: Int32Array, ranges: number, flags: Int32Array): number {
+    const first = bounds[0], end = bounds[ranges];
+    let bits = 4;
+    while (1 << bits < 2 * (end - first)) bits++;
+    const size = 1 << bits, mask = size - 1, shift = 32 - bits;
+    if (this.#keys.length < size) {
+      this.#keys = new Int32Array(size);
+      this.#range = new Int32Array(size);
+    }
+    if (this.#slot.length < end) this.#slot = new Int32Array(Math.max(end, 2 * this.#slot.length));
+    const keys = this.#keys, range = this.#range, slot = this.#slot;
+    keys.fill(-1, 0, size);
+    for (let w = 0; w < ranges; w++) {
+      for (let k = bounds[w]; k < bounds[w + 1]; k++) {
+        const row = idx[k];
+        let h = Math.imul(row, 0x9e3779b1) >>> shift;
+        while (keys[h] !== -1 && keys[h] !== row) h = (h + 1) & mask;
+        if (keys[h] === -1) {
+          keys[h] = row;
+          range[h] = w;
+        } else if (range[h] !== w) range[h] = -1;
+        slot[k] = h;
+      }
+    }
+    let marked = 0;
+    for (let k = first; k < end; k++) {
+      const shared = range[slot[k]] === -1 ? 1 : 0;
+      flags[k] = shared;
+      marked += shared;
+    }
+    return marked;
+  }
+}
+
+/**
  * Rows [s, e) of B: indices and values are views, the offsets a rebased copy.
  *
  * @example

@@ -3,7 +3,8 @@
  *
  * - gemm, gemv, ger, syr2k: `cblas_*` with CblasRowMajor; a gemm with M = 1 or N = 1 goes to gemv. syr2k writes the lower triangle (uplo = Lower,
  *   so only the lower triangle of an input C is read when beta ≠ 0) and the upper one is mirrored here
- *   (mirror.ts, with `cblas_somatcopy` / `cblas_domatcopy`).
+ *   (syr2k.ts, with `cblas_somatcopy` / `cblas_domatcopy`); ssyr2k with trans computes the lower triangle
+ *   in syr2k.ts's two row blocks (the calls of the pool's step kernel).
  * - strsm: `cblas_strsm` (left side, lower-triangular, non-unit diagonal).
  * - dpotrf: LAPACK's `dpotrf_` with uplo = 'U' on the buffer (a row-major lower triangle is the
  *   column-major upper one).
@@ -48,7 +49,7 @@ import {
   checkVector,
   pivotTolerance,
 } from "./check.ts";
-import { mirrorTriangle } from "./mirror.ts";
+import { mirrorTriangle, syr2kBlock, type Syr2kSymbols } from "./syr2k.ts";
 
 /** Where `libopenblas.so.0` is looked for when neither an argument nor FACTOROUT_OPENBLAS names it. */
 export const OPENBLAS_SEARCH_PATHS: readonly string[] = [
@@ -526,7 +527,12 @@ export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend 
       live("ssyr2k");
       checkSyr2k("ssyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
       if (N === 0) return;
-      s.cblas_ssyr2k(ROW_MAJOR, LOWER, trans ? TRANS : NO_TRANS, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      if (trans) {
+        // in two row blocks, the calls the pool's step kernel makes (syr2k.ts): the same bits
+        const sym = s as unknown as Syr2kSymbols;
+        syr2kBlock(sym, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        syr2kBlock(sym, 1, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      } else s.cblas_ssyr2k(ROW_MAJOR, LOWER, NO_TRANS, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       mirrorTriangle(s.cblas_somatcopy, C, N, ldc, "lower");
     },
     gatherRows(src: F32, d: number, rows: Int32Array, n: number, out: F32) {

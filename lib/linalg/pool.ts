@@ -43,7 +43,7 @@ import { Worker } from "node:worker_threads";
 import type { F32, F64 } from "./backend.ts";
 import { type BlasBackend, SAXPY_MIN_WIDTH, SYMBOLS } from "./blas.ts";
 import { splits } from "./pool_split.ts";
-import { mirrorTriangle } from "./mirror.ts";
+import { mirrorTriangle } from "./syr2k.ts";
 import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm, checkVector } from "./check.ts";
 import {
   claimParts,

@@ -20,7 +20,7 @@ import { validateCount } from "../validate.ts";
 import type { LinAlgBackend } from "../../linalg/backend.ts";
 import type { SphericalFamilyLoss } from "../../losses/loss.ts";
 import { GUARD_MARGIN, GuardScratch } from "../guard.ts";
-import { MergedTargets } from "../../core/csr.ts";
+import { MergedTargets, SharedRowMarks } from "../../core/csr.ts";
 import { ChunkScratch } from "./passes.ts";
 import { FoldScratch, RebalanceScratch } from "./upkeep.ts";
 import { isPooled, type PooledBackend } from "../../linalg/pool.ts";
@@ -261,6 +261,13 @@ export class FactoredState {
   idxS: Int32Array = new Int32Array(0);
   exS: Int32Array = new Int32Array(0);
   wS: Float64Array = new Float64Array(0);
+  // UPD_TAIL: 1 where an entry's row is also named by another range of examples (csr.ts SharedRowMarks),
+  // the ranges' entry offsets, the marks' table; the tail's count and its part 0's mark (step_kernel.ts)
+  sharedS: Int32Array = new Int32Array(0);
+  tailBounds: Int32Array = new Int32Array(0);
+  sharedRows = new SharedRowMarks();
+  tails = 0;
+  tailSync: Int32Array = new Int32Array(0);
   lossS: Float64Array = new Float64Array(0);
   badS: Int32Array = new Int32Array(0);
   G32: Float32Array = new Float32Array(0);
@@ -295,6 +302,7 @@ export class FactoredState {
       this.pool = la;
       const init: StepKernelInit = { loss: loss.name, options: loss.options, D, d };
       this.kernel = la.registerKernel(STEP_KERNEL_URL, init, createKernel(init));
+      this.tailSync = la.sharedI32(1);
     }
     this.stabilizeEvery = validateCount(
       "stabilizeEvery",
@@ -443,6 +451,7 @@ export class FactoredState {
         this.idxS = this.pool.sharedI32(n);
         this.exS = this.pool.sharedI32(n);
         this.wS = this.pool.sharedF64(n);
+        this.sharedS = this.pool.sharedI32(n);
       }
       this.perm = new Int32Array(n);
       this.kO = new Float64Array(n);

@@ -12,9 +12,16 @@
  *   `updateSums`, each column summed in example order).
  * - `UPD_TASKS`: two independent calls side by side: part 0 the two triangular solves of the Woodbury
  *   system (cblas_strsm), part 1 R += (η²/2) M H (cblas_sgemm); the other parts do nothing.
- * - `UPD_TAIL`: the rest of the update as two tasks side by side: part 0 Q's increment (cblas_ssyr2k) and
- *   its float32 state updates (cblas_saxpy), part 1 the V update (a cblas_saxpy per target entry) and the
- *   U⁻ᵀ and U state updates; the other parts do nothing.
+ * - `UPD_TAIL`: the rest of the update, in parts side by side:
+ *   - Q's increment Hᵀ R + Rᵀ H in the two row blocks of the blas backend's ssyr2k (lib/linalg/syr2k.ts),
+ *     block w on part w; part 1 then waits for part 0's block (a mark in shared memory: only a part waits
+ *     for a lower one, which was claimed first, so a thread that runs both never waits for itself),
+ *     mirrors it, and adds it to Q's float32 state (cblas_saxpy);
+ *   - the V update (a cblas_saxpy per target entry) split by the examples' ranges of `FWD_ROWS`: part w
+ *     adds the rows only its range names (the rows its thread read in the forward, still in its cache),
+ *     part 1 the rows that several ranges name, walking every entry in order (csr.ts `SharedRowMarks`),
+ *     so every row gets its additions in the one-thread order;
+ *   - part 0 the U⁻ᵀ and U increments.
  *
  * Each example's numbers come from the same functions and native calls, in the same order, as in the
  * one-thread loops of step32.ts, which stay beside it as the reference: the results are the same bits
@@ -39,7 +46,7 @@ import {
   type PoolKernel,
   type SharedViews,
 } from "../../linalg/pool_ops.ts";
-import { mirrorTriangle } from "../../linalg/mirror.ts";
+import { mirrorTriangle, syr2kBlock } from "../../linalg/syr2k.ts";
 import { touchRows } from "../../linalg/touch.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
 import type { FactoredState } from "./state.ts";
@@ -88,7 +95,13 @@ export const ARG_MODE = 0,
   ARG_INCR = 36,
   /** FWD_ROWS: 1 to go on with each part's rows of B = A U (cblas_sgemm on its rows) and GRAD_ROWS */
   ARG_FUSED = 54,
-  ARG_COUNT = 55;
+  /** UPD_TAIL: the entries' shared-row marks (FactoredState.sharedS), the number of example ranges, the
+   * tail's mark (FactoredState.tailSync) and this tail's count */
+  ARG_SHARED = 55,
+  ARG_RANGES = 56,
+  ARG_SYNC = 57,
+  ARG_TAIL = 58,
+  ARG_COUNT = 59;
 
 /**
  * What each thread's kernel is made from: the loss (by name and options, rebuilt in each worker), D (the
@@ -285,12 +298,13 @@ const updateTasks: TaskPart = (sym, v, p, m, d, w) => {
   }
 };
 
+/** How long part 1 of UPD_TAIL waits for part 0's block before it gives up (it only ever waits µs). */
+const TAIL_WAIT_MS = 30_000;
+
 /**
- * UPD_TAIL, the update's last calls as two tasks side by side (each the same native calls as the
- * one-thread path of step32.ts `update32`): part 0 Q's increment Hᵀ R + Rᵀ H (cblas_ssyr2k into T's third
- * block, mirrored) and its two saxpys into the mirror and the accumulator; part 1 the V update (a
- * cblas_saxpy per target entry, in entry order, zero coefficients skipped, as the blas backend's
- * axpyRows), then the U⁻ᵀ and U increments (T's first two blocks). They write disjoint memory.
+ * UPD_TAIL, the update's last calls (each the same native calls as the one-thread path of step32.ts
+ * `update32`; see the module for the split). They write disjoint memory, except part 1's mirror and Q
+ * increments, which wait for part 0's block.
  */
 const updateTail: TaskPart = (sym, v, p, m, d, w) => {
   const a = KERNEL_ARGS, dd = d * d, T = v.f32[p[a + ARG_T]], SA = v.f32[p[a + ARG_STACC]];
@@ -298,24 +312,59 @@ const updateTail: TaskPart = (sym, v, p, m, d, w) => {
     const b = a + ARG_INCR + 3 * r, al = p[b], x = p[b + 1] * dd, y = p[b + 2] * dd;
     if (al !== 0) sym.cblas_saxpy(dd, al, T.subarray(x, x + dd), 1, SA.subarray(y, y + dd), 1);
   };
+  const H = v.f32[p[a + ARG_H]], R = v.f32[p[a + ARG_R]], TQ = T.subarray(2 * dd, 3 * dd);
+  const sync = v.i32[p[a + ARG_SYNC]], tail = p[a + ARG_TAIL], ranges = p[a + ARG_RANGES];
   if (w === 0) {
-    const { ROW_MAJOR, TRANS, LOWER } = CBLAS;
-    const H = v.f32[p[a + ARG_H]], R = v.f32[p[a + ARG_R]], TQ = T.subarray(2 * dd, 3 * dd);
-    sym.cblas_ssyr2k(ROW_MAJOR, LOWER, TRANS, d, m, 1, H, d, R, d, 0, TQ, d);
+    try {
+      syr2kBlock(sym, 0, d, m, 1, H, d, R, d, 0, TQ, d);
+    } finally {
+      Atomics.store(sync, 0, tail); // also when it threw: part 1 must not wait for ever (the run fails)
+    }
+  } else if (w === 1) syr2kBlock(sym, 1, d, m, 1, H, d, R, d, 0, TQ, d);
+  if (w < ranges) {
+    const [i0, i1] = partOf(w, ranges, m, 1), off = v.i32[p[a + ARG_OFF]];
+    addTargetRows(sym, v, p, d, off[i0], off[i1], 0);
+  }
+  if (w === 0) {
+    for (let r = 0; r < 4; r++) incr(r);
+  } else if (w === 1) {
+    addTargetRows(sym, v, p, d, 0, p[a + ARG_NNZ], 1);
+    if (Atomics.load(sync, 0) !== tail) {
+      const t0 = performance.now();
+      for (let spins = 1; Atomics.load(sync, 0) !== tail; spins++) {
+        if ((spins & 1023) === 0 && performance.now() - t0 > TAIL_WAIT_MS) {
+          throw new Error(`step kernel: part 0 of the update's tail did not finish in ${TAIL_WAIT_MS} ms`);
+        }
+      }
+    }
     mirrorTriangle(sym.cblas_somatcopy, TQ, d, d, "lower");
     for (let r = 4; r < 6; r++) incr(r);
-  } else if (w === 1) {
-    const V = v.f32[p[a + ARG_V]], P = v.f32[p[a + ARG_P]], coef = v.f64[p[a + ARG_COEF]]!;
-    const idx = v.i32[p[a + ARG_IDX]], ex = v.i32[p[a + ARG_EX]], nnz = p[a + ARG_NNZ], ld = 4 * d;
-    for (let k = 0; k < nnz; k++) {
-      const c = coef[k];
-      if (c === 0) continue;
-      const x = ex[k] * ld, y = idx[k] * d;
-      sym.cblas_saxpy(d, c, P.subarray(x, x + d), 1, V.subarray(y, y + d), 1);
-    }
-    for (let r = 0; r < 4; r++) incr(r);
   }
 };
+
+/**
+ * The V update of entries [k0, k1) whose shared-row mark is `marked`: V_c += coef_k · (row ex_k of P's
+ * first block), a cblas_saxpy per entry in entry order, zero coefficients skipped (as axpyRows).
+ */
+function addTargetRows(
+  sym: PartSymbols,
+  v: SharedViews,
+  p: Float64Array,
+  d: number,
+  k0: number,
+  k1: number,
+  marked: number,
+): void {
+  const a = KERNEL_ARGS, V = v.f32[p[a + ARG_V]], P = v.f32[p[a + ARG_P]], coef = v.f64[p[a + ARG_COEF]]!;
+  const idx = v.i32[p[a + ARG_IDX]], ex = v.i32[p[a + ARG_EX]], shared = v.i32[p[a + ARG_SHARED]];
+  const ld = 4 * d;
+  for (let k = k0; k < k1; k++) {
+    const c = coef[k];
+    if (c === 0 || shared[k] !== marked) continue;
+    const x = ex[k] * ld, y = idx[k] * d;
+    sym.cblas_saxpy(d, c, P.subarray(x, x + d), 1, V.subarray(y, y + d), 1);
+  }
+}
 
 /** GRAD_ROWS for examples [i0, i1): ∇H and X' rows, and h_i under X' (update32 skips its copy). */
 function gradTail(
@@ -532,6 +581,8 @@ export function runStepKernel(
       [ARG_T, st.T32],
       [ARG_STACC, st.StAcc32],
       [ARG_COEF, st.coef],
+      [ARG_SHARED, st.sharedS],
+      [ARG_SYNC, st.tailSync],
     ];
     if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
     for (const [k, x] of arrays) {
@@ -545,6 +596,8 @@ export function runStepKernel(
     key[4] = st.coef;
   }
   a.set(ids.subarray(0, ARG_INCR));
+  a[ARG_SHARED] = ids[ARG_SHARED];
+  a[ARG_SYNC] = ids[ARG_SYNC];
   a[ARG_MODE] = mode;
   a[ARG_M] = m;
   a[ARG_OUTPUTS] = st.D;
@@ -553,7 +606,17 @@ export function runStepKernel(
   if (mode === UPD_TAIL) {
     // the increments' (alpha, T row, StAcc row): U⁻ᵀ += 2η T[0], U −= 2η T[1] into the mirrors and the
     // accumulator, then Q += T[2] into both (the rows step32.ts update32 passes to axpyRows)
-    a[ARG_NNZ] = st.merged.nnz;
+    const mg = st.merged, ranges = pool.parts;
+    a[ARG_NNZ] = mg.nnz;
+    // the V update's entries by the forward's ranges of examples (FWD_ROWS with the pool held: one part
+    // per thread), and which rows more than one range names
+    if (st.tailBounds.length < ranges + 1) st.tailBounds = new Int32Array(ranges + 1);
+    const bounds = st.tailBounds, step = Math.ceil(m / ranges);
+    for (let w = 0; w <= ranges; w++) bounds[w] = mg.off[Math.min(m, w * step)];
+    st.sharedRows.mark(mg.idx, bounds, ranges, st.sharedS);
+    a[ARG_RANGES] = ranges;
+    st.tails = (st.tails + 1) | 0 || 1; // never 0, the mark's first value
+    a[ARG_TAIL] = st.tails;
     const incr = (r: number, alpha: number, x: number, y: number) => {
       a[ARG_INCR + 3 * r] = alpha;
       a[ARG_INCR + 3 * r + 1] = x;
