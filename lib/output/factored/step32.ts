@@ -147,7 +147,6 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
     const mm = m * m;
     if (!onPool) X.set(H.subarray(0, m * d), m * d); // else GRAD_ROWS copied it
     la.sgemm(false, true, 2 * m, m, d, 1, X, d, H, d, 0, ES, m);
-    for (let j = 0; j < mm; j++) E[j] = ES[j];
     for (let i = 0; i < m; i++) {
       S[i * m + i] = ES[mm + i * m + i];
       for (let j = 0; j < i; j++) {
@@ -166,9 +165,10 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   if (lamMin < 0.5 || lamMax > 2) return false;
   addCondBudget(st, lamMin, lamMax);
 
-  // M = ∇Oᵀ∇O (m×m, float64)
+  // M = ∇Oᵀ∇O (m×m, float64), with E' read where the Gram product left it (ES's first block; E[0] for m = 1)
+  const Ef: Float32Array | Float64Array = m === 1 ? E : ES;
   for (let i = 0; i < m; i++) {
-    for (let j = 0; j < m; j++) M[i * m + j] = 2 * (E[i * m + j] * g[j] + g[i] * E[j * m + i]);
+    for (let j = 0; j < m; j++) M[i * m + j] = 2 * (Ef[i * m + j] * g[j] + g[i] * Ef[j * m + i]);
   }
   completeM(st, m, M);
 
