@@ -70,6 +70,14 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
     ref.ssyr2k(true, d, m, 1, H, d, B, d, 0, Y0, d);
     assert(relMaxDiff(Y, Y0) < 1e-6, `ssyr2k ${relMaxDiff(Y, Y0)}`);
     for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) assert.equal(Y[i * d + j], Y[j * d + i]);
+    // beta ≠ 0 reads C's lower triangle only, as the plain backend does: garbage in the upper one is
+    // ignored (the split's parts compute the upper triangle; pool.ts mirrors the lower one up first)
+    fill(Y0, r);
+    for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) Y0[i * d + j] = NaN;
+    Y.set(Y0);
+    la.ssyr2k(true, d, m, 1, H, d, B, d, 0.5, Y, d);
+    ref.ssyr2k(true, d, m, 1, H, d, B, d, 0.5, Y0, d);
+    assert(relMaxDiff(Y, Y0) < 1e-6, `ssyr2k, beta ≠ 0, upper triangle ignored: ${relMaxDiff(Y, Y0)}`);
     // axpyRows over two long rows (the state update shape)
     const dd = d * d, X = la.sharedF32(2 * dd), Z = la.sharedF32(3 * dd);
     fill(X, r);
@@ -112,8 +120,8 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
     const before = la.splitCalls, plain = new Float32Array(m * d);
     la.sgemm(false, false, m, d, d, 1, plain, d, S, d, 0, P, d);
     assert.equal(la.splitCalls, before, "a call on unshared memory must not be split");
-    // and each call above split: the 2 sgemm, dgemm, 2 strsm, ssyr2k, the long rows and the 4 sparse calls
-    assert.equal(before, 11, "every call on shared memory should have been split");
+    // and each call above split: the 2 sgemm, dgemm, 2 strsm, 2 ssyr2k, the long rows and the 4 sparse calls
+    assert.equal(before, 12, "every call on shared memory should have been split");
   } finally {
     Object.assign(POOL_SPLIT, table);
     la.close();

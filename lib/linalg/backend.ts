@@ -100,7 +100,8 @@ export interface LinAlgBackend {
   ): void;
   /**
    * Symmetric rank-2k update, both triangles written: C (N×N) = alpha·(op(A)·op(B)ᵀ + op(B)·op(A)ᵀ) + beta·C,
-   * where op(A), op(B) are N×K (A, B are K×N when trans).
+   * where op(A), op(B) are N×K (A, B are K×N when trans). With beta ≠ 0 only C's lower triangle (and
+   * its diagonal) is read: an input C that is not symmetric is taken as its lower triangle mirrored.
    */
   dsyr2k(
     trans: boolean,

@@ -608,6 +608,9 @@ export function createPooledBackend(
         return oneThread(() => base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
       }
       checkSyr2k("ssyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
+      // the parts read C's upper triangle (and the diagonal blocks whole): with beta ≠ 0 it must hold the
+      // lower one's values first, the triangle the plain backends read (blas.ts)
+      if (beta !== 0) mirrorTriangle(sym.cblas_somatcopy, C, N, ldc, "lower");
       par.set([
         N,
         K,
