@@ -4,7 +4,8 @@
  * threads must both match the naive layer with the bars of tests/layers_f32_test.ts, and match each other
  * within them, per step (loss, ∇H) and in W after the run; the pooled run must really have split calls.
  * Online (m = 1), Woodbury (m = 48) and direct re-inversion (m = 140 > d) steps, squared and Taylor
- * (ω, w̄ terms) losses.
+ * (ω, w̄ terms) losses. The update's tail (step_kernel.ts UPD_TAIL) on 3 and 4 parts, held or not, with
+ * rows repeated inside and across the forward's ranges and fewer examples than parts: the same bits.
  *
  * Run: npx deno test -A tests/layers_threads_test.ts
  */
@@ -238,6 +239,60 @@ Deno.test(
       assert.throws(() => pooled.release(), /without a matching hold/);
     } finally {
       layer.close();
+    }
+  },
+);
+
+Deno.test(
+  {
+    name:
+      "factored step: the update's tail on 3 and 4 parts, held or not, few rows and examples = one thread",
+    ignore: !ok,
+  },
+  async () => {
+    // step_kernel.ts UPD_TAIL: Q's increment in two row blocks (part 1 waits for part 0's), the V update by
+    // the forward's ranges of examples (one per thread) with the rows several ranges name on part 1. Few
+    // rows (D = 30: rows repeated inside a range and across ranges), m below the number of parts (empty
+    // ranges), d = 32 and 47 (the kernel runs from d = 32, where syr2k.ts has two blocks): the same bits as
+    // one thread
+    const D = 30, steps = 8, eta = 0.05;
+    for (const d of [32, 47]) {
+      const W0 = uniform(rng(9), D * d, 0.5 / Math.sqrt(d));
+      const opts = { products: "float32" as const, stabilizeEvery: 5 };
+      for (const m of [2, 5]) {
+        const go = async (la: ReturnType<typeof oneThread>, held: boolean) => {
+          const layer = FactoredOutputLayer.fromInit(D, d, W0, createLoss("squared"), la, opts);
+          const r = rng(40 + m), out: StepResult[] = [];
+          const pool = held ? la as ReturnType<typeof createPooledBackend> : null;
+          pool?.hold();
+          try {
+            for (let t = 0; t < steps; t++) {
+              const Y = randomBatch(r, m, D, 6, { weighted: true, dupProb: 0.3, varyK: true });
+              out.push(await layer.step(randomH(r, m, d, 1), Y, eta));
+            }
+          } finally {
+            pool?.release();
+          }
+          const W = await layer.weights(), steps32 = layer.steps32;
+          layer.close();
+          return { out, W, steps32 };
+        };
+        const a = await go(oneThread(), false);
+        for (const [parts, held] of [[3, true], [4, false]] as const) {
+          const pooled = createPooledBackend(oneThread(), parts);
+          const b = await go(pooled, held);
+          const where = `d ${d}, m ${m}, ${parts} parts${held ? ", held" : ""}`;
+          assert(
+            b.steps32 >= steps - 1 && pooled.kernelCalls >= 5 * b.steps32,
+            `${where}: ran on the pool (${b.steps32} float32 steps, ${pooled.kernelCalls} kernel runs)`,
+          );
+          for (let t = 0; t < steps; t++) {
+            assert.equal(b.out[t].loss, a.out[t].loss, `${where}, step ${t}: loss`);
+            assert.deepEqual(b.out[t].gradH, a.out[t].gradH, `${where}, step ${t}: ∇H`);
+          }
+          assert.deepEqual(b.W, a.W, `${where}: W`);
+        }
+      }
     }
   },
 );
