@@ -614,8 +614,10 @@ export function runStepKernel(
     // the V update's entries by the forward's ranges of examples (FWD_ROWS with the pool held: one part
     // per thread), and which rows more than one range names
     if (st.tailBounds.length < ranges + 1) st.tailBounds = new Int32Array(ranges + 1);
-    const bounds = st.tailBounds, step = Math.ceil(m / ranges);
-    for (let w = 0; w <= ranges; w++) bounds[w] = mg.off[Math.min(m, w * step)];
+    // the ranges are partOf's, as the kernel's parts take them
+    const bounds = st.tailBounds;
+    for (let w = 0; w < ranges; w++) bounds[w] = mg.off[partOf(w, ranges, m, 1)[0]];
+    bounds[ranges] = mg.off[m];
     st.sharedRows.mark(mg.idx, bounds, ranges, st.sharedS);
     a[ARG_RANGES] = ranges;
     st.tails = (st.tails + 1) | 0 || 1; // never 0, the mark's first value
