@@ -295,3 +295,31 @@ Deno.test("deno task eval: results, --help, and every CLI error with its exit co
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the evaluation folder: train's default is the one of eval, export and refresh ($FACTOROUT_EVAL_DIR)", async () => {
+  const { defaultEvalDir: trainEvalDir } = await import("../lib/train/run.ts");
+  const prev = Deno.env.get("FACTOROUT_EVAL_DIR");
+  const dir = await Deno.makeTempDir();
+  try {
+    Deno.env.set("FACTOROUT_EVAL_DIR", dir);
+    assert.equal(defaultEvalDir(), dir);
+    assert.equal(trainEvalDir(), dir);
+    // a folder the variable names is used even when missing (the evaluation then says so), as --eval-dir
+    Deno.env.set("FACTOROUT_EVAL_DIR", join(dir, "missing"));
+    assert.equal(trainEvalDir(), join(dir, "missing"));
+    Deno.env.delete("FACTOROUT_EVAL_DIR");
+    // unset: ../shared/eval beside the repository, for train only when it exists
+    const sharedExists = (() => {
+      try {
+        return Deno.statSync(defaultEvalDir()).isDirectory;
+      } catch {
+        return false;
+      }
+    })();
+    assert.equal(trainEvalDir(), sharedExists ? defaultEvalDir() : undefined);
+  } finally {
+    if (prev === undefined) Deno.env.delete("FACTOROUT_EVAL_DIR");
+    else Deno.env.set("FACTOROUT_EVAL_DIR", prev);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -743,16 +743,20 @@ Deno.test("createBackend: logs which backend runs; auto falls back only outside 
     else Deno.env.set("CI", prevCI);
   }
   await assertRejectsAsync(() => createBackend("cuda" as "js"), Error);
-  // a FACTOROUT_SPLIT or FACTOROUT_POOL_HOLD other than 0 or 1 is a usage error, also under auto (no
-  // fallback to js)
-  for (const name of ["FACTOROUT_SPLIT", "FACTOROUT_POOL_HOLD"]) {
-    const prev = Deno.env.get(name);
+  // a FACTOROUT_SPLIT or FACTOROUT_POOL_HOLD other than 0 or 1, or a FACTOROUT_THREADS that is not a
+  // positive integer, is a usage error, also under auto outside CI (no fallback to js)
+  for (const name of ["FACTOROUT_SPLIT", "FACTOROUT_POOL_HOLD", "FACTOROUT_THREADS"]) {
+    const prev = Deno.env.get(name), prevCI = Deno.env.get("CI");
     Deno.env.set(name, "yes");
+    Deno.env.set("CI", "false");
     try {
-      await assertRejectsAsync(() => createBackend("auto", { log: () => {} }), UsageError);
+      const e = await assertRejectsAsync(() => createBackend("auto", { log: () => {} }), UsageError);
+      assert((e as Error).message.includes(name), (e as Error).message);
     } finally {
       if (prev === undefined) Deno.env.delete(name);
       else Deno.env.set(name, prev);
+      if (prevCI === undefined) Deno.env.delete("CI");
+      else Deno.env.set("CI", prevCI);
     }
   }
 
@@ -820,12 +824,15 @@ function assertThrows(
   throw new Error(`${msg ? `${msg}: ` : ""}expected ${cls.name} to be thrown`);
 }
 
-async function assertRejectsAsync(fn: () => Promise<unknown>, cls: new (...a: never[]) => Error) {
+async function assertRejectsAsync(
+  fn: () => Promise<unknown>,
+  cls: new (...a: never[]) => Error,
+): Promise<Error> {
   try {
     await fn();
   } catch (e) {
     assert(e instanceof cls, `expected ${cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
-    return;
+    return e;
   }
   throw new Error(`expected a rejection with ${cls.name}`);
 }

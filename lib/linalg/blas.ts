@@ -367,17 +367,15 @@ function openFirst(path: string | undefined): { lib: Deno.DynamicLibrary<typeof 
  * @throws {UsageError} FACTOROUT_THREADS is not a positive integer
  */
 export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend {
+  // checked before the library is opened: a bad value is the same usage error whether or not OpenBLAS loads
+  const threadsEnv = Deno.env.get("FACTOROUT_THREADS");
+  const threadsSet = threadsEnv !== undefined && threadsEnv !== "" ? Number(threadsEnv) : 0;
+  if (threadsEnv !== undefined && threadsEnv !== "" && (!Number.isInteger(threadsSet) || threadsSet < 1)) {
+    throw new UsageError(`FACTOROUT_THREADS must be a positive integer, got '${threadsEnv}'`);
+  }
   const { lib, path: opened, threadTimeout: loadedThreadTimeout } = open(path, threadTimeout);
   const s = lib.symbols;
-  const threadsEnv = Deno.env.get("FACTOROUT_THREADS");
-  if (threadsEnv !== undefined && threadsEnv !== "") {
-    const t = Number(threadsEnv);
-    if (!Number.isInteger(t) || t < 1) {
-      lib.close();
-      throw new UsageError(`FACTOROUT_THREADS must be a positive integer, got '${threadsEnv}'`);
-    }
-    s.openblas_set_num_threads(t);
-  }
+  if (threadsSet > 0) s.openblas_set_num_threads(threadsSet);
   const cfgPtr = s.openblas_get_config();
   const config = cfgPtr === null ? "OpenBLAS" : new Deno.UnsafePointerView(cfgPtr).getCString();
   const version = /OpenBLAS\s+([0-9][0-9.]*)/.exec(config)?.[1] ?? "";

@@ -150,7 +150,8 @@ function select(
       log(`factorout: linear algebra backend = blas (${ver}, ${b.path}, ${b.threads} threads${how})`);
       return split ? createPooledBackend(b, b.threads, { hold, partTimes }) : b;
     } catch (e) {
-      if (name === "blas" || Deno.env.get("CI") === "true") throw e;
+      // a usage mistake (FACTOROUT_THREADS not a positive integer) is the user's to fix, not a missing backend
+      if (name === "blas" || Deno.env.get("CI") === "true" || e instanceof UsageError) throw e;
       log(`factorout: linear algebra backend = js (fallback: ${(e as Error).message})`);
       return createJsBackend();
     }

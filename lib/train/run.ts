@@ -23,11 +23,10 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
-import { type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
+import { defaultEvalDir as reportEvalDir, type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
@@ -88,7 +87,10 @@ export type JobSummary = {
 };
 
 /**
- * The evaluation folder when none is given: `../shared/eval` next to the repository, when it exists.
+ * The evaluation folder when none is given: the one of `eval`, `export` and `refresh` (lib/eval/report.ts
+ * `defaultEvalDir`: `$FACTOROUT_EVAL_DIR`, else `../shared/eval` next to the repository); the latter only
+ * when it exists (a training without it skips the evaluation), the variable always (a folder it names must
+ * exist, as one `--eval-dir` names).
  *
  * @example
  * ```ts
@@ -97,8 +99,8 @@ export type JobSummary = {
  * ```
  */
 export function defaultEvalDir(): string | undefined {
-  const repo = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
-  const dir = join(dirname(repo), "shared", "eval");
+  const dir = reportEvalDir();
+  if (Deno.env.get("FACTOROUT_EVAL_DIR")) return dir;
   try {
     return Deno.statSync(dir).isDirectory ? dir : undefined;
   } catch {
