@@ -73,11 +73,11 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
 
 /** Fills x with uniform values of mean 0 and standard deviation `std` (the one seeded rng). */
-function fillUniform(x: Float32Array, std: number, seed: number): void {
+export function fillUniform(x: Float32Array, std: number, seed: number): void {
   new Rng(seed).fillUniform(x, std * Math.sqrt(3));
 }
 
-function makeBatch(D: number, m: number, seed: number, k = K): SparseBatch {
+export function makeBatch(D: number, m: number, seed: number, k = K): SparseBatch {
   const next = uniformSource(seed);
   const offsets = Int32Array.from({ length: m + 1 }, (_, i) => i * k);
   const indices = Int32Array.from({ length: m * k }, () => Math.floor(next() * D));
