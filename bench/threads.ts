@@ -1,11 +1,14 @@
 /**
  * Thread scaling of the factored layer on the CPU (issue 18, item 4): examples/s of the factored step at
- * each thread count (FACTOROUT_THREADS = t: OpenBLAS's threads, and with t > 1 the split of the step's
- * products across t threads, lib/linalg/pool.ts), against its own 1-thread rate and the sgemm peak at t
- * threads, measured in one run. Each (t, config) is a child process (`bench/layers.ts --child`, the same
- * measurement as the layers section, factored only); each t also gets a child that measures the sgemm peak.
+ * each thread count t (FACTOROUT_THREADS), against its own 1-thread rate and the sgemm peak at t threads,
+ * measured in one run. Above one thread, each path of `--modes` gets its row: `split` (FACTOROUT_SPLIT=1: the
+ * step's products, sparse rows and kernels split across t threads, lib/linalg/pool.ts) and `openblas`
+ * (FACTOROUT_SPLIT=0: OpenBLAS's own threading), so one run shows which scales. Each (t, path, config)
+ * is a child process (`bench/layers.ts --child`, the same measurement as the layers section, factored only);
+ * each t also gets a child that measures the sgemm peak.
  *
- *   deno run -A bench/threads.ts --out table.md [--quick] [--threads 1,2,4] [--seconds 1]
+ *   deno run -A bench/threads.ts --out table.md [--quick] [--threads 1,2,4] [--modes split,openblas]
+ *     [--seconds 1]
  *
  * bench/threads.sh runs it on a bare machine (see there). --quick: tiny layers, threads 1 and 2.
  *
@@ -23,10 +26,14 @@ const SELF = new URL(import.meta.url).pathname;
 /** Deno flags of the children: no config and no type check (the machine may have no network). */
 const RUN = ["run", "-A", "--no-config", "--no-check"];
 
-async function child(args: string[], threads: number, timeoutS: number): Promise<string> {
+/** The paths a row can measure above one thread, and the FACTOROUT_SPLIT each sets. */
+const MODES = { split: "1", openblas: "0" } as const;
+type Mode = keyof typeof MODES;
+
+async function child(args: string[], threads: number, timeoutS: number, split = ""): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [...RUN, ...args],
-    env: { FACTOROUT_THREADS: String(threads), NO_COLOR: "1" },
+    env: { FACTOROUT_THREADS: String(threads), FACTOROUT_SPLIT: split, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(timeoutS * 1000),
@@ -55,6 +62,7 @@ if (import.meta.main) {
       quick: { type: "boolean", default: false },
       threads: { type: "string" },
       seconds: { type: "string" },
+      modes: { type: "string", default: "split,openblas" },
       peak: { type: "boolean", default: false },
     },
   });
@@ -68,6 +76,13 @@ if (import.meta.main) {
   const quick = a.values.quick;
   const threads = (a.values.threads ?? (quick ? "1,2" : "1,2,4,8,16")).split(",").map(Number);
   const seconds = Number(a.values.seconds ?? (quick ? 0.3 : 0.8));
+  const modes = a.values.modes.split(",") as Mode[];
+  for (const mode of modes) {
+    if (!(mode in MODES)) {
+      console.error(`threads: --modes takes split and openblas, got '${mode}'`);
+      Deno.exit(2);
+    }
+  }
   const configs = quick
     ? [{ D: 20_000, d: 128, m: 64 }, { D: 10_000, d: 96, m: 32 }]
     : [{ D: 793_471, d: 300, m: 128 }, { D: 200_000, d: 256, m: 128 }];
@@ -81,46 +96,56 @@ if (import.meta.main) {
     } catch (e) {
       console.error(`threads: ${(e as Error).message}`);
     }
-    for (const c of configs) {
-      const cfg: ChildConfig = { kind: "factored", backend: "blas", ...c, seconds };
-      const key = `${c.D}/${c.d}/${c.m}`;
-      try {
-        const r = JSON.parse(await child([LAYERS, "--child", JSON.stringify(cfg)], t, 120)) as ChildResult;
-        const exs = 1e6 / r.usPerExample;
-        if (t === threads[0]) base.set(key, exs);
-        const pct = (24 * c.m * c.d * c.d) / (r.stepMs * 1e6) / peak * 100;
-        rows.push([
-          String(t),
-          fmt(c.D),
-          String(c.d),
-          String(c.m),
-          fmt(r.usPerExample),
-          fmt(exs),
-          `${fmt(exs / (base.get(key) ?? NaN), 3)}×`,
-          fmt(peak),
-          `${fmt(pct, 2)}%`,
-          fmt(r.setupS),
-        ]);
-        console.error(`threads: t=${t} ${key}: ${fmt(r.usPerExample)} µs/example, peak ${fmt(peak)} GFLOP/s`);
-      } catch (e) {
-        rows.push([
-          String(t),
-          fmt(c.D),
-          String(c.d),
-          String(c.m),
-          `error: ${(e as Error).message}`,
-          "",
-          "",
-          "",
-          "",
-          "",
-        ]);
-        console.error(`threads: ${(e as Error).message}`);
+    for (const mode of t === 1 ? ["one thread" as const] : modes) {
+      for (const c of configs) {
+        const cfg: ChildConfig = { kind: "factored", backend: "blas", ...c, seconds };
+        const key = `${c.D}/${c.d}/${c.m}`;
+        const split = mode === "one thread" ? "" : MODES[mode];
+        try {
+          const r = JSON.parse(
+            await child([LAYERS, "--child", JSON.stringify(cfg)], t, 120, split),
+          ) as ChildResult;
+          const exs = 1e6 / r.usPerExample;
+          if (t === threads[0] && !base.has(key)) base.set(key, exs);
+          const pct = (24 * c.m * c.d * c.d) / (r.stepMs * 1e6) / peak * 100;
+          rows.push([
+            String(t),
+            mode,
+            fmt(c.D),
+            String(c.d),
+            String(c.m),
+            fmt(r.usPerExample),
+            fmt(exs),
+            `${fmt(exs / (base.get(key) ?? NaN), 3)}×`,
+            fmt(peak),
+            `${fmt(pct, 2)}%`,
+            fmt(r.setupS),
+          ]);
+          console.error(
+            `threads: t=${t} ${mode} ${key}: ${fmt(r.usPerExample)} µs/example, peak ${fmt(peak)} GFLOP/s`,
+          );
+        } catch (e) {
+          rows.push([
+            String(t),
+            mode,
+            fmt(c.D),
+            String(c.d),
+            String(c.m),
+            `error: ${(e as Error).message}`,
+            "",
+            "",
+            "",
+            "",
+            "",
+          ]);
+          console.error(`threads: ${(e as Error).message}`);
+        }
       }
     }
   }
   const head = [
     "threads",
+    "path",
     "D",
     "d",
     "m",
@@ -135,7 +160,9 @@ if (import.meta.main) {
     `${new Date().toISOString().slice(0, 10)}, ${Deno.hostname()}, ${navigator.hardwareConcurrency} CPUs; ` +
     `squared loss, K = 5, η = 1e-3; each row a child process: warm-up 0.3× the window, then the median over ` +
     `blocks of 100 steps in a ${seconds} s window (bench/layers.ts). FACTOROUT_THREADS = t sets OpenBLAS's ` +
-    `threads and, for t > 1, the split of the step's products across t threads (lib/linalg/pool.ts). ` +
+    `threads; above one thread, path split (FACTOROUT_SPLIT=1) splits the step's products, sparse rows and ` +
+    `kernels across t threads (lib/linalg/pool.ts), path openblas (FACTOROUT_SPLIT=0) leaves the threads ` +
+    `to OpenBLAS. ` +
     `% of peak: 24·m·d² flops per step over the sgemm peak measured at the same t. ` +
     `Total ${fmt((performance.now() - t0) / 1000)} s.\n\n` + table(head, rows) + "\n";
   if (a.values.out && a.values.out !== "-") await Deno.writeTextFile(a.values.out, md);
