@@ -101,6 +101,7 @@ if (import.meta.main) {
         const cfg: ChildConfig = { kind: "factored", backend: "blas", ...c, seconds };
         const key = `${c.D}/${c.d}/${c.m}`;
         const split = mode === "one thread" ? "" : MODES[mode];
+        const lead = [String(t), mode, fmt(c.D), String(c.d), String(c.m)];
         try {
           const r = JSON.parse(
             await child([LAYERS, "--child", JSON.stringify(cfg)], t, 120, split),
@@ -109,11 +110,7 @@ if (import.meta.main) {
           if (t === threads[0] && !base.has(key)) base.set(key, exs);
           const pct = (24 * c.m * c.d * c.d) / (r.stepMs * 1e6) / peak * 100;
           rows.push([
-            String(t),
-            mode,
-            fmt(c.D),
-            String(c.d),
-            String(c.m),
+            ...lead,
             fmt(r.usPerExample),
             fmt(exs),
             `${fmt(exs / (base.get(key) ?? NaN), 3)}×`,
@@ -125,19 +122,7 @@ if (import.meta.main) {
             `threads: t=${t} ${mode} ${key}: ${fmt(r.usPerExample)} µs/example, peak ${fmt(peak)} GFLOP/s`,
           );
         } catch (e) {
-          rows.push([
-            String(t),
-            mode,
-            fmt(c.D),
-            String(c.d),
-            String(c.m),
-            `error: ${(e as Error).message}`,
-            "",
-            "",
-            "",
-            "",
-            "",
-          ]);
+          rows.push([...lead, `error: ${(e as Error).message}`, "", "", "", "", ""]);
           console.error(`threads: ${(e as Error).message}`);
         }
       }
