@@ -62,3 +62,31 @@ Deno.test("embedding bag: mean moves a row by 1/Σw of its example's gradient, m
     assert(Math.abs((f[r] - E0[r]) - 2 * (m[r] - E0[r])) < 1e-12, `row 2, column ${j}`);
   }
 });
+
+Deno.test("embedding bag: one input of weight 1 (skip-gram) is its row, the bits of the general sum", async () => {
+  const { bagForward } = await import("../lib/model/embedding_bag.ts");
+  const d = 7, n = 50, E = new Float32Array(n * d);
+  for (let i = 0; i < E.length; i++) E[i] = Math.sin(i * 12.9898) * 43758.5453 % 1;
+  const m = 20, ids = Int32Array.from({ length: m }, (_, i) => (i * 13) % n);
+  for (const [mode, v] of [["sum", 1], ["mean", 1], ["mean", 2], ["mean-full", 0.5]] as [BagMode, number][]) {
+    // each example one entry (the copy) against the same entry beside a second of weight 0 (the loop):
+    // 0 + w·e_j + 0·e'_j, the same value; mean's scale 1/Σw is 1/v in both
+    const one: SparseBatch = {
+      offsets: Int32Array.from({ length: m + 1 }, (_, i) => i),
+      indices: ids,
+      values: new Float32Array(m).fill(v),
+    };
+    const two: SparseBatch = {
+      offsets: Int32Array.from({ length: m + 1 }, (_, i) => 2 * i),
+      indices: Int32Array.from({ length: 2 * m }, (_, k) => k % 2 === 0 ? ids[k >> 1] : (k * 5) % n),
+      values: Float32Array.from({ length: 2 * m }, (_, k) => k % 2 === 0 ? v : 0),
+    };
+    const a = new Float32Array(m * (d + 2)).fill(9), b = new Float32Array(m * (d + 2)).fill(9);
+    bagForward(E, d, mode, one, a, d + 2, 0, m);
+    bagForward(E, d, mode, two, b, d + 2, 0, m);
+    assert.deepEqual(a, b, `${mode}, weight ${v}`);
+    // the columns past d are left alone, and sum's rows are E's rows
+    for (let i = 0; i < m; i++) assert.equal(a[i * (d + 2) + d], 9);
+    if (mode === "sum") assert.deepEqual(a.subarray(0, d), E.subarray(ids[0] * d, ids[0] * d + d));
+  }
+});

@@ -255,10 +255,16 @@ export function bagForward(
   i1: number,
 ): void {
   for (let i = i0; i < i1; i++) {
-    const o = i * ld;
+    const o = i * ld, k0 = X.offsets[i], sc = bagScale(mode, X, i);
+    if (X.offsets[i + 1] - k0 === 1 && X.values[k0] * sc === 1) {
+      // one input of weight 1 (every skip-gram example): its row as it is, which the loop below would write
+      // element by element (0 + 1·e = e; only a −0 would come out +0 there), at the cost of a copy
+      const r = X.indices[k0] * d;
+      out.set(E.subarray(r, r + d), o);
+      continue;
+    }
     out.fill(0, o, o + d);
-    const sc = bagScale(mode, X, i);
-    for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
+    for (let k = k0; k < X.offsets[i + 1]; k++) {
       const w = X.values[k] * sc, r = X.indices[k] * d;
       for (let j = 0; j < d; j++) out[o + j] += w * E[r + j];
     }
