@@ -9,6 +9,8 @@ import { pipeline, runScript } from "./child.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { type ExampleBatch, readExamples, type ReadOptions } from "../lib/io/read.ts";
 import {
+  groupBatches,
+  GROUPS_AHEAD,
   packGroup,
   readWorkerExamples,
   rebuiltError,
@@ -59,6 +61,12 @@ Deno.test("worker reader: the same batches in the same order as readExamples, al
     const resumed = await both([dir], { ...opts, start });
     assert.deepEqual(resumed.worker, resumed.thread);
     assert.deepEqual(resumed.worker, thread.slice(38));
+    // small batches: several groups (groupBatches(8) = 512 batches each), the worker held GROUPS_AHEAD groups
+    // ahead of the training thread, the last group partial
+    const small = await both([dir], { ...opts, batchSize: 8 });
+    assert.ok(small.thread.length > 2 * GROUPS_AHEAD * groupBatches(8), `${small.thread.length} batches`);
+    assert.equal(small.thread.length % groupBatches(8) === 0, false);
+    assert.deepEqual(small.worker, small.thread);
     // leaving early stops the worker (the test's resource sanitizer fails on a live worker)
     for await (const b of readWorkerExamples([dir], opts)) if (b.size) break;
   } finally {

@@ -9,7 +9,6 @@
 import { readExamples, type ReadOptions } from "./read.ts";
 import {
   type FromWorker,
-  GROUP,
   packGroup,
   POSTED,
   sendableError,
@@ -17,17 +16,25 @@ import {
   type TimedBatch,
 } from "./worker_reader.ts";
 
-type Start = { paths: string[]; opts: ReadOptions; ahead: number; sync: Int32Array; port: MessagePort };
+type Start = {
+  paths: string[];
+  opts: ReadOptions;
+  group: number;
+  ahead: number;
+  sync: Int32Array;
+  port: MessagePort;
+};
 
-async function run({ paths, opts, ahead, sync, port }: Start): Promise<void> {
+async function run({ paths, opts, group: perGroup, ahead, sync, port }: Start): Promise<void> {
   const clock = { read: 0, shuffle: 0 };
   const post = (m: FromWorker, transfer: Transferable[] = []) => {
     port.postMessage(m, transfer);
     Atomics.add(sync, POSTED, 1);
     Atomics.notify(sync, POSTED);
   };
-  // batches go in groups of GROUP per message: each message costs both threads a lock and, on a busy
-  // machine, a reschedule; and each transferred object costs the receiver, hence one buffer per group
+  // batches go in groups of perGroup per message (worker_reader.ts groupBatches): each message costs both
+  // threads a lock and, on a busy machine, a reschedule; and each transferred object costs the receiver,
+  // hence one buffer per group
   let sent = 0, group: TimedBatch[] = [];
   const flush = () => {
     const packed = packGroup(group);
@@ -41,7 +48,7 @@ async function run({ paths, opts, ahead, sync, port }: Start): Promise<void> {
         await Atomics.waitAsync(sync, TAKEN, t).value;
       }
       group.push({ ...b, times: { ...clock } });
-      if (group.length >= GROUP) flush();
+      if (group.length >= perGroup) flush();
     }
     if (group.length) flush();
     post({ type: "end" });

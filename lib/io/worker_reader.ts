@@ -2,7 +2,7 @@
  * {@link readExamples} on a worker thread: the shards are read, decoded, shuffled and cut into batches off
  * the training thread, and handed over in groups: the arrays of a group packed into one buffer, transferred
  * (no copy on this side), and seen here as views ({@link packGroup}, {@link unpackGroup}). The worker runs at
- * most {@link READ_AHEAD} batches ahead (double buffering: one batch in use, the next ready). The order of
+ * most {@link GROUPS_AHEAD} groups ahead (of {@link groupBatches} batches each). The order of
  * the batches is that of readExamples for the same options; an error in the worker is thrown here as the
  * same class with the same one-line message (so it keeps its exit code).
  *
@@ -22,26 +22,46 @@ import { receiveMessageOnPort } from "node:worker_threads";
 import type { ExampleBatch, ReadOptions } from "./read.ts";
 
 /**
- * Batches per message from the worker.
+ * Examples per message from the worker, at least (a group is whole batches: ⌈GROUP_EXAMPLES / batch size⌉
+ * of them, {@link groupBatches}). Each message costs the training thread a receive and a turn of its event
+ * loop (≈ 0.4 ms on the 2-core machines): at batch 64 a group of 16 batches cost 25 µs a step, one of 64
+ * about a third of that (BENCHMARKS.md, "Two threads on a host that drifts").
  *
  * @example
  * ```ts
- * import { GROUP } from "./worker_reader.ts";
- * console.log(GROUP); // 16
+ * import { GROUP_EXAMPLES } from "./worker_reader.ts";
+ * console.log(GROUP_EXAMPLES); // 4096
  * ```
  */
-export const GROUP = 16;
+export const GROUP_EXAMPLES = 4096;
 
 /**
- * Batches the worker may have sent and the training thread not yet taken.
+ * Groups the worker may have sent and the training thread not yet taken (memory: this many groups of
+ * {@link GROUP_EXAMPLES} examples, whatever the batch size).
  *
  * @example
  * ```ts
- * import { READ_AHEAD } from "./worker_reader.ts";
- * console.log(READ_AHEAD); // 64
+ * import { GROUPS_AHEAD } from "./worker_reader.ts";
+ * console.log(GROUPS_AHEAD); // 4
  * ```
  */
-export const READ_AHEAD = 64;
+export const GROUPS_AHEAD = 4;
+
+/**
+ * Batches per message for batches of `batchSize` examples.
+ *
+ * @example
+ * ```ts
+ * import { groupBatches } from "./worker_reader.ts";
+ * console.log(groupBatches(64), groupBatches(1000), groupBatches(10_000)); // 64 5 1
+ * ```
+ *
+ * @param batchSize examples per batch
+ * @returns batches per group, at least 1
+ */
+export function groupBatches(batchSize: number): number {
+  return Math.max(1, Math.ceil(GROUP_EXAMPLES / batchSize));
+}
 
 /**
  * A batch of {@link readWorkerExamples}: readExamples' batch, with the worker's cumulative milliseconds
@@ -267,7 +287,7 @@ function startWorker(paths: string[], opts: Omit<ReadOptions, "clock">): Started
   // The batches come on a port read synchronously (receiveMessageOnPort): a message event would reach this
   // thread only when its event loop turns, one per turn, each turn a sleep on a busy machine. sync[POSTED]
   // counts the messages posted (this thread waits on it when none is there), sync[TAKEN] the batches taken
-  // (the worker waits on it to stay READ_AHEAD ahead).
+  // (the worker waits on it to stay GROUPS_AHEAD groups ahead).
   const sync = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
   let crashed: FromWorker | undefined;
@@ -282,7 +302,11 @@ function startWorker(paths: string[], opts: Omit<ReadOptions, "clock">): Started
   let ticked: (() => void) | null = null;
   tick.port1.onmessage = () => ticked?.();
   let closed = false;
-  worker.postMessage({ type: "start", paths, opts, ahead: READ_AHEAD, sync, port: port2 }, [port2]);
+  const group = groupBatches(opts.batchSize);
+  worker.postMessage(
+    { type: "start", paths, opts, group, ahead: GROUPS_AHEAD * group, sync, port: port2 },
+    [port2],
+  );
   return {
     port: port1,
     sync,
@@ -322,7 +346,7 @@ async function* consume(w: Started): AsyncGenerator<TimedBatch, void, unknown> {
       await w.turn();
       if (m.type === "end") return;
       if (m.type === "error") throw rebuiltError(m.error);
-      // the group is taken when its last batch is: the worker runs READ_AHEAD batches ahead of that
+      // the group is taken when its last batch is: the worker runs GROUPS_AHEAD groups ahead of that
       const batches = unpackGroup(m.group);
       taken += batches.length;
       for (let i = 0; i < batches.length; i++) {
