@@ -974,10 +974,16 @@ Deno.test({
       }
     }
     // the user's value wins (and OpenBLAS's default, 28, leaves its thread polling: the measure can fail)
-    const user = await run({ FACTOROUT_THREADS: "2", OPENBLAS_THREAD_TIMEOUT: "28" });
-    assertEquals(user.env, "28");
-    assert(!/OPENBLAS_THREAD_TIMEOUT/.test(user.line), user.line);
-    assert(user.ticks >= 2, `a polling OpenBLAS thread used only ${user.ticks} ticks`);
+    // (up to three probes: on a machine whose cores other jobs hold, one 300 ms window can miss the
+    // polling thread; a thread that sleeps shows no ticks in any)
+    const userTicks: number[] = [];
+    for (let i = 0; i < 3 && !(Math.max(0, ...userTicks) >= 2); i++) {
+      const user = await run({ FACTOROUT_THREADS: "2", OPENBLAS_THREAD_TIMEOUT: "28" });
+      assertEquals(user.env, "28");
+      assert(!/OPENBLAS_THREAD_TIMEOUT/.test(user.line), user.line);
+      userTicks.push(user.ticks);
+    }
+    assert(Math.max(...userTicks) >= 2, `a polling OpenBLAS thread used only ${userTicks.join(", ")} ticks`);
     // OpenBLAS's own threading (FACTOROUT_SPLIT=0) and one thread keep OpenBLAS's default
     const others: Record<string, string>[] = [{ FACTOROUT_THREADS: "2", FACTOROUT_SPLIT: "0" }, {
       FACTOROUT_THREADS: "1",
