@@ -13,6 +13,7 @@
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { PooledBackend } from "../linalg/pool.ts";
 import type { SparseBatch } from "../core/types.ts";
+import { allFinite } from "../core/finite.ts";
 import { type Activation, DenseLayer } from "./dense.ts";
 import { type Arr, type BagMode, EmbeddingBag } from "./embedding_bag.ts";
 import type { ResidentModel } from "./gpu_model.ts";
@@ -238,7 +239,7 @@ export class Model {
     }
     const c = this.spec.bias ?? 1;
     for (let i = 0; i < m; i++) H[i * d + d - 1] = c;
-    for (let k = 0; k < H.length; k++) if (!Number.isFinite(H[k])) return null;
+    if (!allFinite(H)) return null;
     return H;
   }
 
@@ -298,7 +299,7 @@ export class Model {
     const t2 = performance.now();
     times[1] += t2 - t1;
     if (!Number.isFinite(loss)) return NaN;
-    for (let k = 0; k < gradH.length; k++) if (!Number.isFinite(gradH[k])) return NaN;
+    if (!allFinite(gradH)) return NaN;
     this.backward(X, gradH, lrIn);
     times[2] += performance.now() - t2;
     return loss;
