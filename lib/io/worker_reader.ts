@@ -24,7 +24,7 @@ import type { ExampleBatch, ReadOptions } from "./read.ts";
 /**
  * Examples per message from the worker, at least (a group is whole batches: ⌈GROUP_EXAMPLES / batch size⌉
  * of them, {@link groupBatches}). Each message costs the training thread a receive and a turn of its event
- * loop (≈ 0.4 ms on the 2-core machines): at batch 64 a group of 16 batches cost 25 µs a step, one of 64
+ * loop (≈ 0.4 ms on the 2-core machines): at batch 64 a group of 16 batches cost ≈ 30 µs a step, one of 64
  * about a third of that (BENCHMARKS.md, "Two threads on a host that drifts").
  *
  * @example
