@@ -452,6 +452,48 @@ Deno.test("faults: corrupt, truncated and bit-flipped checkpoints: checksum mism
   assert.deepEqual(await latestBin(three), REF_BIN, "resumed from the older checkpoint, same result");
 });
 
+Deno.test("faults: --resume over other data at the same --data path (text edited, corpus prepared again) is exit 4; nothing trains, the corpus stays", async () => {
+  const dir = join(ROOT, "changed");
+  await Deno.mkdir(dir);
+  const text = join(dir, "t.txt"), out = join(dir, "run");
+  const base = [...COMMON.slice(2), "--epochs", "1"];
+  await Deno.writeTextFile(text, makeText(600, 5));
+  const r0 = await job("train", ["--data", text, ...base, "--out", out]);
+  assert.equal(r0.code, 0, r0.stderr);
+  const ckpts = await listCheckpoints(join(out, "checkpoints"));
+  const corpusFiles = [...Deno.readDirSync(join(out, "corpus"))].map((e) => join(out, "corpus", e.name))
+    .sort();
+  const corpusBytes = await Promise.all(corpusFiles.map(bytesOf));
+  // the same lines in another order: the same words and counts (the vocabulary check alone passes)
+  const lines = (await Deno.readTextFile(text)).trimEnd().split("\n");
+  await Deno.writeTextFile(text, [...lines.slice(300), ...lines.slice(0, 300)].join("\n") + "\n");
+  const edited = await job("train", ["--resume", out, "--epochs", "2"]);
+  assert.equal(edited.code, EXIT.noCheckpoint, edited.stderr);
+  assert.match(
+    lastLine(edited),
+    /^train: --resume .*: --data .*t\.txt is not the data this checkpoint trained on \(.*t\.txt changed content/,
+  );
+  assert.deepEqual(await listCheckpoints(join(out, "checkpoints")), ckpts, "nothing trained");
+  assert.deepEqual(
+    await Promise.all(corpusFiles.map(bytesOf)),
+    corpusBytes,
+    "the corpus it trained on stays",
+  );
+  // a prepared corpus folder prepared again with another window, at the same path
+  const corpus = join(dir, "corpus"), out2 = join(dir, "run2");
+  const prep = (window: string) =>
+    job("corpus", ["--input", text, "--out", corpus, "--min-count", "1", "--window", window]);
+  assert.equal((await prep("5")).code, 0);
+  const r1 = await job("train", ["--data", corpus, ...base, "--out", out2]);
+  assert.equal(r1.code, 0, r1.stderr);
+  const same = await job("train", ["--resume", out2, "--epochs", "2"]);
+  assert.equal(same.code, 0, `the same corpus resumes: ${same.stderr}`);
+  assert.equal((await prep("2")).code, 0);
+  const again = await job("train", ["--resume", out2, "--epochs", "3"]);
+  assert.equal(again.code, EXIT.noCheckpoint, again.stderr);
+  assert.match(lastLine(again), /is not the data this checkpoint trained on \(its manifest\.json changed/);
+});
+
 Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite keeps the old checkpoints until its own first one", async () => {
   const out = join(ROOT, "used");
   const r0 = await job("train", [...COMMON, "--epochs", "2", "--out", out]);

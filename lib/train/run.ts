@@ -34,6 +34,7 @@ import { StopController, StoppedError } from "../core/stop.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
+import { type CorpusIdentity, manifestIdentity, textCorpusIdentity } from "./corpus_identity.ts";
 import { prepareCorpus } from "../io/prepare.ts";
 import { requireComplete, scanShards } from "../io/shards.ts";
 import { applyVocabularyDefaults, describeRecipe, SPHERICAL_MIN_FLOOR_MASS } from "./recipes.ts";
@@ -152,9 +153,22 @@ function servesRun(was: Record<string, unknown>, c: TrainConfig): boolean {
 export async function resolveData(
   c: TrainConfig,
   log: (line: string) => void,
-  opts: { complete?: boolean } = {},
-): Promise<{ dir: string; manifest: CorpusManifest; words: string[]; counts: number[] }> {
+  opts: { complete?: boolean; expect?: { identity: CorpusIdentity; checkpoint: string } } = {},
+): Promise<
+  { dir: string; manifest: CorpusManifest; words: string[]; counts: number[]; identity: CorpusIdentity }
+> {
+  // a resumed run goes on only over the data its checkpoint trained on; checked before a changed text
+  // is prepared, so the corpus it trained on stays
+  const same = (identity: CorpusIdentity, why: string) => {
+    if (!opts.expect || opts.expect.identity === identity) return identity;
+    throw new ExitError(
+      EXIT.noCheckpoint,
+      `--resume ${opts.expect.checkpoint}: --data ${c.data} is not the data this checkpoint trained on (${why}); ` +
+        `restore that data to resume, or start a new run on it (--overwrite or another --out)`,
+    );
+  };
   let dir: string;
+  let identity: CorpusIdentity | undefined;
   if (c.data !== "brown" && !(await exists(c.data))) {
     throw new ExitError(
       EXIT.badData,
@@ -168,8 +182,9 @@ export async function resolveData(
     if (inputs?.kind === "shards") {
       if (opts.complete) await requireComplete(c.data);
       const s = await scanShards(c.data, inputs, log);
+      const id = same(manifestIdentity(s.manifest), "its shards changed");
       checkCorpus(c, s.dir, s.manifest, log);
-      return { dir: s.dir, manifest: s.manifest, words: s.vocab.words, counts: s.vocab.counts };
+      return { dir: s.dir, manifest: s.manifest, words: s.vocab.words, counts: s.vocab.counts, identity: id };
     }
     dir = join(c.out, "corpus");
     const fingerprint = await fingerprintInputs(c.data);
@@ -186,6 +201,10 @@ export async function resolveData(
         ? "other settings"
         : fingerprintChange(wasInputs as InputFingerprint | undefined, fingerprint);
     }
+    identity = same(
+      textCorpusIdentity(corpusSettings(c), fingerprint),
+      change === "not prepared yet" ? "its text or preparation settings changed" : change,
+    );
     if (!change) {
       log(
         `corpus: reusing ${dir} (prepared with the same settings from the same input content, ${fingerprint.method})`,
@@ -217,11 +236,12 @@ export async function resolveData(
     }
   }
   const manifest = await readManifest(dir);
+  identity ??= same(manifestIdentity(manifest), "its manifest.json changed: the corpus was prepared again");
   checkCorpus(c, dir, manifest, log);
   const { words, counts } = await readVocab(join(dir, manifest.vocabFile), {
     expectedSize: manifest.vocabSize,
   });
-  return { dir, manifest, words, counts };
+  return { dir, manifest, words, counts, identity };
 }
 
 /**
@@ -366,7 +386,11 @@ export async function runTrainJob(
     }
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
-    const data = await resolveData(config, log, { complete: args.dataComplete });
+    const trained = trainer?.runCorpus;
+    const data = await resolveData(config, log, {
+      complete: args.dataComplete,
+      ...(trained && ckptPath ? { expect: { identity: trained, checkpoint: ckptPath } } : {}),
+    });
     logDraws(data.manifest, config, log);
     if (trainer) {
       const same = trainer.vocab.words.length === data.words.length &&
@@ -416,6 +440,7 @@ export async function runTrainJob(
       t.train({
         paths: [data.dir],
         rows: data.manifest.rows,
+        corpus: data.identity,
         resume: !!args.resume,
         checkpointDir: join(config.out, "checkpoints"),
         progress,
