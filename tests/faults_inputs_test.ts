@@ -250,3 +250,30 @@ Deno.test("inputs: a corrupt Parquet page or a truncated Arrow file gives one li
   await Deno.writeFile(ar, a.subarray(0, Math.floor(a.length * 0.6)));
   refused(await train(arDir), ar, /truncated|corrupt/);
 });
+
+Deno.test("inputs: an --out inside the --data folder is refused (exit 2) before anything is written into the data", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/a.txt`, "the cat sat on the mat with the dog\n".repeat(200));
+  for (const out of [dir, `${dir}/run`]) {
+    const r = await run(TRAIN, [...SMALL, "--min-count", "1", "--data", dir, "--out", out]);
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(
+      lastLine(r),
+      new RegExp(`^train: --out ${out} is inside --data ${dir}: .*choose an --out outside`),
+    );
+  }
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.txt"], "the data folder untouched");
+  // outside it, the same folder trains (and trains again: its input is still text alone)
+  for (let i = 0; i < 2; i++) {
+    const r = await run(TRAIN, [
+      ...SMALL,
+      "--min-count",
+      "1",
+      "--data",
+      dir,
+      "--out",
+      await Deno.makeTempDir(),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+});

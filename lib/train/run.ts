@@ -22,7 +22,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
@@ -293,6 +293,36 @@ function checkCorpus(
   }
 }
 
+/** `path` made absolute with its symbolic links resolved as far as it exists. */
+async function realish(path: string): Promise<string> {
+  const abs = resolve(path);
+  const rest: string[] = [];
+  for (let p = abs; p !== dirname(p); p = dirname(p)) {
+    try {
+      return join(await Deno.realPath(p), ...rest);
+    } catch {
+      rest.unshift(basename(p));
+    }
+  }
+  return abs;
+}
+
+/**
+ * Refuses an `--out` that is a folder `--data` reads (or lies inside one): the run's corpus, checkpoints
+ * and embeddings would become part of its own input, and the next run on that data would mix shards and
+ * text or train on them.
+ */
+async function refuseOutInsideData(c: TrainConfig): Promise<void> {
+  if (c.data === "brown" || !(await Deno.stat(c.data).catch(() => null))?.isDirectory) return;
+  const data = await realish(c.data), out = await realish(c.out);
+  if (out === data || out.startsWith(data.endsWith("/") ? data : data + "/")) {
+    throw new UsageError(
+      `--out ${c.out} is inside --data ${c.data}: the run's corpus, checkpoints and embeddings would be read ` +
+        `as its data next time; choose an --out outside ${c.data}`,
+    );
+  }
+}
+
 /**
  * Runs the whole job for parsed arguments; returns the summary (also written to `<out>/summary.json`).
  * Throws UsageError (bad flags), {@link ExitError} with EXIT.noCheckpoint (a missing, corrupt or
@@ -381,6 +411,7 @@ export async function runTrainJob(
     } else {
       // "one draw per epoch" made concrete: a resumed run (--epochs changed or not) keeps its corpus
       if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
+      await refuseOutInsideData(config);
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }
