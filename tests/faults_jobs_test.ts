@@ -494,6 +494,36 @@ Deno.test("faults: --resume over other data at the same --data path (text edited
   assert.match(lastLine(again), /is not the data this checkpoint trained on \(its manifest\.json changed/);
 });
 
+Deno.test("faults: --resume of one run with --out holding another run is exit 2; that run's checkpoints and version stay", async () => {
+  const dir = join(ROOT, "two-runs"), corpus = join(dir, "corpus");
+  const base = [...COMMON.slice(2), "--data", corpus, "--epochs", "1", "--checkpoint-every", "100"];
+  assert.equal((await job("corpus", ["--input", TEXT2, "--out", corpus, "--min-count", "1"])).code, 0);
+  const a = join(dir, "a"), b = join(dir, "b");
+  assert.equal((await job("train", [...base, "--out", a])).code, 0);
+  assert.equal((await job("train", [...base, "--seed", "3", "--keep-checkpoints", "9", "--out", b])).code, 0);
+  const bFiles = [
+    ...await listCheckpoints(join(b, "checkpoints")),
+    join(b, "embeddings", "latest", "input.bin"),
+  ];
+  const bBytes = await Promise.all(bFiles.map(bytesOf));
+  const aLast = (await listCheckpoints(join(a, "checkpoints"))).pop()!;
+  for (const from of [aLast, a]) {
+    const r = await job("train", ["--resume", from, "--out", b, "--epochs", "2"]);
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(
+      lastLine(r),
+      /^train: --out .*\/b holds another run \(\d+ checkpoint\(s\), published embeddings\) than the one of --resume/,
+    );
+  }
+  assert.deepEqual(await listCheckpoints(join(b, "checkpoints")), bFiles.slice(0, -1));
+  assert.deepEqual(await Promise.all(bFiles.map(bytesOf)), bBytes, "b untouched");
+  // into a folder without a run, or the run's own folder through a copy of its checkpoint, it continues
+  assert.equal((await job("train", ["--resume", aLast, "--out", join(dir, "c"), "--epochs", "2"])).code, 0);
+  const copy = join(dir, "copy.fock");
+  await Deno.copyFile(aLast, copy);
+  assert.equal((await job("train", ["--resume", copy, "--out", a, "--epochs", "2"])).code, 0);
+});
+
 Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite keeps the old checkpoints until its own first one", async () => {
   const out = join(ROOT, "used");
   const r0 = await job("train", [...COMMON, "--epochs", "2", "--out", out]);

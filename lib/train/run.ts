@@ -324,6 +324,28 @@ async function refuseOutInsideData(c: TrainConfig): Promise<void> {
 }
 
 /**
+ * Refuses to continue the run of checkpoint `ckptPath` (whose run folder was `savedOut`) in an `--out`
+ * that holds another run: its checkpoints would be pruned and mixed with this run's (the newest then
+ * this run's), and its published `latest` replaced. A checkpoint inside `out`, or one of the run `out`
+ * holds (a copy kept elsewhere), continues there.
+ */
+async function refuseOtherRun(out: string, ckptPath: string, savedOut: string): Promise<void> {
+  const own = join(out, "checkpoints"), from = await realish(dirname(ckptPath));
+  if (from === (await realish(own)) || from === (await realish(out))) return;
+  if (savedOut && (await realish(savedOut)) === (await realish(out))) return;
+  const n = (await listCheckpoints(own)).length;
+  const held = [
+    ...(n ? [`${n} checkpoint(s)`] : []),
+    ...((await latestVersionDir(join(out, "embeddings"))) ? ["published embeddings"] : []),
+  ];
+  if (!held.length) return;
+  throw new UsageError(
+    `--out ${out} holds another run (${held.join(", ")}) than the one of --resume ${ckptPath}: continuing ` +
+      `there would prune and mix its checkpoints; give an --out without a run, or --resume ${out} to continue that one`,
+  );
+}
+
+/**
  * Runs the whole job for parsed arguments; returns the summary (also written to `<out>/summary.json`).
  * Throws UsageError (bad flags), {@link ExitError} with EXIT.noCheckpoint (a missing, corrupt or
  * mismatched `--resume` checkpoint), EXIT.badData (missing or empty `--data`) or EXIT.exportFailed
@@ -390,6 +412,7 @@ export async function runTrainJob(
         await lockOut(config.out);
         ckpt = await unusable(ckptPath, readCheckpoint(ckptPath)); // may have changed before the lock
       }
+      await refuseOtherRun(config.out, ckptPath, String(saved.out ?? ""));
       trainer = await unusable(
         ckptPath!,
         Trainer.fromCheckpoint(ckpt!, {
