@@ -68,6 +68,7 @@ import {
   removeStaleCheckpointTemps,
 } from "../lib/train/checkpoint.ts";
 import { resolveConfig } from "../lib/train/config.ts";
+import { refuseOutInsideData } from "../lib/train/run.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
@@ -181,6 +182,8 @@ await runCommand("refresh", async () => {
   const log = (line: string) => console.error(line);
 
   if (!(await exists(from))) throw new ExitError(EXIT.noCheckpoint, `--from ${from}: no such run folder`);
+  await refuseOutInsideData(f.data, from, "--from");
+  if (typeof f.out === "string") await refuseOutInsideData(f.data, f.out);
   const lock = await lockRunFolder(from, `refresh --data ${f.data}`, { log, waitSeconds });
   const stagingRoot = join(from, "refresh-staging");
   let staging = join(stagingRoot, `${new Date().toISOString().replace(/[-:.]/g, "")}-${Deno.pid}`);

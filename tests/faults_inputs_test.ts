@@ -259,7 +259,7 @@ Deno.test("inputs: an --out inside the --data folder is refused (exit 2) before 
     assert.equal(r.code, EXIT.usage, r.stderr);
     assert.match(
       lastLine(r),
-      new RegExp(`^train: --out ${out} is inside --data ${dir}: .*choose an --out outside`),
+      new RegExp(`^train: --out ${out} is inside --data ${dir}: .*put --out outside`),
     );
   }
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.txt"], "the data folder untouched");

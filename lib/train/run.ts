@@ -308,17 +308,24 @@ async function realish(path: string): Promise<string> {
 }
 
 /**
- * Refuses an `--out` that is a folder `--data` reads (or lies inside one): the run's corpus, checkpoints
- * and embeddings would become part of its own input, and the next run on that data would mix shards and
- * text or train on them.
+ * Refuses an output folder (`--out` of train, `--from` or `--out` of refresh) that is the folder `--data`
+ * reads, or lies inside it: the run's corpus, checkpoints and embeddings would become part of its own
+ * input, and the next job on that data would mix shards and text or train on them. Symbolic links are
+ * resolved.
+ *
+ * @example
+ * ```ts
+ * import { refuseOutInsideData } from "./run.ts";
+ * await refuseOutInsideData("brown", "runs/x"); // "brown" is no folder: never refused
+ * ```
  */
-async function refuseOutInsideData(c: TrainConfig): Promise<void> {
-  if (c.data === "brown" || !(await Deno.stat(c.data).catch(() => null))?.isDirectory) return;
-  const data = await realish(c.data), out = await realish(c.out);
-  if (out === data || out.startsWith(data.endsWith("/") ? data : data + "/")) {
+export async function refuseOutInsideData(data: string, out: string, outFlag = "--out"): Promise<void> {
+  if (data === "brown" || !(await Deno.stat(data).catch(() => null))?.isDirectory) return;
+  const d = await realish(data), o = await realish(out);
+  if (o === d || o.startsWith(d.endsWith("/") ? d : d + "/")) {
     throw new UsageError(
-      `--out ${c.out} is inside --data ${c.data}: the run's corpus, checkpoints and embeddings would be read ` +
-        `as its data next time; choose an --out outside ${c.data}`,
+      `${outFlag} ${out} is inside --data ${data}: the run's corpus, checkpoints and embeddings would be read ` +
+        `as its data next time; put ${outFlag} outside ${data}`,
     );
   }
 }
@@ -434,7 +441,7 @@ export async function runTrainJob(
     } else {
       // "one draw per epoch" made concrete: a resumed run (--epochs changed or not) keeps its corpus
       if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
-      await refuseOutInsideData(config);
+      await refuseOutInsideData(config.data, config.out);
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }
