@@ -524,6 +524,17 @@ Deno.test("faults: --resume of one run with --out holding another run is exit 2;
   assert.equal((await job("train", ["--resume", copy, "--out", a, "--epochs", "2"])).code, 0);
 });
 
+Deno.test("faults: a run on text resumed into another --out (its corpus prepared there) ends as the run resumed in place", async () => {
+  const dir = join(ROOT, "moved"), a = join(dir, "a"), c = join(dir, "c");
+  const first = await job("train", [...COMMON, "--epochs", "1", "--out", a]);
+  assert.equal(first.code, 0, first.stderr);
+  const elsewhere = await job("train", ["--resume", a, "--out", c, "--epochs", "2"]);
+  assert.equal(elsewhere.code, 0, elsewhere.stderr);
+  const inPlace = await job("train", ["--resume", a, "--epochs", "2"]);
+  assert.equal(inPlace.code, 0, inPlace.stderr);
+  assert.deepEqual(await latestBin(c), await latestBin(a));
+});
+
 Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite keeps the old checkpoints until its own first one", async () => {
   const out = join(ROOT, "used");
   const r0 = await job("train", [...COMMON, "--epochs", "2", "--out", out]);

@@ -251,7 +251,9 @@ export class Trainer {
     if (!(opts.rows > 0)) {
       throw new UsageError(`train: rows must be > 0 (the examples per epoch), got ${opts.rows}`);
     }
-    if (opts.resume && this.#run && sameList(this.#run.paths, opts.paths)) {
+    // the same data under other paths (a run continued in another --out prepares its text there) goes on
+    const moved = !!opts.corpus && this.#run?.corpus === opts.corpus;
+    if (opts.resume && this.#run && (sameList(this.#run.paths, opts.paths) || moved)) {
       if (opts.corpus && this.#run.corpus && opts.corpus !== this.#run.corpus) {
         throw new UsageError(
           `cannot resume: the data at ${
@@ -262,6 +264,7 @@ export class Trainer {
       this.#run.epochs = epochs;
       this.#run.rows = opts.rows;
       this.#run.corpus ??= opts.corpus;
+      this.#run.paths = [...opts.paths];
     } else {
       if (opts.resume && this.#run) {
         throw new UsageError(
