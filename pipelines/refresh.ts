@@ -47,7 +47,7 @@ import {
   positiveInt,
   positiveNumber,
 } from "../lib/core/cli.ts";
-import { commaList } from "../lib/core/cli.ts";
+import { commaList, shellWord } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
@@ -369,12 +369,12 @@ await runCommand("refresh", async () => {
       throw new StoppedError(
         `stopped by ${stop.signal} at step ${trainer.step}: the refresh's checkpoint ${trainer.lastCheckpoint} ` +
           `is kept in ${staging} and ${from} is unchanged; continue with: deno task refresh ${
-            Deno.args.join(" ")
+            Deno.args.map(shellWord).join(" ")
           }`,
       );
     }
     stop.note = `nothing partial was left; ${from}'s newest checkpoint may already hold this refresh ` +
-      `(rerun deno task export --checkpoint ${from} if its embeddings were not published)`;
+      `(rerun deno task export --checkpoint ${shellWord(from)} if its embeddings were not published)`;
 
     // 5. commit: checkpoint, then the embeddings
     if (basename(ckpt) === checkpointName(trainer.step)) {
@@ -425,7 +425,9 @@ await runCommand("refresh", async () => {
       throw exportFailure(
         e,
         (why) =>
-          `export failed (${why}); the checkpoint ${saved} is saved: deno task export --checkpoint ${saved}`,
+          `export failed (${why}); the checkpoint ${saved} is saved: deno task export --checkpoint ${
+            shellWord(saved)
+          }`,
       );
     }
     console.log(JSON.stringify({
@@ -461,7 +463,7 @@ async function pickGood(
     if (e instanceof Deno.errors.NotFound) {
       throw new ExitError(
         EXIT.noCheckpoint,
-        `no checkpoint (ckpt-*.fock) in ${dir}; run deno task train --out ${from} first`,
+        `no checkpoint (ckpt-*.fock) in ${dir}; run deno task train --out ${shellWord(from)} first`,
       );
     }
     if (e instanceof DataFormatError) {

@@ -535,6 +535,23 @@ Deno.test("faults: a run on text resumed into another --out (its corpus prepared
   assert.deepEqual(await latestBin(c), await latestBin(a));
 });
 
+Deno.test("faults: the command printed to continue after SIGTERM pastes back as-is for an --out with a space and a quote", async () => {
+  const out = join(ROOT, "my run's $HOME");
+  const j = spawn("train", [...COMMON, ...EPOCHS, "--out", out]);
+  await j.seen(/^train: skipgram/m);
+  j.kill("SIGTERM");
+  const r = await j.done;
+  assert.equal(r.code, EXIT.stopped, r.stderr);
+  const cmd = lastLine(r).split("resume with: ")[1];
+  const words = await new Deno.Command("bash", { args: ["-c", `printf '%s\\n' ${cmd}`], stdout: "piped" })
+    .output();
+  assert.deepEqual(
+    dec.decode(words.stdout).trimEnd().split("\n"),
+    ["deno", "task", "train", "--resume", out],
+    cmd,
+  );
+});
+
 Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite keeps the old checkpoints until its own first one", async () => {
   const out = join(ROOT, "used");
   const r0 = await job("train", [...COMMON, "--epochs", "2", "--out", out]);

@@ -226,3 +226,19 @@ export function commaList(value: FlagValue): string[] {
   if (typeof value !== "string") return [];
   return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }
+
+/**
+ * One argument as a POSIX shell word, for the commands the jobs print to continue ("resume with: …"):
+ * unchanged when it holds only safe characters, else in single quotes, so that a path with spaces,
+ * quotes or `$` pastes back as one argument.
+ *
+ * @example
+ * ```ts
+ * import { shellWord } from "./cli.ts";
+ * shellWord("runs/x"); // "runs/x"
+ * shellWord("runs/my run's"); // "'runs/my run'\''s'"
+ * ```
+ */
+export function shellWord(arg: string): string {
+  return /^[A-Za-z0-9_\-.,/:=@+%]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}

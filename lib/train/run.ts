@@ -48,6 +48,7 @@ import {
 } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
 import { resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
+import { shellWord } from "../core/cli.ts";
 import { ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 
@@ -348,7 +349,9 @@ async function refuseOtherRun(out: string, ckptPath: string, savedOut: string): 
   if (!held.length) return;
   throw new UsageError(
     `--out ${out} holds another run (${held.join(", ")}) than the one of --resume ${ckptPath}: continuing ` +
-      `there would prune and mix its checkpoints; give an --out without a run, or --resume ${out} to continue that one`,
+      `there would prune and mix its checkpoints; give an --out without a run, or --resume ${
+        shellWord(out)
+      } to continue that one`,
   );
 }
 
@@ -522,11 +525,11 @@ export async function runTrainJob(
         `stopped by ${stop.signal ?? "a stop request"} at step ${trainer.step}` +
           (at ? ` (epoch ${Math.min(at.epoch + 1, config.epochs)} of ${config.epochs})` : "") +
           `: checkpoint ${trainer.lastCheckpoint ?? "(none: no --out checkpoints)"}; ` +
-          `resume with: deno task train --resume ${config.out}`,
+          `resume with: deno task train --resume ${shellWord(config.out)}`,
       );
     }
     stop.note = `training is complete and its checkpoint ${trainer.lastCheckpoint} is saved; ` +
-      `publish it with: deno task export --checkpoint ${config.out}`;
+      `publish it with: deno task export --checkpoint ${shellWord(config.out)}`;
     if (training.keptEpoch !== undefined && training.keptEpoch !== trainer.config.epochs) {
       log(
         `keep-best: evaluating and publishing epoch ${training.keptEpoch}'s vectors (the lowest validation ` +
@@ -575,7 +578,7 @@ export async function runTrainJob(
         (why) =>
           `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
           `(${why}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
-          `rerun deno task export --checkpoint ${config.out}`,
+          `rerun deno task export --checkpoint ${shellWord(config.out)}`,
       );
     }
     const summary: JobSummary = {
@@ -717,7 +720,7 @@ async function guardUsedFolder(
   if (!held.length) return undefined;
   if (!overwrite) {
     throw new UsageError(
-      `--out ${out} already holds a run (${held.join(", ")}): continue it with --resume ${out}, ` +
+      `--out ${out} already holds a run (${held.join(", ")}): continue it with --resume ${shellWord(out)}, ` +
         `choose another --out, or give --overwrite to replace it`,
     );
   }
