@@ -47,7 +47,7 @@ import {
   positiveInt,
   positiveNumber,
 } from "../lib/core/cli.ts";
-import { commaList, shellWord } from "../lib/core/cli.ts";
+import { commaList, refuseOutInside, shellWord } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
@@ -68,7 +68,6 @@ import {
   removeStaleCheckpointTemps,
 } from "../lib/train/checkpoint.ts";
 import { resolveConfig } from "../lib/train/config.ts";
-import { refuseOutInsideData } from "../lib/train/run.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
@@ -182,8 +181,8 @@ await runCommand("refresh", async () => {
   const log = (line: string) => console.error(line);
 
   if (!(await exists(from))) throw new ExitError(EXIT.noCheckpoint, `--from ${from}: no such run folder`);
-  await refuseOutInsideData(f.data, from, "--from");
-  if (typeof f.out === "string") await refuseOutInsideData(f.data, f.out);
+  await refuseOutInside(f.data, from, "--from");
+  if (typeof f.out === "string") await refuseOutInside(f.data, f.out);
   const lock = await lockRunFolder(from, `refresh --data ${f.data}`, { log, waitSeconds });
   const stagingRoot = join(from, "refresh-staging");
   let staging = join(stagingRoot, `${new Date().toISOString().replace(/[-:.]/g, "")}-${Deno.pid}`);

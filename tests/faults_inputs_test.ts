@@ -251,7 +251,7 @@ Deno.test("inputs: a corrupt Parquet page or a truncated Arrow file gives one li
   refused(await train(arDir), ar, /truncated|corrupt/);
 });
 
-Deno.test("inputs: an --out inside the --data folder is refused (exit 2) before anything is written into the data", async () => {
+Deno.test("inputs: an --out inside the --data (corpus: --input) folder is refused (exit 2) before anything is written into it", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/a.txt`, "the cat sat on the mat with the dog\n".repeat(200));
   for (const out of [dir, `${dir}/run`]) {
@@ -260,6 +260,14 @@ Deno.test("inputs: an --out inside the --data folder is refused (exit 2) before 
     assert.match(
       lastLine(r),
       new RegExp(`^train: --out ${out} is inside --data ${dir}: .*put --out outside`),
+    );
+  }
+  for (const out of [dir, `${dir}/corpus`]) {
+    const r = await run(CORPUS, ["--input", dir, "--out", out]);
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(
+      lastLine(r),
+      new RegExp(`^corpus: --out ${out} is inside --input ${dir}: .*put --out outside`),
     );
   }
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.txt"], "the data folder untouched");

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
@@ -48,7 +48,7 @@ import {
 } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
 import { resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
-import { shellWord } from "../core/cli.ts";
+import { refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
 import { ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 
@@ -294,43 +294,6 @@ function checkCorpus(
   }
 }
 
-/** `path` made absolute with its symbolic links resolved as far as it exists. */
-async function realish(path: string): Promise<string> {
-  const abs = resolve(path);
-  const rest: string[] = [];
-  for (let p = abs; p !== dirname(p); p = dirname(p)) {
-    try {
-      return join(await Deno.realPath(p), ...rest);
-    } catch {
-      rest.unshift(basename(p));
-    }
-  }
-  return abs;
-}
-
-/**
- * Refuses an output folder (`--out` of train, `--from` or `--out` of refresh) that is the folder `--data`
- * reads, or lies inside it: the run's corpus, checkpoints and embeddings would become part of its own
- * input, and the next job on that data would mix shards and text or train on them. Symbolic links are
- * resolved.
- *
- * @example
- * ```ts
- * import { refuseOutInsideData } from "./run.ts";
- * await refuseOutInsideData("brown", "runs/x"); // "brown" is no folder: never refused
- * ```
- */
-export async function refuseOutInsideData(data: string, out: string, outFlag = "--out"): Promise<void> {
-  if (data === "brown" || !(await Deno.stat(data).catch(() => null))?.isDirectory) return;
-  const d = await realish(data), o = await realish(out);
-  if (o === d || o.startsWith(d.endsWith("/") ? d : d + "/")) {
-    throw new UsageError(
-      `${outFlag} ${out} is inside --data ${data}: the run's corpus, checkpoints and embeddings would be read ` +
-        `as its data next time; put ${outFlag} outside ${data}`,
-    );
-  }
-}
-
 /**
  * Refuses to continue the run of checkpoint `ckptPath` (whose run folder was `savedOut`) in an `--out`
  * that holds another run: its checkpoints would be pruned and mixed with this run's (the newest then
@@ -338,9 +301,9 @@ export async function refuseOutInsideData(data: string, out: string, outFlag = "
  * holds (a copy kept elsewhere), continues there.
  */
 async function refuseOtherRun(out: string, ckptPath: string, savedOut: string): Promise<void> {
-  const own = join(out, "checkpoints"), from = await realish(dirname(ckptPath));
-  if (from === (await realish(own)) || from === (await realish(out))) return;
-  if (savedOut && (await realish(savedOut)) === (await realish(out))) return;
+  const own = join(out, "checkpoints"), from = await resolveReal(dirname(ckptPath));
+  if (from === (await resolveReal(own)) || from === (await resolveReal(out))) return;
+  if (savedOut && (await resolveReal(savedOut)) === (await resolveReal(out))) return;
   const n = (await listCheckpoints(own)).length;
   const held = [
     ...(n ? [`${n} checkpoint(s)`] : []),
@@ -444,7 +407,7 @@ export async function runTrainJob(
     } else {
       // "one draw per epoch" made concrete: a resumed run (--epochs changed or not) keeps its corpus
       if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
-      await refuseOutInsideData(config.data, config.out);
+      await refuseOutInside(config.data, config.out);
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }
