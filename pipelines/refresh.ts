@@ -198,6 +198,18 @@ await runCommand("refresh", async () => {
     // 1. the checkpoint
     const good = await pickGood(join(from, "checkpoints"), from, log);
     const ckpt = good.path;
+    // a training stopped before its last epoch (a signal, kill -9, a divergence) is not a result to refresh:
+    // the refresh's checkpoint would become the run's newest and the training could not be resumed
+    const run = (good.checkpoint.meta as { run?: { epoch?: number; epochs?: number } | null }).run;
+    if (run && typeof run.epoch === "number" && typeof run.epochs === "number" && run.epoch < run.epochs) {
+      throw new ExitError(
+        EXIT.noCheckpoint,
+        `--from ${from}: its newest checkpoint ${ckpt} is of a training stopped in epoch ${
+          run.epoch + 1
+        } of ` +
+          `${run.epochs}; finish it first (deno task train --resume ${shellWord(from)}), then refresh`,
+      );
+    }
     // a refresh stopped by a signal with the same inputs on the same checkpoint is continued; other
     // leftovers of crashed refreshes are removed
     const key = JSON.stringify({ base: ckpt, data: f.data, epochs, lr, minCount: minCountFlag ?? null });

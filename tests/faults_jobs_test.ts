@@ -552,6 +552,22 @@ Deno.test("faults: the command printed to continue after SIGTERM pastes back as-
   );
 });
 
+Deno.test("faults: refresh --from a training stopped before its last epoch is exit 4; the run stays resumable", async () => {
+  const out = join(ROOT, "unfinished");
+  const j = spawn("train", [...COMMON, ...EPOCHS, "--out", out]);
+  await j.seen(/^train: skipgram/m);
+  j.kill("SIGTERM");
+  assert.equal((await j.done).code, EXIT.stopped);
+  const before = await listCheckpoints(join(out, "checkpoints"));
+  const r = await job("refresh", ["--from", out, "--data", TEXT2, "--backend", "js", "--eval-dir", "none"]);
+  assert.equal(r.code, EXIT.noCheckpoint, r.stderr);
+  assert.match(
+    lastLine(r),
+    /is of a training stopped in epoch 1 of 10; finish it first \(deno task train --resume /,
+  );
+  assert.deepEqual(await listCheckpoints(join(out, "checkpoints")), before, "nothing written into the run");
+});
+
 Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite keeps the old checkpoints until its own first one", async () => {
   const out = join(ROOT, "used");
   const r0 = await job("train", [...COMMON, "--epochs", "2", "--out", out]);
