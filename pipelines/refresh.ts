@@ -55,7 +55,7 @@ import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
 import { remapExamples } from "../lib/export/remap.ts";
-import { defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
+import { checkEvalSets, defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
@@ -195,6 +195,8 @@ await runCommand("refresh", async () => {
       ...await removeStaleTemps(join(from, "embeddings")),
     ];
     if (removed.length) log(`refresh: removed temporary files left by killed jobs: ${removed.join(", ")}`);
+    // a corrupt evaluation set fails now, not after the refresh's training
+    if (f["eval-dir"] !== "none") await checkEvalSets(f["eval-dir"] as string);
     // 1. the checkpoint
     const good = await pickGood(join(from, "checkpoints"), from, log);
     const ckpt = good.path;

@@ -285,3 +285,15 @@ Deno.test("inputs: an --out inside the --data (corpus: --input) folder is refuse
     assert.equal(r.code, 0, r.stderr);
   }
 });
+
+Deno.test("inputs: a corrupt evaluation set in --eval-dir fails before training (exit 5), not after it", async () => {
+  const dir = await Deno.makeTempDir(), evalDir = `${dir}/eval`, out = `${dir}/run`;
+  await Deno.mkdir(evalDir);
+  await Deno.writeTextFile(`${evalDir}/simlex999.txt`, "no header here\n");
+  await Deno.writeTextFile(`${dir}/a.txt`, "the cat sat on the mat with the dog\n".repeat(200));
+  const args = [...SMALL.filter((a) => a !== "none" && a !== "--eval-dir"), "--min-count", "1"];
+  const r = await run(TRAIN, [...args, "--data", `${dir}/a.txt`, "--out", out, "--eval-dir", evalDir]);
+  refused(r, `${evalDir}/simlex999.txt`, /no word pairs found/);
+  assert.ok(!r.stderr.includes("train: skipgram"), "refused before training");
+  await assert.rejects(Deno.stat(`${out}/checkpoints`), Deno.errors.NotFound);
+});

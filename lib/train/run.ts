@@ -26,7 +26,12 @@ import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
-import { defaultEvalDir as reportEvalDir, type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
+import {
+  checkEvalSets,
+  defaultEvalDir as reportEvalDir,
+  type EvalReport,
+  evaluateEmbeddings,
+} from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
@@ -414,6 +419,9 @@ export async function runTrainJob(
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
     const trained = trainer?.runCorpus;
+    // the evaluation sets are read once before training: a corrupt one fails now, not after the training
+    const evalDir = args.evalDir ?? defaultEvalDir();
+    if (evalDir && evalDir !== "none") await checkEvalSets(evalDir);
     const data = await resolveData(config, log, {
       complete: args.dataComplete,
       ...(trained && ckptPath ? { expect: { identity: trained, checkpoint: ckptPath } } : {}),
@@ -500,7 +508,6 @@ export async function runTrainJob(
       );
     }
     const emb = await trainer.embeddings({ output: args.exportOutput });
-    const evalDir = args.evalDir ?? defaultEvalDir();
     let report: EvalReport | undefined;
     if (evalDir && evalDir !== "none") {
       report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
