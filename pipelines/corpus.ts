@@ -12,7 +12,7 @@
  */
 
 import { UsageError } from "../lib/core/errors.ts";
-import { type FlagSpec, type FlagValue, helpText, parseFlags } from "../lib/core/cli.ts";
+import { type FlagSpec, type FlagValue, helpText, parseFlags, refuseOutInside } from "../lib/core/cli.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { CORPUS_SHARD_FILE, prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
@@ -198,6 +198,7 @@ export async function main(args: string[]): Promise<number> {
             `--input: "${item}" does not exist (give a text file, a folder, a .gz file or "brown")`,
           );
         }
+        await refuseOutInside(item, get("out") as string, "--out", "--input");
       }
     }
     const engine = get("engine") as string;

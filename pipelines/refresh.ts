@@ -47,7 +47,7 @@ import {
   positiveInt,
   positiveNumber,
 } from "../lib/core/cli.ts";
-import { commaList } from "../lib/core/cli.ts";
+import { commaList, refuseOutInside, shellWord } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
@@ -55,7 +55,7 @@ import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
 import { remapExamples } from "../lib/export/remap.ts";
-import { defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
+import { checkEvalSets, defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
@@ -181,6 +181,8 @@ await runCommand("refresh", async () => {
   const log = (line: string) => console.error(line);
 
   if (!(await exists(from))) throw new ExitError(EXIT.noCheckpoint, `--from ${from}: no such run folder`);
+  await refuseOutInside(f.data, from, "--from");
+  if (typeof f.out === "string") await refuseOutInside(f.data, f.out);
   const lock = await lockRunFolder(from, `refresh --data ${f.data}`, { log, waitSeconds });
   const stagingRoot = join(from, "refresh-staging");
   let staging = join(stagingRoot, `${new Date().toISOString().replace(/[-:.]/g, "")}-${Deno.pid}`);
@@ -193,9 +195,23 @@ await runCommand("refresh", async () => {
       ...await removeStaleTemps(join(from, "embeddings")),
     ];
     if (removed.length) log(`refresh: removed temporary files left by killed jobs: ${removed.join(", ")}`);
+    // a corrupt evaluation set fails now, not after the refresh's training
+    if (f["eval-dir"] !== "none") await checkEvalSets(f["eval-dir"] as string);
     // 1. the checkpoint
     const good = await pickGood(join(from, "checkpoints"), from, log);
     const ckpt = good.path;
+    // a training stopped before its last epoch (a signal, kill -9, a divergence) is not a result to refresh:
+    // the refresh's checkpoint would become the run's newest and the training could not be resumed
+    const run = (good.checkpoint.meta as { run?: { epoch?: number; epochs?: number } | null }).run;
+    if (run && typeof run.epoch === "number" && typeof run.epochs === "number" && run.epoch < run.epochs) {
+      throw new ExitError(
+        EXIT.noCheckpoint,
+        `--from ${from}: its newest checkpoint ${ckpt} is of a training stopped in epoch ${
+          run.epoch + 1
+        } of ` +
+          `${run.epochs}; finish it first (deno task train --resume ${shellWord(from)}), then refresh`,
+      );
+    }
     // a refresh stopped by a signal with the same inputs on the same checkpoint is continued; other
     // leftovers of crashed refreshes are removed
     const key = JSON.stringify({ base: ckpt, data: f.data, epochs, lr, minCount: minCountFlag ?? null });
@@ -366,12 +382,12 @@ await runCommand("refresh", async () => {
       throw new StoppedError(
         `stopped by ${stop.signal} at step ${trainer.step}: the refresh's checkpoint ${trainer.lastCheckpoint} ` +
           `is kept in ${staging} and ${from} is unchanged; continue with: deno task refresh ${
-            Deno.args.join(" ")
+            Deno.args.map(shellWord).join(" ")
           }`,
       );
     }
     stop.note = `nothing partial was left; ${from}'s newest checkpoint may already hold this refresh ` +
-      `(rerun deno task export --checkpoint ${from} if its embeddings were not published)`;
+      `(rerun deno task export --checkpoint ${shellWord(from)} if its embeddings were not published)`;
 
     // 5. commit: checkpoint, then the embeddings
     if (basename(ckpt) === checkpointName(trainer.step)) {
@@ -422,7 +438,9 @@ await runCommand("refresh", async () => {
       throw exportFailure(
         e,
         (why) =>
-          `export failed (${why}); the checkpoint ${saved} is saved: deno task export --checkpoint ${saved}`,
+          `export failed (${why}); the checkpoint ${saved} is saved: deno task export --checkpoint ${
+            shellWord(saved)
+          }`,
       );
     }
     console.log(JSON.stringify({
@@ -458,7 +476,7 @@ async function pickGood(
     if (e instanceof Deno.errors.NotFound) {
       throw new ExitError(
         EXIT.noCheckpoint,
-        `no checkpoint (ckpt-*.fock) in ${dir}; run deno task train --out ${from} first`,
+        `no checkpoint (ckpt-*.fock) in ${dir}; run deno task train --out ${shellWord(from)} first`,
       );
     }
     if (e instanceof DataFormatError) {

@@ -15,6 +15,7 @@ import { parseArgsStrict, parseFlags } from "../lib/core/cli.ts";
 import { describeOsError, osErrno, withPath } from "../lib/core/os_errors.ts";
 import { StoppedError } from "../lib/core/stop.ts";
 import {
+  BackendUnavailableError,
   DataFormatError,
   DivergenceError,
   IoError,
@@ -25,6 +26,12 @@ import {
 Deno.test("exit codes: one table, errors mapped to it", () => {
   assert.deepEqual(Object.values(EXIT), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "codes are distinct and dense");
   assert.equal(exitCodeFor(new UsageError("--x")), EXIT.usage);
+  // `--backend blas` without OpenBLAS is the job's setup, not a bug: exit 2 and its line, no "internal error"
+  const blas = new BackendUnavailableError(
+    "blas",
+    "could not load OpenBLAS; apt-get install libopenblas0-pthread",
+  );
+  assert.equal(exitCodeFor(blas), EXIT.usage);
   assert.equal(exitCodeFor(new DataFormatError("a.txt", "row 1")), EXIT.badData);
   assert.equal(exitCodeFor(new Deno.errors.NotFound("a.txt")), EXIT.badData);
   assert.equal(exitCodeFor(new DivergenceError(3, "NaN")), EXIT.diverged);
@@ -111,6 +118,15 @@ Deno.test("os errors: reportError prints one line, the stack only with debug; in
     assert.equal(reportError("eval", new TypeError("x is undefined"), { debug: false }), EXIT.internal);
     assert.deepEqual(lines, [
       "eval: internal error: x is undefined (rerun with --debug for the stack trace)",
+    ]);
+    lines.length = 0;
+    const blas = new BackendUnavailableError(
+      "blas",
+      "could not load OpenBLAS; apt-get install libopenblas0-pthread",
+    );
+    assert.equal(reportError("train", blas, { debug: false }), EXIT.usage);
+    assert.deepEqual(lines, [
+      'train: backend "blas" unavailable: could not load OpenBLAS; apt-get install libopenblas0-pthread',
     ]);
     lines.length = 0;
     reportError("eval", io, { debug: true });

@@ -122,7 +122,7 @@ Deno.test("Arrow and Parquet files have the documented schema, read by the libra
   }
 });
 
-Deno.test("bad word2vec files are refused naming the file and line", async () => {
+Deno.test("bad word2vec files (and a repeated word) are refused naming the file and line", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const cases: [string, string, RegExp][] = [
@@ -166,6 +166,15 @@ Deno.test("bad word2vec files are refused naming the file and line", async () =>
     );
     await Deno.writeTextFile(join(dir, "h.bin"), "abc\n");
     await assert.rejects(readWord2VecBinary(join(dir, "h.bin")), DataFormatError);
+    // a word twice (any format, through readEmbeddings: eval and export --vectors) is refused
+    await Deno.writeTextFile(join(dir, "dup.vec"), "3 2\na 1 2\nb 1 2\na 1 3\n");
+    await assert.rejects(readEmbeddings(join(dir, "dup.vec")), /dup\.vec: row 3: word "a" repeats row 1/);
+    await writeWord2VecBinary(join(dir, "dup.bin"), {
+      words: ["a", "a"],
+      vectors: Float32Array.of(1, 2, 3, 4),
+      d: 2,
+    });
+    await assert.rejects(readEmbeddings(join(dir, "dup.bin")), DataFormatError);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

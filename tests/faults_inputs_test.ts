@@ -250,3 +250,50 @@ Deno.test("inputs: a corrupt Parquet page or a truncated Arrow file gives one li
   await Deno.writeFile(ar, a.subarray(0, Math.floor(a.length * 0.6)));
   refused(await train(arDir), ar, /truncated|corrupt/);
 });
+
+Deno.test("inputs: an --out inside the --data (corpus: --input) folder is refused (exit 2) before anything is written into it", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/a.txt`, "the cat sat on the mat with the dog\n".repeat(200));
+  for (const out of [dir, `${dir}/run`]) {
+    const r = await run(TRAIN, [...SMALL, "--min-count", "1", "--data", dir, "--out", out]);
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(
+      lastLine(r),
+      new RegExp(`^train: --out ${out} is inside --data ${dir}: .*put --out outside`),
+    );
+  }
+  for (const out of [dir, `${dir}/corpus`]) {
+    const r = await run(CORPUS, ["--input", dir, "--out", out]);
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(
+      lastLine(r),
+      new RegExp(`^corpus: --out ${out} is inside --input ${dir}: .*put --out outside`),
+    );
+  }
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.txt"], "the data folder untouched");
+  // outside it, the same folder trains (and trains again: its input is still text alone)
+  for (let i = 0; i < 2; i++) {
+    const r = await run(TRAIN, [
+      ...SMALL,
+      "--min-count",
+      "1",
+      "--data",
+      dir,
+      "--out",
+      await Deno.makeTempDir(),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+});
+
+Deno.test("inputs: a corrupt evaluation set in --eval-dir fails before training (exit 5), not after it", async () => {
+  const dir = await Deno.makeTempDir(), evalDir = `${dir}/eval`, out = `${dir}/run`;
+  await Deno.mkdir(evalDir);
+  await Deno.writeTextFile(`${evalDir}/simlex999.txt`, "no header here\n");
+  await Deno.writeTextFile(`${dir}/a.txt`, "the cat sat on the mat with the dog\n".repeat(200));
+  const args = [...SMALL.filter((a) => a !== "none" && a !== "--eval-dir"), "--min-count", "1"];
+  const r = await run(TRAIN, [...args, "--data", `${dir}/a.txt`, "--out", out, "--eval-dir", evalDir]);
+  refused(r, `${evalDir}/simlex999.txt`, /no word pairs found/);
+  assert.ok(!r.stderr.includes("train: skipgram"), "refused before training");
+  await assert.rejects(Deno.stat(`${out}/checkpoints`), Deno.errors.NotFound);
+});

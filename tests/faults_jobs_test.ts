@@ -452,6 +452,122 @@ Deno.test("faults: corrupt, truncated and bit-flipped checkpoints: checksum mism
   assert.deepEqual(await latestBin(three), REF_BIN, "resumed from the older checkpoint, same result");
 });
 
+Deno.test("faults: --resume over other data at the same --data path (text edited, corpus prepared again) is exit 4; nothing trains, the corpus stays", async () => {
+  const dir = join(ROOT, "changed");
+  await Deno.mkdir(dir);
+  const text = join(dir, "t.txt"), out = join(dir, "run");
+  const base = [...COMMON.slice(2), "--epochs", "1"];
+  await Deno.writeTextFile(text, makeText(600, 5));
+  const r0 = await job("train", ["--data", text, ...base, "--out", out]);
+  assert.equal(r0.code, 0, r0.stderr);
+  const ckpts = await listCheckpoints(join(out, "checkpoints"));
+  const corpusFiles = [...Deno.readDirSync(join(out, "corpus"))].map((e) => join(out, "corpus", e.name))
+    .sort();
+  const corpusBytes = await Promise.all(corpusFiles.map(bytesOf));
+  // the same lines in another order: the same words and counts (the vocabulary check alone passes)
+  const lines = (await Deno.readTextFile(text)).trimEnd().split("\n");
+  await Deno.writeTextFile(text, [...lines.slice(300), ...lines.slice(0, 300)].join("\n") + "\n");
+  const edited = await job("train", ["--resume", out, "--epochs", "2"]);
+  assert.equal(edited.code, EXIT.noCheckpoint, edited.stderr);
+  assert.match(
+    lastLine(edited),
+    /^train: --resume .*: --data .*t\.txt is not the data this checkpoint trained on \(.*t\.txt changed content/,
+  );
+  assert.deepEqual(await listCheckpoints(join(out, "checkpoints")), ckpts, "nothing trained");
+  assert.deepEqual(
+    await Promise.all(corpusFiles.map(bytesOf)),
+    corpusBytes,
+    "the corpus it trained on stays",
+  );
+  // a prepared corpus folder prepared again with another window, at the same path
+  const corpus = join(dir, "corpus"), out2 = join(dir, "run2");
+  const prep = (window: string) =>
+    job("corpus", ["--input", text, "--out", corpus, "--min-count", "1", "--window", window]);
+  assert.equal((await prep("5")).code, 0);
+  const r1 = await job("train", ["--data", corpus, ...base, "--out", out2]);
+  assert.equal(r1.code, 0, r1.stderr);
+  const same = await job("train", ["--resume", out2, "--epochs", "2"]);
+  assert.equal(same.code, 0, `the same corpus resumes: ${same.stderr}`);
+  assert.equal((await prep("2")).code, 0);
+  const again = await job("train", ["--resume", out2, "--epochs", "3"]);
+  assert.equal(again.code, EXIT.noCheckpoint, again.stderr);
+  assert.match(lastLine(again), /is not the data this checkpoint trained on \(its manifest\.json changed/);
+});
+
+Deno.test("faults: --resume of one run with --out holding another run is exit 2; that run's checkpoints and version stay", async () => {
+  const dir = join(ROOT, "two-runs"), corpus = join(dir, "corpus");
+  const base = [...COMMON.slice(2), "--data", corpus, "--epochs", "1", "--checkpoint-every", "100"];
+  assert.equal((await job("corpus", ["--input", TEXT2, "--out", corpus, "--min-count", "1"])).code, 0);
+  const a = join(dir, "a"), b = join(dir, "b");
+  assert.equal((await job("train", [...base, "--out", a])).code, 0);
+  assert.equal((await job("train", [...base, "--seed", "3", "--keep-checkpoints", "9", "--out", b])).code, 0);
+  const bFiles = [
+    ...await listCheckpoints(join(b, "checkpoints")),
+    join(b, "embeddings", "latest", "input.bin"),
+  ];
+  const bBytes = await Promise.all(bFiles.map(bytesOf));
+  const aLast = (await listCheckpoints(join(a, "checkpoints"))).pop()!;
+  for (const from of [aLast, a]) {
+    const r = await job("train", ["--resume", from, "--out", b, "--epochs", "2"]);
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(
+      lastLine(r),
+      /^train: --out .*\/b holds another run \(\d+ checkpoint\(s\), published embeddings\) than the one of --resume/,
+    );
+  }
+  assert.deepEqual(await listCheckpoints(join(b, "checkpoints")), bFiles.slice(0, -1));
+  assert.deepEqual(await Promise.all(bFiles.map(bytesOf)), bBytes, "b untouched");
+  // into a folder without a run, or the run's own folder through a copy of its checkpoint, it continues
+  assert.equal((await job("train", ["--resume", aLast, "--out", join(dir, "c"), "--epochs", "2"])).code, 0);
+  const copy = join(dir, "copy.fock");
+  await Deno.copyFile(aLast, copy);
+  assert.equal((await job("train", ["--resume", copy, "--out", a, "--epochs", "2"])).code, 0);
+});
+
+Deno.test("faults: a run on text resumed into another --out (its corpus prepared there) ends as the run resumed in place", async () => {
+  const dir = join(ROOT, "moved"), a = join(dir, "a"), c = join(dir, "c");
+  const first = await job("train", [...COMMON, "--epochs", "1", "--out", a]);
+  assert.equal(first.code, 0, first.stderr);
+  const elsewhere = await job("train", ["--resume", a, "--out", c, "--epochs", "2"]);
+  assert.equal(elsewhere.code, 0, elsewhere.stderr);
+  const inPlace = await job("train", ["--resume", a, "--epochs", "2"]);
+  assert.equal(inPlace.code, 0, inPlace.stderr);
+  assert.deepEqual(await latestBin(c), await latestBin(a));
+});
+
+Deno.test("faults: the command printed to continue after SIGTERM pastes back as-is for an --out with a space and a quote", async () => {
+  const out = join(ROOT, "my run's $HOME");
+  const j = spawn("train", [...COMMON, ...EPOCHS, "--out", out]);
+  await j.seen(/^train: skipgram/m);
+  j.kill("SIGTERM");
+  const r = await j.done;
+  assert.equal(r.code, EXIT.stopped, r.stderr);
+  const cmd = lastLine(r).split("resume with: ")[1];
+  const words = await new Deno.Command("bash", { args: ["-c", `printf '%s\\n' ${cmd}`], stdout: "piped" })
+    .output();
+  assert.deepEqual(
+    dec.decode(words.stdout).trimEnd().split("\n"),
+    ["deno", "task", "train", "--resume", out],
+    cmd,
+  );
+});
+
+Deno.test("faults: refresh --from a training stopped before its last epoch is exit 4; the run stays resumable", async () => {
+  const out = join(ROOT, "unfinished");
+  const j = spawn("train", [...COMMON, ...EPOCHS, "--out", out]);
+  await j.seen(/^train: skipgram/m);
+  j.kill("SIGTERM");
+  assert.equal((await j.done).code, EXIT.stopped);
+  const before = await listCheckpoints(join(out, "checkpoints"));
+  const r = await job("refresh", ["--from", out, "--data", TEXT2, "--backend", "js", "--eval-dir", "none"]);
+  assert.equal(r.code, EXIT.noCheckpoint, r.stderr);
+  assert.match(
+    lastLine(r),
+    /is of a training stopped in epoch 1 of 10; finish it first \(deno task train --resume /,
+  );
+  assert.deepEqual(await listCheckpoints(join(out, "checkpoints")), before, "nothing written into the run");
+});
+
 Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite keeps the old checkpoints until its own first one", async () => {
   const out = join(ROOT, "used");
   const r0 = await job("train", [...COMMON, "--epochs", "2", "--out", out]);

@@ -401,3 +401,36 @@ Deno.test("breaking out early closes the shards (resource sanitizer); no .tmp fi
     }
   }
 });
+
+Deno.test("error: a shard replaced while it is read (the same rows, another window) fails at its next open", async () => {
+  const make = async (window: number) => {
+    const dir = await Deno.makeTempDir();
+    await prepareCorpus({
+      synthetic: { vocabSize: 50, tokens: 600, seed: 4 },
+      ...{ outDir: dir, mode: "skipgram", window, minCount: 1, seed: 1, format: "arrow" as const },
+    });
+    return dir;
+  };
+  const a = await make(3), b = await make(1);
+  try {
+    const name = "part-00000.arrow";
+    const sizes = [(await Deno.stat(`${a}/${name}`)).size, (await Deno.stat(`${b}/${name}`)).size];
+    assert.notEqual(sizes[0], sizes[1], "the other window gives another size");
+    const batches: ExampleBatch[] = [];
+    await assert.rejects(
+      async () => {
+        for await (
+          const batch of readExamples(a, { batchSize: 64, shuffleBuffer: 1 << 16, seed: 1, epochs: 2 })
+        ) {
+          // a corpus job prepares the folder again while the first epoch is read
+          if (batches.push(batch) === 1) await Deno.copyFile(`${b}/${name}`, `${a}/${name}`);
+        }
+      },
+      isData(/part-00000\.arrow: shard 0: holds \d+ bytes but the manifest says \d+: replaced or truncated/),
+    );
+    assert.ok(batches.every((x) => x.epoch === 0), "nothing of the replaced shard was yielded");
+  } finally {
+    await Deno.remove(a, { recursive: true });
+    await Deno.remove(b, { recursive: true });
+  }
+});

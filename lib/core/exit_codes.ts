@@ -8,7 +8,7 @@
  * |---|---|---|
  * | 0 | done | nothing |
  * | 1 | unexpected internal error (the stack with `--debug` or FACTOROUT_DEBUG=1) | alert a human |
- * | 2 | usage: a bad flag or value | fix the job's command line |
+ * | 2 | usage: a bad flag or value, or a `--backend` that cannot be loaded here (OpenBLAS, a WebGPU adapter: the line says what to install) | fix the job's command line or install the backend |
  * | 3 | locked: another job (train, refresh, export) holds the run folder's lock | retry later, or give --wait SECONDS |
  * | 4 | no usable checkpoint: none, corrupt, or from another configuration/vocabulary | run `deno task train` first, restore one, or drop the flags that differ |
  * | 5 | bad data: missing, empty or corrupt input/vector file | fix the data; retrying will not help |
@@ -24,7 +24,13 @@
  * @module
  */
 
-import { DataFormatError, DivergenceError, SingularUpdateError, UsageError } from "./errors.ts";
+import {
+  BackendUnavailableError,
+  DataFormatError,
+  DivergenceError,
+  SingularUpdateError,
+  UsageError,
+} from "./errors.ts";
 import { describeOsError } from "./os_errors.ts";
 
 /**
@@ -113,7 +119,8 @@ export class ExitError extends Error {
 const MISSING = new Set(["ENOENT", "ENOTDIR"]);
 
 /**
- * The exit code for an error: {@link ExitError}'s own, 2 for {@link UsageError}, 5 for
+ * The exit code for an error: {@link ExitError}'s own, 2 for {@link UsageError} and
+ * {@link BackendUnavailableError} (a setup to fix, not a bug), 5 for
  * {@link DataFormatError} and a missing input (Deno.errors.NotFound, or an IoError (lib/core/errors.ts) of a read
  * with errno ENOENT or ENOTDIR), 8 for every other operating-system error (IoError (lib/core/errors.ts), ENOSPC, EROFS,
  * EACCES, …), 6 for {@link DivergenceError}/{@link SingularUpdateError}, else 1.
@@ -127,7 +134,7 @@ const MISSING = new Set(["ENOENT", "ENOTDIR"]);
  */
 export function exitCodeFor(e: unknown): number {
   if (e instanceof ExitError) return e.code;
-  if (e instanceof UsageError) return EXIT.usage;
+  if (e instanceof UsageError || e instanceof BackendUnavailableError) return EXIT.usage;
   if (e instanceof DataFormatError || e instanceof Deno.errors.NotFound) return EXIT.badData;
   if (e instanceof DivergenceError || e instanceof SingularUpdateError) return EXIT.diverged;
   const os = describeOsError(e);

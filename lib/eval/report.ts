@@ -71,6 +71,32 @@ async function firstExisting(dir: string, names: string[]): Promise<string | und
 }
 
 /**
+ * Reads every evaluation set present in `evalDir` once and returns their paths, so that a job finds a
+ * corrupt one (DataFormatError naming the file and line, exit 5) before it trains, not after.
+ *
+ * @example
+ * ```ts
+ * import { checkEvalSets } from "./report.ts";
+ * console.log(await checkEvalSets("/no/such/folder")); // []
+ * ```
+ */
+export async function checkEvalSets(evalDir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const files of Object.values(SIMILARITY_SETS)) {
+    const file = await firstExisting(evalDir, files);
+    if (!file) continue;
+    await readSimilarityFile(file);
+    found.push(file);
+  }
+  const analogy = await firstExisting(evalDir, ANALOGY_FILES);
+  if (analogy) {
+    await readAnalogyFile(analogy);
+    found.push(analogy);
+  }
+  return found;
+}
+
+/**
  * Evaluates V×d embeddings (rows in frequency order) on the sets in `evalDir`: Spearman ρ on the
  * similarity sets, 3CosAdd analogy accuracy over the `analogyCutoff` (default 30000) most frequent
  * words; `analogies: false` skips the analogy run (the slowest part). The analogy search runs on

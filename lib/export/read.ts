@@ -5,7 +5,7 @@
  * @module
  */
 
-import { UsageError } from "../core/errors.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
 import { readArrowEmbeddings } from "./arrow.ts";
 import type { Embeddings } from "./embeddings.ts";
 import { readParquetEmbeddings } from "./parquet.ts";
@@ -65,15 +65,28 @@ export function formatOfPath(path: string): EmbeddingFormat {
  * const { words, vectors, d } = await readEmbeddings("/tmp/any.vec");
  * ```
  */
-export function readEmbeddings(path: string): Promise<Embeddings> {
-  switch (formatOfPath(path)) {
-    case "vec":
-      return readWord2VecText(path);
-    case "bin":
-      return readWord2VecBinary(path);
-    case "arrow":
-      return readArrowEmbeddings(path);
-    case "parquet":
-      return readParquetEmbeddings(path);
-  }
+export async function readEmbeddings(path: string): Promise<Embeddings> {
+  const read = (): Promise<Embeddings> => {
+    switch (formatOfPath(path)) {
+      case "vec":
+        return readWord2VecText(path);
+      case "bin":
+        return readWord2VecBinary(path);
+      case "arrow":
+        return readArrowEmbeddings(path);
+      case "parquet":
+        return readParquetEmbeddings(path);
+    }
+  };
+  const e = await read();
+  // a word twice has two vectors: lookups would take one silently, and a republished file would keep both
+  const seen = new Map<string, number>();
+  e.words.forEach((w, i) => {
+    const first = seen.get(w);
+    if (first !== undefined) {
+      throw new DataFormatError(path, `row ${i + 1}: word ${JSON.stringify(w)} repeats row ${first + 1}`);
+    }
+    seen.set(w, i);
+  });
+  return e;
 }

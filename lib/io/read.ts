@@ -157,7 +157,7 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
   const parts: ShardSpec[][][] = [];
   let V = vocabSize ?? 0;
   /** A corpus folder's manifest: each draw's shard names, and every shard's rows (null: no manifest). */
-  type Listing = { draws: string[][]; rows: Map<string, number> };
+  type Listing = { draws: string[][]; rows: Map<string, number>; bytes: Map<string, number> };
   const manifests = new Map<string, Listing | null>();
   const manifestOf = async (dir: string) => {
     if (manifests.has(dir)) return manifests.get(dir)!;
@@ -182,6 +182,7 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
       listing = {
         draws: draws.map((list) => list.map((s) => s.file)),
         rows: new Map(draws.flat().map((s) => [s.file, s.rows])),
+        bytes: new Map(draws.flat().map((s) => [s.file, s.bytes])),
       };
     } catch (e) {
       if (e instanceof DataFormatError) throw e;
@@ -209,7 +210,12 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
       }
       parts.push(
         draws.map((names) =>
-          names.map((n) => ({ path: `${p}/${n}`, shard: 0, expectedRows: listing?.rows.get(n) }))
+          names.map((n) => ({
+            path: `${p}/${n}`,
+            shard: 0,
+            expectedRows: listing?.rows.get(n),
+            expectedBytes: listing?.bytes.get(n),
+          }))
         ),
       );
       count += draws[0].length;
@@ -217,7 +223,13 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
       const slash = p.lastIndexOf("/");
       const dir = slash >= 0 ? p.slice(0, slash) || "/" : ".";
       const listing = await manifestOf(dir);
-      parts.push([[{ path: p, shard: 0, expectedRows: listing?.rows.get(p.slice(slash + 1)) }]]);
+      const name = p.slice(slash + 1);
+      parts.push([[{
+        path: p,
+        shard: 0,
+        expectedRows: listing?.rows.get(name),
+        expectedBytes: listing?.bytes.get(name),
+      }]]);
       count++;
     }
   }

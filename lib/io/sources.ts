@@ -36,6 +36,8 @@ export type ShardSpec = {
   shard: number;
   /** rows the manifest promises, checked at the end of the file (undefined: unknown) */
   expectedRows?: number;
+  /** bytes the manifest promises, checked when the file is opened (undefined or 0: unknown) */
+  expectedBytes?: number;
 };
 
 /**
@@ -105,6 +107,18 @@ export async function openShard(
   startBatch: number,
   pool?: ParquetDecoders,
 ): Promise<ShardCursor> {
+  // a shard replaced after the manifest was read (a corpus job writing into the folder a run reads, at
+  // each epoch's open): its size gives it away even when its row count does not (skipgram: a row a token)
+  if (spec.expectedBytes) {
+    const size = (await Deno.stat(spec.path).catch(() => null))?.size;
+    if (size !== undefined && size !== spec.expectedBytes) {
+      throw new DataFormatError(
+        spec.path,
+        `shard ${spec.shard}: holds ${size} bytes but the manifest says ${spec.expectedBytes}: replaced or ` +
+          `truncated shard (was the corpus prepared again while this job read it?)`,
+      );
+    }
+  }
   return (await shardKind(spec.path)) === "parquet"
     ? await openParquet(spec, vocabSize, startBatch, pool)
     : await openArrow(spec, vocabSize, startBatch);

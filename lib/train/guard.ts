@@ -7,6 +7,7 @@
  */
 
 import { DivergenceError, SingularMatrixError, SingularUpdateError } from "../core/errors.ts";
+import { shellWord } from "../core/cli.ts";
 import type { OutputLayer, SparseBatch } from "../core/types.ts";
 import type { Model } from "../model/model.ts";
 import type { TrainConfig } from "./config.ts";
@@ -150,9 +151,9 @@ export function divergenceError(
 ): DivergenceError {
   const { run, lr, what } = o, config = o.config, step = o.step + 1;
   const last = o.lastCheckpoint
-    ? `The last good checkpoint ${o.lastCheckpoint} is intact: continue it with --resume ${o.lastCheckpoint} --lr ${
-      fmt(config.lr / 4)
-    }.`
+    ? `The last good checkpoint ${o.lastCheckpoint} is intact: continue it with --resume ${
+      shellWord(o.lastCheckpoint)
+    } --lr ${fmt(config.lr / 4)}.`
     : "No checkpoint had been written yet.";
   const backed = run.backoffs > 0
     ? ` after ${run.backoffs} backoffs had halved the step size to ×1/${1 / run.lrScale} of the schedule's ` +

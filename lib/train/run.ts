@@ -26,7 +26,12 @@ import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
-import { defaultEvalDir as reportEvalDir, type EvalReport, evaluateEmbeddings } from "../eval/report.ts";
+import {
+  checkEvalSets,
+  defaultEvalDir as reportEvalDir,
+  type EvalReport,
+  evaluateEmbeddings,
+} from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
@@ -34,6 +39,7 @@ import { StopController, StoppedError } from "../core/stop.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
+import { type CorpusIdentity, manifestIdentity, textCorpusIdentity } from "./corpus_identity.ts";
 import { prepareCorpus } from "../io/prepare.ts";
 import { requireComplete, scanShards } from "../io/shards.ts";
 import { applyVocabularyDefaults, describeRecipe, SPHERICAL_MIN_FLOOR_MASS } from "./recipes.ts";
@@ -47,6 +53,7 @@ import {
 } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
 import { resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
+import { refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
 import { ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 
@@ -152,9 +159,22 @@ function servesRun(was: Record<string, unknown>, c: TrainConfig): boolean {
 export async function resolveData(
   c: TrainConfig,
   log: (line: string) => void,
-  opts: { complete?: boolean } = {},
-): Promise<{ dir: string; manifest: CorpusManifest; words: string[]; counts: number[] }> {
+  opts: { complete?: boolean; expect?: { identity: CorpusIdentity; checkpoint: string } } = {},
+): Promise<
+  { dir: string; manifest: CorpusManifest; words: string[]; counts: number[]; identity: CorpusIdentity }
+> {
+  // a resumed run goes on only over the data its checkpoint trained on; checked before a changed text
+  // is prepared, so the corpus it trained on stays
+  const same = (identity: CorpusIdentity, why: string) => {
+    if (!opts.expect || opts.expect.identity === identity) return identity;
+    throw new ExitError(
+      EXIT.noCheckpoint,
+      `--resume ${opts.expect.checkpoint}: --data ${c.data} is not the data this checkpoint trained on (${why}); ` +
+        `restore that data to resume, or start a new run on it (--overwrite or another --out)`,
+    );
+  };
   let dir: string;
+  let identity: CorpusIdentity | undefined;
   if (c.data !== "brown" && !(await exists(c.data))) {
     throw new ExitError(
       EXIT.badData,
@@ -168,8 +188,9 @@ export async function resolveData(
     if (inputs?.kind === "shards") {
       if (opts.complete) await requireComplete(c.data);
       const s = await scanShards(c.data, inputs, log);
+      const id = same(manifestIdentity(s.manifest), "its shards changed");
       checkCorpus(c, s.dir, s.manifest, log);
-      return { dir: s.dir, manifest: s.manifest, words: s.vocab.words, counts: s.vocab.counts };
+      return { dir: s.dir, manifest: s.manifest, words: s.vocab.words, counts: s.vocab.counts, identity: id };
     }
     dir = join(c.out, "corpus");
     const fingerprint = await fingerprintInputs(c.data);
@@ -186,6 +207,10 @@ export async function resolveData(
         ? "other settings"
         : fingerprintChange(wasInputs as InputFingerprint | undefined, fingerprint);
     }
+    identity = same(
+      textCorpusIdentity(corpusSettings(c), fingerprint),
+      change === "not prepared yet" ? "its text or preparation settings changed" : change,
+    );
     if (!change) {
       log(
         `corpus: reusing ${dir} (prepared with the same settings from the same input content, ${fingerprint.method})`,
@@ -217,11 +242,12 @@ export async function resolveData(
     }
   }
   const manifest = await readManifest(dir);
+  identity ??= same(manifestIdentity(manifest), "its manifest.json changed: the corpus was prepared again");
   checkCorpus(c, dir, manifest, log);
   const { words, counts } = await readVocab(join(dir, manifest.vocabFile), {
     expectedSize: manifest.vocabSize,
   });
-  return { dir, manifest, words, counts };
+  return { dir, manifest, words, counts, identity };
 }
 
 /**
@@ -271,6 +297,30 @@ function checkCorpus(
         `(prepare it again with --window ${c.window} to train those)`,
     );
   }
+}
+
+/**
+ * Refuses to continue the run of checkpoint `ckptPath` (whose run folder was `savedOut`) in an `--out`
+ * that holds another run: its checkpoints would be pruned and mixed with this run's (the newest then
+ * this run's), and its published `latest` replaced. A checkpoint inside `out`, or one of the run `out`
+ * holds (a copy kept elsewhere), continues there.
+ */
+async function refuseOtherRun(out: string, ckptPath: string, savedOut: string): Promise<void> {
+  const own = join(out, "checkpoints"), from = await resolveReal(dirname(ckptPath));
+  if (from === (await resolveReal(own)) || from === (await resolveReal(out))) return;
+  if (savedOut && (await resolveReal(savedOut)) === (await resolveReal(out))) return;
+  const n = (await listCheckpoints(own)).length;
+  const held = [
+    ...(n ? [`${n} checkpoint(s)`] : []),
+    ...((await latestVersionDir(join(out, "embeddings"))) ? ["published embeddings"] : []),
+  ];
+  if (!held.length) return;
+  throw new UsageError(
+    `--out ${out} holds another run (${held.join(", ")}) than the one of --resume ${ckptPath}: continuing ` +
+      `there would prune and mix its checkpoints; give an --out without a run, or --resume ${
+        shellWord(out)
+      } to continue that one`,
+  );
 }
 
 /**
@@ -340,6 +390,7 @@ export async function runTrainJob(
         await lockOut(config.out);
         ckpt = await unusable(ckptPath, readCheckpoint(ckptPath)); // may have changed before the lock
       }
+      await refuseOtherRun(config.out, ckptPath, String(saved.out ?? ""));
       trainer = await unusable(
         ckptPath!,
         Trainer.fromCheckpoint(ckpt!, {
@@ -361,12 +412,20 @@ export async function runTrainJob(
     } else {
       // "one draw per epoch" made concrete: a resumed run (--epochs changed or not) keeps its corpus
       if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
+      await refuseOutInside(config.data, config.out);
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
-    const data = await resolveData(config, log, { complete: args.dataComplete });
+    const trained = trainer?.runCorpus;
+    // the evaluation sets are read once before training: a corrupt one fails now, not after the training
+    const evalDir = args.evalDir ?? defaultEvalDir();
+    if (evalDir && evalDir !== "none") await checkEvalSets(evalDir);
+    const data = await resolveData(config, log, {
+      complete: args.dataComplete,
+      ...(trained && ckptPath ? { expect: { identity: trained, checkpoint: ckptPath } } : {}),
+    });
     logDraws(data.manifest, config, log);
     if (trainer) {
       const same = trainer.vocab.words.length === data.words.length &&
@@ -416,6 +475,7 @@ export async function runTrainJob(
       t.train({
         paths: [data.dir],
         rows: data.manifest.rows,
+        corpus: data.identity,
         resume: !!args.resume,
         checkpointDir: join(config.out, "checkpoints"),
         progress,
@@ -436,11 +496,11 @@ export async function runTrainJob(
         `stopped by ${stop.signal ?? "a stop request"} at step ${trainer.step}` +
           (at ? ` (epoch ${Math.min(at.epoch + 1, config.epochs)} of ${config.epochs})` : "") +
           `: checkpoint ${trainer.lastCheckpoint ?? "(none: no --out checkpoints)"}; ` +
-          `resume with: deno task train --resume ${config.out}`,
+          `resume with: deno task train --resume ${shellWord(config.out)}`,
       );
     }
     stop.note = `training is complete and its checkpoint ${trainer.lastCheckpoint} is saved; ` +
-      `publish it with: deno task export --checkpoint ${config.out}`;
+      `publish it with: deno task export --checkpoint ${shellWord(config.out)}`;
     if (training.keptEpoch !== undefined && training.keptEpoch !== trainer.config.epochs) {
       log(
         `keep-best: evaluating and publishing epoch ${training.keptEpoch}'s vectors (the lowest validation ` +
@@ -448,7 +508,6 @@ export async function runTrainJob(
       );
     }
     const emb = await trainer.embeddings({ output: args.exportOutput });
-    const evalDir = args.evalDir ?? defaultEvalDir();
     let report: EvalReport | undefined;
     if (evalDir && evalDir !== "none") {
       report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
@@ -489,7 +548,7 @@ export async function runTrainJob(
         (why) =>
           `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
           `(${why}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
-          `rerun deno task export --checkpoint ${config.out}`,
+          `rerun deno task export --checkpoint ${shellWord(config.out)}`,
       );
     }
     const summary: JobSummary = {
@@ -631,7 +690,7 @@ async function guardUsedFolder(
   if (!held.length) return undefined;
   if (!overwrite) {
     throw new UsageError(
-      `--out ${out} already holds a run (${held.join(", ")}): continue it with --resume ${out}, ` +
+      `--out ${out} already holds a run (${held.join(", ")}): continue it with --resume ${shellWord(out)}, ` +
         `choose another --out, or give --overwrite to replace it`,
     );
   }

@@ -216,6 +216,11 @@ export class Trainer {
     return r ? { examples: r.examples, total: r.rows * r.epochs, epoch: r.epoch } : null;
   }
 
+  /** The identity of the data the stored run trains on (TrainOptions.corpus), when it recorded one. */
+  get runCorpus(): string | undefined {
+    return this.#run?.corpus;
+  }
+
   /** The last checkpoint written or loaded. */
   get lastCheckpoint(): string | undefined {
     return this.#lastCheckpoint;
@@ -246,9 +251,20 @@ export class Trainer {
     if (!(opts.rows > 0)) {
       throw new UsageError(`train: rows must be > 0 (the examples per epoch), got ${opts.rows}`);
     }
-    if (opts.resume && this.#run && sameList(this.#run.paths, opts.paths)) {
+    // the same data under other paths (a run continued in another --out prepares its text there) goes on
+    const moved = !!opts.corpus && this.#run?.corpus === opts.corpus;
+    if (opts.resume && this.#run && (sameList(this.#run.paths, opts.paths) || moved)) {
+      if (opts.corpus && this.#run.corpus && opts.corpus !== this.#run.corpus) {
+        throw new UsageError(
+          `cannot resume: the data at ${
+            opts.paths.join(", ")
+          } is not the data the checkpoint's run trained on`,
+        );
+      }
       this.#run.epochs = epochs;
       this.#run.rows = opts.rows;
+      this.#run.corpus ??= opts.corpus;
+      this.#run.paths = [...opts.paths];
     } else {
       if (opts.resume && this.#run) {
         throw new UsageError(
@@ -268,6 +284,7 @@ export class Trainer {
         epochCount: 0,
         lrScale: 1,
         backoffs: 0,
+        ...(opts.corpus ? { corpus: opts.corpus } : {}),
       };
     }
     let run = this.#run;

@@ -119,6 +119,11 @@ export type TrainOptions = {
   progress?: ProgressReporter;
   /** End on the epoch with the lowest validation loss; default config.keepBest. */
   keepBest?: boolean;
+  /**
+   * The identity of the data (lib/train/corpus_identity.ts), kept in the run's checkpoints; a resume over
+   * data of another identity is refused.
+   */
+  corpus?: string;
 };
 
 /**
@@ -189,6 +194,8 @@ export type RunState = {
   backoffs: number;
   /** the epoch (1-based) with the lowest validation loss so far, and the step at its end */
   best?: { epoch: number; step: number; validationLoss: number };
+  /** the identity of the data the run trains on (TrainOptions.corpus); absent in older checkpoints */
+  corpus?: string;
 };
 
 /**
