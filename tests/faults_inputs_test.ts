@@ -297,3 +297,26 @@ Deno.test("inputs: a corrupt evaluation set in --eval-dir fails before training 
   assert.ok(!r.stderr.includes("train: skipgram"), "refused before training");
   await assert.rejects(Deno.stat(`${out}/checkpoints`), Deno.errors.NotFound);
 });
+
+Deno.test("inputs: a bad FACTOROUT_* value exits 2 naming it before the run folder or a corpus is made", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    for (
+      const [name, value] of [
+        ["FACTOROUT_SPLIT", "yes"],
+        ["FACTOROUT_POOL_HOLD", "2"],
+        ["FACTOROUT_THREADS", "0"],
+        ["FACTOROUT_READER", "disk"],
+      ]
+    ) {
+      const out = `${work}/${name}`;
+      // the default data (Brown) would be prepared first before: the check comes before any corpus work
+      const r = await run(TRAIN, ["--epochs", "1", "--out", out], { [name]: value });
+      assert.equal(r.code, EXIT.usage, `${name}: ${r.stderr}`);
+      assert.match(lastLine(r), new RegExp(`${name} must be .*got '${value}'`));
+      assert.equal(await Deno.stat(out).then(() => true, () => false), false, `${name}: ${out} was made`);
+    }
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});

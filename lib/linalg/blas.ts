@@ -346,6 +346,28 @@ function openFirst(path: string | undefined): { lib: Deno.DynamicLibrary<typeof 
 }
 
 /**
+ * The OpenBLAS thread count FACTOROUT_THREADS asks for: 0 when unset or empty (OpenBLAS's own count).
+ *
+ * @example
+ * ```ts
+ * import { threadsFromEnv } from "./blas.ts";
+ * console.log(threadsFromEnv() >= 0); // true
+ * ```
+ *
+ * @returns the count, or 0
+ * @throws {UsageError} a value that is not a positive integer
+ */
+export function threadsFromEnv(): number {
+  const env = Deno.env.get("FACTOROUT_THREADS");
+  if (env === undefined || env === "") return 0;
+  const t = Number(env);
+  if (!Number.isInteger(t) || t < 1) {
+    throw new UsageError(`FACTOROUT_THREADS must be a positive integer, got '${env}'`);
+  }
+  return t;
+}
+
+/**
  * Opens OpenBLAS and returns the `blas` backend.
  *
  * @example
@@ -368,11 +390,7 @@ function openFirst(path: string | undefined): { lib: Deno.DynamicLibrary<typeof 
  */
 export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend {
   // checked before the library is opened: a bad value is the same usage error whether or not OpenBLAS loads
-  const threadsEnv = Deno.env.get("FACTOROUT_THREADS");
-  const threadsSet = threadsEnv !== undefined && threadsEnv !== "" ? Number(threadsEnv) : 0;
-  if (threadsEnv !== undefined && threadsEnv !== "" && (!Number.isInteger(threadsSet) || threadsSet < 1)) {
-    throw new UsageError(`FACTOROUT_THREADS must be a positive integer, got '${threadsEnv}'`);
-  }
+  const threadsSet = threadsFromEnv();
   const { lib, path: opened, threadTimeout: loadedThreadTimeout } = open(path, threadTimeout);
   const s = lib.symbols;
   if (threadsSet > 0) s.openblas_set_num_threads(threadsSet);

@@ -6,7 +6,7 @@
 
 import type { LinAlgBackend } from "./backend.ts";
 import { createJsBackend } from "./js.ts";
-import { openBlasBackend } from "./blas.ts";
+import { openBlasBackend, threadsFromEnv } from "./blas.ts";
 import { UsageError } from "../core/errors.ts";
 import { createPooledBackend } from "./pool.ts";
 
@@ -108,6 +108,34 @@ function splitExpected(splitEnv: string): boolean {
   return threads > 1 && (splitEnv === "1" || threads <= SPLIT_DEFAULT_MAX_THREADS);
 }
 
+/**
+ * The environment variables the blas backend reads, checked: FACTOROUT_SPLIT and FACTOROUT_POOL_HOLD ("",
+ * "0" or "1") and FACTOROUT_THREADS (a positive integer, or unset). A job calls it before its first step
+ * (the train job, before it prepares a corpus) so that a bad value costs nothing; {@link createBackend}
+ * calls it too.
+ *
+ * @example
+ * ```ts
+ * import { backendEnvironment } from "./select.ts";
+ * console.log(typeof backendEnvironment().split); // "string"
+ * ```
+ *
+ * @returns FACTOROUT_SPLIT and FACTOROUT_POOL_HOLD ("" when unset)
+ * @throws {UsageError} a value outside those
+ */
+export function backendEnvironment(): { split: string; hold: string } {
+  const split = Deno.env.get("FACTOROUT_SPLIT") ?? "";
+  if (split !== "" && split !== "0" && split !== "1") {
+    throw new UsageError(`FACTOROUT_SPLIT must be 0 or 1 (or unset), got '${split}'`);
+  }
+  const hold = Deno.env.get("FACTOROUT_POOL_HOLD") ?? "";
+  if (hold !== "" && hold !== "0" && hold !== "1") {
+    throw new UsageError(`FACTOROUT_POOL_HOLD must be 0 or 1 (or unset), got '${hold}'`);
+  }
+  threadsFromEnv();
+  return { split, hold };
+}
+
 function select(
   name: string,
   path: string | undefined,
@@ -119,14 +147,7 @@ function select(
     return createJsBackend();
   }
   if (name === "blas" || name === "auto") {
-    const env = Deno.env.get("FACTOROUT_SPLIT") ?? "";
-    if (env !== "" && env !== "0" && env !== "1") {
-      throw new UsageError(`FACTOROUT_SPLIT must be 0 or 1 (or unset), got '${env}'`);
-    }
-    const holdEnv = Deno.env.get("FACTOROUT_POOL_HOLD") ?? "";
-    if (holdEnv !== "" && holdEnv !== "0" && holdEnv !== "1") {
-      throw new UsageError(`FACTOROUT_POOL_HOLD must be 0 or 1 (or unset), got '${holdEnv}'`);
-    }
+    const { split: env, hold: holdEnv } = backendEnvironment();
     try {
       const b = openBlasBackend(path, splitExpected(env) ? SPLIT_OPENBLAS_THREAD_TIMEOUT : "");
       const ver = b.version ? `OpenBLAS ${b.version}` : b.config;

@@ -34,6 +34,27 @@ export const createHead: CreateHead = createOutputLayer;
 export const SHUFFLE_BUFFER = 1 << 16;
 
 /**
+ * Where the trainer's reader runs: FACTOROUT_READER, `worker` (the default) or `thread`. The train job reads
+ * it before it prepares a corpus, so that a bad value costs nothing.
+ *
+ * @example
+ * ```ts
+ * import { readerPlace } from "./defaults.ts";
+ * console.log(["worker", "thread"].includes(readerPlace())); // true
+ * ```
+ *
+ * @returns the place
+ * @throws {UsageError} another value
+ */
+export function readerPlace(): "worker" | "thread" {
+  const where = Deno.env.get("FACTOROUT_READER") ?? "worker";
+  if (where !== "worker" && where !== "thread") {
+    throw new UsageError(`FACTOROUT_READER must be worker or thread, got '${where}'`);
+  }
+  return where;
+}
+
+/**
  * Opens lib/io's reader with a shuffle buffer of {@link SHUFFLE_BUFFER} rows: on a worker thread
  * (readWorkerExamples: reading, decoding and shuffling off the training thread, the same batches in the same
  * order), or on the training thread (readExamples) when the environment variable FACTOROUT_READER is
@@ -46,10 +67,7 @@ export const SHUFFLE_BUFFER = 1 << 16;
  * ```
  */
 export const openReader: OpenReader = (paths, o) => {
-  const where = Deno.env.get("FACTOROUT_READER") ?? "worker";
-  if (where !== "worker" && where !== "thread") {
-    throw new UsageError(`FACTOROUT_READER must be worker or thread, got '${where}'`);
-  }
+  const where = readerPlace();
   const opts = {
     batchSize: o.batchSize,
     seed: o.seed,

@@ -56,6 +56,8 @@ import { resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
 import { refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
 import { ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
+import { backendEnvironment } from "../linalg/select.ts";
+import { readerPlace } from "./defaults.ts";
 
 /**
  * Where the job writes: `out` gets progress and the final summary (JSON lines unless `tty`), `err` the
@@ -352,6 +354,9 @@ export async function runTrainJob(
     await cleanStale(dir, log);
   };
   try {
+    // the environment the backend and the reader will read, checked before any lock or corpus work
+    if (config.backend !== "js") backendEnvironment();
+    readerPlace();
     if (args.resume) {
       const st = await Deno.stat(args.resume).catch(() => null);
       if (!st) {
