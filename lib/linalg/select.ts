@@ -101,10 +101,10 @@ export const SPLIT_OPENBLAS_THREAD_TIMEOUT = "4";
 function splitExpected(splitEnv: string): boolean {
   if (splitEnv === "0") return false;
   const cores = navigator.hardwareConcurrency;
-  const ours = Number(Deno.env.get("FACTOROUT_THREADS") || NaN);
+  const ours = threadsFromEnv(); // 0 when unset (checked by backendEnvironment before this runs)
   const atoi = (name: string) => Number(/^\s*([+-]?\d+)/.exec(Deno.env.get(name) ?? "")?.[1] ?? 0);
   const theirs = ["OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"].map(atoi).find((t) => t > 0);
-  const threads = Number.isInteger(ours) && ours > 0 ? ours : Math.min(theirs ?? cores, cores);
+  const threads = ours > 0 ? ours : Math.min(theirs ?? cores, cores);
   return threads > 1 && (splitEnv === "1" || threads <= SPLIT_DEFAULT_MAX_THREADS);
 }
 
