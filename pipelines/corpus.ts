@@ -21,7 +21,7 @@ import { pathExists } from "../lib/core/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
 import { replaceDir, tempNameFor } from "../lib/core/atomic.ts";
-import { removeAtExit, StopController } from "../lib/core/stop.ts";
+import { holdingStop, removeAtExit, StopController } from "../lib/core/stop.ts";
 
 /** Every flag: name, default, help. */
 const FLAGS: Record<string, FlagSpec> = {
@@ -150,7 +150,8 @@ function bool(name: string, v: string): boolean {
  * Runs the CLI on `args`; returns the process exit code from the shared table of lib/core/exit_codes.ts (0
  * done, 1 internal error, 2 bad flag or value, 5 bad data: a missing, empty or corrupt input, 8 an
  * operating-system error: disk full, read-only or unwritable `--out`, `--out` under a file), after
- * printing one line `corpus: <reason>` last on stderr for a non-zero one.
+ * printing one line `corpus: <reason>` last on stderr for a non-zero one. `committed` is called once the
+ * new corpus is in place in `--out` (the stop note's cue: a signal from then on finds it complete).
  *
  * @example
  * ```ts
@@ -158,7 +159,10 @@ function bool(name: string, v: string): boolean {
  * const code = await main(["--input", "brown", "--out", "/tmp/brown", "--limit-tokens", "10000"]);
  * ```
  */
-export async function main(args: string[]): Promise<number> {
+export async function main(
+  args: string[],
+  hooks: { committed?: (out: string) => void } = {},
+): Promise<number> {
   let v: Record<string, FlagValue>;
   try {
     // what was given stays apart from the defaults: the duckdb-only flags and --format are checked by that
@@ -244,7 +248,8 @@ export async function main(args: string[]): Promise<number> {
         // the job is stopped (DuckDB removes it itself when it finishes)
         spillDir: spill || (removeAtExit(`${o.outDir}.spill`), `${o.outDir}.spill`),
       });
-    const m = await intoCorpusFolder(out, (outDir) =>
+    const committed = () => hooks.committed?.(out);
+    const m = await intoCorpusFolder(out, committed, (outDir) =>
       prepare({
         input: synthetic ? undefined : get("input") as string[],
         synthetic,
@@ -300,28 +305,37 @@ const CORPUS_FILE = {
  * Prepares a corpus so that `out` never holds a partial one: into a temporary folder beside it, swapped
  * in when complete (lib/core/atomic.ts `replaceDir`); a stop signal removes the temporary folder. When
  * `out` also holds other files, they stay: the old corpus files are replaced by renames, manifest.json
- * removed first and written last, so that a reader never takes a half-replaced folder for complete.
+ * removed first and written last, so that a reader never takes a half-replaced folder for complete. The
+ * renames run with stop signals held (lib/core/stop.ts `holdingStop`), `committed` last among them; only a
+ * kill -9 between them leaves shards without a manifest (a folder no reader takes for a corpus).
  */
-async function intoCorpusFolder<T>(out: string, prepare: (dir: string) => Promise<T>): Promise<T> {
+async function intoCorpusFolder<T>(
+  out: string,
+  committed: () => void,
+  prepare: (dir: string) => Promise<T>,
+): Promise<T> {
   const others = await Array.fromAsync(Deno.readDir(out)).then(
     (es) => es.filter((e) => !CORPUS_FILE.test(e.name)),
     () => [],
   );
-  if (!others.length) return await replaceDir(out, prepare);
+  if (!others.length) return await replaceDir(out, prepare, { committed });
   const tmp = tempNameFor(`${out}/corpus`);
   const forget = removeAtExit(tmp);
   try {
     await Deno.mkdir(tmp);
     const result = await prepare(tmp);
-    await Deno.remove(`${out}/manifest.json`).catch(() => {});
-    for await (const e of Deno.readDir(out)) {
-      if (CORPUS_FILE.test(e.name)) await Deno.remove(`${out}/${e.name}`);
-    }
-    const names = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).filter((n) =>
-      n !== "manifest.json"
-    );
-    for (const n of names) await Deno.rename(`${tmp}/${n}`, `${out}/${n}`);
-    await Deno.rename(`${tmp}/manifest.json`, `${out}/manifest.json`);
+    await holdingStop(async () => {
+      await Deno.remove(`${out}/manifest.json`).catch(() => {});
+      for await (const e of Deno.readDir(out)) {
+        if (CORPUS_FILE.test(e.name)) await Deno.remove(`${out}/${e.name}`);
+      }
+      const names = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).filter((n) =>
+        n !== "manifest.json"
+      );
+      for (const n of names) await Deno.rename(`${tmp}/${n}`, `${out}/${n}`);
+      await Deno.rename(`${tmp}/manifest.json`, `${out}/manifest.json`);
+      committed();
+    });
     return result;
   } finally {
     forget();
@@ -333,5 +347,12 @@ if (import.meta.main) {
   const stop = new StopController("corpus").install();
   stop.note =
     "the unfinished corpus was removed; --out holds the previous one (if any); rerun the same command";
-  Deno.exit(await main(Deno.args));
+  Deno.exit(
+    await main(Deno.args, {
+      committed: (out) => {
+        stop.note =
+          `the new corpus in ${out} is complete (it was in place before the signal); nothing to rerun`;
+      },
+    }),
+  );
 }

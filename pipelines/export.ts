@@ -205,6 +205,9 @@ await runCommand("export", async () => {
       ...(output ? { output, outputDim } : {}),
       formats,
       manifest,
+      committed: (_, dir) => {
+        stop.note = `version ${dir} is published and latest points at it; nothing to rerun`;
+      },
     });
     console.log(
       JSON.stringify({ event: "published", version: r.version, dir: r.versionDir, files: r.files }),

@@ -420,6 +420,10 @@ await runCommand("refresh", async () => {
         d: emb.d,
         ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
         formats,
+        committed: (_, dir) => {
+          stop.note =
+            `the refresh is complete and ${dir} is published (latest points at it); nothing to rerun`;
+        },
         manifest: {
           corpus: { data, dir, rows: manifest.rows, tokens: manifest.tokens, refreshOf: cfg.data },
           metrics,

@@ -72,7 +72,15 @@ async function modules(paths: string[]): Promise<string[]> {
   return out;
 }
 
-type Outcome = { file: string; ok: boolean; seconds: number; why: string; summary: string };
+type Outcome = {
+  file: string;
+  ok: boolean;
+  seconds: number;
+  why: string;
+  summary: string;
+  /** For a failed module, what failed (deno's ERRORS section, else its last lines), shortened. */
+  excerpt: string;
+};
 
 const decoder = new TextDecoder();
 /** The `ok | N passed | M failed` line deno prints last, without colours. */
@@ -81,6 +89,22 @@ function summaryLine(text: string): string {
   const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
   const lines = plain.trim().split("\n").filter((l) => /\bpassed\b.*\bfailed\b/.test(l));
   return lines.at(-1)?.trim() ?? "";
+}
+
+/**
+ * What a failed module printed about its failure, without colours: deno's ERRORS section (the assertion
+ * and its message) when there is one, else the last lines. Repeated after the table, so that a CI log
+ * that keeps only its tail still shows why.
+ */
+function failureExcerpt(text: string, maxLines = 40): string {
+  // deno-lint-ignore no-control-regex
+  const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
+  const errors = plain.indexOf(" ERRORS ");
+  const failures = plain.indexOf(" FAILURES ", errors + 1);
+  const part = errors >= 0 ? plain.slice(errors, failures > errors ? failures : undefined) : plain;
+  const lines = part.trim().split("\n").filter((l) => !/^\s+at /.test(l))
+    .map((l) => (l.length > 300 ? `${l.slice(0, 300)}…` : l));
+  return (errors >= 0 ? lines.slice(0, maxLines) : lines.slice(-maxLines)).join("\n");
 }
 
 async function runOne(file: string): Promise<Outcome> {
@@ -111,7 +135,8 @@ async function runOne(file: string): Promise<Outcome> {
     : code !== 0
     ? `exit code ${code}`
     : "";
-  return { file, ok: why === "", seconds, why, summary: summaryLine(text) };
+  const ok = why === "";
+  return { file, ok, seconds, why, summary: summaryLine(text), excerpt: ok ? "" : failureExcerpt(text) };
 }
 
 const files = await modules(args);
@@ -153,6 +178,7 @@ for (const o of outcomes) {
 }
 const wall = ((performance.now() - t0) / 1000).toFixed(0);
 if (failed.length > 0) {
+  for (const o of failed) console.log(`\n----- why ${o.file} failed -----\n${o.excerpt}`);
   console.log(
     `\n${failed.length} of ${files.length} modules FAILED (${wall} s): ${
       failed.map((o) => o.file).join(", ")

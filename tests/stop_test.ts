@@ -1,8 +1,10 @@
 // lib/core/stop.ts: a signal inside a deferred section only sets the flag; outside it runs the exit cleanups
-// and exits 9 once; a second signal never exits; cleanups registered and forgotten.
+// and exits 9 once; a second signal never exits; cleanups registered and forgotten; a signal during held
+// renames (holdingStop, replaceDir's swap) stops after them.
 import assert from "node:assert/strict";
 import { EXIT } from "../lib/core/exit_codes.ts";
-import { atExit, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
+import { atExit, holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
+import { replaceDir } from "../lib/core/atomic.ts";
 
 function controller() {
   const lines: string[] = [], exits: number[] = [];
@@ -88,6 +90,62 @@ Deno.test("stop: a folder that file-system calls already in flight recreate is r
       } catch { /* removed, as it must be */ }
     }
     assert.equal(leftBehind, 0, `${leftBehind} of 20 folders were left behind`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("stop: a signal while renames are held stops the job after them, with the note in force then", async () => {
+  const { stop, lines, exits } = controller();
+  stop.note = "the old result stays";
+  const order: string[] = [];
+  await holdingStop(async () => {
+    await holdingStop(async () => {
+      stop.receive("SIGTERM");
+      await Promise.resolve();
+      order.push("inner rename");
+    });
+    assert.deepEqual(exits, [], "not while an outer section still holds");
+    order.push("outer rename");
+    stop.note = "the new result is in place";
+  });
+  assert.deepEqual(order, ["inner rename", "outer rename"]);
+  assert.deepEqual(exits, [EXIT.stopped]);
+  assert.deepEqual(lines, ["job: stopped by SIGTERM; the new result is in place"]);
+  // a later section does not stop again
+  await holdingStop(() => Promise.resolve());
+  assert.deepEqual(exits, [EXIT.stopped]);
+});
+
+Deno.test("stop: replaceDir under a signal during its swap: the new folder is in place, committed ran, the old one is gone", async () => {
+  const root = await Deno.makeTempDir({ prefix: "factorout-stop-swap-" });
+  try {
+    const dir = `${root}/corpus`;
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(`${dir}/manifest.json`, "old");
+    const { stop, lines, exits } = controller();
+    stop.note = "the unfinished corpus was removed";
+    let exitsAtCommit: number[] = [];
+    await replaceDir(dir, async (tmp) => {
+      await Deno.writeTextFile(`${tmp}/manifest.json`, "new");
+      // the signal comes on the next turn of the event loop: while the renames run (the process would end
+      // on a stop before them; the stub exit here does not end it)
+      setTimeout(() => stop.receive("SIGTERM"), 0);
+    }, {
+      committed: () => {
+        exitsAtCommit = [...exits];
+        stop.note = "the new corpus is complete";
+      },
+    });
+    assert.deepEqual(exitsAtCommit, [], "no stop before the swap is complete");
+    assert.deepEqual(exits, [EXIT.stopped]);
+    assert.deepEqual(lines, ["job: stopped by SIGTERM; the new corpus is complete"]);
+    assert.equal(await Deno.readTextFile(`${dir}/manifest.json`), "new");
+    assert.deepEqual(
+      [...Deno.readDirSync(root)].map((e) => e.name),
+      ["corpus"],
+      "no temporary or old folder",
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -11,7 +11,7 @@
  */
 
 import { describeOsError, withPath, writeAll } from "./os_errors.ts";
-import { removeAtExit } from "./stop.ts";
+import { holdingStop, removeAtExit } from "./stop.ts";
 
 /**
  * A unique temporary name beside `path` (same directory, so the final rename stays on one file system).
@@ -124,7 +124,9 @@ export async function syncDir(dir: string, opts: { bestEffort?: boolean } = {}):
  * Fills a new version of folder `dir` under a unique temporary name beside it (`fill` gets that path),
  * then swaps it in: the old folder is renamed aside, the new one renamed to `dir`, the old one removed.
  * Until `fill` succeeds the old folder is untouched; if `fill` fails or a stop signal ends the process
- * the temporary folder is removed. {@link removeStaleDirTemps} repairs a crash between the two renames.
+ * the temporary folder is removed. The two renames run with stop signals held (lib/core/stop.ts
+ * `holdingStop`): a signal during them stops the job once the new folder is in place, after `committed`
+ * (where the job says so in its stop note). {@link removeStaleDirTemps} repairs a kill -9 between them.
  *
  * @example
  * ```ts
@@ -132,29 +134,48 @@ export async function syncDir(dir: string, opts: { bestEffort?: boolean } = {}):
  * await replaceDir("/tmp/corpus-demo", async (tmp) => { await Deno.writeTextFile(`${tmp}/a.txt`, "a"); });
  * ```
  */
-export async function replaceDir<T>(dir: string, fill: (tmp: string) => Promise<T>): Promise<T> {
+export async function replaceDir<T>(
+  dir: string,
+  fill: (tmp: string) => Promise<T>,
+  opts: { committed?: () => void } = {},
+): Promise<T> {
   dir = dir.replace(/\/+$/, "");
   const tmp = tempNameFor(dir);
   const forget = removeAtExit(tmp);
   let result: T;
+  let old: { path: string; forget: () => void } | undefined;
   try {
     await Deno.mkdir(tmp, { recursive: true });
     result = await fill(tmp);
-    const old = tempNameFor(dir).replace(/\.tmp$/, ".old.tmp");
-    let moved = false;
-    try {
-      await Deno.rename(dir, old);
-      moved = true;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-    await Deno.rename(tmp, dir);
-    if (moved) await Deno.remove(old, { recursive: true });
+    old = await holdingStop(async () => {
+      const aside = tempNameFor(dir).replace(/\.tmp$/, ".old.tmp");
+      let moved = false;
+      try {
+        await Deno.rename(dir, aside);
+        moved = true;
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      try {
+        await Deno.rename(tmp, dir);
+      } catch (e) {
+        if (moved) await Deno.rename(aside, dir);
+        throw e;
+      }
+      forget();
+      opts.committed?.();
+      // a stop right after the swap removes the old folder on its way out
+      return moved ? { path: aside, forget: removeAtExit(aside) } : undefined;
+    });
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;
   } finally {
     forget();
+  }
+  if (old) {
+    await Deno.remove(old.path, { recursive: true });
+    old.forget();
   }
   return result;
 }

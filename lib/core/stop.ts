@@ -10,7 +10,9 @@
  * kills the process: it is noted, and the job exits right after the write in progress.
  *
  * Temporary paths register themselves with {@link atExit} (lib/core/atomic.ts, the checkpoint writer,
- * the publisher), so that no file a reader would take for complete is left behind.
+ * the publisher), so that no file a reader would take for complete is left behind. The few renames that
+ * put a finished result in place run inside {@link holdingStop}: a signal then takes effect once they are
+ * all done, so that a stop never leaves a folder half-swapped.
  *
  * @module
  */
@@ -89,6 +91,42 @@ function runCleanups(): void {
   if (paths.length === 0) return;
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLE_MS);
   for (const p of paths) removePath(p);
+}
+
+/** How many {@link holdingStop} sections are running, and the stop that waits for the last to end. */
+let held = 0;
+let heldStop: (() => void) | undefined;
+
+/**
+ * Runs `f` (the renames that put a finished result in place: a corpus folder swapped in, a version
+ * published) with stop signals held: a signal that comes meanwhile, outside a deferred section, stops the
+ * job as soon as the last held section has ended, with the {@link StopController.note} in force then. So a
+ * stop lands before the swap (the temporary result is removed; the old one stays) or after it (the new
+ * one is complete), never between two of its renames. Only the process's own signal handling waits:
+ * `kill -9` still ends it anywhere.
+ *
+ * @example
+ * ```ts
+ * import { holdingStop } from "./stop.ts";
+ * const dir = await Deno.makeTempDir();
+ * await holdingStop(async () => {
+ *   await Deno.writeTextFile(`${dir}/a.tmp`, "a");
+ *   await Deno.rename(`${dir}/a.tmp`, `${dir}/a`);
+ * });
+ * ```
+ */
+export async function holdingStop<T>(f: () => Promise<T>): Promise<T> {
+  held++;
+  try {
+    return await f();
+  } finally {
+    held--;
+    if (held === 0 && heldStop) {
+      const stopNow = heldStop;
+      heldStop = undefined;
+      stopNow();
+    }
+  }
 }
 
 /**
@@ -203,6 +241,15 @@ export class StopController {
       this.#log(`${this.command}: ${sig}: finishing the step in progress, then writing a checkpoint`);
       return;
     }
+    if (held > 0) {
+      heldStop = () => this.#stopNow(sig);
+      return;
+    }
+    this.#stopNow(sig);
+  }
+
+  /** Runs the exit cleanups and ends the process with `EXIT.stopped` and one line. */
+  #stopNow(sig: StopSignal): void {
     runCleanups();
     this.#log(`${this.command}: stopped by ${sig}; ${this.note}`);
     this.#exit(EXIT.stopped);

@@ -30,7 +30,7 @@ import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
 import { writeParquetEmbeddings } from "./parquet.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
 import { writeWord2VecBinary, writeWord2VecText } from "./word2vec.ts";
-import { removeAtExit } from "../core/stop.ts";
+import { holdingStop, removeAtExit } from "../core/stop.ts";
 
 /**
  * Options of {@link publishEmbeddings}.
@@ -62,6 +62,11 @@ export type PublishOptions = {
   version?: string;
   /** The publication date; default now. */
   now?: Date;
+  /**
+   * Called once `latest` points at the new version, before a stop signal that came during the last renames
+   * takes effect (lib/core/stop.ts `holdingStop`): where a job updates its stop note.
+   */
+  committed?: (version: string, versionDir: string) => void;
 };
 
 /**
@@ -237,10 +242,14 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
     if (await exists(versionDir)) {
       throw new UsageError(`publishEmbeddings: version ${versionDir} appeared meanwhile`);
     }
-    await Deno.rename(tmpDir, versionDir);
-    renamed = true;
-    await syncDir(versionsDir);
-    await pointLatest(outRoot, version);
+    // a signal here stops the job once latest points at the new version (or the version is left complete)
+    await holdingStop(async () => {
+      await Deno.rename(tmpDir, versionDir);
+      renamed = true;
+      await syncDir(versionsDir);
+      await pointLatest(outRoot, version);
+      opts.committed?.(version, versionDir);
+    });
     return {
       version,
       versionDir,

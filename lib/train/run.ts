@@ -535,6 +535,9 @@ export async function runTrainJob(
         d: emb.d,
         ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
         formats: args.formats,
+        committed: (_, dir) => {
+          stop.note = `training is complete and ${dir} is published (latest points at it); nothing to rerun`;
+        },
         manifest: {
           corpus: {
             data: config.data,
