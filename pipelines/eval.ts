@@ -22,7 +22,13 @@ import { readEmbeddings } from "../lib/export/read.ts";
 import { evaluateAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
 import { EmbeddingIndex } from "../lib/eval/index.ts";
 import { nearestNeighbours } from "../lib/eval/neighbours.ts";
-import { defaultEvalDir, type EvalReport, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
+import {
+  defaultEvalDir,
+  type EvalReport,
+  evaluateEmbeddings,
+  formatEvalReport,
+  resolveEvalDir,
+} from "../lib/eval/report.ts";
 import { evaluateSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -41,8 +47,8 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   "eval-dir": {
     type: "string",
-    help: "folder with wordsim353.tsv, simlex999.txt, questions-words.txt",
-    default: defaultEvalDir(),
+    help: "folder with wordsim353.tsv, simlex999.txt, questions-words.txt ('none': only --neighbours; " +
+      "default: $FACTOROUT_EVAL_DIR, else ../shared/eval)",
   },
   "no-analogies": { type: "boolean", help: "skip the analogy evaluation", default: false },
   cutoff: { type: "string", help: "analogies: search the N most frequent words only", default: "30000" },
@@ -80,15 +86,19 @@ await runCommand("eval", async () => {
   if (!["js", "blas", "auto"].includes(backend)) {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
   }
+  const similarityFiles = commaList(f.similarity);
+  const useDir = similarityFiles.length === 0 && typeof f.analogies !== "string";
+  // a named evaluation folder that is missing or empty is a typo (exit 2), before the vectors are read
+  const evalDir = useDir ? await resolveEvalDir(f["eval-dir"] as string | undefined) : undefined;
   const t0 = performance.now();
   const emb = await readEmbeddings(f.vectors);
   const index = new EmbeddingIndex(emb.words, emb.vectors, emb.d);
   const loadSeconds = (performance.now() - t0) / 1000;
-  const similarityFiles = commaList(f.similarity);
   let report: EvalReport;
-  if (similarityFiles.length === 0 && typeof f.analogies !== "string") {
+  if (useDir && f["eval-dir"] !== "none") {
     report = await evaluateEmbeddings(emb.words, emb.vectors, emb.d, {
-      evalDir: f["eval-dir"] as string,
+      // the default folder missing: the report lists the sets not found there
+      evalDir: evalDir ?? defaultEvalDir(),
       analogyCutoff: cutoff,
       analogies: !f["no-analogies"],
       index,

@@ -28,7 +28,7 @@ import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_cod
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
-import { defaultEvalDir, evaluateEmbeddings, formatEvalReport } from "../lib/eval/report.ts";
+import { evaluateEmbeddings, formatEvalReport, resolveEvalDir } from "../lib/eval/report.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { StopController } from "../lib/core/stop.ts";
 import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoint.ts";
@@ -64,7 +64,10 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "evaluate before publishing; the metrics go into manifest.json",
     default: false,
   },
-  "eval-dir": { type: "string", help: "evaluation sets for --eval", default: defaultEvalDir() },
+  "eval-dir": {
+    type: "string",
+    help: "evaluation sets for --eval (default: $FACTOROUT_EVAL_DIR, else ../shared/eval if there)",
+  },
   wait: {
     type: "string",
     help: "seconds to wait for another job's lock on the run folder (exit 3 after)",
@@ -108,6 +111,9 @@ await runCommand("export", async () => {
   if (hasVec && f["output-rows"]) {
     throw new UsageError("--output-rows needs --checkpoint (a vector file has no output rows)");
   }
+
+  // a named evaluation folder that is missing or empty is a typo (exit 2), before the lock and any work
+  const evalDir = f.eval ? await resolveEvalDir(f["eval-dir"] as string | undefined) : undefined;
 
   let words: string[], input: Float32Array, d: number;
   let output: Float32Array | undefined, outputDim: number | undefined;
@@ -192,10 +198,12 @@ await runCommand("export", async () => {
         out = join(dirname(ckDir), "embeddings");
       }
     }
-    if (f.eval) {
-      const report = await evaluateEmbeddings(words, input, d, { evalDir: f["eval-dir"] as string });
+    if (evalDir) {
+      const report = await evaluateEmbeddings(words, input, d, { evalDir });
       console.error(formatEvalReport(report));
       manifest.metrics = report;
+    } else if (f.eval && f["eval-dir"] === undefined) {
+      console.error("export: evaluation skipped (no ../shared/eval folder; give --eval-dir)");
     }
     const r = await publishEmbeddings({
       outRoot: out,

@@ -55,7 +55,7 @@ import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
 import { remapExamples } from "../lib/export/remap.ts";
-import { checkEvalSets, defaultEvalDir, type EvalReport, evaluateEmbeddings } from "../lib/eval/report.ts";
+import { type EvalReport, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
@@ -105,8 +105,8 @@ const FLAGS: Record<string, FlagSpec> = {
   threads: { type: "string", help: "OpenBLAS threads (0: OpenBLAS's default)", default: "0" },
   "eval-dir": {
     type: "string",
-    help: "evaluation sets ('none' skips evaluation)",
-    default: defaultEvalDir(),
+    help:
+      "evaluation sets ('none' skips evaluation; default: $FACTOROUT_EVAL_DIR, else ../shared/eval if there)",
   },
   progress: { type: "string", help: "auto | live | json | none", default: "auto" },
   wait: {
@@ -181,6 +181,9 @@ await runCommand("refresh", async () => {
   const log = (line: string) => console.error(line);
 
   if (!(await exists(from))) throw new ExitError(EXIT.noCheckpoint, `--from ${from}: no such run folder`);
+  // a named evaluation folder that is missing or empty is a typo (exit 2), a corrupt set bad data (exit
+  // 5): both before the lock and the refresh's training
+  const evalDir = await resolveEvalDir(f["eval-dir"] as string | undefined);
   await refuseOutInside(f.data, from, "--from");
   if (typeof f.out === "string") await refuseOutInside(f.data, f.out);
   const lock = await lockRunFolder(from, `refresh --data ${f.data}`, { log, waitSeconds });
@@ -195,8 +198,6 @@ await runCommand("refresh", async () => {
       ...await removeStaleTemps(join(from, "embeddings")),
     ];
     if (removed.length) log(`refresh: removed temporary files left by killed jobs: ${removed.join(", ")}`);
-    // a corrupt evaluation set fails now, not after the refresh's training
-    if (f["eval-dir"] !== "none") await checkEvalSets(f["eval-dir"] as string);
     // 1. the checkpoint
     const good = await pickGood(join(from, "checkpoints"), from, log);
     const ckpt = good.path;
@@ -403,9 +404,10 @@ await runCommand("refresh", async () => {
     if (training) training = { ...training, checkpoint: saved }; // not the staging copy, which is removed
     const emb = await trainer.embeddings({ output: f["output-rows"] === true });
     let report: EvalReport | undefined;
-    const evalDir = f["eval-dir"] as string;
-    if (evalDir !== "none") {
+    if (evalDir) {
       report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir, analogies: false });
+    } else if (f["eval-dir"] === undefined) {
+      log("refresh: evaluation skipped (no ../shared/eval folder; give --eval-dir)");
     }
     const metrics: Record<string, unknown> = {};
     for (const [name, s] of Object.entries(report?.similarity ?? {})) {

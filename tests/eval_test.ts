@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DataFormatError } from "../lib/core/errors.ts";
+import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import { evaluateAnalogies, parseAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
 import { EmbeddingIndex } from "../lib/eval/index.ts";
 import { nearestNeighbours } from "../lib/eval/neighbours.ts";
-import { defaultEvalDir, evaluateEmbeddings } from "../lib/eval/report.ts";
+import { defaultEvalDir, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
 import { bestRows, bestRowsGemm, bestRowsReference } from "../lib/eval/search.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { evaluateSimilarity, parseSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
@@ -296,19 +296,27 @@ Deno.test("deno task eval: results, --help, and every CLI error with its exit co
   }
 });
 
-Deno.test("the evaluation folder: train's default is the one of eval, export and refresh ($FACTOROUT_EVAL_DIR)", async () => {
-  const { defaultEvalDir: trainEvalDir } = await import("../lib/train/run.ts");
+Deno.test("the evaluation folder: one resolveEvalDir for every job; a named one must hold a set, the default may be missing", async () => {
   const prev = Deno.env.get("FACTOROUT_EVAL_DIR");
   const dir = await Deno.makeTempDir();
   try {
+    await Deno.writeTextFile(join(dir, "simlex999.txt"), "word1\tword2\tSimLex999\ncat\tdog\t7\n");
     Deno.env.set("FACTOROUT_EVAL_DIR", dir);
     assert.equal(defaultEvalDir(), dir);
-    assert.equal(trainEvalDir(), dir);
-    // a folder the variable names is used even when missing (the evaluation then says so), as --eval-dir
+    assert.equal(await resolveEvalDir(), dir);
+    assert.equal(await resolveEvalDir("none"), undefined); // the flag wins over the variable
+    // a folder the variable or the flag names must exist and hold a set (a typo is exit 2)
     Deno.env.set("FACTOROUT_EVAL_DIR", join(dir, "missing"));
-    assert.equal(trainEvalDir(), join(dir, "missing"));
+    await assert.rejects(
+      resolveEvalDir(),
+      (e: Error) => e instanceof UsageError && /^FACTOROUT_EVAL_DIR=/.test(e.message),
+    );
     Deno.env.delete("FACTOROUT_EVAL_DIR");
-    // unset: ../shared/eval beside the repository, for train only when it exists
+    await assert.rejects(resolveEvalDir(join(dir, "missing")), /--eval-dir .*missing: no such folder/);
+    await assert.rejects(resolveEvalDir(join(dir, "simlex999.txt")), /no such folder/);
+    await Deno.remove(join(dir, "simlex999.txt"));
+    await assert.rejects(resolveEvalDir(dir), /none of the evaluation sets is there/);
+    // unset: ../shared/eval beside the repository, only when it exists (a fresh machine skips the evaluation)
     const sharedExists = (() => {
       try {
         return Deno.statSync(defaultEvalDir()).isDirectory;
@@ -316,7 +324,7 @@ Deno.test("the evaluation folder: train's default is the one of eval, export and
         return false;
       }
     })();
-    assert.equal(trainEvalDir(), sharedExists ? defaultEvalDir() : undefined);
+    assert.equal(await resolveEvalDir(), sharedExists ? defaultEvalDir() : undefined);
   } finally {
     if (prev === undefined) Deno.env.delete("FACTOROUT_EVAL_DIR");
     else Deno.env.set("FACTOROUT_EVAL_DIR", prev);

@@ -320,3 +320,61 @@ Deno.test("inputs: a bad FACTOROUT_* value exits 2 naming it before the run fold
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("inputs: a named --eval-dir (or FACTOROUT_EVAL_DIR) that is missing or holds no set exits 2 before any work, in every job", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    const empty = `${work}/empty`, missing = `${work}/missing`, from = `${work}/run`;
+    await Deno.mkdir(empty);
+    await Deno.mkdir(from); // a run folder (refresh checks that it exists first): nothing may appear in it
+    await Deno.writeTextFile(`${empty}/notes.txt`, "not an evaluation set\n");
+    const jobs: [string, string[]][] = [
+      [TRAIN, [
+        "--epochs",
+        "1",
+        "--dim",
+        "8",
+        "--limit-tokens",
+        "2000",
+        "--backend",
+        "js",
+        "--out",
+        `${work}/out`,
+      ]],
+      [pipeline("refresh"), ["--from", from, "--data", `${work}/new.txt`]],
+      [pipeline("export"), ["--checkpoint", from, "--eval"]],
+      [pipeline("eval"), ["--vectors", `${work}/x.vec`]],
+    ];
+    for (const [script, args] of jobs) {
+      for (
+        const [dir, why] of [[missing, /no such folder/], [
+          empty,
+          /none of the evaluation sets is there/,
+        ]] as const
+      ) {
+        for (const how of ["flag", "env"]) {
+          const r = how === "flag"
+            ? await run(script, [...args, "--eval-dir", dir])
+            : await run(script, args, { FACTOROUT_EVAL_DIR: dir });
+          const named = how === "flag" ? `--eval-dir ${dir}` : `FACTOROUT_EVAL_DIR=${dir}`;
+          const what = `${script} ${how} ${dir}`;
+          assert.equal(r.code, EXIT.usage, `${what}: ${r.stderr}`);
+          assert.equal(r.stderr.trim().split("\n").length, 1, `${what}: one line: ${r.stderr}`);
+          assert.ok(lastLine(r).includes(`${named}: `), `${what}: ${lastLine(r)}`);
+          assert.match(lastLine(r), why);
+          assert.match(lastLine(r), /wordsim353\.tsv.*simlex999\.txt.*questions-words\.txt.*--eval-dir none/);
+        }
+      }
+    }
+    // before any work: no run folder made, nothing (no lock, no staging) in the refreshed one
+    assert.equal(await Deno.stat(`${work}/out`).then(() => true, () => false), false);
+    assert.deepEqual([...Deno.readDirSync(from)], []);
+    // 'none' skips the evaluation: the flag wins over the variable
+    const r = await run(pipeline("eval"), ["--vectors", `${work}/x.vec`, "--eval-dir", "none"], {
+      FACTOROUT_EVAL_DIR: missing,
+    });
+    assert.equal(r.code, EXIT.badData, r.stderr); // the missing vectors, not the folder
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});

@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { UsageError } from "../core/errors.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import { createBackend } from "../linalg/select.ts";
 import { type AnalogyResult, evaluateAnalogies, readAnalogyFile } from "./analogy.ts";
@@ -94,6 +95,59 @@ export async function checkEvalSets(evalDir: string): Promise<string[]> {
     found.push(analogy);
   }
   return found;
+}
+
+/** The file names of every set, for a message: `wordsim353.tsv|combined.tab|…, simlex999.txt|…, …`. */
+function setNames(): string {
+  return [...Object.values(SIMILARITY_SETS), ANALOGY_FILES].map((n) => n.join("|")).join(", ");
+}
+
+/**
+ * The evaluation folder a job will use, checked before the job does any work (lock, corpus, training):
+ * `given` (its `--eval-dir`), else `$FACTOROUT_EVAL_DIR`, else ../shared/eval ({@link defaultEvalDir}).
+ * A folder the user named (the flag or the variable) that is missing, or that holds none of the sets, is
+ * a typo: a {@link UsageError} naming it and the files looked for (exit 2). The default folder missing
+ * is not an error (a fresh machine may not have it): undefined, as for `none` (skip the evaluation). The
+ * sets found are read once ({@link checkEvalSets}: a corrupt one is exit 5 now, not after training).
+ *
+ * @example
+ * ```ts
+ * import { resolveEvalDir } from "./report.ts";
+ * console.log(await resolveEvalDir("none")); // undefined
+ * await resolveEvalDir("/no/such/folder").catch((e) => console.log(e.message)); // --eval-dir /no/such/folder: no such folder; …
+ * ```
+ *
+ * @param given the `--eval-dir` of the command line, if any
+ * @returns the folder, or undefined to skip the evaluation
+ * @throws {UsageError} a named folder that is missing or holds none of the sets
+ * @throws {DataFormatError} a corrupt set
+ */
+export async function resolveEvalDir(given?: string): Promise<string | undefined> {
+  const env = Deno.env.get("FACTOROUT_EVAL_DIR") || undefined;
+  const dir = given ?? env;
+  if (dir === "none") return undefined;
+  const isDir = async (p: string) => {
+    try {
+      return (await Deno.stat(p)).isDirectory;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
+      throw e;
+    }
+  };
+  if (dir === undefined) {
+    const shared = defaultEvalDir();
+    if (!(await isDir(shared))) return undefined;
+    await checkEvalSets(shared);
+    return shared;
+  }
+  const named = given !== undefined ? `--eval-dir ${dir}` : `FACTOROUT_EVAL_DIR=${dir}`;
+  const what =
+    `give the folder of the evaluation sets (${setNames()}), or --eval-dir none to skip the evaluation`;
+  if (!(await isDir(dir))) throw new UsageError(`${named}: no such folder; ${what}`);
+  if ((await checkEvalSets(dir)).length === 0) {
+    throw new UsageError(`${named}: none of the evaluation sets is there; ${what}`);
+  }
+  return dir;
 }
 
 /**

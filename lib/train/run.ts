@@ -26,12 +26,7 @@ import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
-import {
-  checkEvalSets,
-  defaultEvalDir as reportEvalDir,
-  type EvalReport,
-  evaluateEmbeddings,
-} from "../eval/report.ts";
+import { type EvalReport, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
@@ -94,28 +89,6 @@ export type JobSummary = {
   embeddings?: { version: string; dir: string; files: string[]; epoch?: number };
   seconds: number;
 };
-
-/**
- * The evaluation folder when none is given: the one of `eval`, `export` and `refresh` (lib/eval/report.ts
- * `defaultEvalDir`: `$FACTOROUT_EVAL_DIR`, else `../shared/eval` next to the repository); the latter only
- * when it exists (a training without it skips the evaluation), the variable always (a folder it names must
- * exist, as one `--eval-dir` names).
- *
- * @example
- * ```ts
- * import { defaultEvalDir } from "./run.ts";
- * console.log(defaultEvalDir());
- * ```
- */
-export function defaultEvalDir(): string | undefined {
-  const dir = reportEvalDir();
-  if (Deno.env.get("FACTOROUT_EVAL_DIR")) return dir;
-  try {
-    return Deno.statSync(dir).isDirectory ? dir : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The corpus settings that decide the prepared shards (the subsampling draws only when more than one, so
@@ -357,6 +330,9 @@ export async function runTrainJob(
     // the environment the backend and the reader will read, checked before any lock or corpus work
     if (config.backend !== "js") backendEnvironment();
     readerPlace();
+    // a named evaluation folder that is missing or empty is a typo (exit 2), and a corrupt set bad data
+    // (exit 5): both now, not after the training; the sets are read once here
+    const evalDir = await resolveEvalDir(args.evalDir);
     if (args.resume) {
       const st = await Deno.stat(args.resume).catch(() => null);
       if (!st) {
@@ -424,9 +400,6 @@ export async function runTrainJob(
     stop.note =
       "nothing partial was left (the corpus is swapped in only when complete); rerun the same command";
     const trained = trainer?.runCorpus;
-    // the evaluation sets are read once before training: a corrupt one fails now, not after the training
-    const evalDir = args.evalDir ?? defaultEvalDir();
-    if (evalDir && evalDir !== "none") await checkEvalSets(evalDir);
     const data = await resolveData(config, log, {
       complete: args.dataComplete,
       ...(trained && ckptPath ? { expect: { identity: trained, checkpoint: ckptPath } } : {}),
@@ -514,9 +487,16 @@ export async function runTrainJob(
     }
     const emb = await trainer.embeddings({ output: args.exportOutput });
     let report: EvalReport | undefined;
-    if (evalDir && evalDir !== "none") {
-      report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
-    } else log("evaluation: skipped (no ../shared/eval folder; give --eval-dir)");
+    if (evalDir) report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
+    else {
+      log(
+        `evaluation: skipped (${
+          args.evalDir === "none" || Deno.env.get("FACTOROUT_EVAL_DIR") === "none"
+            ? "--eval-dir none"
+            : "no ../shared/eval folder; give --eval-dir"
+        })`,
+      );
+    }
     const metrics: JobSummary["metrics"] = { coverage: {} };
     if (report) {
       for (const [name, s] of Object.entries(report.similarity)) {
