@@ -3,6 +3,7 @@
 // the one parseArgs wrapper (negative values reach the flag's own check).
 import assert from "node:assert/strict";
 import {
+  debugFromEnv,
   debugWanted,
   EXIT,
   exitCodeFor,
@@ -14,6 +15,7 @@ import {
 import { parseArgsStrict, parseFlags } from "../lib/core/cli.ts";
 import { describeOsError, osErrno, withPath } from "../lib/core/os_errors.ts";
 import { StoppedError } from "../lib/core/stop.ts";
+import { pipeline, runScript } from "./child.ts";
 import {
   BackendUnavailableError,
   DataFormatError,
@@ -136,7 +138,7 @@ Deno.test("os errors: reportError prints one line, the stack only with debug; in
     console.error = orig;
   }
   assert.equal(debugWanted(["--debug"]), true);
-  assert.equal(debugWanted(["--lr", "1"]), Deno.env.get("FACTOROUT_DEBUG") === "1");
+  assert.equal(debugWanted(["--lr", "1"]), /^(1|true|yes|on)$/i.test(Deno.env.get("FACTOROUT_DEBUG") ?? ""));
   // a publication that failed after the checkpoint: 8 for a full disk (as in export), 7 otherwise
   const full = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
   assert.equal(exportFailure(full, (w) => w).code, EXIT.io);
@@ -164,4 +166,52 @@ Deno.test("CLI values: a negative number after a flag is its value, parse errors
   );
   // every command accepts --debug
   assert.equal(parseFlags(["--debug"], { k: { type: "string", help: "k" } }).debug, true);
+});
+
+Deno.test("FACTOROUT_DEBUG: 1/true/yes/on give the stack, 0/false/no/off/empty do not, another value is exit 2 in every command", async () => {
+  const prev = Deno.env.get("FACTOROUT_DEBUG");
+  try {
+    for (const v of ["1", "true", "YES", "on", " On "]) {
+      Deno.env.set("FACTOROUT_DEBUG", v);
+      assert.equal(debugFromEnv(), true, v);
+      assert.equal(debugWanted([]), true, v);
+    }
+    for (const v of ["", "0", "false", "No", "off"]) {
+      Deno.env.set("FACTOROUT_DEBUG", v);
+      assert.equal(debugFromEnv(), false, v);
+    }
+    for (const v of ["maybe", "2", "debug"]) {
+      Deno.env.set("FACTOROUT_DEBUG", v);
+      assert.throws(
+        () => debugFromEnv(),
+        (e: Error) => e instanceof UsageError && e.message.includes(`'${v}'`),
+      );
+      assert.equal(debugWanted([]), false, v); // the error being reported is printed without a stack
+      // every command checks it with its flags (parseFlags)
+      assert.throws(
+        () => parseFlags([], {}),
+        (e: Error) =>
+          e instanceof UsageError && /^FACTOROUT_DEBUG must be 1, true, yes or on/.test(e.message),
+      );
+    }
+  } finally {
+    if (prev === undefined) Deno.env.delete("FACTOROUT_DEBUG");
+    else Deno.env.set("FACTOROUT_DEBUG", prev);
+  }
+  // a job: `yes` prints the stack (it was silently ignored), `maybe` exits 2 naming the variable before any work
+  const missing = "/nonexistent/h14/x.vec";
+  const yes = await runScript(pipeline("eval"), ["--vectors", missing], { FACTOROUT_DEBUG: "yes" });
+  assert.equal(yes.code, EXIT.badData, yes.stderr);
+  assert.match(yes.stderr, /^\s+at /m, "stack with FACTOROUT_DEBUG=yes");
+  const off = await runScript(pipeline("eval"), ["--vectors", missing], { FACTOROUT_DEBUG: "off" });
+  assert.equal(off.code, EXIT.badData, off.stderr);
+  assert.doesNotMatch(off.stderr, /^\s+at /m);
+  for (const job of ["eval", "corpus", "train", "export", "refresh"]) {
+    const r = await runScript(pipeline(job), ["--help"], { FACTOROUT_DEBUG: "maybe" });
+    assert.equal(r.code, EXIT.usage, `${job}: ${r.stderr}`);
+    assert.equal(
+      r.stderr.trim(),
+      `${job}: FACTOROUT_DEBUG must be 1, true, yes or on (or 0, false, no, off, unset), got 'maybe'`,
+    );
+  }
 });

@@ -8,6 +8,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
+import { debugFromEnv } from "./exit_codes.ts";
 
 /**
  * One flag of a command: its parseArgs type, default and help text.
@@ -52,7 +53,7 @@ export type FlagValue = string | boolean | string[] | undefined;
 export const DEBUG_FLAG: FlagSpec = {
   type: "boolean",
   default: false,
-  help: "print the stack trace of an error (also FACTOROUT_DEBUG=1)",
+  help: "print the stack trace of an error (also FACTOROUT_DEBUG=1, true, yes or on)",
 };
 
 /** A value that looks like a negative number (`-1`, `-0.5`, `-.5`, `-1e3`, `-inf`), not like a flag. */
@@ -115,6 +116,7 @@ export function parseFlags(
   flags: Record<string, FlagSpec>,
   opts: { defaults?: boolean } = {},
 ): Record<string, FlagValue> {
+  debugFromEnv(); // FACTOROUT_DEBUG, the environment's --debug, is checked with the flags
   const all = withDebug(flags);
   const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(all)) {

@@ -163,8 +163,39 @@ export function exportFailure(e: unknown, text: (reason: string) => string): Exi
 }
 
 /**
+ * FACTOROUT_DEBUG, read once here: `1`, `true`, `yes`, `on` (any case) ask for stack traces; unset,
+ * empty, `0`, `false`, `no`, `off` do not. Every command checks it as it parses its flags (lib/core/cli.ts
+ * parseFlags), so that another value is a usage error (exit 2) before any work, as the other FACTOROUT_*
+ * variables are.
+ *
+ * @example
+ * ```ts
+ * import { debugFromEnv } from "./exit_codes.ts";
+ * console.log(typeof debugFromEnv()); // "boolean"
+ * ```
+ *
+ * @returns whether the variable asks for stack traces (false without --allow-env)
+ * @throws {UsageError} another value
+ */
+export function debugFromEnv(): boolean {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("FACTOROUT_DEBUG");
+  } catch {
+    return false; // no --allow-env
+  }
+  const v = (env ?? "").trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(v)) return true;
+  if (["", "0", "false", "no", "off"].includes(v)) return false;
+  throw new UsageError(
+    `FACTOROUT_DEBUG must be 1, true, yes or on (or 0, false, no, off, unset), got '${env}'`,
+  );
+}
+
+/**
  * Whether stack traces are wanted: `--debug` among `args` (default: the process's arguments) or
- * FACTOROUT_DEBUG=1 in the environment.
+ * FACTOROUT_DEBUG set to 1/true/yes/on ({@link debugFromEnv}; another value: no stack, its usage error is
+ * the command's line).
  *
  * @example
  * ```ts
@@ -175,9 +206,9 @@ export function exportFailure(e: unknown, text: (reason: string) => string): Exi
 export function debugWanted(args: readonly string[] = Deno.args): boolean {
   if (args.includes("--debug")) return true;
   try {
-    return Deno.env.get("FACTOROUT_DEBUG") === "1";
+    return debugFromEnv();
   } catch {
-    return false; // no --allow-env
+    return false;
   }
 }
 
