@@ -23,7 +23,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
-import { commaList, type FlagSpec, helpText, parseFlags } from "../lib/core/cli.ts";
+import { commaList, type FlagSpec, helpText, parseFlags, refusePublishIntoRun } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
@@ -136,6 +136,7 @@ await runCommand("export", async () => {
       const runDir = st.isDirectory
         ? (basename(norm) === "checkpoints" ? dirname(norm) : norm)
         : (basename(dirname(norm)) === "checkpoints" ? dirname(dirname(norm)) : undefined);
+      if (runDir && out) await refusePublishIntoRun(out, runDir, "--checkpoint");
       if (
         runDir && (st.isFile || await Deno.stat(join(runDir, "checkpoints")).then(() => true, () => false))
       ) {

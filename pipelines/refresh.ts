@@ -47,7 +47,7 @@ import {
   positiveInt,
   positiveNumber,
 } from "../lib/core/cli.ts";
-import { commaList, refuseOutInside, shellWord } from "../lib/core/cli.ts";
+import { commaList, refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
@@ -98,7 +98,7 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   "memory-limit": { type: "string", help: "duckdb: memory limit, e.g. 2GB" },
   "spill-dir": { type: "string", help: "duckdb: folder for what does not fit in memory" },
-  out: { type: "string", help: "publication root (default: <from>/embeddings)" },
+  out: { type: "string", help: "publication root (default: <from>/embeddings; not <from> itself)" },
   formats: { type: "string", help: "embedding files to publish", default: EMBEDDING_FORMATS.join(",") },
   "output-rows": { type: "boolean", help: "also publish the output rows of W", default: false },
   backend: { type: "string", help: "output-layer backend: js | blas | auto", default: "auto" },
@@ -185,7 +185,10 @@ await runCommand("refresh", async () => {
   // 5): both before the lock and the refresh's training
   const evalDir = await resolveEvalDir(f["eval-dir"] as string | undefined);
   await refuseOutInside(f.data, from, "--from");
-  if (typeof f.out === "string") await refuseOutInside(f.data, f.out);
+  if (typeof f.out === "string") {
+    await refuseOutInside(f.data, f.out);
+    await refusePublishIntoRun(f.out, from, "--from");
+  }
   const lock = await lockRunFolder(from, `refresh --data ${f.data}`, { log, waitSeconds });
   const stagingRoot = join(from, "refresh-staging");
   let staging = join(stagingRoot, `${new Date().toISOString().replace(/[-:.]/g, "")}-${Deno.pid}`);

@@ -330,6 +330,62 @@ Deno.test("refresh: CLI errors and their exit codes", async () => {
   }
 });
 
+Deno.test("refresh --out <from> (the run folder or its checkpoints/) is refused with exit 2 and the run left as it was; export too", async () => {
+  const { run } = await makeRun();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
+    const before = [...Deno.readDirSync(run)].map((e) => e.name).sort();
+    const common = ["--data", join(run, "new.txt"), "--epochs", "1", "--eval-dir", "none", "--backend", "js"];
+    for (const out of [run, `${run}/`, join(run, "checkpoints")]) {
+      const r = await refresh(["--from", run, ...common, "--out", out]);
+      assert.equal(r.code, 2, `${out}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /^refresh: --out .* is (the run folder|inside the checkpoints\/ folder of) --from /,
+      );
+      assert.ok(r.stderr.includes(`published into ${join(run, "embeddings")}`), r.stderr);
+    }
+    const ex = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../pipelines/export.ts", import.meta.url).pathname,
+        "--checkpoint",
+        run,
+        "--out",
+        run,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(ex.code, 2, new TextDecoder().decode(ex.stderr));
+    assert.match(new TextDecoder().decode(ex.stderr), /^export: --out .* is the run folder --checkpoint /m);
+    // nothing of the run was touched: no versions/ or latest at its root, one checkpoint, latest still v0
+    assert.deepEqual([...Deno.readDirSync(run)].map((e) => e.name).sort(), before);
+    assert.deepEqual((await listCheckpoints(join(run, "checkpoints"))).length, 1);
+    assert.equal(await latestVersionDir(join(run, "embeddings")), join(run, "embeddings", "versions", "v0"));
+    // the default (and --out <from>/embeddings, the same) publishes where the run's versions are
+    const ok = await refresh([
+      "--from",
+      run,
+      ...common,
+      "--out",
+      join(run, "embeddings"),
+      "--formats",
+      "vec",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.notEqual(
+      await latestVersionDir(join(run, "embeddings")),
+      join(run, "embeddings", "versions", "v0"),
+    );
+    assert.deepEqual([...Deno.readDirSync(run)].map((e) => e.name).sort(), before);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
 Deno.test("refresh from prepared shards; two refreshes at once: one runs, the other exits 3 or runs after it", async () => {
   const { run } = await makeRun();
   try {

@@ -269,6 +269,31 @@ export async function resolveReal(path: string): Promise<string> {
 }
 
 /**
+ * Refuses a publication root (`--out` of refresh and export) that is the run folder `run` itself or one of
+ * its working folders (checkpoints/, corpus/, refresh-staging/): `versions/` and `latest` would land
+ * beside the run's own files instead of in `<run>/embeddings`, where train, export and refresh publish
+ * and where `latest` is looked for (UsageError, exit 2, before the lock). Symbolic links are resolved.
+ *
+ * @example
+ * ```ts
+ * import { refusePublishIntoRun } from "./cli.ts";
+ * await refusePublishIntoRun("runs/x/embeddings", "runs/x", "--from"); // the default: never refused
+ * ```
+ */
+export async function refusePublishIntoRun(out: string, run: string, runFlag: string): Promise<void> {
+  const o = await resolveReal(out), r = await resolveReal(run);
+  const part = ["checkpoints", "corpus", "refresh-staging"].find((p) =>
+    o === join(r, p) || o.startsWith(join(r, p) + "/")
+  );
+  if (o !== r && !part) return;
+  throw new UsageError(
+    `--out ${out} is ${part ? `inside the ${part}/ folder of` : "the run folder"} ${runFlag} ${run}: ` +
+      `the embeddings of a run are published into ${join(run, "embeddings")} (leave --out out for that), ` +
+      `or give --out a publication root of its own`,
+  );
+}
+
+/**
  * Refuses an output folder (train's `--out`, refresh's `--from` and `--out`, the corpus job's `--out`)
  * that is an input folder of the same job or lies inside it: what the job writes would become part of
  * its own input, and the next job on that folder would mix shards and text or train on them (UsageError,
