@@ -20,7 +20,8 @@ import { importShards } from "../lib/io/shards.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
-import { replaceDir, tempNameFor } from "../lib/core/atomic.ts";
+import { parseTempName, replaceDir, tempNameFor } from "../lib/core/atomic.ts";
+import { pidAlive } from "../lib/core/lock.ts";
 import { holdingStop, removeAtExit, StopController } from "../lib/core/stop.ts";
 
 /** Every flag: name, default, help. */
@@ -276,7 +277,7 @@ export async function main(
           rep.end();
           console.error(`corpus: ${line}`);
         },
-      }));
+      }), (line) => console.error(`corpus: ${line}`));
     rep.end();
     console.log(JSON.stringify({
       out: get("out"),
@@ -302,22 +303,41 @@ const CORPUS_FILE = {
 };
 
 /**
+ * The temporary folder of a corpus job killed in `out` ({@link intoCorpusFolder}'s `corpus.<pid>-…tmp`
+ * of a pid no longer alive): replaced with the corpus files, so that a kill -9 during the swap is repaired
+ * by the next corpus job (train refuses the folder until then: lib/io/detect.ts).
+ */
+const killedJobTemp = (name: string) => {
+  const t = parseTempName(name);
+  return t !== undefined && t.base === "corpus" && !pidAlive(t.pid);
+};
+
+/**
  * Prepares a corpus so that `out` never holds a partial one: into a temporary folder beside it, swapped
  * in when complete (lib/core/atomic.ts `replaceDir`); a stop signal removes the temporary folder. When
  * `out` also holds other files, they stay: the old corpus files are replaced by renames, manifest.json
  * removed first and written last, so that a reader never takes a half-replaced folder for complete. The
  * renames run with stop signals held (lib/core/stop.ts `holdingStop`), `committed` last among them; only a
- * kill -9 between them leaves shards without a manifest (a folder no reader takes for a corpus).
+ * kill -9 between them leaves shards without a manifest beside the temporary folder: train refuses that
+ * folder (lib/io/detect.ts), and the next corpus job into it replaces the corpus and the folder (`log`
+ * says so).
  */
 async function intoCorpusFolder<T>(
   out: string,
   committed: () => void,
   prepare: (dir: string) => Promise<T>,
+  log: (line: string) => void,
 ): Promise<T> {
-  const others = await Array.fromAsync(Deno.readDir(out)).then(
-    (es) => es.filter((e) => !CORPUS_FILE.test(e.name)),
-    () => [],
-  );
+  const entries = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
+  const killed = entries.filter((e) => killedJobTemp(e.name)).map((e) => e.name);
+  const others = entries.filter((e) => !CORPUS_FILE.test(e.name) && !killedJobTemp(e.name));
+  if (killed.length) {
+    log(
+      `${out} holds ${
+        killed.join(", ")
+      }, left by a corpus job killed there: removed with the old corpus once the new one is complete`,
+    );
+  }
   if (!others.length) return await replaceDir(out, prepare, { committed });
   const tmp = tempNameFor(`${out}/corpus`);
   const forget = removeAtExit(tmp);
@@ -328,6 +348,7 @@ async function intoCorpusFolder<T>(
       await Deno.remove(`${out}/manifest.json`).catch(() => {});
       for await (const e of Deno.readDir(out)) {
         if (CORPUS_FILE.test(e.name)) await Deno.remove(`${out}/${e.name}`);
+        else if (killedJobTemp(e.name)) await Deno.remove(`${out}/${e.name}`, { recursive: true });
       }
       const names = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).filter((n) =>
         n !== "manifest.json"

@@ -378,3 +378,83 @@ Deno.test("inputs: a named --eval-dir (or FACTOROUT_EVAL_DIR) that is missing or
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("inputs: a corpus folder left by a kill -9 during the corpus job's swap is refused by train (exit 5) and repaired by the next corpus job", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    // --out also holds another file, so the corpus job swaps file by file (pipelines/corpus.ts intoCorpusFolder)
+    const out = `${work}/c`, fresh = `${work}/new`;
+    await Deno.mkdir(out);
+    await Deno.writeTextFile(`${out}/.keep`, "");
+    const args = [
+      "--input",
+      "brown",
+      "--mode",
+      "cbow",
+      "--window",
+      "2",
+      "--min-count",
+      "1",
+      "--shard-rows",
+      "2000",
+    ];
+    for (const [dir, tokens] of [[out, "6000"], [fresh, "9000"]]) {
+      const r = await run(CORPUS, [...args, "--limit-tokens", tokens, "--out", dir]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const dead = new Deno.Command("true").spawn();
+    await dead.status;
+    const newFiles = [...Deno.readDirSync(fresh)].map((e) => e.name).filter((n) => n !== "manifest.json")
+      .sort();
+    assert.ok(newFiles.length >= 4, newFiles.join(" "));
+    // the states a kill leaves: (a) old manifest and one old shard removed, the new corpus whole in the
+    // temporary folder; (b) every old file removed, half of the new ones moved in, the manifest not yet
+    const states: Record<string, (dir: string, tmp: string) => void> = {
+      a: (dir, tmp) => {
+        Deno.removeSync(`${dir}/manifest.json`);
+        Deno.removeSync(`${dir}/part-00000.arrow`);
+        for (const n of [...newFiles, "manifest.json"]) Deno.copyFileSync(`${fresh}/${n}`, `${tmp}/${n}`);
+      },
+      b: (dir, tmp) => {
+        for (const e of [...Deno.readDirSync(dir)]) {
+          if (e.isFile && e.name !== ".keep") Deno.removeSync(`${dir}/${e.name}`);
+        }
+        newFiles.forEach((n, i) => Deno.copyFileSync(`${fresh}/${n}`, `${i % 2 ? tmp : dir}/${n}`));
+        Deno.copyFileSync(`${fresh}/manifest.json`, `${tmp}/manifest.json`);
+      },
+    };
+    for (const [name, arrange] of Object.entries(states)) {
+      const dir = await copyDir(out);
+      const tmp = `${dir}/corpus.${dead.pid}-deadbeef.tmp`;
+      await Deno.mkdir(tmp);
+      arrange(dir, tmp);
+      // train: one line naming the temporary folder and what to do, before any training (was: exit 0 on a mix)
+      const t = await train(dir);
+      assert.equal(t.code, EXIT.badData, `${name}: ${t.stderr}`);
+      assert.match(
+        lastLine(t),
+        new RegExp(`${tmp}: unfinished work of a job \\(pid ${dead.pid}\\) killed while writing`),
+      );
+      assert.match(lastLine(t), /deno task corpus --out/);
+      assert.ok(!t.stderr.includes("examples/epoch"), `${name}: refused before training`);
+      // the next corpus job repairs it: the killed job's folder and every stale shard gone, .keep kept
+      const c = await run(CORPUS, [...args, "--limit-tokens", "6000", "--out", dir]);
+      assert.equal(c.code, 0, c.stderr);
+      assert.match(c.stderr, /left by a corpus job killed there/);
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+      const manifest = JSON.parse(Deno.readTextFileSync(`${dir}/manifest.json`));
+      const listed = manifest.shards.map((s: { file: string }) => s.file);
+      assert.deepEqual(names, [".keep", "manifest.json", ...listed, "vocab.tsv"].sort(), name);
+      assert.equal((await train(dir)).code, 0, name);
+    }
+    // a job still running there (its pid alive): wait for it
+    const busy = await copyDir(out);
+    await Deno.mkdir(`${busy}/corpus.${Deno.pid}-0badcafe.tmp`);
+    Deno.removeSync(`${busy}/manifest.json`);
+    const w = await train(busy);
+    assert.equal(w.code, EXIT.badData, w.stderr);
+    assert.match(lastLine(w), new RegExp(`a job \\(pid ${Deno.pid}\\) is writing ${busy} now`));
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});

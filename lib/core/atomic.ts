@@ -28,6 +28,22 @@ export function tempNameFor(path: string): string {
 }
 
 /**
+ * Reads a name made by {@link tempNameFor} (`<base>.<pid>-<random>.tmp`, or `.old.tmp` for a folder
+ * {@link replaceDir} moved aside): the destination's name and the pid of the job that made it; undefined
+ * for another name. What a killed job's leftover is told by.
+ *
+ * @example
+ * ```ts
+ * import { parseTempName } from "./atomic.ts";
+ * console.log(parseTempName("corpus.4242-0a1b2c3d.tmp")); // { base: "corpus", pid: 4242, old: false }
+ * ```
+ */
+export function parseTempName(name: string): { base: string; pid: number; old: boolean } | undefined {
+  const m = /^(.+)\.(\d+)-[0-9a-f]{8}(\.old)?\.tmp$/.exec(name);
+  return m ? { base: m[1], pid: Number(m[2]), old: m[3] !== undefined } : undefined;
+}
+
+/**
  * Writes `data` (bytes, a string, or a function that writes chunks) to `path` atomically: temporary
  * file, fsync, rename. On any failure the temporary file is removed and the destination is untouched.
  *
@@ -207,12 +223,12 @@ export async function removeStaleDirTemps(
     throw e;
   }
   for (const e of entries) {
-    const m = /^(.+)\.(\d+)-[0-9a-f]{8}(\.old)?\.tmp$/.exec(e.name);
-    if (!m || alive(Number(m[2]))) continue;
-    const path = `${parent}/${e.name}`, base = `${parent}/${m[1]}`;
-    if (m[3] && e.isDirectory && !(await Deno.stat(base).then(() => true, () => false))) {
+    const t = parseTempName(e.name);
+    if (!t || alive(t.pid)) continue;
+    const path = `${parent}/${e.name}`, base = `${parent}/${t.base}`;
+    if (t.old && e.isDirectory && !(await Deno.stat(base).then(() => true, () => false))) {
       await Deno.rename(path, base);
-      done.push(`${e.name} -> ${m[1]}`);
+      done.push(`${e.name} -> ${t.base}`);
     } else {
       await Deno.remove(path, { recursive: true }).catch(() => {});
       done.push(e.name);

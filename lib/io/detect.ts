@@ -8,7 +8,9 @@
  * @module
  */
 
+import { parseTempName } from "../core/atomic.ts";
 import { DataFormatError } from "../core/errors.ts";
+import { pidAlive } from "../core/lock.ts";
 
 /** The kinds of input file. */
 export type FileKind = "arrow" | "parquet" | "gzip" | "text" | "binary" | "empty";
@@ -95,11 +97,30 @@ export function notTextError(path: string, offset: number, what = ""): DataForma
   );
 }
 
+/**
+ * The error for a job's temporary folder (lib/core/atomic.ts `tempNameFor`) inside an input folder: the
+ * corpus job prepares into `<out>/corpus.<pid>-<random>.tmp` when `--out` also holds other files, and a
+ * kill -9 while it swaps the new corpus in leaves it, with the shards beside it a mix of two corpora or
+ * incomplete and no manifest.json. Reading the folder as it is would train on that mix.
+ */
+function unfinishedWorkError(path: string, pid: number): DataFormatError {
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  return new DataFormatError(
+    path,
+    pidAlive(pid)
+      ? `a job (pid ${pid}) is writing ${dir} now (this is its unfinished work); wait for it to finish`
+      : `unfinished work of a job (pid ${pid}) killed while writing ${dir}: the shards there may be a mix of ` +
+        `two corpora or incomplete; rerun the corpus job into it (deno task corpus --out ${dir} …: it ` +
+        "replaces the corpus and removes this), or remove it and check the folder",
+  );
+}
+
 async function walk(dir: string, out: string[]): Promise<void> {
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) {
     if (e.name.startsWith(".")) continue;
     const p = `${dir.replace(/\/$/, "")}/${e.name}`;
+    if (e.isDirectory && parseTempName(e.name)) throw unfinishedWorkError(p, parseTempName(e.name)!.pid);
     if (e.isDirectory) await walk(p, out);
     else if (e.isFile) names.push(p);
   }
