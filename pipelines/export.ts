@@ -28,7 +28,7 @@ import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_cod
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
-import { evaluateEmbeddings, formatEvalReport, resolveEvalDir } from "../lib/eval/report.ts";
+import { evalSkipReason, evaluateEmbeddings, formatEvalReport, resolveEvalDir } from "../lib/eval/report.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { StopController } from "../lib/core/stop.ts";
 import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoint.ts";
@@ -203,8 +203,8 @@ await runCommand("export", async () => {
       const report = await evaluateEmbeddings(words, input, d, { evalDir });
       console.error(formatEvalReport(report));
       manifest.metrics = report;
-    } else if (f.eval && f["eval-dir"] === undefined) {
-      console.error("export: evaluation skipped (no ../shared/eval folder; give --eval-dir)");
+    } else if (f.eval) {
+      console.error(`export: evaluation skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
     }
     const r = await publishEmbeddings({
       outRoot: out,

@@ -55,7 +55,7 @@ import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
 import { remapExamples } from "../lib/export/remap.ts";
-import { type EvalReport, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
+import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
@@ -409,9 +409,7 @@ await runCommand("refresh", async () => {
     let report: EvalReport | undefined;
     if (evalDir) {
       report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir, analogies: false });
-    } else if (f["eval-dir"] === undefined) {
-      log("refresh: evaluation skipped (no ../shared/eval folder; give --eval-dir)");
-    }
+    } else log(`refresh: evaluation skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
     const metrics: Record<string, unknown> = {};
     for (const [name, s] of Object.entries(report?.similarity ?? {})) {
       metrics[name] = { rho: s.rho, coverage: s.coverage };

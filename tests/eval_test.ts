@@ -4,7 +4,7 @@ import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import { evaluateAnalogies, parseAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
 import { EmbeddingIndex } from "../lib/eval/index.ts";
 import { nearestNeighbours } from "../lib/eval/neighbours.ts";
-import { defaultEvalDir, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
+import { defaultEvalDir, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
 import { bestRows, bestRowsGemm, bestRowsReference } from "../lib/eval/search.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { evaluateSimilarity, parseSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
@@ -305,6 +305,7 @@ Deno.test("the evaluation folder: one resolveEvalDir for every job; a named one 
     assert.equal(defaultEvalDir(), dir);
     assert.equal(await resolveEvalDir(), dir);
     assert.equal(await resolveEvalDir("none"), undefined); // the flag wins over the variable
+    assert.equal(evalSkipReason("none"), "--eval-dir none");
     // a folder the variable or the flag names must exist and hold a set (a typo is exit 2)
     Deno.env.set("FACTOROUT_EVAL_DIR", join(dir, "missing"));
     await assert.rejects(
@@ -325,6 +326,10 @@ Deno.test("the evaluation folder: one resolveEvalDir for every job; a named one 
       }
     })();
     assert.equal(await resolveEvalDir(), sharedExists ? defaultEvalDir() : undefined);
+    assert.match(evalSkipReason(), /^no .*eval folder; give --eval-dir$/);
+    Deno.env.set("FACTOROUT_EVAL_DIR", "none");
+    assert.equal(await resolveEvalDir(), undefined);
+    assert.equal(evalSkipReason(), "FACTOROUT_EVAL_DIR=none");
   } finally {
     if (prev === undefined) Deno.env.delete("FACTOROUT_EVAL_DIR");
     else Deno.env.set("FACTOROUT_EVAL_DIR", prev);

@@ -151,6 +151,22 @@ export async function resolveEvalDir(given?: string): Promise<string | undefined
 }
 
 /**
+ * Why {@link resolveEvalDir} gave no folder for `given` (the job's `--eval-dir`), for the job's log line:
+ * `--eval-dir none`, `FACTOROUT_EVAL_DIR=none`, or the default folder missing.
+ *
+ * @example
+ * ```ts
+ * import { evalSkipReason } from "./report.ts";
+ * console.log(`evaluation: skipped (${evalSkipReason("none")})`); // evaluation: skipped (--eval-dir none)
+ * ```
+ */
+export function evalSkipReason(given?: string): string {
+  if (given === "none") return "--eval-dir none";
+  if (given === undefined && Deno.env.get("FACTOROUT_EVAL_DIR") === "none") return "FACTOROUT_EVAL_DIR=none";
+  return `no ${defaultEvalDir()} folder; give --eval-dir`;
+}
+
+/**
  * Evaluates V×d embeddings (rows in frequency order) on the sets in `evalDir`: Spearman ρ on the
  * similarity sets, 3CosAdd analogy accuracy over the `analogyCutoff` (default 30000) most frequent
  * words; `analogies: false` skips the analogy run (the slowest part). The analogy search runs on

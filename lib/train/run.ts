@@ -26,7 +26,7 @@ import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
-import { type EvalReport, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
+import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
@@ -488,15 +488,7 @@ export async function runTrainJob(
     const emb = await trainer.embeddings({ output: args.exportOutput });
     let report: EvalReport | undefined;
     if (evalDir) report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
-    else {
-      log(
-        `evaluation: skipped (${
-          args.evalDir === "none" || Deno.env.get("FACTOROUT_EVAL_DIR") === "none"
-            ? "--eval-dir none"
-            : "no ../shared/eval folder; give --eval-dir"
-        })`,
-      );
-    }
+    else log(`evaluation: skipped (${evalSkipReason(args.evalDir)})`);
     const metrics: JobSummary["metrics"] = { coverage: {} };
     if (report) {
       for (const [name, s] of Object.entries(report.similarity)) {
