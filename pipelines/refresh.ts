@@ -467,6 +467,9 @@ await runCommand("refresh", async () => {
     await lock.release();
   }
 });
+// ended here, not by the event loop running dry: a signal after the work, while the runtime tears down, would
+// meet no listener and end the process with the default 143 (docs/faults.md)
+Deno.exit(EXIT.ok);
 
 /** The newest good checkpoint of the run (newer corrupt ones skipped, said in one line); else exit 4. */
 async function pickGood(

@@ -88,7 +88,7 @@ function spawn(name: string, args: string[]) {
       child.kill(sig);
     } catch { /* already gone */ }
   };
-  return { child, done, seen, kill };
+  return { child, done, seen, kill, stdout: () => stdout };
 }
 
 const job = (name: string, args: string[]) => spawn(name, args).done;
@@ -221,7 +221,7 @@ Deno.test("faults: SIGTERM during export leaves latest on a complete version and
   const run = join(ROOT, "export-run");
   await Deno.mkdir(run);
   await Deno.symlink(join(REF, "checkpoints"), join(run, "checkpoints"));
-  let stopped = 0;
+  let stopped = 0, latestBefore: string | undefined, versionsBefore = 0;
   for (let round = 0; round < 3; round++) {
     const delay = Math.floor(Math.random() * 700);
     const p = spawn("export", [
@@ -238,27 +238,32 @@ Deno.test("faults: SIGTERM during export leaves latest on a complete version and
     p.kill("SIGTERM");
     const r = await p.done;
     const why = `round ${round}, SIGTERM ${delay} ms after start, exit ${r.code}: ${r.stderr}`;
-    // Known gap, not yet explained: about 1 SIGTERM in 15 during an export ends it with the default 143
-    // although its listener is installed (seen after its first log line). The invariants below (no
-    // temporary folder, latest on a complete version) must hold then too; only the lock of the dead process
-    // stays, and the next job takes it over (the two-jobs test covers that).
-    const killed = r.code === 128 + 15;
-    if (killed) console.log(`export: round ${round}: exit 143 (the known gap)`);
-    assert.ok(r.code === 0 || r.code === EXIT.stopped || killed, why);
-    if (r.code === EXIT.stopped) {
-      stopped++;
-      assert.match(lastLine(r), /^export: stopped by SIGTERM; the unfinished version was removed/, why);
-    }
-    if (!killed) assert.deepEqual(await temps(run), [], why);
+    // the signal lands wherever the machine's speed puts it: before the version is in place (removed), in
+    // its renames or after (published), or after the exit (0); each outcome is checked for what it says
+    assert.ok(r.code === 0 || r.code === EXIT.stopped, why);
     const versions = join(run, "embeddings", "versions");
     const names = await Array.fromAsync(Deno.readDir(versions)).catch(() => []);
     for (const v of names) await Deno.stat(join(versions, v.name, "manifest.json")); // complete
-    if (!killed) {
-      await Deno.stat(join(run, "run.lock")).then(() => assert.fail(`lock left behind: ${why}`), () => {});
+    const latest = await Deno.readLink(join(run, "embeddings", "latest")).catch(() => undefined);
+    if (r.code === 0) assert.equal(names.length, versionsBefore + 1, why);
+    if (r.code === EXIT.stopped) {
+      stopped++;
+      const published = /^export: stopped by SIGTERM; version (.*) is published and latest points at it/
+        .exec(lastLine(r));
+      if (published) assert.ok(latest && published[1].endsWith(latest), why);
+      else {
+        assert.match(lastLine(r), /^export: stopped by SIGTERM; the unfinished version was removed/, why);
+        assert.equal(latest, latestBefore, why);
+        assert.equal(names.length, versionsBefore, why);
+      }
     }
+    assert.deepEqual(await temps(run), [], why);
+    await Deno.stat(join(run, "run.lock")).then(() => assert.fail(`lock left behind: ${why}`), () => {});
+    latestBefore = latest;
+    versionsBefore = names.length;
   }
   console.log(`export: ${stopped} of 3 stopped by SIGTERM`);
-  // whatever a killed export left (its temporary version, its lock) the next export clears
+  // a later export runs as usual after the stopped ones
   const again = await job("export", [
     "--checkpoint",
     join(run, "checkpoints"),
@@ -270,6 +275,55 @@ Deno.test("faults: SIGTERM during export leaves latest on a complete version and
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(await temps(run), []);
   await Deno.stat(join(run, "run.lock")).then(() => assert.fail("lock left behind"), () => {});
+});
+
+Deno.test("faults: SIGTERM just after an export's last line (its exit path) is exit 0 or 9 with the lock gone, never the default 143", async () => {
+  // it ended when its event loop ran dry: a signal during the runtime's teardown met no listener (143);
+  // half of the signals sent 0-40 ms after the published line did (the known gap of the test above)
+  const run = join(ROOT, "export-exit");
+  await Deno.mkdir(run);
+  await Deno.symlink(join(REF, "checkpoints"), join(run, "checkpoints"));
+  const codes: number[] = [];
+  for (let round = 0; round < 6; round++) {
+    const p = spawn("export", ["--checkpoint", run, "--formats", "bin", "--backend", "js"]);
+    // stdout's one line is the published event, printed last (after it: the lock's release, the exit)
+    while (!p.stdout().includes("\n")) {
+      if (await Promise.race([p.done.then(() => true), sleep(2).then(() => false)])) break;
+    }
+    await sleep(round * 2);
+    p.kill("SIGTERM");
+    const r = await p.done;
+    codes.push(r.code);
+    const why = `round ${round}, SIGTERM ${
+      round * 2
+    } ms after the published line: exit ${r.code}: ${r.stderr}`;
+    assert.ok(r.code === 0 || r.code === EXIT.stopped, why);
+    if (r.code === EXIT.stopped) {
+      assert.match(
+        lastLine(r),
+        /^export: stopped by SIGTERM; version .* is published and latest points at it/,
+        why,
+      );
+    }
+    await Deno.stat(join(run, "run.lock")).then(() => assert.fail(`lock left behind: ${why}`), () => {});
+    assert.deepEqual(await temps(run), [], why);
+  }
+  console.log(`export exit path: exit codes ${codes.join(", ")}`);
+});
+
+Deno.test("faults: SIGTERM while eval reads its vectors is exit 9 with one line (it writes nothing)", async () => {
+  const fifo = join(ROOT, "slow.vec");
+  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  assert.ok(made.success, "mkfifo");
+  const p = spawn("eval", ["--vectors", fifo, "--eval-dir", "none", "--neighbours", "w1"]);
+  // opening the fifo for writing returns once eval has opened it for reading: it is loaded and running
+  const w = await Deno.open(fifo, { write: true });
+  await w.write(new TextEncoder().encode("2 2\nw1 1 0\n"));
+  p.kill("SIGTERM");
+  const r = await p.done;
+  w.close();
+  assert.equal(r.code, EXIT.stopped, r.stderr);
+  assert.equal(lastLine(r), "eval: stopped by SIGTERM; nothing was written; rerun the same command");
 });
 
 Deno.test("faults: SIGTERM during refresh keeps <from> unchanged; the same command continues it to the uninterrupted result", async () => {
