@@ -346,7 +346,14 @@ Deno.test("faults: SIGTERM while eval reads its vectors is exit 9 with one line 
   assert.ok(made.success, "mkfifo");
   const p = spawn("eval", ["--vectors", fifo, "--eval-dir", "none", "--neighbours", "w1"]);
   // opening the fifo for writing returns once eval has opened it for reading: it is loaded and running
-  const w = await Deno.open(fifo, { write: true });
+  const opening = Deno.open(fifo, { write: true });
+  const first = await Promise.race([opening, p.done]);
+  if (!(first instanceof Deno.FsFile)) {
+    (await Deno.open(fifo, { read: true })).close(); // lets the pending open end
+    (await opening).close();
+    assert.fail(`eval ended without opening its --vectors: exit ${first.code}: ${first.stderr}`);
+  }
+  const w = first;
   await w.write(new TextEncoder().encode("2 2\nw1 1 0\n"));
   p.kill("SIGTERM");
   const r = await p.done;

@@ -6,6 +6,7 @@ import { EXIT } from "../lib/core/exit_codes.ts";
 import { atExit, holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 import { replaceDir } from "../lib/core/atomic.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
+import { publishEmbeddings } from "../lib/export/publish.ts";
 
 function controller() {
   const lines: string[] = [], exits: number[] = [];
@@ -179,6 +180,48 @@ Deno.test("stop: a signal at any turn of the event loop while the run folder's l
       await taking.catch(() => {});
       await releasing;
       await (lock as { release(): Promise<void> } | undefined)?.release();
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("stop: a signal at any turn of the event loop while a version is published leaves no unfinished version folder", async () => {
+  const root = await Deno.makeTempDir({ prefix: "factorout-stop-publish-" });
+  const unfinished = async (out: string) =>
+    await Array.fromAsync(Deno.readDir(`${out}/versions`)).then(
+      (es) => es.map((e) => e.name).filter((v) => v.endsWith(".tmp")),
+      () => [],
+    );
+  try {
+    const words = Array.from({ length: 50 }, (_, i) => `w${i}`);
+    const input = new Float32Array(words.length * 4).map((_, i) => i / 7);
+    // every turn up to the renames, then the first turns again (where the folder is made) several times
+    for (let k = 0; k < 48; k++) {
+      const turns = k < 16 ? k : k % 6;
+      const out = `${root}/emb-${k}`;
+      const { stop, exits } = controller();
+      // the job goes on after the stub exit: its later writes into the removed folder fail, as they may
+      const publishing = publishEmbeddings({
+        outRoot: out,
+        words,
+        input,
+        d: 4,
+        formats: ["vec", "bin"],
+        manifest: {},
+      }).catch(() => undefined);
+      for (let t = 0; t < turns; t++) await new Promise((r) => setTimeout(r, 0));
+      stop.receive("SIGTERM");
+      const why = `a stop ${turns} turn(s) into publishing`;
+      if (exits.length === 0) {
+        // inside the renames that publish it: held until they are done, then the version is complete
+        await publishing;
+        assert.deepEqual(exits, [EXIT.stopped], why);
+        assert.ok(await Deno.readLink(`${out}/latest`), why);
+      }
+      assert.deepEqual(exits, [EXIT.stopped], why);
+      assert.deepEqual(await unfinished(out), [], `${why} left an unfinished version`);
+      await publishing;
     }
   } finally {
     await Deno.remove(root, { recursive: true });
