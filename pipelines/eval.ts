@@ -9,14 +9,16 @@
  * ```
  *
  * Exit codes (the shared table of lib/core/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 5 a bad vector
- * or evaluation file (named with its line), 8 an operating-system error (an unreadable file, named).
+ * or evaluation file (named with its line), 8 an operating-system error (an unreadable file, named), 9
+ * stopped by SIGTERM/SIGINT/SIGHUP (it writes nothing; one line, lib/core/stop.ts).
  *
  * @module
  */
 
 import { UsageError } from "../lib/core/errors.ts";
 import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
-import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
+import { EXIT, exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
+import { StopController } from "../lib/core/stop.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { evaluateAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
@@ -64,6 +66,9 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", help: "show this help", default: false },
 };
 
+// a scheduler's signal ends it with exit 9 and one line, like every job (it writes nothing to clean up)
+const stop = new StopController("eval").install();
+stop.note = "nothing was written; rerun the same command";
 await runCommand("eval", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
@@ -71,7 +76,7 @@ await runCommand("eval", async () => {
       helpText(
         "deno task eval --vectors FILE [flags]",
         FLAGS,
-        exitCodesHelp("badData"),
+        exitCodesHelp("badData", "stopped"),
       ),
     );
     return;
@@ -149,3 +154,5 @@ await runCommand("eval", async () => {
   }
   console.log(`evaluated in ${report.seconds.toFixed(2)} s`);
 });
+// ended here, not by the event loop running dry (a signal during the runtime's teardown would be a 143)
+Deno.exit(EXIT.ok);

@@ -225,3 +225,6 @@ await runCommand("export", async () => {
     await lock?.release();
   }
 });
+// ended here, not by the event loop running dry: a signal after the work, while the runtime tears down, would
+// meet no listener and end the process with the default 143 (docs/faults.md)
+Deno.exit(EXIT.ok);

@@ -24,7 +24,10 @@
  * the refresh is written into its staging folder with `stopped.json`, `<from>` is left unchanged, and the
  * job exits 9 printing the command to continue (the same command line): a rerun with the same `--data`,
  * `--epochs`, `--lr` and `--min-count` on the same checkpoint of `<from>` continues that staging folder
- * instead of starting over. A signal at any other moment exits 9 at once with no partial file.
+ * instead of starting over. A signal at any other moment exits 9 at once with no partial file: its staging
+ * folder is removed, and the line says whether `<from>` is unchanged (rerun the same command) or already
+ * holds the refreshed checkpoint (publish it with `deno task export --checkpoint <from>`; the checkpoint's
+ * write holds the signal until it is whole, so the line is never wrong about it).
  *
  * Exit codes (the shared table of lib/core/exit_codes.ts; one line `refresh: <reason>` on stderr for every
  * non-zero one):
@@ -52,7 +55,7 @@ import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../li
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
-import { StopController, StoppedError } from "../lib/core/stop.ts";
+import { holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
@@ -194,6 +197,9 @@ await runCommand("refresh", async () => {
   let staging = join(stagingRoot, `${new Date().toISOString().replace(/[-:.]/g, "")}-${Deno.pid}`);
   let trainer: Trainer | undefined;
   let keepStaging = false;
+  // a stop removes this refresh's staging folder (its partial corpus, its checkpoints), except when it is
+  // kept to be continued (stopped.json): nothing else would ever read it
+  let forgetStaging = () => {};
   try {
     // leftovers of killed jobs (we hold the lock)
     const removed = [
@@ -237,6 +243,7 @@ await runCommand("refresh", async () => {
         await Deno.remove(at, { recursive: true });
       }
     }
+    if (!resumed) forgetStaging = removeAtExit(staging);
     let map = new Int32Array(0);
     const openReader: OpenReader = (paths, o) =>
       (async function* () {
@@ -381,6 +388,7 @@ await runCommand("refresh", async () => {
     }
 
     if (training?.stopped || stop.signal) {
+      forgetStaging();
       await Deno.writeTextFile(join(staging, "stopped.json"), JSON.stringify({ key, dir, oldV }) + "\n");
       keepStaging = true;
       throw new StoppedError(
@@ -390,8 +398,10 @@ await runCommand("refresh", async () => {
           }`,
       );
     }
-    stop.note = `nothing partial was left; ${from}'s newest checkpoint may already hold this refresh ` +
-      `(rerun deno task export --checkpoint ${shellWord(from)} if its embeddings were not published)`;
+    // from here a stop removes the staging folder (a continued one too): until the checkpoint is in <from>,
+    // the same command redoes the refresh; once it is, the line says so and how to publish it
+    if (resumed) forgetStaging = removeAtExit(staging);
+    stop.note = `nothing partial was left and ${from} is unchanged; rerun the same command`;
 
     // 5. commit: checkpoint, then the embeddings
     if (basename(ckpt) === checkpointName(trainer.step)) {
@@ -400,8 +410,16 @@ await runCommand("refresh", async () => {
       trainer.step++;
       log(`refresh: step counter advanced to ${trainer.step} so that ${ckpt} is kept unchanged`);
     }
-    const saved = await trainer.saveCheckpoint(join(from, "checkpoints"), {
-      keep: Math.max(2, cfg.keepCheckpoints),
+    const refreshed = trainer;
+    // a signal during the write stops the job once it is whole, with the note that says it is there
+    const saved = await holdingStop(async () => {
+      const path = await refreshed.saveCheckpoint(join(from, "checkpoints"), {
+        keep: Math.max(2, cfg.keepCheckpoints),
+      });
+      stop.note = `the refreshed model is saved as ${path}; publish it with: deno task export --checkpoint ${
+        shellWord(from)
+      }${typeof f.out === "string" ? ` --out ${shellWord(f.out)}` : ""}`;
+      return path;
     });
     log(`refresh: checkpoint ${saved}`);
     if (training) training = { ...training, checkpoint: saved }; // not the staging copy, which is removed
@@ -470,6 +488,9 @@ await runCommand("refresh", async () => {
     await lock.release();
   }
 });
+// ended here, not by the event loop running dry: a signal after the work, while the runtime tears down, would
+// meet no listener and end the process with the default 143 (docs/faults.md)
+Deno.exit(EXIT.ok);
 
 /** The newest good checkpoint of the run (newer corrupt ones skipped, said in one line); else exit 4. */
 async function pickGood(

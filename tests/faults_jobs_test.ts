@@ -88,7 +88,7 @@ function spawn(name: string, args: string[]) {
       child.kill(sig);
     } catch { /* already gone */ }
   };
-  return { child, done, seen, kill };
+  return { child, done, seen, kill, stdout: () => stdout };
 }
 
 const job = (name: string, args: string[]) => spawn(name, args).done;
@@ -125,6 +125,45 @@ function lastLine(r: Result): string {
   return lines[lines.length - 1];
 }
 
+/**
+ * Checks what a train job stopped by SIGTERM says against its run folder and finishes the run as its line
+ * says: resume (stopped in training), export (stopped after training, before its version was in place), or
+ * nothing (published). The machine's speed decides which phase a signal sent after a delay lands in; each
+ * phase's outcome is checked for what is true then.
+ */
+async function finishStoppedTrain(r: Result, out: string, resume: string[], why: string): Promise<void> {
+  assert.equal(r.code, EXIT.stopped, why);
+  assert.deepEqual(await temps(out), [], why);
+  await Deno.stat(join(out, "run.lock")).then(() => assert.fail(`lock left behind: ${why}`), () => {});
+  const line = lastLine(r);
+  const latest = () => Deno.readLink(join(out, "embeddings", "latest")).catch(() => undefined);
+  let m;
+  if (
+    /^train: stopped by SIGTERM at step \d+ .*: checkpoint .*ckpt-\d+\.fock; resume with: deno task train --resume /
+      .test(line)
+  ) {
+    assert.equal(await latest(), undefined, why);
+    const res = await job("train", resume);
+    assert.equal(res.code, 0, res.stderr);
+  } else if (
+    (m =
+      /^train: stopped by SIGTERM; training is complete and its checkpoint (\S+) is saved; publish it with: deno task export --checkpoint (.*)$/
+        .exec(line))
+  ) {
+    const all = await listCheckpoints(join(out, "checkpoints"));
+    assert.equal(all.at(-1), m[1], why);
+    assert.equal(await latest(), undefined, why);
+    const e = await job("export", ["--checkpoint", out, "--backend", "js", "--formats", "bin"]);
+    assert.equal(e.code, 0, e.stderr);
+  } else {
+    m =
+      /^train: stopped by SIGTERM; training is complete and (.*) is published \(latest points at it\); nothing to rerun$/
+        .exec(line);
+    assert.ok(m, `unexpected last line: ${why}`);
+    assert.ok(m[1].endsWith((await latest()) ?? "no latest"), why);
+  }
+}
+
 // the uninterrupted reference run (10 epochs of 453 steps)
 const REF = join(ROOT, "ref");
 const refRun = await job("train", [...COMMON, ...EPOCHS, "--out", REF]);
@@ -142,16 +181,7 @@ Deno.test("faults: SIGTERM at random moments in training, then --resume: byte-id
     p.kill("SIGTERM");
     const r = await p.done;
     const why = `round ${round}, SIGTERM ${delay} ms into training: ${r.stderr}`;
-    if (r.code === 0) continue; // finished before the signal: nothing to resume
-    assert.equal(r.code, EXIT.stopped, why);
-    assert.match(
-      lastLine(r),
-      /^train: stopped by SIGTERM at step \d+ .*: checkpoint .*ckpt-\d+\.fock; resume with: deno task train --resume /,
-      why,
-    );
-    assert.deepEqual(await temps(out), [], why);
-    const res = await job("train", [...COMMON, "--resume", out]);
-    assert.equal(res.code, 0, res.stderr);
+    if (r.code !== 0) await finishStoppedTrain(r, out, [...COMMON, "--resume", out], why);
     assert.deepEqual(await latestBin(out), REF_BIN, why);
     assert.deepEqual(await newestE(out), REF_E, why);
   }
@@ -177,10 +207,9 @@ Deno.test("faults: SIGTERM in training on blas (d = 65, float32 products), then 
   p.kill("SIGTERM");
   const r = await p.done;
   const why = `SIGTERM ${delay} ms into training: ${r.stderr}`;
-  if (r.code === 0) return; // finished first
-  assert.equal(r.code, EXIT.stopped, why);
-  const res = await job("train", ["--resume", out, "--eval-dir", "none", "--progress", "none"]);
-  assert.equal(res.code, 0, res.stderr);
+  if (r.code !== 0) {
+    await finishStoppedTrain(r, out, ["--resume", out, "--eval-dir", "none", "--progress", "none"], why);
+  }
   const a = await newestE(ref), b = await newestE(out);
   let scale = 0, diff = 0;
   for (let i = 0; i < a.length; i++) {
@@ -221,7 +250,7 @@ Deno.test("faults: SIGTERM during export leaves latest on a complete version and
   const run = join(ROOT, "export-run");
   await Deno.mkdir(run);
   await Deno.symlink(join(REF, "checkpoints"), join(run, "checkpoints"));
-  let stopped = 0;
+  let stopped = 0, latestBefore: string | undefined, versionsBefore = 0;
   for (let round = 0; round < 3; round++) {
     const delay = Math.floor(Math.random() * 700);
     const p = spawn("export", [
@@ -238,27 +267,32 @@ Deno.test("faults: SIGTERM during export leaves latest on a complete version and
     p.kill("SIGTERM");
     const r = await p.done;
     const why = `round ${round}, SIGTERM ${delay} ms after start, exit ${r.code}: ${r.stderr}`;
-    // Known gap, not yet explained: about 1 SIGTERM in 15 during an export ends it with the default 143
-    // although its listener is installed (seen after its first log line). The invariants below (no
-    // temporary folder, latest on a complete version) must hold then too; only the lock of the dead process
-    // stays, and the next job takes it over (the two-jobs test covers that).
-    const killed = r.code === 128 + 15;
-    if (killed) console.log(`export: round ${round}: exit 143 (the known gap)`);
-    assert.ok(r.code === 0 || r.code === EXIT.stopped || killed, why);
-    if (r.code === EXIT.stopped) {
-      stopped++;
-      assert.match(lastLine(r), /^export: stopped by SIGTERM; the unfinished version was removed/, why);
-    }
-    if (!killed) assert.deepEqual(await temps(run), [], why);
+    // the signal lands wherever the machine's speed puts it: before the version is in place (removed), in
+    // its renames or after (published), or after the exit (0); each outcome is checked for what it says
+    assert.ok(r.code === 0 || r.code === EXIT.stopped, why);
     const versions = join(run, "embeddings", "versions");
     const names = await Array.fromAsync(Deno.readDir(versions)).catch(() => []);
     for (const v of names) await Deno.stat(join(versions, v.name, "manifest.json")); // complete
-    if (!killed) {
-      await Deno.stat(join(run, "run.lock")).then(() => assert.fail(`lock left behind: ${why}`), () => {});
+    const latest = await Deno.readLink(join(run, "embeddings", "latest")).catch(() => undefined);
+    if (r.code === 0) assert.equal(names.length, versionsBefore + 1, why);
+    if (r.code === EXIT.stopped) {
+      stopped++;
+      const published = /^export: stopped by SIGTERM; version (.*) is published and latest points at it/
+        .exec(lastLine(r));
+      if (published) assert.ok(latest && published[1].endsWith(latest), why);
+      else {
+        assert.match(lastLine(r), /^export: stopped by SIGTERM; the unfinished version was removed/, why);
+        assert.equal(latest, latestBefore, why);
+        assert.equal(names.length, versionsBefore, why);
+      }
     }
+    assert.deepEqual(await temps(run), [], why);
+    await Deno.stat(join(run, "run.lock")).then(() => assert.fail(`lock left behind: ${why}`), () => {});
+    latestBefore = latest;
+    versionsBefore = names.length;
   }
   console.log(`export: ${stopped} of 3 stopped by SIGTERM`);
-  // whatever a killed export left (its temporary version, its lock) the next export clears
+  // a later export runs as usual after the stopped ones
   const again = await job("export", [
     "--checkpoint",
     join(run, "checkpoints"),
@@ -270,6 +304,62 @@ Deno.test("faults: SIGTERM during export leaves latest on a complete version and
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(await temps(run), []);
   await Deno.stat(join(run, "run.lock")).then(() => assert.fail("lock left behind"), () => {});
+});
+
+Deno.test("faults: SIGTERM just after an export's last line (its exit path) is exit 0 or 9 with the lock gone, never the default 143", async () => {
+  // it ended when its event loop ran dry: a signal during the runtime's teardown met no listener (143);
+  // half of the signals sent 0-40 ms after the published line did (the known gap of the test above)
+  const run = join(ROOT, "export-exit");
+  await Deno.mkdir(run);
+  await Deno.symlink(join(REF, "checkpoints"), join(run, "checkpoints"));
+  const codes: number[] = [];
+  for (let round = 0; round < 6; round++) {
+    const p = spawn("export", ["--checkpoint", run, "--formats", "bin", "--backend", "js"]);
+    // stdout's one line is the published event, printed last (after it: the lock's release, the exit)
+    while (!p.stdout().includes("\n")) {
+      if (await Promise.race([p.done.then(() => true), sleep(2).then(() => false)])) break;
+    }
+    await sleep(round * 2);
+    p.kill("SIGTERM");
+    const r = await p.done;
+    codes.push(r.code);
+    const why = `round ${round}, SIGTERM ${
+      round * 2
+    } ms after the published line: exit ${r.code}: ${r.stderr}`;
+    assert.ok(r.code === 0 || r.code === EXIT.stopped, why);
+    if (r.code === EXIT.stopped) {
+      assert.match(
+        lastLine(r),
+        /^export: stopped by SIGTERM; version .* is published and latest points at it/,
+        why,
+      );
+    }
+    await Deno.stat(join(run, "run.lock")).then(() => assert.fail(`lock left behind: ${why}`), () => {});
+    assert.deepEqual(await temps(run), [], why);
+  }
+  console.log(`export exit path: exit codes ${codes.join(", ")}`);
+});
+
+Deno.test("faults: SIGTERM while eval reads its vectors is exit 9 with one line (it writes nothing)", async () => {
+  const fifo = join(ROOT, "slow.vec");
+  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  assert.ok(made.success, "mkfifo");
+  const p = spawn("eval", ["--vectors", fifo, "--eval-dir", "none", "--neighbours", "w1"]);
+  // opening the fifo for writing returns once eval has opened it for reading: it is loaded and running
+  const opening = Deno.open(fifo, { write: true });
+  const first = await Promise.race([opening, p.done]);
+  if (!(first instanceof Deno.FsFile)) {
+    (await Deno.open(fifo, { read: true })).close(); // lets the pending open end
+    (await opening).close();
+    assert.fail(`eval ended without opening its --vectors: exit ${first.code}: ${first.stderr}`);
+  }
+  const w = first;
+  await w.write(new TextEncoder().encode("2 2\nw1 1 0\n"));
+  p.kill("SIGTERM");
+  const r = await p.done;
+  w.close();
+  assert.equal(r.code, EXIT.stopped, r.stderr);
+  assert.equal(lastLine(r), "eval: stopped by SIGTERM; nothing was written; rerun the same command");
 });
 
 Deno.test("faults: SIGTERM during refresh keeps <from> unchanged; the same command continues it to the uninterrupted result", async () => {
@@ -307,21 +397,100 @@ Deno.test("faults: SIGTERM during refresh keeps <from> unchanged; the same comma
   p.kill("SIGTERM");
   const r = await p.done;
   const why = `SIGTERM ${delay} ms into the refresh's training: ${r.stderr}`;
-  if (r.code === 0) return; // finished first
-  assert.equal(r.code, EXIT.stopped, why);
-  assert.match(
-    lastLine(r),
-    /^refresh: stopped by SIGTERM at step \d+: .* is unchanged; continue with: deno task refresh /,
-    why,
-  );
-  assert.deepEqual(await listCheckpoints(join(b, "checkpoints")), before, why);
-  assert.deepEqual(await Promise.all(before.map(bytesOf)), beforeBytes, why);
-  const again = await job("refresh", args(b));
-  assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stderr, /refresh: continuing the refresh stopped at /);
+  const line = lastLine(r);
+  let m;
+  if (r.code === 0) {
+    // finished before the signal
+  } else if (
+    /^refresh: stopped by SIGTERM at step \d+: .* is unchanged; continue with: deno task refresh /.test(line)
+  ) {
+    assert.equal(r.code, EXIT.stopped, why);
+    assert.deepEqual(await listCheckpoints(join(b, "checkpoints")), before, why);
+    assert.deepEqual(await Promise.all(before.map(bytesOf)), beforeBytes, why);
+    const again = await job("refresh", args(b));
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /refresh: continuing the refresh stopped at /);
+  } else if (
+    /^refresh: stopped by SIGTERM; nothing partial was left and .* is unchanged; rerun the same command$/
+      .test(line)
+  ) {
+    // after its training, before its checkpoint was in <from>: the same command redoes it
+    assert.equal(r.code, EXIT.stopped, why);
+    assert.deepEqual(await Promise.all(before.map(bytesOf)), beforeBytes, why);
+    assert.equal((await job("refresh", args(b))).code, 0, why);
+  } else if (
+    (m = /^refresh: stopped by SIGTERM; the refreshed model is saved as (\S+); publish it with: (.*)$/.exec(
+      line,
+    ))
+  ) {
+    assert.equal(r.code, EXIT.stopped, why);
+    assert.equal((await listCheckpoints(join(b, "checkpoints"))).at(-1), m[1], why);
+    const e = await job("export", ["--checkpoint", b, "--formats", "bin", "--backend", "js"]);
+    assert.equal(e.code, 0, e.stderr);
+  } else {
+    assert.equal(r.code, EXIT.stopped, why);
+    assert.match(line, /^refresh: stopped by SIGTERM; the refresh is complete and .* is published/, why);
+  }
   assert.deepEqual(await newestE(b), await newestE(a), why);
   assert.deepEqual(await latestBin(b), await latestBin(a), why);
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(join(b, "refresh-staging"))).catch(() => []), [], why);
   assert.deepEqual(await temps(b), [], why);
+});
+
+Deno.test("faults: SIGTERM while refresh prepares its data or after its checkpoint is saved: the line is true of <from>, no staging folder is left", async () => {
+  const text = join(ROOT, "refresh-big.txt");
+  await Deno.writeTextFile(text, makeText(10000, 3, 300));
+  // the signal right after a log line: while the new data is prepared (≈ 0.1 s), or while the refreshed
+  // model's embeddings are published; a slower or faster machine moves it into the phase before or after,
+  // whose outcome is checked instead
+  for (const [i, cue] of [/refresh: preparing /, /refresh: checkpoint /].entries()) {
+    const run = join(ROOT, `refresh-stop-${i}`);
+    await new Deno.Command("cp", { args: ["-r", REF, run] }).output();
+    const before = await listCheckpoints(join(run, "checkpoints"));
+    const args = ["--from", run, "--data", text, "--epochs", "1", "--min-count", "1", "--backend", "js"];
+    const p = spawn("refresh", [...args, "--eval-dir", "none", "--formats", "bin", "--progress", "none"]);
+    await p.seen(cue);
+    p.kill("SIGTERM");
+    const r = await p.done;
+    const why = `SIGTERM after ${cue}: exit ${r.code}: ${r.stderr}`;
+    const staging = await Array.fromAsync(Deno.readDir(join(run, "refresh-staging"))).catch(() => []);
+    const now = await listCheckpoints(join(run, "checkpoints"));
+    const line = lastLine(r);
+    let m;
+    if (
+      r.code === EXIT.stopped &&
+      /^refresh: stopped by SIGTERM at step \d+: .* is unchanged; continue with/.test(line)
+    ) {
+      // in the refresh's training: kept to be continued (the test above continues one)
+      assert.equal(staging.length, 1, why);
+      await Deno.stat(join(run, "refresh-staging", staging[0].name, "stopped.json"));
+      assert.deepEqual(now, before, why);
+      continue;
+    }
+    assert.deepEqual(staging.map((e) => e.name), [], `no staging folder: ${why}`);
+    if (
+      r.code === 0 || /^refresh: stopped by SIGTERM; the refresh is complete and .* is published/.test(line)
+    ) {
+      assert.ok(r.code === 0 || r.code === EXIT.stopped, why);
+      assert.notDeepEqual(now, before, why);
+    } else if (
+      r.code === EXIT.stopped &&
+      /^refresh: stopped by SIGTERM; nothing partial was left.*; rerun the same command$/.test(line)
+    ) {
+      assert.deepEqual(now, before, why);
+    } else if (
+      r.code === EXIT.stopped &&
+      (m =
+        /^refresh: stopped by SIGTERM; the refreshed model is saved as (\S+); publish it with: (deno task export .*)$/
+          .exec(line))
+    ) {
+      assert.equal(now.at(-1), m[1], why);
+      assert.equal(m[2], `deno task export --checkpoint ${run}`, why);
+      const e = await job("export", ["--checkpoint", run, "--backend", "js", "--formats", "bin"]);
+      assert.equal(e.code, 0, e.stderr);
+    } else assert.fail(`unexpected outcome: ${why}`);
+    assert.deepEqual(await temps(run), [], why);
+  }
 });
 
 Deno.test("faults: SIGTERM during corpus preparation leaves no partial corpus; the old one stays", async () => {
@@ -354,6 +523,29 @@ Deno.test("faults: SIGTERM during corpus preparation leaves no partial corpus; t
   }
   const left = [...Deno.readDirSync(ROOT)].map((e) => e.name).filter((n) => n.startsWith("corpus-out."));
   assert.deepEqual(left, [], why);
+});
+
+Deno.test("faults: SIGTERM while corpus --synthetic-text writes its text leaves neither the text nor its .tmp", async () => {
+  const text = join(ROOT, "synthetic.txt");
+  const p = spawn("corpus", ["--synthetic", "--synthetic-tokens", "3000000", "--synthetic-text", text]);
+  // its temporary file exists from its creation to the rename: the text is being generated (synchronously:
+  // the signal is handled at the first await after it, the fsync)
+  while (!(await Deno.stat(`${text}.tmp`).then(() => true, () => false))) {
+    if (await Promise.race([p.done.then(() => true), sleep(5).then(() => false)])) break;
+  }
+  p.kill("SIGTERM");
+  const r = await p.done;
+  const why = `SIGTERM while the text was written: exit ${r.code}: ${r.stderr}`;
+  await Deno.stat(`${text}.tmp`).then(() => assert.fail(`temporary file left: ${why}`), () => {});
+  if (r.code === 0) {
+    // a fast machine finished first: the text is whole
+    assert.match(r.stdout, /"tokens":3000000/, why);
+    await Deno.stat(text);
+  } else {
+    assert.equal(r.code, EXIT.stopped, why);
+    assert.match(lastLine(r), /^corpus: stopped by SIGTERM; /, why);
+    await Deno.stat(text).then(() => assert.fail(`text left: ${why}`), () => {});
+  }
 });
 
 Deno.test("faults: two trainings on one folder at once: one runs, the other refuses naming the holder; the folder stays resumable", async () => {
@@ -630,6 +822,32 @@ Deno.test("faults: a fresh run into a used folder refuses (exit 2); --overwrite 
   assert.ok(!old.includes(now[0]) || (await readCheckpoint(now[0])).meta.config !== undefined);
   assert.equal(((await readCheckpoint(now[0])).meta.config as { seed: number }).seed, 7);
   assert.deepEqual(await temps(out), []);
+});
+
+Deno.test("faults: SIGTERM to an --overwrite run before its first checkpoint puts the old checkpoints back at once", async () => {
+  const out = join(ROOT, "overwrite-stop");
+  const r0 = await job("train", [...COMMON, "--epochs", "1", "--out", out]);
+  assert.equal(r0.code, 0, r0.stderr);
+  const old = await listCheckpoints(join(out, "checkpoints"));
+  const oldBytes = await Promise.all(old.map(bytesOf));
+  // other settings: its corpus is prepared again, and the signal comes while it is (or, on a slow machine,
+  // once its training has started: then it stops after its first checkpoint, which replaces the old ones)
+  const p = spawn("train", [...COMMON, "--epochs", "1", "--window", "3", "--overwrite", "--out", out]);
+  await p.seen(/old checkpoint\(s\) moved to /);
+  p.kill("SIGTERM");
+  const r = await p.done;
+  const why = `SIGTERM after the old checkpoints were moved aside: ${r.stderr}`;
+  assert.equal(r.code, EXIT.stopped, why);
+  const left = [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => n.endsWith(".tmp"));
+  assert.deepEqual(left, [], `nothing moved aside is left: ${why}`);
+  if (/resume with: |; training is complete /.test(lastLine(r))) {
+    // in its training or after it (a slow machine): its first checkpoint replaced the old ones
+    assert.match(r.stderr, /its first checkpoint is written; removed the \d+ old one\(s\)/, why);
+  } else {
+    assert.match(lastLine(r), /^train: stopped by SIGTERM; nothing partial was left/, why);
+    assert.deepEqual(await listCheckpoints(join(out, "checkpoints")), old, why);
+    assert.deepEqual(await Promise.all(old.map(bytesOf)), oldBytes, why);
+  }
 });
 
 Deno.test({

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { atExit, holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 import { replaceDir } from "../lib/core/atomic.ts";
+import { lockRunFolder } from "../lib/core/lock.ts";
+import { publishEmbeddings } from "../lib/export/publish.ts";
 
 function controller() {
   const lines: string[] = [], exits: number[] = [];
@@ -128,11 +130,11 @@ Deno.test("stop: replaceDir under a signal during its swap: the new folder is in
     let exitsAtCommit: number[] = [];
     await replaceDir(dir, async (tmp) => {
       await Deno.writeTextFile(`${tmp}/manifest.json`, "new");
-      // the signal comes on the next turn of the event loop: while the renames run (the process would end
-      // on a stop before them; the stub exit here does not end it)
-      setTimeout(() => stop.receive("SIGTERM"), 0);
     }, {
       committed: () => {
+        // the signal comes while the swap's section still holds it (a timer fired "during the renames"
+        // landed after them on a fast machine): it must wait for the section's end and its note
+        stop.receive("SIGTERM");
         exitsAtCommit = [...exits];
         stop.note = "the new corpus is complete";
       },
@@ -146,6 +148,81 @@ Deno.test("stop: replaceDir under a signal during its swap: the new folder is in
       ["corpus"],
       "no temporary or old folder",
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("stop: a signal at any turn of the event loop while the run folder's lock is taken or released removes it", async () => {
+  const root = await Deno.makeTempDir({ prefix: "factorout-stop-lock-" });
+  try {
+    // the signal after `turns` turns of the event loop: in the lock's creation, just after it (before the
+    // job has it), while it is held, and inside its release
+    for (let turns = 0; turns < 24; turns++) {
+      const dir = `${root}/run-${turns}`;
+      const { stop, exits } = controller();
+      const taking = lockRunFolder(dir, "test");
+      let lock: Awaited<typeof taking> | undefined;
+      taking.then((l) => (lock = l), () => {});
+      let releasing: Promise<void> | undefined;
+      for (let t = 0; t < turns; t++) {
+        await new Promise((r) => setTimeout(r, 0));
+        if (lock && !releasing && t >= turns / 2) releasing = lock.release();
+      }
+      stop.receive("SIGTERM");
+      const left = await Deno.stat(`${dir}/run.lock`).then(() => true, () => false);
+      assert.deepEqual(exits, [EXIT.stopped]);
+      assert.equal(
+        left,
+        false,
+        `lock left after a stop ${turns} turn(s) in (taken: ${!!lock}, releasing: ${!!releasing})`,
+      );
+      await taking.catch(() => {});
+      await releasing;
+      await (lock as { release(): Promise<void> } | undefined)?.release();
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("stop: a signal at any turn of the event loop while a version is published leaves no unfinished version folder", async () => {
+  const root = await Deno.makeTempDir({ prefix: "factorout-stop-publish-" });
+  const unfinished = async (out: string) =>
+    await Array.fromAsync(Deno.readDir(`${out}/versions`)).then(
+      (es) => es.map((e) => e.name).filter((v) => v.endsWith(".tmp")),
+      () => [],
+    );
+  try {
+    const words = Array.from({ length: 50 }, (_, i) => `w${i}`);
+    const input = new Float32Array(words.length * 4).map((_, i) => i / 7);
+    // every turn up to the renames, then the first turns again (where the folder is made) several times
+    for (let k = 0; k < 48; k++) {
+      const turns = k < 16 ? k : k % 6;
+      const out = `${root}/emb-${k}`;
+      const { stop, exits } = controller();
+      // the job goes on after the stub exit: its later writes into the removed folder fail, as they may
+      const publishing = publishEmbeddings({
+        outRoot: out,
+        words,
+        input,
+        d: 4,
+        formats: ["vec", "bin"],
+        manifest: {},
+      }).catch(() => undefined);
+      for (let t = 0; t < turns; t++) await new Promise((r) => setTimeout(r, 0));
+      stop.receive("SIGTERM");
+      const why = `a stop ${turns} turn(s) into publishing`;
+      if (exits.length === 0) {
+        // inside the renames that publish it: held until they are done, then the version is complete
+        await publishing;
+        assert.deepEqual(exits, [EXIT.stopped], why);
+        assert.ok(await Deno.readLink(`${out}/latest`), why);
+      }
+      assert.deepEqual(exits, [EXIT.stopped], why);
+      assert.deepEqual(await unfinished(out), [], `${why} left an unfinished version`);
+      await publishing;
+    }
   } finally {
     await Deno.remove(root, { recursive: true });
   }

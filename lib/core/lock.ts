@@ -249,25 +249,34 @@ export async function lockRunFolder(
   command: string,
   opts: { log?: (line: string) => void; waitSeconds?: number } = {},
 ): Promise<HeldLock> {
-  await Deno.mkdir(dir, { recursive: true });
   const path = `${dir.replace(/\/+$/, "")}/run.lock`;
-  let lock: HeldLock;
-  try {
-    lock = await acquireLock(path, command, opts.log, { waitSeconds: opts.waitSeconds });
-  } catch (e) {
-    if (e instanceof LockedError) throw new ExitError(EXIT.locked, `locked: ${e.message}`);
-    throw e;
-  }
+  // registered before the lock exists and forgotten only once it is removed: a stop signal between the
+  // lock file's creation and the return, or during the release, still removes it (a lock file holding this
+  // process's pid and host is this job's: one job per process)
+  let lock: HeldLock | undefined;
   const forget = atExit(() => {
     try {
       const now = JSON.parse(Deno.readTextFileSync(path));
-      if (now.pid === lock.info.pid && now.time === lock.info.time) Deno.removeSync(path);
-    } catch { /* gone already */ }
+      if (now.pid === Deno.pid && now.host === Deno.hostname() && (!lock || now.time === lock.info.time)) {
+        Deno.removeSync(path);
+      }
+    } catch { /* gone already, or never written */ }
   });
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    lock = await acquireLock(path, command, opts.log, { waitSeconds: opts.waitSeconds });
+  } catch (e) {
+    forget();
+    if (e instanceof LockedError) throw new ExitError(EXIT.locked, `locked: ${e.message}`);
+    throw e;
+  }
   const release = lock.release;
   lock.release = async () => {
-    forget();
-    await release();
+    try {
+      await release();
+    } finally {
+      forget();
+    }
   };
   return lock;
 }

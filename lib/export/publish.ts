@@ -192,9 +192,13 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
   if (await exists(versionDir)) {
     throw new UsageError(`publishEmbeddings: version ${versionDir} already exists`);
   }
+  // a stop signal while writing removes the unfinished version (lib/core/stop.ts); registered before the
+  // folder exists: a stop while the mkdir runs (or just after it) left it behind under a line saying removed
+  const forget = removeAtExit(tmpDir);
   try {
     await Deno.mkdir(tmpDir); // not recursive: fails if another publisher is writing the same version
   } catch (e) {
+    forget();
     if (e instanceof Deno.errors.AlreadyExists) {
       throw new UsageError(
         `publishEmbeddings: ${tmpDir} exists (another publish in progress, or a crashed one)`,
@@ -202,8 +206,6 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
     }
     throw e;
   }
-  // a stop signal while writing removes the unfinished version (lib/core/stop.ts)
-  const forget = removeAtExit(tmpDir);
   let renamed = false;
   try {
     const entries: ManifestFileEntry[] = [];

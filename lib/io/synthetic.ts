@@ -10,6 +10,7 @@
 import { UsageError } from "../core/errors.ts";
 import { Sfc32 } from "../core/rng.ts";
 import { describeOsError, withPath, writeAllSync } from "../core/os_errors.ts";
+import { removeAtExit } from "../core/stop.ts";
 
 /** Options of the synthetic generator. *
  * @example
@@ -126,11 +127,17 @@ export class ZipfCorpus {
 export async function writeSyntheticText(path: string, opts: SyntheticOptions): Promise<number> {
   const z = new ZipfCorpus(opts);
   const tmp = `${path}.tmp`;
+  // a stop signal (the corpus job's --synthetic-text) removes the unfinished file: it is handled at the
+  // first await after the synchronous generation, the fsync, and left the .tmp behind
+  const forget = removeAtExit(tmp);
   const file = await withPath(
     "cannot write",
     path,
     () => Deno.open(tmp, { write: true, create: true, truncate: true }),
-  );
+  ).catch((e) => {
+    forget();
+    throw e;
+  });
   const enc = new TextEncoder();
   let parts: string[] = [];
   let pending = 0, bytes = 0;
@@ -154,10 +161,12 @@ export async function writeSyntheticText(path: string, opts: SyntheticOptions): 
     await file.sync();
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
+    forget();
     throw describeOsError(e, "cannot write", path) ?? e;
   } finally {
     file.close();
   }
   await Deno.rename(tmp, path);
+  forget();
   return bytes;
 }

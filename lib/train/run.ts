@@ -30,7 +30,7 @@ import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } f
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
-import { StopController, StoppedError } from "../core/stop.ts";
+import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
@@ -319,7 +319,7 @@ export async function runTrainJob(
   let ckpt: Checkpoint | undefined;
   let resumeDir = false;
   let lock: HeldLock | undefined;
-  let aside: { dir: string; count: number } | undefined;
+  let aside: Aside | undefined;
   // the run folder's lock first, then (under it) the cleanup of killed jobs' leftovers, before any
   // checkpoint is chosen: a kill may have left the old checkpoints moved aside
   const lockOut = async (dir: string) => {
@@ -461,6 +461,7 @@ export async function runTrainJob(
         onCheckpoint: async () => {
           if (!aside) return;
           await Deno.remove(aside.dir, { recursive: true });
+          aside.forget();
           log(
             `new run in ${config.out}: its first checkpoint is written; removed the ${aside.count} old one(s)`,
           );
@@ -577,7 +578,10 @@ export async function runTrainJob(
     return summary;
   } finally {
     trainer?.close();
-    if (aside) await restoreAside(config.out, aside, log);
+    if (aside) {
+      await restoreAside(config.out, aside, log);
+      aside.forget();
+    }
     await lock?.release();
   }
 }
@@ -650,7 +654,7 @@ async function guardUsedFolder(
   config: TrainConfig,
   overwrite: boolean,
   log: (line: string) => void,
-): Promise<{ dir: string; count: number } | undefined> {
+): Promise<Aside | undefined> {
   const out = config.out;
   const ckDir = join(out, "checkpoints");
   const old = await listCheckpoints(ckDir);
@@ -678,12 +682,35 @@ async function guardUsedFolder(
   const dir = `${ckDir}.${Deno.pid}-${
     crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0")
   }.old.tmp`;
-  await Deno.rename(ckDir, dir);
+  // a stop signal before this run's first checkpoint (while its corpus is prepared, say) ends the process
+  // at once: its exit cleanup puts them back, registered in the same held section as the rename
+  const forget = await holdingStop(async () => {
+    await Deno.rename(ckDir, dir);
+    return atExit(() => putBackSync(ckDir, dir));
+  });
   log(
     `new run in ${out} (--overwrite): ${old.length} old checkpoint(s) moved to ${dir}; ` +
       `they are deleted once this run writes its first checkpoint, and put back if it fails before`,
   );
-  return { dir, count: old.length };
+  return { dir, count: old.length, forget };
+}
+
+/** Checkpoints an `--overwrite` run moved aside: where, how many, and the exit cleanup that puts them back. */
+type Aside = { dir: string; count: number; forget: () => void };
+
+/** {@link restoreAside} as a stop signal's exit cleanup (synchronous, silent: the process is ending). */
+function putBackSync(ckDir: string, dir: string): void {
+  try {
+    const written = [...Deno.readDirSync(ckDir)].some((e) => /^ckpt-\d+\.fock$/.test(e.name));
+    if (written) {
+      Deno.removeSync(dir, { recursive: true });
+      return;
+    }
+    Deno.removeSync(ckDir, { recursive: true });
+  } catch { /* no checkpoints folder: nothing of this run's */ }
+  try {
+    Deno.renameSync(dir, ckDir);
+  } catch { /* put back already */ }
 }
 
 /** Puts back checkpoints moved aside by {@link guardUsedFolder} when the new run wrote none. */
