@@ -112,6 +112,12 @@ await runCommand("export", async () => {
     throw new UsageError("--output-rows needs --checkpoint (a vector file has no output rows)");
   }
 
+  if (!f.eval && f["eval-dir"] !== undefined) {
+    throw new UsageError(
+      `--eval-dir ${f["eval-dir"]} is read only with --eval: add --eval to evaluate before publishing, ` +
+        `or leave --eval-dir out`,
+    );
+  }
   // a named evaluation folder that is missing or empty is a typo (exit 2), before the lock and any work
   const evalDir = f.eval ? await resolveEvalDir(f["eval-dir"] as string | undefined) : undefined;
 
@@ -214,7 +220,7 @@ await runCommand("export", async () => {
       ...(output ? { output, outputDim } : {}),
       formats,
       manifest,
-      committed: (_, dir) => {
+      committed: ({ versionDir: dir }) => {
         stop.note = `version ${dir} is published and latest points at it; nothing to rerun`;
       },
     });

@@ -441,7 +441,7 @@ await runCommand("refresh", async () => {
         d: emb.d,
         ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
         formats,
-        committed: (_, dir) => {
+        committed: ({ versionDir: dir }) => {
           stop.note =
             `the refresh is complete and ${dir} is published (latest points at it); nothing to rerun`;
         },

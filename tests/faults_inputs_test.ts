@@ -321,6 +321,31 @@ Deno.test("inputs: a bad FACTOROUT_* value exits 2 naming it before the run fold
   }
 });
 
+Deno.test("inputs: train refused on its --data leaves no --out folder it made; one that existed stays", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${work}/blob.bin`, new Uint8Array(1000)); // a NUL at byte 0: not text
+    const made = `${work}/new-run`;
+    const r = await run(TRAIN, [...SMALL, "--data", `${work}/blob.bin`, "--out", made]);
+    refused(r, `${work}/blob.bin`, /not a text file/);
+    assert.equal(await Deno.stat(made).then(() => true, () => false), false, "no empty run folder left");
+    const mine = `${work}/mine`;
+    await Deno.mkdir(mine);
+    refused(
+      await run(TRAIN, [...SMALL, "--data", `${work}/blob.bin`, "--out", mine]),
+      `${work}/blob.bin`,
+      /not a text/,
+    );
+    assert.deepEqual([...Deno.readDirSync(mine)], [], "the user's own folder stays, empty");
+    // export: --eval-dir without --eval is a usage error, not silently ignored
+    const e = await run(pipeline("export"), ["--checkpoint", mine, "--eval-dir", work]);
+    assert.equal(e.code, EXIT.usage, e.stderr);
+    assert.match(lastLine(e), /^export: --eval-dir .* is read only with --eval/);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
 Deno.test("inputs: a named --eval-dir (or FACTOROUT_EVAL_DIR) that is missing or holds no set exits 2 before any work, in every job", async () => {
   const work = await Deno.makeTempDir();
   try {

@@ -227,3 +227,41 @@ Deno.test("stop: a signal at any turn of the event loop while a version is publi
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("stop: a signal while a job writes what goes with its publication (committed) stops it only after that", async () => {
+  const out = await Deno.makeTempDir({ prefix: "factorout-stop-committed-" });
+  try {
+    const { stop, lines, exits } = controller();
+    stop.note = "the unfinished version was removed";
+    const words = ["a", "b", "c"], input = Float32Array.of(1, 0, 0, 1, 1, 1);
+    let exitsInside: number[] = [];
+    const r = await publishEmbeddings({
+      outRoot: out,
+      words,
+      input,
+      d: 2,
+      formats: ["vec"],
+      manifest: {},
+      committed: async (p) => {
+        stop.receive("SIGTERM");
+        await Deno.writeTextFile(`${out}/summary.json`, p.version);
+        exitsInside = [...exits];
+        stop.note = `${p.versionDir} is published`;
+      },
+    });
+    assert.deepEqual(exitsInside, [], "held while committed runs");
+    assert.deepEqual(exits, [EXIT.stopped]);
+    assert.deepEqual(lines, [`job: stopped by SIGTERM; ${r.versionDir} is published`]);
+    assert.equal(await Deno.readTextFile(`${out}/summary.json`), r.version);
+    // latest that cannot be moved (a file in its place): the new version is removed, nothing half-published
+    await Deno.remove(`${out}/latest`);
+    await Deno.writeTextFile(`${out}/latest`, "not a link");
+    await assert.rejects(
+      publishEmbeddings({ outRoot: out, words, input, d: 2, formats: ["vec"], manifest: {} }),
+      /is not a symlink/,
+    );
+    assert.deepEqual([...Deno.readDirSync(`${out}/versions`)].map((e) => e.name), [r.version]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

@@ -63,10 +63,11 @@ export type PublishOptions = {
   /** The publication date; default now. */
   now?: Date;
   /**
-   * Called once `latest` points at the new version, before a stop signal that came during the last renames
-   * takes effect (lib/core/stop.ts `holdingStop`): where a job updates its stop note.
+   * Called (and awaited) once `latest` points at the new version, before a stop signal that came during
+   * the last renames takes effect (lib/core/stop.ts `holdingStop`): where a job updates its stop note and
+   * writes what must go with the publication (train's summary.json).
    */
-  committed?: (version: string, versionDir: string) => void;
+  committed?: (published: PublishResult) => void | Promise<void>;
 };
 
 /**
@@ -245,18 +246,25 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
       throw new UsageError(`publishEmbeddings: version ${versionDir} appeared meanwhile`);
     }
     // a signal here stops the job once latest points at the new version (or the version is left complete)
-    await holdingStop(async () => {
-      await Deno.rename(tmpDir, versionDir);
-      renamed = true;
-      await syncDir(versionsDir);
-      await pointLatest(outRoot, version);
-      opts.committed?.(version, versionDir);
-    });
-    return {
+    const published: PublishResult = {
       version,
       versionDir,
       files: [...entries.map((f) => join(versionDir, f.name)), join(versionDir, "manifest.json")],
     };
+    await holdingStop(async () => {
+      await Deno.rename(tmpDir, versionDir);
+      renamed = true;
+      try {
+        await syncDir(versionsDir);
+        await pointLatest(outRoot, version);
+      } catch (e) {
+        // not published: removed, so that what the job says (an error, or a stop held meanwhile) is true
+        await Deno.remove(versionDir, { recursive: true }).catch(() => {});
+        throw e;
+      }
+      await opts.committed?.(published);
+    });
+    return published;
   } catch (e) {
     if (!renamed) await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
     throw e;

@@ -29,7 +29,12 @@ import { pathExists as exists } from "../core/os_errors.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
-import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../export/publish.ts";
+import {
+  latestVersionDir,
+  publishEmbeddings,
+  type PublishResult,
+  removeStaleTemps,
+} from "../export/publish.ts";
 import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
@@ -322,7 +327,10 @@ export async function runTrainJob(
   let aside: Aside | undefined;
   // the run folder's lock first, then (under it) the cleanup of killed jobs' leftovers, before any
   // checkpoint is chosen: a kill may have left the old checkpoints moved aside
+  // a run folder this job made is removed again if the job fails before writing anything into it
+  let madeOut: string | undefined;
   const lockOut = async (dir: string) => {
+    if (!(await exists(dir))) madeOut = dir;
     lock = await lockRunFolder(dir, "train", { log, waitSeconds: args.waitSeconds });
     await cleanStale(dir, log);
   };
@@ -499,17 +507,40 @@ export async function runTrainJob(
       if (report.analogy) metrics.analogy = round(report.analogy.total.accuracy, 4);
       for (const m of report.missing) log(`evaluation: not found ${m}`);
     }
-    let published: Awaited<ReturnType<typeof publishEmbeddings>>;
+    let summary: JobSummary | undefined, published: PublishResult | undefined;
     try {
-      published = await publishEmbeddings({
+      await publishEmbeddings({
         outRoot: join(config.out, "embeddings"),
         words: emb.words,
         input: emb.input,
         d: emb.d,
         ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
         formats: args.formats,
-        committed: (_, dir) => {
-          stop.note = `training is complete and ${dir} is published (latest points at it); nothing to rerun`;
+        // summary.json is written with the publication, a stop held meanwhile: it never misses a published run
+        committed: async (r) => {
+          published = r;
+          summary = {
+            event: "summary",
+            out: config.out,
+            backend: t.backend,
+            output: config.output,
+            loss: config.loss,
+            mode: config.mode,
+            vocabularySize: emb.words.length,
+            d: emb.d,
+            training,
+            metrics,
+            embeddings: {
+              version: r.version,
+              dir: r.versionDir,
+              files: r.files,
+              ...(training.keptEpoch === undefined ? {} : { epoch: training.keptEpoch }),
+            },
+            seconds: round((performance.now() - t0) / 1000, 2),
+          };
+          await writeFileAtomic(join(config.out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+          stop.note = `training is complete and ${r.versionDir} is published (latest points at it); ` +
+            `nothing to rerun`;
         },
         manifest: {
           corpus: {
@@ -532,26 +563,7 @@ export async function runTrainJob(
           `rerun deno task export --checkpoint ${shellWord(config.out)}`,
       );
     }
-    const summary: JobSummary = {
-      event: "summary",
-      out: config.out,
-      backend: trainer.backend,
-      output: config.output,
-      loss: config.loss,
-      mode: config.mode,
-      vocabularySize: emb.words.length,
-      d: emb.d,
-      training,
-      metrics,
-      embeddings: {
-        version: published.version,
-        dir: published.versionDir,
-        files: published.files,
-        ...(training.keptEpoch === undefined ? {} : { epoch: training.keptEpoch }),
-      },
-      seconds: round((performance.now() - t0) / 1000, 2),
-    };
-    await writeFileAtomic(join(config.out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    if (!summary || !published) throw new Error("publishEmbeddings returned without calling committed");
     if (io.tty) {
       io.out(
         [
@@ -583,6 +595,7 @@ export async function runTrainJob(
       aside.forget();
     }
     await lock?.release();
+    if (madeOut) await Deno.remove(madeOut).catch(() => {}); // only an empty folder is removed
   }
 }
 
