@@ -188,11 +188,24 @@ Deno.test("stop: a signal at any turn of the event loop while the run folder's l
 
 Deno.test("stop: a signal at any turn of the event loop while a version is published leaves no unfinished version folder", async () => {
   const root = await Deno.makeTempDir({ prefix: "factorout-stop-publish-" });
-  const unfinished = async (out: string) =>
-    await Array.fromAsync(Deno.readDir(`${out}/versions`)).then(
-      (es) => es.map((e) => e.name).filter((v) => v.endsWith(".tmp")),
-      () => [],
-    );
+  // what the folder holds when the process would end (the stub exit): the job goes on after it, and a
+  // look taken later races with its writes
+  const atExit = (out: string) => {
+    let unfinished: string[] = [];
+    try {
+      unfinished = [...Deno.readDirSync(`${out}/versions`)].map((e) => e.name).filter((v) =>
+        v.endsWith(".tmp")
+      );
+    } catch { /* no versions/ yet */ }
+    let latest: "none" | "complete" | "dangling" = "none";
+    try {
+      Deno.readLinkSync(`${out}/latest`);
+      latest = "dangling";
+      Deno.statSync(`${out}/latest/manifest.json`);
+      latest = "complete";
+    } catch { /* as far as it got */ }
+    return { unfinished, latest };
+  };
   try {
     const words = Array.from({ length: 50 }, (_, i) => `w${i}`);
     const input = new Float32Array(words.length * 4).map((_, i) => i / 7);
@@ -200,7 +213,12 @@ Deno.test("stop: a signal at any turn of the event loop while a version is publi
     for (let k = 0; k < 48; k++) {
       const turns = k < 16 ? k : k % 6;
       const out = `${root}/emb-${k}`;
-      const { stop, exits } = controller();
+      const exits: number[] = [];
+      let seen: ReturnType<typeof atExit> | undefined;
+      const stop = new StopController("job", () => {}, (c) => {
+        exits.push(c);
+        seen = atExit(out);
+      });
       // the job goes on after the stub exit: its later writes into the removed folder fail, as they may
       const publishing = publishEmbeddings({
         outRoot: out,
@@ -213,14 +231,11 @@ Deno.test("stop: a signal at any turn of the event loop while a version is publi
       for (let t = 0; t < turns; t++) await new Promise((r) => setTimeout(r, 0));
       stop.receive("SIGTERM");
       const why = `a stop ${turns} turn(s) into publishing`;
-      if (exits.length === 0) {
-        // inside the renames that publish it: held until they are done, then the version is complete
-        await publishing;
-        assert.deepEqual(exits, [EXIT.stopped], why);
-        assert.ok(await Deno.readLink(`${out}/latest`), why);
-      }
+      // held (the mkdir of the version's folder, or the renames that publish it): it ends after them
+      if (exits.length === 0) await publishing;
       assert.deepEqual(exits, [EXIT.stopped], why);
-      assert.deepEqual(await unfinished(out), [], `${why} left an unfinished version`);
+      assert.deepEqual(seen?.unfinished, [], `${why} left an unfinished version`);
+      assert.notEqual(seen?.latest, "dangling", `${why} left latest pointing at nothing`);
       await publishing;
     }
   } finally {
@@ -261,6 +276,105 @@ Deno.test("stop: a signal while a job writes what goes with its publication (com
       /is not a symlink/,
     );
     assert.deepEqual([...Deno.readDirSync(`${out}/versions`)].map((e) => e.name), [r.version]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("publish: a directory sync that fails after latest moved keeps the version latest points at (no dangling latest)", async () => {
+  const out = await Deno.makeTempDir({ prefix: "factorout-publish-sync-" });
+  const orig = Deno.open;
+  try {
+    const words = ["a", "b"], input = Float32Array.of(1, 0, 0, 1);
+    await publishEmbeddings({
+      outRoot: out,
+      words,
+      input,
+      d: 2,
+      formats: ["vec"],
+      manifest: {},
+      version: "v1",
+    });
+    // the last fsync of a publication is the one of the root, after latest was renamed to the new version
+    (Deno as { open: typeof Deno.open }).open = (path, o) =>
+      String(path) === out
+        ? Promise.reject(new Deno.errors.PermissionDenied("injected fsync failure"))
+        : orig(path, o);
+    await assert.rejects(
+      publishEmbeddings({ outRoot: out, words, input, d: 2, formats: ["vec"], manifest: {}, version: "v2" }),
+      /injected fsync failure/,
+    );
+    (Deno as { open: typeof Deno.open }).open = orig;
+    // latest was already moved: the version it points at must still be there, complete
+    assert.equal(await Deno.readLink(`${out}/latest`), "versions/v2");
+    assert.ok((await Deno.stat(`${out}/latest/manifest.json`)).isFile, "latest points at a removed version");
+  } finally {
+    (Deno as { open: typeof Deno.open }).open = orig;
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("publish: a signal while making the version's folder, which another publisher holds, leaves that folder alone", async () => {
+  const out = await Deno.makeTempDir({ prefix: "factorout-publish-mkdir-" });
+  const orig = Deno.mkdir;
+  try {
+    // another publisher is writing version v1 (its versions/v1.tmp)
+    await Deno.mkdir(`${out}/versions/v1.tmp`, { recursive: true });
+    await Deno.writeTextFile(`${out}/versions/v1.tmp/input.vec`, "theirs");
+    const { stop, exits } = controller();
+    // the signal comes while this job's mkdir of the same name is in flight (it then fails: AlreadyExists)
+    (Deno as { mkdir: typeof Deno.mkdir }).mkdir = (path, o) => {
+      if (String(path).endsWith("/v1.tmp")) stop.receive("SIGTERM");
+      return orig(path, o);
+    };
+    await assert.rejects(
+      publishEmbeddings({
+        outRoot: out,
+        words: ["a"],
+        input: Float32Array.of(1),
+        d: 1,
+        formats: ["vec"],
+        manifest: {},
+        version: "v1",
+      }),
+      /v1\.tmp exists/,
+    );
+    (Deno as { mkdir: typeof Deno.mkdir }).mkdir = orig;
+    assert.deepEqual(exits, [EXIT.stopped]);
+    assert.equal(
+      await Deno.readTextFile(`${out}/versions/v1.tmp/input.vec`),
+      "theirs",
+      "removed another job's folder",
+    );
+  } finally {
+    (Deno as { mkdir: typeof Deno.mkdir }).mkdir = orig;
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train: summary.json that cannot be written after the publication says the embeddings are published", async () => {
+  const { parseTrainArgs } = await import("../lib/train/cli.ts");
+  const { runTrainJob } = await import("../lib/train/run.ts");
+  const out = await Deno.makeTempDir({ prefix: "factorout-train-summary-" });
+  try {
+    // summary.json's place holds a non-empty folder: its atomic write (a rename over it) fails
+    await Deno.mkdir(`${out}/summary.json/x`, { recursive: true });
+    const lines: string[] = [];
+    const args = await parseTrainArgs([
+      ...["--limit-tokens", "5000", "--dim", "4", "--epochs", "1", "--eval-dir", "none", "--formats", "vec"],
+      ...["--out", out, "--progress", "none", "--backend", "js"],
+    ]);
+    const err = await runTrainJob(args, { out: () => {}, err: (l) => lines.push(l), tty: false }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(err, "the job succeeded without its summary.json");
+    const latest = await Deno.readLink(`${out}/embeddings/latest`);
+    assert.ok((await Deno.stat(`${out}/embeddings/${latest}/manifest.json`)).isFile);
+    // the line tells what is true: published (latest points at it), only summary.json is missing
+    assert.match(err.message, /summary\.json/, err.message);
+    assert.ok(err.message.includes(`${out}/embeddings/${latest}`), err.message);
+    assert.doesNotMatch(err.message, /publishing the embeddings .* failed/, err.message);
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -65,7 +65,8 @@ export type PublishOptions = {
   /**
    * Called (and awaited) once `latest` points at the new version, before a stop signal that came during
    * the last renames takes effect (lib/core/stop.ts `holdingStop`): where a job updates its stop note and
-   * writes what must go with the publication (train's summary.json).
+   * writes what must go with the publication (train's summary.json). An error it throws is the
+   * publication's error, with `latest` left on the new version.
    */
   committed?: (published: PublishResult) => void | Promise<void>;
 };
@@ -151,7 +152,9 @@ async function exists(path: string): Promise<boolean> {
 /**
  * Writes a complete embedding version and then moves `latest` to it (see the module doc for the
  * protocol). Throws {@link UsageError} for bad shapes, formats or an existing version name; on any
- * failure `latest` still points at the previous version.
+ * failure `latest` still points at the previous version, except for two failures after `latest` was
+ * moved, which leave the new version published: the fsync of `outRoot` that follows the rename, and an
+ * error thrown by `committed`.
  *
  * @example
  * ```ts
@@ -194,19 +197,23 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
     throw new UsageError(`publishEmbeddings: version ${versionDir} already exists`);
   }
   // a stop signal while writing removes the unfinished version (lib/core/stop.ts); registered before the
-  // folder exists: a stop while the mkdir runs (or just after it) left it behind under a line saying removed
+  // folder exists: a stop while the mkdir runs (or just after it) left it behind under a line saying removed.
+  // The mkdir holds the signal: one that fails (the folder is another publisher's) is forgotten before the
+  // exit cleanups run, which would otherwise remove that publisher's folder
   const forget = removeAtExit(tmpDir);
-  try {
-    await Deno.mkdir(tmpDir); // not recursive: fails if another publisher is writing the same version
-  } catch (e) {
-    forget();
-    if (e instanceof Deno.errors.AlreadyExists) {
-      throw new UsageError(
-        `publishEmbeddings: ${tmpDir} exists (another publish in progress, or a crashed one)`,
-      );
+  await holdingStop(async () => {
+    try {
+      await Deno.mkdir(tmpDir); // not recursive: fails if another publisher is writing the same version
+    } catch (e) {
+      forget();
+      if (e instanceof Deno.errors.AlreadyExists) {
+        throw new UsageError(
+          `publishEmbeddings: ${tmpDir} exists (another publish in progress, or a crashed one)`,
+        );
+      }
+      throw e;
     }
-    throw e;
-  }
+  });
   let renamed = false;
   try {
     const entries: ManifestFileEntry[] = [];
@@ -258,8 +265,11 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
         await syncDir(versionsDir);
         await pointLatest(outRoot, version);
       } catch (e) {
-        // not published: removed, so that what the job says (an error, or a stop held meanwhile) is true
-        await Deno.remove(versionDir, { recursive: true }).catch(() => {});
+        // not published: removed, so that what the job says (an error, or a stop held meanwhile) is true;
+        // unless latest was moved already (the root's fsync failed after the rename): removing the version
+        // would leave latest pointing at nothing
+        const latest = await latestVersionDir(outRoot).catch(() => null);
+        if (latest !== versionDir) await Deno.remove(versionDir, { recursive: true }).catch(() => {});
         throw e;
       }
       await opts.committed?.(published);

@@ -519,6 +519,9 @@ export async function runTrainJob(
         // summary.json is written with the publication, a stop held meanwhile: it never misses a published run
         committed: async (r) => {
           published = r;
+          // latest points at it from here: a stop held while summary.json is written (or fails) says so
+          stop.note = `training is complete and ${r.versionDir} is published (latest points at it), ` +
+            `without its summary.json; nothing to rerun`;
           summary = {
             event: "summary",
             out: config.out,
@@ -555,6 +558,17 @@ export async function runTrainJob(
         },
       });
     } catch (e) {
+      if (published) {
+        // committed was reached: the version is published, only the report is missing
+        const done = published;
+        throw exportFailure(
+          e,
+          (why) =>
+            `training is complete and ${done.versionDir} is published (latest points at it), but ` +
+            `${join(config.out, "summary.json")} could not be written (${why}); the embeddings are usable, ` +
+            `nothing to rerun (the training figures are in the version's manifest.json)`,
+        );
+      }
       throw exportFailure(
         e,
         (why) =>
