@@ -100,7 +100,9 @@ await runCommand("eval", async () => {
   const index = new EmbeddingIndex(emb.words, emb.vectors, emb.d);
   const loadSeconds = (performance.now() - t0) / 1000;
   let report: EvalReport;
-  if (useDir && f["eval-dir"] !== "none") {
+  // 'none' from the flag or, without it, from FACTOROUT_EVAL_DIR (as resolveEvalDir reads them): no sets
+  const none = (f["eval-dir"] ?? Deno.env.get("FACTOROUT_EVAL_DIR")) === "none";
+  if (useDir && !none) {
     report = await evaluateEmbeddings(emb.words, emb.vectors, emb.d, {
       // the default folder missing: the report lists the sets not found there
       evalDir: evalDir ?? defaultEvalDir(),

@@ -10,6 +10,7 @@ import { createBackend } from "../lib/linalg/select.ts";
 import { evaluateSimilarity, parseSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
 import { averageRanks, spearman } from "../lib/eval/spearman.ts";
 import { writeWord2VecText } from "../lib/export/word2vec.ts";
+import { pipeline, runScript } from "./child.ts";
 
 const SHARED = defaultEvalDir();
 const haveShared = (() => {
@@ -333,6 +334,32 @@ Deno.test("the evaluation folder: one resolveEvalDir for every job; a named one 
   } finally {
     if (prev === undefined) Deno.env.delete("FACTOROUT_EVAL_DIR");
     else Deno.env.set("FACTOROUT_EVAL_DIR", prev);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task eval: FACTOROUT_EVAL_DIR=none skips the sets as --eval-dir none does (it looked in a folder named none)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const vec = join(dir, "v.vec");
+    await Deno.writeTextFile(vec, "3 2\na 1 0\nb 0 1\nc 1 1\n");
+    const byFlag = await runScript(pipeline("eval"), [
+      "--vectors",
+      vec,
+      "--neighbours",
+      "a",
+      "--eval-dir",
+      "none",
+    ]);
+    const byEnv = await runScript(pipeline("eval"), ["--vectors", vec, "--neighbours", "a"], {
+      FACTOROUT_EVAL_DIR: "none",
+    });
+    assert.equal(byEnv.code, 0, byEnv.stderr);
+    assert.doesNotMatch(byEnv.stdout, /not evaluated/, byEnv.stdout);
+    assert.match(byEnv.stdout, /^nearest to a: c /m);
+    const strip = (t: string) => t.replace(/\(loaded in .*\)/, "").replace(/evaluated in .*/, "");
+    assert.equal(strip(byEnv.stdout), strip(byFlag.stdout));
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
