@@ -379,3 +379,41 @@ Deno.test("train: summary.json that cannot be written after the publication says
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("train: old checkpoints that cannot be put back after a failed --overwrite run: the lock is released and the job's own error stays", async () => {
+  const { parseTrainArgs } = await import("../lib/train/cli.ts");
+  const { runTrainJob } = await import("../lib/train/run.ts");
+  const out = await Deno.makeTempDir({ prefix: "factorout-train-putback-" });
+  const orig = Deno.rename;
+  try {
+    await Deno.mkdir(`${out}/checkpoints`);
+    await Deno.writeTextFile(`${out}/checkpoints/ckpt-000000000010.fock`, "old");
+    await Deno.writeFile(`${out}/blob.bin`, new Uint8Array(100)); // not text: the run fails on its data
+    // putting the old checkpoints back fails (the rename from checkpoints.<pid>-<r>.old.tmp)
+    (Deno as { rename: typeof Deno.rename }).rename = (from, to) =>
+      /\.old\.tmp$/.test(String(from)) && String(to).endsWith("/checkpoints")
+        ? Promise.reject(new Error("injected rename failure"))
+        : orig(from, to);
+    const lines: string[] = [];
+    const args = await parseTrainArgs([
+      ...["--data", `${out}/blob.bin`, "--overwrite", "--dim", "4", "--epochs", "1", "--eval-dir", "none"],
+      ...["--out", out, "--progress", "none", "--backend", "js"],
+    ]);
+    const err = await runTrainJob(args, { out: () => {}, err: (l) => lines.push(l), tty: false }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    (Deno as { rename: typeof Deno.rename }).rename = orig;
+    assert.ok(err, "the run succeeded on a binary file");
+    assert.match(err.message, /blob\.bin/, `the job's own error: ${err.message}`);
+    await Deno.stat(`${out}/run.lock`).then(() => assert.fail("run.lock left behind"), () => {});
+    // the old checkpoints are still aside, and the log says where (the next train job puts them back)
+    const aside = [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => n.endsWith(".old.tmp"));
+    assert.equal(aside.length, 1, lines.join("\n"));
+    assert.equal(await Deno.readTextFile(`${out}/${aside[0]}/ckpt-000000000010.fock`), "old");
+    assert.ok(lines.some((l) => l.includes(aside[0]) && /injected rename failure/.test(l)), lines.join("\n"));
+  } finally {
+    (Deno as { rename: typeof Deno.rename }).rename = orig;
+    await Deno.remove(out, { recursive: true });
+  }
+});

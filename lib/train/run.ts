@@ -605,8 +605,14 @@ export async function runTrainJob(
   } finally {
     trainer?.close();
     if (aside) {
-      await restoreAside(config.out, aside, log);
-      aside.forget();
+      // a failure here must neither hide the job's own error nor keep the lock: the old checkpoints stay
+      // aside, where the next train job into the folder puts them back (cleanStale)
+      const { dir } = aside;
+      await restoreAside(config.out, aside, log).then(aside.forget, (e) =>
+        log(
+          `cleanup: could not put the old checkpoints in ${dir} back (${(e as Error).message}); the next ` +
+            `train job into ${config.out} puts them back`,
+        ));
     }
     await lock?.release();
     if (madeOut) await Deno.remove(madeOut).catch(() => {}); // only an empty folder is removed
