@@ -285,23 +285,23 @@ Deno.test("publish: a directory sync that fails after latest moved keeps the ver
   const out = await Deno.makeTempDir({ prefix: "factorout-publish-sync-" });
   const orig = Deno.open;
   try {
-    const words = ["a", "b"], input = Float32Array.of(1, 0, 0, 1);
-    await publishEmbeddings({
-      outRoot: out,
-      words,
-      input,
-      d: 2,
-      formats: ["vec"],
-      manifest: {},
-      version: "v1",
-    });
+    const version = (v: string) =>
+      publishEmbeddings({
+        outRoot: out,
+        words: ["a"],
+        input: Float32Array.of(1),
+        d: 1,
+        manifest: {},
+        version: v,
+      });
+    await version("v1");
     // the last fsync of a publication is the one of the root, after latest was renamed to the new version
     (Deno as { open: typeof Deno.open }).open = (path, o) =>
       String(path) === out
         ? Promise.reject(new Deno.errors.PermissionDenied("injected fsync failure"))
         : orig(path, o);
     await assert.rejects(
-      publishEmbeddings({ outRoot: out, words, input, d: 2, formats: ["vec"], manifest: {}, version: "v2" }),
+      version("v2"),
       /injected fsync failure/,
     );
     (Deno as { open: typeof Deno.open }).open = orig;
