@@ -318,7 +318,8 @@ const killedJobTemp = (name: string) => {
  * `out` also holds other files, they stay: the old corpus files are replaced by renames, manifest.json
  * removed first and written last, so that a reader never takes a half-replaced folder for complete. The
  * renames run with stop signals held (lib/core/stop.ts `holdingStop`), `committed` last among them; only a
- * kill -9 between them leaves shards without a manifest beside the temporary folder: train refuses that
+ * kill -9 between them, or one of them failing (the rest of the new corpus is then kept in the temporary
+ * folder), leaves shards without a manifest beside the temporary folder: train refuses that
  * folder (lib/io/detect.ts), and the next corpus job into it replaces the corpus and the folder (`log`
  * says so).
  */
@@ -341,26 +342,39 @@ async function intoCorpusFolder<T>(
   if (!others.length) return await replaceDir(out, prepare, { committed });
   const tmp = tempNameFor(`${out}/corpus`);
   const forget = removeAtExit(tmp);
+  // a swap that fails midway keeps what is left of the new corpus in tmp: its name makes train refuse the
+  // folder (which holds no manifest then) and the next corpus job replace it, as after a kill -9
+  let keep = false;
   try {
     await Deno.mkdir(tmp);
     const result = await prepare(tmp);
     await holdingStop(async () => {
-      await Deno.remove(`${out}/manifest.json`).catch(() => {});
-      for await (const e of Deno.readDir(out)) {
-        if (CORPUS_FILE.test(e.name)) await Deno.remove(`${out}/${e.name}`);
-        else if (killedJobTemp(e.name)) await Deno.remove(`${out}/${e.name}`, { recursive: true });
+      try {
+        await Deno.remove(`${out}/manifest.json`).catch(() => {});
+        for await (const e of Deno.readDir(out)) {
+          if (CORPUS_FILE.test(e.name)) await Deno.remove(`${out}/${e.name}`);
+          else if (killedJobTemp(e.name)) await Deno.remove(`${out}/${e.name}`, { recursive: true });
+        }
+        const names = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).filter((n) =>
+          n !== "manifest.json"
+        );
+        for (const n of names) await Deno.rename(`${tmp}/${n}`, `${out}/${n}`);
+        await Deno.rename(`${tmp}/manifest.json`, `${out}/manifest.json`);
+      } catch (e) {
+        keep = true;
+        forget(); // before a stop held meanwhile runs the exit cleanups, which would remove it
+        throw e;
       }
-      const names = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).filter((n) =>
-        n !== "manifest.json"
-      );
-      for (const n of names) await Deno.rename(`${tmp}/${n}`, `${out}/${n}`);
-      await Deno.rename(`${tmp}/manifest.json`, `${out}/manifest.json`);
       committed();
     });
     return result;
   } finally {
     forget();
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    if (keep) {
+      log(
+        `the swap into ${out} failed midway: the rest of the new corpus stays in ${tmp}; rerun the same command`,
+      );
+    } else await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }
 

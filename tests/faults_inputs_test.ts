@@ -483,3 +483,59 @@ Deno.test("inputs: a corpus folder left by a kill -9 during the corpus job's swa
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("inputs: a corpus job whose file-by-file swap fails midway keeps the rest of the new corpus in its temporary folder: train refuses --out, the next corpus job repairs it", async () => {
+  const { main } = await import("../pipelines/corpus.ts");
+  const work = await Deno.makeTempDir();
+  const orig = Deno.remove;
+  try {
+    const out = `${work}/c`;
+    await Deno.mkdir(out);
+    await Deno.writeTextFile(`${out}/.keep`, ""); // another file: the swap goes file by file
+    const args = [
+      "--input",
+      "brown",
+      "--mode",
+      "cbow",
+      "--window",
+      "2",
+      "--min-count",
+      "1",
+      "--shard-rows",
+      "2000",
+      "--out",
+      out,
+    ];
+    assert.equal(await main([...args, "--limit-tokens", "6000"]), 0);
+    const shards = [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => n.endsWith(".arrow")).sort();
+    assert.ok(shards.length >= 2, shards.join(" "));
+    // the removal of the second old shard fails (the old manifest and first shard are gone by then)
+    (Deno as { remove: typeof Deno.remove }).remove = (path, o) =>
+      String(path) === `${out}/${shards[1]}`
+        ? Promise.reject(new Deno.errors.PermissionDenied("injected remove failure"))
+        : orig(path, o);
+    const code = await main([...args, "--limit-tokens", "9000"]).finally(() => {
+      (Deno as { remove: typeof Deno.remove }).remove = orig;
+    });
+    assert.notEqual(code, 0);
+    // no manifest: the folder is no corpus now; its temporary folder says so to train (was: removed, and
+    // train read the shards left as they were)
+    const tmp = [...Deno.readDirSync(out)].map((e) => e.name).filter((n) =>
+      /^corpus\.\d+-[0-9a-f]{8}\.tmp$/.test(n)
+    );
+    assert.equal(tmp.length, 1, [...Deno.readDirSync(out)].map((e) => e.name).join(" "));
+    // the job ran in this process: its pid, in the folder's name, is as dead as a finished job's once renamed
+    const dead = new Deno.Command("true").spawn();
+    await dead.status;
+    const left = `${out}/${tmp[0].replace(/^corpus\.\d+-/, `corpus.${dead.pid}-`)}`;
+    await Deno.rename(`${out}/${tmp[0]}`, left);
+    const t = await train(out);
+    assert.equal(t.code, EXIT.badData, t.stderr);
+    assert.ok(lastLine(t).startsWith(`train: ${left}: unfinished work of a job`), t.stderr);
+    assert.equal(await main([...args, "--limit-tokens", "6000"]), 0);
+    assert.equal((await train(out)).code, 0);
+  } finally {
+    (Deno as { remove: typeof Deno.remove }).remove = orig;
+    await Deno.remove(work, { recursive: true });
+  }
+});
