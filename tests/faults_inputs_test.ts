@@ -404,6 +404,20 @@ Deno.test("inputs: a named --eval-dir (or FACTOROUT_EVAL_DIR) that is missing or
   }
 });
 
+/** A small corpus job (brown, a few shards): the swap tests run it into a folder that holds another file. */
+const SMALL_CORPUS = [
+  "--input",
+  "brown",
+  "--mode",
+  "cbow",
+  "--window",
+  "2",
+  "--min-count",
+  "1",
+  "--shard-rows",
+  "2000",
+];
+
 Deno.test("inputs: a corpus folder left by a kill -9 during the corpus job's swap is refused by train (exit 5) and repaired by the next corpus job", async () => {
   const work = await Deno.makeTempDir();
   try {
@@ -411,18 +425,7 @@ Deno.test("inputs: a corpus folder left by a kill -9 during the corpus job's swa
     const out = `${work}/c`, fresh = `${work}/new`;
     await Deno.mkdir(out);
     await Deno.writeTextFile(`${out}/.keep`, "");
-    const args = [
-      "--input",
-      "brown",
-      "--mode",
-      "cbow",
-      "--window",
-      "2",
-      "--min-count",
-      "1",
-      "--shard-rows",
-      "2000",
-    ];
+    const args = SMALL_CORPUS;
     for (const [dir, tokens] of [[out, "6000"], [fresh, "9000"]]) {
       const r = await run(CORPUS, [...args, "--limit-tokens", tokens, "--out", dir]);
       assert.equal(r.code, 0, r.stderr);
@@ -492,20 +495,7 @@ Deno.test("inputs: a corpus job whose file-by-file swap fails midway keeps the r
     const out = `${work}/c`;
     await Deno.mkdir(out);
     await Deno.writeTextFile(`${out}/.keep`, ""); // another file: the swap goes file by file
-    const args = [
-      "--input",
-      "brown",
-      "--mode",
-      "cbow",
-      "--window",
-      "2",
-      "--min-count",
-      "1",
-      "--shard-rows",
-      "2000",
-      "--out",
-      out,
-    ];
+    const args = [...SMALL_CORPUS, "--out", out];
     assert.equal(await main([...args, "--limit-tokens", "6000"]), 0);
     const shards = [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => n.endsWith(".arrow")).sort();
     assert.ok(shards.length >= 2, shards.join(" "));
