@@ -25,8 +25,8 @@ import { evaluateAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
 import { EmbeddingIndex } from "../lib/eval/index.ts";
 import { nearestNeighbours } from "../lib/eval/neighbours.ts";
 import {
-  defaultEvalDir,
   type EvalReport,
+  evalSkipReason,
   evaluateEmbeddings,
   formatEvalReport,
   resolveEvalDir,
@@ -100,12 +100,13 @@ await runCommand("eval", async () => {
   const index = new EmbeddingIndex(emb.words, emb.vectors, emb.d);
   const loadSeconds = (performance.now() - t0) / 1000;
   let report: EvalReport;
-  // 'none' from the flag or, without it, from FACTOROUT_EVAL_DIR (as resolveEvalDir reads them): no sets
-  const none = (f["eval-dir"] ?? Deno.env.get("FACTOROUT_EVAL_DIR")) === "none";
-  if (useDir && !none) {
+  if (useDir && !evalDir) {
+    // 'none' (the flag, or the variable without it) or the default folder missing, as in the other jobs
+    console.error(`eval: evaluation sets skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
+  }
+  if (evalDir) {
     report = await evaluateEmbeddings(emb.words, emb.vectors, emb.d, {
-      // the default folder missing: the report lists the sets not found there
-      evalDir: evalDir ?? defaultEvalDir(),
+      evalDir,
       analogyCutoff: cutoff,
       analogies: !f["no-analogies"],
       index,

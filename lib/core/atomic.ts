@@ -14,17 +14,20 @@ import { describeOsError, withPath, writeAll } from "./os_errors.ts";
 import { holdingStop, removeAtExit } from "./stop.ts";
 
 /**
- * A unique temporary name beside `path` (same directory, so the final rename stays on one file system).
+ * A unique temporary name beside `path` (same directory, so the final rename stays on one file system);
+ * `aside` names the place an old version of `path` is moved to while a new one replaces it
+ * (`<path>.<pid>-<random>.old.tmp`, which {@link removeStaleDirTemps} moves back after a kill).
  *
  * @example
  * ```ts
  * import { tempNameFor } from "./atomic.ts";
  * const tmp = tempNameFor("out/manifest.json"); // "out/manifest.json.12345-ab12cd.tmp"
+ * const old = tempNameFor("out/checkpoints", { aside: true }); // "out/checkpoints.12345-0f3e9a1b.old.tmp"
  * ```
  */
-export function tempNameFor(path: string): string {
+export function tempNameFor(path: string, opts: { aside?: boolean } = {}): string {
   const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
-  return `${path}.${Deno.pid}-${rand}.tmp`;
+  return `${path}.${Deno.pid}-${rand}${opts.aside ? ".old" : ""}.tmp`;
 }
 
 /**
@@ -164,7 +167,7 @@ export async function replaceDir<T>(
     await Deno.mkdir(tmp, { recursive: true });
     result = await fill(tmp);
     old = await holdingStop(async () => {
-      const aside = tempNameFor(dir).replace(/\.tmp$/, ".old.tmp");
+      const aside = tempNameFor(dir, { aside: true });
       let moved = false;
       try {
         await Deno.rename(dir, aside);

@@ -120,7 +120,8 @@ async function walk(dir: string, out: string[]): Promise<void> {
   for await (const e of Deno.readDir(dir)) {
     if (e.name.startsWith(".")) continue;
     const p = `${dir.replace(/\/$/, "")}/${e.name}`;
-    if (e.isDirectory && parseTempName(e.name)) throw unfinishedWorkError(p, parseTempName(e.name)!.pid);
+    const temp = e.isDirectory ? parseTempName(e.name) : undefined;
+    if (temp) throw unfinishedWorkError(p, temp.pid);
     if (e.isDirectory) await walk(p, out);
     else if (e.isFile) names.push(p);
   }

@@ -27,7 +27,7 @@ import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
-import { removeStaleDirTemps, replaceDir, writeFileAtomic } from "../core/atomic.ts";
+import { removeStaleDirTemps, replaceDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
 import {
   latestVersionDir,
@@ -712,9 +712,7 @@ async function guardUsedFolder(
     );
   }
   if (!old.length) return undefined;
-  const dir = `${ckDir}.${Deno.pid}-${
-    crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0")
-  }.old.tmp`;
+  const dir = tempNameFor(ckDir, { aside: true });
   // a stop signal before this run's first checkpoint (while its corpus is prepared, say) ends the process
   // at once: its exit cleanup puts them back, registered in the same held section as the rename
   const forget = await holdingStop(async () => {
