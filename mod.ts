@@ -85,6 +85,7 @@ export type {
   Checkpoint,
   ModelHead,
   ModelSpec,
+  PoolCounts,
   TrainConfig,
   TrainerDeps,
   TrainOptions,

@@ -454,6 +454,7 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   pool?.resetPartTimes();
   let steps = 0;
   const wake0 = pool?.wakeups ?? 0, split0 = pool?.splitCalls ?? 0;
+  const down0 = pool?.standDowns ?? 0, alone0 = pool?.callerOnlyCalls ?? 0;
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000 || steps < 2) {
     await layer.step(batches[i % nBatches].H, batches[i % nBatches].Y, ETA);
@@ -466,7 +467,11 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   const split = pool
     ? `, products and sparse rows split across ${pool.parts} threads (${
       fmt((pool.splitCalls - split0) / steps, 3)
-    } split calls and ${fmt((pool.wakeups - wake0) / steps, 3)} worker wake-ups per step${
+    } split calls and ${fmt((pool.wakeups - wake0) / steps, 3)} worker wake-ups per step; ${
+      pool.standDowns - down0
+    } stand-downs, ${
+      fmt((100 * (pool.callerOnlyCalls - alone0)) / Math.max(1, pool.splitCalls - split0), 3)
+    }% of split calls on the calling thread alone${
       Deno.env.get("FACTOROUT_POOL_HOLD") === "0" ? ", FACTOROUT_POOL_HOLD=0" : ""
     })`
     : "";

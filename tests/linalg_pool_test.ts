@@ -347,3 +347,125 @@ Deno.test({ name: "pool: part times count every part of every thread, by operati
     plain.close();
   }
 });
+
+Deno.test({
+  name:
+    "pool: standDown runs the next calls' parts on the caller alone, the same bits; the hold resumes after",
+  ignore: !ok,
+}, () => {
+  const la = createPooledBackend(openBlasBackend(), 2, { partTimes: true });
+  try {
+    const n = 256, r = rng(11), A = la.sharedF32(n * n), B = la.sharedF32(n * n), C = la.sharedF32(n * n);
+    fill(A, r);
+    fill(B, r);
+    const init = { base: 10 };
+    const kernel = la.registerKernel(KERNEL_URL, init, createKernel(init));
+    const items = 1000, out = la.sharedF64(items);
+    const runKernel = () => { // (a split call writes over the kernel's arguments: they share one block)
+      la.kernelArgs[0] = la.sharedId(out);
+      la.kernelArgs[1] = 0;
+      la.runKernel(kernel, items);
+    };
+    const product = () => la.sgemm(false, false, n, n, n, 1, A, n, B, n, 0, C, n);
+    la.hold();
+    product(); // the workers start, and take their parts
+    const split = C.slice();
+    runKernel();
+    const splitOut = out.slice();
+    la.release();
+    // let the workers fall asleep, then stand them down: a hold now neither wakes them nor keeps them polling
+    const t = performance.now();
+    while (performance.now() - t < 30);
+    la.standDown(6);
+    la.hold();
+    la.resetPartTimes();
+    const w0 = la.wakeups, alone0 = la.callerOnlyCalls;
+    for (let i = 0; i < 5; i++) {
+      C.fill(0);
+      product();
+      assert.deepEqual(C, split, `stood-down product ${i}: the same parts, the same bits`);
+    }
+    out.fill(0);
+    runKernel();
+    assert.deepEqual(out, splitOut, "a kernel's parts, all on the caller");
+    assert.equal(la.callerOnlyCalls - alone0, 6);
+    assert.equal(la.wakeups, w0, "a stood-down call wakes no worker");
+    const threads = new Set(la.partTimes()!.map((p) => p.thread));
+    assert.deepEqual([...threads], [0], "only the calling thread ran parts");
+    // the stand-down is over and the hold resumes: the next call wakes the workers, and once one finds them
+    // awake, held calls find them polling, even after a gap longer than a worker's spin (a released
+    // pool's workers would sleep through it: "a hold keeps the workers awake between split calls")
+    product();
+    assert.deepEqual(C, split);
+    for (let i = 0, w = la.wakeups; i < 200; i++, w = la.wakeups) {
+      product();
+      if (la.wakeups === w) break;
+    }
+    const w1 = la.wakeups;
+    for (let i = 0; i < 20; i++) {
+      const g = performance.now();
+      while (performance.now() - g < 0.3);
+      product();
+    }
+    assert(
+      la.wakeups - w1 <= 2,
+      `held again, the workers should poll (${la.wakeups - w1} wake-ups in 20 calls)`,
+    );
+    assert.equal(la.callerOnlyCalls - alone0, 6, "no caller-only call after the stand-down");
+    la.release();
+    // standDown(0) ends a stand-down at once; a count that is not a whole number ≥ 0 is an error
+    la.standDown(100);
+    la.standDown(0);
+    product();
+    assert.equal(la.callerOnlyCalls - alone0, 6);
+    assert.throws(() => la.standDown(-1), RangeError);
+    assert.throws(() => la.standDown(1.5), RangeError);
+  } finally {
+    la.close();
+  }
+});
+
+Deno.test({
+  name: "pool: the workers stand down while other processes hold every core, and the results stay the same",
+  ignore: !ok,
+}, async () => {
+  // two CPU-bound processes beside this one: on the 2-core machines a held worker then misses most parts
+  const cores = navigator.hardwareConcurrency;
+  const hogs = Array.from({ length: cores }, () =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["eval", "const t = Date.now(); while (Date.now() - t < 20000);"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn());
+  const la = createPooledBackend(openBlasBackend(), 2);
+  try {
+    await new Promise((res) => setTimeout(res, 300)); // the hogs are running
+    const M = 64, N = 768, K = 256, r = rng(12);
+    const A = la.sharedF32(M * K), B = la.sharedF32(K * N), C = la.sharedF32(M * N);
+    fill(A, r);
+    fill(B, r);
+    const product = () => la.sgemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N);
+    la.hold();
+    try {
+      product();
+      const first = C.slice();
+      const t0 = performance.now();
+      while (la.standDowns === 0 && performance.now() - t0 < 10_000) {
+        product();
+        assert.deepEqual(C, first);
+      }
+      assert(la.standDowns >= 1, `no stand-down in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      product();
+      assert(la.callerOnlyCalls >= 1);
+      assert.deepEqual(C, first, "a stood-down product: the same bits");
+    } finally {
+      la.release();
+    }
+  } finally {
+    la.close();
+    for (const h of hogs) {
+      h.kill();
+      await h.status;
+    }
+  }
+});

@@ -1,10 +1,13 @@
 // The trainer's per-stage times (lib/train/stages.ts): the clock itself, the summary's stageSeconds and the
-// JSON progress lines, with a reader that reports its own read/shuffle times and one that does not.
+// JSON progress lines, with a reader that reports its own read/shuffle times and one that does not; and the
+// summary's counts of the output layer's thread pool.
 import assert from "node:assert/strict";
 import { STAGE, StageClock, STAGES } from "../lib/train/stages.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
 import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+import type { PooledBackend } from "../lib/linalg/pool.ts";
+import { blasAvailable } from "./layers_helpers.ts";
 
 Deno.test("StageClock: a mark charges the time since the last one; move shifts time between stages", () => {
   const clock = new StageClock();
@@ -58,4 +61,45 @@ Deno.test("train: stageSeconds in the summary and the JSON progress; the reader'
   } finally {
     trainer.close();
   }
+});
+
+Deno.test({
+  name:
+    "train: the summary counts the output layer's pool (split calls, caller-only calls); none without one",
+  ignore: !(await blasAvailable()),
+}, async () => {
+  const V = 200, corpus = ringCorpus(V, 2000);
+  const run = async (threads: string, standDown: number) => {
+    const had = Deno.env.get("FACTOROUT_THREADS");
+    Deno.env.set("FACTOROUT_THREADS", threads); // the backend reads it when it is made
+    let trainer: Trainer;
+    try {
+      trainer = await Trainer.create({
+        config: smallConfig({ epochs: 1, dim: 256, batch: 64, backend: "blas", output: "factored" }),
+        vocab: ringVocab(V),
+        openReader: memoryReader(corpus),
+        log: () => {},
+      });
+    } finally {
+      if (had === undefined) Deno.env.delete("FACTOROUT_THREADS");
+      else Deno.env.set("FACTOROUT_THREADS", had);
+    }
+    try {
+      const la = (trainer.output as { la?: unknown }).la;
+      if (standDown) (la as PooledBackend).standDown(standDown);
+      return await trainer.train({ paths: ["mem"], rows: corpus.length });
+    } finally {
+      trainer.close();
+    }
+  };
+  const one = await run("1", 0);
+  assert.equal(one.pool, undefined, "one thread: no pool");
+  const two = await run("2", 20);
+  assert.ok(two.pool, "two threads: the pool's counts");
+  assert.ok(
+    two.pool.splitCalls >= 40,
+    `the factored step's kernels run on the pool (${two.pool.splitCalls})`,
+  );
+  assert.equal(two.pool.callerOnlyCalls, 20, "the calls stood down before training");
+  assert.equal(two.pool.standDowns, 0);
 });

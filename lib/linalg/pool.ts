@@ -21,6 +21,12 @@
  * between the split calls of a step (one wake-up per step, at the hold; held calls use one part per
  * thread); `wakeups` counts them.
  *
+ * Busy cores: when another process holds the workers' cores, a held worker misses most parts and, when it
+ * runs, polls on the core the caller needs. The pool watches how the held calls' parts were shared
+ * (stand_down.ts) and then stands the workers down: the caller runs the next calls' parts alone, the same
+ * parts with the same bits, for a span that doubles while the cores stay busy. `standDowns` and
+ * `callerOnlyCalls` count them.
+ *
  * A split product adds the same terms in each element as the whole one (each part is the same kernel on a
  * block of columns or rows), so results differ from the one-thread call by float32 rounding at most (OpenBLAS
  * rounds a block of C differently from the whole: not bit for bit).
@@ -43,6 +49,7 @@ import { Worker } from "node:worker_threads";
 import type { F32, F64 } from "./backend.ts";
 import { type BlasBackend, SAXPY_MIN_WIDTH, SYMBOLS } from "./blas.ts";
 import { splits } from "./pool_split.ts";
+import { StandDownWatch } from "./stand_down.ts";
 import { mirrorTriangle } from "./syr2k.ts";
 import { checkGemm, checkIndexedRows, checkSyr2k, checkTrsm, checkVector } from "./check.ts";
 import {
@@ -134,6 +141,28 @@ export interface PooledBackend extends BlasBackend {
    * before that worker takes a part; {@link PooledBackend.hold} keeps them out of a step.
    */
   readonly wakeups: number;
+  /**
+   * Times the workers stood down: over a look at the held split calls the calling thread ran more than
+   * halfway from its fair share of the parts to all of them, because another process holds the workers'
+   * cores (stand_down.ts). The caller then runs the next split calls' parts alone, the workers asleep.
+   */
+  readonly standDowns: number;
+  /** Split calls whose parts the calling thread ran alone ({@link PooledBackend.standDown}). */
+  readonly callerOnlyCalls: number;
+  /**
+   * Runs the parts of the next `calls` split calls on the calling thread alone, with the workers asleep: the
+   * same parts as a split call, so the same bits, at the speed of one thread without a polling worker
+   * beside it. The pool does this itself when its workers fall behind (stand_down.ts); a hold resumes
+   * after the last of them.
+   *
+   * @example
+   * ```ts ignore
+   * la.standDown(512);
+   * ```
+   *
+   * @param calls split calls (0 ends a stand-down now)
+   */
+  standDown(calls: number): void;
   /**
    * Keeps the workers awake until the matching {@link PooledBackend.release}: between the split calls of
    * one step a worker polls for the next operation instead of sleeping (and sleeps anyway after
@@ -293,6 +322,9 @@ export function createPooledBackend(
   let workers: Worker[] = [];
   let started = false, closed = false, splitCalls = 0, rowSplitCalls = 0, kernelCalls = 0;
   let wakeups = 0, holds = 0;
+  // stand-downs (stand_down.ts): split calls left to run on the caller alone
+  const watch = new StandDownWatch(parts);
+  let soloLeft = 0, standDowns = 0, callerOnlyCalls = 0;
   /** Inside an unheld() call: the hold flag stays off until the outermost one returns. */
   let paused = false;
   let failed: Error | null = null;
@@ -312,16 +344,19 @@ export function createPooledBackend(
       Atomics.wait(ctl, CTL_DONE, c, Math.min(left, 1000));
     }
   };
-  /** Starts operation `op` (parameters already in `par`) split into `n` parts (0: a control message). */
-  const signal = (op: number, n = 0) => {
+  /**
+   * Starts operation `op` (parameters already in `par`) split into `n` parts (0: a control message); `wake`
+   * false leaves the sleeping workers asleep (the caller runs the parts).
+   */
+  const signal = (op: number, n = 0, wake = true) => {
     const seq = (Atomics.load(ctl, CTL_SEQ) + 1) | 0;
-    if (Atomics.load(ctl, CTL_ASLEEP) > 0) wakeups++;
+    if (wake && Atomics.load(ctl, CTL_ASLEEP) > 0) wakeups++;
     Atomics.store(ctl, CTL_DONE, 0);
     Atomics.store(ctl, CTL_OP, op);
     Atomics.store(ctl, CTL_PARTS, n);
     Atomics.store(ctl, CTL_NEXT, seqTag(seq) << 8);
     Atomics.store(ctl, CTL_SEQ, seq);
-    Atomics.notify(ctl, CTL_SEQ);
+    if (wake) Atomics.notify(ctl, CTL_SEQ);
     return seq;
   };
   const start = () => {
@@ -403,6 +438,12 @@ export function createPooledBackend(
       lib.symbols.openblas_set_num_threads(base.threads);
     }
   };
+  const standDown = (calls: number) => {
+    soloLeft = calls;
+    // a polling worker goes to sleep (pool_worker.ts); the last caller-only call resumes a hold
+    if (calls > 0) Atomics.store(ctl, CTL_HOLD, 0);
+    else if (holds > 0 && !paused && !closed) Atomics.store(ctl, CTL_HOLD, 1);
+  };
   const run = (op: number) => {
     if (closed) throw new Error("pool: the backend was closed; create a new one");
     if (!started) start();
@@ -413,8 +454,26 @@ export function createPooledBackend(
       // held workers are polling: one part each (smaller parts run slower); else PARTS_PER_THREAD, so
       // that a worker slow to wake only takes fewer parts
       const n = Math.min(255, parts * (holds > 0 ? 1 : PARTS_PER_THREAD)); // CTL_NEXT counts parts in 8 bits
-      claimParts(sym, views, ctl, par, seqTag(signal(op, n)));
-      waitDone(n);
+      if (soloLeft > 0) {
+        // stood down: the same parts (so the same bits), all on this thread; a worker still polling may
+        // take one, and waitDone counts it
+        callerOnlyCalls++;
+        claimParts(sym, views, ctl, par, seqTag(signal(op, n, false)));
+        waitDone(n);
+        if (--soloLeft === 0 && holds > 0 && !paused) Atomics.store(ctl, CTL_HOLD, 1);
+      } else {
+        const mine = claimParts(sym, views, ctl, par, seqTag(signal(op, n)));
+        waitDone(n);
+        // only held calls count: between holds (and in unheld()) the workers sleep by design, and the
+        // caller takes the parts of a worker that is still waking
+        if (holds > 0 && !paused) {
+          const calls = watch.seen(mine, n);
+          if (calls > 0) {
+            standDowns++;
+            standDown(calls);
+          }
+        }
+      }
     } finally {
       if (base.threads > 1) lib.symbols.openblas_set_num_threads(base.threads);
     }
@@ -490,9 +549,22 @@ export function createPooledBackend(
     get wakeups() {
       return wakeups;
     },
+    get standDowns() {
+      return standDowns;
+    },
+    get callerOnlyCalls() {
+      return callerOnlyCalls;
+    },
+    standDown(calls: number) {
+      if (!Number.isInteger(calls) || calls < 0) {
+        throw new RangeError(`standDown: calls must be an integer ≥ 0, got ${calls}`);
+      }
+      standDown(calls);
+    },
     hold() {
       if (!holdOn) return;
-      if (holds++ > 0 || closed || paused) return; // paused: unheld() sets the flag when it returns
+      // paused: unheld() sets the flag when it returns; stood down: the last caller-only call does
+      if (holds++ > 0 || closed || paused || soloLeft > 0) return;
       Atomics.store(ctl, CTL_HOLD, 1);
       if (started && Atomics.load(ctl, CTL_ASLEEP) > 0) {
         wakeups++;
@@ -530,7 +602,7 @@ export function createPooledBackend(
       } finally {
         paused = false;
         // the hold resumes only if one is still open (call may have released it, or closed the pool)
-        if (holds > 0 && !closed) Atomics.store(ctl, CTL_HOLD, 1);
+        if (holds > 0 && !closed && soloLeft === 0) Atomics.store(ctl, CTL_HOLD, 1);
       }
     },
     release() {

@@ -62,6 +62,7 @@ export {
   HEALTH_CHECK_MAX_DD,
   MAX_Q_DRIFT,
   type OpenReader,
+  type PoolCounts,
   type ReaderBatch,
   Trainer,
   type TrainerDeps,

@@ -48,6 +48,7 @@ import {
 } from "./state.ts";
 import type {
   GoodState,
+  PoolCounts,
   ReaderBatch,
   RunState,
   StepFailure,
@@ -62,6 +63,7 @@ export { BACKOFF_FLOOR, HEALTH_CHECK_MAX_DD, MAX_Q_DRIFT } from "./guard.ts";
 export type {
   CreateHead,
   OpenReader,
+  PoolCounts,
   ReaderBatch,
   TrainerDeps,
   TrainOptions,
@@ -86,6 +88,8 @@ export class Trainer {
   #lastCheckpoint: string | undefined;
   #split: ValidationSplit;
   #la: LinAlgBackend | undefined;
+  /** The pool counters of the output layers that a rollback replaced (see #poolCounts). */
+  #poolReplaced: PoolCounts | undefined;
   #output: OutputLayer;
   /** A checkpoint file holding exactly the current state (none once it changes). */
   #cleanFile: string | undefined;
@@ -119,6 +123,21 @@ export class Trainer {
     // the embedding bag on the output layer's threads when that layer has a pool (lib/linalg/pool.ts)
     const la = (this.#output as { la?: unknown }).la;
     this.model.usePool(!this.model.resident && isPooled(la) ? la : null, this.config.output === "factored");
+  }
+
+  /**
+   * The output layers' thread pool counters (lib/linalg/pool.ts) since this trainer was made, those of the
+   * layers a rollback replaced included; undefined without a pool.
+   */
+  #poolCounts(): PoolCounts | undefined {
+    const la = (this.#output as { la?: unknown }).la;
+    if (!isPooled(la)) return this.#poolReplaced;
+    const r = this.#poolReplaced ?? { splitCalls: 0, callerOnlyCalls: 0, standDowns: 0 };
+    return {
+      splitCalls: r.splitCalls + la.splitCalls,
+      callerOnlyCalls: r.callerOnlyCalls + la.callerOnlyCalls,
+      standDowns: r.standDowns + la.standDowns,
+    };
   }
 
   /** The output layer (rebuilt when a backoff rolls the state back). */
@@ -294,6 +313,7 @@ export class Trainer {
     const total = run.rows * run.epochs;
     const t0 = performance.now(), startExamples = run.examples, startStep = this.step;
     const clock = new StageClock(), S = STAGE, stages = () => clock.seconds();
+    const pool0 = this.#poolCounts();
     let lr = learningRate(c, run.examples, total) * run.lrScale, ema = NaN, lastEpochLoss = NaN;
     const sample = () => ({
       step: this.step,
@@ -356,6 +376,20 @@ export class Trainer {
     };
     const summarize = (trainLoss: number): TrainSummary => {
       const seconds = (performance.now() - t0) / 1000, examples = run.examples - startExamples;
+      const now = this.#poolCounts(),
+        pool = now && {
+          splitCalls: now.splitCalls - (pool0?.splitCalls ?? 0),
+          callerOnlyCalls: now.callerOnlyCalls - (pool0?.callerOnlyCalls ?? 0),
+          standDowns: now.standDowns - (pool0?.standDowns ?? 0),
+        };
+      if (pool?.standDowns) {
+        note(
+          { event: "pool", ...pool },
+          `threads: the split step's workers stood down ${pool.standDowns} time(s), their cores busy with ` +
+            `other work; ${pool.callerOnlyCalls} of ${pool.splitCalls} split calls ran on the training thread ` +
+            `alone (the same results; --threads 1 avoids the pool)`,
+        );
+      }
       return {
         steps: this.step - startStep,
         examples,
@@ -367,6 +401,7 @@ export class Trainer {
         backoffs: run.backoffs,
         lrScale: run.lrScale,
         stageSeconds: clock.seconds(),
+        ...(pool ? { pool } : {}),
       };
     };
     /** Counts the steps whose losses are known (every step on the host path; each read-back on the GPU path). */
@@ -576,6 +611,7 @@ export class Trainer {
       backend: this.#output.backend,
       log: () => {},
     });
+    this.#poolReplaced = this.#poolCounts();
     this.#output.close();
     this.#output = head;
     this.model.head = head;

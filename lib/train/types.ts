@@ -137,6 +137,18 @@ export type TrainOptions = {
  * };
  * ```
  */
+/**
+ * What the output layer's thread pool did (lib/linalg/pool.ts): split calls, those whose parts the training
+ * thread ran alone, and the times the workers stood down because their cores were busy.
+ *
+ * @example
+ * ```ts
+ * import type { PoolCounts } from "./types.ts";
+ * const p: PoolCounts = { splitCalls: 7000, callerOnlyCalls: 0, standDowns: 0 };
+ * ```
+ */
+export type PoolCounts = { splitCalls: number; callerOnlyCalls: number; standDowns: number };
+
 export type TrainSummary = {
   /** Steps taken by this call. */
   steps: number;
@@ -160,6 +172,11 @@ export type TrainSummary = {
   lrScale: number;
   /** Seconds per stage of this call (lib/train/stages.ts). */
   stageSeconds?: Record<StageName, number>;
+  /**
+   * The output layer's thread pool in this call (lib/linalg/pool.ts), when it has one: split calls, those
+   * whose parts the training thread ran alone, and the times its workers stood down (their cores busy).
+   */
+  pool?: PoolCounts;
   /** The epoch of the run (1-based) with the lowest validation loss, and that loss. */
   bestEpoch?: number;
   bestValidationLoss?: number;
