@@ -77,15 +77,19 @@ for (const backend of backends) {
       const W0 = uniform(r, D * d, 0.3);
       const naive = await makeLayer("naive", backend, D, d, W0);
       const fact = await makeLayer("factored", backend, D, d, W0);
-      // and the float32-products path (the blas default from d = 64), which must fall back to float64
-      // products for these strong steps
+      // and the float32-products path (the blas default from d = 64), which must redo each of these strong
+      // steps in float64 from the start: with the float64 layer's stabilisation schedule (float32 products
+      // default to stabilising half as often) it must then give the float64 layer's bits at every step.
+      // (With its own schedule it follows another rounding of the same exact trajectory, and on these
+      // near-singular steps the two part by up to 1.3e-3 of max|∇H| on one OpenBLAS kernel, Cooperlake,
+      // and 7e-4 on another, Haswell: a bar on that would measure the machine, not the fallback.)
       const fact32 = FactoredOutputLayer.fromInit(
         D,
         d,
         W0,
         createLoss("squared"),
         await createBackend(backend, { log: () => {} }),
-        { products: "float32" },
+        { products: "float32", stabilizeEvery: (fact as FactoredOutputLayer).stabilizeEvery },
       );
       for (let t = 0; t < 2000; t++) {
         const H = randomH(r, m, d, 1);
@@ -102,8 +106,8 @@ for (const backend of backends) {
         const e = relMaxDiff(a.gradH, b.gradH);
         assert(e <= 1e-3, `m=${m} step ${t}: ∇H differs by ${e}`);
         const c32 = await fact32.step(H, Y, eta);
-        const e32 = relMaxDiff(c32.gradH, b.gradH);
-        assert(e32 <= 1e-3, `m=${m} step ${t}: ∇H (float32 products) differs by ${e32}`);
+        assert.equal(c32.loss, a.loss, `m=${m} step ${t}: loss (float32 products, redone in float64)`);
+        assert.deepEqual(c32.gradH, a.gradH, `m=${m} step ${t}: ∇H (float32 products, redone in float64)`);
       }
       const drift = relMaxDiff(await fact.weights(), await naive.weights());
       const dg = await fact.diagnostics();
@@ -115,8 +119,7 @@ for (const backend of backends) {
       );
       // W after 2,000 such steps: 1e-4 on this seed's data; up to 5.2e-4 over seeds 21–26 (see above)
       assert(drift <= 1e-4, `m=${m}: drift ${drift}`);
-      const drift32 = relMaxDiff(await fact32.weights(), await naive.weights());
-      assert(drift32 <= 1e-4, `m=${m}: drift (float32 products) ${drift32}`);
+      assert.deepEqual(await fact32.weights(), await fact.weights(), `m=${m}: W (float32 products)`);
       naive.close();
       fact.close();
       fact32.close();
