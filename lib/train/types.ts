@@ -127,17 +127,6 @@ export type TrainOptions = {
 };
 
 /**
- * What {@link Trainer.train} returns.
- *
- * @example
- * ```ts
- * import type { TrainSummary } from "./types.ts";
- * const s: TrainSummary = {
- *   steps: 1, examples: 32, seconds: 0.1, examplesPerSecond: 320, trainLoss: 5, lr: 0.05, backoffs: 0, lrScale: 1,
- * };
- * ```
- */
-/**
  * What the output layer's thread pool did (lib/linalg/pool.ts): split calls, those whose parts the training
  * thread ran alone, and the times the workers stood down because their cores were busy.
  *
@@ -149,6 +138,17 @@ export type TrainOptions = {
  */
 export type PoolCounts = { splitCalls: number; callerOnlyCalls: number; standDowns: number };
 
+/**
+ * What {@link Trainer.train} returns.
+ *
+ * @example
+ * ```ts
+ * import type { TrainSummary } from "./types.ts";
+ * const s: TrainSummary = {
+ *   steps: 1, examples: 32, seconds: 0.1, examplesPerSecond: 320, trainLoss: 5, lr: 0.05, backoffs: 0, lrScale: 1,
+ * };
+ * ```
+ */
 export type TrainSummary = {
   /** Steps taken by this call. */
   steps: number;
