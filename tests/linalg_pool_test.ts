@@ -3,15 +3,30 @@
  * (sgemm split along columns and along rows, dgemm, strsm, ssyr2k, axpyRows), calls on memory the workers
  * do not share run unsplit, a pool that is never closed does not keep the process alive, and kernels (a
  * module the workers import) run over every part, registered before or after the workers start, and a
- * part that throws or a module that does not load is an error for the caller.
+ * part that throws or a module that does not load is an error for the caller; the workers stand down
+ * (the caller runs the parts alone, the same bits), and a worker back from a buffer message waits for the
+ * operation after it.
  *
  * Run: npx deno test -A tests/linalg_pool_test.ts
  */
 
 import assert from "node:assert/strict";
+import { Worker } from "node:worker_threads";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createPooledBackend, isPooled } from "../lib/linalg/pool.ts";
-import { KERNEL_ARGS, OP_SGEMM, PARTS_PER_THREAD, type PoolKernel } from "../lib/linalg/pool_ops.ts";
+import {
+  CTL_DONE,
+  CTL_LEN,
+  CTL_OP,
+  CTL_SEQ,
+  KERNEL_ARGS,
+  OP_EXIT,
+  OP_RECEIVE,
+  OP_SGEMM,
+  PAR_LEN,
+  PARTS_PER_THREAD,
+  type PoolKernel,
+} from "../lib/linalg/pool_ops.ts";
 import { POOL_SPLIT, type SplitOp } from "../lib/linalg/pool_split.ts";
 import { blasAvailable, relMaxDiff, rng } from "./layers_helpers.ts";
 
@@ -467,5 +482,55 @@ Deno.test({
       h.kill();
       await h.status;
     }
+  }
+});
+
+Deno.test({
+  name: "pool worker: after a buffer message it waits for the next operation, whatever SEQ it last read",
+  ignore: !ok,
+}, async () => {
+  // A worker that read the sequence number of an operation the caller then finished alone (a caller-only
+  // call, or a worker descheduled between its loads) and then read the OP_RECEIVE that followed goes back
+  // to its event loop with `seen` one behind. After the buffers arrive it must not take that same
+  // OP_RECEIVE again (and sit in its event loop for good, blind to every operation after it): here the
+  // state is made by hand, a receive signalled twice, and the worker must still see the OP_EXIT after it.
+  const base = openBlasBackend();
+  const ctl = new Int32Array(new SharedArrayBuffer(CTL_LEN * 4));
+  const wk = new Worker(new URL("../lib/linalg/pool_worker.ts", import.meta.url));
+  const waitDone = async (n: number, ms: number) => {
+    for (const t0 = performance.now(); performance.now() - t0 < ms;) {
+      if (Atomics.load(ctl, CTL_DONE) >= n) return true;
+      await new Promise((res) => setTimeout(res, 1));
+    }
+    return false;
+  };
+  const signal = (op: number, notify: boolean) => {
+    Atomics.store(ctl, CTL_DONE, 0);
+    Atomics.store(ctl, CTL_OP, op);
+    Atomics.add(ctl, CTL_SEQ, 1);
+    if (notify) Atomics.notify(ctl, CTL_SEQ);
+  };
+  try {
+    wk.postMessage({
+      path: base.path,
+      ctl: ctl.buffer,
+      par: new SharedArrayBuffer(PAR_LEN * 8),
+      spin: 10,
+      bufs: [],
+      kernels: [],
+      times: null,
+      thread: 1,
+    });
+    assert(await waitDone(1, 60_000), "the worker started");
+    signal(OP_RECEIVE, true);
+    await new Promise((res) => setTimeout(res, 50)); // the worker is back in its event loop
+    signal(OP_RECEIVE, false); // SEQ moves on while it is there: its `seen` is one behind
+    wk.postMessage({ bufs: [new SharedArrayBuffer(8)] });
+    assert(await waitDone(1, 10_000), "the worker took the buffer");
+    signal(OP_EXIT, true);
+    assert(await waitDone(1, 5_000), "the worker saw the operation after the receive");
+  } finally {
+    await wk.terminate();
+    base.close();
   }
 });

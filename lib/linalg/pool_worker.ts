@@ -120,6 +120,10 @@ parentPort!.on("message", async (m: Init | Receive) => {
       Atomics.store(ctl, CTL_ERR, 1);
     }
   }
+  // the operation now is the OP_RECEIVE (or start) that the caller waits on until done(): the next one is
+  // after it, even when the OP_RECEIVE was read with the sequence number of an operation before it (one the
+  // caller ran alone while this worker was between its loads), which would otherwise be taken again
+  seen = Atomics.load(ctl, CTL_SEQ);
   done();
   loop();
 });
