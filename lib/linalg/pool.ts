@@ -147,7 +147,10 @@ export interface PooledBackend extends BlasBackend {
    * cores (stand_down.ts). The caller then runs the next split calls' parts alone, the workers asleep.
    */
   readonly standDowns: number;
-  /** Split calls whose parts the calling thread ran alone ({@link PooledBackend.standDown}). */
+  /**
+   * Split calls made while the workers stood down ({@link PooledBackend.standDown}): the calling thread runs
+   * their parts (a worker still polling as the stand-down begins may take one).
+   */
   readonly callerOnlyCalls: number;
   /**
    * Runs the parts of the next `calls` split calls on the calling thread alone, with the workers asleep: the
@@ -352,9 +355,11 @@ export function createPooledBackend(
     const seq = (Atomics.load(ctl, CTL_SEQ) + 1) | 0;
     if (wake && Atomics.load(ctl, CTL_ASLEEP) > 0) wakeups++;
     Atomics.store(ctl, CTL_DONE, 0);
+    // the new tag before the new part count: a worker still in claimParts for the last operation, which
+    // read its exhausted CTL_NEXT, must not see a larger part count and claim a part with the old tag
+    Atomics.store(ctl, CTL_NEXT, seqTag(seq) << 8);
     Atomics.store(ctl, CTL_OP, op);
     Atomics.store(ctl, CTL_PARTS, n);
-    Atomics.store(ctl, CTL_NEXT, seqTag(seq) << 8);
     Atomics.store(ctl, CTL_SEQ, seq);
     if (wake) Atomics.notify(ctl, CTL_SEQ);
     return seq;
