@@ -65,7 +65,7 @@ Deno.test("train: stageSeconds in the summary and the JSON progress; the reader'
 
 Deno.test({
   name:
-    "train: the summary counts the output layer's pool (split calls, caller-only calls); none without one",
+    "train: the summary counts the output layer's pool; a run stood down gives the same embeddings, bit for bit",
   ignore: !(await blasAvailable()),
 }, async () => {
   const V = 200, corpus = ringCorpus(V, 2000);
@@ -87,7 +87,8 @@ Deno.test({
     try {
       const la = (trainer.output as { la?: unknown }).la;
       if (standDown) (la as PooledBackend).standDown(standDown);
-      return await trainer.train({ paths: ["mem"], rows: corpus.length });
+      const summary = await trainer.train({ paths: ["mem"], rows: corpus.length });
+      return { ...summary, vectors: await trainer.embeddings({ output: true }) };
     } finally {
       trainer.close();
     }
@@ -102,4 +103,11 @@ Deno.test({
   );
   assert.equal(two.pool.callerOnlyCalls, 20, "the calls stood down before training");
   assert.equal(two.pool.standDowns, 0);
+  // the same parts whether the workers or the training thread run them: every call stood down, or none
+  const all = await run("2", 1_000_000), none = await run("2", 0);
+  assert.equal(all.pool!.callerOnlyCalls, all.pool!.splitCalls);
+  assert.equal(none.pool!.callerOnlyCalls, 0);
+  assert.deepEqual(all.vectors.input, none.vectors.input, "input vectors");
+  assert.deepEqual(all.vectors.output, none.vectors.output, "output vectors");
+  assert.deepEqual(two.vectors.input, none.vectors.input);
 });
