@@ -255,7 +255,8 @@ export function measurePoolSplits(shapes: [number, number][], roundMs = 40, roun
     base.close();
     throw new UsageError("bench/linalg.ts --pool needs at least 2 OpenBLAS threads (FACTOROUT_THREADS ≥ 2)");
   }
-  const la = createPooledBackend(base, base.threads);
+  // the split itself is measured: the workers must not stand down in a busy minute (stand_down.ts)
+  const la = createPooledBackend(base, base.threads, { standDown: false });
   const rng = new Rng(0x5eed);
   const filled = (n: number, scale = 0.1) => {
     const x = la.sharedF32(n);

@@ -28,6 +28,7 @@ import {
   type PoolKernel,
 } from "../lib/linalg/pool_ops.ts";
 import { POOL_SPLIT, type SplitOp } from "../lib/linalg/pool_split.ts";
+import { STAND_DOWN } from "../lib/linalg/stand_down.ts";
 import { blasAvailable, relMaxDiff, rng } from "./layers_helpers.ts";
 
 const ok = await blasAvailable();
@@ -145,7 +146,8 @@ Deno.test({ name: "pool: split sgemm, dgemm, strsm, ssyr2k, axpyRows = plain cal
 });
 
 Deno.test({ name: "pool: a hold keeps the workers awake between split calls", ignore: !ok }, () => {
-  const la = createPooledBackend(openBlasBackend(), 2);
+  // wake-ups are counted here: on a busy machine the workers must not stand down (a stood-down call wakes none)
+  const la = createPooledBackend(openBlasBackend(), 2, { standDown: false });
   try {
     const n = 256, A = la.sharedF32(n * n), C = la.sharedF32(n * n);
     const gap = () => {
@@ -201,7 +203,7 @@ Deno.test({ name: "pool: a hold keeps the workers awake between split calls", ig
 });
 
 Deno.test({ name: "pool: unheld() nests, and a hold released or taken inside it", ignore: !ok }, () => {
-  const la = createPooledBackend(openBlasBackend(), 2);
+  const la = createPooledBackend(openBlasBackend(), 2, { standDown: false }); // wake-ups are counted
   try {
     const n = 256, A = la.sharedF32(n * n), C = la.sharedF32(n * n);
     const spin = (ms: number) => {
@@ -453,6 +455,7 @@ Deno.test({
       new Deno.Command("sh", { args: ["-c", "while :; do :; done"], stdout: "null", stderr: "null" }).spawn(),
   );
   const la = createPooledBackend(openBlasBackend(), 2);
+  const fixed = createPooledBackend(openBlasBackend(), 2, { standDown: false });
   try {
     await new Promise((res) => setTimeout(res, 300)); // the hogs are running
     const M = 64, N = 768, K = 256, r = rng(12);
@@ -476,8 +479,23 @@ Deno.test({
     } finally {
       la.release();
     }
+    // with { standDown: false } the same calls in the same minutes never stand down
+    fixed.hold();
+    try {
+      const A2 = fixed.sharedF32(M * K), B2 = fixed.sharedF32(K * N), C2 = fixed.sharedF32(M * N);
+      A2.set(A);
+      B2.set(B);
+      for (let i = 0; i < 2 * STAND_DOWN.window; i++) {
+        fixed.sgemm(false, false, M, N, K, 1, A2, K, B2, N, 0, C2, N);
+      }
+      assert.equal(fixed.standDowns, 0);
+      assert.equal(fixed.callerOnlyCalls, 0);
+    } finally {
+      fixed.release();
+    }
   } finally {
     la.close();
+    fixed.close();
     for (const h of hogs) {
       h.kill();
       await h.status;

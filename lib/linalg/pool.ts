@@ -289,13 +289,16 @@ export function isPooled(la: unknown): la is PooledBackend {
  *   long the calling thread then keeps polling for the workers' parts before it sleeps (default
  *   {@link POOL_CALLER_SPIN_MS}); hold: false makes {@link PooledBackend.hold} do nothing (the workers
  *   sleep between split calls; select.ts: FACTOROUT_POOL_HOLD=0); partTimes: time each thread's parts
- *   ({@link PooledBackend.partTimes})
+ *   ({@link PooledBackend.partTimes}); standDown: false keeps the workers from standing down when they fall
+ *   behind (stand_down.ts), for measurements of the split itself (bench/linalg.ts `--pool`) and tests of
+ *   wake-ups ({@link PooledBackend.standDown} still works)
  * @returns the backend
  */
 export function createPooledBackend(
   base: BlasBackend,
   parts: number,
-  opts: { spin?: number; callerSpinMs?: number; hold?: boolean; partTimes?: boolean } = {},
+  opts: { spin?: number; callerSpinMs?: number; hold?: boolean; partTimes?: boolean; standDown?: boolean } =
+    {},
 ): PooledBackend {
   if (!Number.isInteger(parts) || parts < 2) {
     throw new RangeError(`parts must be an integer ≥ 2, got ${parts}`);
@@ -326,7 +329,7 @@ export function createPooledBackend(
   let started = false, closed = false, splitCalls = 0, rowSplitCalls = 0, kernelCalls = 0;
   let wakeups = 0, holds = 0;
   // stand-downs (stand_down.ts): split calls left to run on the caller alone
-  const watch = new StandDownWatch(parts);
+  const watch = opts.standDown === false ? null : new StandDownWatch(parts);
   let soloLeft = 0, standDowns = 0, callerOnlyCalls = 0;
   /** Inside an unheld() call: the hold flag stays off until the outermost one returns. */
   let paused = false;
@@ -471,7 +474,7 @@ export function createPooledBackend(
         waitDone(n);
         // only held calls count: between holds (and in unheld()) the workers sleep by design, and the
         // caller takes the parts of a worker that is still waking
-        if (holds > 0 && !paused) {
+        if (watch && holds > 0 && !paused) {
           const calls = watch.seen(mine, n);
           if (calls > 0) {
             standDowns++;
