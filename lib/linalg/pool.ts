@@ -446,11 +446,15 @@ export function createPooledBackend(
       lib.symbols.openblas_set_num_threads(base.threads);
     }
   };
+  /** Sets the hold flag where a hold is open and neither unheld() nor a stand-down keeps it off. */
+  const resumeHold = () => {
+    if (holds > 0 && !paused && !closed && soloLeft === 0) Atomics.store(ctl, CTL_HOLD, 1);
+  };
   const standDown = (calls: number) => {
     soloLeft = calls;
     // a polling worker goes to sleep (pool_worker.ts); the last caller-only call resumes a hold
     if (calls > 0) Atomics.store(ctl, CTL_HOLD, 0);
-    else if (holds > 0 && !paused && !closed) Atomics.store(ctl, CTL_HOLD, 1);
+    else resumeHold();
   };
   const run = (op: number) => {
     if (closed) throw new Error("pool: the backend was closed; create a new one");
@@ -462,24 +466,21 @@ export function createPooledBackend(
       // held workers are polling: one part each (smaller parts run slower); else PARTS_PER_THREAD, so
       // that a worker slow to wake only takes fewer parts
       const n = Math.min(255, parts * (holds > 0 ? 1 : PARTS_PER_THREAD)); // CTL_NEXT counts parts in 8 bits
-      if (soloLeft > 0) {
-        // stood down: the same parts (so the same bits), all on this thread; a worker still polling may
-        // take one, and waitDone counts it
+      // stood down: the same parts (so the same bits), the workers left asleep; a worker still polling
+      // may take one, and waitDone counts it
+      const solo = soloLeft > 0;
+      const mine = claimParts(sym, views, ctl, par, seqTag(signal(op, n, !solo)));
+      waitDone(n);
+      if (solo) {
         callerOnlyCalls++;
-        claimParts(sym, views, ctl, par, seqTag(signal(op, n, false)));
-        waitDone(n);
-        if (--soloLeft === 0 && holds > 0 && !paused) Atomics.store(ctl, CTL_HOLD, 1);
-      } else {
-        const mine = claimParts(sym, views, ctl, par, seqTag(signal(op, n)));
-        waitDone(n);
+        if (--soloLeft === 0) resumeHold();
+      } else if (watch && holds > 0 && !paused) {
         // only held calls count: between holds (and in unheld()) the workers sleep by design, and the
         // caller takes the parts of a worker that is still waking
-        if (watch && holds > 0 && !paused) {
-          const calls = watch.seen(mine, n);
-          if (calls > 0) {
-            standDowns++;
-            standDown(calls);
-          }
+        const calls = watch.seen(mine, n);
+        if (calls > 0) {
+          standDowns++;
+          standDown(calls);
         }
       }
     } finally {
@@ -610,7 +611,7 @@ export function createPooledBackend(
       } finally {
         paused = false;
         // the hold resumes only if one is still open (call may have released it, or closed the pool)
-        if (holds > 0 && !closed && soloLeft === 0) Atomics.store(ctl, CTL_HOLD, 1);
+        resumeHold();
       }
     },
     release() {

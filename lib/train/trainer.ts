@@ -14,7 +14,7 @@
 import { DataFormatError, type DivergenceError, UsageError } from "../core/errors.ts";
 import type { BackendName, OutputLayer } from "../core/types.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
-import { isPooled } from "../linalg/pool.ts";
+import { isPooled, type PooledBackend } from "../linalg/pool.ts";
 import { headWidth, initParams, Model } from "../model/model.ts";
 import { attachStepPath } from "../model/gpu_model.ts";
 import {
@@ -121,8 +121,14 @@ export class Trainer {
     const backend = this.config.backend === "webgpu" ? "webgpu" : this.#output.backend;
     attachStepPath(this.model, { backend, log: this.deps.log });
     // the embedding bag on the output layer's threads when that layer has a pool (lib/linalg/pool.ts)
+    const pool = this.#outputPool();
+    this.model.usePool(!this.model.resident ? pool : null, this.config.output === "factored");
+  }
+
+  /** The output layer's pooled backend (lib/linalg/pool.ts), or null when it has none. */
+  #outputPool(): PooledBackend | null {
     const la = (this.#output as { la?: unknown }).la;
-    this.model.usePool(!this.model.resident && isPooled(la) ? la : null, this.config.output === "factored");
+    return isPooled(la) ? la : null;
   }
 
   /**
@@ -130,14 +136,8 @@ export class Trainer {
    * layers a rollback replaced included; undefined without a pool.
    */
   #poolCounts(): PoolCounts | undefined {
-    const la = (this.#output as { la?: unknown }).la;
-    if (!isPooled(la)) return this.#poolReplaced;
-    const r = this.#poolReplaced ?? { splitCalls: 0, callerOnlyCalls: 0, standDowns: 0 };
-    return {
-      splitCalls: r.splitCalls + la.splitCalls,
-      callerOnlyCalls: r.callerOnlyCalls + la.callerOnlyCalls,
-      standDowns: r.standDowns + la.standDowns,
-    };
+    const pool = this.#outputPool();
+    return pool ? addCounts(this.#poolReplaced, pool) : this.#poolReplaced;
   }
 
   /** The output layer (rebuilt when a backoff rolls the state back). */
@@ -376,12 +376,7 @@ export class Trainer {
     };
     const summarize = (trainLoss: number): TrainSummary => {
       const seconds = (performance.now() - t0) / 1000, examples = run.examples - startExamples;
-      const now = this.#poolCounts(),
-        pool = now && {
-          splitCalls: now.splitCalls - (pool0?.splitCalls ?? 0),
-          callerOnlyCalls: now.callerOnlyCalls - (pool0?.callerOnlyCalls ?? 0),
-          standDowns: now.standDowns - (pool0?.standDowns ?? 0),
-        };
+      const now = this.#poolCounts(), pool = now && addCounts(now, pool0, -1);
       if (pool?.standDowns) {
         note(
           { event: "pool", ...pool },
@@ -719,4 +714,15 @@ export class Trainer {
 
 function sameList(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** a + sign·b, field by field (an undefined side counts as zeros). */
+function addCounts(a: PoolCounts | undefined, b: PoolCounts | undefined, sign = 1): PoolCounts {
+  const zero = { splitCalls: 0, callerOnlyCalls: 0, standDowns: 0 };
+  const x = a ?? zero, y = b ?? zero;
+  return {
+    splitCalls: x.splitCalls + sign * y.splitCalls,
+    callerOnlyCalls: x.callerOnlyCalls + sign * y.callerOnlyCalls,
+    standDowns: x.standDowns + sign * y.standDowns,
+  };
 }
