@@ -1,7 +1,8 @@
 /**
  * lib/core/csr.ts on its own: MergedTargets (used by every output layer and by the tests' references)
  * against a plain Map-based merge on random batches, in both orders and with buffers reused across batch
- * sizes; the builder, the row slices and the validation messages; SharedRowMarks against brute force.
+ * sizes; the builder, the row slices and the validation messages; RowSlots and SharedRowMarks against brute
+ * force.
  */
 
 import assert from "node:assert/strict";
@@ -10,6 +11,7 @@ import {
   findIndexOutside,
   MergedTargets,
   rowOfEntry,
+  RowSlots,
   SharedRowMarks,
   sliceRows,
   validateCsr,
@@ -191,5 +193,26 @@ Deno.test("SharedRowMarks: marks exactly the entries whose row another range nam
     }
     assert.equal(flags[end], 7, `trial ${trial}: past the ranges`);
     assert.equal(marked, want, `trial ${trial}: count`);
+  }
+});
+
+Deno.test("RowSlots: one slot per distinct row, numbered in order of first appearance (brute force)", () => {
+  const slots = new RowSlots(), rng = new Rng(11), next = (n: number) => rng.int(n);
+  for (let trial = 0; trial < 300; trial++) {
+    // few distinct rows (long probe chains) and ids up to 2e9; the table reused across sizes
+    const rows = 1 + next(trial % 2 ? 20 : 2_000_000_000),
+      first = next(4),
+      end = first + next(trial % 3 ? 600 : 3);
+    const idx = Int32Array.from({ length: end }, () => next(rows));
+    const slot = new Int32Array(end + 1).fill(-7);
+    const n = slots.assign(idx, first, end, slot);
+    const seen = new Map<number, number>();
+    for (let k = first; k < end; k++) {
+      if (!seen.has(idx[k])) seen.set(idx[k], seen.size);
+      assert.equal(slot[k], seen.get(idx[k]), `trial ${trial}: entry ${k} (row ${idx[k]})`);
+    }
+    assert.equal(n, seen.size, `trial ${trial}: distinct rows`);
+    for (let k = 0; k < first; k++) assert.equal(slot[k], -7, `trial ${trial}: entry ${k} before first`);
+    assert.equal(slot[end], -7, `trial ${trial}: past the end`);
   }
 });

@@ -369,12 +369,64 @@ function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {
 }
 
 /**
+ * Dense slots for the distinct row ids of one call: entry k gets the slot of its row, numbered in order of
+ * first appearance. A small open-addressing table over the ids of the call (at least twice the entries,
+ * reused), not an array over all rows: O(entries), in cache, where an array over a large vocabulary misses
+ * the cache on every entry.
+ *
+ * @example
+ * ```ts
+ * import { RowSlots } from "./csr.ts";
+ * const slots = new RowSlots(), slot = new Int32Array(5);
+ * const n = slots.assign(Int32Array.of(7, 2, 7, 9, 7), 0, 5, slot);
+ * console.log(n, Array.from(slot)); // 3 [ 0, 1, 0, 2, 0 ]
+ * ```
+ */
+export class RowSlots {
+  #keys = new Int32Array(0);
+  #ids = new Int32Array(0);
+
+  /**
+   * Sets slot[k] for entries k in [first, end) to the slot of row idx[k] (0, 1, … in order of first
+   * appearance).
+   *
+   * @param idx the row id of each entry (ids ≥ 0)
+   * @param first first entry
+   * @param end entry after the last
+   * @param slot output, one per entry (entries first … end − 1 are written)
+   * @returns the number of distinct rows (slots)
+   */
+  assign(idx: Int32Array, first: number, end: number, slot: Int32Array): number {
+    let bits = 4;
+    while (1 << bits < 2 * (end - first)) bits++;
+    const size = 1 << bits, mask = size - 1, shift = 32 - bits;
+    if (this.#keys.length < size) {
+      this.#keys = new Int32Array(size);
+      this.#ids = new Int32Array(size);
+    }
+    const keys = this.#keys, ids = this.#ids;
+    keys.fill(-1, 0, size);
+    let n = 0;
+    for (let k = first; k < end; k++) {
+      const row = idx[k];
+      let h = Math.imul(row, 0x9e3779b1) >>> shift;
+      while (keys[h] !== -1 && keys[h] !== row) h = (h + 1) & mask;
+      if (keys[h] === -1) {
+        keys[h] = row;
+        ids[h] = n++;
+      }
+      slot[k] = ids[h];
+    }
+    return n;
+  }
+}
+
+/**
  * Which entries of a list of row ids, cut into consecutive ranges, name a row that another range names too.
  * The threaded V update (lib/output/factored/step_kernel.ts UPD_TAIL) uses it: each thread adds the rows
  * only its own examples name (read by that thread in the forward, still in its cache), and one thread adds
  * the rows several ranges name, in entry order, so every row gets its additions in the one-thread order.
- * A small open-addressing table over the ids of one call (twice the entries, reused), not an array over
- * all rows: O(entries), in cache.
+ * The rows' slots come from {@link RowSlots}: O(entries), in cache.
  *
  * @example
  * ```ts
@@ -386,7 +438,7 @@ function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {
  * ```
  */
 export class SharedRowMarks {
-  #keys = new Int32Array(0);
+  #slots = new RowSlots();
   #range = new Int32Array(0);
   #slot = new Int32Array(0);
 
@@ -401,26 +453,17 @@ export class SharedRowMarks {
    */
   mark(idx: Int32Array, bounds: Int32Array, ranges: number, flags: Int32Array): number {
     const first = bounds[0], end = bounds[ranges];
-    let bits = 4;
-    while (1 << bits < 2 * (end - first)) bits++;
-    const size = 1 << bits, mask = size - 1, shift = 32 - bits;
-    if (this.#keys.length < size) {
-      this.#keys = new Int32Array(size);
-      this.#range = new Int32Array(size);
-    }
     if (this.#slot.length < end) this.#slot = new Int32Array(Math.max(end, 2 * this.#slot.length));
-    const keys = this.#keys, range = this.#range, slot = this.#slot;
-    keys.fill(-1, 0, size);
+    const slot = this.#slot;
+    const n = this.#slots.assign(idx, first, end, slot);
+    if (this.#range.length < n) this.#range = new Int32Array(Math.max(n, 2 * this.#range.length));
+    const range = this.#range;
+    range.fill(-2, 0, n);
     for (let w = 0; w < ranges; w++) {
       for (let k = bounds[w]; k < bounds[w + 1]; k++) {
-        const row = idx[k];
-        let h = Math.imul(row, 0x9e3779b1) >>> shift;
-        while (keys[h] !== -1 && keys[h] !== row) h = (h + 1) & mask;
-        if (keys[h] === -1) {
-          keys[h] = row;
-          range[h] = w;
-        } else if (range[h] !== w) range[h] = -1;
-        slot[k] = h;
+        const r = range[slot[k]];
+        if (r === -2) range[slot[k]] = w;
+        else if (r !== w) range[slot[k]] = -1;
       }
     }
     let marked = 0;

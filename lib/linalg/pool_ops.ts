@@ -261,6 +261,7 @@ export type PartSymbols = {
   cblas_sdot(...a: (number | AllowSharedBufferSource)[]): number;
   cblas_ssyr2k(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_somatcopy(...a: (number | AllowSharedBufferSource)[]): void;
+  dpotrf_(...a: AllowSharedBufferSource[]): void;
 };
 
 /**

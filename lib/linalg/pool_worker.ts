@@ -97,6 +97,7 @@ parentPort!.on("message", async (m: Init | Receive) => {
       cblas_sdot: SYMBOLS.cblas_sdot,
       cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
       cblas_somatcopy: SYMBOLS.cblas_somatcopy,
+      dpotrf_: SYMBOLS.dpotrf_,
     });
     sym = lib.symbols as unknown as PartSymbols;
     ctl = new Int32Array(m.ctl);

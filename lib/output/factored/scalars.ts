@@ -208,21 +208,27 @@ export function addCondBudget(st: FactoredState, lamMin: number, lamMax: number)
  */
 export function completeM(st: FactoredState, m: number, M: Float64Array): void {
   if (st.loss.usesSum) {
-    const D = st.D, g = st.g, gs = st.gs, s = st.s, sumdy = st.sumdy;
+    // with c_i = 𝟙·ẏ_i + 2 g_i s_i the terms are g_s,j c_i + g_s,i c_j + D g_s,i g_s,j: symmetric, so each
+    // pair's value is computed once and added to both entries
+    const D = st.D, g = st.g, gs = st.gs, s = st.s, sumdy = st.sumdy, c = st.sumTerms;
+    for (let i = 0; i < m; i++) c[i] = sumdy[i] + 2 * g[i] * s[i];
     for (let i = 0; i < m; i++) {
-      for (let j = 0; j < m; j++) {
-        M[i * m + j] += gs[j] * sumdy[i] + gs[i] * sumdy[j] + 2 * g[i] * gs[j] * s[i] +
-          2 * g[j] * gs[i] * s[j] + D * gs[i] * gs[j];
+      const ci = c[i], gsi = gs[i], dgs = D * gsi, row = i * m;
+      for (let j = 0; j < i; j++) {
+        const v = gs[j] * ci + gsi * c[j] + dgs * gs[j];
+        M[row + j] += v;
+        M[j * m + i] += v;
       }
+      M[row + i] += 2 * gsi * ci + dgs * gsi;
     }
   }
   addYdotY(st, m, M);
 }
 
 /**
- * M_ij += ẏ_i·ẏ_j: pairs of entries with equal indices, found through a chain per index (`head`, D
- * entries, all -1 between calls; `perm` links each entry to the previous one with its index), O(nnz +
- * pairs) with no sort.
+ * M_ij += ẏ_i·ẏ_j: pairs of entries with equal indices, found through a chain per distinct index (`head`
+ * by the indices' slots, csr.ts RowSlots; `perm` links each entry to the previous one with its index),
+ * O(nnz + pairs) with no sort.
  */
 function addYdotY(st: FactoredState, m: number, M: Float64Array): void {
   const mg = st.merged, nnz = mg.nnz, idx = mg.idx, ex = mg.ex, dy = st.dy;
@@ -232,10 +238,12 @@ function addYdotY(st: FactoredState, m: number, M: Float64Array): void {
     M[0] += v;
     return;
   }
-  if (st.head.length < st.D) st.head = new Int32Array(st.D).fill(-1);
+  // chains per row slot (csr.ts RowSlots), not per row id: a table over the call's entries stays in cache
+  const slot = st.rowSlot, rows = st.rowSlots.assign(idx, 0, nnz, slot);
   const head = st.head, next = st.perm;
+  head.fill(-1, 0, rows);
   for (let k = 0; k < nnz; k++) {
-    const c = idx[k], ik = ex[k], yk = dy[k], rk = ik * m;
+    const c = slot[k], ik = ex[k], yk = dy[k], rk = ik * m;
     next[k] = head[c];
     head[c] = k;
     M[rk + ik] += yk * yk;
@@ -245,7 +253,6 @@ function addYdotY(st: FactoredState, m: number, M: Float64Array): void {
       M[ij * m + ik] += v;
     }
   }
-  for (let k = 0; k < nnz; k++) head[idx[k]] = -1;
 }
 
 /**

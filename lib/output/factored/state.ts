@@ -20,7 +20,7 @@ import { validateCount } from "../validate.ts";
 import type { LinAlgBackend } from "../../linalg/backend.ts";
 import type { SphericalFamilyLoss } from "../../losses/loss.ts";
 import { GUARD_MARGIN, GuardScratch } from "../guard.ts";
-import { MergedTargets, SharedRowMarks } from "../../core/csr.ts";
+import { MergedTargets, RowSlots, SharedRowMarks } from "../../core/csr.ts";
 import { ChunkScratch } from "./passes.ts";
 import { FoldScratch, RebalanceScratch } from "./upkeep.ts";
 import { isPooled, type PooledBackend } from "../../linalg/pool.ts";
@@ -186,7 +186,7 @@ export class FactoredState {
   GH = new Float64Array(0);
   MH = new Float64Array(0);
   S = new Float64Array(0);
-  N = new Float64Array(0);
+  N: Float64Array = new Float64Array(0);
   M = new Float64Array(0);
   QHH = new Float64Array(0);
   BH = new Float64Array(0);
@@ -195,6 +195,7 @@ export class FactoredState {
   g: Float64Array = new Float64Array(0);
   gs: Float64Array = new Float64Array(0);
   sumdy: Float64Array = new Float64Array(0);
+  sumTerms = new Float64Array(0); // c_i = 𝟙·ẏ_i + 2 g_i s_i (scalars.ts completeM)
   hw: Float64Array = new Float64Array(0);
   sg: Float64Array = new Float64Array(0); // √g_i (float32 Cholesky path)
   zs = new Float64Array(0); // scale of the rows of Zn as stored in P32 (float32 path)
@@ -204,7 +205,9 @@ export class FactoredState {
   o: Float64Array = new Float64Array(0);
   dy: Float64Array = new Float64Array(0);
   perm = new Int32Array(0);
-  head = new Int32Array(0);
+  head = new Int32Array(0); // per row slot (scalars.ts addYdotY)
+  rowSlot = new Int32Array(0); // each entry's row slot
+  rowSlots = new RowSlots();
   kO = new Float64Array(0);
   kY = new Float64Array(0);
   kDy = new Float64Array(0);
@@ -256,7 +259,7 @@ export class FactoredState {
   pool: PooledBackend | null = null;
   kernel = -1;
   kernelIds = new Float64Array(ARG_COUNT); // the kernel's buffer ids, for the arrays in kernelKey
-  kernelKey: (ArrayBufferView | ArrayBufferLike | null)[] = [null, null, null, null, null];
+  kernelKey: (ArrayBufferView | ArrayBufferLike | null)[] = [null, null, null, null, null, null];
   offS: Int32Array = new Int32Array(0);
   idxS: Int32Array = new Int32Array(0);
   exS: Int32Array = new Int32Array(0);
@@ -267,7 +270,9 @@ export class FactoredState {
   tailBounds: Int32Array = new Int32Array(0);
   sharedRows = new SharedRowMarks();
   tails = 0;
-  tailSync: Int32Array = new Int32Array(0);
+  // the step kernel's marks on shared memory: [0] the update's tail (UPD_TAIL's part 1 waits for part 0's
+  // block), [1] the outcome of UPD_ROWS's factorisation
+  stepMarks: Int32Array = new Int32Array(0);
   lossS: Float64Array = new Float64Array(0);
   badS: Int32Array = new Int32Array(0);
   G32: Float32Array = new Float32Array(0);
@@ -302,7 +307,7 @@ export class FactoredState {
       this.pool = la;
       const init: StepKernelInit = { loss: loss.name, options: loss.options, D, d };
       this.kernel = la.registerKernel(STEP_KERNEL_URL, init, createKernel(init));
-      this.tailSync = la.sharedI32(1);
+      this.stepMarks = la.sharedI32(2);
     }
     this.stabilizeEvery = validateCount(
       "stabilizeEvery",
@@ -420,7 +425,7 @@ export class FactoredState {
       this.GH = new Float64Array(md);
       this.MH = new Float64Array(md);
       this.S = new Float64Array(mm);
-      this.N = new Float64Array(mm);
+      this.N = this.f64(mm); // on the pool: factored by the step kernel (UPD_ROWS)
       this.M = new Float64Array(mm);
       this.QHH = new Float64Array(mm);
       this.BH = new Float64Array(mm);
@@ -438,6 +443,7 @@ export class FactoredState {
         this.Mh32 = this.pool.sharedF32(mm);
       }
       this.zs = new Float64Array(m);
+      this.sumTerms = new Float64Array(m);
       this.sg = this.f64(m);
     }
     if (n > this.nCap) {
@@ -454,6 +460,8 @@ export class FactoredState {
         this.sharedS = this.pool.sharedI32(n);
       }
       this.perm = new Int32Array(n);
+      this.head = new Int32Array(n);
+      this.rowSlot = new Int32Array(n);
       this.kO = new Float64Array(n);
       this.kY = new Float64Array(n);
       this.kDy = new Float64Array(n);

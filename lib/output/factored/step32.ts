@@ -166,9 +166,11 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   addCondBudget(st, lamMin, lamMax);
 
   // M = ∇Oᵀ∇O (m×m, float64), with E' read where the Gram product left it (ES's first block; E[0] for m = 1)
+  // (symmetric to the bit: the (j, i) entry is the sum of the same two products; each pair computed once)
   const Ef: Float32Array | Float64Array = m === 1 ? E : ES;
   for (let i = 0; i < m; i++) {
-    for (let j = 0; j < m; j++) M[i * m + j] = 2 * (Ef[i * m + j] * g[j] + g[i] * Ef[j * m + i]);
+    const gi = g[i], row = i * m;
+    for (let j = 0; j <= i; j++) M[row + j] = M[j * m + i] = 2 * (Ef[row + j] * g[j] + gi * Ef[j * m + i]);
   }
   completeM(st, m, M);
 
@@ -211,13 +213,12 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
           N[row + i] = 1 - f * ci * S[row + i];
         }
         if (onPool) {
-          // the row scalings, R = −η ∇H and ω, w̄ on every thread (step_kernel.ts UPD_ROWS), then the
-          // two triangular solves beside M H (UPD_TASKS): the same calls as below, the same bits. Only
-          // once dpotrf has succeeded: ω and w̄ are state.
-          if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
-          for (let j = 0; j < m * m; j++) Mi[j] = N[j];
+          // dpotrf beside the row scalings and R = −η ∇H (step_kernel.ts UPD_ROWS), then the two
+          // triangular solves beside M H, and ω, w̄ on every thread (UPD_TASKS): the same calls as below,
+          // the same bits. ω and w̄ are state: only once dpotrf has succeeded.
           for (let j = 0; j < m * m; j++) st.Mh32[j] = M[j];
           runStepKernel(st, H, m, UPD_ROWS, eta);
+          if (st.stepMarks[1] !== 1) return false; // not reached: the guard showed T ⪰ ½ I
           runStepKernel(st, H, m, UPD_TASKS, eta);
           sumsDone = true;
         } else {

@@ -7,11 +7,15 @@
  *   (scalars.ts `lossOfExample`), and A_i = Σ ẏ_ic V_c (`cblas_saxpy`, A_i zeroed first);
  * - `GRAD_ROWS`: for a range of examples, the rows of ∇H = B + 2 G QH (+ g_s w̄ᵀ + 𝟙ᵀẏ ωᵀ terms) and of
  *   X' = B + G QH, and the copy of h_i under X' (the Gram product's second block).
- * - `UPD_ROWS` (the update's Cholesky Woodbury path, after dpotrf): for a range of examples the rows of
- *   C H, C Zn and C Ĥ (C = diag(√g)) and of R = −η ∇H; for a range of columns, ω and w̄ (scalars.ts
- *   `updateSums`, each column summed in example order).
- * - `UPD_TASKS`: two independent calls side by side: part 0 the two triangular solves of the Woodbury
- *   system (cblas_strsm), part 1 R += (η²/2) M H (cblas_sgemm); the other parts do nothing.
+ * - `UPD_ROWS` (the update's Cholesky Woodbury path): part 0 the Cholesky factor L of the Woodbury
+ *   system (dpotrf, blas.ts `choleskyLower`: the blas backend's call) and L's float32 copy, with its
+ *   outcome in the step's marks (FactoredState.stepMarks[1]); beside it, on the other parts, for a range
+ *   of examples the rows of C H, C Zn and C Ĥ (C = diag(√g)) and of R = −η ∇H. Nothing of the layer's
+ *   state is written, so a factorisation that fails leaves the step to be redone in float64.
+ * - `UPD_TASKS`: the two triangular solves of the Woodbury system (cblas_strsm) split by columns, beside
+ *   R += (η²/2) M H (cblas_sgemm) on the last part, which takes fewer columns (`solveColumns`): a column's
+ *   solve is the same bits whichever columns go with it (tests/layers_threads_test.ts); and on every
+ *   part a range of columns of ω and w̄ (scalars.ts `updateSums`, each column summed in example order).
  * - `UPD_TAIL`: the rest of the update, in parts side by side:
  *   - Q's increment Hᵀ R + Rᵀ H in the two row blocks of the blas backend's ssyr2k (lib/linalg/syr2k.ts),
  *     block w on part w; part 1 then waits for part 0's block (a mark in shared memory: only a part waits
@@ -50,6 +54,7 @@ import {
   type SharedViews,
 } from "../../linalg/pool_ops.ts";
 import { mirrorTriangle, syr2kBlock } from "../../linalg/syr2k.ts";
+import { CholeskyArgs, choleskyLower } from "../../linalg/blas.ts";
 import { touchRows } from "../../linalg/touch.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
 import type { FactoredState } from "./state.ts";
@@ -99,12 +104,14 @@ export const ARG_MODE = 0,
   /** FWD_ROWS: 1 to go on with each part's rows of B = A U (cblas_sgemm on its rows) and GRAD_ROWS */
   ARG_FUSED = 54,
   /** UPD_TAIL: the entries' shared-row marks (FactoredState.sharedS), the number of example ranges, the
-   * tail's mark (FactoredState.tailSync) and this tail's count */
+   * step's marks (FactoredState.stepMarks, the tail's in slot 0) and this tail's count */
   ARG_SHARED = 55,
   ARG_RANGES = 56,
   ARG_SYNC = 57,
   ARG_TAIL = 58,
-  ARG_COUNT = 59;
+  /** UPD_ROWS: the Woodbury system's matrix (float64, m×m; its lower triangle becomes L) */
+  ARG_N = 59,
+  ARG_COUNT = 60;
 
 /**
  * What each thread's kernel is made from: the loss (by name and options, rebuilt in each worker), D (the
@@ -169,11 +176,15 @@ export function createKernel(init: StepKernelInit): PoolKernel {
     steps: 0,
     merged: { off: new Int32Array(0), w: none },
   };
+  const chol = new CholeskyArgs();
   return (sym: PartSymbols, v: SharedViews, p: Float64Array, w: number, parts: number) => {
     const a = KERNEL_ARGS, m = p[a + ARG_M], f64 = (k: number) => v.f64[p[a + k]]!;
     const mode = p[a + ARG_MODE], H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
-    if (mode === UPD_TASKS) return updateTasks(sym, v, p, m, d, w);
-    if (mode === UPD_TAIL) return updateTail(sym, v, p, m, d, w);
+    if (mode === UPD_TAIL) return updateTail(sym, v, p, m, d, w, parts);
+    if (mode === UPD_ROWS && w === 0) {
+      factorWoodbury(sym, v, p, m, chol);
+      if (parts > 1) return;
+    }
     ks.D = p[a + ARG_OUTPUTS];
     ks.q = f64(ARG_Q);
     ks.s = f64(ARG_S);
@@ -183,12 +194,19 @@ export function createKernel(init: StepKernelInit): PoolKernel {
     ks.sumdy = f64(ARG_SUMDY);
     ks.omega = f64(ARG_OMEGA);
     ks.wbar = f64(ARG_WBAR);
-    if (mode === UPD_ROWS) {
-      // ω and w̄ by columns (each column in example order), then the rows
+    if (mode === UPD_TASKS) {
+      // ω and w̄ by columns (each column in example order), after the part's task
+      updateTasks(sym, v, p, m, d, w, parts);
       const [k0, k1] = partOf(w, parts, d, 1);
       if (k1 > k0) updateSums(ks, m, p[a + ARG_ETA], H, k0, k1);
+      return;
     }
-    const [i0, i1] = partOf(w, parts, m, 1);
+    // UPD_ROWS: the rows on parts 1 … parts−1, beside part 0's factorisation
+    const [i0, i1] = mode !== UPD_ROWS
+      ? partOf(w, parts, m, 1)
+      : parts > 1
+      ? partOf(w - 1, parts - 1, m, 1)
+      : [0, m];
     if (i1 <= i0) return;
     if (mode === FWD_ROWS) {
       ks.o = f64(ARG_O);
@@ -283,22 +301,82 @@ export function choleskyRows(
   }
 }
 
-/** A mode whose parts are different tasks: part w of the run, m examples, d columns. */
-type TaskPart = (sym: PartSymbols, v: SharedViews, p: Float64Array, m: number, d: number, w: number) => void;
+/**
+ * UPD_ROWS part 0: L Lᵀ = N (the Woodbury system, float64) in place, its lower triangle copied to the float32
+ * L of the solves (ARG_MI); the outcome (1 factored, 2 refused) in the step's marks, slot 1.
+ */
+function factorWoodbury(
+  sym: PartSymbols,
+  v: SharedViews,
+  p: Float64Array,
+  m: number,
+  chol: CholeskyArgs,
+): void {
+  const a = KERNEL_ARGS, N = v.f64[p[a + ARG_N]]!, L = v.f32[p[a + ARG_MI]], marks = v.i32[p[a + ARG_SYNC]];
+  const ok = choleskyLower(sym.dpotrf_, N, m, chol);
+  if (ok) {
+    for (let i = 0; i < m; i++) for (let j = i * m; j <= i * m + i; j++) L[j] = N[j];
+  }
+  Atomics.store(marks, 1, ok ? 1 : 2);
+}
 
-/** UPD_TASKS: part 0 the two strsm of the Woodbury system, part 1 R += (η²/2) M H; the same calls as the blas backend's. */
-const updateTasks: TaskPart = (sym, v, p, m, d, w) => {
+/** A mode whose parts are different tasks: part w of `parts`, m examples, d columns. */
+type TaskPart = (
+  sym: PartSymbols,
+  v: SharedViews,
+  p: Float64Array,
+  m: number,
+  d: number,
+  w: number,
+  parts: number,
+) => void;
+
+/**
+ * The time of R += (η²/2) M H against that of the two solves: the same flops, but the solves run at about
+ * half a product's speed (BENCHMARKS.md, "The Woodbury solves beside M H").
+ */
+const MH_PER_SOLVES = 0.5;
+
+/**
+ * Columns [0, c) of the two solves go to parts 0 … parts−2, columns [c, d) to the last part, which runs
+ * M H first: c for d columns on `parts` parts, so that the last part's M H and columns take a fair share
+ * (a multiple of 16; 0 on a one-part run, whose part runs everything).
+ *
+ * @example
+ * ```ts
+ * import { solveColumns } from "./step_kernel.ts";
+ * console.log(solveColumns(257, 2)); // 192: the last part solves 65 columns beside M H
+ * ```
+ *
+ * @param d columns
+ * @param parts parts of the run
+ * @returns c
+ */
+export function solveColumns(d: number, parts: number): number {
+  if (parts <= 1) return 0;
+  // a fair share is (1 + r)/parts of the solves' time; M H takes r of it on the last part
+  const lastShare = Math.max(0, (1 + MH_PER_SOLVES) / parts - MH_PER_SOLVES);
+  return Math.min(d, Math.round((d * (1 - lastShare)) / 16) * 16);
+}
+
+/**
+ * UPD_TASKS: the two strsm of the Woodbury system on columns of P's first block, and R += (η²/2) M H on the
+ * last part (see {@link solveColumns}); the same calls as the blas backend's, on columns.
+ */
+const updateTasks: TaskPart = (sym, v, p, m, d, w, parts) => {
   const a = KERNEL_ARGS, { ROW_MAJOR, NO_TRANS, TRANS, LOWER, LEFT, NON_UNIT } = CBLAS;
-  const P = v.f32[p[a + ARG_P]], ld = 4 * d;
-  if (w === 0) {
-    const L = v.f32[p[a + ARG_MI]];
-    sym.cblas_strsm(ROW_MAJOR, LEFT, LOWER, NO_TRANS, NON_UNIT, m, d, 1, L, m, P, ld);
-    sym.cblas_strsm(ROW_MAJOR, LEFT, LOWER, TRANS, NON_UNIT, m, d, 1, L, m, P, ld);
-  } else if (w === 1) {
+  const P = v.f32[p[a + ARG_P]], ld = 4 * d, L = v.f32[p[a + ARG_MI]];
+  const c = solveColumns(d, parts), last = parts - 1;
+  if (w === last) {
     const eta = p[a + ARG_ETA], H = v.f32[p[a + ARG_H]];
     const Mh = v.f32[p[a + ARG_MH]], R = v.f32[p[a + ARG_R]];
     sym.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, d, m, 0.5 * eta * eta, Mh, m, H, d, 1, R, d);
   }
+  const [k0, k1] = w === last ? [c, d] : partOf(w, last, c, 16);
+  if (k1 <= k0) return;
+  const B = P.subarray(k0);
+  sym.cblas_strsm(ROW_MAJOR, LEFT, LOWER, NO_TRANS, NON_UNIT, m, k1 - k0, 1, L, m, B, ld);
+  sym.cblas_strsm(ROW_MAJOR, LEFT, LOWER, TRANS, NON_UNIT, m, k1 - k0, 1, L, m, B, ld);
 };
 
 /** How long part 1 of UPD_TAIL waits for part 0's block before it gives up (it only ever waits µs). */
@@ -549,7 +627,10 @@ export function runStepKernel(
   fused = false,
 ): void {
   const pool = st.pool!, a = pool.kernelArgs, ids = st.kernelIds, key = st.kernelKey;
-  if (key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o || key[4] !== st.coef) {
+  if (
+    key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o || key[4] !== st.coef ||
+    key[5] !== st.N
+  ) {
     // the buffer ids change only when the scratch grows (ensure: H32 and P32 with m, o with nnz) or V
     // does (appendRows)
     const arrays: [number, ArrayBufferView][] = [
@@ -585,7 +666,8 @@ export function runStepKernel(
       [ARG_STACC, st.StAcc32],
       [ARG_COEF, st.coef],
       [ARG_SHARED, st.sharedS],
-      [ARG_SYNC, st.tailSync],
+      [ARG_SYNC, st.stepMarks],
+      [ARG_N, st.N],
     ];
     if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
     for (const [k, x] of arrays) {
@@ -597,10 +679,12 @@ export function runStepKernel(
     key[2] = st.V;
     key[3] = st.o;
     key[4] = st.coef;
+    key[5] = st.N;
   }
   a.set(ids.subarray(0, ARG_INCR));
   a[ARG_SHARED] = ids[ARG_SHARED];
   a[ARG_SYNC] = ids[ARG_SYNC];
+  a[ARG_N] = ids[ARG_N];
   a[ARG_MODE] = mode;
   a[ARG_M] = m;
   a[ARG_OUTPUTS] = st.D;
