@@ -67,7 +67,7 @@ export const OPENBLAS_SEARCH_PATHS: readonly string[] = [
 const GEMV_SINGLE_THREAD_MAX = 1 << 20;
 
 /** dpotrf runs on one OpenBLAS thread up to this n (faster there than the threaded factorisation). */
-export const DPOTRF_SINGLE_THREAD_MAX_N = 256;
+const DPOTRF_SINGLE_THREAD_MAX_N = 256;
 
 /** LAPACK's by-reference arguments of {@link choleskyLower} (one per thread, reused). */
 export class CholeskyArgs {
@@ -81,7 +81,9 @@ export class CholeskyArgs {
 /**
  * A = L Lᵀ in place on the row-major lower triangle of A (n×n), by LAPACK's `dpotrf_` with uplo 'U' (the
  * row-major lower triangle is the column-major upper one: A = UᵀU there, U = Lᵀ): the blas backend's
- * dpotrf, and the step kernel's on a pool thread (lib/output/factored/step_kernel.ts), the same call.
+ * dpotrf, and the step kernel's on a pool thread (lib/output/factored/step_kernel.ts), the same call. The
+ * caller chooses OpenBLAS's threads: the backend one up to `DPOTRF_SINGLE_THREAD_MAX_N`, the pool's parts
+ * always one (above that order the two factors may differ in their last bits).
  *
  * @example
  * ```ts ignore

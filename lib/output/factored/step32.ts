@@ -163,7 +163,8 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   }
   const lamMax = factorMax(m, eta, g, S, lamMin);
   if (lamMin < 0.5 || lamMax > 2) return false;
-  addCondBudget(st, lamMin, lamMax);
+  // (the conditioning budget is added where the step is taken: a refused factorisation below returns false
+  // and the float64 step adds its own)
 
   // M = ∇Oᵀ∇O (m×m, float64), with E' read where the Gram product left it (ES's first block; E[0] for m = 1)
   // (symmetric to the bit: the (j, i) entry is the sum of the same two products; each pair computed once)
@@ -247,6 +248,7 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
         for (let k = 0; k < st.merged.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
         runStepKernel(st, H, m, UPD_TAIL, eta);
         if (++st.pending >= SETTLE_EVERY) st.settle();
+        addCondBudget(st, lamMin, lamMax);
         return true;
       }
       // U⁻ᵀ += 2η T[0], U −= 2η T[1]: into the mirrors and the accumulator (see SETTLE_EVERY)
@@ -302,5 +304,6 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   // 9, 11. ω and w̄
   if (!sumsDone) updateSums(st, m, eta, H);
   if (++st.pending >= SETTLE_EVERY) st.settle();
+  addCondBudget(st, lamMin, lamMax);
   return true;
 }
