@@ -271,7 +271,7 @@ export class FactoredState {
   sharedRows = new SharedRowMarks();
   tails = 0;
   // the step kernel's marks on shared memory: [0] the update's tail (UPD_TAIL's part 1 waits for part 0's
-  // block), [1] the outcome of UPD_ROWS's factorisation
+  // block), [1] the outcome of UPD_ROWS's factorisation, [2] the next block of UPD_ROWS' rows
   stepMarks: Int32Array = new Int32Array(0);
   lossS: Float64Array = new Float64Array(0);
   badS: Int32Array = new Int32Array(0);
@@ -307,7 +307,7 @@ export class FactoredState {
       this.pool = la;
       const init: StepKernelInit = { loss: loss.name, options: loss.options, D, d };
       this.kernel = la.registerKernel(STEP_KERNEL_URL, init, createKernel(init));
-      this.stepMarks = la.sharedI32(2);
+      this.stepMarks = la.sharedI32(3);
     }
     this.stabilizeEvery = validateCount(
       "stabilizeEvery",

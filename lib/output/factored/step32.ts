@@ -218,6 +218,7 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
           // triangular solves beside M H, and ω, w̄ on every thread (UPD_TASKS): the same calls as below,
           // the same bits. ω and w̄ are state: only once dpotrf has succeeded.
           for (let j = 0; j < m * m; j++) st.Mh32[j] = M[j];
+          st.stepMarks[2] = 0;
           runStepKernel(st, H, m, UPD_ROWS, eta);
           if (st.stepMarks[1] !== 1) return false; // not reached: the guard showed T ⪰ ½ I
           runStepKernel(st, H, m, UPD_TASKS, eta);

@@ -9,9 +9,10 @@
  *   X' = B + G QH, and the copy of h_i under X' (the Gram product's second block).
  * - `UPD_ROWS` (the update's Cholesky Woodbury path): part 0 the Cholesky factor L of the Woodbury
  *   system (dpotrf, blas.ts `choleskyLower`: the blas backend's call) and L's float32 copy, with its
- *   outcome in the step's marks (FactoredState.stepMarks[1]); beside it, on the other parts, for a range
- *   of examples the rows of C H, C Zn and C Ĥ (C = diag(√g)) and of R = −η ∇H. Nothing of the layer's
- *   state is written, so a factorisation that fails leaves the step to be redone in float64.
+ *   outcome in the step's marks (FactoredState.stepMarks[1]); beside it, every part takes blocks of
+ *   examples (part 0 once it has factored) and writes their rows of C H, C Zn and C Ĥ (C = diag(√g)) and
+ *   of R = −η ∇H. Nothing of the layer's state is written, so a factorisation that fails leaves the step
+ *   to be redone in float64.
  * - `UPD_TASKS`: the two triangular solves of the Woodbury system (cblas_strsm) split by columns, beside
  *   R += (η²/2) M H (cblas_sgemm) on the last part, which takes fewer columns (`solveColumns`): a column's
  *   solve is the same bits whichever columns go with it (tests/layers_threads_test.ts); and on every
@@ -58,6 +59,9 @@ import { CholeskyArgs, choleskyLower } from "../../linalg/blas.ts";
 import { touchRows } from "../../linalg/touch.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
 import type { FactoredState } from "./state.ts";
+
+/** Examples per block of UPD_ROWS' rows (claimed one block at a time). */
+const ROW_BLOCK = 8;
 
 /** Kernel modes (argument ARG_MODE). */
 export const FWD_ROWS = 0, GRAD_ROWS = 1, UPD_ROWS = 2, UPD_TASKS = 3, UPD_TAIL = 4;
@@ -181,9 +185,18 @@ export function createKernel(init: StepKernelInit): PoolKernel {
     const a = KERNEL_ARGS, m = p[a + ARG_M], f64 = (k: number) => v.f64[p[a + k]]!;
     const mode = p[a + ARG_MODE], H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
     if (mode === UPD_TAIL) return updateTail(sym, v, p, m, d, w, parts);
-    if (mode === UPD_ROWS && w === 0) {
-      factorWoodbury(sym, v, p, m, chol);
-      if (parts > 1) return;
+    if (mode === UPD_ROWS) {
+      if (w === 0) factorWoodbury(sym, v, p, m, chol);
+      // the rows in blocks claimed from the step's marks (slot 2, zeroed by the caller): part 0 joins once
+      // its factorisation is done, so that the parts end together whatever dpotrf costs at this m
+      const G = v.f32[p[a + ARG_G]], GH = v.f32[p[a + ARG_GH]], R = v.f32[p[a + ARG_R]];
+      const sg = f64(ARG_SG), ne = -p[a + ARG_ETA], marks = v.i32[p[a + ARG_SYNC]];
+      for (let i0 = Atomics.add(marks, 2, ROW_BLOCK); i0 < m; i0 = Atomics.add(marks, 2, ROW_BLOCK)) {
+        const i1 = Math.min(m, i0 + ROW_BLOCK);
+        choleskyRows(sg, H, P, GH, d, ld, i0, i1);
+        for (let j = i0 * d; j < i1 * d; j++) R[j] = ne * G[j];
+      }
+      return;
     }
     ks.D = p[a + ARG_OUTPUTS];
     ks.q = f64(ARG_Q);
@@ -201,12 +214,7 @@ export function createKernel(init: StepKernelInit): PoolKernel {
       if (k1 > k0) updateSums(ks, m, p[a + ARG_ETA], H, k0, k1);
       return;
     }
-    // UPD_ROWS: the rows on parts 1 … parts−1, beside part 0's factorisation
-    const [i0, i1] = mode !== UPD_ROWS
-      ? partOf(w, parts, m, 1)
-      : parts > 1
-      ? partOf(w - 1, parts - 1, m, 1)
-      : [0, m];
+    const [i0, i1] = partOf(w, parts, m, 1);
     if (i1 <= i0) return;
     if (mode === FWD_ROWS) {
       ks.o = f64(ARG_O);
@@ -254,11 +262,6 @@ export function createKernel(init: StepKernelInit): PoolKernel {
       }
     } else if (mode === GRAD_ROWS) {
       gradTail(ks, H, P, v.f32[p[a + ARG_B]], v.f32[p[a + ARG_X]], v.f32[p[a + ARG_G]], m, ld, i0, i1);
-    } else {
-      const G = v.f32[p[a + ARG_G]], GH = v.f32[p[a + ARG_GH]], R = v.f32[p[a + ARG_R]];
-      choleskyRows(f64(ARG_SG), H, P, GH, d, ld, i0, i1);
-      const ne = -p[a + ARG_ETA];
-      for (let j = i0 * d; j < i1 * d; j++) R[j] = ne * G[j];
     }
   };
 }
