@@ -132,13 +132,25 @@ Deno.test(
       const opts = { products: "float32" as const, stabilizeEvery: 20 };
       const one = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), oneThread(), opts);
       const a = await run(one, 77, m, steps, eta);
+      // the stabilisation's σ estimates, on the pool side by side (step_kernel.ts UPKEEP_SIGMA) and here
+      // one after the other: the same numbers
+      const sigmas = async (layer: FactoredOutputLayer) => {
+        layer.stabilize();
+        const { sigmaMax, sigmaMin } = (await layer.exportState()).scalars;
+        return [sigmaMax, sigmaMin];
+      };
+      const sigmaA = await sigmas(one);
       one.close();
       const pooled = createPooledBackend(oneThread(), 2);
       const two = FactoredOutputLayer.fromInit(D, d, W0, createLoss(lossName), pooled, opts);
       const b = await run(two, 77, m, steps, eta);
       const split = pooled.splitCalls, rowSplit = pooled.rowSplitCalls, steps32 = two.steps32;
       const kernels = pooled.kernelCalls;
+      const sigmaB = await sigmas(two);
+      assert.equal(pooled.kernelCalls, kernels + 1, `${lossName}: the σ estimates ran as one kernel run`);
       two.close();
+      assert(sigmaA[0] > 1e-3 && sigmaA[1] > 1e-3, `${lossName}: σ estimates ${sigmaA}`);
+      assert.deepEqual(sigmaB, sigmaA, `${lossName}: σ_max(U), σ_min(U) of the stabilisation`);
       assert(steps32 >= 0.8 * steps, `${lossName}: float32 steps ${steps32}/${steps}`);
       // the forward's two runs; with every g_i > 0 (not the Z-loss here) the Cholesky Woodbury path's three
       // more (the last with the V update); the Z-loss's LU path splits its V update

@@ -314,6 +314,7 @@ export function createPooledBackend(
     cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
     cblas_somatcopy: SYMBOLS.cblas_somatcopy,
     dpotrf_: SYMBOLS.dpotrf_,
+    cblas_dgemv: SYMBOLS.cblas_dgemv,
     openblas_set_num_threads: SYMBOLS.openblas_set_num_threads,
   });
   const sym = lib.symbols as unknown as PartSymbols;

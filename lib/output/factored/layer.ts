@@ -48,6 +48,7 @@ import {
   SIGMA_TOL_LARGE_D,
 } from "./state.ts";
 import { forward32, update32 } from "./step32.ts";
+import { sigmaPairOnPool } from "./step_kernel.ts";
 import { forward64, update64 } from "./step64.ts";
 import { foldConditioning, rebalance, reinvertFrom, topLeftSingular } from "./upkeep.ts";
 
@@ -307,8 +308,13 @@ export class FactoredOutputLayer implements OutputLayer {
     if (!st.scratch2) st.scratch2 = new Float64Array(d * d);
     const SIGMA_TOL = d > REBALANCE_MAX_D ? SIGMA_TOL_LARGE_D : 1e-7;
     reinvertFrom(la, U, Uinvt, d, st.dd, st.scratch2);
-    let smax = topLeftSingular(la, U, d, u, tmp, 100, SIGMA_TOL);
-    let smin = 1 / topLeftSingular(la, Uinvt, d, u, tmp, 100, SIGMA_TOL);
+    // the two estimates side by side where the step kernel runs (step_kernel.ts UPKEEP_SIGMA: the same
+    // calls, the same numbers)
+    let [smax, sInv] = st.kernel >= 0 ? sigmaPairOnPool(st, SIGMA_TOL) : [
+      topLeftSingular(la, U, d, u, tmp, 100, SIGMA_TOL),
+      topLeftSingular(la, Uinvt, d, u, tmp, 100, SIGMA_TOL),
+    ];
+    let smin = 1 / sInv;
     const scale = Math.sqrt(smax * smin);
     const needCond = smax / smin > st.maxCond;
     const needScale = !(scale <= SCALE_LIMIT && scale >= 1 / SCALE_LIMIT);

@@ -17,6 +17,8 @@
  *   R += (η²/2) M H (cblas_sgemm) on the last part, which takes fewer columns (`solveColumns`): a column's
  *   solve is the same bits whichever columns go with it (tests/layers_threads_test.ts); and on every
  *   part a range of columns of ω and w̄ (scalars.ts `updateSums`, each column summed in example order).
+ * - `UPKEEP_SIGMA` (the stabilisation's estimates, layer.ts `stabilize`): part 0 σ_max(U), part 1 σ_max(U⁻ᵀ) =
+ *   1/σ_min(U), each by upkeep.ts `powerSigma` with this thread's `cblas_dgemv`, side by side.
  * - `UPD_TAIL`: the rest of the update, in parts side by side:
  *   - Q's increment Hᵀ R + Rᵀ H in the two row blocks of the blas backend's ssyr2k (lib/linalg/syr2k.ts),
  *     block w on part w; part 1 then waits for part 0's block (a mark in shared memory: only a part waits
@@ -58,13 +60,14 @@ import { mirrorTriangle, syr2kBlock } from "../../linalg/syr2k.ts";
 import { CholeskyArgs, choleskyLower } from "../../linalg/blas.ts";
 import { touchRows } from "../../linalg/touch.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
+import { powerSigma } from "./upkeep.ts";
 import type { FactoredState } from "./state.ts";
 
 /** Examples per block of UPD_ROWS' rows (claimed one block at a time). */
 const ROW_BLOCK = 8;
 
 /** Kernel modes (argument ARG_MODE). */
-export const FWD_ROWS = 0, GRAD_ROWS = 1, UPD_ROWS = 2, UPD_TASKS = 3, UPD_TAIL = 4;
+export const FWD_ROWS = 0, GRAD_ROWS = 1, UPD_ROWS = 2, UPD_TASKS = 3, UPD_TAIL = 4, UPKEEP_SIGMA = 5;
 
 /** Argument slots (offsets from KERNEL_ARGS): numbers, then buffer ids. */
 export const ARG_MODE = 0,
@@ -115,7 +118,9 @@ export const ARG_MODE = 0,
   ARG_TAIL = 58,
   /** UPD_ROWS: the Woodbury system's matrix (float64, m×m; its lower triangle becomes L) */
   ARG_N = 59,
-  ARG_COUNT = 60;
+  /** UPKEEP_SIGMA: [U | U⁻ᵀ | σ_max of each | iteration cap, tolerance] (float64; FactoredState.sigmaS) */
+  ARG_SIGMA = 60,
+  ARG_COUNT = 61;
 
 /**
  * What each thread's kernel is made from: the loss (by name and options, rebuilt in each worker), D (the
@@ -180,10 +185,15 @@ export function createKernel(init: StepKernelInit): PoolKernel {
     steps: 0,
     merged: { off: new Int32Array(0), w: none },
   };
-  const chol = new CholeskyArgs();
+  const chol = new CholeskyArgs(), sigmaU = new Float64Array(d), sigmaTmp = new Float64Array(d);
   return (sym: PartSymbols, v: SharedViews, p: Float64Array, w: number, parts: number) => {
     const a = KERNEL_ARGS, m = p[a + ARG_M], f64 = (k: number) => v.f64[p[a + k]]!;
-    const mode = p[a + ARG_MODE], H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
+    const mode = p[a + ARG_MODE];
+    if (mode === UPKEEP_SIGMA) {
+      if (w < 2) sigmaPart(sym, f64(ARG_SIGMA), d, w, sigmaU, sigmaTmp);
+      return;
+    }
+    const H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
     if (mode === UPD_TAIL) return updateTail(sym, v, p, m, d, w, parts);
     if (mode === UPD_ROWS) {
       if (w === 0) factorWoodbury(sym, v, p, m, chol);
@@ -321,6 +331,54 @@ function factorWoodbury(
     for (let i = 0; i < m; i++) for (let j = i * m; j <= i * m + i; j++) L[j] = N[j];
   }
   Atomics.store(marks, 1, ok ? 1 : 2);
+}
+
+/**
+ * UPKEEP_SIGMA part w (0: U, 1: U⁻ᵀ): σ_max of that d×d block of the shared buffer by power iteration, into
+ * slot 2d² + w; the products are the blas backend's dgemv (cblas_dgemv, y zeroed first as it does).
+ */
+function sigmaPart(
+  sym: PartSymbols,
+  S: Float64Array,
+  d: number,
+  w: number,
+  u: Float64Array,
+  tmp: Float64Array,
+): void {
+  const dd = d * d, M = S.subarray(w * dd, (w + 1) * dd), { ROW_MAJOR, NO_TRANS, TRANS } = CBLAS;
+  const mv = (trans: boolean, x: Float64Array, y: Float64Array) => {
+    y.fill(0);
+    sym.cblas_dgemv(ROW_MAJOR, trans ? TRANS : NO_TRANS, d, d, 1, M, d, x, 1, 0, y, 1);
+  };
+  S[2 * dd + w] = powerSigma(mv, d, u, tmp, S[2 * dd + 2], S[2 * dd + 3]);
+}
+
+/**
+ * σ_max(U) and σ_max(U⁻ᵀ) side by side on the pool (UPKEEP_SIGMA; the caller's side): U and U⁻ᵀ copied to
+ * the state's shared scratch first. The same numbers as two calls of upkeep.ts `topLeftSingular`.
+ *
+ * @example
+ * ```ts ignore
+ * const [sU, sUinvt] = sigmaPairOnPool(st, 1e-4);
+ * ```
+ *
+ * @param st the state (st.pool and st.kernel set)
+ * @param tol relative tolerance on σ
+ * @param maxIter iteration cap
+ * @returns σ_max(U) and σ_max(U⁻ᵀ)
+ */
+export function sigmaPairOnPool(st: FactoredState, tol: number, maxIter = 100): [number, number] {
+  const pool = st.pool!, a = pool.kernelArgs, d = st.d, dd = d * d;
+  if (st.sigmaS.length < 2 * dd + 4) st.sigmaS = pool.sharedF64(2 * dd + 4);
+  const S = st.sigmaS;
+  S.set(st.U);
+  S.set(st.Uinvt, dd);
+  S[2 * dd + 2] = maxIter;
+  S[2 * dd + 3] = tol;
+  a[ARG_MODE] = UPKEEP_SIGMA;
+  a[ARG_SIGMA] = pool.sharedId(S);
+  pool.runKernel(st.kernel, 2);
+  return [S[2 * dd], S[2 * dd + 1]];
 }
 
 /** A mode whose parts are different tasks: part w of `parts`, m examples, d columns. */

@@ -124,6 +124,42 @@ export function topLeftSingular(
   maxIter = 100,
   tol = 1e-7,
 ): number {
+  return powerSigma((trans, x, y) => la.dgemv(trans, d, d, 1, M, d, x, 0, y), d, u, tmp, maxIter, tol);
+}
+
+/** y = Mᵀ x (trans) or M x of the d×d matrix of a power iteration: the dgemv of {@link powerSigma}. */
+export type MatVec = (trans: boolean, x: Float64Array, y: Float64Array) => void;
+
+/**
+ * {@link topLeftSingular}'s iteration with the products given: the step kernel runs it on a pool thread
+ * with its own dgemv (step_kernel.ts UPKEEP_SIGMA), the same calls.
+ *
+ * @example
+ * ```ts
+ * import { powerSigma } from "./upkeep.ts";
+ * const M = Float64Array.of(3, 0, 0, 1), u = new Float64Array(2), tmp = new Float64Array(2);
+ * const mv = (t: boolean, x: Float64Array, y: Float64Array) => {
+ *   for (let i = 0; i < 2; i++) y[i] = t ? M[i] * x[0] + M[2 + i] * x[1] : M[2 * i] * x[0] + M[2 * i + 1] * x[1];
+ * };
+ * console.log(powerSigma(mv, 2, u, tmp, 100, 1e-7)); // 3
+ * ```
+ *
+ * @param mv the products
+ * @param d dimension
+ * @param u output: left singular vector
+ * @param tmp scratch of length d
+ * @param maxIter iteration cap
+ * @param tol relative tolerance on σ
+ * @returns σ_max(M)
+ */
+export function powerSigma(
+  mv: MatVec,
+  d: number,
+  u: Float64Array,
+  tmp: Float64Array,
+  maxIter: number,
+  tol: number,
+): number {
   let n = 0;
   for (let k = 0; k < d; k++) {
     u[k] = 0.5 + Math.sin(1 + 1.7 * k) * 0.37 + (k % 3) * 0.11;
@@ -133,11 +169,11 @@ export function topLeftSingular(
   for (let k = 0; k < d; k++) u[k] *= inv;
   let sigma = 0;
   for (let it = 0; it < maxIter; it++) {
-    la.dgemv(true, d, d, 1, M, d, u, 0, tmp); // tmp = Mᵀ u
+    mv(true, u, tmp); // tmp = Mᵀ u
     let s2 = 0;
     for (let c = 0; c < d; c++) s2 += tmp[c] * tmp[c];
     const next = Math.sqrt(s2); // ‖Mᵀu‖ for the unit u
-    la.dgemv(false, d, d, 1, M, d, tmp, 0, u); // u = M Mᵀ u
+    mv(false, tmp, u); // u = M Mᵀ u
     n = 0;
     for (let k = 0; k < d; k++) n += u[k] * u[k];
     if (!(n > 0)) return 0;
