@@ -40,7 +40,7 @@
  * (`ARG_*` below). The layering: this module sits in lib/output/factored/ and imports the losses; the
  * pool imports nothing of it, it only loads the module by URL in each worker.
  *
- * Size: one module the pool loads by URL in each worker: the five modes share the argument layout
+ * Size: one module the pool loads by URL in each worker: the six modes share the argument layout
  * (`ARG_*`), the per-thread scalars, and the caller's side that writes that layout (`runStepKernel`).
  *
  * @module
