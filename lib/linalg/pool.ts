@@ -184,8 +184,9 @@ export interface PooledBackend extends BlasBackend {
   /**
    * Runs `call` with any {@link PooledBackend.hold} paused, so that the workers sleep through it: for a
    * caller's large calls on OpenBLAS's own threads (the factored layer's upkeep), whose threads would
-   * otherwise share their cores with polling workers. The hold resumes after it (the next split call
-   * wakes the workers) if one is still open then; unheld() inside unheld() and hold() inside it leave the
+   * otherwise share their cores with polling workers (a split call or kernel run inside it still runs
+   * on the pool, waking the workers for it). The hold resumes after it (the next split call wakes the
+   * workers) if one is still open then; unheld() inside unheld() and hold() inside it leave the
    * workers sleeping until the outermost unheld() returns. `call` must do its work synchronously: an async
    * one's work after its first await would run held.
    *

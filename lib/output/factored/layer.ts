@@ -272,6 +272,7 @@ export class FactoredOutputLayer implements OutputLayer {
       st.examples += m;
       // the upkeep's large calls run on OpenBLAS's own threads: a caller's hold (the model holds the pool
       // over the whole batch) is paused so that the pool's workers sleep instead of sharing their cores
+      // (stabilize's two σ estimates are one kernel run that wakes them: step_kernel.ts UPKEEP_SIGMA)
       const upkeep = (f: () => void) => st.pool ? st.pool.unheld(f) : f();
       if (
         this.recomputeQEvery > 0 && st.steps % this.recomputeQEvery === 0 &&

@@ -141,7 +141,7 @@ export type MatVec = (trans: boolean, x: Float64Array, y: Float64Array) => void;
  * const mv = (t: boolean, x: Float64Array, y: Float64Array) => {
  *   for (let i = 0; i < 2; i++) y[i] = t ? M[i] * x[0] + M[2 + i] * x[1] : M[2 * i] * x[0] + M[2 * i + 1] * x[1];
  * };
- * console.log(powerSigma(mv, 2, u, tmp, 100, 1e-7)); // 3
+ * console.log(powerSigma(mv, 2, u, tmp, 100, 1e-7)); // ≈ 3 (a lower bound: 2.99999999966)
  * ```
  *
  * @param mv the products
