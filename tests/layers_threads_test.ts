@@ -134,9 +134,12 @@ Deno.test(
       const a = await run(one, 77, m, steps, eta);
       // the stabilisation's σ estimates, on the pool side by side (step_kernel.ts UPKEEP_SIGMA) and here
       // one after the other: the same numbers
+      // (only while this stabilisation neither rebalances nor folds: those estimate again one after the other)
       const sigmas = async (layer: FactoredOutputLayer) => {
+        const before = (await layer.exportState()).scalars;
         layer.stabilize();
-        const { sigmaMax, sigmaMin } = (await layer.exportState()).scalars;
+        const { sigmaMax, sigmaMin, rebalances, folds } = (await layer.exportState()).scalars;
+        assert.deepEqual([rebalances, folds], [before.rebalances, before.folds], "no rebalance, no fold");
         return [sigmaMax, sigmaMin];
       };
       const sigmaA = await sigmas(one);
