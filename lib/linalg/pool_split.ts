@@ -34,7 +34,7 @@ export type SplitOp = "gemm" | "strsm" | "syr2k" | "saxpy" | "dots" | "scatter";
  * ```
  */
 export const POOL_SPLIT: Record<SplitOp, number> = {
-  gemm: 4_000_000,
+  gemm: 2_000_000,
   strsm: 8_000_000,
   syr2k: 30_000_000,
   saxpy: 131_072,
