@@ -182,6 +182,27 @@ export interface PooledBackend extends BlasBackend {
   /** Ends a {@link PooledBackend.hold} (the outermost one lets the workers sleep). */
   release(): void;
   /**
+   * Starts the split call that `call` makes (one call of this backend: a product, a row call or a kernel
+   * run) without taking a part of it, and returns at once: the workers take its parts while the caller
+   * does work of its own that neither reads what the call writes nor writes what it reads, then
+   * {@link PooledBackend.join}s, taking the parts left. A call below the split sizes runs whole inside
+   * defer(), as it would have; no other call of this backend may come before the join. For the step's
+   * serial JavaScript, which otherwise runs while the workers wait (docs/factored-step.md).
+   *
+   * @example
+   * ```ts ignore
+   * la.defer(() => la.sgemm(false, true, m, n, k, 1, A, k, B, k, 0, C, n));
+   * try { mergeTargets(); } finally { la.join(); }
+   * ```
+   *
+   * @param call one call of this backend
+   */
+  defer(call: () => void): void;
+  /** Takes the parts left of the call {@link PooledBackend.defer} started and waits for the rest (a no-op without one). */
+  join(): void;
+  /** Whether a call {@link PooledBackend.defer} started still waits for its {@link PooledBackend.join}. */
+  readonly deferred: boolean;
+  /**
    * Runs `call` with any {@link PooledBackend.hold} paused, so that the workers sleep through it: for a
    * caller's large calls on OpenBLAS's own threads (the factored layer's upkeep), whose threads would
    * otherwise share their cores with polling workers (a split call or kernel run inside it still runs
@@ -314,7 +335,6 @@ export function createPooledBackend(
     cblas_sdot: SYMBOLS.cblas_sdot,
     cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
     cblas_somatcopy: SYMBOLS.cblas_somatcopy,
-    dpotrf_: SYMBOLS.dpotrf_,
     cblas_dgemv: SYMBOLS.cblas_dgemv,
     openblas_set_num_threads: SYMBOLS.openblas_set_num_threads,
   });
@@ -459,20 +479,41 @@ export function createPooledBackend(
     if (calls > 0) Atomics.store(ctl, CTL_HOLD, 0);
     else resumeHold();
   };
+  // defer(): the next run() starts its operation and returns; join() finishes it (deferredTag ≥ 0)
+  let deferring = false, deferredTag = -1, deferredOp = 0, deferredParts = 0, deferredSolo = false;
+  /** Throws when a deferred call still runs: its parts read the parameter block that a new call writes. */
+  const idle = () => {
+    if (deferredTag >= 0) throw new Error("pool: a deferred split call is still running; join() first");
+  };
   const run = (op: number) => {
     if (closed) throw new Error("pool: the backend was closed; create a new one");
+    idle();
     if (!started) start();
     if (failed) throw failed;
     splitCalls++;
     if (base.threads > 1) lib.symbols.openblas_set_num_threads(1);
+    // held workers are polling: one part each (smaller parts run slower); else PARTS_PER_THREAD, so
+    // that a worker slow to wake only takes fewer parts
+    const n = Math.min(255, parts * (holds > 0 ? 1 : PARTS_PER_THREAD)); // CTL_NEXT counts parts in 8 bits
+    // stood down: the same parts (so the same bits), the workers left asleep; a worker still polling
+    // may take one, and waitDone counts it
+    const solo = soloLeft > 0;
+    const tag = seqTag(signal(op, n, !solo));
+    if (deferring) {
+      // OpenBLAS stays on one thread until the join: the workers' calls share its thread count
+      deferring = false;
+      deferredTag = tag;
+      deferredOp = op;
+      deferredParts = n;
+      deferredSolo = solo;
+      return;
+    }
+    finish(op, tag, n, solo);
+  };
+  /** The caller's side of a started operation: its parts, the wait, the stand-down watch, errors. */
+  const finish = (op: number, tag: number, n: number, solo: boolean) => {
     try {
-      // held workers are polling: one part each (smaller parts run slower); else PARTS_PER_THREAD, so
-      // that a worker slow to wake only takes fewer parts
-      const n = Math.min(255, parts * (holds > 0 ? 1 : PARTS_PER_THREAD)); // CTL_NEXT counts parts in 8 bits
-      // stood down: the same parts (so the same bits), the workers left asleep; a worker still polling
-      // may take one, and waitDone counts it
-      const solo = soloLeft > 0;
-      const mine = claimParts(sym, views, ctl, par, seqTag(signal(op, n, !solo)));
+      const mine = claimParts(sym, views, ctl, par, tag);
       waitDone(n);
       if (solo) {
         callerOnlyCalls++;
@@ -516,6 +557,7 @@ export function createPooledBackend(
     C: F32 | F64,
     ldc: number,
   ): "split" | "small" | "plain" => {
+    idle();
     const a = where(A), b = where(B), c = where(C);
     if (a < 0 || b < 0 || c < 0) return "plain";
     // a small call on shared memory (the split caller's own): one OpenBLAS thread, whose threading does
@@ -605,6 +647,25 @@ export function createPooledBackend(
     resetPartTimes() {
       times?.fill(0);
     },
+    get deferred() {
+      return deferredTag >= 0;
+    },
+    defer(call: () => void) {
+      idle();
+      deferring = true;
+      try {
+        call();
+      } finally {
+        // a call that did not split ran whole inside call(): nothing to join
+        deferring = false;
+      }
+    },
+    join() {
+      if (deferredTag < 0) return;
+      const tag = deferredTag;
+      deferredTag = -1;
+      finish(deferredOp, tag, deferredParts, deferredSolo);
+    },
     unheld<T>(call: () => T): T {
       if (holds === 0 || closed || paused) return call();
       paused = true;
@@ -653,6 +714,7 @@ export function createPooledBackend(
     },
     kernelArgs: par.subarray(KERNEL_ARGS),
     runKernel(id: number, items: number) {
+      idle();
       if (!views.kernels[id]) throw new RangeError(`runKernel: no kernel ${id}; register it first`);
       par[0] = id;
       par[1] = items;
@@ -674,6 +736,7 @@ export function createPooledBackend(
       }
     },
     strsm(trans, N, K, alpha, L, ldl, B, ldb) {
+      idle();
       const l = where(L), b = where(B);
       if (l < 0 || b < 0) return base.strsm(trans, N, K, alpha, L, ldl, B, ldb);
       if (!splits("strsm", N * N * K) || K < 32) {
@@ -684,6 +747,7 @@ export function createPooledBackend(
       run(OP_STRSM);
     },
     ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
+      idle();
       const a = where(A), b = where(B), c = where(C);
       if (!trans || a < 0 || b < 0 || c < 0) {
         return base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -715,6 +779,9 @@ export function createPooledBackend(
       mirrorTriangle(sym.cblas_somatcopy, C, N, ldc, "upper");
     },
     dotRows(A, lda, aRows, B, ldb, bRows, n, d, out, first = 0) {
+      idle();
+      // its results are copied out after the parts: not a call to defer
+      if (deferring) throw new Error("pool: dotRows cannot be deferred");
       const a = where(A), b = where(B);
       if (!splitsRows("dots", a, b, n, d)) {
         const call = () => base.dotRows(A, lda, aRows, B, ldb, bRows, n, d, out, first);
@@ -730,6 +797,7 @@ export function createPooledBackend(
       out.set(rowVal.subarray(0, n), first);
     },
     axpyRows(alpha, X, ldx, xRows, Y, ldy, yRows, n, d, first = 0) {
+      idle();
       const x = where(X), y = where(Y);
       const few = n <= 5 && d >= SAXPY_MIN_WIDTH; // a few long rows (the float32 state updates)
       if (!few && splitsRows("scatter", x, y, n, d)) {
@@ -764,6 +832,12 @@ export function createPooledBackend(
     },
     close() {
       if (closed) return;
+      // a deferred call's parts may still run on the workers: finished first (its error, if any, dropped)
+      if (deferredTag >= 0) {
+        try {
+          this.join();
+        } catch { /* closing */ }
+      }
       closed = true;
       if (started && !failed) {
         signal(OP_EXIT);

@@ -261,7 +261,6 @@ export type PartSymbols = {
   cblas_sdot(...a: (number | AllowSharedBufferSource)[]): number;
   cblas_ssyr2k(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_somatcopy(...a: (number | AllowSharedBufferSource)[]): void;
-  dpotrf_(...a: AllowSharedBufferSource[]): void;
   cblas_dgemv(...a: (number | AllowSharedBufferSource)[]): void;
 };
 

@@ -97,7 +97,6 @@ parentPort!.on("message", async (m: Init | Receive) => {
       cblas_sdot: SYMBOLS.cblas_sdot,
       cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
       cblas_somatcopy: SYMBOLS.cblas_somatcopy,
-      dpotrf_: SYMBOLS.dpotrf_,
       cblas_dgemv: SYMBOLS.cblas_dgemv,
     });
     sym = lib.symbols as unknown as PartSymbols;

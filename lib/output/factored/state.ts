@@ -259,7 +259,7 @@ export class FactoredState {
   pool: PooledBackend | null = null;
   kernel = -1;
   kernelIds = new Float64Array(ARG_COUNT); // the kernel's buffer ids, for the arrays in kernelKey
-  kernelKey: (ArrayBufferView | ArrayBufferLike | null)[] = [null, null, null, null, null, null];
+  kernelKey: (ArrayBufferView | ArrayBufferLike | null)[] = [null, null, null, null, null];
   offS: Int32Array = new Int32Array(0);
   idxS: Int32Array = new Int32Array(0);
   exS: Int32Array = new Int32Array(0);
@@ -271,7 +271,7 @@ export class FactoredState {
   sharedRows = new SharedRowMarks();
   tails = 0;
   // the step kernel's marks on shared memory: [0] the update's tail (UPD_TAIL's part 1 waits for part 0's
-  // block), [1] the outcome of UPD_ROWS's factorisation, [2] the next block of UPD_ROWS' rows
+  // block), [1] the next block of UPD_ROWS' rows
   stepMarks: Int32Array = new Int32Array(0);
   sigmaS: Float64Array = new Float64Array(0); // UPKEEP_SIGMA's [U | U⁻ᵀ | σ, σ | cap, tol] on the pool
 
@@ -309,7 +309,7 @@ export class FactoredState {
       this.pool = la;
       const init: StepKernelInit = { loss: loss.name, options: loss.options, D, d };
       this.kernel = la.registerKernel(STEP_KERNEL_URL, init, createKernel(init));
-      this.stepMarks = la.sharedI32(3);
+      this.stepMarks = la.sharedI32(2);
     }
     this.stabilizeEvery = validateCount(
       "stabilizeEvery",
@@ -427,7 +427,7 @@ export class FactoredState {
       this.GH = new Float64Array(md);
       this.MH = new Float64Array(md);
       this.S = new Float64Array(mm);
-      this.N = this.f64(mm); // on the pool: factored by the step kernel (UPD_ROWS)
+      this.N = new Float64Array(mm);
       this.M = new Float64Array(mm);
       this.QHH = new Float64Array(mm);
       this.BH = new Float64Array(mm);

@@ -22,7 +22,9 @@ import {
   forwardOnPool,
   GRAD_ROWS,
   gradRows,
+  markTail,
   runStepKernel,
+  shareTargets,
   UPD_ROWS,
   UPD_TAIL,
   UPD_TASKS,
@@ -43,6 +45,8 @@ import {
  * @param Y the targets
  * @param m examples
  * @param withZ also compute Z = H U⁻¹ (for update32)
+ * @param during work of the caller's that reads neither P nor the state, done before the targets are merged
+ *   (layer.ts: the check of H's values), on the pool while the first product runs
  * @returns loss and ∇H (a new array, also kept in st.gradH)
  */
 export function forward32(
@@ -51,17 +55,33 @@ export function forward32(
   Y: SparseBatch,
   m: number,
   withZ: boolean,
+  during?: () => void,
 ): StepResult {
   const { d, la } = st;
   const ld = 4 * d;
   const P = st.P32, A = st.A32, B = st.B32, X = st.EX32, St = st.St32;
   if (!st.mirrorsOk) st.refreshMirrors();
-  // the targets merged first: a pool's worker woken by the step's hold is polling by the first product
   const mg = st.merged;
-  mg.merge(Y);
-  // 1. [ĥ_i | Qh_i | U⁻ᵀh_i] = H [U; Q; U⁻ᵀ]ᵀ (Q is symmetric): one sgemm, m×(2d or 3d)×d
-  la.sgemm(false, true, m, withZ ? 3 * d : 2 * d, d, 1, H, d, St, d, 0, P.subarray(d), ld);
   const onPool = st.kernel >= 0 && st.pool!.sharedId(H) >= 0;
+  // 1. [ĥ_i | Qh_i | U⁻ᵀh_i] = H [U; Q; U⁻ᵀ]ᵀ (Q is symmetric): one sgemm, m×(2d or 3d)×d
+  const n1 = withZ ? 3 * d : 2 * d;
+  if (onPool) {
+    // started on the workers (pool.ts defer) while this thread checks H, merges the targets and copies them
+    // to the kernel's shared arrays; it takes the parts left at the join
+    const pool = st.pool!;
+    pool.defer(() => la.sgemm(false, true, m, n1, d, 1, H, d, St, d, 0, P.subarray(d), ld));
+    try {
+      during?.();
+      mg.merge(Y);
+      shareTargets(st, m);
+    } finally {
+      pool.join();
+    }
+  } else {
+    during?.();
+    mg.merge(Y);
+    la.sgemm(false, true, m, n1, d, 1, H, d, St, d, 0, P.subarray(d), ld);
+  }
   // where the pool would split B = A U anyway: split by examples inside the forward's kernel run instead
   // (each part its examples' rows of A, B and ∇H: one synchronisation for steps 2–5)
   const fused = onPool && splits("gemm", 2 * m * d * d);
@@ -144,36 +164,40 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
     S[0] = ss;
     E[0] = e;
   } else {
-    const mm = m * m;
     if (!onPool) X.set(H.subarray(0, m * d), m * d); // else GRAD_ROWS copied it
     la.sgemm(false, true, 2 * m, m, d, 1, X, d, H, d, 0, ES, m);
+  }
+  // the Cholesky Woodbury path (every g_i > 0; the direct re-inversion from m ≥ directSolveMinBatch)
+  let chol = m > 1 && m < st.directSolveMinBatch;
+  for (let i = 0; chol && i < m; i++) chol = g[i] > CHOLESKY_MIN_G;
+  if (chol) {
+    const sg = st.sg;
     for (let i = 0; i < m; i++) {
-      S[i * m + i] = ES[mm + i * m + i];
-      for (let j = 0; j < i; j++) {
-        S[i * m + j] = S[j * m + i] = 0.5 * (ES[mm + i * m + j] + ES[mm + j * m + i]);
-      }
+      sg[i] = Math.sqrt(g[i]);
+      zs[i] = 1 / sg[i];
     }
   }
-  let lamMin: number;
+  // on the pool, the rows of the Cholesky path's scaling (step_kernel.ts UPD_ROWS, which reads g, H, P and
+  // ∇H and writes scratch only) run on the workers while this thread does the m×m work, the Woodbury
+  // factor included; it takes the blocks left at the join (pool.ts defer)
+  const rowsEarly = onPool && chol, pool = st.pool!;
+  if (rowsEarly) {
+    st.stepMarks[1] = 0;
+    pool.defer(() => runStepKernel(st, H, m, UPD_ROWS, eta));
+  }
+  let lam: number[] | null;
   try {
-    lamMin = checkUpdateFactor(m, eta, g, S, st.steps + 1, st.guard, st.guardMargin);
-  } catch (e) {
-    if (e instanceof SingularUpdateError) return false;
-    throw e;
+    lam = guardAndM(st, m, eta);
+    // the Woodbury system factored here (float64 dpotrf) beside the rows: see the Cholesky branch below
+    if (lam && rowsEarly) {
+      if (!factorWoodbury(st, m, eta)) lam = null; // not reached: the guard showed T ⪰ ½ I
+      else st.Mh32.set(st.M.subarray(0, m * m)); // M for UPD_TASKS' M H
+    }
+  } finally {
+    if (rowsEarly) pool.join();
   }
-  const lamMax = factorMax(m, eta, g, S, lamMin);
-  if (lamMin < 0.5 || lamMax > 2) return false;
-  // (the conditioning budget is added where the step is taken: a refused factorisation below returns false
-  // and the float64 step adds its own)
-
-  // M = ∇Oᵀ∇O (m×m, float64), with E' read where the Gram product left it (ES's first block; E[0] for m = 1)
-  // (symmetric to the bit: the (j, i) entry is the sum of the same two products; each pair computed once)
-  const Ef: Float32Array | Float64Array = m === 1 ? E : ES;
-  for (let i = 0; i < m; i++) {
-    const gi = g[i], row = i * m;
-    for (let j = 0; j <= i; j++) M[row + j] = M[j * m + i] = 2 * (Ef[row + j] * g[j] + gi * Ef[j * m + i]);
-  }
-  completeM(st, m, M);
+  if (!lam) return false;
+  const [lamMin, lamMax] = lam;
 
   // 6, 7: U, U⁻ᵀ and Zn (rows U_new⁻ᵀ h_i, in P's first block)
   if (m === 1) {
@@ -196,37 +220,20 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
       }
     }
     if (m < st.directSolveMinBatch) {
-      let gMin = Infinity;
-      for (let i = 0; i < m; i++) gMin = Math.min(gMin, g[i]);
-      if (gMin > CHOLESKY_MIN_G) {
-        // every g_i > 0: with C = diag(√g), N⁻ᵀ = (I − 2η S G)⁻¹ = C⁻¹ T⁻¹ C for the symmetric positive
-        // definite T = I − 2η C S C (λ_min ≥ ½ here), so C·Zn = L⁻ᵀ L⁻¹ (C Z) with T = L Lᵀ (dpotrf and
-        // two strsm). Rows of Ĥ are scaled by √g too and GH holds C H: [C Zn | C Ĥ]ᵀ (C H) =
+      if (chol) {
+        // every g_i > 0: with C = diag(√g) (sg, above), N⁻ᵀ = (I − 2η S G)⁻¹ = C⁻¹ T⁻¹ C for the symmetric
+        // positive definite T = I − 2η C S C (λ_min ≥ ½ here), so C·Zn = L⁻ᵀ L⁻¹ (C Z) with T = L Lᵀ
+        // (dpotrf and two strsm). Rows of Ĥ are scaled by √g too and GH holds C H: [C Zn | C Ĥ]ᵀ (C H) =
         // [Znᵀ G H; Ĥᵀ G H]. zs_i = 1/√g_i undoes the scaling of Zn for the V update.
-        const sg = st.sg;
-        for (let i = 0; i < m; i++) {
-          sg[i] = Math.sqrt(g[i]);
-          zs[i] = 1 / sg[i];
-        }
-        for (let i = 0; i < m; i++) {
-          const ci = sg[i], row = i * m, f = a2 * ci;
-          for (let j = 0; j < i; j++) N[row + j] = -f * sg[j] * S[row + j];
-          N[row + i] = 1 - f * ci * S[row + i];
-        }
         if (onPool) {
-          // dpotrf beside the row scalings and R = −η ∇H (step_kernel.ts UPD_ROWS), then the two
-          // triangular solves beside M H, and ω, w̄ on every thread (UPD_TASKS): the same calls as below,
-          // the same bits. ω and w̄ are state: only once dpotrf has succeeded.
-          for (let j = 0; j < m * m; j++) st.Mh32[j] = M[j];
-          st.stepMarks[2] = 0;
-          runStepKernel(st, H, m, UPD_ROWS, eta);
-          if (st.stepMarks[1] !== 1) return false; // not reached: the guard showed T ⪰ ½ I
+          // factored and scaled above (rowsEarly); the two triangular solves beside M H, and ω, w̄ on
+          // every thread (step_kernel.ts UPD_TASKS): the same calls as below, the same bits. ω and w̄ are
+          // state: only once dpotrf has succeeded.
           runStepKernel(st, H, m, UPD_TASKS, eta);
           sumsDone = true;
         } else {
-          choleskyRows(sg, H, P, GH, d, ld, 0, m);
-          if (!la.dpotrf(N, m)) return false; // not reached: the guard showed T ⪰ ½ I
-          for (let j = 0; j < m * m; j++) Mi[j] = N[j];
+          choleskyRows(st.sg, H, P, GH, d, ld, 0, m);
+          if (!factorWoodbury(st, m, eta)) return false; // not reached: the guard showed T ⪰ ½ I
           la.strsm(false, m, d, 1, Mi, m, P, ld);
           la.strsm(true, m, d, 1, Mi, m, P, ld);
         }
@@ -241,12 +248,18 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
         for (let j = 0; j < m * m; j++) Mi[j] = N[j];
         la.sgemm(true, false, m, d, m, 1, Mi, m, P.subarray(3 * d), ld, 0, P, ld);
       }
-      la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
       if (sumsDone) {
         // the rest on the pool as two tasks side by side (step_kernel.ts UPD_TAIL): the state increments
-        // below (U⁻ᵀ, U, and Q from R) on one thread, the V update of step 8 on another; the same calls
-        const coef = st.coef, dy = st.dy, ex = st.merged.ex;
-        for (let k = 0; k < st.merged.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
+        // below (U⁻ᵀ, U, and Q from R) on one thread, the V update of step 8 on another; the same calls.
+        // Its coefficients and row marks are made while the workers start the product (pool.ts defer).
+        pool.defer(() => la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d));
+        try {
+          const coef = st.coef, dy = st.dy, ex = st.merged.ex;
+          for (let k = 0; k < st.merged.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
+          markTail(st, m);
+        } finally {
+          pool.join();
+        }
         runStepKernel(st, H, m, UPD_TAIL, eta);
         if (++st.pending >= SETTLE_EVERY) st.settle();
         addCondBudget(st, lamMin, lamMax);
@@ -257,6 +270,7 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
       const alpha = st.axpyAlpha;
       alpha[0] = alpha[2] = a2;
       alpha[1] = alpha[3] = -a2;
+      la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
       la.axpyRows(alpha, T, dd, st.axpyX, st.StAcc32, dd, st.axpyY, 4, dd);
     } else {
       // the direct re-inversion needs U in float64
@@ -306,5 +320,61 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   if (!sumsDone) updateSums(st, m, eta, H);
   if (++st.pending >= SETTLE_EVERY) st.settle();
   addCondBudget(st, lamMin, lamMax);
+  return true;
+}
+
+/**
+ * The m×m work between the Gram product and the update: S = H Hᵀ symmetrised from the product (m > 1), the
+ * guard on the update factor, its range, and M = ∇Oᵀ∇O (float64). Returns [λ_min, λ_max], or null when the
+ * step is refused (the caller redoes it in float64, whose guard decides exactly).
+ */
+function guardAndM(st: FactoredState, m: number, eta: number): number[] | null {
+  const S = st.S, M = st.M, g = st.g, ES = st.ES32;
+  if (m > 1) {
+    const mm = m * m;
+    for (let i = 0; i < m; i++) {
+      S[i * m + i] = ES[mm + i * m + i];
+      for (let j = 0; j < i; j++) {
+        S[i * m + j] = S[j * m + i] = 0.5 * (ES[mm + i * m + j] + ES[mm + j * m + i]);
+      }
+    }
+  }
+  let lamMin: number;
+  try {
+    lamMin = checkUpdateFactor(m, eta, g, S, st.steps + 1, st.guard, st.guardMargin);
+  } catch (e) {
+    if (e instanceof SingularUpdateError) return null;
+    throw e;
+  }
+  const lamMax = factorMax(m, eta, g, S, lamMin);
+  if (lamMin < 0.5 || lamMax > 2) return null;
+  // (the conditioning budget is added where the step is taken: a refused factorisation returns false and
+  // the float64 step adds its own)
+
+  // M = ∇Oᵀ∇O (m×m, float64), with E' read where the Gram product left it (ES's first block; E[0] for m = 1)
+  // (symmetric to the bit: the (j, i) entry is the sum of the same two products; each pair computed once)
+  const Ef: Float32Array | Float64Array = m === 1 ? st.BH : ES;
+  for (let i = 0; i < m; i++) {
+    const gi = g[i], row = i * m;
+    for (let j = 0; j <= i; j++) M[row + j] = M[j * m + i] = 2 * (Ef[row + j] * g[j] + gi * Ef[j * m + i]);
+  }
+  completeM(st, m, M);
+  return [lamMin, lamMax];
+}
+
+/**
+ * The Cholesky path's Woodbury system T = I − 2η C S C (C = diag(√g), st.sg; its lower triangle in N, float64)
+ * factored in place, T = L Lᵀ (dpotrf), and L copied to the float32 Mi32 of the solves. False when dpotrf
+ * refuses (not reached after the guard, which showed T ⪰ ½ I).
+ */
+function factorWoodbury(st: FactoredState, m: number, eta: number): boolean {
+  const N = st.N, S = st.S, sg = st.sg, Mi = st.Mi32, a2 = 2 * eta;
+  for (let i = 0; i < m; i++) {
+    const ci = sg[i], row = i * m, f = a2 * ci;
+    for (let j = 0; j < i; j++) N[row + j] = -f * sg[j] * S[row + j];
+    N[row + i] = 1 - f * ci * S[row + i];
+  }
+  if (!st.la.dpotrf(N, m)) return false;
+  for (let j = 0; j < m * m; j++) Mi[j] = N[j];
   return true;
 }

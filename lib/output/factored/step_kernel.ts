@@ -7,12 +7,10 @@
  *   (scalars.ts `lossOfExample`), and A_i = Σ ẏ_ic V_c (`cblas_saxpy`, A_i zeroed first);
  * - `GRAD_ROWS`: for a range of examples, the rows of ∇H = B + 2 G QH (+ g_s w̄ᵀ + 𝟙ᵀẏ ωᵀ terms) and of
  *   X' = B + G QH, and the copy of h_i under X' (the Gram product's second block).
- * - `UPD_ROWS` (the update's Cholesky Woodbury path): part 0 the Cholesky factor L of the Woodbury
- *   system (dpotrf, blas.ts `choleskyLower`: the blas backend's call) and L's float32 copy, with its
- *   outcome in the step's marks (FactoredState.stepMarks[1]); beside it, every part takes blocks of
- *   examples (part 0 once it has factored) and writes their rows of C H, C Zn and C Ĥ (C = diag(√g)) and
- *   of R = −η ∇H. Nothing of the layer's state is written, so a factorisation that fails leaves the step
- *   to be redone in float64.
+ * - `UPD_ROWS` (the update's Cholesky Woodbury path): every part takes blocks of examples and writes their
+ *   rows of C H, C Zn and C Ĥ (C = diag(√g)) and of R = −η ∇H, while the caller (which starts the run with
+ *   pool.ts `defer`) does the m×m work and factors the Woodbury system, then takes the blocks left. Nothing
+ *   of the layer's state is written, so a step refused meanwhile is redone in float64.
  * - `UPD_TASKS`: the two triangular solves of the Woodbury system (cblas_strsm) split by columns, beside
  *   R += (η²/2) M H (cblas_sgemm) on the last part, which takes fewer columns (`solveColumns`): a column's
  *   solve is the same bits whichever columns go with it (tests/layers_threads_test.ts); and on every
@@ -57,7 +55,6 @@ import {
   type SharedViews,
 } from "../../linalg/pool_ops.ts";
 import { mirrorTriangle, syr2kBlock } from "../../linalg/syr2k.ts";
-import { CholeskyArgs, choleskyLower } from "../../linalg/blas.ts";
 import { touchRows } from "../../linalg/touch.ts";
 import { type ExampleScalars, exampleStats, lossOfExample, updateSums } from "./scalars.ts";
 import { powerSigma } from "./upkeep.ts";
@@ -116,11 +113,9 @@ export const ARG_MODE = 0,
   ARG_RANGES = 56,
   ARG_SYNC = 57,
   ARG_TAIL = 58,
-  /** UPD_ROWS: the Woodbury system's matrix (float64, m×m; its lower triangle becomes L) */
-  ARG_N = 59,
   /** UPKEEP_SIGMA: [U | U⁻ᵀ | σ_max of each | iteration cap, tolerance] (float64; FactoredState.sigmaS) */
-  ARG_SIGMA = 60,
-  ARG_COUNT = 61;
+  ARG_SIGMA = 59,
+  ARG_COUNT = 60;
 
 /**
  * What each thread's kernel is made from: the loss (by name and options, rebuilt in each worker), D (the
@@ -185,7 +180,7 @@ export function createKernel(init: StepKernelInit): PoolKernel {
     steps: 0,
     merged: { off: new Int32Array(0), w: none },
   };
-  const chol = new CholeskyArgs(), sigmaU = new Float64Array(d), sigmaTmp = new Float64Array(d);
+  const sigmaU = new Float64Array(d), sigmaTmp = new Float64Array(d);
   return (sym: PartSymbols, v: SharedViews, p: Float64Array, w: number, parts: number) => {
     const a = KERNEL_ARGS, m = p[a + ARG_M], f64 = (k: number) => v.f64[p[a + k]]!;
     const mode = p[a + ARG_MODE];
@@ -196,12 +191,11 @@ export function createKernel(init: StepKernelInit): PoolKernel {
     const H = v.f32[p[a + ARG_H]], P = v.f32[p[a + ARG_P]];
     if (mode === UPD_TAIL) return updateTail(sym, v, p, m, d, w, parts);
     if (mode === UPD_ROWS) {
-      if (w === 0) factorWoodbury(sym, v, p, m, chol);
-      // the rows in blocks claimed from the step's marks (slot 2, zeroed by the caller): part 0 joins once
-      // its factorisation is done, so that the parts end together whatever dpotrf costs at this m
+      // the rows in blocks claimed from the step's marks (slot 1, zeroed by the caller): the caller, which
+      // factors the Woodbury system meanwhile, takes the blocks left when it joins (step32.ts)
       const G = v.f32[p[a + ARG_G]], GH = v.f32[p[a + ARG_GH]], R = v.f32[p[a + ARG_R]];
       const sg = f64(ARG_SG), ne = -p[a + ARG_ETA], marks = v.i32[p[a + ARG_SYNC]];
-      for (let i0 = Atomics.add(marks, 2, ROW_BLOCK); i0 < m; i0 = Atomics.add(marks, 2, ROW_BLOCK)) {
+      for (let i0 = Atomics.add(marks, 1, ROW_BLOCK); i0 < m; i0 = Atomics.add(marks, 1, ROW_BLOCK)) {
         const i1 = Math.min(m, i0 + ROW_BLOCK);
         choleskyRows(sg, H, P, GH, d, ld, i0, i1);
         for (let j = i0 * d; j < i1 * d; j++) R[j] = ne * G[j];
@@ -312,25 +306,6 @@ export function choleskyRows(
       P[p + d + c] *= ci;
     }
   }
-}
-
-/**
- * UPD_ROWS part 0: L Lᵀ = N (the Woodbury system, float64) in place, its lower triangle copied to the float32
- * L of the solves (ARG_MI); the outcome (1 factored, 2 refused) in the step's marks, slot 1.
- */
-function factorWoodbury(
-  sym: PartSymbols,
-  v: SharedViews,
-  p: Float64Array,
-  m: number,
-  chol: CholeskyArgs,
-): void {
-  const a = KERNEL_ARGS, N = v.f64[p[a + ARG_N]]!, L = v.f32[p[a + ARG_MI]], marks = v.i32[p[a + ARG_SYNC]];
-  const ok = choleskyLower(sym.dpotrf_, N, m, chol);
-  if (ok) {
-    for (let i = 0; i < m; i++) for (let j = i * m; j <= i * m + i; j++) L[j] = N[j];
-  }
-  Atomics.store(marks, 1, ok ? 1 : 2);
 }
 
 /**
@@ -629,8 +604,28 @@ export function gradRows(
 }
 
 /**
- * Steps 1–4 per example on the pool (the caller's side) (step_kernel.ts FWD_ROWS), the merged targets copied to shared
- * memory first; returns the batch loss summed in example order, or throws the one-thread path's
+ * Copies the merged targets (st.merged) to the kernel's shared arrays, for {@link forwardOnPool}.
+ *
+ * @example
+ * ```ts ignore
+ * st.merged.merge(Y);
+ * shareTargets(st, m);
+ * ```
+ *
+ * @param st the state (st.pool and st.kernel set)
+ * @param m examples
+ */
+export function shareTargets(st: FactoredState, m: number): void {
+  const mg = st.merged, nnz = mg.nnz;
+  st.offS.set(mg.off.subarray(0, m + 1));
+  st.idxS.set(mg.idx.subarray(0, nnz));
+  st.exS.set(mg.ex.subarray(0, nnz));
+  st.wS.set(mg.w.subarray(0, nnz));
+}
+
+/**
+ * Steps 1–4 per example on the pool (the caller's side) (step_kernel.ts FWD_ROWS), after
+ * {@link shareTargets}; returns the batch loss summed in example order, or throws the one-thread path's
  * DivergenceError for the first example whose loss is not finite.
  *
  * @example
@@ -645,11 +640,6 @@ export function gradRows(
  * @returns the batch loss
  */
 export function forwardOnPool(st: FactoredState, H: Float32Array, m: number, fused = false): number {
-  const mg = st.merged, nnz = mg.nnz;
-  st.offS.set(mg.off.subarray(0, m + 1));
-  st.idxS.set(mg.idx.subarray(0, nnz));
-  st.exS.set(mg.ex.subarray(0, nnz));
-  st.wS.set(mg.w.subarray(0, nnz));
   runStepKernel(st, H, m, FWD_ROWS, 0, fused);
   const losses = st.lossS, bad = st.badS;
   let L = 0;
@@ -661,6 +651,30 @@ export function forwardOnPool(st: FactoredState, H: Float32Array, m: number, fus
     L += losses[i];
   }
   return L;
+}
+
+/**
+ * UPD_TAIL's V update, prepared by the caller before the run (step32.ts: while the product before it runs
+ * on the workers): the entries' bounds of the forward's ranges of examples (FWD_ROWS with the pool held: one
+ * part per thread, partOf's ranges as the kernel's parts take them), and which rows more than one range
+ * names (csr.ts `SharedRowMarks`, into st.sharedS).
+ *
+ * @example
+ * ```ts ignore
+ * markTail(st, m);
+ * runStepKernel(st, H32, m, UPD_TAIL, eta);
+ * ```
+ *
+ * @param st the state (st.pool and st.kernel set)
+ * @param m examples
+ */
+export function markTail(st: FactoredState, m: number): void {
+  const mg = st.merged, ranges = st.pool!.parts;
+  if (st.tailBounds.length < ranges + 1) st.tailBounds = new Int32Array(ranges + 1);
+  const bounds = st.tailBounds;
+  for (let w = 0; w < ranges; w++) bounds[w] = mg.off[partOf(w, ranges, m, 1)[0]];
+  bounds[ranges] = mg.off[m];
+  st.sharedRows.mark(mg.idx, bounds, ranges, st.sharedS);
 }
 
 /**
@@ -689,8 +703,7 @@ export function runStepKernel(
 ): void {
   const pool = st.pool!, a = pool.kernelArgs, ids = st.kernelIds, key = st.kernelKey;
   if (
-    key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o || key[4] !== st.coef ||
-    key[5] !== st.N
+    key[0] !== H.buffer || key[1] !== st.P32 || key[2] !== st.V || key[3] !== st.o || key[4] !== st.coef
   ) {
     // the buffer ids change only when the scratch grows (ensure: H32 and P32 with m, o with nnz) or V
     // does (appendRows)
@@ -728,7 +741,6 @@ export function runStepKernel(
       [ARG_COEF, st.coef],
       [ARG_SHARED, st.sharedS],
       [ARG_SYNC, st.stepMarks],
-      [ARG_N, st.N],
     ];
     if (ARG_COUNT > a.length) throw new Error("step kernel: too many arguments for the pool");
     for (const [k, x] of arrays) {
@@ -740,12 +752,10 @@ export function runStepKernel(
     key[2] = st.V;
     key[3] = st.o;
     key[4] = st.coef;
-    key[5] = st.N;
   }
   a.set(ids.subarray(0, ARG_INCR));
   a[ARG_SHARED] = ids[ARG_SHARED];
   a[ARG_SYNC] = ids[ARG_SYNC];
-  a[ARG_N] = ids[ARG_N];
   a[ARG_MODE] = mode;
   a[ARG_M] = m;
   a[ARG_OUTPUTS] = st.D;
@@ -754,16 +764,8 @@ export function runStepKernel(
   if (mode === UPD_TAIL) {
     // the increments' (alpha, T row, StAcc row): U⁻ᵀ += 2η T[0], U −= 2η T[1] into the mirrors and the
     // accumulator, then Q += T[2] into both (the rows step32.ts update32 passes to axpyRows)
-    const mg = st.merged, ranges = pool.parts;
-    a[ARG_NNZ] = mg.nnz;
-    // the V update's entries by the forward's ranges of examples (FWD_ROWS with the pool held: one part
-    // per thread), and which rows more than one range names
-    if (st.tailBounds.length < ranges + 1) st.tailBounds = new Int32Array(ranges + 1);
-    // the ranges are partOf's, as the kernel's parts take them
-    const bounds = st.tailBounds;
-    for (let w = 0; w < ranges; w++) bounds[w] = mg.off[partOf(w, ranges, m, 1)[0]];
-    bounds[ranges] = mg.off[m];
-    st.sharedRows.mark(mg.idx, bounds, ranges, st.sharedS);
+    const ranges = pool.parts;
+    a[ARG_NNZ] = st.merged.nnz;
     a[ARG_RANGES] = ranges;
     st.tails = (st.tails + 1) | 0 || 1; // never 0, the mark's first value
     a[ARG_TAIL] = st.tails;
