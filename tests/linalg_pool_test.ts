@@ -552,3 +552,68 @@ Deno.test({
     base.close();
   }
 });
+
+Deno.test({
+  name:
+    "pool: a deferred call runs on the workers while the caller works, the same bits; nothing may come between",
+  ignore: !ok,
+}, () => {
+  const la = createPooledBackend(openBlasBackend(), 2);
+  try {
+    const M = 64, N = 768, K = 256, r = rng(21);
+    const A = la.sharedF32(M * K), B = la.sharedF32(K * N), C = la.sharedF32(M * N);
+    fill(A, r);
+    fill(B, r);
+    const product = () => la.sgemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N);
+    product();
+    const plain = C.slice();
+    for (const held of [false, true]) {
+      if (held) la.hold();
+      try {
+        C.fill(0);
+        const splits = la.splitCalls;
+        la.defer(product);
+        assert.equal(la.deferred, true);
+        assert.equal(la.splitCalls, splits + 1);
+        // the caller's own work meanwhile: another call of the pool would overwrite the running call's
+        // parameters, and is refused before it writes them
+        let busy = 0;
+        for (let i = 0; i < 20_000; i++) busy += Math.sqrt(i);
+        assert(busy > 0);
+        assert.throws(() => la.sgemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N), /join\(\) first/);
+        assert.throws(() => la.runKernel(0, 1), /join\(\) first/);
+        assert.throws(() => la.defer(product), /join\(\) first/);
+        la.join();
+        assert.equal(la.deferred, false);
+        assert.deepEqual(C, plain, `held ${held}`);
+        la.join(); // nothing left: a no-op
+      } finally {
+        if (held) la.release();
+      }
+    }
+    // stood down, the workers asleep: the caller runs every part at the join, the same bits
+    la.standDown(1);
+    C.fill(0);
+    la.defer(product);
+    la.join();
+    assert.deepEqual(C, plain, "stood down");
+    assert.equal(la.callerOnlyCalls, 1);
+    // a call below the split sizes runs whole inside defer(): nothing to join
+    const c = la.sharedF32(4);
+    la.defer(() => la.sgemm(false, false, 2, 2, 2, 1, A, 2, B, 2, 0, c, 2));
+    assert.equal(la.deferred, false);
+    const c0 = new Float32Array(4);
+    openBlasBackend().sgemm(false, false, 2, 2, 2, 1, A, 2, B, 2, 0, c0, 2);
+    assert.deepEqual(c, c0);
+    // the row dot products copy their results after the parts: they are not deferred
+    const rows = Int32Array.of(0, 1), out = new Float64Array(2);
+    assert.throws(() => la.defer(() => la.dotRows(A, K, rows, B, K, rows, 2, K, out)), /cannot be deferred/);
+    assert.equal(la.deferred, false);
+    // close() with a call still deferred finishes it first
+    la.defer(product);
+    la.close();
+    assert.deepEqual(C, plain, "joined by close()");
+  } finally {
+    la.close();
+  }
+});

@@ -35,11 +35,9 @@ import { UsageError } from "../core/errors.ts";
  * @param Y targets, CSR with m rows
  * @param D number of outputs
  * @param d input dimension
- * @param values also check that H's values are finite (false: the caller does it with
- *   {@link validateFinite} before it uses them, e.g. while a product runs on other threads)
  * @returns m, the number of examples
  */
-export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: number, values = true): number {
+export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: number): number {
   if (!(H instanceof Float32Array)) {
     throw new TypeError(`H must be a Float32Array (m×d row-major), got ${describe(H)}`);
   }
@@ -49,30 +47,13 @@ export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: num
       `H.length = ${H.length} but Y has m = ${m} examples and d = ${d}: H must be m×d = ${m * d} (row-major)`,
     );
   }
-  if (values) validateFinite(H, d);
-  return m;
-}
-
-/**
- * Checks that every value of H (m×d row-major) is finite: else a RangeError naming the first one, its example
- * and column. {@link validateBatch} calls it unless told otherwise.
- *
- * @example
- * ```ts
- * import { validateFinite } from "./validate.ts";
- * validateFinite(Float32Array.of(1, 2, 3, 4), 2);
- * ```
- *
- * @param H inputs, m×d row-major
- * @param d input dimension
- */
-export function validateFinite(H: Float32Array, d: number): void {
   for (let j = 0; j < H.length; j++) {
     const v = H[j];
     if (!Number.isFinite(v)) {
       throw new RangeError(`H[${j}] = ${v} is not finite (example ${Math.floor(j / d)}, column ${j % d})`);
     }
   }
+  return m;
 }
 
 /**

@@ -34,14 +34,7 @@ import type {
   SparseBatch,
   StepResult,
 } from "../../core/types.ts";
-import {
-  closedLayerError,
-  validateBatch,
-  validateEta,
-  validateFinite,
-  validateMatrix,
-  validateOpen,
-} from "../validate.ts";
+import { closedLayerError, validateBatch, validateEta, validateMatrix, validateOpen } from "../validate.ts";
 import { foldInto, gramOf } from "./passes.ts";
 import * as queries from "./queries.ts";
 import {
@@ -249,19 +242,17 @@ export class FactoredOutputLayer implements OutputLayer {
       validateOpen(this.#closed);
       validateEta(eta);
       const st = this.#st;
-      const use32 = st.use32();
-      // on the pool, H's values are checked while the first product runs on the workers (forward32)
-      const m = validateBatch(H, Y, st.D, this.d, !(use32 && st.pool));
+      const m = validateBatch(H, Y, st.D, this.d);
       st.ensure(m, Y.indices.length);
       let r: StepResult;
-      if (use32) {
+      if (st.use32()) {
         const H32 = st.batch32(H, m);
         // the pool's workers poll between the step's split calls instead of sleeping (pool.ts hold);
         // not over the upkeep below, whose large calls use OpenBLAS's own threads
         st.pool?.hold();
         let taken: boolean;
         try {
-          r = forward32(st, H32, Y, m, true, st.pool ? () => validateFinite(H, this.d) : undefined);
+          r = forward32(st, H32, Y, m, true);
           taken = update32(st, H32, m, eta);
         } finally {
           st.pool?.release();

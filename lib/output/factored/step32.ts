@@ -45,8 +45,6 @@ import {
  * @param Y the targets
  * @param m examples
  * @param withZ also compute Z = H U⁻¹ (for update32)
- * @param during work of the caller's that reads neither P nor the state, done before the targets are merged
- *   (layer.ts: the check of H's values), on the pool while the first product runs
  * @returns loss and ∇H (a new array, also kept in st.gradH)
  */
 export function forward32(
@@ -55,7 +53,6 @@ export function forward32(
   Y: SparseBatch,
   m: number,
   withZ: boolean,
-  during?: () => void,
 ): StepResult {
   const { d, la } = st;
   const ld = 4 * d;
@@ -64,24 +61,10 @@ export function forward32(
   const mg = st.merged;
   const onPool = st.kernel >= 0 && st.pool!.sharedId(H) >= 0;
   // 1. [ĥ_i | Qh_i | U⁻ᵀh_i] = H [U; Q; U⁻ᵀ]ᵀ (Q is symmetric): one sgemm, m×(2d or 3d)×d
-  const n1 = withZ ? 3 * d : 2 * d;
-  if (onPool) {
-    // started on the workers (pool.ts defer) while this thread checks H, merges the targets and copies them
-    // to the kernel's shared arrays; it takes the parts left at the join
-    const pool = st.pool!;
-    pool.defer(() => la.sgemm(false, true, m, n1, d, 1, H, d, St, d, 0, P.subarray(d), ld));
-    try {
-      during?.();
-      mg.merge(Y);
-      shareTargets(st, m);
-    } finally {
-      pool.join();
-    }
-  } else {
-    during?.();
-    mg.merge(Y);
-    la.sgemm(false, true, m, n1, d, 1, H, d, St, d, 0, P.subarray(d), ld);
-  }
+  // (the targets merged first: a pool's worker woken by the step's hold is polling by the first product)
+  mg.merge(Y);
+  if (onPool) shareTargets(st, m);
+  la.sgemm(false, true, m, withZ ? 3 * d : 2 * d, d, 1, H, d, St, d, 0, P.subarray(d), ld);
   // where the pool would split B = A U anyway: split by examples inside the forward's kernel run instead
   // (each part its examples' rows of A, B and ∇H: one synchronisation for steps 2–5)
   const fused = onPool && splits("gemm", 2 * m * d * d);
@@ -250,16 +233,11 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
       }
       if (sumsDone) {
         // the rest on the pool as two tasks side by side (step_kernel.ts UPD_TAIL): the state increments
-        // below (U⁻ᵀ, U, and Q from R) on one thread, the V update of step 8 on another; the same calls.
-        // Its coefficients and row marks are made while the workers start the product (pool.ts defer).
-        pool.defer(() => la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d));
-        try {
-          const coef = st.coef, dy = st.dy, ex = st.merged.ex;
-          for (let k = 0; k < st.merged.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
-          markTail(st, m);
-        } finally {
-          pool.join();
-        }
+        // below (U⁻ᵀ, U, and Q from R) on one thread, the V update of step 8 on another; the same calls
+        la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
+        const coef = st.coef, dy = st.dy, ex = st.merged.ex;
+        for (let k = 0; k < st.merged.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
+        markTail(st, m);
         runStepKernel(st, H, m, UPD_TAIL, eta);
         if (++st.pending >= SETTLE_EVERY) st.settle();
         addCondBudget(st, lamMin, lamMax);
