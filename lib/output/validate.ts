@@ -12,6 +12,7 @@
 import type { SparseBatch } from "../core/types.ts";
 import { describeValue as describe, validateCsr } from "../core/csr.ts";
 import { UsageError } from "../core/errors.ts";
+import { allFinite } from "../core/finite.ts";
 
 /**
  * Checks a minibatch (H m×d row-major, Y a CSR batch of m rows) against a layer of D outputs and input
@@ -47,6 +48,7 @@ export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: num
       `H.length = ${H.length} but Y has m = ${m} examples and d = ${d}: H must be m×d = ${m * d} (row-major)`,
     );
   }
+  if (allFinite(H)) return m;
   for (let j = 0; j < H.length; j++) {
     const v = H[j];
     if (!Number.isFinite(v)) {

@@ -370,7 +370,7 @@ export class FactoredState {
 
   /**
    * The batch as the float32 products read it: H itself, or its copy in shared memory when the backend
-   * splits calls across threads (the numbers are the same).
+   * splits calls across threads and H is not on that memory already (the numbers are the same).
    *
    * @param H m×d
    * @param m examples
@@ -378,7 +378,8 @@ export class FactoredState {
    */
   batch32(H: Float32Array, m: number): Float32Array {
     const S = this.H32;
-    if (!S) return H;
+    // (the model's batch is on the pool's memory when its bag runs there: read in place)
+    if (!S || (isPooled(this.la) && this.la.sharedId(H) >= 0)) return H;
     const v = S.subarray(0, m * this.d);
     v.set(H.subarray(0, m * this.d));
     return v;
