@@ -177,6 +177,34 @@ Deno.test(
 );
 
 Deno.test(
+  {
+    name:
+      "factored step on the pool: steps refused while the rows run on the workers = one thread, bit for bit",
+    ignore: !ok,
+  },
+  async () => {
+    // at η = 0.2 the update factor leaves [½, 2] on most steps: the float32 step is refused after UPD_ROWS was
+    // started for the workers (pool.ts defer), joined, and redone in float64 with the state untouched
+    const D = 2000, d = 64, m = 48, steps = 30, eta = 0.2;
+    const W0 = uniform(rng(7), D * d, 0.5 / Math.sqrt(d));
+    const opts = { products: "float32" as const, stabilizeEvery: 20 };
+    const one = FactoredOutputLayer.fromInit(D, d, W0, createLoss("spherical"), oneThread(), opts);
+    const a = await run(one, 78, m, steps, eta);
+    const steps32 = one.steps32;
+    one.close();
+    const pooled = createPooledBackend(oneThread(), 2);
+    const two = FactoredOutputLayer.fromInit(D, d, W0, createLoss("spherical"), pooled, opts);
+    const b = await run(two, 78, m, steps, eta);
+    assert.equal(two.steps32, steps32);
+    assert.equal(pooled.deferred, false);
+    two.close();
+    assert(steps32 > 0 && steps32 < steps / 2, `float32 steps taken ${steps32} of ${steps}`);
+    for (let t = 0; t < steps; t++) assert.equal(b.out[t].loss, a.out[t].loss, `step ${t}: loss`);
+    assert.deepEqual(b.W, a.W, `W after ${steps} steps`);
+  },
+);
+
+Deno.test(
   { name: "factored step on the pool: a loss that is not finite raises the one-thread error", ignore: !ok },
   async () => {
     // example 5's h overflows the float32 products (ĥ = ±∞): its loss is not finite; the step kernel marks
