@@ -2,7 +2,8 @@
  * Touching the rows a sparse row call is about to read, so that their cache misses overlap.
  *
  * The factored step reads a few random rows of a large V per example (its K target rows; a 200,000×256 V
- * is 205 MB, far beyond the caches). One `cblas_sdot` per row waits for its row's first miss before the
+ * is 205 MB, far beyond the caches), and the embedding bag a few random rows of E (lib/model/embedding_bag.ts
+ * `bagForward`, which the output layer's step has pushed out of the caches since the last batch). One `cblas_sdot` per row waits for its row's first miss before the
  * next call starts, so the rows arrive one latency at a time. Reading one float per cache line of all of
  * an example's rows first, in one loop of independent loads, lets the core have them in flight together;
  * the calls that follow then find their rows in cache. It only reads: the results are the same bits with
@@ -11,7 +12,7 @@
  * @module
  */
 
-/** Floats per 64-byte cache line. */
+/** float32 values per 64-byte cache line. */
 const LINE = 16;
 
 /**
@@ -45,7 +46,7 @@ export const TOUCH_ROWS = 8;
  * @returns the sum of the floats read
  */
 export function touchRows(
-  A: Float32Array,
+  A: Float32Array | Float64Array,
   lda: number,
   rows: Int32Array,
   first: number,
@@ -53,9 +54,10 @@ export function touchRows(
   d: number,
 ): number {
   let s = 0;
+  const line = (LINE * 4) / A.BYTES_PER_ELEMENT;
   for (let k = first; k < first + n; k++) {
     const r = rows[k] * lda;
-    for (let c = 0; c < d; c += LINE) s += A[r + c];
+    for (let c = 0; c < d; c += line) s += A[r + c];
   }
   return s;
 }

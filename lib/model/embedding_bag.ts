@@ -11,6 +11,7 @@
 import type { SparseBatch } from "../core/types.ts";
 import { findIndexOutside, rowOfEntry } from "../core/csr.ts";
 import { POOL_MIN_ROWS, type PooledBackend } from "../linalg/pool.ts";
+import { touchRows } from "../linalg/touch.ts";
 import { BAG_BACKWARD, BAG_FORWARD, BAG_KERNEL_URL, createKernel, runBagKernel } from "./bag_kernel.ts";
 
 /**
@@ -50,6 +51,9 @@ export type BagMode = "mean" | "sum" | "mean-full";
  * ```
  */
 export const BAG_POOL_MIN_WORK = 4 * POOL_MIN_ROWS;
+
+/** Input entries whose rows of E `bagForward` touches ahead at a time (64 rows of 256 floats: 64 KB). */
+const BAG_TOUCH = 64;
 
 /**
  * An embedding bag with plain-SGD sparse row updates.
@@ -254,7 +258,16 @@ export function bagForward(
   i0: number,
   i1: number,
 ): void {
+  // the rows are read from cold memory (the output layer's step ran since the last batch): one float per
+  // cache line of the next BAG_TOUCH entries' rows first, so that their misses overlap (linalg/touch.ts)
+  let touched = X.offsets[i0];
+  const end = X.offsets[i1];
   for (let i = i0; i < i1; i++) {
+    if (X.offsets[i + 1] > touched) {
+      const to = Math.min(end, Math.max(X.offsets[i + 1], touched + BAG_TOUCH));
+      touchRows(E, d, X.indices, touched, to - touched, d);
+      touched = to;
+    }
     const o = i * ld, k0 = X.offsets[i], sc = bagScale(mode, X, i);
     if (X.offsets[i + 1] - k0 === 1 && X.values[k0] * sc === 1) {
       // one input of weight 1 (every skip-gram example): its row as it is, which the loop below would write
