@@ -252,7 +252,7 @@ export class FactoredOutputLayer implements OutputLayer {
         st.pool?.hold();
         let taken: boolean;
         try {
-          r = forward32(st, H32, Y, m, true);
+          r = forward32(st, H32, Y, m, true, true);
           taken = update32(st, H32, m, eta);
         } finally {
           st.pool?.release();

@@ -273,6 +273,8 @@ export class FactoredState {
   // the step kernel's marks on shared memory: [0] the update's tail (UPD_TAIL's part 1 waits for part 0's
   // block), [1] the next block of UPD_ROWS' rows
   stepMarks: Int32Array = new Int32Array(0);
+  /** forward32 left ∇H's copy out of shared memory (G32 → gradH) to update32 (its `lateGrad`) */
+  gradLate = false;
   sigmaS: Float64Array = new Float64Array(0); // UPKEEP_SIGMA's [U | U⁻ᵀ | σ, σ | cap, tol] on the pool
 
   lossS: Float64Array = new Float64Array(0);

@@ -45,6 +45,8 @@ import {
  * @param Y the targets
  * @param m examples
  * @param withZ also compute Z = H U⁻¹ (for update32)
+ * @param lateGrad on the pool, leave ∇H's copy out of shared memory to {@link update32}, which makes it while
+ *   the workers scale rows (layer.ts step; the array is returned now and filled there)
  * @returns loss and ∇H (a new array, also kept in st.gradH)
  */
 export function forward32(
@@ -53,6 +55,7 @@ export function forward32(
   Y: SparseBatch,
   m: number,
   withZ: boolean,
+  lateGrad = false,
 ): StepResult {
   const { d, la } = st;
   const ld = 4 * d;
@@ -94,9 +97,11 @@ export function forward32(
   // 5. B = A U (+ (𝟙ᵀẏ) ωᵀ); ∇H = B + 2 G QH + g_s w̄ᵀ; X' = B + G QH
   if (!fused) la.sgemm(false, false, m, d, d, 1, A, d, St, d, 0, B, d);
   const gradH = new Float32Array(m * d);
+  st.gradLate = false;
   if (onPool) {
     if (!fused) runStepKernel(st, H, m, GRAD_ROWS);
-    gradH.set(st.G32.subarray(0, m * d));
+    if (lateGrad) st.gradLate = true;
+    else gradH.set(st.G32.subarray(0, m * d));
   } else gradRows(st, P, B, X, gradH, ld, 0, m);
   st.gradH = gradH;
   return { loss: L, gradH };
@@ -170,11 +175,22 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
   }
   let lam: number[] | null;
   try {
+    // ∇H out of shared memory into the array forward32 returned (lateGrad), beside the rows too
+    if (st.gradLate) {
+      st.gradH.set(st.G32.subarray(0, m * d));
+      st.gradLate = false;
+    }
     lam = guardAndM(st, m, eta);
-    // the Woodbury system factored here (float64 dpotrf) beside the rows: see the Cholesky branch below
+    // the Woodbury system factored here (float64 dpotrf) beside the rows: see the Cholesky branch below;
+    // then the coefficients and row marks of UPD_TAIL's V update, which read only the forward's results
     if (lam && rowsEarly) {
       if (!factorWoodbury(st, m, eta)) lam = null; // not reached: the guard showed T ⪰ ½ I
-      else st.Mh32.set(st.M.subarray(0, m * m)); // M for UPD_TASKS' M H
+      else {
+        st.Mh32.set(st.M.subarray(0, m * m)); // M for UPD_TASKS' M H
+        const coef = st.coef, dy = st.dy, ex = st.merged.ex;
+        for (let k = 0; k < st.merged.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
+        markTail(st, m);
+      }
     }
   } finally {
     if (rowsEarly) pool.join();
@@ -234,10 +250,8 @@ export function update32(st: FactoredState, H: Float32Array, m: number, eta: num
       if (sumsDone) {
         // the rest on the pool as two tasks side by side (step_kernel.ts UPD_TAIL): the state increments
         // below (U⁻ᵀ, U, and Q from R) on one thread, the V update of step 8 on another; the same calls
+        // (its coefficients and row marks were made beside UPD_ROWS, above)
         la.sgemm(true, false, 2 * d, d, m, 1, P, ld, GH, d, 0, T, d);
-        const coef = st.coef, dy = st.dy, ex = st.merged.ex;
-        for (let k = 0; k < st.merged.nnz; k++) coef[k] = -eta * dy[k] * zs[ex[k]];
-        markTail(st, m);
         runStepKernel(st, H, m, UPD_TAIL, eta);
         if (++st.pending >= SETTLE_EVERY) st.settle();
         addCondBudget(st, lamMin, lamMax);
