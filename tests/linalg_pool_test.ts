@@ -609,6 +609,33 @@ Deno.test({
     const rows = Int32Array.of(0, 1), out = new Float64Array(2);
     assert.throws(() => la.defer(() => la.dotRows(A, K, rows, B, K, rows, 2, K, out)), /cannot be deferred/);
     assert.equal(la.deferred, false);
+    // ssyr2k mirrors its triangle after the parts: refused too
+    const Y2 = la.sharedF32(K * K);
+    assert.throws(() => la.defer(() => la.ssyr2k(true, K, M, 1, A, K, A, K, 0, Y2, K)), /cannot be deferred/);
+    // while a call is deferred: shared memory and kernels cannot be added (the workers would be sent a
+    // message in its place); an unsplit native call may run, and OpenBLAS stays on one thread for the parts
+    const lib = Deno.dlopen(la.path, { openblas_get_num_threads: { parameters: [], result: "i32" } });
+    try {
+      la.defer(product);
+      assert.throws(() => la.sharedF32(16), /join\(\) first/);
+      assert.throws(() => la.registerKernel("file:///none.ts", null, () => {}), /join\(\) first/);
+      const T = Float64Array.of(4, 0, 2, 5);
+      assert.equal(la.dpotrf(T, 2), true);
+      assert.equal(lib.symbols.openblas_get_num_threads(), 1, "OpenBLAS on one thread until the join");
+      la.join();
+      assert.deepEqual(C, plain, "joined after an unsplit call in the window");
+      assert.equal(lib.symbols.openblas_get_num_threads(), la.threads);
+    } finally {
+      lib.close();
+    }
+    // a call that starts its split and then throws: joined, its error reported, nothing left deferred
+    assert.throws(() =>
+      la.defer(() => {
+        product();
+        throw new Error("after the split");
+      }), /after the split/);
+    assert.equal(la.deferred, false);
+    assert.deepEqual(C, plain);
     // close() with a call still deferred finishes it first
     la.defer(product);
     la.close();

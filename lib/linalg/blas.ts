@@ -450,11 +450,15 @@ export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend 
   /** Runs `call` on one OpenBLAS thread when `small` (and more than one is configured), else as is. */
   const onOneThreadIf = (small: boolean, call: () => void): void => {
     if (!small || threads <= 1) return call();
+    // the count found is restored: a pooled backend keeps OpenBLAS on one thread while its workers run the
+    // parts of a deferred call (pool.ts defer), and OpenBLAS must not change its count under them
+    const was = s.openblas_get_num_threads();
+    if (was <= 1) return call();
     s.openblas_set_num_threads(1);
     try {
       call();
     } finally {
-      s.openblas_set_num_threads(threads);
+      s.openblas_set_num_threads(was);
     }
   };
   const smallGemv = (gemv: GemvFn): GemvFn => (order, trans, M, N, alpha, A, lda, x, incX, beta, y, incY) =>

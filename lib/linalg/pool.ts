@@ -186,8 +186,11 @@ export interface PooledBackend extends BlasBackend {
    * run) without taking a part of it, and returns at once: the workers take its parts while the caller
    * does work of its own that neither reads what the call writes nor writes what it reads, then
    * {@link PooledBackend.join}s, taking the parts left. A call below the split sizes runs whole inside
-   * defer(), as it would have; no other call of this backend may come before the join. For the step's
-   * serial JavaScript, which otherwise runs while the workers wait (docs/factored-step.md).
+   * defer(), as it would have; `dotRows` and `ssyr2k`, which finish their results after the parts, are
+   * refused. No other split call, shared allocation or kernel registration of this backend may come before
+   * the join (they throw); unsplit calls may (OpenBLAS stays on one thread until the join). A `call` that
+   * throws after starting its split is joined before its error is rethrown. For the step's serial
+   * JavaScript, which otherwise runs while the workers wait (docs/factored-step.md).
    *
    * @example
    * ```ts ignore
@@ -517,7 +520,7 @@ export function createPooledBackend(
       waitDone(n);
       if (solo) {
         callerOnlyCalls++;
-        if (--soloLeft === 0) resumeHold();
+        if (soloLeft > 0 && --soloLeft === 0) resumeHold();
       } else if (watch && holds > 0 && !paused) {
         // only held calls count: between holds (and in unheld()) the workers sleep by design, and the
         // caller takes the parts of a worker that is still waking
@@ -537,6 +540,7 @@ export function createPooledBackend(
     }
   };
   const sharedBuffer = (bytes: number) => {
+    idle(); // register() signals OP_RECEIVE to started workers, which would take a deferred call's place
     const b = new SharedArrayBuffer(Math.max(8, Math.ceil(bytes / 8) * 8));
     register(b);
     return b;
@@ -655,6 +659,15 @@ export function createPooledBackend(
       deferring = true;
       try {
         call();
+      } catch (e) {
+        // a call that started its split and then threw (or made a second call): its parts are joined first,
+        // and the call's own error is the one reported
+        if (deferredTag >= 0) {
+          try {
+            pooled.join();
+          } catch { /* reported below */ }
+        }
+        throw e;
       } finally {
         // a call that did not split ran whole inside call(): nothing to join
         deferring = false;
@@ -697,6 +710,7 @@ export function createPooledBackend(
     },
     registerKernel(url: string, init: unknown, local: PoolKernel): number {
       if (closed) throw new Error("pool: the backend was closed; create a new one");
+      idle();
       const spec: KernelSpec = { id: kernelSpecs.length, url, init };
       kernelSpecs.push(spec);
       views.kernels[spec.id] = local;
@@ -748,6 +762,8 @@ export function createPooledBackend(
     },
     ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       idle();
+      // its triangle is mirrored after the parts: not a call to defer
+      if (deferring) throw new Error("pool: ssyr2k cannot be deferred");
       const a = where(A), b = where(B), c = where(C);
       if (!trans || a < 0 || b < 0 || c < 0) {
         return base.ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -835,7 +851,7 @@ export function createPooledBackend(
       // a deferred call's parts may still run on the workers: finished first (its error, if any, dropped)
       if (deferredTag >= 0) {
         try {
-          this.join();
+          pooled.join();
         } catch { /* closing */ }
       }
       closed = true;
