@@ -69,50 +69,6 @@ const GEMV_SINGLE_THREAD_MAX = 1 << 20;
 /** dpotrf runs on one OpenBLAS thread up to this n (faster there than the threaded factorisation). */
 const DPOTRF_SINGLE_THREAD_MAX_N = 256;
 
-/** LAPACK's by-reference arguments of {@link choleskyLower} (one per thread, reused). */
-export class CholeskyArgs {
-  /** 'U' */
-  readonly uplo = Uint8Array.of(85);
-  /** n and lda */
-  readonly n = new Int32Array(1);
-  readonly info = new Int32Array(1);
-}
-
-/**
- * A = L Lᵀ in place on the row-major lower triangle of A (n×n), by LAPACK's `dpotrf_` with uplo 'U' (the
- * row-major lower triangle is the column-major upper one: A = UᵀU there, U = Lᵀ): the blas backend's
- * dpotrf, and the step kernel's on a pool thread (lib/output/factored/step_kernel.ts), the same call. The
- * caller chooses OpenBLAS's threads: the backend one up to `DPOTRF_SINGLE_THREAD_MAX_N`, the pool's parts
- * always one (above that order the two factors may differ in their last bits).
- *
- * @example
- * ```ts ignore
- * const ok = choleskyLower(symbols.dpotrf_, A, n, new CholeskyArgs());
- * ```
- *
- * @param dpotrf LAPACK's dpotrf_ as bound by the calling thread
- * @param A n×n, row-major; its lower triangle becomes L
- * @param n order
- * @param args scratch
- * @returns false where the lower triangle holds a NaN or A is not positive definite
- */
-export function choleskyLower(
-  dpotrf: (...a: AllowSharedBufferSource[]) => void,
-  A: Float64Array,
-  n: number,
-  args: CholeskyArgs,
-): boolean {
-  if (n === 0) return true;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) if (A[i * n + j] !== A[i * n + j]) return false; // NaN
-  }
-  args.n[0] = n;
-  args.info[0] = 0;
-  dpotrf(args.uplo, args.n, A, args.n, args.info);
-  if (args.info[0] < 0) throw new Error(`dpotrf: dpotrf_ rejected argument ${-args.info[0]} (n = ${n})`);
-  return args.info[0] === 0;
-}
-
 /** Row width from which scatterAddRows calls cblas_saxpy per row instead of a TypeScript loop. */
 /**
  * Narrowest rows that dotRows/axpyRows send to cblas (one call per row); narrower ones run JS loops.
@@ -473,7 +429,7 @@ export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend 
   // scratch for LAPACK's by-reference scalars, pivots and workspace (grown on demand, never per call)
   const iN = new Int32Array(1), iK = new Int32Array(1), iInfo = new Int32Array(1), iLwork = new Int32Array(1);
   const transT = Uint8Array.of(84); // 'T'
-  const cholArgs = new CholeskyArgs();
+  const upperU = Uint8Array.of(85); // 'U'
   let ipiv = new Int32Array(0), work = new Float64Array(0), colB = new Float64Array(0);
   let closed = false;
   const live = (op: string) => {
@@ -714,11 +670,18 @@ export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend 
     dpotrf(A: F64, n: number) {
       live("dpotrf");
       checkSquare("dpotrf", A, n);
+      if (n === 0) return true;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j <= i; j++) if (A[i * n + j] !== A[i * n + j]) return false; // NaN
+      }
+      // the row-major lower triangle is the column-major upper one: A = UᵀU there, U = Lᵀ
+      iN[0] = n;
+      iInfo[0] = 0;
       // OpenBLAS's threaded dpotrf is slower than one thread at the factored layer's m×m sizes, and
       // switching is cheap (BENCHMARKS.md, "Design measurements")
-      let ok = false;
-      onOneThreadIf(n <= DPOTRF_SINGLE_THREAD_MAX_N, () => ok = choleskyLower(s.dpotrf_, A, n, cholArgs));
-      return ok;
+      onOneThreadIf(n <= DPOTRF_SINGLE_THREAD_MAX_N, () => s.dpotrf_(upperU, iN, A, iN, iInfo));
+      if (iInfo[0] < 0) throw new Error(`dpotrf: dpotrf_ rejected argument ${-iInfo[0]} (n = ${n})`);
+      return iInfo[0] === 0;
     },
     strsm(trans, N, K, alpha, L, ldl, B, ldb) {
       live("strsm");

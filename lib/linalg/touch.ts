@@ -3,11 +3,13 @@
  *
  * The factored step reads a few random rows of a large V per example (its K target rows; a 200,000×256 V
  * is 205 MB, far beyond the caches), and the embedding bag a few random rows of E (lib/model/embedding_bag.ts
- * `bagForward`, which the output layer's step has pushed out of the caches since the last batch). One `cblas_sdot` per row waits for its row's first miss before the
- * next call starts, so the rows arrive one latency at a time. Reading one float per cache line of all of
- * an example's rows first, in one loop of independent loads, lets the core have them in flight together;
- * the calls that follow then find their rows in cache. It only reads: the results are the same bits with
- * or without it. BENCHMARKS.md ("Touching the target rows and OpenBLAS's idle threads") has the measurement.
+ * `bagForward`: the output layer's step has pushed them out of the caches since the last batch). One
+ * `cblas_sdot` per row waits for its row's first miss before the next call starts, so the rows arrive one
+ * latency at a time. Reading one float per cache line of all of an example's rows first, in one loop of
+ * independent loads, lets the core have them in flight together; the calls that follow then find their rows
+ * in cache. It only reads: the results are the same bits with or without it. BENCHMARKS.md ("Touching the
+ * target rows and OpenBLAS's idle threads"; for the bag, "The m×m work beside the rows, …") has the
+ * measurements.
  *
  * @module
  */
