@@ -307,6 +307,7 @@ Deno.test("inputs: a bad FACTOROUT_* value exits 2 naming it before the run fold
         ["FACTOROUT_POOL_HOLD", "2"],
         ["FACTOROUT_THREADS", "0"],
         ["FACTOROUT_READER", "disk"],
+        ["FACTOROUT_BAG_SPLIT", "yes"],
       ]
     ) {
       const out = `${work}/${name}`;

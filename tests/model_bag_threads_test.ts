@@ -107,3 +107,40 @@ Deno.test({
     second.close();
   }
 });
+
+Deno.test({
+  name:
+    "embedding bag: usePool(pool, false) puts the outputs on the pool's memory and runs the bag on this thread",
+  ignore: !ok,
+}, () => {
+  const rows = 500, dim = 256, ld = dim;
+  const r0 = rng(31), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
+  const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean-full");
+  const bag = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean-full");
+  const pool = createPooledBackend(openBlasBackend(), 2);
+  try {
+    bag.usePool(pool, false);
+    const r = rng(32);
+    for (let t = 0; t < 5; t++) {
+      const X = batch(r, 64, rows, 12), a = new Float32Array(64 * ld), b = bag.alloc(64 * ld);
+      assert(pool.sharedId(b) >= 0, "the output should be on the pool's memory");
+      plain.forward(X, a, ld);
+      bag.forward(X, b, ld);
+      assert.deepEqual(b, a);
+      const g = Float32Array.from({ length: 64 * ld }, () => r() - 0.5);
+      plain.backward(X, g, 0.05, ld);
+      bag.backward(X, g, 0.05, ld);
+    }
+    assert.equal(pool.kernelCalls, 0, "no bag kernel runs");
+    assert(pool.sharedId(bag.E) < 0, "E stays in its own array");
+    assert.deepEqual(bag.E, plain.E);
+    bag.usePool(pool); // and split from here on
+    const X = batch(r, 64, rows, 12), a = new Float32Array(64 * ld), b = bag.alloc(64 * ld);
+    plain.forward(X, a, ld);
+    bag.forward(X, b, ld);
+    assert.deepEqual(b, a);
+    assert(pool.kernelCalls > 0 && pool.sharedId(bag.E) >= 0, "split after usePool(pool)");
+  } finally {
+    pool.close();
+  }
+});

@@ -9,6 +9,21 @@ import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.
 import type { PooledBackend } from "../lib/linalg/pool.ts";
 import { blasAvailable } from "./layers_helpers.ts";
 
+/** Trainer.create with FACTOROUT_THREADS set while its backend is made (the backend reads it then). */
+async function createWithThreads(
+  threads: string,
+  opts: Parameters<typeof Trainer.create>[0],
+): Promise<Trainer> {
+  const had = Deno.env.get("FACTOROUT_THREADS");
+  Deno.env.set("FACTOROUT_THREADS", threads);
+  try {
+    return await Trainer.create(opts);
+  } finally {
+    if (had === undefined) Deno.env.delete("FACTOROUT_THREADS");
+    else Deno.env.set("FACTOROUT_THREADS", had);
+  }
+}
+
 Deno.test("StageClock: a mark charges the time since the last one; move shifts time between stages", () => {
   const clock = new StageClock();
   const until = performance.now() + 5;
@@ -70,20 +85,14 @@ Deno.test({
 }, async () => {
   const V = 200, corpus = ringCorpus(V, 2000);
   const run = async (threads: string, standDown: number) => {
-    const had = Deno.env.get("FACTOROUT_THREADS");
-    Deno.env.set("FACTOROUT_THREADS", threads); // the backend reads it when it is made
-    let trainer: Trainer;
-    try {
-      trainer = await Trainer.create({
-        config: smallConfig({ epochs: 1, dim: 256, batch: 64, backend: "blas", output: "factored" }),
-        vocab: ringVocab(V),
-        openReader: memoryReader(corpus),
-        log: () => {},
-      });
-    } finally {
-      if (had === undefined) Deno.env.delete("FACTOROUT_THREADS");
-      else Deno.env.set("FACTOROUT_THREADS", had);
-    }
+    const trainer = await createWithThreads(threads, {
+      config: smallConfig({ epochs: 1, dim: 256, batch: 64, backend: "blas", output: "factored" }),
+      vocab: ringVocab(V),
+      openReader: memoryReader(corpus),
+      log: () => {},
+      // the bag split too: this small run's layer takes mostly float64 steps, which split few calls
+      splitBag: true,
+    });
     try {
       const la = (trainer.output as { la?: unknown }).la;
       if (standDown) (la as PooledBackend).standDown(standDown);
@@ -99,7 +108,7 @@ Deno.test({
   assert.ok(two.pool, "two threads: the pool's counts");
   assert.ok(
     two.pool.splitCalls >= 40,
-    `the factored step's kernels run on the pool (${two.pool.splitCalls})`,
+    `the factored step's and the bag's kernels run on the pool (${two.pool.splitCalls})`,
   );
   assert.equal(two.pool.callerOnlyCalls, 20, "the calls stood down before training");
   assert.equal(two.pool.standDowns, 0);
@@ -110,4 +119,39 @@ Deno.test({
   assert.deepEqual(all.vectors.input, none.vectors.input, "input vectors");
   assert.deepEqual(all.vectors.output, none.vectors.output, "output vectors");
   assert.deepEqual(two.vectors.input, none.vectors.input);
+});
+
+Deno.test({
+  name: "train: the embedding bag splits on the pool only with splitBag (FACTOROUT_BAG_SPLIT); the same bits",
+  ignore: !(await blasAvailable()),
+}, async () => {
+  // 4 inputs per example × 64 × dim 256: a batch the bag kernel splits (embedding_bag.ts BAG_POOL_MIN_WORK)
+  const V = 200, corpus = ringCorpus(V, 1500);
+  const run = async (splitBag?: boolean) => {
+    const trainer = await createWithThreads("2", {
+      config: smallConfig({ epochs: 1, dim: 256, batch: 64, backend: "blas", output: "factored" }),
+      vocab: ringVocab(V),
+      openReader: memoryReader(corpus),
+      log: () => {},
+      ...(splitBag === undefined ? {} : { splitBag }),
+    });
+    try {
+      const pool = (trainer.output as { la?: unknown }).la as PooledBackend;
+      await trainer.train({ paths: ["mem"], rows: corpus.length });
+      return {
+        onPool: pool.sharedId(trainer.model.bag.E) >= 0,
+        vectors: await trainer.embeddings({ output: true }),
+      };
+    } finally {
+      trainer.close();
+    }
+  };
+  const split = await run(true), plain = await run(false);
+  assert.equal(split.onPool, true, "split: E on the pool's memory");
+  assert.equal(plain.onPool, false, "not split: E stays in its own array");
+  assert.deepEqual(split.vectors.input, plain.vectors.input, "input vectors");
+  assert.deepEqual(split.vectors.output, plain.vectors.output, "output vectors");
+  if (Deno.env.get("FACTOROUT_BAG_SPLIT") === undefined) {
+    assert.equal((await run()).onPool, false, "the default (FACTOROUT_BAG_SPLIT unset): not split");
+  }
 });

@@ -90,28 +90,32 @@ export class EmbeddingBag {
     this.rows = rows;
   }
 
-  #pool: PooledBackend | null = null;
-  #kernel = -1;
+  #pool: PooledBackend | null = null; // alloc() puts the outputs on its shared memory
+  #kernel = -1; // the bag kernel, when forward and backward split on the pool
   #scratch: BagScratch | null = null;
 
   /**
-   * Runs forward and backward on the pool's threads from now on (null: on this thread), with E copied
-   * to the pool's shared memory: forward split by examples, backward by the rows of E it adds to (row
-   * mod parts, each part walking the entries in order), so the results are the same bits as on one
-   * thread (bag_kernel.ts). The trainer calls it with its output layer's pool, again when that changes.
+   * Puts the bag's outputs ({@link EmbeddingBag.alloc}) on the pool's shared memory from now on (null: in
+   * ordinary arrays), where the output layer reads them in place. With `split`, forward and backward run
+   * on the pool's threads too, with E copied to its shared memory: forward split by examples, backward by
+   * the rows of E it adds to (row mod parts, each part walking the entries in order), so the results are
+   * the same bits as on one thread (bag_kernel.ts). The trainer calls it with its output layer's pool,
+   * again when that changes; it splits only with FACTOROUT_BAG_SPLIT=1 (lib/train/defaults.ts `bagSplit`).
    *
    * @param pool the pooled backend, or null
+   * @param split run forward and backward split on the pool's threads (default true)
    */
-  usePool(pool: PooledBackend | null): void {
-    if (pool === this.#pool) return;
+  usePool(pool: PooledBackend | null, split = true): void {
+    if (pool === this.#pool && (this.#kernel >= 0) === split) return;
     this.#pool = null;
     this.#kernel = -1;
     this.#scratch = null;
     if (!pool || !(this.E instanceof Float32Array)) return;
+    this.#pool = pool;
+    if (!split) return;
     const E = pool.sharedF32(this.E.length);
     E.set(this.E);
     this.E = E;
-    this.#pool = pool;
     this.#kernel = pool.registerKernel(BAG_KERNEL_URL, null, createKernel(null));
   }
 
@@ -131,7 +135,7 @@ export class EmbeddingBag {
   #onPool(X: SparseBatch): BagScratch | null {
     const pool = this.#pool;
     const m = X.offsets.length - 1, n = X.offsets[m];
-    if (!pool || m < 2 || n * this.dim < BAG_POOL_MIN_WORK) return null;
+    if (!pool || this.#kernel < 0 || m < 2 || n * this.dim < BAG_POOL_MIN_WORK) return null;
     let sc = this.#scratch;
     if (!sc || sc.offsets.length < m + 1 || sc.indices.length < n) {
       const mc = Math.max(m + 1, 2 * (sc?.offsets.length ?? 0)),

@@ -186,14 +186,16 @@ export class Model {
   }
 
   /**
-   * Runs the embedding bag on the pool's threads (null: on this thread; embedding_bag.ts `usePool`).
+   * Puts the embedding bag's outputs on the pool's shared memory, and with `splitBag` runs the bag on the
+   * pool's threads (null: on this thread, in ordinary arrays; embedding_bag.ts `usePool`).
    *
    * @param pool the output layer's pooled backend, or null
    * @param holdSteps hold the pool through each step (pool.ts `hold`): for a head whose step splits its
    *   calls on the pool (the factored layer), not for one whose large calls use OpenBLAS's own threads
+   * @param splitBag split the bag's forward and backward on the pool (default true)
    */
-  usePool(pool: PooledBackend | null, holdSteps = false): void {
-    this.bag.usePool(pool);
+  usePool(pool: PooledBackend | null, holdSteps = false, splitBag = true): void {
+    this.bag.usePool(pool, splitBag);
     this.#holdPool = holdSteps ? pool : null;
     this.#capacity = 0; // the batch buffers are reallocated where the bag's forward can write them
   }

@@ -55,6 +55,28 @@ export function readerPlace(): "worker" | "thread" {
 }
 
 /**
+ * Whether the trainer splits the embedding bag's forward and backward on the output layer's threads:
+ * FACTOROUT_BAG_SPLIT `1`, else (unset or `0`) the bag runs on the training thread. Split, it lost on the
+ * 2-core machines at every CBOW batch measured (BENCHMARKS.md, "The embedding bag on one thread"): its
+ * backward splits E's rows between the threads, and every row then moves between the cores' caches each
+ * step. The train job reads it before it prepares a corpus, so that a bad value costs nothing.
+ *
+ * @example
+ * ```ts
+ * import { bagSplit } from "./defaults.ts";
+ * console.log(typeof bagSplit()); // "boolean"
+ * ```
+ *
+ * @returns true to split
+ * @throws {UsageError} another value
+ */
+export function bagSplit(): boolean {
+  const v = Deno.env.get("FACTOROUT_BAG_SPLIT") ?? "0";
+  if (v !== "0" && v !== "1") throw new UsageError(`FACTOROUT_BAG_SPLIT must be 0 or 1, got '${v}'`);
+  return v === "1";
+}
+
+/**
  * Opens lib/io's reader with a shuffle buffer of {@link SHUFFLE_BUFFER} rows: on a worker thread
  * (readWorkerExamples: reading, decoding and shuffling off the training thread, the same batches in the same
  * order), or on the training thread (readExamples) when the environment variable FACTOROUT_READER is

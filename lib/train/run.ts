@@ -57,7 +57,7 @@ import { refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
 import { ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 import { backendEnvironment } from "../linalg/select.ts";
-import { readerPlace } from "./defaults.ts";
+import { bagSplit, readerPlace } from "./defaults.ts";
 
 /**
  * Where the job writes: `out` gets progress and the final summary (JSON lines unless `tty`), `err` the
@@ -338,6 +338,7 @@ export async function runTrainJob(
     // the environment the backend and the reader will read, checked before any lock or corpus work
     if (config.backend !== "js") backendEnvironment();
     readerPlace();
+    bagSplit();
     // a named evaluation folder that is missing or empty is a typo (exit 2), and a corrupt set bad data
     // (exit 5): both now, not after the training; the sets are read once here
     const evalDir = await resolveEvalDir(args.evalDir);

@@ -176,7 +176,8 @@ export async function resolveDeps(opts: Partial<TrainerDeps>): Promise<TrainerDe
   const log = opts.log ?? ((line: string) => console.error(line));
   const createHead = opts.createHead ?? (await import("./defaults.ts")).createHead;
   const openReader = opts.openReader ?? (await import("./defaults.ts")).openReader;
-  return { log, createHead, openReader };
+  const splitBag = opts.splitBag ?? (await import("./defaults.ts")).bagSplit();
+  return { log, createHead, openReader, splitBag };
 }
 
 /**

@@ -120,9 +120,14 @@ export class Trainer {
   #attachStepPath(): void {
     const backend = this.config.backend === "webgpu" ? "webgpu" : this.#output.backend;
     attachStepPath(this.model, { backend, log: this.deps.log });
-    // the embedding bag on the output layer's threads when that layer has a pool (lib/linalg/pool.ts)
+    // the embedding bag's outputs on the output layer's pool (lib/linalg/pool.ts), the bag itself split on
+    // its threads only when asked (defaults.ts bagSplit)
     const pool = this.#outputPool();
-    this.model.usePool(!this.model.resident ? pool : null, this.config.output === "factored");
+    this.model.usePool(
+      !this.model.resident ? pool : null,
+      this.config.output === "factored",
+      this.deps.splitBag,
+    );
   }
 
   /** The output layer's pooled backend (lib/linalg/pool.ts), or null when it has none. */

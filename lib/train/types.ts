@@ -78,6 +78,8 @@ export type CreateHead = (opts: CreateOutputLayerOptions) => Promise<OutputLayer
 export type TrainerDeps = {
   createHead: CreateHead;
   openReader: OpenReader;
+  /** Split the embedding bag's forward and backward on the output layer's pool (default: FACTOROUT_BAG_SPLIT). */
+  splitBag: boolean;
   /** Informational lines (the backend, checkpoints); default console.error. */
   log: (line: string) => void;
 };

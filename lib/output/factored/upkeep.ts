@@ -41,8 +41,10 @@ export function reinvert(la: LinAlgBackend, U: Float64Array, Uinvt: Float64Array
 
 /**
  * reinvertFrom refines the maintained U⁻ᵀ by one Newton step when max|I − UᵀU⁻ᵀ| is at most this: the
- * step squares the residual (≈ d·1e-16 from here, the LU inverse's own level); ordinary steps leave
- * ≈ 1e-9 between stabilisations, near-singular ones more (then the LU inverse runs).
+ * step squares the residual (≈ d·1e-16 from here, the LU inverse's own level). Between stabilisations
+ * the float32 increments leave from 1e-10 to a few 1e-7, so in the trainer's default run about half of
+ * them take the LU inverse; two Newton steps there took as long as it (BENCHMARKS.md, "The
+ * stabilisation's re-inversion and the upkeep on two threads").
  */
 export const REFINE_MAX_RESIDUAL = 1e-8;
 
