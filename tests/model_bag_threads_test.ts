@@ -11,7 +11,8 @@ import { EmbeddingBag } from "../lib/model/embedding_bag.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createPooledBackend } from "../lib/linalg/pool.ts";
 import type { SparseBatch } from "../lib/core/types.ts";
-import { blasAvailable, rng } from "./layers_helpers.ts";
+import { blasAvailable, relMaxDiff, rng } from "./layers_helpers.ts";
+import { createBackend } from "../lib/linalg/select.ts";
 
 const ok = await blasAvailable();
 
@@ -142,5 +143,56 @@ Deno.test({
     assert(pool.kernelCalls > 0 && pool.sharedId(bag.E) >= 0, "split after usePool(pool)");
   } finally {
     pool.close();
+  }
+});
+
+Deno.test({
+  name:
+    "embedding bag with a backend's row axpys: js = the plain loops bit for bit, blas = them up to float32 rounding and = its split on the pool bit for bit",
+  ignore: !ok,
+}, async () => {
+  const rows = 400, dim = 96, ld = dim + 3;
+  const js = await createBackend("js", { log: () => {} }), blas = openBlasBackend();
+  const pool = createPooledBackend(openBlasBackend(), 2);
+  try {
+    for (const mode of ["mean", "sum", "mean-full"] as const) {
+      const r0 = rng(41), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
+      const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+      const withJs = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+      const withBlas = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+      const split = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+      withJs.useBackend(js);
+      withBlas.useBackend(blas);
+      split.usePool(pool);
+      split.useBackend(pool);
+      const r = rng(42);
+      for (let t = 0; t < 30; t++) {
+        // one input of weight 1 per example now and then (the copied rows), else windows with repeats
+        const m = 64 + Math.floor(r() * 64), X = t % 5 === 0 ? batch(r, m, rows, 1) : batch(r, m, rows, 12);
+        if (t % 5 === 0) X.values.fill(1);
+        const outs = [plain, withJs, withBlas, split].map((bag) => {
+          const out = bag === split ? split.alloc(m * ld) : new Float32Array(m * ld);
+          bag.forward(X, out, ld);
+          return out;
+        });
+        assert.deepEqual(outs[1], outs[0], `${mode} step ${t}: js forward`);
+        assert.deepEqual(outs[3], outs[2], `${mode} step ${t}: split forward`);
+        assert.ok(
+          relMaxDiff(outs[2], outs[0]) < 1e-6,
+          `${mode} step ${t}: blas forward ${relMaxDiff(outs[2], outs[0])}`,
+        );
+        const g = Float32Array.from({ length: m * ld }, () => r() - 0.5);
+        for (const bag of [plain, withJs, withBlas, split]) bag.backward(X, g, 0.05, ld);
+      }
+      assert.deepEqual(withJs.E, plain.E, `${mode}: js E`);
+      assert.deepEqual(split.E, withBlas.E, `${mode}: split E`);
+      assert.ok(relMaxDiff(withBlas.E, plain.E) < 1e-6, `${mode}: blas E ${relMaxDiff(withBlas.E, plain.E)}`);
+      assert.notDeepEqual(withBlas.E, plain.E, `${mode}: the blas rows should round as float32 saxpy`);
+    }
+    assert(pool.kernelCalls > 0, "the split bag should run on the pool");
+  } finally {
+    pool.close();
+    blas.close();
+    js.close();
   }
 });

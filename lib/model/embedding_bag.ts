@@ -10,6 +10,7 @@
 
 import type { SparseBatch } from "../core/types.ts";
 import { findIndexOutside, rowOfEntry } from "../core/csr.ts";
+import type { LinAlgBackend } from "../linalg/backend.ts";
 import { POOL_MIN_ROWS, type PooledBackend } from "../linalg/pool.ts";
 import { touchRows } from "../linalg/touch.ts";
 import { BAG_BACKWARD, BAG_FORWARD, BAG_KERNEL_URL, createKernel, runBagKernel } from "./bag_kernel.ts";
@@ -93,6 +94,30 @@ export class EmbeddingBag {
   #pool: PooledBackend | null = null; // alloc() puts the outputs on its shared memory
   #kernel = -1; // the bag kernel, when forward and backward split on the pool
   #scratch: BagScratch | null = null;
+  #la: LinAlgBackend | null = null; // adds the rows (axpyRows), else the plain loops
+  #alpha = new Float64Array(0); // per input entry: the row's coefficient (bagForwardRows, bagBackwardRows)
+  #ex = new Int32Array(0); // per input entry: its example
+
+  /**
+   * Adds the rows of forward and backward with the backend's indexed axpy from now on (`axpyRows`: one
+   * `cblas_saxpy` per input entry on blas), null: with the plain loops ({@link bagForward},
+   * {@link bagBackward}). On blas a row is added in float32 (its coefficient rounded to float32) where the
+   * loops multiply in float64 and round the sum: the same sums up to float32 rounding, at a fraction of the
+   * loops' time (BENCHMARKS.md, "The embedding bag's rows on OpenBLAS"); on the js backend the very loops.
+   * The trainer calls it with its output layer's backend. A float64 table (gradient checks) keeps the loops.
+   *
+   * @param la the backend (not owned), or null
+   */
+  useBackend(la: LinAlgBackend | null): void {
+    this.#la = la;
+  }
+
+  /** The row coefficients' scratch for n entries. */
+  #rowScratch(n: number): void {
+    if (this.#alpha.length >= n) return;
+    this.#alpha = new Float64Array(Math.max(n, 2 * this.#alpha.length));
+    this.#ex = new Int32Array(this.#alpha.length);
+  }
 
   /**
    * Puts the bag's outputs ({@link EmbeddingBag.alloc}) on the pool's shared memory from now on (null: in
@@ -174,15 +199,29 @@ export class EmbeddingBag {
   forward(X: SparseBatch, out: Arr, ld = this.dim): void {
     const m = X.offsets.length - 1, pool = this.#pool;
     const sc = pool && pool.sharedId(out) >= 0 ? this.#onPool(X) : null;
-    if (sc) runBagKernel(pool!, this.#kernel, BAG_FORWARD, this.E, this.dim, this.mode, sc, out, ld, 0, m);
-    else bagForward(this.E, this.dim, this.mode, X, out, ld, 0, m);
+    const la = this.#la, E = this.E;
+    if (sc) {
+      runBagKernel(pool!, this.#kernel, BAG_FORWARD, E, this.dim, this.mode, sc, out, ld, 0, m, la !== null);
+    } else if (la && E instanceof Float32Array && out instanceof Float32Array) {
+      const n = X.offsets[m];
+      this.#rowScratch(n);
+      bagForwardRows(E, this.dim, this.mode, X, out, ld, 0, m, this.#alpha, this.#ex);
+      la.axpyRows(this.#alpha, E, this.dim, X.indices, out, ld, this.#ex, n, this.dim);
+    } else bagForward(E, this.dim, this.mode, X, out, ld, 0, m);
   }
 
   /** E[id] -= lr · w · scale · grad_i for each input entry, in order (repeated ids accumulate). */
   backward(X: SparseBatch, grad: Arr, lr: number, ld = this.dim): void {
     const m = X.offsets.length - 1, pool = this.#pool;
     const sc = pool ? this.#onPool(X) : null;
-    if (!sc) return bagBackward(this.E, this.dim, this.mode, X, m, grad, ld, lr, 0, 1);
+    const la = this.#la, E = this.E;
+    if (!sc && la && E instanceof Float32Array && grad instanceof Float32Array) {
+      const n = X.offsets[m];
+      this.#rowScratch(n);
+      bagBackwardRows(this.mode, X, m, lr, this.#alpha, this.#ex, 0, 1);
+      return la.axpyRows(this.#alpha, grad, ld, this.#ex, E, this.dim, X.indices, n, this.dim);
+    }
+    if (!sc) return bagBackward(E, this.dim, this.mode, X, m, grad, ld, lr, 0, 1);
     let g = grad;
     if (pool!.sharedId(grad) < 0) {
       // the output layer's ∇H is its own array: copied (one block) to the shared scratch
@@ -190,7 +229,7 @@ export class EmbeddingBag {
       sc.grad.set(grad.subarray(0, m * ld));
       g = sc.grad;
     }
-    runBagKernel(pool!, this.#kernel, BAG_BACKWARD, this.E, this.dim, this.mode, sc, g, ld, lr, m);
+    runBagKernel(pool!, this.#kernel, BAG_BACKWARD, E, this.dim, this.mode, sc, g, ld, lr, m, la !== null);
   }
 
   /** Appends n rows (n×dim, row-major) to the table. */
@@ -334,6 +373,106 @@ export function bagBackward(
       if (parts > 1 && id % parts !== w) continue;
       const a = lr * X.values[k] * sc, r = id * d;
       for (let j = 0; j < d; j++) E[r + j] -= a * grad[g + j];
+    }
+  }
+}
+
+/**
+ * The bag forward of examples [i0, i1) as row additions, for a backend's indexed axpy (the bag with a
+ * backend, {@link EmbeddingBag.useBackend}) or the bag kernel's `cblas_saxpy`: an example with one input of
+ * weight 1 (every skip-gram example) gets its row copied, as {@link bagForward} does, and its entry a zero
+ * coefficient (nothing to add); every other example's output row is zeroed, and its entries get alpha[k] =
+ * w_k · scale_i. Then out[ex[k]] += alpha[k] · E[id_k] over the entries in order is the forward. The rows
+ * are touched first, as in bagForward. `alpha` and `ex` hold at least X.offsets[i1] entries.
+ *
+ * @example
+ * ```ts
+ * import { bagForwardRows } from "./embedding_bag.ts";
+ * const E = Float32Array.of(1, 2, 3, 4), out = new Float32Array(2), alpha = new Float64Array(2), ex = new Int32Array(2);
+ * const X = { offsets: Int32Array.of(0, 2), indices: Int32Array.of(0, 1), values: Float32Array.of(1, 1) };
+ * bagForwardRows(E, 2, "mean", X, out, 2, 0, 1, alpha, ex); // alpha = [0.5, 0.5], ex = [0, 0], out = [0, 0]
+ * ```
+ *
+ * @param E rows×d table
+ * @param d row width
+ * @param mode mean, sum or mean-full
+ * @param X the inputs
+ * @param out m×ld: the copied rows, the zeroed ones
+ * @param ld stride of out's rows
+ * @param i0 first example
+ * @param i1 end
+ * @param alpha per entry: the coefficient
+ * @param ex per entry: its example
+ */
+export function bagForwardRows(
+  E: Float32Array,
+  d: number,
+  mode: BagMode,
+  X: SparseBatch,
+  out: Float32Array,
+  ld: number,
+  i0: number,
+  i1: number,
+  alpha: Float64Array,
+  ex: Int32Array,
+): void {
+  const k0 = X.offsets[i0], k1 = X.offsets[i1];
+  touchRows(E, d, X.indices, k0, k1 - k0, d);
+  for (let i = i0; i < i1; i++) {
+    const o = i * ld, a = X.offsets[i], b = X.offsets[i + 1], sc = bagScale(mode, X, i);
+    if (b - a === 1 && X.values[a] * sc === 1) {
+      const r = X.indices[a] * d;
+      out.set(E.subarray(r, r + d), o);
+      alpha[a] = 0;
+      ex[a] = i;
+      continue;
+    }
+    out.fill(0, o, o + d);
+    for (let k = a; k < b; k++) {
+      alpha[k] = X.values[k] * sc;
+      ex[k] = i;
+    }
+  }
+}
+
+/**
+ * The bag backward as row additions (see {@link bagForwardRows}): alpha[k] = −lr · w_k · scale_i (scale 1
+ * for `mean-full`) for the entries whose row part w of `parts` owns (id mod parts = w), 0 for the others,
+ * and ex[k] = i. Then E[id_k] += alpha[k] · grad[ex[k]] over the entries in order is {@link bagBackward}.
+ *
+ * @example
+ * ```ts
+ * import { bagBackwardRows } from "./embedding_bag.ts";
+ * const alpha = new Float64Array(1), ex = new Int32Array(1);
+ * const X = { offsets: Int32Array.of(0, 1), indices: Int32Array.of(1), values: Float32Array.of(1) };
+ * bagBackwardRows("sum", X, 1, 0.5, alpha, ex, 0, 1); // alpha = [-0.5], ex = [0]
+ * ```
+ *
+ * @param mode mean, sum or mean-full
+ * @param X the inputs
+ * @param m examples
+ * @param lr learning rate
+ * @param alpha per entry: the coefficient
+ * @param ex per entry: its example
+ * @param w part
+ * @param parts parts
+ */
+export function bagBackwardRows(
+  mode: BagMode,
+  X: SparseBatch,
+  m: number,
+  lr: number,
+  alpha: Float64Array,
+  ex: Int32Array,
+  w: number,
+  parts: number,
+): void {
+  for (let i = 0; i < m; i++) {
+    const sc = mode === "mean-full" ? 1 : bagScale(mode, X, i);
+    for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
+      // −(lr·w·scale), the coefficient bagBackward subtracts with: E − a·g and E + (−a)·g are the same sums
+      alpha[k] = parts > 1 && X.indices[k] % parts !== w ? 0 : -(lr * X.values[k] * sc);
+      ex[k] = i;
     }
   }
 }

@@ -200,6 +200,16 @@ export class Model {
     this.#capacity = 0; // the batch buffers are reallocated where the bag's forward can write them
   }
 
+  /**
+   * Adds the embedding bag's rows with this backend (embedding_bag.ts `useBackend`: `cblas_saxpy` per input
+   * on blas), null: with the plain loops.
+   *
+   * @param la the backend (not owned), or null
+   */
+  useBackend(la: LinAlgBackend | null): void {
+    this.bag.useBackend(la);
+  }
+
   /** The current parameters (live views). */
   params(): ModelParams {
     return { E: this.bag.E, layers: this.layers.map((l) => ({ A: l.A, b: l.b })) };

@@ -128,6 +128,14 @@ export class Trainer {
       this.config.output === "factored",
       this.deps.splitBag,
     );
+    // and its rows added with the output layer's backend (cblas_saxpy per input on blas)
+    this.model.useBackend(!this.model.resident ? this.#outputBackend() : null);
+  }
+
+  /** The output layer's CPU backend (blas, pooled or js), or null (the webgpu layer's is the GPU). */
+  #outputBackend(): LinAlgBackend | null {
+    const la = (this.#output as { la?: LinAlgBackend }).la;
+    return la && typeof la.axpyRows === "function" ? la : null;
   }
 
   /** The output layer's pooled backend (lib/linalg/pool.ts), or null when it has none. */
