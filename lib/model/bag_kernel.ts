@@ -14,6 +14,7 @@ import type { SparseBatch } from "../core/types.ts";
 import type { PartSymbols, PoolKernel, SharedViews } from "../linalg/pool_ops.ts";
 import { KERNEL_ARGS, partOf } from "../linalg/pool_ops.ts";
 import type { PooledBackend } from "../linalg/pool.ts";
+import { SAXPY_MIN_WIDTH } from "../linalg/blas.ts";
 import {
   type Arr,
   bagBackward,
@@ -42,7 +43,8 @@ export const BAG_FORWARD = 0, BAG_BACKWARD = 1;
 export const BAG_KERNEL_URL = new URL("./bag_kernel.ts", import.meta.url).href;
 
 // argument slots from KERNEL_ARGS
-const MODE = 0, M = 1, E_ID = 2, DIM = 3, SUM = 4, OFF = 5, IDX = 6, VAL = 7, OUT = 8, LD = 9, LR = 10, ROWS = 11;
+const MODE = 0, M = 1, E_ID = 2, DIM = 3, SUM = 4, OFF = 5, IDX = 6, VAL = 7, OUT = 8, LD = 9, LR = 10;
+const ROWS = 11;
 
 /**
  * The bag kernel for one thread (the pool calls it as `createKernel` in each worker).
@@ -91,7 +93,9 @@ export function createKernel(_init: unknown): PoolKernel {
 
 /**
  * Y[yRows[k]] += alpha[k] · X[xRows[k]] (rows of d) for k in [k0, k1), a `cblas_saxpy` each, zero
- * coefficients skipped: the blas backend's `axpyRows`, on this thread's symbols.
+ * coefficients skipped: the blas backend's `axpyRows`, on this thread's symbols; rows narrower than
+ * `SAXPY_MIN_WIDTH` with its JavaScript loops, as blas.ts does (else the split bag's bits would differ from
+ * the unsplit one's there).
  */
 function addRows(
   sym: PartSymbols,
@@ -106,11 +110,13 @@ function addRows(
   k1: number,
   d: number,
 ): void {
+  const narrow = d < SAXPY_MIN_WIDTH;
   for (let k = k0; k < k1; k++) {
     const c = alpha[k];
     if (c === 0) continue;
     const x = xRows[k] * ldx, y = yRows[k] * ldy;
-    sym.cblas_saxpy(d, c, X.subarray(x, x + d), 1, Y.subarray(y, y + d), 1);
+    if (narrow) { for (let j = 0; j < d; j++) Y[y + j] += c * X[x + j]; }
+    else sym.cblas_saxpy(d, c, X.subarray(x, x + d), 1, Y.subarray(y, y + d), 1);
   }
 }
 

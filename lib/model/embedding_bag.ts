@@ -232,14 +232,15 @@ export class EmbeddingBag {
     runBagKernel(pool!, this.#kernel, BAG_BACKWARD, E, this.dim, this.mode, sc, g, ld, lr, m, la !== null);
   }
 
-  /** Appends n rows (n×dim, row-major) to the table. */
+  /** Appends n rows (n×dim, row-major) to the table (on the pool's memory only when the bag splits there). */
   appendRows(rows: Arr): void {
     if (rows.length % this.dim !== 0) {
       throw new RangeError(
         `EmbeddingBag.appendRows: ${rows.length} values is not a multiple of dim ${this.dim}`,
       );
     }
-    const grown = this.alloc(this.E.length + rows.length);
+    const n = this.E.length + rows.length;
+    const grown = this.#kernel >= 0 ? this.alloc(n) : new (this.E.constructor as Float32ArrayConstructor)(n);
     grown.set(this.E);
     grown.set(rows, this.E.length);
     this.E = grown;
