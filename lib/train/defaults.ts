@@ -56,10 +56,11 @@ export function readerPlace(): "worker" | "thread" {
 
 /**
  * Whether the trainer splits the embedding bag's forward and backward on the output layer's threads:
- * FACTOROUT_BAG_SPLIT `1`, else (unset or `0`) the bag runs on the training thread. Split, it lost on the
- * 2-core machines at every CBOW batch measured (BENCHMARKS.md, "The embedding bag on one thread"): its
- * backward splits E's rows between the threads, and every row then moves between the cores' caches each
- * step. The train job reads it before it prepares a corpus, so that a bad value costs nothing.
+ * FACTOROUT_BAG_SPLIT `1`, else (unset or `0`) the bag runs on the training thread. On the 2-core
+ * machines the split bag lost at every CBOW batch measured while it added rows with JavaScript loops, and
+ * with the rows in OpenBLAS it gains a few per cent in quiet minutes and loses in busy ones (BENCHMARKS.md,
+ * "The embedding bag on one thread", "The final tree"), so it stays opt-in. The train job reads it before
+ * it prepares a corpus, so that a bad value costs nothing.
  *
  * @example
  * ```ts
