@@ -3,7 +3,7 @@
 // lib/core/lock.ts --wait and lockRunFolder.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { removeStaleDirTemps, replaceDir } from "../lib/core/atomic.ts";
+import { linkFileAtomic, removeStaleDirTemps, replaceDir, writeFileAtomic } from "../lib/core/atomic.ts";
 import { acquireLock, lockRunFolder, pidAlive } from "../lib/core/lock.ts";
 import { DataFormatError } from "../lib/core/errors.ts";
 import { EXIT, ExitError } from "../lib/core/exit_codes.ts";
@@ -108,6 +108,28 @@ Deno.test("checkpoint: the newest good one is found past newer corrupt ones; sta
     for (const n of names) await Deno.writeTextFile(`${dir}/${n}`, "x");
     assert.deepEqual((await removeStaleCheckpointTemps(dir)).sort(), names.slice(0, 2).sort());
     await Deno.stat(`${dir}/${names[2]}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("linkFileAtomic: the second name replaces the old file whole; a missing source leaves it and says false", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeFileAtomic(`${dir}/ckpt.fock`, "new state");
+    await writeFileAtomic(`${dir}/best.fock`, "old best");
+    assert.equal(await linkFileAtomic(`${dir}/ckpt.fock`, `${dir}/best.fock`), true);
+    assert.equal(await Deno.readTextFile(`${dir}/best.fock`), "new state");
+    assert.equal((await Deno.stat(`${dir}/best.fock`)).ino, (await Deno.stat(`${dir}/ckpt.fock`)).ino);
+    // the source pruned later: the second name keeps the bytes
+    await Deno.remove(`${dir}/ckpt.fock`);
+    assert.equal(await Deno.readTextFile(`${dir}/best.fock`), "new state");
+    // no source: false, the old file untouched, no temporary left
+    assert.equal(await linkFileAtomic(`${dir}/gone.fock`, `${dir}/best.fock`), false);
+    assert.equal(await Deno.readTextFile(`${dir}/best.fock`), "new state");
+    const names = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assert.deepEqual(names, ["best.fock"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

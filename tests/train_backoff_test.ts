@@ -174,6 +174,10 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   assert.equal(events(lines, "best")[0].epoch, 2);
   const best = await readCheckpoint(`${dir}/${BEST_CHECKPOINT}`);
   assert.equal(best.meta.step, ep[1].step);
+  // best.fock is a second name of epoch 2's checkpoint (one file, not a second serialisation)
+  const bestStat = await Deno.stat(`${dir}/${BEST_CHECKPOINT}`);
+  const epoch2 = await Deno.stat(`${dir}/ckpt-${String(ep[1].step).padStart(12, "0")}.fock`);
+  assert.equal(bestStat.ino, epoch2.ino, "best.fock linked to epoch 2's checkpoint");
   sameArray((await t.embeddings()).input, best.arrays["model.E"], "kept E = epoch 2's");
   const final = await readCheckpoint(s.checkpoint!);
   assert.equal(final.meta.step, ep[3].step, "the final state is still checkpointed");

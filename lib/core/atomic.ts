@@ -96,6 +96,50 @@ export async function writeFileAtomic(
 }
 
 /**
+ * Makes `path` a second name of the finished file `src` (a hard link, no copy), atomically: linked under a
+ * temporary name beside `path`, then renamed over it, so a reader sees the old `path` or the whole file.
+ * For an immutable file (a checkpoint) whose bytes `path` should hold. Returns false, leaving `path` as it
+ * was, where the link cannot be made (a file system without hard links, `src` gone): the caller then writes
+ * the file itself.
+ *
+ * @example
+ * ```ts
+ * import { linkFileAtomic, writeFileAtomic } from "./atomic.ts";
+ * await writeFileAtomic("/tmp/a.bin", "data");
+ * console.log(await linkFileAtomic("/tmp/a.bin", "/tmp/b.bin")); // true: b.bin is a.bin's bytes
+ * ```
+ *
+ * @param src the file, not modified afterwards
+ * @param path the second name
+ * @param opts syncDir: fsync the folder after the rename
+ * @returns whether `path` now names `src`'s file
+ */
+export async function linkFileAtomic(
+  src: string,
+  path: string,
+  opts: Pick<AtomicWriteOptions, "syncDir"> = {},
+): Promise<boolean> {
+  const tmp = tempNameFor(path);
+  const forget = removeAtExit(tmp);
+  try {
+    await Deno.link(src, tmp);
+  } catch {
+    forget();
+    return false;
+  }
+  try {
+    await Deno.rename(tmp, path);
+  } catch {
+    await Deno.remove(tmp).catch(() => {});
+    return false;
+  } finally {
+    forget();
+  }
+  if (opts.syncDir) await syncDir(dirOf(path), { bestEffort: true });
+  return true;
+}
+
+/**
  * Options of {@link writeFileAtomic}.
  *
  * @example

@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { linkFileAtomic } from "../core/atomic.ts";
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
 import type { GoodState, RunState } from "./types.ts";
 
@@ -21,21 +22,33 @@ import type { GoodState, RunState } from "./types.ts";
 export const BEST_CHECKPOINT = "best.fock";
 
 /**
- * Writes `ckpt` (the state at the end of the best epoch so far) as {@link BEST_CHECKPOINT} in `dir`;
- * returns it as a state to go back to, with a copy of the run state `run`.
+ * Writes `ckpt` (the state at the end of the best epoch so far; made only when needed) as
+ * {@link BEST_CHECKPOINT} in `dir`; returns it as a state to go back to, with a copy of the run state
+ * `run`. `same`, when given, is a checkpoint file that already holds this very state (the epoch's
+ * checkpoint, just written): best.fock then becomes a second name of that file (a hard link; pruning the
+ * epoch's checkpoint leaves it), not a second serialisation, unless the file system refuses the link.
  *
  * @example
  * ```ts
  * import { writeBest } from "./best.ts";
  * import type { Checkpoint } from "./checkpoint.ts";
  * import type { RunState } from "./types.ts";
- * const keep = (dir: string, ckpt: Checkpoint, run: RunState) => writeBest(dir, ckpt, run);
+ * const keep = (dir: string, ckpt: () => Promise<Checkpoint>, run: RunState, same?: string) =>
+ *   writeBest(dir, ckpt, run, same);
  * ```
  */
-export async function writeBest(dir: string, ckpt: Checkpoint, run: RunState): Promise<GoodState> {
+export async function writeBest(
+  dir: string,
+  ckpt: () => Promise<Checkpoint>,
+  run: RunState,
+  same?: string,
+): Promise<GoodState> {
   await Deno.mkdir(dir, { recursive: true });
-  await writeCheckpoint(join(dir, BEST_CHECKPOINT), ckpt);
-  return { file: join(dir, BEST_CHECKPOINT), run: structuredClone(run) };
+  const file = join(dir, BEST_CHECKPOINT);
+  if (!same || !(await linkFileAtomic(same, file, { syncDir: true }))) {
+    await writeCheckpoint(file, await ckpt());
+  }
+  return { file, run: structuredClone(run) };
 }
 
 /**

@@ -365,12 +365,15 @@ export class Trainer {
     // resume that has not stepped yet) is not rewritten
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
     let savedAt = performance.now(), stopped = false;
+    let written: string | undefined; // the checkpoint save() wrote last (saveBest links to it while no step followed)
     const save = async () => {
       clock.mark(S.bookkeeping);
       await flush();
+      written = undefined;
       if (dir && !this.#cleanFile) {
         const path = await this.saveCheckpoint(dir, { keep });
         savedAt = performance.now();
+        written = path;
         await opts.onCheckpoint?.(path);
       }
       if (this.#cleanFile || goodStep !== this.step) good = await this.#goodState();
@@ -384,7 +387,9 @@ export class Trainer {
         return;
       }
       clock.mark(S.bookkeeping);
-      bestState = await writeBest(dir, await this.toCheckpoint(), run);
+      // the epoch's checkpoint, just written, holds this state: best.fock becomes a second name of it
+      const same = written !== undefined && this.#cleanFile === written ? written : undefined;
+      bestState = await writeBest(dir, () => this.toCheckpoint(), run, same);
       clock.mark(S.checkpoint);
     };
     const summarize = (trainLoss: number): TrainSummary => {
