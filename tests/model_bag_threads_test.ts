@@ -1,7 +1,8 @@
 /**
- * The embedding bag on the pool's threads (lib/model/bag_kernel.ts, issue 18) against the plain bag on
- * one thread: forward split by examples, backward by the rows of E it adds to; both must give the same
- * bits, with repeated ids within and across examples, weights, mean, sum and mean-full, over many steps.
+ * The embedding bag split on the pool's threads (usePool: E on its memory, the rows added by the pool's
+ * axpyRows, split by the row each entry adds to; issue 18) against the bag on one thread with the same
+ * backend rows; both must give the same bits, with repeated ids within and across examples, weights, mean,
+ * sum and mean-full, over many steps. And the bag's rows on a backend against its plain loops.
  *
  * Run: npx deno test -A tests/model_bag_threads_test.ts
  */
@@ -30,19 +31,22 @@ function batch(r: () => number, m: number, rows: number, maxK: number): SparseBa
   return { offsets, indices: Int32Array.from(ids), values: Float32Array.from(vals) };
 }
 
-Deno.test({ name: "embedding bag: pooled (2 threads) = plain, bit for bit", ignore: !ok }, () => {
-  const rows = 3000, dim = 256, ld = dim + 1; // most batches above BAG_POOL_MIN_WORK
+Deno.test({ name: "embedding bag: pooled (2 threads) = one thread, bit for bit", ignore: !ok }, () => {
+  // most batches above the split table's scatter size (pool_split.ts: entries × dim ≥ 200,000)
+  const rows = 3000, dim = 256, ld = dim + 1;
+  const blas = openBlasBackend();
   for (const mode of ["mean", "sum", "mean-full"] as const) {
     for (const maxK of [4, 12]) {
       const r0 = rng(11), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
       const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+      plain.useBackend(blas);
       const pool = createPooledBackend(openBlasBackend(), 2);
       try {
         const pooled = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
         pooled.usePool(pool);
         const r = rng(5 + maxK);
         for (let t = 0; t < 40; t++) {
-          const m = 64 + Math.floor(r() * 64), X = batch(r, m, rows, maxK);
+          const m = 320 + Math.floor(r() * 64), X = batch(r, m, rows, maxK);
           const a = new Float32Array(m * ld), b = pooled.alloc(m * ld);
           plain.forward(X, a, ld);
           pooled.forward(X, b, ld);
@@ -52,11 +56,14 @@ Deno.test({ name: "embedding bag: pooled (2 threads) = plain, bit for bit", igno
           pooled.backward(X, g, 0.1, ld);
         }
         assert.deepEqual(pooled.E, plain.E, `${mode} K≤${maxK}: E after 40 steps`);
-        assert(pool.kernelCalls >= 60, `the bag should run on the pool (${pool.kernelCalls} kernel runs)`);
-        // a batch below BAG_POOL_MIN_WORK runs on this thread
-        const small = batch(r, 8, rows, 1), calls = pool.kernelCalls;
+        assert(
+          pool.rowSplitCalls >= 60,
+          `the bag should run on the pool (${pool.rowSplitCalls} split row calls)`,
+        );
+        // a batch below the split size runs on this thread
+        const small = batch(r, 8, rows, 1), calls = pool.rowSplitCalls;
         pooled.forward(small, pooled.alloc(8 * ld), ld);
-        assert.equal(pool.kernelCalls, calls, "a small batch should not be split");
+        assert.equal(pool.rowSplitCalls, calls, "a small batch should not be split");
         // grown on the pool's memory: still split, still equal
         const extra = Float32Array.from({ length: 4 * dim }, () => r() - 0.5);
         plain.appendRows(extra);
@@ -70,6 +77,7 @@ Deno.test({ name: "embedding bag: pooled (2 threads) = plain, bit for bit", igno
       }
     }
   }
+  blas.close();
 });
 
 Deno.test({
@@ -80,15 +88,19 @@ Deno.test({
   const r0 = rng(21), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
   const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
   const pooled = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
+  const blas = openBlasBackend();
+  plain.useBackend(blas);
+  pooled.useBackend(blas); // its rows once back on this thread
   const first = createPooledBackend(openBlasBackend(), 2), second = createPooledBackend(openBlasBackend(), 2);
   try {
     const r = rng(22);
     const step = () => {
-      const X = batch(r, 64, rows, 8), a = new Float32Array(64 * ld), b = pooled.alloc(64 * ld);
+      // 256 examples × ~4.5 inputs × 256: above the split size
+      const X = batch(r, 256, rows, 8), a = new Float32Array(256 * ld), b = pooled.alloc(256 * ld);
       plain.forward(X, a, ld);
       pooled.forward(X, b, ld);
       assert.deepEqual(b, a);
-      const g = Float32Array.from({ length: 64 * ld }, () => r() - 0.5);
+      const g = Float32Array.from({ length: 256 * ld }, () => r() - 0.5);
       plain.backward(X, g, 0.05, ld);
       pooled.backward(X, g, 0.05, ld);
     };
@@ -98,7 +110,7 @@ Deno.test({
     first.close(); // the old layer's pool is closed when the head is rebuilt
     for (let t = 0; t < 5; t++) step();
     assert(second.sharedId(pooled.E) >= 0, "E should live on the new pool's memory");
-    assert(second.kernelCalls >= 10, `the new pool should run the bag (${second.kernelCalls})`);
+    assert(second.rowSplitCalls >= 10, `the new pool should run the bag (${second.rowSplitCalls})`);
     assert.deepEqual(pooled.E, plain.E);
     pooled.usePool(null); // back on this thread
     step();
@@ -106,6 +118,7 @@ Deno.test({
   } finally {
     first.close();
     second.close();
+    blas.close();
   }
 });
 
@@ -132,7 +145,7 @@ Deno.test({
       plain.backward(X, g, 0.05, ld);
       bag.backward(X, g, 0.05, ld);
     }
-    assert.equal(pool.kernelCalls, 0, "no bag kernel runs");
+    assert.equal(pool.rowSplitCalls, 0, "no rows split on the pool");
     assert(pool.sharedId(bag.E) < 0, "E stays in its own array");
     assert.deepEqual(bag.E, plain.E);
     // grown (the trainer's growVocabulary): still in its own array, not on the pool's memory
@@ -141,12 +154,16 @@ Deno.test({
     bag.appendRows(extra);
     assert(pool.sharedId(bag.E) < 0, "E grown in its own array");
     assert.deepEqual(bag.E, plain.E);
-    bag.usePool(pool); // and split from here on
-    const X = batch(r, 64, rows, 12), a = new Float32Array(64 * ld), b = bag.alloc(64 * ld);
-    plain.forward(X, a, ld);
+    bag.usePool(pool); // and split from here on: the rows on the pool's axpyRows (cblas_saxpy), as on blas
+    const blas = openBlasBackend(),
+      unsplit = new EmbeddingBag(Float32Array.from(plain.E), rows + 2, dim, "mean-full");
+    unsplit.useBackend(blas);
+    const X = batch(r, 256, rows, 12), a = new Float32Array(256 * ld), b = bag.alloc(256 * ld);
+    unsplit.forward(X, a, ld);
     bag.forward(X, b, ld);
+    blas.close();
     assert.deepEqual(b, a);
-    assert(pool.kernelCalls > 0 && pool.sharedId(bag.E) >= 0, "split after usePool(pool)");
+    assert(pool.rowSplitCalls > 0 && pool.sharedId(bag.E) >= 0, "split after usePool(pool)");
   } finally {
     pool.close();
   }
@@ -170,11 +187,11 @@ Deno.test({
       withJs.useBackend(js);
       withBlas.useBackend(blas);
       split.usePool(pool);
-      split.useBackend(pool);
       const r = rng(42);
       for (let t = 0; t < 30; t++) {
-        // one input of weight 1 per example now and then (the copied rows), else windows with repeats
-        const m = 64 + Math.floor(r() * 64), X = t % 5 === 0 ? batch(r, m, rows, 1) : batch(r, m, rows, 12);
+        // one input of weight 1 per example now and then (the copied rows), else windows with repeats; most
+        // windowed batches above the split size (entries × dim ≥ 200,000)
+        const m = 320 + Math.floor(r() * 64), X = t % 5 === 0 ? batch(r, m, rows, 1) : batch(r, m, rows, 12);
         if (t % 5 === 0) X.values.fill(1);
         const outs = [plain, withJs, withBlas, split].map((bag) => {
           const out = bag === split ? split.alloc(m * ld) : new Float32Array(m * ld);
@@ -195,7 +212,7 @@ Deno.test({
       assert.ok(relMaxDiff(withBlas.E, plain.E) < 1e-6, `${mode}: blas E ${relMaxDiff(withBlas.E, plain.E)}`);
       assert.notDeepEqual(withBlas.E, plain.E, `${mode}: the blas rows should round as float32 saxpy`);
     }
-    assert(pool.kernelCalls > 0, "the split bag should run on the pool");
+    assert(pool.rowSplitCalls > 0, "the split bag should run on the pool");
   } finally {
     pool.close();
     blas.close();
@@ -205,10 +222,10 @@ Deno.test({
 
 Deno.test({
   name:
-    "embedding bag with blas rows narrower than SAXPY_MIN_WIDTH: split on the pool = unsplit, bit for bit",
+    "embedding bag with blas rows narrower than SAXPY_MIN_WIDTH: on the pool = unsplit, bit for bit (never split)",
   ignore: !ok,
 }, () => {
-  // dim 16: blas's axpyRows adds such rows with the js loops, and so must the bag kernel
+  // dim 16: blas's axpyRows adds such rows with the js loops, and the pool does not split them
   const rows = 300,
     dim = 16,
     ld = dim + 1,
@@ -220,10 +237,9 @@ Deno.test({
     const split = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
     unsplit.useBackend(blas);
     split.usePool(pool);
-    split.useBackend(pool);
     const r = rng(52);
     for (let t = 0; t < 5; t++) {
-      const m = 300, X = batch(r, m, rows, 24); // above BAG_POOL_MIN_WORK (16 × 2048): split
+      const m = 300, X = batch(r, m, rows, 24);
       const a = new Float32Array(m * ld), b = split.alloc(m * ld);
       unsplit.forward(X, a, ld);
       split.forward(X, b, ld);
@@ -232,7 +248,7 @@ Deno.test({
       unsplit.backward(X, g, 0.05, ld);
       split.backward(X, g, 0.05, ld);
     }
-    assert(pool.kernelCalls >= 10, `the bag should run on the pool (${pool.kernelCalls})`);
+    assert.equal(pool.rowSplitCalls, 0, "rows narrower than SAXPY_MIN_WIDTH are not split");
     assert.deepEqual(split.E, unsplit.E, "E");
   } finally {
     pool.close();

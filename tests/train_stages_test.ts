@@ -83,10 +83,11 @@ Deno.test({
     "train: the summary counts the output layer's pool; a run stood down gives the same embeddings, bit for bit",
   ignore: !(await blasAvailable()),
 }, async () => {
-  const V = 200, corpus = ringCorpus(V, 2000);
+  // batches of 256 × 4 inputs × dim 256: the bag's rows split on the pool (pool_split.ts scatter)
+  const V = 200, corpus = ringCorpus(V, 6000);
   const run = async (threads: string, standDown: number) => {
     const trainer = await createWithThreads(threads, {
-      config: smallConfig({ epochs: 1, dim: 256, batch: 64, backend: "blas", output: "factored" }),
+      config: smallConfig({ epochs: 1, dim: 256, batch: 256, backend: "blas", output: "factored" }),
       vocab: ringVocab(V),
       openReader: memoryReader(corpus),
       log: () => {},
@@ -125,11 +126,11 @@ Deno.test({
   name: "train: the embedding bag splits on the pool only with splitBag (FACTOROUT_BAG_SPLIT); the same bits",
   ignore: !(await blasAvailable()),
 }, async () => {
-  // 4 inputs per example × 64 × dim 256: a batch the bag kernel splits (embedding_bag.ts BAG_POOL_MIN_WORK)
+  // 4 inputs per example × 256 × dim 256: a batch whose rows the pool splits (pool_split.ts scatter)
   const V = 200, corpus = ringCorpus(V, 1500);
   const run = async (splitBag?: boolean) => {
     const trainer = await createWithThreads("2", {
-      config: smallConfig({ epochs: 1, dim: 256, batch: 64, backend: "blas", output: "factored" }),
+      config: smallConfig({ epochs: 1, dim: 256, batch: 256, backend: "blas", output: "factored" }),
       vocab: ringVocab(V),
       openReader: memoryReader(corpus),
       log: () => {},

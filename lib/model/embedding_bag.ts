@@ -11,9 +11,8 @@
 import type { SparseBatch } from "../core/types.ts";
 import { findIndexOutside, rowOfEntry } from "../core/csr.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
-import { POOL_MIN_ROWS, type PooledBackend } from "../linalg/pool.ts";
+import type { PooledBackend } from "../linalg/pool.ts";
 import { touchRows } from "../linalg/touch.ts";
-import { BAG_BACKWARD, BAG_FORWARD, BAG_KERNEL_URL, createKernel, runBagKernel } from "./bag_kernel.ts";
 
 /**
  * Float arrays the model layers accept (float32 for training, float64 for gradient checks).
@@ -39,19 +38,6 @@ export type Arr = Float32Array | Float64Array;
  * ```
  */
 export type BagMode = "mean" | "sum" | "mean-full";
-
-/**
- * Smallest batch (input entries × dim) whose forward and backward a pooled bag splits: a skip-gram batch
- * (one input per example: 64 × 256 at the Brown defaults) ran slower split than on one thread
- * (BENCHMARKS.md, "Two threads and the whole trainer"); a CBOW batch (a window of inputs) is split.
- *
- * @example
- * ```ts
- * import { BAG_POOL_MIN_WORK } from "./embedding_bag.ts";
- * console.log(64 * 10 * 256 >= BAG_POOL_MIN_WORK); // true: CBOW, 10 inputs per example
- * ```
- */
-export const BAG_POOL_MIN_WORK = 4 * POOL_MIN_ROWS;
 
 /** Input entries whose rows of E `bagForward` touches ahead at a time (64 rows of 256 floats: 64 KB). */
 const BAG_TOUCH = 64;
@@ -92,8 +78,8 @@ export class EmbeddingBag {
   }
 
   #pool: PooledBackend | null = null; // alloc() puts the outputs on its shared memory
-  #kernel = -1; // the bag kernel, when forward and backward split on the pool
-  #scratch: BagScratch | null = null;
+  #split = false; // E (and ∇H's copy) on the pool's memory too: the pool's axpyRows may split the rows
+  #grad: Float32Array | null = null; // the shared copy of ∇H, when split
   #la: LinAlgBackend | null = null; // adds the rows (axpyRows), else the plain loops
   #alpha = new Float64Array(0); // per input entry: the row's coefficient (bagForwardRows, bagBackwardRows)
   #ex = new Int32Array(0); // per input entry: its example
@@ -121,27 +107,28 @@ export class EmbeddingBag {
 
   /**
    * Puts the bag's outputs ({@link EmbeddingBag.alloc}) on the pool's shared memory from now on (null: in
-   * ordinary arrays), where the output layer reads them in place. With `split`, forward and backward run
-   * on the pool's threads too, with E copied to its shared memory: forward split by examples, backward by
-   * the rows of E it adds to (row mod parts, each part walking the entries in order), so the results are
-   * the same bits as on one thread (bag_kernel.ts). The trainer calls it with its output layer's pool,
-   * again when that changes; it splits only with FACTOROUT_BAG_SPLIT=1 (lib/train/defaults.ts `bagSplit`).
+   * ordinary arrays), where the output layer reads them in place. With `split`, E and ∇H's copy go there
+   * too and the rows are added with the pool's own `axpyRows`, which splits a large batch's rows across
+   * its threads by the row each entry adds to (each row's additions in entry order: the same bits as
+   * unsplit; from the split table's `scatter` size, pool_split.ts). The trainer calls it with its output
+   * layer's pool, again when that changes; it splits only with FACTOROUT_BAG_SPLIT=1 (lib/train/defaults.ts
+   * `bagSplit`).
    *
    * @param pool the pooled backend, or null
-   * @param split run forward and backward split on the pool's threads (default true)
+   * @param split add the rows with the pool's axpyRows, on its memory (default true)
    */
   usePool(pool: PooledBackend | null, split = true): void {
-    if (pool === this.#pool && (this.#kernel >= 0) === split) return;
+    if (pool === this.#pool && this.#split === split) return;
     this.#pool = null;
-    this.#kernel = -1;
-    this.#scratch = null;
+    this.#split = false;
+    this.#grad = null;
     if (!pool || !(this.E instanceof Float32Array)) return;
     this.#pool = pool;
     if (!split) return;
     const E = pool.sharedF32(this.E.length);
     E.set(this.E);
     this.E = E;
-    this.#kernel = pool.registerKernel(BAG_KERNEL_URL, null, createKernel(null));
+    this.#split = true;
   }
 
   /**
@@ -154,28 +141,6 @@ export class EmbeddingBag {
   alloc(n: number): Arr {
     if (this.#pool) return this.#pool.sharedF32(n);
     return new (this.E.constructor as Float32ArrayConstructor)(n);
-  }
-
-  /** The pool and the batch copied to its shared memory when this batch is worth splitting, else null. */
-  #onPool(X: SparseBatch): BagScratch | null {
-    const pool = this.#pool;
-    const m = X.offsets.length - 1, n = X.offsets[m];
-    if (!pool || this.#kernel < 0 || m < 2 || n * this.dim < BAG_POOL_MIN_WORK) return null;
-    let sc = this.#scratch;
-    if (!sc || sc.offsets.length < m + 1 || sc.indices.length < n) {
-      const mc = Math.max(m + 1, 2 * (sc?.offsets.length ?? 0)),
-        nc = Math.max(n, 2 * (sc?.indices.length ?? 0));
-      sc = this.#scratch = {
-        offsets: pool.sharedI32(mc),
-        indices: pool.sharedI32(nc),
-        values: pool.sharedF32(nc),
-        grad: pool.sharedF32(0),
-      };
-    }
-    sc.offsets.set(X.offsets.subarray(0, m + 1));
-    sc.indices.set(X.indices.subarray(0, n));
-    sc.values.set(X.values.subarray(0, n));
-    return sc;
   }
 
   /** Checks every id is in [0, rows); throws a RangeError naming the example and position. */
@@ -195,14 +160,15 @@ export class EmbeddingBag {
     }
   }
 
+  /** The backend that adds the rows: the pool's own when the bag splits there, else useBackend's. */
+  #rows(): LinAlgBackend | null {
+    return this.#split ? this.#pool : this.#la;
+  }
+
   /** out (m×ld, first dim columns) ← the bag of each example. */
   forward(X: SparseBatch, out: Arr, ld = this.dim): void {
-    const m = X.offsets.length - 1, pool = this.#pool;
-    const sc = pool && pool.sharedId(out) >= 0 ? this.#onPool(X) : null;
-    const la = this.#la, E = this.E;
-    if (sc) {
-      runBagKernel(pool!, this.#kernel, BAG_FORWARD, E, this.dim, this.mode, sc, out, ld, 0, m, la !== null);
-    } else if (la && E instanceof Float32Array && out instanceof Float32Array) {
+    const m = X.offsets.length - 1, la = this.#rows(), E = this.E;
+    if (la && E instanceof Float32Array && out instanceof Float32Array) {
       const n = X.offsets[m];
       this.#rowScratch(n);
       bagForwardRows(E, this.dim, this.mode, X, out, ld, 0, m, this.#alpha, this.#ex);
@@ -212,24 +178,25 @@ export class EmbeddingBag {
 
   /** E[id] -= lr · w · scale · grad_i for each input entry, in order (repeated ids accumulate). */
   backward(X: SparseBatch, grad: Arr, lr: number, ld = this.dim): void {
-    const m = X.offsets.length - 1, pool = this.#pool;
-    const sc = pool ? this.#onPool(X) : null;
-    const la = this.#la, E = this.E;
-    if (!sc && la && E instanceof Float32Array && grad instanceof Float32Array) {
-      const n = X.offsets[m];
-      this.#rowScratch(n);
-      bagBackwardRows(this.mode, X, m, lr, this.#alpha, this.#ex, 0, 1);
-      return la.axpyRows(this.#alpha, grad, ld, this.#ex, E, this.dim, X.indices, n, this.dim);
+    const m = X.offsets.length - 1, la = this.#rows(), E = this.E;
+    if (!la || !(E instanceof Float32Array) || !(grad instanceof Float32Array)) {
+      return bagBackward(E, this.dim, this.mode, X, m, grad, ld, lr);
     }
-    if (!sc) return bagBackward(E, this.dim, this.mode, X, m, grad, ld, lr, 0, 1);
     let g = grad;
-    if (pool!.sharedId(grad) < 0) {
-      // the output layer's ∇H is its own array: copied (one block) to the shared scratch
-      if (sc.grad.length < m * ld) sc.grad = pool!.sharedF32(Math.max(m * ld, 2 * sc.grad.length));
-      sc.grad.set(grad.subarray(0, m * ld));
-      g = sc.grad;
+    const pool = this.#pool;
+    if (this.#split && pool!.sharedId(grad) < 0) {
+      // the output layer's ∇H is its own array: copied (one block) to the pool's memory, where its axpyRows
+      // can split the rows
+      if ((this.#grad?.length ?? 0) < m * ld) {
+        this.#grad = pool!.sharedF32(Math.max(m * ld, 2 * (this.#grad?.length ?? 0)));
+      }
+      this.#grad!.set(grad.subarray(0, m * ld));
+      g = this.#grad!;
     }
-    runBagKernel(pool!, this.#kernel, BAG_BACKWARD, E, this.dim, this.mode, sc, g, ld, lr, m, la !== null);
+    const n = X.offsets[m];
+    this.#rowScratch(n);
+    bagBackwardRows(this.mode, X, m, lr, this.#alpha, this.#ex);
+    la.axpyRows(this.#alpha, g, ld, this.#ex, E, this.dim, X.indices, n, this.dim);
   }
 
   /** Appends n rows (n×dim, row-major) to the table (on the pool's memory only when the bag splits there). */
@@ -240,28 +207,13 @@ export class EmbeddingBag {
       );
     }
     const n = this.E.length + rows.length;
-    const grown = this.#kernel >= 0 ? this.alloc(n) : new (this.E.constructor as Float32ArrayConstructor)(n);
+    const grown = this.#split ? this.alloc(n) : new (this.E.constructor as Float32ArrayConstructor)(n);
     grown.set(this.E);
     grown.set(rows, this.E.length);
     this.E = grown;
     this.rows += rows.length / this.dim;
   }
 }
-
-/**
- * The batch as a pooled bag reads it (shared memory), and the shared copy of a gradient.
- *
- * @example
- * ```ts ignore
- * const sc: BagScratch = { offsets, indices, values, grad };
- * ```
- */
-export type BagScratch = {
-  offsets: Int32Array;
-  indices: Int32Array;
-  values: Float32Array;
-  grad: Float32Array;
-};
 
 /** The scale applied to example i's weighted sum (forward). */
 function bagScale(mode: BagMode, X: SparseBatch, i: number): number {
@@ -272,8 +224,8 @@ function bagScale(mode: BagMode, X: SparseBatch, i: number): number {
 }
 
 /**
- * The bag forward for examples [i0, i1): out row i (first d columns) ← scale_i · Σ w_k E[id_k]. The one
- * code of the plain bag and of its kernel (bag_kernel.ts).
+ * The bag forward for examples [i0, i1): out row i (first d columns) ← scale_i · Σ w_k E[id_k]. The plain
+ * loops: the bag without a backend, and the reference of its rows ({@link bagForwardRows}).
  *
  * @example
  * ```ts
@@ -329,18 +281,16 @@ export function bagForward(
 }
 
 /**
- * The bag backward over all examples, for the rows of E that part w of `parts` owns (id mod parts = w;
- * all rows when parts = 1): E[id] −= lr · w · scale · grad_i for each entry, in order (scale 1 for
- * `mean-full`: fastText's rule, not the mean's gradient). Every update of
- * a row runs in the one-thread order, so any split gives the same bits. The one code of the plain bag
- * and of its kernel (bag_kernel.ts).
+ * The bag backward over all examples: E[id] −= lr · w · scale · grad_i for each entry, in order (scale 1 for
+ * `mean-full`: fastText's rule, not the mean's gradient). The plain loops: the bag without a backend, and
+ * the reference of its rows ({@link bagBackwardRows}).
  *
  * @example
  * ```ts
  * import { bagBackward } from "./embedding_bag.ts";
  * const E = new Float32Array(4);
  * const X = { offsets: Int32Array.of(0, 1), indices: Int32Array.of(1), values: Float32Array.of(1) };
- * bagBackward(E, 2, "sum", X, 1, Float32Array.of(1, 2), 2, 0.5, 0, 1); // E = [0, 0, -0.5, -1]
+ * bagBackward(E, 2, "sum", X, 1, Float32Array.of(1, 2), 2, 0.5); // E = [0, 0, -0.5, -1]
  * ```
  *
  * @param E rows×d table, updated
@@ -351,8 +301,6 @@ export function bagForward(
  * @param grad m×ld
  * @param ld stride of grad's rows
  * @param lr learning rate
- * @param w part
- * @param parts parts
  */
 export function bagBackward(
   E: Arr,
@@ -363,16 +311,12 @@ export function bagBackward(
   grad: Arr,
   ld: number,
   lr: number,
-  w: number,
-  parts: number,
 ): void {
   for (let i = 0; i < m; i++) {
     // mean-full: the sum's backward (fastText's rule), under the mean's forward
     const g = i * ld, sc = mode === "mean-full" ? 1 : bagScale(mode, X, i);
     for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
-      const id = X.indices[k];
-      if (parts > 1 && id % parts !== w) continue;
-      const a = lr * X.values[k] * sc, r = id * d;
+      const a = lr * X.values[k] * sc, r = X.indices[k] * d;
       for (let j = 0; j < d; j++) E[r + j] -= a * grad[g + j];
     }
   }
@@ -380,7 +324,7 @@ export function bagBackward(
 
 /**
  * The bag forward of examples [i0, i1) as row additions, for a backend's indexed axpy (the bag with a
- * backend, {@link EmbeddingBag.useBackend}) or the bag kernel's `cblas_saxpy`: an example with one input of
+ * backend, {@link EmbeddingBag.useBackend}, or the pool's when the bag splits there): an example with one input of
  * weight 1 (every skip-gram example) gets its row copied, as {@link bagForward} does, and its entry a zero
  * coefficient (nothing to add); every other example's output row is zeroed, and its entries get alpha[k] =
  * w_k · scale_i. Then out[ex[k]] += alpha[k] · E[id_k] over the entries in order is the forward. The rows
@@ -438,15 +382,15 @@ export function bagForwardRows(
 
 /**
  * The bag backward as row additions (see {@link bagForwardRows}): alpha[k] = −lr · w_k · scale_i (scale 1
- * for `mean-full`) for the entries whose row part w of `parts` owns (id mod parts = w), 0 for the others,
- * and ex[k] = i. Then E[id_k] += alpha[k] · grad[ex[k]] over the entries in order is {@link bagBackward}.
+ * for `mean-full`) and ex[k] = i for every entry. Then E[id_k] += alpha[k] · grad[ex[k]] over the entries in
+ * order is {@link bagBackward}.
  *
  * @example
  * ```ts
  * import { bagBackwardRows } from "./embedding_bag.ts";
  * const alpha = new Float64Array(1), ex = new Int32Array(1);
  * const X = { offsets: Int32Array.of(0, 1), indices: Int32Array.of(1), values: Float32Array.of(1) };
- * bagBackwardRows("sum", X, 1, 0.5, alpha, ex, 0, 1); // alpha = [-0.5], ex = [0]
+ * bagBackwardRows("sum", X, 1, 0.5, alpha, ex); // alpha = [-0.5], ex = [0]
  * ```
  *
  * @param mode mean, sum or mean-full
@@ -455,8 +399,6 @@ export function bagForwardRows(
  * @param lr learning rate
  * @param alpha per entry: the coefficient
  * @param ex per entry: its example
- * @param w part
- * @param parts parts
  */
 export function bagBackwardRows(
   mode: BagMode,
@@ -465,14 +407,12 @@ export function bagBackwardRows(
   lr: number,
   alpha: Float64Array,
   ex: Int32Array,
-  w: number,
-  parts: number,
 ): void {
   for (let i = 0; i < m; i++) {
     const sc = mode === "mean-full" ? 1 : bagScale(mode, X, i);
     for (let k = X.offsets[i]; k < X.offsets[i + 1]; k++) {
       // −(lr·w·scale), the coefficient bagBackward subtracts with: E − a·g and E + (−a)·g are the same sums
-      alpha[k] = parts > 1 && X.indices[k] % parts !== w ? 0 : -(lr * X.values[k] * sc);
+      alpha[k] = -(lr * X.values[k] * sc);
       ex[k] = i;
     }
   }

@@ -55,10 +55,11 @@ export function readerPlace(): "worker" | "thread" {
 }
 
 /**
- * Whether the trainer splits the embedding bag's forward and backward on the output layer's threads:
- * FACTOROUT_BAG_SPLIT `1`, else (unset or `0`) the bag runs on the training thread. On the 2-core
- * machines the split bag lost at every CBOW batch measured while it added rows with JavaScript loops, and
- * with the rows in OpenBLAS it gains a few per cent in quiet minutes and loses in busy ones (BENCHMARKS.md,
+ * Whether the trainer splits the embedding bag's rows on the output layer's threads: FACTOROUT_BAG_SPLIT
+ * `1` (the bag's table on the pool's memory, its rows split by the pool's axpyRows from the split table's
+ * scatter size: embedding_bag.ts `usePool`), else (unset or `0`) the bag runs on the training thread. On the
+ * 2-core machines a split bag lost at every CBOW batch measured while it added rows with JavaScript loops,
+ * and with its rows in OpenBLAS gained a few per cent in quiet minutes and lost in busy ones (BENCHMARKS.md,
  * "The embedding bag on one thread", "The final tree"), so it stays opt-in. The train job reads it before
  * it prepares a corpus, so that a bad value costs nothing.
  *
