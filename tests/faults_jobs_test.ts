@@ -187,7 +187,7 @@ Deno.test("faults: SIGTERM at random moments in training, then --resume: byte-id
   }
 });
 
-Deno.test("faults: SIGTERM in training on blas (d = 65, float32 products), then --resume: within float32 noise of the uninterrupted run", async () => {
+Deno.test("faults: SIGTERM in training on blas (d = 65, float32 products), then --resume: byte-identical to the uninterrupted run", async () => {
   const blas = (out: string) => [
     ...COMMON.map((x) => (x === "js" ? "blas" : x === "16" ? "64" : x)),
     "--lr",
@@ -210,16 +210,11 @@ Deno.test("faults: SIGTERM in training on blas (d = 65, float32 products), then 
   if (r.code !== 0) {
     await finishStoppedTrain(r, out, ["--resume", out, "--eval-dir", "none", "--progress", "none"], why);
   }
-  const a = await newestE(ref), b = await newestE(out);
-  let scale = 0, diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(a[i]));
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-  }
-  console.log(
-    `blas: ${lastLine(r).replace(/^train: /, "").slice(0, 40)}…; max |Δ| ${diff} (max |E| ${scale})`,
-  );
-  assert.ok(diff <= 1e-4 * Math.max(scale, 1e-3), `max diff ${diff} vs max ${scale}; ${why}`);
+  // the signal's checkpoint falls between two settlements of the float32 accumulator: it is saved as it is
+  // (FactoredOutputLayer.exportState), so the resumed run takes the uninterrupted run's steps bit for bit
+  console.log(`blas: ${lastLine(r).replace(/^train: /, "").slice(0, 40)}…`);
+  assert.deepEqual(await newestE(out), await newestE(ref), why);
+  assert.deepEqual(await latestBin(out), await latestBin(ref), why);
 });
 
 Deno.test("faults: SIGTERM then SIGINT during checkpoint writes corrupts nothing; exit 9 after the write; resume is exact", async () => {

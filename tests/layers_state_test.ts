@@ -60,9 +60,11 @@ for (const kind of ["factored", "naive"] as const) {
 }
 
 for (const backend of backends) {
-  Deno.test(`factored, float32 products (${backend}): exportState between settlements continues bit-identically and matches the naive layer`, async () => {
+  Deno.test(`factored, float32 products (${backend}): exporting or reading between settlements changes nothing, and the export continues bit-identically`, async () => {
     // the float32 path keeps ≤ 16 steps of increments in a float32 accumulator before adding them to the
-    // float64 state; exportState (and every other reader of the state) settles them first
+    // float64 state. A layer that exports its state, reads its weights and diagnostics mid-way (a
+    // checkpoint, an evaluation) must take the same steps as one that does not, bit for bit, and a layer
+    // rebuilt from that state must too; the exported U, Q, U⁻ᵀ include the pending increments
     const D = 150, d = 16, m = 6, eta = 0.01;
     const r = rng(37);
     const W0 = uniform(r, D * d, 0.2);
@@ -70,6 +72,7 @@ for (const backend of backends) {
     const opts = { products: "float32" as const, stabilizeEvery: 0, recomputeQEvery: 0 };
     const newBackend = () => createBackend(backend, { log: () => {} });
     const a = FactoredOutputLayer.fromInit(D, d, W0, loss(), await newBackend(), opts);
+    const ref = FactoredOutputLayer.fromInit(D, d, W0, loss(), await newBackend(), opts);
     const naive = await makeLayer("naive", backend, D, d, W0, "spherical", { lossOptions: { epsilon: 0.1 } });
     const batches = Array.from(
       { length: 60 },
@@ -77,26 +80,73 @@ for (const backend of backends) {
     );
     for (let t = 0; t < 21; t++) {
       await a.step(batches[t].H, batches[t].Y, eta);
+      await ref.step(batches[t].H, batches[t].Y, eta);
       await naive.step(batches[t].H, batches[t].Y, eta);
     }
     assert.equal(a.steps32, 21, "every step so far took the float32 path");
     const state = await a.exportState(); // 5 steps after a settlement
+    assert.equal(state.scalars.pendingSteps, 5);
+    assert.equal(state.scalars.mirrorsValid, 1);
+    assert.deepEqual(
+      Object.keys(state.arrays).sort(),
+      [
+        "Q",
+        "U",
+        "Uinvt",
+        "V",
+        "mirrors32",
+        "omega",
+        "pending32",
+        "unsettledQ",
+        "unsettledU",
+        "unsettledUinvt",
+        "wbar",
+      ],
+    );
+    // the settled sums: a float64 layer built from them (no accumulator) holds the naive layer's W
+    const f64 = FactoredOutputLayer.fromState(state, loss(), await newBackend(), { products: "float64" });
+    assert(
+      relMaxDiff(await f64.weights(), await naive.weights()) <= 1e-5,
+      "exported U, Q, U⁻ᵀ lack the pending steps",
+    );
+    assert((await f64.diagnostics({ full: true })).qDrift! <= 1e-5);
+    assert.deepEqual(await f64.weights(), await a.weights());
+    f64.close();
+    await a.diagnostics({ full: true });
+    await a.score(batches[0].H.subarray(0, d), Int32Array.of(0, 7));
     const b = FactoredOutputLayer.fromState(state, loss(), await newBackend(), opts);
     for (let t = 21; t < 60; t++) {
-      const x = await a.step(batches[t].H, batches[t].Y, eta);
-      const y = await b.step(batches[t].H, batches[t].Y, eta);
+      const x = await ref.step(batches[t].H, batches[t].Y, eta);
+      const y = await a.step(batches[t].H, batches[t].Y, eta);
+      const z = await b.step(batches[t].H, batches[t].Y, eta);
       await naive.step(batches[t].H, batches[t].Y, eta);
-      assert.equal(y.loss, x.loss, `step ${t}: loss`);
-      assert.deepEqual(y.gradH, x.gradH, `step ${t}: ∇H`);
+      assert.equal(y.loss, x.loss, `step ${t}: loss after exporting`);
+      assert.deepEqual(y.gradH, x.gradH, `step ${t}: ∇H after exporting`);
+      assert.equal(z.loss, x.loss, `step ${t}: loss of the restored layer`);
+      assert.deepEqual(z.gradH, x.gradH, `step ${t}: ∇H of the restored layer`);
     }
-    assert.deepEqual(await b.exportState(), await a.exportState());
+    const final = await ref.exportState();
+    assert.deepEqual(await a.exportState(), final);
+    assert.deepEqual(await b.exportState(), final);
     const drift = relMaxDiff(await a.weights(), await naive.weights());
     assert(drift <= 1e-5, `float32 products: W drift ${drift} after 60 steps`);
     const dg = await a.diagnostics({ full: true });
     assert(dg.qDrift! <= 1e-5, `qDrift ${dg.qDrift}`);
     assert(dg.inverseError <= 1e-5, `inverseError ${dg.inverseError}`);
+    // a state from before these fields (settled, no accumulator) still loads and continues
+    const old = structuredClone(final);
+    for (const k of ["unsettledU", "unsettledQ", "unsettledUinvt", "pending32", "mirrors32"]) {
+      delete old.arrays[k];
+    }
+    delete old.scalars.pendingSteps;
+    delete old.scalars.mirrorsValid;
+    const c = FactoredOutputLayer.fromState(old, loss(), await newBackend(), opts);
+    assert.deepEqual(await c.weights(), await ref.weights());
+    await c.step(batches[0].H, batches[0].Y, eta);
     a.close();
     b.close();
+    c.close();
+    ref.close();
     naive.close();
   });
 

@@ -45,6 +45,7 @@ import {
   REBALANCE_MAX_D,
   REFRESH_MIN_EXAMPLES_PER_OUTPUT,
   SCALE_LIMIT,
+  SETTLE_EVERY,
   SIGMA_TOL_LARGE_D,
 } from "./state.ts";
 import { forward32, update32 } from "./step32.ts";
@@ -198,6 +199,26 @@ export class FactoredOutputLayer implements OutputLayer {
     st.condBudget = scalars.condBudget ?? 0;
     st.sigmaMax = scalars.sigmaMax ?? 1;
     st.sigmaMin = scalars.sigmaMin ?? 1;
+    // the float32 path's state as it was (see exportState); a float64 layer continues from the settled sums
+    if (st.products === "float32") {
+      const dd = d * d, pending = scalars.pendingSteps ?? 0;
+      if (!Number.isInteger(pending) || pending < 0 || pending >= SETTLE_EVERY) {
+        throw new RangeError(
+          `state.scalars.pendingSteps = ${pending}, expected an integer in [0, ${SETTLE_EVERY})`,
+        );
+      }
+      if (pending > 0) {
+        st.U.set(get("unsettledU", dd, Float64Array));
+        st.Q.set(get("unsettledQ", dd, Float64Array));
+        st.Uinvt.set(get("unsettledUinvt", dd, Float64Array));
+        st.Acc32.set(get("pending32", 3 * dd, Float32Array));
+        st.pending = pending;
+      }
+      if (pending > 0 && scalars.mirrorsValid === 1) {
+        st.St32.set(get("mirrors32", 3 * dd, Float32Array));
+        st.mirrorsOk = true;
+      }
+    }
     return layer;
   }
 
@@ -406,11 +427,26 @@ export class FactoredOutputLayer implements OutputLayer {
     return queries.appendRows(this.#st, rows);
   }
 
-  /** V, U, Uinvt, Q, omega, wbar and every counter: enough to continue bit-identically. */
+  /**
+   * V, U, Uinvt, Q, omega, wbar and every counter: enough to continue bit-identically. With float32
+   * products, U, Uinvt and Q include the increments still pending in the float32 accumulator (as a
+   * settlement would leave them), and the state as it is travels beside them (`unsettledU`,
+   * `unsettledQ`, `unsettledUinvt`, `pending32`, `mirrors32`, scalars `pendingSteps`, `mirrorsValid`):
+   * exporting changes nothing, so a layer that exports (a checkpoint) and one that does not take the same
+   * later steps bit for bit, and {@link FactoredOutputLayer.fromState} continues where this one is.
+   */
   exportState(): Promise<OutputLayerState> {
     if (this.#closed) return Promise.reject(closedLayerError());
     const st = this.#st;
-    st.settle();
+    const settled = st.settledView();
+    const unsettled: Record<string, Float32Array | Float64Array> = st.pending === 0 ? {} : {
+      unsettledU: st.U.slice(),
+      unsettledQ: st.Q.slice(),
+      unsettledUinvt: st.Uinvt.slice(),
+      pending32: st.Acc32.slice(),
+    };
+    // with nothing pending the mirrors are U, Q, U⁻ᵀ rounded, as a rebuilt layer makes them
+    if (st.pending > 0 && st.mirrorsOk) unsettled.mirrors32 = st.St32.slice();
     return Promise.resolve({
       kind: "factored",
       D: st.D,
@@ -419,11 +455,12 @@ export class FactoredOutputLayer implements OutputLayer {
       lossOptions: { ...this.loss.options },
       arrays: {
         V: st.V.slice(),
-        U: st.U.slice(),
-        Uinvt: st.Uinvt.slice(),
-        Q: st.Q.slice(),
+        U: settled.U.slice(),
+        Uinvt: settled.Uinvt.slice(),
+        Q: settled.Q.slice(),
         omega: st.omega.slice(),
         wbar: st.wbar.slice(),
+        ...unsettled,
       },
       scalars: {
         steps: st.steps,
@@ -442,6 +479,8 @@ export class FactoredOutputLayer implements OutputLayer {
         guardMargin: this.guardMargin,
         maxCond: this.maxCond,
         products32: this.products === "float32" ? 1 : 0,
+        pendingSteps: st.pending,
+        mirrorsValid: st.pending > 0 && st.mirrorsOk ? 1 : 0,
       },
     });
   }

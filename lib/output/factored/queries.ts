@@ -25,16 +25,14 @@ import { reinvert, topLeftSingular } from "./upkeep.ts";
  * @returns W
  */
 export function weights(st: FactoredState): Promise<Float32Array> {
-  st.settle();
   const W = new Float32Array(st.D * st.d);
-  materialize(st.la, st.V, st.D, st.d, st.U, st.omega, W, st.chunk);
+  materialize(st.la, st.V, st.D, st.d, st.settledView().U, st.omega, W, st.chunk);
   return Promise.resolve(W);
 }
 
 /** ĥ = U h, q = hᵀQh, s = w̄·h, ω·h for one input (float64). */
 function stats(st: FactoredState, h: Float32Array): { hhat: Float64Array; q: number; s: number; hw: number } {
-  st.settle();
-  const d = st.d, U = st.U, Q = st.Q;
+  const d = st.d, { U, Q } = st.settledView();
   const hhat = new Float64Array(d);
   let q = 0, s = 0, hw = 0;
   for (let r = 0; r < d; r++) {
@@ -130,9 +128,8 @@ export function topK(
  * @returns the diagnostics
  */
 export function diagnostics(st: FactoredState, opts: { full?: boolean } = {}): Promise<Diagnostics> {
-  st.settle();
   const { d, la } = st;
-  const U = st.U, Uinvt = st.Uinvt, T = st.dd, u = st.u, tmp = st.tmp;
+  const { U, Q, Uinvt } = st.settledView(), T = st.dd, u = st.u, tmp = st.tmp;
   la.dgemm(false, true, d, d, d, 1, U, d, Uinvt, d, 0, T, d);
   let inverseError = 0;
   for (let r = 0; r < d; r++) {
@@ -162,8 +159,8 @@ export function diagnostics(st: FactoredState, opts: { full?: boolean } = {}): P
     gramOf(la, W, st.D, d, T, sum, st.chunk);
     let num = 0, den = 0;
     for (let j = 0; j < d * d; j++) {
-      num = Math.max(num, Math.abs(st.Q[j] - T[j]));
-      den = Math.max(den, Math.abs(st.Q[j]));
+      num = Math.max(num, Math.abs(Q[j] - T[j]));
+      den = Math.max(den, Math.abs(Q[j]));
     }
     out.qDrift = den > 0 ? num / den : num;
     if (sum) {

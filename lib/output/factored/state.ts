@@ -237,6 +237,7 @@ export class FactoredState {
   /** St32 and Acc32 as the two halves of one buffer (one saxpy call updates both). */
   StAcc32: Float32Array;
   pending = 0;
+  settledBuf = new Float64Array(0); // settledView's copies of [U; Q; U⁻ᵀ] while increments are pending
   // the d×d blocks of St32 and Acc32 (views made once)
   views: {
     stU: Float32Array;
@@ -475,7 +476,8 @@ export class FactoredState {
 
   /**
    * Adds the pending float32 increments (Acc32) to the float64 state [U; Q; U⁻ᵀ], rewrites the mirrors
-   * rounded from the result and clears the accumulator. Every reader of the float64 state calls it first.
+   * rounded from the result and clears the accumulator. Every update of the float64 state calls it first;
+   * a reader that changes nothing uses {@link settledView} instead.
    */
   settle(): void {
     if (this.pending === 0) return;
@@ -484,6 +486,25 @@ export class FactoredState {
     settleBlock(this.U, this.St32, this.Acc32, 0, dd);
     settleBlock(this.Q, this.St32, this.Acc32, dd, dd);
     settleBlock(this.Uinvt, this.St32, this.Acc32, 2 * dd, dd);
+  }
+
+  /**
+   * [U, Q, U⁻ᵀ] as {@link settle} would leave them (the same sums, bit for bit), without changing the
+   * state: a reader (weights, queries, diagnostics, exportState) at any moment leaves the rounding of later
+   * steps where it was, so a run with an extra checkpoint gives the same bits. The state's own arrays while
+   * nothing is pending, else scratch copies valid until the next call.
+   */
+  settledView(): { U: Float64Array; Q: Float64Array; Uinvt: Float64Array } {
+    if (this.pending === 0) return { U: this.U, Q: this.Q, Uinvt: this.Uinvt };
+    const dd = this.d * this.d;
+    if (this.settledBuf.length !== 3 * dd) this.settledBuf = new Float64Array(3 * dd);
+    const B = this.settledBuf, Acc = this.Acc32, U = this.U, Q = this.Q, Ui = this.Uinvt;
+    for (let j = 0; j < dd; j++) {
+      B[j] = U[j] + Acc[j];
+      B[dd + j] = Q[j] + Acc[dd + j];
+      B[2 * dd + j] = Ui[j] + Acc[2 * dd + j];
+    }
+    return { U: B.subarray(0, dd), Q: B.subarray(dd, 2 * dd), Uinvt: B.subarray(2 * dd) };
   }
 
   /** The float32 mirrors [U; Q; U⁻ᵀ] rounded from the float64 state. */
