@@ -158,6 +158,38 @@ Deno.test("epoch-end health: a small drift of the factored Q is repaired, a larg
   t.close();
 });
 
+Deno.test("epoch-end health: a stop request in an epoch runs no health check (no repair or rollback at the signal's step)", async () => {
+  // a drift that would roll back wherever it is checked: a stop must neither repair nor roll back (its
+  // moment is the signal's, and the resumed run checks at the epoch's end, as an uninterrupted one does)
+  let checks = 0;
+  const lines: string[] = [];
+  const p = plan({ drift: () => (checks++, 5) });
+  const ac = new AbortController();
+  const inner = memoryReader(corpus);
+  const t = await Trainer.create({
+    config: cfg(),
+    vocab,
+    openReader: (paths, o) =>
+      (async function* () {
+        let n = 0;
+        for await (const b of inner(paths, o)) {
+          if (++n === 5) ac.abort();
+          yield b;
+        }
+      })(),
+    createHead: flakyHeads(p),
+    log: (l) => lines.push(l),
+  });
+  const s = await t.train({ paths: ["mem"], rows, stop: ac.signal });
+  assert.equal(s.stopped, true);
+  assert.ok(t.step > 0 && t.step <= 5, `step ${t.step}`);
+  assert.equal(events(lines, "epoch").length, 0, "stopped in epoch 1");
+  assert.equal(checks, 0, "no health check at the stop");
+  assert.deepEqual(events(lines, "backoff"), []);
+  assert.deepEqual(events(lines, "repair"), []);
+  t.close();
+});
+
 Deno.test("best epoch: a later epoch with a higher validation loss does not replace the best one's vectors", async () => {
   // validation losses made worse from the third epoch on (per example +1 after two epochs logged)
   const bias = (lines: string[]) => () => events(lines, "epoch").length >= 2 ? 1 : 0;

@@ -537,7 +537,9 @@ export class Trainer {
         }
       }
       if (!rolledBack) await flush();
-      const sick = !rolledBack && run.epochCount > 0 ? await this.#health(note) : undefined;
+      // the last epoch's end; a stop is not an epoch's end (its repair or rollback would come at a step the
+      // signal chose, and the resumed run checks at the epoch's end, as an uninterrupted one does)
+      const sick = !rolledBack && !stopped && run.epochCount > 0 ? await this.#health(note) : undefined;
       if (sick) rolledBack = await backoff(sick);
     }
     if (stopped) {

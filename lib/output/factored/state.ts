@@ -110,7 +110,8 @@ export const REFRESH_MIN_EXAMPLES_PER_OUTPUT = 8;
 /**
  * On the float32-products path, the float32 increments of U, U⁻ᵀ and Q are added to the float32 mirrors
  * and to a float32 accumulator by saxpy each step, and the accumulator is added to the float64 state
- * (which re-rounds the mirrors) every this many steps, or sooner when the float64 state is read. The
+ * (which re-rounds the mirrors) every this many steps, or sooner before an update of the float64 state
+ * (the upkeep, a float64 step, appendRows); readers and exportState add it to copies instead. The
  * mirrors thus carry the rounding of at most this many float32 additions; the float64 state none. (A JS
  * loop over the d×d state every step cost a sixth of the step.)
  */

@@ -3,7 +3,8 @@
  * step64.ts, with the d×d×m products as float32 sgemm on the float32 mirrors [U; Q; U⁻ᵀ] of the float64
  * state (FactoredState.St32). The increments are float32, added by saxpy to the mirrors and to a float32
  * accumulator, which is added to the float64 state (re-rounding the mirrors) every SETTLE_EVERY steps or
- * whenever the float64 state is read (FactoredState.settle): ≈ 7 d×d×m products per step plus 4 m×m×d
+ * before an update of the float64 state (FactoredState.settle; readers sum it into copies,
+ * FactoredState.settledView, and change nothing): ≈ 7 d×d×m products per step plus 4 m×m×d
  * ones. A step whose update factor leaves [½, 2], or one taken while U is badly conditioned, is done in
  * float64 instead (the layer's step redoes it with step64.ts). The scalar work is shared (scalars.ts).
  *

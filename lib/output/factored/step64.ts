@@ -42,7 +42,9 @@ import { reinvert } from "./upkeep.ts";
  * @returns loss and ∇H (a new array)
  */
 export function forward64(st: FactoredState, H: Float32Array, Y: SparseBatch, m: number): StepResult {
-  st.settle();
+  // U and Q with any pending float32 increments, read without settling (evaluate must change nothing;
+  // a step's update64 settles)
+  const { U, Q } = st.settledView();
   const { d, la } = st;
   const usesSum = st.loss.usesSum;
   const H64 = st.H64, Hhat = st.Hhat, QH = st.QH, A = st.A, B = st.B, G64 = st.G64;
@@ -50,8 +52,8 @@ export function forward64(st: FactoredState, H: Float32Array, Y: SparseBatch, m:
   const omega = st.omega, wbar = st.wbar;
   for (let j = 0; j < m * d; j++) H64[j] = H[j];
   // 1. Ĥ = H Uᵀ, QH = H Q, q, s, h·ω
-  la.dgemm(false, true, m, d, d, 1, H64, d, st.U, d, 0, Hhat, d);
-  la.dgemm(false, false, m, d, d, 1, H64, d, st.Q, d, 0, QH, d);
+  la.dgemm(false, true, m, d, d, 1, H64, d, U, d, 0, Hhat, d);
+  la.dgemm(false, false, m, d, d, 1, H64, d, Q, d, 0, QH, d);
   exampleStats(st, m, H64, QH, 0, d);
   // 2. gather target rows, o_ic = V_c·ĥ_i + ω·h_i
   const mg = st.merged;
@@ -75,7 +77,7 @@ export function forward64(st: FactoredState, H: Float32Array, Y: SparseBatch, m:
     for (let c = 0; c < d; c++) A[ar + c] += a * rows[r + c];
   }
   // 5. B = A U + (𝟙ᵀẏ) ωᵀ; ∇H = B + 2 g QH + g_s w̄ᵀ
-  la.dgemm(false, false, m, d, d, 1, A, d, st.U, d, 0, B, d);
+  la.dgemm(false, false, m, d, d, 1, A, d, U, d, 0, B, d);
   const gradH = new Float32Array(m * d);
   for (let i = 0; i < m; i++) {
     const r = i * d, sd = sumdy[i], gi2 = 2 * g[i], gsi = gs[i];
@@ -103,15 +105,16 @@ export function forward64(st: FactoredState, H: Float32Array, Y: SparseBatch, m:
  * @throws {SingularUpdateError} the update factor is not safely positive definite (state unchanged)
  */
 export function update64(st: FactoredState, m: number, eta: number): void {
-  st.settle();
   const { d, la } = st;
   const H64 = st.H64, Hhat = st.Hhat, QH = st.QH, B = st.B, G64 = st.G64;
   const S = st.S, g = st.g;
   const U = st.U, Uinvt = st.Uinvt;
-  // S = H Hᵀ (Gram of the examples) and the guard, before any state changes
+  // S = H Hᵀ (Gram of the examples) and the guard, before any state changes (pending float32 increments
+  // included: a refused step leaves the state as it was)
   la.dgemm(false, true, m, m, d, 1, H64, d, H64, d, 0, S, m);
   const lamMin = checkUpdateFactor(m, eta, g, S, st.steps + 1, st.guard, st.guardMargin);
   const lamMax = factorMax(m, eta, g, S, lamMin);
+  st.settle();
   st.mirrorsOk = false;
   addCondBudget(st, lamMin, lamMax);
   // M = ∇Oᵀ∇O (m×m), from the pre-step quantities
