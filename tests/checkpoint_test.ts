@@ -10,8 +10,10 @@ import { EXIT, ExitError } from "../lib/core/exit_codes.ts";
 import {
   checkpointName,
   listCheckpoints,
+  pruneCheckpoints,
   readCheckpoint,
   readNewestGoodCheckpoint,
+  removeCheckpointsAfter,
   removeStaleCheckpointTemps,
   writeCheckpoint,
 } from "../lib/train/checkpoint.ts";
@@ -258,4 +260,19 @@ Deno.test("lock: a lock file is never seen empty; a second taker is refused nami
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("checkpoint: pruning keeps the protected one; a rollback removes the ones after its step", async () => {
+  const dir = await Deno.makeTempDir();
+  for (const step of [0, 5, 10, 15, 20]) await Deno.writeTextFile(`${dir}/${checkpointName(step)}`, "x");
+  await Deno.writeTextFile(`${dir}/best.fock`, "x");
+  await pruneCheckpoints(dir, 2, `${dir}/${checkpointName(5)}`);
+  const names = async () => (await listCheckpoints(dir)).map((p) => p.slice(dir.length + 1));
+  assert.deepEqual(await names(), [checkpointName(5), checkpointName(15), checkpointName(20)]);
+  const gone = await removeCheckpointsAfter(dir, 15);
+  assert.deepEqual(gone, [`${dir}/${checkpointName(20)}`]);
+  assert.deepEqual(await names(), [checkpointName(5), checkpointName(15)]);
+  assert.deepEqual(await removeCheckpointsAfter(dir, 15), []);
+  await Deno.stat(`${dir}/best.fock`); // never a ckpt-* name: left alone
+  await Deno.remove(dir, { recursive: true });
 });

@@ -182,3 +182,22 @@ Deno.test("worker reader: a group packed into one buffer unpacks to the same bat
     }
   }
 });
+
+Deno.test("worker reader: the event loop turns between long steps inside a group (a stop request is seen)", async () => {
+  // a group of 64 batches of 64 examples; each "step" takes 40 ms without yielding to the event loop, as a
+  // training step does. A macrotask (what a signal listener is) must run within about TURN_MS, not only
+  // at the next group, 64 steps (2.5 s) later
+  const dir = await corpusDir();
+  try {
+    let seenAt = -1, n = 0;
+    for await (const _ of readWorkerExamples([dir], { batchSize: 64, seed: 3, epochs: 1 })) {
+      if (++n === 2) setTimeout(() => (seenAt = n), 0); // inside the first group
+      if (n >= 16 || seenAt >= 0) break;
+      const t = performance.now();
+      while (performance.now() - t < 40) { /* a step */ }
+    }
+    assert.ok(seenAt >= 0 && seenAt <= 6, `the timer ran after batch ${seenAt}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

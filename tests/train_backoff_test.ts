@@ -68,35 +68,96 @@ Deno.test("backoff: a refused step is retried on the same batch at half the step
   b.close();
 });
 
-Deno.test("backoff: a non-finite step rolls back to the last good state exactly and goes on at half the step", async () => {
-  // A: the 8th step's loss comes back NaN after the layer stepped; in-memory good states every 5 steps
+Deno.test("backoff: a non-finite step rolls back to the last epoch end exactly, wherever checkpoints were written, and goes on at half the step", async () => {
+  // A: the 8th step's loss (epoch 1 of 38-step epochs) comes back NaN after the layer stepped; checkpoints
+  // every 5 steps. The state to go back to is the last epoch end, here the run's start: never a checkpoint
+  // written between (it may already carry the trouble, and the run would depend on when it was written)
   const lines: string[] = [];
   const p = plan({ nan: (c) => c === 8 });
   const a = await make(cfg({ checkpointEvery: 5, keepBest: false }), p, lines);
   const s = await a.train({ paths: ["mem"], rows });
   const [ev] = events(lines, "backoff");
   assert.equal(ev.step, 8);
-  assert.equal(ev.rolledBackTo, 5);
+  assert.equal(ev.rolledBackTo, 0);
   assert.equal(s.backoffs, 1);
   assert.equal(p.created, 2, "the output layer is rebuilt from the good state");
-  // B: the same run without failures, its step-5 checkpoint resumed at half the lr
+  // A': the same failure with a checkpoint folder, a file after every step and none every 5 steps: the
+  // same rollback and the same weights
   const dir = await Deno.makeTempDir();
-  const b = await make(cfg({ checkpointEvery: 5, keepBest: false }), plan());
-  await b.train({ paths: ["mem"], rows, checkpointDir: dir, keepCheckpoints: 100 });
-  const c = await Trainer.fromCheckpoint(`${dir}/ckpt-000000000005.fock`, {
-    openReader: memoryReader(corpus),
+  const lines2: string[] = [];
+  const a2 = await make(cfg({ checkpointEvery: 0, keepBest: false }), plan({ nan: (c) => c === 8 }), lines2);
+  await a2.train({ paths: ["mem"], rows, checkpointDir: dir, checkpointMinutes: 1e-9, keepCheckpoints: 2 });
+  assert.equal(events(lines2, "backoff")[0].rolledBackTo, 0);
+  // the checkpoints of the abandoned steps 1–8 are removed (a --resume must not take one up)
+  assert.ok(
+    lines2.some((l) => /^backoff: removed \d+ checkpoint\(s\) of the abandoned steps/.test(l)),
+    lines2.join("\n"),
+  );
+  // C: the same run without failures from the start at half the lr
+  const c = await make(cfg({ checkpointEvery: 5, keepBest: false, lr: 0.0015, lrMin: 0.0015 }), plan());
+  const sc = await c.train({ paths: ["mem"], rows });
+  assert.equal(s.steps, sc.steps, "the rolled-back steps are not counted twice");
+  const ea = await a.embeddings({ output: true }), ec = await c.embeddings({ output: true });
+  const ea2 = await a2.embeddings({ output: true });
+  sameArray(ea.input, ec.input, "E");
+  sameArray(ea.output!, ec.output!, "W");
+  sameArray(ea2.input, ea.input, "E with other checkpoints");
+  sameArray(ea2.output!, ea.output!, "W with other checkpoints");
+  assert.equal(a.step, c.step);
+  for (const t of [a, a2, c]) t.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to the run's start, as the uninterrupted one does", async () => {
+  // the uninterrupted run: step 20 (epoch 1) is not finite, and the run goes back to its start
+  const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
+  const opts = { paths: ["mem"], rows, keepCheckpoints: 2 };
+  const linesA: string[] = [];
+  const a = await make(cfg({ checkpointEvery: 5, keepBest: false }), plan({ nan: (c) => c === 20 }), linesA);
+  await a.train({ ...opts, checkpointDir: dirA });
+  assert.equal(events(linesA, "backoff")[0].rolledBackTo, 0);
+  // B: stopped after step 12 (checkpoints at 5 and 10, only two kept, and the stop's at 12); the run's
+  // start went into ckpt-0 with the first checkpoint and stays there; resumed, step 20 fails the same way
+  const ac = new AbortController();
+  const inner = memoryReader(corpus);
+  const b = await Trainer.create({
+    config: cfg({ checkpointEvery: 5, keepBest: false }),
+    vocab,
+    openReader: (paths, o) =>
+      (async function* () {
+        let n = 0;
+        for await (const x of inner(paths, o)) {
+          if (++n === 12) ac.abort();
+          yield x;
+        }
+      })(),
     createHead: flakyHeads(plan()),
     log: () => {},
   });
-  c.adopt(cfg({ checkpointEvery: 5, keepBest: false, lr: 0.0015, lrMin: 0.0015 }));
-  const sc = await c.train({ paths: ["mem"], rows, resume: true });
-  assert.equal(s.steps, sc.steps + 5, "the rolled-back steps are not counted twice");
+  const sb = await b.train({ ...opts, checkpointDir: dirB, stop: ac.signal });
+  assert.equal(sb.stopped, true);
+  assert.equal(b.step, 12);
+  b.close();
+  const names = (await Array.fromAsync(Deno.readDir(dirB))).map((e) => e.name).sort();
+  assert.deepEqual(names, ["ckpt-000000000000.fock", "ckpt-000000000010.fock", "ckpt-000000000012.fock"]);
+  const linesC: string[] = [];
+  const c = await Trainer.fromCheckpoint(`${dirB}/ckpt-000000000012.fock`, {
+    openReader: memoryReader(corpus),
+    createHead: flakyHeads(plan({ nan: (k) => k === 8 })), // its 8th step is step 20
+    log: (l) => linesC.push(l),
+  });
+  await c.train({ ...opts, checkpointDir: dirB, resume: true });
+  const [ev] = events(linesC, "backoff");
+  assert.equal(ev.step, 20);
+  assert.equal(ev.rolledBackTo, 0);
   const ea = await a.embeddings({ output: true }), ec = await c.embeddings({ output: true });
-  sameArray(ea.input, ec.input, "E");
-  sameArray(ea.output!, ec.output!, "W");
-  assert.equal(a.step, c.step);
-  for (const t of [a, b, c]) t.close();
-  await Deno.remove(dir, { recursive: true });
+  sameArray(ec.input, ea.input, "E");
+  sameArray(ec.output!, ea.output!, "W");
+  assert.equal(c.step, a.step);
+  a.close();
+  c.close();
+  await Deno.remove(dirA, { recursive: true });
+  await Deno.remove(dirB, { recursive: true });
 });
 
 Deno.test("backoff: at the floor the run stops with DivergenceError naming the step and lr; checkpoints carry the multiplier", async () => {
@@ -214,6 +275,14 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   const final = await readCheckpoint(s.checkpoint!);
   assert.equal(final.meta.step, ep[3].step, "the final state is still checkpointed");
   assert.equal(t.step, ep[1].step);
+  // the kept state is of a finished training (a refresh saves it as the run's newest checkpoint, and a later
+  // refresh must see a finished run), with epoch 2's parameters
+  assert.deepEqual(t.runProgress, { examples: rows * 4, total: rows * 4, epoch: 4 });
+  const kept = await t.toCheckpoint();
+  const keptRun = kept.meta.run as { epoch: number; epochs: number; best: { epoch: number } };
+  assert.equal(keptRun.epoch, keptRun.epochs);
+  assert.equal(keptRun.best.epoch, 2);
+  sameArray(kept.arrays["model.E"], best.arrays["model.E"], "kept checkpoint E = epoch 2's");
   // a resume after epoch 3 finds epoch 2's state in best.fock
   const lr: string[] = [], pr = plan();
   pr.evalBias = () => 1;

@@ -2,7 +2,7 @@
 // a stop after any step writes a checkpoint of that step and returns `stopped`; resuming it gives the
 // weights of an uninterrupted run; --checkpoint-minutes writes checkpoints by elapsed time.
 import assert from "node:assert/strict";
-import { listCheckpoints } from "../lib/train/checkpoint.ts";
+import { listCheckpoints, readCheckpoint } from "../lib/train/checkpoint.ts";
 import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { type OpenReader, Trainer, type Vocabulary } from "../lib/train/trainer.ts";
 import { memoryReader, ringCorpus, ringVocab } from "./train_fakes.ts";
@@ -65,7 +65,8 @@ Deno.test("train: --checkpoint-minutes writes a checkpoint once the time has pas
     checkpointMinutes: 1e-9,
     keepCheckpoints: 10000,
   });
-  assert.equal((await listCheckpoints(dir)).length, t.step);
+  // one per step, and the run's start (the state a rollback in epoch 1 returns to) with the first of them
+  assert.equal((await listCheckpoints(dir)).length, t.step + 1);
   t.close();
   const dir2 = await Deno.makeTempDir();
   const u = await Trainer.create({ config, vocab, openReader: memoryReader(corpus), log: quiet });
@@ -80,4 +81,34 @@ Deno.test("train: --checkpoint-minutes writes a checkpoint once the time has pas
   u.close();
   await Deno.remove(dir, { recursive: true });
   await Deno.remove(dir2, { recursive: true });
+});
+
+Deno.test("train: a periodic checkpoint at the run's last step is rewritten at its end with the finished run state", async () => {
+  // the epoch's end changes the run state (epoch, best, examples) but not the parameters: the checkpoint
+  // written by --checkpoint-every at that very step must not stay the newest with the old run state
+  const first = await Trainer.create({
+    config: { ...config, epochs: 1 },
+    vocab,
+    openReader: memoryReader(corpus),
+    log: quiet,
+  });
+  await first.train({ paths: ["mem"], rows: corpus.length });
+  const steps = first.step;
+  first.close();
+  const dir = await Deno.makeTempDir();
+  const t = await Trainer.create({
+    config: { ...config, epochs: 1, checkpointEvery: steps },
+    vocab,
+    openReader: memoryReader(corpus),
+    log: quiet,
+  });
+  await t.train({ paths: ["mem"], rows: corpus.length, checkpointDir: dir });
+  assert.equal(t.step, steps);
+  const all = await listCheckpoints(dir);
+  const last = await readCheckpoint(all[all.length - 1]);
+  assert.equal(last.meta.step, steps);
+  const run = last.meta.run as { epoch: number; epochs: number };
+  assert.equal(run.epoch, run.epochs, "the newest checkpoint says the training is finished");
+  t.close();
+  await Deno.remove(dir, { recursive: true });
 });

@@ -66,7 +66,9 @@ Deno.test("trainer: checkpoint + resume gives identical weights to an uninterrup
     part.close();
     const ckpts = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("ckpt-")).sort();
     assert.ok(ckpts.length >= 5, `checkpoints: ${ckpts}`);
-    const mid = `${dir}/${ckpts[2]}`; // after 21 steps, inside epoch 1
+    // ckpt-0 is the run's start (kept for a rollback in epoch 1); ckpt-21 is after 21 steps, inside epoch 1
+    assert.equal(ckpts[0], "ckpt-000000000000.fock");
+    const mid = `${dir}/ckpt-000000000021.fock`;
     const resumed = await Trainer.fromCheckpoint(mid, { openReader: memoryReader(corpus), log: quiet });
     assert.equal(resumed.step, 21);
     await resumed.train({ paths: ["mem"], rows: corpus.length, resume: true });

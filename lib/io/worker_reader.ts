@@ -35,6 +35,9 @@ import type { ExampleBatch, ReadOptions } from "./read.ts";
  */
 export const GROUP_EXAMPLES = 4096;
 
+/** Milliseconds of steps after which the training thread turns its event loop between two batches of a group. */
+const TURN_MS = 100;
+
 /**
  * Groups the worker may have sent and the training thread not yet taken (memory: this many groups of
  * {@link GROUP_EXAMPLES} examples, whatever the batch size).
@@ -344,6 +347,7 @@ async function* consume(w: Started): AsyncGenerator<TimedBatch, void, unknown> {
       // a turn of the event loop per message: the signal handlers (a stop request) run there, and nothing
       // else here waits on anything asynchronous
       await w.turn();
+      let turned = performance.now();
       if (m.type === "end") return;
       if (m.type === "error") throw rebuiltError(m.error);
       // the group is taken when its last batch is: the worker runs GROUPS_AHEAD groups ahead of that
@@ -353,6 +357,12 @@ async function* consume(w: Started): AsyncGenerator<TimedBatch, void, unknown> {
         if (i === batches.length - 1) {
           Atomics.store(sync, TAKEN, taken);
           Atomics.notify(sync, TAKEN);
+        }
+        // and one between batches once TURN_MS have passed: a group of long steps (large batches) would
+        // otherwise hold a stop request back for the whole group
+        if (i > 0 && performance.now() - turned >= TURN_MS) {
+          await w.turn();
+          turned = performance.now();
         }
         yield batches[i];
       }

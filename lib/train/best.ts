@@ -1,6 +1,6 @@
 /**
  * Keep-best: the best epoch's checkpoint (`best.fock`, never pruned) and finding that state again at the
- * end of a run.
+ * end of a run; a checkpoint file as a state to go back to (the best epoch's, a rollback's).
  *
  * @module
  */
@@ -68,13 +68,7 @@ export async function findBest(
   file: string | undefined,
   log: (line: string) => void,
 ): Promise<GoodState | undefined> {
-  let from = saved;
-  if (!from && file) {
-    const ckpt = await readCheckpoint(file).catch(() => undefined);
-    // deno-lint-ignore no-explicit-any
-    const run = (ckpt?.meta as Record<string, any> | undefined)?.run;
-    if (ckpt?.meta.step === best.step && run) from = { file, run: { lrScale: 1, backoffs: 0, ...run } };
-  }
+  const from = saved ?? (file ? await stateInFile(file, best.step) : undefined);
   const step = from?.file === undefined ? from?.ckpt.meta.step : best.step;
   if (!from || step !== best.step) {
     log(
@@ -84,4 +78,22 @@ export async function findBest(
     return undefined;
   }
   return from;
+}
+
+/**
+ * The checkpoint file `file` as a state to go back to, with the run state it carries, when it is readable
+ * and holds step `step`; else undefined.
+ *
+ * @example
+ * ```ts
+ * import { stateInFile } from "./best.ts";
+ * console.log(await stateInFile("no/such/ckpt-000000000010.fock", 10)); // undefined
+ * ```
+ */
+export async function stateInFile(file: string, step: number): Promise<GoodState | undefined> {
+  const ckpt = await readCheckpoint(file).catch(() => undefined);
+  // deno-lint-ignore no-explicit-any
+  const run = (ckpt?.meta as Record<string, any> | undefined)?.run;
+  if (ckpt?.meta.step !== step || !run) return undefined;
+  return { file, run: { lrScale: 1, backoffs: 0, ...run } };
 }

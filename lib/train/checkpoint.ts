@@ -22,6 +22,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { basename } from "node:path";
 import { DataFormatError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { pidAlive } from "../core/lock.ts";
@@ -255,7 +256,8 @@ export async function findLatestCheckpoint(dir: string): Promise<string | undefi
 }
 
 /**
- * Deletes all but the newest `keep` checkpoints of a folder.
+ * Deletes all but the newest `keep` checkpoints of a folder, and never the one named like `protect` (a
+ * run's rollback state, RunState.good).
  *
  * @example
  * ```ts
@@ -263,9 +265,28 @@ export async function findLatestCheckpoint(dir: string): Promise<string | undefi
  * await pruneCheckpoints("runs/latest/checkpoints", 3);
  * ```
  */
-export async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
+export async function pruneCheckpoints(dir: string, keep: number, protect?: string): Promise<void> {
   const all = await listCheckpoints(dir);
-  for (const p of all.slice(0, Math.max(0, all.length - keep))) await Deno.remove(p).catch(() => {});
+  for (const p of all.slice(0, Math.max(0, all.length - keep))) {
+    if (protect === undefined || basename(p) !== basename(protect)) await Deno.remove(p).catch(() => {});
+  }
+}
+
+/**
+ * Deletes the checkpoints of a folder taken after step `step` (a rollback to that step abandoned them: a
+ * `--resume` must not take one up); returns their paths.
+ *
+ * @example
+ * ```ts
+ * import { removeCheckpointsAfter } from "./checkpoint.ts";
+ * const gone = await removeCheckpointsAfter("runs/latest/checkpoints", 40);
+ * ```
+ */
+export async function removeCheckpointsAfter(dir: string, step: number): Promise<string[]> {
+  const last = checkpointName(step);
+  const gone = (await listCheckpoints(dir)).filter((p) => basename(p) > last);
+  for (const p of gone) await Deno.remove(p).catch(() => {});
+  return gone;
 }
 
 /**

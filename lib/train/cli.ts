@@ -159,7 +159,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "minutes between checkpoints, 0 = off (bounds the work lost to kill -9)",
   },
-  "keep-checkpoints": { key: "keepCheckpoints", type: "string", help: "checkpoints kept" },
+  "keep-checkpoints": {
+    key: "keepCheckpoints",
+    type: "string",
+    help: "newest checkpoints kept (and the last epoch end's, which a rollback returns to)",
+  },
   "keep-best": {
     key: "keepBest",
     type: "string",

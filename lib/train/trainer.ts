@@ -22,6 +22,7 @@ import {
   checkpointName,
   pruneCheckpoints,
   readCheckpoint,
+  removeCheckpointsAfter,
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { join } from "node:path";
@@ -31,7 +32,7 @@ import { Rng } from "../core/rng.ts";
 import { learningRate } from "./schedule.ts";
 import { ValidationSplit } from "./split.ts";
 import { STAGE, StageClock } from "./stages.ts";
-import { BEST_CHECKPOINT, findBest, writeBest } from "./best.ts";
+import { BEST_CHECKPOINT, findBest, stateInFile, writeBest } from "./best.ts";
 import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError } from "./guard.ts";
 import { newWordRows } from "./grow.ts";
 import { TargetScaler, targetScales } from "./target_weights.ts";
@@ -91,8 +92,10 @@ export class Trainer {
   /** The pool counters of the output layers that a rollback replaced (see #poolCounts). */
   #poolReplaced: PoolCounts | undefined;
   #output: OutputLayer;
-  /** A checkpoint file holding exactly the current state (none once it changes). */
+  /** A checkpoint file holding exactly the current parameters (none once they change). */
   #cleanFile: string | undefined;
+  /** The run state that file holds (JSON): a file whose run state is not the current one is rewritten. */
+  #cleanRun: string | undefined;
   /** The `--target-power`/`--target-scale` scaler of the vocabulary (null: off; undefined: not built yet). */
   #scaler: TargetScaler | null | undefined;
 
@@ -189,15 +192,16 @@ export class Trainer {
   }
 
   /**
-   * A trainer restored from a checkpoint file (or an already read {@link Checkpoint}). `backend`
-   * overrides the checkpoint's backend (the weights are the same on every backend).
+   * A trainer restored from a checkpoint file (or an already read {@link Checkpoint}, with `file` the path
+   * it was read from). `backend` overrides the checkpoint's backend (the weights are the same on every
+   * backend).
    */
   static async fromCheckpoint(
     source: string | Checkpoint,
-    opts: Partial<TrainerDeps> & { backend?: TrainConfig["backend"] } = {},
+    opts: Partial<TrainerDeps> & { backend?: TrainConfig["backend"]; file?: string } = {},
   ): Promise<Trainer> {
     const deps = await resolveDeps(opts);
-    const file = typeof source === "string" ? source : "<checkpoint>";
+    const file = typeof source === "string" ? source : opts.file ?? "<checkpoint>";
     const ckpt = typeof source === "string" ? await readCheckpoint(source) : source;
     const { config, vocab, spec, params, state, step, rng, run } = await parseTrainerCheckpoint(
       ckpt,
@@ -219,7 +223,10 @@ export class Trainer {
     trainer.step = step;
     trainer.#run = run;
     trainer.#split.importState(ckpt.arrays);
-    if (typeof source === "string") trainer.#lastCheckpoint = trainer.#cleanFile = source;
+    if (typeof source === "string" || opts.file !== undefined) {
+      trainer.#lastCheckpoint = trainer.#cleanFile = file;
+      trainer.#cleanRun = JSON.stringify(run);
+    }
     return trainer;
   }
 
@@ -339,8 +346,6 @@ export class Trainer {
       startExamples,
       stages,
     });
-    // The last good state, for a rollback: the checkpoint file that holds the current state when there
-    // is one, else an in-memory copy (a checkpoint's size) until this run writes a checkpoint.
     const open = () =>
       this.deps.openReader(run.paths, {
         batchSize: c.batch,
@@ -348,16 +353,37 @@ export class Trainer {
         epochs: run.epochs,
         ...(run.position == null ? {} : { position: run.position }),
       });
-    // opened before the snapshot below: a reader on a worker thread reads ahead meanwhile
+    // opened before the state below is read or written: a reader on a worker thread reads ahead meanwhile
     let first: AsyncIterable<ReaderBatch> | undefined = open();
+    // The state a rollback returns to (RunState.good): the last epoch end, whose health was checked, or the
+    // run's start; never a checkpoint written between (every N steps, by the clock, at a stop), so that a
+    // run goes back to the same state whenever its checkpoints were written. A checkpoint file (kept from
+    // pruning until the next epoch end replaces it), else an in-memory copy (a checkpoint's size), written
+    // out beside the first checkpoint taken before the next epoch end, where a resumed run finds it.
     let good: GoodState;
     try {
-      good = await this.#goodState();
+      let found: GoodState | undefined;
+      if (run.good !== undefined && run.good !== this.step) {
+        found = dir ? await stateInFile(join(dir, checkpointName(run.good)), run.good) : undefined;
+        if (!found) {
+          this.deps.log(
+            `resume: ${checkpointName(run.good)} (the last epoch end, step ${run.good}) is not in ${
+              dir ?? "a checkpoint folder"
+            }: a rollback before the next epoch end returns to step ${this.step}, not to step ${run.good} ` +
+              `as the uninterrupted run would`,
+          );
+        }
+      }
+      if (!found) {
+        run.good = this.step;
+        found = await this.#goodState();
+      }
+      good = found;
     } catch (e) {
       await first[Symbol.asyncIterator]().return?.();
       throw e;
     }
-    let goodStep = this.step;
+    let goodStep = run.good;
     clock.mark(S.checkpoint);
     // The best epoch's state: best.fock with a checkpoint folder, else the in-memory good state of its step.
     let bestState: GoodState | undefined;
@@ -366,18 +392,28 @@ export class Trainer {
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
     let savedAt = performance.now(), stopped = false;
     let written: string | undefined; // the checkpoint save() wrote last (saveBest links to it while no step followed)
-    const save = async () => {
+    // atGood: an epoch end whose health was checked (or the run's start): the state becomes the one a
+    // rollback returns to
+    const save = async (atGood = false) => {
       clock.mark(S.bookkeeping);
       await flush();
       written = undefined;
-      if (dir && !this.#cleanFile) {
-        const path = await this.saveCheckpoint(dir, { keep });
+      if (atGood) run.good = this.step;
+      if (dir && !this.#fileIsCurrent()) {
+        if (!atGood && good.file === undefined) {
+          // the state to go back to is only in memory: into a file first, which a resumed run will read
+          const file = join(dir, checkpointName(run.good!));
+          await Deno.mkdir(dir, { recursive: true });
+          await writeCheckpoint(file, good.ckpt);
+          good = { file, run: good.run };
+        }
+        const path = await this.saveCheckpoint(dir, { keep, protect: atGood ? undefined : good.file });
         savedAt = performance.now();
         written = path;
         await opts.onCheckpoint?.(path);
       }
-      if (this.#cleanFile || goodStep !== this.step) good = await this.#goodState();
-      goodStep = this.step;
+      if (atGood && (this.#cleanFile || run.good !== goodStep)) good = await this.#goodState();
+      goodStep = run.good!;
       clock.mark(S.checkpoint);
     };
     const saveBest = async () => {
@@ -466,6 +502,18 @@ export class Trainer {
           );
         }
         run = this.#run!;
+        if (dir) {
+          // the checkpoints taken since are of the abandoned steps: a --resume must not take one up
+          const gone = await removeCheckpointsAfter(dir, this.step);
+          if (gone.length) {
+            if (this.#lastCheckpoint && gone.includes(this.#lastCheckpoint)) this.#lastCheckpoint = good.file;
+            this.deps.log(
+              `backoff: removed ${gone.length} checkpoint(s) of the abandoned steps (${
+                gone.map((p) => p.slice(p.lastIndexOf("/") + 1)).join(", ")
+              })`,
+            );
+          }
+        }
       }
       Object.assign(run, carried);
       if (!run.best) delete run.best;
@@ -501,7 +549,7 @@ export class Trainer {
           if (sick && (rolledBack = await backoff(sick))) break;
           improved = run.epochCount > 0 && await endEpoch();
           run.epoch = b.epoch;
-          await save();
+          await save(true);
           if (improved) await saveBest();
         }
         clock.mark(S.bookkeeping);
@@ -552,7 +600,7 @@ export class Trainer {
     run.examples = Math.max(run.examples, total);
     progress.update(sample(), true);
     progress.finish();
-    await save();
+    await save(true);
     if (improved) await saveBest();
     const best = run.best;
     const summary: TrainSummary = {
@@ -561,7 +609,11 @@ export class Trainer {
       keptEpoch: run.epochs,
     };
     if (keepBest && best && best.step !== this.step) {
+      const finished = structuredClone(run);
       if (await this.#restoreBest(best, bestState, dir && join(dir, BEST_CHECKPOINT))) {
+        // the run is over: its state keeps the end's bookkeeping (all epochs done) with the kept epoch's
+        // parameters, so that a checkpoint of it (a refresh's) is of a finished training
+        this.#run = finished;
         summary.keptEpoch = best.epoch;
         note(
           { event: "best", epoch: best.epoch, step: best.step, validationLoss: best.validationLoss },
@@ -599,6 +651,8 @@ export class Trainer {
     for (const k of Object.keys(ckpt.arrays)) {
       if (k.startsWith("model.")) ckpt.arrays[k] = ckpt.arrays[k].slice();
     }
+    // the run state of this moment, also in the copy (written out as a file when the run checkpoints)
+    (ckpt.meta as { run: RunState | null }).run = run;
     return { ckpt, run };
   }
 
@@ -635,6 +689,12 @@ export class Trainer {
     this.#run = structuredClone(from.run);
     this.#split.importState(a);
     this.#cleanFile = from.file;
+    this.#cleanRun = from.file === undefined ? undefined : JSON.stringify(from.run);
+  }
+
+  /** Whether #cleanFile holds exactly the current state, its run state included. */
+  #fileIsCurrent(): boolean {
+    return this.#cleanFile !== undefined && this.#cleanRun === JSON.stringify(this.#run);
   }
 
   /** Restores the best epoch's state (best.ts' findBest); false when it is gone or is not that step's. */
@@ -695,13 +755,18 @@ export class Trainer {
     });
   }
 
-  /** Writes `ckpt-<step>.fock` into `dir` atomically and keeps the newest `keep`; returns its path. */
-  async saveCheckpoint(dir: string, opts: { keep?: number } = {}): Promise<string> {
+  /**
+   * Writes `ckpt-<step>.fock` into `dir` atomically and keeps the newest `keep` (and the one named like
+   * `protect`); returns its path.
+   */
+  async saveCheckpoint(dir: string, opts: { keep?: number; protect?: string } = {}): Promise<string> {
     await Deno.mkdir(dir, { recursive: true });
     const path = `${dir}/${checkpointName(this.step)}`;
-    await writeCheckpoint(path, await this.toCheckpoint());
-    await pruneCheckpoints(dir, opts.keep ?? this.config.keepCheckpoints);
+    const ckpt = await this.toCheckpoint();
+    await writeCheckpoint(path, ckpt);
+    await pruneCheckpoints(dir, opts.keep ?? this.config.keepCheckpoints, opts.protect);
     this.#lastCheckpoint = this.#cleanFile = path;
+    this.#cleanRun = JSON.stringify(this.#run);
     return path;
   }
 

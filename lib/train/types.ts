@@ -215,6 +215,11 @@ export type RunState = {
   best?: { epoch: number; step: number; validationLoss: number };
   /** the identity of the data the run trains on (TrainOptions.corpus); absent in older checkpoints */
   corpus?: string;
+  /**
+   * the step a rollback returns to: the last epoch end (its health checked) or the run's start, whose
+   * checkpoint `ckpt-<good>.fock` is kept from pruning; absent in older checkpoints
+   */
+  good?: number;
 };
 
 /**
