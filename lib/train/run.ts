@@ -316,7 +316,6 @@ export async function runTrainJob(
   stop: StopController = new StopController("train", io.err),
 ): Promise<JobSummary> {
   const t0 = performance.now();
-  if (args.threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(args.threads));
   const log = io.err;
   let config = args.config;
   let trainer: Trainer | undefined;
@@ -340,8 +339,10 @@ export async function runTrainJob(
     readerPlace();
     bagSplit();
     // a named evaluation folder that is missing or empty is a typo (exit 2), and a corrupt set bad data
-    // (exit 5): both now, not after the training; the sets are read once here
-    const evalDir = await resolveEvalDir(args.evalDir);
+    // (exit 5): both now, not after the training; the sets are read once here. A resume that names none
+    // goes on with the run's, known once its checkpoint is read
+    const runsEvalDir = !!args.resume && !args.explicit.has("evalDir");
+    let evalDir = runsEvalDir ? undefined : await resolveEvalDir(config.evalDir);
     if (args.resume) {
       const st = await Deno.stat(args.resume).catch(() => null);
       if (!st) {
@@ -376,6 +377,14 @@ export async function runTrainJob(
         ckptPath,
         Promise.resolve().then(() => resolveConfig(merged, `${ckptPath} config`)),
       );
+      if (runsEvalDir) {
+        const given = config.evalDir;
+        evalDir = await resolveEvalDir(given).catch((e) => {
+          if (!(e instanceof UsageError) || given === undefined) throw e;
+          throw new UsageError(`--resume ${ckptPath}: the run's ${e.message}`);
+        });
+      }
+      useThreads(config);
       if (!lock) {
         await lockOut(config.out);
         ckpt = await unusable(ckptPath, readCheckpoint(ckptPath)); // may have changed before the lock
@@ -400,6 +409,7 @@ export async function runTrainJob(
       trainer.adopt(config);
       log(`resume: ${ckptPath} at step ${trainer.step}`);
     } else {
+      useThreads(config);
       // "one draw per epoch" made concrete: a resumed run (--epochs changed or not) keeps its corpus
       if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
       await refuseOutInside(config.data, config.out);
@@ -498,7 +508,7 @@ export async function runTrainJob(
     const emb = await trainer.embeddings({ output: args.exportOutput });
     let report: EvalReport | undefined;
     if (evalDir) report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
-    else log(`evaluation: skipped (${evalSkipReason(args.evalDir)})`);
+    else log(`evaluation: skipped (${evalSkipReason(config.evalDir)})`);
     const metrics: JobSummary["metrics"] = { coverage: {} };
     if (report) {
       for (const [name, s] of Object.entries(report.similarity)) {
@@ -516,7 +526,7 @@ export async function runTrainJob(
         input: emb.input,
         d: emb.d,
         ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
-        formats: args.formats,
+        formats: config.formats,
         // summary.json is written with the publication, a stop held meanwhile: it never misses a published run
         committed: async (r) => {
           published = r;
@@ -618,6 +628,14 @@ export async function runTrainJob(
     await lock?.release();
     if (madeOut) await Deno.remove(madeOut).catch(() => {}); // only an empty folder is removed
   }
+}
+
+/**
+ * Sets the OpenBLAS thread count of the run's `--threads` (0: leaves OpenBLAS's own), before the backend
+ * is loaded. A resumed run calls it with the checkpoint's count, which decides its float32 rounding.
+ */
+function useThreads(c: TrainConfig): void {
+  if (c.threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(c.threads));
 }
 
 /**
