@@ -169,13 +169,15 @@ async function finishStoppedTrain(r: Result, out: string, resume: string[], why:
     assert.equal(res.code, 0, res.stderr);
   } else if (
     (m =
-      /^train: stopped by SIGTERM; training is complete and its checkpoint (\S+) is saved; publish it with: deno task export --checkpoint (.*)$/
+      /^train: stopped by SIGTERM; training is complete and its checkpoint (\S+)( \(epoch \d+, the lowest validation loss\))? is saved; publish it with: deno task export --checkpoint /
         .exec(line))
   ) {
+    // the checkpoint the run publishes: its newest, or the best epoch's when that is not the last
     const all = await listCheckpoints(join(out, "checkpoints"));
-    assert.equal(all.at(-1), m[1], why);
+    assert.equal(m[1], m[2] ? join(out, "checkpoints", "best.fock") : all.at(-1), why);
     assert.equal(await latest(), undefined, why);
-    const e = await job("export", ["--checkpoint", out, "--backend", "js", "--formats", "bin"]);
+    const [name, ...rest] = await printedCommand(r, "publish it with: ");
+    const e = await job(name, rest);
     assert.equal(e.code, 0, e.stderr);
   } else {
     m =
@@ -825,6 +827,47 @@ Deno.test("faults: SIGTERM, then the printed resume command as it is: the run's 
     /^resume: threads: 1 → 2: the result matches an uninterrupted run only up to float32 rounding/m,
   );
   assert.match(res2.stderr, /backend = blas \(OpenBLAS [^,]*, [^,]*, 2 threads/);
+});
+
+Deno.test("faults: SIGTERM after a --keep-best training, then the printed export command as it is: the best epoch's vectors and the run's formats", async () => {
+  // Brown's first 30,000 tokens at a high constant lr: the validation loss is lowest after epoch 1 of 4,
+  // so the run publishes epoch 1 (best.fock) while its newest checkpoint is epoch 4's
+  const args = (out: string) => [
+    ...["--backend", "js", "--limit-tokens", "30000", "--min-count", "2", "--epochs", "4", "--lr", "0.03"],
+    ...["--schedule", "constant", "--dim", "64", "--keep-best", "true", "--eval-dir", "none"],
+    ...["--formats", "bin,arrow,parquet", "--progress", "none", "--out", out],
+  ];
+  const ref = join(ROOT, "best-ref");
+  const r0 = await job("train", args(ref));
+  assert.equal(r0.code, 0, r0.stderr);
+  assert.equal(JSON.parse(r0.stdout.trim().split("\n").at(-1)!).embeddings.epoch, 1, r0.stderr);
+  const latest = (run: string) => join(run, "embeddings", "latest");
+  const files = async (run: string) =>
+    (await Array.fromAsync(Deno.readDir(latest(run)))).map((e) => e.name).sort();
+  // the signal while the vectors are published (≈ 0.2 s: parquet); a busy machine may send it after
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const out = join(ROOT, `best-term-${attempt}`);
+    const p = spawn("train", args(out));
+    await p.seen(/^keep-best: evaluating and publishing epoch 1's vectors/m);
+    p.kill("SIGTERM");
+    const r = await p.done;
+    if (r.code === 0 || /is published \(latest points at it\)/.test(lastLine(r))) continue;
+    assert.equal(r.code, EXIT.stopped, r.stderr);
+    assert.match(
+      lastLine(r),
+      /training is complete and its checkpoint \S+best\.fock \(epoch 1, the lowest validation loss\) is saved; publish it with: /,
+    );
+    const exp = await printedCommand(r, "publish it with: ");
+    assert.deepEqual(exp, ["export", "--checkpoint", out, "--formats", "bin,arrow,parquet"]);
+    const e = await job(exp[0], exp.slice(1));
+    assert.equal(e.code, 0, e.stderr);
+    assert.deepEqual(await files(out), await files(ref));
+    for (const f of ["input.bin", "input.arrow"]) {
+      sameBytes(await bytesOf(join(latest(out), f)), await bytesOf(join(latest(ref), f)), f);
+    }
+    return;
+  }
+  assert.fail("in 3 tries the signal never came before the run had published its vectors");
 });
 
 Deno.test("faults: refresh --from a training stopped before its last epoch is exit 4; the run stays resumable", async () => {

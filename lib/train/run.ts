@@ -36,6 +36,7 @@ import {
   removeStaleTemps,
 } from "../export/publish.ts";
 import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
+import { EMBEDDING_FORMATS } from "../export/read.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
@@ -497,9 +498,15 @@ export async function runTrainJob(
           `resume with: deno task train --resume ${shellWord(config.out)}`,
       );
     }
-    stop.note = `training is complete and its checkpoint ${trainer.lastCheckpoint} is saved; ` +
-      `publish it with: deno task export --checkpoint ${shellWord(config.out)}`;
-    if (training.keptEpoch !== undefined && training.keptEpoch !== trainer.config.epochs) {
+    // the checkpoint this run publishes, which export --checkpoint <out> publishes too (publishedCheckpoint)
+    const kept = training.keptEpoch !== undefined && training.keptEpoch !== trainer.config.epochs;
+    const bestFile = join(config.out, "checkpoints", BEST_CHECKPOINT);
+    const source = kept
+      ? `${bestFile} (epoch ${training.keptEpoch}, the lowest validation loss)`
+      : trainer.lastCheckpoint;
+    stop.note = `training is complete and its checkpoint ${source} is saved; ` +
+      `publish it with: ${exportCommand(config, args.exportOutput)}`;
+    if (kept) {
       log(
         `keep-best: evaluating and publishing epoch ${training.keptEpoch}'s vectors (the lowest validation ` +
           `loss); the last epoch's state is in ${training.checkpoint ?? "no checkpoint"}`,
@@ -585,7 +592,7 @@ export async function runTrainJob(
         (why) =>
           `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
           `(${why}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
-          `rerun deno task export --checkpoint ${shellWord(config.out)}`,
+          `rerun ${exportCommand(config, args.exportOutput)}`,
       );
     }
     if (!summary || !published) throw new Error("publishEmbeddings returned without calling committed");
@@ -628,6 +635,17 @@ export async function runTrainJob(
     await lock?.release();
     if (madeOut) await Deno.remove(madeOut).catch(() => {}); // only an empty folder is removed
   }
+}
+
+/**
+ * The export command that publishes what the run `c` publishes: its checkpoint folder (export takes the
+ * epoch the run publishes, lib/train/best.ts publishedCheckpoint), its --formats and its output rows.
+ */
+function exportCommand(c: TrainConfig, outputRows: boolean): string {
+  const formats = c.formats.join(",");
+  return `deno task export --checkpoint ${shellWord(c.out)}` +
+    (formats === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats}`) +
+    (outputRows ? " --output-rows" : "");
 }
 
 /**
