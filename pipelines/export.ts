@@ -16,7 +16,8 @@
  *
  * With `--checkpoint` inside a run folder (`<run>/checkpoints/`), the job holds `<run>/run.lock`, shared
  * with train and refresh; a folder gives its newest good checkpoint (newer corrupt ones are skipped and
- * said so).
+ * said so), or, for a finished `--keep-best` run whose best epoch is not its last, `best.fock`: the vectors
+ * the train job publishes, so that its "publish it with" line publishes them.
  *
  * @module
  */
@@ -32,12 +33,14 @@ import { evalSkipReason, evaluateEmbeddings, formatEvalReport, resolveEvalDir } 
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { StopController } from "../lib/core/stop.ts";
 import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoint.ts";
+import { publishedCheckpoint } from "../lib/train/best.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: {
     type: "string",
-    help: "a checkpoint file (ckpt-*.fock), a checkpoints folder or a run folder (its newest)",
+    help:
+      "a checkpoint file (ckpt-*.fock), a checkpoints folder or a run folder (its newest; a finished --keep-best run: its best.fock)",
   },
   vectors: {
     type: "string",
@@ -148,13 +151,19 @@ await runCommand("export", async () => {
       ) {
         lock = await lockRunFolder(runDir, "export", { waitSeconds });
       }
-      let file: string, ckpt;
+      let file: string, ckpt, epoch: number | undefined;
       try {
         if (st.isDirectory) {
-          ({ path: file, checkpoint: ckpt } = await readNewestGoodCheckpoint(
-            ck,
-            (l) => console.error(`export: ${l}`),
-          ));
+          const log = (l: string) => console.error(`export: ${l}`);
+          const newest = await readNewestGoodCheckpoint(ck, log);
+          // a run publishes what its train job publishes: a finished --keep-best run its best epoch
+          ({ file, ckpt, epoch } = await publishedCheckpoint(newest.path, newest.checkpoint, log));
+          if (epoch !== undefined) {
+            log(
+              `${file}: epoch ${epoch} of the finished run, the lowest validation loss, which the run ` +
+                `publishes (--keep-best); its last epoch is ${newest.path} (give that file to publish it)`,
+            );
+          }
         } else {
           file = ck;
           ckpt = await readCheckpoint(ck);
@@ -193,7 +202,7 @@ await runCommand("export", async () => {
         }
         manifest.config = trainer.config;
         manifest.corpus = { data: trainer.config.data };
-        manifest.source = { checkpoint: file, step: trainer.step };
+        manifest.source = { checkpoint: file, step: trainer.step, ...(epoch === undefined ? {} : { epoch }) };
       } finally {
         trainer.close();
       }

@@ -52,13 +52,13 @@ const EPOCHS = ["--epochs", "10"];
 
 type Result = { code: number; stdout: string; stderr: string };
 
-/** A child job; `seen(re)` resolves when its stderr has matched `re` (or it ended). */
-function spawn(name: string, args: string[]) {
+/** A child job (`env` over one OpenBLAS thread); `seen(re)` resolves when its stderr has matched `re` (or it ended). */
+function spawn(name: string, args: string[], env: Record<string, string> = {}) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", PIPE(name), ...args],
     stdout: "piped",
     stderr: "piped",
-    env: { OPENBLAS_NUM_THREADS: "1" },
+    env: { OPENBLAS_NUM_THREADS: "1", ...env },
   }).spawn();
   let stderr = "", stdout = "";
   const waiters: { re: RegExp; resolve: () => void }[] = [];
@@ -91,11 +91,20 @@ function spawn(name: string, args: string[]) {
   return { child, done, seen, kill, stdout: () => stdout };
 }
 
-const job = (name: string, args: string[]) => spawn(name, args).done;
+const job = (name: string, args: string[], env?: Record<string, string>) => spawn(name, args, env).done;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function bytesOf(path: string): Promise<Uint8Array> {
   return await Deno.readFile(path);
+}
+
+/** Fails naming the first byte where two files' bytes differ (deepEqual's diff of large arrays takes minutes). */
+function sameBytes(a: Uint8Array, b: Uint8Array, what: string): void {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  if (i < a.length || i < b.length) {
+    assert.fail(`${what}: differ at byte ${i} (${a.length} and ${b.length} bytes)`);
+  }
 }
 
 async function latestBin(run: string): Promise<Uint8Array> {
@@ -126,6 +135,19 @@ function lastLine(r: Result): string {
 }
 
 /**
+ * The command a job's last line prints after `cue` (`deno task <job> …`), split as bash splits it: the job's
+ * name and its arguments, to run as they are.
+ */
+async function printedCommand(r: Result, cue: string): Promise<string[]> {
+  const cmd = lastLine(r).split(cue)[1] ?? "";
+  const out = await new Deno.Command("bash", { args: ["-c", `printf '%s\\n' ${cmd}`], stdout: "piped" })
+    .output();
+  const [deno, task, name, ...args] = dec.decode(out.stdout).trimEnd().split("\n");
+  assert.deepEqual([deno, task], ["deno", "task"], `no command after '${cue}': ${r.stderr}`);
+  return [name, ...args];
+}
+
+/**
  * Checks what a train job stopped by SIGTERM says against its run folder and finishes the run as its line
  * says: resume (stopped in training), export (stopped after training, before its version was in place), or
  * nothing (published). The machine's speed decides which phase a signal sent after a delay lands in; each
@@ -147,13 +169,15 @@ async function finishStoppedTrain(r: Result, out: string, resume: string[], why:
     assert.equal(res.code, 0, res.stderr);
   } else if (
     (m =
-      /^train: stopped by SIGTERM; training is complete and its checkpoint (\S+) is saved; publish it with: deno task export --checkpoint (.*)$/
+      /^train: stopped by SIGTERM; training is complete and its checkpoint (\S+)( \(epoch \d+, the lowest validation loss\))? is saved; publish it with: deno task export --checkpoint /
         .exec(line))
   ) {
+    // the checkpoint the run publishes: its newest, or the best epoch's when that is not the last
     const all = await listCheckpoints(join(out, "checkpoints"));
-    assert.equal(all.at(-1), m[1], why);
+    assert.equal(m[1], m[2] ? join(out, "checkpoints", "best.fock") : all.at(-1), why);
     assert.equal(await latest(), undefined, why);
-    const e = await job("export", ["--checkpoint", out, "--backend", "js", "--formats", "bin"]);
+    const [name, ...rest] = await printedCommand(r, "publish it with: ");
+    const e = await job(name, rest);
     assert.equal(e.code, 0, e.stderr);
   } else {
     m =
@@ -742,6 +766,108 @@ Deno.test("faults: the command printed to continue after SIGTERM pastes back as-
     ["deno", "task", "train", "--resume", out],
     cmd,
   );
+});
+
+Deno.test("faults: SIGTERM, then the printed resume command as it is: the run's --threads, --formats and --eval-dir; byte-identical on blas", async () => {
+  // --threads alone sets the children's thread count (no FACTOROUT_THREADS from the test runner, no
+  // OPENBLAS_NUM_THREADS): a resume that dropped it ran on OpenBLAS's own count, whose float32 sums round
+  // otherwise; and an evaluation folder by default, which a resume that dropped --eval-dir none evaluated on
+  const sets = join(ROOT, "eval-sets");
+  await Deno.mkdir(sets, { recursive: true });
+  await Deno.writeTextFile(
+    join(sets, "simlex999.txt"),
+    "word1\tword2\tSimLex999\nman\twoman\t8\nthe\tof\t1\n",
+  );
+  const env = { FACTOROUT_THREADS: "", OPENBLAS_NUM_THREADS: "", FACTOROUT_EVAL_DIR: sets };
+  // Brown's first 100,000 tokens: large enough that 1 and 2 threads give other bits
+  const args = (out: string) => [
+    ...[
+      "--limit-tokens",
+      "100000",
+      "--backend",
+      "blas",
+      "--dim",
+      "64",
+      "--epochs",
+      "3",
+      "--progress",
+      "none",
+    ],
+    ...["--threads", "1", "--formats", "vec", "--eval-dir", "none", "--out", out],
+  ];
+  const ref = join(ROOT, "threads-ref"), out = join(ROOT, "threads-term");
+  const r0 = await job("train", args(ref), env);
+  assert.equal(r0.code, 0, r0.stderr);
+  const p = spawn("train", args(out), env);
+  await p.seen(/^train: skipgram/m);
+  p.kill("SIGTERM");
+  const r = await p.done;
+  assert.equal(r.code, EXIT.stopped, r.stderr);
+  const resume = await printedCommand(r, "resume with: ");
+  assert.deepEqual(resume, ["train", "--resume", out]);
+  const res = await job(resume[0], resume.slice(1), env);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stderr, /backend = blas \(OpenBLAS [^,]*, [^,]*, 1 threads\)/, res.stderr);
+  assert.match(res.stderr, /^evaluation: skipped \(--eval-dir none\)$/m, res.stderr);
+  const files = async (run: string) =>
+    (await Array.fromAsync(Deno.readDir(join(run, "embeddings", "latest")))).map((e) => e.name).sort();
+  assert.deepEqual(await files(out), ["input.vec", "manifest.json"]);
+  const vec = (run: string) => bytesOf(join(run, "embeddings", "latest", "input.vec"));
+  sameBytes(await vec(out), await vec(ref), `input.vec of the resumed run: ${res.stderr}`);
+  // a --threads given on resume wins, with one line saying what it costs
+  const again = join(ROOT, "threads-again");
+  const p2 = spawn("train", args(again), env);
+  await p2.seen(/^train: skipgram/m);
+  p2.kill("SIGTERM");
+  assert.equal((await p2.done).code, EXIT.stopped);
+  const res2 = await job("train", ["--resume", again, "--threads", "2"], env);
+  assert.equal(res2.code, 0, res2.stderr);
+  assert.match(
+    res2.stderr,
+    /^resume: threads: 1 → 2: the result matches an uninterrupted run only up to float32 rounding/m,
+  );
+  assert.match(res2.stderr, /backend = blas \(OpenBLAS [^,]*, [^,]*, 2 threads/);
+});
+
+Deno.test("faults: SIGTERM after a --keep-best training, then the printed export command as it is: the best epoch's vectors and the run's formats", async () => {
+  // Brown's first 30,000 tokens at a high constant lr: the validation loss is lowest after epoch 1 of 4,
+  // so the run publishes epoch 1 (best.fock) while its newest checkpoint is epoch 4's
+  const args = (out: string) => [
+    ...["--backend", "js", "--limit-tokens", "30000", "--min-count", "2", "--epochs", "4", "--lr", "0.03"],
+    ...["--schedule", "constant", "--dim", "64", "--keep-best", "true", "--eval-dir", "none"],
+    ...["--formats", "bin,arrow,parquet", "--progress", "none", "--out", out],
+  ];
+  const ref = join(ROOT, "best-ref");
+  const r0 = await job("train", args(ref));
+  assert.equal(r0.code, 0, r0.stderr);
+  assert.equal(JSON.parse(r0.stdout.trim().split("\n").at(-1)!).embeddings.epoch, 1, r0.stderr);
+  const latest = (run: string) => join(run, "embeddings", "latest");
+  const files = async (run: string) =>
+    (await Array.fromAsync(Deno.readDir(latest(run)))).map((e) => e.name).sort();
+  // the signal while the vectors are published (≈ 0.2 s: parquet); a busy machine may send it after
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const out = join(ROOT, `best-term-${attempt}`);
+    const p = spawn("train", args(out));
+    await p.seen(/^keep-best: evaluating and publishing epoch 1's vectors/m);
+    p.kill("SIGTERM");
+    const r = await p.done;
+    if (r.code === 0 || /is published \(latest points at it\)/.test(lastLine(r))) continue;
+    assert.equal(r.code, EXIT.stopped, r.stderr);
+    assert.match(
+      lastLine(r),
+      /training is complete and its checkpoint \S+best\.fock \(epoch 1, the lowest validation loss\) is saved; publish it with: /,
+    );
+    const exp = await printedCommand(r, "publish it with: ");
+    assert.deepEqual(exp, ["export", "--checkpoint", out, "--formats", "bin,arrow,parquet"]);
+    const e = await job(exp[0], exp.slice(1));
+    assert.equal(e.code, 0, e.stderr);
+    assert.deepEqual(await files(out), await files(ref));
+    for (const f of ["input.bin", "input.arrow"]) {
+      sameBytes(await bytesOf(join(latest(out), f)), await bytesOf(join(latest(ref), f)), f);
+    }
+    return;
+  }
+  assert.fail("in 3 tries the signal never came before the run had published its vectors");
 });
 
 Deno.test("faults: refresh --from a training stopped before its last epoch is exit 4; the run stays resumable", async () => {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { DivergenceError } from "../lib/core/errors.ts";
 import { readCheckpoint } from "../lib/train/checkpoint.ts";
+import { publishedCheckpoint } from "../lib/train/best.ts";
 import type { TrainConfig } from "../lib/train/config.ts";
 import { BACKOFF_FLOOR, BEST_CHECKPOINT, Trainer, type Vocabulary } from "../lib/train/trainer.ts";
 import { type Flaky, flakyHeads, memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
@@ -309,6 +310,42 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   assert.equal(s3.keptEpoch, 4);
   sameArray((await off.embeddings()).input, final.arrays["model.E"], "keepBest off: the last epoch");
   for (const x of [t, m, off]) x.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("best epoch: a run folder publishes what the run published (publishedCheckpoint, export --checkpoint <run>)", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [], p = plan();
+  p.evalBias = () => events(lines, "epoch").length >= 2 ? 1 : 0; // epoch 2 the best of 4
+  const t = await make(cfg({ epochs: 4 }), p, lines);
+  const s = await t.train({ paths: ["mem"], rows, checkpointDir: dir });
+  assert.equal(s.keptEpoch, 2);
+  const ep = events(lines, "epoch"),
+    name = (i: number) => `${dir}/ckpt-${String(ep[i].step).padStart(12, "0")}.fock`;
+  const newest = s.checkpoint!, logs: string[] = [];
+  const log = (l: string) => logs.push(l);
+  // finished, ending on epoch 2: best.fock, the vectors the trainer ends on (and the job publishes)
+  const r = await publishedCheckpoint(newest, await readCheckpoint(newest), log);
+  assert.equal(r.file, `${dir}/${BEST_CHECKPOINT}`);
+  assert.equal(r.epoch, 2);
+  sameArray(r.ckpt.arrays["model.E"], (await t.embeddings()).input, "best.fock's E = the kept E");
+  t.close();
+  // stopped in epoch 4 (its newest is epoch 3's end): it goes on from there, nothing else to publish
+  const third = await publishedCheckpoint(name(2), await readCheckpoint(name(2)), log);
+  assert.deepEqual([third.file, third.epoch], [name(2), undefined]);
+  // --keep-best false: the last epoch
+  const off = await readCheckpoint(newest);
+  (off.meta.config as TrainConfig).keepBest = false;
+  assert.equal((await publishedCheckpoint(newest, off, log)).file, newest);
+  assert.deepEqual(logs, []);
+  // best.fock of another step (gone, or replaced): the last epoch, with the trainer's line
+  await Deno.remove(`${dir}/${BEST_CHECKPOINT}`); // a hard link of epoch 2's file: removed, not overwritten
+  await Deno.copyFile(name(2), `${dir}/${BEST_CHECKPOINT}`);
+  assert.equal((await publishedCheckpoint(newest, await readCheckpoint(newest), log)).file, newest);
+  assert.match(
+    logs.join("\n"),
+    /keep-best: epoch 2's state \(step \d+\) is not in .*best\.fock; keeping the last epoch's/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 

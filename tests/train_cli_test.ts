@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { readCheckpoint } from "../lib/train/checkpoint.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
+import { adoptRunFields, resolveConfig, resumeDifferences } from "../lib/train/config.ts";
 import { UsageError } from "../lib/core/errors.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
 
@@ -319,6 +320,9 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
       "--output",
       "--validation",
       "--limit-tokens",
+      "--threads",
+      "--formats",
+      "--eval-dir",
     ]
   ) {
     assert.match(help.stdout, new RegExp(`${flag} .*\\(default: `), flag);
@@ -327,4 +331,47 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
     help.stdout,
     /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}3 {2}locked.*\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed.*\n {2}8 {2}operating-system I\/O error.*\n {2}9 {2}stopped by a signal/,
   );
+});
+
+Deno.test("train CLI arguments: --threads, --formats and --eval-dir are config fields a checkpoint keeps; a resume with another --threads says what it costs", async () => {
+  const given = await parseTrainArgs(["--threads", "1", "--formats", "vec,bin", "--eval-dir", "none"]);
+  assert.equal(given.config.threads, 1);
+  assert.deepEqual(given.config.formats, ["vec", "bin"]);
+  assert.equal(given.config.evalDir, "none");
+  for (const k of ["threads", "formats", "evalDir"] as const) assert.ok(given.explicit.has(k), k);
+  const plain = await parseTrainArgs([]);
+  assert.equal(plain.config.threads, 0);
+  assert.deepEqual(plain.config.formats, ["vec", "bin", "arrow", "parquet"]);
+  assert.equal(plain.config.evalDir, undefined, "unset: $FACTOROUT_EVAL_DIR, else ../shared/eval");
+  assert.ok(!["threads", "formats", "evalDir"].some((k) => plain.explicit.has(k as "threads")));
+  // a checkpoint's config (JSON) resolves back to them; one written before they existed to the defaults
+  assert.deepEqual(resolveConfig(JSON.parse(JSON.stringify(given.config))), given.config);
+  const { threads: _t, formats: _f, evalDir: _e, ...before } = given.config;
+  const old = resolveConfig(before);
+  assert.deepEqual([old.threads, old.formats, old.evalDir], [
+    0,
+    ["vec", "bin", "arrow", "parquet"],
+    undefined,
+  ]);
+  // the values a resume goes on with become its trainer's, so its own checkpoints keep them
+  const adopted = resolveConfig({});
+  adoptRunFields(adopted, given.config);
+  assert.deepEqual([adopted.threads, adopted.formats, adopted.evalDir], [1, ["vec", "bin"], "none"]);
+  // another thread count rounds float32 sums otherwise: one line (not on js, which has one thread)
+  const blas = (threads: number) => resolveConfig({ backend: "blas", threads });
+  assert.deepEqual(resumeDifferences(blas(1), blas(1), 1), []);
+  const changed = resumeDifferences(blas(1), blas(2), 1);
+  assert.equal(changed.length, 1, changed.join("\n"));
+  assert.match(
+    changed[0],
+    /^threads: 1 → 2: the result matches an uninterrupted run only up to float32 rounding/,
+  );
+  const js = (threads: number) => resolveConfig({ backend: "js", threads });
+  assert.deepEqual(resumeDifferences(js(1), js(2), 1), []);
+  await assert.rejects(
+    () => parseTrainArgs(["--formats", ","]),
+    (e) =>
+      e instanceof UsageError && /--formats must name at least one of vec,bin,arrow,parquet/.test(e.message),
+  );
+  assert.throws(() => resolveConfig({ formats: ["vec", "csv"] }), /--formats: unknown format 'csv'/);
 });

@@ -5,9 +5,10 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { linkFileAtomic } from "../core/atomic.ts";
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+import { DEFAULT_CONFIG } from "./config.ts";
 import type { GoodState, RunState } from "./types.ts";
 
 /**
@@ -20,6 +21,61 @@ import type { GoodState, RunState } from "./types.ts";
  * ```
  */
 export const BEST_CHECKPOINT = "best.fock";
+
+/**
+ * Whether a finished run ends on its best epoch rather than its last: under keepBest, when the epoch with
+ * the lowest validation loss, `best`, is not the final step's. The one decision of what a run publishes:
+ * the trainer restores that epoch at the end of train(), and `export --checkpoint <run>` publishes it
+ * ({@link publishedCheckpoint}).
+ *
+ * @example
+ * ```ts
+ * import { keepsBest } from "./best.ts";
+ * console.log(keepsBest(true, { epoch: 1, step: 198, validationLoss: 33.9 }, 788)); // true
+ * console.log(keepsBest(true, { epoch: 4, step: 788, validationLoss: 33.9 }, 788)); // false
+ * ```
+ */
+export function keepsBest(
+  keepBest: boolean,
+  best: RunState["best"],
+  step: number,
+): best is NonNullable<RunState["best"]> {
+  return keepBest && best !== undefined && best.step !== step;
+}
+
+/**
+ * The checkpoint whose vectors a run's job publishes, from `ckpt`, the newest checkpoint (`file`) of its
+ * folder: a finished run that ends on its best epoch ({@link keepsBest}) publishes {@link BEST_CHECKPOINT}
+ * beside it (`epoch` says which), found as the trainer finds it ({@link findBest}: when it is gone or holds
+ * another step, the newest, with a log line); any other run its newest.
+ *
+ * @example
+ * ```ts
+ * import { publishedCheckpoint } from "./best.ts";
+ * const unfinished = { meta: { step: 5, run: { epoch: 0, epochs: 2 } }, arrays: {} };
+ * const r = await publishedCheckpoint("runs/x/checkpoints/ckpt-000000000005.fock", unfinished, console.log);
+ * console.log(r.file); // runs/x/checkpoints/ckpt-000000000005.fock
+ * ```
+ */
+export async function publishedCheckpoint(
+  file: string,
+  ckpt: Checkpoint,
+  log: (line: string) => void,
+): Promise<{ file: string; ckpt: Checkpoint; epoch?: number }> {
+  const meta = ckpt.meta as {
+    step?: number;
+    config?: { keepBest?: boolean };
+    run?: Pick<RunState, "epoch" | "epochs" | "best"> | null;
+  };
+  const run = meta.run, step = meta.step ?? 0;
+  // a checkpoint from before --keep-best has no run.best; one without the field, the default
+  const keepBest = meta.config?.keepBest ?? DEFAULT_CONFIG.keepBest;
+  // only a finished run ends on its best epoch: a stopped one goes on from its newest (train --resume)
+  if (!run || run.epoch < run.epochs || !keepsBest(keepBest, run.best, step)) return { file, ckpt };
+  const from = await findBest(run.best, undefined, join(dirname(file), BEST_CHECKPOINT), log);
+  if (from?.file === undefined) return { file, ckpt };
+  return { file: from.file, ckpt: await readCheckpoint(from.file), epoch: run.best.epoch };
+}
 
 /**
  * Writes `ckpt` (the state at the end of the best epoch so far; made only when needed) as

@@ -16,9 +16,10 @@ import { describeOsError } from "../core/os_errors.ts";
 import { exitCodesHelp } from "../core/exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
 import { applyRecipe, recipesHelp } from "./recipes.ts";
+import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../export/read.ts";
 
 /**
- * The embedding formats `--formats` accepts (publishEmbeddings writes them).
+ * The embedding formats `--formats` accepts (publishEmbeddings writes them; lib/export/read.ts's list).
  *
  * @example
  * ```ts
@@ -26,11 +27,12 @@ import { applyRecipe, recipesHelp } from "./recipes.ts";
  * console.log(FORMATS.join(",")); // "vec,bin,arrow,parquet"
  * ```
  */
-export const FORMATS = ["vec", "bin", "arrow", "parquet"] as const;
+export const FORMATS: readonly EmbeddingFormat[] = EMBEDDING_FORMATS;
 
 /**
  * The parsed command line: the resolved config, which fields were given explicitly (flags or the config
- * file), and the run options that are not part of the model's configuration.
+ * file), and the options of this one command that a checkpoint does not keep (--threads, --formats and
+ * --eval-dir are config fields: a resume goes on with the run's).
  *
  * @example
  * ```ts
@@ -47,12 +49,7 @@ export type TrainArgs = {
   resume?: string;
   help: boolean;
   progress: "auto" | "live" | "json" | "none";
-  formats: (typeof FORMATS)[number][];
   exportOutput: boolean;
-  /** --eval-dir; "none" skips the evaluation */
-  evalDir?: string;
-  /** --threads: OpenBLAS threads (0: its default) */
-  threads: number;
   /** --overwrite: a new run may replace the run already in --out */
   overwrite: boolean;
   /** --data-complete: shards without manifest.json must carry a `_SUCCESS` marker (lib/io/shards.ts) */
@@ -200,17 +197,22 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "JSON file of settings (camelCase keys as in docs/trainer-api.md); flags override it",
     def: "(none)",
   },
-  threads: { type: "string", help: "OpenBLAS threads, 0 = OpenBLAS's default", def: "0" },
-  formats: {
+  threads: {
+    key: "threads",
     type: "string",
-    help: "embedding files to publish: any of vec,bin,arrow,parquet",
-    def: FORMATS.join(","),
+    help: "OpenBLAS threads, 0 = OpenBLAS's default (--resume: the run's unless given)",
+  },
+  formats: {
+    key: "formats",
+    type: "string",
+    help: "embedding files to publish: any of vec,bin,arrow,parquet (--resume: the run's unless given)",
   },
   "export-output": { type: "boolean", help: "also publish the output rows of W", def: "false" },
   "eval-dir": {
+    key: "evalDir",
     type: "string",
-    help: "word-similarity/analogy sets folder; 'none' skips evaluation",
-    def: "../shared/eval",
+    help: "word-similarity/analogy sets folder; 'none' skips evaluation (--resume: the run's unless given)",
+    def: "$FACTOROUT_EVAL_DIR, else ../shared/eval",
   },
   progress: {
     type: "string",
@@ -236,7 +238,7 @@ export function helpText(): string {
     flags[name] = {
       type: f.type,
       help: f.help,
-      default: f.key ? shownDefault(DEFAULT_CONFIG[f.key]) : f.def,
+      default: f.def ?? (f.key ? shownDefault(DEFAULT_CONFIG[f.key]) : undefined),
     };
   }
   const about = [
@@ -325,17 +327,6 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
   if (!["auto", "live", "json", "none"].includes(progress)) {
     throw new UsageError(`--progress must be one of auto|live|json|none, got '${progress}'`);
   }
-  const formats = String(values.formats ?? FORMATS.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
-  for (const f of formats) {
-    if (!(FORMATS as readonly string[]).includes(f)) {
-      throw new UsageError(`--formats: unknown format '${f}'; accepted: ${FORMATS.join(",")}`);
-    }
-  }
-  if (formats.length === 0) throw new UsageError(`--formats must name at least one of ${FORMATS.join(",")}`);
-  const threads = values.threads === undefined ? 0 : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 0 || threads > 256) {
-    throw new UsageError(`--threads must be an integer ≥ 0 and ≤ 256, got '${values.threads}'`);
-  }
   if (values.resume === "") throw new UsageError("--resume needs a checkpoint file or a run folder");
   const waitSeconds = values.wait === undefined ? 0 : Number(values.wait);
   if (typeof values.wait === "string" && (values.wait.trim() === "" || !(waitSeconds >= 0))) {
@@ -350,10 +341,7 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     ...(typeof values.resume === "string" ? { resume: values.resume } : {}),
     help: values.help === true,
     progress: progress as TrainArgs["progress"],
-    formats: formats as TrainArgs["formats"],
     exportOutput: values["export-output"] === true,
-    ...(typeof values["eval-dir"] === "string" ? { evalDir: values["eval-dir"] } : {}),
-    threads,
     overwrite: values.overwrite === true,
     ...(values["data-complete"] === true ? { dataComplete: true } : {}),
     waitSeconds,

@@ -7,6 +7,7 @@
 
 import { UsageError } from "../core/errors.ts";
 import type { LossName } from "../core/types.ts";
+import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../export/read.ts";
 
 /**
  * Everything a training run is configured by. See {@link DEFAULT_CONFIG} and `--help`.
@@ -97,6 +98,18 @@ export type TrainConfig = {
   keepBest: boolean;
   /** Output folder. */
   out: string;
+  /**
+   * OpenBLAS threads (0: OpenBLAS's own count). The weights do not depend on it beyond float32 rounding,
+   * but their last bits do: a checkpoint keeps it, so that `--resume` goes on with the run's count.
+   */
+  threads: number;
+  /** The embedding files the job publishes (lib/export/publish.ts). */
+  formats: EmbeddingFormat[];
+  /**
+   * The evaluation sets' folder as given (`none`: no evaluation); unset: `$FACTOROUT_EVAL_DIR`, else
+   * ../shared/eval when it is there (lib/eval/report.ts resolveEvalDir).
+   */
+  evalDir?: string;
 };
 
 /**
@@ -143,6 +156,10 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   keepCheckpoints: 3,
   keepBest: true,
   out: "runs/latest",
+  threads: 0,
+  formats: [...EMBEDDING_FORMATS],
+  // present, so that a config file or checkpoint may name it; undefined is not written to JSON
+  evalDir: undefined,
 }) as TrainConfig;
 
 /**
@@ -188,6 +205,9 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   keepCheckpoints: "--keep-checkpoints",
   keepBest: "--keep-best",
   out: "--out",
+  threads: "--threads",
+  formats: "--formats",
+  evalDir: "--eval-dir",
 });
 
 const CHOICES: Partial<Record<keyof TrainConfig, readonly string[]>> = {
@@ -224,6 +244,7 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   checkpointEvery: { int: true, min: 0 },
   checkpointMinutes: { min: 0 },
   keepCheckpoints: { int: true, min: 1 },
+  threads: { int: true, min: 0, max: 256 },
 };
 
 const BOOLEANS: ReadonlySet<keyof TrainConfig> = new Set(["keepBest"]);
@@ -258,6 +279,11 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
       return Number(t);
     });
   }
+  if (key === "formats") {
+    const formats = raw.split(",").map((x) => x.trim()).filter(Boolean);
+    checkFormats(formats);
+    return formats;
+  }
   if (BOOLEANS.has(key)) {
     const t = raw.trim().toLowerCase();
     if (t === "true" || t === "1" || t === "yes") return true;
@@ -271,6 +297,20 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
     return v;
   }
   return raw;
+}
+
+/** Refuses (UsageError naming --formats) an empty list or a format publishEmbeddings does not write. */
+function checkFormats(formats: unknown[]): void {
+  for (const f of formats) {
+    if (!(EMBEDDING_FORMATS as readonly unknown[]).includes(f)) {
+      throw new UsageError(
+        `--formats: unknown format '${String(f)}'; accepted: ${EMBEDDING_FORMATS.join(",")}`,
+      );
+    }
+  }
+  if (formats.length === 0) {
+    throw new UsageError(`--formats must name at least one of ${EMBEDDING_FORMATS.join(",")}`);
+  }
 }
 
 /**
@@ -287,7 +327,11 @@ export function resolveConfig(
   partial: Partial<Record<string, unknown>> = {},
   source = "configuration",
 ): TrainConfig {
-  const out: Record<string, unknown> = { ...DEFAULT_CONFIG, hidden: [...DEFAULT_CONFIG.hidden] };
+  const out: Record<string, unknown> = {
+    ...DEFAULT_CONFIG,
+    hidden: [...DEFAULT_CONFIG.hidden],
+    formats: [...DEFAULT_CONFIG.formats],
+  };
   for (const [key, value] of Object.entries(partial)) {
     if (!(key in DEFAULT_CONFIG)) {
       throw new UsageError(
@@ -322,6 +366,12 @@ export function resolveConfig(
       }
       continue;
     }
+    if (key === "formats") {
+      if (!Array.isArray(v)) throw new UsageError(`${flag} must be a list like vec,bin, got '${String(v)}'`);
+      checkFormats(v);
+      continue;
+    }
+    if (key === "evalDir" && v === undefined) continue; // not given: the default folder
     if (typeof v !== "string" || v === "") {
       throw new UsageError(`${flag} must be a non-empty string, got '${String(v)}'`);
     }
@@ -334,7 +384,9 @@ export function resolveConfig(
 /**
  * The fields that define the model and its data: a checkpoint is only resumed under the same values.
  * The others may change on --resume (--lr, --lr-min, --schedule and --epochs change the rest of the run,
- * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints and --backend do not change the weights).
+ * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints, --backend, --formats
+ * and --eval-dir do not change the weights; --threads changes their last bits, and is logged). A resume
+ * keeps the checkpoint's value of each field its command line does not give.
  *
  * @example
  * ```ts
@@ -415,6 +467,14 @@ export function resumeDifferences(
   if (a.lr !== b.lr && lrScale !== 1) {
     soft.push(`the backoff multiplier ${lrScale} is reset to 1 for the new lr`);
   }
+  // float32 sums split over another number of threads round differently (the js backend has one thread)
+  if (a.threads !== b.threads && b.backend !== "js") {
+    const n = (t: number) => (t > 0 ? `${t}` : "0 (OpenBLAS's own count)");
+    soft.push(
+      `threads: ${n(a.threads)} → ${n(b.threads)}: the result matches an uninterrupted run only up to ` +
+        `float32 rounding (resume without --threads to keep the run's count)`,
+    );
+  }
   return soft;
 }
 
@@ -430,12 +490,12 @@ const RUN_FIELDS = [
     "checkpointEvery",
     "checkpointMinutes",
   ],
-  ...["keepCheckpoints", "keepBest", "out"],
+  ...["keepCheckpoints", "keepBest", "out", "threads", "formats", "evalDir"],
 ] as const;
 
 /**
- * Copies the run-shaping fields (lr, lrMin, schedule, epochs, checkpointing, keepBest, out) of `from` into
- * `to`.
+ * Copies the run-shaping fields (lr, lrMin, schedule, epochs, checkpointing, keepBest, out, and the job's
+ * threads, formats and evalDir, which later checkpoints keep for the next resume) of `from` into `to`.
  *
  * @example
  * ```ts
@@ -447,7 +507,7 @@ const RUN_FIELDS = [
  */
 export function adoptRunFields(to: TrainConfig, from: TrainConfig): void {
   const c = to as Record<string, unknown>;
-  for (const k of RUN_FIELDS) c[k] = from[k];
+  for (const k of RUN_FIELDS) c[k] = Array.isArray(from[k]) ? [...(from[k] as unknown[])] : from[k];
 }
 
 /**

@@ -36,6 +36,7 @@ import {
   removeStaleTemps,
 } from "../export/publish.ts";
 import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
+import { EMBEDDING_FORMATS } from "../export/read.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
@@ -316,7 +317,6 @@ export async function runTrainJob(
   stop: StopController = new StopController("train", io.err),
 ): Promise<JobSummary> {
   const t0 = performance.now();
-  if (args.threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(args.threads));
   const log = io.err;
   let config = args.config;
   let trainer: Trainer | undefined;
@@ -340,8 +340,10 @@ export async function runTrainJob(
     readerPlace();
     bagSplit();
     // a named evaluation folder that is missing or empty is a typo (exit 2), and a corrupt set bad data
-    // (exit 5): both now, not after the training; the sets are read once here
-    const evalDir = await resolveEvalDir(args.evalDir);
+    // (exit 5): both now, not after the training; the sets are read once here. A resume that names none
+    // goes on with the run's, known once its checkpoint is read
+    const runsEvalDir = !!args.resume && !args.explicit.has("evalDir");
+    let evalDir = runsEvalDir ? undefined : await resolveEvalDir(config.evalDir);
     if (args.resume) {
       const st = await Deno.stat(args.resume).catch(() => null);
       if (!st) {
@@ -376,6 +378,14 @@ export async function runTrainJob(
         ckptPath,
         Promise.resolve().then(() => resolveConfig(merged, `${ckptPath} config`)),
       );
+      if (runsEvalDir) {
+        const given = config.evalDir;
+        evalDir = await resolveEvalDir(given).catch((e) => {
+          if (!(e instanceof UsageError) || given === undefined) throw e;
+          throw new UsageError(`--resume ${ckptPath}: the run's ${e.message}`);
+        });
+      }
+      useThreads(config);
       if (!lock) {
         await lockOut(config.out);
         ckpt = await unusable(ckptPath, readCheckpoint(ckptPath)); // may have changed before the lock
@@ -400,6 +410,7 @@ export async function runTrainJob(
       trainer.adopt(config);
       log(`resume: ${ckptPath} at step ${trainer.step}`);
     } else {
+      useThreads(config);
       // "one draw per epoch" made concrete: a resumed run (--epochs changed or not) keeps its corpus
       if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
       await refuseOutInside(config.data, config.out);
@@ -487,9 +498,15 @@ export async function runTrainJob(
           `resume with: deno task train --resume ${shellWord(config.out)}`,
       );
     }
-    stop.note = `training is complete and its checkpoint ${trainer.lastCheckpoint} is saved; ` +
-      `publish it with: deno task export --checkpoint ${shellWord(config.out)}`;
-    if (training.keptEpoch !== undefined && training.keptEpoch !== trainer.config.epochs) {
+    // the checkpoint this run publishes, which export --checkpoint <out> publishes too (publishedCheckpoint)
+    const kept = training.keptEpoch !== undefined && training.keptEpoch !== trainer.config.epochs;
+    const bestFile = join(config.out, "checkpoints", BEST_CHECKPOINT);
+    const source = kept
+      ? `${bestFile} (epoch ${training.keptEpoch}, the lowest validation loss)`
+      : trainer.lastCheckpoint;
+    stop.note = `training is complete and its checkpoint ${source} is saved; ` +
+      `publish it with: ${exportCommand(config, args.exportOutput)}`;
+    if (kept) {
       log(
         `keep-best: evaluating and publishing epoch ${training.keptEpoch}'s vectors (the lowest validation ` +
           `loss); the last epoch's state is in ${training.checkpoint ?? "no checkpoint"}`,
@@ -498,7 +515,7 @@ export async function runTrainJob(
     const emb = await trainer.embeddings({ output: args.exportOutput });
     let report: EvalReport | undefined;
     if (evalDir) report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
-    else log(`evaluation: skipped (${evalSkipReason(args.evalDir)})`);
+    else log(`evaluation: skipped (${evalSkipReason(config.evalDir)})`);
     const metrics: JobSummary["metrics"] = { coverage: {} };
     if (report) {
       for (const [name, s] of Object.entries(report.similarity)) {
@@ -516,7 +533,7 @@ export async function runTrainJob(
         input: emb.input,
         d: emb.d,
         ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
-        formats: args.formats,
+        formats: config.formats,
         // summary.json is written with the publication, a stop held meanwhile: it never misses a published run
         committed: async (r) => {
           published = r;
@@ -575,7 +592,7 @@ export async function runTrainJob(
         (why) =>
           `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
           `(${why}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
-          `rerun deno task export --checkpoint ${shellWord(config.out)}`,
+          `rerun ${exportCommand(config, args.exportOutput)}`,
       );
     }
     if (!summary || !published) throw new Error("publishEmbeddings returned without calling committed");
@@ -618,6 +635,25 @@ export async function runTrainJob(
     await lock?.release();
     if (madeOut) await Deno.remove(madeOut).catch(() => {}); // only an empty folder is removed
   }
+}
+
+/**
+ * The export command that publishes what the run `c` publishes: its checkpoint folder (export takes the
+ * epoch the run publishes, lib/train/best.ts publishedCheckpoint), its --formats and its output rows.
+ */
+function exportCommand(c: TrainConfig, outputRows: boolean): string {
+  const formats = c.formats.join(",");
+  return `deno task export --checkpoint ${shellWord(c.out)}` +
+    (formats === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats}`) +
+    (outputRows ? " --output-rows" : "");
+}
+
+/**
+ * Sets the OpenBLAS thread count of the run's `--threads` (0: leaves OpenBLAS's own), before the backend
+ * is loaded. A resumed run calls it with the checkpoint's count, which decides its float32 rounding.
+ */
+function useThreads(c: TrainConfig): void {
+  if (c.threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(c.threads));
 }
 
 /**

@@ -32,7 +32,7 @@ import { Rng } from "../core/rng.ts";
 import { learningRate } from "./schedule.ts";
 import { ValidationSplit } from "./split.ts";
 import { STAGE, StageClock } from "./stages.ts";
-import { BEST_CHECKPOINT, findBest, stateInFile, writeBest } from "./best.ts";
+import { BEST_CHECKPOINT, findBest, keepsBest, stateInFile, writeBest } from "./best.ts";
 import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError } from "./guard.ts";
 import { newWordRows } from "./grow.ts";
 import { TargetScaler, targetScales } from "./target_weights.ts";
@@ -608,7 +608,7 @@ export class Trainer {
       ...(best ? { bestEpoch: best.epoch, bestValidationLoss: best.validationLoss } : {}),
       keptEpoch: run.epochs,
     };
-    if (keepBest && best && best.step !== this.step) {
+    if (keepsBest(keepBest, best, this.step)) {
       const finished = structuredClone(run);
       if (await this.#restoreBest(best, bestState, dir && join(dir, BEST_CHECKPOINT))) {
         // the run is over: its state keeps the end's bookkeeping (all epochs done) with the kept epoch's
