@@ -396,6 +396,7 @@ export async function runTrainJob(
         Trainer.fromCheckpoint(ckpt!, {
           ...deps,
           log,
+          file: ckptPath!,
           ...(args.explicit.has("backend") ? { backend: config.backend } : {}),
         }),
       );
