@@ -70,7 +70,6 @@ import {
   readNewestGoodCheckpoint,
   removeStaleCheckpointTemps,
 } from "../lib/train/checkpoint.ts";
-import { publishedCheckpoint } from "../lib/train/best.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
@@ -213,7 +212,7 @@ await runCommand("refresh", async () => {
     const ckpt = good.path;
     // a training stopped before its last epoch (a signal, kill -9, a divergence) is not a result to refresh:
     // the refresh's checkpoint would become the run's newest and the training could not be resumed
-    const run = good.run;
+    const run = (good.checkpoint.meta as { run?: { epoch?: number; epochs?: number } | null }).run;
     if (run && typeof run.epoch === "number" && typeof run.epochs === "number" && run.epoch < run.epochs) {
       throw new ExitError(
         EXIT.noCheckpoint,
@@ -493,31 +492,14 @@ await runCommand("refresh", async () => {
 // meet no listener and end the process with the default 143 (docs/faults.md)
 Deno.exit(EXIT.ok);
 
-/**
- * The checkpoint the run published: its newest good one (newer corrupt ones skipped, said in one line), or
- * for a finished --keep-best run whose best epoch is not its last, best.fock (lib/train/best.ts
- * publishedCheckpoint, as export takes it); with the newest's run state, which says whether the training
- * is finished. None: exit 4.
- */
+/** The newest good checkpoint of the run (newer corrupt ones skipped, said in one line); else exit 4. */
 async function pickGood(
   dir: string,
   from: string,
   log: (line: string) => void,
-): Promise<{ path: string; checkpoint: Checkpoint; run?: { epoch?: number; epochs?: number } | null }> {
+): Promise<{ path: string; checkpoint: Checkpoint }> {
   try {
-    const say = (l: string) => log(`refresh: ${l}`);
-    const newest = await readNewestGoodCheckpoint(dir, say);
-    // the model the run published: a finished --keep-best run's best epoch, as export takes it
-    const { file, ckpt, epoch } = await publishedCheckpoint(newest.path, newest.checkpoint, say);
-    if (epoch !== undefined) {
-      say(`${file}: epoch ${epoch} of the finished run, the one it published (--keep-best), not its last`);
-    }
-    // whether the training is finished is the newest checkpoint's to say (best.fock's is of its epoch)
-    return {
-      path: file,
-      checkpoint: ckpt,
-      run: (newest.checkpoint.meta as { run?: { epoch?: number; epochs?: number } | null }).run,
-    };
+    return await readNewestGoodCheckpoint(dir, (l) => log(`refresh: ${l}`));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new ExitError(

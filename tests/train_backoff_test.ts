@@ -141,24 +141,78 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
   b.close();
   const names = (await Array.fromAsync(Deno.readDir(dirB))).map((e) => e.name).sort();
   assert.deepEqual(names, ["ckpt-000000000000.fock", "ckpt-000000000010.fock", "ckpt-000000000012.fock"]);
+  // resumed into another folder (as train --resume FILE --out OTHER): the start's file is found beside the
+  // checkpoint it starts from and linked into its own folder
+  const dirC = await Deno.makeTempDir();
   const linesC: string[] = [];
   const c = await Trainer.fromCheckpoint(`${dirB}/ckpt-000000000012.fock`, {
     openReader: memoryReader(corpus),
     createHead: flakyHeads(plan({ nan: (k) => k === 8 })), // its 8th step is step 20
     log: (l) => linesC.push(l),
   });
-  await c.train({ ...opts, checkpointDir: dirB, resume: true });
+  await c.train({ ...opts, checkpointDir: dirC, resume: true });
   const [ev] = events(linesC, "backoff");
   assert.equal(ev.step, 20);
   assert.equal(ev.rolledBackTo, 0);
+  assert.ok(!linesC.some((l) => l.startsWith("resume: ")), linesC.join("\n"));
   const ea = await a.embeddings({ output: true }), ec = await c.embeddings({ output: true });
   sameArray(ec.input, ea.input, "E");
   sameArray(ec.output!, ea.output!, "W");
   assert.equal(c.step, a.step);
   a.close();
   c.close();
-  await Deno.remove(dirA, { recursive: true });
-  await Deno.remove(dirB, { recursive: true });
+  for (const d of [dirA, dirB, dirC]) await Deno.remove(d, { recursive: true });
+});
+
+Deno.test("backoff: a rollback after a --resume that changed --epochs keeps the new epochs", async () => {
+  const dir = await Deno.makeTempDir();
+  const ac = new AbortController();
+  const inner = memoryReader(corpus);
+  const b = await Trainer.create({
+    config: cfg({ checkpointEvery: 5, keepBest: false, epochs: 2 }),
+    vocab,
+    openReader: (paths, o) =>
+      (async function* () {
+        let n = 0;
+        for await (const x of inner(paths, o)) {
+          if (++n === 7) ac.abort();
+          yield x;
+        }
+      })(),
+    createHead: flakyHeads(plan()),
+    log: () => {},
+  });
+  await b.train({ paths: ["mem"], rows, checkpointDir: dir, stop: ac.signal });
+  b.close();
+  const lines: string[] = [];
+  const c = await Trainer.fromCheckpoint(`${dir}/ckpt-000000000007.fock`, {
+    openReader: memoryReader(corpus),
+    createHead: flakyHeads(plan({ nan: (k) => k === 3 })),
+    log: (l) => lines.push(l),
+  });
+  c.adopt(cfg({ checkpointEvery: 5, keepBest: false, epochs: 3 }));
+  await c.train({ paths: ["mem"], rows, checkpointDir: dir, resume: true });
+  assert.equal(events(lines, "backoff")[0].rolledBackTo, 0);
+  assert.deepEqual(c.runProgress, { examples: rows * 3, total: rows * 3, epoch: 3 });
+  assert.equal(events(lines, "epoch").length, 3);
+  c.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("resume: options changed on a finished run without a step are saved (its checkpoint rewritten)", async () => {
+  const dir = await Deno.makeTempDir();
+  const t = await make(cfg({ epochs: 1 }), plan());
+  await t.train({ paths: ["mem"], rows, checkpointDir: dir });
+  const file = t.lastCheckpoint!;
+  t.close();
+  const r = await Trainer.fromCheckpoint(file, { openReader: memoryReader(corpus), log: () => {} });
+  r.adopt(cfg({ epochs: 1, keepBest: false }));
+  const s = await r.train({ paths: ["mem"], rows, checkpointDir: dir, resume: true });
+  assert.equal(s.steps, 0);
+  const saved = await readCheckpoint(r.lastCheckpoint!);
+  assert.equal((saved.meta.config as { keepBest: boolean }).keepBest, false);
+  r.close();
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("backoff: at the floor the run stops with DivergenceError naming the step and lr; checkpoints carry the multiplier", async () => {
@@ -283,6 +337,11 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   const keptRun = kept.meta.run as { epoch: number; epochs: number; best: { epoch: number } };
   assert.equal(keptRun.epoch, keptRun.epochs);
   assert.equal(keptRun.best.epoch, 2);
+  assert.equal(
+    (keptRun as { good?: number }).good,
+    undefined,
+    "its rollback state is its own, not the last epoch end",
+  );
   sameArray(kept.arrays["model.E"], best.arrays["model.E"], "kept checkpoint E = epoch 2's");
   // a resume after epoch 3 finds epoch 2's state in best.fock
   const lr: string[] = [], pr = plan();

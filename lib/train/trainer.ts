@@ -25,7 +25,8 @@ import {
   removeCheckpointsAfter,
   writeCheckpoint,
 } from "./checkpoint.ts";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { linkFileAtomic } from "../core/atomic.ts";
 import { adoptRunFields, resolveConfig, resumeDifferences, type TrainConfig } from "./config.ts";
 import { epochNote, fmt4, ProgressReporter } from "./progress.ts";
 import { Rng } from "../core/rng.ts";
@@ -94,7 +95,10 @@ export class Trainer {
   #output: OutputLayer;
   /** A checkpoint file holding exactly the current parameters (none once they change). */
   #cleanFile: string | undefined;
-  /** The run state that file holds (JSON): a file whose run state is not the current one is rewritten. */
+  /**
+   * The run state and config that file holds ({@link fileKey}): a file whose run state or config is not the
+   * current one (an epoch end, --resume's changed options) is rewritten.
+   */
   #cleanRun: string | undefined;
   /** The `--target-power`/`--target-scale` scaler of the vocabulary (null: off; undefined: not built yet). */
   #scaler: TargetScaler | null | undefined;
@@ -225,7 +229,7 @@ export class Trainer {
     trainer.#split.importState(ckpt.arrays);
     if (typeof source === "string" || opts.file !== undefined) {
       trainer.#lastCheckpoint = trainer.#cleanFile = file;
-      trainer.#cleanRun = JSON.stringify(run);
+      trainer.#cleanRun = fileKey(run, config);
     }
     return trainer;
   }
@@ -364,7 +368,22 @@ export class Trainer {
     try {
       let found: GoodState | undefined;
       if (run.good !== undefined && run.good !== this.step) {
-        found = dir ? await stateInFile(join(dir, checkpointName(run.good)), run.good) : undefined;
+        const name = checkpointName(run.good);
+        found = dir ? await stateInFile(join(dir, name), run.good) : undefined;
+        // resumed into another folder: the file beside the checkpoint it started from, linked (else copied)
+        // into this run's, where its pruning and a later resume find it
+        const beside = this.#cleanFile === undefined ? undefined : dirname(this.#cleanFile);
+        const there = !found && beside !== undefined && beside !== dir
+          ? await stateInFile(join(beside, name), run.good)
+          : undefined;
+        if (there && dir) {
+          await Deno.mkdir(dir, { recursive: true });
+          const mine = join(dir, name);
+          if (!(await linkFileAtomic(there.file!, mine))) {
+            await writeCheckpoint(mine, await readCheckpoint(there.file!));
+          }
+          found = { file: mine, run: there.run };
+        } else found ??= there;
         if (!found) {
           this.deps.log(
             `resume: ${checkpointName(run.good)} (the last epoch end, step ${run.good}) is not in ${
@@ -491,7 +510,17 @@ export class Trainer {
     const backoff = async (f: StepFailure): Promise<boolean> => {
       const failed = this.step + 1, epoch = run.epoch + 1, scale = run.lrScale / 2;
       if (scale < BACKOFF_FLOOR) throw this.#divergence(lr, f.what);
-      const carried = { lrScale: scale, backoffs: run.backoffs + 1, best: run.best };
+      // the run's plan as this run has it (a --resume may have changed --epochs, the data's paths), and its
+      // backoffs; the rest from the state gone back to
+      const carried = {
+        lrScale: scale,
+        backoffs: run.backoffs + 1,
+        best: run.best,
+        epochs: run.epochs,
+        rows: run.rows,
+        paths: run.paths,
+        ...(run.corpus === undefined ? {} : { corpus: run.corpus }),
+      };
       if (f.rollback) {
         try {
           await this.#restore(good);
@@ -614,6 +643,8 @@ export class Trainer {
         // the run is over: its state keeps the end's bookkeeping (all epochs done) with the kept epoch's
         // parameters, so that a checkpoint of it (a refresh's) is of a finished training
         this.#run = finished;
+        // its rollback state is no longer the last epoch end: a run resumed from it goes back to its start
+        delete finished.good;
         summary.keptEpoch = best.epoch;
         note(
           { event: "best", epoch: best.epoch, step: best.step, validationLoss: best.validationLoss },
@@ -689,12 +720,12 @@ export class Trainer {
     this.#run = structuredClone(from.run);
     this.#split.importState(a);
     this.#cleanFile = from.file;
-    this.#cleanRun = from.file === undefined ? undefined : JSON.stringify(from.run);
+    this.#cleanRun = from.file === undefined ? undefined : fileKey(from.run, meta.config);
   }
 
   /** Whether #cleanFile holds exactly the current state, its run state included. */
   #fileIsCurrent(): boolean {
-    return this.#cleanFile !== undefined && this.#cleanRun === JSON.stringify(this.#run);
+    return this.#cleanFile !== undefined && this.#cleanRun === fileKey(this.#run, this.config);
   }
 
   /** Restores the best epoch's state (best.ts' findBest); false when it is gone or is not that step's. */
@@ -766,7 +797,7 @@ export class Trainer {
     await writeCheckpoint(path, ckpt);
     await pruneCheckpoints(dir, opts.keep ?? this.config.keepCheckpoints, opts.protect);
     this.#lastCheckpoint = this.#cleanFile = path;
-    this.#cleanRun = JSON.stringify(this.#run);
+    this.#cleanRun = fileKey(this.#run, this.config);
     return path;
   }
 
@@ -810,4 +841,9 @@ function addCounts(a: PoolCounts | undefined, b: PoolCounts | undefined, sign = 
     callerOnlyCalls: x.callerOnlyCalls + sign * y.callerOnlyCalls,
     standDowns: x.standDowns + sign * y.standDowns,
   };
+}
+
+/** What a checkpoint file's run state and config are compared by (Trainer #fileIsCurrent). */
+function fileKey(run: RunState | null, config: unknown): string {
+  return JSON.stringify([run, config]);
 }
