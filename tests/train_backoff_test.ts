@@ -10,7 +10,15 @@ import { readCheckpoint } from "../lib/train/checkpoint.ts";
 import { publishedCheckpoint } from "../lib/train/best.ts";
 import type { TrainConfig } from "../lib/train/config.ts";
 import { BACKOFF_FLOOR, BEST_CHECKPOINT, Trainer, type Vocabulary } from "../lib/train/trainer.ts";
-import { type Flaky, flakyHeads, memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+import {
+  type Flaky,
+  flakyHeads,
+  memoryReader,
+  ringCorpus,
+  ringVocab,
+  smallConfig,
+  stoppingReader,
+} from "./train_fakes.ts";
 
 const V = 40;
 const vocab: Vocabulary = ringVocab(V);
@@ -120,18 +128,10 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
   // B: stopped after step 12 (checkpoints at 5 and 10, only two kept, and the stop's at 12); the run's
   // start went into ckpt-0 with the first checkpoint and stays there; resumed, step 20 fails the same way
   const ac = new AbortController();
-  const inner = memoryReader(corpus);
   const b = await Trainer.create({
     config: cfg({ checkpointEvery: 5, keepBest: false }),
     vocab,
-    openReader: (paths, o) =>
-      (async function* () {
-        let n = 0;
-        for await (const x of inner(paths, o)) {
-          if (++n === 12) ac.abort();
-          yield x;
-        }
-      })(),
+    openReader: stoppingReader(memoryReader(corpus), 12, ac),
     createHead: flakyHeads(plan()),
     log: () => {},
   });
@@ -167,18 +167,10 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
 Deno.test("backoff: a rollback after a --resume that changed --epochs keeps the new epochs", async () => {
   const dir = await Deno.makeTempDir();
   const ac = new AbortController();
-  const inner = memoryReader(corpus);
   const b = await Trainer.create({
     config: cfg({ checkpointEvery: 5, keepBest: false, epochs: 2 }),
     vocab,
-    openReader: (paths, o) =>
-      (async function* () {
-        let n = 0;
-        for await (const x of inner(paths, o)) {
-          if (++n === 7) ac.abort();
-          yield x;
-        }
-      })(),
+    openReader: stoppingReader(memoryReader(corpus), 7, ac),
     createHead: flakyHeads(plan()),
     log: () => {},
   });
@@ -281,18 +273,10 @@ Deno.test("epoch-end health: a stop request in an epoch runs no health check (no
   const lines: string[] = [];
   const p = plan({ drift: () => (checks++, 5) });
   const ac = new AbortController();
-  const inner = memoryReader(corpus);
   const t = await Trainer.create({
     config: cfg(),
     vocab,
-    openReader: (paths, o) =>
-      (async function* () {
-        let n = 0;
-        for await (const b of inner(paths, o)) {
-          if (++n === 5) ac.abort();
-          yield b;
-        }
-      })(),
+    openReader: stoppingReader(memoryReader(corpus), 5, ac),
     createHead: flakyHeads(p),
     log: (l) => lines.push(l),
   });

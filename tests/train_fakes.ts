@@ -55,6 +55,21 @@ export function toBatch(ex: Example[], s: number, e: number): { inputs: SparseBa
   return { inputs: mk((x) => [x.input, x.input.map(() => 1)]), targets: mk((x) => [x.target, x.value]) };
 }
 
+/**
+ * `reader`, raising a stop request (`stop.abort()`) while its `n`-th batch is used, as a signal handler would:
+ * the trainer stops after that batch's step.
+ */
+export function stoppingReader(reader: OpenReader, n: number, stop: AbortController): OpenReader {
+  return (paths, opts) =>
+    (async function* () {
+      let k = 0;
+      for await (const b of reader(paths, opts)) {
+        if (++k === n) stop.abort();
+        yield b;
+      }
+    })();
+}
+
 /** A reader over `ex` (ignores paths), in order each epoch rotated by the epoch number; position = {epoch, next}. */
 export function memoryReader(ex: Example[]): OpenReader {
   return async function* (_paths, opts): AsyncGenerator<ReaderBatch> {
