@@ -159,9 +159,37 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
   sameArray(ec.input, ea.input, "E");
   sameArray(ec.output!, ea.output!, "W");
   assert.equal(c.step, a.step);
-  a.close();
   c.close();
-  for (const d of [dirA, dirB, dirC]) await Deno.remove(d, { recursive: true });
+  // chained: resumed from the start's own file into another folder (the file is the rollback state itself,
+  // linked in there), stopped after 9 steps, resumed there: step 20 still goes back to the start
+  const dirD = await Deno.makeTempDir();
+  const ad = new AbortController();
+  const d = await Trainer.fromCheckpoint(`${dirB}/ckpt-000000000000.fock`, {
+    openReader: stoppingReader(memoryReader(corpus), 9, ad),
+    createHead: flakyHeads(plan()),
+    log: () => {},
+  });
+  assert.equal(
+    (await d.train({ ...opts, checkpointDir: dirD, resume: true, stop: ad.signal })).stopped,
+    true,
+  );
+  d.close();
+  await Deno.stat(`${dirD}/ckpt-000000000000.fock`);
+  const linesE: string[] = [];
+  const e = await Trainer.fromCheckpoint(`${dirD}/ckpt-000000000009.fock`, {
+    openReader: memoryReader(corpus),
+    createHead: flakyHeads(plan({ nan: (k) => k === 11 })), // its 11th step is step 20
+    log: (l) => linesE.push(l),
+  });
+  await e.train({ ...opts, checkpointDir: dirD, resume: true });
+  assert.equal(events(linesE, "backoff")[0].rolledBackTo, 0);
+  assert.ok(!linesE.some((l) => l.startsWith("resume: ")), linesE.join("\n"));
+  const ee = await e.embeddings({ output: true });
+  sameArray(ee.input, ea.input, "E (chained)");
+  sameArray(ee.output!, ea.output!, "W (chained)");
+  a.close();
+  e.close();
+  for (const x of [dirA, dirB, dirC, dirD]) await Deno.remove(x, { recursive: true });
 });
 
 Deno.test("backoff: a rollback after a --resume that changed --epochs keeps the new epochs", async () => {
@@ -197,6 +225,16 @@ Deno.test("resume: options changed on a finished run without a step are saved (i
   await t.train({ paths: ["mem"], rows, checkpointDir: dir });
   const file = t.lastCheckpoint!;
   t.close();
+  // the same options: nothing to save, the file stays as it is
+  const before = await Deno.stat(file);
+  const same = await Trainer.fromCheckpoint(file, { openReader: memoryReader(corpus), log: () => {} });
+  assert.equal((await same.train({ paths: ["mem"], rows, checkpointDir: dir, resume: true })).steps, 0);
+  same.close();
+  assert.equal(
+    (await Deno.stat(file)).mtime?.getTime(),
+    before.mtime?.getTime(),
+    "rewritten without a change",
+  );
   const r = await Trainer.fromCheckpoint(file, { openReader: memoryReader(corpus), log: () => {} });
   r.adopt(cfg({ epochs: 1, keepBest: false }));
   const s = await r.train({ paths: ["mem"], rows, checkpointDir: dir, resume: true });

@@ -370,20 +370,11 @@ export class Trainer {
       if (run.good !== undefined && run.good !== this.step) {
         const name = checkpointName(run.good);
         found = dir ? await stateInFile(join(dir, name), run.good) : undefined;
-        // resumed into another folder: the file beside the checkpoint it started from, linked (else copied)
-        // into this run's, where its pruning and a later resume find it
+        // resumed into another folder: the file beside the checkpoint it started from
         const beside = this.#cleanFile === undefined ? undefined : dirname(this.#cleanFile);
-        const there = !found && beside !== undefined && beside !== dir
-          ? await stateInFile(join(beside, name), run.good)
-          : undefined;
-        if (there && dir) {
-          await Deno.mkdir(dir, { recursive: true });
-          const mine = join(dir, name);
-          if (!(await linkFileAtomic(there.file!, mine))) {
-            await writeCheckpoint(mine, await readCheckpoint(there.file!));
-          }
-          found = { file: mine, run: there.run };
-        } else found ??= there;
+        if (!found && beside !== undefined && beside !== dir) {
+          found = await stateInFile(join(beside, name), run.good);
+        }
         if (!found) {
           this.deps.log(
             `resume: ${checkpointName(run.good)} (the last epoch end, step ${run.good}) is not in ${
@@ -397,7 +388,9 @@ export class Trainer {
         run.good = this.step;
         found = await this.#goodState();
       }
-      good = found;
+      // a file in another folder (the run resumed into another --out) is linked (else copied) into this
+      // run's, where its pruning and a later resume find it
+      good = dir ? await this.#intoFolder(found, dir, checkpointName(run.good!)) : found;
     } catch (e) {
       await first[Symbol.asyncIterator]().return?.();
       throw e;
@@ -721,6 +714,16 @@ export class Trainer {
     this.#split.importState(a);
     this.#cleanFile = from.file;
     this.#cleanRun = from.file === undefined ? undefined : fileKey(from.run, meta.config);
+  }
+
+  /** `g` with its file in `dir` under `name`: linked there (else copied) when it is in another folder. */
+  async #intoFolder(g: GoodState, dir: string, name: string): Promise<GoodState> {
+    if (g.file === undefined) return g;
+    await Deno.mkdir(dir, { recursive: true });
+    if (await Deno.realPath(dirname(g.file)) === await Deno.realPath(dir)) return g;
+    const mine = join(dir, name);
+    if (!(await linkFileAtomic(g.file, mine))) await writeCheckpoint(mine, await readCheckpoint(g.file));
+    return { file: mine, run: g.run };
   }
 
   /** Whether #cleanFile holds exactly the current state, its run state included. */
