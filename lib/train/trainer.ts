@@ -726,7 +726,7 @@ export class Trainer {
     return { file: mine, run: g.run };
   }
 
-  /** Whether #cleanFile holds exactly the current state, its run state included. */
+  /** Whether #cleanFile holds exactly the current state, its run state and config included. */
   #fileIsCurrent(): boolean {
     return this.#cleanFile !== undefined && this.#cleanRun === fileKey(this.#run, this.config);
   }
