@@ -265,6 +265,16 @@ await runCommand("refresh", async () => {
       throw e;
     }
     const cfg = trainer.config;
+    // the job options this refresh runs with, in its checkpoints (a later train --resume goes on with them),
+    // checked as train checks them
+    const given = f["eval-dir"] as string | undefined;
+    const job = resolveConfig(
+      { ...cfg, threads, formats: [...formats], ...(given === undefined ? {} : { evalDir: given }) },
+      "refresh",
+    );
+    cfg.threads = job.threads;
+    cfg.formats = job.formats;
+    cfg.evalDir = job.evalDir;
     const oldV = resumed?.oldV ?? trainer.vocab.words.length;
     const minCount = minCountFlag ?? cfg.minCount;
     log(`refresh: ${ckpt} (step ${trainer.step}, ${oldV} words, ${cfg.mode}, dim ${cfg.dim})`);
@@ -416,9 +426,10 @@ await runCommand("refresh", async () => {
       const path = await refreshed.saveCheckpoint(join(from, "checkpoints"), {
         keep: Math.max(2, cfg.keepCheckpoints),
       });
+      const fmt = formats.join(",") === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats.join(",")}`;
       stop.note = `the refreshed model is saved as ${path}; publish it with: deno task export --checkpoint ${
         shellWord(from)
-      }${typeof f.out === "string" ? ` --out ${shellWord(f.out)}` : ""}`;
+      }${fmt}${typeof f.out === "string" ? ` --out ${shellWord(f.out)}` : ""}`;
       return path;
     });
     log(`refresh: checkpoint ${saved}`);

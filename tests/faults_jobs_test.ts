@@ -504,7 +504,8 @@ Deno.test("faults: SIGTERM while refresh prepares its data or after its checkpoi
           .exec(line))
     ) {
       assert.equal(now.at(-1), m[1], why);
-      assert.equal(m[2], `deno task export --checkpoint ${run}`, why);
+      // the refresh's --formats carried (the run's command line, followed as printed)
+      assert.equal(m[2], `deno task export --checkpoint ${run} --formats bin`, why);
       const e = await job("export", ["--checkpoint", run, "--backend", "js", "--formats", "bin"]);
       assert.equal(e.code, 0, e.stderr);
     } else assert.fail(`unexpected outcome: ${why}`);

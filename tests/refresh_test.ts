@@ -257,6 +257,9 @@ Deno.test("refresh trains on the new data and publishes", async () => {
     try {
       assert.ok(t.step > 0);
       assert.equal(t.vocab.words.length, WORDS.length + 4);
+      // the refresh's own job options, which a later train --resume goes on with
+      assert.deepEqual(t.config.formats, ["vec"]);
+      assert.equal(t.config.evalDir, "none");
     } finally {
       t.close();
     }
