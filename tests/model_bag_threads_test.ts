@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { EmbeddingBag } from "../lib/model/embedding_bag.ts";
+import { type BagMode, EmbeddingBag } from "../lib/model/embedding_bag.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { createPooledBackend } from "../lib/linalg/pool.ts";
 import type { SparseBatch } from "../lib/core/types.ts";
@@ -16,6 +16,12 @@ import { blasAvailable, relMaxDiff, rng } from "./layers_helpers.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 
 const ok = await blasAvailable();
+
+/** `n` bags over copies of one random rows×dim table (uniform in ±0.5, from `seed`). */
+function sameBags(n: number, seed: number, rows: number, dim: number, mode: BagMode): EmbeddingBag[] {
+  const r0 = rng(seed), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
+  return Array.from({ length: n }, () => new EmbeddingBag(Float32Array.from(E0), rows, dim, mode));
+}
 
 function batch(r: () => number, m: number, rows: number, maxK: number): SparseBatch {
   const offsets = new Int32Array(m + 1), ids: number[] = [], vals: number[] = [];
@@ -37,12 +43,10 @@ Deno.test({ name: "embedding bag: pooled (2 threads) = one thread, bit for bit",
   const blas = openBlasBackend();
   for (const mode of ["mean", "sum", "mean-full"] as const) {
     for (const maxK of [4, 12]) {
-      const r0 = rng(11), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
-      const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+      const [plain, pooled] = sameBags(2, 11, rows, dim, mode);
       plain.useBackend(blas);
       const pool = createPooledBackend(openBlasBackend(), 2);
       try {
-        const pooled = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
         pooled.usePool(pool);
         const r = rng(5 + maxK);
         for (let t = 0; t < 40; t++) {
@@ -85,9 +89,7 @@ Deno.test({
   ignore: !ok,
 }, () => {
   const rows = 500, dim = 256, ld = dim;
-  const r0 = rng(21), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
-  const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
-  const pooled = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
+  const [plain, pooled] = sameBags(2, 21, rows, dim, "mean");
   const blas = openBlasBackend();
   plain.useBackend(blas);
   pooled.useBackend(blas); // its rows once back on this thread
@@ -128,9 +130,7 @@ Deno.test({
   ignore: !ok,
 }, () => {
   const rows = 500, dim = 256, ld = dim;
-  const r0 = rng(31), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
-  const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean-full");
-  const bag = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean-full");
+  const [plain, bag] = sameBags(2, 31, rows, dim, "mean-full");
   const pool = createPooledBackend(openBlasBackend(), 2);
   try {
     bag.usePool(pool, false);
@@ -179,11 +179,7 @@ Deno.test({
   const pool = createPooledBackend(openBlasBackend(), 2);
   try {
     for (const mode of ["mean", "sum", "mean-full"] as const) {
-      const r0 = rng(41), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
-      const plain = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
-      const withJs = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
-      const withBlas = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
-      const split = new EmbeddingBag(Float32Array.from(E0), rows, dim, mode);
+      const [plain, withJs, withBlas, split] = sameBags(4, 41, rows, dim, mode);
       withJs.useBackend(js);
       withBlas.useBackend(blas);
       split.usePool(pool);
@@ -232,9 +228,7 @@ Deno.test({
     blas = openBlasBackend(),
     pool = createPooledBackend(openBlasBackend(), 2);
   try {
-    const r0 = rng(51), E0 = Float32Array.from({ length: rows * dim }, () => r0() - 0.5);
-    const unsplit = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
-    const split = new EmbeddingBag(Float32Array.from(E0), rows, dim, "mean");
+    const [unsplit, split] = sameBags(2, 51, rows, dim, "mean");
     unsplit.useBackend(blas);
     split.usePool(pool);
     const r = rng(52);

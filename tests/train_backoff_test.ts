@@ -43,6 +43,15 @@ async function make(config: TrainConfig, p: Flaky, lines: string[] = []) {
   });
 }
 
+/** A trainer resumed from `file`, its output layers failing as `p` says, its log lines into `lines`. */
+async function resumeFrom(file: string, p: Flaky, lines: string[] = [], openReader = memoryReader(corpus)) {
+  return await Trainer.fromCheckpoint(file, {
+    openReader,
+    createHead: flakyHeads(p),
+    log: (l) => lines.push(l),
+  });
+}
+
 function events(lines: string[], name: string) {
   return lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((e) => e.event === name);
 }
@@ -145,11 +154,8 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
   // checkpoint it starts from and linked into its own folder
   const dirC = await Deno.makeTempDir();
   const linesC: string[] = [];
-  const c = await Trainer.fromCheckpoint(`${dirB}/ckpt-000000000012.fock`, {
-    openReader: memoryReader(corpus),
-    createHead: flakyHeads(plan({ nan: (k) => k === 8 })), // its 8th step is step 20
-    log: (l) => linesC.push(l),
-  });
+  // its 8th step is step 20
+  const c = await resumeFrom(`${dirB}/ckpt-000000000012.fock`, plan({ nan: (k) => k === 8 }), linesC);
   await c.train({ ...opts, checkpointDir: dirC, resume: true });
   const [ev] = events(linesC, "backoff");
   assert.equal(ev.step, 20);
@@ -164,11 +170,12 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
   // linked in there), stopped after 9 steps, resumed there: step 20 still goes back to the start
   const dirD = await Deno.makeTempDir();
   const ad = new AbortController();
-  const d = await Trainer.fromCheckpoint(`${dirB}/ckpt-000000000000.fock`, {
-    openReader: stoppingReader(memoryReader(corpus), 9, ad),
-    createHead: flakyHeads(plan()),
-    log: () => {},
-  });
+  const d = await resumeFrom(
+    `${dirB}/ckpt-000000000000.fock`,
+    plan(),
+    [],
+    stoppingReader(memoryReader(corpus), 9, ad),
+  );
   assert.equal(
     (await d.train({ ...opts, checkpointDir: dirD, resume: true, stop: ad.signal })).stopped,
     true,
@@ -176,11 +183,8 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
   d.close();
   await Deno.stat(`${dirD}/ckpt-000000000000.fock`);
   const linesE: string[] = [];
-  const e = await Trainer.fromCheckpoint(`${dirD}/ckpt-000000000009.fock`, {
-    openReader: memoryReader(corpus),
-    createHead: flakyHeads(plan({ nan: (k) => k === 11 })), // its 11th step is step 20
-    log: (l) => linesE.push(l),
-  });
+  // its 11th step is step 20
+  const e = await resumeFrom(`${dirD}/ckpt-000000000009.fock`, plan({ nan: (k) => k === 11 }), linesE);
   await e.train({ ...opts, checkpointDir: dirD, resume: true });
   assert.equal(events(linesE, "backoff")[0].rolledBackTo, 0);
   assert.ok(!linesE.some((l) => l.startsWith("resume: ")), linesE.join("\n"));
@@ -205,11 +209,7 @@ Deno.test("backoff: a rollback after a --resume that changed --epochs keeps the 
   await b.train({ paths: ["mem"], rows, checkpointDir: dir, stop: ac.signal });
   b.close();
   const lines: string[] = [];
-  const c = await Trainer.fromCheckpoint(`${dir}/ckpt-000000000007.fock`, {
-    openReader: memoryReader(corpus),
-    createHead: flakyHeads(plan({ nan: (k) => k === 3 })),
-    log: (l) => lines.push(l),
-  });
+  const c = await resumeFrom(`${dir}/ckpt-000000000007.fock`, plan({ nan: (k) => k === 3 }), lines);
   c.adopt(cfg({ checkpointEvery: 5, keepBest: false, epochs: 3 }));
   await c.train({ paths: ["mem"], rows, checkpointDir: dir, resume: true });
   assert.equal(events(lines, "backoff")[0].rolledBackTo, 0);
@@ -269,11 +269,7 @@ Deno.test("backoff: at the floor the run stops with DivergenceError naming the s
   assert.equal(run.lrScale, 0.25);
   assert.equal(run.backoffs, 2);
   // resume continues at the reduced step
-  const r = await Trainer.fromCheckpoint(`${dir}/ckpt-000000000030.fock`, {
-    openReader: memoryReader(corpus),
-    createHead: flakyHeads(plan()),
-    log: () => {},
-  });
+  const r = await resumeFrom(`${dir}/ckpt-000000000030.fock`, plan());
   const s = await r.train({ paths: ["mem"], rows, resume: true });
   assert.equal(s.lrScale, 0.25);
   assert.equal(s.lr, 0.003 / 4);
@@ -368,11 +364,7 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   // a resume after epoch 3 finds epoch 2's state in best.fock
   const lr: string[] = [], pr = plan();
   pr.evalBias = () => 1;
-  const r = await Trainer.fromCheckpoint(`${dir}/ckpt-${String(ep[2].step).padStart(12, "0")}.fock`, {
-    openReader: memoryReader(corpus),
-    createHead: flakyHeads(pr),
-    log: (l) => lr.push(l),
-  });
+  const r = await resumeFrom(`${dir}/ckpt-${String(ep[2].step).padStart(12, "0")}.fock`, pr, lr);
   const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: dir });
   assert.equal(sr.keptEpoch, 2);
   sameArray((await r.embeddings()).input, best.arrays["model.E"], "resumed: epoch 2's E from best.fock");
