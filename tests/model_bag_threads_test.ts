@@ -23,6 +23,30 @@ function sameBags(n: number, seed: number, rows: number, dim: number, mode: BagM
   return Array.from({ length: n }, () => new EmbeddingBag(Float32Array.from(E0), rows, dim, mode));
 }
 
+/**
+ * One step of the bags `a` and `b` on the inputs X (m examples): the forwards, into an array and into b's
+ * own (returned), must agree bit for bit; then the same random gradient back through both at rate lr.
+ */
+function stepBoth(
+  a: EmbeddingBag,
+  b: EmbeddingBag,
+  X: SparseBatch,
+  r: () => number,
+  ld: number,
+  lr: number,
+  what: string,
+): Float32Array {
+  const m = X.offsets.length - 1;
+  const outA = new Float32Array(m * ld), outB = b.alloc(m * ld) as Float32Array;
+  a.forward(X, outA, ld);
+  b.forward(X, outB, ld);
+  assert.deepEqual(outB, outA, `${what}: forward`);
+  const g = Float32Array.from({ length: m * ld }, () => r() - 0.5);
+  a.backward(X, g, lr, ld);
+  b.backward(X, g, lr, ld);
+  return outB;
+}
+
 function batch(r: () => number, m: number, rows: number, maxK: number): SparseBatch {
   const offsets = new Int32Array(m + 1), ids: number[] = [], vals: number[] = [];
   for (let i = 0; i < m; i++) {
@@ -50,14 +74,8 @@ Deno.test({ name: "embedding bag: pooled (2 threads) = one thread, bit for bit",
         pooled.usePool(pool);
         const r = rng(5 + maxK);
         for (let t = 0; t < 40; t++) {
-          const m = 320 + Math.floor(r() * 64), X = batch(r, m, rows, maxK);
-          const a = new Float32Array(m * ld), b = pooled.alloc(m * ld);
-          plain.forward(X, a, ld);
-          pooled.forward(X, b, ld);
-          assert.deepEqual(b, a, `${mode} K≤${maxK} step ${t}: forward`);
-          const g = Float32Array.from({ length: m * ld }, () => r() - 0.5);
-          plain.backward(X, g, 0.1, ld);
-          pooled.backward(X, g, 0.1, ld);
+          const m = 320 + Math.floor(r() * 64);
+          stepBoth(plain, pooled, batch(r, m, rows, maxK), r, ld, 0.1, `${mode} K≤${maxK} step ${t}`);
         }
         assert.deepEqual(pooled.E, plain.E, `${mode} K≤${maxK}: E after 40 steps`);
         assert(
@@ -98,13 +116,7 @@ Deno.test({
     const r = rng(22);
     const step = () => {
       // 256 examples × ~4.5 inputs × 256: above the split size
-      const X = batch(r, 256, rows, 8), a = new Float32Array(256 * ld), b = pooled.alloc(256 * ld);
-      plain.forward(X, a, ld);
-      pooled.forward(X, b, ld);
-      assert.deepEqual(b, a);
-      const g = Float32Array.from({ length: 256 * ld }, () => r() - 0.5);
-      plain.backward(X, g, 0.05, ld);
-      pooled.backward(X, g, 0.05, ld);
+      stepBoth(plain, pooled, batch(r, 256, rows, 8), r, ld, 0.05, "moved bag");
     };
     pooled.usePool(first);
     for (let t = 0; t < 5; t++) step();
@@ -136,14 +148,8 @@ Deno.test({
     bag.usePool(pool, false);
     const r = rng(32);
     for (let t = 0; t < 5; t++) {
-      const X = batch(r, 64, rows, 12), a = new Float32Array(64 * ld), b = bag.alloc(64 * ld);
-      assert(pool.sharedId(b) >= 0, "the output should be on the pool's memory");
-      plain.forward(X, a, ld);
-      bag.forward(X, b, ld);
-      assert.deepEqual(b, a);
-      const g = Float32Array.from({ length: 64 * ld }, () => r() - 0.5);
-      plain.backward(X, g, 0.05, ld);
-      bag.backward(X, g, 0.05, ld);
+      const out = stepBoth(plain, bag, batch(r, 64, rows, 12), r, ld, 0.05, `step ${t}`);
+      assert(pool.sharedId(out) >= 0, "the output should be on the pool's memory");
     }
     assert.equal(pool.rowSplitCalls, 0, "no rows split on the pool");
     assert(pool.sharedId(bag.E) < 0, "E stays in its own array");
