@@ -151,6 +151,26 @@ async function killAndResume(
     Object.keys(cb.arrays).filter((n) => n.startsWith("model.") || n.startsWith("output.")).sort(),
   );
   for (const n of names) compare(ca.arrays[n] as Float32Array, cb.arrays[n] as Float32Array, n);
+  // summary.json describes the run, not the resume: its steps, examples and epochs are the uninterrupted
+  // run's; this job's own in thisInvocation
+  const summaryOf = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/summary.json`));
+  const sa = await summaryOf(a), sb = await summaryOf(b);
+  for (const k of ["steps", "examples", "epochsDone"]) assert.equal(sb.training[k], sa.training[k], k);
+  assert.equal(sb.training.thisInvocation.steps, sb.training.steps - from);
+  assert.equal(sb.thisInvocation.resumedFrom, resumed.stderr.match(/resume: (\S+) at step/)?.[1]);
+  assert.equal(sa.thisInvocation.resumedFrom, undefined);
+  if (backend === "js") {
+    assert.equal(sb.training.trainLoss, sa.training.trainLoss, "the last epoch's train loss");
+    // the finished run resumed: no step, and still the run's figures and its last epoch's train loss
+    const again = await run(["--resume", a]);
+    assert.equal(again.code, 0, again.stderr);
+    const s2 = await summaryOf(a);
+    assert.equal(s2.training.thisInvocation.steps, 0);
+    for (const k of ["steps", "examples", "epochsDone", "trainLoss"]) {
+      assert.equal(s2.training[k], sa.training[k], k);
+    }
+    assert.ok(Number.isFinite(s2.training.seconds) && s2.training.seconds > 0);
+  }
   await Deno.remove(a, { recursive: true });
   await Deno.remove(b, { recursive: true });
 }
