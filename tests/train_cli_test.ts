@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { readCheckpoint } from "../lib/train/checkpoint.ts";
-import { parseTrainArgs } from "../lib/train/cli.ts";
+import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import { adoptRunFields, resolveConfig, resumeDifferences } from "../lib/train/config.ts";
 import { UsageError } from "../lib/core/errors.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
@@ -351,6 +351,85 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
     help.stdout,
     /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}3 {2}locked.*\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed.*\n {2}8 {2}operating-system I\/O error.*\n {2}9 {2}stopped by a signal/,
   );
+});
+
+Deno.test("train CLI arguments: --export-output alone, true or false, a config field a checkpoint keeps", async () => {
+  const plain = await parseTrainArgs([]);
+  assert.equal(plain.config.exportOutput, false);
+  assert.ok(!plain.explicit.has("exportOutput"));
+  const cases: [string[], boolean][] = [
+    [["--export-output"], true],
+    [["--export-output", "--dim", "12"], true],
+    [["--dim", "12", "--export-output"], true],
+    [["--export-output", "true"], true],
+    [["--export-output=true"], true],
+    [["--export-output", "false"], false],
+    [["--export-output=false"], false],
+    [["--export-output", "no"], false],
+  ];
+  for (const [args, want] of cases) {
+    const a = await parseTrainArgs(args);
+    assert.equal(a.config.exportOutput, want, args.join(" "));
+    assert.ok(a.explicit.has("exportOutput"), args.join(" "));
+    if (args.includes("--dim")) assert.equal(a.config.dim, 12);
+  }
+  await assert.rejects(
+    () => parseTrainArgs(["--export-output", "maybe"]),
+    (e) => e instanceof UsageError && /^--export-output must be true or false, got 'maybe'$/.test(e.message),
+  );
+  // a checkpoint keeps it (JSON), one written before it existed resumes without output rows, as it did
+  const given = (await parseTrainArgs(["--export-output"])).config;
+  assert.deepEqual(resolveConfig(JSON.parse(JSON.stringify(given))), given);
+  const { exportOutput: _x, ...before } = given;
+  assert.equal(resolveConfig(before).exportOutput, false);
+  const adopted = resolveConfig({});
+  adoptRunFields(adopted, given);
+  assert.equal(adopted.exportOutput, true);
+  assert.match(
+    helpText(),
+    /--export-output \[<value>\] +also publish the output rows of W.*\(default: false\)/,
+  );
+});
+
+Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume publishes the output rows again, --export-output false stops it, the printed export command carries it", async () => {
+  const out = await Deno.makeTempDir();
+  const latestFiles = async () =>
+    (await Array.fromAsync(Deno.readDir(`${out}/embeddings/latest`))).map((e) => e.name).sort();
+  try {
+    const first = await run([
+      ...SMALL,
+      ...["--epochs", "1", "--out", out, "--eval-dir", "none", "--formats", "vec", "--export-output"],
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(await latestFiles(), ["input.vec", "manifest.json", "output.vec"]);
+    // the printed resume command (--resume <out>) publishes what the run asked for
+    const resumed = await run(["--resume", out]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(await latestFiles(), ["input.vec", "manifest.json", "output.vec"]);
+    // the export command a failed publication prints carries --output-rows (a full disk at its first write)
+    const full = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, "--resume", out],
+      stdout: "piped",
+      stderr: "piped",
+      env: { OPENBLAS_NUM_THREADS: "1", FACTOROUT_FAULT_ENOSPC_AFTER_BYTES: "0" },
+    }).output();
+    const line = dec.decode(full.stderr).trimEnd().split("\n").at(-1)!;
+    assert.equal(full.code, EXIT.io, line);
+    assert.ok(
+      line.endsWith(`rerun deno task export --checkpoint ${out} --formats vec --output-rows`),
+      line,
+    );
+    // turned off on a resume (either spelling), and kept off by the next one
+    for (const off of [["--export-output", "false"], ["--export-output=false"], []]) {
+      const r = await run(["--resume", out, ...off]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await latestFiles(), ["input.vec", "manifest.json"], off.join(" "));
+    }
+    const ck = await readCheckpoint(latestCheckpoint(out));
+    assert.equal((ck.meta.config as { exportOutput: boolean }).exportOutput, false);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });
 
 Deno.test("train CLI arguments: --threads, --formats and --eval-dir are config fields a checkpoint keeps; a resume with another --threads says what it costs", async () => {

@@ -31,8 +31,8 @@ export const FORMATS: readonly EmbeddingFormat[] = EMBEDDING_FORMATS;
 
 /**
  * The parsed command line: the resolved config, which fields were given explicitly (flags or the config
- * file), and the options of this one command that a checkpoint does not keep (--threads, --formats and
- * --eval-dir are config fields: a resume goes on with the run's).
+ * file), and the options of this one command that a checkpoint does not keep (--threads, --formats,
+ * --export-output and --eval-dir are config fields: a resume goes on with the run's).
  *
  * @example
  * ```ts
@@ -49,7 +49,6 @@ export type TrainArgs = {
   resume?: string;
   help: boolean;
   progress: "auto" | "live" | "json" | "none";
-  exportOutput: boolean;
   /** --overwrite: a new run may replace the run already in --out */
   overwrite: boolean;
   /** --data-complete: shards without manifest.json must carry a `_SUCCESS` marker (lib/io/shards.ts) */
@@ -60,7 +59,14 @@ export type TrainArgs = {
   recipe?: { name: string; applied: Partial<TrainConfig> };
 };
 
-type FlagSpec = { key?: keyof TrainConfig; type: "string" | "boolean"; help: string; def?: string };
+type FlagSpec = {
+  key?: keyof TrainConfig;
+  type: "string" | "boolean";
+  help: string;
+  def?: string;
+  /** the value of a flag given alone (lib/core/cli.ts FlagSpec.bare) */
+  bare?: string;
+};
 
 const FLAGS: Record<string, FlagSpec> = {
   data: {
@@ -207,7 +213,13 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "embedding files to publish: any of vec,bin,arrow,parquet (--resume: the run's unless given)",
   },
-  "export-output": { type: "boolean", help: "also publish the output rows of W", def: "false" },
+  "export-output": {
+    key: "exportOutput",
+    type: "string",
+    bare: "true",
+    help:
+      "also publish the output rows of W: true (also given alone) | false (--resume: the run's unless given)",
+  },
   "eval-dir": {
     key: "evalDir",
     type: "string",
@@ -239,6 +251,7 @@ export function helpText(): string {
       type: f.type,
       help: f.help,
       default: f.def ?? (f.key ? shownDefault(DEFAULT_CONFIG[f.key]) : undefined),
+      ...(f.bare === undefined ? {} : { bare: f.bare }),
     };
   }
   const about = [
@@ -341,7 +354,6 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     ...(typeof values.resume === "string" ? { resume: values.resume } : {}),
     help: values.help === true,
     progress: progress as TrainArgs["progress"],
-    exportOutput: values["export-output"] === true,
     overwrite: values.overwrite === true,
     ...(values["data-complete"] === true ? { dataComplete: true } : {}),
     waitSeconds,

@@ -105,6 +105,8 @@ export type TrainConfig = {
   threads: number;
   /** The embedding files the job publishes (lib/export/publish.ts). */
   formats: EmbeddingFormat[];
+  /** The job also publishes the output rows of W (`--export-output`), beside the input embeddings. */
+  exportOutput: boolean;
   /**
    * The evaluation sets' folder as given (`none`: no evaluation); unset: `$FACTOROUT_EVAL_DIR`, else
    * ../shared/eval when it is there (lib/eval/report.ts resolveEvalDir).
@@ -158,6 +160,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   out: "runs/latest",
   threads: 0,
   formats: [...EMBEDDING_FORMATS],
+  exportOutput: false,
   // present, so that a config file or checkpoint may name it; undefined is not written to JSON
   evalDir: undefined,
 }) as TrainConfig;
@@ -207,6 +210,7 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   out: "--out",
   threads: "--threads",
   formats: "--formats",
+  exportOutput: "--export-output",
   evalDir: "--eval-dir",
 });
 
@@ -247,7 +251,7 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   threads: { int: true, min: 0, max: 256 },
 };
 
-const BOOLEANS: ReadonlySet<keyof TrainConfig> = new Set(["keepBest"]);
+const BOOLEANS: ReadonlySet<keyof TrainConfig> = new Set(["keepBest", "exportOutput"]);
 
 function describe(rule: NumRule): string {
   const kind = rule.int ? "an integer" : "a number";
@@ -384,8 +388,8 @@ export function resolveConfig(
 /**
  * The fields that define the model and its data: a checkpoint is only resumed under the same values.
  * The others may change on --resume (--lr, --lr-min, --schedule and --epochs change the rest of the run,
- * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints, --backend, --formats
- * and --eval-dir do not change the weights; --threads changes their last bits, and is logged). A resume
+ * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints, --backend, --formats,
+ * --export-output and --eval-dir do not change the weights; --threads changes their last bits, and is logged). A resume
  * keeps the checkpoint's value of each field its command line does not give.
  *
  * @example
@@ -490,12 +494,13 @@ const RUN_FIELDS = [
     "checkpointEvery",
     "checkpointMinutes",
   ],
-  ...["keepCheckpoints", "keepBest", "out", "threads", "formats", "evalDir"],
+  ...["keepCheckpoints", "keepBest", "out", "threads", "formats", "exportOutput", "evalDir"],
 ] as const;
 
 /**
  * Copies the run-shaping fields (lr, lrMin, schedule, epochs, checkpointing, keepBest, out, and the job's
- * threads, formats and evalDir, which later checkpoints keep for the next resume) of `from` into `to`.
+ * threads, formats, exportOutput and evalDir, which later checkpoints keep for the next resume) of `from`
+ * into `to`.
  *
  * @example
  * ```ts

@@ -509,14 +509,14 @@ export async function runTrainJob(
       ? `${bestFile} (epoch ${training.keptEpoch}, the lowest validation loss)`
       : trainer.lastCheckpoint;
     stop.note = `training is complete and its checkpoint ${source} is saved; ` +
-      `publish it with: ${exportCommand(config, args.exportOutput)}`;
+      `publish it with: ${exportCommand(config)}`;
     if (kept) {
       log(
         `keep-best: evaluating and publishing epoch ${training.keptEpoch}'s vectors (the lowest validation ` +
           `loss); the last epoch's state is in ${training.checkpoint ?? "no checkpoint"}`,
       );
     }
-    const emb = await trainer.embeddings({ output: args.exportOutput });
+    const emb = await trainer.embeddings({ output: config.exportOutput });
     let report: EvalReport | undefined;
     if (evalDir) report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
     else log(`evaluation: skipped (${evalSkipReason(config.evalDir)})`);
@@ -599,7 +599,7 @@ export async function runTrainJob(
         (why) =>
           `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
           `(${why}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
-          `rerun ${exportCommand(config, args.exportOutput)}`,
+          `rerun ${exportCommand(config)}`,
       );
     }
     if (!summary || !published) throw new Error("publishEmbeddings returned without calling committed");
@@ -647,13 +647,14 @@ export async function runTrainJob(
 
 /**
  * The export command that publishes what the run `c` publishes: its checkpoint folder (export takes the
- * epoch the run publishes, lib/train/best.ts publishedCheckpoint), its --formats and its output rows.
+ * epoch the run publishes, lib/train/best.ts publishedCheckpoint), its --formats and its output rows
+ * (--export-output).
  */
-function exportCommand(c: TrainConfig, outputRows: boolean): string {
+function exportCommand(c: TrainConfig): string {
   const formats = c.formats.join(",");
   return `deno task export --checkpoint ${shellWord(c.out)}` +
     (formats === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats}`) +
-    (outputRows ? " --output-rows" : "");
+    (c.exportOutput ? " --output-rows" : "");
 }
 
 /**
