@@ -391,6 +391,58 @@ Deno.test("train CLI arguments: --export-output alone, true or false, a config f
   );
 });
 
+Deno.test("train CLI arguments: a --config value of the wrong type is one line naming the file, the key and what it expects; lists also as comma-separated strings", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/c.json`;
+  const parse = async (settings: unknown) => {
+    await Deno.writeTextFile(file, JSON.stringify(settings));
+    return await parseTrainArgs(["--config", file]);
+  };
+  try {
+    const lists = await parse({ formats: "vec, bin", hidden: "8,4", exportOutput: true });
+    assert.deepEqual(lists.config.formats, ["vec", "bin"]);
+    assert.deepEqual(lists.config.hidden, [8, 4]);
+    assert.equal(lists.config.exportOutput, true);
+    assert.ok(lists.explicit.has("formats") && lists.explicit.has("exportOutput"));
+    assert.deepEqual((await parse({ formats: ["arrow"], hidden: [] })).config.formats, ["arrow"]);
+    const bad: [unknown, RegExp][] = [
+      [{ dim: "50" }, /'dim' must be an integer ≥ 1 and ≤ 100000 \(a JSON number\), got the string "50"$/],
+      [{ lr: null }, /'lr' must be a number > 0 \(a JSON number\), got null$/],
+      [
+        { keepBest: "true" },
+        /'keepBest' must be true or false \(JSON true or false\), got the string "true"$/,
+      ],
+      [{ exportOutput: 1 }, /'exportOutput' must be true or false \(JSON true or false\), got the number 1$/],
+      [{ mode: 5 }, /'mode' must be one of cbow\|skipgram \(a JSON string\), got the number 5$/],
+      [
+        { formats: "vec,csv" },
+        /'formats' must be a list like vec,bin of one or more of vec,bin,arrow,parquet \(an array, or a comma-separated string\), got the string "vec,csv"$/,
+      ],
+      [{ formats: [] }, /'formats' must be a list .*, got the array \[\]$/],
+      [{ formats: { vec: true } }, /'formats' must be a list .*, got the object \{"vec":true\}$/],
+      [
+        { hidden: "8,x" },
+        /'hidden' must be a list of positive integers like 512,256 .*, got the string "8,x"$/,
+      ],
+      [{ hidden: [8, "4"] }, /'hidden' must be a list of positive integers .*, got the array \[8,"4"\]$/],
+      [{ epochs: 2.5 }, /'epochs' must be an integer ≥ 1 \(a JSON number\), got the number 2\.5$/],
+      [{ data: "" }, /'data' must be a non-empty string \(a JSON string\), got the string ""$/],
+      [{ evalDir: false }, /'evalDir' must be a non-empty string \(a JSON string\), got the boolean false$/],
+    ];
+    for (const [settings, re] of bad) {
+      await assert.rejects(() => parse(settings), (e) => {
+        assert.ok(e instanceof UsageError, String(e));
+        assert.ok(!e.message.includes("\n"), e.message);
+        assert.ok(e.message.startsWith(`--config ${file}: `), e.message);
+        assert.match(e.message, re);
+        return true;
+      }, JSON.stringify(settings));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume publishes the output rows again, --export-output false stops it, the printed export command carries it", async () => {
   const out = await Deno.makeTempDir();
   const latestFiles = async () =>

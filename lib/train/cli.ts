@@ -12,9 +12,9 @@ import {
   helpText as formatHelp,
   parseFlags,
 } from "../core/cli.ts";
-import { describeOsError } from "../core/os_errors.ts";
 import { exitCodesHelp } from "../core/exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
+import { readConfigFile } from "./config_file.ts";
 import { applyRecipe, recipesHelp } from "./recipes.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../export/read.ts";
 
@@ -295,33 +295,7 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
   const partial: Record<string, unknown> = {};
   const explicit = new Set<keyof TrainConfig>();
   if (typeof values.config === "string") {
-    let text: string, parsed: unknown;
-    try {
-      text = await Deno.readTextFile(values.config);
-    } catch (e) {
-      // a wrong path is a usage error (2); an unreadable file an I/O error (8), as in every command
-      const os = describeOsError(e, "cannot read --config", values.config, { reading: true });
-      if (os && !["ENOENT", "ENOTDIR", "EISDIR"].includes(os.errno)) throw os;
-      throw new UsageError(
-        `--config ${values.config}: cannot read it (${os?.reason ?? (e as Error).message})`,
-      );
-    }
-    try {
-      parsed = JSON.parse(text);
-    } catch (e) {
-      throw new UsageError(`--config ${values.config}: not valid JSON (${(e as Error).message})`);
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new UsageError(`--config ${values.config}: must hold a JSON object of settings`);
-    }
-    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-      if (!(k in DEFAULT_CONFIG)) {
-        throw new UsageError(
-          `--config ${values.config}: unknown setting '${k}'; known: ${
-            Object.keys(DEFAULT_CONFIG).join(", ")
-          }`,
-        );
-      }
+    for (const [k, v] of Object.entries(await readConfigFile(values.config))) {
       partial[k] = v;
       explicit.add(k as keyof TrainConfig);
     }

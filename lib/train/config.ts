@@ -6,6 +6,7 @@
  */
 
 import { UsageError } from "../core/errors.ts";
+import { commaList } from "../core/cli.ts";
 import type { LossName } from "../core/types.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../export/read.ts";
 
@@ -260,6 +261,76 @@ function describe(rule: NumRule): string {
 }
 
 /**
+ * The kind of value field `key` holds: a number, true or false, a list (which its flag, and a config file,
+ * may give as a comma-separated string: {@link splitList}), or a string.
+ *
+ * @example
+ * ```ts
+ * import { fieldKind } from "./config.ts";
+ * console.log(fieldKind("formats")); // "list"
+ * ```
+ */
+export function fieldKind(key: keyof TrainConfig): "number" | "boolean" | "list" | "string" {
+  if (NUMBERS[key]) return "number";
+  if (BOOLEANS.has(key)) return "boolean";
+  return key === "hidden" || key === "formats" ? "list" : "string";
+}
+
+/**
+ * A list field's comma-separated string as its flag takes it: `512,256` → [512, 256] ('' or none: no
+ * hidden layer), `vec,bin` → ["vec", "bin"] (empty items dropped). An item of `hidden` that is no number
+ * stays a string, for {@link fieldProblem} to refuse.
+ *
+ * @example
+ * ```ts
+ * import { splitList } from "./config.ts";
+ * console.log(splitList("hidden", "512,256")); // [512, 256]
+ * ```
+ */
+export function splitList(key: "hidden" | "formats", raw: string): unknown[] {
+  if (key !== "hidden") return commaList(raw);
+  const t = raw.trim();
+  if (t === "" || t === "none") return [];
+  return t.split(",").map((x) => (/^\d+$/.test(x.trim()) ? Number(x.trim()) : x));
+}
+
+/**
+ * What field `key` accepts, when `v` is not one of its values; undefined when it is. The one check of every
+ * field's type and range: {@link resolveConfig} words it for a flag, lib/train/config_file.ts for a key of a
+ * `--config` file.
+ *
+ * @example
+ * ```ts
+ * import { fieldProblem } from "./config.ts";
+ * console.log(fieldProblem("dim", "50")); // "an integer ≥ 1 and ≤ 100000"
+ * ```
+ */
+export function fieldProblem(key: keyof TrainConfig, v: unknown): string | undefined {
+  const choices = CHOICES[key];
+  if (choices) {
+    return typeof v === "string" && choices.includes(v) ? undefined : `one of ${choices.join("|")}`;
+  }
+  const rule = NUMBERS[key];
+  if (rule) {
+    const ok = typeof v === "number" && Number.isFinite(v) && (!rule.int || Number.isInteger(v)) &&
+      (rule.minExclusive ? v > rule.min : v >= rule.min) && (rule.max === undefined || v <= rule.max);
+    return ok ? undefined : describe(rule);
+  }
+  if (BOOLEANS.has(key)) return typeof v === "boolean" ? undefined : "true or false";
+  if (key === "hidden") {
+    const ok = Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1 && x <= 100000);
+    return ok ? undefined : "a list of positive integers like 512,256";
+  }
+  if (key === "formats") {
+    const ok = Array.isArray(v) && v.length > 0 &&
+      v.every((f) => (EMBEDDING_FORMATS as readonly unknown[]).includes(f));
+    return ok ? undefined : `a list like vec,bin of one or more of ${EMBEDDING_FORMATS.join(",")}`;
+  }
+  if (key === "evalDir" && v === undefined) return undefined; // not given: the default folder
+  return typeof v === "string" && v !== "" ? undefined : "a non-empty string";
+}
+
+/**
  * Parses a flag's string value for field `key` (numbers, the `--hidden 512,256` list, choices); throws a
  * UsageError naming the flag.
  *
@@ -272,19 +343,16 @@ function describe(rule: NumRule): string {
 export function parseField(key: keyof TrainConfig, raw: string): unknown {
   const flag = FLAG_OF[key];
   if (key === "hidden") {
-    if (raw.trim() === "" || raw.trim() === "none") return [];
-    return raw.split(",").map((s) => {
-      const t = s.trim();
-      if (!/^\d+$/.test(t)) {
-        throw new UsageError(
-          `${flag} must be a comma-separated list of positive integers like 512,256, got '${raw}'`,
-        );
-      }
-      return Number(t);
-    });
+    const sizes = splitList(key, raw);
+    if (sizes.some((x) => typeof x !== "number")) {
+      throw new UsageError(
+        `${flag} must be a comma-separated list of positive integers like 512,256, got '${raw}'`,
+      );
+    }
+    return sizes;
   }
   if (key === "formats") {
-    const formats = raw.split(",").map((x) => x.trim()).filter(Boolean);
+    const formats = splitList(key, raw);
     checkFormats(formats);
     return formats;
   }
@@ -345,40 +413,10 @@ export function resolveConfig(
     if (value !== undefined) out[key] = value;
   }
   for (const key of Object.keys(DEFAULT_CONFIG) as (keyof TrainConfig)[]) {
-    const flag = FLAG_OF[key], v = out[key];
-    const choices = CHOICES[key];
-    if (choices) {
-      if (typeof v !== "string" || !choices.includes(v)) {
-        throw new UsageError(`${flag} must be one of ${choices.join("|")}, got '${String(v)}'`);
-      }
-      continue;
-    }
-    const rule = NUMBERS[key];
-    if (rule) {
-      const ok = typeof v === "number" && Number.isFinite(v) && (!rule.int || Number.isInteger(v)) &&
-        (rule.minExclusive ? v > rule.min : v >= rule.min) && (rule.max === undefined || v <= rule.max);
-      if (!ok) throw new UsageError(`${flag} must be ${describe(rule)}, got '${String(v)}'`);
-      continue;
-    }
-    if (BOOLEANS.has(key)) {
-      if (typeof v !== "boolean") throw new UsageError(`${flag} must be true or false, got '${String(v)}'`);
-      continue;
-    }
-    if (key === "hidden") {
-      if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x) || x < 1 || x > 100000)) {
-        throw new UsageError(`${flag} must be a list of positive integers like 512,256, got '${String(v)}'`);
-      }
-      continue;
-    }
-    if (key === "formats") {
-      if (!Array.isArray(v)) throw new UsageError(`${flag} must be a list like vec,bin, got '${String(v)}'`);
-      checkFormats(v);
-      continue;
-    }
-    if (key === "evalDir" && v === undefined) continue; // not given: the default folder
-    if (typeof v !== "string" || v === "") {
-      throw new UsageError(`${flag} must be a non-empty string, got '${String(v)}'`);
-    }
+    const v = out[key];
+    if (key === "formats" && Array.isArray(v)) checkFormats(v); // names the unknown format
+    const want = fieldProblem(key, v);
+    if (want !== undefined) throw new UsageError(`${FLAG_OF[key]} must be ${want}, got '${String(v)}'`);
   }
   const c = out as TrainConfig;
   if (c.lrMin > c.lr) throw new UsageError(`--lr-min (${c.lrMin}) must not exceed --lr (${c.lr})`);
