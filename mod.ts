@@ -83,6 +83,7 @@ export {
 } from "./lib/train/mod.ts";
 export type {
   Checkpoint,
+  InvocationSummary,
   ModelHead,
   ModelSpec,
   PoolCounts,

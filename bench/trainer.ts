@@ -140,12 +140,13 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
           throw new Error(`train --threads ${t} exited ${r.code}: ${r.stderr.trim().split("\n").pop()}`);
         }
         const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
+        const call = summary.training.thisInvocation; // this job's training (a fresh run: the whole run)
         const row: TrainerRow = {
           threads: t,
           reader,
-          examplesPerSecond: summary.training.examplesPerSecond,
-          seconds: summary.training.seconds,
-          stageSeconds: summary.training.stageSeconds ?? {},
+          examplesPerSecond: call.examplesPerSecond,
+          seconds: call.seconds,
+          stageSeconds: call.stageSeconds ?? {},
         };
         if (o.layerSeconds > 0 && reader === (o.readers ?? ["worker"])[0]) {
           const cfg = {

@@ -165,6 +165,7 @@ await runCommand("refresh", async () => {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
   }
   const threads = nonNegativeInt("--threads", f.threads);
+  const outputRows = f["output-rows"] === true;
   const engine = f.engine as string;
   if (engine !== "builtin" && engine !== "duckdb") {
     throw new UsageError(`--engine must be builtin or duckdb, got ${JSON.stringify(engine)}`);
@@ -265,15 +266,23 @@ await runCommand("refresh", async () => {
       throw e;
     }
     const cfg = trainer.config;
-    // the job options this refresh runs with, in its checkpoints (a later train --resume goes on with them),
-    // checked as train checks them
+    // the job options this refresh runs with, in its checkpoints (a later train --resume goes on with them,
+    // publishing what this refresh publishes: --output-rows is train's --export-output), checked as train
+    // checks them
     const given = f["eval-dir"] as string | undefined;
     const job = resolveConfig(
-      { ...cfg, threads, formats: [...formats], ...(given === undefined ? {} : { evalDir: given }) },
+      {
+        ...cfg,
+        threads,
+        formats: [...formats],
+        exportOutput: outputRows,
+        ...(given === undefined ? {} : { evalDir: given }),
+      },
       "refresh",
     );
     cfg.threads = job.threads;
     cfg.formats = job.formats;
+    cfg.exportOutput = job.exportOutput;
     cfg.evalDir = job.evalDir;
     const oldV = resumed?.oldV ?? trainer.vocab.words.length;
     const minCount = minCountFlag ?? cfg.minCount;
@@ -421,20 +430,23 @@ await runCommand("refresh", async () => {
       log(`refresh: step counter advanced to ${trainer.step} so that ${ckpt} is kept unchanged`);
     }
     const refreshed = trainer;
+    // what the export command that publishes it needs beside the checkpoint: this refresh's formats and rows
+    const publishFlags =
+      (formats.join(",") === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats.join(",")}`) +
+      (outputRows ? " --output-rows" : "");
     // a signal during the write stops the job once it is whole, with the note that says it is there
     const saved = await holdingStop(async () => {
       const path = await refreshed.saveCheckpoint(join(from, "checkpoints"), {
         keep: Math.max(2, cfg.keepCheckpoints),
       });
-      const fmt = formats.join(",") === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats.join(",")}`;
       stop.note = `the refreshed model is saved as ${path}; publish it with: deno task export --checkpoint ${
         shellWord(from)
-      }${fmt}${typeof f.out === "string" ? ` --out ${shellWord(f.out)}` : ""}`;
+      }${publishFlags}${typeof f.out === "string" ? ` --out ${shellWord(f.out)}` : ""}`;
       return path;
     });
     log(`refresh: checkpoint ${saved}`);
     if (training) training = { ...training, checkpoint: saved }; // not the staging copy, which is removed
-    const emb = await trainer.embeddings({ output: f["output-rows"] === true });
+    const emb = await trainer.embeddings({ output: outputRows });
     let report: EvalReport | undefined;
     if (evalDir) {
       report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir, analogies: false });
@@ -476,7 +488,7 @@ await runCommand("refresh", async () => {
         (why) =>
           `export failed (${why}); the checkpoint ${saved} is saved: deno task export --checkpoint ${
             shellWord(saved)
-          }`,
+          }${publishFlags}${typeof f.out === "string" ? ` --out ${shellWord(f.out)}` : ""}`,
       );
     }
     console.log(JSON.stringify({

@@ -5,7 +5,7 @@ import { latestVersionDir, publishEmbeddings } from "../lib/export/publish.ts";
 import { readWord2VecText } from "../lib/export/word2vec.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { findLatestCheckpoint, listCheckpoints } from "../lib/train/checkpoint.ts";
-import { resolveConfig } from "../lib/train/config.ts";
+import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
@@ -13,8 +13,10 @@ import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 const WORDS = ["the", "cat", "sat", "on", "mat", "a"];
 const quiet = () => {};
 
-/** A run folder with one checkpoint (js backend, tiny model) and one published version "v0". */
-async function makeRun(): Promise<{ run: string; E: Float32Array; W: Float32Array; dOut: number }> {
+/** A run folder with one checkpoint (js backend, tiny model; `over` its config) and one published version "v0". */
+async function makeRun(
+  over: Partial<TrainConfig> = {},
+): Promise<{ run: string; E: Float32Array; W: Float32Array; dOut: number }> {
   const run = await Deno.makeTempDir({ prefix: "refresh_test_" });
   const config = resolveConfig({
     dim: 6,
@@ -28,6 +30,7 @@ async function makeRun(): Promise<{ run: string; E: Float32Array; W: Float32Arra
     batch: 4,
     sample: 0,
     loss: "squared",
+    ...over,
   });
   const t = await Trainer.create({
     config,
@@ -202,6 +205,8 @@ Deno.test("refresh --epochs 0: new words appended, old input rows bit-exact, old
     const t = await Trainer.fromCheckpoint(ck!, { backend: "js", log: quiet });
     try {
       assert.deepEqual(t.vocab.words, [...WORDS, "dog"]);
+      // its --output-rows is train's --export-output: a later train --resume publishes the rows too
+      assert.equal(t.config.exportOutput, true);
       const e = await t.embeddings({ output: true });
       assert.deepEqual(new Uint32Array(e.input.buffer, 0, E.length), new Uint32Array(E.buffer, 0, E.length));
       assert.ok(e.input.subarray(E.length).some((x) => x !== 0), "the new input row is initialised");
@@ -230,7 +235,7 @@ Deno.test("refresh --epochs 0: new words appended, old input rows bit-exact, old
 });
 
 Deno.test("refresh trains on the new data and publishes", async () => {
-  const { run } = await makeRun();
+  const { run } = await makeRun({ exportOutput: true });
   try {
     await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT.repeat(5));
     const r = await refresh([
@@ -260,9 +265,34 @@ Deno.test("refresh trains on the new data and publishes", async () => {
       // the refresh's own job options, which a later train --resume goes on with
       assert.deepEqual(t.config.formats, ["vec"]);
       assert.equal(t.config.evalDir, "none");
+      assert.equal(t.config.exportOutput, false, "no --output-rows: the refresh published no output rows");
     } finally {
       t.close();
     }
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("refresh: the export command it prints when publishing fails carries its --formats, --output-rows and --out", async () => {
+  const { run } = await makeRun();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
+    await Deno.writeTextFile(join(run, "a-file"), "");
+    const out = join(run, "a-file", "emb");
+    const r = await refresh([
+      ...["--from", run, "--data", join(run, "new.txt"), "--epochs", "0", "--eval-dir", "none"],
+      ...["--formats", "vec", "--output-rows", "--out", out, "--backend", "js", "--progress", "none"],
+    ]);
+    assert.notEqual(r.code, 0, r.stderr);
+    const line = r.stderr.trimEnd().split("\n").at(-1)!;
+    const saved = await findLatestCheckpoint(join(run, "checkpoints"));
+    assert.ok(
+      line.endsWith(
+        `is saved: deno task export --checkpoint ${saved} --formats vec --output-rows --out ${out}`,
+      ),
+      line,
+    );
   } finally {
     await Deno.remove(run, { recursive: true });
   }

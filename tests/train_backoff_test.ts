@@ -228,7 +228,8 @@ Deno.test("resume: options changed on a finished run without a step are saved (i
   // the same options: nothing to save, the file stays as it is
   const before = await Deno.stat(file);
   const same = await Trainer.fromCheckpoint(file, { openReader: memoryReader(corpus), log: () => {} });
-  assert.equal((await same.train({ paths: ["mem"], rows, checkpointDir: dir, resume: true })).steps, 0);
+  const none = await same.train({ paths: ["mem"], rows, checkpointDir: dir, resume: true });
+  assert.equal(none.thisInvocation.steps, 0);
   same.close();
   assert.equal(
     (await Deno.stat(file)).mtime?.getTime(),
@@ -238,7 +239,7 @@ Deno.test("resume: options changed on a finished run without a step are saved (i
   const r = await Trainer.fromCheckpoint(file, { openReader: memoryReader(corpus), log: () => {} });
   r.adopt(cfg({ epochs: 1, keepBest: false }));
   const s = await r.train({ paths: ["mem"], rows, checkpointDir: dir, resume: true });
-  assert.equal(s.steps, 0);
+  assert.equal(s.thisInvocation.steps, 0);
   const saved = await readCheckpoint(r.lastCheckpoint!);
   assert.equal((saved.meta.config as { keepBest: boolean }).keepBest, false);
   r.close();

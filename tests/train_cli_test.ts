@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { readCheckpoint } from "../lib/train/checkpoint.ts";
-import { parseTrainArgs } from "../lib/train/cli.ts";
+import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import { adoptRunFields, resolveConfig, resumeDifferences } from "../lib/train/config.ts";
 import { UsageError } from "../lib/core/errors.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
@@ -151,6 +151,26 @@ async function killAndResume(
     Object.keys(cb.arrays).filter((n) => n.startsWith("model.") || n.startsWith("output.")).sort(),
   );
   for (const n of names) compare(ca.arrays[n] as Float32Array, cb.arrays[n] as Float32Array, n);
+  // summary.json describes the run, not the resume: its steps, examples and epochs are the uninterrupted
+  // run's; this job's own in thisInvocation
+  const summaryOf = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/summary.json`));
+  const sa = await summaryOf(a), sb = await summaryOf(b);
+  for (const k of ["steps", "examples", "epochsDone"]) assert.equal(sb.training[k], sa.training[k], k);
+  assert.equal(sb.training.thisInvocation.steps, sb.training.steps - from);
+  assert.equal(sb.thisInvocation.resumedFrom, resumed.stderr.match(/resume: (\S+) at step/)?.[1]);
+  assert.equal(sa.thisInvocation.resumedFrom, undefined);
+  if (backend === "js") {
+    assert.equal(sb.training.trainLoss, sa.training.trainLoss, "the last epoch's train loss");
+    // the finished run resumed: no step, and still the run's figures and its last epoch's train loss
+    const again = await run(["--resume", a]);
+    assert.equal(again.code, 0, again.stderr);
+    const s2 = await summaryOf(a);
+    assert.equal(s2.training.thisInvocation.steps, 0);
+    for (const k of ["steps", "examples", "epochsDone", "trainLoss"]) {
+      assert.equal(s2.training[k], sa.training[k], k);
+    }
+    assert.ok(Number.isFinite(s2.training.seconds) && s2.training.seconds > 0);
+  }
   await Deno.remove(a, { recursive: true });
   await Deno.remove(b, { recursive: true });
 }
@@ -331,6 +351,137 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
     help.stdout,
     /Exit codes.*:\n {2}0 {2}done\n {2}1 {2}internal error\n {2}2 {2}bad flag or value\n {2}3 {2}locked.*\n {2}4 {2}no usable checkpoint.*\n {2}5 {2}bad data.*\n {2}6 {2}diverged.*\n {2}7 {2}export failed.*\n {2}8 {2}operating-system I\/O error.*\n {2}9 {2}stopped by a signal/,
   );
+});
+
+Deno.test("train CLI arguments: --export-output alone, true or false, a config field a checkpoint keeps", async () => {
+  const plain = await parseTrainArgs([]);
+  assert.equal(plain.config.exportOutput, false);
+  assert.ok(!plain.explicit.has("exportOutput"));
+  const cases: [string[], boolean][] = [
+    [["--export-output"], true],
+    [["--export-output", "--dim", "12"], true],
+    [["--dim", "12", "--export-output"], true],
+    [["--export-output", "true"], true],
+    [["--export-output=true"], true],
+    [["--export-output", "false"], false],
+    [["--export-output=false"], false],
+    [["--export-output", "no"], false],
+  ];
+  for (const [args, want] of cases) {
+    const a = await parseTrainArgs(args);
+    assert.equal(a.config.exportOutput, want, args.join(" "));
+    assert.ok(a.explicit.has("exportOutput"), args.join(" "));
+    if (args.includes("--dim")) assert.equal(a.config.dim, 12);
+  }
+  await assert.rejects(
+    () => parseTrainArgs(["--export-output", "maybe"]),
+    (e) => e instanceof UsageError && /^--export-output must be true or false, got 'maybe'$/.test(e.message),
+  );
+  // a checkpoint keeps it (JSON), one written before it existed resumes without output rows, as it did
+  const given = (await parseTrainArgs(["--export-output"])).config;
+  assert.deepEqual(resolveConfig(JSON.parse(JSON.stringify(given))), given);
+  const { exportOutput: _x, ...before } = given;
+  assert.equal(resolveConfig(before).exportOutput, false);
+  const adopted = resolveConfig({});
+  adoptRunFields(adopted, given);
+  assert.equal(adopted.exportOutput, true);
+  assert.match(
+    helpText(),
+    /--export-output \[<value>\] +also publish the output rows of W.*\(default: false\)/,
+  );
+});
+
+Deno.test("train CLI arguments: a --config value of the wrong type is one line naming the file, the key and what it expects; lists also as comma-separated strings", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/c.json`;
+  const parse = async (settings: unknown) => {
+    await Deno.writeTextFile(file, JSON.stringify(settings));
+    return await parseTrainArgs(["--config", file]);
+  };
+  try {
+    const lists = await parse({ formats: "vec, bin", hidden: "8,4", exportOutput: true });
+    assert.deepEqual(lists.config.formats, ["vec", "bin"]);
+    assert.deepEqual(lists.config.hidden, [8, 4]);
+    assert.equal(lists.config.exportOutput, true);
+    assert.ok(lists.explicit.has("formats") && lists.explicit.has("exportOutput"));
+    assert.deepEqual((await parse({ formats: ["arrow"], hidden: [] })).config.formats, ["arrow"]);
+    const bad: [unknown, RegExp][] = [
+      [{ dim: "50" }, /'dim' must be an integer ≥ 1 and ≤ 100000 \(a JSON number\), got the string "50"$/],
+      [{ lr: null }, /'lr' must be a number > 0 \(a JSON number\), got null$/],
+      [
+        { keepBest: "true" },
+        /'keepBest' must be true or false \(JSON true or false\), got the string "true"$/,
+      ],
+      [{ exportOutput: 1 }, /'exportOutput' must be true or false \(JSON true or false\), got the number 1$/],
+      [{ mode: 5 }, /'mode' must be one of cbow\|skipgram \(a JSON string\), got the number 5$/],
+      [
+        { formats: "vec,csv" },
+        /'formats' must be a list like vec,bin of one or more of vec,bin,arrow,parquet \(an array, or a comma-separated string\), got the string "vec,csv"$/,
+      ],
+      [{ formats: [] }, /'formats' must be a list .*, got the array \[\]$/],
+      [{ formats: { vec: true } }, /'formats' must be a list .*, got the object \{"vec":true\}$/],
+      [
+        { hidden: "8,x" },
+        /'hidden' must be a list of positive integers like 512,256 .*, got the string "8,x"$/,
+      ],
+      [{ hidden: [8, "4"] }, /'hidden' must be a list of positive integers .*, got the array \[8,"4"\]$/],
+      [{ epochs: 2.5 }, /'epochs' must be an integer ≥ 1 \(a JSON number\), got the number 2\.5$/],
+      [{ data: "" }, /'data' must be a non-empty string \(a JSON string\), got the string ""$/],
+      [{ evalDir: false }, /'evalDir' must be a non-empty string \(a JSON string\), got the boolean false$/],
+    ];
+    for (const [settings, re] of bad) {
+      await assert.rejects(() => parse(settings), (e) => {
+        assert.ok(e instanceof UsageError, String(e));
+        assert.ok(!e.message.includes("\n"), e.message);
+        assert.ok(e.message.startsWith(`--config ${file}: `), e.message);
+        assert.match(e.message, re);
+        return true;
+      }, JSON.stringify(settings));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume publishes the output rows again, --export-output false stops it, the printed export command carries it", async () => {
+  const out = await Deno.makeTempDir();
+  const latestFiles = async () =>
+    (await Array.fromAsync(Deno.readDir(`${out}/embeddings/latest`))).map((e) => e.name).sort();
+  try {
+    const first = await run([
+      ...SMALL,
+      ...["--epochs", "1", "--out", out, "--eval-dir", "none", "--formats", "vec", "--export-output"],
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(await latestFiles(), ["input.vec", "manifest.json", "output.vec"]);
+    // the printed resume command (--resume <out>) publishes what the run asked for
+    const resumed = await run(["--resume", out]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(await latestFiles(), ["input.vec", "manifest.json", "output.vec"]);
+    // the export command a failed publication prints carries --output-rows (a full disk at its first write)
+    const full = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, "--resume", out],
+      stdout: "piped",
+      stderr: "piped",
+      env: { OPENBLAS_NUM_THREADS: "1", FACTOROUT_FAULT_ENOSPC_AFTER_BYTES: "0" },
+    }).output();
+    const line = dec.decode(full.stderr).trimEnd().split("\n").at(-1)!;
+    assert.equal(full.code, EXIT.io, line);
+    assert.ok(
+      line.endsWith(`rerun deno task export --checkpoint ${out} --formats vec --output-rows`),
+      line,
+    );
+    // turned off on a resume (either spelling), and kept off by the next one
+    for (const off of [["--export-output", "false"], ["--export-output=false"], []]) {
+      const r = await run(["--resume", out, ...off]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await latestFiles(), ["input.vec", "manifest.json"], off.join(" "));
+    }
+    const ck = await readCheckpoint(latestCheckpoint(out));
+    assert.equal((ck.meta.config as { exportOutput: boolean }).exportOutput, false);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });
 
 Deno.test("train CLI arguments: --threads, --formats and --eval-dir are config fields a checkpoint keeps; a resume with another --threads says what it costs", async () => {

@@ -61,7 +61,7 @@ Deno.test("train: stageSeconds in the summary and the JSON progress; the reader'
       rows: corpus.length,
       progress: new ProgressReporter("json", 0, (l) => lines.push(l)),
     });
-    const st = s.stageSeconds!;
+    const st = s.thisInvocation.stageSeconds!;
     assert.deepEqual(Object.keys(st), [...STAGES]);
     const batches = 2 * Math.ceil(corpus.length / smallConfig().batch);
     assert.ok(Math.abs(st.read - batches / 1000) < 2e-3, `read ${st.read} for ${batches} batches`);
@@ -69,7 +69,8 @@ Deno.test("train: stageSeconds in the summary and the JSON progress; the reader'
     assert.ok(st.layerStep > 0 && st.bagForward > 0 && st.bagBackward > 0, JSON.stringify(st));
     // the training thread's stages add up to no more than the call's time (read and shuffle overlap it)
     const own = STAGES.filter((k) => k !== "read" && k !== "shuffle").reduce((a, k) => a + st[k], 0);
-    assert.ok(own <= s.seconds + 0.01 && own >= 0.5 * s.seconds, `${own} of ${s.seconds} s`);
+    const secs = s.thisInvocation.seconds;
+    assert.ok(own <= secs + 0.01 && own >= 0.5 * secs, `${own} of ${secs} s`);
     const progress = lines.map((l) => JSON.parse(l)).filter((e) => e.event === "progress");
     assert.ok(progress.length > 0);
     assert.deepEqual(Object.keys(progress.at(-1).stageSeconds), [...STAGES]);
@@ -98,7 +99,7 @@ Deno.test({
       const la = (trainer.output as { la?: unknown }).la;
       if (standDown) (la as PooledBackend).standDown(standDown);
       const summary = await trainer.train({ paths: ["mem"], rows: corpus.length });
-      return { ...summary, vectors: await trainer.embeddings({ output: true }) };
+      return { pool: summary.thisInvocation.pool, vectors: await trainer.embeddings({ output: true }) };
     } finally {
       trainer.close();
     }

@@ -10,7 +10,7 @@ import { Rng } from "../lib/core/rng.ts";
 import { learningRate } from "../lib/train/schedule.ts";
 import { exampleHash, ValidationSplit } from "../lib/train/split.ts";
 import { Trainer, type Vocabulary } from "../lib/train/trainer.ts";
-import { memoryReader, ringCorpus, ringVocab, smallConfig, toBatch } from "./train_fakes.ts";
+import { memoryReader, ringCorpus, ringVocab, smallConfig, stoppingReader, toBatch } from "./train_fakes.ts";
 
 const V = 40;
 const vocab: Vocabulary = ringVocab(V);
@@ -79,6 +79,77 @@ Deno.test("trainer: checkpoint + resume gives identical weights to an uninterrup
     resumed.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("trainer: a resumed run's summary is the whole run's (steps, examples, epochs, seconds, the last epoch's train loss), this call's in thisInvocation; a resume without a step keeps the train loss", async () => {
+  const config = cfg({ checkpointEvery: 7, keepBest: false });
+  const dir = await Deno.makeTempDir();
+  const full = await make(config);
+  const whole = await full.train({ paths: ["mem"], rows: corpus.length });
+  full.close();
+  assert.equal(whole.epochsDone, 3);
+  assert.deepEqual(
+    [whole.thisInvocation.steps, whole.thisInvocation.examples],
+    [whole.steps, whole.examples],
+    "a run in one call: the call is the run",
+  );
+  // the same run stopped after 21 steps (a signal), then resumed from its checkpoint
+  const ac = new AbortController();
+  const part = await Trainer.create({
+    config,
+    vocab,
+    openReader: stoppingReader(memoryReader(corpus), 21, ac),
+    log: quiet,
+  });
+  const first = await part.train({
+    paths: ["mem"],
+    rows: corpus.length,
+    checkpointDir: dir,
+    stop: ac.signal,
+  });
+  part.close();
+  assert.ok(first.stopped && first.steps === 21 && first.epochsDone === 0, JSON.stringify(first));
+  const resumed = await Trainer.fromCheckpoint(`${dir}/ckpt-000000000021.fock`, {
+    openReader: memoryReader(corpus),
+    log: quiet,
+  });
+  const s = await resumed.train({ paths: ["mem"], rows: corpus.length, checkpointDir: dir, resume: true });
+  const last = resumed.lastCheckpoint!;
+  resumed.close();
+  assert.deepEqual(
+    [s.steps, s.examples, s.epochsDone, s.trainLoss],
+    [whole.steps, whole.examples, 3, whole.trainLoss],
+    "the whole run's figures",
+  );
+  assert.equal(s.thisInvocation.steps, whole.steps - 21);
+  assert.equal(s.thisInvocation.examples, whole.examples - first.examples);
+  assert.ok(s.seconds > s.thisInvocation.seconds, `the stopped part's seconds count: ${JSON.stringify(s)}`);
+  // the finished run resumed again: no step, the run's figures and its last epoch's train loss
+  const again = await Trainer.fromCheckpoint(last, { openReader: memoryReader(corpus), log: quiet });
+  const done = await again.train({ paths: ["mem"], rows: corpus.length, checkpointDir: dir, resume: true });
+  again.close();
+  assert.deepEqual([done.thisInvocation.steps, done.thisInvocation.examples], [0, 0]);
+  assert.deepEqual(
+    [done.steps, done.examples, done.epochsDone, done.trainLoss],
+    [whole.steps, whole.examples, 3, whole.trainLoss],
+  );
+  assert.ok(done.seconds > done.thisInvocation.seconds, "the run's earlier seconds count");
+  // a checkpoint from before these figures still loads: steps from 0, seconds and train loss unknown (null)
+  const old = await readCheckpoint(last);
+  const run = old.meta.run as Record<string, unknown>;
+  delete run.startStep, delete run.seconds, delete run.trainLoss;
+  await writeCheckpoint(`${dir}/old.fock`, old);
+  const older = await Trainer.fromCheckpoint(`${dir}/old.fock`, {
+    openReader: memoryReader(corpus),
+    log: quiet,
+  });
+  const o = await older.train({ paths: ["mem"], rows: corpus.length, resume: true });
+  older.close();
+  assert.deepEqual([o.steps, o.examples, o.thisInvocation.steps], [whole.steps, whole.examples, 0]);
+  const json = JSON.parse(JSON.stringify(o));
+  assert.equal(json.seconds, null);
+  assert.equal(json.trainLoss, null);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("trainer: a checkpoint from another configuration or vocabulary is refused; a corrupt one is named", async () => {

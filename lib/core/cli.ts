@@ -26,6 +26,11 @@ export type FlagSpec = {
   short?: string;
   /** repeatable: the value is the list of every occurrence */
   multiple?: boolean;
+  /**
+   * A string flag that may also be given alone, which means this value: `--export-output` is
+   * `--export-output true`, and `--export-output false` (or `=false`) turns it off ({@link parseArgsStrict}).
+   */
+  bare?: string;
 };
 
 /**
@@ -60,31 +65,42 @@ export const DEBUG_FLAG: FlagSpec = {
 const NEGATIVE = /^-(\d|\.\d|inf(inity)?$|nan$)/i;
 
 /**
- * node:util parseArgs in strict mode, with two changes every command needs: a negative number after a
+ * node:util parseArgs in strict mode, with three changes every command needs: a negative number after a
  * string flag is its value (`--lr -1` is `--lr=-1`, so that the flag's own check can say "--lr must be
- * a number > 0, got '-1'" instead of parseArgs' "argument is ambiguous"), and every parse error is a
- * one-line {@link UsageError} naming the flag. The one parseArgs wrapper of the project.
+ * a number > 0, got '-1'" instead of parseArgs' "argument is ambiguous"); a string flag with a `bare`
+ * value may be given alone (`--export-output` is `--export-output=true`; a next argument that is not a
+ * flag is its value, `--export-output false`); and every parse error is a one-line {@link UsageError}
+ * naming the flag. The one parseArgs wrapper of the project.
  *
  * @example
  * ```ts
  * import { parseArgsStrict } from "./cli.ts";
  * parseArgsStrict(["--lr", "-1"], { lr: { type: "string" } }); // { lr: "-1" }
+ * parseArgsStrict(["--x"], { x: { type: "string", bare: "true" } }); // { x: "true" }
  * ```
  */
 export function parseArgsStrict(
   args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>,
+  options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean; bare?: string }
+  >,
 ): Record<string, string | boolean | string[] | undefined> {
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const name = a.startsWith("--") && !a.includes("=") ? a.slice(2) : undefined;
-    if (name && options[name]?.type === "string" && i + 1 < args.length && NEGATIVE.test(args[i + 1])) {
+    const o = name === undefined ? undefined : options[name];
+    if (o?.type === "string" && o.bare !== undefined) {
+      const next = args[i + 1];
+      joined.push(next !== undefined && !next.startsWith("-") ? `${a}=${args[++i]}` : `${a}=${o.bare}`);
+    } else if (o?.type === "string" && i + 1 < args.length && NEGATIVE.test(args[i + 1])) {
       joined.push(`${a}=${args[++i]}`);
     } else joined.push(a);
   }
+  const plain = Object.fromEntries(Object.entries(options).map(([k, { bare: _b, ...o }]) => [k, o]));
   try {
-    const { values } = parseArgs({ args: joined, options, strict: true, allowPositionals: false });
+    const { values } = parseArgs({ args: joined, options: plain, strict: true, allowPositionals: false });
     return { ...values } as Record<string, string | boolean | string[] | undefined>;
   } catch (e) {
     const msg = (e as Error).message;
@@ -118,12 +134,13 @@ export function parseFlags(
 ): Record<string, FlagValue> {
   debugFromEnv(); // FACTOROUT_DEBUG, the environment's --debug, is checked with the flags
   const all = withDebug(flags);
-  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
+  const options: Parameters<typeof parseArgsStrict>[1] = {};
   for (const [name, spec] of Object.entries(all)) {
     options[name] = {
       type: spec.type,
       ...(spec.short ? { short: spec.short } : {}),
       ...(spec.multiple ? { multiple: true } : {}),
+      ...(spec.bare !== undefined ? { bare: spec.bare } : {}),
     };
   }
   const values = parseArgsStrict(args, options);
@@ -155,7 +172,8 @@ function withDebug(flags: Record<string, FlagSpec>): Record<string, FlagSpec> {
  */
 export function helpText(usage: string, flags: Record<string, FlagSpec>, notes = "", about = ""): string {
   const rows = Object.entries(withDebug(flags)).map(([name, s]) => {
-    const left = `  --${name}${s.type === "string" ? " <value>" : ""}${s.short ? `, -${s.short}` : ""}`;
+    const value = s.type === "boolean" ? "" : s.bare !== undefined ? " [<value>]" : " <value>";
+    const left = `  --${name}${value}${s.short ? `, -${s.short}` : ""}`;
     const shown = Array.isArray(s.default) ? s.default.join(",") : s.default;
     const def = shown === undefined ? "" : ` (default: ${shown === "" ? '""' : shown})`;
     return `${left.padEnd(30)} ${s.help}${def}`;

@@ -12,9 +12,9 @@ import {
   helpText as formatHelp,
   parseFlags,
 } from "../core/cli.ts";
-import { describeOsError } from "../core/os_errors.ts";
 import { exitCodesHelp } from "../core/exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
+import { readConfigFile } from "./config_file.ts";
 import { applyRecipe, recipesHelp } from "./recipes.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../export/read.ts";
 
@@ -31,8 +31,8 @@ export const FORMATS: readonly EmbeddingFormat[] = EMBEDDING_FORMATS;
 
 /**
  * The parsed command line: the resolved config, which fields were given explicitly (flags or the config
- * file), and the options of this one command that a checkpoint does not keep (--threads, --formats and
- * --eval-dir are config fields: a resume goes on with the run's).
+ * file), and the options of this one command that a checkpoint does not keep (--threads, --formats,
+ * --export-output and --eval-dir are config fields: a resume goes on with the run's).
  *
  * @example
  * ```ts
@@ -49,7 +49,6 @@ export type TrainArgs = {
   resume?: string;
   help: boolean;
   progress: "auto" | "live" | "json" | "none";
-  exportOutput: boolean;
   /** --overwrite: a new run may replace the run already in --out */
   overwrite: boolean;
   /** --data-complete: shards without manifest.json must carry a `_SUCCESS` marker (lib/io/shards.ts) */
@@ -60,7 +59,14 @@ export type TrainArgs = {
   recipe?: { name: string; applied: Partial<TrainConfig> };
 };
 
-type FlagSpec = { key?: keyof TrainConfig; type: "string" | "boolean"; help: string; def?: string };
+type FlagSpec = {
+  key?: keyof TrainConfig;
+  type: "string" | "boolean";
+  help: string;
+  def?: string;
+  /** the value of a flag given alone (lib/core/cli.ts FlagSpec.bare) */
+  bare?: string;
+};
 
 const FLAGS: Record<string, FlagSpec> = {
   data: {
@@ -207,7 +213,13 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "embedding files to publish: any of vec,bin,arrow,parquet (--resume: the run's unless given)",
   },
-  "export-output": { type: "boolean", help: "also publish the output rows of W", def: "false" },
+  "export-output": {
+    key: "exportOutput",
+    type: "string",
+    bare: "true",
+    help:
+      "also publish the output rows of W: true (also given alone) | false (--resume: the run's unless given)",
+  },
   "eval-dir": {
     key: "evalDir",
     type: "string",
@@ -239,6 +251,7 @@ export function helpText(): string {
       type: f.type,
       help: f.help,
       default: f.def ?? (f.key ? shownDefault(DEFAULT_CONFIG[f.key]) : undefined),
+      ...(f.bare === undefined ? {} : { bare: f.bare }),
     };
   }
   const about = [
@@ -282,33 +295,7 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
   const partial: Record<string, unknown> = {};
   const explicit = new Set<keyof TrainConfig>();
   if (typeof values.config === "string") {
-    let text: string, parsed: unknown;
-    try {
-      text = await Deno.readTextFile(values.config);
-    } catch (e) {
-      // a wrong path is a usage error (2); an unreadable file an I/O error (8), as in every command
-      const os = describeOsError(e, "cannot read --config", values.config, { reading: true });
-      if (os && !["ENOENT", "ENOTDIR", "EISDIR"].includes(os.errno)) throw os;
-      throw new UsageError(
-        `--config ${values.config}: cannot read it (${os?.reason ?? (e as Error).message})`,
-      );
-    }
-    try {
-      parsed = JSON.parse(text);
-    } catch (e) {
-      throw new UsageError(`--config ${values.config}: not valid JSON (${(e as Error).message})`);
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new UsageError(`--config ${values.config}: must hold a JSON object of settings`);
-    }
-    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-      if (!(k in DEFAULT_CONFIG)) {
-        throw new UsageError(
-          `--config ${values.config}: unknown setting '${k}'; known: ${
-            Object.keys(DEFAULT_CONFIG).join(", ")
-          }`,
-        );
-      }
+    for (const [k, v] of Object.entries(await readConfigFile(values.config))) {
       partial[k] = v;
       explicit.add(k as keyof TrainConfig);
     }
@@ -341,7 +328,6 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     ...(typeof values.resume === "string" ? { resume: values.resume } : {}),
     help: values.help === true,
     progress: progress as TrainArgs["progress"],
-    exportOutput: values["export-output"] === true,
     overwrite: values.overwrite === true,
     ...(values["data-complete"] === true ? { dataComplete: true } : {}),
     waitSeconds,

@@ -6,6 +6,7 @@
  */
 
 import { UsageError } from "../core/errors.ts";
+import { commaList } from "../core/cli.ts";
 import type { LossName } from "../core/types.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../export/read.ts";
 
@@ -105,6 +106,8 @@ export type TrainConfig = {
   threads: number;
   /** The embedding files the job publishes (lib/export/publish.ts). */
   formats: EmbeddingFormat[];
+  /** The job also publishes the output rows of W (`--export-output`), beside the input embeddings. */
+  exportOutput: boolean;
   /**
    * The evaluation sets' folder as given (`none`: no evaluation); unset: `$FACTOROUT_EVAL_DIR`, else
    * ../shared/eval when it is there (lib/eval/report.ts resolveEvalDir).
@@ -158,6 +161,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   out: "runs/latest",
   threads: 0,
   formats: [...EMBEDDING_FORMATS],
+  exportOutput: false,
   // present, so that a config file or checkpoint may name it; undefined is not written to JSON
   evalDir: undefined,
 }) as TrainConfig;
@@ -207,6 +211,7 @@ export const FLAG_OF: Readonly<Record<keyof TrainConfig, string>> = Object.freez
   out: "--out",
   threads: "--threads",
   formats: "--formats",
+  exportOutput: "--export-output",
   evalDir: "--eval-dir",
 });
 
@@ -247,12 +252,82 @@ const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
   threads: { int: true, min: 0, max: 256 },
 };
 
-const BOOLEANS: ReadonlySet<keyof TrainConfig> = new Set(["keepBest"]);
+const BOOLEANS: ReadonlySet<keyof TrainConfig> = new Set(["keepBest", "exportOutput"]);
 
 function describe(rule: NumRule): string {
   const kind = rule.int ? "an integer" : "a number";
   const lo = `${rule.minExclusive ? ">" : "≥"} ${rule.min}`;
   return rule.max === undefined ? `${kind} ${lo}` : `${kind} ${lo} and ≤ ${rule.max}`;
+}
+
+/**
+ * The kind of value field `key` holds: a number, true or false, a list (which its flag, and a config file,
+ * may give as a comma-separated string: {@link splitList}), or a string.
+ *
+ * @example
+ * ```ts
+ * import { fieldKind } from "./config.ts";
+ * console.log(fieldKind("formats")); // "list"
+ * ```
+ */
+export function fieldKind(key: keyof TrainConfig): "number" | "boolean" | "list" | "string" {
+  if (NUMBERS[key]) return "number";
+  if (BOOLEANS.has(key)) return "boolean";
+  return key === "hidden" || key === "formats" ? "list" : "string";
+}
+
+/**
+ * A list field's comma-separated string as its flag takes it: `512,256` → [512, 256] ('' or none: no
+ * hidden layer), `vec,bin` → ["vec", "bin"] (empty items dropped). An item of `hidden` that is no number
+ * stays a string, for {@link fieldProblem} to refuse.
+ *
+ * @example
+ * ```ts
+ * import { splitList } from "./config.ts";
+ * console.log(splitList("hidden", "512,256")); // [512, 256]
+ * ```
+ */
+export function splitList(key: "hidden" | "formats", raw: string): unknown[] {
+  if (key !== "hidden") return commaList(raw);
+  const t = raw.trim();
+  if (t === "" || t === "none") return [];
+  return t.split(",").map((x) => (/^\d+$/.test(x.trim()) ? Number(x.trim()) : x));
+}
+
+/**
+ * What field `key` accepts, when `v` is not one of its values; undefined when it is. The one check of every
+ * field's type and range: {@link resolveConfig} words it for a flag, lib/train/config_file.ts for a key of a
+ * `--config` file.
+ *
+ * @example
+ * ```ts
+ * import { fieldProblem } from "./config.ts";
+ * console.log(fieldProblem("dim", "50")); // "an integer ≥ 1 and ≤ 100000"
+ * ```
+ */
+export function fieldProblem(key: keyof TrainConfig, v: unknown): string | undefined {
+  const choices = CHOICES[key];
+  if (choices) {
+    return typeof v === "string" && choices.includes(v) ? undefined : `one of ${choices.join("|")}`;
+  }
+  const rule = NUMBERS[key];
+  if (rule) {
+    const ok = typeof v === "number" && Number.isFinite(v) && (!rule.int || Number.isInteger(v)) &&
+      (rule.minExclusive ? v > rule.min : v >= rule.min) && (rule.max === undefined || v <= rule.max);
+    return ok ? undefined : describe(rule);
+  }
+  if (BOOLEANS.has(key)) return typeof v === "boolean" ? undefined : "true or false";
+  if (key === "hidden") {
+    const ok = Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1 && x <= 100000);
+    return ok ? undefined : "a list of positive integers like 512,256";
+  }
+  if (key === "formats") {
+    const ok = Array.isArray(v) && v.length > 0 &&
+      v.every((f) => (EMBEDDING_FORMATS as readonly unknown[]).includes(f));
+    return ok ? undefined : `a list like vec,bin of one or more of ${EMBEDDING_FORMATS.join(",")}`;
+  }
+  if (key === "evalDir" && v === undefined) return undefined; // not given: the default folder
+  return typeof v === "string" && v !== "" ? undefined : "a non-empty string";
 }
 
 /**
@@ -268,19 +343,16 @@ function describe(rule: NumRule): string {
 export function parseField(key: keyof TrainConfig, raw: string): unknown {
   const flag = FLAG_OF[key];
   if (key === "hidden") {
-    if (raw.trim() === "" || raw.trim() === "none") return [];
-    return raw.split(",").map((s) => {
-      const t = s.trim();
-      if (!/^\d+$/.test(t)) {
-        throw new UsageError(
-          `${flag} must be a comma-separated list of positive integers like 512,256, got '${raw}'`,
-        );
-      }
-      return Number(t);
-    });
+    const sizes = splitList(key, raw);
+    if (sizes.some((x) => typeof x !== "number")) {
+      throw new UsageError(
+        `${flag} must be a comma-separated list of positive integers like 512,256, got '${raw}'`,
+      );
+    }
+    return sizes;
   }
   if (key === "formats") {
-    const formats = raw.split(",").map((x) => x.trim()).filter(Boolean);
+    const formats = splitList(key, raw);
     checkFormats(formats);
     return formats;
   }
@@ -341,40 +413,10 @@ export function resolveConfig(
     if (value !== undefined) out[key] = value;
   }
   for (const key of Object.keys(DEFAULT_CONFIG) as (keyof TrainConfig)[]) {
-    const flag = FLAG_OF[key], v = out[key];
-    const choices = CHOICES[key];
-    if (choices) {
-      if (typeof v !== "string" || !choices.includes(v)) {
-        throw new UsageError(`${flag} must be one of ${choices.join("|")}, got '${String(v)}'`);
-      }
-      continue;
-    }
-    const rule = NUMBERS[key];
-    if (rule) {
-      const ok = typeof v === "number" && Number.isFinite(v) && (!rule.int || Number.isInteger(v)) &&
-        (rule.minExclusive ? v > rule.min : v >= rule.min) && (rule.max === undefined || v <= rule.max);
-      if (!ok) throw new UsageError(`${flag} must be ${describe(rule)}, got '${String(v)}'`);
-      continue;
-    }
-    if (BOOLEANS.has(key)) {
-      if (typeof v !== "boolean") throw new UsageError(`${flag} must be true or false, got '${String(v)}'`);
-      continue;
-    }
-    if (key === "hidden") {
-      if (!Array.isArray(v) || v.some((x) => !Number.isInteger(x) || x < 1 || x > 100000)) {
-        throw new UsageError(`${flag} must be a list of positive integers like 512,256, got '${String(v)}'`);
-      }
-      continue;
-    }
-    if (key === "formats") {
-      if (!Array.isArray(v)) throw new UsageError(`${flag} must be a list like vec,bin, got '${String(v)}'`);
-      checkFormats(v);
-      continue;
-    }
-    if (key === "evalDir" && v === undefined) continue; // not given: the default folder
-    if (typeof v !== "string" || v === "") {
-      throw new UsageError(`${flag} must be a non-empty string, got '${String(v)}'`);
-    }
+    const v = out[key];
+    if (key === "formats" && Array.isArray(v)) checkFormats(v); // names the unknown format
+    const want = fieldProblem(key, v);
+    if (want !== undefined) throw new UsageError(`${FLAG_OF[key]} must be ${want}, got '${String(v)}'`);
   }
   const c = out as TrainConfig;
   if (c.lrMin > c.lr) throw new UsageError(`--lr-min (${c.lrMin}) must not exceed --lr (${c.lr})`);
@@ -384,8 +426,8 @@ export function resolveConfig(
 /**
  * The fields that define the model and its data: a checkpoint is only resumed under the same values.
  * The others may change on --resume (--lr, --lr-min, --schedule and --epochs change the rest of the run,
- * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints, --backend, --formats
- * and --eval-dir do not change the weights; --threads changes their last bits, and is logged). A resume
+ * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints, --backend, --formats,
+ * --export-output and --eval-dir do not change the weights; --threads changes their last bits, and is logged). A resume
  * keeps the checkpoint's value of each field its command line does not give.
  *
  * @example
@@ -490,12 +532,13 @@ const RUN_FIELDS = [
     "checkpointEvery",
     "checkpointMinutes",
   ],
-  ...["keepCheckpoints", "keepBest", "out", "threads", "formats", "evalDir"],
+  ...["keepCheckpoints", "keepBest", "out", "threads", "formats", "exportOutput", "evalDir"],
 ] as const;
 
 /**
  * Copies the run-shaping fields (lr, lrMin, schedule, epochs, checkpointing, keepBest, out, and the job's
- * threads, formats and evalDir, which later checkpoints keep for the next resume) of `from` into `to`.
+ * threads, formats, exportOutput and evalDir, which later checkpoints keep for the next resume) of `from`
+ * into `to`.
  *
  * @example
  * ```ts

@@ -60,6 +60,7 @@ export {
   BEST_CHECKPOINT,
   type CreateHead,
   HEALTH_CHECK_MAX_DD,
+  type InvocationSummary,
   MAX_Q_DRIFT,
   type OpenReader,
   type PoolCounts,

@@ -7,7 +7,7 @@
  *   checkpoints/   ckpt-<step>.fock, the newest --keep-checkpoints kept; best.fock, the epoch with the
  *                  lowest validation loss (--keep-best)
  *   embeddings/    versions/<version>/ (input.vec, input.bin, …, manifest.json) and the `latest` link
- *   summary.json   the final summary
+ *   summary.json   the run's summary, over its jobs (the first and every --resume; docs/trainer-api.md)
  *   run.lock       held while a train, refresh or export job works in the folder (lib/core/lock.ts)
  *
  * Never destroys good state: a new run into a folder that holds one is refused unless `--overwrite`, and
@@ -55,7 +55,7 @@ import {
 import type { TrainArgs } from "./cli.ts";
 import { resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
 import { refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
-import { ProgressReporter } from "./progress.ts";
+import { fmt4, ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 import { backendEnvironment } from "../linalg/select.ts";
 import { bagSplit, readerPlace } from "./defaults.ts";
@@ -73,7 +73,9 @@ import { bagSplit, readerPlace } from "./defaults.ts";
 export type JobIO = { out: (text: string) => void; err: (line: string) => void; tty: boolean };
 
 /**
- * What the job returns and writes to summary.json.
+ * What the job returns and writes to summary.json: the run, over all its invocations (its start and every
+ * `--resume`; `training`, from the run state its checkpoints carry), and in `thisInvocation` (and
+ * `training.thisInvocation`) what this one job did (docs/trainer-api.md, "summary.json").
  *
  * @example
  * ```ts
@@ -93,7 +95,8 @@ export type JobSummary = {
   metrics: { wordsim353?: number; simlex999?: number; analogy?: number; coverage: Record<string, number> };
   /** `epoch`: the epoch of the run whose vectors were published (the best one under --keep-best). */
   embeddings?: { version: string; dir: string; files: string[]; epoch?: number };
-  seconds: number;
+  /** This job: its wall-clock seconds (preparing, training, evaluating, publishing), the checkpoint it resumed. */
+  thisInvocation: { seconds: number; resumedFrom?: string };
 };
 
 /**
@@ -506,14 +509,14 @@ export async function runTrainJob(
       ? `${bestFile} (epoch ${training.keptEpoch}, the lowest validation loss)`
       : trainer.lastCheckpoint;
     stop.note = `training is complete and its checkpoint ${source} is saved; ` +
-      `publish it with: ${exportCommand(config, args.exportOutput)}`;
+      `publish it with: ${exportCommand(config)}`;
     if (kept) {
       log(
         `keep-best: evaluating and publishing epoch ${training.keptEpoch}'s vectors (the lowest validation ` +
           `loss); the last epoch's state is in ${training.checkpoint ?? "no checkpoint"}`,
       );
     }
-    const emb = await trainer.embeddings({ output: args.exportOutput });
+    const emb = await trainer.embeddings({ output: config.exportOutput });
     let report: EvalReport | undefined;
     if (evalDir) report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
     else log(`evaluation: skipped (${evalSkipReason(config.evalDir)})`);
@@ -558,7 +561,10 @@ export async function runTrainJob(
               files: r.files,
               ...(training.keptEpoch === undefined ? {} : { epoch: training.keptEpoch }),
             },
-            seconds: round((performance.now() - t0) / 1000, 2),
+            thisInvocation: {
+              seconds: round((performance.now() - t0) / 1000, 2),
+              ...(ckptPath ? { resumedFrom: ckptPath } : {}),
+            },
           };
           await writeFileAtomic(join(config.out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
           stop.note = `training is complete and ${r.versionDir} is published (latest points at it); ` +
@@ -593,17 +599,18 @@ export async function runTrainJob(
         (why) =>
           `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
           `(${why}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
-          `rerun ${exportCommand(config, args.exportOutput)}`,
+          `rerun ${exportCommand(config)}`,
       );
     }
     if (!summary || !published) throw new Error("publishEmbeddings returned without calling committed");
     if (io.tty) {
       io.out(
         [
-          `done in ${summary.seconds} s: ${training.steps} steps, ${
-            Math.round(training.examplesPerSecond)
-          } examples/s on ${trainer.backend}`,
-          `train loss ${training.trainLoss.toFixed(4)}` +
+          `done in ${summary.thisInvocation.seconds} s: ${training.thisInvocation.steps} steps, ${
+            Math.round(training.thisInvocation.examplesPerSecond)
+          } examples/s on ${trainer.backend}` +
+          (ckptPath ? ` (the run: ${training.steps} steps, ${training.epochsDone} epochs)` : ""),
+          `train loss ${fmt4(training.trainLoss)}` +
           (training.validationLoss === undefined
             ? ""
             : `, validation loss ${training.validationLoss.toFixed(4)}`),
@@ -640,13 +647,14 @@ export async function runTrainJob(
 
 /**
  * The export command that publishes what the run `c` publishes: its checkpoint folder (export takes the
- * epoch the run publishes, lib/train/best.ts publishedCheckpoint), its --formats and its output rows.
+ * epoch the run publishes, lib/train/best.ts publishedCheckpoint), its --formats and its output rows
+ * (--export-output).
  */
-function exportCommand(c: TrainConfig, outputRows: boolean): string {
+function exportCommand(c: TrainConfig): string {
   const formats = c.formats.join(",");
   return `deno task export --checkpoint ${shellWord(c.out)}` +
     (formats === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats}`) +
-    (outputRows ? " --output-rows" : "");
+    (c.exportOutput ? " --output-rows" : "");
 }
 
 /**

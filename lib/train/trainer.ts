@@ -64,6 +64,7 @@ export { BEST_CHECKPOINT } from "./best.ts";
 export { BACKOFF_FLOOR, HEALTH_CHECK_MAX_DD, MAX_Q_DRIFT } from "./guard.ts";
 export type {
   CreateHead,
+  InvocationSummary,
   OpenReader,
   PoolCounts,
   ReaderBatch,
@@ -328,6 +329,8 @@ export class Trainer {
         lrScale: 1,
         backoffs: 0,
         ...(opts.corpus ? { corpus: opts.corpus } : {}),
+        startStep: this.step,
+        seconds: 0,
       };
     }
     let run = this.#run;
@@ -336,6 +339,10 @@ export class Trainer {
     const progress = opts.progress ?? new ProgressReporter("none", 1, () => {});
     const total = run.rows * run.epochs;
     const t0 = performance.now(), startExamples = run.examples, startStep = this.step;
+    // the run's own count, kept in its run state: a resumed run goes on counting (a checkpoint from before
+    // these fields: its steps from step 0, where every train job's run starts; its seconds unknown, NaN)
+    const runStart = run.startStep ?? 0, runSeconds0 = run.seconds ?? NaN;
+    const runSeconds = () => runSeconds0 + (performance.now() - t0) / 1000;
     const clock = new StageClock(), S = STAGE, stages = () => clock.seconds();
     const pool0 = this.#poolCounts();
     let lr = learningRate(c, run.examples, total) * run.lrScale, ema = NaN, lastEpochLoss = NaN;
@@ -410,6 +417,7 @@ export class Trainer {
       clock.mark(S.bookkeeping);
       await flush();
       written = undefined;
+      run.seconds = runSeconds(); // not compared by #fileIsCurrent: a file of this state stays current
       if (atGood) run.good = this.step;
       if (dir && !this.#fileIsCurrent()) {
         if (!atGood && good.file === undefined) {
@@ -440,8 +448,10 @@ export class Trainer {
       bestState = await writeBest(dir, () => this.toCheckpoint(), run, same);
       clock.mark(S.checkpoint);
     };
+    /** The run's figures, and this call's in `thisInvocation`; `trainLoss` NaN: the run's last known one. */
     const summarize = (trainLoss: number): TrainSummary => {
       const seconds = (performance.now() - t0) / 1000, examples = run.examples - startExamples;
+      const runSecs = run.seconds = runSeconds();
       const now = this.#poolCounts(), pool = now && addCounts(now, pool0, -1);
       if (pool?.standDowns) {
         note(
@@ -452,17 +462,24 @@ export class Trainer {
         );
       }
       return {
-        steps: this.step - startStep,
-        examples,
-        seconds,
-        examplesPerSecond: seconds > 0 ? examples / seconds : 0,
-        trainLoss,
+        steps: this.step - runStart,
+        examples: run.examples,
+        epochsDone: run.epoch,
+        seconds: runSecs,
+        examplesPerSecond: runSecs > 0 ? run.examples / runSecs : runSecs === 0 ? 0 : NaN,
+        trainLoss: Number.isFinite(trainLoss) ? trainLoss : run.trainLoss ?? NaN,
         lr,
         ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
         backoffs: run.backoffs,
         lrScale: run.lrScale,
-        stageSeconds: clock.seconds(),
-        ...(pool ? { pool } : {}),
+        thisInvocation: {
+          steps: this.step - startStep,
+          examples,
+          seconds,
+          examplesPerSecond: seconds > 0 ? examples / seconds : 0,
+          stageSeconds: clock.seconds(),
+          ...(pool ? { pool } : {}),
+        },
       };
     };
     /** Counts the steps whose losses are known (every step on the host path; each read-back on the GPU path). */
@@ -481,6 +498,7 @@ export class Trainer {
     /** Logs the epoch's losses; true when its validation loss is the lowest of the run so far. */
     const endEpoch = async (): Promise<boolean> => {
       lastEpochLoss = run.epochCount ? run.epochLoss / run.epochCount : NaN;
+      if (Number.isFinite(lastEpochLoss)) run.trainLoss = lastEpochLoss;
       const val = await this.validationLoss();
       const better = val !== undefined && Number.isFinite(val) &&
         (!run.best || val <= run.best.validationLoss);
@@ -846,7 +864,10 @@ function addCounts(a: PoolCounts | undefined, b: PoolCounts | undefined, sign = 
   };
 }
 
-/** What a checkpoint file's run state and config are compared by (Trainer #fileIsCurrent). */
+/**
+ * What a checkpoint file's run state and config are compared by (Trainer #fileIsCurrent): all of them but
+ * the run's training seconds, a clock reading that a file of the same state written earlier holds too.
+ */
 function fileKey(run: RunState | null, config: unknown): string {
-  return JSON.stringify([run, config]);
+  return JSON.stringify([run && { ...run, seconds: undefined }, config]);
 }

@@ -141,24 +141,66 @@ export type TrainOptions = {
 export type PoolCounts = { splitCalls: number; callerOnlyCalls: number; standDowns: number };
 
 /**
- * What {@link Trainer.train} returns.
+ * What one call of {@link Trainer.train} (one invocation of a job: a run's start or a `--resume`) did by
+ * itself: a resumed run's earlier invocations are not in it.
+ *
+ * @example
+ * ```ts
+ * import type { InvocationSummary } from "./types.ts";
+ * const i: InvocationSummary = { steps: 0, examples: 0, seconds: 0.01, examplesPerSecond: 0 };
+ * ```
+ */
+export type InvocationSummary = {
+  /** Steps taken by this call (rolled-back steps not counted). */
+  steps: number;
+  /** Examples read by this call (held-out included). */
+  examples: number;
+  /** Seconds this call trained. */
+  seconds: number;
+  examplesPerSecond: number;
+  /** Seconds per stage of this call (lib/train/stages.ts). */
+  stageSeconds?: Record<StageName, number>;
+  /**
+   * The output layer's thread pool in this call (lib/linalg/pool.ts), when it has one: split calls, those
+   * whose parts the training thread ran alone, and the times its workers stood down (their cores busy).
+   */
+  pool?: PoolCounts;
+};
+
+/**
+ * What {@link Trainer.train} returns: the run it trained, over all its invocations (its start and every
+ * resume, from the run state its checkpoints carry), and in `thisInvocation` what this call did.
  *
  * @example
  * ```ts
  * import type { TrainSummary } from "./types.ts";
  * const s: TrainSummary = {
- *   steps: 1, examples: 32, seconds: 0.1, examplesPerSecond: 320, trainLoss: 5, lr: 0.05, backoffs: 0, lrScale: 1,
+ *   steps: 1, examples: 32, epochsDone: 1, seconds: 0.1, examplesPerSecond: 320, trainLoss: 5, lr: 0.05,
+ *   backoffs: 0, lrScale: 1, thisInvocation: { steps: 1, examples: 32, seconds: 0.1, examplesPerSecond: 320 },
  * };
  * ```
  */
 export type TrainSummary = {
-  /** Steps taken by this call. */
+  /**
+   * Steps of the run (rolled-back steps not counted). A run resumed from a checkpoint older than
+   * {@link RunState.startStep} counts from step 0 (a train job's runs start there).
+   */
   steps: number;
-  /** Examples read by this call. */
+  /** Examples the run has read (held-out included; a finished run: every epoch's). */
   examples: number;
+  /** Epochs of the run completed (a finished run: all of them). */
+  epochsDone: number;
+  /**
+   * Seconds the run trained, over its invocations (up to each one's last checkpoint, for one that was
+   * killed); NaN (null in JSON) when a checkpoint of the run predates {@link RunState.seconds}.
+   */
   seconds: number;
+  /** examples / seconds (NaN when seconds is). */
   examplesPerSecond: number;
-  /** Mean training loss per example over the last epoch. */
+  /**
+   * Mean training loss per example over the last epoch completed (a stopped run: over the epoch in
+   * progress when it has taken steps), else the run's last known one; NaN (null in JSON) when none is.
+   */
   trainLoss: number;
   /** Mean loss per held-out example at the end (when there is a validation set). */
   validationLoss?: number;
@@ -172,18 +214,13 @@ export type TrainSummary = {
   backoffs: number;
   /** The step-size multiplier they left, applied on top of the schedule (1: no backoff). */
   lrScale: number;
-  /** Seconds per stage of this call (lib/train/stages.ts). */
-  stageSeconds?: Record<StageName, number>;
-  /**
-   * The output layer's thread pool in this call (lib/linalg/pool.ts), when it has one: split calls, those
-   * whose parts the training thread ran alone, and the times its workers stood down (their cores busy).
-   */
-  pool?: PoolCounts;
   /** The epoch of the run (1-based) with the lowest validation loss, and that loss. */
   bestEpoch?: number;
   bestValidationLoss?: number;
   /** The epoch whose parameters the trainer holds at the end: the best one under keepBest, else the last. */
   keptEpoch?: number;
+  /** What this call did by itself (a resume: without the run's earlier invocations). */
+  thisInvocation: InvocationSummary;
 };
 
 /**
@@ -220,6 +257,15 @@ export type RunState = {
    * checkpoint `ckpt-<good>.fock` is kept from pruning; absent in older checkpoints
    */
   good?: number;
+  /** the trainer's step when the run started (the run's steps are counted from it); absent in older checkpoints */
+  startStep?: number;
+  /**
+   * seconds the run has trained, over its invocations, up to this state's checkpoint; null when an
+   * earlier checkpoint of the run predates it (unknown); absent in older checkpoints
+   */
+  seconds?: number | null;
+  /** the mean training loss per example of the last epoch completed; absent before one, and in older checkpoints */
+  trainLoss?: number;
 };
 
 /**
