@@ -6,7 +6,14 @@
  * ```
  *
  * Steps, all under the run folder's lock `<from>/run.lock` (shared with train and export):
- * 1. load the newest checkpoint of `<from>/checkpoints`;
+ * 1. load the checkpoint the run publishes, the one `deno task export --checkpoint <from>` takes
+ *    (lib/train/best.ts publishedCheckpoint): its newest good one, or for a finished `--keep-best` run whose
+ *    best epoch is not its last, `best.fock`, the epoch whose vectors the run published (one log line says
+ *    which and why). The refresh goes on from those parameters with the finished run's bookkeeping (its
+ *    newest checkpoint's run state and options; best.ts continuation), its steps numbered on from the
+ *    highest checkpoint step in `<from>/checkpoints`: its checkpoints sort after every one there, so the
+ *    refreshed one is the run's newest (pruning keeps it; `train --resume` and the next refresh take it),
+ *    and no file of the run is overwritten;
  * 2. prepare the new text (or take a folder of prepared shards) into a staging folder
  *    `<from>/refresh-staging/<stamp>-<pid>/`, with the run's corpus settings (mode, window, sample) and
  *    min-count 1, so that words already known are kept however rare they are in the new data;
@@ -14,20 +21,22 @@
  *    first): each new output row enters W exactly through OutputLayer.appendRows, old rows unchanged;
  * 4. train `--epochs` epochs on the new data (ids remapped to the grown vocabulary on the fly; words
  *    below the min-count that are not in the vocabulary are dropped), checkpoints going to staging;
- * 5. write the final checkpoint into `<from>/checkpoints` (temporary name + rename; older ones pruned to
- *    the run's --keep-checkpoints), then publish the embeddings as a new version of `<from>/embeddings`
- *    (or `--out`), `latest` moved only when the version is complete.
+ * 5. write the final checkpoint into `<from>/checkpoints` (temporary name + rename; a step above the run's
+ *    newest, also with `--epochs 0`; older ones pruned to the run's --keep-checkpoints, at least 2), then
+ *    publish the embeddings as a new version of `<from>/embeddings` (or `--out`), `latest` moved only when
+ *    the version is complete.
  * On any failure before step 5 the previous checkpoint and the published versions are untouched; a
  * crash leaves at most a staging folder and a stale lock, both cleared by the next run.
  *
  * SIGTERM/SIGINT/SIGHUP during training (lib/core/stop.ts): the step in progress is finished, a checkpoint of
  * the refresh is written into its staging folder with `stopped.json`, `<from>` is left unchanged, and the
  * job exits 9 printing the command to continue (the same command line): a rerun with the same `--data`,
- * `--epochs`, `--lr` and `--min-count` on the same checkpoint of `<from>` continues that staging folder
- * instead of starting over. A signal at any other moment exits 9 at once with no partial file: its staging
- * folder is removed, and the line says whether `<from>` is unchanged (rerun the same command) or already
- * holds the refreshed checkpoint (publish it with `deno task export --checkpoint <from>`; the checkpoint's
- * write holds the signal until it is whole, so the line is never wrong about it).
+ * `--epochs`, `--lr` and `--min-count` from the same checkpoint of `<from>` (the same file with the same
+ * step and write time, and the same newest step above which its steps are numbered) continues that
+ * staging folder instead of starting over. A signal at any other moment exits 9 at once with no partial
+ * file: its staging folder is removed, and the line says whether `<from>` is unchanged (rerun the same
+ * command) or already holds the refreshed checkpoint (publish it with `deno task export --checkpoint
+ * <from>`; the checkpoint's write holds the signal until it is whole, so the line is never wrong about it).
  *
  * Exit codes (the shared table of lib/core/exit_codes.ts; one line `refresh: <reason>` on stderr for every
  * non-zero one):
@@ -40,7 +49,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import {
   type FlagSpec,
@@ -66,10 +75,12 @@ import { scanShards } from "../lib/io/shards.ts";
 import { readVocab } from "../lib/io/vocab.ts";
 import {
   type Checkpoint,
-  checkpointName,
+  checkpointStep,
+  listCheckpoints,
   readNewestGoodCheckpoint,
   removeStaleCheckpointTemps,
 } from "../lib/train/checkpoint.ts";
+import { continuation, publishedCheckpoint } from "../lib/train/best.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
@@ -208,24 +219,50 @@ await runCommand("refresh", async () => {
       ...await removeStaleTemps(join(from, "embeddings")),
     ];
     if (removed.length) log(`refresh: removed temporary files left by killed jobs: ${removed.join(", ")}`);
-    // 1. the checkpoint
-    const good = await pickGood(join(from, "checkpoints"), from, log);
-    const ckpt = good.path;
+    // 1. the checkpoint: the newest says whether the training is finished, the published one is the base
+    const newest = await pickNewest(join(from, "checkpoints"), from, log);
     // a training stopped before its last epoch (a signal, kill -9, a divergence) is not a result to refresh:
     // the refresh's checkpoint would become the run's newest and the training could not be resumed
-    const run = (good.checkpoint.meta as { run?: { epoch?: number; epochs?: number } | null }).run;
+    const run = (newest.checkpoint.meta as { run?: { epoch?: number; epochs?: number } | null }).run;
     if (run && typeof run.epoch === "number" && typeof run.epochs === "number" && run.epoch < run.epochs) {
       throw new ExitError(
         EXIT.noCheckpoint,
-        `--from ${from}: its newest checkpoint ${ckpt} is of a training stopped in epoch ${
+        `--from ${from}: its newest checkpoint ${newest.path} is of a training stopped in epoch ${
           run.epoch + 1
         } of ` +
           `${run.epochs}; finish it first (deno task train --resume ${shellWord(from)}), then refresh`,
       );
     }
-    // a refresh stopped by a signal with the same inputs on the same checkpoint is continued; other
-    // leftovers of crashed refreshes are removed
-    const key = JSON.stringify({ base: ckpt, data: f.data, epochs, lr, minCount: minCountFlag ?? null });
+    const base = await publishedCheckpoint(newest.path, newest.checkpoint, (l) => log(`refresh: ${l}`));
+    const ckpt = base.file;
+    // the refresh's steps are numbered above every checkpoint of the run (corrupt newer ones included)
+    const names = await listCheckpoints(join(from, "checkpoints"));
+    const after = Math.max(
+      Number(newest.checkpoint.meta.step ?? 0),
+      ...names.map((p) => checkpointStep(p) ?? 0),
+    );
+    const baseStep = Number(base.ckpt.meta.step ?? 0);
+    log(
+      `refresh: starting from ${ckpt} (` +
+        (base.epoch !== undefined
+          ? `epoch ${base.epoch}, the one the run published: its lowest validation loss, --keep-best; the ` +
+            `newest checkpoint ${newest.path} is epoch ${run?.epochs ?? "?"}`
+          : "the newest checkpoint, the one the run publishes") +
+        (after > baseStep ? `; the refresh's steps are numbered on from step ${after}` : "") + ")",
+    );
+    // a refresh stopped by a signal with the same inputs from the same checkpoint (the same file, step and
+    // write time, and the same newest step its steps are numbered above) is continued; other leftovers of
+    // crashed refreshes are removed
+    const key = JSON.stringify({
+      base: ckpt,
+      step: baseStep,
+      written: base.ckpt.meta.createdAt ?? null,
+      after,
+      data: f.data,
+      epochs,
+      lr,
+      minCount: minCountFlag ?? null,
+    });
     let resumed: { ckpt: Checkpoint; path: string; dir: string; oldV: number } | undefined;
     if (await exists(stagingRoot)) {
       for await (const e of Deno.readDir(stagingRoot)) {
@@ -254,11 +291,14 @@ await runCommand("refresh", async () => {
         }
       })();
     try {
-      trainer = await Trainer.fromCheckpoint(resumed?.ckpt ?? good.checkpoint, {
-        backend: backend as "js" | "blas" | "auto",
-        log,
-        openReader,
-      });
+      trainer = await Trainer.fromCheckpoint(
+        resumed?.ckpt ?? continuation(base.ckpt, newest.checkpoint, after),
+        {
+          backend: backend as "js" | "blas" | "auto",
+          log,
+          openReader,
+        },
+      );
     } catch (e) {
       if (e instanceof DataFormatError || e instanceof UsageError) {
         throw new ExitError(EXIT.noCheckpoint, `unusable checkpoint: ${resumed?.path ?? ckpt}: ${e.message}`);
@@ -286,7 +326,7 @@ await runCommand("refresh", async () => {
     cfg.evalDir = job.evalDir;
     const oldV = resumed?.oldV ?? trainer.vocab.words.length;
     const minCount = minCountFlag ?? cfg.minCount;
-    log(`refresh: ${ckpt} (step ${trainer.step}, ${oldV} words, ${cfg.mode}, dim ${cfg.dim})`);
+    log(`refresh: step ${trainer.step}, ${oldV} words, ${cfg.mode}, dim ${cfg.dim}`);
 
     // 2. the new data
     await Deno.mkdir(staging, { recursive: true });
@@ -423,11 +463,13 @@ await runCommand("refresh", async () => {
     stop.note = `nothing partial was left and ${from} is unchanged; rerun the same command`;
 
     // 5. commit: checkpoint, then the embeddings
-    if (basename(ckpt) === checkpointName(trainer.step)) {
-      // no step taken (--epochs 0): advance the counter so that the grown model gets its own file and
-      // the previous checkpoint stays as it was
-      trainer.step++;
-      log(`refresh: step counter advanced to ${trainer.step} so that ${ckpt} is kept unchanged`);
+    if (trainer.step <= after) {
+      // no step taken (--epochs 0): advance the counter so that the grown model gets its own file, the
+      // run's newest, and the run's checkpoints stay as they were
+      trainer.step = after + 1;
+      log(
+        `refresh: step counter advanced to ${trainer.step}, past the run's newest checkpoint (step ${after})`,
+      );
     }
     const refreshed = trainer;
     // what the export command that publishes it needs beside the checkpoint: this refresh's formats and rows
@@ -516,7 +558,7 @@ await runCommand("refresh", async () => {
 Deno.exit(EXIT.ok);
 
 /** The newest good checkpoint of the run (newer corrupt ones skipped, said in one line); else exit 4. */
-async function pickGood(
+async function pickNewest(
   dir: string,
   from: string,
   log: (line: string) => void,

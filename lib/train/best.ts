@@ -1,6 +1,7 @@
 /**
  * Keep-best: the best epoch's checkpoint (`best.fock`, never pruned) and finding that state again at the
- * end of a run; a checkpoint file as a state to go back to (the best epoch's, a rollback's).
+ * end of a run; the checkpoint a finished run publishes, and the state a job that goes on from it (the
+ * refresh) starts from; a checkpoint file as a state to go back to (the best epoch's, a rollback's).
  *
  * @module
  */
@@ -75,6 +76,45 @@ export async function publishedCheckpoint(
   const from = await findBest(run.best, undefined, join(dirname(file), BEST_CHECKPOINT), log);
   if (from?.file === undefined) return { file, ckpt };
   return { file: from.file, ckpt: await readCheckpoint(from.file), epoch: run.best.epoch };
+}
+
+/**
+ * The state a job that goes on from a finished run starts from (the refresh): the parameters of the
+ * checkpoint the run publishes (`published`, {@link publishedCheckpoint}: best.fock, or its newest) with the
+ * run's bookkeeping at its end (`newest`, its newest checkpoint: its config and its run state, every epoch
+ * done), as train() leaves a trainer that keeps its best epoch; numbered at least `after`, the highest
+ * checkpoint step of the run's folder, so that the job's checkpoints sort after every one there (pruning
+ * keeps them, `--resume` and a later refresh take them). The run state loses the states of the run it
+ * points at, its best epoch and its rollback state (RunState.best and .good): the job's parameters are
+ * neither once it changes them, and a checkpoint of it still naming them would be published (best.fock) or
+ * rolled back to in its place. Only the numbering moves: the output layer's own counters are in its
+ * state, and the schedule counts examples, not steps.
+ *
+ * @example
+ * ```ts
+ * import { continuation } from "./best.ts";
+ * const best = { meta: { step: 5, run: { epoch: 1, epochs: 3 } }, arrays: {} };
+ * const run = { epoch: 3, epochs: 3, good: 15, best: { epoch: 1, step: 5, validationLoss: 2 } };
+ * const last = { meta: { step: 15, run }, arrays: {} };
+ * const start = continuation(best, last, 15);
+ * console.log(start.meta.step, start.meta.run); // 15 { epoch: 3, epochs: 3 }
+ * ```
+ */
+export function continuation(published: Checkpoint, newest: Checkpoint, after: number): Checkpoint {
+  const run = structuredClone(newest.meta.run ?? null) as Partial<RunState> | null;
+  if (run) {
+    delete run.best;
+    delete run.good;
+  }
+  return {
+    meta: {
+      ...published.meta,
+      config: newest.meta.config ?? published.meta.config,
+      run,
+      step: Math.max(Number(published.meta.step ?? 0), after),
+    },
+    arrays: published.arrays,
+  };
 }
 
 /**

@@ -218,6 +218,22 @@ export function checkpointName(step: number): string {
 }
 
 /**
+ * The step in a checkpoint's file name (`ckpt-<step>.fock`, {@link checkpointName}; a path is read by its
+ * last part), or undefined for another name (best.fock).
+ *
+ * @example
+ * ```ts
+ * import { checkpointStep } from "./checkpoint.ts";
+ * checkpointStep("runs/x/checkpoints/ckpt-000000000042.fock"); // 42
+ * checkpointStep("runs/x/checkpoints/best.fock"); // undefined
+ * ```
+ */
+export function checkpointStep(path: string): number | undefined {
+  const m = /^ckpt-(\d+)\.fock$/.exec(basename(path));
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
  * The complete checkpoints in a folder, oldest first (temporary `.tmp` files are ignored).
  *
  * @example

@@ -34,6 +34,7 @@ export {
 export {
   type Checkpoint,
   checkpointName,
+  checkpointStep,
   findLatestCheckpoint,
   listCheckpoints,
   pruneCheckpoints,

@@ -85,7 +85,11 @@ export type {
  * ```
  */
 export class Trainer {
-  /** Optimisation steps so far (over all runs). */
+  /**
+   * Optimisation steps so far (over all runs), which name and order the checkpoints. A refresh from a run's
+   * best epoch numbers its steps on from the run's newest checkpoint (lib/train/best.ts continuation), so
+   * the steps of the epochs it went back from are counted too.
+   */
   step = 0;
   #run: RunState | null = null;
   #lastCheckpoint: string | undefined;
