@@ -443,6 +443,31 @@ Deno.test("train CLI arguments: a --config value of the wrong type is one line n
   }
 });
 
+Deno.test("train CLI arguments: a --config key that is a name of Object.prototype (constructor, toString, __proto__) is an unknown setting, not a crash; resolveConfig refuses it too", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/c.json`;
+  try {
+    for (const key of ["constructor", "toString", "hasOwnProperty", "__proto__"]) {
+      await Deno.writeTextFile(file, `{${JSON.stringify(key)}: 1}`);
+      await assert.rejects(() => parseTrainArgs(["--config", file]), (e) => {
+        assert.ok(e instanceof UsageError, `${key}: ${e}`);
+        assert.ok(
+          e.message.startsWith(`--config ${file}: unknown setting '${key}'; known: data, `),
+          e.message,
+        );
+        return true;
+      });
+      assert.throws(
+        () => resolveConfig(JSON.parse(`{${JSON.stringify(key)}: 1}`)),
+        (e) => e instanceof UsageError && e.message.startsWith(`configuration: unknown setting '${key}'`),
+        key,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume publishes the output rows again, --export-output false stops it, the printed export command carries it", async () => {
   const out = await Deno.makeTempDir();
   const latestFiles = async () =>

@@ -57,7 +57,7 @@ export function configFileSettings(parsed: unknown, file: string): Partial<Train
   }
   const settings: Record<string, unknown> = {};
   for (const [k, given] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!(k in DEFAULT_CONFIG)) {
+    if (!Object.hasOwn(DEFAULT_CONFIG, k)) { // own keys: "constructor" or "__proto__" is no setting
       throw new UsageError(
         `${source}: unknown setting '${k}'; known: ${Object.keys(DEFAULT_CONFIG).join(", ")}`,
       );
