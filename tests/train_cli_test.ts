@@ -468,6 +468,20 @@ Deno.test("train CLI arguments: a --config key that is a name of Object.prototyp
   }
 });
 
+Deno.test("train CLI arguments: a --config number too large for a double (1e400, Infinity to JSON.parse) is shown as written, not as null", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/c.json`;
+  try {
+    await Deno.writeTextFile(file, '{"dim": 1e400}');
+    await assert.rejects(
+      () => parseTrainArgs(["--config", file]),
+      /'dim' must be an integer ≥ 1 and ≤ 100000 \(a JSON number\), got the number Infinity$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume publishes the output rows again, --export-output false stops it, the printed export command carries it", async () => {
   const out = await Deno.makeTempDir();
   const latestFiles = async () =>

@@ -87,6 +87,7 @@ const JSON_KIND = {
 function jsonValue(v: unknown): string {
   if (v === null) return "null";
   const kind = Array.isArray(v) ? "the array" : typeof v === "object" ? "the object" : `the ${typeof v}`;
-  const text = JSON.stringify(v) ?? String(v);
+  // a number JSON.parse made Infinity (1e400) is no `null`
+  const text = typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v);
   return `${kind} ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`;
 }
