@@ -443,6 +443,45 @@ Deno.test("train CLI arguments: a --config value of the wrong type is one line n
   }
 });
 
+Deno.test("train CLI arguments: a --config key that is a name of Object.prototype (constructor, toString, __proto__) is an unknown setting, not a crash; resolveConfig refuses it too", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/c.json`;
+  try {
+    for (const key of ["constructor", "toString", "hasOwnProperty", "__proto__"]) {
+      await Deno.writeTextFile(file, `{${JSON.stringify(key)}: 1}`);
+      await assert.rejects(() => parseTrainArgs(["--config", file]), (e) => {
+        assert.ok(e instanceof UsageError, `${key}: ${e}`);
+        assert.ok(
+          e.message.startsWith(`--config ${file}: unknown setting '${key}'; known: data, `),
+          e.message,
+        );
+        return true;
+      });
+      assert.throws(
+        () => resolveConfig(JSON.parse(`{${JSON.stringify(key)}: 1}`)),
+        (e) => e instanceof UsageError && e.message.startsWith(`configuration: unknown setting '${key}'`),
+        key,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train CLI arguments: a --config number too large for a double (1e400, Infinity to JSON.parse) is shown as written, not as null", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/c.json`;
+  try {
+    await Deno.writeTextFile(file, '{"dim": 1e400}');
+    await assert.rejects(
+      () => parseTrainArgs(["--config", file]),
+      /'dim' must be an integer ≥ 1 and ≤ 100000 \(a JSON number\), got the number Infinity$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume publishes the output rows again, --export-output false stops it, the printed export command carries it", async () => {
   const out = await Deno.makeTempDir();
   const latestFiles = async () =>

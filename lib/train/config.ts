@@ -405,7 +405,7 @@ export function resolveConfig(
     formats: [...DEFAULT_CONFIG.formats],
   };
   for (const [key, value] of Object.entries(partial)) {
-    if (!(key in DEFAULT_CONFIG)) {
+    if (!Object.hasOwn(DEFAULT_CONFIG, key)) { // own keys: not "constructor", "toString", …
       throw new UsageError(
         `${source}: unknown setting '${key}'; known: ${Object.keys(DEFAULT_CONFIG).join(", ")}`,
       );

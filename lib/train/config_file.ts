@@ -57,7 +57,7 @@ export function configFileSettings(parsed: unknown, file: string): Partial<Train
   }
   const settings: Record<string, unknown> = {};
   for (const [k, given] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!(k in DEFAULT_CONFIG)) {
+    if (!Object.hasOwn(DEFAULT_CONFIG, k)) { // own keys: "constructor" or "__proto__" is no setting
       throw new UsageError(
         `${source}: unknown setting '${k}'; known: ${Object.keys(DEFAULT_CONFIG).join(", ")}`,
       );
@@ -87,6 +87,7 @@ const JSON_KIND = {
 function jsonValue(v: unknown): string {
   if (v === null) return "null";
   const kind = Array.isArray(v) ? "the array" : typeof v === "object" ? "the object" : `the ${typeof v}`;
-  const text = JSON.stringify(v) ?? String(v);
+  // a number JSON.parse made Infinity (1e400) is no `null`
+  const text = typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v);
   return `${kind} ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`;
 }
