@@ -466,7 +466,7 @@ await runCommand("refresh", async () => {
     if (trainer.step <= after) {
       // no step taken (--epochs 0): advance the counter so that the grown model gets its own file, the
       // run's newest, and the run's checkpoints stay as they were
-      trainer.step = after + 1;
+      trainer.renumber(after + 1);
       log(
         `refresh: step counter advanced to ${trainer.step}, past the run's newest checkpoint (step ${after})`,
       );

@@ -132,7 +132,7 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
   const opts = { paths: ["mem"], rows, keepCheckpoints: 2 };
   const linesA: string[] = [];
   const a = await make(cfg({ checkpointEvery: 5, keepBest: false }), plan({ nan: (c) => c === 20 }), linesA);
-  await a.train({ ...opts, checkpointDir: dirA });
+  const sa = await a.train({ ...opts, checkpointDir: dirA });
   assert.equal(events(linesA, "backoff")[0].rolledBackTo, 0);
   // B: stopped after step 12 (checkpoints at 5 and 10, only two kept, and the stop's at 12); the run's
   // start went into ckpt-0 with the first checkpoint and stays there; resumed, step 20 fails the same way
@@ -156,8 +156,12 @@ Deno.test("backoff: a run stopped in its first epoch and resumed rolls back to t
   const linesC: string[] = [];
   // its 8th step is step 20
   const c = await resumeFrom(`${dirB}/ckpt-000000000012.fock`, plan({ nan: (k) => k === 8 }), linesC);
-  await c.train({ ...opts, checkpointDir: dirC, resume: true });
+  const sc = await c.train({ ...opts, checkpointDir: dirC, resume: true });
   const [ev] = events(linesC, "backoff");
+  // the run's figures are the uninterrupted run's; the call, gone back below its own start, took every step
+  // of the run again: its own count is the run's, not the net progress from step 12
+  assert.deepEqual([sc.steps, sc.examples], [sa.steps, sa.examples]);
+  assert.deepEqual([sc.thisInvocation.steps, sc.thisInvocation.examples], [sa.steps, sa.examples]);
   assert.equal(ev.step, 20);
   assert.equal(ev.rolledBackTo, 0);
   assert.ok(!linesC.some((l) => l.startsWith("resume: ")), linesC.join("\n"));

@@ -134,6 +134,15 @@ Deno.test("trainer: a resumed run's summary is the whole run's (steps, examples,
     [whole.steps, whole.examples, 3, whole.trainLoss],
   );
   assert.ok(done.seconds > done.thisInvocation.seconds, "the run's earlier seconds count");
+  // renumbered without a step (a refresh that trains none): the run's count of steps stays as it was
+  const moved = await Trainer.fromCheckpoint(last, { openReader: memoryReader(corpus), log: quiet });
+  moved.renumber(moved.step + 5);
+  const m = await moved.train({ paths: ["mem"], rows: corpus.length, resume: true });
+  moved.close();
+  assert.deepEqual([m.steps, moved.step], [
+    whole.steps,
+    last.endsWith(`${whole.steps}.fock`) ? whole.steps + 5 : NaN,
+  ]);
   // a checkpoint from before these figures still loads: steps from 0, seconds and train loss unknown (null)
   const old = await readCheckpoint(last);
   const run = old.meta.run as Record<string, unknown>;

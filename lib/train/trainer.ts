@@ -269,6 +269,23 @@ export class Trainer {
     return this.#run?.corpus;
   }
 
+  /**
+   * Moves the step counter to `step` without taking a step (a refresh that trains none numbers its result
+   * past the run's newest checkpoint): the run's own count of steps (summary `steps`) stays as it was.
+   *
+   * @example
+   * ```ts ignore
+   * trainer.renumber(newest + 1);
+   * ```
+   *
+   * @param step the new value of {@link Trainer.step}
+   */
+  renumber(step: number): void {
+    const run = this.#run;
+    if (run) run.startStep = (run.startStep ?? 0) + step - this.step;
+    this.step = step;
+  }
+
   /** The last checkpoint written or loaded. */
   get lastCheckpoint(): string | undefined {
     return this.#lastCheckpoint;
@@ -342,7 +359,9 @@ export class Trainer {
     const keepBest = opts.keepBest ?? c.keepBest, dir = opts.checkpointDir;
     const progress = opts.progress ?? new ProgressReporter("none", 1, () => {});
     const total = run.rows * run.epochs;
-    const t0 = performance.now(), startExamples = run.examples, startStep = this.step;
+    const t0 = performance.now();
+    // this call's own count starts here, or lower after a rollback below it (the steps it takes again are its own)
+    let startExamples = run.examples, startStep = this.step;
     // the run's own count, kept in its run state: a resumed run goes on counting (a checkpoint from before
     // these fields: its steps from step 0, where every train job's run starts; its seconds unknown, NaN)
     const runStart = run.startStep ?? 0, runSeconds0 = run.seconds ?? NaN;
@@ -546,6 +565,8 @@ export class Trainer {
           );
         }
         run = this.#run!;
+        startStep = Math.min(startStep, this.step);
+        startExamples = Math.min(startExamples, run.examples);
         if (dir) {
           // the checkpoints taken since are of the abandoned steps: a --resume must not take one up
           const gone = await removeCheckpointsAfter(dir, this.step);
