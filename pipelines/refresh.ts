@@ -66,6 +66,7 @@ import { lockRunFolder } from "../lib/core/lock.ts";
 import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
+import { exportCommand } from "../lib/export/command.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
@@ -473,17 +474,19 @@ await runCommand("refresh", async () => {
     }
     const refreshed = trainer;
     // what the export command that publishes it needs beside the checkpoint: this refresh's formats and rows
-    const publishFlags =
-      (formats.join(",") === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats.join(",")}`) +
-      (outputRows ? " --output-rows" : "");
+    const publishCommand = (checkpoint: string) =>
+      exportCommand({
+        checkpoint,
+        formats,
+        outputRows,
+        ...(typeof f.out === "string" ? { out: f.out } : {}),
+      });
     // a signal during the write stops the job once it is whole, with the note that says it is there
     const saved = await holdingStop(async () => {
       const path = await refreshed.saveCheckpoint(join(from, "checkpoints"), {
         keep: Math.max(2, cfg.keepCheckpoints),
       });
-      stop.note = `the refreshed model is saved as ${path}; publish it with: deno task export --checkpoint ${
-        shellWord(from)
-      }${publishFlags}${typeof f.out === "string" ? ` --out ${shellWord(f.out)}` : ""}`;
+      stop.note = `the refreshed model is saved as ${path}; publish it with: ${publishCommand(from)}`;
       return path;
     });
     log(`refresh: checkpoint ${saved}`);
@@ -527,10 +530,7 @@ await runCommand("refresh", async () => {
     } catch (e) {
       throw exportFailure(
         e,
-        (why) =>
-          `export failed (${why}); the checkpoint ${saved} is saved: deno task export --checkpoint ${
-            shellWord(saved)
-          }${publishFlags}${typeof f.out === "string" ? ` --out ${shellWord(f.out)}` : ""}`,
+        (why) => `export failed (${why}); the checkpoint ${saved} is saved: ${publishCommand(saved)}`,
       );
     }
     console.log(JSON.stringify({

@@ -36,7 +36,7 @@ import {
   removeStaleTemps,
 } from "../export/publish.ts";
 import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
-import { EMBEDDING_FORMATS } from "../export/read.ts";
+import { exportCommand } from "../export/command.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
@@ -509,7 +509,7 @@ export async function runTrainJob(
       ? `${bestFile} (epoch ${training.keptEpoch}, the lowest validation loss)`
       : trainer.lastCheckpoint;
     stop.note = `training is complete and its checkpoint ${source} is saved; ` +
-      `publish it with: ${exportCommand(config)}`;
+      `publish it with: ${publishCommand(config)}`;
     if (kept) {
       log(
         `keep-best: evaluating and publishing epoch ${training.keptEpoch}'s vectors (the lowest validation ` +
@@ -599,7 +599,7 @@ export async function runTrainJob(
         (why) =>
           `publishing the embeddings into ${join(config.out, "embeddings")} failed after training ` +
           `(${why}); the checkpoints in ${join(config.out, "checkpoints")} are saved: ` +
-          `rerun ${exportCommand(config)}`,
+          `rerun ${publishCommand(config)}`,
       );
     }
     if (!summary || !published) throw new Error("publishEmbeddings returned without calling committed");
@@ -643,18 +643,6 @@ export async function runTrainJob(
     await lock?.release();
     if (madeOut) await Deno.remove(madeOut).catch(() => {}); // only an empty folder is removed
   }
-}
-
-/**
- * The export command that publishes what the run `c` publishes: its checkpoint folder (export takes the
- * epoch the run publishes, lib/train/best.ts publishedCheckpoint), its --formats and its output rows
- * (--export-output).
- */
-function exportCommand(c: TrainConfig): string {
-  const formats = c.formats.join(",");
-  return `deno task export --checkpoint ${shellWord(c.out)}` +
-    (formats === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats}`) +
-    (c.exportOutput ? " --output-rows" : "");
 }
 
 /**
@@ -825,4 +813,13 @@ async function unusable<T>(path: string, p: Promise<T>): Promise<T> {
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Number.isFinite(x) ? Math.round(x * f) / f : x;
+}
+
+/**
+ * The export command that publishes what the run `c` publishes: its checkpoint folder (export takes the
+ * epoch the run publishes, lib/train/best.ts publishedCheckpoint), its --formats and its output rows
+ * (--export-output).
+ */
+function publishCommand(c: TrainConfig): string {
+  return exportCommand({ checkpoint: c.out, formats: c.formats, outputRows: c.exportOutput });
 }
