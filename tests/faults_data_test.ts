@@ -157,3 +157,43 @@ Deno.test("data: --min-count, --window, --limit-tokens, --sample given for prepa
   const res = await run(TRAIN, ["--resume", out, "--epochs", "2", "--min-count", "2"]);
   assert.equal(res.code, 0, res.stderr);
 });
+
+/** Runs job `script` with `stdin` piped in (closed after `input`), killed after 60 s (a hang fails the test). */
+async function runPiped(script: string, args: string[], input: string): Promise<Run> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { OPENBLAS_NUM_THREADS: "1" },
+    signal: AbortSignal.timeout(60_000),
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(input)).catch(() => {}); // the job may have exited already
+  await w.close().catch(() => {});
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("data: a pipe (/dev/stdin) or a named FIFO as --input/--data is refused before it is opened (exit 5), not read twice or waited on", async () => {
+  const dir = await Deno.makeTempDir();
+  const text = "the cat sat on the mat with the dog\n".repeat(100);
+  const why =
+    /not a regular file \(a pipe, FIFO or device\): the text is read more than once .*save it to a file first/;
+  const jobs = [[CORPUS, "--input"], [TRAIN, "--data", "--eval-dir", "none"]];
+  for (const [script, flag, ...more] of jobs) {
+    const r = await runPiped(script, [flag, "/dev/stdin", "--out", `${dir}/out`, ...more], text);
+    assert.equal(r.code, EXIT.badData, r.stderr);
+    assert.match(lastLine(r), /: \/dev\/stdin: not a regular file/);
+    assert.match(lastLine(r), why);
+  }
+  const fifo = `${dir}/fifo`;
+  assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+  for (const [script, flag, ...more] of jobs) {
+    const r = await runPiped(script, [flag, fifo, "--out", `${dir}/out`, ...more], "");
+    assert.equal(r.code, EXIT.badData, r.stderr);
+    assert.match(lastLine(r), new RegExp(`: ${fifo}: not a regular file`));
+  }
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["fifo"], "no --out left");
+});
