@@ -17,7 +17,7 @@
  * and ends with exit code 9 and the command to resume.
  *
  * Size: the train job's one sequence (prepare, start or resume, train, checkpoint, publish, summarise) read
- * top to bottom; a few lines over the limit.
+ * top to bottom, with the checks of its data that must come before the training.
  *
  * @module
  */
