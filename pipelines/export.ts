@@ -27,6 +27,7 @@ import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import { commaList, type FlagSpec, helpText, parseFlags, refusePublishIntoRun } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
+import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
 import { evalSkipReason, evaluateEmbeddings, formatEvalReport, resolveEvalDir } from "../lib/eval/report.ts";
@@ -214,6 +215,14 @@ await runCommand("export", async () => {
         out = join(dirname(ckDir), "embeddings");
       }
     }
+    // a word the word2vec files cannot hold (from a run on shards whose vocabulary has "of course"): one
+    // line naming the source and the formats that hold it, not the version's temporary file
+    checkFormatsHoldWords(
+      words,
+      formats,
+      String((manifest.source as { vectors?: string; checkpoint?: string }).checkpoint ?? f.vectors),
+      (i) => `row ${i + 1}`,
+    );
     if (evalDir) {
       const report = await evaluateEmbeddings(words, input, d, { evalDir });
       console.error(formatEvalReport(report));

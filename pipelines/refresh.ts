@@ -64,6 +64,7 @@ import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../li
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
+import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
 import { exportCommand } from "../lib/export/command.ts";
@@ -392,13 +393,18 @@ await runCommand("refresh", async () => {
 
     // 3. grow the vocabulary
     const known = new Map(trainer.vocab.words.map((w, i) => [w, i] as const));
-    const newWords: string[] = [], newCounts: number[] = [];
+    const newWords: string[] = [], newCounts: number[] = [], newLines: number[] = [];
     for (let i = 0; i < nv.words.length; i++) {
       if (!known.has(nv.words[i]) && nv.counts[i] >= minCount) {
         newWords.push(nv.words[i]);
         newCounts.push(nv.counts[i]);
+        newLines.push(i + 1);
       }
     }
+    // words the word2vec files of --formats cannot hold ("of course" in a shard folder's vocab.tsv): refused
+    // before the training, not when publishing after it
+    checkFormatsHoldWords(trainer.vocab.words, formats, resumed?.path ?? ckpt, (i) => `row ${i + 1}`);
+    checkFormatsHoldWords(newWords, formats, join(dir, manifest.vocabFile), (k) => `line ${newLines[k]}`);
     const ids = await trainer.growVocabulary(newWords, newCounts);
     const grown = new Map(newWords.map((w, i) => [w, ids[i]] as const));
     map = new Int32Array(nv.words.length);

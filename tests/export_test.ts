@@ -185,7 +185,7 @@ Deno.test("writers refuse words with whitespace and non-finite values; nothing i
   try {
     await assert.rejects(
       writeWord2VecText(join(dir, "w.vec"), { words: ["a b"], vectors: Float32Array.of(1), d: 1 }),
-      /row 0: word "a b" is empty or contains whitespace/,
+      /row 1: word "a b" contains whitespace, which word2vec files cannot hold; publish with --formats arrow,parquet/,
     );
     await assert.rejects(
       writeWord2VecBinary(join(dir, "w.bin"), { words: ["a"], vectors: Float32Array.of(Infinity), d: 1 }),

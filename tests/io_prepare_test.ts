@@ -310,6 +310,63 @@ Deno.test("gzip input and folders are read", async () => {
   }
 });
 
+Deno.test("gzip: every member of a concatenated file is read (cat a.gz b.gz), as gzip -d does; zero padding ignored, other trailing data and truncation refused naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  const gzip = async (text: string) =>
+    new Uint8Array(
+      await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+    );
+  const cat = (...parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((o, p) => (out.set(p, o), o + p.length), 0);
+    return out;
+  };
+  const prepare = (input: string, out: string) =>
+    prepareCorpus({ input, outDir: `${dir}/${out}`, mode: "cbow", window: 1, minCount: 1, seed: 1 });
+  try {
+    const a = await gzip("a b a b\n"), b = await gzip("c d c\n");
+    await Deno.writeFile(`${dir}/multi.gz`, cat(a, b, await gzip("")));
+    const m = await prepare(`${dir}/multi.gz`, "m");
+    assert.equal(m.tokens, 7, "three members: 4 + 3 + 0 tokens");
+    assert.deepEqual((await readVocab(`${dir}/m/vocab.tsv`)).words, ["a", "b", "c", "d"]);
+    await Deno.writeFile(`${dir}/padded.gz`, cat(a, new Uint8Array(512)));
+    assert.equal((await prepare(`${dir}/padded.gz`, "p")).tokens, 4);
+    await Deno.writeFile(
+      `${dir}/trailing.gz`,
+      cat(a, new TextEncoder().encode("garbage after the member\n")),
+    );
+    await assert.rejects(
+      prepare(`${dir}/trailing.gz`, "t"),
+      (e) =>
+        e instanceof DataFormatError &&
+        e.message.startsWith(
+          `${dir}/trailing.gz: cannot read gzip input: data after the end of a gzip member`,
+        ),
+    );
+    await Deno.writeFile(`${dir}/cut.gz`, cat(a, b.subarray(0, 15)));
+    await assert.rejects(
+      prepare(`${dir}/cut.gz`, "c"),
+      (e) =>
+        e instanceof DataFormatError &&
+        /cut\.gz: cannot read gzip input: the gzip data is truncated/.test(e.message),
+    );
+    // the job: exit 5, one line naming the file
+    const errs: string[] = [], err = console.error;
+    console.error = (s: string) => errs.push(s);
+    try {
+      assert.equal(await corpusMain(["--input", `${dir}/trailing.gz`, "--out", `${dir}/job`]), 5);
+    } finally {
+      console.error = err;
+    }
+    assert.match(
+      errs.at(-1)!,
+      new RegExp(`^corpus: ${dir}/trailing\\.gz: cannot read gzip input: data after`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("CLI: strict flags, --help lists every flag with its default, a run writes a corpus", async () => {
   const lines: string[] = [], errs: string[] = [];
   const log = console.log, err = console.error;

@@ -43,9 +43,33 @@ export function checkEmbeddings(words: string[], vectors: Float32Array, d: numbe
   }
 }
 
+/** The embedding formats that are word2vec files (space-separated words: no word may hold whitespace). */
+export const WORD2VEC_FORMATS: readonly string[] = ["vec", "bin"];
+
+/**
+ * Why `word` cannot be a word of a word2vec text or binary file (words end at whitespace), or `""` when
+ * it can: the one test of the writers ({@link checkWord2VecWords}) and of the jobs' checks before
+ * training ({@link checkFormatsHoldWords}).
+ *
+ * @example
+ * ```ts
+ * import { word2vecWordFault } from "./embeddings.ts";
+ * word2vecWordFault("of course"); // "contains whitespace"
+ * word2vecWordFault("cat"); // ""
+ * ```
+ */
+export function word2vecWordFault(word: string): string {
+  if (word.length === 0) return "is empty";
+  if (!/\s/.test(word)) return "";
+  return word.includes("\uFEFF") ? "contains a byte-order mark (U+FEFF, whitespace)" : "contains whitespace";
+}
+
+/** What to do about a word a word2vec file cannot hold. */
+const USE_ARROW = "publish with --formats arrow,parquet, which hold any word, or correct the word";
+
 /**
  * Throws a {@link DataFormatError} for `file` when a word cannot be stored in a space-separated word2vec
- * file (empty, or containing whitespace).
+ * file (empty, or containing whitespace; {@link word2vecWordFault}).
  *
  * @example
  * ```ts
@@ -55,13 +79,45 @@ export function checkEmbeddings(words: string[], vectors: Float32Array, d: numbe
  */
 export function checkWord2VecWords(words: string[], file: string): void {
   for (let i = 0; i < words.length; i++) {
-    const w = words[i];
-    if (w.length === 0 || /\s/.test(w)) {
+    const fault = word2vecWordFault(words[i]);
+    if (fault) {
       throw new DataFormatError(
         file,
-        `row ${i}: word ${
-          JSON.stringify(w)
-        } is empty or contains whitespace, which word2vec files cannot hold`,
+        `row ${i + 1}: word ${
+          JSON.stringify(words[i])
+        } ${fault}, which word2vec files cannot hold; ${USE_ARROW}`,
+      );
+    }
+  }
+}
+
+/**
+ * Refuses, before any training or writing, a vocabulary that the word2vec files among `formats` (vec,
+ * bin) cannot hold: a {@link DataFormatError} (exit 5) for `file`, the word's source, naming the row
+ * `row(i)` gives (a vocabulary file's line, a checkpoint's row) and the word, saying that
+ * `--formats arrow,parquet` holds it. Other formats hold any word: nothing to check.
+ *
+ * @example
+ * ```ts
+ * import { checkFormatsHoldWords } from "./embeddings.ts";
+ * checkFormatsHoldWords(["of course"], ["arrow"], "vocab.tsv", (i) => `line ${i + 1}`); // arrow: fine
+ * ```
+ */
+export function checkFormatsHoldWords(
+  words: readonly string[],
+  formats: readonly string[],
+  file: string,
+  row: (i: number) => string,
+): void {
+  const w2v = formats.filter((f) => WORD2VEC_FORMATS.includes(f));
+  if (w2v.length === 0) return;
+  for (let i = 0; i < words.length; i++) {
+    const fault = word2vecWordFault(words[i]);
+    if (fault) {
+      throw new DataFormatError(
+        file,
+        `${row(i)}: word ${JSON.stringify(words[i])} ${fault}, which the word2vec files of --formats ` +
+          `${w2v.join(",")} cannot hold; ${USE_ARROW}`,
       );
     }
   }

@@ -98,6 +98,20 @@ export function notTextError(path: string, offset: number, what = ""): DataForma
 }
 
 /**
+ * The error for an input that is neither a regular file nor a folder: a pipe (`<(cat …)`, `/dev/stdin`), a
+ * named FIFO or a device. The jobs read their text more than once (the vocabulary, then the windows; the
+ * head to tell its kind first), which a pipe cannot give, and opening a FIFO without a writer waits for
+ * ever: refused before anything is opened.
+ */
+function notRegularError(path: string): DataFormatError {
+  return new DataFormatError(
+    path,
+    "not a regular file (a pipe, FIFO or device): the text is read more than once (the vocabulary, then the " +
+      "windows), which a pipe cannot give; save it to a file first (… > corpus.txt) and give that file",
+  );
+}
+
+/**
  * The error for a job's temporary folder (lib/core/atomic.ts `tempNameFor`) inside an input folder: the
  * corpus job prepares into `<out>/corpus.<pid>-<random>.tmp` when `--out` also holds other files, and a
  * kill -9 while it swaps the new corpus in leaves it, with the shards beside it a mix of two corpora or
@@ -138,8 +152,9 @@ export type ClassifiedInputs =
 
 /**
  * Classifies files and folders (recursive, sorted, hidden files skipped) by content. Throws a
- * {@link DataFormatError} for a binary file (naming the first NUL byte), and for inputs mixing shards
- * and text (naming one of each). Beside shards, `manifest.json`, `vocab.tsv`, `train-settings.json`,
+ * {@link DataFormatError} for a binary file (naming the first NUL byte), for inputs mixing shards
+ * and text (naming one of each), and for an input that is not a regular file or a folder (a pipe, a FIFO,
+ * a device: before opening it). Beside shards, `manifest.json`, `vocab.tsv`, `train-settings.json`,
  * `_*`, `*.crc` and `*.tmp` files are skipped.
  *
  * @example
@@ -154,6 +169,7 @@ export async function classifyInputs(items: string[]): Promise<ClassifiedInputs>
   const paths: { path: string; inFolder: boolean }[] = [];
   for (const item of items) {
     const st = await Deno.stat(item);
+    if (!st.isDirectory && !st.isFile) throw notRegularError(item);
     if (st.isDirectory) {
       const files: string[] = [];
       await walk(item, files);

@@ -149,8 +149,8 @@ export async function writeVocab(path: string, vocab: Vocabulary): Promise<void>
 }
 
 /**
- * Reads a `vocab.tsv`. With `expectedSize` (the manifest's `vocabSize`) a different line count is an
- * error. Errors name the file and line: a line without a tab, a count that is not a non-negative
+ * Reads a `vocab.tsv` (a UTF-8 byte-order mark at its start is skipped). With `expectedSize` (the
+ * manifest's `vocabSize`) a different line count is an error. Errors name the file and line: a line without a tab, a count that is not a non-negative
  * integer, a repeated word, an empty file.
  *
  * @example
@@ -167,6 +167,8 @@ export async function readVocab(path: string, opts: { expectedSize?: number } = 
   } catch (e) {
     throw new DataFormatError(path, `cannot read the vocabulary: ${(e as Error).message}`);
   }
+  // a UTF-8 byte-order mark (what Windows editors and some exporters write first) is no part of word 0
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const words: string[] = [];
   const counts: number[] = [];
   const seen = new Set<string>();

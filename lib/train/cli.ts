@@ -149,7 +149,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "limit-tokens": {
     key: "limitTokens",
     type: "string",
-    help: "read at most this many tokens, 0 = all (quick runs)",
+    help: "read at most this many tokens, 0 = all (quick runs) (text input)",
   },
   seed: { key: "seed", type: "string", help: "seed of every random choice" },
   "checkpoint-every": {

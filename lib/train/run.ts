@@ -17,7 +17,7 @@
  * and ends with exit code 9 and the command to resume.
  *
  * Size: the train job's one sequence (prepare, start or resume, train, checkpoint, publish, summarise) read
- * top to bottom; a few lines over the limit.
+ * top to bottom, with the checks of its data that must come before the training.
  *
  * @module
  */
@@ -37,6 +37,7 @@ import {
 } from "../export/publish.ts";
 import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
 import { exportCommand } from "../export/command.ts";
+import { checkFormatsHoldWords } from "../export/embeddings.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
@@ -53,7 +54,7 @@ import {
   removeStaleCheckpointTemps,
 } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
-import { resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
+import { FLAG_OF, resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
 import { refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
 import { fmt4, ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
@@ -134,6 +135,21 @@ function servesRun(was: Record<string, unknown>, c: TrainConfig): boolean {
 }
 
 /**
+ * The corpus a run trains on ({@link resolveData}): its folder and manifest, its vocabulary (read from
+ * `vocabFile`; `""` for shards without vocab.tsv, whose ids are the words), its identity, and whether the
+ * job prepared it from text (`prepared`) or took prepared shards as they are.
+ */
+export type ResolvedData = {
+  dir: string;
+  manifest: CorpusManifest;
+  words: string[];
+  counts: number[];
+  identity: CorpusIdentity;
+  vocabFile: string;
+  prepared: boolean;
+};
+
+/**
  * Resolves `--data` to a corpus: a folder with manifest.json is used as it is; shards without one (a
  * folder, or a single `.arrow`/`.parquet` file, told by content) are read and checked once and used in
  * place ({@link scanShards}); text (or "brown") is prepared into `<out>/corpus`, reused when already
@@ -144,9 +160,7 @@ export async function resolveData(
   c: TrainConfig,
   log: (line: string) => void,
   opts: { complete?: boolean; expect?: { identity: CorpusIdentity; checkpoint: string } } = {},
-): Promise<
-  { dir: string; manifest: CorpusManifest; words: string[]; counts: number[]; identity: CorpusIdentity }
-> {
+): Promise<ResolvedData> {
   // a resumed run goes on only over the data its checkpoint trained on; checked before a changed text
   // is prepared, so the corpus it trained on stays
   const same = (identity: CorpusIdentity, why: string) => {
@@ -159,6 +173,7 @@ export async function resolveData(
   };
   let dir: string;
   let identity: CorpusIdentity | undefined;
+  let prepared = false;
   if (c.data !== "brown" && !(await exists(c.data))) {
     throw new ExitError(
       EXIT.badData,
@@ -174,9 +189,18 @@ export async function resolveData(
       const s = await scanShards(c.data, inputs, log);
       const id = same(manifestIdentity(s.manifest), "its shards changed");
       checkCorpus(c, s.dir, s.manifest, log);
-      return { dir: s.dir, manifest: s.manifest, words: s.vocab.words, counts: s.vocab.counts, identity: id };
+      return {
+        dir: s.dir,
+        manifest: s.manifest,
+        words: s.vocab.words,
+        counts: s.vocab.counts,
+        identity: id,
+        vocabFile: s.vocabFile,
+        prepared: false,
+      };
     }
     dir = join(c.out, "corpus");
+    prepared = true;
     const fingerprint = await fingerprintInputs(c.data);
     const settings = JSON.stringify({ ...corpusSettings(c), inputs: fingerprint });
     const stamp = join(dir, "train-settings.json");
@@ -228,10 +252,9 @@ export async function resolveData(
   const manifest = await readManifest(dir);
   identity ??= same(manifestIdentity(manifest), "its manifest.json changed: the corpus was prepared again");
   checkCorpus(c, dir, manifest, log);
-  const { words, counts } = await readVocab(join(dir, manifest.vocabFile), {
-    expectedSize: manifest.vocabSize,
-  });
-  return { dir, manifest, words, counts, identity };
+  const vocabFile = join(dir, manifest.vocabFile);
+  const { words, counts } = await readVocab(vocabFile, { expectedSize: manifest.vocabSize });
+  return { dir, manifest, words, counts, identity, vocabFile, prepared };
 }
 
 /**
@@ -279,6 +302,36 @@ function checkCorpus(
     log(
       `corpus: --data ${dir} was prepared with window ${window}, so its windows train, not --window ${c.window} ` +
         `(prepare it again with --window ${c.window} to train those)`,
+    );
+  }
+}
+
+/** The fields of TrainConfig that only preparing text applies (the corpus job's flags of the same names). */
+const PREPARATION_FIELDS = ["minCount", "window", "sample", "sampleDraws", "limitTokens"] as const;
+
+/**
+ * Refuses (UsageError, exit 2) a preparation setting given explicitly (flag or --config) for a new run on
+ * prepared shards when the shards were not prepared with that value: train applies it only when it prepares
+ * text, so the run would train on other data than asked for. Recipe defaults are not given, and a resume
+ * keeps its checkpoint's settings (checked against it), so neither is refused.
+ */
+function refuseUnappliedSettings(c: TrainConfig, explicit: Set<keyof TrainConfig>, data: ResolvedData): void {
+  if (data.prepared) return;
+  const src = data.manifest.source ?? {};
+  for (const key of PREPARATION_FIELDS) {
+    if (!explicit.has(key)) continue;
+    const was = key === "sampleDraws" ? (data.manifest.draws?.length ?? 1) : src[key];
+    if (typeof was === "number" && was === c[key]) continue;
+    const flag = FLAG_OF[key];
+    const how = typeof was === "number"
+      ? `prepared with ${flag} ${was}`
+      : src.scanned !== undefined
+      ? "without manifest.json: prepared with settings it does not record"
+      : `its manifest.json records no ${flag}`;
+    throw new UsageError(
+      `${flag} ${c[key]} cannot apply to --data ${c.data}: it holds prepared shards (${how}), and train ` +
+        `applies ${flag} only to the text it prepares; prepare the corpus again with it (deno task corpus ` +
+        `--input TEXT --out DIR ${flag} ${c[key]} …, then train --data DIR), or leave ${flag} out`,
     );
   }
 }
@@ -429,6 +482,10 @@ export async function runTrainJob(
       ...(trained && ckptPath ? { expect: { identity: trained, checkpoint: ckptPath } } : {}),
     });
     logDraws(data.manifest, config, log);
+    if (!trainer) refuseUnappliedSettings(config, args.explicit, data);
+    // a word the run's word2vec files cannot hold (a shard folder's vocab.tsv may hold any: "of course"):
+    // refused now, not when publishing after the whole training
+    checkFormatsHoldWords(data.words, config.formats, data.vocabFile, (i) => `line ${i + 1}`);
     if (trainer) {
       const same = trainer.vocab.words.length === data.words.length &&
         trainer.vocab.words.every((w, i) => w === data.words[i]);
