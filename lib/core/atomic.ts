@@ -250,7 +250,8 @@ export async function replaceDir<T>(
  * Cleans what {@link replaceDir} and {@link writeFileAtomic} leave in `parent` when a process is killed
  * (`<name>.<pid>-<random>.tmp` files and folders of dead pids); an `<name>.<pid>-<random>.old.tmp` folder
  * is moved back to `<name>` when `<name>` is missing (a kill between the two renames), else removed.
- * Call it under the folder's lock. Returns the names removed or restored.
+ * Call it under the folder's lock. `opts.bases` limits it to the temporaries of those names (the corpus
+ * job's `--out` in a folder it shares with other things). Returns the names removed or restored.
  *
  * @example
  * ```ts
@@ -263,6 +264,7 @@ export async function replaceDir<T>(
 export async function removeStaleDirTemps(
   parent: string,
   alive: (pid: number) => boolean,
+  opts: { bases?: string[] } = {},
 ): Promise<string[]> {
   const done: string[] = [];
   let entries: Deno.DirEntry[];
@@ -274,7 +276,7 @@ export async function removeStaleDirTemps(
   }
   for (const e of entries) {
     const t = parseTempName(e.name);
-    if (!t || alive(t.pid)) continue;
+    if (!t || alive(t.pid) || (opts.bases && !opts.bases.includes(t.base))) continue;
     const path = `${parent}/${e.name}`, base = `${parent}/${t.base}`;
     if (t.old && e.isDirectory && !(await Deno.stat(base).then(() => true, () => false))) {
       await Deno.rename(path, base);

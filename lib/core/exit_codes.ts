@@ -9,7 +9,7 @@
  * | 0 | done | nothing |
  * | 1 | unexpected internal error (the stack with `--debug` or FACTOROUT_DEBUG=1) | alert a human |
  * | 2 | usage: a bad flag or value, or a `--backend` that cannot be loaded here (OpenBLAS, a WebGPU adapter: the line says what to install) | fix the job's command line or install the backend |
- * | 3 | locked: another job (train, refresh, export) holds the run folder's lock | retry later, or give --wait SECONDS |
+ * | 3 | locked: another job (train, refresh, export) holds the run folder's lock (corpus: its --out's) | retry later, or give --wait SECONDS |
  * | 4 | no usable checkpoint: none, corrupt, or from another configuration/vocabulary | run `deno task train` first, restore one, or drop the flags that differ |
  * | 5 | bad data: missing, empty or corrupt input/vector file | fix the data; retrying will not help |
  * | 6 | diverged: NaN/Inf or a singular update; the last good checkpoint is intact, nothing was published | lower --lr and rerun |
@@ -63,7 +63,7 @@ const PHRASE: Record<ExitName, string> = {
   ok: "done",
   internal: "internal error",
   usage: "bad flag or value",
-  locked: "locked (another job holds the run folder; retry later or give --wait)",
+  locked: "locked (another job holds the run folder, or the corpus --out; retry later or give --wait)",
   noCheckpoint: "no usable checkpoint (none, corrupt, or another config/vocabulary)",
   badData: "bad data (missing, empty or corrupt file)",
   diverged: "diverged (lower --lr; last good checkpoint kept)",

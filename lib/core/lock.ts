@@ -1,7 +1,7 @@
 /**
- * A lock file for jobs that must not run twice at once on one run folder (train, refresh and export all
- * take `<run>/run.lock`, {@link lockRunFolder}): created with O_EXCL
- * (`createNew`), holding `{ pid, host, time, command }` as JSON. A lock left by a crashed process (same
+ * A lock file for jobs that must not run twice at once on one folder (train, refresh and export all
+ * take `<run>/run.lock`, {@link lockRunFolder}; the corpus job `<out>.lock` beside its `--out`,
+ * {@link lockJob}): created with O_EXCL (`createNew`), holding `{ pid, host, time, command }` as JSON. A lock left by a crashed process (same
  * host, pid no longer alive) is taken over, with a message; a live holder, or one on another host,
  * makes {@link acquireLock} fail with {@link LockedError}.
  *
@@ -235,7 +235,7 @@ async function acquireOnce(
  * Takes `<dir>/run.lock` (creating `dir`), the one lock of a run folder shared by train, refresh and
  * export, waiting up to `waitSeconds` for a live holder; a holder still there ends the command with
  * exit code 3 (`EXIT.locked`) naming it (pid, host, start time). The lock is also released if a stop
- * signal ends the process at once (lib/core/stop.ts).
+ * signal ends the process at once (lib/core/stop.ts). {@link lockJob} with the run folder's lock file.
  *
  * @example
  * ```ts
@@ -249,7 +249,29 @@ export async function lockRunFolder(
   command: string,
   opts: { log?: (line: string) => void; waitSeconds?: number } = {},
 ): Promise<HeldLock> {
-  const path = `${dir.replace(/\/+$/, "")}/run.lock`;
+  await Deno.mkdir(dir, { recursive: true });
+  return await lockJob(`${dir.replace(/\/+$/, "")}/run.lock`, command, opts);
+}
+
+/**
+ * A job's lock file at `path` (its folder must exist): {@link acquireLock}, waiting up to `waitSeconds`
+ * for a live holder, one still there ending the command with exit code 3 (`EXIT.locked`, `locked: <path>
+ * is held by pid …`); released too if a stop signal ends the process at once (lib/core/stop.ts). The run
+ * folder's `run.lock` ({@link lockRunFolder}) and the corpus job's `<out>.lock` beside its `--out` (the
+ * folder it replaces whole, so that the lock cannot be inside it).
+ *
+ * @example
+ * ```ts
+ * import { lockJob } from "./lock.ts";
+ * const lock = await lockJob("/tmp/corpus-demo.lock", "corpus");
+ * await lock.release();
+ * ```
+ */
+export async function lockJob(
+  path: string,
+  command: string,
+  opts: { log?: (line: string) => void; waitSeconds?: number } = {},
+): Promise<HeldLock> {
   // registered before the lock exists and forgotten only once it is removed: a stop signal between the
   // lock file's creation and the return, or during the release, still removes it (a lock file holding this
   // process's pid and host is this job's: one job per process)
@@ -263,7 +285,6 @@ export async function lockRunFolder(
     } catch { /* gone already, or never written */ }
   });
   try {
-    await Deno.mkdir(dir, { recursive: true });
     lock = await acquireLock(path, command, opts.log, { waitSeconds: opts.waitSeconds });
   } catch (e) {
     forget();

@@ -222,7 +222,9 @@ export async function scanShards(
  * `deno task corpus --input <shards>`: makes a complete corpus folder from shards without a manifest
  * (checked by {@link scanShards}): copies them into `outDir` as `part-NNNNN.<ext>` (each through a
  * `.tmp` file and a rename), writes `vocab.tsv` (the one beside them, or the ids as words) and
- * `manifest.json` last. Returns the manifest.
+ * `manifest.json` last. Returns the manifest. `outDir` is a new, empty folder: the corpus job's temporary
+ * one, swapped in over `--out` when complete (pipelines/corpus.ts `intoCorpusFolder`, as for text), so
+ * that a stop, a full disk or a bad shard leaves the previous corpus as it was.
  *
  * @example
  * ```ts ignore
@@ -242,7 +244,6 @@ export async function importShards(
   const s = await scanShards(dir, c, log);
   const out = outDir.replace(/\/$/, "");
   await Deno.mkdir(out, { recursive: true });
-  await Deno.remove(`${out}/manifest.json`).catch(() => {});
   const shards: CorpusManifest["shards"] = [];
   for (const [i, f] of c.files.entries()) {
     const name = `part-${String(i).padStart(5, "0")}.${f.kind}`;
