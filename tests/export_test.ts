@@ -199,8 +199,15 @@ Deno.test("writers refuse words with whitespace and non-finite values; nothing i
   try {
     await assert.rejects(
       writeWord2VecText(join(dir, "w.vec"), { words: ["a b"], vectors: Float32Array.of(1), d: 1 }),
-      /row 0: word "a b" is empty or contains whitespace/,
+      /row 0: word "a b" is empty or holds a space or a line break/,
     );
+    for (const w of ["", "a\nb", "a\r"]) {
+      await assert.rejects(
+        writeWord2VecBinary(join(dir, "w.bin"), { words: [w], vectors: Float32Array.of(1), d: 1 }),
+        DataFormatError,
+        JSON.stringify(w),
+      );
+    }
     await assert.rejects(
       writeWord2VecBinary(join(dir, "w.bin"), { words: ["a"], vectors: Float32Array.of(Infinity), d: 1 }),
       UsageError,
@@ -515,6 +522,13 @@ Deno.test("word2vec readers split rows as gensim and word2vec do: on ASCII space
       const e = await readEmbeddings(join(dir, name));
       assert.deepEqual(e.words, ["a\u00a0b", "c\td", "e"], name);
       assert.deepEqual(Array.from(e.vectors), [1, 2, 3, 4, 5, 6], name);
+    }
+    // what we read we write: the same words through our writers read back (they were refused as whitespace)
+    const e = await readEmbeddings(join(dir, "g.vec"));
+    await writeWord2VecText(join(dir, "o.vec"), e);
+    await writeWord2VecBinary(join(dir, "o.bin"), e);
+    for (const name of ["o.vec", "o.bin"]) {
+      assert.deepEqual((await readEmbeddings(join(dir, name))).words, e.words, name);
     }
     // fastText ends each row with a space; Windows line ends
     await Deno.writeTextFile(join(dir, "ft.vec"), "2 2 \r\nthe 0.5 -1 \r\ncat 1e-05 +2.5 \r\n");

@@ -44,24 +44,25 @@ export function checkEmbeddings(words: string[], vectors: Float32Array, d: numbe
 }
 
 /**
- * Throws a {@link DataFormatError} for `file` when a word cannot be stored in a space-separated word2vec
- * file (empty, or containing whitespace).
+ * Throws a {@link DataFormatError} for `file` when a word cannot be stored in a word2vec file so that it
+ * reads back: empty, or holding an ASCII space (what separates a row's fields), a line feed (what ends a
+ * row) or a carriage return (a row's `\r\n`). Any other character is written as it is, a no-break space or a
+ * tab included, as gensim writes them; lib/export/word2vec.ts reads them back the way gensim does.
  *
  * @example
  * ```ts
  * import { checkWord2VecWords } from "./embeddings.ts";
- * checkWord2VecWords(["the", "cat"], "out/input.vec");
+ * checkWord2VecWords(["the", "cat", "new\u00a0york"], "out/input.vec");
  * ```
  */
 export function checkWord2VecWords(words: string[], file: string): void {
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
-    if (w.length === 0 || /\s/.test(w)) {
+    if (w.length === 0 || /[ \n\r]/.test(w)) {
       throw new DataFormatError(
         file,
-        `row ${i}: word ${
-          JSON.stringify(w)
-        } is empty or contains whitespace, which word2vec files cannot hold`,
+        `row ${i}: word ${JSON.stringify(w)} is empty or holds a space or a line break, which word2vec ` +
+          `files use to separate a row's fields and rows`,
       );
     }
   }
