@@ -397,8 +397,14 @@ export async function removeStaleTemps(
 ): Promise<string[]> {
   const alive = opts.alive ?? pidAlive;
   const dir = join(outRoot, "versions");
-  const removed = (await removeStaleDirTemps(dir, alive)).map((n) => join("versions", n));
-  if (opts.unowned !== false) {
+  // nothing to clean where there is no folder (a root not made yet, or under a regular file: the publish
+  // that follows says so, with its own exit code)
+  const isDir = (p: string) => Deno.stat(p).then((st) => st.isDirectory, () => false);
+  if (!(await isDir(outRoot))) return [];
+  const removed = (await isDir(dir))
+    ? (await removeStaleDirTemps(dir, alive)).map((n) => join("versions", n))
+    : [];
+  if (opts.unowned !== false && (await isDir(dir))) {
     try {
       for await (const ent of Deno.readDir(dir)) {
         if (ent.name.endsWith(".tmp") && !parseTempName(ent.name)) {
