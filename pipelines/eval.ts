@@ -66,6 +66,24 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", help: "show this help", default: false },
 };
 
+/**
+ * The report's name of each `--similarity` file: its base name without the extension (`simlex999`), or the
+ * path as given where two files share that name (`a/sim.tsv` and `b/sim.tsv`: one result overwrote the
+ * other). The same file named twice is refused (UsageError, exit 2).
+ */
+function similarityNames(files: string[]): [string, string][] {
+  const base = (file: string) => file.replace(/^.*\//, "").replace(/\.[^.]*$/, "");
+  const seen = new Set<string>();
+  for (const file of files) {
+    if (seen.has(file)) throw new UsageError(`--similarity names ${file} twice; give each file once`);
+    seen.add(file);
+  }
+  return files.map((file) => [
+    files.filter((other) => base(other) === base(file)).length > 1 ? file : base(file),
+    file,
+  ]);
+}
+
 // a scheduler's signal ends it with exit 9 and one line, like every job (it writes nothing to clean up)
 const stop = new StopController("eval").install();
 stop.note = "nothing was written; rerun the same command";
@@ -92,6 +110,7 @@ await runCommand("eval", async () => {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
   }
   const similarityFiles = commaList(f.similarity);
+  const similarity = similarityNames(similarityFiles); // a file named twice: refused before any reading
   const useDir = similarityFiles.length === 0 && typeof f.analogies !== "string";
   // a named evaluation folder that is missing or empty is a typo (exit 2), before the vectors are read
   const evalDir = useDir ? await resolveEvalDir(f["eval-dir"] as string | undefined) : undefined;
@@ -122,8 +141,7 @@ await runCommand("eval", async () => {
       missing: [],
       seconds: 0,
     };
-    for (const file of similarityFiles) {
-      const name = file.replace(/^.*\//, "").replace(/\.[^.]*$/, "");
+    for (const [name, file] of similarity) {
       report.similarity[name] = {
         file,
         ...evaluateSimilarity(index, await readSimilarityFile(file), { caseSensitive }),

@@ -12,7 +12,12 @@
  * (another job works in the checkpoint's run folder), 4 no usable checkpoint (none, corrupt: checksum
  * mismatch, truncated), 5 bad vector file, 8 an operating-system error (disk full, read-only `--out`, …; the
  * previous version stays published), 9 stopped by a signal (the unfinished version is removed; `latest`
- * still points at the previous complete one).
+ * still points at the previous complete one, or there is none: the line says which).
+ *
+ * `--out` is refused (exit 2) inside a run's working folders and inside a publication (its `versions/`, a
+ * published version, `latest`): published versions are never changed. Before publishing, the job removes
+ * the unfinished versions of publishes killed with kill -9 (their process gone; lib/export/publish.ts
+ * `removeStaleTemps`), never a running one's.
  *
  * With `--checkpoint` inside a run folder (`<run>/checkpoints/`), the job holds `<run>/run.lock`, shared
  * with train and refresh; a folder gives its newest good checkpoint (newer corrupt ones are skipped and
@@ -24,12 +29,12 @@
 
 import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
-import { commaList, type FlagSpec, helpText, parseFlags, refusePublishIntoRun } from "../lib/core/cli.ts";
+import { type FlagSpec, helpText, parseFlags, refusePublishIntoRun } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
-import { publishEmbeddings } from "../lib/export/publish.ts";
+import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
-import { EMBEDDING_FORMATS, type EmbeddingFormat, readEmbeddings } from "../lib/export/read.ts";
+import { EMBEDDING_FORMATS, parseFormats, readEmbeddings } from "../lib/export/read.ts";
 import { evalSkipReason, evaluateEmbeddings, formatEvalReport, resolveEvalDir } from "../lib/eval/report.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { StopController } from "../lib/core/stop.ts";
@@ -81,8 +86,8 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 const stop = new StopController("export").install();
-stop.note =
-  "the unfinished version was removed; latest still points at the previous one; rerun the same command";
+// until it publishes (then: what latest points at, said when the version's folder is made)
+stop.note = "nothing was published; rerun the same command";
 await runCommand("export", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
@@ -93,13 +98,7 @@ await runCommand("export", async () => {
     ));
     return;
   }
-  const formats = commaList(f.formats) as EmbeddingFormat[];
-  if (formats.length === 0) throw new UsageError("--formats is empty; give any of vec,bin,arrow,parquet");
-  for (const x of formats) {
-    if (!EMBEDDING_FORMATS.includes(x)) {
-      throw new UsageError(`--formats: unknown format "${x}"; use vec, bin, arrow or parquet`);
-    }
-  }
+  const formats = parseFormats(f.formats as string);
   const backend = f.backend as string;
   if (!["js", "blas", "auto"].includes(backend)) {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
@@ -133,6 +132,7 @@ await runCommand("export", async () => {
   try {
     if (hasVec) {
       if (!out) throw new UsageError("--out ROOT is required with --vectors");
+      await refusePublishIntoRun(out);
       const e = await readEmbeddings(f.vectors as string);
       ({ words, d } = e);
       input = e.vectors;
@@ -146,7 +146,11 @@ await runCommand("export", async () => {
       const runDir = st.isDirectory
         ? (basename(norm) === "checkpoints" ? dirname(norm) : norm)
         : (basename(dirname(norm)) === "checkpoints" ? dirname(dirname(norm)) : undefined);
-      if (runDir && out) await refusePublishIntoRun(out, runDir, "--checkpoint");
+      if (out) await refusePublishIntoRun(out, runDir, "--checkpoint");
+      // without --out a checkpoint publishes into its run's embeddings/: said before the model is loaded
+      if (!out && st.isFile && runDir === undefined) {
+        throw new UsageError(`--out ROOT is required: ${ck} is not in a <run>/checkpoints folder`);
+      }
       if (
         runDir && (st.isFile || await Deno.stat(join(runDir, "checkpoints")).then(() => true, () => false))
       ) {
@@ -182,6 +186,13 @@ await runCommand("export", async () => {
         }
         throw e;
       }
+      if (!out) {
+        const ckDir = dirname(file);
+        if (basename(ckDir) !== "checkpoints") {
+          throw new UsageError(`--out ROOT is required: ${file} is not in a <run>/checkpoints folder`);
+        }
+        out = join(dirname(ckDir), "embeddings");
+      }
       let trainer: Trainer;
       try {
         trainer = await Trainer.fromCheckpoint(ckpt, {
@@ -207,13 +218,6 @@ await runCommand("export", async () => {
       } finally {
         trainer.close();
       }
-      if (!out) {
-        const ckDir = dirname(file);
-        if (basename(ckDir) !== "checkpoints") {
-          throw new UsageError(`--out ROOT is required: ${file} is not in a <run>/checkpoints folder`);
-        }
-        out = join(dirname(ckDir), "embeddings");
-      }
     }
     // a word the word2vec files cannot hold (from a run on shards whose vocabulary has "of course"): one
     // line naming the source and the formats that hold it, not the version's temporary file
@@ -230,6 +234,22 @@ await runCommand("export", async () => {
     } else if (f.eval) {
       console.error(`export: evaluation skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
     }
+    // versions left unfinished by killed publishes (kill -9): those of processes no longer running; a folder
+    // without a pid in its name only under the run's lock
+    const removed = await removeStaleTemps(out, { unowned: lock !== undefined });
+    if (removed.length) {
+      console.error(
+        `export: cleanup: removed ${removed.length} temporary file(s) left by killed jobs: ${
+          removed.map((n) => join(out!, n)).join(", ")
+        }`,
+      );
+    }
+    const previous = await latestVersionDir(out).catch(() => null); // not a link: the publish refuses it
+    stop.note = `the unfinished version was removed; ${
+      previous
+        ? `latest still points at the previous one, ${previous}`
+        : `nothing is published under ${out} (no latest)`
+    }; rerun the same command`;
     const r = await publishEmbeddings({
       outRoot: out,
       words,

@@ -59,14 +59,14 @@ import {
   positiveInt,
   positiveNumber,
 } from "../lib/core/cli.ts";
-import { commaList, refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cli.ts";
+import { refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
-import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../lib/export/read.ts";
+import { EMBEDDING_FORMATS, parseFormats } from "../lib/export/read.ts";
 import { exportCommand } from "../lib/export/command.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
@@ -166,13 +166,7 @@ await runCommand("refresh", async () => {
   const epochs = nonNegativeInt("--epochs", f.epochs);
   const lr = f.lr === undefined ? undefined : positiveNumber("--lr", f.lr);
   const minCountFlag = f["min-count"] === undefined ? undefined : positiveInt("--min-count", f["min-count"]);
-  const formats = commaList(f.formats) as EmbeddingFormat[];
-  for (const x of formats) {
-    if (!EMBEDDING_FORMATS.includes(x)) {
-      throw new UsageError(`--formats: unknown format "${x}"; use vec, bin, arrow or parquet`);
-    }
-  }
-  if (formats.length === 0) throw new UsageError("--formats is empty");
+  const formats = parseFormats(f.formats as string);
   const backend = f.backend as string;
   if (!["js", "blas", "auto"].includes(backend)) {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);

@@ -7,8 +7,12 @@
 # scheduler and the job: a SIGTERM sent to the process the scheduler started ends the launcher with 143 and
 # leaves the job running on its own. Here the job replaces this shell (exec), so SIGTERM/SIGINT/SIGHUP reach
 # it (graceful stop: checkpoint, exit 9) and the scheduler sees the job's own exit code (docs/faults.md).
+#
+# The job runs in the caller's folder: relative paths (`--out relout`, `--vectors plus.vec`, train's default
+# runs/latest) mean what they mean where the scheduler or the shell started it, as with `deno run`. The
+# repository is found from this script's own path; Deno is given its deno.json by absolute path.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 job="${1:-}"
 case "$job" in
   train | corpus | export | eval | refresh) shift ;;
@@ -17,10 +21,10 @@ case "$job" in
     exit 2
     ;;
 esac
-deno="node_modules/deno/deno"
+deno="$repo/node_modules/deno/deno"
 if [ ! -x "$deno" ]; then
-  echo "job.sh: $deno is missing: run 'npm install && npx deno install' in $(pwd) first" >&2
+  echo "job.sh: $deno is missing: run 'npm install && npx deno install' in $repo first" >&2
   exit 2
 fi
-if [ "$job" = train ] || [ "$job" = refresh ]; then bash scripts/ensure-system.sh; fi
-exec "$deno" run -A "pipelines/$job.ts" "$@"
+if [ "$job" = train ] || [ "$job" = refresh ]; then bash "$repo/scripts/ensure-system.sh"; fi
+exec "$deno" run -A --config "$repo/deno.json" "$repo/pipelines/$job.ts" "$@"

@@ -363,3 +363,47 @@ Deno.test("deno task eval: FACTOROUT_EVAL_DIR=none skips the sets as --eval-dir 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task eval: two similarity files of one name are both reported (one overwrote the other); one named twice, an empty vector set and a repeated --vectors are refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const vec = join(dir, "e.vec");
+    await writeWord2VecText(vec, { words: AN_WORDS, vectors: AN_VECS, d: 4 });
+    await Deno.mkdir(join(dir, "a"));
+    await Deno.mkdir(join(dir, "b"));
+    await Deno.writeTextFile(join(dir, "a", "sim.tsv"), "man\twoman\t5\nking\tqueen\t8\nman\tapple\t1\n");
+    await Deno.writeTextFile(join(dir, "b", "sim.tsv"), "man\twoman\t5\nking\tqueen\t8\n");
+    await Deno.writeTextFile(join(dir, "other.tsv"), "man\tking\t3\nwoman\tqueen\t4\n");
+    const a = join(dir, "a", "sim.tsv"), b = join(dir, "b", "sim.tsv");
+    const ok = await runEval([
+      "--vectors",
+      vec,
+      "--similarity",
+      `${a},${b},${join(dir, "other.tsv")}`,
+      "--json",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const j = JSON.parse(ok.stdout);
+    assert.deepEqual(Object.keys(j.similarity).sort(), [a, b, "other"].sort());
+    assert.equal(j.similarity[a].total, 3);
+    assert.equal(j.similarity[b].total, 2);
+    await Deno.writeTextFile(join(dir, "empty.vec"), "0 4\n");
+    const cases: [string[], number, RegExp][] = [
+      [["--vectors", vec, "--similarity", `${a},${a}`], 2, /--similarity names .*a\/sim\.tsv twice/],
+      // rho NaN, exit 0 on an empty set
+      [
+        ["--vectors", join(dir, "empty.vec"), "--eval-dir", "none"],
+        5,
+        /empty\.vec: holds no vectors \(0 rows\)/,
+      ],
+      [["--vectors", vec, "--vectors", join(dir, "empty.vec")], 2, /^eval: --vectors is given twice/],
+    ];
+    for (const [args, code, re] of cases) {
+      const r = await runEval(args);
+      assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr.trim().split("\n").pop()!, re);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

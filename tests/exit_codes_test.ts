@@ -2,6 +2,7 @@
 // `--help` lines built from it; operating-system errors worded as one line naming the path (lib/core/os_errors.ts);
 // the one parseArgs wrapper (negative values reach the flag's own check).
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import {
   debugFromEnv,
   debugWanted,
@@ -12,7 +13,7 @@ import {
   exportFailure,
   reportError,
 } from "../lib/core/exit_codes.ts";
-import { parseArgsStrict, parseFlags } from "../lib/core/cli.ts";
+import { parseArgsStrict, parseFlags, refusePublishIntoRun } from "../lib/core/cli.ts";
 import { describeOsError, osErrno, withPath } from "../lib/core/os_errors.ts";
 import { StoppedError } from "../lib/core/stop.ts";
 import { pipeline, runScript } from "./child.ts";
@@ -166,6 +167,75 @@ Deno.test("CLI values: a negative number after a flag is its value, parse errors
   );
   // every command accepts --debug
   assert.equal(parseFlags(["--debug"], { k: { type: "string", help: "k" } }).debug, true);
+});
+
+Deno.test("CLI values: a flag that takes one value, given twice, is refused naming it; repeatable and boolean flags are not", () => {
+  const flags = {
+    vectors: { type: "string" as const, help: "v" },
+    out: { type: "string" as const, help: "o" },
+    data: { type: "string" as const, help: "d", multiple: true },
+    eval: { type: "boolean" as const, help: "e" },
+    "export-output": { type: "string" as const, help: "x", bare: "true" },
+  };
+  // parseArgs kept the last silently: --vectors A --vectors B evaluated B
+  for (
+    const [args, re] of [
+      [["--vectors", "A", "--vectors", "B"], /^--vectors is given twice \("A", then "B"\); give it once$/],
+      [["--out=x", "--vectors", "A", "--out", "-1"], /^--out is given twice \("x", then "-1"\)/],
+      [["--export-output", "--export-output", "false"], /^--export-output is given twice/],
+    ] as [string[], RegExp][]
+  ) {
+    assert.throws(
+      () => parseFlags(args, flags),
+      (e) => e instanceof UsageError && re.test(e.message),
+      args.join(" "),
+    );
+  }
+  assert.deepEqual(parseFlags(["--data", "a", "--data", "b", "--eval", "--eval"], flags).data, ["a", "b"]);
+  assert.equal(parseFlags(["--vectors", "A", "--out", "B"], flags).vectors, "A");
+});
+
+Deno.test("refusePublishIntoRun: --out inside a published version, latest or versions/ is refused; a root of its own is not", async () => {
+  const { publishEmbeddings } = await import("../lib/export/publish.ts");
+  const root = await Deno.makeTempDir({ prefix: "factorout-publish-into-" });
+  try {
+    const pub = join(root, "run", "embeddings");
+    const { versionDir } = await publishEmbeddings({
+      outRoot: pub,
+      words: ["a"],
+      input: Float32Array.of(1),
+      d: 1,
+      formats: ["vec"],
+      manifest: {},
+      version: "v1",
+    });
+    for (
+      const [out, re] of [
+        [join(pub, "latest"), /inside the published version v1 of the publication root .*embeddings/],
+        [versionDir, /inside the published version v1/],
+        [join(pub, "latest", "sub", "deeper"), /inside the published version v1/],
+        [join(pub, "versions"), /is the versions\/ folder of the publication root/],
+        [join(pub, "versions", "new"), /inside the published version new/],
+      ]
+    ) {
+      await assert.rejects(
+        refusePublishIntoRun(out as string),
+        (e) =>
+          e instanceof UsageError && (re as RegExp).test(e.message) && e.message.includes("never changed"),
+        out as string,
+      );
+    }
+    // with a run too, the run's own folders as before
+    await assert.rejects(
+      refusePublishIntoRun(join(root, "run", "checkpoints"), join(root, "run"), "--from"),
+      /inside the checkpoints\/ folder/,
+    );
+    await refusePublishIntoRun(pub, join(root, "run"), "--from");
+    await refusePublishIntoRun(pub);
+    await refusePublishIntoRun(join(root, "other", "versions")); // no publication there
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
 
 Deno.test("FACTOROUT_DEBUG: 1/true/yes/on give the stack, 0/false/no/off/empty do not, another value is exit 2 in every command", async () => {

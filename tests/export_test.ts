@@ -3,15 +3,17 @@ import { join } from "node:path";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
-import { readArrowEmbeddings, writeArrowEmbeddings } from "../lib/export/arrow.ts";
+import { EXIT } from "../lib/core/exit_codes.ts";
+import { embeddingsToArrowTable, readArrowEmbeddings, writeArrowEmbeddings } from "../lib/export/arrow.ts";
 import { readParquetEmbeddings, writeParquetEmbeddings } from "../lib/export/parquet.ts";
 import {
   latestVersionDir,
   publishEmbeddings,
   readEmbeddingsManifest,
+  removeStaleTemps,
   sha256File,
 } from "../lib/export/publish.ts";
-import { readEmbeddings } from "../lib/export/read.ts";
+import { parseFormats, readEmbeddings } from "../lib/export/read.ts";
 import {
   formatFloat32,
   readWord2VecBinary,
@@ -155,7 +157,19 @@ Deno.test("bad word2vec files (and a repeated word) are refused naming the file 
     await Deno.writeFile(join(dir, "t.bin"), bytes.subarray(0, bytes.length - 3));
     await assert.rejects(
       readWord2VecBinary(join(dir, "t.bin")),
-      /t\.bin: row 2 of 2 \("b"\): needs 8 bytes of float32, only 6 left/,
+      /t\.bin: header says 2 rows of 2 float32, which need at least 24 bytes; the file has 23 \(truncated/,
+    );
+    // long words pass that check: a row cut short is still found where it ends
+    await writeWord2VecBinary(good, {
+      words: ["a", "bbbbbbbbbb"],
+      vectors: Float32Array.of(1, 2, 3, 4),
+      d: 2,
+    });
+    const long = await Deno.readFile(good);
+    await Deno.writeFile(join(dir, "t.bin"), long.subarray(0, long.length - 7));
+    await assert.rejects(
+      readWord2VecBinary(join(dir, "t.bin")),
+      /t\.bin: row 2 of 2 \("bbbbbbbbbb"\): needs 8 bytes of float32, only 2 left \(short row\)/,
     );
     const nan = bytes.slice();
     new DataView(nan.buffer).setFloat32(nan.indexOf(10) + 3, NaN, true);
@@ -185,8 +199,15 @@ Deno.test("writers refuse words with whitespace and non-finite values; nothing i
   try {
     await assert.rejects(
       writeWord2VecText(join(dir, "w.vec"), { words: ["a b"], vectors: Float32Array.of(1), d: 1 }),
-      /row 1: word "a b" contains whitespace, which word2vec files cannot hold; publish with --formats arrow,parquet/,
+      /row 1: word "a b" contains a space or a line break, which word2vec files cannot hold; publish with --formats arrow,parquet/,
     );
+    for (const w of ["", "a\nb", "a\r"]) {
+      await assert.rejects(
+        writeWord2VecBinary(join(dir, "w.bin"), { words: [w], vectors: Float32Array.of(1), d: 1 }),
+        DataFormatError,
+        JSON.stringify(w),
+      );
+    }
     await assert.rejects(
       writeWord2VecBinary(join(dir, "w.bin"), { words: ["a"], vectors: Float32Array.of(Infinity), d: 1 }),
       UsageError,
@@ -409,5 +430,395 @@ Deno.test("deno task export: a checkpoint's input and output rows, a vector file
     }
   } finally {
     await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("word2vec readers: float32 overflow, impossible headers, non-decimal numbers and a text file named .bin are bad data naming the file and line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const vec: [string, string, RegExp][] = [
+      // 1e40 is a finite double but Infinity as the float32 it is stored as
+      ["big.vec", "2 2\nthe 1e40 2\ncat 1 2\n", /line 2 \("the"\): value 1 is 1e40, beyond float32's range/],
+      ["neg.vec", "1 2\nthe 1 -3.5e38\n", /line 2 \("the"\): value 2 is -3\.5e38, beyond float32's range/],
+      ["hex.vec", "1 2\nthe 0x10 2\n", /line 2 \("the"\): value 1 is "0x10", not a decimal number/],
+      ["binlit.vec", "1 2\nthe 1 0b1\n", /value 2 is "0b1", not a decimal number/],
+      ["inf.vec", "1 2\nthe Infinity 1\n", /value 1 is "Infinity", not a decimal number/],
+      [
+        "space.vec",
+        "1 2\nthe  1 2\n",
+        /line 2: expected a word and 2 values, got 3 values \(values are separated by single spaces\)/,
+      ],
+      // headers whose rows could not fit: refused as data (they were an internal error: Invalid array length)
+      ["hugeV.vec", "99999999999 300\nthe 1 2\n", /line 2: expected a word and 300 values/],
+      ["hugeV2.vec", "99999999999 2\nthe 1 2\n", /header says 99999999999 rows but the file has 1/],
+      ["hugeD.vec", "3 999999999999\nthe 1 2\n", /line 2: expected a word and 999999999999 values/],
+      ["unsafe.vec", "99999999999999999999 2\n", /line 1: V = 99999999999999999999 rows is too large/],
+    ];
+    for (const [name, text, re] of vec) {
+      const p = join(dir, name);
+      await Deno.writeTextFile(p, text);
+      await assert.rejects(readEmbeddings(p), (e: unknown) => {
+        assert.ok(e instanceof DataFormatError, `${name}: ${e}`);
+        assert.ok(e.message.startsWith(p), e.message);
+        assert.match(e.message, re, name);
+        return true;
+      });
+    }
+    // .bin: V·(4d + a word and its space) is compared with the file's size before anything is allocated
+    const bin: [string, string | Uint8Array, RegExp][] = [
+      [
+        "hugeV.bin",
+        "99999999999 300\nthe ",
+        /header says 99999999999 rows of 300 float32, which need at least/,
+      ],
+      ["hugeD.bin", "3 999999999999\nthe ", /header says 3 rows of 999999999999 float32/],
+      // a word2vec text file named .bin: its rows are read as float32 garbage, then bytes are left over
+      [
+        "text.bin",
+        "2 3\nthe 0.123456 0.234567 0.345678\ncat 0.456789 0.567891 0.678912\n",
+        /bytes left after the header's 2 rows .*not a word2vec binary file of that header \(a text \.vec named \.bin\?\)/,
+      ],
+      [
+        "short.bin",
+        "2 3\nthe 0 0 0\ncat 0 0 0\n",
+        /need at least 32 bytes; the file has 24 \(truncated, or not a word2vec binary file\)/,
+      ],
+    ];
+    for (const [name, content, re] of bin) {
+      const p = join(dir, name);
+      if (typeof content === "string") await Deno.writeTextFile(p, content);
+      else await Deno.writeFile(p, content);
+      await assert.rejects(readEmbeddings(p), (e: unknown) => {
+        assert.ok(e instanceof DataFormatError, `${name}: ${e}`);
+        assert.match(e.message, re, name);
+        return true;
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("word2vec readers split rows as gensim and word2vec do: on ASCII spaces, so gensim's own files read back", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // the bytes gensim 4.2 writes (KeyedVectors.save_word2vec_format) for the words "a\u00a0b", "c\td", "e"
+    // and vectors [1,2], [3,4], [5,6]; gensim reads both back with those words
+    await Deno.writeTextFile(join(dir, "g.vec"), "3 2\na\u00a0b 1.0 2.0\nc\td 3.0 4.0\ne 5.0 6.0\n");
+    const f = (...x: number[]) => new Uint8Array(Float32Array.of(...x).buffer);
+    const enc = new TextEncoder();
+    await Deno.writeFile(
+      join(dir, "g.bin"),
+      new Uint8Array([
+        ...enc.encode("3 2\na\u00a0b "),
+        ...f(1, 2),
+        ...enc.encode("c\td "),
+        ...f(3, 4),
+        ...enc.encode("e "),
+        ...f(5, 6),
+      ]),
+    );
+    for (const name of ["g.vec", "g.bin"]) {
+      const e = await readEmbeddings(join(dir, name));
+      assert.deepEqual(e.words, ["a\u00a0b", "c\td", "e"], name);
+      assert.deepEqual(Array.from(e.vectors), [1, 2, 3, 4, 5, 6], name);
+    }
+    // what we read we write: the same words through our writers read back (they were refused as whitespace)
+    const e = await readEmbeddings(join(dir, "g.vec"));
+    await writeWord2VecText(join(dir, "o.vec"), e);
+    await writeWord2VecBinary(join(dir, "o.bin"), e);
+    for (const name of ["o.vec", "o.bin"]) {
+      assert.deepEqual((await readEmbeddings(join(dir, name))).words, e.words, name);
+    }
+    // fastText ends each row with a space; Windows line ends
+    await Deno.writeTextFile(join(dir, "ft.vec"), "2 2 \r\nthe 0.5 -1 \r\ncat 1e-05 +2.5 \r\n");
+    const ft = await readEmbeddings(join(dir, "ft.vec"));
+    assert.deepEqual(ft.words, ["the", "cat"]);
+    assert.deepEqual(Array.from(ft.vectors), [0.5, -1, Math.fround(1e-5), 2.5]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("empty embedding sets (a 0-row .vec, Arrow or Parquet file) and fixed_size_list[0] vectors are bad data naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "empty.vec"), "0 5\n");
+    await writeWord2VecBinary(join(dir, "seed.bin"), { words: ["a"], vectors: Float32Array.of(1), d: 1 });
+    await Deno.writeTextFile(join(dir, "empty.bin"), "0 5\n");
+    const none = embeddingsToArrowTable({ words: [], vectors: new Float32Array(0), d: 5 });
+    await Deno.writeFile(join(dir, "empty.arrow"), arrow.tableToIPC(none, "file"));
+    const props = new pq.WriterPropertiesBuilder().build();
+    await Deno.writeFile(
+      join(dir, "empty.parquet"),
+      pq.writeParquet(pq.Table.fromIPCStream(arrow.tableToIPC(none, "stream")), props),
+    );
+    for (const name of ["empty.vec", "empty.bin", "empty.arrow", "empty.parquet"]) {
+      const p = join(dir, name);
+      await assert.rejects(readEmbeddings(p), (e: unknown) => {
+        assert.ok(e instanceof DataFormatError, `${name}: ${e}`);
+        assert.equal(e.message, `${p}: holds no vectors (0 rows): nothing to evaluate or publish`);
+        return true;
+      });
+    }
+    // vectors of no value (fixed_size_list<float32>[0]): it was a usage error (exit 2) naming no file
+    const item = new arrow.Field("item", new arrow.Float32(), false);
+    const zero = new arrow.Table({
+      word: arrow.vectorFromArray(["a", "b"], new arrow.Utf8()),
+      vector: arrow.makeVector(
+        arrow.makeData({
+          type: new arrow.FixedSizeList(0, item),
+          length: 2,
+          nullCount: 0,
+          child: arrow.makeData({
+            type: new arrow.Float32(),
+            length: 0,
+            nullCount: 0,
+            data: new Float32Array(0),
+          }),
+        }),
+      ),
+    });
+    await Deno.writeFile(join(dir, "zero.arrow"), arrow.tableToIPC(zero, "file"));
+    await Deno.writeFile(
+      join(dir, "zero.parquet"),
+      pq.writeParquet(pq.Table.fromIPCStream(arrow.tableToIPC(zero, "stream")), props),
+    );
+    for (const name of ["zero.arrow", "zero.parquet"]) {
+      await assert.rejects(readEmbeddings(join(dir, name)), (e: unknown) => {
+        assert.ok(e instanceof DataFormatError, `${name}: ${e}`);
+        assert.match(e.message, new RegExp(`^${join(dir, name)}: column "vector" has 0 values per row`));
+        return true;
+      });
+    }
+    // the library refuses an empty version too
+    await assert.rejects(
+      publishEmbeddings({ outRoot: dir, words: [], input: new Float32Array(0), d: 5, manifest: {} }),
+      /no words \(0 rows\): an empty version is never published/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--formats: one parser for every job; a format given twice is written and listed once", async () => {
+  assert.deepEqual(parseFormats("vec, parquet,vec,,vec"), ["vec", "parquet"]);
+  assert.deepEqual(parseFormats(["bin", "bin"]), ["bin"]);
+  assert.throws(
+    () => parseFormats("vec,xml"),
+    { name: "UsageError", message: '--formats: unknown format "xml"; accepted: vec,bin,arrow,parquet' },
+  );
+  assert.throws(
+    () => parseFormats(" , "),
+    { name: "UsageError", message: "--formats must name at least one of vec,bin,arrow,parquet" },
+  );
+  const { resolveConfig, parseField } = await import("../lib/train/config.ts");
+  assert.deepEqual(parseField("formats", "vec,vec"), ["vec"]);
+  assert.deepEqual(resolveConfig({ formats: ["arrow", "vec", "arrow"] }).formats, ["arrow", "vec"]);
+});
+
+Deno.test("removeStaleTemps: the unfinished versions of dead publishers go, a live publisher's stays", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dead = new Deno.Command("true").spawn();
+    await dead.status; // a pid that no longer runs
+    const versions = join(root, "versions");
+    await Deno.mkdir(versions, { recursive: true });
+    const killed = `20261205T000000Z-dead.${dead.pid}-0badf00d.tmp`;
+    const running = `20261205T000000Z-live.${Deno.pid}-0badf00d.tmp`; // this process: alive
+    const legacy = "20261205T000000Z-old.tmp"; // written before the pid was in the name
+    for (const n of [killed, running, legacy]) {
+      await Deno.mkdir(join(versions, n));
+      await Deno.writeTextFile(join(versions, n, "input.vec"), "partial");
+    }
+    await Deno.symlink("versions/x", join(root, `latest.${dead.pid}-0badf00d.tmp`));
+    await Deno.symlink("versions/x", join(root, `latest.${Deno.pid}-0badf00e.tmp`));
+    // without the run's lock (export --vectors): only what carries a dead pid
+    assert.deepEqual(
+      (await removeStaleTemps(root, { unowned: false })).sort(),
+      [`latest.${dead.pid}-0badf00d.tmp`, join("versions", killed)].sort(),
+    );
+    assert.deepEqual([...Deno.readDirSync(versions)].map((e) => e.name).sort(), [legacy, running].sort());
+    // a publish of a version a live publisher is writing is refused, its folder untouched
+    await assert.rejects(
+      publishEmbeddings({
+        outRoot: root,
+        words: ["a"],
+        input: Float32Array.of(1),
+        d: 1,
+        formats: ["vec"],
+        manifest: {},
+        version: "20261205T000000Z-live",
+      }),
+      /20261205T000000Z-live\.\d+-0badf00d\.tmp exists \(another publish of version 20261205T000000Z-live/,
+    );
+    // under the lock (train, refresh, export of a run): the unowned one too; the live one always stays
+    assert.deepEqual(await removeStaleTemps(root), [join("versions", legacy)]);
+    assert.deepEqual([...Deno.readDirSync(versions)].map((e) => e.name), [running]);
+    assert.ok((await Deno.lstat(join(root, `latest.${Deno.pid}-0badf00e.tmp`))).isSymlink);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("deno task export: kill -9 leftovers cleaned by the next export (a live one's kept), a true stop line, --out inside a version, repeated flags, empty sets", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "factorout-export-cli-" });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    const root = join(dir, "pub"), versions = join(root, "versions");
+    const big = join(dir, "big.bin");
+    const V = 30000, d = 48;
+    await writeWord2VecBinary(big, {
+      words: Array.from({ length: V }, (_, i) => `w${i}`),
+      vectors: new Float32Array(V * d).map((_, i) => (i % 97) / 7 - 3),
+      d,
+    });
+    const args = ["--vectors", big, "--out", root, "--formats", "vec,bin,arrow,parquet"];
+    const temps = () =>
+      Array.fromAsync(Deno.readDir(versions)).then((l) =>
+        l.map((e) => e.name).filter((n) => n.endsWith(".tmp"))
+      )
+        .catch(() => [] as string[]);
+    // a live publisher's unfinished version (this test's pid): never removed
+    await Deno.mkdir(versions, { recursive: true });
+    const live = `20261205T000000Z-live.${Deno.pid}-0badf00d.tmp`;
+    await Deno.mkdir(join(versions, live));
+    /** Starts the export and sends `signal` once its unfinished version's folder exists. */
+    const interrupt = async (signal: Deno.Signal) => {
+      const before = await temps();
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("../pipelines/export.ts", import.meta.url).pathname, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const out = child.output();
+      let mine: string | undefined;
+      for (let i = 0; i < 6000 && !mine; i++) {
+        mine = (await temps()).find((n) => !before.includes(n));
+        if (!mine) await sleep(5);
+      }
+      child.kill(signal);
+      const o = await out;
+      return { mine, code: o.code, stderr: new TextDecoder().decode(o.stderr) };
+    };
+    const killed = await interrupt("SIGKILL");
+    assert.ok(killed.mine, `no unfinished version seen: ${killed.stderr}`);
+    assert.match(killed.mine!, new RegExp(`^\\d{8}T\\d{6}Z-[0-9a-f]{4}\\.\\d+-[0-9a-f]{8}\\.tmp$`));
+    assert.deepEqual((await temps()).sort(), [killed.mine!, live].sort(), "kill -9 leaves its folder");
+    // the next export removes it (its process is gone) before it publishes; stopped in its own publication,
+    // it says that nothing is published here (there is no previous version for latest to point at)
+    const stopped = await interrupt("SIGTERM");
+    assert.match(
+      stopped.stderr,
+      new RegExp(
+        `export: cleanup: removed 1 temporary file\\(s\\) left by killed jobs: .*${
+          killed.mine!.replaceAll(".", "\\.")
+        }`,
+      ),
+    );
+    const last = stopped.stderr.trim().split("\n").pop()!;
+    console.log(`SIGTERM in its publication: exit ${stopped.code}, ${last}`);
+    if (stopped.code === EXIT.stopped && /unfinished version was removed/.test(last)) {
+      assert.equal(
+        last,
+        `export: stopped by SIGTERM; the unfinished version was removed; nothing is published under ${root} ` +
+          `(no latest); rerun the same command`,
+      );
+    } else assert.ok(stopped.code === 0 || stopped.code === EXIT.stopped, stopped.stderr);
+    // a run to its end: a format given twice is written and listed once
+    await Deno.remove(join(root, "latest")).catch(() => {});
+    for (const v of await Array.fromAsync(Deno.readDir(versions))) {
+      if (!v.name.endsWith(".tmp")) await Deno.remove(join(versions, v.name), { recursive: true });
+    }
+    const small = join(dir, "small.vec");
+    await Deno.writeTextFile(small, "2 3\nthe 1 2 3\ncat 4 5 6\n");
+    const ok = await exportCli(["--vectors", small, "--out", root, "--formats", "vec,bin,vec"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const published = JSON.parse(ok.stdout.trim().split("\n").pop()!);
+    const m = await readEmbeddingsManifest(published.dir);
+    assert.deepEqual((m.files as { name: string }[]).map((f) => f.name), ["input.vec", "input.bin"]);
+    assert.deepEqual(await temps(), [live], "only the live publisher's folder is left");
+    const manifestBefore = await Deno.readTextFile(join(root, "latest", "manifest.json"));
+    await Deno.writeTextFile(join(dir, "empty.vec"), "0 5\n");
+    await Deno.writeTextFile(join(dir, "lone.fock"), "FOCKPT01 not a checkpoint at all");
+    const cases: [string[], number, RegExp][] = [
+      // inside the published version: it changed the immutable version (exit 0)
+      [
+        ["--vectors", small, "--out", join(root, "latest")],
+        2,
+        /inside the published version .* never changed/,
+      ],
+      [["--vectors", small, "--out", versions], 2, /is the versions\/ folder of the publication root/],
+      // the last one won silently
+      [["--vectors", small, "--vectors", big, "--out", root], 2, /--vectors is given twice/],
+      // an empty set was published as the new latest (exit 0)
+      [["--vectors", join(dir, "empty.vec"), "--out", root], 5, /empty\.vec: holds no vectors \(0 rows\)/],
+      // the flag is checked before the checkpoint is read (a garbage file: exit 4 after reading it)
+      [
+        ["--checkpoint", join(dir, "lone.fock")],
+        2,
+        /--out ROOT is required: .*lone\.fock is not in a <run>\/checkpoints/,
+      ],
+    ];
+    for (const [a, code, re] of cases) {
+      const r = await exportCli(a);
+      assert.equal(r.code, code, `${a.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr.trim().split("\n").pop()!, re, a.join(" "));
+    }
+    assert.equal(await Deno.readTextFile(join(root, "latest", "manifest.json")), manifestBefore);
+    assert.deepEqual(
+      [...Deno.readDirSync(join(root, "latest"))].map((e) => e.name).sort(),
+      ["input.bin", "input.vec", "manifest.json"],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("scripts/job.sh runs the job in the caller's folder: relative paths are the caller's, not the repository's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "factorout-job-sh-" });
+  const repo = new URL("..", import.meta.url).pathname;
+  const out = `relout-${crypto.randomUUID().slice(0, 8)}`;
+  const job = async (...args: string[]) => {
+    const o = await new Deno.Command("bash", {
+      args: [join(repo, "scripts", "job.sh"), ...args],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return {
+      code: o.code,
+      stdout: new TextDecoder().decode(o.stdout),
+      stderr: new TextDecoder().decode(o.stderr),
+    };
+  };
+  try {
+    await Deno.writeTextFile(join(dir, "plus.vec"), "2 3\nthe 1 2 3\ncat 4 5 6\n");
+    // it wrote <repo>/relout, and read --vectors plus.vec from the repository (exit 5)
+    const exp = await job("export", "--vectors", "plus.vec", "--out", out, "--formats", "vec");
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.deepEqual((await readEmbeddings(join(dir, out, "latest", "input.vec"))).words, ["the", "cat"]);
+    assert.equal(
+      await Deno.stat(join(repo, out)).then(() => true, () => false),
+      false,
+      "written in the repository",
+    );
+    const ev = await job(
+      "eval",
+      "--vectors",
+      "plus.vec",
+      "--eval-dir",
+      "none",
+      "--neighbours",
+      "the",
+      "--k",
+      "1",
+    );
+    assert.equal(ev.code, 0, ev.stderr);
+    assert.match(ev.stdout, /^plus\.vec: 2 words × 3/);
+    assert.match(ev.stdout, /nearest to the: cat /);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(join(repo, out), { recursive: true }).catch(() => {});
   }
 });

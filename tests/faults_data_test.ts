@@ -62,7 +62,7 @@ Deno.test("data: a vocabulary word word2vec files cannot hold is refused before 
   assert.match(
     lastLine(r),
     new RegExp(
-      `^train: ${spaced}/vocab\\.tsv: line 2: word "of course" contains whitespace, which the word2vec files ` +
+      `^train: ${spaced}/vocab\\.tsv: line 2: word "of course" contains a space or a line break, which the word2vec files ` +
         "of --formats vec cannot hold; publish with --formats arrow,parquet",
     ),
   );
@@ -83,7 +83,10 @@ Deno.test("data: a vocabulary word word2vec files cannot hold is refused before 
   assert.equal(a.code, 0, a.stderr);
   const e = await run(pipeline("export"), ["--checkpoint", arrowRun, "--formats", "vec"]);
   assert.equal(e.code, EXIT.badData, e.stderr);
-  assert.match(lastLine(e), /checkpoints\/ckpt-\d+\.fock: row 2: word "of course" contains whitespace/);
+  assert.match(
+    lastLine(e),
+    /checkpoints\/ckpt-\d+\.fock: row 2: word "of course" contains a space or a line break/,
+  );
   assert.match(lastLine(e), /--formats arrow,parquet/);
   assert.doesNotMatch(e.stderr, /\.tmp|rerun/);
   // a resume that keeps --formats vec is refused before it trains; with arrow it goes on
@@ -116,7 +119,7 @@ Deno.test("data: a vocabulary word word2vec files cannot hold is refused before 
   assert.equal(f.code, EXIT.badData, f.stderr);
   assert.match(
     lastLine(f),
-    new RegExp(`^refresh: ${spaced}/vocab\\.tsv: line 2: word "of course" contains whitespace`),
+    new RegExp(`^refresh: ${spaced}/vocab\\.tsv: line 2: word "of course" contains a space or a line break`),
   );
   assert.deepEqual([...Deno.readDirSync(`${from}/checkpoints`)].map((x) => x.name).sort(), before);
 });

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import { EXIT } from "../lib/core/exit_codes.ts";
-import { pipeline, type Run, runScript } from "./child.ts";
+import { pipeline, type Run, runScript, withFlags } from "./child.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { resolveData } from "../lib/train/run.ts";
 
@@ -18,7 +18,10 @@ const SMALL = ["--epochs", "1", "--dim", "8", "--backend", "js", "--eval-dir", "
 const run = runScript;
 
 const train = async (data: string, ...more: string[]) =>
-  run(TRAIN, [...SMALL, "--mode", "cbow", "--data", data, "--out", await Deno.makeTempDir(), ...more]);
+  run(
+    TRAIN,
+    withFlags([...SMALL, "--mode", "cbow", "--data", data, "--out", await Deno.makeTempDir()], ...more),
+  );
 
 /** The last stderr line: the one-line reason of a failed command. */
 const lastLine = (r: Run) => r.stderr.trim().split("\n").pop()!;

@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT } from "../lib/core/exit_codes.ts";
+import { withFlags } from "./child.ts";
 
 const PIPE = new URL("../pipelines/", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -174,7 +175,7 @@ Deno.test("faults: a full disk in train (checkpoint), export, refresh and corpus
     if (mounted) await fill(disk, 8192);
 
     // train --resume: the next checkpoint does not fit
-    const t = await run("train", ["--resume", out, ...TRAIN, "--epochs", "3"], full);
+    const t = await run("train", ["--resume", out, ...withFlags(TRAIN, "--epochs", "3")], full);
     const tl = assertOneLine(
       t,
       "train",
@@ -237,7 +238,7 @@ Deno.test("faults: a read-only output folder: train, export, corpus and refresh 
         await Deno.chmod(d, 0o555);
       }
     }
-    const t = await run("train", ["--resume", out, ...TRAIN, "--epochs", "3"]);
+    const t = await run("train", ["--resume", out, ...withFlags(TRAIN, "--epochs", "3")]);
     assertOneLine(t, "train", EXIT.io, out, cause);
     const n = await run("train", ["--data", data, "--out", join(disk, "new"), ...TRAIN]);
     assertOneLine(n, "train", EXIT.io, join(disk, "new"), cause);

@@ -14,6 +14,7 @@ import { WindowEmitter } from "../lib/io/windows.ts";
 import { Sfc32 } from "../lib/core/rng.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
 import { runTrainJob } from "../lib/train/run.ts";
+import { withFlags } from "./child.ts";
 
 const SYNTH = { vocabSize: 300, tokens: 30_000, seed: 5, exponent: 1 };
 
@@ -247,10 +248,10 @@ Deno.test("draws: the train job prepares one draw per epoch, says so, and reuses
   const lines: string[] = [];
   const io = { out: () => {}, err: (l: string) => lines.push(l), tty: false };
   const args = (extra: string[]) =>
-    parseTrainArgs([
+    parseTrainArgs(withFlags([
       ...["--limit-tokens", "20000", "--dim", "8", "--epochs", "3", "--eval-dir", "none", "--formats", "vec"],
-      ...["--out", out, "--progress", "none", "--backend", "js", ...extra],
-    ]);
+      ...["--out", out, "--progress", "none", "--backend", "js"],
+    ], ...extra));
   try {
     await runTrainJob(await args([]), io);
     const m = await readManifest(`${out}/corpus`);

@@ -314,17 +314,22 @@ Deno.test("publish: a directory sync that fails after latest moved keeps the ver
   }
 });
 
-Deno.test("publish: a signal while making the version's folder, which another publisher holds, leaves that folder alone", async () => {
+Deno.test("publish: a signal while making the version's folder, whose name turns out taken, leaves that folder alone", async () => {
   const out = await Deno.makeTempDir({ prefix: "factorout-publish-mkdir-" });
   const orig = Deno.mkdir;
   try {
-    // another publisher is writing version v1 (its versions/v1.tmp)
-    await Deno.mkdir(`${out}/versions/v1.tmp`, { recursive: true });
-    await Deno.writeTextFile(`${out}/versions/v1.tmp/input.vec`, "theirs");
     const { stop, exits } = controller();
-    // the signal comes while this job's mkdir of the same name is in flight (it then fails: AlreadyExists)
-    (Deno as { mkdir: typeof Deno.mkdir }).mkdir = (path, o) => {
-      if (String(path).endsWith("/v1.tmp")) stop.receive("SIGTERM");
+    // the version's temporary folder carries this pid and a random part: the name is taken only by a freak
+    // collision, which the mkdir finds (AlreadyExists) while the signal comes
+    let taken = "";
+    (Deno as { mkdir: typeof Deno.mkdir }).mkdir = async (path, o) => {
+      if (/\/versions\/v1\.\d+-[0-9a-f]{8}\.tmp$/.test(String(path))) {
+        taken = String(path);
+        await orig(path, o);
+        await Deno.writeTextFile(`${path}/input.vec`, "theirs");
+        stop.receive("SIGTERM");
+        throw new Deno.errors.AlreadyExists(`mkdir '${path}'`);
+      }
       return orig(path, o);
     };
     await assert.rejects(
@@ -337,15 +342,11 @@ Deno.test("publish: a signal while making the version's folder, which another pu
         manifest: {},
         version: "v1",
       }),
-      /v1\.tmp exists/,
+      /v1\.\d+-[0-9a-f]{8}\.tmp exists/,
     );
     (Deno as { mkdir: typeof Deno.mkdir }).mkdir = orig;
     assert.deepEqual(exits, [EXIT.stopped]);
-    assert.equal(
-      await Deno.readTextFile(`${out}/versions/v1.tmp/input.vec`),
-      "theirs",
-      "removed another job's folder",
-    );
+    assert.equal(await Deno.readTextFile(`${taken}/input.vec`), "theirs", "removed another job's folder");
   } finally {
     (Deno as { mkdir: typeof Deno.mkdir }).mkdir = orig;
     await Deno.remove(out, { recursive: true });

@@ -10,6 +10,7 @@ import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import { adoptRunFields, resolveConfig, resumeDifferences } from "../lib/train/config.ts";
 import { UsageError } from "../lib/core/errors.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
+import { withFlags } from "./child.ts";
 
 const script = new URL("../pipelines/train.ts", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -79,8 +80,8 @@ Deno.test("train CLI: a small-slice default run publishes embeddings that load b
   const latest = await Deno.realPath(`${out}/embeddings/latest`);
   assert.equal(latest, await Deno.realPath(summary.embeddings.dir));
   // a second run (--overwrite: the folder holds a run) reuses the prepared corpus
-  const again = await run([
-    ...SMALL,
+  const again = await run(withFlags(
+    SMALL,
     "--overwrite",
     "--out",
     out,
@@ -90,7 +91,7 @@ Deno.test("train CLI: a small-slice default run publishes embeddings that load b
     "none",
     "--formats",
     "vec",
-  ]);
+  ));
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /corpus: reusing/);
   await Deno.remove(out, { recursive: true });
@@ -101,8 +102,8 @@ async function killAndResume(
   compare: (a: Float32Array, b: Float32Array, name: string) => void,
   extra: string[] = [],
 ) {
-  const common = [
-    ...SMALL,
+  const common = withFlags(
+    SMALL,
     ...extra,
     "--backend",
     backend,
@@ -114,7 +115,7 @@ async function killAndResume(
     "none",
     "--formats",
     "vec",
-  ];
+  );
   const a = await Deno.makeTempDir(), b = await Deno.makeTempDir();
   const full = await run([...common, "--out", a]);
   assert.equal(full.code, 0, full.stderr);
@@ -239,7 +240,9 @@ Deno.test("train CLI: errors exit with the shared codes and name the flag", asyn
   await Deno.remove(tmp, { recursive: true });
   // a checkpoint resumed under another model configuration
   const out = await Deno.makeTempDir();
-  const ok = await run([...SMALL, "--epochs", "1", "--out", out, "--eval-dir", "none", "--formats", "vec"]);
+  const ok = await run(
+    withFlags(SMALL, "--epochs", "1", "--out", out, "--eval-dir", "none", "--formats", "vec"),
+  );
   assert.equal(ok.code, 0, ok.stderr);
   const bad = await run(["--resume", out, "--dim", "32", "--loss", "taylor"]);
   assert.equal(bad.code, EXIT.noCheckpoint, bad.stderr);
@@ -287,7 +290,7 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
     [["--validation", "0.9"], /--validation must be a number ≥ 0 and ≤ 0.5/],
     [["--loss", "softmax"], /--loss must be one of squared\|spherical\|taylor\|zloss/],
     [["--backend", "cuda"], /--backend must be one of js\|blas\|webgpu\|auto/],
-    [["--formats", "csv"], /--formats: unknown format 'csv'/],
+    [["--formats", "csv"], /--formats: unknown format "csv"/],
     [["--progress", "loud"], /--progress must be one of/],
     [["--threads=-2"], /--threads must be an integer/],
     [["--epochs", "1.5"], /--epochs must be an integer ≥ 1/],
@@ -487,10 +490,20 @@ Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume
   const latestFiles = async () =>
     (await Array.fromAsync(Deno.readDir(`${out}/embeddings/latest`))).map((e) => e.name).sort();
   try {
-    const first = await run([
-      ...SMALL,
-      ...["--epochs", "1", "--out", out, "--eval-dir", "none", "--formats", "vec", "--export-output"],
-    ]);
+    const first = await run(
+      withFlags(
+        SMALL,
+        "--epochs",
+        "1",
+        "--out",
+        out,
+        "--eval-dir",
+        "none",
+        "--formats",
+        "vec",
+        "--export-output",
+      ),
+    );
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(await latestFiles(), ["input.vec", "manifest.json", "output.vec"]);
     // the printed resume command (--resume <out>) publishes what the run asked for
@@ -563,5 +576,5 @@ Deno.test("train CLI arguments: --threads, --formats and --eval-dir are config f
     (e) =>
       e instanceof UsageError && /--formats must name at least one of vec,bin,arrow,parquet/.test(e.message),
   );
-  assert.throws(() => resolveConfig({ formats: ["vec", "csv"] }), /--formats: unknown format 'csv'/);
+  assert.throws(() => resolveConfig({ formats: ["vec", "csv"] }), /--formats: unknown format "csv"/);
 });

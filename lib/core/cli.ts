@@ -69,8 +69,9 @@ const NEGATIVE = /^-(\d|\.\d|inf(inity)?$|nan$)/i;
  * string flag is its value (`--lr -1` is `--lr=-1`, so that the flag's own check can say "--lr must be
  * a number > 0, got '-1'" instead of parseArgs' "argument is ambiguous"); a string flag with a `bare`
  * value may be given alone (`--export-output` is `--export-output=true`; a next argument that is not a
- * flag is its value, `--export-output false`); and every parse error is a one-line {@link UsageError}
- * naming the flag. The one parseArgs wrapper of the project.
+ * flag is its value, `--export-output false`); a flag that takes one value (a string flag that is not
+ * `multiple`) given twice is refused, naming it (parseArgs would keep the last silently); and every parse
+ * error is a one-line {@link UsageError} naming the flag. The one parseArgs wrapper of the project.
  *
  * @example
  * ```ts
@@ -99,9 +100,9 @@ export function parseArgsStrict(
     } else joined.push(a);
   }
   const plain = Object.fromEntries(Object.entries(options).map(([k, { bare: _b, ...o }]) => [k, o]));
+  let parsed: ReturnType<typeof parseArgs>;
   try {
-    const { values } = parseArgs({ args: joined, options: plain, strict: true, allowPositionals: false });
-    return { ...values } as Record<string, string | boolean | string[] | undefined>;
+    parsed = parseArgs({ args: joined, options: plain, strict: true, allowPositionals: false, tokens: true });
   } catch (e) {
     const msg = (e as Error).message;
     const flag = /^Option '(-[^ ']+)/.exec(msg)?.[1];
@@ -112,6 +113,21 @@ export function parseArgsStrict(
     }
     throw new UsageError(`${msg.replace(/\.?\s*To specify.*$/s, "").replace(/\s*\n\s*/g, " ")}; see --help`);
   }
+  // a flag that takes one value, given twice, is refused: parseArgs keeps the last silently (`--vectors A
+  // --vectors B` evaluated B; `--out` twice wrote into the second folder)
+  const given = new Map<string, string | undefined>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== "option" || options[t.name]?.type !== "string" || options[t.name]?.multiple) continue;
+    if (given.has(t.name)) {
+      throw new UsageError(
+        `--${t.name} is given twice (${JSON.stringify(given.get(t.name))}, then ${
+          JSON.stringify(t.value)
+        }); give it once`,
+      );
+    }
+    given.set(t.name, t.value);
+  }
+  return { ...parsed.values } as Record<string, string | boolean | string[] | undefined>;
 }
 
 /**
@@ -290,25 +306,57 @@ export async function resolveReal(path: string): Promise<string> {
  * Refuses a publication root (`--out` of refresh and export) that is the run folder `run` itself or one of
  * its working folders (checkpoints/, corpus/, refresh-staging/): `versions/` and `latest` would land
  * beside the run's own files instead of in `<run>/embeddings`, where train, export and refresh publish
- * and where `latest` is looked for (UsageError, exit 2, before the lock). Symbolic links are resolved.
+ * and where `latest` is looked for; or one inside a publication (with or without a run): the `versions/`
+ * folder of a publication root, a published version (`<root>/versions/<v>`, `<root>/latest`) or a folder
+ * under them, which a publication there would change (published versions are immutable). UsageError, exit
+ * 2, before the lock. Symbolic links are resolved (`latest` is its version).
  *
  * @example
  * ```ts
  * import { refusePublishIntoRun } from "./cli.ts";
  * await refusePublishIntoRun("runs/x/embeddings", "runs/x", "--from"); // the default: never refused
+ * await refusePublishIntoRun("out/embeddings"); // a root of its own (export --vectors): never refused
  * ```
+ *
+ * @param out the publication root given
+ * @param run the run folder the job works on, if any
+ * @param runFlag the flag that named `run`, for the message
  */
-export async function refusePublishIntoRun(out: string, run: string, runFlag: string): Promise<void> {
-  const o = await resolveReal(out), r = await resolveReal(run);
-  const part = ["checkpoints", "corpus", "refresh-staging"].find((p) =>
-    o === join(r, p) || o.startsWith(join(r, p) + "/")
-  );
-  if (o !== r && !part) return;
-  throw new UsageError(
-    `--out ${out} is ${part ? `inside the ${part}/ folder of` : "the run folder"} ${runFlag} ${run}: ` +
-      `the embeddings of a run are published into ${join(run, "embeddings")} (leave --out out for that), ` +
-      `or give --out a publication root of its own`,
-  );
+export async function refusePublishIntoRun(out: string, run?: string, runFlag = "--from"): Promise<void> {
+  const o = await resolveReal(out);
+  if (run !== undefined) {
+    const r = await resolveReal(run);
+    const part = ["checkpoints", "corpus", "refresh-staging"].find((p) =>
+      o === join(r, p) || o.startsWith(join(r, p) + "/")
+    );
+    if (o === r || part) {
+      throw new UsageError(
+        `--out ${out} is ${part ? `inside the ${part}/ folder of` : "the run folder"} ${runFlag} ${run}: ` +
+          `the embeddings of a run are published into ${
+            join(run, "embeddings")
+          } (leave --out out for that), ` +
+          `or give --out a publication root of its own`,
+      );
+    }
+  }
+  // inside a publication: a folder named versions (or under one) of a root that publishes (its latest link,
+  // or the version on the way holding a manifest.json)
+  const parts = o.split("/");
+  for (let i = parts.length - 1; i >= 1; i--) {
+    if (parts[i] !== "versions") continue;
+    const root = parts.slice(0, i).join("/") || "/";
+    const version = parts[i + 1];
+    const isRoot = await Deno.lstat(join(root, "latest")).then((s) => s.isSymlink, () => false) ||
+      (version !== undefined &&
+        await Deno.stat(join(root, "versions", version, "manifest.json")).then(() => true, () => false));
+    if (!isRoot) continue;
+    throw new UsageError(
+      `--out ${out} is ${
+        version === undefined ? "the versions/ folder" : `inside the published version ${version}`
+      } of the publication root ${root}: published versions are never changed; give --out ${root} to ` +
+        `publish a new version there, or a publication root of its own`,
+    );
+  }
 }
 
 /**

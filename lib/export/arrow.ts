@@ -84,6 +84,12 @@ export function arrowTableToEmbeddings(table: arrow.Table, file: string): Embedd
     throw new DataFormatError(file, `column "vector" must be fixed_size_list<float32>[d], got ${vt}`);
   }
   const d = (vt as arrow.FixedSizeList).listSize;
+  if (!(d > 0)) {
+    throw new DataFormatError(
+      file,
+      `column "vector" has ${d} values per row (${vt}): a vector needs at least one`,
+    );
+  }
   const V = table.numRows;
   const words = new Array<string>(V);
   const vectors = new Float32Array(V * d);

@@ -43,38 +43,40 @@ export function checkEmbeddings(words: string[], vectors: Float32Array, d: numbe
   }
 }
 
-/** The embedding formats that are word2vec files (space-separated words: no word may hold whitespace). */
+/** The embedding formats that are word2vec files (a row: its word, then its values, separated by spaces). */
 export const WORD2VEC_FORMATS: readonly string[] = ["vec", "bin"];
 
 /**
- * Why `word` cannot be a word of a word2vec text or binary file (words end at whitespace), or `""` when
- * it can: the one test of the writers ({@link checkWord2VecWords}) and of the jobs' checks before
- * training ({@link checkFormatsHoldWords}).
+ * Why `word` cannot be a word of a word2vec text or binary file so that it reads back, or `""` when it can:
+ * empty, or holding an ASCII space (what separates a row's fields), a line feed (what ends a row) or a
+ * carriage return (a row's `\r\n`). Any other character is written as it is, a no-break space or a tab
+ * included, as gensim writes them; lib/export/word2vec.ts reads them back the way gensim does. The one test
+ * of the writers ({@link checkWord2VecWords}) and of the jobs' checks before training
+ * ({@link checkFormatsHoldWords}).
  *
  * @example
  * ```ts
  * import { word2vecWordFault } from "./embeddings.ts";
- * word2vecWordFault("of course"); // "contains whitespace"
+ * word2vecWordFault("of course"); // "contains a space or a line break"
  * word2vecWordFault("cat"); // ""
  * ```
  */
 export function word2vecWordFault(word: string): string {
   if (word.length === 0) return "is empty";
-  if (!/\s/.test(word)) return "";
-  return word.includes("\uFEFF") ? "contains a byte-order mark (U+FEFF, whitespace)" : "contains whitespace";
+  return /[ \n\r]/.test(word) ? "contains a space or a line break" : "";
 }
 
 /** What to do about a word a word2vec file cannot hold. */
 const USE_ARROW = "publish with --formats arrow,parquet, which hold any word, or correct the word";
 
 /**
- * Throws a {@link DataFormatError} for `file` when a word cannot be stored in a space-separated word2vec
- * file (empty, or containing whitespace; {@link word2vecWordFault}).
+ * Throws a {@link DataFormatError} for `file` when a word cannot be stored in a word2vec file so that it
+ * reads back ({@link word2vecWordFault}).
  *
  * @example
  * ```ts
  * import { checkWord2VecWords } from "./embeddings.ts";
- * checkWord2VecWords(["the", "cat"], "out/input.vec");
+ * checkWord2VecWords(["the", "cat", "new\u00a0york"], "out/input.vec");
  * ```
  */
 export function checkWord2VecWords(words: string[], file: string): void {

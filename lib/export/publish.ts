@@ -12,20 +12,23 @@
  *   latest -> versions/<version>   a relative symlink, the one pointer readers follow
  * ```
  *
- * Protocol: everything is written into `versions/<version>.tmp/` (each file itself tmp + fsync +
- * rename), the directory is fsynced and renamed to `versions/<version>/`, and only then is `latest`
- * moved, by creating a temporary symlink and renaming it over `latest` (rename(2) is atomic). A crash or
- * an error at any point leaves `latest` on the previous complete version; a failed publish removes its
- * `.tmp` directory (a crash may leave one behind: {@link removeStaleTemps} clears them).
+ * Protocol: everything is written into `versions/<version>.<pid>-<random>.tmp/` (the project's one
+ * temporary name, lib/core/atomic.ts `tempNameFor`; each file itself tmp + fsync + rename), the directory
+ * is fsynced and renamed to `versions/<version>/`, and only then is `latest` moved, by creating a
+ * temporary symlink and renaming it over `latest` (rename(2) is atomic). A crash or an error at any point
+ * leaves `latest` on the previous complete version; a failed publish removes its `.tmp` directory (a kill
+ * -9 leaves one behind: {@link removeStaleTemps}, which every publishing job calls first, removes those of
+ * dead processes: the pid in the name tells a live publisher's from a dead one's).
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { writeArrowEmbeddings } from "./arrow.ts";
-import { syncDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
+import { parseTempName, removeStaleDirTemps, syncDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
+import { pidAlive } from "../core/lock.ts";
 import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
 import { writeParquetEmbeddings } from "./parquet.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
@@ -180,6 +183,9 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
       );
     }
   }
+  if (words.length === 0) {
+    throw new UsageError("publishEmbeddings: no words (0 rows): an empty version is never published");
+  }
   checkEmbeddings(words, input, d, "publishEmbeddings input");
   if (output) checkEmbeddings(words, output, outputDim, "publishEmbeddings output");
   const now = opts.now ?? new Date();
@@ -192,9 +198,21 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
   const versionsDir = join(outRoot, "versions");
   await Deno.mkdir(versionsDir, { recursive: true });
   const versionDir = join(versionsDir, version);
-  const tmpDir = `${versionDir}.tmp`;
+  // the pid in the name: a kill -9 leaves this folder, and the next publisher removes it once this process
+  // is gone (removeStaleTemps), never while it runs
+  const tmpDir = tempNameFor(versionDir);
   if (await exists(versionDir)) {
     throw new UsageError(`publishEmbeddings: version ${versionDir} already exists`);
+  }
+  const rival = (await Array.fromAsync(Deno.readDir(versionsDir))).find((e) => {
+    const t = parseTempName(e.name);
+    return e.name === `${version}.tmp` || (t?.base === version && pidAlive(t.pid));
+  });
+  if (rival) {
+    throw new UsageError(
+      `publishEmbeddings: ${join(versionsDir, rival.name)} exists (another publish of version ${version} ` +
+        `in progress, or a crashed one)`,
+    );
   }
   // a stop signal while writing removes the unfinished version (lib/core/stop.ts); registered before the
   // folder exists: a stop while the mkdir runs (or just after it) left it behind under a line saying removed.
@@ -203,7 +221,7 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
   const forget = removeAtExit(tmpDir);
   await holdingStop(async () => {
     try {
-      await Deno.mkdir(tmpDir); // not recursive: fails if another publisher is writing the same version
+      await Deno.mkdir(tmpDir); // not recursive: fails if the name is taken (never another job's: its pid)
     } catch (e) {
       forget();
       if (e instanceof Deno.errors.AlreadyExists) {
@@ -358,8 +376,14 @@ export async function readEmbeddingsManifest(versionDir: string): Promise<Record
 }
 
 /**
- * Removes `versions/*.tmp` folders left by crashed publishes. Only call it while no publish can run
- * (e.g. under the run folder's lock, lib/core/lock.ts). Returns the names removed.
+ * Removes what publishes killed by a signal they could not catch (kill -9, a crash, a power cut) left
+ * under `outRoot`: `versions/<version>.<pid>-<random>.tmp/` folders and `latest.<pid>-<random>.tmp`
+ * links whose pid is no longer running on this host (`alive`, default lib/core/lock.ts `pidAlive`; the
+ * rule of lib/core/atomic.ts `removeStaleDirTemps`, which it calls), so never a live publisher's. Folders
+ * named `versions/<version>.tmp` (no pid: written before the pid was in the name) are removed too unless
+ * `unowned: false`, which a caller without the run folder's lock passes (export `--vectors`): nothing
+ * tells whose they are. Every publishing job calls it before publishing. Returns the names removed,
+ * relative to `outRoot`.
  *
  * @example
  * ```ts
@@ -367,23 +391,36 @@ export async function readEmbeddingsManifest(versionDir: string): Promise<Record
  * const removed = await removeStaleTemps("out/embeddings");
  * ```
  */
-export async function removeStaleTemps(outRoot: string): Promise<string[]> {
-  const removed: string[] = [];
+export async function removeStaleTemps(
+  outRoot: string,
+  opts: { alive?: (pid: number) => boolean; unowned?: boolean } = {},
+): Promise<string[]> {
+  const alive = opts.alive ?? pidAlive;
   const dir = join(outRoot, "versions");
-  try {
-    for await (const ent of Deno.readDir(dir)) {
-      if (ent.name.endsWith(".tmp")) {
-        await Deno.remove(join(dir, ent.name), { recursive: true });
-        removed.push(basename(ent.name));
+  // nothing to clean where there is no folder (a root not made yet, or under a regular file: the publish
+  // that follows says so, with its own exit code)
+  const isDir = (p: string) => Deno.stat(p).then((st) => st.isDirectory, () => false);
+  if (!(await isDir(outRoot))) return [];
+  const removed = (await isDir(dir))
+    ? (await removeStaleDirTemps(dir, alive)).map((n) => join("versions", n))
+    : [];
+  if (opts.unowned !== false && (await isDir(dir))) {
+    try {
+      for await (const ent of Deno.readDir(dir)) {
+        if (ent.name.endsWith(".tmp") && !parseTempName(ent.name)) {
+          await Deno.remove(join(dir, ent.name), { recursive: true });
+          removed.push(join("versions", ent.name));
+        }
       }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   try {
     for await (const ent of Deno.readDir(outRoot)) {
-      if (/^latest\.\d+-[0-9a-f]+\.tmp$/.test(ent.name)) {
-        await Deno.remove(join(outRoot, ent.name));
+      const t = parseTempName(ent.name);
+      if (t?.base === "latest" && !t.old && !alive(t.pid)) {
+        await Deno.remove(join(outRoot, ent.name)).catch(() => {});
         removed.push(ent.name);
       }
     }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { commaList } from "../core/cli.ts";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { readArrowEmbeddings } from "./arrow.ts";
 import type { Embeddings } from "./embeddings.ts";
@@ -24,6 +25,35 @@ export type EmbeddingFormat = "vec" | "bin" | "arrow" | "parquet";
 
 /** Every {@link EmbeddingFormat}, in the order they are written. */
 export const EMBEDDING_FORMATS: readonly EmbeddingFormat[] = ["vec", "bin", "arrow", "parquet"];
+
+/**
+ * The formats a job publishes, from `--formats` (`vec,bin`) or a list (a `--config` file's): each one
+ * known, at least one, each once (`vec,vec` is `vec`: the version would list input.vec twice). The one
+ * parser of `--formats` for every job (train's config, export, refresh); throws a {@link UsageError}
+ * naming `flag` and the unknown format.
+ *
+ * @example
+ * ```ts
+ * import { parseFormats } from "./read.ts";
+ * console.log(parseFormats("vec, parquet,vec")); // ["vec", "parquet"]
+ * ```
+ */
+export function parseFormats(value: string | readonly unknown[], flag = "--formats"): EmbeddingFormat[] {
+  const items: unknown[] = typeof value === "string" ? commaList(value) : [...value];
+  const out: EmbeddingFormat[] = [];
+  for (const x of items) {
+    if (!(EMBEDDING_FORMATS as readonly unknown[]).includes(x)) {
+      throw new UsageError(
+        `${flag}: unknown format ${JSON.stringify(String(x))}; accepted: ${EMBEDDING_FORMATS.join(",")}`,
+      );
+    }
+    if (!out.includes(x as EmbeddingFormat)) out.push(x as EmbeddingFormat);
+  }
+  if (out.length === 0) {
+    throw new UsageError(`${flag} must name at least one of ${EMBEDDING_FORMATS.join(",")}`);
+  }
+  return out;
+}
 
 /**
  * The format of an embedding file from its extension; throws {@link UsageError} for an unknown one.
@@ -55,7 +85,9 @@ export function formatOfPath(path: string): EmbeddingFormat {
 }
 
 /**
- * Reads an embedding file in any supported format (see {@link formatOfPath}).
+ * Reads an embedding file in any supported format (see {@link formatOfPath}). Refuses
+ * ({@link DataFormatError}, exit 5) a file without a row (a `0 5` header, an empty table): there is
+ * nothing to evaluate or publish; and a word on two rows.
  *
  * @example
  * ```ts
@@ -79,6 +111,9 @@ export async function readEmbeddings(path: string): Promise<Embeddings> {
     }
   };
   const e = await read();
+  if (e.words.length === 0) {
+    throw new DataFormatError(path, `holds no vectors (0 rows): nothing to evaluate or publish`);
+  }
   // a word twice has two vectors: lookups would take one silently, and a republished file would keep both
   const seen = new Map<string, number>();
   e.words.forEach((w, i) => {

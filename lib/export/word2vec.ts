@@ -116,7 +116,7 @@ export async function writeWord2VecBinary(path: string, e: Embeddings): Promise<
 }
 
 function parseHeader(line: string, file: string): { V: number; d: number } {
-  const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(line);
+  const m = /^[ \t]*(\d+)[ \t]+(\d+)[ \t]*$/.exec(line);
   if (!m) {
     throw new DataFormatError(
       file,
@@ -124,8 +124,32 @@ function parseHeader(line: string, file: string): { V: number; d: number } {
     );
   }
   const V = Number(m[1]), d = Number(m[2]);
+  if (!Number.isSafeInteger(V)) throw new DataFormatError(file, `line 1: V = ${m[1]} rows is too large`);
+  if (!Number.isSafeInteger(d)) throw new DataFormatError(file, `line 1: dimension d = ${m[2]} is too large`);
   if (d <= 0) throw new DataFormatError(file, `line 1: dimension d must be positive, got ${d}`);
   return { V, d };
+}
+
+/** A decimal number as word2vec, fastText and gensim write them (`-0.5`, `1e-05`, `3.`): no hex, no `0b1`. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * A value of a `.vec` row as the float32 it is stored as; a {@link DataFormatError} naming the file, the
+ * line, the word and the value for anything else: not a decimal number (`x`, `NaN`, `0x10`), or one
+ * beyond float32's range (`1e40`, which would be Infinity).
+ */
+function parseValue(s: string, file: string, where: string, j: number): number {
+  if (!DECIMAL.test(s)) {
+    throw new DataFormatError(file, `${where}: value ${j} is ${JSON.stringify(s)}, not a decimal number`);
+  }
+  const x = Math.fround(Number(s));
+  if (!Number.isFinite(x)) {
+    throw new DataFormatError(
+      file,
+      `${where}: value ${j} is ${s}, beyond float32's range (±3.4e38): it would be stored as ${x}`,
+    );
+  }
+  return x;
 }
 
 /** Yields the lines of a UTF-8 text file, streaming (without their "\n" / "\r\n"). */
@@ -155,9 +179,12 @@ async function* readLines(path: string): AsyncGenerator<string> {
 }
 
 /**
- * Reads a word2vec text file (`.vec`). Throws {@link DataFormatError} naming the file and line for a
- * bad header, a short or long row, a value that is not a finite number, or a row count different from
- * the header's V.
+ * Reads a word2vec text file (`.vec`). A row is split as word2vec, fastText and gensim write and read it:
+ * on single ASCII spaces after its trailing whitespace is dropped (fastText ends rows with a space), so a
+ * word may hold any other character, a no-break space or a tab included (gensim writes and reads such
+ * words). Throws {@link DataFormatError} naming the file and line for a bad or impossible header, a short
+ * or long row, a value that is not a decimal number or does not fit a float32, or a row count different
+ * from the header's V.
  *
  * @example
  * ```ts
@@ -176,48 +203,60 @@ export async function readWord2VecText(path: string): Promise<Embeddings> {
     lineNo++;
     if (!header) {
       header = parseHeader(line, path);
-      words = new Array<string>(header.V);
-      vectors = new Float32Array(header.V * header.d);
+      // room for the rows the file can hold (each at least a word and d " x"), not for what the header
+      // claims: a header of 99999999999 rows is refused as truncated below, not by an allocation failure
+      const size = (await Deno.stat(path)).size;
+      const rows = Math.min(header.V, Math.floor(Math.max(0, size - line.length) / (2 * header.d + 1)));
+      words = new Array<string>(rows);
+      vectors = new Float32Array(rows * header.d);
       continue;
     }
     const d = header.d;
-    if (line.trim().length === 0) continue; // tolerate blank lines (e.g. a trailing one)
+    const text = line.trimEnd();
+    if (text.length === 0) continue; // tolerate blank lines (e.g. a trailing one)
     if (row >= header.V) {
       throw new DataFormatError(path, `line ${lineNo}: more rows than the header's V = ${header.V}`);
     }
-    const parts = line.trim().split(/\s+/);
+    const parts = text.split(" ");
     if (parts.length !== d + 1) {
       throw new DataFormatError(
         path,
         `line ${lineNo}: expected a word and ${d} values, got ${parts.length - 1} values` +
-          (parts.length < d + 1 ? " (short row)" : ""),
+          (parts.length < d + 1 ? " (short row)" : "") +
+          (/ {2}|\t/.test(text) ? " (values are separated by single spaces)" : ""),
       );
+    }
+    if (parts[0] === "") {
+      throw new DataFormatError(path, `line ${lineNo}: the row starts with a space (no word)`);
+    }
+    if ((row + 1) * d > vectors.length) { // a file that grew while read, or one of no size (a pipe)
+      const grown = new Float32Array(Math.max(2 * vectors.length, (row + 1) * d));
+      grown.set(vectors);
+      vectors = grown;
     }
     words[row] = parts[0];
     const base = row * d;
-    for (let j = 0; j < d; j++) {
-      const s = parts[j + 1];
-      const x = Number(s);
-      if (!Number.isFinite(x)) {
-        throw new DataFormatError(
-          path,
-          `line ${lineNo} ("${parts[0]}"): value ${j + 1} is ${JSON.stringify(s)}`,
-        );
-      }
-      vectors[base + j] = x;
-    }
+    const where = `line ${lineNo} (${JSON.stringify(parts[0])})`;
+    for (let j = 0; j < d; j++) vectors[base + j] = parseValue(parts[j + 1], path, where, j + 1);
     row++;
   }
   if (!header) throw new DataFormatError(path, `line 1: empty file, expected a header "V d"`);
   if (row !== header.V) {
     throw new DataFormatError(path, `header says ${header.V} rows but the file has ${row} (truncated?)`);
   }
-  return { words, vectors, d: header.d };
+  words.length = row;
+  return {
+    words,
+    vectors: vectors.length === row * header.d ? vectors : vectors.slice(0, row * header.d),
+    d: header.d,
+  };
 }
 
 /**
- * Reads a word2vec binary file (`.bin`). Throws {@link DataFormatError} naming the file and row for a
- * bad header, a truncated row or a non-finite value.
+ * Reads a word2vec binary file (`.bin`; word2vec -binary 1 ends each row with "\n", gensim does not).
+ * Throws {@link DataFormatError} naming the file and row for a bad header, a header whose V rows of d
+ * float32 cannot fit in the file (checked before anything is allocated), a truncated row, a non-finite
+ * value, or bytes left after the V rows (a text file named `.bin`).
  *
  * @example
  * ```ts
@@ -232,6 +271,15 @@ export async function readWord2VecBinary(path: string): Promise<Embeddings> {
   const nl = bytes.indexOf(0x0a);
   if (nl < 0) throw new DataFormatError(path, `line 1: no header line "V d" found`);
   const { V, d } = parseHeader(dec.decode(bytes.subarray(0, nl)), path);
+  // each row: a word of at least one byte, a space and d float32
+  const least = nl + 1 + V * (4 * d + 2);
+  if (least > bytes.length) {
+    throw new DataFormatError(
+      path,
+      `header says ${V} rows of ${d} float32, which need at least ${least} bytes; the file has ${bytes.length} ` +
+        `(truncated, or not a word2vec binary file)`,
+    );
+  }
   const words = new Array<string>(V);
   const vectors = new Float32Array(V * d);
   const out8 = new Uint8Array(vectors.buffer);
@@ -268,6 +316,15 @@ export async function readWord2VecBinary(path: string): Promise<Embeddings> {
     }
     words[i] = word;
     pos += 4 * d;
+  }
+  let rest = pos;
+  while (rest < bytes.length && /^[\n\r\t ]$/.test(String.fromCharCode(bytes[rest]))) rest++;
+  if (rest < bytes.length) {
+    throw new DataFormatError(
+      path,
+      `${bytes.length - pos} bytes left after the header's ${V} rows (byte ${pos}): not a word2vec binary ` +
+        `file of that header (a text .vec named .bin?)`,
+    );
   }
   return { words, vectors, d };
 }

@@ -8,7 +8,7 @@
 import { UsageError } from "../core/errors.ts";
 import { commaList } from "../core/cli.ts";
 import type { LossName } from "../core/types.ts";
-import { EMBEDDING_FORMATS, type EmbeddingFormat } from "../export/read.ts";
+import { EMBEDDING_FORMATS, type EmbeddingFormat, parseFormats } from "../export/read.ts";
 
 /**
  * Everything a training run is configured by. See {@link DEFAULT_CONFIG} and `--help`.
@@ -351,11 +351,7 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
     }
     return sizes;
   }
-  if (key === "formats") {
-    const formats = splitList(key, raw);
-    checkFormats(formats);
-    return formats;
-  }
+  if (key === "formats") return parseFormats(raw, flag);
   if (BOOLEANS.has(key)) {
     const t = raw.trim().toLowerCase();
     if (t === "true" || t === "1" || t === "yes") return true;
@@ -369,20 +365,6 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
     return v;
   }
   return raw;
-}
-
-/** Refuses (UsageError naming --formats) an empty list or a format publishEmbeddings does not write. */
-function checkFormats(formats: unknown[]): void {
-  for (const f of formats) {
-    if (!(EMBEDDING_FORMATS as readonly unknown[]).includes(f)) {
-      throw new UsageError(
-        `--formats: unknown format '${String(f)}'; accepted: ${EMBEDDING_FORMATS.join(",")}`,
-      );
-    }
-  }
-  if (formats.length === 0) {
-    throw new UsageError(`--formats must name at least one of ${EMBEDDING_FORMATS.join(",")}`);
-  }
 }
 
 /**
@@ -414,7 +396,8 @@ export function resolveConfig(
   }
   for (const key of Object.keys(DEFAULT_CONFIG) as (keyof TrainConfig)[]) {
     const v = out[key];
-    if (key === "formats" && Array.isArray(v)) checkFormats(v); // names the unknown format
+    // names the unknown format; a format given twice is kept once
+    if (key === "formats" && Array.isArray(v)) out.formats = parseFormats(v);
     const want = fieldProblem(key, v);
     if (want !== undefined) throw new UsageError(`${FLAG_OF[key]} must be ${want}, got '${String(v)}'`);
   }
