@@ -130,8 +130,9 @@ Deno.test("trainer: a resumed run's summary is the whole run's (steps, examples,
   again.close();
   assert.deepEqual([done.thisInvocation.steps, done.thisInvocation.examples], [0, 0]);
   assert.deepEqual(
-    [done.steps, done.examples, done.epochsDone, done.trainLoss],
-    [whole.steps, whole.examples, 3, whole.trainLoss],
+    [done.steps, done.examples, done.epochsDone, done.trainLoss, done.lr],
+    [whole.steps, whole.examples, 3, whole.trainLoss, whole.lr],
+    "the run's figures, the learning rate of its last step too (not the schedule's end)",
   );
   assert.ok(done.seconds > done.thisInvocation.seconds, "the run's earlier seconds count");
   // renumbered without a step (a refresh that trains none): the run's count of steps stays as it was

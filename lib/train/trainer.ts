@@ -491,7 +491,7 @@ export class Trainer {
         seconds: runSecs,
         examplesPerSecond: runSecs > 0 ? run.examples / runSecs : runSecs === 0 ? 0 : NaN,
         trainLoss: Number.isFinite(trainLoss) ? trainLoss : run.trainLoss ?? NaN,
-        lr,
+        lr: run.lr ?? lr,
         ...(this.#lastCheckpoint ? { checkpoint: this.#lastCheckpoint } : {}),
         backoffs: run.backoffs,
         lrScale: run.lrScale,
@@ -635,6 +635,7 @@ export class Trainer {
           clock.move(S.layerStep, S.bagBackward, this.model.stepTimes[2] - bwd);
           if (rolledBack) break; // reopen the reader at the restored position
           this.step++;
+          run.lr = lr;
           this.#cleanFile = undefined;
           account(this.model.settled(loss as number, m));
         }

@@ -204,7 +204,7 @@ export type TrainSummary = {
   trainLoss: number;
   /** Mean loss per held-out example at the end (when there is a validation set). */
   validationLoss?: number;
-  /** The learning rate of the last step. */
+  /** The learning rate of the run's last step (a resume that takes none: from its checkpoint). */
   lr: number;
   /** The last checkpoint written, if any (the final state, also when the best epoch was kept). */
   checkpoint?: string;
@@ -266,6 +266,8 @@ export type RunState = {
   seconds?: number | null;
   /** the mean training loss per example of the last epoch completed; absent before one, and in older checkpoints */
   trainLoss?: number;
+  /** the learning rate of the run's last step (the summary's `lr`); absent before one, and in older checkpoints */
+  lr?: number;
 };
 
 /**
