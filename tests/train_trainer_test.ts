@@ -134,7 +134,9 @@ Deno.test("trainer: a resumed run's summary is the whole run's (steps, examples,
     [whole.steps, whole.examples, 3, whole.trainLoss, whole.lr],
     "the run's figures, the learning rate of its last step too (not the schedule's end)",
   );
-  assert.ok(done.seconds > done.thisInvocation.seconds, "the run's earlier seconds count");
+  const saved = ((await readCheckpoint(last)).meta.run as { seconds: number }).seconds;
+  assert.ok(saved > first.seconds, `the stopped part's seconds are in the checkpoint: ${saved}`);
+  assert.equal(done.seconds, saved, "the run's seconds as saved: a call that trained nothing adds none");
   // renumbered without a step (a refresh that trains none): the run's count of steps stays as it was
   const moved = await Trainer.fromCheckpoint(last, { openReader: memoryReader(corpus), log: quiet });
   moved.renumber(moved.step + 5);

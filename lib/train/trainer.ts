@@ -365,7 +365,10 @@ export class Trainer {
     // the run's own count, kept in its run state: a resumed run goes on counting (a checkpoint from before
     // these fields: its steps from step 0, where every train job's run starts; its seconds unknown, NaN)
     const runStart = run.startStep ?? 0, runSeconds0 = run.seconds ?? NaN;
-    const runSeconds = () => runSeconds0 + (performance.now() - t0) / 1000;
+    // a call that takes no step (a finished run resumed) adds none of its own seconds: it trained nothing,
+    // and its checkpoint, current, is not rewritten to keep them
+    let stepped = false;
+    const runSeconds = () => runSeconds0 + (stepped ? (performance.now() - t0) / 1000 : 0);
     const clock = new StageClock(), S = STAGE, stages = () => clock.seconds();
     const pool0 = this.#poolCounts();
     let lr = learningRate(c, run.examples, total) * run.lrScale, ema = NaN, lastEpochLoss = NaN;
@@ -635,6 +638,7 @@ export class Trainer {
           clock.move(S.layerStep, S.bagBackward, this.model.stepTimes[2] - bwd);
           if (rolledBack) break; // reopen the reader at the restored position
           this.step++;
+          stepped = true;
           run.lr = lr;
           this.#cleanFile = undefined;
           account(this.model.settled(loss as number, m));
