@@ -29,10 +29,11 @@
 
 import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
-import { type FlagSpec, helpText, parseFlags, refusePublishIntoRun } from "../lib/core/cli.ts";
+import { type FlagSpec, helpText, parseFlags, positiveInt, refusePublishIntoRun } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
+import { removeOldVersions } from "../lib/export/prune.ts";
 import { pathExists } from "../lib/core/os_errors.ts";
 import { EMBEDDING_FORMATS, parseFormats, readEmbeddings } from "../lib/export/read.ts";
 import { evalSkipReason, evaluateEmbeddings, formatEvalReport, resolveEvalDir } from "../lib/eval/report.ts";
@@ -77,6 +78,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     help: "evaluation sets for --eval (default: $FACTOROUT_EVAL_DIR, else ../shared/eval if there)",
   },
+  "keep-versions": {
+    type: "string",
+    help:
+      "after publishing, remove the versions of --out beyond the newest N (latest always kept; default: keep all)",
+  },
   wait: {
     type: "string",
     help: "seconds to wait for another job's lock on the run folder (exit 3 after)",
@@ -107,6 +113,9 @@ await runCommand("export", async () => {
   if (!(waitSeconds >= 0) || String(f.wait).trim() === "") {
     throw new UsageError(`--wait must be a number of seconds >= 0, got ${JSON.stringify(f.wait)}`);
   }
+  const keepVersions = f["keep-versions"] === undefined
+    ? 0
+    : positiveInt("--keep-versions", f["keep-versions"]);
   const hasCk = typeof f.checkpoint === "string", hasVec = typeof f.vectors === "string";
   if (hasCk === hasVec) {
     throw new UsageError("give exactly one of --checkpoint FILE|DIR or --vectors FILE; see --help");
@@ -262,8 +271,17 @@ await runCommand("export", async () => {
         stop.note = `version ${dir} is published and latest points at it; nothing to rerun`;
       },
     });
+    const removedVersions = keepVersions
+      ? await removeOldVersions(out, keepVersions, (l) => console.error(`export: ${l}`))
+      : [];
     console.log(
-      JSON.stringify({ event: "published", version: r.version, dir: r.versionDir, files: r.files }),
+      JSON.stringify({
+        event: "published",
+        version: r.version,
+        dir: r.versionDir,
+        files: r.files,
+        ...(keepVersions ? { removedVersions } : {}),
+      }),
     );
   } finally {
     await lock?.release();

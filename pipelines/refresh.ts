@@ -64,6 +64,7 @@ import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../li
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
+import { removeOldVersions } from "../lib/export/prune.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, parseFormats } from "../lib/export/read.ts";
@@ -117,6 +118,12 @@ const FLAGS: Record<string, FlagSpec> = {
   out: { type: "string", help: "publication root (default: <from>/embeddings; not <from> itself)" },
   formats: { type: "string", help: "embedding files to publish", default: EMBEDDING_FORMATS.join(",") },
   "output-rows": { type: "boolean", help: "also publish the output rows of W", default: false },
+  "keep-versions": {
+    type: "string",
+    help:
+      "after publishing, remove the versions of the publication root beyond the newest N (latest always kept; " +
+      "default: keep all)",
+  },
   backend: { type: "string", help: "output-layer backend: js | blas | auto", default: "auto" },
   threads: { type: "string", help: "OpenBLAS threads (0: OpenBLAS's default)", default: "0" },
   "eval-dir": {
@@ -167,6 +174,9 @@ await runCommand("refresh", async () => {
   const lr = f.lr === undefined ? undefined : positiveNumber("--lr", f.lr);
   const minCountFlag = f["min-count"] === undefined ? undefined : positiveInt("--min-count", f["min-count"]);
   const formats = parseFormats(f.formats as string);
+  const keepVersions = f["keep-versions"] === undefined
+    ? 0
+    : positiveInt("--keep-versions", f["keep-versions"]);
   const backend = f.backend as string;
   if (!["js", "blas", "auto"].includes(backend)) {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
@@ -501,9 +511,10 @@ await runCommand("refresh", async () => {
       metrics[name] = { rho: s.rho, coverage: s.coverage };
     }
     let published;
+    const outRoot = typeof f.out === "string" ? f.out : join(from, "embeddings");
     try {
       published = await publishEmbeddings({
-        outRoot: typeof f.out === "string" ? f.out : join(from, "embeddings"),
+        outRoot,
         words: emb.words,
         input: emb.input,
         d: emb.d,
@@ -533,6 +544,9 @@ await runCommand("refresh", async () => {
         (why) => `export failed (${why}); the checkpoint ${saved} is saved: ${publishCommand(saved)}`,
       );
     }
+    const removedVersions = keepVersions
+      ? await removeOldVersions(outRoot, keepVersions, (l) => log(`refresh: ${l}`))
+      : [];
     console.log(JSON.stringify({
       event: "refresh",
       from,
@@ -542,7 +556,11 @@ await runCommand("refresh", async () => {
       vocabularySize: emb.words.length,
       training,
       metrics,
-      embeddings: { version: published.version, dir: published.versionDir },
+      embeddings: {
+        version: published.version,
+        dir: published.versionDir,
+        ...(keepVersions ? { removedVersions } : {}),
+      },
     }));
   } finally {
     trainer?.close();

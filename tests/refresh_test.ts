@@ -234,10 +234,12 @@ Deno.test("refresh --epochs 0: new words appended, old input rows bit-exact, old
   }
 });
 
-Deno.test("refresh trains on the new data and publishes", async () => {
+Deno.test("refresh trains on the new data and publishes (--keep-versions: the run's older versions removed)", async () => {
   const { run } = await makeRun({ exportOutput: true });
   try {
     await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT.repeat(5));
+    const before = [...Deno.readDirSync(join(run, "embeddings", "versions"))].map((e) => e.name);
+    assert.ok(before.length >= 1, "the run published a version");
     const r = await refresh([
       "--from",
       run,
@@ -253,9 +255,16 @@ Deno.test("refresh trains on the new data and publishes", async () => {
       "js",
       "--progress",
       "none",
+      "--keep-versions",
+      "1",
     ]);
     assert.equal(r.code, 0, r.stderr);
     const s = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    assert.deepEqual(s.embeddings.removedVersions, before.sort());
+    assert.deepEqual([...Deno.readDirSync(join(run, "embeddings", "versions"))].map((e) => e.name), [
+      s.embeddings.version,
+    ]);
+    assert.match(r.stderr, /refresh: removed \d+ old version\(s\) of .* \(--keep-versions 1\)/);
     assert.ok(s.training.steps > 0);
     assert.equal(s.newWords, 4); // dog, ran, to, zebra reach the run's min-count 1
     const t = await Trainer.fromCheckpoint(s.checkpoint, { backend: "js", log: quiet });

@@ -1,0 +1,98 @@
+// --keep-versions (lib/export/prune.ts): the newest N complete versions and latest's are kept, nothing else
+// under versions/ is touched; export and refresh prune after publishing and list what they removed.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { EXIT } from "../lib/core/exit_codes.ts";
+import { pointLatest, publishEmbeddings } from "../lib/export/publish.ts";
+import { pruneVersions, removeOldVersions } from "../lib/export/prune.ts";
+import { writeWord2VecText } from "../lib/export/word2vec.ts";
+
+const names = (root: string) => [...Deno.readDirSync(join(root, "versions"))].map((e) => e.name).sort();
+
+/** Publishes version `name` dated `day` (2026-01-<day>) into `root`. */
+async function publish(root: string, name: string, day: number): Promise<void> {
+  await publishEmbeddings({
+    outRoot: root,
+    words: ["a"],
+    input: Float32Array.of(day),
+    d: 1,
+    formats: ["vec"],
+    manifest: {},
+    version: name,
+    now: new Date(Date.UTC(2026, 0, day)),
+  });
+}
+
+Deno.test("pruneVersions keeps the newest N by date and latest's version; other folders are never touched", async () => {
+  const root = await Deno.makeTempDir({ prefix: "factorout-prune-" });
+  try {
+    assert.deepEqual(await pruneVersions(root, 1), [], "nothing published: nothing to do");
+    // names out of date order: the manifest's date decides, not the name
+    for (const [name, day] of [["d", 1], ["c", 2], ["b", 3], ["a", 4]] as const) {
+      await publish(root, name, day);
+    }
+    await Deno.mkdir(join(root, "versions", "mine")); // a user's folder: no manifest
+    await Deno.mkdir(join(root, "versions", "x.123-abcd.tmp")); // a temporary: the stale-temp cleanup's
+    await Deno.mkdir(join(root, "versions", "other")); // a manifest.json that is not a factorout version's
+    await Deno.writeTextFile(join(root, "versions", "other", "manifest.json"), '{"format":"not ours"}');
+    assert.deepEqual(await pruneVersions(root, 2), ["d", "c"]);
+    assert.deepEqual(names(root), ["a", "b", "mine", "other", "x.123-abcd.tmp"]);
+    assert.equal(Deno.readTextFileSync(join(root, "latest", "input.vec")), "1 1\na 4\n");
+    // latest pointed back at an older version: kept, in place of the oldest of the newest
+    await publish(root, "e", 5);
+    await pointLatest(root, "b");
+    assert.deepEqual(await pruneVersions(root, 2), ["a"]);
+    assert.deepEqual(names(root), ["b", "e", "mine", "other", "x.123-abcd.tmp"]);
+    assert.deepEqual(await pruneVersions(root, 1), ["e"], "keep 1: latest's alone");
+    assert.equal(Deno.readTextFileSync(join(root, "latest", "input.vec")), "1 1\na 3\n");
+    await assert.rejects(pruneVersions(root, 0), RangeError);
+    // a failure is a warning line, not the job's error (here versions/ is no folder: it cannot be read)
+    const odd = join(root, "odd");
+    await Deno.mkdir(odd);
+    await Deno.writeTextFile(join(odd, "versions"), "");
+    const lines: string[] = [];
+    assert.deepEqual(await removeOldVersions(odd, 1, (l) => lines.push(l)), []);
+    assert.match(lines.join("\n"), /^warning: old versions of .*odd not removed \(--keep-versions 1\): /);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("deno task export --keep-versions N: the oldest beyond N removed after publishing, listed in the published event", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "factorout-prune-cli-" });
+  try {
+    const vec = join(dir, "v.vec"), root = join(dir, "pub");
+    await writeWord2VecText(vec, { words: ["a", "b"], vectors: Float32Array.of(1, 2), d: 1 });
+    const run = async (...extra: string[]) => {
+      const o = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../pipelines/export.ts", import.meta.url).pathname,
+          ...["--vectors", vec, "--out", root, "--formats", "vec", ...extra],
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(o.stdout), stderr = new TextDecoder().decode(o.stderr);
+      return {
+        code: o.code,
+        stderr,
+        event: o.code === 0 ? JSON.parse(stdout.trim().split("\n").at(-1)!) : null,
+      };
+    };
+    const first = await run(), second = await run(), third = await run("--keep-versions", "2");
+    for (const r of [first, second, third]) assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(third.event.removedVersions, [first.event.version]);
+    assert.match(third.stderr, /export: removed 1 old version\(s\) of .* \(--keep-versions 2\)/);
+    assert.deepEqual(names(root), [second.event.version, third.event.version].sort());
+    assert.equal(first.event.removedVersions, undefined, "without the flag: nothing removed, nothing listed");
+    const bad = await run("--keep-versions", "0");
+    assert.equal(bad.code, EXIT.usage, bad.stderr);
+    assert.match(bad.stderr, /--keep-versions/);
+    assert.deepEqual(names(root).length, 2, "a refused run removes nothing");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
