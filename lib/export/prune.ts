@@ -68,6 +68,9 @@ export async function pruneVersions(outRoot: string, keep: number): Promise<stri
     try {
       await Deno.rename(path, tmp);
       await Deno.remove(tmp, { recursive: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue; // another publisher of this root removed it meanwhile
+      throw e;
     } finally {
       forget();
     }
