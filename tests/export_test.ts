@@ -540,6 +540,27 @@ Deno.test("word2vec readers split rows as gensim and word2vec do: on ASCII space
   }
 });
 
+Deno.test("a word starting with U+FEFF (a byte-order mark) reads back whole from every format, as gensim reads it", async () => {
+  // a shard folder's vocab.tsv may hold "\ufeffthe" on any line (text split by a tool that kept each
+  // file's byte-order mark); the .vec reader kept it, while .bin, Arrow and Parquet dropped it (a
+  // TextDecoder per word strips a leading BOM), so "\ufeffthe" read back as "the", a second "the"
+  const dir = await Deno.makeTempDir();
+  try {
+    const e = { words: ["the", "\ufeffthe", "a\ufeffb"], vectors: Float32Array.of(1, 2, 3, 4, 5, 6), d: 2 };
+    await writeWord2VecText(join(dir, "b.vec"), e);
+    await writeWord2VecBinary(join(dir, "b.bin"), e);
+    await writeArrowEmbeddings(join(dir, "b.arrow"), e);
+    await writeParquetEmbeddings(join(dir, "b.parquet"), e);
+    for (const name of ["b.vec", "b.bin", "b.arrow", "b.parquet"]) {
+      const r = await readEmbeddings(join(dir, name));
+      assert.deepEqual(r.words, e.words, name);
+      assert.deepEqual(Array.from(r.vectors), [1, 2, 3, 4, 5, 6], name);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("empty embedding sets (a 0-row .vec, Arrow or Parquet file) and fixed_size_list[0] vectors are bad data naming the file", async () => {
   const dir = await Deno.makeTempDir();
   try {

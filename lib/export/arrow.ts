@@ -50,6 +50,9 @@ export function embeddingsToArrowTable(e: Embeddings): arrow.Table {
   return new arrow.Table(schema, [batch]);
 }
 
+/** UTF-8 as it is: a word that starts with U+FEFF keeps it (not taken for a byte-order mark). */
+const WORD_DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
+
 /**
  * Reads embeddings back from an Arrow table with columns `word` (utf8 or large utf8) and `vector`
  * (fixed_size_list<float32>[d]); `file` names the source in errors (wrong columns, nulls, non-finite
@@ -98,10 +101,13 @@ export function arrowTableToEmbeddings(table: arrow.Table, file: string): Embedd
   let row = 0;
   for (const data of wordCol.data) {
     const v = arrow.makeVector(data);
+    // the bytes of each word decoded here: apache-arrow's own decoder strips a leading U+FEFF as a
+    // byte-order mark, so "\ufeffthe" read back as "the"
+    const offsets = data.valueOffsets as Int32Array | BigInt64Array, bytes = data.values as Uint8Array;
     for (let i = 0; i < data.length; i++) {
-      const w = v.get(i);
-      if (w === null || w === undefined) throw new DataFormatError(file, `row ${row + i}: word is null`);
-      words[row + i] = w as string;
+      if (!v.isValid(i)) throw new DataFormatError(file, `row ${row + i}: word is null`);
+      const start = Number(offsets[i]), end = Number(offsets[i + 1]); // sliced with the data;
+      words[row + i] = WORD_DECODER.decode(bytes.subarray(start, end));
     }
     row += data.length;
   }

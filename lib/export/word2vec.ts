@@ -267,7 +267,8 @@ export async function readWord2VecText(path: string): Promise<Embeddings> {
  */
 export async function readWord2VecBinary(path: string): Promise<Embeddings> {
   const bytes = await Deno.readFile(path);
-  const dec = new TextDecoder("utf-8", { fatal: false });
+  // ignoreBOM: a word that starts with U+FEFF keeps it (a decoder per word would strip it as a BOM)
+  const dec = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
   const nl = bytes.indexOf(0x0a);
   if (nl < 0) throw new DataFormatError(path, `line 1: no header line "V d" found`);
   const { V, d } = parseHeader(dec.decode(bytes.subarray(0, nl)), path);
