@@ -223,6 +223,8 @@ await runCommand("refresh", async () => {
     const removed = [
       ...await removeStaleCheckpointTemps(join(from, "checkpoints")),
       ...await removeStaleTemps(join(from, "embeddings")),
+      // a publication root of its own: only the leftovers of dead publishers with a pid (no run's lock there)
+      ...(typeof f.out === "string" ? await removeStaleTemps(f.out, { unowned: false }) : []),
     ];
     if (removed.length) log(`refresh: removed temporary files left by killed jobs: ${removed.join(", ")}`);
     // 1. the checkpoint: the newest says whether the training is finished, the published one is the base

@@ -428,6 +428,28 @@ Deno.test("refresh --out <from> (the run folder or its checkpoints/) is refused 
   }
 });
 
+Deno.test("refresh --out OTHER cleans OTHER's versions left by killed publishers (a dead pid's), not a pid-less one", async () => {
+  const { run } = await makeRun();
+  const other = await Deno.makeTempDir({ prefix: "refresh_out_" });
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
+    await Deno.mkdir(join(other, "versions", "v1.999999999-deadbeef.tmp"), { recursive: true });
+    await Deno.mkdir(join(other, "versions", "v0.tmp")); // no pid: nothing tells whose (no lock on OTHER)
+    const r = await refresh([
+      ...["--from", run, "--data", join(run, "new.txt"), "--epochs", "0", "--eval-dir", "none"],
+      ...["--formats", "vec", "--backend", "js", "--progress", "none", "--out", other],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /removed temporary files left by killed jobs: .*v1\.999999999-deadbeef\.tmp/);
+    const left = [...Deno.readDirSync(join(other, "versions"))].map((e) => e.name).sort();
+    assert.equal(left.length, 2, left.join(", "));
+    assert.ok(left.includes("v0.tmp") && !left.includes("v1.999999999-deadbeef.tmp"), left.join(", "));
+  } finally {
+    await Deno.remove(run, { recursive: true });
+    await Deno.remove(other, { recursive: true });
+  }
+});
+
 Deno.test("refresh from prepared shards; two refreshes at once: one runs, the other exits 3 or runs after it", async () => {
   const { run } = await makeRun();
   try {
