@@ -61,7 +61,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "factorout's --loss in both parts (spherical: the tuned default)",
     default: "spherical",
   },
-  "train-args": { type: "string", help: "extra flags for factorout's train, space-separated", default: "" },
+  "train-args": {
+    type: "string",
+    help:
+      "extra flags for factorout's train, space-separated (not one the benchmark sets: a flag given twice is refused)",
+    default: "",
+  },
   "no-brown": { type: "boolean", help: "skip the Brown part", default: false },
   synthetic: { type: "boolean", help: "run the synthetic 200,000-word part (on by default)", default: true },
   "no-synthetic": { type: "boolean", help: "skip the synthetic part", default: false },

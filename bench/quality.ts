@@ -100,7 +100,8 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   "train-args": {
     type: "string",
-    help: "extra flags for every factorout run, space-separated (e.g. '--epochs 10')",
+    help:
+      "extra flags for every factorout run, space-separated (e.g. '--epochs 10'; not one the benchmark sets: --dim, --window, --min-count, … are its own flags)",
     default: "",
   },
   "eval-dir": { type: "string", help: "word-similarity/analogy sets (default: lib/eval's)" },

@@ -393,6 +393,21 @@ async function corpusOut(given: string): Promise<string> {
     const exists = new Deno.errors.AlreadyExists("File exists (os error 17)");
     throw describeOsError(exists, "cannot create folder", given) ?? exists;
   }
+  // the corpus folder of a run (train's <run>/corpus): train prepares and reads it under the run's lock,
+  // which this job does not take; replaced under a running training, it trained on the new folder's files
+  const run = dirname(real);
+  const runParts = await Promise.all(
+    ["run.lock", "checkpoints"].map((p) => Deno.lstat(join(run, p)).then(() => p, () => "")),
+  );
+  if (basename(real) === "corpus" && runParts.some(Boolean)) {
+    throw new UsageError(
+      `--out ${given} is the corpus folder of the run ${run} (it holds ${
+        runParts.filter(Boolean).join(", ")
+      }): ` +
+        `train prepares and checks it itself (deno task train --data TEXT --out ${run}); prepare into a folder ` +
+        `of its own and give it to train --data`,
+    );
+  }
   return real === resolve(given) ? given.replace(/(.)\/+$/, "$1") : real;
 }
 

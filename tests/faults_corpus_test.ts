@@ -146,6 +146,23 @@ Deno.test("corpus --out: a symbolic link's folder gets the new corpus (the link 
   assert.deepEqual(names(here), []);
 });
 
+Deno.test("corpus --out <run>/corpus (a run folder's: checkpoints/ or run.lock beside it) is refused (exit 2) and untouched: train owns it", async () => {
+  for (const part of ["checkpoints", "run.lock"]) {
+    const run = join(ROOT, `run-${part}`), out = join(run, "corpus");
+    await prepared(out); // a corpus prepared before the folder became a run's
+    if (part === "checkpoints") await Deno.mkdir(join(run, part));
+    else await Deno.writeTextFile(join(run, part), "{}");
+    const before = snapshot(out);
+    const r = await corpus([...TEXT_ARGS, "--out", out]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.last,
+      new RegExp(`--out .*run-${part}/corpus is the corpus folder of the run .*\\(it holds ${part}\\)`),
+    );
+    assert.deepEqual(snapshot(out), before);
+  }
+});
+
 Deno.test("corpus --input: a prepared corpus (manifest.json, subsampling draws) is refused (exit 2), not imported as more shards", async () => {
   const c = join(ROOT, "drawn"), out = join(ROOT, "drawn-import");
   await prepared(c, "--sample", "1e-2", "--sample-draws", "3");
