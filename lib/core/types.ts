@@ -59,7 +59,8 @@ export type LossName = "squared" | "spherical" | "taylor" | "zloss";
 export type LossOptions = { epsilon?: number; a?: number; b?: number };
 
 /**
- * The linear-algebra backends. "auto" picks webgpu, then blas, then js, and logs which one runs.
+ * The linear-algebra backends. "auto" (createOutputLayer's default) picks blas, else js, and logs which one
+ * runs; webgpu only when asked for.
  *
  * @example
  * ```ts
