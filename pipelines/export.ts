@@ -34,7 +34,7 @@ import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_cod
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { removeOldVersions } from "../lib/export/prune.ts";
-import { pathExists } from "../lib/core/os_errors.ts";
+import { osErrno, pathExists } from "../lib/core/os_errors.ts";
 import { EMBEDDING_FORMATS, parseFormats, readEmbeddings } from "../lib/export/read.ts";
 import { evalSkipReason, evaluateEmbeddings, formatEvalReport, resolveEvalDir } from "../lib/eval/report.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
@@ -184,10 +184,12 @@ await runCommand("export", async () => {
           if (ckpt.unchecked) console.error(`export: ${file} has no checksum (written by an older version)`);
         }
       } catch (e) {
-        if (e instanceof Deno.errors.NotFound) {
+        if (e instanceof Deno.errors.NotFound || (st.isFile && osErrno(e) === "ENOENT")) {
           throw new ExitError(
             EXIT.noCheckpoint,
-            `--checkpoint ${ck}: no ckpt-*.fock in it or in its checkpoints/`,
+            st.isFile
+              ? (e as Error).message
+              : `--checkpoint ${ck}: no ckpt-*.fock in it or in its checkpoints/`,
           );
         }
         if (e instanceof DataFormatError) {

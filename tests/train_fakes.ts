@@ -15,11 +15,11 @@ import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import type { CreateHead, OpenReader, ReaderBatch, Vocabulary } from "../lib/train/trainer.ts";
 import type { SparseBatch } from "../lib/core/types.ts";
 
-/** V words `w0` … `w{V-1}` with counts falling from 100: the vocabulary of {@link ringCorpus}. */
+/** V words `w0` … `w{V-1}` with counts falling from 100 (to 1 from word 99 on): the vocabulary of {@link ringCorpus}. */
 export function ringVocab(V: number): Vocabulary {
   return {
     words: Array.from({ length: V }, (_, i) => `w${i}`),
-    counts: Array.from({ length: V }, (_, i) => 100 - i),
+    counts: Array.from({ length: V }, (_, i) => Math.max(1, 100 - i)), // counts are ≥ 0 (Trainer.create)
   };
 }
 

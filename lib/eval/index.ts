@@ -1,7 +1,8 @@
 /**
  * An evaluation index over word embeddings: the rows normalised once to unit length (V×d row-major
  * Float32Array, zero rows stay zero), and word lookup that tries the exact word first and then its
- * lower-cased form (the most frequent — lowest id — word with that lower-cased spelling).
+ * lower-cased form (the most frequent — lowest id — word with that lower-cased spelling). A vector with a
+ * NaN or infinite component is refused (UsageError naming its row and word): its cosines would be NaN.
  *
  * @module
  */
@@ -51,6 +52,15 @@ export class EmbeddingIndex {
       const base = i * d;
       let s = 0;
       for (let j = 0; j < d; j++) s += vectors[base + j] * vectors[base + j];
+      // a NaN/Inf component makes s so: every cosine of the row would be NaN, and ranks of NaN are wrong
+      if (!Number.isFinite(s)) {
+        let j = 0;
+        while (j < d && Number.isFinite(vectors[base + j])) j++;
+        throw new UsageError(
+          `EmbeddingIndex: row ${i} (${JSON.stringify(words[i])}) column ${j} is ${vectors[base + j]}: ` +
+            `every vector must be finite (vectors of a diverged or damaged model?)`,
+        );
+      }
       const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
       for (let j = 0; j < d; j++) this.unit[base + j] = vectors[base + j] * inv;
       const w = words[i];

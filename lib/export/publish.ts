@@ -34,6 +34,7 @@ import { writeParquetEmbeddings } from "./parquet.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
 import { writeWord2VecBinary, writeWord2VecText } from "./word2vec.ts";
 import { holdingStop, removeAtExit } from "../core/stop.ts";
+import { describeOsError, withPath } from "../core/os_errors.ts";
 
 /**
  * Options of {@link publishEmbeddings}.
@@ -186,6 +187,18 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
   if (words.length === 0) {
     throw new UsageError("publishEmbeddings: no words (0 rows): an empty version is never published");
   }
+  // a word on two rows: readEmbeddings (eval --vectors, export --vectors) refuses such a file
+  const seen = new Map<string, number>();
+  for (let i = 0; i < words.length; i++) {
+    const first = seen.get(words[i]);
+    if (first !== undefined) {
+      throw new UsageError(
+        `publishEmbeddings: word ${JSON.stringify(words[i])} is on rows ${first} and ${i} (0-based); ` +
+          `every word must be on one row`,
+      );
+    }
+    seen.set(words[i], i);
+  }
   checkEmbeddings(words, input, d, "publishEmbeddings input");
   if (output) checkEmbeddings(words, output, outputDim, "publishEmbeddings output");
   const now = opts.now ?? new Date();
@@ -196,7 +209,7 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
     );
   }
   const versionsDir = join(outRoot, "versions");
-  await Deno.mkdir(versionsDir, { recursive: true });
+  await withPath("cannot create folder", versionsDir, () => Deno.mkdir(versionsDir, { recursive: true }));
   const versionDir = join(versionsDir, version);
   // the pid in the name: a kill -9 leaves this folder, and the next publisher removes it once this process
   // is gone (removeStaleTemps), never while it runs
@@ -229,7 +242,7 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
           `publishEmbeddings: ${tmpDir} exists (another publish in progress, or a crashed one)`,
         );
       }
-      throw e;
+      throw describeOsError(e, "cannot create folder", tmpDir) ?? e;
     }
   });
   let renamed = false;

@@ -7,6 +7,7 @@
 
 import { commaList } from "../core/cli.ts";
 import { DataFormatError, UsageError } from "../core/errors.ts";
+import { describeOsError } from "../core/os_errors.ts";
 import { readArrowEmbeddings } from "./arrow.ts";
 import type { Embeddings } from "./embeddings.ts";
 import { readParquetEmbeddings } from "./parquet.ts";
@@ -87,7 +88,8 @@ export function formatOfPath(path: string): EmbeddingFormat {
 /**
  * Reads an embedding file in any supported format (see {@link formatOfPath}). Refuses
  * ({@link DataFormatError}, exit 5) a file without a row (a `0 5` header, an empty table): there is
- * nothing to evaluate or publish; and a word on two rows.
+ * nothing to evaluate or publish; and a word on two rows. A file that cannot be read (missing, a folder,
+ * no permission) is an IoError "cannot open <path>: …" (lib/core/os_errors.ts; missing: exit 5).
  *
  * @example
  * ```ts
@@ -110,7 +112,13 @@ export async function readEmbeddings(path: string): Promise<Embeddings> {
         return readParquetEmbeddings(path);
     }
   };
-  const e = await read();
+  let e: Embeddings;
+  try {
+    e = await read();
+  } catch (err) {
+    // a missing file, a folder, no permission: one line naming the file (an IoError from below as it is)
+    throw describeOsError(err, undefined, path, { reading: true }) ?? err;
+  }
   if (e.words.length === 0) {
     throw new DataFormatError(path, `holds no vectors (0 rows): nothing to evaluate or publish`);
   }

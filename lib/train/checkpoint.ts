@@ -23,7 +23,8 @@
 
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
-import { DataFormatError } from "../core/errors.ts";
+import { DataFormatError, UsageError } from "../core/errors.ts";
+import { withPath } from "../core/os_errors.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { pidAlive } from "../core/lock.ts";
 
@@ -121,8 +122,9 @@ export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<v
 }
 
 /**
- * Reads and validates a checkpoint; a missing, truncated or corrupt file throws a DataFormatError naming
- * it (a missing one: Deno.errors.NotFound).
+ * Reads and validates a checkpoint; a truncated or corrupt file throws a DataFormatError naming it, a file
+ * that cannot be read (missing, a folder, no permission) an IoError "cannot read checkpoint <path>: …"
+ * (lib/core/os_errors.ts; `reading`: a missing one is bad data, exit 5).
  *
  * @example
  * ```ts
@@ -131,7 +133,7 @@ export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<v
  * ```
  */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  let buf = await Deno.readFile(path);
+  let buf = await withPath("cannot read checkpoint", path, () => Deno.readFile(path), { reading: true });
   if (buf.length < 12 || latin1(buf.subarray(0, 8)) !== MAGIC) {
     throw new DataFormatError(path, `not a factorout checkpoint (no ${MAGIC} magic at byte 0)`);
   }
@@ -282,6 +284,10 @@ export async function findLatestCheckpoint(dir: string): Promise<string | undefi
  * ```
  */
 export async function pruneCheckpoints(dir: string, keep: number, protect?: string): Promise<void> {
+  // keep 0 would remove the checkpoint just written, which the run then names as its last
+  if (!Number.isInteger(keep) || keep < 1) {
+    throw new UsageError(`pruneCheckpoints: keep must be an integer ≥ 1 (checkpoints kept), got ${keep}`);
+  }
   const all = await listCheckpoints(dir);
   for (const p of all.slice(0, Math.max(0, all.length - keep))) {
     if (protect === undefined || basename(p) !== basename(protect)) await Deno.remove(p).catch(() => {});

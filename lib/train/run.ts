@@ -25,7 +25,7 @@
 import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
-import { pathExists as exists } from "../core/os_errors.ts";
+import { osErrno, pathExists as exists } from "../core/os_errors.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
@@ -857,7 +857,10 @@ async function unusable<T>(path: string, p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (e) {
-    if (e instanceof DataFormatError || e instanceof Deno.errors.NotFound || e instanceof UsageError) {
+    if (
+      e instanceof DataFormatError || e instanceof Deno.errors.NotFound || e instanceof UsageError ||
+      osErrno(e) === "ENOENT" // readCheckpoint's IoError for a file gone meanwhile
+    ) {
       throw new ExitError(
         EXIT.noCheckpoint,
         `--resume ${path}: unusable checkpoint: ${(e as Error).message}`,

@@ -26,7 +26,7 @@ import {
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { dirname, join } from "node:path";
-import { linkFileAtomic } from "../core/atomic.ts";
+import { linkFileAtomic, tempNameFor } from "../core/atomic.ts";
 import { adoptRunFields, resolveConfig, resumeDifferences, type TrainConfig } from "./config.ts";
 import { epochNote, fmt4, ProgressReporter } from "./progress.ts";
 import { Rng } from "../core/rng.ts";
@@ -36,6 +36,8 @@ import { STAGE, StageClock } from "./stages.ts";
 import { BEST_CHECKPOINT, findBest, keepsBest, stateInFile, writeBest } from "./best.ts";
 import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError } from "./guard.ts";
 import { newWordRows } from "./grow.ts";
+import { checkReaderBatch, checkTrainOptions, checkVocabulary } from "./checks.ts";
+import { withPath } from "../core/os_errors.ts";
 import { TargetScaler, targetScales } from "./target_weights.ts";
 import {
   hiddenBackend,
@@ -183,12 +185,8 @@ export class Trainer {
   ): Promise<Trainer> {
     const deps = await resolveDeps(opts);
     const config = resolveConfig(opts.config);
+    checkVocabulary(opts.vocab);
     const V = opts.vocab.words.length;
-    if (V < 1 || opts.vocab.counts.length !== V) {
-      throw new UsageError(
-        `vocabulary: ${V} words and ${opts.vocab.counts.length} counts; need at least one word and one count per word`,
-      );
-    }
     const rng = new Rng(config.seed);
     const spec = specOf(config, V);
     const initRng = rng.split();
@@ -312,10 +310,10 @@ export class Trainer {
    */
   async train(opts: TrainOptions): Promise<TrainSummary> {
     const c = this.config;
+    checkTrainOptions(opts, this.#run !== null);
+    // a folder that cannot be made or written is said now, not at the first checkpoint after a whole epoch
+    if (opts.checkpointDir !== undefined) await checkpointFolderUsable(opts.checkpointDir);
     const epochs = opts.epochs ?? c.epochs;
-    if (!(opts.rows > 0)) {
-      throw new UsageError(`train: rows must be > 0 (the examples per epoch), got ${opts.rows}`);
-    }
     // the same data under other paths (a run continued in another --out prepares its text there) goes on
     const moved = !!opts.corpus && this.#run?.corpus === opts.corpus;
     if (opts.resume && this.#run && (sameList(this.#run.paths, opts.paths) || moved)) {
@@ -449,7 +447,7 @@ export class Trainer {
         if (!atGood && good.file === undefined) {
           // the state to go back to is only in memory: into a file first, which a resumed run will read
           const file = join(dir, checkpointName(run.good!));
-          await Deno.mkdir(dir, { recursive: true });
+          await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
           await writeCheckpoint(file, good.ckpt);
           good = { file, run: good.run };
         }
@@ -602,9 +600,10 @@ export class Trainer {
       rolledBack = false;
       const reader = first ?? open();
       first = undefined;
-      let readerMs = { read: 0, shuffle: 0 };
+      let readerMs = { read: 0, shuffle: 0 }, batchNo = 0;
       for await (const b of reader) {
         clock.mark(S.wait);
+        checkReaderBatch(b, this.vocab.words.length, run.paths.join(", "), ++batchNo);
         if (b.times) {
           clock.ms[S.read] += b.times.read - readerMs.read;
           clock.ms[S.shuffle] += b.times.shuffle - readerMs.shuffle;
@@ -842,11 +841,15 @@ export class Trainer {
    * `protect`); returns its path.
    */
   async saveCheckpoint(dir: string, opts: { keep?: number; protect?: string } = {}): Promise<string> {
-    await Deno.mkdir(dir, { recursive: true });
+    const keep = opts.keep ?? this.config.keepCheckpoints;
+    if (!Number.isInteger(keep) || keep < 1) {
+      throw new UsageError(`saveCheckpoint: keep must be an integer ≥ 1 (checkpoints kept), got ${keep}`);
+    }
+    await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
     const path = `${dir}/${checkpointName(this.step)}`;
     const ckpt = await this.toCheckpoint();
     await writeCheckpoint(path, ckpt);
-    await pruneCheckpoints(dir, opts.keep ?? this.config.keepCheckpoints, opts.protect);
+    await pruneCheckpoints(dir, keep, opts.protect);
     this.#lastCheckpoint = this.#cleanFile = path;
     this.#cleanRun = fileKey(this.#run, this.config);
     return path;
@@ -877,6 +880,20 @@ export class Trainer {
     this.#la?.close();
     this.#la = undefined;
   }
+}
+
+/**
+ * Creates the checkpoint folder and writes and removes a temporary file in it (named like a checkpoint's
+ * temporary, which removeStaleCheckpointTemps clears if the process dies meanwhile); an operating-system
+ * error is an IoError naming the folder.
+ */
+async function checkpointFolderUsable(dir: string): Promise<void> {
+  await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
+  const probe = tempNameFor(join(dir, checkpointName(0)));
+  await withPath("cannot write in checkpoint folder", dir, async () => {
+    await Deno.writeFile(probe, new Uint8Array(0), { createNew: true });
+    await Deno.remove(probe);
+  });
 }
 
 function sameList(a: string[], b: string[]): boolean {
