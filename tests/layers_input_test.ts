@@ -7,9 +7,11 @@
 
 import assert from "node:assert/strict";
 import { createOutputLayer } from "../lib/output/create.ts";
-import { UsageError } from "../lib/core/errors.ts";
+import { DivergenceError, UsageError } from "../lib/core/errors.ts";
+import { createLoss } from "../lib/losses/mod.ts";
+import { type ExampleScalars, exampleStats } from "../lib/output/factored/scalars.ts";
 import type { OutputLayer, SparseBatch } from "../lib/core/types.ts";
-import { makeLayer, randomH, rng, uniform } from "./layers_helpers.ts";
+import { cpuBackends, makeLayer, randomH, rng, uniform } from "./layers_helpers.ts";
 
 const D = 5000, d = 4;
 const quiet = { log: () => {} };
@@ -373,6 +375,59 @@ Deno.test("the same misuse throws the same error class and message on every back
           "init.length = 3 but must be 10×2 = 20 (row-major)",
         ],
         [() => createOutputLayer({ ...base, D: 0 }), RangeError, "D must be a positive integer, got 0"],
+        // a state's fields of the wrong type, or a state with other loss options
+        [
+          () =>
+            createOutputLayer({
+              ...base,
+              init: undefined,
+              state: { ...state, D: "10" as unknown as number },
+            }),
+          TypeError,
+          'state.D must be a number, got string "10"',
+        ],
+        [
+          () => createOutputLayer({ ...base, init: undefined, state: { ...state, arrays: null as never } }),
+          TypeError,
+          "state.arrays must be an object (of typed arrays, from exportState()), got null",
+        ],
+        [
+          () =>
+            createOutputLayer({ ...base, init: undefined, state: { ...state, scalars: undefined as never } }),
+          TypeError,
+          "state.scalars must be an object (of numbers, from exportState()), got undefined",
+        ],
+        [
+          () => createOutputLayer({ ...base, init: undefined, state, lossOptions: { epsilon: 0.5 } }),
+          UsageError,
+          "state.lossOptions.epsilon = 0.001 but lossOptions.epsilon = 0.5: a state continues with its own " +
+          "loss options (leave lossOptions out, or give the state's)",
+        ],
+        kind === "naive"
+          ? [
+            () =>
+              createOutputLayer({
+                ...base,
+                init: undefined,
+                state: { ...state, arrays: { W: Float64Array.from(state.arrays.W) } },
+              }),
+            TypeError,
+            "state.arrays.W must be a Float32Array, got Float64Array",
+          ]
+          : [
+            () =>
+              createOutputLayer({
+                ...base,
+                init: undefined,
+                state: {
+                  ...state,
+                  arrays: { ...state.arrays, V: state.arrays.V.map((v, j) => j === 3 ? NaN : v) },
+                },
+              }),
+            RangeError,
+            "state.arrays.V[3] = NaN is not finite (row 1, column 1): the state is corrupt; load another checkpoint " +
+            "or export it again",
+          ],
       ];
       for (const [f, type, msg] of cases) await rejects(f, type, msg);
       const layer = await createOutputLayer(base);
@@ -388,6 +443,11 @@ Deno.test("the same misuse throws the same error class and message on every back
           "eta (learning rate) must be a finite number > 0, got -1",
         );
         await rejects(
+          () => layer.step(H, batch([0, 1, 2], [1, 2]), "0.1" as unknown as number),
+          TypeError,
+          'eta (learning rate) must be a number, got string "0.1"',
+        );
+        await rejects(
           () => layer.score(new Float32Array(d), Int32Array.of(10)),
           RangeError,
           "rows[0] = 10 is outside [0, D=10)",
@@ -401,6 +461,120 @@ Deno.test("the same misuse throws the same error class and message on every back
       await rejects(() => layer.weights(), UsageError, closed);
       await rejects(() => layer.exportState(), UsageError, closed);
       await rejects(() => layer.appendRows(new Float32Array(d)), UsageError, closed);
+      await rejects(() => layer.diagnostics(), UsageError, closed);
+      // a layer built from a state takes the state's loss and its options
+      const sph = await createOutputLayer({
+        kind,
+        D,
+        d,
+        init,
+        loss: "spherical",
+        lossOptions: { epsilon: 0.2 },
+        backend: "js",
+        ...quiet,
+      });
+      const sphState = await sph.exportState();
+      sph.close();
+      const again = await createOutputLayer({ kind, D, d, state: sphState, backend: base.backend, ...quiet });
+      const s2 = await again.exportState();
+      again.close();
+      assert.equal(s2.loss, "spherical", `${backend}: the state's loss`);
+      assert.equal(s2.lossOptions?.epsilon, 0.2, `${backend}: the state's loss options`);
     }
   }
+});
+
+for (const backend of await cpuBackends()) {
+  Deno.test(`a loss or ∇H that is not finite is refused with DivergenceError before the state changes, naive and factored alike (${backend})`, async () => {
+    // the naive layer returned Inf/NaN as a normal result and wrote NaN into W; the factored layer checked the
+    // loss but returned a finite loss with an infinite ∇H
+    const Dn = 40, dn = 4;
+    const Y = batch([0, 2, 3], [3, 7, 9], [1, 0.5, 1]);
+    const H = new Float32Array(2 * dn).map((_, i) => Math.cos(i));
+    const cases: { scale: number; kind: "naive" | "factored"; msg: RegExp }[] = [
+      // squared loss ~1e40 (finite in float64), ∇H = ∇O W ~1e40 (not finite in float32)
+      ...(["naive", "factored"] as const).map((kind) => ({
+        scale: 1e20,
+        kind,
+        msg:
+          /^step 1: ∇H\[0\] = (Infinity|NaN) is not finite \(example 0, column 0; the squared loss is finite\); the layer's state is unchanged\. Lower the learning rate\.$/,
+      })),
+      // outputs ~3e38: the loss itself overflows
+      {
+        scale: 3e38,
+        kind: "naive",
+        msg:
+          /^step 1: the squared loss of example 0 is not finite \(L = Infinity\); the layer's state is unchanged\. Lower the learning rate\.$/,
+      },
+    ];
+    for (const { scale, kind, msg } of cases) {
+      const init = new Float32Array(Dn * dn).map((_, i) => Math.sin(i * 1.3) * scale);
+      const layer = await createOutputLayer({ kind, D: Dn, d: dn, init, loss: "squared", backend, ...quiet });
+      for (const op of ["evaluate", "step"] as const) {
+        await assert.rejects(
+          () => op === "evaluate" ? layer.evaluate(H, Y) : layer.step(H, Y, 1e-45),
+          (e: unknown) => {
+            assert(
+              e instanceof DivergenceError,
+              `${kind} ${op} at ${scale}: expected DivergenceError, got ${e}`,
+            );
+            assert.match(e.message, msg);
+            assert.equal(e.step, 1);
+            return true;
+          },
+        );
+      }
+      assert.deepEqual(await layer.weights(), init, `${kind} at ${scale}: W changed`);
+      assert.equal((await layer.diagnostics()).steps, 0);
+      layer.close();
+    }
+    // the naive layer diverging under a large learning rate: refused at the step whose ∇H overflows, W finite
+    const init = new Float32Array(30 * dn).map((_, i) => Math.sin(i) * 0.1);
+    const naive = await createOutputLayer({
+      kind: "naive",
+      D: 30,
+      d: dn,
+      init,
+      loss: "squared",
+      backend,
+      ...quiet,
+    });
+    const h = new Float32Array(dn).fill(1), y = batch([0, 1], [3]);
+    let refused = false;
+    for (let t = 0; t < 60 && !refused; t++) {
+      try {
+        const r = await naive.step(h, y, 3);
+        assert(
+          Number.isFinite(r.loss) && r.gradH.every(Number.isFinite),
+          `step ${t + 1} returned a non-finite result`,
+        );
+      } catch (e) {
+        assert(e instanceof DivergenceError, `step ${t + 1}: ${e}`);
+        refused = true;
+      }
+    }
+    assert(refused, "η = 3 diverges: some step must be refused");
+    assert((await naive.weights()).every(Number.isFinite), "W holds a NaN or an infinity");
+    naive.close();
+  });
+}
+
+Deno.test("q = hᵀQh: clamped at 0 from below, a NaN kept (not zeroed) for the loss check to refuse", () => {
+  const dn = 2;
+  const st = {
+    d: dn,
+    loss: createLoss("spherical"),
+    q: new Float64Array(4),
+    s: new Float64Array(4),
+    hw: new Float64Array(4),
+    omega: new Float64Array(dn),
+    wbar: new Float64Array(dn),
+  } as unknown as ExampleScalars;
+  const H = Float64Array.of(1, 0, 1, 0, 1, 0, 1, 0);
+  // rows of QH: (Qh)_i·h_i = 2, −3, NaN, −0
+  const QH = Float64Array.of(2, 0, -3, 0, NaN, 0, -0, 0);
+  exampleStats(st, 4, H, QH, 0, dn);
+  assert.equal(st.q[0], 2);
+  assert(Object.is(st.q[1], 0) && Object.is(st.q[3], 0), `negative or −0 → +0: ${st.q}`);
+  assert(Number.isNaN(st.q[2]), `a NaN q was turned into ${st.q[2]}`);
 });

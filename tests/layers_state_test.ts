@@ -289,3 +289,137 @@ Deno.test("backend webgpu is dispatched to lib/output/webgpu/create.ts and match
   g.close();
   c.close();
 });
+
+Deno.test("a corrupt factored state is refused with a RangeError naming the field; every legitimate state still loads", async () => {
+  // fromState checked types and lengths only: a NaN in V or Q, a U⁻ᵀ that is not U's inverse, an asymmetric
+  // Q, steps = NaN or a NaN condBudget gave NaN or silently wrong results, or turned the stabilisation off
+  const D = 60, d = 6, m = 4, eta = 0.02;
+  const r = rng(83);
+  const W0 = uniform(r, D * d, 0.2);
+  const loss = () => createLoss("spherical", { epsilon: 0.1 });
+  const opts = { products: "float32" as const, stabilizeEvery: 10, recomputeQEvery: 0 };
+  const a = FactoredOutputLayer.fromInit(
+    D,
+    d,
+    W0,
+    loss(),
+    await createBackend("js", { log: () => {} }),
+    opts,
+  );
+  for (let t = 0; t < 19; t++) await a.step(randomH(r, m, d), randomBatch(r, m, D, 3), eta);
+  await a.appendRows(uniform(r, 3 * d, 0.2)); // settles; a few steps after it leave increments pending
+  for (let t = 0; t < 3; t++) await a.step(randomH(r, m, d), randomBatch(r, m, D + 3, 3), eta);
+  const good = await a.exportState();
+  assert.equal(good.scalars.pendingSteps, 2, "exported between settlements (step 20 stabilised)");
+  const load = (s: typeof good) =>
+    createOutputLayer({ kind: "factored", D: D + 3, d, state: s, backend: "js", log: () => {} });
+  // legitimate: between settlements, after appendRows; as a float64 layer; an old state without the fields
+  // of the float32 path; a state exported right after a refresh
+  for (const products of ["float32", "float64"] as const) {
+    const b = FactoredOutputLayer.fromState(good, loss(), await createBackend("js", { log: () => {} }), {
+      products,
+    });
+    assert.deepEqual(await b.weights(), await a.weights());
+    b.close();
+  }
+  // the settled arrays alone (a state from before the float32 path's fields)
+  const asOld = (s: typeof good) => {
+    for (const k of ["unsettledU", "unsettledQ", "unsettledUinvt", "pending32", "mirrors32"]) {
+      delete s.arrays[k];
+    }
+    delete s.scalars.pendingSteps;
+    delete s.scalars.mirrorsValid;
+  };
+  const settled = structuredClone(good);
+  asOld(settled);
+  (await load(settled)).close();
+  a.refresh();
+  (await load(await a.exportState())).close();
+  a.close();
+  const cases: [string, (s: typeof good) => void, string | RegExp][] = [
+    ["V NaN", (s) => (s.arrays.V[13] = NaN), "state.arrays.V[13] = NaN is not finite (row 2, column 1)"],
+    [
+      "U Inf",
+      (s) => (s.arrays.U[7] = Infinity),
+      "state.arrays.U[7] = Infinity is not finite (row 1, column 1)",
+    ],
+    [
+      "Uinvt NaN",
+      (s) => (s.arrays.Uinvt[0] = NaN),
+      "state.arrays.Uinvt[0] = NaN is not finite (row 0, column 0)",
+    ],
+    ["Q NaN", (s) => (s.arrays.Q[1] = NaN), "state.arrays.Q[1] = NaN is not finite (row 0, column 1)"],
+    [
+      "omega NaN",
+      (s) => (s.arrays.omega[2] = NaN),
+      "state.arrays.omega[2] = NaN is not finite (row 0, column 2)",
+    ],
+    [
+      "wbar Inf",
+      (s) => (s.arrays.wbar[5] = -Infinity),
+      "state.arrays.wbar[5] = -Infinity is not finite (row 0, column 5)",
+    ],
+    [
+      "pending32 NaN",
+      (s) => (s.arrays.pending32[40] = NaN),
+      "state.arrays.pending32[40] = NaN is not finite (row 6, column 4)",
+    ],
+    [
+      "mirrors32 NaN",
+      (s) => (s.arrays.mirrors32[3] = NaN),
+      "state.arrays.mirrors32[3] = NaN is not finite (row 0, column 3)",
+    ],
+    [
+      "unsettledU altered",
+      (s) => (s.arrays.unsettledU[4] += 0.5),
+      /^state\.arrays\.unsettledU\[4\] \+ pending32\[4\] = .* but state\.arrays\.U\[4\] = .*: the float32 path's pending increments do not add up to the settled state/,
+    ],
+    [
+      "Uinvt × 2",
+      (s) => {
+        asOld(s); // (else the unsettled arrays no longer add up to it)
+        s.arrays.Uinvt.forEach((v, j, A) => (A[j] = 2 * v));
+      },
+      /^state\.arrays\.Uinvt is not the inverse transpose of state\.arrays\.U: max\|UᵀU⁻ᵀ − I\| = 1\.00 > 0\.001/,
+    ],
+    [
+      "Q asymmetric",
+      (s) => {
+        asOld(s);
+        s.arrays.Q[1 * d + 4] += 0.01;
+      },
+      /^state\.arrays\.Q is not symmetric: Q\[1,4\] = .* but Q\[4,1\] = /,
+    ],
+    ["steps NaN", (s) => (s.scalars.steps = NaN), "state.scalars.steps must be an integer ≥ 0, got NaN"],
+    ["steps -5", (s) => (s.scalars.steps = -5), "state.scalars.steps must be an integer ≥ 0, got -5"],
+    ["steps 2.5", (s) => (s.scalars.steps = 2.5), "state.scalars.steps must be an integer ≥ 0, got 2.5"],
+    ["folds -1", (s) => (s.scalars.folds = -1), /^state\.scalars\.folds = -1 must be an integer ≥ 0/],
+    [
+      "examplesSinceRefresh NaN",
+      (s) => (s.scalars.examplesSinceRefresh = NaN),
+      /^state\.scalars\.examplesSinceRefresh = NaN must be an integer ≥ 0/,
+    ],
+    [
+      "condBudget NaN",
+      (s) => (s.scalars.condBudget = NaN),
+      /^state\.scalars\.condBudget = NaN must be a finite number ≥ 0/,
+    ],
+    [
+      "sigmaMin 0",
+      (s) => (s.scalars.sigmaMin = 0),
+      /^state\.scalars\.sigmaMin = 0 must be a finite number > 0/,
+    ],
+    ["refreshAuto 2", (s) => (s.scalars.refreshAuto = 2), /^state\.scalars\.refreshAuto = 2 must be 0 or 1/],
+  ];
+  for (const [what, spoil, msg] of cases) {
+    const s = structuredClone(good);
+    spoil(s);
+    await assert.rejects(() => load(s), (e: unknown) => {
+      assert(e instanceof RangeError, `${what}: expected a RangeError, got ${e}`);
+      if (typeof msg === "string") assert(e.message.startsWith(msg), `${what}: ${e.message}`);
+      else assert.match(e.message, msg, what);
+      if (!/steps must/.test(e.message)) assert.match(e.message, /the state is corrupt/, what);
+      return true;
+    }, what);
+  }
+});

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { BackendUnavailableError, SingularUpdateError } from "../lib/core/errors.ts";
+import { BackendUnavailableError, DivergenceError, SingularUpdateError } from "../lib/core/errors.ts";
 import { createOutputLayer } from "../lib/output/create.ts";
 import type { LossName, OutputLayer } from "../lib/core/types.ts";
 import { requestWebGpuDevice, type WebGpuContext } from "../lib/output/webgpu/device.ts";
@@ -414,6 +414,104 @@ Deno.test('webgpu: createOutputLayer({ backend: "webgpu" }) builds both kinds', 
     }
   }
 });
+
+Deno.test(
+  "webgpu naive: a loss or ∇H that is not finite is refused with DivergenceError, not returned",
+  opts,
+  async () => {
+    // squared loss ~1e40 is finite in float64 but ∇H = ∇O W overflows float32 (and the loss read back too)
+    const W0 = new Float32Array(D * d).map((_, i) => Math.sin(i * 1.3) * 1e20);
+    const gpu = await WebGpuNaiveLayer.create({
+      kind: "naive",
+      D,
+      d,
+      init: W0,
+      loss: "squared",
+      context,
+      log: quiet,
+    });
+    const { H, Y } = randomBatch(rng(3), m, d, D, K, 1, 1);
+    try {
+      await assert.rejects(() => gpu.evaluate(H, Y), (e: unknown) => {
+        assert.ok(e instanceof DivergenceError, `evaluate: ${e}`);
+        assert.match(
+          e.message,
+          /^step 1: the squared loss \(.*\) or ∇H of this batch is not finite; the layer's state is unchanged\./,
+        );
+        return true;
+      });
+      assert.deepEqual(await gpu.weights(), W0, "evaluate changed W");
+      await assert.rejects(() => gpu.step(H, Y, 1e-45), (e: unknown) => {
+        assert.ok(e instanceof DivergenceError, `step: ${e}`);
+        assert.match(
+          e.message,
+          /^step 1: .* not finite; the webgpu naive layer's W was updated with it: rebuild the layer/,
+        );
+        return true;
+      });
+    } finally {
+      gpu.close();
+    }
+  },
+);
+
+Deno.test(
+  "webgpu factored: a state exported after steps passes the load check on the GPU and on the CPU",
+  opts,
+  async () => {
+    // the load check (U⁻ᵀ U's inverse within 1e-3, Q symmetric, finite arrays) on a float32 GPU state
+    const W0 = init(21);
+    const gpu = await WebGpuFactoredLayer.create({
+      kind: "factored",
+      D,
+      d,
+      init: W0,
+      loss: "taylor",
+      context,
+      log: quiet,
+    });
+    const r = rng(23);
+    try {
+      for (let s = 0; s < 40; s++) {
+        const { H, Y } = randomBatch(r, m, d, D, K, 1, 0.3);
+        await gpu.step(H, Y, ETA.taylor);
+      }
+      const state = await gpu.exportState();
+      const back = await WebGpuFactoredLayer.create({
+        kind: "factored",
+        D,
+        d,
+        state,
+        loss: "taylor",
+        context,
+        log: quiet,
+      });
+      back.close();
+      const cpu = await createOutputLayer({ kind: "factored", D, d, state, backend: "js", log: quiet });
+      assert.ok(relErr(await cpu.weights(), await gpu.weights()) <= 1e-5);
+      cpu.close();
+      const bad = {
+        ...state,
+        arrays: { ...state.arrays, Uinvt: (state.arrays.Uinvt as Float64Array).map((v) => 2 * v) },
+      };
+      await assert.rejects(
+        () =>
+          WebGpuFactoredLayer.create({
+            kind: "factored",
+            D,
+            d,
+            state: bad,
+            loss: "taylor",
+            context,
+            log: quiet,
+          }),
+        /^RangeError: state\.arrays\.Uinvt is not the inverse transpose of state\.arrays\.U/,
+      );
+    } finally {
+      gpu.close();
+    }
+  },
+);
 
 Deno.test("webgpu: the device reported no validation or memory errors during these tests", opts, () => {
   assert.deepEqual(context!.errors, []);

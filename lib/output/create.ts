@@ -10,8 +10,9 @@ import { createLoss } from "../losses/mod.ts";
 import type { CreateOutputLayerOptions, OutputLayer } from "../core/types.ts";
 import { FactoredOutputLayer } from "./factored/layer.ts";
 import { NaiveOutputLayer } from "./naive.ts";
-import { validateCount, validateDims, validateMatrix } from "./validate.ts";
+import { validateCount, validateDims, validateMatrix, validateStateShape } from "./validate.ts";
 import { UsageError } from "../core/errors.ts";
+import { describeValue } from "../core/csr.ts";
 
 /**
  * Creates an output layer.
@@ -20,7 +21,8 @@ import { UsageError } from "../core/errors.ts";
  * - `backend`: "js" (plain TypeScript), "blas" (OpenBLAS), "auto" (default: blas, else js, logged; under
  *   CI=true a missing OpenBLAS is an error) or "webgpu" (dispatched to lib/output/webgpu/create.ts, imported only
  *   then, so CPU use never needs a GPU).
- * - `init` (W₀, D×d row-major) or `state` (from `exportState()`, rebuilt exactly).
+ * - `init` (W₀, D×d row-major) or `state` (from `exportState()`, rebuilt exactly: a corrupt state, e.g. a
+ *   NaN in an array, is refused; so are a `loss` or `lossOptions` other than the state's).
  * - `loss` (default "squared") and `lossOptions`; factored only: `stabilizeEvery` (default 50; 100 with float32 products),
  *   `recomputeQEvery` (default 5000, and with the default a refresh also waits for 8·D examples since the
  *   last one: see FactoredOptions).
@@ -41,8 +43,10 @@ import { UsageError } from "../core/errors.ts";
  *
  * @param opts what to build
  * @returns the layer; call close() when done
- * @throws {UsageError} an unknown kind or backend, a state that does not fit the options, no init
- * @throws {RangeError | TypeError} a value of the wrong type or out of range (dimensions, init, counts)
+ * @throws {UsageError} an unknown kind or backend, a state that does not fit the options (kind, size, loss,
+ *   loss options), no init
+ * @throws {RangeError | TypeError} a value of the wrong type or out of range (dimensions, init, counts, a
+ *   state's fields: a corrupt state is a RangeError naming the field)
  * @throws {BackendUnavailableError} the requested backend cannot be loaded
  */
 export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise<OutputLayer> {
@@ -61,7 +65,11 @@ export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise
   // every check that does not depend on the backend comes before the dispatch: the same misuse throws the
   // same error on the CPU and on the GPU
   const state = opts.state;
+  // the loss: the state's (a different name or different options are refused: the layer is rebuilt
+  // exactly), else the options'
+  let loss;
   if (state) {
+    validateStateShape(state);
     if (state.kind !== kind) throw new UsageError(`state.kind = "${state.kind}" but kind = "${kind}"`);
     if (state.D !== D || state.d !== d) {
       throw new UsageError(`state is ${state.D}×${state.d} but D×d = ${D}×${d} was asked`);
@@ -69,31 +77,55 @@ export async function createOutputLayer(opts: CreateOutputLayerOptions): Promise
     if (opts.loss !== undefined && opts.loss !== state.loss) {
       throw new UsageError(`state.loss = "${state.loss}" but loss = "${opts.loss}"`);
     }
+    loss = createLoss(state.loss, state.lossOptions ?? {});
+    if (opts.lossOptions !== undefined) {
+      const asked = createLoss(state.loss, opts.lossOptions).options;
+      for (const k of Object.keys(loss.options) as (keyof typeof asked)[]) {
+        if (!Object.is(asked[k], loss.options[k])) {
+          throw new UsageError(
+            `state.lossOptions.${k} = ${loss.options[k]} but lossOptions.${k} = ${
+              asked[k]
+            }: a state continues ` +
+              `with its own loss options (leave lossOptions out, or give the state's)`,
+          );
+        }
+      }
+    }
+    if (kind === "naive") {
+      // the same on every backend (the webgpu layer converted any array before)
+      const W = state.arrays.W;
+      if (!(W instanceof Float32Array)) {
+        throw new TypeError(`state.arrays.W must be a Float32Array, got ${describeValue(W)}`);
+      }
+      validateMatrix("state.arrays.W", W, D, d);
+    }
   } else {
     if (opts.init === undefined) throw new UsageError(`createOutputLayer: give init (W₀, D×d) or state`);
     validateMatrix("init", opts.init, D, d);
+    loss = createLoss(opts.loss ?? "squared", opts.lossOptions ?? {});
   }
   if (opts.stabilizeEvery !== undefined) validateCount("stabilizeEvery", opts.stabilizeEvery);
   if (opts.recomputeQEvery !== undefined) validateCount("recomputeQEvery", opts.recomputeQEvery);
   if (backend === "webgpu") {
     // loaded only when asked for; a literal specifier, so that a bundle (bench/gpu-prepare.sh) includes it
     const mod = await import("./webgpu/create.ts");
-    return await mod.createWebGpuOutputLayer(opts);
+    // the loss resolved here (a webgpu layer built from a state takes the state's loss, not the default)
+    return await mod.createWebGpuOutputLayer({ ...opts, loss: loss.name, lossOptions: { ...loss.options } });
   }
-  const loss = createLoss(
-    state ? state.loss : opts.loss ?? "squared",
-    opts.lossOptions ?? state?.lossOptions ?? {},
-  );
   const log = opts.log ?? ((line: string) => console.error(line));
   const la = await createBackend(backend, { log });
   try {
     let layer: OutputLayer;
     if (kind === "naive") {
       if (state) {
-        const W = state.arrays.W;
-        if (!(W instanceof Float32Array)) throw new TypeError(`state.arrays.W must be a Float32Array`);
-        validateMatrix("state.arrays.W", W, D, d);
-        layer = new NaiveOutputLayer(D, d, W, loss, la, state.scalars.steps ?? 0);
+        layer = new NaiveOutputLayer(
+          D,
+          d,
+          state.arrays.W as Float32Array,
+          loss,
+          la,
+          state.scalars.steps ?? 0,
+        );
       } else {
         layer = new NaiveOutputLayer(D, d, opts.init!, loss, la);
       }

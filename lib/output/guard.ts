@@ -11,10 +11,15 @@
  *
  * Negative g_q expands U (f > 1); that never makes U singular and is kept in range by stabilisation.
  *
+ * Both layers (naive and factored, every CPU backend) also refuse a step or an evaluation whose loss or ∇H
+ * is not finite, before any state changes, with a DivergenceError ({@link checkGradient} for ∇H; the loss
+ * per example where each layer computes it).
+ *
  * @module
  */
 
-import { SingularUpdateError } from "../core/errors.ts";
+import { DivergenceError, SingularUpdateError } from "../core/errors.ts";
+import { allFinite } from "../core/finite.ts";
 
 /**
  * Smallest eigenvalue the update factor F may have: a step with λ_min(F) ≤ 1e-3 would shrink U by
@@ -239,4 +244,35 @@ function largestEigenvalue(A: Float64Array, n: number, x: Float64Array, y: Float
 
 function fmt(x: number): string {
   return Number.isFinite(x) ? x.toPrecision(4) : String(x);
+}
+
+/**
+ * Throws DivergenceError when ∇H (its first `n` = m·d entries) holds a NaN or an infinity, naming the entry:
+ * a finite loss with an infinite gradient is refused as a non-finite loss is, before the step changes
+ * anything. One `allFinite` pass (O(md), no allocation) when the gradient is finite.
+ *
+ * @example
+ * ```ts
+ * import { checkGradient } from "./guard.ts";
+ * checkGradient(Float32Array.of(0.5, -1), 2, 2, 1, "squared"); // finite: nothing happens
+ * ```
+ *
+ * @param G ∇H, m×d row-major (at least n entries)
+ * @param n m·d
+ * @param d columns
+ * @param step the number of the step being taken (1-based), for the message
+ * @param loss the loss's name, for the message
+ * @throws {DivergenceError} an entry is not finite (the layer's state is unchanged)
+ */
+export function checkGradient(G: Float32Array, n: number, d: number, step: number, loss: string): void {
+  if (allFinite(G.length === n ? G : G.subarray(0, n))) return;
+  for (let j = 0; j < n; j++) {
+    if (!Number.isFinite(G[j])) {
+      throw new DivergenceError(
+        step,
+        `step ${step}: ∇H[${j}] = ${G[j]} is not finite (example ${Math.floor(j / d)}, column ${j % d}; ` +
+          `the ${loss} loss is finite); the layer's state is unchanged. Lower the learning rate.`,
+      );
+    }
+  }
 }

@@ -14,6 +14,8 @@ import type { LinAlgBackend } from "../linalg/backend.ts";
 import type { SphericalFamilyLoss } from "../losses/loss.ts";
 import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../core/types.ts";
 import { MergedTargets } from "../core/csr.ts";
+import { DivergenceError } from "../core/errors.ts";
+import { checkGradient } from "./guard.ts";
 import { selectTopK } from "./topk.ts";
 import {
   closedLayerError,
@@ -94,7 +96,7 @@ export class NaiveOutputLayer implements OutputLayer {
     return this.la.name;
   }
 
-  /** Loss and ∇H without updating W. */
+  /** Loss and ∇H without updating W; DivergenceError when either is not finite. */
   evaluate(H: Float32Array, Y: SparseBatch): Promise<StepResult> {
     try {
       validateOpen(this.#closed);
@@ -105,7 +107,10 @@ export class NaiveOutputLayer implements OutputLayer {
     }
   }
 
-  /** One SGD step: W ← W − η ∇Oᵀ H; returns loss and ∇H from W before the step. */
+  /**
+   * One SGD step: W ← W − η ∇Oᵀ H; returns loss and ∇H from W before the step. A loss or ∇H that is not
+   * finite is refused with DivergenceError before W changes, as the factored layer does.
+   */
   step(H: Float32Array, Y: SparseBatch, eta: number): Promise<StepResult> {
     try {
       validateOpen(this.#closed);
@@ -148,12 +153,24 @@ export class NaiveOutputLayer implements OutputLayer {
         kIdx[k] = mg.idx[mg.off[i] + k];
         kY[k] = mg.w[mg.off[i] + k];
       }
-      L += loss.dense(row, kIdx, kY, K, drow);
+      const Li = loss.dense(row, kIdx, kY, K, drow);
+      if (!Number.isFinite(Li)) {
+        // the factored layer's contract (scalars.ts lossOfExample): refused before W changes
+        const step = this.#steps + 1;
+        throw new DivergenceError(
+          step,
+          `step ${step}: the ${loss.name} loss of example ${i} is not finite (L = ${Li}); ` +
+            `the layer's state is unchanged. Lower the learning rate.`,
+        );
+      }
+      L += Li;
       for (let j = 0; j < D; j++) dO[base + j] = drow[j];
     }
     // ∇H = ∇O W
     const gradH = new Float32Array(m * d);
     la.sgemm(false, false, m, d, D, 1, dO, D, W, d, 0, gradH, d);
+    // a finite loss with a gradient that is not (a non-finite ∇O makes ∇H so too): refused before W changes
+    checkGradient(gradH, m * d, d, this.#steps + 1, loss.name);
     // W ← W − η ∇Oᵀ H
     if (eta > 0) la.sgemm(true, false, D, d, m, -eta, dO, D, H, d, 1, W, d);
     return { loss: L, gradH };

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { SparseBatch } from "../core/types.ts";
+import type { OutputLayerState, SparseBatch } from "../core/types.ts";
 import { describeValue as describe, validateCsr } from "../core/csr.ts";
 import { UsageError } from "../core/errors.ts";
 import { allFinite } from "../core/finite.ts";
@@ -59,6 +59,65 @@ export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: num
 }
 
 /**
+ * Checks the shape of an exported state before anything reads it (the same on every backend): an object
+ * whose D and d are numbers, loss a string, lossOptions an object (or absent), arrays and scalars objects,
+ * and scalars.steps (when given) an integer ≥ 0. TypeError or RangeError naming the field. The arrays
+ * themselves are the layer's to check (their types, lengths and values).
+ *
+ * @example
+ * ```ts
+ * import { validateStateShape } from "./validate.ts";
+ * validateStateShape({ kind: "naive", D: 2, d: 1, loss: "squared", arrays: { W: new Float32Array(2) }, scalars: { steps: 0 } });
+ * ```
+ *
+ * @param state the state (from exportState())
+ */
+export function validateStateShape(state: OutputLayerState): void {
+  if (state === null || typeof state !== "object") {
+    throw new TypeError(`state must be an object (from exportState()), got ${describe(state)}`);
+  }
+  for (const k of ["D", "d"] as const) {
+    if (typeof state[k] !== "number") {
+      throw new TypeError(`state.${k} must be a number, got ${shown(state[k])}`);
+    }
+  }
+  if (typeof state.loss !== "string") {
+    throw new TypeError(`state.loss must be a loss name (a string), got ${describe(state.loss)}`);
+  }
+  const lo = state.lossOptions;
+  if (lo !== undefined && (lo === null || typeof lo !== "object")) {
+    throw new TypeError(`state.lossOptions must be an object, got ${describe(lo)}`);
+  }
+  for (const k of ["arrays", "scalars"] as const) {
+    const v = state[k];
+    if (v === null || typeof v !== "object") {
+      throw new TypeError(
+        `state.${k} must be an object (of ${
+          k === "arrays" ? "typed arrays" : "numbers"
+        }, from exportState()), ` +
+          `got ${describe(v)}`,
+      );
+    }
+  }
+  const steps = state.scalars.steps;
+  if (steps === undefined) return;
+  if (typeof steps !== "number") {
+    throw new TypeError(`state.scalars.steps must be a number, got ${shown(steps)}`);
+  }
+  if (!Number.isSafeInteger(steps) || steps < 0) {
+    throw new RangeError(`state.scalars.steps must be an integer ≥ 0, got ${steps}`);
+  }
+}
+
+/** A value of the wrong type as a message shows it: its type and, for a primitive, its value. */
+function shown(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === "string") return `string ${JSON.stringify(v)}`;
+  if (typeof v === "object" || typeof v === "function") return describe(v);
+  return `${typeof v} ${String(v)}`;
+}
+
+/**
  * Checks a learning rate: a finite number > 0, else RangeError naming `eta`.
  *
  * @example
@@ -70,7 +129,10 @@ export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: num
  * @param eta the learning rate
  */
 export function validateEta(eta: number): void {
-  if (typeof eta !== "number" || !Number.isFinite(eta) || eta <= 0) {
+  if (typeof eta !== "number") {
+    throw new TypeError(`eta (learning rate) must be a number, got ${shown(eta)}`);
+  }
+  if (!Number.isFinite(eta) || eta <= 0) {
     throw new RangeError(`eta (learning rate) must be a finite number > 0, got ${String(eta)}`);
   }
 }

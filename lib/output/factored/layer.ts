@@ -26,6 +26,7 @@
  */
 
 import type { LinAlgBackend } from "../../linalg/backend.ts";
+import { describeValue } from "../../core/csr.ts";
 import type { SphericalFamilyLoss } from "../../losses/loss.ts";
 import type {
   Diagnostics,
@@ -34,7 +35,14 @@ import type {
   SparseBatch,
   StepResult,
 } from "../../core/types.ts";
-import { closedLayerError, validateBatch, validateEta, validateMatrix, validateOpen } from "../validate.ts";
+import {
+  closedLayerError,
+  validateBatch,
+  validateEta,
+  validateMatrix,
+  validateOpen,
+  validateStateShape,
+} from "../validate.ts";
 import { foldInto, gramOf } from "./passes.ts";
 import * as queries from "./queries.ts";
 import {
@@ -45,9 +53,9 @@ import {
   REBALANCE_MAX_D,
   REFRESH_MIN_EXAMPLES_PER_OUTPUT,
   SCALE_LIMIT,
-  SETTLE_EVERY,
   SIGMA_TOL_LARGE_D,
 } from "./state.ts";
+import { checkFactoredState, type FactoredStateArrays } from "./state_check.ts";
 import { forward32, update32 } from "./step32.ts";
 import { sigmaPairOnPool } from "./step_kernel.ts";
 import { forward64, update64 } from "./step64.ts";
@@ -145,7 +153,9 @@ export class FactoredOutputLayer implements OutputLayer {
 
   /**
    * A layer rebuilt from {@link FactoredOutputLayer.exportState}: continues bit-identically on the same
-   * backend. Options not given are taken from the state.
+   * backend. Options not given are taken from the state. A corrupt state (a NaN or infinity in an array, a
+   * U⁻ᵀ that is not U's inverse transpose, an asymmetric Q, a counter that is not an integer ≥ 0) is
+   * refused with a RangeError naming the field (state_check.ts).
    *
    * @param state the exported state
    * @param loss the loss (must match state.loss)
@@ -159,6 +169,7 @@ export class FactoredOutputLayer implements OutputLayer {
     la: LinAlgBackend,
     opts: FactoredOptions = {},
   ): FactoredOutputLayer {
+    validateStateShape(state);
     const { D, d, arrays, scalars } = state;
     const get = <T extends Float32Array | Float64Array>(
       name: string,
@@ -166,12 +177,37 @@ export class FactoredOutputLayer implements OutputLayer {
       type: { new (n: number): T },
     ): T => {
       const a = arrays[name];
-      if (!(a instanceof type)) throw new TypeError(`state.arrays.${name} must be a ${type.name}`);
+      if (!(a instanceof type)) {
+        throw new TypeError(`state.arrays.${name} must be a ${type.name}, got ${describeValue(a)}`);
+      }
       if (a.length !== len) {
         throw new RangeError(`state.arrays.${name}.length = ${a.length}, expected ${len}`);
       }
       return a as T;
     };
+    const dd = d * d;
+    const a: FactoredStateArrays = {
+      V: get("V", D * d, Float32Array),
+      U: get("U", dd, Float64Array),
+      Uinvt: get("Uinvt", dd, Float64Array),
+      Q: get("Q", dd, Float64Array),
+      omega: get("omega", d, Float64Array),
+      wbar: get("wbar", d, Float64Array),
+    };
+    // the float32 path's state as it was (see exportState): present whenever increments were pending
+    const pending = scalars.pendingSteps ?? 0;
+    if (pending > 0) {
+      a.unsettled = {
+        U: get("unsettledU", dd, Float64Array),
+        Q: get("unsettledQ", dd, Float64Array),
+        Uinvt: get("unsettledUinvt", dd, Float64Array),
+        pending32: get("pending32", 3 * dd, Float32Array),
+      };
+      if (scalars.mirrorsValid === 1) a.mirrors32 = get("mirrors32", 3 * dd, Float32Array);
+    }
+    // a corrupt state is refused before anything is built (finite arrays, U⁻ᵀ = U's inverse, Q symmetric,
+    // counters): built from it, the layer would give NaN or wrong results, or never stabilise
+    checkFactoredState(la, d, a, scalars);
     const merged: FactoredOptions = {
       stabilizeEvery: opts.stabilizeEvery ?? scalars.stabilizeEvery,
       recomputeQEvery: opts.recomputeQEvery ?? scalars.recomputeQEvery,
@@ -183,12 +219,12 @@ export class FactoredOutputLayer implements OutputLayer {
     };
     const layer = new FactoredOutputLayer(D, d, loss, la, merged);
     const st = layer.#st;
-    st.V.set(get("V", D * d, Float32Array));
-    st.U.set(get("U", d * d, Float64Array));
-    st.Uinvt.set(get("Uinvt", d * d, Float64Array));
-    st.Q.set(get("Q", d * d, Float64Array));
-    st.omega.set(get("omega", d, Float64Array));
-    st.wbar.set(get("wbar", d, Float64Array));
+    st.V.set(a.V);
+    st.U.set(a.U);
+    st.Uinvt.set(a.Uinvt);
+    st.Q.set(a.Q);
+    st.omega.set(a.omega);
+    st.wbar.set(a.wbar);
     st.steps = scalars.steps ?? 0;
     st.examples = scalars.examplesSinceRefresh ?? 0;
     st.refreshAuto = opts.recomputeQEvery === undefined && scalars.refreshAuto === 1;
@@ -199,23 +235,15 @@ export class FactoredOutputLayer implements OutputLayer {
     st.condBudget = scalars.condBudget ?? 0;
     st.sigmaMax = scalars.sigmaMax ?? 1;
     st.sigmaMin = scalars.sigmaMin ?? 1;
-    // the float32 path's state as it was (see exportState); a float64 layer continues from the settled sums
-    if (st.products === "float32") {
-      const dd = d * d, pending = scalars.pendingSteps ?? 0;
-      if (!Number.isInteger(pending) || pending < 0 || pending >= SETTLE_EVERY) {
-        throw new RangeError(
-          `state.scalars.pendingSteps = ${pending}, expected an integer in [0, ${SETTLE_EVERY})`,
-        );
-      }
-      if (pending > 0) {
-        st.U.set(get("unsettledU", dd, Float64Array));
-        st.Q.set(get("unsettledQ", dd, Float64Array));
-        st.Uinvt.set(get("unsettledUinvt", dd, Float64Array));
-        st.Acc32.set(get("pending32", 3 * dd, Float32Array));
-        st.pending = pending;
-      }
-      if (pending > 0 && scalars.mirrorsValid === 1) {
-        st.St32.set(get("mirrors32", 3 * dd, Float32Array));
+    // a float64 layer continues from the settled sums
+    if (st.products === "float32" && a.unsettled) {
+      st.U.set(a.unsettled.U);
+      st.Q.set(a.unsettled.Q);
+      st.Uinvt.set(a.unsettled.Uinvt);
+      st.Acc32.set(a.unsettled.pending32);
+      st.pending = pending;
+      if (a.mirrors32) {
+        st.St32.set(a.mirrors32);
         st.mirrorsOk = true;
       }
     }

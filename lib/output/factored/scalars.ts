@@ -45,7 +45,7 @@ export type ExampleScalars =
   & { merged: { off: Int32Array; w: Float64Array } };
 
 /**
- * Step 1's scalars: q_i = (Qh_i)·h_i (clamped at 0), and when the loss uses s, s_i = w̄·h_i and
+ * Step 1's scalars: q_i = (Qh_i)·h_i (clamped at 0; NaN kept), and when the loss uses s, s_i = w̄·h_i and
  * (ω·h)_i, for examples i0 … m − 1. Row i of Qh is at `QH[off + i·ld …]`.
  *
  * @example
@@ -82,7 +82,8 @@ export function exampleStats(
         wi += omega[c] * H[r + c];
       }
     }
-    q[i] = qi > 0 ? qi : 0;
+    // clamped at 0 from below; a NaN stays NaN (a corrupt Q or an overflow) for lossOfExample to refuse
+    q[i] = qi > 0 ? qi : qi <= 0 ? 0 : qi;
     s[i] = si;
     hw[i] = wi;
   }

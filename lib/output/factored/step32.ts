@@ -13,7 +13,7 @@
 
 import { SingularUpdateError } from "../../core/errors.ts";
 import type { SparseBatch, StepResult } from "../../core/types.ts";
-import { checkUpdateFactor } from "../guard.ts";
+import { checkGradient, checkUpdateFactor } from "../guard.ts";
 import { addCondBudget, completeM, exampleStats, factorMax, lossOfExample, updateSums } from "./scalars.ts";
 import { CHOLESKY_MIN_G, type FactoredState, SETTLE_EVERY } from "./state.ts";
 import { reinvert } from "./upkeep.ts";
@@ -104,6 +104,9 @@ export function forward32(
     if (lateGrad) st.gradLate = true;
     else gradH.set(st.G32.subarray(0, m * d));
   } else gradRows(st, P, B, X, gradH, ld, 0, m);
+  // a finite loss with a gradient that is not: refused as a non-finite loss is (on the pool ∇H is in G32,
+  // copied to gradH now or by update32)
+  checkGradient(onPool ? st.G32 : gradH, m * d, d, st.steps + 1, st.loss.name);
   st.gradH = gradH;
   return { loss: L, gradH };
 }

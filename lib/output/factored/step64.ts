@@ -22,7 +22,7 @@
  */
 
 import type { SparseBatch, StepResult } from "../../core/types.ts";
-import { checkUpdateFactor } from "../guard.ts";
+import { checkGradient, checkUpdateFactor } from "../guard.ts";
 import { addCondBudget, completeM, exampleStats, factorMax, lossOf, updateSums } from "./scalars.ts";
 import type { FactoredState } from "./state.ts";
 import { reinvert } from "./upkeep.ts";
@@ -40,6 +40,7 @@ import { reinvert } from "./upkeep.ts";
  * @param Y the targets
  * @param m examples
  * @returns loss and ∇H (a new array)
+ * @throws {DivergenceError} the loss or ∇H is not finite (the state is unchanged)
  */
 export function forward64(st: FactoredState, H: Float32Array, Y: SparseBatch, m: number): StepResult {
   // U and Q with any pending float32 increments, read without settling (evaluate must change nothing;
@@ -88,6 +89,8 @@ export function forward64(st: FactoredState, H: Float32Array, Y: SparseBatch, m:
       gradH[r + c] = v;
     }
   }
+  // a finite loss with a gradient that is not (an overflow in B or QH): refused as a non-finite loss is
+  checkGradient(gradH, m * d, d, st.steps + 1, st.loss.name);
   return { loss: L, gradH };
 }
 

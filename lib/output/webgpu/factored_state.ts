@@ -12,6 +12,7 @@ import { SingularUpdateError, UsageError } from "../../core/errors.ts";
 import type { Diagnostics, OutputLayerState } from "../../core/types.ts";
 import type { LinAlgBackend } from "../../linalg/backend.ts";
 import { reinvert, topLeftSingular } from "../factored/upkeep.ts";
+import { checkFactoredState } from "../factored/state_check.ts";
 import { GUARD_MARGIN } from "../guard.ts";
 import { selectTopK } from "../topk.ts";
 import { validateRows, validateVector } from "../validate.ts";
@@ -132,14 +133,22 @@ export abstract class WebGpuFactoredState extends WebGpuLayerBase {
       }
       return a instanceof Float32Array ? a : Float32Array.from(a);
     };
+    const [V, U, Uinvt, Q] = [
+      need("V", this.size * d),
+      need("U", d * d),
+      need("Uinvt", d * d),
+      need("Q", d * d),
+    ];
+    const a = { V, U, Uinvt, Q, omega: need("omega", d), wbar: need("wbar", d) };
+    checkFactoredState(this.la, d, a, s.scalars); // a corrupt state is refused as on the CPU
     this.allocState();
-    this.writeChunks(need("V", this.size * d));
-    this.r.write(this.U, need("U", d * d));
-    this.r.write(this.Uinvt, need("Uinvt", d * d));
-    this.r.write(this.Q, need("Q", d * d));
+    this.writeChunks(a.V);
+    this.r.write(this.U, a.U);
+    this.r.write(this.Uinvt, a.Uinvt);
+    this.r.write(this.Q, a.Q);
     const vecs = new Float32Array(2 * d);
-    vecs.set(need("omega", d), 0);
-    vecs.set(need("wbar", d), d);
+    vecs.set(a.omega, 0);
+    vecs.set(a.wbar, d);
     this.r.write(this.vecs, vecs);
     this.r.write(this.flag, new Uint32Array(4));
     this.stepCount = s.scalars.steps ?? 0;

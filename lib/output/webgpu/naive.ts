@@ -8,7 +8,9 @@
  * @module
  */
 
-import { UsageError } from "../../core/errors.ts";
+import { DivergenceError, UsageError } from "../../core/errors.ts";
+import { allFinite } from "../../core/finite.ts";
+import { describeValue } from "../../core/csr.ts";
 import { selectTopK } from "../topk.ts";
 import { validateEta, validateMatrix, validateRows, validateVector } from "../validate.ts";
 import type {
@@ -78,7 +80,11 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
         );
       }
       const a = s.arrays.W;
-      W = a instanceof Float32Array ? a : Float32Array.from(a);
+      if (!(a instanceof Float32Array)) {
+        layer.close();
+        throw new TypeError(`state.arrays.W must be a Float32Array, got ${describeValue(a)}`);
+      }
+      W = a;
       layer.stepCount = s.scalars.steps ?? 0;
     } else {
       if (!opts.init) {
@@ -87,7 +93,12 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
       }
       W = opts.init;
     }
-    validateMatrix("init", W, opts.D, opts.d);
+    try {
+      validateMatrix(opts.state ? "state.arrays.W" : "init", W, opts.D, opts.d);
+    } catch (e) {
+      layer.close();
+      throw e;
+    }
     layer.#upload(W);
     layer.log(
       `webgpu naive layer: D=${opts.D} d=${opts.d} loss=${layer.loss.name}, W in ${layer.nb} chunk(s) of ` +
@@ -221,9 +232,26 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
     return m;
   }
 
-  async #result(m: number): Promise<StepResult> {
+  /**
+   * The loss and ∇H read back; DivergenceError when either is not finite (as on the CPU). The CPU layers
+   * refuse before W changes; here a step's update was already submitted with them (`updated`), and the
+   * message says so: rebuild the layer from its last good state.
+   */
+  async #result(m: number, updated: boolean): Promise<StepResult> {
     const [ring, g] = await this.r.readMany([[this.#ring, 0, 4], [this.b.G, 0, m * this.d * 4]]);
-    return { loss: new Float32Array(ring)[0], gradH: new Float32Array(g) };
+    const loss = new Float32Array(ring)[0], gradH = new Float32Array(g);
+    if (!Number.isFinite(loss) || !allFinite(gradH)) {
+      const step = this.stepCount + (updated ? 0 : 1);
+      throw new DivergenceError(
+        step,
+        `step ${step}: the ${this.loss.name} loss (${loss}) or ∇H of this batch is not finite; ` +
+          (updated
+            ? "the webgpu naive layer's W was updated with it: rebuild the layer from its last good state. "
+            : "the layer's state is unchanged. ") +
+          "Lower the learning rate.",
+      );
+    }
+    return { loss, gradH };
   }
 
   /** One SGD step (reads the loss and ∇H back). */
@@ -233,9 +261,11 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
     this.countStart();
     const m = this.#run(H, Y, eta);
     this.stepCount++;
-    const res = await this.#result(m);
-    this.countEnd();
-    return res;
+    try {
+      return await this.#result(m, true);
+    } finally {
+      this.countEnd();
+    }
   }
 
   /** Records and submits one step without reading anything back (for throughput measurements). */
@@ -259,7 +289,7 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
   async evaluate(H: Float32Array, Y: SparseBatch): Promise<StepResult> {
     this.alive();
     const m = this.#run(H, Y, 0);
-    return await this.#result(m);
+    return await this.#result(m, false);
   }
 
   /** W, D×d. */
@@ -301,6 +331,11 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
 
   /** The naive layer has no factored state: condU 1, inverseError 0; and the last step's counters. */
   diagnostics(): Promise<Diagnostics> {
+    try {
+      this.alive();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const { dispatchesPerStep, readbacksPerStep } = this.counters();
     return Promise.resolve({
       condU: 1,
