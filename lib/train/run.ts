@@ -25,7 +25,7 @@
 import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
-import { pathExists as exists } from "../core/os_errors.ts";
+import { osErrno, pathExists as exists } from "../core/os_errors.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
 import { removeStaleDirTemps, replaceDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
@@ -73,6 +73,31 @@ import { bagSplit, readerPlace } from "./defaults.ts";
  * ```
  */
 export type JobIO = { out: (text: string) => void; err: (line: string) => void; tty: boolean };
+
+/**
+ * `io.out` made best-effort: when standard output fails (a closed pipe, `> /dev/full`, a closed
+ * descriptor: EPIPE, ENOSPC, EBADF, EIO) one line on stderr says so and where the result is (`summary`,
+ * the run's summary.json), and the progress and summary lines after it are dropped; the training and its
+ * publication go on. Other errors are thrown.
+ */
+function bestEffortOut(io: JobIO, summary: () => string): (text: string) => void {
+  let failed = false;
+  return (text) => {
+    if (failed) return;
+    try {
+      io.out(text);
+    } catch (e) {
+      const errno = osErrno(e) ?? (e instanceof Deno.errors.BrokenPipe ? "EPIPE" : undefined) ??
+        (e instanceof Deno.errors.BadResource ? "EBADF" : undefined);
+      if (!errno || !["EPIPE", "ENOSPC", "EBADF", "EIO"].includes(errno)) throw e;
+      failed = true;
+      io.err(
+        `stdout: cannot write (${errno}: ${(e as Error).message}): progress and the summary line are not ` +
+          `printed; the training goes on, and ${summary()} has the result`,
+      );
+    }
+  };
+}
 
 /**
  * What the job returns and writes to summary.json: the run, over all its invocations (its start and every
@@ -645,7 +670,8 @@ export async function runTrainJob(
         `${trainer.backend}, ${data.manifest.rows} examples/epoch, ${config.epochs} epochs, batch ${config.batch}, lr ${config.lr}`,
     );
     const mode = args.progress === "auto" ? (io.tty ? "live" : "json") : args.progress;
-    const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, io.out);
+    const out = bestEffortOut(io, () => join(config.out, "summary.json"));
+    const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, out);
     const t = trainer;
     const training = await stop.deferred(() =>
       t.train({
@@ -778,7 +804,7 @@ export async function runTrainJob(
     }
     if (!summary || !published) throw new Error("publishEmbeddings returned without calling committed");
     if (io.tty) {
-      io.out(
+      out(
         [
           `done in ${summary.thisInvocation.seconds} s: ${training.thisInvocation.steps} steps, ${
             Math.round(training.thisInvocation.examplesPerSecond)
@@ -800,7 +826,7 @@ export async function runTrainJob(
             : ""),
         ].join("\n") + "\n",
       );
-    } else io.out(JSON.stringify(summary) + "\n");
+    } else out(JSON.stringify(summary) + "\n");
     return summary;
   } finally {
     trainer?.close();
