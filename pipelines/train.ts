@@ -32,7 +32,11 @@ await runCommand("train", async () => {
   await runTrainJob(
     args,
     {
-      out: (text) => Deno.stdout.writeSync(enc.encode(text)),
+      out: (text) => {
+        // all of it (a pipe may take part); a failed write throws, which the job reports once and goes on
+        const bytes = enc.encode(text);
+        for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+      },
       err: (line) => console.error(line),
       tty: Deno.stdout.isTerminal(),
     },

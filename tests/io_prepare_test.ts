@@ -257,7 +257,27 @@ Deno.test("prepare errors: empty corpus, no word reaching min-count, bad options
           minCount: 1,
           seed: 1,
         }),
-      (e: Error) => e instanceof DataFormatError && /gave no window with context/.test(e.message),
+      (e: Error) =>
+        e instanceof DataFormatError &&
+        /gave no window with context \(sentences of one word\?\)$/.test(e.message),
+    );
+    // a sentence of six words whose every word subsampling removed: --sample is named, not one-word sentences
+    await Deno.writeTextFile(`${dir}/six.txt`, "the cat sat on the mat\n");
+    await assert.rejects(
+      () =>
+        prepareCorpus({
+          input: `${dir}/six.txt`,
+          outDir: `${dir}/o`,
+          mode: "skipgram",
+          window: 2,
+          minCount: 1,
+          sample: 1e-4,
+          seed: 1,
+        }),
+      (e: Error) =>
+        e instanceof DataFormatError &&
+        /six\.txt: empty corpus: 6 tokens gave no window with context after --sample 0\.0001 removed the frequent words .*; give --sample 0$/
+          .test(e.message),
     );
     await assert.rejects(
       () =>

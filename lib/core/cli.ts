@@ -200,6 +200,22 @@ export function helpText(usage: string, flags: Record<string, FlagSpec>, notes =
 }
 
 /**
+ * A flag's number written in decimal (`12`, `-0.5`, `1e-3`, `.25`; spaces around ignored), else NaN: what
+ * `Number()` also reads (`0x10`, `0b1`, `Infinity`, an empty string as 0) is no number a flag takes. A
+ * decimal too large for a double is ±Infinity, which the caller's finite check refuses.
+ *
+ * @example
+ * ```ts
+ * import { decimal } from "./cli.ts";
+ * console.log(decimal("1e-3"), decimal("0x10")); // 0.001 NaN
+ * ```
+ */
+export function decimal(raw: string): number {
+  const t = raw.trim();
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t) ? Number(t) : NaN;
+}
+
+/**
  * A positive integer from a flag's string value, or a {@link UsageError} naming the flag.
  *
  * @example
@@ -242,8 +258,8 @@ export function nonNegativeInt(flag: string, v: FlagValue): number {
  * ```
  */
 export function positiveNumber(flag: string, v: FlagValue): number {
-  const x = Number(v);
-  if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(x) || x <= 0) {
+  const x = typeof v === "string" ? decimal(v) : NaN;
+  if (!Number.isFinite(x) || x <= 0) {
     throw new UsageError(`${flag} must be a positive number, got ${JSON.stringify(v)}`);
   }
   return x;

@@ -432,8 +432,9 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   const sentence = new Int32Array(MAX_SENTENCE);
   const meter2 = new Meter("windows", totalBytes, tokensSeen, opts.onProgress);
   // one sentence of ids (already mapped): each draw subsamples its own copy and windows it
-  let sLen = 0;
+  let sLen = 0, longest = 0;
   const endSentence = () => {
+    if (sLen > longest) longest = sLen; // before subsampling: what the windows would have had without it
     draws.sentence(sentence, sLen);
     sLen = 0;
   };
@@ -503,9 +504,14 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   }
   const first = draws.draws[0];
   if (first.rows === 0) {
+    // a sentence of two vocabulary words has a window with context: subsampling removed them
+    const sample = opts.sample ?? 0;
     throw new DataFormatError(
       source.label,
-      `empty corpus: ${tokensSeen} tokens gave no window with context (sentences of one word?)`,
+      sample > 0 && longest >= 2
+        ? `empty corpus: ${tokensSeen} tokens gave no window with context after --sample ${sample} ` +
+          `removed the frequent words (in a small corpus every word is frequent); give --sample 0`
+        : `empty corpus: ${tokensSeen} tokens gave no window with context (sentences of one word?)`,
     );
   }
   const emptyDraw = draws.draws.find((d) => d.rows === 0);

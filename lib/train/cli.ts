@@ -8,6 +8,7 @@
 import { UsageError } from "../core/errors.ts";
 import {
   DEBUG_FLAG,
+  decimal,
   type FlagSpec as CoreFlagSpec,
   helpText as formatHelp,
   parseFlags,
@@ -315,8 +316,8 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     throw new UsageError(`--progress must be one of auto|live|json|none, got '${progress}'`);
   }
   if (values.resume === "") throw new UsageError("--resume needs a checkpoint file or a run folder");
-  const waitSeconds = values.wait === undefined ? 0 : Number(values.wait);
-  if (typeof values.wait === "string" && (values.wait.trim() === "" || !(waitSeconds >= 0))) {
+  const waitSeconds = typeof values.wait === "string" ? decimal(values.wait) : 0;
+  if (!(Number.isFinite(waitSeconds) && waitSeconds >= 0)) {
     throw new UsageError(`--wait must be a number of seconds ≥ 0, got '${values.wait}'`);
   }
   if (values.overwrite === true && typeof values.resume === "string") {

@@ -6,7 +6,7 @@
  */
 
 import { UsageError } from "../core/errors.ts";
-import { commaList } from "../core/cli.ts";
+import { commaList, decimal } from "../core/cli.ts";
 import type { LossName } from "../core/types.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat, parseFormats } from "../export/read.ts";
 
@@ -225,9 +225,15 @@ const CHOICES: Partial<Record<keyof TrainConfig, readonly string[]>> = {
   schedule: ["constant", "linear"],
 };
 
+/**
+ * The widest --dim and --hidden layer: the factored output layer keeps about ten d×d float64 arrays
+ * (5.4 GB at 8192), beside the V×d rows; wider ones cannot be allocated on a usual machine.
+ */
+export const MAX_WIDTH = 8192;
+
 type NumRule = { int?: boolean; min: number; minExclusive?: boolean; max?: number };
 const NUMBERS: Partial<Record<keyof TrainConfig, NumRule>> = {
-  dim: { int: true, min: 1, max: 100000 },
+  dim: { int: true, min: 1, max: MAX_WIDTH },
   epochs: { int: true, min: 1 },
   batch: { int: true, min: 1, max: 1 << 20 },
   lr: { min: 0, minExclusive: true },
@@ -302,7 +308,7 @@ export function splitList(key: "hidden" | "formats", raw: string): unknown[] {
  * @example
  * ```ts
  * import { fieldProblem } from "./config.ts";
- * console.log(fieldProblem("dim", "50")); // "an integer ≥ 1 and ≤ 100000"
+ * console.log(fieldProblem("dim", "50")); // "an integer ≥ 1 and ≤ 8192"
  * ```
  */
 export function fieldProblem(key: keyof TrainConfig, v: unknown): string | undefined {
@@ -318,8 +324,8 @@ export function fieldProblem(key: keyof TrainConfig, v: unknown): string | undef
   }
   if (BOOLEANS.has(key)) return typeof v === "boolean" ? undefined : "true or false";
   if (key === "hidden") {
-    const ok = Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1 && x <= 100000);
-    return ok ? undefined : "a list of positive integers like 512,256";
+    const ok = Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 1 && x <= MAX_WIDTH);
+    return ok ? undefined : `a list of positive integers ≤ ${MAX_WIDTH} like 512,256`;
   }
   if (key === "formats") {
     const ok = Array.isArray(v) && v.length > 0 &&
@@ -359,8 +365,7 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
     throw new UsageError(`${flag} must be true or false, got '${raw}'`);
   }
   if (NUMBERS[key]) {
-    const t = raw.trim();
-    const v = t === "" ? NaN : Number(t);
+    const v = decimal(raw);
     if (!Number.isFinite(v)) throw new UsageError(`${flag} must be ${describe(NUMBERS[key]!)}, got '${raw}'`);
     return v;
   }
@@ -402,15 +407,19 @@ export function resolveConfig(
     if (want !== undefined) throw new UsageError(`${FLAG_OF[key]} must be ${want}, got '${String(v)}'`);
   }
   const c = out as TrainConfig;
-  if (c.lrMin > c.lr) throw new UsageError(`--lr-min (${c.lrMin}) must not exceed --lr (${c.lr})`);
+  // the linear schedule's floor; the constant schedule never reads it
+  if (c.schedule !== "constant" && c.lrMin > c.lr) {
+    throw new UsageError(`--lr-min (${c.lrMin}) must not exceed --lr (${c.lr})`);
+  }
   return c;
 }
 
 /**
  * The fields that define the model and its data: a checkpoint is only resumed under the same values.
  * The others may change on --resume (--lr, --lr-min, --schedule and --epochs change the rest of the run,
- * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints, --backend, --formats,
- * --export-output and --eval-dir do not change the weights; --threads changes their last bits, and is logged). A resume
+ * and are logged; --out, --checkpoint-every, --checkpoint-minutes, --keep-checkpoints, --formats,
+ * --export-output and --eval-dir do not change the weights; --backend and --threads change their last bits
+ * (another float32 summation order), and are logged). A resume
  * keeps the checkpoint's value of each field its command line does not give.
  *
  * @example
@@ -498,6 +507,13 @@ export function resumeDifferences(
     soft.push(
       `threads: ${n(a.threads)} → ${n(b.threads)}: the result matches an uninterrupted run only up to ` +
         `float32 rounding (resume without --threads to keep the run's count)`,
+    );
+  }
+  // another backend sums in another order (blas's sgemm, js's loops, the GPU's reductions)
+  if (a.backend !== b.backend) {
+    soft.push(
+      `backend: ${a.backend} → ${b.backend}: the result matches an uninterrupted run only up to ` +
+        `float32 rounding (resume without --backend to keep the run's)`,
     );
   }
   return soft;

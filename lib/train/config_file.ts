@@ -41,7 +41,7 @@ export async function readConfigFile(file: string): Promise<Partial<TrainConfig>
  * {@link TrainConfig} (camelCase) holding a value of its kind, a JSON number, true or false, or a string; a
  * list (`hidden`, `formats`) as an array or as the comma-separated string its flag takes (`"vec,bin"`).
  * Anything else is a one-line UsageError naming the file, the key and what it expects (`--config run.json:
- * 'dim' must be an integer ≥ 1 and ≤ 100000 (a JSON number), got the string "50"`). Settings that depend on
+ * 'dim' must be an integer ≥ 1 and ≤ 8192 (a JSON number), got the string "50"`). Settings that depend on
  * each other (lrMin ≤ lr) are left to resolveConfig.
  *
  * @example

@@ -48,6 +48,7 @@ import { applyVocabularyDefaults, describeRecipe, SPHERICAL_MIN_FLOOR_MASS } fro
 import { readVocab } from "../io/vocab.ts";
 import {
   type Checkpoint,
+  checkpointName,
   listCheckpoints,
   readCheckpoint,
   readNewestGoodCheckpoint,
@@ -72,6 +73,31 @@ import { bagSplit, readerPlace } from "./defaults.ts";
  * ```
  */
 export type JobIO = { out: (text: string) => void; err: (line: string) => void; tty: boolean };
+
+/**
+ * `io.out` made best-effort: when standard output fails (a closed pipe, `> /dev/full`, a closed
+ * descriptor: EPIPE, ENOSPC, EBADF, EIO) one line on stderr says so and where the result is (`summary`,
+ * the run's summary.json), and the progress and summary lines after it are dropped; the training and its
+ * publication go on. Other errors are thrown.
+ */
+function bestEffortOut(io: JobIO, summary: () => string): (text: string) => void {
+  let failed = false;
+  return (text) => {
+    if (failed) return;
+    try {
+      io.out(text);
+    } catch (e) {
+      const errno = osErrno(e) ?? (e instanceof Deno.errors.BrokenPipe ? "EPIPE" : undefined) ??
+        (e instanceof Deno.errors.BadResource ? "EBADF" : undefined);
+      if (!errno || !["EPIPE", "ENOSPC", "EBADF", "EIO"].includes(errno)) throw e;
+      failed = true;
+      io.err(
+        `stdout: cannot write (${errno}: ${(e as Error).message}): progress and the summary line are not ` +
+          `printed; the training goes on, and ${summary()} has the result`,
+      );
+    }
+  };
+}
 
 /**
  * What the job returns and writes to summary.json: the run, over all its invocations (its start and every
@@ -337,27 +363,131 @@ function refuseUnappliedSettings(c: TrainConfig, explicit: Set<keyof TrainConfig
 }
 
 /**
- * Refuses to continue the run of checkpoint `ckptPath` (whose run folder was `savedOut`) in an `--out`
- * that holds another run: its checkpoints would be pruned and mixed with this run's (the newest then
- * this run's), and its published `latest` replaced. A checkpoint inside `out`, or one of the run `out`
- * holds (a copy kept elsewhere), continues there.
+ * What a run folder holds that a job starting or continuing another run there would replace: its
+ * checkpoints, its published embeddings, and a corpus prepared with settings other than `c`'s (one that
+ * would be reused as it is does not count).
  */
-async function refuseOtherRun(out: string, ckptPath: string, savedOut: string): Promise<void> {
-  const own = join(out, "checkpoints"), from = await resolveReal(dirname(ckptPath));
-  if (from === (await resolveReal(own)) || from === (await resolveReal(out))) return;
-  if (savedOut && (await resolveReal(savedOut)) === (await resolveReal(out))) return;
-  const n = (await listCheckpoints(own)).length;
+async function heldState(c: TrainConfig): Promise<{ held: string[]; checkpoints: string[] }> {
+  const out = c.out;
+  const checkpoints = await listCheckpoints(join(out, "checkpoints"));
+  const stamp = await Deno.readTextFile(join(out, "corpus", "train-settings.json")).catch(() => undefined);
+  // the stamp also holds the inputs' content fingerprint (resolveData): compare the settings alone
+  let same = false;
+  try {
+    const { inputs: _inputs, ...settings } = JSON.parse(stamp ?? "null") ?? {};
+    same = servesRun(settings, c);
+  } catch { /* an unreadable stamp: another corpus */ }
+  const otherCorpus = (await exists(join(out, "corpus", "manifest.json"))) && !same;
   const held = [
-    ...(n ? [`${n} checkpoint(s)`] : []),
+    ...(checkpoints.length ? [`${checkpoints.length} checkpoint(s)`] : []),
+    ...(otherCorpus ? ["a corpus prepared with other settings"] : []),
     ...((await latestVersionDir(join(out, "embeddings"))) ? ["published embeddings"] : []),
   ];
-  if (!held.length) return;
+  return { held, checkpoints };
+}
+
+/** Whether two files hold the same bytes. */
+async function sameBytes(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([Deno.readFile(a), Deno.readFile(b)]);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/**
+ * Refuses (UsageError, exit 2) to continue the run of checkpoint `ckptPath` (at `step`) in `c.out` when
+ * that folder holds another run: its checkpoints would be pruned and mixed with this run's, its corpus
+ * prepared again and its published `latest` replaced. A checkpoint inside `c.out` (its checkpoints/), or
+ * a copy of one of its checkpoints (the bytes of its checkpoint of that step), is of the run `c.out` holds; `outGiven`
+ * says whether `c.out` is the job's --out or the folder saved in the checkpoint (a loose file, whose run
+ * folder may have been moved and another run made there since).
+ *
+ * A checkpoint given as a file (not `picked` from a folder) must also be the newest of the run there:
+ * continuing an older one would write a second timeline beside the first (its checkpoints colliding
+ * with, or sorting below, the later ones that a `--resume <out>` takes).
+ */
+async function refuseOtherRun(
+  c: TrainConfig,
+  ckptPath: string,
+  step: number,
+  opts: { outGiven: boolean; picked: boolean },
+): Promise<void> {
+  const out = c.out, own = join(out, "checkpoints"), from = await resolveReal(dirname(ckptPath));
+  const inside = from === (await resolveReal(own)) || from === (await resolveReal(out));
+  const { held, checkpoints } = await heldState(c);
+  if (!inside) {
+    const twin = join(own, checkpointName(step));
+    if (!(checkpoints.includes(twin) && (await sameBytes(twin, ckptPath))) && held.length) {
+      throw new UsageError(
+        opts.outGiven
+          ? `--out ${out} holds another run (${held.join(", ")}) than the one of --resume ${ckptPath}: ` +
+            `continuing there would prune and mix its checkpoints; give an --out without a run, or --resume ${
+              shellWord(out)
+            } to continue that one`
+          : `--resume ${ckptPath}: the run folder saved in it, ${out}, now holds another run (${
+            held.join(", ")
+          }): continuing there would prune and mix its checkpoints and replace what it published; give ` +
+            `--out OTHER (a folder without a run) to continue this checkpoint's run there, or --resume ${
+              shellWord(out)
+            } to continue that one`,
+      );
+    }
+  }
+  if (opts.picked) return;
+  const newest = checkpoints.at(-1);
+  const newestStep = newest ? Number(/ckpt-(\d+)\.fock$/.exec(newest)![1]) : -1;
+  if (newest && newestStep > step) {
+    throw new UsageError(
+      `--resume ${ckptPath} is at step ${step}, but ${own} holds a later checkpoint, ${newest}: continuing ` +
+        `from it there would mix two timelines (a later --resume ${shellWord(out)} takes the newest); ` +
+        `resume into another folder (--out OTHER), or remove the checkpoints after step ${step} first`,
+    );
+  }
+}
+
+/**
+ * Refuses (UsageError, exit 2) a resume whose `--epochs` is below the epochs its checkpoint's run has
+ * completed, or below the epoch it is in: the run's later vectors would be published as an earlier
+ * epoch's.
+ */
+function refuseFewerEpochs(epochs: number, run: unknown, ckptPath: string): void {
+  // run.epoch: the epochs whose end has passed; run.epochCount: the examples of the epoch in progress
+  // whose losses are counted (0 at an epoch's end: none begun)
+  const r = run as { epoch?: unknown; epochCount?: unknown } | null | undefined;
+  const done = Number(r?.epoch), inEpoch = Number(r?.epochCount) > 0 ? done + 1 : 0;
+  if (!(done >= 0)) return;
+  const need = Math.max(done, inEpoch);
+  if (epochs >= need) return;
   throw new UsageError(
-    `--out ${out} holds another run (${held.join(", ")}) than the one of --resume ${ckptPath}: continuing ` +
-      `there would prune and mix its checkpoints; give an --out without a run, or --resume ${
-        shellWord(out)
-      } to continue that one`,
+    `--epochs ${epochs}: the run of --resume ${ckptPath} has completed ${done} epoch(s)` +
+      (inEpoch ? ` and is in epoch ${inEpoch}` : "") +
+      `; give --epochs ${need} or more (or leave --epochs out to keep the run's)`,
   );
+}
+
+/**
+ * Builds the model (`build`), turning a failed allocation of its arrays (a RangeError from V8) into a
+ * UsageError (exit 2) that names --dim and --hidden and about how much memory they need over `words`
+ * words: the input and output rows (V×dim, V×d float32), the hidden layers' weights, and the factored
+ * output layer's d×d float64 arrays (about ten).
+ */
+async function buildingModel<T>(c: TrainConfig, words: number, build: () => Promise<T>): Promise<T> {
+  try {
+    return await build();
+  } catch (e) {
+    if (!(e instanceof RangeError) || !/allocation failed|invalid (typed )?array length/i.test(e.message)) {
+      throw e;
+    }
+    const widths = [c.dim, ...c.hidden], d = widths[widths.length - 1];
+    let weights = 0;
+    for (let i = 1; i < widths.length; i++) weights += widths[i - 1] * widths[i];
+    const bytes = 4 * (words * c.dim + words * d + weights) + (c.output === "factored" ? 10 * 8 * d * d : 0);
+    throw new UsageError(
+      `--dim ${c.dim}${c.hidden.length ? ` --hidden ${c.hidden.join(",")}` : ""}: the model over ${words} ` +
+        `words needs about ${
+          (bytes / 2 ** 30).toFixed(1)
+        } GiB, which could not be allocated (${e.message}); ` +
+        `lower --dim or --hidden`,
+    );
+  }
 }
 
 /**
@@ -429,6 +559,10 @@ export async function runTrainJob(
         merged.out = ckptPath.startsWith(join(args.resume, "checkpoints") + "/")
           ? args.resume
           : dirname(ckptPath.replace(/\/[^/]*$/, ""));
+      } else if (!args.explicit.has("out") && basename(dirname(ckptPath)) === "checkpoints") {
+        // a file of a run folder's checkpoints/ continues that run folder, where it is now (moved or
+        // copied, the folder its checkpoint saved may hold another run)
+        merged.out = dirname(dirname(ckptPath));
       }
       config = await unusable(
         ckptPath,
@@ -446,15 +580,21 @@ export async function runTrainJob(
         await lockOut(config.out);
         ckpt = await unusable(ckptPath, readCheckpoint(ckptPath)); // may have changed before the lock
       }
-      await refuseOtherRun(config.out, ckptPath, String(saved.out ?? ""));
+      await refuseOtherRun(config, ckptPath, Number(ckpt.meta.step), {
+        outGiven: args.explicit.has("out"),
+        picked: st.isDirectory,
+      });
+      refuseFewerEpochs(config.epochs, ckpt.meta.run, ckptPath);
+      const words = (ckpt.meta.vocab as { words?: unknown[] } | undefined)?.words?.length ?? 0;
       trainer = await unusable(
         ckptPath!,
-        Trainer.fromCheckpoint(ckpt!, {
-          ...deps,
-          log,
-          file: ckptPath!,
-          ...(args.explicit.has("backend") ? { backend: config.backend } : {}),
-        }),
+        buildingModel(config, words, () =>
+          Trainer.fromCheckpoint(ckpt!, {
+            ...deps,
+            log,
+            file: ckptPath!,
+            ...(args.explicit.has("backend") ? { backend: config.backend } : {}),
+          })),
       );
       let changes: string[];
       try {
@@ -516,19 +656,22 @@ export async function runTrainJob(
           } (ε·D ≥ ${SPHERICAL_MIN_FLOOR_MASS} keeps the step stable)`,
         );
       }
-      trainer = await Trainer.create({
-        config,
-        vocab: { words: data.words, counts: data.counts },
-        ...deps,
-        log,
-      });
+      const c = config;
+      trainer = await buildingModel(c, data.words.length, () =>
+        Trainer.create({
+          config: c,
+          vocab: { words: data.words, counts: data.counts },
+          ...deps,
+          log,
+        }));
     }
     log(
       `train: ${config.mode}, dim ${config.dim}, hidden [${config.hidden}], loss ${config.loss}, ${config.output} output on ` +
         `${trainer.backend}, ${data.manifest.rows} examples/epoch, ${config.epochs} epochs, batch ${config.batch}, lr ${config.lr}`,
     );
     const mode = args.progress === "auto" ? (io.tty ? "live" : "json") : args.progress;
-    const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, io.out);
+    const out = bestEffortOut(io, () => join(config.out, "summary.json"));
+    const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, out);
     const t = trainer;
     const training = await stop.deferred(() =>
       t.train({
@@ -661,7 +804,7 @@ export async function runTrainJob(
     }
     if (!summary || !published) throw new Error("publishEmbeddings returned without calling committed");
     if (io.tty) {
-      io.out(
+      out(
         [
           `done in ${summary.thisInvocation.seconds} s: ${training.thisInvocation.steps} steps, ${
             Math.round(training.thisInvocation.examplesPerSecond)
@@ -683,7 +826,7 @@ export async function runTrainJob(
             : ""),
         ].join("\n") + "\n",
       );
-    } else io.out(JSON.stringify(summary) + "\n");
+    } else out(JSON.stringify(summary) + "\n");
     return summary;
   } finally {
     trainer?.close();
@@ -743,6 +886,15 @@ async function pickCheckpoint(
 }
 
 /**
+ * The names in a run folder whose temporaries (`<name>.<pid>-<rand>.tmp`, lib/core/atomic.ts) the jobs
+ * working in it make: the corpus (replaceDir, and the corpus job's `--out <run>/corpus`), the checkpoints
+ * moved aside by --overwrite, summary.json and run.lock (lib/core/lock.ts); embeddings/ and checkpoints/
+ * clean their own. Only these are cleaned: a folder given as --out or --resume may hold other things of
+ * the same pattern.
+ */
+const RUN_TEMP_BASES = ["corpus", "checkpoints", "summary.json", "run.lock"];
+
+/**
  * Under the lock: removes what killed jobs left in the run folder (temporary checkpoints, unfinished
  * versions, corpus temporaries), and puts back old checkpoints that an `--overwrite` run moved aside but
  * did not replace before it died.
@@ -760,7 +912,7 @@ async function cleanStale(out: string, log: (line: string) => void): Promise<voi
   const removed = [
     ...(await removeStaleCheckpointTemps(ckDir)).map((n) => join(ckDir, n)),
     ...(await removeStaleTemps(join(out, "embeddings"))).map((n) => join(out, "embeddings", n)),
-    ...(await removeStaleDirTemps(out, pidAlive)).map((n) => join(out, n)),
+    ...(await removeStaleDirTemps(out, pidAlive, { bases: RUN_TEMP_BASES })).map((n) => join(out, n)),
   ];
   if (removed.length) {
     log(`cleanup: removed ${removed.length} temporary file(s) left by killed jobs: ${removed.join(", ")}`);
@@ -781,20 +933,7 @@ async function guardUsedFolder(
 ): Promise<Aside | undefined> {
   const out = config.out;
   const ckDir = join(out, "checkpoints");
-  const old = await listCheckpoints(ckDir);
-  const stamp = await Deno.readTextFile(join(out, "corpus", "train-settings.json")).catch(() => undefined);
-  // the stamp also holds the inputs' content fingerprint (resolveData): compare the settings alone
-  let same = false;
-  try {
-    const { inputs: _inputs, ...settings } = JSON.parse(stamp ?? "null") ?? {};
-    same = servesRun(settings, config);
-  } catch { /* an unreadable stamp: another corpus */ }
-  const otherCorpus = (await exists(join(out, "corpus", "manifest.json"))) && !same;
-  const held = [
-    ...(old.length ? [`${old.length} checkpoint(s)`] : []),
-    ...(otherCorpus ? ["a corpus prepared with other settings"] : []),
-    ...((await latestVersionDir(join(out, "embeddings"))) ? ["published embeddings"] : []),
-  ];
+  const { held, checkpoints: old } = await heldState(config);
   if (!held.length) return undefined;
   if (!overwrite) {
     throw new UsageError(
