@@ -553,6 +553,19 @@ Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume
     }
     const ck = await readCheckpoint(latestCheckpoint(out));
     assert.equal((ck.meta.config as { exportOutput: boolean }).exportOutput, false);
+    // --keep-versions 2: every resume published a version; the oldest beyond 2 go, listed in summary.json
+    const versions = () => [...Deno.readDirSync(`${out}/embeddings/versions`)].map((e) => e.name).sort();
+    const dated = (v: string) =>
+      JSON.parse(Deno.readTextFileSync(`${out}/embeddings/versions/${v}/manifest.json`)).date as string;
+    // in publication order (two in one second may not sort by name)
+    const before = versions().sort((a, b) => dated(a) < dated(b) ? -1 : dated(a) > dated(b) ? 1 : 0);
+    assert.equal(before.length, 5);
+    const kept = await run(["--resume", out, "--keep-versions", "2"]);
+    assert.equal(kept.code, 0, kept.stderr);
+    const summary = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+    assert.deepEqual(versions(), [before[4], summary.embeddings.version].sort());
+    assert.deepEqual([...summary.embeddings.removedVersions].sort(), before.slice(0, 4).sort());
+    assert.match(kept.stderr, /embeddings: removed 4 old version\(s\) of .* \(--keep-versions 2\)/);
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -12,6 +12,7 @@ import {
   type FlagSpec as CoreFlagSpec,
   helpText as formatHelp,
   parseFlags,
+  positiveInt,
 } from "../core/cli.ts";
 import { exitCodesHelp } from "../core/exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
@@ -56,6 +57,8 @@ export type TrainArgs = {
   dataComplete?: boolean;
   /** --wait: seconds to wait for the run folder's lock */
   waitSeconds: number;
+  /** --keep-versions: after publishing, the versions of <out>/embeddings beyond the newest N are removed */
+  keepVersions?: number;
   /** the per-mode/loss defaults applied under the explicit settings (lib/train/recipes.ts) */
   recipe?: { name: string; applied: Partial<TrainConfig> };
 };
@@ -199,6 +202,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "seconds to wait for another job's lock on --out before giving up (exit 3)",
     def: "0",
   },
+  "keep-versions": {
+    type: "string",
+    help:
+      "after publishing, remove the versions of <out>/embeddings beyond the newest N (latest always kept; " +
+      "default: keep all; not kept in checkpoints: give it to each job)",
+  },
   config: {
     type: "string",
     help: "JSON file of settings (camelCase keys as in docs/trainer-api.md); flags override it",
@@ -320,6 +329,9 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
   if (!(Number.isFinite(waitSeconds) && waitSeconds >= 0)) {
     throw new UsageError(`--wait must be a number of seconds ≥ 0, got '${values.wait}'`);
   }
+  const keepVersions = values["keep-versions"] === undefined
+    ? undefined
+    : positiveInt("--keep-versions", values["keep-versions"] as string);
   if (values.overwrite === true && typeof values.resume === "string") {
     throw new UsageError("--overwrite starts a new run; it cannot be combined with --resume");
   }
@@ -332,6 +344,7 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
     overwrite: values.overwrite === true,
     ...(values["data-complete"] === true ? { dataComplete: true } : {}),
     waitSeconds,
+    ...(keepVersions === undefined ? {} : { keepVersions }),
     recipe,
   };
 }

@@ -37,6 +37,7 @@ import {
 } from "../export/publish.ts";
 import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
 import { exportCommand } from "../export/command.ts";
+import { removeOldVersions } from "../export/prune.ts";
 import { checkFormatsHoldWords } from "../export/embeddings.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
@@ -121,7 +122,7 @@ export type JobSummary = {
   training: TrainSummary;
   metrics: { wordsim353?: number; simlex999?: number; analogy?: number; coverage: Record<string, number> };
   /** `epoch`: the epoch of the run whose vectors were published (the best one under --keep-best). */
-  embeddings?: { version: string; dir: string; files: string[]; epoch?: number };
+  embeddings?: { version: string; dir: string; files: string[]; epoch?: number; removedVersions?: string[] };
   /** This job: its wall-clock seconds (preparing, training, evaluating, publishing), the checkpoint it resumed. */
   thisInvocation: { seconds: number; resumedFrom?: string };
 };
@@ -744,6 +745,10 @@ export async function runTrainJob(
           // latest points at it from here: a stop held while summary.json is written (or fails) says so
           stop.note = `training is complete and ${r.versionDir} is published (latest points at it), ` +
             `without its summary.json; nothing to rerun`;
+          const removedVersions = args.keepVersions === undefined
+            ? undefined
+            : await removeOldVersions(join(config.out, "embeddings"), args.keepVersions, (l) =>
+              log(`embeddings: ${l}`));
           summary = {
             event: "summary",
             out: config.out,
@@ -760,6 +765,7 @@ export async function runTrainJob(
               dir: r.versionDir,
               files: r.files,
               ...(training.keptEpoch === undefined ? {} : { epoch: training.keptEpoch }),
+              ...(removedVersions === undefined ? {} : { removedVersions }),
             },
             thisInvocation: {
               seconds: round((performance.now() - t0) / 1000, 2),
