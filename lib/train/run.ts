@@ -419,13 +419,13 @@ async function refuseOtherRun(
     if (!(checkpoints.includes(twin) && (await sameBytes(twin, ckptPath))) && held.length) {
       throw new UsageError(
         opts.outGiven
-          ? `--out ${out} holds another run (${held.join(", ")}) than the one of --resume ${ckptPath}: ` +
-            `continuing there would prune and mix its checkpoints; give an --out without a run, or --resume ${
-              shellWord(out)
-            } to continue that one`
+          ? `--out ${out} holds another run (${held.join(", ")}) than the one of --resume ${ckptPath} ` +
+            `(or this run went on past step ${step} and pruned it): continuing there would prune and mix its ` +
+            `checkpoints; give an --out without a run, or --resume ${shellWord(out)} to continue that one`
           : `--resume ${ckptPath}: the run folder saved in it, ${out}, now holds another run (${
             held.join(", ")
-          }): continuing there would prune and mix its checkpoints and replace what it published; give ` +
+          }; or this run went on past step ${step} and pruned it): continuing there would prune and mix its ` +
+            `checkpoints and replace what it published; give ` +
             `--out OTHER (a folder without a run) to continue this checkpoint's run there, or --resume ${
               shellWord(out)
             } to continue that one`,
