@@ -9,19 +9,21 @@ const dec = new TextDecoder();
 export const pipeline = (name: string): string =>
   new URL(`../pipelines/${name}.ts`, import.meta.url).pathname;
 
-/** Runs `deno run -A script ...args` (one OpenBLAS thread unless `env` says otherwise). */
-export async function runScript(
-  script: string,
+/** Runs `command ...args` to its end (in `cwd`, with `env` over this process's environment). */
+export async function runCommand(
+  command: string,
   args: string[],
-  env: Record<string, string> = {},
+  opts: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { OPENBLAS_NUM_THREADS: "1", ...env },
-  }).output();
+  const out = await new Deno.Command(command, { args, ...opts, stdout: "piped", stderr: "piped" }).output();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Runs `deno run -A script ...args` (one OpenBLAS thread unless `env` says otherwise). */
+export function runScript(script: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return runCommand(Deno.execPath(), ["run", "-A", script, ...args], {
+    env: { OPENBLAS_NUM_THREADS: "1", ...env },
+  });
 }
 
 /**
@@ -42,4 +44,47 @@ export function withFlags(base: readonly string[], ...overrides: string[]): stri
     if (!base[i].includes("=") && i + 1 < base.length && !base[i + 1].startsWith("--")) i++;
   }
   return [...kept, ...overrides];
+}
+
+/**
+ * A job of pipelines/<name>.ts started as a child (`env` over one OpenBLAS thread), read as it runs:
+ * `done` resolves with its Run when it has ended, `seen(re)` when its stderr has matched `re` (or it ended),
+ * `kill(sig)` signals it unless it is already gone, `stdout()` is what it has written so far.
+ */
+export function spawnJob(name: string, args: string[], env: Record<string, string> = {}) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", pipeline(name), ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { OPENBLAS_NUM_THREADS: "1", ...env },
+  }).spawn();
+  let stderr = "", stdout = "";
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  const pump = async (s: ReadableStream<Uint8Array>, into: (t: string) => void) => {
+    for await (const chunk of s) {
+      into(dec.decode(chunk));
+      for (const w of waiters.splice(0)) {
+        if (w.re.test(stderr)) w.resolve();
+        else waiters.push(w);
+      }
+    }
+  };
+  const pumps = Promise.all([
+    pump(child.stderr, (t) => (stderr += t)),
+    pump(child.stdout, (t) => (stdout += t)),
+  ]);
+  const done = (async (): Promise<Run> => {
+    const { code } = await child.status;
+    await pumps;
+    for (const w of waiters.splice(0)) w.resolve();
+    return { code, stdout, stderr };
+  })();
+  const seen = (re: RegExp) =>
+    re.test(stderr) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ re, resolve }));
+  const kill = (sig: Deno.Signal) => {
+    try {
+      child.kill(sig);
+    } catch { /* already gone */ }
+  };
+  return { child, done, seen, kill, stdout: () => stdout };
 }

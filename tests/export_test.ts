@@ -21,6 +21,7 @@ import {
   writeWord2VecBinary,
   writeWord2VecText,
 } from "../lib/export/word2vec.ts";
+import { pipeline, type Run, runCommand } from "./child.ts";
 
 /** Deterministic awkward floats: tiny, huge, negative zero, subnormal-ish, plus a seeded spread. */
 function sample(V: number, d: number, seed = 7): { words: string[]; vectors: Float32Array } {
@@ -47,6 +48,16 @@ function assertSameBits(a: Float32Array, b: Float32Array) {
   );
 }
 
+/** Runs `fn` with a new temporary folder, removed after it (also when it throws). */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test("formatFloat32 writes the shortest string that reads back to the same float32", () => {
   assert.equal(formatFloat32(Math.fround(0.1)), "0.1");
   assert.equal(formatFloat32(-0), "-0");
@@ -60,8 +71,7 @@ Deno.test("formatFloat32 writes the shortest string that reads back to the same 
 });
 
 Deno.test("word2vec text, binary, Arrow and Parquet files read back bit-exact", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     const V = 257, d = 13;
     const { words, vectors } = sample(V, d);
     const e = { words, vectors, d };
@@ -90,14 +100,11 @@ Deno.test("word2vec text, binary, Arrow and Parquet files read back bit-exact", 
       assert.deepEqual(r.words, words, name);
       assertSameBits(r.vectors, vectors);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("Arrow and Parquet files have the documented schema, read by the libraries directly", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     const d = 4;
     const { words, vectors } = sample(10, d);
     await writeArrowEmbeddings(join(dir, "e.arrow"), { words, vectors, d });
@@ -119,14 +126,11 @@ Deno.test("Arrow and Parquet files have the documented schema, read by the libra
         Array.from(vectors.subarray(12, 16)),
       );
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("bad word2vec files (and a repeated word) are refused naming the file and line", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     const cases: [string, string, RegExp][] = [
       ["header.vec", "two 3\na 1 2 3\n", /line 1: expected a header/],
       [
@@ -189,14 +193,11 @@ Deno.test("bad word2vec files (and a repeated word) are refused naming the file 
       d: 2,
     });
     await assert.rejects(readEmbeddings(join(dir, "dup.bin")), DataFormatError);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("writers refuse words with whitespace and non-finite values; nothing is left behind", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     await assert.rejects(
       writeWord2VecText(join(dir, "w.vec"), { words: ["a b"], vectors: Float32Array.of(1), d: 1 }),
       /row 1: word "a b" contains a space or a line break, which word2vec files cannot hold; publish with --formats arrow,parquet/,
@@ -213,9 +214,7 @@ Deno.test("writers refuse words with whitespace and non-finite values; nothing i
       UsageError,
     );
     assert.deepEqual([...Deno.readDirSync(dir)], []);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("publishEmbeddings writes a complete version with a manifest and moves latest", async () => {
@@ -330,17 +329,8 @@ Deno.test("a failing publish leaves latest on the previous version and no tempor
   }
 });
 
-async function exportCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../pipelines/export.ts", import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: o.code,
-    stdout: new TextDecoder().decode(o.stdout),
-    stderr: new TextDecoder().decode(o.stderr),
-  };
+function exportCli(args: string[]): Promise<Run> {
+  return runCommand(Deno.execPath(), ["run", "-A", pipeline("export"), ...args]);
 }
 
 Deno.test("deno task export: a checkpoint's input and output rows, a vector file converted, and every CLI error", async () => {
@@ -434,8 +424,7 @@ Deno.test("deno task export: a checkpoint's input and output rows, a vector file
 });
 
 Deno.test("word2vec readers: float32 overflow, impossible headers, non-decimal numbers and a text file named .bin are bad data naming the file and line", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     const vec: [string, string, RegExp][] = [
       // 1e40 is a finite double but Infinity as the float32 it is stored as
       ["big.vec", "2 2\nthe 1e40 2\ncat 1 2\n", /line 2 \("the"\): value 1 is 1e40, beyond float32's range/],
@@ -494,14 +483,11 @@ Deno.test("word2vec readers: float32 overflow, impossible headers, non-decimal n
         return true;
       });
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("word2vec readers split rows as gensim and word2vec do: on ASCII spaces, so gensim's own files read back", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     // the bytes gensim 4.2 writes (KeyedVectors.save_word2vec_format) for the words "a\u00a0b", "c\td", "e"
     // and vectors [1,2], [3,4], [5,6]; gensim reads both back with those words
     await Deno.writeTextFile(join(dir, "g.vec"), "3 2\na\u00a0b 1.0 2.0\nc\td 3.0 4.0\ne 5.0 6.0\n");
@@ -535,17 +521,14 @@ Deno.test("word2vec readers split rows as gensim and word2vec do: on ASCII space
     const ft = await readEmbeddings(join(dir, "ft.vec"));
     assert.deepEqual(ft.words, ["the", "cat"]);
     assert.deepEqual(Array.from(ft.vectors), [0.5, -1, Math.fround(1e-5), 2.5]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a word starting with U+FEFF (a byte-order mark) reads back whole from every format, as gensim reads it", async () => {
   // a shard folder's vocab.tsv may hold "\ufeffthe" on any line (text split by a tool that kept each
   // file's byte-order mark); the .vec reader kept it, while .bin, Arrow and Parquet dropped it (a
   // TextDecoder per word strips a leading BOM), so "\ufeffthe" read back as "the", a second "the"
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     const e = { words: ["the", "\ufeffthe", "a\ufeffb"], vectors: Float32Array.of(1, 2, 3, 4, 5, 6), d: 2 };
     await writeWord2VecText(join(dir, "b.vec"), e);
     await writeWord2VecBinary(join(dir, "b.bin"), e);
@@ -556,14 +539,11 @@ Deno.test("a word starting with U+FEFF (a byte-order mark) reads back whole from
       assert.deepEqual(r.words, e.words, name);
       assert.deepEqual(Array.from(r.vectors), [1, 2, 3, 4, 5, 6], name);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("empty embedding sets (a 0-row .vec, Arrow or Parquet file) and fixed_size_list[0] vectors are bad data naming the file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "empty.vec"), "0 5\n");
     await writeWord2VecBinary(join(dir, "seed.bin"), { words: ["a"], vectors: Float32Array.of(1), d: 1 });
     await Deno.writeTextFile(join(dir, "empty.bin"), "0 5\n");
@@ -617,9 +597,7 @@ Deno.test("empty embedding sets (a 0-row .vec, Arrow or Parquet file) and fixed_
       publishEmbeddings({ outRoot: dir, words: [], input: new Float32Array(0), d: 5, manifest: {} }),
       /no words \(0 rows\): an empty version is never published/,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("--formats: one parser for every job; a format given twice is written and listed once", async () => {
@@ -800,19 +778,8 @@ Deno.test("scripts/job.sh runs the job in the caller's folder: relative paths ar
   const dir = await Deno.makeTempDir({ prefix: "factorout-job-sh-" });
   const repo = new URL("..", import.meta.url).pathname;
   const out = `relout-${crypto.randomUUID().slice(0, 8)}`;
-  const job = async (...args: string[]) => {
-    const o = await new Deno.Command("bash", {
-      args: [join(repo, "scripts", "job.sh"), ...args],
-      cwd: dir,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return {
-      code: o.code,
-      stdout: new TextDecoder().decode(o.stdout),
-      stderr: new TextDecoder().decode(o.stderr),
-    };
-  };
+  const job = (...args: string[]) =>
+    runCommand("bash", [join(repo, "scripts", "job.sh"), ...args], { cwd: dir });
   try {
     await Deno.writeTextFile(join(dir, "plus.vec"), "2 3\nthe 1 2 3\ncat 4 5 6\n");
     // it wrote <repo>/relout, and read --vectors plus.vec from the repository (exit 5)

@@ -12,8 +12,10 @@ import { pipeline, type Run, runScript as run } from "./child.ts";
 const TRAIN = pipeline("train"), CORPUS = pipeline("corpus");
 const SMALL = ["--epochs", "1", "--dim", "8", "--backend", "js", "--eval-dir", "none"];
 
-const train = async (data: string, ...more: string[]) =>
-  run(TRAIN, [...SMALL, "--mode", "cbow", "--data", data, "--out", await Deno.makeTempDir(), ...more]);
+/** A small cbow train job of `data` into `out`, `more` flags after. */
+const trainInto = (out: string, data: string, ...more: string[]) =>
+  run(TRAIN, [...SMALL, "--mode", "cbow", "--data", data, "--out", out, ...more]);
+const train = async (data: string, ...more: string[]) => trainInto(await Deno.makeTempDir(), data, ...more);
 
 /** The last stderr line: the one-line reason of a failed command. */
 const lastLine = (r: Run) => r.stderr.trim().split("\n").pop()!;
@@ -47,17 +49,7 @@ Deno.test("data: a vocabulary word word2vec files cannot hold is refused before 
   // line 2 of vocab.tsv becomes "of course" (a phrase from another tokenizer)
   const spaced = await bareCopy(prepared, (t) => t.replace(/\n[^\t\n]+\t/, "\nof course\t"));
   const out = await Deno.makeTempDir();
-  const r = await run(TRAIN, [
-    ...SMALL,
-    "--mode",
-    "cbow",
-    "--data",
-    spaced,
-    "--out",
-    out,
-    "--formats",
-    "vec",
-  ]);
+  const r = await trainInto(out, spaced, "--formats", "vec");
   assert.equal(r.code, EXIT.badData, r.stderr);
   assert.match(
     lastLine(r),
@@ -69,17 +61,7 @@ Deno.test("data: a vocabulary word word2vec files cannot hold is refused before 
   assert.ok(!(await Deno.stat(`${out}/checkpoints`).then(() => true, () => false)), "nothing trained");
   // arrow and parquet hold it: the run trains and publishes; export --checkpoint to .vec says the same
   const arrowRun = await Deno.makeTempDir();
-  const a = await run(TRAIN, [
-    ...SMALL,
-    "--mode",
-    "cbow",
-    "--data",
-    spaced,
-    "--out",
-    arrowRun,
-    "--formats",
-    "arrow",
-  ]);
+  const a = await trainInto(arrowRun, spaced, "--formats", "arrow");
   assert.equal(a.code, 0, a.stderr);
   const e = await run(pipeline("export"), ["--checkpoint", arrowRun, "--formats", "vec"]);
   assert.equal(e.code, EXIT.badData, e.stderr);
@@ -151,11 +133,11 @@ Deno.test("data: --min-count, --window, --limit-tokens, --sample given for prepa
   assert.match(lastLine(u), /--min-count 2 cannot apply .*without manifest\.json/);
   // the values it was prepared with (and the cbow recipe's window, not given) train; so does a resume
   const out = await Deno.makeTempDir();
-  const ok = await run(TRAIN, [
-    ...SMALL,
-    ...["--mode", "cbow", "--data", prepared, "--out", out, "--formats", "vec"],
-    ...["--min-count", "2", "--window", "2", "--limit-tokens", "6000"],
-  ]);
+  const ok = await trainInto(
+    out,
+    prepared,
+    ...["--formats", "vec", "--min-count", "2", "--window", "2", "--limit-tokens", "6000"],
+  );
   assert.equal(ok.code, 0, ok.stderr);
   const res = await run(TRAIN, ["--resume", out, "--epochs", "2", "--min-count", "2"]);
   assert.equal(res.code, 0, res.stderr);

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { listCheckpoints, readCheckpoint } from "../lib/train/checkpoint.ts";
+import { type Run as Result, spawnJob as spawn } from "./child.ts";
 
-const PIPE = (name: string) => new URL(`../pipelines/${name}.ts`, import.meta.url).pathname;
 const dec = new TextDecoder();
 const ROOT = await Deno.makeTempDir({ prefix: "faults_jobs_" });
 const TEXT = join(ROOT, "tiny.txt"), TEXT2 = join(ROOT, "tiny2.txt");
@@ -49,47 +49,6 @@ const COMMON = [
   "bin",
 ];
 const EPOCHS = ["--epochs", "10"];
-
-type Result = { code: number; stdout: string; stderr: string };
-
-/** A child job (`env` over one OpenBLAS thread); `seen(re)` resolves when its stderr has matched `re` (or it ended). */
-function spawn(name: string, args: string[], env: Record<string, string> = {}) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", PIPE(name), ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { OPENBLAS_NUM_THREADS: "1", ...env },
-  }).spawn();
-  let stderr = "", stdout = "";
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  const pump = async (s: ReadableStream<Uint8Array>, into: (t: string) => void) => {
-    for await (const chunk of s) {
-      into(dec.decode(chunk));
-      for (const w of waiters.splice(0)) {
-        if (w.re.test(stderr)) w.resolve();
-        else waiters.push(w);
-      }
-    }
-  };
-  const pumps = Promise.all([
-    pump(child.stderr, (t) => (stderr += t)),
-    pump(child.stdout, (t) => (stdout += t)),
-  ]);
-  const done = (async (): Promise<Result> => {
-    const { code } = await child.status;
-    await pumps;
-    for (const w of waiters.splice(0)) w.resolve();
-    return { code, stdout, stderr };
-  })();
-  const seen = (re: RegExp) =>
-    re.test(stderr) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ re, resolve }));
-  const kill = (sig: Deno.Signal) => {
-    try {
-      child.kill(sig);
-    } catch { /* already gone */ }
-  };
-  return { child, done, seen, kill, stdout: () => stdout };
-}
 
 const job = (name: string, args: string[], env?: Record<string, string>) => spawn(name, args, env).done;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -12,53 +12,13 @@ import { BEST_CHECKPOINT, continuation, publishedCheckpoint } from "../lib/train
 import { type Checkpoint, checkpointStep, listCheckpoints, readCheckpoint } from "../lib/train/checkpoint.ts";
 import type { TrainConfig } from "../lib/train/config.ts";
 import { Trainer } from "../lib/train/trainer.ts";
+import { type Run as Result, spawnJob as spawn } from "./child.ts";
 import { flakyHeads, memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
 
 const dec = new TextDecoder();
 const ROOT = await Deno.makeTempDir({ prefix: "refresh_best_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(ROOT, { recursive: true }));
 const DIM = 16;
-
-type Result = { code: number; stdout: string; stderr: string };
-
-/** A child job of pipelines/<name>.ts; `seen(re)` resolves when its stderr has matched `re` (or it ended). */
-function spawn(name: string, args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`../pipelines/${name}.ts`, import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { OPENBLAS_NUM_THREADS: "1" },
-  }).spawn();
-  let stderr = "", stdout = "";
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  const pump = async (s: ReadableStream<Uint8Array>, into: (t: string) => void) => {
-    for await (const chunk of s) {
-      into(dec.decode(chunk));
-      for (const w of waiters.splice(0)) {
-        if (w.re.test(stderr)) w.resolve();
-        else waiters.push(w);
-      }
-    }
-  };
-  const pumps = Promise.all([
-    pump(child.stderr, (t) => (stderr += t)),
-    pump(child.stdout, (t) => (stdout += t)),
-  ]);
-  const done = (async (): Promise<Result> => {
-    const { code } = await child.status;
-    await pumps;
-    for (const w of waiters.splice(0)) w.resolve();
-    return { code, stdout, stderr };
-  })();
-  const seen = (re: RegExp) =>
-    re.test(stderr) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ re, resolve }));
-  const kill = (sig: Deno.Signal) => {
-    try {
-      child.kill(sig);
-    } catch { /* already gone */ }
-  };
-  return { done, seen, kill };
-}
 
 const job = (name: string, args: string[]) => spawn(name, args).done;
 const lastLine = (r: Result) => r.stderr.trim().split("\n").at(-1)!;

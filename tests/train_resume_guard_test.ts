@@ -41,6 +41,21 @@ async function train(argv: string[]): Promise<{ code: number; log: string[]; las
   }
 }
 
+/** A train job of `epochs` into `out` with a checkpoint every `every` steps, all of them kept (up to 20). */
+function trainKeeping(out: string, epochs: string, every: string) {
+  return train([
+    ...Q,
+    "--epochs",
+    epochs,
+    "--checkpoint-every",
+    every,
+    "--keep-checkpoints",
+    "20",
+    "--out",
+    out,
+  ]);
+}
+
 /** Every file under `dir` with its bytes, for "nothing there changed". */
 async function snapshot(dir: string): Promise<Map<string, string>> {
   const m = new Map<string, string>();
@@ -95,17 +110,7 @@ Deno.test("train --resume <moved run>/checkpoints/<file> resumes into the moved 
 
 Deno.test("train --resume <older checkpoint> into the run folder holding later ones is refused (exit 2), naming the newest", async () => {
   const out = join(ROOT, "timeline");
-  const a = await train([
-    ...Q,
-    "--epochs",
-    "2",
-    "--checkpoint-every",
-    "20",
-    "--keep-checkpoints",
-    "20",
-    "--out",
-    out,
-  ]);
+  const a = await trainKeeping(out, "2", "20");
   assert.equal(a.code, 0, a.last);
   const ckpts = await listCheckpoints(join(out, "checkpoints"));
   assert.ok(ckpts.length > 2, ckpts.join(", "));
@@ -145,17 +150,7 @@ Deno.test("train --resume with --epochs below the epochs done (or the epoch in p
   assert.deepEqual(await snapshot(out), before, "nothing written");
   // a checkpoint in the middle of epoch 2, copied elsewhere (its run's newest is later)
   const mid = join(ROOT, "epochs-mid");
-  const m = await train([
-    ...Q,
-    "--epochs",
-    "3",
-    "--checkpoint-every",
-    "100",
-    "--keep-checkpoints",
-    "20",
-    "--out",
-    mid,
-  ]);
+  const m = await trainKeeping(mid, "3", "100");
   assert.equal(m.code, 0, m.last);
   const ckpts = await listCheckpoints(join(mid, "checkpoints"));
   let inSecond: string | undefined, firstEnd: string | undefined;

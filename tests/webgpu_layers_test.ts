@@ -34,6 +34,19 @@ function init(seed: number): Float32Array {
   return new Float32Array(D * d).map(() => (r() * 2 - 1) * 0.1);
 }
 
+type GpuLayerOptions = Parameters<typeof WebGpuNaiveLayer.create>[0];
+type GpuFrom = Pick<GpuLayerOptions, "init" | "state">;
+
+/** A GPU factored layer of D × d on this file's device, from `init` or `state`, logging nothing. */
+function gpuFactored(from: GpuFrom, loss: LossName, more: Partial<GpuLayerOptions> = {}) {
+  return WebGpuFactoredLayer.create({ kind: "factored", D, d, ...from, loss, context, log: quiet, ...more });
+}
+
+/** A GPU naive layer of D × d on this file's device, from `init` or `state`, logging nothing. */
+function gpuNaive(from: GpuFrom, loss: LossName, more: Partial<GpuLayerOptions> = {}) {
+  return WebGpuNaiveLayer.create({ kind: "naive", D, d, ...from, loss, context, log: quiet, ...more });
+}
+
 async function cpuNaive(W0: Float32Array, loss: LossName): Promise<OutputLayer> {
   return await createOutputLayer({ kind: "naive", D, d, init: W0, loss, backend: "js", log: quiet });
 }
@@ -44,17 +57,10 @@ for (const loss of ["squared", "spherical", "taylor", "zloss"] as LossName[]) {
     opts,
     async () => {
       const W0 = init(11);
-      const gpu = await WebGpuFactoredLayer.create({
-        kind: "factored",
-        D,
-        d,
-        init: W0,
-        loss,
-        context,
+      const gpu = await gpuFactored({ init: W0 }, loss, {
         chunkRows: 7,
         stabilizeEvery: 10,
         recomputeQEvery: 100,
-        log: quiet,
       });
       const cpu = await cpuNaive(W0, loss);
       const r = rng(5);
@@ -104,16 +110,7 @@ for (const loss of ["squared", "spherical", "taylor", "zloss"] as LossName[]) {
 Deno.test("webgpu naive (W in 6 bindings) matches the CPU naive layer for every loss", opts, async () => {
   for (const loss of ["squared", "spherical", "taylor", "zloss"] as LossName[]) {
     const W0 = init(3);
-    const gpu = await WebGpuNaiveLayer.create({
-      kind: "naive",
-      D,
-      d,
-      init: W0,
-      loss,
-      context,
-      chunkRows: 11,
-      log: quiet,
-    });
+    const gpu = await gpuNaive({ init: W0 }, loss, { chunkRows: 11 });
     const cpu = await cpuNaive(W0, loss);
     const r = rng(9);
     try {
@@ -139,25 +136,8 @@ Deno.test(
   opts,
   async () => {
     const W0 = init(21);
-    const one = await WebGpuFactoredLayer.create({
-      kind: "factored",
-      D,
-      d,
-      init: W0,
-      loss: "taylor",
-      context,
-      log: quiet,
-    });
-    const many = await WebGpuFactoredLayer.create({
-      kind: "factored",
-      D,
-      d,
-      init: W0,
-      loss: "taylor",
-      context,
-      chunkRows: 7,
-      log: quiet,
-    });
+    const one = await gpuFactored({ init: W0 }, "taylor");
+    const many = await gpuFactored({ init: W0 }, "taylor", { chunkRows: 7 });
     try {
       const r = rng(2);
       for (let s = 0; s < 20; s++) {
@@ -180,15 +160,7 @@ Deno.test(
   opts,
   async () => {
     const W0 = init(4);
-    const gpu = await WebGpuFactoredLayer.create({
-      kind: "factored",
-      D,
-      d,
-      init: W0,
-      loss: "squared",
-      context,
-      log: quiet,
-    });
+    const gpu = await gpuFactored({ init: W0 }, "squared");
     try {
       const r = rng(8);
       const { H, Y } = randomBatch(r, m, d, D, K, 1);
@@ -219,15 +191,7 @@ Deno.test(
   opts,
   async () => {
     const W0 = init(6);
-    const gpu = await WebGpuFactoredLayer.create({
-      kind: "factored",
-      D,
-      d,
-      init: W0,
-      loss: "spherical",
-      context,
-      log: quiet,
-    });
+    const gpu = await gpuFactored({ init: W0 }, "spherical");
     const r = rng(12);
     try {
       for (let s = 0; s < 20; s++) {
@@ -245,15 +209,7 @@ Deno.test(
         backend: "js",
         log: quiet,
       });
-      const back = await WebGpuFactoredLayer.create({
-        kind: "factored",
-        D,
-        d,
-        state: await cpu.exportState(),
-        loss: "spherical",
-        context,
-        log: quiet,
-      });
+      const back = await gpuFactored({ state: await cpu.exportState() }, "spherical");
       try {
         const Wg = await gpu.weights();
         assert.ok(relErr(await cpu.weights(), Wg) <= 1e-6);
@@ -283,17 +239,10 @@ Deno.test(
   async () => {
     for (const loss of ["squared", "zloss"] as LossName[]) {
       const W0 = init(13);
-      const gpu = await WebGpuFactoredLayer.create({
-        kind: "factored",
-        D,
-        d,
-        init: W0,
-        loss,
-        context,
+      const gpu = await gpuFactored({ init: W0 }, loss, {
         woodburyBlock: 5,
         chunkRows: 20,
         stabilizeEvery: 10,
-        log: quiet,
       });
       const cpu = await cpuNaive(W0, loss);
       const r = rng(17);
@@ -325,15 +274,7 @@ Deno.test(
   opts,
   async () => {
     const W0 = init(2);
-    const gpu = await WebGpuFactoredLayer.create({
-      kind: "factored",
-      D,
-      d,
-      init: W0,
-      loss: "taylor",
-      context,
-      log: quiet,
-    });
+    const gpu = await gpuFactored({ init: W0 }, "taylor");
     const cpu = await cpuNaive(W0, "taylor");
     try {
       const { H, Y } = randomBatch(rng(3), m, d, D, K, 1);
@@ -372,16 +313,7 @@ Deno.test(
 
 Deno.test("webgpu factored: appendRows adds exactly the given rows of W", opts, async () => {
   const W0 = init(7);
-  const gpu = await WebGpuFactoredLayer.create({
-    kind: "factored",
-    D,
-    d,
-    init: W0,
-    loss: "taylor",
-    context,
-    chunkRows: 16,
-    log: quiet,
-  });
+  const gpu = await gpuFactored({ init: W0 }, "taylor", { chunkRows: 16 });
   try {
     const r = rng(1);
     for (let s = 0; s < 10; s++) {
@@ -421,15 +353,7 @@ Deno.test(
   async () => {
     // squared loss ~1e40 is finite in float64 but ∇H = ∇O W overflows float32 (and the loss read back too)
     const W0 = new Float32Array(D * d).map((_, i) => Math.sin(i * 1.3) * 1e20);
-    const gpu = await WebGpuNaiveLayer.create({
-      kind: "naive",
-      D,
-      d,
-      init: W0,
-      loss: "squared",
-      context,
-      log: quiet,
-    });
+    const gpu = await gpuNaive({ init: W0 }, "squared");
     const { H, Y } = randomBatch(rng(3), m, d, D, K, 1, 1);
     try {
       await assert.rejects(() => gpu.evaluate(H, Y), (e: unknown) => {
@@ -461,15 +385,7 @@ Deno.test(
   async () => {
     // the load check (U⁻ᵀ U's inverse within 1e-3, Q symmetric, finite arrays) on a float32 GPU state
     const W0 = init(21);
-    const gpu = await WebGpuFactoredLayer.create({
-      kind: "factored",
-      D,
-      d,
-      init: W0,
-      loss: "taylor",
-      context,
-      log: quiet,
-    });
+    const gpu = await gpuFactored({ init: W0 }, "taylor");
     const r = rng(23);
     try {
       for (let s = 0; s < 40; s++) {
@@ -477,15 +393,7 @@ Deno.test(
         await gpu.step(H, Y, ETA.taylor);
       }
       const state = await gpu.exportState();
-      const back = await WebGpuFactoredLayer.create({
-        kind: "factored",
-        D,
-        d,
-        state,
-        loss: "taylor",
-        context,
-        log: quiet,
-      });
+      const back = await gpuFactored({ state }, "taylor");
       back.close();
       const cpu = await createOutputLayer({ kind: "factored", D, d, state, backend: "js", log: quiet });
       assert.ok(relErr(await cpu.weights(), await gpu.weights()) <= 1e-5);
@@ -495,16 +403,7 @@ Deno.test(
         arrays: { ...state.arrays, Uinvt: (state.arrays.Uinvt as Float64Array).map((v) => 2 * v) },
       };
       await assert.rejects(
-        () =>
-          WebGpuFactoredLayer.create({
-            kind: "factored",
-            D,
-            d,
-            state: bad,
-            loss: "taylor",
-            context,
-            log: quiet,
-          }),
+        () => gpuFactored({ state: bad }, "taylor"),
         /^RangeError: state\.arrays\.Uinvt is not the inverse transpose of state\.arrays\.U/,
       );
     } finally {
@@ -522,15 +421,7 @@ Deno.test(
   opts,
   async () => {
     const W0 = init(11);
-    const gpu = await WebGpuFactoredLayer.create({
-      kind: "factored",
-      D,
-      d,
-      init: W0,
-      loss: "taylor",
-      context,
-      log: quiet,
-    });
+    const gpu = await gpuFactored({ init: W0 }, "taylor");
     const cpu = await cpuNaive(W0, "taylor");
     const r = rng(5);
     const seen = new Set<number>();
@@ -550,16 +441,7 @@ Deno.test(
       const diag = await gpu.diagnostics();
       assert.ok(diag.inverseError <= 1e-5, `inverseError ${diag.inverseError}`);
       // a given interval stays
-      const fixed = await WebGpuFactoredLayer.create({
-        kind: "factored",
-        D,
-        d,
-        init: W0,
-        loss: "taylor",
-        context,
-        stabilizeEvery: 30,
-        log: quiet,
-      });
+      const fixed = await gpuFactored({ init: W0 }, "taylor", { stabilizeEvery: 30 });
       for (let s = 0; s < 100; s++) {
         const { H, Y } = randomBatch(r, m, d, D, K, 1, 0.3);
         await fixed.enqueueStep(H, Y, 0.002);
