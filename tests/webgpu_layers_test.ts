@@ -369,7 +369,7 @@ Deno.test(
         assert.ok(e instanceof DivergenceError, `step: ${e}`);
         assert.match(
           e.message,
-          /^step 1: .* not finite; the webgpu naive layer's W was updated with it: rebuild the layer/,
+          /^step 1: .* not finite; the webgpu layer's state was updated with it: rebuild the layer/,
         );
         return true;
       });

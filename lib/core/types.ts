@@ -132,9 +132,12 @@ export interface OutputLayer {
   readonly D: number;
   /** Input dimension (columns of W). */
   readonly d: number;
-  /** Loss and ∇H for a batch, without updating. */
+  /** Loss and ∇H for a batch, without updating; DivergenceError when either is not finite. */
   evaluate(H: Float32Array, Y: SparseBatch): Promise<StepResult>;
-  /** One plain-SGD step on W with learning rate eta; returns the loss and ∇H from the weights before it. */
+  /**
+   * One plain-SGD step on W with learning rate eta; returns the loss and ∇H from the weights before it,
+   * both finite (a non-finite one is a DivergenceError: the CPU layers' state is then unchanged).
+   */
   step(H: Float32Array, Y: SparseBatch, eta: number): Promise<StepResult>;
   /** W materialised, D×d row-major (O(Dd²) for the factored layer). */
   weights(): Promise<Float32Array>;

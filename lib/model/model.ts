@@ -286,7 +286,7 @@ export class Model {
   /**
    * One SGD step on the batch, learning rate `lr` for the head and `lrIn` (default lr) for the hidden
    * layers and the embeddings; returns the summed loss, or NaN (and updates nothing below the head) when
-   * the forward pass or the head's gradient is not finite.
+   * the forward pass or the head's loss is not finite (a non-finite gradient: the head's DivergenceError).
    */
   async step(X: SparseBatch, Y: SparseBatch, lr: number, lrIn = lr): Promise<number> {
     if (this.resident) return await this.resident.step(X, Y, lr, lrIn);
@@ -310,8 +310,8 @@ export class Model {
     const { loss, gradH } = await this.head.step(H, Y, lr);
     const t2 = performance.now();
     times[1] += t2 - t1;
+    // a non-finite ∇H is the head's DivergenceError (the OutputLayer contract): not checked a second time here
     if (!Number.isFinite(loss)) return NaN;
-    if (!allFinite(gradH)) return NaN;
     this.backward(X, gradH, lrIn);
     times[2] += performance.now() - t2;
     return loss;

@@ -82,7 +82,8 @@ export async function attemptStep(
     if (e instanceof DivergenceError || e instanceof SingularMatrixError) return { rollback: true, what };
     throw e;
   }
-  // NaN from the model: H was not finite (an earlier step broke E) or ∇H was not (the head has stepped)
+  // NaN from the model: H was not finite (an earlier step broke E) or the loss was not (a head outside the
+  // OutputLayer contract; the built-in ones throw DivergenceError, above)
   if (!Number.isFinite(loss)) {
     return { rollback: true, what: `the loss or a gradient is ${loss} (not finite)` };
   }

@@ -8,7 +8,9 @@
  * @module
  */
 
-import type { CreateOutputLayerOptions, SparseBatch } from "../../core/types.ts";
+import { DivergenceError } from "../../core/errors.ts";
+import { allFinite } from "../../core/finite.ts";
+import type { CreateOutputLayerOptions, SparseBatch, StepResult } from "../../core/types.ts";
 import { createLoss, type SphericalFamilyLoss } from "../../losses/mod.ts";
 import { validateBatch, validateDims, validateMatrix, validateOpen } from "../validate.ts";
 import { PackedBatch } from "./batch.ts";
@@ -150,6 +152,24 @@ export abstract class WebGpuLayerBase {
   /** Steps taken so far. */
   get steps(): number {
     return this.stepCount;
+  }
+
+  /**
+   * The loss and ∇H read back, as the OutputLayer contract wants them: DivergenceError when either is not
+   * finite. The CPU layers refuse before W changes; on the GPU a step's update was already submitted with
+   * them (`updated`), and the message says so: rebuild the layer from its last good state.
+   */
+  protected finiteResult(loss: number, gradH: Float32Array, updated: boolean): StepResult {
+    if (Number.isFinite(loss) && allFinite(gradH)) return { loss, gradH };
+    const step = this.stepCount + (updated ? 0 : 1);
+    throw new DivergenceError(
+      step,
+      `step ${step}: the ${this.loss.name} loss (${loss}) or ∇H of this batch is not finite; ` +
+        (updated
+          ? `the webgpu layer's state was updated with it: rebuild the layer from its last good state. `
+          : "the layer's state is unchanged. ") +
+        "Lower the learning rate.",
+    );
   }
 
   /** Rows of chunk `c`. */

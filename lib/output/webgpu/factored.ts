@@ -432,7 +432,7 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
     const m = this.forward(H, Y, eta, slot);
     this.update(m, eta);
     this.stepCount++;
-    const res = await this.readResult(m, slot);
+    const res = await this.readResult(m, slot, true);
     await this.maintain();
     this.countEnd();
     return res;
@@ -446,7 +446,7 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
     return await this.readResult(m, slot);
   }
 
-  protected async readResult(m: number, slot: number): Promise<StepResult> {
+  protected async readResult(m: number, slot: number, updated = false): Promise<StepResult> {
     const d = this.d;
     if (this.pendingSlots.length > 0) await this.drain();
     const [ring, g, flag] = await this.r.readMany([
@@ -455,7 +455,7 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
       [this.flag, 0, 8],
     ]);
     await this.checkFlag(new Uint32Array(flag));
-    return { loss: new Float32Array(ring)[0], gradH: new Float32Array(g) };
+    return this.finiteResult(new Float32Array(ring)[0], new Float32Array(g), updated);
   }
 
   /**

@@ -8,8 +8,7 @@
  * @module
  */
 
-import { DivergenceError, UsageError } from "../../core/errors.ts";
-import { allFinite } from "../../core/finite.ts";
+import { UsageError } from "../../core/errors.ts";
 import { describeValue } from "../../core/csr.ts";
 import { selectTopK } from "../topk.ts";
 import { validateEta, validateMatrix, validateRows, validateVector } from "../validate.ts";
@@ -232,26 +231,10 @@ export class WebGpuNaiveLayer extends WebGpuLayerBase implements OutputLayer {
     return m;
   }
 
-  /**
-   * The loss and ∇H read back; DivergenceError when either is not finite (as on the CPU). The CPU layers
-   * refuse before W changes; here a step's update was already submitted with them (`updated`), and the
-   * message says so: rebuild the layer from its last good state.
-   */
+  /** The loss and ∇H read back (WebGpuLayerBase.finiteResult: DivergenceError when not finite). */
   async #result(m: number, updated: boolean): Promise<StepResult> {
     const [ring, g] = await this.r.readMany([[this.#ring, 0, 4], [this.b.G, 0, m * this.d * 4]]);
-    const loss = new Float32Array(ring)[0], gradH = new Float32Array(g);
-    if (!Number.isFinite(loss) || !allFinite(gradH)) {
-      const step = this.stepCount + (updated ? 0 : 1);
-      throw new DivergenceError(
-        step,
-        `step ${step}: the ${this.loss.name} loss (${loss}) or ∇H of this batch is not finite; ` +
-          (updated
-            ? "the webgpu naive layer's W was updated with it: rebuild the layer from its last good state. "
-            : "the layer's state is unchanged. ") +
-          "Lower the learning rate.",
-      );
-    }
-    return { loss, gradH };
+    return this.finiteResult(new Float32Array(ring)[0], new Float32Array(g), updated);
   }
 
   /** One SGD step (reads the loss and ∇H back). */
