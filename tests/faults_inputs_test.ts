@@ -238,6 +238,45 @@ Deno.test("inputs: a 1 MB line without newlines is cut into bounded sentences; -
   assert.equal(m.text.cutInWord, 0);
 });
 
+Deno.test("inputs: a train --out inside a published version (or latest, or versions/) is refused (exit 2); the version untouched", async () => {
+  const { publishEmbeddings } = await import("../lib/export/publish.ts");
+  const root = await Deno.makeTempDir();
+  const text = `${root}/a.txt`;
+  await Deno.writeTextFile(text, "the cat sat on the mat with the dog\n".repeat(200));
+  const pub = `${root}/emb`;
+  const { versionDir } = await publishEmbeddings({
+    outRoot: pub,
+    words: ["a"],
+    input: Float32Array.of(1),
+    d: 1,
+    formats: ["vec"],
+    manifest: {},
+    version: "v1",
+  });
+  const before = [...Deno.readDirSync(versionDir)].map((e) => e.name).sort();
+  for (
+    const [out, why] of [
+      [`${pub}/latest/run`, /is inside the published version v1 of the publication root/],
+      [`${versionDir}`, /is inside the published version v1/],
+      [`${pub}/versions`, /is the versions\/ folder of the publication root/],
+    ] as [string, RegExp][]
+  ) {
+    const r = await run(TRAIN, [...SMALL, "--min-count", "1", "--data", text, "--out", out]);
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(
+      lastLine(r),
+      new RegExp(`^train: --out ${out} ${why.source}.*never changed; give the run a folder`),
+    );
+  }
+  assert.deepEqual(
+    [...Deno.readDirSync(versionDir)].map((e) => e.name).sort(),
+    before,
+    "the version untouched",
+  );
+  assert.deepEqual([...Deno.readDirSync(`${pub}/versions`)].map((e) => e.name), ["v1"]);
+  await Deno.remove(root, { recursive: true });
+});
+
 Deno.test("inputs: a corrupt Parquet page or a truncated Arrow file gives one line naming the file, exit 5", async () => {
   const pqDir = await corpus("parquet");
   const file = `${pqDir}/part-00000.parquet`;

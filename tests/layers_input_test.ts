@@ -559,6 +559,45 @@ for (const backend of await cpuBackends()) {
   });
 }
 
+Deno.test("a negative target weight is refused (RangeError, before any state change) by the likelihood losses on every layer and backend; squared fits it", async () => {
+  const adapter = await (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter();
+  if (!adapter && Deno.env.get("CI") === "true") {
+    throw new Error("no WebGPU adapter (CI=true: a missing backend is a failure)");
+  }
+  const D = 10, d = 2, init = uniform(rng(7), D * d, 0.1);
+  const H = new Float32Array(2 * d).fill(0.1);
+  const Y = batch([0, 1, 3], [2, 4, 5], [1, 0.5, -0.25]);
+  for (const loss of ["squared", "spherical", "taylor", "zloss"] as const) {
+    assert.equal(createLoss(loss).weightsNonNegative, loss !== "squared", loss);
+    for (const kind of ["factored", "naive"] as const) {
+      for (const backend of ["js", "blas", ...(adapter ? ["webgpu" as const] : [])] as const) {
+        const layer = await createOutputLayer({ kind, D, d, init, loss, backend, ...quiet });
+        try {
+          const what = `${loss} ${kind} ${backend}`;
+          if (loss === "squared") {
+            assert.ok(Number.isFinite((await layer.step(H, Y, 0.1)).loss), what);
+            continue;
+          }
+          const before = await layer.weights();
+          for (const call of [() => layer.evaluate(H, Y), () => layer.step(H, Y, 0.1)]) {
+            await rejects(
+              call,
+              RangeError,
+              `Y.values[2] = -0.25 is negative (example 1): the ${loss} loss takes target weights ≥ 0 ` +
+                "(a negative weight makes it unbounded below); only the squared loss fits values of either sign",
+            );
+          }
+          assert.deepEqual(await layer.weights(), before, `${what}: W unchanged`);
+          // a zero weight is a weight
+          await layer.step(H, batch([0, 1, 3], [2, 4, 5], [1, 0, 0.25]), 0.1);
+        } finally {
+          layer.close();
+        }
+      }
+    }
+  }
+});
+
 Deno.test("q = hᵀQh: clamped at 0 from below, a NaN kept (not zeroed) for the loss check to refuse", () => {
   const dn = 2;
   const st = {

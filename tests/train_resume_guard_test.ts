@@ -211,3 +211,49 @@ Deno.test("train: a model whose arrays cannot be allocated is exit 2 naming --di
   assert.equal(wide.code, EXIT.usage, wide.last);
   assert.match(wide.last, /^--dim must be an integer ≥ 1 and ≤ 8192, got '100000'/);
 });
+
+Deno.test("train --resume of a finished run publishes nothing again while latest holds its vectors; other formats or a damaged latest publish", async () => {
+  const out = join(ROOT, "finished");
+  const versions = async () =>
+    (await Array.fromAsync(Deno.readDir(join(out, "embeddings", "versions")))).length;
+  const latestOf = () => Deno.readLink(join(out, "embeddings", "latest"));
+  const a = await train([...Q, "--epochs", "1", "--out", out]);
+  assert.equal(a.code, 0, a.last);
+  const first = await latestOf();
+  const before = await snapshot(join(out, "embeddings"));
+  const again = await train(["--resume", out]);
+  assert.equal(again.code, 0, again.last);
+  assert.ok(
+    again.log.some((l) => /holds this run's vectors already .* nothing published again/.test(l)),
+    again.log.join("\n"),
+  );
+  assert.deepEqual(await snapshot(join(out, "embeddings")), before, "no version added, latest unchanged");
+  const summary = JSON.parse(await Deno.readTextFile(join(out, "summary.json")));
+  assert.equal(summary.embeddings.dir, join(out, "embeddings", first));
+  assert.equal(summary.training.thisInvocation.steps, 0);
+  // other formats: a version that holds them
+  const arrow = await train(["--resume", out, "--formats", "vec,arrow"]);
+  assert.equal(arrow.code, 0, arrow.last);
+  assert.equal(await versions(), 2);
+  const second = await latestOf();
+  assert.notEqual(second, first);
+  assert.ok((await Deno.stat(join(out, "embeddings", second, "input.arrow"))).isFile);
+  // the formats are carried: the next plain resume has nothing to publish
+  assert.equal((await train(["--resume", out])).code, 0);
+  assert.equal(await versions(), 2);
+  // on another backend: the change is logged (it was not: the trainer had taken the --backend already), and
+  // the checkpoint's vectors are the same, so nothing is published either
+  const blas = await train(["--resume", out, "--backend", "blas"]);
+  assert.equal(blas.code, 0, blas.last);
+  assert.ok(
+    blas.log.some((l) => /^resume: backend: js → blas: the result matches/.test(l)),
+    blas.log.join("\n"),
+  );
+  assert.equal(await versions(), 2);
+  // a latest whose file was cut short is not taken as holding the vectors
+  await Deno.truncate(join(out, "embeddings", second, "input.vec"), 10);
+  const repaired = await train(["--resume", out]);
+  assert.equal(repaired.code, 0, repaired.last);
+  assert.equal(await versions(), 3);
+  assert.notEqual(await latestOf(), second);
+});

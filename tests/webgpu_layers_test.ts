@@ -348,33 +348,36 @@ Deno.test('webgpu: createOutputLayer({ backend: "webgpu" }) builds both kinds', 
 });
 
 Deno.test(
-  "webgpu naive: a loss or ∇H that is not finite is refused with DivergenceError, not returned",
+  "webgpu naive and factored: a loss or ∇H that is not finite is refused with DivergenceError, not returned",
   opts,
   async () => {
-    // squared loss ~1e40 is finite in float64 but ∇H = ∇O W overflows float32 (and the loss read back too)
+    // W ~1e20: the squared loss ~1e40 is finite in float64 but ∇H = ∇O W overflows float32 (and the loss read
+    // back too); on the factored layer Q = WᵀW overflows as well. One check for both (finiteResult)
     const W0 = new Float32Array(D * d).map((_, i) => Math.sin(i * 1.3) * 1e20);
-    const gpu = await gpuNaive({ init: W0 }, "squared");
-    const { H, Y } = randomBatch(rng(3), m, d, D, K, 1, 1);
-    try {
-      await assert.rejects(() => gpu.evaluate(H, Y), (e: unknown) => {
-        assert.ok(e instanceof DivergenceError, `evaluate: ${e}`);
-        assert.match(
-          e.message,
-          /^step 1: the squared loss \(.*\) or ∇H of this batch is not finite; the layer's state is unchanged\./,
-        );
-        return true;
-      });
-      assert.deepEqual(await gpu.weights(), W0, "evaluate changed W");
-      await assert.rejects(() => gpu.step(H, Y, 1e-45), (e: unknown) => {
-        assert.ok(e instanceof DivergenceError, `step: ${e}`);
-        assert.match(
-          e.message,
-          /^step 1: .* not finite; the webgpu layer's state was updated with it: rebuild the layer/,
-        );
-        return true;
-      });
-    } finally {
-      gpu.close();
+    for (const make of [gpuNaive, gpuFactored]) {
+      const gpu = await make({ init: W0 }, "squared");
+      const { H, Y } = randomBatch(rng(3), m, d, D, K, 1, 1);
+      try {
+        await assert.rejects(() => gpu.evaluate(H, Y), (e: unknown) => {
+          assert.ok(e instanceof DivergenceError, `${make.name} evaluate: ${e}`);
+          assert.match(
+            e.message,
+            /^step 1: the squared loss \(.*\) or ∇H of this batch is not finite; the layer's state is unchanged\./,
+          );
+          return true;
+        });
+        assert.deepEqual(await gpu.weights(), W0, `${make.name}: evaluate changed W`);
+        await assert.rejects(() => gpu.step(H, Y, 1e-45), (e: unknown) => {
+          assert.ok(e instanceof DivergenceError, `${make.name} step: ${e}`);
+          assert.match(
+            e.message,
+            /^step 1: .* not finite; the webgpu layer's state was updated with it: rebuild the layer/,
+          );
+          return true;
+        });
+      } finally {
+        gpu.close();
+      }
     }
   },
 );

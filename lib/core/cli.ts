@@ -355,8 +355,32 @@ export async function refusePublishIntoRun(out: string, run?: string, runFlag = 
       );
     }
   }
-  // inside a publication: a folder named versions (or under one) of a root that publishes (its latest link,
-  // or the version on the way holding a manifest.json)
+  await refuseInsidePublication(out);
+}
+
+/**
+ * Refuses an output folder inside a publication: the `versions/` folder of a publication root, a published
+ * version (`<root>/versions/<v>`, `<root>/latest`) or a folder under them. What a job writes there would
+ * change a published version, and published versions are immutable. UsageError, exit 2. Symbolic links
+ * are resolved (`latest` is its version). A folder named `versions` counts only under a root that publishes
+ * (its `latest` link, or the version holding a manifest.json).
+ *
+ * @example
+ * ```ts
+ * import { refuseInsidePublication } from "./cli.ts";
+ * await refuseInsidePublication("runs/x"); // no publication around it: never refused
+ * ```
+ *
+ * @param out the folder given
+ * @param flag the flag that named it, for the message
+ * @param advice what to give instead, ending the message
+ */
+export async function refuseInsidePublication(
+  out: string,
+  flag = "--out",
+  advice?: (root: string) => string,
+): Promise<void> {
+  const o = await resolveReal(out);
   const parts = o.split("/");
   for (let i = parts.length - 1; i >= 1; i--) {
     if (parts[i] !== "versions") continue;
@@ -367,10 +391,12 @@ export async function refusePublishIntoRun(out: string, run?: string, runFlag = 
         await Deno.stat(join(root, "versions", version, "manifest.json")).then(() => true, () => false));
     if (!isRoot) continue;
     throw new UsageError(
-      `--out ${out} is ${
+      `${flag} ${out} is ${
         version === undefined ? "the versions/ folder" : `inside the published version ${version}`
-      } of the publication root ${root}: published versions are never changed; give --out ${root} to ` +
-        `publish a new version there, or a publication root of its own`,
+      } of the publication root ${root}: published versions are never changed; ` +
+        (advice
+          ? advice(root)
+          : `give --out ${root} to publish a new version there, or a publication root of its own`),
     );
   }
 }

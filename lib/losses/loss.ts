@@ -41,6 +41,12 @@ export interface SphericalFamilyLoss {
   /** True when the loss depends on s = Σ_j o_j (the factored layer then keeps ω and w̄). */
   readonly usesSum: boolean;
   /**
+   * True when the target values are weights of a log-likelihood (spherical, taylor, zloss): a negative
+   * weight makes the loss unbounded below, and the layers refuse it (RangeError). False for squared,
+   * which fits target values of either sign.
+   */
+  readonly weightsNonNegative: boolean;
+  /**
    * One example from its statistics. o[k], y[k] for k < K: output and weight of target k (unique
    * indices). Writes ∂L/∂o at target k into dy[k], g_q and g_s into `out`; returns L.
    */

@@ -28,6 +28,7 @@ export class SphericalLoss implements SphericalFamilyLoss {
   readonly options: Required<LossOptions>;
   /** Spherical softmax does not depend on s. */
   readonly usesSum = false;
+  readonly weightsNonNegative = true;
   readonly #eps: number;
 
   /**

@@ -27,6 +27,7 @@ export class SquaredLoss implements SphericalFamilyLoss {
   readonly options: Required<LossOptions>;
   /** Squared error does not depend on s. */
   readonly usesSum = false;
+  readonly weightsNonNegative = false;
 
   /**
    * Creates the loss; it has no hyperparameter of its own, but `options` is still validated.

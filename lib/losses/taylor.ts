@@ -35,6 +35,7 @@ export class TaylorLoss implements SphericalFamilyLoss {
   readonly options: Required<LossOptions>;
   /** Taylor softmax depends on s = Σ_j o_j. */
   readonly usesSum = true;
+  readonly weightsNonNegative = true;
 
   /**
    * Creates the loss; it has no hyperparameter of its own, but `options` is still validated.

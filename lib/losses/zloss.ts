@@ -60,6 +60,7 @@ export class ZLoss implements SphericalFamilyLoss {
   readonly options: Required<LossOptions>;
   /** The Z-loss depends on s = Σ_j o_j (through μ). */
   readonly usesSum = true;
+  readonly weightsNonNegative = true;
   readonly #a: number;
   readonly #b: number;
 

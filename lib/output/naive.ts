@@ -100,7 +100,7 @@ export class NaiveOutputLayer implements OutputLayer {
   evaluate(H: Float32Array, Y: SparseBatch): Promise<StepResult> {
     try {
       validateOpen(this.#closed);
-      const m = validateBatch(H, Y, this.#D, this.d);
+      const m = validateBatch(H, Y, this.#D, this.d, this.loss);
       return Promise.resolve(this.#run(H, Y, m, 0));
     } catch (e) {
       return Promise.reject(e);
@@ -115,7 +115,7 @@ export class NaiveOutputLayer implements OutputLayer {
     try {
       validateOpen(this.#closed);
       validateEta(eta);
-      const m = validateBatch(H, Y, this.#D, this.d);
+      const m = validateBatch(H, Y, this.#D, this.d, this.loss);
       const r = this.#run(H, Y, m, eta);
       this.#steps++;
       return Promise.resolve(r);

@@ -20,7 +20,9 @@ import { allFinite } from "../core/finite.ts";
  *
  * - TypeError: H is not a Float32Array; Y's arrays have the wrong types.
  * - RangeError: H.length ≠ m·d, offsets not starting at 0 / decreasing / not ending at indices.length,
- *   values.length ≠ indices.length, an index outside [0, D), a NaN/Inf in H or in Y.values, m = 0.
+ *   values.length ≠ indices.length, an index outside [0, D), a NaN/Inf in H or in Y.values, m = 0, and
+ *   with `loss` one whose targets are weights of a log-likelihood (`weightsNonNegative`), a negative
+ *   Y.values entry.
  *
  * Duplicate indices, within an example or across examples, are legal (they are summed).
  *
@@ -36,13 +38,21 @@ import { allFinite } from "../core/finite.ts";
  * @param Y targets, CSR with m rows
  * @param D number of outputs
  * @param d input dimension
+ * @param loss the layer's loss: its `weightsNonNegative` says whether Y.values must be ≥ 0
  * @returns m, the number of examples
  */
-export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: number): number {
+export function validateBatch(
+  H: Float32Array,
+  Y: SparseBatch,
+  D: number,
+  d: number,
+  loss?: { readonly name: string; readonly weightsNonNegative: boolean },
+): number {
   if (!(H instanceof Float32Array)) {
     throw new TypeError(`H must be a Float32Array (m×d row-major), got ${describe(H)}`);
   }
   const m = validateCsr("Y", Y, D);
+  if (loss?.weightsNonNegative) refuseNegativeWeights(Y, loss.name);
   if (H.length !== m * d) {
     throw new RangeError(
       `H.length = ${H.length} but Y has m = ${m} examples and d = ${d}: H must be m×d = ${m * d} (row-major)`,
@@ -56,6 +66,20 @@ export function validateBatch(H: Float32Array, Y: SparseBatch, D: number, d: num
     }
   }
   return m;
+}
+
+/** RangeError naming the first negative entry of Y.values, its example and the loss `name`. */
+function refuseNegativeWeights(Y: SparseBatch, name: string): void {
+  const v = Y.values;
+  let k = 0;
+  while (k < v.length && v[k] >= 0) k++;
+  if (k === v.length) return;
+  let i = 0;
+  while (Y.offsets[i + 1] <= k) i++;
+  throw new RangeError(
+    `Y.values[${k}] = ${v[k]} is negative (example ${i}): the ${name} loss takes target weights ≥ 0 ` +
+      `(a negative weight makes it unbounded below); only the squared loss fits values of either sign`,
+  );
 }
 
 /**

@@ -509,14 +509,28 @@ export function resumeDifferences(
         `float32 rounding (resume without --threads to keep the run's count)`,
     );
   }
-  // another backend sums in another order (blas's sgemm, js's loops, the GPU's reductions)
-  if (a.backend !== b.backend) {
-    soft.push(
-      `backend: ${a.backend} → ${b.backend}: the result matches an uninterrupted run only up to ` +
-        `float32 rounding (resume without --backend to keep the run's)`,
-    );
-  }
+  const moved = backendChange(a.backend, b.backend);
+  if (moved) soft.push(moved);
   return soft;
+}
+
+/**
+ * The resume log line for a run going on on another backend than its checkpoint's, or undefined when it
+ * is the same: another backend sums in another order (blas's sgemm, js's loops, the GPU's reductions).
+ *
+ * @example
+ * ```ts
+ * import { backendChange } from "./config.ts";
+ * console.log(backendChange("blas", "js")); // "backend: blas → js: the result matches …"
+ * console.log(backendChange("auto", "blas")); // undefined
+ * ```
+ */
+export function backendChange(from: string, to: string): string | undefined {
+  // "auto" is blas wherever OpenBLAS loads (lib/linalg/select.ts; a fallback to js is logged at the start)
+  const sums = (b: string) => (b === "auto" ? "blas" : b);
+  if (sums(from) === sums(to)) return undefined;
+  return `backend: ${from} → ${to}: the result matches an uninterrupted run only up to ` +
+    `float32 rounding (resume without --backend to keep the run's)`;
 }
 
 /** The run-shaping config fields a resumed trainer adopts. */

@@ -33,11 +33,13 @@ import {
   latestVersionDir,
   publishEmbeddings,
   type PublishResult,
+  readEmbeddingsManifest,
   removeStaleTemps,
 } from "../export/publish.ts";
 import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
 import { exportCommand } from "../export/command.ts";
 import { removeOldVersions } from "../export/prune.ts";
+import { latestHoldingRun } from "./republish.ts";
 import { checkFormatsHoldWords } from "../export/embeddings.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
 import { classifyInputs } from "../io/detect.ts";
@@ -56,8 +58,8 @@ import {
   removeStaleCheckpointTemps,
 } from "./checkpoint.ts";
 import type { TrainArgs } from "./cli.ts";
-import { FLAG_OF, resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
-import { refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
+import { backendChange, FLAG_OF, resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
+import { refuseInsidePublication, refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
 import { fmt4, ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 import { backendEnvironment } from "../linalg/select.ts";
@@ -604,6 +606,9 @@ export async function runTrainJob(
         if (e instanceof UsageError) throw new ExitError(EXIT.noCheckpoint, e.message);
         throw e;
       }
+      // the trainer already runs on a --backend given (Trainer.fromCheckpoint): its change is the checkpoint's
+      const moved = backendChange(String(saved.backend ?? "auto"), config.backend);
+      if (moved && !changes.some((c) => c.startsWith("backend:"))) changes.push(moved);
       for (const change of changes) log(`resume: ${change}`);
       trainer.adopt(config);
       log(`resume: ${ckptPath} at step ${trainer.step}`);
@@ -612,6 +617,7 @@ export async function runTrainJob(
       // "one draw per epoch" made concrete: a resumed run (--epochs changed or not) keeps its corpus
       if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
       await refuseOutInside(config.data, config.out);
+      await refuseInsidePublication(config.out, "--out", () => "give the run a folder of its own");
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }
@@ -731,63 +737,87 @@ export async function runTrainJob(
       for (const m of report.missing) log(`evaluation: not found ${m}`);
     }
     let summary: JobSummary | undefined, published: PublishResult | undefined;
-    try {
-      await publishEmbeddings({
-        outRoot: join(config.out, "embeddings"),
-        words: emb.words,
-        input: emb.input,
-        d: emb.d,
-        ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
+    // a resume of a finished run takes no step: the latest version holds these vectors already
+    const held = ckptPath && training.thisInvocation.steps === 0
+      ? await latestHoldingRun(join(config.out, "embeddings"), {
+        step: trainer.step,
+        keptEpoch: training.keptEpoch,
         formats: config.formats,
-        // summary.json is written with the publication, a stop held meanwhile: it never misses a published run
-        committed: async (r) => {
-          published = r;
-          // latest points at it from here: a stop held while summary.json is written (or fails) says so
-          stop.note = `training is complete and ${r.versionDir} is published (latest points at it), ` +
-            `without its summary.json; nothing to rerun`;
-          const removedVersions = args.keepVersions === undefined
-            ? undefined
-            : await removeOldVersions(join(config.out, "embeddings"), args.keepVersions, (l) =>
-              log(`embeddings: ${l}`));
-          summary = {
-            event: "summary",
-            out: config.out,
-            backend: t.backend,
-            output: config.output,
-            loss: config.loss,
-            mode: config.mode,
-            vocabularySize: emb.words.length,
-            d: emb.d,
-            training,
-            metrics,
-            embeddings: {
-              version: r.version,
-              dir: r.versionDir,
-              files: r.files,
-              ...(training.keptEpoch === undefined ? {} : { epoch: training.keptEpoch }),
-              ...(removedVersions === undefined ? {} : { removedVersions }),
-            },
-            thisInvocation: {
-              seconds: round((performance.now() - t0) / 1000, 2),
-              ...(ckptPath ? { resumedFrom: ckptPath } : {}),
-            },
-          };
-          await writeFileAtomic(join(config.out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-          stop.note = `training is complete and ${r.versionDir} is published (latest points at it); ` +
-            `nothing to rerun`;
-        },
-        manifest: {
-          corpus: {
-            data: config.data,
-            dir: data.dir,
-            rows: data.manifest.rows,
-            tokens: data.manifest.tokens,
-          },
+        exportOutput: config.exportOutput,
+        metrics,
+      })
+      : null;
+    try {
+      // summary.json is written with the publication, a stop held meanwhile: it never misses a published run
+      const committed = async (r: PublishResult) => {
+        published = r;
+        // latest points at it from here: a stop held while summary.json is written (or fails) says so
+        stop.note = `training is complete and ${r.versionDir} is published (latest points at it), ` +
+          `without its summary.json; nothing to rerun`;
+        const removedVersions = args.keepVersions === undefined
+          ? undefined
+          : await removeOldVersions(join(config.out, "embeddings"), args.keepVersions, (l) =>
+            log(`embeddings: ${l}`));
+        summary = {
+          event: "summary",
+          out: config.out,
+          backend: t.backend,
+          output: config.output,
+          loss: config.loss,
+          mode: config.mode,
+          vocabularySize: emb.words.length,
+          d: emb.d,
+          training,
           metrics,
-          config,
-          training: { ...training, step: trainer.step, backend: trainer.backend },
-        },
-      });
+          embeddings: {
+            version: r.version,
+            dir: r.versionDir,
+            files: r.files,
+            ...(training.keptEpoch === undefined ? {} : { epoch: training.keptEpoch }),
+            ...(removedVersions === undefined ? {} : { removedVersions }),
+          },
+          thisInvocation: {
+            seconds: round((performance.now() - t0) / 1000, 2),
+            ...(ckptPath ? { resumedFrom: ckptPath } : {}),
+          },
+        };
+        await writeFileAtomic(join(config.out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+        stop.note = `training is complete and ${r.versionDir} is published (latest points at it); ` +
+          `nothing to rerun`;
+      };
+      if (held) {
+        log(
+          `embeddings: ${held} (latest) holds this run's vectors already (step ${trainer.step}, the same ` +
+            `formats and metrics); nothing published again`,
+        );
+        const manifest = await readEmbeddingsManifest(held) as { files: { name: string }[] };
+        await committed({
+          version: basename(held),
+          versionDir: held,
+          files: [...manifest.files.map((f) => join(held, f.name)), join(held, "manifest.json")],
+        });
+      } else {
+        await publishEmbeddings({
+          outRoot: join(config.out, "embeddings"),
+          words: emb.words,
+          input: emb.input,
+          d: emb.d,
+          ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
+          formats: config.formats,
+          committed,
+          manifest: {
+            corpus: {
+              data: config.data,
+              dir: data.dir,
+              rows: data.manifest.rows,
+              tokens: data.manifest.tokens,
+            },
+            metrics,
+            config,
+            training: { ...training, step: trainer.step, backend: trainer.backend },
+          },
+        });
+      }
     } catch (e) {
       if (published) {
         // committed was reached: the version is published, only the report is missing

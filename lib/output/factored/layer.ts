@@ -275,7 +275,7 @@ export class FactoredOutputLayer implements OutputLayer {
     try {
       validateOpen(this.#closed);
       const st = this.#st;
-      const m = validateBatch(H, Y, st.D, this.d);
+      const m = validateBatch(H, Y, st.D, this.d, this.loss);
       st.ensure(m, Y.indices.length);
       return Promise.resolve(
         st.use32() ? forward32(st, st.batch32(H, m), Y, m, false) : forward64(st, H, Y, m),
@@ -291,7 +291,7 @@ export class FactoredOutputLayer implements OutputLayer {
       validateOpen(this.#closed);
       validateEta(eta);
       const st = this.#st;
-      const m = validateBatch(H, Y, st.D, this.d);
+      const m = validateBatch(H, Y, st.D, this.d, this.loss);
       st.ensure(m, Y.indices.length);
       let r: StepResult;
       if (st.use32()) {

@@ -251,7 +251,9 @@ export abstract class WebGpuLayerBase {
     writeH?: (H: Float32Array, m: number) => void,
   ): number {
     // without H (formed on the GPU) the targets alone are checked: an empty H with width 0 passes
-    m = H ? validateBatch(H, Y, this.size, this.d) : validateBatch(NO_H, Y, this.size, 0);
+    m = H
+      ? validateBatch(H, Y, this.size, this.d, this.loss)
+      : validateBatch(NO_H, Y, this.size, 0, this.loss);
     const p = this.packed;
     p.pack(Y, this.rows, this.nb);
     this.ensureBatch(m, p.n, sizes);
