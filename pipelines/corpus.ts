@@ -30,6 +30,7 @@ import { UsageError } from "../lib/core/errors.ts";
 import {
   type FlagSpec,
   type FlagValue,
+  HELP_FLAG,
   helpText,
   parseFlags,
   refuseOutInside,
@@ -149,7 +150,7 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "",
     help: "synthetic: write the stream as a text file here and exit",
   },
-  help: { type: "boolean", default: false, help: "print this help" },
+  help: HELP_FLAG,
 };
 
 function usage(): string {

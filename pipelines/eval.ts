@@ -16,7 +16,7 @@
  */
 
 import { UsageError } from "../lib/core/errors.ts";
-import { commaList, type FlagSpec, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
+import { commaList, type FlagSpec, HELP_FLAG, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { StopController } from "../lib/core/stop.ts";
 import { createBackend } from "../lib/linalg/select.ts";
@@ -63,7 +63,7 @@ const FLAGS: Record<string, FlagSpec> = {
     default: false,
   },
   json: { type: "boolean", help: "print the report as one JSON object instead of text", default: false },
-  help: { type: "boolean", short: "h", help: "show this help", default: false },
+  help: HELP_FLAG,
 };
 
 /**
@@ -130,6 +130,7 @@ await runCommand("eval", async () => {
       analogies: !f["no-analogies"],
       index,
       backend: backend as "js" | "blas" | "auto",
+      caseSensitive,
     });
   } else {
     const t1 = performance.now();

@@ -29,7 +29,14 @@
 
 import { basename, dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
-import { type FlagSpec, helpText, parseFlags, positiveInt, refusePublishIntoRun } from "../lib/core/cli.ts";
+import {
+  type FlagSpec,
+  HELP_FLAG,
+  helpText,
+  parseFlags,
+  positiveInt,
+  refusePublishIntoRun,
+} from "../lib/core/cli.ts";
 import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
@@ -88,7 +95,7 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "seconds to wait for another job's lock on the run folder (exit 3 after)",
     default: "0",
   },
-  help: { type: "boolean", short: "h", help: "show this help", default: false },
+  help: HELP_FLAG,
 };
 
 const stop = new StopController("export").install();

@@ -217,6 +217,53 @@ Deno.test("evaluateEmbeddings runs every set found and lists the missing ones", 
   }
 });
 
+/** An evaluation folder with every default set in lower case, over AN_WORDS; `fn` gets its path. */
+async function withLowerCaseSets(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "wordsim353.tsv"), "man\twoman\t5\nking\tqueen\t8\nman\tapple\t1\n");
+    await Deno.writeTextFile(join(dir, "simlex999.txt"), "king\tman\t3\nqueen\twoman\t4\napple\tking\t1\n");
+    await Deno.writeTextFile(join(dir, "questions-words.txt"), ": family\nman woman king queen\n");
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const UPPER_WORDS = AN_WORDS.map((w) => w.toUpperCase());
+
+Deno.test("evaluateEmbeddings: caseSensitive reaches the similarity and analogy sets (upper-cased vectors cover none of them)", async () => {
+  await withLowerCaseSets(async (dir) => {
+    const loose = await evaluateEmbeddings(UPPER_WORDS, AN_VECS, 4, { evalDir: dir });
+    assert.equal(loose.similarity.wordsim353.coverage, 1);
+    assert.equal(loose.similarity.simlex999.coverage, 1);
+    assert.equal(loose.analogy!.total.coverage, 1);
+    const exact = await evaluateEmbeddings(UPPER_WORDS, AN_VECS, 4, { evalDir: dir, caseSensitive: true });
+    assert.equal(exact.similarity.wordsim353.coverage, 0);
+    assert.equal(exact.similarity.simlex999.coverage, 0);
+    assert.equal(exact.analogy!.total.coverage, 0);
+    // lower-case vectors are found either way
+    const lower = await evaluateEmbeddings(AN_WORDS, AN_VECS, 4, { evalDir: dir, caseSensitive: true });
+    assert.equal(lower.similarity.wordsim353.coverage, 1);
+    assert.equal(lower.analogy!.total.coverage, 1);
+  });
+});
+
+Deno.test("deno task eval --case-sensitive applies to the sets of --eval-dir too", async () => {
+  await withLowerCaseSets(async (dir) => {
+    const vec = join(dir, "upper.vec");
+    await writeWord2VecText(vec, { words: UPPER_WORDS, vectors: AN_VECS, d: 4 });
+    const coverage = async (extra: string[]) => {
+      const r = await runEval(["--vectors", vec, "--eval-dir", dir, "--backend", "js", "--json", ...extra]);
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout);
+      return [j.similarity.wordsim353.coverage, j.similarity.simlex999.coverage, j.analogy.total.coverage];
+    };
+    assert.deepEqual(await coverage([]), [1, 1, 1]);
+    assert.deepEqual(await coverage(["--case-sensitive"]), [0, 0, 0]);
+  });
+});
+
 Deno.test({ name: "the shared analogy file parses into its 14 sections", ignore: !haveShared }, async () => {
   const sections = await readAnalogyFile(join(SHARED, "questions-words.txt"));
   assert.equal(sections.length, 14);

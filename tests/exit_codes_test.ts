@@ -285,3 +285,13 @@ Deno.test("FACTOROUT_DEBUG: 1/true/yes/on give the stack, 0/false/no/off/empty d
     );
   }
 });
+
+Deno.test("every command: -h is --help (the one HELP_FLAG of lib/core/cli.ts)", async () => {
+  for (const job of ["eval", "corpus", "train", "export", "refresh"]) {
+    const long = await runScript(pipeline(job), ["--help"]);
+    const short = await runScript(pipeline(job), ["-h"]);
+    assert.equal(short.code, EXIT.ok, `${job} -h: ${short.stderr}`);
+    assert.equal(short.stdout, long.stdout, `${job}: -h prints the --help text`);
+    assert.match(short.stdout, /^\s+--help, -h\s+show this help/m, job);
+  }
+});

@@ -389,6 +389,27 @@ Deno.test("inputs: train refused on its --data leaves no --out folder it made; o
   }
 });
 
+Deno.test("inputs: a missing --data into an --out that holds a run is exit 5 naming the path, not 'already holds a run' (exit 2)", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    // a run folder whose corpus was prepared with other settings (no train-settings.json): it holds a run
+    const used = `${work}/used`;
+    await Deno.mkdir(`${used}/corpus`, { recursive: true });
+    await Deno.writeTextFile(`${used}/corpus/manifest.json`, "{}");
+    const held = await run(TRAIN, [...SMALL, "--data", "brown", "--limit-tokens", "3000", "--out", used]);
+    assert.equal(held.code, EXIT.usage, held.stderr);
+    assert.match(lastLine(held), /already holds a run \(a corpus prepared with other settings\)/);
+    const typo = `${work}/no-such-corpus.txt`;
+    const r = await run(TRAIN, [...SMALL, "--data", typo, "--out", used]);
+    refused(r, typo, /no such file or folder/);
+    assert.doesNotMatch(r.stderr, /already holds a run/);
+    assert.deepEqual([...Deno.readDirSync(used)].map((e) => e.name), ["corpus"], "the run folder untouched");
+    assert.equal(await Deno.readTextFile(`${used}/corpus/manifest.json`), "{}");
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
 Deno.test("inputs: a named --eval-dir (or FACTOROUT_EVAL_DIR) that is missing or holds no set exits 2 before any work, in every job", async () => {
   const work = await Deno.makeTempDir();
   try {

@@ -62,6 +62,10 @@ Deno.test("train CLI: a small-slice default run publishes embeddings that load b
   assert.equal(summary.output, "factored");
   assert.ok(Number.isFinite(summary.training.trainLoss));
   assert.ok(Number.isFinite(summary.metrics.wordsim353), "wordsim353 evaluated");
+  // every set evaluated has its coverage, the analogy set's included; summary.json holds the same line
+  assert.deepEqual(Object.keys(summary.metrics.coverage).sort(), ["analogy", "simlex999", "wordsim353"]);
+  assert.ok(summary.metrics.coverage.analogy >= 0 && summary.metrics.coverage.analogy <= 1);
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(`${out}/summary.json`)).metrics, summary.metrics);
   // --keep-best publishes the epoch with the lowest validation loss: compare with that epoch's checkpoint
   const kept = summary.embeddings.epoch;
   const ckpt = await readCheckpoint(
@@ -400,7 +404,9 @@ Deno.test("train CLI arguments: --export-output alone, true or false, a config f
   }
   await assert.rejects(
     () => parseTrainArgs(["--export-output", "maybe"]),
-    (e) => e instanceof UsageError && /^--export-output must be true or false, got 'maybe'$/.test(e.message),
+    (e) =>
+      e instanceof UsageError &&
+      /^--export-output must be true or false \(also 1 or yes, 0 or no\), got 'maybe'$/.test(e.message),
   );
   // a checkpoint keeps it (JSON), one written before it existed resumes without output rows, as it did
   const given = (await parseTrainArgs(["--export-output"])).config;

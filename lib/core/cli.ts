@@ -61,6 +61,18 @@ export const DEBUG_FLAG: FlagSpec = {
   help: "print the stack trace of an error (also FACTOROUT_DEBUG=1, true, yes or on)",
 };
 
+/**
+ * `--help, -h`, the help flag of every command: each job's flag table holds this one entry, so that `-h`
+ * works wherever `--help` does.
+ *
+ * @example
+ * ```ts
+ * import { HELP_FLAG, parseFlags } from "./cli.ts";
+ * console.log(parseFlags(["-h"], { help: HELP_FLAG }).help); // true
+ * ```
+ */
+export const HELP_FLAG: FlagSpec = { type: "boolean", short: "h", default: false, help: "show this help" };
+
 /** A value that looks like a negative number (`-1`, `-0.5`, `-.5`, `-1e3`, `-inf`), not like a flag. */
 const NEGATIVE = /^-(\d|\.\d|inf(inity)?$|nan$)/i;
 

@@ -169,7 +169,8 @@ export function evalSkipReason(given?: string): string {
 /**
  * Evaluates V×d embeddings (rows in frequency order) on the sets in `evalDir`: Spearman ρ on the
  * similarity sets, 3CosAdd analogy accuracy over the `analogyCutoff` (default 30000) most frequent
- * words; `analogies: false` skips the analogy run (the slowest part). The analogy search runs on
+ * words; `analogies: false` skips the analogy run (the slowest part). Words are looked up exactly, else
+ * lower-cased; `caseSensitive: true` looks them up exactly only. The analogy search runs on
  * `backend` (a {@link LinAlgBackend}, or a name for createBackend, which logs the one it picks through
  * `log`); default "auto": OpenBLAS sgemm when it loads, else the TypeScript kernel.
  *
@@ -191,12 +192,14 @@ export async function evaluateEmbeddings(
     analogies?: boolean;
     index?: EmbeddingIndex;
     backend?: LinAlgBackend | "js" | "blas" | "auto";
+    caseSensitive?: boolean;
     log?: (line: string) => void;
   } = {},
 ): Promise<EvalReport> {
   const t0 = performance.now();
   const evalDir = opts.evalDir ?? defaultEvalDir();
   const index = opts.index ?? new EmbeddingIndex(words, vectors, d);
+  const caseSensitive = opts.caseSensitive === true;
   const report: EvalReport = {
     evalDir,
     vocabularySize: words.length,
@@ -211,7 +214,10 @@ export async function evaluateEmbeddings(
       report.missing.push(`${name} (${files.map((f) => join(evalDir, f)).join(" | ")})`);
       continue;
     }
-    report.similarity[name] = { file, ...evaluateSimilarity(index, await readSimilarityFile(file)) };
+    report.similarity[name] = {
+      file,
+      ...evaluateSimilarity(index, await readSimilarityFile(file), { caseSensitive }),
+    };
   }
   if (opts.analogies !== false) {
     const file = await firstExisting(evalDir, ANALOGY_FILES);
@@ -226,7 +232,7 @@ export async function evaluateEmbeddings(
       try {
         report.analogy = {
           file,
-          ...evaluateAnalogies(index, sections, { cutoff: opts.analogyCutoff, backend: la }),
+          ...evaluateAnalogies(index, sections, { cutoff: opts.analogyCutoff, caseSensitive, backend: la }),
         };
       } finally {
         if (!given) la.close();

@@ -10,6 +10,7 @@ import {
   DEBUG_FLAG,
   decimal,
   type FlagSpec as CoreFlagSpec,
+  HELP_FLAG,
   helpText as formatHelp,
   parseFlags,
   positiveInt,
@@ -70,6 +71,8 @@ type FlagSpec = {
   def?: string;
   /** the value of a flag given alone (lib/core/cli.ts FlagSpec.bare) */
   bare?: string;
+  /** its one-letter form (`-h`) */
+  short?: string;
 };
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -242,7 +245,7 @@ const FLAGS: Record<string, FlagSpec> = {
     def: "auto",
   },
   debug: { type: "boolean", help: DEBUG_FLAG.help, def: "false" },
-  help: { type: "boolean", help: "show this help", def: "false" },
+  help: { type: "boolean", short: HELP_FLAG.short, help: HELP_FLAG.help, def: "false" },
 };
 
 /**
@@ -262,6 +265,7 @@ export function helpText(): string {
       help: f.help,
       default: f.def ?? (f.key ? shownDefault(DEFAULT_CONFIG[f.key]) : undefined),
       ...(f.bare === undefined ? {} : { bare: f.bare }),
+      ...(f.short === undefined ? {} : { short: f.short }),
     };
   }
   const about = [

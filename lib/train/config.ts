@@ -362,7 +362,7 @@ export function parseField(key: keyof TrainConfig, raw: string): unknown {
     const t = raw.trim().toLowerCase();
     if (t === "true" || t === "1" || t === "yes") return true;
     if (t === "false" || t === "0" || t === "no") return false;
-    throw new UsageError(`${flag} must be true or false, got '${raw}'`);
+    throw new UsageError(`${flag} must be true or false (also 1 or yes, 0 or no), got '${raw}'`);
   }
   if (NUMBERS[key]) {
     const v = decimal(raw);

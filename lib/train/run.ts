@@ -122,6 +122,7 @@ export type JobSummary = {
   vocabularySize: number;
   d: number;
   training: TrainSummary;
+  /** ρ of each similarity set, analogy accuracy, and the coverage of each (`coverage.analogy` included). */
   metrics: { wordsim353?: number; simlex999?: number; analogy?: number; coverage: Record<string, number> };
   /** `epoch`: the epoch of the run whose vectors were published (the best one under --keep-best). */
   embeddings?: { version: string; dir: string; files: string[]; epoch?: number; removedVersions?: string[] };
@@ -179,6 +180,20 @@ export type ResolvedData = {
 };
 
 /**
+ * Refuses a `--data` that does not exist (ExitError, exit 5, naming it). A new run checks it before its
+ * `--out` is locked or looked at: a mistyped path into a folder that holds a run is this, not "already
+ * holds a run (… a corpus prepared with other settings)" (exit 2); {@link resolveData} checks it again.
+ */
+async function requireData(data: string): Promise<void> {
+  if (data !== "brown" && !(await exists(data))) {
+    throw new ExitError(
+      EXIT.badData,
+      `--data ${data}: no such file or folder (give 'brown', a text file or folder, or a folder of shards)`,
+    );
+  }
+}
+
+/**
  * Resolves `--data` to a corpus: a folder with manifest.json is used as it is; shards without one (a
  * folder, or a single `.arrow`/`.parquet` file, told by content) are read and checked once and used in
  * place ({@link scanShards}); text (or "brown") is prepared into `<out>/corpus`, reused when already
@@ -203,12 +218,7 @@ export async function resolveData(
   let dir: string;
   let identity: CorpusIdentity | undefined;
   let prepared = false;
-  if (c.data !== "brown" && !(await exists(c.data))) {
-    throw new ExitError(
-      EXIT.badData,
-      `--data ${c.data}: no such file or folder (give 'brown', a text file or folder, or a folder of shards)`,
-    );
-  }
+  await requireData(c.data);
   if (c.data !== "brown" && (await exists(join(c.data, "manifest.json")))) {
     dir = c.data;
   } else {
@@ -618,6 +628,9 @@ export async function runTrainJob(
       if (config.sampleDraws === 0) config = { ...config, sampleDraws: subsampleDraws(config) };
       await refuseOutInside(config.data, config.out);
       await refuseInsidePublication(config.out, "--out", () => "give the run a folder of its own");
+      // a missing --data is named as such (exit 5), before the folder it would train into is locked or
+      // judged by what it holds
+      await requireData(config.data);
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }
@@ -733,7 +746,10 @@ export async function runTrainJob(
         (metrics as Record<string, unknown>)[name] = round(s.rho, 4);
         metrics.coverage[name] = round(s.coverage, 4);
       }
-      if (report.analogy) metrics.analogy = round(report.analogy.total.accuracy, 4);
+      if (report.analogy) {
+        metrics.analogy = round(report.analogy.total.accuracy, 4);
+        metrics.coverage.analogy = round(report.analogy.total.coverage, 4);
+      }
       for (const m of report.missing) log(`evaluation: not found ${m}`);
     }
     let summary: JobSummary | undefined, published: PublishResult | undefined;
