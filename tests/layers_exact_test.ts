@@ -1,7 +1,7 @@
 /**
- * Exactness of the factored output layer against the naive (dense-W) reference, ALGORITHM.md §6:
- * same W₀, same random K-sparse batches (repeated indices within and across examples), per-step loss
- * and ∇H, and W = VU + 𝟙ωᵀ against the naive W after thousands of steps, in float32, stabilisation on.
+ * Exactness of the factored output layer against the naive (dense-W) reference, docs/factored-step.md
+ * "Exactness": same W₀, same random K-sparse batches (repeated indices within and across examples), per-step
+ * loss and ∇H, and W = VU + 𝟙ωᵀ against the naive W after thousands of steps, in float32, stabilisation on.
  *
  * Run: npx deno test -A tests/layers_exact_test.ts   (≈ 1 min on 2 cores; the 10,000-step run is most of it)
  */

@@ -1,8 +1,9 @@
 /**
- * Exactness of the WebGPU layers (ALGORITHM.md §6) on whatever adapter this machine has (llvmpipe here):
- * the GPU factored and GPU naive layers against the CPU naive layer (js backend of lib/layers) from the
- * same W₀ on the same minibatches, for every loss, with repeated indices and V split across many
- * bindings. Under CI=true a missing adapter fails; elsewhere these tests are skipped with a log line.
+ * Exactness of the WebGPU layers (docs/factored-step.md "Exactness") on whatever adapter this machine has
+ * (llvmpipe here): the GPU factored and GPU naive layers against the CPU naive layer (js backend of
+ * lib/layers) from the same W₀ on the same minibatches, for every loss, with repeated indices and V split
+ * across many bindings. Under CI=true a missing adapter fails; elsewhere these tests are skipped with a log
+ * line.
  */
 
 import assert from "node:assert/strict";

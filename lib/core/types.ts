@@ -36,7 +36,7 @@ export type SparseBatch = { offsets: Int32Array; indices: Int32Array; values: Fl
 export type StepResult = { loss: number; gradH: Float32Array };
 
 /**
- * The losses of the spherical family (see ALGORITHM.md §3).
+ * The losses of the spherical family (docs/losses.md).
  *
  * @example
  * ```ts
@@ -91,7 +91,8 @@ export type OutputLayerState = {
 };
 
 /**
- * Health of the factored state (ALGORITHM.md §5). `qDrift` costs O(Dd²) and is only computed when asked.
+ * Health of the factored state (docs/factored-step.md "Numerical upkeep"). `qDrift` costs O(Dd²) and is only
+ * computed when asked.
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 /**
- * The contract of a loss of the spherical family (ALGORITHM.md §3): it sees an example only through
+ * The contract of a loss of the spherical family (docs/losses.md): it sees an example only through
  * the outputs at its targets o_c, their weights y_c, q = ‖o‖², s = Σ_j o_j and D, and returns the loss,
  * ẏ_c = ∂L/∂o_c, g_q = ∂L/∂q and g_s = ∂L/∂s. Losses know nothing of backends or layers.
  *

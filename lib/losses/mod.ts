@@ -1,5 +1,5 @@
 /**
- * The spherical loss family (ALGORITHM.md §3): squared error, spherical softmax, Taylor softmax and the
+ * The spherical loss family (docs/losses.md): squared error, spherical softmax, Taylor softmax and the
  * Z-loss, each computing an example's loss and gradients from (o_c, y_c, q, s, D) in O(K), with a dense
  * textbook reference over all D outputs. See docs/losses.md.
  *

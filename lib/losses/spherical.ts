@@ -1,5 +1,5 @@
 /**
- * Spherical softmax (ALGORITHM.md §3): p_j = (o_j² + ε) / Σ_k (o_k² + ε) = (o_j² + ε)/(q + Dε),
+ * Spherical softmax (docs/losses.md): p_j = (o_j² + ε) / Σ_k (o_k² + ε) = (o_j² + ε)/(q + Dε),
  * L = −Σ_c y_c log(o_c² + ε) + Y log(q + Dε) with Y = Σ_c y_c.
  * ẏ_c = −2 y_c o_c/(o_c² + ε), g_q = Y/(q + Dε), g_s = 0.
  *

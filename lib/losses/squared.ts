@@ -1,5 +1,5 @@
 /**
- * Squared error ‖o − y‖² over all D outputs (ALGORITHM.md §3):
+ * Squared error ‖o − y‖² over all D outputs (docs/losses.md):
  * L = q − 2 Σ_c y_c o_c + Σ_c y_c², ẏ_c = −2 y_c, g_q = 1, g_s = 0. Its "probability" is the score o_j.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * Second-order Taylor softmax (ALGORITHM.md §3): f(x) = 1 + x + x²/2 = ((1 + x)² + 1)/2 ≥ 1/2,
+ * Second-order Taylor softmax (docs/losses.md): f(x) = 1 + x + x²/2 = ((1 + x)² + 1)/2 ≥ 1/2,
  * p_j = f(o_j) / Σ_k f(o_k) = f(o_j)/(D + s + q/2),
  * L = −Σ_c y_c log f(o_c) + Y log(D + s + q/2) with Y = Σ_c y_c.
  * ẏ_c = −y_c (1 + o_c)/f(o_c), g_q = Y/(2N), g_s = Y/N with N = D + s + q/2.

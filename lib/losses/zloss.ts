@@ -1,5 +1,5 @@
 /**
- * The Z-loss of de Brébisson & Vincent (2016), ALGORITHM.md §3. With μ = s/D, σ = √(q/D − μ²) and the
+ * The Z-loss of de Brébisson & Vincent (2016), docs/losses.md. With μ = s/D, σ = √(q/D − μ²) and the
  * Z-normalised target outputs z_c = (o_c − μ)/σ:
  *
  *   L = Σ_c y_c (1/a) softplus(a (b − z_c)),  softplus(x) = log(1 + eˣ).

@@ -1,7 +1,7 @@
 /**
- * The singularity guard of the factored step (ALGORITHM.md §5). A step multiplies U by the symmetric
- * d×d factor F = I − 2η H G Hᵀ (H = [h_1 … h_m], G = diag(g_q)). The guard refuses the step, before
- * any state changes, unless every eigenvalue of F exceeds `margin` (default {@link GUARD_MARGIN}).
+ * The singularity guard of the factored step (docs/factored-step.md "Numerical upkeep"). A step multiplies U
+ * by the symmetric d×d factor F = I − 2η H G Hᵀ (H = [h_1 … h_m], G = diag(g_q)). The guard refuses the step,
+ * before any state changes, unless every eigenvalue of F exceeds `margin` (default {@link GUARD_MARGIN}).
  *
  * - m = 1 (Sherman–Morrison): F's only non-unit eigenvalue is f = 1 − 2η g_q ‖h‖²; exact test f > margin.
  * - m > 1: with P the examples whose g_q > 0, F ⪰ I − 2η H_P G_P H_Pᵀ, whose eigenvalues other than 1

@@ -1,6 +1,7 @@
 /**
- * The exact factored output layer (Vincent, de Brébisson & Bouthillier 2015; ALGORITHM.md §2–5).
- * W (D×d) is never stored: W = V U + 𝟙ωᵀ, and a minibatch step costs O(m d² + m K d) instead of O(m D d).
+ * The exact factored output layer (Vincent, de Brébisson & Bouthillier 2015; the method:
+ * docs/factored-step.md "The method"). W (D×d) is never stored: W = V U + 𝟙ωᵀ, and a minibatch step costs
+ * O(m d² + m K d) instead of O(m D d).
  *
  * This file is the layer: construction (from W₀ or an exported state), the step's control (float32 or
  * float64 products, the stabilisation and refresh schedule), the state export, and the glue to the parts:

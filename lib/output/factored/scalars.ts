@@ -2,7 +2,8 @@
  * The scalar work of a factored step that does not depend on the precision of the d×d×m products, written
  * once for the float64 step (step64.ts) and the float32 step (step32.ts): per-example q, s, ω·h; the loss
  * per example (ẏ, g_q, g_s); the spread of the update factor that feeds the stabilisation budget; the
- * sum-loss and ẏ_i·ẏ_j terms of M = ∇Oᵀ∇O; the ω and w̄ updates (ALGORITHM.md §4, steps 1, 3, 9–11).
+ * sum-loss and ẏ_i·ẏ_j terms of M = ∇Oᵀ∇O; the ω and w̄ updates (docs/factored-step.md "One step", steps 1,
+ * 3, 9–11).
  *
  * @module
  */
@@ -195,8 +196,8 @@ export function addCondBudget(st: FactoredState, lamMin: number, lamMax: number)
 }
 
 /**
- * M_ij += the terms of ∇o_i·∇o_j that involve g_s (loss uses s only) and ẏ_i·ẏ_j (ALGORITHM.md §4,
- * step 10); M holds the ẏ·o and Q terms on entry.
+ * M_ij += the terms of ∇o_i·∇o_j that involve g_s (loss uses s only) and ẏ_i·ẏ_j (docs/factored-step.md "One
+ * step", step 10); M holds the ẏ·o and Q terms on entry.
  *
  * @example
  * ```ts ignore

@@ -1,8 +1,8 @@
 /**
- * The state of the factored output layer W = V U + 𝟙ωᵀ (ALGORITHM.md §2), its options and tuning
- * constants, and the scratch both step paths share. The layer (layer.ts) owns one {@link FactoredState};
- * the float64 step (step64.ts), the float32 step (step32.ts), the upkeep (upkeep.ts) and the queries
- * (queries.ts) are functions on it.
+ * The state of the factored output layer W = V U + 𝟙ωᵀ (docs/factored-step.md "The state"), its options and
+ * tuning constants, and the scratch both step paths share. The layer (layer.ts) owns one
+ * {@link FactoredState}; the float64 step (step64.ts), the float32 step (step32.ts), the upkeep (upkeep.ts) and the
+ * queries (queries.ts) are functions on it.
  *
  * Precision:
  * - V: D×d **float32** (the only O(D) array; row-major, one contiguous row per output; capacity headroom

@@ -1,7 +1,7 @@
 /**
- * The factored step with float64 products (dgemm on the float64 state): steps 1–11 of ALGORITHM.md §4,
- * the reference path (the default on js and for d < 64, and the fallback of the float32 step for strong
- * steps). Rows of H are the examples h_i, so H below is m×d.
+ * The factored step with float64 products (dgemm on the float64 state): steps 1–11 of docs/factored-step.md
+ * "One step", the reference path (the default on js and for d < 64, and the fallback of the float32 step for
+ * strong steps). Rows of H are the examples h_i, so H below is m×d.
  *
  *  1. Ĥ = H Uᵀ, QH = H Q, q_i = QH_i·h_i, s_i = w̄·h_i                               (dgemm, m d²)
  *  2. gather the ≤ mK target rows of V; o_ic = V_c·ĥ_i + ω·h_i                          (m K d)
@@ -15,7 +15,7 @@
  *     when m < directSolveMinBatch; otherwise the direct solve U⁻ᵀ = inv(U_new)ᵀ (O(d³)).
  *  8. V_c ← V_c − η Σ_i ẏ_ic (U_new⁻ᵀ h_i)ᵀ, scattered back in entry order (deterministic).
  *  9. ω ← ω − η Σ_i (2 g_i (h_i·ω) + g_s,i) h_i           (loss uses s only)
- * 10. Q ← Q − η (∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H, M = ∇Oᵀ∇O expanded (ALGORITHM.md §4)      (dsyr2k, m d²)
+ * 10. Q ← Q − η (∇Hᵀ H + Hᵀ ∇H) + η² Hᵀ M H, M = ∇Oᵀ∇O (m×m) expanded                  (dsyr2k, m d²)
  * 11. w̄ ← w̄ − η Σ_i c_i h_i, c_i = 𝟙·ẏ_i + 2 g_i s_i + D g_s,i  (loss uses s only)
  *
  * @module

@@ -1,6 +1,7 @@
 /**
- * Numerical upkeep of the factored state W = V U + 𝟙ωᵀ (ALGORITHM.md §5), as plain functions on the
- * arrays. Shapes: V is D×d float32 row-major; U, Uinvt (= U⁻ᵀ) are d×d float64 row-major; u is a d-vector.
+ * Numerical upkeep of the factored state W = V U + 𝟙ωᵀ (docs/factored-step.md "Numerical upkeep"), as plain
+ * functions on the arrays. Shapes: V is D×d float32 row-major; U, Uinvt (= U⁻ᵀ) are d×d float64 row-major; u
+ * is a d-vector.
  *
  * - {@link reinvert}: U⁻ᵀ recomputed exactly (O(d³)).
  * - {@link topLeftSingular}: σ_max of a d×d matrix and its left singular vector, by power iteration on
@@ -247,10 +248,10 @@ export class RebalanceScratch {
 }
 
 /**
- * Rebalances W = V U between V and U without changing W (ALGORITHM.md §5, batched): U is recentred by
- * the exact power of two c = 2^e nearest to 1/√(σ_max σ_min), then each singular value of cU still
- * outside [0.5, 2] is brought to 1 along its left singular vector u (α = 1/σ − 1, β = −α/(1+α)), at most
- * `maxRank` of them. The corrections are planned on d×d copies, then applied to V in ONE pass:
+ * Rebalances W = V U between V and U without changing W (docs/factored-step.md "Numerical upkeep", batched):
+ * U is recentred by the exact power of two c = 2^e nearest to 1/√(σ_max σ_min), then each singular value of
+ * cU still outside [0.5, 2] is brought to 1 along its left singular vector u (α = 1/σ − 1, β = −α/(1+α)), at
+ * most `maxRank` of them. The corrections are planned on d×d copies, then applied to V in ONE pass:
  *
  *   V ← V P,  P = c⁻¹ Π_i (I + β_i u_i u_iᵀ) = c⁻¹ (I + Uk Bk)   (two gemm: D×d×k and D×k×d)
  *   U ← P⁻¹ U (P from the float32 Uk, Bk that V saw, so VU is preserved to V's rounding), U⁻ᵀ re-inverted.

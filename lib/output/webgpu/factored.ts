@@ -1,11 +1,12 @@
 /**
- * The exact factored output layer on WebGPU (ALGORITHM.md §2–5): W = V U + 𝟙ωᵀ with V (D×d, split into
- * chunks of rows, one storage binding each), U, U⁻ᵀ, Q (d×d) and [ω, w̄] resident on the GPU across steps
- * (factored_state.ts: the state, its upkeep and the queries; base.ts: what the naive layer shares). This
- * file is the step. Per step only H and the packed batch go up (or only the batch, when a resident input
- * side writes H on the GPU: {@link WebGpuFactoredLayer.enqueueResident}); the loss is summed on the GPU into
- * a ring of per-step slots and read back only when asked ({@link WebGpuFactoredLayer.enqueueStep} +
- * `readLosses`), while `step()` keeps the OutputLayer contract by reading the loss and ∇H back.
+ * The exact factored output layer on WebGPU (docs/factored-step.md "The method"): W = V U + 𝟙ωᵀ with V (D×d,
+ * split into chunks of rows, one storage binding each), U, U⁻ᵀ, Q (d×d) and [ω, w̄] resident on the GPU
+ * across steps (factored_state.ts: the state, its upkeep and the queries; base.ts: what the naive layer
+ * shares). This file is the step. Per step only H and the packed batch go up (or only the batch, when a
+ * resident input side writes H on the GPU: {@link WebGpuFactoredLayer.enqueueResident}); the loss is summed
+ * on the GPU into a ring of per-step slots and read back only when asked
+ * ({@link WebGpuFactoredLayer.enqueueStep} + `readLosses`), while `step()` keeps the OutputLayer contract by
+ * reading the loss and ∇H back.
  *
  * Precision: all GPU state is float32. U⁻ᵀ is updated by Woodbury in blocks of `woodburyBlock` examples,
  * each block's small system inverted in one workgroup without pivoting (its pivots double as the
@@ -259,7 +260,10 @@ export class WebGpuFactoredLayer extends WebGpuFactoredState implements OutputLa
     return m;
   }
 
-  /** Records the update (steps 6–11 of ALGORITHM.md §4), every state write guarded by the flag. */
+  /**
+   * Records the update (steps 6–11 of docs/factored-step.md "One step"), every state write guarded by the
+   * flag.
+   */
   protected update(m: number, eta: number): void {
     const d = this.d, r = this.r, b = this.b, st = this.stepU, mb = this.#mb;
     // M = ∇Oᵀ∇O (m×m)

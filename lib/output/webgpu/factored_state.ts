@@ -1,9 +1,9 @@
 /**
  * The state of the WebGPU factored layer and everything but the step (factored.ts): the resident buffers
  * (V in chunks from base.ts; U, U⁻ᵀ, Q, [ω, w̄], the singular-step flag, the loss ring), loading and
- * exporting the state, the loss ring's read-back, the upkeep (ALGORITHM.md §5: stabilisation with the
- * O(d³) parts in float64 on the host, Q re-derived from V's gram on the GPU) and the queries (weights,
- * score, topK, diagnostics, appendRows).
+ * exporting the state, the loss ring's read-back, the upkeep (docs/factored-step.md "Numerical upkeep":
+ * stabilisation with the O(d³) parts in float64 on the host, Q re-derived from V's gram on the GPU) and the
+ * queries (weights, score, topK, diagnostics, appendRows).
  *
  * @module
  */
@@ -255,8 +255,8 @@ export abstract class WebGpuFactoredState extends WebGpuLayerBase {
   }
 
   /**
-   * ALGORITHM.md §5: exact U⁻ᵀ (float64 on the host) and rescale of U's extreme singular directions into
-   * [0.5, 2] (V ← V(I + βuuᵀ) on the GPU).
+   * docs/factored-step.md "Numerical upkeep": exact U⁻ᵀ (float64 on the host) and rescale of U's extreme
+   * singular directions into [0.5, 2] (V ← V(I + βuuᵀ) on the GPU).
    */
   protected async stabilize(): Promise<void> {
     const d = this.d, la = this.la;

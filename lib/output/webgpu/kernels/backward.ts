@@ -1,5 +1,6 @@
 /**
- * The backward pass of the factored layer (ALGORITHM.md §4 step 5, and the m×m matrix M of step 10).
+ * The backward pass of the factored layer (docs/factored-step.md "One step", step 5, and the m×m matrix M of
+ * step 10).
  *
  * - EPILOGUE (m×d, one invocation per element): with T = A·U from the gemm,
  *   T[i,:] += (𝟙·ẏ_i) ω  (so T_i = Wᵀẏ_i),  ∇H[i,:] = T[i,:] + 2 g_q,i (Qh_i) + g_s,i w̄,

@@ -1,6 +1,6 @@
 /**
  * Sparse gathers over the target rows of V, one V chunk (rows rowStart … rowEnd-1, a separate binding) at
- * a time (ALGORITHM.md §4 steps 2 and 4).
+ * a time (docs/factored-step.md "One step", steps 2 and 4).
  *
  * - GATHER_O: o_e = V[c_e]·ĥ_{i_e} + ω·h_{i_e} (one sum over k) for the entries e of this chunk (sorted[eLo … eHi-1]);
  *   one workgroup of 64 per entry, a fixed-order tree reduction over d. Grid: (min(cnt, 65535), ⌈cnt/65535⌉).

@@ -1,10 +1,11 @@
 /**
  * In-place Gauss–Jordan inverse of a small n×n matrix (n ≤ MB ≤ 128) in one workgroup, for the Woodbury update
- * of U⁻ᵀ (ALGORITHM.md §4 step 7): S = I + C, where C comes from a gemm, is inverted without pivoting.
- * For g_q ≥ 0, S is similar to the SPD matrix I − 2η G^½ HᵀH G^½ exactly when the step is admissible, so
- * every pivot must be > 0: a pivot ≤ GUARD_MARGIN = 1e-3 (as the CPU layers' guard; or not finite) means the factor (I − 2ηHGHᵀ) would be singular
- * or flip a direction. Then the sticky flag is set (flag[0] = 1, flag[1] = step number) and every guarded
- * update of the step is skipped; the host raises SingularUpdateError when it next reads the flag.
+ * of U⁻ᵀ (docs/factored-step.md "One step", step 7): S = I + C, where C comes from a gemm, is inverted
+ * without pivoting. For g_q ≥ 0, S is similar to the SPD matrix I − 2η G^½ HᵀH G^½ exactly when the step is
+ * admissible, so every pivot must be > 0: a pivot ≤ GUARD_MARGIN = 1e-3 (as the CPU layers' guard; or not
+ * finite) means the factor (I − 2ηHGHᵀ) would be singular or flip a direction. Then the sticky flag is set
+ * (flag[0] = 1, flag[1] = step number) and every guarded update of the step is skipped; the host raises
+ * SingularUpdateError when it next reads the flag.
  *
  * Layout: C and Sinv n×n row-major (n from the params uniform). Workgroup memory: (MB² + 2·MB)·4 bytes. Two barriers per pivot: column and row k are staged, then every
  * element is updated from them.
@@ -87,11 +88,12 @@ fn main(@builtin(local_invocation_index) li: u32) {
 }
 
 /**
- * One whole Woodbury round in one workgroup (ALGORITHM.md §4 step 7, blocked): with R = Ĥ_k B (n×d) and
- * X_k = rows [r0, r0 + n) of X (m×d), it forms S = I − R X_kᵀ (n×n, in workgroup memory), inverts it by the
- * Gauss–Jordan elimination of {@link inverseWgsl} (same pivots, same guard: a pivot ≤ GUARD_MARGIN sets the
- * sticky flag with the step number) and writes Z = S⁻¹ R (n×d). This replaces a gemm, the inverse and a
- * gemm (three dependent dispatches) per round; the step is latency-bound, so fewer dispatches is faster.
+ * One whole Woodbury round in one workgroup (docs/factored-step.md "One step", step 7, blocked): with R = Ĥ_k
+ * B (n×d) and X_k = rows [r0, r0 + n) of X (m×d), it forms S = I − R X_kᵀ (n×n, in workgroup memory), inverts
+ * it by the Gauss–Jordan elimination of {@link inverseWgsl} (same pivots, same guard: a pivot ≤ GUARD_MARGIN
+ * sets the sticky flag with the step number) and writes Z = S⁻¹ R (n×d). This replaces a gemm, the inverse
+ * and a gemm (three dependent dispatches) per round; the step is latency-bound, so fewer dispatches is
+ * faster.
  *
  * Layout: R n×d and Z n×d row-major (ld d), X row-major (ld d) read from element offset offX = r0·d.
  * Bindings: 0 R (read), 1 X (read), 2 Z (read_write), 3 flag (read_write), 4 params {n, d, offX, 0}

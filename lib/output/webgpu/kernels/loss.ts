@@ -1,5 +1,5 @@
 /**
- * The losses of the spherical family in WGSL (ALGORITHM.md §3), mirroring lib/losses/*.ts `fromStats`
+ * The losses of the spherical family in WGSL (docs/losses.md), mirroring lib/losses/*.ts `fromStats`
  * (same clamps, same degenerate cases) in float32: one invocation per example i < m reads its merged
  * targets' outputs o_e and weights y_e, q_i and s_i, and writes ẏ_e, and exOut[4i..] = (g_q, g_s, 𝟙·ẏ_i, L_i).
  * LOSS_REDUCE then sums L_i over the batch in a fixed order into ring[slot] (the loss stays on the GPU

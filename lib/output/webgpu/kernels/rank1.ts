@@ -1,6 +1,7 @@
 /**
  * Right rank-one update of the rows of one V chunk, for the stabilisation's rescale of a singular direction
- * u (ALGORITHM.md §5): V ← V (I + β u uᵀ), i.e. V[r,:] += β (V[r,:]·u) uᵀ. One workgroup of 64 per row.
+ * u (docs/factored-step.md "Numerical upkeep"): V ← V (I + β u uᵀ), i.e. V[r,:] += β (V[r,:]·u) uᵀ. One
+ * workgroup of 64 per row.
  *
  * Layouts: V chunk rows×d row-major, u length d.
  *

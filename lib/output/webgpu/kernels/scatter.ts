@@ -1,5 +1,6 @@
 /**
- * The sparse update of V and the update of the shared rows ω, w̄ (ALGORITHM.md §4 steps 8, 9, 11).
+ * The sparse update of V and the update of the shared rows ω, w̄ (docs/factored-step.md "One step", steps 8,
+ * 9, 11).
  *
  * - SCATTER_V, per V chunk: V[c,:] −= η Σ_{e with row c} ẏ_e · P[i_e,:], where P = H U_new⁻¹ (row i is
  *   (U_new⁻ᵀ h_i)ᵀ). Deterministic without atomics: the host groups the entries by row (CSR over the
