@@ -14,13 +14,18 @@
  *    highest checkpoint step in `<from>/checkpoints`: its checkpoints sort after every one there, so the
  *    refreshed one is the run's newest (pruning keeps it; `train --resume` and the next refresh take it),
  *    and no file of the run is overwritten;
- * 2. prepare the new text (or take a folder of prepared shards) into a staging folder
- *    `<from>/refresh-staging/<stamp>-<pid>/`, with the run's corpus settings (mode, window, sample) and
- *    min-count 1, so that words already known are kept however rare they are in the new data;
+ * 2. prepare the new text (or take a folder of prepared shards: one line names the settings it was prepared
+ *    with that differ from the run's corpus) into a staging folder `<from>/refresh-staging/<stamp>-<pid>/`,
+ *    with the run's mode and the settings its corpus was prepared with (tokenisation, window, sample; from
+ *    the run's last refresh, the prepared corpus it trained on, or `<from>/corpus`:
+ *    lib/train/refresh_inputs.ts runPreparation; unknown: exit 5) and min-count 1, so that words already
+ *    known are kept however rare they are in the new data;
  * 3. grow the vocabulary with the new data's words reaching `--min-count` that it lacks (most frequent
  *    first): each new output row enters W exactly through OutputLayer.appendRows, old rows unchanged;
  * 4. train `--epochs` epochs on the new data (ids remapped to the grown vocabulary on the fly; words
- *    below the min-count that are not in the vocabulary are dropped), checkpoints going to staging;
+ *    below the min-count that are not in the vocabulary are dropped, and examples left empty: none left is
+ *    exit 5), checkpoints going to staging, marked as a refresh's (`meta.refresh`, which train --resume
+ *    refuses) when it trains or grows the vocabulary;
  * 5. write the final checkpoint into `<from>/checkpoints` (temporary name + rename; a step above the run's
  *    newest, also with `--epochs 0`; older ones pruned to the run's --keep-checkpoints, at least 2), then
  *    publish the embeddings as a new version of `<from>/embeddings` (or `--out`), `latest` moved only when
@@ -40,7 +45,8 @@
  *
  * Exit codes (the shared table of lib/core/exit_codes.ts; one line `refresh: <reason>` on stderr for every
  * non-zero one):
- * 0 done · 1 internal error · 2 bad flags · 3 locked (another train/refresh/export works in `<from>`) ·
+ * 0 done · 1 internal error · 2 bad flags (also a `--from` that is a part of a run, a publication or a
+ * checkpoint file: the line names the run folder, and no lock is taken there) · 3 locked (another train/refresh/export works in `<from>`) ·
  * 4 no usable checkpoint in `<from>` · 5 bad data (missing, empty or corrupt) · 6 diverged (lower
  * --lr; nothing was written) · 7 export failed after the new checkpoint was saved (rerun
  * `deno task export --checkpoint <from>`) · 8 operating-system error (disk full, read-only, permission; also
@@ -71,7 +77,7 @@ import { EMBEDDING_FORMATS, parseFormats } from "../lib/export/read.ts";
 import { exportCommand } from "../lib/export/command.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
-import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
+import { readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { scanShards } from "../lib/io/shards.ts";
@@ -88,6 +94,13 @@ import { resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
+import {
+  preparationDifferences,
+  type RefreshMark,
+  refuseNotRunFolder,
+  runPreparation,
+  unknownPreparation,
+} from "../lib/train/refresh_inputs.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   from: {
@@ -202,6 +215,8 @@ await runCommand("refresh", async () => {
   const log = (line: string) => console.error(line);
 
   if (!(await exists(from))) throw new ExitError(EXIT.noCheckpoint, `--from ${from}: no such run folder`);
+  // a part of a run, a publication or a checkpoint file: exit 2 naming the run folder, and no lock there
+  await refuseNotRunFolder(from);
   // a named evaluation folder that is missing or empty is a typo (exit 2), a corrupt set bad data (exit
   // 5): both before the lock and the refresh's training
   const evalDir = await resolveEvalDir(f["eval-dir"] as string | undefined);
@@ -271,7 +286,7 @@ await runCommand("refresh", async () => {
       lr,
       minCount: minCountFlag ?? null,
     });
-    let resumed: { ckpt: Checkpoint; path: string; dir: string; oldV: number } | undefined;
+    let resumed: { ckpt: Checkpoint; path: string; dir: string; oldV: number; dropped: number } | undefined;
     if (await exists(stagingRoot)) {
       for await (const e of Deno.readDir(stagingRoot)) {
         const at = join(stagingRoot, e.name);
@@ -279,7 +294,13 @@ await runCommand("refresh", async () => {
         if (!resumed && info?.key === key) {
           const r = await readNewestGoodCheckpoint(join(at, "checkpoints")).catch(() => undefined);
           if (r) {
-            resumed = { ckpt: r.checkpoint, path: r.path, dir: info.dir, oldV: info.oldV };
+            resumed = {
+              ckpt: r.checkpoint,
+              path: r.path,
+              dir: info.dir,
+              oldV: info.oldV,
+              dropped: Number(info.dropped ?? 0),
+            };
             staging = at;
             log(`refresh: continuing the refresh stopped at ${r.path}`);
             continue;
@@ -291,10 +312,16 @@ await runCommand("refresh", async () => {
     }
     if (!resumed) forgetStaging = removeAtExit(staging);
     let map = new Int32Array(0);
+    // the examples the remap drops, per batch (a batch read again after a rollback counts once): the
+    // examples reported are those trained, not those read
+    const droppedAt = new Map<string, number>();
+    const droppedNow = () => [...droppedAt.values()].reduce((a, b) => a + b, 0);
     const openReader: OpenReader = (paths, o) =>
       (async function* () {
         for await (const b of defaultOpenReader(paths, o)) {
           const r = remapExamples(b.inputs, b.targets, map, paths.join(","));
+          const at = (b.position as { example?: unknown } | null)?.example ?? JSON.stringify(b.position);
+          droppedAt.set(`${b.epoch} ${at}`, r.dropped);
           yield { ...b, inputs: r.inputs, targets: r.targets };
         }
       })();
@@ -335,13 +362,28 @@ await runCommand("refresh", async () => {
     const oldV = resumed?.oldV ?? trainer.vocab.words.length;
     const minCount = minCountFlag ?? cfg.minCount;
     log(`refresh: step ${trainer.step}, ${oldV} words, ${cfg.mode}, dim ${cfg.dim}`);
+    // how the run's corpus was prepared: new text is prepared the same way, a prepared --data is compared
+    const prep = await runPreparation(from, cfg, newest.checkpoint);
 
     // 2. the new data
     await Deno.mkdir(staging, { recursive: true });
     const data = f.data;
     const { dir, manifest } = await dataStage(`--data ${data}`, async () => {
       if (resumed) return { dir: resumed.dir, manifest: await readManifest(resumed.dir) };
-      if (await exists(join(data, "manifest.json"))) return { dir: data, manifest: await readManifest(data) };
+      if (await exists(join(data, "manifest.json"))) {
+        const m = await readManifest(data);
+        const diff = "preparation" in prep ? preparationDifferences(m.source, prep.preparation) : [];
+        if (diff.length) {
+          log(
+            `refresh: --data ${data} was prepared with ${
+              diff.join(", ")
+            }: its words and windows train, not ` +
+              `the run's (from ${(prep as { origin: string }).origin}); prepare it again with the run's ` +
+              `settings to train those`,
+          );
+        }
+        return { dir: data, manifest: m };
+      }
       if (!(await exists(data))) throw new DataFormatError(data, "no such file or folder");
       // shards without manifest.json (Spark's output, with vocab.tsv beside them): their counts are new
       const c = await classifyInputs([data]);
@@ -355,12 +397,10 @@ await runCommand("refresh", async () => {
         }
         return { dir: s.dir, manifest: s.manifest };
       }
-      const oldCorpus = await readManifest(join(from, "corpus")).catch(() => undefined) as
-        | CorpusManifest
-        | undefined;
-      const src = (oldCorpus?.source ?? {}) as Record<string, unknown>;
+      if ("unknown" in prep) throw unknownPreparation(from, cfg.data, prep.unknown, data, cfg.mode);
+      const p = prep.preparation;
       const out = join(staging, "corpus");
-      log(`refresh: preparing ${data} into ${out}`);
+      log(`refresh: preparing ${data} into ${out} as the run's corpus was (from ${prep.origin})`);
       const m = await (engine === "duckdb"
         ? (await import("../lib/io/duckdb_prepare.ts")).prepareCorpusDuckdb
         : prepareCorpus)({
@@ -373,15 +413,15 @@ await runCommand("refresh", async () => {
           input: data,
           outDir: out,
           mode: cfg.mode,
-          window: cfg.window,
+          window: p.window,
           minCount: 1,
-          sample: cfg.sample,
+          sample: p.sample,
           seed: cfg.seed + trainer!.step,
-          ...(typeof src.lowercase === "boolean" ? { lowercase: src.lowercase } : {}),
-          ...(src.punctuation === "keep" || src.punctuation === "strip"
-            ? { punctuation: src.punctuation }
-            : {}),
-          ...(src.sentences === "line" || src.sentences === "punct" ? { sentences: src.sentences } : {}),
+          lowercase: p.lowercase,
+          punctuation: p.punctuation,
+          sentences: p.sentences,
+          ...(p.dynamicWindow !== undefined ? { dynamicWindow: p.dynamicWindow } : {}),
+          ...(p.weights === "distance" || p.weights === "uniform" ? { weights: p.weights } : {}),
         });
       return { dir: out, manifest: m };
     });
@@ -425,9 +465,27 @@ await runCommand("refresh", async () => {
         (newWords.length ? `, e.g. ${newWords.slice(0, 8).join(", ")}` : "") +
         `; ${unknown} rarer unknown words dropped; vocabulary ${oldV} → ${trainer.vocab.words.length}`,
     );
+    const nothing = () =>
+      new ExitError(
+        EXIT.badData,
+        `--data ${data}: no example of it uses a word the run knows or one reaching --min-count ${minCount}, ` +
+          `so there is nothing to train; nothing was written (give other data, or a lower --min-count)`,
+      );
+    if (unknown === nv.words.length) throw nothing();
+    if (epochs > 0 || newWords.length > 0) {
+      // the mark of a refresh that trains or grows the vocabulary, in its checkpoints: train --resume refuses
+      // them (the run's data and vocabulary are not the checkpoint's any more), the next refresh reads the
+      // run's preparation from it
+      trainer.checkpointMeta = {
+        refresh: {
+          data,
+          ...("preparation" in prep ? { preparation: prep.preparation } : {}),
+        } satisfies RefreshMark,
+      };
+    }
 
     // 4. train
-    let training: Awaited<ReturnType<Trainer["train"]>> | undefined;
+    let training: (Awaited<ReturnType<Trainer["train"]>> & { droppedExamples?: number }) | undefined;
     if (epochs > 0) {
       trainer.adopt(resolveConfig({ ...cfg, epochs, ...(lr !== undefined ? { lr } : {}) }));
       const mode = progressMode === "auto"
@@ -459,9 +517,13 @@ await runCommand("refresh", async () => {
       });
     }
 
+    const dropped = (resumed?.dropped ?? 0) + droppedNow();
     if (training?.stopped || stop.signal) {
       forgetStaging();
-      await Deno.writeTextFile(join(staging, "stopped.json"), JSON.stringify({ key, dir, oldV }) + "\n");
+      await Deno.writeTextFile(
+        join(staging, "stopped.json"),
+        JSON.stringify({ key, dir, oldV, dropped }) + "\n",
+      );
       keepStaging = true;
       throw new StoppedError(
         `stopped by ${stop.signal} at step ${trainer.step}: the refresh's checkpoint ${trainer.lastCheckpoint} ` +
@@ -474,6 +536,19 @@ await runCommand("refresh", async () => {
     // the same command redoes the refresh; once it is, the line says so and how to publish it
     if (resumed) forgetStaging = removeAtExit(staging);
     stop.note = `nothing partial was left and ${from} is unchanged; rerun the same command`;
+    if (training) {
+      // every example the remap dropped (its known words never in one window): nothing was trained
+      if (training.examples - dropped <= 0) throw nothing();
+      training = {
+        ...training,
+        examples: training.examples - dropped,
+        droppedExamples: dropped,
+        thisInvocation: {
+          ...training.thisInvocation,
+          examples: training.thisInvocation.examples - droppedNow(),
+        },
+      };
+    }
 
     // 5. commit: checkpoint, then the embeddings
     if (trainer.step <= after) {

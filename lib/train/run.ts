@@ -60,6 +60,7 @@ import {
 import type { TrainArgs } from "./cli.ts";
 import { backendChange, FLAG_OF, resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
 import { refuseInsidePublication, refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
+import { refreshMark } from "./refresh_inputs.ts";
 import { fmt4, ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 import { backendEnvironment } from "../linalg/select.ts";
@@ -593,6 +594,7 @@ export async function runTrainJob(
         await lockOut(config.out);
         ckpt = await unusable(ckptPath, readCheckpoint(ckptPath)); // may have changed before the lock
       }
+      refuseRefreshed(ckpt, ckptPath, config.out);
       await refuseOtherRun(config, ckptPath, Number(ckpt.meta.step), {
         outGiven: args.explicit.has("out"),
         picked: st.isDirectory,
@@ -903,6 +905,24 @@ export async function runTrainJob(
  */
 function useThreads(c: TrainConfig): void {
   if (c.threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(c.threads));
+}
+
+/**
+ * Refuses (exit 4) to resume a checkpoint a refresh wrote (its mark, lib/train/refresh_inputs.ts): its
+ * last training read the refresh's staging copy of the new data, which is gone, with a vocabulary grown
+ * past the run's corpus, so the run goes on by refreshing again, not by train.
+ */
+function refuseRefreshed(ckpt: Checkpoint, ckptPath: string, out: string): void {
+  const mark = refreshMark(ckpt);
+  if (!mark) return;
+  throw new ExitError(
+    EXIT.noCheckpoint,
+    `--resume ${ckptPath}: the run was refreshed (refresh --data ${
+      shellWord(mark.data)
+    }), and train cannot ` +
+      `resume a refreshed run (its last training read the refresh's new data, with a grown vocabulary); ` +
+      `run deno task refresh --from ${shellWord(out)} --data NEW_DATA again to train it on more data`,
+  );
 }
 
 /**

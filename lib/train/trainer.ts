@@ -93,6 +93,11 @@ export class Trainer {
    * the steps of the epochs it went back from are counted too.
    */
   step = 0;
+  /**
+   * Fields added to the meta of every checkpoint this trainer writes: a refresh's mark (`refresh`,
+   * lib/train/refresh_inputs.ts), by which `train --resume` knows a refreshed run.
+   */
+  checkpointMeta: Record<string, unknown> = {};
   #run: RunState | null = null;
   #lastCheckpoint: string | undefined;
   #split: ValidationSplit;
@@ -824,7 +829,7 @@ export class Trainer {
   /** The complete state as a {@link Checkpoint}. */
   async toCheckpoint(): Promise<Checkpoint> {
     await this.model.syncHost();
-    return await trainerCheckpoint({
+    const ckpt = await trainerCheckpoint({
       config: this.config,
       vocab: this.vocab,
       model: this.model,
@@ -834,6 +839,8 @@ export class Trainer {
       run: this.#run,
       split: this.#split.exportState(),
     });
+    Object.assign(ckpt.meta, this.checkpointMeta);
+    return ckpt;
   }
 
   /**
