@@ -48,6 +48,7 @@ import { lockRunFolder } from "../lib/core/lock.ts";
 import { StopController } from "../lib/core/stop.ts";
 import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoint.ts";
 import { publishedCheckpoint } from "../lib/train/best.ts";
+import { cleanRunFolder, movedAsideCheckpoints } from "../lib/train/run_folder.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -167,10 +168,14 @@ await runCommand("export", async () => {
       if (!out && st.isFile && runDir === undefined) {
         throw new UsageError(`--out ROOT is required: ${ck} is not in a <run>/checkpoints folder`);
       }
+      // a run's folder (its checkpoints, or those a killed train --overwrite moved aside): under its lock,
+      // after what killed jobs left there is cleared and the moved-aside checkpoints are put back
       if (
-        runDir && (st.isFile || await Deno.stat(join(runDir, "checkpoints")).then(() => true, () => false))
+        runDir && (st.isFile || await Deno.stat(join(runDir, "checkpoints")).then(() => true, () => false) ||
+          (await movedAsideCheckpoints(runDir)).length > 0)
       ) {
         lock = await lockRunFolder(runDir, "export", { waitSeconds });
+        await cleanRunFolder(runDir, (l) => console.error(`export: ${l}`));
       }
       let file: string, ckpt, epoch: number | undefined;
       try {

@@ -87,8 +87,8 @@ import {
   checkpointStep,
   listCheckpoints,
   readNewestGoodCheckpoint,
-  removeStaleCheckpointTemps,
 } from "../lib/train/checkpoint.ts";
+import { cleanRunFolder } from "../lib/train/run_folder.ts";
 import { continuation, publishedCheckpoint } from "../lib/train/best.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
@@ -234,10 +234,9 @@ await runCommand("refresh", async () => {
   // kept to be continued (stopped.json): nothing else would ever read it
   let forgetStaging = () => {};
   try {
-    // leftovers of killed jobs (we hold the lock)
+    // leftovers of killed jobs (we hold the lock), and the checkpoints a killed train --overwrite moved aside
+    await cleanRunFolder(from, (l) => log(`refresh: ${l}`));
     const removed = [
-      ...await removeStaleCheckpointTemps(join(from, "checkpoints")),
-      ...await removeStaleTemps(join(from, "embeddings")),
       // a publication root of its own: only the leftovers of dead publishers with a pid (no run's lock there)
       ...(typeof f.out === "string" ? await removeStaleTemps(f.out, { unowned: false }) : []),
     ];

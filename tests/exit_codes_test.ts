@@ -233,6 +233,40 @@ Deno.test("refusePublishIntoRun: --out inside a published version, latest or ver
     await refusePublishIntoRun(pub, join(root, "run"), "--from");
     await refusePublishIntoRun(pub);
     await refusePublishIntoRun(join(root, "other", "versions")); // no publication there
+    // another run's folder or one of its working folders (checkpoints/, run.lock or summary.json make a
+    // run): its embeddings/ or a root of its own instead
+    for (const [name, marker] of [["r1", "checkpoints/"], ["r2", "run.lock"], ["r3", "summary.json"]]) {
+      const other = join(root, name);
+      await Deno.mkdir(join(other, "checkpoints"), { recursive: true });
+      if (marker !== "checkpoints/") {
+        await Deno.remove(join(other, "checkpoints"));
+        await Deno.writeTextFile(join(other, marker), "{}");
+      }
+      for (
+        const [out, re] of [[other, /is the run folder/], [
+          join(other, "corpus", "x"),
+          /inside the corpus\/ folder/,
+        ]]
+      ) {
+        await assert.rejects(
+          refusePublishIntoRun(out as string, join(root, "run"), "--from"),
+          (e) =>
+            e instanceof UsageError && (re as RegExp).test(e.message) &&
+            e.message.includes(
+              `publish that run's embeddings into ${
+                join(other, "embeddings")
+              }, or give --out a publication root of its own`,
+            ),
+          `${out} (${marker})`,
+        );
+      }
+      await refusePublishIntoRun(join(other, "embeddings")); // that run's own publication root
+    }
+    await assert.rejects(
+      refusePublishIntoRun(join(root, "r1", "checkpoints")),
+      /inside the checkpoints\/ folder of the run/,
+    );
+    await refusePublishIntoRun(join(root, "plain")); // a folder that holds no run
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -96,3 +96,60 @@ Deno.test("deno task export --keep-versions N: the oldest beyond N removed after
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("publishers racing into one root with --keep-versions 1: latest never points at nothing, no version removed before it is latest", async () => {
+  // several processes publish and prune (keep 1) into one root as fast as they can, while this process
+  // watches latest: before the publication root's lock, a pruner that listed versions/ between another
+  // publisher's rename and its move of latest removed that new version, and latest then pointed at nothing
+  const dir = await Deno.makeTempDir({ prefix: "factorout-prune-race-" });
+  const root = join(dir, "pub");
+  const lib = (p: string) => new URL(`../lib/export/${p}`, import.meta.url).href;
+  const script = join(dir, "publisher.ts");
+  await Deno.writeTextFile(
+    script,
+    `import { publishEmbeddings } from ${JSON.stringify(lib("publish.ts"))};
+import { removeOldVersions } from ${JSON.stringify(lib("prune.ts"))};
+const [root, n] = Deno.args;
+for (let i = 0; i < Number(n); i++) {
+  await publishEmbeddings({ outRoot: root, words: ["a"], input: Float32Array.of(i), d: 1, formats: ["vec"], manifest: {} });
+  await removeOldVersions(root, 1, (l) => { if (l.startsWith("warning")) console.error(l); });
+}
+`,
+  );
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  const children = Array.from({ length: 4 }, () =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", config, script, root, "40"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output());
+  let running = true, broken = 0, checks = 0;
+  const all = Promise.all(children).finally(() => (running = false));
+  try {
+    const latest = join(root, "latest");
+    while (running) {
+      checks++;
+      let target: string | undefined;
+      try {
+        target = Deno.readLinkSync(latest);
+      } catch { /* nothing published yet */ }
+      if (
+        target !== undefined &&
+        !(await Deno.stat(join(root, target, "manifest.json")).then(() => true, () => false))
+      ) {
+        // the link may have moved on meanwhile: broken only if it still names the same missing version
+        if (Deno.readLinkSync(latest) === target) broken++;
+      }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    const outs = await all;
+    for (const o of outs) assert.equal(o.code, 0, new TextDecoder().decode(o.stderr));
+    assert.equal(broken, 0, `latest pointed at a removed version ${broken} time(s) in ${checks} checks`);
+    assert.ok(await Deno.stat(join(root, "latest", "input.vec")), "latest resolves at the end");
+    const left = names(root).filter((n) => !n.endsWith(".tmp"));
+    assert.deepEqual(left, [Deno.readLinkSync(join(root, "latest")).replace(/^versions\//, "")], "keep 1");
+  } finally {
+    await all.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -209,6 +209,54 @@ Deno.test("faults: a full disk in train (checkpoint), export, refresh and corpus
   }
 });
 
+Deno.test("faults: a disk with no byte left: every job's line names its lock file, the first file it writes", async () => {
+  // the lock file's write was not inside withPath: the line said "cannot access (path not reported)". Only a
+  // real full disk shows it (the injected ENOSPC is the shared writer's, which the lock does not use)
+  if (!isRoot) {
+    console.log("faults: not root: no tmpfs, the lock file's full disk is skipped");
+    return;
+  }
+  const work = await Deno.makeTempDir({ prefix: "faults-os-" });
+  const data = await corpusFile(work);
+  const disk = join(work, "disk");
+  await Deno.mkdir(disk);
+  const mounted = await mountTmpfs(disk);
+  try {
+    if (!mounted) {
+      console.log("faults: mount refused: the lock file's full disk is skipped");
+      return;
+    }
+    const out = join(disk, "run");
+    const before = await trainedRun(data, out);
+    await fill(disk, 0);
+    const lockFile = join(out, "run.lock");
+    const jobs: [string, string[], string][] = [
+      ["train", ["--resume", out, ...withFlags(TRAIN, "--epochs", "3")], lockFile],
+      ["export", ["--checkpoint", out, "--formats", "vec", "--backend", "js"], lockFile],
+      ["refresh", ["--from", out, "--data", data, ...COMMON], lockFile],
+      [
+        "corpus",
+        ["--input", data, "--out", join(disk, "corpus"), "--min-count", "1"],
+        join(disk, "corpus.lock"),
+      ],
+    ];
+    for (const [cmd, args, lock] of jobs) {
+      const r = await run(cmd, args);
+      const line = assertOneLine(r, cmd, EXIT.io, lock, /no space left on device/);
+      assert.match(line, /cannot write lock file /, line);
+    }
+    await assertIntact(out, before);
+    assert.deepEqual(
+      (await tmpLeft(disk)).filter((p) => !p.endsWith("filler")),
+      [],
+      "no lock temporary left",
+    );
+  } finally {
+    if (mounted) await sh("umount", disk);
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
 Deno.test("faults: a read-only output folder: train, export, corpus and refresh exit 8 naming it, the run intact", async () => {
   const work = await Deno.makeTempDir({ prefix: "faults-os-" });
   const data = await corpusFile(work);

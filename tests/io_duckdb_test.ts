@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import type { EngineStepProgress } from "../lib/io/progress.ts";
-import { openDuckdb } from "../lib/io/duckdb_connect.ts";
+import { duckdbError, openDuckdb } from "../lib/io/duckdb_connect.ts";
 import { renderSql, sqlLiteral } from "../lib/io/duckdb_sql.ts";
 import { readExamples } from "../lib/io/read.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
@@ -332,4 +332,30 @@ Deno.test("SQL parameters: literals are typed and quoted, a missing parameter is
     msg = (e as Error).message;
   }
   assert.deepEqual(msg, "x.sql: parameter ${nope} is not given");
+});
+
+Deno.test("a full disk: the spill folder blamed only for a spill file, else the file DuckDB could not write", () => {
+  const spillDir = "/data/run/refresh-staging/x/corpus.spill";
+  const full = (file: string) =>
+    (duckdbError(
+      new Error(`IO Error: Could not write file "${file}": No space left on device`),
+      "making and writing the windows",
+      { spillDir },
+    ) as Error).message;
+  // the output shard (finding of the 2026-12-05 sweep: the line blamed spilling, and --spill-dir cannot help)
+  const shard = "/data/run/refresh-staging/x/corpus/.parts/part-0.parquet";
+  const m = full(shard);
+  assert.equal(
+    m,
+    `DuckDB could not write while making and writing the windows: ${shard}: no space left on device; ` +
+      `free space on its disk or choose another output folder`,
+  );
+  assert.doesNotMatch(m, /spill/);
+  // a file in the spill folder, or one of DuckDB's temporary files: spilling, and the spill advice
+  for (const f of [`${spillDir}/duckdb_temp_storage_S32K-0.tmp`, "/elsewhere/duckdb_temp_block-7.block"]) {
+    assert.match(full(f), /^DuckDB could not spill while .*; spill folder .*corpus\.spill: .*--spill-dir/);
+  }
+  // no file named: spilling, as before
+  const none = duckdbError(new Error("IO Error: No space left on device"), "counting", {}) as Error;
+  assert.match(none.message, /^DuckDB could not spill while counting; spill folder \.tmp/);
 });

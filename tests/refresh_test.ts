@@ -9,6 +9,7 @@ import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
+import { pipeline, runScript } from "./child.ts";
 
 const WORDS = ["the", "cat", "sat", "on", "mat", "a"];
 const quiet = () => {};
@@ -67,6 +68,9 @@ async function refresh(args: string[]): Promise<{ code: number; stdout: string; 
     stderr: new TextDecoder().decode(o.stderr),
   };
 }
+
+/** `deno task export` with `args`, as a child. */
+const exportJob = (args: string[]) => runScript(pipeline("export"), args);
 
 const NEW_TEXT = "the dog sat on the mat\nthe dog ran to a cat\na dog sat\nthe zebra sat on the mat\n";
 
@@ -403,6 +407,36 @@ Deno.test("refresh --out <from> (the run folder or its checkpoints/) is refused 
     }).output();
     assert.equal(ex.code, 2, new TextDecoder().decode(ex.stderr));
     assert.match(new TextDecoder().decode(ex.stderr), /^export: --out .* is the run folder --checkpoint /m);
+    // another run's folder, or its corpus/: refused too (it published versions/ and latest beside that run's
+    // checkpoints, without its lock), by refresh and by export of a checkpoint or of a vector file
+    const other = join(run, "other-run");
+    await Deno.mkdir(join(other, "checkpoints"), { recursive: true });
+    await Deno.writeTextFile(join(other, "summary.json"), "{}");
+    await Deno.writeTextFile(join(run, "v.vec"), "1 2\nthe 1 2\n");
+    for (const out of [other, join(other, "corpus")]) {
+      for (
+        const [job, r] of [
+          ["refresh", await refresh(["--from", run, ...common, "--out", out])],
+          ["export", await exportJob(["--checkpoint", run, "--out", out])],
+          ["export", await exportJob(["--vectors", join(run, "v.vec"), "--out", out])],
+        ] as const
+      ) {
+        assert.equal(r.code, 2, `${job} --out ${out}: ${r.stderr}`);
+        assert.match(
+          r.stderr.trim(),
+          new RegExp(
+            `^${job}: --out .* is (the run folder|inside the corpus/ folder of the run) .*other-run: `,
+          ),
+        );
+        assert.ok(
+          r.stderr.includes(`publish that run's embeddings into ${join(other, "embeddings")}`),
+          r.stderr,
+        );
+      }
+    }
+    assert.deepEqual([...Deno.readDirSync(other)].map((e) => e.name).sort(), ["checkpoints", "summary.json"]);
+    await Deno.remove(other, { recursive: true });
+    await Deno.remove(join(run, "v.vec"));
     // nothing of the run was touched: no versions/ or latest at its root, one checkpoint, latest still v0
     assert.deepEqual([...Deno.readDirSync(run)].map((e) => e.name).sort(), before);
     assert.deepEqual((await listCheckpoints(join(run, "checkpoints"))).length, 1);
@@ -538,6 +572,43 @@ Deno.test("refresh takes new counts from the DuckDB engine: --engine duckdb, and
     const bad = await refresh([...base, "--data", join(run, "new.txt"), "--memory-limit", "1GB"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--memory-limit needs --engine duckdb/);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("after a kill -9 of train --overwrite, refresh and export put the moved-aside checkpoints back under the lock", async () => {
+  // they said "no checkpoint" (exit 4) while the run's checkpoints sat in checkpoints.<pid>-<rand>.old.tmp,
+  // which only a train job put back
+  const { run } = await makeRun();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT);
+    const ckDir = join(run, "checkpoints");
+    const old = await listCheckpoints(ckDir);
+    const bytes = await Promise.all(old.map((p) => Deno.readFile(p)));
+    const dead = new Deno.Command("true").spawn();
+    await dead.status; // a pid that no longer runs: the killed --overwrite run's
+    const aside = join(run, `checkpoints.${dead.pid}-0badf00d.old.tmp`);
+    const back = new RegExp(`wrote no checkpoint: the 1 old checkpoint\\(s\\) are back in ${ckDir}`);
+    for (
+      const job of [
+        () => exportJob(["--checkpoint", run, "--formats", "vec", "--backend", "js"]),
+        () =>
+          refresh([
+            ...["--from", run, "--data", join(run, "new.txt"), "--epochs", "0", "--eval-dir", "none"],
+            ...["--formats", "vec", "--backend", "js", "--progress", "none"],
+          ]),
+      ]
+    ) {
+      await Deno.rename(ckDir, aside);
+      const r = await job();
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, back);
+      await assert.rejects(Deno.stat(aside), Deno.errors.NotFound);
+      const now = await listCheckpoints(ckDir);
+      assert.ok(old.every((p) => now.includes(p)), `${now}`);
+      assert.deepEqual(await Promise.all(old.map((p) => Deno.readFile(p))), bytes, "the old ones, unchanged");
+    }
   } finally {
     await Deno.remove(run, { recursive: true });
   }

@@ -334,7 +334,8 @@ export async function resolveReal(path: string): Promise<string> {
  * Refuses a publication root (`--out` of refresh and export) that is the run folder `run` itself or one of
  * its working folders (checkpoints/, corpus/, refresh-staging/): `versions/` and `latest` would land
  * beside the run's own files instead of in `<run>/embeddings`, where train, export and refresh publish
- * and where `latest` is looked for; or one inside a publication (with or without a run): the `versions/`
+ * and where `latest` is looked for; the same for any other run's folder (one holding checkpoints/,
+ * run.lock or summary.json), whose lock the job does not take; or one inside a publication (with or without a run): the `versions/`
  * folder of a publication root, a published version (`<root>/versions/<v>`, `<root>/latest`) or a folder
  * under them, which a publication there would change (published versions are immutable). UsageError, exit
  * 2, before the lock. Symbolic links are resolved (`latest` is its version).
@@ -352,11 +353,11 @@ export async function resolveReal(path: string): Promise<string> {
  */
 export async function refusePublishIntoRun(out: string, run?: string, runFlag = "--from"): Promise<void> {
   const o = await resolveReal(out);
+  const partOf = (r: string) =>
+    RUN_WORK_FOLDERS.find((p) => o === join(r, p) || o.startsWith(join(r, p) + "/"));
   if (run !== undefined) {
     const r = await resolveReal(run);
-    const part = ["checkpoints", "corpus", "refresh-staging"].find((p) =>
-      o === join(r, p) || o.startsWith(join(r, p) + "/")
-    );
+    const part = partOf(r);
     if (o === r || part) {
       throw new UsageError(
         `--out ${out} is ${part ? `inside the ${part}/ folder of` : "the run folder"} ${runFlag} ${run}: ` +
@@ -367,7 +368,32 @@ export async function refusePublishIntoRun(out: string, run?: string, runFlag = 
       );
     }
   }
+  // another run's folder (or one of its working folders): published there, versions/ and latest would sit
+  // beside that run's checkpoints, without its lock
+  for (let r = o; r !== dirname(r); r = dirname(r)) {
+    const part = partOf(r);
+    if ((r !== o && !part) || !(await isRunFolder(r))) continue;
+    throw new UsageError(
+      `--out ${out} is ${part ? `inside the ${part}/ folder of the run` : "the run folder"} ${r}: ` +
+        `publish that run's embeddings into ${join(r, "embeddings")}, or give --out a publication root ` +
+        `of its own`,
+    );
+  }
   await refuseInsidePublication(out);
+}
+
+/** A run folder's working folders, where nothing is ever published. */
+const RUN_WORK_FOLDERS = ["checkpoints", "corpus", "refresh-staging"];
+
+/** Whether `dir` holds a run: its checkpoints/ folder, its run.lock or its summary.json. */
+async function isRunFolder(dir: string): Promise<boolean> {
+  for (
+    const [name, folder] of [["checkpoints", true], ["run.lock", false], ["summary.json", false]] as const
+  ) {
+    const st = await Deno.stat(join(dir, name)).catch(() => null);
+    if (st && st.isDirectory === folder) return true;
+  }
+  return false;
 }
 
 /**

@@ -14,6 +14,7 @@
 import { EXIT, ExitError } from "./exit_codes.ts";
 import { atExit, removeAtExit } from "./stop.ts";
 import { tempNameFor } from "./atomic.ts";
+import { describeOsError, withPath } from "./os_errors.ts";
 
 /**
  * What a lock file holds.
@@ -110,16 +111,21 @@ async function createLock(path: string, info: LockInfo): Promise<boolean> {
   const body = new TextEncoder().encode(JSON.stringify(info) + "\n");
   // the one temporary name of the project (atomic.ts): a train run removes one left by a killed job
   const tmp = tempNameFor(path), forget = removeAtExit(tmp);
+  // a full disk, a read-only folder: the line names the lock file (the first file every job writes)
+  const write = (p: string, mayExist: boolean) =>
+    withPath("cannot write lock file", p, () => writeSynced(p, body, mayExist));
   try {
-    await writeSynced(tmp, body, true);
-    await Deno.link(tmp, path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.AlreadyExists) return false;
-    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotSupported) {
-      return await writeSynced(path, body, false);
+    await write(tmp, true);
+    try {
+      await Deno.link(tmp, path);
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists) return false;
+      if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotSupported) {
+        return await write(path, false);
+      }
+      throw describeOsError(e, "cannot create lock file", path) ?? e;
     }
-    throw e;
+    return true;
   } finally {
     await Deno.remove(tmp).catch(() => {});
     forget();
@@ -151,7 +157,9 @@ async function writeSynced(path: string, body: Uint8Array, mayExist: boolean): P
 }
 
 /**
- * Takes the lock at `path` or throws {@link LockedError}. `log` receives the takeover message.
+ * Takes the lock at `path` or throws {@link LockedError}. `log` receives the takeover message and (unless
+ * `quietWait`) one line when it starts waiting for a live holder; `waitSeconds` is how long it waits
+ * (default 0), retrying every `pollMs` (default 500).
  *
  * @example
  * ```ts
@@ -168,10 +176,10 @@ export async function acquireLock(
   path: string,
   command: string,
   log: (line: string) => void = (l) => console.error(l),
-  opts: { waitSeconds?: number } = {},
+  opts: { waitSeconds?: number; pollMs?: number; quietWait?: boolean } = {},
 ): Promise<HeldLock> {
   const deadline = Date.now() + Math.max(0, opts.waitSeconds ?? 0) * 1000;
-  let said = false;
+  let said = opts.quietWait === true;
   for (;;) {
     try {
       return await acquireOnce(path, command, log);
@@ -181,7 +189,8 @@ export async function acquireLock(
         log(`lock: ${e.message.replace(/; retry when.*$/, "")}; waiting up to ${opts.waitSeconds} s`);
         said = true;
       }
-      await new Promise((r) => setTimeout(r, Math.min(500, Math.max(1, deadline - Date.now()))));
+      const poll = opts.pollMs ?? 500;
+      await new Promise((r) => setTimeout(r, Math.min(poll, Math.max(1, deadline - Date.now()))));
     }
   }
 }
@@ -205,7 +214,11 @@ async function acquireOnce(
   });
   if (await createLock(path, info)) return held();
   // the lock exists: is its holder dead? decide and take over under the guard's flock
-  const guard = await Deno.open(`${path}.guard`, { read: true, write: true, create: true });
+  const guard = await withPath(
+    "cannot open lock guard",
+    `${path}.guard`,
+    () => Deno.open(`${path}.guard`, { read: true, write: true, create: true }),
+  );
   try {
     await guard.lock(true);
     let holder = await readLock(path);
@@ -270,7 +283,7 @@ export async function lockRunFolder(
 export async function lockJob(
   path: string,
   command: string,
-  opts: { log?: (line: string) => void; waitSeconds?: number } = {},
+  opts: { log?: (line: string) => void; waitSeconds?: number; pollMs?: number; quietWait?: boolean } = {},
 ): Promise<HeldLock> {
   // registered before the lock exists and forgotten only once it is removed: a stop signal between the
   // lock file's creation and the return, or during the release, still removes it (a lock file holding this
@@ -285,7 +298,8 @@ export async function lockJob(
     } catch { /* gone already, or never written */ }
   });
   try {
-    lock = await acquireLock(path, command, opts.log, { waitSeconds: opts.waitSeconds });
+    const { waitSeconds, pollMs, quietWait } = opts;
+    lock = await acquireLock(path, command, opts.log, { waitSeconds, pollMs, quietWait });
   } catch (e) {
     forget();
     if (e instanceof LockedError) throw new ExitError(EXIT.locked, `locked: ${e.message}`);

@@ -3,7 +3,9 @@
  * new version into the same root every time, and each one is a full copy of the vectors in every format.
  *
  * The versions kept are the newest `keep` complete ones by their manifest's `date` (then name), and always
- * the one `latest` points to. Only folders of `versions/` holding a readable manifest.json of a factorout
+ * the one `latest` points to. They are chosen, and the others moved away, under the root's lock
+ * (publish.ts `lockPublication`), which every publisher holds from moving its version into `versions/`
+ * to pointing `latest` at it: two jobs publishing into one root never remove each other's new version. Only folders of `versions/` holding a readable manifest.json of a factorout
  * version are candidates: anything else there (temporaries, a user's folder) is never touched. A version
  * is first renamed to a temporary name of this process (lib/core/atomic.ts `tempNameFor`), then removed: a
  * kill in between leaves `versions/<v>.<pid>-<rand>.tmp`, which the next publishing job removes
@@ -17,7 +19,7 @@
 import { join } from "node:path";
 import { tempNameFor } from "../core/atomic.ts";
 import { removeAtExit } from "../core/stop.ts";
-import { latestVersionDir } from "./publish.ts";
+import { latestVersionDir, lockPublication } from "./publish.ts";
 
 /**
  * Removes the complete versions under `outRoot/versions` beyond the newest `keep` (by manifest date, then
@@ -40,41 +42,62 @@ export async function pruneVersions(outRoot: string, keep: number): Promise<stri
     throw new RangeError(`pruneVersions: keep must be ≥ 1, got ${keep}`);
   }
   const dir = join(outRoot, "versions");
-  const latest = await latestVersionDir(outRoot).catch(() => null);
-  const latestName = latest === null ? undefined : latest.slice(latest.lastIndexOf("/") + 1);
-  const versions: { name: string; date: string }[] = [];
+  // nothing published: nothing to lock (versions/ that is no folder: its listing below says so)
+  if (
+    !(await Deno.lstat(dir).then(
+      () => true,
+      (e) => e instanceof Deno.errors.NotFound ? false : Promise.reject(e),
+    ))
+  ) {
+    return [];
+  }
+  // the choice and the moves away under the root's lock (publish.ts lockPublication): no publisher is
+  // between moving its version into versions/ and pointing latest at it, so the newest version is never
+  // one that latest is about to point at, and latest cannot move meanwhile. The removal itself follows
+  // the lock's release: a version moved to a temporary name is no longer one
+  const doomed: { name: string; tmp: string; forget: () => void }[] = [];
+  const lock = await lockPublication(outRoot);
   try {
+    const latest = await latestVersionDir(outRoot).catch(() => null);
+    const latestName = latest === null ? undefined : latest.slice(latest.lastIndexOf("/") + 1);
+    const versions: { name: string; date: string }[] = [];
     for await (const e of Deno.readDir(dir)) {
       if (!e.isDirectory || e.name.endsWith(".tmp")) continue;
       const date = await versionDate(join(dir, e.name));
       if (date !== undefined) versions.push({ name: e.name, date });
     }
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
-    throw e;
-  }
-  versions.sort((a, b) => a.date < b.date ? -1 : a.date > b.date ? 1 : a.name < b.name ? -1 : 1);
-  const kept = new Set(versions.slice(-keep).map((v) => v.name));
-  if (latestName !== undefined && !kept.has(latestName) && versions.some((v) => v.name === latestName)) {
-    // latest is not among the newest (pointed back at an older version): it is kept, in place of the oldest
-    kept.delete(versions.filter((v) => kept.has(v.name))[0].name);
-    kept.add(latestName);
+    versions.sort((a, b) => a.date < b.date ? -1 : a.date > b.date ? 1 : a.name < b.name ? -1 : 1);
+    const kept = new Set(versions.slice(-keep).map((v) => v.name));
+    if (latestName !== undefined && !kept.has(latestName) && versions.some((v) => v.name === latestName)) {
+      // latest is not among the newest (pointed back at an older version): it is kept, in place of the oldest
+      kept.delete(versions.filter((v) => kept.has(v.name))[0].name);
+      kept.add(latestName);
+    }
+    for (const v of versions) {
+      if (kept.has(v.name)) continue;
+      const path = join(dir, v.name), tmp = tempNameFor(path);
+      const forget = removeAtExit(tmp);
+      try {
+        await Deno.rename(path, tmp);
+      } catch (e) {
+        forget();
+        if (e instanceof Deno.errors.NotFound) continue; // removed meanwhile (by hand)
+        throw e;
+      }
+      doomed.push({ name: v.name, tmp, forget });
+    }
+  } finally {
+    await lock.release();
   }
   const removed: string[] = [];
-  for (const v of versions) {
-    if (kept.has(v.name)) continue;
-    const path = join(dir, v.name), tmp = tempNameFor(path);
-    const forget = removeAtExit(tmp);
-    try {
-      await Deno.rename(path, tmp);
-      await Deno.remove(tmp, { recursive: true });
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) continue; // another publisher of this root removed it meanwhile
-      throw e;
-    } finally {
-      forget();
+  try {
+    for (const d of doomed) {
+      // a failure or a kill here leaves versions/<v>.<pid>-<rand>.tmp: the next publisher removes it
+      await Deno.remove(d.tmp, { recursive: true });
+      removed.push(d.name);
     }
-    removed.push(v.name);
+  } finally {
+    for (const d of doomed) d.forget();
   }
   return removed;
 }

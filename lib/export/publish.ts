@@ -28,7 +28,8 @@ import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { writeArrowEmbeddings } from "./arrow.ts";
 import { parseTempName, removeStaleDirTemps, syncDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
-import { pidAlive } from "../core/lock.ts";
+import { type HeldLock, lockJob, pidAlive } from "../core/lock.ts";
+import { EXIT, ExitError } from "../core/exit_codes.ts";
 import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
 import { writeParquetEmbeddings } from "./parquet.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
@@ -289,22 +290,29 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
       versionDir,
       files: [...entries.map((f) => join(versionDir, f.name)), join(versionDir, "manifest.json")],
     };
-    await holdingStop(async () => {
-      await Deno.rename(tmpDir, versionDir);
-      renamed = true;
-      try {
-        await syncDir(versionsDir);
-        await pointLatest(outRoot, version);
-      } catch (e) {
-        // not published: removed, so that what the job says (an error, or a stop held meanwhile) is true;
-        // unless latest was moved already (the root's fsync failed after the rename): removing the version
-        // would leave latest pointing at nothing
-        const latest = await latestVersionDir(outRoot).catch(() => null);
-        if (latest !== versionDir) await Deno.remove(versionDir, { recursive: true }).catch(() => {});
-        throw e;
-      }
-      await opts.committed?.(published);
-    });
+    // under the root's lock: no other publisher prunes between the rename and the move of latest (it would
+    // see this version as the newest, not yet latest, and remove it: latest would point at nothing)
+    const lock = await lockPublication(outRoot);
+    try {
+      await holdingStop(async () => {
+        await Deno.rename(tmpDir, versionDir);
+        renamed = true;
+        try {
+          await syncDir(versionsDir);
+          await moveLatest(outRoot, version);
+        } catch (e) {
+          // not published: removed, so that what the job says (an error, or a stop held meanwhile) is
+          // true; unless latest was moved already (the root's fsync failed after the rename): removing the
+          // version would leave latest pointing at nothing
+          const latest = await latestVersionDir(outRoot).catch(() => null);
+          if (latest !== versionDir) await Deno.remove(versionDir, { recursive: true }).catch(() => {});
+          throw e;
+        }
+        await opts.committed?.(published);
+      });
+    } finally {
+      await lock.release();
+    }
     return published;
   } catch (e) {
     if (!renamed) await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
@@ -315,8 +323,9 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
 }
 
 /**
- * Moves `outRoot/latest` to `versions/<version>` atomically (temporary symlink renamed over it).
- * The version folder must exist and be complete (hold a manifest.json).
+ * Moves `outRoot/latest` to `versions/<version>` atomically (temporary symlink renamed over it), under
+ * the root's lock ({@link lockPublication}: no pruning job removes the version meanwhile). The version
+ * folder must exist and be complete (hold a manifest.json).
  *
  * @example
  * ```ts
@@ -325,6 +334,16 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
  * ```
  */
 export async function pointLatest(outRoot: string, version: string): Promise<void> {
+  const lock = await lockPublication(outRoot);
+  try {
+    await moveLatest(outRoot, version);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** {@link pointLatest} under the root's lock, which the caller holds. */
+async function moveLatest(outRoot: string, version: string): Promise<void> {
   const target = join("versions", version);
   if (!(await exists(join(outRoot, target, "manifest.json")))) {
     throw new UsageError(
@@ -390,8 +409,8 @@ export async function readEmbeddingsManifest(versionDir: string): Promise<Record
 
 /**
  * Removes what publishes killed by a signal they could not catch (kill -9, a crash, a power cut) left
- * under `outRoot`: `versions/<version>.<pid>-<random>.tmp/` folders and `latest.<pid>-<random>.tmp`
- * links whose pid is no longer running on this host (`alive`, default lib/core/lock.ts `pidAlive`; the
+ * under `outRoot`: `versions/<version>.<pid>-<random>.tmp/` folders, `latest.<pid>-<random>.tmp`
+ * links and `publish.lock.<pid>-<random>.tmp` files (the root's lock being written) whose pid is no longer running on this host (`alive`, default lib/core/lock.ts `pidAlive`; the
  * rule of lib/core/atomic.ts `removeStaleDirTemps`, which it calls), so never a live publisher's. Folders
  * named `versions/<version>.tmp` (no pid: written before the pid was in the name) are removed too unless
  * `unowned: false`, which a caller without the run folder's lock passes (export `--vectors`): nothing
@@ -432,7 +451,7 @@ export async function removeStaleTemps(
   try {
     for await (const ent of Deno.readDir(outRoot)) {
       const t = parseTempName(ent.name);
-      if (t?.base === "latest" && !t.old && !alive(t.pid)) {
+      if ((t?.base === "latest" || t?.base === PUBLISH_LOCK) && !t.old && !alive(t.pid)) {
         await Deno.remove(join(outRoot, ent.name)).catch(() => {});
         removed.push(ent.name);
       }
@@ -441,4 +460,47 @@ export async function removeStaleTemps(
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   return removed;
+}
+
+/** The lock file of a publication root ({@link lockPublication}), `<outRoot>/publish.lock`. */
+export const PUBLISH_LOCK = "publish.lock";
+
+/** How long a publisher waits for another one's {@link PUBLISH_LOCK} (held for a rename, a link, a prune). */
+const PUBLISH_LOCK_WAIT_S = 60;
+
+/**
+ * Takes the lock of a publication root, `<outRoot>/publish.lock` (lib/core/lock.ts: the holder's pid and
+ * host; one left by a killed process is taken over), held only while a version is moved into `versions/`
+ * and `latest` is pointed at it ({@link publishEmbeddings}, {@link pointLatest}) and while old versions
+ * are chosen and moved away (lib/export/prune.ts): so that a pruning job never sees a version that is in
+ * `versions/` but not yet `latest`, and never removes the one `latest` is being moved to. Every publisher
+ * of the root takes it, whatever other lock it holds (a run folder's run.lock is always taken first). A
+ * live holder is waited for, silently, up to 60 s (it holds it for milliseconds); still held then: exit
+ * code 3 (`EXIT.locked`) naming it.
+ *
+ * @example
+ * ```ts
+ * import { lockPublication } from "./publish.ts";
+ * const root = await Deno.makeTempDir();
+ * const lock = await lockPublication(root);
+ * await lock.release();
+ * ```
+ */
+export async function lockPublication(outRoot: string): Promise<HeldLock> {
+  try {
+    return await lockJob(join(outRoot, PUBLISH_LOCK), "publish", {
+      waitSeconds: PUBLISH_LOCK_WAIT_S,
+      pollMs: 10,
+      quietWait: true,
+    });
+  } catch (e) {
+    // the run folder's advice (--wait) is no flag of the publication lock: it was waited for already
+    if (e instanceof ExitError && e.code === EXIT.locked) {
+      throw new ExitError(
+        EXIT.locked,
+        e.message.replace(/ \(or give --wait SECONDS\)/, ` (waited ${PUBLISH_LOCK_WAIT_S} s)`),
+      );
+    }
+    throw e;
+  }
 }

@@ -7,6 +7,7 @@
  */
 
 import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { basename, resolve } from "node:path";
 import { IoError, UsageError } from "../core/errors.ts";
 
 /** Options of {@link openDuckdb}. */
@@ -64,8 +65,10 @@ export async function openDuckdb(opts: DuckdbOptions = {}): Promise<Duckdb> {
 
 /**
  * Turns a DuckDB error met while running `step` into an actionable one: out of memory (raise
- * `--memory-limit` or give `--spill-dir` on a disk with room) and a full spill disk are {@link IoError}s
- * (exit 8, naming the spill folder); anything else is returned as is.
+ * `--memory-limit` or give `--spill-dir` on a disk with room) and a full disk are {@link IoError}s (exit
+ * 8): naming the spill folder when the file DuckDB could not write is a spill file (in the spill folder,
+ * or its message names no file), else naming that file (a shard or the vocabulary being written, where
+ * `--spill-dir` cannot help); anything else is returned as is.
  *
  * @example
  * ```ts
@@ -88,6 +91,23 @@ export function duckdbError(e: unknown, step: string, opts: DuckdbOptions): unkn
     );
   }
   if (/No space left on device|disk space/i.test(msg)) {
+    // the file DuckDB names: a spill file only when it is in the spill folder (or has DuckDB's temporary
+    // name); otherwise what the step writes (a shard, the vocabulary), where --spill-dir cannot help
+    const file = /\bfile "([^"]+)"/.exec(msg)?.[1];
+    const spillAbs = resolve(opts.spillDir ?? ".tmp");
+    if (
+      file !== undefined && !/duckdb_temp/.test(basename(file)) &&
+      resolve(file) !== spillAbs && !resolve(file).startsWith(spillAbs + "/")
+    ) {
+      return new IoError(
+        `DuckDB could not write while ${step}:`,
+        file,
+        "ENOSPC",
+        "no space left on device",
+        "free space on its disk or choose another output folder",
+        { cause: e },
+      );
+    }
     return new IoError(
       `DuckDB could not spill while ${step}; spill folder`,
       spill,

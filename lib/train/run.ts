@@ -27,14 +27,13 @@ import { DataFormatError, UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { osErrno, pathExists as exists } from "../core/os_errors.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
-import { removeStaleDirTemps, replaceDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
-import { type HeldLock, lockRunFolder, pidAlive } from "../core/lock.ts";
+import { replaceDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
+import { type HeldLock, lockRunFolder } from "../core/lock.ts";
 import {
   latestVersionDir,
   publishEmbeddings,
   type PublishResult,
   readEmbeddingsManifest,
-  removeStaleTemps,
 } from "../export/publish.ts";
 import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
 import { exportCommand } from "../export/command.ts";
@@ -55,8 +54,8 @@ import {
   listCheckpoints,
   readCheckpoint,
   readNewestGoodCheckpoint,
-  removeStaleCheckpointTemps,
 } from "./checkpoint.ts";
+import { cleanRunFolder, restoreAside } from "./run_folder.ts";
 import type { TrainArgs } from "./cli.ts";
 import { backendChange, FLAG_OF, resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
 import { refuseInsidePublication, refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
@@ -532,7 +531,7 @@ export async function runTrainJob(
   const lockOut = async (dir: string) => {
     if (!(await exists(dir))) madeOut = dir;
     lock = await lockRunFolder(dir, "train", { log, waitSeconds: args.waitSeconds });
-    await cleanStale(dir, log);
+    await cleanRunFolder(dir, log);
   };
   try {
     // the environment the backend and the reader will read, checked before any lock or corpus work
@@ -886,7 +885,7 @@ export async function runTrainJob(
     trainer?.close();
     if (aside) {
       // a failure here must neither hide the job's own error nor keep the lock: the old checkpoints stay
-      // aside, where the next train job into the folder puts them back (cleanStale)
+      // aside, where the next job into the folder puts them back (run_folder.ts cleanRunFolder)
       const { dir } = aside;
       await restoreAside(config.out, aside, log).then(aside.forget, (e) =>
         log(
@@ -958,40 +957,6 @@ async function pickCheckpoint(
 }
 
 /**
- * The names in a run folder whose temporaries (`<name>.<pid>-<rand>.tmp`, lib/core/atomic.ts) the jobs
- * working in it make: the corpus (replaceDir, and the corpus job's `--out <run>/corpus`), the checkpoints
- * moved aside by --overwrite, summary.json and run.lock (lib/core/lock.ts); embeddings/ and checkpoints/
- * clean their own. Only these are cleaned: a folder given as --out or --resume may hold other things of
- * the same pattern.
- */
-const RUN_TEMP_BASES = ["corpus", "checkpoints", "summary.json", "run.lock"];
-
-/**
- * Under the lock: removes what killed jobs left in the run folder (temporary checkpoints, unfinished
- * versions, corpus temporaries), and puts back old checkpoints that an `--overwrite` run moved aside but
- * did not replace before it died.
- */
-async function cleanStale(out: string, log: (line: string) => void): Promise<void> {
-  const ckDir = join(out, "checkpoints");
-  for await (const e of Deno.readDir(out)) {
-    const m = /^checkpoints\.(\d+)-[0-9a-f]{8}\.old\.tmp$/.exec(e.name);
-    if (!m || pidAlive(Number(m[1]))) continue;
-    await restoreAside(out, {
-      dir: join(out, e.name),
-      count: (await listCheckpoints(join(out, e.name))).length,
-    }, log);
-  }
-  const removed = [
-    ...(await removeStaleCheckpointTemps(ckDir)).map((n) => join(ckDir, n)),
-    ...(await removeStaleTemps(join(out, "embeddings"))).map((n) => join(out, "embeddings", n)),
-    ...(await removeStaleDirTemps(out, pidAlive, { bases: RUN_TEMP_BASES })).map((n) => join(out, n)),
-  ];
-  if (removed.length) {
-    log(`cleanup: removed ${removed.length} temporary file(s) left by killed jobs: ${removed.join(", ")}`);
-  }
-}
-
-/**
  * Refuses a new run into a folder that holds one (checkpoints, published embeddings, or a corpus that it
  * would replace: prepared with other settings) without `--overwrite` (UsageError, exit 2); with it, moves
  * the old checkpoints aside (deleted after the new run's first checkpoint). A corpus that would be reused
@@ -1044,23 +1009,6 @@ function putBackSync(ckDir: string, dir: string): void {
   try {
     Deno.renameSync(dir, ckDir);
   } catch { /* put back already */ }
-}
-
-/** Puts back checkpoints moved aside by {@link guardUsedFolder} when the new run wrote none. */
-async function restoreAside(
-  out: string,
-  aside: { dir: string; count: number },
-  log: (line: string) => void,
-): Promise<void> {
-  const ckDir = join(out, "checkpoints");
-  if ((await listCheckpoints(ckDir)).length) {
-    await Deno.remove(aside.dir, { recursive: true });
-    log(`cleanup: removed ${aside.dir}, the checkpoints a newer run in ${out} replaced`);
-    return;
-  }
-  await Deno.remove(ckDir, { recursive: true }).catch(() => {});
-  await Deno.rename(aside.dir, ckDir);
-  log(`new run in ${out} wrote no checkpoint: the ${aside.count} old checkpoint(s) are back in ${ckDir}`);
 }
 
 /** Awaits a checkpoint read; a corrupt or missing file becomes exit code 4 (no usable checkpoint). */
