@@ -262,6 +262,14 @@ export async function main(
     if (c?.kind === "shards") {
       await refuseCorpusInput(items[0]);
       const unused = Object.keys(v).filter((k) => v[k] !== undefined && !IMPORT_FLAGS.has(k));
+      if (engine === "duckdb") {
+        // a Parquet table of text is classified as shards too (both are Arrow/Parquet by content)
+        throw new UsageError(
+          `--input ${items[0]} holds Arrow/Parquet files and no --text-column was given: a table of text ` +
+            "is read with --engine duckdb --text-column COLUMN (the column holding the text); shards " +
+            "(windows made already) are imported as they are, without --engine, --memory-limit, --spill-dir",
+        );
+      }
       if (unused.length) {
         throw new UsageError(
           `${unused.map((k) => `--${k}`).join(", ")}: not applied when importing shards (--input ${

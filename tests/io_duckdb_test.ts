@@ -7,7 +7,9 @@ import { prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import type { EngineStepProgress } from "../lib/io/progress.ts";
 import { duckdbError, openDuckdb } from "../lib/io/duckdb_connect.ts";
-import { renderSql, sqlLiteral } from "../lib/io/duckdb_sql.ts";
+import { corpusSqlParams } from "../lib/io/duckdb_prepare.ts";
+import { loadStep, renderSql, sqlLiteral } from "../lib/io/duckdb_sql.ts";
+import { createTokenizer } from "../lib/io/tokenize.ts";
 import { readExamples } from "../lib/io/read.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
 import { main as corpusMain } from "../pipelines/corpus.ts";
@@ -192,6 +194,119 @@ Deno.test("duckdb reads a Parquet table's text column like the same lines in a t
   }
 });
 
+Deno.test("duckdb Parquet tables: each file read once by its literal name (glob characters, quotes), Hive-style folders are no columns", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const db = await openDuckdb();
+    const table = async (path: string, text: string, column = "text") => {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await db.connection.run(
+        `COPY (SELECT ${sqlLiteral(text)} AS "${column}" FROM range(3)) TO ${
+          sqlLiteral(path)
+        } (FORMAT parquet)`,
+      );
+    };
+    const g = `${dir}/g`;
+    await table(`${g}/xa.parquet`, "secret never meant");
+    await table(`${g}/x*.parquet`, "the intended words");
+    await table(`${g}/y1.parquet`, "other file");
+    await table(`${g}/y[1].parquet`, "bracket file");
+    await table(`${g}/q'd"[?].parquet`, "quoted name");
+    await table(`${dir}/h/text=the quick fox/p.parquet`, "real words here");
+    await table(`${dir}/h2/text=SECRET/p.parquet`, "body words", "body");
+    db.close();
+    const vocab = async (input: string) => {
+      const out = `${dir}/out`;
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+      await prepareCorpusDuckdb({
+        input: [input],
+        textColumn: "text",
+        outDir: out,
+        mode: "cbow",
+        window: 1,
+        minCount: 1,
+        seed: 1,
+        threads: 2,
+      });
+      return (await Deno.readTextFile(`${out}/vocab.tsv`)).trim().split("\n").sort().join(" ");
+    };
+    assert.deepEqual(await vocab(`${g}/y[1].parquet`), "bracket\t3 file\t3");
+    assert.deepEqual(await vocab(`${g}/x*.parquet`), "intended\t3 the\t3 words\t3");
+    assert.deepEqual(await vocab(`${g}/q'd"[?].parquet`), "name\t3 quoted\t3");
+    // the folder: every file once (none twice, none missed)
+    assert.deepEqual(
+      await vocab(g),
+      "bracket\t3 file\t6 intended\t3 meant\t3 name\t3 never\t3 other\t3 quoted\t3 secret\t3 the\t3 words\t3",
+    );
+    // text=… on the path is a folder name, not a column: the file's own column, or none
+    assert.deepEqual(await vocab(`${dir}/h`), "here\t3 real\t3 words\t3");
+    await assert.rejects(
+      () => vocab(`${dir}/h2`),
+      /p\.parquet: has no column "text" \(columns: body VARCHAR\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("duckdb spills into a folder of its own inside --spill-dir (shared by jobs), removed after; a killed job's is removed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeSyntheticText(`${dir}/zipf.txt`, { vocabSize: 2000, tokens: 20_000, seed: 5 });
+    const spill = `${dir}/shared`;
+    await Deno.mkdir(spill);
+    const host = Deno.hostname().replace(/[^A-Za-z0-9.-]/g, "_");
+    // a killed job's (a pid that is no process), another host's, and someone else's file: only the first goes
+    const dead = `factorout-spill-${host}.999999999-0a1b2c3d.tmp`;
+    const otherHost = `factorout-spill-elsewhere.999999999-0a1b2c3d.tmp`;
+    for (const d of [dead, otherHost]) await Deno.mkdir(`${spill}/${d}`);
+    await Deno.writeTextFile(`${spill}/duckdb_temp_storage_DEFAULT-0.tmp`, "someone else's");
+    // what the spill folder holds at each notice after the first (the removal, made before its own folder)
+    const during: string[][] = [];
+    const notices: string[] = [];
+    await prepareCorpusDuckdb({
+      input: `${dir}/zipf.txt`,
+      outDir: `${dir}/out`,
+      mode: "skipgram",
+      window: 2,
+      minCount: 1,
+      seed: 1,
+      threads: 2,
+      spillDir: spill,
+      onNotice: (l) => {
+        notices.push(l);
+        during.push(Array.from(Deno.readDirSync(spill), (e) => e.name).sort());
+      },
+    });
+    const own = new RegExp(
+      `^factorout-spill-${host.replaceAll(".", "\\.")}\\.${Deno.pid}-[0-9a-f]{8}\\.tmp$`,
+    );
+    assert(
+      during.length > 1 && during.slice(1).every((names) => names.filter((n) => own.test(n)).length === 1),
+      String(during),
+    );
+    assert.match(notices[0], new RegExp(`removed ${dead} in ${spill}, left by DuckDB jobs killed there`));
+    assert.deepEqual(
+      Array.from(Deno.readDirSync(spill), (e) => e.name).sort(),
+      ["duckdb_temp_storage_DEFAULT-0.tmp", otherHost],
+    );
+    // a folder it made itself is removed too
+    await prepareCorpusDuckdb({
+      input: `${dir}/zipf.txt`,
+      outDir: `${dir}/out2`,
+      mode: "cbow",
+      window: 1,
+      minCount: 1,
+      seed: 1,
+      threads: 2,
+      spillDir: `${dir}/made/spill`,
+    });
+    assert.deepEqual(Array.from(Deno.readDirSync(`${dir}/made`)), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("duckdb subsampling and dynamic windows: seeded, and equal in distribution to the built-in engine", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -234,6 +349,51 @@ Deno.test("duckdb subsampling and dynamic windows: seeded, and equal in distribu
   }
 });
 
+Deno.test("the tokeniser step makes the built-in tokeniser's tokens for every code point (Unicode 16 letters, capitals)", async () => {
+  // lines of 64 code points each, space-separated: each one a word, a punctuation token or white space
+  const cps: string[] = [];
+  for (let i = 0; i < 0x110000; i++) {
+    // İ lowercases to i + U+0307 in JavaScript, to i in DuckDB: the documented difference
+    if ((i < 0xd800 || i > 0xdfff) && i !== 0x130) cps.push(String.fromCodePoint(i));
+  }
+  const lines: string[] = [];
+  for (let i = 0; i < cps.length; i += 64) lines.push(cps.slice(i, i + 64).join(" "));
+  const tok = createTokenizer({ punctuation: "keep" });
+  const want: string[] = [];
+  for (const [i, l] of lines.entries()) tok(l, (t, n) => want.push(`${i + 1}:${t.slice(0, n).join(" ")}`));
+  const db = await openDuckdb({ threads: 2 });
+  try {
+    const con = db.connection;
+    await con.run("CREATE TABLE lines (line_id BIGINT, tagged BOOLEAN, text VARCHAR)");
+    const app = await con.createAppender("lines");
+    for (const [i, l] of lines.entries()) {
+      app.appendBigInt(BigInt(i + 1));
+      app.appendBoolean(false);
+      app.appendVarchar(l);
+      app.endRow();
+    }
+    app.closeSync();
+    const params = corpusSqlParams({
+      outDir: "",
+      mode: "cbow",
+      window: 1,
+      minCount: 1,
+      seed: 1,
+      punctuation: "keep",
+    });
+    await con.run(await loadStep("10_tokens", params));
+    const r = await con.runAndReadAll(
+      "SELECT line_id, string_agg(word, ' ' ORDER BY k) FROM tokens GROUP BY line_id ORDER BY line_id",
+    );
+    const got = r.getRows().map(([i, w]) => `${i}:${w}`);
+    const diff = got.filter((x, i) => x !== want[i]).slice(0, 2);
+    assert.deepEqual(got.length, want.length);
+    assert.deepEqual(diff, [], `first lines that differ (DuckDB) ${diff.join(" | ")}`);
+  } finally {
+    db.close();
+  }
+});
+
 /** Runs `deno task corpus` in-process; returns the exit code and the last stderr line. */
 async function cli(args: string[]): Promise<{ code: number; line: string }> {
   const err: string[] = [];
@@ -254,6 +414,7 @@ Deno.test("bad input: the DuckDB path gives the built-in path's one-line errors 
     await Deno.writeTextFile(`${dir}/ok.txt`, "a b a b\n");
     await Deno.writeFile(`${dir}/latin1.txt`, Uint8Array.of(0x63, 0x61, 0x66, 0xe9, 10, 0xe9, 10, 0x61, 10));
     await Deno.writeTextFile(`${dir}/one.txt`, "alone\n");
+    await Deno.writeTextFile(`${dir}/big.txt`, "many words in one line of text\n".repeat(20_000));
     for (
       const args of [
         ["--input", `${dir}/missing.txt`],
@@ -288,7 +449,28 @@ Deno.test("bad input: the DuckDB path gives the built-in path's one-line errors 
       ["t.parquet", "--engine duckdb --text-column id", 5, /column "id" is BIGINT, not text/],
       ["ok.txt", "--engine duckdb --text-column x", 5, /--text-column x reads Parquet tables/],
       ["ok.txt", "--text-column x", 2, /^corpus: --text-column needs --engine duckdb$/],
-      ["ok.txt", "--engine duckdb --memory-limit lots", 2, /--memory-limit must be a size like 2GB/],
+      ["ok.txt", "--engine duckdb --memory-limit lots", 2, /--memory-limit must be a size above 0 like 2GB/],
+      ["ok.txt", "--engine duckdb --memory-limit 0GB", 2, /--memory-limit must be a size above 0/],
+      // the appender running out of memory while loading text is DuckDB's memory, not an internal error
+      [
+        "big.txt",
+        "--engine duckdb --memory-limit 1MB",
+        8,
+        /DuckDB ran out of memory while reading the input; spill folder .*\(--memory-limit 1MB\); raise --memory-limit/,
+      ],
+      [
+        "ok.txt",
+        `--engine duckdb --spill-dir ${dir}/ok.txt`,
+        8,
+        /cannot use spill folder .*ok\.txt: it is a file, not a folder; give --spill-dir a folder/,
+      ],
+      // a Parquet table of text without --text-column: not "windows made already"
+      [
+        "t.parquet",
+        "--engine duckdb",
+        2,
+        /holds Arrow\/Parquet files and no --text-column was given: a table of text is read with --engine duckdb --text-column COLUMN/,
+      ],
       ["ok.txt", "--engine duckdb --format arrow", 2, /--engine duckdb writes Parquet shards/],
     ];
     for (const [file, flags, code, line] of cases) {

@@ -434,3 +434,38 @@ Deno.test("error: a shard replaced while it is read (the same rows, another wind
     await Deno.remove(b, { recursive: true });
   }
 });
+
+Deno.test("error: a manifest listing a shard twice, or a file outside the corpus folder (absolute, ../)", async () => {
+  const dir = await corpusDir();
+  const other = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/manifest.json`;
+    const m = JSON.parse(await Deno.readTextFile(path));
+    const first = m.shards[0];
+    await Deno.copyFile(`${dir}/${first.file}`, `${other}/${first.file}`);
+    const cases: [unknown[], RegExp][] = [
+      [[...m.shards, first], /"shards\[1\]" names part-00000\.arrow, listed twice \(also shards\[0\]\)/],
+      [[...m.shards, { ...first, file: `./${first.file}` }], /listed twice/],
+      [
+        [{ ...first, file: `${other}/${first.file}` }],
+        /names \/.*part-00000\.arrow, a file outside the corpus folder/,
+      ],
+      [
+        [{ ...first, file: `../${other.split("/").at(-1)}/${first.file}` }],
+        /a file outside the corpus folder/,
+      ],
+    ];
+    for (const [shards, re] of cases) {
+      const rows = (shards as { rows: number }[]).reduce((s, x) => s + x.rows, 0);
+      await Deno.writeTextFile(path, JSON.stringify({ ...m, shards, rows }));
+      await assert.rejects(() => collect(dir, { batchSize: 64 }), isData(re));
+      await assert.rejects(
+        () => collect(dir, { batchSize: 64 }),
+        isData(/manifest\.json: field "shards\[\d\]"/),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(other, { recursive: true });
+  }
+});

@@ -9,6 +9,10 @@
 import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { basename, resolve } from "node:path";
 import { IoError, UsageError } from "../core/errors.ts";
+import { removeStaleDirTemps, tempNameFor } from "../core/atomic.ts";
+import { pidAlive } from "../core/lock.ts";
+import { describeOsError } from "../core/os_errors.ts";
+import { removeAtExit } from "../core/stop.ts";
 
 /** Options of {@link openDuckdb}. */
 export type DuckdbOptions = {
@@ -41,9 +45,9 @@ const MEMORY = /^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$/i;
 export async function openDuckdb(opts: DuckdbOptions = {}): Promise<Duckdb> {
   const config: Record<string, string> = { preserve_insertion_order: "false" };
   if (opts.memoryLimit !== undefined) {
-    if (!MEMORY.test(opts.memoryLimit)) {
+    if (!MEMORY.test(opts.memoryLimit) || parseFloat(opts.memoryLimit) === 0) {
       throw new UsageError(
-        `--memory-limit must be a size like 2GB or 500MB, got ${JSON.stringify(opts.memoryLimit)}`,
+        `--memory-limit must be a size above 0 like 2GB or 500MB, got ${JSON.stringify(opts.memoryLimit)}`,
       );
     }
     config.memory_limit = opts.memoryLimit.replace(/\s+/g, "");
@@ -78,9 +82,14 @@ export async function openDuckdb(opts: DuckdbOptions = {}): Promise<Duckdb> {
  * ```
  */
 export function duckdbError(e: unknown, step: string, opts: DuckdbOptions): unknown {
-  const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+  const kind = duckdbSpaceError(e);
+  // DuckDB's advice after the first line ("SET threads=X", "SET memory_limit") names no factorout flag
+  const msg = (e instanceof Error ? e.message.split("\n")[0] : String(e)).replace(
+    /\s*Possible solutions:.*$/s,
+    "",
+  );
   const spill = opts.spillDir ?? ".tmp (DuckDB's default)";
-  if (/Out of Memory Error/i.test(msg)) {
+  if (kind === "memory") {
     return new IoError(
       `DuckDB ran out of memory while ${step}; spill folder`,
       spill,
@@ -90,7 +99,7 @@ export function duckdbError(e: unknown, step: string, opts: DuckdbOptions): unkn
       { cause: e },
     );
   }
-  if (/No space left on device|disk space/i.test(msg)) {
+  if (kind === "disk") {
     // the file DuckDB names: a spill file only when it is in the spill folder (or has DuckDB's temporary
     // name); otherwise what the step writes (a shard, the vocabulary), where --spill-dir cannot help
     const file = /\bfile "([^"]+)"/.exec(msg)?.[1];
@@ -118,4 +127,80 @@ export function duckdbError(e: unknown, step: string, opts: DuckdbOptions): unkn
     );
   }
   return e;
+}
+
+/**
+ * Whether DuckDB error `e` says it ran out of memory ("Out of Memory Error: …", or an appender's
+ * "Failed to append: could not allocate block …") or out of spill space: `"memory"`, `"disk"`, or
+ * undefined for another error. What {@link duckdbError} turns into exit 8, and what a step that wraps
+ * DuckDB's errors as bad data must let through.
+ *
+ * @example
+ * ```ts
+ * import { duckdbSpaceError } from "./duckdb_connect.ts";
+ * console.log(duckdbSpaceError(new Error("Failed to append: could not allocate block of size 256.0 KiB"))); // "memory"
+ * ```
+ */
+export function duckdbSpaceError(e: unknown): "memory" | "disk" | undefined {
+  const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  if (/Out of Memory Error|could not allocate block|failed to allocate/i.test(msg)) return "memory";
+  if (/No space left on device|disk space/i.test(msg)) return "disk";
+  return undefined;
+}
+
+/** A job's own spill folder inside the given one ({@link ownSpillFolder}). */
+export type SpillFolder = { path: string; remove: () => Promise<void> };
+
+/**
+ * This job's own spill folder inside `parent` (`--spill-dir`, made if missing): DuckDB names its spill
+ * files the same in every process (`duckdb_temp_storage_…-0.tmp`), so two jobs given one folder (a shared
+ * `/scratch/spill`) would overwrite each other's blocks. The folder is
+ * `<parent>/factorout-spill-<host>.<pid>-<rand>.tmp` (lib/core/atomic.ts `tempNameFor`); `remove()` removes it
+ * (and `parent` when this job made it and it is empty), as does a stop signal. Those a killed job on this
+ * host left (its pid dead) are removed first, `log` naming them; other hosts' (a shared network disk) and
+ * live jobs' are kept. A `parent` that is not a folder, or cannot be written, is an {@link IoError}
+ * naming it (exit 8), never taken for DuckDB running out of memory.
+ *
+ * @example
+ * ```ts
+ * import { ownSpillFolder } from "./duckdb_connect.ts";
+ * const spill = await ownSpillFolder("/tmp/spill");
+ * console.log(spill.path); // /tmp/spill/factorout-spill-myhost.12345-0a1b2c3d.tmp
+ * await spill.remove();
+ * ```
+ */
+export async function ownSpillFolder(parent: string, log?: (line: string) => void): Promise<SpillFolder> {
+  const what = "cannot use spill folder";
+  const st = await Deno.stat(parent).catch(() => null);
+  const made = st === null;
+  if (st && !st.isDirectory) {
+    throw new IoError(what, parent, "ENOTDIR", "it is a file, not a folder", "give --spill-dir a folder");
+  }
+  try {
+    await Deno.mkdir(parent, { recursive: true });
+  } catch (e) {
+    throw describeOsError(e, what, parent) ?? e;
+  }
+  let host = "host";
+  try {
+    host = Deno.hostname().replace(/[^A-Za-z0-9.-]/g, "_") || host;
+  } catch { /* no --allow-sys: one name for every host */ }
+  const base = `factorout-spill-${host}`;
+  const stale = await removeStaleDirTemps(parent, pidAlive, { bases: [base] });
+  if (stale.length) log?.(`removed ${stale.join(", ")} in ${parent}, left by DuckDB jobs killed there`);
+  const path = tempNameFor(`${parent.replace(/(.)\/+$/, "$1")}/${base}`);
+  try {
+    await Deno.mkdir(path);
+  } catch (e) {
+    throw describeOsError(e, what, parent) ?? e;
+  }
+  const forget = removeAtExit(path);
+  return {
+    path,
+    remove: async () => {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+      forget();
+      if (made) await Deno.remove(parent).catch(() => {}); // only when empty: another job may use it
+    },
+  };
 }

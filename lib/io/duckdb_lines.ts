@@ -8,6 +8,10 @@
  *   to DuckDB, which holds (and spills) them, never the JavaScript heap.
  * - Parquet tables (`--text-column`, e.g. a warehouse export): read by DuckDB itself; each non-null cell
  *   is one line. A missing column or one that is not text is refused, naming the file and the columns.
+ *   Each file found (folders listed by lib/io/detect.ts, as the built-in engine lists them) is read once,
+ *   by its literal name: DuckDB would read a name as a glob (`y[1].parquet` is y1.parquet, `x*.parquet`
+ *   any x…), so its glob characters are escaped ({@link duckdbLiteralPath}); and only the file's own
+ *   columns count (Hive partitioning off: a `text=…/` folder on the path is not a column).
  *
  * @module
  */
@@ -17,6 +21,7 @@ import { DataFormatError } from "../core/errors.ts";
 import { classifyInputs, isShard } from "./detect.ts";
 import { newTextStats, readLineChunks, resolveTextInputs, type TextStats } from "./text.ts";
 import { sqlLiteral } from "./duckdb_sql.ts";
+import { duckdbSpaceError } from "./duckdb_connect.ts";
 
 /** What loading found: lines appended, and for text input the reading statistics. */
 export type LoadedLines = { lines: number; stats?: TextStats; label: string; bytes: number };
@@ -105,12 +110,15 @@ export async function loadParquetLines(
   await con.run(CREATE);
   let offset = 0n, n = 0;
   for (const f of files) {
-    const src = `read_parquet(${sqlLiteral(f.path)}, file_row_number = true)`;
+    const src = `read_parquet(${
+      sqlLiteral(duckdbLiteralPath(f.path))
+    }, file_row_number = true, hive_partitioning = false)`;
     let cols: { name: string; type: string }[];
     try {
       const r = await con.runAndReadAll(`DESCRIBE SELECT * FROM ${src}`);
       cols = r.getRowObjectsJson().map((x) => ({ name: String(x.column_name), type: String(x.column_type) }));
     } catch (e) {
+      if (e instanceof DataFormatError || duckdbSpaceError(e)) throw e;
       throw new DataFormatError(f.path, `cannot read the Parquet table: ${firstLine(e)}`);
     }
     const col = cols.find((x) => x.name === column);
@@ -136,11 +144,38 @@ export async function loadParquetLines(
       const m = await con.runAndReadAll(`SELECT count(*) AS n FROM ${src}`);
       offset += BigInt(m.getRowObjectsJson()[0].n as string);
     } catch (e) {
+      // out of memory or spill space is the job's limits, not the file's fault (exit 8, duckdbError)
+      if (duckdbSpaceError(e)) throw e;
       throw new DataFormatError(f.path, `cannot read column "${column}": ${firstLine(e)}`);
     }
   }
   const bytes = files.reduce((s, x) => s + x.bytes, 0);
   return { lines: n, label: files.length === 1 ? files[0].path : input.join(", "), bytes };
+}
+
+/**
+ * `path` as a pattern DuckDB's file functions (`read_parquet`) read as exactly that file: its glob
+ * characters `*`, `?` and `[` each put in a bracket (`[*]`, `[?]`, `[[]`), which DuckDB's glob matches
+ * literally. DuckDB splits a pattern at a backslash too, so a path holding both a backslash and a glob
+ * character cannot be named at all: a {@link DataFormatError} asks to rename it. Quote the result with
+ * `sqlLiteral`.
+ *
+ * @example
+ * ```ts
+ * import { duckdbLiteralPath } from "./duckdb_lines.ts";
+ * console.log(duckdbLiteralPath("/data/run[1]/x*.parquet")); // "/data/run[[]1]/x[*].parquet"
+ * ```
+ */
+export function duckdbLiteralPath(path: string): string {
+  if (!/[*?[]/.test(path)) return path;
+  if (path.includes("\\")) {
+    throw new DataFormatError(
+      path,
+      "DuckDB cannot read this path as it is: it holds a backslash and one of * ? [, which DuckDB " +
+        "reads as a pattern; rename the file or folder (or link to it under another name)",
+    );
+  }
+  return path.replace(/[*?[]/g, (c) => `[${c}]`);
 }
 
 function firstLine(e: unknown): string {

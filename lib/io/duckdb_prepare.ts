@@ -16,7 +16,13 @@
 
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { duckdbError, type DuckdbOptions, openDuckdb } from "./duckdb_connect.ts";
+import {
+  duckdbError,
+  type DuckdbOptions,
+  openDuckdb,
+  ownSpillFolder,
+  type SpillFolder,
+} from "./duckdb_connect.ts";
 import { type LoadedLines, loadParquetLines, loadTextLines } from "./duckdb_lines.ts";
 import { loadStep, sqlLiteral, type SqlParam } from "./duckdb_sql.ts";
 import { type CorpusManifest, type ShardEntry, writeManifest } from "./manifest.ts";
@@ -193,7 +199,17 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
   const maxLine = opts.maxLineBytes ?? MAX_LINE_BYTES;
   const outDir = opts.outDir.replace(/\/$/, "");
   const params = corpusSqlParams(opts);
-  const db = await openDuckdb(opts);
+  // DuckDB spills into a folder of this job's own inside spillDir (spill files of two jobs never meet)
+  const spill: SpillFolder | undefined = opts.spillDir !== undefined
+    ? await ownSpillFolder(opts.spillDir, opts.onNotice)
+    : undefined;
+  let db;
+  try {
+    db = await openDuckdb({ ...opts, ...(spill ? { spillDir: spill.path } : {}) });
+  } catch (e) {
+    await spill?.remove();
+    throw e;
+  }
   const con = db.connection;
   let stage = "reading the input";
   const t0 = performance.now();
@@ -305,5 +321,6 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
     throw duckdbError(e, stage, opts);
   } finally {
     db.close();
+    await spill?.remove();
   }
 }

@@ -151,7 +151,11 @@ export async function readManifest(dir: string): Promise<CorpusManifest> {
   return m;
 }
 
-/** Checks a shard list (each {file, rows} and its file present in `dir`); returns its rows. */
+/**
+ * Checks a shard list (each {file, rows}, its file a plain name inside `dir`, listed once, and present);
+ * returns its rows. A name listed twice would be trained on twice an epoch, one outside `dir` (absolute,
+ * or through `..`) would bring in another folder's rows: both refused.
+ */
 async function checkShards(
   shards: ShardEntry[] | undefined,
   field: string,
@@ -160,6 +164,7 @@ async function checkShards(
 ): Promise<number> {
   if (!Array.isArray(shards)) throw bad(field, "must be an array of {file, rows, bytes}");
   let total = 0;
+  const seen = new Map<string, number>();
   for (const [i, s] of shards.entries()) {
     if (typeof s?.file !== "string" || !Number.isInteger(s.rows) || s.rows < 0) {
       throw bad(
@@ -167,6 +172,15 @@ async function checkShards(
         `must be {file: string, rows: integer, bytes: integer}, got ${JSON.stringify(s)}`,
       );
     }
+    const name = s.file.split("/").filter((p) => p !== "" && p !== ".").join("/");
+    if (s.file.startsWith("/") || name === "" || name.split("/").includes("..")) {
+      throw bad(`${field}[${i}]`, `names ${s.file}, a file outside the corpus folder ${dir}`);
+    }
+    const first = seen.get(name);
+    if (first !== undefined) {
+      throw bad(`${field}[${i}]`, `names ${s.file}, listed twice (also ${field}[${first}])`);
+    }
+    seen.set(name, i);
     total += s.rows;
     try {
       await Deno.stat(`${dir}/${s.file}`);

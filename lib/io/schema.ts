@@ -110,7 +110,8 @@ export function checkSchema(
           "the corpus format needs input, target_index, target_value (see docs/corpus-format.md)" +
           (text
             ? `; this looks like a table of text, not training windows: to train on column "${text.name}", ` +
-              "write it to a text file (one sentence a line) and give that file"
+              `prepare it with deno task corpus --engine duckdb --text-column ${text.name} (a Parquet table), ` +
+              "or write it to a text file (one sentence a line) and give that file"
             : ""),
       );
     }
