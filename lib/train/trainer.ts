@@ -838,9 +838,13 @@ export class Trainer {
 
   /**
    * Writes `ckpt-<step>.fock` into `dir` atomically and keeps the newest `keep` (and the one named like
-   * `protect`); returns its path.
+   * `protect`); returns its path. `meta`: entries added to the checkpoint's meta (a refresh records what
+   * it was a refresh of), not carried into later checkpoints.
    */
-  async saveCheckpoint(dir: string, opts: { keep?: number; protect?: string } = {}): Promise<string> {
+  async saveCheckpoint(
+    dir: string,
+    opts: { keep?: number; protect?: string; meta?: Record<string, unknown> } = {},
+  ): Promise<string> {
     const keep = opts.keep ?? this.config.keepCheckpoints;
     if (!Number.isInteger(keep) || keep < 1) {
       throw new UsageError(`saveCheckpoint: keep must be an integer ≥ 1 (checkpoints kept), got ${keep}`);
@@ -848,6 +852,7 @@ export class Trainer {
     await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
     const path = `${dir}/${checkpointName(this.step)}`;
     const ckpt = await this.toCheckpoint();
+    if (opts.meta) ckpt.meta = { ...opts.meta, ...ckpt.meta };
     await writeCheckpoint(path, ckpt);
     await pruneCheckpoints(dir, keep, opts.protect);
     this.#lastCheckpoint = this.#cleanFile = path;
