@@ -35,13 +35,18 @@
  *
  * SIGTERM/SIGINT/SIGHUP during training (lib/core/stop.ts): the step in progress is finished, a checkpoint of
  * the refresh is written into its staging folder with `stopped.json`, `<from>` is left unchanged, and the
- * job exits 9 printing the command to continue (the same command line): a rerun with the same `--data`,
- * `--epochs`, `--lr` and `--min-count` from the same checkpoint of `<from>` (the same file with the same
- * step and write time, and the same newest step above which its steps are numbered) continues that
- * staging folder instead of starting over. A signal at any other moment exits 9 at once with no partial
- * file: its staging folder is removed, and the line says whether `<from>` is unchanged (rerun the same
- * command) or already holds the refreshed checkpoint (publish it with `deno task export --checkpoint
- * <from>`; the checkpoint's write holds the signal until it is whole, so the line is never wrong about it).
+ * job exits 9 printing the command to continue (the same command line): a rerun with the same `--data`
+ * (the same path, and the same content: its identity, lib/train/corpus_identity.ts, is in `stopped.json`;
+ * changed data starts over, in one line), `--epochs`, `--lr` and `--min-count` from the same checkpoint of
+ * `<from>` (the same file with the same step and write time, and the same newest step above which its steps
+ * are numbered) continues that staging folder instead of starting over, with the figures of an
+ * uninterrupted refresh. The refreshed checkpoint records what it is a refresh of (meta `refresh`): a rerun
+ * of the same command on the same data that finds it the run's newest and unpublished (a `kill -9`, exit
+ * 7/8 while publishing) publishes it instead of training again. A signal at any other moment exits 9 at
+ * once with no partial file: its staging folder is removed (and refresh-staging/ with it), and the line
+ * says whether `<from>` is unchanged (rerun the same command) or already holds the refreshed checkpoint
+ * (publish it with `deno task export --checkpoint <from>`; the checkpoint's write holds the signal until it
+ * is whole, so the line is never wrong about it).
  *
  * Exit codes (the shared table of lib/core/exit_codes.ts; one line `refresh: <reason>` on stderr for every
  * non-zero one):
@@ -77,19 +82,23 @@ import { EMBEDDING_FORMATS, parseFormats } from "../lib/export/read.ts";
 import { exportCommand } from "../lib/export/command.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
-import { readManifest } from "../lib/io/manifest.ts";
+import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
+import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../lib/io/fingerprint.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { scanShards } from "../lib/io/shards.ts";
 import { readVocab } from "../lib/io/vocab.ts";
 import {
   type Checkpoint,
+  checkpointName,
   checkpointStep,
   listCheckpoints,
   readNewestGoodCheckpoint,
 } from "../lib/train/checkpoint.ts";
 import { cleanRunFolder } from "../lib/train/run_folder.ts";
 import { continuation, publishedCheckpoint } from "../lib/train/best.ts";
+import { type CorpusIdentity, manifestIdentity, textCorpusIdentity } from "../lib/train/corpus_identity.ts";
+import { latestPublishedStep } from "../lib/train/republish.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
@@ -272,6 +281,10 @@ await runCommand("refresh", async () => {
           : "the newest checkpoint, the one the run publishes") +
         (after > baseStep ? `; the refresh's steps are numbered on from step ${after}` : "") + ")",
     );
+    // the identity of --data (its content, as train --resume checks it): a stopped refresh is continued, and
+    // an unpublished refreshed checkpoint published, only over the same data
+    const data = f.data;
+    const source = await dataStage(`--data ${data}`, () => identifyData(data, log));
     // a refresh stopped by a signal with the same inputs from the same checkpoint (the same file, step and
     // write time, and the same newest step its steps are numbered above) is continued; other leftovers of
     // crashed refreshes are removed
@@ -291,6 +304,16 @@ await runCommand("refresh", async () => {
         const at = join(stagingRoot, e.name);
         const info = await Deno.readTextFile(join(at, "stopped.json")).then(JSON.parse, () => undefined);
         if (!resumed && info?.key === key) {
+          const changed = dataChange(info.data, source);
+          if (changed) {
+            // never the old data's staged corpus or grown model: the new data is refreshed from the start
+            log(
+              `refresh: --data ${data} changed since the refresh in ${at} was stopped (${changed}); ` +
+                `removing it and starting over on the new data`,
+            );
+            await Deno.remove(at, { recursive: true });
+            continue;
+          }
           const r = await readNewestGoodCheckpoint(join(at, "checkpoints")).catch(() => undefined);
           if (r) {
             resumed = {
@@ -309,7 +332,104 @@ await runCommand("refresh", async () => {
         await Deno.remove(at, { recursive: true });
       }
     }
-    if (!resumed) forgetStaging = removeAtExit(staging);
+    // the staging root holds no other folder now: a stop removes it whole, not leaving it empty
+    if (!resumed) forgetStaging = removeAtExit(stagingRoot);
+    // what the refresh checkpoint records (RefreshRecord.request): the same command with the same data
+    const request = JSON.stringify({
+      identity: source.identity,
+      epochs,
+      lr: lr ?? null,
+      minCount: minCountFlag ?? null,
+    });
+    const outRoot = typeof f.out === "string" ? f.out : join(from, "embeddings");
+    // what the export command that publishes it needs beside the checkpoint: this refresh's formats and rows
+    const publishCommand = (checkpoint: string) =>
+      exportCommand({
+        checkpoint,
+        formats,
+        outputRows,
+        ...(typeof f.out === "string" ? { out: f.out } : {}),
+      });
+    /** Step 5's publication: publishes the refreshed model `t`, saved as `saved`, and prints the JSON line. */
+    const publish = async (t: Trainer, saved: string, record: RefreshRecord): Promise<void> => {
+      const emb = await t.embeddings({ output: outputRows });
+      let report: EvalReport | undefined;
+      if (evalDir) {
+        report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir, analogies: false });
+      } else log(`refresh: evaluation skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
+      const metrics: Record<string, unknown> = {};
+      for (const [name, s] of Object.entries(report?.similarity ?? {})) {
+        metrics[name] = { rho: s.rho, coverage: s.coverage };
+      }
+      let published;
+      try {
+        published = await publishEmbeddings({
+          outRoot,
+          words: emb.words,
+          input: emb.input,
+          d: emb.d,
+          ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
+          formats,
+          committed: ({ versionDir: dir }) => {
+            stop.note =
+              `the refresh is complete and ${dir} is published (latest points at it); nothing to rerun`;
+          },
+          manifest: {
+            corpus: record.corpus,
+            metrics,
+            config: t.config,
+            refresh: {
+              from: record.from,
+              checkpoint: saved,
+              newWords: record.newWords,
+              previousVocabularySize: record.previousVocabularySize,
+              epochs: record.epochs,
+              training: record.training,
+            },
+          },
+        });
+      } catch (e) {
+        throw exportFailure(
+          e,
+          (why) => `export failed (${why}); the checkpoint ${saved} is saved: ${publishCommand(saved)}`,
+        );
+      }
+      const removedVersions = keepVersions
+        ? await removeOldVersions(outRoot, keepVersions, (l) => log(`refresh: ${l}`))
+        : [];
+      console.log(JSON.stringify({
+        event: "refresh",
+        from,
+        previousCheckpoint: record.from,
+        checkpoint: saved,
+        newWords: record.newWords,
+        vocabularySize: emb.words.length,
+        training: record.training,
+        metrics,
+        embeddings: {
+          version: published.version,
+          dir: published.versionDir,
+          ...(keepVersions ? { removedVersions } : {}),
+        },
+      }));
+    };
+    const done = newest.checkpoint.meta.refresh as RefreshRecord | undefined;
+    const newestStep = Number(newest.checkpoint.meta.step ?? -1);
+    if (!resumed && done?.request === request && (await latestPublishedStep(outRoot)) !== newestStep) {
+      // killed, or publishing failed, after the refreshed checkpoint was saved: training again would apply
+      // the same data twice
+      log(
+        `refresh: the run's newest checkpoint ${newest.path} is this refresh of --data ${data} (the same content), ` +
+          `not published in ${outRoot}; publishing it instead of training again`,
+      );
+      stop.note = `the refreshed model is saved as ${newest.path}; publish it with: ${publishCommand(from)}`;
+      trainer = await Trainer.fromCheckpoint(newest.checkpoint, {
+        backend: backend as "js" | "blas" | "auto",
+        log,
+      });
+      await publish(trainer, newest.path, done);
+      return;
+    }
     let map = new Int32Array(0);
     // the examples the remap drops, per batch (a batch read again after a rollback counts once): the
     // examples reported are those trained, not those read
@@ -360,18 +480,19 @@ await runCommand("refresh", async () => {
     cfg.evalDir = job.evalDir;
     const oldV = resumed?.oldV ?? trainer.vocab.words.length;
     const minCount = minCountFlag ?? cfg.minCount;
-    log(`refresh: step ${trainer.step}, ${oldV} words, ${cfg.mode}, dim ${cfg.dim}`);
+    // the figures of the refresh's start, also when it is continued (its checkpoint has steps and new words)
+    log(`refresh: step ${after}, ${oldV} words, ${cfg.mode}, dim ${cfg.dim}`);
     // how the run's corpus was prepared: new text is prepared the same way, a prepared --data is compared
     const prep = await runPreparation(from, cfg, newest.checkpoint);
 
     // 2. the new data
     await Deno.mkdir(staging, { recursive: true });
-    const data = f.data;
     const { dir, manifest } = await dataStage(`--data ${data}`, async () => {
-      if (resumed) return { dir: resumed.dir, manifest: await readManifest(resumed.dir) };
-      if (await exists(join(data, "manifest.json"))) {
-        const m = await readManifest(data);
-        const diff = "preparation" in prep ? preparationDifferences(m.source, prep.preparation) : [];
+      // prepared data is read where it is, by a continued refresh too (shards without manifest.json)
+      if (source.corpus) {
+        const diff = "preparation" in prep
+          ? preparationDifferences(source.corpus.manifest.source, prep.preparation)
+          : [];
         if (diff.length) {
           log(
             `refresh: --data ${data} was prepared with ${
@@ -381,21 +502,10 @@ await runCommand("refresh", async () => {
               `settings to train those`,
           );
         }
-        return { dir: data, manifest: m };
+        return source.corpus;
       }
-      if (!(await exists(data))) throw new DataFormatError(data, "no such file or folder");
-      // shards without manifest.json (Spark's output, with vocab.tsv beside them): their counts are new
-      const c = await classifyInputs([data]);
-      if (c.kind === "shards") {
-        const s = await scanShards(data, c, log);
-        if (!s.vocabFile) {
-          throw new DataFormatError(
-            data,
-            "refresh needs the words of the shards' ids: put vocab.tsv beside them",
-          );
-        }
-        return { dir: s.dir, manifest: s.manifest };
-      }
+      // text: a continued refresh goes on over the corpus it prepared (the same content, checked above)
+      if (resumed) return { dir: resumed.dir, manifest: await readManifest(resumed.dir) };
       if ("unknown" in prep) throw unknownPreparation(from, cfg.data, prep.unknown, data, cfg.mode);
       const p = prep.preparation;
       const out = join(staging, "corpus");
@@ -436,8 +546,9 @@ await runCommand("refresh", async () => {
       () => readVocab(join(dir, manifest.vocabFile), { expectedSize: manifest.vocabSize }),
     );
 
-    // 3. grow the vocabulary
-    const known = new Map(trainer.vocab.words.map((w, i) => [w, i] as const));
+    // 3. grow the vocabulary: the words the run's vocabulary (its first oldV words) lacks; a continued
+    // refresh's checkpoint already holds them (appended in this order), and they are counted the same
+    const known = new Set(trainer.vocab.words.slice(0, oldV));
     const newWords: string[] = [], newCounts: number[] = [], newLines: number[] = [];
     for (let i = 0; i < nv.words.length; i++) {
       if (!known.has(nv.words[i]) && nv.counts[i] >= minCount) {
@@ -450,13 +561,14 @@ await runCommand("refresh", async () => {
     // before the training, not when publishing after it
     checkFormatsHoldWords(trainer.vocab.words, formats, resumed?.path ?? ckpt, (i) => `row ${i + 1}`);
     checkFormatsHoldWords(newWords, formats, join(dir, manifest.vocabFile), (k) => `line ${newLines[k]}`);
-    const ids = await trainer.growVocabulary(newWords, newCounts);
-    const grown = new Map(newWords.map((w, i) => [w, ids[i]] as const));
+    const held = new Set(trainer.vocab.words);
+    const missing = newWords.map((_, k) => k).filter((k) => !held.has(newWords[k]));
+    await trainer.growVocabulary(missing.map((k) => newWords[k]), missing.map((k) => newCounts[k]));
+    const ids = new Map(trainer.vocab.words.map((w, i) => [w, i] as const));
     map = new Int32Array(nv.words.length);
     let unknown = 0;
     for (let i = 0; i < nv.words.length; i++) {
-      const w = nv.words[i];
-      map[i] = known.get(w) ?? grown.get(w) ?? -1;
+      map[i] = ids.get(nv.words[i]) ?? -1;
       if (map[i] < 0) unknown++;
     }
     log(
@@ -519,10 +631,14 @@ await runCommand("refresh", async () => {
     const dropped = (resumed?.dropped ?? 0) + droppedNow();
     if (training?.stopped || stop.signal) {
       forgetStaging();
-      await Deno.writeTextFile(
-        join(staging, "stopped.json"),
-        JSON.stringify({ key, dir, oldV, dropped }) + "\n",
-      );
+      const stopped = {
+        key,
+        dir,
+        oldV,
+        dropped,
+        data: { identity: source.identity, inputs: source.inputs },
+      };
+      await Deno.writeTextFile(join(staging, "stopped.json"), JSON.stringify(stopped) + "\n");
       keepStaging = true;
       throw new StoppedError(
         `stopped by ${stop.signal} at step ${trainer.step}: the refresh's checkpoint ${trainer.lastCheckpoint} ` +
@@ -533,7 +649,7 @@ await runCommand("refresh", async () => {
     }
     // from here a stop removes the staging folder (a continued one too): until the checkpoint is in <from>,
     // the same command redoes the refresh; once it is, the line says so and how to publish it
-    if (resumed) forgetStaging = removeAtExit(staging);
+    if (resumed) forgetStaging = removeAtExit(stagingRoot);
     stop.note = `nothing partial was left and ${from} is unchanged; rerun the same command`;
     if (training) {
       // every example the remap dropped (its known words never in one window): nothing was trained
@@ -559,14 +675,23 @@ await runCommand("refresh", async () => {
       );
     }
     const refreshed = trainer;
-    // what the export command that publishes it needs beside the checkpoint: this refresh's formats and rows
-    const publishCommand = (checkpoint: string) =>
-      exportCommand({
-        checkpoint,
-        formats,
-        outputRows,
-        ...(typeof f.out === "string" ? { out: f.out } : {}),
-      });
+    // recorded in the checkpoint: a rerun of the same command that finds it unpublished publishes it
+    const record: RefreshRecord = {
+      request,
+      corpus: { data, dir, rows: manifest.rows, tokens: manifest.tokens, refreshOf: cfg.data },
+      from: ckpt,
+      newWords: newWords.length,
+      previousVocabularySize: oldV,
+      epochs,
+      // the summary names the checkpoint written into <from>, not the staging copy, which is removed
+      ...(training
+        ? { training: { ...training, checkpoint: join(from, "checkpoints", checkpointName(trainer.step)) } }
+        : {}),
+    };
+    // one entry, meta.refresh: the record beside the mark (when this refresh trains or grows the vocabulary)
+    refreshed.checkpointMeta = {
+      refresh: { ...(refreshed.checkpointMeta.refresh as RefreshMark | undefined), ...record },
+    };
     // a signal during the write stops the job once it is whole, with the note that says it is there
     const saved = await holdingStop(async () => {
       const path = await refreshed.saveCheckpoint(join(from, "checkpoints"), {
@@ -576,68 +701,7 @@ await runCommand("refresh", async () => {
       return path;
     });
     log(`refresh: checkpoint ${saved}`);
-    if (training) training = { ...training, checkpoint: saved }; // not the staging copy, which is removed
-    const emb = await trainer.embeddings({ output: outputRows });
-    let report: EvalReport | undefined;
-    if (evalDir) {
-      report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir, analogies: false });
-    } else log(`refresh: evaluation skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
-    const metrics: Record<string, unknown> = {};
-    for (const [name, s] of Object.entries(report?.similarity ?? {})) {
-      metrics[name] = { rho: s.rho, coverage: s.coverage };
-    }
-    let published;
-    const outRoot = typeof f.out === "string" ? f.out : join(from, "embeddings");
-    try {
-      published = await publishEmbeddings({
-        outRoot,
-        words: emb.words,
-        input: emb.input,
-        d: emb.d,
-        ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
-        formats,
-        committed: ({ versionDir: dir }) => {
-          stop.note =
-            `the refresh is complete and ${dir} is published (latest points at it); nothing to rerun`;
-        },
-        manifest: {
-          corpus: { data, dir, rows: manifest.rows, tokens: manifest.tokens, refreshOf: cfg.data },
-          metrics,
-          config: trainer.config,
-          refresh: {
-            from: ckpt,
-            checkpoint: saved,
-            newWords: newWords.length,
-            previousVocabularySize: oldV,
-            epochs,
-            training,
-          },
-        },
-      });
-    } catch (e) {
-      throw exportFailure(
-        e,
-        (why) => `export failed (${why}); the checkpoint ${saved} is saved: ${publishCommand(saved)}`,
-      );
-    }
-    const removedVersions = keepVersions
-      ? await removeOldVersions(outRoot, keepVersions, (l) => log(`refresh: ${l}`))
-      : [];
-    console.log(JSON.stringify({
-      event: "refresh",
-      from,
-      previousCheckpoint: ckpt,
-      checkpoint: saved,
-      newWords: newWords.length,
-      vocabularySize: emb.words.length,
-      training,
-      metrics,
-      embeddings: {
-        version: published.version,
-        dir: published.versionDir,
-        ...(keepVersions ? { removedVersions } : {}),
-      },
-    }));
+    await publish(trainer, saved, record);
   } finally {
     trainer?.close();
     if (!keepStaging) {
@@ -671,4 +735,63 @@ async function pickNewest(
     }
     throw e;
   }
+}
+
+/**
+ * What a refresh records in the checkpoint it writes into `<from>/checkpoints` (meta `refresh`): the
+ * request (the data's identity, --epochs, --lr, --min-count) that a rerun compares, and what its
+ * publication's manifest and JSON line say, so that the rerun can publish it as the refresh would have.
+ */
+type RefreshRecord = {
+  request: string;
+  corpus: { data: string; dir: string; rows: number; tokens: number; refreshOf: string };
+  from: string;
+  newWords: number;
+  previousVocabularySize: number;
+  epochs: number;
+  training?: unknown;
+};
+
+/**
+ * `--data` and its identity (lib/train/corpus_identity.ts, as train's resolveData computes it): a prepared
+ * corpus (manifest.json) or shards without one (Spark's output, vocab.tsv beside them; their counts are
+ * new) with the folder and manifest to read, or text, by its content fingerprint (prepared later).
+ */
+async function identifyData(data: string, log: (line: string) => void): Promise<{
+  identity: CorpusIdentity;
+  inputs?: InputFingerprint;
+  corpus?: { dir: string; manifest: CorpusManifest };
+}> {
+  if (await exists(join(data, "manifest.json"))) {
+    const manifest = await readManifest(data);
+    return { identity: manifestIdentity(manifest), corpus: { dir: data, manifest } };
+  }
+  if (!(await exists(data))) throw new DataFormatError(data, "no such file or folder");
+  const c = await classifyInputs([data]);
+  if (c.kind === "shards") {
+    const s = await scanShards(data, c, log);
+    if (!s.vocabFile) {
+      throw new DataFormatError(
+        data,
+        "refresh needs the words of the shards' ids: put vocab.tsv beside them",
+      );
+    }
+    return { identity: manifestIdentity(s.manifest), corpus: { dir: s.dir, manifest: s.manifest } };
+  }
+  const inputs = await fingerprintInputs(data);
+  return { identity: textCorpusIdentity({}, inputs), inputs };
+}
+
+/** How `now` differs from the data a stopped refresh recorded (stopped.json `data`); "" when the same. */
+function dataChange(
+  was: { identity?: unknown; inputs?: InputFingerprint } | undefined,
+  now: { identity: CorpusIdentity; inputs?: InputFingerprint },
+): string {
+  if (was?.identity === now.identity) return "";
+  if (!was?.identity) return "its identity was not recorded";
+  if (was.inputs && now.inputs) return fingerprintChange(was.inputs, now.inputs) || "its content changed";
+  if (!was.inputs !== !now.inputs) {
+    return now.inputs ? "it was a prepared corpus, now text" : "it was text, now a prepared corpus";
+  }
+  return "it was prepared again";
 }

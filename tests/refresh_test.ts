@@ -9,7 +9,8 @@ import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
-import { pipeline, runScript } from "./child.ts";
+import { EXIT } from "../lib/core/exit_codes.ts";
+import { pipeline, runScript, spawnJob } from "./child.ts";
 
 const WORDS = ["the", "cat", "sat", "on", "mat", "a"];
 const quiet = () => {};
@@ -481,6 +482,198 @@ Deno.test("refresh --out OTHER cleans OTHER's versions left by killed publishers
   } finally {
     await Deno.remove(run, { recursive: true });
     await Deno.remove(other, { recursive: true });
+  }
+});
+
+/** `lines` lines of 8 words drawn (seeded) from the run's words and `extra` new ones. */
+function wordsText(lines: number, seed: number, extra: string[]): string {
+  const pool = [...WORDS, ...extra];
+  let s = seed >>> 0;
+  const pick = () => pool[(s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % pool.length];
+  return Array.from({ length: lines }, () => Array.from({ length: 8 }, pick).join(" ")).join("\n") + "\n";
+}
+
+/** A refresh of `run` on `data` long enough to be stopped in its training (js backend, vec only). */
+const longArgs = (run: string, data: string, ...more: string[]) => [
+  ...["--from", run, "--data", data, "--epochs", "30", "--min-count", "1", "--eval-dir", "none"],
+  ...["--formats", "vec", "--backend", "js", "--progress", "none", ...more],
+];
+
+/** Runs the refresh `args` and stops it by SIGTERM after its first epoch: exit 9, its staging kept. */
+async function stoppedRefresh(args: string[]): Promise<void> {
+  const p = spawnJob("refresh", args);
+  await p.seen(/"event":"epoch"/);
+  p.kill("SIGTERM");
+  const r = await p.done;
+  assert.equal(r.code, EXIT.stopped, r.stderr);
+  assert.match(r.stderr, /refresh: stopped by SIGTERM at step \d+: .* is unchanged; continue with: /);
+}
+
+/** The published input vectors of a run, and the figures of the refresh's log and JSON line. */
+async function outcome(run: string, r: { code: number; stdout: string; stderr: string }) {
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  const latest = (await latestVersionDir(join(run, "embeddings")))!;
+  const manifest = JSON.parse(await Deno.readTextFile(join(latest, "manifest.json")));
+  await assert.rejects(Deno.stat(join(run, "refresh-staging")), Deno.errors.NotFound);
+  return {
+    vec: await Deno.readTextFile(join(latest, "input.vec")),
+    lines: r.stderr.split("\n").filter((l) => /^refresh: (step \d+|\d+ new words)/.test(l)),
+    newWords: [s.newWords, manifest.refresh.newWords, manifest.refresh.previousVocabularySize],
+    checkpoint: s.checkpoint.slice(s.checkpoint.lastIndexOf("/")),
+  };
+}
+
+Deno.test("refresh stopped, then the same command: continued to the uninterrupted result and figures (text, and shards without manifest.json); over data changed at the same path it starts over", async () => {
+  const { run: a } = await makeRun();
+  const copy = async (name: string) => {
+    const to = `${a}-${name}`;
+    assert.equal((await new Deno.Command("cp", { args: ["-r", a, to] }).output()).code, 0);
+    return to;
+  };
+  const [b, c, d, e] = [await copy("b"), await copy("c"), await copy("d"), await copy("e")];
+  try {
+    const one = wordsText(300, 1, ["dog", "zebra"]), two = wordsText(300, 2, ["yak", "owl", "emu"]);
+    const text = join(a, "new.txt");
+    // uninterrupted on the second text, and on shards of it without manifest.json
+    await Deno.writeTextFile(text, two);
+    const full = await outcome(a, await refresh(longArgs(a, text)));
+    assert.deepEqual(full.newWords, [3, 3, WORDS.length]);
+    const spark = join(a, "spark");
+    await prepareCorpus({ input: text, outDir: spark, mode: "skipgram", window: 2, minCount: 1, seed: 3 });
+    await Deno.remove(join(spark, "manifest.json"));
+    const fullShards = await outcome(b, await refresh(longArgs(b, spark)));
+    // stopped and continued: the same vectors, checkpoint and figures (new words, the step it started from)
+    await stoppedRefresh(longArgs(c, text));
+    const again = await refresh(longArgs(c, text));
+    assert.match(again.stderr, /^refresh: continuing the refresh stopped at /m);
+    assert.deepEqual(await outcome(c, again), full);
+    await stoppedRefresh(longArgs(d, spark));
+    const shards = await refresh(longArgs(d, spark));
+    assert.match(shards.stderr, /^refresh: continuing the refresh stopped at /m);
+    assert.deepEqual(await outcome(d, shards), fullShards);
+    // stopped on the first text, which is then replaced at the same path by the second: started over
+    await Deno.writeTextFile(text, one);
+    await stoppedRefresh(longArgs(e, text));
+    await Deno.writeTextFile(text, two);
+    const changed = await refresh(longArgs(e, text));
+    assert.doesNotMatch(changed.stderr, /continuing the refresh/);
+    assert.match(
+      changed.stderr,
+      /^refresh: --data \S+new\.txt changed since the refresh in \S+ was stopped \(\S+new\.txt changed (size|content)/m,
+    );
+    const restarted = await outcome(e, changed);
+    assert.deepEqual(restarted, full);
+    assert.doesNotMatch(restarted.vec, /^(dog|zebra) /m);
+  } finally {
+    for (const r of [a, b, c, d, e]) await Deno.remove(r, { recursive: true });
+  }
+});
+
+Deno.test("refresh over a prepared corpus prepared again at the same path after a stop: started over on the new corpus", async () => {
+  const { run: a } = await makeRun();
+  const b = `${a}-b`;
+  assert.equal((await new Deno.Command("cp", { args: ["-r", a, b] }).output()).code, 0);
+  try {
+    const corpus = join(a, "prepared");
+    const prepare = async (text: string) => {
+      await Deno.writeTextFile(join(a, "t.txt"), text);
+      await Deno.remove(corpus, { recursive: true }).catch(() => {});
+      await prepareCorpus({
+        input: join(a, "t.txt"),
+        outDir: corpus,
+        mode: "skipgram",
+        window: 2,
+        minCount: 1,
+        seed: 3,
+      });
+    };
+    await prepare(wordsText(300, 4, ["yak", "owl"]));
+    const full = await outcome(a, await refresh(longArgs(a, corpus)));
+    await prepare(wordsText(300, 3, ["dog", "zebra", "emu"]));
+    await stoppedRefresh(longArgs(b, corpus));
+    await prepare(wordsText(300, 4, ["yak", "owl"]));
+    const r = await refresh(longArgs(b, corpus));
+    assert.match(
+      r.stderr,
+      /^refresh: --data \S+prepared changed since the refresh in \S+ was stopped \(it was prepared again\); removing it and starting over on the new data$/m,
+    );
+    assert.deepEqual(await outcome(b, r), full);
+  } finally {
+    for (const r of [a, b]) await Deno.remove(r, { recursive: true });
+  }
+});
+
+Deno.test("refresh whose checkpoint was saved but not published: the same command publishes it instead of training again; once published, or with other data, it trains", async () => {
+  const { run } = await makeRun();
+  try {
+    const text = join(run, "new.txt");
+    await Deno.writeTextFile(text, wordsText(100, 5, ["dog", "zebra"]));
+    await Deno.writeTextFile(join(run, "a-file"), "");
+    const out = join(run, "a-file", "emb");
+    const args = [...longArgs(run, text, "--out", out)].map((x) => x === "30" ? "2" : x);
+    const failed = await refresh(args);
+    assert.ok([EXIT.exportFailed, EXIT.io].includes(failed.code as 7 | 8), failed.stderr);
+    const saved = (await findLatestCheckpoint(join(run, "checkpoints")))!;
+    // the publication root can be made now: the rerun publishes the saved checkpoint, no training
+    await Deno.remove(join(run, "a-file"));
+    const r = await refresh(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^refresh: the run's newest checkpoint ${saved} is this refresh of --data \\S+ \\(the same content\\), not published in ${out}; publishing it instead of training again$`,
+        "m",
+      ),
+    );
+    assert.doesNotMatch(r.stderr, /"event":"epoch"|refresh: checkpoint /);
+    const s = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    assert.equal(s.checkpoint, saved);
+    assert.equal(s.newWords, 2); // dog, zebra: the refresh's figures, not the saved checkpoint's
+    const manifest = JSON.parse(
+      await Deno.readTextFile(join((await latestVersionDir(out))!, "manifest.json")),
+    );
+    assert.deepEqual([manifest.refresh.newWords, manifest.refresh.previousVocabularySize], [2, WORDS.length]);
+    assert.equal((await listCheckpoints(join(run, "checkpoints"))).at(-1), saved);
+    const t = await Trainer.fromCheckpoint(saved, { backend: "js", log: quiet });
+    try {
+      const vec = await readWord2VecText(join((await latestVersionDir(out))!, "input.vec"));
+      assert.deepEqual(vec.words, t.vocab.words);
+      const e = (await t.embeddings()).input;
+      assert.deepEqual(Array.from(vec.vectors.subarray(0, 6)), Array.from(e.subarray(0, 6)));
+    } finally {
+      t.close();
+    }
+    // published now: the same command is a new refresh, and trains
+    const next = await refresh(args);
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stderr, /refresh: checkpoint /);
+    assert.notEqual((await listCheckpoints(join(run, "checkpoints"))).at(-1), saved);
+    // unpublished again (another root), but other data: it trains
+    await Deno.writeTextFile(text, wordsText(100, 6, ["dog", "zebra"]));
+    const other = await refresh([...args.slice(0, -2), "--out", join(run, "other")]);
+    assert.equal(other.code, 0, other.stderr);
+    assert.doesNotMatch(other.stderr, /instead of training again/);
+    assert.match(other.stderr, /refresh: checkpoint /);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("refresh stopped while it prepares its data leaves no refresh-staging folder", async () => {
+  const { run } = await makeRun();
+  try {
+    const text = join(run, "big.txt");
+    await Deno.writeTextFile(text, wordsText(200_000, 7, ["dog"]));
+    const p = spawnJob("refresh", longArgs(run, text));
+    await p.seen(/refresh: preparing /);
+    p.kill("SIGTERM");
+    const r = await p.done;
+    assert.equal(r.code, EXIT.stopped, r.stderr);
+    assert.match(r.stderr, /refresh: stopped by SIGTERM; nothing partial was left/);
+    await assert.rejects(Deno.stat(join(run, "refresh-staging")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(run, { recursive: true });
   }
 });
 

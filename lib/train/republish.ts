@@ -9,6 +9,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { join } from "node:path";
 import { latestVersionDir, readEmbeddingsManifest } from "../export/publish.ts";
+import { checkpointStep } from "./checkpoint.ts";
 
 /** What a publication of the run would carry, compared with the latest version's manifest.json. */
 export type PublicationKey = {
@@ -64,5 +65,34 @@ export async function latestHoldingRun(outRoot: string, key: PublicationKey): Pr
   } catch {
     // unreadable or not JSON: publish again
     return null;
+  }
+}
+
+/**
+ * The step of the checkpoint whose vectors the latest version under `outRoot` holds, as its manifest.json
+ * records it (a run's `training.step`, an export's `source.step`, a refresh's `refresh.checkpoint`);
+ * undefined when nothing is published there or the manifest does not say. A refresh that finds its
+ * refreshed checkpoint unpublished publishes it instead of training again (pipelines/refresh.ts).
+ *
+ * @example
+ * ```ts
+ * import { latestPublishedStep } from "./republish.ts";
+ * console.assert((await latestPublishedStep("/nonexistent/embeddings")) === undefined);
+ * ```
+ */
+export async function latestPublishedStep(outRoot: string): Promise<number | undefined> {
+  try {
+    const dir = await latestVersionDir(outRoot);
+    if (!dir) return undefined;
+    const m = await readEmbeddingsManifest(dir) as {
+      training?: { step?: unknown };
+      source?: { step?: unknown };
+      refresh?: { checkpoint?: unknown };
+    };
+    const step = m.training?.step ?? m.source?.step ??
+      (typeof m.refresh?.checkpoint === "string" ? checkpointStep(m.refresh.checkpoint) : undefined);
+    return typeof step === "number" ? step : undefined;
+  } catch {
+    return undefined; // unreadable: nothing known to be published
   }
 }

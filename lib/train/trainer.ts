@@ -94,7 +94,7 @@ export class Trainer {
    */
   step = 0;
   /**
-   * Fields added to the meta of every checkpoint this trainer writes: a refresh's mark (`refresh`,
+   * Fields added to the meta of every checkpoint this trainer writes: a refresh's mark and record (`refresh`,
    * lib/train/refresh_inputs.ts), by which `train --resume` knows a refreshed run.
    */
   checkpointMeta: Record<string, unknown> = {};
@@ -845,7 +845,7 @@ export class Trainer {
 
   /**
    * Writes `ckpt-<step>.fock` into `dir` atomically and keeps the newest `keep` (and the one named like
-   * `protect`); returns its path.
+   * `protect`); returns its path. Its meta holds {@link Trainer.checkpointMeta}'s entries.
    */
   async saveCheckpoint(dir: string, opts: { keep?: number; protect?: string } = {}): Promise<string> {
     const keep = opts.keep ?? this.config.keepCheckpoints;
