@@ -19,7 +19,7 @@ import { DivergenceError } from "../lib/core/errors.ts";
 import type { LinAlgBackend } from "../lib/linalg/backend.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
 import { openReader } from "../lib/train/defaults.ts";
-import { resolveData } from "../lib/train/run.ts";
+import { resolveData } from "../lib/train/run_data.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
 import { evalVec, runFastText, scoreVectors } from "./peers_runs.ts";
 import type { QualityPoint, QualitySeries } from "./quality_plot.ts";

@@ -20,7 +20,7 @@
 import { parseArgs } from "node:util";
 import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { applyRecipe } from "../lib/train/recipes.ts";
-import { resolveData } from "../lib/train/run.ts";
+import { resolveData } from "../lib/train/run_data.ts";
 import { type ReaderBatch, Trainer } from "../lib/train/trainer.ts";
 import { openReader } from "../lib/train/defaults.ts";
 import { evaluateEmbeddings } from "../lib/eval/report.ts";

@@ -11,7 +11,7 @@ import * as pq from "parquet-wasm";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { pipeline, type Run, runScript, withFlags } from "./child.ts";
 import { resolveConfig } from "../lib/train/config.ts";
-import { resolveData } from "../lib/train/run.ts";
+import { resolveData } from "../lib/train/run_data.ts";
 
 const TRAIN = pipeline("train"), CORPUS = pipeline("corpus");
 const SMALL = ["--epochs", "1", "--dim", "8", "--backend", "js", "--eval-dir", "none", "--formats", "vec"];

@@ -16,54 +16,46 @@
  * On SIGTERM/SIGINT/SIGHUP (lib/core/stop.ts) training stops after the step in progress, writes a checkpoint
  * and ends with exit code 9 and the command to resume.
  *
- * Size: the train job's one sequence (prepare, start or resume, train, checkpoint, publish, summarise) read
- * top to bottom, with the checks of its data that must come before the training.
+ * This file holds the job's one sequence (prepare, start or resume, train, checkpoint, publish, summarise),
+ * read top to bottom; its data (the corpus prepared or reused, and its checks) is in run_data.ts, what it
+ * refuses before training in a run folder in run_guards.ts, and the folder's clean-up in run_folder.ts.
  *
  * @module
  */
 
 import { basename, dirname, join } from "node:path";
-import { DataFormatError, UsageError } from "../core/errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { osErrno, pathExists as exists } from "../core/os_errors.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
-import { replaceDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
+import { writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder } from "../core/lock.ts";
-import {
-  latestVersionDir,
-  publishEmbeddings,
-  type PublishResult,
-  readEmbeddingsManifest,
-} from "../export/publish.ts";
-import { atExit, holdingStop, StopController, StoppedError } from "../core/stop.ts";
+import { publishEmbeddings, type PublishResult, readEmbeddingsManifest } from "../export/publish.ts";
+import { StopController, StoppedError } from "../core/stop.ts";
 import { exportCommand } from "../export/command.ts";
 import { removeOldVersions } from "../export/prune.ts";
 import { latestHoldingRun } from "./republish.ts";
 import { checkFormatsHoldWords } from "../export/embeddings.ts";
-import { type CorpusManifest, readManifest } from "../io/manifest.ts";
-import { classifyInputs } from "../io/detect.ts";
-import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../io/fingerprint.ts";
-import { type CorpusIdentity, manifestIdentity, textCorpusIdentity } from "./corpus_identity.ts";
-import { prepareCorpus } from "../io/prepare.ts";
-import { requireComplete, scanShards } from "../io/shards.ts";
 import { applyVocabularyDefaults, describeRecipe, SPHERICAL_MIN_FLOOR_MASS } from "./recipes.ts";
-import { readVocab } from "../io/vocab.ts";
-import {
-  type Checkpoint,
-  checkpointName,
-  listCheckpoints,
-  readCheckpoint,
-  readNewestGoodCheckpoint,
-} from "./checkpoint.ts";
+import { type Checkpoint, readCheckpoint } from "./checkpoint.ts";
 import { cleanRunFolder, restoreAside } from "./run_folder.ts";
 import type { TrainArgs } from "./cli.ts";
-import { backendChange, FLAG_OF, resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
-import { refuseInsidePublication, refuseOutInside, resolveReal, shellWord } from "../core/cli.ts";
-import { refreshMark } from "./refresh_inputs.ts";
+import { backendChange, resolveConfig, subsampleDraws, type TrainConfig } from "./config.ts";
+import { refuseInsidePublication, refuseOutInside, shellWord } from "../core/cli.ts";
 import { fmt4, ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 import { backendEnvironment } from "../linalg/select.ts";
 import { bagSplit, readerPlace } from "./defaults.ts";
+import { logDraws, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
+import {
+  type Aside,
+  guardUsedFolder,
+  pickCheckpoint,
+  refuseFewerEpochs,
+  refuseOtherRun,
+  refuseRefreshed,
+  unusable,
+} from "./run_guards.ts";
 
 /**
  * Where the job writes: `out` gets progress and the final summary (JSON lines unless `tty`), `err` the
@@ -129,352 +121,6 @@ export type JobSummary = {
   /** This job: its wall-clock seconds (preparing, training, evaluating, publishing), the checkpoint it resumed. */
   thisInvocation: { seconds: number; resumedFrom?: string };
 };
-
-/**
- * The corpus settings that decide the prepared shards (the subsampling draws only when more than one, so
- * that a single-draw corpus prepared before draws existed is still reused).
- */
-function corpusSettings(c: TrainConfig) {
-  const draws = subsampleDraws(c);
-  return {
-    data: c.data,
-    mode: c.mode,
-    window: c.window,
-    minCount: c.minCount,
-    sample: c.sample,
-    ...(draws > 1 ? { sampleDraws: draws, validation: c.validation } : {}),
-    seed: c.seed,
-    limitTokens: c.limitTokens,
-  };
-}
-
-/**
- * Whether a corpus prepared with the settings `was` (its train-settings.json, less the inputs' fingerprint)
- * gives the run `c` exactly the data it would prepare: the same settings, and subsampling draws that give
- * every epoch the same draw — as many, or at least one per epoch on both sides (draw k does not depend on
- * their number, lib/io/draws.ts). Beyond draw 0 the positions left out depend on the held-out fraction.
- */
-function servesRun(was: Record<string, unknown>, c: TrainConfig): boolean {
-  const now: Record<string, unknown> = corpusSettings(c);
-  const rest = ({ sampleDraws: _n, validation: _v, ...other }: Record<string, unknown>) =>
-    JSON.stringify(other);
-  if (rest(was) !== rest(now)) return false;
-  const N = Number(was.sampleDraws ?? 1), n = Number(now.sampleDraws ?? 1), E = c.epochs;
-  if (!(N === n || (N >= E && n >= E))) return false;
-  return E < 2 || N < 2 || was.validation === c.validation;
-}
-
-/**
- * The corpus a run trains on ({@link resolveData}): its folder and manifest, its vocabulary (read from
- * `vocabFile`; `""` for shards without vocab.tsv, whose ids are the words), its identity, and whether the
- * job prepared it from text (`prepared`) or took prepared shards as they are.
- */
-export type ResolvedData = {
-  dir: string;
-  manifest: CorpusManifest;
-  words: string[];
-  counts: number[];
-  identity: CorpusIdentity;
-  vocabFile: string;
-  prepared: boolean;
-};
-
-/**
- * Refuses a `--data` that does not exist (ExitError, exit 5, naming it). A new run checks it before its
- * `--out` is locked or looked at: a mistyped path into a folder that holds a run is this, not "already
- * holds a run (… a corpus prepared with other settings)" (exit 2); {@link resolveData} checks it again.
- */
-async function requireData(data: string): Promise<void> {
-  if (data !== "brown" && !(await exists(data))) {
-    throw new ExitError(
-      EXIT.badData,
-      `--data ${data}: no such file or folder (give 'brown', a text file or folder, or a folder of shards)`,
-    );
-  }
-}
-
-/**
- * Resolves `--data` to a corpus: a folder with manifest.json is used as it is; shards without one (a
- * folder, or a single `.arrow`/`.parquet` file, told by content) are read and checked once and used in
- * place ({@link scanShards}); text (or "brown") is prepared into `<out>/corpus`, reused when already
- * prepared with the same settings from inputs with the same content fingerprint. A binary file, or a
- * folder mixing shards and text, is refused (DataFormatError, exit 5).
- */
-export async function resolveData(
-  c: TrainConfig,
-  log: (line: string) => void,
-  opts: { complete?: boolean; expect?: { identity: CorpusIdentity; checkpoint: string } } = {},
-): Promise<ResolvedData> {
-  // a resumed run goes on only over the data its checkpoint trained on; checked before a changed text
-  // is prepared, so the corpus it trained on stays
-  const same = (identity: CorpusIdentity, why: string) => {
-    if (!opts.expect || opts.expect.identity === identity) return identity;
-    throw new ExitError(
-      EXIT.noCheckpoint,
-      `--resume ${opts.expect.checkpoint}: --data ${c.data} is not the data this checkpoint trained on (${why}); ` +
-        `restore that data to resume, or start a new run on it (--overwrite or another --out)`,
-    );
-  };
-  let dir: string;
-  let identity: CorpusIdentity | undefined;
-  let prepared = false;
-  await requireData(c.data);
-  if (c.data !== "brown" && (await exists(join(c.data, "manifest.json")))) {
-    dir = c.data;
-  } else {
-    const inputs = c.data === "brown" ? null : await classifyInputs([c.data]);
-    if (inputs?.kind === "shards") {
-      if (opts.complete) await requireComplete(c.data);
-      const s = await scanShards(c.data, inputs, log);
-      const id = same(manifestIdentity(s.manifest), "its shards changed");
-      checkCorpus(c, s.dir, s.manifest, log);
-      return {
-        dir: s.dir,
-        manifest: s.manifest,
-        words: s.vocab.words,
-        counts: s.vocab.counts,
-        identity: id,
-        vocabFile: s.vocabFile,
-        prepared: false,
-      };
-    }
-    dir = join(c.out, "corpus");
-    prepared = true;
-    const fingerprint = await fingerprintInputs(c.data);
-    const settings = JSON.stringify({ ...corpusSettings(c), inputs: fingerprint });
-    const stamp = join(dir, "train-settings.json");
-    let change = "not prepared yet";
-    if ((await exists(join(dir, "manifest.json"))) && (await exists(stamp))) {
-      let was: Record<string, unknown> = {};
-      try {
-        was = JSON.parse(await Deno.readTextFile(stamp));
-      } catch { /* an unreadable stamp: prepare again */ }
-      const { inputs: wasInputs, ...wasSettings } = was;
-      change = !servesRun(wasSettings, c)
-        ? "other settings"
-        : fingerprintChange(wasInputs as InputFingerprint | undefined, fingerprint);
-    }
-    identity = same(
-      textCorpusIdentity(corpusSettings(c), fingerprint),
-      change === "not prepared yet" ? "its text or preparation settings changed" : change,
-    );
-    if (!change) {
-      log(
-        `corpus: reusing ${dir} (prepared with the same settings from the same input content, ${fingerprint.method})`,
-      );
-    } else {
-      log(
-        `corpus: preparing ${c.data} into ${dir} (${change}; mode ${c.mode}, window ${c.window}, min-count ${c.minCount}` +
-          `${subsampleDraws(c) > 1 ? `, ${subsampleDraws(c)} subsampling draws` : ""})`,
-      );
-      const t0 = performance.now();
-      // prepared under a temporary name and swapped in when complete: the old corpus stays until then
-      await replaceDir(dir, async (tmp) => {
-        await prepareCorpus({
-          input: c.data,
-          outDir: tmp,
-          mode: c.mode,
-          window: c.window,
-          minCount: c.minCount,
-          sample: c.sample,
-          sampleDraws: subsampleDraws(c),
-          holdOut: c.validation,
-          seed: c.seed,
-          ...(c.limitTokens > 0 ? { limitTokens: c.limitTokens } : {}),
-          onNotice: (line) => log(`corpus: ${line}`),
-        });
-        await Deno.writeTextFile(join(tmp, "train-settings.json"), settings);
-      });
-      log(`corpus: prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    }
-  }
-  const manifest = await readManifest(dir);
-  identity ??= same(manifestIdentity(manifest), "its manifest.json changed: the corpus was prepared again");
-  checkCorpus(c, dir, manifest, log);
-  const vocabFile = join(dir, manifest.vocabFile);
-  const { words, counts } = await readVocab(vocabFile, { expectedSize: manifest.vocabSize });
-  return { dir, manifest, words, counts, identity, vocabFile, prepared };
-}
-
-/**
- * Says how the epochs read a subsampled corpus: each its own draw, or (fewer draws than epochs) cycling.
- */
-function logDraws(m: CorpusManifest, c: TrainConfig, log: (line: string) => void): void {
-  const n = m.draws?.length ?? 1, sample = Number(m.source?.sample ?? 0);
-  if (n > 1 && m.source?.holdOut !== c.validation) {
-    log(
-      `corpus: its draws 1-${
-        n - 1
-      } leave out the windows a --validation of ${m.source?.holdOut} holds out, ` +
-        `not ${c.validation}: the held-out loss also sees windows trained in other draws ` +
-        `(prepare it with --hold-out ${c.validation})`,
-    );
-  }
-  if (!(sample > 0) || c.epochs < 2) return;
-  if (n >= c.epochs) log(`corpus: ${n} subsampling draws, one per epoch`);
-  else {
-    log(
-      `corpus: ${n} subsampling draw(s) for ${c.epochs} epochs: epoch e reads draw e mod ${n}` +
-        (n === 1 ? " (every epoch the same windows; --sample-draws, docs/training-defaults.md)" : ""),
-    );
-  }
-}
-
-/**
- * The corpus's windows fit --mode and it has examples. A prepared corpus keeps the window it was prepared
- * with: when that is not the run's `--window` (given, or a recipe's), the log says which one trains.
- */
-function checkCorpus(
-  c: TrainConfig,
-  dir: string,
-  manifest: CorpusManifest,
-  log: (line: string) => void,
-): void {
-  if (manifest.mode !== "external" && manifest.mode !== c.mode) {
-    throw new UsageError(
-      `--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}; prepare it with --mode ${c.mode}`,
-    );
-  }
-  if (manifest.rows === 0) throw new ExitError(EXIT.badData, `--data ${dir}: the corpus has no examples`);
-  const window = manifest.source?.window;
-  if (typeof window === "number" && window !== c.window) {
-    log(
-      `corpus: --data ${dir} was prepared with window ${window}, so its windows train, not --window ${c.window} ` +
-        `(prepare it again with --window ${c.window} to train those)`,
-    );
-  }
-}
-
-/** The fields of TrainConfig that only preparing text applies (the corpus job's flags of the same names). */
-const PREPARATION_FIELDS = ["minCount", "window", "sample", "sampleDraws", "limitTokens"] as const;
-
-/**
- * Refuses (UsageError, exit 2) a preparation setting given explicitly (flag or --config) for a new run on
- * prepared shards when the shards were not prepared with that value: train applies it only when it prepares
- * text, so the run would train on other data than asked for. Recipe defaults are not given, and a resume
- * keeps its checkpoint's settings (checked against it), so neither is refused.
- */
-function refuseUnappliedSettings(c: TrainConfig, explicit: Set<keyof TrainConfig>, data: ResolvedData): void {
-  if (data.prepared) return;
-  const src = data.manifest.source ?? {};
-  for (const key of PREPARATION_FIELDS) {
-    if (!explicit.has(key)) continue;
-    const was = key === "sampleDraws" ? (data.manifest.draws?.length ?? 1) : src[key];
-    if (typeof was === "number" && was === c[key]) continue;
-    const flag = FLAG_OF[key];
-    const how = typeof was === "number"
-      ? `prepared with ${flag} ${was}`
-      : src.scanned !== undefined
-      ? "without manifest.json: prepared with settings it does not record"
-      : `its manifest.json records no ${flag}`;
-    throw new UsageError(
-      `${flag} ${c[key]} cannot apply to --data ${c.data}: it holds prepared shards (${how}), and train ` +
-        `applies ${flag} only to the text it prepares; prepare the corpus again with it (deno task corpus ` +
-        `--input TEXT --out DIR ${flag} ${c[key]} …, then train --data DIR), or leave ${flag} out`,
-    );
-  }
-}
-
-/**
- * What a run folder holds that a job starting or continuing another run there would replace: its
- * checkpoints, its published embeddings, and a corpus prepared with settings other than `c`'s (one that
- * would be reused as it is does not count).
- */
-async function heldState(c: TrainConfig): Promise<{ held: string[]; checkpoints: string[] }> {
-  const out = c.out;
-  const checkpoints = await listCheckpoints(join(out, "checkpoints"));
-  const stamp = await Deno.readTextFile(join(out, "corpus", "train-settings.json")).catch(() => undefined);
-  // the stamp also holds the inputs' content fingerprint (resolveData): compare the settings alone
-  let same = false;
-  try {
-    const { inputs: _inputs, ...settings } = JSON.parse(stamp ?? "null") ?? {};
-    same = servesRun(settings, c);
-  } catch { /* an unreadable stamp: another corpus */ }
-  const otherCorpus = (await exists(join(out, "corpus", "manifest.json"))) && !same;
-  const held = [
-    ...(checkpoints.length ? [`${checkpoints.length} checkpoint(s)`] : []),
-    ...(otherCorpus ? ["a corpus prepared with other settings"] : []),
-    ...((await latestVersionDir(join(out, "embeddings"))) ? ["published embeddings"] : []),
-  ];
-  return { held, checkpoints };
-}
-
-/** Whether two files hold the same bytes. */
-async function sameBytes(a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([Deno.readFile(a), Deno.readFile(b)]);
-  return x.length === y.length && x.every((v, i) => v === y[i]);
-}
-
-/**
- * Refuses (UsageError, exit 2) to continue the run of checkpoint `ckptPath` (at `step`) in `c.out` when
- * that folder holds another run: its checkpoints would be pruned and mixed with this run's, its corpus
- * prepared again and its published `latest` replaced. A checkpoint inside `c.out` (its checkpoints/), or
- * a copy of one of its checkpoints (the bytes of its checkpoint of that step), is of the run `c.out` holds; `outGiven`
- * says whether `c.out` is the job's --out or the folder saved in the checkpoint (a loose file, whose run
- * folder may have been moved and another run made there since).
- *
- * A checkpoint given as a file (not `picked` from a folder) must also be the newest of the run there:
- * continuing an older one would write a second timeline beside the first (its checkpoints colliding
- * with, or sorting below, the later ones that a `--resume <out>` takes).
- */
-async function refuseOtherRun(
-  c: TrainConfig,
-  ckptPath: string,
-  step: number,
-  opts: { outGiven: boolean; picked: boolean },
-): Promise<void> {
-  const out = c.out, own = join(out, "checkpoints"), from = await resolveReal(dirname(ckptPath));
-  const inside = from === (await resolveReal(own)) || from === (await resolveReal(out));
-  const { held, checkpoints } = await heldState(c);
-  if (!inside) {
-    const twin = join(own, checkpointName(step));
-    if (!(checkpoints.includes(twin) && (await sameBytes(twin, ckptPath))) && held.length) {
-      throw new UsageError(
-        opts.outGiven
-          ? `--out ${out} holds another run (${held.join(", ")}) than the one of --resume ${ckptPath} ` +
-            `(or this run went on past step ${step} and pruned it): continuing there would prune and mix its ` +
-            `checkpoints; give an --out without a run, or --resume ${shellWord(out)} to continue that one`
-          : `--resume ${ckptPath}: the run folder saved in it, ${out}, now holds another run (${
-            held.join(", ")
-          }; or this run went on past step ${step} and pruned it): continuing there would prune and mix its ` +
-            `checkpoints and replace what it published; give ` +
-            `--out OTHER (a folder without a run) to continue this checkpoint's run there, or --resume ${
-              shellWord(out)
-            } to continue that one`,
-      );
-    }
-  }
-  if (opts.picked) return;
-  const newest = checkpoints.at(-1);
-  const newestStep = newest ? Number(/ckpt-(\d+)\.fock$/.exec(newest)![1]) : -1;
-  if (newest && newestStep > step) {
-    throw new UsageError(
-      `--resume ${ckptPath} is at step ${step}, but ${own} holds a later checkpoint, ${newest}: continuing ` +
-        `from it there would mix two timelines (a later --resume ${shellWord(out)} takes the newest); ` +
-        `resume into another folder (--out OTHER), or remove the checkpoints after step ${step} first`,
-    );
-  }
-}
-
-/**
- * Refuses (UsageError, exit 2) a resume whose `--epochs` is below the epochs its checkpoint's run has
- * completed, or below the epoch it is in: the run's later vectors would be published as an earlier
- * epoch's.
- */
-function refuseFewerEpochs(epochs: number, run: unknown, ckptPath: string): void {
-  // run.epoch: the epochs whose end has passed; run.epochCount: the examples of the epoch in progress
-  // whose losses are counted (0 at an epoch's end: none begun)
-  const r = run as { epoch?: unknown; epochCount?: unknown } | null | undefined;
-  const done = Number(r?.epoch), inEpoch = Number(r?.epochCount) > 0 ? done + 1 : 0;
-  if (!(done >= 0)) return;
-  const need = Math.max(done, inEpoch);
-  if (epochs >= need) return;
-  throw new UsageError(
-    `--epochs ${epochs}: the run of --resume ${ckptPath} has completed ${done} epoch(s)` +
-      (inEpoch ? ` and is in epoch ${inEpoch}` : "") +
-      `; give --epochs ${need} or more (or leave --epochs out to keep the run's)`,
-  );
-}
 
 /**
  * Builds the model (`build`), turning a failed allocation of its arrays (a RangeError from V8) into a
@@ -904,129 +550,6 @@ export async function runTrainJob(
  */
 function useThreads(c: TrainConfig): void {
   if (c.threads > 0) Deno.env.set("OPENBLAS_NUM_THREADS", String(c.threads));
-}
-
-/**
- * Refuses (exit 4) to resume a checkpoint a refresh wrote (its mark, lib/train/refresh_inputs.ts): its
- * last training read the refresh's staging copy of the new data, which is gone, with a vocabulary grown
- * past the run's corpus, so the run goes on by refreshing again, not by train.
- */
-function refuseRefreshed(ckpt: Checkpoint, ckptPath: string, out: string): void {
-  const mark = refreshMark(ckpt);
-  if (!mark) return;
-  throw new ExitError(
-    EXIT.noCheckpoint,
-    `--resume ${ckptPath}: the run was refreshed (refresh --data ${
-      shellWord(mark.data)
-    }), and train cannot ` +
-      `resume a refreshed run (its last training read the refresh's new data, with a grown vocabulary); ` +
-      `run deno task refresh --from ${shellWord(out)} --data NEW_DATA again to train it on more data`,
-  );
-}
-
-/**
- * The checkpoint to resume: the file given, or the newest good one of a folder (newer corrupt or
- * truncated ones are skipped, and said so in one line). Unusable: exit code 4.
- */
-async function pickCheckpoint(
-  resume: string,
-  isDir: boolean,
-  log: (line: string) => void,
-): Promise<{ ckptPath: string; ckpt: Checkpoint }> {
-  let ckptPath: string, ckpt: Checkpoint;
-  if (isDir) {
-    let r;
-    try {
-      r = await readNewestGoodCheckpoint(resume, (l) => log(`resume: ${l}`));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new ExitError(
-          EXIT.noCheckpoint,
-          `--resume ${resume}: no checkpoint (ckpt-*.fock) in it or in its checkpoints/`,
-        );
-      }
-      throw await unusable(resume, Promise.reject(e)).catch((x) => x);
-    }
-    ({ path: ckptPath, checkpoint: ckpt } = r);
-  } else {
-    ckptPath = resume;
-    ckpt = await unusable(resume, readCheckpoint(resume));
-    if (ckpt.unchecked) log(`resume: ${ckptPath} has no checksum (written by an older version)`);
-  }
-  return { ckptPath, ckpt };
-}
-
-/**
- * Refuses a new run into a folder that holds one (checkpoints, published embeddings, or a corpus that it
- * would replace: prepared with other settings) without `--overwrite` (UsageError, exit 2); with it, moves
- * the old checkpoints aside (deleted after the new run's first checkpoint). A corpus that would be reused
- * as it is does not count, so a first run stopped or failed before its first checkpoint can be rerun as it
- * was.
- */
-async function guardUsedFolder(
-  config: TrainConfig,
-  overwrite: boolean,
-  log: (line: string) => void,
-): Promise<Aside | undefined> {
-  const out = config.out;
-  const ckDir = join(out, "checkpoints");
-  const { held, checkpoints: old } = await heldState(config);
-  if (!held.length) return undefined;
-  if (!overwrite) {
-    throw new UsageError(
-      `--out ${out} already holds a run (${held.join(", ")}): continue it with --resume ${shellWord(out)}, ` +
-        `choose another --out, or give --overwrite to replace it`,
-    );
-  }
-  if (!old.length) return undefined;
-  const dir = tempNameFor(ckDir, { aside: true });
-  // a stop signal before this run's first checkpoint (while its corpus is prepared, say) ends the process
-  // at once: its exit cleanup puts them back, registered in the same held section as the rename
-  const forget = await holdingStop(async () => {
-    await Deno.rename(ckDir, dir);
-    return atExit(() => putBackSync(ckDir, dir));
-  });
-  log(
-    `new run in ${out} (--overwrite): ${old.length} old checkpoint(s) moved to ${dir}; ` +
-      `they are deleted once this run writes its first checkpoint, and put back if it fails before`,
-  );
-  return { dir, count: old.length, forget };
-}
-
-/** Checkpoints an `--overwrite` run moved aside: where, how many, and the exit cleanup that puts them back. */
-type Aside = { dir: string; count: number; forget: () => void };
-
-/** {@link restoreAside} as a stop signal's exit cleanup (synchronous, silent: the process is ending). */
-function putBackSync(ckDir: string, dir: string): void {
-  try {
-    const written = [...Deno.readDirSync(ckDir)].some((e) => /^ckpt-\d+\.fock$/.test(e.name));
-    if (written) {
-      Deno.removeSync(dir, { recursive: true });
-      return;
-    }
-    Deno.removeSync(ckDir, { recursive: true });
-  } catch { /* no checkpoints folder: nothing of this run's */ }
-  try {
-    Deno.renameSync(dir, ckDir);
-  } catch { /* put back already */ }
-}
-
-/** Awaits a checkpoint read; a corrupt or missing file becomes exit code 4 (no usable checkpoint). */
-async function unusable<T>(path: string, p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (e) {
-    if (
-      e instanceof DataFormatError || e instanceof Deno.errors.NotFound || e instanceof UsageError ||
-      osErrno(e) === "ENOENT" // readCheckpoint's IoError for a file gone meanwhile
-    ) {
-      throw new ExitError(
-        EXIT.noCheckpoint,
-        `--resume ${path}: unusable checkpoint: ${(e as Error).message}`,
-      );
-    }
-    throw e;
-  }
 }
 
 function round(x: number, digits: number): number {
