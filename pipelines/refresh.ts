@@ -105,7 +105,10 @@ import { ProgressReporter } from "../lib/train/progress.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
 import {
   preparationDifferences,
+  type RefreshCommit,
   type RefreshMark,
+  refreshMark,
+  type RefreshMeta,
   refuseNotRunFolder,
   runPreparation,
   unknownPreparation,
@@ -334,7 +337,7 @@ await runCommand("refresh", async () => {
     }
     // the staging root holds no other folder now: a stop removes it whole, not leaving it empty
     if (!resumed) forgetStaging = removeAtExit(stagingRoot);
-    // what the refresh checkpoint records (RefreshRecord.request): the same command with the same data
+    // what the refresh checkpoint records (RefreshCommit.request): the same command with the same data
     const request = JSON.stringify({
       identity: source.identity,
       epochs,
@@ -351,7 +354,7 @@ await runCommand("refresh", async () => {
         ...(typeof f.out === "string" ? { out: f.out } : {}),
       });
     /** Step 5's publication: publishes the refreshed model `t`, saved as `saved`, and prints the JSON line. */
-    const publish = async (t: Trainer, saved: string, record: RefreshRecord): Promise<void> => {
+    const publish = async (t: Trainer, saved: string, record: RefreshCommit): Promise<void> => {
       const emb = await t.embeddings({ output: outputRows });
       let report: EvalReport | undefined;
       if (evalDir) {
@@ -413,7 +416,7 @@ await runCommand("refresh", async () => {
         },
       }));
     };
-    const done = newest.checkpoint.meta.refresh as RefreshRecord | undefined;
+    const done = (newest.checkpoint.meta.refresh as RefreshMeta | undefined)?.commit;
     const newestStep = Number(newest.checkpoint.meta.step ?? -1);
     if (!resumed && done?.request === request && (await latestPublishedStep(outRoot)) !== newestStep) {
       // killed, or publishing failed, after the refreshed checkpoint was saved: training again would apply
@@ -583,17 +586,13 @@ await runCommand("refresh", async () => {
           `so there is nothing to train; nothing was written (give other data, or a lower --min-count)`,
       );
     if (unknown === nv.words.length) throw nothing();
-    if (epochs > 0 || newWords.length > 0) {
-      // the mark of a refresh that trains or grows the vocabulary, in its checkpoints: train --resume refuses
-      // them (the run's data and vocabulary are not the checkpoint's any more), the next refresh reads the
-      // run's preparation from it
-      trainer.checkpointMeta = {
-        refresh: {
-          data,
-          ...("preparation" in prep ? { preparation: prep.preparation } : {}),
-        } satisfies RefreshMark,
-      };
-    }
+    // the mark of a refreshed run, in its checkpoints: train --resume refuses them (the run's data and
+    // vocabulary are not the checkpoint's any more), the next refresh reads the run's preparation from it.
+    // Set by a refresh that trains or grows the vocabulary; one that does neither carries the run's on
+    const mark: RefreshMark | undefined = epochs > 0 || newWords.length > 0
+      ? { data, ...("preparation" in prep ? { preparation: prep.preparation } : {}) }
+      : refreshMark(newest.checkpoint);
+    if (mark) trainer.checkpointMeta = { refresh: mark satisfies RefreshMeta };
 
     // 4. train
     let training: (Awaited<ReturnType<Trainer["train"]>> & { droppedExamples?: number }) | undefined;
@@ -676,7 +675,7 @@ await runCommand("refresh", async () => {
     }
     const refreshed = trainer;
     // recorded in the checkpoint: a rerun of the same command that finds it unpublished publishes it
-    const record: RefreshRecord = {
+    const record: RefreshCommit = {
       request,
       corpus: { data, dir, rows: manifest.rows, tokens: manifest.tokens, refreshOf: cfg.data },
       from: ckpt,
@@ -688,10 +687,8 @@ await runCommand("refresh", async () => {
         ? { training: { ...training, checkpoint: join(from, "checkpoints", checkpointName(trainer.step)) } }
         : {}),
     };
-    // one entry, meta.refresh: the record beside the mark (when this refresh trains or grows the vocabulary)
-    refreshed.checkpointMeta = {
-      refresh: { ...(refreshed.checkpointMeta.refresh as RefreshMark | undefined), ...record },
-    };
+    // one entry, meta.refresh: the run's mark (if any) and this refresh's commit
+    refreshed.checkpointMeta = { refresh: { ...mark, commit: record } satisfies RefreshMeta };
     // a signal during the write stops the job once it is whole, with the note that says it is there
     const saved = await holdingStop(async () => {
       const path = await refreshed.saveCheckpoint(join(from, "checkpoints"), {
@@ -736,21 +733,6 @@ async function pickNewest(
     throw e;
   }
 }
-
-/**
- * What a refresh records in the checkpoint it writes into `<from>/checkpoints` (meta `refresh`): the
- * request (the data's identity, --epochs, --lr, --min-count) that a rerun compares, and what its
- * publication's manifest and JSON line say, so that the rerun can publish it as the refresh would have.
- */
-type RefreshRecord = {
-  request: string;
-  corpus: { data: string; dir: string; rows: number; tokens: number; refreshOf: string };
-  from: string;
-  newWords: number;
-  previousVocabularySize: number;
-  epochs: number;
-  training?: unknown;
-};
 
 /**
  * `--data` and its identity (lib/train/corpus_identity.ts, as train's resolveData computes it): a prepared

@@ -195,6 +195,17 @@ Deno.test("CLI values: a flag that takes one value, given twice, is refused nami
   assert.equal(parseFlags(["--vectors", "A", "--out", "B"], flags).vectors, "A");
 });
 
+Deno.test("exportFailure: a publication root's lock held by another job stays exit 3 (locked), not 7", async () => {
+  const { exportFailure, ExitError } = await import("../lib/core/exit_codes.ts");
+  const held = exportFailure(
+    new ExitError(EXIT.locked, "r/publish.lock is held"),
+    (why) => `publishing failed (${why})`,
+  );
+  assert.equal(held.code, EXIT.locked);
+  assert.equal(held.message, "publishing failed (r/publish.lock is held)");
+  assert.equal(exportFailure(new Error("boom"), (why) => why).code, EXIT.exportFailed);
+});
+
 Deno.test("refusePublishIntoRun: --out inside a published version, latest or versions/ is refused; a root of its own is not", async () => {
   const { publishEmbeddings } = await import("../lib/export/publish.ts");
   const root = await Deno.makeTempDir({ prefix: "factorout-publish-into-" });

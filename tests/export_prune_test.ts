@@ -153,3 +153,36 @@ for (let i = 0; i < Number(n); i++) {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a publisher's committed callback may prune its own root: the publication lock is let go before it (train --keep-versions waited 60 s for itself)", async () => {
+  // publishEmbeddings calls `committed` under <root>/publish.lock; train's committed prunes (removeOldVersions ->
+  // pruneVersions -> lockPublication) the same root: the process waits 60 s for itself, then warns
+  const root = await Deno.makeTempDir();
+  try {
+    const pub = (version: string, committed?: () => Promise<void>) =>
+      publishEmbeddings({
+        outRoot: root,
+        words: ["a"],
+        input: Float32Array.of(1),
+        d: 1,
+        formats: ["vec"],
+        manifest: {},
+        version,
+        ...(committed ? { committed } : {}),
+      });
+    await pub("v1");
+    let removed: string[] = [];
+    const t0 = performance.now();
+    await pub("v2", async () => {
+      // what lib/train/run.ts's committed does with --keep-versions 1
+      removed = await Promise.race([
+        pruneVersions(root, 1),
+        new Promise<string[]>((_, no) => setTimeout(() => no(new Error("pruneVersions waited 5 s")), 5000)),
+      ]);
+    }).catch((e) => assert.fail(`${(e as Error).message} (after ${Math.round(performance.now() - t0)} ms)`));
+    assert.deepEqual(removed, ["v1"]);
+  } finally {
+    // the pruning left waiting (60 s, 10 ms polls) would keep the test alive: end it with the module
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});

@@ -6,6 +6,7 @@
 // invalid UTF-8 is dropped and reported, a text file changed in place is prepared again, a long line is
 // cut so that --shard-rows holds.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import { EXIT } from "../lib/core/exit_codes.ts";
@@ -590,6 +591,36 @@ Deno.test("inputs: a corpus job whose file-by-file swap fails midway keeps the r
     assert.equal((await train(out)).code, 0);
   } finally {
     (Deno as { remove: typeof Deno.remove }).remove = orig;
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("inputs: shards with a negative target weight are bad data (exit 5 naming the shard and row), not an internal error mid-training", async () => {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const work = await Deno.makeTempDir();
+  try {
+    const dir = join(work, "shards");
+    await Deno.mkdir(dir);
+    const db = await DuckDBInstance.create(":memory:");
+    const con = await db.connect();
+    await con.run(
+      `COPY (SELECT [CAST(i % 5 AS INTEGER)] AS input, ` +
+        `[CAST((i + 1) % 5 AS INTEGER), CAST((i + 2) % 5 AS INTEGER)] AS target_index, ` +
+        `[CAST(1.0 AS FLOAT), CAST(CASE WHEN i = 300 THEN -0.5 ELSE 0.5 END AS FLOAT)] AS target_value ` +
+        `FROM range(400) t(i)) TO '${dir}/part-00000.parquet' (FORMAT parquet)`,
+    );
+    con.closeSync();
+    await Deno.writeTextFile(join(dir, "vocab.tsv"), "a\t100\nb\t90\nc\t80\nd\t70\ne\t60\n");
+    const r = await runScript(pipeline("train"), [
+      ...["--data", dir, "--mode", "skipgram", "--dim", "4", "--batch", "16", "--epochs", "1"],
+      ...["--out", join(work, "run"), "--eval-dir", "none", "--formats", "vec", "--progress", "none"],
+    ]);
+    const last = r.stderr.trimEnd().split("\n").at(-1)!;
+    // it was: exit 1, "train: internal error: Y.values[7] = -0.5 is negative (example 3): …" (batch-local
+    // positions, no file), after training started
+    assert.equal(r.code, EXIT.badData, last);
+    assert.match(last, /part-00000\.parquet.*row 300.*target_value\[1\] = -0\.5; target weights must be ≥ 0/);
+  } finally {
     await Deno.remove(work, { recursive: true });
   }
 });

@@ -230,12 +230,17 @@ Deno.test("refresh --from a part of a run, a publication or a checkpoint file: e
   });
 });
 
-Deno.test("train --resume of a refreshed run: exit 4 saying it was refreshed and to refresh again", async () => {
+Deno.test("train --resume of a refreshed run: exit 4 saying it was refreshed and to refresh again, also after a later refresh that neither trains nor grows", async () => {
   await withCopy(async (dir) => {
     const R = join(dir, "R");
     // a refresh that trains (one that takes no step and grows no word leaves a resumable run: refresh_best_test)
     const r = await refresh(dir, ["--from", R, "--data", join(dir, "caps.txt"), "--epochs", "1"]);
     assert.equal(r.code, 0, r.stderr);
+    // then one with --epochs 0 over words the run knows now: its checkpoint, the run's newest, carries the
+    // run's mark on (a review found it dropped: train --resume then prepared brown into the run, exit 4)
+    const again = await refresh(dir, ["--from", R, "--data", join(dir, "caps.txt"), "--epochs", "0"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /refresh: 0 new words/);
     for (const extra of [[], ["--data", join(dir, "caps.txt")]]) {
       const t = await job("train", ["--resume", R, "--epochs", "2", ...extra, ...QUIET], dir);
       assert.equal(t.code, 4, t.stderr);
@@ -244,6 +249,7 @@ Deno.test("train --resume of a refreshed run: exit 4 saying it was refreshed and
         /^train: --resume .*: the run was refreshed \(refresh --data .*caps\.txt\), and train cannot resume a refreshed run .*run deno task refresh --from .*R --data NEW_DATA again/,
       );
     }
+    await assert.rejects(Deno.stat(join(R, "corpus")), Deno.errors.NotFound, "nothing prepared into the run");
   });
 });
 

@@ -144,8 +144,9 @@ export function exitCodeFor(e: unknown): number {
 
 /**
  * The error for a publication that failed after the checkpoint was saved: exit 8 (io) when the cause
- * is an operating-system error (a full disk is the same fault in train, refresh and export), else 7
- * (exportFailed). `text` words the line around the cause's own one-line message.
+ * is an operating-system error (a full disk is the same fault in train, refresh and export), 3 (locked)
+ * when the publication root's lock stayed held by another job, else 7 (exportFailed). `text` words the
+ * line around the cause's own one-line message.
  *
  * @example
  * ```ts
@@ -155,6 +156,7 @@ export function exitCodeFor(e: unknown): number {
  * ```
  */
 export function exportFailure(e: unknown, text: (reason: string) => string): ExitError {
+  if (e instanceof ExitError && e.code === EXIT.locked) return new ExitError(EXIT.locked, text(e.message));
   const os = describeOsError(e);
   return new ExitError(
     os ? EXIT.io : EXIT.exportFailed,

@@ -293,6 +293,12 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
     // under the root's lock: no other publisher prunes between the rename and the move of latest (it would
     // see this version as the newest, not yet latest, and remove it: latest would point at nothing)
     const lock = await lockPublication(outRoot);
+    let locked = true;
+    const unlock = async () => {
+      if (!locked) return;
+      locked = false;
+      await lock.release();
+    };
     try {
       await holdingStop(async () => {
         await Deno.rename(tmpDir, versionDir);
@@ -308,10 +314,12 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
           if (latest !== versionDir) await Deno.remove(versionDir, { recursive: true }).catch(() => {});
           throw e;
         }
+        // latest points at it: the lock goes before `committed`, which may prune this root (under the lock)
+        await unlock();
         await opts.committed?.(published);
       });
     } finally {
-      await lock.release();
+      await unlock();
     }
     return published;
   } catch (e) {

@@ -278,7 +278,17 @@ function idsOf(
   return ids;
 }
 
-function weightsOf(child: arrow.Data, off: Int32Array, name: string, ctx: BatchContext): Float32Array {
+/**
+ * A list column of float weights as float32, checked: finite, and ≥ 0 when `nonNegative` (target weights:
+ * those of a log-likelihood for every loss but squared, and never negative in a corpus the corpus job makes).
+ */
+function weightsOf(
+  child: arrow.Data,
+  off: Int32Array,
+  name: string,
+  ctx: BatchContext,
+  nonNegative = false,
+): Float32Array {
   const n = off.length - 1;
   const from = off[0], to = off[n];
   const raw = child.values as unknown as Float32Array | Float64Array;
@@ -299,11 +309,12 @@ function weightsOf(child: arrow.Data, off: Int32Array, name: string, ctx: BatchC
   }
   for (let i = from; i < to; i++) {
     const v = vals[i];
-    if (v - v !== 0) {
+    if (v - v !== 0 || (nonNegative && v < 0)) {
       const row = rowOfEntry(off, i);
       throw new DataFormatError(
         ctx.file,
-        `${where(ctx, row)}: ${name}[${i - off[row]}] = ${raw[child.offset + i]}; weights must be finite`,
+        `${where(ctx, row)}: ${name}[${i - off[row]}] = ${raw[child.offset + i]}; ` +
+          (v - v !== 0 ? "weights must be finite" : "target weights must be ≥ 0"),
       );
     }
   }
@@ -314,7 +325,8 @@ function weightsOf(child: arrow.Data, off: Int32Array, name: string, ctx: BatchC
  * Decodes and fully checks one Arrow record batch of the corpus format. Throws a
  * {@link DataFormatError} naming the file, shard, batch and row for: a wrong schema, nulls, offsets
  * out of bounds (a truncated or corrupt buffer), target_index/target_value lists of different lengths,
- * an id outside [0, vocabSize) (vocabSize 0: only ≥ 0 is checked), a NaN/Inf weight.
+ * an id outside [0, vocabSize) (vocabSize 0: only ≥ 0 is checked), a NaN/Inf weight, a negative
+ * target weight.
  *
  * @example
  * ```ts
@@ -362,7 +374,7 @@ export function decodeRecordBatch(rb: arrow.RecordBatch, vocabSize: number, ctx:
   }
   const inIdx = idsOf(dIn.children[0], inOff, "input", vocabSizeOr(vocabSize), ctx);
   const tIdx = idsOf(dTi.children[0], tOff, "target_index", vocabSizeOr(vocabSize), ctx);
-  let tVal = weightsOf(dTv.children[0], vOff, "target_value", ctx);
+  let tVal = weightsOf(dTv.children[0], vOff, "target_value", ctx, true);
   if (vOff[0] !== tOff[0]) tVal = realign(tVal, vOff, tOff);
   let inVal: Float32Array | null = null;
   if (dIv) {

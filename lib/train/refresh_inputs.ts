@@ -32,8 +32,32 @@ export type Preparation = {
   weights?: "distance" | "uniform" | "none";
 };
 
-/** What a refresh records in the checkpoint it commits (`meta.refresh`). */
+/**
+ * The mark of a refreshed run: the `--data` of the refresh that last trained it or grew its vocabulary,
+ * and how the run's corpus was prepared (for the next refresh's new text).
+ */
 export type RefreshMark = { data: string; preparation?: Preparation };
+
+/**
+ * What a refresh records in its checkpoints (`meta.refresh`), one object: the run's mark (`data`,
+ * `preparation`; see {@link refreshMark}), set by a refresh that trains or grows the vocabulary and carried
+ * on by one that does neither, so that `train --resume` keeps refusing a refreshed run; and, in the
+ * checkpoint a refresh commits into the run, its `commit`: the request (the data's identity, --epochs,
+ * --lr, --min-count) that a rerun of the same command compares, and what its publication says, so that
+ * the rerun can publish it instead of training on the data twice.
+ */
+export type RefreshMeta = Partial<RefreshMark> & { commit?: RefreshCommit };
+
+/** The `commit` of {@link RefreshMeta}. */
+export type RefreshCommit = {
+  request: string;
+  corpus: { data: string; dir: string; rows: number; tokens: number; refreshOf: string };
+  from: string;
+  newWords: number;
+  previousVocabularySize: number;
+  epochs: number;
+  training?: unknown;
+};
 
 /** The corpus job's flag of each {@link Preparation} field. */
 const FLAG: Record<keyof Preparation, string> = {
@@ -86,7 +110,7 @@ export async function runPreparation(
   cfg: TrainConfig,
   newest: Checkpoint,
 ): Promise<{ preparation: Preparation; origin: string } | { unknown: string }> {
-  const mark = newest.meta.refresh as RefreshMark | undefined;
+  const mark = refreshMark(newest);
   const recorded = fromSource(mark?.preparation);
   if (recorded) return { preparation: recorded, origin: "the run's last refresh" };
   const identity = (newest.meta.run as { corpus?: string } | null | undefined)?.corpus;
@@ -240,6 +264,7 @@ export async function refuseNotRunFolder(from: string): Promise<void> {
  * ```
  */
 export function refreshMark(ckpt: Checkpoint): RefreshMark | undefined {
-  const m = ckpt.meta.refresh as RefreshMark | undefined;
-  return m && typeof m.data === "string" ? m : undefined;
+  const m = ckpt.meta.refresh as RefreshMeta | undefined;
+  if (!m || typeof m.data !== "string") return undefined;
+  return { data: m.data, ...(m.preparation ? { preparation: m.preparation } : {}) };
 }
