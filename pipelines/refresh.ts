@@ -60,7 +60,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import {
   type FlagSpec,
@@ -74,7 +74,7 @@ import { refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cl
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
-import { publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
+import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { removeOldVersions } from "../lib/export/prune.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
@@ -418,7 +418,27 @@ await runCommand("refresh", async () => {
     };
     const done = (newest.checkpoint.meta.refresh as RefreshMeta | undefined)?.commit;
     const newestStep = Number(newest.checkpoint.meta.step ?? -1);
-    if (!resumed && done?.request === request && (await latestPublishedStep(outRoot)) !== newestStep) {
+    const heldStep = done?.request === request ? await latestPublishedStep(outRoot) : undefined;
+    if (!resumed && done?.request === request && heldStep === newestStep) {
+      // this refresh is the run's newest checkpoint and published where asked (a scheduler's retry, or a
+      // rerun after export --checkpoint published it): the same command again would apply the data twice
+      const held = (await latestVersionDir(outRoot))!;
+      log(
+        `refresh: the run's newest checkpoint ${newest.path} is this refresh of --data ${data} (the same content, ` +
+          `--epochs, --lr and --min-count), and ${held} (latest) holds it: nothing to do (to train on the same ` +
+          `data again, give another --epochs or --lr)`,
+      );
+      console.log(JSON.stringify({
+        event: "refresh",
+        from,
+        unchanged: true,
+        checkpoint: newest.path,
+        newWords: done.newWords,
+        embeddings: { version: basename(held), dir: held },
+      }));
+      return;
+    }
+    if (!resumed && done?.request === request) {
       // killed, or publishing failed, after the refreshed checkpoint was saved: training again would apply
       // the same data twice
       log(

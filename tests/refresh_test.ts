@@ -604,7 +604,7 @@ Deno.test("refresh over a prepared corpus prepared again at the same path after 
   }
 });
 
-Deno.test("refresh whose checkpoint was saved but not published: the same command publishes it instead of training again; once published, or with other data, it trains", async () => {
+Deno.test("refresh whose checkpoint was saved but not published: the same command publishes it instead of training again; once published it has nothing to do; with other data it trains", async () => {
   const { run } = await makeRun();
   try {
     const text = join(run, "new.txt");
@@ -644,10 +644,24 @@ Deno.test("refresh whose checkpoint was saved but not published: the same comman
     } finally {
       t.close();
     }
-    // published now: the same command is a new refresh, and trains
+    // published now: the same command again (a scheduler's retry) would apply the data twice: nothing to do
+    const versions = async () => (await Array.fromAsync(Deno.readDir(join(out, "versions")))).length;
+    const published = await versions();
     const next = await refresh(args);
     assert.equal(next.code, 0, next.stderr);
-    assert.match(next.stderr, /refresh: checkpoint /);
+    assert.match(
+      next.stderr,
+      /refresh: the run's newest checkpoint .* is this refresh of --data .* holds it: nothing to do/,
+    );
+    assert.doesNotMatch(next.stderr, /refresh: checkpoint /);
+    assert.equal((await listCheckpoints(join(run, "checkpoints"))).at(-1), saved);
+    assert.equal(await versions(), published);
+    const unchanged = JSON.parse(next.stdout.trim().split("\n").at(-1)!);
+    assert.deepEqual([unchanged.unchanged, unchanged.checkpoint], [true, saved]);
+    // another --epochs is another request: it trains
+    const again = await refresh(args.map((x, i) => args[i - 1] === "--epochs" ? "3" : x));
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /refresh: checkpoint /);
     assert.notEqual((await listCheckpoints(join(run, "checkpoints"))).at(-1), saved);
     // unpublished again (another root), but other data: it trains
     await Deno.writeTextFile(text, wordsText(100, 6, ["dog", "zebra"]));

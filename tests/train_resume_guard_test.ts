@@ -257,3 +257,15 @@ Deno.test("train --resume of a finished run publishes nothing again while latest
   assert.equal(await versions(), 3);
   assert.notEqual(await latestOf(), second);
 });
+
+Deno.test("train --resume --keep-versions 1 that publishes removes the older version at once (it waited 60 s on its own publication lock)", async () => {
+  const out = join(ROOT, "keep-versions");
+  assert.equal((await train([...Q, "--epochs", "1", "--out", out])).code, 0);
+  const t0 = performance.now();
+  const r = await train(["--resume", out, "--epochs", "2", "--keep-versions", "1"]);
+  assert.equal(r.code, 0, r.last);
+  assert.ok(r.log.some((l) => /removed 1 old version\(s\)/.test(l)), r.log.join("\n"));
+  assert.ok(!r.log.some((l) => /not removed/.test(l)), r.log.join("\n"));
+  assert.equal((await Array.fromAsync(Deno.readDir(join(out, "embeddings", "versions")))).length, 1);
+  assert.ok(performance.now() - t0 < 30_000, "no wait on its own lock");
+});
