@@ -832,11 +832,12 @@ Deno.test("faults: SIGTERM after a --keep-best training, then the printed export
     for (const f of ["input.bin", "input.arrow"]) {
       sameBytes(await bytesOf(join(latest(out), f)), await bytesOf(join(latest(ref), f)), f);
     }
-    // the run can be refreshed, twice (the refreshed checkpoint is of a finished training, its newest)
+    // the run can be refreshed, twice (the refreshed checkpoint is of a finished training, its newest; the
+    // second with another --epochs: the same refresh again has nothing to do)
     for (let k = 0; k < 2; k++) {
       const before = await listCheckpoints(join(ref, "checkpoints"));
       const rf = await job("refresh", [
-        ...["--from", ref, "--data", TEXT2, "--epochs", "1", "--backend", "js"],
+        ...["--from", ref, "--data", TEXT2, "--epochs", String(k + 1), "--backend", "js"],
         ...["--eval-dir", "none", "--formats", "vec", "--progress", "none"],
       ]);
       assert.equal(rf.code, 0, rf.stderr);

@@ -189,8 +189,13 @@ export async function acquireLock(
         log(`lock: ${e.message.replace(/; retry when.*$/, "")}; waiting up to ${opts.waitSeconds} s`);
         said = true;
       }
+      // until its holder lets go (or dies), wait by reading the lock file: a try writes and fsyncs one
       const poll = opts.pollMs ?? 500;
-      await new Promise((r) => setTimeout(r, Math.min(poll, Math.max(1, deadline - Date.now()))));
+      do {
+        await new Promise((r) => setTimeout(r, Math.min(poll, Math.max(1, deadline - Date.now()))));
+        const holder = await readLock(path);
+        if (holder === undefined || (holder.host === Deno.hostname() && !pidAlive(holder.pid))) break;
+      } while (Date.now() < deadline);
     }
   }
 }

@@ -1,0 +1,39 @@
+// lib/core/lock.ts: waiting for a live holder reads the lock file between tries; a try writes, fsyncs and
+// links a temporary file, and at a 10 ms poll (the publication lock's) that was ~100 fsyncs a second.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { acquireLock, LockedError } from "../lib/core/lock.ts";
+
+Deno.test("acquireLock: a wait for a live holder creates no temporary file per poll; it takes the lock once let go", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "x.lock");
+  const watcher = Deno.watchFs(dir);
+  const created: string[] = [];
+  const watching = (async () => {
+    for await (const e of watcher) {
+      if (e.kind === "create") created.push(...e.paths.filter((p) => p.endsWith(".tmp")));
+    }
+  })();
+  try {
+    const held = await acquireLock(path, "first", () => {});
+    const before = created.length;
+    // held by this live process: 400 ms of 10 ms polls, then LockedError
+    await assert.rejects(
+      acquireLock(path, "second", () => {}, { waitSeconds: 0.4, pollMs: 10 }),
+      LockedError,
+    );
+    await new Promise((r) => setTimeout(r, 50)); // the watcher's last events
+    const during = created.length - before;
+    assert.ok(during <= 3, `${during} temporary files written during the wait (one per try, not per poll)`);
+    // let go during a wait: the waiter takes it
+    const waiting = acquireLock(path, "third", () => {}, { waitSeconds: 5, pollMs: 10 });
+    setTimeout(() => held.release(), 100);
+    const third = await waiting;
+    assert.equal(third.info.command, "third");
+    await third.release();
+  } finally {
+    watcher.close();
+    await watching;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
