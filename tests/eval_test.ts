@@ -93,6 +93,49 @@ Deno.test("similarity files: SimLex's original column layout and bad lines", () 
   assert.throws(() => parseSimilarity("# only comments\n", "e.tsv"), DataFormatError);
 });
 
+// Sweep 2026-12-05, finding 6: a first line whose score is not a number was taken for a header and dropped
+// silently (total 3 pairs of 4); a header is a first line that names its score column.
+Deno.test("similarity files: a first data line with a bad score is an error naming the line, not a header", () => {
+  for (const bad of ["NaN", "7,5", "n/a", "-", "0x10", "Infinity"]) {
+    assert.throws(
+      () => parseSimilarity(`the paris ${bad}\nthe king 3\nking queen 5\nthe man 1\n`, "s.txt"),
+      (e: Error) =>
+        e instanceof DataFormatError &&
+        e.message.startsWith(
+          `s.txt: line 1: score ${JSON.stringify(bad)} is not a number (a header line names`,
+        ),
+      bad,
+    );
+  }
+  // two columns on line 1: a data line missing its score, not a header without a score column
+  assert.throws(
+    () => parseSimilarity("the paris\nthe king 3\n", "s.txt"),
+    /line 1: expected word1, word2 and a score/,
+  );
+  assert.throws(() => parseSimilarity("a b 1\nc d 0x10\n", "s.txt"), /line 2: score "0x10" is not a number$/);
+  // genuine headers are still skipped: WordSim-353's, SimLex's, and score/rating/gold columns
+  for (
+    const [header, col] of [
+      ["Word 1\tWord 2\tHuman (mean)", 2],
+      ["word1\tword2\tPOS\tSimLex999", 3],
+      ["w1 w2 score", 2],
+      ["word1 word2 rating", 2],
+      ["word1 word2 POS gold", 3],
+      ["w1 w2 relatedness", 2],
+    ] as const
+  ) {
+    const sep = header.includes("\t") ? "\t" : " ";
+    const row = ["old", "new", "A", "1.5"].slice(0, col).concat(["1.5"]).join(sep);
+    assert.deepEqual(parseSimilarity(`${header}\n${row}\n`, "h.tsv"), [{
+      a: "old",
+      b: "new",
+      score: 1.5,
+      line: 2,
+    }]);
+  }
+  assert.deepEqual(parseSimilarity("a b -1e-1\n", "s.txt"), [{ a: "a", b: "b", score: -0.1, line: 1 }]);
+});
+
 /** man, woman, king, queen, apple: a gender axis and a royalty axis, apple orthogonal to both. */
 const AN_WORDS = ["man", "woman", "king", "queen", "apple"];
 const AN_VECS = Float32Array.of(1, 0, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 1);

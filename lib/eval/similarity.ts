@@ -5,9 +5,13 @@
  *
  * File formats accepted (tab- or space-separated, `#` comment lines skipped):
  * - `word1 word2 score` (WordSim-353 `combined.tab`/`.tsv`, the shared `simlex999.txt`);
- * - a header line naming the columns (e.g. SimLex-999's `word1 word2 POS SimLex999 conc(w1) …`):
- *   the score column is the one named `SimLex999`, else one whose name contains "human", "score",
- *   "mean" or "sim", else the third.
+ * - a first line that is a header naming the columns (e.g. SimLex-999's `word1 word2 POS SimLex999 conc(w1)
+ *   …`, WordSim-353's `Word 1\tWord 2\tHuman (mean)`): the score column is the one named `SimLex999`,
+ *   else the first from the third on whose name holds "human", "score", "mean", "sim", "rating", "gold",
+ *   "relat" or "judg". A first line whose third column is neither a number nor such a name is a data line
+ *   with a bad score (`the paris NaN`, `7,5`): an error naming the line, never skipped as a header.
+ *
+ * A score is a decimal number (`7.35`, `-1`, `1e-3`); `NaN`, `Infinity`, `0x10`, `7,5` are refused.
  *
  * @module
  */
@@ -69,18 +73,10 @@ export function parseSimilarity(text: string, file: string): SimilarityPair[] {
     if (line === "" || line.startsWith("#")) continue;
     const cols = line.includes("\t") ? line.split("\t").map((c) => c.trim()) : line.split(/\s+/);
     if (scoreCol < 0) {
-      const numeric = cols.length >= 3 && Number.isFinite(Number(cols[2])) && cols[2] !== "";
-      if (numeric) scoreCol = 2;
-      else {
-        scoreCol = pickScoreColumn(cols);
-        if (scoreCol < 0 || scoreCol >= cols.length) {
-          throw new DataFormatError(
-            file,
-            `line ${n + 1}: header ${JSON.stringify(line)} has no score column`,
-          );
-        }
-        continue; // header line
-      }
+      // a header only when it names its score column; any other first line is data, checked below
+      const named = cols.length >= 3 && isScore(cols[2]) ? -1 : headerScoreColumn(cols);
+      scoreCol = named >= 0 ? named : 2;
+      if (named >= 0) continue; // header line
     }
     if (cols.length <= scoreCol) {
       throw new DataFormatError(
@@ -90,26 +86,39 @@ export function parseSimilarity(text: string, file: string): SimilarityPair[] {
         }`,
       );
     }
-    const score = Number(cols[scoreCol]);
-    if (cols[scoreCol] === "" || !Number.isFinite(score)) {
+    if (!isScore(cols[scoreCol])) {
       throw new DataFormatError(
         file,
-        `line ${n + 1}: score ${JSON.stringify(cols[scoreCol])} is not a number`,
+        `line ${n + 1}: score ${JSON.stringify(cols[scoreCol])} is not a number` +
+          (pairs.length === 0
+            ? " (a header line names its score column: SimLex999, or a name holding human, score, mean, sim, " +
+              "rating, gold, relat or judg)"
+            : ""),
       );
     }
+    const score = Number(cols[scoreCol]);
     pairs.push({ a: cols[0], b: cols[1], score, line: n + 1 });
   }
   if (pairs.length === 0) throw new DataFormatError(file, "no word pairs found");
   return pairs;
 }
 
-function pickScoreColumn(header: string[]): number {
+/** A decimal number, as a score is written (`7.35`, `-1`, `.5`, `1e-3`): no `NaN`, `Infinity`, hex or `7,5`. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function isScore(s: string): boolean {
+  return DECIMAL.test(s) && Number.isFinite(Number(s));
+}
+
+/**
+ * The score column a header line names (`SimLex999`, else the first from the third column on whose name
+ * holds a known score word), or -1 when the line is no header.
+ */
+function headerScoreColumn(header: string[]): number {
   const lower = header.map((h) => h.toLowerCase());
   const exact = lower.findIndex((h) => h === "simlex999");
   if (exact >= 0) return exact;
-  const fuzzy = lower.findIndex((h, i) => i >= 2 && /human|score|mean|sim/.test(h));
-  if (fuzzy >= 0) return fuzzy;
-  return header.length >= 3 ? 2 : -1;
+  return lower.findIndex((h, i) => i >= 2 && /human|score|mean|sim|rating|gold|relat|judg/.test(h));
 }
 
 /**
