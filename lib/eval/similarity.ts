@@ -37,7 +37,7 @@ export type SimilarityPair = { a: string; b: string; score: number; line: number
  * @example
  * ```ts
  * import type { SimilarityResult } from "./similarity.ts";
- * const r: SimilarityResult = { rho: 0.31, found: 300, total: 353, coverage: 300 / 353, oovPairs: 53, oovWords: ["x"] };
+ * const r: SimilarityResult = { rho: 0.31, found: 300, total: 353, coverage: 300 / 353, oovPairs: 53, zeroPairs: 0, oovWords: ["x"] };
  * ```
  */
 export type SimilarityResult = {
@@ -51,6 +51,8 @@ export type SimilarityResult = {
   coverage: number;
   /** Pairs skipped because a word is missing. */
   oovPairs: number;
+  /** Pairs skipped because a word's vector is all zeros (it has no cosine); not in `found`. */
+  zeroPairs: number;
   /** The missing words (distinct, in file order). */
   oovWords: string[];
 };
@@ -135,7 +137,8 @@ export async function readSimilarityFile(path: string): Promise<SimilarityPair[]
 }
 
 /**
- * Spearman's ρ between the human scores and the cosines, with coverage (OOV pairs skipped).
+ * Spearman's ρ between the human scores and the cosines, with coverage (OOV pairs skipped, and the pairs with
+ * a zero vector, which has no cosine, counted apart in `zeroPairs`).
  *
  * @example
  * ```ts
@@ -154,12 +157,17 @@ export function evaluateSimilarity(
   const human: number[] = [];
   const model: number[] = [];
   const oov = new Set<string>();
+  let zeroPairs = 0;
   for (const p of pairs) {
     const i = index.lookup(p.a, opts.caseSensitive);
     const j = index.lookup(p.b, opts.caseSensitive);
     if (i < 0) oov.add(p.a);
     if (j < 0) oov.add(p.b);
     if (i < 0 || j < 0) continue;
+    if (index.zero[i] || index.zero[j]) {
+      zeroPairs++; // a zero vector has no cosine (it was counted as 0 and moved ρ)
+      continue;
+    }
     human.push(p.score);
     model.push(index.cosine(i, j));
   }
@@ -169,7 +177,8 @@ export function evaluateSimilarity(
     found,
     total: pairs.length,
     coverage: pairs.length ? found / pairs.length : 0,
-    oovPairs: pairs.length - found,
+    oovPairs: pairs.length - found - zeroPairs,
+    zeroPairs,
     oovWords: [...oov],
   };
 }
