@@ -335,26 +335,21 @@ Deno.test("formatEvalReport: an empty analogy group says no questions, not 0.00%
   const z = { correct: 0, answered: 0, total: 0, accuracy: NaN, coverage: 0 };
   const some = { correct: 1, answered: 2, total: 4, accuracy: 0.5, coverage: 0.5 };
   const none = { correct: 0, answered: 0, total: 3, accuracy: NaN, coverage: 0 };
-  const text = formatEvalReport({
-    evalDir: "/x",
-    vocabularySize: 1,
-    d: 1,
-    similarity: {},
-    missing: [],
-    seconds: 0,
-    analogy: { file: "q", cutoff: 10, search: "js", sections: [], semantic: some, syntactic: z, total: some },
-  });
+  type Score = typeof z;
+  const report = (semantic: Score, syntactic: Score, total: Score) =>
+    formatEvalReport({
+      evalDir: "/x",
+      vocabularySize: 1,
+      d: 1,
+      similarity: {},
+      missing: [],
+      seconds: 0,
+      analogy: { file: "q", cutoff: 10, search: "js", sections: [], semantic, syntactic, total },
+    });
+  const text = report(some, z, some);
   assert.match(text, /semantic 50\.00% \(1\/2; coverage 2\/4 = 50\.0%\); syntactic no questions$/);
   assert.doesNotMatch(text, /(^|[^\d])0\.00%/);
-  const text2 = formatEvalReport({
-    evalDir: "/x",
-    vocabularySize: 1,
-    d: 1,
-    similarity: {},
-    missing: [],
-    seconds: 0,
-    analogy: { file: "q", cutoff: 10, search: "js", sections: [], semantic: none, syntactic: z, total: none },
-  });
+  const text2 = report(none, z, none);
   assert.match(text2, /total none answered \(coverage 0\/3\)/);
 });
 
