@@ -118,6 +118,10 @@ await runCommand("eval", async () => {
   const emb = await readEmbeddings(f.vectors);
   const index = new EmbeddingIndex(emb.words, emb.vectors, emb.d);
   const loadSeconds = (performance.now() - t0) / 1000;
+  // the --neighbours words first: an unknown one is exit 2 at once, before the evaluation (it threw the
+  // evaluation away after computing it)
+  const neighbours: Record<string, { word: string; cosine: number }[]> = {};
+  for (const w of commaList(f.neighbours)) neighbours[w] = nearestNeighbours(index, w, k, { caseSensitive });
   let report: EvalReport;
   if (useDir && !evalDir) {
     // 'none' (the flag, or the variable without it) or the default folder missing, as in the other jobs
@@ -140,6 +144,7 @@ await runCommand("eval", async () => {
       d: emb.d,
       similarity: {},
       missing: [],
+      zeroVectors: index.zeroRows,
       seconds: 0,
     };
     for (const [name, file] of similarity) {
@@ -162,8 +167,6 @@ await runCommand("eval", async () => {
     }
     report.seconds = (performance.now() - t1) / 1000;
   }
-  const neighbours: Record<string, { word: string; cosine: number }[]> = {};
-  for (const w of commaList(f.neighbours)) neighbours[w] = nearestNeighbours(index, w, k, { caseSensitive });
   if (f.json) {
     console.log(JSON.stringify({ vectors: f.vectors, loadSeconds, ...report, neighbours }));
     return;
@@ -172,7 +175,14 @@ await runCommand("eval", async () => {
   const text = formatEvalReport(report);
   if (text) console.log(text);
   for (const [w, list] of Object.entries(neighbours)) {
-    console.log(`nearest to ${w}: ${list.map((n) => `${n.word} ${n.cosine.toFixed(3)}`).join(", ")}`);
+    const zero = index.zero[index.lookup(w, caseSensitive)] === 1;
+    console.log(
+      `nearest to ${w}: ${
+        zero
+          ? "none (its vector is all zeros: no cosine)"
+          : list.map((n) => `${n.word} ${n.cosine.toFixed(3)}`).join(", ")
+      }`,
+    );
   }
   console.log(`evaluated in ${report.seconds.toFixed(2)} s`);
 });

@@ -4,7 +4,13 @@ import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import { evaluateAnalogies, parseAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
 import { EmbeddingIndex } from "../lib/eval/index.ts";
 import { nearestNeighbours } from "../lib/eval/neighbours.ts";
-import { defaultEvalDir, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
+import {
+  defaultEvalDir,
+  evalSkipReason,
+  evaluateEmbeddings,
+  formatEvalReport,
+  resolveEvalDir,
+} from "../lib/eval/report.ts";
 import { bestRows, bestRowsGemm, bestRowsReference } from "../lib/eval/search.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { evaluateSimilarity, parseSimilarity, readSimilarityFile } from "../lib/eval/similarity.ts";
@@ -91,6 +97,49 @@ Deno.test("similarity files: SimLex's original column layout and bad lines", () 
   );
   assert.throws(() => parseSimilarity("a\tb\t1\nc\td\tx\n", "bad.tsv"), /line 2: score "x" is not a number/);
   assert.throws(() => parseSimilarity("# only comments\n", "e.tsv"), DataFormatError);
+});
+
+// Sweep 2026-12-05, finding 6: a first line whose score is not a number was taken for a header and dropped
+// silently (total 3 pairs of 4); a header is a first line that names its score column.
+Deno.test("similarity files: a first data line with a bad score is an error naming the line, not a header", () => {
+  for (const bad of ["NaN", "7,5", "n/a", "-", "0x10", "Infinity"]) {
+    assert.throws(
+      () => parseSimilarity(`the paris ${bad}\nthe king 3\nking queen 5\nthe man 1\n`, "s.txt"),
+      (e: Error) =>
+        e instanceof DataFormatError &&
+        e.message.startsWith(
+          `s.txt: line 1: score ${JSON.stringify(bad)} is not a number (a header line names`,
+        ),
+      bad,
+    );
+  }
+  // two columns on line 1: a data line missing its score, not a header without a score column
+  assert.throws(
+    () => parseSimilarity("the paris\nthe king 3\n", "s.txt"),
+    /line 1: expected word1, word2 and a score/,
+  );
+  assert.throws(() => parseSimilarity("a b 1\nc d 0x10\n", "s.txt"), /line 2: score "0x10" is not a number$/);
+  // genuine headers are still skipped: WordSim-353's, SimLex's, and score/rating/gold columns
+  for (
+    const [header, col] of [
+      ["Word 1\tWord 2\tHuman (mean)", 2],
+      ["word1\tword2\tPOS\tSimLex999", 3],
+      ["w1 w2 score", 2],
+      ["word1 word2 rating", 2],
+      ["word1 word2 POS gold", 3],
+      ["w1 w2 relatedness", 2],
+    ] as const
+  ) {
+    const sep = header.includes("\t") ? "\t" : " ";
+    const row = ["old", "new", "A", "1.5"].slice(0, col).concat(["1.5"]).join(sep);
+    assert.deepEqual(parseSimilarity(`${header}\n${row}\n`, "h.tsv"), [{
+      a: "old",
+      b: "new",
+      score: 1.5,
+      line: 2,
+    }]);
+  }
+  assert.deepEqual(parseSimilarity("a b -1e-1\n", "s.txt"), [{ a: "a", b: "b", score: -0.1, line: 1 }]);
 });
 
 /** man, woman, king, queen, apple: a gender axis and a royalty axis, apple orthogonal to both. */
@@ -196,6 +245,112 @@ Deno.test("nearest neighbours by cosine, the word itself excluded", () => {
   close(nn[0].cosine, 2 / Math.sqrt(6), 1e-6);
   close(nn[1].cosine, 1 / Math.sqrt(2), 1e-6);
   assert.throws(() => nearestNeighbours(ix, "prince"), /"prince" is not in the vocabulary/);
+});
+
+// Sweep 2026-12-05, finding 8: a zero vector got cosine 0 with everything: listed as a nearest neighbour,
+// its similarity pairs scored (moving ρ), a candidate analogy answer. It has no cosine: skipped and counted.
+Deno.test("zero vectors: never a neighbour or an analogy answer; their pairs and questions skipped and counted", async () => {
+  // AN_WORDS plus "zero" (all zeros) at row 1, before everything it could tie with
+  const words = ["man", "zero", "woman", "king", "queen", "apple"];
+  const vecs = Float32Array.of(1, 0, 0, 0, 0, 0, 0, 0, ...AN_VECS.subarray(4));
+  const ix = new EmbeddingIndex(words, vecs, 4);
+  assert.equal(ix.zeroRows, 1);
+  assert.deepEqual([...ix.zero], [0, 1, 0, 0, 0, 0]);
+  // apple is orthogonal to every row: cosine 0, as the zero row's (id 1, which came second); 5 asked, 4 given
+  assert.deepEqual(nearestNeighbours(ix, "apple", 5).map((n) => n.word), ["man", "woman", "king", "queen"]);
+  assert.deepEqual(nearestNeighbours(ix, "zero", 3), []);
+  const sim = evaluateSimilarity(
+    ix,
+    parseSimilarity("man woman 5\nking queen 8\nman apple 1\nzero king 9\napple zero 2\nx y 1\n", "s.txt"),
+  );
+  assert.deepEqual([sim.found, sim.total, sim.oovPairs, sim.zeroPairs], [3, 6, 1, 2]);
+  assert.ok(Number.isFinite(sim.rho));
+  // "man king zero ?": skipped; "man apple woman ?": the zero row (score 0) would beat every negative one
+  const an = evaluateAnalogies(
+    ix,
+    parseAnalogies(": a\nman zero king queen\nman woman king queen\n", "q.txt"),
+  );
+  assert.deepEqual([an.total.correct, an.total.answered, an.total.total], [1, 1, 2]);
+  const unit = Float32Array.of(1, 0, 0, 0, -1, 0);
+  const q = Float32Array.of(-1, 0, -1, 0, -1, 0, -1, 0, -1, 0); // 5 queries: 4 through the fused path, 1 after
+  for (const r of [bestRowsReference(unit, 3, 2, q, 5, new Int32Array(0), 0, Uint8Array.of(0, 1, 0))]) {
+    assert.deepEqual([...r.best], [2, 2, 2, 2, 2]);
+  }
+  assert.deepEqual([...bestRows(unit, 3, 2, q, 5, new Int32Array(0), 0, Uint8Array.of(0, 1, 0)).best], [
+    2,
+    2,
+    2,
+    2,
+    2,
+  ]);
+  assert.deepEqual([...bestRows(unit, 3, 2, q, 5, new Int32Array(0), 0).best], [2, 2, 2, 2, 2]);
+  const qn = Float32Array.of(0, 1, 0, 1, 0, 1, 0, 1, 0, 1); // every row scores 0: the zero row (id 1) must not win
+  const la = await createBackend("js");
+  try {
+    for (
+      const r of [
+        bestRowsReference(
+          Float32Array.of(0, 0, 1, 0),
+          2,
+          2,
+          qn,
+          5,
+          new Int32Array(0),
+          0,
+          Uint8Array.of(1, 0),
+        ),
+        bestRows(Float32Array.of(0, 0, 1, 0), 2, 2, qn, 5, new Int32Array(0), 0, Uint8Array.of(1, 0)),
+        bestRowsGemm(
+          la,
+          Float32Array.of(0, 0, 1, 0),
+          2,
+          2,
+          qn,
+          5,
+          new Int32Array(0),
+          0,
+          2,
+          Uint8Array.of(1, 0),
+        ),
+      ]
+    ) assert.deepEqual([...r.best], [1, 1, 1, 1, 1]);
+  } finally {
+    la.close();
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "wordsim353.tsv"), "zero king 9\nman woman 5\nking queen 8\n");
+    const r = await evaluateEmbeddings(words, vecs, 4, { evalDir: dir, analogies: false });
+    assert.equal(r.zeroVectors, 1);
+    const text = formatEvalReport(r);
+    assert.match(text, /^1 zero vector \(all-zero rows, no cosine\) skipped/);
+    assert.match(text, /on 2\/3 pairs .*0 OOV pairs skipped, 1 with a zero vector\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Sweep 2026-12-05, finding 10: an analogy group without questions printed "0.00% (0/0 …)".
+Deno.test("formatEvalReport: an empty analogy group says no questions, not 0.00%", () => {
+  const z = { correct: 0, answered: 0, total: 0, accuracy: NaN, coverage: 0 };
+  const some = { correct: 1, answered: 2, total: 4, accuracy: 0.5, coverage: 0.5 };
+  const none = { correct: 0, answered: 0, total: 3, accuracy: NaN, coverage: 0 };
+  type Score = typeof z;
+  const report = (semantic: Score, syntactic: Score, total: Score) =>
+    formatEvalReport({
+      evalDir: "/x",
+      vocabularySize: 1,
+      d: 1,
+      similarity: {},
+      missing: [],
+      seconds: 0,
+      analogy: { file: "q", cutoff: 10, search: "js", sections: [], semantic, syntactic, total },
+    });
+  const text = report(some, z, some);
+  assert.match(text, /semantic 50\.00% \(1\/2; coverage 2\/4 = 50\.0%\); syntactic no questions$/);
+  assert.doesNotMatch(text, /(^|[^\d])0\.00%/);
+  const text2 = report(none, z, none);
+  assert.match(text2, /total none answered \(coverage 0\/3\)/);
 });
 
 Deno.test("evaluateEmbeddings runs every set found and lists the missing ones", async () => {
@@ -332,7 +487,14 @@ Deno.test("deno task eval: results, --help, and every CLI error with its exit co
         2,
         /"prince" is not in the vocabulary/,
       ],
+      // sweep 2026-12-05, finding 9: checked before the evaluation (a bad set would be exit 5), not after it
+      [
+        ["--vectors", vec, "--similarity", join(dir, "bad-sim.tsv"), "--neighbours", "king,kingg"],
+        2,
+        /^eval: nearest neighbours: "kingg" is not in the vocabulary/,
+      ],
     ];
+    await Deno.writeTextFile(join(dir, "bad-sim.tsv"), "man woman 5\nking queen x\n");
     for (const [args, code, re] of cases) {
       const r = await runEval(args);
       assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);

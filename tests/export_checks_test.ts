@@ -1,13 +1,16 @@
 // The library's refusals at the export and evaluation boundary: a word on two rows is not published (it
 // would not read back), a NaN/Inf vector is not evaluated (its ρ would be made of NaN cosines), and the
-// file-system failures of publishEmbeddings and readEmbeddings are the project's one-line IoError.
+// file-system failures of publishEmbeddings and readEmbeddings are the project's one-line IoError; a word
+// with a character the C readers of word2vec files split on is not written into .vec/.bin.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { IoError, UsageError } from "../lib/core/errors.ts";
+import { DataFormatError, IoError, UsageError } from "../lib/core/errors.ts";
 import { EmbeddingIndex } from "../lib/eval/index.ts";
 import { evaluateEmbeddings } from "../lib/eval/report.ts";
 import { publishEmbeddings } from "../lib/export/publish.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
+import { checkFormatsHoldWords, word2vecWordFault } from "../lib/export/embeddings.ts";
+import { writeWord2VecBinary, writeWord2VecText } from "../lib/export/word2vec.ts";
 
 Deno.test("publishEmbeddings: a word on two rows is refused in one line naming both rows, before anything is written", async () => {
   const root = await Deno.makeTempDir({ prefix: "export-checks-" });
@@ -108,5 +111,49 @@ Deno.test("evaluateEmbeddings and EmbeddingIndex refuse a NaN or infinite vector
     }
   } finally {
     await Deno.remove(ev, { recursive: true });
+  }
+});
+
+// Sweep 2026-12-05, finding 1: fastText 0.9.2 (`-pretrainedVectors`, loadVectors: `in >> word`) and
+// word2vec's C tools split a .vec/.bin row on any C whitespace; a word with a tab, vertical tab or form feed
+// shifts its row and fastText silently leaves every later row at zero (a NUL: fastText's saved model cannot
+// be loaded). Such a word is refused before a word2vec file is written; gensim's files holding one are
+// still read (and can be republished as Arrow/Parquet).
+Deno.test("word2vecWordFault: a tab, vertical tab, form feed or NUL in a word is refused (fastText misreads it)", async () => {
+  for (const w of ["tab\tword", "\tlead", "trail\t", "a\u000bb", "a\u000cb", "a\u0000b"]) {
+    assert.match(word2vecWordFault(w), /on which word2vec and fastText split a row/, JSON.stringify(w));
+  }
+  for (const w of ["a b", "a\nb", "a\r"]) {
+    assert.equal(word2vecWordFault(w), "contains a space or a line break");
+  }
+  // what every client reads back: no-break space, U+3000, U+2028, U+0085, U+001C
+  for (const w of ["new\u00a0york", "a\u3000b", "a\u2028b", "a\u0085b", "a\u001cb", "caf\u00e9"]) {
+    assert.equal(word2vecWordFault(w), "", JSON.stringify(w));
+  }
+  assert.throws(
+    () => checkFormatsHoldWords(["the", "tab\tword"], ["arrow", "vec"], "vocab.tsv", (i) => `line ${i + 1}`),
+    (e: Error) =>
+      e instanceof DataFormatError &&
+      e.message ===
+        'vocab.tsv: line 2: word "tab\\tword" contains a tab, on which word2vec and fastText split a row, ' +
+          "which the word2vec files of --formats vec cannot hold; publish with --formats arrow,parquet, which " +
+          "hold any word, or correct the word",
+  );
+  checkFormatsHoldWords(["tab\tword"], ["arrow", "parquet"], "vocab.tsv", (i) => `line ${i + 1}`);
+  const dir = await Deno.makeTempDir({ prefix: "export-checks-" });
+  try {
+    const emb = { words: ["the", "a\fb", "new"], vectors: Float32Array.of(1, 2, 3, 4, 5, 6), d: 2 };
+    await assert.rejects(
+      writeWord2VecText(join(dir, "w.vec"), emb),
+      /row 2: word "a\\fb" contains a form feed/,
+    );
+    await assert.rejects(writeWord2VecBinary(join(dir, "w.bin"), emb), DataFormatError);
+    // reading stays gensim's: a gensim .vec whose word holds a tab is read as gensim reads it
+    await Deno.writeTextFile(join(dir, "g.vec"), "3 2\nthe 1 2\ntab\tword 3 4\nnew 0.5 6\n");
+    const got = await readEmbeddings(join(dir, "g.vec"));
+    assert.deepEqual(got.words, ["the", "tab\tword", "new"]);
+    assert.deepEqual([...got.vectors], [1, 2, 3, 4, 0.5, 6]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

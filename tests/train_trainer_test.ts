@@ -335,3 +335,34 @@ Deno.test("createOutputLayer from the trainer's state restores the same layer", 
   copy.close();
   t.close();
 });
+
+// Sweep 2026-12-05, finding 10: a run whose reader ended early (bench:quality's time cap cuts the data)
+// reported keptEpoch 5 after 0.35 epochs: the trainer's summary defaulted it to the configured epochs.
+Deno.test("trainer: a reader that ends before the run's examples reports no kept epoch, and says where the data ended", async () => {
+  const config = cfg({ loss: "spherical", epochs: 5 });
+  const full = memoryReader(corpus);
+  const cutAfter = (n: number) => (paths: string[], opts: Parameters<typeof full>[1]) =>
+    (async function* () {
+      let k = 0;
+      for await (const b of full(paths, opts)) {
+        if (++k > n) return;
+        yield b;
+      }
+    })();
+  const lines: string[] = [];
+  const t = await Trainer.create({ config, vocab, openReader: cutAfter(12), log: (l) => lines.push(l) });
+  const s = await t.train({ paths: ["mem"], rows: corpus.length });
+  assert.equal(s.keptEpoch, undefined);
+  const ended = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((e) =>
+    e.event === "dataEnded"
+  );
+  assert.equal(ended.length, 1, lines.join("\n"));
+  assert.ok(
+    ended[0].examples < corpus.length && ended[0].total === corpus.length * 5,
+    JSON.stringify(ended[0]),
+  );
+  t.close();
+  const whole = await make(cfg({ loss: "spherical", epochs: 2 }));
+  assert.equal((await whole.train({ paths: ["mem"], rows: corpus.length })).keptEpoch, 2);
+  whole.close();
+});

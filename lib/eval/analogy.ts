@@ -3,7 +3,8 @@
  * lines hold four words a b c d meaning a:b :: c:d. A question is answered by 3CosAdd: the word x among
  * the `cutoff` most frequent (the first rows) maximising cos(x, b − a + c) over unit vectors, a, b and c
  * excluded; it is correct when x = d. Questions with a word outside the cut-off vocabulary are skipped
- * and counted (coverage = answered / total), as in word2vec's compute-accuracy.
+ * and counted (coverage = answered / total), as in word2vec's compute-accuracy; so are the questions with a
+ * word whose vector is all zeros (no cosine), and a zero vector is never an answer.
  *
  * @module
  */
@@ -147,7 +148,7 @@ export function evaluateAnalogies(
     throw new UsageError(`analogy cutoff must be a positive integer, got ${cutoff}`);
   }
   const N = Math.min(cutoff, index.size);
-  const d = index.d, u = index.unit;
+  const d = index.d, u = index.unit, zero = index.zero;
   const BLOCK = 256;
   const queries = new Float32Array(BLOCK * d);
   const exclude = new Int32Array(BLOCK * 3);
@@ -160,8 +161,8 @@ export function evaluateAnalogies(
     const flush = () => {
       if (nq === 0) return;
       const { best } = la
-        ? bestRowsGemm(la, u, N, d, queries, nq, exclude, 3)
-        : bestRows(u, N, d, queries, nq, exclude, 3);
+        ? bestRowsGemm(la, u, N, d, queries, nq, exclude, 3, BLOCK, zero)
+        : bestRows(u, N, d, queries, nq, exclude, 3, zero);
       for (let q = 0; q < nq; q++) if (best[q] === answers[q]) correct++;
       nq = 0;
     };
@@ -169,6 +170,7 @@ export function evaluateAnalogies(
       const ia = index.lookup(a, opts.caseSensitive), ib = index.lookup(b, opts.caseSensitive);
       const ic = index.lookup(c, opts.caseSensitive), ix = index.lookup(x, opts.caseSensitive);
       if (ia < 0 || ib < 0 || ic < 0 || ix < 0 || ia >= N || ib >= N || ic >= N || ix >= N) continue;
+      if (zero[ia] || zero[ib] || zero[ic] || zero[ix]) continue; // no cosine: skipped, not answered
       answered++;
       const base = nq * d;
       for (let k = 0; k < d; k++) queries[base + k] = u[ib * d + k] - u[ia * d + k] + u[ic * d + k];

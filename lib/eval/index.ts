@@ -1,6 +1,8 @@
 /**
  * An evaluation index over word embeddings: the rows normalised once to unit length (V×d row-major
- * Float32Array, zero rows stay zero), and word lookup that tries the exact word first and then its
+ * Float32Array, zero rows stay zero and are marked in {@link EmbeddingIndex.zero}: a zero vector has no
+ * cosine, so the evaluations skip it, never returning it as a neighbour or an analogy answer and skipping the
+ * pairs and questions that hold it), and word lookup that tries the exact word first and then its
  * lower-cased form (the most frequent — lowest id — word with that lower-cased spelling). A vector with a
  * NaN or infinite component is refused (UsageError naming its row and word): its cosines would be NaN.
  *
@@ -26,6 +28,10 @@ export class EmbeddingIndex {
   readonly d: number;
   /** V×d row-major unit rows. */
   readonly unit: Float32Array;
+  /** 1 for a row whose vector is all zeros (it has no direction: no cosine), else 0; V entries. */
+  readonly zero: Uint8Array;
+  /** How many rows are all zeros. */
+  readonly zeroRows: number;
   readonly #exact = new Map<string, number>();
   readonly #lower = new Map<string, number>();
 
@@ -48,6 +54,8 @@ export class EmbeddingIndex {
     this.words = words;
     this.d = d;
     this.unit = new Float32Array(vectors.length);
+    this.zero = new Uint8Array(words.length);
+    let zeroRows = 0;
     for (let i = 0; i < words.length; i++) {
       const base = i * d;
       let s = 0;
@@ -62,12 +70,14 @@ export class EmbeddingIndex {
         );
       }
       const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+      if (s === 0) (this.zero[i] = 1, zeroRows++);
       for (let j = 0; j < d; j++) this.unit[base + j] = vectors[base + j] * inv;
       const w = words[i];
       if (!this.#exact.has(w)) this.#exact.set(w, i);
       const lw = w.toLowerCase();
       if (!this.#lower.has(lw)) this.#lower.set(lw, i);
     }
+    this.zeroRows = zeroRows;
   }
 
   /** Number of words. */

@@ -9,8 +9,9 @@ import type { EmbeddingIndex } from "./index.ts";
 import { topKByVector } from "./search.ts";
 
 /**
- * The k words most cosine-similar to `word` (itself excluded), best first. Throws {@link UsageError}
- * when the word is not in the vocabulary.
+ * The k words most cosine-similar to `word` (itself excluded), best first; zero vectors (no cosine) are
+ * never among them, and a word whose own vector is zero has none (`[]`). Throws {@link UsageError} when the
+ * word is not in the vocabulary.
  *
  * @example
  * ```ts
@@ -30,6 +31,7 @@ export function nearestNeighbours(
   if (id < 0) {
     throw new UsageError(`nearest neighbours: "${word}" is not in the vocabulary (${index.size} words)`);
   }
+  if (index.zero[id]) return [];
   const v = index.unit.subarray(id * index.d, (id + 1) * index.d);
   return topKByVector(index, v, k, [id]).map(({ id, cosine }) => ({ word: index.words[id], cosine }));
 }

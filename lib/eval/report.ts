@@ -50,6 +50,11 @@ export type EvalReport = {
   analogy?: AnalogyResult & { file: string };
   /** Sets not evaluated, with the paths that were looked for. */
   missing: string[];
+  /**
+   * Rows whose vector is all zeros (no cosine): never a neighbour or an analogy answer, their similarity
+   * pairs and analogy questions skipped (absent: not counted).
+   */
+  zeroVectors?: number;
   seconds: number;
 };
 
@@ -206,6 +211,7 @@ export async function evaluateEmbeddings(
     d,
     similarity: {},
     missing: [],
+    zeroVectors: index.zeroRows,
     seconds: 0,
   };
   for (const [name, files] of Object.entries(SIMILARITY_SETS)) {
@@ -254,19 +260,34 @@ export async function evaluateEmbeddings(
  */
 export function formatEvalReport(r: EvalReport): string {
   const lines: string[] = [];
+  if (r.zeroVectors) {
+    lines.push(
+      `${r.zeroVectors} zero vector${
+        r.zeroVectors === 1 ? "" : "s"
+      } (all-zero rows, no cosine) skipped: never a ` +
+        "neighbour or an analogy answer; pairs and questions holding one are not scored",
+    );
+  }
   for (const [name, s] of Object.entries(r.similarity)) {
     lines.push(
       `${name}: Spearman rho ${s.rho.toFixed(4)} on ${s.found}/${s.total} pairs (coverage ${
         (100 * s.coverage).toFixed(1)
-      }%, ${s.oovPairs} OOV pairs skipped)`,
+      }%, ${s.oovPairs} OOV pairs skipped${s.zeroPairs ? `, ${s.zeroPairs} with a zero vector` : ""})`,
     );
   }
   if (r.analogy) {
     const a = r.analogy;
+    // an empty group (no question of it answered) has no accuracy: "no questions", not 0.00%
     const f = (s: { accuracy: number; correct: number; answered: number; total: number; coverage: number }) =>
-      `${
-        (100 * (s.accuracy || 0)).toFixed(2)
-      }% (${s.correct}/${s.answered}; coverage ${s.answered}/${s.total} = ${(100 * s.coverage).toFixed(1)}%)`;
+      s.total === 0
+        ? "no questions"
+        : s.answered === 0
+        ? `none answered (coverage 0/${s.total})`
+        : `${
+          (100 * s.accuracy).toFixed(2)
+        }% (${s.correct}/${s.answered}; coverage ${s.answered}/${s.total} = ${
+          (100 * s.coverage).toFixed(1)
+        }%)`;
     lines.push(`analogy (3CosAdd, top ${a.cutoff} words, ${a.search} search): total ${f(a.total)}`);
     lines.push(`  semantic ${f(a.semantic)}; syntactic ${f(a.syntactic)}`);
   }

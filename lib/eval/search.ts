@@ -5,6 +5,8 @@
  * - `unit`: V×d, unit rows; only rows 0…N−1 are searched (N ≤ V, the frequency cut-off).
  * - `queries`: nq×d (need not be unit: the arg-max of a dot product with unit rows is the same).
  * - `exclude`: nq×E row ids that may not be returned for that query (−1 = no id), E ≥ 0.
+ * - `skip` (optional, V entries): rows never returned, for any query (1 = skipped): the zero rows of an
+ *   {@link EmbeddingIndex} (`index.zero`), which have no cosine.
  * - results: `best` (nq) the arg-max row (−1 if every row is excluded), `bestScore` (nq) its dot product.
  *
  * Three implementations: {@link bestRowsReference}, the plain loop; {@link bestRows}, which scores four
@@ -39,12 +41,14 @@ export function bestRowsReference(
   nq: number,
   exclude: Int32Array,
   E: number,
+  skipRows?: Uint8Array,
 ): { best: Int32Array; bestScore: Float32Array } {
   const best = new Int32Array(nq).fill(-1);
   const bestScore = new Float32Array(nq).fill(-Infinity);
   for (let q = 0; q < nq; q++) {
     let bs = -Infinity, bi = -1;
     for (let j = 0; j < N; j++) {
+      if (skipRows?.[j]) continue;
       let skip = false;
       for (let e = 0; e < E; e++) if (exclude[q * E + e] === j) skip = true;
       if (skip) continue;
@@ -80,11 +84,13 @@ export function bestRows(
   nq: number,
   exclude: Int32Array,
   E: number,
+  skipRows?: Uint8Array,
 ): { best: Int32Array; bestScore: Float32Array } {
   const best = new Int32Array(nq).fill(-1);
   const bs = new Float64Array(nq).fill(-Infinity);
   const q4 = nq - (nq % 4);
   for (let j = 0; j < N; j++) {
+    if (skipRows?.[j]) continue;
     const r = j * d;
     for (let q = 0; q < q4; q += 4) {
       const a = q * d, b = a + d, c = b + d, e = c + d;
@@ -134,6 +140,7 @@ export function bestRowsGemm(
   exclude: Int32Array,
   E: number,
   block = 256,
+  skipRows?: Uint8Array,
 ): { best: Int32Array; bestScore: Float32Array } {
   const best = new Int32Array(nq).fill(-1);
   const bestScore = new Float32Array(nq).fill(-Infinity);
@@ -148,7 +155,7 @@ export function bestRowsGemm(
       let bs = -Infinity, bi = -1;
       for (let j = 0; j < N; j++) {
         const s = S[row + j];
-        if (s > bs && !excluded(exclude, E, q, j)) (bs = s, bi = j);
+        if (s > bs && !excluded(exclude, E, q, j) && !skipRows?.[j]) (bs = s, bi = j);
       }
       best[q] = bi;
       bestScore[q] = bs;
@@ -164,7 +171,7 @@ function excluded(exclude: Int32Array, E: number, q: number, j: number): boolean
 
 /**
  * The k rows most cosine-similar to the query vector `v` (length d), best first, skipping `exclude`
- * ids. Ties keep the lower id first.
+ * ids and the zero rows (`index.zero`: no cosine). Ties keep the lower id first.
  *
  * @example
  * ```ts
@@ -189,7 +196,7 @@ export function topKByVector(
   const ids: number[] = [];
   const scores: number[] = [];
   for (let j = 0; j < Math.min(N, index.size); j++) {
-    if (exclude.includes(j)) continue;
+    if (index.zero[j] || exclude.includes(j)) continue;
     let s = 0;
     for (let t = 0; t < d; t++) s += u[j * d + t] * v[t];
     s *= inv;

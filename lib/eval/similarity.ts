@@ -5,9 +5,13 @@
  *
  * File formats accepted (tab- or space-separated, `#` comment lines skipped):
  * - `word1 word2 score` (WordSim-353 `combined.tab`/`.tsv`, the shared `simlex999.txt`);
- * - a header line naming the columns (e.g. SimLex-999's `word1 word2 POS SimLex999 conc(w1) …`):
- *   the score column is the one named `SimLex999`, else one whose name contains "human", "score",
- *   "mean" or "sim", else the third.
+ * - a first line that is a header naming the columns (e.g. SimLex-999's `word1 word2 POS SimLex999 conc(w1)
+ *   …`, WordSim-353's `Word 1\tWord 2\tHuman (mean)`): the score column is the one named `SimLex999`,
+ *   else the first from the third on whose name holds "human", "score", "mean", "sim", "rating", "gold",
+ *   "relat" or "judg". A first line whose third column is neither a number nor such a name is a data line
+ *   with a bad score (`the paris NaN`, `7,5`): an error naming the line, never skipped as a header.
+ *
+ * A score is a decimal number (`7.35`, `-1`, `1e-3`); `NaN`, `Infinity`, `0x10`, `7,5` are refused.
  *
  * @module
  */
@@ -33,7 +37,7 @@ export type SimilarityPair = { a: string; b: string; score: number; line: number
  * @example
  * ```ts
  * import type { SimilarityResult } from "./similarity.ts";
- * const r: SimilarityResult = { rho: 0.31, found: 300, total: 353, coverage: 300 / 353, oovPairs: 53, oovWords: ["x"] };
+ * const r: SimilarityResult = { rho: 0.31, found: 300, total: 353, coverage: 300 / 353, oovPairs: 53, zeroPairs: 0, oovWords: ["x"] };
  * ```
  */
 export type SimilarityResult = {
@@ -47,6 +51,8 @@ export type SimilarityResult = {
   coverage: number;
   /** Pairs skipped because a word is missing. */
   oovPairs: number;
+  /** Pairs skipped because a word's vector is all zeros (it has no cosine); not in `found`. */
+  zeroPairs: number;
   /** The missing words (distinct, in file order). */
   oovWords: string[];
 };
@@ -69,18 +75,10 @@ export function parseSimilarity(text: string, file: string): SimilarityPair[] {
     if (line === "" || line.startsWith("#")) continue;
     const cols = line.includes("\t") ? line.split("\t").map((c) => c.trim()) : line.split(/\s+/);
     if (scoreCol < 0) {
-      const numeric = cols.length >= 3 && Number.isFinite(Number(cols[2])) && cols[2] !== "";
-      if (numeric) scoreCol = 2;
-      else {
-        scoreCol = pickScoreColumn(cols);
-        if (scoreCol < 0 || scoreCol >= cols.length) {
-          throw new DataFormatError(
-            file,
-            `line ${n + 1}: header ${JSON.stringify(line)} has no score column`,
-          );
-        }
-        continue; // header line
-      }
+      // a header only when it names its score column; any other first line is data, checked below
+      const named = cols.length >= 3 && isScore(cols[2]) ? -1 : headerScoreColumn(cols);
+      scoreCol = named >= 0 ? named : 2;
+      if (named >= 0) continue; // header line
     }
     if (cols.length <= scoreCol) {
       throw new DataFormatError(
@@ -90,26 +88,39 @@ export function parseSimilarity(text: string, file: string): SimilarityPair[] {
         }`,
       );
     }
-    const score = Number(cols[scoreCol]);
-    if (cols[scoreCol] === "" || !Number.isFinite(score)) {
+    if (!isScore(cols[scoreCol])) {
       throw new DataFormatError(
         file,
-        `line ${n + 1}: score ${JSON.stringify(cols[scoreCol])} is not a number`,
+        `line ${n + 1}: score ${JSON.stringify(cols[scoreCol])} is not a number` +
+          (pairs.length === 0
+            ? " (a header line names its score column: SimLex999, or a name holding human, score, mean, sim, " +
+              "rating, gold, relat or judg)"
+            : ""),
       );
     }
+    const score = Number(cols[scoreCol]);
     pairs.push({ a: cols[0], b: cols[1], score, line: n + 1 });
   }
   if (pairs.length === 0) throw new DataFormatError(file, "no word pairs found");
   return pairs;
 }
 
-function pickScoreColumn(header: string[]): number {
+/** A decimal number, as a score is written (`7.35`, `-1`, `.5`, `1e-3`): no `NaN`, `Infinity`, hex or `7,5`. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function isScore(s: string): boolean {
+  return DECIMAL.test(s) && Number.isFinite(Number(s));
+}
+
+/**
+ * The score column a header line names (`SimLex999`, else the first from the third column on whose name
+ * holds a known score word), or -1 when the line is no header.
+ */
+function headerScoreColumn(header: string[]): number {
   const lower = header.map((h) => h.toLowerCase());
   const exact = lower.findIndex((h) => h === "simlex999");
   if (exact >= 0) return exact;
-  const fuzzy = lower.findIndex((h, i) => i >= 2 && /human|score|mean|sim/.test(h));
-  if (fuzzy >= 0) return fuzzy;
-  return header.length >= 3 ? 2 : -1;
+  return lower.findIndex((h, i) => i >= 2 && /human|score|mean|sim|rating|gold|relat|judg/.test(h));
 }
 
 /**
@@ -126,7 +137,8 @@ export async function readSimilarityFile(path: string): Promise<SimilarityPair[]
 }
 
 /**
- * Spearman's ρ between the human scores and the cosines, with coverage (OOV pairs skipped).
+ * Spearman's ρ between the human scores and the cosines, with coverage (OOV pairs skipped, and the pairs with
+ * a zero vector, which has no cosine, counted apart in `zeroPairs`).
  *
  * @example
  * ```ts
@@ -145,12 +157,17 @@ export function evaluateSimilarity(
   const human: number[] = [];
   const model: number[] = [];
   const oov = new Set<string>();
+  let zeroPairs = 0;
   for (const p of pairs) {
     const i = index.lookup(p.a, opts.caseSensitive);
     const j = index.lookup(p.b, opts.caseSensitive);
     if (i < 0) oov.add(p.a);
     if (j < 0) oov.add(p.b);
     if (i < 0 || j < 0) continue;
+    if (index.zero[i] || index.zero[j]) {
+      zeroPairs++; // a zero vector has no cosine (it was counted as 0 and moved ρ)
+      continue;
+    }
     human.push(p.score);
     model.push(index.cosine(i, j));
   }
@@ -160,7 +177,8 @@ export function evaluateSimilarity(
     found,
     total: pairs.length,
     coverage: pairs.length ? found / pairs.length : 0,
-    oovPairs: pairs.length - found,
+    oovPairs: pairs.length - found - zeroPairs,
+    zeroPairs,
     oovWords: [...oov],
   };
 }

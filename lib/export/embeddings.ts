@@ -46,24 +46,46 @@ export function checkEmbeddings(words: string[], vectors: Float32Array, d: numbe
 /** The embedding formats that are word2vec files (a row: its word, then its values, separated by spaces). */
 export const WORD2VEC_FORMATS: readonly string[] = ["vec", "bin"];
 
+/** The characters the C readers of word2vec files split a row on (fastText `in >> word`, word2vec `%s`). */
+const C_SPLITS = /[ \t\n\v\f\r\0]/;
+
+/** How {@link word2vecWordFault} names the characters of {@link C_SPLITS} other than a space or a line break. */
+const SPLIT_NAMES: Record<string, string> = {
+  "\t": "a tab",
+  "\v": "a vertical tab",
+  "\f": "a form feed",
+  "\0": "a NUL",
+};
+
 /**
- * Why `word` cannot be a word of a word2vec text or binary file so that it reads back, or `""` when it can:
- * empty, or holding an ASCII space (what separates a row's fields), a line feed (what ends a row) or a
- * carriage return (a row's `\r\n`). Any other character is written as it is, a no-break space or a tab
- * included, as gensim writes them; lib/export/word2vec.ts reads them back the way gensim does. The one test
- * of the writers ({@link checkWord2VecWords}) and of the jobs' checks before training
- * ({@link checkFormatsHoldWords}).
+ * Why `word` cannot be a word of a word2vec text or binary file that every reader reads back, or `""` when
+ * it can: empty, or holding a character the C readers split a row on: an ASCII space (what separates a
+ * row's fields), a line feed (what ends a row), a carriage return (a row's `\r\n`), a tab, a vertical tab,
+ * a form feed (fastText 0.9.2's `-pretrainedVectors` and word2vec's C tools split on all of these: a word
+ * holding one shifts its row, and fastText then silently leaves every later row at zero) or a NUL (fastText
+ * cuts its own words at it; its saved model cannot be read back). Any other character is written as it is,
+ * a no-break space or U+3000 included, which every client reads back. The one test of the writers
+ * ({@link checkWord2VecWords}) and of the jobs' checks before training ({@link checkFormatsHoldWords}).
+ * The readers stay gensim's (lib/export/word2vec.ts splits a row on single spaces only), so a gensim file
+ * whose words hold a tab is read, evaluated and republished as Arrow/Parquet; it is not written again as
+ * `.vec`/`.bin`.
  *
  * @example
  * ```ts
  * import { word2vecWordFault } from "./embeddings.ts";
  * word2vecWordFault("of course"); // "contains a space or a line break"
+ * word2vecWordFault("tab\tword"); // "contains a tab, on which word2vec and fastText split a row"
  * word2vecWordFault("cat"); // ""
  * ```
  */
 export function word2vecWordFault(word: string): string {
   if (word.length === 0) return "is empty";
-  return /[ \n\r]/.test(word) ? "contains a space or a line break" : "";
+  const m = C_SPLITS.exec(word);
+  if (!m) return "";
+  const name = SPLIT_NAMES[m[0]];
+  return name
+    ? `contains ${name}, on which word2vec and fastText split a row`
+    : "contains a space or a line break";
 }
 
 /** What to do about a word a word2vec file cannot hold. */

@@ -670,6 +670,16 @@ export class Trainer {
       return { ...summarize(run.epochCount ? run.epochLoss / run.epochCount : lastEpochLoss), stopped: true };
     }
     improved = run.epochCount > 0 && await endEpoch();
+    // a reader that ended before the run's examples (a time cap cutting the data, as bench:quality does):
+    // the parameters are of an unfinished epoch, so no epoch is reported kept (it said the configured last)
+    const cut = run.examples < total ? { examples: run.examples, total } : undefined;
+    if (cut) {
+      note(
+        { event: "dataEnded", step: this.step, ...cut },
+        `the data ended after ${cut.examples} of the run's ${total} examples ` +
+          `(${(cut.examples / Math.max(1, run.rows)).toFixed(2)} epochs of ${run.epochs})`,
+      );
+    }
     run.epoch = run.epochs;
     run.examples = Math.max(run.examples, total);
     progress.update(sample(), true);
@@ -680,7 +690,7 @@ export class Trainer {
     const summary: TrainSummary = {
       ...summarize(lastEpochLoss),
       ...(best ? { bestEpoch: best.epoch, bestValidationLoss: best.validationLoss } : {}),
-      keptEpoch: run.epochs,
+      ...(cut ? {} : { keptEpoch: run.epochs }),
     };
     if (keepsBest(keepBest, best, this.step)) {
       const finished = structuredClone(run);

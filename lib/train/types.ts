@@ -217,7 +217,11 @@ export type TrainSummary = {
   /** The epoch of the run (1-based) with the lowest validation loss, and that loss. */
   bestEpoch?: number;
   bestValidationLoss?: number;
-  /** The epoch whose parameters the trainer holds at the end: the best one under keepBest, else the last. */
+  /**
+   * The epoch whose parameters the trainer holds at the end: the best one under keepBest, else the last;
+   * absent when the reader ended before the run's examples (the parameters are of an unfinished epoch) and
+   * no best epoch was restored.
+   */
   keptEpoch?: number;
   /** What this call did by itself (a resume: without the run's earlier invocations). */
   thisInvocation: InvocationSummary;
