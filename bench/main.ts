@@ -92,7 +92,7 @@ async function main(args: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
-  const names = values.only
+  const names = values.only !== undefined
     ? values.only.split(",").map((s) => s.trim()).filter(Boolean)
     : SECTIONS.map((s) => s.name);
   if (names.length === 0) throw new UsageError("--only names no section");

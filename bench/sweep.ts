@@ -456,6 +456,7 @@ export function selectCases(o: { quick: boolean; only?: string; set?: string[] }
       return { name: j, set: v as Partial<TrainConfig> };
     });
   }
+  if (o.only === "") throw new UsageError("--only needs a part of a run's name (e.g. 'zloss')");
   const grid = sweepGrid(o.quick);
   const cases = grid.filter((c) => o.only === undefined || c.name.includes(o.only));
   if (cases.length === 0) {

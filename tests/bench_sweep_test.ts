@@ -4,6 +4,7 @@
 // empty selection refused before --write could replace the recorded table with an empty one.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { runCommand } from "./child.ts";
 import { keptEpoch, selectCases, sweepGrid, tailMean } from "../bench/sweep.ts";
 
 const SWEEP = new URL("../bench/sweep.ts", import.meta.url).pathname;
@@ -43,6 +44,7 @@ Deno.test("sweep: selectCases refuses an empty selection and a --set that is not
   assert.throws(() => selectCases({ quick: false, set: ["{bad"] }), /--set must be a JSON object/);
   assert.throws(() => selectCases({ quick: false, set: ["[1]"] }), /--set must be a JSON object/);
   assert.deepEqual(selectCases({ quick: false, set: ['{"lr":0.1}'] })[0].set, { lr: 0.1 });
+  assert.throws(() => selectCases({ quick: true, only: "" }), /--only needs a part/);
 });
 
 Deno.test("bench:sweep: --help, one-line refusals with exit 2, and no write of an empty sweep", async () => {
@@ -52,17 +54,10 @@ Deno.test("bench:sweep: --help, one-line refusals with exit 2, and no write of a
     const doc = "# t\n<!-- sweep:begin -->\nthe recorded table\n<!-- sweep:end -->\n";
     await Deno.writeTextFile(join(dir, "docs/training-defaults.md"), doc);
     const sweep = async (...args: string[]) => {
-      const o = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--config", CONFIG, SWEEP, ...args],
+      const r = await runCommand(Deno.execPath(), ["run", "-A", "--config", CONFIG, SWEEP, ...args], {
         cwd: dir,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      return {
-        code: o.code,
-        out: new TextDecoder().decode(o.stdout),
-        err: new TextDecoder().decode(o.stderr).trim(),
-      };
+      });
+      return { code: r.code, out: r.stdout, err: r.stderr.trim() };
     };
     const help = await sweep("--help");
     assert.equal(help.code, 0, help.err);
