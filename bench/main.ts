@@ -34,7 +34,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { type FlagSpec, HELP_FLAG, helpText, parseFlags } from "../lib/core/cli.ts";
+import { EXIT, exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { machineInfo, stampBlock, writeBlocks } from "./report.ts";
 import type { BenchBackend, BenchSection } from "./report.ts";
 import { UsageError } from "../lib/core/errors.ts";
@@ -53,31 +54,48 @@ export const SECTIONS: SectionEntry[] = [
 
 const BACKENDS: readonly BenchBackend[] = ["js", "blas", "webgpu"];
 
+const FLAGS: Record<string, FlagSpec> = {
+  only: {
+    type: "string",
+    help: `the sections to run, comma-separated (default: all: ${SECTIONS.map((s) => s.name).join(",")})`,
+  },
+  backend: {
+    type: "string",
+    help: `the backend to measure, a comma list runs each (${BACKENDS.join(", ")})`,
+    default: "blas",
+  },
+  quick: { type: "boolean", help: "smallest configurations only, a smoke run", default: false },
+  out: { type: "string", help: "the markdown file to update; - prints only", default: "BENCHMARKS.md" },
+  configs: {
+    type: "string",
+    help: "only these DxdxM configurations (layers), e.g. 200000x256x128,793471x300x128",
+  },
+  help: HELP_FLAG,
+};
+
 async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      only: { type: "string" },
-      backend: { type: "string", default: "blas" },
-      quick: { type: "boolean", default: false },
-      out: { type: "string", default: "BENCHMARKS.md" },
-      configs: { type: "string" },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
+  const f = parseFlags(args, FLAGS);
+  const values = {
+    only: f.only as string | undefined,
+    backend: f.backend as string,
+    quick: f.quick === true,
+    out: f.out as string,
+    configs: f.configs as string | undefined,
+  };
+  if (f.help) {
     console.log(
-      `usage: deno task bench [--only ${
-        SECTIONS.map((s) => s.name).join(",")
-      }] [--backend js|blas|webgpu[,…]] ` +
-        `[--quick] [--out BENCHMARKS.md|-] [--configs DxdxM,…]`,
+      helpText(
+        "deno task bench [flags]",
+        FLAGS,
+        `${exitCodesHelp()}\n  (1 also when a section failed: its block says why, the other sections still ran)`,
+      ),
     );
-    return 0;
+    return EXIT.ok;
   }
-  const names = values.only
+  const names = values.only !== undefined
     ? values.only.split(",").map((s) => s.trim()).filter(Boolean)
     : SECTIONS.map((s) => s.name);
+  if (names.length === 0) throw new UsageError("--only names no section");
   for (const n of names) {
     if (!SECTIONS.some((s) => s.name === n)) {
       throw new UsageError(
@@ -137,13 +155,8 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`bench: ${(e as Error).message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
+  await runCommand("bench", async () => {
+    const code = await main(Deno.args);
+    if (code !== EXIT.ok) Deno.exit(code);
+  });
 }

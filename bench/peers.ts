@@ -33,7 +33,7 @@ import { UsageError } from "../lib/core/errors.ts";
 import { ensureBrownText } from "./peers_corpus.ts";
 import { fastTextVersion, runFactorout, runFastText, type RunResult } from "./peers_runs.ts";
 import { runSynthetic, syntheticMarkdown, type SyntheticResult } from "./peers_synthetic.ts";
-import { fmt, machineInfo, stampBlock, table, writeBlocks } from "./report.ts";
+import { fmt, machineInfo, scratchFolder, stampBlock, table, writeBlocks } from "./report.ts";
 
 const RUNS = ["cbow-ns", "skipgram-ns", "cbow-softmax", "factorout"] as const;
 type RunName = typeof RUNS[number];
@@ -91,10 +91,16 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   work: {
     type: "string",
-    help: "scratch folder (removed at the end unless --keep)",
+    help:
+      "scratch folder: each run works in its own <work>.<pid>-<random>.tmp beside it, removed at the end " +
+      "(after a kill, by the next run)",
     default: ".bench-tmp/peers",
   },
-  keep: { type: "boolean", help: "keep the scratch folder", default: false },
+  keep: {
+    type: "boolean",
+    help: "keep the scratch folder (renamed to <work>.<pid>-<random>)",
+    default: false,
+  },
   "no-write": { type: "boolean", help: "print the block instead of writing BENCHMARKS.md", default: false },
   out: { type: "string", help: "the markdown file", default: "BENCHMARKS.md" },
   help: { type: "boolean", short: "h", help: "show this help", default: false },
@@ -244,7 +250,9 @@ await runCommand("bench:peers", async () => {
     wantVocabulary: positiveInt("--synthetic-want-vocab", f["synthetic-want-vocab"]),
   };
   const log = (s: string) => console.error(`[bench:peers] ${s}`);
-  await Deno.mkdir(p.work, { recursive: true });
+  // its own scratch folder: two runs at once must not share (and remove) one
+  const scratch = await scratchFolder(p.work, log);
+  p.work = scratch.path;
   let brown: Parameters<typeof markdown>[0];
   let synthetic: SyntheticResult | undefined;
   try {
@@ -274,7 +282,8 @@ await runCommand("bench:peers", async () => {
     }
     if (doSynthetic) synthetic = await runSynthetic(p, synth, fo, log);
   } finally {
-    if (!f.keep) await Deno.remove(p.work, { recursive: true }).catch(() => {});
+    const kept = await scratch.done(f.keep === true);
+    if (kept) log(`kept the scratch folder ${kept}`);
   }
   const command = `deno task bench:peers${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
   const block = stampBlock(

@@ -33,7 +33,7 @@ import {
   type QualitySettings,
 } from "./quality_runs.ts";
 import { qualitySvg } from "./quality_plot.ts";
-import { fmt, machineInfo, stampBlock, table, writeBlocks } from "./report.ts";
+import { fmt, machineInfo, scratchFolder, stampBlock, table, writeBlocks } from "./report.ts";
 
 const LOSSES = ["spherical", "taylor", "squared", "zloss"];
 const FASTTEXT = ["softmax", "ns", "hs"];
@@ -64,6 +64,9 @@ const FULL = { cap: 60, points: 8, ftEpochs: "1,2,5", probe: 20 };
 const QUICK = { cap: 3, points: 3, ftEpochs: "1", probe: 2 };
 // fastText's default 2M hash buckets make every .bin ~800 MB; the quick run keeps it small
 const QUICK_FASTTEXT = ["-bucket", "10000", "-minn", "0", "-maxn", "0"];
+
+/** The plot's default path, linked from the block in BENCHMARKS.md. */
+const DEFAULT_SVG = "docs/quality-brown.svg";
 
 const FLAGS: Record<string, FlagSpec> = {
   corpus: {
@@ -116,14 +119,27 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "",
   },
   out: { type: "string", help: "the markdown file", default: "BENCHMARKS.md" },
-  svg: { type: "string", help: "the plot", default: "docs/quality-brown.svg" },
+  svg: {
+    type: "string",
+    help: `the plot (default ${DEFAULT_SVG}; with --no-write, none unless --svg is given)`,
+  },
   "no-write": {
     type: "boolean",
-    help: "print the block instead of writing the markdown file",
+    help: "print the block instead of writing the markdown file, and write no plot unless --svg is given",
     default: false,
   },
-  work: { type: "string", help: "scratch folder (removed unless --keep)", default: ".bench-tmp/quality" },
-  keep: { type: "boolean", help: "keep the scratch folder", default: false },
+  work: {
+    type: "string",
+    help:
+      "scratch folder: each run works in its own <work>.<pid>-<random>.tmp beside it, removed at the end " +
+      "(after a kill, by the next run)",
+    default: ".bench-tmp/quality",
+  },
+  keep: {
+    type: "boolean",
+    help: "keep the scratch folder (renamed to <work>.<pid>-<random>)",
+    default: false,
+  },
   help: { type: "boolean", short: "h", help: "show this help", default: false },
 };
 
@@ -297,7 +313,9 @@ async function main(): Promise<void> {
       log(notes.at(-1)!);
     }
   }
-  await Deno.mkdir(p.work, { recursive: true });
+  // its own scratch folder: two runs at once must not share (and remove) one
+  const scratch = await scratchFolder(p.work, log);
+  p.work = scratch.path;
   const la = await createBackend("auto", { log });
   p.backend = la;
   const curves: Curve[] = [];
@@ -340,7 +358,8 @@ async function main(): Promise<void> {
     }
   } finally {
     la.close();
-    if (!f.keep) await Deno.remove(p.work, { recursive: true }).catch(() => {});
+    const kept = await scratch.done(f.keep === true);
+    if (kept) log(`kept the scratch folder ${kept}`);
   }
   for (const c of curves) {
     const last = c.points.at(-1);
@@ -351,16 +370,19 @@ async function main(): Promise<void> {
     );
   }
   const settings = `dim ${p.dim}, window ${p.window}, min-count ${p.minCount}, ${p.threads} threads`;
-  const svgPath = f.svg as string;
-  await Deno.mkdir(dirname(svgPath), { recursive: true });
-  await writeFileAtomic(svgPath, async (write) => {
-    await write(qualitySvg(curves.map(plotted), {
-      title: `Word-similarity quality against training time: ${corpus.path.split("/").pop()}`,
-      subtitle: `${corpus.tokens.toLocaleString("en-US")} tokens, skip-gram, ${settings}; ` +
-        `factorout ${cap} s cap per run; ${new Date().toISOString().slice(0, 10)}`,
-    }));
-  });
-  log(`wrote ${svgPath}`);
+  // --no-write writes nothing into the repository: the plot only where --svg names a place for it
+  const svgPath = typeof f.svg === "string" ? f.svg : DEFAULT_SVG;
+  if (typeof f.svg === "string" || !f["no-write"]) {
+    await Deno.mkdir(dirname(svgPath), { recursive: true });
+    await writeFileAtomic(svgPath, async (write) => {
+      await write(qualitySvg(curves.map(plotted), {
+        title: `Word-similarity quality against training time: ${corpus.path.split("/").pop()}`,
+        subtitle: `${corpus.tokens.toLocaleString("en-US")} tokens, skip-gram, ${settings}; ` +
+          `factorout ${cap} s cap per run; ${new Date().toISOString().slice(0, 10)}`,
+      }));
+    });
+    log(`wrote ${svgPath}`);
+  } else log(`--no-write: ${svgPath} not written (give --svg PATH for the plot)`);
   const minutes = (performance.now() - started) / 60000;
   const prepared = Math.max(0, ...curves.map((c) => c.prepareSeconds ?? 0));
   const fo = quick ? " (--quick: fastText without subwords, -bucket 10000)" : "";

@@ -7,7 +7,11 @@
  * @module
  */
 
+import { basename, dirname } from "node:path";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
+import { removeStaleDirTemps, tempNameFor, writeFileAtomic } from "../lib/core/atomic.ts";
+import { pidAlive } from "../lib/core/lock.ts";
+import { removeAtExit } from "../lib/core/stop.ts";
 
 /** Which backend a section measures. */
 export type BenchBackend = "js" | "blas" | "webgpu";
@@ -138,9 +142,56 @@ export async function writeBlocks(path: string, blocks: [string, string][]): Pro
     text = HEADER;
   }
   for (const [name, block] of blocks) text = replaceBlock(text, name, block);
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, text);
+}
+
+/**
+ * A benchmark run's own scratch folder: `<work>.<pid>-<random>.tmp` beside `work` (lib/core/atomic.ts
+ * tempNameFor), so that two runs at once never share one and the first to end cannot remove the other's
+ * files. The folders a killed run left (its pid no longer running) are removed first
+ * (removeStaleDirTemps); a stop signal that a job's handler turns into an exit removes this one (removeAtExit).
+ * `done(keep)` removes it at the end, or with `keep` renames it to `<work>.<pid>-<random>` (no `.tmp`: no
+ * later run removes it) and returns that name.
+ *
+ * @example
+ * ```ts
+ * import { scratchFolder } from "./report.ts";
+ * const s = await scratchFolder("/tmp/bench-demo/quality");
+ * await Deno.writeTextFile(`${s.path}/a.txt`, "a");
+ * await s.done(false);
+ * ```
+ *
+ * @param work the scratch folder's name (its parent is created)
+ * @param log receives one line naming the stale folders removed
+ */
+export async function scratchFolder(
+  work: string,
+  log: (line: string) => void = () => {},
+): Promise<{ path: string; done(keep: boolean): Promise<string | undefined> }> {
+  work = work.replace(/(.)\/+$/, "$1");
+  const parent = dirname(work);
+  await Deno.mkdir(parent, { recursive: true });
+  const stale = await removeStaleDirTemps(parent, pidAlive, { bases: [basename(work)] });
+  if (stale.length) log(`removed the scratch folder(s) of runs no longer running: ${stale.join(", ")}`);
+  const path = tempNameFor(work);
+  const forget = removeAtExit(path);
+  await Deno.mkdir(path);
+  return {
+    path,
+    async done(keep: boolean) {
+      try {
+        if (!keep) {
+          await Deno.remove(path, { recursive: true }).catch(() => {});
+          return undefined;
+        }
+        const kept = path.replace(/\.tmp$/, "");
+        await Deno.rename(path, kept);
+        return kept;
+      } finally {
+        forget();
+      }
+    },
+  };
 }
 
 /**

@@ -17,14 +17,25 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { dirname } from "node:path";
+import {
+  type FlagSpec,
+  HELP_FLAG,
+  helpText,
+  nonNegativeInt,
+  parseFlags,
+  positiveInt,
+} from "../lib/core/cli.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
+import { writeFileAtomic } from "../lib/core/atomic.ts";
+import { lockRunFolder } from "../lib/core/lock.ts";
 import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { applyRecipe } from "../lib/train/recipes.ts";
 import { resolveData } from "../lib/train/run_data.ts";
 import { type ReaderBatch, Trainer } from "../lib/train/trainer.ts";
 import { openReader } from "../lib/train/defaults.ts";
 import { evaluateEmbeddings } from "../lib/eval/report.ts";
-import { DivergenceError } from "../lib/core/errors.ts";
+import { DataFormatError, DivergenceError, UsageError } from "../lib/core/errors.ts";
 
 /**
  * One run of the sweep: a name and the settings it changes from the recipe of its loss and mode.
@@ -371,62 +382,163 @@ export function sweepTable(rows: Record<string, unknown>[]): string {
   return lines.join("\n");
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      quick: { type: "boolean" },
-      only: { type: "string" },
-      dim: { type: "string" },
-      epochs: { type: "string" },
-      write: { type: "boolean" },
-      results: { type: "string" },
-      set: { type: "string", multiple: true },
-      seed: { type: "string" },
-      average: { type: "boolean" },
-    },
-    strict: true,
-  });
-  const quick = values.quick === true;
-  const common: Partial<TrainConfig> = {
-    dim: Number(values.dim ?? 100),
-    epochs: Number(values.epochs ?? (quick ? 3 : 5)),
-    ...(values.seed ? { seed: Number(values.seed) } : {}),
-  };
-  // --set '{"loss":"taylor","lr":0.05}' (repeatable): run these cases instead of the grid
-  const cases = values.set?.length
-    ? values.set.map((j) => ({ name: j, set: JSON.parse(j) as Partial<TrainConfig> }))
-    : sweepGrid(quick).filter((c) => !values.only || c.name.includes(values.only));
-  const resultsPath = values.results ?? "runs/sweep/results.jsonl";
-  await Deno.mkdir("runs/sweep", { recursive: true });
-  console.error(`sweep: ${cases.length} runs, dim ${common.dim}, ${common.epochs} epochs → ${resultsPath}`);
-  const rows: Record<string, unknown>[] = [];
-  for (const c of cases) {
-    const r = await runCase(c, common, (line) => {
-      if (line.startsWith("  ")) console.error(line);
-    }, { average: values.average === true });
-    rows.push(r);
-    await Deno.writeTextFile(resultsPath, JSON.stringify(r) + "\n", { append: true });
-    console.error(
-      `${c.name}: WS353 ${f3(r.wordsim353)} SimLex ${f3(r.simlex999)} ${r.diverged ?? ""} (${
-        (r.seconds as number).toFixed(0)
-      } s)`,
+/** The doc `--write` puts the table into. */
+const SWEEP_DOC = "docs/training-defaults.md";
+
+const FLAGS: Record<string, FlagSpec> = {
+  quick: {
+    type: "boolean",
+    help: "only the recipes (each loss × mode at its defaults), 3 epochs",
+    default: false,
+  },
+  only: { type: "string", help: "only the grid's runs whose name holds this text (e.g. 'zloss')" },
+  dim: { type: "string", help: "embedding dimension of every run", default: "100" },
+  epochs: { type: "string", help: "epochs of every run (default 5; --quick 3)" },
+  seed: {
+    type: "string",
+    help: "the seed of every run (also redraws the subsampling and the held-out split)",
+  },
+  set: {
+    type: "string",
+    multiple: true,
+    help:
+      'a JSON object of train settings to run instead of the grid, repeatable (e.g. \'{"loss":"taylor","lr":0.05}\')',
+  },
+  average: {
+    type: "boolean",
+    help: "also score the mean of the last k epochs' input rows (iterate averaging)",
+    default: false,
+  },
+  results: {
+    type: "string",
+    help: "the JSON-lines file each run is appended to",
+    default: "runs/sweep/results.jsonl",
+  },
+  write: {
+    type: "boolean",
+    help: `put the table into ${SWEEP_DOC} between its sweep markers (refused when no run is selected)`,
+    default: false,
+  },
+  help: HELP_FLAG,
+};
+
+/** The markers of {@link SWEEP_DOC} the table goes between. */
+const SWEEP_MARKERS = ["<!-- sweep:begin -->", "<!-- sweep:end -->"] as const;
+
+/**
+ * The runs a command line selects: its `--set` objects, else the grid (`--quick`: the recipes) filtered by
+ * `--only`. A `--set` that is not a JSON object, or a selection of no run, is a {@link UsageError}: an empty
+ * sweep would still write an empty table over the recorded one.
+ *
+ * @example
+ * ```ts
+ * import { selectCases } from "./sweep.ts";
+ * console.log(selectCases({ quick: true, only: "zloss" }).map((c) => c.name)); // ["skipgram zloss recipe"]
+ * ```
+ */
+export function selectCases(o: { quick: boolean; only?: string; set?: string[] }): SweepCase[] {
+  if (o.set?.length) {
+    if (o.only !== undefined) {
+      throw new UsageError("--only selects among the grid's runs; it does not apply to --set");
+    }
+    return o.set.map((j) => {
+      let v: unknown;
+      try {
+        v = JSON.parse(j);
+      } catch (e) {
+        throw new UsageError(
+          `--set must be a JSON object of train settings, got '${j}' (${(e as Error).message})`,
+        );
+      }
+      if (v === null || typeof v !== "object" || Array.isArray(v)) {
+        throw new UsageError(`--set must be a JSON object of train settings, got '${j}'`);
+      }
+      return { name: j, set: v as Partial<TrainConfig> };
+    });
+  }
+  if (o.only === "") throw new UsageError("--only needs a part of a run's name (e.g. 'zloss')");
+  const grid = sweepGrid(o.quick);
+  const cases = grid.filter((c) => o.only === undefined || c.name.includes(o.only));
+  if (cases.length === 0) {
+    throw new UsageError(
+      `--only '${o.only}' matches none of the ${grid.length} runs of the ${o.quick ? "--quick " : ""}grid ` +
+        `(e.g. '${grid[0].name}')`,
     );
   }
-  const table = sweepTable(rows);
-  console.log(table);
-  if (values.write) {
-    const path = "docs/training-defaults.md";
-    const doc = await Deno.readTextFile(path);
-    const begin = "<!-- sweep:begin -->", end = "<!-- sweep:end -->";
-    const i = doc.indexOf(begin), j = doc.indexOf(end);
-    if (i < 0 || j < i) throw new Error(`${path}: no ${begin} … ${end} markers to write the table between`);
-    const stamp =
-      `\`deno task bench:sweep ${Deno.args.join(" ")}\` on ${Deno.build.os} ${Deno.build.arch}, ` +
-      `${navigator.hardwareConcurrency} cores, ${new Date().toISOString().slice(0, 10)}`;
-    await Deno.writeTextFile(
-      path,
-      doc.slice(0, i + begin.length) + `\n${stamp}\n\n${table}\n` + doc.slice(j),
+  return cases;
+}
+
+/** The command: flags → runs → table (→ the doc with --write). */
+async function main(): Promise<void> {
+  const f = parseFlags(Deno.args, FLAGS);
+  if (f.help) {
+    console.log(
+      helpText("deno task bench:sweep [flags]", FLAGS, exitCodesHelp("locked", "badData", "diverged")),
     );
+    return;
+  }
+  const quick = f.quick === true;
+  const common: Partial<TrainConfig> = {
+    dim: positiveInt("--dim", f.dim),
+    epochs: positiveInt("--epochs", f.epochs ?? (quick ? "3" : "5")),
+    ...(f.seed !== undefined ? { seed: nonNegativeInt("--seed", f.seed) } : {}),
+  };
+  const cases = selectCases({
+    quick,
+    ...(typeof f.only === "string" ? { only: f.only } : {}),
+    ...(Array.isArray(f.set) ? { set: f.set } : {}),
+  });
+  const resultsPath = f.results as string;
+  // the runs prepare (and reuse) their corpus under runs/sweep/<mode>: one sweep at a time there
+  const lock = await lockRunFolder("runs/sweep", "bench:sweep");
+  try {
+    const resultsDir = dirname(resultsPath);
+    if (resultsDir !== ".") await Deno.mkdir(resultsDir, { recursive: true });
+    console.error(`sweep: ${cases.length} runs, dim ${common.dim}, ${common.epochs} epochs → ${resultsPath}`);
+    const rows: Record<string, unknown>[] = [];
+    for (const c of cases) {
+      const r = await runCase(c, common, (line) => {
+        if (line.startsWith("  ")) console.error(line);
+      }, { average: f.average === true });
+      rows.push(r);
+      await Deno.writeTextFile(resultsPath, JSON.stringify(r) + "\n", { append: true });
+      console.error(
+        `${c.name}: WS353 ${f3(r.wordsim353)} SimLex ${f3(r.simlex999)} ${r.diverged ?? ""} (${
+          (r.seconds as number).toFixed(0)
+        } s)`,
+      );
+    }
+    const table = sweepTable(rows);
+    console.log(table);
+    if (f.write) {
+      const stamp =
+        `\`deno task bench:sweep ${Deno.args.join(" ")}\` on ${Deno.build.os} ${Deno.build.arch}, ` +
+        `${navigator.hardwareConcurrency} cores, ${new Date().toISOString().slice(0, 10)}`;
+      await writeSweepTable(SWEEP_DOC, `${stamp}\n\n${table}`);
+    }
+  } finally {
+    await lock.release();
   }
 }
+
+/**
+ * Puts `body` between the sweep markers of the doc at `path`, atomically (temporary file + rename).
+ *
+ * @example
+ * ```ts
+ * import { writeSweepTable } from "./sweep.ts";
+ * await Deno.writeTextFile("/tmp/d.md", "a\n<!-- sweep:begin -->\nold\n<!-- sweep:end -->\n");
+ * await writeSweepTable("/tmp/d.md", "| new |");
+ * ```
+ */
+export async function writeSweepTable(path: string, body: string): Promise<void> {
+  const doc = await Deno.readTextFile(path);
+  const [begin, end] = SWEEP_MARKERS;
+  const i = doc.indexOf(begin), j = doc.indexOf(end);
+  if (i < 0 || j < i) {
+    throw new DataFormatError(path, `no ${begin} … ${end} markers to write the table between`);
+  }
+  await writeFileAtomic(path, doc.slice(0, i + begin.length) + `\n${body}\n` + doc.slice(j));
+}
+
+if (import.meta.main) await runCommand("bench:sweep", main);

@@ -1,25 +1,106 @@
 #!/usr/bin/env bash
-# Installs the Debian libraries factorout loads at run time, when they are missing and we are root:
-#   libopenblas0-pthread  (the "blas" backend, opened through Deno.dlopen)
-#   mesa-vulkan-drivers, libvulkan1  (a software WebGPU adapter, llvmpipe, for the "webgpu" backend tests)
-#   fasttext  (the peer in bench:peers)
-#   python3-sqlglot  (checks the Spark dialect of sql/spark/*.sql in tests/io_duckdb_spark_test.ts)
-# It is a fast no-op when everything is present. Not root and something missing: it says what to install.
+# Installs the Debian packages one command needs, when they are missing and we are root:
+#
+#   scripts/ensure-system.sh COMMAND     COMMAND: train, refresh, test, bench, bench:peers, bench:quality,
+#                                        bench:sweep, or all (`deno task setup`: every package below)
+#
+#   libopenblas0-pthread         the "blas" backend, opened through Deno.dlopen: train, refresh, test, bench*
+#   libvulkan1, mesa-vulkan-drivers  a software WebGPU adapter (llvmpipe): test (the "webgpu" backend tests),
+#                                bench (`--backend webgpu`)
+#   python3-sqlglot              test (the Spark dialect of sql/spark/*.sql in tests/io_duckdb_spark_test.ts)
+#   fasttext, time               the peer and its clock (/usr/bin/time -v): bench:peers, bench:quality, test
+#                                (tests/bench_quality_test.ts runs the fastText curves when it is there)
+#
+# A package is *needed* (the command cannot run without it: bench:peers' fastText and GNU time) or *wanted*
+# (the command runs without it: train, refresh and bench:sweep fall back to the js backend, a test skips, a
+# bench section fails alone (bench/main.ts), a bench:quality curve is left out). Under CI=true the backends
+# (OpenBLAS, the WebGPU adapter) are needed:
+# CI fails on a missing backend instead of skipping (.ci/run).
+#
+# It is a fast no-op when everything is present. What cannot be installed (not root, no apt-get, or apt-get
+# fails: an offline machine) is named on one line `<command>: …` with the command that installs it: a needed
+# package ends here with exit 2 (lib/core/exit_codes.ts: "install the backend"), a wanted one is a warning
+# and the command goes on. FACTOROUT_SYSTEM_ROOT (tests only) is prepended to the absolute paths checked.
 set -euo pipefail
-need=()
+who="${1:-}"
+root="${FACTOROUT_SYSTEM_ROOT:-}"
+ci=false
+[ "${CI:-}" = true ] && ci=true
+
 # the loader's cache read once: `ldconfig -p | grep -q` can kill ldconfig with SIGPIPE, a miss under pipefail
 cache=$(ldconfig -p 2>/dev/null || true)
-[[ $cache == *libopenblas.so.0* ]] || need+=(libopenblas0-pthread)
-[[ $cache == *libvulkan.so.1* ]] || need+=(libvulkan1)
-ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
-command -v fasttext >/dev/null 2>&1 || need+=(fasttext)
-/usr/bin/python3 -c 'import sqlglot' >/dev/null 2>&1 || need+=(python3-sqlglot)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-system: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-else
-  echo "ensure-system: missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
+# present PACKAGE: whether the package's file is there
+present() {
+  case "$1" in
+    libopenblas0-pthread) [[ $cache == *libopenblas.so.0* ]] ;;
+    libvulkan1) [[ $cache == *libvulkan.so.1* ]] ;;
+    mesa-vulkan-drivers) compgen -G "$root/usr/share/vulkan/icd.d/lvp_icd*.json" >/dev/null ;;
+    python3-sqlglot) "$root/usr/bin/python3" -c 'import sqlglot' >/dev/null 2>&1 ;;
+    fasttext) command -v fasttext >/dev/null 2>&1 ;;
+    time) [ -x "$root/usr/bin/time" ] ;;
+  esac
+}
+
+blas=libopenblas0-pthread
+gpu=(libvulkan1 mesa-vulkan-drivers)
+needed=()
+wanted=()
+case "$who" in
+  train | refresh | bench:sweep) wanted=("$blas") ;;
+  bench) wanted=("$blas" "${gpu[@]}") ;;
+  bench:quality) wanted=("$blas" fasttext time) ;;
+  bench:peers) needed=(fasttext time) wanted=("$blas") ;;
+  test) wanted=("$blas" "${gpu[@]}" python3-sqlglot fasttext time) ;;
+  all) wanted=("$blas" "${gpu[@]}" python3-sqlglot fasttext time) ;;
+  *)
+    echo "ensure-system: give the command whose packages to install: train, refresh, test, bench," \
+      "bench:peers, bench:quality, bench:sweep or all (got '${who}')" >&2
+    exit 2
+    ;;
+esac
+if $ci && [ "$who" != all ]; then
+  # CI: a backend that the command may load is needed
+  rest=()
+  for p in "${wanted[@]}"; do
+    case "$p" in
+      "$blas" | libvulkan1 | mesa-vulkan-drivers) needed+=("$p") ;;
+      *) rest+=("$p") ;;
+    esac
+  done
+  wanted=(${rest[@]+"${rest[@]}"})
 fi
+
+missing=()
+for p in ${needed[@]+"${needed[@]}"} ${wanted[@]+"${wanted[@]}"}; do present "$p" || missing+=("$p"); done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+
+why=""
+if [ "$(id -u)" != 0 ]; then
+  why="not root"
+elif ! command -v apt-get >/dev/null 2>&1; then
+  why="no apt-get here"
+else
+  echo "$who: installing the Debian packages ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # an update that fails (offline) may still leave a usable package list: the install says
+  log=$(apt-get update -qq 2>&1) || true
+  if ! log=$(apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
+    last="${log%"${log##*[![:space:]]}"}"
+    why="apt-get install failed: ${last##*$'\n'}"
+  fi
+fi
+
+still=()
+for p in "${missing[@]}"; do present "$p" || still+=("$p"); done
+if [ ${#still[@]} -eq 0 ]; then exit 0; fi
+lacking=()
+for p in "${still[@]}"; do
+  for n in ${needed[@]+"${needed[@]}"}; do [ "$p" = "$n" ] && lacking+=("$p"); done
+done
+if [ ${#lacking[@]} -gt 0 ]; then
+  echo "$who: missing Debian packages ${still[*]} (${why:-installed, but not found}): install them with" \
+    "'sudo apt-get install ${still[*]}' (or run as root on a machine that reaches its apt mirror)" >&2
+  exit 2
+fi
+echo "$who: warning: missing Debian packages ${still[*]} (${why:-installed, but not found}); going on without" \
+  "them (a js fallback, a skipped test or curve); install them with 'sudo apt-get install ${still[*]}'" >&2

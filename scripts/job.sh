@@ -26,5 +26,5 @@ if [ ! -x "$deno" ]; then
   echo "job.sh: $deno is missing: run 'npm install && npx deno install' in $repo first" >&2
   exit 2
 fi
-if [ "$job" = train ] || [ "$job" = refresh ]; then bash "$repo/scripts/ensure-system.sh"; fi
+if [ "$job" = train ] || [ "$job" = refresh ]; then bash "$repo/scripts/ensure-system.sh" "$job"; fi
 exec "$deno" run -A --config "$repo/deno.json" "$repo/pipelines/$job.ts" "$@"

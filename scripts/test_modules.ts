@@ -13,6 +13,11 @@
  * end within the timeout is killed and reported by name; a module killed by a signal (a crash) says which.
  * Exit status: 0 when every module passed, 1 otherwise, after a summary naming each failed module.
  *
+ * SIGTERM, SIGINT and SIGHUP (a CI timeout, Ctrl-C through `npx deno task test`) are forwarded to the test
+ * processes running (the type check included); no further module starts; one that has not ended
+ * {@link STOP_GRACE_MS} later is killed (SIGKILL). Once every one has ended the runner names the modules it
+ * stopped and exits with 128 + the signal's number (143 for SIGTERM), leaving no test process behind.
+ *
  * Each module gets `FACTOROUT_THREADS` = CPUs ÷ modules at once (at least 1; a value set by the caller
  * wins), so the modules together never ask for more threads than the machine has: OpenBLAS's threads
  * busy-wait, and two modules on two OpenBLAS threads each, on a 2-core machine that other jobs shared, made
@@ -82,6 +87,54 @@ type Outcome = {
   excerpt: string;
 };
 
+/** How long the test processes get to end after a forwarded stop signal before they are killed. */
+const STOP_GRACE_MS = 5000;
+const SIGNAL_NUMBER = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+type StopSignal = keyof typeof SIGNAL_NUMBER;
+/** The child processes running now (each module's `deno test`, the type check). */
+const running = new Set<Deno.ChildProcess>();
+/** The stop signal received, if any: no module starts after it. */
+let stopping: StopSignal | undefined;
+
+function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch { /* already gone */ }
+}
+
+for (const signal of Object.keys(SIGNAL_NUMBER) as StopSignal[]) {
+  Deno.addSignalListener(signal, () => {
+    if (stopping) return;
+    stopping = signal;
+    console.error(`test_modules: ${signal}: stopping the ${running.size} running test process(es)`);
+    for (const child of running) kill(child, signal);
+    const timer = setTimeout(() => {
+      for (const child of running) kill(child, "SIGKILL");
+    }, STOP_GRACE_MS);
+    Deno.unrefTimer(timer);
+  });
+}
+
+/** Runs `child` to its end as one of {@link running}; a stop signal that came before its spawn reaches it too. */
+async function watched(child: Deno.ChildProcess): Promise<Deno.CommandOutput> {
+  running.add(child);
+  if (stopping) kill(child, stopping);
+  try {
+    return await child.output();
+  } finally {
+    running.delete(child);
+  }
+}
+
+/** After a stop signal, once every child has ended: the line, and the exit with 128 + its number. */
+function exitIfStopped(stopped: string[]): void {
+  if (!stopping) return;
+  console.error(
+    `test_modules: stopped by ${stopping}${stopped.length ? `; modules stopped: ${stopped.join(", ")}` : ""}`,
+  );
+  Deno.exit(128 + SIGNAL_NUMBER[stopping]);
+}
+
 const decoder = new TextDecoder();
 /** The `ok | N passed | M failed` line deno prints last, without colours. */
 function summaryLine(text: string): string {
@@ -123,12 +176,14 @@ async function runOne(file: string): Promise<Outcome> {
       child.kill("SIGKILL");
     } catch { /* already gone */ }
   }, timeoutS * 1000);
-  const { code, signal, stdout, stderr } = await child.output();
+  const { code, signal, stdout, stderr } = await watched(child);
   clearTimeout(timer);
   const seconds = (performance.now() - t0) / 1000;
   const text = decoder.decode(stdout) + decoder.decode(stderr);
   console.log(`\n===== ${file} =====\n${text.trimEnd()}`);
-  const why = timedOut
+  const why = stopping && (signal !== null || code !== 0)
+    ? `stopped by ${stopping}`
+    : timedOut
     ? `did not end within ${timeoutS} s (FACTOROUT_TEST_TIMEOUT_S); killed`
     : signal !== null
     ? `killed by ${signal} (a crash)`
@@ -146,13 +201,11 @@ if (files.length === 0) {
 }
 
 const t0 = performance.now();
-const check = await new Deno.Command(deno, {
-  args: ["check", ...files],
-  stdin: "null",
-  stdout: "inherit",
-  stderr: "inherit",
-})
-  .output();
+const check = await watched(
+  new Deno.Command(deno, { args: ["check", ...files], stdin: "null", stdout: "inherit", stderr: "inherit" })
+    .spawn(),
+);
+exitIfStopped([]);
 if (!check.success) {
   console.error("test_modules: type check failed (deno check above)");
   Deno.exit(1);
@@ -161,12 +214,13 @@ if (!check.success) {
 const outcomes: Outcome[] = [];
 let next = 0;
 async function lane(): Promise<void> {
-  while (next < files.length) {
+  while (next < files.length && !stopping) {
     const file = files[next++];
     outcomes.push(await runOne(file));
   }
 }
 await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, lane));
+exitIfStopped(outcomes.filter((o) => o.why.startsWith("stopped by")).map((o) => o.file));
 
 outcomes.sort((a, b) => a.file.localeCompare(b.file));
 const failed = outcomes.filter((o) => !o.ok);

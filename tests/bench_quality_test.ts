@@ -1,12 +1,15 @@
 // bench:quality (bench/quality.ts, quality_runs.ts, quality_plot.ts): the time marks, the text prefix, the
 // plot's content, and the quick run end to end on a 3,000-sentence slice of Brown (table + SVG, one series
-// per system, times increasing along each series, finite scores).
+// per system, times increasing along each series, finite scores); two runs at once (each its own scratch
+// folder, a killed run's removed) and --no-write (no plot written).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { qualityMarkdown } from "../bench/quality.ts";
 import { type QualitySeries, qualitySvg } from "../bench/quality_plot.ts";
 import { timeMarks, writePrefix } from "../bench/quality_runs.ts";
+import { scratchFolder } from "../bench/report.ts";
 import { ensureBrownText } from "../bench/peers_corpus.ts";
+import { defaultEvalDir } from "../lib/eval/report.ts";
 
 Deno.test("time marks double up to the cap", () => {
   assert.deepEqual(timeMarks(60, 4), [7.5, 15, 30, 60]);
@@ -178,4 +181,85 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name: "bench:quality: two runs at once, each in its own scratch folder; --no-write writes no plot",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      // a tiny text of WordSim-353's words (so that every point has a score), in a folder of its own: the
+      // runs' relative defaults (docs/quality-brown.svg, .bench-tmp/quality) land there
+      const words = [
+        ...new Set(
+          (await Deno.readTextFile(join(defaultEvalDir(), "wordsim353.tsv"))).split("\n")
+            .flatMap((l) => l.split("\t").slice(0, 2)).map((w) => w.trim().toLowerCase())
+            .filter((w) => /^[a-z]+$/.test(w)),
+        ),
+      ];
+      let seed = 7;
+      const pick = () => words[(seed = (seed * 48271) % 2147483647) % words.length];
+      const lines = Array.from({ length: 2000 }, () => Array.from({ length: 10 }, pick).join(" "));
+      await Deno.writeTextFile(join(dir, "small.txt"), lines.join("\n") + "\n");
+      // what a killed run left: its pid is no longer running
+      const gone = new Deno.Command("true").spawn();
+      await gone.status;
+      await Deno.mkdir(join(dir, ".bench-tmp", `quality.${gone.pid}-0a1b2c3d.tmp`), { recursive: true });
+      const run = (cap: number, epochs: number) =>
+        new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "--config",
+            new URL("../deno.json", import.meta.url).pathname,
+            new URL("../bench/quality.ts", import.meta.url).pathname,
+            ...["--quick", "--no-write", "--corpus", "small.txt", "--losses", "spherical", "--outputs"],
+            ...["factored", "--fasttext", "none", "--points", "1", "--dim", "8", "--min-count", "1"],
+            ...["--cap-seconds", String(cap), `--train-args=--lr 0.001 --epochs ${epochs}`],
+          ],
+          cwd: dir,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      const [a, b] = await Promise.all([run(1, 1), run(4, 100)]); // the first ends while the second trains
+      for (const o of [a, b]) {
+        const err = new TextDecoder().decode(o.stderr);
+        assert.equal(o.code, 0, err.slice(-2000));
+        assert.match(
+          new TextDecoder().decode(o.stdout),
+          /<!-- bench:quality:start -->/,
+          "the block is printed",
+        );
+        assert.match(err, /--no-write: docs\/quality-brown\.svg not written/);
+      }
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(join(dir, ".bench-tmp"))), [], "no scratch left");
+      const left = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+      assert.deepEqual(left, [".bench-tmp", "small.txt"], "nothing else written (no docs/quality-brown.svg)");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("scratchFolder: unique per run; a dead run's removed, a live or kept one stays", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const work = join(dir, "b", "quality");
+    const live = join(dir, "b", `quality.${Deno.pid}-00000001.tmp`);
+    await Deno.mkdir(live, { recursive: true });
+    const a = await scratchFolder(work), b = await scratchFolder(work);
+    assert.notEqual(a.path, b.path);
+    assert.equal(await a.done(false), undefined);
+    const kept = await b.done(true);
+    assert.equal(kept, b.path.replace(/\.tmp$/, ""));
+    const lines: string[] = [];
+    const c = await scratchFolder(work, (l) => lines.push(l));
+    await c.done(false);
+    const names = (await Array.fromAsync(Deno.readDir(join(dir, "b")))).map((e) => e.name).sort();
+    assert.deepEqual(names, [kept!.split("/").pop()!, live.split("/").pop()!].sort());
+    assert.deepEqual(lines, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,0 +1,149 @@
+// scripts/ensure-system.sh: each command installs only the packages it uses (train and refresh: OpenBLAS,
+// never a bench peer), and a package that cannot be installed (an offline root host: apt-get exits 100; not
+// root) is one `<command>: …` line naming it and its install command, exit 2 when the command needs it,
+// a warning otherwise. apt-get, id and ldconfig are stubs on a PATH of their own; no network.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+const SCRIPT = new URL("../scripts/ensure-system.sh", import.meta.url).pathname;
+const JOB = new URL("../scripts/job.sh", import.meta.url).pathname;
+
+type Host = { root?: boolean; apt?: "ok" | "offline"; blas?: boolean; fasttext?: boolean; ci?: boolean };
+
+/** A PATH with only the stubs and the few tools the script runs; `root` an empty file system prefix. */
+async function host(dir: string, h: Host): Promise<{ env: Record<string, string>; aptLog: string }> {
+  const bin = join(dir, "bin"), aptLog = join(dir, "apt.log");
+  await Deno.mkdir(bin, { recursive: true });
+  const stub = (name: string, body: string) =>
+    Deno.writeTextFile(join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+  await stub("id", `echo ${h.root === false ? 1000 : 0}`);
+  await stub(
+    "ldconfig",
+    h.blas ? `echo "	libopenblas.so.0 (libc6,x86-64) => /usr/lib/libopenblas.so.0"` : "true",
+  );
+  await stub(
+    "apt-get",
+    `echo "$*" >> ${aptLog}\n` +
+      (h.apt === "ok" ? "exit 0" : `echo "E: Could not resolve 'deb.debian.org'" >&2\nexit 100`),
+  );
+  if (h.fasttext) await stub("fasttext", "exit 0");
+  for (const tool of ["bash", "dirname"]) {
+    const real = new TextDecoder().decode(
+      (await new Deno.Command("bash", { args: ["-c", `command -v ${tool}`], stdout: "piped" }).output())
+        .stdout,
+    ).trim();
+    await Deno.symlink(real, join(bin, tool));
+  }
+  return {
+    env: { PATH: bin, FACTOROUT_SYSTEM_ROOT: join(dir, "fs"), ...(h.ci ? { CI: "true" } : {}) },
+    aptLog,
+  };
+}
+
+async function ensure(dir: string, h: Host, who: string) {
+  const { env, aptLog } = await host(dir, h);
+  const o = await new Deno.Command("/bin/bash", { args: [SCRIPT, who], env, clearEnv: true, stderr: "piped" })
+    .output();
+  const apt = await Deno.readTextFile(aptLog).catch(() => "");
+  return { code: o.code, err: new TextDecoder().decode(o.stderr).trim(), apt };
+}
+
+async function inTemp(f: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await f(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("ensure-system: train and refresh install OpenBLAS only, never a bench or test package", async () => {
+  for (const who of ["train", "refresh"]) {
+    await inTemp(async (dir) => {
+      const r = await ensure(dir, { apt: "ok" }, who);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.apt, /install .*libopenblas0-pthread/);
+      assert.doesNotMatch(r.apt, /fasttext|sqlglot|vulkan|time/);
+    });
+    await inTemp(async (dir) => {
+      // OpenBLAS there, fastText and sqlglot not: nothing to do, apt-get never runs
+      const r = await ensure(dir, { apt: "offline", blas: true }, who);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.apt, "");
+      assert.equal(r.err, "");
+    });
+  }
+});
+
+Deno.test("ensure-system: an offline root host: train goes on with a warning naming OpenBLAS; CI=true exits 2", async () => {
+  await inTemp(async (dir) => {
+    const r = await ensure(dir, { apt: "offline" }, "train");
+    assert.equal(r.code, 0, r.err);
+    const last = r.err.split("\n").at(-1)!;
+    assert.match(
+      last,
+      /^train: warning: missing Debian packages libopenblas0-pthread \(apt-get install failed: E: Could not resolve/,
+    );
+    assert.match(last, /sudo apt-get install libopenblas0-pthread/);
+  });
+  await inTemp(async (dir) => {
+    const r = await ensure(dir, { apt: "offline", ci: true }, "refresh");
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.err.split("\n").at(-1)!,
+      /^refresh: missing Debian packages libopenblas0-pthread .*sudo apt-get install libopenblas0-pthread/,
+    );
+  });
+});
+
+Deno.test("ensure-system: test and bench tasks install the rest; a needed peer that cannot be installed exits 2", async () => {
+  await inTemp(async (dir) => {
+    const r = await ensure(dir, { apt: "ok" }, "test");
+    assert.equal(r.code, 0, r.err);
+    for (
+      const p of [
+        "libopenblas0-pthread",
+        "libvulkan1",
+        "mesa-vulkan-drivers",
+        "python3-sqlglot",
+        "fasttext",
+        "time",
+      ]
+    ) {
+      assert.match(r.apt, new RegExp(`install .*\\b${p}\\b`), p);
+    }
+  });
+  await inTemp(async (dir) => {
+    const r = await ensure(dir, { apt: "offline", blas: true }, "bench:peers");
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.err.split("\n").at(-1)!,
+      /^bench:peers: missing Debian packages fasttext time \(apt-get install failed: .*'sudo apt-get install fasttext time'/,
+    );
+  });
+  await inTemp(async (dir) => {
+    // not root: nothing is tried, the line says what to run
+    const r = await ensure(dir, { root: false, blas: true, fasttext: true }, "bench:peers");
+    assert.equal(r.code, 2, r.err);
+    assert.equal(r.apt, "");
+    assert.match(
+      r.err,
+      /^bench:peers: missing Debian packages time \(not root\): install them with 'sudo apt-get install time'/,
+    );
+  });
+  await inTemp(async (dir) => {
+    const r = await ensure(dir, { apt: "ok" }, "nonsense");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /^ensure-system: give the command/);
+  });
+});
+
+Deno.test("ensure-system: deno.json's tasks and scripts/job.sh name their command", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
+  for (const t of ["train", "refresh", "test", "bench", "bench:peers", "bench:quality", "bench:sweep"]) {
+    assert.ok(tasks[t].startsWith(`bash scripts/ensure-system.sh ${t} && `), `${t}: ${tasks[t]}`);
+  }
+  assert.equal(tasks.setup, "bash scripts/ensure-system.sh all");
+  for (const t of ["corpus", "export", "eval"]) assert.doesNotMatch(tasks[t], /ensure-system/, t);
+  assert.match(await Deno.readTextFile(JOB), /ensure-system\.sh" "\$job"/);
+});
