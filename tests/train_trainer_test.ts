@@ -365,4 +365,24 @@ Deno.test("trainer: a reader that ends before the run's examples reports no kept
   const whole = await make(cfg({ loss: "spherical", epochs: 2 }));
   assert.equal((await whole.train({ paths: ["mem"], rows: corpus.length })).keptEpoch, 2);
   whole.close();
+  // every epoch read, one a batch short (subsampling draws differ in size): a whole run, its last epoch kept
+  // (the count of examples said the data ended: the README's run logged dataEnded and lost keptEpoch)
+  let dropped = false;
+  const shortDraw = (paths: string[], opts: Parameters<typeof full>[1]) =>
+    (async function* () {
+      for await (const b of full(paths, opts)) {
+        if (b.epoch === 1 && !dropped) {
+          dropped = true;
+          continue;
+        }
+        yield b;
+      }
+    })();
+  lines.length = 0;
+  const draws = await Trainer.create({ config, vocab, openReader: shortDraw, log: (l) => lines.push(l) });
+  const d = await draws.train({ paths: ["mem"], rows: corpus.length });
+  assert.ok(dropped, "a batch of epoch 2 was left out");
+  assert.notEqual(d.keptEpoch, undefined);
+  assert.ok(!lines.some((l) => l.includes('"dataEnded"')), lines.join("\n"));
+  draws.close();
 });

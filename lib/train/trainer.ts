@@ -670,9 +670,10 @@ export class Trainer {
       return { ...summarize(run.epochCount ? run.epochLoss / run.epochCount : lastEpochLoss), stopped: true };
     }
     improved = run.epochCount > 0 && await endEpoch();
-    // a reader that ended before the run's examples (a time cap cutting the data, as bench:quality does):
-    // the parameters are of an unfinished epoch, so no epoch is reported kept (it said the configured last)
-    const cut = run.examples < total ? { examples: run.examples, total } : undefined;
+    // a reader that ended before the run's last epoch (a time cap cutting the data, as bench:quality does):
+    // the parameters are of an unfinished epoch, so no epoch is reported kept (it said the configured last).
+    // Not a count of examples: subsampling draws differ in size, so a whole run reads fewer than rows × epochs
+    const cut = run.epoch < run.epochs - 1 ? { examples: run.examples, total } : undefined;
     if (cut) {
       note(
         { event: "dataEnded", step: this.step, ...cut },

@@ -219,7 +219,7 @@ export type TrainSummary = {
   bestValidationLoss?: number;
   /**
    * The epoch whose parameters the trainer holds at the end: the best one under keepBest, else the last;
-   * absent when the reader ended before the run's examples (the parameters are of an unfinished epoch) and
+   * absent when the reader ended before the run's last epoch (the parameters are of an unfinished epoch) and
    * no best epoch was restored.
    */
   keptEpoch?: number;
