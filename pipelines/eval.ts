@@ -121,7 +121,14 @@ await runCommand("eval", async () => {
   // the --neighbours words first: an unknown one is exit 2 at once, before the evaluation (it threw the
   // evaluation away after computing it)
   const neighbours: Record<string, { word: string; cosine: number }[]> = {};
-  for (const w of commaList(f.neighbours)) neighbours[w] = nearestNeighbours(index, w, k, { caseSensitive });
+  for (const w of commaList(f.neighbours)) {
+    try {
+      neighbours[w] = nearestNeighbours(index, w, k, { caseSensitive });
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      throw new UsageError(`--neighbours ${w}: not a word of --vectors ${f.vectors} (${index.size} words)`);
+    }
+  }
   let report: EvalReport;
   if (useDir && !evalDir) {
     // 'none' (the flag, or the variable without it) or the default folder missing, as in the other jobs

@@ -74,7 +74,7 @@ import { refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cl
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
-import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
+import { publishEmbeddings, readEmbeddingsManifest, removeStaleTemps } from "../lib/export/publish.ts";
 import { removeOldVersions } from "../lib/export/prune.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
@@ -98,7 +98,7 @@ import {
 import { cleanRunFolder } from "../lib/train/run_folder.ts";
 import { continuation, publishedCheckpoint } from "../lib/train/best.ts";
 import { type CorpusIdentity, manifestIdentity, textCorpusIdentity } from "../lib/train/corpus_identity.ts";
-import { latestPublishedStep } from "../lib/train/republish.ts";
+import { latestHoldingCheckpoint } from "../lib/train/republish.ts";
 import { resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
@@ -417,24 +417,36 @@ await runCommand("refresh", async () => {
       }));
     };
     const done = (newest.checkpoint.meta.refresh as RefreshMeta | undefined)?.commit;
-    const newestStep = Number(newest.checkpoint.meta.step ?? -1);
-    const heldStep = done?.request === request ? await latestPublishedStep(outRoot) : undefined;
-    if (!resumed && done?.request === request && heldStep === newestStep) {
-      // this refresh is the run's newest checkpoint and published where asked (a scheduler's retry, or a
-      // rerun after export --checkpoint published it): the same command again would apply the data twice
-      const held = (await latestVersionDir(outRoot))!;
+    const published = !resumed && done?.request === request
+      ? await latestHoldingCheckpoint(outRoot, newest.path, formats, outputRows)
+      : null;
+    if (published) {
+      // this refresh is the run's newest checkpoint and published where asked, in these formats (a
+      // scheduler's retry, or a rerun after export --checkpoint published it): the same command again would
+      // apply the data twice
       log(
         `refresh: the run's newest checkpoint ${newest.path} is this refresh of --data ${data} (the same content, ` +
-          `--epochs, --lr and --min-count), and ${held} (latest) holds it: nothing to do (to train on the same ` +
+          `--epochs, --lr and --min-count), and ${published} (latest) holds it: nothing to do (to train on the same ` +
           `data again, give another --epochs or --lr)`,
       );
+      const m = await readEmbeddingsManifest(published) as { metrics?: unknown; vocabularySize?: unknown };
+      const removedVersions = keepVersions
+        ? await removeOldVersions(outRoot, keepVersions, (l) => log(`refresh: ${l}`))
+        : [];
       console.log(JSON.stringify({
         event: "refresh",
         from,
         unchanged: true,
         checkpoint: newest.path,
-        newWords: done.newWords,
-        embeddings: { version: basename(held), dir: held },
+        newWords: done!.newWords,
+        vocabularySize: m.vocabularySize,
+        training: done!.training,
+        metrics: m.metrics,
+        embeddings: {
+          version: basename(published),
+          dir: published,
+          ...(keepVersions ? { removedVersions } : {}),
+        },
       }));
       return;
     }

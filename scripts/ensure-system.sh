@@ -84,10 +84,15 @@ else
   export DEBIAN_FRONTEND=noninteractive
   # an update that fails (offline) may still leave a usable package list: the install says
   log=$(apt-get update -qq 2>&1) || true
-  if ! log=$(apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1); then
-    last="${log%"${log##*[![:space:]]}"}"
-    why="apt-get install failed: ${last##*$'\n'}"
-  fi
+  # one package at a time: one that cannot be installed does not keep the others (a backend) out
+  for p in "${missing[@]}"; do
+    if ! log=$(apt-get install -y -qq --no-install-recommends "$p" 2>&1); then
+      last="${log%"${log##*[![:space:]]}"}"
+      why="apt-get install failed: ${last##*$'\n'}"
+    fi
+  done
+  # what apt-get installed is in the loader's cache only now
+  cache=$(ldconfig -p 2>/dev/null || true)
 fi
 
 still=()

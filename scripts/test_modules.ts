@@ -96,7 +96,15 @@ const running = new Set<Deno.ChildProcess>();
 /** The stop signal received, if any: no module starts after it. */
 let stopping: StopSignal | undefined;
 
+/**
+ * Sends `signal` to `child`'s process group (a module runs in a session of its own, `setsid`, so the jobs
+ * its tests spawn are in it too and no job is left running, reparented), else to `child` alone.
+ */
 function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    Deno.kill(-child.pid, signal);
+    return;
+  } catch { /* not a group of its own (the type check), or gone */ }
   try {
     child.kill(signal);
   } catch { /* already gone */ }
@@ -162,8 +170,9 @@ function failureExcerpt(text: string, maxLines = 40): string {
 
 async function runOne(file: string): Promise<Outcome> {
   const t0 = performance.now();
-  const child = new Deno.Command(deno, {
-    args: ["test", "-A", "--no-check", file],
+  // a session of its own (setsid; --wait keeps the exit status): a stop or a timeout reaches its jobs too
+  const child = new Deno.Command("setsid", {
+    args: ["--wait", deno, "test", "-A", "--no-check", file],
     env: { FACTOROUT_THREADS: threads, ...(webgpuBackend ? { DENO_WEBGPU_BACKEND: webgpuBackend } : {}) },
     stdout: "piped",
     stderr: "piped",
@@ -172,9 +181,7 @@ async function runOne(file: string): Promise<Outcome> {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
+    kill(child, "SIGKILL");
   }, timeoutS * 1000);
   const { code, signal, stdout, stderr } = await watched(child);
   clearTimeout(timer);

@@ -1,74 +1,20 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { acquireLock, LockedError } from "../lib/core/lock.ts";
-import { latestVersionDir, publishEmbeddings } from "../lib/export/publish.ts";
+import { latestVersionDir } from "../lib/export/publish.ts";
 import { readWord2VecText } from "../lib/export/word2vec.ts";
 import { remapExamples } from "../lib/export/remap.ts";
 import { findLatestCheckpoint, listCheckpoints } from "../lib/train/checkpoint.ts";
-import { resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
+import { makeRun, WORDS } from "./refresh_fixture.ts";
 import { pipeline, runScript, spawnJob } from "./child.ts";
 
-const WORDS = ["the", "cat", "sat", "on", "mat", "a"];
 const quiet = () => {};
 
-/** A run folder with one checkpoint (js backend, tiny model; `over` its config) and one published version "v0". */
-async function makeRun(
-  over: Partial<TrainConfig> = {},
-): Promise<{ run: string; E: Float32Array; W: Float32Array; dOut: number }> {
-  const run = await Deno.makeTempDir({ prefix: "refresh_test_" });
-  const config = resolveConfig({
-    dim: 6,
-    backend: "js",
-    out: run,
-    minCount: 1,
-    window: 2,
-    epochs: 1,
-    validation: 0,
-    lr: 0.005,
-    batch: 4,
-    sample: 0,
-    loss: "squared",
-    ...over,
-  });
-  const t = await Trainer.create({
-    config,
-    vocab: { words: WORDS, counts: [60, 50, 40, 30, 20, 10] },
-    log: quiet,
-  });
-  try {
-    await t.saveCheckpoint(join(run, "checkpoints"));
-    const e = await t.embeddings({ output: true });
-    await publishEmbeddings({
-      outRoot: join(run, "embeddings"),
-      words: e.words,
-      input: e.input,
-      d: e.d,
-      formats: ["vec"],
-      manifest: {},
-      version: "v0",
-    });
-    return { run, E: e.input, W: e.output!, dOut: e.dOut };
-  } finally {
-    t.close();
-  }
-}
-
-async function refresh(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../pipelines/refresh.ts", import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: o.code,
-    stdout: new TextDecoder().decode(o.stdout),
-    stderr: new TextDecoder().decode(o.stderr),
-  };
-}
+const refresh = (args: string[]) => runScript(pipeline("refresh"), args);
 
 /** `deno task export` with `args`, as a child. */
 const exportJob = (args: string[]) => runScript(pipeline("export"), args);

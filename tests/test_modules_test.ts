@@ -51,13 +51,60 @@ Deno.test({
       const err = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 143, err);
       assert.ok(performance.now() - t0 < 30_000, "the runner ends at once, not after the modules' timeout");
-      assert.match(err, /test_modules: stopped by SIGTERM; modules stopped: .*a_test\.ts, .*b_test\.ts/);
+      // in the order they ended
+      assert.match(
+        err,
+        /test_modules: stopped by SIGTERM; modules stopped: (?=.*a_test\.ts)(?=.*b_test\.ts)/,
+      );
       for (const pid of pids) assert.equal(alive(pid), false, `test process ${pid} still running`);
     } finally {
       for (const pid of pids) {
         try {
           Deno.kill(pid, "SIGKILL");
         } catch { /* gone, as it should be */ }
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "SIGTERM to test_modules leaves no process a test module spawned",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    let pid = 0;
+    try {
+      const pidFile = join(dir, "child.pid");
+      await Deno.writeTextFile(
+        join(dir, "spawns_test.ts"),
+        `Deno.test("spawns a job", async () => {\n` +
+          `  const c = new Deno.Command("sleep", { args: ["120"] }).spawn();\n` +
+          `  await Deno.writeTextFile(${JSON.stringify(pidFile)}, String(c.pid));\n` +
+          `  await c.status;\n});\n`,
+      );
+      const runner = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", RUNNER, dir],
+        env: { FACTOROUT_TEST_JOBS: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const deadline = Date.now() + 60_000;
+      while (!pid && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        pid = Number(await Deno.readTextFile(pidFile).catch(() => "0"));
+      }
+      assert.ok(pid > 0, "the module's job started");
+      runner.kill("SIGTERM");
+      const out = await runner.output();
+      assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(alive(pid), false, `the module's job ${pid} is still running (orphaned)`);
+    } finally {
+      if (pid) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
       }
       await Deno.remove(dir, { recursive: true });
     }

@@ -7,8 +7,8 @@
  * - `word1 word2 score` (WordSim-353 `combined.tab`/`.tsv`, the shared `simlex999.txt`);
  * - a first line that is a header naming the columns (e.g. SimLex-999's `word1 word2 POS SimLex999 conc(w1)
  *   …`, WordSim-353's `Word 1\tWord 2\tHuman (mean)`): the score column is the one named `SimLex999`,
- *   else the first from the third on whose name holds "human", "score", "mean", "sim", "rating", "gold",
- *   "relat" or "judg". A first line whose third column is neither a number nor such a name is a data line
+ *   else the first from the third on whose name holds "human", "score", "mean", "avg", "value", "sim",
+ *   "rating", "gold", "relat" or "judg". A first line whose third column is neither a number nor such a name is a data line
  *   with a bad score (`the paris NaN`, `7,5`): an error naming the line, never skipped as a header.
  *
  * A score is a decimal number (`7.35`, `-1`, `1e-3`); `NaN`, `Infinity`, `0x10`, `7,5` are refused.
@@ -93,8 +93,8 @@ export function parseSimilarity(text: string, file: string): SimilarityPair[] {
         file,
         `line ${n + 1}: score ${JSON.stringify(cols[scoreCol])} is not a number` +
           (pairs.length === 0
-            ? " (a header line names its score column: SimLex999, or a name holding human, score, mean, sim, " +
-              "rating, gold, relat or judg)"
+            ? " (a header line names its score column: SimLex999, or a name holding human, score, mean, avg, " +
+              "value, sim, rating, gold, relat or judg)"
             : ""),
       );
     }
@@ -120,7 +120,7 @@ function headerScoreColumn(header: string[]): number {
   const lower = header.map((h) => h.toLowerCase());
   const exact = lower.findIndex((h) => h === "simlex999");
   if (exact >= 0) return exact;
-  return lower.findIndex((h, i) => i >= 2 && /human|score|mean|sim|rating|gold|relat|judg/.test(h));
+  return lower.findIndex((h, i) => i >= 2 && /human|score|mean|avg|average|value|sim|rating|gold|relat|judg/.test(h));
 }
 
 /**

@@ -7,9 +7,8 @@
  */
 
 import { isDeepStrictEqual } from "node:util";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { latestVersionDir, readEmbeddingsManifest } from "../export/publish.ts";
-import { checkpointStep } from "./checkpoint.ts";
 
 /** What a publication of the run would carry, compared with the latest version's manifest.json. */
 export type PublicationKey = {
@@ -24,11 +23,20 @@ export type PublicationKey = {
   metrics: unknown;
 };
 
+/** The part of a version's manifest.json read here. */
+type Manifest = {
+  training?: { step?: unknown; keptEpoch?: unknown };
+  refresh?: { checkpoint?: unknown };
+  source?: { checkpoint?: unknown };
+  metrics?: unknown;
+  files?: { name?: unknown; bytes?: unknown }[];
+};
+
 /**
- * The latest version under `outRoot` when its manifest.json records the same step, kept epoch, formats,
- * output rows and metrics as `key` and every file it lists is there with its recorded size; otherwise
- * null (nothing published, another step, a version another job wrote, a file removed). A manifest that
- * cannot be read is null too: publishing again is always safe.
+ * The latest version under `outRoot` when its manifest.json records the same step, kept epoch and metrics
+ * as `key` and it holds exactly the files of `key`'s formats and output rows, each there with its recorded
+ * size; otherwise null (nothing published, another step, a version another job wrote, other formats, a file
+ * removed). A manifest that cannot be read is null too: publishing again is always safe.
  *
  * @example
  * ```ts
@@ -40,59 +48,68 @@ export type PublicationKey = {
  * ```
  */
 export async function latestHoldingRun(outRoot: string, key: PublicationKey): Promise<string | null> {
+  return await latestHolding(outRoot, key.formats, key.exportOutput, (m) =>
+    m.training?.step === key.step &&
+    m.training?.keptEpoch === key.keptEpoch &&
+    isDeepStrictEqual(m.metrics, JSON.parse(JSON.stringify(key.metrics ?? null))));
+}
+
+/**
+ * The latest version under `outRoot` when a refresh or an export published it from the checkpoint file
+ * `checkpoint` (its manifest's `refresh.checkpoint` or `source.checkpoint`, compared as absolute paths) and it holds exactly the files of
+ * `formats` (and the output rows when `outputRows`), each whole; otherwise null. A refresh run again after
+ * its refreshed checkpoint is published there has nothing to do (pipelines/refresh.ts); another version
+ * (another run's into a shared root, other formats, a file removed) is published again.
+ *
+ * @example
+ * ```ts
+ * import { latestHoldingCheckpoint } from "./republish.ts";
+ * const dir = await latestHoldingCheckpoint("/nonexistent/embeddings", "runs/x/checkpoints/ckpt-000000000010.fock", ["vec"], false);
+ * console.assert(dir === null);
+ * ```
+ */
+export async function latestHoldingCheckpoint(
+  outRoot: string,
+  checkpoint: string,
+  formats: readonly string[],
+  outputRows: boolean,
+): Promise<string | null> {
+  return await latestHolding(
+    outRoot,
+    formats,
+    outputRows,
+    (m) => {
+      const from = m.refresh?.checkpoint ?? m.source?.checkpoint;
+      return typeof from === "string" && resolve(from) === resolve(checkpoint);
+    },
+  );
+}
+
+/**
+ * `outRoot`'s latest version when `same` accepts its manifest and it lists exactly `input.<f>` (and
+ * `output.<f>` when `output`) for each format f, every file there with its recorded size; else null.
+ */
+async function latestHolding(
+  outRoot: string,
+  formats: readonly string[],
+  output: boolean,
+  same: (m: Manifest) => boolean,
+): Promise<string | null> {
   try {
     const dir = await latestVersionDir(outRoot);
     if (!dir) return null;
-    const m = await readEmbeddingsManifest(dir) as {
-      training?: { step?: unknown; keptEpoch?: unknown };
-      config?: { formats?: unknown; exportOutput?: unknown };
-      metrics?: unknown;
-      files?: { name?: unknown; bytes?: unknown }[];
-    };
-    const same = m.training?.step === key.step &&
-      m.training?.keptEpoch === key.keptEpoch &&
-      isDeepStrictEqual(m.config?.formats, [...key.formats]) &&
-      m.config?.exportOutput === key.exportOutput &&
-      isDeepStrictEqual(m.metrics, JSON.parse(JSON.stringify(key.metrics ?? null))) &&
-      Array.isArray(m.files) && m.files.length > 0;
-    if (!same) return null;
-    for (const f of m.files!) {
-      if (typeof f.name !== "string" || f.name.includes("/")) return null;
-      const s = await Deno.stat(join(dir, f.name)).catch(() => null);
-      if (!s?.isFile || s.size !== f.bytes) return null;
+    const m = await readEmbeddingsManifest(dir) as Manifest;
+    if (!same(m) || !Array.isArray(m.files)) return null;
+    const want = new Set(formats.flatMap((f) => [`input.${f}`, ...(output ? [`output.${f}`] : [])]));
+    if (m.files.length !== want.size) return null;
+    for (const f of m.files) {
+      if (typeof f.name !== "string" || !want.has(f.name)) return null;
+      const st = await Deno.stat(join(dir, f.name)).catch(() => null);
+      if (!st?.isFile || st.size !== f.bytes) return null;
     }
     return dir;
   } catch {
     // unreadable or not JSON: publish again
     return null;
-  }
-}
-
-/**
- * The step of the checkpoint whose vectors the latest version under `outRoot` holds, as its manifest.json
- * records it (a run's `training.step`, an export's `source.step`, a refresh's `refresh.checkpoint`);
- * undefined when nothing is published there or the manifest does not say. A refresh that finds its
- * refreshed checkpoint unpublished publishes it instead of training again (pipelines/refresh.ts).
- *
- * @example
- * ```ts
- * import { latestPublishedStep } from "./republish.ts";
- * console.assert((await latestPublishedStep("/nonexistent/embeddings")) === undefined);
- * ```
- */
-export async function latestPublishedStep(outRoot: string): Promise<number | undefined> {
-  try {
-    const dir = await latestVersionDir(outRoot);
-    if (!dir) return undefined;
-    const m = await readEmbeddingsManifest(dir) as {
-      training?: { step?: unknown };
-      source?: { step?: unknown };
-      refresh?: { checkpoint?: unknown };
-    };
-    const step = m.training?.step ?? m.source?.step ??
-      (typeof m.refresh?.checkpoint === "string" ? checkpointStep(m.refresh.checkpoint) : undefined);
-    return typeof step === "number" ? step : undefined;
-  } catch {
-    return undefined; // unreadable: nothing known to be published
   }
 }

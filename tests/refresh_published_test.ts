@@ -1,63 +1,14 @@
-// Review 2026-12-05 (r3): failing tests of the idempotent refresh rule (38bc46a).
+// The idempotent refresh (pipelines/refresh.ts, lib/train/republish.ts latestHoldingCheckpoint): the same refresh
+// again has nothing to do only while latest holds its checkpoint in the asked formats and rows, whole; a review
+// found other formats, --output-rows, a removed file and another run's version in a shared --out taken for it.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { latestVersionDir, publishEmbeddings } from "../lib/export/publish.ts";
+import { makeRun } from "./refresh_fixture.ts";
+import { pipeline, runScript } from "./child.ts";
+import { latestVersionDir } from "../lib/export/publish.ts";
 import { findLatestCheckpoint } from "../lib/train/checkpoint.ts";
-import { resolveConfig } from "../lib/train/config.ts";
-import { Trainer } from "../lib/train/trainer.ts";
 
-const WORDS = ["the", "cat", "sat", "on", "mat", "a"];
-
-async function makeRun(): Promise<string> {
-  const run = await Deno.makeTempDir({ prefix: "review2_refresh_" });
-  const config = resolveConfig({
-    dim: 6,
-    backend: "js",
-    out: run,
-    minCount: 1,
-    window: 2,
-    epochs: 1,
-    validation: 0,
-    lr: 0.005,
-    batch: 4,
-    sample: 0,
-    loss: "squared",
-  });
-  const t = await Trainer.create({
-    config,
-    vocab: { words: WORDS, counts: [60, 50, 40, 30, 20, 10] },
-    log: () => {},
-  });
-  try {
-    await t.saveCheckpoint(join(run, "checkpoints"));
-    const e = await t.embeddings({ output: true });
-    await publishEmbeddings({
-      outRoot: join(run, "embeddings"),
-      words: e.words,
-      input: e.input,
-      d: e.d,
-      formats: ["vec"],
-      manifest: {},
-      version: "v0",
-    });
-    return run;
-  } finally {
-    t.close();
-  }
-}
-
-async function refresh(args: string[]) {
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../pipelines/refresh.ts", import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: o.code,
-    stdout: new TextDecoder().decode(o.stdout),
-    stderr: new TextDecoder().decode(o.stderr),
-  };
-}
+const refresh = (args: string[]) => runScript(pipeline("refresh"), args);
 
 const base = (run: string, data: string) => [
   "--from",
@@ -76,13 +27,19 @@ const base = (run: string, data: string) => [
   "none",
 ];
 
-Deno.test("review2: the same refresh again with other --formats publishes those formats (it said 'nothing to do')", async () => {
-  const run = await makeRun();
+/** New text beside `run` and a first refresh on it (`--formats vec`): returns the text's path. */
+async function refreshedOnce(run: string): Promise<string> {
+  const data = join(run, "new.txt");
+  await Deno.writeTextFile(data, "the dog sat on the mat\nthe dog ran to a cat\na dog sat\n".repeat(20));
+  const first = await refresh([...base(run, data), "--formats", "vec"]);
+  assert.equal(first.code, 0, first.stderr);
+  return data;
+}
+
+Deno.test("refresh: the same refresh again with other --formats publishes those formats (it said 'nothing to do')", async () => {
+  const run = (await makeRun()).run;
   try {
-    const data = join(run, "new.txt");
-    await Deno.writeTextFile(data, "the dog sat on the mat\nthe dog ran to a cat\na dog sat\n".repeat(20));
-    const first = await refresh([...base(run, data), "--formats", "vec"]);
-    assert.equal(first.code, 0, first.stderr);
+    const data = await refreshedOnce(run);
     const saved = await findLatestCheckpoint(join(run, "checkpoints"));
     const second = await refresh([...base(run, data), "--formats", "vec,parquet"]);
     assert.equal(second.code, 0, second.stderr);
@@ -97,13 +54,10 @@ Deno.test("review2: the same refresh again with other --formats publishes those 
   }
 });
 
-Deno.test("review2: the same refresh again with --output-rows publishes the output rows (it said 'nothing to do')", async () => {
-  const run = await makeRun();
+Deno.test("refresh: the same refresh again with --output-rows publishes the output rows (it said 'nothing to do')", async () => {
+  const run = (await makeRun()).run;
   try {
-    const data = join(run, "new.txt");
-    await Deno.writeTextFile(data, "the dog sat on the mat\nthe dog ran to a cat\na dog sat\n".repeat(20));
-    const first = await refresh([...base(run, data), "--formats", "vec"]);
-    assert.equal(first.code, 0, first.stderr);
+    const data = await refreshedOnce(run);
     const second = await refresh([...base(run, data), "--formats", "vec", "--output-rows"]);
     assert.equal(second.code, 0, second.stderr);
     const latest = (await latestVersionDir(join(run, "embeddings")))!;
@@ -114,13 +68,10 @@ Deno.test("review2: the same refresh again with --output-rows publishes the outp
   }
 });
 
-Deno.test("review2: a published file removed from latest: the same refresh again does not say latest 'holds it'", async () => {
-  const run = await makeRun();
+Deno.test("refresh: a published file removed from latest: the same refresh again does not say latest 'holds it'", async () => {
+  const run = (await makeRun()).run;
   try {
-    const data = join(run, "new.txt");
-    await Deno.writeTextFile(data, "the dog sat on the mat\nthe dog ran to a cat\na dog sat\n".repeat(20));
-    const first = await refresh([...base(run, data), "--formats", "vec"]);
-    assert.equal(first.code, 0, first.stderr);
+    const data = await refreshedOnce(run);
     const latest = (await latestVersionDir(join(run, "embeddings")))!;
     await Deno.remove(join(latest, "input.vec"));
     const second = await refresh([...base(run, data), "--formats", "vec"]);
@@ -135,8 +86,8 @@ Deno.test("review2: a published file removed from latest: the same refresh again
   }
 });
 
-Deno.test("review2: two runs refreshed into one --out: a retry of the first is not 'held' by the second's version of the same step", async () => {
-  const a = await makeRun(), b = await makeRun();
+Deno.test("refresh: two runs refreshed into one --out: a retry of the first is not 'held' by the second's version of the same step", async () => {
+  const a = (await makeRun()).run, b = (await makeRun()).run;
   const out = await Deno.makeTempDir({ prefix: "review2_out_" });
   try {
     const data = join(a, "new.txt");
