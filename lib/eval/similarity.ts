@@ -120,7 +120,9 @@ function headerScoreColumn(header: string[]): number {
   const lower = header.map((h) => h.toLowerCase());
   const exact = lower.findIndex((h) => h === "simlex999");
   if (exact >= 0) return exact;
-  return lower.findIndex((h, i) => i >= 2 && /human|score|mean|avg|average|value|sim|rating|gold|relat|judg/.test(h));
+  return lower.findIndex((h, i) =>
+    i >= 2 && /human|score|mean|avg|average|value|sim|rating|gold|relat|judg/.test(h)
+  );
 }
 
 /**
