@@ -60,7 +60,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import {
   type FlagSpec,
@@ -792,7 +792,9 @@ async function identifyData(data: string, log: (line: string) => void): Promise<
     }
     return { identity: manifestIdentity(s.manifest), corpus: { dir: s.dir, manifest: s.manifest } };
   }
-  const inputs = await fingerprintInputs(data);
+  // by absolute paths: new.txt, ./new.txt and /abs/new.txt are the same data (a rerun spelling it otherwise
+  // would train on it twice)
+  const inputs = await fingerprintInputs(resolve(data));
   return { identity: textCorpusIdentity({}, inputs), inputs };
 }
 

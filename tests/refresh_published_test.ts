@@ -2,7 +2,7 @@
 // again has nothing to do only while latest holds its checkpoint in the asked formats and rows, whole; a review
 // found other formats, --output-rows, a removed file and another run's version in a shared --out taken for it.
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { makeRun } from "./refresh_fixture.ts";
 import { pipeline, runScript } from "./child.ts";
 import { latestVersionDir } from "../lib/export/publish.ts";
@@ -105,5 +105,18 @@ Deno.test("refresh: two runs refreshed into one --out: a retry of the first is n
     assert.doesNotMatch(retry.stderr, /holds it: nothing to do/, retry.stderr);
   } finally {
     for (const d of [a, b, out]) await Deno.remove(d, { recursive: true });
+  }
+});
+
+Deno.test("refresh: the same data spelled otherwise (./relative) is the same refresh: nothing to do", async () => {
+  const run = (await makeRun()).run;
+  try {
+    const data = await refreshedOnce(run);
+    const spelled = "./" + relative(Deno.cwd(), data);
+    const again = await refresh([...base(run, spelled), "--formats", "vec"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /holds it: nothing to do/);
+  } finally {
+    await Deno.remove(run, { recursive: true });
   }
 });
