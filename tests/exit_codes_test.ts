@@ -2,6 +2,7 @@
 // `--help` lines built from it; operating-system errors worded as one line naming the path (lib/core/os_errors.ts);
 // the one parseArgs wrapper (negative values reach the flag's own check).
 import assert from "node:assert/strict";
+import { publishOneWord } from "./publish_fixture.ts";
 import { join } from "node:path";
 import {
   debugFromEnv,
@@ -207,19 +208,10 @@ Deno.test("exportFailure: a publication root's lock held by another job stays ex
 });
 
 Deno.test("refusePublishIntoRun: --out inside a published version, latest or versions/ is refused; a root of its own is not", async () => {
-  const { publishEmbeddings } = await import("../lib/export/publish.ts");
   const root = await Deno.makeTempDir({ prefix: "factorout-publish-into-" });
   try {
     const pub = join(root, "run", "embeddings");
-    const { versionDir } = await publishEmbeddings({
-      outRoot: pub,
-      words: ["a"],
-      input: Float32Array.of(1),
-      d: 1,
-      formats: ["vec"],
-      manifest: {},
-      version: "v1",
-    });
+    const { versionDir } = await publishOneWord(pub, "v1");
     for (
       const [out, re] of [
         [join(pub, "latest"), /inside the published version v1 of the publication root .*embeddings/],

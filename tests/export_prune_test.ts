@@ -2,6 +2,7 @@
 // under versions/ is touched; export and refresh prune after publishing and list what they removed.
 
 import assert from "node:assert/strict";
+import { publishOneWord } from "./publish_fixture.ts";
 import { join } from "node:path";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { pointLatest, publishEmbeddings } from "../lib/export/publish.ts";
@@ -160,16 +161,7 @@ Deno.test("a publisher's committed callback may prune its own root: the publicat
   const root = await Deno.makeTempDir();
   try {
     const pub = (version: string, committed?: () => Promise<void>) =>
-      publishEmbeddings({
-        outRoot: root,
-        words: ["a"],
-        input: Float32Array.of(1),
-        d: 1,
-        formats: ["vec"],
-        manifest: {},
-        version,
-        ...(committed ? { committed } : {}),
-      });
+      publishOneWord(root, version, { ...(committed ? { committed } : {}) });
     await pub("v1");
     let removed: string[] = [];
     const t0 = performance.now();

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { publishOneWord } from "./publish_fixture.ts";
 import { join } from "node:path";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
@@ -645,15 +646,7 @@ Deno.test("removeStaleTemps: the unfinished versions of dead publishers go, a li
     assert.deepEqual([...Deno.readDirSync(versions)].map((e) => e.name).sort(), [legacy, running].sort());
     // a publish of a version a live publisher is writing is refused, its folder untouched
     await assert.rejects(
-      publishEmbeddings({
-        outRoot: root,
-        words: ["a"],
-        input: Float32Array.of(1),
-        d: 1,
-        formats: ["vec"],
-        manifest: {},
-        version: "20261205T000000Z-live",
-      }),
+      publishOneWord(root, "20261205T000000Z-live"),
       /20261205T000000Z-live\.\d+-0badf00d\.tmp exists \(another publish of version 20261205T000000Z-live/,
     );
     // under the lock (train, refresh, export of a run): the unowned one too; the live one always stays

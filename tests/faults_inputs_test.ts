@@ -6,6 +6,7 @@
 // invalid UTF-8 is dropped and reported, a text file changed in place is prepared again, a long line is
 // cut so that --shard-rows holds.
 import assert from "node:assert/strict";
+import { publishOneWord } from "./publish_fixture.ts";
 import { join } from "node:path";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
@@ -240,20 +241,11 @@ Deno.test("inputs: a 1 MB line without newlines is cut into bounded sentences; -
 });
 
 Deno.test("inputs: a train --out inside a published version (or latest, or versions/) is refused (exit 2); the version untouched", async () => {
-  const { publishEmbeddings } = await import("../lib/export/publish.ts");
   const root = await Deno.makeTempDir();
   const text = `${root}/a.txt`;
   await Deno.writeTextFile(text, "the cat sat on the mat with the dog\n".repeat(200));
   const pub = `${root}/emb`;
-  const { versionDir } = await publishEmbeddings({
-    outRoot: pub,
-    words: ["a"],
-    input: Float32Array.of(1),
-    d: 1,
-    formats: ["vec"],
-    manifest: {},
-    version: "v1",
-  });
+  const { versionDir } = await publishOneWord(pub, "v1");
   const before = [...Deno.readDirSync(versionDir)].map((e) => e.name).sort();
   for (
     const [out, why] of [

@@ -2,6 +2,7 @@
 // and exits 9 once; a second signal never exits; cleanups registered and forgotten; a signal during held
 // renames (holdingStop, replaceDir's swap) stops after them.
 import assert from "node:assert/strict";
+import { publishOneWord } from "./publish_fixture.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { atExit, holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 import { replaceDir } from "../lib/core/atomic.ts";
@@ -333,15 +334,7 @@ Deno.test("publish: a signal while making the version's folder, whose name turns
       return orig(path, o);
     };
     await assert.rejects(
-      publishEmbeddings({
-        outRoot: out,
-        words: ["a"],
-        input: Float32Array.of(1),
-        d: 1,
-        formats: ["vec"],
-        manifest: {},
-        version: "v1",
-      }),
+      publishOneWord(out, "v1"),
       /v1\.\d+-[0-9a-f]{8}\.tmp exists/,
     );
     (Deno as { mkdir: typeof Deno.mkdir }).mkdir = orig;
