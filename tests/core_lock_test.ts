@@ -37,3 +37,30 @@ Deno.test("acquireLock: a wait for a live holder creates no temporary file per p
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("acquireLock: a wait on a lock file that cannot be read (corrupt) reads it, writing no temporary per poll; it is held", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "x.lock");
+  await Deno.writeTextFile(path, "not a lock\n");
+  const watcher = Deno.watchFs(dir);
+  const created: string[] = [];
+  const watching = (async () => {
+    for await (const e of watcher) {
+      if (e.kind === "create") created.push(...e.paths.filter((p) => p.endsWith(".tmp")));
+    }
+  })();
+  try {
+    await assert.rejects(
+      acquireLock(path, "second", () => {}, { waitSeconds: 0.4, pollMs: 10 }),
+      LockedError,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    // a try on an unreadable lock writes up to 9 (it tries again 8 times, in case the holder was letting go):
+    // two tries, the first and the one at the deadline (at every 10 ms poll it wrote about 160)
+    assert.ok(created.length <= 20, `${created.length} temporary files written during the wait`);
+  } finally {
+    watcher.close();
+    await watching;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -14,7 +14,7 @@
 import { EXIT, ExitError } from "./exit_codes.ts";
 import { atExit, removeAtExit } from "./stop.ts";
 import { tempNameFor } from "./atomic.ts";
-import { describeOsError, withPath } from "./os_errors.ts";
+import { describeOsError, pathExists, withPath } from "./os_errors.ts";
 
 /**
  * What a lock file holds.
@@ -194,7 +194,14 @@ export async function acquireLock(
       do {
         await new Promise((r) => setTimeout(r, Math.min(poll, Math.max(1, deadline - Date.now()))));
         const holder = await readLock(path);
-        if (holder === undefined || (holder.host === Deno.hostname() && !pidAlive(holder.pid))) break;
+        // gone, or its holder dead on this host: try; unreadable but there (corrupt) is held, as a try finds
+        if (
+          holder === undefined
+            ? !(await pathExists(path))
+            : holder.host === Deno.hostname() && !pidAlive(holder.pid)
+        ) {
+          break;
+        }
       } while (Date.now() < deadline);
     }
   }
