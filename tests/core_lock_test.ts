@@ -4,9 +4,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { acquireLock, LockedError } from "../lib/core/lock.ts";
 
-Deno.test("acquireLock: a wait for a live holder creates no temporary file per poll; it takes the lock once let go", async () => {
-  const dir = await Deno.makeTempDir();
-  const path = join(dir, "x.lock");
+/** The temporary files (`*.tmp`) created in `dir` from now on, until `stop`. */
+function watchTemporaries(dir: string): { created: string[]; stop: () => Promise<void> } {
   const watcher = Deno.watchFs(dir);
   const created: string[] = [];
   const watching = (async () => {
@@ -14,6 +13,19 @@ Deno.test("acquireLock: a wait for a live holder creates no temporary file per p
       if (e.kind === "create") created.push(...e.paths.filter((p) => p.endsWith(".tmp")));
     }
   })();
+  return {
+    created,
+    stop: async () => {
+      watcher.close();
+      await watching;
+    },
+  };
+}
+
+Deno.test("acquireLock: a wait for a live holder creates no temporary file per poll; it takes the lock once let go", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "x.lock");
+  const { created, stop } = watchTemporaries(dir);
   try {
     const held = await acquireLock(path, "first", () => {});
     const before = created.length;
@@ -32,8 +44,7 @@ Deno.test("acquireLock: a wait for a live holder creates no temporary file per p
     assert.equal(third.info.command, "third");
     await third.release();
   } finally {
-    watcher.close();
-    await watching;
+    await stop();
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -42,13 +53,7 @@ Deno.test("acquireLock: a wait on a lock file that cannot be read (corrupt) read
   const dir = await Deno.makeTempDir();
   const path = join(dir, "x.lock");
   await Deno.writeTextFile(path, "not a lock\n");
-  const watcher = Deno.watchFs(dir);
-  const created: string[] = [];
-  const watching = (async () => {
-    for await (const e of watcher) {
-      if (e.kind === "create") created.push(...e.paths.filter((p) => p.endsWith(".tmp")));
-    }
-  })();
+  const { created, stop } = watchTemporaries(dir);
   try {
     await assert.rejects(
       acquireLock(path, "second", () => {}, { waitSeconds: 0.4, pollMs: 10 }),
@@ -59,8 +64,7 @@ Deno.test("acquireLock: a wait on a lock file that cannot be read (corrupt) read
     // two tries, the first and the one at the deadline (at every 10 ms poll it wrote about 160)
     assert.ok(created.length <= 20, `${created.length} temporary files written during the wait`);
   } finally {
-    watcher.close();
-    await watching;
+    await stop();
     await Deno.remove(dir, { recursive: true });
   }
 });
