@@ -339,6 +339,14 @@ Deno.test("train CLI arguments: every bad value and config file is a UsageError 
   );
   await Deno.writeTextFile(`${dir}/c.json`, "{ not json");
   await assert.rejects(() => parseTrainArgs(["--config", `${dir}/c.json`]), /c\.json: not valid JSON/);
+  // a key written twice: JSON.parse would keep the last value without a word
+  await Deno.writeTextFile(`${dir}/c.json`, '{"dim": 24, "hidden": {"a": 1}, "lr": 0.1, "dim": 48}');
+  await assert.rejects(
+    () => parseTrainArgs(["--config", `${dir}/c.json`]),
+    /c\.json: the setting 'dim' is written twice; keep one/,
+  );
+  await Deno.writeTextFile(`${dir}/c.json`, '{"lr": 0.1, "l\\u0072": 0.2}'); // the same key, escaped
+  await assert.rejects(() => parseTrainArgs(["--config", `${dir}/c.json`]), /'lr' is written twice/);
   await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ dim: 24, loss: "taylor", hidden: [8] }));
   const a = await parseTrainArgs(["--config", `${dir}/c.json`, "--dim", "12"]);
   assert.equal(a.config.dim, 12, "flags override the config file");

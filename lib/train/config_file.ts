@@ -33,6 +33,11 @@ export async function readConfigFile(file: string): Promise<Partial<TrainConfig>
   } catch (e) {
     throw new UsageError(`--config ${file}: not valid JSON (${(e as Error).message})`);
   }
+  const twice = repeatedKey(text);
+  if (twice !== undefined) {
+    // JSON.parse keeps the last value silently: a key written twice is most likely an edit gone wrong
+    throw new UsageError(`--config ${file}: the setting '${twice}' is written twice; keep one`);
+  }
   return configFileSettings(parsed, file);
 }
 
@@ -73,6 +78,42 @@ export function configFileSettings(parsed: unknown, file: string): Partial<Train
     settings[k] = v;
   }
   return settings as Partial<TrainConfig>;
+}
+
+/**
+ * The first key written twice in the outermost object of `text` (valid JSON), as JSON.parse decodes it;
+ * undefined when every key is written once. Keys of nested objects are not looked at.
+ *
+ * @example
+ * ```ts
+ * import { repeatedKey } from "./config_file.ts";
+ * console.log(repeatedKey('{"dim": 50, "lr": 0.1, "dim": 100}')); // dim
+ * console.log(repeatedKey('{"a": {"b": 1, "b": 2}, "c": "a"}')); // undefined
+ * ```
+ */
+export function repeatedKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (/\s/.test(text[k] ?? "")) k++;
+        if (text[k] === ":") {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (seen.has(key)) return key;
+          seen.add(key);
+        }
+      }
+      i = j;
+    }
+  }
+  return undefined;
 }
 
 /** What a config file's value of each kind of field is written as. */
