@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { lockJob } from "../lib/core/lock.ts";
+import { readManifest } from "../lib/io/manifest.ts";
 import { main } from "../pipelines/corpus.ts";
 import { pipeline, runScript } from "./child.ts";
 
@@ -110,6 +111,32 @@ Deno.test("corpus --out: a regular file is refused as train refuses it (exit 8) 
     names(hidden),
     [".keep", "README", "manifest.json", "vocab.tsv", ...again.shards.map((s) => s.file)].sort(),
   );
+});
+
+Deno.test("corpus --out a corpus of more shards, prepared again with fewer: no old shard is left (the folder replaced whole, or file by file beside other files), so train finds none its manifest does not list", async () => {
+  const listed = (m: { shards: { file: string }[]; draws?: { shards: { file: string }[] }[] }) =>
+    (m.draws ?? [m]).flatMap((d) => d.shards.map((s) => s.file));
+  for (const beside of [[], ["README"]]) {
+    const out = join(ROOT, `shrink-${beside.length}`);
+    // three draws of many Arrow shards, then one draw of fewer, then Parquet; each time exactly its own files
+    const runs = [
+      ["--shard-rows", "500", "--sample-draws", "3", "--sample", "1e-2"],
+      ["--shard-rows", "2000"],
+      ["--format", "parquet"],
+    ];
+    let before = Infinity;
+    for (const [i, flags] of runs.entries()) {
+      const m = await prepared(out, ...flags);
+      // files of the user's beside the corpus: the next jobs swap the corpus in file by file
+      if (i === 0) { for (const n of beside) await Deno.writeTextFile(join(out, n), "about this corpus\n"); }
+      const files = listed(m);
+      assert.ok(files.length < before, `${flags}: fewer shards (${files.length}) than before (${before})`);
+      before = files.length;
+      assert.deepEqual(names(out), [...beside, "manifest.json", "vocab.tsv", ...files].sort(), `${flags}`);
+      // the reader's check of the folder (lib/io/manifest.ts) finds every shard listed
+      assert.deepEqual(listed(await readManifest(out)), files);
+    }
+  }
 });
 
 Deno.test("corpus --out: a symbolic link's folder gets the new corpus (the link stays); a link to nothing and the folder the job runs in are refused (exit 2)", async () => {

@@ -2,8 +2,9 @@
 // with inputs that can be read only once (docs/faults.md "Inputs"). The jobs run as child processes on a small
 // Brown slice (js backend, one epoch, dim 8). Nothing is trained that cannot be published, and no setting is
 // silently ignored: a vocabulary word the word2vec files of --formats cannot hold is refused before training
-// (exit 5, naming vocab.tsv's line and the word), a byte-order mark is no part of word 0, and a preparation
-// flag given for prepared shards that were not prepared with it is refused (exit 2).
+// (exit 5, naming vocab.tsv's line and the word), a byte-order mark is no part of word 0, a preparation
+// flag given for prepared shards that were not prepared with it is refused (exit 2), and so is a corpus folder
+// holding a shard its manifest does not list (exit 5: it would not be trained on).
 import assert from "node:assert/strict";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { readVocab } from "../lib/io/vocab.ts";
@@ -141,6 +142,61 @@ Deno.test("data: --min-count, --window, --limit-tokens, --sample given for prepa
   assert.equal(ok.code, 0, ok.stderr);
   const res = await run(TRAIN, ["--resume", out, "--epochs", "2", "--min-count", "2"]);
   assert.equal(res.code, 0, res.stderr);
+});
+
+Deno.test("data: a prepared corpus holding a shard its manifest does not list is refused by train, train --resume and refresh (exit 5, naming it and the manifest) before training; a listed one missing is named too", async () => {
+  const prepared = await corpus();
+  const m = JSON.parse(await Deno.readTextFile(`${prepared}/manifest.json`));
+  const out = await Deno.makeTempDir();
+  const ok = await trainInto(out, prepared, "--formats", "vec");
+  assert.equal(ok.code, 0, ok.stderr);
+  const checkpoints = () => [...Deno.readDirSync(`${out}/checkpoints`)].map((x) => x.name).sort();
+  const before = checkpoints();
+  // a shard left by an earlier, larger corpus in the folder, or copied in by hand to be trained on
+  const stale = `${prepared}/part-00009.arrow`;
+  await Deno.copyFile(`${prepared}/${m.shards[0].file}`, stale);
+  const jobs: [string, string, () => Promise<Run>][] = [
+    ["train", "train: ", () => train(prepared, "--formats", "vec")],
+    ["train --resume", "train: ", () => run(TRAIN, ["--resume", out, "--epochs", "2"])],
+    [
+      "refresh",
+      `refresh: --data ${prepared}: `,
+      () => run(pipeline("refresh"), ["--from", out, "--data", prepared, "--formats", "vec"]),
+    ],
+  ];
+  for (const [what, prefix, job] of jobs) {
+    const r = await job();
+    // was: exit 0, trained on the listed shards only, without a word
+    assert.equal(r.code, EXIT.badData, `${what}: ${r.stderr}`);
+    assert.match(
+      lastLine(r),
+      new RegExp(
+        `^${prefix}${stale}: a shard that ${prepared}/manifest\\.json does not list, so it ` +
+          "would not be trained on .*: remove it to train on the listed shards, or prepare the corpus again " +
+          "into a new folder \\(deno task corpus --out NEW",
+      ),
+      what,
+    );
+    assert.ok(!r.stderr.includes("examples/epoch"), `${what}: refused before training`);
+  }
+  assert.deepEqual(checkpoints(), before, "nothing trained");
+  // removed: the run goes on
+  await Deno.remove(stale);
+  const res = await run(TRAIN, ["--resume", out, "--epochs", "2"]);
+  assert.equal(res.code, 0, res.stderr);
+  // the opposite, a shard the manifest lists missing: one line naming it and what to do
+  const last = m.shards.at(-1).file;
+  await Deno.remove(`${prepared}/${last}`);
+  const gone = await train(prepared);
+  assert.equal(gone.code, EXIT.badData, gone.stderr);
+  assert.match(
+    lastLine(gone),
+    new RegExp(
+      `^train: ${prepared}/manifest\\.json: field "shards\\[${
+        m.shards.length - 1
+      }\\]" names ${last}, which does not exist in ${prepared}: the corpus is incomplete; restore the file`,
+    ),
+  );
 });
 
 /** Runs job `script` with `stdin` piped in (closed after `input`), killed after 60 s (a hang fails the test). */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
+import { readManifest } from "../lib/io/manifest.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { type ExampleBatch, readExamples, type ReadOptions } from "../lib/io/read.ts";
 import { readVocab } from "../lib/io/vocab.ts";
@@ -168,7 +169,9 @@ Deno.test("error: truncated Arrow shard (mid-message, and at a message boundary)
     }, isData(/half\.arrow: shard 0, record batch \d: truncated or corrupt shard \(Expected to read/));
     assert.equal(seen.length, 0, "no batch of a corrupt shard reached the trainer");
     assert.ok(rows > 400);
-    // the manifest's row count catches a shard replaced by a shorter complete one
+    // the manifest's row count catches a shard replaced by a shorter complete one (the shards above, which
+    // it does not list, removed: the folder is refused while they are there)
+    for (const n of ["cut.arrow", "half.arrow"]) await Deno.remove(`${dir}/${n}`);
     const m = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
     m.shards[0].rows += 1;
     m.rows += 1;
@@ -334,6 +337,8 @@ Deno.test("error: empty corpus, vocab.tsv that does not match the manifest", asy
       () => collect(`${dir}/none`, { batchSize: 4 }),
       isData(/none: empty corpus: no \.arrow or \.parquet shards found/),
     );
+    // the corpus folder's manifest lists no shard of e/: the folder is refused while it is there
+    await Deno.remove(`${dir}/e`, { recursive: true });
     const m = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
     await Deno.writeTextFile(`${dir}/vocab.tsv`, "extra\t1\n", { append: true });
     await assert.rejects(
@@ -467,5 +472,91 @@ Deno.test("error: a manifest listing a shard twice, or a file outside the corpus
   } finally {
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(other, { recursive: true });
+  }
+});
+
+/** `s` as a regular expression matching it literally. */
+const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+Deno.test("error: a shard its manifest does not list (stale part-NNNNN, any name by content, in a subfolder) is refused naming it and the manifest; other files are not", async () => {
+  const dir = await corpusDir();
+  try {
+    const m = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
+    const listed = `${dir}/${m.shards[0].file}`;
+    const rows = async (path: string) =>
+      (await collect(path, { batchSize: 1000 })).reduce((n, b) => n + b.size, 0);
+    // what may lie beside the listed shards, no shard of the corpus: read as before
+    await Deno.writeTextFile(`${dir}/README.md`, "how this corpus was made\n");
+    await Deno.copyFile(listed, `${dir}/.part-00009.arrow`);
+    await Deno.copyFile(listed, `${dir}/part-00009.arrow.tmp`);
+    await Deno.copyFile(listed, `${dir}/_part-00009.arrow`);
+    await Deno.mkdir(`${dir}/corpus.4242-0a1b2c3d.tmp`); // a corpus job at work: its shards are not the folder's yet
+    await Deno.copyFile(listed, `${dir}/corpus.4242-0a1b2c3d.tmp/part-00000.arrow`);
+    assert.equal(await rows(dir), m.rows);
+    const cases: [string, () => Promise<void>][] = [
+      // an earlier, larger corpus's shard left in the folder (named as the corpus job names them)
+      ["part-00009.arrow", () => Deno.copyFile(listed, `${dir}/part-00009.arrow`)],
+      // named as a draw's shard, even empty
+      [
+        "part-00001.draw01.parquet",
+        () => Deno.writeFile(`${dir}/part-00001.draw01.parquet`, new Uint8Array()),
+      ],
+      // another name, an Arrow shard by its content (as a folder without a manifest tells shards)
+      ["extra.bin", () => Deno.copyFile(listed, `${dir}/extra.bin`)],
+      // a Parquet file in a subfolder (a folder without a manifest is read with its subfolders)
+      ["more/x.snappy.parquet", async () => {
+        await Deno.mkdir(`${dir}/more`);
+        await Deno.writeTextFile(`${dir}/more/x.snappy.parquet`, "PAR1 and the rest of a Parquet file");
+      }],
+    ];
+    for (const [name, add] of cases) {
+      await add();
+      const why = new RegExp(
+        `^${literal(`${dir}/${name}`)}: a shard that ${
+          literal(dir)
+        }/manifest\\.json does not list, so it would ` +
+          "not be trained on \\(left by an earlier corpus in this folder, or copied in by hand\\): remove it to " +
+          "train on the listed shards, or prepare the corpus again into a new folder \\(deno task corpus --out NEW",
+      );
+      // was: read without a word, the file left out (the rows of the listed shards only)
+      await assert.rejects(() => rows(dir), isData(why), name);
+      await assert.rejects(() => readManifest(dir), isData(why), name);
+      // a caller that trains nothing on the folder, and a listed shard given as a file, read it as before
+      assert.equal((await readManifest(dir, { unlisted: "ignore" })).rows, m.rows);
+      assert.equal(await rows(listed), m.rows);
+      await Deno.remove(`${dir}/${name.split("/")[0]}`, { recursive: true });
+      assert.equal(await rows(dir), m.rows, `${name} removed: read again`);
+    }
+    // several: the first named, the others counted
+    for (const n of ["part-00003.arrow", "part-00002.arrow"]) await Deno.copyFile(listed, `${dir}/${n}`);
+    await assert.rejects(
+      () => rows(dir),
+      isData(
+        /part-00002\.arrow: a shard that .* does not list \(and 1 more: part-00003\.arrow\), so they .*remove them/,
+      ),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("error: a shard its manifest lists that is missing is refused naming it, the folder and what to do", async () => {
+  const dir = await corpusDir();
+  try {
+    const m = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
+    await Deno.remove(`${dir}/${m.shards[0].file}`);
+    await assert.rejects(
+      () => collect(dir, { batchSize: 64 }),
+      isData(
+        new RegExp(
+          `manifest\\.json: field "shards\\[0\\]" names ${
+            literal(m.shards[0].file)
+          }, which does not exist in ` +
+            `${literal(dir)}: the corpus is incomplete; restore the file, or prepare the corpus again`,
+        ),
+      ),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

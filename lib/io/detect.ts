@@ -129,17 +129,43 @@ function unfinishedWorkError(path: string, pid: number): DataFormatError {
   );
 }
 
-async function walk(dir: string, out: string[]): Promise<void> {
+/**
+ * The regular files under `dir` (recursive, hidden entries skipped). A job's temporary folder inside
+ * (`<name>.<pid>-<random>.tmp`) is refused ({@link unfinishedWorkError}), or with `jobTemps: "skip"`
+ * left out: a corpus job at work there, whose shards are no part of the folder yet.
+ */
+async function walk(dir: string, out: string[], jobTemps: "refuse" | "skip" = "refuse"): Promise<void> {
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) {
     if (e.name.startsWith(".")) continue;
     const p = `${dir.replace(/\/$/, "")}/${e.name}`;
     const temp = e.isDirectory ? parseTempName(e.name) : undefined;
+    if (temp && jobTemps === "skip") continue;
     if (temp) throw unfinishedWorkError(p, temp.pid);
-    if (e.isDirectory) await walk(p, out);
+    if (e.isDirectory) await walk(p, out, jobTemps);
     else if (e.isFile) names.push(p);
   }
   out.push(...names);
+}
+
+/**
+ * The files of a shard folder that may hold data, as {@link classifyInputs} reads a folder: every regular
+ * file under `dir` (recursive, sorted) but the hidden ones, those of a job's temporary folder, and the
+ * non-data files skipped beside shards (`manifest.json`, `vocab.tsv`, `train-settings.json`, `_*`, `*.crc`,
+ * unfinished `*.tmp`). What a corpus folder holds beyond its manifest's shards is told from these
+ * (lib/io/manifest.ts `readManifest`).
+ *
+ * @example
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
+ * import { shardFolderFiles } from "./detect.ts";
+ * console.log(await shardFolderFiles("data/corpus")); // ["data/corpus/part-00000.arrow", …]
+ * ```
+ */
+export async function shardFolderFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  await walk(dir, files, "skip");
+  return files.filter((p) => !isShardFolderExtra(p.slice(p.lastIndexOf("/") + 1))).sort();
 }
 
 /**

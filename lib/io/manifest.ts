@@ -6,8 +6,11 @@
  * @module
  */
 
+import { relative } from "node:path";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { DataFormatError } from "../core/errors.ts";
+import { isShard, shardFolderFiles, sniffFile } from "./detect.ts";
+import { CORPUS_SHARD_FILE } from "./draws.ts";
 
 /** One shard of a corpus. `file` is relative to the corpus folder. *
  * @example
@@ -100,7 +103,10 @@ export async function writeManifest(dir: string, m: CorpusManifest): Promise<voi
 
 /**
  * Reads and checks `dir/manifest.json`: the fields' types, that the shard rows add up to `rows`, that
- * every shard file exists. Throws a {@link DataFormatError} naming the file and the field.
+ * every shard file exists, and that the folder holds no shard the manifest does not list
+ * ({@link refuseUnlistedShards}; `unlisted: "ignore"` skips that check, for a caller that reads the
+ * manifest but trains nothing on the folder). Throws a {@link DataFormatError} naming the file and the field
+ * (exit 5).
  *
  * @example
  * ```ts ignore
@@ -110,7 +116,10 @@ export async function writeManifest(dir: string, m: CorpusManifest): Promise<voi
  * console.log(m.rows, m.vocabSize, m.shards.length);
  * ```
  */
-export async function readManifest(dir: string): Promise<CorpusManifest> {
+export async function readManifest(
+  dir: string,
+  opts: { unlisted?: "refuse" | "ignore" } = {},
+): Promise<CorpusManifest> {
   const path = `${dir.replace(/\/$/, "")}/manifest.json`;
   let m: CorpusManifest;
   try {
@@ -148,7 +157,59 @@ export async function readManifest(dir: string): Promise<CorpusManifest> {
     if (!same) throw bad("draws[0]", 'must list the same shards as "shards" (draw 0 is the corpus)');
   }
   m.vocabFile ??= "vocab.tsv";
+  if (opts.unlisted !== "ignore") await refuseUnlistedShards(dir, m);
   return m;
+}
+
+/** A shard entry's file as a path inside the corpus folder (`./a.arrow`, `a//b.arrow`: `a.arrow`, `a/b.arrow`). */
+const shardName = (file: string) => file.split("/").filter((p) => p !== "" && p !== ".").join("/");
+
+/**
+ * Refuses (a {@link DataFormatError} naming the first one, exit 5) a corpus folder holding a shard that its
+ * manifest does not list, in any draw: a file named as the corpus job names its shards (`part-NNNNN.arrow`,
+ * `part-NNNNN.drawKK.parquet`), or any other that is an Arrow IPC or Parquet shard by its content. Readers
+ * of a folder with a manifest read only the shards it lists, so such a file (copied in by hand to be
+ * trained on, or left by another tool that wrote the folder again with fewer shards; the corpus job replaces
+ * its folder whole, and `prepareCorpus` removes the old shards first) would be left out without a word.
+ * The folder's files are those {@link shardFolderFiles} lists, as for a folder of shards without a manifest
+ * (subfolders too; hidden files, `_*`, `*.crc`, `*.tmp`, a job's temporary folder, `vocab.tsv` and
+ * `train-settings.json` are no shards); a file that cannot be read is told by its name only.
+ *
+ * @example
+ * ```ts ignore
+ * // not run by `deno test --doc`: needs a prepared corpus in data/corpus (`deno task corpus`)
+ * import { readManifest } from "./manifest.ts";
+ * await readManifest("data/corpus"); // throws when data/corpus/part-00009.arrow is there but not listed
+ * ```
+ */
+async function refuseUnlistedShards(dir: string, m: CorpusManifest): Promise<void> {
+  const listed = new Set(
+    [m.vocabFile, ...[m.shards, ...(m.draws ?? []).map((d) => d.shards)].flat().map((s) => s.file)].map(
+      shardName,
+    ),
+  );
+  const unlisted: string[] = [];
+  for (const path of await shardFolderFiles(dir)) {
+    const name = relative(dir, path);
+    if (listed.has(name)) continue;
+    const shard = CORPUS_SHARD_FILE.test(name.slice(name.lastIndexOf("/") + 1)) ||
+      await sniffFile(path).then((f) => isShard(f.kind), () => false);
+    if (shard) unlisted.push(path);
+  }
+  if (!unlisted.length) return;
+  const manifest = `${dir.replace(/\/+$/, "")}/manifest.json`;
+  const more = unlisted.length > 1
+    ? ` (and ${unlisted.length - 1} more: ${unlisted.slice(1, 4).map((p) => relative(dir, p)).join(", ")}${
+      unlisted.length > 4 ? ", …" : ""
+    })`
+    : "";
+  const [they, them] = unlisted.length > 1 ? ["they", "them"] : ["it", "it"];
+  throw new DataFormatError(
+    unlisted[0],
+    `a shard that ${manifest} does not list${more}, so ${they} would not be trained on (left by an ` +
+      `earlier corpus in this folder, or copied in by hand): remove ${them} to train on the listed shards, ` +
+      "or prepare the corpus again into a new folder (deno task corpus --out NEW …) to train on all of its data",
+  );
 }
 
 /**
@@ -172,7 +233,7 @@ async function checkShards(
         `must be {file: string, rows: integer, bytes: integer}, got ${JSON.stringify(s)}`,
       );
     }
-    const name = s.file.split("/").filter((p) => p !== "" && p !== ".").join("/");
+    const name = shardName(s.file);
     if (s.file.startsWith("/") || name === "" || name.split("/").includes("..")) {
       throw bad(`${field}[${i}]`, `names ${s.file}, a file outside the corpus folder ${dir}`);
     }
@@ -185,7 +246,11 @@ async function checkShards(
     try {
       await Deno.stat(`${dir}/${s.file}`);
     } catch {
-      throw bad(`${field}[${i}]`, `names ${s.file}, which does not exist in ${dir}`);
+      throw bad(
+        `${field}[${i}]`,
+        `names ${s.file}, which does not exist in ${dir}: the corpus is incomplete; restore the file, or ` +
+          "prepare the corpus again (deno task corpus --out …)",
+      );
     }
   }
   return total;

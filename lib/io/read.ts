@@ -159,12 +159,15 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
   /** A corpus folder's manifest: each draw's shard names, and every shard's rows (null: no manifest). */
   type Listing = { draws: string[][]; rows: Map<string, number>; bytes: Map<string, number> };
   const manifests = new Map<string, Listing | null>();
-  const manifestOf = async (dir: string) => {
-    if (manifests.has(dir)) return manifests.get(dir)!;
+  // a folder given is read as its manifest lists it, which must list every shard there; a file given is
+  // read whatever the manifest beside it lists (only its rows and bytes are taken from it)
+  const manifestOf = async (dir: string, unlisted: "refuse" | "ignore") => {
+    const key = `${unlisted} ${dir}`;
+    if (manifests.has(key)) return manifests.get(key)!;
     let listing: Listing | null = null;
     try {
       await Deno.stat(`${dir}/manifest.json`);
-      const m = await readManifest(dir);
+      const m = await readManifest(dir, { unlisted });
       const vocabPath = `${dir}/${m.vocabFile}`;
       let lines = -1;
       try {
@@ -187,14 +190,14 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
     } catch (e) {
       if (e instanceof DataFormatError) throw e;
     }
-    manifests.set(dir, listing);
+    manifests.set(key, listing);
     return listing;
   };
   let count = 0;
   for (const p0 of list) {
     const p = p0.replace(/\/$/, "");
     if (await isDir(p)) {
-      const listing = await manifestOf(p);
+      const listing = await manifestOf(p, "refuse");
       let draws: string[][];
       if (listing) draws = listing.draws;
       else {
@@ -222,7 +225,7 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
     } else {
       const slash = p.lastIndexOf("/");
       const dir = slash >= 0 ? p.slice(0, slash) || "/" : ".";
-      const listing = await manifestOf(dir);
+      const listing = await manifestOf(dir, "ignore");
       const name = p.slice(slash + 1);
       parts.push([[{
         path: p,

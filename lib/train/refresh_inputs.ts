@@ -115,8 +115,12 @@ export async function runPreparation(
   if (recorded) return { preparation: recorded, origin: "the run's last refresh" };
   const identity = (newest.meta.run as { corpus?: string } | null | undefined)?.corpus;
   const data = cfg.data;
+  // only how the run's corpus was prepared is read here, nothing trains on it: a shard its manifest does
+  // not list is no matter
   if (data !== "brown" && await exists(join(data, "manifest.json"))) {
-    const m = await readManifest(data).catch(() => undefined) as CorpusManifest | undefined;
+    const m = await readManifest(data, { unlisted: "ignore" }).catch(() => undefined) as
+      | CorpusManifest
+      | undefined;
     if (m && identity?.startsWith("corpus:") && manifestIdentity(m) !== identity) {
       return { unknown: `was prepared again after the run trained on it` };
     }
@@ -124,7 +128,7 @@ export async function runPreparation(
     if (p) return { preparation: p, origin: join(data, "manifest.json") };
     return { unknown: `records no preparation settings in its manifest.json` };
   }
-  const own = await readManifest(join(from, "corpus")).catch(() => undefined);
+  const own = await readManifest(join(from, "corpus"), { unlisted: "ignore" }).catch(() => undefined);
   const p = fromSource(own?.source);
   if (p) return { preparation: p, origin: join(from, "corpus", "manifest.json") };
   const trainDefaults = {
