@@ -17,39 +17,85 @@
  * ("" for none), GPU_MODEL_MS="128,512" the batch sizes of the whole-model-ish rows ("" for none).
  * Naive GPU: steps submitted back to back, then one wait. Naive CPU: createOutputLayer backend "blas".
  *
- * Usage: deno run -A bench/gpu.ts [--quick] [--require-nvidia] [--out FILE]
+ * Usage: deno run -A bench/gpu.ts [--quick] [--require-nvidia] [--out FILE] (`--help` lists the flags; a bad
+ * flag or value, or no WebGPU adapter, is one line `bench/gpu: …`, exit 2; lib/core/cli.ts)
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import {
+  type FlagSpec,
+  type FlagValue,
+  HELP_FLAG,
+  helpText,
+  parseFlags,
+  positiveNumber,
+} from "../lib/core/cli.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
+import { writeFileAtomic } from "../lib/core/atomic.ts";
 import { createOutputLayer } from "../lib/output/create.ts";
 import { initParams, Model, type ModelSpec } from "../lib/model/model.ts";
 import { attachStepPath } from "../lib/model/gpu_model.ts";
 import type { SparseBatch } from "../lib/core/types.ts";
-import { requestWebGpuDevice } from "../lib/output/webgpu/device.ts";
+import { requestWebGpuDevice, type WebGpuContext } from "../lib/output/webgpu/device.ts";
 import { WebGpuFactoredLayer } from "../lib/output/webgpu/factored.ts";
 import { WebGpuNaiveLayer } from "../lib/output/webgpu/naive.ts";
 import { Rng, uniformSource } from "../lib/core/rng.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    quick: { type: "boolean", default: Deno.env.get("GPU_QUICK") === "1" },
-    "require-nvidia": { type: "boolean", default: false },
-    out: { type: "string" },
-    seconds: { type: "string" },
-    budget: { type: "string" },
+/** The flags of `deno run -A bench/gpu.ts` (bench/gpu.sh gives --out, and --quick or --require-nvidia). */
+const FLAGS: Record<string, FlagSpec> = {
+  quick: {
+    type: "boolean",
+    default: Deno.env.get("GPU_QUICK") === "1",
+    help: "a tiny table on any adapter (llvmpipe): checks the script (also GPU_QUICK=1)",
   },
-});
-const T0 = performance.now();
-/** Seconds after which the remaining measurements are skipped (the table is still printed). */
-const BUDGET_S = Number(values.budget ?? Deno.env.get("GPU_BUDGET_S") ?? 300);
-const overBudget = () => (performance.now() - T0) / 1000 > BUDGET_S;
-const quick = values.quick!;
-const SECONDS = Number(values.seconds ?? (quick ? 0.3 : 1.0));
-const K = 5, ETA = 1e-3;
+  "require-nvidia": { type: "boolean", default: false, help: "exit 3 unless the adapter is the NVIDIA GPU" },
+  out: { type: "string", help: "the markdown file the table is also written to" },
+  seconds: { type: "string", help: "the timing window of each measurement (default: 1; --quick 0.3)" },
+  budget: {
+    type: "string",
+    help: "seconds after which the remaining measurements are skipped (default: GPU_BUDGET_S, else 300)",
+  },
+  help: HELP_FLAG,
+};
+
+/**
+ * The command line and the WebGPU device, or the process ends: `--help` printed (exit 0), a bad flag or
+ * value, or no WebGPU adapter, as one line `bench/gpu: …` (exit 2; lib/core/exit_codes.ts runCommand).
+ */
+async function start() {
+  let r:
+    | { values: Record<string, FlagValue>; budget: number; seconds: number; ctx: WebGpuContext }
+    | undefined;
+  await runCommand("bench/gpu", async () => {
+    const values = parseFlags(Deno.args, FLAGS);
+    if (values.help) {
+      console.log(helpText(
+        "deno run -A bench/gpu.ts [--quick] [--require-nvidia] [--out FILE] [flags]",
+        FLAGS,
+        exitCodesHelp().replace(
+          /\n {2}8 /,
+          "\n  3  the adapter is not the NVIDIA GPU (--require-nvidia)" +
+            "\n  4  the device reported errors (the table is printed, its numbers are not valid)$&",
+        ),
+      ));
+      Deno.exit(0);
+    }
+    const quick = values.quick === true;
+    const budget = positiveNumber("--budget", values.budget ?? Deno.env.get("GPU_BUDGET_S") ?? "300");
+    const seconds = positiveNumber("--seconds", values.seconds ?? (quick ? "0.3" : "1"));
+    r = { values, budget, seconds, ctx: await requestWebGpuDevice({ log }) };
+  });
+  return r!;
+}
+
 const log = (l: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${l}`);
+const T0 = performance.now();
+const { values, budget: BUDGET_S, seconds: SECONDS, ctx } = await start();
+/** Seconds after which the remaining measurements are skipped (the table is still printed). */
+const overBudget = () => (performance.now() - T0) / 1000 > BUDGET_S;
+const quick = values.quick === true;
+const K = 5, ETA = 1e-3;
 
 /** x uniform with standard deviation `std` (in ±std·√3). */
 function fillUniform(x: Float32Array, std: number, seed: number): void {
@@ -67,7 +113,6 @@ function makeBatches(D: number, d: number, m: number): { H: Float32Array; Y: Spa
   });
 }
 
-const ctx = await requestWebGpuDevice({ log });
 const nvidia = /nvidia/i.test(ctx.description) || /^(4318|0x10de|nvidia)$/i.test(ctx.vendor);
 if (values["require-nvidia"] && !nvidia) {
   console.error(
@@ -461,10 +506,6 @@ if (ctx.errors.length) {
 }
 const text = lines.join("\n");
 console.log(text);
-if (values.out) {
-  const tmp = `${values.out}.tmp`;
-  await Deno.writeTextFile(tmp, text + "\n");
-  await Deno.rename(tmp, values.out);
-}
+if (typeof values.out === "string" && values.out !== "") await writeFileAtomic(values.out, text + "\n");
 ctx.device.destroy();
 if (ctx.errors.length) Deno.exit(4);

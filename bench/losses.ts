@@ -13,6 +13,9 @@
  */
 
 import { createOutputLayer } from "../lib/output/create.ts";
+import { type FlagSpec, HELP_FLAG, helpText, parseFlags } from "../lib/core/cli.ts";
+import { UsageError } from "../lib/core/errors.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { LOSS_NAMES } from "../lib/losses/mod.ts";
 import type { LossName, SparseBatch } from "../lib/core/types.ts";
 import type { BenchOptions } from "./report.ts";
@@ -203,16 +206,25 @@ export async function run(opts: BenchOptions): Promise<string> {
     );
 }
 
+/** The flags of `deno run -A bench/losses.ts` alone (bench/main.ts runs it as the section `losses`). */
+const FLAGS: Record<string, FlagSpec> = {
+  quick: { type: "boolean", default: false, help: "the smallest configuration only, a smoke run" },
+  backend: { type: "string", default: "blas", help: "the backend measured: js, blas or webgpu" },
+  help: HELP_FLAG,
+};
+
 if (import.meta.main) {
   // Standalone: `deno run -A bench/losses.ts [--quick] [--backend js|blas|webgpu]` prints the block.
-  const { parseArgs } = await import("node:util");
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { quick: { type: "boolean", default: false }, backend: { type: "string", default: "blas" } },
+  await runCommand("bench/losses", async () => {
+    const f = parseFlags(Deno.args, FLAGS);
+    if (f.help) {
+      console.log(helpText("deno run -A bench/losses.ts [flags]", FLAGS, exitCodesHelp()));
+      return;
+    }
+    const backend = f.backend as BenchOptions["backend"];
+    if (!["js", "blas", "webgpu"].includes(backend)) {
+      throw new UsageError(`--backend must be js, blas or webgpu, got "${f.backend}"`);
+    }
+    console.log(await run({ backend, quick: f.quick === true, log: (l) => console.error(l) }));
   });
-  const backend = values.backend as BenchOptions["backend"];
-  if (!["js", "blas", "webgpu"].includes(backend)) {
-    throw new RangeError(`--backend must be js, blas or webgpu, got "${values.backend}"`);
-  }
-  console.log(await run({ backend, quick: values.quick, log: (l) => console.error(l) }));
 }

@@ -87,7 +87,9 @@ async function main(args: string[]): Promise<number> {
       helpText(
         "deno task bench [flags]",
         FLAGS,
-        `${exitCodesHelp()}\n  (1 also when a section failed: its block says why, the other sections still ran)`,
+        `${
+          exitCodesHelp("locked")
+        }\n  (1 also when a section failed: its block says why, the other sections still ran)`,
       ),
     );
     return EXIT.ok;

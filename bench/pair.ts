@@ -18,18 +18,20 @@
  * no difference.
  *
  * Usage: `deno run -A bench/pair.ts --shape 14206x257x64 --k 7 --loss spherical --a FACTOROUT_THREADS=1
- * --b FACTOROUT_THREADS=2 [--blocks 40] [--steps 40]`
+ * --b FACTOROUT_THREADS=2 [--blocks 40] [--steps 40]` (`--help` lists the flags; a bad flag or value is one
+ * line `bench/pair: …`, exit 2; lib/core/cli.ts)
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { LossName } from "../lib/core/types.ts";
 import { UsageError } from "../lib/core/errors.ts";
+import { type FlagSpec, HELP_FLAG, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import type { BlasBackend } from "../lib/linalg/blas.ts";
 import { FactoredOutputLayer } from "../lib/output/factored/layer.ts";
-import { createLoss } from "../lib/losses/mod.ts";
+import { createLoss, LOSS_NAMES } from "../lib/losses/mod.ts";
 import { fillUniform, makeBatch } from "./layers.ts";
 import { fmt } from "./report.ts";
 
@@ -197,51 +199,53 @@ export async function pairRun(o: PairOptions): Promise<PairResult> {
   }
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      shape: { type: "string" },
-      k: { type: "string", default: "7" },
-      loss: { type: "string", default: "spherical" },
-      a: { type: "string", default: "" },
-      b: { type: "string", default: "" },
-      blocks: { type: "string", default: "40" },
-      steps: { type: "string", default: "40" },
-    },
-    strict: true,
-  });
-  try {
-    const [D, d, m] = (values.shape ?? "").split("x").map(Number);
-    const [k, blocks, steps] = [values.k, values.blocks, values.steps].map(Number);
-    if (![D, d, m, k, blocks, steps].every((v) => Number.isSafeInteger(v) && v > 0)) {
-      throw new UsageError(
-        "--shape wants DxdXm (e.g. 14206x257x64); --k, --blocks, --steps positive integers",
-      );
-    }
-    const a = parseEnv(values.a), b = parseEnv(values.b);
-    const r = await pairRun({
-      D,
-      d,
-      m,
-      k,
-      loss: values.loss as LossName,
-      a,
-      b,
-      blocks,
-      steps,
-      log: (l) => console.log(l),
-    });
-    console.log(
-      `${D}x${d}x${m}, ${values.loss}, K = ${k}, ${blocks} blocks of ${steps} steps per side, ` +
-        `${new Date().toISOString()}: A [${values.a}] ${fmt(r.medianA, 3)} µs/example, ` +
-        `B [${values.b}] ${fmt(r.medianB, 3)}; B/A per pair: median ${fmt(r.medianRatio, 3)}, ` +
-        `B faster in ${r.bFaster}/${blocks}`,
-    );
-    console.log(`A: ${r.a.map((x) => fmt(x, 3)).join(" ")}`);
-    console.log(`B: ${r.b.map((x) => fmt(x, 3)).join(" ")}`);
-  } catch (e) {
-    console.error(`pair: ${(e as Error).message}`);
-    Deno.exit(e instanceof UsageError ? 2 : 1);
+/** The flags of `deno run -A bench/pair.ts`. */
+const FLAGS: Record<string, FlagSpec> = {
+  shape: { type: "string", help: "the layer, DxdxM (e.g. 14206x257x64)" },
+  k: { type: "string", default: "7", help: "targets per example" },
+  loss: { type: "string", default: "spherical", help: `the loss: ${LOSS_NAMES.join(", ")}` },
+  a: { type: "string", default: "", help: "side A's environment, NAME=value[,NAME=value]" },
+  b: { type: "string", default: "", help: "side B's environment, NAME=value[,NAME=value]" },
+  blocks: { type: "string", default: "40", help: "timed blocks per side" },
+  steps: { type: "string", default: "40", help: "steps per block" },
+  help: HELP_FLAG,
+};
+
+/** The command line: `--help` prints the flags, else the pair is run and its summary printed. */
+async function main(args: string[]): Promise<void> {
+  const f = parseFlags(args, FLAGS);
+  if (f.help) {
+    console.log(helpText(
+      "deno run -A bench/pair.ts --shape DxdxM [--a NAME=value,…] [--b NAME=value,…] [flags]",
+      FLAGS,
+      exitCodesHelp(),
+      "Two settings of the factored step timed in one process, in alternating blocks (bench/pair.ts).",
+    ));
+    return;
   }
+  const shape = /^(\d+)x(\d+)x(\d+)$/.exec(typeof f.shape === "string" ? f.shape.trim() : "");
+  const [D, d, m] = shape ? shape.slice(1).map(Number) : [];
+  if (!shape || ![D, d, m].every((v) => Number.isSafeInteger(v) && v > 0)) {
+    throw new UsageError(
+      `--shape wants DxdxM of positive integers (e.g. 14206x257x64), got ${JSON.stringify(f.shape ?? "")}`,
+    );
+  }
+  const k = positiveInt("--k", f.k), blocks = positiveInt("--blocks", f.blocks);
+  const steps = positiveInt("--steps", f.steps);
+  const loss = f.loss as LossName;
+  if (!LOSS_NAMES.includes(loss)) {
+    throw new UsageError(`--loss must be one of ${LOSS_NAMES.join(", ")}, got ${JSON.stringify(f.loss)}`);
+  }
+  const a = parseEnv(f.a as string), b = parseEnv(f.b as string);
+  const r = await pairRun({ D, d, m, k, loss, a, b, blocks, steps, log: (l) => console.log(l) });
+  console.log(
+    `${D}x${d}x${m}, ${loss}, K = ${k}, ${blocks} blocks of ${steps} steps per side, ` +
+      `${new Date().toISOString()}: A [${f.a}] ${fmt(r.medianA, 3)} µs/example, ` +
+      `B [${f.b}] ${fmt(r.medianB, 3)}; B/A per pair: median ${fmt(r.medianRatio, 3)}, ` +
+      `B faster in ${r.bFaster}/${blocks}`,
+  );
+  console.log(`A: ${r.a.map((x) => fmt(x, 3)).join(" ")}`);
+  console.log(`B: ${r.b.map((x) => fmt(x, 3)).join(" ")}`);
 }
+
+if (import.meta.main) await runCommand("bench/pair", () => main(Deno.args));

@@ -2,7 +2,8 @@
  * BENCHMARKS.md bookkeeping for the benchmark harness: each section owns one block between
  * `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`; a run replaces only the blocks it ran, and
  * stamps each with the command, the machine and the date. The file is written to a temporary name in
- * the same directory and renamed, so a killed run never leaves half a file.
+ * the same directory and renamed, so a killed run never leaves half a file, under the file's lock, so that
+ * two runs ending at once both keep their blocks ({@link writeBlocks}).
  *
  * @module
  */
@@ -10,7 +11,8 @@
 import { basename, dirname } from "node:path";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { removeStaleDirTemps, tempNameFor, writeFileAtomic } from "../lib/core/atomic.ts";
-import { pidAlive } from "../lib/core/lock.ts";
+import { type HeldLock, lockJob, pidAlive } from "../lib/core/lock.ts";
+import { EXIT, ExitError } from "../lib/core/exit_codes.ts";
 import { removeAtExit } from "../lib/core/stop.ts";
 
 /** Which backend a section measures. */
@@ -120,9 +122,17 @@ const HEADER = "# factorout benchmarks\n\n" +
   "Written by `deno task bench` (bench/main.ts); each block below is replaced when its section is rerun.\n" +
   "Blocks carry the command, the machine and the date they were measured with.\n";
 
+/** How long {@link writeBlocks} waits for another bench writing the same file (held for milliseconds). */
+const BLOCKS_LOCK_WAIT_S = 60;
+
 /**
  * Replaces the given blocks in the markdown file at `path` (creating it with a header if absent),
- * writing a temporary file beside it and renaming it over the original.
+ * writing a temporary file beside it and renaming it over the original (lib/core/atomic.ts). The read,
+ * the replacement and the rename hold `<path>.lock` (lib/core/lock.ts `lockJob`): two benches ending at
+ * once (`deno task bench` and `bench:peers`, each its own blocks) both land, where the second rename put
+ * back the file the second had read before the first wrote, losing the first one's block. Another bench
+ * holding it is waited for, silently, up to 60 s; still held then: exit code 3 (`EXIT.locked`) naming it.
+ * A killed bench's lock is taken over (one line); `<path>.lock.guard` stays beside the file once two met.
  *
  * @example
  * ```ts
@@ -134,15 +144,36 @@ const HEADER = "# factorout benchmarks\n\n" +
  * @param blocks [name, block] pairs
  */
 export async function writeBlocks(path: string, blocks: [string, string][]): Promise<void> {
-  let text: string;
+  let lock: HeldLock;
   try {
-    text = await Deno.readTextFile(path);
+    lock = await lockJob(`${path}.lock`, `bench: blocks ${blocks.map(([n]) => n).join(",")} of ${path}`, {
+      waitSeconds: BLOCKS_LOCK_WAIT_S,
+      pollMs: 10,
+      quietWait: true,
+    });
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    text = HEADER;
+    // no --wait flag here: it was waited for already
+    if (e instanceof ExitError && e.code === EXIT.locked) {
+      throw new ExitError(
+        EXIT.locked,
+        e.message.replace(/ \(or give --wait SECONDS\)/, ` (waited ${BLOCKS_LOCK_WAIT_S} s)`),
+      );
+    }
+    throw e;
   }
-  for (const [name, block] of blocks) text = replaceBlock(text, name, block);
-  await writeFileAtomic(path, text);
+  try {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      text = HEADER;
+    }
+    for (const [name, block] of blocks) text = replaceBlock(text, name, block);
+    await writeFileAtomic(path, text);
+  } finally {
+    await lock.release();
+  }
 }
 
 /**

@@ -10,12 +10,23 @@
  *   deno run -A bench/threads.ts --out table.md [--quick] [--threads 1,2,4] [--modes split,openblas]
  *     [--seconds 1]
  *
- * bench/threads.sh runs it on a bare machine (see there). --quick: tiny layers, threads 1 and 2.
+ * bench/threads.sh runs it on a bare machine (see there). --quick: tiny layers, threads 1 and 2. `--help` lists
+ * the flags; a bad flag or value is one line `bench/threads: …`, exit 2 (lib/core/cli.ts).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import {
+  commaList,
+  type FlagSpec,
+  HELP_FLAG,
+  helpText,
+  parseFlags,
+  positiveInt,
+  positiveNumber,
+} from "../lib/core/cli.ts";
+import { UsageError } from "../lib/core/errors.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { sgemmPeak } from "./linalg.ts";
 import type { ChildConfig, ChildResult } from "./layers.ts";
@@ -54,33 +65,44 @@ async function child(args: string[], threads: number, timeoutS: number, split = 
   return line.slice("RESULT ".length);
 }
 
-if (import.meta.main) {
-  const a = parseArgs({
-    args: Deno.args,
-    options: {
-      out: { type: "string" },
-      quick: { type: "boolean", default: false },
-      threads: { type: "string" },
-      seconds: { type: "string" },
-      modes: { type: "string", default: "split,openblas" },
-      peak: { type: "boolean", default: false },
-    },
-  });
-  if (a.values.peak) {
+/** The flags of `deno run -A bench/threads.ts` (bench/threads.sh gives --out, --quick and --threads). */
+const FLAGS: Record<string, FlagSpec> = {
+  out: { type: "string", help: "the markdown file the table is written to (- or none: stdout only)" },
+  quick: { type: "boolean", default: false, help: "tiny layers, threads 1 and 2" },
+  threads: { type: "string", help: "the thread counts, comma-separated (default: 1,2,4,8,16; --quick 1,2)" },
+  seconds: { type: "string", help: "the timing window of each row (default: 0.8; --quick 0.3)" },
+  modes: {
+    type: "string",
+    default: "split,openblas",
+    help: `the paths measured above one thread: ${Object.keys(MODES).join(", ")}`,
+  },
+  peak: { type: "boolean", default: false, help: "(child) print the sgemm peak at FACTOROUT_THREADS" },
+  help: HELP_FLAG,
+};
+
+async function main(args: string[]): Promise<void> {
+  const f = parseFlags(args, FLAGS);
+  if (f.help) {
+    console.log(helpText("deno run -A bench/threads.ts [flags]", FLAGS, exitCodesHelp()));
+    return;
+  }
+  if (f.peak) {
     // child: the sgemm peak at this process's FACTOROUT_THREADS
     const la = openBlasBackend();
     console.log(`RESULT ${JSON.stringify({ threads: la.threads, peak: sgemmPeak(la, true) })}`);
     la.close();
     Deno.exit(0);
   }
-  const quick = a.values.quick;
-  const threads = (a.values.threads ?? (quick ? "1,2" : "1,2,4,8,16")).split(",").map(Number);
-  const seconds = Number(a.values.seconds ?? (quick ? 0.3 : 0.8));
-  const modes = a.values.modes.split(",") as Mode[];
+  const quick = f.quick === true;
+  const threads = commaList(f.threads ?? (quick ? "1,2" : "1,2,4,8,16")).map((t) =>
+    positiveInt("--threads", t)
+  );
+  if (threads.length === 0) throw new UsageError("--threads names no thread count");
+  const seconds = positiveNumber("--seconds", f.seconds ?? (quick ? "0.3" : "0.8"));
+  const modes = commaList(f.modes) as Mode[];
   for (const mode of modes) {
     if (!(mode in MODES)) {
-      console.error(`threads: --modes takes split and openblas, got '${mode}'`);
-      Deno.exit(2);
+      throw new UsageError(`--modes takes ${Object.keys(MODES).join(" and ")}, got '${mode}'`);
     }
   }
   const configs = quick
@@ -150,6 +172,8 @@ if (import.meta.main) {
     `to OpenBLAS. ` +
     `% of peak: 24·m·d² flops per step over the sgemm peak measured at the same t. ` +
     `Total ${fmt((performance.now() - t0) / 1000)} s.\n\n` + table(head, rows) + "\n";
-  if (a.values.out && a.values.out !== "-") await Deno.writeTextFile(a.values.out, md);
+  if (typeof f.out === "string" && f.out !== "" && f.out !== "-") await Deno.writeTextFile(f.out, md);
   console.log(md);
 }
+
+if (import.meta.main) await runCommand("bench/threads", () => main(Deno.args));

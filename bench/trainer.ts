@@ -8,10 +8,22 @@
  *   deno task bench --only trainer --out -                      (threads 1,2; d = 256)
  *   deno run -A bench/trainer.ts --threads 1,2,4,8,16 --out -   (alone; --quick: a tiny corpus)
  *
+ * Alone, `--help` lists its flags; a bad flag or value is one line `bench/trainer: …`, exit 2 (lib/core/cli.ts).
+ *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import {
+  commaList,
+  type FlagSpec,
+  HELP_FLAG,
+  helpText,
+  parseFlags,
+  positiveInt,
+  positiveNumber,
+} from "../lib/core/cli.ts";
+import { UsageError } from "../lib/core/errors.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { join } from "node:path";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { readExamples } from "../lib/io/read.ts";
@@ -237,34 +249,56 @@ export async function run(opts: BenchOptions): Promise<string> {
     `K = the corpus's K̄ rounded, targets uniform over D); the trainer: spherical loss, the corpus's targets.`;
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      threads: { type: "string", default: "1,2" },
-      dim: { type: "string", default: "256" },
-      batch: { type: "string", default: "64" },
-      vocab: { type: "string", default: "200000" },
-      tokens: { type: "string", default: "500000" },
-      "layer-seconds": { type: "string", default: "4" },
-      readers: { type: "string", default: "worker" },
-      quick: { type: "boolean", default: false },
-      out: { type: "string", default: "-" },
-    },
-    strict: true,
-  });
-  const q = values.quick;
+/** The flags of `deno run -A bench/trainer.ts` (bench/trainer_threads.sh gives them). */
+const FLAGS: Record<string, FlagSpec> = {
+  threads: { type: "string", default: "1,2", help: "the OpenBLAS thread counts, comma-separated" },
+  dim: { type: "string", default: "256", help: "embedding dimension d (--quick: 32)" },
+  batch: { type: "string", default: "64", help: "examples per batch m" },
+  vocab: { type: "string", default: "200000", help: "vocabulary of the synthetic corpus (--quick: 2000)" },
+  tokens: { type: "string", default: "500000", help: "tokens of the synthetic corpus (--quick: 20000)" },
+  "layer-seconds": { type: "string", default: "4", help: "timing window of the layer alone (--quick: 1)" },
+  readers: {
+    type: "string",
+    default: "worker",
+    help: "where the reader runs, comma-separated: worker, thread",
+  },
+  quick: { type: "boolean", default: false, help: "a tiny corpus: checks the script" },
+  out: { type: "string", default: "-", help: "the markdown file the table is written to; - prints it" },
+  help: HELP_FLAG,
+};
+
+async function main(args: string[]): Promise<void> {
+  const f = parseFlags(args, FLAGS);
+  if (f.help) {
+    console.log(helpText("deno run -A bench/trainer.ts [flags]", FLAGS, exitCodesHelp()));
+    return;
+  }
+  const q = f.quick === true;
+  const threads = commaList(f.threads).map((t) => positiveInt("--threads", t));
+  if (threads.length === 0) throw new UsageError("--threads names no thread count");
+  const readers = commaList(f.readers);
+  for (const r of readers) {
+    if (r !== "worker" && r !== "thread") {
+      throw new UsageError(`--readers takes worker and thread, got '${r}'`);
+    }
+  }
+  if (readers.length === 0) throw new UsageError("--readers names no reader");
+  const dim = positiveInt("--dim", f.dim), vocab = positiveInt("--vocab", f.vocab);
+  const tokens = positiveInt("--tokens", f.tokens);
+  const layerSeconds = positiveNumber("--layer-seconds", f["layer-seconds"]);
   const rows = await measureTrainer({
-    threads: values.threads.split(",").map(Number),
-    dim: q ? 32 : Number(values.dim),
-    batch: Number(values.batch),
-    vocab: q ? 2000 : Number(values.vocab),
-    tokens: q ? 20_000 : Number(values.tokens),
-    layerSeconds: q ? 1 : Number(values["layer-seconds"]),
-    readers: values.readers.split(",") as ("worker" | "thread")[],
+    threads,
+    dim: q ? 32 : dim,
+    batch: positiveInt("--batch", f.batch),
+    vocab: q ? 2000 : vocab,
+    tokens: q ? 20_000 : tokens,
+    layerSeconds: q ? 1 : layerSeconds,
+    readers: readers as ("worker" | "thread")[],
     log: (l) => console.error(l),
   });
   const text = trainerTable(rows) + "\n";
-  if (values.out === "-") console.log(text);
-  else await Deno.writeTextFile(values.out, text);
+  if (f.out === "-") console.log(text);
+  else await Deno.writeTextFile(f.out as string, text);
 }
+
+if (import.meta.main) await runCommand("bench/trainer", () => main(Deno.args));

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs one factorout job as the Deno process itself, for schedulers (cron, systemd, Kubernetes, Airflow):
+# Runs one factorout job as the Deno process itself, for schedulers (cron, systemd, Kubernetes, Airflow), and
+# for `deno task train` (deno.json), so that the Debian packages the job's own flags ask for are installed
+# first (scripts/ensure-system.sh sees them: `--backend webgpu` brings the WebGPU ones):
 #
 #   scripts/job.sh train|corpus|export|eval|refresh [flags]
 #
@@ -23,8 +25,41 @@ case "$job" in
 esac
 deno="$repo/node_modules/deno/deno"
 if [ ! -x "$deno" ]; then
-  echo "job.sh: $deno is missing: run 'npm install && npx deno install' in $repo first" >&2
-  exit 2
+  # a Deno of its own on PATH (`deno task train` run by it), unless that is a launcher script (npm's, which
+  # would stand between the signal and the job)
+  other=$(command -v deno 2>/dev/null || true) magic=""
+  [ -z "$other" ] || IFS= read -r -n 2 magic <"$other" 2>/dev/null || true
+  if [ -z "$other" ] || [ "$magic" = "#!" ]; then
+    echo "job.sh: $deno is missing: run 'npm install && npx deno install' in $repo first" >&2
+    exit 2
+  fi
+  deno=$other
 fi
-if [ "$job" = train ] || [ "$job" = refresh ]; then bash "$repo/scripts/ensure-system.sh" "$job"; fi
+if [ "$job" = train ] || [ "$job" = refresh ]; then
+  # the Debian packages the job uses (with its arguments: `--backend webgpu` brings the WebGPU ones), in
+  # the background and waited for: a SIGTERM to this shell (a scheduler stopping the job) is handled at
+  # once and passed on to the installer, which stops apt-get and says so (one line); this shell then ends
+  # with 143 (130 for SIGINT, 129 for SIGHUP). Without it, this shell ended and left both running.
+  installer=""
+  relay() {
+    trap '' TERM INT HUP
+    # a signal between the start and `installer=$!` still finds it: $!; a background command ignores
+    # SIGINT (no job control): the installer is stopped with SIGTERM
+    local pid=${installer:-${!:-}}
+    if [ -n "$pid" ]; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+    exit "$1"
+  }
+  trap 'relay 143' TERM
+  trap 'relay 130' INT
+  trap 'relay 129' HUP
+  bash "$repo/scripts/ensure-system.sh" "$job" -- "$@" &
+  installer=$!
+  rc=0
+  wait "$installer" || rc=$?
+  trap - TERM INT HUP
+  [ "$rc" = 0 ] || exit "$rc"
+fi
 exec "$deno" run -A --config "$repo/deno.json" "$repo/pipelines/$job.ts" "$@"

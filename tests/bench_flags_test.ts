@@ -1,0 +1,81 @@
+// The standalone benches (bench/pair.ts, threads.ts, trainer.ts, gpu.ts, losses.ts) parse their flags through
+// lib/core/cli.ts like every command: --help lists each flag and the exit codes (exit 0, nothing measured),
+// and an unknown flag or a bad value is one line `bench/<name>: …` with exit 2, no stack trace (they called
+// node:util parseArgs directly, and a bad flag printed its TypeError's stack).
+import assert from "node:assert/strict";
+import { runCommand } from "./child.ts";
+
+async function bench(name: string, ...args: string[]) {
+  const script = new URL(`../bench/${name}.ts`, import.meta.url).pathname;
+  // no WebGPU adapter (bench/gpu.ts must never need one for its flags): the loader finds no driver
+  const r = await runCommand(Deno.execPath(), ["run", "-A", script, ...args], {
+    env: {
+      VK_DRIVER_FILES: "/nonexistent/icd.json",
+      DENO_WEBGPU_BACKEND: "vulkan",
+      OPENBLAS_NUM_THREADS: "1",
+    },
+  });
+  return { code: r.code, out: r.stdout, err: r.stderr.trim() };
+}
+
+const CASES: [string, RegExp, [string[], RegExp][]][] = [
+  ["pair", /--shape <value>/, [
+    [["--shape", "14206x257"], /^bench\/pair: --shape wants DxdxM/],
+    [["--shape", "40x8x4", "--blocks", "0"], /^bench\/pair: --blocks must be a positive integer, got "0"$/],
+    [["--shape", "40x8x4", "--loss", "hinge"], /^bench\/pair: --loss must be one of .*got "hinge"$/],
+    [["--shape", "40x8x4", "--a", "threads=1"], /^bench\/pair: --a\/--b want NAME=value/],
+  ]],
+  ["threads", /--modes <value> .*\(default: split,openblas\)/, [
+    [["--modes", "split,mkl"], /^bench\/threads: --modes takes split and openblas, got 'mkl'$/],
+    [["--threads", "1,x"], /^bench\/threads: --threads must be a positive integer, got "x"$/],
+    [["--seconds", "0"], /^bench\/threads: --seconds must be a positive number, got "0"$/],
+  ]],
+  ["trainer", /--layer-seconds <value> .*\(default: 4\)/, [
+    [["--threads", "two"], /^bench\/trainer: --threads must be a positive integer, got "two"$/],
+    [["--readers", "process"], /^bench\/trainer: --readers takes worker and thread, got 'process'$/],
+    [["--dim"], /^bench\/trainer: --dim needs a value/],
+  ]],
+  ["gpu", /--require-nvidia .*exit 3 unless/, [
+    [["--seconds", "-1"], /^bench\/gpu: --seconds must be a positive number, got "-1"$/],
+    [["--budget", "soon"], /^bench\/gpu: --budget must be a positive number, got "soon"$/],
+  ]],
+  ["losses", /--backend <value> .*\(default: blas\)/, [
+    [["--backend", "cuda"], /^bench\/losses: --backend must be js, blas or webgpu, got "cuda"$/],
+  ]],
+];
+
+for (const [name, flag, bad] of CASES) {
+  Deno.test(`bench/${name}.ts: --help lists the flags and exit codes; a bad flag or value is one line, exit 2`, async () => {
+    for (const h of ["--help", "-h"]) {
+      const help = await bench(name, h);
+      assert.equal(help.code, 0, help.err);
+      assert.match(help.out, new RegExp(`^usage: deno run -A bench/${name}\\.ts`));
+      assert.match(help.out, flag);
+      assert.match(help.out, /Exit codes/);
+    }
+    for (
+      const [args, why] of [
+        [["--bogus"], new RegExp(`^bench/${name}: Unknown option '--bogus'`)],
+        ...bad,
+      ] as [
+        string[],
+        RegExp,
+      ][]
+    ) {
+      const r = await bench(name, ...args);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+      assert.equal(r.err.split("\n").length, 1, r.err);
+      assert.match(r.err, why);
+    }
+  });
+}
+
+Deno.test("bench/gpu.ts: no WebGPU adapter is one line naming what to install, exit 2", async () => {
+  const r = await bench("gpu", "--quick");
+  assert.equal(r.code, 2, r.err);
+  assert.equal(r.err.split("\n").length, 1, r.err);
+  assert.match(
+    r.err,
+    /^bench\/gpu: backend "webgpu" unavailable: .*apt-get install libvulkan1 mesa-vulkan-drivers/,
+  );
+});
