@@ -639,3 +639,22 @@ Deno.test("train CLI arguments: --threads, --formats and --eval-dir are config f
   );
   assert.throws(() => resolveConfig({ formats: ["vec", "csv"] }), /--formats: unknown format "csv"/);
 });
+
+Deno.test("train CLI: --backend webgpu without an adapter exits 2 before the corpus is prepared", async () => {
+  const tmp = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${tmp}/text.txt`, "the cat sat on the mat\n".repeat(50));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, "--data", `${tmp}/text.txt`, "--out", `${tmp}/run`, "--backend", "webgpu"],
+    stdout: "piped",
+    stderr: "piped",
+    // the Vulkan loader finds no driver: no adapter, as on a machine without mesa-vulkan-drivers
+    env: { VK_DRIVER_FILES: "/nonexistent/icd.json", DENO_WEBGPU_BACKEND: "vulkan" },
+  }).output();
+  const err = dec.decode(out.stderr).trim();
+  assert.equal(out.code, EXIT.usage, err);
+  assert.match(err.split("\n").pop()!, /requestAdapter\(\) returned null.*npx deno task setup/);
+  // said before any work: no corpus prepared, no run folder made
+  assert.ok(!(await Deno.stat(`${tmp}/run`).then(() => true, () => false)), "the run folder was made");
+  assert.doesNotMatch(err, /corpus|vocabulary/i);
+  await Deno.remove(tmp, { recursive: true });
+});

@@ -47,6 +47,7 @@ import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from ".
 import { backendEnvironment } from "../linalg/select.ts";
 import { bagSplit, readerPlace } from "./defaults.ts";
 import { logDraws, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
+import { requestWebGpuAdapter } from "../output/webgpu/device.ts";
 import {
   type Aside,
   guardUsedFolder,
@@ -278,6 +279,8 @@ export async function runTrainJob(
       // a missing --data is named as such (exit 5), before the folder it would train into is locked or
       // judged by what it holds
       await requireData(config.data);
+      // no adapter is said now, not after the corpus is prepared (minutes on a large one)
+      if (config.backend === "webgpu") await requestWebGpuAdapter();
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }

@@ -80,21 +80,20 @@ export function preferVulkanOnLinux(): void {
 }
 
 /**
- * Requests a high-performance adapter and a device with the adapter's maximum storage-binding, buffer and
- * workgroup-storage limits, and logs the adapter (vendor, description, fallback or not). Throws
+ * Requests a high-performance adapter (no device): what {@link requestWebGpuDevice} does first. Throws
  * {@link BackendUnavailableError} naming the cause and the fix when `navigator.gpu` is missing or no
- * adapter is found.
+ * adapter is found, so that a job asked for `--backend webgpu` can say so before it prepares a corpus.
  *
  * @example
  * ```ts
- * import { requestWebGpuDevice } from "./device.ts";
- * const { device, description } = await requestWebGpuDevice({ log: () => {} });
- * console.log(description);
- * device.destroy();
+ * import { requestWebGpuAdapter } from "./device.ts";
+ * const adapter = await requestWebGpuAdapter();
+ * console.log(adapter.limits.maxStorageBufferBindingSize > 0); // true
  * ```
  */
-export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promise<WebGpuContext> {
-  const log = opts.log ?? ((line: string) => console.error(line));
+export async function requestWebGpuAdapter(
+  opts: Pick<WebGpuDeviceOptions, "gpu" | "powerPreference"> = {},
+): Promise<GPUAdapter> {
   preferVulkanOnLinux();
   const gpu = opts.gpu !== undefined
     ? opts.gpu
@@ -118,6 +117,26 @@ export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promi
         `(usually the Vulkan loader libvulkan.so.1 or its ICD json is missing); ${FIX}`,
     );
   }
+  return adapter;
+}
+
+/**
+ * Requests a high-performance adapter and a device with the adapter's maximum storage-binding, buffer and
+ * workgroup-storage limits, and logs the adapter (vendor, description, fallback or not). Throws
+ * {@link BackendUnavailableError} naming the cause and the fix when `navigator.gpu` is missing or no
+ * adapter is found.
+ *
+ * @example
+ * ```ts
+ * import { requestWebGpuDevice } from "./device.ts";
+ * const { device, description } = await requestWebGpuDevice({ log: () => {} });
+ * console.log(description);
+ * device.destroy();
+ * ```
+ */
+export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promise<WebGpuContext> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const adapter = await requestWebGpuAdapter(opts);
   const a = adapter.limits;
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
