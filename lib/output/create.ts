@@ -15,6 +15,25 @@ import { UsageError } from "../core/errors.ts";
 import { describeValue } from "../core/csr.ts";
 
 /**
+ * Checks, before any work, that a layer of `backend` can be built here: for "webgpu" that an adapter is
+ * found (lib/output/webgpu/device.ts `requestWebGpuAdapter`, no device made); the CPU backends are loaded
+ * when their layer is built. A job asked for `--backend webgpu` calls it before it prepares its corpus.
+ *
+ * @example
+ * ```ts
+ * import { requireOutputBackend } from "./create.ts";
+ * await requireOutputBackend("js"); // nothing to check
+ * ```
+ *
+ * @throws {BackendUnavailableError} no WebGPU adapter, naming the cause and the fix
+ */
+export async function requireOutputBackend(backend: string): Promise<void> {
+  if (backend !== "webgpu") return;
+  const { requestWebGpuAdapter } = await import("./webgpu/device.ts");
+  await requestWebGpuAdapter();
+}
+
+/**
  * Creates an output layer.
  *
  * - `kind`: "factored" (W = VU + 𝟙ωᵀ, O(d² + Kd) per example) or "naive" (dense W, the reference).

@@ -47,7 +47,7 @@ import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from ".
 import { backendEnvironment } from "../linalg/select.ts";
 import { bagSplit, readerPlace } from "./defaults.ts";
 import { logDraws, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
-import { requestWebGpuAdapter } from "../output/webgpu/device.ts";
+import { requireOutputBackend } from "../output/create.ts";
 import {
   type Aside,
   guardUsedFolder,
@@ -280,7 +280,7 @@ export async function runTrainJob(
       // judged by what it holds
       await requireData(config.data);
       // no adapter is said now, not after the corpus is prepared (minutes on a large one)
-      if (config.backend === "webgpu") await requestWebGpuAdapter();
+      await requireOutputBackend(config.backend);
       await lockOut(config.out);
       aside = await guardUsedFolder(config, args.overwrite, log);
     }
