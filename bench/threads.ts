@@ -7,7 +7,7 @@
  * is a child process (`bench/layers.ts --child`, the same measurement as the layers section, factored only);
  * each t also gets a child that measures the sgemm peak.
  *
- *   deno run -A bench/threads.ts --out table.md [--quick] [--threads 1,2,4] [--modes split,openblas]
+ *   deno run -A bench/threads.ts --out table.md [--quick] [--threads 1,2,4] [--modes split,openblas,independent]
  *     [--seconds 1]
  *
  * bench/threads.sh runs it on a bare machine (see there). --quick: tiny layers, threads 1 and 2. `--help` lists
@@ -37,8 +37,12 @@ const SELF = new URL(import.meta.url).pathname;
 /** Deno flags of the children: no config and no type check (the machine may have no network). */
 const RUN = ["run", "-A", "--no-config", "--no-check"];
 
-/** The paths a row can measure above one thread, and the FACTOROUT_SPLIT each sets. */
-const MODES = { split: "1", openblas: "0" } as const;
+/**
+ * The paths a row can measure above one thread, and the FACTOROUT_SPLIT each sets. `independent` is no path
+ * of one step: t one-thread processes at once, each its own layer, their examples/s summed: what the machine
+ * gives t streams of work that share nothing, the most any split of one step could reach.
+ */
+const MODES = { split: "1", openblas: "0", independent: "" } as const;
 type Mode = keyof typeof MODES;
 
 async function child(args: string[], threads: number, timeoutS: number, split = ""): Promise<string> {
@@ -74,7 +78,9 @@ const FLAGS: Record<string, FlagSpec> = {
   modes: {
     type: "string",
     default: "split,openblas",
-    help: `the paths measured above one thread: ${Object.keys(MODES).join(", ")}`,
+    help:
+      `the paths measured above one thread: ${Object.keys(MODES).join(", ")} (independent: t one-thread ` +
+      "processes at once, their examples/s summed)",
   },
   peak: { type: "boolean", default: false, help: "(child) print the sgemm peak at FACTOROUT_THREADS" },
   help: HELP_FLAG,
@@ -102,7 +108,7 @@ async function main(args: string[]): Promise<void> {
   const modes = commaList(f.modes) as Mode[];
   for (const mode of modes) {
     if (!(mode in MODES)) {
-      throw new UsageError(`--modes takes ${Object.keys(MODES).join(" and ")}, got '${mode}'`);
+      throw new UsageError(`--modes takes ${Object.keys(MODES).join(", ")}, got '${mode}'`);
     }
   }
   const configs = quick
@@ -125,15 +131,19 @@ async function main(args: string[]): Promise<void> {
         const split = mode === "one thread" ? "" : MODES[mode];
         const lead = [String(t), mode, fmt(c.D), String(c.d), String(c.m)];
         try {
-          const r = JSON.parse(
-            await child([LAYERS, "--child", JSON.stringify(cfg)], t, 120, split),
-          ) as ChildResult;
-          const exs = 1e6 / r.usPerExample;
+          const args = [LAYERS, "--child", JSON.stringify(cfg)];
+          const runs = mode === "independent"
+            ? await Promise.all(Array.from({ length: t }, () => child(args, 1, 120)))
+            : [await child(args, t, 120, split)];
+          const results = runs.map((line) => JSON.parse(line) as ChildResult), r = results[0];
+          // independent: the processes' examples/s summed, and µs per example of that sum
+          const exs = results.reduce((sum, x) => sum + 1e6 / x.usPerExample, 0);
+          const us = 1e6 / exs, stepMs = (us * c.m) / 1000;
           if (t === threads[0] && !base.has(key)) base.set(key, exs);
-          const pct = (24 * c.m * c.d * c.d) / (r.stepMs * 1e6) / peak * 100;
+          const pct = (24 * c.m * c.d * c.d) / (stepMs * 1e6) / peak * 100;
           rows.push([
             ...lead,
-            fmt(r.usPerExample),
+            fmt(us),
             fmt(exs),
             `${fmt(exs / (base.get(key) ?? NaN), 3)}×`,
             fmt(peak),
@@ -141,7 +151,7 @@ async function main(args: string[]): Promise<void> {
             fmt(r.setupS),
           ]);
           console.error(
-            `threads: t=${t} ${mode} ${key}: ${fmt(r.usPerExample)} µs/example, peak ${fmt(peak)} GFLOP/s`,
+            `threads: t=${t} ${mode} ${key}: ${fmt(us)} µs/example, peak ${fmt(peak)} GFLOP/s`,
           );
         } catch (e) {
           rows.push([...lead, `error: ${(e as Error).message}`, "", "", "", "", ""]);
@@ -169,7 +179,12 @@ async function main(args: string[]): Promise<void> {
     `blocks of 100 steps in a ${seconds} s window (bench/layers.ts). FACTOROUT_THREADS = t sets OpenBLAS's ` +
     `threads; above one thread, path split (FACTOROUT_SPLIT=1) splits the step's products, sparse rows and ` +
     `kernels across t threads (lib/linalg/pool.ts), path openblas (FACTOROUT_SPLIT=0) leaves the threads ` +
-    `to OpenBLAS. ` +
+    `to OpenBLAS${
+      modes.includes("independent")
+        ? "; path independent runs t one-thread processes at once, each its own layer, and sums their " +
+          "examples/s (µs/ex of that sum): the most any split of one step could reach"
+        : ""
+    }. ` +
     `% of peak: 24·m·d² flops per step over the sgemm peak measured at the same t. ` +
     `Total ${fmt((performance.now() - t0) / 1000)} s.\n\n` + table(head, rows) + "\n";
   if (typeof f.out === "string" && f.out !== "" && f.out !== "-") await Deno.writeTextFile(f.out, md);

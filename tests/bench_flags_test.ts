@@ -26,7 +26,7 @@ const CASES: [string, RegExp, [string[], RegExp][]][] = [
     [["--shape", "40x8x4", "--a", "threads=1"], /^bench\/pair: --a\/--b want NAME=value/],
   ]],
   ["threads", /--modes <value> .*\(default: split,openblas\)/, [
-    [["--modes", "split,mkl"], /^bench\/threads: --modes takes split and openblas, got 'mkl'$/],
+    [["--modes", "split,mkl"], /^bench\/threads: --modes takes split, openblas, independent, got 'mkl'$/],
     [["--threads", "1,x"], /^bench\/threads: --threads must be a positive integer, got "x"$/],
     [["--seconds", "0"], /^bench\/threads: --seconds must be a positive number, got "0"$/],
   ]],
