@@ -5,11 +5,13 @@
  *
  * What is identical to the built-in engine: the lines read and the errors for bad text (the same reader),
  * the vocabulary (ids by count, ties by the word in code-unit order; exact counts), and with subsampling
- * and dynamic windows off the multiset of rows (the rows are even written in the same order). What is
- * only equal in distribution: subsampling and dynamic windows draw from a seeded hash of each token's
- * place instead of the built-in engine's sequential generator (SQL has no shared sequential stream).
- * Shards are Parquet (zstd, one row group per `batchRows` rows, about `shardRows` rows per file) with the
- * documented schema and `factorout.*` metadata; `vocab.tsv` and `manifest.json` (written last) as always.
+ * and dynamic windows off the rows, in the same order, in shards cut at the same lines. What is only
+ * equal in distribution: subsampling and dynamic windows draw from a seeded hash of each token's place
+ * instead of the built-in engine's sequential generator (SQL has no shared sequential stream). Either way
+ * the same input and options write the same shard files, whatever DuckDB's threads.
+ * Shards are Parquet (zstd, row groups of `batchRows` rows, a shard ending at the first line end past
+ * `shardRows` rows) with the documented schema and `factorout.*` metadata; `vocab.tsv` and
+ * `manifest.json` (written last) as always.
  *
  * @module
  */
@@ -133,8 +135,41 @@ async function writeVocabFromDb(con: DuckDBConnection, path: string): Promise<vo
 }
 
 /**
- * Writes the windows as Parquet shards `part-NNNNN.parquet` into `outDir` in text order, and returns
- * their entries (rows from each file's footer).
+ * Where the shards end: a shard ends at the first line end where it holds `shardRows` rows, as the
+ * built-in engine closes its shards (lib/io/draws.ts: `flushDue` runs after every line). Returns each
+ * shard's rows and last line id (`null` for the last shard, which runs to the end); reads the rows per
+ * line from the `line_rows` view (sql/corpus/40_windows.sql), one pass in line order.
+ */
+async function shardPlan(
+  con: DuckDBConnection,
+  shardRows: number,
+): Promise<{ rows: number; lastLine: bigint | null }[]> {
+  const plan: { rows: number; lastLine: bigint | null }[] = [];
+  let rows = 0;
+  const res = await con.stream("SELECT line_id, n FROM line_rows ORDER BY line_id");
+  for (;;) {
+    const chunk = await res.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    const ids = chunk.getColumnVector(0), ns = chunk.getColumnVector(1);
+    for (let i = 0; i < chunk.rowCount; i++) {
+      rows += Number(ns.getItem(i));
+      if (rows >= shardRows) {
+        plan.push({ rows, lastLine: ids.getItem(i) as bigint });
+        rows = 0;
+      }
+    }
+  }
+  if (rows > 0) plan.push({ rows, lastLine: null });
+  else if (plan.length > 0) plan[plan.length - 1].lastLine = null;
+  return plan;
+}
+
+/**
+ * Writes the windows as Parquet shards `part-NNNNN.parquet` into `outDir` in text order, cut at the line
+ * ends {@link shardPlan} finds, and returns their entries. Each shard is one sorted COPY to one file, which
+ * DuckDB writes in the query's order (row groups of `batchRows` rows, in order), so the same input gives
+ * the same files; one COPY rotating through files (ROW_GROUPS_PER_FILE) would write its row groups in the
+ * order the threads finish them.
  */
 async function writeShards(
   con: DuckDBConnection,
@@ -142,26 +177,37 @@ async function writeShards(
   o: { batchRows: number; shardRows: number; vocabSize: number; mode: string },
 ): Promise<ShardEntry[]> {
   const parts = `${outDir}/.parts`;
-  const groups = Math.max(1, Math.round(o.shardRows / o.batchRows));
-  await con.run(
-    `COPY (SELECT input, target_index, target_value FROM windows ORDER BY line_id, sent, piece, pos)
-     TO ${sqlLiteral(parts)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${o.batchRows},
-     ROW_GROUPS_PER_FILE ${groups}, FILENAME_PATTERN 'part-{i}',
-     KV_METADATA {'factorout.vocab_size': ${sqlLiteral(String(o.vocabSize))},
-       'factorout.mode': ${sqlLiteral(o.mode)}})`,
-  );
-  const names: string[] = [];
-  for await (const e of Deno.readDir(parts)) if (/^part-\d+\.parquet$/.test(e.name)) names.push(e.name);
-  names.sort((a, b) => Number(a.slice(5, -8)) - Number(b.slice(5, -8)));
+  // a killed job's leftover goes first
+  await Deno.remove(parts, { recursive: true }).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+  await Deno.mkdir(parts);
+  const plan = await shardPlan(con, o.shardRows);
   const shards: ShardEntry[] = [];
-  for (const [i, n] of names.entries()) {
+  let after: bigint | null = null;
+  for (const [i, p] of plan.entries()) {
+    const file = `part-${String(i).padStart(5, "0")}.parquet`;
+    const lines = [
+      ...(after !== null ? [`line_id > ${after}`] : []),
+      ...(p.lastLine !== null ? [`line_id <= ${p.lastLine}`] : []),
+    ];
+    await con.run(
+      `COPY (SELECT input, target_index, target_value FROM windows
+         ${lines.length ? `WHERE ${lines.join(" AND ")}` : ""} ORDER BY line_id, sent, piece, pos)
+       TO ${sqlLiteral(`${parts}/${file}`)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${o.batchRows},
+       KV_METADATA {'factorout.vocab_size': ${sqlLiteral(String(o.vocabSize))},
+         'factorout.mode': ${sqlLiteral(o.mode)}})`,
+    );
     const rows = await scalar(
       con,
-      `SELECT num_rows FROM parquet_file_metadata(${sqlLiteral(`${parts}/${n}`)})`,
+      `SELECT num_rows FROM parquet_file_metadata(${sqlLiteral(`${parts}/${file}`)})`,
     );
-    const file = `part-${String(i).padStart(5, "0")}.parquet`;
-    await Deno.rename(`${parts}/${n}`, `${outDir}/${file}`);
+    if (rows !== p.rows) {
+      throw new Error(`internal: shard ${file} holds ${rows} rows, line_rows planned ${p.rows}`);
+    }
+    await Deno.rename(`${parts}/${file}`, `${outDir}/${file}`);
     shards.push({ file, rows, bytes: (await Deno.stat(`${outDir}/${file}`)).size });
+    after = p.lastLine;
   }
   await Deno.remove(parts, { recursive: true });
   return shards;

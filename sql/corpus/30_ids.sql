@@ -1,7 +1,8 @@
 -- Step 3: tokens + vocab -> kept(line_id, sent, piece, pos, id): the ids of each sentence in order,
 -- words outside the vocabulary dropped (like word2vec), sentences cut into pieces of ${max_sentence} ids
 -- (lib/io/prepare.ts MAX_SENTENCE), frequent words subsampled with the keep probability and a seeded
--- hash of the token's place (${seed}) as the uniform draw, pos renumbered over what is kept.
+-- hash of the token's place (${seed}) as the uniform draw, pos renumbered over what is kept. Stored in
+-- line order, so that writing one shard (a range of lines) reads only its part of the table.
 CREATE OR REPLACE TABLE kept AS
 WITH known AS (
   SELECT
@@ -24,4 +25,5 @@ SELECT
   k,
   (row_number() OVER (PARTITION BY line_id, sent, piece ORDER BY k) - 1)::INTEGER AS pos,
   id
-FROM sampled;
+FROM sampled
+ORDER BY line_id;

@@ -5,6 +5,13 @@
 -- words taken on the left and right. Skip-gram targets weigh (window - distance + 1) / window
 -- (${uniform}: 1); wl holds the left weights (farthest first), wr the right ones (nearest first).
 -- ${skipgram}: input = [centre], target = context; else cbow: input = context, target = [centre].
+-- line_rows(line_id, n): the rows of windows each line gives, without making them (a piece of n >= 2 ids
+-- gives n rows, every centre having a neighbour within w >= 1; an id alone gives none); the engine cuts
+-- its shards at line ends by it (lib/io/duckdb_prepare.ts), as the built-in engine does.
+CREATE OR REPLACE VIEW line_rows AS
+SELECT line_id, sum(n)::BIGINT AS n
+FROM (SELECT line_id, count(*) AS n FROM kept GROUP BY line_id, sent, piece HAVING count(*) >= 2)
+GROUP BY line_id;
 CREATE OR REPLACE VIEW windows AS
 WITH framed AS (
   SELECT
