@@ -583,3 +583,33 @@ Deno.test("a full disk: the spill folder blamed only for a spill file, else the 
   const none = duckdbError(new Error("IO Error: No space left on device"), "counting", {}) as Error;
   assert.match(none.message, /^DuckDB could not spill while counting; spill folder \.tmp/);
 });
+
+Deno.test("duckdb engine: preparing into a folder with an earlier corpus removes its shards, draws included", async () => {
+  const dir = await Deno.makeTempDir();
+  const text = `${dir}/t.txt`;
+  await Deno.writeTextFile(text, "the cat sat on the mat and the dog sat on the log\n".repeat(40));
+  const out = `${dir}/c`;
+  await Deno.mkdir(out);
+  // what an earlier prepare with subsampling draws (or more shards) left, and a file that is no shard
+  for (
+    const f of ["part-00007.parquet", "part-00000.draw02.parquet", "part-00003.draw01.arrow", "notes.txt"]
+  ) {
+    await Deno.writeTextFile(`${out}/${f}`, "old");
+  }
+  await prepareCorpusDuckdb({
+    input: text,
+    outDir: out,
+    mode: "skipgram",
+    window: 2,
+    minCount: 1,
+    seed: 1,
+    memoryLimit: "500MB",
+    spillDir: `${dir}/spill`,
+    threads: 1,
+  });
+  const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+  assert.deepEqual(names, ["manifest.json", "notes.txt", "part-00000.parquet", "vocab.tsv"]);
+  // and the folder reads: no unlisted shard left behind
+  assert.ok((await rowsOf(out)).length > 0);
+  await Deno.remove(dir, { recursive: true });
+});

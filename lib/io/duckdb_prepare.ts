@@ -29,6 +29,7 @@ import { type LoadedLines, loadParquetLines, loadTextLines } from "./duckdb_line
 import { loadStep, sqlLiteral, type SqlParam } from "./duckdb_sql.ts";
 import { type CorpusManifest, type ShardEntry, writeManifest } from "./manifest.ts";
 import { checkOptions, checkText, MAX_SENTENCE, type PrepareOptions, textSummary } from "./prepare.ts";
+import { CORPUS_SHARD_FILE } from "./draws.ts";
 import { MAX_LINE_BYTES } from "./text.ts";
 import type { EngineStepProgress } from "./progress.ts";
 
@@ -296,7 +297,7 @@ export async function prepareCorpusDuckdb(opts: DuckdbPrepareOptions): Promise<C
     }
     await Deno.mkdir(outDir, { recursive: true });
     for await (const e of Deno.readDir(outDir)) {
-      if (e.name === "manifest.json" || /^part-\d+\.(arrow|parquet)(\.tmp)?$/.test(e.name)) {
+      if (e.name === "manifest.json" || CORPUS_SHARD_FILE.test(e.name)) {
         await Deno.remove(`${outDir}/${e.name}`);
       }
     }
