@@ -31,6 +31,16 @@ import { timeSteps } from "./timing.ts";
 import { Rng, uniformSource } from "../lib/core/rng.ts";
 import { partTimeTable, type Profile, profiled, profileTable } from "./layers_profile.ts";
 import { UsageError } from "../lib/core/errors.ts";
+import {
+  type FlagSpec,
+  HELP_FLAG,
+  helpText,
+  parseFlags,
+  positiveInt,
+  positiveNumber,
+} from "../lib/core/cli.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
+import { LOSS_NAMES } from "../lib/losses/mod.ts";
 import { isPooled } from "../lib/linalg/pool.ts";
 
 /** One measurement a child is asked for. */
@@ -480,29 +490,42 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
     profileTable(prof, steps, total) + (parts ? "\n\n" + partTimeTable(parts, steps) : "");
 }
 
-if (import.meta.main) {
-  const p = Deno.args.indexOf("--profile");
-  if (p >= 0) {
-    const flag = (name: string) => {
-      const j = Deno.args.indexOf(name);
-      return j >= 0 ? Deno.args[j + 1] : undefined;
-    };
-    const k = Number(flag("--k") ?? K);
-    if (!(Number.isInteger(k) && k > 0)) {
-      throw new UsageError(`--k wants a positive integer, got '${flag("--k")}'`);
+/** The flags of `deno run -A bench/layers.ts --profile …` (`--child` is bench/main.ts's own protocol). */
+const PROFILE_FLAGS: Record<string, FlagSpec> = {
+  profile: { type: "string", help: "the factored step's profile at DxdXm (e.g. 200000x256x128)" },
+  seconds: { type: "string", default: "1", help: "the timed window" },
+  k: { type: "string", default: String(K), help: "targets per example" },
+  loss: { type: "string", default: "squared", help: `the loss: ${LOSS_NAMES.join(", ")}` },
+  help: HELP_FLAG,
+};
+
+if (import.meta.main && !Deno.args.includes("--child")) {
+  await runCommand("bench/layers", async () => {
+    const f = parseFlags(Deno.args, PROFILE_FLAGS);
+    if (f.help || f.profile === undefined) {
+      const text = helpText(
+        "deno run -A bench/layers.ts --profile DxdXm [--seconds S] [--k K] [--loss L]",
+        PROFILE_FLAGS,
+        exitCodesHelp(),
+        "The factored step's profile; the layers section of the benchmarks is `deno task bench --only layers`.",
+      );
+      if (f.help) return console.log(text);
+      throw new UsageError(
+        "--profile DxdXm is needed (alone, this file profiles the factored step; see --help)",
+      );
     }
-    const spec = Deno.args[p + 1] ?? "", seconds = Number(flag("--seconds") ?? 1);
-    console.log(await profile(spec, seconds, k, (flag("--loss") ?? "squared") as LossName));
-    Deno.exit(0);
-  }
+    const loss = f.loss as LossName;
+    if (!LOSS_NAMES.includes(loss)) {
+      throw new UsageError(`--loss must be one of ${LOSS_NAMES.join(", ")}, got ${JSON.stringify(f.loss)}`);
+    }
+    const k = positiveInt("--k", f.k), seconds = positiveNumber("--seconds", f.seconds);
+    console.log(await profile(f.profile as string, seconds, k, loss));
+  });
+  Deno.exit(0);
+}
+
+if (import.meta.main) {
   const i = Deno.args.indexOf("--child");
-  if (i < 0) {
-    console.error(
-      "bench/layers.ts is a section of bench/main.ts: run `deno task bench --only layers` " +
-        "(or `deno run -A bench/layers.ts --profile 200000x256x128` for the factored step's profile)",
-    );
-    Deno.exit(2);
-  }
   const res = await child(JSON.parse(Deno.args[i + 1]) as ChildConfig);
   console.log(`RESULT ${JSON.stringify(res)}`);
   Deno.exit(0);

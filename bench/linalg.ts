@@ -19,6 +19,8 @@ import type { BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { Rng } from "../lib/core/rng.ts";
 import { UsageError } from "../lib/core/errors.ts";
+import { type FlagSpec, HELP_FLAG, helpText, parseFlags } from "../lib/core/cli.ts";
+import { exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { createPooledBackend } from "../lib/linalg/pool.ts";
 import { POOL_SPLIT, type SplitOp, splits } from "../lib/linalg/pool_split.ts";
 
@@ -428,32 +430,58 @@ export function poolSplitTable(rows: PoolSplitRow[]): string {
   );
 }
 
+/** The flags of `deno run -A bench/linalg.ts --pool` (the section itself runs under bench/main.ts). */
+const POOL_FLAGS: Record<string, FlagSpec> = {
+  pool: {
+    type: "boolean",
+    default: false,
+    help: "time the pool's split decisions (lib/linalg/pool_split.ts)",
+  },
+  quick: { type: "boolean", default: false, help: "one shape (64x257), fewer rounds" },
+  shapes: {
+    type: "string",
+    help:
+      "the (m, d) pairs, comma-separated mxd (default: 32x257,64x257,128x256,128x300,256x256; --quick 64x257)",
+  },
+  help: HELP_FLAG,
+};
+
 if (import.meta.main) {
-  if (!Deno.args.includes("--pool")) {
-    console.error(
-      "bench/linalg.ts is a section of bench/main.ts; alone it runs `--pool [--quick] [--shapes 64x257,...]` " +
-        "(the pool's split decisions, lib/linalg/pool_split.ts)",
-    );
-    Deno.exit(2);
-  }
-  const quick = Deno.args.includes("--quick");
-  // --shapes 64x257,128x256: the (m, d) pairs (default: the trainer's and the layers section's, and around)
-  const i = Deno.args.indexOf("--shapes");
-  const shapes =
-    (i >= 0 ? Deno.args[i + 1] ?? "" : quick ? "64x257" : "32x257,64x257,128x256,128x300,256x256")
+  await runCommand("bench/linalg", () => {
+    const f = parseFlags(Deno.args, POOL_FLAGS);
+    if (f.help) {
+      console.log(helpText(
+        "deno run -A bench/linalg.ts --pool [--quick] [--shapes 64x257,...]",
+        POOL_FLAGS,
+        exitCodesHelp(),
+        "The pool's split decisions; the linalg section of the benchmarks is `deno task bench --only linalg`.",
+      ));
+      return Promise.resolve();
+    }
+    if (!f.pool) {
+      throw new UsageError(
+        "alone, bench/linalg.ts runs --pool (the pool's split decisions); the section is " +
+          "`deno task bench --only linalg` (see --help)",
+      );
+    }
+    const quick = f.quick === true;
+    const given = typeof f.shapes === "string" ? f.shapes : undefined;
+    const shapes = (given ?? (quick ? "64x257" : "32x257,64x257,128x256,128x300,256x256"))
       .split(",")
-      .map((s) => s.split("x").map(Number) as [number, number]);
-  if (!shapes.every((s) => s.length === 2 && s.every((v) => Number.isSafeInteger(v) && v > 0))) {
-    throw new UsageError(`--shapes wants mxd pairs (e.g. 64x257,128x256), got '${Deno.args[i + 1]}'`);
-  }
-  const rows = measurePoolSplits(shapes, quick ? 15 : 40, quick ? 2 : 5);
-  const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
-  console.log(
-    `Pool split decisions: \`deno run -A bench/linalg.ts --pool${quick ? " --quick" : ""}\`, ${
-      new Date().toISOString().slice(0, 16)
-    }Z, ${navigator.hardwareConcurrency} cpus (${cpu}), load ${
-      Deno.loadavg().map((x) => x.toFixed(2)).join(" ")
-    }\n`,
-  );
-  console.log(poolSplitTable(rows));
+      .map((s) => s.trim().split("x").map(Number) as [number, number]);
+    if (!shapes.every((s) => s.length === 2 && s.every((v) => Number.isSafeInteger(v) && v > 0))) {
+      throw new UsageError(`--shapes wants mxd pairs (e.g. 64x257,128x256), got '${given}'`);
+    }
+    const rows = measurePoolSplits(shapes, quick ? 15 : 40, quick ? 2 : 5);
+    const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
+    console.log(
+      `Pool split decisions: \`deno run -A bench/linalg.ts --pool${quick ? " --quick" : ""}\`, ${
+        new Date().toISOString().slice(0, 16)
+      }Z, ${navigator.hardwareConcurrency} cpus (${cpu}), load ${
+        Deno.loadavg().map((x) => x.toFixed(2)).join(" ")
+      }\n`,
+    );
+    console.log(poolSplitTable(rows));
+    return Promise.resolve();
+  });
 }

@@ -1,5 +1,5 @@
-// The standalone benches (bench/pair.ts, threads.ts, trainer.ts, gpu.ts, losses.ts) parse their flags through
-// lib/core/cli.ts like every command: --help lists each flag and the exit codes (exit 0, nothing measured),
+// The standalone benches (bench/pair.ts, threads.ts, trainer.ts, gpu.ts, losses.ts, layers.ts --profile,
+// linalg.ts --pool) parse their flags through lib/core/cli.ts like every command: --help lists each flag and the exit codes (exit 0, nothing measured),
 // and an unknown flag or a bad value is one line `bench/<name>: …` with exit 2, no stack trace (they called
 // node:util parseArgs directly, and a bad flag printed its TypeError's stack).
 import assert from "node:assert/strict";
@@ -41,6 +41,16 @@ const CASES: [string, RegExp, [string[], RegExp][]][] = [
   ]],
   ["losses", /--backend <value> .*\(default: blas\)/, [
     [["--backend", "cuda"], /^bench\/losses: --backend must be js, blas or webgpu, got "cuda"$/],
+  ]],
+  ["layers", /--profile <value> .*DxdXm/, [
+    [[], /^bench\/layers: --profile DxdXm is needed/],
+    [["--profile", "200x16"], /^bench\/layers: --profile wants DxdXm .*got '200x16'$/],
+    [["--profile", "200x16x4", "--loss", "hinge"], /^bench\/layers: --loss must be one of .*got "hinge"$/],
+    [["--profile", "200x16x4", "--seconds", "0"], /^bench\/layers: --seconds must be a positive number/],
+  ]],
+  ["linalg", /--shapes <value> .*mxd/, [
+    [[], /^bench\/linalg: alone, bench\/linalg\.ts runs --pool/],
+    [["--pool", "--shapes", "64x"], /^bench\/linalg: --shapes wants mxd pairs .*got '64x'$/],
   ]],
 ];
 
