@@ -525,8 +525,14 @@ export class Trainer {
       }
     };
     const flush = async () => account(await this.model.flush());
+    // a log line during training first ends the live progress line (on a terminal the log, stderr, shares
+    // its line: it was printed after "ETA: 0h 0m24s", on the same line)
+    const log = (line: string) => {
+      progress.finish();
+      this.deps.log(line);
+    };
     const note = (event: Record<string, unknown>, text: string) => {
-      this.deps.log(JSON.stringify(event));
+      log(JSON.stringify(event));
       progress.note(event, text);
     };
     /** Logs the epoch's losses; true when its validation loss is the lowest of the run so far. */
@@ -583,7 +589,7 @@ export class Trainer {
           const gone = await removeCheckpointsAfter(dir, this.step);
           if (gone.length) {
             if (this.#lastCheckpoint && gone.includes(this.#lastCheckpoint)) this.#lastCheckpoint = good.file;
-            this.deps.log(
+            log(
               `backoff: removed ${gone.length} checkpoint(s) of the abandoned steps (${
                 gone.map((p) => p.slice(p.lastIndexOf("/") + 1)).join(", ")
               })`,
