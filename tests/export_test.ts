@@ -473,6 +473,13 @@ Deno.test("word2vec readers: float32 overflow, impossible headers, non-decimal n
         "2 3\nthe 0 0 0\ncat 0 0 0\n",
         /need at least 32 bytes; the file has 24 \(truncated, or not a word2vec binary file\)/,
       ],
+      // the model fastText writes beside its .vec (fastText 0.9.2: magic 793712314, version 12, its args);
+      // the header error quoted its bytes
+      [
+        "model.bin",
+        new Uint8Array([0xba, 0x16, 0x4f, 0x2f, 12, 0, 0, 0, 200, 0, 0, 0, 5, 0, 0, 0, 0x0a, 1, 0, 0, 0]),
+        /: a fastText model \(fastText's own \.bin format\), not a word2vec binary file: give the \.vec file/,
+      ],
     ];
     for (const [name, content, re] of bin) {
       const p = join(dir, name);

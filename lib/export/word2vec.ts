@@ -130,6 +130,12 @@ function parseHeader(line: string, file: string): { V: number; d: number } {
   return { V, d };
 }
 
+/** fastText's model files begin with its magic number, the int32 793712314 (0x2F4F16BA), little-endian. */
+function isFastTextModel(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0xba && bytes[1] === 0x16 && bytes[2] === 0x4f &&
+    bytes[3] === 0x2f;
+}
+
 /** A decimal number as word2vec, fastText and gensim write them (`-0.5`, `1e-05`, `3.`): no hex, no `0b1`. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -269,6 +275,15 @@ export async function readWord2VecBinary(path: string): Promise<Embeddings> {
   const bytes = await Deno.readFile(path);
   // ignoreBOM: a word that starts with U+FEFF keeps it (a decoder per word would strip it as a BOM)
   const dec = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+  if (isFastTextModel(bytes)) {
+    // `fasttext skipgram -output m` writes m.bin (its model) beside m.vec (the vectors); the header error
+    // quoted the model's binary bytes
+    throw new DataFormatError(
+      path,
+      `a fastText model (fastText's own .bin format), not a word2vec binary file: give the .vec file ` +
+        `fastText wrote beside it (-output NAME writes NAME.bin and NAME.vec)`,
+    );
+  }
   const nl = bytes.indexOf(0x0a);
   if (nl < 0) throw new DataFormatError(path, `line 1: no header line "V d" found`);
   const { V, d } = parseHeader(dec.decode(bytes.subarray(0, nl)), path);
