@@ -134,6 +134,12 @@ Deno.test("bad word2vec files (and a repeated word) are refused naming the file 
   await inTempDir(async (dir) => {
     const cases: [string, string, RegExp][] = [
       ["header.vec", "two 3\na 1 2 3\n", /line 1: expected a header/],
+      // GloVe's files have no header: the error says so and what to add
+      [
+        "glove.txt",
+        "the 0.5 -1 2e-3\ncat 1 2 3\n",
+        /line 1: expected a header "V d" \(two integers\), got "the 0\.5 -1 2e-3": a word and 3 values, as in a file without word2vec's header \(GloVe's\); put a line "<rows> 3" first$/,
+      ],
       [
         "short.vec",
         "2 3\na 1 2 3\nb 1 2\n",

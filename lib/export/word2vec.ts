@@ -118,9 +118,16 @@ export async function writeWord2VecBinary(path: string, e: Embeddings): Promise<
 function parseHeader(line: string, file: string): { V: number; d: number } {
   const m = /^[ \t]*(\d+)[ \t]+(\d+)[ \t]*$/.exec(line);
   if (!m) {
+    // a first row of vectors: GloVe's text files (and fastText's print-word-vectors) have no header
+    const parts = line.trimEnd().split(" ");
+    const row = parts.length >= 3 && parts.slice(1).every((x) => DECIMAL.test(x));
     throw new DataFormatError(
       file,
-      `line 1: expected a header "V d" (two integers), got ${JSON.stringify(line.slice(0, 80))}`,
+      `line 1: expected a header "V d" (two integers), got ${JSON.stringify(line.slice(0, 80))}` +
+        (row
+          ? `: a word and ${parts.length - 1} values, as in a file without word2vec's header (GloVe's); ` +
+            `put a line "<rows> ${parts.length - 1}" first`
+          : ""),
     );
   }
   const V = Number(m[1]), d = Number(m[2]);
