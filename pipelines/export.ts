@@ -221,6 +221,7 @@ await runCommand("export", async () => {
         trainer = await Trainer.fromCheckpoint(ckpt, {
           backend: backend as "js" | "blas" | "auto",
           log: (l) => console.error(l),
+          name: file,
         });
       } catch (e) {
         if (e instanceof DataFormatError || e instanceof UsageError) {

@@ -461,6 +461,7 @@ await runCommand("refresh", async () => {
       trainer = await Trainer.fromCheckpoint(newest.checkpoint, {
         backend: backend as "js" | "blas" | "auto",
         log,
+        name: newest.path,
       });
       await publish(trainer, newest.path, done);
       return;
@@ -486,6 +487,7 @@ await runCommand("refresh", async () => {
           backend: backend as "js" | "blas" | "auto",
           log,
           openReader,
+          name: resumed?.path ?? ckpt,
         },
       );
     } catch (e) {

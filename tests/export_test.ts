@@ -134,6 +134,12 @@ Deno.test("bad word2vec files (and a repeated word) are refused naming the file 
   await inTempDir(async (dir) => {
     const cases: [string, string, RegExp][] = [
       ["header.vec", "two 3\na 1 2 3\n", /line 1: expected a header/],
+      // GloVe's files have no header: the error says so and what to add
+      [
+        "glove.txt",
+        "the 0.5 -1 2e-3\ncat 1 2 3\n",
+        /line 1: expected a header "V d" \(two integers\), got "the 0\.5 -1 2e-3": a word and 3 values, as in a file without word2vec's header \(GloVe's\); put a line "<rows> 3" first$/,
+      ],
       [
         "short.vec",
         "2 3\na 1 2 3\nb 1 2\n",
@@ -472,6 +478,13 @@ Deno.test("word2vec readers: float32 overflow, impossible headers, non-decimal n
         "short.bin",
         "2 3\nthe 0 0 0\ncat 0 0 0\n",
         /need at least 32 bytes; the file has 24 \(truncated, or not a word2vec binary file\)/,
+      ],
+      // the model fastText writes beside its .vec (fastText 0.9.2: magic 793712314, version 12, its args);
+      // the header error quoted its bytes
+      [
+        "model.bin",
+        new Uint8Array([0xba, 0x16, 0x4f, 0x2f, 12, 0, 0, 0, 200, 0, 0, 0, 5, 0, 0, 0, 0x0a, 1, 0, 0, 0]),
+        /: a fastText model \(fastText's own \.bin format\), not a word2vec binary file: give the \.vec file/,
       ],
     ];
     for (const [name, content, re] of bin) {

@@ -82,7 +82,10 @@ Deno.test("inputs: a folder of shards without manifest.json trains as shards, wi
   // the shards say cbow: --mode skipgram is refused
   const d = await train(bare, "--mode", "skipgram");
   assert.equal(d.code, EXIT.usage, d.stderr);
-  assert.match(lastLine(d), /holds cbow windows but --mode is skipgram/);
+  assert.match(
+    lastLine(d),
+    /holds cbow windows but --mode is skipgram: train them with --mode cbow, or prepare/,
+  );
   // a text file among the shards: refused, naming both
   await Deno.writeTextFile(`${bare}/README`, "notes\n");
   refused(await train(bare), `${bare}/README`, /is text but .*part-00000\.arrow is an Arrow IPC shard/);

@@ -202,6 +202,44 @@ Deno.test("trainer: a checkpoint from another configuration or vocabulary is ref
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("trainer: a checkpoint already read is named by its name in the log, never a placeholder", async () => {
+  // export and refresh read the checkpoint themselves; their log said "(from <checkpoint>)"
+  const dir = await Deno.makeTempDir();
+  const t = await make(cfg({ epochs: 1 }));
+  const path = await t.saveCheckpoint(dir);
+  t.close();
+  const ckpt = await readCheckpoint(path);
+  const open = async (opts: { name?: string; file?: string }) => {
+    const lines: string[] = [];
+    const r = await Trainer.fromCheckpoint(ckpt, { log: (l) => lines.push(l), ...opts });
+    const last = r.lastCheckpoint;
+    r.close();
+    const head = lines.filter((l) => l.startsWith("output layer:"));
+    assert.equal(head.length, 1, lines.join("\n"));
+    return { head: head[0], last };
+  };
+  const named = await open({ name: path });
+  assert.ok(named.head.endsWith(` (from ${path})`), named.head);
+  assert.equal(named.last, undefined, "a name is not the trainer's last checkpoint");
+  const none = await open({});
+  assert.doesNotMatch(none.head, /<checkpoint>|\(from /);
+  const file = await open({ file: path });
+  assert.ok(file.head.endsWith(` (from ${path})`), file.head);
+  assert.equal(file.last, path);
+  // a bad one read by the caller: the message names it by its name, or says "the checkpoint"
+  const bad = { ...ckpt, meta: { ...ckpt.meta, kind: "other" } };
+  await assert.rejects(() => Trainer.fromCheckpoint(bad, { log: quiet, name: "x/ckpt.fock" }), (e) => {
+    assert.ok(e instanceof DataFormatError);
+    assert.match(e.message, /^x\/ckpt\.fock: not a trainer checkpoint/);
+    return true;
+  });
+  await assert.rejects(
+    () => Trainer.fromCheckpoint(bad, { log: quiet }),
+    /^DataFormatError: the checkpoint:|the checkpoint: not a trainer/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("trainer: a huge learning rate stops with DivergenceError naming the step; the previous checkpoint stays loadable", async () => {
   for (const [output, loss] of [["factored", "spherical"], ["naive", "squared"]] as const) {
     const dir = await Deno.makeTempDir();

@@ -118,9 +118,16 @@ export async function writeWord2VecBinary(path: string, e: Embeddings): Promise<
 function parseHeader(line: string, file: string): { V: number; d: number } {
   const m = /^[ \t]*(\d+)[ \t]+(\d+)[ \t]*$/.exec(line);
   if (!m) {
+    // a first row of vectors: GloVe's text files (and fastText's print-word-vectors) have no header
+    const parts = line.trimEnd().split(" ");
+    const row = parts.length >= 3 && parts.slice(1).every((x) => DECIMAL.test(x));
     throw new DataFormatError(
       file,
-      `line 1: expected a header "V d" (two integers), got ${JSON.stringify(line.slice(0, 80))}`,
+      `line 1: expected a header "V d" (two integers), got ${JSON.stringify(line.slice(0, 80))}` +
+        (row
+          ? `: a word and ${parts.length - 1} values, as in a file without word2vec's header (GloVe's); ` +
+            `put a line "<rows> ${parts.length - 1}" first`
+          : ""),
     );
   }
   const V = Number(m[1]), d = Number(m[2]);
@@ -128,6 +135,12 @@ function parseHeader(line: string, file: string): { V: number; d: number } {
   if (!Number.isSafeInteger(d)) throw new DataFormatError(file, `line 1: dimension d = ${m[2]} is too large`);
   if (d <= 0) throw new DataFormatError(file, `line 1: dimension d must be positive, got ${d}`);
   return { V, d };
+}
+
+/** fastText's model files begin with its magic number, the int32 793712314 (0x2F4F16BA), little-endian. */
+function isFastTextModel(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0xba && bytes[1] === 0x16 && bytes[2] === 0x4f &&
+    bytes[3] === 0x2f;
 }
 
 /** A decimal number as word2vec, fastText and gensim write them (`-0.5`, `1e-05`, `3.`): no hex, no `0b1`. */
@@ -269,6 +282,15 @@ export async function readWord2VecBinary(path: string): Promise<Embeddings> {
   const bytes = await Deno.readFile(path);
   // ignoreBOM: a word that starts with U+FEFF keeps it (a decoder per word would strip it as a BOM)
   const dec = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+  if (isFastTextModel(bytes)) {
+    // `fasttext skipgram -output m` writes m.bin (its model) beside m.vec (the vectors); the header error
+    // quoted the model's binary bytes
+    throw new DataFormatError(
+      path,
+      `a fastText model (fastText's own .bin format), not a word2vec binary file: give the .vec file ` +
+        `fastText wrote beside it (-output NAME writes NAME.bin and NAME.vec)`,
+    );
+  }
   const nl = bytes.indexOf(0x0a);
   if (nl < 0) throw new DataFormatError(path, `line 1: no header line "V d" found`);
   const { V, d } = parseHeader(dec.decode(bytes.subarray(0, nl)), path);

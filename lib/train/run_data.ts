@@ -222,7 +222,8 @@ function checkCorpus(
 ): void {
   if (manifest.mode !== "external" && manifest.mode !== c.mode) {
     throw new UsageError(
-      `--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}; prepare it with --mode ${c.mode}`,
+      `--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}: train them with --mode ${manifest.mode}, ` +
+        `or prepare it again with --mode ${c.mode}`,
     );
   }
   if (manifest.rows === 0) throw new ExitError(EXIT.badData, `--data ${dir}: the corpus has no examples`);

@@ -205,23 +205,28 @@ export class Trainer {
 
   /**
    * A trainer restored from a checkpoint file (or an already read {@link Checkpoint}, with `file` the path
-   * it was read from). `backend` overrides the checkpoint's backend (the weights are the same on every
-   * backend).
+   * it was read from, which it then holds as its last checkpoint). `name` is only the path its messages give
+   * an already read checkpoint that is not a file's content as it is (a refresh's continuation, one export
+   * reads); without `file` or `name` they name none. `backend` overrides the checkpoint's backend (the
+   * weights are the same on every backend).
    */
   static async fromCheckpoint(
     source: string | Checkpoint,
-    opts: Partial<TrainerDeps> & { backend?: TrainConfig["backend"]; file?: string } = {},
+    opts: Partial<TrainerDeps> & { backend?: TrainConfig["backend"]; file?: string; name?: string } = {},
   ): Promise<Trainer> {
     const deps = await resolveDeps(opts);
-    const file = typeof source === "string" ? source : opts.file ?? "<checkpoint>";
+    // the file whose content this is, and the path the messages name (a placeholder was printed:
+    // "(from <checkpoint>)")
+    const file = typeof source === "string" ? source : opts.file;
+    const named = file ?? opts.name;
     const ckpt = typeof source === "string" ? await readCheckpoint(source) : source;
     const { config, vocab, spec, params, state, step, rng, run } = await parseTrainerCheckpoint(
       ckpt,
-      file,
+      named ?? "the checkpoint",
       opts.backend,
     );
     const V = vocab.words.length, d = headWidth(spec);
-    const output = await openHead(deps, config, V, d, { state }, file);
+    const output = await openHead(deps, config, V, d, { state }, named);
     const la = await hiddenBackend(config, deps.log);
     const trainer = new Trainer(
       config,
@@ -235,7 +240,7 @@ export class Trainer {
     trainer.step = step;
     trainer.#run = run;
     trainer.#split.importState(ckpt.arrays);
-    if (typeof source === "string" || opts.file !== undefined) {
+    if (file !== undefined) {
       trainer.#lastCheckpoint = trainer.#cleanFile = file;
       trainer.#cleanRun = fileKey(run, config);
     }
@@ -520,8 +525,14 @@ export class Trainer {
       }
     };
     const flush = async () => account(await this.model.flush());
+    // a log line during training first ends the live progress line (on a terminal the log, stderr, shares
+    // its line: it was printed after "ETA: 0h 0m24s", on the same line)
+    const log = (line: string) => {
+      progress.finish();
+      this.deps.log(line);
+    };
     const note = (event: Record<string, unknown>, text: string) => {
-      this.deps.log(JSON.stringify(event));
+      log(JSON.stringify(event));
       progress.note(event, text);
     };
     /** Logs the epoch's losses; true when its validation loss is the lowest of the run so far. */
@@ -578,7 +589,7 @@ export class Trainer {
           const gone = await removeCheckpointsAfter(dir, this.step);
           if (gone.length) {
             if (this.#lastCheckpoint && gone.includes(this.#lastCheckpoint)) this.#lastCheckpoint = good.file;
-            this.deps.log(
+            log(
               `backoff: removed ${gone.length} checkpoint(s) of the abandoned steps (${
                 gone.map((p) => p.slice(p.lastIndexOf("/") + 1)).join(", ")
               })`,

@@ -1,0 +1,43 @@
+// The live progress line on a terminal (lib/train/progress.ts) and the trainer's log lines on the same
+// terminal: `deno task train` in a shell writes the live line to stdout and its log (the epoch event, a
+// backoff) to stderr, both on the screen. A log line during training ends the live line first: the epoch's
+// JSON event was printed after "ETA:    0h 0m24s" on the live line itself.
+import assert from "node:assert/strict";
+import { ProgressReporter } from "../lib/train/progress.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+
+/** What a terminal shows of `text`: each line as its last carriage return left it. */
+function screen(text: string): string[] {
+  return text.split("\n").map((l) => l.slice(l.lastIndexOf("\r") + 1));
+}
+
+Deno.test("train: on one terminal, every log line starts a line of its own, never after the live progress", async () => {
+  const V = 40, corpus = ringCorpus(V, 600);
+  let tty = "";
+  const trainer = await Trainer.create({
+    config: smallConfig({ epochs: 3 }),
+    vocab: ringVocab(V),
+    openReader: memoryReader(corpus),
+    log: (line) => tty += line + "\n",
+  });
+  try {
+    // interval 0: the live line is drawn at every step, so each epoch's end finds it drawn
+    await trainer.train({
+      paths: ["mem"],
+      rows: corpus.length,
+      progress: new ProgressReporter("live", 0, (t) => tty += t),
+    });
+  } finally {
+    trainer.close();
+  }
+  const lines = screen(tty);
+  const events = lines.filter((l) => l.includes(`"event":"epoch"`));
+  assert.equal(events.length, 3, tty);
+  for (const l of events) assert.ok(l.startsWith(`{"event":"epoch"`), JSON.stringify(l));
+  const texts = lines.filter((l) => /^epoch \d\/3: train loss/.test(l));
+  assert.equal(texts.length, 3, tty);
+  // the live line is still drawn (on lines of its own)
+  assert.ok(lines.some((l) => /^Progress: +\d/.test(l)), tty);
+  for (const l of lines) assert.ok(!/ETA: .*\S\{/.test(l), JSON.stringify(l));
+});
