@@ -8,7 +8,8 @@
 #   bash bench/threads.sh [TABLE.md]              # full; the table also goes to stdout
 #   THREADS_QUICK=1 bash bench/threads.sh [FILE]  # tiny layers, threads 1 and 2 (< 1 min): checks the script
 #
-# Environment: THREADS_LIST (e.g. "1,2,4") overrides the thread counts; THREADS_WORK (default
+# Environment: THREADS_LIST (e.g. "1,2,4") overrides the thread counts; THREADS_MODES (default
+# split,openblas; add independent for t one-thread processes at once) the paths; THREADS_WORK (default
 # /tmp/factorout-threads) is the scratch prefix.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ say "start on $(hostname), $(nproc 2>/dev/null) cpus; quick=$QUICK; table → $T
 args=(--out "$TABLE")
 [ "$QUICK" = 1 ] && args+=(--quick)
 [ -n "${THREADS_LIST:-}" ] && args+=(--threads "$THREADS_LIST")
+[ -n "${THREADS_MODES:-}" ] && args+=(--modes "$THREADS_MODES")
 "$DENO" run -A --no-config --no-check bench/threads.ts "${args[@]}"
 rc=$?
 say "bench/threads.ts exited with $rc"
