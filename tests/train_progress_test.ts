@@ -41,3 +41,38 @@ Deno.test("train: on one terminal, every log line starts a line of its own, neve
   assert.ok(lines.some((l) => /^Progress: +\d/.test(l)), tty);
   for (const l of lines) assert.ok(!/ETA: .*\S\{/.test(l), JSON.stringify(l));
 });
+
+Deno.test("train: the JSON progress lines count epochs from 1, as the epoch events do (they counted from 0)", async () => {
+  const V = 40, corpus = ringCorpus(V, 600), epochs = 3;
+  let out = "";
+  const trainer = await Trainer.create({
+    config: smallConfig({ epochs }),
+    vocab: ringVocab(V),
+    openReader: memoryReader(corpus),
+    log: () => {},
+  });
+  try {
+    // interval 0: a progress line at every step
+    await trainer.train({
+      paths: ["mem"],
+      rows: corpus.length,
+      progress: new ProgressReporter("json", 0, (t) => out += t),
+    });
+  } finally {
+    trainer.close();
+  }
+  const lines = out.trim().split("\n").map((l) => JSON.parse(l));
+  const ends = lines.filter((l) => l.event === "epoch").map((l) => l.epoch);
+  assert.deepEqual(ends, [1, 2, 3]);
+  // every progress line names the epoch whose event ends it: the epochs ended before it, plus one
+  let ended = 0;
+  for (const l of lines) {
+    if (l.event === "epoch") ended = l.epoch;
+    else if (l.event === "progress") {
+      assert.equal(l.epoch, Math.min(ended + 1, epochs), JSON.stringify(l));
+    }
+  }
+  const progress = lines.filter((l) => l.event === "progress");
+  assert.equal(progress[0].epoch, 1);
+  assert.equal(progress.at(-1).epoch, epochs); // the final line, after the last epoch's event
+});

@@ -1,6 +1,7 @@
 /**
  * Whether every element of an array is finite, for the checks a training step makes on whole arrays (the
- * batch's H, its ∇H).
+ * batch's H, its ∇H); and the rounding of a figure for a report ({@link roundTo}), which leaves a
+ * non-finite one as it is.
  *
  * @module
  */
@@ -31,4 +32,23 @@ export function allFinite(x: Float32Array | Float64Array): boolean {
   }
   for (; k < n; k++) s0 += x[k] * 0;
   return s0 + s1 + s2 + s3 === 0;
+}
+
+/**
+ * `x` rounded to `digits` decimals, for the figures a job reports (progress lines, evaluation metrics); NaN
+ * and ±Infinity are returned as they are.
+ *
+ * @example
+ * ```ts
+ * import { roundTo } from "./finite.ts";
+ * console.log(roundTo(0.123456, 4), roundTo(NaN, 4)); // 0.1235 NaN
+ * ```
+ *
+ * @param x the figure
+ * @param digits decimals kept
+ * @returns the rounded figure
+ */
+export function roundTo(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Number.isFinite(x) ? Math.round(x * f) / f : x;
 }

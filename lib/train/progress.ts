@@ -1,10 +1,14 @@
 /**
  * Training progress: one live line on a terminal, like fastText's
  * (`Progress:  42.1%  ex/sec:   81234  lr:  0.029000  loss:  5.123456  ETA:   0h 1m12s`), or JSON lines
- * (`{"event":"progress",…}`) for schedulers and log collectors when the output is not a terminal.
+ * (`{"event":"progress",…}`) for schedulers and log collectors when the output is not a terminal. Epochs are
+ * counted from 1 in every line a job writes (`progress`, `epoch`, `backoff`, `best`): the `epoch` of a
+ * progress line is the epoch in progress, the one whose `epoch` event comes at its end.
  *
  * @module
  */
+
+import { roundTo } from "../core/finite.ts";
 
 /**
  * One progress sample.
@@ -12,11 +16,12 @@
  * @example
  * ```ts
  * import type { ProgressSample } from "./progress.ts";
- * const s: ProgressSample = { step: 10, epoch: 0, examples: 320, total: 1000, lr: 0.05, loss: 5.2, seconds: 1 };
+ * const s: ProgressSample = { step: 10, epoch: 1, examples: 320, total: 1000, lr: 0.05, loss: 5.2, seconds: 1 };
  * ```
  */
 export type ProgressSample = {
   step: number;
+  /** the epoch in progress, counted from 1 as the `epoch` event counts it (the last one once the run is done) */
   epoch: number;
   /** examples done in this run */
   examples: number;
@@ -41,7 +46,7 @@ export type ProgressSample = {
  * ```ts
  * import { ProgressReporter } from "./progress.ts";
  * const p = new ProgressReporter("json", 5, (line) => console.log(line));
- * p.update({ step: 1, epoch: 0, examples: 10, total: 100, lr: 0.1, loss: 3, seconds: 0.5 }, true);
+ * p.update({ step: 1, epoch: 1, examples: 10, total: 100, lr: 0.1, loss: 3, seconds: 0.5 }, true);
  * ```
  */
 export class ProgressReporter {
@@ -75,11 +80,11 @@ export class ProgressReporter {
           event: "progress",
           step: s.step,
           epoch: s.epoch,
-          done: round(done, 4),
+          done: roundTo(done, 4),
           examples: s.examples,
           examplesPerSecond: Math.round(rate),
-          lr: round(s.lr, 6),
-          loss: round(s.loss, 6),
+          lr: roundTo(s.lr, 6),
+          loss: roundTo(s.loss, 6),
           etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null,
           ...(s.stages ? { stageSeconds: s.stages() } : {}),
         }) + "\n",
@@ -164,11 +169,6 @@ export function epochNote(o: {
  */
 export function fmt4(x: number): string {
   return Number.isFinite(x) ? x.toFixed(4) : String(x);
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Number.isFinite(x) ? Math.round(x * f) / f : x;
 }
 
 /**

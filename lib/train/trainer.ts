@@ -382,7 +382,9 @@ export class Trainer {
     let lr = learningRate(c, run.examples, total) * run.lrScale, ema = NaN, lastEpochLoss = NaN;
     const sample = () => ({
       step: this.step,
-      epoch: run.epoch,
+      // 1-based, as the epoch event (run.epoch counts the epochs whose end has passed; it is run.epochs
+      // once the run is done: the last epoch)
+      epoch: Math.min(run.epoch + 1, run.epochs),
       examples: run.examples,
       total,
       lr,
