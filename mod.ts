@@ -100,6 +100,7 @@ export {
   publishEmbeddings,
   readEmbeddingsManifest,
   removeStaleTemps,
+  versionFiles,
 } from "./lib/export/publish.ts";
 export type { ManifestFileEntry, PublishOptions, PublishResult } from "./lib/export/publish.ts";
 export type { Embeddings } from "./lib/export/embeddings.ts";
@@ -123,8 +124,8 @@ export type { SimilarityPair, SimilarityResult } from "./lib/eval/similarity.ts"
 export { evaluateAnalogies, readAnalogyFile } from "./lib/eval/analogy.ts";
 export type { AnalogyResult, AnalogySection } from "./lib/eval/analogy.ts";
 export { nearestNeighbours } from "./lib/eval/neighbours.ts";
-export { evaluateEmbeddings, formatEvalReport } from "./lib/eval/report.ts";
-export type { EvalReport } from "./lib/eval/report.ts";
+export { evalMetrics, evaluateEmbeddings, formatEvalReport, readMetrics } from "./lib/eval/report.ts";
+export type { EvalMetrics, EvalReport } from "./lib/eval/report.ts";
 
 // --- WebGPU (lib/webgpu) ---
 export { requestWebGpuDevice } from "./lib/output/webgpu/device.ts";

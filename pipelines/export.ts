@@ -43,7 +43,14 @@ import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { removeOldVersions } from "../lib/export/prune.ts";
 import { osErrno, pathExists } from "../lib/core/os_errors.ts";
 import { EMBEDDING_FORMATS, parseFormats, readEmbeddings } from "../lib/export/read.ts";
-import { evalSkipReason, evaluateEmbeddings, formatEvalReport, resolveEvalDir } from "../lib/eval/report.ts";
+import {
+  evalMetrics,
+  type EvalReport,
+  evalSkipReason,
+  evaluateEmbeddings,
+  formatEvalReport,
+  resolveEvalDir,
+} from "../lib/eval/report.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { StopController } from "../lib/core/stop.ts";
 import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoint.ts";
@@ -79,7 +86,7 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   eval: {
     type: "boolean",
-    help: "evaluate before publishing; the metrics go into manifest.json",
+    help: "evaluate before publishing: the metrics go into manifest.json, the whole report into eval.json",
     default: false,
   },
   "eval-dir": {
@@ -251,13 +258,15 @@ await runCommand("export", async () => {
       String((manifest.source as { vectors?: string; checkpoint?: string }).checkpoint ?? f.vectors),
       (i) => `row ${i + 1}`,
     );
+    let report: EvalReport | undefined;
     if (evalDir) {
-      const report = await evaluateEmbeddings(words, input, d, { evalDir });
+      report = await evaluateEmbeddings(words, input, d, { evalDir });
       console.error(formatEvalReport(report));
-      manifest.metrics = report;
     } else if (f.eval) {
       console.error(`export: evaluation skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
     }
+    // the shape every job writes (train's, lib/eval/report.ts evalMetrics); the whole report in eval.json
+    manifest.metrics = evalMetrics(report);
     // versions left unfinished by killed publishes (kill -9): those of processes no longer running; a folder
     // without a pid in its name only under the run's lock
     const removed = await removeStaleTemps(out, { unowned: lock !== undefined });
@@ -282,6 +291,7 @@ await runCommand("export", async () => {
       ...(output ? { output, outputDim } : {}),
       formats,
       manifest,
+      ...(report ? { evaluation: report } : {}),
       committed: ({ versionDir: dir }) => {
         stop.note = `version ${dir} is published and latest points at it; nothing to rerun`;
       },

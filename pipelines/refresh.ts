@@ -74,14 +74,26 @@ import { refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cl
 import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
-import { publishEmbeddings, readEmbeddingsManifest, removeStaleTemps } from "../lib/export/publish.ts";
+import {
+  publishEmbeddings,
+  readEmbeddingsManifest,
+  removeStaleTemps,
+  versionFiles,
+} from "../lib/export/publish.ts";
 import { removeOldVersions } from "../lib/export/prune.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { holdingStop, removeAtExit, StopController, StoppedError } from "../lib/core/stop.ts";
 import { EMBEDDING_FORMATS, parseFormats } from "../lib/export/read.ts";
 import { exportCommand } from "../lib/export/command.ts";
 import { remapExamples } from "../lib/export/remap.ts";
-import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../lib/eval/report.ts";
+import {
+  evalMetrics,
+  type EvalReport,
+  evalSkipReason,
+  evaluateEmbeddings,
+  readMetrics,
+  resolveEvalDir,
+} from "../lib/eval/report.ts";
 import { type CorpusManifest, readManifest } from "../lib/io/manifest.ts";
 import { fingerprintChange, fingerprintInputs, type InputFingerprint } from "../lib/io/fingerprint.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
@@ -360,10 +372,8 @@ await runCommand("refresh", async () => {
       if (evalDir) {
         report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir, analogies: false });
       } else log(`refresh: evaluation skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
-      const metrics: Record<string, unknown> = {};
-      for (const [name, s] of Object.entries(report?.similarity ?? {})) {
-        metrics[name] = { rho: s.rho, coverage: s.coverage };
-      }
+      // the shape train writes (lib/eval/report.ts evalMetrics; no analogies: the refresh skips them)
+      const metrics = evalMetrics(report);
       let published;
       try {
         published = await publishEmbeddings({
@@ -377,6 +387,7 @@ await runCommand("refresh", async () => {
             stop.note =
               `the refresh is complete and ${dir} is published (latest points at it); nothing to rerun`;
           },
+          ...(report ? { evaluation: report } : {}),
           manifest: {
             corpus: record.corpus,
             metrics,
@@ -409,9 +420,11 @@ await runCommand("refresh", async () => {
         vocabularySize: emb.words.length,
         training: record.training,
         metrics,
+        // the fields of train's summary (docs/trainer-api.md)
         embeddings: {
           version: published.version,
           dir: published.versionDir,
+          files: published.files,
           ...(keepVersions ? { removedVersions } : {}),
         },
       }));
@@ -429,7 +442,7 @@ await runCommand("refresh", async () => {
           `--epochs, --lr and --min-count), and ${published} (latest) holds it: nothing to do (to train on the same ` +
           `data again, give another --epochs or --lr)`,
       );
-      const m = await readEmbeddingsManifest(published) as { metrics?: unknown; vocabularySize?: unknown };
+      const m = await readEmbeddingsManifest(published);
       const removedVersions = keepVersions
         ? await removeOldVersions(outRoot, keepVersions, (l) => log(`refresh: ${l}`))
         : [];
@@ -441,10 +454,12 @@ await runCommand("refresh", async () => {
         newWords: done!.newWords,
         vocabularySize: m.vocabularySize,
         training: done!.training,
-        metrics: m.metrics,
+        // a version an older refresh or export published: its metrics in the shape written now
+        metrics: readMetrics(m.metrics),
         embeddings: {
           version: basename(published),
           dir: published,
+          files: versionFiles(published, m),
           ...(keepVersions ? { removedVersions } : {}),
         },
       }));

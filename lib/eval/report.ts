@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../core/errors.ts";
+import { roundTo } from "../core/finite.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import { createBackend } from "../linalg/select.ts";
 import { type AnalogyResult, evaluateAnalogies, readAnalogyFile } from "./analogy.ts";
@@ -247,6 +248,95 @@ export async function evaluateEmbeddings(
   }
   report.seconds = (performance.now() - t0) / 1000;
   return report;
+}
+
+/**
+ * The `metrics` of every job that publishes (manifest.json of a version, train's summary, refresh's JSON
+ * line): each similarity set's Spearman ρ under its name (`wordsim353`, `simlex999`), the analogy accuracy
+ * (`analogy`), and each one's coverage under `coverage` (`coverage.analogy` included), rounded to 4
+ * decimals; a set not evaluated is absent, and nothing evaluated is `{ coverage: {} }`. The whole report
+ * (out-of-vocabulary words, analogy sections) goes beside it, in the version's `eval.json`.
+ *
+ * @example
+ * ```ts
+ * import type { EvalMetrics } from "./report.ts";
+ * const m: EvalMetrics = { wordsim353: 0.3512, coverage: { wordsim353: 0.9887 } };
+ * ```
+ */
+export type EvalMetrics = {
+  wordsim353?: number;
+  simlex999?: number;
+  analogy?: number;
+  coverage: Record<string, number>;
+};
+
+/**
+ * The {@link EvalMetrics} of a report; `{ coverage: {} }` when there is none (the evaluation skipped).
+ *
+ * @example
+ * ```ts
+ * import { evalMetrics } from "./report.ts";
+ * console.log(evalMetrics(undefined)); // { coverage: {} }
+ * ```
+ */
+export function evalMetrics(report: EvalReport | undefined): EvalMetrics {
+  const metrics: EvalMetrics = { coverage: {} };
+  if (!report) return metrics;
+  for (const [name, s] of Object.entries(report.similarity)) {
+    (metrics as Record<string, unknown>)[name] = roundTo(s.rho, 4);
+    metrics.coverage[name] = roundTo(s.coverage, 4);
+  }
+  if (report.analogy) {
+    metrics.analogy = roundTo(report.analogy.total.accuracy, 4);
+    metrics.coverage.analogy = roundTo(report.analogy.total.coverage, 4);
+  }
+  return metrics;
+}
+
+/**
+ * The `metrics` of a manifest.json written by any version, as {@link EvalMetrics}: the shape every job
+ * writes now is taken as it is; those of older versions are converted (refresh's
+ * `{ wordsim353: { rho, coverage } }`, and the whole {@link EvalReport} of `export --eval`); anything else
+ * (null, no evaluation, a shape not known) is `{ coverage: {} }`. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { readMetrics } from "./report.ts";
+ * console.log(readMetrics({ wordsim353: { rho: 0.351234, coverage: 1 } })); // { wordsim353: 0.3512, coverage: { wordsim353: 1 } }
+ * console.log(readMetrics(null)); // { coverage: {} }
+ * ```
+ */
+export function readMetrics(value: unknown): EvalMetrics {
+  const metrics: EvalMetrics = { coverage: {} };
+  const isObject = (x: unknown): x is Record<string, unknown> =>
+    typeof x === "object" && x !== null && !Array.isArray(x);
+  // JSON writes NaN as null: a ρ of too few pairs
+  const figure = (x: unknown) => typeof x === "number" ? roundTo(x, 4) : x === null ? NaN : undefined;
+  const put = (name: string, rho: unknown, coverage: unknown) => {
+    const r = figure(rho), c = figure(coverage);
+    if (r === undefined) return;
+    (metrics as Record<string, unknown>)[name] = r;
+    if (c !== undefined) metrics.coverage[name] = c;
+  };
+  if (!isObject(value)) return metrics;
+  if (isObject(value.similarity)) {
+    // export --eval's whole report
+    for (const [name, s] of Object.entries(value.similarity)) {
+      if (isObject(s)) put(name, s.rho, s.coverage);
+    }
+    const total = isObject(value.analogy) ? value.analogy.total : undefined;
+    if (isObject(total)) put("analogy", total.accuracy, total.coverage);
+    return metrics;
+  }
+  if (isObject(value.coverage)) {
+    // the shape written now (train's always): a figure per set, and `coverage`
+    const coverage = value.coverage;
+    for (const [name, v] of Object.entries(value)) if (name !== "coverage") put(name, v, coverage[name]);
+    return metrics;
+  }
+  // refresh's older { wordsim353: { rho, coverage } }
+  for (const [name, v] of Object.entries(value)) if (isObject(v)) put(name, v.rho, v.coverage);
+  return metrics;
 }
 
 /**

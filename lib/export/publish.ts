@@ -8,6 +8,7 @@
  *   versions/<version>/        one complete, immutable version
  *     input.vec input.bin input.arrow input.parquet     (the input embeddings, the formats asked for)
  *     output.vec …             (optional: rows of the output matrix W = VU + 𝟙ωᵀ)
+ *     eval.json                (optional: the whole evaluation report, when the job evaluated)
  *     manifest.json            (dims, vocabularySize, corpus, metrics, config, date, files with bytes+sha256)
  *   latest -> versions/<version>   a relative symlink, the one pointer readers follow
  * ```
@@ -63,6 +64,11 @@ export type PublishOptions = {
   formats?: EmbeddingFormat[];
   /** Caller's fields for manifest.json (corpus, metrics, config, …); dims, vocabularySize, date and files are added. */
   manifest: Record<string, unknown>;
+  /**
+   * The whole evaluation report (any JSON), written as `eval.json` beside the embedding files and named by
+   * the manifest's `evaluation` ({@link EVAL_FILE}); the compact figures go into the manifest's `metrics`.
+   */
+  evaluation?: unknown;
   /** Version name; default a UTC timestamp plus a random suffix, e.g. `20261127T221530Z-3fa2`. */
   version?: string;
   /** The publication date; default now. */
@@ -77,8 +83,8 @@ export type PublishOptions = {
 };
 
 /**
- * What {@link publishEmbeddings} returns: the version's name, its folder and the paths of its files
- * (manifest.json last).
+ * What {@link publishEmbeddings} returns: the version's name, its folder and the paths of its embedding
+ * files and manifest.json, last ({@link versionFiles}; eval.json, named by the manifest, is not listed).
  *
  * @example
  * ```ts
@@ -104,6 +110,30 @@ export type ManifestFileEntry = {
   bytes: number;
   sha256: string;
 };
+
+/** The name of a version's evaluation report ({@link PublishOptions.evaluation}): `eval.json`. */
+export const EVAL_FILE = "eval.json";
+
+/**
+ * The paths of a published version's files from its manifest.json: its embedding files (`files`, in
+ * their order) and manifest.json last; what {@link publishEmbeddings} returns as `files`, and what a job
+ * names for a version it found already published. The evaluation report (`eval.json`) is not listed:
+ * readers of `files` take every entry but manifest.json for an embedding file; the manifest's
+ * `evaluation` names it.
+ *
+ * @example
+ * ```ts
+ * import { versionFiles } from "./publish.ts";
+ * versionFiles("out/versions/v1", { files: [{ name: "input.vec" }] });
+ * // ["out/versions/v1/input.vec", "out/versions/v1/manifest.json"]
+ * ```
+ */
+export function versionFiles(versionDir: string, manifest: { files?: unknown }): string[] {
+  const names = (Array.isArray(manifest.files) ? manifest.files : [])
+    .map((f) => (f as { name?: unknown })?.name)
+    .filter((n): n is string => typeof n === "string");
+  return [...names, "manifest.json"].map((n) => join(versionDir, n));
+}
 
 /**
  * A version name from a date: `YYYYMMDDTHHMMSSZ-xxxx` (UTC, sortable, random 16-bit suffix).
@@ -263,11 +293,18 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
         entries.push({ name, role, format, bytes, sha256: await sha256File(path) });
       }
     }
+    let evaluation: { name: string; bytes: number; sha256: string } | null = null;
+    if (opts.evaluation !== undefined) {
+      const path = join(tmpDir, EVAL_FILE);
+      await writeFileAtomic(path, JSON.stringify(opts.evaluation, null, 2) + "\n");
+      evaluation = { name: EVAL_FILE, bytes: (await Deno.stat(path)).size, sha256: await sha256File(path) };
+    }
     const manifest = {
       corpus: null,
       metrics: null,
       config: null,
       ...opts.manifest,
+      evaluation,
       format: "factorout-embeddings",
       formatVersion: 1,
       version,
@@ -285,11 +322,7 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
       throw new UsageError(`publishEmbeddings: version ${versionDir} appeared meanwhile`);
     }
     // a signal here stops the job once latest points at the new version (or the version is left complete)
-    const published: PublishResult = {
-      version,
-      versionDir,
-      files: [...entries.map((f) => join(versionDir, f.name)), join(versionDir, "manifest.json")],
-    };
+    const published: PublishResult = { version, versionDir, files: versionFiles(versionDir, manifest) };
     // under the root's lock: no other publisher prunes between the rename and the move of latest (it would
     // see this version as the newest, not yet latest, and remove it: latest would point at nothing)
     const lock = await lockPublication(outRoot);

@@ -27,10 +27,22 @@ import { basename, dirname, join } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { osErrno, pathExists as exists } from "../core/os_errors.ts";
-import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
+import {
+  type EvalMetrics,
+  evalMetrics,
+  type EvalReport,
+  evalSkipReason,
+  evaluateEmbeddings,
+  resolveEvalDir,
+} from "../eval/report.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockRunFolder } from "../core/lock.ts";
-import { publishEmbeddings, type PublishResult, readEmbeddingsManifest } from "../export/publish.ts";
+import {
+  publishEmbeddings,
+  type PublishResult,
+  readEmbeddingsManifest,
+  versionFiles,
+} from "../export/publish.ts";
 import { StopController, StoppedError } from "../core/stop.ts";
 import { exportCommand } from "../export/command.ts";
 import { removeOldVersions } from "../export/prune.ts";
@@ -115,8 +127,8 @@ export type JobSummary = {
   vocabularySize: number;
   d: number;
   training: TrainSummary;
-  /** ρ of each similarity set, analogy accuracy, and the coverage of each (`coverage.analogy` included). */
-  metrics: { wordsim353?: number; simlex999?: number; analogy?: number; coverage: Record<string, number> };
+  /** ρ of each similarity set, analogy accuracy, and the coverage of each (lib/eval/report.ts `evalMetrics`). */
+  metrics: EvalMetrics;
   /** `epoch`: the epoch of the run whose vectors were published (the best one under --keep-best). */
   embeddings?: { version: string; dir: string; files: string[]; epoch?: number; removedVersions?: string[] };
   /** This job: its wall-clock seconds (preparing, training, evaluating, publishing), the checkpoint it resumed. */
@@ -390,18 +402,8 @@ export async function runTrainJob(
     let report: EvalReport | undefined;
     if (evalDir) report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
     else log(`evaluation: skipped (${evalSkipReason(config.evalDir)})`);
-    const metrics: JobSummary["metrics"] = { coverage: {} };
-    if (report) {
-      for (const [name, s] of Object.entries(report.similarity)) {
-        (metrics as Record<string, unknown>)[name] = round(s.rho, 4);
-        metrics.coverage[name] = round(s.coverage, 4);
-      }
-      if (report.analogy) {
-        metrics.analogy = round(report.analogy.total.accuracy, 4);
-        metrics.coverage.analogy = round(report.analogy.total.coverage, 4);
-      }
-      for (const m of report.missing) log(`evaluation: not found ${m}`);
-    }
+    const metrics = evalMetrics(report);
+    for (const m of report?.missing ?? []) log(`evaluation: not found ${m}`);
     let summary: JobSummary | undefined, published: PublishResult | undefined;
     // a resume of a finished run takes no step: the latest version holds these vectors already
     const held = ckptPath && training.thisInvocation.steps === 0
@@ -456,12 +458,8 @@ export async function runTrainJob(
           `embeddings: ${held} (latest) holds this run's vectors already (step ${trainer.step}, the same ` +
             `formats and metrics); nothing published again`,
         );
-        const manifest = await readEmbeddingsManifest(held) as { files: { name: string }[] };
-        await committed({
-          version: basename(held),
-          versionDir: held,
-          files: [...manifest.files.map((f) => join(held, f.name)), join(held, "manifest.json")],
-        });
+        const manifest = await readEmbeddingsManifest(held);
+        await committed({ version: basename(held), versionDir: held, files: versionFiles(held, manifest) });
       } else {
         await publishEmbeddings({
           outRoot: join(config.out, "embeddings"),
@@ -471,6 +469,7 @@ export async function runTrainJob(
           ...(emb.output ? { output: emb.output, outputDim: emb.dOut } : {}),
           formats: config.formats,
           committed,
+          ...(report ? { evaluation: report } : {}),
           manifest: {
             corpus: {
               data: config.data,
