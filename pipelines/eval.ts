@@ -8,8 +8,10 @@
  * deno task eval --vectors out.bin --similarity ../shared/eval/simlex999.txt --neighbours king,paris --k 5
  * ```
  *
- * Exit codes (the shared table of lib/core/exit_codes.ts): 0 done, 1 internal error, 2 bad flags, 5 a bad vector
- * or evaluation file (named with its line), 8 an operating-system error (an unreadable file, named), 9
+ * Exit codes (the shared table of lib/core/exit_codes.ts): 0 done, 1 internal error, 2 bad flags (also
+ * nothing to evaluate: no set, from `--eval-dir none`, `FACTOROUT_EVAL_DIR=none`, the default folder missing
+ * or holding none, and no `--neighbours`; said before the vectors are read, naming what to give), 5 a bad
+ * vector or evaluation file (named with its line), 8 an operating-system error (an unreadable file, named), 9
  * stopped by SIGTERM/SIGINT/SIGHUP (it writes nothing; one line, lib/core/stop.ts).
  *
  * @module
@@ -26,8 +28,11 @@ import { EmbeddingIndex } from "../lib/eval/index.ts";
 import { nearestNeighbours } from "../lib/eval/neighbours.ts";
 import {
   type EvalReport,
+  evalSetNames,
+  evalSkipCause,
   evalSkipReason,
   evaluateEmbeddings,
+  findEvalSets,
   formatEvalReport,
   resolveEvalDir,
 } from "../lib/eval/report.ts";
@@ -84,6 +89,31 @@ function similarityNames(files: string[]): [string, string][] {
   ]);
 }
 
+/**
+ * Why the flags evaluate no set (the reason for the message), or "" when they evaluate one: the sets of the
+ * evaluation folder skipped (`useDir`, none resolved) or none there (or only the analogies, with
+ * --no-analogies), or --analogies given with --no-analogies and no --similarity.
+ */
+async function nothingToEvaluate(
+  f: Record<string, unknown>,
+  useDir: boolean,
+  evalDir: string | undefined,
+  similarityFiles: number,
+): Promise<string> {
+  const analogies = f["no-analogies"] !== true;
+  if (!useDir) {
+    return similarityFiles === 0 && !analogies ? `--no-analogies skips --analogies ${f.analogies}` : "";
+  }
+  if (evalDir === undefined) {
+    return `the evaluation sets are skipped (${evalSkipCause(f["eval-dir"] as string | undefined)})`;
+  }
+  const sets = await findEvalSets(evalDir);
+  if (Object.keys(sets.similarity).length > 0 || (analogies && sets.analogy)) return "";
+  return sets.analogy
+    ? `${evalDir} holds only ${sets.analogy}, which --no-analogies skips`
+    : `${evalDir} holds none of the evaluation sets`;
+}
+
 // a scheduler's signal ends it with exit 9 and one line, like every job (it writes nothing to clean up)
 const stop = new StopController("eval").install();
 stop.note = "nothing was written; rerun the same command";
@@ -114,6 +144,15 @@ await runCommand("eval", async () => {
   const useDir = similarityFiles.length === 0 && typeof f.analogies !== "string";
   // a named evaluation folder that is missing or empty is a typo (exit 2), before the vectors are read
   const evalDir = useDir ? await resolveEvalDir(f["eval-dir"] as string | undefined) : undefined;
+  // nothing to evaluate is a command line to fix (exit 2), like a flag without its use: it printed only
+  // "evaluated in 0.00 s" and exited 0
+  const nothing = await nothingToEvaluate(f, useDir, evalDir, similarityFiles.length);
+  if (nothing && commaList(f.neighbours).length === 0) {
+    throw new UsageError(
+      `nothing to evaluate: ${nothing}, and no --neighbours; give --eval-dir DIR (a folder holding ` +
+        `${evalSetNames()}), --similarity FILES, --analogies FILE or --neighbours WORDS`,
+    );
+  }
   const t0 = performance.now();
   const emb = await readEmbeddings(f.vectors);
   const index = new EmbeddingIndex(emb.words, emb.vectors, emb.d);

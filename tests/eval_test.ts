@@ -604,7 +604,7 @@ Deno.test("deno task eval: two similarity files of one name are both reported (o
       [["--vectors", vec, "--similarity", `${a},${a}`], 2, /--similarity names .*a\/sim\.tsv twice/],
       // rho NaN, exit 0 on an empty set
       [
-        ["--vectors", join(dir, "empty.vec"), "--eval-dir", "none"],
+        ["--vectors", join(dir, "empty.vec"), "--eval-dir", "none", "--neighbours", "man"],
         5,
         /empty\.vec: holds no vectors \(0 rows\)/,
       ],
@@ -615,6 +615,63 @@ Deno.test("deno task eval: two similarity files of one name are both reported (o
       assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr.trim().split("\n").pop()!, re);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task eval with nothing to evaluate (no set, no --neighbours) exits 2 naming what to give, before reading the vectors (it printed 'evaluated in 0.00 s', exit 0)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const vec = join(dir, "v.vec");
+    await Deno.writeTextFile(vec, "3 2\na 1 0\nb 0 1\nc 1 1\n");
+    const onlyAnalogies = join(dir, "analogies-only");
+    await Deno.mkdir(onlyAnalogies);
+    await Deno.writeTextFile(join(onlyAnalogies, "questions-words.txt"), ": capital\na b c a\n");
+    const advice =
+      /; give --eval-dir DIR \(a folder holding wordsim353\.tsv\|.*\), --similarity FILES, --analogies FILE or --neighbours WORDS$/;
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [
+        ["--eval-dir", "none"],
+        {},
+        /^eval: nothing to evaluate: the evaluation sets are skipped \(--eval-dir none\), and no --neighbours/,
+      ],
+      [[], { FACTOROUT_EVAL_DIR: "none" }, /skipped \(FACTOROUT_EVAL_DIR=none\), and no --neighbours/],
+      [
+        ["--eval-dir", onlyAnalogies, "--no-analogies"],
+        {},
+        /analogies-only holds only .*questions-words\.txt, which --no-analogies skips/,
+      ],
+      [
+        ["--analogies", join(onlyAnalogies, "questions-words.txt"), "--no-analogies"],
+        {},
+        /--no-analogies skips --analogies /,
+      ],
+    ];
+    for (const [args, env, re] of cases) {
+      // a vector file that cannot be read: the command line is refused first
+      for (const vectors of [vec, join(dir, "missing.vec")]) {
+        const r = await runScript(pipeline("eval"), ["--vectors", vectors, ...args], env);
+        const last = r.stderr.trim().split("\n").at(-1)!;
+        assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(last, re);
+        assert.match(last, advice);
+        assert.equal(r.stdout, "");
+      }
+    }
+    // with --neighbours, or a set, it evaluates
+    const withWords = await runScript(pipeline("eval"), [
+      "--vectors",
+      vec,
+      "--eval-dir",
+      "none",
+      "--neighbours",
+      "a",
+    ]);
+    assert.equal(withWords.code, 0, withWords.stderr);
+    const withSet = await runScript(pipeline("eval"), ["--vectors", vec, "--eval-dir", onlyAnalogies]);
+    assert.equal(withSet.code, 0, withSet.stderr);
+    assert.match(withSet.stdout, /analogy \(3CosAdd/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -78,6 +78,28 @@ async function firstExisting(dir: string, names: string[]): Promise<string | und
 }
 
 /**
+ * The evaluation sets present in `evalDir`, found by their file names (nothing is read): each similarity
+ * set found, under its name (`wordsim353`, `simlex999`), and the analogy file.
+ *
+ * @example
+ * ```ts
+ * import { findEvalSets } from "./report.ts";
+ * console.log(await findEvalSets("/no/such/folder")); // { similarity: {} }
+ * ```
+ */
+export async function findEvalSets(
+  evalDir: string,
+): Promise<{ similarity: Record<string, string>; analogy?: string }> {
+  const similarity: Record<string, string> = {};
+  for (const [name, files] of Object.entries(SIMILARITY_SETS)) {
+    const file = await firstExisting(evalDir, files);
+    if (file) similarity[name] = file;
+  }
+  const analogy = await firstExisting(evalDir, ANALOGY_FILES);
+  return { similarity, ...(analogy ? { analogy } : {}) };
+}
+
+/**
  * Reads every evaluation set present in `evalDir` once and returns their paths, so that a job finds a
  * corrupt one (DataFormatError naming the file and line, exit 5) before it trains, not after.
  *
@@ -88,23 +110,22 @@ async function firstExisting(dir: string, names: string[]): Promise<string | und
  * ```
  */
 export async function checkEvalSets(evalDir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const files of Object.values(SIMILARITY_SETS)) {
-    const file = await firstExisting(evalDir, files);
-    if (!file) continue;
-    await readSimilarityFile(file);
-    found.push(file);
-  }
-  const analogy = await firstExisting(evalDir, ANALOGY_FILES);
-  if (analogy) {
-    await readAnalogyFile(analogy);
-    found.push(analogy);
-  }
-  return found;
+  const sets = await findEvalSets(evalDir);
+  for (const file of Object.values(sets.similarity)) await readSimilarityFile(file);
+  if (sets.analogy) await readAnalogyFile(sets.analogy);
+  return [...Object.values(sets.similarity), ...(sets.analogy ? [sets.analogy] : [])];
 }
 
-/** The file names of every set, for a message: `wordsim353.tsv|combined.tab|…, simlex999.txt|…, …`. */
-function setNames(): string {
+/**
+ * The file names of every set, for a message: `wordsim353.tsv|combined.tab|…, simlex999.txt|…, …`.
+ *
+ * @example
+ * ```ts
+ * import { evalSetNames } from "./report.ts";
+ * console.log(`give a folder holding ${evalSetNames()}`);
+ * ```
+ */
+export function evalSetNames(): string {
   return [...Object.values(SIMILARITY_SETS), ANALOGY_FILES].map((n) => n.join("|")).join(", ");
 }
 
@@ -148,7 +169,7 @@ export async function resolveEvalDir(given?: string): Promise<string | undefined
   }
   const named = given !== undefined ? `--eval-dir ${dir}` : `FACTOROUT_EVAL_DIR=${dir}`;
   const what =
-    `give the folder of the evaluation sets (${setNames()}), or --eval-dir none to skip the evaluation`;
+    `give the folder of the evaluation sets (${evalSetNames()}), or --eval-dir none to skip the evaluation`;
   if (!(await isDir(dir))) throw new UsageError(`${named}: no such folder; ${what}`);
   if ((await checkEvalSets(dir)).length === 0) {
     throw new UsageError(`${named}: none of the evaluation sets is there; ${what}`);
@@ -167,9 +188,24 @@ export async function resolveEvalDir(given?: string): Promise<string | undefined
  * ```
  */
 export function evalSkipReason(given?: string): string {
+  const cause = evalSkipCause(given);
+  return cause.startsWith("no ") ? `${cause}; give --eval-dir` : cause;
+}
+
+/**
+ * {@link evalSkipReason} without its advice: `--eval-dir none`, `FACTOROUT_EVAL_DIR=none`, or
+ * `no <default folder> folder`, for a message that gives its own.
+ *
+ * @example
+ * ```ts
+ * import { evalSkipCause } from "./report.ts";
+ * console.log(evalSkipCause("none")); // --eval-dir none
+ * ```
+ */
+export function evalSkipCause(given?: string): string {
   if (given === "none") return "--eval-dir none";
   if (given === undefined && Deno.env.get("FACTOROUT_EVAL_DIR") === "none") return "FACTOROUT_EVAL_DIR=none";
-  return `no ${defaultEvalDir()} folder; give --eval-dir`;
+  return `no ${defaultEvalDir()} folder`;
 }
 
 /**
@@ -215,8 +251,9 @@ export async function evaluateEmbeddings(
     zeroVectors: index.zeroRows,
     seconds: 0,
   };
+  const sets = await findEvalSets(evalDir);
   for (const [name, files] of Object.entries(SIMILARITY_SETS)) {
-    const file = await firstExisting(evalDir, files);
+    const file = sets.similarity[name];
     if (!file) {
       report.missing.push(`${name} (${files.map((f) => join(evalDir, f)).join(" | ")})`);
       continue;
@@ -227,7 +264,7 @@ export async function evaluateEmbeddings(
     };
   }
   if (opts.analogies !== false) {
-    const file = await firstExisting(evalDir, ANALOGY_FILES);
+    const file = sets.analogy;
     if (!file) report.missing.push(`analogy (${join(evalDir, ANALOGY_FILES[0])})`);
     else {
       const sections = await readAnalogyFile(file);
