@@ -483,8 +483,17 @@ Deno.test("deno task eval: results, --help, and every CLI error with its exit co
       [["--vectors", vec, "--k", "zero"], 2, /--k must be a positive integer, got "zero"/],
       [["--vectors", vec, "--cutoff", "-3"], 2, /--cutoff/],
       [["--vectors", join(dir, "e.xyz")], 2, /cannot tell the format/],
-      [["--vectors", bad], 5, /bad\.vec: line 3: expected a word and 4 values, got 3 values \(short row\)/],
-      [["--vectors", join(dir, "none.vec")], 5, /cannot open .*none\.vec: no such file or folder/],
+      // --neighbours: something to evaluate also where ../shared/eval is missing (nothing is exit 2)
+      [
+        ["--vectors", bad, "--neighbours", "man"],
+        5,
+        /bad\.vec: line 3: expected a word and 4 values, got 3 values \(short row\)/,
+      ],
+      [
+        ["--vectors", join(dir, "none.vec"), "--neighbours", "man"],
+        5,
+        /cannot open .*none\.vec: no such file or folder/,
+      ],
       [
         ["--vectors", vec, "--neighbours", "prince", "--no-analogies"],
         2,

@@ -307,10 +307,15 @@ Deno.test("FACTOROUT_DEBUG: 1/true/yes/on give the stack, 0/false/no/off/empty d
   }
   // a job: `yes` prints the stack (it was silently ignored), `maybe` exits 2 naming the variable before any work
   const missing = "/nonexistent/h14/x.vec";
-  const yes = await runScript(pipeline("eval"), ["--vectors", missing], { FACTOROUT_DEBUG: "yes" });
+  // --neighbours: something to evaluate also where ../shared/eval is missing (nothing is exit 2)
+  const yes = await runScript(pipeline("eval"), ["--vectors", missing, "--neighbours", "a"], {
+    FACTOROUT_DEBUG: "yes",
+  });
   assert.equal(yes.code, EXIT.badData, yes.stderr);
   assert.match(yes.stderr, /^\s+at /m, "stack with FACTOROUT_DEBUG=yes");
-  const off = await runScript(pipeline("eval"), ["--vectors", missing], { FACTOROUT_DEBUG: "off" });
+  const off = await runScript(pipeline("eval"), ["--vectors", missing, "--neighbours", "a"], {
+    FACTOROUT_DEBUG: "off",
+  });
   assert.equal(off.code, EXIT.badData, off.stderr);
   assert.doesNotMatch(off.stderr, /^\s+at /m);
   for (const job of ["eval", "corpus", "train", "export", "refresh"]) {

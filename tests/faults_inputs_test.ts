@@ -455,7 +455,14 @@ Deno.test("inputs: a named --eval-dir (or FACTOROUT_EVAL_DIR) that is missing or
     assert.equal(await Deno.stat(`${work}/out`).then(() => true, () => false), false);
     assert.deepEqual([...Deno.readDirSync(from)], []);
     // 'none' skips the evaluation: the flag wins over the variable
-    const r = await run(pipeline("eval"), ["--vectors", `${work}/x.vec`, "--eval-dir", "none"], {
+    const r = await run(pipeline("eval"), [
+      "--vectors",
+      `${work}/x.vec`,
+      "--eval-dir",
+      "none",
+      "--neighbours",
+      "a",
+    ], {
       FACTOROUT_EVAL_DIR: missing,
     });
     assert.equal(r.code, EXIT.badData, r.stderr); // the missing vectors, not the folder

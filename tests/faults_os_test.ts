@@ -428,13 +428,15 @@ Deno.test("faults: a missing input is bad data (5), an unreadable one an I/O err
     const missing = join(work, "nope.txt");
     assertOneLine0(await run("train", ["--data", missing, "--out", join(work, "r")]), "train", missing);
     assertOneLine0(await run("corpus", ["--input", missing, "--out", join(work, "c")]), "corpus", missing);
-    assertOneLine0(await run("eval", ["--vectors", join(work, "nope.vec")]), "eval", join(work, "nope.vec"));
+    // --neighbours: something to evaluate also where ../shared/eval is missing (nothing is exit 2)
+    const evalArgs = (vec: string) => ["--vectors", vec, "--neighbours", "a"];
+    assertOneLine0(await run("eval", evalArgs(join(work, "nope.vec"))), "eval", join(work, "nope.vec"));
     assertOneLine0(
       await run("export", ["--vectors", join(work, "nope.vec"), "--out", join(work, "e")]),
       "export",
       join(work, "nope.vec"),
     );
-    assertOneLine0(await run("eval", ["--vectors", join(data, "x.vec")]), "eval", data);
+    assertOneLine0(await run("eval", evalArgs(join(data, "x.vec"))), "eval", data);
 
     // unreadable: chmod 000, and a root child without the capability to override file modes
     const prefix = isRoot
@@ -500,7 +502,7 @@ Deno.test("faults: a missing input is bad data (5), an unreadable one an I/O err
       secret,
       denied,
     );
-    assertOneLine(await run("eval", ["--vectors", vec], { prefix }), "eval", EXIT.io, vec, denied);
+    assertOneLine(await run("eval", evalArgs(vec), { prefix }), "eval", EXIT.io, vec, denied);
     assertOneLine(
       await run("export", ["--vectors", vec, "--out", join(work, "e2")], { prefix }),
       "export",
