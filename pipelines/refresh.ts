@@ -71,7 +71,14 @@ import {
   positiveNumber,
 } from "../lib/core/cli.ts";
 import { refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cli.ts";
-import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
+import {
+  DENO_TASK,
+  EXIT,
+  exitCodesHelp,
+  ExitError,
+  exportFailure,
+  runCommand,
+} from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import { publishEmbeddings, readEmbeddingsManifest, removeStaleTemps } from "../lib/export/publish.ts";
@@ -185,7 +192,7 @@ const stop = new StopController("refresh").install();
 await runCommand("refresh", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
-    console.log(helpText("deno task refresh --from RUN_DIR --data NEW_DATA [flags]", FLAGS, NOTES));
+    console.log(helpText(`${DENO_TASK} refresh --from RUN_DIR --data NEW_DATA [flags]`, FLAGS, NOTES));
     return;
   }
   if (typeof f.from !== "string" || f.from === "") {
@@ -264,7 +271,7 @@ await runCommand("refresh", async () => {
         `--from ${from}: its newest checkpoint ${newest.path} is of a training stopped in epoch ${
           run.epoch + 1
         } of ` +
-          `${run.epochs}; finish it first (deno task train --resume ${shellWord(from)}), then refresh`,
+          `${run.epochs}; finish it first (${DENO_TASK} train --resume ${shellWord(from)}), then refresh`,
       );
     }
     const base = await publishedCheckpoint(newest.path, newest.checkpoint, (l) => log(`refresh: ${l}`));
@@ -675,7 +682,7 @@ await runCommand("refresh", async () => {
       keepStaging = true;
       throw new StoppedError(
         `stopped by ${stop.signal} at step ${trainer.step}: the refresh's checkpoint ${trainer.lastCheckpoint} ` +
-          `is kept in ${staging} and ${from} is unchanged; continue with: deno task refresh ${
+          `is kept in ${staging} and ${from} is unchanged; continue with: ${DENO_TASK} refresh ${
             Deno.args.map(shellWord).join(" ")
           }`,
       );
@@ -758,7 +765,7 @@ async function pickNewest(
     if (e instanceof Deno.errors.NotFound) {
       throw new ExitError(
         EXIT.noCheckpoint,
-        `no checkpoint (ckpt-*.fock) in ${dir}; run deno task train --out ${shellWord(from)} first`,
+        `no checkpoint (ckpt-*.fock) in ${dir}; run ${DENO_TASK} train --out ${shellWord(from)} first`,
       );
     }
     if (e instanceof DataFormatError) {

@@ -366,12 +366,15 @@ Deno.test("FACTOROUT_DEBUG: 1/true/yes/on give the stack, 0/false/no/off/empty d
   }
 });
 
-Deno.test("every command: -h is --help (the one HELP_FLAG of lib/core/cli.ts)", async () => {
+Deno.test("every command: -h is --help (the one HELP_FLAG of lib/core/cli.ts); its usage line is `npx deno task <job>`", async () => {
   for (const job of ["eval", "corpus", "train", "export", "refresh"]) {
     const long = await runScript(pipeline(job), ["--help"]);
     const short = await runScript(pipeline(job), ["-h"]);
     assert.equal(short.code, EXIT.ok, `${job} -h: ${short.stderr}`);
     assert.equal(short.stdout, long.stdout, `${job}: -h prints the --help text`);
     assert.match(short.stdout, /^\s+--help, -h\s+show this help/m, job);
+    // the command as the README runs it: no `deno` is on PATH (lib/core/exit_codes.ts DENO_TASK)
+    assert.match(long.stdout, new RegExp(`^usage: npx deno task ${job} `), job);
+    assert.doesNotMatch(long.stdout, /(?<!npx )deno task/, job);
   }
 });

@@ -523,7 +523,7 @@ Deno.test("inputs: a corpus folder left by a kill -9 during the corpus job's swa
         lastLine(t),
         new RegExp(`${tmp}: unfinished work of a job \\(pid ${dead.pid}\\) killed while writing`),
       );
-      assert.match(lastLine(t), /deno task corpus --out/);
+      assert.match(lastLine(t), /npx deno task corpus --out/);
       assert.ok(!t.stderr.includes("examples/epoch"), `${name}: refused before training`);
       // the next corpus job repairs it: the killed job's folder and every stale shard gone, .keep kept
       const c = await run(CORPUS, [...args, "--limit-tokens", "6000", "--out", dir]);

@@ -559,7 +559,7 @@ Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume
     const line = dec.decode(full.stderr).trimEnd().split("\n").at(-1)!;
     assert.equal(full.code, EXIT.io, line);
     assert.ok(
-      line.endsWith(`rerun deno task export --checkpoint ${out} --formats vec --output-rows`),
+      line.endsWith(`rerun npx deno task export --checkpoint ${out} --formats vec --output-rows`),
       line,
     );
     // turned off on a resume (either spelling), and kept off by the next one

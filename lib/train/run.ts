@@ -25,7 +25,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
+import { DENO_TASK, EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { osErrno, pathExists as exists } from "../core/os_errors.ts";
 import { type EvalReport, evalSkipReason, evaluateEmbeddings, resolveEvalDir } from "../eval/report.ts";
 import { writeFileAtomic } from "../core/atomic.ts";
@@ -369,7 +369,7 @@ export async function runTrainJob(
         `stopped by ${stop.signal ?? "a stop request"} at step ${trainer.step}` +
           (at ? ` (epoch ${Math.min(at.epoch + 1, config.epochs)} of ${config.epochs})` : "") +
           `: checkpoint ${trainer.lastCheckpoint ?? "(none: no --out checkpoints)"}; ` +
-          `resume with: deno task train --resume ${shellWord(config.out)}`,
+          `resume with: ${DENO_TASK} train --resume ${shellWord(config.out)}`,
       );
     }
     // the checkpoint this run publishes, which export --checkpoint <out> publishes too (publishedCheckpoint)

@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { EXIT, ExitError } from "../core/exit_codes.ts";
+import { DENO_TASK, EXIT, ExitError } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
 import { replaceDir } from "../core/atomic.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
@@ -264,7 +264,7 @@ export function refuseUnappliedSettings(
       : `its manifest.json records no ${flag}`;
     throw new UsageError(
       `${flag} ${c[key]} cannot apply to --data ${c.data}: it holds prepared shards (${how}), and train ` +
-        `applies ${flag} only to the text it prepares; prepare the corpus again with it (deno task corpus ` +
+        `applies ${flag} only to the text it prepares; prepare the corpus again with it (${DENO_TASK} corpus ` +
         `--input TEXT --out DIR ${flag} ${c[key]} …, then train --data DIR), or leave ${flag} out`,
     );
   }
