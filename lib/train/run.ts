@@ -48,6 +48,7 @@ import { backendEnvironment } from "../linalg/select.ts";
 import { bagSplit, readerPlace } from "./defaults.ts";
 import { logDraws, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
 import { requireOutputBackend } from "../output/create.ts";
+import { refuseUnsupportedOnGpu } from "../model/gpu_model.ts";
 import {
   type Aside,
   guardUsedFolder,
@@ -181,6 +182,9 @@ export async function runTrainJob(
     await cleanRunFolder(dir, log);
   };
   try {
+    // a model --backend webgpu cannot run (--hidden, --output naive) is refused from the flags alone, before
+    // any work (a resume: once its checkpoint's settings are known, below)
+    if (!args.resume) refuseUnsupportedOnGpu(config);
     // the environment the backend and the reader will read, checked before any lock or corpus work
     if (config.backend !== "js") backendEnvironment();
     readerPlace();
@@ -228,6 +232,7 @@ export async function runTrainJob(
         ckptPath,
         Promise.resolve().then(() => resolveConfig(merged, `${ckptPath} config`)),
       );
+      refuseUnsupportedOnGpu(config); // before the model is built: exit 2, the checkpoint is usable
       if (runsEvalDir) {
         const given = config.evalDir;
         evalDir = await resolveEvalDir(given).catch((e) => {
