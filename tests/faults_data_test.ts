@@ -117,6 +117,8 @@ Deno.test("data: --min-count, --window, --limit-tokens, --sample given for prepa
   ) {
     const r = await train(prepared, flag, value);
     assert.equal(r.code, EXIT.usage, r.stderr);
+    // the refusal alone: no line before it saying what would train ("… so its windows train, not --window 4")
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
     assert.match(
       lastLine(r),
       new RegExp(

@@ -46,7 +46,7 @@ import { fmt4, ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 import { backendEnvironment } from "../linalg/select.ts";
 import { bagSplit, readerPlace } from "./defaults.ts";
-import { logDraws, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
+import { logCorpusUse, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
 import { requireOutputBackend } from "../output/create.ts";
 import { refuseUnsupportedOnGpu } from "../model/gpu_model.ts";
 import {
@@ -296,8 +296,8 @@ export async function runTrainJob(
       complete: args.dataComplete,
       ...(trained && ckptPath ? { expect: { identity: trained, checkpoint: ckptPath } } : {}),
     });
-    logDraws(data.manifest, config, log);
     if (!trainer) refuseUnappliedSettings(config, args.explicit, data);
+    logCorpusUse(data, config, log); // after the refusals: no line says what would train before one
     // a word the run's word2vec files cannot hold (a shard folder's vocab.tsv may hold any: "of course"):
     // refused now, not when publishing after the whole training
     checkFormatsHoldWords(data.words, config.formats, data.vocabFile, (i) => `line ${i + 1}`);
