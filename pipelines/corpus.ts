@@ -129,7 +129,8 @@ const FLAGS: Record<string, FlagSpec> = {
   "spill-dir": {
     type: "string",
     default: "",
-    help: "duckdb: folder for what does not fit in memory (default: beside --out)",
+    help:
+      "duckdb: folder for what does not fit in memory, made if missing (not its parent; default: beside --out)",
   },
   format: {
     type: "string",

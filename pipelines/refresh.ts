@@ -146,7 +146,10 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "builtin",
   },
   "memory-limit": { type: "string", help: "duckdb: memory limit, e.g. 2GB" },
-  "spill-dir": { type: "string", help: "duckdb: folder for what does not fit in memory" },
+  "spill-dir": {
+    type: "string",
+    help: "duckdb: folder for what does not fit in memory, made if missing (not its parent)",
+  },
   out: { type: "string", help: "publication root (default: <from>/embeddings; not <from> itself)" },
   formats: { type: "string", help: "embedding files to publish", default: EMBEDDING_FORMATS.join(",") },
   "output-rows": { type: "boolean", help: "also publish the output rows of W", default: false },
