@@ -106,7 +106,7 @@ import { cleanRunFolder } from "../lib/train/run_folder.ts";
 import { continuation, publishedCheckpoint } from "../lib/train/best.ts";
 import { type CorpusIdentity, manifestIdentity, textCorpusIdentity } from "../lib/train/corpus_identity.ts";
 import { latestHoldingCheckpoint } from "../lib/train/republish.ts";
-import { resolveConfig } from "../lib/train/config.ts";
+import { parseField, resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
@@ -152,7 +152,12 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   out: { type: "string", help: "publication root (default: <from>/embeddings; not <from> itself)" },
   formats: { type: "string", help: "embedding files to publish", default: EMBEDDING_FORMATS.join(",") },
-  "output-rows": { type: "boolean", help: "also publish the output rows of W", default: false },
+  "export-output": {
+    type: "string",
+    bare: "true",
+    help: "also publish the output rows of W, as train's --export-output: true (also given alone) | false",
+  },
+  "output-rows": { type: "boolean", help: "the same as --export-output (its older name, still accepted)" },
   "keep-versions": {
     type: "string",
     help:
@@ -217,7 +222,13 @@ await runCommand("refresh", async () => {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
   }
   const threads = nonNegativeInt("--threads", f.threads);
-  const outputRows = f["output-rows"] === true;
+  // --export-output, as train calls it; --output-rows, its older name here, still means the same
+  if (f["export-output"] !== undefined && f["output-rows"] === true) {
+    throw new UsageError("--output-rows is --export-output under its older name: give one of them");
+  }
+  const outputRows = f["export-output"] !== undefined
+    ? parseField("exportOutput", String(f["export-output"])) === true
+    : f["output-rows"] === true;
   const engine = f.engine as string;
   if (engine !== "builtin" && engine !== "duckdb") {
     throw new UsageError(`--engine must be builtin or duckdb, got ${JSON.stringify(engine)}`);
@@ -508,7 +519,7 @@ await runCommand("refresh", async () => {
     }
     const cfg = trainer.config;
     // the job options this refresh runs with, in its checkpoints (a later train --resume goes on with them,
-    // publishing what this refresh publishes: --output-rows is train's --export-output), checked as train
+    // publishing what this refresh publishes: its --export-output is train's), checked as train
     // checks them
     const given = f["eval-dir"] as string | undefined;
     const job = resolveConfig(
