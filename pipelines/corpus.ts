@@ -36,7 +36,14 @@ import {
   refuseOutInside,
   resolveReal,
 } from "../lib/core/cli.ts";
-import { debugWanted, EXIT, exitCodesHelp, ExitError, reportError } from "../lib/core/exit_codes.ts";
+import {
+  debugWanted,
+  DENO_TASK,
+  EXIT,
+  exitCodesHelp,
+  ExitError,
+  reportError,
+} from "../lib/core/exit_codes.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { CORPUS_SHARD_FILE, prepareCorpus, type PrepareOptions } from "../lib/io/prepare.ts";
 import { importShards } from "../lib/io/shards.ts";
@@ -122,7 +129,8 @@ const FLAGS: Record<string, FlagSpec> = {
   "spill-dir": {
     type: "string",
     default: "",
-    help: "duckdb: folder for what does not fit in memory (default: beside --out)",
+    help:
+      "duckdb: folder for what does not fit in memory, made if missing (not its parent; default: beside --out)",
   },
   format: {
     type: "string",
@@ -154,7 +162,7 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 function usage(): string {
-  return helpText("deno task corpus [flags]", FLAGS, exitCodesHelp("locked", "badData", "stopped"));
+  return helpText(`${DENO_TASK} corpus [flags]`, FLAGS, exitCodesHelp("locked", "badData", "stopped"));
 }
 
 function num(name: string, v: string, opts: { int?: boolean; min?: number } = {}): number {
@@ -413,7 +421,7 @@ async function corpusOut(given: string): Promise<string> {
       `--out ${given} is the corpus folder of the run ${run} (it holds ${
         runParts.filter(Boolean).join(", ")
       }): ` +
-        `train prepares and checks it itself (deno task train --data TEXT --out ${run}); prepare into a folder ` +
+        `train prepares and checks it itself (${DENO_TASK} train --data TEXT --out ${run}); prepare into a folder ` +
         `of its own and give it to train --data`,
     );
   }
@@ -430,7 +438,7 @@ async function refuseCorpusInput(input: string): Promise<void> {
   if (!(await Deno.stat(join(input, "manifest.json")).then((s) => s.isFile, () => false))) return;
   throw new UsageError(
     `--input ${input} is a prepared corpus already (it holds manifest.json): train on it as it is ` +
-      `(deno task train --data ${input}), or copy the folder; corpus --input imports shards without a ` +
+      `(${DENO_TASK} train --data ${input}), or copy the folder; corpus --input imports shards without a ` +
       "manifest (Spark, DuckDB, pyarrow)",
   );
 }

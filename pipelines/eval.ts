@@ -19,7 +19,7 @@
 
 import { UsageError } from "../lib/core/errors.ts";
 import { commaList, type FlagSpec, HELP_FLAG, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
-import { EXIT, exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
+import { DENO_TASK, EXIT, exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { StopController } from "../lib/core/stop.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
@@ -122,7 +122,7 @@ await runCommand("eval", async () => {
   if (f.help) {
     console.log(
       helpText(
-        "deno task eval --vectors FILE [flags]",
+        `${DENO_TASK} eval --vectors FILE [flags]`,
         FLAGS,
         exitCodesHelp("badData", "stopped"),
       ),

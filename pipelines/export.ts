@@ -37,7 +37,7 @@ import {
   positiveInt,
   refusePublishIntoRun,
 } from "../lib/core/cli.ts";
-import { EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
+import { DENO_TASK, EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
 import { latestVersionDir, publishEmbeddings, removeStaleTemps } from "../lib/export/publish.ts";
 import { checkFormatsHoldWords } from "../lib/export/embeddings.ts";
 import { removeOldVersions } from "../lib/export/prune.ts";
@@ -113,7 +113,7 @@ await runCommand("export", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
     console.log(helpText(
-      "deno task export (--checkpoint FILE|DIR | --vectors FILE) [--out ROOT] [flags]",
+      `${DENO_TASK} export (--checkpoint FILE|DIR | --vectors FILE) [--out ROOT] [flags]`,
       FLAGS,
       exitCodesHelp("locked", "noCheckpoint", "badData", "stopped"),
     ));

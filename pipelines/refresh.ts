@@ -71,7 +71,14 @@ import {
   positiveNumber,
 } from "../lib/core/cli.ts";
 import { refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cli.ts";
-import { EXIT, exitCodesHelp, ExitError, exportFailure, runCommand } from "../lib/core/exit_codes.ts";
+import {
+  DENO_TASK,
+  EXIT,
+  exitCodesHelp,
+  ExitError,
+  exportFailure,
+  runCommand,
+} from "../lib/core/exit_codes.ts";
 import { pathExists as exists } from "../lib/core/os_errors.ts";
 import { lockRunFolder } from "../lib/core/lock.ts";
 import {
@@ -111,7 +118,7 @@ import { cleanRunFolder } from "../lib/train/run_folder.ts";
 import { continuation, publishedCheckpoint } from "../lib/train/best.ts";
 import { type CorpusIdentity, manifestIdentity, textCorpusIdentity } from "../lib/train/corpus_identity.ts";
 import { latestHoldingCheckpoint } from "../lib/train/republish.ts";
-import { resolveConfig } from "../lib/train/config.ts";
+import { parseField, resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
@@ -151,10 +158,18 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "builtin",
   },
   "memory-limit": { type: "string", help: "duckdb: memory limit, e.g. 2GB" },
-  "spill-dir": { type: "string", help: "duckdb: folder for what does not fit in memory" },
+  "spill-dir": {
+    type: "string",
+    help: "duckdb: folder for what does not fit in memory, made if missing (not its parent)",
+  },
   out: { type: "string", help: "publication root (default: <from>/embeddings; not <from> itself)" },
   formats: { type: "string", help: "embedding files to publish", default: EMBEDDING_FORMATS.join(",") },
-  "output-rows": { type: "boolean", help: "also publish the output rows of W", default: false },
+  "export-output": {
+    type: "string",
+    bare: "true",
+    help: "also publish the output rows of W, as train's --export-output: true (also given alone) | false",
+  },
+  "output-rows": { type: "boolean", help: "the same as --export-output (its older name, still accepted)" },
   "keep-versions": {
     type: "string",
     help:
@@ -197,7 +212,7 @@ const stop = new StopController("refresh").install();
 await runCommand("refresh", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
-    console.log(helpText("deno task refresh --from RUN_DIR --data NEW_DATA [flags]", FLAGS, NOTES));
+    console.log(helpText(`${DENO_TASK} refresh --from RUN_DIR --data NEW_DATA [flags]`, FLAGS, NOTES));
     return;
   }
   if (typeof f.from !== "string" || f.from === "") {
@@ -219,7 +234,13 @@ await runCommand("refresh", async () => {
     throw new UsageError(`--backend must be js, blas or auto, got "${backend}"`);
   }
   const threads = nonNegativeInt("--threads", f.threads);
-  const outputRows = f["output-rows"] === true;
+  // --export-output, as train calls it; --output-rows, its older name here, still means the same
+  if (f["export-output"] !== undefined && f["output-rows"] === true) {
+    throw new UsageError("--output-rows is --export-output under its older name: give one of them");
+  }
+  const outputRows = f["export-output"] !== undefined
+    ? parseField("exportOutput", String(f["export-output"])) === true
+    : f["output-rows"] === true;
   const engine = f.engine as string;
   if (engine !== "builtin" && engine !== "duckdb") {
     throw new UsageError(`--engine must be builtin or duckdb, got ${JSON.stringify(engine)}`);
@@ -276,7 +297,7 @@ await runCommand("refresh", async () => {
         `--from ${from}: its newest checkpoint ${newest.path} is of a training stopped in epoch ${
           run.epoch + 1
         } of ` +
-          `${run.epochs}; finish it first (deno task train --resume ${shellWord(from)}), then refresh`,
+          `${run.epochs}; finish it first (${DENO_TASK} train --resume ${shellWord(from)}), then refresh`,
       );
     }
     const base = await publishedCheckpoint(newest.path, newest.checkpoint, (l) => log(`refresh: ${l}`));
@@ -513,7 +534,7 @@ await runCommand("refresh", async () => {
     }
     const cfg = trainer.config;
     // the job options this refresh runs with, in its checkpoints (a later train --resume goes on with them,
-    // publishing what this refresh publishes: --output-rows is train's --export-output), checked as train
+    // publishing what this refresh publishes: its --export-output is train's), checked as train
     // checks them
     const given = f["eval-dir"] as string | undefined;
     const job = resolveConfig(
@@ -690,7 +711,7 @@ await runCommand("refresh", async () => {
       keepStaging = true;
       throw new StoppedError(
         `stopped by ${stop.signal} at step ${trainer.step}: the refresh's checkpoint ${trainer.lastCheckpoint} ` +
-          `is kept in ${staging} and ${from} is unchanged; continue with: deno task refresh ${
+          `is kept in ${staging} and ${from} is unchanged; continue with: ${DENO_TASK} refresh ${
             Deno.args.map(shellWord).join(" ")
           }`,
       );
@@ -773,7 +794,7 @@ async function pickNewest(
     if (e instanceof Deno.errors.NotFound) {
       throw new ExitError(
         EXIT.noCheckpoint,
-        `no checkpoint (ckpt-*.fock) in ${dir}; run deno task train --out ${shellWord(from)} first`,
+        `no checkpoint (ckpt-*.fock) in ${dir}; run ${DENO_TASK} train --out ${shellWord(from)} first`,
       );
     }
     if (e instanceof DataFormatError) {

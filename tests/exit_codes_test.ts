@@ -14,7 +14,7 @@ import {
   exportFailure,
   reportError,
 } from "../lib/core/exit_codes.ts";
-import { parseArgsStrict, parseFlags, refusePublishIntoRun } from "../lib/core/cli.ts";
+import { closestFlag, parseArgsStrict, parseFlags, refusePublishIntoRun } from "../lib/core/cli.ts";
 import { describeOsError, osErrno, withPath } from "../lib/core/os_errors.ts";
 import { StoppedError } from "../lib/core/stop.ts";
 import { pipeline, runScript } from "./child.ts";
@@ -168,6 +168,49 @@ Deno.test("CLI values: a negative number after a flag is its value, parse errors
   );
   // every command accepts --debug
   assert.equal(parseFlags(["--debug"], { k: { type: "string", help: "k" } }).debug, true);
+});
+
+Deno.test("CLI values: an unknown flag names the known one it most likely meant (a unique prefix, or edit distance <= 2), else none", async () => {
+  const known = ["epochs", "eval-dir", "export-output", "lr", "lr-min", "out", "min-count", "debug"];
+  for (
+    const [typed, want] of [
+      ["epoch", "epochs"], // a unique prefix
+      ["exp", "export-output"],
+      ["epcohs", "epochs"], // two edits
+      ["min_count", "min-count"],
+      ["lr-mn", "lr-min"],
+      ["ot", "out"], // one edit on a short name
+      ["e", undefined], // the prefix of three flags, and one letter is no flag's typo
+      ["lrr", "lr"],
+      ["bogus", undefined], // nothing close
+      ["x", undefined], // two edits make any short flag another: none
+      ["outt-dir", undefined], // three edits
+    ] as [string, string | undefined][]
+  ) assert.equal(closestFlag(typed, known), want, typed);
+  // a tie between two flags suggests neither
+  assert.equal(closestFlag("lr-x", ["lr-a", "lr-b"]), undefined);
+  // through the one parseArgs wrapper: still one line ending "; see --help"
+  const flags = {
+    epochs: { type: "string" as const, help: "e" },
+    out: { type: "string" as const, help: "o" },
+  };
+  for (const args of [["--epoch", "3"], ["--epoch=3"], ["--epochz"]]) {
+    assert.throws(
+      () => parseFlags(args, flags),
+      (e) =>
+        e instanceof UsageError &&
+        /^Unknown option '--epoch.?' \(did you mean --epochs\?\); see --help$/.test(e.message),
+      args.join(" "),
+    );
+  }
+  assert.throws(
+    () => parseFlags(["--bogus"], flags),
+    (e) => e instanceof UsageError && e.message === "Unknown option '--bogus'; see --help",
+  );
+  // every command: one line, exit 2 (train's flag table, as a child process)
+  const r = await runScript(pipeline("train"), ["--epoch", "3"]);
+  assert.equal(r.code, EXIT.usage, r.stderr);
+  assert.equal(r.stderr.trim(), "train: Unknown option '--epoch' (did you mean --epochs?); see --help");
 });
 
 Deno.test("CLI values: a flag that takes one value, given twice, is refused naming it; repeatable and boolean flags are not", () => {
@@ -328,12 +371,15 @@ Deno.test("FACTOROUT_DEBUG: 1/true/yes/on give the stack, 0/false/no/off/empty d
   }
 });
 
-Deno.test("every command: -h is --help (the one HELP_FLAG of lib/core/cli.ts)", async () => {
+Deno.test("every command: -h is --help (the one HELP_FLAG of lib/core/cli.ts); its usage line is `npx deno task <job>`", async () => {
   for (const job of ["eval", "corpus", "train", "export", "refresh"]) {
     const long = await runScript(pipeline(job), ["--help"]);
     const short = await runScript(pipeline(job), ["-h"]);
     assert.equal(short.code, EXIT.ok, `${job} -h: ${short.stderr}`);
     assert.equal(short.stdout, long.stdout, `${job}: -h prints the --help text`);
     assert.match(short.stdout, /^\s+--help, -h\s+show this help/m, job);
+    // the command as the README runs it: no `deno` is on PATH (lib/core/exit_codes.ts DENO_TASK)
+    assert.match(long.stdout, new RegExp(`^usage: npx deno task ${job} `), job);
+    assert.doesNotMatch(long.stdout, /(?<!npx )deno task/, job);
   }
 });

@@ -200,7 +200,7 @@ Deno.test("corpus --input: a prepared corpus (manifest.json, subsampling draws) 
   assert.equal(
     r.last,
     `corpus: --input ${c} is a prepared corpus already (it holds manifest.json): train on it as it is ` +
-      `(deno task train --data ${c}), or copy the folder; corpus --input imports shards without a manifest ` +
+      `(npx deno task train --data ${c}), or copy the folder; corpus --input imports shards without a manifest ` +
       "(Spark, DuckDB, pyarrow)",
   );
   await assert.rejects(Deno.stat(out), Deno.errors.NotFound);

@@ -117,13 +117,15 @@ Deno.test("data: --min-count, --window, --limit-tokens, --sample given for prepa
   ) {
     const r = await train(prepared, flag, value);
     assert.equal(r.code, EXIT.usage, r.stderr);
+    // the refusal alone: no line before it saying what would train ("… so its windows train, not --window 4")
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
     assert.match(
       lastLine(r),
       new RegExp(
         `^train: ${flag} ${
           value === "1e-3" ? "0.001" : value
         } cannot apply to --data ${prepared}: it holds ` +
-          `prepared shards \\(prepared with ${flag} \\d+\\).*deno task corpus .*${flag}`,
+          `prepared shards \\(prepared with ${flag} \\d+\\).*npx deno task corpus .*${flag}`,
       ),
     );
   }
@@ -173,7 +175,7 @@ Deno.test("data: a prepared corpus holding a shard its manifest does not list is
       new RegExp(
         `^${prefix}${stale}: a shard that ${prepared}/manifest\\.json does not list, so it ` +
           "would not be trained on .*: remove it to train on the listed shards, or prepare the corpus again " +
-          "into a new folder \\(deno task corpus --out NEW",
+          "into a new folder \\(npx deno task corpus --out NEW",
       ),
       what,
     );

@@ -13,7 +13,7 @@ import * as pq from "parquet-wasm";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { pipeline, type Run, runScript, withFlags } from "./child.ts";
 import { resolveConfig } from "../lib/train/config.ts";
-import { resolveData } from "../lib/train/run_data.ts";
+import { logCorpusUse, resolveData } from "../lib/train/run_data.ts";
 
 const TRAIN = pipeline("train"), CORPUS = pipeline("corpus");
 const SMALL = ["--epochs", "1", "--dim", "8", "--backend", "js", "--eval-dir", "none", "--formats", "vec"];
@@ -201,15 +201,19 @@ Deno.test("inputs: a prepared corpus trains its own window, and the log says so 
   await resolveData(prepared, (l) => log.push(l));
   const corpus = `${dir}/run/corpus`;
   log.length = 0;
-  await resolveData(
-    resolveConfig({ data: corpus, out: `${dir}/run2`, minCount: 1, window: 5 }),
-    (l) => log.push(l),
-  );
+  // said once nothing refuses the run (logCorpusUse, after refuseUnappliedSettings), not by resolveData
+  const use = async (window: number, out: string) => {
+    const c = resolveConfig({ data: corpus, out: `${dir}/${out}`, minCount: 1, window });
+    logCorpusUse(await resolveData(c, (l) => log.push(l)), c, (l) => log.push(l));
+  };
+  await use(5, "run2");
   assert.ok(!log.some((l) => /prepared with window/.test(l)), log.join("\n"));
   await resolveData(
     resolveConfig({ data: corpus, out: `${dir}/run3`, minCount: 1, window: 4 }),
     (l) => log.push(l),
   );
+  assert.ok(!log.some((l) => /prepared with window/.test(l)), log.join("\n"));
+  await use(4, "run3");
   assert.ok(
     log.some((l) =>
       l.includes(`--data ${corpus} was prepared with window 5, so its windows train, not --window 4`)
@@ -530,7 +534,7 @@ Deno.test("inputs: a corpus folder left by a kill -9 during the corpus job's swa
         lastLine(t),
         new RegExp(`${tmp}: unfinished work of a job \\(pid ${dead.pid}\\) killed while writing`),
       );
-      assert.match(lastLine(t), /deno task corpus --out/);
+      assert.match(lastLine(t), /npx deno task corpus --out/);
       assert.ok(!t.stderr.includes("examples/epoch"), `${name}: refused before training`);
       // the next corpus job repairs it: the killed job's folder and every stale shard gone, .keep kept
       const c = await run(CORPUS, [...args, "--limit-tokens", "6000", "--out", dir]);

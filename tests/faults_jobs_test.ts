@@ -101,8 +101,8 @@ async function printedCommand(r: Result, cue: string): Promise<string[]> {
   const cmd = lastLine(r).split(cue)[1] ?? "";
   const out = await new Deno.Command("bash", { args: ["-c", `printf '%s\\n' ${cmd}`], stdout: "piped" })
     .output();
-  const [deno, task, name, ...args] = dec.decode(out.stdout).trimEnd().split("\n");
-  assert.deepEqual([deno, task], ["deno", "task"], `no command after '${cue}': ${r.stderr}`);
+  const [npx, deno, task, name, ...args] = dec.decode(out.stdout).trimEnd().split("\n");
+  assert.deepEqual([npx, deno, task], ["npx", "deno", "task"], `no command after '${cue}': ${r.stderr}`);
   return [name, ...args];
 }
 
@@ -120,7 +120,7 @@ async function finishStoppedTrain(r: Result, out: string, resume: string[], why:
   const latest = () => Deno.readLink(join(out, "embeddings", "latest")).catch(() => undefined);
   let m;
   if (
-    /^train: stopped by SIGTERM at step \d+ .*: checkpoint .*ckpt-\d+\.fock; resume with: deno task train --resume /
+    /^train: stopped by SIGTERM at step \d+ .*: checkpoint .*ckpt-\d+\.fock; resume with: npx deno task train --resume /
       .test(line)
   ) {
     assert.equal(await latest(), undefined, why);
@@ -128,7 +128,7 @@ async function finishStoppedTrain(r: Result, out: string, resume: string[], why:
     assert.equal(res.code, 0, res.stderr);
   } else if (
     (m =
-      /^train: stopped by SIGTERM; training is complete and its checkpoint (\S+)( \(epoch \d+, the lowest validation loss\))? is saved; publish it with: deno task export --checkpoint /
+      /^train: stopped by SIGTERM; training is complete and its checkpoint (\S+)( \(epoch \d+, the lowest validation loss\))? is saved; publish it with: npx deno task export --checkpoint /
         .exec(line))
   ) {
     // the checkpoint the run publishes: its newest, or the best epoch's when that is not the last
@@ -387,7 +387,9 @@ Deno.test("faults: SIGTERM during refresh keeps <from> unchanged; the same comma
   if (r.code === 0) {
     // finished before the signal
   } else if (
-    /^refresh: stopped by SIGTERM at step \d+: .* is unchanged; continue with: deno task refresh /.test(line)
+    /^refresh: stopped by SIGTERM at step \d+: .* is unchanged; continue with: npx deno task refresh /.test(
+      line,
+    )
   ) {
     assert.equal(r.code, EXIT.stopped, why);
     assert.deepEqual(await listCheckpoints(join(b, "checkpoints")), before, why);
@@ -466,12 +468,12 @@ Deno.test("faults: SIGTERM while refresh prepares its data or after its checkpoi
     } else if (
       r.code === EXIT.stopped &&
       (m =
-        /^refresh: stopped by SIGTERM; the refreshed model is saved as (\S+); publish it with: (deno task export .*)$/
+        /^refresh: stopped by SIGTERM; the refreshed model is saved as (\S+); publish it with: (npx deno task export .*)$/
           .exec(line))
     ) {
       assert.equal(now.at(-1), m[1], why);
       // the refresh's --formats carried (the run's command line, followed as printed)
-      assert.equal(m[2], `deno task export --checkpoint ${run} --formats bin`, why);
+      assert.equal(m[2], `npx deno task export --checkpoint ${run} --formats bin`, why);
       const e = await job("export", ["--checkpoint", run, "--backend", "js", "--formats", "bin"]);
       assert.equal(e.code, 0, e.stderr);
     } else assert.fail(`unexpected outcome: ${why}`);
@@ -730,7 +732,7 @@ Deno.test("faults: the command printed to continue after SIGTERM pastes back as-
     .output();
   assert.deepEqual(
     dec.decode(words.stdout).trimEnd().split("\n"),
-    ["deno", "task", "train", "--resume", out],
+    ["npx", "deno", "task", "train", "--resume", out],
     cmd,
   );
 });
@@ -862,7 +864,7 @@ Deno.test("faults: refresh --from a training stopped before its last epoch is ex
   assert.equal(r.code, EXIT.noCheckpoint, r.stderr);
   assert.match(
     lastLine(r),
-    /is of a training stopped in epoch 1 of 10; finish it first \(deno task train --resume /,
+    /is of a training stopped in epoch 1 of 10; finish it first \(npx deno task train --resume /,
   );
   assert.deepEqual(await listCheckpoints(join(out, "checkpoints")), before, "nothing written into the run");
 });

@@ -378,7 +378,7 @@ Deno.test("faults: --out under a regular file (every command), a full disk when 
     const pl = p.stderr.trimEnd().split("\n").pop()!;
     assert.match(
       pl,
-      /^train: publishing the embeddings into .*rux\/embeddings failed after training \(cannot write .*: no space left on device; .*\); the checkpoints in .*rux\/checkpoints are saved: rerun deno task export --checkpoint /,
+      /^train: publishing the embeddings into .*rux\/embeddings failed after training \(cannot write .*: no space left on device; .*\); the checkpoints in .*rux\/checkpoints are saved: rerun npx deno task export --checkpoint /,
     );
     assert.ok(!/^\s+at /m.test(p.stderr), p.stderr);
     assert.equal((await files(join(out2, "checkpoints"))).size, 2, "both checkpoints saved");
@@ -569,7 +569,7 @@ Deno.test("CLI values: negative numbers reach each command's own check (exit 2, 
     );
     assert.match(h.stdout, /--debug/, cmd);
     // one help format for every command (lib/core/cli.ts helpText)
-    assert.match(h.stdout, new RegExp(`^usage: deno task ${cmd}\\b`), cmd);
+    assert.match(h.stdout, new RegExp(`^usage: npx deno task ${cmd}\\b`), cmd);
     assert.match(h.stdout, /\n\nflags:\n {2}--\S+ <value> +\S/, cmd);
     assert.match(h.stdout, /\n {2}--\S+ <value> +\S.*\(default: \S/, cmd);
   }

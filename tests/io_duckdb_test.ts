@@ -14,6 +14,8 @@ import { readExamples } from "../lib/io/read.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
 import { main as corpusMain } from "../pipelines/corpus.ts";
 import type { SparseBatch } from "../lib/core/types.ts";
+import { IoError } from "../lib/core/errors.ts";
+import { EXIT, exitCodeFor } from "../lib/core/exit_codes.ts";
 import type { CorpusManifest } from "../lib/io/manifest.ts";
 
 const row = (b: SparseBatch, r: number) =>
@@ -297,17 +299,28 @@ Deno.test("duckdb spills into a folder of its own inside --spill-dir (shared by 
       ["duckdb_temp_storage_DEFAULT-0.tmp", otherHost],
     );
     // a folder it made itself is removed too
-    await prepareCorpusDuckdb({
+    const more = {
       input: `${dir}/zipf.txt`,
-      outDir: `${dir}/out2`,
-      mode: "cbow",
+      mode: "cbow" as const,
       window: 1,
       minCount: 1,
       seed: 1,
       threads: 2,
-      spillDir: `${dir}/made/spill`,
-    });
+    };
+    await Deno.mkdir(`${dir}/made`);
+    await prepareCorpusDuckdb({ ...more, outDir: `${dir}/out2`, spillDir: `${dir}/made/spill` });
     assert.deepEqual(Array.from(Deno.readDirSync(`${dir}/made`)), []);
+    // a missing parent is named, not made (as mkdir without -p): it made /scratch for /scratch/spill and
+    // removed only spill
+    await assert.rejects(
+      () => prepareCorpusDuckdb({ ...more, outDir: `${dir}/out3`, spillDir: `${dir}/none/deeper/spill` }),
+      (e) =>
+        e instanceof IoError && exitCodeFor(e) === EXIT.io &&
+        e.message ===
+          `cannot use spill folder ${dir}/none/deeper/spill: its parent folder ${dir}/none/deeper does not ` +
+            "exist; create it first, or give --spill-dir a folder whose parent exists",
+    );
+    assert.ok(!(await Deno.stat(`${dir}/none`).then(() => true, () => false)), "a parent was made");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -506,6 +519,12 @@ Deno.test("bad input: the DuckDB path gives the built-in path's one-line errors 
         8,
         /cannot use spill folder .*ok\.txt: it is a file, not a folder; give --spill-dir a folder/,
       ],
+      [
+        "ok.txt",
+        `--engine duckdb --spill-dir ${dir}/nowhere/spill`,
+        8,
+        /^corpus: cannot use spill folder .*nowhere\/spill: its parent folder .*nowhere does not exist; create it first/,
+      ],
       // a Parquet table of text without --text-column: not "windows made already"
       [
         "t.parquet",
@@ -520,6 +539,10 @@ Deno.test("bad input: the DuckDB path gives the built-in path's one-line errors 
       assert.deepEqual(r.code, code, flags);
       assert.match(r.line, line);
     }
+    assert.ok(
+      !(await Deno.stat(`${dir}/nowhere`).then(() => true, () => false)),
+      "--spill-dir's parent made",
+    );
     // a good run through the CLI: Parquet by default, the spill folder beside --out gone afterwards
     const ok = await cli([
       "--input",

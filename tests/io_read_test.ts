@@ -516,7 +516,7 @@ Deno.test("error: a shard its manifest does not list (stale part-NNNNN, any name
           literal(dir)
         }/manifest\\.json does not list, so it would ` +
           "not be trained on \\(left by an earlier corpus in this folder, or copied in by hand\\): remove it to " +
-          "train on the listed shards, or prepare the corpus again into a new folder \\(deno task corpus --out NEW",
+          "train on the listed shards, or prepare the corpus again into a new folder \\(npx deno task corpus --out NEW",
       );
       // was: read without a word, the file left out (the rows of the listed shards only)
       await assert.rejects(() => rows(dir), isData(why), name);

@@ -118,7 +118,7 @@ Deno.test("refresh of new text refuses (exit 5) when the prepared corpus the run
     assert.equal(r.code, 5, r.stderr);
     assert.match(
       last(r),
-      /^refresh: --from .*R: the corpus its run trained on \(--data .*CK\) is not there any more, .*deno task corpus --input .*caps\.txt --out DIR --mode \w+ --lowercase true\|false --punctuation strip\|keep --sentences line\|punct --window N --sample T\), then refresh with --data DIR$/,
+      /^refresh: --from .*R: the corpus its run trained on \(--data .*CK\) is not there any more, .*npx deno task corpus --input .*caps\.txt --out DIR --mode \w+ --lowercase true\|false --punctuation strip\|keep --sentences line\|punct --window N --sample T\), then refresh with --data DIR$/,
     );
     assert.deepEqual(await listCheckpoints(join(dir, "R", "checkpoints")), before);
   });
@@ -247,7 +247,7 @@ Deno.test("train --resume of a refreshed run: exit 4 saying it was refreshed and
       assert.equal(t.code, 4, t.stderr);
       assert.match(
         last(t),
-        /^train: --resume .*: the run was refreshed \(refresh --data .*caps\.txt\), and train cannot resume a refreshed run .*run deno task refresh --from .*R --data NEW_DATA again/,
+        /^train: --resume .*: the run was refreshed \(refresh --data .*caps\.txt\), and train cannot resume a refreshed run .*run npx deno task refresh --from .*R --data NEW_DATA again/,
       );
     }
     await assert.rejects(Deno.stat(join(R, "corpus")), Deno.errors.NotFound, "nothing prepared into the run");

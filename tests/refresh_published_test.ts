@@ -1,6 +1,7 @@
 // The idempotent refresh (pipelines/refresh.ts, lib/train/republish.ts latestHoldingCheckpoint): the same refresh
 // again has nothing to do only while latest holds its checkpoint in the asked formats and rows, whole; a review
-// found other formats, --output-rows, a removed file and another run's version in a shared --out taken for it.
+// found other formats, --output-rows, a removed file and another run's version in a shared --out taken for it;
+// --export-output, train's name for --output-rows.
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { makeRun } from "./refresh_fixture.ts";
@@ -63,6 +64,46 @@ Deno.test("refresh: the same refresh again with --output-rows publishes the outp
     const latest = (await latestVersionDir(join(run, "embeddings")))!;
     const files = (await Array.fromAsync(Deno.readDir(latest))).map((e) => e.name);
     assert.ok(files.some((n) => /output/.test(n)), `${latest}: ${files.join(", ")}\n${second.stderr}`);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("refresh: --export-output (train's name; alone, true or false) means what --output-rows, its older name, means; both at once, or another value, is exit 2", async () => {
+  const run = (await makeRun()).run;
+  try {
+    const data = await refreshedOnce(run);
+    const outputFiles = async () => {
+      const latest = (await latestVersionDir(join(run, "embeddings")))!;
+      return (await Array.fromAsync(Deno.readDir(latest))).map((e) => e.name).filter((n) => /output/.test(n));
+    };
+    // false: as without it, no output rows (the same refresh again: nothing to publish)
+    const off = await refresh([...base(run, data), "--formats", "vec", "--export-output", "false"]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual(await outputFiles(), [], off.stderr);
+    // alone: the output rows published, as --output-rows does (the test above)
+    const on = await refresh([...base(run, data), "--formats", "vec", "--export-output"]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.ok((await outputFiles()).length > 0, on.stderr);
+    for (
+      const [flags, re] of [
+        [
+          ["--export-output", "--output-rows"],
+          /^refresh: --output-rows is --export-output under its older name: give one of them$/,
+        ],
+        [
+          ["--export-output=maybe"],
+          /^refresh: --export-output must be true or false \(also 1 or yes, 0 or no\), got 'maybe'$/,
+        ],
+      ] as [string[], RegExp][]
+    ) {
+      const r = await refresh([...base(run, data), ...flags]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr.trim(), re);
+    }
+    const help = await refresh(["--help"]);
+    assert.match(help.stdout, /--export-output \[<value>\] +also publish the output rows of W/);
+    assert.match(help.stdout, /--output-rows +the same as --export-output/);
   } finally {
     await Deno.remove(run, { recursive: true });
   }

@@ -249,7 +249,7 @@ Deno.test("refresh: the export command it prints when publishing fails carries i
     const saved = await findLatestCheckpoint(join(run, "checkpoints"));
     assert.ok(
       line.endsWith(
-        `is saved: deno task export --checkpoint ${saved} --formats vec --output-rows --out ${out}`,
+        `is saved: npx deno task export --checkpoint ${saved} --formats vec --output-rows --out ${out}`,
       ),
       line,
     );

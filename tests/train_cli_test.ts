@@ -559,7 +559,7 @@ Deno.test("train CLI: --export-output is kept by the run's checkpoints: a resume
     const line = dec.decode(full.stderr).trimEnd().split("\n").at(-1)!;
     assert.equal(full.code, EXIT.io, line);
     assert.ok(
-      line.endsWith(`rerun deno task export --checkpoint ${out} --formats vec --output-rows`),
+      line.endsWith(`rerun npx deno task export --checkpoint ${out} --formats vec --output-rows`),
       line,
     );
     // turned off on a resume (either spelling), and kept off by the next one
@@ -657,4 +657,51 @@ Deno.test("train CLI: --backend webgpu without an adapter exits 2 before the cor
   assert.ok(!(await Deno.stat(`${tmp}/run`).then(() => true, () => false)), "the run folder was made");
   assert.doesNotMatch(err, /corpus|vocabulary/i);
   await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("train CLI: --backend webgpu with --hidden or --output naive (a model it cannot run) exits 2 before any work; a resume says so too", async () => {
+  const tmp = await Deno.makeTempDir();
+  const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+  try {
+    await Deno.writeTextFile(`${tmp}/text.txt`, "the cat sat on the mat\n".repeat(50));
+    await Deno.writeTextFile(`${tmp}/hidden.json`, JSON.stringify({ hidden: [8, 4] }));
+    const cases: [string[], RegExp][] = [
+      [
+        ["--hidden", "8"],
+        /^train: --backend webgpu .* does not support hidden layers yet \(--hidden 8\); drop --hidden/,
+      ],
+      [["--config", `${tmp}/hidden.json`], /does not support hidden layers yet \(--hidden 8,4\)/],
+      [
+        ["--output", "naive"],
+        /^train: --backend webgpu .* factored output layer only \(--output naive\); use --output factored/,
+      ],
+    ];
+    for (const [flags, re] of cases) {
+      const r = await run([
+        ...["--data", `${tmp}/text.txt`, "--out", `${tmp}/run`, "--backend", "webgpu", ...flags],
+      ]);
+      // one line, exit 2: before the adapter is asked for, the corpus prepared into --out/corpus, the folder made
+      assert.equal(r.code, EXIT.usage, r.stderr);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr.trim(), re);
+      assert.ok(!(await exists(`${tmp}/run`)), `${flags.join(" ")}: the run folder was made`);
+    }
+    // a resume on webgpu of a run with hidden layers: exit 2 naming --hidden (not "unusable checkpoint")
+    const out = `${tmp}/js`;
+    const ok = await run([
+      ...["--data", `${tmp}/text.txt`, "--out", out, "--backend", "js", "--hidden", "4", "--dim", "4"],
+      ...["--epochs", "1", "--min-count", "1", "--eval-dir", "none", "--formats", "vec"],
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const before = [...Deno.readDirSync(`${out}/checkpoints`)].map((e) => e.name).sort();
+    const r = await run(["--resume", out, "--backend", "webgpu", "--epochs", "2"]);
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(
+      r.stderr.trim().split("\n").pop()!,
+      /^train: --backend webgpu .* hidden layers yet \(--hidden 4\)/,
+    );
+    assert.deepEqual([...Deno.readDirSync(`${out}/checkpoints`)].map((e) => e.name).sort(), before);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

@@ -123,7 +123,13 @@ export function parseArgsStrict(
         `${flag} needs a value (one that starts with a dash is written ${flag}=-x); see --help`,
       );
     }
-    throw new UsageError(`${msg.replace(/\.?\s*To specify.*$/s, "").replace(/\s*\n\s*/g, " ")}; see --help`);
+    const unknown = /^Unknown option '--([^ '=]+)'/.exec(msg)?.[1];
+    const near = unknown === undefined ? undefined : closestFlag(unknown, Object.keys(options));
+    throw new UsageError(
+      `${msg.replace(/\.?\s*To specify.*$/s, "").replace(/\s*\n\s*/g, " ")}${
+        near ? ` (did you mean --${near}?)` : ""
+      }; see --help`,
+    );
   }
   // a flag that takes one value, given twice, is refused: parseArgs keeps the last silently (`--vectors A
   // --vectors B` evaluated B; `--out` twice wrote into the second folder)
@@ -140,6 +146,46 @@ export function parseArgsStrict(
     given.set(t.name, t.value);
   }
   return { ...parsed.values } as Record<string, string | boolean | string[] | undefined>;
+}
+
+/**
+ * The known flag a mistyped one most likely meant, for the "Unknown option" error of
+ * {@link parseArgsStrict} (the one place that reports an unknown flag): the one flag that `typed` is a
+ * prefix of (`--exp` for `--export-output`), else the one flag nearest by edit distance when that distance
+ * is at most 2 (at most 1 for a name of up to 3 characters, where 2 edits make any flag another); none when
+ * nothing is that close or two flags are equally close.
+ *
+ * @example
+ * ```ts
+ * import { closestFlag } from "./cli.ts";
+ * console.log(closestFlag("epoch", ["epochs", "lr", "out"])); // "epochs"
+ * console.log(closestFlag("bogus", ["epochs", "lr", "out"])); // undefined
+ * ```
+ */
+export function closestFlag(typed: string, known: string[]): string | undefined {
+  const prefixed = known.filter((k) => k.startsWith(typed));
+  if (prefixed.length === 1) return prefixed[0];
+  const limit = typed.length <= 3 ? 1 : 2;
+  let best: string | undefined, bestD = Infinity, tie = false;
+  for (const k of known) {
+    const d = editDistance(typed, k);
+    if (d < bestD) [best, bestD, tie] = [k, d, false];
+    else if (d === bestD) tie = true;
+  }
+  return bestD <= limit && !tie ? best : undefined;
+}
+
+/** Levenshtein distance: the fewest single-character insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 /**

@@ -55,6 +55,19 @@ export const EXIT = Object.freeze({
   stopped: 9,
 });
 
+/**
+ * How every message, `--help` usage line and printed command to continue writes a job's command line:
+ * `npx deno task …`, as the README runs them (Deno comes from the npm package `deno`; no `deno` is put on
+ * `PATH`). The one home of that prefix: `${DENO_TASK} train --resume runs/x`.
+ *
+ * @example
+ * ```ts
+ * import { DENO_TASK } from "./exit_codes.ts";
+ * console.log(`resume with: ${DENO_TASK} train --resume runs/x`); // resume with: npx deno task train --resume runs/x
+ * ```
+ */
+export const DENO_TASK = "npx deno task";
+
 /** The name of an exit code in {@link EXIT}. */
 export type ExitName = keyof typeof EXIT;
 
@@ -67,7 +80,7 @@ const PHRASE: Record<ExitName, string> = {
   noCheckpoint: "no usable checkpoint (none, corrupt, or another config/vocabulary)",
   badData: "bad data (missing, empty or corrupt file)",
   diverged: "diverged (lower --lr; last good checkpoint kept)",
-  exportFailed: "export failed after the checkpoint was saved (rerun deno task export)",
+  exportFailed: `export failed after the checkpoint was saved (rerun ${DENO_TASK} export)`,
   io: "operating-system I/O error (disk full, permission, read-only, missing folder)",
   stopped: "stopped by a signal (checkpoint written or nothing partial left; rerun the printed command)",
 };

@@ -8,6 +8,7 @@
 
 import { shellWord } from "../core/cli.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
+import { DENO_TASK } from "../core/exit_codes.ts";
 
 /** What the printed export command publishes. */
 export type ExportCommand = {
@@ -36,7 +37,7 @@ export type ExportCommand = {
  */
 export function exportCommand(c: ExportCommand): string {
   const formats = c.formats.join(",");
-  return `deno task export --checkpoint ${shellWord(c.checkpoint)}` +
+  return `${DENO_TASK} export --checkpoint ${shellWord(c.checkpoint)}` +
     (formats === EMBEDDING_FORMATS.join(",") ? "" : ` --formats ${formats}`) +
     (c.outputRows ? " --output-rows" : "") +
     (c.out === undefined ? "" : ` --out ${shellWord(c.out)}`);

@@ -11,6 +11,7 @@
 import { parseTempName } from "../core/atomic.ts";
 import { DataFormatError } from "../core/errors.ts";
 import { pidAlive } from "../core/lock.ts";
+import { DENO_TASK } from "../core/exit_codes.ts";
 
 /** The kinds of input file. */
 export type FileKind = "arrow" | "parquet" | "gzip" | "text" | "binary" | "empty";
@@ -124,7 +125,7 @@ function unfinishedWorkError(path: string, pid: number): DataFormatError {
     pidAlive(pid)
       ? `a job (pid ${pid}) is writing ${dir} now (this is its unfinished work); wait for it to finish`
       : `unfinished work of a job (pid ${pid}) killed while writing ${dir}: the shards there may be a mix of ` +
-        `two corpora or incomplete; rerun the corpus job into it (deno task corpus --out ${dir} …: it ` +
+        `two corpora or incomplete; rerun the corpus job into it (${DENO_TASK} corpus --out ${dir} …: it ` +
         "replaces the corpus and removes this), or remove it and check the folder",
   );
 }
@@ -224,7 +225,10 @@ export async function classifyInputs(items: string[]): Promise<ClassifiedInputs>
       }
     }
     if (files.length === 0) {
-      throw new DataFormatError(items.join(", "), "only unfinished shards (*.tmp): rerun deno task corpus");
+      throw new DataFormatError(
+        items.join(", "),
+        `only unfinished shards (*.tmp): rerun ${DENO_TASK} corpus`,
+      );
     }
     return { kind: "shards", files, ignored, unfinished };
   }

@@ -7,7 +7,7 @@
  */
 
 import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { basename, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { IoError, UsageError } from "../core/errors.ts";
 import { removeStaleDirTemps, tempNameFor } from "../core/atomic.ts";
 import { pidAlive } from "../core/lock.ts";
@@ -152,7 +152,8 @@ export function duckdbSpaceError(e: unknown): "memory" | "disk" | undefined {
 export type SpillFolder = { path: string; remove: () => Promise<void> };
 
 /**
- * This job's own spill folder inside `parent` (`--spill-dir`, made if missing): DuckDB names its spill
+ * This job's own spill folder inside `parent` (`--spill-dir`, made if missing, as `mkdir` without `-p`: a
+ * missing parent folder of it is an {@link IoError}, exit 8, naming it): DuckDB names its spill
  * files the same in every process (`duckdb_temp_storage_…-0.tmp`), so two jobs given one folder (a shared
  * `/scratch/spill`) would overwrite each other's blocks. The folder is
  * `<parent>/factorout-spill-<host>.<pid>-<rand>.tmp` (lib/core/atomic.ts `tempNameFor`); `remove()` removes it
@@ -172,14 +173,31 @@ export type SpillFolder = { path: string; remove: () => Promise<void> };
 export async function ownSpillFolder(parent: string, log?: (line: string) => void): Promise<SpillFolder> {
   const what = "cannot use spill folder";
   const st = await Deno.stat(parent).catch(() => null);
-  const made = st === null;
   if (st && !st.isDirectory) {
     throw new IoError(what, parent, "ENOTDIR", "it is a file, not a folder", "give --spill-dir a folder");
   }
-  try {
-    await Deno.mkdir(parent, { recursive: true });
-  } catch (e) {
-    throw describeOsError(e, what, parent) ?? e;
+  // made as mkdir would, without -p: a missing parent folder (a disk not mounted, a typo) is named, not
+  // made, so that nothing outside the spill folder is left behind and no spill lands on an unmeant disk
+  let made = false;
+  if (!st) {
+    const up = dirname(resolve(parent));
+    const upSt = await Deno.stat(up).catch(() => null);
+    if (!upSt?.isDirectory) {
+      throw new IoError(
+        what,
+        parent,
+        upSt ? "ENOTDIR" : "ENOENT",
+        `its parent folder ${up} ${upSt ? "is a file, not a folder" : "does not exist"}`,
+        "create it first, or give --spill-dir a folder whose parent exists",
+      );
+    }
+    try {
+      await Deno.mkdir(parent);
+      made = true;
+    } catch (e) {
+      // made meanwhile by another job sharing it: used, and left to that job
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw describeOsError(e, what, parent) ?? e;
+    }
   }
   let host = "host";
   try {

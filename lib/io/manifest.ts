@@ -11,6 +11,7 @@ import { writeFileAtomic } from "../core/atomic.ts";
 import { DataFormatError } from "../core/errors.ts";
 import { isShard, shardFolderFiles, sniffFile } from "./detect.ts";
 import { CORPUS_SHARD_FILE } from "./draws.ts";
+import { DENO_TASK } from "../core/exit_codes.ts";
 
 /** One shard of a corpus. `file` is relative to the corpus folder. *
  * @example
@@ -208,7 +209,7 @@ async function refuseUnlistedShards(dir: string, m: CorpusManifest): Promise<voi
     unlisted[0],
     `a shard that ${manifest} does not list${more}, so ${they} would not be trained on (left by an ` +
       `earlier corpus in this folder, or copied in by hand): remove ${them} to train on the listed shards, ` +
-      "or prepare the corpus again into a new folder (deno task corpus --out NEW …) to train on all of its data",
+      `or prepare the corpus again into a new folder (${DENO_TASK} corpus --out NEW …) to train on all of its data`,
   );
 }
 
@@ -249,7 +250,7 @@ async function checkShards(
       throw bad(
         `${field}[${i}]`,
         `names ${s.file}, which does not exist in ${dir}: the corpus is incomplete; restore the file, or ` +
-          "prepare the corpus again (deno task corpus --out …)",
+          `prepare the corpus again (${DENO_TASK} corpus --out …)`,
       );
     }
   }

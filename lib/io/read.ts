@@ -32,6 +32,7 @@ import { readManifest } from "./manifest.ts";
 import { mixSeed, Sfc32, shufflePermutation } from "../core/rng.ts";
 import type { DecodedBatch } from "./schema.ts";
 import { openShard, ParquetDecoders, type ShardCursor, type ShardSpec } from "./sources.ts";
+import { DENO_TASK } from "../core/exit_codes.ts";
 
 /**
  * Where a reader stands, JSON-serialisable. Pass it back as `start` to resume exactly after the batch
@@ -177,7 +178,7 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
         throw new DataFormatError(
           vocabPath,
           `vocabulary has ${lines} words but ${dir}/manifest.json says vocabSize = ${m.vocabSize}; ` +
-            "the vocabulary does not match the shards (re-run `deno task corpus`)",
+            `the vocabulary does not match the shards (re-run ${DENO_TASK} corpus)`,
         );
       }
       if (vocabSize === undefined) V = V > 0 ? Math.min(V, m.vocabSize) : m.vocabSize;
@@ -206,7 +207,7 @@ async function resolveCorpus(paths: string | string[], vocabSize?: number): Prom
         if (c.kind !== "shards" && c.files.length > 0) {
           throw new DataFormatError(
             p,
-            "no Arrow/Parquet shards in it (it holds text: prepare it with deno task corpus first)",
+            `no Arrow/Parquet shards in it (it holds text: prepare it with ${DENO_TASK} corpus first)`,
           );
         }
         draws = [c.files.map((f) => f.path.slice(p.length + 1))]; // empty: refused below

@@ -14,6 +14,7 @@
 import * as arrow from "apache-arrow";
 import { DataFormatError } from "../core/errors.ts";
 import { rowOfEntry } from "../core/csr.ts";
+import { DENO_TASK } from "../core/exit_codes.ts";
 
 /** The column names of the corpus format. */
 export const COLUMNS = {
@@ -110,7 +111,7 @@ export function checkSchema(
           "the corpus format needs input, target_index, target_value (see docs/corpus-format.md)" +
           (text
             ? `; this looks like a table of text, not training windows: to train on column "${text.name}", ` +
-              `prepare it with deno task corpus --engine duckdb --text-column ${text.name} (a Parquet table), ` +
+              `prepare it with ${DENO_TASK} corpus --engine duckdb --text-column ${text.name} (a Parquet table), ` +
               "or write it to a text file (one sentence a line) and give that file"
             : ""),
       );

@@ -16,6 +16,7 @@ import { type CorpusManifest, writeManifest } from "./manifest.ts";
 import { COLUMNS } from "./schema.ts";
 import { openShard, ParquetDecoders } from "./sources.ts";
 import { readVocab, type Vocabulary, writeVocab } from "./vocab.ts";
+import { DENO_TASK } from "../core/exit_codes.ts";
 
 /** Largest id accepted when the ids are the words (no vocab.tsv): beyond it, ask for a vocabulary. */
 export const MAX_ID_WORDS = 10_000_000;
@@ -195,7 +196,7 @@ export async function scanShards(
   if (c.unfinished.length) {
     log(
       `data: ignored ${c.unfinished.length} unfinished shard(s) (${c.unfinished[0]}…): ` +
-        "if a corpus job was killed here, the folder is incomplete; rerun deno task corpus",
+        `if a corpus job was killed here, the folder is incomplete; rerun ${DENO_TASK} corpus`,
     );
   }
   const kinds = new Set(c.files.map((f) => f.kind));

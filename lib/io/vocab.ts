@@ -8,6 +8,7 @@
 
 import { writeFileAtomic } from "../core/atomic.ts";
 import { DataFormatError, UsageError } from "../core/errors.ts";
+import { DENO_TASK } from "../core/exit_codes.ts";
 
 /** A vocabulary in id order: `words[i]` has id i and was seen `counts[i]` times. */
 export type Vocabulary = { words: string[]; counts: number[] };
@@ -209,7 +210,7 @@ export async function readVocab(path: string, opts: { expectedSize?: number } = 
     throw new DataFormatError(
       path,
       `vocabulary has ${words.length} words but the manifest says vocabSize = ${opts.expectedSize}; ` +
-        "the vocabulary does not belong to these shards (re-run `deno task corpus`)",
+        `the vocabulary does not belong to these shards (re-run ${DENO_TASK} corpus)`,
     );
   }
   return { words, counts };

@@ -50,6 +50,7 @@ import {
   pivotTolerance,
 } from "./check.ts";
 import { mirrorTriangle, syr2kBlock, type Syr2kSymbols } from "./syr2k.ts";
+import { DENO_TASK } from "../core/exit_codes.ts";
 
 /** Where `libopenblas.so.0` is looked for when neither an argument nor FACTOROUT_OPENBLAS names it. */
 export const OPENBLAS_SEARCH_PATHS: readonly string[] = [
@@ -340,7 +341,7 @@ function openFirst(path: string | undefined): { lib: Deno.DynamicLibrary<typeof 
   throw new BackendUnavailableError(
     "blas",
     `could not load OpenBLAS from ${source} (tried ${tried.join(", ")}; last error: ${last}). ` +
-      `Fix: apt-get install libopenblas0-pthread (or run \`deno task setup\`), ` +
+      `Fix: apt-get install libopenblas0-pthread (or run \`${DENO_TASK} setup\`), ` +
       `or set FACTOROUT_OPENBLAS to the path of libopenblas.so.0`,
   );
 }

@@ -6,8 +6,8 @@
  * comes back but the losses, every `lossEvery` steps (one map), and the state when the host needs it
  * ({@link ResidentModel.syncHost}: checkpoints, validation, export).
  *
- * Supported: no hidden layers, the factored output layer on WebGPU; {@link attachStepPath} refuses the rest
- * with a UsageError naming the flag (no silent CPU fallback).
+ * Supported: no hidden layers, the factored output layer on WebGPU; {@link refuseUnsupportedOnGpu} refuses the
+ * rest with a UsageError naming the flag (no silent CPU fallback), before the train job does any work.
  *
  * @module
  */
@@ -274,6 +274,37 @@ export class ResidentModel {
 }
 
 /**
+ * Refuses (UsageError, exit 2) a model `--backend webgpu` cannot run, from its settings alone: the whole
+ * model runs on the GPU ({@link ResidentModel}), which supports no hidden layers yet and the factored output
+ * layer only. The one home of these refusals: the train job calls it before any work (lib/train/run.ts,
+ * before its corpus is prepared), {@link attachStepPath} when it attaches the step path.
+ *
+ * @example
+ * ```ts
+ * import { refuseUnsupportedOnGpu } from "./gpu_model.ts";
+ * refuseUnsupportedOnGpu({ backend: "webgpu", hidden: [], output: "factored" }); // supported: no error
+ * refuseUnsupportedOnGpu({ backend: "blas", hidden: [256], output: "naive" }); // not on the GPU: no error
+ * ```
+ */
+export function refuseUnsupportedOnGpu(
+  c: { backend: string; hidden: readonly number[]; output: string },
+): void {
+  if (c.backend !== "webgpu") return;
+  if (c.hidden.length > 0) {
+    throw new UsageError(
+      `--backend webgpu runs the whole model on the GPU, which does not support hidden layers yet ` +
+        `(--hidden ${c.hidden.join(",")}); drop --hidden or use --backend blas`,
+    );
+  }
+  if (c.output !== "factored") {
+    throw new UsageError(
+      `--backend webgpu runs the whole model on the GPU with the factored output layer only (--output ` +
+        `${c.output}); use --output factored (or --backend blas for the naive layer)`,
+    );
+  }
+}
+
+/**
  * Picks the model's step path for a backend: with "webgpu", the whole model on the GPU (a
  * {@link ResidentModel} on `model.resident`, logged), refusing what it does not support yet with a UsageError
  * naming the flag; otherwise the host model (nothing to attach).
@@ -290,19 +321,12 @@ export function attachStepPath(
   model.resident?.close();
   model.resident = undefined;
   if (opts.backend !== "webgpu") return; // the host model (the output layer's backend is logged already)
-  if (model.layers.length > 0) {
-    throw new UsageError(
-      `--backend webgpu runs the whole model on the GPU, which does not support hidden layers yet ` +
-        `(--hidden ${model.spec.hidden.join(",")}); drop --hidden or use --backend blas`,
-    );
-  }
   const head = model.head as ModelHead & { enqueueResident?: unknown };
-  if (typeof head.enqueueResident !== "function") {
-    throw new UsageError(
-      `--backend webgpu runs the whole model on the GPU with the factored output layer only; ` +
-        `use --output factored (or --backend blas for the naive layer)`,
-    );
-  }
+  refuseUnsupportedOnGpu({
+    backend: opts.backend,
+    hidden: model.spec.hidden,
+    output: typeof head.enqueueResident === "function" ? "factored" : "naive",
+  });
   model.resident = ResidentModel.create(model, head as unknown as WebGpuFactoredLayer, opts);
   opts.log(
     `step path: the whole model on the GPU (webgpu: E resident, H gathered and E updated on the GPU, ` +

@@ -15,7 +15,7 @@ import {
   parseFlags,
   positiveInt,
 } from "../core/cli.ts";
-import { exitCodesHelp } from "../core/exit_codes.ts";
+import { DENO_TASK, exitCodesHelp } from "../core/exit_codes.ts";
 import { DEFAULT_CONFIG, FLAG_OF, parseField, resolveConfig, type TrainConfig } from "./config.ts";
 import { readConfigFile } from "./config_file.ts";
 import { applyRecipe, recipesHelp } from "./recipes.ts";
@@ -286,7 +286,7 @@ export function helpText(): string {
     "",
     exitCodesHelp("locked", "noCheckpoint", "badData", "diverged", "exportFailed", "stopped"),
   ].join("\n");
-  return formatHelp("deno task train [flags]", flags, notes, about);
+  return formatHelp(`${DENO_TASK} train [flags]`, flags, notes, about);
 }
 
 /** A config default as it is written on the command line (a list comma-separated). */

@@ -9,7 +9,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { EXIT, ExitError } from "../core/exit_codes.ts";
+import { DENO_TASK, EXIT, ExitError } from "../core/exit_codes.ts";
 import { refuseInsidePublication, resolveReal, shellWord } from "../core/cli.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
 import { classifyInputs } from "../io/detect.ts";
@@ -178,7 +178,7 @@ export function unknownPreparation(
     EXIT.badData,
     `--from ${from}: the corpus its run trained on (--data ${data}) ${why}, so how it was tokenised and windowed ` +
       `is unknown and --data ${text} cannot be prepared the same way; prepare it as that corpus was ` +
-      `(deno task corpus --input ${shellWord(text)} --out DIR --mode ${mode} --lowercase true|false ` +
+      `(${DENO_TASK} corpus --input ${shellWord(text)} --out DIR --mode ${mode} --lowercase true|false ` +
       `--punctuation strip|keep --sentences line|punct --window N --sample T), then refresh with --data DIR`,
   );
 }

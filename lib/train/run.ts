@@ -25,7 +25,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
+import { DENO_TASK, EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
 import { osErrno, pathExists as exists } from "../core/os_errors.ts";
 import {
   type EvalMetrics,
@@ -58,8 +58,9 @@ import { fmt4, ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 import { backendEnvironment } from "../linalg/select.ts";
 import { bagSplit, readerPlace } from "./defaults.ts";
-import { logDraws, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
+import { logCorpusUse, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
 import { requireOutputBackend } from "../output/create.ts";
+import { refuseUnsupportedOnGpu } from "../model/gpu_model.ts";
 import {
   type Aside,
   guardUsedFolder,
@@ -193,6 +194,9 @@ export async function runTrainJob(
     await cleanRunFolder(dir, log);
   };
   try {
+    // a model --backend webgpu cannot run (--hidden, --output naive) is refused from the flags alone, before
+    // any work (a resume: once its checkpoint's settings are known, below)
+    if (!args.resume) refuseUnsupportedOnGpu(config);
     // the environment the backend and the reader will read, checked before any lock or corpus work
     if (config.backend !== "js") backendEnvironment();
     readerPlace();
@@ -240,6 +244,7 @@ export async function runTrainJob(
         ckptPath,
         Promise.resolve().then(() => resolveConfig(merged, `${ckptPath} config`)),
       );
+      refuseUnsupportedOnGpu(config); // before the model is built: exit 2, the checkpoint is usable
       if (runsEvalDir) {
         const given = config.evalDir;
         evalDir = await resolveEvalDir(given).catch((e) => {
@@ -303,8 +308,8 @@ export async function runTrainJob(
       complete: args.dataComplete,
       ...(trained && ckptPath ? { expect: { identity: trained, checkpoint: ckptPath } } : {}),
     });
-    logDraws(data.manifest, config, log);
     if (!trainer) refuseUnappliedSettings(config, args.explicit, data);
+    logCorpusUse(data, config, log); // after the refusals: no line says what would train before one
     // a word the run's word2vec files cannot hold (a shard folder's vocab.tsv may hold any: "of course"):
     // refused now, not when publishing after the whole training
     checkFormatsHoldWords(data.words, config.formats, data.vocabFile, (i) => `line ${i + 1}`);
@@ -381,7 +386,7 @@ export async function runTrainJob(
         `stopped by ${stop.signal ?? "a stop request"} at step ${trainer.step}` +
           (at ? ` (epoch ${Math.min(at.epoch + 1, config.epochs)} of ${config.epochs})` : "") +
           `: checkpoint ${trainer.lastCheckpoint ?? "(none: no --out checkpoints)"}; ` +
-          `resume with: deno task train --resume ${shellWord(config.out)}`,
+          `resume with: ${DENO_TASK} train --resume ${shellWord(config.out)}`,
       );
     }
     // the checkpoint this run publishes, which export --checkpoint <out> publishes too (publishedCheckpoint)

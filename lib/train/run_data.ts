@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { EXIT, ExitError } from "../core/exit_codes.ts";
+import { DENO_TASK, EXIT, ExitError } from "../core/exit_codes.ts";
 import { pathExists as exists } from "../core/os_errors.ts";
 import { replaceDir } from "../core/atomic.ts";
 import { type CorpusManifest, readManifest } from "../io/manifest.ts";
@@ -117,7 +117,7 @@ export async function resolveData(
       if (opts.complete) await requireComplete(c.data);
       const s = await scanShards(c.data, inputs, log);
       const id = same(manifestIdentity(s.manifest), "its shards changed");
-      checkCorpus(c, s.dir, s.manifest, log);
+      checkCorpus(c, s.dir, s.manifest);
       return {
         dir: s.dir,
         manifest: s.manifest,
@@ -180,16 +180,28 @@ export async function resolveData(
   }
   const manifest = await readManifest(dir);
   identity ??= same(manifestIdentity(manifest), "its manifest.json changed: the corpus was prepared again");
-  checkCorpus(c, dir, manifest, log);
+  checkCorpus(c, dir, manifest);
   const vocabFile = join(dir, manifest.vocabFile);
   const { words, counts } = await readVocab(vocabFile, { expectedSize: manifest.vocabSize });
   return { dir, manifest, words, counts, identity, vocabFile, prepared };
 }
 
 /**
- * Says how the epochs read a subsampled corpus: each its own draw, or (fewer draws than epochs) cycling.
+ * Says how the run uses its corpus, once nothing more refuses it ({@link refuseUnappliedSettings} comes
+ * first, so that no line says what would train before the one that refuses it): the window a prepared
+ * corpus was prepared with when it is not the run's `--window` (a recipe's, or a resume's; its windows
+ * train), and how the epochs read a subsampled corpus: each its own draw, or (fewer draws than epochs)
+ * cycling.
  */
-export function logDraws(m: CorpusManifest, c: TrainConfig, log: (line: string) => void): void {
+export function logCorpusUse(data: ResolvedData, c: TrainConfig, log: (line: string) => void): void {
+  const m = data.manifest;
+  const window = m.source?.window;
+  if (typeof window === "number" && window !== c.window) {
+    log(
+      `corpus: --data ${data.dir} was prepared with window ${window}, so its windows train, not --window ${c.window} ` +
+        `(prepare it again with --window ${c.window} to train those)`,
+    );
+  }
   const n = m.draws?.length ?? 1, sample = Number(m.source?.sample ?? 0);
   if (n > 1 && m.source?.holdOut !== c.validation) {
     log(
@@ -211,15 +223,10 @@ export function logDraws(m: CorpusManifest, c: TrainConfig, log: (line: string) 
 }
 
 /**
- * The corpus's windows fit --mode and it has examples. A prepared corpus keeps the window it was prepared
- * with: when that is not the run's `--window` (given, or a recipe's), the log says which one trains.
+ * The corpus's windows fit --mode and it has examples. (A prepared corpus keeps the window it was prepared
+ * with: {@link logCorpusUse} says so.)
  */
-function checkCorpus(
-  c: TrainConfig,
-  dir: string,
-  manifest: CorpusManifest,
-  log: (line: string) => void,
-): void {
+function checkCorpus(c: TrainConfig, dir: string, manifest: CorpusManifest): void {
   if (manifest.mode !== "external" && manifest.mode !== c.mode) {
     throw new UsageError(
       `--data ${dir} holds ${manifest.mode} windows but --mode is ${c.mode}: train them with --mode ${manifest.mode}, ` +
@@ -227,13 +234,6 @@ function checkCorpus(
     );
   }
   if (manifest.rows === 0) throw new ExitError(EXIT.badData, `--data ${dir}: the corpus has no examples`);
-  const window = manifest.source?.window;
-  if (typeof window === "number" && window !== c.window) {
-    log(
-      `corpus: --data ${dir} was prepared with window ${window}, so its windows train, not --window ${c.window} ` +
-        `(prepare it again with --window ${c.window} to train those)`,
-    );
-  }
 }
 
 /** The fields of TrainConfig that only preparing text applies (the corpus job's flags of the same names). */
@@ -243,7 +243,8 @@ const PREPARATION_FIELDS = ["minCount", "window", "sample", "sampleDraws", "limi
  * Refuses (UsageError, exit 2) a preparation setting given explicitly (flag or --config) for a new run on
  * prepared shards when the shards were not prepared with that value: train applies it only when it prepares
  * text, so the run would train on other data than asked for. Recipe defaults are not given, and a resume
- * keeps its checkpoint's settings (checked against it), so neither is refused.
+ * keeps its checkpoint's settings (checked against it), so neither is refused. Called before
+ * {@link logCorpusUse}: the refusal is the job's one line.
  */
 export function refuseUnappliedSettings(
   c: TrainConfig,
@@ -264,7 +265,7 @@ export function refuseUnappliedSettings(
       : `its manifest.json records no ${flag}`;
     throw new UsageError(
       `${flag} ${c[key]} cannot apply to --data ${c.data}: it holds prepared shards (${how}), and train ` +
-        `applies ${flag} only to the text it prepares; prepare the corpus again with it (deno task corpus ` +
+        `applies ${flag} only to the text it prepares; prepare the corpus again with it (${DENO_TASK} corpus ` +
         `--input TEXT --out DIR ${flag} ${c[key]} …, then train --data DIR), or leave ${flag} out`,
     );
   }

@@ -9,7 +9,7 @@
 
 import { dirname, join } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
-import { EXIT, ExitError } from "../core/exit_codes.ts";
+import { DENO_TASK, EXIT, ExitError } from "../core/exit_codes.ts";
 import { osErrno, pathExists as exists } from "../core/os_errors.ts";
 import { tempNameFor } from "../core/atomic.ts";
 import { latestVersionDir } from "../export/publish.ts";
@@ -141,7 +141,7 @@ export function refuseRefreshed(ckpt: Checkpoint, ckptPath: string, out: string)
       shellWord(mark.data)
     }), and train cannot ` +
       `resume a refreshed run (its last training read the refresh's new data, with a grown vocabulary); ` +
-      `run deno task refresh --from ${shellWord(out)} --data NEW_DATA again to train it on more data`,
+      `run ${DENO_TASK} refresh --from ${shellWord(out)} --data NEW_DATA again to train it on more data`,
   );
 }
 

@@ -9,6 +9,7 @@
  */
 
 import { BackendUnavailableError } from "../../core/errors.ts";
+import { DENO_TASK } from "../../core/exit_codes.ts";
 
 /**
  * Options of {@link requestWebGpuDevice}.
@@ -56,7 +57,7 @@ export type WebGpuContext = {
 
 const FIX =
   "install the Vulkan loader and a driver (Debian: apt-get install libvulkan1 mesa-vulkan-drivers " +
-  "for the software adapter llvmpipe, which `npx deno task setup` does, and `deno task train --backend " +
+  `for the software adapter llvmpipe, which \`${DENO_TASK} setup\` does, and \`${DENO_TASK} train --backend ` +
   "webgpu` as root; on an NVIDIA machine point the loader at NVIDIA's ICD with " +
   "VK_DRIVER_FILES=/usr/share/vulkan/icd.d/nvidia_icd.json or wherever nvidia_icd.json lives); " +
   "Deno needs no flag for WebGPU";
