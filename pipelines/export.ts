@@ -1,10 +1,10 @@
 /**
  * `deno task export`: publishes the embeddings of a checkpoint (or of an existing vector file) as a new
  * version under `--out`, atomically (see lib/export/publish.ts): word2vec .vec/.bin, Arrow IPC, Parquet;
- * the input embeddings always, the output rows of W with `--output-rows`.
+ * the input embeddings always, the output rows of W with `--export-output` (`--output-rows`, its older name).
  *
  * ```sh
- * deno task export --checkpoint runs/latest --out runs/latest/embeddings --formats vec,parquet --output-rows
+ * deno task export --checkpoint runs/latest --out runs/latest/embeddings --formats vec,parquet --export-output
  * deno task export --vectors model.vec --out out/embeddings --formats arrow   # convert an existing file
  * ```
  *
@@ -57,6 +57,7 @@ import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoin
 import { publishedCheckpoint } from "../lib/train/best.ts";
 import { cleanRunFolder, movedAsideCheckpoints } from "../lib/train/run_folder.ts";
 import { Trainer } from "../lib/train/trainer.ts";
+import { exportOutputFlag } from "../lib/train/config.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: {
@@ -74,11 +75,13 @@ const FLAGS: Record<string, FlagSpec> = {
       "the publication root (versions/ and the latest link); default <run>/embeddings for a checkpoint in <run>/checkpoints",
   },
   formats: { type: "string", help: "comma-separated formats", default: EMBEDDING_FORMATS.join(",") },
-  "output-rows": {
-    type: "boolean",
-    help: "also publish the output rows of W (checkpoint only)",
-    default: false,
+  "export-output": {
+    type: "string",
+    bare: "true",
+    help:
+      "also publish the output rows of W (checkpoint only), as train's --export-output: true (also given alone) | false",
   },
+  "output-rows": { type: "boolean", help: "the same as --export-output (its older name, still accepted)" },
   backend: {
     type: "string",
     help: "backend that rebuilds the output layer: js | blas | auto",
@@ -135,8 +138,10 @@ await runCommand("export", async () => {
   if (hasCk === hasVec) {
     throw new UsageError("give exactly one of --checkpoint FILE|DIR or --vectors FILE; see --help");
   }
-  if (hasVec && f["output-rows"]) {
-    throw new UsageError("--output-rows needs --checkpoint (a vector file has no output rows)");
+  const outputRows = exportOutputFlag(f["export-output"], f["output-rows"]);
+  if (hasVec && outputRows) {
+    const given = f["output-rows"] === true ? "--output-rows" : "--export-output";
+    throw new UsageError(`${given} needs --checkpoint (a vector file has no output rows)`);
   }
 
   if (!f.eval && f["eval-dir"] !== undefined) {
@@ -237,7 +242,7 @@ await runCommand("export", async () => {
         throw e;
       }
       try {
-        const emb = await trainer.embeddings({ output: f["output-rows"] === true });
+        const emb = await trainer.embeddings({ output: outputRows });
         ({ words, input, d } = emb);
         if (emb.output) {
           output = emb.output;

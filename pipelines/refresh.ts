@@ -118,7 +118,7 @@ import { cleanRunFolder } from "../lib/train/run_folder.ts";
 import { continuation, publishedCheckpoint } from "../lib/train/best.ts";
 import { type CorpusIdentity, manifestIdentity, textCorpusIdentity } from "../lib/train/corpus_identity.ts";
 import { latestHoldingCheckpoint } from "../lib/train/republish.ts";
-import { parseField, resolveConfig } from "../lib/train/config.ts";
+import { exportOutputFlag, resolveConfig } from "../lib/train/config.ts";
 import { openReader as defaultOpenReader } from "../lib/train/defaults.ts";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { type OpenReader, Trainer } from "../lib/train/trainer.ts";
@@ -235,12 +235,7 @@ await runCommand("refresh", async () => {
   }
   const threads = nonNegativeInt("--threads", f.threads);
   // --export-output, as train calls it; --output-rows, its older name here, still means the same
-  if (f["export-output"] !== undefined && f["output-rows"] === true) {
-    throw new UsageError("--output-rows is --export-output under its older name: give one of them");
-  }
-  const outputRows = f["export-output"] !== undefined
-    ? parseField("exportOutput", String(f["export-output"])) === true
-    : f["output-rows"] === true;
+  const outputRows = exportOutputFlag(f["export-output"], f["output-rows"]);
   const engine = f.engine as string;
   if (engine !== "builtin" && engine !== "duckdb") {
     throw new UsageError(`--engine must be builtin or duckdb, got ${JSON.stringify(engine)}`);

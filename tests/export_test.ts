@@ -389,6 +389,19 @@ Deno.test("deno task export: a checkpoint's input and output rows, a vector file
       (await readEmbeddings(join(run, "converted", "latest", "input.arrow"))).vectors,
       want.input,
     );
+    // --export-output, as train calls it: alone publishes the output rows, false does not
+    for (
+      const [args, rows] of [[["--export-output"], true], [["--export-output", "false"], false]] as const
+    ) {
+      const r = await exportCli(["--checkpoint", run, "--formats", "vec", "--backend", "js", ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      const dir = JSON.parse(r.stdout.trim().split("\n").pop()!).dir;
+      assert.equal(
+        await Deno.stat(join(dir, "output.vec")).then(() => true, () => false),
+        rows,
+        args.join(" "),
+      );
+    }
     // errors
     await Deno.writeTextFile(join(run, "bad.vec"), "2 2\na 1 2\nb 1\n");
     await Deno.mkdir(join(run, "empty"));
@@ -411,6 +424,18 @@ Deno.test("deno task export: a checkpoint's input and output rows, a vector file
         2,
         /--output-rows needs --checkpoint/,
       ],
+      [
+        ["--vectors", join(run, "bad.vec"), "--out", join(run, "o"), "--export-output"],
+        2,
+        /--export-output needs --checkpoint/,
+      ],
+      // train's name and its older one here, both given
+      [
+        ["--checkpoint", run, "--export-output", "--output-rows"],
+        2,
+        /--output-rows is --export-output under its older name/,
+      ],
+      [["--checkpoint", run, "--export-output", "maybe"], 2, /--export-output must be true or false/],
       [["--checkpoint", join(run, "empty")], 4, /no ckpt-\*\.fock/],
       [["--checkpoint", join(run, "missing")], 4, /no such file or folder/],
       [
