@@ -342,6 +342,10 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   assert.deepEqual(ep.map((e) => e.bestEpoch), [1, 2, 2, 2]);
   assert.equal(s.bestEpoch, 2);
   assert.equal(s.keptEpoch, 2);
+  // the kept epoch's own training loss beside trainLoss, the last epoch's (the two differ)
+  assert.equal(s.bestTrainLoss, ep[1].trainLoss);
+  assert.equal(s.trainLoss, ep[3].trainLoss);
+  assert.notEqual(s.bestTrainLoss, s.trainLoss);
   assert.equal(events(lines, "best")[0].epoch, 2);
   const best = await readCheckpoint(`${dir}/${BEST_CHECKPOINT}`);
   assert.equal(best.meta.step, ep[1].step);

@@ -544,7 +544,14 @@ export class Trainer {
       const val = await this.validationLoss();
       const better = val !== undefined && Number.isFinite(val) &&
         (!run.best || val <= run.best.validationLoss);
-      if (better) run.best = { epoch: run.epoch + 1, step: this.step, validationLoss: val };
+      if (better) {
+        run.best = {
+          epoch: run.epoch + 1,
+          step: this.step,
+          validationLoss: val,
+          ...(Number.isFinite(lastEpochLoss) ? { trainLoss: lastEpochLoss } : {}),
+        };
+      }
       const { event, text } = epochNote({
         epoch: run.epoch + 1,
         epochs: run.epochs,
@@ -703,7 +710,13 @@ export class Trainer {
     const best = run.best;
     const summary: TrainSummary = {
       ...summarize(lastEpochLoss),
-      ...(best ? { bestEpoch: best.epoch, bestValidationLoss: best.validationLoss } : {}),
+      ...(best
+        ? {
+          bestEpoch: best.epoch,
+          bestValidationLoss: best.validationLoss,
+          ...(best.trainLoss === undefined ? {} : { bestTrainLoss: best.trainLoss }),
+        }
+        : {}),
       ...(cut ? {} : { keptEpoch: run.epochs }),
     };
     if (keepsBest(keepBest, best, this.step)) {

@@ -214,9 +214,13 @@ export type TrainSummary = {
   backoffs: number;
   /** The step-size multiplier they left, applied on top of the schedule (1: no backoff). */
   lrScale: number;
-  /** The epoch of the run (1-based) with the lowest validation loss, and that loss. */
+  /**
+   * The epoch of the run (1-based) with the lowest validation loss, that loss, and that epoch's mean training
+   * loss (under keepBest the published epoch's, where `trainLoss` is the last epoch's).
+   */
   bestEpoch?: number;
   bestValidationLoss?: number;
+  bestTrainLoss?: number;
   /**
    * The epoch whose parameters the trainer holds at the end: the best one under keepBest, else the last;
    * absent when the reader ended before the run's last epoch (the parameters are of an unfinished epoch) and
@@ -253,7 +257,8 @@ export type RunState = {
   lrScale: number;
   backoffs: number;
   /** the epoch (1-based) with the lowest validation loss so far, and the step at its end */
-  best?: { epoch: number; step: number; validationLoss: number };
+  /** trainLoss: that epoch's mean training loss (absent in checkpoints written before it was kept) */
+  best?: { epoch: number; step: number; validationLoss: number; trainLoss?: number };
   /** the identity of the data the run trains on (TrainOptions.corpus); absent in older checkpoints */
   corpus?: string;
   /**
