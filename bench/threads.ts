@@ -187,7 +187,8 @@ async function main(args: string[]): Promise<void> {
     }. ` +
     `% of peak: 24·m·d² flops per step over the sgemm peak measured at the same t. ` +
     `Total ${fmt((performance.now() - t0) / 1000)} s.\n\n` + table(head, rows) + "\n";
-  if (typeof f.out === "string" && f.out !== "" && f.out !== "-") await Deno.writeTextFile(f.out, md);
+  // "-" and "none" (as --help says) print the table only
+  if (typeof f.out === "string" && !["", "-", "none"].includes(f.out)) await Deno.writeTextFile(f.out, md);
   console.log(md);
 }
 

@@ -89,3 +89,29 @@ Deno.test("bench/gpu.ts: no WebGPU adapter is one line naming what to install, e
     /^bench\/gpu: backend "webgpu" unavailable: .*apt-get install libvulkan1 mesa-vulkan-drivers/,
   );
 });
+
+Deno.test("bench/threads.ts --out none prints the table only, as its --help says (it wrote a file named 'none')", async () => {
+  const cwd = await Deno.makeTempDir();
+  try {
+    const root = new URL("..", import.meta.url).pathname;
+    const r = await runCommand(Deno.execPath(), [
+      "run",
+      "-A",
+      "--config",
+      `${root}deno.json`,
+      `${root}bench/threads.ts`,
+      "--quick",
+      "--threads",
+      "1",
+      "--seconds",
+      "0.05",
+      "--out",
+      "none",
+    ], { cwd, env: { OPENBLAS_NUM_THREADS: "1" } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\| threads \| path \|/m);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(cwd)), [], "nothing written where it ran");
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});

@@ -3,6 +3,7 @@ import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import { DataFormatError, UsageError } from "../lib/core/errors.ts";
 import { readManifest } from "../lib/io/manifest.ts";
+import { publishEmbeddings } from "../lib/export/publish.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { type ExampleBatch, readExamples, type ReadOptions } from "../lib/io/read.ts";
 import { readVocab } from "../lib/io/vocab.ts";
@@ -535,6 +536,45 @@ Deno.test("error: a shard its manifest does not list (stale part-NNNNN, any name
         /part-00002\.arrow: a shard that .* does not list \(and 1 more: part-00003\.arrow\), so they .*remove them/,
       ),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a corpus folder holding another corpus or a published version in a subfolder (each with its own manifest.json) is read as its manifest lists it", async () => {
+  const dir = await corpusDir();
+  try {
+    const m = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
+    const rows = async (path: string) =>
+      (await collect(path, { batchSize: 1000 })).reduce((n, b) => n + b.size, 0);
+    // a smaller corpus prepared beside the data it was cut from (the corpus job keeps other files beside
+    // its corpus: corpus --out DIR/small, or DIR prepared again with DIR/small in it)
+    await prepareCorpus({
+      synthetic: { vocabSize: 20, tokens: 200, seed: 5 },
+      outDir: `${dir}/small`,
+      mode: "cbow",
+      window: 2,
+      minCount: 1,
+      seed: 1,
+    });
+    // vectors published next to the corpus they were trained on (input.arrow, input.parquet)
+    await publishEmbeddings({
+      outRoot: `${dir}/embeddings`,
+      words: ["a", "b"],
+      input: Float32Array.of(1, 2, 3, 4),
+      d: 2,
+      formats: ["vec", "arrow", "parquet"],
+      manifest: {},
+    });
+    // neither is a shard of this corpus left out: each is read through its own manifest.json (it was
+    // refused: "DIR/small/part-00000.arrow: a shard that DIR/manifest.json does not list … remove it")
+    assert.equal((await readManifest(dir)).rows, m.rows);
+    assert.equal(await rows(dir), m.rows);
+    assert.ok((await rows(`${dir}/small`)) > 0);
+    // a subfolder of shards without a manifest is still refused
+    await Deno.mkdir(`${dir}/more`);
+    await Deno.copyFile(`${dir}/${m.shards[0].file}`, `${dir}/more/x.arrow`);
+    await assert.rejects(() => rows(dir), isData(/more\/x\.arrow: a shard that .* does not list/));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -133,9 +133,16 @@ function unfinishedWorkError(path: string, pid: number): DataFormatError {
 /**
  * The regular files under `dir` (recursive, hidden entries skipped). A job's temporary folder inside
  * (`<name>.<pid>-<random>.tmp`) is refused ({@link unfinishedWorkError}), or with `jobTemps: "skip"`
- * left out: a corpus job at work there, whose shards are no part of the folder yet.
+ * left out: a corpus job at work there, whose shards are no part of the folder yet. With `nested: "skip"`,
+ * a subfolder holding its own `manifest.json` (another corpus, a published version of embeddings) is left
+ * out: what it holds is read through that manifest, not as files of `dir`.
  */
-async function walk(dir: string, out: string[], jobTemps: "refuse" | "skip" = "refuse"): Promise<void> {
+async function walk(
+  dir: string,
+  out: string[],
+  jobTemps: "refuse" | "skip" = "refuse",
+  nested: "read" | "skip" = "read",
+): Promise<void> {
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) {
     if (e.name.startsWith(".")) continue;
@@ -143,17 +150,22 @@ async function walk(dir: string, out: string[], jobTemps: "refuse" | "skip" = "r
     const temp = e.isDirectory ? parseTempName(e.name) : undefined;
     if (temp && jobTemps === "skip") continue;
     if (temp) throw unfinishedWorkError(p, temp.pid);
-    if (e.isDirectory) await walk(p, out, jobTemps);
-    else if (e.isFile) names.push(p);
+    if (e.isDirectory) {
+      if (nested === "skip" && (await Deno.stat(`${p}/manifest.json`).then((s) => s.isFile, () => false))) {
+        continue;
+      }
+      await walk(p, out, jobTemps, nested);
+    } else if (e.isFile) names.push(p);
   }
   out.push(...names);
 }
 
 /**
  * The files of a shard folder that may hold data, as {@link classifyInputs} reads a folder: every regular
- * file under `dir` (recursive, sorted) but the hidden ones, those of a job's temporary folder, and the
- * non-data files skipped beside shards (`manifest.json`, `vocab.tsv`, `train-settings.json`, `_*`, `*.crc`,
- * unfinished `*.tmp`). What a corpus folder holds beyond its manifest's shards is told from these
+ * file under `dir` (recursive, sorted) but the hidden ones, those of a job's temporary folder, those of a
+ * subfolder holding its own `manifest.json` (another corpus, or a published version of embeddings, each read
+ * through its own manifest), and the non-data files skipped beside shards (`manifest.json`, `vocab.tsv`,
+ * `train-settings.json`, `_*`, `*.crc`, unfinished `*.tmp`). What a corpus folder holds beyond its manifest's shards is told from these
  * (lib/io/manifest.ts `readManifest`).
  *
  * @example
@@ -165,7 +177,7 @@ async function walk(dir: string, out: string[], jobTemps: "refuse" | "skip" = "r
  */
 export async function shardFolderFiles(dir: string): Promise<string[]> {
   const files: string[] = [];
-  await walk(dir, files, "skip");
+  await walk(dir, files, "skip", "skip");
   return files.filter((p) => !isShardFolderExtra(p.slice(p.lastIndexOf("/") + 1))).sort();
 }
 

@@ -173,8 +173,9 @@ const shardName = (file: string) => file.split("/").filter((p) => p !== "" && p 
  * trained on, or left by another tool that wrote the folder again with fewer shards; the corpus job replaces
  * its folder whole, and `prepareCorpus` removes the old shards first) would be left out without a word.
  * The folder's files are those {@link shardFolderFiles} lists, as for a folder of shards without a manifest
- * (subfolders too; hidden files, `_*`, `*.crc`, `*.tmp`, a job's temporary folder, `vocab.tsv` and
- * `train-settings.json` are no shards); a file that cannot be read is told by its name only.
+ * (subfolders too, but not one holding its own `manifest.json`: another corpus or a published version;
+ * hidden files, `_*`, `*.crc`, `*.tmp`, a job's temporary folder, `vocab.tsv` and `train-settings.json` are
+ * no shards); a file that cannot be read is told by its name only.
  *
  * @example
  * ```ts ignore
