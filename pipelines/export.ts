@@ -57,7 +57,7 @@ import { readCheckpoint, readNewestGoodCheckpoint } from "../lib/train/checkpoin
 import { publishedCheckpoint } from "../lib/train/best.ts";
 import { cleanRunFolder, movedAsideCheckpoints } from "../lib/train/run_folder.ts";
 import { Trainer } from "../lib/train/trainer.ts";
-import { exportOutputFlag } from "../lib/train/config.ts";
+import { exportOutputFlag } from "../lib/train/cli.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   checkpoint: {

@@ -365,3 +365,22 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs> {
 export function flagOf(key: keyof TrainConfig): string {
   return FLAG_OF[key];
 }
+
+/**
+ * Whether a publishing job (refresh, export) publishes the output rows of W: its `--export-output [true|false]`
+ * (train's name and values), or `--output-rows`, the older name, still accepted. Both given: a UsageError.
+ *
+ * @example
+ * ```ts
+ * import { exportOutputFlag } from "./cli.ts";
+ * console.log(exportOutputFlag("false", undefined), exportOutputFlag(undefined, true)); // false true
+ * ```
+ */
+export function exportOutputFlag(exportOutput: unknown, outputRows: unknown): boolean {
+  if (exportOutput !== undefined && outputRows === true) {
+    throw new UsageError("--output-rows is --export-output under its older name: give one of them");
+  }
+  return exportOutput !== undefined
+    ? parseField("exportOutput", String(exportOutput)) === true
+    : outputRows === true;
+}

@@ -337,25 +337,6 @@ export function fieldProblem(key: keyof TrainConfig, v: unknown): string | undef
 }
 
 /**
- * Whether a publishing job (refresh, export) publishes the output rows of W: its `--export-output [true|false]`
- * (train's name and values), or `--output-rows`, the older name, still accepted. Both given: a UsageError.
- *
- * @example
- * ```ts
- * import { exportOutputFlag } from "./config.ts";
- * console.log(exportOutputFlag("false", undefined), exportOutputFlag(undefined, true)); // false true
- * ```
- */
-export function exportOutputFlag(exportOutput: unknown, outputRows: unknown): boolean {
-  if (exportOutput !== undefined && outputRows === true) {
-    throw new UsageError("--output-rows is --export-output under its older name: give one of them");
-  }
-  return exportOutput !== undefined
-    ? parseField("exportOutput", String(exportOutput)) === true
-    : outputRows === true;
-}
-
-/**
  * Parses a flag's string value for field `key` (numbers, the `--hidden 512,256` list, choices); throws a
  * UsageError naming the flag.
  *
