@@ -71,7 +71,7 @@ async function start() {
     const values = parseFlags(Deno.args, FLAGS);
     if (values.help) {
       console.log(helpText(
-        "deno run -A bench/gpu.ts [--quick] [--require-nvidia] [--out FILE] [flags]",
+        "npx deno run -A bench/gpu.ts [--quick] [--require-nvidia] [--out FILE] [flags]",
         FLAGS,
         exitCodesHelp().replace(
           /\n {2}8 /,

@@ -504,10 +504,10 @@ if (import.meta.main && !Deno.args.includes("--child")) {
     const f = parseFlags(Deno.args, PROFILE_FLAGS);
     if (f.help || f.profile === undefined) {
       const text = helpText(
-        "deno run -A bench/layers.ts --profile DxdXm [--seconds S] [--k K] [--loss L]",
+        "npx deno run -A bench/layers.ts --profile DxdXm [--seconds S] [--k K] [--loss L]",
         PROFILE_FLAGS,
         exitCodesHelp(),
-        "The factored step's profile; the layers section of the benchmarks is `deno task bench --only layers`.",
+        "The factored step's profile; the layers section of the benchmarks is `npx deno task bench --only layers`.",
       );
       if (f.help) return console.log(text);
       throw new UsageError(

@@ -451,17 +451,17 @@ if (import.meta.main) {
     const f = parseFlags(Deno.args, POOL_FLAGS);
     if (f.help) {
       console.log(helpText(
-        "deno run -A bench/linalg.ts --pool [--quick] [--shapes 64x257,...]",
+        "npx deno run -A bench/linalg.ts --pool [--quick] [--shapes 64x257,...]",
         POOL_FLAGS,
         exitCodesHelp(),
-        "The pool's split decisions; the linalg section of the benchmarks is `deno task bench --only linalg`.",
+        "The pool's split decisions; the linalg section of the benchmarks is `npx deno task bench --only linalg`.",
       ));
       return Promise.resolve();
     }
     if (!f.pool) {
       throw new UsageError(
         "alone, bench/linalg.ts runs --pool (the pool's split decisions); the section is " +
-          "`deno task bench --only linalg` (see --help)",
+          "`npx deno task bench --only linalg` (see --help)",
       );
     }
     const quick = f.quick === true;

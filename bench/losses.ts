@@ -218,7 +218,7 @@ if (import.meta.main) {
   await runCommand("bench/losses", async () => {
     const f = parseFlags(Deno.args, FLAGS);
     if (f.help) {
-      console.log(helpText("deno run -A bench/losses.ts [flags]", FLAGS, exitCodesHelp()));
+      console.log(helpText("npx deno run -A bench/losses.ts [flags]", FLAGS, exitCodesHelp()));
       return;
     }
     const backend = f.backend as BenchOptions["backend"];

@@ -85,7 +85,7 @@ async function main(args: string[]): Promise<number> {
   if (f.help) {
     console.log(
       helpText(
-        "deno task bench [flags]",
+        "npx deno task bench [flags]",
         FLAGS,
         `${
           exitCodesHelp("locked")

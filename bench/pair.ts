@@ -216,7 +216,7 @@ async function main(args: string[]): Promise<void> {
   const f = parseFlags(args, FLAGS);
   if (f.help) {
     console.log(helpText(
-      "deno run -A bench/pair.ts --shape DxdxM [--a NAME=value,…] [--b NAME=value,…] [flags]",
+      "npx deno run -A bench/pair.ts --shape DxdxM [--a NAME=value,…] [--b NAME=value,…] [flags]",
       FLAGS,
       exitCodesHelp(),
       "Two settings of the factored step timed in one process, in alternating blocks (bench/pair.ts).",

@@ -212,7 +212,7 @@ function markdown(
 await runCommand("bench:peers", async () => {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
-    console.log(helpText("deno task bench:peers [flags]", FLAGS, exitCodesHelp("locked")));
+    console.log(helpText("npx deno task bench:peers [flags]", FLAGS, exitCodesHelp("locked")));
     return;
   }
   const only = commaList(f.only) as RunName[];

@@ -239,7 +239,7 @@ async function installed(cmd: string): Promise<boolean> {
 async function main(): Promise<void> {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
-    console.log(helpText("deno task bench:quality [flags]", FLAGS, exitCodesHelp("locked")));
+    console.log(helpText("npx deno task bench:quality [flags]", FLAGS, exitCodesHelp("locked")));
     return;
   }
   const started = performance.now();

@@ -473,7 +473,7 @@ async function main(): Promise<void> {
   const f = parseFlags(Deno.args, FLAGS);
   if (f.help) {
     console.log(
-      helpText("deno task bench:sweep [flags]", FLAGS, exitCodesHelp("locked", "badData", "diverged")),
+      helpText("npx deno task bench:sweep [flags]", FLAGS, exitCodesHelp("locked", "badData", "diverged")),
     );
     return;
   }

@@ -89,7 +89,7 @@ const FLAGS: Record<string, FlagSpec> = {
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(args, FLAGS);
   if (f.help) {
-    console.log(helpText("deno run -A bench/threads.ts [flags]", FLAGS, exitCodesHelp()));
+    console.log(helpText("npx deno run -A bench/threads.ts [flags]", FLAGS, exitCodesHelp()));
     return;
   }
   if (f.peak) {

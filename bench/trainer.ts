@@ -270,7 +270,7 @@ const FLAGS: Record<string, FlagSpec> = {
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(args, FLAGS);
   if (f.help) {
-    console.log(helpText("deno run -A bench/trainer.ts [flags]", FLAGS, exitCodesHelp()));
+    console.log(helpText("npx deno run -A bench/trainer.ts [flags]", FLAGS, exitCodesHelp()));
     return;
   }
   const q = f.quick === true;

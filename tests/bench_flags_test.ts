@@ -59,7 +59,7 @@ for (const [name, flag, bad] of CASES) {
     for (const h of ["--help", "-h"]) {
       const help = await bench(name, h);
       assert.equal(help.code, 0, help.err);
-      assert.match(help.out, new RegExp(`^usage: deno run -A bench/${name}\\.ts`));
+      assert.match(help.out, new RegExp(`^usage: npx deno run -A bench/${name}\\.ts`));
       assert.match(help.out, flag);
       assert.match(help.out, /Exit codes/);
     }

@@ -13,7 +13,7 @@ async function bench(...args: string[]) {
 Deno.test("bench: --help lists the flags and exit codes; bad flags exit 2 with one line", async () => {
   const help = await bench("--help");
   assert.equal(help.code, 0, help.err);
-  assert.match(help.out, /^usage: deno task bench \[flags\]/);
+  assert.match(help.out, /^usage: npx deno task bench \[flags\]/);
   assert.match(help.out, /--backend <value> .*\(default: blas\)/);
   assert.match(help.out, /Exit codes/);
   for (

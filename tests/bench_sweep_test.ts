@@ -61,7 +61,7 @@ Deno.test("bench:sweep: --help, one-line refusals with exit 2, and no write of a
     };
     const help = await sweep("--help");
     assert.equal(help.code, 0, help.err);
-    assert.match(help.out, /^usage: deno task bench:sweep/);
+    assert.match(help.out, /^usage: npx deno task bench:sweep/);
     assert.match(help.out, /--only <value>/);
     for (
       const [args, why] of [
