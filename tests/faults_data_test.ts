@@ -174,7 +174,8 @@ Deno.test("data: a prepared corpus holding a shard its manifest does not list is
       lastLine(r),
       new RegExp(
         `^${prefix}${stale}: a shard that ${prepared}/manifest\\.json does not list, so it ` +
-          "would not be trained on .*: remove it to train on the listed shards, or prepare the corpus again " +
+          "would not be trained on .*: move it out of the folder to train on the listed shards, or prepare the " +
+          "corpus again " +
           "into a new folder \\(npx deno task corpus --out NEW",
       ),
       what,

@@ -512,11 +512,16 @@ Deno.test("error: a shard its manifest does not list (stale part-NNNNN, any name
     ];
     for (const [name, add] of cases) {
       await add();
+      // a file named as no shard is called what it is, found by its content (an exported vectors.parquet)
+      const what = name.split("/").pop()!.startsWith("part-")
+        ? "a shard"
+        : "an Arrow/Parquet file \\(read as a shard by its content\\)";
       const why = new RegExp(
-        `^${literal(`${dir}/${name}`)}: a shard that ${
+        `^${literal(`${dir}/${name}`)}: ${what} that ${
           literal(dir)
         }/manifest\\.json does not list, so it would ` +
-          "not be trained on \\(left by an earlier corpus in this folder, or copied in by hand\\): remove it to " +
+          "not be trained on \\(left by an earlier corpus in this folder, or copied in by hand\\): move it out of " +
+          "the folder to " +
           "train on the listed shards, or prepare the corpus again into a new folder \\(npx deno task corpus --out NEW",
       );
       // was: read without a word, the file left out (the rows of the listed shards only)
@@ -533,7 +538,7 @@ Deno.test("error: a shard its manifest does not list (stale part-NNNNN, any name
     await assert.rejects(
       () => rows(dir),
       isData(
-        /part-00002\.arrow: a shard that .* does not list \(and 1 more: part-00003\.arrow\), so they .*remove them/,
+        /part-00002\.arrow: a shard that .* does not list \(and 1 more: part-00003\.arrow\), so they .*move them out/,
       ),
     );
   } finally {
@@ -567,14 +572,19 @@ Deno.test("a corpus folder holding another corpus or a published version in a su
       manifest: {},
     });
     // neither is a shard of this corpus left out: each is read through its own manifest.json (it was
-    // refused: "DIR/small/part-00000.arrow: a shard that DIR/manifest.json does not list … remove it")
+    // refused: "DIR/small/part-00000.arrow: a shard that DIR/manifest.json does not list …")
     assert.equal((await readManifest(dir)).rows, m.rows);
     assert.equal(await rows(dir), m.rows);
     assert.ok((await rows(`${dir}/small`)) > 0);
     // a subfolder of shards without a manifest is still refused
     await Deno.mkdir(`${dir}/more`);
     await Deno.copyFile(`${dir}/${m.shards[0].file}`, `${dir}/more/x.arrow`);
-    await assert.rejects(() => rows(dir), isData(/more\/x\.arrow: a shard that .* does not list/));
+    await assert.rejects(
+      () => rows(dir),
+      isData(
+        /more\/x\.arrow: an Arrow\/Parquet file \(read as a shard by its content\) that .* does not list/,
+      ),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -191,14 +191,19 @@ async function refuseUnlistedShards(dir: string, m: CorpusManifest): Promise<voi
     ),
   );
   const unlisted: string[] = [];
+  let firstByName = false;
   for (const path of await shardFolderFiles(dir)) {
     const name = relative(dir, path);
     if (listed.has(name)) continue;
-    const shard = CORPUS_SHARD_FILE.test(name.slice(name.lastIndexOf("/") + 1)) ||
-      await sniffFile(path).then((f) => isShard(f.kind), () => false);
-    if (shard) unlisted.push(path);
+    const byName = CORPUS_SHARD_FILE.test(name.slice(name.lastIndexOf("/") + 1));
+    if (byName || await sniffFile(path).then((f) => isShard(f.kind), () => false)) {
+      if (!unlisted.length) firstByName = byName;
+      unlisted.push(path);
+    }
   }
   if (!unlisted.length) return;
+  // a file named otherwise is told by its content: it may be no shard at all (an exported vectors.parquet)
+  const what = firstByName ? "a shard" : "an Arrow/Parquet file (read as a shard by its content)";
   const manifest = `${dir.replace(/\/+$/, "")}/manifest.json`;
   const more = unlisted.length > 1
     ? ` (and ${unlisted.length - 1} more: ${unlisted.slice(1, 4).map((p) => relative(dir, p)).join(", ")}${
@@ -208,8 +213,8 @@ async function refuseUnlistedShards(dir: string, m: CorpusManifest): Promise<voi
   const [they, them] = unlisted.length > 1 ? ["they", "them"] : ["it", "it"];
   throw new DataFormatError(
     unlisted[0],
-    `a shard that ${manifest} does not list${more}, so ${they} would not be trained on (left by an ` +
-      `earlier corpus in this folder, or copied in by hand): remove ${them} to train on the listed shards, ` +
+    `${what} that ${manifest} does not list${more}, so ${they} would not be trained on (left by an ` +
+      `earlier corpus in this folder, or copied in by hand): move ${them} out of the folder to train on the listed shards, ` +
       `or prepare the corpus again into a new folder (${DENO_TASK} corpus --out NEW …) to train on all of its data`,
   );
 }
