@@ -310,6 +310,8 @@ await runCommand("export", async () => {
         version: r.version,
         dir: r.versionDir,
         files: r.files,
+        // what manifest.json holds, as train's and refresh's summary lines carry them
+        metrics: manifest.metrics,
         ...(keepVersions ? { removedVersions } : {}),
       }),
     );

@@ -222,10 +222,14 @@ Deno.test("export --eval writes train's metrics shape into manifest.json and the
     const report = JSON.parse(await Deno.readTextFile(join(line.dir, EVAL_FILE)));
     assert.equal(report.similarity.wordsim353.total, 5);
     assert.deepEqual(line.files, versionFiles(line.dir, m));
+    // the published line carries them as train's and refresh's summaries do (it had none)
+    assert.deepEqual(line.metrics, m.metrics);
     const plain = await exportJob(common);
     assert.equal(plain.code, 0, plain.stderr);
-    const p = await readEmbeddingsManifest(JSON.parse(plain.stdout.trim().split("\n").at(-1)!).dir);
+    const plainLine = JSON.parse(plain.stdout.trim().split("\n").at(-1)!);
+    const p = await readEmbeddingsManifest(plainLine.dir);
     assert.deepEqual([p.metrics, p.evaluation], [{ coverage: {} }, null]);
+    assert.deepEqual(plainLine.metrics, { coverage: {} });
   } finally {
     await Deno.remove(run, { recursive: true });
   }
