@@ -11,8 +11,7 @@
 import { basename, dirname } from "node:path";
 import { openBlasBackend } from "../lib/linalg/blas.ts";
 import { removeStaleDirTemps, tempNameFor, writeFileAtomic } from "../lib/core/atomic.ts";
-import { type HeldLock, lockJob, pidAlive } from "../lib/core/lock.ts";
-import { EXIT, ExitError } from "../lib/core/exit_codes.ts";
+import { lockJob, pidAlive } from "../lib/core/lock.ts";
 import { removeAtExit } from "../lib/core/stop.ts";
 
 /** Which backend a section measures. */
@@ -144,23 +143,13 @@ const BLOCKS_LOCK_WAIT_S = 60;
  * @param blocks [name, block] pairs
  */
 export async function writeBlocks(path: string, blocks: [string, string][]): Promise<void> {
-  let lock: HeldLock;
-  try {
-    lock = await lockJob(`${path}.lock`, `bench: blocks ${blocks.map(([n]) => n).join(",")} of ${path}`, {
-      waitSeconds: BLOCKS_LOCK_WAIT_S,
-      pollMs: 10,
-      quietWait: true,
-    });
-  } catch (e) {
-    // no --wait flag here: it was waited for already
-    if (e instanceof ExitError && e.code === EXIT.locked) {
-      throw new ExitError(
-        EXIT.locked,
-        e.message.replace(/ \(or give --wait SECONDS\)/, ` (waited ${BLOCKS_LOCK_WAIT_S} s)`),
-      );
-    }
-    throw e;
-  }
+  // no --wait flag here: the message says it was waited for
+  const lock = await lockJob(`${path}.lock`, `bench: blocks ${blocks.map(([n]) => n).join(",")} of ${path}`, {
+    waitSeconds: BLOCKS_LOCK_WAIT_S,
+    pollMs: 10,
+    quietWait: true,
+    fixedWait: true,
+  });
   try {
     let text: string;
     try {

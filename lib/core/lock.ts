@@ -295,7 +295,14 @@ export async function lockRunFolder(
 export async function lockJob(
   path: string,
   command: string,
-  opts: { log?: (line: string) => void; waitSeconds?: number; pollMs?: number; quietWait?: boolean } = {},
+  opts: {
+    log?: (line: string) => void;
+    waitSeconds?: number;
+    pollMs?: number;
+    quietWait?: boolean;
+    /** the wait is the lock's own, no --wait flag of the command: the message says how long it waited */
+    fixedWait?: boolean;
+  } = {},
 ): Promise<HeldLock> {
   // registered before the lock exists and forgotten only once it is removed: a stop signal between the
   // lock file's creation and the return, or during the release, still removes it (a lock file holding this
@@ -314,7 +321,12 @@ export async function lockJob(
     lock = await acquireLock(path, command, opts.log, { waitSeconds, pollMs, quietWait });
   } catch (e) {
     forget();
-    if (e instanceof LockedError) throw new ExitError(EXIT.locked, `locked: ${e.message}`);
+    if (e instanceof LockedError) {
+      const said = opts.fixedWait
+        ? e.message.replace(/ \(or give --wait SECONDS\)/, ` (waited ${opts.waitSeconds ?? 0} s)`)
+        : e.message;
+      throw new ExitError(EXIT.locked, `locked: ${said}`);
+    }
     throw e;
   }
   const release = lock.release;

@@ -30,7 +30,6 @@ import { UsageError } from "../core/errors.ts";
 import { writeArrowEmbeddings } from "./arrow.ts";
 import { parseTempName, removeStaleDirTemps, syncDir, tempNameFor, writeFileAtomic } from "../core/atomic.ts";
 import { type HeldLock, lockJob, pidAlive } from "../core/lock.ts";
-import { EXIT, ExitError } from "../core/exit_codes.ts";
 import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
 import { writeParquetEmbeddings } from "./parquet.ts";
 import { EMBEDDING_FORMATS, type EmbeddingFormat } from "./read.ts";
@@ -527,21 +526,12 @@ const PUBLISH_LOCK_WAIT_S = 60;
  * await lock.release();
  * ```
  */
-export async function lockPublication(outRoot: string): Promise<HeldLock> {
-  try {
-    return await lockJob(join(outRoot, PUBLISH_LOCK), "publish", {
-      waitSeconds: PUBLISH_LOCK_WAIT_S,
-      pollMs: 10,
-      quietWait: true,
-    });
-  } catch (e) {
-    // the run folder's advice (--wait) is no flag of the publication lock: it was waited for already
-    if (e instanceof ExitError && e.code === EXIT.locked) {
-      throw new ExitError(
-        EXIT.locked,
-        e.message.replace(/ \(or give --wait SECONDS\)/, ` (waited ${PUBLISH_LOCK_WAIT_S} s)`),
-      );
-    }
-    throw e;
-  }
+export function lockPublication(outRoot: string): Promise<HeldLock> {
+  // the run folder's advice (--wait) is no flag of the publication lock: the message says it was waited for
+  return lockJob(join(outRoot, PUBLISH_LOCK), "publish", {
+    waitSeconds: PUBLISH_LOCK_WAIT_S,
+    pollMs: 10,
+    quietWait: true,
+    fixedWait: true,
+  });
 }
