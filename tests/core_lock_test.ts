@@ -2,7 +2,8 @@
 // links a temporary file, and at a 10 ms poll (the publication lock's) that was ~100 fsyncs a second.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { acquireLock, LockedError } from "../lib/core/lock.ts";
+import { acquireLock, LockedError, lockJob } from "../lib/core/lock.ts";
+import { EXIT, ExitError } from "../lib/core/exit_codes.ts";
 
 /** The temporary files (`*.tmp`) created in `dir` from now on, until `stop`. */
 function watchTemporaries(dir: string): { created: string[]; stop: () => Promise<void> } {
@@ -65,6 +66,26 @@ Deno.test("acquireLock: a wait on a lock file that cannot be read (corrupt) read
     assert.ok(created.length <= 20, `${created.length} temporary files written during the wait`);
   } finally {
     await stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("lockJob: a lock with a wait of its own (fixedWait) says how long it waited, not to give --wait", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "x.lock");
+  const held = await acquireLock(path, "first", () => {});
+  try {
+    const opts = { waitSeconds: 0.05, pollMs: 10, quietWait: true };
+    await assert.rejects(
+      () => lockJob(path, "second", { ...opts, fixedWait: true }),
+      (e: Error) =>
+        e instanceof ExitError && e.code === EXIT.locked && /\(waited 0\.05 s\)/.test(e.message) &&
+        !e.message.includes("--wait"),
+    );
+    // a job's own lock keeps the advice (its --wait flag)
+    await assert.rejects(() => lockJob(path, "third", opts), /or give --wait SECONDS/);
+  } finally {
+    await held.release();
     await Deno.remove(dir, { recursive: true });
   }
 });
