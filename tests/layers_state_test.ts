@@ -259,6 +259,48 @@ Deno.test("diagnostics report condU, inverseError, qDrift on demand, and the cou
   layer.close();
 });
 
+for (const backend of backends) {
+  for (const loss of ["squared", "zloss"] as const) {
+    Deno.test(`${backend} ${loss}: diagnostics' qDrift and wbarDrift (from V's Gram) equal those of W materialised`, async () => {
+      const D = 300, d = 8, r = rng(67);
+      const a = await makeLayer("factored", backend, D, d, uniform(r, D * d, 0.2), loss, {
+        stabilizeEvery: 0,
+        recomputeQEvery: 0,
+      });
+      for (let t = 0; t < 40; t++) await a.step(randomH(r, 4, d), randomBatch(r, 4, D, 2), 0.05);
+      const state = await a.exportState();
+      a.close();
+      const omega = state.arrays.omega as Float64Array;
+      if (loss === "zloss") assert(omega.some((x) => x !== 0), "ω is kept: the test covers its terms");
+      // Q and w̄ moved off by a known amount: the drift found must be theirs, against the reference below
+      const Q = state.arrays.Q as Float64Array, wbar = state.arrays.wbar as Float64Array;
+      Q[2 * d + 2] *= 1.03;
+      wbar[1] += 0.05 * Math.max(...wbar.map(Math.abs));
+      const b = await createOutputLayer({ kind: "factored", D, d, state, backend, loss, log: () => {} });
+      const got = await b.diagnostics({ full: true });
+      // the reference: W materialised, its Gram and column sums in float64
+      const W = await b.weights(), G = new Float64Array(d * d), sum = new Float64Array(d);
+      for (let j = 0; j < D; j++) {
+        for (let p = 0; p < d; p++) {
+          sum[p] += W[j * d + p];
+          for (let q = 0; q < d; q++) G[p * d + q] += W[j * d + p] * W[j * d + q];
+        }
+      }
+      const drift = (want: Float64Array, have: Float64Array) =>
+        Math.max(...have.map((x, i) => Math.abs(x - want[i]))) / Math.max(...have.map(Math.abs));
+      const qRef = drift(G, Q);
+      assert(qRef > 1e-3, `the perturbation shows: ${qRef}`);
+      assert(Math.abs(got.qDrift! - qRef) <= 1e-5 * qRef, `qDrift ${got.qDrift} against ${qRef}`);
+      if (loss === "zloss") {
+        const wRef = drift(wbar, sum);
+        assert(wRef > 1e-3, `the perturbation shows: ${wRef}`);
+        assert(Math.abs(got.wbarDrift! - wRef) <= 1e-4 * wRef, `wbarDrift ${got.wbarDrift} against ${wRef}`);
+      } else assert.equal(got.wbarDrift, undefined);
+      b.close();
+    });
+  }
+}
+
 Deno.test("backend webgpu is dispatched to lib/output/webgpu/create.ts and matches the CPU layer on one step", async () => {
   const adapter = await (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter();
   if (!adapter) {

@@ -42,9 +42,15 @@ Deno.test("trainer: the loss falls and the validation loss is reported (factored
   const t = await make(cfg({ loss: "spherical", epochs: 6 }));
   const lines: string[] = [];
   (t.deps as { log: (l: string) => void }).log = (l) => lines.push(l);
+  const pass = t.validationLoss.bind(t);
+  let passes = 0;
+  t.validationLoss = () => (passes++, pass());
   const s = await t.train({ paths: ["mem"], rows: corpus.length });
   const epochs = lines.map((l) => JSON.parse(l)).filter((e) => e.event === "epoch");
   assert.equal(epochs.length, 6);
+  // one pass over the held-out examples per epoch: the summary reports the last epoch's without another
+  assert.equal(passes, 6);
+  assert.equal(s.validationLoss, epochs[5].validationLoss);
   assert.ok(
     epochs[5].trainLoss < epochs[0].trainLoss - 0.05,
     `loss ${epochs[0].trainLoss} → ${epochs[5].trainLoss}`,

@@ -43,7 +43,7 @@ export const MAX_Q_DRIFT = Object.freeze({ repair: 1e-2, rollback: 1 });
 
 /**
  * The epoch-end health check ({@link MAX_Q_DRIFT}) runs when the output layer's D·d is at most this
- * (its O(Dd²) cost and D×d float32 temporary, 256 MB here, stay small next to an epoch).
+ * (its one O(Dd²) float64 pass over V stays small next to an epoch).
  *
  * @example
  * ```ts

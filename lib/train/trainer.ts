@@ -38,6 +38,7 @@ import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError }
 import { newWordRows } from "./grow.ts";
 import { checkReaderBatch, checkTrainOptions, checkVocabulary } from "./checks.ts";
 import { withPath } from "../core/os_errors.ts";
+import { WriteBehind } from "./write_behind.ts";
 import { TargetScaler, targetScales } from "./target_weights.ts";
 import {
   hiddenBackend,
@@ -104,6 +105,7 @@ export class Trainer {
   #la: LinAlgBackend | undefined;
   /** The pool counters of the output layers that a rollback replaced (see #poolCounts). */
   #poolReplaced: PoolCounts | undefined;
+  #restores = 0; // states restored (#restore): a validation loss of this step before one is not this state's
   #output: OutputLayer;
   /** A checkpoint file holding exactly the current parameters (none once they change). */
   #cleanFile: string | undefined;
@@ -114,6 +116,8 @@ export class Trainer {
   #cleanRun: string | undefined;
   /** The `--target-power`/`--target-scale` scaler of the vocabulary (null: off; undefined: not built yet). */
   #scaler: TargetScaler | null | undefined;
+  /** Checkpoint writes going on while train() steps (settled before the folder is read or the run ends). */
+  #writes = new WriteBehind();
 
   private constructor(
     readonly config: TrainConfig,
@@ -319,6 +323,19 @@ export class Trainer {
    * epoch's state (as if loaded from its checkpoint); the final state stays in the last checkpoint.
    */
   async train(opts: TrainOptions): Promise<TrainSummary> {
+    let summary: TrainSummary;
+    try {
+      summary = await this.#train(opts);
+    } catch (e) {
+      // a run that failed leaves no write running behind it (the run's own error is the one thrown)
+      await this.#writes.settle().catch(() => {});
+      throw e;
+    }
+    await this.#writes.settle();
+    return summary;
+  }
+
+  async #train(opts: TrainOptions): Promise<TrainSummary> {
     const c = this.config;
     checkTrainOptions(opts, this.#run !== null);
     // a folder that cannot be made or written is said now, not at the first checkpoint after a whole epoch
@@ -447,12 +464,18 @@ export class Trainer {
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
     let savedAt = performance.now(), stopped = false;
     let written: string | undefined; // the checkpoint save() wrote last (saveBest links to it while no step followed)
+    // the checkpoint being written behind the steps (save's `behind`) while no step followed it
+    let behind: { path: string; step: number; state: GoodState & { file?: undefined } } | undefined;
     // atGood: an epoch end whose health was checked (or the run's start): the state becomes the one a
-    // rollback returns to
-    const save = async (atGood = false) => {
+    // rollback returns to. Behind: the checkpoint is a copy of the state, written while training goes
+    // on (the epoch ends before the last, the periodic checkpoints): the steps do not wait for the disk
+    const save = async (atGood = false, opts2: { behind?: boolean } = {}) => {
       clock.mark(S.bookkeeping);
       await flush();
+      // the last checkpoint's write first: its file may be this state's, and its error is this run's
+      await this.#writes.settle();
       written = undefined;
+      behind = undefined;
       run.seconds = runSeconds(); // not compared by #fileIsCurrent: a file of this state stays current
       if (atGood) run.good = this.step;
       if (dir && !this.#fileIsCurrent()) {
@@ -463,12 +486,37 @@ export class Trainer {
           await writeCheckpoint(file, good.ckpt);
           good = { file, run: good.run };
         }
-        const path = await this.saveCheckpoint(dir, { keep, protect: atGood ? undefined : good.file });
+        if (opts2.behind) {
+          const state = await this.#stateCopy(), path = join(dir, checkpointName(this.step));
+          const at = { step: this.step, restores: this.#restores, key: fileKey(this.#run, this.config) };
+          const protect = atGood ? undefined : good.file;
+          // until its file is written, the copy is the state a rollback returns to
+          if (atGood) good = state;
+          behind = { path, step: this.step, state };
+          this.#writes.then(async () => {
+            await withPath(
+              "cannot create checkpoint folder",
+              dir,
+              () => Deno.mkdir(dir, { recursive: true }),
+            );
+            await writeCheckpoint(path, state.ckpt);
+            await pruneCheckpoints(dir, keep, protect);
+            this.#lastCheckpoint = path;
+            if (this.step === at.step && this.#restores === at.restores) {
+              this.#cleanFile = path;
+              this.#cleanRun = at.key;
+            }
+            if (good === state) good = { file: path, run: state.run };
+            await opts.onCheckpoint?.(path);
+          });
+        } else {
+          const path = await this.saveCheckpoint(dir, { keep, protect: atGood ? undefined : good.file });
+          written = path;
+          await opts.onCheckpoint?.(path);
+        }
         savedAt = performance.now();
-        written = path;
-        await opts.onCheckpoint?.(path);
       }
-      if (atGood && (this.#cleanFile || run.good !== goodStep)) good = await this.#goodState();
+      if (atGood && !behind && (this.#cleanFile || run.good !== goodStep)) good = await this.#goodState();
       goodStep = run.good!;
       clock.mark(S.checkpoint);
     };
@@ -479,9 +527,18 @@ export class Trainer {
         return;
       }
       clock.mark(S.bookkeeping);
-      // the epoch's checkpoint, just written, holds this state: best.fock becomes a second name of it
-      const same = written !== undefined && this.#cleanFile === written ? written : undefined;
-      bestState = await writeBest(dir, () => this.toCheckpoint(), run, same);
+      const b = behind;
+      if (b !== undefined && b.step === this.step) {
+        // after the epoch's checkpoint, written behind the steps: best.fock becomes a second name of it
+        bestState = { file: join(dir, BEST_CHECKPOINT), run: structuredClone(run) };
+        this.#writes.then(async () => {
+          await writeBest(dir, () => Promise.resolve(b.state.ckpt), b.state.run, b.path);
+        });
+      } else {
+        // the epoch's checkpoint, just written, holds this state: best.fock becomes a second name of it
+        const same = written !== undefined && this.#cleanFile === written ? written : undefined;
+        bestState = await writeBest(dir, () => this.toCheckpoint(), run, same);
+      }
       clock.mark(S.checkpoint);
     };
     /** The run's figures, and this call's in `thisInvocation`; `trainLoss` NaN: the run's last known one. */
@@ -537,11 +594,19 @@ export class Trainer {
       log(JSON.stringify(event));
       progress.note(event, text);
     };
+    // the last validation loss and the state it is of: the run's end reports it again without a second pass
+    let validated: { step: number; restores: number; loss: number | undefined } | undefined;
+    const validation = async () => {
+      if (validated?.step !== this.step || validated.restores !== this.#restores) {
+        validated = { step: this.step, restores: this.#restores, loss: await this.validationLoss() };
+      }
+      return validated.loss;
+    };
     /** Logs the epoch's losses; true when its validation loss is the lowest of the run so far. */
     const endEpoch = async (): Promise<boolean> => {
       lastEpochLoss = run.epochCount ? run.epochLoss / run.epochCount : NaN;
       if (Number.isFinite(lastEpochLoss)) run.trainLoss = lastEpochLoss;
-      const val = await this.validationLoss();
+      const val = await validation();
       const better = val !== undefined && Number.isFinite(val) &&
         (!run.best || val <= run.best.validationLoss);
       if (better) {
@@ -568,6 +633,8 @@ export class Trainer {
     };
     /** A failed step: halve the multiplier (or stop at the floor), roll back when needed; true if rolled back. */
     const backoff = async (f: StepFailure): Promise<boolean> => {
+      // a checkpoint still being written is on disk before any is removed or named
+      await this.#writes.settle();
       const failed = this.step + 1, epoch = run.epoch + 1, scale = run.lrScale / 2;
       if (scale < BACKOFF_FLOOR) throw this.#divergence(lr, f.what);
       // the run's plan as this run has it (a --resume may have changed --epochs, the data's paths), and its
@@ -641,7 +708,7 @@ export class Trainer {
           if (sick && (rolledBack = await backoff(sick))) break;
           improved = run.epochCount > 0 && await endEpoch();
           run.epoch = b.epoch;
-          await save(true);
+          await save(true, { behind: true });
           if (improved) await saveBest();
         }
         clock.mark(S.bookkeeping);
@@ -669,8 +736,12 @@ export class Trainer {
         }
         run.examples += b.size;
         run.position = b.position;
-        if (every > 0 && m > 0 && this.step % every === 0) await save();
-        else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) await save();
+        // a checkpoint written behind the steps failed (a full disk): the run stops now, with its error
+        if (this.#writes.failed) await this.#writes.settle();
+        if (every > 0 && m > 0 && this.step % every === 0) await save(false, { behind: true });
+        else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) {
+          await save(false, { behind: true });
+        }
         progress.update(sample());
         clock.mark(S.bookkeeping);
         if (opts.stop?.aborted) {
@@ -735,7 +806,7 @@ export class Trainer {
         );
       }
     }
-    const validationLoss = await this.validationLoss();
+    const validationLoss = await validation();
     return { ...summary, ...(validationLoss === undefined ? {} : { validationLoss }) };
   }
 
@@ -758,8 +829,13 @@ export class Trainer {
    * memory but the run state), else a copy of it (a checkpoint's size) that later steps do not change.
    */
   async #goodState(): Promise<GoodState> {
+    if (this.#cleanFile) return { file: this.#cleanFile, run: structuredClone(this.#run!) };
+    return await this.#stateCopy();
+  }
+
+  /** A copy of the current state (a checkpoint's size) that later steps do not change. */
+  async #stateCopy(): Promise<GoodState & { file?: undefined }> {
     const run = structuredClone(this.#run!);
-    if (this.#cleanFile) return { file: this.#cleanFile, run };
     const ckpt = await this.toCheckpoint();
     for (const k of Object.keys(ckpt.arrays)) {
       if (k.startsWith("model.")) ckpt.arrays[k] = ckpt.arrays[k].slice();
@@ -794,6 +870,7 @@ export class Trainer {
       log: () => {},
     });
     this.#poolReplaced = this.#poolCounts();
+    this.#restores++;
     this.#output.close();
     this.#output = head;
     this.model.head = head;

@@ -152,7 +152,11 @@ export function gramOf(
     const n = Math.min(CHUNK_ROWS, D - r0);
     for (let j = 0; j < n * d; j++) s.a[j] = A[r0 * d + j];
     la.dgemm(true, false, d, d, n, 1, s.a, d, s.a, d, 1, G, d);
-    if (sum) { for (let j = 0; j < n * d; j++) sum[j % d] += s.a[j]; }
+    if (sum) {
+      for (let i = 0; i < n; i++) {
+        for (let c = 0, r = i * d; c < d; c++) sum[c] += s.a[r + c];
+      }
+    }
   }
   // exact symmetry
   for (let r = 0; r < d; r++) {

@@ -152,22 +152,38 @@ export function diagnostics(st: FactoredState, opts: { full?: boolean } = {}): P
     rebalances: st.rebalances,
   };
   if (opts.full) {
-    const W = new Float32Array(st.D * d);
-    materialize(la, st.V, st.D, d, U, st.omega, W, st.chunk);
-    const usesSum = st.loss.usesSum;
-    const sum = usesSum ? new Float64Array(d) : null;
-    gramOf(la, W, st.D, d, T, sum, st.chunk);
+    // WᵀW from V's Gram in one pass over V, W never formed: W = V U + 𝟙ωᵀ gives
+    // WᵀW = Uᵀ(VᵀV)U + Uᵀs ωᵀ + ω sᵀU + D ωωᵀ and w̄ = Uᵀs + Dω, s = Vᵀ𝟙 (ω = 0 unless the loss uses the sum)
+    const usesSum = st.loss.usesSum, D = st.D;
+    const G = new Float64Array(d * d), s = usesSum ? new Float64Array(d) : null;
+    gramOf(la, st.V, D, d, G, s, st.chunk);
+    la.dgemm(false, false, d, d, d, 1, G, d, U, d, 0, T, d);
+    la.dgemm(true, false, d, d, d, 1, U, d, T, d, 0, G, d);
+    const sumW = s && new Float64Array(d), omega = st.omega;
+    if (s && sumW) {
+      la.dgemv(true, d, d, 1, U, d, s, 0, sumW); // Uᵀs
+      for (let r = 0; r < d; r++) {
+        for (let c = 0; c < d; c++) {
+          G[r * d + c] += sumW[r] * omega[c] + omega[r] * sumW[c] + D * omega[r] * omega[c];
+        }
+      }
+      for (let c = 0; c < d; c++) sumW[c] += D * omega[c];
+    }
     let num = 0, den = 0;
-    for (let j = 0; j < d * d; j++) {
-      num = Math.max(num, Math.abs(Q[j] - T[j]));
-      den = Math.max(den, Math.abs(Q[j]));
+    for (let r = 0; r < d; r++) {
+      for (let c = 0; c < d; c++) {
+        // the mean of the two triangles: the Gram of W is exactly symmetric, as gramOf makes it
+        const g = r === c ? G[r * d + c] : 0.5 * (G[r * d + c] + G[c * d + r]);
+        num = Math.max(num, Math.abs(Q[r * d + c] - g));
+        den = Math.max(den, Math.abs(Q[r * d + c]));
+      }
     }
     out.qDrift = den > 0 ? num / den : num;
-    if (sum) {
+    if (sumW) {
       let a = 0, b = 0;
       for (let c = 0; c < d; c++) {
-        a = Math.max(a, Math.abs(st.wbar[c] - sum[c]));
-        b = Math.max(b, Math.abs(sum[c]));
+        a = Math.max(a, Math.abs(st.wbar[c] - sumW[c]));
+        b = Math.max(b, Math.abs(sumW[c]));
       }
       out.wbarDrift = b > 0 ? a / b : a;
     }

@@ -1,0 +1,147 @@
+// Checkpoints written behind the steps (lib/train/write_behind.ts, the trainer's save): the chain's order
+// and errors, a failed write stopping the run at its next step with the error naming the folder, the
+// checkpoints already written kept, and the files the same as a run that waits for each write.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { IoError } from "../lib/core/errors.ts";
+import { readCheckpoint } from "../lib/train/checkpoint.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+import type { OpenReader } from "../lib/train/types.ts";
+import { WriteBehind } from "../lib/train/write_behind.ts";
+import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+
+const V = 40;
+const vocab = ringVocab(V);
+const corpus = ringCorpus(V, 600);
+const quiet = () => {};
+const bytes = (a: Float32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+Deno.test("WriteBehind: tasks run in order; a failure is kept for settle(), the tasks after it do not run", async () => {
+  const w = new WriteBehind(), done: string[] = [];
+  assert.equal(w.pending, false);
+  await w.settle(); // nothing started: nothing to wait for
+  w.then(async () => {
+    await new Promise((r) => setTimeout(r, 5));
+    done.push("a");
+  });
+  w.then(() => {
+    done.push("b");
+    return Promise.reject(new Error("disk full"));
+  });
+  w.then(() => {
+    done.push("c");
+    return Promise.resolve();
+  });
+  assert.equal(w.pending, true);
+  // the failure is not thrown where no one waits (an unhandled rejection would end the test process)
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(w.failed, true);
+  await assert.rejects(w.settle(), /disk full/);
+  assert.deepEqual(done, ["a", "b"]);
+  assert.equal(w.pending, false);
+  assert.equal(w.failed, false);
+  w.then(() => {
+    done.push("d");
+    return Promise.resolve();
+  });
+  await w.settle();
+  assert.deepEqual(done, ["a", "b", "d"]);
+});
+
+/** The memory reader, turning the event loop before each batch as the worker reader's messages do. */
+function turningReader(onBatch: (epoch: number, n: number) => Promise<void> = async () => {}): OpenReader {
+  const inner = memoryReader(corpus);
+  return async function* (paths, opts) {
+    let n = 0;
+    for await (const b of inner(paths, opts)) {
+      await new Promise((r) => setTimeout(r, 0));
+      await onBatch(b.epoch, n++);
+      yield b;
+    }
+  };
+}
+
+Deno.test("trainer: a checkpoint written behind the steps that fails stops the run at a later step, the earlier checkpoints kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
+  try {
+    const ckpts = join(dir, "checkpoints");
+    let broken = false;
+    const keptNames: string[] = [];
+    // at epoch 2's first batch (after epoch 1's checkpoint is on disk), the folder becomes a file
+    const reader = turningReader(async (epoch) => {
+      if (epoch === 2 && !broken) {
+        broken = true;
+        const kept = [...Deno.readDirSync(ckpts)].map((e) => e.name).sort();
+        await Deno.rename(ckpts, join(dir, "kept"));
+        await Deno.writeTextFile(ckpts, "not a folder");
+        keptNames.push(...kept);
+      }
+    });
+    const t = await Trainer.create({
+      config: smallConfig({ epochs: 4 }),
+      vocab,
+      openReader: reader,
+      log: quiet,
+    });
+    const perEpoch = Math.ceil(corpus.length / 16); // batches (steps) per epoch
+    const e = await t.train({ paths: ["mem"], rows: corpus.length, checkpointDir: ckpts }).then(
+      () => assert.fail("the run must fail"),
+      (e) => e,
+    );
+    assert.ok(e instanceof IoError, `an IoError (exit 8): ${e}`);
+    assert.match(e.message, new RegExp(`cannot create checkpoint folder ${ckpts}`));
+    // it stopped within a few steps of the failed write, not at the run's end
+    assert.ok(t.step <= 2 * perEpoch + 3, `stopped at step ${t.step}; epoch 2 began at step ${2 * perEpoch}`);
+    // what was written stays: epoch 1's checkpoint and best.fock, whole
+    assert.ok(keptNames.some((n) => n.startsWith("ckpt-")), `kept ${keptNames}`);
+    for (const n of keptNames) await readCheckpoint(join(dir, "kept", n));
+    t.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("trainer: checkpoints written behind the steps hold the states a waiting write would (epoch ends, every N steps, best.fock)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
+  try {
+    const runOnce = async (reader: OpenReader, sub: string) => {
+      const t = await Trainer.create({
+        config: smallConfig({ epochs: 3 }),
+        vocab,
+        openReader: reader,
+        log: quiet,
+      });
+      const s = await t.train({
+        paths: ["mem"],
+        rows: corpus.length,
+        checkpointDir: join(dir, sub),
+        checkpointEvery: 7,
+        keepCheckpoints: 100,
+      });
+      t.close();
+      return s;
+    };
+    // the memory reader never turns the event loop: each write finishes at the next save, as if waited for
+    const a = await runOnce(memoryReader(corpus), "a");
+    const b = await runOnce(turningReader(), "b");
+    assert.equal(a.steps, b.steps);
+    const names = (sub: string) => [...Deno.readDirSync(join(dir, sub))].map((e) => e.name).sort();
+    assert.deepEqual(names("b"), names("a"));
+    assert.ok(names("a").includes("best.fock") && names("a").length > 10, `${names("a")}`);
+    for (const n of names("a")) {
+      const [x, y] = [await readCheckpoint(join(dir, "a", n)), await readCheckpoint(join(dir, "b", n))];
+      const { createdAt: _x, ...mx } = x.meta as Record<string, unknown>;
+      const { createdAt: _y, ...my } = y.meta as Record<string, unknown>;
+      // the run's seconds differ between two runs: everything else is the same state
+      const noSeconds = (m: Record<string, unknown>) =>
+        JSON.stringify({ ...m, run: { ...(m.run as object), seconds: 0 } });
+      assert.equal(noSeconds(mx), noSeconds(my), n);
+      assert.deepEqual(Object.keys(x.arrays), Object.keys(y.arrays));
+      for (const k of Object.keys(x.arrays)) {
+        assert.deepEqual(bytes(x.arrays[k]), bytes(y.arrays[k]), `${n}: ${k} differs`);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
