@@ -464,7 +464,7 @@ export class Trainer {
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
     let savedAt = performance.now(), stopped = false;
     let written: string | undefined; // the checkpoint save() wrote last (saveBest links to it while no step followed)
-    // the checkpoint being written behind the steps (save's `behind`) while no step followed it
+    // the checkpoint being written behind the steps (save's `behind`), until it is written
     let behind: { path: string; step: number; state: GoodState & { file?: undefined } } | undefined;
     // atGood: an epoch end whose health was checked (or the run's start): the state becomes the one a
     // rollback returns to. Behind: the checkpoint is a copy of the state, written while training goes
@@ -506,7 +506,12 @@ export class Trainer {
               this.#cleanFile = path;
               this.#cleanRun = at.key;
             }
+            // written: the copy is let go (a rollback reads the file; saveBest links to it)
             if (good === state) good = { file: path, run: state.run };
+            if (behind?.state === state) {
+              behind = undefined;
+              written = path;
+            }
             await opts.onCheckpoint?.(path);
           });
         } else {
