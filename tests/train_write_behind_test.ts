@@ -3,8 +3,10 @@
 // checkpoints already written kept, and the files the same as a run that waits for each write.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { IoError } from "../lib/core/errors.ts";
-import { readCheckpoint } from "../lib/train/checkpoint.ts";
+import { checkpointName, readCheckpoint } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import type { OpenReader } from "../lib/train/types.ts";
 import { WriteBehind } from "../lib/train/write_behind.ts";
@@ -141,6 +143,63 @@ Deno.test("trainer: checkpoints written behind the steps hold the states a waiti
         assert.deepEqual(bytes(x.arrays[k]), bytes(y.arrays[k]), `${n}: ${k} differs`);
       }
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("trainer: an epoch end's state copy, written behind the steps, is let go once written (not held through the epoch)", async () => {
+  // a collection on demand (node:v8's flag, node:vm's gc): the copy must be unreachable, not merely unused
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
+  try {
+    const ckpts = join(dir, "checkpoints"), written = new Set<string>();
+    // the checkpoints toCheckpoint made, by step: an epoch end's is the copy written behind the steps
+    const made = new Map<number, WeakRef<object>>();
+    const box: { t?: Trainer } = {}; // the trainer, for the reader's check
+    const held: number[] = [], checked: number[] = [];
+    let epochEnd = -1, seen = 0;
+    const reader = turningReader(async (epoch) => {
+      if (epoch !== epochEnd) [epochEnd, seen] = [epoch, 0];
+      // three steps into the second and third epochs, the epoch end's checkpoint written: its copy is garbage
+      // (before: held by the trainer until the next checkpoint, here the next epoch's end)
+      if (epoch === 0 || ++seen !== 4) return;
+      const step = box.t!.step - 3, ref = made.get(step);
+      assert.ok(ref, `a copy of step ${step} was made`);
+      for (let i = 0; i < 1000 && !written.has(join(ckpts, checkpointName(step))); i++) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      let alive = true;
+      for (let i = 0; i < 100 && alive; i++) {
+        await new Promise((r) => setTimeout(r, 5)); // the write's chain ends (best.fock's link after it)
+        gc();
+        alive = ref.deref() !== undefined;
+      }
+      checked.push(step);
+      if (alive) held.push(step);
+    });
+    const t = box.t = await Trainer.create({
+      config: smallConfig({ epochs: 3 }),
+      vocab,
+      openReader: reader,
+      log: quiet,
+    });
+    const toCheckpoint = t.toCheckpoint.bind(t);
+    t.toCheckpoint = async () => {
+      const c = await toCheckpoint();
+      made.set(t.step, new WeakRef(c));
+      return c;
+    };
+    await t.train({
+      paths: ["mem"],
+      rows: corpus.length,
+      checkpointDir: ckpts,
+      onCheckpoint: (p) => Promise.resolve(void written.add(p)),
+    });
+    t.close();
+    assert.equal(checked.length, 2, `epochs 2 and 3 checked: ${checked}`);
+    assert.deepEqual(held, [], `the copies of steps ${held} are still held by the trainer`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
