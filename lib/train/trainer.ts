@@ -737,6 +737,8 @@ export class Trainer {
           stepped = true;
           run.lr = lr;
           this.#cleanFile = undefined;
+          // saveBest's link is of the step before: its copy goes once its write is done, not at the next save
+          behind = undefined;
           account(this.model.settled(loss as number, m));
         }
         run.examples += b.size;
