@@ -62,6 +62,9 @@ type TrainerBenchOptions = {
   /** synthetic corpus: vocabulary and tokens */
   vocab: number;
   tokens: number;
+  /** the trainer's epochs (default 1; the job's default run has 5: the epoch ends before the last are
+   * written behind the steps) */
+  epochs?: number;
   /** seconds of the layer-alone timing per thread count (0: skip it) */
   layerSeconds: number;
   /** the reader's places to compare (FACTOROUT_READER); default worker only */
@@ -79,7 +82,7 @@ async function output(cmd: Deno.Command): Promise<{ code: number; stdout: string
 }
 
 /**
- * Prepares the corpus, then runs the trainer (one epoch) and the layer alone at each thread count.
+ * Prepares the corpus, then runs the trainer (one epoch, or `epochs`) and the layer alone at each thread count.
  *
  * @example
  * ```ts
@@ -129,7 +132,7 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
                 "--out",
                 join(dir, `run-${rows.length}`),
                 "--epochs",
-                "1",
+                String(o.epochs ?? 1),
               ],
               ...[
                 "--dim",
@@ -256,6 +259,7 @@ const FLAGS: Record<string, FlagSpec> = {
   batch: { type: "string", default: "64", help: "examples per batch m" },
   vocab: { type: "string", default: "200000", help: "vocabulary of the synthetic corpus (--quick: 2000)" },
   tokens: { type: "string", default: "500000", help: "tokens of the synthetic corpus (--quick: 20000)" },
+  epochs: { type: "string", default: "1", help: "the trainer's epochs (the job's default run: 5)" },
   "layer-seconds": { type: "string", default: "4", help: "timing window of the layer alone (--quick: 1)" },
   readers: {
     type: "string",
@@ -290,6 +294,7 @@ async function main(args: string[]): Promise<void> {
     threads,
     dim: q ? 32 : dim,
     batch: positiveInt("--batch", f.batch),
+    epochs: positiveInt("--epochs", f.epochs),
     vocab: q ? 2000 : vocab,
     tokens: q ? 20_000 : tokens,
     layerSeconds: q ? 1 : layerSeconds,

@@ -7,6 +7,7 @@
 #
 #   bash bench/trainer_threads.sh            # the full table
 #   QUICK=1 bash bench/trainer_threads.sh    # a tiny corpus at threads 1,2: checks the script (< 1 min)
+#   TRAINER_EPOCHS=5 bash bench/trainer_threads.sh   # five epochs per thread count (the default run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,7 +32,8 @@ say "cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 if [ "$QUICK" = 1 ]; then
   args=(--quick --threads 1,2)
 else
-  args=(--threads 1,2,4,8,16 --dim 256 --tokens 500000 --vocab 200000 --layer-seconds 2)
+  # TRAINER_EPOCHS=5: the job's default run, whose epoch ends before the last are written behind the steps
+  args=(--threads 1,2,4,8,16 --dim 256 --tokens 500000 --vocab 200000 --layer-seconds 2 --epochs "${TRAINER_EPOCHS:-1}")
 fi
 say "running: deno run -A bench/trainer.ts ${args[*]} --out $TABLE"
 "$DENO" run -A --cached-only bench/trainer.ts "${args[@]}" --out "$TABLE" || die "bench/trainer.ts failed"

@@ -350,6 +350,7 @@ Deno.test("inputs: a bad FACTOROUT_* value exits 2 naming it before the run fold
         ["FACTOROUT_THREADS", "0"],
         ["FACTOROUT_READER", "disk"],
         ["FACTOROUT_BAG_SPLIT", "yes"],
+        ["FACTOROUT_WRITE_BEHIND", "on"],
       ]
     ) {
       const out = `${work}/${name}`;

@@ -63,61 +63,68 @@ function turningReader(onBatch: (epoch: number, n: number) => Promise<void> = as
   };
 }
 
-Deno.test("trainer: a checkpoint written behind the steps that fails stops the run at a later step, the earlier checkpoints kept", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
-  try {
-    const ckpts = join(dir, "checkpoints");
-    let broken = false;
-    const keptNames: string[] = [];
-    // at epoch 2's first batch (after epoch 1's checkpoint is on disk), the folder becomes a file
-    const reader = turningReader(async (epoch) => {
-      // the failed write's answer comes from the runtime's I/O threads, on a loaded machine after a few ms:
-      // the batches after the break take a few ms each, as a real run's steps do
-      if (broken) await new Promise((r) => setTimeout(r, 5));
-      if (epoch === 2 && !broken) {
-        broken = true;
-        const kept = [...Deno.readDirSync(ckpts)].map((e) => e.name).sort();
-        await Deno.rename(ckpts, join(dir, "kept"));
-        await Deno.writeTextFile(ckpts, "not a folder");
-        keptNames.push(...kept);
-      }
-    });
-    const t = await Trainer.create({
-      config: smallConfig({ epochs: 4 }),
-      vocab,
-      openReader: reader,
-      log: quiet,
-    });
-    const perEpoch = Math.ceil(corpus.length / 16); // batches (steps) per epoch
-    const e = await t.train({ paths: ["mem"], rows: corpus.length, checkpointDir: ckpts }).then(
-      () => assert.fail("the run must fail"),
-      (e) => e,
-    );
-    assert.ok(e instanceof IoError, `an IoError (exit 8): ${e}`);
-    assert.match(e.message, new RegExp(`cannot create checkpoint folder ${ckpts}`));
-    // it stopped at a step soon after the failed write, not at the next checkpoint (the next epoch's end)
-    assert.ok(
-      t.step > 2 * perEpoch && t.step < 3 * perEpoch,
-      `stopped at step ${t.step}; epoch 2 began at step ${2 * perEpoch}`,
-    );
-    // what was written stays: epoch 1's checkpoint and best.fock, whole
-    assert.ok(keptNames.some((n) => n.startsWith("ckpt-")), `kept ${keptNames}`);
-    for (const n of keptNames) await readCheckpoint(join(dir, "kept", n));
-    t.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+for (const writeBehind of [true, false]) {
+  Deno.test(`trainer: a checkpoint ${writeBehind ? "written behind the steps" : "waited for"} that fails stops the run ${writeBehind ? "at a later step" : "at its step"}, the earlier checkpoints kept`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
+    try {
+      const ckpts = join(dir, "checkpoints");
+      let broken = false;
+      const keptNames: string[] = [];
+      // at epoch 2's first batch (after epoch 1's checkpoint is on disk), the folder becomes a file
+      const reader = turningReader(async (epoch) => {
+        // the failed write's answer comes from the runtime's I/O threads, on a loaded machine after a few ms:
+        // the batches after the break take a few ms each, as a real run's steps do
+        if (broken) await new Promise((r) => setTimeout(r, 5));
+        if (epoch === 2 && !broken) {
+          broken = true;
+          const kept = [...Deno.readDirSync(ckpts)].map((e) => e.name).sort();
+          await Deno.rename(ckpts, join(dir, "kept"));
+          await Deno.writeTextFile(ckpts, "not a folder");
+          keptNames.push(...kept);
+        }
+      });
+      const t = await Trainer.create({
+        config: smallConfig({ epochs: 4 }),
+        vocab,
+        openReader: reader,
+        log: quiet,
+        writeBehind,
+      });
+      const perEpoch = Math.ceil(corpus.length / 16); // batches (steps) per epoch
+      const e = await t.train({ paths: ["mem"], rows: corpus.length, checkpointDir: ckpts }).then(
+        () => assert.fail("the run must fail"),
+        (e) => e,
+      );
+      assert.ok(e instanceof IoError, `an IoError (exit 8): ${e}`);
+      assert.match(e.message, new RegExp(`cannot create checkpoint folder ${ckpts}`));
+      // behind the steps: it stopped at a step soon after the failed write, not at the next checkpoint (the
+      // next epoch's end); waited for: at the epoch's end itself
+      if (writeBehind) {
+        assert.ok(
+          t.step > 2 * perEpoch && t.step < 3 * perEpoch,
+          `stopped at step ${t.step}; epoch 2 began at step ${2 * perEpoch}`,
+        );
+      } else assert.equal(t.step, 2 * perEpoch);
+      // what was written stays: epoch 1's checkpoint and best.fock, whole
+      assert.ok(keptNames.some((n) => n.startsWith("ckpt-")), `kept ${keptNames}`);
+      for (const n of keptNames) await readCheckpoint(join(dir, "kept", n));
+      t.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("trainer: checkpoints written behind the steps hold the states a waiting write would (epoch ends, every N steps, best.fock)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
   try {
-    const runOnce = async (reader: OpenReader, sub: string) => {
+    const runOnce = async (reader: OpenReader, sub: string, writeBehind: boolean) => {
       const t = await Trainer.create({
         config: smallConfig({ epochs: 3 }),
         vocab,
         openReader: reader,
         log: quiet,
+        writeBehind,
       });
       const s = await t.train({
         paths: ["mem"],
@@ -129,24 +136,29 @@ Deno.test("trainer: checkpoints written behind the steps hold the states a waiti
       t.close();
       return s;
     };
-    // the memory reader never turns the event loop: each write finishes at the next save, as if waited for
-    const a = await runOnce(memoryReader(corpus), "a");
-    const b = await runOnce(turningReader(), "b");
+    // each checkpoint written before the next step, against each written behind the steps while the reader
+    // turns the event loop (and behind the steps with a reader that never does: written at the next save)
+    const a = await runOnce(memoryReader(corpus), "a", false);
+    const b = await runOnce(turningReader(), "b", true);
+    const c = await runOnce(memoryReader(corpus), "c", true);
+    assert.equal(a.steps, c.steps);
     assert.equal(a.steps, b.steps);
     const names = (sub: string) => [...Deno.readDirSync(join(dir, sub))].map((e) => e.name).sort();
-    assert.deepEqual(names("b"), names("a"));
     assert.ok(names("a").includes("best.fock") && names("a").length > 10, `${names("a")}`);
-    for (const n of names("a")) {
-      const [x, y] = [await readCheckpoint(join(dir, "a", n)), await readCheckpoint(join(dir, "b", n))];
+    for (const other of ["b", "c"]) {
+      assert.deepEqual(names(other), names("a"));
+    }
+    for (const [n, other] of names("a").flatMap((n) => [[n, "b"], [n, "c"]])) {
+      const [x, y] = [await readCheckpoint(join(dir, "a", n)), await readCheckpoint(join(dir, other, n))];
       const { createdAt: _x, ...mx } = x.meta as Record<string, unknown>;
       const { createdAt: _y, ...my } = y.meta as Record<string, unknown>;
       // the run's seconds differ between two runs: everything else is the same state
       const noSeconds = (m: Record<string, unknown>) =>
         JSON.stringify({ ...m, run: { ...(m.run as object), seconds: 0 } });
-      assert.equal(noSeconds(mx), noSeconds(my), n);
+      assert.equal(noSeconds(mx), noSeconds(my), `${other}/${n}`);
       assert.deepEqual(Object.keys(x.arrays), Object.keys(y.arrays));
       for (const k of Object.keys(x.arrays)) {
-        assert.deepEqual(bytes(x.arrays[k]), bytes(y.arrays[k]), `${n}: ${k} differs`);
+        assert.deepEqual(bytes(x.arrays[k]), bytes(y.arrays[k]), `${other}/${n}: ${k} differs`);
       }
     }
   } finally {
@@ -190,6 +202,7 @@ Deno.test("trainer: an epoch end's state copy, written behind the steps, is let 
       vocab,
       openReader: reader,
       log: quiet,
+      writeBehind: true,
     });
     const toCheckpoint = t.toCheckpoint.bind(t);
     t.toCheckpoint = async () => {
@@ -216,7 +229,7 @@ Deno.test("trainer: a rollback while an epoch end's checkpoint is written behind
   try {
     // 38-step epochs: a NaN at the first step after epoch 1's end (its write still going on), and one in epoch 3
     for (const nanAt of [39, 80]) {
-      const runOnce = async (reader: OpenReader, sub: string) => {
+      const runOnce = async (reader: OpenReader, sub: string, writeBehind = true) => {
         const lines: string[] = [];
         const t = await Trainer.create({
           config: smallConfig({ epochs: 4, schedule: "constant", lrMin: 0.003 }),
@@ -224,6 +237,7 @@ Deno.test("trainer: a rollback while an epoch end's checkpoint is written behind
           openReader: reader,
           createHead: flakyHeads({ calls: 0, etas: [], created: 0, nan: (c) => c === nanAt }),
           log: (l) => lines.push(l),
+          writeBehind,
         });
         await t.train({
           paths: ["mem"],
@@ -236,8 +250,8 @@ Deno.test("trainer: a rollback while an epoch end's checkpoint is written behind
         t.close();
         return { e, backoffs: lines.filter((l) => l.includes('"event":"backoff"')) };
       };
-      // the memory reader never turns the event loop: each write finishes at the next save, as if waited for
-      const a = await runOnce(memoryReader(corpus), "a"), b = await runOnce(turningReader(), "b");
+      // each checkpoint written before the next step, against each written behind the steps
+      const a = await runOnce(memoryReader(corpus), "a", false), b = await runOnce(turningReader(), "b");
       assert.equal(a.backoffs.length, 1, a.backoffs.join("\n"));
       assert.deepEqual(b.backoffs, a.backoffs);
       assert.deepEqual(bytes(b.e.input), bytes(a.e.input), `E after a NaN at step ${nanAt}`);

@@ -79,6 +79,31 @@ export function bagSplit(): boolean {
 }
 
 /**
+ * Whether the trainer writes its checkpoints behind the steps (lib/train/write_behind.ts): FACTOROUT_WRITE_BEHIND
+ * `1` always, `0` never (each checkpoint written before the next step), unset: when a core is left beside the
+ * output layer's threads (Trainer, `#behind`). On the 2-core machine at two threads the write's own work (the
+ * checksum, the kernel's copy into the page cache) took a core from the split step, which waits at every
+ * synchronisation for the slower thread: the layer's stage lost more than the write saved (BENCHMARKS.md,
+ * "The epoch's end"). The train job reads it before it prepares a corpus, so that a bad value costs nothing.
+ *
+ * @example
+ * ```ts
+ * import { writeBehind } from "./defaults.ts";
+ * console.log(writeBehind()); // undefined where FACTOROUT_WRITE_BEHIND is unset
+ * ```
+ *
+ * @returns true, false, or undefined (decided by the thread count)
+ * @throws {UsageError} another value
+ */
+export function writeBehind(): boolean | undefined {
+  const v = Deno.env.get("FACTOROUT_WRITE_BEHIND") ?? "";
+  if (v !== "" && v !== "0" && v !== "1") {
+    throw new UsageError(`FACTOROUT_WRITE_BEHIND must be 0 or 1 (or unset), got '${v}'`);
+  }
+  return v === "" ? undefined : v === "1";
+}
+
+/**
  * Opens lib/io's reader with a shuffle buffer of {@link SHUFFLE_BUFFER} rows: on a worker thread
  * (readWorkerExamples: reading, decoding and shuffling off the training thread, the same batches in the same
  * order), or on the training thread (readExamples) when the environment variable FACTOROUT_READER is

@@ -57,7 +57,7 @@ import { refuseInsidePublication, refuseOutInside, shellWord } from "../core/cli
 import { fmt4, ProgressReporter } from "./progress.ts";
 import { BEST_CHECKPOINT, Trainer, type TrainerDeps, type TrainSummary } from "./trainer.ts";
 import { backendEnvironment } from "../linalg/select.ts";
-import { bagSplit, readerPlace } from "./defaults.ts";
+import { bagSplit, readerPlace, writeBehind } from "./defaults.ts";
 import { logCorpusUse, refuseUnappliedSettings, requireData, resolveData } from "./run_data.ts";
 import { requireOutputBackend } from "../output/create.ts";
 import { refuseUnsupportedOnGpu } from "../model/gpu_model.ts";
@@ -201,6 +201,7 @@ export async function runTrainJob(
     if (config.backend !== "js") backendEnvironment();
     readerPlace();
     bagSplit();
+    writeBehind();
     // a named evaluation folder that is missing or empty is a typo (exit 2), and a corrupt set bad data
     // (exit 5): both now, not after the training; the sets are read once here. A resume that names none
     // goes on with the run's, known once its checkpoint is read

@@ -177,7 +177,10 @@ export async function resolveDeps(opts: Partial<TrainerDeps>): Promise<TrainerDe
   const createHead = opts.createHead ?? (await import("./defaults.ts")).createHead;
   const openReader = opts.openReader ?? (await import("./defaults.ts")).openReader;
   const splitBag = opts.splitBag ?? (await import("./defaults.ts")).bagSplit();
-  return { log, createHead, openReader, splitBag };
+  const writeBehind = "writeBehind" in opts
+    ? opts.writeBehind
+    : (await import("./defaults.ts")).writeBehind();
+  return { log, createHead, openReader, splitBag, ...(writeBehind === undefined ? {} : { writeBehind }) };
 }
 
 /**

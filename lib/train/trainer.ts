@@ -692,6 +692,7 @@ export class Trainer {
       note(event, text);
       return f.rollback;
     };
+    const behindWrites = this.#writesBehind();
     let improved = false, rolledBack = true;
     while (rolledBack) {
       rolledBack = false;
@@ -713,7 +714,7 @@ export class Trainer {
           if (sick && (rolledBack = await backoff(sick))) break;
           improved = run.epochCount > 0 && await endEpoch();
           run.epoch = b.epoch;
-          await save(true, { behind: true });
+          await save(true, { behind: behindWrites });
           if (improved) await saveBest();
         }
         clock.mark(S.bookkeeping);
@@ -745,9 +746,9 @@ export class Trainer {
         run.position = b.position;
         // a checkpoint written behind the steps failed (a full disk): the run stops now, with its error
         if (this.#writes.failed) await this.#writes.settle();
-        if (every > 0 && m > 0 && this.step % every === 0) await save(false, { behind: true });
+        if (every > 0 && m > 0 && this.step % every === 0) await save(false, { behind: behindWrites });
         else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) {
-          await save(false, { behind: true });
+          await save(false, { behind: behindWrites });
         }
         progress.update(sample());
         clock.mark(S.bookkeeping);
@@ -824,6 +825,16 @@ export class Trainer {
       this.#scaler = scales && new TargetScaler(scales);
     }
     return this.#scaler ? this.#scaler.apply(Y) : Y;
+  }
+
+  /**
+   * Whether checkpoints are written behind the steps: TrainerDeps.writeBehind, else when the machine has a
+   * core beside the output layer's threads (its OpenBLAS threads; one for the js and webgpu backends).
+   */
+  #writesBehind(): boolean {
+    if (this.deps.writeBehind !== undefined) return this.deps.writeBehind;
+    const threads = (this.#output as { la?: { threads?: number } }).la?.threads ?? 1;
+    return threads < navigator.hardwareConcurrency;
   }
 
   /** The epoch-end health check of the output layer (guard.ts' checkHealth) at the current step. */

@@ -80,6 +80,11 @@ export type TrainerDeps = {
   openReader: OpenReader;
   /** Split the embedding bag's forward and backward on the output layer's pool (default: FACTOROUT_BAG_SPLIT). */
   splitBag: boolean;
+  /**
+   * Write the checkpoints of the epoch ends before the last and the periodic ones behind the steps (default:
+   * FACTOROUT_WRITE_BEHIND; unset: when a core is left beside the output layer's threads).
+   */
+  writeBehind?: boolean;
   /** Informational lines (the backend, checkpoints); default console.error. */
   log: (line: string) => void;
 };
