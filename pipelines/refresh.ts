@@ -387,9 +387,10 @@ await runCommand("refresh", async () => {
       const emb = await t.embeddings({ output: outputRows });
       let report: EvalReport | undefined;
       if (evalDir) {
-        report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir, analogies: false });
+        // the sets train evaluates, analogies included: a refreshed version's metrics compare with the run's
+        report = await evaluateEmbeddings(emb.words, emb.input, emb.d, { evalDir });
       } else log(`refresh: evaluation skipped (${evalSkipReason(f["eval-dir"] as string | undefined)})`);
-      // the shape train writes (lib/eval/report.ts evalMetrics; no analogies: the refresh skips them)
+      // the shape train writes (lib/eval/report.ts evalMetrics)
       const metrics = evalMetrics(report);
       let published;
       try {

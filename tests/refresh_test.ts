@@ -234,6 +234,38 @@ Deno.test("refresh trains on the new data and publishes (--keep-versions: the ru
   }
 });
 
+Deno.test("refresh evaluates the sets train does, analogies included: its version's metrics have train's keys", async () => {
+  const { run } = await makeRun();
+  try {
+    await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT.repeat(5));
+    // an evaluation folder of the run's words: both similarity sets and an analogy section
+    const evalDir = join(run, "eval");
+    await Deno.mkdir(evalDir);
+    await Deno.writeTextFile(join(evalDir, "wordsim353.tsv"), "cat\tdog\t7\nmat\tsat\t2\nthe\ta\t5\n");
+    await Deno.writeTextFile(
+      join(evalDir, "simlex999.txt"),
+      "word1\tword2\tPOS\tSimLex999\ncat\tdog\tN\t6\n" +
+        "mat\tzebra\tN\t1\nthe\ta\tN\t4\n",
+    );
+    await Deno.writeTextFile(
+      join(evalDir, "questions-words.txt"),
+      ": animals\ncat dog mat sat\nthe a cat dog\n",
+    );
+    const r = await refresh([
+      ...["--from", run, "--data", join(run, "new.txt"), "--epochs", "1", "--eval-dir", evalDir],
+      ...["--formats", "vec", "--backend", "js", "--progress", "none"],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    assert.deepEqual(Object.keys(s.metrics.coverage).sort(), ["analogy", "simlex999", "wordsim353"]);
+    assert.ok(s.metrics.analogy >= 0 && s.metrics.analogy <= 1, `analogy ${s.metrics.analogy}`);
+    const manifest = JSON.parse(await Deno.readTextFile(join(s.embeddings.dir, "manifest.json")));
+    assert.deepEqual(manifest.metrics, s.metrics);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
 Deno.test("refresh: the export command it prints when publishing fails carries its --formats, --output-rows and --out", async () => {
   const { run } = await makeRun();
   try {
