@@ -261,3 +261,26 @@ Deno.test("trainer: a rollback while an epoch end's checkpoint is written behind
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("trainer: the log says whether checkpoints are written behind the steps or waited for", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
+  try {
+    for (const writeBehind of [true, false]) {
+      const lines: string[] = [];
+      const t = await Trainer.create({
+        config: smallConfig({ epochs: 1 }),
+        vocab,
+        openReader: memoryReader(corpus),
+        log: (l) => lines.push(l),
+        writeBehind,
+      });
+      await t.train({ paths: ["mem"], rows: corpus.length, checkpointDir: join(dir, String(writeBehind)) });
+      t.close();
+      const said = lines.filter((l) => l.startsWith("checkpoints: "));
+      assert.equal(said.length, 1, lines.join("\n"));
+      assert.match(said[0], writeBehind ? /written behind the steps/ : /each written before the next step/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -81,7 +81,7 @@ export function bagSplit(): boolean {
 /**
  * Whether the trainer writes its checkpoints behind the steps (lib/train/write_behind.ts): FACTOROUT_WRITE_BEHIND
  * `1` always, `0` never (each checkpoint written before the next step), unset: when a core is left beside the
- * output layer's threads (Trainer, `#behind`). On the 2-core machine at two threads the write's own work (the
+ * output layer's threads (`Trainer#writesBehind`). On the 2-core machine at two threads the write's own work (the
  * checksum, the kernel's copy into the page cache) took a core from the split step, which waits at every
  * synchronisation for the slower thread: the layer's stage lost more than the write saved (BENCHMARKS.md,
  * "The epoch's end"). The train job reads it before it prepares a corpus, so that a bad value costs nothing.

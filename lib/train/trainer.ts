@@ -693,6 +693,15 @@ export class Trainer {
       return f.rollback;
     };
     const behindWrites = this.#writesBehind();
+    if (dir) {
+      this.deps.log(
+        behindWrites
+          ? "checkpoints: written behind the steps, a core being free beside the output layer's threads " +
+            "(the last one before the job goes on; FACTOROUT_WRITE_BEHIND=0 waits for each)"
+          : "checkpoints: each written before the next step, every core at work (FACTOROUT_WRITE_BEHIND=1 " +
+            "writes them behind the steps)",
+      );
+    }
     let improved = false, rolledBack = true;
     while (rolledBack) {
       rolledBack = false;
