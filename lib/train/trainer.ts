@@ -488,24 +488,12 @@ export class Trainer {
         }
         if (opts2.behind) {
           const state = await this.#stateCopy(), path = join(dir, checkpointName(this.step));
-          const at = { step: this.step, restores: this.#restores, key: fileKey(this.#run, this.config) };
-          const protect = atGood ? undefined : good.file;
+          const at = this.#stateMark(), protect = atGood ? undefined : good.file;
           // until its file is written, the copy is the state a rollback returns to
           if (atGood) good = state;
           behind = { path, step: this.step, state };
           this.#writes.then(async () => {
-            await withPath(
-              "cannot create checkpoint folder",
-              dir,
-              () => Deno.mkdir(dir, { recursive: true }),
-            );
-            await writeCheckpoint(path, state.ckpt);
-            await pruneCheckpoints(dir, keep, protect);
-            this.#lastCheckpoint = path;
-            if (this.step === at.step && this.#restores === at.restores) {
-              this.#cleanFile = path;
-              this.#cleanRun = at.key;
-            }
+            await this.#commitCheckpoint(dir, path, state.ckpt, { keep, protect, at });
             // written: the copy is let go (a rollback reads the file; saveBest links to it)
             if (good === state) good = { file: path, run: state.run };
             if (behind?.state === state) {
@@ -993,14 +981,35 @@ export class Trainer {
     if (!Number.isInteger(keep) || keep < 1) {
       throw new UsageError(`saveCheckpoint: keep must be an integer ≥ 1 (checkpoints kept), got ${keep}`);
     }
-    await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
-    const path = `${dir}/${checkpointName(this.step)}`;
-    const ckpt = await this.toCheckpoint();
-    await writeCheckpoint(path, ckpt);
-    await pruneCheckpoints(dir, keep, opts.protect);
-    this.#lastCheckpoint = this.#cleanFile = path;
-    this.#cleanRun = fileKey(this.#run, this.config);
+    const path = join(dir, checkpointName(this.step)), at = this.#stateMark();
+    await this.#commitCheckpoint(dir, path, await this.toCheckpoint(), { keep, protect: opts.protect, at });
     return path;
+  }
+
+  /** Which state this is: its step, the restores so far, its run state and config ({@link fileKey}). */
+  #stateMark(): { step: number; restores: number; key: string } {
+    return { step: this.step, restores: this.#restores, key: fileKey(this.#run, this.config) };
+  }
+
+  /**
+   * Writes `ckpt`, the state marked `at`, as `path` in `dir` (the folder made if it is gone), prunes the
+   * folder to `keep` (and `protect`), and records it: the last checkpoint, and the file of the current state
+   * while no step or restore has followed `at` (a checkpoint written behind the steps lands later).
+   */
+  async #commitCheckpoint(
+    dir: string,
+    path: string,
+    ckpt: Checkpoint,
+    o: { keep: number; protect: string | undefined; at: { step: number; restores: number; key: string } },
+  ): Promise<void> {
+    await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
+    await writeCheckpoint(path, ckpt);
+    await pruneCheckpoints(dir, o.keep, o.protect);
+    this.#lastCheckpoint = path;
+    if (this.step === o.at.step && this.#restores === o.at.restores) {
+      this.#cleanFile = path;
+      this.#cleanRun = o.at.key;
+    }
   }
 
   /**
