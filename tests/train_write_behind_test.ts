@@ -166,6 +166,8 @@ Deno.test("trainer: checkpoints written behind the steps hold the states a waiti
   }
 });
 
+// The copy (the checkpoint object, its run state) is not held as the rollback state through the epoch; its
+// arrays are the next copy's (tests/train_state_copies_test.ts), a checkpoint's size kept, not two.
 Deno.test("trainer: an epoch end's state copy, written behind the steps, is let go once written (not held through the epoch)", async () => {
   // a collection on demand (node:v8's flag, node:vm's gc): the copy must be unreachable, not merely unused
   v8.setFlagsFromString("--expose-gc");

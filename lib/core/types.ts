@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { SpareArrays } from "./reuse.ts";
+
 /**
  * A minibatch of K-sparse vectors in CSR form: example i owns entries offsets[i] … offsets[i+1]-1 of
  * `indices` and `values`. m = offsets.length - 1. An index may repeat within an example and across
@@ -150,8 +152,12 @@ export interface OutputLayer {
   diagnostics(opts?: { full?: boolean }): Promise<Diagnostics>;
   /** Re-derives the maintained state exactly from the weights (the factored layer's Q, w̄; O(Dd²)), if it keeps any. */
   refresh?(): void;
-  /** A copy of the complete state, enough to rebuild the layer exactly. */
-  exportState(): Promise<OutputLayerState>;
+  /**
+   * A copy of the complete state, enough to rebuild the layer exactly. `opts.into`: arrays of an earlier
+   * export that the caller no longer needs; the CPU layers copy into those of the same name, type and
+   * length instead of into new memory (lib/core/reuse.ts), the caller giving them up.
+   */
+  exportState(opts?: { into?: SpareArrays }): Promise<OutputLayerState>;
   /** Adds rows to W (a grown vocabulary): `rows` is n×d row-major, the desired new rows of W. */
   appendRows(rows: Float32Array): Promise<void>;
   /** Which backend runs this layer ("js", "blas", "webgpu"). */

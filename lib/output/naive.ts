@@ -15,6 +15,7 @@ import type { SphericalFamilyLoss } from "../losses/loss.ts";
 import type { Diagnostics, OutputLayer, OutputLayerState, SparseBatch, StepResult } from "../core/types.ts";
 import { MergedTargets } from "../core/csr.ts";
 import { DivergenceError } from "../core/errors.ts";
+import { copyInto, type SpareArrays } from "../core/reuse.ts";
 import { checkGradient } from "./guard.ts";
 import { selectTopK } from "./topk.ts";
 import {
@@ -233,7 +234,7 @@ export class NaiveOutputLayer implements OutputLayer {
   }
 
   /** { W, steps }. */
-  exportState(): Promise<OutputLayerState> {
+  exportState(opts: { into?: SpareArrays } = {}): Promise<OutputLayerState> {
     if (this.#closed) return Promise.reject(closedLayerError());
     return Promise.resolve({
       kind: "naive",
@@ -241,7 +242,7 @@ export class NaiveOutputLayer implements OutputLayer {
       d: this.d,
       loss: this.loss.name,
       lossOptions: { ...this.loss.options },
-      arrays: { W: this.#W.slice() },
+      arrays: { W: copyInto(this.#W, opts.into?.W) },
       scalars: { steps: this.#steps },
     });
   }

@@ -8,6 +8,7 @@
 
 import { DataFormatError } from "../core/errors.ts";
 import type { OutputLayer, OutputLayerState } from "../core/types.ts";
+import type { SpareArrays } from "../core/reuse.ts";
 import type { LinAlgBackend } from "../linalg/backend.ts";
 import { createBackend } from "../linalg/select.ts";
 import { headWidth, type Model, type ModelParams, type ModelSpec } from "../model/model.ts";
@@ -259,7 +260,8 @@ export async function parseTrainerCheckpoint(
 }
 
 /**
- * The complete state of a trainer as a {@link Checkpoint} (the arrays are the live ones, not copies).
+ * The complete state of a trainer as a {@link Checkpoint}: the model's arrays are the live ones, the output
+ * layer's its exportState copies (written into `into`'s arrays of the same names where they fit).
  *
  * @example
  * ```ts
@@ -277,8 +279,13 @@ export async function trainerCheckpoint(t: {
   rng: Rng;
   run: RunState | null;
   split: Checkpoint["arrays"];
+  /** arrays (by checkpoint name) the output layer's copies may be written into (lib/core/reuse.ts) */
+  into?: SpareArrays;
 }): Promise<Checkpoint> {
-  const state = await t.output.exportState();
+  const into = t.into && Object.fromEntries(
+    Object.entries(t.into).flatMap(([k, a]) => k.startsWith("output.") ? [[k.slice(7), a]] : []),
+  );
+  const state = await t.output.exportState({ into });
   const arrays: Checkpoint["arrays"] = { "model.E": t.model.bag.E };
   t.model.layers.forEach((l, i) => {
     arrays[`model.A.${i}`] = l.A;

@@ -38,6 +38,7 @@ import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError }
 import { newWordRows } from "./grow.ts";
 import { checkReaderBatch, checkTrainOptions, checkVocabulary } from "./checks.ts";
 import { withPath } from "../core/os_errors.ts";
+import { copyInto, type SpareArrays } from "../core/reuse.ts";
 import { WriteBehind } from "./write_behind.ts";
 import { TargetScaler, targetScales } from "./target_weights.ts";
 import {
@@ -118,6 +119,11 @@ export class Trainer {
   #scaler: TargetScaler | null | undefined;
   /** Checkpoint writes going on while train() steps (settled before the folder is read or the run ends). */
   #writes = new WriteBehind();
+  /**
+   * Arrays of a state copy that nothing needs any more (`model.*`, `output.*`): the next copy is written into
+   * them (lib/core/reuse.ts), not into new memory. Held until close(): a checkpoint's size beside the state.
+   */
+  #spare: Record<string, Float32Array | Float64Array> | undefined;
 
   private constructor(
     readonly config: TrainConfig,
@@ -459,6 +465,15 @@ export class Trainer {
     clock.mark(S.checkpoint);
     // The best epoch's state: best.fock with a checkpoint folder, else the in-memory good state of its step.
     let bestState: GoodState | undefined;
+    // A state copy that neither the rollback nor the best state refers to any more (`replaced`: the rollback's,
+    // which the caller replaces before the next step): its arrays become the next copy's, once
+    const given = new WeakSet<object>();
+    const recycle = (s: GoodState | undefined, replaced = false) => {
+      if (s === undefined || s.file !== undefined || (s === good && !replaced) || s === bestState) return;
+      if (given.has(s.ckpt.arrays)) return;
+      given.add(s.ckpt.arrays);
+      this.#spare = s.ckpt.arrays;
+    };
     // a checkpoint of a step that is already saved (an epoch end right after a periodic checkpoint, or a
     // resume that has not stepped yet) is not rewritten
     const minutes = opts.checkpointMinutes ?? c.checkpointMinutes;
@@ -478,13 +493,19 @@ export class Trainer {
       behind = undefined;
       run.seconds = runSeconds(); // not compared by #fileIsCurrent: a file of this state stays current
       if (atGood) run.good = this.step;
-      if (dir && !this.#fileIsCurrent()) {
+      const writes = dir !== undefined && !this.#fileIsCurrent();
+      // an epoch end whose state replaces the one a rollback returns to (below): a copy of that one gives its
+      // arrays to this state's copies now
+      if (atGood && (writes || this.#cleanFile !== undefined || run.good !== goodStep)) recycle(good, true);
+      if (dir && writes) {
         if (!atGood && good.file === undefined) {
           // the state to go back to is only in memory: into a file first, which a resumed run will read
           const file = join(dir, checkpointName(run.good!));
           await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
           await writeCheckpoint(file, good.ckpt);
+          const copy = good;
           good = { file, run: good.run };
+          recycle(copy);
         }
         if (opts2.behind) {
           const state = await this.#stateCopy(), path = join(dir, checkpointName(this.step));
@@ -494,8 +515,10 @@ export class Trainer {
           behind = { path, step: this.step, state };
           this.#writes.then(async () => {
             await this.#commitCheckpoint(dir, path, state.ckpt, { keep, protect, at });
-            // written: the copy is let go (a rollback reads the file; saveBest links to it)
+            // written: the copy is let go (a rollback reads the file; saveBest links to it). Its arrays are
+            // the next copy's, taken only once this chain is settled (best.fock's link below uses them)
             if (good === state) good = { file: path, run: state.run };
+            recycle(state);
             if (behind?.state === state) {
               behind = undefined;
               written = path;
@@ -516,7 +539,9 @@ export class Trainer {
     const saveBest = async () => {
       if (!keepBest) return;
       if (!dir) {
+        const before = bestState;
         bestState = good; // save() has just made it the state of this step
+        recycle(before);
         return;
       }
       clock.mark(S.bookkeeping);
@@ -851,9 +876,11 @@ export class Trainer {
   /** A copy of the current state (a checkpoint's size) that later steps do not change. */
   async #stateCopy(): Promise<GoodState & { file?: undefined }> {
     const run = structuredClone(this.#run!);
-    const ckpt = await this.toCheckpoint();
+    const spare = this.#spare;
+    this.#spare = undefined;
+    const ckpt = await this.toCheckpoint({ into: spare });
     for (const k of Object.keys(ckpt.arrays)) {
-      if (k.startsWith("model.")) ckpt.arrays[k] = ckpt.arrays[k].slice();
+      if (k.startsWith("model.")) ckpt.arrays[k] = copyInto(ckpt.arrays[k], spare?.[k]);
     }
     // the run state of this moment, also in the copy (written out as a file when the run checkpoints)
     (ckpt.meta as { run: RunState | null }).run = run;
@@ -956,9 +983,10 @@ export class Trainer {
   }
 
   /** The complete state as a {@link Checkpoint}. */
-  async toCheckpoint(): Promise<Checkpoint> {
+  async toCheckpoint(opts: { into?: SpareArrays } = {}): Promise<Checkpoint> {
     await this.model.syncHost();
     const ckpt = await trainerCheckpoint({
+      ...opts,
       config: this.config,
       vocab: this.vocab,
       model: this.model,
@@ -982,7 +1010,11 @@ export class Trainer {
       throw new UsageError(`saveCheckpoint: keep must be an integer ≥ 1 (checkpoints kept), got ${keep}`);
     }
     const path = join(dir, checkpointName(this.step)), at = this.#stateMark();
-    await this.#commitCheckpoint(dir, path, await this.toCheckpoint(), { keep, protect: opts.protect, at });
+    const ckpt = await this.toCheckpoint({ into: this.#spare });
+    await this.#commitCheckpoint(dir, path, ckpt, { keep, protect: opts.protect, at });
+    // the output layer's arrays are copies, written: the next checkpoint's (the model's are the live ones)
+    const copies = Object.entries(ckpt.arrays).filter(([k]) => k.startsWith("output."));
+    this.#spare = { ...this.#spare, ...Object.fromEntries(copies) };
     return path;
   }
 
@@ -1020,7 +1052,10 @@ export class Trainer {
     { words: string[]; input: Float32Array; d: number; output?: Float32Array; dOut: number }
   > {
     await this.model.syncHost();
-    const input = Float32Array.from(this.model.bag.E);
+    // the spare copy of E, when there is one, becomes the caller's
+    const spareE = this.#spare?.["model.E"], E = this.model.bag.E;
+    if (spareE) delete this.#spare!["model.E"];
+    const input = E instanceof Float32Array ? copyInto(E, spareE) : Float32Array.from(E);
     const output = opts.output ? await this.output.weights() : undefined;
     return {
       words: [...this.vocab.words],
@@ -1033,6 +1068,7 @@ export class Trainer {
 
   /** Frees the output layer's (and the hidden layers' backend's) resources. */
   close(): void {
+    this.#spare = undefined;
     this.output.close();
     this.#la?.close();
     this.#la = undefined;

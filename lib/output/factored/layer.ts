@@ -28,6 +28,7 @@
 
 import type { LinAlgBackend } from "../../linalg/backend.ts";
 import { describeValue } from "../../core/csr.ts";
+import { copyInto, type SpareArrays } from "../../core/reuse.ts";
 import type { SphericalFamilyLoss } from "../../losses/loss.ts";
 import type {
   Diagnostics,
@@ -464,18 +465,18 @@ export class FactoredOutputLayer implements OutputLayer {
    * exporting changes nothing, so a layer that exports (a checkpoint) and one that does not take the same
    * later steps bit for bit, and {@link FactoredOutputLayer.fromState} continues where this one is.
    */
-  exportState(): Promise<OutputLayerState> {
+  exportState(opts: { into?: SpareArrays } = {}): Promise<OutputLayerState> {
     if (this.#closed) return Promise.reject(closedLayerError());
-    const st = this.#st;
+    const st = this.#st, into = opts.into ?? {};
     const settled = st.settledView();
     const unsettled: Record<string, Float32Array | Float64Array> = st.pending === 0 ? {} : {
-      unsettledU: st.U.slice(),
-      unsettledQ: st.Q.slice(),
-      unsettledUinvt: st.Uinvt.slice(),
-      pending32: st.Acc32.slice(),
+      unsettledU: copyInto(st.U, into.unsettledU),
+      unsettledQ: copyInto(st.Q, into.unsettledQ),
+      unsettledUinvt: copyInto(st.Uinvt, into.unsettledUinvt),
+      pending32: copyInto(st.Acc32, into.pending32),
     };
     // with nothing pending the mirrors are U, Q, U⁻ᵀ rounded, as a rebuilt layer makes them
-    if (st.pending > 0 && st.mirrorsOk) unsettled.mirrors32 = st.St32.slice();
+    if (st.pending > 0 && st.mirrorsOk) unsettled.mirrors32 = copyInto(st.St32, into.mirrors32);
     return Promise.resolve({
       kind: "factored",
       D: st.D,
@@ -483,12 +484,12 @@ export class FactoredOutputLayer implements OutputLayer {
       loss: this.loss.name,
       lossOptions: { ...this.loss.options },
       arrays: {
-        V: st.V.slice(),
-        U: settled.U.slice(),
-        Uinvt: settled.Uinvt.slice(),
-        Q: settled.Q.slice(),
-        omega: st.omega.slice(),
-        wbar: st.wbar.slice(),
+        V: copyInto(st.V, into.V),
+        U: copyInto(settled.U, into.U),
+        Uinvt: copyInto(settled.Uinvt, into.Uinvt),
+        Q: copyInto(settled.Q, into.Q),
+        omega: copyInto(st.omega, into.omega),
+        wbar: copyInto(st.wbar, into.wbar),
         ...unsettled,
       },
       scalars: {

@@ -1,0 +1,99 @@
+// The trainer's state copies (the run start's and the epoch ends' rollback states, the checkpoints written
+// behind the steps, the output layer's copies a waited-for checkpoint writes) refill the arrays of the copy
+// before them once nothing needs it (lib/core/reuse.ts): a run makes one set, not one per epoch end. The
+// results of reusing them (rollbacks, kept best epochs, checkpoint files) are held to runs that keep every
+// copy apart in tests/train_backoff_test.ts and tests/train_write_behind_test.ts.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { OutputLayer } from "../lib/core/types.ts";
+import { createOutputLayer } from "../lib/output/create.ts";
+import { readCheckpoint } from "../lib/train/checkpoint.ts";
+import { Trainer } from "../lib/train/trainer.ts";
+import type { CreateHead } from "../lib/train/types.ts";
+import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+
+const V = 40;
+const vocab = ringVocab(V);
+const corpus = ringCorpus(V, 600);
+const quiet = () => {};
+
+/** Output layers whose exported V arrays are recorded (each state copy's and each checkpoint's). */
+function recordingHeads(exported: Float32Array[]): CreateHead {
+  return async (opts) => {
+    const layer: OutputLayer = await createOutputLayer({ ...opts, log: () => {} });
+    const exportState = layer.exportState.bind(layer);
+    layer.exportState = async (o) => {
+      const s = await exportState(o);
+      exported.push(s.arrays.V as Float32Array);
+      return s;
+    };
+    return layer;
+  };
+}
+
+for (
+  const mode of [
+    { name: "written behind the steps", writeBehind: true, folder: true },
+    { name: "waited for", writeBehind: false, folder: true },
+    { name: "without a checkpoint folder", writeBehind: false, folder: false },
+  ]
+) {
+  Deno.test(`trainer: a run's state copies reuse one set of arrays (checkpoints ${mode.name})`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "state-copies-" });
+    try {
+      const exported: Float32Array[] = [];
+      const t = await Trainer.create({
+        config: smallConfig({ epochs: 4, keepBest: false }),
+        vocab,
+        openReader: memoryReader(corpus),
+        createHead: recordingHeads(exported),
+        log: quiet,
+        writeBehind: mode.writeBehind,
+      });
+      // every checkpoint toCheckpoint made: the model's arrays in a state copy are copies of the live ones
+      const made: Record<string, Float32Array | Float64Array>[] = [];
+      const toCheckpoint = t.toCheckpoint.bind(t);
+      t.toCheckpoint = async (o) => {
+        const c = await toCheckpoint(o);
+        made.push(c.arrays);
+        return c;
+      };
+      const s = await t.train({
+        paths: ["mem"],
+        rows: corpus.length,
+        ...(mode.folder
+          ? { checkpointDir: join(dir, "ckpt"), checkpointEvery: 9, keepCheckpoints: 100 }
+          : {}),
+      });
+      // the run start's copy, one per epoch end (and per 9 steps with a folder) and the run's last checkpoint
+      assert.ok(exported.length >= 5, `${exported.length} exports`);
+      assert.equal(
+        new Set(exported).size,
+        1,
+        `output V: ${new Set(exported).size} arrays for ${exported.length} copies`,
+      );
+      const live = t.model.bag.E;
+      const copiesOfE = new Set(made.map((a) => a["model.E"]).filter((e) => e !== live));
+      assert.equal(copiesOfE.size, 1, `model E: ${copiesOfE.size} arrays`);
+      if (mode.folder) {
+        // the files are the states of their steps (the last one the trainer's state now)
+        const last = await readCheckpoint(s.checkpoint!);
+        assert.deepEqual(last.arrays["model.E"], live);
+        assert.equal(last.meta.step, t.step);
+      }
+      // embeddings() hands the spare copy of E to its caller: a later copy does not write into it
+      const e = await t.embeddings();
+      assert.notEqual(e.input, live);
+      assert.deepEqual(e.input, live);
+      const kept = e.input.slice();
+      if (mode.folder) await t.saveCheckpoint(join(dir, "more"));
+      live[0] += 1; // the model moves on; the caller's vectors stay as they were
+      const again = await t.embeddings();
+      assert.notEqual(again.input, e.input);
+      assert.deepEqual(e.input, kept);
+      t.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
