@@ -12,6 +12,12 @@
  *
  * Run alone: `deno run -A bench/main.ts --only io` (or `deno run -A bench/io.ts` for the markdown).
  *
+ * `deno run -A bench/io.ts --vec [--rows 83986] [--dim 256] [--impl lib/export/word2vec.ts]` measures the
+ * `.vec` writer instead (not a section of bench/main.ts): formatFloat32 (and formatFloat32Reference,
+ * putFloat32 where the module has them) in ns per value, then writeWord2VecText on rows × dim seeded
+ * N(0, 0.05) float32, in ms, with the file's sha256 to compare the bytes of two implementations
+ * (`--impl` names the module, e.g. an older word2vec.ts copied beside it from git).
+ *
  * @example
  * ```ts
  * import { run } from "./io.ts";
@@ -24,6 +30,7 @@
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { readExamples } from "../lib/io/read.ts";
 import { writeSyntheticText } from "../lib/io/synthetic.ts";
+import { sha256File } from "../lib/export/publish.ts";
 
 /** Options of a section (the shape of bench/report.ts's BenchOptions). */
 type Opts = { backend: string; quick: boolean; log: (line: string) => void };
@@ -189,9 +196,67 @@ export async function run(opts: Opts): Promise<string> {
   ].join("\n");
 }
 
+/** The `.vec` writer's measurement (`--vec`): lines of text, for BENCHMARKS.md by hand. */
+async function benchVec(args: string[]): Promise<string[]> {
+  const arg = (name: string, fallback: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : fallback;
+  };
+  const rows = Number(arg("rows", "83986")), d = Number(arg("dim", "256"));
+  const impl = arg("impl", "lib/export/word2vec.ts");
+  const m = await import(new URL(impl, `file://${Deno.cwd()}/`).href);
+  // N(0, 0.05) by Box–Muller from a seeded LCG: the same floats on every run and implementation
+  let s = 12345;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const vectors = new Float32Array(rows * d);
+  for (let i = 0; i < vectors.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(rnd())), t = 2 * Math.PI * rnd();
+    vectors[i] = 0.05 * r * Math.cos(t);
+    if (i + 1 < vectors.length) vectors[i + 1] = 0.05 * r * Math.sin(t);
+  }
+  const lines = [`${impl}: ${rows} × ${d} float32, N(0, 0.05)`];
+  const n = Math.min(1 << 20, vectors.length);
+  const out = new Uint8Array(32);
+  const perValue: [string, (x: number) => number][] = [
+    ["formatFloat32", (x) => m.formatFloat32(x).length],
+    ["formatFloat32Reference", (x) => m.formatFloat32Reference(x).length],
+    ["putFloat32", (x) => m.putFloat32(out, 0, x)],
+  ];
+  for (const [name, fn] of perValue) {
+    if (typeof m[name] !== "function") continue;
+    let best = Infinity, sink = 0;
+    for (let rep = 0; rep < 4; rep++) { // the first warms the JIT up
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) sink += fn(vectors[i]);
+      if (rep > 0) best = Math.min(best, performance.now() - t0);
+    }
+    lines.push(`${name}: ${((best * 1e6) / n).toFixed(1)} ns per value (best of 3 over ${n}; ${sink})`);
+  }
+  const dir = await Deno.makeTempDir({ prefix: "factorout-bench-vec-" });
+  try {
+    const path = `${dir}/e.vec`;
+    const words = Array.from({ length: rows }, (_, i) => `w${i}`);
+    for (let rep = 0; rep < 2; rep++) {
+      const t0 = performance.now();
+      await m.writeWord2VecText(path, { words, vectors, d });
+      const ms = performance.now() - t0;
+      const size = (await Deno.stat(path)).size;
+      lines.push(
+        `writeWord2VecText: ${ms.toFixed(0)} ms (${(size / 1e6).toFixed(1)} MB` +
+          (rep === 0 ? `, sha256 ${await sha256File(path)})` : ")"),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  return lines;
+}
+
 if (import.meta.main) {
   const i = Deno.args.indexOf("--phase");
-  if (i >= 0) {
+  if (Deno.args.includes("--vec")) {
+    for (const line of await benchVec(Deno.args)) console.log(line);
+  } else if (i >= 0) {
     console.log(JSON.stringify(await phase(Deno.args[i + 1], JSON.parse(Deno.args[i + 2]))));
   } else {
     console.log(
