@@ -34,6 +34,15 @@ import { STAGES } from "../lib/train/stages.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const TRAIN = join(ROOT, "pipelines/train.ts");
 const LAYERS = join(ROOT, "bench/layers.ts");
+/**
+ * The environment scripts/job.sh gives a job (large arrays on transparent huge pages), for both children:
+ * the trainer is measured as `deno task train` runs it, and the layer alone under the same memory.
+ */
+const JOB_ENV = {
+  GLIBC_TUNABLES: `glibc.malloc.hugetlb=1${
+    Deno.env.get("GLIBC_TUNABLES") ? `:${Deno.env.get("GLIBC_TUNABLES")}` : ""
+  }`,
+};
 
 /**
  * What one trainer run measured.
@@ -146,7 +155,7 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
               ],
               ...["--eval-dir", "none", "--formats", "vec", "--progress", "json"],
             ],
-            env: { NO_COLOR: "1", FACTOROUT_READER: reader },
+            env: { ...JOB_ENV, NO_COLOR: "1", FACTOROUT_READER: reader },
             stdout: "piped",
             stderr: "piped",
           }),
@@ -177,7 +186,7 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
           const l = await output(
             new Deno.Command(Deno.execPath(), {
               args: ["run", "-A", "--cached-only", LAYERS, "--child", JSON.stringify(cfg)],
-              env: { NO_COLOR: "1", FACTOROUT_THREADS: String(t) },
+              env: { ...JOB_ENV, NO_COLOR: "1", FACTOROUT_THREADS: String(t) },
               stdout: "piped",
               stderr: "piped",
             }),

@@ -62,4 +62,13 @@ if [ "$job" = train ] || [ "$job" = refresh ]; then
   trap - TERM INT HUP
   [ "$rc" = 0 ] || exit "$rc"
 fi
+# Large arrays on transparent huge pages: glibc's malloc advises the kernel (MADV_HUGEPAGE) for the memory it
+# maps, where the runtime's typed arrays live. A first write to new memory then faults 2 MiB at a time, not
+# 4 KiB; on a VM that hands freed memory back to its host each 4 KiB fault is the host's work too, and the
+# job's state copies, checkpoint reads and exports ran up to 40x slower than into memory already written
+# (BENCHMARKS.md, "State copies into arrays already written"). A caller's own glibc.malloc.hugetlb is kept.
+case ":${GLIBC_TUNABLES:-}:" in
+  *:glibc.malloc.hugetlb=*) ;;
+  *) export GLIBC_TUNABLES="glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}" ;;
+esac
 exec "$deno" run -A --config "$repo/deno.json" "$repo/pipelines/$job.ts" "$@"

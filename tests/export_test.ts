@@ -846,3 +846,37 @@ Deno.test("scripts/job.sh runs the job in the caller's folder: relative paths ar
     await Deno.remove(join(repo, out), { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("scripts/job.sh runs the job with glibc's huge-page advice for large arrays, keeping a caller's own setting", async () => {
+  // job.sh in a folder of its own, beside a stand-in for Deno that prints the environment it was given
+  const dir = await Deno.makeTempDir({ prefix: "factorout-job-env-" });
+  const repo = new URL("..", import.meta.url).pathname;
+  try {
+    await Deno.mkdir(join(dir, "scripts"));
+    await Deno.mkdir(join(dir, "node_modules", "deno"), { recursive: true });
+    await Deno.copyFile(join(repo, "scripts", "job.sh"), join(dir, "scripts", "job.sh"));
+    const fake = join(dir, "node_modules", "deno", "deno");
+    await Deno.writeTextFile(fake, '#!/usr/bin/env bash\nprintf "%s" "${GLIBC_TUNABLES-unset}"\n');
+    await Deno.chmod(fake, 0o755);
+    const tunables = async (env: Record<string, string>) => {
+      const { code, stdout, stderr } = await new Deno.Command("bash", {
+        args: [join(dir, "scripts", "job.sh"), "export"],
+        env,
+        clearEnv: true,
+      }).output();
+      assert.equal(code, 0, new TextDecoder().decode(stderr));
+      return new TextDecoder().decode(stdout);
+    };
+    const path = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+    assert.equal(await tunables(path), "glibc.malloc.hugetlb=1");
+    assert.equal(
+      await tunables({ ...path, GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }),
+      "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=2",
+    );
+    for (const own of ["glibc.malloc.hugetlb=0", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0"]) {
+      assert.equal(await tunables({ ...path, GLIBC_TUNABLES: own }), own, "the caller's setting wins");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
