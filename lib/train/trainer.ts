@@ -466,13 +466,18 @@ export class Trainer {
     // The best epoch's state: best.fock with a checkpoint folder, else the in-memory good state of its step.
     let bestState: GoodState | undefined;
     // A state copy that neither the rollback nor the best state refers to any more (`replaced`: the rollback's,
-    // which the caller replaces before the next step): its arrays become the next copy's, once
+    // which the caller replaces before the next step): its arrays become the next copy's, once. `later`: a
+    // copy written behind the steps, whose arrays are the spare only once the chain it is in is settled
+    // (best.fock's write, where the link is refused, and an onCheckpoint calling the trainer come after it)
     const given = new WeakSet<object>();
-    const recycle = (s: GoodState | undefined, replaced = false) => {
+    let released: Record<string, Float32Array | Float64Array> | undefined;
+    const recycle = (s: GoodState | undefined, replaced = false, later = false) => {
       if (s === undefined || s.file !== undefined || (s === good && !replaced) || s === bestState) return;
       if (given.has(s.ckpt.arrays)) return;
       given.add(s.ckpt.arrays);
-      this.#spare = s.ckpt.arrays;
+      // a record of its own: embeddings() takes E out of the spare, not out of the copy's checkpoint
+      if (later) released = { ...s.ckpt.arrays };
+      else this.#spare = { ...s.ckpt.arrays };
     };
     // a checkpoint of a step that is already saved (an epoch end right after a periodic checkpoint, or a
     // resume that has not stepped yet) is not rewritten
@@ -489,6 +494,8 @@ export class Trainer {
       await flush();
       // the last checkpoint's write first: its file may be this state's, and its error is this run's
       await this.#writes.settle();
+      if (released) this.#spare = released;
+      released = undefined;
       written = undefined;
       behind = undefined;
       run.seconds = runSeconds(); // not compared by #fileIsCurrent: a file of this state stays current
@@ -516,9 +523,9 @@ export class Trainer {
           this.#writes.then(async () => {
             await this.#commitCheckpoint(dir, path, state.ckpt, { keep, protect, at });
             // written: the copy is let go (a rollback reads the file; saveBest links to it). Its arrays are
-            // the next copy's, taken only once this chain is settled (best.fock's link below uses them)
+            // the next copy's once this chain is settled (best.fock's link below may write it, where refused)
             if (good === state) good = { file: path, run: state.run };
-            recycle(state);
+            recycle(state, false, true);
             if (behind?.state === state) {
               behind = undefined;
               written = path;
@@ -1010,11 +1017,14 @@ export class Trainer {
       throw new UsageError(`saveCheckpoint: keep must be an integer ≥ 1 (checkpoints kept), got ${keep}`);
     }
     const path = join(dir, checkpointName(this.step)), at = this.#stateMark();
-    const ckpt = await this.toCheckpoint({ into: this.#spare });
+    // the spare's arrays are this checkpoint's until it is written (a call meanwhile copies into new ones)
+    const spare = this.#spare;
+    this.#spare = undefined;
+    const ckpt = await this.toCheckpoint({ into: spare });
     await this.#commitCheckpoint(dir, path, ckpt, { keep, protect: opts.protect, at });
     // the output layer's arrays are copies, written: the next checkpoint's (the model's are the live ones)
     const copies = Object.entries(ckpt.arrays).filter(([k]) => k.startsWith("output."));
-    this.#spare = { ...this.#spare, ...Object.fromEntries(copies) };
+    this.#spare = { ...spare, ...Object.fromEntries(copies) };
     return path;
   }
 
