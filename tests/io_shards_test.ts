@@ -1,5 +1,10 @@
 // lib/io/shards.ts (shards without manifest.json) and lib/io/fingerprint.ts (corpus reuse by content).
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as arrow from "apache-arrow";
+import { ExampleColumns } from "../lib/io/columns.ts";
+import { corpusSchema } from "../lib/io/schema.ts";
+import { columnsToRecordBatch, openArrowShard } from "../lib/io/shard_writer.ts";
 import { classifyInputs } from "../lib/io/detect.ts";
 import { fingerprintChange, fingerprintInputs } from "../lib/io/fingerprint.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
@@ -82,4 +87,43 @@ Deno.test("fingerprint: content, not the path, decides; head and tail only above
   const ht = await fingerprintInputs(f, 10);
   assert.equal(ht.method, "sha256-head-tail");
   assert.match(fingerprintChange(undefined, ht), /no fingerprint/);
+});
+
+// Issue 18 follow-up (2026-12-06): each record batch was serialised into one new array (apache-arrow's
+// toUint8Array joins its pieces, copying the batch's columns) before it was written; on the project's VMs
+// that new memory cost more than the copy (the Brown corpus of `deno task train`: 0.5–1 s of its 3–4 s).
+// The pieces are written as they are: the same bytes as Arrow's own stream of the batches.
+Deno.test("arrow shards: batches written piece by piece, byte for byte Arrow's stream, none joined first", async () => {
+  const dir = await Deno.makeTempDir();
+  const toUint8Array = arrow.RecordBatchStreamWriter.prototype.toUint8Array;
+  try {
+    const meta = new Map([["factorout.vocab_size", "9"]]);
+    const cols = new ExampleColumns();
+    const fill = (b: number) => {
+      cols.clear();
+      for (let r = 0; r < [3, 1, 5][b]; r++) {
+        for (let k = 0; k <= (r + b) % 3; k++) cols.pushInput((r * 7 + k + b) % 9);
+        cols.pushTarget((r + 2 * b) % 9, 0.5 + r);
+        cols.endRow();
+      }
+    };
+    // the expected stream first (Arrow's own writer joins it), then the shard with joining refused
+    const batches = [0, 1, 2].map((b) => (fill(b), columnsToRecordBatch(cols, true, corpusSchema(meta))));
+    const expected = arrow.RecordBatchStreamWriter.writeAll(batches).toUint8Array(true);
+    arrow.RecordBatchStreamWriter.prototype.toUint8Array = () => {
+      throw new Error("a batch was joined into one array before it was written");
+    };
+    const path = join(dir, "part-00000.arrow");
+    const w = await openArrowShard(path, meta);
+    for (const b of [0, 1, 2]) {
+      fill(b);
+      await w.writeBatch(cols);
+    }
+    const info = await w.close();
+    assert.deepEqual([info.rows, info.batches, info.bytes], [9, 3, expected.length]);
+    assert.deepEqual(await Deno.readFile(path), expected);
+  } finally {
+    arrow.RecordBatchStreamWriter.prototype.toUint8Array = toUint8Array;
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -17,14 +17,18 @@ const vocab = ringVocab(V);
 const corpus = ringCorpus(V, 600);
 const quiet = () => {};
 
-/** Output layers whose exported V arrays are recorded (each state copy's and each checkpoint's). */
-function recordingHeads(exported: Float32Array[]): CreateHead {
+/**
+ * Output layers whose exported D×d arrays (V, the naive layer's W) are recorded (each state copy's and each
+ * checkpoint's), and the W₀ each was made from.
+ */
+function recordingHeads(exported: Float32Array[], inits: Float32Array[] = []): CreateHead {
   return async (opts) => {
+    if (opts.init) inits.push(opts.init);
     const layer: OutputLayer = await createOutputLayer({ ...opts, log: () => {} });
     const exportState = layer.exportState.bind(layer);
     layer.exportState = async (o) => {
       const s = await exportState(o);
-      exported.push(s.arrays.V as Float32Array);
+      exported.push((s.arrays.V ?? s.arrays.W) as Float32Array);
       return s;
     };
     return layer;
@@ -41,12 +45,12 @@ for (
   Deno.test(`trainer: a run's state copies reuse one set of arrays (checkpoints ${mode.name})`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "state-copies-" });
     try {
-      const exported: Float32Array[] = [];
+      const exported: Float32Array[] = [], inits: Float32Array[] = [];
       const t = await Trainer.create({
         config: smallConfig({ epochs: 4, keepBest: false }),
         vocab,
         openReader: memoryReader(corpus),
-        createHead: recordingHeads(exported),
+        createHead: recordingHeads(exported, inits),
         log: quiet,
         writeBehind: mode.writeBehind,
       });
@@ -72,6 +76,9 @@ for (
         1,
         `output V: ${new Set(exported).size} arrays for ${exported.length} copies`,
       );
+      // and that one is W₀'s, which the layer copied: written memory, not new (issue 18 follow-up)
+      assert.equal(inits.length, 1);
+      assert.equal(exported[0], inits[0]);
       const live = t.model.bag.E;
       const copiesOfE = new Set(made.map((a) => a["model.E"]).filter((e) => e !== live));
       assert.equal(copiesOfE.size, 1, `model E: ${copiesOfE.size} arrays`);
@@ -97,3 +104,20 @@ for (
     }
   });
 }
+
+Deno.test("trainer: the run start's copy of the output layer's D×d array goes into W₀'s array (factored V, naive W)", async () => {
+  for (const output of ["factored", "naive"] as const) {
+    const exported: Float32Array[] = [], inits: Float32Array[] = [];
+    const t = await Trainer.create({
+      config: smallConfig({ epochs: 1, keepBest: false, output }),
+      vocab,
+      openReader: memoryReader(corpus),
+      createHead: recordingHeads(exported, inits),
+      log: quiet,
+    });
+    await t.train({ paths: ["mem"], rows: corpus.length });
+    assert.equal(inits.length, 1, output);
+    assert.equal(exported[0], inits[0], output);
+    t.close();
+  }
+});

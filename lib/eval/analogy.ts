@@ -153,6 +153,9 @@ export function evaluateAnalogies(
   const queries = new Float32Array(BLOCK * d);
   const exclude = new Int32Array(BLOCK * 3);
   const answers = new Int32Array(BLOCK);
+  // the sgemm's scores (BLOCK×N), one array for every block: a new one per block cost more than the sgemm
+  // (fresh memory; BENCHMARKS.md, "The job outside the training loop")
+  let scores: Float32Array | undefined;
   const out: ({ name: string } & AnalogyScore)[] = [];
   const sem = [0, 0, 0], syn = [0, 0, 0], all = [0, 0, 0];
   for (const section of sections) {
@@ -160,8 +163,9 @@ export function evaluateAnalogies(
     let nq = 0;
     const flush = () => {
       if (nq === 0) return;
+      if (la) scores ??= new Float32Array(BLOCK * N);
       const { best } = la
-        ? bestRowsGemm(la, u, N, d, queries, nq, exclude, 3, BLOCK, zero)
+        ? bestRowsGemm(la, u, N, d, queries, nq, exclude, 3, BLOCK, zero, scores)
         : bestRows(u, N, d, queries, nq, exclude, 3, zero);
       for (let q = 0; q < nq; q++) if (best[q] === answers[q]) correct++;
       nq = 0;

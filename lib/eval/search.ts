@@ -119,7 +119,10 @@ export function bestRows(
 
 /**
  * Arg-max search through a backend's sgemm: S = Q·Uᵀ (nq×N, in blocks of `block` queries), then a scan
- * of each row of S. Same contract as {@link bestRowsReference}.
+ * of each row of S. Same contract as {@link bestRowsReference}. `scores`, when it holds at least
+ * min(block, nq)·N floats, is S's storage (overwritten): a caller that searches block after block passes
+ * the same array each time, written before, instead of a new S per call (fresh memory costs a page fault
+ * per 4 KiB on the VMs this project is measured on: lib/core/reuse.ts).
  *
  * @example
  * ```ts
@@ -141,11 +144,13 @@ export function bestRowsGemm(
   E: number,
   block = 256,
   skipRows?: Uint8Array,
+  scores?: Float32Array,
 ): { best: Int32Array; bestScore: Float32Array } {
   const best = new Int32Array(nq).fill(-1);
   const bestScore = new Float32Array(nq).fill(-Infinity);
   if (N === 0 || nq === 0) return { best, bestScore };
-  const S = new Float32Array(Math.min(block, nq) * N);
+  const size = Math.min(block, nq) * N;
+  const S = scores !== undefined && scores.length >= size ? scores : new Float32Array(size);
   for (let q0 = 0; q0 < nq; q0 += block) {
     const nb = Math.min(block, nq - q0);
     // S (nb×N) = Q[q0:q0+nb] (nb×d) · unit[0:N]ᵀ (d×N)

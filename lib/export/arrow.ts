@@ -8,8 +8,9 @@
 
 import * as arrow from "apache-arrow";
 import { DataFormatError } from "../core/errors.ts";
-import { writeFileAtomic } from "../core/atomic.ts";
+import { type AtomicWriteOptions, writeFileAtomic } from "../core/atomic.ts";
 import { checkEmbeddings, type Embeddings } from "./embeddings.ts";
+import { arrowPieces } from "../io/shard_writer.ts";
 
 /**
  * Builds the Arrow table `{ word: utf8, vector: fixed_size_list<float32>[d] }` without copying `vectors`.
@@ -141,7 +142,7 @@ export function arrowTableToEmbeddings(table: arrow.Table, file: string): Embedd
 }
 
 /**
- * Writes embeddings as an Arrow IPC file to `path`, atomically.
+ * Writes embeddings as an Arrow IPC file to `path`, atomically; `opts.digest` is given every byte written.
  *
  * @example
  * ```ts
@@ -149,9 +150,16 @@ export function arrowTableToEmbeddings(table: arrow.Table, file: string): Embedd
  * await writeArrowEmbeddings("/tmp/e.arrow", { words: ["a"], vectors: Float32Array.of(1, 2), d: 2 });
  * ```
  */
-export async function writeArrowEmbeddings(path: string, e: Embeddings): Promise<void> {
-  const bytes = arrow.tableToIPC(embeddingsToArrowTable(e), "file");
-  await writeFileAtomic(path, bytes);
+export async function writeArrowEmbeddings(
+  path: string,
+  e: Embeddings,
+  opts: Pick<AtomicWriteOptions, "digest"> = {},
+): Promise<void> {
+  // the writer's pieces (the vectors' a view of e.vectors) written as they are, not joined into a new array
+  const pieces = await arrowPieces(arrow.RecordBatchFileWriter.writeAll(embeddingsToArrowTable(e)));
+  await writeFileAtomic(path, async (write) => {
+    for (const piece of pieces) await write(piece);
+  }, opts);
 }
 
 /**

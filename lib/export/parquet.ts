@@ -10,7 +10,7 @@ import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import { DataFormatError } from "../core/errors.ts";
 import { arrowTableToEmbeddings, embeddingsToArrowTable } from "./arrow.ts";
-import { writeFileAtomic } from "../core/atomic.ts";
+import { type AtomicWriteOptions, writeFileAtomic } from "../core/atomic.ts";
 import type { Embeddings } from "./embeddings.ts";
 
 /**
@@ -30,7 +30,7 @@ export function embeddingsToParquet(e: Embeddings): Uint8Array {
 }
 
 /**
- * Writes embeddings as a Parquet file to `path`, atomically.
+ * Writes embeddings as a Parquet file to `path`, atomically; `opts.digest` is given every byte written.
  *
  * @example
  * ```ts
@@ -38,8 +38,12 @@ export function embeddingsToParquet(e: Embeddings): Uint8Array {
  * await writeParquetEmbeddings("/tmp/e.parquet", { words: ["a"], vectors: Float32Array.of(1, 2), d: 2 });
  * ```
  */
-export async function writeParquetEmbeddings(path: string, e: Embeddings): Promise<void> {
-  await writeFileAtomic(path, embeddingsToParquet(e));
+export async function writeParquetEmbeddings(
+  path: string,
+  e: Embeddings,
+  opts: Pick<AtomicWriteOptions, "digest"> = {},
+): Promise<void> {
+  await writeFileAtomic(path, embeddingsToParquet(e), opts);
 }
 
 /**

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { writeArrowEmbeddings } from "./arrow.ts";
@@ -166,7 +166,11 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-const WRITERS: Record<EmbeddingFormat, (path: string, e: Embeddings) => Promise<void>> = {
+/** The writer of each format; each gives `digest` the bytes it writes (lib/core/atomic.ts). */
+const WRITERS: Record<
+  EmbeddingFormat,
+  (path: string, e: Embeddings, opts: { digest: Hash }) => Promise<void>
+> = {
   vec: writeWord2VecText,
   bin: writeWord2VecBinary,
   arrow: writeArrowEmbeddings,
@@ -287,16 +291,20 @@ export async function publishEmbeddings(opts: PublishOptions): Promise<PublishRe
       for (const format of formats) {
         const name = `${role}.${format}`;
         const path = join(tmpDir, name);
-        await WRITERS[format](path, e);
+        // hashed as it is written, not read back (a read takes new memory for every chunk: BENCHMARKS.md,
+        // "The job outside the training loop")
+        const digest = createHash("sha256");
+        await WRITERS[format](path, e, { digest });
         const bytes = (await Deno.stat(path)).size;
-        entries.push({ name, role, format, bytes, sha256: await sha256File(path) });
+        entries.push({ name, role, format, bytes, sha256: digest.digest("hex") });
       }
     }
     let evaluation: { name: string; bytes: number; sha256: string } | null = null;
     if (opts.evaluation !== undefined) {
       const path = join(tmpDir, EVAL_FILE);
-      await writeFileAtomic(path, JSON.stringify(opts.evaluation, null, 2) + "\n");
-      evaluation = { name: EVAL_FILE, bytes: (await Deno.stat(path)).size, sha256: await sha256File(path) };
+      const digest = createHash("sha256");
+      await writeFileAtomic(path, JSON.stringify(opts.evaluation, null, 2) + "\n", { digest });
+      evaluation = { name: EVAL_FILE, bytes: (await Deno.stat(path)).size, sha256: digest.digest("hex") };
     }
     const manifest = {
       corpus: null,

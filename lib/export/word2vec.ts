@@ -8,7 +8,7 @@
  */
 
 import { DataFormatError } from "../core/errors.ts";
-import { writeFileAtomic } from "../core/atomic.ts";
+import { type AtomicWriteOptions, writeFileAtomic } from "../core/atomic.ts";
 import { checkEmbeddings, checkWord2VecWords, type Embeddings } from "./embeddings.ts";
 
 /**
@@ -260,7 +260,8 @@ function shortestDigits(x: number): boolean {
 }
 
 /**
- * Writes embeddings as word2vec text (`V d` header) to `path`, atomically (temporary file + rename).
+ * Writes embeddings as word2vec text (`V d` header) to `path`, atomically (temporary file + rename);
+ * `opts.digest` is given every byte written (lib/core/atomic.ts).
  *
  * @example
  * ```ts
@@ -268,7 +269,11 @@ function shortestDigits(x: number): boolean {
  * await writeWord2VecText("/tmp/e.vec", { words: ["a", "b"], vectors: Float32Array.of(1, 0, 0, 1), d: 2 });
  * ```
  */
-export async function writeWord2VecText(path: string, e: Embeddings): Promise<void> {
+export async function writeWord2VecText(
+  path: string,
+  e: Embeddings,
+  opts: Pick<AtomicWriteOptions, "digest"> = {},
+): Promise<void> {
   const { words, vectors, d } = e;
   checkEmbeddings(words, vectors, d, path);
   checkWord2VecWords(words, path);
@@ -294,13 +299,14 @@ export async function writeWord2VecText(path: string, e: Embeddings): Promise<vo
       chunk[pos++] = 0x0a;
     }
     await write(chunk.subarray(0, pos));
-  });
+  }, opts);
 }
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /**
- * Writes embeddings in word2vec's binary format to `path`, atomically.
+ * Writes embeddings in word2vec's binary format to `path`, atomically; `opts.digest` is given every
+ * byte written.
  *
  * @example
  * ```ts
@@ -308,7 +314,11 @@ const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
  * await writeWord2VecBinary("/tmp/e.bin", { words: ["a", "b"], vectors: Float32Array.of(1, 0, 0, 1), d: 2 });
  * ```
  */
-export async function writeWord2VecBinary(path: string, e: Embeddings): Promise<void> {
+export async function writeWord2VecBinary(
+  path: string,
+  e: Embeddings,
+  opts: Pick<AtomicWriteOptions, "digest"> = {},
+): Promise<void> {
   const { words, vectors, d } = e;
   checkEmbeddings(words, vectors, d, path);
   checkWord2VecWords(words, path);
@@ -342,7 +352,7 @@ export async function writeWord2VecBinary(path: string, e: Embeddings): Promise<
       chunk[pos++] = 0x0a;
     }
     await write(chunk.slice(0, pos));
-  });
+  }, opts);
 }
 
 function parseHeader(line: string, file: string): { V: number; d: number } {

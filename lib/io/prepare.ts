@@ -3,7 +3,8 @@
  * stream) → vocabulary → windows → Arrow IPC or Parquet shards + `vocab.tsv` + `manifest.json`.
  *
  * Two streaming passes over the input. Pass 1 counts words (bounded: see {@link WordCounter}); the
- * vocabulary is filtered, sorted and written. Pass 2 re-reads the input, maps words to ids (words outside
+ * vocabulary is filtered, sorted and written. Pass 2 replays pass 1's tokens (token_log.ts; it re-reads the
+ * input when there were more than its cap, or the counter pruned words), maps words to ids (words outside
  * the vocabulary are dropped, like word2vec), subsamples frequent words, cuts sentences longer than 1000
  * tokens, and emits windows into record batches of about `batchRows` rows; a shard is closed after
  * `shardRows` rows (record batches and shards end at a sentence boundary, so they may exceed these by
@@ -12,7 +13,7 @@
  * (pass 1 reports them through `onNotice` and in the manifest's `text`; mostly invalid input is refused).
  * With `sampleDraws` n > 1 pass 2 subsamples each sentence n times, each draw with its own RNG stream and
  * its own record batches and shards (the text is read once). Memory: the vocabulary, one record batch (per
- * draw), and for Parquet one shard (per draw); never the corpus.
+ * draw), and for Parquet one shard (per draw); of the corpus, at most pass 1's token log (64 MiB).
  *
  * @module
  */
@@ -34,6 +35,7 @@ import { createBrownTokenizer, createTokenizer, type Tokenizer, type TokenizerOp
 import { buildVocabulary, type Vocabulary, WordCounter, writeVocab } from "./vocab.ts";
 import { keepProbabilities, type WindowOptions } from "./windows.ts";
 import { CORPUS_SHARD_FILE, DEFAULT_HOLD_OUT, DrawSet, MAX_SAMPLE_DRAWS } from "./draws.ts";
+import { replayTokens, TokenLog } from "./token_log.ts";
 
 export { CORPUS_SHARD_FILE, DEFAULT_HOLD_OUT, MAX_SAMPLE_DRAWS, shardFileName } from "./draws.ts";
 
@@ -98,6 +100,8 @@ export type PrepareOptions = {
   limitTokens?: number;
   /** distinct words held while counting before rare ones are pruned [10,000,000] */
   countCap?: number;
+  /** entries of pass 1's token log, which pass 2 replays instead of reading the text again [2^24] */
+  tokenLogCap?: number;
   /** called about 4 times a second and at the end of each pass */
   onProgress?: (p: PrepareProgress) => void;
   /** gets the lines worth telling the user: invalid UTF-8 dropped, long lines cut */
@@ -337,8 +341,11 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   let tokensSeen = 0;
   const maxLine = opts.maxLineBytes ?? MAX_LINE_BYTES;
   const textStats = newTextStats();
+  const tokenLog = new TokenLog(opts.tokenLogCap);
+  let pass1Bytes = 0;
+  let counter: WordCounter | undefined;
   if (source.kind === "text") {
-    const counter = new WordCounter(opts.countCap);
+    counter = new WordCounter(opts.countCap);
     let bytesDone = 0;
     outer: for (const input of source.inputs) {
       const tok = tokenizerFor(input);
@@ -347,15 +354,17 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
         for (let i = 0; i < n; i++) {
           if (tokensSeen >= limit) {
             stop = true;
-            return;
+            break;
           }
-          counter.add(t[i]);
+          tokenLog.token(counter!.add(t[i]));
           tokensSeen++;
         }
+        tokenLog.sentenceEnd();
       };
       for await (const chunk of readLineChunks(input, textStats, maxLine)) {
         for (const line of chunk.lines) {
           tok(line, onSentence);
+          tokenLog.lineEnd();
           if (stop) break;
         }
         if (meter1.due()) meter1.emit(bytesDone + chunk.bytesRead, tokensSeen, 0, 0);
@@ -366,7 +375,8 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
       }
       bytesDone += input.bytes;
     }
-    meter1.emit(Math.min(bytesDone, totalBytes), tokensSeen, 0, 0);
+    pass1Bytes = Math.min(bytesDone, totalBytes);
+    meter1.emit(pass1Bytes, tokensSeen, 0, 0);
     checkText(source.label, textStats, maxLine, opts.onNotice);
     vocab = buildVocabulary(counter.entries(), { minCount: opts.minCount, maxVocab: opts.maxVocab });
   } else {
@@ -440,10 +450,31 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
   };
 
   let tokens2 = 0;
+  const push = (id: number) => {
+    sentence[sLen++] = id;
+    if (sLen === MAX_SENTENCE) endSentence();
+  };
+  const wordId = new Map<string, number>();
+  for (let i = 0; i < V; i++) wordId.set(vocab.words[i], i);
+  // pass 1's tokens (none pruned, within the log's cap), each a slot of the counter: mapped to their ids
+  const logged = counter?.pruned === 0 ? tokenLog.entries() : undefined;
   try {
-    if (source.kind === "text") {
-      const wordId = new Map<string, number>();
-      for (let i = 0; i < V; i++) wordId.set(vocab.words[i], i);
+    if (source.kind === "text" && logged) {
+      const idOf = Int32Array.from(counter!.entries(), ([w]) => wordId.get(w) ?? -1);
+      tokens2 = await replayTokens(logged, idOf, {
+        id: push,
+        sentenceEnd: endSentence,
+        lineEnd: async (tokens) => {
+          await draws.flushDue();
+          if (meter2.due()) {
+            const bytes = Math.floor(pass1Bytes * (tokens / tokensSeen));
+            meter2.emit(bytes, tokens, draws.rowsNow(), draws.shardsNow());
+          }
+        },
+      });
+      await draws.flushAll();
+      meter2.emit(pass1Bytes, tokens2, draws.rowsNow(), draws.shardsNow());
+    } else if (source.kind === "text") {
       let bytesDone = 0;
       let stop = false;
       const onSentence = (t: string[], n: number) => {
@@ -454,9 +485,7 @@ export async function prepareCorpus(opts: PrepareOptions): Promise<CorpusManifes
           }
           tokens2++;
           const id = wordId.get(t[i]);
-          if (id === undefined) continue;
-          sentence[sLen++] = id;
-          if (sLen === MAX_SENTENCE) endSentence();
+          if (id !== undefined) push(id);
         }
         endSentence();
       };

@@ -77,6 +77,53 @@ function firstMessageLength(bytes: Uint8Array): number {
 }
 
 /**
+ * The pieces an Arrow IPC writer produced (its metadata and padding, and views of the column buffers), in
+ * order, to be written as they are: `toUint8Array` (and `tableToIPC`) joins them into one new array first,
+ * a copy of every column in new memory (a page fault per 4 KiB on the project's VMs: BENCHMARKS.md, "The
+ * job outside the training loop"), only to write it out. The one home of that (the shards here, the
+ * embeddings' `.arrow` file in lib/export/arrow.ts).
+ *
+ * @example
+ * ```ts
+ * import * as arrow from "apache-arrow";
+ * import { arrowPieces } from "./shard_writer.ts";
+ * const table = arrow.tableFromArrays({ x: Float32Array.of(1, 2) });
+ * const pieces = await arrowPieces(arrow.RecordBatchStreamWriter.writeAll(table));
+ * console.log(pieces.reduce((n, p) => n + p.length, 0) === arrow.tableToIPC(table).length); // true
+ * ```
+ */
+export async function arrowPieces(writer: arrow.RecordBatchWriter): Promise<Uint8Array[]> {
+  const pieces: Uint8Array[] = [];
+  for await (const piece of writer) pieces.push(piece);
+  return pieces;
+}
+
+/** The first `n` bytes of the concatenation of `pieces` (a copy; n small). */
+function headOf(pieces: Uint8Array[], n: number): Uint8Array {
+  const head = new Uint8Array(n);
+  let at = 0;
+  for (const p of pieces) {
+    if (at === n) break;
+    const take = Math.min(p.length, n - at);
+    head.set(p.subarray(0, take), at);
+    at += take;
+  }
+  return head.subarray(0, at);
+}
+
+/** Bytes [from, to) of the concatenation of `pieces`, as views of them. */
+function rangeOf(pieces: Uint8Array[], from: number, to: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const p of pieces) {
+    const start = Math.max(from, at), end = Math.min(to, at + p.length);
+    if (start < end) out.push(p.subarray(start - at, end - at));
+    at += p.length;
+  }
+  return out;
+}
+
+/**
  * Opens an Arrow IPC *stream* shard at `path` (written as `path + ".tmp"` until closed). Each
  * `writeBatch` serialises one record batch and appends it to the file.
  *
@@ -106,15 +153,13 @@ export async function openArrowShard(path: string, metadata?: Map<string, string
   return {
     async writeBatch(cols) {
       if (cols.rows === 0) return;
-      const full = arrow.RecordBatchStreamWriter.writeAll([columnsToRecordBatch(cols, false, schema)])
-        .toUint8Array(true);
-      const schemaLen = firstMessageLength(full);
-      // full = schema message + record batch message + end-of-stream marker
-      await put(
-        batches === 0
-          ? full.subarray(0, full.length - EOS.length)
-          : full.subarray(schemaLen, full.length - EOS.length),
+      const pieces = await arrowPieces(
+        arrow.RecordBatchStreamWriter.writeAll([columnsToRecordBatch(cols, false, schema)]),
       );
+      const total = pieces.reduce((n, p) => n + p.length, 0);
+      // the stream = schema message + record batch message + end-of-stream marker
+      const from = batches === 0 ? 0 : firstMessageLength(headOf(pieces, 8));
+      for (const piece of rangeOf(pieces, from, total - EOS.length)) await put(piece);
       rows += cols.rows;
       batches++;
     },

@@ -47,13 +47,16 @@ export class WordCounter {
     return this.#slots.size;
   }
 
-  /** Counts one token. */
-  add(word: string): void {
+  /**
+   * Counts one token; returns its word's slot: the word's place in first-seen order ({@link
+   * WordCounter.entries}' order), which stays so while no word was pruned (`pruned` 0).
+   */
+  add(word: string): number {
     this.total++;
     const slot = this.#slots.get(word);
     if (slot !== undefined) {
       this.#counts[slot]++;
-      return;
+      return slot;
     }
     const n = this.#slots.size;
     if (n >= this.#counts.length) {
@@ -64,6 +67,7 @@ export class WordCounter {
     this.#slots.set(word, n);
     this.#counts[n] = 1;
     if (n + 1 > this.#maxEntries) this.#prune();
+    return n;
   }
 
   /** The count of `word` (0 if not held). */

@@ -207,10 +207,15 @@ export class Trainer {
     const initRng = rng.split();
     const params = initParams(spec, () => initRng.next());
     const d = headWidth(spec);
-    const output = await openHead(deps, config, V, d, { init: initOutputRows(V, d, initRng) });
+    const init = initOutputRows(V, d, initRng);
+    const output = await openHead(deps, config, V, d, { init });
     const vocab = { words: [...opts.vocab.words], counts: [...opts.vocab.counts] };
     const la = await hiddenBackend(config, deps.log);
-    return new Trainer(config, vocab, new Model(spec, params, output, la), output, rng, deps, la);
+    const trainer = new Trainer(config, vocab, new Model(spec, params, output, la), output, rng, deps, la);
+    // W₀, which the layer copied, is written memory nothing needs any more: the run start's state copy of
+    // the layer's D×d array (V, or the naive layer's W) goes into it, not into new memory (lib/core/reuse.ts)
+    trainer.#spare = { [config.output === "naive" ? "output.W" : "output.V"]: init };
+    return trainer;
   }
 
   /**

@@ -56,7 +56,8 @@ export type OpenReader = (
 ) => AsyncIterable<ReaderBatch>;
 
 /**
- * Creates the output layer (lib/layers' `createOutputLayer`).
+ * Creates the output layer (lib/layers' `createOutputLayer`). The layer copies `init` (W₀): the trainer
+ * writes a state copy into that array afterwards.
  *
  * @example
  * ```ts
