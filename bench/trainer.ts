@@ -60,7 +60,10 @@ export type TrainerRow = {
   examplesPerSecond: number;
   seconds: number;
   stageSeconds: Record<string, number>;
+  /** the layer alone: the mean of its runs just before and just after the trainer's (layerRuns) */
   layerExamplesPerSecond?: number;
+  /** the layer alone's examples/s before and after the trainer's run: the host's drift between them */
+  layerRuns?: number[];
 };
 
 /** Options of {@link measureTrainer}. */
@@ -91,7 +94,8 @@ async function output(cmd: Deno.Command): Promise<{ code: number; stdout: string
 }
 
 /**
- * Prepares the corpus, then runs the trainer (one epoch, or `epochs`) and the layer alone at each thread count.
+ * Prepares the corpus, then runs the trainer (one epoch, or `epochs`) at each thread count, with the layer alone
+ * just before and just after it.
  *
  * @example
  * ```ts
@@ -126,8 +130,37 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
     const k = Math.max(1, Math.round(targets / Math.max(1, examples)));
     o.log(`trainer bench: corpus of ${prep.rows} examples, D = ${D}, K̄ = ${fmt(targets / examples)}`);
     const rows: TrainerRow[] = [];
+    // the layer alone at t threads, in a process of its own (bench/layers.ts)
+    const layerAlone = async (t: number): Promise<number> => {
+      const cfg = {
+        kind: "factored",
+        backend: "blas",
+        D,
+        d: o.dim + 1,
+        m: o.batch,
+        seconds: o.layerSeconds,
+        k,
+        loss: "spherical",
+      };
+      const l = await output(
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "--cached-only", LAYERS, "--child", JSON.stringify(cfg)],
+          env: { ...JOB_ENV, NO_COLOR: "1", FACTOROUT_THREADS: String(t) },
+          stdout: "piped",
+          stderr: "piped",
+        }),
+      );
+      const line = l.stdout.split("\n").find((x) => x.startsWith("RESULT "));
+      if (!line) throw new Error(`layer alone, ${t} threads: ${l.stderr.trim().split("\n").pop()}`);
+      return 1e6 / JSON.parse(line.slice(7)).usPerExample;
+    };
     for (const t of o.threads) {
       for (const reader of o.readers ?? ["worker"]) {
+        // the layer alone just before and just after the trainer, their mean the ratio's denominator: a host
+        // whose speed drifts within minutes (BENCHMARKS.md, "State copies into arrays already written") moves
+        // it less than one run on one side does
+        const alone = o.layerSeconds > 0 && reader === (o.readers ?? ["worker"])[0];
+        const layerBefore = alone ? await layerAlone(t) : undefined;
         const r = await output(
           new Deno.Command(Deno.execPath(), {
             args: [
@@ -172,28 +205,10 @@ export async function measureTrainer(o: TrainerBenchOptions): Promise<TrainerRow
           seconds: call.seconds,
           stageSeconds: call.stageSeconds ?? {},
         };
-        if (o.layerSeconds > 0 && reader === (o.readers ?? ["worker"])[0]) {
-          const cfg = {
-            kind: "factored",
-            backend: "blas",
-            D,
-            d: o.dim + 1,
-            m: o.batch,
-            seconds: o.layerSeconds,
-            k,
-            loss: "spherical",
-          };
-          const l = await output(
-            new Deno.Command(Deno.execPath(), {
-              args: ["run", "-A", "--cached-only", LAYERS, "--child", JSON.stringify(cfg)],
-              env: { ...JOB_ENV, NO_COLOR: "1", FACTOROUT_THREADS: String(t) },
-              stdout: "piped",
-              stderr: "piped",
-            }),
-          );
-          const line = l.stdout.split("\n").find((x) => x.startsWith("RESULT "));
-          if (!line) throw new Error(`layer alone, ${t} threads: ${l.stderr.trim().split("\n").pop()}`);
-          row.layerExamplesPerSecond = 1e6 / JSON.parse(line.slice(7)).usPerExample;
+        if (layerBefore !== undefined) {
+          const layerAfter = await layerAlone(t);
+          row.layerRuns = [layerBefore, layerAfter];
+          row.layerExamplesPerSecond = (layerBefore + layerAfter) / 2;
         }
         o.log(
           `trainer bench: ${t} thread(s), reader on the ${reader}: ${
@@ -230,6 +245,7 @@ export function trainerTable(rows: TrainerRow[]): string {
       "layer alone ex/s",
       "trainer / layer",
       ...STAGES.map((s) => `${s} %`),
+      "layer alone before / after",
     ],
     rows.map((r) => [
       String(r.threads),
@@ -239,6 +255,7 @@ export function trainerTable(rows: TrainerRow[]): string {
       r.layerExamplesPerSecond ? String(Math.round(r.layerExamplesPerSecond)) : "–",
       r.layerExamplesPerSecond ? `${fmt((100 * r.examplesPerSecond) / r.layerExamplesPerSecond)}%` : "–",
       ...STAGES.map((s) => fmt((100 * (r.stageSeconds[s] ?? 0)) / r.seconds)),
+      r.layerRuns ? r.layerRuns.map((x) => String(Math.round(x))).join(" / ") : "–",
     ]),
   );
 }
@@ -258,7 +275,8 @@ export async function run(opts: BenchOptions): Promise<string> {
     trainerTable(rows)
   }\n\nStages: read and shuffle run on the reader's worker thread (overlapped); ` +
     `wait is what the training thread waited for batches. The layer alone: bench/layers.ts (spherical loss, ` +
-    `K = the corpus's K̄ rounded, targets uniform over D); the trainer: spherical loss, the corpus's targets.`;
+    `K = the corpus's K̄ rounded, targets uniform over D), run just before and just after the trainer (the ` +
+    `ratio uses their mean); the trainer: spherical loss, the corpus's targets.`;
 }
 
 /** The flags of `deno run -A bench/trainer.ts` (bench/trainer_threads.sh gives them). */

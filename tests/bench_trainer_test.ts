@@ -19,7 +19,12 @@ Deno.test("bench/trainer_threads.sh QUICK=1 writes the table in under a minute",
     const text = await Deno.readTextFile(`${work}/trainer-threads.md`);
     const rows = text.split("\n").filter((l) => /^\| [12] \| worker \| \d+ \|/.test(l));
     assert.equal(rows.length, 2, text);
-    assert.match(text, /\| threads \| reader \| trainer ex\/s .*\| layerStep % .*\| checkpoint % \|/);
+    assert.match(
+      text,
+      /\| threads \| reader \| trainer ex\/s .*\| layerStep % .*\| checkpoint % \| layer alone before \/ after \|/,
+    );
+    // the layer alone ran before and after each trainer run: two figures per row
+    for (const row of rows) assert.match(row, /\| \d+ \/ \d+ \|$/, row);
     assert.match(text, /Command: `QUICK=1 bash bench\/trainer_threads\.sh`/);
   } finally {
     await Deno.remove(work, { recursive: true });
@@ -34,6 +39,7 @@ Deno.test("trainerTable: speed-up over the first row, the share of the layer alo
       seconds: 10,
       stageSeconds: { layerStep: 5 },
       layerExamplesPerSecond: 200,
+      layerRuns: [190, 210],
     },
     { threads: 2, examplesPerSecond: 170, seconds: 10, stageSeconds: { wait: 1 } },
   ]);
@@ -41,4 +47,6 @@ Deno.test("trainerTable: speed-up over the first row, the share of the layer alo
   assert.deepEqual(one.slice(1, 7), ["1", "worker", "100", "1×", "200", "50%"]);
   assert.deepEqual(two.slice(1, 7), ["2", "worker", "170", "1.7×", "–", "–"]);
   assert.equal(one[12], "50"); // layerStep %
+  assert.equal(one.at(-2), "190 / 210"); // the layer alone before and after the trainer
+  assert.equal(two.at(-2), "–");
 });
