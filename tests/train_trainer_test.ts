@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { DataFormatError, DivergenceError, UsageError } from "../lib/core/errors.ts";
 import { createOutputLayer } from "../lib/output/create.ts";
-import { readCheckpoint, writeCheckpoint } from "../lib/train/checkpoint.ts";
+import { readCheckpoint, vocabularyHash, writeCheckpoint } from "../lib/train/checkpoint.ts";
 import { configDifferences, resolveConfig, type TrainConfig } from "../lib/train/config.ts";
 import { Rng } from "../lib/core/rng.ts";
 import { learningRate } from "../lib/train/schedule.ts";
@@ -278,7 +278,16 @@ Deno.test("trainer: growVocabulary keeps old rows exactly and adds new input and
     const t = await make(cfg({ output, epochs: 1 }));
     await t.train({ paths: ["mem"], rows: corpus.length });
     const before = await t.embeddings({ output: true });
+    const hashBefore = (await t.toCheckpoint()).meta.vocabHash;
     const ids = await t.growVocabulary(["new1", "new2", "new3"], [5, 4, 3]);
+    // a checkpoint after growing carries the grown vocabulary's hash (the trainer keeps it between
+    // checkpoints), and a trainer is rebuilt from it
+    const grown = await t.toCheckpoint();
+    assert.equal(hashBefore, await vocabularyHash(before.words));
+    assert.equal(grown.meta.vocabHash, await vocabularyHash([...before.words, "new1", "new2", "new3"]));
+    const rebuilt = await Trainer.fromCheckpoint(grown, { log: () => {} });
+    assert.equal(rebuilt.vocab.words.length, V + 3);
+    rebuilt.close();
     assert.deepEqual(ids, [V, V + 1, V + 2]);
     const after = await t.embeddings({ output: true });
     assert.equal(after.words.length, V + 3);

@@ -281,6 +281,8 @@ export async function trainerCheckpoint(t: {
   split: Checkpoint["arrays"];
   /** arrays (by checkpoint name) the output layer's copies may be written into (lib/core/reuse.ts) */
   into?: SpareArrays;
+  /** {@link vocabularyHash} of `vocab.words`, when the caller has it (else computed) */
+  vocabHash?: string;
 }): Promise<Checkpoint> {
   const into = t.into && Object.fromEntries(
     Object.entries(t.into).flatMap(([k, a]) => k.startsWith("output.") ? [[k.slice(7), a]] : []),
@@ -297,7 +299,7 @@ export async function trainerCheckpoint(t: {
     kind: "factorout-trainer",
     config: t.config,
     vocab: t.vocab,
-    vocabHash: await vocabularyHash(t.vocab.words),
+    vocabHash: t.vocabHash ?? await vocabularyHash(t.vocab.words),
     step: t.step,
     rng: t.rng.state(),
     run: t.run,

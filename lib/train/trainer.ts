@@ -23,6 +23,7 @@ import {
   pruneCheckpoints,
   readCheckpoint,
   removeCheckpointsAfter,
+  vocabularyHash,
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { dirname, join } from "node:path";
@@ -124,6 +125,12 @@ export class Trainer {
    * them (lib/core/reuse.ts), not into new memory. Held until close(): a checkpoint's size beside the state.
    */
   #spare: Record<string, Float32Array | Float64Array> | undefined;
+  /**
+   * The vocabulary's hash and the word count it is of: each checkpoint carries it, and hashing every word
+   * again at each one cost as much as copying the state into the spare arrays. The vocabulary changes only by
+   * growing (growVocabulary appends words).
+   */
+  #vocabHash: { words: number; hash: string } | undefined;
 
   private constructor(
     readonly config: TrainConfig,
@@ -997,8 +1004,13 @@ export class Trainer {
   /** The complete state as a {@link Checkpoint}. */
   async toCheckpoint(opts: { into?: SpareArrays } = {}): Promise<Checkpoint> {
     await this.model.syncHost();
+    const words = this.vocab.words.length;
+    if (this.#vocabHash?.words !== words) {
+      this.#vocabHash = { words, hash: await vocabularyHash(this.vocab.words) };
+    }
     const ckpt = await trainerCheckpoint({
       ...opts,
+      vocabHash: this.#vocabHash.hash,
       config: this.config,
       vocab: this.vocab,
       model: this.model,
