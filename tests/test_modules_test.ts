@@ -110,3 +110,81 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "test_modules: the longest job by durations.json first; --doc groups run the examples; RECORD writes the seconds",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const tests = join(dir, "tests"), lib = join(dir, "lib");
+      await Deno.mkdir(tests);
+      await Deno.mkdir(join(lib, "sub"), { recursive: true });
+      for (const name of ["a", "b", "c"]) {
+        await Deno.writeTextFile(join(tests, `${name}_test.ts`), `Deno.test("${name}", () => {});\n`);
+      }
+      const example = (body: string) =>
+        `/**\n * @example\n * \`\`\`ts\n * ${body}\n * \`\`\`\n */\nexport const x = 1;\n`;
+      await Deno.writeTextFile(join(lib, "sub", "good.ts"), example(`console.log("example ran");`));
+      await Deno.writeTextFile(
+        join(lib, "top.ts"),
+        example(`if (1 + 1 === 2) throw new Error("example failed");`),
+      );
+      await Deno.writeTextFile(join(lib, "skipped.ts"), example(`throw new Error("an ignored folder ran");`));
+      await Deno.writeTextFile(join(lib, "plain.ts"), `export const y = 2;\n`);
+      // b recorded longest, a shortest; c not recorded (runs first)
+      await Deno.writeTextFile(
+        join(tests, "durations.json"),
+        JSON.stringify({ [join(tests, "a_test.ts")]: 1, [join(tests, "b_test.ts")]: 30 }),
+      );
+      const run = async (env: Record<string, string>, ...args: string[]) => {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", RUNNER, tests, ...args],
+          env: { FACTOROUT_TEST_JOBS: "1", NO_COLOR: "1", ...env },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        return {
+          code: out.code,
+          text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
+        };
+      };
+      const ran = await run({}, "--doc", lib, "--doc-ignore", join(lib, "skipped.ts"));
+      // the unrecorded groups of examples first too
+      const started = [...ran.text.matchAll(/^===== (.+) =====$/gm)].map((m) => m[1]);
+      assert.deepEqual(
+        started.filter((n) => n.endsWith("_test.ts")),
+        ["c", "b", "a"].map((n) => join(tests, `${n}_test.ts`)),
+        ran.text,
+      );
+      // one group per folder below lib, one for lib's own files; the ignored file is left out
+      assert.match(ran.text, new RegExp(`^ok +examples of ${join(lib, "sub")} `, "m"));
+      assert.match(ran.text, /example ran/);
+      assert.match(ran.text, new RegExp(`^FAILED examples of ${lib} `, "m"));
+      assert.match(ran.text, /example failed/);
+      assert.doesNotMatch(ran.text, /an ignored folder ran/);
+      assert.equal(ran.code, 1);
+      assert.match(ran.text, /1 of 5 jobs FAILED/);
+
+      await Deno.remove(join(lib, "top.ts"));
+      const rec = await run(
+        { FACTOROUT_TEST_RECORD: "1" },
+        "--doc",
+        lib,
+        "--doc-ignore",
+        join(lib, "skipped.ts"),
+      );
+      assert.equal(rec.code, 0, rec.text);
+      const seconds = JSON.parse(await Deno.readTextFile(join(tests, "durations.json")));
+      assert.deepEqual(
+        Object.keys(seconds).sort(),
+        [...["a", "b", "c"].map((n) => join(tests, `${n}_test.ts`)), `examples of ${join(lib, "sub")}`]
+          .sort(),
+      );
+      for (const s of Object.values(seconds)) assert.ok(typeof s === "number" && s > 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -52,9 +52,14 @@ async function cpuNaive(W0: Float32Array, loss: LossName): Promise<OutputLayer> 
   return await createOutputLayer({ kind: "naive", D, d, init: W0, loss, backend: "js", log: quiet });
 }
 
+// The long run (600 enqueued steps: 6 refreshes of Q, 60 stabilisations) for the default loss; the others
+// differ from it only in their loss kernel and run 200 (2 refreshes, 20 stabilisations): on the CI's software
+// WebGPU a step costs about 35 ms of CPU, and the four long runs took a sixth of the suite.
+const ENQUEUED: Record<LossName, number> = { spherical: 600, squared: 200, taylor: 200, zloss: 200 };
 for (const loss of ["squared", "spherical", "taylor", "zloss"] as LossName[]) {
+  const enqueued = ENQUEUED[loss], total = 30 + enqueued;
   Deno.test(
-    `webgpu factored (V in 9 bindings) tracks the CPU naive layer over 630 steps: ${loss}`,
+    `webgpu factored (V in 9 bindings) tracks the CPU naive layer over ${total} steps: ${loss}`,
     opts,
     async () => {
       const W0 = init(11);
@@ -78,21 +83,21 @@ for (const loss of ["squared", "spherical", "taylor", "zloss"] as LossName[]) {
           const e = relErr(a.gradH, b.gradH);
           assert.ok(e <= 1e-4, `step ${s}: ∇H relative error ${e}`);
         }
-        // then 600 steps enqueued without read-back; losses read once
+        // then steps enqueued without read-back; losses read once
         const cpuLosses: number[] = [];
-        for (let s = 0; s < 600; s++) {
+        for (let s = 0; s < enqueued; s++) {
           const { H, Y } = randomBatch(r, m, d, D, K, 1, 0.3);
           await gpu.enqueueStep(H, Y, eta);
           cpuLosses.push((await cpu.step(H, Y, eta)).loss);
         }
         const gpuLosses = await gpu.readLosses();
-        assert.equal(gpuLosses.length, 600);
+        assert.equal(gpuLosses.length, enqueued);
         const le = relErr(gpuLosses, cpuLosses);
         assert.ok(le <= 1e-4, `enqueued losses relative error ${le}`);
         const we = relErr(await gpu.weights(), await cpu.weights());
-        assert.ok(we <= 1e-4, `W relative error after 630 steps ${we}`);
+        assert.ok(we <= 1e-4, `W relative error after ${total} steps ${we}`);
         const diag = await gpu.diagnostics({ full: true });
-        assert.equal(diag.steps, 630);
+        assert.equal(diag.steps, total);
         assert.ok(diag.inverseError <= 1e-4, `inverseError ${diag.inverseError}`);
         assert.ok((diag.qDrift ?? 1) <= 1e-4, `qDrift ${diag.qDrift}`);
         console.error(
