@@ -39,6 +39,8 @@ function groupOf(name: string, a: unknown[], d: number, m: number): string {
     case "ssyr2k":
     case "dsyr2k":
       return n(1) === d && n(2) === m ? "10 Q update: syr2k" : "upkeep / other syr2k";
+    case "dsyrk":
+      return "upkeep / other dsyrk (Gram of V)";
     case "dpotrf":
     case "strsm":
     case "dinvert":
@@ -64,6 +66,7 @@ function flopsOf(name: string, a: unknown[]): number {
   const n = (i: number) => a[i] as number;
   if (name === "sgemm" || name === "dgemm") return 2 * n(2) * n(3) * n(4);
   if (name === "ssyr2k" || name === "dsyr2k") return 2 * n(1) * n(1) * n(2);
+  if (name === "dsyrk") return n(1) * n(1) * n(2);
   if (name === "strsm") return n(1) * n(1) * n(2);
   return 0;
 }

@@ -316,6 +316,51 @@ function syr2kCase(la: LinAlgBackend, prec: "f32" | "f64", trans: boolean, rand:
   }
 }
 
+/** One random dsyrk case on `la` against a direct float64 sum (C = alpha·op(A)op(A)ᵀ + beta·C). */
+function syrkCase(la: LinAlgBackend, trans: boolean, rand: () => number): void {
+  const pick = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const N = pick(1, 30), K = pick(0, 30);
+  const [r, c] = trans ? [K, N] : [N, K];
+  const lda = Math.max(1, c + pick(0, 3)), ldc = N + pick(0, 3);
+  const A = randMatrix(Float64Array, rand, r, c, lda), Cm = randMatrix(Float64Array, rand, N, N, ldc);
+  for (let i = 0; i < N; i++) for (let j = 0; j < i; j++) Cm.view[j * ldc + i] = Cm.view[i * ldc + j];
+  const beta = rand() < 0.3 ? 0 : rand() * 2 - 1, alpha = rand() * 2 - 1;
+  if (beta === 0) { for (let i = 0; i < N; i++) Cm.view.fill(NaN, i * ldc, i * ldc + N); }
+  const opA = (i: number, p: number) => trans ? A.view[p * lda + i] : A.view[i * lda + p];
+  const want = Float64Array.from(Cm.buf), tol = new Float64Array(want.length);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0, sa = 0;
+      for (let p = 0; p < K; p++) {
+        s += opA(i, p) * opA(j, p);
+        sa += Math.abs(opA(i, p) * opA(j, p));
+      }
+      const k = Cm.off + i * ldc + j, c0 = beta === 0 ? 0 : Cm.buf[k];
+      want[k] = alpha * s + beta * c0;
+      tol[k] = 4 * (K + 2) * EPS.f64 * (Math.abs(alpha) * sa + Math.abs(beta * c0)) + 1e-30;
+    }
+  }
+  la.dsyrk(trans, N, K, alpha, A.view as Float64Array, lda, beta, Cm.view as Float64Array, ldc);
+  const desc = `${la.name} dsyrk trans=${trans} N=${N} K=${K} beta=${beta}`;
+  assertClose(Cm.buf, want, tol, desc);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < i; j++) {
+      assertEquals(Cm.view[i * ldc + j], Cm.view[j * ldc + i], `${desc}: C not symmetric at ${i},${j}`);
+    }
+  }
+}
+
+Deno.test("dsyrk: both layouts, K = 0, both triangles written and equal, the upper triangle of C not read", () => {
+  for (const la of backends) {
+    const rand = rng(14);
+    for (const trans of [false, true]) for (let t = 0; t < 30; t++) syrkCase(la, trans, rand);
+    // only the lower triangle of C is read: garbage above it changes nothing
+    const A = Float64Array.of(1, 2, 3, 4), C = Float64Array.of(1, 99, 2, 3);
+    la.dsyrk(true, 2, 2, 1, A, 2, 1, C, 2);
+    assertEquals(Array.from(C), [11, 16, 16, 23], la.name);
+  }
+});
+
 Deno.test("ssyr2k/dsyr2k: both layouts, both triangles written and equal", () => {
   for (const la of backends) {
     const rand = rng(4);
@@ -687,6 +732,11 @@ Deno.test("argument checks: short arrays and bad leading dimensions raise RangeE
     assertThrows(
       () =>
         la.dsyr2k(true, 3, 2, 1, new Float64Array(5), 3, new Float64Array(6), 3, 0, new Float64Array(9), 3),
+      RangeError,
+      "A has 5",
+    );
+    assertThrows(
+      () => la.dsyrk(true, 3, 2, 1, new Float64Array(5), 3, 0, new Float64Array(9), 3),
       RangeError,
       "A has 5",
     );

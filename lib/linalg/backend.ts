@@ -116,6 +116,29 @@ export interface LinAlgBackend {
     C: F64,
     ldc: number,
   ): void;
+  /**
+   * Symmetric rank-k update in float64, both triangles written: C (N×N) = alpha·op(A)·op(A)ᵀ + beta·C, where
+   * op(A) is N×K (A is K×N when trans). With beta ≠ 0 only C's lower triangle (and its diagonal) is read.
+   * Half the multiply-adds of the dgemm that gives the same C (a Gram matrix).
+   *
+   * @example
+   * ```ts
+   * import { createJsBackend } from "./js.ts";
+   * const C = new Float64Array(4);
+   * createJsBackend().dsyrk(true, 2, 2, 1, Float64Array.of(1, 2, 3, 4), 2, 0, C, 2); // C = [10, 14, 14, 20]
+   * ```
+   */
+  dsyrk(
+    trans: boolean,
+    N: number,
+    K: number,
+    alpha: number,
+    A: F64,
+    lda: number,
+    beta: number,
+    C: F64,
+    ldc: number,
+  ): void;
   /** Single-precision {@link LinAlgBackend.dsyr2k}. */
   ssyr2k(
     trans: boolean,

@@ -1,8 +1,8 @@
 /**
  * The `blas` linear-algebra backend: OpenBLAS (Debian `libopenblas0-pthread`) through `Deno.dlopen`.
  *
- * - gemm, gemv, ger, syr2k: `cblas_*` with CblasRowMajor; a gemm with M = 1 or N = 1 goes to gemv. syr2k writes the lower triangle (uplo = Lower,
- *   so only the lower triangle of an input C is read when beta ≠ 0) and the upper one is mirrored here
+ * - gemm, gemv, ger, syrk, syr2k: `cblas_*` with CblasRowMajor; a gemm with M = 1 or N = 1 goes to gemv. syrk and syr2k write the lower triangle (uplo =
+ *   Lower, so only the lower triangle of an input C is read when beta ≠ 0) and the upper one is mirrored here
  *   (syr2k.ts, with `cblas_somatcopy` / `cblas_domatcopy`); ssyr2k with trans computes the lower triangle
  *   in syr2k.ts's two row blocks (the calls of the pool's step kernel).
  * - strsm: `cblas_strsm` (left side, lower-triangular, non-unit diagonal).
@@ -148,6 +148,10 @@ export const SYMBOLS = {
       "buffer",
       "i32",
     ],
+    result: "void",
+  },
+  cblas_dsyrk: {
+    parameters: ["i32", "i32", "i32", "i32", "i32", "f64", "buffer", "i32", "f64", "buffer", "i32"],
     result: "void",
   },
   cblas_dsyr2k: {
@@ -542,6 +546,13 @@ export function openBlasBackend(path?: string, threadTimeout = ""): BlasBackend 
       checkSyr2k("dsyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
       if (N === 0) return;
       s.cblas_dsyr2k(ROW_MAJOR, LOWER, trans ? TRANS : NO_TRANS, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      mirrorTriangle(s.cblas_domatcopy, C, N, ldc, "lower");
+    },
+    dsyrk(trans, N, K, alpha, A, lda, beta, C, ldc) {
+      live("dsyrk");
+      checkSyr2k("dsyrk", trans, N, K, A, lda, A, lda, C, ldc);
+      if (N === 0) return;
+      s.cblas_dsyrk(ROW_MAJOR, LOWER, trans ? TRANS : NO_TRANS, N, K, alpha, A, lda, beta, C, ldc);
       mirrorTriangle(s.cblas_domatcopy, C, N, ldc, "lower");
     },
     ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {

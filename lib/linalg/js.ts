@@ -129,6 +129,50 @@ function gemv(
 }
 
 /**
+ * syrk kernel: C (N×N) = alpha·op(A)·op(A)ᵀ + beta·C, op(A) N×K (K×N stored when trans). Only the lower
+ * triangle of the input C is read; both triangles are written.
+ */
+function syrk(
+  trans: boolean,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Arr,
+  lda: number,
+  beta: number,
+  C: Arr,
+  ldc: number,
+): void {
+  for (let i = 0; i < N; i++) {
+    const r = i * ldc;
+    if (beta === 0) C.fill(0, r, r + i + 1);
+    else if (beta !== 1) { for (let j = 0; j <= i; j++) C[r + j] *= beta; }
+  }
+  if (alpha !== 0 && K !== 0) {
+    if (!trans) {
+      for (let i = 0; i < N; i++) {
+        const ai = i * lda, ci = i * ldc;
+        for (let j = 0; j <= i; j++) {
+          const aj = j * lda;
+          let s = 0;
+          for (let p = 0; p < K; p++) s += A[ai + p] * A[aj + p];
+          C[ci + j] += alpha * s;
+        }
+      }
+    } else {
+      for (let p = 0; p < K; p++) {
+        const ap = p * lda;
+        for (let i = 0; i < N; i++) {
+          const ai = alpha * A[ap + i], ci = i * ldc;
+          for (let j = 0; j <= i; j++) C[ci + j] += ai * A[ap + j];
+        }
+      }
+    }
+  }
+  for (let i = 0; i < N; i++) for (let j = 0; j < i; j++) C[j * ldc + i] = C[i * ldc + j];
+}
+
+/**
  * syr2k kernel: C (N×N) = alpha·(op(A)·op(B)ᵀ + op(B)·op(A)ᵀ) + beta·C, op(A), op(B) N×K (K×N stored
  * when trans). Only the lower triangle of the input C is read (as BLAS with uplo = Lower); both
  * triangles are written.
@@ -356,6 +400,10 @@ export function createJsBackend(): LinAlgBackend {
     dsyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       checkSyr2k("dsyr2k", trans, N, K, A, lda, B, ldb, C, ldc);
       syr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    },
+    dsyrk(trans, N, K, alpha, A, lda, beta, C, ldc) {
+      checkSyr2k("dsyrk", trans, N, K, A, lda, A, lda, C, ldc);
+      syrk(trans, N, K, alpha, A, lda, beta, C, ldc);
     },
     ssyr2k(trans, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
       checkSyr2k("ssyr2k", trans, N, K, A, lda, B, ldb, C, ldc);

@@ -119,7 +119,7 @@ export function foldInto(
 
 /**
  * G = AᵀA (d×d) and, when `sum` is given, sum = Aᵀ𝟙, for the D×d float32 A, accumulated in float64 by
- * chunks (dgemm). O(Dd²).
+ * chunks (dsyrk, symmetric by construction). O(Dd²).
  *
  * @example
  * ```ts
@@ -151,18 +151,12 @@ export function gramOf(
   for (let r0 = 0; r0 < D; r0 += CHUNK_ROWS) {
     const n = Math.min(CHUNK_ROWS, D - r0);
     for (let j = 0; j < n * d; j++) s.a[j] = A[r0 * d + j];
-    la.dgemm(true, false, d, d, n, 1, s.a, d, s.a, d, 1, G, d);
+    // a symmetric rank-n update: half the multiply-adds of the dgemm AᵀA, both triangles written
+    la.dsyrk(true, d, n, 1, s.a, d, 1, G, d);
     if (sum) {
       for (let i = 0; i < n; i++) {
         for (let c = 0, r = i * d; c < d; c++) sum[c] += s.a[r + c];
       }
-    }
-  }
-  // exact symmetry
-  for (let r = 0; r < d; r++) {
-    for (let c = r + 1; c < d; c++) {
-      const v = 0.5 * (G[r * d + c] + G[c * d + r]);
-      G[r * d + c] = G[c * d + r] = v;
     }
   }
 }
