@@ -3,7 +3,14 @@
 // lib/core/lock.ts --wait and lockRunFolder.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { linkFileAtomic, removeStaleDirTemps, replaceDir, writeFileAtomic } from "../lib/core/atomic.ts";
+import {
+  linkFileAtomic,
+  parseTempName,
+  removeStaleDirTemps,
+  replaceDir,
+  writeFileAtomic,
+} from "../lib/core/atomic.ts";
+import { basename, join } from "node:path";
 import { acquireLock, lockRunFolder, pidAlive } from "../lib/core/lock.ts";
 import { DataFormatError } from "../lib/core/errors.ts";
 import { EXIT, ExitError } from "../lib/core/exit_codes.ts";
@@ -275,4 +282,41 @@ Deno.test("checkpoint: pruning keeps the protected one; a rollback removes the o
   assert.deepEqual(await removeCheckpointsAfter(dir, 15), []);
   await Deno.stat(`${dir}/best.fock`); // never a ckpt-* name: left alone
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("checkpoint: pruning can keep one pruned file as a spare, which the next write overwrites in place", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const big = { meta: { step: 1 }, arrays: { x: new Float32Array(5000).fill(1) } };
+    for (const step of [1, 2, 3]) {
+      await writeCheckpoint(join(dir, checkpointName(step)), { ...big, meta: { step } });
+    }
+    await linkFileAtomic(join(dir, checkpointName(2)), join(dir, "best.fock"));
+    const oldest = await Deno.stat(join(dir, checkpointName(1)));
+    const spare = await pruneCheckpoints(dir, 1, undefined, { spare: true });
+    // the oldest is the spare; the other pruned one (linked to best.fock) is removed, best.fock kept
+    assert.ok(spare && parseTempName(basename(spare))?.base === checkpointName(1), spare);
+    assert.equal((await Deno.stat(spare)).ino, oldest.ino);
+    assert.deepEqual((await listCheckpoints(dir)).map((p) => basename(p)), [checkpointName(3)]);
+    assert.equal((await readCheckpoint(join(dir, "best.fock"))).meta.step, 2);
+    // a smaller checkpoint written over it: the same file, cut to its length, read back whole
+    const small = { meta: { step: 4 }, arrays: { x: Float32Array.of(1, 2, 3) } };
+    await writeCheckpoint(join(dir, checkpointName(4)), small, { reuse: spare });
+    const written = await Deno.stat(join(dir, checkpointName(4)));
+    assert.equal(written.ino, oldest.ino, "the spare's inode");
+    assert.ok(written.size < oldest.size);
+    assert.deepEqual((await readCheckpoint(join(dir, checkpointName(4)))).arrays.x, small.arrays.x);
+    assert.equal(await Deno.stat(spare).then(() => true, () => false), false, "the spare's name is gone");
+    // a spare that is gone: a new file, as without one
+    await writeCheckpoint(join(dir, checkpointName(5)), small, { reuse: join(dir, "gone.123-00000000.tmp") });
+    assert.equal((await readCheckpoint(join(dir, checkpointName(5)))).meta.step, 4);
+    // without opts.spare, pruning removes them all
+    assert.equal(await pruneCheckpoints(dir, 1), undefined);
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort(), [
+      "best.fock",
+      checkpointName(5),
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -121,3 +121,49 @@ Deno.test("trainer: the run start's copy of the output layer's D×d array goes i
     t.close();
   }
 });
+
+for (const writeBehind of [true, false]) {
+  Deno.test(`trainer: a checkpoint is written over the file the last pruning let go (${writeBehind ? "behind the steps" : "waited for"}); none is left after the run`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "spare-file-" });
+    try {
+      const ckpt = join(dir, "ckpt");
+      const t = await Trainer.create({
+        config: smallConfig({ epochs: 3, keepBest: false }),
+        vocab,
+        openReader: memoryReader(corpus),
+        log: quiet,
+        writeBehind,
+      });
+      // each checkpoint's inode, and the inode of the spare (the pruned file kept) beside it, if any
+      const inodes: number[] = [], spares: (number | undefined)[] = [];
+      const s = await t.train({
+        paths: ["mem"],
+        rows: corpus.length,
+        checkpointDir: ckpt,
+        checkpointEvery: 5,
+        keepCheckpoints: 1,
+        onCheckpoint: async (path) => {
+          inodes.push((await Deno.stat(path)).ino!);
+          const temps = (await Array.fromAsync(Deno.readDir(ckpt))).filter((e) => e.name.endsWith(".tmp"));
+          assert.ok(temps.length <= 1, `spare files: ${temps.map((e) => e.name)}`);
+          spares.push(temps.length ? (await Deno.stat(join(ckpt, temps[0].name))).ino! : undefined);
+        },
+      });
+      assert.ok(inodes.length >= 4, `${inodes.length} checkpoints`);
+      // from the second pruning on there is a spare, and the next checkpoint is that file (most of them: an
+      // epoch end's rollback state can be the one kept, and a state only in memory is written out on its own)
+      const followed = spares.slice(0, -1).filter((ino, i) =>
+        ino !== undefined && inodes[i + 1] === ino
+      ).length;
+      assert.ok(followed >= inodes.length / 2, `checkpoints ${inodes}, spares ${spares}`);
+      const left = (await Array.fromAsync(Deno.readDir(ckpt))).map((e) => e.name);
+      assert.deepEqual(left.filter((n) => n.endsWith(".tmp")), [], `left: ${left}`);
+      // the last one reads back whole (its checksum) and is the trainer's state
+      const last = await readCheckpoint(s.checkpoint!);
+      assert.deepEqual(last.arrays["model.E"], t.model.bag.E);
+      t.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}

@@ -48,7 +48,8 @@ export function parseTempName(name: string): { base: string; pid: number; old: b
 
 /**
  * Writes `data` (bytes, a string, or a function that writes chunks) to `path` atomically: temporary
- * file, fsync, rename. On any failure the temporary file is removed and the destination is untouched.
+ * file (or `opts.reuse`, overwritten), fsync, rename. On any failure the temporary file is removed and the
+ * destination is untouched.
  *
  * @example
  * ```ts
@@ -63,9 +64,13 @@ export async function writeFileAtomic(
   opts: AtomicWriteOptions = {},
 ): Promise<void> {
   const what = opts.what ?? "cannot write";
-  const tmp = tempNameFor(path);
+  // a file of the caller's to overwrite (its pages are in memory already), else a new temporary file
+  const reused = opts.reuse === undefined
+    ? undefined
+    : await Deno.open(opts.reuse, { write: true }).catch(() => undefined);
+  const tmp = reused ? opts.reuse! : tempNameFor(path);
   const forget = removeAtExit(tmp);
-  const file = await withPath(
+  const file = reused ?? await withPath(
     what,
     path,
     () => Deno.open(tmp, { write: true, createNew: true, mode: 0o644 }),
@@ -77,15 +82,19 @@ export async function writeFileAtomic(
   try {
     const enc = new TextEncoder();
     const digest = opts.digest;
+    let size = 0;
     const write = async (chunk: Uint8Array | string) => {
       const bytes = typeof chunk === "string" ? enc.encode(chunk) : chunk;
       const written = writeAll(file, bytes);
       // hashed while the runtime writes it on its own thread
       digest?.update(bytes);
+      size += bytes.length;
       await written;
     };
     if (typeof data === "function") await data(write);
     else await write(data);
+    // a reused file longer than this one: its tail goes
+    if (reused) await file.truncate(size);
     await file.sync();
     file.close();
     closed = true;
@@ -164,6 +173,15 @@ export type AtomicWriteOptions = {
    * back (a read allocates new memory for every chunk, on these VMs dearer than the hash itself).
    */
   digest?: { update(bytes: Uint8Array): unknown };
+  /**
+   * A file of the caller's beside `path` that nothing else names (a temporary name from {@link tempNameFor}:
+   * an old version it has let go), overwritten in place, truncated to the new length and renamed to `path`,
+   * instead of a new temporary file: its pages are in the page cache already, and writing into new
+   * page-cache memory cost the 2-vCPU VMs most of a checkpoint's write (BENCHMARKS.md, "A checkpoint
+   * written over a pruned one"). Gone or not openable: a new temporary file, as without it. On failure it
+   * is removed, as the temporary file is.
+   */
+  reuse?: string;
 };
 
 function dirOf(path: string): string {

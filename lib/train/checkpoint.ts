@@ -25,7 +25,7 @@ import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { withPath } from "../core/os_errors.ts";
-import { writeFileAtomic } from "../core/atomic.ts";
+import { tempNameFor, writeFileAtomic } from "../core/atomic.ts";
 import { pidAlive } from "../core/lock.ts";
 
 const MAGIC = "FOCKPT01", SUM_MAGIC = "FOCKSUM1", TRAILER = 40;
@@ -76,7 +76,8 @@ function bytesOf(a: Float32Array | Float64Array): Uint8Array {
 }
 
 /**
- * Writes a checkpoint atomically (temporary name, fsync, rename, folder fsync).
+ * Writes a checkpoint atomically (temporary name, fsync, rename, folder fsync). `opts.reuse`: a spare file
+ * {@link pruneCheckpoints} kept, overwritten instead of a new temporary file (writeFileAtomic's `reuse`).
  *
  * @example
  * ```ts
@@ -86,7 +87,11 @@ function bytesOf(a: Float32Array | Float64Array): Uint8Array {
  * const back = await readCheckpoint(path);
  * ```
  */
-export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<void> {
+export async function writeCheckpoint(
+  path: string,
+  ckpt: Checkpoint,
+  opts: { reuse?: string } = {},
+): Promise<void> {
   const entries: ArrayEntry[] = [];
   let offset = 0;
   for (const [name, a] of Object.entries(ckpt.arrays)) {
@@ -126,7 +131,12 @@ export async function writeCheckpoint(path: string, ckpt: Checkpoint): Promise<v
     trailer.set(hash.digest(), 8);
     hashing = false;
     await write(trailer);
-  }, { what: "cannot write checkpoint", syncDir: true, digest });
+  }, {
+    what: "cannot write checkpoint",
+    syncDir: true,
+    digest,
+    ...(opts.reuse ? { reuse: opts.reuse } : {}),
+  });
 }
 
 /**
@@ -283,7 +293,10 @@ export async function findLatestCheckpoint(dir: string): Promise<string | undefi
 
 /**
  * Deletes all but the newest `keep` checkpoints of a folder, and never the one named like `protect` (a
- * run's rollback state, RunState.good).
+ * run's rollback state, RunState.good). With `opts.spare`, the oldest one pruned that no other name links
+ * to (not best.fock's) is not deleted but renamed to a temporary name beside it, and that path returned: the
+ * next {@link writeCheckpoint}'s `reuse`, which writes into its pages instead of new ones. Nothing else names
+ * it; a job killed meanwhile leaves it to {@link removeStaleCheckpointTemps}.
  *
  * @example
  * ```ts
@@ -291,15 +304,30 @@ export async function findLatestCheckpoint(dir: string): Promise<string | undefi
  * await pruneCheckpoints("runs/latest/checkpoints", 3);
  * ```
  */
-export async function pruneCheckpoints(dir: string, keep: number, protect?: string): Promise<void> {
+export async function pruneCheckpoints(
+  dir: string,
+  keep: number,
+  protect?: string,
+  opts: { spare?: boolean } = {},
+): Promise<string | undefined> {
   // keep 0 would remove the checkpoint just written, which the run then names as its last
   if (!Number.isInteger(keep) || keep < 1) {
     throw new UsageError(`pruneCheckpoints: keep must be an integer ≥ 1 (checkpoints kept), got ${keep}`);
   }
   const all = await listCheckpoints(dir);
+  let spare: string | undefined;
   for (const p of all.slice(0, Math.max(0, all.length - keep))) {
-    if (protect === undefined || basename(p) !== basename(protect)) await Deno.remove(p).catch(() => {});
+    if (protect !== undefined && basename(p) === basename(protect)) continue;
+    if (opts.spare && spare === undefined && (await Deno.stat(p).catch(() => undefined))?.nlink === 1) {
+      const aside = tempNameFor(p);
+      if (await Deno.rename(p, aside).then(() => true, () => false)) {
+        spare = aside;
+        continue;
+      }
+    }
+    await Deno.remove(p).catch(() => {});
   }
+  return spare;
 }
 
 /**

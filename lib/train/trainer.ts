@@ -28,6 +28,7 @@ import {
 } from "./checkpoint.ts";
 import { dirname, join } from "node:path";
 import { linkFileAtomic, tempNameFor } from "../core/atomic.ts";
+import { removeAtExit } from "../core/stop.ts";
 import { adoptRunFields, resolveConfig, resumeDifferences, type TrainConfig } from "./config.ts";
 import { epochNote, fmt4, ProgressReporter } from "./progress.ts";
 import { Rng } from "../core/rng.ts";
@@ -125,6 +126,12 @@ export class Trainer {
    * them (lib/core/reuse.ts), not into new memory. Held until close(): a checkpoint's size beside the state.
    */
   #spare: Record<string, Float32Array | Float64Array> | undefined;
+  /**
+   * A pruned checkpoint file kept under a temporary name (pruneCheckpoints' spare), which the next
+   * checkpoint overwrites instead of writing into new page-cache memory; removed when the trainer closes,
+   * or by the exit cleanup on a stop signal.
+   */
+  #spareFile: { path: string; forget: () => void } | undefined;
   /**
    * The vocabulary's hash and the word count it is of: each checkpoint carries it, and hashing every word
    * again at each one cost as much as copying the state into the spare arrays. The vocabulary changes only by
@@ -347,9 +354,15 @@ export class Trainer {
     } catch (e) {
       // a run that failed leaves no write running behind it (the run's own error is the one thrown)
       await this.#writes.settle().catch(() => {});
+      this.#dropSpareFile();
       throw e;
     }
-    await this.#writes.settle();
+    try {
+      await this.#writes.settle();
+    } finally {
+      // the folder ends with its checkpoints only (a later train() call prunes again)
+      this.#dropSpareFile();
+    }
     return summary;
   }
 
@@ -1062,8 +1075,18 @@ export class Trainer {
     o: { keep: number; protect: string | undefined; at: { step: number; restores: number; key: string } },
   ): Promise<void> {
     await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
-    await writeCheckpoint(path, ckpt);
-    await pruneCheckpoints(dir, o.keep, o.protect);
+    // the spare goes to this write (taken before any await: a second write at once makes a file of its own)
+    const spare = this.#spareFile?.path.startsWith(`${dir}/`) ? this.#takeSpareFile() : undefined;
+    try {
+      await writeCheckpoint(path, ckpt, spare ? { reuse: spare.path } : {});
+    } finally {
+      spare?.forget();
+    }
+    const kept = await pruneCheckpoints(dir, o.keep, o.protect, { spare: true });
+    if (kept) {
+      this.#dropSpareFile();
+      this.#spareFile = { path: kept, forget: removeAtExit(kept) };
+    }
     this.#lastCheckpoint = path;
     if (this.step === o.at.step && this.#restores === o.at.restores) {
       this.#cleanFile = path;
@@ -1093,8 +1116,26 @@ export class Trainer {
     };
   }
 
-  /** Frees the output layer's (and the hidden layers' backend's) resources. */
+  /** The spare checkpoint file, now the caller's (undefined when there is none). */
+  #takeSpareFile(): { path: string; forget: () => void } | undefined {
+    const f = this.#spareFile;
+    this.#spareFile = undefined;
+    return f;
+  }
+
+  /** Removes the spare checkpoint file, if any. */
+  #dropSpareFile(): void {
+    const f = this.#takeSpareFile();
+    if (!f) return;
+    try {
+      Deno.removeSync(f.path);
+    } catch { /* gone already */ }
+    f.forget();
+  }
+
+  /** Frees the output layer's (and the hidden layers' backend's) resources, and removes the spare checkpoint file. */
   close(): void {
+    this.#dropSpareFile();
     this.#spare = undefined;
     this.output.close();
     this.#la?.close();
