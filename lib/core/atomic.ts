@@ -86,10 +86,11 @@ export async function writeFileAtomic(
     const write = async (chunk: Uint8Array | string) => {
       const bytes = typeof chunk === "string" ? enc.encode(chunk) : chunk;
       const written = writeAll(file, bytes);
-      // hashed while the runtime writes it on its own thread
-      digest?.update(bytes);
+      // hashed while the runtime writes it on its own thread (or on a worker: a promise, awaited too)
+      const hashed = digest?.update(bytes);
       size += bytes.length;
       await written;
+      await hashed;
     };
     if (typeof data === "function") await data(write);
     else await write(data);
@@ -169,8 +170,9 @@ export type AtomicWriteOptions = {
   /** Also fsync the folder after the rename, so the new name itself survives a power cut. */
   syncDir?: boolean;
   /**
-   * Given every byte written, in order (a node:crypto Hash): the file's hash without reading the file
-   * back (a read allocates new memory for every chunk, on these VMs dearer than the hash itself).
+   * Given every byte written, in order (a node:crypto Hash, or lib/core/sha256_off_thread.ts, whose
+   * update's promise is awaited before the next chunk): the file's hash without reading the file back (a
+   * read allocates new memory for every chunk, on these VMs dearer than the hash itself).
    */
   digest?: { update(bytes: Uint8Array): unknown };
   /**

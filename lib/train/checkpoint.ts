@@ -26,6 +26,7 @@ import { basename } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { withPath } from "../core/os_errors.ts";
 import { tempNameFor, writeFileAtomic } from "../core/atomic.ts";
+import type { Sha256OffThread } from "../core/sha256_off_thread.ts";
 import { pidAlive } from "../core/lock.ts";
 
 const MAGIC = "FOCKPT01", SUM_MAGIC = "FOCKSUM1", TRAILER = 40;
@@ -78,6 +79,7 @@ function bytesOf(a: Float32Array | Float64Array): Uint8Array {
 /**
  * Writes a checkpoint atomically (temporary name, fsync, rename, folder fsync). `opts.reuse`: a spare file
  * {@link pruneCheckpoints} kept, overwritten instead of a new temporary file (writeFileAtomic's `reuse`).
+ * `opts.hasher`: the checksum computed on that worker (lib/core/sha256_off_thread.ts), not on this thread.
  *
  * @example
  * ```ts
@@ -90,7 +92,7 @@ function bytesOf(a: Float32Array | Float64Array): Uint8Array {
 export async function writeCheckpoint(
   path: string,
   ckpt: Checkpoint,
-  opts: { reuse?: string } = {},
+  opts: { reuse?: string; hasher?: Sha256OffThread } = {},
 ): Promise<void> {
   const entries: ArrayEntry[] = [];
   let offset = 0;
@@ -110,9 +112,11 @@ export async function writeCheckpoint(
   head.set(json, 12);
   // every byte but the trailer's is hashed while the runtime writes it on its own thread (writeFileAtomic's
   // digest): the checkpoint costs the longer of the two, not their sum (BENCHMARKS.md, "The epoch's end")
-  const hash = createHash("sha256");
+  const hash = opts.hasher ? undefined : createHash("sha256"), hasher = opts.hasher;
   let hashing = true;
-  const digest = { update: (b: Uint8Array) => hashing && hash.update(b) };
+  const digest = {
+    update: (b: Uint8Array) => hashing ? (hasher ? hasher.update(b) : hash!.update(b)) : undefined,
+  };
   await writeFileAtomic(path, async (write) => {
     const put = async (b: Uint8Array) => {
       for (let at = 0; at < b.length; at += WRITE_PIECE) {
@@ -128,7 +132,7 @@ export async function writeCheckpoint(
     }
     const trailer = new Uint8Array(TRAILER);
     trailer.set(enc.encode(SUM_MAGIC), 0);
-    trailer.set(hash.digest(), 8);
+    trailer.set(hasher ? await hasher.digest() : hash!.digest(), 8);
     hashing = false;
     await write(trailer);
   }, {

@@ -29,6 +29,7 @@ import {
 import { dirname, join } from "node:path";
 import { linkFileAtomic, tempNameFor } from "../core/atomic.ts";
 import { removeAtExit } from "../core/stop.ts";
+import { Sha256OffThread } from "../core/sha256_off_thread.ts";
 import { adoptRunFields, resolveConfig, resumeDifferences, type TrainConfig } from "./config.ts";
 import { epochNote, fmt4, ProgressReporter } from "./progress.ts";
 import { Rng } from "../core/rng.ts";
@@ -132,6 +133,12 @@ export class Trainer {
    * or by the exit cleanup on a stop signal.
    */
   #spareFile: { path: string; forget: () => void } | undefined;
+  /**
+   * During a train() whose checkpoints are written behind the steps: their checksum computed on a worker
+   * (lib/core/sha256_off_thread.ts), which the core beside the training thread runs, not between its steps.
+   */
+  #hasher: Sha256OffThread | undefined;
+  #hasherBusy = false;
   /**
    * The vocabulary's hash and the word count it is of: each checkpoint carries it, and hashing every word
    * again at each one cost as much as copying the state into the spare arrays. The vocabulary changes only by
@@ -355,6 +362,8 @@ export class Trainer {
       // a run that failed leaves no write running behind it (the run's own error is the one thrown)
       await this.#writes.settle().catch(() => {});
       this.#dropSpareFile();
+      this.#hasher?.close();
+      this.#hasher = undefined;
       throw e;
     }
     try {
@@ -362,6 +371,8 @@ export class Trainer {
     } finally {
       // the folder ends with its checkpoints only (a later train() call prunes again)
       this.#dropSpareFile();
+      this.#hasher?.close();
+      this.#hasher = undefined;
     }
     return summary;
   }
@@ -738,6 +749,7 @@ export class Trainer {
       return f.rollback;
     };
     const behindWrites = this.#writesBehind();
+    if (behindWrites && dir) this.#hasher ??= new Sha256OffThread();
     if (dir) {
       this.deps.log(
         behindWrites
@@ -1077,9 +1089,17 @@ export class Trainer {
     await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
     // the spare goes to this write (taken before any await: a second write at once makes a file of its own)
     const spare = this.#spareFile?.path.startsWith(`${dir}/`) ? this.#takeSpareFile() : undefined;
+    // the worker hashes one file at a time: a second write at once (a saveCheckpoint() of the caller's during
+    // a write behind the steps) hashes on this thread
+    const hasher = this.#hasherBusy ? undefined : this.#hasher;
+    if (hasher) this.#hasherBusy = true;
     try {
-      await writeCheckpoint(path, ckpt, spare ? { reuse: spare.path } : {});
+      await writeCheckpoint(path, ckpt, {
+        ...(spare ? { reuse: spare.path } : {}),
+        ...(hasher ? { hasher } : {}),
+      });
     } finally {
+      if (hasher) this.#hasherBusy = false;
       spare?.forget();
     }
     const kept = await pruneCheckpoints(dir, o.keep, o.protect, { spare: true });
