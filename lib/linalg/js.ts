@@ -128,6 +128,15 @@ function gemv(
   }
 }
 
+/** C's lower triangle (and diagonal) times beta, as BLAS reads it for a symmetric update (beta 0: zeros, even over NaN). */
+function scaleLower(C: Arr, N: number, ldc: number, beta: number): void {
+  for (let i = 0; i < N; i++) {
+    const r = i * ldc;
+    if (beta === 0) C.fill(0, r, r + i + 1);
+    else if (beta !== 1) { for (let j = 0; j <= i; j++) C[r + j] *= beta; }
+  }
+}
+
 /**
  * syrk kernel: C (N×N) = alpha·op(A)·op(A)ᵀ + beta·C, op(A) N×K (K×N stored when trans). Only the lower
  * triangle of the input C is read; both triangles are written.
@@ -143,11 +152,7 @@ function syrk(
   C: Arr,
   ldc: number,
 ): void {
-  for (let i = 0; i < N; i++) {
-    const r = i * ldc;
-    if (beta === 0) C.fill(0, r, r + i + 1);
-    else if (beta !== 1) { for (let j = 0; j <= i; j++) C[r + j] *= beta; }
-  }
+  scaleLower(C, N, ldc, beta);
   if (alpha !== 0 && K !== 0) {
     if (!trans) {
       for (let i = 0; i < N; i++) {
@@ -169,7 +174,7 @@ function syrk(
       }
     }
   }
-  for (let i = 0; i < N; i++) for (let j = 0; j < i; j++) C[j * ldc + i] = C[i * ldc + j];
+  mirrorLower(C, N, ldc);
 }
 
 /**
@@ -190,11 +195,7 @@ function syr2k(
   C: Arr,
   ldc: number,
 ): void {
-  for (let i = 0; i < N; i++) {
-    const r = i * ldc;
-    if (beta === 0) C.fill(0, r, r + i + 1);
-    else if (beta !== 1) { for (let j = 0; j <= i; j++) C[r + j] *= beta; }
-  }
+  scaleLower(C, N, ldc, beta);
   if (alpha !== 0 && K !== 0) {
     if (!trans) {
       // rows of A, B are the N vectors: C[i, j] += alpha·(a_i·b_j + b_i·a_j), j ≤ i.
