@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Sha256OffThread, SLOT_BYTES } from "../lib/core/sha256_off_thread.ts";
 import { readCheckpoint, writeCheckpoint } from "../lib/train/checkpoint.ts";
+import { writeFileAtomic } from "../lib/core/atomic.ts";
 import { mulberry32 as rng } from "../lib/core/rng.ts";
 
 Deno.test("Sha256OffThread: node:crypto's SHA-256 for pieces of any size; each digest starts a new hash", async () => {
@@ -57,6 +58,21 @@ Deno.test("writeCheckpoint with the checksum hashed on the worker: the same file
     assert.equal((await readCheckpoint(join(dir, "worker.fock"))).meta.step, 7);
   } finally {
     h.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeFileAtomic: a hash that fails while its piece is being written is the write's error, not an unhandled rejection", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const failing = { update: () => Promise.reject(new Error("the SHA-256 worker failed: gone")) };
+    // a piece large enough that its write is still running when the hash's rejection comes
+    await assert.rejects(
+      writeFileAtomic(join(dir, "x.bin"), new Uint8Array(32 << 20), { digest: failing }),
+      /worker failed: gone/,
+    );
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), [], "no temporary file left");
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
