@@ -76,3 +76,39 @@ Deno.test("writeFileAtomic: a hash that fails while its piece is being written i
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writeCheckpoint on the worker: a write that fails midway leaves no bytes in the next file's checksum", async () => {
+  const dir = await Deno.makeTempDir();
+  const h = new Sha256OffThread();
+  try {
+    // the second array fails once the first is written (and hashed): the write fails midway, as on a full disk
+    const a = new Float32Array(100_000).fill(1);
+    let reads = 0;
+    const arrays = { a } as Record<string, Float32Array>;
+    Object.defineProperty(arrays, "b", {
+      enumerable: true,
+      get: () => {
+        if (++reads > 1) throw new Error("no space left on device");
+        return new Float32Array(4);
+      },
+    });
+    await assert.rejects(
+      writeCheckpoint(join(dir, "failed.fock"), { meta: { step: 1 }, arrays }, { hasher: h }),
+      {
+        message: "no space left on device",
+      },
+    );
+    // the next checkpoint hashed on the same worker reads back (its checksum is of its own bytes)
+    const ckpt = { meta: { step: 2 }, arrays: { a: Float32Array.of(1, 2, 3) } };
+    await writeCheckpoint(join(dir, "next.fock"), ckpt, { hasher: h });
+    assert.deepEqual((await readCheckpoint(join(dir, "next.fock"))).arrays.a, ckpt.arrays.a);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name),
+      ["next.fock"],
+      "no temporary file left",
+    );
+  } finally {
+    h.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
