@@ -132,7 +132,7 @@ export class Trainer {
    * checkpoint overwrites instead of writing into new page-cache memory; removed when the trainer closes,
    * or by the exit cleanup on a stop signal.
    */
-  #spareFile: { path: string; forget: () => void } | undefined;
+  #spareFile: { path: string; dir: string; forget: () => void } | undefined;
   /**
    * During a train() whose checkpoints are written behind the steps: their checksum computed on a worker
    * (lib/core/sha256_off_thread.ts), which the core beside the training thread runs, not between its steps.
@@ -1088,7 +1088,8 @@ export class Trainer {
   ): Promise<void> {
     await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
     // the spare goes to this write (taken before any await: a second write at once makes a file of its own)
-    const spare = this.#spareFile?.path.startsWith(`${dir}/`) ? this.#takeSpareFile() : undefined;
+    // (a spare of this folder's only: one in a folder inside it, renamed out of there, may be on another disk)
+    const spare = this.#spareFile?.dir === dir ? this.#takeSpareFile() : undefined;
     // the worker hashes one file at a time: a second write at once (a saveCheckpoint() of the caller's during
     // a write behind the steps) hashes on this thread
     const hasher = this.#hasherBusy ? undefined : this.#hasher;
@@ -1105,7 +1106,7 @@ export class Trainer {
     const kept = await pruneCheckpoints(dir, o.keep, o.protect, { spare: true });
     if (kept) {
       this.#dropSpareFile();
-      this.#spareFile = { path: kept, forget: removeAtExit(kept) };
+      this.#spareFile = { path: kept, dir, forget: removeAtExit(kept) };
     }
     this.#lastCheckpoint = path;
     if (this.step === o.at.step && this.#restores === o.at.restores) {
@@ -1137,7 +1138,7 @@ export class Trainer {
   }
 
   /** The spare checkpoint file, now the caller's (undefined when there is none). */
-  #takeSpareFile(): { path: string; forget: () => void } | undefined {
+  #takeSpareFile(): { path: string; dir: string; forget: () => void } | undefined {
     const f = this.#spareFile;
     this.#spareFile = undefined;
     return f;
