@@ -112,3 +112,21 @@ Deno.test("writeCheckpoint on the worker: a write that fails midway leaves no by
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Sha256OffThread: close() rejects an update waiting for a slot and a digest waiting for the worker", async () => {
+  const h = new Sha256OffThread();
+  // more pieces than slots: the update waits for the worker to free one
+  const update = h.update(new Uint8Array(3 * SLOT_BYTES));
+  const digest = h.digest();
+  h.close();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const never = new Promise((r) => timer = setTimeout(() => r("still waiting"), 5000));
+  const settled = (p: Promise<unknown>) =>
+    Promise.race([p.then(() => "resolved", (e: Error) => e.message), never]);
+  try {
+    assert.match(String(await settled(update)), /after close/);
+    assert.match(String(await settled(digest)), /after close/);
+  } finally {
+    clearTimeout(timer);
+  }
+});

@@ -362,8 +362,7 @@ export class Trainer {
       // a run that failed leaves no write running behind it (the run's own error is the one thrown)
       await this.#writes.settle().catch(() => {});
       this.#dropSpareFile();
-      this.#hasher?.close();
-      this.#hasher = undefined;
+      this.#closeHasher();
       throw e;
     }
     try {
@@ -371,8 +370,7 @@ export class Trainer {
     } finally {
       // the folder ends with its checkpoints only (a later train() call prunes again)
       this.#dropSpareFile();
-      this.#hasher?.close();
-      this.#hasher = undefined;
+      this.#closeHasher();
     }
     return summary;
   }
@@ -1100,7 +1098,11 @@ export class Trainer {
         ...(hasher ? { hasher } : {}),
       });
     } finally {
-      if (hasher) this.#hasherBusy = false;
+      if (hasher) {
+        this.#hasherBusy = false;
+        // its train() has ended meanwhile (this a saveCheckpoint() of the caller's): the last use closes it
+        if (hasher !== this.#hasher) hasher.close();
+      }
       spare?.forget();
     }
     const kept = await pruneCheckpoints(dir, o.keep, o.protect, { spare: true });
@@ -1135,6 +1137,13 @@ export class Trainer {
       dOut: this.model.d,
       ...(output ? { output } : {}),
     };
+  }
+
+  /** Lets the checksum's worker go: closed now, or by the write still hashing on it once it is done. */
+  #closeHasher(): void {
+    const h = this.#hasher;
+    this.#hasher = undefined;
+    if (!this.#hasherBusy) h?.close();
   }
 
   /** The spare checkpoint file, now the caller's (undefined when there is none). */
