@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Sha256OffThread, SLOT_BYTES } from "../lib/core/sha256_off_thread.ts";
 import { readCheckpoint, writeCheckpoint } from "../lib/train/checkpoint.ts";
+import { writeFileAtomic } from "../lib/core/atomic.ts";
 import { mulberry32 as rng } from "../lib/core/rng.ts";
 
 Deno.test("Sha256OffThread: node:crypto's SHA-256 for pieces of any size; each digest starts a new hash", async () => {
@@ -58,5 +59,74 @@ Deno.test("writeCheckpoint with the checksum hashed on the worker: the same file
   } finally {
     h.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeFileAtomic: a hash that fails while its piece is being written is the write's error, not an unhandled rejection", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const failing = { update: () => Promise.reject(new Error("the SHA-256 worker failed: gone")) };
+    // a piece large enough that its write is still running when the hash's rejection comes
+    await assert.rejects(
+      writeFileAtomic(join(dir, "x.bin"), new Uint8Array(32 << 20), { digest: failing }),
+      /worker failed: gone/,
+    );
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), [], "no temporary file left");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeCheckpoint on the worker: a write that fails midway leaves no bytes in the next file's checksum", async () => {
+  const dir = await Deno.makeTempDir();
+  const h = new Sha256OffThread();
+  try {
+    // the second array fails once the first is written (and hashed): the write fails midway, as on a full disk
+    const a = new Float32Array(100_000).fill(1);
+    let reads = 0;
+    const arrays = { a } as Record<string, Float32Array>;
+    Object.defineProperty(arrays, "b", {
+      enumerable: true,
+      get: () => {
+        if (++reads > 1) throw new Error("no space left on device");
+        return new Float32Array(4);
+      },
+    });
+    await assert.rejects(
+      writeCheckpoint(join(dir, "failed.fock"), { meta: { step: 1 }, arrays }, { hasher: h }),
+      {
+        message: "no space left on device",
+      },
+    );
+    // the next checkpoint hashed on the same worker reads back (its checksum is of its own bytes)
+    const ckpt = { meta: { step: 2 }, arrays: { a: Float32Array.of(1, 2, 3) } };
+    await writeCheckpoint(join(dir, "next.fock"), ckpt, { hasher: h });
+    assert.deepEqual((await readCheckpoint(join(dir, "next.fock"))).arrays.a, ckpt.arrays.a);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name),
+      ["next.fock"],
+      "no temporary file left",
+    );
+  } finally {
+    h.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Sha256OffThread: close() rejects an update waiting for a slot and a digest waiting for the worker", async () => {
+  const h = new Sha256OffThread();
+  // more pieces than slots: the update waits for the worker to free one
+  const update = h.update(new Uint8Array(3 * SLOT_BYTES));
+  const digest = h.digest();
+  h.close();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const never = new Promise((r) => timer = setTimeout(() => r("still waiting"), 5000));
+  const settled = (p: Promise<unknown>) =>
+    Promise.race([p.then(() => "resolved", (e: Error) => e.message), never]);
+  try {
+    assert.match(String(await settled(update)), /after close/);
+    assert.match(String(await settled(digest)), /after close/);
+  } finally {
+    clearTimeout(timer);
   }
 });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { OutputLayer } from "../lib/core/types.ts";
 import { createOutputLayer } from "../lib/output/create.ts";
-import { readCheckpoint } from "../lib/train/checkpoint.ts";
+import { checkpointName, readCheckpoint } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import type { CreateHead } from "../lib/train/types.ts";
 import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
@@ -167,3 +167,32 @@ for (const writeBehind of [true, false]) {
     }
   });
 }
+
+Deno.test("trainer: the spare checkpoint file of a folder is not written over for a checkpoint in another folder (its parent)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spare-file-" });
+  try {
+    const sub = join(dir, "sub");
+    const t = await Trainer.create({
+      config: smallConfig({ epochs: 1, keepBest: false }),
+      vocab,
+      openReader: memoryReader(corpus),
+      log: quiet,
+    });
+    // two checkpoints into sub/, keeping one: the older is sub/'s spare
+    await t.saveCheckpoint(sub, { keep: 1 });
+    t.renumber(t.step + 1);
+    await t.saveCheckpoint(sub, { keep: 1 });
+    const temps = (await Array.fromAsync(Deno.readDir(sub))).filter((e) => e.name.endsWith(".tmp"));
+    assert.equal(temps.length, 1, "sub/'s spare");
+    const spare = await Deno.stat(join(sub, temps[0].name));
+    // a checkpoint into the folder above: a file of its own (sub/ may be another file system, where the
+    // spare's rename out of it fails), the spare left in sub/ until close()
+    const path = await t.saveCheckpoint(dir, { keep: 1 });
+    assert.notEqual((await Deno.stat(path)).ino, spare.ino, "written over sub/'s spare");
+    assert.equal((await Deno.stat(join(sub, temps[0].name))).ino, spare.ino);
+    t.close();
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(sub))).map((e) => e.name), [checkpointName(t.step)]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

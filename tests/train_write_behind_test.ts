@@ -286,3 +286,53 @@ Deno.test("trainer: the log says whether checkpoints are written behind the step
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("trainer: a saveCheckpoint() of the caller's still hashing on the run's checksum worker when train() ends completes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
+  try {
+    const t = await Trainer.create({
+      config: smallConfig({ epochs: 1, keepBest: false }),
+      vocab,
+      openReader: memoryReader(corpus),
+      log: quiet,
+      writeBehind: true,
+    });
+    // the caller's checkpoint is large (a long write), so that the run ends while it is being hashed
+    const toCheckpoint = t.toCheckpoint.bind(t);
+    let big = false;
+    t.toCheckpoint = async (o) => {
+      const c = await toCheckpoint(o);
+      if (big) c.arrays["extra"] = new Float32Array(48 << 20);
+      return c;
+    };
+    const other = join(dir, "other");
+    let save: Promise<string> | undefined;
+    await t.train({
+      paths: ["mem"],
+      rows: corpus.length,
+      checkpointDir: join(dir, "ckpt"),
+      // the run's last checkpoint: the caller starts one of its own and lets the run end meanwhile
+      onCheckpoint: async () => {
+        big = true;
+        save = t.saveCheckpoint(other);
+        while (!(await Array.fromAsync(Deno.readDir(other)).catch(() => [])).length) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      },
+    });
+    assert.ok(save, "onCheckpoint was called");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<never>((_, no) =>
+      timer = setTimeout(() => no(new Error("never settled")), 60_000)
+    );
+    try {
+      const path = await Promise.race([save, hung]);
+      assert.equal((await readCheckpoint(path)).arrays["extra"].length, 48 << 20);
+    } finally {
+      clearTimeout(timer);
+    }
+    t.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

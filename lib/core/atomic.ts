@@ -89,8 +89,11 @@ export async function writeFileAtomic(
       // hashed while the runtime writes it on its own thread (or on a worker: a promise, awaited too)
       const hashed = digest?.update(bytes);
       size += bytes.length;
-      await written;
-      await hashed;
+      // both settled before either's error goes on: a hash's rejection left unheard while the write runs
+      // would end the process (an unhandled rejection), and a hash still running would take bytes after it
+      const [w, h] = await Promise.allSettled([written, hashed]);
+      if (w.status === "rejected") throw w.reason;
+      if (h.status === "rejected") throw h.reason;
     };
     if (typeof data === "function") await data(write);
     else await write(data);

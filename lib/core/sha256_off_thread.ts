@@ -87,10 +87,13 @@ export class Sha256OffThread {
     return out;
   }
 
-  /** Ends the worker. */
+  /** Ends the worker; an update or digest still waiting for it rejects (it would never hear back). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#worker.terminate();
+    this.#failed ??= new Error("Sha256OffThread: used after close()");
+    for (const w of this.#waiting.splice(0)) w();
+    for (const d of this.#digests.splice(0)) d(new Uint8Array(0));
   }
 }

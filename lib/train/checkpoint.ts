@@ -140,6 +140,11 @@ export async function writeCheckpoint(
     syncDir: true,
     digest,
     ...(opts.reuse ? { reuse: opts.reuse } : {}),
+  }).catch(async (e) => {
+    // a write that failed midway (a full disk) left its bytes in the worker's hash: that hash is ended
+    // here, else the next file given to the worker would carry a checksum of those bytes and its own
+    if (hasher && hashing) await hasher.digest().catch(() => {});
+    throw e;
   });
 }
 

@@ -132,7 +132,7 @@ export class Trainer {
    * checkpoint overwrites instead of writing into new page-cache memory; removed when the trainer closes,
    * or by the exit cleanup on a stop signal.
    */
-  #spareFile: { path: string; forget: () => void } | undefined;
+  #spareFile: { path: string; dir: string; forget: () => void } | undefined;
   /**
    * During a train() whose checkpoints are written behind the steps: their checksum computed on a worker
    * (lib/core/sha256_off_thread.ts), which the core beside the training thread runs, not between its steps.
@@ -362,8 +362,7 @@ export class Trainer {
       // a run that failed leaves no write running behind it (the run's own error is the one thrown)
       await this.#writes.settle().catch(() => {});
       this.#dropSpareFile();
-      this.#hasher?.close();
-      this.#hasher = undefined;
+      this.#closeHasher();
       throw e;
     }
     try {
@@ -371,8 +370,7 @@ export class Trainer {
     } finally {
       // the folder ends with its checkpoints only (a later train() call prunes again)
       this.#dropSpareFile();
-      this.#hasher?.close();
-      this.#hasher = undefined;
+      this.#closeHasher();
     }
     return summary;
   }
@@ -1088,7 +1086,8 @@ export class Trainer {
   ): Promise<void> {
     await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
     // the spare goes to this write (taken before any await: a second write at once makes a file of its own)
-    const spare = this.#spareFile?.path.startsWith(`${dir}/`) ? this.#takeSpareFile() : undefined;
+    // (a spare of this folder's only: one in a folder inside it, renamed out of there, may be on another disk)
+    const spare = this.#spareFile?.dir === dir ? this.#takeSpareFile() : undefined;
     // the worker hashes one file at a time: a second write at once (a saveCheckpoint() of the caller's during
     // a write behind the steps) hashes on this thread
     const hasher = this.#hasherBusy ? undefined : this.#hasher;
@@ -1099,13 +1098,17 @@ export class Trainer {
         ...(hasher ? { hasher } : {}),
       });
     } finally {
-      if (hasher) this.#hasherBusy = false;
+      if (hasher) {
+        this.#hasherBusy = false;
+        // its train() has ended meanwhile (this a saveCheckpoint() of the caller's): the last use closes it
+        if (hasher !== this.#hasher) hasher.close();
+      }
       spare?.forget();
     }
     const kept = await pruneCheckpoints(dir, o.keep, o.protect, { spare: true });
     if (kept) {
       this.#dropSpareFile();
-      this.#spareFile = { path: kept, forget: removeAtExit(kept) };
+      this.#spareFile = { path: kept, dir, forget: removeAtExit(kept) };
     }
     this.#lastCheckpoint = path;
     if (this.step === o.at.step && this.#restores === o.at.restores) {
@@ -1136,8 +1139,15 @@ export class Trainer {
     };
   }
 
+  /** Lets the checksum's worker go: closed now, or by the write still hashing on it once it is done. */
+  #closeHasher(): void {
+    const h = this.#hasher;
+    this.#hasher = undefined;
+    if (!this.#hasherBusy) h?.close();
+  }
+
   /** The spare checkpoint file, now the caller's (undefined when there is none). */
-  #takeSpareFile(): { path: string; forget: () => void } | undefined {
+  #takeSpareFile(): { path: string; dir: string; forget: () => void } | undefined {
     const f = this.#spareFile;
     this.#spareFile = undefined;
     return f;
