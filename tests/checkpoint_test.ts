@@ -320,3 +320,32 @@ Deno.test("checkpoint: pruning can keep one pruned file as a spare, which the ne
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writeFileAtomic: flush() starts the fsync of what is written so far; the file is whole, once or twice called", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const p = join(dir, "f.txt");
+    await writeFileAtomic(p, async (write, flush) => {
+      await write("a".repeat(1 << 20));
+      flush();
+      flush(); // a second call starts no second fsync
+      await write("b");
+    });
+    const text = await Deno.readTextFile(p);
+    assert.equal(text.length, (1 << 20) + 1);
+    assert.ok(text.endsWith("ab"));
+    // a function that fails after flush(): the destination untouched, no temporary file left
+    await assert.rejects(
+      writeFileAtomic(p, async (write, flush) => {
+        await write("x");
+        flush();
+        throw new Error("failed after flush");
+      }),
+      /failed after flush/,
+    );
+    assert.equal((await Deno.readTextFile(p)).length, (1 << 20) + 1);
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["f.txt"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -49,7 +49,9 @@ export function parseTempName(name: string): { base: string; pid: number; old: b
 /**
  * Writes `data` (bytes, a string, or a function that writes chunks) to `path` atomically: temporary
  * file (or `opts.reuse`, overwritten), fsync, rename. On any failure the temporary file is removed and the
- * destination is untouched.
+ * destination is untouched. A function may call its `flush` once most bytes are written: their fsync starts
+ * then, on the runtime's thread, while the function goes on (a checkpoint hashes its bytes meanwhile); the
+ * final fsync, of what came after, waits for it.
  *
  * @example
  * ```ts
@@ -60,7 +62,10 @@ export function parseTempName(name: string): { base: string; pid: number; old: b
  */
 export async function writeFileAtomic(
   path: string,
-  data: Uint8Array | string | ((write: (chunk: Uint8Array | string) => Promise<void>) => Promise<void>),
+  data:
+    | Uint8Array
+    | string
+    | ((write: (chunk: Uint8Array | string) => Promise<void>, flush: () => void) => Promise<void>),
   opts: AtomicWriteOptions = {},
 ): Promise<void> {
   const what = opts.what ?? "cannot write";
@@ -79,6 +84,12 @@ export async function writeFileAtomic(
     throw e;
   });
   let closed = false;
+  // an fsync the caller started early (flush): it runs on the runtime's thread while the caller goes on
+  let early: Promise<void> | undefined;
+  const flush = () => {
+    early ??= file.sync();
+    early.catch(() => {}); // its error is the write's: awaited below, before the final fsync
+  };
   try {
     const enc = new TextEncoder();
     const digest = opts.digest;
@@ -95,8 +106,9 @@ export async function writeFileAtomic(
       if (w.status === "rejected") throw w.reason;
       if (h.status === "rejected") throw h.reason;
     };
-    if (typeof data === "function") await data(write);
+    if (typeof data === "function") await data(write, flush);
     else await write(data);
+    await early;
     // a reused file longer than this one: its tail goes
     if (reused) await file.truncate(size);
     await file.sync();
@@ -104,6 +116,7 @@ export async function writeFileAtomic(
     closed = true;
     await Deno.rename(tmp, path);
   } catch (e) {
+    await early?.catch(() => {});
     if (!closed) file.close();
     await Deno.remove(tmp).catch(() => {}); // a full disk must not stay full of our partial file
     throw describeOsError(e, what, path) ?? e;

@@ -110,25 +110,30 @@ export async function writeCheckpoint(
   head.set(enc.encode(MAGIC), 0);
   new DataView(head.buffer).setUint32(8, json.length, true);
   head.set(json, 12);
-  // every byte but the trailer's is hashed while the runtime writes it on its own thread (writeFileAtomic's
-  // digest): the checkpoint costs the longer of the two, not their sum (BENCHMARKS.md, "The epoch's end")
+  // Written first, then hashed while their fsync runs on the runtime's thread (writeFileAtomic's flush): a
+  // checkpoint waited for costs the write and the longer of hash and fsync, not the three (BENCHMARKS.md, "The
+  // checksum while the checkpoint is fsync'd"). With a hasher, the hash runs on its worker.
   const hash = opts.hasher ? undefined : createHash("sha256"), hasher = opts.hasher;
-  let hashing = true;
-  const digest = {
-    update: (b: Uint8Array) => hashing ? (hasher ? hasher.update(b) : hash!.update(b)) : undefined,
-  };
-  await writeFileAtomic(path, async (write) => {
-    const put = async (b: Uint8Array) => {
-      for (let at = 0; at < b.length; at += WRITE_PIECE) {
-        await write(b.subarray(at, Math.min(b.length, at + WRITE_PIECE)));
+  let hashing = false;
+  await writeFileAtomic(path, async (write, flush) => {
+    const pad = new Uint8Array(8);
+    // the file's bytes before the trailer, in order, in pieces of at most WRITE_PIECE
+    const pieces = function* (): Generator<Uint8Array> {
+      yield head;
+      for (const e of entries) {
+        const b = bytesOf(ckpt.arrays[e.name]);
+        for (let at = 0; at < b.length; at += WRITE_PIECE) {
+          yield b.subarray(at, Math.min(b.length, at + WRITE_PIECE));
+        }
+        if (b.length % 8) yield pad.subarray(0, 8 - (b.length % 8));
       }
     };
-    await put(head);
-    const pad = new Uint8Array(8);
-    for (const e of entries) {
-      const b = bytesOf(ckpt.arrays[e.name]);
-      await put(b);
-      if (b.length % 8) await put(pad.subarray(0, 8 - (b.length % 8)));
+    for (const p of pieces()) await write(p);
+    flush();
+    hashing = true;
+    for (const p of pieces()) {
+      if (hasher) await hasher.update(p);
+      else hash!.update(p);
     }
     const trailer = new Uint8Array(TRAILER);
     trailer.set(enc.encode(SUM_MAGIC), 0);
@@ -138,11 +143,10 @@ export async function writeCheckpoint(
   }, {
     what: "cannot write checkpoint",
     syncDir: true,
-    digest,
     ...(opts.reuse ? { reuse: opts.reuse } : {}),
   }).catch(async (e) => {
-    // a write that failed midway (a full disk) left its bytes in the worker's hash: that hash is ended
-    // here, else the next file given to the worker would carry a checksum of those bytes and its own
+    // a write that failed while its bytes were hashed on the worker: that hash is ended here, else the next
+    // file given to the worker would carry a checksum of those bytes and its own
     if (hasher && hashing) await hasher.digest().catch(() => {});
     throw e;
   });
