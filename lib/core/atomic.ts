@@ -195,8 +195,8 @@ export type AtomicWriteOptions = {
    * A file of the caller's beside `path` that nothing else names (a temporary name from {@link tempNameFor}:
    * an old version it has let go), overwritten in place, truncated to the new length and renamed to `path`,
    * instead of a new temporary file: its pages are in the page cache already, and writing into new
-   * page-cache memory cost the 2-vCPU VMs most of a checkpoint's write (BENCHMARKS.md, "A checkpoint
-   * written over a pruned one"). Gone or not openable: a new temporary file, as without it. On failure it
+   * page-cache memory cost the 2-vCPU VMs most of a checkpoint's write (BENCHMARKS.md, "The epoch's
+   * end on one core"). Gone or not openable: a new temporary file, as without it. On failure it
    * is removed, as the temporary file is.
    */
   reuse?: string;
