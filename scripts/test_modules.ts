@@ -321,10 +321,12 @@ async function durationsFile(): Promise<string | undefined> {
   return undefined;
 }
 const durationsPath = await durationsFile();
-let known: Record<string, number> = {};
+const known: Record<string, number> = {};
 if (durationsPath) {
   try {
-    known = JSON.parse(await Deno.readTextFile(durationsPath));
+    const parsed = JSON.parse(await Deno.readTextFile(durationsPath));
+    // only numbers count: anything else is a job not recorded
+    for (const [name, v] of Object.entries(parsed ?? {})) if (typeof v === "number") known[name] = v;
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) {
       console.error(
