@@ -11,9 +11,9 @@
  *
  * The examples (`deno test --doc`) run in groups, one process per folder below each `--doc` folder
  * (`lib/core`, `lib/io`, …; a file given alone is a group of its own), on one OpenBLAS thread, in the same
- * pool as the modules: `deno test` spends most of an example's time making the isolate it runs in (about
- * 0.3 s of CPU each on the 2-core VMs, most of it first writes to new memory), and `--parallel` spent half
- * as much CPU again as one process running them in turn, while the modules' pool left a core idle at its end.
+ * pool as the modules: `deno test` spends most of an example's time making the isolate it runs in (on the
+ * 2-core VMs mostly first writes to new memory), and a separate `--parallel` run after the modules' pool,
+ * which left a core idle at its end, took its whole time on top of theirs.
  *
  * The jobs start longest first, by the seconds `durations.json` in the first folder given records (a job
  * not in it counts as longest): a long module that starts last would run alone at the end on a 2-core
@@ -34,8 +34,8 @@
  * wins), so the jobs together never ask for more threads than the machine has: OpenBLAS's threads
  * busy-wait, and two modules on two OpenBLAS threads each, on a 2-core machine that other jobs shared, made
  * tests/layers_exact_test.ts run past ten minutes. The modules that test threaded paths set their own thread
- * counts. Mesa's software WebGPU (llvmpipe) gets `LP_NUM_THREADS=0` unless set: its tiny dispatches ran a
- * fifth faster without its helper threads, which a second job wants anyway.
+ * counts. Mesa's software WebGPU (llvmpipe) gets `LP_NUM_THREADS=0` unless set: its tiny dispatches ran
+ * faster without its helper threads, which a second job wants anyway.
  *
  * Environment: `FACTOROUT_TEST_JOBS` (jobs at once, default the number of CPUs),
  * `FACTOROUT_TEST_TIMEOUT_S` (per job, default 900), `FACTOROUT_TEST_RECORD`.

@@ -151,9 +151,9 @@ Deno.test({ name: "pool: a hold keeps the workers awake between split calls", ig
   try {
     const n = 256, A = la.sharedF32(n * n), C = la.sharedF32(n * n);
     const gap = () => {
-      // longer than a worker's spin: without a hold it is asleep by the next call. 3 ms, not 0.3: on a
-      // machine another job shares, a worker may get no turn within 0.3 ms to finish its spin and sleep (the
-      // suite saw 9 of 20 calls wake one, with another test module on the second core)
+      // longer than a worker's spin: without a hold it is asleep by the next call. Several scheduler ticks'
+      // worth: on a machine another job shares, a worker may get no turn to finish its spin and sleep within
+      // a shorter gap (the suite saw fewer than half the calls wake one, another module on the second core)
       const t = performance.now();
       while (performance.now() - t < 3);
     };

@@ -54,7 +54,7 @@ async function cpuNaive(W0: Float32Array, loss: LossName): Promise<OutputLayer> 
 
 // The long run (600 enqueued steps: 6 refreshes of Q, 60 stabilisations) for the default loss; the others
 // differ from it only in their loss kernel and run 200 (2 refreshes, 20 stabilisations): on the CI's software
-// WebGPU a step costs about 35 ms of CPU, and the four long runs took a sixth of the suite.
+// WebGPU each step is slow (the driver's command recording), and four long runs made this the suite's longest module.
 const ENQUEUED: Record<LossName, number> = { spherical: 600, squared: 200, taylor: 200, zloss: 200 };
 for (const loss of ["squared", "spherical", "taylor", "zloss"] as LossName[]) {
   const enqueued = ENQUEUED[loss], total = 30 + enqueued;

@@ -1,8 +1,8 @@
 /**
  * SHA-256 computed on a worker thread, for writes behind the steps: the bytes given to `update` are copied
  * into a shared ring of {@link SLOTS} slots and hashed there in order, so that the training thread spends a
- * copy into memory already written (≈ 15 ms for a 178 MB checkpoint on the 2-vCPU VMs) instead of the hash
- * itself (≈ 115 ms), which a write behind the steps ran on the training thread between two batches.
+ * copy into memory already written, a fraction of the hash itself, which a write behind the steps ran on the
+ * training thread between two batches (BENCHMARKS.md, "The epoch's end on one core").
  * lib/core/atomic.ts's `digest` option takes it; `digest()` is the hash of every byte given since the last
  * one. The worker lives until `close()`.
  *
