@@ -7,6 +7,7 @@
 
 import { createOutputLayer } from "../lib/output/create.ts";
 import { createBackend } from "../lib/linalg/select.ts";
+import { type BlasBackend, openBlasBackend } from "../lib/linalg/blas.ts";
 import type { CreateOutputLayerOptions, LossName, OutputLayer, SparseBatch } from "../lib/core/types.ts";
 
 /** A seeded uniform generator on [0, 1): the one rng, as a function. */
@@ -106,4 +107,16 @@ export async function makeLayer(
     log: (l) => lines.push(l),
     ...extra,
   });
+}
+
+/** The plain blas backend on one OpenBLAS thread (FACTOROUT_THREADS is read when it opens). */
+export function oneThread(): BlasBackend {
+  const was = Deno.env.get("FACTOROUT_THREADS");
+  Deno.env.set("FACTOROUT_THREADS", "1");
+  try {
+    return openBlasBackend();
+  } finally {
+    if (was === undefined) Deno.env.delete("FACTOROUT_THREADS");
+    else Deno.env.set("FACTOROUT_THREADS", was);
+  }
 }

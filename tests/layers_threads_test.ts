@@ -20,6 +20,7 @@ import type { LossName, OutputLayer, StepResult } from "../lib/core/types.ts";
 import {
   blasAvailable,
   makeLayer,
+  oneThread,
   randomBatch,
   randomH,
   relMaxDiff,
@@ -31,18 +32,6 @@ const ok = await blasAvailable();
 // the V update of the LU and direct paths splits at any size here (pool_split.ts decides it for speed
 // alone; these tests check that the split path keeps the bits)
 POOL_SPLIT.scatter = 0;
-
-/** The plain backend on one OpenBLAS thread (FACTOROUT_THREADS is read when it opens). */
-function oneThread() {
-  const was = Deno.env.get("FACTOROUT_THREADS");
-  Deno.env.set("FACTOROUT_THREADS", "1");
-  try {
-    return openBlasBackend();
-  } finally {
-    if (was === undefined) Deno.env.delete("FACTOROUT_THREADS");
-    else Deno.env.set("FACTOROUT_THREADS", was);
-  }
-}
 
 async function run(layer: OutputLayer, seed: number, m: number, steps: number, eta: number) {
   const r = rng(seed), out: StepResult[] = [];

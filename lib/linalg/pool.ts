@@ -339,6 +339,7 @@ export function createPooledBackend(
     cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
     cblas_somatcopy: SYMBOLS.cblas_somatcopy,
     cblas_dgemv: SYMBOLS.cblas_dgemv,
+    cblas_dsyrk: SYMBOLS.cblas_dsyrk,
     openblas_set_num_threads: SYMBOLS.openblas_set_num_threads,
   });
   const sym = lib.symbols as unknown as PartSymbols;

@@ -262,6 +262,7 @@ export type PartSymbols = {
   cblas_ssyr2k(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_somatcopy(...a: (number | AllowSharedBufferSource)[]): void;
   cblas_dgemv(...a: (number | AllowSharedBufferSource)[]): void;
+  cblas_dsyrk(...a: (number | AllowSharedBufferSource)[]): void;
 };
 
 /**

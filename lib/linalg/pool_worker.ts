@@ -98,6 +98,7 @@ parentPort!.on("message", async (m: Init | Receive) => {
       cblas_ssyr2k: SYMBOLS.cblas_ssyr2k,
       cblas_somatcopy: SYMBOLS.cblas_somatcopy,
       cblas_dgemv: SYMBOLS.cblas_dgemv,
+      cblas_dsyrk: SYMBOLS.cblas_dsyrk,
     });
     sym = lib.symbols as unknown as PartSymbols;
     ctl = new Int32Array(m.ctl);

@@ -7,12 +7,16 @@
  */
 
 import type { LinAlgBackend } from "../../linalg/backend.ts";
+import { isPooled } from "../../linalg/pool.ts";
+import { PassesSplit } from "./passes_kernel.ts";
 
 /** Rows per chunk when V is streamed through float64 scratch. */
 export const CHUNK_ROWS = 256;
 
 /**
- * Float64 scratch for the chunked O(Dd²) passes ({@link foldInto}, {@link gramOf}, W materialisation).
+ * Float64 scratch for the chunked O(Dd²) passes ({@link foldInto}, {@link gramOf}, W materialisation), and
+ * with a pooled backend the passes split across its threads (passes_kernel.ts), used where V is on its
+ * shared memory.
  *
  * @example
  * ```ts
@@ -25,20 +29,25 @@ export class ChunkScratch {
   a: Float64Array;
   /** CHUNK_ROWS×d output rows. */
   b: Float64Array;
+  /** The passes on the pool's threads (a pooled backend only). */
+  readonly split: PassesSplit | undefined;
   /**
-   * Allocates two CHUNK_ROWS×d float64 buffers.
+   * Allocates two CHUNK_ROWS×d float64 buffers; with a pooled `la`, registers the passes' kernel on it.
    *
    * @param d dimension
+   * @param la the layer's backend
    */
-  constructor(d: number) {
+  constructor(d: number, la?: LinAlgBackend) {
     this.a = new Float64Array(CHUNK_ROWS * d);
     this.b = new Float64Array(CHUNK_ROWS * d);
+    this.split = la && isPooled(la) ? new PassesSplit(la, d, CHUNK_ROWS) : undefined;
   }
 }
 
 /**
  * out rows = V rows · U + ωᵀ (W materialised), computed in float64 by chunks and rounded once to float32.
- * `out` may be V itself (the fold). O(Dd²).
+ * `out` may be V itself (the fold). O(Dd²). Where `s` has a pool's split passes and V and out are on its
+ * shared memory, the chunks run on every thread (passes_kernel.ts `MATERIALIZE`), each as here.
  *
  * @example
  * ```ts
@@ -68,6 +77,7 @@ export function materialize(
   out: Float32Array,
   s: ChunkScratch,
 ): void {
+  if (s.split?.materialize(V, D, U, omega, out)) return;
   for (let r0 = 0; r0 < D; r0 += CHUNK_ROWS) {
     const n = Math.min(CHUNK_ROWS, D - r0);
     for (let j = 0; j < n * d; j++) s.a[j] = V[r0 * d + j];
@@ -119,7 +129,9 @@ export function foldInto(
 
 /**
  * G = AᵀA (d×d) and, when `sum` is given, sum = Aᵀ𝟙, for the D×d float32 A, accumulated in float64 by
- * chunks (dsyrk, symmetric by construction). O(Dd²).
+ * chunks (dsyrk, symmetric by construction). O(Dd²). Where `s` has a pool's split passes and A is on its
+ * shared memory, the chunks fall in fixed blocks summed in order (passes_kernel.ts `GRAM`): the same bits at
+ * every thread count, within float64 rounding of this serial loop.
  *
  * @example
  * ```ts
@@ -146,6 +158,7 @@ export function gramOf(
   sum: Float64Array | null,
   s: ChunkScratch,
 ): void {
+  if (s.split?.gram(A, D, G, sum)) return;
   G.fill(0, 0, d * d);
   sum?.fill(0, 0, d);
   for (let r0 = 0; r0 < D; r0 += CHUNK_ROWS) {

@@ -340,7 +340,7 @@ export class FactoredState {
     this.Q = new Float64Array(d * d);
     this.omega = this.f64(d);
     this.wbar = this.f64(d);
-    this.chunk = new ChunkScratch(d);
+    this.chunk = new ChunkScratch(d, la);
     this.rebal = new RebalanceScratch(d, MAX_RESCALES);
     this.foldScratch = new FoldScratch(d);
     this.u = new Float64Array(d);
