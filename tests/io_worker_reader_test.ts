@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { DataFormatError, IoError, UsageError } from "../lib/core/errors.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
+import { rebuiltError, sendableError } from "../lib/core/worker_errors.ts";
 import { pipeline, runScript } from "./child.ts";
 import { prepareCorpus } from "../lib/io/prepare.ts";
 import { type ExampleBatch, readExamples, type ReadOptions } from "../lib/io/read.ts";
@@ -13,8 +14,6 @@ import {
   GROUPS_AHEAD,
   packGroup,
   readWorkerExamples,
-  rebuiltError,
-  sendableError,
   type TimedBatch,
   unpackGroup,
 } from "../lib/io/worker_reader.ts";

@@ -1,6 +1,7 @@
-// Checkpoints written behind the steps (lib/train/write_behind.ts, the trainer's save): the chain's order
-// and errors, a failed write stopping the run at its next step with the error naming the folder, the
-// checkpoints already written kept, and the files the same as a run that waits for each write.
+// Checkpoints written behind the steps (lib/train/write_behind.ts, the trainer's save, on the checkpoint
+// writer's worker): the chain's order and errors, a failed write stopping the run at its next step with the
+// error naming the folder, the checkpoints already written kept, the files the same as a run that waits for
+// each write, and the output layer's pool standing down while a write takes a core it would use.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import v8 from "node:v8";
@@ -11,6 +12,7 @@ import { Trainer } from "../lib/train/trainer.ts";
 import type { OpenReader } from "../lib/train/types.ts";
 import { WriteBehind } from "../lib/train/write_behind.ts";
 import { flakyHeads, memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+import { blasAvailable } from "./layers_helpers.ts";
 
 const V = 40;
 const vocab = ringVocab(V);
@@ -287,7 +289,7 @@ Deno.test("trainer: the log says whether checkpoints are written behind the step
   }
 });
 
-Deno.test("trainer: a saveCheckpoint() of the caller's still hashing on the run's checksum worker when train() ends completes", async () => {
+Deno.test("trainer: a saveCheckpoint() of the caller's still being written when train() ends (its writer closed) completes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
   try {
     const t = await Trainer.create({
@@ -297,7 +299,7 @@ Deno.test("trainer: a saveCheckpoint() of the caller's still hashing on the run'
       log: quiet,
       writeBehind: true,
     });
-    // the caller's checkpoint is large (a long write), so that the run ends while it is being hashed
+    // the caller's checkpoint is large (a long write), so that the run ends while it is being written
     const toCheckpoint = t.toCheckpoint.bind(t);
     let big = false;
     t.toCheckpoint = async (o) => {
@@ -332,6 +334,69 @@ Deno.test("trainer: a saveCheckpoint() of the caller's still hashing on the run'
       clearTimeout(timer);
     }
     t.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "trainer: with every core the pool's, it stands down while a checkpoint is written behind the steps, " +
+    "takes the core back after, and the run's bits are a waiting run's",
+  ignore: !(await blasAvailable()),
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
+  // batches of 256 × dim 256, the bag split too: calls the pool splits at every step
+  const Vw = 200, big = ringCorpus(Vw, 6000), cores = String(navigator.hardwareConcurrency);
+  try {
+    const run = async (writeBehind: boolean) => {
+      const lines: string[] = [];
+      const had = Deno.env.get("FACTOROUT_THREADS");
+      Deno.env.set("FACTOROUT_THREADS", cores);
+      let t: Trainer;
+      try {
+        t = await Trainer.create({
+          config: smallConfig({ epochs: 3, dim: 256, batch: 256, backend: "blas", output: "factored" }),
+          vocab: ringVocab(Vw),
+          openReader: memoryReader(big),
+          log: (l) => lines.push(l),
+          writeBehind,
+          splitBag: true,
+        });
+      } finally {
+        if (had === undefined) Deno.env.delete("FACTOROUT_THREADS");
+        else Deno.env.set("FACTOROUT_THREADS", had);
+      }
+      try {
+        const s = await t.train({
+          paths: ["mem"],
+          rows: big.length,
+          checkpointDir: join(dir, String(writeBehind)),
+          checkpointEvery: 5,
+        });
+        return { pool: s.thisInvocation.pool!, lines, vectors: await t.embeddings({ output: true }) };
+      } finally {
+        t.close();
+      }
+    };
+    const behind = await run(true), waited = await run(false);
+    assert.ok(behind.pool && waited.pool, "the pool's counts (FACTOROUT_THREADS = the cores)");
+    // the step after each write's start runs stood down; the steps after the write's end do not
+    assert.ok(
+      behind.pool.callerOnlyCalls > 0,
+      `stood down during the writes: ${JSON.stringify(behind.pool)}`,
+    );
+    assert.ok(
+      behind.pool.callerOnlyCalls < behind.pool.splitCalls / 2,
+      `and back: ${JSON.stringify(behind.pool)}`,
+    );
+    assert.equal(waited.pool.callerOnlyCalls, 0);
+    assert.ok(
+      behind.lines.some((l) => /training thread alone while one is written/.test(l)),
+      behind.lines.join("\n"),
+    );
+    assert.deepEqual(behind.vectors.input, waited.vectors.input, "input vectors");
+    assert.deepEqual(behind.vectors.output, waited.vectors.output, "output vectors");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -186,9 +186,9 @@ export type AtomicWriteOptions = {
   /** Also fsync the folder after the rename, so the new name itself survives a power cut. */
   syncDir?: boolean;
   /**
-   * Given every byte written, in order (a node:crypto Hash, or lib/core/sha256_off_thread.ts, whose
-   * update's promise is awaited before the next chunk): the file's hash without reading the file back (a
-   * read allocates new memory for every chunk, on these VMs dearer than the hash itself).
+   * Given every byte written, in order (a node:crypto Hash; a promise that update returns is awaited
+   * before the next chunk): the file's hash without reading the file back (a read allocates new memory for
+   * every chunk, on these VMs dearer than the hash itself).
    */
   digest?: { update(bytes: Uint8Array): unknown };
   /**

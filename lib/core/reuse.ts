@@ -27,18 +27,24 @@ export type SpareArrays = Readonly<Record<string, Float32Array | Float64Array | 
  *
  * @param src the array to copy
  * @param into an array to reuse, or undefined
+ * @param shared the copy on shared memory (a new array on a SharedArrayBuffer where `into` is not on one)
  * @returns the copy: `into`, or a new array
  */
 export function copyInto<T extends Float32Array | Float64Array>(
   src: T,
   into: Float32Array | Float64Array | undefined,
+  shared = false,
 ): T {
   if (
     into !== undefined && into.buffer !== src.buffer && into.constructor === src.constructor &&
-    into.length === src.length
+    into.length === src.length && (!shared || into.buffer instanceof SharedArrayBuffer)
   ) {
     into.set(src);
     return into as T;
   }
-  return src.slice() as T;
+  if (!shared) return src.slice() as T;
+  const Ctor = src.constructor as new (b: SharedArrayBuffer) => T;
+  const copy = new Ctor(new SharedArrayBuffer(src.byteLength));
+  copy.set(src);
+  return copy;
 }

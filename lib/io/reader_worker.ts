@@ -7,14 +7,8 @@
  */
 
 import { readExamples, type ReadOptions } from "./read.ts";
-import {
-  type FromWorker,
-  packGroup,
-  POSTED,
-  sendableError,
-  TAKEN,
-  type TimedBatch,
-} from "./worker_reader.ts";
+import { type FromWorker, packGroup, POSTED, TAKEN, type TimedBatch } from "./worker_reader.ts";
+import { sendableError } from "../core/worker_errors.ts";
 
 type Start = {
   paths: string[];

@@ -9,15 +9,7 @@
  * @module
  */
 
-import {
-  BackendUnavailableError,
-  DataFormatError,
-  DivergenceError,
-  IoError,
-  SingularMatrixError,
-  SingularUpdateError,
-  UsageError,
-} from "../core/errors.ts";
+import { rebuiltError, type SentError } from "../core/worker_errors.ts";
 import { receiveMessageOnPort } from "node:worker_threads";
 import type { ExampleBatch, ReadOptions } from "./read.ts";
 
@@ -183,72 +175,6 @@ export type FromWorker =
   | { type: "error"; error: SentError };
 
 /**
- * An error as it crosses threads: its class, message, stack and own plain fields.
- *
- * @example
- * ```ts
- * import { sendableError } from "./worker_reader.ts";
- * console.log(sendableError(new RangeError("x")).kind); // "RangeError"
- * ```
- */
-export type SentError = { kind: string; message: string; stack?: string; fields: Record<string, unknown> };
-
-// The classes an error is rebuilt as, by name: ours, then Deno's OS errors (their class decides exit codes).
-const OURS: Record<string, { prototype: Error }> = {
-  DataFormatError,
-  UsageError,
-  IoError,
-  DivergenceError,
-  SingularUpdateError,
-  SingularMatrixError,
-  BackendUnavailableError,
-  RangeError,
-  TypeError,
-};
-
-/**
- * `e` as plain data for postMessage (see {@link rebuiltError}).
- *
- * @example
- * ```ts
- * import { rebuiltError, sendableError } from "./worker_reader.ts";
- * import { UsageError } from "../core/errors.ts";
- * console.log(rebuiltError(sendableError(new UsageError("bad"))) instanceof UsageError); // true
- * ```
- */
-export function sendableError(e: unknown): SentError {
-  if (!(e instanceof Error)) return { kind: "Error", message: String(e), fields: {} };
-  let kind = Object.keys(OURS).find((k) => e.constructor === OURS[k].prototype.constructor);
-  kind ??= Object.keys(Deno.errors).find((k) =>
-    e instanceof (Deno.errors as unknown as Record<string, ErrorConstructor>)[k]
-  );
-  const fields: Record<string, unknown> = { name: e.name };
-  for (const [k, v] of Object.entries(e)) {
-    if (v === null || ["string", "number", "boolean"].includes(typeof v)) fields[k] = v;
-  }
-  return { kind: kind ?? "Error", message: e.message, ...(e.stack ? { stack: e.stack } : {}), fields };
-}
-
-/**
- * The error {@link sendableError} describes, of the same class (when known) with the same message and
- * fields; its stack is the worker's.
- *
- * @example
- * ```ts
- * import { rebuiltError } from "./worker_reader.ts";
- * console.log(rebuiltError({ kind: "NotFound", message: "gone", fields: {} }) instanceof Deno.errors.NotFound); // true
- * ```
- */
-export function rebuiltError(s: SentError): Error {
-  const cls = OURS[s.kind] ?? (Deno.errors as unknown as Record<string, { prototype: Error }>)[s.kind];
-  const e = new Error(s.message);
-  if (cls) Object.setPrototypeOf(e, cls.prototype);
-  Object.assign(e, s.fields);
-  if (s.stack) e.stack = `${s.stack}\n    (in the reader worker)`;
-  return e;
-}
-
-/**
  * Streams readExamples(paths, opts) from a worker thread (see the module doc). The worker starts at once
  * and reads ahead; leaving the loop early (break, a throw) or return() stops it.
  *
@@ -349,7 +275,7 @@ async function* consume(w: Started): AsyncGenerator<TimedBatch, void, unknown> {
       await w.turn();
       let turned = performance.now();
       if (m.type === "end") return;
-      if (m.type === "error") throw rebuiltError(m.error);
+      if (m.type === "error") throw rebuiltError(m.error, "the reader worker");
       // the group is taken when its last batch is: the worker runs GROUPS_AHEAD groups ahead of that
       const batches = unpackGroup(m.group);
       taken += batches.length;

@@ -26,7 +26,6 @@ import { basename } from "node:path";
 import { DataFormatError, UsageError } from "../core/errors.ts";
 import { withPath } from "../core/os_errors.ts";
 import { tempNameFor, writeFileAtomic } from "../core/atomic.ts";
-import type { Sha256OffThread } from "../core/sha256_off_thread.ts";
 import { pidAlive } from "../core/lock.ts";
 
 const MAGIC = "FOCKPT01", SUM_MAGIC = "FOCKSUM1", TRAILER = 40;
@@ -79,7 +78,6 @@ function bytesOf(a: Float32Array | Float64Array): Uint8Array {
 /**
  * Writes a checkpoint atomically (temporary name, fsync, rename, folder fsync). `opts.reuse`: a spare file
  * {@link pruneCheckpoints} kept, overwritten instead of a new temporary file (writeFileAtomic's `reuse`).
- * `opts.hasher`: the checksum computed on that worker (lib/core/sha256_off_thread.ts), not on this thread.
  *
  * @example
  * ```ts
@@ -92,7 +90,7 @@ function bytesOf(a: Float32Array | Float64Array): Uint8Array {
 export async function writeCheckpoint(
   path: string,
   ckpt: Checkpoint,
-  opts: { reuse?: string; hasher?: Sha256OffThread } = {},
+  opts: { reuse?: string } = {},
 ): Promise<void> {
   const entries: ArrayEntry[] = [];
   let offset = 0;
@@ -112,9 +110,9 @@ export async function writeCheckpoint(
   head.set(json, 12);
   // Written first, then hashed while their fsync runs on the runtime's thread (writeFileAtomic's flush): a
   // checkpoint waited for costs the write and the longer of hash and fsync, not the three (BENCHMARKS.md, "The
-  // checksum while the checkpoint is fsync'd"). With a hasher, the hash runs on its worker.
-  const hash = opts.hasher ? undefined : createHash("sha256"), hasher = opts.hasher;
-  let hashing = false;
+  // checksum while the checkpoint is fsync'd"). A write behind the steps runs all of it on the checkpoint
+  // writer's worker (checkpoint_writer.ts).
+  const hash = createHash("sha256");
   await writeFileAtomic(path, async (write, flush) => {
     const pad = new Uint8Array(8);
     // the file's bytes before the trailer, in order, in pieces of at most WRITE_PIECE
@@ -130,25 +128,15 @@ export async function writeCheckpoint(
     };
     for (const p of pieces()) await write(p);
     flush();
-    hashing = true;
-    for (const p of pieces()) {
-      if (hasher) await hasher.update(p);
-      else hash!.update(p);
-    }
+    for (const p of pieces()) hash.update(p);
     const trailer = new Uint8Array(TRAILER);
     trailer.set(enc.encode(SUM_MAGIC), 0);
-    trailer.set(hasher ? await hasher.digest() : hash!.digest(), 8);
-    hashing = false;
+    trailer.set(hash.digest(), 8);
     await write(trailer);
   }, {
     what: "cannot write checkpoint",
     syncDir: true,
     ...(opts.reuse ? { reuse: opts.reuse } : {}),
-  }).catch(async (e) => {
-    // a write that failed while its bytes were hashed on the worker: that hash is ended here, else the next
-    // file given to the worker would carry a checksum of those bytes and its own
-    if (hasher && hashing) await hasher.digest().catch(() => {});
-    throw e;
   });
 }
 

@@ -79,12 +79,10 @@ export function bagSplit(): boolean {
 }
 
 /**
- * Whether the trainer writes its checkpoints behind the steps (lib/train/write_behind.ts): FACTOROUT_WRITE_BEHIND
- * `1` always, `0` never (each checkpoint written before the next step), unset: when a core is left beside the
- * output layer's threads (`Trainer#writesBehind`). On the 2-core machine at two threads the write's own work (the
- * checksum, the kernel's copy into the page cache) took a core from the split step, which waits at every
- * synchronisation for the slower thread: the layer's stage lost more than the write saved (BENCHMARKS.md,
- * "The epoch's end"). The train job reads it before it prepares a corpus, so that a bad value costs nothing.
+ * Whether the trainer writes its checkpoints behind the steps (lib/train/write_behind.ts, on the checkpoint
+ * writer's worker): FACTOROUT_WRITE_BEHIND `1` or unset, behind (where the output layer's threads take every
+ * core, its pool stands down while a write runs: trainer.ts `#yieldCore`); `0` never (each checkpoint written
+ * before the next step). The train job reads it before it prepares a corpus, so that a bad value costs nothing.
  *
  * @example
  * ```ts

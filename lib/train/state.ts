@@ -28,7 +28,8 @@ import type { RunState, TrainerDeps, Vocabulary } from "./types.ts";
  * ```
  */
 export function initOutputRows(n: number, d: number, rng: Rng): Float32Array {
-  const W = new Float32Array(n * d);
+  // on shared memory: the run start's state copy goes into it, and the checkpoint writer's worker reads copies
+  const W = new Float32Array(new SharedArrayBuffer(4 * n * d));
   rng.fillUniform(W, 1 / d);
   return W;
 }

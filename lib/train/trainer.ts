@@ -29,7 +29,7 @@ import {
 import { dirname, join } from "node:path";
 import { linkFileAtomic, tempNameFor } from "../core/atomic.ts";
 import { removeAtExit } from "../core/stop.ts";
-import { Sha256OffThread } from "../core/sha256_off_thread.ts";
+import { CheckpointWriter } from "./checkpoint_writer.ts";
 import { adoptRunFields, resolveConfig, resumeDifferences, type TrainConfig } from "./config.ts";
 import { epochNote, fmt4, ProgressReporter } from "./progress.ts";
 import { Rng } from "../core/rng.ts";
@@ -91,6 +91,9 @@ export type {
  * trainer?.close();
  * ```
  */
+/** Split calls a pool stands down for while a write behind the steps runs (ended when the write is done). */
+const YIELD_CALLS = 2 ** 30;
+
 export class Trainer {
   /**
    * Optimisation steps so far (over all runs), which name and order the checkpoints. A refresh from a run's
@@ -134,11 +137,12 @@ export class Trainer {
    */
   #spareFile: { path: string; dir: string; forget: () => void } | undefined;
   /**
-   * During a train() whose checkpoints are written behind the steps: their checksum computed on a worker
-   * (lib/core/sha256_off_thread.ts), which the core beside the training thread runs, not between its steps.
+   * During a train() whose checkpoints are written behind the steps: the worker that writes them
+   * (checkpoint_writer.ts), on the core beside the training thread.
    */
-  #hasher: Sha256OffThread | undefined;
-  #hasherBusy = false;
+  #writer: CheckpointWriter | undefined;
+  /** Whether the output layer's pool stands down for a write behind the steps ({@link Trainer.#yieldCore}). */
+  #yielded = false;
   /**
    * The vocabulary's hash and the word count it is of: each checkpoint carries it, and hashing every word
    * again at each one cost as much as copying the state into the spare arrays. The vocabulary changes only by
@@ -362,7 +366,7 @@ export class Trainer {
       // a run that failed leaves no write running behind it (the run's own error is the one thrown)
       await this.#writes.settle().catch(() => {});
       this.#dropSpareFile();
-      this.#closeHasher();
+      this.#closeWriter();
       throw e;
     }
     try {
@@ -370,7 +374,7 @@ export class Trainer {
     } finally {
       // the folder ends with its checkpoints only (a later train() call prunes again)
       this.#dropSpareFile();
-      this.#closeHasher();
+      this.#closeWriter();
     }
     return summary;
   }
@@ -555,7 +559,7 @@ export class Trainer {
           if (atGood) good = state;
           behind = { path, step: this.step, state };
           this.#writes.then(async () => {
-            await this.#commitCheckpoint(dir, path, state.ckpt, { keep, protect, at });
+            await this.#commitCheckpoint(dir, path, state.ckpt, { keep, protect, at, behind: true });
             // written: the copy is let go (a rollback reads the file; saveBest links to it). Its arrays are
             // the next copy's once this chain is settled (best.fock's link below may write it, where refused)
             if (good === state) good = { file: path, run: state.run };
@@ -747,14 +751,16 @@ export class Trainer {
       return f.rollback;
     };
     const behindWrites = this.#writesBehind();
-    if (behindWrites && dir) this.#hasher ??= new Sha256OffThread();
+    if (behindWrites && dir) this.#writer ??= new CheckpointWriter();
     if (dir) {
       this.deps.log(
         behindWrites
-          ? "checkpoints: written behind the steps, a core being free beside the output layer's threads " +
-            "(the last one before the job goes on; FACTOROUT_WRITE_BEHIND=0 waits for each)"
-          : "checkpoints: each written before the next step, every core at work (FACTOROUT_WRITE_BEHIND=1 " +
-            "writes them behind the steps)",
+          ? "checkpoints: written behind the steps on a worker (the last one before the job goes on; " +
+            "FACTOROUT_WRITE_BEHIND=0 waits for each)" +
+            (this.#yieldsCore()
+              ? "; the split step runs on the training thread alone while one is written, every core being its"
+              : "")
+          : "checkpoints: each written before the next step (FACTOROUT_WRITE_BEHIND=0)",
       );
     }
     let improved = false, rolledBack = true;
@@ -804,6 +810,8 @@ export class Trainer {
           this.#cleanFile = undefined;
           // saveBest's link is of the step before: its copy goes once its write is done, not at the next save
           behind = undefined;
+          // the write behind the steps is done: the output layer's threads take the core back now
+          if (this.#yielded && !this.#writer?.busy) this.#yieldCore(false);
           account(this.model.settled(loss as number, m));
         }
         run.examples += b.size;
@@ -892,13 +900,12 @@ export class Trainer {
   }
 
   /**
-   * Whether checkpoints are written behind the steps: TrainerDeps.writeBehind, else when the machine has a
-   * core beside the output layer's threads (its OpenBLAS threads; one for the js and webgpu backends).
+   * Whether checkpoints are written behind the steps: TrainerDeps.writeBehind, else yes (on the writer's
+   * worker; with every core taken by the output layer's threads, its pool stands down meanwhile: the five
+   * epochs of BENCHMARKS.md "Checkpoints on a worker" ran faster so than with each checkpoint waited for).
    */
   #writesBehind(): boolean {
-    if (this.deps.writeBehind !== undefined) return this.deps.writeBehind;
-    const threads = (this.#output as { la?: { threads?: number } }).la?.threads ?? 1;
-    return threads < navigator.hardwareConcurrency;
+    return this.deps.writeBehind ?? true;
   }
 
   /** The epoch-end health check of the output layer (guard.ts' checkHealth) at the current step. */
@@ -921,8 +928,11 @@ export class Trainer {
     const spare = this.#spare;
     this.#spare = undefined;
     const ckpt = await this.toCheckpoint({ into: spare });
-    for (const k of Object.keys(ckpt.arrays)) {
-      if (k.startsWith("model.")) ckpt.arrays[k] = copyInto(ckpt.arrays[k], spare?.[k]);
+    // on shared memory: the checkpoint writer's worker reads a copy written behind the steps (the spares, and
+    // W₀ that the run start's copy goes into, are on shared memory, so nothing is copied twice)
+    for (const [k, a] of Object.entries(ckpt.arrays)) {
+      if (k.startsWith("model.")) ckpt.arrays[k] = copyInto(a, spare?.[k], true);
+      else if (!(a.buffer instanceof SharedArrayBuffer)) ckpt.arrays[k] = copyInto(a, undefined, true);
     }
     // the run state of this moment, also in the copy (written out as a file when the run checkpoints)
     (ckpt.meta as { run: RunState | null }).run = run;
@@ -1082,27 +1092,28 @@ export class Trainer {
     dir: string,
     path: string,
     ckpt: Checkpoint,
-    o: { keep: number; protect: string | undefined; at: { step: number; restores: number; key: string } },
+    o: {
+      keep: number;
+      protect: string | undefined;
+      at: { step: number; restores: number; key: string };
+      behind?: boolean;
+    },
   ): Promise<void> {
     await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
     // the spare goes to this write (taken before any await: a second write at once makes a file of its own)
     // (a spare of this folder's only: one in a folder inside it, renamed out of there, may be on another disk)
     const spare = this.#spareFile?.dir === dir ? this.#takeSpareFile() : undefined;
-    // the worker hashes one file at a time: a second write at once (a saveCheckpoint() of the caller's during
-    // a write behind the steps) hashes on this thread
-    const hasher = this.#hasherBusy ? undefined : this.#hasher;
-    if (hasher) this.#hasherBusy = true;
+    const reuse = spare ? { reuse: spare.path } : {};
+    // a write behind the steps goes to the writer's worker (the copy's arrays are on shared memory); any
+    // other is waited for, and written here
+    const writer = o.behind ? this.#writer : undefined;
     try {
-      await writeCheckpoint(path, ckpt, {
-        ...(spare ? { reuse: spare.path } : {}),
-        ...(hasher ? { hasher } : {}),
-      });
+      if (writer) {
+        this.#yieldCore(true);
+        await writer.write(path, ckpt, reuse);
+      } else await writeCheckpoint(path, ckpt, reuse);
     } finally {
-      if (hasher) {
-        this.#hasherBusy = false;
-        // its train() has ended meanwhile (this a saveCheckpoint() of the caller's): the last use closes it
-        if (hasher !== this.#hasher) hasher.close();
-      }
+      if (writer && !writer.busy) this.#yieldCore(false);
       spare?.forget();
     }
     const kept = await pruneCheckpoints(dir, o.keep, o.protect, { spare: true });
@@ -1139,11 +1150,29 @@ export class Trainer {
     };
   }
 
-  /** Lets the checksum's worker go: closed now, or by the write still hashing on it once it is done. */
-  #closeHasher(): void {
-    const h = this.#hasher;
-    this.#hasher = undefined;
-    if (!this.#hasherBusy) h?.close();
+  /** Lets the checkpoint writer's worker go (train() has settled its writes) and the pool take its core back. */
+  #closeWriter(): void {
+    this.#writer?.close();
+    this.#writer = undefined;
+    this.#yieldCore(false);
+  }
+
+  /**
+   * `yield`: a write behind the steps starts, and where the output layer's threads take every core, its pool
+   * stands down (the training thread runs the split step's parts alone, the same parts, so the same bits):
+   * the write's worker and the kernel's page-cache copies take a core, and a split step would wait at each
+   * synchronisation for the thread that shares it. false: the write is done; the threads come back.
+   */
+  #yieldCore(yieldIt: boolean): void {
+    if (yieldIt === this.#yielded || !this.#yieldsCore()) return;
+    this.#yielded = yieldIt;
+    this.#outputPool()!.standDown(yieldIt ? YIELD_CALLS : 0);
+  }
+
+  /** Whether the output layer's pool takes every core (and stands down while a write behind the steps runs). */
+  #yieldsCore(): boolean {
+    const pool = this.#outputPool();
+    return pool !== null && pool.parts >= navigator.hardwareConcurrency;
   }
 
   /** The spare checkpoint file, now the caller's (undefined when there is none). */

@@ -82,8 +82,8 @@ export type TrainerDeps = {
   /** Split the embedding bag's forward and backward on the output layer's pool (default: FACTOROUT_BAG_SPLIT). */
   splitBag: boolean;
   /**
-   * Write the checkpoints of the epoch ends before the last and the periodic ones behind the steps (default:
-   * FACTOROUT_WRITE_BEHIND; unset: when a core is left beside the output layer's threads).
+   * Write the checkpoints of the epoch ends before the last and the periodic ones behind the steps, on a
+   * worker (default: FACTOROUT_WRITE_BEHIND; unset: behind).
    */
   writeBehind?: boolean;
   /** Informational lines (the backend, checkpoints); default console.error. */
