@@ -901,8 +901,8 @@ export class Trainer {
 
   /**
    * Whether checkpoints are written behind the steps: TrainerDeps.writeBehind, else yes (on the writer's
-   * worker; with every core taken by the output layer's threads, its pool stands down meanwhile: the five
-   * epochs of BENCHMARKS.md "Checkpoints on a worker" ran faster so than with each checkpoint waited for).
+   * worker; with every core taken by the output layer's threads, its pool stands down meanwhile, which ran five
+   * epochs faster than waiting for each checkpoint: BENCHMARKS.md, "The epoch's end on two threads").
    */
   #writesBehind(): boolean {
     return this.deps.writeBehind ?? true;
