@@ -196,3 +196,46 @@ Deno.test("trainer: the spare checkpoint file of a folder is not written over fo
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("trainer: the state copies' validation arrays reuse one set once the held-out set is complete (no new shared memory per checkpoint)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "state-copies-val-" });
+  try {
+    const t = await Trainer.create({
+      config: smallConfig({ epochs: 4, keepBest: false }),
+      vocab,
+      openReader: memoryReader(corpus),
+      log: quiet,
+      writeBehind: true,
+    });
+    const made: Record<string, Float32Array | Float64Array>[] = [];
+    const toCheckpoint = t.toCheckpoint.bind(t);
+    t.toCheckpoint = async (o) => {
+      const c = await toCheckpoint(o);
+      made.push(c.arrays);
+      return c;
+    };
+    await t.train({
+      paths: ["mem"],
+      rows: corpus.length,
+      checkpointDir: join(dir, "ckpt"),
+      checkpointEvery: 9,
+      keepCheckpoints: 100,
+    });
+    // the state copies (on shared memory) made once the held-out set stopped growing (after the first epoch)
+    const last = made[made.length - 1]["val.Y.indices"].length;
+    assert.ok(last > 0, "a held-out set");
+    const copies = made.filter((a) =>
+      a["val.Y.indices"].buffer instanceof SharedArrayBuffer && a["val.Y.indices"].length === last
+    );
+    assert.ok(copies.length >= 6, `${copies.length} copies`);
+    // a SharedArrayBuffer that the writer's worker has seen is freed only when both threads collect it, and
+    // the worker seldom does: a new one per checkpoint grew the process by the held-out set at each one
+    for (const k of Object.keys(copies[0]).filter((k) => k.startsWith("val."))) {
+      const buffers = new Set(copies.map((a) => a[k].buffer)).size;
+      assert.ok(buffers <= 2, `${k}: ${buffers} buffers for ${copies.length} copies`);
+    }
+    t.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

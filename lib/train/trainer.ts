@@ -929,10 +929,13 @@ export class Trainer {
     this.#spare = undefined;
     const ckpt = await this.toCheckpoint({ into: spare });
     // on shared memory: the checkpoint writer's worker reads a copy written behind the steps (the spares, and
-    // W₀ that the run start's copy goes into, are on shared memory, so nothing is copied twice)
+    // W₀ that the run start's copy goes into, are on shared memory, so nothing is copied twice). Into the
+    // spare's arrays, the validation set's too: a new SharedArrayBuffer that the worker has seen is freed only
+    // once both threads collect it, and the worker seldom does (one per checkpoint grew the process steadily)
     for (const [k, a] of Object.entries(ckpt.arrays)) {
-      if (k.startsWith("model.")) ckpt.arrays[k] = copyInto(a, spare?.[k], true);
-      else if (!(a.buffer instanceof SharedArrayBuffer)) ckpt.arrays[k] = copyInto(a, undefined, true);
+      if (k.startsWith("model.") || !(a.buffer instanceof SharedArrayBuffer)) {
+        ckpt.arrays[k] = copyInto(a, spare?.[k], true);
+      }
     }
     // the run state of this moment, also in the copy (written out as a file when the run checkpoints)
     (ckpt.meta as { run: RunState | null }).run = run;
