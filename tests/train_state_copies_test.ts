@@ -11,6 +11,7 @@ import { checkpointName, readCheckpoint } from "../lib/train/checkpoint.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import type { CreateHead } from "../lib/train/types.ts";
 import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+import { blasAvailable } from "./layers_helpers.ts";
 
 const V = 40;
 const vocab = ringVocab(V);
@@ -192,6 +193,94 @@ Deno.test("trainer: the spare checkpoint file of a folder is not written over fo
     assert.equal((await Deno.stat(join(sub, temps[0].name))).ino, spare.ino);
     t.close();
     assert.deepEqual((await Array.fromAsync(Deno.readDir(sub))).map((e) => e.name), [checkpointName(t.step)]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("trainer: the state copies' validation arrays reuse one set once the held-out set is complete (no new shared memory per checkpoint)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "state-copies-val-" });
+  try {
+    const t = await Trainer.create({
+      config: smallConfig({ epochs: 4, keepBest: false }),
+      vocab,
+      openReader: memoryReader(corpus),
+      log: quiet,
+      writeBehind: true,
+    });
+    const made: Record<string, Float32Array | Float64Array>[] = [];
+    const toCheckpoint = t.toCheckpoint.bind(t);
+    t.toCheckpoint = async (o) => {
+      const c = await toCheckpoint(o);
+      made.push(c.arrays);
+      return c;
+    };
+    await t.train({
+      paths: ["mem"],
+      rows: corpus.length,
+      checkpointDir: join(dir, "ckpt"),
+      checkpointEvery: 9,
+      keepCheckpoints: 100,
+    });
+    // the state copies (on shared memory) made once the held-out set stopped growing (after the first epoch)
+    const last = made[made.length - 1]["val.Y.indices"].length;
+    assert.ok(last > 0, "a held-out set");
+    const copies = made.filter((a) =>
+      a["val.Y.indices"].buffer instanceof SharedArrayBuffer && a["val.Y.indices"].length === last
+    );
+    assert.ok(copies.length >= 6, `${copies.length} copies`);
+    // a SharedArrayBuffer that the writer's worker has seen is freed only when both threads collect it, and
+    // the worker seldom does: a new one per checkpoint grew the process by the held-out set at each one
+    for (const k of Object.keys(copies[0]).filter((k) => k.startsWith("val."))) {
+      const buffers = new Set(copies.map((a) => a[k].buffer)).size;
+      assert.ok(buffers <= 2, `${k}: ${buffers} buffers for ${copies.length} copies`);
+    }
+    t.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "trainer: an output array that only some state copies hold (the unsettled state) reuses the spare's, kept while a copy without it is made",
+  ignore: !(await blasAvailable()),
+}, async () => {
+  // float32 products (blas, d ≥ 64) keep an unsettled state between settlements; D ≥ d
+  const bigVocab = ringVocab(160), bigCorpus = ringCorpus(160, 600);
+  const dir = await Deno.makeTempDir({ prefix: "state-copies-unsettled-" });
+  try {
+    const t = await Trainer.create({
+      config: smallConfig({ epochs: 3, keepBest: false, backend: "blas", threads: 1, dim: 64, lr: 0.001 }),
+      vocab: bigVocab,
+      openReader: memoryReader(bigCorpus),
+      log: quiet,
+      writeBehind: true,
+    });
+    const made: Record<string, Float32Array | Float64Array>[] = [];
+    const toCheckpoint = t.toCheckpoint.bind(t);
+    t.toCheckpoint = async (o) => {
+      const c = await toCheckpoint(o);
+      made.push(c.arrays);
+      return c;
+    };
+    await t.train({
+      paths: ["mem"],
+      rows: bigCorpus.length,
+      checkpointDir: join(dir, "ckpt"),
+      checkpointEvery: 3,
+      keepCheckpoints: 100,
+    });
+    const copies = made.filter((a) => a["model.E"].buffer instanceof SharedArrayBuffer);
+    const keys = ["output.unsettledU", "output.unsettledQ", "output.unsettledUinvt", "output.pending32"];
+    const holding = copies.filter((a) => keys.every((k) => k in a));
+    // the case in question: copies with the unsettled state and copies without it
+    assert.ok(holding.length >= 4 && holding.length < copies.length, `${holding.length} of ${copies.length}`);
+    for (const k of keys) {
+      const buffers = new Set(holding.map((a) => a[k].buffer)).size;
+      assert.equal(buffers, 1, `${k}: ${buffers} buffers for ${holding.length} copies`);
+    }
+    t.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

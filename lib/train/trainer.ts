@@ -515,7 +515,7 @@ export class Trainer {
       given.add(s.ckpt.arrays);
       // a record of its own: embeddings() takes E out of the spare, not out of the copy's checkpoint
       if (later) released = { ...s.ckpt.arrays };
-      else this.#spare = { ...s.ckpt.arrays };
+      else this.#spare = { ...this.#spare, ...s.ckpt.arrays };
     };
     // a checkpoint of a step that is already saved (an epoch end right after a periodic checkpoint, or a
     // resume that has not stepped yet) is not rewritten
@@ -532,7 +532,7 @@ export class Trainer {
       await flush();
       // the last checkpoint's write first: its file may be this state's, and its error is this run's
       await this.#writes.settle();
-      if (released) this.#spare = released;
+      if (released) this.#spare = { ...this.#spare, ...released };
       released = undefined;
       written = undefined;
       behind = undefined;
@@ -929,11 +929,19 @@ export class Trainer {
     this.#spare = undefined;
     const ckpt = await this.toCheckpoint({ into: spare });
     // on shared memory: the checkpoint writer's worker reads a copy written behind the steps (the spares, and
-    // W₀ that the run start's copy goes into, are on shared memory, so nothing is copied twice)
+    // W₀ that the run start's copy goes into, are on shared memory, so nothing is copied twice). Into the
+    // spare's arrays, the validation set's too: a new SharedArrayBuffer that the worker has seen is freed only
+    // once both threads collect it, and the worker seldom does (one per checkpoint grew the process steadily)
     for (const [k, a] of Object.entries(ckpt.arrays)) {
-      if (k.startsWith("model.")) ckpt.arrays[k] = copyInto(a, spare?.[k], true);
-      else if (!(a.buffer instanceof SharedArrayBuffer)) ckpt.arrays[k] = copyInto(a, undefined, true);
+      if (k.startsWith("model.") || !(a.buffer instanceof SharedArrayBuffer)) {
+        ckpt.arrays[k] = copyInto(a, spare?.[k], true);
+      }
     }
+    // the spare's arrays this copy has no key for (the output layer's unsettled state, there at some steps
+    // only) stay spare for a later copy: let go, the next copy that has them took new shared memory, which the
+    // writer's worker is slow to free
+    const unused = Object.entries(spare ?? {}).filter(([k]) => !(k in ckpt.arrays));
+    if (unused.length) this.#spare = { ...Object.fromEntries(unused), ...(this.#spare ?? {}) };
     // the run state of this moment, also in the copy (written out as a file when the run checkpoints)
     (ckpt.meta as { run: RunState | null }).run = run;
     return { ckpt, run };
