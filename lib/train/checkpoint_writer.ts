@@ -75,7 +75,8 @@ export class CheckpointWriter {
   readonly #flight = new Int32Array(new SharedArrayBuffer(4));
   readonly #waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   #next = 0;
-  #closed = false;
+  /** Why later writes are refused: close(), or the worker's failure (its message). */
+  #ended: Error | undefined;
 
   constructor() {
     this.#worker = new Worker(new URL("./checkpoint_writer_worker.ts", import.meta.url).href, {
@@ -89,6 +90,7 @@ export class CheckpointWriter {
     };
     this.#worker.onerror = (ev: ErrorEvent) => {
       ev.preventDefault();
+      this.#worker.terminate();
       this.#fail(new Error(`checkpoint writer worker: ${ev.message}`));
     };
   }
@@ -109,7 +111,7 @@ export class CheckpointWriter {
    * @throws {TypeError} an array not on shared memory
    */
   write(path: string, ckpt: Checkpoint, opts: { reuse?: string } = {}): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("checkpoint writer: closed"));
+    if (this.#ended) return Promise.reject(this.#ended);
     for (const [name, a] of Object.entries(ckpt.arrays)) {
       if (!(a.buffer instanceof SharedArrayBuffer)) {
         return Promise.reject(new TypeError(`checkpoint writer: array '${name}' is not on shared memory`));
@@ -133,13 +135,14 @@ export class CheckpointWriter {
 
   /** Ends the worker; writes still waited for reject (their files stay temporary and are cleaned up later). */
   close(): void {
-    if (this.#closed) return;
+    if (this.#ended) return;
     this.#worker.terminate();
-    this.#fail(new Error("checkpoint writer: closed during a write"));
+    this.#fail(new Error("checkpoint writer: closed during a write"), new Error("checkpoint writer: closed"));
   }
 
-  #fail(e: Error): void {
-    this.#closed = true;
+  /** Rejects the writes waited for with `e`, and every later one with `later` (default `e`). */
+  #fail(e: Error, later = e): void {
+    this.#ended = later;
     Atomics.store(this.#flight, 0, 0);
     for (const w of this.#waiting.values()) w.reject(e);
     this.#waiting.clear();

@@ -90,7 +90,7 @@ export function bagSplit(): boolean {
  * console.log(writeBehind()); // undefined where FACTOROUT_WRITE_BEHIND is unset
  * ```
  *
- * @returns true, false, or undefined (decided by the thread count)
+ * @returns true, false, or undefined (unset: the trainer writes behind the steps)
  * @throws {UsageError} another value
  */
 export function writeBehind(): boolean | undefined {

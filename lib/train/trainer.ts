@@ -1203,6 +1203,7 @@ export class Trainer {
   /** Frees the output layer's (and the hidden layers' backend's) resources, and removes the spare checkpoint file. */
   close(): void {
     this.#dropSpareFile();
+    this.#closeWriter();
     this.#spare = undefined;
     this.output.close();
     this.#la?.close();
