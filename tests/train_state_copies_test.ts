@@ -18,6 +18,18 @@ const vocab = ringVocab(V);
 const corpus = ringCorpus(V, 600);
 const quiet = () => {};
 
+/** The arrays of every checkpoint `t.toCheckpoint` makes from now on (the state copies among them). */
+function recordCopies(t: Trainer): Record<string, Float32Array | Float64Array>[] {
+  const made: Record<string, Float32Array | Float64Array>[] = [];
+  const toCheckpoint = t.toCheckpoint.bind(t);
+  t.toCheckpoint = async (o) => {
+    const c = await toCheckpoint(o);
+    made.push(c.arrays);
+    return c;
+  };
+  return made;
+}
+
 /**
  * Output layers whose exported D×d arrays (V, the naive layer's W) are recorded (each state copy's and each
  * checkpoint's), and the W₀ each was made from.
@@ -56,13 +68,7 @@ for (
         writeBehind: mode.writeBehind,
       });
       // every checkpoint toCheckpoint made: the model's arrays in a state copy are copies of the live ones
-      const made: Record<string, Float32Array | Float64Array>[] = [];
-      const toCheckpoint = t.toCheckpoint.bind(t);
-      t.toCheckpoint = async (o) => {
-        const c = await toCheckpoint(o);
-        made.push(c.arrays);
-        return c;
-      };
+      const made = recordCopies(t);
       const s = await t.train({
         paths: ["mem"],
         rows: corpus.length,
@@ -208,13 +214,7 @@ Deno.test("trainer: the state copies' validation arrays reuse one set once the h
       log: quiet,
       writeBehind: true,
     });
-    const made: Record<string, Float32Array | Float64Array>[] = [];
-    const toCheckpoint = t.toCheckpoint.bind(t);
-    t.toCheckpoint = async (o) => {
-      const c = await toCheckpoint(o);
-      made.push(c.arrays);
-      return c;
-    };
+    const made = recordCopies(t);
     await t.train({
       paths: ["mem"],
       rows: corpus.length,
@@ -257,13 +257,7 @@ Deno.test({
       log: quiet,
       writeBehind: true,
     });
-    const made: Record<string, Float32Array | Float64Array>[] = [];
-    const toCheckpoint = t.toCheckpoint.bind(t);
-    t.toCheckpoint = async (o) => {
-      const c = await toCheckpoint(o);
-      made.push(c.arrays);
-      return c;
-    };
+    const made = recordCopies(t);
     await t.train({
       paths: ["mem"],
       rows: bigCorpus.length,
