@@ -360,7 +360,7 @@ Deno.test("faults: --out under a regular file (every command), a full disk when 
     // a full disk when train publishes, after its checkpoints: 8 as in export, and the remedy works. The
     // injected budget is what the same run wrote through the shared writer before publishing (its shard and
     // checkpoints, vocabulary and manifest; a folder name of the same length gives checkpoints of the same
-    // size)
+    // size): more than the training thread writes, the checkpoint writer's worker counting its own
     let budget = 64;
     for (const sub of ["corpus", "checkpoints"]) {
       for await (const e of Deno.readDir(join(out, sub))) {

@@ -5,9 +5,11 @@
  * inside a `withPath` at every site (shard writer, checkpoint, atomic publish, synthetic text).
  *
  * Test-only fault injection: with `FACTOROUT_FAULT_ENOSPC_AFTER_BYTES=N` in the environment,
- * {@link writeAll}/{@link writeAllSync} write the first N bytes of the process and then fail as a full
- * disk does (`No space left on device (os error 28)`, errno ENOSPC). tests/faults_os_test.ts uses it
- * where it cannot mount a small tmpfs (not root); it is never set in production.
+ * {@link writeAll}/{@link writeAllSync} write the first N bytes of the thread and then fail as a full
+ * disk does (`No space left on device (os error 28)`, errno ENOSPC): each thread counts its own (the
+ * checkpoint writer's worker, lib/train/checkpoint_writer.ts, its checkpoints written behind the steps).
+ * tests/faults_os_test.ts uses it where it cannot mount a small tmpfs (not root); it is never set in
+ * production.
  *
  * @module
  */
