@@ -81,6 +81,9 @@ export type {
   Vocabulary,
 } from "./types.ts";
 
+/** Split calls a pool stands down for while a write behind the steps runs (ended when the write is done). */
+const YIELD_CALLS = 2 ** 30;
+
 /**
  * A model, its output layer and everything needed to continue training it exactly.
  *
@@ -91,9 +94,6 @@ export type {
  * trainer?.close();
  * ```
  */
-/** Split calls a pool stands down for while a write behind the steps runs (ended when the write is done). */
-const YIELD_CALLS = 2 ** 30;
-
 export class Trainer {
   /**
    * Optimisation steps so far (over all runs), which name and order the checkpoints. A refresh from a run's
