@@ -8,7 +8,7 @@
 
 import type { LinAlgBackend } from "../../linalg/backend.ts";
 import { isPooled } from "../../linalg/pool.ts";
-import { PassesSplit } from "./passes_kernel.ts";
+import { addColumnSums, loadChunk, PassesSplit, storeChunk } from "./passes_kernel.ts";
 
 /** Rows per chunk when V is streamed through float64 scratch. */
 export const CHUNK_ROWS = 256;
@@ -79,13 +79,9 @@ export function materialize(
 ): void {
   if (s.split?.materialize(V, D, U, omega, out)) return;
   for (let r0 = 0; r0 < D; r0 += CHUNK_ROWS) {
-    const n = Math.min(CHUNK_ROWS, D - r0);
-    for (let j = 0; j < n * d; j++) s.a[j] = V[r0 * d + j];
+    const n = loadChunk(V, D, d, r0, CHUNK_ROWS, s.a);
     la.dgemm(false, false, n, d, d, 1, s.a, d, U, d, 0, s.b, d);
-    for (let i = 0; i < n; i++) {
-      const row = (r0 + i) * d;
-      for (let c = 0; c < d; c++) out[row + c] = s.b[i * d + c] + (omega ? omega[c] : 0);
-    }
+    storeChunk(s.b, n, d, r0, omega, 0, out);
   }
 }
 
@@ -162,14 +158,9 @@ export function gramOf(
   G.fill(0, 0, d * d);
   sum?.fill(0, 0, d);
   for (let r0 = 0; r0 < D; r0 += CHUNK_ROWS) {
-    const n = Math.min(CHUNK_ROWS, D - r0);
-    for (let j = 0; j < n * d; j++) s.a[j] = A[r0 * d + j];
+    const n = loadChunk(A, D, d, r0, CHUNK_ROWS, s.a);
     // a symmetric rank-n update: half the multiply-adds of the dgemm AᵀA, both triangles written
     la.dsyrk(true, d, n, 1, s.a, d, 1, G, d);
-    if (sum) {
-      for (let i = 0; i < n; i++) {
-        for (let c = 0, r = i * d; c < d; c++) sum[c] += s.a[r + c];
-      }
-    }
+    if (sum) addColumnSums(s.a, n, d, sum);
   }
 }

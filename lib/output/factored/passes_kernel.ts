@@ -161,61 +161,110 @@ export function createKernel(init: PassesKernelInit): PoolKernel {
         G.fill(0);
         sum.fill(0);
         const [c0, c1] = blockChunks(blk, D, rows);
-        for (let c = c0; c < c1; c++) gramChunk(sym, V, D, d, c * rows, rows, a, G, withSum ? sum : null);
+        for (let c = c0; c < c1; c++) {
+          const n = loadChunk(V, D, d, c * rows, rows, a);
+          sym.cblas_dsyrk(CBLAS.ROW_MAJOR, CBLAS.LOWER, CBLAS.TRANS, d, n, 1, a, d, 1, G, d);
+          if (withSum) addColumnSums(a, n, d, sum);
+        }
       }
       return;
     }
     const out = v.f32[p[k + PASS_OUT]]!, UW = v.f64[p[k + PASS_UW]]!;
     const [c0, c1] = partOf(w, parts, Math.ceil(D / rows), 1);
-    for (let c = c0; c < c1; c++) materializeChunk(sym, V, D, d, c * rows, rows, UW, withSum, out, a, b);
+    for (let c = c0; c < c1; c++) {
+      const n = loadChunk(V, D, d, c * rows, rows, a);
+      sym.cblas_dgemm(CBLAS.ROW_MAJOR, CBLAS.NO_TRANS, CBLAS.NO_TRANS, n, d, d, 1, a, d, UW, d, 0, b, d);
+      storeChunk(b, n, d, c * rows, withSum ? UW : null, d * d, out);
+    }
   };
 }
 
 /**
- * V's rows from r0 (at most `rows`) into `a` (float64), then G += their AᵀA (lower triangle) and sum += their
- * column sums.
+ * Rows r0 … r0 + n − 1 of the D×d float32 V into the float64 `a` (n = min(rows, D − r0)): the chunk every
+ * pass works on, here and in passes.ts.
+ *
+ * @example
+ * ```ts
+ * import { loadChunk } from "./passes_kernel.ts";
+ * const a = new Float64Array(4);
+ * console.log(loadChunk(Float32Array.of(1, 2, 3, 4, 5, 6), 3, 2, 2, 2, a), a); // 1 Float64Array(4) [ 5, 6, 0, 0 ]
+ * ```
+ *
+ * @param V D×d
+ * @param D rows of V
+ * @param d dimension
+ * @param r0 first row
+ * @param rows rows per chunk
+ * @param a rows×d output
+ * @returns n, the rows loaded
  */
-function gramChunk(
-  sym: PartSymbols,
+export function loadChunk(
   V: Float32Array,
   D: number,
   d: number,
   r0: number,
   rows: number,
   a: Float64Array,
-  G: Float64Array,
-  sum: Float64Array | null,
-): void {
+): number {
   const n = Math.min(rows, D - r0);
   for (let j = 0; j < n * d; j++) a[j] = V[r0 * d + j];
-  sym.cblas_dsyrk(CBLAS.ROW_MAJOR, CBLAS.LOWER, CBLAS.TRANS, d, n, 1, a, d, 1, G, d);
-  if (sum) {
-    for (let i = 0; i < n; i++) {
-      for (let col = 0, r = i * d; col < d; col++) sum[col] += a[r + col];
-    }
+  return n;
+}
+
+/**
+ * sum += the column sums of the n×d chunk `a` (w̄'s and s = Vᵀ𝟙's pass).
+ *
+ * @example
+ * ```ts
+ * import { addColumnSums } from "./passes_kernel.ts";
+ * const sum = new Float64Array(2);
+ * addColumnSums(Float64Array.of(1, 2, 3, 4), 2, 2, sum);
+ * console.log(sum); // Float64Array(2) [ 4, 6 ]
+ * ```
+ *
+ * @param a n×d chunk
+ * @param n rows
+ * @param d dimension
+ * @param sum d, added to
+ */
+export function addColumnSums(a: Float64Array, n: number, d: number, sum: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    for (let c = 0, r = i * d; c < d; c++) sum[c] += a[r + c];
   }
 }
 
-/** out's rows from r0 (at most `rows`) = V's · U + ωᵀ (U = UW's first d², ω its last d when `withOmega`). */
-function materializeChunk(
-  sym: PartSymbols,
-  V: Float32Array,
-  D: number,
+/**
+ * out's rows r0 … r0 + n − 1 = the float64 chunk `b` + ωᵀ (ω = omega's first d entries from `at`, or 0),
+ * rounded once to float32: the end of a chunk of W materialised, here and in passes.ts.
+ *
+ * @example
+ * ```ts
+ * import { storeChunk } from "./passes_kernel.ts";
+ * const out = new Float32Array(4);
+ * storeChunk(Float64Array.of(1, 2), 1, 2, 1, Float64Array.of(0.5, 0.5), 0, out);
+ * console.log(out); // Float32Array(4) [ 0, 0, 1.5, 2.5 ]
+ * ```
+ *
+ * @param b n×d chunk
+ * @param n rows
+ * @param d dimension
+ * @param r0 first row of out
+ * @param omega ω at `at`, or null for 0
+ * @param at ω's offset in omega
+ * @param out D×d output
+ */
+export function storeChunk(
+  b: Float64Array,
+  n: number,
   d: number,
   r0: number,
-  rows: number,
-  UW: Float64Array,
-  withOmega: boolean,
+  omega: Float64Array | null,
+  at: number,
   out: Float32Array,
-  a: Float64Array,
-  b: Float64Array,
 ): void {
-  const n = Math.min(rows, D - r0), o = d * d;
-  for (let j = 0; j < n * d; j++) a[j] = V[r0 * d + j];
-  sym.cblas_dgemm(CBLAS.ROW_MAJOR, CBLAS.NO_TRANS, CBLAS.NO_TRANS, n, d, d, 1, a, d, UW, d, 0, b, d);
   for (let i = 0; i < n; i++) {
     const row = (r0 + i) * d;
-    for (let col = 0; col < d; col++) out[row + col] = b[i * d + col] + (withOmega ? UW[o + col] : 0);
+    for (let c = 0; c < d; c++) out[row + c] = b[i * d + c] + (omega ? omega[at + c] : 0);
   }
 }
 
