@@ -97,14 +97,16 @@ export async function writeFileAtomic(
     const write = async (chunk: Uint8Array | string) => {
       const bytes = typeof chunk === "string" ? enc.encode(chunk) : chunk;
       const written = writeAll(file, bytes);
-      // hashed while the runtime writes it on its own thread (or on a worker: a promise, awaited too)
-      const hashed = digest?.update(bytes);
+      // hashed while the runtime writes it on its own thread; a hash that throws waits for the write first
+      // (a write's rejection left unheard would end the process)
+      try {
+        digest?.update(bytes);
+      } catch (e) {
+        await written.catch(() => {});
+        throw e;
+      }
       size += bytes.length;
-      // both settled before either's error goes on: a hash's rejection left unheard while the write runs
-      // would end the process (an unhandled rejection), and a hash still running would take bytes after it
-      const [w, h] = await Promise.allSettled([written, hashed]);
-      if (w.status === "rejected") throw w.reason;
-      if (h.status === "rejected") throw h.reason;
+      await written;
     };
     if (typeof data === "function") await data(write, flush);
     else await write(data);
@@ -186,9 +188,8 @@ export type AtomicWriteOptions = {
   /** Also fsync the folder after the rename, so the new name itself survives a power cut. */
   syncDir?: boolean;
   /**
-   * Given every byte written, in order (a node:crypto Hash; a promise that update returns is awaited
-   * before the next chunk): the file's hash without reading the file back (a read allocates new memory for
-   * every chunk, on these VMs dearer than the hash itself).
+   * Given every byte written, in order (a node:crypto Hash): the file's hash without reading the file back
+   * (a read allocates new memory for every chunk, on these VMs dearer than the hash itself).
    */
   digest?: { update(bytes: Uint8Array): unknown };
   /**
