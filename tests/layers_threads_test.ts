@@ -172,8 +172,9 @@ Deno.test(
     ignore: !ok,
   },
   async () => {
-    // at η = 0.2 the update factor leaves [½, 2] on most steps: the float32 step is refused after UPD_ROWS was
-    // started for the workers (pool.ts defer), joined, and redone in float64 with the state untouched
+    // at η = 0.2 the first step's update factor leaves [½, 2]: its float32 step is refused after UPD_ROWS was
+    // started for the workers (pool.ts defer), joined, and redone in float64 with the state untouched; the
+    // stabilisation that follows it lets the next steps take float32 products again
     const D = 2000, d = 64, m = 48, steps = 30, eta = 0.2;
     const W0 = uniform(rng(7), D * d, 0.5 / Math.sqrt(d));
     const opts = { products: "float32" as const, stabilizeEvery: 20 };
@@ -187,7 +188,7 @@ Deno.test(
     assert.equal(two.steps32, steps32);
     assert.equal(pooled.deferred, false);
     two.close();
-    assert(steps32 > 0 && steps32 < steps / 2, `float32 steps taken ${steps32} of ${steps}`);
+    assert(steps32 > 0 && steps32 < steps, `float32 steps taken ${steps32} of ${steps}`);
     for (let t = 0; t < steps; t++) assert.equal(b.out[t].loss, a.out[t].loss, `step ${t}: loss`);
     assert.deepEqual(b.W, a.W, `W after ${steps} steps`);
   },

@@ -305,6 +305,26 @@ Deno.test("epoch-end health: a small drift of the factored Q is repaired, a larg
   t.close();
 });
 
+Deno.test("epoch-end health: a small vocabulary at a high rate keeps U conditioned; no epoch is rolled back", async () => {
+  // the ring corpus at d = 32: once the first strong steps are backed off, steps that each shrink U along
+  // the same directions by nearly ½ follow. Their update factors stay inside [½, 2]; before the upkeep
+  // counted such steps, cond(U) reached 10⁹ in epoch 3, whose end found Q off by 10⁹ and rolled it back
+  // twice (to a quarter of the rate)
+  const lines: string[] = [];
+  const t = await Trainer.create({
+    config: cfg({ dim: 32 }),
+    vocab,
+    openReader: memoryReader(corpus),
+    log: (l) => lines.push(l),
+  });
+  const s = await t.train({ paths: ["mem"], rows });
+  t.close();
+  const rolled = events(lines, "backoff").filter((e) => e.rolledBackTo !== undefined);
+  assert.deepEqual(rolled.map((e) => e.reason), [], "no rollback");
+  assert.equal(events(lines, "repair").length, 0, "no repair either");
+  assert.equal(s.epochsDone, 3);
+});
+
 Deno.test("epoch-end health: a stop request in an epoch runs no health check (no repair or rollback at the signal's step)", async () => {
   // a drift that would roll back wherever it is checked: a stop must neither repair nor roll back (its
   // moment is the signal's, and the resumed run checks at the epoch's end, as an uninterrupted one does)

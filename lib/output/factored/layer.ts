@@ -11,8 +11,9 @@
  * - upkeep.ts and passes.ts: re-inversion, power iterations, rebalance and fold; the O(Dd²) passes;
  * - queries.ts: weights, score, topK, diagnostics, appendRows.
  *
- * Upkeep: every `stabilizeEvery` steps (default 50; 100 with float32 products), or sooner when strong
- * steps since the last one may have multiplied cond(U) by more than `maxCond`, U⁻ᵀ is re-derived exactly
+ * Upkeep: every `stabilizeEvery` steps (default 50; 100 with float32 products), or sooner when the steps
+ * since the last one may have multiplied cond(U) past `maxCond` (the sum of their update factors'
+ * log λ_max/λ_min bounds it: scalars.ts addCondBudget), U⁻ᵀ is re-derived exactly
  * (one Newton step from the maintained U⁻ᵀ when that is within 1e-8, else an LU inverse: upkeep.ts
  * reinvertFrom) and σ_max(U), σ_min(U) are estimated by power iteration. When cond(U) > `maxCond`
  * (default 64) or U's scale has left [2⁻⁸, 2⁸]: for d ≤ 64 a rebalance (exact power-of-two recentring,
@@ -332,7 +333,7 @@ export class FactoredOutputLayer implements OutputLayer {
       else if (
         this.stabilizeEvery > 0 &&
         (st.steps % this.stabilizeEvery === 0 ||
-          st.condBudget > Math.max(Math.LN2, Math.log(this.maxCond * st.sigmaMin / st.sigmaMax)))
+          st.condBudget > st.condBound())
       ) upkeep(() => this.stabilize());
       return Promise.resolve(r);
     } catch (e) {
@@ -341,7 +342,8 @@ export class FactoredOutputLayer implements OutputLayer {
   }
 
   /**
-   * Stabilisation (done automatically every `stabilizeEvery` steps, or sooner after strong steps): exact
+   * Stabilisation (done automatically every `stabilizeEvery` steps, or sooner once the steps may have
+   * multiplied cond(U) past `maxCond`: FactoredState.condBound): exact
    * re-inversion of U⁻ᵀ and power-iteration estimates of σ_max(U), σ_min(U); then, when cond(U) >
    * `maxCond` or U's scale √(σ_max σ_min) has left [2⁻⁸, 2⁸], a {@link rebalance} (d ≤ 64: power-of-two
    * recentring and up to 8 rank-1 rescales into [0.5, 2], one O(Dd·k) pass over V; d > 64: the

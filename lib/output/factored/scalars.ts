@@ -178,9 +178,13 @@ export function factorMax(m: number, eta: number, g: Float64Array, S: Float64Arr
 }
 
 /**
- * Strong steps bring the next stabilisation forward: the part of log(λ_max(F)/λ_min(F)) beyond a factor 2
- * per step is summed, and U is stabilised once the sum exceeds log(maxCond / cond(U) at the last
- * stabilisation) (at least log 2). Ordinary steps (factors within [½, 2]) add 0.
+ * A bound on how far cond(U) has grown since the last stabilisation: U ← U F multiplies cond(U) by at
+ * most λ_max(F)/λ_min(F), so the sum of log(λ_max(F)/λ_min(F)) over the steps bounds log(cond(U) / cond(U)
+ * at the last stabilisation). U is stabilised once the bound passes maxCond (or, from a cond(U) already
+ * above maxCond/2, once it has doubled; layer.ts `step`). Every step counts, however close to 1 its
+ * factor: a run of steps that each shrink U along the same direction by a factor near ½ (a small
+ * vocabulary, a high rate) multiplies cond(U) by 2 each, which a bound that left out such steps let grow
+ * to 10¹² within the 100 steps between scheduled stabilisations.
  *
  * @example
  * ```ts ignore
@@ -192,7 +196,7 @@ export function factorMax(m: number, eta: number, g: Float64Array, S: Float64Arr
  * @param lamMax λ_max(F) bound
  */
 export function addCondBudget(st: FactoredState, lamMin: number, lamMax: number): void {
-  st.condBudget += Math.max(0, Math.log(lamMax / Math.min(1, lamMin)) - Math.LN2);
+  st.condBudget += Math.max(0, Math.log(lamMax / Math.min(1, lamMin)));
 }
 
 /**

@@ -391,12 +391,21 @@ export class FactoredState {
 
   /**
    * float32 products for this step: when asked for, and only while U is known to be well conditioned
-   * (their rounding scales with cond(U)): no strong step since the last stabilisation, which found
-   * cond(U) ≤ maxCond.
+   * (their rounding scales with cond(U)): the last stabilisation found cond(U) ≤ maxCond and the steps
+   * since have multiplied it by at most 2 or brought it to at most maxCond ({@link condBound}).
    */
   use32(): boolean {
-    return this.products === "float32" && this.condBudget === 0 &&
-      this.sigmaMax <= this.maxCond * this.sigmaMin;
+    return this.products === "float32" && this.sigmaMax <= this.maxCond * this.sigmaMin &&
+      this.condBudget <= this.condBound();
+  }
+
+  /**
+   * How far the steps' bound on cond(U)'s growth (`condBudget`, scalars.ts addCondBudget) may go before
+   * U is stabilised: log(maxCond / cond(U) at the last stabilisation), at least log 2, so that a cond(U)
+   * near maxCond is not stabilised at every step.
+   */
+  condBound(): number {
+    return Math.max(Math.LN2, Math.log(this.maxCond * this.sigmaMin / this.sigmaMax));
   }
 
   /**
