@@ -85,3 +85,32 @@ Deno.test(
     );
   },
 );
+
+Deno.test(
+  "trainer --backend webgpu: a step refused on the GPU, read back at the epoch's end, is backed off from",
+  { ignore: !available, sanitizeResources: false, sanitizeOps: false },
+  async () => {
+    // an epoch of 23 steps, shorter than the GPU path's loss reads (every 50 steps): a step's update factor
+    // is refused on the device (step 8 here), which the trainer learns at the epoch's end. It rolls back to
+    // the run's start and goes on at half the rate, as at a step refused on the host (before, the refusal
+    // was a DivergenceError out of train())
+    const lines: string[] = [];
+    const t = await Trainer.create({
+      config: { ...cfg("webgpu"), epochs: 2, lr: 0.03, lrMin: 0.03, schedule: "constant" },
+      vocab,
+      openReader: memoryReader(corpus),
+      log: (l) => lines.push(l),
+    });
+    const s = await t.train({ paths: ["mem"], rows: corpus.length });
+    t.close();
+    const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    const [first] = events.filter((e) => e.event === "backoff");
+    assert.ok(first, "a backoff");
+    assert.match(first.reason, /^webgpu factored layer, step \d+: the update factor .* the step was refused/);
+    assert.equal(first.rolledBackTo, 0, "back to the run's start");
+    assert.equal(first.lr, 0.015);
+    assert.equal(s.epochsDone, 2);
+    assert.equal(events.filter((e) => e.event === "epoch").length, 2, "each epoch reported once");
+    assert.ok(s.backoffs >= 1 && Number.isFinite(s.trainLoss), `backoffs ${s.backoffs}, loss ${s.trainLoss}`);
+  },
+);

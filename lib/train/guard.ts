@@ -91,6 +91,28 @@ export async function attemptStep(
 }
 
 /**
+ * The losses of the steps not read back yet (the GPU path reads them in groups: lib/model/gpu_model.ts
+ * `flush`; the host path has none pending). A step refused on the device, or one whose loss was not finite,
+ * surfaces here rather than at its own step: it and the steps enqueued after it were skipped, so it comes
+ * back as a {@link StepFailure} to roll back, as at a step ({@link attemptStep}), instead of a throw.
+ *
+ * @example
+ * ```ts
+ * import { settleSteps } from "./guard.ts";
+ * import type { Model } from "../model/model.ts";
+ * const settle = (model: Model) => settleSteps(model); // [loss, m] per step, or a StepFailure
+ * ```
+ */
+export async function settleSteps(model: Model): Promise<[number, number][] | StepFailure> {
+  try {
+    return await model.flush();
+  } catch (e) {
+    if (e instanceof DivergenceError) return { rollback: true, what: e.message.replace(/\.\s*$/, "") };
+    throw e;
+  }
+}
+
+/**
  * The epoch-end check of the factored layer's maintained Q = WᵀW ({@link MAX_Q_DRIFT}): a small drift is
  * repaired (an exact refresh, logged through `note` as a `repair` event of `step` and 1-based `epoch`), a
  * large one (or a U that cannot be inverted) is a failure to roll back: the losses and gradients of the

@@ -37,7 +37,14 @@ import { learningRate } from "./schedule.ts";
 import { ValidationSplit } from "./split.ts";
 import { STAGE, StageClock } from "./stages.ts";
 import { BEST_CHECKPOINT, findBest, keepsBest, stateInFile, writeBest } from "./best.ts";
-import { attemptStep, BACKOFF_FLOOR, backoffNote, checkHealth, divergenceError } from "./guard.ts";
+import {
+  attemptStep,
+  BACKOFF_FLOOR,
+  backoffNote,
+  checkHealth,
+  divergenceError,
+  settleSteps,
+} from "./guard.ts";
 import { newWordRows } from "./grow.ts";
 import { checkReaderBatch, checkTrainOptions, checkVocabulary } from "./checks.ts";
 import { withPath } from "../core/os_errors.ts";
@@ -647,6 +654,13 @@ export class Trainer {
       }
     };
     const flush = async () => account(await this.model.flush());
+    // the same before an epoch's end, a periodic checkpoint and the run's end, where a step refused on the
+    // GPU (read back late) is backed off from as at its own step, not thrown
+    const flushed = async (): Promise<StepFailure | undefined> => {
+      const r = await settleSteps(this.model);
+      if (!Array.isArray(r)) return r;
+      account(r);
+    };
     // a log line during training first ends the live progress line (on a terminal the log, stderr, shares
     // its line: it was printed after "ETA: 0h 0m24s", on the same line)
     const log = (line: string) => {
@@ -778,7 +792,8 @@ export class Trainer {
           readerMs = b.times;
         }
         if (b.epoch !== run.epoch) {
-          await flush();
+          const lost = await flushed();
+          if (lost && (rolledBack = await backoff(lost))) break;
           // an epoch's end is where the state is declared good: check the output layer's health first
           const sick = run.epochCount > 0 ? await this.#health(note) : undefined;
           if (sick && (rolledBack = await backoff(sick))) break;
@@ -818,8 +833,12 @@ export class Trainer {
         run.position = b.position;
         // a checkpoint written behind the steps failed (a full disk): the run stops now, with its error
         if (this.#writes.failed) await this.#writes.settle();
-        if (every > 0 && m > 0 && this.step % every === 0) await save(false, { behind: behindWrites });
-        else if (minutes > 0 && performance.now() - savedAt >= minutes * 60000) {
+        if (
+          (every > 0 && m > 0 && this.step % every === 0) ||
+          (minutes > 0 && performance.now() - savedAt >= minutes * 60000)
+        ) {
+          const lost = await flushed();
+          if (lost && (rolledBack = await backoff(lost))) break;
           await save(false, { behind: behindWrites });
         }
         progress.update(sample());
@@ -829,7 +848,9 @@ export class Trainer {
           break;
         }
       }
-      if (!rolledBack) await flush();
+      const lost = rolledBack ? undefined : await flushed();
+      // after a stop, the state gone back to is the one saved (its resume trains the rest at the lower rate)
+      if (lost) rolledBack = await backoff(lost) && !stopped;
       // the last epoch's end; a stop is not an epoch's end (its repair or rollback would come at a step the
       // signal chose, and the resumed run checks at the epoch's end, as an uninterrupted one does)
       const sick = !rolledBack && !stopped && run.epochCount > 0 ? await this.#health(note) : undefined;
