@@ -346,8 +346,10 @@ Deno.test({
   ignore: !(await blasAvailable()),
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "write-behind-" });
-  // batches of 256 × dim 256, the bag split too: calls the pool splits at every step
-  const Vw = 200, big = ringCorpus(Vw, 6000), cores = String(navigator.hardwareConcurrency);
+  // batches of 256 × dim 256, the bag split too: calls the pool splits at every step. A vocabulary of
+  // 20,000 words makes each checkpoint ≈ 41 MB, whose write outlasts a step: with 200 words (≈ 1.6 MB) a
+  // write could start and end within one step, after its split calls, and the pool never stood down
+  const Vw = 20_000, big = ringCorpus(Vw, 6000), cores = String(navigator.hardwareConcurrency);
   try {
     const run = async (writeBehind: boolean) => {
       const lines: string[] = [];
@@ -372,7 +374,7 @@ Deno.test({
           paths: ["mem"],
           rows: big.length,
           checkpointDir: join(dir, String(writeBehind)),
-          checkpointEvery: 5,
+          checkpointEvery: 10,
         });
         return { pool: s.thisInvocation.pool!, lines, vectors: await t.embeddings({ output: true }) };
       } finally {
