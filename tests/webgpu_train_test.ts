@@ -86,6 +86,21 @@ Deno.test(
   },
 );
 
+/** A constant-rate webgpu run over `data` (lr 0.03: a step is refused on the device); its summary and events. */
+async function refusingRun(data: typeof corpus, epochs: number) {
+  const lines: string[] = [];
+  const t = await Trainer.create({
+    config: { ...cfg("webgpu"), epochs, lr: 0.03, lrMin: 0.03, schedule: "constant" },
+    vocab,
+    openReader: memoryReader(data),
+    log: (l) => lines.push(l),
+  });
+  const s = await t.train({ paths: ["mem"], rows: data.length });
+  t.close();
+  const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  return { s, events, first: events.find((e) => e.event === "backoff") };
+}
+
 Deno.test(
   "trainer --backend webgpu: a step refused on the GPU, read back at the epoch's end, is backed off from",
   { ignore: !available, sanitizeResources: false, sanitizeOps: false },
@@ -94,17 +109,7 @@ Deno.test(
     // is refused on the device (step 8 here), which the trainer learns at the epoch's end. It rolls back to
     // the run's start and goes on at half the rate, as at a step refused on the host (before, the refusal
     // was a DivergenceError out of train())
-    const lines: string[] = [];
-    const t = await Trainer.create({
-      config: { ...cfg("webgpu"), epochs: 2, lr: 0.03, lrMin: 0.03, schedule: "constant" },
-      vocab,
-      openReader: memoryReader(corpus),
-      log: (l) => lines.push(l),
-    });
-    const s = await t.train({ paths: ["mem"], rows: corpus.length });
-    t.close();
-    const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-    const [first] = events.filter((e) => e.event === "backoff");
+    const { s, events, first } = await refusingRun(corpus, 2);
     assert.ok(first, "a backoff");
     assert.match(first.reason, /^webgpu factored layer, step \d+: the update factor .* the step was refused/);
     assert.equal(first.rolledBackTo, 0, "back to the run's start");
@@ -112,5 +117,22 @@ Deno.test(
     assert.equal(s.epochsDone, 2);
     assert.equal(events.filter((e) => e.event === "epoch").length, 2, "each epoch reported once");
     assert.ok(s.backoffs >= 1 && Number.isFinite(s.trainLoss), `backoffs ${s.backoffs}, loss ${s.trainLoss}`);
+  },
+);
+
+Deno.test(
+  "trainer --backend webgpu: a step refused on the GPU and found by the stabilisation at step 50 is rolled back from",
+  { ignore: !available, sanitizeResources: false, sanitizeOps: false },
+  async () => {
+    // epochs of 68 steps: the refused step (8) and the 42 enqueued after it, skipped on the GPU, come back at
+    // step 50, where the layer's stabilisation reads the refusal flag before the model's loss read. Its
+    // SingularUpdateError came out of the step as a refusal of that step alone: the batch was retried at
+    // half the rate with no rollback, and the 42 batches skipped on the GPU were lost
+    const { s, first } = await refusingRun(ringCorpus(V, 1200), 1);
+    assert.ok(first, "a backoff");
+    assert.match(first.reason, /the step was refused and the \d+ step\(s\) enqueued after it were skipped/);
+    assert.equal(first.rolledBackTo, 0, `back to the run's start: ${JSON.stringify(first)}`);
+    assert.equal(s.epochsDone, 1);
+    assert.ok(Number.isFinite(s.trainLoss), `loss ${s.trainLoss}`);
   },
 );

@@ -188,9 +188,10 @@ export type CreateOutputLayerOptions = {
   backend?: BackendName | "auto";
   /**
    * Factored layer: the longest interval, in steps, between two stabilisations; 0 turns them off. The CPU
-   * layer stabilises every this many steps (default 50, 100 with float32 products) and sooner after strong
-   * steps that may have raised cond(U) past `maxCond`; the webgpu layer, when it is not given, adapts the
-   * interval between 50 and GPU_STABILIZE_EVERY (lib/output/webgpu/factored.ts).
+   * layer stabilises every this many steps (default 50, 100 with float32 products) and sooner once the
+   * steps since the last one may have raised cond(U) past `maxCond` (the sum of their factors' log
+   * λ_max/λ_min); the webgpu layer, when it is not given, adapts the interval between 50 and
+   * GPU_STABILIZE_EVERY (lib/output/webgpu/factored.ts).
    */
   stabilizeEvery?: number;
   /** Factored layer: re-derive Q (and w̄) exactly every this many steps (default 5000); 0 turns it off. */

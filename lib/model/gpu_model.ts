@@ -127,6 +127,9 @@ export class ResidentModel {
     const u = r.uniform("embed", packEmbed({ m, dim: bag.dim, d, off: p.off, bias, lr: lrIn }));
     const gather = r.pipeline("embedGather", () => EMBED_GATHER_WGSL);
     const scatter = r.pipeline("embedScatter", () => EMBED_SCATTER_WGSL);
+    // the layer reads its refusal flag at its own read-backs too (a stabilisation, a full ring): a refused
+    // step found there is an earlier one (or this), and the steps enqueued after it were skipped on the GPU,
+    // so it is #read's DivergenceError (roll back), not a refusal of this step alone (retry it)
     await this.#layer.enqueueResident(
       {
         m,
@@ -163,7 +166,7 @@ export class ResidentModel {
       },
       Y,
       lr,
-    );
+    ).catch((e) => this.#refused(e));
     this.#stale = true;
     this.#sizes.push(m);
     if (this.#sizes.length < this.#lossEvery) return 0;
@@ -189,15 +192,7 @@ export class ResidentModel {
   async #read(): Promise<[number, number][]> {
     const sizes = this.#sizes;
     this.#sizes = [];
-    let losses: Float64Array;
-    try {
-      losses = await this.#layer.readLosses();
-    } catch (e) {
-      if (e instanceof SingularUpdateError) {
-        throw new DivergenceError(this.#layer.steps, `${e.message} (the input side's steps after it too)`);
-      }
-      throw e;
-    }
+    const losses = await this.#layer.readLosses().catch((e) => this.#refused(e));
     const got: [number, number][] = [];
     losses.forEach((l, k) => {
       if (!Number.isFinite(l)) {
@@ -210,6 +205,19 @@ export class ResidentModel {
     });
     this.#settled.push(...got);
     return got;
+  }
+
+  /**
+   * Throws `e`, a SingularUpdateError (a refused step: it and the steps enqueued after it, the input
+   * side's too, were skipped on the GPU) as a DivergenceError, which the trainer rolls back from; the
+   * losses still pending are dropped with those steps.
+   */
+  #refused(e: unknown): never {
+    if (e instanceof SingularUpdateError) {
+      this.#sizes = [];
+      throw new DivergenceError(this.#layer.steps, `${e.message} (the input side's steps after it too)`);
+    }
+    throw e;
   }
 
   #chunkU(c: number, first: boolean): GPUBuffer {
