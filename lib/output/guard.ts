@@ -92,10 +92,10 @@ export class GuardScratch {
  * @param s scratch
  * @param margin smallest admissible eigenvalue of the factor
  * @returns an estimate of λ_min(F) when the step passes: exact for m = 1; for m > 1, when Gershgorin's
- *   bound on λ_max(G½·HᵀH·G½) already shows λ_min(F) ≥ ½, that lower bound (no factorisation: the
- *   common case, O(m²)); otherwise margin plus the smallest eigenvalue of T − margin·I by 12 inverse
- *   iterations on its Cholesky factor (an estimate from above, accurate when the smallest eigenvalue is
- *   well separated — the near-singular case); 1 when no g_q > 0.
+ *   or the Frobenius bound on λ_max(G½·HᵀH·G½) already shows λ_min(F) ≥ ½, that lower bound (no
+ *   factorisation: the common case, O(m²)); otherwise margin plus the smallest eigenvalue of T − margin·I
+ *   by 12 inverse iterations on its Cholesky factor (an estimate from above, accurate when the smallest
+ *   eigenvalue is well separated — the near-singular case); 1 when no g_q > 0.
  */
 export function checkUpdateFactor(
   m: number,
@@ -133,16 +133,24 @@ export function checkUpdateFactor(
     }
   }
   if (n === 0) return 1;
-  // Quick accept, O(|P|²): λ_max(G_P^½ S_P G_P^½) ≤ max_a Σ_b r_a r_b |S_ab| (Gershgorin), so when
-  // 1 − 2η·that bound is ≥ ½ the step passes with λ_min(F) ≥ that value, with no factorisation.
-  let bound = 0;
+  // Quick accept, O(|P|²): λ_max(A), A = G_P^½ S_P G_P^½, is at most max_a Σ_b |A_ab| (Gershgorin) and at
+  // most ‖A‖_F, so when 1 − 2η·the smaller is ≥ ½ the step passes with λ_min(F) ≥ that value, with no
+  // factorisation. The returned bound also feeds the stabilisation's (factored/scalars.ts addCondBudget): with
+  // many examples whose h share a direction, Gershgorin's row sums are far above λ_max and the Frobenius
+  // norm, which counts that direction once, is the tighter of the two
+  let bound = 0, squares = 0;
   for (let a = 0; a < n; a++) {
     const row = p[a] * m;
-    let sum = 0;
-    for (let b = 0; b < n; b++) sum += r[b] * Math.abs(S[row + p[b]]);
+    let sum = 0, sq = 0;
+    for (let b = 0; b < n; b++) {
+      const v = r[b] * Math.abs(S[row + p[b]]);
+      sum += v;
+      sq += v * v;
+    }
     if (r[a] * sum > bound) bound = r[a] * sum;
+    squares += r[a] * r[a] * sq;
   }
-  const quick = 1 - 2 * eta * bound;
+  const quick = 1 - 2 * eta * Math.min(bound, Math.sqrt(squares));
   if (quick >= QUICK_ACCEPT && quick > margin) return quick;
   for (let a = 0; a < n; a++) {
     for (let b = 0; b <= a; b++) {
