@@ -1128,7 +1128,10 @@ export class Trainer {
       behind?: boolean;
     },
   ): Promise<void> {
-    await withPath("cannot create checkpoint folder", dir, () => Deno.mkdir(dir, { recursive: true }));
+    // synchronous: a write behind the steps is posted to its worker before the next step, not at the training
+    // thread's next turn of the event loop (which the steps do not take), where the promise of an async mkdir
+    // would settle
+    await withPath("cannot create checkpoint folder", dir, () => Deno.mkdirSync(dir, { recursive: true }));
     // the spare goes to this write (taken before any await: a second write at once makes a file of its own)
     // (a spare of this folder's only: one in a folder inside it, renamed out of there, may be on another disk)
     const spare = this.#spareFile?.dir === dir ? this.#takeSpareFile() : undefined;
