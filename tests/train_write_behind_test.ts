@@ -394,19 +394,20 @@ Deno.test({
     };
     const behind = await run(true), waited = await run(false);
     assert.ok(behind.pool && waited.pool, "the pool's counts (FACTOROUT_THREADS = the cores)");
-    // the step after each write's start runs stood down; the steps after the write's end do not
-    assert.ok(
-      behind.pool.callerOnlyCalls > 0,
-      `stood down during the writes: ${JSON.stringify(behind.pool)}`,
+    // the trainer's stand-downs only (the pool's own, for cores busy with other work, count in its
+    // callerOnlyCalls too: on a loaded machine a waiting run has hundreds): the split calls after each
+    // write's start run stood down, until a step after the write's end gives the core back
+    const yields = behind.downs.filter(([calls], k) =>
+      calls > 0 && k + 1 < behind.downs.length && behind.downs[k + 1][1] > behind.downs[k][1]
     );
-    // and back: a write's end gives the core back, and split calls run on every thread before the next write
-    // (a share of the calls stood down is no test: it grows with the disk's time per write, up to 60% on a
-    // loaded machine)
+    assert.ok(yields.length > 0, `stood down during the writes: ${JSON.stringify(behind.downs)}`);
+    // and back: split calls run on every thread before the next write (a share of the calls stood down is no
+    // test: it grows with the disk's time per write, up to 60% on a loaded machine)
     const backs = behind.downs.filter(([calls], k) =>
       calls === 0 && k + 1 < behind.downs.length && behind.downs[k + 1][1] > behind.downs[k][1]
     );
     assert.ok(backs.length > 0, `and back: ${JSON.stringify(behind.downs)}`);
-    assert.equal(waited.pool.callerOnlyCalls, 0);
+    assert.deepEqual(waited.downs, [], "a run that waits for its writes does not stand down for them");
     assert.ok(
       behind.lines.some((l) => /training thread alone while one is written/.test(l)),
       behind.lines.join("\n"),
