@@ -1,6 +1,7 @@
 /**
  * Shared helpers of the output-layer tests (tests/layers_*_test.ts): a seeded generator, random W₀, H
- * and K-sparse batches with repeated indices, backend availability, and error measures.
+ * and K-sparse batches with repeated indices, backend availability, error measures, and the examples' Gram
+ * matrix and its largest eigenvalue.
  *
  * @module
  */
@@ -61,6 +62,40 @@ export function relMaxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[j]));
   }
   return den > 0 ? num / den : num;
+}
+
+/** S = H Hᵀ (m×m, float64) of the m×d row-major H: the examples' Gram matrix (plain loops). */
+export function gramOfRows(H: ArrayLike<number>, m: number, d: number): Float64Array {
+  const S = new Float64Array(m * m);
+  for (let a = 0; a < m; a++) {
+    for (let b = 0; b < m; b++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += H[a * d + k] * H[b * d + k];
+      S[a * m + b] = s;
+    }
+  }
+  return S;
+}
+
+/**
+ * λ_max(G½ S G½) of the symmetric positive semi-definite m×m S (G = diag(g), default I) by power iteration
+ * (plain loops, up to 2,000 iterations, until it changes by less than 1e-14 relatively).
+ */
+export function largestEigenvalue(S: Float64Array, m: number, g?: ArrayLike<number>): number {
+  let x = new Float64Array(m).fill(1), lam = 0;
+  for (let it = 0; it < 2000; it++) {
+    const y = new Float64Array(m);
+    for (let a = 0; a < m; a++) {
+      let s = 0;
+      for (let b = 0; b < m; b++) s += (g ? Math.sqrt(g[a] * g[b]) : 1) * S[a * m + b] * x[b];
+      y[a] = s;
+    }
+    const n = Math.hypot(...y);
+    x = y.map((v) => v / n);
+    if (Math.abs(n - lam) < 1e-14 * n) return n;
+    lam = n;
+  }
+  return lam;
 }
 
 /** |a − b| / max(|b|, floor). */

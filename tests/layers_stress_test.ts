@@ -13,7 +13,17 @@ import { GUARD_MARGIN } from "../lib/output/guard.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { createLoss } from "../lib/losses/mod.ts";
 import type { OutputLayerState } from "../lib/core/types.ts";
-import { cpuBackends, makeLayer, randomBatch, randomH, relMaxDiff, rng, uniform } from "./layers_helpers.ts";
+import {
+  cpuBackends,
+  gramOfRows,
+  largestEigenvalue,
+  makeLayer,
+  randomBatch,
+  randomH,
+  relMaxDiff,
+  rng,
+  uniform,
+} from "./layers_helpers.ts";
 
 const backends = await cpuBackends();
 
@@ -95,7 +105,9 @@ for (const backend of backends) {
         const H = randomH(r, m, d, 1);
         const Y = randomBatch(r, m, D, 2);
         const c = 0.9 + 0.095 * r();
-        const eta = m === 1 ? c / (2 * sqnorm(H)) : (c * (1 - GUARD_MARGIN)) / (2 * lambdaMaxGram(H, m, d));
+        const eta = m === 1
+          ? c / (2 * sqnorm(H))
+          : (c * (1 - GUARD_MARGIN)) / (2 * largestEigenvalue(gramOfRows(H, m, d), m));
         const a = await fact.step(H, Y, eta);
         const b = await naive.step(H, Y, eta);
         assert(Number.isFinite(a.loss) && allFinite(a.gradH), `step ${t}: non-finite`);
@@ -225,26 +237,4 @@ for (const backend of backends) {
     a.close();
     b.close();
   });
-}
-
-/** λ_max(H Hᵀ) for the m×d row-major H (power iteration on the m×m Gram matrix). */
-function lambdaMaxGram(H: Float32Array, m: number, d: number): number {
-  const S = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < m; j++) {
-      let s = 0;
-      for (let c = 0; c < d; c++) s += H[i * d + c] * H[j * d + c];
-      S[i * m + j] = s;
-    }
-  }
-  let x = new Float64Array(m).fill(1), lam = 0;
-  for (let it = 0; it < 500; it++) {
-    const y = new Float64Array(m);
-    for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) y[i] += S[i * m + j] * x[j];
-    const n = Math.hypot(...y);
-    x = y.map((v) => v / n);
-    if (Math.abs(n - lam) < 1e-14 * n) return n;
-    lam = n;
-  }
-  return lam;
 }

@@ -9,36 +9,7 @@
 
 import assert from "node:assert/strict";
 import { checkUpdateFactor, GuardScratch } from "../lib/output/guard.ts";
-import { rng } from "./layers_helpers.ts";
-
-/** S = H Hᵀ (m×m) of the m×d row-major H. */
-function gram(H: Float64Array, m: number, d: number): Float64Array {
-  const S = new Float64Array(m * m);
-  for (let a = 0; a < m; a++) {
-    for (let b = 0; b < m; b++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += H[a * d + k] * H[b * d + k];
-      S[a * m + b] = s;
-    }
-  }
-  return S;
-}
-
-/** λ_max(G½ S G½) by 2,000 power iterations (plain loops). */
-function largest(S: Float64Array, g: Float64Array, m: number): number {
-  let x = new Float64Array(m).fill(1), lam = 0;
-  for (let it = 0; it < 2000; it++) {
-    const y = new Float64Array(m);
-    for (let a = 0; a < m; a++) {
-      let s = 0;
-      for (let b = 0; b < m; b++) s += Math.sqrt(g[a] * g[b]) * S[a * m + b] * x[b];
-      y[a] = s;
-    }
-    lam = Math.hypot(...y);
-    x = y.map((v) => v / lam);
-  }
-  return lam;
-}
+import { gramOfRows, largestEigenvalue, rng } from "./layers_helpers.ts";
 
 /** Gershgorin's bound on λ_max(G½ S G½). */
 function gershgorin(S: Float64Array, g: Float64Array, m: number): number {
@@ -72,9 +43,9 @@ Deno.test("checkUpdateFactor: without a factorisation it returns a lower bound o
           H[i * d + k] = (i % 2 === 0 ? shared * u[k] / nu : 0) + (r() - 0.5) * 2 / Math.sqrt(d);
         }
       }
-      const S = gram(H, m, d), g = Float64Array.from({ length: m }, () => 0.5 + r());
+      const S = gramOfRows(H, m, d), g = Float64Array.from({ length: m }, () => 0.5 + r());
       // η just inside the quick accept: the smaller bound gives 1 − 2η·bound = 0.502 (no factorisation)
-      const lam = largest(S, g, m), eta = 0.249 / Math.min(gershgorin(S, g, m), frobenius(S, g, m));
+      const lam = largestEigenvalue(S, m, g), eta = 0.249 / Math.min(gershgorin(S, g, m), frobenius(S, g, m));
       const got = checkUpdateFactor(m, eta, g, S, 1, scratch);
       assert.ok(got <= 1 - 2 * eta * lam + 1e-12, `m ${m}: ${got} > λ_min(F) = ${1 - 2 * eta * lam}`);
       assert.ok(Math.abs(got - 0.502) < 1e-12, `m ${m}: ${got} (the quick accept's value)`);
@@ -91,8 +62,8 @@ Deno.test("checkUpdateFactor: examples that share a direction get the Frobenius 
   for (let i = 0; i < m; i++) {
     for (let k = 0; k < d; k++) H[i * d + k] = (i < 32 ? u[k] / nu : 0) + (r() - 0.5) * 0.6 / Math.sqrt(d);
   }
-  const S = gram(H, m, d), g = new Float64Array(m).fill(1);
-  const lam = largest(S, g, m), gersh = gershgorin(S, g, m);
+  const S = gramOfRows(H, m, d), g = new Float64Array(m).fill(1);
+  const lam = largestEigenvalue(S, m, g), gersh = gershgorin(S, g, m);
   const eta = 0.249 / gersh; // Gershgorin alone: 1 − 2η·gersh = 0.502, a quick accept
   const got = checkUpdateFactor(m, eta, g, S, 1, scratch), truth = 1 - 2 * eta * lam;
   assert.ok(got <= truth + 1e-12, `${got} > λ_min(F) = ${truth}`);
