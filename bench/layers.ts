@@ -445,7 +445,8 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   const pool = isPooled(la) ? la : null;
   const init = new Float32Array(D * d);
   fillUniform(init, 0.01, 12345);
-  const layer = FactoredOutputLayer.fromInit(D, d, init, createLoss(loss), profiled(la, prof, d, m));
+  const backend = profiled(la, prof, d, m);
+  const layer = FactoredOutputLayer.fromInit(D, d, init, createLoss(loss), backend);
   const nBatches = Math.max(4, Math.ceil((4 * d) / m));
   const batches = Array.from({ length: nBatches }, (_, i) => {
     const H = new Float32Array(m * d);
@@ -462,16 +463,22 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   }
   prof.clear();
   pool?.resetPartTimes();
-  let steps = 0;
+  // blocks of PROFILE_BLOCK steps, timed and untimed in turn: the untimed ones give the step's own time
+  let steps = 0, timedSteps = 0, timedMs = 0, untimedSteps = 0, untimedMs = 0;
   const wake0 = pool?.wakeups ?? 0, split0 = pool?.splitCalls ?? 0;
   const down0 = pool?.standDowns ?? 0, alone0 = pool?.callerOnlyCalls ?? 0;
   const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000 || steps < 2) {
-    await layer.step(batches[i % nBatches].H, batches[i % nBatches].Y, ETA);
-    i++;
-    steps++;
+  while (performance.now() - t0 < seconds * 1000 || timedSteps < 2 || untimedSteps < 2) {
+    const b0 = performance.now();
+    for (let j = 0; j < PROFILE_BLOCK; j++, i++) {
+      await layer.step(batches[i % nBatches].H, batches[i % nBatches].Y, ETA);
+    }
+    const ms = performance.now() - b0;
+    if (backend.timing) [timedSteps, timedMs] = [timedSteps + PROFILE_BLOCK, timedMs + ms];
+    else [untimedSteps, untimedMs] = [untimedSteps + PROFILE_BLOCK, untimedMs + ms];
+    steps += PROFILE_BLOCK;
+    backend.timing = !backend.timing;
   }
-  const total = performance.now() - t0;
   const parts = pool?.partTimes() ?? null;
   layer.close();
   const split = pool
@@ -485,10 +492,20 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
       Deno.env.get("FACTOROUT_POOL_HOLD") === "0" ? ", FACTOROUT_POOL_HOLD=0" : ""
     })`
     : "";
-  return `Factored step profile, ${loss} loss, K = ${k}, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ${steps} steps ` +
-    `(${fmt((total * 1000) / (steps * m))} µs/example; products ${layer.products}):\n\n` +
-    profileTable(prof, steps, total) + (parts ? "\n\n" + partTimeTable(parts, steps) : "");
+  const untimed = untimedMs / untimedSteps;
+  return `Factored step profile, ${loss} loss, K = ${k}, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ` +
+    `${timedSteps} steps timed and ${untimedSteps} untimed, in alternate blocks of ${PROFILE_BLOCK} (untimed ` +
+    `${fmt((untimed * 1000) / m)} µs/example, timed ${fmt((timedMs * 1000) / (timedSteps * m))}; products ` +
+    `${layer.products}):\n\n` +
+    profileTable(prof, timedSteps, timedMs, untimed) + (parts ? "\n\n" + partTimeTable(parts, steps) : "");
 }
+
+/**
+ * Steps per block of the profile's timed window, whose blocks are timed and untimed in turn: five to the
+ * float32 stabilisation interval of 100 steps, an odd count, so that the periodic stabilisations fall in
+ * both kinds of block.
+ */
+const PROFILE_BLOCK = 20;
 
 /** The flags of `deno run -A bench/layers.ts --profile …` (`--child` is bench/main.ts's own protocol). */
 const PROFILE_FLAGS: Record<string, FlagSpec> = {
