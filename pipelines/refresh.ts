@@ -70,7 +70,7 @@ import {
   positiveInt,
   positiveNumber,
 } from "../lib/core/cli.ts";
-import { refuseOutInside, refusePublishIntoRun, shellWord } from "../lib/core/cli.ts";
+import { refuseOutInside, refusePublishIntoRun, shellWord, stdoutIsStderr } from "../lib/core/cli.ts";
 import {
   DENO_TASK,
   EXIT,
@@ -673,6 +673,7 @@ await runCommand("refresh", async () => {
         mode,
         mode === "live" ? 0.25 : 10,
         (t) => Deno.stdout.writeSync(enc.encode(t)),
+        stdoutIsStderr(),
       );
       training = await dataStage(`--data ${dir}`, async () => {
         try {

@@ -19,6 +19,7 @@ import { helpText, parseTrainArgs } from "../lib/train/cli.ts";
 import { runTrainJob } from "../lib/train/run.ts";
 import { EXIT, runCommand } from "../lib/core/exit_codes.ts";
 import { StopController } from "../lib/core/stop.ts";
+import { stdoutIsStderr } from "../lib/core/cli.ts";
 
 const enc = new TextEncoder();
 
@@ -39,6 +40,7 @@ await runCommand("train", async () => {
       },
       err: (line) => console.error(line),
       tty: Deno.stdout.isTerminal(),
+      merged: stdoutIsStderr(),
     },
     {},
     stop,

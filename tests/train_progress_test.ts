@@ -1,11 +1,14 @@
 // The live progress line on a terminal (lib/train/progress.ts) and the trainer's log lines on the same
 // terminal: `deno task train` in a shell writes the live line to stdout and its log (the epoch event, a
 // backoff) to stderr, both on the screen. A log line during training ends the live line first: the epoch's
-// JSON event was printed after "ETA:    0h 0m24s" on the live line itself.
+// JSON event was printed after "ETA:    0h 0m24s" on the live line itself. Where the two are one stream, an
+// event shows once.
 import assert from "node:assert/strict";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
+import { pipeline, runCommand } from "./child.ts";
+import { shellWord } from "../lib/core/cli.ts";
 
 /** What a terminal shows of `text`: each line as its last carriage return left it. */
 function screen(text: string): string[] {
@@ -75,4 +78,49 @@ Deno.test("train: the JSON progress lines count epochs from 1, as the epoch even
   const progress = lines.filter((l) => l.event === "progress");
   assert.equal(progress[0].epoch, 1);
   assert.equal(progress.at(-1).epoch, epochs); // the final line, after the last epoch's event
+});
+
+Deno.test("train: where the progress output and the log are one stream, each event shows once, on the progress output", async () => {
+  for (const mode of ["json", "live", "none"] as const) {
+    const V = 40, corpus = ringCorpus(V, 600);
+    let stream = "";
+    const trainer = await Trainer.create({
+      config: smallConfig({ epochs: 2 }),
+      vocab: ringVocab(V),
+      openReader: memoryReader(corpus),
+      log: (line) => stream += line + "\n",
+    });
+    const progress = new ProgressReporter(mode, 0, (t) => stream += t, true);
+    assert.equal(progress.carriesEvents, mode !== "none");
+    try {
+      await trainer.train({ paths: ["mem"], rows: corpus.length, progress });
+    } finally {
+      trainer.close();
+    }
+    const lines = screen(stream);
+    const json = lines.filter((l) => l.startsWith(`{"event":"epoch"`)).length;
+    const text = lines.filter((l) => /^epoch \d\/2: train loss/.test(l)).length;
+    // json: the progress output's JSON lines; live: its text lines; none: the log's JSON lines (nothing else
+    // reports them)
+    assert.deepEqual([json, text], mode === "live" ? [0, 2] : [2, 0], `${mode}: ${stream}`);
+  }
+});
+
+Deno.test("train CLI: a job whose stdout and stderr go to one file writes each epoch event once (it was twice)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = `${dir}/job.log`;
+    const flags =
+      "--limit-tokens 12000 --epochs 2 --dim 16 --batch 16 --formats vec --eval-dir none --threads 1";
+    const job = [Deno.execPath(), "run", "-A", pipeline("train"), ...flags.split(" "), "--out", `${dir}/run`];
+    const r = await runCommand("bash", ["-c", `${job.map(shellWord).join(" ")} > ${shellWord(log)} 2>&1`]);
+    const text = await Deno.readTextFile(log);
+    assert.equal(r.code, 0, text);
+    const events = text.split("\n").filter((l) => l.startsWith(`{"event":"epoch"`)).map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => e.epoch), [1, 2], text);
+    // the log's other lines are still there
+    assert.match(text, /^train: skipgram, dim 16/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -355,6 +355,29 @@ export function shellWord(arg: string): string {
 }
 
 /**
+ * Whether standard output and standard error are one open file: a job run as `job > log 2>&1`, `2>&1 | tee`,
+ * or in a terminal. A line written to both then shows twice in that one stream. False where it cannot tell
+ * (no /proc/self/fd or /dev/fd).
+ *
+ * @example
+ * ```ts
+ * import { stdoutIsStderr } from "./cli.ts";
+ * console.log(typeof stdoutIsStderr()); // "boolean"
+ * ```
+ */
+export function stdoutIsStderr(): boolean {
+  for (const fds of ["/proc/self/fd", "/dev/fd"]) {
+    try {
+      const out = Deno.statSync(`${fds}/1`), err = Deno.statSync(`${fds}/2`);
+      return out.ino !== null && out.dev === err.dev && out.ino === err.ino;
+    } catch {
+      // the next place, else false
+    }
+  }
+  return false;
+}
+
+/**
  * `path` made absolute, its symbolic links resolved as far as it exists (the rest appended as given).
  *
  * @example

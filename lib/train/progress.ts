@@ -59,12 +59,24 @@ export class ProgressReporter {
    * @param mode live | json | none
    * @param intervalSeconds seconds between lines (live: between redraws)
    * @param write the sink (live mode writes without newline)
+   * @param sharesLog `write` ends in the same stream as the job's log (`job > log 2>&1`, a terminal):
+   *   see {@link ProgressReporter.carriesEvents}
    */
   constructor(
     readonly mode: "live" | "json" | "none",
     readonly intervalSeconds: number,
     readonly write: (text: string) => void,
+    readonly sharesLog = false,
   ) {}
+
+  /**
+   * Whether the events {@link ProgressReporter.note} reports reach the log's own stream here, so that the
+   * log leaves them out: each epoch's losses and each backoff show once in a job's merged output, not as a
+   * JSON line from the log and again as the progress output's line.
+   */
+  get carriesEvents(): boolean {
+    return this.sharesLog && this.mode !== "none";
+  }
 
   /** Reports a sample when the interval has passed (or when forced). */
   update(s: ProgressSample, force = false): void {

@@ -73,7 +73,8 @@ import {
 
 /**
  * Where the job writes: `out` gets progress and the final summary (JSON lines unless `tty`), `err` the
- * log lines.
+ * log lines; `merged`: both end in one stream (lib/core/cli.ts stdoutIsStderr), where the log leaves out
+ * the events the progress output shows (lib/train/progress.ts carriesEvents).
  *
  * @example
  * ```ts
@@ -81,7 +82,12 @@ import {
  * const io: JobIO = { out: (s) => console.log(s), err: (s) => console.error(s), tty: false };
  * ```
  */
-export type JobIO = { out: (text: string) => void; err: (line: string) => void; tty: boolean };
+export type JobIO = {
+  out: (text: string) => void;
+  err: (line: string) => void;
+  tty: boolean;
+  merged?: boolean;
+};
 
 /**
  * `io.out` made best-effort: when standard output fails (a closed pipe, `> /dev/full`, a closed
@@ -359,7 +365,7 @@ export async function runTrainJob(
     );
     const mode = args.progress === "auto" ? (io.tty ? "live" : "json") : args.progress;
     const out = bestEffortOut(io, () => join(config.out, "summary.json"));
-    const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, out);
+    const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, out, io.merged ?? false);
     const t = trainer;
     const training = await stop.deferred(() =>
       t.train({

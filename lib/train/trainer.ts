@@ -667,8 +667,9 @@ export class Trainer {
       progress.finish();
       this.deps.log(line);
     };
+    // an event goes to the log and to the progress output, once where both are one stream (progress.ts)
     const note = (event: Record<string, unknown>, text: string) => {
-      log(JSON.stringify(event));
+      if (!progress.carriesEvents) log(JSON.stringify(event));
       progress.note(event, text);
     };
     // the last validation loss and the state it is of: the run's end reports it again without a second pass
