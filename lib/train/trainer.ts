@@ -502,6 +502,10 @@ export class Trainer {
       // a file in another folder (the run resumed into another --out) is linked (else copied) into this
       // run's, where its pruning and a later resume find it
       good = dir ? await this.#intoFolder(found, dir, checkpointName(run.good!)) : found;
+      // a job killed between an epoch's checkpoint and best.fock's link to it (written behind the steps, the
+      // link is the next task of the chain) left best.fock of an earlier epoch, or none, while the checkpoint
+      // resumed names its own state the best: put it there again, or the run's end keeps its last epoch
+      if (keepBest && dir && run.best?.step === this.step) await this.#repairBest(dir, run);
     } catch (e) {
       await first[Symbol.asyncIterator]().return?.();
       throw e;
@@ -1018,6 +1022,25 @@ export class Trainer {
   /** Whether #cleanFile holds exactly the current state, its run state and config included. */
   #fileIsCurrent(): boolean {
     return this.#cleanFile !== undefined && this.#cleanRun === fileKey(this.#run, this.config);
+  }
+
+  /**
+   * Makes `dir`'s best.fock the current state, the run's best epoch (`run.best.step` is this step, no step
+   * taken yet), when it does not hold that step: a second name of the file the state was loaded from
+   * (written out where the link is refused). One line says so.
+   */
+  async #repairBest(dir: string, run: RunState): Promise<void> {
+    const file = join(dir, BEST_CHECKPOINT), from = this.#cleanFile;
+    const id = (p: string) => Deno.stat(p).then((s) => `${s.dev}:${s.ino}`, () => undefined);
+    const linked = await id(file);
+    if (linked !== undefined && from !== undefined && linked === (await id(from))) return;
+    if (linked !== undefined && (await stateInFile(file, this.step))) return;
+    await writeBest(dir, () => this.toCheckpoint(), run, from);
+    const epoch = run.best!.epoch, how = from ? `made again from ${from}` : "written again";
+    this.deps.log(
+      `keep-best: ${file} did not hold epoch ${epoch}'s state (step ${this.step}), the run's best so far ` +
+        `(a job killed before it was written): ${how}`,
+    );
   }
 
   /** Restores the best epoch's state (best.ts' findBest); false when it is gone or is not that step's. */
