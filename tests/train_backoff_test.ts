@@ -416,9 +416,10 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
 });
 
 // A job killed after the best epoch's checkpoint was written and before best.fock was linked to it (the
-// link is the next task of the writes behind the steps) left best.fock of an earlier epoch, or none; the
-// resumed run then said "not in best.fock" at its end and kept its last epoch, not the uninterrupted run's
-Deno.test("best epoch: a job killed between the best epoch's checkpoint and best.fock's link resumes to the same kept epoch", async () => {
+// link is the next task of the writes behind the steps) left best.fock of an earlier epoch, or none; a run
+// resumed into another folder had none there. The resumed run then said "not in best.fock" at its end and
+// kept its last epoch, not the uninterrupted run's best
+Deno.test("best epoch: a job killed between the best epoch's checkpoint and best.fock's link, or resumed into another folder, ends on the same kept epoch", async () => {
   const dir = await Deno.makeTempDir();
   const lines: string[] = [], p = plan();
   p.evalBias = () => events(lines, "epoch").length >= 2 ? 1 : 0; // epoch 2 the best of 4
@@ -443,6 +444,17 @@ Deno.test("best epoch: a job killed between the best epoch's checkpoint and best
     sameArray((await r.embeddings()).input, kept, `${b}: the kept E = the uninterrupted run's`);
     assert.equal((await readCheckpoint(`${b}/${BEST_CHECKPOINT}`)).meta.step, ep[1].step);
     assert.match(lr.join("\n"), /keep-best: \S+best\.fock did not hold epoch 2's state \(step \d+\)/);
+    r.close();
+  }
+  // resumed from epoch 3's end into another folder: best.fock beside that checkpoint (epoch 2's) comes along
+  {
+    const lr: string[] = [], pr = plan();
+    pr.evalBias = () => 1;
+    const r = await resumeFrom(`${dir}/a/${name(2)}`, pr, lr);
+    const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: `${dir}/c` });
+    assert.equal(sr.keptEpoch, 2, lr.join("\n"));
+    sameArray((await r.embeddings()).input, kept, "resumed into another folder: the kept E");
+    assert.match(lr.join("\n"), /did not hold epoch 2's state .*\(the run resumed into another folder\)/);
     r.close();
   }
   // a resume from it with best.fock in place (its second name) leaves best.fock as it is, without a line
