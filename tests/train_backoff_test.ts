@@ -415,6 +415,63 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   await Deno.remove(dir, { recursive: true });
 });
 
+// A job killed after the best epoch's checkpoint was written and before best.fock was linked to it (the
+// link is the next task of the writes behind the steps) left best.fock of an earlier epoch, or none; a run
+// resumed into another folder had none there. The resumed run then said "not in best.fock" at its end and
+// kept its last epoch, not the uninterrupted run's best
+Deno.test("best epoch: a job killed between the best epoch's checkpoint and best.fock's link, or resumed into another folder, ends on the same kept epoch", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [], p = plan();
+  p.evalBias = () => events(lines, "epoch").length >= 2 ? 1 : 0; // epoch 2 the best of 4
+  const t = await make(cfg({ epochs: 4 }), p, lines);
+  const s = await t.train({ paths: ["mem"], rows, checkpointDir: `${dir}/a`, keepCheckpoints: 100 });
+  assert.equal(s.keptEpoch, 2);
+  const kept = (await t.embeddings()).input;
+  t.close();
+  const ep = events(lines, "epoch"),
+    name = (i: number) => `ckpt-${String(ep[i].step).padStart(12, "0")}.fock`;
+  // what the kill leaves: the checkpoints up to epoch 2's end, best.fock still epoch 1's (or none yet)
+  for (const before of [name(0), undefined]) {
+    const b = `${dir}/b-${before ? "epoch1" : "none"}`;
+    await Deno.mkdir(b);
+    for (let i = 0; i < 2; i++) await Deno.copyFile(`${dir}/a/${name(i)}`, `${b}/${name(i)}`);
+    if (before) await Deno.copyFile(`${dir}/a/${before}`, `${b}/${BEST_CHECKPOINT}`);
+    const lr: string[] = [], pr = plan();
+    pr.evalBias = () => 1; // the resumed run's epochs 3 and 4: worse, as in the uninterrupted run
+    const r = await resumeFrom(`${b}/${name(1)}`, pr, lr);
+    const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: b });
+    assert.equal(sr.keptEpoch, 2, lr.join("\n"));
+    sameArray((await r.embeddings()).input, kept, `${b}: the kept E = the uninterrupted run's`);
+    assert.equal((await readCheckpoint(`${b}/${BEST_CHECKPOINT}`)).meta.step, ep[1].step);
+    assert.match(lr.join("\n"), /keep-best: \S+best\.fock did not hold epoch 2's state \(step \d+\)/);
+    r.close();
+  }
+  // resumed from epoch 3's end into another folder: best.fock beside that checkpoint (epoch 2's) comes along
+  {
+    const lr: string[] = [], pr = plan();
+    pr.evalBias = () => 1;
+    const r = await resumeFrom(`${dir}/a/${name(2)}`, pr, lr);
+    const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: `${dir}/c` });
+    assert.equal(sr.keptEpoch, 2, lr.join("\n"));
+    sameArray((await r.embeddings()).input, kept, "resumed into another folder: the kept E");
+    assert.match(lr.join("\n"), /did not hold epoch 2's state .*\(the run resumed into another folder\)/);
+    r.close();
+  }
+  // a resume from it with best.fock in place (its second name) leaves best.fock as it is, without a line
+  const lr: string[] = [], pr = plan();
+  pr.evalBias = () => 1;
+  const before = await Deno.stat(`${dir}/a/${BEST_CHECKPOINT}`);
+  const r = await resumeFrom(`${dir}/a/${name(1)}`, pr, lr);
+  assert.equal(
+    (await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: `${dir}/a` })).keptEpoch,
+    2,
+  );
+  assert.equal((await Deno.stat(`${dir}/a/${BEST_CHECKPOINT}`)).ino, before.ino);
+  assert.doesNotMatch(lr.join("\n"), /did not hold/);
+  r.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("best epoch: a run folder publishes what the run published (publishedCheckpoint, export --checkpoint <run>)", async () => {
   const dir = await Deno.makeTempDir();
   const lines: string[] = [], p = plan();

@@ -502,6 +502,11 @@ export class Trainer {
       // a file in another folder (the run resumed into another --out) is linked (else copied) into this
       // run's, where its pruning and a later resume find it
       good = dir ? await this.#intoFolder(found, dir, checkpointName(run.good!)) : found;
+      // the run's best epoch where the run's end looks for it: a job killed between an epoch's checkpoint and
+      // best.fock's link to it (written behind the steps, the link is the next task of the chain) left
+      // best.fock of an earlier epoch, or none; a run resumed into another folder has none there. Else the
+      // run's end keeps its last epoch, not the uninterrupted run's best
+      if (keepBest && dir && run.best) await this.#repairBest(dir, run);
     } catch (e) {
       await first[Symbol.asyncIterator]().return?.();
       throw e;
@@ -1019,6 +1024,39 @@ export class Trainer {
   /** Whether #cleanFile holds exactly the current state, its run state and config included. */
   #fileIsCurrent(): boolean {
     return this.#cleanFile !== undefined && this.#cleanRun === fileKey(this.#run, this.config);
+  }
+
+  /**
+   * Makes `dir`'s best.fock hold the run's best epoch (`run.best`) where it does not, before a resumed run
+   * takes a step: when the state resumed is that epoch's (a job killed between its checkpoint and
+   * best.fock's link to it), a second name of the file it was loaded from (written out where the link is
+   * refused); when the run resumed into another folder, which has no best.fock, the best.fock beside the
+   * checkpoint it started from, if it holds that epoch. One line says so.
+   */
+  async #repairBest(dir: string, run: RunState): Promise<void> {
+    const best = run.best!, file = join(dir, BEST_CHECKPOINT), from = this.#cleanFile;
+    const id = (p: string) => Deno.stat(p).then((s) => `${s.dev}:${s.ino}`, () => undefined);
+    const linked = await id(file);
+    let source: string | undefined, why: string;
+    if (best.step === this.step) {
+      if (linked !== undefined && from !== undefined && linked === (await id(from))) return;
+      if (linked !== undefined && (await stateInFile(file, best.step))) return;
+      source = from;
+      why = "a job killed before it was written";
+    } else {
+      if (linked !== undefined || from === undefined) return;
+      const real = (p: string) => Deno.realPath(p).catch(() => p);
+      if ((await real(dirname(from))) === (await real(dir))) return;
+      source = join(dirname(from), BEST_CHECKPOINT);
+      if (!(await stateInFile(source, best.step))) return;
+      why = "the run resumed into another folder";
+    }
+    const read = source;
+    await writeBest(dir, () => read ? readCheckpoint(read) : this.toCheckpoint(), run, source);
+    this.deps.log(
+      `keep-best: ${file} did not hold epoch ${best.epoch}'s state (step ${best.step}), the run's best so ` +
+        `far (${why}): made from ${source ?? "the state resumed"}`,
+    );
   }
 
   /** Restores the best epoch's state (best.ts' findBest); false when it is gone or is not that step's. */
