@@ -9,6 +9,8 @@ import { Trainer } from "../lib/train/trainer.ts";
 import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
 import { pipeline, runCommand } from "./child.ts";
 import { shellWord } from "../lib/core/cli.ts";
+import { runTrainJob } from "../lib/train/run.ts";
+import { parseTrainArgs } from "../lib/train/cli.ts";
 
 /** What a terminal shows of `text`: each line as its last carriage return left it. */
 function screen(text: string): string[] {
@@ -120,6 +122,44 @@ Deno.test("train CLI: a job whose stdout and stderr go to one file writes each e
     assert.deepEqual(events.map((e) => e.epoch), [1, 2], text);
     // the log's other lines are still there
     assert.match(text, /^train: skipgram, dim 16/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train job: where the two are one stream and standard output fails, the events go on in the log (they vanished)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const err: string[] = [];
+    let writes = 0;
+    const io = {
+      // the first progress write fails (a reader that closed the stream); stderr still works
+      out: () => {
+        writes++;
+        throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+      },
+      err: (l: string) => err.push(l),
+      tty: false,
+      merged: true,
+    };
+    const flags =
+      "--limit-tokens 12000 --epochs 2 --dim 8 --batch 16 --formats vec --eval-dir none --threads 1";
+    await runTrainJob(
+      await parseTrainArgs([
+        ...flags.split(" "),
+        "--out",
+        `${dir}/run`,
+        "--progress",
+        "json",
+        "--backend",
+        "js",
+      ]),
+      io,
+    );
+    assert.equal(writes, 1, "one failed write, then none");
+    assert.equal(err.filter((l) => l.startsWith("stdout: cannot write (EPIPE")).length, 1, err.join("\n"));
+    const epochs = err.filter((l) => l.startsWith(`{"event":"epoch"`)).map((l) => JSON.parse(l).epoch);
+    assert.deepEqual(epochs, [1, 2], err.join("\n"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -60,13 +60,14 @@ export class ProgressReporter {
    * @param intervalSeconds seconds between lines (live: between redraws)
    * @param write the sink (live mode writes without newline)
    * @param sharesLog `write` ends in the same stream as the job's log (`job > log 2>&1`, a terminal):
-   *   see {@link ProgressReporter.carriesEvents}
+   *   see {@link ProgressReporter.carriesEvents}. A function is asked each time: a best-effort `write` whose
+   *   stream failed (lib/train/run.ts bestEffortOut) carries nothing any more, and says false from then on
    */
   constructor(
     readonly mode: "live" | "json" | "none",
     readonly intervalSeconds: number,
     readonly write: (text: string) => void,
-    readonly sharesLog = false,
+    readonly sharesLog: boolean | (() => boolean) = false,
   ) {}
 
   /**
@@ -75,7 +76,8 @@ export class ProgressReporter {
    * JSON line from the log and again as the progress output's line.
    */
   get carriesEvents(): boolean {
-    return this.sharesLog && this.mode !== "none";
+    if (this.mode === "none") return false;
+    return typeof this.sharesLog === "function" ? this.sharesLog() : this.sharesLog;
   }
 
   /** Reports a sample when the interval has passed (or when forced). */

@@ -93,11 +93,15 @@ export type JobIO = {
  * `io.out` made best-effort: when standard output fails (a closed pipe, `> /dev/full`, a closed
  * descriptor: EPIPE, ENOSPC, EBADF, EIO) one line on stderr says so and where the result is (`summary`,
  * the run's summary.json), and the progress and summary lines after it are dropped; the training and its
- * publication go on. Other errors are thrown.
+ * publication go on. Other errors are thrown. `failed` says whether that happened (a progress output that
+ * shared the log's stream no longer carries the events then: they go to the log, progress.ts carriesEvents).
  */
-function bestEffortOut(io: JobIO, summary: () => string): (text: string) => void {
+function bestEffortOut(
+  io: JobIO,
+  summary: () => string,
+): { write: (text: string) => void; failed: () => boolean } {
   let failed = false;
-  return (text) => {
+  const write = (text: string) => {
     if (failed) return;
     try {
       io.out(text);
@@ -112,6 +116,7 @@ function bestEffortOut(io: JobIO, summary: () => string): (text: string) => void
       );
     }
   };
+  return { write, failed: () => failed };
 }
 
 /**
@@ -364,8 +369,14 @@ export async function runTrainJob(
         `${trainer.backend}, ${data.manifest.rows} examples/epoch, ${config.epochs} epochs, batch ${config.batch}, lr ${config.lr}`,
     );
     const mode = args.progress === "auto" ? (io.tty ? "live" : "json") : args.progress;
-    const out = bestEffortOut(io, () => join(config.out, "summary.json"));
-    const progress = new ProgressReporter(mode, mode === "live" ? 0.25 : 10, out, io.merged ?? false);
+    const { write: out, failed: outFailed } = bestEffortOut(io, () => join(config.out, "summary.json"));
+    // one stream with the log: the events only on the progress output, until that fails (then in the log)
+    const progress = new ProgressReporter(
+      mode,
+      mode === "live" ? 0.25 : 10,
+      out,
+      () => (io.merged ?? false) && !outFailed(),
+    );
     const t = trainer;
     const training = await stop.deferred(() =>
       t.train({

@@ -672,10 +672,13 @@ export class Trainer {
       progress.finish();
       this.deps.log(line);
     };
-    // an event goes to the log and to the progress output, once where both are one stream (progress.ts)
+    // an event goes to the log and to the progress output, once where both are one stream (progress.ts);
+    // a progress output that failed on this very event (run.ts bestEffortOut) leaves it to the log
     const note = (event: Record<string, unknown>, text: string) => {
-      if (!progress.carriesEvents) log(JSON.stringify(event));
+      const carried = progress.carriesEvents;
+      if (!carried) log(JSON.stringify(event));
       progress.note(event, text);
+      if (carried && !progress.carriesEvents) log(JSON.stringify(event));
     };
     // the last validation loss and the state it is of: the run's end reports it again without a second pass
     let validated: { step: number; restores: number; loss: number | undefined } | undefined;
