@@ -472,6 +472,41 @@ Deno.test("best epoch: a job killed between the best epoch's checkpoint and best
   await Deno.remove(dir, { recursive: true });
 });
 
+// best.fock of another epoch (or none) while the best epoch's own checkpoint is still there: a run killed
+// before best.fock's link and resumed by a job without the repair, a folder copied without best.fock, a
+// resume into another folder from a run whose best.fock has moved on to a later epoch. The resumed run
+// found "not in best.fock" at its end and kept its last epoch
+Deno.test("best epoch: a resume from a later checkpoint than the best epoch's takes that epoch's checkpoint when best.fock does not hold it", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [], p = plan();
+  p.evalBias = () => events(lines, "epoch").length >= 2 ? 1 : 0; // epoch 2 the best of 4
+  const t = await make(cfg({ epochs: 4 }), p, lines);
+  await t.train({ paths: ["mem"], rows, checkpointDir: `${dir}/a`, keepCheckpoints: 100 });
+  const kept = (await t.embeddings()).input;
+  t.close();
+  const ep = events(lines, "epoch"),
+    name = (i: number) => `ckpt-${String(ep[i].step).padStart(12, "0")}.fock`;
+  // the checkpoints up to epoch 3's end; best.fock epoch 1's, or none
+  for (const before of [name(0), undefined]) {
+    const b = `${dir}/b-${before ? "epoch1" : "none"}`;
+    await Deno.mkdir(b);
+    for (let i = 0; i < 3; i++) await Deno.copyFile(`${dir}/a/${name(i)}`, `${b}/${name(i)}`);
+    if (before) await Deno.copyFile(`${dir}/a/${before}`, `${b}/${BEST_CHECKPOINT}`);
+    // into another folder first: b keeps its best.fock of another epoch for the resume in place after it
+    for (const into of [`${b}-elsewhere`, b]) {
+      const lr: string[] = [], pr = plan();
+      pr.evalBias = () => 1; // epoch 4: worse, as in the uninterrupted run
+      const r = await resumeFrom(`${b}/${name(2)}`, pr, lr);
+      const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: into });
+      assert.equal(sr.keptEpoch, 2, `${into}: ${lr.join("\n")}`);
+      sameArray((await r.embeddings()).input, kept, `${into}: the kept E = the uninterrupted run's`);
+      assert.equal((await readCheckpoint(`${into}/${BEST_CHECKPOINT}`)).meta.step, ep[1].step);
+      r.close();
+    }
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("best epoch: a run folder publishes what the run published (publishedCheckpoint, export --checkpoint <run>)", async () => {
   const dir = await Deno.makeTempDir();
   const lines: string[] = [], p = plan();

@@ -1033,8 +1033,9 @@ export class Trainer {
    * Makes `dir`'s best.fock hold the run's best epoch (`run.best`) where it does not, before a resumed run
    * takes a step: when the state resumed is that epoch's (a job killed between its checkpoint and
    * best.fock's link to it), a second name of the file it was loaded from (written out where the link is
-   * refused); when the run resumed into another folder, which has no best.fock, the best.fock beside the
-   * checkpoint it started from, if it holds that epoch. One line says so.
+   * refused); else, from a later state, the best.fock beside the checkpoint it started from (resumed into
+   * another folder), or that epoch's own checkpoint, here or there while it is not pruned, whichever holds
+   * that epoch. One line says so.
    */
   async #repairBest(dir: string, run: RunState): Promise<void> {
     const best = run.best!, file = join(dir, BEST_CHECKPOINT), from = this.#cleanFile;
@@ -1047,12 +1048,35 @@ export class Trainer {
       source = from;
       why = "a job killed before it was written";
     } else {
-      if (linked !== undefined || from === undefined) return;
       const real = (p: string) => Deno.realPath(p).catch(() => p);
-      if ((await real(dirname(from))) === (await real(dir))) return;
-      source = join(dirname(from), BEST_CHECKPOINT);
-      if (!(await stateInFile(source, best.step))) return;
-      why = "the run resumed into another folder";
+      const beside = from !== undefined && (await real(dirname(from))) !== (await real(dir))
+        ? dirname(from)
+        : undefined;
+      // where that epoch's state may be: best.fock beside the checkpoint resumed from another folder, and
+      // the epoch's own checkpoint (best.fock was a second name of it), here or there, until it is pruned
+      const places = [
+        ...(beside === undefined ? [] : [join(beside, BEST_CHECKPOINT)]),
+        join(dir, checkpointName(best.step)),
+        ...(beside === undefined ? [] : [join(beside, checkpointName(best.step))]),
+      ];
+      const found: string[] = [];
+      for (const p of places) {
+        const at = await id(p);
+        // best.fock is already a second name of one of them
+        if (at !== undefined && at === linked) return;
+        if (at !== undefined) found.push(p);
+      }
+      // none to take it from (the common case once the epoch's checkpoint is pruned): best.fock is not read
+      if (!found.length) return;
+      if (linked !== undefined && (await stateInFile(file, best.step))) return;
+      for (const p of found) {
+        if (await stateInFile(p, best.step)) {
+          source = p;
+          break;
+        }
+      }
+      if (source === undefined) return;
+      why = beside === undefined ? "it held another epoch's, or none" : "the run resumed into another folder";
     }
     const read = source;
     await writeBest(dir, () => read ? readCheckpoint(read) : this.toCheckpoint(), run, source);
