@@ -5,6 +5,9 @@
 import assert from "node:assert/strict";
 import { type Profile, profiled, profileTable } from "../bench/layers_profile.ts";
 import { createJsBackend } from "../lib/linalg/js.ts";
+import type { LinAlgBackend } from "../lib/linalg/backend.ts";
+
+const A = new Float32Array(8), B = new Float32Array(32), C = new Float32Array(16);
 
 Deno.test("a profiled backend times its calls only while timing is on, and untimed calls still compute", () => {
   const prof: Profile = new Map();
@@ -46,4 +49,24 @@ Deno.test("the profile's table: the timing's cost is a row of its own, not JavaS
   const plain = rows(profileTable(prof, 10, 50));
   assert.deepEqual(plain.get("JavaScript between calls (merge, loss, scalar loops)"), ["2", "40%"]);
   assert.deepEqual(plain.get("**step**"), ["5", "100%"]);
+});
+
+Deno.test("a profiled backend counts the calls a call makes through a callback once (a pool's unheld, defer)", () => {
+  const prof: Profile = new Map();
+  const spin = (ms: number) => {
+    for (const t0 = performance.now(); performance.now() - t0 < ms;) { /* busy */ }
+  };
+  const base = {
+    ...createJsBackend(),
+    sgemm: () => spin(20),
+    unheld: <T>(f: () => T): T => f(),
+  };
+  const la = profiled(base as unknown as LinAlgBackend, prof, 4, 2);
+  const t0 = performance.now();
+  (la as unknown as typeof base).unheld(() => la.sgemm(false, true, 2, 8, 4, 1, A, 4, B, 4, 0, C, 8));
+  const wall = performance.now() - t0;
+  const sum = [...prof.values()].reduce((s, e) => s + e.ms, 0);
+  assert.ok(prof.get("1 forward: H·[U;Q;U⁻ᵀ]ᵀ")!.ms >= 20);
+  assert.ok(prof.get("other unheld")!.ms < 10, JSON.stringify([...prof]));
+  assert.ok(sum <= wall + 1e-6, `the rows add up to ${sum} ms of a ${wall} ms call`);
 });
