@@ -28,6 +28,7 @@ import type { BenchBackend, BenchOptions } from "./report.ts";
 import { fmt, table } from "./report.ts";
 import { measureSgemm, sgemmPeak } from "./linalg.ts";
 import { timeSteps } from "./timing.ts";
+import { median } from "./pair.ts";
 import { Rng, uniformSource } from "../lib/core/rng.ts";
 import { partTimeTable, type Profile, profiled, profileTable } from "./layers_profile.ts";
 import { UsageError } from "../lib/core/errors.ts";
@@ -464,18 +465,19 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
   prof.clear();
   pool?.resetPartTimes();
   // blocks of PROFILE_BLOCK steps, timed and untimed in turn: the untimed ones give the step's own time
-  let steps = 0, timedSteps = 0, timedMs = 0, untimedSteps = 0, untimedMs = 0;
+  // the median block of each kind: an upkeep rarer than the blocks (a fold, a refresh) lands in one kind only
+  let steps = 0;
+  const timedBlocks: number[] = [], untimedBlocks: number[] = [];
   const wake0 = pool?.wakeups ?? 0, split0 = pool?.splitCalls ?? 0;
   const down0 = pool?.standDowns ?? 0, alone0 = pool?.callerOnlyCalls ?? 0;
   const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000 || timedSteps < 2 || untimedSteps < 2) {
+  while (performance.now() - t0 < seconds * 1000 || timedBlocks.length < 2 || untimedBlocks.length < 2) {
     const b0 = performance.now();
     for (let j = 0; j < PROFILE_BLOCK; j++, i++) {
       await layer.step(batches[i % nBatches].H, batches[i % nBatches].Y, ETA);
     }
     const ms = performance.now() - b0;
-    if (backend.timing) [timedSteps, timedMs] = [timedSteps + PROFILE_BLOCK, timedMs + ms];
-    else [untimedSteps, untimedMs] = [untimedSteps + PROFILE_BLOCK, untimedMs + ms];
+    (backend.timing ? timedBlocks : untimedBlocks).push(ms / PROFILE_BLOCK);
     steps += PROFILE_BLOCK;
     backend.timing = !backend.timing;
   }
@@ -492,18 +494,24 @@ async function profile(spec: string, seconds: number, k = K, loss: LossName = "s
       Deno.env.get("FACTOROUT_POOL_HOLD") === "0" ? ", FACTOROUT_POOL_HOLD=0" : ""
     })`
     : "";
-  const untimed = untimedMs / untimedSteps;
+  const timedSteps = timedBlocks.length * PROFILE_BLOCK, untimedSteps = untimedBlocks.length * PROFILE_BLOCK;
+  const untimed = median(untimedBlocks), timed = median(timedBlocks);
   return `Factored step profile, ${loss} loss, K = ${k}, D = ${D}, d = ${d}, m = ${m}, blas ${la.threads} thread(s)${split}, ` +
     `${timedSteps} steps timed and ${untimedSteps} untimed, in alternate blocks of ${PROFILE_BLOCK} (untimed ` +
-    `${fmt((untimed * 1000) / m)} µs/example, timed ${fmt((timedMs * 1000) / (timedSteps * m))}; products ` +
+    `${fmt((untimed * 1000) / m)} µs/example, timed ${
+      fmt((timed * 1000) / m)
+    }: medians of the blocks; products ` +
     `${layer.products}):\n\n` +
-    profileTable(prof, timedSteps, timedMs, untimed) + (parts ? "\n\n" + partTimeTable(parts, steps) : "");
+    profileTable(prof, timedSteps, timed * timedSteps, untimed) +
+    (parts ? "\n\n" + partTimeTable(parts, steps) : "");
 }
 
 /**
  * Steps per block of the profile's timed window, whose blocks are timed and untimed in turn: five to the
  * float32 stabilisation interval of 100 steps, an odd count, so that the periodic stabilisations fall in
- * both kinds of block.
+ * both kinds of block. The step times are the medians of each kind's blocks; the kernel rows are sums over
+ * the timed blocks, so that an upkeep rarer than that (a fold, a refresh) shows in its row when it falls in
+ * one of them.
  */
 const PROFILE_BLOCK = 20;
 
