@@ -71,6 +71,7 @@ import {
   positiveNumber,
 } from "../lib/core/cli.ts";
 import { refuseOutInside, refusePublishIntoRun, shellWord, stdoutIsStderr } from "../lib/core/cli.ts";
+import { bestEffortOut } from "../lib/train/run.ts";
 import {
   DENO_TASK,
   EXIT,
@@ -254,6 +255,18 @@ await runCommand("refresh", async () => {
     throw new UsageError(`--wait must be a number of seconds >= 0, got ${JSON.stringify(f.wait)}`);
   }
   const log = (line: string) => console.error(line);
+  // standard output is best-effort, as train's (lib/train/run.ts): a closed pipe or a full disk there drops
+  // the progress and the result line (one stderr line says so), and the refresh goes on
+  const enc = new TextEncoder();
+  const stdout = bestEffortOut({
+    out: (text) => {
+      const bytes = enc.encode(text);
+      for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+    },
+    err: log,
+    tty: Deno.stdout.isTerminal(),
+  }, () => `${typeof f.out === "string" ? f.out : join(from, "embeddings")}/latest`);
+  const merged = stdoutIsStderr();
 
   if (!(await exists(from))) throw new ExitError(EXIT.noCheckpoint, `--from ${from}: no such run folder`);
   // a part of a run, a publication or a checkpoint file: exit 2 naming the run folder, and no lock there
@@ -429,23 +442,25 @@ await runCommand("refresh", async () => {
       const removedVersions = keepVersions
         ? await removeOldVersions(outRoot, keepVersions, (l) => log(`refresh: ${l}`))
         : [];
-      console.log(JSON.stringify({
-        event: "refresh",
-        from,
-        previousCheckpoint: record.from,
-        checkpoint: saved,
-        newWords: record.newWords,
-        vocabularySize: emb.words.length,
-        training: record.training,
-        metrics,
-        // the fields of train's summary (docs/trainer-api.md)
-        embeddings: {
-          version: published.version,
-          dir: published.versionDir,
-          files: published.files,
-          ...(keepVersions ? { removedVersions } : {}),
-        },
-      }));
+      stdout.write(
+        JSON.stringify({
+          event: "refresh",
+          from,
+          previousCheckpoint: record.from,
+          checkpoint: saved,
+          newWords: record.newWords,
+          vocabularySize: emb.words.length,
+          training: record.training,
+          metrics,
+          // the fields of train's summary (docs/trainer-api.md)
+          embeddings: {
+            version: published.version,
+            dir: published.versionDir,
+            files: published.files,
+            ...(keepVersions ? { removedVersions } : {}),
+          },
+        }) + "\n",
+      );
     };
     const done = (newest.checkpoint.meta.refresh as RefreshMeta | undefined)?.commit;
     const published = !resumed && done?.request === request
@@ -464,23 +479,25 @@ await runCommand("refresh", async () => {
       const removedVersions = keepVersions
         ? await removeOldVersions(outRoot, keepVersions, (l) => log(`refresh: ${l}`))
         : [];
-      console.log(JSON.stringify({
-        event: "refresh",
-        from,
-        unchanged: true,
-        checkpoint: newest.path,
-        newWords: done!.newWords,
-        vocabularySize: m.vocabularySize,
-        training: done!.training,
-        // a version an older refresh or export published: its metrics in the shape written now
-        metrics: readMetrics(m.metrics),
-        embeddings: {
-          version: basename(published),
-          dir: published,
-          files: versionFiles(published, m),
-          ...(keepVersions ? { removedVersions } : {}),
-        },
-      }));
+      stdout.write(
+        JSON.stringify({
+          event: "refresh",
+          from,
+          unchanged: true,
+          checkpoint: newest.path,
+          newWords: done!.newWords,
+          vocabularySize: m.vocabularySize,
+          training: done!.training,
+          // a version an older refresh or export published: its metrics in the shape written now
+          metrics: readMetrics(m.metrics),
+          embeddings: {
+            version: basename(published),
+            dir: published,
+            files: versionFiles(published, m),
+            ...(keepVersions ? { removedVersions } : {}),
+          },
+        }) + "\n",
+      );
       return;
     }
     if (!resumed && done?.request === request) {
@@ -668,12 +685,11 @@ await runCommand("refresh", async () => {
       const mode = progressMode === "auto"
         ? (Deno.stdout.isTerminal() ? "live" : "json")
         : progressMode as "live" | "json" | "none";
-      const enc = new TextEncoder();
       const progress = new ProgressReporter(
         mode,
         mode === "live" ? 0.25 : 10,
-        (t) => Deno.stdout.writeSync(enc.encode(t)),
-        stdoutIsStderr(),
+        stdout.write,
+        () => merged && !stdout.failed(),
       );
       training = await dataStage(`--data ${dir}`, async () => {
         try {

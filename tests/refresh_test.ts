@@ -11,6 +11,7 @@ import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { makeRun, WORDS } from "./refresh_fixture.ts";
 import { pipeline, runScript, spawnJob } from "./child.ts";
+import { shellWord } from "../lib/core/cli.ts";
 
 const quiet = () => {};
 
@@ -233,6 +234,44 @@ Deno.test("refresh trains on the new data and publishes (--keep-versions: the ru
     await Deno.remove(run, { recursive: true });
   }
 });
+
+for (
+  const [name, redirect, errno] of [
+    ["/dev/full", "> /dev/full", "ENOSPC"],
+    ["a closed pipe", "| head -c 10 > /dev/null", "EPIPE"],
+  ] as const
+) {
+  Deno.test(`refresh: stdout to ${name}: one stderr line, the refresh trains and publishes, exit 0 (it failed)`, async () => {
+    const { run } = await makeRun();
+    try {
+      await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT.repeat(5));
+      const flags = ["--from", run, "--data", join(run, "new.txt"), "--epochs", "1", "--eval-dir", "none"];
+      flags.push("--formats", "vec", "--backend", "js", "--progress", "json");
+      const job = [Deno.execPath(), "run", "-A", pipeline("refresh"), ...flags].map(shellWord).join(" ");
+      const r = await new Deno.Command("bash", {
+        args: ["-c", `${job} ${redirect}; exit \${PIPESTATUS[0]}`],
+        env: { OPENBLAS_NUM_THREADS: "1" },
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(r.stderr);
+      assert.equal(r.code, 0, stderr);
+      const lines = stderr.split("\n").filter((l) => l.startsWith("stdout:"));
+      assert.equal(lines.length, 1, stderr);
+      assert.match(
+        lines[0],
+        new RegExp(`^stdout: cannot write \\(${errno}: .*embeddings/latest has the result$`),
+      );
+      // the refresh was published: latest is a new version holding the new words
+      const latest = await latestVersionDir(join(run, "embeddings"));
+      assert.notEqual(latest, join(run, "embeddings", "versions", "v0"));
+      const vec = await readWord2VecText(join(latest!, "input.vec"));
+      assert.ok(vec.words.includes("zebra"), stderr);
+    } finally {
+      await Deno.remove(run, { recursive: true });
+    }
+  });
+}
 
 Deno.test("refresh evaluates the sets train does, analogies included: its version's metrics have train's keys", async () => {
   const { run } = await makeRun();

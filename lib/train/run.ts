@@ -91,12 +91,25 @@ export type JobIO = {
 
 /**
  * `io.out` made best-effort: when standard output fails (a closed pipe, `> /dev/full`, a closed
- * descriptor: EPIPE, ENOSPC, EBADF, EIO) one line on stderr says so and where the result is (`summary`,
- * the run's summary.json), and the progress and summary lines after it are dropped; the training and its
- * publication go on. Other errors are thrown. `failed` says whether that happened (a progress output that
- * shared the log's stream no longer carries the events then: they go to the log, progress.ts carriesEvents).
+ * descriptor: EPIPE, ENOSPC, EBADF, EIO) one line on stderr says so and where the result is (`summary`:
+ * train's summary.json, refresh's publication), and the progress and summary lines after it are dropped; the
+ * training and its publication go on. Other errors are thrown. `failed` says whether that happened (a
+ * progress output that shared the log's stream no longer carries the events then: they go to the log,
+ * progress.ts carriesEvents).
+ *
+ * @example
+ * ```ts
+ * import { bestEffortOut } from "./run.ts";
+ * const out = bestEffortOut({
+ *   out: () => { throw new Deno.errors.BrokenPipe("closed"); },
+ *   err: (line) => console.error(line),
+ *   tty: false,
+ * }, () => "runs/x/summary.json");
+ * out.write("{}\n"); // one stderr line; nothing thrown
+ * console.log(out.failed()); // true
+ * ```
  */
-function bestEffortOut(
+export function bestEffortOut(
   io: JobIO,
   summary: () => string,
 ): { write: (text: string) => void; failed: () => boolean } {
