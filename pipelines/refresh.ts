@@ -71,7 +71,7 @@ import {
   positiveNumber,
 } from "../lib/core/cli.ts";
 import { refuseOutInside, refusePublishIntoRun, shellWord, stdoutIsStderr } from "../lib/core/cli.ts";
-import { bestEffortOut } from "../lib/train/run.ts";
+import { bestEffortOut } from "../lib/train/job_io.ts";
 import {
   DENO_TASK,
   EXIT,

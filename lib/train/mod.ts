@@ -53,7 +53,8 @@ export {
 export { FORMATS, helpText, parseTrainArgs, type TrainArgs } from "./cli.ts";
 export { ProgressReporter, type ProgressSample } from "./progress.ts";
 export { Rng, type RngState } from "../core/rng.ts";
-export { type JobIO, type JobSummary, runTrainJob } from "./run.ts";
+export { type JobSummary, runTrainJob } from "./run.ts";
+export type { JobIO } from "./job_io.ts";
 export { resolveData } from "./run_data.ts";
 export { learningRate } from "./schedule.ts";
 export { STAGE, StageClock, type StageName, STAGES } from "./stages.ts";

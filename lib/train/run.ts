@@ -26,7 +26,8 @@
 import { basename, dirname, join } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { DENO_TASK, EXIT, ExitError, exportFailure } from "../core/exit_codes.ts";
-import { osErrno, pathExists as exists } from "../core/os_errors.ts";
+import { pathExists as exists } from "../core/os_errors.ts";
+import { bestEffortOut, type JobIO } from "./job_io.ts";
 import {
   type EvalMetrics,
   evalMetrics,
@@ -70,67 +71,6 @@ import {
   refuseRefreshed,
   unusable,
 } from "./run_guards.ts";
-
-/**
- * Where the job writes: `out` gets progress and the final summary (JSON lines unless `tty`), `err` the
- * log lines; `merged`: both end in one stream (lib/core/cli.ts stdoutIsStderr), where the log leaves out
- * the events the progress output shows (lib/train/progress.ts carriesEvents).
- *
- * @example
- * ```ts
- * import type { JobIO } from "./run.ts";
- * const io: JobIO = { out: (s) => console.log(s), err: (s) => console.error(s), tty: false };
- * ```
- */
-export type JobIO = {
-  out: (text: string) => void;
-  err: (line: string) => void;
-  tty: boolean;
-  merged?: boolean;
-};
-
-/**
- * `io.out` made best-effort: when standard output fails (a closed pipe, `> /dev/full`, a closed
- * descriptor: EPIPE, ENOSPC, EBADF, EIO) one line on stderr says so and where the result is (`summary`:
- * train's summary.json, refresh's publication), and the progress and summary lines after it are dropped; the
- * training and its publication go on. Other errors are thrown. `failed` says whether that happened (a
- * progress output that shared the log's stream no longer carries the events then: they go to the log,
- * progress.ts carriesEvents).
- *
- * @example
- * ```ts
- * import { bestEffortOut } from "./run.ts";
- * const out = bestEffortOut({
- *   out: () => { throw new Deno.errors.BrokenPipe("closed"); },
- *   err: (line) => console.error(line),
- *   tty: false,
- * }, () => "runs/x/summary.json");
- * out.write("{}\n"); // one stderr line; nothing thrown
- * console.log(out.failed()); // true
- * ```
- */
-export function bestEffortOut(
-  io: JobIO,
-  summary: () => string,
-): { write: (text: string) => void; failed: () => boolean } {
-  let failed = false;
-  const write = (text: string) => {
-    if (failed) return;
-    try {
-      io.out(text);
-    } catch (e) {
-      const errno = osErrno(e) ?? (e instanceof Deno.errors.BrokenPipe ? "EPIPE" : undefined) ??
-        (e instanceof Deno.errors.BadResource ? "EBADF" : undefined);
-      if (!errno || !["EPIPE", "ENOSPC", "EBADF", "EIO"].includes(errno)) throw e;
-      failed = true;
-      io.err(
-        `stdout: cannot write (${errno}: ${(e as Error).message}): progress and the summary line are not ` +
-          `printed; the training goes on, and ${summary()} has the result`,
-      );
-    }
-  };
-  return { write, failed: () => failed };
-}
 
 /**
  * What the job returns and writes to summary.json: the run, over all its invocations (its start and every
