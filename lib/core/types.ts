@@ -191,7 +191,9 @@ export type CreateOutputLayerOptions = {
    * layer stabilises every this many steps (default 50, 100 with float32 products) and sooner once the
    * steps since the last one may have raised cond(U) past `maxCond` (the sum of their factors' log
    * λ_max/λ_min); the webgpu layer, when it is not given, adapts the interval between 50 and
-   * GPU_STABILIZE_EVERY (lib/output/webgpu/factored.ts).
+   * GPU_STABILIZE_EVERY (lib/output/webgpu/factored.ts). With 0, nothing brings cond(U) back down but a
+   * refresh (`recomputeQEvery`): the CPU layer's float32 products stop once that bound passes `maxCond`, and
+   * its steps run in float64 from then on (about 1.7× slower at d = 256), whatever cond(U) really is.
    */
   stabilizeEvery?: number;
   /** Factored layer: re-derive Q (and w̄) exactly every this many steps (default 5000); 0 turns it off. */
