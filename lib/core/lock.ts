@@ -234,11 +234,14 @@ async function acquireOnce(
   try {
     await guard.lock(true);
     let holder = await readLock(path);
-    for (let tries = 0; holder === undefined && tries < 8; tries++) {
-      // released meanwhile: take it, or read who took it first (a lock file is never seen half written,
-      // so one that stays unreadable is corrupt: treated as held)
+    // released meanwhile: take it, or read who took it first. A lock file is never seen half written, so
+    // one that is there and stays unreadable is corrupt (treated as held); one gone again by the time it is
+    // read (a holder whose hold is short, released between our try and our read) is tried again, up to
+    // a bound: it counted toward the corrupt file's 8 tries, and a burst of short holds ended in "unreadable"
+    for (let unreadable = 0, tries = 0; holder === undefined && unreadable < 8 && tries < 1000; tries++) {
       if (await createLock(path, info)) return held();
       holder = await readLock(path);
+      if (holder === undefined && (await pathExists(path))) unreadable++;
     }
     if (holder === undefined) throw new LockedError(path, undefined);
     if (holder.host !== info.host || pidAlive(holder.pid)) throw new LockedError(path, holder);
