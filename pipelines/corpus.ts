@@ -33,6 +33,7 @@ import {
   HELP_FLAG,
   helpText,
   parseFlags,
+  printResultLine,
   refuseOutInside,
   resolveReal,
 } from "../lib/core/cli.ts";
@@ -231,7 +232,7 @@ export async function main(
     if (textOut) {
       if (!synthetic) throw new UsageError("--synthetic-text needs --synthetic");
       const bytes = await writeSyntheticText(textOut, synthetic);
-      console.log(JSON.stringify({ wrote: textOut, bytes, tokens: synthetic.tokens }));
+      printResultLine(JSON.stringify({ wrote: textOut, bytes, tokens: synthetic.tokens }), textOut);
       return 0;
     }
     if (!synthetic) {
@@ -357,15 +358,18 @@ export async function main(
       await lock.release();
     }
     rep.end();
-    console.log(JSON.stringify({
-      out: given,
-      rows: m.rows,
-      vocabSize: m.vocabSize,
-      ...(imported ? {} : { tokens: m.tokens, keptTokens: m.keptTokens }),
-      shards: m.shards.length,
-      ...(m.draws ? { draws: m.draws.length } : {}),
-      ...(imported ? { imported } : { format: m.fileFormat }),
-    }));
+    printResultLine(
+      JSON.stringify({
+        out: given,
+        rows: m.rows,
+        vocabSize: m.vocabSize,
+        ...(imported ? {} : { tokens: m.tokens, keptTokens: m.keptTokens }),
+        shards: m.shards.length,
+        ...(m.draws ? { draws: m.draws.length } : {}),
+        ...(imported ? { imported } : { format: m.fileFormat }),
+      }),
+      join(given, "manifest.json"),
+    );
     return 0;
   } catch (e) {
     rep.end();

@@ -21,6 +21,7 @@ import { UsageError } from "../lib/core/errors.ts";
 import { commaList, type FlagSpec, HELP_FLAG, helpText, parseFlags, positiveInt } from "../lib/core/cli.ts";
 import { DENO_TASK, EXIT, exitCodesHelp, runCommand } from "../lib/core/exit_codes.ts";
 import { StopController } from "../lib/core/stop.ts";
+import { describeOsError } from "../lib/core/os_errors.ts";
 import { createBackend } from "../lib/linalg/select.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { evaluateAnalogies, readAnalogyFile } from "../lib/eval/analogy.ts";
@@ -213,16 +214,25 @@ await runCommand("eval", async () => {
     }
     report.seconds = (performance.now() - t1) / 1000;
   }
+  // the report is what eval makes: standard output failing (`> /dev/full`) is an I/O error naming it, exit 8
+  // (it said `cannot access (path not reported)`); a reader that closed the pipe is no error
+  const print = (text: string) => {
+    try {
+      console.log(text);
+    } catch (e) {
+      throw describeOsError(e, "cannot write the report to", "standard output") ?? e;
+    }
+  };
   if (f.json) {
-    console.log(JSON.stringify({ vectors: f.vectors, loadSeconds, ...report, neighbours }));
+    print(JSON.stringify({ vectors: f.vectors, loadSeconds, ...report, neighbours }));
     return;
   }
-  console.log(`${f.vectors}: ${emb.words.length} words × ${emb.d} (loaded in ${loadSeconds.toFixed(2)} s)`);
+  print(`${f.vectors}: ${emb.words.length} words × ${emb.d} (loaded in ${loadSeconds.toFixed(2)} s)`);
   const text = formatEvalReport(report);
-  if (text) console.log(text);
+  if (text) print(text);
   for (const [w, list] of Object.entries(neighbours)) {
     const zero = index.zero[index.lookup(w, caseSensitive)] === 1;
-    console.log(
+    print(
       `nearest to ${w}: ${
         zero
           ? "none (its vector is all zeros: no cosine)"
@@ -230,7 +240,7 @@ await runCommand("eval", async () => {
       }`,
     );
   }
-  console.log(`evaluated in ${report.seconds.toFixed(2)} s`);
+  print(`evaluated in ${report.seconds.toFixed(2)} s`);
 });
 // ended here, not by the event loop running dry (a signal during the runtime's teardown would be a 143)
 Deno.exit(EXIT.ok);

@@ -35,6 +35,7 @@ import {
   helpText,
   parseFlags,
   positiveInt,
+  printResultLine,
   refusePublishIntoRun,
 } from "../lib/core/cli.ts";
 import { DENO_TASK, EXIT, exitCodesHelp, ExitError, runCommand } from "../lib/core/exit_codes.ts";
@@ -304,7 +305,7 @@ await runCommand("export", async () => {
     const removedVersions = keepVersions
       ? await removeOldVersions(out, keepVersions, (l) => console.error(`export: ${l}`))
       : [];
-    console.log(
+    printResultLine(
       JSON.stringify({
         event: "published",
         version: r.version,
@@ -314,6 +315,7 @@ await runCommand("export", async () => {
         metrics: manifest.metrics,
         ...(keepVersions ? { removedVersions } : {}),
       }),
+      `${r.versionDir} (${join(out, "latest")})`,
     );
   } finally {
     await lock?.release();

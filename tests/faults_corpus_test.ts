@@ -362,6 +362,42 @@ Deno.test("corpus --input <shards>: SIGTERM while importing leaves the previous 
   assert.deepEqual(names(ROOT).filter((n) => n.startsWith("stopped.")), [], why);
 });
 
+Deno.test("corpus --input DIR: symbolic links in the folder are followed (a file, a folder), both engines; a link to nothing or a loop refused, exit 5", async () => {
+  const dir = join(ROOT, "links");
+  const elsewhere = join(ROOT, "elsewhere");
+  await Deno.mkdir(join(elsewhere, "sub"), { recursive: true });
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(join(dir, "a.txt"), "alpha beta gamma\n".repeat(10));
+  await Deno.writeTextFile(join(elsewhere, "b.txt"), "delta epsilon\n".repeat(10));
+  await Deno.writeTextFile(join(elsewhere, "sub", "c.txt"), "zeta eta theta iota\n".repeat(10));
+  await Deno.symlink(join(elsewhere, "b.txt"), join(dir, "b.txt"));
+  await Deno.symlink(join(elsewhere, "sub"), join(dir, "sub"));
+  for (const engine of ["builtin", "duckdb"]) {
+    const out = join(ROOT, `links-${engine}`);
+    const r = await corpus(["--input", dir, "--out", out, "--min-count", "1", "--engine", engine]);
+    assert.equal(r.code, 0, r.err);
+    const m = JSON.parse(await Deno.readTextFile(join(out, "manifest.json")));
+    // 30 + 20 + 40: it read a.txt alone (30 tokens), the linked file and folder skipped without a word
+    assert.equal(m.tokens, 90, engine);
+    assert.equal(m.vocabSize, 9, engine);
+  }
+  await Deno.symlink(dir, join(elsewhere, "sub", "up")); // back to the folder given
+  let r = await corpus(["--input", dir, "--out", join(ROOT, "links-loop"), "--min-count", "1"]);
+  assert.equal(r.code, EXIT.badData, r.err);
+  assert.match(
+    r.last,
+    /^corpus: .*links\/sub\/up: a symbolic link to .*, a folder already read as .* \(a loop/,
+  );
+  await Deno.remove(join(elsewhere, "sub", "up"));
+  await Deno.symlink(join(ROOT, "nowhere.txt"), join(dir, "gone.txt"));
+  r = await corpus(["--input", dir, "--out", join(ROOT, "links-gone"), "--min-count", "1"]);
+  assert.equal(r.code, EXIT.badData, r.err);
+  assert.match(
+    r.last,
+    /^corpus: .*links\/gone\.txt: a symbolic link to .*nowhere\.txt, which does not exist/,
+  );
+});
+
 addEventListener("unload", () => {
   try {
     Deno.removeSync(ROOT, { recursive: true });

@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 import { debugFromEnv } from "./exit_codes.ts";
+import { osErrno } from "./os_errors.ts";
 
 /**
  * One flag of a command: its parseArgs type, default and help text.
@@ -375,6 +376,36 @@ export function stdoutIsStderr(): boolean {
     }
   }
   return false;
+}
+
+/**
+ * Prints a job's result line (corpus, export: its last line on standard output, after the work is done)
+ * best-effort: when standard output fails (`> /dev/full`, a closed descriptor or pipe: ENOSPC, EIO, EBADF,
+ * EPIPE), one stderr line says so and where the result is, and false is returned; the job still exits 0,
+ * as train and refresh do (lib/train/job_io.ts bestEffortOut). It exited 8 after the work was done, with
+ * `cannot access (path not reported): no space left on device`, and a scheduler reran a finished job. Other
+ * errors are thrown.
+ *
+ * @example
+ * ```ts
+ * import { printResultLine } from "./cli.ts";
+ * printResultLine(JSON.stringify({ out: "data/c" }), "data/c/manifest.json"); // true
+ * ```
+ */
+export function printResultLine(line: string, where: string): boolean {
+  try {
+    console.log(line);
+    return true;
+  } catch (e) {
+    const errno = osErrno(e) ?? (e instanceof Deno.errors.BrokenPipe ? "EPIPE" : undefined) ??
+      (e instanceof Deno.errors.BadResource ? "EBADF" : undefined);
+    if (!errno || !["EPIPE", "ENOSPC", "EBADF", "EIO"].includes(errno)) throw e;
+    console.error(
+      `stdout: cannot write (${errno}: ${(e as Error).message}): the summary line is not printed; ${where} ` +
+        `has the result`,
+    );
+    return false;
+  }
 }
 
 /**

@@ -131,7 +131,10 @@ function unfinishedWorkError(path: string, pid: number): DataFormatError {
 }
 
 /**
- * The regular files under `dir` (recursive, hidden entries skipped). A job's temporary folder inside
+ * The regular files under `dir` (recursive, hidden entries skipped). Symbolic links are followed, to a file
+ * or a folder (a folder of links to the data files was read as empty, its links skipped without a word, and the
+ * corpus made of the other files only); a link to nothing, or a folder reached twice (a link back up, two links
+ * to one folder), is refused ({@link linkError}). A job's temporary folder inside
  * (`<name>.<pid>-<random>.tmp`) is refused ({@link unfinishedWorkError}), or with `jobTemps: "skip"`
  * left out: a corpus job at work there, whose shards are no part of the folder yet. With `nested: "skip"`,
  * a subfolder holding its own `manifest.json` (another corpus, a published version of embeddings) is left
@@ -142,22 +145,49 @@ async function walk(
   out: string[],
   jobTemps: "refuse" | "skip" = "refuse",
   nested: "read" | "skip" = "read",
+  folders: Map<string, string> = new Map(),
 ): Promise<void> {
+  if (folders.size === 0) folders.set(await Deno.realPath(dir), dir);
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) {
     if (e.name.startsWith(".")) continue;
     const p = `${dir.replace(/\/$/, "")}/${e.name}`;
-    const temp = e.isDirectory ? parseTempName(e.name) : undefined;
+    let { isDirectory, isFile } = e;
+    if (e.isSymlink) {
+      const st = await Deno.stat(p).catch(async (err) => {
+        if (err instanceof Deno.errors.NotFound) {
+          throw linkError(p, await Deno.readLink(p), "which does not exist");
+        }
+        throw err;
+      });
+      ({ isDirectory, isFile } = st);
+      if (!isDirectory && !isFile) throw notRegularError(p);
+    }
+    const temp = isDirectory ? parseTempName(e.name) : undefined;
     if (temp && jobTemps === "skip") continue;
     if (temp) throw unfinishedWorkError(p, temp.pid);
-    if (e.isDirectory) {
+    if (isDirectory) {
       if (nested === "skip" && (await Deno.stat(`${p}/manifest.json`).then((s) => s.isFile, () => false))) {
         continue;
       }
-      await walk(p, out, jobTemps, nested);
-    } else if (e.isFile) names.push(p);
+      const real = await Deno.realPath(p);
+      const before = folders.get(real);
+      if (before !== undefined) {
+        throw linkError(p, real, `a folder already read as ${before} (a loop, or two links to one folder)`);
+      }
+      folders.set(real, p);
+      await walk(p, out, jobTemps, nested, folders);
+    } else if (isFile) names.push(p);
   }
   out.push(...names);
+}
+
+/** The error for a symbolic link in an input folder that cannot be followed once: to nothing, or a loop. */
+function linkError(path: string, target: string, what: string): DataFormatError {
+  return new DataFormatError(
+    path,
+    `a symbolic link to ${target}, ${what}: fix or remove the link (links in a folder are followed)`,
+  );
 }
 
 /**
