@@ -362,7 +362,7 @@ Deno.test("corpus --input <shards>: SIGTERM while importing leaves the previous 
   assert.deepEqual(names(ROOT).filter((n) => n.startsWith("stopped.")), [], why);
 });
 
-Deno.test("corpus --input DIR: symbolic links in the folder are followed (a file, a folder), both engines; a link to nothing or a loop refused, exit 5", async () => {
+Deno.test("corpus --input DIR: symbolic links in the folder are followed (a file, a folder), both engines; a link to nothing, a loop or a second name of a file refused, exit 5", async () => {
   const dir = join(ROOT, "links");
   const elsewhere = join(ROOT, "elsewhere");
   await Deno.mkdir(join(elsewhere, "sub"), { recursive: true });
@@ -389,6 +389,12 @@ Deno.test("corpus --input DIR: symbolic links in the folder are followed (a file
     /^corpus: .*links\/sub\/up: a symbolic link to .*, a folder already read as .* \(a loop/,
   );
   await Deno.remove(join(elsewhere, "sub", "up"));
+  // a link beside the file it names: the file's data would be read twice
+  await Deno.symlink(join(dir, "a.txt"), join(dir, "z.txt"));
+  r = await corpus(["--input", dir, "--out", join(ROOT, "links-twice"), "--min-count", "1"]);
+  assert.equal(r.code, EXIT.badData, r.err);
+  assert.match(r.last, /^corpus: .*links\/[az]\.txt: the same file as .*links\/[az]\.txt .*read twice/);
+  await Deno.remove(join(dir, "z.txt"));
   await Deno.symlink(join(ROOT, "nowhere.txt"), join(dir, "gone.txt"));
   r = await corpus(["--input", dir, "--out", join(ROOT, "links-gone"), "--min-count", "1"]);
   assert.equal(r.code, EXIT.badData, r.err);

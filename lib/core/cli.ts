@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 import { debugFromEnv } from "./exit_codes.ts";
-import { osErrno } from "./os_errors.ts";
+import { stdoutLost } from "./os_errors.ts";
 
 /**
  * One flag of a command: its parseArgs type, default and help text.
@@ -397,9 +397,8 @@ export function printResultLine(line: string, where: string): boolean {
     console.log(line);
     return true;
   } catch (e) {
-    const errno = osErrno(e) ?? (e instanceof Deno.errors.BrokenPipe ? "EPIPE" : undefined) ??
-      (e instanceof Deno.errors.BadResource ? "EBADF" : undefined);
-    if (!errno || !["EPIPE", "ENOSPC", "EBADF", "EIO"].includes(errno)) throw e;
+    const errno = stdoutLost(e);
+    if (!errno) throw e;
     console.error(
       `stdout: cannot write (${errno}: ${(e as Error).message}): the summary line is not printed; ${where} ` +
         `has the result`,

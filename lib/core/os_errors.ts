@@ -107,6 +107,25 @@ export function osErrno(e: unknown): string | undefined {
 }
 
 /**
+ * The errno of a write to standard output that failed because the stream is gone or full (EPIPE: a reader
+ * that closed the pipe; ENOSPC: `> /dev/full`, a full disk; EBADF: a closed descriptor; EIO), where a job's
+ * progress and result lines are best-effort (lib/train/job_io.ts bestEffortOut, lib/core/cli.ts
+ * printResultLine); undefined for any other error, which the job reports as such.
+ *
+ * @example
+ * ```ts
+ * import { stdoutLost } from "./os_errors.ts";
+ * console.log(stdoutLost(new Deno.errors.BrokenPipe("closed"))); // "EPIPE"
+ * console.log(stdoutLost(new TypeError("a bug"))); // undefined
+ * ```
+ */
+export function stdoutLost(e: unknown): string | undefined {
+  const errno = osErrno(e) ?? (e instanceof Deno.errors.BrokenPipe ? "EPIPE" : undefined) ??
+    (e instanceof Deno.errors.BadResource ? "EBADF" : undefined);
+  return errno && ["EPIPE", "ENOSPC", "EBADF", "EIO"].includes(errno) ? errno : undefined;
+}
+
+/**
  * Turns an operating-system error into an {@link IoError}: the cause and the fix from its errno, the
  * operation and path from the arguments or, failing those, from Deno's message (`…: mkdir 'runs/x'`).
  * An IoError is returned as is; undefined when `e` is not an operating-system error.

@@ -133,8 +133,8 @@ function unfinishedWorkError(path: string, pid: number): DataFormatError {
 /**
  * The regular files under `dir` (recursive, hidden entries skipped). Symbolic links are followed, to a file
  * or a folder (a folder of links to the data files was read as empty, its links skipped without a word, and the
- * corpus made of the other files only); a link to nothing, or a folder reached twice (a link back up, two links
- * to one folder), is refused ({@link linkError}). A job's temporary folder inside
+ * corpus made of the other files only); a link to nothing, or a folder or file reached twice (a link back up,
+ * two links to one folder, a link beside the file it names), is refused ({@link linkError}). A job's temporary folder inside
  * (`<name>.<pid>-<random>.tmp`) is refused ({@link unfinishedWorkError}), or with `jobTemps: "skip"`
  * left out: a corpus job at work there, whose shards are no part of the folder yet. With `nested: "skip"`,
  * a subfolder holding its own `manifest.json` (another corpus, a published version of embeddings) is left
@@ -145,9 +145,10 @@ async function walk(
   out: string[],
   jobTemps: "refuse" | "skip" = "refuse",
   nested: "read" | "skip" = "read",
-  folders: Map<string, string> = new Map(),
+  seen: Map<string, string> = new Map(),
 ): Promise<void> {
-  if (folders.size === 0) folders.set(await Deno.realPath(dir), dir);
+  // every folder and file read so far, by its real path: one reached twice would be read twice
+  if (seen.size === 0) seen.set(await Deno.realPath(dir), dir);
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) {
     if (e.name.startsWith(".")) continue;
@@ -171,18 +172,33 @@ async function walk(
         continue;
       }
       const real = await Deno.realPath(p);
-      const before = folders.get(real);
+      const before = seen.get(real);
       if (before !== undefined) {
         throw linkError(p, real, `a folder already read as ${before} (a loop, or two links to one folder)`);
       }
-      folders.set(real, p);
-      await walk(p, out, jobTemps, nested, folders);
-    } else if (isFile) names.push(p);
+      seen.set(real, p);
+      await walk(p, out, jobTemps, nested, seen);
+    } else if (isFile) {
+      const real = await Deno.realPath(p);
+      const before = seen.get(real);
+      if (before !== undefined) {
+        throw new DataFormatError(
+          p,
+          `the same file as ${before} (${real}, reached through a symbolic link): its data would be read ` +
+            `twice; remove one of the two names`,
+        );
+      }
+      seen.set(real, p);
+      names.push(p);
+    }
   }
   out.push(...names);
 }
 
-/** The error for a symbolic link in an input folder that cannot be followed once: to nothing, or a loop. */
+/**
+ * The error for a symbolic link in an input folder that cannot be followed once: to nothing, a loop, or a
+ * folder or file reached by another name as well.
+ */
 function linkError(path: string, target: string, what: string): DataFormatError {
   return new DataFormatError(
     path,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { osErrno } from "../core/os_errors.ts";
+import { stdoutLost } from "../core/os_errors.ts";
 
 /**
  * Where the job writes: `out` gets progress and the final summary (JSON lines unless `tty`), `err` the
@@ -55,9 +55,8 @@ export function bestEffortOut(
     try {
       io.out(text);
     } catch (e) {
-      const errno = osErrno(e) ?? (e instanceof Deno.errors.BrokenPipe ? "EPIPE" : undefined) ??
-        (e instanceof Deno.errors.BadResource ? "EBADF" : undefined);
-      if (!errno || !["EPIPE", "ENOSPC", "EBADF", "EIO"].includes(errno)) throw e;
+      const errno = stdoutLost(e);
+      if (!errno) throw e;
       failed = true;
       io.err(
         `stdout: cannot write (${errno}: ${(e as Error).message}): progress and the summary line are not ` +
