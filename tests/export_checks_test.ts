@@ -11,6 +11,7 @@ import { publishEmbeddings } from "../lib/export/publish.ts";
 import { readEmbeddings } from "../lib/export/read.ts";
 import { checkFormatsHoldWords, word2vecWordFault } from "../lib/export/embeddings.ts";
 import { writeWord2VecBinary, writeWord2VecText } from "../lib/export/word2vec.ts";
+import { writeArrowEmbeddings } from "../lib/export/arrow.ts";
 
 Deno.test("publishEmbeddings: a word on two rows is refused in one line naming both rows, before anything is written", async () => {
   const root = await Deno.makeTempDir({ prefix: "export-checks-" });
@@ -75,6 +76,28 @@ Deno.test("publishEmbeddings under a regular file, readEmbeddings of a missing f
       () => readEmbeddings(folder),
       (e: Error) => e instanceof IoError && e.errno === "EISDIR" && e.message.includes(folder),
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("readEmbeddings of a cut .arrow file: one line saying it is truncated or corrupt, not the reader's TypeError", async () => {
+  const root = await Deno.makeTempDir({ prefix: "export-checks-" });
+  try {
+    const whole = join(root, "e.arrow"), cut = join(root, "cut.arrow");
+    const words = Array.from({ length: 200 }, (_, i) => `w${i}`);
+    await writeArrowEmbeddings(whole, { words, vectors: new Float32Array(200 * 8).fill(0.5), d: 8 });
+    const bytes = await Deno.readFile(whole);
+    for (const n of [16, 200, bytes.length >> 1, bytes.length - 9]) {
+      await Deno.writeFile(cut, bytes.subarray(0, n));
+      await assert.rejects(
+        () => readEmbeddings(cut),
+        (e: Error) =>
+          e instanceof DataFormatError && e.message.startsWith(`${cut}: not an Arrow IPC file or stream: `) &&
+          !/Cannot read properties|undefined|null/.test(e.message) && !e.message.includes("\n"),
+        `${n} bytes`,
+      );
+    }
   } finally {
     await Deno.remove(root, { recursive: true });
   }

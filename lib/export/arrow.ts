@@ -178,7 +178,12 @@ export async function readArrowEmbeddings(path: string): Promise<Embeddings> {
   try {
     table = arrow.tableFromIPC(bytes);
   } catch (e) {
-    throw new DataFormatError(path, `not an Arrow IPC file or stream: ${(e as Error).message}`);
+    // apache-arrow's own reason where it gives one ("Expected to read … bytes"); a TypeError from inside
+    // its reader ("Cannot read properties of null") says nothing to the user: a cut or corrupt file
+    const why = e instanceof TypeError
+      ? `truncated or corrupt (${bytes.length} bytes)`
+      : (e as Error).message;
+    throw new DataFormatError(path, `not an Arrow IPC file or stream: ${why}`);
   }
   return arrowTableToEmbeddings(table, path);
 }
