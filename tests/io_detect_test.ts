@@ -1,6 +1,6 @@
 // lib/io/detect.ts and the text reader of lib/io/text.ts: files told by content (shards by magic bytes
 // whatever their names, binary by a NUL byte), folders classified as a whole, invalid UTF-8 lines
-// dropped and located, long lines cut at a space into bounded pieces.
+// dropped and located, long lines cut at a space into bounded pieces, UTF-16 text named as such.
 import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import { classifyInputs, kindOfHead, sniffFile } from "../lib/io/detect.ts";
@@ -31,6 +31,32 @@ Deno.test("detect: kinds by magic bytes and NUL bytes, not by name", async () =>
   assert.equal(await shardKind(`${dir}/data.txt`), "arrow");
   await Deno.writeTextFile(`${dir}/x.parquet`, "just text\n"); // text named .parquet
   await assert.rejects(() => shardKind(`${dir}/x.parquet`), /x\.parquet: not an Arrow IPC or Parquet shard/);
+});
+
+Deno.test("detect: UTF-16 text (a byte-order mark, or a NUL in every other byte) is named as such, with the conversion", async () => {
+  const text = "the cat sat on the mat\nthe dog ran\n";
+  const le = [...text].flatMap((c) => [c.charCodeAt(0), 0]),
+    be = [...text].flatMap((c) => [0, c.charCodeAt(0)]);
+  assert.equal(kindOfHead(Uint8Array.from([0xff, 0xfe, ...le])).utf16, true);
+  assert.equal(kindOfHead(Uint8Array.from([0xfe, 0xff, ...be])).utf16, true);
+  assert.equal(kindOfHead(Uint8Array.from(le)).utf16, true);
+  assert.equal(kindOfHead(Uint8Array.from(be)).utf16, true);
+  // binary with NUL bytes elsewhere is not UTF-16
+  assert.equal(kindOfHead(bytes("abc", [0], "defghijklmnopqrstuvwxyz", [0, 0, 0])).utf16, undefined);
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/notes.txt`;
+    await Deno.writeFile(path, Uint8Array.from([0xff, 0xfe, ...le]));
+    await assert.rejects(
+      () => classifyInputs([path]),
+      (e: Error) =>
+        e instanceof DataFormatError &&
+        e.message === `${path}: UTF-16 text (byte 3 is 0x00), not UTF-8: convert it first, e.g. ` +
+            `iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8.txt`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("detect: a folder is all shards or all text; extras beside shards are skipped; mixtures refused", async () => {

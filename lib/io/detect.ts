@@ -16,8 +16,11 @@ import { DENO_TASK } from "../core/exit_codes.ts";
 /** The kinds of input file. */
 export type FileKind = "arrow" | "parquet" | "gzip" | "text" | "binary" | "empty";
 
-/** One sniffed file: its kind, size, and for "binary" the offset of the first NUL byte. */
-export type SniffedFile = { path: string; kind: FileKind; bytes: number; nulAt?: number };
+/**
+ * One sniffed file: its kind, size, and for "binary" the offset of the first NUL byte, and whether the head
+ * looks like UTF-16 text (a byte-order mark, or a NUL in every other byte).
+ */
+export type SniffedFile = { path: string; kind: FileKind; bytes: number; nulAt?: number; utf16?: boolean };
 
 /** Bytes read from the head of a file to tell its kind. */
 const HEAD = 1 << 16;
@@ -31,7 +34,7 @@ const HEAD = 1 << 16;
  * kindOfHead(new TextEncoder().encode("PAR1....")); // { kind: "parquet" }
  * ```
  */
-export function kindOfHead(bytes: Uint8Array): { kind: FileKind; nulAt?: number } {
+export function kindOfHead(bytes: Uint8Array): { kind: FileKind; nulAt?: number; utf16?: boolean } {
   if (bytes.length === 0) return { kind: "empty" };
   const ascii = (s: string) => s.split("").every((c, i) => bytes[i] === c.charCodeAt(0));
   if (bytes.length >= 6 && ascii("ARROW1")) return { kind: "arrow" };
@@ -43,8 +46,24 @@ export function kindOfHead(bytes: Uint8Array): { kind: FileKind; nulAt?: number 
   ) return { kind: "arrow" };
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return { kind: "gzip" };
   const nul = bytes.indexOf(0);
-  if (nul >= 0) return { kind: "binary", nulAt: nul };
+  if (nul >= 0) return { kind: "binary", nulAt: nul, ...(looksUtf16(bytes) ? { utf16: true } : {}) };
   return { kind: "text" };
+}
+
+/**
+ * Whether a head holding NUL bytes looks like UTF-16 text (what Windows tools call "Unicode"): a byte-order
+ * mark (FF FE, FE FF), or, over its first 64 bytes, a NUL in every other byte and none between.
+ */
+function looksUtf16(b: Uint8Array): boolean {
+  if (b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))) return true;
+  const n = Math.min(b.length, 64) & ~1;
+  if (n < 8) return false;
+  for (const zero of [0, 1]) {
+    let ok = true;
+    for (let i = 0; ok && i < n; i++) ok = (b[i] === 0) === (i % 2 === zero);
+    if (ok) return true;
+  }
+  return false;
 }
 
 /**
@@ -89,12 +108,18 @@ function isShardFolderExtra(name: string): boolean {
     name.startsWith("_") || name.endsWith(".crc") || name.endsWith(".tmp");
 }
 
-/** The error for a file that is not text (a NUL byte). */
-export function notTextError(path: string, offset: number, what = ""): DataFormatError {
+/**
+ * The error for a file that is not text (a NUL byte); `utf16`: it looks like UTF-16 text, which is said, with
+ * the conversion.
+ */
+export function notTextError(path: string, offset: number, what = "", utf16 = false): DataFormatError {
   return new DataFormatError(
     path,
-    `not a text file: byte ${offset}${what} is 0x00 (NUL); give UTF-8 text to prepare, ` +
-      "or a folder of Arrow/Parquet shards to train --data",
+    utf16
+      ? `UTF-16 text (byte ${offset}${what} is 0x00), not UTF-8: convert it first, e.g. ` +
+        `iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8.txt`
+      : `not a text file: byte ${offset}${what} is 0x00 (NUL); give UTF-8 text to prepare, ` +
+        "or a folder of Arrow/Parquet shards to train --data",
   );
 }
 
@@ -291,7 +316,7 @@ export async function classifyInputs(items: string[]): Promise<ClassifiedInputs>
     return { kind: "shards", files, ignored, unfinished };
   }
   const bin = sniffed.find((s) => s.kind === "binary");
-  if (bin) throw notTextError(bin.path, bin.nulAt!);
+  if (bin) throw notTextError(bin.path, bin.nulAt!, "", bin.utf16);
   return { kind: "text", files: sniffed.map(strip) };
 }
 
