@@ -103,6 +103,30 @@ Deno.test("readEmbeddings of a cut .arrow file: one line saying it is truncated 
   }
 });
 
+Deno.test("readEmbeddings of binary data under a .vec name: one line saying so, not the bytes themselves", async () => {
+  const root = await Deno.makeTempDir({ prefix: "export-checks-" });
+  try {
+    const bin = join(root, "e.bin"), renamed = join(root, "e.vec"), noise = join(root, "noise.vec");
+    const words = Array.from({ length: 20 }, (_, i) => `w${i}`);
+    await writeWord2VecBinary(bin, { words, vectors: new Float32Array(20 * 8).fill(0.25), d: 8 });
+    await Deno.copyFile(bin, renamed);
+    const random = new Uint8Array(3000);
+    for (let i = 0; i < random.length; i++) random[i] = (i * 131 + 7) % 256;
+    await Deno.writeFile(noise, random);
+    for (const [path, line] of [[renamed, 2], [noise, 1]] as const) {
+      await assert.rejects(
+        () => readEmbeddings(path),
+        (e: Error) =>
+          e instanceof DataFormatError && e.message.startsWith(`${path}: line ${line}: expected `) &&
+          e.message.includes("binary data, not word2vec text") && !/[\uFFFD\n]/.test(e.message),
+        path,
+      );
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("evaluateEmbeddings and EmbeddingIndex refuse a NaN or infinite vector, naming its row and word", async () => {
   const ev = await Deno.makeTempDir({ prefix: "export-checks-" });
   try {

@@ -355,8 +355,27 @@ export async function writeWord2VecBinary(
   }, opts);
 }
 
+/**
+ * Whether a line read as text holds binary data: bytes that are not UTF-8 (decoded as U+FFFD) or control
+ * characters other than tab and carriage return. A word2vec binary file under a .vec name reads so.
+ */
+function binaryLine(line: string): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0xfffd || (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d)) return true;
+  }
+  return false;
+}
+
+/** What a text line of binary data gets appended to its error: the files are read by their extension. */
+const BINARY_HINT = ": binary data, not word2vec text (files are read by their extension: .vec text, .bin " +
+  "word2vec binary, .arrow, .parquet; is it one of the others under a .vec name?)";
+
 function parseHeader(line: string, file: string): { V: number; d: number } {
   const m = /^[ \t]*(\d+)[ \t]+(\d+)[ \t]*$/.exec(line);
+  if (!m && binaryLine(line)) {
+    throw new DataFormatError(file, `line 1: expected a header "V d" (two integers)${BINARY_HINT}`);
+  }
   if (!m) {
     // a first row of vectors: GloVe's text files (and fastText's print-word-vectors) have no header
     const parts = line.trimEnd().split(" ");
@@ -474,9 +493,11 @@ export async function readWord2VecText(path: string): Promise<Embeddings> {
     if (parts.length !== d + 1) {
       throw new DataFormatError(
         path,
-        `line ${lineNo}: expected a word and ${d} values, got ${parts.length - 1} values` +
-          (parts.length < d + 1 ? " (short row)" : "") +
-          (/ {2}|\t/.test(text) ? " (values are separated by single spaces)" : ""),
+        binaryLine(text)
+          ? `line ${lineNo}: expected a word and ${d} values${BINARY_HINT}`
+          : `line ${lineNo}: expected a word and ${d} values, got ${parts.length - 1} values` +
+            (parts.length < d + 1 ? " (short row)" : "") +
+            (/ {2}|\t/.test(text) ? " (values are separated by single spaces)" : ""),
       );
     }
     if (parts[0] === "") {
