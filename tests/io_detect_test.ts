@@ -59,6 +59,26 @@ Deno.test("detect: UTF-16 text (a byte-order mark, or a NUL in every other byte)
   }
 });
 
+Deno.test("detect: text whose lines end in a carriage return alone is refused with the conversion (it was one long line); CRLF is text", async () => {
+  assert.equal(kindOfHead(bytes("the cat sat\rthe dog ran\r")).crLines, true);
+  assert.equal(kindOfHead(bytes("the cat sat\r\nthe dog ran\r\n")).crLines, undefined);
+  assert.equal(kindOfHead(bytes("the cat sat\nthe dog ran\n")).crLines, undefined);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/a.txt`, "a dog sat\n");
+    await Deno.writeTextFile(`${dir}/mac.txt`, "the cat sat on the mat\rthe dog ran\r");
+    await assert.rejects(
+      () => classifyInputs([dir]),
+      (e: Error) =>
+        e instanceof DataFormatError &&
+        e.message.startsWith(`${dir}/mac.txt: its lines end in a carriage return alone (classic Mac OS)`) &&
+        e.message.includes("tr '\\r' '\\n'"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("detect: a folder is all shards or all text; extras beside shards are skipped; mixtures refused", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeFile(`${dir}/b-part`, arrowStream());

@@ -20,7 +20,15 @@ export type FileKind = "arrow" | "parquet" | "gzip" | "text" | "binary" | "empty
  * One sniffed file: its kind, size, and for "binary" the offset of the first NUL byte, and whether the head
  * looks like UTF-16 text (a byte-order mark, or a NUL in every other byte).
  */
-export type SniffedFile = { path: string; kind: FileKind; bytes: number; nulAt?: number; utf16?: boolean };
+export type SniffedFile = {
+  path: string;
+  kind: FileKind;
+  bytes: number;
+  nulAt?: number;
+  utf16?: boolean;
+  /** text whose lines end in a carriage return alone (classic Mac OS): carriage returns and no line feed */
+  crLines?: boolean;
+};
 
 /** Bytes read from the head of a file to tell its kind. */
 const HEAD = 1 << 16;
@@ -34,7 +42,9 @@ const HEAD = 1 << 16;
  * kindOfHead(new TextEncoder().encode("PAR1....")); // { kind: "parquet" }
  * ```
  */
-export function kindOfHead(bytes: Uint8Array): { kind: FileKind; nulAt?: number; utf16?: boolean } {
+export function kindOfHead(
+  bytes: Uint8Array,
+): { kind: FileKind; nulAt?: number; utf16?: boolean; crLines?: boolean } {
   if (bytes.length === 0) return { kind: "empty" };
   const ascii = (s: string) => s.split("").every((c, i) => bytes[i] === c.charCodeAt(0));
   if (bytes.length >= 6 && ascii("ARROW1")) return { kind: "arrow" };
@@ -47,7 +57,19 @@ export function kindOfHead(bytes: Uint8Array): { kind: FileKind; nulAt?: number;
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return { kind: "gzip" };
   const nul = bytes.indexOf(0);
   if (nul >= 0) return { kind: "binary", nulAt: nul, ...(looksUtf16(bytes) ? { utf16: true } : {}) };
+  // lines that end in CR alone read as one line: their windows would run across every sentence
+  if (bytes.indexOf(0x0a) < 0 && bytes.indexOf(0x0d) >= 0 && !otherControls(bytes)) {
+    return { kind: "text", crLines: true };
+  }
   return { kind: "text" };
+}
+
+/** Whether `b` holds control bytes that text does not (other than tab, form feed and carriage return). */
+function otherControls(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] < 0x20 && b[i] !== 0x09 && b[i] !== 0x0c && b[i] !== 0x0d) return true;
+  }
+  return false;
 }
 
 /**
@@ -317,6 +339,14 @@ export async function classifyInputs(items: string[]): Promise<ClassifiedInputs>
   }
   const bin = sniffed.find((s) => s.kind === "binary");
   if (bin) throw notTextError(bin.path, bin.nulAt!, "", bin.utf16);
+  const cr = sniffed.find((s) => s.crLines);
+  if (cr) {
+    throw new DataFormatError(
+      cr.path,
+      "its lines end in a carriage return alone (classic Mac OS), which is read as one line: convert them " +
+        `to line feeds first, e.g. tr '\\r' '\\n' < FILE > FILE.txt`,
+    );
+  }
   return { kind: "text", files: sniffed.map(strip) };
 }
 
