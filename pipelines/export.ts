@@ -20,7 +20,7 @@
  * `removeStaleTemps`), never a running one's.
  *
  * With `--checkpoint` inside a run folder (`<run>/checkpoints/`), the job holds `<run>/run.lock`, shared
- * with train and refresh; a folder gives its newest good checkpoint (newer corrupt ones are skipped and
+ * with train and refresh (a run on a read-only file system is read without it, one line says so); a folder gives its newest good checkpoint (newer corrupt ones are skipped and
  * said so), or, for a finished `--keep-best` run whose best epoch is not its last, `best.fock`: the vectors
  * the train job publishes, so that its "publish it with" line publishes them.
  *
@@ -187,8 +187,18 @@ await runCommand("export", async () => {
         runDir && (st.isFile || await Deno.stat(join(runDir, "checkpoints")).then(() => true, () => false) ||
           (await movedAsideCheckpoints(runDir)).length > 0)
       ) {
-        lock = await lockRunFolder(runDir, "export", { waitSeconds });
-        await cleanRunFolder(runDir, (l) => console.error(`export: ${l}`));
+        try {
+          lock = await lockRunFolder(runDir, "export", { waitSeconds });
+        } catch (e) {
+          // a run on a read-only file system (an archive) cannot be locked, nor changed by a job through this
+          // mount: its checkpoints are read as they are, for an --out elsewhere (without one, publishing into
+          // its embeddings/ fails below, naming it)
+          if (osErrno(e) !== "EROFS") throw e;
+          console.error(
+            `export: ${runDir} is on a read-only file system: its checkpoints are read without the run's lock`,
+          );
+        }
+        if (lock) await cleanRunFolder(runDir, (l) => console.error(`export: ${l}`));
       }
       let file: string, ckpt, epoch: number | undefined;
       try {

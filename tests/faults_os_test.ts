@@ -257,7 +257,7 @@ Deno.test("faults: a disk with no byte left: every job's line names its lock fil
   }
 });
 
-Deno.test("faults: a read-only output folder: train, export, corpus and refresh exit 8 naming it, the run intact", async () => {
+Deno.test("faults: a read-only output folder: train, export, corpus and refresh exit 8 naming it, the run intact; export to another --out reads a read-only run", async () => {
   const work = await Deno.makeTempDir({ prefix: "faults-os-" });
   const data = await corpusFile(work);
   const disk = join(work, "ro");
@@ -293,6 +293,19 @@ Deno.test("faults: a read-only output folder: train, export, corpus and refresh 
     const e = await run("export", ["--checkpoint", out, "--formats", "vec", "--backend", "js"]);
     // export takes the run folder's lock (run.lock) before it writes under embeddings/: either is named
     assertOneLine(e, "export", EXIT.io, out, cause);
+    // to an --out elsewhere: a read-only file system (an archive of runs) is exported without the run's
+    // lock, which it cannot hold, and which no job can need there (it exited 8 on the lock file); a folder
+    // this user may not write is still refused (another user's job may be writing it)
+    const pub = join(work, "pub");
+    const x = await run("export", ["--checkpoint", out, "--out", pub, "--formats", "vec", "--backend", "js"]);
+    if (mounted) {
+      assert.equal(x.code, 0, x.stderr);
+      assert.match(
+        x.stderr,
+        /is on a read-only file system: its checkpoints are read without the run's lock/,
+      );
+      await Deno.stat(join(pub, "latest", "input.vec"));
+    } else assertOneLine(x, "export", EXIT.io, out, cause);
     const c = await run("corpus", ["--input", data, "--out", join(disk, "corpus"), "--min-count", "1"]);
     assertOneLine(c, "corpus", EXIT.io, join(disk, "corpus"), cause);
     const f = await run("refresh", ["--from", out, "--data", data, ...COMMON]);
