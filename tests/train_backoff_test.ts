@@ -415,12 +415,13 @@ Deno.test("best epoch: a later epoch with a higher validation loss does not repl
   await Deno.remove(dir, { recursive: true });
 });
 
-// A job killed after the best epoch's checkpoint was written and before best.fock was linked to it (the
-// link is the next task of the writes behind the steps) left best.fock of an earlier epoch, or none; a run
-// resumed into another folder had none there. The resumed run then said "not in best.fock" at its end and
-// kept its last epoch, not the uninterrupted run's best
-Deno.test("best epoch: a job killed between the best epoch's checkpoint and best.fock's link, or resumed into another folder, ends on the same kept epoch", async () => {
-  const dir = await Deno.makeTempDir();
+/**
+ * A 4-epoch run whose best epoch is the 2nd, every checkpoint kept in `dir`/a: its kept E, the step of each
+ * epoch's end, and the checkpoint file name of epoch i's end (0-based).
+ */
+async function bestOfFour(
+  dir: string,
+): Promise<{ kept: Float32Array; step: number[]; name: (i: number) => string }> {
   const lines: string[] = [], p = plan();
   p.evalBias = () => events(lines, "epoch").length >= 2 ? 1 : 0; // epoch 2 the best of 4
   const t = await make(cfg({ epochs: 4 }), p, lines);
@@ -428,29 +429,41 @@ Deno.test("best epoch: a job killed between the best epoch's checkpoint and best
   assert.equal(s.keptEpoch, 2);
   const kept = (await t.embeddings()).input;
   t.close();
-  const ep = events(lines, "epoch"),
-    name = (i: number) => `ckpt-${String(ep[i].step).padStart(12, "0")}.fock`;
+  const step = events(lines, "epoch").map((e) => e.step as number);
+  return { kept, step, name: (i) => `ckpt-${String(step[i]).padStart(12, "0")}.fock` };
+}
+
+/** A run resumed from `file` whose epochs are all worse than the best, as in the uninterrupted run; its log. */
+async function resumeWorse(file: string): Promise<{ r: Trainer; lr: string[] }> {
+  const lr: string[] = [], pr = plan();
+  pr.evalBias = () => 1;
+  return { r: await resumeFrom(file, pr, lr), lr };
+}
+
+// A job killed after the best epoch's checkpoint was written and before best.fock was linked to it (the
+// link is the next task of the writes behind the steps) left best.fock of an earlier epoch, or none; a run
+// resumed into another folder had none there. The resumed run then said "not in best.fock" at its end and
+// kept its last epoch, not the uninterrupted run's best
+Deno.test("best epoch: a job killed between the best epoch's checkpoint and best.fock's link, or resumed into another folder, ends on the same kept epoch", async () => {
+  const dir = await Deno.makeTempDir();
+  const { kept, name, step } = await bestOfFour(dir);
   // what the kill leaves: the checkpoints up to epoch 2's end, best.fock still epoch 1's (or none yet)
   for (const before of [name(0), undefined]) {
     const b = `${dir}/b-${before ? "epoch1" : "none"}`;
     await Deno.mkdir(b);
     for (let i = 0; i < 2; i++) await Deno.copyFile(`${dir}/a/${name(i)}`, `${b}/${name(i)}`);
     if (before) await Deno.copyFile(`${dir}/a/${before}`, `${b}/${BEST_CHECKPOINT}`);
-    const lr: string[] = [], pr = plan();
-    pr.evalBias = () => 1; // the resumed run's epochs 3 and 4: worse, as in the uninterrupted run
-    const r = await resumeFrom(`${b}/${name(1)}`, pr, lr);
+    const { r, lr } = await resumeWorse(`${b}/${name(1)}`); // its epochs 3 and 4
     const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: b });
     assert.equal(sr.keptEpoch, 2, lr.join("\n"));
     sameArray((await r.embeddings()).input, kept, `${b}: the kept E = the uninterrupted run's`);
-    assert.equal((await readCheckpoint(`${b}/${BEST_CHECKPOINT}`)).meta.step, ep[1].step);
+    assert.equal((await readCheckpoint(`${b}/${BEST_CHECKPOINT}`)).meta.step, step[1]);
     assert.match(lr.join("\n"), /keep-best: \S+best\.fock did not hold epoch 2's state \(step \d+\)/);
     r.close();
   }
   // resumed from epoch 3's end into another folder: best.fock beside that checkpoint (epoch 2's) comes along
   {
-    const lr: string[] = [], pr = plan();
-    pr.evalBias = () => 1;
-    const r = await resumeFrom(`${dir}/a/${name(2)}`, pr, lr);
+    const { r, lr } = await resumeWorse(`${dir}/a/${name(2)}`);
     const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: `${dir}/c` });
     assert.equal(sr.keptEpoch, 2, lr.join("\n"));
     sameArray((await r.embeddings()).input, kept, "resumed into another folder: the kept E");
@@ -458,10 +471,8 @@ Deno.test("best epoch: a job killed between the best epoch's checkpoint and best
     r.close();
   }
   // a resume from it with best.fock in place (its second name) leaves best.fock as it is, without a line
-  const lr: string[] = [], pr = plan();
-  pr.evalBias = () => 1;
   const before = await Deno.stat(`${dir}/a/${BEST_CHECKPOINT}`);
-  const r = await resumeFrom(`${dir}/a/${name(1)}`, pr, lr);
+  const { r, lr } = await resumeWorse(`${dir}/a/${name(1)}`);
   assert.equal(
     (await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: `${dir}/a` })).keptEpoch,
     2,
@@ -478,14 +489,7 @@ Deno.test("best epoch: a job killed between the best epoch's checkpoint and best
 // found "not in best.fock" at its end and kept its last epoch
 Deno.test("best epoch: a resume from a later checkpoint than the best epoch's takes that epoch's checkpoint when best.fock does not hold it", async () => {
   const dir = await Deno.makeTempDir();
-  const lines: string[] = [], p = plan();
-  p.evalBias = () => events(lines, "epoch").length >= 2 ? 1 : 0; // epoch 2 the best of 4
-  const t = await make(cfg({ epochs: 4 }), p, lines);
-  await t.train({ paths: ["mem"], rows, checkpointDir: `${dir}/a`, keepCheckpoints: 100 });
-  const kept = (await t.embeddings()).input;
-  t.close();
-  const ep = events(lines, "epoch"),
-    name = (i: number) => `ckpt-${String(ep[i].step).padStart(12, "0")}.fock`;
+  const { kept, name, step } = await bestOfFour(dir);
   // the checkpoints up to epoch 3's end; best.fock epoch 1's, or none
   for (const before of [name(0), undefined]) {
     const b = `${dir}/b-${before ? "epoch1" : "none"}`;
@@ -494,13 +498,11 @@ Deno.test("best epoch: a resume from a later checkpoint than the best epoch's ta
     if (before) await Deno.copyFile(`${dir}/a/${before}`, `${b}/${BEST_CHECKPOINT}`);
     // into another folder first: b keeps its best.fock of another epoch for the resume in place after it
     for (const into of [`${b}-elsewhere`, b]) {
-      const lr: string[] = [], pr = plan();
-      pr.evalBias = () => 1; // epoch 4: worse, as in the uninterrupted run
-      const r = await resumeFrom(`${b}/${name(2)}`, pr, lr);
+      const { r, lr } = await resumeWorse(`${b}/${name(2)}`); // epoch 4
       const sr = await r.train({ paths: ["mem"], rows, resume: true, checkpointDir: into });
       assert.equal(sr.keptEpoch, 2, `${into}: ${lr.join("\n")}`);
       sameArray((await r.embeddings()).input, kept, `${into}: the kept E = the uninterrupted run's`);
-      assert.equal((await readCheckpoint(`${into}/${BEST_CHECKPOINT}`)).meta.step, ep[1].step);
+      assert.equal((await readCheckpoint(`${into}/${BEST_CHECKPOINT}`)).meta.step, step[1]);
       r.close();
     }
   }
