@@ -3,6 +3,8 @@
 /** A finished child: exit code, stdout and stderr as text. */
 export type Run = { code: number; stdout: string; stderr: string };
 
+import { shellWord } from "../lib/core/cli.ts";
+
 const dec = new TextDecoder();
 
 /** pipelines/<name>.ts's path. */
@@ -24,6 +26,26 @@ export function runScript(script: string, args: string[], env: Record<string, st
   return runCommand(Deno.execPath(), ["run", "-A", script, ...args], {
     env: { OPENBLAS_NUM_THREADS: "1", ...env },
   });
+}
+
+/**
+ * Runs `deno run -A pipelines/<name>.ts ...args` under bash with its standard output sent by `redirect`
+ * (`> /dev/full`, `| head -c 10 > /dev/null`, `> log 2>&1`), one OpenBLAS thread: the job's own exit code
+ * (not the pipe's last command's) and its stderr (empty when `redirect` takes it too).
+ */
+export async function runRedirected(
+  name: string,
+  args: string[],
+  redirect: string,
+): Promise<{ code: number; stderr: string }> {
+  const cmd = [Deno.execPath(), "run", "-A", pipeline(name), ...args].map(shellWord).join(" ");
+  const r = await new Deno.Command("bash", {
+    args: ["-c", `${cmd} ${redirect}; exit \${PIPESTATUS[0]}`],
+    env: { OPENBLAS_NUM_THREADS: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: r.code, stderr: dec.decode(r.stderr) };
 }
 
 /**

@@ -4,11 +4,10 @@
 // scheduler reran a finished job). eval, whose report is its output: exit 8 naming standard output.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { shellWord } from "../lib/core/cli.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { latestVersionDir } from "../lib/export/publish.ts";
 import { writeWord2VecText } from "../lib/export/word2vec.ts";
-import { pipeline } from "./child.ts";
+import { runRedirected } from "./child.ts";
 
 const ROOT = await Deno.makeTempDir({ prefix: "jobs_stdout_" });
 const VEC = join(ROOT, "v.vec");
@@ -23,21 +22,7 @@ await writeWord2VecText(VEC, {
 await Deno.writeTextFile(TEXT, "the cat sat on the mat\nthe dog ran to the park\n".repeat(20));
 await Deno.writeTextFile(SIM, "man\twoman\t5\nking\tqueen\t8\nman\tapple\t1\n");
 
-/** The job run by bash with its stdout sent to `redirect`. */
-async function job(
-  name: string,
-  args: string[],
-  redirect: string,
-): Promise<{ code: number; stderr: string }> {
-  const cmd = [Deno.execPath(), "run", "-A", pipeline(name), ...args].map(shellWord).join(" ");
-  const r = await new Deno.Command("bash", {
-    args: ["-c", `${cmd} ${redirect}; exit \${PIPESTATUS[0]}`],
-    env: { OPENBLAS_NUM_THREADS: "1" },
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
-}
+const job = runRedirected;
 
 const stdoutLines = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("stdout:"));
 

@@ -10,8 +10,7 @@ import { prepareCorpus } from "../lib/io/prepare.ts";
 import { prepareCorpusDuckdb } from "../lib/io/duckdb_prepare.ts";
 import { EXIT } from "../lib/core/exit_codes.ts";
 import { makeRun, WORDS } from "./refresh_fixture.ts";
-import { pipeline, runScript, spawnJob } from "./child.ts";
-import { shellWord } from "../lib/core/cli.ts";
+import { pipeline, runRedirected, runScript, spawnJob } from "./child.ts";
 
 const quiet = () => {};
 
@@ -247,14 +246,8 @@ for (
       await Deno.writeTextFile(join(run, "new.txt"), NEW_TEXT.repeat(5));
       const flags = ["--from", run, "--data", join(run, "new.txt"), "--epochs", "1", "--eval-dir", "none"];
       flags.push("--formats", "vec", "--backend", "js", "--progress", "json");
-      const job = [Deno.execPath(), "run", "-A", pipeline("refresh"), ...flags].map(shellWord).join(" ");
-      const r = await new Deno.Command("bash", {
-        args: ["-c", `${job} ${redirect}; exit \${PIPESTATUS[0]}`],
-        env: { OPENBLAS_NUM_THREADS: "1" },
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(r.stderr);
+      const r = await runRedirected("refresh", flags, redirect);
+      const stderr = r.stderr;
       assert.equal(r.code, 0, stderr);
       const lines = stderr.split("\n").filter((l) => l.startsWith("stdout:"));
       assert.equal(lines.length, 1, stderr);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ProgressReporter } from "../lib/train/progress.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { memoryReader, ringCorpus, ringVocab, smallConfig } from "./train_fakes.ts";
-import { pipeline, runCommand } from "./child.ts";
+import { runRedirected } from "./child.ts";
 import { shellWord } from "../lib/core/cli.ts";
 import { runTrainJob } from "../lib/train/run.ts";
 import { parseTrainArgs } from "../lib/train/cli.ts";
@@ -114,8 +114,11 @@ Deno.test("train CLI: a job whose stdout and stderr go to one file writes each e
     const log = `${dir}/job.log`;
     const flags =
       "--limit-tokens 12000 --epochs 2 --dim 16 --batch 16 --formats vec --eval-dir none --threads 1";
-    const job = [Deno.execPath(), "run", "-A", pipeline("train"), ...flags.split(" "), "--out", `${dir}/run`];
-    const r = await runCommand("bash", ["-c", `${job.map(shellWord).join(" ")} > ${shellWord(log)} 2>&1`]);
+    const r = await runRedirected(
+      "train",
+      [...flags.split(" "), "--out", `${dir}/run`],
+      `> ${shellWord(log)} 2>&1`,
+    );
     const text = await Deno.readTextFile(log);
     assert.equal(r.code, 0, text);
     const events = text.split("\n").filter((l) => l.startsWith(`{"event":"epoch"`)).map((l) => JSON.parse(l));

@@ -3,22 +3,15 @@
 // training and its publication go on, and the job exits 0 (it aborted at the first progress line, exit 8).
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { runRedirected } from "./child.ts";
 
-const PIPE = new URL("../pipelines/train.ts", import.meta.url).pathname;
 const ROOT = await Deno.makeTempDir({ prefix: "train_stdout_" });
 const ARGS = [
   ...["--limit-tokens", "20000", "--dim", "16", "--eval-dir", "none", "--formats", "vec"],
   ...["--backend", "js", "--progress", "json", "--epochs", "2"],
 ];
-const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-
-/** The job run by bash with its stdout sent to `redirect` (`> /dev/full`, `| head -c 10`). */
-async function job(out: string, redirect: string): Promise<{ code: number; stderr: string }> {
-  const cmd = `${q(Deno.execPath())} run -A ${q(PIPE)} ${ARGS.join(" ")} --out ${q(out)} ${redirect}; ` +
-    `exit \${PIPESTATUS[0]}`;
-  const r = await new Deno.Command("bash", { args: ["-c", cmd], stdout: "null", stderr: "piped" }).output();
-  return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
-}
+/** The job with its stdout sent to `redirect` (`> /dev/full`, `| head -c 10`). */
+const job = (out: string, redirect: string) => runRedirected("train", [...ARGS, "--out", out], redirect);
 
 for (
   const [name, redirect, errno] of [
